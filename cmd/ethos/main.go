@@ -1,0 +1,131 @@
+// Command ethos is the single Ethos binary: the server, the stage workflows
+// and the tools (de-identification, evaluation, audit verification).
+//
+// main builds the signal context and calls Run; each subcommand lives in its
+// own file with its own flag.FlagSet. Only main picks exit codes: 0 ok,
+// 1 failure, 2 usage error.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+
+	"github.com/ethos-imaging/ethos"
+)
+
+// command is one subcommand. run parses its own flags from args.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, env *Env, args []string) error
+}
+
+// commands is the table of subcommands, sorted by name when printed.
+var commands = []command{
+	{"version", "print the version of this binary", runVersion},
+}
+
+// Env carries the process's streams and environment so commands stay
+// testable without touching globals.
+type Env struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+}
+
+// usageError marks an error caused by a wrong invocation (exit code 2).
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	env := &Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	err := Run(ctx, env, os.Args[1:])
+	stop()
+	os.Exit(exitCode(env, err))
+}
+
+// exitCode prints err as one line and maps it to the process exit code.
+func exitCode(env *Env, err error) int {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	}
+	if _, ok := errors.AsType[*usageError](err); ok {
+		fmt.Fprintf(env.Stderr, "ethos: %v\n", err)
+		return 2
+	}
+	if e, ok := errors.AsType[*ethos.Error](err); ok {
+		fmt.Fprintf(env.Stderr, "ethos: %s\n", e.Message)
+		return 1
+	}
+	fmt.Fprintf(env.Stderr, "ethos: %v\n", err)
+	return 1
+}
+
+// Run dispatches args to a subcommand.
+func Run(ctx context.Context, env *Env, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		printUsage(env.Stdout)
+		if len(args) == 0 {
+			return usagef("missing command")
+		}
+		return nil
+	}
+	for _, c := range commands {
+		if c.name == args[0] {
+			return c.run(ctx, env, args[1:])
+		}
+	}
+	printUsage(env.Stderr)
+	return usagef("unknown command %q", args[0])
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "Usage: ethos <command> [flags]")
+	fmt.Fprintln(w, "\nCommands:")
+	cs := append([]command(nil), commands...)
+	sort.Slice(cs, func(i, j int) bool { return cs[i].name < cs[j].name })
+	for _, c := range cs {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'ethos <command> --help' for a command's flags.")
+}
+
+// newFlagSet returns a FlagSet that reports errors instead of exiting and
+// prints its usage to env.Stderr.
+func newFlagSet(env *Env, name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(env.Stderr, "Usage: ethos %s\n", usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args with fs, turning flag errors into usage errors.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return &usageError{msg: err.Error()}
+	}
+	return nil
+}

@@ -1,0 +1,3 @@
+module github.com/ethos-imaging/ethos
+
+go 1.26
