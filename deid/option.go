@@ -155,4 +155,3 @@ func (s Options) Validate() error {
 	}
 	return nil
 }
-
