@@ -187,3 +187,6 @@ func ShiftDT(v string, days int) (string, bool) {
 	}
 	return d + v[8:], true
 }
+
+// bigDecimal formats a 128-bit big-endian value in decimal.
+func bigDecimal(b [16]byte) string { return new(big.Int).SetBytes(b[:]).String() }
