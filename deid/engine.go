@@ -67,7 +67,8 @@ var placeholderNames = map[string]bool{
 	"anonymized": true, "anonymised": true, "anonymous": true, "anon": true, "unknown": true,
 	"test": true, "phantom": true, "patient": true, "none": true, "removed": true,
 	"deidentified": true, "de-identified": true, "na": true, "xx": true, "mr": true, "mrs": true,
-	"ms": true, "dr": true, "jr": true, "sr": true,
+	"ms": true, "dr": true, "jr": true, "sr": true, "name": true, "first": true, "last": true,
+	"given": true, "family": true, "middle": true,
 }
 
 // Engine de-identifies datasets under one configuration and key. It is

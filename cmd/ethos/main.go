@@ -30,6 +30,7 @@ type command struct {
 // commands is the table of subcommands, sorted by name when printed.
 var commands = []command{
 	{"version", "print the version of this binary", runVersion},
+	{"deid", "de-identify a DICOM tree to PS3.15 Annex E", runDeid},
 }
 
 // Env carries the process's streams and environment so commands stay
