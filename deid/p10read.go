@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 )
 
 // This file and p10write.go are the engine's own Part 10 reader and writer:
@@ -92,6 +93,8 @@ type p10File struct {
 	noMeta     bool
 }
 
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
+
 const (
 	maxDepth     = 32
 	lazyMinBytes = 64 << 10 // binary values at least this long stay in the file
@@ -113,7 +116,10 @@ func readFile(f *os.File) (*p10File, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &p10reader{f: f, r: bufio.NewReaderSize(f, 64<<10), size: st.Size()}
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(f)
+	defer readerPool.Put(br)
+	p := &p10reader{f: f, r: br, size: st.Size()}
 	out := &p10File{}
 	head, _ := p.r.Peek(132)
 	switch {

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 )
+
+var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 32<<10) }}
 
 // p10writer writes a dataset in one transfer syntax. Values left in the
 // input file are copied from in to out with io.Copy between two files,
@@ -24,7 +27,9 @@ type p10writer struct {
 
 // writeFile writes meta and ds as a Part 10 file to out.
 func writeFile(out, in *os.File, f *p10File, pc *pixelCleaner) error {
-	bw := bufio.NewWriterSize(out, 64<<10)
+	bw := writerPool.Get().(*bufio.Writer)
+	bw.Reset(out)
+	defer func() { bw.Reset(nil); writerPool.Put(bw) }()
 	w := &p10writer{w: bw, out: out, in: in, pixels: pc}
 	var pre [132]byte
 	copy(pre[128:], "DICM")

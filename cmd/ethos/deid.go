@@ -19,7 +19,7 @@ import (
 	"github.com/ethos-imaging/ethos/deid/batch"
 )
 
-const deidUsage = `deid --in DIR --out DIR [--key-file FILE] [--option NAME,…] [--profile FILE] [--quarantine DIR] [--workers N] [--report FILE]
+const deidUsage = `deid --in DIR --out DIR [--key-file FILE] [--option NAME,…] [--profile FILE] [--quarantine DIR] [--workers N] [--report FILE] [--sync end|each|none] [--no-hash]
        ethos deid profile show [--option NAME,…] [--profile FILE] [--json]
 
 De-identifies every DICOM file below --in to PS3.15 Annex E (Basic
@@ -42,6 +42,7 @@ func runDeid(ctx context.Context, env *Env, args []string) error {
 	quarantine := fs.String("quarantine", "", "directory that receives unchanged copies of quarantined files")
 	workers := fs.Int("workers", runtime.NumCPU(), "files processed in parallel")
 	reportPath := fs.String("report", "", "write the JSON processing record (QC-PRO-1) to this file")
+	syncFlag := fs.String("sync", "end", "when outputs reach the disk: end (one syncfs before exit), each (fsync per file) or none (left to the OS; benchmarks)")
 	noHash := fs.Bool("no-hash", false, "leave SHA-256 digests out of the report (benchmarking only; the record is then incomplete)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -51,6 +52,10 @@ func runDeid(ctx context.Context, env *Env, args []string) error {
 	}
 	if *in == "" || *out == "" {
 		return usagef("deid: --in and --out are required")
+	}
+	syncMode, err := batch.ParseSyncMode(*syncFlag)
+	if err != nil {
+		return usagef("deid: %v", err)
 	}
 	if *workers < 1 {
 		return usagef("deid: --workers must be at least 1")
@@ -77,7 +82,7 @@ func runDeid(ctx context.Context, env *Env, args []string) error {
 		In: *in, Out: *out, Quarantine: *quarantine, Workers: *workers,
 		Processor: processor{engine}, Logger: logger,
 		Progress: prog.update, ProgressEvery: prog.every,
-		RunKey: runKey, NoHash: *noHash,
+		RunKey: runKey, NoHash: *noHash, Sync: syncMode,
 	})
 	prog.finish()
 	if err != nil {
