@@ -89,7 +89,7 @@ type Options struct {
 	// a power failure is finished by a re-run, which checks each
 	// journalled output's size and SHA-256 before trusting it.
 	Sync SyncMode
-	Now       func() time.Time
+	Now  func() time.Time
 }
 
 // SyncMode says when outputs are flushed to stable storage.
@@ -281,12 +281,20 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 		}
 	}
 
+	// Output names claimed in this run: two inputs holding the same
+	// instance (same SOP Instance UID, perhaps in two transfer syntaxes)
+	// would write the same file; the second is skipped.
+	cl := &claims{names: map[string]string{}}
+
 	// Resume: files whose journal entry matches are not processed again,
 	// provided their output (or quarantine copy) is still there.
 	var todo []job
 	for _, j := range jobs {
 		if rec, ok := jr.lookup(j.rel, j.size, j.mod); ok && outputPresent(out, opts.Quarantine, rec) && (opts.NoHash || outputIntact(out, rec)) {
 			rec.Resumed = true
+			if rec.Status == Written {
+				cl.names[rec.Output] = rec.Input
+			}
 			res.Files[j.idx] = rec
 			done.Add(1)
 			doneBytes.Add(j.size)
@@ -321,7 +329,7 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 	var wg sync.WaitGroup
 	for range opts.Workers {
 		wg.Go(func() {
-			w := &worker{opts: &opts, in: in, out: out, h1: sha256.New(), h2: sha256.New()}
+			w := &worker{opts: &opts, in: in, out: out, h1: sha256.New(), h2: sha256.New(), claims: cl}
 			for j := range ch {
 				rec := w.one(ctx, j.rel)
 				rec.InputSize, rec.mtime = j.size, j.mod
@@ -459,12 +467,30 @@ func removeTemps(dir string) {
 	})
 }
 
+// claims records which input owns each output name.
+type claims struct {
+	mu    sync.Mutex
+	names map[string]string
+}
+
+// claim reports whether rel may write name, and the other owner if not.
+func (c *claims) claim(name, rel string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if other, ok := c.names[name]; ok && other != rel {
+		return other, false
+	}
+	c.names[name] = rel
+	return "", true
+}
+
 // worker holds per-goroutine state.
 type worker struct {
 	opts    *Options
 	in, out string
 	h1, h2  hash.Hash
 	buf     []byte
+	claims  *claims
 }
 
 func (w *worker) one(ctx context.Context, rel string) (rec FileRecord) {
@@ -522,6 +548,11 @@ func (w *worker) one(ctx context.Context, rel string) (rec FileRecord) {
 	}
 	if r.Name == "" || strings.Contains(r.Name, "..") || filepath.IsAbs(r.Name) {
 		return fail(fmt.Errorf("processor gave an invalid output name"))
+	}
+	if other, ok := w.claims.claim(r.Name, rel); !ok {
+		rec.Status = Skipped
+		rec.Reasons = []string{"duplicate instance: " + other + " has the same SOP Instance UID and was written"}
+		return rec
 	}
 	var osum string
 	if !w.opts.NoHash {
