@@ -819,8 +819,7 @@ func (in *instance) pixelPolicy(ds *Dataset) {
 	}
 	var rects [][4]int
 	if in.opts.Has(CleanPixelData) {
-		rows, _ := strconv.Atoi(ds.String(tagRows))
-		cols, _ := strconv.Atoi(ds.String(tagColumns))
+		rows, cols := ds.uint16(tagRows), ds.uint16(tagColumns)
 		for i := range in.e.cfg.Profile.CleanPixels {
 			r := &in.e.cfg.Profile.CleanPixels[i]
 			if r.Matches(modality, ds.String(tagManufacturer), ds.String(tagModelName), rows, cols) {
