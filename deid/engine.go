@@ -60,6 +60,21 @@ var codeTags = map[uint32]bool{
 	0x0040DB00: true, 0x0040DB06: true, 0x0040DB07: true, 0x0040A0B0: true, 0x00700022: true,
 }
 
+// classUIDTags hold UIDs that name classes, syntaxes, coding schemes and
+// other definitions rather than instances: they identify no one and must
+// keep their value (a private SOP class, for example, must stay
+// resolvable). Every other UI attribute that Table E.1-1 does not list is
+// treated as an instance UID and mapped.
+var classUIDTags = map[uint32]bool{
+	0x00020002: true, 0x00020010: true, 0x00020012: true, 0x00020032: true, 0x00020100: true,
+	0x00041510: true, 0x00041512: true, 0x0004151A: true,
+	0x00080016: true, 0x0008001A: true, 0x0008001B: true, 0x00080062: true, 0x0008010C: true,
+	0x0008010D: true, 0x00080117: true, 0x00080118: true, 0x0008040E: true, 0x00081150: true,
+	0x0008115A: true, 0x00083002: true, 0x00089123: true, 0x00340003: true, 0x0040E011: true,
+	0x0040E030: true, 0x0040E031: true, 0x04000010: true, 0x04000510: true, 0x3010001F: true,
+	0x30100052: true, 0x30100053: true, 0x0072007F: true,
+}
+
 // placeholderNames are name parts that test and already-anonymised data
 // use; they are not searched for as residual identifiers because the
 // engine's own dummies and ordinary words contain them.
@@ -442,6 +457,9 @@ func (in *instance) unlisted(ds *Dataset, el *Element, nested bool, mode textMod
 		}
 		return true
 	case el.VR == "UI":
+		if classUIDTags[el.Tag] {
+			return true
+		}
 		if !in.opts.Has(RetainUIDs) && in.remapUIDs(el) {
 			in.count(el.Tag, UID)
 		}

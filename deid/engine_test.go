@@ -331,3 +331,26 @@ func TestApplyErrNoSOPInstanceUID(t *testing.T) {
 		t.Error("no error")
 	}
 }
+
+func TestApplyUnlistedUIDs(t *testing.T) {
+	meta, d := ctInstance()
+	d.Set(el(0x00080016, "UI", "1.3.12.2.1107.5.9.1")) // a private SOP class
+	d.Set(el(0x00081167, "UI", "1.2.3.4.77"))          // Multi-frame Source SOP Instance UID: not in Table E.1-1
+	d.Set(el(0x0008010C, "UI", "2.16.840.1.113883.6.96"))
+	for _, e := range d.Elements {
+		e.Dirty = false
+	}
+	if _, err := mustEngine(t, 0, nil).Apply(meta, d); err != nil {
+		t.Fatal(err)
+	}
+	keys := mustKeys(t, "engine test secret 0123456789")
+	if got, _ := text(d, 0x00080016); got != "1.3.12.2.1107.5.9.1" {
+		t.Errorf("private SOP class UID changed to %q", got)
+	}
+	if got, _ := text(d, 0x0008010C); got != "2.16.840.1.113883.6.96" {
+		t.Errorf("coding scheme UID changed to %q", got)
+	}
+	if got, _ := text(d, 0x00081167); got != keys.UID("1.2.3.4.77") {
+		t.Errorf("unlisted instance UID = %q, want it mapped", got)
+	}
+}
