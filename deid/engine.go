@@ -805,7 +805,7 @@ func (in *instance) residualScan(ds *Dataset, nested bool) {
 			}
 			continue
 		}
-		if el.Dirty || !textVR(el.VR) || el.VR == "UI" || len(el.Value) == 0 {
+		if el.Dirty || !scannedVR(el.VR) || len(el.Value) == 0 {
 			continue
 		}
 		if el.Tag>>16&1 == 1 && el.Tag&0xFFFF <= 0xFF {
@@ -816,6 +816,17 @@ func (in *instance) residualScan(ds *Dataset, nested bool) {
 			in.quarantine(fmt.Sprintf("residual identifier (%s) in %s", hits[0].Kind, tagKey(el.Tag)))
 		}
 	}
+}
+
+// scannedVR reports the VRs whose values the residual scan reads: text a
+// person or a device may have typed, and dates. Numbers, ages, times and
+// UIDs cannot hold a name and would only give false hits on short IDs.
+func scannedVR(vr string) bool {
+	switch vr {
+	case "AE", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT":
+		return true
+	}
+	return false
 }
 
 // pixelPolicy decides, from the original attributes, whether burned-in
