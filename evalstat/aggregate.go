@@ -10,10 +10,10 @@ type aggregator struct {
 
 // aggResult holds the aggregate numbers of one set of group values.
 type aggResult struct {
-	num                 [][numMetrics][numAgg]float64 // grouping, metric
-	imin, imax, iworst  [][numMetrics]int
-	count               [][numMetrics]int
-	fair                [][numFair]float64
+	num                [][numMetrics][numAgg]float64 // grouping, metric
+	imin, imax, iworst [][numMetrics]int
+	count              [][numMetrics]int
+	fair               [][numFair]float64
 }
 
 func newAggregator(L *layout) *aggregator {

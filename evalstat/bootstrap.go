@@ -148,7 +148,7 @@ func bootstrap(t *Table, sw *sweep, L *layout, cfg *Config, est [][]Value, ag *a
 				bsw.run(w, acc, touched)
 				var fits []calFit
 				if cfg.BootstrapCalibration {
-					fits = bsw.fitCalibration(w, acc)
+					fits = bsw.fitCalibration(w, acc, 1)
 				}
 				row := res[b*G*numMetrics : (b+1)*G*numMetrics]
 				for g := range acc {

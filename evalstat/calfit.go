@@ -1,6 +1,10 @@
 package evalstat
 
-import "math"
+import (
+	"math"
+	"sync"
+	"sync/atomic"
+)
 
 // Calibration intercept and slope (logistic recalibration). With
 // lp = logit(s), s clipped to [eps, 1-eps] as for log loss, the intercept α
@@ -24,19 +28,29 @@ type calFit struct {
 
 // calState is the Newton state of one group.
 type calState struct {
-	alpha       float64
-	a, b        float64
-	gA, hA      float64 // intercept: gradient, information
-	g0, g1      float64 // slope: gradient
-	i00, i01, i11 float64
+	alpha        float64
+	a, b         float64
 	doneA, doneS bool
-	iterA, iterS int
 }
+
+// calSums are one group's sums over a chunk of rows: the intercept model's
+// gradient and information, and the slope model's gradient and
+// information matrix.
+type calSums struct {
+	gA, hA        float64
+	g0, g1        float64
+	i00, i01, i11 float64
+}
+
+// calChunk is the number of rows whose sums are added up separately; the
+// chunks' sums are then added in order, so the result does not depend on
+// the number of workers.
+const calChunk = 1 << 16
 
 // fitCalibration fits the intercept and slope models for every group with
 // at least one positive and one negative (others get a reason). acc holds
-// each group's totals from sweep.run.
-func (sw *sweep) fitCalibration(w []uint16, acc []groupAcc) []calFit {
+// each group's totals from sweep.run. workers > 1 splits the passes.
+func (sw *sweep) fitCalibration(w []uint16, acc []groupAcc, workers int) []calFit {
 	G := len(acc)
 	st := make([]calState, G)
 	out := make([]calFit, G)
@@ -50,53 +64,53 @@ func (sw *sweep) fitCalibration(w []uint16, acc []groupAcc) []calFit {
 		st[g].b = 1
 		active++
 	}
-	dims := sw.dims
+	nChunks := (len(sw.score) + calChunk - 1) / calChunk
+	part := make([]calSums, nChunks*G)
+	tot := make([]calSums, G)
+	ea := make([]float64, G)
+	workers = max(1, min(workers, nChunks))
 	for iter := 0; active > 0 && iter < calMaxIter; iter++ {
 		for g := range st {
-			s := &st[g]
-			s.gA, s.hA, s.g0, s.g1, s.i00, s.i01, s.i11 = 0, 0, 0, 0, 0, 0, 0
+			ea[g] = math.Exp(st[g].alpha)
 		}
-		for i, sc := range sw.score {
-			wt := 1.0
-			if w != nil {
-				if w[i] == 0 {
-					continue
-				}
-				wt = float64(w[i])
+		clear(part)
+		if workers == 1 {
+			for c := range nChunks {
+				sw.calPass(w, c, st, ea, part[c*G:(c+1)*G])
 			}
-			p := sw.pay[i]
-			y := 0.0
-			if p&labelBit != 0 {
-				y = 1
+		} else {
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			for range workers {
+				wg.Go(func() {
+					for {
+						c := int(next.Add(1) - 1)
+						if c >= nChunks {
+							return
+						}
+						sw.calPass(w, c, st, ea, part[c*G:(c+1)*G])
+					}
+				})
 			}
-			sc = min(max(sc, logLossEps), 1-logLossEps)
-			odds := sc / (1 - sc)
-			lp := math.Log(odds)
-			for _, g := range sw.cellGroups[int(p&^labelBit)*dims:][:dims] {
-				s := &st[g]
-				if !s.doneA {
-					e := math.Exp(s.alpha) * odds
-					pr := e / (1 + e)
-					s.gA += wt * (y - pr)
-					s.hA += wt * pr * (1 - pr)
-				}
-				if !s.doneS {
-					pr := 1 / (1 + math.Exp(-(s.a + s.b*lp)))
-					r := wt * (y - pr)
-					q := wt * pr * (1 - pr)
-					s.g0 += r
-					s.g1 += r * lp
-					s.i00 += q
-					s.i01 += q * lp
-					s.i11 += q * lp * lp
-				}
+			wg.Wait()
+		}
+		clear(tot)
+		for c := range nChunks {
+			for g := range G {
+				p, t := &part[c*G+g], &tot[g]
+				t.gA += p.gA
+				t.hA += p.hA
+				t.g0 += p.g0
+				t.g1 += p.g1
+				t.i00 += p.i00
+				t.i01 += p.i01
+				t.i11 += p.i11
 			}
 		}
 		for g := range st {
-			s := &st[g]
+			s, t := &st[g], &tot[g]
 			if !s.doneA {
-				step := s.gA / s.hA
-				s.iterA++
+				step := t.gA / t.hA
 				switch {
 				case math.IsNaN(step) || math.IsInf(step, 0) || math.IsInf(s.alpha, 0):
 					s.doneA = true
@@ -104,38 +118,37 @@ func (sw *sweep) fitCalibration(w []uint16, acc []groupAcc) []calFit {
 				case math.Abs(step) < calTol:
 					s.doneA = true
 					out[g].alpha = s.alpha + step
-					out[g].alphaSE = 1 / math.Sqrt(s.hA)
+					out[g].alphaSE = 1 / math.Sqrt(t.hA)
 				default:
 					s.alpha += step
 				}
 			}
 			if !s.doneS {
-				det := s.i00*s.i11 - s.i01*s.i01
-				s.iterS++
+				det := t.i00*t.i11 - t.i01*t.i01
 				if !(det > 0) || math.IsInf(det, 0) {
 					s.doneS = true
 					out[g].slopeReason = ReasonSeparated
-				} else {
-					d0 := (s.i11*s.g0 - s.i01*s.g1) / det
-					d1 := (s.i00*s.g1 - s.i01*s.g0) / det
-					switch {
-					case math.IsNaN(d0) || math.IsNaN(d1) || math.IsInf(d0, 0) || math.IsInf(d1, 0):
-						s.doneS = true
-						out[g].slopeReason = ReasonSeparated
-					case math.Abs(d0) < calTol && math.Abs(d1) < calTol:
-						s.doneS = true
-						out[g].a, out[g].b = s.a+d0, s.b+d1
-						out[g].aSE = math.Sqrt(s.i11 / det)
-						out[g].bSE = math.Sqrt(s.i00 / det)
-					default:
-						s.a += d0
-						s.b += d1
-					}
+					continue
+				}
+				d0 := (t.i11*t.g0 - t.i01*t.g1) / det
+				d1 := (t.i00*t.g1 - t.i01*t.g0) / det
+				switch {
+				case math.IsNaN(d0) || math.IsNaN(d1) || math.IsInf(d0, 0) || math.IsInf(d1, 0):
+					s.doneS = true
+					out[g].slopeReason = ReasonSeparated
+				case math.Abs(d0) < calTol && math.Abs(d1) < calTol:
+					s.doneS = true
+					out[g].a, out[g].b = s.a+d0, s.b+d1
+					out[g].aSE = math.Sqrt(t.i11 / det)
+					out[g].bSE = math.Sqrt(t.i00 / det)
+				default:
+					s.a += d0
+					s.b += d1
 				}
 			}
-			_ = g
 		}
 		active = 0
+		if debugCal { println("iter", iter) }
 		for g := range st {
 			if !st[g].doneA || !st[g].doneS {
 				active++
@@ -152,3 +165,49 @@ func (sw *sweep) fitCalibration(w []uint16, acc []groupAcc) []calFit {
 	}
 	return out
 }
+
+// calPass adds chunk c's rows to the per-group sums in part.
+func (sw *sweep) calPass(w []uint16, c int, st []calState, ea []float64, part []calSums) {
+	lo := c * calChunk
+	hi := min(lo+calChunk, len(sw.score))
+	dims := sw.dims
+	for i := lo; i < hi; i++ {
+		wt := 1.0
+		if w != nil {
+			if w[i] == 0 {
+				continue
+			}
+			wt = float64(w[i])
+		}
+		p := sw.pay[i]
+		y := 0.0
+		if p&labelBit != 0 {
+			y = 1
+		}
+		sc := min(max(sw.score[i], logLossEps), 1-logLossEps)
+		odds := sc / (1 - sc)
+		lp := math.Log(odds)
+		for _, g := range sw.cellGroups[int(p&^labelBit)*dims:][:dims] {
+			s := &st[g]
+			t := &part[g]
+			if !s.doneA {
+				e := ea[g] * odds
+				pr := e / (1 + e)
+				t.gA += wt * (y - pr)
+				t.hA += wt * pr * (1 - pr)
+			}
+			if !s.doneS {
+				pr := 1 / (1 + math.Exp(-(s.a + s.b*lp)))
+				r := wt * (y - pr)
+				q := wt * pr * (1 - pr)
+				t.g0 += r
+				t.g1 += r * lp
+				t.i00 += q
+				t.i01 += q * lp
+				t.i11 += q * lp * lp
+			}
+		}
+	}
+}
+
+var debugCal = false

@@ -161,11 +161,11 @@ func ReadCSV(r io.Reader, spec CSVSpec) (*Table, error) {
 			label = true
 		case "0", "0.0":
 		default:
-			return nil, &CSVError{Row: row, Line: cr.start, Column: spec.Label, Err: fmt.Errorf("%w, got %q", ErrLabel, clip(rec[li]))}
+			return nil, &CSVError{Row: row, Line: cr.start, Column: spec.Label, Err: ErrLabel}
 		}
 		score, ok := parseFloat(rec[si])
 		if !ok || math.IsNaN(score) || score < 0 || score > 1 {
-			return nil, &CSVError{Row: row, Line: cr.start, Column: spec.Score, Err: fmt.Errorf("%w, got %q", ErrScore, clip(rec[si]))}
+			return nil, &CSVError{Row: row, Line: cr.start, Column: spec.Score, Err: fmt.Errorf("%w, got %s", ErrScore, describe(rec[si], score, ok))}
 		}
 		for k, i := range gi {
 			v := rec[i]
@@ -191,12 +191,21 @@ func ReadCSV(r io.Reader, spec CSVSpec) (*Table, error) {
 	}
 }
 
-// clip shortens a field for an error message.
-func clip(b []byte) string {
-	if len(b) > 40 {
-		return string(b[:40]) + "…"
+// describe says what is wrong with a score field without echoing it: a
+// mislabelled column could hold an identifier, and identifiers never go
+// into error messages.
+func describe(b []byte, x float64, parsed bool) string {
+	switch {
+	case len(bytes.TrimSpace(b)) == 0:
+		return "an empty field"
+	case !parsed:
+		return "text that is not a number"
+	case math.IsNaN(x):
+		return "NaN"
+	case x < 0:
+		return "a negative number"
 	}
-	return string(b)
+	return "a number above 1"
 }
 
 // csvReader splits records into fields; the fields alias an internal buffer

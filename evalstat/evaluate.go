@@ -128,7 +128,7 @@ type GroupResult struct {
 type Curves struct {
 	// ROC holds (FPR, TPR) points from (0,0) to (1,1), at most about
 	// Config.ROCPoints of them.
-	ROC         [][2]float64    `json:"roc"`
+	ROC         [][2]float64     `json:"roc"`
 	Calibration []CalibrationBin `json:"calibration"`
 	Decision    []DecisionPoint  `json:"decision"`
 }
@@ -282,7 +282,7 @@ func Evaluate(t *Table, cfg Config) (*Report, error) {
 			cm.addIntervalsDefined(est[g])
 		}
 	}
-	fits := sw.fitCalibration(nil, acc)
+	fits := sw.fitCalibration(nil, acc, cfg.Workers)
 	for g, f := range fits {
 		est[g][MCalibrationIntercept], est[g][MCalibrationSlope] = fitValues(f)
 	}

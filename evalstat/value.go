@@ -54,10 +54,10 @@ func (v *Value) setCI(method string, iv Interval) {
 }
 
 type valueJSON struct {
-	Estimate *float64           `json:"estimate"`
-	Reason   string             `json:"undefined_reason,omitempty"`
+	Estimate *float64            `json:"estimate"`
+	Reason   string              `json:"undefined_reason,omitempty"`
 	CI       map[string]Interval `json:"ci,omitempty"`
-	Skipped  int                `json:"bootstrap_skipped,omitempty"`
+	Skipped  int                 `json:"bootstrap_skipped,omitempty"`
 }
 
 // MarshalJSON writes {"estimate": x|null, "undefined_reason": "...", "ci": {...}}.
