@@ -1,8 +1,12 @@
 package evalstat
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"math"
+	"strconv"
+	"strings"
 )
 
 // MaxAttributes is the largest number of group attributes a Table holds, and
@@ -39,6 +43,7 @@ type Table struct {
 	levelIdx []map[string]uint32
 	cellIdx  map[uint64]uint32
 	clustIdx map[string]uint32
+	clustIDs []string
 	codes    []uint32 // scratch
 }
 
@@ -110,7 +115,9 @@ func (t *Table) clusterCode(b []byte) uint32 {
 		return c
 	}
 	c := uint32(len(t.clustIdx))
-	t.clustIdx[string(b)] = c
+	id := string(b)
+	t.clustIdx[id] = c
+	t.clustIDs = append(t.clustIDs, id)
 	t.nclust++
 	return c
 }
@@ -156,4 +163,69 @@ func (t *Table) sort() {
 	}
 	sortDesc(t.score, t.pay, t.cluster)
 	t.sorted = true
+}
+
+// WriteCSV writes the table's rows (in their current order) as CSV with the
+// columns named in spec: label, score, the group attributes and the cluster
+// when the table has one. Scores are written in the shortest form that
+// reads back to the same float64.
+func (t *Table) WriteCSV(w io.Writer, spec CSVSpec) error {
+	bw := bufio.NewWriter(w)
+	cols := []string{spec.Label, spec.Score}
+	cols = append(cols, spec.Groups...)
+	if t.cluster != nil {
+		cols = append(cols, spec.Cluster)
+	}
+	for i, c := range cols {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		writeField(bw, c)
+	}
+	bw.WriteByte('\n')
+	var buf []byte
+	for i, s := range t.score {
+		p := t.pay[i]
+		if p&labelBit != 0 {
+			bw.WriteString("1,")
+		} else {
+			bw.WriteString("0,")
+		}
+		buf = strconv.AppendFloat(buf[:0], s, 'g', -1, 64)
+		bw.Write(buf)
+		cell := t.Cells[p&^labelBit]
+		for a, code := range cell {
+			bw.WriteByte(',')
+			writeField(bw, t.Attrs[a].Levels[code])
+		}
+		if t.cluster != nil {
+			bw.WriteByte(',')
+			writeField(bw, t.clustIDs[t.cluster[i]])
+		}
+		bw.WriteByte('\n')
+	}
+	return bw.Flush()
+}
+
+// Row returns row i's label, score, group values and cluster id (in the
+// table's current order).
+func (t *Table) Row(i int) (label bool, score float64, groups []string, cluster string) {
+	p := t.pay[i]
+	for a, code := range t.Cells[p&^labelBit] {
+		groups = append(groups, t.Attrs[a].Levels[code])
+	}
+	if t.cluster != nil {
+		cluster = t.clustIDs[t.cluster[i]]
+	}
+	return p&labelBit != 0, t.score[i], groups, cluster
+}
+
+func writeField(w *bufio.Writer, s string) {
+	if s == "" || strings.ContainsAny(s, ",\"\r\n") || s[0] == ' ' || s[len(s)-1] == ' ' || strings.HasPrefix(s, "\ufeff") {
+		w.WriteByte('"')
+		w.WriteString(strings.ReplaceAll(s, `"`, `""`))
+		w.WriteByte('"')
+		return
+	}
+	w.WriteString(s)
 }
