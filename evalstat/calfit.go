@@ -148,7 +148,6 @@ func (sw *sweep) fitCalibration(w []uint16, acc []groupAcc, workers int) []calFi
 			}
 		}
 		active = 0
-		if debugCal { println("iter", iter) }
 		for g := range st {
 			if !st[g].doneA || !st[g].doneS {
 				active++
@@ -209,5 +208,3 @@ func (sw *sweep) calPass(w []uint16, c int, st []calState, ea []float64, part []
 		}
 	}
 }
-
-var debugCal = false
