@@ -69,36 +69,65 @@ func newStrata(t *Table) *strata {
 
 // draw sets w to the bootstrap counts of one resample: within every cell,
 // as many rows (or clusters) as it has, drawn uniformly with replacement.
-func (s *strata) draw(rng *rand.Rand, w []uint16) error {
-	clear(w)
-	over := false
+// Counts are drawn into cnt, a scratch array the size of the largest cell,
+// which stays in cache, and then copied to w in increasing row order.
+func (s *strata) draw(rng *rand.Rand, w []uint16, cnt []uint16) error {
+	want := uint64(0)
+	got := uint64(0)
 	if s.cellCl == nil {
 		for c := range len(s.cellStart) - 1 {
 			rows := s.rows[s.cellStart[c]:s.cellStart[c+1]]
 			m := uint64(len(rows))
+			k := cnt[:m]
+			clear(k)
 			for range m {
-				j := rows[rng.Uint64N(m)]
-				w[j]++
-				over = over || w[j] == 0
+				k[rng.Uint64N(m)]++
 			}
+			for i, r := range rows {
+				w[r] = k[i]
+				got += uint64(k[i])
+			}
+			want += m
 		}
 	} else {
 		for c := range len(s.cellCl) - 1 {
 			lo, hi := s.cellCl[c], s.cellCl[c+1]
 			m := uint64(hi - lo)
+			k := cnt[:m]
+			clear(k)
 			for range m {
-				q := lo + int(rng.Uint64N(m))
-				for _, j := range s.rows[s.clStart[q]:s.clStart[q+1]] {
-					w[j]++
-					over = over || w[j] == 0
-				}
+				k[rng.Uint64N(m)]++
 			}
+			for q := range k {
+				rows := s.rows[s.clStart[lo+q]:s.clStart[lo+q+1]]
+				for _, r := range rows {
+					w[r] = k[q]
+				}
+				got += uint64(k[q])
+			}
+			want += m
 		}
 	}
-	if over {
+	// A count that wrapped past 65535 would make the total fall short.
+	if got != want {
 		return errWeightOverflow
 	}
 	return nil
+}
+
+// maxCell returns the size of the largest stratum in rows (or clusters).
+func (s *strata) maxCell() int {
+	m := 0
+	if s.cellCl == nil {
+		for c := range len(s.cellStart) - 1 {
+			m = max(m, s.cellStart[c+1]-s.cellStart[c])
+		}
+		return m
+	}
+	for c := range len(s.cellCl) - 1 {
+		m = max(m, s.cellCl[c+1]-s.cellCl[c])
+	}
+	return m
 }
 
 // bootstrap runs cfg.Bootstrap resamples and attaches percentile intervals
@@ -126,8 +155,9 @@ func bootstrap(t *Table, sw *sweep, L *layout, cfg *Config, est [][]Value, ag *a
 	for range workers {
 		wg.Go(func() {
 			w := make([]uint16, len(sw.score))
+			cnt := make([]uint16, st.maxCell())
 			acc := make([]groupAcc, G)
-			touched := make([]int32, 0, G)
+			cells := make([]cellSums, len(t.Cells))
 			vals := make([]Value, numMetrics)
 			wag := &aggregator{L: L}
 			for {
@@ -136,7 +166,7 @@ func bootstrap(t *Table, sw *sweep, L *layout, cfg *Config, est [][]Value, ag *a
 					return
 				}
 				rng := rand.New(rand.NewPCG(cfg.Seed, uint64(b)))
-				if err := st.draw(rng, w); err != nil {
+				if err := st.draw(rng, w, cnt); err != nil {
 					mu.Lock()
 					firstErr = err
 					mu.Unlock()
@@ -145,7 +175,7 @@ func bootstrap(t *Table, sw *sweep, L *layout, cfg *Config, est [][]Value, ag *a
 				for g := range acc {
 					acc[g].reset()
 				}
-				bsw.run(w, acc, touched)
+				bsw.run(w, acc, cells)
 				var fits []calFit
 				if cfg.BootstrapCalibration {
 					fits = bsw.fitCalibration(w, acc, 1)

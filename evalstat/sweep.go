@@ -22,6 +22,7 @@ type groupAcc struct {
 	sumLoss            float64 // Σ log loss
 	binN, binS, binY   [numBins]float64
 	touched            bool
+	block              int32 // first row of the tie block last updated (run)
 
 	// Second pass (point estimates only): DeLong components and curves.
 	s10, s01 float64
@@ -35,19 +36,6 @@ type groupAcc struct {
 
 func (a *groupAcc) reset() {
 	*a = groupAcc{roc: a.roc[:0], dcTP: a.dcTP[:0], dcFP: a.dcFP[:0]}
-}
-
-// flush closes the current tie block.
-func (a *groupAcc) flush() {
-	a.u += a.bNeg * (a.posAbove + 0.5*a.bPos)
-	if a.bPos > 0 {
-		tp := a.posAbove + a.bPos
-		a.ap += a.bPos * tp / (tp + a.negAbove + a.bNeg)
-	}
-	a.posAbove += a.bPos
-	a.negAbove += a.bNeg
-	a.bPos, a.bNeg = 0, 0
-	a.touched = false
 }
 
 // flush2 closes a tie block in the second pass: DeLong placement values
@@ -90,13 +78,36 @@ type sweep struct {
 
 const labelBit = 1 << 31
 
+// cellSums are the additive statistics of one cell (stratum): a group's
+// are the sums over its cells.
+type cellSums struct {
+	n, pos, tpT, fpT     float64
+	sumS, sumSq, sumLoss float64
+	binN, binS, binY     [numBins]float64
+}
+
 // run accumulates every row with weight w[i] (1 when w is nil) into acc,
-// which must be reset. touched is scratch space of capacity len(acc).
-func (sw *sweep) run(w []uint16, acc []groupAcc, touched []int32) {
+// which must be reset. cells is scratch space (one per cell).
+//
+// Additive statistics are summed per cell and then folded into the groups
+// the cell belongs to. The rank statistics (Mann–Whitney U, average
+// precision) are updated per group without branching on the label: each
+// group remembers the tie block (run of equal scores) it was last updated
+// in and its totals when that block began; pairs inside a block count ½ to
+// U, and a block's share of average precision is added once the group
+// meets its next block (or at the end), when the block's totals are final.
+func (sw *sweep) run(w []uint16, acc []groupAcc, cells []cellSums) {
 	dims := sw.dims
-	touched = touched[:0]
-	prev := math.NaN()
-	for i, s := range sw.score {
+	clear(cells)
+	for g := range acc {
+		acc[g].block = -1
+	}
+	score, pay := sw.score, sw.pay
+	block := int32(0)
+	for i, s := range score {
+		if i > 0 && score[i-1] != s {
+			block = int32(i)
+		}
 		wt := 1.0
 		if w != nil {
 			if w[i] == 0 {
@@ -104,62 +115,87 @@ func (sw *sweep) run(w []uint16, acc []groupAcc, touched []int32) {
 			}
 			wt = float64(w[i])
 		}
-		if s != prev {
-			for _, g := range touched {
-				acc[g].flush()
-			}
-			touched = touched[:0]
-			prev = s
-		}
-		p := sw.pay[i]
-		y := 0.0
-		if p&labelBit != 0 {
-			y = 1
-		}
+		p := pay[i]
+		cell := int(p &^ labelBit)
+		y := float64(p >> 31)
 		var loss float64
 		if sw.loss != nil {
 			loss = sw.loss[i]
 		} else {
 			loss = rowLoss(s, y)
 		}
-		bin := int(s * numBins)
-		if bin > numBins-1 {
-			bin = numBins - 1
-		}
+		bin := min(int(s*numBins), numBins-1)
 		d := s - y
-		sq := d * d
-		predPos := s >= sw.threshold
-		cg := sw.cellGroups[int(p&^labelBit)*dims:][:dims]
-		for _, g := range cg {
+		c := &cells[cell]
+		c.n += wt
+		wy := wt * y
+		c.pos += wy
+		if s >= sw.threshold {
+			c.tpT += wy
+			c.fpT += wt - wy
+		}
+		c.sumS += wt * s
+		c.sumSq += wt * d * d
+		c.sumLoss += wt * loss
+		c.binN[bin] += wt
+		c.binS[bin] += wt * s
+		c.binY[bin] += wy
+
+		wn := wt - wy
+		for _, g := range sw.cellGroups[cell*dims:][:dims] {
 			a := &acc[g]
-			a.n += wt
-			if y == 1 {
-				a.pos += wt
-				a.bPos += wt
-				if predPos {
-					a.tpT += wt
-				}
-			} else {
-				a.bNeg += wt
-				if predPos {
-					a.fpT += wt
-				}
+			if a.block != block {
+				a.closeBlock()
+				a.block = block
 			}
-			a.sumS += wt * s
-			a.sumSq += wt * sq
-			a.sumLoss += wt * loss
-			a.binN[bin] += wt
-			a.binS[bin] += wt * s
-			a.binY[bin] += wt * y
-			if !a.touched {
-				a.touched = true
-				touched = append(touched, g)
+			// Negatives: every positive above the block, and ½ for each
+			// positive already in the block; positives: ½ for each
+			// negative already in the block.
+			a.u += wn*(a.posAbove+0.5*a.bPos) + 0.5*wy*a.bNeg
+			a.bPos += wy
+			a.bNeg += wn
+		}
+	}
+	for g := range acc {
+		acc[g].closeBlock()
+	}
+	// Fold the cells into their groups.
+	for cell := range cells {
+		c := &cells[cell]
+		if c.n == 0 {
+			continue
+		}
+		for _, g := range sw.cellGroups[cell*dims:][:dims] {
+			a := &acc[g]
+			a.n += c.n
+			a.pos += c.pos
+			a.tpT += c.tpT
+			a.fpT += c.fpT
+			a.sumS += c.sumS
+			a.sumSq += c.sumSq
+			a.sumLoss += c.sumLoss
+			for k := range numBins {
+				a.binN[k] += c.binN[k]
+				a.binS[k] += c.binS[k]
+				a.binY[k] += c.binY[k]
 			}
 		}
 	}
-	for _, g := range touched {
-		acc[g].flush()
+}
+
+// closeBlock adds the finished block's share of average precision (its
+// positives times the precision with the whole block predicted positive)
+// and moves its counts above.
+func (a *groupAcc) closeBlock() {
+	tp := a.posAbove + a.bPos
+	den := tp + a.negAbove + a.bNeg
+	if den == 0 { // no rows yet; bPos is 0 too
+		den = 1
 	}
+	a.ap += a.bPos * tp / den
+	a.posAbove += a.bPos
+	a.negAbove += a.bNeg
+	a.bPos, a.bNeg = 0, 0
 }
 
 // run2 is the second pass over unit weights, after run: it needs each
