@@ -69,6 +69,14 @@ func (sw *sweep) fitCalibration(w []uint16, acc []groupAcc, workers int) []calFi
 	tot := make([]calSums, G)
 	ea := make([]float64, G)
 	workers = max(1, min(workers, nChunks))
+	// Warm start: with many rows, Newton first runs on every 16th row until
+	// its steps are below 1e-3; the full-data iterations that follow decide
+	// the result (and its convergence), they just start closer.
+	stride := 1
+	if len(sw.score) >= 1<<18 && w == nil {
+		stride = 16
+	}
+	warm := 0
 	for iter := 0; active > 0 && iter < calMaxIter; iter++ {
 		for g := range st {
 			ea[g] = math.Exp(st[g].alpha)
@@ -76,7 +84,7 @@ func (sw *sweep) fitCalibration(w []uint16, acc []groupAcc, workers int) []calFi
 		clear(part)
 		if workers == 1 {
 			for c := range nChunks {
-				sw.calPass(w, c, st, ea, part[c*G:(c+1)*G])
+				sw.calPass(w, c, stride, st, ea, part[c*G:(c+1)*G])
 			}
 		} else {
 			var next atomic.Int64
@@ -88,7 +96,7 @@ func (sw *sweep) fitCalibration(w []uint16, acc []groupAcc, workers int) []calFi
 						if c >= nChunks {
 							return
 						}
-						sw.calPass(w, c, st, ea, part[c*G:(c+1)*G])
+						sw.calPass(w, c, stride, st, ea, part[c*G:(c+1)*G])
 					}
 				})
 			}
@@ -106,6 +114,14 @@ func (sw *sweep) fitCalibration(w []uint16, acc []groupAcc, workers int) []calFi
 				t.i01 += p.i01
 				t.i11 += p.i11
 			}
+		}
+		if stride > 1 {
+			iter-- // warm-up iterations do not count
+			warm++
+			if warmStep(st, tot) < 1e-3 || warm >= 30 {
+				stride = 1
+			}
+			continue
 		}
 		for g := range st {
 			s, t := &st[g], &tot[g]
@@ -165,12 +181,38 @@ func (sw *sweep) fitCalibration(w []uint16, acc []groupAcc, workers int) []calFi
 	return out
 }
 
-// calPass adds chunk c's rows to the per-group sums in part.
-func (sw *sweep) calPass(w []uint16, c int, st []calState, ea []float64, part []calSums) {
+// warmStep applies one Newton step on subsampled sums to every group still
+// fitting (skipping steps that are not finite) and returns the largest.
+func warmStep(st []calState, tot []calSums) float64 {
+	largest := 0.0
+	for g := range st {
+		s, t := &st[g], &tot[g]
+		if !s.doneA {
+			if step := t.gA / t.hA; !math.IsNaN(step) && !math.IsInf(step, 0) {
+				s.alpha += step
+				largest = max(largest, math.Abs(step))
+			}
+		}
+		if !s.doneS {
+			det := t.i00*t.i11 - t.i01*t.i01
+			d0 := (t.i11*t.g0 - t.i01*t.g1) / det
+			d1 := (t.i00*t.g1 - t.i01*t.g0) / det
+			if det > 0 && !math.IsNaN(d0+d1) && !math.IsInf(d0+d1, 0) {
+				s.a += d0
+				s.b += d1
+				largest = max(largest, math.Abs(d0), math.Abs(d1))
+			}
+		}
+	}
+	return largest
+}
+
+// calPass adds every stride-th row of chunk c to the per-group sums in part.
+func (sw *sweep) calPass(w []uint16, c, stride int, st []calState, ea []float64, part []calSums) {
 	lo := c * calChunk
 	hi := min(lo+calChunk, len(sw.score))
 	dims := sw.dims
-	for i := lo; i < hi; i++ {
+	for i := lo; i < hi; i += stride {
 		wt := 1.0
 		if w != nil {
 			if w[i] == 0 {
@@ -196,7 +238,7 @@ func (sw *sweep) calPass(w []uint16, c int, st []calState, ea []float64, part []
 				t.hA += wt * pr * (1 - pr)
 			}
 			if !s.doneS {
-				pr := 1 / (1 + math.Exp(-(s.a + s.b*lp)))
+				pr := 1 / (1 + fastExp(-(s.a + s.b*lp)))
 				r := wt * (y - pr)
 				q := wt * pr * (1 - pr)
 				t.g0 += r

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"strconv"
 )
 
@@ -71,6 +72,12 @@ var (
 // quotes) are accepted; a trailing \r is dropped. An empty group value
 // becomes the level "(missing)".
 func ReadCSV(r io.Reader, spec CSVSpec) (*Table, error) {
+	var size int64
+	if f, ok := r.(interface{ Stat() (os.FileInfo, error) }); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			size = fi.Size()
+		}
+	}
 	br := bufio.NewReaderSize(r, 1<<16)
 	if magic, err := br.Peek(2); err == nil && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
@@ -78,6 +85,7 @@ func ReadCSV(r io.Reader, spec CSVSpec) (*Table, error) {
 			return nil, fmt.Errorf("gzip: %w", err)
 		}
 		defer zr.Close()
+		size = 0
 		br = bufio.NewReaderSize(zr, 1<<16)
 	}
 	cr := &csvReader{r: br}
@@ -130,63 +138,77 @@ func ReadCSV(r io.Reader, spec CSVSpec) (*Table, error) {
 			return nil, err
 		}
 	}
-	t, err := NewTable(spec.Groups, spec.Cluster != "")
+	cols := columns{label: li, score: si, groups: gi, cluster: ci, n: len(names)}
+	t, err := readChunks(br, cr.line, cols, spec, size)
 	if err != nil {
 		return nil, err
 	}
+	if t.Len() == 0 {
+		return nil, &CSVError{Line: cr.line + 1, Err: ErrNoRows}
+	}
+	return t, nil
+}
+
+// columns are the positions of the columns ReadCSV uses.
+type columns struct {
+	label, score, cluster int
+	groups                []int
+	n                     int // fields per record
+}
+
+// parseRows appends every record of cr to t. Errors carry rows and lines
+// counted from the start of cr.
+func parseRows(cr *csvReader, cols columns, spec CSVSpec, t *Table) error {
 	for row := 1; ; row++ {
 		rec, err := cr.next()
 		if err == io.EOF {
-			if row == 1 {
-				return nil, &CSVError{Line: cr.line, Err: ErrNoRows}
-			}
-			return t, nil
+			return nil
 		}
 		if err != nil {
 			if ce, ok := errors.AsType[*CSVError](err); ok {
 				ce.Row = row
 			}
-			return nil, err
+			return err
 		}
 		if len(rec) == 1 && len(rec[0]) == 0 {
 			row-- // blank line
 			continue
 		}
-		if len(rec) != len(names) {
-			return nil, &CSVError{Row: row, Line: cr.start, Err: fmt.Errorf("%w: %d, header has %d", ErrFieldCount, len(rec), len(names))}
+		if len(rec) != cols.n {
+			return &CSVError{Row: row, Line: cr.start, Err: fmt.Errorf("%w: %d, header has %d", ErrFieldCount, len(rec), cols.n)}
 		}
 		var label bool
-		switch string(rec[li]) {
+		switch string(rec[cols.label]) {
 		case "1", "1.0":
 			label = true
 		case "0", "0.0":
 		default:
-			return nil, &CSVError{Row: row, Line: cr.start, Column: spec.Label, Err: ErrLabel}
+			return &CSVError{Row: row, Line: cr.start, Column: spec.Label, Err: ErrLabel}
 		}
-		score, ok := parseFloat(rec[si])
+		score, ok := parseFloat(rec[cols.score])
 		if !ok || math.IsNaN(score) || score < 0 || score > 1 {
-			return nil, &CSVError{Row: row, Line: cr.start, Column: spec.Score, Err: fmt.Errorf("%w, got %s", ErrScore, describe(rec[si], score, ok))}
+			return &CSVError{Row: row, Line: cr.start, Column: spec.Score, Err: fmt.Errorf("%w, got %s", ErrScore, describe(rec[cols.score], score, ok))}
 		}
-		for k, i := range gi {
+		for k, i := range cols.groups {
 			v := rec[i]
 			if len(v) == 0 {
 				v = []byte("(missing)")
 			}
 			c, err := t.level(k, v)
 			if err != nil {
-				return nil, &CSVError{Row: row, Line: cr.start, Column: spec.Groups[k], Err: err}
+				return &CSVError{Row: row, Line: cr.start, Column: spec.Groups[k], Err: err}
 			}
 			t.codes[k] = c
 		}
 		var cl uint32
-		if ci >= 0 {
-			if len(rec[ci]) == 0 {
-				return nil, &CSVError{Row: row, Line: cr.start, Column: spec.Cluster, Err: ErrEmptyCluster}
+		if cols.cluster >= 0 {
+			if len(rec[cols.cluster]) == 0 {
+				return &CSVError{Row: row, Line: cr.start, Column: spec.Cluster, Err: ErrEmptyCluster}
 			}
-			cl = t.clusterCode(rec[ci])
+			cl = t.clusterCode(rec[cols.cluster])
 		}
 		if err := t.add(label, score, cl); err != nil {
-			return nil, &CSVError{Row: row, Line: cr.start, Err: err}
+			return &CSVError{Row: row, Line: cr.start, Err: err}
 		}
 	}
 }

@@ -7,3 +7,6 @@ func AggregateNumbers(vals []float64, overall float64, higherBetter bool) []floa
 	aggregate(vals, overall, higherBetter, out)
 	return out
 }
+
+// FastExp exposes fastExp.
+var FastExp = fastExp

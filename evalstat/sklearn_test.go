@@ -25,6 +25,8 @@ func TestAgreesWithScikitLearn(t *testing.T) {
 		{"Ties500", 1, 500, 0.5},
 		{"Ties5000", 2, 5000, 0.3},
 		{"Threshold07", 3, 2000, 0.7},
+		// Above 2^18 rows the calibration fits start on a subsample.
+		{"Large300k", 4, 300000, 0.5},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			compareWithReference(t, py, synthRows(tc.seed, tc.n), tc.threshold)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -96,6 +97,14 @@ func (t *Table) Add(label bool, score float64, groups []string, cluster string) 
 
 // level returns the code of value b of attribute i.
 func (t *Table) level(i int, b []byte) (uint32, error) {
+	// Most attributes have a handful of values: a scan beats hashing.
+	if lv := t.Attrs[i].Levels; len(lv) <= 8 {
+		for c, name := range lv {
+			if name == string(b) {
+				return uint32(c), nil
+			}
+		}
+	}
 	m := t.levelIdx[i]
 	if c, ok := m[string(b)]; ok {
 		return c, nil
@@ -120,6 +129,15 @@ func (t *Table) clusterCode(b []byte) uint32 {
 	t.clustIDs = append(t.clustIDs, id)
 	t.nclust++
 	return c
+}
+
+// grow makes room for n more rows.
+func (t *Table) grow(n int) {
+	t.score = slices.Grow(t.score, n)
+	t.pay = slices.Grow(t.pay, n)
+	if t.cluster != nil {
+		t.cluster = slices.Grow(t.cluster, n)
+	}
 }
 
 // add appends a row whose attribute codes are in t.codes.
