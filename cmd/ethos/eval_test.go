@@ -161,9 +161,54 @@ func TestEvalOutputAtomicAndGolden(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v (run go test -update-eval)", err)
 	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("report differs from %s (run go test ./cmd/ethos -run Golden -update-eval after checking the change)", golden)
+	var g, w any
+	if err := json.Unmarshal(got, &g); err != nil {
+		t.Fatal(err)
 	}
+	if err := json.Unmarshal(want, &w); err != nil {
+		t.Fatal(err)
+	}
+	if diff := jsonDiff("", g, w); diff != "" {
+		t.Errorf("report differs from %s at %s (run go test ./cmd/ethos -run Golden -update-eval after checking the change)", golden, diff)
+	}
+}
+
+// jsonDiff returns the path of the first difference between two decoded
+// JSON values, numbers compared to a relative 1e-12 (the last bits of a
+// float may differ between platforms, for example with fused multiply-add).
+func jsonDiff(path string, got, want any) string {
+	switch w := want.(type) {
+	case map[string]any:
+		g, ok := got.(map[string]any)
+		if !ok || len(g) != len(w) {
+			return path
+		}
+		for k := range w {
+			if d := jsonDiff(path+"."+k, g[k], w[k]); d != "" {
+				return d
+			}
+		}
+	case []any:
+		g, ok := got.([]any)
+		if !ok || len(g) != len(w) {
+			return path
+		}
+		for i := range w {
+			if d := jsonDiff(fmt.Sprintf("%s[%d]", path, i), g[i], w[i]); d != "" {
+				return d
+			}
+		}
+	case float64:
+		g, ok := got.(float64)
+		if !ok || math.Abs(g-w) > 1e-12*math.Max(1, math.Abs(w)) {
+			return path
+		}
+	default:
+		if got != want {
+			return path
+		}
+	}
+	return ""
 }
 
 // TestEvalHTMLInChromium renders the report in headless Chromium and keeps
