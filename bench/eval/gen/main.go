@@ -1,7 +1,8 @@
 // Command gen writes the seeded synthetic predictions table of the
 // evaluation benchmark: n rows with a patient id, sex (2 values), age band
 // (5), race (5) — 50 intersectional groups — a 0/1 label and a score in
-// [0, 1] rounded to 6 decimals (so ties occur). Groups differ in prevalence
+// [0, 1] rounded to 6 decimals (so ties occur). The column group repeats
+// the intersection (sex/age band/race) for tools that take one group column. Groups differ in prevalence
 // and in how noisy the score is, so per-group AUROC and error rates differ.
 //
 //	go run ./bench/eval/gen -n 1000000 -seed 1 > rows.csv
@@ -28,7 +29,7 @@ func main() {
 	raceW := []float64{0.08, 0.13, 0.17, 0.55, 0.07}
 	w := bufio.NewWriterSize(os.Stdout, 1<<20)
 	defer w.Flush()
-	fmt.Fprintln(w, "patient_id,sex,age_band,race,label,score")
+	fmt.Fprintln(w, "patient_id,sex,age_band,race,group,label,score")
 	patient := 0
 	buf := make([]byte, 0, 64)
 	for i := 0; i < *n; i++ {
@@ -59,6 +60,12 @@ func main() {
 		buf = append(buf, ',')
 		buf = append(buf, ages[a]...)
 		buf = append(buf, ',')
+		buf = append(buf, races[r]...)
+		buf = append(buf, ',')
+		buf = append(buf, sexes[s]...)
+		buf = append(buf, '/')
+		buf = append(buf, ages[a]...)
+		buf = append(buf, '/')
 		buf = append(buf, races[r]...)
 		buf = append(buf, ',', byte('0'+label), ',')
 		buf = strconv.AppendFloat(buf, score, 'f', -1, 64)
