@@ -175,7 +175,7 @@ func newLayout(t *Table, cfg *Config) *layout {
 	if intersect {
 		dims++
 	}
-	L := &layout{dims: dims, cellGroups: make([]int32, len(t.Cells)*dims)}
+	L := &layout{dims: dims, cellGroups: make([]int32, len(t.Cells)*dims), groupings: []*Grouping{}}
 	L.groups = append(L.groups, &GroupResult{Name: "overall"})
 	// Levels in sorted order, so output does not depend on row order.
 	rank := make([][]int, na)
