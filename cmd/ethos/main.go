@@ -29,6 +29,7 @@ type command struct {
 
 // commands is the table of subcommands, sorted by name when printed.
 var commands = []command{
+	{"eval", "evaluate predictions overall and by group, judge criteria", runEval},
 	{"version", "print the version of this binary", runVersion},
 	{"deid", "de-identify a DICOM tree to PS3.15 Annex E", runDeid},
 }
