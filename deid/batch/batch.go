@@ -471,6 +471,23 @@ func removeTemps(dir string) {
 type claims struct {
 	mu    sync.Mutex
 	names map[string]string
+	dirs  map[string]bool // output directories known to exist
+}
+
+// madeDir reports whether dir was created (or found) in this run.
+func (c *claims) madeDir(dir string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dirs[dir]
+}
+
+func (c *claims) dirMade(dir string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dirs == nil {
+		c.dirs = map[string]bool{}
+	}
+	c.dirs[dir] = true
 }
 
 // claim reports whether rel may write name, and the other owner if not.
@@ -581,8 +598,11 @@ func (w *worker) one(ctx context.Context, rel string) (rec FileRecord) {
 		return fail(fmt.Errorf("close output: %w", err))
 	}
 	dst := filepath.Join(w.out, filepath.FromSlash(r.Name))
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return fail(fmt.Errorf("create output directory: %w", err))
+	if dir := filepath.Dir(dst); !w.claims.madeDir(dir) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fail(fmt.Errorf("create output directory: %w", err))
+		}
+		w.claims.dirMade(dir)
 	}
 	if err := os.Rename(tmpName, dst); err != nil {
 		return fail(fmt.Errorf("rename output: %w", err))
