@@ -382,6 +382,14 @@ func (p *p10reader) element(parent *Dataset) (*Element, error) {
 		return nil, p.fail(tag, at, "value: %w", io.ErrUnexpectedEOF)
 	}
 	el.Value = v
+	if vr == "UN" && tag>>16&1 == 0 && n <= 0xFFFE {
+		// A standard text attribute sent as UN: its bytes are the same in
+		// every byte order, so it takes its dictionary VR and is handled
+		// (and scanned) like any other text.
+		if dv := implicitVRFor(tag); textVR(dv) {
+			el.VR = dv
+		}
+	}
 	return el, nil
 }
 
