@@ -178,7 +178,8 @@ func runDeidProfile(_ context.Context, env *Env, args []string) error {
 			Options     string              `json:"options"`
 			ProfileHash string              `json:"profileHash"`
 			Rows        []deid.EffectiveRow `json:"rows"`
-		}{cfg.Options.String(), cfg.Hash(), cfg.Effective()})
+			SafePrivate []deid.SafePrivate  `json:"safePrivate"`
+		}{cfg.Options.String(), cfg.Hash(), cfg.Effective(), cfg.SafePrivateList()})
 	}
 	return cfg.WriteEffective(env.Stdout)
 }
