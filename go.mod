@@ -1,3 +1,5 @@
 module github.com/ethos-imaging/ethos
 
-go 1.26
+go 1.26.0
+
+require golang.org/x/mod v0.43.0
