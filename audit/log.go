@@ -213,6 +213,17 @@ func (l *Log) Size() int64 {
 	return l.size
 }
 
+// Pending returns the number of appends waiting for the committer (not
+// counting the batch being written): the queue depth, for metrics.
+func (l *Log) Pending() int {
+	l.sendMu.RLock()
+	defer l.sendMu.RUnlock()
+	if l.reqs == nil {
+		return 0
+	}
+	return len(l.reqs)
+}
+
 // Append adds e to the log and returns its index once it is durable. A
 // zero e.Time is set from Now. If ctx ends while the event waits for its
 // batch, Append returns ctx's error and the event may or may not be in
