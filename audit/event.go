@@ -49,6 +49,15 @@ var fieldNames = [...]string{
 	"request_id", "resource", "stage", "time", "v",
 }
 
+// memberKeys are `"name":` for each string member, written and matched
+// as one piece.
+var memberKeys = func() (k [9]string) {
+	for i := range k {
+		k[i] = `"` + fieldNames[i] + `":`
+	}
+	return k
+}()
+
 // fields returns pointers to the string members in canonical order (all
 // but "time" and "v").
 func (e *Event) fields() [9]*string {
@@ -105,13 +114,11 @@ func (e *Event) appendCanonical(b []byte) ([]byte, error) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, '"')
-		b = append(b, fieldNames[i]...)
-		b = append(b, '"', ':')
+		b = append(b, memberKeys[i]...)
 		b = appendString(b, *p)
 	}
 	b = append(b, `,"time":"`...)
-	b = t.AppendFormat(b, timeLayout)
+	b = appendTime(b, t)
 	b = append(b, `","v":`...)
 	b = strconv.AppendInt(b, EventVersion, 10)
 	b = append(b, '}')
@@ -186,8 +193,22 @@ func (e *DecodeError) Error() string {
 // (no whitespace, no other member order, no other escapes), so for every
 // leaf it accepts, re-encoding the event gives the leaf back.
 func DecodeEvent(leaf []byte) (Event, error) {
+	return decodeEvent(leaf, false)
+}
+
+// checkCanonical reports whether leaf is a canonical event, like
+// DecodeEvent, without building the event (no allocation when no string
+// holds an escape): Verify runs it on every leaf.
+func checkCanonical(leaf []byte) error {
+	_, err := decodeEvent(leaf, true)
+	return err
+}
+
+func decodeEvent(leaf []byte, checkOnly bool) (Event, error) {
 	var e Event
 	d := decoder{b: leaf}
+	var empty [9]bool
+	var decision []byte
 	if len(leaf) > MaxLeafSize {
 		return e, &DecodeError{Offset: MaxLeafSize, Msg: "longer than MaxLeafSize"}
 	}
@@ -198,14 +219,20 @@ func DecodeEvent(leaf []byte) (Event, error) {
 		if i > 0 && !d.lit(",") {
 			return e, d.err("expected ','")
 		}
-		if !d.lit(`"` + fieldNames[i] + `":`) {
+		if !d.lit(memberKeys[i]) {
 			return e, d.err(fmt.Sprintf("expected member %q", fieldNames[i]))
 		}
 		s, err := d.str()
 		if err != nil {
 			return e, err
 		}
-		*p = s
+		empty[i] = len(s) == 0
+		if i == 2 {
+			decision = s
+		}
+		if !checkOnly {
+			*p = string(s)
+		}
 	}
 	if !d.lit(`,"time":"`) {
 		return e, d.err(`expected member "time"`)
@@ -213,9 +240,8 @@ func DecodeEvent(leaf []byte) (Event, error) {
 	if len(d.b)-d.off < len(timeLayout) {
 		return e, d.err("truncated time")
 	}
-	ts := string(d.b[d.off : d.off+len(timeLayout)])
-	t, err := time.Parse(timeLayout, ts)
-	if err != nil || t.Format(timeLayout) != ts {
+	t, ok := parseTime(d.b[d.off : d.off+len(timeLayout)])
+	if !ok {
 		return e, d.err("time is not YYYY-MM-DDThh:mm:ss.nnnnnnnnnZ")
 	}
 	e.Time = t
@@ -223,22 +249,87 @@ func DecodeEvent(leaf []byte) (Event, error) {
 	if !d.lit(`","v":`) {
 		return e, d.err(`expected member "v"`)
 	}
-	v := strconv.AppendInt(nil, EventVersion, 10)
-	if !d.lit(string(v)) || !d.lit("}") {
+	if !d.lit(versionTail) {
 		return e, d.err(fmt.Sprintf("unknown event version (this reader knows v=%d)", EventVersion))
 	}
 	if d.off != len(d.b) {
 		return e, d.err("trailing bytes after the event")
 	}
-	switch e.Decision {
-	case "", Allow, Deny:
-	default:
+	if dec := string(decision); dec != "" && dec != Allow && dec != Deny {
 		return e, &DecodeError{Offset: 0, Msg: "decision is not \"allow\", \"deny\" or empty"}
 	}
-	if e.Actor == "" || e.Action == "" {
+	if empty[0] || empty[1] {
 		return e, &DecodeError{Offset: 0, Msg: "actor or action is empty"}
 	}
 	return e, nil
+}
+
+// versionTail is the end of every canonical event.
+var versionTail = strconv.Itoa(EventVersion) + "}"
+
+// appendTime writes t (UTC, years 1-9999) in timeLayout without the
+// general formatter: it runs once per event.
+func appendTime(b []byte, t time.Time) []byte {
+	y, mo, d := t.Date()
+	h, mi, s := t.Clock()
+	b = appendDigits(b, y, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(mo), 2)
+	b = append(b, '-')
+	b = appendDigits(b, d, 2)
+	b = append(b, 'T')
+	b = appendDigits(b, h, 2)
+	b = append(b, ':')
+	b = appendDigits(b, mi, 2)
+	b = append(b, ':')
+	b = appendDigits(b, s, 2)
+	b = append(b, '.')
+	b = appendDigits(b, t.Nanosecond(), 9)
+	return append(b, 'Z')
+}
+
+func appendDigits(b []byte, v, width int) []byte {
+	var buf [9]byte
+	for i := width - 1; i >= 0; i-- {
+		buf[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(b, buf[:width]...)
+}
+
+// parseTime reads timeLayout exactly; a date that does not exist (Feb 30,
+// hour 24) is refused, not normalised.
+func parseTime(s []byte) (time.Time, bool) {
+	const layout = "dddd-dd-ddTdd:dd:dd.dddddddddZ"
+	if len(s) != len(layout) {
+		return time.Time{}, false
+	}
+	for i := range len(layout) {
+		if layout[i] == 'd' {
+			if s[i] < '0' || s[i] > '9' {
+				return time.Time{}, false
+			}
+		} else if s[i] != layout[i] {
+			return time.Time{}, false
+		}
+	}
+	num := func(from, to int) int {
+		v := 0
+		for _, c := range s[from:to] {
+			v = v*10 + int(c-'0')
+		}
+		return v
+	}
+	y, mo, d := num(0, 4), num(5, 7), num(8, 10)
+	h, mi, sec, ns := num(11, 13), num(14, 16), num(17, 19), num(20, 29)
+	if y < 1 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	t := time.Date(y, time.Month(mo), d, h, mi, sec, ns, time.UTC)
+	if t.Day() != d || int(t.Month()) != mo {
+		return time.Time{}, false
+	}
+	return t, true
 }
 
 type decoder struct {
@@ -257,9 +348,9 @@ func (d *decoder) lit(s string) bool {
 }
 
 // str reads one canonical JSON string.
-func (d *decoder) str() (string, error) {
+func (d *decoder) str() ([]byte, error) {
 	if !d.lit(`"`) {
-		return "", d.err("expected '\"'")
+		return nil, d.err("expected '\"'")
 	}
 	start := d.off
 	// Fast path: no escapes.
@@ -268,10 +359,10 @@ func (d *decoder) str() (string, error) {
 		if c == '"' {
 			s := d.b[start:i]
 			if !utf8.Valid(s) {
-				return "", d.err("string is not valid UTF-8")
+				return nil, d.err("string is not valid UTF-8")
 			}
 			d.off = i + 1
-			return string(s), nil
+			return s, nil
 		}
 		if c == '\\' || c < 0x20 {
 			break
@@ -280,25 +371,28 @@ func (d *decoder) str() (string, error) {
 	var out []byte
 	for {
 		if d.off >= len(d.b) {
-			return "", d.err("unterminated string")
+			return nil, d.err("unterminated string")
 		}
 		c := d.b[d.off]
 		switch {
 		case c == '"':
 			d.off++
 			if !utf8.Valid(out) {
-				return "", &DecodeError{Offset: start, Msg: "string is not valid UTF-8"}
+				return nil, &DecodeError{Offset: start, Msg: "string is not valid UTF-8"}
 			}
-			return string(out), nil
+			if out == nil {
+				out = []byte{}
+			}
+			return out, nil
 		case c < 0x20:
-			return "", d.err("raw control character in string")
+			return nil, d.err("raw control character in string")
 		case c != '\\':
 			out = append(out, c)
 			d.off++
 			continue
 		}
 		if d.off+1 >= len(d.b) {
-			return "", d.err("truncated escape")
+			return nil, d.err("truncated escape")
 		}
 		e := d.b[d.off+1]
 		var r byte
@@ -317,22 +411,22 @@ func (d *decoder) str() (string, error) {
 			r = '\r'
 		case 'u':
 			if d.off+6 > len(d.b) || d.b[d.off+2] != '0' || d.b[d.off+3] != '0' {
-				return "", d.err(`\u escape is only canonical for control characters`)
+				return nil, d.err(`\u escape is only canonical for control characters`)
 			}
 			hi, lo := unhex(d.b[d.off+4]), unhex(d.b[d.off+5])
 			if hi > 1 || lo > 15 {
-				return "", d.err(`\u escape is only canonical for control characters`)
+				return nil, d.err(`\u escape is only canonical for control characters`)
 			}
 			r = hi<<4 | lo
 			switch r {
 			case '\b', '\t', '\n', '\f', '\r':
-				return "", d.err("control character has a short escape in the canonical form")
+				return nil, d.err("control character has a short escape in the canonical form")
 			}
 			out = append(out, r)
 			d.off += 6
 			continue
 		default:
-			return "", d.err("escape is not canonical")
+			return nil, d.err("escape is not canonical")
 		}
 		out = append(out, r)
 		d.off += 2

@@ -177,7 +177,7 @@ func VerifyExport(r io.Reader, verifierKey string, opts VerifyOptions) (*Report,
 		}
 		leaf := []byte(l.Event)
 		if !opts.SkipDecode {
-			if _, err := DecodeEvent(leaf); err != nil {
+			if err := checkCanonical(leaf); err != nil {
 				return nil, &VerifyError{Index: want, Reason: "event is not in canonical form", Err: err}
 			}
 		}

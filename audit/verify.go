@@ -302,7 +302,7 @@ func Verify(ctx context.Context, s Storage, verifierKey string, opts VerifyOptio
 			return fmt.Errorf("audit: verify: storage returned leaf %d out of order", idx)
 		}
 		if !opts.SkipDecode {
-			if _, err := DecodeEvent(leaf); err != nil {
+			if err := checkCanonical(leaf); err != nil {
 				return &VerifyError{Index: idx, Reason: "leaf is not a canonical event", Err: err}
 			}
 		}
