@@ -96,7 +96,7 @@ type cellSums struct {
 // in and its totals when that block began; pairs inside a block count ½ to
 // U, and a block's share of average precision is added once the group
 // meets its next block (or at the end), when the block's totals are final.
-func (sw *sweep) run(w []uint16, acc []groupAcc, cells []cellSums) {
+func (sw *sweep) run(w []uint8, acc []groupAcc, cells []cellSums) {
 	dims := sw.dims
 	clear(cells)
 	for g := range acc {
@@ -108,11 +108,10 @@ func (sw *sweep) run(w []uint16, acc []groupAcc, cells []cellSums) {
 		if i > 0 && score[i-1] != s {
 			block = int32(i)
 		}
+		// A row left out of a resample has weight 0 and adds nothing;
+		// processing it costs less than a mispredicted branch.
 		wt := 1.0
 		if w != nil {
-			if w[i] == 0 {
-				continue
-			}
 			wt = float64(w[i])
 		}
 		p := pay[i]
