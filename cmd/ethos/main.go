@@ -31,6 +31,7 @@ type command struct {
 var commands = []command{
 	{"eval", "evaluate predictions overall and by group, judge criteria", runEval},
 	{"version", "print the version of this binary", runVersion},
+	{"deid", "de-identify a DICOM tree to PS3.15 Annex E", runDeid},
 }
 
 // Env carries the process's streams and environment so commands stay
