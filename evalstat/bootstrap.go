@@ -158,6 +158,7 @@ func bootstrap(t *Table, sw *sweep, L *layout, cfg *Config, est [][]Value, ag *a
 			cnt := make([]uint8, st.maxCell())
 			acc := make([]groupAcc, G)
 			cells := make([]cellSums, len(t.Cells))
+			ranks := make([]rankAcc, G)
 			vals := make([]Value, numMetrics)
 			wag := &aggregator{L: L}
 			for {
@@ -175,7 +176,7 @@ func bootstrap(t *Table, sw *sweep, L *layout, cfg *Config, est [][]Value, ag *a
 				for g := range acc {
 					acc[g].reset()
 				}
-				bsw.run(w, acc, cells)
+				bsw.run(w, acc, cells, ranks)
 				var fits []calFit
 				if cfg.BootstrapCalibration {
 					fits = bsw.fitCalibration(w, acc, 1)

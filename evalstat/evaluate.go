@@ -297,7 +297,7 @@ func Evaluate(t *Table, cfg Config) (*Report, error) {
 	sw := &sweep{score: t.score, pay: t.pay, cellGroups: L.cellGroups, dims: L.dims, threshold: cfg.Threshold}
 	G := len(L.groups)
 	acc := make([]groupAcc, G)
-	sw.run(nil, acc, make([]cellSums, len(t.Cells)))
+	sw.run(nil, acc, make([]cellSums, len(t.Cells)), make([]rankAcc, G))
 
 	// Point estimates.
 	est := make([][]Value, G)
