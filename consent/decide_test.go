@@ -63,7 +63,9 @@ func period(start, end string) func(*ethos.Consent) {
 	}
 }
 
-func subject(k ethos.SubjectKey) func(*ethos.Consent) { return func(c *ethos.Consent) { c.Subject = k } }
+func subject(k ethos.SubjectKey) func(*ethos.Consent) {
+	return func(c *ethos.Consent) { c.Subject = k }
+}
 
 // optIn is the usual research consent: deny everything except the listed
 // purposes.
