@@ -178,9 +178,21 @@ const (
 // Purposes absent here have no HL7 code with the same meaning (see
 // docs/consent.md for the near misses and why they were not used).
 var hl7Purpose = map[Purpose]string{
-	PurposeClinicalCare: "TREAT",      // treatment
-	PurposeResearch:     "HRESCH",     // healthcare research
-	PurposeAITraining:   "MLTRAINING", // machine learning training
+	PurposeClinicalCare: "TREAT",
+	PurposeResearch:     "HRESCH",
+	PurposeAITraining:   "MLTRAINING",
+}
+
+// purposeDisplay is the display text written with each purpose's coding:
+// the HL7 display for HL7 codes, an Ethos one for the others.
+var purposeDisplay = map[Purpose]string{
+	PurposeClinicalCare:           "treatment",
+	PurposeResearch:               "healthcare research",
+	PurposeAITraining:             "machine learning training",
+	PurposeAIEvaluation:           "AI model evaluation",
+	PurposeAIDeploymentMonitoring: "AI deployment monitoring",
+	PurposeThirdPartySharing:      "sharing with a third party",
+	PurposeCommercialUse:          "commercial use",
 }
 
 // Valid reports whether p is one of Purposes.
@@ -221,9 +233,9 @@ func (p Purpose) HL7Code() (string, bool) {
 // exists, otherwise the Ethos code.
 func (p Purpose) Coding() Coding {
 	if c, ok := hl7Purpose[p]; ok {
-		return Coding{System: PurposeSystemHL7, Code: c}
+		return Coding{System: PurposeSystemHL7, Code: c, Display: purposeDisplay[p]}
 	}
-	return Coding{System: PurposeSystemEthos, Code: string(p)}
+	return Coding{System: PurposeSystemEthos, Code: string(p), Display: purposeDisplay[p]}
 }
 
 // PurposeFromCoding returns the purpose a coding names. Both the HL7 code

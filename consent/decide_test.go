@@ -383,6 +383,15 @@ func TestDecide(t *testing.T) {
 			decision: ethos.DecisionPermit, reason: ethos.ReasonPermitted, consentID: "old", provision: "provision.provision[0]",
 		},
 		{
+			name: "WithdrawnExplainsOverSilentConsentInForce",
+			consents: []*ethos.Consent{
+				mk("care", "2025-03-01", ethos.Provision{Type: ethos.ProvisionPermit, Purposes: []ethos.Purpose{ethos.PurposeClinicalCare}}),
+				mk("gone", "2024-01-01", optIn(ethos.PurposeResearch), status(ethos.ConsentInactive)),
+			},
+			query:    q(ethos.PurposeResearch),
+			decision: ethos.DecisionNoConsent, reason: ethos.ReasonWithdrawn, consentID: "gone", provision: "provision.provision[0]",
+		},
+		{
 			name:     "Draft",
 			consents: []*ethos.Consent{mk("c1", "2025-01-01", optIn(ethos.PurposeResearch), status(ethos.ConsentDraft))},
 			query:    q(ethos.PurposeResearch),

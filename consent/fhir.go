@@ -1186,8 +1186,7 @@ func provisionOut(p *ethos.Provision) fhirProvision {
 		fp.Action = append(fp.Action, fhirCC{Coding: []fhirCoding{{System: ActionSystem, Code: string(a)}}})
 	}
 	for _, pu := range p.Purposes {
-		cd := pu.Coding()
-		fp.Purpose = append(fp.Purpose, fhirCoding{System: cd.System, Code: cd.Code, Display: string(pu)})
+		fp.Purpose = append(fp.Purpose, codingOut(pu.Coding()))
 	}
 	for _, m := range p.Modalities {
 		fp.Code = append(fp.Code, fhirCC{Coding: []fhirCoding{{System: ModalitySystem, Code: m}}})
