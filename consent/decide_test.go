@@ -454,6 +454,21 @@ func TestDecide(t *testing.T) {
 			if got.Detail == "" {
 				t.Error("decision has no detail")
 			}
+			// The order of the consents never matters.
+			n := len(tt.consents)
+			for r := range 2 * n {
+				perm := make([]*ethos.Consent, n)
+				for i := range n {
+					j := (i + r) % n
+					if r >= n {
+						j = n - 1 - (i+r)%n
+					}
+					perm[i] = tt.consents[j]
+				}
+				if other, _ := consent.Decide(perm, tt.query); other != got {
+					t.Errorf("order %d: decision %+v differs from %+v", r, other, got)
+				}
+			}
 			if got.NeedsNewConsent() != (tt.reason == ethos.ReasonOutOfScope) {
 				t.Errorf("NeedsNewConsent = %v for reason %s", got.NeedsNewConsent(), got.Reason)
 			}
