@@ -178,9 +178,21 @@ const (
 // Purposes absent here have no HL7 code with the same meaning (see
 // docs/consent.md for the near misses and why they were not used).
 var hl7Purpose = map[Purpose]string{
-	PurposeClinicalCare: "TREAT",      // treatment
-	PurposeResearch:     "HRESCH",     // healthcare research
-	PurposeAITraining:   "MLTRAINING", // machine learning training
+	PurposeClinicalCare: "TREAT",
+	PurposeResearch:     "HRESCH",
+	PurposeAITraining:   "MLTRAINING",
+}
+
+// purposeDisplay is the display text written with each purpose's coding:
+// the HL7 display for HL7 codes, an Ethos one for the others.
+var purposeDisplay = map[Purpose]string{
+	PurposeClinicalCare:           "treatment",
+	PurposeResearch:               "healthcare research",
+	PurposeAITraining:             "machine learning training",
+	PurposeAIEvaluation:           "AI model evaluation",
+	PurposeAIDeploymentMonitoring: "AI deployment monitoring",
+	PurposeThirdPartySharing:      "sharing with a third party",
+	PurposeCommercialUse:          "commercial use",
 }
 
 // Valid reports whether p is one of Purposes.
@@ -221,9 +233,9 @@ func (p Purpose) HL7Code() (string, bool) {
 // exists, otherwise the Ethos code.
 func (p Purpose) Coding() Coding {
 	if c, ok := hl7Purpose[p]; ok {
-		return Coding{System: PurposeSystemHL7, Code: c}
+		return Coding{System: PurposeSystemHL7, Code: c, Display: purposeDisplay[p]}
 	}
-	return Coding{System: PurposeSystemEthos, Code: string(p)}
+	return Coding{System: PurposeSystemEthos, Code: string(p), Display: purposeDisplay[p]}
 }
 
 // PurposeFromCoding returns the purpose a coding names. Both the HL7 code
@@ -466,8 +478,9 @@ func (c *Consent) Period() Period {
 	return p
 }
 
-// ValidConsentID reports whether id is a valid consent id: 1 to 64 letters,
-// digits, '-' or '.' (the FHIR id rule).
+// ValidConsentID reports whether id is a valid consent (or party) id: 1 to
+// 64 letters, digits, '-' or '.' (the FHIR id rule, so that ids survive a
+// FHIR round trip).
 func ValidConsentID(id string) bool {
 	if len(id) == 0 || len(id) > 64 {
 		return false
@@ -512,6 +525,17 @@ func (c *Consent) Validate() error {
 		if (g.Kind == GrantorPatient || g.Kind == GrantorRelatedPerson) && g.Party != "" {
 			return fail(fmt.Sprintf("grantors[%d].party", i), "a %s is not an Ethos party", g.Kind)
 		}
+		if g.Party != "" && !ValidConsentID(g.Party) {
+			return fail(fmt.Sprintf("grantors[%d].party", i), "party id %q is not valid (1-64 letters, digits, '-' or '.')", g.Party)
+		}
+	}
+	for i, cd := range c.Categories {
+		if cd.Code == "" || cd.System == "" {
+			return fail(fmt.Sprintf("categories[%d]", i), "a category needs a system and a code")
+		}
+	}
+	if !c.PolicyRule.IsZero() && c.PolicyRule.Code == "" {
+		return fail("policyRule", "a policy rule needs a code")
 	}
 	if len(c.Policies) == 0 && c.PolicyRule.IsZero() {
 		return fail("policy", "a consent needs a policy basis (a policy or a policy rule)")
@@ -555,8 +579,11 @@ func validateProvision(p *Provision, path string, depth int, count *int) *fieldE
 		return &fieldError{path + ".period", "ends before it starts"}
 	}
 	for i, a := range p.Actors {
-		if a.Party == "" {
-			return &fieldError{fmt.Sprintf("%s.actor[%d]", path, i), "actor without a party"}
+		if !ValidConsentID(a.Party) {
+			return &fieldError{fmt.Sprintf("%s.actor[%d]", path, i), fmt.Sprintf("party id %q is not valid (1-64 letters, digits, '-' or '.')", a.Party)}
+		}
+		if !a.Role.IsZero() && a.Role.Code == "" {
+			return &fieldError{fmt.Sprintf("%s.actor[%d].role", path, i), "a role needs a code"}
 		}
 	}
 	for i, a := range p.Actions {

@@ -53,13 +53,13 @@
 //     out-of-scope base rule.
 //
 //  6. When no counting consent speaks for the use, the answer is
-//     NO_CONSENT, and the reason explains why: OUT_OF_SCOPE when consents
-//     are in force but none covers the use; otherwise the newest consent
-//     that would have permitted the use names the reason (WITHDRAWN for
-//     inactive, NOT_ACTIVE for draft, proposed or rejected, EXPIRED when its
-//     period ended before At, NOT_YET_VALID when it starts after At or was
-//     recorded after Now); NO_CONSENT_ON_FILE when the subject has no
-//     consent that would cover it at all.
+//     NO_CONSENT, and the reason explains why. If a consent that does not
+//     count would have permitted the use, the newest such consent names the
+//     reason: WITHDRAWN for inactive, NOT_ACTIVE for draft, proposed or
+//     rejected, EXPIRED when its period ended before At, NOT_YET_VALID when
+//     it starts after At or was recorded after Now. Otherwise OUT_OF_SCOPE
+//     when consents are in force (none covers the use), and
+//     NO_CONSENT_ON_FILE when there are none.
 package consent
 
 import (
@@ -173,14 +173,10 @@ func Decide(consents []*ethos.Consent, q Query) (ethos.ConsentDecision, error) {
 		i = j
 	}
 
-	// Rule 6: nothing in force speaks for the use.
+	// Rule 6: nothing in force speaks for the use. A consent that would
+	// have permitted it explains the refusal best; then consents in force
+	// that do not cover it.
 	d.Decision = ethos.DecisionNoConsent
-	if len(counting) > 0 {
-		d.Reason = ethos.ReasonOutOfScope
-		d.ConsentID = counting[0].ID
-		d.Detail = fmt.Sprintf("no consent in force covers %s; consent %s is the newest in force: new consent is needed for this use", q.Purpose, counting[0].ID)
-		return d, nil
-	}
 	for _, c := range others {
 		v := evaluate(c, q)
 		if v.out != permit {
@@ -201,6 +197,12 @@ func Decide(consents []*ethos.Consent, q Query) (ethos.ConsentDecision, error) {
 			d.Reason = ethos.ReasonExpired
 			d.Detail = fmt.Sprintf("consent %s would permit %s but ended before %s", c.ID, q.Purpose, q.At.UTC().Format(time.RFC3339))
 		}
+		return d, nil
+	}
+	if len(counting) > 0 {
+		d.Reason = ethos.ReasonOutOfScope
+		d.ConsentID = counting[0].ID
+		d.Detail = fmt.Sprintf("no consent in force covers %s; consent %s is the newest in force: new consent is needed for this use", q.Purpose, counting[0].ID)
 		return d, nil
 	}
 	d.Reason = ethos.ReasonNoConsent

@@ -383,6 +383,15 @@ func TestDecide(t *testing.T) {
 			decision: ethos.DecisionPermit, reason: ethos.ReasonPermitted, consentID: "old", provision: "provision.provision[0]",
 		},
 		{
+			name: "WithdrawnExplainsOverSilentConsentInForce",
+			consents: []*ethos.Consent{
+				mk("care", "2025-03-01", ethos.Provision{Type: ethos.ProvisionPermit, Purposes: []ethos.Purpose{ethos.PurposeClinicalCare}}),
+				mk("gone", "2024-01-01", optIn(ethos.PurposeResearch), status(ethos.ConsentInactive)),
+			},
+			query:    q(ethos.PurposeResearch),
+			decision: ethos.DecisionNoConsent, reason: ethos.ReasonWithdrawn, consentID: "gone", provision: "provision.provision[0]",
+		},
+		{
 			name:     "Draft",
 			consents: []*ethos.Consent{mk("c1", "2025-01-01", optIn(ethos.PurposeResearch), status(ethos.ConsentDraft))},
 			query:    q(ethos.PurposeResearch),
@@ -444,6 +453,21 @@ func TestDecide(t *testing.T) {
 			}
 			if got.Detail == "" {
 				t.Error("decision has no detail")
+			}
+			// The order of the consents never matters.
+			n := len(tt.consents)
+			for r := range 2 * n {
+				perm := make([]*ethos.Consent, n)
+				for i := range n {
+					j := (i + r) % n
+					if r >= n {
+						j = n - 1 - (i+r)%n
+					}
+					perm[i] = tt.consents[j]
+				}
+				if other, _ := consent.Decide(perm, tt.query); other != got {
+					t.Errorf("order %d: decision %+v differs from %+v", r, other, got)
+				}
 			}
 			if got.NeedsNewConsent() != (tt.reason == ethos.ReasonOutOfScope) {
 				t.Errorf("NeedsNewConsent = %v for reason %s", got.NeedsNewConsent(), got.Reason)

@@ -8,7 +8,7 @@ import (
 )
 
 // benchFile is a table written by bench/eval/gen; the benchmarks skip
-// without it (ETHOS_EVAL_BENCH=/path/rows.csv).
+// without it (ETHOS_EVAL_BENCH=/path/rows.csv, written by bench/eval/gen).
 func benchTable(b *testing.B) *evalstat.Table {
 	path := os.Getenv("ETHOS_EVAL_BENCH")
 	if path == "" {

@@ -9,9 +9,9 @@ import (
 	"sync/atomic"
 )
 
-// errWeightOverflow is returned if a row is drawn more than 65535 times in
-// one resample (impossible in practice: it needs a stratum of more than
-// 65535 rows or clusters and an astronomically unlikely draw).
+// errWeightOverflow is returned if a row is drawn more than 255 times in one
+// resample. Counts follow a binomial law with mean 1 (rows) or mean 1 per
+// cluster: the chance of 256 draws is far below 1e-300, but it is checked.
 var errWeightOverflow = errors.New("evalstat: bootstrap weight overflow")
 
 // strata lists, for each cell, its rows (positions in score order), or its
@@ -71,7 +71,7 @@ func newStrata(t *Table) *strata {
 // as many rows (or clusters) as it has, drawn uniformly with replacement.
 // Counts are drawn into cnt, a scratch array the size of the largest cell,
 // which stays in cache, and then copied to w in increasing row order.
-func (s *strata) draw(rng *rand.Rand, w []uint16, cnt []uint16) error {
+func (s *strata) draw(rng *rand.Rand, w []uint8, cnt []uint8) error {
 	want := uint64(0)
 	got := uint64(0)
 	if s.cellCl == nil {
@@ -108,7 +108,7 @@ func (s *strata) draw(rng *rand.Rand, w []uint16, cnt []uint16) error {
 			want += m
 		}
 	}
-	// A count that wrapped past 65535 would make the total fall short.
+	// A count that wrapped past 255 would make the total fall short.
 	if got != want {
 		return errWeightOverflow
 	}
@@ -154,10 +154,11 @@ func bootstrap(t *Table, sw *sweep, L *layout, cfg *Config, est [][]Value, ag *a
 	workers := min(cfg.Workers, B)
 	for range workers {
 		wg.Go(func() {
-			w := make([]uint16, len(sw.score))
-			cnt := make([]uint16, st.maxCell())
+			w := make([]uint8, len(sw.score))
+			cnt := make([]uint8, st.maxCell())
 			acc := make([]groupAcc, G)
 			cells := make([]cellSums, len(t.Cells))
+			ranks := make([]rankAcc, G)
 			vals := make([]Value, numMetrics)
 			wag := &aggregator{L: L}
 			for {
@@ -175,7 +176,7 @@ func bootstrap(t *Table, sw *sweep, L *layout, cfg *Config, est [][]Value, ag *a
 				for g := range acc {
 					acc[g].reset()
 				}
-				bsw.run(w, acc, cells)
+				bsw.run(w, acc, cells, ranks)
 				var fits []calFit
 				if cfg.BootstrapCalibration {
 					fits = bsw.fitCalibration(w, acc, 1)

@@ -31,7 +31,30 @@ type calState struct {
 	alpha        float64
 	a, b         float64
 	doneA, doneS bool
+	lastA, lastS float64 // size of the previous step
+	// The last accepted point and its log-likelihood, for step halving.
+	prevAlpha, prevLLA    float64
+	prevA, prevB, prevLLS float64
+	haveA, haveS          bool
+	halveA, halveS        int
 }
+
+// converged reports whether a Newton step of size step ends the fit: it is
+// below calTol, or, when rounding noise in sums over many rows keeps steps
+// from getting that small, it is below calNoise and no smaller than half
+// the previous step (quadratic convergence has stopped: the iterate is as
+// close to the maximum as the arithmetic can tell).
+func converged(step, last float64) bool {
+	return step < calTol || (step < calNoise && step >= last/2)
+}
+
+// calNoise bounds the steps accepted at the noise floor.
+const calNoise = 1e-9
+
+// calMaxHalvings bounds the step halvings in a row (Newton's step is
+// halved while it lowers the likelihood, which keeps the fit from
+// diverging when it starts far from the maximum).
+const calMaxHalvings = 40
 
 // calSums are one group's sums over a chunk of rows: the intercept model's
 // gradient and information, and the slope model's gradient and
@@ -40,6 +63,8 @@ type calSums struct {
 	gA, hA        float64
 	g0, g1        float64
 	i00, i01, i11 float64
+	llA, llS      float64 // log-likelihoods, less the Σ w·y·η part
+	sY, sYLP      float64 // Σ w·y and Σ w·y·lp
 }
 
 // calChunk is the number of rows whose sums are added up separately; the
@@ -50,7 +75,7 @@ const calChunk = 1 << 16
 // fitCalibration fits the intercept and slope models for every group with
 // at least one positive and one negative (others get a reason). acc holds
 // each group's totals from sweep.run. workers > 1 splits the passes.
-func (sw *sweep) fitCalibration(w []uint16, acc []groupAcc, workers int) []calFit {
+func (sw *sweep) fitCalibration(w []uint8, acc []groupAcc, workers int) []calFit {
 	G := len(acc)
 	st := make([]calState, G)
 	out := make([]calFit, G)
@@ -62,6 +87,7 @@ func (sw *sweep) fitCalibration(w []uint16, acc []groupAcc, workers int) []calFi
 			continue
 		}
 		st[g].b = 1
+		st[g].lastA, st[g].lastS = math.Inf(1), math.Inf(1)
 		active++
 	}
 	nChunks := (len(sw.score) + calChunk - 1) / calChunk
@@ -69,75 +95,63 @@ func (sw *sweep) fitCalibration(w []uint16, acc []groupAcc, workers int) []calFi
 	tot := make([]calSums, G)
 	ea := make([]float64, G)
 	workers = max(1, min(workers, nChunks))
-	// Warm start: with many rows, Newton first runs on every 16th row until
-	// its steps are below 1e-3; the full-data iterations that follow decide
-	// the result (and its convergence), they just start closer.
-	stride := 1
-	if len(sw.score) >= 1<<18 && w == nil {
-		stride = 16
+	// With many rows, the sums come from binned moments (calmoments.go).
+	var bins []calBins
+	if len(sw.score) >= calMomentMinRows {
+		bins = sw.calMomentsPass(w, G)
 	}
-	warm := 0
 	for iter := 0; active > 0 && iter < calMaxIter; iter++ {
 		for g := range st {
 			ea[g] = math.Exp(st[g].alpha)
 		}
-		clear(part)
-		if workers == 1 {
-			for c := range nChunks {
-				sw.calPass(w, c, stride, st, ea, part[c*G:(c+1)*G])
+		if bins != nil && momentsApply(st) {
+			for g := range st {
+				if !st[g].doneA {
+					bins[g].momentSums(st[g].alpha, 1, &tot[g], true)
+				}
+				if !st[g].doneS {
+					bins[g].momentSums(st[g].a, st[g].b, &tot[g], false)
+				}
 			}
 		} else {
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			for range workers {
-				wg.Go(func() {
-					for {
-						c := int(next.Add(1) - 1)
-						if c >= nChunks {
-							return
-						}
-						sw.calPass(w, c, stride, st, ea, part[c*G:(c+1)*G])
-					}
-				})
-			}
-			wg.Wait()
-		}
-		clear(tot)
-		for c := range nChunks {
-			for g := range G {
-				p, t := &part[c*G+g], &tot[g]
-				t.gA += p.gA
-				t.hA += p.hA
-				t.g0 += p.g0
-				t.g1 += p.g1
-				t.i00 += p.i00
-				t.i01 += p.i01
-				t.i11 += p.i11
-			}
-		}
-		if stride > 1 {
-			iter-- // warm-up iterations do not count
-			warm++
-			if warmStep(st, tot) < 1e-3 || warm >= 30 {
-				stride = 1
-			}
-			continue
+			sw.calExactSums(w, st, ea, part, tot, workers)
 		}
 		for g := range st {
 			s, t := &st[g], &tot[g]
+			if !s.doneA {
+				llA := t.llA + s.alpha*t.sY + t.sYLP
+				if s.haveA && llA < s.prevLLA-1e-12*(1+math.Abs(s.prevLLA)) && s.halveA < calMaxHalvings {
+					// The step lowered the likelihood: go half way back.
+					s.alpha = (s.alpha + s.prevAlpha) / 2
+					s.halveA++
+					goto slope
+				}
+				s.halveA, s.haveA, s.prevAlpha, s.prevLLA = 0, true, s.alpha, llA
+			}
 			if !s.doneA {
 				step := t.gA / t.hA
 				switch {
 				case math.IsNaN(step) || math.IsInf(step, 0) || math.IsInf(s.alpha, 0):
 					s.doneA = true
 					out[g].alphaReason = ReasonSeparated
-				case math.Abs(step) < calTol:
+				case converged(math.Abs(step), s.lastA):
 					s.doneA = true
 					out[g].alpha = s.alpha + step
 					out[g].alphaSE = 1 / math.Sqrt(t.hA)
 				default:
 					s.alpha += step
+					s.lastA = math.Abs(step)
 				}
+			}
+		slope:
+			if !s.doneS {
+				llS := t.llS + s.a*t.sY + s.b*t.sYLP
+				if s.haveS && llS < s.prevLLS-1e-12*(1+math.Abs(s.prevLLS)) && s.halveS < calMaxHalvings {
+					s.a, s.b = (s.a+s.prevA)/2, (s.b+s.prevB)/2
+					s.halveS++
+					continue
+				}
+				s.halveS, s.haveS, s.prevA, s.prevB, s.prevLLS = 0, true, s.a, s.b, llS
 			}
 			if !s.doneS {
 				det := t.i00*t.i11 - t.i01*t.i01
@@ -152,7 +166,7 @@ func (sw *sweep) fitCalibration(w []uint16, acc []groupAcc, workers int) []calFi
 				case math.IsNaN(d0) || math.IsNaN(d1) || math.IsInf(d0, 0) || math.IsInf(d1, 0):
 					s.doneS = true
 					out[g].slopeReason = ReasonSeparated
-				case math.Abs(d0) < calTol && math.Abs(d1) < calTol:
+				case converged(max(math.Abs(d0), math.Abs(d1)), s.lastS):
 					s.doneS = true
 					out[g].a, out[g].b = s.a+d0, s.b+d1
 					out[g].aSE = math.Sqrt(t.i11 / det)
@@ -160,6 +174,7 @@ func (sw *sweep) fitCalibration(w []uint16, acc []groupAcc, workers int) []calFi
 				default:
 					s.a += d0
 					s.b += d1
+					s.lastS = max(math.Abs(d0), math.Abs(d1))
 				}
 			}
 		}
@@ -181,38 +196,74 @@ func (sw *sweep) fitCalibration(w []uint16, acc []groupAcc, workers int) []calFi
 	return out
 }
 
-// warmStep applies one Newton step on subsampled sums to every group still
-// fitting (skipping steps that are not finite) and returns the largest.
-func warmStep(st []calState, tot []calSums) float64 {
-	largest := 0.0
+// calMomentMinRows is the number of rows from which the fits use binned
+// moments instead of row-by-row passes.
+var calMomentMinRows = 1 << 16
+
+// momentsApply reports whether every slope still being fitted is within
+// the range where the binned expansion is exact to rounding.
+func momentsApply(st []calState) bool {
 	for g := range st {
-		s, t := &st[g], &tot[g]
-		if !s.doneA {
-			if step := t.gA / t.hA; !math.IsNaN(step) && !math.IsInf(step, 0) {
-				s.alpha += step
-				largest = max(largest, math.Abs(step))
-			}
+		if !st[g].doneS && math.Abs(st[g].b) > calMomentMaxB {
+			return false
 		}
-		if !s.doneS {
-			det := t.i00*t.i11 - t.i01*t.i01
-			d0 := (t.i11*t.g0 - t.i01*t.g1) / det
-			d1 := (t.i00*t.g1 - t.i01*t.g0) / det
-			if det > 0 && !math.IsNaN(d0+d1) && !math.IsInf(d0+d1, 0) {
-				s.a += d0
-				s.b += d1
-				largest = max(largest, math.Abs(d0), math.Abs(d1))
+	}
+	return true
+}
+
+// calExactSums computes the Newton sums row by row,
+// in fixed chunks whose sums are added in order.
+func (sw *sweep) calExactSums(w []uint8, st []calState, ea []float64, part, tot []calSums, workers int) {
+	G := len(st)
+	nChunks := len(part) / G
+	clear(part)
+	{
+		if workers == 1 {
+			for c := range nChunks {
+				sw.calPass(w, c, st, ea, part[c*G:(c+1)*G])
+			}
+		} else {
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			for range workers {
+				wg.Go(func() {
+					for {
+						c := int(next.Add(1) - 1)
+						if c >= nChunks {
+							return
+						}
+						sw.calPass(w, c, st, ea, part[c*G:(c+1)*G])
+					}
+				})
+			}
+			wg.Wait()
+		}
+		clear(tot)
+		for c := range nChunks {
+			for g := range G {
+				p, t := &part[c*G+g], &tot[g]
+				t.gA += p.gA
+				t.hA += p.hA
+				t.g0 += p.g0
+				t.g1 += p.g1
+				t.i00 += p.i00
+				t.i01 += p.i01
+				t.i11 += p.i11
+				t.llA += p.llA
+				t.llS += p.llS
+				t.sY += p.sY
+				t.sYLP += p.sYLP
 			}
 		}
 	}
-	return largest
 }
 
-// calPass adds every stride-th row of chunk c to the per-group sums in part.
-func (sw *sweep) calPass(w []uint16, c, stride int, st []calState, ea []float64, part []calSums) {
+// calPass adds the rows of chunk c to the per-group sums in part.
+func (sw *sweep) calPass(w []uint8, c int, st []calState, ea []float64, part []calSums) {
 	lo := c * calChunk
 	hi := min(lo+calChunk, len(sw.score))
 	dims := sw.dims
-	for i := lo; i < hi; i += stride {
+	for i := lo; i < hi; i++ {
 		wt := 1.0
 		if w != nil {
 			if w[i] == 0 {
@@ -231,14 +282,20 @@ func (sw *sweep) calPass(w []uint16, c, stride int, st []calState, ea []float64,
 		for _, g := range sw.cellGroups[int(p&^labelBit)*dims:][:dims] {
 			s := &st[g]
 			t := &part[g]
+			t.sY += wt * y
+			t.sYLP += wt * y * lp
 			if !s.doneA {
 				e := ea[g] * odds
 				pr := e / (1 + e)
 				t.gA += wt * (y - pr)
 				t.hA += wt * pr * (1 - pr)
+				t.llA -= wt * softplus(s.alpha+lp, e)
 			}
 			if !s.doneS {
-				pr := 1 / (1 + fastExp(-(s.a + s.b*lp)))
+				eta := s.a + s.b*lp
+				en := fastExp(-eta)
+				pr := 1 / (1 + en)
+				t.llS -= wt * softplus(eta, 1/en)
 				r := wt * (y - pr)
 				q := wt * pr * (1 - pr)
 				t.g0 += r
@@ -249,4 +306,15 @@ func (sw *sweep) calPass(w []uint16, c, stride int, st []calState, ea []float64,
 			}
 		}
 	}
+}
+
+// softplus returns log(1 + e^eta) given e = e^eta (which may be 0 or +Inf).
+func softplus(eta, e float64) float64 {
+	switch {
+	case eta > 30:
+		return eta + math.Log1p(1/e)
+	case eta < -30:
+		return e
+	}
+	return math.Log1p(e)
 }

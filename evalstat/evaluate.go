@@ -13,6 +13,27 @@ import (
 // SchemaVersion identifies the JSON layout of a Report (docs/eval-schema.md).
 const SchemaVersion = "ethos.eval/v1"
 
+// MaxGroups bounds the number of groups of one evaluation (the overall
+// population, every attribute value and, with Intersect, every observed
+// combination), so a column with an identifier in it fails with a clear
+// error instead of exhausting memory.
+const MaxGroups = 10000
+
+// maxBootstrapValues bounds the bootstrap's stored values (8 bytes each).
+const maxBootstrapValues = 64 << 20
+
+// groupCount returns the number of groups Evaluate will report.
+func groupCount(t *Table, intersect bool) int {
+	n := 1
+	for _, a := range t.Attrs {
+		n += len(a.Levels)
+	}
+	if intersect && len(t.Attrs) >= 2 {
+		n += len(t.Cells)
+	}
+	return n
+}
+
 // ErrEmpty is returned when a table has no rows.
 var ErrEmpty = errors.New("evalstat: no rows")
 
@@ -262,12 +283,21 @@ func Evaluate(t *Table, cfg Config) (*Report, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = runtime.GOMAXPROCS(0)
 	}
+	if ng := groupCount(t, cfg.Intersect); ng > MaxGroups {
+		return nil, fmt.Errorf("evalstat: %d groups, at most %d (an attribute with very many values, or their intersection)", ng, MaxGroups)
+	}
+	if cfg.Bootstrap > 0 {
+		if cells := int64(cfg.Bootstrap) * int64(groupCount(t, cfg.Intersect)) * numMetrics; cells > maxBootstrapValues {
+			return nil, fmt.Errorf("evalstat: %d resamples of %d groups would hold %d values, at most %d: use fewer resamples or groups",
+				cfg.Bootstrap, groupCount(t, cfg.Intersect), cells, int64(maxBootstrapValues))
+		}
+	}
 	t.sort()
 	L := newLayout(t, &cfg)
 	sw := &sweep{score: t.score, pay: t.pay, cellGroups: L.cellGroups, dims: L.dims, threshold: cfg.Threshold}
 	G := len(L.groups)
 	acc := make([]groupAcc, G)
-	sw.run(nil, acc, make([]cellSums, len(t.Cells)))
+	sw.run(nil, acc, make([]cellSums, len(t.Cells)), make([]rankAcc, G))
 
 	// Point estimates.
 	est := make([][]Value, G)

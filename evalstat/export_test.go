@@ -10,3 +10,11 @@ func AggregateNumbers(vals []float64, overall float64, higherBetter bool) []floa
 
 // FastExp exposes fastExp.
 var FastExp = fastExp
+
+// SetCalMomentMinRows sets the row count from which the calibration fits
+// use binned moments and returns a function restoring the old value.
+func SetCalMomentMinRows(n int) (restore func()) {
+	old := calMomentMinRows
+	calMomentMinRows = n
+	return func() { calMomentMinRows = old }
+}

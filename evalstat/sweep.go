@@ -22,7 +22,6 @@ type groupAcc struct {
 	sumLoss            float64 // Σ log loss
 	binN, binS, binY   [numBins]float64
 	touched            bool
-	block              int32 // first row of the tie block last updated (run)
 
 	// Second pass (point estimates only): DeLong components and curves.
 	s10, s01 float64
@@ -96,11 +95,12 @@ type cellSums struct {
 // in and its totals when that block began; pairs inside a block count ½ to
 // U, and a block's share of average precision is added once the group
 // meets its next block (or at the end), when the block's totals are final.
-func (sw *sweep) run(w []uint16, acc []groupAcc, cells []cellSums) {
+func (sw *sweep) run(w []uint8, acc []groupAcc, cells []cellSums, ranks []rankAcc) {
 	dims := sw.dims
 	clear(cells)
-	for g := range acc {
-		acc[g].block = -1
+	ranks = ranks[:len(acc)]
+	for g := range ranks {
+		ranks[g] = rankAcc{block: -1}
 	}
 	score, pay := sw.score, sw.pay
 	block := int32(0)
@@ -108,6 +108,8 @@ func (sw *sweep) run(w []uint16, acc []groupAcc, cells []cellSums) {
 		if i > 0 && score[i-1] != s {
 			block = int32(i)
 		}
+		// A row left out of a resample has weight 0 and adds nothing;
+		// processing it costs less than a mispredicted branch.
 		wt := 1.0
 		if w != nil {
 			if w[i] == 0 {
@@ -143,7 +145,7 @@ func (sw *sweep) run(w []uint16, acc []groupAcc, cells []cellSums) {
 
 		wn := wt - wy
 		for _, g := range sw.cellGroups[cell*dims:][:dims] {
-			a := &acc[g]
+			a := &ranks[g]
 			if a.block != block {
 				a.closeBlock()
 				a.block = block
@@ -156,8 +158,10 @@ func (sw *sweep) run(w []uint16, acc []groupAcc, cells []cellSums) {
 			a.bNeg += wn
 		}
 	}
-	for g := range acc {
-		acc[g].closeBlock()
+	for g := range ranks {
+		r := &ranks[g]
+		r.closeBlock()
+		acc[g].u, acc[g].ap = r.u, r.ap
 	}
 	// Fold the cells into their groups.
 	for cell := range cells {
@@ -183,10 +187,21 @@ func (sw *sweep) run(w []uint16, acc []groupAcc, cells []cellSums) {
 	}
 }
 
+// rankAcc is a group's state for the rank statistics during run, kept to
+// one cache line so that the groups a row updates stay in L1.
+type rankAcc struct {
+	posAbove, negAbove float64 // rows in completed tie blocks
+	bPos, bNeg         float64 // rows in the current tie block
+	u                  float64 // Mann–Whitney: Σ over negatives of positives above (+½ tied)
+	ap                 float64 // Σ over blocks of block positives × precision at the block
+	block              int32   // first row of the tie block last updated
+	_                  [12]byte
+}
+
 // closeBlock adds the finished block's share of average precision (its
 // positives times the precision with the whole block predicted positive)
 // and moves its counts above.
-func (a *groupAcc) closeBlock() {
+func (a *rankAcc) closeBlock() {
 	tp := a.posAbove + a.bPos
 	den := tp + a.negAbove + a.bNeg
 	if den == 0 { // no rows yet; bPos is 0 too

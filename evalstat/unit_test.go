@@ -2,6 +2,7 @@ package evalstat_test
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/ethos-imaging/ethos/evalstat"
@@ -310,4 +311,17 @@ func TestUndefinedWithReason(t *testing.T) {
 			t.Errorf("err = %v", err)
 		}
 	})
+}
+
+func TestTooManyGroups(t *testing.T) {
+	tab, err := evalstat.NewTable([]string{"id"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range evalstat.MaxGroups + 1 {
+		tab.Add(i%2 == 0, 0.5, []string{formatFloat(float64(i))}, "")
+	}
+	if _, err := evalstat.Evaluate(tab, evalstat.DefaultConfig()); err == nil || !strings.Contains(err.Error(), "at most 10000") {
+		t.Errorf("err = %v", err)
+	}
 }
