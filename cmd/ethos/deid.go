@@ -71,6 +71,8 @@ func runDeid(ctx context.Context, env *Env, args []string) error {
 	logger := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	if oneOff {
 		logger.Warn("no --key-file: using a one-off key; pseudonyms and UIDs will not match other runs")
+	} else if st, err := os.Stat(*keyFile); err == nil && st.Mode().Perm()&0o077 != 0 {
+		logger.Warn("key file is readable by other users; anyone who reads it can recompute the pseudonyms", "mode", st.Mode().Perm().String())
 	}
 	engine := deid.NewEngine(cfg, keys)
 	engine.Software = "ethos " + version()
