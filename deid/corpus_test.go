@@ -3,6 +3,8 @@ package deid_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,8 +27,9 @@ const corpusSecret = "corpus proof test project secret"
 type engineProcessor struct{ e *deid.Engine }
 
 func (p engineProcessor) Process(ctx context.Context, in, out *os.File) (batch.Result, error) {
-	r, err := p.e.ProcessFile(ctx, in, out)
-	return batch.Result{Quarantine: r.Quarantine, Skip: r.Skip, Reasons: r.Reasons, Name: r.Name, Counts: r.Counts, Group: r.Group}, err
+	r, err := p.e.ProcessFileDigest(ctx, in, out)
+	return batch.Result{Quarantine: r.Quarantine, Skip: r.Skip, Reasons: r.Reasons, Name: r.Name, Counts: r.Counts, Group: r.Group,
+		InputSHA256: r.InputSHA256, OutputSHA256: r.OutputSHA256}, err
 }
 
 // runDir de-identifies in into a new directory with a fresh engine built
@@ -136,6 +139,32 @@ func TestCorpusStatuses(t *testing.T) {
 	}
 	if mr[batch.Written] != 1 || mr[batch.Skipped] != 5 {
 		t.Errorf("MR_small family: %v, want 1 written and 5 skipped", mr)
+	}
+}
+
+// TestCorpusDigests recomputes the SHA-256 of every input and output
+// file: the digests the engine computed while it worked (hashing pixel
+// data from the mapped input, not from the output) must match the files.
+func TestCorpusDigests(t *testing.T) {
+	out, res := corpus(t)
+	dir := testenv.DICOMDir(t)
+	sum := func(path string) string {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := sha256.Sum256(b)
+		return hex.EncodeToString(s[:])
+	}
+	for _, f := range res.Files {
+		if got := sum(filepath.Join(dir, f.Input)); f.InputSHA256 != got {
+			t.Errorf("%s: input digest %s, file %s", f.Input, f.InputSHA256, got)
+		}
+		if f.Status == batch.Written {
+			if got := sum(filepath.Join(out, f.Output)); f.OutSHA256 != got {
+				t.Errorf("%s: output digest %s, file %s", f.Input, f.OutSHA256, got)
+			}
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package deid
 import (
 	"context"
 	"encoding/binary"
+	"hash"
 	"os"
 )
 
@@ -14,6 +15,8 @@ type FileResult struct {
 	Name       string
 	Counts     map[string]map[string]int
 	Group      map[string]string
+	// InputSHA256 and OutputSHA256 are set by ProcessFileDigest.
+	InputSHA256, OutputSHA256 string
 }
 
 // ProcessFile de-identifies the DICOM file in and writes the result to
@@ -25,7 +28,13 @@ func (e *Engine) ProcessFile(ctx context.Context, in, out *os.File) (FileResult,
 	if err := ctx.Err(); err != nil {
 		return FileResult{}, err
 	}
-	f, err := readFile(in)
+	return e.processFile(ctx, in, out, nil, nil)
+}
+
+// processFile is ProcessFile with an optional mapping of the input (data)
+// and an optional hash that receives every byte written to out.
+func (e *Engine) processFile(ctx context.Context, in, out *os.File, data []byte, outHash hash.Hash) (FileResult, error) {
+	f, err := readFile(in, data)
 	if err != nil {
 		return FileResult{}, err
 	}
@@ -84,7 +93,7 @@ func (e *Engine) ProcessFile(ctx context.Context, in, out *os.File) (FileResult,
 	if err := ctx.Err(); err != nil {
 		return FileResult{}, err
 	}
-	return res, writeFile(out, in, f, pc)
+	return res, writeFile(out, in, f, pc, data, outHash)
 }
 
 // swapUS flips the byte order of the US image attributes the engine

@@ -101,7 +101,7 @@ const (
 )
 
 type p10reader struct {
-	f      *os.File // nil when reading an inflated stream
+	f      io.ReadSeeker // the file or its mapping; nil for an inflated stream
 	r      *bufio.Reader
 	off    int64
 	size   int64 // bytes in the stream; -1 when unknown (deflate)
@@ -110,16 +110,25 @@ type p10reader struct {
 	tagBuf [12]byte
 }
 
-// readFile parses a Part 10 file (or a bare dataset) from f.
-func readFile(f *os.File) (*p10File, error) {
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
+// readFile parses a Part 10 file (or a bare dataset) from f, or from
+// data when the file is mapped into memory (then nothing is copied to
+// skip a value).
+func readFile(f *os.File, data []byte) (*p10File, error) {
+	var src io.ReadSeeker = f
+	size := int64(len(data))
+	if data != nil {
+		src = bytes.NewReader(data)
+	} else {
+		st, err := f.Stat()
+		if err != nil {
+			return nil, err
+		}
+		size = st.Size()
 	}
 	br := readerPool.Get().(*bufio.Reader)
-	br.Reset(f)
+	br.Reset(src)
 	defer readerPool.Put(br)
-	p := &p10reader{f: f, r: br, size: st.Size()}
+	p := &p10reader{f: src, r: br, size: size}
 	out := &p10File{}
 	head, _ := p.r.Peek(132)
 	switch {

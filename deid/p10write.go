@@ -5,6 +5,7 @@ import (
 	"compress/flate"
 	"encoding/binary"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"sync"
@@ -20,17 +21,24 @@ type p10writer struct {
 	w      *bufio.Writer
 	out    *os.File // nil when writing into a deflate stream
 	in     *os.File
+	data   []byte    // the input's mapping, when hashing from it
+	hash   hash.Hash // receives every byte written to out (nil: none)
+	hw     io.Writer // out, or out and hash
 	pixels *pixelCleaner
 	err    error
 	hdr    [12]byte
 }
 
 // writeFile writes meta and ds as a Part 10 file to out.
-func writeFile(out, in *os.File, f *p10File, pc *pixelCleaner) error {
+func writeFile(out, in *os.File, f *p10File, pc *pixelCleaner, data []byte, h hash.Hash) error {
+	var hw io.Writer = out
+	if h != nil {
+		hw = io.MultiWriter(h, out)
+	}
 	bw := writerPool.Get().(*bufio.Writer)
-	bw.Reset(out)
+	bw.Reset(hw)
 	defer func() { bw.Reset(nil); writerPool.Put(bw) }()
-	w := &p10writer{w: bw, out: out, in: in, pixels: pc}
+	w := &p10writer{w: bw, out: out, in: in, pixels: pc, data: data, hash: h, hw: hw}
 	var pre [132]byte
 	copy(pre[128:], "DICM")
 	w.write(pre[:]) // the preamble is zeroed: it may hold application data
@@ -59,7 +67,7 @@ func writeFile(out, in *os.File, f *p10File, pc *pixelCleaner) error {
 		if err := bw.Flush(); err != nil {
 			return err
 		}
-		fw, err := flate.NewWriter(out, flate.DefaultCompression)
+		fw, err := flate.NewWriter(hw, flate.DefaultCompression)
 		if err != nil {
 			return err
 		}
@@ -195,9 +203,20 @@ func (w *p10writer) copyRange(off, n int64) {
 	if w.out != nil {
 		dst = w.out // *os.File to *os.File: copy_file_range
 	}
+	if w.hash != nil && dst != w.w {
+		if w.data == nil || off+n > int64(len(w.data)) {
+			// No mapping: the bytes go through this process once, into
+			// the hash and the file together.
+			dst = w.hw
+		}
+	}
 	m, err := io.Copy(dst, lr)
 	if err == nil && m != n {
 		err = fmt.Errorf("dicom: input shrank while copying (%d of %d bytes)", m, n)
+	}
+	if err == nil && w.hash != nil && dst == w.out {
+		// Copied by the kernel: hash the same bytes from the mapping.
+		w.hash.Write(w.data[off : off+n])
 	}
 	w.err = err
 }

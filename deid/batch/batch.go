@@ -53,6 +53,9 @@ type Result struct {
 	Name string
 	// Counts counts the actions applied, by tag then action name.
 	Counts map[string]map[string]int
+	// InputSHA256 and OutputSHA256, when the processor computes them
+	// while it works, spare the runner a second read of each file.
+	InputSHA256, OutputSHA256 string
 	// Group holds coarse, non-identifying demographic attributes of the
 	// instance (sex, age band) so that quarantine and failure rates can be
 	// compared between groups (quality check QC-PRO-2).
@@ -522,16 +525,6 @@ func (w *worker) one(ctx context.Context, rel string) (rec FileRecord) {
 		return fail(fmt.Errorf("open input: %w", errors.Unwrap(err)))
 	}
 	defer src.Close()
-	if !w.opts.NoHash {
-		sum, err := w.hashFile(w.h1, src)
-		if err != nil {
-			return fail(fmt.Errorf("read input: %w", err))
-		}
-		rec.InputSHA256 = sum
-		if _, err := src.Seek(0, io.SeekStart); err != nil {
-			return fail(err)
-		}
-	}
 
 	tmp, err := os.CreateTemp(w.out, tmpPrefix+"*")
 	if err != nil {
@@ -547,6 +540,18 @@ func (w *worker) one(ctx context.Context, rel string) (rec FileRecord) {
 	}()
 	r, err := w.opts.Processor.Process(ctx, src, tmp)
 	rec.Counts, rec.Group = r.Counts, r.Group
+	rec.InputSHA256 = r.InputSHA256
+	if !w.opts.NoHash && rec.InputSHA256 == "" {
+		// The processor did not hash the input: read it (again) here.
+		if _, serr := src.Seek(0, io.SeekStart); serr != nil {
+			return fail(serr)
+		}
+		sum, herr := w.hashFile(w.h1, src)
+		if herr != nil {
+			return fail(fmt.Errorf("read input: %w", herr))
+		}
+		rec.InputSHA256 = sum
+	}
 	if err != nil {
 		return fail(err)
 	}
@@ -571,8 +576,8 @@ func (w *worker) one(ctx context.Context, rel string) (rec FileRecord) {
 		rec.Reasons = []string{"duplicate instance: " + other + " has the same SOP Instance UID and was written"}
 		return rec
 	}
-	var osum string
-	if !w.opts.NoHash {
+	osum := r.OutputSHA256
+	if !w.opts.NoHash && osum == "" {
 		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 			return fail(err)
 		}
