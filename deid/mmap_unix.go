@@ -7,8 +7,10 @@ import (
 	"syscall"
 )
 
-// maxMap is the largest file mapped; larger ones are read instead.
-const maxMap = 1 << 40
+// maxMap is the largest file mapped. Mapped pages count in the resident
+// set once touched, so larger files are read through a small buffer
+// instead: memory stays bounded whatever the file size.
+var maxMap int64 = 8 << 20
 
 // mapFile maps f read-only. It returns nil data (and no error) when the
 // file cannot be mapped (empty, special, too large).
