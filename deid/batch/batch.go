@@ -270,7 +270,25 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 	}
 	defer jr.close()
 
-	res := &Outcome{Files: make([]FileRecord, len(jobs)), Started: opts.Now()}
+	res := &Outcome{Files: make([]FileRecord, len(jobs)), Started: opts.Now(), Counts: map[string]map[string]int{}}
+	var countsMu sync.Mutex
+	// addCounts folds one file's action counts into the run's totals and
+	// drops them from the record, so memory does not grow with them.
+	addCounts := func(rec *FileRecord) {
+		countsMu.Lock()
+		defer countsMu.Unlock()
+		for tag, m := range rec.Counts {
+			dst := res.Counts[tag]
+			if dst == nil {
+				dst = map[string]int{}
+				res.Counts[tag] = dst
+			}
+			for a, n := range m {
+				dst[a] += n
+			}
+		}
+		rec.Counts = nil
+	}
 	start := time.Now()
 	var done, doneBytes, nWritten, nQuar, nFail atomic.Int64
 	count := func(s Status) {
@@ -298,6 +316,7 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 			if rec.Status == Written {
 				cl.names[rec.Output] = rec.Input
 			}
+			addCounts(&rec)
 			res.Files[j.idx] = rec
 			done.Add(1)
 			doneBytes.Add(j.size)
@@ -336,10 +355,11 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 			for j := range ch {
 				rec := w.one(ctx, j.rel)
 				rec.InputSize, rec.mtime = j.size, j.mod
-				res.Files[j.idx] = rec
 				if ctx.Err() == nil || rec.Status != Failed {
 					jr.append(rec)
 				}
+				addCounts(&rec)
+				res.Files[j.idx] = rec
 				if rec.Status == Failed {
 					opts.Logger.Warn("file failed", "file", j.idx+1, "inputSha256", short(rec.InputSHA256), "reason", strings.Join(rec.Reasons, "; "))
 				}
@@ -379,7 +399,6 @@ feed:
 		return nil, fmt.Errorf("batch: interrupted after %d of %d files (re-run to finish): %w", done.Load(), len(jobs), err)
 	}
 
-	res.Counts = map[string]map[string]int{}
 	for i := range res.Files {
 		f := &res.Files[i]
 		res.Summary.Files++
@@ -397,16 +416,6 @@ feed:
 		}
 		if f.Resumed {
 			res.Summary.Resumed++
-		}
-		for tag, m := range f.Counts {
-			dst := res.Counts[tag]
-			if dst == nil {
-				dst = map[string]int{}
-				res.Counts[tag] = dst
-			}
-			for a, n := range m {
-				dst[a] += n
-			}
 		}
 	}
 	res.Summary.Seconds = time.Since(start).Seconds()
