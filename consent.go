@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 )
@@ -478,6 +479,26 @@ func (c *Consent) Period() Period {
 	return p
 }
 
+// Purposes returns every purpose named by a provision of c, each once, in
+// the order they first appear (depth first). Stores index consents by it
+// (ConsentFilter.Purpose).
+func (c *Consent) Purposes() []Purpose {
+	var out []Purpose
+	var walk func(p *Provision)
+	walk = func(p *Provision) {
+		for _, pu := range p.Purposes {
+			if !slices.Contains(out, pu) {
+				out = append(out, pu)
+			}
+		}
+		for i := range p.Provisions {
+			walk(&p.Provisions[i])
+		}
+	}
+	walk(&c.Provision)
+	return out
+}
+
 // ValidConsentID reports whether id is a valid consent (or party) id: 1 to
 // 64 letters, digits, '-' or '.' (the FHIR id rule, so that ids survive a
 // FHIR round trip).
@@ -555,6 +576,9 @@ func (c *Consent) Validate() error {
 		}
 		if c.Withdrawal.At.IsZero() {
 			return fail("withdrawal.at", "missing")
+		}
+		if c.Withdrawal.RequestedBy != "" && !c.Withdrawal.RequestedBy.Valid() {
+			return fail("withdrawal.requestedBy", "unknown kind %q", c.Withdrawal.RequestedBy)
 		}
 	}
 	return nil
