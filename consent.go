@@ -259,6 +259,26 @@ func PurposeFromCoding(system, code string) (Purpose, bool) {
 
 func (p Purpose) String() string { return string(p) }
 
+// StagePurpose returns the purpose under which a later lifecycle stage uses
+// data: training uses it for ai-training, evaluation for ai-evaluation,
+// deployment for ai-deployment-monitoring. Collection and processing have
+// no purpose of their own (they serve the project's declared purpose), so
+// ok is false for them. The framework lets later stages rely on the
+// consent taken at collection only while their use stays within its scope
+// (stage-principles.json, consent@training): each later stage checks its
+// own purpose, and no purpose implies another.
+func StagePurpose(s Stage) (p Purpose, ok bool) {
+	switch s {
+	case StageTraining:
+		return PurposeAITraining, true
+	case StageEvaluation:
+		return PurposeAIEvaluation, true
+	case StageDeployment:
+		return PurposeAIDeploymentMonitoring, true
+	}
+	return "", false
+}
+
 // ---------------------------------------------------------------------------
 // The consent record
 

@@ -300,3 +300,17 @@ func TestConsentPurposes(t *testing.T) {
 		t.Errorf("Purposes() = %v, want %v", got, want)
 	}
 }
+
+func TestStagePurpose(t *testing.T) {
+	want := map[ethos.Stage]ethos.Purpose{
+		ethos.StageTraining:   ethos.PurposeAITraining,
+		ethos.StageEvaluation: ethos.PurposeAIEvaluation,
+		ethos.StageDeployment: ethos.PurposeAIDeploymentMonitoring,
+	}
+	for _, s := range ethos.Stages {
+		p, ok := ethos.StagePurpose(s)
+		if p != want[s] || ok != (want[s] != "") {
+			t.Errorf("StagePurpose(%s) = %q, %v; want %q", s, p, ok, want[s])
+		}
+	}
+}
