@@ -438,7 +438,8 @@ type Actor struct {
 // documents the full evaluation.
 type Provision struct {
 	Type       ProvisionType   `json:"type,omitempty"`
-	Period     Period          `json:"period,omitzero"`
+	Period     Period          `json:"period,omitzero"`     // when the rule is in force
+	DataPeriod Period          `json:"dataPeriod,omitzero"` // which data it covers, by acquisition time
 	Actors     []Actor         `json:"actors,omitempty"`
 	Actions    []ConsentAction `json:"actions,omitempty"`
 	Purposes   []Purpose       `json:"purposes,omitempty"`
@@ -621,6 +622,9 @@ func validateProvision(p *Provision, path string, depth int, count *int) *fieldE
 	}
 	if !p.Period.Start.IsZero() && !p.Period.End.IsZero() && p.Period.End.Before(p.Period.Start) {
 		return &fieldError{path + ".period", "ends before it starts"}
+	}
+	if !p.DataPeriod.Start.IsZero() && !p.DataPeriod.End.IsZero() && p.DataPeriod.End.Before(p.DataPeriod.Start) {
+		return &fieldError{path + ".dataPeriod", "ends before it starts"}
 	}
 	for i, a := range p.Actors {
 		if !ValidConsentID(a.Party) {

@@ -77,6 +77,14 @@ func optIn(purposes ...ethos.Purpose) ethos.Provision {
 
 func permitAll() ethos.Provision { return ethos.Provision{Type: ethos.ProvisionPermit} }
 
+// retro permits research on images acquired 2015 to 2019 only.
+func retro() ethos.Provision {
+	return ethos.Provision{Type: ethos.ProvisionDeny, Provisions: []ethos.Provision{
+		{Type: ethos.ProvisionPermit, Purposes: []ethos.Purpose{ethos.PurposeResearch},
+			DataPeriod: ethos.Period{Start: day("2015-01-01"), End: endOf("2019-12-31")}},
+	}}
+}
+
 func TestDecide(t *testing.T) {
 	now := day("2026-06-01")
 	q := func(p ethos.Purpose, mod ...func(*consent.Query)) consent.Query {
@@ -311,6 +319,38 @@ func TestDecide(t *testing.T) {
 			decision: ethos.DecisionPermit, reason: ethos.ReasonPermitted, consentID: "old", provision: "provision.provision[0]",
 		},
 		{
+			name:     "DataPeriodCoversAcquisition",
+			consents: []*ethos.Consent{mk("c1", "2025-01-01", retro())},
+			query:    q(ethos.PurposeResearch, func(q *consent.Query) { q.Acquired = day("2017-05-05") }),
+			decision: ethos.DecisionPermit, reason: ethos.ReasonPermitted, consentID: "c1", provision: "provision.provision[0]",
+		},
+		{
+			name:     "DataPeriodEndInclusive",
+			consents: []*ethos.Consent{mk("c1", "2025-01-01", retro())},
+			query:    q(ethos.PurposeResearch, func(q *consent.Query) { q.Acquired = endOf("2019-12-31") }),
+			decision: ethos.DecisionPermit, reason: ethos.ReasonPermitted, consentID: "c1", provision: "provision.provision[0]",
+		},
+		{
+			name:     "DataPeriodExcludesNewerImages",
+			consents: []*ethos.Consent{mk("c1", "2025-01-01", retro())},
+			query:    q(ethos.PurposeResearch, func(q *consent.Query) { q.Acquired = day("2020-01-01") }),
+			decision: ethos.DecisionNoConsent, reason: ethos.ReasonOutOfScope, consentID: "c1", provision: "provision",
+		},
+		{
+			name:     "DataPeriodUnknownAcquisitionDoesNotUnlockPermit",
+			consents: []*ethos.Consent{mk("c1", "2025-01-01", retro())},
+			query:    q(ethos.PurposeResearch),
+			decision: ethos.DecisionNoConsent, reason: ethos.ReasonOutOfScope, consentID: "c1", provision: "provision",
+		},
+		{
+			name: "DataPeriodUnknownAcquisitionCannotSlipPastDeny",
+			consents: []*ethos.Consent{mk("c1", "2025-01-01", ethos.Provision{Type: ethos.ProvisionPermit, Provisions: []ethos.Provision{
+				{Type: ethos.ProvisionDeny, DataPeriod: ethos.Period{End: endOf("2010-12-31")}},
+			}})},
+			query:    q(ethos.PurposeResearch),
+			decision: ethos.DecisionDeny, reason: ethos.ReasonDenied, consentID: "c1", provision: "provision.provision[0]",
+		},
+		{
 			name:     "Expired",
 			consents: []*ethos.Consent{mk("c1", "2020-01-01", optIn(ethos.PurposeResearch), period("2020-01-01", "2024-12-31"))},
 			query:    q(ethos.PurposeResearch),
@@ -530,6 +570,12 @@ func TestDecideAcquiredAndNow(t *testing.T) {
 			consents: []*ethos.Consent{mk("c1", "2020-01-01", optIn(ethos.PurposeResearch), period("", "2025-12-31"))},
 			acquired: "2022-01-01",
 			acq:      ethos.ReasonPermitted, cur: ethos.ReasonExpired, want: ethos.ReasonExpired,
+		},
+		{
+			name:     "DataPeriodUsesAcquisitionTimeBothTimes",
+			consents: []*ethos.Consent{mk("c1", "2020-01-01", retro(), period("2015-01-01", ""))},
+			acquired: "2018-03-03",
+			acq:      ethos.ReasonPermitted, cur: ethos.ReasonPermitted, want: ethos.ReasonPermitted,
 		},
 		{
 			name:     "WithdrawnReportsNow",

@@ -247,7 +247,9 @@ func TestFHIRRejects(t *testing.T) {
 		{"ErrUnknownElement", edit(`"status": "active",`, `"status": "active", "colour": "blue",`), "colour"},
 		{"ErrModifierExtension", edit(`{"type": "permit", "purpose": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "HRESCH"}]}`,
 			`{"type": "permit", "modifierExtension": [{"url": "x"}], "purpose": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "HRESCH"}]}`), "provision.provision[0].modifierExtension"},
-		{"ErrDataPeriodUnsupported", edit(`"type": "deny",`, `"type": "deny", "dataPeriod": {"start": "2020"},`), "provision.dataPeriod"},
+		{"ErrDataPeriodBackwards", edit(`"type": "deny",`, `"type": "deny", "dataPeriod": {"start": "2021", "end": "2020"},`), "provision.dataPeriod"},
+		{"ErrDataReferenceUnsupported", edit(`"type": "deny",`, `"type": "deny", "data": [{"meaning": "instance", "reference": {"reference": "ImagingStudy/1"}}],`), "provision.data"},
+		{"ErrSecurityLabelUnsupported", edit(`"type": "deny",`, `"type": "deny", "securityLabel": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"}],`), "provision.securityLabel"},
 		{"ErrUnknownModality", edit(`"type": "deny",`, `"type": "deny", "code": [{"coding": [{"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "XRAY"}]}],`), "provision.code[0].coding[0].code"},
 		{"ErrBadBodyPart", edit(`"type": "deny",`, `"type": "deny", "code": [{"coding": [{"system": "https://ethos-imaging.org/fhir/CodeSystem/body-part-examined", "code": "chest"}]}],`), "provision.code[0].coding[0].code"},
 		{"ErrSNOMEDBodyPartUnsupported", edit(`"type": "deny",`, `"type": "deny", "code": [{"coding": [{"system": "http://snomed.info/sct", "code": "51185008"}]}],`), "provision.code[0].coding[0].system"},
@@ -429,6 +431,9 @@ func TestFHIRWriteThenParse(t *testing.T) {
 			c.Provision = p
 		}},
 		{"OKEveryStatus", func(c *ethos.Consent) { c.Status = ethos.ConsentEnteredInError }},
+		{"OKDataPeriod", func(c *ethos.Consent) {
+			c.Provision.Provisions[0].DataPeriod = ethos.Period{Start: day("2015-01-01"), End: endOf("2019-12-31")}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
