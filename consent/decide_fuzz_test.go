@@ -40,6 +40,10 @@ func (s *byteSource) provision(depth int) ethos.Provision {
 		start := day("2024-01-01").AddDate(0, s.next(24), 0)
 		p.Period = ethos.Period{Start: start, End: start.AddDate(0, s.next(24), 0)}
 	}
+	if s.next(5) == 0 {
+		start := day("2015-01-01").AddDate(s.next(10), 0, 0)
+		p.DataPeriod = ethos.Period{Start: start, End: start.AddDate(s.next(10), 0, 0)}
+	}
 	if depth < 3 {
 		for range s.next(3) {
 			p.Provisions = append(p.Provisions, s.provision(depth+1))
@@ -95,6 +99,9 @@ func FuzzDecide(f *testing.F) {
 		q := consent.Query{Subject: subjA, Purpose: ethos.Purposes[s.next(len(ethos.Purposes))],
 			Party: []string{"", "a", "b"}[s.next(3)], Modality: []string{"", "CT", "MR"}[s.next(3)],
 			At: day("2023-06-01").AddDate(0, s.next(40), 0), Now: now}
+		if s.next(2) == 0 {
+			q.Acquired = day("2014-01-01").AddDate(s.next(12), 0, 0)
+		}
 		d, err := consent.Decide(cs, q)
 		if err != nil {
 			t.Fatal(err)
