@@ -587,7 +587,7 @@ func patientRef(v any, path string) (ethos.SubjectKey, *ethos.PatientIdentifier,
 	if err != nil {
 		return "", nil, err
 	}
-	value, _, err := optionalString(im, ipath, "value")
+	value, _, err := optionalText(im, ipath, "value")
 	if err != nil {
 		return "", nil, err
 	}
@@ -713,7 +713,7 @@ func coding(v any, path string) (pathCoding, error) {
 	if cd.Code, _, err = optionalString(m, path, "code"); err != nil {
 		return cd, err
 	}
-	if cd.Display, _, err = optionalString(m, path, "display"); err != nil {
+	if cd.Display, _, err = optionalText(m, path, "display"); err != nil {
 		return cd, err
 	}
 	if cd.Code == "" {
@@ -730,7 +730,7 @@ func codeableConcept(v any, path string) ([]pathCoding, error) {
 	if err := checkKeys(m, path, []string{"coding", "text"}, "id"); err != nil {
 		return nil, err
 	}
-	if _, _, err := optionalString(m, path, "text"); err != nil {
+	if _, _, err := optionalText(m, path, "text"); err != nil {
 		return nil, err
 	}
 	list, err := array(m, path, "coding")
@@ -920,6 +920,24 @@ func optionalString(m map[string]any, base, key string) (string, bool, error) {
 	}
 	if s == "" || strings.TrimSpace(s) != s {
 		return "", false, &FHIRError{Path: join(base, key), Problem: "empty or padded string (FHIR forbids both)"}
+	}
+	return s, true, nil
+}
+
+// optionalText reads an element of FHIR type string, where leading and
+// trailing whitespace is allowed (codes, ids, uris and dates forbid it).
+// The value is never quoted in an error.
+func optionalText(m map[string]any, base, key string) (string, bool, error) {
+	v, ok := m[key]
+	if !ok {
+		return "", false, nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", false, &FHIRError{Path: join(base, key), Problem: "want a string, found " + kindOf(v)}
+	}
+	if s == "" {
+		return "", false, &FHIRError{Path: join(base, key), Problem: "empty string (FHIR JSON omits empty elements)"}
 	}
 	return s, true, nil
 }

@@ -533,3 +533,22 @@ func FuzzFHIRValues(f *testing.F) {
 		}
 	})
 }
+
+// TestFHIRStringsMayBePadded: elements of type string (identifier values,
+// displays, text) may carry surrounding whitespace in FHIR; codes may not.
+func TestFHIRStringsMayBePadded(t *testing.T) {
+	doc := strings.Replace(base, `"value": "SECRET-MRN-42"`, `"value": " SECRET-MRN-42 "`, 1)
+	doc = strings.Replace(doc, `"code": "59284-0"}`, `"code": "59284-0", "display": "Patient consent "}`, 1)
+	im, err := consent.ParseConsent([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	padded, _ := ethos.DeriveSubjectKey(testSecret, *im.Patient)
+	plain, _ := ethos.DeriveSubjectKey(testSecret, ethos.PatientIdentifier{Issuer: "urn:oid:1.2.3", Value: "SECRET-MRN-42"})
+	if padded != plain {
+		t.Errorf("padding changes the subject key")
+	}
+	if _, err := consent.ParseFHIR([]byte(strings.Replace(base, `"code": "59284-0"`, `"code": "59284-0 "`, 1))); err == nil {
+		t.Errorf("padded code accepted")
+	}
+}
