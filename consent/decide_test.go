@@ -603,3 +603,38 @@ func TestDecideAcquiredAndNow(t *testing.T) {
 		t.Errorf("zero acquisition time: err = %v, want EINVALID", err)
 	}
 }
+
+func TestExplain(t *testing.T) {
+	cs := []*ethos.Consent{
+		mk("old", "2023-01-01", optIn(ethos.PurposeResearch)),
+		mk("care", "2025-03-01", ethos.Provision{Type: ethos.ProvisionPermit, Purposes: []ethos.Purpose{ethos.PurposeClinicalCare}}),
+		mk("gone", "2024-01-01", ethos.Provision{Type: ethos.ProvisionDeny}, status(ethos.ConsentInactive)),
+		mk("bad", "2024-06-01", permitAll(), status(ethos.ConsentEnteredInError)),
+		mk("other", "2024-06-01", permitAll(), subject(subjB)),
+	}
+	q := consent.Query{Subject: subjA, Purpose: ethos.PurposeResearch, Now: day("2026-01-01")}
+	got, err := consent.Explain(cs, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []consent.Evaluation{
+		{ConsentID: "care", DateTime: day("2025-03-01"), Status: ethos.ConsentActive, InForce: true, Says: consent.SaysSilent},
+		{ConsentID: "bad", DateTime: day("2024-06-01"), Status: ethos.ConsentEnteredInError, Says: consent.SaysPermit, Provision: "provision"},
+		{ConsentID: "gone", DateTime: day("2024-01-01"), Status: ethos.ConsentInactive, Says: consent.SaysDeny, Provision: "provision"},
+		{ConsentID: "old", DateTime: day("2023-01-01"), Status: ethos.ConsentActive, InForce: true, Says: consent.SaysPermit, Provision: "provision.provision[0]"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d evaluations, want %d: %+v", len(got), len(want), got)
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if g.ConsentID != w.ConsentID || !g.DateTime.Equal(w.DateTime) || g.Status != w.Status || g.InForce != w.InForce || g.Says != w.Says || g.Provision != w.Provision {
+			t.Errorf("evaluation %d = %+v, want %+v", i, g, w)
+		}
+	}
+	// Decide agrees: the silent newer consent is skipped, the old one permits.
+	d, _ := consent.Decide(cs, q)
+	if d.ConsentID != "old" || !d.Permitted() {
+		t.Errorf("Decide = %+v", d)
+	}
+}
