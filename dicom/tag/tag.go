@@ -178,3 +178,10 @@ func Parse(s string) (Tag, error) {
 	}
 	return New(g, e), nil
 }
+
+// All returns every dictionary entry: exact entries in tag order, then the
+// repeating-group entries.
+func All() []Info {
+	out := make([]Info, 0, len(dict)+len(masked))
+	return append(append(out, dict...), masked...)
+}
