@@ -18,7 +18,7 @@ var (
 	ErrBulkNotLoaded  = errors.New("value left in the source")
 	ErrCannotEncode   = errors.New("cannot encode")
 	ErrBadCharset     = errors.New("text not representable in the character set")
-	ErrReaderConsumed = errors.New("reader already failed")
+	ErrTooLarge       = errors.New("input too large")
 )
 
 // Error reports a problem at a place in the encoded stream: the tag of the

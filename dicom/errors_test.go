@@ -12,6 +12,8 @@ import (
 
 	"github.com/ethos-imaging/ethos/dicom"
 	"github.com/ethos-imaging/ethos/dicom/tag"
+	"github.com/ethos-imaging/ethos/dicom/uid"
+	"github.com/ethos-imaging/ethos/dicom/vr"
 	"github.com/ethos-imaging/ethos/internal/testenv"
 )
 
@@ -199,5 +201,25 @@ func TestSkipPixelData(t *testing.T) {
 				t.Errorf("writing skipped pixel data: %v, want ErrBulkNotLoaded", err)
 			}
 		})
+	}
+}
+
+// TestDeflateBomb bounds what a small deflated input may inflate to.
+func TestDeflateBomb(t *testing.T) {
+	f := build(t, syntax(uid.DeflatedExplicitVRLittleEndian))
+	f.Dataset.Set(dicom.NewBytes(tag.New(0x0029, 0x1003), vr.OB, make([]byte, 4<<20)))
+	var buf bytes.Buffer
+	if err := dicom.Write(&buf, f); err != nil {
+		t.Fatal(err)
+	}
+	if buf.Len() > 64<<10 {
+		t.Fatalf("4 MiB of zeros deflated to %d bytes", buf.Len())
+	}
+	_, err := dicom.Parse(bytes.NewReader(buf.Bytes()), dicom.WithMaxInflated(1<<20))
+	if !errors.Is(err, dicom.ErrTooLarge) {
+		t.Fatalf("got %v, want ErrTooLarge", err)
+	}
+	if _, err := dicom.Parse(bytes.NewReader(buf.Bytes())); err != nil {
+		t.Fatalf("within the default limit: %v", err)
 	}
 }

@@ -57,6 +57,32 @@ type options struct {
 	bulkMin      int64
 	maxDepth     int
 	keepDeflated bool
+	maxInflated  int64
+}
+
+// DefaultMaxInflated bounds the inflated size of a deflated data set.
+const DefaultMaxInflated = 1 << 30
+
+// WithMaxInflated bounds how many bytes a deflated data set may inflate to
+// (default DefaultMaxInflated); past it reading fails with ErrTooLarge.
+func WithMaxInflated(n int64) Option { return func(o *options) { o.maxInflated = n } }
+
+// inflateLimit fails reads once more than n inflated bytes went through.
+type inflateLimit struct {
+	r io.Reader
+	n int64
+}
+
+func (l *inflateLimit) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, ErrTooLarge
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
 }
 
 // SkipPixelData leaves (7FE0,0010) Pixel Data, Float and Double Float Pixel
@@ -130,6 +156,9 @@ func (d *decoder) readValue(t tag.Tag, n int64) ([]byte, error) {
 }
 
 func (d *decoder) ioErr(t tag.Tag, err error, want int64) error {
+	if errors.Is(err, ErrTooLarge) {
+		return errAt(t, d.pos, ErrTooLarge, "deflated data set inflates past the limit")
+	}
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return errAt(t, d.pos, ErrTruncated, "value of %d bytes runs past the end of input", want)
 	}
@@ -146,6 +175,9 @@ func (d *decoder) header(enc encoding) (t tag.Tag, v vr.VR, length uint32, err e
 	if err != nil {
 		if n == 0 && err == io.EOF {
 			return 0, 0, 0, io.EOF
+		}
+		if errors.Is(err, ErrTooLarge) {
+			return 0, 0, 0, errAt(0, start, ErrTooLarge, "deflated data set inflates past the limit")
 		}
 		return 0, 0, 0, errAt(0, start, ErrTruncated, "element header cut short")
 	}
@@ -475,7 +507,7 @@ type Reader struct {
 
 // NewReader reads the header of a DICOM stream from r.
 func NewReader(r io.Reader, opts ...Option) (*Reader, error) {
-	o := options{maxDepth: DefaultMaxDepth}
+	o := options{maxDepth: DefaultMaxDepth, maxInflated: DefaultMaxInflated}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -589,7 +621,7 @@ func (r *Reader) readHeader(o options) error {
 			r.sum = sha256.New()
 		}
 		r.inflate = flate.NewReader(src)
-		var in io.Reader = r.inflate
+		var in io.Reader = &inflateLimit{r: r.inflate, n: o.maxInflated}
 		if r.sum != nil {
 			in = io.TeeReader(in, r.sum)
 		}
