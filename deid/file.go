@@ -34,7 +34,7 @@ func (e *Engine) ProcessFile(ctx context.Context, in, out *os.File) (FileResult,
 // processFile is ProcessFile with an optional mapping of the input (data)
 // and an optional hash that receives every byte written to out.
 func (e *Engine) processFile(ctx context.Context, in, out *os.File, data []byte, outHash hash.Hash) (FileResult, error) {
-	f, err := readFile(in, data)
+	f, err := readCodec(in, data)
 	if err != nil {
 		return FileResult{}, err
 	}
@@ -42,7 +42,7 @@ func (e *Engine) processFile(ctx context.Context, in, out *os.File, data []byte,
 	if sc := ds.String(tagSOPClassUID); sc == "1.2.840.10008.1.3.10" || f.meta.String(0x00020002) == "1.2.840.10008.1.3.10" {
 		return FileResult{Skip: true, Reasons: []string{"media storage directory (DICOMDIR): rebuild it from the output"}}, nil
 	}
-	if f.ts.big {
+	if f.big {
 		// Binary values the engine reads (Rows, Columns, …) are little
 		// endian in its helpers; convert the few it needs, and back
 		// before writing.
@@ -54,14 +54,14 @@ func (e *Engine) processFile(ctx context.Context, in, out *os.File, data []byte,
 			{Tag: 0x00020001, VR: "OB", Value: []byte{0, 1}},
 			{Tag: 0x00020002, VR: "UI", Value: padUI(ds.String(tagSOPClassUID))},
 			{Tag: 0x00020003, VR: "UI", Value: padUI(ds.String(tagSOPInstanceUID))},
-			{Tag: 0x00020010, VR: "UI", Value: padUI(f.ts.uid)},
+			{Tag: 0x00020010, VR: "UI", Value: padUI(f.header.Syntax.UID)},
 			{Tag: 0x00020012, VR: "UI", Value: padUI(e.implUID)},
 			{Tag: 0x00020013, VR: "SH", Value: padText("ETHOS")},
 		}
 	}
 	oc, err := e.Apply(f.meta, ds)
 	if err != nil {
-		if f.ts.big {
+		if f.big {
 			swapUS(ds)
 		}
 		return FileResult{}, err
@@ -84,7 +84,7 @@ func (e *Engine) processFile(ctx context.Context, in, out *os.File, data []byte,
 			}
 		}
 	}
-	if f.ts.big {
+	if f.big {
 		swapUS(ds)
 	}
 	if res.Quarantine {
@@ -93,7 +93,7 @@ func (e *Engine) processFile(ctx context.Context, in, out *os.File, data []byte,
 	if err := ctx.Err(); err != nil {
 		return FileResult{}, err
 	}
-	return res, writeFile(out, in, f, pc, data, outHash)
+	return res, writeCodec(out, in, f, pc, data, outHash)
 }
 
 // swapUS flips the byte order of the US image attributes the engine
