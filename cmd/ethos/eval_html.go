@@ -41,7 +41,7 @@ var evalFuncs = template.FuncMap{
 		}
 		for _, m := range []string{evalstat.CIBootstrap, evalstat.CIDeLong, evalstat.CIWilson, evalstat.CIWald} {
 			if iv, ok := v.CI[m]; ok {
-				return fmt.Sprintf("%.3f–%.3f", iv.Lower, iv.Upper)
+				return fmt.Sprintf("%.3f to %.3f", iv.Lower, iv.Upper)
 			}
 		}
 		return ""
