@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 )
@@ -178,9 +179,21 @@ const (
 // Purposes absent here have no HL7 code with the same meaning (see
 // docs/consent.md for the near misses and why they were not used).
 var hl7Purpose = map[Purpose]string{
-	PurposeClinicalCare: "TREAT",      // treatment
-	PurposeResearch:     "HRESCH",     // healthcare research
-	PurposeAITraining:   "MLTRAINING", // machine learning training
+	PurposeClinicalCare: "TREAT",
+	PurposeResearch:     "HRESCH",
+	PurposeAITraining:   "MLTRAINING",
+}
+
+// purposeDisplay is the display text written with each purpose's coding:
+// the HL7 display for HL7 codes, an Ethos one for the others.
+var purposeDisplay = map[Purpose]string{
+	PurposeClinicalCare:           "treatment",
+	PurposeResearch:               "healthcare research",
+	PurposeAITraining:             "machine learning training",
+	PurposeAIEvaluation:           "AI model evaluation",
+	PurposeAIDeploymentMonitoring: "AI deployment monitoring",
+	PurposeThirdPartySharing:      "sharing with a third party",
+	PurposeCommercialUse:          "commercial use",
 }
 
 // Valid reports whether p is one of Purposes.
@@ -221,9 +234,9 @@ func (p Purpose) HL7Code() (string, bool) {
 // exists, otherwise the Ethos code.
 func (p Purpose) Coding() Coding {
 	if c, ok := hl7Purpose[p]; ok {
-		return Coding{System: PurposeSystemHL7, Code: c}
+		return Coding{System: PurposeSystemHL7, Code: c, Display: purposeDisplay[p]}
 	}
-	return Coding{System: PurposeSystemEthos, Code: string(p)}
+	return Coding{System: PurposeSystemEthos, Code: string(p), Display: purposeDisplay[p]}
 }
 
 // PurposeFromCoding returns the purpose a coding names. Both the HL7 code
@@ -245,6 +258,26 @@ func PurposeFromCoding(system, code string) (Purpose, bool) {
 }
 
 func (p Purpose) String() string { return string(p) }
+
+// StagePurpose returns the purpose under which a later lifecycle stage uses
+// data: training uses it for ai-training, evaluation for ai-evaluation,
+// deployment for ai-deployment-monitoring. Collection and processing have
+// no purpose of their own (they serve the project's declared purpose), so
+// ok is false for them. The framework lets later stages rely on the
+// consent taken at collection only while their use stays within its scope
+// (stage-principles.json, consent@training): each later stage checks its
+// own purpose, and no purpose implies another.
+func StagePurpose(s Stage) (p Purpose, ok bool) {
+	switch s {
+	case StageTraining:
+		return PurposeAITraining, true
+	case StageEvaluation:
+		return PurposeAIEvaluation, true
+	case StageDeployment:
+		return PurposeAIDeploymentMonitoring, true
+	}
+	return "", false
+}
 
 // ---------------------------------------------------------------------------
 // The consent record
@@ -405,7 +438,8 @@ type Actor struct {
 // documents the full evaluation.
 type Provision struct {
 	Type       ProvisionType   `json:"type,omitempty"`
-	Period     Period          `json:"period,omitzero"`
+	Period     Period          `json:"period,omitzero"`     // when the rule is in force
+	DataPeriod Period          `json:"dataPeriod,omitzero"` // which data it covers, by acquisition time
 	Actors     []Actor         `json:"actors,omitempty"`
 	Actions    []ConsentAction `json:"actions,omitempty"`
 	Purposes   []Purpose       `json:"purposes,omitempty"`
@@ -466,8 +500,29 @@ func (c *Consent) Period() Period {
 	return p
 }
 
-// ValidConsentID reports whether id is a valid consent id: 1 to 64 letters,
-// digits, '-' or '.' (the FHIR id rule).
+// Purposes returns every purpose named by a provision of c, each once, in
+// the order they first appear (depth first). Stores index consents by it
+// (ConsentFilter.Purpose).
+func (c *Consent) Purposes() []Purpose {
+	var out []Purpose
+	var walk func(p *Provision)
+	walk = func(p *Provision) {
+		for _, pu := range p.Purposes {
+			if !slices.Contains(out, pu) {
+				out = append(out, pu)
+			}
+		}
+		for i := range p.Provisions {
+			walk(&p.Provisions[i])
+		}
+	}
+	walk(&c.Provision)
+	return out
+}
+
+// ValidConsentID reports whether id is a valid consent (or party) id: 1 to
+// 64 letters, digits, '-' or '.' (the FHIR id rule, so that ids survive a
+// FHIR round trip).
 func ValidConsentID(id string) bool {
 	if len(id) == 0 || len(id) > 64 {
 		return false
@@ -512,6 +567,17 @@ func (c *Consent) Validate() error {
 		if (g.Kind == GrantorPatient || g.Kind == GrantorRelatedPerson) && g.Party != "" {
 			return fail(fmt.Sprintf("grantors[%d].party", i), "a %s is not an Ethos party", g.Kind)
 		}
+		if g.Party != "" && !ValidConsentID(g.Party) {
+			return fail(fmt.Sprintf("grantors[%d].party", i), "party id %q is not valid (1-64 letters, digits, '-' or '.')", g.Party)
+		}
+	}
+	for i, cd := range c.Categories {
+		if cd.Code == "" || cd.System == "" {
+			return fail(fmt.Sprintf("categories[%d]", i), "a category needs a system and a code")
+		}
+	}
+	if !c.PolicyRule.IsZero() && c.PolicyRule.Code == "" {
+		return fail("policyRule", "a policy rule needs a code")
 	}
 	if len(c.Policies) == 0 && c.PolicyRule.IsZero() {
 		return fail("policy", "a consent needs a policy basis (a policy or a policy rule)")
@@ -531,6 +597,9 @@ func (c *Consent) Validate() error {
 		}
 		if c.Withdrawal.At.IsZero() {
 			return fail("withdrawal.at", "missing")
+		}
+		if c.Withdrawal.RequestedBy != "" && !c.Withdrawal.RequestedBy.Valid() {
+			return fail("withdrawal.requestedBy", "unknown kind %q", c.Withdrawal.RequestedBy)
 		}
 	}
 	return nil
@@ -554,9 +623,15 @@ func validateProvision(p *Provision, path string, depth int, count *int) *fieldE
 	if !p.Period.Start.IsZero() && !p.Period.End.IsZero() && p.Period.End.Before(p.Period.Start) {
 		return &fieldError{path + ".period", "ends before it starts"}
 	}
+	if !p.DataPeriod.Start.IsZero() && !p.DataPeriod.End.IsZero() && p.DataPeriod.End.Before(p.DataPeriod.Start) {
+		return &fieldError{path + ".dataPeriod", "ends before it starts"}
+	}
 	for i, a := range p.Actors {
-		if a.Party == "" {
-			return &fieldError{fmt.Sprintf("%s.actor[%d]", path, i), "actor without a party"}
+		if !ValidConsentID(a.Party) {
+			return &fieldError{fmt.Sprintf("%s.actor[%d]", path, i), fmt.Sprintf("party id %q is not valid (1-64 letters, digits, '-' or '.')", a.Party)}
+		}
+		if !a.Role.IsZero() && a.Role.Code == "" {
+			return &fieldError{fmt.Sprintf("%s.actor[%d].role", path, i), "a role needs a code"}
 		}
 	}
 	for i, a := range p.Actions {

@@ -20,13 +20,14 @@
 //     a refusal.
 //
 //  2. Within one consent, a provision matches when each criterion it sets
-//     matches: its period covers At; its purposes include the purpose; its
-//     actors include the party; its actions include the action; its
-//     modalities and body parts include the data's. An empty list sets no
-//     criterion. When the query leaves the party, modality or body part
-//     unknown (empty), a permit provision that restricts it does not match
-//     and a deny provision that restricts it does: an unknown attribute can
-//     never unlock data, nor slip past a refusal.
+//     matches: its period covers At; its data period covers the data's
+//     acquisition time; its purposes include the purpose; its actors
+//     include the party; its actions include the action; its modalities and
+//     body parts include the data's. An empty list or a zero period sets no
+//     criterion. When the query leaves the party, modality, body part or
+//     acquisition time unknown (empty), a permit provision that restricts
+//     it does not match and a deny provision that restricts it does: an
+//     unknown attribute can never unlock data, nor slip past a refusal.
 //
 //  3. Nested provisions refine their parent: a nested provision is only
 //     considered where its parent matches (criteria accumulate down the
@@ -53,13 +54,13 @@
 //     out-of-scope base rule.
 //
 //  6. When no counting consent speaks for the use, the answer is
-//     NO_CONSENT, and the reason explains why: OUT_OF_SCOPE when consents
-//     are in force but none covers the use; otherwise the newest consent
-//     that would have permitted the use names the reason (WITHDRAWN for
-//     inactive, NOT_ACTIVE for draft, proposed or rejected, EXPIRED when its
-//     period ended before At, NOT_YET_VALID when it starts after At or was
-//     recorded after Now); NO_CONSENT_ON_FILE when the subject has no
-//     consent that would cover it at all.
+//     NO_CONSENT, and the reason explains why. If a consent that does not
+//     count would have permitted the use, the newest such consent names the
+//     reason: WITHDRAWN for inactive, NOT_ACTIVE for draft, proposed or
+//     rejected, EXPIRED when its period ended before At, NOT_YET_VALID when
+//     it starts after At or was recorded after Now. Otherwise OUT_OF_SCOPE
+//     when consents are in force (none covers the use), and
+//     NO_CONSENT_ON_FILE when there are none.
 package consent
 
 import (
@@ -80,6 +81,7 @@ type Query struct {
 	Modality string              // DICOM Modality (0008,0060); "" when not known
 	BodyPart string              // DICOM Body Part Examined (0018,0015); "" when not known
 	Action   ethos.ConsentAction // "" means use
+	Acquired time.Time           // when the data was acquired; zero when not known
 	At       time.Time           // the time the question is about; zero means Now
 	Now      time.Time           // the current time (required)
 }
@@ -173,14 +175,10 @@ func Decide(consents []*ethos.Consent, q Query) (ethos.ConsentDecision, error) {
 		i = j
 	}
 
-	// Rule 6: nothing in force speaks for the use.
+	// Rule 6: nothing in force speaks for the use. A consent that would
+	// have permitted it explains the refusal best; then consents in force
+	// that do not cover it.
 	d.Decision = ethos.DecisionNoConsent
-	if len(counting) > 0 {
-		d.Reason = ethos.ReasonOutOfScope
-		d.ConsentID = counting[0].ID
-		d.Detail = fmt.Sprintf("no consent in force covers %s; consent %s is the newest in force: new consent is needed for this use", q.Purpose, counting[0].ID)
-		return d, nil
-	}
 	for _, c := range others {
 		v := evaluate(c, q)
 		if v.out != permit {
@@ -201,6 +199,12 @@ func Decide(consents []*ethos.Consent, q Query) (ethos.ConsentDecision, error) {
 			d.Reason = ethos.ReasonExpired
 			d.Detail = fmt.Sprintf("consent %s would permit %s but ended before %s", c.ID, q.Purpose, q.At.UTC().Format(time.RFC3339))
 		}
+		return d, nil
+	}
+	if len(counting) > 0 {
+		d.Reason = ethos.ReasonOutOfScope
+		d.ConsentID = counting[0].ID
+		d.Detail = fmt.Sprintf("no consent in force covers %s; consent %s is the newest in force: new consent is needed for this use", q.Purpose, counting[0].ID)
 		return d, nil
 	}
 	d.Reason = ethos.ReasonNoConsent
@@ -311,6 +315,12 @@ func matches(p *ethos.Provision, typ ethos.ProvisionType, q Query, checkPeriod b
 	if !matchTerm(p.Modalities, q.Modality, unknownMatches) || !matchTerm(p.BodyParts, q.BodyPart, unknownMatches) {
 		return false
 	}
+	if !p.DataPeriod.IsZero() {
+		if q.Acquired.IsZero() {
+			return unknownMatches
+		}
+		return p.DataPeriod.Covers(q.Acquired)
+	}
 	return true
 }
 
@@ -356,7 +366,7 @@ func (c Coverage) Decision() ethos.ConsentDecision {
 }
 
 // DecideAcquiredAndNow checks q on the acquisition date and at q.Now (q.At
-// is ignored). Ingest uses it: an instance enters a project only if its
+// is ignored; q.Acquired is set to acquired, for data periods). Ingest uses it: an instance enters a project only if its
 // acquisition fell within a consent's scope and the use is covered today.
 func DecideAcquiredAndNow(consents []*ethos.Consent, q Query, acquired time.Time) (Coverage, error) {
 	if acquired.IsZero() {
@@ -364,6 +374,7 @@ func DecideAcquiredAndNow(consents []*ethos.Consent, q Query, acquired time.Time
 	}
 	var cov Coverage
 	var err error
+	q.Acquired = acquired
 	q.At = acquired
 	if cov.Acquired, err = Decide(consents, q); err != nil {
 		return Coverage{}, err

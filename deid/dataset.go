@@ -60,6 +60,16 @@ func (d *Dataset) String(t uint32) string {
 	return trimValue(e.Value)
 }
 
+// uint16 returns a US value (little endian; the file layer converts big
+// endian datasets), or 0.
+func (d *Dataset) uint16(t uint32) int {
+	e := d.Find(t)
+	if e == nil || len(e.Value) < 2 {
+		return 0
+	}
+	return int(e.Value[0]) | int(e.Value[1])<<8
+}
+
 // Strings returns the backslash-separated values of t.
 func (d *Dataset) Strings(t uint32) []string {
 	s := d.String(t)

@@ -60,6 +60,21 @@ var codeTags = map[uint32]bool{
 	0x0040DB00: true, 0x0040DB06: true, 0x0040DB07: true, 0x0040A0B0: true, 0x00700022: true,
 }
 
+// classUIDTags hold UIDs that name classes, syntaxes, coding schemes and
+// other definitions rather than instances: they identify no one and must
+// keep their value (a private SOP class, for example, must stay
+// resolvable). Every other UI attribute that Table E.1-1 does not list is
+// treated as an instance UID and mapped.
+var classUIDTags = map[uint32]bool{
+	0x00020002: true, 0x00020010: true, 0x00020012: true, 0x00020032: true, 0x00020100: true,
+	0x00041510: true, 0x00041512: true, 0x0004151A: true,
+	0x00080016: true, 0x0008001A: true, 0x0008001B: true, 0x00080062: true, 0x0008010C: true,
+	0x0008010D: true, 0x00080117: true, 0x00080118: true, 0x0008040E: true, 0x00081150: true,
+	0x0008115A: true, 0x00083002: true, 0x00089123: true, 0x00340003: true, 0x0040E011: true,
+	0x0040E030: true, 0x0040E031: true, 0x04000010: true, 0x04000510: true, 0x3010001F: true,
+	0x30100052: true, 0x30100053: true, 0x0072007F: true,
+}
+
 // placeholderNames are name parts that test and already-anonymised data
 // use; they are not searched for as residual identifiers because the
 // engine's own dummies and ordinary words contain them.
@@ -442,6 +457,9 @@ func (in *instance) unlisted(ds *Dataset, el *Element, nested bool, mode textMod
 		}
 		return true
 	case el.VR == "UI":
+		if classUIDTags[el.Tag] {
+			return true
+		}
 		if !in.opts.Has(RetainUIDs) && in.remapUIDs(el) {
 			in.count(el.Tag, UID)
 		}
@@ -787,7 +805,7 @@ func (in *instance) residualScan(ds *Dataset, nested bool) {
 			}
 			continue
 		}
-		if el.Dirty || !textVR(el.VR) || el.VR == "UI" || len(el.Value) == 0 {
+		if el.Dirty || !scannedVR(el.VR) || len(el.Value) == 0 {
 			continue
 		}
 		if el.Tag>>16&1 == 1 && el.Tag&0xFFFF <= 0xFF {
@@ -798,6 +816,17 @@ func (in *instance) residualScan(ds *Dataset, nested bool) {
 			in.quarantine(fmt.Sprintf("residual identifier (%s) in %s", hits[0].Kind, tagKey(el.Tag)))
 		}
 	}
+}
+
+// scannedVR reports the VRs whose values the residual scan reads: text a
+// person or a device may have typed, and dates. Numbers, ages, times and
+// UIDs cannot hold a name and would only give false hits on short IDs.
+func scannedVR(vr string) bool {
+	switch vr {
+	case "AE", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT":
+		return true
+	}
+	return false
 }
 
 // pixelPolicy decides, from the original attributes, whether burned-in
@@ -819,8 +848,7 @@ func (in *instance) pixelPolicy(ds *Dataset) {
 	}
 	var rects [][4]int
 	if in.opts.Has(CleanPixelData) {
-		rows, _ := strconv.Atoi(ds.String(tagRows))
-		cols, _ := strconv.Atoi(ds.String(tagColumns))
+		rows, cols := ds.uint16(tagRows), ds.uint16(tagColumns)
 		for i := range in.e.cfg.Profile.CleanPixels {
 			r := &in.e.cfg.Profile.CleanPixels[i]
 			if r.Matches(modality, ds.String(tagManufacturer), ds.String(tagModelName), rows, cols) {

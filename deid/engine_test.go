@@ -331,3 +331,80 @@ func TestApplyErrNoSOPInstanceUID(t *testing.T) {
 		t.Error("no error")
 	}
 }
+
+func TestApplyUnlistedUIDs(t *testing.T) {
+	meta, d := ctInstance()
+	d.Set(el(0x00080016, "UI", "1.3.12.2.1107.5.9.1")) // a private SOP class
+	d.Set(el(0x00081167, "UI", "1.2.3.4.77"))          // Multi-frame Source SOP Instance UID: not in Table E.1-1
+	d.Set(el(0x0008010C, "UI", "2.16.840.1.113883.6.96"))
+	for _, e := range d.Elements {
+		e.Dirty = false
+	}
+	if _, err := mustEngine(t, 0, nil).Apply(meta, d); err != nil {
+		t.Fatal(err)
+	}
+	keys := mustKeys(t, "engine test secret 0123456789")
+	if got, _ := text(d, 0x00080016); got != "1.3.12.2.1107.5.9.1" {
+		t.Errorf("private SOP class UID changed to %q", got)
+	}
+	if got, _ := text(d, 0x0008010C); got != "2.16.840.1.113883.6.96" {
+		t.Errorf("coding scheme UID changed to %q", got)
+	}
+	if got, _ := text(d, 0x00081167); got != keys.UID("1.2.3.4.77") {
+		t.Errorf("unlisted instance UID = %q, want it mapped", got)
+	}
+}
+
+func srInstance() (*deid.Dataset, *deid.Dataset) {
+	meta, d := ctInstance()
+	d.Set(el(0x00080016, "UI", "1.2.840.10008.5.1.4.1.1.88.33"))
+	d.Delete(0x7FE00010)
+	code := ds(el(0x00080100, "SH", "121106"), el(0x00080102, "SH", "DCM"), el(0x00080104, "LO", "Comment"))
+	d.Set(seq(0x0040A730, ds(
+		el(0x0040A010, "CS", "CONTAINS"),
+		el(0x0040A040, "CS", "TEXT"),
+		seq(0x0040A043, code),
+		el(0x0040A160, "UT", "Jane Doe seen on 03/04/2019, stable"),
+	)))
+	for _, e := range d.Elements {
+		e.Dirty = false
+	}
+	return meta, d
+}
+
+func TestApplyStructuredContent(t *testing.T) {
+	tests := []struct {
+		name string
+		opts deid.Options
+		want string
+	}{
+		{"BasicDummiesText", 0, "ANONYMIZED"},
+		{"CleanStructuredContentRemovesIdentifiers", deid.Options(0).With(deid.CleanStructuredContent), "seen on , stable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			meta, d := srInstance()
+			out, err := mustEngine(t, tt.opts, nil).Apply(meta, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.Quarantine {
+				t.Fatalf("quarantined: %v", out.Reasons)
+			}
+			cs := d.Find(0x0040A730)
+			if cs == nil || len(cs.Items) != 1 {
+				t.Fatal("content sequence lost")
+			}
+			item := cs.Items[0]
+			got, _ := text(item, 0x0040A160)
+			want := strings.ReplaceAll(tt.want, " ,", ",")
+			if got != tt.want && got != want {
+				t.Errorf("text value = %q, want %q", got, tt.want)
+			}
+			meaning, _ := text(item.Find(0x0040A043).Items[0], 0x00080104)
+			if meaning != "Comment" {
+				t.Errorf("code meaning = %q, want it kept", meaning)
+			}
+		})
+	}
+}

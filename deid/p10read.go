@@ -377,11 +377,29 @@ func (p *p10reader) element(parent *Dataset) (*Element, error) {
 		el.Src = &srcInfo{ref: &valueRef{offset: p.off, length: n}}
 		return el, p.skip(n)
 	}
-	el.Value = make([]byte, n)
-	if err := p.read(el.Value); err != nil {
+	v, err := p.readValue(n)
+	if err != nil {
 		return nil, p.fail(tag, at, "value: %w", io.ErrUnexpectedEOF)
 	}
+	el.Value = v
 	return el, nil
+}
+
+// readValue reads n bytes. When the stream size is unknown (inflated
+// data) the buffer grows with the data actually read, so a forged length
+// cannot make the reader allocate more than the input holds.
+func (p *p10reader) readValue(n int64) ([]byte, error) {
+	if p.size >= 0 {
+		b := make([]byte, n)
+		return b, p.read(b)
+	}
+	var buf bytes.Buffer
+	m, err := io.CopyN(&buf, p.r, n)
+	p.off += m
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return buf.Bytes(), err
 }
 
 // sequence reads the items of a sequence.
@@ -465,8 +483,8 @@ func (p *p10reader) encapsulated(el *Element, at int64) error {
 			}
 			continue
 		}
-		b := make([]byte, n)
-		if err := p.read(b); err != nil {
+		b, err := p.readValue(int64(n))
+		if err != nil {
 			return p.fail(tag, iat, "fragment: %w", io.ErrUnexpectedEOF)
 		}
 		frags = append(frags, b)

@@ -48,7 +48,7 @@ func newPixelCleaner(ds *Dataset, rects [][4]int) (*pixelCleaner, error) {
 		return nil, fmt.Errorf("clean pixel data: %d bits allocated is not supported", bits)
 	}
 	pc.bytesPer = bits / 8
-	if pc.rows <= 0 || pc.cols <= 0 || pc.frames <= 0 {
+	if pc.rows <= 0 || pc.cols <= 0 || pc.frames <= 0 || pc.samples > 4 || pc.bytesPer > 8 {
 		return nil, fmt.Errorf("clean pixel data: image size unknown")
 	}
 	return pc, nil
@@ -91,6 +91,9 @@ func (pc *pixelCleaner) copy(w *p10writer, ref *valueRef, ts syntax) error {
 		return err
 	}
 	fs := pc.frameSize()
+	if fs <= 0 || int64(fs) > ref.length {
+		return fmt.Errorf("clean pixel data: frame of %d bytes does not fit the %d-byte pixel data", fs, ref.length)
+	}
 	buf := make([]byte, fs)
 	left := ref.length
 	for left >= int64(fs) {
@@ -115,6 +118,9 @@ func (pc *pixelCleaner) copy(w *p10writer, ref *valueRef, ts syntax) error {
 func (pc *pixelCleaner) cleanInMemory(v []byte, ts syntax) []byte {
 	out := append([]byte(nil), v...)
 	fs := pc.frameSize()
+	if fs <= 0 {
+		return out
+	}
 	for off := 0; off+fs <= len(out); off += fs {
 		pc.blank(out[off : off+fs])
 	}

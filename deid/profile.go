@@ -285,7 +285,7 @@ func (c *Config) Effective() []EffectiveRow {
 			row.Action, row.Note = c.cleanKind(r)
 		}
 		if strings.Contains(string(code), "/") {
-			row.Note = "compound: " + typeNote(t)
+			row.Note = "compound: " + typeNote(t) + familyNote(code, r.Tag)
 		}
 		if r.Private {
 			switch {
@@ -319,6 +319,30 @@ func (c *Config) Effective() []EffectiveRow {
 	}
 	slices.SortFunc(extra, func(a, b EffectiveRow) int { return strings.Compare(a.Tag, b.Tag) })
 	return append(rows, extra...)
+}
+
+// familyNote describes the IOD families where the compound code resolves
+// differently from the common image IODs.
+func familyNote(code Code, tag uint32) string {
+	row, ok := compoundTypes[tag]
+	if !ok {
+		return ""
+	}
+	var parts []string
+	for _, f := range []struct {
+		t    AttrType
+		name string
+	}{{row.sr, "SR"}, {row.rt, "RT"}, {row.waveform, "waveform"}, {row.enhanced, "enhanced multi-frame"}, {row.nested, "nested"}} {
+		if f.t == TypeUnknown || f.t == row.top {
+			continue
+		}
+		a, _ := Resolve(code, f.t)
+		parts = append(parts, fmt.Sprintf("%s in %s", a, f.name))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; " + strings.Join(parts, ", ")
 }
 
 func typeNote(t AttrType) string {

@@ -103,7 +103,9 @@ func (s *Scanner) ForInstance(ids Identifiers) *InstanceScanner {
 	}
 	for _, id := range ids.IDs {
 		id = strings.TrimSpace(strings.TrimRight(id, "\x00"))
-		if len(id) >= minIDLen {
+		// Short all-digit IDs ("1", "42") are too common in ordinary
+		// values to be searched for; IDs with letters need 3 characters.
+		if len(id) >= minIDLen && (!isDigits(id) || len(id) >= minDigitIDLen) {
 			add(id, "id", isAlnum(id))
 		}
 	}
@@ -140,6 +142,18 @@ func dateForms(da string) []string {
 		out = append(out, t.Format(l))
 	}
 	return out
+}
+
+// minDigitIDLen is the shortest all-digit identifier searched for.
+const minDigitIDLen = 5
+
+func isDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func isAlnum(s string) bool {

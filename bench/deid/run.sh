@@ -4,8 +4,9 @@
 # on a corpus of about 2,000 files / 1 GB built under a scratch directory.
 #
 # Usage: bench/deid/run.sh [SCRATCH_DIR]   (default /tmp/ethos-deid-bench)
-# Prints one line per tool: seconds, MB/s, peak RSS; the ratios go to
-# docs/benchmarks-deid.md by hand.
+# REPS (default 3) rounds run every tool in turn; the table gives each
+# tool's best time (the machine is shared, so the minimum is the least
+# disturbed run) and its largest peak RSS, then the throughput ratios.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -30,6 +31,9 @@ echo "corpus: $files files, $bytes bytes; $(nproc) CPUs; $(go version)"
 # warm the page cache so every tool reads from memory
 cat $(find "$scratch/in" -type f) > /dev/null
 
+reps=${REPS:-3}
+results="$scratch/results.txt"
+: > "$results"
 measure() { # name, command...
 	name=$1
 	shift
@@ -39,10 +43,13 @@ measure() { # name, command...
 		echo "$name: failed, see $scratch/log-$name"
 	}
 	read -r secs rss < "$scratch/time-$name"
-	awk -v n="$name" -v s="$secs" -v r="$rss" -v b="$bytes" \
-		'BEGIN { printf "%-12s %7.2f s %8.1f MB/s  peak RSS %6.1f MB\n", n, s, b / 1e6 / s, r / 1024 }'
+	echo "$name $secs $rss" >> "$results"
+	echo "  round $round: $name $secs s"
 }
 
+round=0
+while [ "$round" -lt "$reps" ]; do
+round=$((round + 1))
 measure cp cp -r "$scratch/in" "$scratch/out-cp"
 # ethos as shipped: SHA-256 of every input and output, one syncfs at the end
 measure ethos "$scratch/ethos" deid --in "$scratch/in" --out "$scratch/out-ethos" \
@@ -59,6 +66,20 @@ measure gdcmanon sh -c "mkdir -p '$scratch/out-gdcmanon' &&
 	wait"
 measure pydicom "$py" "$here/pydicom_deid.py" "$shared/dicom-standard/confidentiality_profile_attributes.json" \
 	"$scratch/in" "$scratch/out-pydicom" 2
+done
+echo
+awk -v b="$bytes" '
+	{ if (!($1 in best) || $2 < best[$1]) best[$1] = $2; if ($3 > rss[$1]) rss[$1] = $3; order[$1] = NR }
+	END {
+		n = split("cp ethos ethos-nosync ethos-nohash gdcmanon pydicom", names, " ")
+		printf "%-13s %8s %10s %10s %8s %8s %8s\n", "tool", "best s", "MB/s", "RSS MB", "vs cp", "vs gdcm", "vs py"
+		for (i = 1; i <= n; i++) {
+			t = names[i]
+			if (!(t in best)) continue
+			printf "%-13s %8.2f %10.1f %10.1f %7.0f%% %7.2fx %7.1fx\n", t, best[t], b / 1e6 / best[t], rss[t] / 1024,
+				100 * best["cp"] / best[t], best["gdcmanon"] / best[t], best["pydicom"] / best[t]
+		}
+	}' "$results"
 for t in ethos gdcmanon pydicom; do
 	printf '%-12s %6s files written\n' "$t" "$(find "$scratch/out-$t" -name '*.dcm' -type f | wc -l)"
 done

@@ -40,7 +40,7 @@ func runDeid(ctx context.Context, env *Env, args []string) error {
 	optList := fs.String("option", "", "comma-separated profile options")
 	profilePath := fs.String("profile", "", "JSON profile file (overrides, safe private attributes, patterns, pixel regions)")
 	quarantine := fs.String("quarantine", "", "directory that receives unchanged copies of quarantined files")
-	workers := fs.Int("workers", runtime.NumCPU(), "files processed in parallel")
+	workers := fs.Int("workers", 2*runtime.NumCPU(), "files processed in parallel (twice the CPUs by default: a worker waiting on the disk leaves its CPU to another)")
 	reportPath := fs.String("report", "", "write the JSON processing record (QC-PRO-1) to this file")
 	syncFlag := fs.String("sync", "end", "when outputs reach the disk: end (one syncfs before exit), each (fsync per file) or none (left to the OS; benchmarks)")
 	noHash := fs.Bool("no-hash", false, "leave SHA-256 digests out of the report (benchmarking only; the record is then incomplete)")

@@ -567,6 +567,11 @@ func (w *worker) one(ctx context.Context, rel string) (rec FileRecord) {
 	if err != nil {
 		return fail(err)
 	}
+	// CreateTemp makes the file private (0600); outputs are ordinary
+	// files, readable like the copies cp would make.
+	if err := tmp.Chmod(0o644); err != nil {
+		return fail(fmt.Errorf("chmod output: %w", err))
+	}
 	if w.opts.Sync == SyncEach {
 		if err := tmp.Sync(); err != nil {
 			return fail(fmt.Errorf("sync output: %w", err))

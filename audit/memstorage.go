@@ -1,0 +1,243 @@
+package audit
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// MemStorage is a Storage held in memory, for tests and benchmarks. It
+// keeps rows the way a database table does (one entry per index, possibly
+// with gaps), so the Tamper methods can simulate someone editing the
+// database directly.
+//
+// FailAppend, when set, is called at the start of every Append; a non-nil
+// result makes that Append fail without writing anything (fault
+// injection for the Log's tests).
+type MemStorage struct {
+	FailAppend func(start int64, leaves int) error
+
+	mu          sync.RWMutex
+	leaves      map[int64][]byte
+	hashes      map[int64]tlog.Hash
+	checkpoints map[int64][]byte
+	nleaves     int64 // one more than the largest leaf index
+	nhashes     int64 // one more than the largest stored-hash index
+}
+
+var _ Storage = (*MemStorage)(nil)
+
+// NewMemStorage returns an empty MemStorage.
+func NewMemStorage() *MemStorage {
+	return &MemStorage{
+		leaves:      make(map[int64][]byte),
+		hashes:      make(map[int64]tlog.Hash),
+		checkpoints: make(map[int64][]byte),
+	}
+}
+
+// Size returns one more than the largest stored leaf index.
+func (m *MemStorage) Size(ctx context.Context) (int64, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.nleaves, nil
+}
+
+// Append implements Storage.
+func (m *MemStorage) Append(ctx context.Context, start int64, leaves [][]byte, hashStart int64, hashes []tlog.Hash) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if m.FailAppend != nil {
+		if err := m.FailAppend(start, len(leaves)); err != nil {
+			return err
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if start != m.nleaves {
+		return fmt.Errorf("append at leaf %d, log has %d: %w", start, m.nleaves, ErrConflict)
+	}
+	if hashStart != m.nhashes {
+		return fmt.Errorf("append at stored hash %d, log has %d: %w", hashStart, m.nhashes, ErrConflict)
+	}
+	for i, l := range leaves {
+		m.leaves[start+int64(i)] = slices.Clone(l)
+	}
+	for i, h := range hashes {
+		m.hashes[hashStart+int64(i)] = h
+	}
+	m.nleaves += int64(len(leaves))
+	m.nhashes += int64(len(hashes))
+	return nil
+}
+
+// Leaves implements Storage.
+func (m *MemStorage) Leaves(ctx context.Context, start, end int64) ([][]byte, error) {
+	if start < 0 || end < start {
+		return nil, fmt.Errorf("leaves [%d, %d): bad range", start, end)
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([][]byte, 0, min(end-start, m.nleaves))
+	for i := start; i < end; i++ {
+		l, ok := m.leaves[i]
+		if !ok {
+			return nil, fmt.Errorf("leaf %d: %w", i, ErrNotFound)
+		}
+		out = append(out, slices.Clone(l))
+	}
+	return out, nil
+}
+
+// Hashes implements Storage.
+func (m *MemStorage) Hashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]tlog.Hash, len(indexes))
+	for i, x := range indexes {
+		h, ok := m.hashes[x]
+		if !ok {
+			return nil, fmt.Errorf("stored hash %d: %w", x, ErrNotFound)
+		}
+		out[i] = h
+	}
+	return out, nil
+}
+
+// ScanLeaves implements Storage. It holds the lock for chunks of rows,
+// never while fn runs.
+func (m *MemStorage) ScanLeaves(ctx context.Context, start, end int64, fn func(int64, []byte) error) error {
+	type row struct {
+		i int64
+		l []byte
+	}
+	buf := make([]row, 0, 1024)
+	for i := max(start, 0); i < end; {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		buf = buf[:0]
+		m.mu.RLock()
+		stop := min(end, m.nleaves)
+		for ; i < stop && len(buf) < cap(buf); i++ {
+			if l, ok := m.leaves[i]; ok {
+				buf = append(buf, row{i, l})
+			}
+		}
+		m.mu.RUnlock()
+		for _, r := range buf {
+			if err := fn(r.i, r.l); err != nil {
+				return err
+			}
+		}
+		if i >= stop {
+			return nil
+		}
+	}
+	return nil
+}
+
+// ScanHashes implements Storage, like ScanLeaves.
+func (m *MemStorage) ScanHashes(ctx context.Context, start, end int64, fn func(int64, tlog.Hash) error) error {
+	type row struct {
+		i int64
+		h tlog.Hash
+	}
+	buf := make([]row, 0, 1024)
+	for i := max(start, 0); i < end; {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		buf = buf[:0]
+		m.mu.RLock()
+		stop := min(end, m.nhashes)
+		for ; i < stop && len(buf) < cap(buf); i++ {
+			if h, ok := m.hashes[i]; ok {
+				buf = append(buf, row{i, h})
+			}
+		}
+		m.mu.RUnlock()
+		for _, r := range buf {
+			if err := fn(r.i, r.h); err != nil {
+				return err
+			}
+		}
+		if i >= stop {
+			return nil
+		}
+	}
+	return nil
+}
+
+// PutCheckpoint implements Storage.
+func (m *MemStorage) PutCheckpoint(ctx context.Context, n int64, signed []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.checkpoints[n] = slices.Clone(signed)
+	return nil
+}
+
+// LatestCheckpoint implements Storage.
+func (m *MemStorage) LatestCheckpoint(ctx context.Context) ([]byte, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	best := int64(-1)
+	for n := range m.checkpoints {
+		best = max(best, n)
+	}
+	if best < 0 {
+		return nil, nil
+	}
+	return slices.Clone(m.checkpoints[best]), nil
+}
+
+// TamperSetLeaf overwrites the leaf stored at index, as an UPDATE of one
+// row would, leaving the stored hashes alone.
+func (m *MemStorage) TamperSetLeaf(ctx context.Context, index int64, leaf []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.leaves[index] = slices.Clone(leaf)
+	m.nleaves = max(m.nleaves, index+1)
+	return nil
+}
+
+// TamperDeleteLeaf removes the leaf at index, as a DELETE of one row would.
+func (m *MemStorage) TamperDeleteLeaf(ctx context.Context, index int64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.leaves, index)
+	m.nleaves = 0
+	for i := range m.leaves {
+		m.nleaves = max(m.nleaves, i+1)
+	}
+	return nil
+}
+
+// TamperInsertLeaf moves every leaf at index or above up by one and puts
+// leaf at index, as renumbering rows to slip one in would.
+func (m *MemStorage) TamperInsertLeaf(ctx context.Context, index int64, leaf []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := m.nleaves - 1; i >= index; i-- {
+		if l, ok := m.leaves[i]; ok {
+			m.leaves[i+1] = l
+			delete(m.leaves, i)
+		}
+	}
+	m.leaves[index] = slices.Clone(leaf)
+	m.nleaves = max(m.nleaves+1, index+1)
+	return nil
+}
+
+// TamperSetHash overwrites the stored hash at a stored-hash index.
+func (m *MemStorage) TamperSetHash(ctx context.Context, index int64, h tlog.Hash) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.hashes[index] = h
+	m.nhashes = max(m.nhashes, index+1)
+	return nil
+}

@@ -1,0 +1,351 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// VerifyOptions tunes Verify and VerifyExport.
+type VerifyOptions struct {
+	// Checkpoint is a signed checkpoint the auditor saved earlier (from
+	// this log). When set, the verifier proves the log only grew since:
+	// the recomputed tree over its first Checkpoint.Size events must have
+	// the saved root.
+	Checkpoint []byte
+	// SkipDecode skips checking that every leaf is a canonical event
+	// (DecodeEvent); the hashes are checked either way.
+	SkipDecode bool
+}
+
+// Report describes a log that verified.
+type Report struct {
+	// Size is the number of events read and verified.
+	Size int64 `json:"size"`
+	// Checkpoint is the latest signed checkpoint, whose signature and root
+	// matched. Zero (Size 0, empty Origin) when the log is empty and was
+	// never checkpointed.
+	Checkpoint Checkpoint `json:"-"`
+	// CheckpointSize is Checkpoint.Size, for JSON.
+	CheckpointSize int64 `json:"checkpoint_size"`
+	// Unsigned counts the events after the latest checkpoint: they match
+	// the stored hashes but no signature covers them yet.
+	Unsigned int64 `json:"unsigned"`
+	// Saved is the auditor's saved checkpoint when one was given; the log
+	// was proven to extend it.
+	Saved *Checkpoint `json:"-"`
+	// SavedSize is Saved.Size, or -1 without one.
+	SavedSize int64 `json:"saved_size"`
+	// Root is the recomputed root hash over all Size events.
+	Root tlog.Hash `json:"root"`
+}
+
+// ErrTampered is matched (errors.Is) by every VerifyError.
+var ErrTampered = errors.New("audit: log does not verify")
+
+// VerifyError reports the first place where a log does not verify.
+type VerifyError struct {
+	// Index is the first event found bad (modified, missing, inserted,
+	// reordered), or -1 when the damage cannot be placed on one event
+	// (for example leaves and stored hashes rewritten together: only the
+	// signed root tells, and it covers the whole tree).
+	Index int64
+	// Reason says what was found, without quoting event contents.
+	Reason string
+	// Err is an underlying error, such as a *DecodeError.
+	Err error
+}
+
+func (e *VerifyError) Error() string {
+	msg := "audit: verify: "
+	if e.Index >= 0 {
+		msg += fmt.Sprintf("event %d: ", e.Index)
+	}
+	msg += e.Reason
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+func (e *VerifyError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrTampered) true for every VerifyError.
+func (e *VerifyError) Is(target error) bool { return target == ErrTampered }
+
+func badf(index int64, format string, args ...any) *VerifyError {
+	return &VerifyError{Index: index, Reason: fmt.Sprintf(format, args...)}
+}
+
+// treeBuilder recomputes an RFC 6962 tree leaf by leaf, producing the tlog
+// stored hashes in stored-hash order, with O(log n) memory.
+type treeBuilder struct {
+	n     int64 // leaves added
+	next  int64 // stored-hash index of the next hash produced
+	stack []treeNode
+	// stored, if set, is called with every stored hash produced: its
+	// stored-hash index, level, the leaf that completed it and its value.
+	stored func(idx int64, level int, leaf int64, h tlog.Hash) error
+}
+
+type treeNode struct {
+	level int
+	h     tlog.Hash
+}
+
+func (b *treeBuilder) add(leafHash tlog.Hash) error {
+	leaf := b.n
+	b.n++
+	b.stack = append(b.stack, treeNode{0, leafHash})
+	if b.stored != nil {
+		if err := b.stored(b.next, 0, leaf, leafHash); err != nil {
+			return err
+		}
+	}
+	b.next++
+	for len(b.stack) >= 2 {
+		r, l := b.stack[len(b.stack)-1], b.stack[len(b.stack)-2]
+		if l.level != r.level {
+			break
+		}
+		p := treeNode{l.level + 1, tlog.NodeHash(l.h, r.h)}
+		b.stack = append(b.stack[:len(b.stack)-2], p)
+		if b.stored != nil {
+			if err := b.stored(b.next, p.level, leaf, p.h); err != nil {
+				return err
+			}
+		}
+		b.next++
+	}
+	return nil
+}
+
+// root returns the RFC 6962 root over the leaves added so far.
+func (b *treeBuilder) root() tlog.Hash {
+	if len(b.stack) == 0 {
+		return tlog.RecordHash(nil) // never used: an empty tree is tlog's SHA-256("")
+	}
+	h := b.stack[len(b.stack)-1].h
+	for i := len(b.stack) - 2; i >= 0; i-- {
+		h = tlog.NodeHash(b.stack[i].h, h)
+	}
+	return h
+}
+
+// emptyRoot is the RFC 6962 hash of an empty tree, SHA-256 of nothing.
+func emptyRoot() tlog.Hash {
+	h, _ := tlog.TreeHash(0, nil)
+	return h
+}
+
+// checkpoints holds the signed heads a verifier compares the recomputed
+// tree with, as it passes their sizes.
+type checkpoints struct {
+	latest *Checkpoint
+	saved  *Checkpoint
+}
+
+// at is called once the builder holds exactly n leaves.
+func (c *checkpoints) at(n int64, root func() tlog.Hash) error {
+	if c.saved != nil && c.saved.Size == n {
+		if root() != c.saved.Root {
+			return badf(-1, "the log does not extend the saved checkpoint: its first %d events hash to another root (events before index %d were rewritten, or the log was forked)", n, n)
+		}
+	}
+	if c.latest != nil && c.latest.Size == n {
+		if root() != c.latest.Root {
+			lo := int64(0)
+			if c.saved != nil && c.saved.Size < n {
+				lo = c.saved.Size
+			}
+			return badf(-1, "the first %d events do not match the latest signed checkpoint although they match the stored hashes: events and stored hashes were rewritten together, somewhere in [%d, %d)", n, lo, n)
+		}
+	}
+	return nil
+}
+
+func (c *checkpoints) load(latest []byte, saved []byte, verifierKey string) error {
+	if latest != nil {
+		cp, err := OpenCheckpoint(latest, verifierKey)
+		if err != nil {
+			return &VerifyError{Index: -1, Reason: "latest checkpoint", Err: err}
+		}
+		c.latest = &cp
+	}
+	if saved != nil {
+		cp, err := OpenCheckpoint(saved, verifierKey)
+		if err != nil {
+			return &VerifyError{Index: -1, Reason: "saved checkpoint", Err: err}
+		}
+		c.saved = &cp
+		if c.latest != nil && c.latest.Size < cp.Size {
+			return badf(c.latest.Size, "the saved checkpoint covers %d events but the latest signed checkpoint only %d: the log was truncated or rolled back", cp.Size, c.latest.Size)
+		}
+	}
+	return nil
+}
+
+// Verify checks a stored log end to end and returns a Report, or an error
+// that is a *VerifyError (errors.Is ErrTampered) naming the first bad
+// event when the log does not verify; other errors are read failures.
+//
+// It checks the latest stored checkpoint's signature against verifierKey;
+// reads every leaf in one pass (Storage.ScanLeaves), checks that indexes
+// run 0, 1, 2… without gaps and that each leaf is a canonical event;
+// recomputes every stored hash from the leaves (leaf hashes and interior
+// nodes) and compares each with what storage holds (Storage.ScanHashes,
+// read concurrently); compares the recomputed root at the checkpoint's
+// size with the signed root; and, with opts.Checkpoint, compares the root
+// at the saved size with the saved root, which proves the log only grew.
+//
+// A modified, reordered or inserted event shows as a leaf hash that
+// differs from its stored hash; a deleted one as a gap in the indexes or
+// as fewer events than signed. Events appended after Verify started are
+// not examined.
+func Verify(ctx context.Context, s Storage, verifierKey string, opts VerifyOptions) (*Report, error) {
+	latest, err := s.LatestCheckpoint(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("audit: verify: latest checkpoint: %w", err)
+	}
+	size, err := s.Size(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("audit: verify: size: %w", err)
+	}
+	var cps checkpoints
+	if err := cps.load(latest, opts.Checkpoint, verifierKey); err != nil {
+		return nil, err
+	}
+	if cps.latest == nil && size > 0 {
+		return nil, badf(-1, "no signed checkpoint is stored for a log of %d events", size)
+	}
+	nHashes := tlog.StoredHashCount(size)
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	// Stored hashes stream in from a second goroutine, in chunks.
+	type hashRow struct {
+		idx int64
+		h   tlog.Hash
+	}
+	const chunk = 4096
+	chunks := make(chan []hashRow, 8)
+	scanErr := make(chan error, 1)
+	go func() {
+		buf := make([]hashRow, 0, chunk)
+		err := s.ScanHashes(ctx, 0, nHashes, func(idx int64, h tlog.Hash) error {
+			buf = append(buf, hashRow{idx, h})
+			if len(buf) == chunk {
+				select {
+				case chunks <- buf:
+				case <-ctx.Done():
+					return context.Cause(ctx)
+				}
+				buf = make([]hashRow, 0, chunk)
+			}
+			return nil
+		})
+		if err == nil && len(buf) > 0 {
+			select {
+			case chunks <- buf:
+			case <-ctx.Done():
+			}
+		}
+		close(chunks)
+		scanErr <- err
+	}()
+
+	var cur []hashRow
+	nextStored := func() (hashRow, bool) {
+		if len(cur) == 0 {
+			c, ok := <-chunks
+			if !ok {
+				return hashRow{}, false
+			}
+			cur = c
+		}
+		r := cur[0]
+		cur = cur[1:]
+		return r, true
+	}
+
+	b := treeBuilder{}
+	b.stored = func(idx int64, level int, leaf int64, h tlog.Hash) error {
+		row, ok := nextStored()
+		switch {
+		case !ok || row.idx > idx:
+			if level == 0 {
+				return badf(leaf, "no stored hash for this event (it was added outside the log, or its hash row deleted)")
+			}
+			return badf(leaf+1-1<<level, "stored hash %d (level %d, events %d to %d) is missing", idx, level, leaf+1-1<<level, leaf)
+		case row.idx < idx:
+			return fmt.Errorf("audit: verify: storage returned stored hash %d out of order", row.idx)
+		case row.h != h:
+			if level == 0 {
+				return badf(leaf, "the event does not hash to its stored leaf hash (modified, inserted or reordered)")
+			}
+			return badf(leaf+1-1<<level, "stored hash %d (level %d, over events %d to %d) differs from the one recomputed from the events", idx, level, leaf+1-1<<level, leaf)
+		}
+		return nil
+	}
+	if err := cps.at(0, emptyRoot); err != nil {
+		return nil, err
+	}
+	var want int64
+	err = s.ScanLeaves(ctx, 0, size, func(idx int64, leaf []byte) error {
+		if idx != want {
+			if idx > want {
+				return badf(want, "event missing: no leaf is stored at this index (the next stored is %d)", idx)
+			}
+			return fmt.Errorf("audit: verify: storage returned leaf %d out of order", idx)
+		}
+		if !opts.SkipDecode {
+			if err := checkCanonical(leaf); err != nil {
+				return &VerifyError{Index: idx, Reason: "leaf is not a canonical event", Err: err}
+			}
+		}
+		if err := b.add(tlog.RecordHash(leaf)); err != nil {
+			return err
+		}
+		want++
+		return cps.at(want, b.root)
+	})
+	if err != nil {
+		cancel(err)
+		<-scanErr
+		return nil, err
+	}
+	cancel(nil)
+	if serr := <-scanErr; serr != nil && !errors.Is(serr, context.Canceled) {
+		return nil, fmt.Errorf("audit: verify: scan stored hashes: %w", serr)
+	}
+	if want < size {
+		return nil, badf(want, "event missing: storage reports %d events, no leaf is stored from this index on", size)
+	}
+	if cps.latest != nil && cps.latest.Size > want {
+		return nil, badf(want, "event missing: the latest signed checkpoint covers %d events, storage holds %d", cps.latest.Size, want)
+	}
+	if cps.saved != nil && cps.saved.Size > want {
+		return nil, badf(want, "event missing: the saved checkpoint covers %d events, storage holds %d", cps.saved.Size, want)
+	}
+	// A leaf deleted from the end leaves its stored hashes behind.
+	if _, err := s.Hashes(ctx, []int64{nHashes}); err == nil {
+		return nil, badf(want, "event missing: its stored hash is there but the leaf is not (deleted from the end)")
+	}
+	rep := &Report{Size: want, SavedSize: -1, Root: emptyRoot()}
+	if want > 0 {
+		rep.Root = b.root()
+	}
+	if cps.latest != nil {
+		rep.Checkpoint = *cps.latest
+		rep.CheckpointSize = cps.latest.Size
+		rep.Unsigned = want - cps.latest.Size
+	}
+	if cps.saved != nil {
+		rep.Saved = cps.saved
+		rep.SavedSize = cps.saved.Size
+	}
+	return rep, nil
+}

@@ -1,0 +1,165 @@
+package auditbench_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/ethos-imaging/ethos/audit"
+	"github.com/ethos-imaging/ethos/audit/audittest"
+	auditbench "github.com/ethos-imaging/ethos/bench/audit"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+func openStore(tb testing.TB, path string) *auditbench.FileStore {
+	tb.Helper()
+	s, err := auditbench.OpenFileStore(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+// The benchmark store must itself be a correct Storage, or its numbers
+// mean nothing.
+func TestFileStoreConformance(t *testing.T) {
+	audittest.Run(t, func(t *testing.T) audit.Storage {
+		return openStore(t, filepath.Join(t.TempDir(), "audit.log"))
+	})
+}
+
+func TestFileStoreSurvivesReopenAndTornTail(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "audit.log")
+	s := openStore(t, path)
+	l := audittest.Fill(t, s, 250)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	// A crash in the middle of the next write leaves a torn record.
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte{1, 250, 0, 0, 0, 0, 0, 0, 0, 9})
+	f.Close()
+	s2 := openStore(t, path)
+	rep, err := audit.Verify(ctx, s2, audittest.TestKey(t).Verifier, audit.VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Size != 250 || rep.CheckpointSize != 250 {
+		t.Fatalf("after reopen: %+v", rep)
+	}
+	l2 := audittest.MustLog(t, s2)
+	if idx, err := l2.Append(ctx, audittest.Event(250)); err != nil || idx != 250 {
+		t.Fatalf("append after reopen = %d, %v", idx, err)
+	}
+}
+
+// BenchmarkDurableAppend measures events acknowledged per second when W
+// goroutines append one event at a time, each waiting for durability,
+// against FileStore (one fsync per batch).
+func BenchmarkDurableAppend(b *testing.B) {
+	for _, writers := range []int{1, 16, 64, 256} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			ctx := context.Background()
+			s := openStore(b, filepath.Join(b.TempDir(), "audit.log"))
+			counter := &countingStore{FileStore: s}
+			l := audittest.MustLog(b, counter)
+			var next sync.Mutex
+			i := 0
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for range writers {
+				wg.Go(func() {
+					for {
+						next.Lock()
+						if i >= b.N {
+							next.Unlock()
+							return
+						}
+						n := i
+						i++
+						next.Unlock()
+						if _, err := l.Append(ctx, audittest.Event(n)); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+			b.ReportMetric(float64(b.N)/float64(max(counter.appends, 1)), "events/fsync")
+		})
+	}
+}
+
+type countingStore struct {
+	*auditbench.FileStore
+	mu      sync.Mutex
+	appends int
+}
+
+func (c *countingStore) Append(ctx context.Context, start int64, leaves [][]byte, hs int64, hashes []tlog.Hash) error {
+	c.mu.Lock()
+	c.appends++
+	c.mu.Unlock()
+	return c.FileStore.Append(ctx, start, leaves, hs, hashes)
+}
+
+// BenchmarkVerify1M measures Verify over 10^6 events: a FileStore (leaves
+// read from the file, through the page cache) and a MemStorage.
+func BenchmarkVerify1M(b *testing.B) {
+	const n = 1_000_000
+	ctx := context.Background()
+	k := audittest.TestKey(b)
+	fs := openStore(b, filepath.Join(b.TempDir(), "audit.log"))
+	ms := audit.NewMemStorage()
+	for _, s := range []audit.Storage{fs, ms} {
+		l := audittest.MustLog(b, s)
+		const batch = 4096
+		evs := make([]audit.Event, 0, batch)
+		for i := 0; i < n; i += batch {
+			evs = evs[:0]
+			for j := i; j < min(n, i+batch); j++ {
+				evs = append(evs, audittest.Event(j))
+			}
+			if _, err := l.AppendBatch(ctx, evs); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := l.Checkpoint(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		s    audit.Storage
+		opts audit.VerifyOptions
+	}{
+		{"store=file", fs, audit.VerifyOptions{}},
+		{"store=file/skip-decode", fs, audit.VerifyOptions{SkipDecode: true}},
+		{"store=mem", ms, audit.VerifyOptions{}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				rep, err := audit.Verify(ctx, tc.s, k.Verifier, tc.opts)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if rep.Size != n {
+					b.Fatalf("verified %d events", rep.Size)
+				}
+			}
+			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/verify")
+		})
+	}
+}
