@@ -30,6 +30,7 @@ type command struct {
 // commands is the table of subcommands, sorted by name when printed.
 var commands = []command{
 	{"version", "print the version of this binary", runVersion},
+	{"dump", "print the data elements of DICOM files", runDump},
 }
 
 // Env carries the process's streams and environment so commands stay
