@@ -137,7 +137,8 @@ func (d *decoder) readValue(t tag.Tag, n int64) ([]byte, error) {
 		return nil, errAt(t, d.pos, ErrTruncated, "value of %d bytes runs past the end of input (%d bytes left)", n, d.size-d.pos)
 	}
 	const chunk = 1 << 20
-	if n <= chunk {
+	if n <= chunk || d.size >= 0 {
+		// Small, or known to be present in full: allocate exactly.
 		b := make([]byte, n)
 		if err := d.read(b); err != nil {
 			return nil, d.ioErr(t, err, n)
