@@ -1,6 +1,7 @@
 package dicom
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math"
 	"slices"
@@ -443,4 +444,66 @@ func (d *Dataset) walk(path Path, fn func(Path, *Element) error) error {
 		}
 	}
 	return nil
+}
+
+// Clone returns a deep copy of e: values, items and fragments are copied,
+// so changing the copy leaves e as it was. A Bulk reference is shared (it
+// only locates bytes in the source).
+func (e *Element) Clone() *Element {
+	if e == nil {
+		return nil
+	}
+	c := *e
+	c.Value = bytes.Clone(e.Value)
+	if e.Items != nil {
+		c.Items = make([]*Item, len(e.Items))
+		for i, it := range e.Items {
+			c.Items[i] = it.Clone()
+		}
+	}
+	if e.Fragments != nil {
+		c.Fragments = make([][]byte, len(e.Fragments))
+		for i, f := range e.Fragments {
+			c.Fragments[i] = bytes.Clone(f)
+		}
+	}
+	if e.Bulk != nil {
+		b := *e.Bulk
+		c.Bulk = &b
+	}
+	return &c
+}
+
+// Clone returns a deep copy of the item.
+func (it *Item) Clone() *Item {
+	c := &Item{Undefined: it.Undefined, Offset: it.Offset}
+	c.Dataset = *it.Dataset.Clone()
+	return c
+}
+
+// Clone returns a deep copy of d.
+func (d *Dataset) Clone() *Dataset {
+	c := &Dataset{charsets: d.charsets}
+	if d.Elements != nil {
+		c.Elements = make([]*Element, len(d.Elements))
+		for i, e := range d.Elements {
+			c.Elements[i] = e.Clone()
+		}
+	}
+	return c
+}
+
+// PrivateCreator returns the creator string (padding trimmed) that
+// reserves the block of private element t in d, and false when t is not a
+// private data element or its block has no creator in d.
+func (d *Dataset) PrivateCreator(t tag.Tag) (string, bool) {
+	ct, ok := t.PrivateCreator()
+	if !ok {
+		return "", false
+	}
+	e := d.Get(ct)
+	if e == nil {
+		return "", false
+	}
+	return strings.TrimRight(string(e.Value), " \x00"), true
 }
