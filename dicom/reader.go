@@ -444,18 +444,26 @@ func (d *decoder) fragments(enc encoding, t tag.Tag) ([][]byte, error) {
 	}
 }
 
-// scanFragments measures an encapsulated value by seeking over its
-// fragments, then returns to where it started.
+// scanFragments measures an encapsulated value by reading only the item
+// headers (with ReadAt, or by seeking), then returns to where it started.
 func (d *decoder) scanFragments(t tag.Tag, enc encoding) (int64, error) {
 	start := d.pos
 	o := enc.order()
 	var h [8]byte
 	pos := start
+	ra, hasRA := d.seeker.(io.ReaderAt)
+	moved := false
 	for {
-		if err := d.seekTo(pos); err != nil {
-			return 0, err
+		var err error
+		if hasRA {
+			_, err = ra.ReadAt(h[:], d.base+pos)
+		} else {
+			moved = true
+			if err = d.seekTo(pos); err == nil {
+				err = d.read(h[:])
+			}
 		}
-		if err := d.read(h[:]); err != nil {
+		if err != nil {
 			return 0, errAt(t, pos, ErrTruncated, "encapsulated value has no delimiter before the end of input")
 		}
 		it := tag.New(o.Uint16(h[0:]), o.Uint16(h[2:]))
@@ -472,8 +480,10 @@ func (d *decoder) scanFragments(t tag.Tag, enc encoding) (int64, error) {
 			return 0, errAt(t, pos-int64(n)-8, ErrTruncated, "fragment of %d bytes runs past the end of input", n)
 		}
 	}
-	if err := d.seekTo(start); err != nil {
-		return 0, err
+	if moved {
+		if err := d.seekTo(start); err != nil {
+			return 0, err
+		}
 	}
 	return pos - start, nil
 }
@@ -739,6 +749,13 @@ func (r *Reader) skipBulk() error {
 	r.bulk, r.bulkR = nil, nil
 	end := b.Offset + b.Length
 	if r.d.seeker != nil {
+		// Untouched and already buffered: discard. Otherwise the file
+		// offset is unknown (BulkReader moved it) or far: seek.
+		if lr == nil && b.Offset == r.d.pos && b.Length <= int64(r.d.br.Buffered()) {
+			n, _ := r.d.br.Discard(int(b.Length))
+			r.d.pos += int64(n)
+			return nil
+		}
 		return r.d.seekTo(end)
 	}
 	left := b.Length
