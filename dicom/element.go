@@ -42,8 +42,6 @@ type Element struct {
 
 	bigEndian bool     // byte order of Value
 	charsets  []string // Specific Character Set in force where the element was read
-	seq       bool     // holds a sequence (SQ, or UN/implicit private holding items)
-	encaps    bool     // encapsulated value
 }
 
 // Bulk locates a value that a Reader did not load: Length bytes at Offset
@@ -66,10 +64,23 @@ type Item struct {
 
 // IsSequence reports whether e holds items (VR SQ, or a UN or unknown
 // private element that turned out to hold a sequence).
-func (e *Element) IsSequence() bool { return e.seq || e.VR == vr.SQ }
+//
+// An element with a non-nil Items slice is a sequence whatever its VR; the
+// writer encodes the items of a non-SQ element in implicit VR little
+// endian, as PS3.5 6.2.2 asks of UN.
+func (e *Element) IsSequence() bool { return e.VR == vr.SQ || e.Items != nil }
 
 // IsEncapsulated reports whether e holds encapsulated fragments.
-func (e *Element) IsEncapsulated() bool { return e.encaps || (e.Bulk != nil && e.Bulk.Encapsulated) }
+// An element is encapsulated when Fragments is not nil (it holds at least
+// the Basic Offset Table, maybe empty).
+func (e *Element) IsEncapsulated() bool {
+	return (e.Fragments != nil && !e.IsSequence()) || (e.Bulk != nil && e.Bulk.Encapsulated)
+}
+
+// SetBigEndian declares the byte order of Value. Elements built with the
+// New functions are little endian; one built in the byte order of a big
+// endian file must say so, or the writer swaps it.
+func (e *Element) SetBigEndian(big bool) { e.bigEndian = big }
 
 // BigEndian reports whether Value is in big-endian byte order.
 func (e *Element) BigEndian() bool { return e.bigEndian }
@@ -288,7 +299,7 @@ func NewUints(t tag.Tag, v vr.VR, vals ...uint64) *Element {
 
 // NewSequence builds a sequence element of undefined length.
 func NewSequence(t tag.Tag, items ...*Item) *Element {
-	return &Element{Tag: t, VR: vr.SQ, Length: UndefinedLength, Items: items, Offset: -1, seq: true}
+	return &Element{Tag: t, VR: vr.SQ, Length: UndefinedLength, Items: append([]*Item{}, items...), Offset: -1}
 }
 
 // NewItem builds an item of undefined length holding elems.
@@ -304,7 +315,7 @@ func NewItem(elems ...*Element) *Item {
 // Table (may be empty) and the fragments.
 func NewEncapsulated(t tag.Tag, v vr.VR, offsetTable []byte, fragments ...[]byte) *Element {
 	fr := append([][]byte{offsetTable}, fragments...)
-	return &Element{Tag: t, VR: v, Length: UndefinedLength, Fragments: fr, Offset: -1, encaps: true}
+	return &Element{Tag: t, VR: v, Length: UndefinedLength, Fragments: fr, Offset: -1}
 }
 
 func dictVR(t tag.Tag) vr.VR {

@@ -238,18 +238,15 @@ func (d *decoder) element(enc encoding, t tag.Tag, v vr.VR, length uint32, off i
 	}
 	switch {
 	case v == vr.SQ:
-		e.seq = true
 		items, err := d.sequence(enc, t, length, depth, cs)
 		e.Items = items
 		return e, err
 	case length == UndefinedLength && (v == vr.UN || !v.Known()):
 		// PS3.5 6.2.2: UN of undefined length holds a sequence in implicit VR LE.
-		e.seq = true
 		items, err := d.sequence(implicitLE, t, length, depth, cs)
 		e.Items = items
 		return e, err
 	case length == UndefinedLength:
-		e.encaps = true
 		if depth == 0 && (d.skipPix && isPixelTag(t) || d.bulkMin > 0) && d.seeker != nil {
 			n, err := d.scanFragments(t, enc)
 			if err != nil {
@@ -278,7 +275,7 @@ func (d *decoder) element(enc encoding, t tag.Tag, v vr.VR, length uint32, off i
 		// A sequence whose VR is unknown (private, implicit VR) or UN with a
 		// defined length: keep it as items when it parses as such, else as bytes.
 		if items, ok := parseItems(val, valStart, depth, cs, d.maxDepth); ok {
-			e.Items, e.Value, e.seq = items, nil, true
+			e.Items, e.Value = items, nil
 		}
 	}
 	if t == tag.SpecificCharacterSet {
