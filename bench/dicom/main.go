@@ -233,7 +233,10 @@ func makeBig(template, path string, size int64, encapsulated bool) error {
 		if err := w.WriteBulk(px, io.LimitReader(repeat{chunk}, size)); err != nil {
 			return err
 		}
-		return w.Close()
+		if err := w.Close(); err != nil {
+			return err
+		}
+		return out.Sync() // no writeback left to compete with the copies
 	}
 	var frags [][]byte
 	frags = append(frags, nil)
@@ -243,7 +246,10 @@ func makeBig(template, path string, size int64, encapsulated bool) error {
 	if err := w.WriteElement(dicom.NewEncapsulated(tag.PixelData, vr.OB, nil, frags[1:]...)); err != nil {
 		return err
 	}
-	return w.Close()
+	if err := w.Close(); err != nil {
+		return err
+	}
+	return out.Sync()
 }
 
 type repeat struct{ b []byte }
