@@ -76,12 +76,17 @@ type AccessRequest struct {
 	PartyType PartyType
 	Roles     []Role
 	ProjectID string // "" for actions outside a project
-	Stage     Stage  // "" for manage and audit
-	Action    Action
-	Purpose   Purpose // required for stage actions
-	View      View    // for read; "" means full
-	DUAs      []*DUA  // agreements of the user's party for the project (active or not)
-	Now       time.Time
+	// ProjectPartyID is the party that owns the project: its members work
+	// on it within their role whatever the matrix says about other parties.
+	ProjectPartyID string
+	ManageKind     string // for manage: party, user, token, project, stage, dua, policy
+	OwnUser        bool   // for manage token: the tokens are the caller's own
+	Stage          Stage  // "" for manage and audit
+	Action         Action
+	Purpose        Purpose // required for stage actions
+	View           View    // for read; "" means full
+	DUAs           []*DUA  // agreements of the user's party for the project (active or not)
+	Now            time.Time
 }
 
 // AccessDecision is the answer of the decision point.
