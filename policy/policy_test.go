@@ -123,7 +123,10 @@ func TestLimitedCell(t *testing.T) {
 		{"DeniedPurpose", func(r *ethos.AccessRequest) { r.Purpose = ethos.PurposeCommercialUse }, false, "does not cover the purpose commercial-use"},
 		{"DeniedView", func(r *ethos.AccessRequest) { r.DUAs = []*ethos.DUA{aggregateOnly} }, false, "does not allow the deidentified view"},
 		{"DeniedFullView", func(r *ethos.AccessRequest) { r.View = ethos.ViewFull }, false, "only de-identified or aggregate"},
-		{"DeniedWrite", func(r *ethos.AccessRequest) { r.Action = ethos.ActionWrite; r.Roles = []ethos.Role{ethos.RoleMLEngineer} }, false, "read-only"},
+		{"DeniedWrite", func(r *ethos.AccessRequest) {
+			r.Action = ethos.ActionWrite
+			r.Roles = []ethos.Role{ethos.RoleMLEngineer}
+		}, false, "read-only"},
 		{"AllowedSecondDUA", func(r *ethos.AccessRequest) { r.DUAs = []*ethos.DUA{expired, dua(stage)} }, true, "dua_1"},
 	}
 	for _, tt := range tests {
