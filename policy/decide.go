@@ -115,6 +115,9 @@ var manageRules = map[string]roleSet{
 	"stage":   admin | steward | ethics,
 	"dua":     admin | steward | ethics,
 	"policy":  admin | ethics | auditor, // reading the effective policy and access reviews
+	// catalog: reading project descriptions and the party directory, which
+	// hold no stage data; every role may.
+	"catalog": admin | steward | research | mleng | clin | ethics | auditor | advocate,
 }
 
 // auditRoles may read the audit log, its checkpoints and proofs.
