@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -187,6 +189,127 @@ func (c *checkpoints) load(latest []byte, saved []byte, verifierKey string) erro
 	return nil
 }
 
+// leafChunk is a run of leaves on its way through Verify's pipeline.
+type leafChunk struct {
+	idx    []int64
+	data   []byte
+	ends   []int
+	hashes []tlog.Hash
+	bad    int // position of the first leaf that is not canonical, or -1
+	badErr error
+	done   chan struct{}
+}
+
+const (
+	chunkLeaves = 1024
+	chunkBytes  = 1 << 20
+)
+
+func (c *leafChunk) work(check bool) {
+	c.hashes = c.hashes[:len(c.idx)]
+	c.bad = -1
+	start := 0
+	for j, end := range c.ends {
+		leaf := c.data[start:end]
+		start = end
+		if check && c.bad < 0 {
+			if err := checkCanonical(leaf); err != nil {
+				c.bad, c.badErr = j, err
+			}
+		}
+		c.hashes[j] = tlog.RecordHash(leaf)
+	}
+	close(c.done)
+}
+
+// scanLeavesParallel streams the leaves [0, size) of s through workers
+// that check and hash them and hands the chunks to consume in index
+// order. The first error (from consume, the scan or ctx) is returned.
+func scanLeavesParallel(ctx context.Context, cancel context.CancelCauseFunc, s Storage, size int64, check bool, consume func(*leafChunk) error) error {
+	work := make(chan *leafChunk, 8)
+	ordered := make(chan *leafChunk, 8)
+	var wg sync.WaitGroup
+	for range max(1, runtime.GOMAXPROCS(0)) {
+		wg.Go(func() {
+			for c := range work {
+				c.work(check)
+			}
+		})
+	}
+	// Consumed chunks are recycled: at most cap(work)+cap(ordered)+2
+	// exist at once, whatever the size of the log.
+	free := make(chan *leafChunk, 20)
+	consumed := make(chan error, 1)
+	go func() {
+		var first error
+		for c := range ordered {
+			<-c.done
+			if first == nil {
+				if err := consume(c); err != nil {
+					first = err
+					cancel(err)
+				}
+			}
+			select {
+			case free <- c:
+			default:
+			}
+		}
+		consumed <- first
+	}()
+	newChunk := func() *leafChunk {
+		select {
+		case c := <-free:
+			c.idx, c.data, c.ends, c.hashes = c.idx[:0], c.data[:0], c.ends[:0], c.hashes[:0]
+			c.bad, c.badErr, c.done = -1, nil, make(chan struct{})
+			return c
+		default:
+		}
+		return &leafChunk{
+			idx:    make([]int64, 0, chunkLeaves),
+			data:   make([]byte, 0, chunkBytes+MaxLeafSize),
+			ends:   make([]int, 0, chunkLeaves),
+			hashes: make([]tlog.Hash, 0, chunkLeaves),
+			done:   make(chan struct{}),
+		}
+	}
+	send := func(c *leafChunk) error {
+		select {
+		case work <- c:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+		ordered <- c // the consumer drains ordered until it is closed
+		return nil
+	}
+	cur := newChunk()
+	scanErr := s.ScanLeaves(ctx, 0, size, func(idx int64, leaf []byte) error {
+		if len(leaf) > MaxLeafSize {
+			leaf = leaf[:MaxLeafSize+1] // still refused by the check, bounded in memory
+		}
+		cur.idx = append(cur.idx, idx)
+		cur.data = append(cur.data, leaf...)
+		cur.ends = append(cur.ends, len(cur.data))
+		if len(cur.idx) == chunkLeaves || len(cur.data) >= chunkBytes {
+			if err := send(cur); err != nil {
+				return err
+			}
+			cur = newChunk()
+		}
+		return nil
+	})
+	if scanErr == nil && len(cur.idx) > 0 {
+		scanErr = send(cur)
+	}
+	close(work)
+	close(ordered)
+	wg.Wait()
+	if err := <-consumed; err != nil {
+		return err
+	}
+	return scanErr
+}
+
 // Verify checks a stored log end to end and returns a Report, or an error
 // that is a *VerifyError (errors.Is ErrTampered) naming the first bad
 // event when the log does not verify; other errors are read failures.
@@ -293,25 +416,31 @@ func Verify(ctx context.Context, s Storage, verifierKey string, opts VerifyOptio
 	if err := cps.at(0, emptyRoot); err != nil {
 		return nil, err
 	}
+	// Leaves flow scanner → workers (canonical check and leaf hash, one
+	// per CPU) → builder (order, tree, comparisons), in chunks.
 	var want int64
-	err = s.ScanLeaves(ctx, 0, size, func(idx int64, leaf []byte) error {
-		if idx != want {
-			if idx > want {
-				return badf(want, "event missing: no leaf is stored at this index (the next stored is %d)", idx)
+	consume := func(c *leafChunk) error {
+		for j, idx := range c.idx {
+			if idx != want {
+				if idx > want {
+					return badf(want, "event missing: no leaf is stored at this index (the next stored is %d)", idx)
+				}
+				return fmt.Errorf("audit: verify: storage returned leaf %d out of order", idx)
 			}
-			return fmt.Errorf("audit: verify: storage returned leaf %d out of order", idx)
-		}
-		if !opts.SkipDecode {
-			if err := checkCanonical(leaf); err != nil {
-				return &VerifyError{Index: idx, Reason: "leaf is not a canonical event", Err: err}
+			if j == c.bad {
+				return &VerifyError{Index: idx, Reason: "leaf is not a canonical event", Err: c.badErr}
+			}
+			if err := b.add(c.hashes[j]); err != nil {
+				return err
+			}
+			want++
+			if err := cps.at(want, b.root); err != nil {
+				return err
 			}
 		}
-		if err := b.add(tlog.RecordHash(leaf)); err != nil {
-			return err
-		}
-		want++
-		return cps.at(want, b.root)
-	})
+		return nil
+	}
+	err = scanLeavesParallel(ctx, cancel, s, size, !opts.SkipDecode, consume)
 	if err != nil {
 		cancel(err)
 		<-scanErr
@@ -330,8 +459,11 @@ func Verify(ctx context.Context, s Storage, verifierKey string, opts VerifyOptio
 	if cps.saved != nil && cps.saved.Size > want {
 		return nil, badf(want, "event missing: the saved checkpoint covers %d events, storage holds %d", cps.saved.Size, want)
 	}
-	// A leaf deleted from the end leaves its stored hashes behind.
-	if _, err := s.Hashes(ctx, []int64{nHashes}); err == nil {
+	// A leaf deleted from the end leaves its stored hashes behind (unless
+	// the log grew while we read, which explains hashes beyond nHashes).
+	if now, err := s.Size(ctx); err != nil {
+		return nil, fmt.Errorf("audit: verify: size: %w", err)
+	} else if _, err := s.Hashes(ctx, []int64{nHashes}); err == nil && now == size {
 		return nil, badf(want, "event missing: its stored hash is there but the leaf is not (deleted from the end)")
 	}
 	rep := &Report{Size: want, SavedSize: -1, Root: emptyRoot()}
