@@ -458,6 +458,11 @@ func TestVerifyWhileAppending(t *testing.T) {
 	done := make(chan error)
 	go func() {
 		for i := 100; ; i++ {
+			if i == 3000 { // bounded, whatever the machine's speed
+				<-stop
+				done <- nil
+				return
+			}
 			select {
 			case <-stop:
 				done <- nil
