@@ -67,7 +67,7 @@ func TestFileStoreSurvivesReopenAndTornTail(t *testing.T) {
 // goroutines append one event at a time, each waiting for durability,
 // against FileStore (one fsync per batch).
 func BenchmarkDurableAppend(b *testing.B) {
-	for _, writers := range []int{1, 16, 64, 256} {
+	for _, writers := range []int{1, 16, 64, 256, 1024} {
 		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
 			ctx := context.Background()
 			s := openStore(b, filepath.Join(b.TempDir(), "audit.log"))
@@ -100,6 +100,25 @@ func BenchmarkDurableAppend(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 			b.ReportMetric(float64(b.N)/float64(max(counter.appends, 1)), "events/fsync")
 		})
+	}
+}
+
+// BenchmarkFsync is the floor under every durable append: one 4 KiB
+// write and one fsync of a file in the same directory the stores use.
+func BenchmarkFsync(b *testing.B) {
+	f, err := os.Create(filepath.Join(b.TempDir(), "fsync"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 4096)
+	for b.Loop() {
+		if _, err := f.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+		if err := f.Sync(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
