@@ -38,6 +38,7 @@ if [ -n "${pgbin}" ] && [ -z "${ETHOS_TEST_POSTGRES:-}" ]; then
 	export ETHOS_TEST_POSTGRES="postgres://ethos@127.0.0.1:$port/postgres?sslmode=disable"
 fi
 
+echo "test: postgres at ${ETHOS_TEST_POSTGRES:-none}"
 echo "test: go vet"
 go vet ./...
 echo "test: gofmt"

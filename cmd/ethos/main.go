@@ -29,7 +29,10 @@ type command struct {
 
 // commands is the table of subcommands, sorted by name when printed.
 var commands = []command{
+	{"eval", "evaluate predictions overall and by group, judge criteria", runEval},
 	{"version", "print the version of this binary", runVersion},
+	{"deid", "de-identify a DICOM tree to PS3.15 Annex E", runDeid},
+	{"consent", "check FHIR consents and answer consent questions", runConsent},
 }
 
 // Env carries the process's streams and environment so commands stay
