@@ -9,7 +9,8 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-// MemStorage is a Storage held in memory, for tests and benchmarks. It
+// MemStorage is a Storage held in memory, for tests and benchmarks. Like a
+// database it refuses calls whose context is done. It
 // keeps rows the way a database table does (one entry per index, possibly
 // with gaps), so the Tamper methods can simulate someone editing the
 // database directly.
@@ -59,6 +60,9 @@ func NewMemStorage() *MemStorage {
 
 // Size returns one more than the largest stored leaf index.
 func (m *MemStorage) Size(ctx context.Context) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return int64(len(m.leaves)), nil
@@ -93,6 +97,9 @@ func (m *MemStorage) Append(ctx context.Context, start int64, leaves [][]byte, h
 
 // Leaves implements Storage.
 func (m *MemStorage) Leaves(ctx context.Context, start, end int64) ([][]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if start < 0 || end < start {
 		return nil, fmt.Errorf("leaves [%d, %d): bad range", start, end)
 	}
@@ -111,6 +118,9 @@ func (m *MemStorage) Leaves(ctx context.Context, start, end int64) ([][]byte, er
 
 // Hashes implements Storage.
 func (m *MemStorage) Hashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	out := make([]tlog.Hash, len(indexes))
@@ -191,6 +201,9 @@ func (m *MemStorage) ScanHashes(ctx context.Context, start, end int64, fn func(i
 
 // PutCheckpoint implements Storage.
 func (m *MemStorage) PutCheckpoint(ctx context.Context, n int64, signed []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.checkpoints[n] = slices.Clone(signed)
@@ -199,6 +212,9 @@ func (m *MemStorage) PutCheckpoint(ctx context.Context, n int64, signed []byte) 
 
 // LatestCheckpoint implements Storage.
 func (m *MemStorage) LatestCheckpoint(ctx context.Context) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	best := int64(-1)

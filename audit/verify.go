@@ -345,6 +345,7 @@ func Verify(ctx context.Context, s Storage, verifierKey string, opts VerifyOptio
 	}
 	nHashes := tlog.StoredHashCount(size)
 
+	parent := ctx
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
@@ -461,9 +462,9 @@ func Verify(ctx context.Context, s Storage, verifierKey string, opts VerifyOptio
 	}
 	// A leaf deleted from the end leaves its stored hashes behind (unless
 	// the log grew while we read, which explains hashes beyond nHashes).
-	if now, err := s.Size(ctx); err != nil {
+	if now, err := s.Size(parent); err != nil {
 		return nil, fmt.Errorf("audit: verify: size: %w", err)
-	} else if _, err := s.Hashes(ctx, []int64{nHashes}); err == nil && now == size {
+	} else if _, err := s.Hashes(parent, []int64{nHashes}); err == nil && now == size {
 		return nil, badf(want, "event missing: its stored hash is there but the leaf is not (deleted from the end)")
 	}
 	rep := &Report{Size: want, SavedSize: -1, Root: emptyRoot()}
