@@ -39,6 +39,18 @@ func OpenSQLiteStore(path string) (*SQLiteStore, error) {
 		return nil, err
 	}
 	db.SetMaxOpenConns(4)
+	// The numbers are only honest if every commit is synced: check the
+	// pragmas took effect.
+	var mode string
+	var syncLevel int
+	if err := db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		db.Close()
+		return nil, fmt.Errorf("journal_mode is %q, want wal (%v)", mode, err)
+	}
+	if err := db.QueryRow("PRAGMA synchronous").Scan(&syncLevel); err != nil || syncLevel != 2 {
+		db.Close()
+		return nil, fmt.Errorf("synchronous is %d, want 2 (FULL) (%v)", syncLevel, err)
+	}
 	if _, err := db.Exec(SQLiteSchema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("create schema: %w", err)
