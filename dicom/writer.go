@@ -238,7 +238,7 @@ func encodedLen(e *Element, enc encoding) (int64, error) {
 			n += 8
 		}
 		return h + n, nil
-	case e.Fragments != nil || e.encaps:
+	case e.Fragments != nil:
 		n := int64(8)
 		for _, f := range e.Fragments {
 			n += 8 + int64(len(f))
@@ -327,7 +327,7 @@ func (w *Writer) element(e *Element, enc encoding) error {
 			return w.writeHeader(tag.SeqDelimTag, 0, 0, ienc)
 		}
 		return nil
-	case e.Fragments != nil || e.encaps:
+	case e.Fragments != nil:
 		if err := w.writeHeader(e.Tag, e.VR, UndefinedLength, enc); err != nil {
 			return err
 		}
