@@ -11,6 +11,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -211,7 +212,20 @@ type deidReport struct {
 	Workers     int                `json:"workers"`
 	Summary     batch.Summary      `json:"summary"`
 	Actions     []deidReportAction `json:"actions"`
+	Groups      []deidReportGroup  `json:"groups"`
 	Files       []batch.FileRecord `json:"files"`
+}
+
+// deidReportGroup counts outcomes per demographic group, the evidence for
+// comparing quarantine and failure rates between groups (QC-PRO-2).
+type deidReportGroup struct {
+	Sex         string `json:"sex"`
+	AgeBand     string `json:"ageBand"`
+	Files       int    `json:"files"`
+	Written     int    `json:"written"`
+	Quarantined int    `json:"quarantined"`
+	Failed      int    `json:"failed"`
+	Skipped     int    `json:"skipped"`
 }
 
 type deidReportProfile struct {
@@ -264,6 +278,41 @@ func newDeidReport(cfg *deid.Config, keys *deid.Keys, oneOff bool, res *batch.Ou
 		r.Profile.Options = append(r.Profile.Options, o.String())
 		r.Profile.Codes = append(r.Profile.Codes, "DCM "+v)
 	}
+	groups := map[[2]string]*deidReportGroup{}
+	for _, f := range res.Files {
+		sex, band := f.Group["sex"], f.Group["ageBand"]
+		if sex == "" {
+			sex = "unknown"
+		}
+		if band == "" {
+			band = "unknown"
+		}
+		g := groups[[2]string{sex, band}]
+		if g == nil {
+			g = &deidReportGroup{Sex: sex, AgeBand: band}
+			groups[[2]string{sex, band}] = g
+		}
+		g.Files++
+		switch f.Status {
+		case batch.Written:
+			g.Written++
+		case batch.Quarantined:
+			g.Quarantined++
+		case batch.Failed:
+			g.Failed++
+		case batch.Skipped:
+			g.Skipped++
+		}
+	}
+	for _, g := range groups {
+		r.Groups = append(r.Groups, *g)
+	}
+	slices.SortFunc(r.Groups, func(a, b deidReportGroup) int {
+		if c := strings.Compare(a.Sex, b.Sex); c != 0 {
+			return c
+		}
+		return strings.Compare(a.AgeBand, b.AgeBand)
+	})
 	for _, tag := range batch.SortedTags(res.Counts) {
 		a := deidReportAction{Tag: tag, Counts: res.Counts[tag]}
 		if t, err := deid.ParseTag(tag); err == nil {

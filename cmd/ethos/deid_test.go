@@ -116,6 +116,10 @@ type testReport struct {
 		Tag    string         `json:"tag"`
 		Counts map[string]int `json:"counts"`
 	} `json:"actions"`
+	Groups []struct {
+		Sex, AgeBand                        string
+		Files, Written, Quarantined, Failed int
+	} `json:"groups"`
 	Files []struct {
 		Input, Output, Status string
 		Reasons               []string
@@ -160,6 +164,16 @@ func TestDeidRun(t *testing.T) {
 	}
 	if strings.Join(r.Profile.Codes, ",") != "DCM 113100,DCM 113108,DCM 113105" {
 		t.Errorf("codes %v", r.Profile.Codes)
+	}
+	total := 0
+	for _, g := range r.Groups {
+		total += g.Files
+		if g.Written+g.Quarantined+g.Failed > g.Files {
+			t.Errorf("group %+v does not add up", g)
+		}
+	}
+	if total != r.Summary.Files || len(r.Groups) < 2 {
+		t.Errorf("groups %+v cover %d of %d files", r.Groups, total, r.Summary.Files)
 	}
 	if len(r.Actions) < 20 {
 		t.Errorf("only %d tags in the action counts", len(r.Actions))
