@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -89,7 +90,7 @@ func runDeid(ctx context.Context, env *Env, args []string) error {
 	})
 	prog.finish()
 	if err != nil {
-		if errorsIsSameTree(err) {
+		if errors.Is(err, batch.ErrSameTree) {
 			return usagef("deid: %v", err)
 		}
 		return ethos.Errorf(ethos.EINVALID, "deid: %v", err)
@@ -107,10 +108,6 @@ func runDeid(ctx context.Context, env *Env, args []string) error {
 		return ethos.Errorf(ethos.EINVALID, "deid: %d of %d files failed (see the report)", s.Failed, s.Files)
 	}
 	return nil
-}
-
-func errorsIsSameTree(err error) bool {
-	return strings.Contains(err.Error(), batch.ErrSameTree.Error())
 }
 
 // processor adapts the engine to the batch runner. With digest set the
