@@ -21,7 +21,7 @@ import (
 	"github.com/ethos-imaging/ethos/deid/batch"
 )
 
-const deidUsage = `deid --in DIR --out DIR [--key-file FILE] [--option NAME,…] [--profile FILE] [--quarantine DIR] [--workers N] [--report FILE] [--sync end|each|none] [--no-hash]
+const deidUsage = `deid --in DIR --out DIR [--key-file FILE] [--option NAME,…] [--profile FILE] [--quarantine DIR] [--workers N] [--report FILE] [--report-paths plain|keyed] [--sync end|each|none] [--no-hash]
        ethos deid profile show [--option NAME,…] [--profile FILE] [--json]
 
 De-identifies every DICOM file below --in to PS3.15 Annex E (Basic
@@ -45,6 +45,7 @@ func runDeid(ctx context.Context, env *Env, args []string) error {
 	workers := fs.Int("workers", 2*runtime.NumCPU(), "files processed in parallel (twice the CPUs by default: a worker waiting on the disk leaves its CPU to another)")
 	reportPath := fs.String("report", "", "write the JSON processing record (QC-PRO-1) to this file")
 	syncFlag := fs.String("sync", "end", "when outputs reach the disk: end (one syncfs before exit), each (fsync per file) or none (left to the OS; benchmarks)")
+	reportPaths := fs.String("report-paths", "plain", "input paths in the report: plain (relative to --in) or keyed (an HMAC token: for records that leave the identifiable side, since folder names may hold patient names)")
 	noHash := fs.Bool("no-hash", false, "leave SHA-256 digests out of the report (benchmarking only; the record is then incomplete)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -58,6 +59,9 @@ func runDeid(ctx context.Context, env *Env, args []string) error {
 	syncMode, err := batch.ParseSyncMode(*syncFlag)
 	if err != nil {
 		return usagef("deid: %v", err)
+	}
+	if *reportPaths != "plain" && *reportPaths != "keyed" {
+		return usagef("deid: --report-paths must be plain or keyed")
 	}
 	if *workers < 1 {
 		return usagef("deid: --workers must be at least 1")
@@ -100,6 +104,20 @@ func runDeid(ctx context.Context, env *Env, args []string) error {
 		s.Files, s.Written, s.Quarantined, s.Failed, s.Skipped, s.Resumed, s.Seconds, float64(s.InputBytes)/1e6/max(s.Seconds, 1e-9))
 	if *reportPath != "" {
 		rep := newDeidReport(cfg, keys, oneOff, res, started, *in, *out, *quarantine, *workers)
+		if *reportPaths == "keyed" {
+			rep.Paths = "keyed"
+			for i := range rep.Files {
+				rep.Files[i].Input = keys.PathToken(rep.Files[i].Input)
+				reasons := slices.Clone(rep.Files[i].Reasons)
+				for j, r := range reasons {
+					if strings.HasPrefix(r, "duplicate instance:") {
+						reasons[j] = "duplicate instance: another input has the same SOP Instance UID"
+					}
+				}
+				rep.Files[i].Reasons = reasons
+			}
+			rep.Directories = map[string]string{"in": "(keyed)", "out": rep.Directories["out"], "quarantine": "(keyed)"}
+		}
 		if err := writeJSONAtomic(*reportPath, rep); err != nil {
 			return fmt.Errorf("deid: write report: %w", err)
 		}
@@ -206,6 +224,7 @@ type deidReport struct {
 	Profile     deidReportProfile  `json:"profile"`
 	Key         deidReportKey      `json:"key"`
 	Directories map[string]string  `json:"directories"`
+	Paths       string             `json:"paths"` // plain or keyed input paths
 	Workers     int                `json:"workers"`
 	Summary     batch.Summary      `json:"summary"`
 	Actions     []deidReportAction `json:"actions"`
@@ -266,7 +285,7 @@ func newDeidReport(cfg *deid.Config, keys *deid.Keys, oneOff bool, res *batch.Ou
 		Operator: opUser, Host: host, Started: started, Finished: time.Now().UTC(),
 		Profile: deidReportProfile{Standard: "DICOM PS3.15 Annex E Basic Application Level Confidentiality Profile",
 			Name: cfg.Profile.Name, Hash: cfg.Hash(), Profile: &cfg.Profile, Codes: []string{"DCM 113100"}},
-		Key:         deidReportKey{Fingerprint: keys.Fingerprint(), OneOff: oneOff},
+		Key: deidReportKey{Fingerprint: keys.Fingerprint(), OneOff: oneOff}, Paths: "plain",
 		Directories: map[string]string{"in": abs(in), "out": abs(out), "quarantine": abs(quar)},
 		Workers:     workers, Summary: res.Summary, Files: res.Files,
 	}

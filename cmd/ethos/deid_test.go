@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -222,6 +223,26 @@ func TestDeidRun(t *testing.T) {
 		}
 		if r2.Summary.Resumed != 6 {
 			t.Errorf("resumed %d files, want 6", r2.Summary.Resumed)
+		}
+	})
+	t.Run("KeyedPathsHideFileNames", func(t *testing.T) {
+		rep2 := filepath.Join(root, "keyed.json")
+		a := append(slices.Clone(args), "--report-paths", "keyed")
+		a[slices.Index(a, rep)] = rep2
+		if _, stderr, code := runCLI(t, a...); code != 1 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		raw, err := os.ReadFile(rep2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"notes.txt", "ct_00001", "sub/", in} {
+			if strings.Contains(string(raw), name) {
+				t.Errorf("keyed report names %q", name)
+			}
+		}
+		if !strings.Contains(string(raw), `"input": "hmac:`) {
+			t.Error("no keyed input tokens in the report")
 		}
 	})
 	t.Run("ErrOutputInsideInput", func(t *testing.T) {
