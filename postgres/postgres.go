@@ -170,7 +170,9 @@ func (w *where) String() string {
 	return " WHERE " + strings.Join(w.conds, " AND ")
 }
 
-func notFound(kind, id string) error { return ethos.Errorf(ethos.ENOTFOUND, "%s %s not found", kind, id) }
+func notFound(kind, id string) error {
+	return ethos.Errorf(ethos.ENOTFOUND, "%s %s not found", kind, id)
+}
 
 func (db *DB) count(ctx context.Context, table string, w *where) (int, error) {
 	var n int
