@@ -179,6 +179,7 @@ func BenchmarkVerify1M(b *testing.B) {
 		{"store=file/skip-decode", func(b *testing.B) audit.Storage { return openStore(b, filepath.Join(b.TempDir(), "audit.log")) }, audit.VerifyOptions{SkipDecode: true}},
 		{"store=mem", func(b *testing.B) audit.Storage { return audit.NewMemStorage() }, audit.VerifyOptions{}},
 		{"store=sqlite", func(b *testing.B) audit.Storage { return openSQLite(b, filepath.Join(b.TempDir(), "audit.db")) }, audit.VerifyOptions{}},
+		{"store=sqlite/deep", func(b *testing.B) audit.Storage { return openSQLite(b, filepath.Join(b.TempDir(), "audit.db")) }, audit.VerifyOptions{Deep: true}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			s := tc.open(b)
