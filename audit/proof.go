@@ -143,3 +143,17 @@ func VerifyConsistency(p *ConsistencyProof, oldCheckpoint, newCheckpoint []byte,
 	}
 	return nil
 }
+
+// Leaf returns the stored bytes of the event at index (the leaf an
+// inclusion proof is about) and the event decoded from them.
+func (l *Log) Leaf(ctx context.Context, index int64) ([]byte, Event, error) {
+	ls, err := l.storage.Leaves(ctx, index, index+1)
+	if err != nil {
+		return nil, Event{}, err
+	}
+	e, err := DecodeEvent(ls[0])
+	if err != nil {
+		return ls[0], Event{}, &VerifyError{Index: index, Reason: "stored leaf is not a canonical event", Err: err}
+	}
+	return ls[0], e, nil
+}
