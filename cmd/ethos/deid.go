@@ -71,6 +71,8 @@ func runDeid(ctx context.Context, env *Env, args []string) error {
 	logger := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	if oneOff {
 		logger.Warn("no --key-file: using a one-off key; pseudonyms and UIDs will not match other runs")
+	} else if st, err := os.Stat(*keyFile); err == nil && st.Mode().Perm()&0o077 != 0 {
+		logger.Warn("key file is readable by other users; anyone who reads it can recompute the pseudonyms", "mode", st.Mode().Perm().String())
 	}
 	engine := deid.NewEngine(cfg, keys)
 	engine.Software = "ethos " + version()
@@ -80,7 +82,7 @@ func runDeid(ctx context.Context, env *Env, args []string) error {
 	started := time.Now().UTC()
 	res, err := batch.Run(ctx, batch.Options{
 		In: *in, Out: *out, Quarantine: *quarantine, Workers: *workers,
-		Processor: processor{engine}, Logger: logger,
+		Processor: processor{e: engine, digest: !*noHash}, Logger: logger,
 		Progress: prog.update, ProgressEvery: prog.every,
 		RunKey: runKey, NoHash: *noHash, Sync: syncMode,
 	})
@@ -110,15 +112,25 @@ func errorsIsSameTree(err error) bool {
 	return strings.Contains(err.Error(), batch.ErrSameTree.Error())
 }
 
-// processor adapts the engine to the batch runner.
-type processor struct{ e *deid.Engine }
+// processor adapts the engine to the batch runner. With digest set the
+// engine computes both SHA-256 digests while it works (one pass over each
+// byte); otherwise no digest is made.
+type processor struct {
+	e      *deid.Engine
+	digest bool
+}
 
 func (p processor) Process(ctx context.Context, in, out *os.File) (batch.Result, error) {
-	r, err := p.e.ProcessFile(ctx, in, out)
-	if err != nil {
-		return batch.Result{Counts: r.Counts}, err
+	var r deid.FileResult
+	var err error
+	if p.digest {
+		r, err = p.e.ProcessFileDigest(ctx, in, out)
+	} else {
+		r, err = p.e.ProcessFile(ctx, in, out)
 	}
-	return batch.Result{Quarantine: r.Quarantine, Skip: r.Skip, Reasons: r.Reasons, Name: r.Name, Counts: r.Counts, Group: r.Group}, nil
+	res := batch.Result{Quarantine: r.Quarantine, Skip: r.Skip, Reasons: r.Reasons, Name: r.Name, Counts: r.Counts,
+		Group: r.Group, InputSHA256: r.InputSHA256, OutputSHA256: r.OutputSHA256}
+	return res, err
 }
 
 func deidConfig(optList, profilePath string) (*deid.Config, error) {
@@ -178,7 +190,8 @@ func runDeidProfile(_ context.Context, env *Env, args []string) error {
 			Options     string              `json:"options"`
 			ProfileHash string              `json:"profileHash"`
 			Rows        []deid.EffectiveRow `json:"rows"`
-		}{cfg.Options.String(), cfg.Hash(), cfg.Effective()})
+			SafePrivate []deid.SafePrivate  `json:"safePrivate"`
+		}{cfg.Options.String(), cfg.Hash(), cfg.Effective(), cfg.SafePrivateList()})
 	}
 	return cfg.WriteEffective(env.Stdout)
 }

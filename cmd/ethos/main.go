@@ -33,6 +33,7 @@ var commands = []command{
 	{"version", "print the version of this binary", runVersion},
 	{"deid", "de-identify a DICOM tree to PS3.15 Annex E", runDeid},
 	{"consent", "check FHIR consents and answer consent questions", runConsent},
+	{"dump", "print the data elements of DICOM files", runDump},
 }
 
 // Env carries the process's streams and environment so commands stay
