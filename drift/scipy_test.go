@@ -60,7 +60,6 @@ var (
 	scipyErr  string
 )
 
-
 // runScipy decodes scipy's answers for the named family into out.
 func runScipy(t *testing.T, family string, out any) {
 	t.Helper()
