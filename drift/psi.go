@@ -3,7 +3,7 @@ package drift
 import (
 	"math"
 	"slices"
-	)
+)
 
 // DefaultEpsilon replaces an empty share in PSI when no epsilon is given.
 const DefaultEpsilon = 1e-4

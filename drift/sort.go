@@ -10,11 +10,11 @@ import (
 const radixMin = 4096
 
 const (
-	radixBits  = 11
-	radixSize  = 1 << radixBits
-	radixMask  = radixSize - 1
-	radixPass  = (64 + radixBits - 1) / radixBits // 6
-	signBit    = uint64(1) << 63
+	radixBits = 11
+	radixSize = 1 << radixBits
+	radixMask = radixSize - 1
+	radixPass = (64 + radixBits - 1) / radixBits // 6
+	signBit   = uint64(1) << 63
 )
 
 // sortFloats sorts x (which holds no NaN) in increasing order. Large
