@@ -504,3 +504,52 @@ func FuzzTwoSample(f *testing.F) {
 		}
 	})
 }
+
+func TestReferenceCompareEqualsSeparateCalls(t *testing.T) {
+	r := rand.New(rand.NewPCG(12, 34))
+	ref := rounded(normal(r, 20000, 0, 1), 0.01)
+	win := normal(r, 3000, 0.1, 1.1)
+	rf, err := drift.NewReference(ref, 10, 1e-4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := rf.Compare(win)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, _ := drift.KS(ref, win)
+	w, _ := drift.Wasserstein(ref, win)
+	psi, _ := drift.PSI(ref, win, 10, 1e-4)
+	if got.KS != ks || got.Wasserstein != w {
+		t.Errorf("Compare KS %+v W %v; separate %+v %v", got.KS, got.Wasserstein, ks, w)
+	}
+	if diff := cmp.Diff(psi, got.PSI); diff != "" {
+		t.Errorf("PSI (-separate +compare):\n%s", diff)
+	}
+	if got.N != 20000 || got.M != 3000 || rf.Len() != 20000 || len(rf.Edges()) != 9 {
+		t.Errorf("sizes %d %d %d, edges %v", got.N, got.M, rf.Len(), rf.Edges())
+	}
+	if _, err := rf.Compare(nil); !errors.Is(err, drift.ErrEmpty) {
+		t.Errorf("empty window: %v", err)
+	}
+	if _, err := drift.NewReference([]float64{1, inf}, 10, 0); !errors.Is(err, drift.ErrNaN) {
+		t.Errorf("infinite reference value: %v", err)
+	}
+}
+
+func TestCompareCategorical(t *testing.T) {
+	tab := drift.Align(map[string]int{"1.5": 300, "2.0": 700}, map[string]int{"1.5": 20, "2.0": 50, "3.1": 30})
+	got, err := drift.CompareCategorical(tab, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.New) != 1 || got.New[0].Category != "3.1" {
+		t.Errorf("new categories %v, want [3.1]", got.New)
+	}
+	if got.ChiSquare.DoF != 2 || got.ChiSquare.PValue > 1e-10 {
+		t.Errorf("chi-square %+v: a new software version in 30%% of the window must be significant", got.ChiSquare)
+	}
+	if got.PSI.PSI < 0.25 || got.JS.Divergence <= 0 || got.JS.Divergence > 1 {
+		t.Errorf("PSI %v JS %v", got.PSI.PSI, got.JS.Divergence)
+	}
+}

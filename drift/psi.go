@@ -94,15 +94,7 @@ func PSI(ref, cur []float64, bins int, epsilon float64) (PSIResult, error) {
 		curCounts[binOf(edges, v)]++
 	}
 	res := psiFromCounts(refCounts, curCounts, epsilon)
-	for i := range res.Bins {
-		res.Bins[i].Lower, res.Bins[i].Upper = math.Inf(-1), math.Inf(1)
-		if i > 0 {
-			res.Bins[i].Lower = edges[i-1]
-		}
-		if i < len(edges) {
-			res.Bins[i].Upper = edges[i]
-		}
-	}
+	setBounds(res.Bins, edges)
 	return res, nil
 }
 

@@ -112,6 +112,15 @@ func run(repeat int, dir, python string, n int) error {
 		must(err)
 		return []float64{p.PSI}
 	})
+	refPrepared, err := drift.NewReference(ref, 10, 1e-4)
+	if err != nil {
+		return err
+	}
+	goRes["window_1e6"] = best(repeat, func() []float64 {
+		c, err := refPrepared.Compare(cur)
+		must(err)
+		return []float64{c.KS.Statistic, c.KS.PValue, c.Wasserstein, c.PSI.PSI}
+	})
 	goRes["chi2_2x50"] = best(repeat, func() []float64 {
 		c, err := drift.ChiSquare([][]float64{counts[:k], counts[k:]}, false)
 		must(err)
@@ -137,7 +146,7 @@ func run(repeat int, dir, python string, n int) error {
 	fmt.Println("| statistic | Go wall ms | scipy wall ms | wall ratio | Go CPU ms | scipy CPU ms | CPU ratio | values agree (1e-9) |")
 	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---|")
 	ok := true
-	for _, name := range []string{"ks_1e6", "ks_exact_1e4", "wasserstein_1e6", "psi_1e6", "chi2_2x50", "js_50"} {
+	for _, name := range []string{"ks_1e6", "ks_exact_1e4", "wasserstein_1e6", "psi_1e6", "window_1e6", "chi2_2x50", "js_50"} {
 		g, p := goRes[name], pyRes[name]
 		agree := len(g.Values) == len(p.Values)
 		for i := range g.Values {
