@@ -29,8 +29,8 @@ var ErrShortKey = errors.New("deid: project key too short")
 // leaves this type. A Keys is safe for concurrent use.
 type Keys struct {
 	uid, patient, shift, path []byte
-	fingerprint         string
-	pool                sync.Pool // of *macPair
+	fingerprint               string
+	pool                      sync.Pool // of *macPair
 }
 
 type macPair struct{ uid hash.Hash }
