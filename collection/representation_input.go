@@ -3,6 +3,7 @@ package collection
 import (
 	"bytes"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/csv"
 	"encoding/hex"
@@ -210,7 +211,10 @@ type DICOMAttributes struct {
 	// Key keys the institution pseudonym (HMAC-SHA-256 of the institution
 	// name) and, when at least ethos.MinSubjectKeySecret bytes long, the
 	// subject key derived from Issuer of Patient ID and Patient ID (so
-	// each subject is counted once). Keep it stable to compare reports.
+	// each subject is counted once; an instance without a Patient ID
+	// counts as a subject of its own). Keep it stable to compare reports.
+	// With a shorter key, records carry no subject and instances are
+	// counted.
 	Key []byte
 }
 
@@ -243,11 +247,22 @@ func (o DICOMAttributes) AttributesFromDICOM(ds *dicom.Dataset) ethos.InstanceAt
 	set(ethos.AttrManufacturer, ds.Text(tag.Manufacturer))
 	set(ethos.AttrModel, ds.Text(tag.ManufacturerModelName))
 	if len(o.Key) >= ethos.MinSubjectKeySecret {
+		// Without an issuer, IDs are taken as from one register; without a
+		// patient ID, the instance stands for its own subject.
 		id := ethos.PatientIdentifier{Issuer: ds.Text(tag.IssuerOfPatientID), Value: ds.Text(tag.PatientID)}
-		if id.Value != "" {
-			if k, err := ethos.DeriveSubjectKey(o.Key, id); err == nil {
-				ia.Subject = k
-			}
+		if strings.TrimSpace(id.Issuer) == "" {
+			id.Issuer = "ethos:unspecified-issuer"
+		}
+		if strings.Trim(id.Value, " \x00") == "" {
+			id = ethos.PatientIdentifier{Issuer: "ethos:instance", Value: ia.Instance}
+		}
+		if k, err := ethos.DeriveSubjectKey(o.Key, id); err == nil {
+			ia.Subject = k
+		} else {
+			// Neither a patient ID nor an instance UID: a subject of its own.
+			b := make([]byte, 32)
+			rand.Read(b)
+			ia.Subject = ethos.SubjectKey(hex.EncodeToString(b))
 		}
 	}
 	return ia
