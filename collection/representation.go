@@ -379,27 +379,36 @@ func findings(r *Report, ref *ethos.ReferencePopulation) []Finding {
 				} else {
 					f.Message += " (within sampling noise of the floor)"
 				}
-			case g.Small:
+			case g.Small && (len(b.Attributes) == 1 || b.Reference != ""):
+				// Small cells of an intersection without a reference are
+				// the norm and stay in the tables; they are not findings.
 				f.Kind, f.Severity = FindingSmallGroup, "warning"
-				f.Message = fmt.Sprintf("only %d %ss (small-group threshold %d): share and prevalence are uncertain", g.Count, r.Unit, ref.SmallGroup)
+				f.Message = fmt.Sprintf("only %d %s (small-group threshold %d): share and prevalence are uncertain", g.Count, plural(g.Count, r.Unit), ref.SmallGroup)
 			case g.NotInReference && len(b.Attributes) == 1:
 				f.Kind, f.Severity = FindingNotInReference, "warning"
-				f.Message = fmt.Sprintf("%d %ss with a value the reference does not declare", g.Count, r.Unit)
+				f.Message = fmt.Sprintf("%d %s with a value the reference does not declare", g.Count, plural(g.Count, r.Unit))
 			default:
 				continue
 			}
 			out = append(out, f)
 		}
 	}
-	// Most serious first; one attribute before intersections; then the
-	// order of the breakdowns and groups (a stable sort keeps it).
+	// Single attributes before intersections, most serious first, then
+	// the order of the breakdowns and groups (a stable sort keeps it).
 	slices.SortStableFunc(out, func(x, y Finding) int {
-		if c := cmp.Compare(findingRank[x.Kind], findingRank[y.Kind]); c != 0 {
+		if c := cmp.Compare(strings.Count(x.Breakdown, "×"), strings.Count(y.Breakdown, "×")); c != 0 {
 			return c
 		}
-		return cmp.Compare(strings.Count(x.Breakdown, "×"), strings.Count(y.Breakdown, "×"))
+		return cmp.Compare(findingRank[x.Kind], findingRank[y.Kind])
 	})
 	return out
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return unit
+	}
+	return unit + "s"
 }
 
 // naturalCompare orders strings with runs of digits compared as numbers,

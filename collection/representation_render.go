@@ -191,7 +191,7 @@ func htmlBreakdownOf(b *Breakdown, id string) (htmlBreakdown, error) {
 	}
 	c := &svgchart.BarChart{
 		Options: svgchart.Options{
-			Title:  "Observed and expected share: " + hb.Title,
+			Title:  "Observed share: " + hb.Title,
 			Width:  720,
 			Height: 90 + 26*len(b.Groups),
 			XLabel: "share of " + strconv.Itoa(b.Known) + " with a value",
@@ -217,6 +217,7 @@ func htmlBreakdownOf(b *Breakdown, id string) (htmlBreakdown, error) {
 	}
 	if hasRef {
 		obs.Reference = ref
+		c.Title = "Observed and expected share: " + hb.Title
 	}
 	c.Series = []svgchart.BarSeries{obs}
 	svg, err := c.SVG()
