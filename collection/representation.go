@@ -115,8 +115,10 @@ type Finding struct {
 	Kind      string `json:"kind"`
 	Severity  string `json:"severity"` // "flag" (under the declared floor) or "warning"
 	Breakdown string `json:"breakdown"`
-	Group     string `json:"group,omitempty"`
-	Message   string `json:"message"`
+	// Group names the group of a flag; a warning about several groups of
+	// one breakdown lists them, comma-separated.
+	Group   string `json:"group,omitempty"`
+	Message string `json:"message"`
 }
 
 type unit struct {
@@ -363,34 +365,59 @@ func findings(r *Report, ref *ethos.ReferencePopulation) []Finding {
 	for _, b := range slices.Concat(r.Attributes, r.Intersections) {
 		if b.Missing > 0 && b.Reference != "" && len(b.Attributes) == 1 {
 			out = append(out, Finding{Kind: FindingMissing, Severity: "warning", Breakdown: b.Key(),
-				Message: fmt.Sprintf("%d of %d %ss (%s) have no %s; shares are of the %d that do", b.Missing, r.Units, r.Unit, pct(b.MissingShare), b.Key(), b.Known)})
+				Message: fmt.Sprintf("%d of %d %s (%s) have no %s; shares are of the %d that do", b.Missing, r.Units, plural(r.Units, r.Unit), pct(b.MissingShare), b.Key(), b.Known)})
 		}
+		// Flags name one group each; warnings of one kind are gathered
+		// into one finding per breakdown, so that a long tail of small
+		// sites or scanner models stays readable.
+		var small, unknown []*Group
 		for _, g := range b.Groups {
-			f := Finding{Breakdown: b.Key(), Group: g.Label()}
+			f := Finding{Breakdown: b.Key(), Group: g.Label(), Severity: "flag"}
 			switch {
 			case g.Absent:
-				f.Kind, f.Severity = FindingAbsent, "flag"
+				f.Kind = FindingAbsent
 				f.Message = fmt.Sprintf("no %s at all, %s expected", r.Unit, pct(*g.Expected))
 			case g.UnderFloor:
-				f.Kind, f.Severity = FindingUnderFloor, "flag"
+				f.Kind = FindingUnderFloor
 				f.Message = fmt.Sprintf("share %s against %s expected: ratio %.2f under the floor %.2f", pct(g.Share), pct(*g.Expected), *g.Ratio, ref.Floor)
 				if g.Shortfall {
-					f.Message += fmt.Sprintf("; the interval's upper end %s is under floor × expected too", pct(g.ShareCI.Upper))
+					f.Message += fmt.Sprintf("; even the upper end of its interval (%s) is under floor × expected", pct(g.ShareCI.Upper))
 				} else {
-					f.Message += " (within sampling noise of the floor)"
+					f.Message += " (the upper end of its interval reaches floor × expected: could be sampling noise)"
 				}
 			case g.Small && (len(b.Attributes) == 1 || b.Reference != ""):
 				// Small cells of an intersection without a reference are
 				// the norm and stay in the tables; they are not findings.
-				f.Kind, f.Severity = FindingSmallGroup, "warning"
-				f.Message = fmt.Sprintf("only %d %s (small-group threshold %d): share and prevalence are uncertain", g.Count, plural(g.Count, r.Unit), ref.SmallGroup)
+				small = append(small, g)
+				continue
 			case g.NotInReference && len(b.Attributes) == 1:
-				f.Kind, f.Severity = FindingNotInReference, "warning"
-				f.Message = fmt.Sprintf("%d %s with a value the reference does not declare", g.Count, plural(g.Count, r.Unit))
+				unknown = append(unknown, g)
+				continue
 			default:
 				continue
 			}
 			out = append(out, f)
+		}
+		if len(small) > 0 {
+			lo, hi := small[0].Count, small[0].Count
+			for _, g := range small {
+				lo, hi = min(lo, g.Count), max(hi, g.Count)
+			}
+			counts := fmt.Sprint(lo)
+			if hi != lo {
+				counts = fmt.Sprintf("%d to %d", lo, hi)
+			}
+			out = append(out, Finding{Kind: FindingSmallGroup, Severity: "warning", Breakdown: b.Key(), Group: groupList(small),
+				Message: fmt.Sprintf("%d %s under the small-group threshold of %d %s (%s each): shares and prevalences are uncertain",
+					len(small), plural(len(small), "group"), ref.SmallGroup, plural(ref.SmallGroup, r.Unit), counts)})
+		}
+		if len(unknown) > 0 {
+			n := 0
+			for _, g := range unknown {
+				n += g.Count
+			}
+			out = append(out, Finding{Kind: FindingNotInReference, Severity: "warning", Breakdown: b.Key(), Group: groupList(unknown),
+				Message: fmt.Sprintf("%d %s in %d %s the reference does not declare", n, plural(n, r.Unit), len(unknown), plural(len(unknown), "group"))})
 		}
 	}
 	// Single attributes before intersections, most serious first, then
@@ -402,6 +429,14 @@ func findings(r *Report, ref *ethos.ReferencePopulation) []Finding {
 		return cmp.Compare(findingRank[x.Kind], findingRank[y.Kind])
 	})
 	return out
+}
+
+func groupList(gs []*Group) string {
+	names := make([]string, len(gs))
+	for i, g := range gs {
+		names[i] = g.Label()
+	}
+	return strings.Join(names, ", ")
 }
 
 func plural(n int, unit string) string {
