@@ -35,6 +35,7 @@ var commands = []command{
 	{"deid", "de-identify a DICOM tree to PS3.15 Annex E", runDeid},
 	{"consent", "check FHIR consents and answer consent questions", runConsent},
 	{"dump", "print the data elements of DICOM files", runDump},
+	{"collection", "collection-stage reports: representation (QC-COL-1)", runCollection},
 }
 
 // Env carries the process's streams and environment so commands stay
