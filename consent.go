@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 )
@@ -258,6 +259,26 @@ func PurposeFromCoding(system, code string) (Purpose, bool) {
 
 func (p Purpose) String() string { return string(p) }
 
+// StagePurpose returns the purpose under which a later lifecycle stage uses
+// data: training uses it for ai-training, evaluation for ai-evaluation,
+// deployment for ai-deployment-monitoring. Collection and processing have
+// no purpose of their own (they serve the project's declared purpose), so
+// ok is false for them. The framework lets later stages rely on the
+// consent taken at collection only while their use stays within its scope
+// (stage-principles.json, consent@training): each later stage checks its
+// own purpose, and no purpose implies another.
+func StagePurpose(s Stage) (p Purpose, ok bool) {
+	switch s {
+	case StageTraining:
+		return PurposeAITraining, true
+	case StageEvaluation:
+		return PurposeAIEvaluation, true
+	case StageDeployment:
+		return PurposeAIDeploymentMonitoring, true
+	}
+	return "", false
+}
+
 // ---------------------------------------------------------------------------
 // The consent record
 
@@ -417,7 +438,8 @@ type Actor struct {
 // documents the full evaluation.
 type Provision struct {
 	Type       ProvisionType   `json:"type,omitempty"`
-	Period     Period          `json:"period,omitzero"`
+	Period     Period          `json:"period,omitzero"`     // when the rule is in force
+	DataPeriod Period          `json:"dataPeriod,omitzero"` // which data it covers, by acquisition time
 	Actors     []Actor         `json:"actors,omitempty"`
 	Actions    []ConsentAction `json:"actions,omitempty"`
 	Purposes   []Purpose       `json:"purposes,omitempty"`
@@ -476,6 +498,26 @@ func (c *Consent) Period() Period {
 		p.Start = c.DateTime
 	}
 	return p
+}
+
+// Purposes returns every purpose named by a provision of c, each once, in
+// the order they first appear (depth first). Stores index consents by it
+// (ConsentFilter.Purpose).
+func (c *Consent) Purposes() []Purpose {
+	var out []Purpose
+	var walk func(p *Provision)
+	walk = func(p *Provision) {
+		for _, pu := range p.Purposes {
+			if !slices.Contains(out, pu) {
+				out = append(out, pu)
+			}
+		}
+		for i := range p.Provisions {
+			walk(&p.Provisions[i])
+		}
+	}
+	walk(&c.Provision)
+	return out
 }
 
 // ValidConsentID reports whether id is a valid consent (or party) id: 1 to
@@ -556,6 +598,9 @@ func (c *Consent) Validate() error {
 		if c.Withdrawal.At.IsZero() {
 			return fail("withdrawal.at", "missing")
 		}
+		if c.Withdrawal.RequestedBy != "" && !c.Withdrawal.RequestedBy.Valid() {
+			return fail("withdrawal.requestedBy", "unknown kind %q", c.Withdrawal.RequestedBy)
+		}
 	}
 	return nil
 }
@@ -577,6 +622,9 @@ func validateProvision(p *Provision, path string, depth int, count *int) *fieldE
 	}
 	if !p.Period.Start.IsZero() && !p.Period.End.IsZero() && p.Period.End.Before(p.Period.Start) {
 		return &fieldError{path + ".period", "ends before it starts"}
+	}
+	if !p.DataPeriod.Start.IsZero() && !p.DataPeriod.End.IsZero() && p.DataPeriod.End.Before(p.DataPeriod.Start) {
+		return &fieldError{path + ".dataPeriod", "ends before it starts"}
 	}
 	for i, a := range p.Actors {
 		if !ValidConsentID(a.Party) {

@@ -228,6 +228,10 @@ func TestConsentValidate(t *testing.T) {
 		}, "provision.period"},
 		{"ErrTooDeep", func(c *ethos.Consent) { c.Provision = deep }, "nested deeper"},
 		{"ErrTooMany", func(c *ethos.Consent) { c.Provision.Provisions = wide }, "more than"},
+		{"ErrWithdrawalRequester", func(c *ethos.Consent) {
+			c.Status = ethos.ConsentInactive
+			c.Withdrawal = &ethos.ConsentWithdrawal{At: c.DateTime.Add(time.Hour), RecordedBy: "u1", RequestedBy: "Neighbour"}
+		}, "withdrawal.requestedBy"},
 		{"ErrWithdrawnButActive", func(c *ethos.Consent) {
 			c.Withdrawal = &ethos.ConsentWithdrawal{At: c.DateTime.Add(time.Hour), RecordedBy: "u1", RequestedBy: ethos.GrantorPatient}
 		}, "withdrawal"},
@@ -282,5 +286,31 @@ func TestConsentDecisionErr(t *testing.T) {
 	}
 	if (ethos.ConsentDecision{Decision: ethos.DecisionPermit}).Err() != nil {
 		t.Error("permit has an error")
+	}
+}
+
+func TestConsentPurposes(t *testing.T) {
+	c := validConsent()
+	c.Provision.Provisions = append(c.Provision.Provisions,
+		ethos.Provision{Type: ethos.ProvisionDeny, Purposes: []ethos.Purpose{ethos.PurposeCommercialUse, ethos.PurposeResearch},
+			Provisions: []ethos.Provision{{Purposes: []ethos.Purpose{ethos.PurposeAITraining}}}})
+	got := c.Purposes()
+	want := []ethos.Purpose{ethos.PurposeResearch, ethos.PurposeCommercialUse, ethos.PurposeAITraining}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Purposes() = %v, want %v", got, want)
+	}
+}
+
+func TestStagePurpose(t *testing.T) {
+	want := map[ethos.Stage]ethos.Purpose{
+		ethos.StageTraining:   ethos.PurposeAITraining,
+		ethos.StageEvaluation: ethos.PurposeAIEvaluation,
+		ethos.StageDeployment: ethos.PurposeAIDeploymentMonitoring,
+	}
+	for _, s := range ethos.Stages {
+		p, ok := ethos.StagePurpose(s)
+		if p != want[s] || ok != (want[s] != "") {
+			t.Errorf("StagePurpose(%s) = %q, %v; want %q", s, p, ok, want[s])
+		}
 	}
 }

@@ -19,7 +19,7 @@ var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
 // goldenKey is a fixed key, so the golden export (signature included)
 // is reproducible. It signs nothing outside these tests.
-func goldenKey(t *testing.T) (signer note.Signer, verifierKey string) {
+func goldenKey(t testing.TB) (signer note.Signer, verifierKey string) {
 	seed := bytes.Repeat([]byte{7}, 32)
 	sk, vk, err := note.GenerateKey(bytes.NewReader(seed), "ethos-audit-golden")
 	if err != nil {

@@ -20,13 +20,14 @@
 //     a refusal.
 //
 //  2. Within one consent, a provision matches when each criterion it sets
-//     matches: its period covers At; its purposes include the purpose; its
-//     actors include the party; its actions include the action; its
-//     modalities and body parts include the data's. An empty list sets no
-//     criterion. When the query leaves the party, modality or body part
-//     unknown (empty), a permit provision that restricts it does not match
-//     and a deny provision that restricts it does: an unknown attribute can
-//     never unlock data, nor slip past a refusal.
+//     matches: its period covers At; its data period covers the data's
+//     acquisition time; its purposes include the purpose; its actors
+//     include the party; its actions include the action; its modalities and
+//     body parts include the data's. An empty list or a zero period sets no
+//     criterion. When the query leaves the party, modality, body part or
+//     acquisition time unknown (empty), a permit provision that restricts
+//     it does not match and a deny provision that restricts it does: an
+//     unknown attribute can never unlock data, nor slip past a refusal.
 //
 //  3. Nested provisions refine their parent: a nested provision is only
 //     considered where its parent matches (criteria accumulate down the
@@ -80,6 +81,7 @@ type Query struct {
 	Modality string              // DICOM Modality (0008,0060); "" when not known
 	BodyPart string              // DICOM Body Part Examined (0018,0015); "" when not known
 	Action   ethos.ConsentAction // "" means use
+	Acquired time.Time           // when the data was acquired; zero when not known
 	At       time.Time           // the time the question is about; zero means Now
 	Now      time.Time           // the current time (required)
 }
@@ -313,6 +315,12 @@ func matches(p *ethos.Provision, typ ethos.ProvisionType, q Query, checkPeriod b
 	if !matchTerm(p.Modalities, q.Modality, unknownMatches) || !matchTerm(p.BodyParts, q.BodyPart, unknownMatches) {
 		return false
 	}
+	if !p.DataPeriod.IsZero() {
+		if q.Acquired.IsZero() {
+			return unknownMatches
+		}
+		return p.DataPeriod.Covers(q.Acquired)
+	}
 	return true
 }
 
@@ -358,7 +366,7 @@ func (c Coverage) Decision() ethos.ConsentDecision {
 }
 
 // DecideAcquiredAndNow checks q on the acquisition date and at q.Now (q.At
-// is ignored). Ingest uses it: an instance enters a project only if its
+// is ignored; q.Acquired is set to acquired, for data periods). Ingest uses it: an instance enters a project only if its
 // acquisition fell within a consent's scope and the use is covered today.
 func DecideAcquiredAndNow(consents []*ethos.Consent, q Query, acquired time.Time) (Coverage, error) {
 	if acquired.IsZero() {
@@ -366,6 +374,7 @@ func DecideAcquiredAndNow(consents []*ethos.Consent, q Query, acquired time.Time
 	}
 	var cov Coverage
 	var err error
+	q.Acquired = acquired
 	q.At = acquired
 	if cov.Acquired, err = Decide(consents, q); err != nil {
 		return Coverage{}, err

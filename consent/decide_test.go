@@ -77,6 +77,14 @@ func optIn(purposes ...ethos.Purpose) ethos.Provision {
 
 func permitAll() ethos.Provision { return ethos.Provision{Type: ethos.ProvisionPermit} }
 
+// retro permits research on images acquired 2015 to 2019 only.
+func retro() ethos.Provision {
+	return ethos.Provision{Type: ethos.ProvisionDeny, Provisions: []ethos.Provision{
+		{Type: ethos.ProvisionPermit, Purposes: []ethos.Purpose{ethos.PurposeResearch},
+			DataPeriod: ethos.Period{Start: day("2015-01-01"), End: endOf("2019-12-31")}},
+	}}
+}
+
 func TestDecide(t *testing.T) {
 	now := day("2026-06-01")
 	q := func(p ethos.Purpose, mod ...func(*consent.Query)) consent.Query {
@@ -311,6 +319,38 @@ func TestDecide(t *testing.T) {
 			decision: ethos.DecisionPermit, reason: ethos.ReasonPermitted, consentID: "old", provision: "provision.provision[0]",
 		},
 		{
+			name:     "DataPeriodCoversAcquisition",
+			consents: []*ethos.Consent{mk("c1", "2025-01-01", retro())},
+			query:    q(ethos.PurposeResearch, func(q *consent.Query) { q.Acquired = day("2017-05-05") }),
+			decision: ethos.DecisionPermit, reason: ethos.ReasonPermitted, consentID: "c1", provision: "provision.provision[0]",
+		},
+		{
+			name:     "DataPeriodEndInclusive",
+			consents: []*ethos.Consent{mk("c1", "2025-01-01", retro())},
+			query:    q(ethos.PurposeResearch, func(q *consent.Query) { q.Acquired = endOf("2019-12-31") }),
+			decision: ethos.DecisionPermit, reason: ethos.ReasonPermitted, consentID: "c1", provision: "provision.provision[0]",
+		},
+		{
+			name:     "DataPeriodExcludesNewerImages",
+			consents: []*ethos.Consent{mk("c1", "2025-01-01", retro())},
+			query:    q(ethos.PurposeResearch, func(q *consent.Query) { q.Acquired = day("2020-01-01") }),
+			decision: ethos.DecisionNoConsent, reason: ethos.ReasonOutOfScope, consentID: "c1", provision: "provision",
+		},
+		{
+			name:     "DataPeriodUnknownAcquisitionDoesNotUnlockPermit",
+			consents: []*ethos.Consent{mk("c1", "2025-01-01", retro())},
+			query:    q(ethos.PurposeResearch),
+			decision: ethos.DecisionNoConsent, reason: ethos.ReasonOutOfScope, consentID: "c1", provision: "provision",
+		},
+		{
+			name: "DataPeriodUnknownAcquisitionCannotSlipPastDeny",
+			consents: []*ethos.Consent{mk("c1", "2025-01-01", ethos.Provision{Type: ethos.ProvisionPermit, Provisions: []ethos.Provision{
+				{Type: ethos.ProvisionDeny, DataPeriod: ethos.Period{End: endOf("2010-12-31")}},
+			}})},
+			query:    q(ethos.PurposeResearch),
+			decision: ethos.DecisionDeny, reason: ethos.ReasonDenied, consentID: "c1", provision: "provision.provision[0]",
+		},
+		{
 			name:     "Expired",
 			consents: []*ethos.Consent{mk("c1", "2020-01-01", optIn(ethos.PurposeResearch), period("2020-01-01", "2024-12-31"))},
 			query:    q(ethos.PurposeResearch),
@@ -532,6 +572,12 @@ func TestDecideAcquiredAndNow(t *testing.T) {
 			acq:      ethos.ReasonPermitted, cur: ethos.ReasonExpired, want: ethos.ReasonExpired,
 		},
 		{
+			name:     "DataPeriodUsesAcquisitionTimeBothTimes",
+			consents: []*ethos.Consent{mk("c1", "2020-01-01", retro(), period("2015-01-01", ""))},
+			acquired: "2018-03-03",
+			acq:      ethos.ReasonPermitted, cur: ethos.ReasonPermitted, want: ethos.ReasonPermitted,
+		},
+		{
 			name:     "WithdrawnReportsNow",
 			consents: []*ethos.Consent{mk("c1", "2020-01-01", optIn(ethos.PurposeResearch), status(ethos.ConsentInactive))},
 			acquired: "2022-01-01",
@@ -555,5 +601,40 @@ func TestDecideAcquiredAndNow(t *testing.T) {
 	}
 	if _, err := consent.DecideAcquiredAndNow(nil, base, time.Time{}); ethos.ErrorCode(err) != ethos.EINVALID {
 		t.Errorf("zero acquisition time: err = %v, want EINVALID", err)
+	}
+}
+
+func TestExplain(t *testing.T) {
+	cs := []*ethos.Consent{
+		mk("old", "2023-01-01", optIn(ethos.PurposeResearch)),
+		mk("care", "2025-03-01", ethos.Provision{Type: ethos.ProvisionPermit, Purposes: []ethos.Purpose{ethos.PurposeClinicalCare}}),
+		mk("gone", "2024-01-01", ethos.Provision{Type: ethos.ProvisionDeny}, status(ethos.ConsentInactive)),
+		mk("bad", "2024-06-01", permitAll(), status(ethos.ConsentEnteredInError)),
+		mk("other", "2024-06-01", permitAll(), subject(subjB)),
+	}
+	q := consent.Query{Subject: subjA, Purpose: ethos.PurposeResearch, Now: day("2026-01-01")}
+	got, err := consent.Explain(cs, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []consent.Evaluation{
+		{ConsentID: "care", DateTime: day("2025-03-01"), Status: ethos.ConsentActive, InForce: true, Says: consent.SaysSilent},
+		{ConsentID: "bad", DateTime: day("2024-06-01"), Status: ethos.ConsentEnteredInError, Says: consent.SaysPermit, Provision: "provision"},
+		{ConsentID: "gone", DateTime: day("2024-01-01"), Status: ethos.ConsentInactive, Says: consent.SaysDeny, Provision: "provision"},
+		{ConsentID: "old", DateTime: day("2023-01-01"), Status: ethos.ConsentActive, InForce: true, Says: consent.SaysPermit, Provision: "provision.provision[0]"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d evaluations, want %d: %+v", len(got), len(want), got)
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if g.ConsentID != w.ConsentID || !g.DateTime.Equal(w.DateTime) || g.Status != w.Status || g.InForce != w.InForce || g.Says != w.Says || g.Provision != w.Provision {
+			t.Errorf("evaluation %d = %+v, want %+v", i, g, w)
+		}
+	}
+	// Decide agrees: the silent newer consent is skipped, the old one permits.
+	d, _ := consent.Decide(cs, q)
+	if d.ConsentID != "old" || !d.Permitted() {
+		t.Errorf("Decide = %+v", d)
 	}
 }

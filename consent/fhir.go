@@ -393,7 +393,7 @@ func provision(v any, path string, depth int, count *int, p *ethos.Provision) er
 	if err != nil {
 		return err
 	}
-	if err := checkKeys(m, path, []string{"type", "period", "actor", "action", "purpose", "class", "code", "provision"}, "id"); err != nil {
+	if err := checkKeys(m, path, []string{"type", "period", "actor", "action", "purpose", "class", "code", "dataPeriod", "provision"}, "id"); err != nil {
 		return err
 	}
 	if t, ok, err := optionalString(m, path, "type"); err != nil {
@@ -406,6 +406,11 @@ func provision(v any, path string, depth int, count *int, p *ethos.Provision) er
 	}
 	if pv, ok := m["period"]; ok {
 		if p.Period, err = period(pv, path+".period"); err != nil {
+			return err
+		}
+	}
+	if pv, ok := m["dataPeriod"]; ok {
+		if p.DataPeriod, err = period(pv, path+".dataPeriod"); err != nil {
 			return err
 		}
 	}
@@ -582,7 +587,7 @@ func patientRef(v any, path string) (ethos.SubjectKey, *ethos.PatientIdentifier,
 	if err != nil {
 		return "", nil, err
 	}
-	value, _, err := optionalString(im, ipath, "value")
+	value, _, err := optionalText(im, ipath, "value")
 	if err != nil {
 		return "", nil, err
 	}
@@ -708,7 +713,7 @@ func coding(v any, path string) (pathCoding, error) {
 	if cd.Code, _, err = optionalString(m, path, "code"); err != nil {
 		return cd, err
 	}
-	if cd.Display, _, err = optionalString(m, path, "display"); err != nil {
+	if cd.Display, _, err = optionalText(m, path, "display"); err != nil {
 		return cd, err
 	}
 	if cd.Code == "" {
@@ -725,7 +730,7 @@ func codeableConcept(v any, path string) ([]pathCoding, error) {
 	if err := checkKeys(m, path, []string{"coding", "text"}, "id"); err != nil {
 		return nil, err
 	}
-	if _, _, err := optionalString(m, path, "text"); err != nil {
+	if _, _, err := optionalText(m, path, "text"); err != nil {
 		return nil, err
 	}
 	list, err := array(m, path, "coding")
@@ -919,6 +924,24 @@ func optionalString(m map[string]any, base, key string) (string, bool, error) {
 	return s, true, nil
 }
 
+// optionalText reads an element of FHIR type string, where leading and
+// trailing whitespace is allowed (codes, ids, uris and dates forbid it).
+// The value is never quoted in an error.
+func optionalText(m map[string]any, base, key string) (string, bool, error) {
+	v, ok := m[key]
+	if !ok {
+		return "", false, nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", false, &FHIRError{Path: join(base, key), Problem: "want a string, found " + kindOf(v)}
+	}
+	if s == "" {
+		return "", false, &FHIRError{Path: join(base, key), Problem: "empty string (FHIR JSON omits empty elements)"}
+	}
+	return s, true, nil
+}
+
 func requiredString(m map[string]any, base, key string) (string, error) {
 	s, ok, err := optionalString(m, base, key)
 	if err != nil {
@@ -1023,13 +1046,14 @@ type fhirActor struct {
 }
 
 type fhirProvision struct {
-	Type      string          `json:"type,omitempty"`
-	Period    *fhirPeriod     `json:"period,omitempty"`
-	Actor     []fhirActor     `json:"actor,omitempty"`
-	Action    []fhirCC        `json:"action,omitempty"`
-	Purpose   []fhirCoding    `json:"purpose,omitempty"`
-	Code      []fhirCC        `json:"code,omitempty"`
-	Provision []fhirProvision `json:"provision,omitempty"`
+	Type       string          `json:"type,omitempty"`
+	Period     *fhirPeriod     `json:"period,omitempty"`
+	Actor      []fhirActor     `json:"actor,omitempty"`
+	Action     []fhirCC        `json:"action,omitempty"`
+	Purpose    []fhirCoding    `json:"purpose,omitempty"`
+	Code       []fhirCC        `json:"code,omitempty"`
+	DataPeriod *fhirPeriod     `json:"dataPeriod,omitempty"`
+	Provision  []fhirProvision `json:"provision,omitempty"`
 }
 
 type fhirConsent struct {
@@ -1154,22 +1178,27 @@ func partyRef(kind ethos.GrantorKind, party string, subject ethos.SubjectKey) fh
 	return fhirRef{Reference: string(kind) + "/" + party, Identifier: &fhirIdentifier{System: PartySystem, Value: party}}
 }
 
+func periodOut(p ethos.Period) *fhirPeriod {
+	if p.IsZero() {
+		return nil
+	}
+	fp := &fhirPeriod{}
+	if !p.Start.IsZero() {
+		fp.Start = formatStart(p.Start)
+	}
+	if !p.End.IsZero() {
+		fp.End = formatEnd(p.End)
+	}
+	return fp
+}
+
 func provisionIsZero(p *ethos.Provision) bool {
-	return p.Type == "" && p.Period.IsZero() && len(p.Actors) == 0 && len(p.Actions) == 0 &&
+	return p.Type == "" && p.Period.IsZero() && p.DataPeriod.IsZero() && len(p.Actors) == 0 && len(p.Actions) == 0 &&
 		len(p.Purposes) == 0 && len(p.Modalities) == 0 && len(p.BodyParts) == 0 && len(p.Provisions) == 0
 }
 
 func provisionOut(p *ethos.Provision) fhirProvision {
-	fp := fhirProvision{Type: string(p.Type)}
-	if !p.Period.IsZero() {
-		fp.Period = &fhirPeriod{}
-		if !p.Period.Start.IsZero() {
-			fp.Period.Start = formatStart(p.Period.Start)
-		}
-		if !p.Period.End.IsZero() {
-			fp.Period.End = formatEnd(p.Period.End)
-		}
-	}
+	fp := fhirProvision{Type: string(p.Type), Period: periodOut(p.Period), DataPeriod: periodOut(p.DataPeriod)}
 	for _, a := range p.Actors {
 		// Actors are practitioners, organisations or care teams in FHIR;
 		// Ethos parties are exported as Organization references.

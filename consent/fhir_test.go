@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -245,7 +247,9 @@ func TestFHIRRejects(t *testing.T) {
 		{"ErrUnknownElement", edit(`"status": "active",`, `"status": "active", "colour": "blue",`), "colour"},
 		{"ErrModifierExtension", edit(`{"type": "permit", "purpose": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "HRESCH"}]}`,
 			`{"type": "permit", "modifierExtension": [{"url": "x"}], "purpose": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "HRESCH"}]}`), "provision.provision[0].modifierExtension"},
-		{"ErrDataPeriodUnsupported", edit(`"type": "deny",`, `"type": "deny", "dataPeriod": {"start": "2020"},`), "provision.dataPeriod"},
+		{"ErrDataPeriodBackwards", edit(`"type": "deny",`, `"type": "deny", "dataPeriod": {"start": "2021", "end": "2020"},`), "provision.dataPeriod"},
+		{"ErrDataReferenceUnsupported", edit(`"type": "deny",`, `"type": "deny", "data": [{"meaning": "instance", "reference": {"reference": "ImagingStudy/1"}}],`), "provision.data"},
+		{"ErrSecurityLabelUnsupported", edit(`"type": "deny",`, `"type": "deny", "securityLabel": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"}],`), "provision.securityLabel"},
 		{"ErrUnknownModality", edit(`"type": "deny",`, `"type": "deny", "code": [{"coding": [{"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "XRAY"}]}],`), "provision.code[0].coding[0].code"},
 		{"ErrBadBodyPart", edit(`"type": "deny",`, `"type": "deny", "code": [{"coding": [{"system": "https://ethos-imaging.org/fhir/CodeSystem/body-part-examined", "code": "chest"}]}],`), "provision.code[0].coding[0].code"},
 		{"ErrSNOMEDBodyPartUnsupported", edit(`"type": "deny",`, `"type": "deny", "code": [{"coding": [{"system": "http://snomed.info/sct", "code": "51185008"}]}],`), "provision.code[0].coding[0].system"},
@@ -427,6 +431,9 @@ func TestFHIRWriteThenParse(t *testing.T) {
 			c.Provision = p
 		}},
 		{"OKEveryStatus", func(c *ethos.Consent) { c.Status = ethos.ConsentEnteredInError }},
+		{"OKDataPeriod", func(c *ethos.Consent) {
+			c.Provision.Provisions[0].DataPeriod = ethos.Period{Start: day("2015-01-01"), End: endOf("2019-12-31")}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -460,5 +467,88 @@ func TestFHIRWriteThenParse(t *testing.T) {
 				t.Errorf("consent changed (-written +parsed):\n%s", diff)
 			}
 		})
+	}
+}
+
+// valuesTemplate is a Consent whose interesting values come from the fuzzer.
+const valuesTemplate = `{
+  "resourceType": "Consent", "id": %s, "status": %s,
+  "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": %s}]},
+  "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+  "patient": {"identifier": {"system": "urn:oid:1.2.3", "value": %s}},
+  "dateTime": %s,
+  "performer": [{"reference": %s}],
+  "policy": [{"uri": "https://irb.example.org/p/1"}],
+  "provision": {
+    "type": "deny", "period": {"start": %s, "end": %s},
+    "provision": [{
+      "type": %s,
+      "purpose": [{"system": %s, "code": %s}],
+      "code": [{"coding": [{"system": "http://dicom.nema.org/resources/ontology/DCM", "code": %s}]},
+               {"coding": [{"system": "https://ethos-imaging.org/fhir/CodeSystem/body-part-examined", "code": %s}]}],
+      "actor": [{"role": {"coding": [{"system": "x", "code": "IRCP"}]}, "reference": {"reference": %s}}]
+    }]
+  }
+}`
+
+var mrnLike = regexp.MustCompile(`^[A-Z0-9-]*[0-9][A-Z0-9-]*$`)
+
+// FuzzFHIRValues puts fuzzed strings into the elements whose values the
+// parser interprets (dates, codes, references, ids), so that the semantic
+// checks and the date round trip are explored, not just JSON syntax.
+func FuzzFHIRValues(f *testing.F) {
+	f.Add("c-1", "active", "research", "MRN-1", "2025-01-02T03:04:05+01:00", "Practitioner/dr-1", "2025", "2030-06",
+		"permit", ethos.PurposeSystemHL7, "HRESCH", "CT", "CHEST", "Organization/site-a")
+	f.Add("x.y", "inactive", "treatment", " ", "2025-01-02", "Patient/p", "2025-01-02T00:00:00.5-00:00", "2025-01-02T23:59:59+14:00",
+		"deny", ethos.PurposeSystemEthos, "ai-evaluation", "MG", "HEAD AND NECK", "PractitionerRole/r")
+	f.Fuzz(func(t *testing.T, id, status, scope, mrn, dateTime, performer, start, end, typ, purposeSystem, purposeCode, modality, bodyPart, actor string) {
+		q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
+		doc := fmt.Sprintf(valuesTemplate, q(id), q(status), q(scope), q(mrn), q(dateTime), q(performer), q(start), q(end),
+			q(typ), q(purposeSystem), q(purposeCode), q(modality), q(bodyPart), q(actor))
+		ims, err := consent.ParseFHIR([]byte(doc))
+		if err != nil {
+			// A realistic identifier that occurs only as the patient's
+			// identifier must never show up in an error.
+			if len(mrn) >= 6 && mrnLike.MatchString(mrn) && strings.Count(doc, mrn) == 1 && strings.Contains(err.Error(), mrn) {
+				t.Fatalf("error quotes the patient identifier: %v", err)
+			}
+			return
+		}
+		cs := withSubjects(t, ims)
+		out1, err := consent.MarshalFHIRBundle(cs)
+		if err != nil {
+			t.Fatalf("accepted consent does not export: %v", err)
+		}
+		again, err := consent.ParseFHIR(out1)
+		if err != nil {
+			t.Fatalf("export does not parse: %v\n%s", err, out1)
+		}
+		cs2 := withSubjects(t, again)
+		if diff := cmp.Diff(cs, cs2); diff != "" {
+			t.Fatalf("round trip changed the consents:\n%s", diff)
+		}
+		out2, _ := consent.MarshalFHIRBundle(cs2)
+		if !bytes.Equal(out1, out2) {
+			t.Fatalf("export not stable:\n%s", cmp.Diff(string(out1), string(out2)))
+		}
+	})
+}
+
+// TestFHIRStringsMayBePadded: elements of type string (identifier values,
+// displays, text) may carry surrounding whitespace in FHIR; codes may not.
+func TestFHIRStringsMayBePadded(t *testing.T) {
+	doc := strings.Replace(base, `"value": "SECRET-MRN-42"`, `"value": " SECRET-MRN-42 "`, 1)
+	doc = strings.Replace(doc, `"code": "59284-0"}`, `"code": "59284-0", "display": "Patient consent "}`, 1)
+	im, err := consent.ParseConsent([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	padded, _ := ethos.DeriveSubjectKey(testSecret, *im.Patient)
+	plain, _ := ethos.DeriveSubjectKey(testSecret, ethos.PatientIdentifier{Issuer: "urn:oid:1.2.3", Value: "SECRET-MRN-42"})
+	if padded != plain {
+		t.Errorf("padding changes the subject key")
+	}
+	if _, err := consent.ParseFHIR([]byte(strings.Replace(base, `"code": "59284-0"`, `"code": "59284-0 "`, 1))); err == nil {
+		t.Errorf("padded code accepted")
 	}
 }

@@ -155,6 +155,7 @@ func runConsentDecide(ctx context.Context, env *Env, args []string) error {
 	at := fs.String("at", "", "time the question is about (RFC 3339 or YYYY-MM-DD; default now)")
 	acquired := fs.String("acquired", "", "acquisition time: check on that date and now (RFC 3339 or YYYY-MM-DD)")
 	nowFlag := fs.String("now", "", "current time (default: the clock)")
+	explain := fs.Bool("explain", false, "print the decision with what every consent of the subject says (at --at, or now)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -188,6 +189,16 @@ func runConsentDecide(ctx context.Context, env *Env, args []string) error {
 	}
 	enc := json.NewEncoder(env.Stdout)
 	enc.SetIndent("", "  ")
+	var evals []consent.Evaluation
+	if *explain {
+		eq := q
+		if *acquired != "" {
+			eq.At = time.Time{}
+		}
+		if evals, err = consent.Explain(cs, eq); err != nil {
+			return err
+		}
+	}
 	if *acquired != "" {
 		t, err := parseTimeFlag(*acquired)
 		if err != nil {
@@ -197,7 +208,11 @@ func runConsentDecide(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := enc.Encode(map[string]ethos.ConsentDecision{"acquired": cov.Acquired, "now": cov.Now, "decision": cov.Decision()}); err != nil {
+		out := map[string]any{"acquired": cov.Acquired, "now": cov.Now, "decision": cov.Decision()}
+		if *explain {
+			out["consents"] = evals
+		}
+		if err := enc.Encode(out); err != nil {
 			return err
 		}
 		return cov.Decision().Err()
@@ -206,7 +221,11 @@ func runConsentDecide(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := enc.Encode(d); err != nil {
+	var out any = d
+	if *explain {
+		out = map[string]any{"decision": d, "consents": evals}
+	}
+	if err := enc.Encode(out); err != nil {
 		return err
 	}
 	return d.Err()

@@ -121,6 +121,20 @@ func TestConsentDecide(t *testing.T) {
 			}
 		})
 	}
+	t.Run("ExplainListsConsents", func(t *testing.T) {
+		args := append(append([]string{}, common...), "--explain", "--purpose", "commercial-use", consentFixture)
+		out, _, code := runCLI(t, args...)
+		var got struct {
+			Decision ethos.ConsentDecision
+			Consents []consent.Evaluation
+		}
+		if err := json.Unmarshal([]byte(out), &got); err != nil {
+			t.Fatal(err)
+		}
+		if code != 1 || got.Decision.Reason != ethos.ReasonOutOfScope || len(got.Consents) != 1 || got.Consents[0].Says != consent.SaysOutOfScope || !got.Consents[0].InForce {
+			t.Errorf("code %d, got %+v", code, got)
+		}
+	})
 	t.Run("AcquiredBeforeConsent", func(t *testing.T) {
 		args := append(append([]string{}, common...), "--purpose", "research", "--party", "site-a", "--modality", "MR", "--body-part", "CHEST", "--acquired", "2024-12-01", consentFixture)
 		out, _, code := runCLI(t, args...)
