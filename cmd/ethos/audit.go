@@ -164,11 +164,12 @@ func openExisting(ctx context.Context, dir string) (*sqlite.DB, error) {
 }
 
 func auditVerify(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "audit verify", "audit verify [--data DIR | --export FILE] [--key KEY] [--checkpoint FILE] [--json]")
+	fs := newFlagSet(env, "audit verify", "audit verify [--data DIR | --export FILE] [--key KEY] [--checkpoint FILE] [--deep] [--json]")
 	data := fs.String("data", defaultDataDir, "data directory whose log to verify")
 	export := fs.String("export", "", "verify an export file (JSON lines) instead of a data directory")
 	key := fs.String("key", "", "verifier key or key file (default: the data directory's; an auditor passes their own copy)")
 	cpFile := fs.String("checkpoint", "", "a checkpoint saved earlier: prove the log only grew since")
+	deep := fs.Bool("deep", false, "also compare every stored tree hash with the recomputed one (reads ~3 rows per event)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
@@ -177,7 +178,7 @@ func auditVerify(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var opts audit.VerifyOptions
+	opts := audit.VerifyOptions{Deep: *deep}
 	if *cpFile != "" {
 		b, err := os.ReadFile(*cpFile)
 		if err != nil {

@@ -144,12 +144,15 @@ func TestTamperWithSQLite3(t *testing.T) {
 		name  string
 		sql   string
 		index string
+		flags []string
 	}{
-		{"Modified", `UPDATE audit_leaves SET data = CAST(replace(CAST(data AS TEXT), '"allow"', '"deny"') AS BLOB) WHERE idx = 17;`, "index 17"},
-		{"Deleted", `DELETE FROM audit_leaves WHERE idx = 12;`, "index 12"},
-		{"Reordered", `UPDATE audit_leaves SET idx = -1 WHERE idx = 20; UPDATE audit_leaves SET idx = 20 WHERE idx = 21; UPDATE audit_leaves SET idx = 21 WHERE idx = -1;`, "index 20"},
-		{"Inserted", `UPDATE audit_leaves SET idx = -idx - 1 WHERE idx >= 9; UPDATE audit_leaves SET idx = -idx WHERE idx < 0; INSERT INTO audit_leaves (idx, data) SELECT 9, data FROM audit_leaves WHERE idx = 3;`, "index 9"},
-		{"LastDeleted", `DELETE FROM audit_leaves WHERE idx = (SELECT MAX(idx) FROM audit_leaves);`, "index 32"},
+		{"Modified", `UPDATE audit_leaves SET data = CAST(replace(CAST(data AS TEXT), '"allow"', '"deny"') AS BLOB) WHERE idx = 17;`, "index 17", nil},
+		{"Deleted", `DELETE FROM audit_leaves WHERE idx = 12;`, "index 12", nil},
+		{"Reordered", `UPDATE audit_leaves SET idx = -1 WHERE idx = 20; UPDATE audit_leaves SET idx = 20 WHERE idx = 21; UPDATE audit_leaves SET idx = 21 WHERE idx = -1;`, "index 20", nil},
+		{"Inserted", `UPDATE audit_leaves SET idx = -idx - 1 WHERE idx >= 9; UPDATE audit_leaves SET idx = -idx WHERE idx < 0; INSERT INTO audit_leaves (idx, data) SELECT 9, data FROM audit_leaves WHERE idx = 3;`, "index 9", nil},
+		{"LastDeleted", `DELETE FROM audit_leaves WHERE idx = (SELECT MAX(idx) FROM audit_leaves);`, "index 32", nil},
+		// Stored tree hashes are derived data; --deep compares each one.
+		{"StoredHashDeep", `UPDATE audit_hash_chunks SET hashes = zeroblob(32) || substr(hashes, 33) WHERE chunk = 0;`, "index 0", []string{"--deep"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -162,7 +165,7 @@ func TestTamperWithSQLite3(t *testing.T) {
 			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("sqlite3: %v %s", err, out)
 			}
-			_, stderr, code := runCLI(t, "audit", "verify", "--data", dir)
+			_, stderr, code := runCLI(t, append([]string{"audit", "verify", "--data", dir}, tt.flags...)...)
 			if code != 1 || !strings.Contains(stderr, "does NOT verify") || !strings.Contains(stderr, tt.index) {
 				t.Errorf("verify after tampering: code %d, stderr %q; want 1 naming %s", code, stderr, tt.index)
 			}
