@@ -38,7 +38,7 @@ func (c *clock) Add(d time.Duration) {
 }
 
 type fixture struct {
-	t       *testing.T
+	t       testing.TB
 	clock   *clock
 	db      *sqlite.DB
 	log     *audit.Log
@@ -52,7 +52,7 @@ type fixture struct {
 	admin   string // token secret of the owner party's admin
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	f := &fixture{t: t, clock: &clock{t: time.Now().UTC()}, key: audittest.TestKey(t)}
