@@ -45,13 +45,14 @@ const (
 	ActionAuditRead  Action = "audit.read"  // read the audit log and its proofs
 	ActionTokenOwn   Action = "token.own"   // manage one's own tokens
 	ActionProjectNew Action = "project.new" // create projects
+	ActionDirectory  Action = "directory"   // list parties and project descriptions (no stage data)
 )
 
 // StageActions are the actions checked against the access matrix.
 var StageActions = []Action{ActionRead, ActionWrite, ActionExport, ActionReview}
 
 // SystemActions are the actions that do not concern one stage.
-var SystemActions = []Action{ActionManage, ActionAuditRead, ActionTokenOwn, ActionProjectNew}
+var SystemActions = []Action{ActionManage, ActionAuditRead, ActionTokenOwn, ActionProjectNew, ActionDirectory}
 
 // IsStageAction reports whether a is checked against the access matrix.
 func (a Action) IsStageAction() bool {
@@ -68,7 +69,7 @@ func (a Action) Valid() bool {
 		return true
 	}
 	switch a {
-	case ActionManage, ActionAuditRead, ActionTokenOwn, ActionProjectNew:
+	case ActionManage, ActionAuditRead, ActionTokenOwn, ActionProjectNew, ActionDirectory:
 		return true
 	}
 	return false

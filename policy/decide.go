@@ -95,6 +95,7 @@ var systemRoles = map[ethos.Action]roleSet{
 	ethos.ActionAuditRead:  rolesOf(r, au, er),
 	ethos.ActionTokenOwn:   rolesOf(r, ds, rs, ml, cl, er, au, pa),
 	ethos.ActionProjectNew: rolesOf(r, ds, rs),
+	ethos.ActionDirectory:  rolesOf(r, ds, rs, ml, cl, er, au, pa),
 }
 
 // StageRoles returns the roles allowed to take a stage action in a stage

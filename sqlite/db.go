@@ -294,4 +294,3 @@ func (db *DB) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	return nil
 }
-
