@@ -66,5 +66,10 @@ func (a *App) Export(ctx context.Context, w io.Writer) error {
 	if err := a.system(ctx, ethos.ActionAuditRead); err != nil {
 		return err
 	}
+	// Export stops at the latest checkpoint: sign one so it covers every
+	// event recorded so far.
+	if _, err := a.Log.Checkpoint(ctx); err != nil {
+		return err
+	}
 	return audit.Export(ctx, a.Storage, w)
 }

@@ -33,6 +33,7 @@ var commands = []command{
 	{"version", "print the version of this binary", runVersion},
 	{"deid", "de-identify a DICOM tree to PS3.15 Annex E", runDeid},
 	{"consent", "check FHIR consents and answer consent questions", runConsent},
+	{"init", "create a data directory, database, audit key and admin token", runInit}, {"serve", "run the API server", runServe}, {"project", "create, list, show projects and move them between stages", runProject}, {"party", "register and list organisations", runParty}, {"user", "add, list and disable users", runUser}, {"token", "create, list and revoke API tokens", runToken}, {"access", "check, show and review access; register data-use agreements", runAccess}, {"audit", "checkpoint, prove, verify and export the audit log", runAudit},
 }
 
 // Env carries the process's streams and environment so commands stay
