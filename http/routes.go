@@ -588,3 +588,13 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request) error {
 	}
 	return nil
 }
+
+// Routes returns "METHOD /path" for every API route (the OpenAPI test
+// compares them with openapi.json).
+func (s *Server) Routes() []string {
+	var out []string
+	for _, rt := range routes(s) {
+		out = append(out, rt.method+" "+rt.path)
+	}
+	return out
+}
