@@ -313,10 +313,7 @@ func accessGrants(ctx context.Context, env *Env, args []string) error {
 func accessRevoke(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "access revoke", "access revoke AGREEMENT_ID")
 	df := addDataFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	id, err := oneArg(fs, "access revoke", "agreement id")
+	id, err := oneArgAnywhere(fs, args, "access revoke", "agreement id")
 	if err != nil {
 		return err
 	}

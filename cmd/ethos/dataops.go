@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"sort"
@@ -96,15 +97,6 @@ func noArgs(fs interface{ NArg() int }, name string) error {
 	return nil
 }
 
-func oneArg(fs interface {
-	NArg() int
-	Arg(int) string
-}, name, what string) (string, error) {
-	if fs.NArg() != 1 {
-		return "", usagef("%s needs exactly one %s", name, what)
-	}
-	return fs.Arg(0), nil
-}
 
 func sortedKeys[V any](m map[string]V) []string {
 	ks := make([]string, 0, len(m))
@@ -117,3 +109,36 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // userOf returns the id of the acting user.
 func userOf(ctx context.Context) string { return ethos.ActorID(ctx) }
+
+// parseFlagsAnywhere parses flags that may come before or after the
+// positional arguments ("token revoke ID --data DIR") and returns the
+// positional ones. "--" ends the flags.
+func parseFlagsAnywhere(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := parseFlags(fs, args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// oneArgAnywhere parses flags anywhere and wants one positional argument.
+func oneArgAnywhere(fs *flag.FlagSet, args []string, name, what string) (string, error) {
+	pos, err := parseFlagsAnywhere(fs, args)
+	if err != nil {
+		return "", err
+	}
+	if len(pos) != 1 {
+		return "", usagef("%s needs exactly one %s", name, what)
+	}
+	return pos[0], nil
+}

@@ -82,10 +82,7 @@ func projectShow(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "project show", "project show [--json] PROJECT_ID")
 	df := addDataFlags(fs)
 	asJSON := fs.Bool("json", false, "print as JSON")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	id, err := oneArg(fs, "project show", "project id")
+	id, err := oneArgAnywhere(fs, args, "project show", "project id")
 	if err != nil {
 		return err
 	}
@@ -116,10 +113,7 @@ func projectStage(ctx context.Context, env *Env, args []string) error {
 	df := addDataFlags(fs)
 	to := fs.String("to", "", "stage to move to")
 	reason := fs.String("reason", "", "why (kept in the stage history and the audit log)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	id, err := oneArg(fs, "project stage", "project id")
+	id, err := oneArgAnywhere(fs, args, "project stage", "project id")
 	if err != nil {
 		return err
 	}

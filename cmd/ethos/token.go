@@ -83,10 +83,7 @@ func tokenList(ctx context.Context, env *Env, args []string) error {
 func tokenRevoke(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "token revoke", "token revoke TOKEN_ID")
 	df := addDataFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	id, err := oneArg(fs, "token revoke", "token id")
+	id, err := oneArgAnywhere(fs, args, "token revoke", "token id")
 	if err != nil {
 		return err
 	}

@@ -103,10 +103,7 @@ func userList(ctx context.Context, env *Env, args []string) error {
 func userDisable(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "user disable", "user disable USER_ID")
 	df := addDataFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	id, err := oneArg(fs, "user disable", "user id")
+	id, err := oneArgAnywhere(fs, args, "user disable", "user id")
 	if err != nil {
 		return err
 	}
