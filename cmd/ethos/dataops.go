@@ -97,7 +97,6 @@ func noArgs(fs interface{ NArg() int }, name string) error {
 	return nil
 }
 
-
 func sortedKeys[V any](m map[string]V) []string {
 	ks := make([]string, 0, len(m))
 	for k := range m {

@@ -110,7 +110,7 @@ func TestFoundationCLI(t *testing.T) {
 	mustCLI(t, with("party", "create", "--name", "Later", "--type", "private")...)
 	var proof struct {
 		Proof struct{ Index int64 } `json:"proof"`
-		Leaf  string               `json:"leaf"`
+		Leaf  string                `json:"leaf"`
 	}
 	json.Unmarshal([]byte(mustCLI(t, with("audit", "proof", "--index", "2")...)), &proof)
 	if proof.Proof.Index != 2 || !strings.Contains(proof.Leaf, `"v":1`) {
