@@ -5,89 +5,80 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"strings"
 	"time"
 )
 
-// Token is an API token. The secret (256 random bits) is shown once when the
-// token is created; only its SHA-256 hash is stored.
+// TokenPrefix starts every API token secret, so a leaked token is easy to
+// recognise in a scanner.
+const TokenPrefix = "ethos_"
+
+// Token is an API credential of a user. The secret (256 random bits) is
+// shown once at creation; only its SHA-256 hash is stored.
 type Token struct {
 	ID         string     `json:"id"`
 	UserID     string     `json:"user_id"`
 	Name       string     `json:"name"`
-	Hash       string     `json:"-"` // hex SHA-256 of the secret
+	Hash       [32]byte   `json:"-"`
 	CreatedAt  time.Time  `json:"created_at"`
 	ExpiresAt  time.Time  `json:"expires_at"`
 	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 }
 
-// TokenPrefix starts every token secret, so a leaked secret is easy to
-// recognise in a scanner.
-const TokenPrefix = "ethos_"
+// Active reports whether t may authenticate at now: not revoked, not expired.
+func (t *Token) Active(now time.Time) bool {
+	return t.RevokedAt == nil && now.Before(t.ExpiresAt)
+}
 
-// DefaultTokenTTL is the lifetime of a token when none is asked for.
-const DefaultTokenTTL = 90 * 24 * time.Hour
-
-// NewTokenSecret returns a fresh secret and its stored hash.
-func NewTokenSecret() (secret, hash string) {
+// NewTokenSecret returns a fresh secret and its hash. The secret is
+// TokenPrefix followed by 256 random bits in unpadded base64url.
+func NewTokenSecret() (secret string, hash [32]byte) {
 	var b [32]byte
-	rand.Read(b[:]) // never fails (crypto/rand panics if the system cannot supply randomness)
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("ethos: crypto/rand failed: " + err.Error())
+	}
 	secret = TokenPrefix + base64.RawURLEncoding.EncodeToString(b[:])
 	return secret, HashTokenSecret(secret)
 }
 
-// HashTokenSecret returns the hash stored for a secret.
-func HashTokenSecret(secret string) string {
-	h := sha256.Sum256([]byte(secret))
-	return hex.EncodeToString(h[:])
-}
+// HashTokenSecret returns the stored form of a token secret.
+func HashTokenSecret(secret string) [32]byte { return sha256.Sum256([]byte(secret)) }
 
-// WellFormedTokenSecret reports whether s looks like a secret made by
-// NewTokenSecret (prefix and 43 base64url characters).
+// WellFormedTokenSecret reports whether s has the shape NewTokenSecret gives
+// (a cheap check before any database look-up).
 func WellFormedTokenSecret(s string) bool {
 	rest, ok := strings.CutPrefix(s, TokenPrefix)
-	if !ok || len(rest) != 43 {
-		return false
-	}
-	_, err := base64.RawURLEncoding.DecodeString(rest)
-	return err == nil
+	return ok && len(rest) == 43 && base64.RawURLEncoding.Strict().DecodedLen(len(rest)) == 32
 }
 
-// Status says whether t can be used at now: "active", "expired" or "revoked".
-func (t *Token) Status(now time.Time) string {
-	switch {
-	case t.RevokedAt != nil:
-		return "revoked"
-	case !now.Before(t.ExpiresAt):
-		return "expired"
-	}
-	return "active"
-}
+// MaxTokenLifetime bounds a token's lifetime; long-lived secrets are how
+// access outlives its purpose.
+const MaxTokenLifetime = 366 * 24 * time.Hour
 
-// TokenFilter selects tokens; nil fields select everything.
+// TokenFilter selects tokens. Nil fields select everything.
 type TokenFilter struct {
-	ID     *string `json:"id,omitempty"`
-	UserID *string `json:"user_id,omitempty"`
-	Offset int     `json:"offset,omitempty"`
-	Limit  int     `json:"limit,omitempty"`
+	ID     *string
+	UserID *string
+	Active *time.Time // only tokens active at this time
+
+	Offset int
+	Limit  int
 }
 
-// TokenService stores tokens.
+// TokenService stores tokens and authenticates secrets.
 type TokenService interface {
-	FindTokens(ctx context.Context, filter TokenFilter) ([]*Token, int, error)
-	// CreateToken stores t (Hash, UserID, Name, ExpiresAt set by the
-	// caller) and assigns ID and CreatedAt.
+	// CreateToken stores t (ID, UserID, Name, Hash, ExpiresAt set by the
+	// caller; an empty ID is assigned). The user must exist.
 	CreateToken(ctx context.Context, t *Token) error
-	// RevokeToken marks the token revoked at now; revoking twice is a
-	// conflict.
+	// FindTokenByID returns the token with the given id (ENOTFOUND if none).
+	FindTokenByID(ctx context.Context, id string) (*Token, error)
+	// FindTokens returns the tokens matching filter and the total count.
+	FindTokens(ctx context.Context, filter TokenFilter) ([]*Token, int, error)
+	// RevokeToken marks the token revoked at now (idempotent) and returns it.
 	RevokeToken(ctx context.Context, id string, now time.Time) (*Token, error)
-	// Authenticate finds the token whose hash is that of secret, checks it
-	// is neither expired nor revoked at now, records now as its last use
-	// and returns it with its user (and the user's party). It fails with
-	// EUNAUTHORIZED, saying why, for an unknown, expired or revoked token
-	// or a disabled user; the token is returned when it was found so the
-	// failure can be audited under its id.
-	Authenticate(ctx context.Context, secret string, now time.Time) (*Token, *User, error)
+	// Authenticate finds the token whose hash is hash and its user. It
+	// returns EUNAUTHORIZED when there is none, it is expired or revoked,
+	// or the user is disabled; otherwise it records now as last use.
+	Authenticate(ctx context.Context, hash [32]byte, now time.Time) (*Token, *User, error)
 }

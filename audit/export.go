@@ -66,29 +66,43 @@ func Export(ctx context.Context, s Storage, w io.Writer) error {
 	bw.Write(head)
 	bw.WriteByte('\n')
 
-	// Leaf hashes are read in chunks alongside the leaves.
-	const chunk = 4096
-	var hashes []tlog.Hash
-	var hashBase int64 = -1
+	// Leaf hashes stream in from the stored hashes, read alongside.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	hashes := make(chan []leafHash, 4)
+	hashErr := make(chan error, 1)
+	go func() { hashErr <- streamLeafHashes(ctx, s, cp.Size, hashes) }()
+	var cur []leafHash
+	nextHash := func(idx int64) (tlog.Hash, bool) {
+		for {
+			for len(cur) > 0 && cur[0].i < idx {
+				cur = cur[1:]
+			}
+			if len(cur) > 0 {
+				if cur[0].i == idx {
+					return cur[0].h, true
+				}
+				return tlog.Hash{}, false
+			}
+			c, ok := <-hashes
+			if !ok {
+				return tlog.Hash{}, false
+			}
+			cur = c
+		}
+	}
 	line := make([]byte, 0, 512)
 	err = s.ScanLeaves(ctx, 0, cp.Size, func(idx int64, leaf []byte) error {
-		if hashBase < 0 || idx >= hashBase+int64(len(hashes)) {
-			hashBase = idx
-			end := min(idx+chunk, cp.Size)
-			want := make([]int64, 0, end-idx)
-			for i := idx; i < end; i++ {
-				want = append(want, tlog.StoredHashIndex(0, i))
-			}
-			hashes, err = s.Hashes(ctx, want)
-			if err != nil {
-				return fmt.Errorf("audit: export: leaf hashes from %d: %w", idx, err)
-			}
-		}
 		line = append(line[:0], `{"index":`...)
 		line = strconv.AppendInt(line, idx, 10)
-		line = append(line, `,"leaf_hash":"`...)
-		line = append(line, hashes[idx-hashBase].String()...)
-		line = append(line, `","event":`...)
+		if h, ok := nextHash(idx); ok {
+			line = append(line, `,"leaf_hash":"`...)
+			line = append(line, h.String()...)
+			line = append(line, `","event":`...)
+		} else {
+			// No stored hash: the verifier names this index.
+			line = append(line, `,"leaf_hash":null,"event":`...)
+		}
 		if json.Valid(leaf) && !bytes.ContainsAny(leaf, "\n\r") {
 			line = append(line, leaf...)
 		} else {
@@ -101,10 +115,58 @@ func Export(ctx context.Context, s Storage, w io.Writer) error {
 		_, err := bw.Write(line)
 		return err
 	})
+	cancel()
+	for range hashes { // let the reader finish
+	}
+	if herr := <-hashErr; err == nil && herr != nil && !errors.Is(herr, context.Canceled) {
+		err = fmt.Errorf("audit: export: stored hashes: %w", herr)
+	}
 	if err != nil {
 		return err
 	}
 	return bw.Flush()
+}
+
+// leafHash is the stored leaf hash of event i.
+type leafHash struct {
+	i int64
+	h tlog.Hash
+}
+
+// streamLeafHashes sends the stored leaf hashes of events [0, n), in
+// order and in chunks, picking them out of one ScanHashes pass. Events
+// whose leaf hash is not stored are left out (the reader sees a gap).
+func streamLeafHashes(ctx context.Context, s Storage, n int64, out chan<- []leafHash) error {
+	defer close(out)
+	const chunk = 4096
+	buf := make([]leafHash, 0, chunk)
+	send := func() error {
+		select {
+		case out <- buf:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		buf = make([]leafHash, 0, chunk)
+		return nil
+	}
+	err := s.ScanHashes(ctx, 0, tlog.StoredHashCount(n), func(idx int64, h tlog.Hash) error {
+		level, k := tlog.SplitStoredHashIndex(idx)
+		if level != 0 || k >= n {
+			return nil
+		}
+		buf = append(buf, leafHash{k, h})
+		if len(buf) >= chunk {
+			return send()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(buf) > 0 {
+		return send()
+	}
+	return nil
 }
 
 // VerifyExport checks an export written by Export, with nothing but the

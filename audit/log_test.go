@@ -449,3 +449,46 @@ func TestPeriodicCheckpoint(t *testing.T) {
 		runtime.Gosched()
 	}
 }
+
+func TestVerifyWhileAppending(t *testing.T) {
+	ctx := context.Background()
+	s := audit.NewMemStorage()
+	l := audittest.Fill(t, s, 100)
+	stop := make(chan struct{})
+	done := make(chan error)
+	go func() {
+		for i := 100; ; i++ {
+			if i == 3000 { // bounded, whatever the machine's speed
+				<-stop
+				done <- nil
+				return
+			}
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			if _, err := l.Append(ctx, audittest.Event(i)); err != nil {
+				done <- err
+				return
+			}
+			if i%50 == 0 {
+				if _, err := l.Checkpoint(ctx); err != nil {
+					done <- err
+					return
+				}
+			}
+		}
+	}()
+	for range 20 {
+		if _, err := audit.Verify(ctx, s, audittest.TestKey(t).Verifier, audit.VerifyOptions{}); err != nil {
+			t.Errorf("Verify during appends: %v", err)
+			break
+		}
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

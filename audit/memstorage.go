@@ -9,7 +9,8 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-// MemStorage is a Storage held in memory, for tests and benchmarks. It
+// MemStorage is a Storage held in memory, for tests and benchmarks. Like a
+// database it refuses calls whose context is done. It
 // keeps rows the way a database table does (one entry per index, possibly
 // with gaps), so the Tamper methods can simulate someone editing the
 // database directly.
@@ -21,29 +22,50 @@ type MemStorage struct {
 	FailAppend func(start int64, leaves int) error
 
 	mu          sync.RWMutex
-	leaves      map[int64][]byte
-	hashes      map[int64]tlog.Hash
+	leaves      []memRow[[]byte] // by index; len is one more than the largest index
+	hashes      []memRow[tlog.Hash]
 	checkpoints map[int64][]byte
-	nleaves     int64 // one more than the largest leaf index
-	nhashes     int64 // one more than the largest stored-hash index
+}
+
+// memRow is one row; ok is false where a row was deleted.
+type memRow[T any] struct {
+	v  T
+	ok bool
+}
+
+// get returns rows[i] if it is stored.
+func get[T any](rows []memRow[T], i int64) (T, bool) {
+	if i < 0 || i >= int64(len(rows)) || !rows[i].ok {
+		var zero T
+		return zero, false
+	}
+	return rows[i].v, true
+}
+
+// put stores v at i, growing rows with missing rows as needed.
+func put[T any](rows []memRow[T], i int64, v T) []memRow[T] {
+	for int64(len(rows)) <= i {
+		rows = append(rows, memRow[T]{})
+	}
+	rows[i] = memRow[T]{v, true}
+	return rows
 }
 
 var _ Storage = (*MemStorage)(nil)
 
 // NewMemStorage returns an empty MemStorage.
 func NewMemStorage() *MemStorage {
-	return &MemStorage{
-		leaves:      make(map[int64][]byte),
-		hashes:      make(map[int64]tlog.Hash),
-		checkpoints: make(map[int64][]byte),
-	}
+	return &MemStorage{checkpoints: make(map[int64][]byte)}
 }
 
 // Size returns one more than the largest stored leaf index.
 func (m *MemStorage) Size(ctx context.Context) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return m.nleaves, nil
+	return int64(len(m.leaves)), nil
 }
 
 // Append implements Storage.
@@ -58,33 +80,34 @@ func (m *MemStorage) Append(ctx context.Context, start int64, leaves [][]byte, h
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if start != m.nleaves {
-		return fmt.Errorf("append at leaf %d, log has %d: %w", start, m.nleaves, ErrConflict)
+	if start != int64(len(m.leaves)) {
+		return fmt.Errorf("append at leaf %d, log has %d: %w", start, len(m.leaves), ErrConflict)
 	}
-	if hashStart != m.nhashes {
-		return fmt.Errorf("append at stored hash %d, log has %d: %w", hashStart, m.nhashes, ErrConflict)
+	if hashStart != int64(len(m.hashes)) {
+		return fmt.Errorf("append at stored hash %d, log has %d: %w", hashStart, len(m.hashes), ErrConflict)
 	}
-	for i, l := range leaves {
-		m.leaves[start+int64(i)] = slices.Clone(l)
+	for _, l := range leaves {
+		m.leaves = append(m.leaves, memRow[[]byte]{slices.Clone(l), true})
 	}
-	for i, h := range hashes {
-		m.hashes[hashStart+int64(i)] = h
+	for _, h := range hashes {
+		m.hashes = append(m.hashes, memRow[tlog.Hash]{h, true})
 	}
-	m.nleaves += int64(len(leaves))
-	m.nhashes += int64(len(hashes))
 	return nil
 }
 
 // Leaves implements Storage.
 func (m *MemStorage) Leaves(ctx context.Context, start, end int64) ([][]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if start < 0 || end < start {
 		return nil, fmt.Errorf("leaves [%d, %d): bad range", start, end)
 	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	out := make([][]byte, 0, min(end-start, m.nleaves))
+	out := make([][]byte, 0, min(end-start, int64(len(m.leaves))))
 	for i := start; i < end; i++ {
-		l, ok := m.leaves[i]
+		l, ok := get(m.leaves, i)
 		if !ok {
 			return nil, fmt.Errorf("leaf %d: %w", i, ErrNotFound)
 		}
@@ -95,11 +118,14 @@ func (m *MemStorage) Leaves(ctx context.Context, start, end int64) ([][]byte, er
 
 // Hashes implements Storage.
 func (m *MemStorage) Hashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	out := make([]tlog.Hash, len(indexes))
 	for i, x := range indexes {
-		h, ok := m.hashes[x]
+		h, ok := get(m.hashes, x)
 		if !ok {
 			return nil, fmt.Errorf("stored hash %d: %w", x, ErrNotFound)
 		}
@@ -122,9 +148,9 @@ func (m *MemStorage) ScanLeaves(ctx context.Context, start, end int64, fn func(i
 		}
 		buf = buf[:0]
 		m.mu.RLock()
-		stop := min(end, m.nleaves)
+		stop := min(end, int64(len(m.leaves)))
 		for ; i < stop && len(buf) < cap(buf); i++ {
-			if l, ok := m.leaves[i]; ok {
+			if l, ok := get(m.leaves, i); ok {
 				buf = append(buf, row{i, l})
 			}
 		}
@@ -154,9 +180,9 @@ func (m *MemStorage) ScanHashes(ctx context.Context, start, end int64, fn func(i
 		}
 		buf = buf[:0]
 		m.mu.RLock()
-		stop := min(end, m.nhashes)
+		stop := min(end, int64(len(m.hashes)))
 		for ; i < stop && len(buf) < cap(buf); i++ {
-			if h, ok := m.hashes[i]; ok {
+			if h, ok := get(m.hashes, i); ok {
 				buf = append(buf, row{i, h})
 			}
 		}
@@ -175,6 +201,9 @@ func (m *MemStorage) ScanHashes(ctx context.Context, start, end int64, fn func(i
 
 // PutCheckpoint implements Storage.
 func (m *MemStorage) PutCheckpoint(ctx context.Context, n int64, signed []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.checkpoints[n] = slices.Clone(signed)
@@ -183,6 +212,9 @@ func (m *MemStorage) PutCheckpoint(ctx context.Context, n int64, signed []byte) 
 
 // LatestCheckpoint implements Storage.
 func (m *MemStorage) LatestCheckpoint(ctx context.Context) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	best := int64(-1)
@@ -200,8 +232,7 @@ func (m *MemStorage) LatestCheckpoint(ctx context.Context) ([]byte, error) {
 func (m *MemStorage) TamperSetLeaf(ctx context.Context, index int64, leaf []byte) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.leaves[index] = slices.Clone(leaf)
-	m.nleaves = max(m.nleaves, index+1)
+	m.leaves = put(m.leaves, index, slices.Clone(leaf))
 	return nil
 }
 
@@ -209,10 +240,11 @@ func (m *MemStorage) TamperSetLeaf(ctx context.Context, index int64, leaf []byte
 func (m *MemStorage) TamperDeleteLeaf(ctx context.Context, index int64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	delete(m.leaves, index)
-	m.nleaves = 0
-	for i := range m.leaves {
-		m.nleaves = max(m.nleaves, i+1)
+	if index >= 0 && index < int64(len(m.leaves)) {
+		m.leaves[index] = memRow[[]byte]{}
+	}
+	for len(m.leaves) > 0 && !m.leaves[len(m.leaves)-1].ok {
+		m.leaves = m.leaves[:len(m.leaves)-1]
 	}
 	return nil
 }
@@ -222,14 +254,11 @@ func (m *MemStorage) TamperDeleteLeaf(ctx context.Context, index int64) error {
 func (m *MemStorage) TamperInsertLeaf(ctx context.Context, index int64, leaf []byte) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for i := m.nleaves - 1; i >= index; i-- {
-		if l, ok := m.leaves[i]; ok {
-			m.leaves[i+1] = l
-			delete(m.leaves, i)
-		}
+	if index < int64(len(m.leaves)) {
+		m.leaves = slices.Insert(m.leaves, int(index), memRow[[]byte]{slices.Clone(leaf), true})
+		return nil
 	}
-	m.leaves[index] = slices.Clone(leaf)
-	m.nleaves = max(m.nleaves+1, index+1)
+	m.leaves = put(m.leaves, index, slices.Clone(leaf))
 	return nil
 }
 
@@ -237,7 +266,6 @@ func (m *MemStorage) TamperInsertLeaf(ctx context.Context, index int64, leaf []b
 func (m *MemStorage) TamperSetHash(ctx context.Context, index int64, h tlog.Hash) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.hashes[index] = h
-	m.nhashes = max(m.nhashes, index+1)
+	m.hashes = put(m.hashes, index, h)
 	return nil
 }

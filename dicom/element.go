@@ -1,6 +1,7 @@
 package dicom
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math"
 	"slices"
@@ -41,8 +42,6 @@ type Element struct {
 
 	bigEndian bool     // byte order of Value
 	charsets  []string // Specific Character Set in force where the element was read
-	seq       bool     // holds a sequence (SQ, or UN/implicit private holding items)
-	encaps    bool     // encapsulated value
 }
 
 // Bulk locates a value that a Reader did not load: Length bytes at Offset
@@ -65,10 +64,23 @@ type Item struct {
 
 // IsSequence reports whether e holds items (VR SQ, or a UN or unknown
 // private element that turned out to hold a sequence).
-func (e *Element) IsSequence() bool { return e.seq || e.VR == vr.SQ }
+//
+// An element with a non-nil Items slice is a sequence whatever its VR; the
+// writer encodes the items of a non-SQ element in implicit VR little
+// endian, as PS3.5 6.2.2 asks of UN.
+func (e *Element) IsSequence() bool { return e.VR == vr.SQ || e.Items != nil }
 
 // IsEncapsulated reports whether e holds encapsulated fragments.
-func (e *Element) IsEncapsulated() bool { return e.encaps || (e.Bulk != nil && e.Bulk.Encapsulated) }
+// An element is encapsulated when Fragments is not nil (it holds at least
+// the Basic Offset Table, maybe empty).
+func (e *Element) IsEncapsulated() bool {
+	return (e.Fragments != nil && !e.IsSequence()) || (e.Bulk != nil && e.Bulk.Encapsulated)
+}
+
+// SetBigEndian declares the byte order of Value. Elements built with the
+// New functions are little endian; one built in the byte order of a big
+// endian file must say so, or the writer swaps it.
+func (e *Element) SetBigEndian(big bool) { e.bigEndian = big }
 
 // BigEndian reports whether Value is in big-endian byte order.
 func (e *Element) BigEndian() bool { return e.bigEndian }
@@ -287,7 +299,7 @@ func NewUints(t tag.Tag, v vr.VR, vals ...uint64) *Element {
 
 // NewSequence builds a sequence element of undefined length.
 func NewSequence(t tag.Tag, items ...*Item) *Element {
-	return &Element{Tag: t, VR: vr.SQ, Length: UndefinedLength, Items: items, Offset: -1, seq: true}
+	return &Element{Tag: t, VR: vr.SQ, Length: UndefinedLength, Items: append([]*Item{}, items...), Offset: -1}
 }
 
 // NewItem builds an item of undefined length holding elems.
@@ -303,7 +315,7 @@ func NewItem(elems ...*Element) *Item {
 // Table (may be empty) and the fragments.
 func NewEncapsulated(t tag.Tag, v vr.VR, offsetTable []byte, fragments ...[]byte) *Element {
 	fr := append([][]byte{offsetTable}, fragments...)
-	return &Element{Tag: t, VR: v, Length: UndefinedLength, Fragments: fr, Offset: -1, encaps: true}
+	return &Element{Tag: t, VR: v, Length: UndefinedLength, Fragments: fr, Offset: -1}
 }
 
 func dictVR(t tag.Tag) vr.VR {
@@ -443,4 +455,66 @@ func (d *Dataset) walk(path Path, fn func(Path, *Element) error) error {
 		}
 	}
 	return nil
+}
+
+// Clone returns a deep copy of e: values, items and fragments are copied,
+// so changing the copy leaves e as it was. A Bulk reference is shared (it
+// only locates bytes in the source).
+func (e *Element) Clone() *Element {
+	if e == nil {
+		return nil
+	}
+	c := *e
+	c.Value = bytes.Clone(e.Value)
+	if e.Items != nil {
+		c.Items = make([]*Item, len(e.Items))
+		for i, it := range e.Items {
+			c.Items[i] = it.Clone()
+		}
+	}
+	if e.Fragments != nil {
+		c.Fragments = make([][]byte, len(e.Fragments))
+		for i, f := range e.Fragments {
+			c.Fragments[i] = bytes.Clone(f)
+		}
+	}
+	if e.Bulk != nil {
+		b := *e.Bulk
+		c.Bulk = &b
+	}
+	return &c
+}
+
+// Clone returns a deep copy of the item.
+func (it *Item) Clone() *Item {
+	c := &Item{Undefined: it.Undefined, Offset: it.Offset}
+	c.Dataset = *it.Dataset.Clone()
+	return c
+}
+
+// Clone returns a deep copy of d.
+func (d *Dataset) Clone() *Dataset {
+	c := &Dataset{charsets: d.charsets}
+	if d.Elements != nil {
+		c.Elements = make([]*Element, len(d.Elements))
+		for i, e := range d.Elements {
+			c.Elements[i] = e.Clone()
+		}
+	}
+	return c
+}
+
+// PrivateCreator returns the creator string (padding trimmed) that
+// reserves the block of private element t in d, and false when t is not a
+// private data element or its block has no creator in d.
+func (d *Dataset) PrivateCreator(t tag.Tag) (string, bool) {
+	ct, ok := t.PrivateCreator()
+	if !ok {
+		return "", false
+	}
+	e := d.Get(ct)
+	if e == nil {
+		return "", false
+	}
+	return strings.TrimRight(string(e.Value), " \x00"), true
 }

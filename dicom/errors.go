@@ -9,16 +9,16 @@ import (
 
 // Sentinel errors; every *Error wraps one of them (test with errors.Is).
 var (
-	ErrNotDICOM       = errors.New("not a DICOM stream")
-	ErrTruncated      = errors.New("input ends early")
-	ErrBadLength      = errors.New("bad length")
-	ErrBadVR          = errors.New("bad VR")
-	ErrTooDeep        = errors.New("sequences nested too deep")
-	ErrUnexpectedTag  = errors.New("unexpected tag")
-	ErrBulkNotLoaded  = errors.New("value left in the source")
-	ErrCannotEncode   = errors.New("cannot encode")
-	ErrBadCharset     = errors.New("text not representable in the character set")
-	ErrTooLarge       = errors.New("input too large")
+	ErrNotDICOM      = errors.New("not a DICOM stream")
+	ErrTruncated     = errors.New("input ends early")
+	ErrBadLength     = errors.New("bad length")
+	ErrBadVR         = errors.New("bad VR")
+	ErrTooDeep       = errors.New("sequences nested too deep")
+	ErrUnexpectedTag = errors.New("unexpected tag")
+	ErrBulkNotLoaded = errors.New("value left in the source")
+	ErrCannotEncode  = errors.New("cannot encode")
+	ErrBadCharset    = errors.New("text not representable in the character set")
+	ErrTooLarge      = errors.New("input too large")
 )
 
 // Error reports a problem at a place in the encoded stream: the tag of the

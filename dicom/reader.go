@@ -137,7 +137,8 @@ func (d *decoder) readValue(t tag.Tag, n int64) ([]byte, error) {
 		return nil, errAt(t, d.pos, ErrTruncated, "value of %d bytes runs past the end of input (%d bytes left)", n, d.size-d.pos)
 	}
 	const chunk = 1 << 20
-	if n <= chunk {
+	if n <= chunk || d.size >= 0 {
+		// Small, or known to be present in full: allocate exactly.
 		b := make([]byte, n)
 		if err := d.read(b); err != nil {
 			return nil, d.ioErr(t, err, n)
@@ -237,18 +238,15 @@ func (d *decoder) element(enc encoding, t tag.Tag, v vr.VR, length uint32, off i
 	}
 	switch {
 	case v == vr.SQ:
-		e.seq = true
 		items, err := d.sequence(enc, t, length, depth, cs)
 		e.Items = items
 		return e, err
 	case length == UndefinedLength && (v == vr.UN || !v.Known()):
 		// PS3.5 6.2.2: UN of undefined length holds a sequence in implicit VR LE.
-		e.seq = true
 		items, err := d.sequence(implicitLE, t, length, depth, cs)
 		e.Items = items
 		return e, err
 	case length == UndefinedLength:
-		e.encaps = true
 		if depth == 0 && (d.skipPix && isPixelTag(t) || d.bulkMin > 0) && d.seeker != nil {
 			n, err := d.scanFragments(t, enc)
 			if err != nil {
@@ -277,7 +275,7 @@ func (d *decoder) element(enc encoding, t tag.Tag, v vr.VR, length uint32, off i
 		// A sequence whose VR is unknown (private, implicit VR) or UN with a
 		// defined length: keep it as items when it parses as such, else as bytes.
 		if items, ok := parseItems(val, valStart, depth, cs, d.maxDepth); ok {
-			e.Items, e.Value, e.seq = items, nil, true
+			e.Items, e.Value = items, nil
 		}
 	}
 	if t == tag.SpecificCharacterSet {
@@ -443,18 +441,26 @@ func (d *decoder) fragments(enc encoding, t tag.Tag) ([][]byte, error) {
 	}
 }
 
-// scanFragments measures an encapsulated value by seeking over its
-// fragments, then returns to where it started.
+// scanFragments measures an encapsulated value by reading only the item
+// headers (with ReadAt, or by seeking), then returns to where it started.
 func (d *decoder) scanFragments(t tag.Tag, enc encoding) (int64, error) {
 	start := d.pos
 	o := enc.order()
 	var h [8]byte
 	pos := start
+	ra, hasRA := d.seeker.(io.ReaderAt)
+	moved := false
 	for {
-		if err := d.seekTo(pos); err != nil {
-			return 0, err
+		var err error
+		if hasRA {
+			_, err = ra.ReadAt(h[:], d.base+pos)
+		} else {
+			moved = true
+			if err = d.seekTo(pos); err == nil {
+				err = d.read(h[:])
+			}
 		}
-		if err := d.read(h[:]); err != nil {
+		if err != nil {
 			return 0, errAt(t, pos, ErrTruncated, "encapsulated value has no delimiter before the end of input")
 		}
 		it := tag.New(o.Uint16(h[0:]), o.Uint16(h[2:]))
@@ -471,8 +477,10 @@ func (d *decoder) scanFragments(t tag.Tag, enc encoding) (int64, error) {
 			return 0, errAt(t, pos-int64(n)-8, ErrTruncated, "fragment of %d bytes runs past the end of input", n)
 		}
 	}
-	if err := d.seekTo(start); err != nil {
-		return 0, err
+	if moved {
+		if err := d.seekTo(start); err != nil {
+			return 0, err
+		}
 	}
 	return pos - start, nil
 }
@@ -569,7 +577,7 @@ func (r *Reader) readHeader(o options) error {
 		}
 		r.Meta = meta
 		ts := meta.Get(tag.TransferSyntaxUID)
-		if ts == nil {
+		if ts == nil || uid.Trim(string(ts.Value)) == "" {
 			r.Warnings = append(r.Warnings, "file meta information has no transfer syntax; guessed from the data set")
 		} else {
 			s, ok := uid.LookupSyntax(string(ts.Value))
@@ -738,6 +746,13 @@ func (r *Reader) skipBulk() error {
 	r.bulk, r.bulkR = nil, nil
 	end := b.Offset + b.Length
 	if r.d.seeker != nil {
+		// Untouched and already buffered: discard. Otherwise the file
+		// offset is unknown (BulkReader moved it) or far: seek.
+		if lr == nil && b.Offset == r.d.pos && b.Length <= int64(r.d.br.Buffered()) {
+			n, _ := r.d.br.Discard(int(b.Length))
+			r.d.pos += int64(n)
+			return nil
+		}
 		return r.d.seekTo(end)
 	}
 	left := b.Length

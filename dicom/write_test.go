@@ -291,3 +291,35 @@ func TestDcmdumpReadsOutput(t *testing.T) {
 	}
 	_ = os.Remove
 }
+
+// TestEditedForms checks that what an element holds decides how it is
+// written, whatever it was read as: items given to a UN element are a
+// sequence, an encapsulated value replaced by bytes is written as bytes,
+// and a value declared big endian is swapped for a little endian output.
+func TestEditedForms(t *testing.T) {
+	f := MustParse(t, filepath.Join(testenv.DICOMDir(t), "pydicom", "JPEG2000.dcm"))
+	inner, _ := dicom.NewText(tag.PatientID, vr.LO, nil, "X")
+	f.Dataset.Set(&dicom.Element{Tag: tag.New(0x0029, 0x1010), VR: vr.UN, Items: []*dicom.Item{dicom.NewItem(inner)}, Length: dicom.UndefinedLength})
+	px := f.Dataset.Get(tag.PixelData)
+	px.Fragments, px.Value = nil, []byte{1, 2, 3, 4}
+	be := dicom.NewBytes(tag.Rows, vr.US, []byte{0x01, 0x02})
+	be.SetBigEndian(true)
+	f.Dataset.Set(be)
+	var buf bytes.Buffer
+	if err := dicom.Write(&buf, f); err != nil {
+		t.Fatal(err)
+	}
+	got, err := dicom.Parse(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if un := got.Dataset.Get(tag.New(0x0029, 0x1010)); !un.IsSequence() || un.Items[0].Text(tag.PatientID) != "X" {
+		t.Errorf("UN sequence not written as items")
+	}
+	if p := got.Dataset.Get(tag.PixelData); p.IsEncapsulated() || !bytes.Equal(p.Value, []byte{1, 2, 3, 4}) {
+		t.Errorf("replaced pixel data: encapsulated %v value % x", p.IsEncapsulated(), p.Value)
+	}
+	if r := got.Dataset.Get(tag.Rows).Uints(); len(r) != 1 || r[0] != 0x0102 {
+		t.Errorf("Rows = %v, want 258", r)
+	}
+}

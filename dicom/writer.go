@@ -67,7 +67,9 @@ func (w *Writer) header(h *Header) error {
 		w.bw.Write(h.Leading)
 		return nil
 	}
-	if ts := h.Meta.Get(tag.TransferSyntaxUID); ts != nil && uid.Trim(string(ts.Value)) != h.Syntax.UID {
+	// An empty or absent TransferSyntaxUID is written as it is (a reader
+	// guesses the syntax, as this package did); a different one is refused.
+	if ts := h.Meta.Get(tag.TransferSyntaxUID); ts != nil && uid.Trim(string(ts.Value)) != "" && uid.Trim(string(ts.Value)) != h.Syntax.UID {
 		return errAt(tag.TransferSyntaxUID, 0, ErrCannotEncode, "meta group names transfer syntax %s but the header says %s", uid.Trim(string(ts.Value)), h.Syntax.UID)
 	}
 	le := encoding{}
@@ -238,7 +240,7 @@ func encodedLen(e *Element, enc encoding) (int64, error) {
 			n += 8
 		}
 		return h + n, nil
-	case e.Fragments != nil || e.encaps:
+	case e.Fragments != nil:
 		n := int64(8)
 		for _, f := range e.Fragments {
 			n += 8 + int64(len(f))
@@ -327,7 +329,7 @@ func (w *Writer) element(e *Element, enc encoding) error {
 			return w.writeHeader(tag.SeqDelimTag, 0, 0, ienc)
 		}
 		return nil
-	case e.Fragments != nil || e.encaps:
+	case e.Fragments != nil:
 		if err := w.writeHeader(e.Tag, e.VR, UndefinedLength, enc); err != nil {
 			return err
 		}

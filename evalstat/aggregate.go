@@ -85,7 +85,7 @@ func (ag *aggregator) aggregateValue(k, m int, r *aggResult, L *layout) Aggregat
 		a.RatioToOverall = Undefined(noGroup)
 	}
 	if r.count[k][m] >= 2 && math.IsNaN(x[aggRatio]) {
-		a.Ratio = Undefined(ReasonRatioZeroDenominate)
+		a.Ratio = Undefined(ReasonRatioZeroDenominator)
 	}
 	return a
 }

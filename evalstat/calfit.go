@@ -98,7 +98,7 @@ func (sw *sweep) fitCalibration(w []uint8, acc []groupAcc, workers int) []calFit
 	// With many rows, the sums come from binned moments (calmoments.go).
 	var bins []calBins
 	if len(sw.score) >= calMomentMinRows {
-		bins = sw.calMomentsPass(w, G)
+		bins = sw.calMomentsPass(w, G, workers)
 	}
 	for iter := 0; active > 0 && iter < calMaxIter; iter++ {
 		for g := range st {

@@ -1,6 +1,10 @@
 package evalstat
 
-import "math"
+import (
+	"math"
+	"sync"
+	"sync/atomic"
+)
 
 // The calibration fits need, at every Newton iteration and for every group,
 // sums over the group's rows of functions of lp = logit(s) such as
@@ -52,11 +56,62 @@ type calBins struct {
 	entries []float64 // (centre, moments…) per bin
 	sumY    float64
 	sumYLP  float64
+	first   int // bin index of the first entry
 	last    int // bin index of the last entry
 }
 
-// calMomentsPass bins every row (weight w[i], or 1) into its groups' moments.
-func (sw *sweep) calMomentsPass(w []uint8, G int) []calBins {
+// calMomentParts is the number of row ranges binned separately (in
+// parallel) and then merged in order; it is fixed so that the result does
+// not depend on the number of workers.
+const calMomentParts = 8
+
+// calMomentsPass bins every row (weight w[i], or 1) into its groups'
+// moments, in calMomentParts ranges on up to workers goroutines.
+func (sw *sweep) calMomentsPass(w []uint8, G, workers int) []calBins {
+	n := len(sw.score)
+	parts := make([][]calBins, calMomentParts)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range max(1, min(workers, calMomentParts)) {
+		wg.Go(func() {
+			for {
+				k := int(next.Add(1) - 1)
+				if k >= calMomentParts {
+					return
+				}
+				parts[k] = sw.calMomentsRange(w, G, k*n/calMomentParts, (k+1)*n/calMomentParts)
+			}
+		})
+	}
+	wg.Wait()
+	// Rows are in descending order of lp, so each range's bins follow the
+	// previous range's; a bin split between two ranges is added up.
+	const stride = calMoments + 1
+	bins := parts[0]
+	for _, p := range parts[1:] {
+		for g := range bins {
+			b, q := &bins[g], &p[g]
+			e := q.entries
+			if len(e) > 0 && len(b.entries) > 0 && b.last == q.first {
+				last := b.entries[len(b.entries)-stride+1:]
+				for m := range calMoments {
+					last[m] += e[1+m]
+				}
+				e = e[stride:]
+			}
+			b.entries = append(b.entries, e...)
+			if len(q.entries) > 0 {
+				b.last = q.last
+			}
+			b.sumY += q.sumY
+			b.sumYLP += q.sumYLP
+		}
+	}
+	return bins
+}
+
+// calMomentsRange bins rows lo … hi-1.
+func (sw *sweep) calMomentsRange(w []uint8, G, lo, hi int) []calBins {
 	bins := make([]calBins, G)
 	for g := range bins {
 		bins[g].last = math.MinInt
@@ -64,7 +119,8 @@ func (sw *sweep) calMomentsPass(w []uint8, G int) []calBins {
 	dims := sw.dims
 	const stride = calMoments + 1
 	var pw [calMoments]float64
-	for i, sc := range sw.score {
+	for i := lo; i < hi; i++ {
+		sc := sw.score[i]
 		wt := 1.0
 		if w != nil {
 			if w[i] == 0 {
@@ -87,6 +143,9 @@ func (sw *sweep) calMomentsPass(w []uint8, G int) []calBins {
 		for _, g := range sw.cellGroups[int(p&^labelBit)*dims:][:dims] {
 			b := &bins[g]
 			if b.last != bin {
+				if b.last == math.MinInt {
+					b.first = bin
+				}
 				b.last = bin
 				b.entries = append(b.entries, c)
 				b.entries = append(b.entries, make([]float64, calMoments)...)

@@ -40,7 +40,7 @@ type CSVError struct {
 func (e *CSVError) Error() string {
 	switch {
 	case e.Row == 0 && e.Column == "":
-		return fmt.Sprintf("header (line %d): %v", e.Line, e.Err)
+		return fmt.Sprintf("line %d: %v", e.Line, e.Err)
 	case e.Row == 0:
 		return fmt.Sprintf("header (line %d), column %q: %v", e.Line, e.Column, e.Err)
 	case e.Column == "":

@@ -306,11 +306,8 @@ func Evaluate(t *Table, cfg Config) (*Report, error) {
 		cfg.groupValues(&acc[g], est[g])
 		a := &acc[g]
 		cm := Confusion{TP: a.tpT, FP: a.fpT, FN: a.pos - a.tpT, TN: (a.n - a.pos) - a.fpT}
-		if !cfg.ZeroDivision {
-			cm.addIntervals(est[g])
-		} else {
-			cm.addIntervalsDefined(est[g])
-		}
+		// With ZeroDivision a 0/0 rate reads 0 and gets no interval.
+		cm.addIntervals(est[g])
 	}
 	fits := sw.fitCalibration(nil, acc, cfg.Workers)
 	for g, f := range fits {
@@ -326,7 +323,7 @@ func Evaluate(t *Table, cfg Config) (*Report, error) {
 				v.setCI(CIDeLong, Interval{Lower: math.Max(0, v.Estimate-Z95*se), Upper: math.Min(1, v.Estimate+Z95*se)})
 			}
 		}
-		L.groups[g].fill(a, est[g], &cfg)
+		L.groups[g].fill(a, &cfg)
 	}
 
 	rep := &Report{
@@ -379,10 +376,6 @@ func Evaluate(t *Table, cfg Config) (*Report, error) {
 	return rep, nil
 }
 
-// addIntervalsDefined adds intervals only where the denominator is not 0
-// (in zero_division mode a 0/0 rate is reported as 0 without interval).
-func (c Confusion) addIntervalsDefined(out []Value) { c.addIntervals(out) }
-
 func numberValue(x float64, reason string) Value {
 	if math.IsNaN(x) {
 		return Undefined(reason)
@@ -407,7 +400,7 @@ func fitValues(f calFit) (alpha, slope Value) {
 }
 
 // fill sets a group's counts, flags and curves.
-func (gr *GroupResult) fill(a *groupAcc, _ []Value, cfg *Config) {
+func (gr *GroupResult) fill(a *groupAcc, cfg *Config) {
 	gr.N, gr.Positives = int64(a.n), int64(a.pos)
 	gr.Negatives = gr.N - gr.Positives
 	gr.Flags = []string{}

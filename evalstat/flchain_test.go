@@ -74,6 +74,7 @@ func TestFlchainAgreesWithScikitLearn(t *testing.T) {
 	}
 	for _, by := range []string{"sex", "age_band"} {
 		t.Run("By_"+by, func(t *testing.T) {
+			t.Parallel()
 			rows := make([]row, len(fl))
 			for i, r := range fl {
 				g := r.sex

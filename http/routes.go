@@ -2,599 +2,222 @@ package http
 
 import (
 	"net/http"
-	"strconv"
-	"time"
 
 	"github.com/ethos-imaging/ethos"
+	"github.com/ethos-imaging/ethos/audit"
+	"github.com/ethos-imaging/ethos/policy"
 )
 
-// route is one API route. The OpenAPI document (openapi.json) must list
-// exactly these; a test keeps them in sync.
+// route is one endpoint: the mux pattern, its handler and what the OpenAPI
+// document says of it. The mux and the document are both built from
+// routes(), and a test checks the served document against the mux.
 type route struct {
-	method, path string
-	auth         bool
-	handler      http.Handler
+	Method  string
+	Path    string
+	Summary string
+	Public  bool    // no token needed
+	Query   []param // query parameters
+	Body    any     // request body type (nil: none)
+	Reply   any     // success response type (nil: none)
+	Status  int     // success status
+	Raw     string  // content type of a non-JSON reply
+	handle  func(w http.ResponseWriter, r *http.Request) error
 }
 
-func routes(s *Server) []route {
-	h := func(method, path string, f func(http.ResponseWriter, *http.Request) error) route {
-		return route{method, path, true, s.wrap(f)}
+type param struct {
+	Name, Type, Description string
+	Required                bool
+}
+
+var (
+	pageQuery = []param{{"offset", "integer", "items to skip", false}, {"limit", "integer", "items to return (default 100, at most 1000)", false}}
+)
+
+func (s *Server) routes() []route {
+	auth := func(h func(w http.ResponseWriter, r *http.Request, p *principal) error) func(w http.ResponseWriter, r *http.Request) error {
+		return func(w http.ResponseWriter, r *http.Request) error {
+			p, err := s.authenticate(r)
+			if err != nil {
+				return err
+			}
+			*r = *r.WithContext(withPrincipal(r.Context(), p))
+			return h(w, r, p)
+		}
 	}
 	return []route{
-		{"GET", "/healthz", false, http.HandlerFunc(s.healthz)},
-		{"GET", "/api/v1/openapi.json", false, http.HandlerFunc(serveOpenAPI)},
-		h("GET", "/api/v1/me", s.me),
-		h("GET", "/api/v1/parties", s.listParties),
-		h("POST", "/api/v1/parties", s.createParty),
-		h("GET", "/api/v1/users", s.listUsers),
-		h("POST", "/api/v1/users", s.createUser),
-		h("PATCH", "/api/v1/users/{id}", s.updateUser),
-		h("GET", "/api/v1/tokens", s.listTokens),
-		h("POST", "/api/v1/tokens", s.createToken),
-		h("POST", "/api/v1/tokens/{id}/revoke", s.revokeToken),
-		h("GET", "/api/v1/projects", s.listProjects),
-		h("POST", "/api/v1/projects", s.createProject),
-		h("GET", "/api/v1/projects/{id}", s.getProject),
-		h("PATCH", "/api/v1/projects/{id}", s.updateProject),
-		h("POST", "/api/v1/projects/{id}/stage", s.setStage),
-		h("GET", "/api/v1/projects/{id}/stages/{stage}/records", s.listRecords),
-		h("POST", "/api/v1/projects/{id}/stages/{stage}/records", s.createRecord),
-		h("GET", "/api/v1/duas", s.listDUAs),
-		h("POST", "/api/v1/duas", s.createDUA),
-		h("POST", "/api/v1/duas/{id}/revoke", s.revokeDUA),
-		h("POST", "/api/v1/access/check", s.accessCheck),
-		h("GET", "/api/v1/access/policy", s.accessPolicy),
-		h("GET", "/api/v1/access/review", s.accessReview),
-		h("GET", "/api/v1/audit/checkpoint", s.auditCheckpoint),
-		h("GET", "/api/v1/audit/proof/inclusion", s.auditInclusion),
-		h("GET", "/api/v1/audit/proof/consistency", s.auditConsistency),
-		h("GET", "/api/v1/audit/export", s.auditExport),
+		{Method: "GET", Path: "/healthz", Summary: "Liveness and readiness: the database and the audit log answer.", Public: true, Reply: health{}, Status: 200, handle: s.handleHealth},
+		{Method: "GET", Path: "/metrics", Summary: "Prometheus metrics.", Public: true, Status: 200, Raw: "text/plain", handle: s.handleMetrics},
+		{Method: "GET", Path: "/api/v1/openapi.json", Summary: "This document.", Public: true, Status: 200, Raw: "application/json", handle: s.handleOpenAPI},
+		{Method: "GET", Path: "/api/v1/whoami", Summary: "The authenticated user, their party and token.", Reply: whoami{}, Status: 200, handle: auth(s.handleWhoami)},
+
+		{Method: "GET", Path: "/api/v1/parties", Summary: "List parties.", Query: pageQuery, Reply: list[*ethos.Party]{}, Status: 200, handle: auth(s.handleListParties)},
+		{Method: "POST", Path: "/api/v1/parties", Summary: "Create a party (admin).", Body: partyIn{}, Reply: ethos.Party{}, Status: 201, handle: auth(s.handleCreateParty)},
+		{Method: "GET", Path: "/api/v1/parties/{id}", Summary: "Get a party.", Reply: ethos.Party{}, Status: 200, handle: auth(s.handleGetParty)},
+
+		{Method: "GET", Path: "/api/v1/users", Summary: "List users (admin).", Query: append([]param{{"party_id", "string", "only users of this party", false}}, pageQuery...), Reply: list[*ethos.User]{}, Status: 200, handle: auth(s.handleListUsers)},
+		{Method: "POST", Path: "/api/v1/users", Summary: "Create a user (admin).", Body: userIn{}, Reply: ethos.User{}, Status: 201, handle: auth(s.handleCreateUser)},
+		{Method: "GET", Path: "/api/v1/users/{id}", Summary: "Get a user (admin, or oneself).", Reply: ethos.User{}, Status: 200, handle: auth(s.handleGetUser)},
+		{Method: "PATCH", Path: "/api/v1/users/{id}", Summary: "Change a user's name, roles or disabled flag (admin).", Body: userPatch{}, Reply: ethos.User{}, Status: 200, handle: auth(s.handlePatchUser)},
+
+		{Method: "GET", Path: "/api/v1/tokens", Summary: "List tokens: one's own, or a user's (admin).", Query: append([]param{{"user_id", "string", "whose tokens (admin)", false}}, pageQuery...), Reply: list[*ethos.Token]{}, Status: 200, handle: auth(s.handleListTokens)},
+		{Method: "POST", Path: "/api/v1/tokens", Summary: "Create a token; the secret is in this response only.", Body: tokenIn{}, Reply: tokenOut{}, Status: 201, handle: auth(s.handleCreateToken)},
+		{Method: "DELETE", Path: "/api/v1/tokens/{id}", Summary: "Revoke a token (one's own, or any as admin).", Reply: ethos.Token{}, Status: 200, handle: auth(s.handleRevokeToken)},
+
+		{Method: "GET", Path: "/api/v1/projects", Summary: "List projects.", Query: append([]param{{"stage", "string", "only projects at this stage", false}}, pageQuery...), Reply: list[*ethos.Project]{}, Status: 200, handle: auth(s.handleListProjects)},
+		{Method: "POST", Path: "/api/v1/projects", Summary: "Create a project (admin, data steward).", Body: projectIn{}, Reply: ethos.Project{}, Status: 201, handle: auth(s.handleCreateProject)},
+		{Method: "GET", Path: "/api/v1/projects/{id}", Summary: "Get a project with its stage history.", Reply: ethos.Project{}, Status: 200, handle: auth(s.handleGetProject)},
+		{Method: "PATCH", Path: "/api/v1/projects/{id}", Summary: "Change a project's description.", Body: projectPatch{}, Reply: ethos.Project{}, Status: 200, handle: auth(s.handlePatchProject)},
+		{Method: "POST", Path: "/api/v1/projects/{id}/stage", Summary: "Move a project to another stage (recorded in its history).", Body: stageIn{}, Reply: ethos.Project{}, Status: 200, handle: auth(s.handleMoveStage)},
+		{Method: "GET", Path: "/api/v1/projects/{id}/stages/{stage}/records", Summary: "Read a stage's records through a view, for a declared purpose (access policy).",
+			Query: append([]param{{"purpose", "string", "declared purpose of use", true}, {"view", "string", "full, deidentified or aggregate (default full)", false}}, pageQuery...),
+			Reply: recordsOut{}, Status: 200, handle: auth(s.handleListRecords)},
+		{Method: "POST", Path: "/api/v1/projects/{id}/stages/{stage}/records", Summary: "Add a record to a stage (access policy).", Body: recordIn{}, Reply: ethos.StageRecord{}, Status: 201, handle: auth(s.handleCreateRecord)},
+		{Method: "POST", Path: "/api/v1/projects/{id}/stages/{stage}/approvals", Summary: "Record an ethics or governance approval of a stage (access policy).", Body: approvalIn{}, Reply: ethos.StageRecord{}, Status: 201, handle: auth(s.handleApprove)},
+
+		{Method: "GET", Path: "/api/v1/duas", Summary: "List data-use agreements.", Query: append([]param{{"party_id", "string", "", false}, {"project_id", "string", "", false}}, pageQuery...), Reply: list[*ethos.DUA]{}, Status: 200, handle: auth(s.handleListDUAs)},
+		{Method: "POST", Path: "/api/v1/duas", Summary: "Register a data-use agreement; the caller is its approver.", Body: duaIn{}, Reply: ethos.DUA{}, Status: 201, handle: auth(s.handleCreateDUA)},
+		{Method: "DELETE", Path: "/api/v1/duas/{id}", Summary: "Revoke a data-use agreement.", Reply: ethos.DUA{}, Status: 200, handle: auth(s.handleRevokeDUA)},
+
+		{Method: "POST", Path: "/api/v1/access/check", Summary: "Explain the decision the policy would take for a request (no data returned).", Body: checkIn{}, Reply: checkOut{}, Status: 200, handle: auth(s.handleAccessCheck)},
+		{Method: "GET", Path: "/api/v1/access/policy", Summary: "The effective access matrix, widened and narrowed cells marked.", Reply: policyOut{}, Status: 200, handle: auth(s.handleAccessPolicy)},
+		{Method: "GET", Path: "/api/v1/access/review", Summary: "Periodic access review: agreements and tokens unused for N days.", Query: []param{{"unused_days", "integer", "days without use (default 90)", false}}, Reply: reviewOut{}, Status: 200, handle: auth(s.handleAccessReview)},
+
+		{Method: "GET", Path: "/api/v1/audit/checkpoint", Summary: "The latest signed checkpoint (note text).", Status: 200, Raw: "text/plain", handle: auth(s.handleGetCheckpoint)},
+		{Method: "POST", Path: "/api/v1/audit/checkpoint", Summary: "Sign and store a checkpoint of the current tree now.", Status: 200, Raw: "text/plain", handle: auth(s.handleSignCheckpoint)},
+		{Method: "GET", Path: "/api/v1/audit/events/{index}", Summary: "One audit event with its canonical leaf (base64).", Reply: eventOut{}, Status: 200, handle: auth(s.handleGetEvent)},
+		{Method: "GET", Path: "/api/v1/audit/proofs/inclusion", Summary: "Inclusion proof of an event in the tree of tree_size events.",
+			Query: []param{{"index", "integer", "event index", true}, {"tree_size", "integer", "tree size (default: latest checkpoint)", false}}, Reply: audit.InclusionProof{}, Status: 200, handle: auth(s.handleInclusionProof)},
+		{Method: "GET", Path: "/api/v1/audit/proofs/consistency", Summary: "Consistency proof between two tree sizes.",
+			Query: []param{{"old_size", "integer", "", true}, {"new_size", "integer", "default: latest checkpoint", false}}, Reply: audit.ConsistencyProof{}, Status: 200, handle: auth(s.handleConsistencyProof)},
+		{Method: "GET", Path: "/api/v1/audit/export", Summary: "The whole log as JSON lines (format " + audit.ExportFormat + ").", Status: 200, Raw: "application/jsonl", handle: auth(s.handleExport)},
 	}
 }
 
-// wrap turns a handler returning an error into an http.Handler.
-func (s *Server) wrap(f func(http.ResponseWriter, *http.Request) error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := f(w, r); err != nil {
-			s.error(w, r, err)
-		}
-	})
-}
-
-func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "audit_events": s.App.Log.Size()})
-}
-
-// List is the body of every list response.
-type List[T any] struct {
-	Items []T `json:"items"`
-	Total int `json:"total"`
-}
-
-func list[T any](items []T, total int) List[T] {
-	if items == nil {
-		items = []T{}
-	}
-	return List[T]{Items: items, Total: total}
-}
-
-// queryInt reads an integer query parameter (def when absent).
-func queryInt(r *http.Request, name string, def int64) (int64, error) {
-	v := r.URL.Query().Get(name)
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 0 {
-		return 0, ethos.Errorf(ethos.EINVALID, "query parameter %s: want a non-negative integer", name)
-	}
-	return n, nil
-}
-
-func paging(r *http.Request) (offset, limit int, err error) {
-	o, err := queryInt(r, "offset", 0)
-	if err != nil {
-		return 0, 0, err
-	}
-	l, err := queryInt(r, "limit", 100)
-	if err != nil {
-		return 0, 0, err
-	}
-	if l > 1000 {
-		return 0, 0, ethos.Errorf(ethos.EINVALID, "query parameter limit: at most 1000")
-	}
-	return int(o), int(l), nil
-}
-
-func strPtr(r *http.Request, name string) *string {
-	if v := r.URL.Query().Get(name); v != "" {
-		return &v
-	}
-	return nil
-}
-
-func (s *Server) me(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, ethos.UserFromContext(r.Context()))
-	return nil
-}
-
-func (s *Server) listParties(w http.ResponseWriter, r *http.Request) error {
-	off, lim, err := paging(r)
-	if err != nil {
-		return err
-	}
-	f := ethos.PartyFilter{Name: strPtr(r, "name"), Offset: off, Limit: lim}
-	if t := strPtr(r, "type"); t != nil {
-		pt, err := ethos.ParsePartyType(*t)
-		if err != nil {
-			return err
-		}
-		f.Type = &pt
-	}
-	ps, n, err := s.App.FindParties(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, list(ps, n))
-	return nil
-}
-
-// PartyInput is the body of POST /api/v1/parties.
-type PartyInput struct {
-	Name string          `json:"name"`
-	Type ethos.PartyType `json:"type"`
-}
-
-func (s *Server) createParty(w http.ResponseWriter, r *http.Request) error {
-	var in PartyInput
-	if err := s.decode(w, r, &in); err != nil {
-		return err
-	}
-	p := &ethos.Party{Name: in.Name, Type: in.Type}
-	if err := p.Validate(); err != nil {
-		return err
-	}
-	if err := s.App.CreateParty(r.Context(), p); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, p)
-	return nil
-}
-
-func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {
-	off, lim, err := paging(r)
-	if err != nil {
-		return err
-	}
-	f := ethos.UserFilter{PartyID: strPtr(r, "party_id"), Offset: off, Limit: lim}
-	if v := strPtr(r, "role"); v != nil {
-		role, err := ethos.ParseRole(*v)
-		if err != nil {
-			return err
-		}
-		f.Role = &role
-	}
-	us, n, err := s.App.FindUsers(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, list(us, n))
-	return nil
-}
-
-// UserInput is the body of POST /api/v1/users.
-type UserInput struct {
-	PartyID string       `json:"party_id"`
-	Name    string       `json:"name"`
-	Roles   []ethos.Role `json:"roles"`
-}
-
-func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
-	var in UserInput
-	if err := s.decode(w, r, &in); err != nil {
-		return err
-	}
-	u := &ethos.User{PartyID: in.PartyID, Name: in.Name, Roles: in.Roles}
-	if err := u.Validate(); err != nil {
-		return err
-	}
-	if err := s.App.CreateUser(r.Context(), u); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, u)
-	return nil
-}
-
-func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) error {
-	var in ethos.UserUpdate
-	if err := s.decode(w, r, &in); err != nil {
-		return err
-	}
-	u, err := s.App.UpdateUser(r.Context(), r.PathValue("id"), in)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, u)
-	return nil
-}
-
-func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) error {
-	uid := r.URL.Query().Get("user_id")
-	if uid == "" && r.URL.Query().Get("all") != "true" {
-		uid = ethos.UserFromContext(r.Context()).ID
-	}
-	ts, n, err := s.App.FindTokens(r.Context(), uid)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, list(ts, n))
-	return nil
-}
-
-// TokenInput is the body of POST /api/v1/tokens.
-type TokenInput struct {
-	UserID   string `json:"user_id"`   // default: the caller
-	Name     string `json:"name"`      // what the token is for
-	TTLHours int    `json:"ttl_hours"` // default 90 days
-}
-
-// TokenCreated is the answer to POST /api/v1/tokens: the only time the
-// secret is shown.
-type TokenCreated struct {
-	Token  *ethos.Token `json:"token"`
-	Secret string       `json:"secret"`
-}
-
-func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
-	var in TokenInput
-	if err := s.decode(w, r, &in); err != nil {
-		return err
-	}
-	if in.UserID == "" {
-		in.UserID = ethos.UserFromContext(r.Context()).ID
-	}
-	if in.TTLHours < 0 {
-		return ethos.Errorf(ethos.EINVALID, "field ttl_hours: must not be negative")
-	}
-	t, secret, err := s.App.CreateToken(r.Context(), in.UserID, in.Name, time.Duration(in.TTLHours)*time.Hour)
-	if err != nil {
-		return err
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusCreated, TokenCreated{Token: t, Secret: secret})
-	return nil
-}
-
-func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
-	t, err := s.App.RevokeToken(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, t)
-	return nil
-}
-
-func (s *Server) listProjects(w http.ResponseWriter, r *http.Request) error {
-	off, lim, err := paging(r)
-	if err != nil {
-		return err
-	}
-	f := ethos.ProjectFilter{Name: strPtr(r, "name"), Offset: off, Limit: lim}
-	if v := strPtr(r, "stage"); v != nil {
-		st, err := ethos.ParseStage(*v)
-		if err != nil {
-			return err
-		}
-		f.Stage = &st
-	}
-	ps, n, err := s.App.FindProjects(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, list(ps, n))
-	return nil
-}
-
-// ProjectInput is the body of POST /api/v1/projects.
-type ProjectInput struct {
-	Name            string `json:"name"`
-	IntendedUse     string `json:"intended_use"`
-	Modality        string `json:"modality"`
-	ClinicalSetting string `json:"clinical_setting"`
-}
-
-func (s *Server) createProject(w http.ResponseWriter, r *http.Request) error {
-	var in ProjectInput
-	if err := s.decode(w, r, &in); err != nil {
-		return err
-	}
-	p := &ethos.Project{Name: in.Name, IntendedUse: in.IntendedUse, Modality: in.Modality, ClinicalSetting: in.ClinicalSetting}
-	if err := p.Validate(); err != nil {
-		return err
-	}
-	if err := s.App.CreateProject(r.Context(), p); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, p)
-	return nil
-}
-
-// ProjectDetail is a project with its stage history.
-type ProjectDetail struct {
-	*ethos.Project
-	History []*ethos.StageChange `json:"history"`
-}
-
-func (s *Server) getProject(w http.ResponseWriter, r *http.Request) error {
-	p, h, err := s.App.FindProject(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, ProjectDetail{p, h})
-	return nil
-}
-
-func (s *Server) updateProject(w http.ResponseWriter, r *http.Request) error {
-	var in ethos.ProjectUpdate
-	if err := s.decode(w, r, &in); err != nil {
-		return err
-	}
-	p, err := s.App.UpdateProject(r.Context(), r.PathValue("id"), in)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, p)
-	return nil
-}
-
-// StageInput is the body of POST /api/v1/projects/{id}/stage.
-type StageInput struct {
-	Stage  ethos.Stage `json:"stage"`
-	Reason string      `json:"reason"`
-}
-
-func (s *Server) setStage(w http.ResponseWriter, r *http.Request) error {
-	var in StageInput
-	if err := s.decode(w, r, &in); err != nil {
-		return err
-	}
-	if !in.Stage.Valid() {
-		return ethos.Errorf(ethos.EINVALID, "field stage: unknown stage %q", in.Stage)
-	}
-	p, err := s.App.SetProjectStage(r.Context(), r.PathValue("id"), in.Stage, in.Reason)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, p)
-	return nil
-}
-
-func pathStage(r *http.Request) (ethos.Stage, error) {
-	return ethos.ParseStage(r.PathValue("stage"))
-}
-
-func (s *Server) listRecords(w http.ResponseWriter, r *http.Request) error {
-	st, err := pathStage(r)
-	if err != nil {
-		return err
-	}
-	off, lim, err := paging(r)
-	if err != nil {
-		return err
-	}
-	var view ethos.View
-	if v := r.URL.Query().Get("view"); v != "" {
-		if view, err = ethos.ParseView(v); err != nil {
-			return err
-		}
-	}
-	rs, n, err := s.App.FindStageRecords(r.Context(), r.PathValue("id"), st, r.URL.Query().Get("purpose"), view, off, lim)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, list(rs, n))
-	return nil
-}
-
-// RecordInput is the body of POST /api/v1/projects/{id}/stages/{stage}/records.
-type RecordInput struct {
-	Kind    string     `json:"kind"`
-	Title   string     `json:"title"`
-	View    ethos.View `json:"view"`
-	Purpose string     `json:"purpose"`
-	Body    jsonRaw    `json:"body"`
-}
-
-func (s *Server) createRecord(w http.ResponseWriter, r *http.Request) error {
-	st, err := pathStage(r)
-	if err != nil {
-		return err
-	}
-	var in RecordInput
-	if err := s.decode(w, r, &in); err != nil {
-		return err
-	}
-	rec := &ethos.StageRecord{ProjectID: r.PathValue("id"), Stage: st, Kind: in.Kind, Title: in.Title, View: in.View, Body: []byte(in.Body)}
-	if err := s.App.CreateStageRecord(r.Context(), rec, in.Purpose); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, rec)
-	return nil
-}
-
-func (s *Server) listDUAs(w http.ResponseWriter, r *http.Request) error {
-	off, lim, err := paging(r)
-	if err != nil {
-		return err
-	}
-	ds, n, err := s.App.FindDUAs(r.Context(), ethos.DUAFilter{PartyID: strPtr(r, "party_id"), ProjectID: strPtr(r, "project_id"), Offset: off, Limit: lim})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, list(ds, n))
-	return nil
-}
-
-// DUAInput is the body of POST /api/v1/duas.
-type DUAInput struct {
-	PartyID    string        `json:"party_id"`
-	ProjectID  string        `json:"project_id"`
-	Stages     []ethos.Stage `json:"stages"`
-	Purposes   []string      `json:"purposes"`
-	Views      []ethos.View  `json:"views"`
-	ExpiresAt  time.Time     `json:"expires_at"`
-	ApprovedBy string        `json:"approved_by"`
-	Reference  string        `json:"reference"`
-}
-
-func (s *Server) createDUA(w http.ResponseWriter, r *http.Request) error {
-	var in DUAInput
-	if err := s.decode(w, r, &in); err != nil {
-		return err
-	}
-	d := &ethos.DUA{PartyID: in.PartyID, ProjectID: in.ProjectID, Stages: in.Stages, Purposes: in.Purposes, Views: in.Views,
-		ExpiresAt: in.ExpiresAt, ApprovedBy: in.ApprovedBy, Reference: in.Reference}
-	if err := d.Validate(); err != nil {
-		return err
-	}
-	if err := s.App.CreateDUA(r.Context(), d); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, d)
-	return nil
-}
-
-func (s *Server) revokeDUA(w http.ResponseWriter, r *http.Request) error {
-	d, err := s.App.RevokeDUA(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, d)
-	return nil
-}
-
-// CheckInput is the body of POST /api/v1/access/check.
-type CheckInput struct {
-	UserID    string       `json:"user_id"` // default: the caller
-	ProjectID string       `json:"project_id"`
-	Stage     ethos.Stage  `json:"stage"`
-	Action    ethos.Action `json:"action"`
-	Purpose   string       `json:"purpose"`
-	View      ethos.View   `json:"view"`
-}
-
-func (s *Server) accessCheck(w http.ResponseWriter, r *http.Request) error {
-	var in CheckInput
-	if err := s.decode(w, r, &in); err != nil {
-		return err
-	}
-	if !in.Action.Valid() {
-		return ethos.Errorf(ethos.EINVALID, "field action: unknown action %q", in.Action)
-	}
-	if in.UserID == "" {
-		in.UserID = ethos.UserFromContext(r.Context()).ID
-	}
-	d, err := s.App.Check(r.Context(), in.UserID, ethos.AccessRequest{ProjectID: in.ProjectID, Stage: in.Stage,
-		Action: in.Action, Purpose: in.Purpose, View: in.View})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, d)
-	return nil
-}
-
-func (s *Server) accessPolicy(w http.ResponseWriter, r *http.Request) error {
-	if _, err := s.App.Authorize(r.Context(), ethos.AccessRequest{Action: ethos.ActionDirectory}); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"cells": s.Policy.Cells(), "widened": len(s.Policy.Widened())})
-	return nil
-}
-
-func (s *Server) accessReview(w http.ResponseWriter, r *http.Request) error {
-	days, err := queryInt(r, "unused_days", 90)
-	if err != nil {
-		return err
-	}
-	rev, err := s.App.AccessReview(r.Context(), int(days))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, rev)
-	return nil
-}
-
-func (s *Server) auditCheckpoint(w http.ResponseWriter, r *http.Request) error {
-	cp, err := s.App.LatestCheckpoint(r.Context())
-	if err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Write(cp)
-	return nil
-}
-
-// InclusionResponse is an inclusion proof with the event's leaf bytes.
-type InclusionResponse struct {
-	Proof any    `json:"proof"`
-	Leaf  string `json:"leaf"` // the canonical event, as stored
-}
-
-func (s *Server) auditInclusion(w http.ResponseWriter, r *http.Request) error {
-	idx, err := queryInt(r, "index", -1)
-	if err != nil {
-		return err
-	}
-	if idx < 0 {
-		return ethos.Errorf(ethos.EINVALID, "query parameter index is required")
-	}
-	size, err := queryInt(r, "tree_size", 0)
-	if err != nil {
-		return err
-	}
-	p, leaf, err := s.App.InclusionProof(r.Context(), idx, size)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, InclusionResponse{Proof: p, Leaf: string(leaf)})
-	return nil
-}
-
-func (s *Server) auditConsistency(w http.ResponseWriter, r *http.Request) error {
-	old, err := queryInt(r, "old_size", 0)
-	if err != nil {
-		return err
-	}
-	nw, err := queryInt(r, "new_size", 0)
-	if err != nil {
-		return err
-	}
-	p, err := s.App.ConsistencyProof(r.Context(), old, nw)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, p)
-	return nil
-}
-
-func (s *Server) auditExport(w http.ResponseWriter, r *http.Request) error {
-	// Authorize before the first byte, so a denial is a clean 403.
-	if _, err := s.App.Authorize(r.Context(), ethos.AccessRequest{Action: ethos.ActionAuditRead}); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	if err := s.App.Export(r.Context(), w); err != nil {
-		s.Logger.Error("audit export failed mid-stream", "request_id", ethos.RequestIDFromContext(r.Context()), "err", err)
-	}
-	return nil
-}
-
-// Routes returns "METHOD /path" for every API route (the OpenAPI test
-// compares them with openapi.json).
-func (s *Server) Routes() []string {
-	var out []string
-	for _, rt := range routes(s) {
-		out = append(out, rt.method+" "+rt.path)
-	}
-	return out
-}
+// Reply and body types that are not root types.
+type (
+	health struct {
+		Status     string `json:"status"`
+		AuditSize  int64  `json:"audit_size"`
+		Version    string `json:"version"`
+		PolicyNote string `json:"policy"`
+	}
+	whoami struct {
+		User  *ethos.User  `json:"user"`
+		Party *ethos.Party `json:"party"`
+		Token *ethos.Token `json:"token"`
+	}
+	partyIn struct {
+		Name string          `json:"name"`
+		Type ethos.PartyType `json:"type"`
+	}
+	userIn struct {
+		PartyID string       `json:"party_id"`
+		Name    string       `json:"name"`
+		Roles   []ethos.Role `json:"roles"`
+	}
+	userPatch struct {
+		Name     *string       `json:"name"`
+		Roles    *[]ethos.Role `json:"roles"`
+		Disabled *bool         `json:"disabled"`
+	}
+	tokenIn struct {
+		UserID        string `json:"user_id"` // default: the caller
+		Name          string `json:"name"`
+		ExpiresInDays int    `json:"expires_in_days"` // default 90
+	}
+	tokenOut struct {
+		Token  *ethos.Token `json:"token"`
+		Secret string       `json:"secret"`
+	}
+	projectIn struct {
+		Name            string `json:"name"`
+		IntendedUse     string `json:"intended_use"`
+		Modality        string `json:"modality"`
+		ClinicalSetting string `json:"clinical_setting"`
+		PartyID         string `json:"party_id"` // default: the caller's party
+	}
+	projectPatch struct {
+		Name            *string `json:"name"`
+		IntendedUse     *string `json:"intended_use"`
+		Modality        *string `json:"modality"`
+		ClinicalSetting *string `json:"clinical_setting"`
+	}
+	stageIn struct {
+		Stage  ethos.Stage `json:"stage"`
+		Reason string      `json:"reason"`
+	}
+	recordIn struct {
+		Purpose      ethos.Purpose `json:"purpose"`
+		Kind         string        `json:"kind"`
+		Identifiable bool          `json:"identifiable"`
+		Body         jsonValue     `json:"body"`
+	}
+	approvalIn struct {
+		Purpose  ethos.Purpose `json:"purpose"`
+		Decision string        `json:"decision"` // approved | rejected | conditional
+		Note     string        `json:"note"`
+		Ref      string        `json:"reference"`
+	}
+	recordsOut struct {
+		View     ethos.View           `json:"view"`
+		Decision ethos.AccessDecision `json:"decision"`
+		Records  []*ethos.StageRecord `json:"records,omitempty"`
+		Counts   []ethos.RecordCount  `json:"counts,omitempty"`
+		Total    int                  `json:"total"`
+	}
+	duaIn struct {
+		PartyID   string          `json:"party_id"`
+		ProjectID string          `json:"project_id"`
+		Stages    []ethos.Stage   `json:"stages"`
+		Purposes  []ethos.Purpose `json:"purposes"`
+		Views     []ethos.View    `json:"views"`
+		ExpiresAt string          `json:"expires_at"` // RFC 3339
+		Reference string          `json:"reference"`
+	}
+	checkIn struct {
+		UserID    string        `json:"user_id"` // default: the caller
+		ProjectID string        `json:"project_id"`
+		Stage     ethos.Stage   `json:"stage"`
+		Action    ethos.Action  `json:"action"`
+		Purpose   ethos.Purpose `json:"purpose"`
+		View      ethos.View    `json:"view"`
+	}
+	checkOut struct {
+		Decision   ethos.AccessDecision `json:"decision"`
+		UserID     string               `json:"user_id"`
+		PartyType  ethos.PartyType      `json:"party_type"`
+		Roles      []ethos.Role         `json:"roles"`
+		Level      ethos.AccessLevel    `json:"level"`
+		Meaning    string               `json:"level_meaning"`
+		ActiveDUAs []string             `json:"active_duas"`
+	}
+	policyOut struct {
+		Source  string        `json:"source"`
+		Cells   []policy.Cell `json:"cells"`
+		Widened []policy.Cell `json:"widened"`
+	}
+	reviewOut struct {
+		UnusedDays int            `json:"unused_days"`
+		Since      string         `json:"since"`
+		DUAs       []*ethos.DUA   `json:"duas"`
+		Tokens     []*ethos.Token `json:"tokens"`
+	}
+	eventOut struct {
+		Index    int64     `json:"index"`
+		Leaf     []byte    `json:"leaf"` // the canonical bytes (base64), what the proofs hash
+		LeafHash string    `json:"leaf_hash"`
+		Event    eventJSON `json:"event"`
+	}
+	eventJSON struct {
+		Time      string `json:"time"`
+		Actor     string `json:"actor"`
+		Party     string `json:"party"`
+		Action    string `json:"action"`
+		Resource  string `json:"resource"`
+		Stage     string `json:"stage"`
+		Purpose   string `json:"purpose"`
+		Decision  string `json:"decision"`
+		Reason    string `json:"reason"`
+		RequestID string `json:"request_id"`
+	}
+)

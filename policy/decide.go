@@ -1,21 +1,11 @@
 package policy
 
 import (
-	"strings"
-
 	"github.com/ethos-imaging/ethos"
 )
 
 // roleSet is a set of roles as a bit mask (bit i = ethos.Roles[i]).
 type roleSet uint16
-
-func rolesOf(rs ...ethos.Role) roleSet {
-	var s roleSet
-	for _, r := range rs {
-		s |= roleBit(r)
-	}
-	return s
-}
 
 func roleBit(r ethos.Role) roleSet {
 	switch r {
@@ -39,192 +29,254 @@ func roleBit(r ethos.Role) roleSet {
 	return 0
 }
 
-func (s roleSet) names() string {
-	var b []string
-	for _, r := range ethos.Roles {
-		if s&roleBit(r) != 0 {
-			b = append(b, string(r))
-		}
+func roles(rs ...ethos.Role) roleSet {
+	var s roleSet
+	for _, r := range rs {
+		s |= roleBit(r)
 	}
-	return strings.Join(b, ", ")
+	return s
 }
 
+// Shorthands for the role table.
 var (
-	r  = ethos.RoleAdmin
-	ds = ethos.RoleDataSteward
-	rs = ethos.RoleResearcher
-	ml = ethos.RoleMLEngineer
-	cl = ethos.RoleClinician
-	er = ethos.RoleEthicsReviewer
-	au = ethos.RoleAuditor
-	pa = ethos.RolePatientAdvocate
+	steward  = roles(ethos.RoleDataSteward)
+	research = roles(ethos.RoleResearcher)
+	mleng    = roles(ethos.RoleMLEngineer)
+	clin     = roles(ethos.RoleClinician)
+	ethics   = roles(ethos.RoleEthicsReviewer)
+	auditor  = roles(ethos.RoleAuditor)
+	advocate = roles(ethos.RolePatientAdvocate)
+	admin    = roles(ethos.RoleAdmin)
 )
 
-// stageRoles says which roles may take each stage action in each stage
-// (indexed by ethos.Stage.Index), once the matrix let the party in. It is
-// the role-within-stage rule of docs/access.md: custodians hold the data
-// at collection, builders work it from processing to deployment,
-// clinicians join where the model meets patients, reviewers may review
-// everywhere. Admins manage the system and read no stage data.
-var stageRoles = map[ethos.Action][5]roleSet{
-	ethos.ActionRead: {
-		rolesOf(ds, rs, er),                 // collection
-		rolesOf(ds, rs, ml, er),             // processing
-		rolesOf(ds, rs, ml, er),             // training
-		rolesOf(ds, rs, ml, cl, er, au, pa), // evaluation
-		rolesOf(ds, ml, cl, er, au),         // deployment
+// Stage actions, as indexes into roleRules.
+const (
+	actRead = iota
+	actWrite
+	actApprove
+)
+
+// roleRules says which roles may take each stage action at each stage
+// (docs/access.md explains each row). Oversight roles (ethics reviewer,
+// auditor, patient advocate) read every stage; producing roles write where
+// their work happens; ethics reviewers approve everywhere. The admin role
+// runs the deployment and sees no stage data.
+var roleRules = [5][3]roleSet{
+	/* collection */ {
+		steward | clin | ethics | auditor | advocate,
+		steward | clin,
+		ethics,
 	},
-	ethos.ActionWrite: {
-		rolesOf(ds),         // collection
-		rolesOf(ds, rs),     // processing
-		rolesOf(rs, ml),     // training
-		rolesOf(rs, ml, cl), // evaluation
-		rolesOf(ml, cl),     // deployment
+	/* processing */ {
+		steward | research | mleng | ethics | auditor | advocate,
+		steward | research | mleng,
+		ethics | steward,
 	},
-	ethos.ActionExport: {
-		rolesOf(ds), rolesOf(ds), rolesOf(ds), rolesOf(ds), rolesOf(ds),
+	/* training */ {
+		steward | research | mleng | ethics | auditor | advocate,
+		research | mleng,
+		ethics,
 	},
-	ethos.ActionReview: {
-		rolesOf(er, au, pa), rolesOf(er, au, pa), rolesOf(er, au, pa), rolesOf(er, au, pa), rolesOf(er, au, pa),
+	/* evaluation */ {
+		steward | research | mleng | clin | ethics | auditor | advocate,
+		research | mleng | clin,
+		ethics | clin,
+	},
+	/* deployment */ {
+		steward | mleng | clin | ethics | auditor | advocate,
+		mleng | clin,
+		ethics,
 	},
 }
 
-// systemRoles says which roles may take each system action.
-var systemRoles = map[ethos.Action]roleSet{
-	ethos.ActionManage:     rolesOf(r),
-	ethos.ActionAuditRead:  rolesOf(r, au, er),
-	ethos.ActionTokenOwn:   rolesOf(r, ds, rs, ml, cl, er, au, pa),
-	ethos.ActionProjectNew: rolesOf(r, ds, rs),
-	ethos.ActionDirectory:  rolesOf(r, ds, rs, ml, cl, er, au, pa),
-}
-
-// StageRoles returns the roles allowed to take a stage action in a stage
-// (for documentation and ethos access show).
-func StageRoles(a ethos.Action, s ethos.Stage) []ethos.Role {
-	return expand(stageRoles[a][max(s.Index(), 0)])
-}
-
-// SystemRoles returns the roles allowed to take a system action.
-func SystemRoles(a ethos.Action) []ethos.Role { return expand(systemRoles[a]) }
-
-func expand(s roleSet) []ethos.Role {
-	var out []ethos.Role
-	for _, r := range ethos.Roles {
-		if s&roleBit(r) != 0 {
-			out = append(out, r)
-		}
+// viewLimit gives the most revealing view a role may read, for roles that
+// oversee without working on the data: auditors see de-identified records,
+// patient advocates aggregates. Other roles have no limit beyond the cell's.
+func viewAllowed(r roleSet, v ethos.View) bool {
+	// Any unrestricted role in r allows every view.
+	if r&^(auditor|advocate) != 0 {
+		return true
 	}
-	return out
+	switch v {
+	case ethos.ViewAggregate:
+		return true
+	case ethos.ViewDeidentified:
+		return r&auditor != 0
+	}
+	return false
 }
+
+// manageRules says which roles may manage each kind of resource.
+var manageRules = map[string]roleSet{
+	"party":   admin,
+	"user":    admin,
+	"token":   admin, // every user may manage their own tokens: see Decide
+	"project": admin | steward,
+	"stage":   admin | steward | ethics,
+	"dua":     admin | steward | ethics,
+	"policy":  admin | ethics | auditor, // reading the effective policy and access reviews
+	// catalog: reading project descriptions and the party directory, which
+	// hold no stage data; every role may.
+	"catalog": admin | steward | research | mleng | clin | ethics | auditor | advocate,
+}
+
+// auditRoles may read the audit log, its checkpoints and proofs.
+var auditRoles = admin | auditor | ethics
+
+var actionIndex = map[ethos.Action]int{ethos.ActionRead: actRead, ethos.ActionWrite: actWrite, ethos.ActionApprove: actApprove}
 
 func deny(rule, reason string) ethos.AccessDecision {
 	return ethos.AccessDecision{Rule: rule, Reason: reason}
 }
 
-// Decide answers req. The rules are applied in this order, and the first
-// that denies decides (docs/access.md lists every rule id):
+// Decide answers one access request. It is pure: the answer depends only
+// on p and req (req.Now included), and it never fails: a malformed request
+// is denied with rule "request/…".
 //
-//  1. request.*: the request names a known action, stage, party type;
-//  2. role.<action> for system actions — and that is all for them;
-//  3. matrix.<stage>.<party_type> at level no: denied;
-//  4. role.<action>.<stage>: one of the user's roles may take the action;
-//  5. stage.current: writes go only to the project's current stage;
-//  6. matrix.<stage>.<party_type> at level yes: allowed;
-//  7. limited: view.* (a de-identified or aggregate view is named),
-//     purpose.required, then dua.* (an active agreement of the party on the
-//     project covers stage and purpose and grants the view): allowed by
-//     "dua", naming the agreement.
+// Rules, in order:
+//   - request/*: the request is incomplete or names unknown values.
+//   - role/manage/<kind>, role/audit: administrative actions by role.
+//   - role/<stage>/<action>: none of the user's roles may take the action
+//     at the stage (role table in docs/access.md).
+//   - role/<stage>/view: the user's roles may not read that view.
+//   - owner/<stage>: the user's party owns the project; it works on its own
+//     project within role, whatever the matrix says about other parties.
+//   - matrix/<stage>/<party type>: the matrix cell is no (deny) or yes (allow).
+//   - limited/<stage>/<party type>: the cell is limited; allowed only for a
+//     read of a de-identified or aggregate view under an active agreement of
+//     the user's party for the project that names the stage, the purpose and
+//     the view.
 func (p *Policy) Decide(req *ethos.AccessRequest) ethos.AccessDecision {
 	var have roleSet
 	for _, r := range req.Roles {
 		have |= roleBit(r)
 	}
-	if !req.Action.IsStageAction() {
-		need, ok := systemRoles[req.Action]
+	if req.UserID == "" || req.PartyID == "" {
+		return deny("request/identity", "the request has no authenticated user")
+	}
+	switch req.Action {
+	case ethos.ActionManage:
+		need, ok := manageRules[req.ManageKind]
 		if !ok {
-			return deny("request.action", "unknown action "+quote(string(req.Action)))
+			return deny("request/manage", "unknown kind of resource to manage: "+req.ManageKind)
 		}
-		if have&need == 0 {
-			return deny("role."+string(req.Action), "action "+string(req.Action)+" needs one of the roles: "+need.names())
+		rule := "role/manage/" + req.ManageKind
+		if have&need != 0 {
+			return ethos.AccessDecision{Allow: true, Rule: rule, Reason: "the user's role may manage " + req.ManageKind + " records"}
 		}
-		return ethos.AccessDecision{Allow: true, Rule: "role." + string(req.Action),
-			Reason: "role allows " + string(req.Action)}
+		if req.ManageKind == "token" && req.OwnUser {
+			return ethos.AccessDecision{Allow: true, Rule: "role/manage/token/own", Reason: "every user manages their own tokens"}
+		}
+		return deny(rule, "none of the user's roles may manage "+req.ManageKind+" records")
+	case ethos.ActionAudit:
+		if have&auditRoles != 0 {
+			return ethos.AccessDecision{Allow: true, Rule: "role/audit", Reason: "the user's role may read the audit log"}
+		}
+		return deny("role/audit", "only admins, auditors and ethics reviewers read the audit log")
 	}
-	si, pi := req.Stage.Index(), partyIndex(req.PartyType)
+	ai, ok := actionIndex[req.Action]
+	if !ok {
+		return deny("request/action", "unknown action "+string(req.Action))
+	}
+	si, ti := req.Stage.Index(), req.PartyType.Index()
 	if si < 0 {
-		return deny("request.stage", "unknown stage "+quote(string(req.Stage)))
+		return deny("request/stage", "unknown lifecycle stage "+string(req.Stage))
 	}
-	if pi < 0 {
-		return deny("request.party_type", "unknown party type "+quote(string(req.PartyType)))
+	if ti < 0 {
+		return deny("request/party-type", "the user's party has no known party type")
 	}
-	if req.View != "" && !req.View.Valid() {
-		return deny("request.view", "unknown view "+quote(string(req.View)))
+	if !req.Purpose.Valid() {
+		return deny("request/purpose", "every use of stage data must declare a known purpose")
 	}
-	c := &p.cells[si][pi]
-	if c.Level == ethos.LevelNo {
-		d := deny(c.rule, c.denyReason)
-		d.Level, d.Widened = c.Level, c.Widened
-		return d
+	view := req.View
+	if view == "" {
+		view = ethos.ViewFull
 	}
-	need := stageRoles[req.Action][si]
-	if have&need == 0 {
-		return ethos.AccessDecision{Rule: "role." + string(req.Action) + "." + string(req.Stage), Level: c.Level,
-			Reason: "in the " + string(req.Stage) + " stage, " + string(req.Action) + " needs one of the roles: " + need.names()}
+	if !view.Valid() {
+		return deny("request/view", "unknown view "+string(view))
 	}
-	if req.Action == ethos.ActionWrite && req.ProjectStage != "" && req.ProjectStage != req.Stage {
-		return ethos.AccessDecision{Rule: "stage.current", Level: c.Level,
-			Reason: "the project is in the " + string(req.ProjectStage) + " stage; records are written only to the current stage"}
+	stage, ptype := string(req.Stage), string(req.PartyType)
+	allowed := have & roleRules[si][ai]
+	if allowed == 0 {
+		return deny("role/"+stage+"/"+string(req.Action),
+			"none of the user's roles may "+string(req.Action)+" at the "+stage+" stage")
 	}
-	if c.Level == ethos.LevelYes {
-		return ethos.AccessDecision{Allow: true, Rule: c.rule, Reason: c.yesReason, Level: c.Level, Widened: c.Widened}
+	if ai == actRead && !viewAllowed(allowed, view) {
+		return deny("role/"+stage+"/view", "the user's roles may not read the "+string(view)+" view (auditors: deidentified or aggregate; patient advocates: aggregate)")
 	}
-	// Limited: an agreement must cover it.
-	d := ethos.AccessDecision{Level: c.Level, Widened: c.Widened}
-	switch {
-	case req.View == "":
-		d.Rule, d.Reason = "view.required", "the "+string(req.Stage)+" stage is limited for "+partyWord(req.PartyType)+" parties: name a deidentified or aggregate view"
-		return d
-	case req.View == ethos.ViewIdentified:
-		d.Rule, d.Reason = "view.identified", "the "+string(req.Stage)+" stage is limited for "+partyWord(req.PartyType)+" parties: identified data is never shown, only deidentified or aggregate views"
-		return d
-	case req.Purpose == "":
-		d.Rule, d.Reason = "purpose.required", "the "+string(req.Stage)+" stage is limited for "+partyWord(req.PartyType)+" parties: declare the purpose of the access"
-		return d
+	if req.ProjectPartyID != "" && req.ProjectPartyID == req.PartyID {
+		return ethos.AccessDecision{Allow: true, Rule: "owner/" + stage, Level: p.cells[si][ti],
+			Reason: "the user's party owns the project and the user's role may " + string(req.Action) + " at the " + stage + " stage"}
 	}
-	var covering, inactive *ethos.DUA
-	for _, a := range req.DUAs {
-		if a.PartyID != req.PartyID || (req.ProjectID != "" && a.ProjectID != req.ProjectID) || !a.Covers(req.Stage, req.Purpose) {
-			continue
+	level := p.cells[si][ti]
+	switch level {
+	case ethos.LevelYes:
+		return ethos.AccessDecision{Allow: true, Rule: "matrix/" + stage + "/" + ptype, Level: level,
+			Reason: "the " + stage + " stage is open to " + ptype + " parties within their role"}
+	case ethos.LevelLimited:
+		rule := "limited/" + stage + "/" + ptype
+		if ai != actRead {
+			return ethos.AccessDecision{Rule: rule, Level: level,
+				Reason: "the " + stage + " stage is limited for " + ptype + " parties: read-only access to de-identified or aggregate views under a data-use agreement"}
 		}
-		if !a.Active(req.Now) {
-			inactive = a
-			continue
+		if view == ethos.ViewFull {
+			return ethos.AccessDecision{Rule: rule, Level: level,
+				Reason: "the " + stage + " stage is limited for " + ptype + " parties: only de-identified or aggregate views"}
 		}
-		if a.Allows(req.View) {
-			d.Allow, d.Rule, d.DUAID = true, "dua", a.ID
-			d.Reason = "allowed under data-use agreement " + a.ID + " (" + string(req.View) + " view, purpose " + req.Purpose + ")"
-			return d
+		why := "no data-use agreement of the user's party covers this project"
+		for _, d := range req.DUAs {
+			if d == nil || d.PartyID != req.PartyID || d.ProjectID != req.ProjectID {
+				continue
+			}
+			switch {
+			case d.RevokedAt != nil:
+				why = "data-use agreement " + d.ID + " is revoked"
+			case !req.Now.Before(d.ExpiresAt):
+				why = "data-use agreement " + d.ID + " expired"
+			case !containsStage(d.Stages, req.Stage):
+				why = "data-use agreement " + d.ID + " does not cover the " + stage + " stage"
+			case !containsPurpose(d.Purposes, req.Purpose):
+				why = "data-use agreement " + d.ID + " does not cover the purpose " + string(req.Purpose)
+			case !containsView(d.Views, view):
+				why = "data-use agreement " + d.ID + " does not allow the " + string(view) + " view"
+			default:
+				return ethos.AccessDecision{Allow: true, Rule: rule, Level: level, DUAID: d.ID,
+					Reason: "allowed under data-use agreement " + d.ID + " (" + stage + ", " + string(req.Purpose) + ", " + string(view) + " view)"}
+			}
 		}
-		covering = a
-	}
-	switch {
-	case covering != nil:
-		d.Rule, d.DUAID = "dua.view", covering.ID
-		d.Reason = "data-use agreement " + covering.ID + " does not grant the " + string(req.View) + " view"
-	case inactive != nil:
-		d.Rule, d.DUAID = "dua.inactive", inactive.ID
-		d.Reason = "data-use agreement " + inactive.ID + " covers this use but has expired or was revoked"
+		return ethos.AccessDecision{Rule: rule, Level: level,
+			Reason: "the " + stage + " stage is limited for " + ptype + " parties and " + why}
 	default:
-		d.Rule = "dua.missing"
-		d.Reason = "the " + string(req.Stage) + " stage is limited for " + partyWord(req.PartyType) +
-			" parties: no active data-use agreement of the party on this project covers the stage and purpose " + quote(req.Purpose)
+		return ethos.AccessDecision{Rule: "matrix/" + stage + "/" + ptype, Level: level,
+			Reason: "the " + stage + " stage is closed to " + ptype + " parties"}
 	}
-	return d
 }
 
-func quote(s string) string {
-	if len(s) > 64 {
-		s = s[:64] + "…"
+func containsStage(s []ethos.Stage, x ethos.Stage) bool {
+	for _, v := range s {
+		if v == x {
+			return true
+		}
 	}
-	return `"` + s + `"`
+	return false
 }
+
+func containsPurpose(s []ethos.Purpose, x ethos.Purpose) bool {
+	for _, v := range s {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+func containsView(s []ethos.View, x ethos.View) bool {
+	for _, v := range s {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+var _ ethos.Decider = (*Policy)(nil)

@@ -10,11 +10,11 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-// AuditStorage keeps the audit log in the tables audit_leaves (idx, data),
-// audit_hashes (idx, hash) and audit_checkpoints (size, signed): one row
-// per leaf and per stored hash, so an auditor can read single rows with the
-// sqlite3 tool. It implements audit.Storage; each Append is one
-// transaction, committed with fsync (synchronous=FULL).
+// AuditStorage implements audit.Storage in the tables audit_leaves (idx,
+// data), audit_hashes (idx, hash) and audit_checkpoints (size, signed):
+// one row per leaf and per stored hash, so an auditor with the sqlite3 tool
+// sees every event on its own row. Append is one IMMEDIATE transaction
+// with synchronous=FULL, so it returns only after the WAL is on disk.
 type AuditStorage struct{ db *DB }
 
 // NewAuditStorage returns the audit storage over db.
@@ -22,7 +22,7 @@ func NewAuditStorage(db *DB) *AuditStorage { return &AuditStorage{db: db} }
 
 var _ audit.Storage = (*AuditStorage)(nil)
 
-func nextIndex(ctx context.Context, q interface {
+func maxIndex(ctx context.Context, q interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row
 }, table string) (int64, error) {
 	var n int64
@@ -30,192 +30,196 @@ func nextIndex(ctx context.Context, q interface {
 	return n, err
 }
 
-// Size returns one past the largest leaf index stored.
+// Size returns one more than the largest stored leaf index.
 func (s *AuditStorage) Size(ctx context.Context) (int64, error) {
-	n, err := nextIndex(ctx, s.db.db, "audit_leaves")
-	if err != nil {
-		return 0, fmt.Errorf("sqlite: audit size: %w", err)
-	}
-	return n, nil
+	return maxIndex(ctx, s.db.db, "audit_leaves")
 }
 
-// insertBatch is the number of rows per multi-row INSERT.
-const insertBatch = 200
-
-// Append stores leaves and hashes in one transaction.
 func (s *AuditStorage) Append(ctx context.Context, start int64, leaves [][]byte, hashStart int64, hashes []tlog.Hash) error {
 	return s.db.withTx(ctx, func(tx *sql.Tx) error {
-		n, err := nextIndex(ctx, tx, "audit_leaves")
+		n, err := maxIndex(ctx, tx, "audit_leaves")
 		if err != nil {
-			return fmt.Errorf("sqlite: audit append: %w", err)
-		}
-		if n != start {
-			return fmt.Errorf("%w: append at %d, log size %d", audit.ErrConflict, start, n)
-		}
-		h, err := nextIndex(ctx, tx, "audit_hashes")
-		if err != nil {
-			return fmt.Errorf("sqlite: audit append: %w", err)
-		}
-		if h != hashStart {
-			return fmt.Errorf("%w: hashes at %d, %d stored", audit.ErrConflict, hashStart, h)
-		}
-		if err := insertRows(ctx, tx, "audit_leaves (idx, data)", start, len(leaves), func(i int) any { return leaves[i] }); err != nil {
 			return err
 		}
-		return insertRows(ctx, tx, "audit_hashes (idx, hash)", hashStart, len(hashes), func(i int) any { return hashes[i][:] })
+		if n != start {
+			return fmt.Errorf("append at leaf %d, log has %d: %w", start, n, audit.ErrConflict)
+		}
+		h, err := maxIndex(ctx, tx, "audit_hashes")
+		if err != nil {
+			return err
+		}
+		if h != hashStart {
+			return fmt.Errorf("append at stored hash %d, log has %d: %w", hashStart, h, audit.ErrConflict)
+		}
+		if err := insertMany(ctx, tx, "audit_leaves", "data", start, len(leaves), func(i int) any { return leaves[i] }); err != nil {
+			return err
+		}
+		return insertMany(ctx, tx, "audit_hashes", "hash", hashStart, len(hashes), func(i int) any { return hashes[i][:] })
 	})
 }
 
-// insertRows inserts n rows (first+i, value(i)) in multi-row statements.
-func insertRows(ctx context.Context, tx *sql.Tx, into string, first int64, n int, value func(int) any) error {
-	stmts := map[int]*sql.Stmt{}
+// insertMany inserts n rows (idx, col) with multi-row INSERTs of up to 256
+// rows each.
+func insertMany(ctx context.Context, tx *sql.Tx, table, col string, start int64, n int, val func(int) any) error {
+	const chunk = 256
+	var stmt *sql.Stmt
 	defer func() {
-		for _, st := range stmts {
-			st.Close()
+		if stmt != nil {
+			stmt.Close()
 		}
 	}()
-	args := make([]any, 0, 2*insertBatch)
-	for off := 0; off < n; off += insertBatch {
-		k := min(insertBatch, n-off)
-		st := stmts[k]
-		if st == nil {
-			q := "INSERT INTO " + into + " VALUES " + strings.TrimSuffix(strings.Repeat("(?, ?), ", k), ", ")
-			var err error
-			if st, err = tx.PrepareContext(ctx, q); err != nil {
-				return fmt.Errorf("sqlite: audit append: %w", err)
-			}
-			stmts[k] = st
-		}
+	args := make([]any, 0, 2*chunk)
+	for off := 0; off < n; off += chunk {
+		k := min(chunk, n-off)
 		args = args[:0]
 		for i := off; i < off+k; i++ {
-			args = append(args, first+int64(i), value(i))
+			args = append(args, start+int64(i), val(i))
 		}
-		if _, err := st.ExecContext(ctx, args...); err != nil {
-			return fmt.Errorf("sqlite: audit append: %w", err)
+		q := "INSERT INTO " + table + " (idx, " + col + ") VALUES " + strings.TrimSuffix(strings.Repeat("(?, ?),", k), ",")
+		var err error
+		if k == chunk {
+			if stmt == nil {
+				if stmt, err = tx.PrepareContext(ctx, q); err != nil {
+					return err
+				}
+			}
+			_, err = stmt.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, q, args...)
+		}
+		if err != nil {
+			return fmt.Errorf("insert %s: %w", table, err)
 		}
 	}
 	return nil
 }
 
-// Leaves returns leaves [start, end).
 func (s *AuditStorage) Leaves(ctx context.Context, start, end int64) ([][]byte, error) {
-	out := make([][]byte, 0, max(0, min(end-start, 1<<16)))
+	if start < 0 || end < start {
+		return nil, fmt.Errorf("leaves [%d, %d): bad range", start, end)
+	}
+	out := make([][]byte, 0, min(end-start, 1<<16))
 	next := start
 	err := s.ScanLeaves(ctx, start, end, func(i int64, leaf []byte) error {
 		if i != next {
-			return fmt.Errorf("%w: leaf %d", audit.ErrNotFound, next)
+			return fmt.Errorf("leaf %d: %w", next, audit.ErrNotFound)
 		}
-		next++
 		out = append(out, append([]byte(nil), leaf...))
+		next++
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	if next != end {
-		return nil, fmt.Errorf("%w: leaf %d", audit.ErrNotFound, next)
+		return nil, fmt.Errorf("leaf %d: %w", next, audit.ErrNotFound)
 	}
 	return out, nil
 }
 
-// Hashes returns stored hashes at the given indexes.
 func (s *AuditStorage) Hashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error) {
 	out := make([]tlog.Hash, len(indexes))
 	if len(indexes) == 0 {
 		return out, nil
 	}
-	conn, err := s.db.db.Conn(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	st, err := conn.PrepareContext(ctx, "SELECT hash FROM audit_hashes WHERE idx = ?")
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: audit hashes: %w", err)
-	}
-	defer st.Close()
-	for i, idx := range indexes {
-		var b []byte
-		if err := st.QueryRowContext(ctx, idx).Scan(&b); err == sql.ErrNoRows {
-			return nil, fmt.Errorf("%w: stored hash %d", audit.ErrNotFound, idx)
-		} else if err != nil {
-			return nil, fmt.Errorf("sqlite: audit hashes: %w", err)
+	const chunk = 500
+	for off := 0; off < len(indexes); off += chunk {
+		part := indexes[off:min(off+chunk, len(indexes))]
+		args := make([]any, len(part))
+		for i, x := range part {
+			args[i] = x
 		}
-		if len(b) != tlog.HashSize {
-			return nil, fmt.Errorf("sqlite: stored hash %d has %d bytes", idx, len(b))
+		rows, err := s.db.db.QueryContext(ctx, "SELECT idx, hash FROM audit_hashes WHERE idx IN ("+strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+")", args...)
+		if err != nil {
+			return nil, err
 		}
-		copy(out[i][:], b)
+		got := make(map[int64]tlog.Hash, len(part))
+		for rows.Next() {
+			var i int64
+			var h []byte
+			if err := rows.Scan(&i, &h); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if len(h) != len(tlog.Hash{}) {
+				rows.Close()
+				return nil, fmt.Errorf("stored hash %d: %d bytes, want 32", i, len(h))
+			}
+			got[i] = tlog.Hash(h)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		for i, x := range part {
+			h, ok := got[x]
+			if !ok {
+				return nil, fmt.Errorf("stored hash %d: %w", x, audit.ErrNotFound)
+			}
+			out[off+i] = h
+		}
 	}
 	return out, nil
 }
 
-// ScanLeaves streams stored leaves in [start, end) by index.
 func (s *AuditStorage) ScanLeaves(ctx context.Context, start, end int64, fn func(int64, []byte) error) error {
 	rows, err := s.db.db.QueryContext(ctx, "SELECT idx, data FROM audit_leaves WHERE idx >= ? AND idx < ? ORDER BY idx", start, end)
 	if err != nil {
-		return fmt.Errorf("sqlite: audit scan: %w", err)
+		return err
 	}
 	defer rows.Close()
-	var idx int64
-	var data sql.RawBytes
 	for rows.Next() {
-		if err := rows.Scan(&idx, &data); err != nil {
-			return fmt.Errorf("sqlite: audit scan: %w", err)
+		var i int64
+		var leaf sql.RawBytes
+		if err := rows.Scan(&i, &leaf); err != nil {
+			return err
 		}
-		if err := fn(idx, data); err != nil {
+		if err := fn(i, leaf); err != nil {
 			return err
 		}
 	}
 	return rows.Err()
 }
 
-// ScanHashes streams stored hashes in [start, end) by index.
 func (s *AuditStorage) ScanHashes(ctx context.Context, start, end int64, fn func(int64, tlog.Hash) error) error {
 	rows, err := s.db.db.QueryContext(ctx, "SELECT idx, hash FROM audit_hashes WHERE idx >= ? AND idx < ? ORDER BY idx", start, end)
 	if err != nil {
-		return fmt.Errorf("sqlite: audit scan: %w", err)
+		return err
 	}
 	defer rows.Close()
-	var idx int64
-	var data sql.RawBytes
 	for rows.Next() {
-		if err := rows.Scan(&idx, &data); err != nil {
-			return fmt.Errorf("sqlite: audit scan: %w", err)
+		var i int64
+		var h sql.RawBytes
+		if err := rows.Scan(&i, &h); err != nil {
+			return err
 		}
-		var h tlog.Hash
-		if len(data) != tlog.HashSize {
-			// A row of the wrong length cannot be the stored hash: hand
-			// the verifier a hash that will not match.
-			copy(h[:], data)
-			h[0] ^= 0xff
-		} else {
-			copy(h[:], data)
+		var hh tlog.Hash
+		if len(h) != len(hh) {
+			// A row of the wrong length is a tampered row: report it as a
+			// hash that cannot match (all zero bytes), so Verify names it.
+			if err := fn(i, hh); err != nil {
+				return err
+			}
+			continue
 		}
-		if err := fn(idx, h); err != nil {
+		copy(hh[:], h)
+		if err := fn(i, hh); err != nil {
 			return err
 		}
 	}
 	return rows.Err()
 }
 
-// PutCheckpoint stores a signed checkpoint for size n.
 func (s *AuditStorage) PutCheckpoint(ctx context.Context, n int64, signed []byte) error {
-	_, err := s.db.db.ExecContext(ctx, "INSERT OR REPLACE INTO audit_checkpoints (size, signed) VALUES (?, ?)", n, signed)
-	if err != nil {
-		return fmt.Errorf("sqlite: put checkpoint: %w", err)
-	}
-	return nil
+	_, err := s.db.db.ExecContext(ctx, "INSERT INTO audit_checkpoints (size, signed) VALUES (?, ?) ON CONFLICT (size) DO UPDATE SET signed = excluded.signed", n, signed)
+	return err
 }
 
-// LatestCheckpoint returns the checkpoint with the largest size, or nil.
 func (s *AuditStorage) LatestCheckpoint(ctx context.Context) ([]byte, error) {
 	var b []byte
 	err := s.db.db.QueryRowContext(ctx, "SELECT signed FROM audit_checkpoints ORDER BY size DESC LIMIT 1").Scan(&b)
-	if err == sql.ErrNoRows {
+	if noRows(err) {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: latest checkpoint: %w", err)
-	}
-	return b, nil
+	return b, err
 }

@@ -3,15 +3,12 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/ethos-imaging/ethos"
 )
 
-// DUAService stores data-use agreements.
+// DUAService implements ethos.DUAService.
 type DUAService struct{ db *DB }
 
 // NewDUAService returns the agreement service over db.
@@ -19,40 +16,33 @@ func NewDUAService(db *DB) *DUAService { return &DUAService{db: db} }
 
 var _ ethos.DUAService = (*DUAService)(nil)
 
-const duaCols = `id, party_id, project_id, stages, purposes, views, expires_at, approved_by, reference, created_at, revoked_at, last_used_at`
+const duaCols = "id, party_id, project_id, stages, purposes, views, expires_at, approved_by, reference, created_at, revoked_at, last_used_at"
 
-func scanDUA(sc interface{ Scan(...any) error }) (*ethos.DUA, error) {
+func scanDUA(s interface{ Scan(...any) error }) (*ethos.DUA, error) {
 	var d ethos.DUA
-	var stages, purposes, views, e, c string
-	var r, l sql.NullString
-	if err := sc.Scan(&d.ID, &d.PartyID, &d.ProjectID, &stages, &purposes, &views, &e, &d.ApprovedBy, &d.Reference, &c, &r, &l); err != nil {
+	var stages, purposes, views string
+	var expires, created int64
+	var revoked, used sql.NullInt64
+	if err := s.Scan(&d.ID, &d.PartyID, &d.ProjectID, &stages, &purposes, &views, &expires, &d.ApprovedBy, &d.Reference, &created, &revoked, &used); err != nil {
 		return nil, err
 	}
-	for _, j := range []struct {
-		src string
-		dst any
-	}{{stages, &d.Stages}, {purposes, &d.Purposes}, {views, &d.Views}} {
-		if err := json.Unmarshal([]byte(j.src), j.dst); err != nil {
-			return nil, fmt.Errorf("sqlite: agreement %s: %w", d.ID, err)
-		}
-	}
-	var err error
-	if d.ExpiresAt, err = parseTime(e); err != nil {
-		return nil, err
-	}
-	if d.CreatedAt, err = parseTime(c); err != nil {
-		return nil, err
-	}
-	if d.RevokedAt, err = parseTimePtr(r); err != nil {
-		return nil, err
-	}
-	if d.LastUsedAt, err = parseTimePtr(l); err != nil {
-		return nil, err
-	}
+	d.Stages, d.Purposes, d.Views = splitWords[ethos.Stage](stages), splitWords[ethos.Purpose](purposes), splitWords[ethos.View](views)
+	d.ExpiresAt, d.CreatedAt = fromNanos(expires), fromNanos(created)
+	d.RevokedAt, d.LastUsedAt = fromNullNanos(revoked), fromNullNanos(used)
 	return &d, nil
 }
 
-// FindDUAs returns the matching agreements and their total count.
+func (s *DUAService) FindDUAByID(ctx context.Context, id string) (*ethos.DUA, error) {
+	ds, _, err := s.FindDUAs(ctx, ethos.DUAFilter{ID: &id, Limit: 1})
+	if err != nil {
+		return nil, err
+	}
+	if len(ds) == 0 {
+		return nil, notFound("data-use agreement", id)
+	}
+	return ds[0], nil
+}
+
 func (s *DUAService) FindDUAs(ctx context.Context, f ethos.DUAFilter) ([]*ethos.DUA, int, error) {
 	var w where
 	if f.ID != nil {
@@ -64,9 +54,13 @@ func (s *DUAService) FindDUAs(ctx context.Context, f ethos.DUAFilter) ([]*ethos.
 	if f.ProjectID != nil {
 		w.add("project_id = ?", *f.ProjectID)
 	}
-	rows, err := s.db.db.QueryContext(ctx, "SELECT "+duaCols+" FROM duas"+w.String()+" ORDER BY created_at, id"+page(f.Offset, f.Limit), w.args...)
+	if f.Active != nil {
+		w.add("revoked_at IS NULL AND expires_at > ?", nanos(*f.Active))
+	}
+	limit, offset := page(f.Offset, f.Limit)
+	rows, err := s.db.db.QueryContext(ctx, "SELECT "+duaCols+" FROM duas"+w.String()+" ORDER BY created_at, id LIMIT ? OFFSET ?", append(w.args, limit, offset)...)
 	if err != nil {
-		return nil, 0, fmt.Errorf("sqlite: find agreements: %w", err)
+		return nil, 0, err
 	}
 	defer rows.Close()
 	var out []*ethos.DUA
@@ -84,57 +78,57 @@ func (s *DUAService) FindDUAs(ctx context.Context, f ethos.DUAFilter) ([]*ethos.
 	return out, n, err
 }
 
-// CreateDUA stores d; party and project must exist.
 func (s *DUAService) CreateDUA(ctx context.Context, d *ethos.DUA) error {
 	if err := d.Validate(); err != nil {
 		return err
 	}
-	now := s.db.Now().UTC()
-	d.ID, d.CreatedAt = newID("dua"), now
-	d.ExpiresAt = d.ExpiresAt.UTC()
-	stages, _ := json.Marshal(d.Stages)
-	purposes, _ := json.Marshal(d.Purposes)
-	views, _ := json.Marshal(d.Views)
-	_, err := s.db.db.ExecContext(ctx, `INSERT INTO duas (`+duaCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)`,
-		d.ID, d.PartyID, d.ProjectID, string(stages), string(purposes), string(views), fmtTime(d.ExpiresAt),
-		d.ApprovedBy, d.Reference, fmtTime(now))
-	if isForeignKey(err) {
-		return ethos.Errorf(ethos.EINVALID, "agreement party %s or project %s not found", d.PartyID, d.ProjectID)
+	if d.ID == "" {
+		d.ID = ethos.NewID("dua")
+	} else if !ethos.ValidID(d.ID) {
+		return ethos.Errorf(ethos.EINVALID, "id: not a valid identifier")
 	}
-	if err != nil {
-		return fmt.Errorf("sqlite: create agreement: %w", err)
+	d.CreatedAt = s.db.Now().UTC()
+	if !d.ExpiresAt.After(d.CreatedAt) {
+		return ethos.Errorf(ethos.EINVALID, "expires_at: must be in the future")
 	}
-	return nil
+	return s.db.withTx(ctx, func(tx *sql.Tx) error {
+		for _, ref := range []struct{ table, field, id string }{{"parties", "party_id", d.PartyID}, {"projects", "project_id", d.ProjectID}, {"users", "approved_by", d.ApprovedBy}} {
+			if ok, err := exists(ctx, tx, ref.table, ref.id); err != nil {
+				return err
+			} else if !ok {
+				return ethos.Errorf(ethos.EINVALID, "%s: %s not found", ref.field, ref.id)
+			}
+		}
+		_, err := tx.ExecContext(ctx, "INSERT INTO duas ("+duaCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
+			d.ID, d.PartyID, d.ProjectID, joinWords(d.Stages), joinWords(d.Purposes), joinWords(d.Views), nanos(d.ExpiresAt), d.ApprovedBy, d.Reference, nanos(d.CreatedAt))
+		if isUnique(err) {
+			return ethos.Errorf(ethos.ECONFLICT, "data-use agreement %s exists", d.ID)
+		}
+		return err
+	})
 }
 
-// RevokeDUA ends an agreement now.
 func (s *DUAService) RevokeDUA(ctx context.Context, id string, now time.Time) (*ethos.DUA, error) {
 	var out *ethos.DUA
 	err := s.db.withTx(ctx, func(tx *sql.Tx) error {
-		d, err := scanDUA(tx.QueryRowContext(ctx, "SELECT "+duaCols+" FROM duas WHERE id = ?", id))
-		if errors.Is(err, sql.ErrNoRows) {
-			return ethos.Errorf(ethos.ENOTFOUND, "agreement %s not found", id)
-		} else if err != nil {
+		if _, err := tx.ExecContext(ctx, "UPDATE duas SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", nanos(now), id); err != nil {
 			return err
 		}
-		if d.RevokedAt != nil {
-			return ethos.Errorf(ethos.ECONFLICT, "agreement %s is already revoked", id)
+		d, err := scanDUA(tx.QueryRowContext(ctx, "SELECT "+duaCols+" FROM duas WHERE id = ?", id))
+		if noRows(err) {
+			return notFound("data-use agreement", id)
 		}
-		n := now.UTC()
-		d.RevokedAt = &n
-		_, err = tx.ExecContext(ctx, `UPDATE duas SET revoked_at = ? WHERE id = ?`, fmtTime(n), id)
 		out = d
 		return err
 	})
 	return out, err
 }
 
-// TouchDUA records a use of the agreement (at most once a minute).
 func (s *DUAService) TouchDUA(ctx context.Context, id string, now time.Time) error {
-	_, err := s.db.db.ExecContext(ctx, `UPDATE duas SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`,
-		fmtTime(now), id, fmtTime(now.Add(-time.Minute)))
+	res, err := s.db.db.ExecContext(ctx, "UPDATE duas SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)", nanos(now), id, nanos(now.Add(-time.Minute)))
 	if err != nil {
-		return fmt.Errorf("sqlite: touch agreement: %w", err)
+		return err
 	}
+	_ = res
 	return nil
 }

@@ -4,12 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
+	"strings"
 
 	"github.com/ethos-imaging/ethos"
 )
 
-// PartyService stores parties.
+// PartyService implements ethos.PartyService.
 type PartyService struct{ db *DB }
 
 // NewPartyService returns the party service over db.
@@ -17,51 +17,44 @@ func NewPartyService(db *DB) *PartyService { return &PartyService{db: db} }
 
 var _ ethos.PartyService = (*PartyService)(nil)
 
-const partyCols = `id, name, type, created_at, updated_at`
+const partyCols = "id, name, type, created_at"
 
-func scanParty(sc interface{ Scan(...any) error }) (*ethos.Party, error) {
+func scanParty(s interface{ Scan(...any) error }) (*ethos.Party, error) {
 	var p ethos.Party
-	var c, u string
-	if err := sc.Scan(&p.ID, &p.Name, &p.Type, &c, &u); err != nil {
+	var at int64
+	if err := s.Scan(&p.ID, &p.Name, &p.Type, &at); err != nil {
 		return nil, err
 	}
-	var err error
-	if p.CreatedAt, err = parseTime(c); err != nil {
-		return nil, err
-	}
-	if p.UpdatedAt, err = parseTime(u); err != nil {
-		return nil, err
-	}
+	p.CreatedAt = fromNanos(at)
 	return &p, nil
 }
 
-// FindPartyByID returns one party or ENOTFOUND.
 func (s *PartyService) FindPartyByID(ctx context.Context, id string) (*ethos.Party, error) {
-	ps, _, err := s.FindParties(ctx, ethos.PartyFilter{ID: &id})
+	ps, _, err := s.FindParties(ctx, ethos.PartyFilter{ID: &id, Limit: 1})
 	if err != nil {
 		return nil, err
 	}
 	if len(ps) == 0 {
-		return nil, ethos.Errorf(ethos.ENOTFOUND, "party %s not found", id)
+		return nil, notFound("party", id)
 	}
 	return ps[0], nil
 }
 
-// FindParties returns the matching parties and their total count.
 func (s *PartyService) FindParties(ctx context.Context, f ethos.PartyFilter) ([]*ethos.Party, int, error) {
 	var w where
 	if f.ID != nil {
 		w.add("id = ?", *f.ID)
 	}
-	if f.Name != nil {
-		w.add("name = ?", *f.Name)
-	}
 	if f.Type != nil {
 		w.add("type = ?", string(*f.Type))
 	}
-	rows, err := s.db.db.QueryContext(ctx, "SELECT "+partyCols+" FROM parties"+w.String()+" ORDER BY created_at, id"+page(f.Offset, f.Limit), w.args...)
+	if f.Name != nil {
+		w.add("name = ?", *f.Name)
+	}
+	limit, offset := page(f.Offset, f.Limit)
+	rows, err := s.db.db.QueryContext(ctx, "SELECT "+partyCols+" FROM parties"+w.String()+" ORDER BY created_at, id LIMIT ? OFFSET ?", append(w.args, limit, offset)...)
 	if err != nil {
-		return nil, 0, fmt.Errorf("sqlite: find parties: %w", err)
+		return nil, 0, err
 	}
 	defer rows.Close()
 	var out []*ethos.Party
@@ -79,51 +72,26 @@ func (s *PartyService) FindParties(ctx context.Context, f ethos.PartyFilter) ([]
 	return out, n, err
 }
 
-// CreateParty stores p, assigning ID and times.
 func (s *PartyService) CreateParty(ctx context.Context, p *ethos.Party) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	now := s.db.Now().UTC()
-	p.ID, p.CreatedAt, p.UpdatedAt = newID("pty"), now, now
-	_, err := s.db.db.ExecContext(ctx, `INSERT INTO parties (`+partyCols+`) VALUES (?, ?, ?, ?, ?)`,
-		p.ID, p.Name, string(p.Type), fmtTime(now), fmtTime(now))
+	if p.ID == "" {
+		p.ID = ethos.NewID("pty")
+	} else if !ethos.ValidID(p.ID) {
+		return ethos.Errorf(ethos.EINVALID, "id: not a valid identifier")
+	}
+	p.CreatedAt = s.db.Now().UTC()
+	_, err := s.db.db.ExecContext(ctx, "INSERT INTO parties ("+partyCols+") VALUES (?, ?, ?, ?)", p.ID, p.Name, string(p.Type), nanos(p.CreatedAt))
 	if isUnique(err) {
-		return ethos.Errorf(ethos.ECONFLICT, "a party named %q exists", p.Name)
+		return ethos.Errorf(ethos.ECONFLICT, "a party with this id or name exists")
 	}
-	if err != nil {
-		return fmt.Errorf("sqlite: create party: %w", err)
-	}
-	return nil
+	return err
 }
 
-// UpdateParty changes the fields set in upd.
-func (s *PartyService) UpdateParty(ctx context.Context, id string, upd ethos.PartyUpdate) (*ethos.Party, error) {
-	var out *ethos.Party
-	err := s.db.withTx(ctx, func(tx *sql.Tx) error {
-		p, err := scanParty(tx.QueryRowContext(ctx, "SELECT "+partyCols+" FROM parties WHERE id = ?", id))
-		if errors.Is(err, sql.ErrNoRows) {
-			return ethos.Errorf(ethos.ENOTFOUND, "party %s not found", id)
-		} else if err != nil {
-			return err
-		}
-		if upd.Name != nil {
-			p.Name = *upd.Name
-		}
-		if upd.Type != nil {
-			p.Type = *upd.Type
-		}
-		if err := p.Validate(); err != nil {
-			return err
-		}
-		p.UpdatedAt = s.db.Now().UTC()
-		_, err = tx.ExecContext(ctx, `UPDATE parties SET name = ?, type = ?, updated_at = ? WHERE id = ?`,
-			p.Name, string(p.Type), fmtTime(p.UpdatedAt), id)
-		if isUnique(err) {
-			return ethos.Errorf(ethos.ECONFLICT, "a party named %q exists", p.Name)
-		}
-		out = p
-		return err
-	})
-	return out, err
+// isUnique reports whether err is a SQLite uniqueness violation.
+func isUnique(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "UNIQUE constraint failed") || strings.Contains(err.Error(), "PRIMARY KEY"))
 }
+
+func noRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

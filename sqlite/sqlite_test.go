@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,9 +16,10 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-func MustOpen(tb testing.TB, path string) *sqlite.DB {
+// MustOpenDB opens a fresh database in a temporary data directory.
+func MustOpenDB(tb testing.TB) *sqlite.DB {
 	tb.Helper()
-	db := sqlite.NewDB(path)
+	db := sqlite.NewDB(filepath.Join(tb.TempDir(), "data"))
 	if err := db.Open(context.Background()); err != nil {
 		tb.Fatal(err)
 	}
@@ -27,111 +29,143 @@ func MustOpen(tb testing.TB, path string) *sqlite.DB {
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Stores {
-		db := MustOpen(t, filepath.Join(t.TempDir(), "ethos.db"))
+		db := MustOpenDB(t)
 		return storetest.Stores{
 			Parties: sqlite.NewPartyService(db), Users: sqlite.NewUserService(db), Tokens: sqlite.NewTokenService(db),
-			Projects: sqlite.NewProjectService(db), Records: sqlite.NewStageRecordService(db), DUAs: sqlite.NewDUAService(db),
+			Projects: sqlite.NewProjectService(db), DUAs: sqlite.NewDUAService(db), Records: sqlite.NewRecordService(db),
 			Now: time.Now,
 		}
 	})
 }
 
 func TestAuditStorage(t *testing.T) {
-	audittest.Run(t, func(t *testing.T) audit.Storage {
-		return sqlite.NewAuditStorage(MustOpen(t, filepath.Join(t.TempDir(), "ethos.db")))
-	})
+	audittest.Run(t, func(t *testing.T) audit.Storage { return sqlite.NewAuditStorage(MustOpenDB(t)) })
 }
 
-// tamperer edits audit rows with SQL, as the sqlite3 tool would.
+// tamperer edits audit rows with plain SQL, as someone with the database
+// file would.
 type tamperer struct{ db *sqlite.DB }
 
-func (t tamperer) SetLeaf(ctx context.Context, i int64, l []byte) error {
-	_, err := t.db.SQL().ExecContext(ctx, "INSERT OR REPLACE INTO audit_leaves (idx, data) VALUES (?, ?)", i, l)
+func (x tamperer) SetLeaf(ctx context.Context, i int64, leaf []byte) error {
+	_, err := x.db.SQL().ExecContext(ctx, "INSERT INTO audit_leaves (idx, data) VALUES (?, ?) ON CONFLICT (idx) DO UPDATE SET data = excluded.data", i, leaf)
 	return err
 }
-func (t tamperer) DeleteLeaf(ctx context.Context, i int64) error {
-	_, err := t.db.SQL().ExecContext(ctx, "DELETE FROM audit_leaves WHERE idx = ?", i)
+
+func (x tamperer) DeleteLeaf(ctx context.Context, i int64) error {
+	_, err := x.db.SQL().ExecContext(ctx, "DELETE FROM audit_leaves WHERE idx = ?", i)
 	return err
 }
-func (t tamperer) InsertLeaf(ctx context.Context, i int64, l []byte) error {
-	// Shift in two steps so the primary key never collides.
-	if _, err := t.db.SQL().ExecContext(ctx, "UPDATE audit_leaves SET idx = -idx - 1 WHERE idx >= ?", i); err != nil {
+
+func (x tamperer) InsertLeaf(ctx context.Context, i int64, leaf []byte) error {
+	// Renumber from the top down so the primary key never collides.
+	tx, err := x.db.SQL().BeginTx(ctx, nil)
+	if err != nil {
 		return err
 	}
-	if _, err := t.db.SQL().ExecContext(ctx, "UPDATE audit_leaves SET idx = -idx WHERE idx < 0"); err != nil {
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, "UPDATE audit_leaves SET idx = -idx - 1 WHERE idx >= ?", i); err != nil {
 		return err
 	}
-	_, err := t.db.SQL().ExecContext(ctx, "INSERT INTO audit_leaves (idx, data) VALUES (?, ?)", i, l)
-	return err
+	if _, err := tx.ExecContext(ctx, "UPDATE audit_leaves SET idx = -idx WHERE idx < 0"); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO audit_leaves (idx, data) VALUES (?, ?)", i, leaf); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
-func (t tamperer) SetHash(ctx context.Context, i int64, h tlog.Hash) error {
-	_, err := t.db.SQL().ExecContext(ctx, "UPDATE audit_hashes SET hash = ? WHERE idx = ?", h[:], i)
+
+func (x tamperer) SetHash(ctx context.Context, i int64, h tlog.Hash) error {
+	_, err := x.db.SQL().ExecContext(ctx, "INSERT INTO audit_hashes (idx, hash) VALUES (?, ?) ON CONFLICT (idx) DO UPDATE SET hash = excluded.hash", i, h[:])
 	return err
 }
 
 func TestAuditTamper(t *testing.T) {
 	audittest.RunTamper(t, func(t *testing.T) (audit.Storage, audittest.Tamperer) {
-		db := MustOpen(t, filepath.Join(t.TempDir(), "ethos.db"))
+		db := MustOpenDB(t)
 		return sqlite.NewAuditStorage(db), tamperer{db}
 	})
 }
 
 func TestMigrations(t *testing.T) {
 	ctx := context.Background()
-	t.Run("FromEmptyDatabase", func(t *testing.T) {
-		dir := filepath.Join(t.TempDir(), "data")
-		path := filepath.Join(dir, "ethos.db")
-		db := MustOpen(t, path)
+	t.Run("FromEmpty", func(t *testing.T) {
+		db := MustOpenDB(t)
 		ms, err := sqlite.Migrations()
+		if err != nil || len(ms) == 0 {
+			t.Fatalf("Migrations = %d, %v", len(ms), err)
+		}
+		var n int
+		if err := db.SQL().QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations").Scan(&n); err != nil || n != len(ms) {
+			t.Fatalf("schema_migrations has %d rows (%v), want %d", n, err, len(ms))
+		}
+		for _, table := range []string{"parties", "users", "tokens", "projects", "stage_changes", "duas", "stage_records", "audit_leaves", "audit_hashes", "audit_checkpoints"} {
+			if _, err := db.SQL().ExecContext(ctx, "SELECT COUNT(*) FROM "+table); err != nil {
+				t.Errorf("table %s: %v", table, err)
+			}
+		}
+		var mode string
+		db.SQL().QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode)
+		if mode != "wal" {
+			t.Errorf("journal_mode = %q, want wal", mode)
+		}
+	})
+	t.Run("Reopen", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "data")
+		for range 2 {
+			db := sqlite.NewDB(dir)
+			if err := db.Open(ctx); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+		}
+	})
+	t.Run("ErrChangedMigration", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "data")
+		db := sqlite.NewDB(dir)
+		if err := db.Open(ctx); err != nil {
+			t.Fatal(err)
+		}
+		db.SQL().ExecContext(ctx, "UPDATE schema_migrations SET checksum = 'deadbeefdeadbeefdeadbeef' WHERE name = '0001_init.sql'")
+		db.Close()
+		err := sqlite.NewDB(dir).Open(ctx)
+		me, ok := errors.AsType[*sqlite.MigrationError](err)
+		if !ok || me.Name != "0001_init.sql" || !strings.Contains(me.Reason, "must never change") {
+			t.Fatalf("Open = %v, want a MigrationError naming 0001_init.sql", err)
+		}
+	})
+	t.Run("ErrUnknownMigration", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "data")
+		db := sqlite.NewDB(dir)
+		if err := db.Open(ctx); err != nil {
+			t.Fatal(err)
+		}
+		db.SQL().ExecContext(ctx, "INSERT INTO schema_migrations VALUES ('9999_future.sql', 'ab', 0)")
+		db.Close()
+		err := sqlite.NewDB(dir).Open(ctx)
+		if me, ok := errors.AsType[*sqlite.MigrationError](err); !ok || me.Name != "9999_future.sql" {
+			t.Fatalf("Open = %v, want a MigrationError naming 9999_future.sql", err)
+		}
+	})
+}
+
+func TestDataDirPermissions(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	db := sqlite.NewDB(dir)
+	if err := db.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for path, want := range map[string]os.FileMode{dir: 0o700, db.Path(): 0o600} {
+		fi, err := os.Stat(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var n int
-		if err := db.SQL().QueryRow("SELECT COUNT(*) FROM schema_migrations").Scan(&n); err != nil {
-			t.Fatal(err)
+		if got := fi.Mode().Perm(); got != want {
+			t.Errorf("%s: mode %o, want %o", path, got, want)
 		}
-		if n != len(ms) {
-			t.Errorf("%d migrations applied, want %d", n, len(ms))
-		}
-		var mode string
-		db.SQL().QueryRow("PRAGMA journal_mode").Scan(&mode)
-		if mode != "wal" {
-			t.Errorf("journal mode %q, want wal", mode)
-		}
-		for p, want := range map[string]os.FileMode{dir: 0o700, path: 0o600} {
-			fi, err := os.Stat(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if fi.Mode().Perm() != want {
-				t.Errorf("%s: mode %v, want %v", filepath.Base(p), fi.Mode().Perm(), want)
-			}
-		}
-		db.Close()
-		// Reopening applies nothing and succeeds.
-		MustOpen(t, path)
-	})
-	t.Run("ErrChangedMigration", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "ethos.db")
-		db := MustOpen(t, path)
-		if _, err := db.SQL().Exec("UPDATE schema_migrations SET checksum = 'abc' WHERE version = 1"); err != nil {
-			t.Fatal(err)
-		}
-		db.Close()
-		err := sqlite.NewDB(path).Open(ctx)
-		if !errors.Is(err, sqlite.ErrMigrationChanged) {
-			t.Fatalf("got %v, want ErrMigrationChanged", err)
-		}
-	})
-	t.Run("ErrNewerDatabase", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "ethos.db")
-		db := MustOpen(t, path)
-		if _, err := db.SQL().Exec("INSERT INTO schema_migrations VALUES (999, '0999_future.sql', 'x', '')"); err != nil {
-			t.Fatal(err)
-		}
-		db.Close()
-		if err := sqlite.NewDB(path).Open(ctx); !errors.Is(err, sqlite.ErrMigrationChanged) {
-			t.Fatalf("got %v, want ErrMigrationChanged", err)
-		}
-	})
+	}
 }

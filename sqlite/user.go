@@ -3,14 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
-	"errors"
-	"fmt"
 
 	"github.com/ethos-imaging/ethos"
 )
 
-// UserService stores users.
+// UserService implements ethos.UserService.
 type UserService struct{ db *DB }
 
 // NewUserService returns the user service over db.
@@ -18,65 +15,46 @@ func NewUserService(db *DB) *UserService { return &UserService{db: db} }
 
 var _ ethos.UserService = (*UserService)(nil)
 
-const userCols = `u.id, u.party_id, u.name, u.roles, u.disabled, u.created_at, u.updated_at,
-	p.id, p.name, p.type, p.created_at, p.updated_at`
+const userCols = "id, party_id, name, roles, disabled, created_at"
 
-const userFrom = ` FROM users u JOIN parties p ON p.id = u.party_id`
-
-func scanUser(sc interface{ Scan(...any) error }) (*ethos.User, error) {
+func scanUser(s interface{ Scan(...any) error }) (*ethos.User, error) {
 	var u ethos.User
-	var p ethos.Party
-	var roles, c, up, pc, pu string
-	if err := sc.Scan(&u.ID, &u.PartyID, &u.Name, &roles, &u.Disabled, &c, &up, &p.ID, &p.Name, &p.Type, &pc, &pu); err != nil {
+	var roles string
+	var at int64
+	if err := s.Scan(&u.ID, &u.PartyID, &u.Name, &roles, &u.Disabled, &at); err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal([]byte(roles), &u.Roles); err != nil {
-		return nil, fmt.Errorf("sqlite: user %s: bad roles: %w", u.ID, err)
-	}
-	var err error
-	if u.CreatedAt, err = parseTime(c); err != nil {
-		return nil, err
-	}
-	if u.UpdatedAt, err = parseTime(up); err != nil {
-		return nil, err
-	}
-	if p.CreatedAt, err = parseTime(pc); err != nil {
-		return nil, err
-	}
-	if p.UpdatedAt, err = parseTime(pu); err != nil {
-		return nil, err
-	}
-	u.Party = &p
+	u.Roles = splitWords[ethos.Role](roles)
+	u.CreatedAt = fromNanos(at)
 	return &u, nil
 }
 
-// FindUserByID returns one user (with party) or ENOTFOUND.
 func (s *UserService) FindUserByID(ctx context.Context, id string) (*ethos.User, error) {
-	us, _, err := s.FindUsers(ctx, ethos.UserFilter{ID: &id})
+	us, _, err := s.FindUsers(ctx, ethos.UserFilter{ID: &id, Limit: 1})
 	if err != nil {
 		return nil, err
 	}
 	if len(us) == 0 {
-		return nil, ethos.Errorf(ethos.ENOTFOUND, "user %s not found", id)
+		return nil, notFound("user", id)
 	}
 	return us[0], nil
 }
 
-// FindUsers returns the matching users and their total count.
 func (s *UserService) FindUsers(ctx context.Context, f ethos.UserFilter) ([]*ethos.User, int, error) {
 	var w where
 	if f.ID != nil {
-		w.add("u.id = ?", *f.ID)
+		w.add("id = ?", *f.ID)
 	}
 	if f.PartyID != nil {
-		w.add("u.party_id = ?", *f.PartyID)
+		w.add("party_id = ?", *f.PartyID)
 	}
 	if f.Role != nil {
-		w.add("EXISTS (SELECT 1 FROM json_each(u.roles) WHERE value = ?)", string(*f.Role))
+		w.add("(',' || roles || ',') LIKE ?", "%,"+string(*f.Role)+",%")
 	}
-	rows, err := s.db.db.QueryContext(ctx, "SELECT "+userCols+userFrom+w.String()+" ORDER BY u.created_at, u.id"+page(f.Offset, f.Limit), w.args...)
+	limit, offset := page(f.Offset, f.Limit)
+	rows, err := s.db.db.QueryContext(ctx, "SELECT "+userCols+" FROM users"+w.String()+" ORDER BY created_at, id LIMIT ? OFFSET ?", append(w.args, limit, offset)...)
 	if err != nil {
-		return nil, 0, fmt.Errorf("sqlite: find users: %w", err)
+		return nil, 0, err
 	}
 	defer rows.Close()
 	var out []*ethos.User
@@ -90,35 +68,41 @@ func (s *UserService) FindUsers(ctx context.Context, f ethos.UserFilter) ([]*eth
 	if err := rows.Err(); err != nil {
 		return nil, 0, err
 	}
-	n, err := s.db.count(ctx, "users u", &w)
+	n, err := s.db.count(ctx, "users", &w)
 	return out, n, err
 }
 
-// CreateUser stores u; its party must exist.
 func (s *UserService) CreateUser(ctx context.Context, u *ethos.User) error {
 	if err := u.Validate(); err != nil {
 		return err
 	}
-	roles, _ := json.Marshal(u.Roles)
-	now := s.db.Now().UTC()
-	u.ID, u.CreatedAt, u.UpdatedAt = newID("usr"), now, now
-	_, err := s.db.db.ExecContext(ctx, `INSERT INTO users (id, party_id, name, roles, disabled, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		u.ID, u.PartyID, u.Name, string(roles), u.Disabled, fmtTime(now), fmtTime(now))
-	if isForeignKey(err) {
-		return ethos.Errorf(ethos.EINVALID, "party %s not found", u.PartyID)
+	if u.ID == "" {
+		u.ID = ethos.NewID("usr")
+	} else if !ethos.ValidID(u.ID) {
+		return ethos.Errorf(ethos.EINVALID, "id: not a valid identifier")
 	}
-	if err != nil {
-		return fmt.Errorf("sqlite: create user: %w", err)
-	}
-	return nil
+	u.CreatedAt = s.db.Now().UTC()
+	return s.db.withTx(ctx, func(tx *sql.Tx) error {
+		if ok, err := exists(ctx, tx, "parties", u.PartyID); err != nil {
+			return err
+		} else if !ok {
+			return ethos.Errorf(ethos.EINVALID, "party_id: party %s not found", u.PartyID)
+		}
+		_, err := tx.ExecContext(ctx, "INSERT INTO users ("+userCols+") VALUES (?, ?, ?, ?, ?, ?)",
+			u.ID, u.PartyID, u.Name, joinWords(u.Roles), u.Disabled, nanos(u.CreatedAt))
+		if isUnique(err) {
+			return ethos.Errorf(ethos.ECONFLICT, "user %s exists", u.ID)
+		}
+		return err
+	})
 }
 
-// UpdateUser changes the fields set in upd.
 func (s *UserService) UpdateUser(ctx context.Context, id string, upd ethos.UserUpdate) (*ethos.User, error) {
+	var out *ethos.User
 	err := s.db.withTx(ctx, func(tx *sql.Tx) error {
-		u, err := scanUser(tx.QueryRowContext(ctx, "SELECT "+userCols+userFrom+" WHERE u.id = ?", id))
-		if errors.Is(err, sql.ErrNoRows) {
-			return ethos.Errorf(ethos.ENOTFOUND, "user %s not found", id)
+		u, err := scanUser(tx.QueryRowContext(ctx, "SELECT "+userCols+" FROM users WHERE id = ?", id))
+		if noRows(err) {
+			return notFound("user", id)
 		} else if err != nil {
 			return err
 		}
@@ -134,13 +118,11 @@ func (s *UserService) UpdateUser(ctx context.Context, id string, upd ethos.UserU
 		if err := u.Validate(); err != nil {
 			return err
 		}
-		roles, _ := json.Marshal(u.Roles)
-		_, err = tx.ExecContext(ctx, `UPDATE users SET name = ?, roles = ?, disabled = ?, updated_at = ? WHERE id = ?`,
-			u.Name, string(roles), u.Disabled, fmtTime(s.db.Now()), id)
-		return err
+		if _, err := tx.ExecContext(ctx, "UPDATE users SET name = ?, roles = ?, disabled = ? WHERE id = ?", u.Name, joinWords(u.Roles), u.Disabled, id); err != nil {
+			return err
+		}
+		out = u
+		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return s.FindUserByID(ctx, id)
+	return out, err
 }

@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -100,8 +101,8 @@ func Event(i int) audit.Event {
 	}
 }
 
-// MustLog opens a Log over s with the test key and a fixed clock; it is
-// closed when the test ends.
+// MustLog opens a Log over s with the test key, a fixed clock and a
+// silent logger; it is closed when the test ends.
 func MustLog(tb testing.TB, s audit.Storage) *audit.Log {
 	tb.Helper()
 	signer, err := audit.NewSigner(TestKey(tb).Signer)
@@ -110,6 +111,7 @@ func MustLog(tb testing.TB, s audit.Storage) *audit.Log {
 	}
 	l := audit.NewLog(s, signer)
 	l.Now = func() time.Time { return time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC) }
+	l.Logger = slog.New(slog.DiscardHandler)
 	if err := l.Open(context.Background()); err != nil {
 		tb.Fatal(err)
 	}
@@ -404,11 +406,12 @@ func Run(t *testing.T, newStorage func(t *testing.T) audit.Storage) {
 }
 
 // RunTamper runs the tampering suite: each case fills a fresh store with
-// 100 events and a signed checkpoint, edits rows with the Tamperer, and
-// expects Verify to fail naming the first bad index.
+// 100 signed events and 10 more not yet covered by a checkpoint, edits
+// rows with the Tamperer, and expects Verify to fail naming the first bad
+// index.
 func RunTamper(t *testing.T, newStorage func(t *testing.T) (audit.Storage, Tamperer)) {
 	ctx := context.Background()
-	const n = 100
+	const signed, n = 100, 110
 	forged := func(t *testing.T) []byte {
 		e := Event(7)
 		e.Reason = "forged"
@@ -421,27 +424,41 @@ func RunTamper(t *testing.T, newStorage func(t *testing.T) (audit.Storage, Tampe
 	for _, tc := range []struct {
 		name   string
 		tamper func(t *testing.T, tm Tamperer) error
-		index  int64 // first bad index expected; -1: not placed
+		deep   bool  // run Verify with Deep
+		index  int64 // first bad index expected
 	}{
-		{"ModifiedEvent", func(t *testing.T, tm Tamperer) error { return tm.SetLeaf(ctx, 42, forged(t)) }, 42},
-		{"ModifiedFirstEvent", func(t *testing.T, tm Tamperer) error { return tm.SetLeaf(ctx, 0, forged(t)) }, 0},
-		{"ModifiedLastEvent", func(t *testing.T, tm Tamperer) error { return tm.SetLeaf(ctx, n-1, forged(t)) }, n - 1},
-		{"DeletedEvent", func(t *testing.T, tm Tamperer) error { return tm.DeleteLeaf(ctx, 57) }, 57},
-		{"DeletedLastEvent", func(t *testing.T, tm Tamperer) error { return tm.DeleteLeaf(ctx, n-1) }, n - 1},
-		{"InsertedEvent", func(t *testing.T, tm Tamperer) error { return tm.InsertLeaf(ctx, 13, forged(t)) }, 13},
-		{"AppendedEventWithoutHash", func(t *testing.T, tm Tamperer) error { return tm.SetLeaf(ctx, n, forged(t)) }, n},
+		{"ModifiedEvent", func(t *testing.T, tm Tamperer) error { return tm.SetLeaf(ctx, 42, forged(t)) }, false, 42},
+		{"ModifiedFirstEvent", func(t *testing.T, tm Tamperer) error { return tm.SetLeaf(ctx, 0, forged(t)) }, false, 0},
+		{"ModifiedLastSignedEvent", func(t *testing.T, tm Tamperer) error { return tm.SetLeaf(ctx, signed-1, forged(t)) }, false, signed - 1},
+		{"ModifiedUnsignedEvent", func(t *testing.T, tm Tamperer) error { return tm.SetLeaf(ctx, 104, forged(t)) }, false, 104},
+		{"DeletedEvent", func(t *testing.T, tm Tamperer) error { return tm.DeleteLeaf(ctx, 57) }, false, 57},
+		{"DeletedLastEvent", func(t *testing.T, tm Tamperer) error { return tm.DeleteLeaf(ctx, n-1) }, false, n - 1},
+		{"DeletedSignedTail", func(t *testing.T, tm Tamperer) error {
+			for i := int64(n - 1); i >= signed-3; i-- {
+				if err := tm.DeleteLeaf(ctx, i); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, false, signed - 3},
+		{"InsertedEvent", func(t *testing.T, tm Tamperer) error { return tm.InsertLeaf(ctx, 13, forged(t)) }, false, 13},
+		{"AppendedEventWithoutHash", func(t *testing.T, tm Tamperer) error { return tm.SetLeaf(ctx, n, forged(t)) }, false, n},
 		{"ReorderedEvents", func(t *testing.T, tm Tamperer) error {
 			if err := tm.SetLeaf(ctx, 61, leaf(t, 70)); err != nil {
 				return err
 			}
 			return tm.SetLeaf(ctx, 70, leaf(t, 61))
-		}, 61},
+		}, false, 61},
 		{"NotCanonicalEvent", func(t *testing.T, tm Tamperer) error {
 			return tm.SetLeaf(ctx, 30, append(leaf(t, 30), ' '))
-		}, 30},
-		{"ModifiedInteriorHash", func(t *testing.T, tm Tamperer) error {
+		}, false, 30},
+		{"ModifiedInteriorHashDeep", func(t *testing.T, tm Tamperer) error {
 			return tm.SetHash(ctx, tlog.StoredHashIndex(2, 5), tlog.Hash{1})
-		}, 20},
+		}, true, 20},
+		{"ModifiedTreeEdgeHash", func(t *testing.T, tm Tamperer) error {
+			// The 110-event tree's edge holds the subtree over events 96..103.
+			return tm.SetHash(ctx, tlog.StoredHashIndex(3, 12), tlog.Hash{1})
+		}, false, 96},
 		{"EventAndLeafHashRewritten", func(t *testing.T, tm Tamperer) error {
 			// Rewriting a leaf and its leaf hash still leaves the parent
 			// hashes stale: the first stale parent names the subtree.
@@ -450,15 +467,23 @@ func RunTamper(t *testing.T, newStorage func(t *testing.T) (audit.Storage, Tampe
 				return err
 			}
 			return tm.SetHash(ctx, tlog.StoredHashIndex(0, 8), tlog.RecordHash(f))
-		}, 8},
+		}, false, 8},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, tm := newStorage(t)
-			Fill(t, s, n)
+			l := Fill(t, s, signed)
+			for i := signed; i < n; i++ {
+				if _, err := l.Append(ctx, Event(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := audit.Verify(ctx, s, TestKey(t).Verifier, audit.VerifyOptions{Deep: true}); err != nil {
+				t.Fatalf("before tampering: %v", err)
+			}
 			if err := tc.tamper(t, tm); err != nil {
 				t.Fatal(err)
 			}
-			_, err := audit.Verify(ctx, s, TestKey(t).Verifier, audit.VerifyOptions{})
+			_, err := audit.Verify(ctx, s, TestKey(t).Verifier, audit.VerifyOptions{Deep: tc.deep})
 			ve, ok := errors.AsType[*audit.VerifyError](err)
 			if !ok {
 				t.Fatalf("Verify after tampering: err = %v, want a *audit.VerifyError", err)

@@ -6,7 +6,9 @@
 # Usage: bench/deid/run.sh [SCRATCH_DIR]   (default /tmp/ethos-deid-bench)
 # REPS (default 3) rounds run every tool in turn; the table gives each
 # tool's best time (the machine is shared, so the minimum is the least
-# disturbed run) and its largest peak RSS, then the throughput ratios.
+# disturbed run), its largest peak RSS and its least CPU time (user +
+# system, children included: less sensitive to other load than wall time),
+# then the ratios.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -39,11 +41,11 @@ measure() { # name, command...
 	shift
 	rm -rf "$scratch/out-$name"
 	sync
-	/usr/bin/time -f "%e %M" -o "$scratch/time-$name" "$@" > "$scratch/log-$name" 2>&1 || {
+	/usr/bin/time -f "%e %M %U %S" -o "$scratch/time-$name" "$@" > "$scratch/log-$name" 2>&1 || {
 		echo "$name: failed, see $scratch/log-$name"
 	}
-	read -r secs rss < "$scratch/time-$name"
-	echo "$name $secs $rss" >> "$results"
+	read -r secs rss usr sys < "$scratch/time-$name"
+	echo "$name $secs $rss $usr $sys" >> "$results"
 	echo "  round $round: $name $secs s"
 }
 
@@ -69,15 +71,21 @@ measure pydicom "$py" "$here/pydicom_deid.py" "$shared/dicom-standard/confidenti
 done
 echo
 awk -v b="$bytes" '
-	{ if (!($1 in best) || $2 < best[$1]) best[$1] = $2; if ($3 > rss[$1]) rss[$1] = $3; order[$1] = NR }
+	{
+		if (!($1 in best) || $2 < best[$1]) best[$1] = $2
+		if ($3 > rss[$1]) rss[$1] = $3
+		c = $4 + $5
+		if (!($1 in cpu) || c < cpu[$1]) cpu[$1] = c
+	}
 	END {
 		n = split("cp ethos ethos-nosync ethos-nohash gdcmanon pydicom", names, " ")
-		printf "%-13s %8s %10s %10s %8s %8s %8s\n", "tool", "best s", "MB/s", "RSS MB", "vs cp", "vs gdcm", "vs py"
+		printf "%-13s %7s %8s %8s %7s %7s %7s %8s %7s %7s\n", "tool", "best s", "MB/s", "RSS MB", "vs cp", "vs gdcm", "vs py", "CPU s", "CPU/gd", "CPU/py"
 		for (i = 1; i <= n; i++) {
 			t = names[i]
 			if (!(t in best)) continue
-			printf "%-13s %8.2f %10.1f %10.1f %7.0f%% %7.2fx %7.1fx\n", t, best[t], b / 1e6 / best[t], rss[t] / 1024,
-				100 * best["cp"] / best[t], best["gdcmanon"] / best[t], best["pydicom"] / best[t]
+			printf "%-13s %7.2f %8.1f %8.1f %6.0f%% %6.2fx %6.1fx %8.2f %6.2fx %6.1fx\n", t, best[t], b / 1e6 / best[t], rss[t] / 1024,
+				100 * best["cp"] / best[t], best["gdcmanon"] / best[t], best["pydicom"] / best[t],
+				cpu[t], cpu["gdcmanon"] / cpu[t], cpu["pydicom"] / cpu[t]
 		}
 	}' "$results"
 for t in ethos gdcmanon pydicom; do

@@ -41,12 +41,13 @@ var evalFuncs = template.FuncMap{
 		}
 		for _, m := range []string{evalstat.CIBootstrap, evalstat.CIDeLong, evalstat.CIWilson, evalstat.CIWald} {
 			if iv, ok := v.CI[m]; ok {
-				return fmt.Sprintf("%.3f–%.3f", iv.Lower, iv.Upper)
+				return fmt.Sprintf("%.3f to %.3f", iv.Lower, iv.Upper)
 			}
 		}
 		return ""
 	},
 	"metric": func(g *evalstat.GroupResult, name string) evalstat.Value { return g.Metrics[name] },
+	"charts": evalCharts,
 	"f":      func(x float64) string { return fmt.Sprintf("%.4g", x) },
 	"obs": func(p *float64) string {
 		if p == nil {
@@ -77,7 +78,8 @@ th{background:#f2f2f2}td.l,th.l{text-align:left}
 .pass{background:#e3f4e3}.fail{background:#fbe0e0}.undetermined{background:#fff4d6}
 tr.small td{background:#fff8e6}
 .meta{color:#444}.note{color:#555;font-size:.9em}
-@media print{body{margin:0;max-width:none;font-size:11px}h2{break-before:auto}table{break-inside:avoid}}
+.charts{display:flex;flex-wrap:wrap;gap:1rem;margin:.5rem 0}svg.chart{font-family:inherit;background:#fff}
+@media print{body{margin:0;max-width:none;font-size:11px}h2{break-before:auto}table,svg.chart{break-inside:avoid}}
 </style></head><body>
 <h1>{{.Title}}</h1>
 <p class="meta">Input: {{.Input}} · generated {{.Generated}} · schema {{.Rep.SchemaVersion}}</p>
@@ -107,6 +109,7 @@ groups below {{.Rep.Settings.MinGroupSize}} rows or {{.Rep.Settings.MinClassCoun
 {{range .Groups}}{{$g := .}}<tr{{if .TooSmallToJudge}} class="small"{{end}}><td class="l">{{.Name}}</td><td>{{.N}}</td><td>{{.Positives}}</td>
 {{range $.Metrics}}{{$v := metric $g .}}<td>{{num $v}}<span class="ci">{{ci $v}}</span></td>{{end}}<td class="l">{{range .Flags}}{{.}} {{end}}</td></tr>
 {{end}}</table>
+<div class="charts">{{range charts $.Rep $gp}}{{.}}{{end}}</div>
 <h3>Fairness across {{.Name}}</h3>
 <table><tr><th class="l">Measure</th><th>Estimate</th><th>95 % CI</th></tr>
 {{range $k, $v := .Fairness}}<tr><td class="l">{{$k}}</td><td>{{num $v}}</td><td>{{ci $v}}</td></tr>{{end}}</table>

@@ -105,7 +105,8 @@ func TestEvalCommand(t *testing.T) {
 					t.Errorf("%d records, header %v", len(recs), recs[0])
 				}
 			case "OKHTML":
-				for _, want := range []string{"<!doctype html>", "By sex", "By site", "site=north", "In plain words", "equalized_odds_difference"} {
+				for _, want := range []string{"<!doctype html>", "By sex", "By site", "site=north", "In plain words", "equalized_odds_difference",
+					"<svg", "ROC curve by sex", "Calibration by site", "Decision curve by sex", "Sensitivity by site", "<polyline"} {
 					if !strings.Contains(stdout, want) {
 						t.Errorf("HTML lacks %q", want)
 					}
@@ -232,6 +233,10 @@ func TestEvalHTMLInChromium(t *testing.T) {
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("chromium: %v\n%s", err, stderr.String())
+	}
+	html, _ := os.ReadFile(page)
+	if n := strings.Count(string(html), "<svg"); n < 5*3 {
+		t.Errorf("%d charts in the page, want at least 15 (5 per grouping)", n)
 	}
 	if strings.Contains(stderr.String(), "Uncaught") || strings.Contains(stderr.String(), "CONSOLE") {
 		t.Errorf("console errors:\n%s", stderr.String())

@@ -31,9 +31,11 @@ type command struct {
 var commands = []command{
 	{"eval", "evaluate predictions overall and by group, judge criteria", runEval},
 	{"version", "print the version of this binary", runVersion},
+	{"init", "create the data directory, database, audit key and first admin token", runInit}, {"serve", "run the HTTP API server", runServe}, {"party", "create and list parties (organisations)", runParty}, {"user", "create, list and disable users", runUser}, {"token", "create, list and revoke API tokens", runToken}, {"project", "create, list, show projects and move them between stages", runProject}, {"dua", "register, list and revoke data-use agreements", runDUA}, {"access", "explain decisions, show the effective policy, review unused access", runAccess}, {"audit", "checkpoints, proofs, verification and export of the audit log", runAudit},
 	{"deid", "de-identify a DICOM tree to PS3.15 Annex E", runDeid},
 	{"consent", "check FHIR consents and answer consent questions", runConsent},
-	{"init", "create a data directory, database, audit key and admin token", runInit}, {"serve", "run the API server", runServe}, {"project", "create, list, show projects and move them between stages", runProject}, {"party", "register and list organisations", runParty}, {"user", "add, list and disable users", runUser}, {"token", "create, list and revoke API tokens", runToken}, {"access", "check, show and review access; register data-use agreements", runAccess}, {"audit", "checkpoint, prove, verify and export the audit log", runAudit},
+	{"dump", "print the data elements of DICOM files", runDump},
+	{"collection", "collection-stage reports: representation (QC-COL-1)", runCollection},
 }
 
 // Env carries the process's streams and environment so commands stay

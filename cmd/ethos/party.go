@@ -2,76 +2,68 @@ package main
 
 import (
 	"context"
-	"fmt"
+	"net/url"
 
 	"github.com/ethos-imaging/ethos"
 )
 
 func runParty(ctx context.Context, env *Env, args []string) error {
-	return dispatch(ctx, env, "party", []subcommand{
-		{"create", "register an organisation (public, private or third_party)", partyCreate},
-		{"list", "list organisations", partyList},
-	}, args)
+	return subcommand(ctx, env, "party", args, map[string]func(context.Context, *Env, []string) error{
+		"create": partyCreate, "list": partyList,
+	}, []string{"create", "list"})
 }
 
 func partyCreate(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "party create", "party create --name NAME --type public|private|third_party [--json]")
-	df := addDataFlags(fs)
 	name := fs.String("name", "", "organisation name")
-	typ := fs.String("type", "", "public, private or third_party")
+	typ := fs.String("type", "", "party type: public, private or third_party")
 	asJSON := fs.Bool("json", false, "print as JSON")
+	connect := clientFlags(env, fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := noArgs(fs, "party create"); err != nil {
-		return err
+	if *name == "" || *typ == "" || fs.NArg() > 0 {
+		return usagef("party create needs --name and --type")
 	}
-	pt, err := ethos.ParsePartyType(*typ)
+	c, err := connect()
 	if err != nil {
-		return usagef("--type: %s", ethos.ErrorMessage(err))
-	}
-	return withData(ctx, env, df, func(ctx context.Context, in *instance) error {
-		p := &ethos.Party{Name: *name, Type: pt}
-		if err := in.app.CreateParty(ctx, p); err != nil {
-			return err
-		}
-		if *asJSON {
-			return printJSON(env.Stdout, p)
-		}
-		_, err := fmt.Fprintln(env.Stdout, p.ID)
 		return err
-	})
+	}
+	var p ethos.Party
+	if err := c.do(ctx, "POST", "/api/v1/parties", map[string]string{"name": *name, "type": *typ}, &p); err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(env, p)
+	}
+	return table(env, "ID\tNAME\tTYPE", [][]string{{p.ID, p.Name, string(p.Type)}})
 }
 
 func partyList(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "party list", "party list [--json]")
-	df := addDataFlags(fs)
 	asJSON := fs.Bool("json", false, "print as JSON")
+	limit := fs.Int("limit", 100, "at most this many")
+	connect := clientFlags(env, fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := noArgs(fs, "party list"); err != nil {
+	c, err := connect()
+	if err != nil {
 		return err
 	}
-	return withData(ctx, env, df, func(ctx context.Context, in *instance) error {
-		ps, _, err := in.app.FindParties(ctx, ethos.PartyFilter{})
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return printJSON(env.Stdout, nonNil(ps))
-		}
-		var rows [][]string
-		for _, p := range ps {
-			rows = append(rows, []string{p.ID, string(p.Type), p.Name})
-		}
-		return table(env.Stdout, []string{"ID", "TYPE", "NAME"}, rows)
-	})
-}
-
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
+	var out struct {
+		Items []ethos.Party `json:"items"`
+		Total int           `json:"total"`
 	}
-	return s
+	if err := c.do(ctx, "GET", "/api/v1/parties?limit="+url.QueryEscape(itoa(*limit)), nil, &out); err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(env, out)
+	}
+	var rows [][]string
+	for _, p := range out.Items {
+		rows = append(rows, []string{p.ID, p.Name, string(p.Type)})
+	}
+	return table(env, "ID\tNAME\tTYPE", rows)
 }

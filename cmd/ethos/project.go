@@ -3,130 +3,134 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/url"
 
 	"github.com/ethos-imaging/ethos"
 )
 
 func runProject(ctx context.Context, env *Env, args []string) error {
-	return dispatch(ctx, env, "project", []subcommand{
-		{"create", "register a project (it starts in collection)", projectCreate},
-		{"list", "list projects", projectList},
-		{"show", "show a project and its stage history", projectShow},
-		{"stage", "move a project to another stage, with a reason", projectStage},
-	}, args)
+	return subcommand(ctx, env, "project", args, map[string]func(context.Context, *Env, []string) error{
+		"create": projectCreate, "list": projectList, "show": projectShow, "stage": projectStage,
+	}, []string{"create", "list", "show", "stage"})
 }
 
 func projectCreate(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "project create", "project create --name NAME --intended-use TEXT [--modality CT] [--setting TEXT] [--json]")
-	df := addDataFlags(fs)
+	fs := newFlagSet(env, "project create", "project create --name NAME --intended-use TEXT --modality CT|MR|DX|… --setting TEXT [--party ID] [--json]")
 	name := fs.String("name", "", "project name")
-	use := fs.String("intended-use", "", "what the model is meant to do, for whom")
-	mod := fs.String("modality", "", "DICOM modality codes, e.g. CT or MR,CT")
+	use := fs.String("intended-use", "", "intended use of the AI system")
+	modality := fs.String("modality", "", "DICOM modality defined term (CT, MR, DX, MG, US, …)")
 	setting := fs.String("setting", "", "clinical setting, e.g. emergency department")
+	party := fs.String("party", "", "owning party (default: yours)")
 	asJSON := fs.Bool("json", false, "print as JSON")
+	connect := clientFlags(env, fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := noArgs(fs, "project create"); err != nil {
+	if *name == "" || *use == "" || *modality == "" || *setting == "" || fs.NArg() > 0 {
+		return usagef("project create needs --name, --intended-use, --modality and --setting")
+	}
+	c, err := connect()
+	if err != nil {
 		return err
 	}
-	return withData(ctx, env, df, func(ctx context.Context, in *instance) error {
-		p := &ethos.Project{Name: *name, IntendedUse: *use, Modality: *mod, ClinicalSetting: *setting}
-		if err := in.app.CreateProject(ctx, p); err != nil {
-			return err
-		}
-		if *asJSON {
-			return printJSON(env.Stdout, p)
-		}
-		_, err := fmt.Fprintln(env.Stdout, p.ID)
+	var p ethos.Project
+	if err := c.do(ctx, "POST", "/api/v1/projects", map[string]string{"name": *name, "intended_use": *use, "modality": *modality, "clinical_setting": *setting, "party_id": *party}, &p); err != nil {
 		return err
-	})
+	}
+	return printProject(env, &p, *asJSON)
+}
+
+func printProject(env *Env, p *ethos.Project, asJSON bool) error {
+	if asJSON {
+		return printJSON(env, p)
+	}
+	fmt.Fprintf(env.Stdout, "%s  %s\n  intended use      %s\n  modality          %s\n  clinical setting  %s\n  owner             %s\n  stage             %s\n  history:\n",
+		p.ID, p.Name, p.IntendedUse, p.Modality, p.ClinicalSetting, p.PartyID, p.Stage)
+	for _, c := range p.StageHistory {
+		from := string(c.From)
+		if from == "" {
+			from = "-"
+		}
+		fmt.Fprintf(env.Stdout, "    %s  %s -> %s  by %s  %s\n", c.At.UTC().Format("2006-01-02 15:04"), from, c.To, c.By, c.Reason)
+	}
+	return nil
 }
 
 func projectList(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "project list", "project list [--stage STAGE] [--json]")
-	df := addDataFlags(fs)
-	stage := fs.String("stage", "", "only projects in this stage")
+	stage := fs.String("stage", "", "only projects at this stage")
 	asJSON := fs.Bool("json", false, "print as JSON")
+	connect := clientFlags(env, fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := noArgs(fs, "project list"); err != nil {
+	c, err := connect()
+	if err != nil {
 		return err
 	}
-	f := ethos.ProjectFilter{}
+	q := url.Values{"limit": {"1000"}}
 	if *stage != "" {
-		st, err := ethos.ParseStage(*stage)
-		if err != nil {
-			return usagef("--stage: %s", ethos.ErrorMessage(err))
-		}
-		f.Stage = &st
+		q.Set("stage", *stage)
 	}
-	return withData(ctx, env, df, func(ctx context.Context, in *instance) error {
-		ps, _, err := in.app.FindProjects(ctx, f)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return printJSON(env.Stdout, nonNil(ps))
-		}
-		var rows [][]string
-		for _, p := range ps {
-			rows = append(rows, []string{p.ID, string(p.Stage), p.Modality, p.Name})
-		}
-		return table(env.Stdout, []string{"ID", "STAGE", "MODALITY", "NAME"}, rows)
-	})
+	var out struct {
+		Items []ethos.Project `json:"items"`
+		Total int             `json:"total"`
+	}
+	if err := c.do(ctx, "GET", "/api/v1/projects?"+q.Encode(), nil, &out); err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(env, out)
+	}
+	var rows [][]string
+	for _, p := range out.Items {
+		rows = append(rows, []string{p.ID, p.Name, p.Modality, string(p.Stage), p.PartyID})
+	}
+	return table(env, "ID\tNAME\tMODALITY\tSTAGE\tOWNER", rows)
 }
 
 func projectShow(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "project show", "project show [--json] PROJECT_ID")
-	df := addDataFlags(fs)
+	fs := newFlagSet(env, "project show", "project show ID [--json]")
 	asJSON := fs.Bool("json", false, "print as JSON")
-	id, err := oneArgAnywhere(fs, args, "project show", "project id")
+	connect := clientFlags(env, fs)
+	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
-	return withData(ctx, env, df, func(ctx context.Context, in *instance) error {
-		p, h, err := in.app.FindProject(ctx, id)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return printJSON(env.Stdout, map[string]any{"project": p, "history": h})
-		}
-		fmt.Fprintf(env.Stdout, "%s  %s\nstage:            %s\nintended use:     %s\nmodality:         %s\nclinical setting: %s\n\nStage history:\n",
-			p.ID, p.Name, p.Stage, p.IntendedUse, p.Modality, p.ClinicalSetting)
-		var rows [][]string
-		for _, c := range h {
-			from := string(c.From)
-			if from == "" {
-				from = "-"
-			}
-			rows = append(rows, []string{fmtTime(&c.At), from, string(c.To), c.By, c.Reason})
-		}
-		return table(env.Stdout, []string{"AT", "FROM", "TO", "BY", "REASON"}, rows)
-	})
+	if len(pos) != 1 {
+		return usagef("project show takes one project id")
+	}
+	c, err := connect()
+	if err != nil {
+		return err
+	}
+	var p ethos.Project
+	if err := c.do(ctx, "GET", "/api/v1/projects/"+url.PathEscape(pos[0]), nil, &p); err != nil {
+		return err
+	}
+	return printProject(env, &p, *asJSON)
 }
 
 func projectStage(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "project stage", "project stage --to STAGE --reason TEXT PROJECT_ID")
-	df := addDataFlags(fs)
-	to := fs.String("to", "", "stage to move to")
-	reason := fs.String("reason", "", "why (kept in the stage history and the audit log)")
-	id, err := oneArgAnywhere(fs, args, "project stage", "project id")
+	fs := newFlagSet(env, "project stage", "project stage ID --to STAGE [--reason TEXT] [--json]")
+	to := fs.String("to", "", "stage to move to: the next stage, or any earlier one")
+	reason := fs.String("reason", "", "why (kept in the stage history)")
+	asJSON := fs.Bool("json", false, "print as JSON")
+	connect := clientFlags(env, fs)
+	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
-	st, err := ethos.ParseStage(*to)
-	if err != nil {
-		return usagef("--to: %s", ethos.ErrorMessage(err))
+	if len(pos) != 1 || *to == "" {
+		return usagef("project stage takes one project id and --to")
 	}
-	return withData(ctx, env, df, func(ctx context.Context, in *instance) error {
-		p, err := in.app.SetProjectStage(ctx, id, st, *reason)
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(env.Stdout, "%s is now in %s\n", p.ID, p.Stage)
+	c, err := connect()
+	if err != nil {
 		return err
-	})
+	}
+	var p ethos.Project
+	if err := c.do(ctx, "POST", "/api/v1/projects/"+url.PathEscape(pos[0])+"/stage", map[string]string{"stage": *to, "reason": *reason}, &p); err != nil {
+		return err
+	}
+	return printProject(env, &p, *asJSON)
 }

@@ -2,114 +2,106 @@ package main
 
 import (
 	"context"
-	"fmt"
+	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/ethos-imaging/ethos"
 )
 
+func itoa(n int) string { return strconv.Itoa(n) }
+
 func runUser(ctx context.Context, env *Env, args []string) error {
-	return dispatch(ctx, env, "user", []subcommand{
-		{"create", "add a user to a party with roles", userCreate},
-		{"list", "list users", userList},
-		{"disable", "disable a user (their tokens stop working)", userDisable},
-	}, args)
+	return subcommand(ctx, env, "user", args, map[string]func(context.Context, *Env, []string) error{
+		"create": userCreate, "list": userList, "disable": userDisable,
+	}, []string{"create", "list", "disable"})
 }
 
-func parseRoles(s string) ([]ethos.Role, error) {
-	var rs []ethos.Role
-	for _, r := range splitList(s) {
-		role, err := ethos.ParseRole(r)
-		if err != nil {
-			return nil, usagef("--roles: %s", ethos.ErrorMessage(err))
-		}
-		rs = append(rs, role)
+func userRoles(u ethos.User) string {
+	s := make([]string, len(u.Roles))
+	for i, r := range u.Roles {
+		s[i] = string(r)
 	}
-	if len(rs) == 0 {
-		return nil, usagef("--roles is required (comma-separated: admin, data-steward, researcher, ml-engineer, clinician, ethics-reviewer, auditor, patient-advocate)")
-	}
-	return rs, nil
+	return strings.Join(s, ",")
 }
 
 func userCreate(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "user create", "user create --party ID --name NAME --roles R1,R2 [--json]")
-	df := addDataFlags(fs)
+	fs := newFlagSet(env, "user create", "user create --party ID --name NAME --roles ROLE[,ROLE…] [--json]")
 	party := fs.String("party", "", "party id")
-	name := fs.String("name", "", "user's name (staff, never a patient)")
-	roles := fs.String("roles", "", "comma-separated roles")
+	name := fs.String("name", "", "display name (pseudonymous is fine)")
+	roles := fs.String("roles", "", "comma-separated roles: admin, data-steward, researcher, ml-engineer, clinician, ethics-reviewer, auditor, patient-advocate")
 	asJSON := fs.Bool("json", false, "print as JSON")
+	connect := clientFlags(env, fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := noArgs(fs, "user create"); err != nil {
-		return err
+	if *party == "" || *name == "" || *roles == "" || fs.NArg() > 0 {
+		return usagef("user create needs --party, --name and --roles")
 	}
-	rs, err := parseRoles(*roles)
+	c, err := connect()
 	if err != nil {
 		return err
 	}
-	return withData(ctx, env, df, func(ctx context.Context, in *instance) error {
-		u := &ethos.User{PartyID: *party, Name: *name, Roles: rs}
-		if err := in.app.CreateUser(ctx, u); err != nil {
-			return err
-		}
-		if *asJSON {
-			return printJSON(env.Stdout, u)
-		}
-		_, err := fmt.Fprintln(env.Stdout, u.ID)
+	var u ethos.User
+	if err := c.do(ctx, "POST", "/api/v1/users", map[string]any{"party_id": *party, "name": *name, "roles": splitList(*roles)}, &u); err != nil {
 		return err
-	})
+	}
+	if *asJSON {
+		return printJSON(env, u)
+	}
+	return table(env, "ID\tPARTY\tNAME\tROLES", [][]string{{u.ID, u.PartyID, u.Name, userRoles(u)}})
 }
 
 func userList(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "user list", "user list [--party ID] [--json]")
-	df := addDataFlags(fs)
-	party := fs.String("party", "", "only this party's users")
+	party := fs.String("party", "", "only users of this party")
 	asJSON := fs.Bool("json", false, "print as JSON")
+	connect := clientFlags(env, fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := noArgs(fs, "user list"); err != nil {
-		return err
-	}
-	return withData(ctx, env, df, func(ctx context.Context, in *instance) error {
-		f := ethos.UserFilter{}
-		if *party != "" {
-			f.PartyID = party
-		}
-		us, _, err := in.app.FindUsers(ctx, f)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return printJSON(env.Stdout, nonNil(us))
-		}
-		var rows [][]string
-		for _, u := range us {
-			rs := make([]string, len(u.Roles))
-			for i, r := range u.Roles {
-				rs[i] = string(r)
-			}
-			state := "active"
-			if u.Disabled {
-				state = "disabled"
-			}
-			rows = append(rows, []string{u.ID, u.PartyID, strings.Join(rs, ","), state, u.Name})
-		}
-		return table(env.Stdout, []string{"ID", "PARTY", "ROLES", "STATE", "NAME"}, rows)
-	})
-}
-
-func userDisable(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "user disable", "user disable USER_ID")
-	df := addDataFlags(fs)
-	id, err := oneArgAnywhere(fs, args, "user disable", "user id")
+	c, err := connect()
 	if err != nil {
 		return err
 	}
-	return withData(ctx, env, df, func(ctx context.Context, in *instance) error {
-		yes := true
-		_, err := in.app.UpdateUser(ctx, id, ethos.UserUpdate{Disabled: &yes})
+	q := url.Values{"limit": {"1000"}}
+	if *party != "" {
+		q.Set("party_id", *party)
+	}
+	var out struct {
+		Items []ethos.User `json:"items"`
+		Total int          `json:"total"`
+	}
+	if err := c.do(ctx, "GET", "/api/v1/users?"+q.Encode(), nil, &out); err != nil {
 		return err
-	})
+	}
+	if *asJSON {
+		return printJSON(env, out)
+	}
+	var rows [][]string
+	for _, u := range out.Items {
+		state := "active"
+		if u.Disabled {
+			state = "disabled"
+		}
+		rows = append(rows, []string{u.ID, u.PartyID, u.Name, userRoles(u), state})
+	}
+	return table(env, "ID\tPARTY\tNAME\tROLES\tSTATE", rows)
+}
+
+func userDisable(ctx context.Context, env *Env, args []string) error {
+	fs := newFlagSet(env, "user disable", "user disable ID")
+	connect := clientFlags(env, fs)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("user disable takes one user id")
+	}
+	c, err := connect()
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, "PATCH", "/api/v1/users/"+url.PathEscape(pos[0]), map[string]any{"disabled": true}, nil)
 }

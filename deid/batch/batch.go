@@ -53,6 +53,9 @@ type Result struct {
 	Name string
 	// Counts counts the actions applied, by tag then action name.
 	Counts map[string]map[string]int
+	// InputSHA256 and OutputSHA256, when the processor computes them
+	// while it works, spare the runner a second read of each file.
+	InputSHA256, OutputSHA256 string
 	// Group holds coarse, non-identifying demographic attributes of the
 	// instance (sex, age band) so that quarantine and failure rates can be
 	// compared between groups (quality check QC-PRO-2).
@@ -267,7 +270,25 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 	}
 	defer jr.close()
 
-	res := &Outcome{Files: make([]FileRecord, len(jobs)), Started: opts.Now()}
+	res := &Outcome{Files: make([]FileRecord, len(jobs)), Started: opts.Now(), Counts: map[string]map[string]int{}}
+	var countsMu sync.Mutex
+	// addCounts folds one file's action counts into the run's totals and
+	// drops them from the record, so memory does not grow with them.
+	addCounts := func(rec *FileRecord) {
+		countsMu.Lock()
+		defer countsMu.Unlock()
+		for tag, m := range rec.Counts {
+			dst := res.Counts[tag]
+			if dst == nil {
+				dst = map[string]int{}
+				res.Counts[tag] = dst
+			}
+			for a, n := range m {
+				dst[a] += n
+			}
+		}
+		rec.Counts = nil
+	}
 	start := time.Now()
 	var done, doneBytes, nWritten, nQuar, nFail atomic.Int64
 	count := func(s Status) {
@@ -295,6 +316,7 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 			if rec.Status == Written {
 				cl.names[rec.Output] = rec.Input
 			}
+			addCounts(&rec)
 			res.Files[j.idx] = rec
 			done.Add(1)
 			doneBytes.Add(j.size)
@@ -333,10 +355,11 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 			for j := range ch {
 				rec := w.one(ctx, j.rel)
 				rec.InputSize, rec.mtime = j.size, j.mod
-				res.Files[j.idx] = rec
 				if ctx.Err() == nil || rec.Status != Failed {
 					jr.append(rec)
 				}
+				addCounts(&rec)
+				res.Files[j.idx] = rec
 				if rec.Status == Failed {
 					opts.Logger.Warn("file failed", "file", j.idx+1, "inputSha256", short(rec.InputSHA256), "reason", strings.Join(rec.Reasons, "; "))
 				}
@@ -376,7 +399,6 @@ feed:
 		return nil, fmt.Errorf("batch: interrupted after %d of %d files (re-run to finish): %w", done.Load(), len(jobs), err)
 	}
 
-	res.Counts = map[string]map[string]int{}
 	for i := range res.Files {
 		f := &res.Files[i]
 		res.Summary.Files++
@@ -394,16 +416,6 @@ feed:
 		}
 		if f.Resumed {
 			res.Summary.Resumed++
-		}
-		for tag, m := range f.Counts {
-			dst := res.Counts[tag]
-			if dst == nil {
-				dst = map[string]int{}
-				res.Counts[tag] = dst
-			}
-			for a, n := range m {
-				dst[a] += n
-			}
 		}
 	}
 	res.Summary.Seconds = time.Since(start).Seconds()
@@ -471,6 +483,23 @@ func removeTemps(dir string) {
 type claims struct {
 	mu    sync.Mutex
 	names map[string]string
+	dirs  map[string]bool // output directories known to exist
+}
+
+// madeDir reports whether dir was created (or found) in this run.
+func (c *claims) madeDir(dir string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dirs[dir]
+}
+
+func (c *claims) dirMade(dir string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dirs == nil {
+		c.dirs = map[string]bool{}
+	}
+	c.dirs[dir] = true
 }
 
 // claim reports whether rel may write name, and the other owner if not.
@@ -505,16 +534,6 @@ func (w *worker) one(ctx context.Context, rel string) (rec FileRecord) {
 		return fail(fmt.Errorf("open input: %w", errors.Unwrap(err)))
 	}
 	defer src.Close()
-	if !w.opts.NoHash {
-		sum, err := w.hashFile(w.h1, src)
-		if err != nil {
-			return fail(fmt.Errorf("read input: %w", err))
-		}
-		rec.InputSHA256 = sum
-		if _, err := src.Seek(0, io.SeekStart); err != nil {
-			return fail(err)
-		}
-	}
 
 	tmp, err := os.CreateTemp(w.out, tmpPrefix+"*")
 	if err != nil {
@@ -530,6 +549,18 @@ func (w *worker) one(ctx context.Context, rel string) (rec FileRecord) {
 	}()
 	r, err := w.opts.Processor.Process(ctx, src, tmp)
 	rec.Counts, rec.Group = r.Counts, r.Group
+	rec.InputSHA256 = r.InputSHA256
+	if !w.opts.NoHash && rec.InputSHA256 == "" {
+		// The processor did not hash the input: read it (again) here.
+		if _, serr := src.Seek(0, io.SeekStart); serr != nil {
+			return fail(serr)
+		}
+		sum, herr := w.hashFile(w.h1, src)
+		if herr != nil {
+			return fail(fmt.Errorf("read input: %w", herr))
+		}
+		rec.InputSHA256 = sum
+	}
 	if err != nil {
 		return fail(err)
 	}
@@ -554,8 +585,8 @@ func (w *worker) one(ctx context.Context, rel string) (rec FileRecord) {
 		rec.Reasons = []string{"duplicate instance: " + other + " has the same SOP Instance UID and was written"}
 		return rec
 	}
-	var osum string
-	if !w.opts.NoHash {
+	osum := r.OutputSHA256
+	if !w.opts.NoHash && osum == "" {
 		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 			return fail(err)
 		}
@@ -581,8 +612,11 @@ func (w *worker) one(ctx context.Context, rel string) (rec FileRecord) {
 		return fail(fmt.Errorf("close output: %w", err))
 	}
 	dst := filepath.Join(w.out, filepath.FromSlash(r.Name))
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return fail(fmt.Errorf("create output directory: %w", err))
+	if dir := filepath.Dir(dst); !w.claims.madeDir(dir) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fail(fmt.Errorf("create output directory: %w", err))
+		}
+		w.claims.dirMade(dir)
 	}
 	if err := os.Rename(tmpName, dst); err != nil {
 		return fail(fmt.Errorf("rename output: %w", err))

@@ -50,6 +50,7 @@ func openJournal(path, runKey string) (*journal, error) {
 
 func (j *journal) lookup(rel string, size, mtime int64) (FileRecord, bool) {
 	e, ok := j.entries[rel]
+	delete(j.entries, rel) // each entry is looked up once; free it
 	if !ok || e.Record.InputSize != size || e.MTime != mtime {
 		return FileRecord{}, false
 	}
