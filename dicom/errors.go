@@ -19,6 +19,7 @@ var (
 	ErrCannotEncode  = errors.New("cannot encode")
 	ErrBadCharset    = errors.New("text not representable in the character set")
 	ErrTooLarge      = errors.New("input too large")
+	ErrClosed        = errors.New("reader or writer closed")
 )
 
 // Error reports a problem at a place in the encoded stream: the tag of the

@@ -11,6 +11,7 @@ import (
 	"hash"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/ethos-imaging/ethos/dicom/tag"
 	"github.com/ethos-imaging/ethos/dicom/uid"
@@ -511,6 +512,7 @@ type Reader struct {
 	bulkR   *io.LimitedReader
 	inflate io.ReadCloser
 	sum     hash.Hash
+	pooled  []*bufio.Reader
 }
 
 // NewReader reads the header of a DICOM stream from r.
@@ -520,7 +522,7 @@ func NewReader(r io.Reader, opts ...Option) (*Reader, error) {
 		f(&o)
 	}
 	rd := &Reader{}
-	rd.d = decoder{br: bufio.NewReaderSize(r, 64<<10), size: -1, maxDepth: o.maxDepth, bulkMin: o.bulkMin, skipPix: o.skipPixel}
+	rd.d = decoder{br: rd.buffer(r), size: -1, maxDepth: o.maxDepth, bulkMin: o.bulkMin, skipPix: o.skipPixel}
 	if s, ok := r.(io.ReadSeeker); ok {
 		if cur, err := s.Seek(0, io.SeekCurrent); err == nil {
 			if end, err := s.Seek(0, io.SeekEnd); err == nil {
@@ -531,9 +533,25 @@ func NewReader(r io.Reader, opts ...Option) (*Reader, error) {
 		}
 	}
 	if err := rd.readHeader(o); err != nil {
+		rd.Close()
 		return nil, err
 	}
 	return rd, nil
+}
+
+// Buffers are pooled: a batch of small files would otherwise allocate
+// 64 KiB per file and reader (and as much per writer).
+var (
+	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
+	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
+	flatePool  = sync.Pool{New: func() any { fl, _ := flate.NewWriter(nil, flate.DefaultCompression); return fl }}
+)
+
+func (r *Reader) buffer(src io.Reader) *bufio.Reader {
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(src)
+	r.pooled = append(r.pooled, br)
+	return br
 }
 
 func (r *Reader) readHeader(o options) error {
@@ -633,7 +651,7 @@ func (r *Reader) readHeader(o options) error {
 		if r.sum != nil {
 			in = io.TeeReader(in, r.sum)
 		}
-		d.br = bufio.NewReaderSize(in, 64<<10)
+		d.br = r.buffer(in)
 		d.seeker, d.size = nil, -1
 	}
 	return nil
@@ -767,13 +785,26 @@ func (r *Reader) skipBulk() error {
 	return nil
 }
 
-// Close releases the inflater of a deflated stream; it does not close the
-// underlying reader.
+// Close releases the reader's buffers (and the inflater of a deflated
+// stream); the Reader, and a reader from BulkReader, must not be used
+// after it. It does not close the underlying reader.
 func (r *Reader) Close() error {
+	var err error
 	if r.inflate != nil {
-		return r.inflate.Close()
+		err = r.inflate.Close()
+		r.inflate = nil
 	}
-	return nil
+	for _, br := range r.pooled {
+		br.Reset(nil)
+		readerPool.Put(br)
+	}
+	r.pooled = nil
+	r.d.br = nil
+	if r.err == nil || r.err == io.EOF {
+		r.err = errAt(0, r.d.pos, ErrClosed, "reader closed")
+	}
+	r.bulk, r.bulkR = nil, nil
+	return err
 }
 
 // Parse reads a whole file into memory (values, sequences and fragments).

@@ -36,20 +36,42 @@ type Writer struct {
 // NewWriter writes h's preamble (when not nil) and meta group (when not
 // nil) to w and returns a Writer for the data set in h.Syntax.
 func NewWriter(w io.Writer, h *Header) (*Writer, error) {
-	wr := &Writer{dst: w, bw: bufio.NewWriterSize(w, 64<<10)}
+	bw := writerPool.Get().(*bufio.Writer)
+	bw.Reset(w)
+	wr := &Writer{dst: w, bw: bw}
 	if err := wr.header(h); err != nil {
+		wr.release()
 		return nil, err
 	}
 	wr.enc = encoding{implicit: h.Syntax.Implicit, bigEndian: h.Syntax.BigEndian}
 	if h.Syntax.Deflated {
 		if err := wr.bw.Flush(); err != nil {
+			wr.release()
 			return nil, err
 		}
-		fl, _ := flate.NewWriter(w, flate.DefaultCompression)
+		fl := flatePool.Get().(*flate.Writer)
+		fl.Reset(w)
 		wr.fl = fl
-		wr.bw = bufio.NewWriterSize(fl, 64<<10)
+		wr.bw.Reset(fl)
 	}
 	return wr, nil
+}
+
+// release returns the buffers to their pools; the Writer is unusable after.
+func (w *Writer) release() {
+	if w.bw != nil {
+		w.bw.Reset(nil)
+		writerPool.Put(w.bw)
+		w.bw = nil
+	}
+	if w.fl != nil {
+		w.fl.Reset(nil)
+		flatePool.Put(w.fl)
+		w.fl = nil
+	}
+	if w.err == nil {
+		w.err = errAt(0, w.n, ErrClosed, "writer closed")
+	}
 }
 
 func (w *Writer) header(h *Header) error {
@@ -164,19 +186,21 @@ func (w *Writer) WriteBulk(e *Element, r io.Reader) error {
 	return nil
 }
 
-// Close flushes buffered output and ends a deflate stream. It does not
-// close the underlying writer.
+// Close flushes buffered output, ends a deflate stream and releases the
+// Writer's buffers (also after an error). It does not close the
+// underlying writer.
 func (w *Writer) Close() error {
 	if w.err != nil {
-		return w.err
-	}
-	if err := w.bw.Flush(); err != nil {
+		err := w.err
+		w.release()
 		return err
 	}
-	if w.fl != nil {
-		return w.fl.Close()
+	err := w.bw.Flush()
+	if err == nil && w.fl != nil {
+		err = w.fl.Close()
 	}
-	return nil
+	w.release()
+	return err
 }
 
 func (w *Writer) writeHeader(t tag.Tag, v vr.VR, length uint32, enc encoding) error {
