@@ -248,6 +248,12 @@ func (d *decoder) element(enc encoding, t tag.Tag, v vr.VR, length uint32, off i
 		e.Items = items
 		return e, err
 	case length == UndefinedLength:
+		if depth == 0 && (d.skipPix && isPixelTag(t) || d.bulkMin > 0) && d.seeker == nil {
+			// A stream cannot be measured ahead: leave the value for
+			// BulkReader to pass through, its length unknown.
+			e.Bulk = &Bulk{Offset: d.pos, Length: -1, Encapsulated: true, BigEndian: enc.bigEndian, skipped: d.skipPix && isPixelTag(t)}
+			return e, nil
+		}
 		if depth == 0 && (d.skipPix && isPixelTag(t) || d.bulkMin > 0) && d.seeker != nil {
 			n, err := d.scanFragments(t, enc)
 			if err != nil {
@@ -509,7 +515,10 @@ type Reader struct {
 	cs      []string
 	err     error
 	bulk    *Bulk
-	bulkR   *io.LimitedReader
+	bulkR   io.Reader
+	bulkLR  *io.LimitedReader
+	bulkFS  *fragStream
+	bulkTag tag.Tag
 	inflate io.ReadCloser
 	sum     hash.Hash
 	pooled  []*bufio.Reader
@@ -723,9 +732,72 @@ func (r *Reader) Next() (*Element, error) {
 		r.cs = e.charsets
 	}
 	if e.Bulk != nil {
-		r.bulk = e.Bulk
+		r.bulk, r.bulkTag = e.Bulk, e.Tag
 	}
 	return e, nil
+}
+
+// fragStream passes the encoded items of an encapsulated value through
+// from a stream, up to and including the sequence delimiter, checking each
+// item header on the way.
+type fragStream struct {
+	d    *decoder
+	t    tag.Tag
+	o    binary.ByteOrder
+	hdr  [8]byte
+	pend []byte // header bytes not yet returned
+	left int64  // fragment bytes not yet returned
+	done bool
+	err  error
+}
+
+func (s *fragStream) Read(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for {
+		if len(s.pend) > 0 {
+			n := copy(p, s.pend)
+			s.pend = s.pend[n:]
+			return n, nil
+		}
+		if s.left > 0 {
+			if int64(len(p)) > s.left {
+				p = p[:s.left]
+			}
+			n, err := s.d.br.Read(p)
+			s.d.pos += int64(n)
+			s.left -= int64(n)
+			if err == io.EOF {
+				err = errAt(s.t, s.d.pos, ErrTruncated, "fragment runs past the end of input")
+			}
+			s.err = err
+			return n, err
+		}
+		if s.done {
+			return 0, io.EOF
+		}
+		off := s.d.pos
+		if err := s.d.read(s.hdr[:]); err != nil {
+			s.err = errAt(s.t, off, ErrTruncated, "encapsulated value has no delimiter before the end of input")
+			return 0, s.err
+		}
+		it := tag.New(s.o.Uint16(s.hdr[0:]), s.o.Uint16(s.hdr[2:]))
+		n := s.o.Uint32(s.hdr[4:])
+		switch {
+		case it == tag.SeqDelimTag:
+			s.done = true
+		case it == tag.ItemTag && n != UndefinedLength:
+			s.left = int64(n)
+		default:
+			s.err = errAt(s.t, off, ErrUnexpectedTag, "%s where a fragment was expected", it)
+			return 0, s.err
+		}
+		s.pend = s.hdr[:]
+	}
 }
 
 // BulkReader returns a reader of the raw bytes of the last element Next
@@ -741,18 +813,25 @@ func (r *Reader) BulkReader() (io.Reader, error) {
 	if r.bulkR != nil {
 		return r.bulkR, nil
 	}
+	if r.bulk.Length < 0 {
+		r.bulkFS = &fragStream{d: &r.d, t: r.bulkTag, o: encoding{bigEndian: r.bulk.BigEndian}.order()}
+		r.bulkR = r.bulkFS
+		return r.bulkR, nil
+	}
 	if r.d.seeker != nil {
 		if _, err := r.d.seeker.Seek(r.d.base+r.bulk.Offset, io.SeekStart); err != nil {
 			return nil, &Error{Offset: r.bulk.Offset, Msg: "seek", Err: err}
 		}
-		r.bulkR = &io.LimitedReader{R: r.d.seeker, N: r.bulk.Length}
+		lr := &io.LimitedReader{R: r.d.seeker, N: r.bulk.Length}
 		if f, ok := r.d.seeker.(*os.File); ok {
-			r.bulkR.R = f
+			lr.R = f
 		}
-		return r.bulkR, nil
+		r.bulkR, r.bulkLR = lr, lr
+		return lr, nil
 	}
-	r.bulkR = &io.LimitedReader{R: r.d.br, N: r.bulk.Length}
-	return r.bulkR, nil
+	lr := &io.LimitedReader{R: r.d.br, N: r.bulk.Length}
+	r.bulkR, r.bulkLR = lr, lr
+	return lr, nil
 }
 
 func (r *Reader) skipBulk() error {
@@ -760,8 +839,15 @@ func (r *Reader) skipBulk() error {
 	if b == nil {
 		return nil
 	}
-	lr := r.bulkR
-	r.bulk, r.bulkR = nil, nil
+	lr, fs := r.bulkLR, r.bulkFS
+	r.bulk, r.bulkR, r.bulkLR, r.bulkFS = nil, nil, nil, nil
+	if b.Length < 0 {
+		if fs == nil {
+			fs = &fragStream{d: &r.d, t: r.bulkTag, o: encoding{bigEndian: b.BigEndian}.order()}
+		}
+		_, err := io.Copy(io.Discard, fs)
+		return err
+	}
 	end := b.Offset + b.Length
 	if r.d.seeker != nil {
 		// Untouched and already buffered: discard. Otherwise the file

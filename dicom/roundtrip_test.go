@@ -277,7 +277,7 @@ func TestStreamCopySeekOnly(t *testing.T) {
 					}
 					if el.Bulk == nil {
 						err = w.WriteElement(el)
-					} else if i%3 == 2 && !rd.Syntax.Deflated {
+					} else if i%3 == 2 && !rd.Syntax.Deflated && el.Bulk.Length >= 0 {
 						// Read part of the value, then let Next skip the rest;
 						// write it from a second, independent reader.
 						r, _ := rd.BulkReader()

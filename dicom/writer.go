@@ -149,6 +149,10 @@ func (w *Writer) WriteBulk(e *Element, r io.Reader) error {
 		w.err = errAt(e.Tag, e.Offset, ErrCannotEncode, "bulk value in the other byte order cannot be copied as is")
 		return w.err
 	}
+	if b.Length < 0 && !b.Encapsulated {
+		w.err = errAt(e.Tag, e.Offset, ErrCannotEncode, "bulk value of unknown length")
+		return w.err
+	}
 	length := uint32(b.Length)
 	if b.Encapsulated {
 		length = UndefinedLength
@@ -170,13 +174,16 @@ func (w *Writer) WriteBulk(e *Element, r io.Reader) error {
 	}
 	var n int64
 	var err error
-	if lr, ok := r.(*io.LimitedReader); ok && lr.N == b.Length {
+	switch lr, ok := r.(*io.LimitedReader); {
+	case b.Length < 0:
+		n, err = io.Copy(dst, r) // encapsulated, from a stream: up to its delimiter
+	case ok && lr.N == b.Length:
 		n, err = io.Copy(dst, lr)
-	} else {
+	default:
 		n, err = io.CopyN(dst, r, b.Length)
 	}
 	w.n += n
-	if err == nil && n != b.Length {
+	if err == nil && b.Length >= 0 && n != b.Length {
 		err = io.ErrUnexpectedEOF
 	}
 	if err != nil {
@@ -251,8 +258,8 @@ func encodedLen(e *Element, enc encoding) (int64, error) {
 	h := headerLen(e.Tag, e.VR, enc)
 	switch {
 	case e.Bulk != nil:
-		if e.Bulk.Encapsulated {
-			return h + e.Bulk.Length, nil
+		if e.Bulk.Length < 0 {
+			return 0, errAt(e.Tag, e.Offset, ErrCannotEncode, "bulk value of unknown length inside a measured structure")
 		}
 		return h + e.Bulk.Length, nil
 	case e.IsSequence():
