@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/ethos-imaging/ethos/dicom"
@@ -263,5 +264,27 @@ func TestStreamedFragmentsTruncated(t *testing.T) {
 			t.Errorf("copy=%v: error at %s, want (7FE0,0010): %v", copyIt, e.Tag, err)
 		}
 		rd.Close()
+	}
+}
+
+// TestErrorPath: an error inside nested items names the enclosing items.
+func TestErrorPath(t *testing.T) {
+	in := cat(
+		implicit(tag.ReferencedSeriesSequence, dicom.UndefinedLength),
+		implicit(tag.ItemTag, dicom.UndefinedLength), implicit(tag.ItemDelimTag, 0),
+		implicit(tag.ItemTag, dicom.UndefinedLength),
+		implicit(tag.ReferencedSOPSequence, dicom.UndefinedLength),
+		implicit(tag.ItemTag, dicom.UndefinedLength),
+		implicit(tag.ReferencedSOPInstanceUID, 0xFFFFFF00), []byte("1.2.3"),
+	)
+	in = cat(implicit(tag.PatientID, 4), []byte("ID01"), in)
+	_, err := dicom.Parse(bytes.NewReader(in))
+	e, ok := errors.AsType[*dicom.Error](err)
+	if !ok || e.Tag != tag.ReferencedSOPInstanceUID {
+		t.Fatalf("got %v", err)
+	}
+	want := "(0008,1115)[1].(0008,1199)[0]"
+	if e.Path.String() != want || !strings.Contains(err.Error(), want+" > (0008,1155) at byte") {
+		t.Errorf("path %q in %q, want %q", e.Path, err, want)
 	}
 }

@@ -365,6 +365,9 @@ func (d *decoder) sequence(enc encoding, t tag.Tag, length uint32, depth int, cs
 		err = d.dataset(enc, &item.Dataset, iend, depth+1)
 		items = append(items, item)
 		if err != nil {
+			if e, ok := errors.AsType[*Error](err); ok && t != 0 {
+				e.Path = append(Path{{Tag: t, Item: len(items) - 1}}, e.Path...)
+			}
 			return items, err
 		}
 	}
