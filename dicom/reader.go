@@ -268,7 +268,7 @@ func (d *decoder) element(enc encoding, t tag.Tag, v vr.VR, length uint32, off i
 		e.Fragments = fr
 		return e, err
 	}
-	if depth == 0 && (d.skipPix && isPixelTag(t) || d.bulkMin > 0 && int64(length) >= d.bulkMin) {
+	if depth == 0 && (d.skipPix && isPixelTag(t) || d.bulkMin > 0 && int64(length) >= d.bulkMin && !d.mayHoldItems(v)) {
 		e.Bulk = &Bulk{Offset: d.pos, Length: int64(length), BigEndian: enc.bigEndian, skipped: d.skipPix && isPixelTag(t)}
 		return e, nil
 	}
@@ -289,6 +289,18 @@ func (d *decoder) element(enc encoding, t tag.Tag, v vr.VR, length uint32, off i
 		e.charsets = splitCharsets(val)
 	}
 	return e, nil
+}
+
+// mayHoldItems reports whether the value about to be read is UN (or of an
+// unknown VR) and starts with an item tag: such a value is read and parsed
+// as a sequence, never left in the file, so that whatever walks the data set
+// (de-identification) sees inside it.
+func (d *decoder) mayHoldItems(v vr.VR) bool {
+	if v != vr.UN && v.Known() {
+		return false
+	}
+	b, _ := d.br.Peek(8)
+	return looksLikeItems(b)
 }
 
 func looksLikeItems(b []byte) bool {
