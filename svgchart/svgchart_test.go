@@ -71,6 +71,13 @@ func samples() []struct {
 			Series:     []svgchart.BarSeries{{Values: []float64{1200, 830, 95, nan}}},
 			Horizontal: true, ShowValues: true,
 		}},
+		{"bar_rotated_labels", &svgchart.BarChart{
+			Options:    svgchart.Options{Title: "Share per age band", XLabel: "Age band (years)", YLabel: "Share", Width: 520, Height: 320},
+			Categories: []string{"0 to 17 years", "18 to 39 years", "40 to 64 years", "65 to 79 years", "80 years and older", "age not recorded in the header"},
+			Series: []svgchart.BarSeries{{Name: "Collected", Values: []float64{0.01, 0.22, 0.41, 0.26, 0.08, 0.02},
+				Reference: []float64{0.02, 0.25, 0.38, 0.24, 0.11, nan}}},
+			Format: svgchart.Percent(0), ReferenceName: "Population",
+		}},
 		{"bar_negative", &svgchart.BarChart{
 			Options:    svgchart.Options{Title: "Gap to overall"},
 			Categories: []string{"18-39", "40-64", "65+"},

@@ -30,6 +30,7 @@ type command struct {
 // commands is the table of subcommands, sorted by name when printed.
 var commands = []command{
 	{"version", "print the version of this binary", runVersion},
+	{"drift", "compare a column of two CSV files: KS, Wasserstein, PSI, chi-square, JS", runDrift},
 }
 
 // Env carries the process's streams and environment so commands stay
