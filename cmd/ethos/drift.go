@@ -96,7 +96,7 @@ func runDrift(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return fmt.Errorf("drift chart: %w", err)
 		}
-		if err := driftWriteFile(*chart, svg); err != nil {
+		if err := writeAtomic(*chart, svg, 0o644); err != nil {
 			return err
 		}
 	}
@@ -106,7 +106,7 @@ func runDrift(ctx context.Context, env *Env, args []string) error {
 	}
 	b = append(b, '\n')
 	if *out != "" {
-		return driftWriteFile(*out, b)
+		return writeAtomic(*out, b, 0o644)
 	}
 	_, err = env.Stdout.Write(b)
 	return err
@@ -334,26 +334,4 @@ func driftCSVError(path string, err error) error {
 		return ethos.Errorf(ethos.EINVALID, "%s line %d column %d: %v", filepath.Base(path), pe.Line, pe.Column, pe.Err)
 	}
 	return fmt.Errorf("read %s: %w", filepath.Base(path), err)
-}
-
-// driftWriteFile writes data to path through a temporary file in the same
-// directory, synced and renamed, so readers never see a partial file.
-func driftWriteFile(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -1,0 +1,93 @@
+#!/bin/sh
+# Benchmark `ethos deid` against gdcmanon (Basic Profile, two processes),
+# a pydicom Annex E de-identifier (two processes) and `cp -r`, in one run,
+# on a corpus of about 2,000 files / 1 GB built under a scratch directory.
+#
+# Usage: bench/deid/run.sh [SCRATCH_DIR]   (default /tmp/ethos-deid-bench)
+# REPS (default 3) rounds run every tool in turn; the table gives each
+# tool's best time (the machine is shared, so the minimum is the least
+# disturbed run), its largest peak RSS and its least CPU time (user +
+# system, children included: less sensitive to other load than wall time),
+# then the ratios.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+shared=${ETHOS_SHARED:-$repo/../shared}
+scratch=${1:-/tmp/ethos-deid-bench}
+py=/usr/bin/python3
+
+mkdir -p "$scratch"
+if [ ! -d "$scratch/in" ]; then
+	"$py" "$here/mkcorpus.py" "$shared" "$scratch/in" 2000
+fi
+(cd "$repo" && go build -o "$scratch/ethos" ./cmd/ethos)
+if [ ! -f "$scratch/cert.pem" ]; then
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$scratch/key.pem" -out "$scratch/cert.pem" \
+		-subj /CN=ethos-bench -days 30 2>/dev/null
+fi
+head -c 32 /dev/urandom > "$scratch/project.key"
+bytes=$(du -sb "$scratch/in" | cut -f1)
+files=$(find "$scratch/in" -type f | wc -l)
+echo "corpus: $files files, $bytes bytes; $(nproc) CPUs; $(go version)"
+
+# warm the page cache so every tool reads from memory
+cat $(find "$scratch/in" -type f) > /dev/null
+
+reps=${REPS:-3}
+results="$scratch/results.txt"
+: > "$results"
+measure() { # name, command...
+	name=$1
+	shift
+	rm -rf "$scratch/out-$name"
+	sync
+	/usr/bin/time -f "%e %M %U %S" -o "$scratch/time-$name" "$@" > "$scratch/log-$name" 2>&1 || {
+		echo "$name: failed, see $scratch/log-$name"
+	}
+	read -r secs rss usr sys < "$scratch/time-$name"
+	echo "$name $secs $rss $usr $sys" >> "$results"
+	echo "  round $round: $name $secs s"
+}
+
+round=0
+while [ "$round" -lt "$reps" ]; do
+round=$((round + 1))
+measure cp cp -r "$scratch/in" "$scratch/out-cp"
+# ethos as shipped: SHA-256 of every input and output, one syncfs at the end
+measure ethos "$scratch/ethos" deid --in "$scratch/in" --out "$scratch/out-ethos" \
+	--key-file "$scratch/project.key" --report "$scratch/report-ethos.json"
+# like the other tools: no final sync (writeback left to the OS)
+measure ethos-nosync "$scratch/ethos" deid --in "$scratch/in" --out "$scratch/out-ethos-nosync" \
+	--key-file "$scratch/project.key" --report "$scratch/report-ethos-nosync.json" --sync none
+# and without the two SHA-256 passes of the processing record
+measure ethos-nohash "$scratch/ethos" deid --in "$scratch/in" --out "$scratch/out-ethos-nohash" \
+	--key-file "$scratch/project.key" --sync none --no-hash
+measure gdcmanon sh -c "mkdir -p '$scratch/out-gdcmanon' &&
+	gdcmanon -e -c '$scratch/cert.pem' --continue -r -i '$scratch/in/shard0' -o '$scratch/out-gdcmanon/shard0' &
+	gdcmanon -e -c '$scratch/cert.pem' --continue -r -i '$scratch/in/shard1' -o '$scratch/out-gdcmanon/shard1' &
+	wait"
+measure pydicom "$py" "$here/pydicom_deid.py" "$shared/dicom-standard/confidentiality_profile_attributes.json" \
+	"$scratch/in" "$scratch/out-pydicom" 2
+done
+echo
+awk -v b="$bytes" '
+	{
+		if (!($1 in best) || $2 < best[$1]) best[$1] = $2
+		if ($3 > rss[$1]) rss[$1] = $3
+		c = $4 + $5
+		if (!($1 in cpu) || c < cpu[$1]) cpu[$1] = c
+	}
+	END {
+		n = split("cp ethos ethos-nosync ethos-nohash gdcmanon pydicom", names, " ")
+		printf "%-13s %7s %8s %8s %7s %7s %7s %8s %7s %7s\n", "tool", "best s", "MB/s", "RSS MB", "vs cp", "vs gdcm", "vs py", "CPU s", "CPU/gd", "CPU/py"
+		for (i = 1; i <= n; i++) {
+			t = names[i]
+			if (!(t in best)) continue
+			printf "%-13s %7.2f %8.1f %8.1f %6.0f%% %6.2fx %6.1fx %8.2f %6.2fx %6.1fx\n", t, best[t], b / 1e6 / best[t], rss[t] / 1024,
+				100 * best["cp"] / best[t], best["gdcmanon"] / best[t], best["pydicom"] / best[t],
+				cpu[t], cpu["gdcmanon"] / cpu[t], cpu["pydicom"] / cpu[t]
+		}
+	}' "$results"
+for t in ethos gdcmanon pydicom; do
+	printf '%-12s %6s files written\n' "$t" "$(find "$scratch/out-$t" -name '*.dcm' -type f | wc -l)"
+done

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The evaluation benchmark (docs/benchmarks-eval.md). Regenerates the seeded
+# tables, runs `ethos eval` and the numpy + scikit-learn path on the same
+# rows, and prints one Markdown row per run: CPU seconds (user + system),
+# wall seconds and peak RSS, measured by /usr/bin/time -v.
+#
+#   bench/eval/run.sh [workdir]    (default: a temporary directory)
+#
+# Needs Go, /usr/bin/time, and python3 with numpy and scikit-learn (Debian
+# python3-numpy python3-sklearn). Set SKIP_1E7=1 to skip the 10^7-row runs.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+work=${1:-$(mktemp -d /tmp/ethos-bench-eval.XXXXXX)}
+mkdir -p "$work"
+py=python3
+for p in python3 /usr/bin/python3; do
+	if "$p" -c 'import sklearn, numpy' 2>/dev/null; then py=$p; break; fi
+done
+
+go build -o "$work/ethos" "$root/cmd/ethos"
+go build -o "$work/gen" "$root/bench/eval/gen"
+for n in 100000 1000000; do
+	[ -f "$work/rows$n.csv" ] || "$work/gen" -n "$n" -seed 1 > "$work/rows$n.csv"
+done
+if [ -z "${SKIP_1E7:-}" ] && [ ! -f "$work/rows10000000.csv" ]; then
+	"$work/gen" -n 10000000 -seed 1 > "$work/rows10000000.csv"
+fi
+
+# measure NAME CMD...: runs CMD under /usr/bin/time -v and prints a row.
+measure() {
+	local name=$1; shift
+	local log="$work/time.log"
+	/usr/bin/time -v "$@" > "$work/out.txt" 2> "$log" || { cat "$log" >&2; exit 1; }
+	local user sys wall rss
+	user=$(awk -F': ' '/User time/ {print $2}' "$log")
+	sys=$(awk -F': ' '/System time/ {print $2}' "$log")
+	wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log")
+	rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
+	printf '| %s | %.2f | %s | %d |\n' "$name" "$(echo "$user + $sys" | bc)" "$wall" "$((rss / 1024))"
+}
+
+eval_args=(--label label --score score --group sex --group age_band --group race --intersect --prevalence 0.1)
+echo "| run | CPU s (user+sys) | wall (m:ss) | peak RSS MB |"
+echo "|---|---|---|---|"
+measure "ethos eval, 10^6 rows, full, no bootstrap" "$work/ethos" eval --in "$work/rows1000000.csv" "${eval_args[@]}" --out "$work/r6.json"
+measure "python numpy+sklearn, 10^6 rows, MetricFrame-equivalent" "$py" "$root/bench/eval/python_eval.py" "$work/rows1000000.csv"
+cp "$work/out.txt" "$work/python6.json"
+if [ -z "${SKIP_1E7:-}" ]; then
+	measure "ethos eval, 10^7 rows, full, no bootstrap" "$work/ethos" eval --in "$work/rows10000000.csv" "${eval_args[@]}" --out "$work/r7.json"
+fi
+measure "ethos eval, 10^5 rows, full, 1000 bootstrap resamples" "$work/ethos" eval --in "$work/rows100000.csv" "${eval_args[@]}" --bootstrap 1000 --out "$work/r5b.json"
+measure "python numpy+sklearn, 10^5 rows, 100 bootstrap resamples of per-group AUROC" "$py" "$root/bench/eval/python_eval.py" "$work/rows100000.csv" --bootstrap 100
+cp "$work/out.txt" "$work/python5b.json"
+measure "ethos eval, 10^6 rows, full, 1000 bootstrap resamples" "$work/ethos" eval --in "$work/rows1000000.csv" "${eval_args[@]}" --bootstrap 1000 --out "$work/r6b.json"
+measure "ethos eval, 10^6 rows, the 50 intersectional groups only (--group group), 1000 bootstrap resamples" "$work/ethos" eval --in "$work/rows1000000.csv" --label label --score score --group group --bootstrap 1000 --out "$work/r6b1.json"
+echo
+echo "python phases (CPU s): 10^6 full $(cat "$work/python6.json"); 10^5 bootstrap $(cat "$work/python5b.json")"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load before: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+
+	"github.com/ethos-imaging/ethos"
+	"github.com/ethos-imaging/ethos/evalstat"
+)
+
+const evalUsage = `eval --in predictions.csv[.gz] --label COL --score COL --group COL [--group COL …]
+       [--intersect] [--threshold 0.5] [--prevalence P] [--patient COL] [--bootstrap N] [--seed N]
+       [--criteria FILE] [--format json|csv|html] [--out FILE] [--fairlearn-compat] [--min-group-size 30]
+
+Evaluates a binary classifier's scores (probabilities in [0, 1]) against 0/1
+labels, overall and per group, and judges acceptance criteria. Exit status 1
+when a criterion fails.`
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// evalOptions are the parsed flags of ethos eval.
+type evalOptions struct {
+	in, label, score, patient string
+	groups                    stringList
+	cfg                       evalstat.Config
+	criteria, format, out     string
+}
+
+func parseEvalFlags(env *Env, args []string) (*evalOptions, error) {
+	fs := newFlagSet(env, "eval", evalUsage)
+	o := &evalOptions{cfg: evalstat.DefaultConfig()}
+	fs.StringVar(&o.in, "in", "", "predictions `file` (CSV with a header, optionally gzip); - for standard input")
+	fs.StringVar(&o.label, "label", "", "`column` with the 0/1 outcome")
+	fs.StringVar(&o.score, "score", "", "`column` with the predicted probability in [0, 1]")
+	fs.Var(&o.groups, "group", "sensitive attribute `column` (repeatable, at most 4)")
+	fs.BoolVar(&o.cfg.Intersect, "intersect", false, "also evaluate every observed combination of the group columns")
+	fs.Float64Var(&o.cfg.Threshold, "threshold", 0.5, "operating threshold: predicted positive when score ≥ threshold")
+	fs.Float64Var(&o.cfg.Prevalence, "prevalence", 0, "declared target prevalence for transported PPV/NPV (0: none)")
+	fs.StringVar(&o.patient, "patient", "", "patient id `column`: bootstrap resamples patients instead of rows")
+	fs.IntVar(&o.cfg.Bootstrap, "bootstrap", 0, "number of bootstrap resamples (0: analytic intervals only)")
+	fs.Uint64Var(&o.cfg.Seed, "seed", 1, "bootstrap seed")
+	fs.IntVar(&o.cfg.Workers, "workers", 0, "bootstrap goroutines (0: all cores); results do not depend on it")
+	fs.BoolVar(&o.cfg.BootstrapCalibration, "bootstrap-calibration", false, "also refit calibration intercept and slope in every resample (slow)")
+	fs.StringVar(&o.criteria, "criteria", "", "acceptance criteria `file` (JSON list)")
+	fs.StringVar(&o.format, "format", "json", "output format: json, csv or html")
+	fs.StringVar(&o.out, "out", "", "output `file` (written atomically; default standard output)")
+	fs.BoolVar(&o.cfg.ZeroDivision, "fairlearn-compat", false, "report rates with a zero denominator as 0 (scikit-learn/fairlearn zero_division=0)")
+	fs.IntVar(&o.cfg.MinGroupSize, "min-group-size", 30, "groups with fewer rows are flagged too small to judge")
+	fs.IntVar(&o.cfg.MinClassCount, "min-class-count", 5, "groups with fewer positives or negatives are flagged too small to judge")
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return nil, usagef("eval takes no arguments, got %q", fs.Arg(0))
+	case o.in == "":
+		return nil, usagef("eval: --in is required")
+	case o.label == "" || o.score == "":
+		return nil, usagef("eval: --label and --score are required")
+	case len(o.groups) > evalstat.MaxAttributes:
+		return nil, usagef("eval: at most %d --group columns", evalstat.MaxAttributes)
+	case math.IsNaN(o.cfg.Threshold) || o.cfg.Threshold < 0 || o.cfg.Threshold > 1:
+		return nil, usagef("eval: --threshold must be in [0, 1]")
+	case math.IsNaN(o.cfg.Prevalence) || o.cfg.Prevalence < 0 || o.cfg.Prevalence >= 1:
+		return nil, usagef("eval: --prevalence must be in (0, 1), or 0 for none")
+	case o.cfg.Bootstrap < 0 || o.cfg.Bootstrap > 100000:
+		return nil, usagef("eval: --bootstrap must be between 0 and 100000")
+	case o.cfg.MinGroupSize < 0 || o.cfg.MinClassCount < 0:
+		return nil, usagef("eval: --min-group-size and --min-class-count must not be negative")
+	}
+	switch o.format {
+	case "json", "csv", "html":
+	default:
+		return nil, usagef("eval: --format must be json, csv or html")
+	}
+	seen := map[string]bool{}
+	for _, g := range o.groups {
+		if seen[g] {
+			return nil, usagef("eval: --group %q given twice", g)
+		}
+		seen[g] = true
+	}
+	return o, nil
+}
+
+func runEval(ctx context.Context, env *Env, args []string) error {
+	o, err := parseEvalFlags(env, args)
+	if err != nil {
+		return err
+	}
+	// The evaluation holds a few large pointer-free columns that live to
+	// the end; collecting more often keeps the peak memory near their size
+	// at little cost (such columns are not scanned).
+	defer debug.SetGCPercent(debug.SetGCPercent(25))
+	var crit []evalstat.Criterion
+	if o.criteria != "" {
+		f, err := os.Open(o.criteria)
+		if err != nil {
+			return ethos.Errorf(ethos.EINVALID, "criteria: %v", err)
+		}
+		crit, err = evalstat.ReadCriteria(f)
+		f.Close()
+		if err != nil {
+			return ethos.Errorf(ethos.EINVALID, "%s: %v", o.criteria, err)
+		}
+	}
+	rep, err := evaluateFile(ctx, env, o)
+	if err != nil {
+		return err
+	}
+	if crit != nil {
+		rep.Judge(crit)
+	}
+	if err := writeEvalOutput(env, o, rep); err != nil {
+		return err
+	}
+	failed := 0
+	for _, j := range rep.Criteria {
+		if j.Outcome == evalstat.Fail {
+			failed++
+		}
+	}
+	if failed > 0 {
+		return ethos.Errorf(ethos.EINVALID, "%d of %d acceptance criteria failed", failed, len(rep.Criteria))
+	}
+	return nil
+}
+
+// evaluateFile reads the predictions and computes the report.
+func evaluateFile(ctx context.Context, env *Env, o *evalOptions) (*evalstat.Report, error) {
+	var r io.Reader = env.Stdin
+	name := "standard input"
+	if o.in != "-" {
+		f, err := os.Open(o.in)
+		if err != nil {
+			return nil, ethos.Errorf(ethos.EINVALID, "open predictions: %v", err)
+		}
+		defer f.Close()
+		r, name = f, filepath.Base(o.in)
+	}
+	t, err := evalstat.ReadCSV(ctxReader{ctx, r}, evalstat.CSVSpec{Label: o.label, Score: o.score, Groups: o.groups, Cluster: o.patient})
+	if err != nil {
+		if ce, ok := errors.AsType[*evalstat.CSVError](err); ok {
+			return nil, ethos.Errorf(ethos.EINVALID, "%s: %v", name, ce)
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, ethos.Errorf(ethos.EINVALID, "%s: %v", name, err)
+	}
+	rep, err := evalstat.Evaluate(t, o.cfg)
+	if err != nil {
+		return nil, ethos.Errorf(ethos.EINVALID, "%s: %v", name, err)
+	}
+	return rep, nil
+}
+
+// ctxReader stops reading when the context is cancelled.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+// Stat forwards to the underlying file, so the reader can size its columns
+// from the file's length.
+func (c ctxReader) Stat() (os.FileInfo, error) {
+	if f, ok := c.r.(*os.File); ok {
+		return f.Stat()
+	}
+	return nil, errors.New("not a file")
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// writeEvalOutput renders the report and writes it to --out atomically, or
+// to standard output.
+func writeEvalOutput(env *Env, o *evalOptions, rep *evalstat.Report) error {
+	var render func(io.Writer) error
+	switch o.format {
+	case "json":
+		render = func(w io.Writer) error {
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			return enc.Encode(rep)
+		}
+	case "csv":
+		render = func(w io.Writer) error { return writeEvalCSV(w, rep) }
+	case "html":
+		render = func(w io.Writer) error { return writeEvalHTML(w, rep, o) }
+	}
+	if o.out == "" {
+		return render(env.Stdout)
+	}
+	return writeFileAtomic(o.out, render)
+}
+
+// writeFileAtomic writes path through a temporary file in the same
+// directory, synced and renamed, so a reader never sees a partial file.
+func writeFileAtomic(path string, render func(io.Writer) error) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err = render(f); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = os.Chmod(f.Name(), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

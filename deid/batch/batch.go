@@ -1,0 +1,683 @@
+// Package batch runs a de-identifier over a directory tree: it walks the
+// input, processes files on several workers, writes every output
+// atomically, keeps a journal so that a re-run finishes an interrupted
+// run, and builds the processing record (quality check QC-PRO-1) as a
+// JSON report.
+//
+// It knows nothing of DICOM: a Processor turns one input file into one
+// output file or a quarantine decision.
+package batch
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Status is the outcome of one file.
+type Status string
+
+// The statuses of a file in the report.
+const (
+	Written     Status = "written"
+	Quarantined Status = "quarantined"
+	Failed      Status = "failed"
+	Skipped     Status = "skipped"
+)
+
+// Result is what a Processor reports for one file.
+type Result struct {
+	// Quarantine, when true, withholds the output; Reasons say why.
+	Quarantine bool
+	Reasons    []string
+	// Skip, when true, means the file is not an instance to process
+	// (a DICOMDIR, for example); Reasons say why.
+	Skip bool
+	// Name is the output path relative to the output directory (slash
+	// separated). It must not be derived from identifying data.
+	Name string
+	// Counts counts the actions applied, by tag then action name.
+	Counts map[string]map[string]int
+	// InputSHA256 and OutputSHA256, when the processor computes them
+	// while it works, spare the runner a second read of each file.
+	InputSHA256, OutputSHA256 string
+	// Group holds coarse, non-identifying demographic attributes of the
+	// instance (sex, age band) so that quarantine and failure rates can be
+	// compared between groups (quality check QC-PRO-2).
+	Group map[string]string
+}
+
+// Processor de-identifies one file. It reads in and writes the output to
+// out, a fresh temporary file; out is discarded unless the result says
+// the file is written.
+type Processor interface {
+	Process(ctx context.Context, in *os.File, out *os.File) (Result, error)
+}
+
+// Options configure a run.
+type Options struct {
+	In, Out    string // input and output directories
+	Quarantine string // where quarantined originals are copied ("" = not copied)
+	Workers    int    // 0 = number of CPUs
+	Processor  Processor
+	Logger     *slog.Logger
+	// Progress, when set, is called from one goroutine about every
+	// ProgressEvery with the running totals.
+	Progress      func(Progress)
+	ProgressEvery time.Duration
+	// RunKey identifies everything that decides the output (software
+	// version, configuration hash, key fingerprint). Journal entries
+	// written under another RunKey are not reused.
+	RunKey string
+	// NoHash leaves the SHA-256 digests out (benchmarks only: the
+	// processing record is then incomplete).
+	NoHash bool
+	// Sync says when outputs reach the disk. Outputs are always renamed
+	// into place complete (readers never see a partial file); a run cut by
+	// a power failure is finished by a re-run, which checks each
+	// journalled output's size and SHA-256 before trusting it.
+	Sync SyncMode
+	Now  func() time.Time
+}
+
+// SyncMode says when outputs are flushed to stable storage.
+type SyncMode int
+
+// The sync modes.
+const (
+	SyncEnd  SyncMode = iota // one syncfs of the output file system before Run returns
+	SyncEach                 // fsync of every output before its rename
+	SyncNone                 // left to the operating system (benchmarks)
+)
+
+// ParseSyncMode reads "end", "each" or "none".
+func ParseSyncMode(s string) (SyncMode, error) {
+	switch s {
+	case "end", "":
+		return SyncEnd, nil
+	case "each":
+		return SyncEach, nil
+	case "none":
+		return SyncNone, nil
+	}
+	return 0, fmt.Errorf("batch: sync mode %q: want end, each or none", s)
+}
+
+// Progress is a snapshot of a running batch.
+type Progress struct {
+	Files, TotalFiles int
+	Bytes, TotalBytes int64
+	Elapsed           time.Duration
+	Written           int
+	Quarantined       int
+	Failed            int
+}
+
+// FileRecord is one file's entry in the report.
+type FileRecord struct {
+	Input       string                    `json:"input"`
+	Output      string                    `json:"output,omitempty"`
+	Status      Status                    `json:"status"`
+	Reasons     []string                  `json:"reasons,omitempty"`
+	InputSize   int64                     `json:"inputSize"`
+	InputSHA256 string                    `json:"inputSha256,omitempty"`
+	OutputSize  int64                     `json:"outputSize,omitempty"`
+	OutSHA256   string                    `json:"outputSha256,omitempty"`
+	Resumed     bool                      `json:"resumed,omitempty"`
+	Group       map[string]string         `json:"group,omitempty"`
+	Counts      map[string]map[string]int `json:"-"`
+	mtime       int64
+}
+
+// Summary totals a run.
+type Summary struct {
+	Files       int     `json:"files"`
+	Written     int     `json:"written"`
+	Quarantined int     `json:"quarantined"`
+	Failed      int     `json:"failed"`
+	Skipped     int     `json:"skipped"`
+	Resumed     int     `json:"resumed"`
+	InputBytes  int64   `json:"inputBytes"`
+	OutputBytes int64   `json:"outputBytes"`
+	Seconds     float64 `json:"seconds"`
+}
+
+// Outcome is the result of a run: one record per input file in walk
+// order, the action counts summed over the files processed in this run
+// and in the journal, and totals.
+type Outcome struct {
+	Files   []FileRecord
+	Counts  map[string]map[string]int
+	Summary Summary
+	Started time.Time
+}
+
+// ErrSameTree is returned when input, output and quarantine directories
+// overlap.
+var ErrSameTree = errors.New("batch: input, output and quarantine directories must not contain one another")
+
+// journalName is the journal kept in the output directory.
+const journalName = ".ethos-deid-journal.jsonl"
+
+// tmpPrefix starts every temporary file; leftovers of an interrupted run
+// are removed on the next run.
+const tmpPrefix = ".ethos-tmp-"
+
+// Run processes every regular file below opts.In.
+func Run(ctx context.Context, opts Options) (*Outcome, error) {
+	if opts.Processor == nil {
+		return nil, errors.New("batch: no processor")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.NumCPU()
+	}
+	if opts.ProgressEvery <= 0 {
+		opts.ProgressEvery = 500 * time.Millisecond
+	}
+	in, err := filepath.Abs(opts.In)
+	if err != nil {
+		return nil, err
+	}
+	out, err := filepath.Abs(opts.Out)
+	if err != nil {
+		return nil, err
+	}
+	dirs := []string{in, out}
+	if opts.Quarantine != "" {
+		q, err := filepath.Abs(opts.Quarantine)
+		if err != nil {
+			return nil, err
+		}
+		opts.Quarantine = q
+		dirs = append(dirs, q)
+	}
+	for i := range dirs {
+		for j := range dirs {
+			if i != j && within(dirs[i], dirs[j]) {
+				return nil, ErrSameTree
+			}
+		}
+	}
+	if st, err := os.Stat(in); err != nil {
+		return nil, fmt.Errorf("batch: input: %w", err)
+	} else if !st.IsDir() {
+		return nil, fmt.Errorf("batch: input %s is not a directory", opts.In)
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return nil, fmt.Errorf("batch: output: %w", err)
+	}
+	removeTemps(out)
+	if opts.Quarantine != "" {
+		if err := os.MkdirAll(opts.Quarantine, 0o700); err != nil {
+			return nil, fmt.Errorf("batch: quarantine: %w", err)
+		}
+		removeTemps(opts.Quarantine)
+	}
+
+	// Walk first so progress knows the totals.
+	type job struct {
+		idx  int
+		rel  string
+		size int64
+		mod  int64
+	}
+	var jobs []job
+	var total int64
+	err = filepath.WalkDir(in, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(in, p)
+		jobs = append(jobs, job{idx: len(jobs), rel: filepath.ToSlash(rel), size: info.Size(), mod: info.ModTime().UnixNano()})
+		total += info.Size()
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("batch: walk input: %w", err)
+	}
+
+	jr, err := openJournal(filepath.Join(out, journalName), opts.RunKey)
+	if err != nil {
+		return nil, err
+	}
+	defer jr.close()
+
+	res := &Outcome{Files: make([]FileRecord, len(jobs)), Started: opts.Now(), Counts: map[string]map[string]int{}}
+	var countsMu sync.Mutex
+	// addCounts folds one file's action counts into the run's totals and
+	// drops them from the record, so memory does not grow with them.
+	addCounts := func(rec *FileRecord) {
+		countsMu.Lock()
+		defer countsMu.Unlock()
+		for tag, m := range rec.Counts {
+			dst := res.Counts[tag]
+			if dst == nil {
+				dst = map[string]int{}
+				res.Counts[tag] = dst
+			}
+			for a, n := range m {
+				dst[a] += n
+			}
+		}
+		rec.Counts = nil
+	}
+	start := time.Now()
+	var done, doneBytes, nWritten, nQuar, nFail atomic.Int64
+	count := func(s Status) {
+		switch s {
+		case Written:
+			nWritten.Add(1)
+		case Quarantined:
+			nQuar.Add(1)
+		case Failed:
+			nFail.Add(1)
+		}
+	}
+
+	// Output names claimed in this run: two inputs holding the same
+	// instance (same SOP Instance UID, perhaps in two transfer syntaxes)
+	// would write the same file; the second is skipped.
+	cl := &claims{names: map[string]string{}}
+
+	// Resume: files whose journal entry matches are not processed again,
+	// provided their output (or quarantine copy) is still there.
+	var todo []job
+	for _, j := range jobs {
+		if rec, ok := jr.lookup(j.rel, j.size, j.mod); ok && outputPresent(out, opts.Quarantine, rec) && (opts.NoHash || outputIntact(out, rec)) {
+			rec.Resumed = true
+			if rec.Status == Written {
+				cl.names[rec.Output] = rec.Input
+			}
+			addCounts(&rec)
+			res.Files[j.idx] = rec
+			done.Add(1)
+			doneBytes.Add(j.size)
+			count(rec.Status)
+			continue
+		}
+		todo = append(todo, j)
+	}
+
+	stopProgress := make(chan struct{})
+	var progWG sync.WaitGroup
+	snapshot := func() Progress {
+		return Progress{Files: int(done.Load()), TotalFiles: len(jobs), Bytes: doneBytes.Load(), TotalBytes: total,
+			Elapsed: time.Since(start), Written: int(nWritten.Load()), Quarantined: int(nQuar.Load()), Failed: int(nFail.Load())}
+	}
+	if opts.Progress != nil {
+		progWG.Go(func() {
+			t := time.NewTicker(opts.ProgressEvery)
+			defer t.Stop()
+			for {
+				select {
+				case <-stopProgress:
+					return
+				case <-t.C:
+					opts.Progress(snapshot())
+				}
+			}
+		})
+	}
+
+	ch := make(chan job)
+	var wg sync.WaitGroup
+	for range opts.Workers {
+		wg.Go(func() {
+			w := &worker{opts: &opts, in: in, out: out, h1: sha256.New(), h2: sha256.New(), claims: cl}
+			for j := range ch {
+				rec := w.one(ctx, j.rel)
+				rec.InputSize, rec.mtime = j.size, j.mod
+				if ctx.Err() == nil || rec.Status != Failed {
+					jr.append(rec)
+				}
+				addCounts(&rec)
+				res.Files[j.idx] = rec
+				if rec.Status == Failed {
+					opts.Logger.Warn("file failed", "file", j.idx+1, "inputSha256", short(rec.InputSHA256), "reason", strings.Join(rec.Reasons, "; "))
+				}
+				done.Add(1)
+				doneBytes.Add(j.size)
+				count(rec.Status)
+			}
+		})
+	}
+feed:
+	for _, j := range todo {
+		select {
+		case ch <- j:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(ch)
+	wg.Wait()
+	close(stopProgress)
+	progWG.Wait()
+	if opts.Progress != nil {
+		opts.Progress(snapshot())
+	}
+	if err := syncDir(out); opts.Sync != SyncNone && err != nil {
+		return nil, fmt.Errorf("batch: sync output: %w", err)
+	}
+	if opts.Quarantine != "" && opts.Sync != SyncNone {
+		if err := syncDir(opts.Quarantine); err != nil {
+			return nil, fmt.Errorf("batch: sync quarantine: %w", err)
+		}
+	}
+	if err := jr.close(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("batch: interrupted after %d of %d files (re-run to finish): %w", done.Load(), len(jobs), err)
+	}
+
+	for i := range res.Files {
+		f := &res.Files[i]
+		res.Summary.Files++
+		res.Summary.InputBytes += f.InputSize
+		switch f.Status {
+		case Written:
+			res.Summary.Written++
+			res.Summary.OutputBytes += f.OutputSize
+		case Quarantined:
+			res.Summary.Quarantined++
+		case Failed:
+			res.Summary.Failed++
+		case Skipped:
+			res.Summary.Skipped++
+		}
+		if f.Resumed {
+			res.Summary.Resumed++
+		}
+	}
+	res.Summary.Seconds = time.Since(start).Seconds()
+	return res, nil
+}
+
+func short(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
+}
+
+// within reports whether path a is b or inside b.
+func within(a, b string) bool {
+	rel, err := filepath.Rel(b, a)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+func outputPresent(out, quar string, rec FileRecord) bool {
+	switch rec.Status {
+	case Written:
+		st, err := os.Stat(filepath.Join(out, filepath.FromSlash(rec.Output)))
+		return err == nil && st.Size() == rec.OutputSize
+	case Quarantined:
+		if quar == "" {
+			return true
+		}
+		_, err := os.Stat(filepath.Join(quar, filepath.FromSlash(rec.Input)))
+		return err == nil
+	case Skipped:
+		return true
+	}
+	return false // failed files are retried
+}
+
+// outputIntact re-hashes a written output of an earlier run against its
+// journalled SHA-256.
+func outputIntact(out string, rec FileRecord) bool {
+	if rec.Status != Written || rec.OutSHA256 == "" {
+		return true
+	}
+	f, err := os.Open(filepath.Join(out, filepath.FromSlash(rec.Output)))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return false
+	}
+	return hex.EncodeToString(h.Sum(nil)) == rec.OutSHA256
+}
+
+func removeTemps(dir string) {
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasPrefix(d.Name(), tmpPrefix) {
+			os.Remove(p)
+		}
+		return nil
+	})
+}
+
+// claims records which input owns each output name.
+type claims struct {
+	mu    sync.Mutex
+	names map[string]string
+	dirs  map[string]bool // output directories known to exist
+}
+
+// madeDir reports whether dir was created (or found) in this run.
+func (c *claims) madeDir(dir string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dirs[dir]
+}
+
+func (c *claims) dirMade(dir string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dirs == nil {
+		c.dirs = map[string]bool{}
+	}
+	c.dirs[dir] = true
+}
+
+// claim reports whether rel may write name, and the other owner if not.
+func (c *claims) claim(name, rel string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if other, ok := c.names[name]; ok && other != rel {
+		return other, false
+	}
+	c.names[name] = rel
+	return "", true
+}
+
+// worker holds per-goroutine state.
+type worker struct {
+	opts    *Options
+	in, out string
+	h1, h2  hash.Hash
+	buf     []byte
+	claims  *claims
+}
+
+func (w *worker) one(ctx context.Context, rel string) (rec FileRecord) {
+	rec.Input = rel
+	fail := func(err error) FileRecord {
+		rec.Status = Failed
+		rec.Reasons = []string{err.Error()}
+		return rec
+	}
+	src, err := os.Open(filepath.Join(w.in, filepath.FromSlash(rel)))
+	if err != nil {
+		return fail(fmt.Errorf("open input: %w", errors.Unwrap(err)))
+	}
+	defer src.Close()
+
+	tmp, err := os.CreateTemp(w.out, tmpPrefix+"*")
+	if err != nil {
+		return fail(fmt.Errorf("create output: %w", err))
+	}
+	tmpName := tmp.Name()
+	keep := false
+	defer func() {
+		if !keep {
+			tmp.Close()
+			os.Remove(tmpName)
+		}
+	}()
+	r, err := w.opts.Processor.Process(ctx, src, tmp)
+	rec.Counts, rec.Group = r.Counts, r.Group
+	rec.InputSHA256 = r.InputSHA256
+	if !w.opts.NoHash && rec.InputSHA256 == "" {
+		// The processor did not hash the input: read it (again) here.
+		if _, serr := src.Seek(0, io.SeekStart); serr != nil {
+			return fail(serr)
+		}
+		sum, herr := w.hashFile(w.h1, src)
+		if herr != nil {
+			return fail(fmt.Errorf("read input: %w", herr))
+		}
+		rec.InputSHA256 = sum
+	}
+	if err != nil {
+		return fail(err)
+	}
+	switch {
+	case r.Skip:
+		rec.Status, rec.Reasons = Skipped, r.Reasons
+		return rec
+	case r.Quarantine:
+		rec.Status, rec.Reasons = Quarantined, r.Reasons
+		if w.opts.Quarantine != "" {
+			if err := copyAtomic(filepath.Join(w.opts.Quarantine, filepath.FromSlash(rel)), src); err != nil {
+				return fail(fmt.Errorf("quarantine copy: %w", err))
+			}
+		}
+		return rec
+	}
+	if r.Name == "" || strings.Contains(r.Name, "..") || filepath.IsAbs(r.Name) {
+		return fail(fmt.Errorf("processor gave an invalid output name"))
+	}
+	if other, ok := w.claims.claim(r.Name, rel); !ok {
+		rec.Status = Skipped
+		rec.Reasons = []string{"duplicate instance: " + other + " has the same SOP Instance UID and was written"}
+		return rec
+	}
+	osum := r.OutputSHA256
+	if !w.opts.NoHash && osum == "" {
+		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+			return fail(err)
+		}
+		if osum, err = w.hashFile(w.h2, tmp); err != nil {
+			return fail(fmt.Errorf("read back output: %w", err))
+		}
+	}
+	st, err := tmp.Stat()
+	if err != nil {
+		return fail(err)
+	}
+	// CreateTemp makes the file private (0600); outputs are ordinary
+	// files, readable like the copies cp would make.
+	if err := tmp.Chmod(0o644); err != nil {
+		return fail(fmt.Errorf("chmod output: %w", err))
+	}
+	if w.opts.Sync == SyncEach {
+		if err := tmp.Sync(); err != nil {
+			return fail(fmt.Errorf("sync output: %w", err))
+		}
+	}
+	if err := tmp.Close(); err != nil {
+		return fail(fmt.Errorf("close output: %w", err))
+	}
+	dst := filepath.Join(w.out, filepath.FromSlash(r.Name))
+	if dir := filepath.Dir(dst); !w.claims.madeDir(dir) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fail(fmt.Errorf("create output directory: %w", err))
+		}
+		w.claims.dirMade(dir)
+	}
+	if err := os.Rename(tmpName, dst); err != nil {
+		return fail(fmt.Errorf("rename output: %w", err))
+	}
+	keep = true
+	rec.Status, rec.Output, rec.OutSHA256, rec.OutputSize = Written, r.Name, osum, st.Size()
+	rec.Reasons = r.Reasons
+	return rec
+}
+
+func (w *worker) hashFile(h hash.Hash, f *os.File) (string, error) {
+	if w.buf == nil {
+		w.buf = make([]byte, 256<<10)
+	}
+	h.Reset()
+	for {
+		n, err := f.Read(w.buf)
+		h.Write(w.buf[:n])
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// copyAtomic copies src (from its start) to dst through a temporary file.
+func copyAtomic(dst string, src *os.File) error {
+	if _, err := src.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dst), tmpPrefix+"*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, src); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), dst)
+}
+
+// SortedTags returns the tags of counts in order.
+func SortedTags(counts map[string]map[string]int) []string {
+	tags := make([]string, 0, len(counts))
+	for t := range counts {
+		tags = append(tags, t)
+	}
+	slices.SortFunc(tags, func(a, b string) int { return cmp.Compare(a, b) })
+	return tags
+}

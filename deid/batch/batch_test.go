@@ -1,0 +1,160 @@
+package batch_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/ethos-imaging/ethos/deid/batch"
+)
+
+// fakeProcessor copies the input, quarantines files that start with "Q",
+// fails those that start with "BAD" and names outputs by their content.
+type fakeProcessor struct {
+	calls  atomic.Int64
+	cancel func()
+	after  int64
+}
+
+func (p *fakeProcessor) Process(ctx context.Context, in, out *os.File) (batch.Result, error) {
+	n := p.calls.Add(1)
+	if p.cancel != nil && n == p.after {
+		p.cancel()
+	}
+	if err := ctx.Err(); err != nil {
+		return batch.Result{}, err
+	}
+	b, err := io.ReadAll(in)
+	if err != nil {
+		return batch.Result{}, err
+	}
+	switch {
+	case bytes.HasPrefix(b, []byte("BAD")):
+		return batch.Result{}, errors.New("not DICOM")
+	case bytes.HasPrefix(b, []byte("Q")):
+		return batch.Result{Quarantine: true, Reasons: []string{"burned-in text"}}, nil
+	}
+	if _, err := out.Write(bytes.ToUpper(b)); err != nil {
+		return batch.Result{}, err
+	}
+	return batch.Result{Name: "o/" + strings.TrimSpace(string(b)) + ".out", Counts: map[string]map[string]int{"(0010,0010)": {"zero": 1}}}, nil
+}
+
+func mustTree(tb testing.TB, files map[string]string) string {
+	tb.Helper()
+	dir := tb.TempDir()
+	for name, body := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestRun(t *testing.T) {
+	files := map[string]string{"a/1": "one", "a/2": "two", "b/q": "Qsecret", "c/bad": "BADBAD"}
+	for i := range 20 {
+		files[fmt.Sprintf("d/%02d", i)] = fmt.Sprintf("f%02d", i)
+	}
+	in := mustTree(t, files)
+	root := t.TempDir()
+	out, quar := filepath.Join(root, "out"), filepath.Join(root, "quar")
+	p := &fakeProcessor{}
+	res, err := batch.Run(context.Background(), batch.Options{In: in, Out: out, Quarantine: quar, Workers: 3, Processor: p, RunKey: "k1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := res.Summary
+	if s.Files != 24 || s.Written != 22 || s.Quarantined != 1 || s.Failed != 1 {
+		t.Fatalf("summary = %+v", s)
+	}
+	if got := res.Counts["(0010,0010)"]["zero"]; got != 22 {
+		t.Errorf("counts = %d, want 22", got)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "o", "one.out"))
+	if err != nil || string(b) != "ONE" {
+		t.Errorf("output = %q, %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(quar, "b", "q")); err != nil {
+		t.Errorf("quarantine copy missing: %v", err)
+	}
+	for _, f := range res.Files {
+		if f.Status == batch.Written && (len(f.InputSHA256) != 64 || len(f.OutSHA256) != 64) {
+			t.Errorf("%s: hashes %q %q", f.Input, f.InputSHA256, f.OutSHA256)
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Join(out, "o"))
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".ethos-tmp-") {
+			t.Errorf("temporary file left: %s", e.Name())
+		}
+	}
+
+	t.Run("ReRunResumesEverythingButFailures", func(t *testing.T) {
+		p2 := &fakeProcessor{}
+		res, err := batch.Run(context.Background(), batch.Options{In: in, Out: out, Quarantine: quar, Workers: 2, Processor: p2, RunKey: "k1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p2.calls.Load(); got != 1 {
+			t.Errorf("processor called %d times, want 1 (the failed file)", got)
+		}
+		if res.Summary.Resumed != 23 || res.Counts["(0010,0010)"]["zero"] != 22 {
+			t.Errorf("summary = %+v counts %v", res.Summary, res.Counts["(0010,0010)"])
+		}
+	})
+	t.Run("OtherRunKeyProcessesAgain", func(t *testing.T) {
+		p3 := &fakeProcessor{}
+		if _, err := batch.Run(context.Background(), batch.Options{In: in, Out: out, Processor: p3, RunKey: "k2"}); err != nil {
+			t.Fatal(err)
+		}
+		if got := p3.calls.Load(); got != 24 {
+			t.Errorf("processor called %d times, want 24", got)
+		}
+	})
+}
+
+func TestRunInterruptedThenFinished(t *testing.T) {
+	files := map[string]string{}
+	for i := range 30 {
+		files[fmt.Sprintf("%02d", i)] = fmt.Sprintf("f%02d", i)
+	}
+	in := mustTree(t, files)
+	out := filepath.Join(t.TempDir(), "out")
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &fakeProcessor{cancel: cancel, after: 10}
+	_, err := batch.Run(ctx, batch.Options{In: in, Out: out, Workers: 1, Processor: p, RunKey: "k"})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	p2 := &fakeProcessor{}
+	res, err := batch.Run(context.Background(), batch.Options{In: in, Out: out, Workers: 2, Processor: p2, RunKey: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Summary.Written != 30 {
+		t.Fatalf("written = %d, want 30", res.Summary.Written)
+	}
+	if got := p2.calls.Load(); got < 20 || got > 21 {
+		t.Errorf("second run processed %d files, want the 20 or 21 not finished", got)
+	}
+}
+
+func TestRunErrOverlappingDirs(t *testing.T) {
+	in := mustTree(t, map[string]string{"x": "x"})
+	_, err := batch.Run(context.Background(), batch.Options{In: in, Out: filepath.Join(in, "out"), Processor: &fakeProcessor{}})
+	if !errors.Is(err, batch.ErrSameTree) {
+		t.Errorf("err = %v, want ErrSameTree", err)
+	}
+}

@@ -1,0 +1,101 @@
+package batch
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sync"
+)
+
+// journal records every finished file of a run, one JSON line each, so a
+// re-run with the same RunKey skips what is already done. A line cut short
+// by a crash is ignored.
+type journal struct {
+	mu      sync.Mutex
+	f       *os.File
+	w       *bufio.Writer
+	runKey  string
+	entries map[string]journalEntry
+	err     error
+}
+
+type journalEntry struct {
+	RunKey string                    `json:"runKey"`
+	MTime  int64                     `json:"mtime"`
+	Record FileRecord                `json:"record"`
+	Counts map[string]map[string]int `json:"counts,omitempty"`
+}
+
+func openJournal(path, runKey string) (*journal, error) {
+	j := &journal{runKey: runKey, entries: map[string]journalEntry{}}
+	if data, err := os.ReadFile(path); err == nil {
+		for line := range bytes.SplitSeq(data, []byte("\n")) {
+			var e journalEntry
+			if len(line) == 0 || json.Unmarshal(line, &e) != nil || e.RunKey != runKey {
+				continue
+			}
+			e.Record.Counts = e.Counts
+			j.entries[e.Record.Input] = e
+		}
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("batch: open journal: %w", err)
+	}
+	j.f, j.w = f, bufio.NewWriter(f)
+	return j, nil
+}
+
+func (j *journal) lookup(rel string, size, mtime int64) (FileRecord, bool) {
+	e, ok := j.entries[rel]
+	delete(j.entries, rel) // each entry is looked up once; free it
+	if !ok || e.Record.InputSize != size || e.MTime != mtime {
+		return FileRecord{}, false
+	}
+	return e.Record, true
+}
+
+func (j *journal) append(rec FileRecord) {
+	line, err := json.Marshal(journalEntry{RunKey: j.runKey, MTime: rec.mtime, Record: rec, Counts: rec.Counts})
+	if err != nil {
+		return
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.err != nil {
+		return
+	}
+	line = append(line, '\n')
+	if _, err := j.w.Write(line); err != nil {
+		j.err = err
+		return
+	}
+	// Flush often enough that an interrupted run loses little.
+	if j.w.Buffered() > 32<<10 {
+		j.err = j.w.Flush()
+	}
+}
+
+func (j *journal) close() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.f == nil {
+		return j.err
+	}
+	if err := j.w.Flush(); err != nil && j.err == nil {
+		j.err = err
+	}
+	if err := j.f.Sync(); err != nil && j.err == nil {
+		j.err = err
+	}
+	if err := j.f.Close(); err != nil && j.err == nil {
+		j.err = err
+	}
+	j.f = nil
+	if j.err != nil {
+		return fmt.Errorf("batch: journal: %w", j.err)
+	}
+	return nil
+}

@@ -1,0 +1,255 @@
+package deid
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+
+	"github.com/ethos-imaging/ethos/dicom"
+	"github.com/ethos-imaging/ethos/dicom/tag"
+	"github.com/ethos-imaging/ethos/dicom/vr"
+)
+
+// This file adapts the project's codec (package dicom) to the engine:
+// the codec's streaming reader gives the top-level elements, large values
+// (pixel data first) stay in the file as bulk references, the elements are
+// converted to the engine's Dataset (each keeps its codec element in Src),
+// and after the engine has run they are converted back — unchanged
+// elements exactly as read, changed ones with their new value — and
+// written with the codec's writer, bulk values copied file to file.
+
+// ErrNotDICOM is returned for input that is not a DICOM file.
+var ErrNotDICOM = errors.New("not a DICOM file")
+
+// lazyMinBytes is the size from which a top-level value stays in the input
+// file (a bulk value) instead of being read.
+const lazyMinBytes = 64 << 10
+
+// isEncapsulated reports whether a pixel data element holds fragments.
+func isEncapsulated(el *Element) bool {
+	s, ok := el.Src.(*dicom.Element)
+	return ok && s.IsEncapsulated()
+}
+
+// dictVR returns the VR the dictionary gives a tag ("" when unknown).
+func dictVR(t uint32) string {
+	info, ok := tag.Find(tag.Tag(t))
+	if !ok || len(info.VRs) == 0 {
+		return ""
+	}
+	return info.VR().String()
+}
+
+// codecFile is one input read through the codec.
+type codecFile struct {
+	header dicom.Header
+	meta   *Dataset
+	ds     *Dataset
+	big    bool
+}
+
+// readCodec reads the file in (or its mapping data) up to the end,
+// leaving values of at least lazyMinBytes in the file.
+func readCodec(in *os.File, data []byte) (*codecFile, error) {
+	var src io.Reader = in
+	if data != nil {
+		src = bytes.NewReader(data)
+	}
+	rd, err := dicom.NewReader(src, dicom.WithBulkThreshold(lazyMinBytes))
+	if err != nil {
+		if errors.Is(err, dicom.ErrNotDICOM) {
+			return nil, ErrNotDICOM
+		}
+		return nil, err
+	}
+	if rd.Header.Syntax.Deflated {
+		// Offsets in an inflated stream are not file offsets: read the
+		// whole (small, compressed) data set into memory instead.
+		rd.Close()
+		if data != nil {
+			src = bytes.NewReader(data)
+		} else if _, err := in.Seek(0, io.SeekStart); err != nil {
+			return nil, err
+		}
+		if rd, err = dicom.NewReader(src); err != nil {
+			return nil, err
+		}
+	}
+	defer rd.Close()
+	cf := &codecFile{ds: &Dataset{}}
+	for {
+		el, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		cf.ds.Elements = append(cf.ds.Elements, fromCodec(el))
+	}
+	cf.header = rd.Header
+	cf.big = cf.header.Syntax.BigEndian
+	cf.meta = &Dataset{}
+	if cf.header.Meta != nil {
+		for _, el := range cf.header.Meta.Elements {
+			cf.meta.Elements = append(cf.meta.Elements, fromCodec(el))
+		}
+	}
+	return cf, nil
+}
+
+// fromCodec converts a codec element (and its items) to the engine's form.
+func fromCodec(el *dicom.Element) *Element {
+	e := &Element{Tag: uint32(el.Tag), VR: el.VR.String(), Value: el.Value, Src: el}
+	if el.VR == vr.UN && !el.IsSequence() && el.Bulk == nil && uint32(el.Tag)>>16&1 == 0 {
+		// A standard text attribute sent as UN is handled (and scanned)
+		// as the text its dictionary VR says it is; it is written back as
+		// it came.
+		if dv := dictVR(uint32(el.Tag)); textVR(dv) {
+			e.VR = dv
+		}
+	}
+	if el.IsSequence() {
+		e.VR = "SQ"
+		if el.VR == vr.UN {
+			e.VR = "UN"
+		}
+		for _, it := range el.Items {
+			d := &Dataset{Src: it}
+			for _, c := range it.Elements {
+				d.Elements = append(d.Elements, fromCodec(c))
+			}
+			e.Items = append(e.Items, d)
+		}
+	}
+	return e
+}
+
+// toCodec converts an engine element back.
+func toCodec(e *Element) (*dicom.Element, error) {
+	var ne dicom.Element
+	if src, ok := e.Src.(*dicom.Element); ok {
+		ne = *src
+		if e.Dirty {
+			ne.Value, ne.Length, ne.Bulk, ne.Fragments = e.Value, uint32(len(e.Value)), nil, nil
+		}
+	} else {
+		v, ok := vr.FromString(e.VR)
+		if !ok {
+			return nil, fmt.Errorf("deid: tag %s: unknown VR %q", tag.Tag(e.Tag), e.VR)
+		}
+		ne = dicom.Element{Tag: tag.Tag(e.Tag), VR: v, Value: e.Value, Length: uint32(len(e.Value)), Offset: -1}
+		if v == vr.SQ {
+			ne.Length = dicom.UndefinedLength
+		}
+	}
+	if ne.IsSequence() || len(e.Items) > 0 {
+		items := make([]*dicom.Item, 0, len(e.Items))
+		for _, d := range e.Items {
+			var it dicom.Item
+			if src, ok := d.Src.(*dicom.Item); ok {
+				it = *src
+			} else {
+				it = dicom.Item{Undefined: true, Offset: -1}
+			}
+			it.Elements = nil
+			for _, c := range d.Elements {
+				ce, err := toCodec(c)
+				if err != nil {
+					return nil, err
+				}
+				it.Elements = append(it.Elements, ce)
+			}
+			items = append(items, &it)
+		}
+		ne.Items = items
+	}
+	return &ne, nil
+}
+
+// hashingFile is the output file seen by the codec's writer: every byte
+// written goes to the hash too. Bulk copies arrive through ReadFrom; when
+// the input is mapped the kernel copies them (copy_file_range) and the
+// hash takes the same bytes from the mapping.
+type hashingFile struct {
+	f    *os.File
+	h    hash.Hash // nil: no hashing
+	data []byte    // the input's mapping, or nil
+	in   *os.File
+}
+
+func (w *hashingFile) Write(p []byte) (int, error) {
+	if w.h != nil {
+		w.h.Write(p)
+	}
+	return w.f.Write(p)
+}
+
+func (w *hashingFile) ReadFrom(r io.Reader) (int64, error) {
+	lr, ok := r.(*io.LimitedReader)
+	if ok {
+		if f, isFile := lr.R.(*os.File); isFile && f == w.in && (w.h == nil || w.data != nil) {
+			off, err := f.Seek(0, io.SeekCurrent)
+			if err != nil {
+				return 0, err
+			}
+			n, err := w.f.ReadFrom(lr) // copy_file_range
+			if w.h != nil && off+n <= int64(len(w.data)) {
+				w.h.Write(w.data[off : off+n])
+			}
+			return n, err
+		}
+	}
+	return io.Copy(struct{ io.Writer }{w}, r)
+}
+
+// writeCodec writes the de-identified file: a zeroed preamble, the meta
+// group and the data set in the input's transfer syntax.
+func writeCodec(out, in *os.File, cf *codecFile, pc *pixelCleaner, data []byte, h hash.Hash) error {
+	hdr := dicom.Header{Preamble: make([]byte, 128), Syntax: cf.header.Syntax}
+	hdr.Meta = &dicom.Dataset{}
+	for _, e := range cf.meta.Elements {
+		ce, err := toCodec(e)
+		if err != nil {
+			return err
+		}
+		hdr.Meta.Elements = append(hdr.Meta.Elements, ce)
+	}
+	if hdr.Meta.Get(tag.FileMetaInformationGroupLength) == nil {
+		hdr.Meta.Elements = append([]*dicom.Element{{Tag: tag.FileMetaInformationGroupLength, VR: vr.UL, Value: make([]byte, 4), Length: 4, Offset: -1}}, hdr.Meta.Elements...)
+	}
+	hw := &hashingFile{f: out, h: h, data: data, in: in}
+	w, err := dicom.NewWriter(hw, &hdr)
+	if err != nil {
+		return err
+	}
+	for _, e := range cf.ds.Elements {
+		ce, err := toCodec(e)
+		if err != nil {
+			return err
+		}
+		if ce.Bulk == nil {
+			if ce.Tag == tag.PixelData && pc != nil && !ce.IsEncapsulated() {
+				ce.Value = pc.cleanInMemory(ce.Value)
+			}
+			if err := w.WriteElement(ce); err != nil {
+				return err
+			}
+			continue
+		}
+		if _, err := in.Seek(ce.Bulk.Offset, io.SeekStart); err != nil {
+			return err
+		}
+		var src io.Reader = &io.LimitedReader{R: in, N: ce.Bulk.Length}
+		if ce.Tag == tag.PixelData && pc != nil && !ce.Bulk.Encapsulated {
+			src = pc.reader(in, ce.Bulk.Length)
+		}
+		if err := w.WriteBulk(ce, src); err != nil {
+			return err
+		}
+	}
+	return w.Close()
+}

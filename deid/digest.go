@@ -1,0 +1,55 @@
+package deid
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+)
+
+// ProcessFileDigest is ProcessFile that also returns the SHA-256 of the
+// input file and, when the instance is written, of the output file, for
+// the processing record. Where the platform allows, the input is mapped
+// into memory: it is parsed and hashed in place and its pixel data,
+// copied to the output by the kernel, is hashed from the mapping, so no
+// byte is read twice and the output is not read back.
+func (e *Engine) ProcessFileDigest(ctx context.Context, in, out *os.File) (res FileResult, err error) {
+	data, unmap, err := mapFile(in)
+	if err != nil {
+		return FileResult{}, err
+	}
+	defer unmap()
+	var inSum string
+	if data != nil {
+		// A file truncated by someone else while mapped faults; turn the
+		// fault into an error for this file instead of a crash.
+		old := debug.SetPanicOnFault(true)
+		defer func() {
+			debug.SetPanicOnFault(old)
+			if r := recover(); r != nil {
+				res, err = FileResult{}, fmt.Errorf("deid: input changed while being read: %v", r)
+			}
+		}()
+		s := sha256.Sum256(data)
+		inSum = hex.EncodeToString(s[:])
+	} else {
+		h := sha256.New()
+		if _, err := io.Copy(h, in); err != nil {
+			return FileResult{}, fmt.Errorf("deid: read input: %w", err)
+		}
+		inSum = hex.EncodeToString(h.Sum(nil))
+		if _, err := in.Seek(0, io.SeekStart); err != nil {
+			return FileResult{}, err
+		}
+	}
+	oh := sha256.New()
+	res, err = e.processFile(ctx, in, out, data, oh)
+	res.InputSHA256 = inSum
+	if err == nil && !res.Quarantine && !res.Skip {
+		res.OutputSHA256 = hex.EncodeToString(oh.Sum(nil))
+	}
+	return res, err
+}

@@ -1,0 +1,109 @@
+package deid
+
+import (
+	"context"
+	"encoding/binary"
+	"hash"
+	"os"
+)
+
+// FileResult is the engine's decision for one file.
+type FileResult struct {
+	Quarantine bool
+	Skip       bool
+	Reasons    []string
+	Name       string
+	Counts     map[string]map[string]int
+	Group      map[string]string
+	// InputSHA256 and OutputSHA256 are set by ProcessFileDigest.
+	InputSHA256, OutputSHA256 string
+}
+
+// ProcessFile de-identifies the DICOM file in and writes the result to
+// out (from its current position), unless the instance is quarantined or
+// skipped, in which case out may hold a partial write that the caller
+// discards. Pixel data and other large binary values are copied from in
+// to out by the kernel, unchanged, unless Clean Pixel Data blanks regions.
+func (e *Engine) ProcessFile(ctx context.Context, in, out *os.File) (FileResult, error) {
+	if err := ctx.Err(); err != nil {
+		return FileResult{}, err
+	}
+	return e.processFile(ctx, in, out, nil, nil)
+}
+
+// processFile is ProcessFile with an optional mapping of the input (data)
+// and an optional hash that receives every byte written to out.
+func (e *Engine) processFile(ctx context.Context, in, out *os.File, data []byte, outHash hash.Hash) (FileResult, error) {
+	f, err := readCodec(in, data)
+	if err != nil {
+		return FileResult{}, err
+	}
+	ds := f.ds
+	if sc := ds.String(tagSOPClassUID); sc == "1.2.840.10008.1.3.10" || f.meta.String(0x00020002) == "1.2.840.10008.1.3.10" {
+		return FileResult{Skip: true, Reasons: []string{"media storage directory (DICOMDIR): rebuild it from the output"}}, nil
+	}
+	if f.big {
+		// Binary values the engine reads (Rows, Columns, …) are little
+		// endian in its helpers; convert the few it needs, and back
+		// before writing.
+		swapUS(ds)
+	}
+	if len(f.meta.Elements) == 0 {
+		// No file meta: write one so the output is a conformant file.
+		f.meta.Elements = []*Element{
+			{Tag: 0x00020001, VR: "OB", Value: []byte{0, 1}},
+			{Tag: 0x00020002, VR: "UI", Value: padUI(ds.String(tagSOPClassUID))},
+			{Tag: 0x00020003, VR: "UI", Value: padUI(ds.String(tagSOPInstanceUID))},
+			{Tag: 0x00020010, VR: "UI", Value: padUI(f.header.Syntax.UID)},
+			{Tag: 0x00020012, VR: "UI", Value: padUI(e.implUID)},
+			{Tag: 0x00020013, VR: "SH", Value: padText("ETHOS")},
+		}
+	}
+	oc, err := e.Apply(f.meta, ds)
+	if err != nil {
+		if f.big {
+			swapUS(ds)
+		}
+		return FileResult{}, err
+	}
+	res := FileResult{Quarantine: oc.Quarantine, Reasons: oc.Reasons, Name: oc.Name, Counts: oc.Counts, Group: oc.Group}
+	var pc *pixelCleaner
+	if len(oc.PixelRects) > 0 {
+		px := ds.Find(tagPixelData)
+		switch {
+		case px == nil:
+		case isEncapsulated(px):
+			res.Quarantine = true
+			res.Reasons = append(res.Reasons, "clean pixel data: compressed (encapsulated) pixel data cannot be cleaned without decoding")
+		default:
+			if pc, err = newPixelCleaner(ds, oc.PixelRects); err != nil {
+				res.Quarantine = true
+				res.Reasons = append(res.Reasons, err.Error())
+			} else {
+				res.Counts[tagKey(tagPixelData)] = map[string]int{"clean": 1}
+			}
+		}
+	}
+	if f.big {
+		swapUS(ds)
+	}
+	if res.Quarantine {
+		return res, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return FileResult{}, err
+	}
+	return res, writeCodec(out, in, f, pc, data, outHash)
+}
+
+// swapUS flips the byte order of the US image attributes the engine
+// reads, so they are little endian while it works and big endian again
+// before writing.
+func swapUS(ds *Dataset) {
+	for _, t := range []uint32{tagRows, tagColumns, 0x00280002, 0x00280006, 0x00280100} {
+		if e := ds.Find(t); e != nil && len(e.Value) >= 2 && e.VR == "US" {
+			v := binary.BigEndian.Uint16(e.Value)
+			binary.LittleEndian.PutUint16(e.Value, v)
+		}
+	}
+}

@@ -1,0 +1,200 @@
+package deid
+
+import (
+	"bytes"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"math/big"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// MinKeyLen is the shortest project secret accepted, in bytes.
+const MinKeyLen = 16
+
+// ErrShortKey is returned for a project secret shorter than MinKeyLen.
+var ErrShortKey = errors.New("deid: project key too short")
+
+// Keys derives every pseudonym from one project secret. Each use has its
+// own sub-key (HKDF-SHA-256 with a distinct info string), so a pseudonym
+// of one kind reveals nothing about another and the secret itself never
+// leaves this type. A Keys is safe for concurrent use.
+type Keys struct {
+	uid, patient, shift, path []byte
+	fingerprint               string
+	pool                      sync.Pool // of *macPair
+}
+
+type macPair struct{ uid hash.Hash }
+
+// NewKeys derives the sub-keys from secret.
+func NewKeys(secret []byte) (*Keys, error) {
+	if len(secret) < MinKeyLen {
+		return nil, fmt.Errorf("%w: %d bytes, need at least %d", ErrShortKey, len(secret), MinKeyLen)
+	}
+	derive := func(info string) []byte {
+		k, err := hkdf.Key(sha256.New, secret, nil, "ethos deid v1 "+info, 32)
+		if err != nil {
+			panic(err) // only for lengths beyond 255*32 bytes
+		}
+		return k
+	}
+	k := &Keys{uid: derive("uid"), patient: derive("patient-id"), shift: derive("date-shift"), path: derive("path")}
+	fp := derive("fingerprint")
+	k.fingerprint = "hkdf-sha256:" + hex.EncodeToString(fp[:16])
+	k.pool.New = func() any { return &macPair{uid: hmac.New(sha256.New, k.uid)} }
+	return k, nil
+}
+
+// ReadKeyFile reads a project secret from a file. Surrounding white space
+// (a trailing newline) is not part of the secret.
+func ReadKeyFile(path string) (*Keys, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("deid: read key file: %w", err)
+	}
+	return NewKeys(bytes.TrimSpace(b))
+}
+
+// Fingerprint identifies the key in reports without revealing it: two runs
+// with the same fingerprint used the same secret.
+func (k *Keys) Fingerprint() string { return k.fingerprint }
+
+// UID maps an original UID to a new one under the 2.25 arc: the decimal
+// form of a 128-bit value built as an RFC 9562 version 8 UUID from
+// HMAC-SHA-256(uid key, original). The same original always maps to the
+// same new UID; different originals collide with probability 2^-122.
+func (k *Keys) UID(orig string) string {
+	orig = strings.TrimRight(orig, "\x00 ")
+	m := k.pool.Get().(*macPair)
+	m.uid.Reset()
+	m.uid.Write([]byte(orig))
+	var sum [sha256.Size]byte
+	m.uid.Sum(sum[:0])
+	k.pool.Put(m)
+	u := sum[:16]
+	u[6] = u[6]&0x0F | 0x80 // version 8
+	u[8] = u[8]&0x3F | 0x80 // RFC 9562 variant
+	return "2.25." + new(big.Int).SetBytes(u).String()
+}
+
+// PatientID returns the pseudonymous Patient ID for an original patient
+// identity (Patient ID and its issuer). The result is 20 upper-case hex
+// digits after prefix, within the 64 characters of VR LO.
+func (k *Keys) PatientID(prefix string, id PatientKey) string {
+	sum := k.mac(k.patient, id.String())
+	return prefix + strings.ToUpper(hex.EncodeToString(sum[:10]))
+}
+
+// DateShift returns the whole number of days by which the dates of a
+// patient move under the Modified Dates option: between -maxDays and
+// -minDays (dates always move into the past, so no shifted date lies in
+// the future of the original).
+func (k *Keys) DateShift(id PatientKey, minDays, maxDays int) int {
+	if maxDays <= minDays {
+		return -minDays
+	}
+	sum := k.mac(k.shift, id.String())
+	n := binary.BigEndian.Uint64(sum[:8])
+	span := uint64(maxDays - minDays + 1)
+	return -(minDays + int(n%span))
+}
+
+func (k *Keys) mac(key []byte, msg string) []byte {
+	h := hmac.New(sha256.New, key)
+	h.Write([]byte(msg))
+	return h.Sum(nil)
+}
+
+// PathToken replaces an input path in a report: the same path always
+// gives the same token under one key, so whoever holds the key can match
+// a report line to its file, and nobody else learns a name from the path.
+func (k *Keys) PathToken(rel string) string {
+	sum := k.mac(k.path, rel)
+	return "hmac:" + hex.EncodeToString(sum[:16])
+}
+
+// PatientKey is the identity used to link the instances of one patient:
+// Patient ID and Issuer of Patient ID when present, otherwise name and
+// birth date, otherwise the Study Instance UID (one pseudonymous patient
+// per study).
+type PatientKey struct {
+	ID, Issuer, Name, BirthDate, StudyUID string
+}
+
+func (p PatientKey) String() string {
+	norm := func(s string) string { return strings.ToUpper(strings.TrimSpace(strings.TrimRight(s, "\x00"))) }
+	switch {
+	case norm(p.ID) != "":
+		return "id\x00" + norm(p.ID) + "\x00" + norm(p.Issuer)
+	case norm(p.Name) != "" || norm(p.BirthDate) != "":
+		return "name\x00" + norm(p.Name) + "\x00" + norm(p.BirthDate)
+	}
+	return "study\x00" + norm(p.StudyUID)
+}
+
+// ShiftDA shifts a DA value (YYYYMMDD, or a range "A-B") by days. Values
+// that are not dates are returned with ok false.
+func ShiftDA(v string, days int) (string, bool) {
+	v = strings.TrimRight(v, " \x00")
+	if lo, hi, isRange := strings.Cut(v, "-"); isRange {
+		a, ok1 := shiftDate(lo, days)
+		b, ok2 := shiftDate(hi, days)
+		if (lo != "" && !ok1) || (hi != "" && !ok2) {
+			return "", false
+		}
+		return a + "-" + b, true
+	}
+	return shiftDate(v, days)
+}
+
+func shiftDate(v string, days int) (string, bool) {
+	if v == "" {
+		return "", true
+	}
+	t, err := time.Parse("20060102", v)
+	if err != nil {
+		// Retired ACR-NEMA form YYYY.MM.DD.
+		if t, err = time.Parse("2006.01.02", v); err != nil {
+			return "", false
+		}
+	}
+	return t.AddDate(0, 0, days).Format("20060102"), true
+}
+
+// ShiftDT shifts the date part of a DT value (YYYYMMDDHHMMSS.FFFFFF&ZZXX,
+// any precision from the year) by days and keeps the time of day, the
+// fraction and the offset. A DT with less than day precision is truncated
+// to its shifted year.
+func ShiftDT(v string, days int) (string, bool) {
+	v = strings.TrimRight(v, " \x00")
+	if v == "" {
+		return "", true
+	}
+	if len(v) < 8 {
+		if len(v) < 4 {
+			return "", false
+		}
+		t, err := time.Parse("2006", v[:4])
+		if err != nil {
+			return "", false
+		}
+		return t.AddDate(0, 0, days).Format("2006"), true
+	}
+	d, ok := shiftDate(v[:8], days)
+	if !ok {
+		return "", false
+	}
+	return d + v[8:], true
+}
+
+// bigDecimal formats a 128-bit big-endian value in decimal.
+func bigDecimal(b [16]byte) string { return new(big.Int).SetBytes(b[:]).String() }

@@ -1,0 +1,103 @@
+package deid_test
+
+import (
+	"errors"
+	"regexp"
+	"testing"
+
+	"github.com/ethos-imaging/ethos/deid"
+)
+
+func mustKeys(tb testing.TB, secret string) *deid.Keys {
+	tb.Helper()
+	k, err := deid.NewKeys([]byte(secret))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k
+}
+
+var uid225 = regexp.MustCompile(`^2\.25\.(0|[1-9][0-9]*)$`)
+
+func TestKeysUID(t *testing.T) {
+	a := mustKeys(t, "project secret number one 123456")
+	b := mustKeys(t, "project secret number one 123456")
+	c := mustKeys(t, "project secret number two 123456")
+	orig := "1.2.840.113619.2.1.1.322987881.621.736170080.681"
+	ua, ub, uc := a.UID(orig), b.UID(orig), c.UID(orig)
+	if ua != ub {
+		t.Errorf("same key gave %s and %s", ua, ub)
+	}
+	if ua == uc {
+		t.Error("different keys gave the same UID")
+	}
+	if !uid225.MatchString(ua) || len(ua) > 64 {
+		t.Errorf("UID %q is not a valid 2.25 UID of at most 64 characters", ua)
+	}
+	if a.UID(orig+"\x00") != ua {
+		t.Error("trailing NUL padding changed the UID")
+	}
+	if a.UID(orig+".1") == ua {
+		t.Error("different UIDs collided")
+	}
+	if a.Fingerprint() != b.Fingerprint() || a.Fingerprint() == c.Fingerprint() {
+		t.Error("fingerprint does not identify the key")
+	}
+}
+
+func TestKeysShortSecret(t *testing.T) {
+	_, err := deid.NewKeys([]byte("short"))
+	if !errors.Is(err, deid.ErrShortKey) {
+		t.Errorf("err = %v, want ErrShortKey", err)
+	}
+}
+
+func TestKeysPatientAndShift(t *testing.T) {
+	k := mustKeys(t, "project secret number one 123456")
+	p := deid.PatientKey{ID: "12345", Issuer: "HOSP"}
+	if k.PatientID("X-", p) != k.PatientID("X-", deid.PatientKey{ID: " 12345 ", Issuer: "hosp"}) {
+		t.Error("normalisation of the patient key is not stable")
+	}
+	if k.PatientID("", p) == k.PatientID("", deid.PatientKey{ID: "12345", Issuer: "OTHER"}) {
+		t.Error("issuer is not part of the patient key")
+	}
+	for _, id := range []string{"1", "2", "3", "4", "5", "6", "7", "8"} {
+		d := k.DateShift(deid.PatientKey{ID: id}, 1, 3652)
+		if d > -1 || d < -3652 {
+			t.Errorf("shift %d outside [-3652,-1]", d)
+		}
+	}
+}
+
+func TestShiftDates(t *testing.T) {
+	tests := []struct {
+		name, in string
+		days     int
+		want     string
+		ok       bool
+	}{
+		{"DA", "20190315", -30, "20190213", true},
+		{"DAPadded", "20190315 ", -1, "20190314", true},
+		{"DARange", "20190101-20190131", -1, "20181231-20190130", true},
+		{"DAOpenRange", "-20190131", -1, "-20190130", true},
+		{"DAOldForm", "2019.03.15", -1, "20190314", true},
+		{"ErrDA", "1990/01/", -1, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := deid.ShiftDA(tt.in, tt.days)
+			if ok != tt.ok || got != tt.want {
+				t.Errorf("ShiftDA(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+	dts := []struct{ in, want string }{
+		{"20190315101010.123+0100", "20190314101010.123+0100"},
+		{"2019", "2018"},
+	}
+	for _, tt := range dts {
+		if got, ok := deid.ShiftDT(tt.in, -1); !ok || got != tt.want {
+			t.Errorf("ShiftDT(%q) = %q, %v; want %q", tt.in, got, ok, tt.want)
+		}
+	}
+}

@@ -1,0 +1,63 @@
+package vr_test
+
+import (
+	"testing"
+
+	"github.com/ethos-imaging/ethos/dicom/vr"
+)
+
+func TestProperties(t *testing.T) {
+	tests := []struct {
+		v    vr.VR
+		long bool
+		pad  byte
+		word int
+		kind vr.Kind
+	}{
+		{vr.PN, false, ' ', 1, vr.KindString},
+		{vr.UI, false, 0, 1, vr.KindString},
+		{vr.OB, true, 0, 1, vr.KindBytes},
+		{vr.OW, true, 0, 2, vr.KindBytes},
+		{vr.OV, true, 0, 8, vr.KindBytes},
+		{vr.SV, true, 0, 8, vr.KindNumber},
+		{vr.UV, true, 0, 8, vr.KindNumber},
+		{vr.UC, true, ' ', 1, vr.KindString},
+		{vr.UR, true, ' ', 1, vr.KindText},
+		{vr.UT, true, ' ', 1, vr.KindText},
+		{vr.UN, true, 0, 1, vr.KindBytes},
+		{vr.SQ, true, 0, 1, vr.KindSequence},
+		{vr.AT, false, 0, 2, vr.KindNumber},
+		{vr.FD, false, 0, 8, vr.KindNumber},
+		{vr.US, false, 0, 2, vr.KindNumber},
+	}
+	for _, tc := range tests {
+		t.Run(tc.v.String(), func(t *testing.T) {
+			if tc.v.LongLength() != tc.long || tc.v.Padding() != tc.pad || tc.v.WordSize() != tc.word || tc.v.Kind() != tc.kind {
+				t.Errorf("%s: long=%v pad=%q word=%d kind=%d", tc.v, tc.v.LongLength(), tc.v.Padding(), tc.v.WordSize(), tc.v.Kind())
+			}
+		})
+	}
+}
+
+func TestParse(t *testing.T) {
+	if len(vr.All()) != 34 {
+		t.Errorf("All() has %d VRs, want 34", len(vr.All()))
+	}
+	for _, v := range vr.All() {
+		got, ok := vr.FromString(v.String())
+		if !ok || got != v {
+			t.Errorf("FromString(%s) = %v %v", v, got, ok)
+		}
+	}
+	for _, bad := range []string{"", "X", "ZZ", "pn", "\x00\x01"} {
+		if _, ok := vr.FromString(bad); ok {
+			t.Errorf("FromString(%q) accepted", bad)
+		}
+	}
+	if s := vr.VR(0x0102).String(); s != "0x0102" {
+		t.Errorf("unprintable VR String = %q", s)
+	}
+	if vr.VR(0).LongLength() != true {
+		t.Error("unknown VR must be treated as long")
+	}
+}

@@ -1,0 +1,20 @@
+package evalstat
+
+// AggregateNumbers exposes aggregate to the external tests: it returns min,
+// max, difference, difference to overall, ratio, ratio to overall, worst.
+func AggregateNumbers(vals []float64, overall float64, higherBetter bool) []float64 {
+	out := make([]float64, numAgg)
+	aggregate(vals, overall, higherBetter, out)
+	return out
+}
+
+// FastExp exposes fastExp.
+var FastExp = fastExp
+
+// SetCalMomentMinRows sets the row count from which the calibration fits
+// use binned moments and returns a function restoring the old value.
+func SetCalMomentMinRows(n int) (restore func()) {
+	old := calMomentMinRows
+	calMomentMinRows = n
+	return func() { calMomentMinRows = old }
+}

@@ -1,0 +1,342 @@
+package fileblob
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/ethos-imaging/ethos"
+)
+
+// Store is the file-system ethos.BlobStore. Set Dir, Keys and the master
+// key with NewStore, adjust fields, then call Init (not Open: that name
+// is taken by ethos.BlobStore's Open of a blob).
+type Store struct {
+	Dir  string
+	Keys ethos.KeyStore
+	// Now is the clock of shred records and rewraps.
+	Now func() time.Time
+	// SegmentSize is the plaintext size of a sealed segment (SegmentSize
+	// by default). Readers take it from each blob's header.
+	SegmentSize int
+
+	mu      sync.RWMutex
+	master  *MasterKey
+	retired map[string]*MasterKey // older master keys, for unwrapping only
+}
+
+var _ ethos.BlobStore = (*Store)(nil)
+
+// NewStore returns a store of blobs under dir whose data keys live in keys
+// and are wrapped under master.
+func NewStore(dir string, keys ethos.KeyStore, master *MasterKey) *Store {
+	return &Store{Dir: dir, Keys: keys, Now: time.Now, SegmentSize: SegmentSize, master: master, retired: map[string]*MasterKey{}}
+}
+
+// Init creates the store directory (mode 0700) or checks that an existing
+// one is not accessible to group or others.
+func (s *Store) Init() error {
+	if s.master == nil {
+		return ethos.Errorf(ethos.EINVALID, "blob store: no master key")
+	}
+	if s.Keys == nil {
+		return ethos.Errorf(ethos.EINVALID, "blob store: no key store")
+	}
+	if s.SegmentSize <= 0 || s.SegmentSize > maxSegment {
+		return ethos.Errorf(ethos.EINVALID, "blob store: segment size %d out of range (1..%d)", s.SegmentSize, maxSegment)
+	}
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		return fmt.Errorf("blob store: %w", err)
+	}
+	fi, err := os.Stat(s.Dir)
+	if err != nil {
+		return fmt.Errorf("blob store: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return ethos.Errorf(ethos.EINVALID, "blob store directory %s has mode %04o: it must not be accessible to group or others (chmod 700)", s.Dir, fi.Mode().Perm())
+	}
+	return nil
+}
+
+// AddRetiredMasterKey lets the store unwrap data keys still wrapped under
+// an older master key (during a rotation). New keys are always wrapped
+// under the current master key.
+func (s *Store) AddRetiredMasterKey(m *MasterKey) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.retired[m.ID()] = m
+}
+
+// MasterKeyID returns the id of the current master key.
+func (s *Store) MasterKeyID() string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.master.ID()
+}
+
+func (s *Store) unwrap(k *ethos.DataKey) ([]byte, error) {
+	s.mu.RLock()
+	m := s.master
+	if k.MasterKeyID != m.ID() {
+		if r, ok := s.retired[k.MasterKeyID]; ok {
+			m = r
+		}
+	}
+	s.mu.RUnlock()
+	return m.unwrap(k)
+}
+
+// dataKey returns the subject's data key record and plaintext key,
+// creating one when create is set and the subject has none.
+func (s *Store) dataKey(ctx context.Context, subject ethos.SubjectKey, create bool) (*ethos.DataKey, []byte, error) {
+	for range 2 {
+		k, err := s.Keys.DataKey(ctx, subject)
+		if err == nil {
+			p, err := s.unwrap(k)
+			if err != nil {
+				return nil, nil, err
+			}
+			return k, p, nil
+		}
+		if ethos.ErrorCode(err) != ethos.ENOTFOUND || !create {
+			return nil, nil, err
+		}
+		id := make([]byte, 16)
+		rand.Read(id)
+		plain := make([]byte, dataKeySize)
+		rand.Read(plain)
+		k = &ethos.DataKey{ID: hex.EncodeToString(id), Subject: subject, CreatedAt: s.Now().UTC()}
+		s.mu.RLock()
+		s.master.wrap(k, plain)
+		s.mu.RUnlock()
+		err = s.Keys.CreateDataKey(ctx, k)
+		if err == nil {
+			return k, plain, nil
+		}
+		if ethos.ErrorCode(err) != ethos.ECONFLICT {
+			return nil, nil, err
+		}
+		// Another Put created the subject's key first: use that one.
+	}
+	return nil, nil, fmt.Errorf("data key for subject %s: created and lost twice", subject.Short())
+}
+
+func (s *Store) blobPath(keyID, digest string) string {
+	return filepath.Join(s.Dir, keyID, digest[:2], digest)
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(b []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(b)
+}
+
+// Put implements ethos.BlobStore. The blob is sealed into a temporary file
+// beside its final place, synced and renamed, so a crash leaves either no
+// blob or a whole one.
+func (s *Store) Put(ctx context.Context, subject ethos.SubjectKey, r io.Reader) (ethos.BlobRef, error) {
+	if !subject.Valid() {
+		return ethos.BlobRef{}, ethos.Errorf(ethos.EINVALID, "put blob: subject is not a subject key")
+	}
+	k, plain, err := s.dataKey(ctx, subject, true)
+	if err != nil {
+		return ethos.BlobRef{}, fmt.Errorf("put blob: %w", err)
+	}
+	kid, _ := hex.DecodeString(k.ID)
+	dir := filepath.Join(s.Dir, k.ID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return ethos.BlobRef{}, fmt.Errorf("put blob: %w", err)
+	}
+	f, err := os.CreateTemp(dir, ".put-*")
+	if err != nil {
+		return ethos.BlobRef{}, fmt.Errorf("put blob: %w", err)
+	}
+	tmp := f.Name()
+	fail := func(err error) (ethos.BlobRef, error) {
+		f.Close()
+		os.Remove(tmp)
+		return ethos.BlobRef{}, fmt.Errorf("put blob for subject %s: %w", subject.Short(), err)
+	}
+	seal, err := newSealer(f, kid, plain, s.SegmentSize)
+	if err != nil {
+		return fail(err)
+	}
+	if err := seal.readFrom(ctxReader{ctx, r}); err != nil {
+		return fail(err)
+	}
+	ref := ethos.BlobRef{Subject: subject, Digest: seal.digest(), Size: seal.size}
+	final := s.blobPath(k.ID, ref.Digest)
+	if _, err := os.Stat(final); err == nil {
+		// Same bytes for the same subject: already stored.
+		f.Close()
+		os.Remove(tmp)
+		return ref, nil
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return ethos.BlobRef{}, fmt.Errorf("put blob %s: %w", ref, err)
+	}
+	sub := filepath.Dir(final)
+	_, statErr := os.Stat(sub)
+	if err := os.MkdirAll(sub, 0o700); err != nil {
+		os.Remove(tmp)
+		return ethos.BlobRef{}, fmt.Errorf("put blob %s: %w", ref, err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		os.Remove(tmp)
+		return ethos.BlobRef{}, fmt.Errorf("put blob %s: %w", ref, err)
+	}
+	if err := syncDir(sub); err != nil {
+		return ethos.BlobRef{}, fmt.Errorf("put blob %s: %w", ref, err)
+	}
+	if statErr != nil {
+		if err := syncDir(dir); err != nil {
+			return ethos.BlobRef{}, fmt.Errorf("put blob %s: %w", ref, err)
+		}
+	}
+	return ref, nil
+}
+
+// Open implements ethos.BlobStore. Reads fail with a *CorruptError (which
+// wraps ErrCorrupt) as soon as a segment does not authenticate.
+func (s *Store) Open(ctx context.Context, ref ethos.BlobRef) (io.ReadCloser, error) {
+	if err := ref.Validate(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	k, plain, err := s.dataKey(ctx, ref.Subject, false)
+	if err != nil {
+		if ethos.ErrorCode(err) == ethos.ENOTFOUND {
+			return nil, ethos.Errorf(ethos.ENOTFOUND, "blob %s: the subject has no data key (never stored or crypto-shredded)", ref)
+		}
+		return nil, fmt.Errorf("open blob %s: %w", ref, err)
+	}
+	f, err := os.Open(s.blobPath(k.ID, ref.Digest))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ethos.Errorf(ethos.ENOTFOUND, "blob %s not found", ref)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open blob %s: %w", ref, err)
+	}
+	kid, _ := hex.DecodeString(k.ID)
+	o, err := newOpener(ref.String(), f, kid, plain, ref.Digest)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return o, nil
+}
+
+// Delete implements ethos.BlobStore.
+func (s *Store) Delete(ctx context.Context, ref ethos.BlobRef) error {
+	if err := ref.Validate(); err != nil {
+		return err
+	}
+	k, err := s.Keys.DataKey(ctx, ref.Subject)
+	if err != nil {
+		if ethos.ErrorCode(err) == ethos.ENOTFOUND {
+			return ethos.Errorf(ethos.ENOTFOUND, "blob %s not found", ref)
+		}
+		return fmt.Errorf("delete blob %s: %w", ref, err)
+	}
+	p := s.blobPath(k.ID, ref.Digest)
+	if err := os.Remove(p); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return ethos.Errorf(ethos.ENOTFOUND, "blob %s not found", ref)
+		}
+		return fmt.Errorf("delete blob %s: %w", ref, err)
+	}
+	return syncDir(filepath.Dir(p))
+}
+
+// ShredSubject implements ethos.BlobStore. The data key is destroyed first:
+// from that moment every copy of the subject's ciphertext is unreadable,
+// even if deleting the files fails afterwards (the error says so and the
+// record is still returned).
+func (s *Store) ShredSubject(ctx context.Context, subject ethos.SubjectKey) (ethos.ShredRecord, error) {
+	if !subject.Valid() {
+		return ethos.ShredRecord{}, ethos.Errorf(ethos.EINVALID, "shred: subject is not a subject key")
+	}
+	k, err := s.Keys.DestroyDataKey(ctx, subject)
+	if err != nil {
+		if ethos.ErrorCode(err) == ethos.ENOTFOUND {
+			return ethos.ShredRecord{}, ethos.Errorf(ethos.ENOTFOUND, "shred: subject %s has no data key", subject.Short())
+		}
+		return ethos.ShredRecord{}, fmt.Errorf("shred subject %s: %w", subject.Short(), err)
+	}
+	rec := ethos.ShredRecord{Subject: subject, KeyID: k.ID, At: s.Now().UTC()}
+	dir := filepath.Join(s.Dir, k.ID)
+	walkErr := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.Type().IsRegular() && ethos.ValidBlobDigest(d.Name()) {
+			if fi, err := d.Info(); err == nil {
+				rec.BlobsDeleted++
+				rec.BytesDeleted += fi.Size()
+			}
+		}
+		return nil
+	})
+	if err := os.RemoveAll(dir); err != nil {
+		return rec, fmt.Errorf("shred subject %s: key %s destroyed, deleting its blobs failed: %w", subject.Short(), k.ID, err)
+	}
+	if err := syncDir(s.Dir); err != nil {
+		return rec, fmt.Errorf("shred subject %s: key %s destroyed: %w", subject.Short(), k.ID, err)
+	}
+	if walkErr != nil {
+		return rec, fmt.Errorf("shred subject %s: key %s destroyed, counting blobs: %w", subject.Short(), k.ID, walkErr)
+	}
+	return rec, nil
+}
+
+// Rewrap wraps every data key under next and makes next the current master
+// key; the previous one is kept as retired (for unwrapping only) until the
+// process ends. The key store is updated in one atomic step, so a failure
+// leaves every key wrapped as before. It returns the number of keys
+// rewrapped. Data keys, and therefore blobs, do not change.
+func (s *Store) Rewrap(ctx context.Context, next *MasterKey) (int, error) {
+	keys, err := s.Keys.DataKeys(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("rewrap: %w", err)
+	}
+	now := s.Now().UTC()
+	for _, k := range keys {
+		p, err := s.unwrap(k)
+		if err != nil {
+			return 0, fmt.Errorf("rewrap: %w", err)
+		}
+		next.wrap(k, p)
+		k.RewrappedAt = now
+	}
+	if err := s.Keys.ReplaceDataKeys(ctx, keys); err != nil {
+		return 0, fmt.Errorf("rewrap: %w", err)
+	}
+	s.mu.Lock()
+	s.retired[s.master.ID()] = s.master
+	s.master = next
+	s.mu.Unlock()
+	return len(keys), nil
+}

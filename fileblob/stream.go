@@ -1,0 +1,296 @@
+package fileblob
+
+import (
+	"bufio"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+)
+
+// Blob file format, version 1:
+//
+//	magic      "ETHOSBLB" (8 bytes)
+//	version    1 (1 byte)
+//	segment    plaintext segment size, uint32 big endian
+//	key id     16 bytes (the data key id, binary)
+//	salt       32 bytes (per-blob key derivation)
+//	prefix     7 bytes (nonce prefix)
+//	segments   each: ciphertext of up to <segment> bytes + 16-byte tag
+//
+// The header (68 bytes) is the additional data of every segment.
+const (
+	magic         = "ETHOSBLB"
+	formatVersion = 1
+	headerSize    = 8 + 1 + 4 + 16 + 32 + 7
+	saltOff       = 8 + 1 + 4 + 16
+	prefixOff     = saltOff + 32
+	// SegmentSize is the plaintext size of every segment but the last.
+	SegmentSize = 64 << 10
+	tagSize     = 16
+	maxSegment  = 1 << 24
+)
+
+// ErrCorrupt is the sentinel of every authentication failure: a blob that
+// was modified, truncated, extended or sealed under another key.
+var ErrCorrupt = errors.New("blob fails authentication")
+
+// CorruptError says which blob failed and where.
+type CorruptError struct {
+	Ref     string // ethos.BlobRef.String()
+	Segment int64  // index of the failing segment, -1 for the header
+	Offset  int64  // byte offset of the segment in the file
+	Reason  string
+}
+
+func (e *CorruptError) Error() string {
+	if e.Segment < 0 {
+		return fmt.Sprintf("blob %s: header: %s", e.Ref, e.Reason)
+	}
+	return fmt.Sprintf("blob %s: segment %d at byte %d: %s", e.Ref, e.Segment, e.Offset, e.Reason)
+}
+
+func (e *CorruptError) Unwrap() error { return ErrCorrupt }
+
+// keys derived from a subject's data key.
+func addressKey(dataKey []byte) []byte {
+	k, _ := hkdf.Key(sha256.New, dataKey, nil, "ethos blob address v1", 32)
+	return k
+}
+
+func blobAEAD(dataKey, salt []byte) cipher.AEAD {
+	k, _ := hkdf.Key(sha256.New, dataKey, salt, "ethos blob segment key v1", 32)
+	b, _ := aes.NewCipher(k)
+	g, _ := cipher.NewGCM(b)
+	return g
+}
+
+func segmentNonce(nonce, prefix []byte, i uint32, last bool) {
+	copy(nonce, prefix)
+	binary.BigEndian.PutUint32(nonce[7:11], i)
+	nonce[11] = 0
+	if last {
+		nonce[11] = 1
+	}
+}
+
+// sealer encrypts a plaintext stream to w and computes its address.
+type sealer struct {
+	w      io.Writer
+	header []byte
+	aead   cipher.AEAD
+	mac    hash.Hash
+	buf    []byte // plaintext of the pending segment
+	out    []byte
+	nonce  [12]byte
+	seg    uint32
+	size   int64
+	n      int64 // ciphertext bytes written
+}
+
+func newSealer(w io.Writer, keyID []byte, dataKey []byte, segSize int) (*sealer, error) {
+	h := make([]byte, headerSize)
+	copy(h, magic)
+	h[8] = formatVersion
+	binary.BigEndian.PutUint32(h[9:13], uint32(segSize))
+	copy(h[13:29], keyID)
+	rand.Read(h[saltOff:headerSize])
+	s := &sealer{
+		w: w, header: h,
+		aead: blobAEAD(dataKey, h[saltOff:prefixOff]),
+		mac:  hmac.New(sha256.New, addressKey(dataKey)),
+		buf:  make([]byte, 0, segSize),
+		out:  make([]byte, 0, segSize+tagSize),
+	}
+	if _, err := w.Write(h); err != nil {
+		return nil, err
+	}
+	s.n = headerSize
+	return s, nil
+}
+
+// readFrom encrypts everything r yields. The last segment is sealed only
+// once r reports EOF, so a full final segment is followed by no empty one.
+func (s *sealer) readFrom(r io.Reader) error {
+	segSize := cap(s.buf)
+	for {
+		n, err := io.ReadFull(r, s.buf[len(s.buf):segSize])
+		s.buf = s.buf[:len(s.buf)+n]
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return s.flush(true)
+		}
+		if err != nil {
+			return err
+		}
+		// The segment is full; it is the last one only if r is exhausted,
+		// which we learn on the next read. Peek one byte.
+		var one [1]byte
+		m, err := io.ReadFull(r, one[:])
+		if m == 0 && (err == io.EOF || err == io.ErrUnexpectedEOF) {
+			return s.flush(true)
+		}
+		if err != nil && m == 0 {
+			return err
+		}
+		if err := s.flush(false); err != nil {
+			return err
+		}
+		s.buf = append(s.buf, one[0])
+	}
+}
+
+func (s *sealer) flush(last bool) error {
+	if s.seg == ^uint32(0) {
+		return errors.New("blob too large for the segment counter")
+	}
+	s.mac.Write(s.buf)
+	s.size += int64(len(s.buf))
+	segmentNonce(s.nonce[:], s.header[prefixOff:], s.seg, last)
+	s.out = s.aead.Seal(s.out[:0], s.nonce[:], s.buf, s.header)
+	if _, err := s.w.Write(s.out); err != nil {
+		return err
+	}
+	s.n += int64(len(s.out))
+	s.seg++
+	s.buf = s.buf[:0]
+	return nil
+}
+
+func (s *sealer) digest() string { return hex.EncodeToString(s.mac.Sum(nil)) }
+
+// opener decrypts a blob file segment by segment; it releases a segment's
+// plaintext only after the segment authenticated, and reports an error
+// instead of EOF when the stream ends without a final segment or the
+// plaintext does not hash to the expected digest.
+type opener struct {
+	ref     string
+	r       *bufio.Reader
+	c       io.Closer
+	header  []byte
+	aead    cipher.AEAD
+	mac     hash.Hash
+	digest  string
+	segSize int
+	in      []byte
+	plain   []byte
+	pos     int
+	seg     uint32
+	off     int64
+	done    bool
+	err     error
+}
+
+func newOpener(ref string, rc io.ReadCloser, keyID []byte, dataKey []byte, digest string) (*opener, error) {
+	br := bufio.NewReaderSize(rc, 64<<10)
+	h := make([]byte, headerSize)
+	if _, err := io.ReadFull(br, h); err != nil {
+		return nil, &CorruptError{Ref: ref, Segment: -1, Reason: "file shorter than the header"}
+	}
+	if string(h[:8]) != magic {
+		return nil, &CorruptError{Ref: ref, Segment: -1, Reason: "not an Ethos blob (bad magic)"}
+	}
+	if h[8] != formatVersion {
+		return nil, &CorruptError{Ref: ref, Segment: -1, Reason: fmt.Sprintf("unknown format version %d", h[8])}
+	}
+	seg := binary.BigEndian.Uint32(h[9:13])
+	if seg == 0 || seg > maxSegment {
+		return nil, &CorruptError{Ref: ref, Segment: -1, Reason: fmt.Sprintf("segment size %d out of range", seg)}
+	}
+	if !hmac.Equal(h[13:29], keyID) {
+		return nil, &CorruptError{Ref: ref, Segment: -1, Reason: "sealed under another data key"}
+	}
+	return &opener{
+		ref: ref, r: br, c: rc, header: h,
+		aead:    blobAEAD(dataKey, h[saltOff:prefixOff]),
+		mac:     hmac.New(sha256.New, addressKey(dataKey)),
+		digest:  digest,
+		segSize: int(seg),
+		in:      make([]byte, int(seg)+tagSize),
+		off:     headerSize,
+	}, nil
+}
+
+func (o *opener) corrupt(reason string) error {
+	return &CorruptError{Ref: o.ref, Segment: int64(o.seg), Offset: o.off, Reason: reason}
+}
+
+func (o *opener) next() error {
+	n, err := io.ReadFull(o.r, o.in)
+	switch {
+	case err == io.EOF:
+		return o.corrupt("missing: the blob is truncated")
+	case err == io.ErrUnexpectedEOF:
+		// A short segment must be the last.
+	case err != nil:
+		return fmt.Errorf("blob %s: read: %w", o.ref, err)
+	}
+	if n < tagSize {
+		return o.corrupt("truncated segment")
+	}
+	last := n < len(o.in)
+	if !last {
+		if _, perr := o.r.Peek(1); perr == io.EOF {
+			last = true
+		} else if perr != nil {
+			return fmt.Errorf("blob %s: read: %w", o.ref, perr)
+		}
+	}
+	var nonce [12]byte
+	segmentNonce(nonce[:], o.header[prefixOff:], o.seg, last)
+	p, aerr := o.aead.Open(o.plain[:0], nonce[:], o.in[:n], o.header)
+	if aerr != nil {
+		if !last {
+			// A final segment followed by more bytes: data was appended.
+			segmentNonce(nonce[:], o.header[prefixOff:], o.seg, true)
+			if _, e2 := o.aead.Open(nil, nonce[:], o.in[:n], o.header); e2 == nil {
+				return o.corrupt("bytes follow the final segment: data was appended")
+			}
+		} else {
+			segmentNonce(nonce[:], o.header[prefixOff:], o.seg, false)
+			if _, e2 := o.aead.Open(nil, nonce[:], o.in[:n], o.header); e2 == nil {
+				return o.corrupt("stream ends after a non-final segment: the blob is truncated")
+			}
+		}
+		return o.corrupt("authentication failed: the blob was modified or sealed under another key")
+	}
+	o.plain, o.pos = p, 0
+	o.mac.Write(p)
+	o.off += int64(n)
+	o.seg++
+	if last {
+		o.done = true
+		if !hmac.Equal([]byte(hex.EncodeToString(o.mac.Sum(nil))), []byte(o.digest)) {
+			return &CorruptError{Ref: o.ref, Segment: int64(o.seg - 1), Offset: o.off - int64(n), Reason: "content does not match the blob's address (file swapped)"}
+		}
+	}
+	return nil
+}
+
+func (o *opener) Read(b []byte) (int, error) {
+	for o.pos == len(o.plain) {
+		if o.err != nil {
+			return 0, o.err
+		}
+		if o.done {
+			return 0, io.EOF
+		}
+		if err := o.next(); err != nil {
+			o.err = err
+			o.plain, o.pos = nil, 0
+			return 0, err
+		}
+	}
+	n := copy(b, o.plain[o.pos:])
+	o.pos += n
+	return n, nil
+}
+
+func (o *opener) Close() error { return o.c.Close() }

@@ -1,0 +1,354 @@
+// Package http serves Ethos's JSON API under /api/v1/, with Bearer token
+// authentication, every data path decided by the access policy and every
+// decision and state change recorded in the audit log. It also serves
+// /healthz, /metrics (Prometheus, on a registry of its own) and the
+// OpenAPI 3 document of the API at /api/v1/openapi.json, built from the
+// same route table the mux is built from.
+//
+// Error codes map to HTTP statuses in one place (statusOf). Request bodies
+// are limited in size, decoded strictly (unknown fields and wrong types are
+// a 400 naming the field) and nothing is written unless the whole body is
+// valid.
+package http
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ethos-imaging/ethos"
+	"github.com/ethos-imaging/ethos/audit"
+	"github.com/ethos-imaging/ethos/policy"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Server is the HTTP server. Create it with NewServer, set the services,
+// then Serve.
+type Server struct {
+	Addr    string
+	Logger  *slog.Logger
+	Now     func() time.Time
+	Version string
+
+	Policy   *policy.Policy
+	Auditor  ethos.Auditor
+	AuditLog *audit.Log    // checkpoints and proofs
+	AuditDB  audit.Storage // export and event look-up
+	// VerifierKey is the audit log's note verifier key (checkpoints).
+	VerifierKey string
+	Parties     ethos.PartyService
+	Users       ethos.UserService
+	Tokens      ethos.TokenService
+	Projects    ethos.ProjectService
+	DUAs        ethos.DUAService
+	Records     ethos.RecordService
+
+	// MaxBodyBytes bounds request bodies (default 1 MiB).
+	MaxBodyBytes int64
+	// ShutdownTimeout bounds the graceful shutdown (default 15 s).
+	ShutdownTimeout time.Duration
+
+	mux      *http.ServeMux
+	registry *prometheus.Registry
+	metrics  *metrics
+	handler  http.Handler
+}
+
+// NewServer returns a server with defaults; set the services before
+// calling Handler or Serve.
+func NewServer() *Server {
+	return &Server{Addr: "127.0.0.1:8080", Logger: slog.Default(), Now: time.Now, MaxBodyBytes: 1 << 20, ShutdownTimeout: 15 * time.Second}
+}
+
+// Handler returns the server's handler, building the mux on first use.
+func (s *Server) Handler() http.Handler {
+	if s.handler == nil {
+		s.mux = http.NewServeMux()
+		s.registry = prometheus.NewRegistry()
+		s.metrics = newMetrics(s.registry, s)
+		for _, rt := range s.routes() {
+			s.mux.Handle(rt.Method+" "+rt.Path, s.instrument(rt, rt.handle))
+		}
+		s.handler = s.withRequestID(s.mux)
+	}
+	return s.handler
+}
+
+// Serve listens on s.Addr and serves until ctx ends, then shuts down
+// gracefully: it stops accepting, lets requests in flight finish (up to
+// ShutdownTimeout) and returns. ready, if not nil, receives the bound
+// address once listening.
+func (s *Server) Serve(ctx context.Context, ready func(addr string)) error {
+	ln, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.Addr, err)
+	}
+	hs := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      120 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.Logger.Info("shutting down", "timeout", s.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+type ctxKey int
+
+const (
+	keyRequestID ctxKey = iota
+	keyPrincipal
+)
+
+// principal is the authenticated caller.
+type principal struct {
+	User  *ethos.User
+	Party *ethos.Party
+	Token *ethos.Token
+}
+
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(keyRequestID).(string)
+	return id
+}
+
+// validRequestID accepts a caller's X-Request-Id of 1–64 safe characters.
+func validRequestID(s string) bool { return ethos.ValidID(s) }
+
+func (s *Server) withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if !validRequestID(id) {
+			var b [12]byte
+			rand.Read(b[:])
+			id = "req_" + hex.EncodeToString(b[:])
+		}
+		w.Header().Set("X-Request-Id", id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyRequestID, id)))
+	})
+}
+
+// statusWriter remembers the status written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// instrument wraps a route: panics become a 500, every request is logged
+// once (method, route, status, duration, request id; never a body or a
+// token) and counted.
+func (s *Server) instrument(rt route, h func(w http.ResponseWriter, r *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := s.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		func() {
+			defer func() {
+				if v := recover(); v != nil {
+					s.Logger.Error("panic in handler", "route", rt.Path, "panic", fmt.Sprint(v), "request_id", requestID(r.Context()))
+					if sw.status == 0 {
+						s.writeError(sw, r, ethos.Errorf(ethos.EINTERNAL, "internal error"))
+					}
+				}
+			}()
+			if err := h(sw, r); err != nil {
+				s.writeError(sw, r, err)
+			}
+		}()
+		d := s.Now().Sub(start)
+		status := sw.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		s.metrics.observe(rt, status, d)
+		attrs := []any{"method", r.Method, "route", rt.Path, "status", status, "duration_ms", float64(d.Microseconds()) / 1000, "request_id", requestID(r.Context())}
+		if p, ok := r.Context().Value(keyPrincipal).(*principal); ok {
+			attrs = append(attrs, "user", p.User.ID)
+		}
+		s.Logger.Info("request", attrs...)
+	})
+}
+
+// statusOf maps an error code to an HTTP status: the one place it is done.
+func statusOf(code string) int {
+	switch code {
+	case ethos.EINVALID, ethos.ECONSENT:
+		return http.StatusBadRequest
+	case ethos.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case ethos.EFORBIDDEN:
+		return http.StatusForbidden
+	case ethos.ENOTFOUND:
+		return http.StatusNotFound
+	case ethos.ECONFLICT:
+		return http.StatusConflict
+	case ethos.ENOTIMPLEMENTED:
+		return http.StatusNotImplemented
+	case codeTooLarge:
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusInternalServerError
+}
+
+// codeTooLarge is the code of an over-long request body.
+const codeTooLarge = "too_large"
+
+// errorBody is the JSON form of every error response.
+type errorBody struct {
+	Error     string `json:"error"`
+	Message   string `json:"message"`
+	Field     string `json:"field,omitempty"`
+	RequestID string `json:"request_id"`
+}
+
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	body := errorBody{RequestID: requestID(r.Context())}
+	if fe, ok := errors.AsType[*fieldError](err); ok {
+		body.Error, body.Message, body.Field = fe.code, fe.msg, fe.field
+	} else {
+		body.Error, body.Message = ethos.ErrorCode(err), ethos.ErrorMessage(err)
+	}
+	if body.Error == ethos.EINTERNAL {
+		s.Logger.Error("internal error", "err", err.Error(), "request_id", body.RequestID, "path", r.URL.Path)
+	}
+	if body.Error == ethos.EUNAUTHORIZED {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="ethos"`)
+	}
+	writeJSON(w, statusOf(body.Error), body)
+}
+
+// bearer returns the token secret of an Authorization header.
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(tok), true
+}
+
+// authenticate checks the Bearer token. A failure is recorded in the audit
+// log (without the secret) and answered 401.
+func (s *Server) authenticate(r *http.Request) (*principal, error) {
+	ctx := r.Context()
+	secret, ok := bearer(r)
+	var reason string
+	var tokenID string
+	switch {
+	case !ok:
+		reason = "missing bearer token"
+	case !ethos.WellFormedTokenSecret(secret):
+		reason = "malformed token"
+	default:
+		tok, user, err := s.Tokens.Authenticate(ctx, ethos.HashTokenSecret(secret), s.Now())
+		if err == nil {
+			party, err := s.Parties.FindPartyByID(ctx, user.PartyID)
+			if err != nil {
+				return nil, err
+			}
+			return &principal{User: user, Party: party, Token: tok}, nil
+		}
+		if ethos.ErrorCode(err) != ethos.EUNAUTHORIZED {
+			return nil, err
+		}
+		reason = ethos.ErrorMessage(err)
+		if tok != nil {
+			tokenID = tok.ID
+		}
+	}
+	resource := "api" + r.URL.Path[len("/api/v1"):]
+	if tokenID != "" {
+		resource = "token/" + tokenID
+	}
+	if err := s.Auditor.Record(ctx, ethos.AuditEvent{Actor: "anonymous", Action: "auth.fail", Resource: resource,
+		Decision: "deny", Reason: reason, RequestID: requestID(ctx)}); err != nil {
+		return nil, fmt.Errorf("audit auth failure: %w", err)
+	}
+	s.metrics.authFailures.Inc()
+	return nil, ethos.Errorf(ethos.EUNAUTHORIZED, "%s", reason)
+}
+
+// decide asks the policy, records the decision, and returns the decision
+// (with a 403 error for a deny). No handler decides access on its own.
+func (s *Server) decide(ctx context.Context, p *principal, req ethos.AccessRequest, resource string) (ethos.AccessDecision, error) {
+	req.UserID, req.PartyID, req.PartyType, req.Roles = p.User.ID, p.Party.ID, p.Party.Type, p.User.Roles
+	if req.Now.IsZero() {
+		req.Now = s.Now()
+	}
+	d := s.Policy.Decide(&req)
+	s.metrics.decisions.WithLabelValues(d.Decision()).Inc()
+	ev := ethos.AuditEvent{Actor: p.User.ID, Party: p.Party.ID, Action: "access." + string(req.Action), Resource: resource,
+		Stage: req.Stage, Purpose: req.Purpose, Decision: d.Decision(), Reason: d.Rule + ": " + d.Reason, RequestID: requestID(ctx)}
+	if err := s.Auditor.Record(ctx, ev); err != nil {
+		return d, fmt.Errorf("audit access decision: %w", err)
+	}
+	if d.Allow && d.DUAID != "" {
+		if err := s.DUAs.TouchDUA(ctx, d.DUAID, req.Now); err != nil {
+			return d, err
+		}
+	}
+	return d, d.Err()
+}
+
+// recordChange writes a state-change event; the change is already stored.
+func (s *Server) recordChange(ctx context.Context, p *principal, action, resource, reason string, stage ethos.Stage) error {
+	if err := s.Auditor.Record(ctx, ethos.AuditEvent{Actor: p.User.ID, Party: p.Party.ID, Action: action, Resource: resource,
+		Stage: stage, Reason: reason, RequestID: requestID(ctx)}); err != nil {
+		return fmt.Errorf("audit %s: %w", action, err)
+	}
+	return nil
+}
+
+// LogAuditor records ethos.AuditEvents in an audit.Log.
+type LogAuditor struct{ Log *audit.Log }
+
+// Record appends e and returns once it is durable.
+func (a LogAuditor) Record(ctx context.Context, e ethos.AuditEvent) error {
+	_, err := a.Log.Append(ctx, audit.Event{Time: e.Time, Actor: e.Actor, Party: e.Party, Action: e.Action, Resource: e.Resource,
+		Stage: string(e.Stage), Purpose: string(e.Purpose), Decision: e.Decision, Reason: e.Reason, RequestID: e.RequestID})
+	return err
+}
+
+var _ ethos.Auditor = LogAuditor{}

@@ -1,0 +1,238 @@
+// Package sqlite stores Ethos's records in an embedded SQLite database
+// (modernc.org/sqlite, pure Go): parties, users, tokens, projects with their
+// stage history, data-use agreements, stage records and the audit log
+// (audit.Storage, one row per leaf).
+//
+// The database runs in WAL mode with synchronous=FULL, so a committed
+// transaction survives a crash, and writes take the write lock at BEGIN
+// (BEGIN IMMEDIATE). The schema comes from embedded forward-only
+// migrations with checksums. The data directory is kept at mode 0700 and
+// the database files at 0600.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ethos-imaging/ethos"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// DBFile is the database's file name inside the data directory.
+const DBFile = "ethos.db"
+
+// DB is the database. Use NewDB, set Now if needed, Open, and Close.
+type DB struct {
+	Dir string           // data directory
+	Now func() time.Time // clock; default time.Now
+
+	db *sql.DB
+}
+
+// NewDB returns a DB over the data directory dir.
+func NewDB(dir string) *DB { return &DB{Dir: dir, Now: time.Now} }
+
+// Path returns the database file's path.
+func (db *DB) Path() string { return filepath.Join(db.Dir, DBFile) }
+
+// SQL returns the underlying handle (for tests and the tamper tool).
+func (db *DB) SQL() *sql.DB { return db.db }
+
+// Open creates the data directory (0700) and database if needed, checks
+// their permissions, opens the database and applies pending migrations.
+func (db *DB) Open(ctx context.Context) error {
+	if db.Now == nil {
+		db.Now = time.Now
+	}
+	if err := EnsureDir(db.Dir); err != nil {
+		return err
+	}
+	path := db.Path()
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("create database: %w", err)
+	}
+	f.Close()
+	if err := os.Chmod(path, 0o600); err != nil {
+		return err
+	}
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate"
+	sdb, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	sdb.SetMaxOpenConns(8)
+	sdb.SetMaxIdleConns(8)
+	sdb.SetConnMaxIdleTime(0)
+	if err := sdb.PingContext(ctx); err != nil {
+		sdb.Close()
+		return fmt.Errorf("open database %s: %w", path, err)
+	}
+	var mode string
+	if err := sdb.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		sdb.Close()
+		return fmt.Errorf("database %s: journal mode %q, want wal (%v)", path, mode, err)
+	}
+	ms, err := Migrations()
+	if err != nil {
+		sdb.Close()
+		return err
+	}
+	if err := migrate(ctx, sdb, ms, db.Now()); err != nil {
+		sdb.Close()
+		return err
+	}
+	db.db = sdb
+	return nil
+}
+
+// EnsureDir creates dir with mode 0700, or narrows an existing one to 0700.
+func EnsureDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("data directory %s is not a directory", dir)
+	}
+	if fi.Mode().Perm() != 0o700 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("restrict data directory to 0700: %w", err)
+		}
+	}
+	return nil
+}
+
+// Close closes the database.
+func (db *DB) Close() error {
+	if db.db == nil {
+		return nil
+	}
+	return db.db.Close()
+}
+
+// Exists reports whether a database exists in dir.
+func Exists(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, DBFile))
+	return !errors.Is(err, fs.ErrNotExist)
+}
+
+// withTx runs fn in a write transaction.
+func (db *DB) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// Helpers for columns.
+
+func nanos(t time.Time) int64 { return t.UTC().UnixNano() }
+
+func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+func nullNanos(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: nanos(*t), Valid: true}
+}
+
+func fromNullNanos(n sql.NullInt64) *time.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := fromNanos(n.Int64)
+	return &t
+}
+
+func joinWords[T ~string](xs []T) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = string(x)
+	}
+	return strings.Join(s, ",")
+}
+
+func splitWords[T ~string](s string) []T {
+	if s == "" {
+		return []T{}
+	}
+	parts := strings.Split(s, ",")
+	out := make([]T, len(parts))
+	for i, p := range parts {
+		out[i] = T(p)
+	}
+	return out
+}
+
+// page returns the LIMIT and OFFSET for a filter: default 100, at most 1000.
+func page(offset, limit int) (int, int) {
+	if limit <= 0 {
+		limit = 100
+	}
+	if limit > 1000 {
+		limit = 1000
+	}
+	if offset < 0 {
+		offset = 0
+	}
+	return limit, offset
+}
+
+// where builds a WHERE clause from conditions.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, arg any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, arg)
+}
+
+func (w *where) String() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+func notFound(kind, id string) error {
+	return ethos.Errorf(ethos.ENOTFOUND, "%s %s not found", kind, id)
+}
+
+// count runs a COUNT(*) over table with w.
+func (db *DB) count(ctx context.Context, table string, w *where) (int, error) {
+	var n int
+	err := db.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table+w.String(), w.args...).Scan(&n)
+	return n, err
+}
+
+// exists reports whether a row with id exists in table (inside tx).
+func exists(ctx context.Context, tx *sql.Tx, table, id string) (bool, error) {
+	var one int
+	err := tx.QueryRowContext(ctx, "SELECT 1 FROM "+table+" WHERE id = ?", id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
