@@ -39,8 +39,9 @@ type KSResult struct {
 //     empirical distributions differ by less than D. Equal sizes use the
 //     reflection formula 2 Σ (−1)^(k+1) C(2n, n−kh)/C(2n, n); unequal
 //     sizes a dynamic programme over the band that carries, for each
-//     lattice point, the fraction of paths to it that stayed inside (all
-//     numbers stay in [0, 1], nothing overflows);
+//     lattice point, the fraction of paths to it that have already touched
+//     the boundary (all numbers stay in [0, 1], nothing overflows, and
+//     tiny p-values keep their relative precision);
 //   - larger samples use the distribution of the one-sample statistic at
 //     the effective size round(n1·n2/(n1+n2)) (see kolmogorovSF).
 //
