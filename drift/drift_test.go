@@ -553,3 +553,66 @@ func TestCompareCategorical(t *testing.T) {
 		t.Errorf("PSI %v JS %v", got.PSI.PSI, got.JS.Divergence)
 	}
 }
+
+func TestBernoulliCUSUM(t *testing.T) {
+	t.Run("HandComputed", func(t *testing.T) {
+		b, err := drift.NewBernoulliCUSUM(0.1, 0.2, 1.9)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// a yes adds ln 2 = 0.693, a no adds ln(0.8/0.9) = −0.118:
+		// S = 0.693, 0.575, 1.268, 1.962 > 1.9
+		var got []drift.Signal
+		for _, x := range []bool{true, false, true, true} {
+			s, _ := b.Update(x)
+			got = append(got, s)
+		}
+		want := []drift.Signal{drift.NoChange, drift.NoChange, drift.NoChange, drift.Increase}
+		wantS := 3*math.Ln2 + math.Log(0.8/0.9)
+		if !slices.Equal(got, want) || math.Abs(b.S-wantS) > 1e-12 {
+			t.Errorf("signals %v S %v; want %v S %v", got, b.S, want, wantS)
+		}
+	})
+	t.Run("FloorsAtZero", func(t *testing.T) {
+		b, _ := drift.NewBernoulliCUSUM(0.1, 0.2, 2)
+		for range 50 {
+			b.Update(false)
+		}
+		if b.S != 0 {
+			t.Errorf("S = %v after only no's, want 0", b.S)
+		}
+	})
+	t.Run("DetectsRateChangeNotNoise", func(t *testing.T) {
+		r := rand.New(rand.NewPCG(21, 22))
+		b, _ := drift.NewBernoulliCUSUM(0.05, 0.10, 4)
+		b.ResetOnAlarm = true
+		for range 2000 { // in control: rate 5 %
+			b.Update(r.Float64() < 0.05)
+		}
+		falseAlarms := b.Alarms
+		first := -1
+		for i := range 2000 { // out of control: rate 12 %
+			if s, _ := b.Update(r.Float64() < 0.12); s == drift.Increase && first < 0 {
+				first = i
+			}
+		}
+		if falseAlarms > 2 || first < 0 || first > 400 {
+			t.Errorf("false alarms %d in 2000 in-control events; first detection after %d events", falseAlarms, first)
+		}
+	})
+	t.Run("DecreaseAndErrors", func(t *testing.T) {
+		b, _ := drift.NewBernoulliCUSUM(0.5, 0.2, 1)
+		var last drift.Signal
+		for range 10 {
+			last, _ = b.Update(false)
+		}
+		if last != drift.Decrease {
+			t.Errorf("signal %v, want decrease", last)
+		}
+		for _, p := range [][3]float64{{0, 0.2, 1}, {0.2, 0.2, 1}, {0.2, 1, 1}, {0.1, 0.2, 0}} {
+			if _, err := drift.NewBernoulliCUSUM(p[0], p[1], p[2]); !errors.Is(err, drift.ErrParam) {
+				t.Errorf("%v: err %v, want ErrParam", p, err)
+			}
+		}
+	})
+}
