@@ -106,6 +106,18 @@ func TestDegenerateSamples(t *testing.T) {
 			t.Errorf("p = %v, want %v", r.PValue, want)
 		}
 	})
+	t.Run("KSInfinitiesAreOrdinaryValues", func(t *testing.T) {
+		a := []float64{-inf, -1, 0, 2, inf, inf}
+		b := []float64{-3, 1, 5, inf}
+		got, err := drift.KS(a, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := drift.KS([]float64{-math.MaxFloat64, -1, 0, 2, math.MaxFloat64, math.MaxFloat64}, []float64{-3, 1, 5, math.MaxFloat64})
+		if got.Statistic != want.Statistic || got.PValue != want.PValue {
+			t.Errorf("with infinities %+v, with the largest floats %+v", got, want)
+		}
+	})
 	t.Run("WassersteinAllEqual", func(t *testing.T) {
 		w, err := drift.Wasserstein([]float64{3, 3}, []float64{3})
 		if err != nil || w != 0 {
