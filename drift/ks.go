@@ -1,9 +1,6 @@
 package drift
 
-import (
-	"math"
-	"slices"
-)
+import "math"
 
 // KS method names reported in KSResult.Method.
 const (
@@ -55,9 +52,7 @@ func KS(ref, cur []float64) (KSResult, error) {
 	if err := checkSample("ks", "current", cur, true); err != nil {
 		return KSResult{}, err
 	}
-	a, b := slices.Clone(ref), slices.Clone(cur)
-	sortFloats(a)
-	sortFloats(b)
+	a, b := sortPair(ref, cur)
 	return ksSorted(a, b), nil
 }
 
