@@ -376,3 +376,46 @@ func FuzzCharts(f *testing.F) {
 		}
 	})
 }
+
+// TestTimelineTicks renders timelines over different spans and checks
+// that the time axis is labelled at calendar-aware steps in the chosen
+// time zone.
+func TestTimelineTicks(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Skipf("no time zone data: %v", err)
+	}
+	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC) // a Monday
+	tests := []struct {
+		name string
+		span time.Duration
+		loc  *time.Location
+		want []string
+	}{
+		{"Hours", 3 * time.Hour, nil, []string{">10:00<", ">11:00<"}},
+		{"Days", 9 * 24 * time.Hour, nil, []string{">Mar 4<", ">Mar 6<"}},
+		{"WeeksStartMonday", 30 * 24 * time.Hour, nil, []string{">Mar 9<", ">Mar 16<"}},
+		{"Months", 200 * 24 * time.Hour, nil, []string{">Apr 2026<", ">Jul 2026<"}},
+		{"Years", 9 * 365 * 24 * time.Hour, nil, []string{">2028<", ">2030<"}},
+		{"TimeZone", 3 * time.Hour, berlin, []string{">11:00<", ">12:00<"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var pts []svgchart.TimePoint
+			for i := range 20 {
+				pts = append(pts, svgchart.TimePoint{T: start.Add(tc.span * time.Duration(i) / 19), V: float64(i % 5)})
+			}
+			c := &svgchart.Timeline{Options: svgchart.Options{Title: tc.name}, Series: []svgchart.TimeSeries{{Name: "v", Points: pts}}, Location: tc.loc}
+			b, err := c.SVG()
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustWellFormed(t, b)
+			for _, w := range tc.want {
+				if !bytes.Contains(b, []byte(w)) {
+					t.Errorf("no tick label %s", w)
+				}
+			}
+		})
+	}
+}
