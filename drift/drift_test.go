@@ -1,14 +1,21 @@
 package drift_test
 
 import (
+	"bytes"
+	"encoding/binary"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/ethos-imaging/ethos/drift"
+	"github.com/ethos-imaging/ethos/internal/testenv"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -486,6 +493,19 @@ func TestDetectorStateRoundTrip(t *testing.T) {
 func FuzzTwoSample(f *testing.F) {
 	f.Add([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, uint8(3))
 	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xf0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1}, uint8(1))
+	// real values: the kappa and lambda light chains of the flchain table
+	if data, err := os.ReadFile(filepath.Join(testenv.Shared(f), "testdata", "tabular", "flchain.csv")); err == nil {
+		rows, _ := csv.NewReader(bytes.NewReader(data)).ReadAll()
+		var seed []byte
+		for _, r := range rows[1:min(len(rows), 120)] {
+			for _, col := range []int{3, 4} {
+				if v, err := strconv.ParseFloat(r[col], 64); err == nil {
+					seed = binary.LittleEndian.AppendUint64(seed, math.Float64bits(v))
+				}
+			}
+		}
+		f.Add(seed, uint8(100))
+	}
 	f.Fuzz(func(t *testing.T, data []byte, split uint8) {
 		var x []float64
 		for i := 0; i+8 <= len(data) && len(x) < 2000; i += 8 {
