@@ -119,6 +119,17 @@ func samples() []struct {
 			Thresholds: []svgchart.RefLine{{Value: 0.25, Label: "alert threshold"}},
 			Alerts:     []svgchart.Alert{{T: day(25), V: 0.27, Label: "PSI 0.27 ≥ 0.25"}},
 		}},
+		{"icon_array", &svgchart.IconArray{
+			Options:   svgchart.Options{Title: "Of 100 patients who have the condition", Width: 420, Height: 420},
+			Groups:    []svgchart.IconGroup{{Label: "are flagged by the model", Count: 92}},
+			RestLabel: "are missed",
+		}},
+		{"icon_array_groups", &svgchart.IconArray{
+			Options: svgchart.Options{Title: "Of 50 women over 65", Width: 480, Height: 260},
+			Total:   50, Columns: 25,
+			Groups:    []svgchart.IconGroup{{Label: "flagged", Count: 42}, {Label: "flagged in the interval's low case only", Count: 3}},
+			RestLabel: "missed",
+		}},
 		{"empty_bar", &svgchart.BarChart{Options: svgchart.Options{Title: "Nothing yet"}}},
 		{"empty_line_all_nan", &svgchart.LineChart{Options: svgchart.Options{Title: "NaN only"},
 			Series: []svgchart.Series{{Name: "a", X: []float64{nan, 1}, Y: []float64{1, nan}}}}},
@@ -285,6 +296,9 @@ func TestErrors(t *testing.T) {
 		{"ErrSizeNegative", &svgchart.LineChart{Options: svgchart.Options{Width: -5}}, svgchart.ErrSize},
 		{"ErrSizeHuge", &svgchart.ForestPlot{Options: svgchart.Options{Width: 1 << 30}}, svgchart.ErrSize},
 		{"ErrSizeTimeline", &svgchart.Timeline{Options: svgchart.Options{Height: 10}}, svgchart.ErrSize},
+		{"ErrValueIconsOverflow", &svgchart.IconArray{Groups: []svgchart.IconGroup{{Count: 60}, {Count: 41}}}, svgchart.ErrValue},
+		{"ErrValueIconsNegative", &svgchart.IconArray{Groups: []svgchart.IconGroup{{Count: -1}}}, svgchart.ErrValue},
+		{"ErrValueIconsTotal", &svgchart.IconArray{Total: 5000}, svgchart.ErrValue},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
