@@ -368,6 +368,8 @@ func FuzzCharts(f *testing.F) {
 			&svgchart.ForestPlot{Rows: []svgchart.ForestRow{{Label: label, Estimate: a, Lower: b, Upper: c}}, References: []svgchart.RefLine{{Value: d}}},
 			&svgchart.Timeline{Series: []svgchart.TimeSeries{{Name: label, Points: []svgchart.TimePoint{{T: time.Unix(t0, 0), V: a}, {T: time.Unix(t1, 0), V: b}}}},
 				Bands: []svgchart.Band{{Min: c, Max: d, Label: label}}, Alerts: []svgchart.Alert{{T: time.Unix(t1, 0), V: c}}},
+			&svgchart.IconArray{Options: svgchart.Options{Title: label}, Total: int(t0 % 1200), Columns: int(t1 % 40),
+				Groups: []svgchart.IconGroup{{Label: label, Count: int(t1 % 300)}}, RestLabel: label},
 		}
 		for _, ch := range charts {
 			out, err := ch.SVG()
