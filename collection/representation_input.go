@@ -29,7 +29,7 @@ const (
 	// MaxAttributes bounds the attributes of one report (every pair is
 	// an intersection: 24 attributes make 276).
 	MaxAttributes = 24
-	maxRefBytes = 4 << 20
+	maxRefBytes   = 4 << 20
 )
 
 // ReadReference reads a reference population in JSON (the fields of
