@@ -7,8 +7,9 @@ import (
 
 // Project is one AI-in-imaging effort followed through the lifecycle: what
 // it is for, on which modality, in which clinical setting, and which stage
-// it is at. The stage history is kept for ever (QC-DEP-*: a deployed model
-// must trace back to its training and evaluation).
+// it is at. The stage history is kept for ever: who moved the project to
+// which stage, when and why (QC-TRA-1: training decisions tracked; QC-DEP-3:
+// a deployment traces back to the evaluation that preceded it).
 type Project struct {
 	ID              string        `json:"id"`
 	Name            string        `json:"name"`

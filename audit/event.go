@@ -212,6 +212,20 @@ func decodeEvent(leaf []byte, checkOnly bool) (Event, error) {
 	if len(leaf) > MaxLeafSize {
 		return e, &DecodeError{Offset: MaxLeafSize, Msg: "longer than MaxLeafSize"}
 	}
+	// One UTF-8 check of the whole leaf covers every string in it: the
+	// quotes that bound them are ASCII, which never occurs inside a
+	// multi-byte sequence, and escapes only produce ASCII.
+	if !utf8.Valid(leaf) {
+		off := 0
+		for off < len(leaf) {
+			r, n := utf8.DecodeRune(leaf[off:])
+			if r == utf8.RuneError && n <= 1 {
+				break
+			}
+			off += n
+		}
+		return e, &DecodeError{Offset: off, Msg: "not valid UTF-8"}
+	}
 	if !d.lit("{") {
 		return e, d.err("expected '{'")
 	}
@@ -357,12 +371,8 @@ func (d *decoder) str() ([]byte, error) {
 	for i := d.off; i < len(d.b); i++ {
 		c := d.b[i]
 		if c == '"' {
-			s := d.b[start:i]
-			if !utf8.Valid(s) {
-				return nil, d.err("string is not valid UTF-8")
-			}
 			d.off = i + 1
-			return s, nil
+			return d.b[start:i], nil
 		}
 		if c == '\\' || c < 0x20 {
 			break
@@ -377,9 +387,6 @@ func (d *decoder) str() ([]byte, error) {
 		switch {
 		case c == '"':
 			d.off++
-			if !utf8.Valid(out) {
-				return nil, &DecodeError{Offset: start, Msg: "string is not valid UTF-8"}
-			}
 			if out == nil {
 				out = []byte{}
 			}

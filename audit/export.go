@@ -80,7 +80,7 @@ func Export(ctx context.Context, s Storage, w io.Writer) error {
 			}
 			if len(cur) > 0 {
 				if cur[0].i == idx {
-					return cur[0].h, cur[0].ok
+					return cur[0].h, true
 				}
 				return tlog.Hash{}, false
 			}
@@ -127,21 +127,19 @@ func Export(ctx context.Context, s Storage, w io.Writer) error {
 	return bw.Flush()
 }
 
-// leafHash is the stored leaf hash of event i (ok false: not stored).
+// leafHash is the stored leaf hash of event i.
 type leafHash struct {
-	i  int64
-	h  tlog.Hash
-	ok bool
+	i int64
+	h tlog.Hash
 }
 
 // streamLeafHashes sends the stored leaf hashes of events [0, n), in
-// order and in chunks, picking them out of one ScanHashes pass.
+// order and in chunks, picking them out of one ScanHashes pass. Events
+// whose leaf hash is not stored are left out (the reader sees a gap).
 func streamLeafHashes(ctx context.Context, s Storage, n int64, out chan<- []leafHash) error {
 	defer close(out)
 	const chunk = 4096
 	buf := make([]leafHash, 0, chunk)
-	var i int64
-	target := tlog.StoredHashIndex(0, 0)
 	send := func() error {
 		select {
 		case out <- buf:
@@ -152,16 +150,11 @@ func streamLeafHashes(ctx context.Context, s Storage, n int64, out chan<- []leaf
 		return nil
 	}
 	err := s.ScanHashes(ctx, 0, tlog.StoredHashCount(n), func(idx int64, h tlog.Hash) error {
-		for idx > target && i < n { // the leaf hash row is missing
-			buf = append(buf, leafHash{i: i})
-			i++
-			target = tlog.StoredHashIndex(0, i)
+		level, k := tlog.SplitStoredHashIndex(idx)
+		if level != 0 || k >= n {
+			return nil
 		}
-		if idx == target && i < n {
-			buf = append(buf, leafHash{i, h, true})
-			i++
-			target = tlog.StoredHashIndex(0, i)
-		}
+		buf = append(buf, leafHash{k, h})
 		if len(buf) >= chunk {
 			return send()
 		}
@@ -169,9 +162,6 @@ func streamLeafHashes(ctx context.Context, s Storage, n int64, out chan<- []leaf
 	})
 	if err != nil {
 		return err
-	}
-	for ; i < n; i++ {
-		buf = append(buf, leafHash{i: i})
 	}
 	if len(buf) > 0 {
 		return send()

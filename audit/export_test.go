@@ -13,6 +13,7 @@ import (
 	"github.com/ethos-imaging/ethos/audit"
 	"github.com/ethos-imaging/ethos/audit/audittest"
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
@@ -180,5 +181,37 @@ func TestVerifyNeverQuotesEventContent(t *testing.T) {
 		if err == nil || strings.Contains(err.Error(), "DOE") {
 			t.Fatalf("export err = %v", err)
 		}
+	}
+}
+
+// hideHash is a store whose ScanHashes skips one stored hash, as if its
+// row were deleted.
+type hideHash struct {
+	*audit.MemStorage
+	hide int64
+}
+
+func (h hideHash) ScanHashes(ctx context.Context, start, end int64, fn func(int64, tlog.Hash) error) error {
+	return h.MemStorage.ScanHashes(ctx, start, end, func(i int64, x tlog.Hash) error {
+		if i == h.hide {
+			return nil
+		}
+		return fn(i, x)
+	})
+}
+
+func TestExportMissingLeafHashNamed(t *testing.T) {
+	s := audit.NewMemStorage()
+	audittest.Fill(t, s, 40)
+	var buf bytes.Buffer
+	if err := audit.Export(context.Background(), hideHash{s, tlog.StoredHashIndex(0, 21)}, &buf); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(buf.Bytes(), []byte(`{"index":21,"leaf_hash":null,`)) {
+		t.Fatalf("export does not mark the missing leaf hash of event 21")
+	}
+	_, err := audit.VerifyExport(&buf, audittest.TestKey(t).Verifier, audit.VerifyOptions{})
+	if ve, ok := errors.AsType[*audit.VerifyError](err); !ok || ve.Index != 21 {
+		t.Fatalf("err = %v, want a VerifyError at 21", err)
 	}
 }

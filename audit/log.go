@@ -132,15 +132,20 @@ func (l *Log) Open(ctx context.Context) error {
 		}
 		l.cpSize = cp.Size
 	}
+	l.sendMu.Lock()
 	l.reqs = make(chan *request, 1024)
 	l.quit = make(chan struct{})
 	l.closed = false
+	l.sendMu.Unlock()
 	l.mu.Lock()
 	l.opened = true
 	l.mu.Unlock()
 	if l.cpSize < l.size {
 		if _, err := l.Checkpoint(ctx); err != nil {
 			l.stop()
+			l.mu.Lock()
+			l.opened = false
+			l.mu.Unlock()
 			return err
 		}
 	}

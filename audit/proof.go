@@ -93,6 +93,9 @@ func (l *Log) ConsistencyProof(ctx context.Context, oldSize, newSize int64) (*Co
 // against the checkpoint's, the leaf against the proof's leaf hash, and
 // the audit path against the signed root.
 func VerifyInclusion(p *InclusionProof, leaf, signedCheckpoint []byte, verifierKey string) error {
+	if p == nil {
+		return fmt.Errorf("%w: no proof", ErrProof)
+	}
 	cp, err := OpenCheckpoint(signedCheckpoint, verifierKey)
 	if err != nil {
 		return err
@@ -115,6 +118,9 @@ func VerifyInclusion(p *InclusionProof, leaf, signedCheckpoint []byte, verifierK
 // signatures against verifierKey, the proof's sizes against the
 // checkpoints', and the proof against both roots.
 func VerifyConsistency(p *ConsistencyProof, oldCheckpoint, newCheckpoint []byte, verifierKey string) error {
+	if p == nil {
+		return fmt.Errorf("%w: no proof", ErrProof)
+	}
 	oldCp, err := OpenCheckpoint(oldCheckpoint, verifierKey)
 	if err != nil {
 		return fmt.Errorf("old checkpoint: %w", err)
@@ -136,4 +142,18 @@ func VerifyConsistency(p *ConsistencyProof, oldCheckpoint, newCheckpoint []byte,
 		return fmt.Errorf("%w: %d→%d: %w", ErrProof, oldCp.Size, newCp.Size, err)
 	}
 	return nil
+}
+
+// Leaf returns the stored bytes of the event at index (the leaf an
+// inclusion proof is about) and the event decoded from them.
+func (l *Log) Leaf(ctx context.Context, index int64) ([]byte, Event, error) {
+	ls, err := l.storage.Leaves(ctx, index, index+1)
+	if err != nil {
+		return nil, Event{}, err
+	}
+	e, err := DecodeEvent(ls[0])
+	if err != nil {
+		return ls[0], Event{}, &VerifyError{Index: index, Reason: "stored leaf is not a canonical event", Err: err}
+	}
+	return ls[0], e, nil
 }

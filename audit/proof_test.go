@@ -242,6 +242,19 @@ func TestProofsMatchIndependentRFC6962(t *testing.T) {
 		}
 	})
 
+	t.Run("LeafForProof", func(t *testing.T) {
+		leaf, e, err := l.Leaf(ctx, 17)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(leaf, d[17]) || e.RequestID != audittest.Event(17).RequestID {
+			t.Fatalf("Leaf(17) = %s", leaf)
+		}
+		if _, _, err := l.Leaf(ctx, n); !errors.Is(err, audit.ErrNotFound) {
+			t.Fatalf("Leaf past the end: err = %v, want ErrNotFound", err)
+		}
+	})
+
 	t.Run("JSONRoundTrip", func(t *testing.T) {
 		p, _ := l.InclusionProof(ctx, 3, 9)
 		b, err := json.Marshal(p)

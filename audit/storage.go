@@ -23,7 +23,9 @@ import (
 // [tlog.StoredHashCount(n), tlog.StoredHashCount(n+1)).
 type Storage interface {
 	// Size returns the number of leaves stored, which is also the index
-	// the next Append must start at.
+	// the next Append must start at. Compute it as one more than the
+	// largest stored leaf index (MAX(idx)+1), not as a row count, so a
+	// row deleted behind the log's back shows as a gap, not a shift.
 	Size(ctx context.Context) (int64, error)
 
 	// Append stores leaves [start, start+len(leaves)) and the stored hashes

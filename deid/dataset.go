@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"slices"
 	"strings"
-	"unicode/utf8"
 )
 
 // Element is the engine's view of one data element. Text values hold the
@@ -176,7 +175,7 @@ func (c charset) encode(s string) ([]byte, bool) {
 		}
 		return out, true
 	case c.utf8:
-		return []byte(s), utf8.ValidString(s) || true
+		return []byte(s), true
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 0x80 || s[i] == 0x1B {

@@ -870,7 +870,7 @@ func scannedVR(vr string) bool {
 // pixelPolicy decides, from the original attributes, whether burned-in
 // text may be present and whether Clean Pixel Data covers it.
 func (in *instance) pixelPolicy(ds *Dataset) {
-	if ds.Find(tagPixelData) == nil && !hasPixelMarker(ds) {
+	if ds.Find(tagPixelData) == nil {
 		return
 	}
 	modality := strings.ToUpper(ds.String(tagModality))
@@ -907,12 +907,6 @@ func (in *instance) pixelPolicy(ds *Dataset) {
 		in.quarantine("possible burned-in text: " + reason + " and no Clean Pixel Data region matches")
 	}
 }
-
-// hasPixelMarker is set by the codec adapter for instances whose pixel
-// data was left out of the dataset (streamed separately).
-func hasPixelMarker(ds *Dataset) bool { return ds.Src == pixelMarker }
-
-var pixelMarker = &struct{ name string }{"pixel data streamed separately"}
 
 func isSecondaryCapture(sopClass string) bool {
 	return strings.HasPrefix(sopClass, "1.2.840.10008.5.1.4.1.1.7")

@@ -28,9 +28,9 @@ var ErrShortKey = errors.New("deid: project key too short")
 // of one kind reveals nothing about another and the secret itself never
 // leaves this type. A Keys is safe for concurrent use.
 type Keys struct {
-	uid, patient, shift []byte
-	fingerprint         string
-	pool                sync.Pool // of *macPair
+	uid, patient, shift, path []byte
+	fingerprint               string
+	pool                      sync.Pool // of *macPair
 }
 
 type macPair struct{ uid hash.Hash }
@@ -47,7 +47,7 @@ func NewKeys(secret []byte) (*Keys, error) {
 		}
 		return k
 	}
-	k := &Keys{uid: derive("uid"), patient: derive("patient-id"), shift: derive("date-shift")}
+	k := &Keys{uid: derive("uid"), patient: derive("patient-id"), shift: derive("date-shift"), path: derive("path")}
 	fp := derive("fingerprint")
 	k.fingerprint = "hkdf-sha256:" + hex.EncodeToString(fp[:16])
 	k.pool.New = func() any { return &macPair{uid: hmac.New(sha256.New, k.uid)} }
@@ -112,6 +112,14 @@ func (k *Keys) mac(key []byte, msg string) []byte {
 	h := hmac.New(sha256.New, key)
 	h.Write([]byte(msg))
 	return h.Sum(nil)
+}
+
+// PathToken replaces an input path in a report: the same path always
+// gives the same token under one key, so whoever holds the key can match
+// a report line to its file, and nobody else learns a name from the path.
+func (k *Keys) PathToken(rel string) string {
+	sum := k.mac(k.path, rel)
+	return "hmac:" + hex.EncodeToString(sum[:16])
 }
 
 // PatientKey is the identity used to link the instances of one patient:

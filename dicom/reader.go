@@ -577,7 +577,7 @@ func (r *Reader) readHeader(o options) error {
 		}
 		r.Meta = meta
 		ts := meta.Get(tag.TransferSyntaxUID)
-		if ts == nil {
+		if ts == nil || uid.Trim(string(ts.Value)) == "" {
 			r.Warnings = append(r.Warnings, "file meta information has no transfer syntax; guessed from the data set")
 		} else {
 			s, ok := uid.LookupSyntax(string(ts.Value))

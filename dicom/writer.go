@@ -67,7 +67,9 @@ func (w *Writer) header(h *Header) error {
 		w.bw.Write(h.Leading)
 		return nil
 	}
-	if ts := h.Meta.Get(tag.TransferSyntaxUID); ts != nil && uid.Trim(string(ts.Value)) != h.Syntax.UID {
+	// An empty or absent TransferSyntaxUID is written as it is (a reader
+	// guesses the syntax, as this package did); a different one is refused.
+	if ts := h.Meta.Get(tag.TransferSyntaxUID); ts != nil && uid.Trim(string(ts.Value)) != "" && uid.Trim(string(ts.Value)) != h.Syntax.UID {
 		return errAt(tag.TransferSyntaxUID, 0, ErrCannotEncode, "meta group names transfer syntax %s but the header says %s", uid.Trim(string(ts.Value)), h.Syntax.UID)
 	}
 	le := encoding{}

@@ -162,9 +162,6 @@ func ChiSquare(table [][]float64, correction bool) (ChiSquareResult, error) {
 			if res.Corrected {
 				d := e - o
 				o += math.Copysign(math.Min(0.5, math.Abs(d)), d)
-				if d == 0 {
-					o = table[i][j]
-				}
 			}
 			acc.add((o - e) * (o - e) / e)
 		}

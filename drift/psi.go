@@ -3,7 +3,6 @@ package drift
 import (
 	"math"
 	"slices"
-	"sort"
 )
 
 // DefaultEpsilon replaces an empty share in PSI when no epsilon is given.
@@ -64,38 +63,38 @@ func PSI(ref, cur []float64, bins int, epsilon float64) (PSIResult, error) {
 	if bins > len(ref) {
 		bins = len(ref)
 	}
-	sorted := slices.Clone(ref)
-	sortFloats(sorted)
+	// The quantiles need only the order statistics around each cut
+	// point: select them instead of sorting the whole reference.
+	work := slices.Clone(ref)
+	var want []int
+	for k := 1; k < bins; k++ {
+		pos := float64(len(work)-1) * float64(k) / float64(bins)
+		lo := int(math.Floor(pos))
+		want = append(want, lo)
+		if lo+1 < len(work) {
+			want = append(want, lo+1)
+		}
+	}
+	slices.Sort(want)
+	want = slices.Compact(want)
+	selectIndexes(work, want)
 	edges := make([]float64, 0, bins-1)
 	for k := 1; k < bins; k++ {
-		e := quantileSorted(sorted, float64(k)/float64(bins))
+		e := quantileAt(work, float64(k)/float64(bins))
 		if len(edges) == 0 || e > edges[len(edges)-1] {
 			edges = append(edges, e)
 		}
 	}
 	refCounts := make([]float64, len(edges)+1)
 	curCounts := make([]float64, len(edges)+1)
-	// the reference is sorted: walk it once
-	b := 0
-	for _, v := range sorted {
-		for b < len(edges) && v > edges[b] {
-			b++
-		}
-		refCounts[b]++
+	for _, v := range ref {
+		refCounts[binOf(edges, v)]++
 	}
 	for _, v := range cur {
-		curCounts[sort.SearchFloat64s(edges, v)]++
+		curCounts[binOf(edges, v)]++
 	}
 	res := psiFromCounts(refCounts, curCounts, epsilon)
-	for i := range res.Bins {
-		res.Bins[i].Lower, res.Bins[i].Upper = math.Inf(-1), math.Inf(1)
-		if i > 0 {
-			res.Bins[i].Lower = edges[i-1]
-		}
-		if i < len(edges) {
-			res.Bins[i].Upper = edges[i]
-		}
-	}
+	setBounds(res.Bins, edges)
 	return res, nil
 }
 
@@ -145,9 +144,35 @@ func psiFromCounts(ref, cur []float64, epsilon float64) PSIResult {
 	return res
 }
 
-// quantileSorted is the p-quantile of sorted values with linear
-// interpolation between the order statistics at (n−1)p (numpy's default).
-func quantileSorted(s []float64, p float64) float64 {
+// binOf is the number of edges strictly below v: the index of the
+// right-closed bin holding v. With the few edges PSI uses, a linear count
+// the compiler turns into flag arithmetic beats a branchy binary search.
+func binOf(edges []float64, v float64) int {
+	if len(edges) > 32 {
+		lo, hi := 0, len(edges)
+		for lo < hi {
+			m := int(uint(lo+hi) >> 1)
+			if edges[m] < v {
+				lo = m + 1
+			} else {
+				hi = m
+			}
+		}
+		return lo
+	}
+	n := 0
+	for _, e := range edges {
+		if e < v {
+			n++
+		}
+	}
+	return n
+}
+
+// quantileAt is the p-quantile with linear interpolation between the
+// order statistics at (n−1)p (numpy's default), reading s where those
+// order statistics have been selected (or s is sorted).
+func quantileAt(s []float64, p float64) float64 {
 	pos := float64(len(s)-1) * p
 	lo := int(math.Floor(pos))
 	if lo >= len(s)-1 {

@@ -768,7 +768,9 @@ func (s *Server) handleGetEvent(w http.ResponseWriter, r *http.Request, p *princ
 		return err
 	}
 	h := tlog.RecordHash(leaves[0])
-	writeJSON(w, http.StatusOK, eventOut{Index: idx, Leaf: leaves[0], LeafHash: h.String(), Event: ev})
+	writeJSON(w, http.StatusOK, eventOut{Index: idx, Leaf: leaves[0], LeafHash: h.String(), Event: eventJSON{
+		Time: ev.Time.UTC().Format(time.RFC3339Nano), Actor: ev.Actor, Party: ev.Party, Action: ev.Action, Resource: ev.Resource,
+		Stage: ev.Stage, Purpose: ev.Purpose, Decision: ev.Decision, Reason: ev.Reason, RequestID: ev.RequestID}})
 	return nil
 }
 

@@ -203,9 +203,21 @@ type (
 		Tokens     []*ethos.Token `json:"tokens"`
 	}
 	eventOut struct {
-		Index    int64       `json:"index"`
-		Leaf     []byte      `json:"leaf"`
-		LeafHash string      `json:"leaf_hash"`
-		Event    audit.Event `json:"event"`
+		Index    int64     `json:"index"`
+		Leaf     []byte    `json:"leaf"` // the canonical bytes (base64), what the proofs hash
+		LeafHash string    `json:"leaf_hash"`
+		Event    eventJSON `json:"event"`
+	}
+	eventJSON struct {
+		Time      string `json:"time"`
+		Actor     string `json:"actor"`
+		Party     string `json:"party"`
+		Action    string `json:"action"`
+		Resource  string `json:"resource"`
+		Stage     string `json:"stage"`
+		Purpose   string `json:"purpose"`
+		Decision  string `json:"decision"`
+		Reason    string `json:"reason"`
+		RequestID string `json:"request_id"`
 	}
 )

@@ -14,6 +14,7 @@ import (
 	"github.com/ethos-imaging/ethos/audit"
 	"github.com/ethos-imaging/ethos/audit/audittest"
 	auditbench "github.com/ethos-imaging/ethos/bench/audit"
+	"github.com/ethos-imaging/ethos/sqlite"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -179,6 +180,8 @@ func BenchmarkVerify1M(b *testing.B) {
 		{"store=file/skip-decode", func(b *testing.B) audit.Storage { return openStore(b, filepath.Join(b.TempDir(), "audit.log")) }, audit.VerifyOptions{SkipDecode: true}},
 		{"store=mem", func(b *testing.B) audit.Storage { return audit.NewMemStorage() }, audit.VerifyOptions{}},
 		{"store=sqlite", func(b *testing.B) audit.Storage { return openSQLite(b, filepath.Join(b.TempDir(), "audit.db")) }, audit.VerifyOptions{}},
+		{"store=sqlite/deep", func(b *testing.B) audit.Storage { return openSQLite(b, filepath.Join(b.TempDir(), "audit.db")) }, audit.VerifyOptions{Deep: true}},
+		{"store=sqlite-adapter", openAdapter, audit.VerifyOptions{}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			s := tc.open(b)
@@ -209,4 +212,15 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// openAdapter opens the real sqlite adapter (package sqlite) in a fresh
+// data directory and returns its audit storage.
+func openAdapter(b *testing.B) audit.Storage {
+	db := sqlite.NewDB(filepath.Join(b.TempDir(), "data"))
+	if err := db.Open(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	return sqlite.NewAuditStorage(db)
 }

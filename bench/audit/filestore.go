@@ -10,6 +10,7 @@ package auditbench
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -42,6 +43,7 @@ type FileStore struct {
 	end         int64   // file size after the last good record
 	leafOff     []int64 // file offset of each leaf's bytes
 	leafLen     []uint32
+	batches     []batchPos // where each batch record starts, for ScanLeaves
 	hashes      []tlog.Hash
 	checkpoints map[int64][]byte
 }
@@ -73,6 +75,7 @@ func (s *FileStore) load() error {
 		}
 		switch rec.typ {
 		case recBatch:
+			s.batches = append(s.batches, batchPos{off, rec.start})
 			p := off + headerSize
 			for _, l := range rec.leaves {
 				p += 4
@@ -88,6 +91,11 @@ func (s *FileStore) load() error {
 	}
 	s.end = off
 	return s.f.Truncate(off)
+}
+
+// batchPos locates a batch record: its file offset and first leaf index.
+type batchPos struct {
+	off, first int64
 }
 
 type record struct {
@@ -202,10 +210,12 @@ func (s *FileStore) Append(ctx context.Context, start int64, leaves [][]byte, ha
 	if start != int64(len(s.leafOff)) || hashStart != int64(len(s.hashes)) {
 		return fmt.Errorf("append at %d/%d, store at %d/%d: %w", start, hashStart, len(s.leafOff), len(s.hashes), audit.ErrConflict)
 	}
+	recOff := s.end
 	off := s.end + headerSize
 	if err := s.write(encodeRecord(recBatch, start, leaves, hashStart, hashes)); err != nil {
 		return err
 	}
+	s.batches = append(s.batches, batchPos{recOff, start})
 	for _, l := range leaves {
 		off += 4
 		s.leafOff = append(s.leafOff, off)
@@ -252,8 +262,17 @@ func (s *FileStore) Hashes(ctx context.Context, indexes []int64) ([]tlog.Hash, e
 func (s *FileStore) ScanLeaves(ctx context.Context, start, end int64, fn func(int64, []byte) error) error {
 	s.mu.RLock()
 	fileEnd := s.end
+	// Start at the batch holding leaf start.
+	var from int64
+	if i, found := slices.BinarySearchFunc(s.batches, start, func(b batchPos, t int64) int {
+		return cmp.Compare(b.first, t)
+	}); found {
+		from = s.batches[i].off
+	} else if i > 0 {
+		from = s.batches[i-1].off
+	}
 	s.mu.RUnlock()
-	r := bufio.NewReaderSize(io.NewSectionReader(s.f, 0, fileEnd), 1<<20)
+	r := bufio.NewReaderSize(io.NewSectionReader(s.f, from, fileEnd-from), 1<<20)
 	var h [headerSize]byte
 	var buf []byte
 	for {

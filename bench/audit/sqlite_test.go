@@ -77,12 +77,18 @@ func TestSQLite3ToolTamperNamed(t *testing.T) {
 }
 
 // BenchmarkSQLiteDurableAppend is BenchmarkDurableAppend on SQLite (WAL,
-// synchronous=FULL): one transaction per group-committed batch.
+// synchronous=FULL): one transaction per group-committed batch, on the
+// benchmark's own SQLiteStore and on the real adapter (package sqlite).
 func BenchmarkSQLiteDurableAppend(b *testing.B) {
 	for _, writers := range []int{1, 64, 256, 1024} {
-		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+		b.Run(fmt.Sprintf("store=bench/writers=%d", writers), func(b *testing.B) {
 			s := openSQLite(b, filepath.Join(b.TempDir(), "audit.db"))
 			durableAppend(b, s, writers)
+		})
+	}
+	for _, writers := range []int{1, 64, 256, 1024} {
+		b.Run(fmt.Sprintf("store=adapter/writers=%d", writers), func(b *testing.B) {
+			durableAppend(b, openAdapter(b), writers)
 		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,7 +21,7 @@ import (
 	"github.com/ethos-imaging/ethos/deid/batch"
 )
 
-const deidUsage = `deid --in DIR --out DIR [--key-file FILE] [--option NAME,…] [--profile FILE] [--quarantine DIR] [--workers N] [--report FILE] [--sync end|each|none] [--no-hash]
+const deidUsage = `deid --in DIR --out DIR [--key-file FILE] [--option NAME,…] [--profile FILE] [--quarantine DIR] [--workers N] [--report FILE] [--report-paths plain|keyed] [--sync end|each|none] [--no-hash]
        ethos deid profile show [--option NAME,…] [--profile FILE] [--json]
 
 De-identifies every DICOM file below --in to PS3.15 Annex E (Basic
@@ -43,6 +45,7 @@ func runDeid(ctx context.Context, env *Env, args []string) error {
 	workers := fs.Int("workers", 2*runtime.NumCPU(), "files processed in parallel (twice the CPUs by default: a worker waiting on the disk leaves its CPU to another)")
 	reportPath := fs.String("report", "", "write the JSON processing record (QC-PRO-1) to this file")
 	syncFlag := fs.String("sync", "end", "when outputs reach the disk: end (one syncfs before exit), each (fsync per file) or none (left to the OS; benchmarks)")
+	reportPaths := fs.String("report-paths", "plain", "input paths in the report: plain (relative to --in) or keyed (an HMAC token: for records that leave the identifiable side, since folder names may hold patient names)")
 	noHash := fs.Bool("no-hash", false, "leave SHA-256 digests out of the report (benchmarking only; the record is then incomplete)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -56,6 +59,9 @@ func runDeid(ctx context.Context, env *Env, args []string) error {
 	syncMode, err := batch.ParseSyncMode(*syncFlag)
 	if err != nil {
 		return usagef("deid: %v", err)
+	}
+	if *reportPaths != "plain" && *reportPaths != "keyed" {
+		return usagef("deid: --report-paths must be plain or keyed")
 	}
 	if *workers < 1 {
 		return usagef("deid: --workers must be at least 1")
@@ -88,7 +94,7 @@ func runDeid(ctx context.Context, env *Env, args []string) error {
 	})
 	prog.finish()
 	if err != nil {
-		if errorsIsSameTree(err) {
+		if errors.Is(err, batch.ErrSameTree) {
 			return usagef("deid: %v", err)
 		}
 		return ethos.Errorf(ethos.EINVALID, "deid: %v", err)
@@ -98,6 +104,20 @@ func runDeid(ctx context.Context, env *Env, args []string) error {
 		s.Files, s.Written, s.Quarantined, s.Failed, s.Skipped, s.Resumed, s.Seconds, float64(s.InputBytes)/1e6/max(s.Seconds, 1e-9))
 	if *reportPath != "" {
 		rep := newDeidReport(cfg, keys, oneOff, res, started, *in, *out, *quarantine, *workers)
+		if *reportPaths == "keyed" {
+			rep.Paths = "keyed"
+			for i := range rep.Files {
+				rep.Files[i].Input = keys.PathToken(rep.Files[i].Input)
+				reasons := slices.Clone(rep.Files[i].Reasons)
+				for j, r := range reasons {
+					if strings.HasPrefix(r, "duplicate instance:") {
+						reasons[j] = "duplicate instance: another input has the same SOP Instance UID"
+					}
+				}
+				rep.Files[i].Reasons = reasons
+			}
+			rep.Directories = map[string]string{"in": "(keyed)", "out": rep.Directories["out"], "quarantine": "(keyed)"}
+		}
 		if err := writeJSONAtomic(*reportPath, rep); err != nil {
 			return fmt.Errorf("deid: write report: %w", err)
 		}
@@ -106,10 +126,6 @@ func runDeid(ctx context.Context, env *Env, args []string) error {
 		return ethos.Errorf(ethos.EINVALID, "deid: %d of %d files failed (see the report)", s.Failed, s.Files)
 	}
 	return nil
-}
-
-func errorsIsSameTree(err error) bool {
-	return strings.Contains(err.Error(), batch.ErrSameTree.Error())
 }
 
 // processor adapts the engine to the batch runner. With digest set the
@@ -208,10 +224,24 @@ type deidReport struct {
 	Profile     deidReportProfile  `json:"profile"`
 	Key         deidReportKey      `json:"key"`
 	Directories map[string]string  `json:"directories"`
+	Paths       string             `json:"paths"` // plain or keyed input paths
 	Workers     int                `json:"workers"`
 	Summary     batch.Summary      `json:"summary"`
 	Actions     []deidReportAction `json:"actions"`
+	Groups      []deidReportGroup  `json:"groups"`
 	Files       []batch.FileRecord `json:"files"`
+}
+
+// deidReportGroup counts outcomes per demographic group, the evidence for
+// comparing quarantine and failure rates between groups (QC-PRO-2).
+type deidReportGroup struct {
+	Sex         string `json:"sex"`
+	AgeBand     string `json:"ageBand"`
+	Files       int    `json:"files"`
+	Written     int    `json:"written"`
+	Quarantined int    `json:"quarantined"`
+	Failed      int    `json:"failed"`
+	Skipped     int    `json:"skipped"`
 }
 
 type deidReportProfile struct {
@@ -255,7 +285,7 @@ func newDeidReport(cfg *deid.Config, keys *deid.Keys, oneOff bool, res *batch.Ou
 		Operator: opUser, Host: host, Started: started, Finished: time.Now().UTC(),
 		Profile: deidReportProfile{Standard: "DICOM PS3.15 Annex E Basic Application Level Confidentiality Profile",
 			Name: cfg.Profile.Name, Hash: cfg.Hash(), Profile: &cfg.Profile, Codes: []string{"DCM 113100"}},
-		Key:         deidReportKey{Fingerprint: keys.Fingerprint(), OneOff: oneOff},
+		Key: deidReportKey{Fingerprint: keys.Fingerprint(), OneOff: oneOff}, Paths: "plain",
 		Directories: map[string]string{"in": abs(in), "out": abs(out), "quarantine": abs(quar)},
 		Workers:     workers, Summary: res.Summary, Files: res.Files,
 	}
@@ -264,6 +294,41 @@ func newDeidReport(cfg *deid.Config, keys *deid.Keys, oneOff bool, res *batch.Ou
 		r.Profile.Options = append(r.Profile.Options, o.String())
 		r.Profile.Codes = append(r.Profile.Codes, "DCM "+v)
 	}
+	groups := map[[2]string]*deidReportGroup{}
+	for _, f := range res.Files {
+		sex, band := f.Group["sex"], f.Group["ageBand"]
+		if sex == "" {
+			sex = "unknown"
+		}
+		if band == "" {
+			band = "unknown"
+		}
+		g := groups[[2]string{sex, band}]
+		if g == nil {
+			g = &deidReportGroup{Sex: sex, AgeBand: band}
+			groups[[2]string{sex, band}] = g
+		}
+		g.Files++
+		switch f.Status {
+		case batch.Written:
+			g.Written++
+		case batch.Quarantined:
+			g.Quarantined++
+		case batch.Failed:
+			g.Failed++
+		case batch.Skipped:
+			g.Skipped++
+		}
+	}
+	for _, g := range groups {
+		r.Groups = append(r.Groups, *g)
+	}
+	slices.SortFunc(r.Groups, func(a, b deidReportGroup) int {
+		if c := strings.Compare(a.Sex, b.Sex); c != 0 {
+			return c
+		}
+		return strings.Compare(a.AgeBand, b.AgeBand)
+	})
 	for _, tag := range batch.SortedTags(res.Counts) {
 		a := deidReportAction{Tag: tag, Counts: res.Counts[tag]}
 		if t, err := deid.ParseTag(tag); err == nil {

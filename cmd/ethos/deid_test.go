@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -116,6 +117,10 @@ type testReport struct {
 		Tag    string         `json:"tag"`
 		Counts map[string]int `json:"counts"`
 	} `json:"actions"`
+	Groups []struct {
+		Sex, AgeBand                        string
+		Files, Written, Quarantined, Failed int
+	} `json:"groups"`
 	Files []struct {
 		Input, Output, Status string
 		Reasons               []string
@@ -160,6 +165,16 @@ func TestDeidRun(t *testing.T) {
 	}
 	if strings.Join(r.Profile.Codes, ",") != "DCM 113100,DCM 113108,DCM 113105" {
 		t.Errorf("codes %v", r.Profile.Codes)
+	}
+	total := 0
+	for _, g := range r.Groups {
+		total += g.Files
+		if g.Written+g.Quarantined+g.Failed > g.Files {
+			t.Errorf("group %+v does not add up", g)
+		}
+	}
+	if total != r.Summary.Files || len(r.Groups) < 2 {
+		t.Errorf("groups %+v cover %d of %d files", r.Groups, total, r.Summary.Files)
 	}
 	if len(r.Actions) < 20 {
 		t.Errorf("only %d tags in the action counts", len(r.Actions))
@@ -208,6 +223,26 @@ func TestDeidRun(t *testing.T) {
 		}
 		if r2.Summary.Resumed != 6 {
 			t.Errorf("resumed %d files, want 6", r2.Summary.Resumed)
+		}
+	})
+	t.Run("KeyedPathsHideFileNames", func(t *testing.T) {
+		rep2 := filepath.Join(root, "keyed.json")
+		a := append(slices.Clone(args), "--report-paths", "keyed")
+		a[slices.Index(a, rep)] = rep2
+		if _, stderr, code := runCLI(t, a...); code != 1 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		raw, err := os.ReadFile(rep2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"notes.txt", "ct_00001", "sub/", in} {
+			if strings.Contains(string(raw), name) {
+				t.Errorf("keyed report names %q", name)
+			}
+		}
+		if !strings.Contains(string(raw), `"input": "hmac:`) {
+			t.Error("no keyed input tokens in the report")
 		}
 	})
 	t.Run("ErrOutputInsideInput", func(t *testing.T) {

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ethos-imaging/ethos"
+	"github.com/ethos-imaging/ethos/audit"
+	ehttp "github.com/ethos-imaging/ethos/http"
+	"github.com/ethos-imaging/ethos/policy"
+	"github.com/ethos-imaging/ethos/sqlite"
+)
+
+// Files of the data directory besides the database.
+const (
+	signerKeyFile   = "audit-signer.key" // Ed25519 note signer key, 0600
+	verifierKeyFile = "audit-verifier.pub"
+	auditKeyName    = "ethos-audit"
+	defaultDataDir  = "./ethos-data/"
+)
+
+// app is an opened data directory: the database, the services, the audit
+// log and its keys.
+type app struct {
+	dir         string
+	db          *sqlite.DB
+	parties     *sqlite.PartyService
+	users       *sqlite.UserService
+	tokens      *sqlite.TokenService
+	projects    *sqlite.ProjectService
+	duas        *sqlite.DUAService
+	records     *sqlite.RecordService
+	auditDB     *sqlite.AuditStorage
+	log         *audit.Log
+	verifierKey string
+	auditor     ethos.Auditor
+}
+
+// openApp opens (creating when needed) the data directory dir.
+func openApp(ctx context.Context, dir string) (*app, error) {
+	db := sqlite.NewDB(dir)
+	if err := db.Open(ctx); err != nil {
+		return nil, err
+	}
+	signerKey, verifierKey, err := loadOrCreateKeys(dir)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	signer, err := audit.NewSigner(signerKey)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("audit signer key: %w", err)
+	}
+	a := &app{dir: dir, db: db, parties: sqlite.NewPartyService(db), users: sqlite.NewUserService(db), tokens: sqlite.NewTokenService(db),
+		projects: sqlite.NewProjectService(db), duas: sqlite.NewDUAService(db), records: sqlite.NewRecordService(db),
+		auditDB: sqlite.NewAuditStorage(db), verifierKey: verifierKey}
+	a.log = audit.NewLog(a.auditDB, signer)
+	a.log.CheckpointInterval = time.Minute
+	if err := a.log.Open(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open audit log: %w", err)
+	}
+	a.auditor = ehttp.LogAuditor{Log: a.log}
+	return a, nil
+}
+
+// Close flushes the audit log (signing a final checkpoint) and closes the
+// database.
+func (a *app) Close() error {
+	err := a.log.Close()
+	return errors.Join(err, a.db.Close())
+}
+
+// loadOrCreateKeys reads the audit keys of dir, generating them on first
+// use. The signer key is written atomically with mode 0600.
+func loadOrCreateKeys(dir string) (signer, verifier string, err error) {
+	sp, vp := filepath.Join(dir, signerKeyFile), filepath.Join(dir, verifierKeyFile)
+	sb, serr := os.ReadFile(sp)
+	vb, verr := os.ReadFile(vp)
+	if serr == nil && verr == nil {
+		return strings.TrimSpace(string(sb)), strings.TrimSpace(string(vb)), nil
+	}
+	if !errors.Is(serr, fs.ErrNotExist) || !errors.Is(verr, fs.ErrNotExist) {
+		return "", "", fmt.Errorf("audit keys in %s: one of %s and %s is missing or unreadable (%v; %v)", dir, signerKeyFile, verifierKeyFile, serr, verr)
+	}
+	signer, verifier, err = audit.GenerateKey(auditKeyName)
+	if err != nil {
+		return "", "", err
+	}
+	if err := writeAtomic(sp, []byte(signer+"\n"), 0o600); err != nil {
+		return "", "", err
+	}
+	if err := writeAtomic(vp, []byte(verifier+"\n"), 0o644); err != nil {
+		return "", "", err
+	}
+	return signer, verifier, nil
+}
+
+// writeAtomic writes data to path through a temporary file in the same
+// directory: Sync, then Rename, so a crash leaves the old file or the new
+// one, never half of one.
+func writeAtomic(path string, data []byte, mode os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// bootstrap creates the first party, an admin user and the admin's token,
+// recording each in the audit log as done by "system". It refuses a data
+// directory that already has parties.
+type bootstrapResult struct {
+	Party  *ethos.Party `json:"party"`
+	User   *ethos.User  `json:"user"`
+	Token  *ethos.Token `json:"token"`
+	Secret string       `json:"secret"`
+	Data   string       `json:"data_dir"`
+	Key    string       `json:"audit_verifier_key"`
+}
+
+func (a *app) initialised(ctx context.Context) (bool, error) {
+	_, n, err := a.parties.FindParties(ctx, ethos.PartyFilter{Limit: 1})
+	return n > 0, err
+}
+
+func (a *app) bootstrap(ctx context.Context, partyName string, partyType ethos.PartyType, adminName string, tokenDays int) (*bootstrapResult, error) {
+	ok, err := a.initialised(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		return nil, ethos.Errorf(ethos.ECONFLICT, "%s is already initialised (it has parties); create more tokens with 'ethos token create'", a.dir)
+	}
+	rec := func(action, resource, reason string) error {
+		return a.auditor.Record(ctx, ethos.AuditEvent{Actor: "system", Action: action, Resource: resource, Reason: reason, RequestID: "init"})
+	}
+	p := &ethos.Party{Name: partyName, Type: partyType}
+	if err := a.parties.CreateParty(ctx, p); err != nil {
+		return nil, err
+	}
+	if err := rec("party.create", "party/"+p.ID, "type "+string(p.Type)+" (initial party)"); err != nil {
+		return nil, err
+	}
+	u := &ethos.User{PartyID: p.ID, Name: adminName, Roles: []ethos.Role{ethos.RoleAdmin}}
+	if err := a.users.CreateUser(ctx, u); err != nil {
+		return nil, err
+	}
+	if err := rec("user.create", "user/"+u.ID, "roles admin (initial administrator)"); err != nil {
+		return nil, err
+	}
+	secret, hash := ethos.NewTokenSecret()
+	t := &ethos.Token{UserID: u.ID, Name: "initial admin token", Hash: hash, ExpiresAt: time.Now().Add(time.Duration(tokenDays) * 24 * time.Hour)}
+	if err := a.tokens.CreateToken(ctx, t); err != nil {
+		return nil, err
+	}
+	if err := rec("token.create", "token/"+t.ID, "for user "+u.ID+" (initial admin token)"); err != nil {
+		return nil, err
+	}
+	if _, err := a.log.Checkpoint(ctx); err != nil {
+		return nil, err
+	}
+	return &bootstrapResult{Party: p, User: u, Token: t, Secret: secret, Data: a.dir, Key: a.verifierKey}, nil
+}
+
+// loadPolicy returns the framework policy, or the policy with the
+// overrides of file.
+func loadPolicy(file string, allowWider bool) (*policy.Policy, error) {
+	if file == "" {
+		return policy.Default(), nil
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, ethos.Errorf(ethos.EINVALID, "policy file: %v", err)
+	}
+	defer f.Close()
+	p, err := policy.Load(f, policy.LoadOptions{AllowWider: allowWider})
+	if err != nil {
+		return nil, ethos.Errorf(ethos.EINVALID, "%s: %v", file, err)
+	}
+	return p, nil
+}

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ethos-imaging/ethos"
+)
+
+// The data commands (party, user, token, project, dua, access check and
+// review, audit checkpoint and proof) are clients of a running server: they
+// go through the same authentication, access policy and audit log as any
+// other API call, and the CLI holds no privilege of its own. The offline
+// audit commands (verify, export) read the data directory directly and
+// write nothing.
+
+// client talks to an Ethos server.
+type client struct {
+	base  string
+	token string
+	hc    *http.Client
+}
+
+// clientFlags adds --server and --token to fs.
+func clientFlags(env *Env, fs *flag.FlagSet) func() (*client, error) {
+	def := env.Getenv("ETHOS_SERVER")
+	if def == "" {
+		def = "http://127.0.0.1:8080"
+	}
+	server := fs.String("server", def, "server URL ($ETHOS_SERVER)")
+	token := fs.String("token", "", "API token (default $ETHOS_TOKEN; prefer the variable: flags show in ps)")
+	return func() (*client, error) {
+		t := *token
+		if t == "" {
+			t = env.Getenv("ETHOS_TOKEN")
+		}
+		if t == "" {
+			return nil, usagef("no token: set ETHOS_TOKEN or pass --token")
+		}
+		if !strings.HasPrefix(*server, "http://") && !strings.HasPrefix(*server, "https://") {
+			return nil, usagef("--server: want an http:// or https:// URL")
+		}
+		return &client{base: strings.TrimRight(*server, "/"), token: t, hc: &http.Client{Timeout: 60 * time.Second}}, nil
+	}
+}
+
+// do sends a request and decodes a JSON reply into out (or copies the raw
+// body when out is an io.Writer). An error reply becomes an *ethos.Error.
+func (c *client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return ethos.Errorf(ethos.EINTERNAL, "cannot reach the server at %s: %v", c.base, unwrapURL(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Error   string `json:"error"`
+			Message string `json:"message"`
+		}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		if json.Unmarshal(b, &e) != nil || e.Message == "" {
+			return ethos.Errorf(ethos.EINTERNAL, "server answered %s", resp.Status)
+		}
+		return ethos.Errorf(e.Error, "%s", e.Message)
+	}
+	switch o := out.(type) {
+	case nil:
+		return nil
+	case io.Writer:
+		_, err := io.Copy(o, resp.Body)
+		return err
+	default:
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			return fmt.Errorf("decode server reply: %w", err)
+		}
+		return nil
+	}
+}
+
+func unwrapURL(err error) error {
+	for {
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok || u.Unwrap() == nil {
+			return err
+		}
+		if _, isOp := err.(interface{ Timeout() bool }); isOp {
+			return err
+		}
+		err = u.Unwrap()
+	}
+}
+
+// printJSON writes v indented.
+func printJSON(env *Env, v any) error {
+	enc := json.NewEncoder(env.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// table prints rows under a header.
+func table(env *Env, header string, rows [][]string) error {
+	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
+
+func fmtTime(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04")
+}
+
+// subcommand dispatches "ethos NAME VERB …" to one of verbs.
+func subcommand(ctx context.Context, env *Env, name string, args []string, verbs map[string]func(context.Context, *Env, []string) error, order []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprintf(env.Stderr, "Usage: ethos %s <%s> [flags]\nRun 'ethos %s <verb> --help' for the flags of each.\n", name, strings.Join(order, "|"), name)
+		if len(args) == 0 {
+			return usagef("%s: missing verb (%s)", name, strings.Join(order, ", "))
+		}
+		return flag.ErrHelp
+	}
+	v, ok := verbs[args[0]]
+	if !ok {
+		return usagef("%s: unknown verb %q (want %s)", name, args[0], strings.Join(order, ", "))
+	}
+	return v(ctx, env, args[1:])
+}
+
+// splitList splits a comma-separated flag value.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// parseArgs parses flags that may come before or after the positional
+// arguments ("token revoke ID --json"), returning the positional ones.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := parseFlags(fs, args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if rest[0] == "--" {
+			return append(pos, rest[1:]...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+
+	"github.com/ethos-imaging/ethos"
+)
+
+func runProject(ctx context.Context, env *Env, args []string) error {
+	return subcommand(ctx, env, "project", args, map[string]func(context.Context, *Env, []string) error{
+		"create": projectCreate, "list": projectList, "show": projectShow, "stage": projectStage,
+	}, []string{"create", "list", "show", "stage"})
+}
+
+func projectCreate(ctx context.Context, env *Env, args []string) error {
+	fs := newFlagSet(env, "project create", "project create --name NAME --intended-use TEXT --modality CT|MR|DX|… --setting TEXT [--party ID] [--json]")
+	name := fs.String("name", "", "project name")
+	use := fs.String("intended-use", "", "intended use of the AI system")
+	modality := fs.String("modality", "", "DICOM modality defined term (CT, MR, DX, MG, US, …)")
+	setting := fs.String("setting", "", "clinical setting, e.g. emergency department")
+	party := fs.String("party", "", "owning party (default: yours)")
+	asJSON := fs.Bool("json", false, "print as JSON")
+	connect := clientFlags(env, fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *name == "" || *use == "" || *modality == "" || *setting == "" || fs.NArg() > 0 {
+		return usagef("project create needs --name, --intended-use, --modality and --setting")
+	}
+	c, err := connect()
+	if err != nil {
+		return err
+	}
+	var p ethos.Project
+	if err := c.do(ctx, "POST", "/api/v1/projects", map[string]string{"name": *name, "intended_use": *use, "modality": *modality, "clinical_setting": *setting, "party_id": *party}, &p); err != nil {
+		return err
+	}
+	return printProject(env, &p, *asJSON)
+}
+
+func printProject(env *Env, p *ethos.Project, asJSON bool) error {
+	if asJSON {
+		return printJSON(env, p)
+	}
+	fmt.Fprintf(env.Stdout, "%s  %s\n  intended use      %s\n  modality          %s\n  clinical setting  %s\n  owner             %s\n  stage             %s\n  history:\n",
+		p.ID, p.Name, p.IntendedUse, p.Modality, p.ClinicalSetting, p.PartyID, p.Stage)
+	for _, c := range p.StageHistory {
+		from := string(c.From)
+		if from == "" {
+			from = "-"
+		}
+		fmt.Fprintf(env.Stdout, "    %s  %s -> %s  by %s  %s\n", c.At.UTC().Format("2006-01-02 15:04"), from, c.To, c.By, c.Reason)
+	}
+	return nil
+}
+
+func projectList(ctx context.Context, env *Env, args []string) error {
+	fs := newFlagSet(env, "project list", "project list [--stage STAGE] [--json]")
+	stage := fs.String("stage", "", "only projects at this stage")
+	asJSON := fs.Bool("json", false, "print as JSON")
+	connect := clientFlags(env, fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	c, err := connect()
+	if err != nil {
+		return err
+	}
+	q := url.Values{"limit": {"1000"}}
+	if *stage != "" {
+		q.Set("stage", *stage)
+	}
+	var out struct {
+		Items []ethos.Project `json:"items"`
+		Total int             `json:"total"`
+	}
+	if err := c.do(ctx, "GET", "/api/v1/projects?"+q.Encode(), nil, &out); err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(env, out)
+	}
+	var rows [][]string
+	for _, p := range out.Items {
+		rows = append(rows, []string{p.ID, p.Name, p.Modality, string(p.Stage), p.PartyID})
+	}
+	return table(env, "ID\tNAME\tMODALITY\tSTAGE\tOWNER", rows)
+}
+
+func projectShow(ctx context.Context, env *Env, args []string) error {
+	fs := newFlagSet(env, "project show", "project show ID [--json]")
+	asJSON := fs.Bool("json", false, "print as JSON")
+	connect := clientFlags(env, fs)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("project show takes one project id")
+	}
+	c, err := connect()
+	if err != nil {
+		return err
+	}
+	var p ethos.Project
+	if err := c.do(ctx, "GET", "/api/v1/projects/"+url.PathEscape(pos[0]), nil, &p); err != nil {
+		return err
+	}
+	return printProject(env, &p, *asJSON)
+}
+
+func projectStage(ctx context.Context, env *Env, args []string) error {
+	fs := newFlagSet(env, "project stage", "project stage ID --to STAGE [--reason TEXT] [--json]")
+	to := fs.String("to", "", "stage to move to: the next stage, or any earlier one")
+	reason := fs.String("reason", "", "why (kept in the stage history)")
+	asJSON := fs.Bool("json", false, "print as JSON")
+	connect := clientFlags(env, fs)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || *to == "" {
+		return usagef("project stage takes one project id and --to")
+	}
+	c, err := connect()
+	if err != nil {
+		return err
+	}
+	var p ethos.Project
+	if err := c.do(ctx, "POST", "/api/v1/projects/"+url.PathEscape(pos[0])+"/stage", map[string]string{"stage": *to, "reason": *reason}, &p); err != nil {
+		return err
+	}
+	return printProject(env, &p, *asJSON)
+}

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	ehttp "github.com/ethos-imaging/ethos/http"
+)
+
+func runServe(ctx context.Context, env *Env, args []string) error {
+	fs := newFlagSet(env, "serve", "serve [--addr HOST:PORT] [--data DIR] [--policy FILE [--allow-wider-than-framework]] [--log-level LEVEL]")
+	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
+	data := fs.String("data", defaultDataDir, "data directory (created on first start)")
+	policyFile := fs.String("policy", "", "access policy override file (JSON); default: the framework's matrix")
+	wider := fs.Bool("allow-wider-than-framework", false, "accept policy cells more open than the framework's")
+	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("serve takes no arguments")
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		return usagef("--log-level: %v", err)
+	}
+	logger := slog.New(slog.NewJSONHandler(env.Stderr, &slog.HandlerOptions{Level: lvl}))
+	pol, err := loadPolicy(*policyFile, *wider)
+	if err != nil {
+		return err
+	}
+	for _, c := range pol.Widened() {
+		logger.Warn("policy cell wider than the framework", "stage", string(c.Stage), "party_type", string(c.PartyType), "level", string(c.Level), "framework", string(c.Framework))
+	}
+	a, err := openApp(ctx, *data)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	a.log.Logger = logger
+	ok, err := a.initialised(ctx)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		res, err := a.bootstrap(ctx, "Ethos operator", "public", "admin", 30)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stderr, "First start: created %s with party %s and admin %s.\nAdmin token (shown once, only its hash is stored):\n\n  %s\n\n", a.dir, res.Party.ID, res.User.ID, res.Secret)
+	}
+	s := ehttp.NewServer()
+	s.Addr, s.Logger, s.Version = *addr, logger, version()
+	s.Policy, s.Auditor, s.AuditLog, s.AuditDB, s.VerifierKey = pol, a.auditor, a.log, a.auditDB, a.verifierKey
+	s.Parties, s.Users, s.Tokens, s.Projects, s.DUAs, s.Records = a.parties, a.users, a.tokens, a.projects, a.duas, a.records
+	return s.Serve(ctx, func(bound string) {
+		logger.Info("listening", "addr", bound, "data", a.dir, "audit_size", a.log.Size())
+	})
+}

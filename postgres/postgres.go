@@ -1,0 +1,257 @@
+// Package postgres stores Ethos's records in PostgreSQL (pgx): the same
+// services as the sqlite package, over the same schema in PostgreSQL types,
+// passing the same conformance suites (storetest and audittest). It is for
+// deployments that already run PostgreSQL with its backups and replicas.
+//
+// The queries are shared in form with the sqlite package ("?" placeholders);
+// a thin database/sql driver wrapper rewrites them to PostgreSQL's $n
+// placeholders before they reach pgx. Migrations are embedded, forward-only
+// and checksummed, applied under an advisory lock so two servers starting
+// together do not race.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ethos-imaging/ethos"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// DB is the database. Use NewDB, set Now if needed, Open, and Close.
+type DB struct {
+	DSN string
+	Now func() time.Time
+
+	db *sql.DB
+}
+
+// NewDB returns a DB for the connection string dsn.
+func NewDB(dsn string) *DB { return &DB{DSN: dsn, Now: time.Now} }
+
+// SQL returns the underlying handle (tests).
+func (db *DB) SQL() *sql.DB { return db.db }
+
+// Open connects and applies pending migrations.
+func (db *DB) Open(ctx context.Context) error {
+	if db.Now == nil {
+		db.Now = time.Now
+	}
+	cfg, err := pgx.ParseConfig(db.DSN)
+	if err != nil {
+		return fmt.Errorf("postgres connection string: %w", err)
+	}
+	sdb := sql.OpenDB(rebindConnector{stdlib.GetConnector(*cfg)})
+	sdb.SetMaxOpenConns(16)
+	if err := sdb.PingContext(ctx); err != nil {
+		sdb.Close()
+		return fmt.Errorf("connect to postgres: %w", err)
+	}
+	ms, err := Migrations()
+	if err != nil {
+		sdb.Close()
+		return err
+	}
+	conn, err := sdb.Conn(ctx)
+	if err != nil {
+		sdb.Close()
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock(?)", int64(0x657468_6f73)); err != nil {
+		sdb.Close()
+		return err
+	}
+	err = migrate(ctx, sdb, ms, db.Now())
+	conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(?)", int64(0x657468_6f73))
+	if err != nil {
+		sdb.Close()
+		return err
+	}
+	db.db = sdb
+	return nil
+}
+
+// Close closes the connection pool.
+func (db *DB) Close() error {
+	if db.db == nil {
+		return nil
+	}
+	return db.db.Close()
+}
+
+func (db *DB) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+func nanos(t time.Time) int64     { return t.UTC().UnixNano() }
+func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+func nullNanos(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: nanos(*t), Valid: true}
+}
+
+func fromNullNanos(n sql.NullInt64) *time.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := fromNanos(n.Int64)
+	return &t
+}
+
+func joinWords[T ~string](xs []T) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = string(x)
+	}
+	return strings.Join(s, ",")
+}
+
+func splitWords[T ~string](s string) []T {
+	if s == "" {
+		return []T{}
+	}
+	parts := strings.Split(s, ",")
+	out := make([]T, len(parts))
+	for i, p := range parts {
+		out[i] = T(p)
+	}
+	return out
+}
+
+func page(offset, limit int) (int, int) {
+	if limit <= 0 {
+		limit = 100
+	}
+	if limit > 1000 {
+		limit = 1000
+	}
+	if offset < 0 {
+		offset = 0
+	}
+	return limit, offset
+}
+
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, arg any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, arg)
+}
+
+func (w *where) String() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+func notFound(kind, id string) error {
+	return ethos.Errorf(ethos.ENOTFOUND, "%s %s not found", kind, id)
+}
+
+func (db *DB) count(ctx context.Context, table string, w *where) (int, error) {
+	var n int
+	err := db.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table+w.String(), w.args...).Scan(&n)
+	return n, err
+}
+
+func exists(ctx context.Context, tx *sql.Tx, table, id string) (bool, error) {
+	var one int
+	err := tx.QueryRowContext(ctx, "SELECT 1 FROM "+table+" WHERE id = ?", id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// rebind rewrites "?" placeholders outside string literals to $1, $2, ….
+func rebind(q string) string {
+	if !strings.Contains(q, "?") {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	inStr := false
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case c == '\'':
+			inStr = !inStr
+			b.WriteByte(c)
+		case c == '?' && !inStr:
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// rebindConnector wraps pgx's connector so every query is rebound.
+type rebindConnector struct{ driver.Connector }
+
+func (c rebindConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return rebindConn{conn}, nil
+}
+
+type rebindConn struct{ driver.Conn }
+
+type fullConn interface {
+	driver.Conn
+	driver.ConnPrepareContext
+	driver.ConnBeginTx
+	driver.QueryerContext
+	driver.ExecerContext
+	driver.NamedValueChecker
+	driver.Pinger
+	driver.SessionResetter
+}
+
+func (c rebindConn) full() fullConn { return c.Conn.(fullConn) }
+
+func (c rebindConn) Prepare(q string) (driver.Stmt, error) { return c.Conn.Prepare(rebind(q)) }
+func (c rebindConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
+	return c.full().PrepareContext(ctx, rebind(q))
+}
+func (c rebindConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	return c.full().BeginTx(ctx, opts)
+}
+func (c rebindConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
+	return c.full().QueryContext(ctx, rebind(q), args)
+}
+func (c rebindConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
+	return c.full().ExecContext(ctx, rebind(q), args)
+}
+func (c rebindConn) CheckNamedValue(v *driver.NamedValue) error { return c.full().CheckNamedValue(v) }
+func (c rebindConn) Ping(ctx context.Context) error             { return c.full().Ping(ctx) }
+func (c rebindConn) ResetSession(ctx context.Context) error     { return c.full().ResetSession(ctx) }
