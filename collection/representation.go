@@ -154,6 +154,9 @@ func Represent(records []ethos.InstanceAttributes, ref *ethos.ReferencePopulatio
 		}
 	}
 	attrs := attributeOrder(units, ref)
+	if len(attrs) > MaxAttributes {
+		return nil, ethos.Errorf(ethos.EINVALID, "%d attributes, at most %d in one report", len(attrs), MaxAttributes)
+	}
 	for _, a := range attrs {
 		r.Attributes = append(r.Attributes, breakdown(units, []string{a}, ref))
 	}

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ethos-imaging/ethos"
 	"github.com/ethos-imaging/ethos/dicom"
@@ -25,7 +26,10 @@ import (
 const (
 	MaxValueLen = 256
 	MaxRecords  = 10_000_000
-	maxRefBytes = 4 << 20
+	// MaxAttributes bounds the attributes of one report (every pair is
+	// an intersection: 24 attributes make 276).
+	MaxAttributes = 24
+	maxRefBytes   = 4 << 20
 )
 
 // ReadReference reads a reference population in JSON (the fields of
@@ -88,8 +92,8 @@ func ReadReferenceCSV(r io.Reader, name string, floor float64, smallGroup int) (
 		if !ethos.ValidAttributeName(a) {
 			return nil, ethos.Errorf(ethos.EINVALID, "reference CSV line %d, column attribute: %q is not an attribute name", line, a)
 		}
-		if v == "" || len(v) > MaxValueLen {
-			return nil, ethos.Errorf(ethos.EINVALID, "reference CSV line %d, column value: empty or longer than %d bytes", line, MaxValueLen)
+		if v == "" || len(v) > MaxValueLen || !utf8.ValidString(v) {
+			return nil, ethos.Errorf(ethos.EINVALID, "reference CSV line %d, column value: empty, longer than %d bytes or not UTF-8", line, MaxValueLen)
 		}
 		s, err := strconv.ParseFloat(strings.TrimSpace(rec[2]), 64)
 		if err != nil {
@@ -140,6 +144,9 @@ func ReadInstancesCSV(r io.Reader) ([]ethos.InstanceAttributes, error) {
 		seen[h] = true
 		cols[i] = h
 	}
+	if n := len(seen) - countTrue(seen["instance"], seen["subject"], seen["label"]); n > MaxAttributes {
+		return nil, ethos.Errorf(ethos.EINVALID, "instances CSV line 1: %d attribute columns, at most %d", n, MaxAttributes)
+	}
 	ageToBand := seen["age"] && !seen[ethos.AttrAgeBand]
 	var out []ethos.InstanceAttributes
 	for line := 2; ; line++ {
@@ -161,6 +168,9 @@ func ReadInstancesCSV(r io.Reader) ([]ethos.InstanceAttributes, error) {
 			}
 			if v == "" {
 				continue
+			}
+			if !utf8.ValidString(v) {
+				return nil, ethos.Errorf(ethos.EINVALID, "instances CSV line %d, column %s: not UTF-8", line, cols[i])
 			}
 			switch cols[i] {
 			case "instance":
@@ -196,6 +206,16 @@ func ReadInstancesCSV(r io.Reader) ([]ethos.InstanceAttributes, error) {
 	return out, nil
 }
 
+func countTrue(bs ...bool) int {
+	n := 0
+	for _, b := range bs {
+		if b {
+			n++
+		}
+	}
+	return n
+}
+
 func parseLabel(s string) (bool, bool) {
 	switch strings.ToLower(s) {
 	case "1", "true", "yes", "positive", "pos":
@@ -226,7 +246,7 @@ type DICOMAttributes struct {
 func (o DICOMAttributes) AttributesFromDICOM(ds *dicom.Dataset) ethos.InstanceAttributes {
 	ia := ethos.InstanceAttributes{Instance: ds.Text(tag.SOPInstanceUID), Attributes: map[string]string{}}
 	set := func(k, v string) {
-		v = strings.TrimSpace(v)
+		v = strings.TrimSpace(strings.ToValidUTF8(v, "\uFFFD"))
 		if v != "" && len(v) <= MaxValueLen {
 			ia.Attributes[k] = v
 		}

@@ -17,8 +17,10 @@
 // and a random salt in the header). The nonce of segment i is a random
 // 7-byte prefix, the 32-bit big-endian i and a byte that is 1 only on the
 // last segment, and every segment authenticates the header as additional
-// data; reordering, dropping, truncating or extending segments therefore
-// fails authentication, and memory stays bounded by one segment.
+// data (the last one also the blob's address); reordering, dropping,
+// truncating or extending segments, or moving a blob file to another
+// address, therefore fails authentication, and memory stays bounded by one
+// segment.
 //
 // Data keys are wrapped with AES-256-GCM under a master key (from a key
 // file or an environment variable, see LoadMasterKey) with the subject key

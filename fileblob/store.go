@@ -158,6 +158,7 @@ func (s *Store) Put(ctx context.Context, subject ethos.SubjectKey, r io.Reader) 
 	}
 	kid, _ := hex.DecodeString(k.ID)
 	dir := filepath.Join(s.Dir, k.ID)
+	_, keyDirErr := os.Stat(dir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return ethos.BlobRef{}, fmt.Errorf("put blob: %w", err)
 	}
@@ -210,6 +211,18 @@ func (s *Store) Put(ctx context.Context, subject ethos.SubjectKey, r io.Reader) 
 		if err := syncDir(dir); err != nil {
 			return ethos.BlobRef{}, fmt.Errorf("put blob %s: %w", ref, err)
 		}
+	}
+	if keyDirErr != nil {
+		if err := syncDir(s.Dir); err != nil {
+			return ethos.BlobRef{}, fmt.Errorf("put blob %s: %w", ref, err)
+		}
+	}
+	// A shredding of this subject that ran while the blob was written has
+	// destroyed the key it is sealed under: the blob is unreadable, remove
+	// it and say so rather than acknowledge it.
+	if now, err := s.Keys.DataKey(ctx, subject); err != nil || now.ID != k.ID {
+		os.Remove(final)
+		return ethos.BlobRef{}, ethos.Errorf(ethos.ECONFLICT, "put blob: subject %s was crypto-shredded while the blob was written", subject.Short())
 	}
 	return ref, nil
 }

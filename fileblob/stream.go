@@ -26,7 +26,9 @@ import (
 //	prefix     7 bytes (nonce prefix)
 //	segments   each: ciphertext of up to <segment> bytes + 16-byte tag
 //
-// The header (68 bytes) is the additional data of every segment.
+// The header (68 bytes) is the additional data of every segment but the
+// last, whose additional data is the header followed by the blob's 32-byte
+// address (binding the file to the address it is stored under).
 const (
 	magic         = "ETHOSBLB"
 	formatVersion = 1
@@ -88,6 +90,7 @@ type sealer struct {
 	header []byte
 	aead   cipher.AEAD
 	mac    hash.Hash
+	sum    []byte // the address, once the final segment is sealed
 	buf    []byte // plaintext of the pending segment
 	out    []byte
 	nonce  [12]byte
@@ -154,7 +157,15 @@ func (s *sealer) flush(last bool) error {
 	s.mac.Write(s.buf)
 	s.size += int64(len(s.buf))
 	segmentNonce(s.nonce[:], s.header[prefixOff:], s.seg, last)
-	s.out = s.aead.Seal(s.out[:0], s.nonce[:], s.buf, s.header)
+	aad := s.header
+	if last {
+		// The final segment also authenticates the blob's address, so a
+		// blob file moved to another address fails on read without the
+		// reader hashing the plaintext again.
+		s.sum = s.mac.Sum(nil)
+		aad = finalAAD(s.header, s.sum)
+	}
+	s.out = s.aead.Seal(s.out[:0], s.nonce[:], s.buf, aad)
 	if _, err := s.w.Write(s.out); err != nil {
 		return err
 	}
@@ -164,20 +175,23 @@ func (s *sealer) flush(last bool) error {
 	return nil
 }
 
-func (s *sealer) digest() string { return hex.EncodeToString(s.mac.Sum(nil)) }
+func (s *sealer) digest() string { return hex.EncodeToString(s.sum) }
+
+func finalAAD(header, digest []byte) []byte {
+	return append(append(make([]byte, 0, len(header)+len(digest)), header...), digest...)
+}
 
 // opener decrypts a blob file segment by segment; it releases a segment's
 // plaintext only after the segment authenticated, and reports an error
-// instead of EOF when the stream ends without a final segment or the
-// plaintext does not hash to the expected digest.
+// instead of EOF when the stream ends without a final segment or the final
+// segment does not authenticate the expected address.
 type opener struct {
 	ref     string
 	r       *bufio.Reader
 	c       io.Closer
 	header  []byte
 	aead    cipher.AEAD
-	mac     hash.Hash
-	digest  string
+	final   []byte // additional data of the final segment
 	segSize int
 	in      []byte
 	plain   []byte
@@ -189,6 +203,10 @@ type opener struct {
 }
 
 func newOpener(ref string, rc io.ReadCloser, keyID []byte, dataKey []byte, digest string) (*opener, error) {
+	sum, err := hex.DecodeString(digest)
+	if err != nil || len(sum) != sha256.Size {
+		return nil, fmt.Errorf("blob %s: malformed digest", ref)
+	}
 	br := bufio.NewReaderSize(rc, 64<<10)
 	h := make([]byte, headerSize)
 	if _, err := io.ReadFull(br, h); err != nil {
@@ -210,8 +228,7 @@ func newOpener(ref string, rc io.ReadCloser, keyID []byte, dataKey []byte, diges
 	return &opener{
 		ref: ref, r: br, c: rc, header: h,
 		aead:    blobAEAD(dataKey, h[saltOff:prefixOff]),
-		mac:     hmac.New(sha256.New, addressKey(dataKey)),
-		digest:  digest,
+		final:   finalAAD(h, sum),
 		segSize: int(seg),
 		in:      make([]byte, int(seg)+tagSize),
 		off:     headerSize,
@@ -245,12 +262,16 @@ func (o *opener) next() error {
 	}
 	var nonce [12]byte
 	segmentNonce(nonce[:], o.header[prefixOff:], o.seg, last)
-	p, aerr := o.aead.Open(o.plain[:0], nonce[:], o.in[:n], o.header)
+	aad := o.header
+	if last {
+		aad = o.final
+	}
+	p, aerr := o.aead.Open(o.plain[:0], nonce[:], o.in[:n], aad)
 	if aerr != nil {
+		// Tell the reader what most likely happened.
 		if !last {
-			// A final segment followed by more bytes: data was appended.
 			segmentNonce(nonce[:], o.header[prefixOff:], o.seg, true)
-			if _, e2 := o.aead.Open(nil, nonce[:], o.in[:n], o.header); e2 == nil {
+			if _, e2 := o.aead.Open(nil, nonce[:], o.in[:n], o.final); e2 == nil {
 				return o.corrupt("bytes follow the final segment: data was appended")
 			}
 		} else {
@@ -259,18 +280,12 @@ func (o *opener) next() error {
 				return o.corrupt("stream ends after a non-final segment: the blob is truncated")
 			}
 		}
-		return o.corrupt("authentication failed: the blob was modified or sealed under another key")
+		return o.corrupt("authentication failed: the blob was modified, sealed under another key, or is not the blob of this address")
 	}
 	o.plain, o.pos = p, 0
-	o.mac.Write(p)
 	o.off += int64(n)
 	o.seg++
-	if last {
-		o.done = true
-		if !hmac.Equal([]byte(hex.EncodeToString(o.mac.Sum(nil))), []byte(o.digest)) {
-			return &CorruptError{Ref: o.ref, Segment: int64(o.seg - 1), Offset: o.off - int64(n), Reason: "content does not match the blob's address (file swapped)"}
-		}
-	}
+	o.done = last
 	return nil
 }
 

@@ -1,0 +1,116 @@
+package collection_test
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ethos-imaging/ethos"
+	"github.com/ethos-imaging/ethos/collection"
+	"github.com/ethos-imaging/ethos/dicom"
+	"github.com/google/go-cmp/cmp"
+)
+
+// corpusCSV writes the attributes of the DICOM corpus as an instances CSV:
+// the real values the fuzzers start from.
+func corpusCSV(tb testing.TB) []byte {
+	tb.Helper()
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	cols := append([]string{"instance"}, ethos.StandardAttributes...)
+	w.Write(cols)
+	for _, p := range corpusFiles(tb) {
+		f, err := dicom.ParseFile(p, dicom.SkipPixelData())
+		if err != nil {
+			continue
+		}
+		ia := collection.DICOMAttributes{}.AttributesFromDICOM(&f.Dataset)
+		row := []string{ia.Instance}
+		for _, a := range ethos.StandardAttributes {
+			row = append(row, ia.Attributes[a])
+		}
+		w.Write(row)
+	}
+	w.Flush()
+	return b.Bytes()
+}
+
+// FuzzReadInstancesCSV: any input is read or refused with a coded error;
+// what is read yields a report whose JSON form reads back equal.
+func FuzzReadInstancesCSV(f *testing.F) {
+	f.Add(corpusCSV(f))
+	if b, err := os.ReadFile(filepath.Join("testdata", "instances.csv")); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte("sex,age,label\nF,45,1\n"))
+	_, ref := mustInputs(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		recs, err := collection.ReadInstancesCSV(bytes.NewReader(data))
+		if err != nil {
+			if ethos.ErrorCode(err) != ethos.EINVALID {
+				t.Fatalf("uncoded error: %v", err)
+			}
+			return
+		}
+		r, err := collection.Represent(recs, ref)
+		if err != nil {
+			if ethos.ErrorCode(err) != ethos.EINVALID {
+				t.Fatalf("uncoded error: %v", err)
+			}
+			return
+		}
+		var b bytes.Buffer
+		if err := r.WriteJSON(&b); err != nil {
+			t.Fatal(err)
+		}
+		var back collection.Report
+		if err := json.Unmarshal(b.Bytes(), &back); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(r, &back); diff != "" {
+			t.Fatalf("JSON round trip (-want +got):\n%s", diff)
+		}
+		if err := r.WriteCSV(&b); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.WriteHTML(&b); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// FuzzReadReference: a reference that reads is valid, and writing it as
+// JSON reads back equal.
+func FuzzReadReference(f *testing.F) {
+	if b, err := os.ReadFile(filepath.Join("testdata", "reference.json")); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte(`{"name":"x","floor":0.8,"small_group":3,"expected":{"sex":{"F":0.5,"M":0.5}}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ref, err := collection.ReadReference(bytes.NewReader(data))
+		if err != nil {
+			if ethos.ErrorCode(err) != ethos.EINVALID && !strings.Contains(err.Error(), "read reference") {
+				t.Fatalf("uncoded error: %v", err)
+			}
+			return
+		}
+		if err := ref.Validate(); err != nil {
+			t.Fatalf("read but invalid: %v", err)
+		}
+		b, err := json.Marshal(ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := collection.ReadReference(bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("re-read: %v", err)
+		}
+		if diff := cmp.Diff(ref, back); diff != "" {
+			t.Fatalf("round trip (-want +got):\n%s", diff)
+		}
+	})
+}
