@@ -19,6 +19,8 @@ import (
 var consentCommands = []command{
 	{"validate", "check a FHIR R4 Consent or Bundle file; --export writes it back pseudonymised", runConsentValidate},
 	{"decide", "answer a consent question from a FHIR file (PERMIT, DENY or NO_CONSENT)", runConsentDecide},
+	{"import", "store the consents of a FHIR file in the data directory (all or none)", runConsentImport},
+	{"withdraw", "withdraw a subject's consents at once; --erase crypto-shreds its data", runConsentWithdraw},
 }
 
 func runConsent(ctx context.Context, env *Env, args []string) error {

@@ -1,0 +1,303 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ethos-imaging/ethos"
+	"github.com/ethos-imaging/ethos/collection"
+	"github.com/ethos-imaging/ethos/fileblob"
+	"github.com/ethos-imaging/ethos/policy"
+	"github.com/ethos-imaging/ethos/sqlite"
+)
+
+// Files of the data directory used by collection (QC-COL-2).
+const (
+	masterKeyFile     = "blob-master.key"    // fileblob master key, 0600
+	subjectSecretFile = "subject-key.secret" // secret keying subject keys, 0600
+	blobDir           = "blobs"              // encrypted instance bytes
+	blobKeysFile      = "blob-keys.json"     // wrapped per-subject data keys
+)
+
+// collectionApp is a data directory opened for ingest and consent work,
+// acting as one registered user (the operator on the machine that holds
+// the data directory).
+type collectionApp struct {
+	*app
+	db        *sqlite.DB
+	consents  *sqlite.ConsentService
+	instances *sqlite.InstanceService
+	blobs     *fileblob.Store
+	linkKey   []byte
+	secret    []byte
+	actor     ethos.AccessRequest
+	decider   ethos.Decider
+}
+
+func openCollection(ctx context.Context, dir, userID string) (*collectionApp, error) {
+	if !sqlite.Exists(dir) {
+		return nil, usagef("%s is not an Ethos data directory (run 'ethos init' first)", dir)
+	}
+	a, err := openApp(ctx, dir, "")
+	if err != nil {
+		return nil, err
+	}
+	c := &collectionApp{app: a, decider: policy.Default()}
+	fail := func(err error) (*collectionApp, error) { c.Close(); return nil, err }
+	c.db = sqlite.NewDB(dir)
+	if err := c.db.Open(ctx); err != nil {
+		return fail(err)
+	}
+	c.consents, c.instances = sqlite.NewConsentService(c.db), sqlite.NewInstanceService(c.db)
+	master, err := loadOrCreateMaster(filepath.Join(dir, masterKeyFile))
+	if err != nil {
+		return fail(err)
+	}
+	raw, err := base64.StdEncoding.DecodeString(master.Encode())
+	if err != nil {
+		return fail(err)
+	}
+	if c.linkKey, err = collection.LinkKey(raw); err != nil {
+		return fail(err)
+	}
+	keys := fileblob.NewFileKeyStore(filepath.Join(dir, blobKeysFile))
+	if err := keys.Open(); err != nil {
+		return fail(err)
+	}
+	c.blobs = fileblob.NewStore(filepath.Join(dir, blobDir), keys, master)
+	if err := c.blobs.Init(); err != nil {
+		return fail(err)
+	}
+	if c.secret, err = loadOrCreateSecret(filepath.Join(dir, subjectSecretFile)); err != nil {
+		return fail(err)
+	}
+	if userID == "" {
+		return fail(usagef("--user: the id of the Ethos user doing this is required"))
+	}
+	u, err := a.users.FindUserByID(ctx, userID)
+	if err != nil {
+		return fail(err)
+	}
+	if u.Disabled {
+		return fail(ethos.Errorf(ethos.EFORBIDDEN, "user %s is disabled", u.ID))
+	}
+	p, err := a.parties.FindPartyByID(ctx, u.PartyID)
+	if err != nil {
+		return fail(err)
+	}
+	c.actor = ethos.AccessRequest{UserID: u.ID, PartyID: p.ID, PartyType: p.Type, Roles: u.Roles}
+	return c, nil
+}
+
+func (c *collectionApp) Close() error {
+	var err error
+	if c.db != nil {
+		err = c.db.Close()
+	}
+	return errors.Join(err, c.app.Close())
+}
+
+func loadOrCreateMaster(path string) (*fileblob.MasterKey, error) {
+	m, err := fileblob.LoadMasterKey(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		m = fileblob.GenerateMasterKey()
+		if err := fileblob.WriteMasterKeyFile(path, m); err != nil {
+			return nil, err
+		}
+		return m, nil
+	}
+	return m, err
+}
+
+func loadOrCreateSecret(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		k := make([]byte, 32)
+		rand.Read(k)
+		s := []byte(hex.EncodeToString(k))
+		if err := writeAtomic(path, append(s, '\n'), 0o600); err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	b = bytes.TrimSpace(b)
+	if len(b) < ethos.MinSubjectKeySecret {
+		return nil, ethos.Errorf(ethos.EINVALID, "%s: %d bytes, want at least %d", path, len(b), ethos.MinSubjectKeySecret)
+	}
+	return b, nil
+}
+
+func runIngest(ctx context.Context, env *Env, args []string) error {
+	if len(args) > 0 && args[0] == "rules" {
+		return runIngestRules(ctx, env, args[1:])
+	}
+	flags := newFlagSet(env, "ingest", "ingest --user ID --project ID [--data DIR] [--json] DIR|FILE...\n       ethos ingest rules --user ID --project ID --purpose research|ai-training [--modalities CT,MR] [--body-parts CHEST] [--from D] [--to D] [--issuer I]")
+	data := flags.String("data", defaultDataDir, "data directory")
+	user := flags.String("user", "", "id of the Ethos user doing the ingest")
+	project := flags.String("project", "", "project to ingest into")
+	asJSON := flags.Bool("json", false, "print one JSON record per instance")
+	if err := parseFlags(flags, args); err != nil {
+		return err
+	}
+	if *project == "" || flags.NArg() == 0 {
+		return usagef("ingest needs --project and at least one directory or file")
+	}
+	c, err := openCollection(ctx, *data, *user)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	p, err := c.projects.FindProjectByID(ctx, *project)
+	if err != nil {
+		return err
+	}
+	rules, err := c.instances.CollectionRules(ctx, p.ID)
+	if e, ok := errors.AsType[*ethos.Error](err); ok && e.Code == ethos.ENOTFOUND {
+		return usagef("project %s has no collection rules: set its purpose and minimisation rules with 'ethos ingest rules' first", p.ID)
+	} else if err != nil {
+		return err
+	}
+	duas, _, err := c.duas.FindDUAs(ctx, ethos.DUAFilter{PartyID: &c.actor.PartyID, ProjectID: &p.ID, Limit: 1000})
+	if err != nil {
+		return err
+	}
+	access := c.actor
+	access.DUAs = duas
+	g := &collection.Ingester{Instances: c.instances, Consents: c.consents, Blobs: c.blobs, Auditor: c.auditor, Decider: c.decider, Secret: c.secret}
+	batch := &collection.Batch{Project: p, Rules: rules, Access: access, RequestID: "cli-" + ethos.NewID("ing")}
+	counts := map[string]int{}
+	enc := json.NewEncoder(env.Stdout)
+	for _, root := range flags.Args() {
+		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if !d.Type().IsRegular() {
+				return nil
+			}
+			rel, _ := filepath.Rel(root, path)
+			if rel == "." {
+				rel = filepath.Base(path)
+			}
+			f, err := os.Open(path)
+			if err != nil {
+				return err
+			}
+			res, err := g.Ingest(ctx, batch, "file:"+filepath.ToSlash(rel), f)
+			f.Close()
+			if err != nil {
+				return err
+			}
+			in := res.Instance
+			key := string(in.Status)
+			if res.Duplicate {
+				key = "duplicate"
+			} else if in.Reason != "" {
+				key += " " + string(in.Reason)
+			}
+			counts[key]++
+			if *asJSON {
+				return enc.Encode(map[string]any{"source": in.Source, "instance": in, "duplicate": res.Duplicate})
+			}
+			line := fmt.Sprintf("%-12s %s %s", key, in.ID, in.Source)
+			if in.Status != ethos.InstanceStored {
+				line += ": " + in.Detail
+			}
+			fmt.Fprintln(env.Stdout, line)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if !*asJSON {
+		var parts []string
+		for k, n := range counts {
+			parts = append(parts, fmt.Sprintf("%s %d", k, n))
+		}
+		fmt.Fprintf(env.Stdout, "done: %s\n", strings.Join(sortedStrings(parts), ", "))
+	}
+	return nil
+}
+
+func sortedStrings(s []string) []string {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+	return s
+}
+
+func runIngestRules(ctx context.Context, env *Env, args []string) error {
+	fs := newFlagSet(env, "ingest rules", "ingest rules --user ID --project ID --purpose research|ai-training [--modalities CT,MR] [--body-parts CHEST] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--issuer I]")
+	data := fs.String("data", defaultDataDir, "data directory")
+	user := fs.String("user", "", "id of the Ethos user setting the rules")
+	project := fs.String("project", "", "project")
+	purpose := fs.String("purpose", "", "purpose the project collects for: research or ai-training")
+	mods := fs.String("modalities", "", "comma-separated DICOM modalities to accept (default: any)")
+	parts := fs.String("body-parts", "", "comma-separated DICOM body parts to accept (default: any)")
+	from := fs.String("from", "", "earliest acquisition date accepted")
+	to := fs.String("to", "", "latest acquisition date accepted (whole day)")
+	issuer := fs.String("issuer", "", "issuer of patient IDs for files without Issuer of Patient ID")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *project == "" || *purpose == "" {
+		return usagef("ingest rules needs --project and --purpose")
+	}
+	c, err := openCollection(ctx, *data, *user)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	p, err := c.projects.FindProjectByID(ctx, *project)
+	if err != nil {
+		return err
+	}
+	req := c.actor
+	req.ProjectID, req.ProjectPartyID, req.ManageKind, req.Action, req.Now = p.ID, p.PartyID, "project", ethos.ActionManage, time.Now()
+	if d := c.decider.Decide(&req); !d.Allow {
+		return d.Err()
+	}
+	r := &ethos.CollectionRules{ProjectID: p.ID, Purpose: ethos.Purpose(*purpose), Issuer: *issuer, UpdatedBy: c.actor.UserID}
+	if *mods != "" {
+		r.Modalities = splitList(strings.ToUpper(*mods))
+	}
+	if *parts != "" {
+		r.BodyParts = splitList(*parts)
+	}
+	for _, tf := range []struct {
+		s   string
+		dst *time.Time
+	}{{*from, &r.Acquired.Start}, {*to, &r.Acquired.End}} {
+		if tf.s == "" {
+			continue
+		}
+		if *tf.dst, err = parseTimeFlag(tf.s); err != nil {
+			return usagef("%v", err)
+		}
+	}
+	if err := c.instances.SetCollectionRules(ctx, r); err != nil {
+		return err
+	}
+	if err := c.auditor.Record(ctx, ethos.AuditEvent{Actor: c.actor.UserID, Party: c.actor.PartyID, Action: "collection.rules",
+		Resource: "project/" + p.ID, Stage: ethos.StageCollection, Purpose: r.Purpose, Reason: fmt.Sprintf("modalities %v, body parts %v", r.Modalities, r.BodyParts)}); err != nil {
+		return err
+	}
+	return printJSON(env, r)
+}

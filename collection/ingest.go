@@ -1,0 +1,368 @@
+package collection
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ethos-imaging/ethos"
+	"github.com/ethos-imaging/ethos/consent"
+	"github.com/ethos-imaging/ethos/dicom"
+	"github.com/ethos-imaging/ethos/dicom/tag"
+)
+
+// MaxInstanceBytes bounds one received instance; larger input is refused
+// before it is read in full.
+const MaxInstanceBytes = 1 << 30
+
+// Ingester is consent-gated ingest (QC-COL-2, QC-COL-3): every received
+// instance is parsed, tied to a subject key, checked against the access
+// policy, the project's minimisation rules and the subject's consents on
+// the acquisition date and now, and then either stored encrypted under the
+// subject's data key or recorded as quarantined with a reason. Every
+// decision is written to the audit log naming the subject by key only.
+type Ingester struct {
+	Instances ethos.InstanceService
+	Consents  ethos.ConsentService
+	Blobs     ethos.BlobStore
+	Auditor   ethos.Auditor
+	Decider   ethos.Decider
+	Secret    []byte           // subject key secret (ethos.DeriveSubjectKey)
+	Now       func() time.Time // default time.Now
+}
+
+// Batch is who ingests into which project.
+type Batch struct {
+	Project   *ethos.Project
+	Rules     *ethos.CollectionRules
+	Access    ethos.AccessRequest // the caller: user, party, roles, DUAs
+	RequestID string
+}
+
+// Result is the outcome for one instance. Duplicate is set when the
+// project already held the SOP Instance UID; Instance is then the
+// existing record and nothing new was stored.
+type Result struct {
+	Instance  *ethos.Instance
+	Duplicate bool
+}
+
+func (g *Ingester) now() time.Time {
+	if g.Now != nil {
+		return g.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// header is what ingest reads from a DICOM instance.
+type header struct {
+	sopUID   string
+	id       ethos.PatientIdentifier
+	modality string
+	bodyPart string
+	acquired time.Time
+}
+
+func readHeader(data []byte) (*header, error) {
+	f, err := dicom.Parse(bytes.NewReader(data), dicom.SkipPixelData())
+	if err != nil {
+		return nil, err
+	}
+	ds := &f.Dataset
+	h := &header{
+		sopUID:   strings.Trim(ds.Text(tag.SOPInstanceUID), " \x00"),
+		id:       ethos.PatientIdentifier{Issuer: strings.Trim(ds.Text(tag.IssuerOfPatientID), " \x00"), Value: strings.Trim(ds.Text(tag.PatientID), " \x00")},
+		modality: strings.ToUpper(strings.TrimSpace(ds.Text(tag.Modality))),
+		bodyPart: strings.ToUpper(strings.TrimSpace(ds.Text(tag.BodyPartExamined))),
+	}
+	if h.sopUID == "" {
+		h.sopUID = strings.Trim(f.Header.Meta.Text(tag.MediaStorageSOPInstanceUID), " \x00")
+	}
+	for _, t := range []tag.Tag{tag.AcquisitionDate, tag.ContentDate, tag.SeriesDate, tag.StudyDate} {
+		if d, ok := dicomDate(ds.Text(t)); ok {
+			h.acquired = d
+			break
+		}
+	}
+	return h, nil
+}
+
+// Ingest reads one instance from r and decides its fate. source names
+// where it came from (a file name relative to the ingest root, or
+// "stow-rs"); it must not contain patient identifiers. The error is
+// non-nil only when Ethos itself failed (store, audit): a rejected
+// instance is a quarantined Result, not an error.
+func (g *Ingester) Ingest(ctx context.Context, b *Batch, source string, r io.Reader) (*Result, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxInstanceBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", source, err)
+	}
+	in := &ethos.Instance{ProjectID: b.Project.ID, Source: source, ReceivedAt: g.now(), ReceivedBy: b.Access.UserID, Status: ethos.InstanceQuarantined}
+	if len(data) > MaxInstanceBytes {
+		return g.quarantine(ctx, b, in, ethos.QuarantineUnparsable, fmt.Sprintf("larger than %d bytes", MaxInstanceBytes), "")
+	}
+	h, err := readHeader(data)
+	if err != nil {
+		// The codec's errors name tags and offsets, never values.
+		return g.quarantine(ctx, b, in, ethos.QuarantineUnparsable, ethos.ErrorMessage(err), "")
+	}
+	in.SOPInstanceUID, in.Modality, in.BodyPart, in.Acquired = h.sopUID, h.modality, h.bodyPart, h.acquired
+	if h.id.Issuer == "" {
+		h.id.Issuer = b.Rules.Issuer
+	}
+	if h.id.Value == "" || h.id.Issuer == "" {
+		return g.quarantine(ctx, b, in, ethos.QuarantineNoIdentity, "no Patient ID, or no Issuer of Patient ID and no default issuer in the collection rules", "")
+	}
+	if in.Subject, err = ethos.DeriveSubjectKey(g.Secret, h.id); err != nil {
+		return nil, err
+	}
+	if in.SOPInstanceUID == "" {
+		return g.quarantine(ctx, b, in, ethos.QuarantineMissingUID, "no SOP Instance UID", "")
+	}
+	// Access policy: the caller must be allowed to write at the collection
+	// stage for the project's purpose.
+	req := b.Access
+	req.ProjectID, req.ProjectPartyID = b.Project.ID, b.Project.PartyID
+	req.Stage, req.Action, req.Purpose, req.Now = ethos.StageCollection, ethos.ActionWrite, b.Rules.Purpose, in.ReceivedAt
+	if d := g.Decider.Decide(&req); !d.Allow {
+		return g.quarantine(ctx, b, in, ethos.QuarantinePolicy, "rule "+d.Rule+": "+d.Reason, "")
+	}
+	if why := outsideRules(b.Rules, h); why != "" {
+		return g.quarantine(ctx, b, in, ethos.QuarantineMinimisation, why, "")
+	}
+	if in.Acquired.IsZero() {
+		return g.quarantine(ctx, b, in, ethos.QuarantineNoDate, "no acquisition, content, series or study date to check consent on", "")
+	}
+	cs, _, err := g.Consents.FindConsents(ctx, ethos.ConsentFilter{SubjectID: &in.Subject, Limit: 1000})
+	if err != nil {
+		return nil, err
+	}
+	q := consent.Query{Subject: in.Subject, Purpose: b.Rules.Purpose, Party: b.Project.PartyID, Modality: h.modality,
+		BodyPart: h.bodyPart, Action: ethos.ActionCollect, Now: in.ReceivedAt}
+	cov, err := consent.DecideAcquiredAndNow(cs, q, in.Acquired)
+	if err != nil {
+		return nil, err
+	}
+	d := cov.Decision()
+	if !d.Permitted() {
+		return g.quarantine(ctx, b, in, ethos.QuarantineReasonFor(d.Reason), d.Detail, d.ConsentID)
+	}
+	in.ConsentID = d.ConsentID
+	ref, err := g.Blobs.Put(ctx, in.Subject, bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	in.Blob, in.Status = &ref, ethos.InstanceStored
+	in.Detail = "consent " + d.ConsentID + " permits " + string(b.Rules.Purpose) + " on the acquisition date and now"
+	saved, err := g.Instances.CreateInstance(ctx, in)
+	if e, ok := errors.AsType[*ethos.Error](err); ok && e.Code == ethos.ECONFLICT && saved != nil {
+		if saved.Blob == nil || saved.Blob.Digest != ref.Digest {
+			// Same UID, other bytes: keep the first copy only.
+			if derr := g.Blobs.Delete(ctx, ref); derr != nil {
+				return nil, derr
+			}
+		}
+		if err := g.audit(ctx, b, saved, "instance.duplicate", "allow", "SOP Instance UID already stored as "+saved.ID); err != nil {
+			return nil, err
+		}
+		return &Result{Instance: saved, Duplicate: true}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := g.audit(ctx, b, saved, "instance.store", "allow", in.Detail); err != nil {
+		return nil, err
+	}
+	return &Result{Instance: saved}, nil
+}
+
+func outsideRules(r *ethos.CollectionRules, h *header) string {
+	if len(r.Modalities) > 0 && !slices.Contains(r.Modalities, h.modality) {
+		return fmt.Sprintf("modality %q is not among the project's modalities %v", h.modality, r.Modalities)
+	}
+	if len(r.BodyParts) > 0 && !slices.Contains(r.BodyParts, h.bodyPart) {
+		return fmt.Sprintf("body part %q is not among the project's body parts %v", h.bodyPart, r.BodyParts)
+	}
+	if !r.Acquired.IsZero() {
+		if h.acquired.IsZero() {
+			return "no acquisition date to check against the project's acquisition window"
+		}
+		// Dates are days: the window's end day counts whole.
+		end := r.Acquired.End
+		if !end.IsZero() {
+			end = end.Truncate(24 * time.Hour).Add(24*time.Hour - time.Nanosecond)
+		}
+		if !(ethos.Period{Start: r.Acquired.Start, End: end}).Covers(h.acquired) {
+			return "acquisition date " + h.acquired.Format("2006-01-02") + " is outside the project's acquisition window"
+		}
+	}
+	return ""
+}
+
+func (g *Ingester) quarantine(ctx context.Context, b *Batch, in *ethos.Instance, reason ethos.QuarantineReason, detail, consentID string) (*Result, error) {
+	in.Status, in.Reason, in.Detail, in.ConsentID = ethos.InstanceQuarantined, reason, detail, consentID
+	saved, err := g.Instances.CreateInstance(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	decision := "deny"
+	if err := g.audit(ctx, b, saved, "instance.quarantine", decision, string(reason)+": "+detail); err != nil {
+		return nil, err
+	}
+	return &Result{Instance: saved}, nil
+}
+
+func (g *Ingester) audit(ctx context.Context, b *Batch, in *ethos.Instance, action, decision, reason string) error {
+	subject := "-"
+	if in.Subject != "" {
+		subject = in.Subject.String()
+	}
+	return g.Auditor.Record(ctx, ethos.AuditEvent{
+		Time: in.ReceivedAt, Actor: b.Access.UserID, Party: b.Access.PartyID, Action: action,
+		Resource: "project/" + b.Project.ID + "/instance/" + in.ID, Stage: ethos.StageCollection, Purpose: b.Rules.Purpose,
+		Decision: decision, Reason: "subject " + subject + "; " + reason, RequestID: b.RequestID,
+	})
+}
+
+// Withdrawal is the outcome of a consent withdrawal.
+type Withdrawal struct {
+	Subject   ethos.SubjectKey   `json:"subject"`
+	Consents  []string           `json:"consents"`  // ids made inactive
+	Instances int                `json:"instances"` // instances made unusable
+	Shred     *ethos.ShredRecord `json:"shred,omitempty"`
+}
+
+// Withdraw makes every active consent of subject inactive and every stored
+// instance of the subject unusable, at once; with erase set it then
+// crypto-shreds the subject's data (the data key first, then the blobs),
+// drops the sealed identifier link and writes the disposal record to the
+// audit log. links may be nil when there is no link store.
+func Withdraw(ctx context.Context, consents ethos.ConsentService, instances ethos.InstanceService, blobs ethos.BlobStore,
+	links ethos.SubjectLinkService, auditor ethos.Auditor, actor ethos.AccessRequest, subject ethos.SubjectKey, w ethos.ConsentWithdrawal, requestID string) (*Withdrawal, error) {
+	if !subject.Valid() {
+		return nil, ethos.Errorf(ethos.EINVALID, "withdraw: not a subject key (64 lowercase hex digits)")
+	}
+	out := &Withdrawal{Subject: subject, Consents: []string{}}
+	changed, err := consents.WithdrawConsents(ctx, subject, w)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range changed {
+		out.Consents = append(out.Consents, c.ID)
+	}
+	status := ethos.InstanceWithdrawn
+	if w.ErasureRequested {
+		status = ethos.InstanceErased
+	}
+	// Unusable first, before the slower shredding.
+	if out.Instances, err = instances.SetSubjectStatus(ctx, subject, ethos.InstanceWithdrawn); err != nil {
+		return nil, err
+	}
+	rec := func(action, reason string) error {
+		return auditor.Record(ctx, ethos.AuditEvent{Actor: actor.UserID, Party: actor.PartyID, Action: action,
+			Resource: "subject/" + subject.String(), Stage: ethos.StageCollection, Reason: reason, RequestID: requestID})
+	}
+	if err := rec("consent.withdraw", fmt.Sprintf("%d consents made inactive, %d instances unusable, erasure requested: %t", len(out.Consents), out.Instances, w.ErasureRequested)); err != nil {
+		return nil, err
+	}
+	if !w.ErasureRequested {
+		return out, nil
+	}
+	sr, err := blobs.ShredSubject(ctx, subject)
+	if e, ok := errors.AsType[*ethos.Error](err); ok && e.Code == ethos.ENOTFOUND {
+		sr, err = ethos.ShredRecord{Subject: subject, At: time.Now().UTC()}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out.Shred = &sr
+	if _, err := instances.SetSubjectStatus(ctx, subject, status); err != nil {
+		return nil, err
+	}
+	if links != nil {
+		if err := links.DeleteSubjectLink(ctx, subject); err != nil {
+			return nil, err
+		}
+	}
+	if err := rec("subject.dispose", fmt.Sprintf("crypto-shredded: data key %s destroyed, %d blobs (%d bytes) deleted at %s",
+		orNone(sr.KeyID), sr.BlobsDeleted, sr.BytesDeleted, sr.At.Format(time.RFC3339))); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none held)"
+	}
+	return s
+}
+
+// LinkKey derives the key that seals patient identifiers for linkage from
+// the blob store's master key bytes (HKDF-SHA-256 with its own label), so
+// the two uses of the master key never share a key.
+func LinkKey(master []byte) ([]byte, error) {
+	return hkdf.Key(sha256.New, master, nil, "ethos subject link v1", 32)
+}
+
+// SealIdentifier encrypts id with AES-256-GCM under key; the subject key
+// is the additional data, so the sealed link opens only for its subject.
+func SealIdentifier(key []byte, subject ethos.SubjectKey, id ethos.PatientIdentifier) ([]byte, error) {
+	aead, err := linkAEAD(key)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, aead.NonceSize())
+	rand.Read(nonce)
+	plain := make([]byte, 0, 4+len(id.Issuer)+len(id.Value))
+	plain = fmt.Appendf(plain, "%d:", len(id.Issuer))
+	plain = append(plain, id.Issuer...)
+	plain = append(plain, id.Value...)
+	return aead.Seal(nonce, nonce, plain, []byte(subject)), nil
+}
+
+// OpenIdentifier decrypts a sealed link.
+func OpenIdentifier(key []byte, subject ethos.SubjectKey, sealed []byte) (ethos.PatientIdentifier, error) {
+	aead, err := linkAEAD(key)
+	if err != nil {
+		return ethos.PatientIdentifier{}, err
+	}
+	if len(sealed) < aead.NonceSize() {
+		return ethos.PatientIdentifier{}, ethos.Errorf(ethos.EINVALID, "sealed link of subject %s is too short", subject.Short())
+	}
+	plain, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], []byte(subject))
+	if err != nil {
+		return ethos.PatientIdentifier{}, ethos.Errorf(ethos.EINVALID, "sealed link of subject %s does not open with this key", subject.Short())
+	}
+	var n int
+	i := bytes.IndexByte(plain, ':')
+	if i < 0 {
+		return ethos.PatientIdentifier{}, ethos.Errorf(ethos.EINVALID, "sealed link of subject %s is malformed", subject.Short())
+	}
+	if _, err := fmt.Sscanf(string(plain[:i]), "%d", &n); err != nil || n < 0 || i+1+n > len(plain) {
+		return ethos.PatientIdentifier{}, ethos.Errorf(ethos.EINVALID, "sealed link of subject %s is malformed", subject.Short())
+	}
+	rest := plain[i+1:]
+	return ethos.PatientIdentifier{Issuer: string(rest[:n]), Value: string(rest[n:])}, nil
+}
+
+func linkAEAD(key []byte) (cipher.AEAD, error) {
+	if len(key) != 32 {
+		return nil, ethos.Errorf(ethos.EINVALID, "link key is %d bytes, want 32", len(key))
+	}
+	blk, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(blk)
+}

@@ -1,0 +1,163 @@
+package ethos
+
+import (
+	"context"
+	"time"
+)
+
+// This file holds the vocabulary of consent-gated ingest: the instance
+// record every received DICOM instance leaves behind (stored or
+// quarantined, with its provenance), the collection rules a project
+// declares for data minimisation, and the service that keeps both.
+//
+// Framework: QC-COL-2 (every stored instance covered by an active consent
+// for the project's purpose), QC-COL-3 (collect only what the declared
+// purpose needs: modalities, body parts, acquisition window), and the
+// provenance principle of the collection stage (source, time, who).
+
+// InstanceStatus is what ingest did with an instance.
+type InstanceStatus string
+
+// Instance states.
+const (
+	// InstanceStored: consent and minimisation checks passed; the bytes are
+	// in the blob store, encrypted under the subject's data key.
+	InstanceStored InstanceStatus = "stored"
+	// InstanceQuarantined: a check failed; only the decision is kept, the
+	// bytes are not (what may not be collected is not collected).
+	InstanceQuarantined InstanceStatus = "quarantined"
+	// InstanceWithdrawn: stored once, but the subject withdrew consent; the
+	// instance may not be used for new work.
+	InstanceWithdrawn InstanceStatus = "withdrawn"
+	// InstanceErased: withdrawn with erasure; the subject's data key was
+	// destroyed, the bytes can no longer be decrypted.
+	InstanceErased InstanceStatus = "erased"
+)
+
+// Usable reports whether instances in state s may be used for new work.
+func (s InstanceStatus) Usable() bool { return s == InstanceStored }
+
+// QuarantineReason says why an instance was not stored.
+type QuarantineReason string
+
+// Quarantine reasons.
+const (
+	QuarantineUnparsable   QuarantineReason = "UNPARSABLE"           // not a DICOM file the codec accepts
+	QuarantineNoIdentity   QuarantineReason = "NO_PATIENT_IDENTITY"  // no Patient ID, or no issuer and no default
+	QuarantineMissingUID   QuarantineReason = "NO_SOP_INSTANCE_UID"  // no SOP Instance UID to deduplicate on
+	QuarantineNoDate       QuarantineReason = "NO_ACQUISITION_DATE"  // no acquisition, content, series or study date
+	QuarantinePolicy       QuarantineReason = "POLICY_DENIED"        // the access policy refused the collection write
+	QuarantineMinimisation QuarantineReason = "OUTSIDE_MINIMISATION" // modality, body part or date outside the project's rules
+	QuarantineNoConsent    QuarantineReason = "NO_CONSENT"           // no consent on file for the subject
+	QuarantineWithdrawn    QuarantineReason = "WITHDRAWN"            // the consent was withdrawn
+	QuarantineExpired      QuarantineReason = "EXPIRED"              // the consent ended (or had not started)
+	QuarantineOutOfScope   QuarantineReason = "OUT_OF_SCOPE"         // consent in force does not cover this use or data
+	QuarantineDenied       QuarantineReason = "DENIED"               // a consent provision refuses the use
+	QuarantineNotActive    QuarantineReason = "CONSENT_NOT_ACTIVE"   // draft, proposed or rejected consent
+)
+
+// QuarantineReasonFor maps a consent decision reason to the quarantine
+// reason ingest records.
+func QuarantineReasonFor(r DecisionReason) QuarantineReason {
+	switch r {
+	case ReasonWithdrawn:
+		return QuarantineWithdrawn
+	case ReasonExpired, ReasonNotYetValid:
+		return QuarantineExpired
+	case ReasonOutOfScope:
+		return QuarantineOutOfScope
+	case ReasonDenied:
+		return QuarantineDenied
+	case ReasonNotActive:
+		return QuarantineNotActive
+	}
+	return QuarantineNoConsent
+}
+
+// Instance is one DICOM instance as received by ingest. It names the
+// patient only by subject key. SOPInstanceUID is kept for deduplication:
+// UIDs are not patient identifiers, but they are never written to the audit
+// log either (the log names instances by their Ethos id).
+type Instance struct {
+	ID             string           `json:"id"`
+	ProjectID      string           `json:"project_id"`
+	SOPInstanceUID string           `json:"sop_instance_uid,omitempty"`
+	Subject        SubjectKey       `json:"subject,omitempty"`
+	Modality       string           `json:"modality,omitempty"`
+	BodyPart       string           `json:"body_part,omitempty"`
+	Acquired       time.Time        `json:"acquired,omitzero"`
+	Status         InstanceStatus   `json:"status"`
+	Reason         QuarantineReason `json:"reason,omitempty"`
+	Detail         string           `json:"detail,omitempty"`     // one sentence, no identifiers
+	ConsentID      string           `json:"consent_id,omitempty"` // the consent that decided, if any
+	Blob           *BlobRef         `json:"blob,omitempty"`       // stored instances only
+	Source         string           `json:"source"`               // where it came from: "file:<name>", "stow-rs"
+	ReceivedAt     time.Time        `json:"received_at"`
+	ReceivedBy     string           `json:"received_by"` // user id
+}
+
+// CollectionRules are a project's data-minimisation rules and the purpose
+// under which it collects (QC-COL-3). Empty lists and a zero window allow
+// everything on that axis.
+type CollectionRules struct {
+	ProjectID  string    `json:"project_id"`
+	Purpose    Purpose   `json:"purpose"` // research or ai-training
+	Modalities []string  `json:"modalities,omitempty"`
+	BodyParts  []string  `json:"body_parts,omitempty"`
+	Acquired   Period    `json:"acquired,omitzero"`
+	Issuer     string    `json:"issuer,omitempty"` // default issuer of patient IDs when the file names none
+	UpdatedAt  time.Time `json:"updated_at,omitzero"`
+	UpdatedBy  string    `json:"updated_by,omitempty"`
+}
+
+// Validate checks the rules.
+func (r *CollectionRules) Validate() error {
+	if !ValidID(r.ProjectID) {
+		return Errorf(EINVALID, "collection rules: project_id: required")
+	}
+	if r.Purpose != PurposeResearch && r.Purpose != PurposeAITraining {
+		return Errorf(EINVALID, "collection rules: purpose must be %s or %s, not %q", PurposeResearch, PurposeAITraining, r.Purpose)
+	}
+	for _, m := range r.Modalities {
+		if !ValidModality(m) {
+			return Errorf(EINVALID, "collection rules: %q is not a DICOM modality", m)
+		}
+	}
+	for _, b := range r.BodyParts {
+		if b == "" || len(b) > 16 {
+			return Errorf(EINVALID, "collection rules: body part %q is not a DICOM CS value (1-16 characters)", b)
+		}
+	}
+	if !r.Acquired.Start.IsZero() && !r.Acquired.End.IsZero() && r.Acquired.End.Before(r.Acquired.Start) {
+		return Errorf(EINVALID, "collection rules: acquisition window ends before it starts")
+	}
+	return nil
+}
+
+// InstanceFilter selects instances. Nil fields select everything.
+type InstanceFilter struct {
+	ID        *string
+	ProjectID *string
+	Subject   *SubjectKey
+	Status    *InstanceStatus
+
+	Offset int
+	Limit  int
+}
+
+// InstanceService keeps instance records and collection rules.
+type InstanceService interface {
+	// CreateInstance stores in. For a stored instance whose project already
+	// has the same SOP Instance UID stored, it stores nothing and returns
+	// the existing record with an ECONFLICT error.
+	CreateInstance(ctx context.Context, in *Instance) (*Instance, error)
+	// FindInstances returns the matching instances and their total count.
+	FindInstances(ctx context.Context, f InstanceFilter) ([]*Instance, int, error)
+	// SetSubjectStatus moves every stored (or withdrawn) instance of
+	// subject to status and returns how many changed.
+	SetSubjectStatus(ctx context.Context, subject SubjectKey, status InstanceStatus) (int, error)
+	// CollectionRules returns the rules of a project (ENOTFOUND if none).
+	CollectionRules(ctx context.Context, projectID string) (*CollectionRules, error)
+	// SetCollectionRules validates and stores r, replacing earlier rules.
+	SetCollectionRules(ctx context.Context, r *CollectionRules) error
+}

@@ -1,0 +1,428 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/ethos-imaging/ethos"
+)
+
+// ConsentService implements ethos.ConsentService and
+// ethos.SubjectLinkService (consents and the sealed links of their
+// subjects live together).
+type ConsentService struct{ db *DB }
+
+// NewConsentService returns the consent service over db.
+func NewConsentService(db *DB) *ConsentService { return &ConsentService{db: db} }
+
+var (
+	_ ethos.ConsentService     = (*ConsentService)(nil)
+	_ ethos.SubjectLinkService = (*ConsentService)(nil)
+)
+
+func newConsentID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return "cns-" + hex.EncodeToString(b[:])
+}
+
+func purposeCol(c *ethos.Consent) string {
+	return "," + joinWords(c.Purposes()) + ","
+}
+
+func (s *ConsentService) FindConsentByID(ctx context.Context, id string) (*ethos.Consent, error) {
+	cs, _, err := s.FindConsents(ctx, ethos.ConsentFilter{ID: &id, Limit: 1})
+	if err != nil {
+		return nil, err
+	}
+	if len(cs) == 0 {
+		return nil, notFound("consent", id)
+	}
+	return cs[0], nil
+}
+
+func (s *ConsentService) FindConsents(ctx context.Context, f ethos.ConsentFilter) ([]*ethos.Consent, int, error) {
+	var w where
+	if f.ID != nil {
+		w.add("id = ?", *f.ID)
+	}
+	if f.SubjectID != nil {
+		w.add("subject = ?", string(*f.SubjectID))
+	}
+	if f.Status != nil {
+		w.add("status = ?", string(*f.Status))
+	}
+	if f.Purpose != nil {
+		w.add("purposes LIKE ?", "%,"+string(*f.Purpose)+",%")
+	}
+	limit, offset := page(f.Offset, f.Limit)
+	rows, err := s.db.db.QueryContext(ctx, "SELECT body FROM consents"+w.String()+" ORDER BY created_at, id LIMIT ? OFFSET ?", append(w.args, limit, offset)...)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	var out []*ethos.Consent
+	for rows.Next() {
+		var body string
+		if err := rows.Scan(&body); err != nil {
+			return nil, 0, err
+		}
+		var c ethos.Consent
+		if err := json.Unmarshal([]byte(body), &c); err != nil {
+			return nil, 0, fmt.Errorf("consent row: %w", err)
+		}
+		out = append(out, &c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	n, err := s.db.count(ctx, "consents", &w)
+	return out, n, err
+}
+
+func (s *ConsentService) CreateConsent(ctx context.Context, c *ethos.Consent) error {
+	return s.db.withTx(ctx, func(tx *sql.Tx) error { return s.create(ctx, tx, c) })
+}
+
+// ImportConsents stores every consent of cs and every sealed subject link
+// of links in one transaction: all or none. A subject that already has a
+// link keeps it.
+func (s *ConsentService) ImportConsents(ctx context.Context, cs []*ethos.Consent, links []*ethos.SubjectLink) error {
+	return s.db.withTx(ctx, func(tx *sql.Tx) error {
+		for _, c := range cs {
+			if err := s.create(ctx, tx, c); err != nil {
+				return err
+			}
+		}
+		for _, l := range links {
+			if !l.Subject.Valid() || len(l.Sealed) == 0 {
+				return ethos.Errorf(ethos.EINVALID, "subject link: needs a subject key and a sealed identifier")
+			}
+			if l.CreatedAt.IsZero() {
+				l.CreatedAt = s.db.Now().UTC()
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO subject_links (subject, sealed, created_at) VALUES (?, ?, ?) ON CONFLICT (subject) DO NOTHING`,
+				string(l.Subject), l.Sealed, nanos(l.CreatedAt)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s *ConsentService) create(ctx context.Context, tx *sql.Tx, c *ethos.Consent) error {
+	if c.ID == "" {
+		c.ID = newConsentID()
+	}
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	ok, err := exists(ctx, tx, "consents", c.ID)
+	if err != nil {
+		return err
+	}
+	if ok {
+		return ethos.Errorf(ethos.ECONFLICT, "consent %s already exists", c.ID)
+	}
+	now := s.db.Now().UTC()
+	c.CreatedAt, c.UpdatedAt = now, now
+	body, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO consents (id, subject, status, purposes, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, string(c.Subject), string(c.Status), purposeCol(c), string(body), nanos(now), nanos(now))
+	return err
+}
+
+func (s *ConsentService) save(ctx context.Context, tx *sql.Tx, c *ethos.Consent) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	c.UpdatedAt = s.db.Now().UTC()
+	body, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE consents SET status = ?, purposes = ?, body = ?, updated_at = ? WHERE id = ?`,
+		string(c.Status), purposeCol(c), string(body), nanos(c.UpdatedAt), c.ID)
+	return err
+}
+
+func loadConsent(ctx context.Context, tx *sql.Tx, id string) (*ethos.Consent, error) {
+	var body string
+	err := tx.QueryRowContext(ctx, "SELECT body FROM consents WHERE id = ?", id).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("consent", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var c ethos.Consent
+	if err := json.Unmarshal([]byte(body), &c); err != nil {
+		return nil, fmt.Errorf("consent row: %w", err)
+	}
+	return &c, nil
+}
+
+func (s *ConsentService) UpdateConsent(ctx context.Context, id string, upd ethos.ConsentUpdate) (*ethos.Consent, error) {
+	var out *ethos.Consent
+	err := s.db.withTx(ctx, func(tx *sql.Tx) error {
+		c, err := loadConsent(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if upd.Status != nil {
+			c.Status = *upd.Status
+		}
+		if upd.Provision != nil {
+			c.Provision = *upd.Provision
+		}
+		if upd.Policies != nil {
+			c.Policies = *upd.Policies
+		}
+		if upd.PolicyRule != nil {
+			c.PolicyRule = *upd.PolicyRule
+		}
+		if err := s.save(ctx, tx, c); err != nil {
+			return err
+		}
+		out = c
+		return nil
+	})
+	return out, err
+}
+
+func (s *ConsentService) WithdrawConsents(ctx context.Context, subject ethos.SubjectKey, w ethos.ConsentWithdrawal) ([]*ethos.Consent, error) {
+	if !subject.Valid() {
+		return nil, ethos.Errorf(ethos.EINVALID, "withdraw: not a subject key")
+	}
+	if w.At.IsZero() {
+		w.At = s.db.Now().UTC()
+	}
+	var out []*ethos.Consent
+	err := s.db.withTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, "SELECT id FROM consents WHERE subject = ? AND status = ? ORDER BY created_at, id", string(subject), string(ethos.ConsentActive))
+		if err != nil {
+			return err
+		}
+		var ids []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			c, err := loadConsent(ctx, tx, id)
+			if err != nil {
+				return err
+			}
+			wc := w
+			c.Status, c.Withdrawal = ethos.ConsentInactive, &wc
+			if err := s.save(ctx, tx, c); err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (s *ConsentService) PutSubjectLink(ctx context.Context, l *ethos.SubjectLink) error {
+	if !l.Subject.Valid() || len(l.Sealed) == 0 {
+		return ethos.Errorf(ethos.EINVALID, "subject link: needs a subject key and a sealed identifier")
+	}
+	if l.CreatedAt.IsZero() {
+		l.CreatedAt = s.db.Now().UTC()
+	}
+	_, err := s.db.db.ExecContext(ctx, `INSERT INTO subject_links (subject, sealed, created_at) VALUES (?, ?, ?) ON CONFLICT (subject) DO NOTHING`,
+		string(l.Subject), l.Sealed, nanos(l.CreatedAt))
+	return err
+}
+
+func (s *ConsentService) SubjectLink(ctx context.Context, subject ethos.SubjectKey) (*ethos.SubjectLink, error) {
+	l := ethos.SubjectLink{Subject: subject}
+	var created int64
+	err := s.db.db.QueryRowContext(ctx, "SELECT sealed, created_at FROM subject_links WHERE subject = ?", string(subject)).Scan(&l.Sealed, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("subject link", subject.Short())
+	}
+	if err != nil {
+		return nil, err
+	}
+	l.CreatedAt = fromNanos(created)
+	return &l, nil
+}
+
+func (s *ConsentService) DeleteSubjectLink(ctx context.Context, subject ethos.SubjectKey) error {
+	_, err := s.db.db.ExecContext(ctx, "DELETE FROM subject_links WHERE subject = ?", string(subject))
+	return err
+}
+
+// InstanceService implements ethos.InstanceService.
+type InstanceService struct{ db *DB }
+
+// NewInstanceService returns the instance service over db.
+func NewInstanceService(db *DB) *InstanceService { return &InstanceService{db: db} }
+
+var _ ethos.InstanceService = (*InstanceService)(nil)
+
+const instanceCols = "id, project_id, sop_instance_uid, subject, modality, body_part, acquired_at, status, reason, detail, consent_id, blob_digest, blob_size, source, received_at, received_by"
+
+func scanInstance(s interface{ Scan(...any) error }) (*ethos.Instance, error) {
+	var in ethos.Instance
+	var acquired sql.NullInt64
+	var received, size int64
+	var digest string
+	if err := s.Scan(&in.ID, &in.ProjectID, &in.SOPInstanceUID, &in.Subject, &in.Modality, &in.BodyPart, &acquired,
+		&in.Status, &in.Reason, &in.Detail, &in.ConsentID, &digest, &size, &in.Source, &received, &in.ReceivedBy); err != nil {
+		return nil, err
+	}
+	if acquired.Valid {
+		in.Acquired = fromNanos(acquired.Int64)
+	}
+	in.ReceivedAt = fromNanos(received)
+	if digest != "" {
+		in.Blob = &ethos.BlobRef{Subject: in.Subject, Digest: digest, Size: size}
+	}
+	return &in, nil
+}
+
+func (s *InstanceService) CreateInstance(ctx context.Context, in *ethos.Instance) (*ethos.Instance, error) {
+	if in.ID == "" {
+		in.ID = ethos.NewID("ins")
+	}
+	if in.ReceivedAt.IsZero() {
+		in.ReceivedAt = s.db.Now().UTC()
+	}
+	if in.Status == ethos.InstanceStored && (in.Blob == nil || in.SOPInstanceUID == "") {
+		return nil, ethos.Errorf(ethos.EINVALID, "instance: a stored instance needs a blob and a SOP Instance UID")
+	}
+	var existing *ethos.Instance
+	err := s.db.withTx(ctx, func(tx *sql.Tx) error {
+		if in.Status != ethos.InstanceQuarantined {
+			row := tx.QueryRowContext(ctx, "SELECT "+instanceCols+" FROM instances WHERE project_id = ? AND sop_instance_uid = ? AND status <> 'quarantined'", in.ProjectID, in.SOPInstanceUID)
+			e, err := scanInstance(row)
+			if err == nil {
+				existing = e
+				return nil
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
+		var acquired sql.NullInt64
+		if !in.Acquired.IsZero() {
+			acquired = sql.NullInt64{Int64: nanos(in.Acquired), Valid: true}
+		}
+		var digest string
+		var size int64
+		if in.Blob != nil {
+			digest, size = in.Blob.Digest, in.Blob.Size
+		}
+		_, err := tx.ExecContext(ctx, "INSERT INTO instances ("+instanceCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			in.ID, in.ProjectID, in.SOPInstanceUID, string(in.Subject), in.Modality, in.BodyPart, acquired, string(in.Status),
+			string(in.Reason), in.Detail, in.ConsentID, digest, size, in.Source, nanos(in.ReceivedAt), in.ReceivedBy)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if existing != nil {
+		return existing, ethos.Errorf(ethos.ECONFLICT, "instance already stored as %s", existing.ID)
+	}
+	return in, nil
+}
+
+func (s *InstanceService) FindInstances(ctx context.Context, f ethos.InstanceFilter) ([]*ethos.Instance, int, error) {
+	var w where
+	if f.ID != nil {
+		w.add("id = ?", *f.ID)
+	}
+	if f.ProjectID != nil {
+		w.add("project_id = ?", *f.ProjectID)
+	}
+	if f.Subject != nil {
+		w.add("subject = ?", string(*f.Subject))
+	}
+	if f.Status != nil {
+		w.add("status = ?", string(*f.Status))
+	}
+	limit, offset := page(f.Offset, f.Limit)
+	rows, err := s.db.db.QueryContext(ctx, "SELECT "+instanceCols+" FROM instances"+w.String()+" ORDER BY received_at, id LIMIT ? OFFSET ?", append(w.args, limit, offset)...)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	var out []*ethos.Instance
+	for rows.Next() {
+		in, err := scanInstance(rows)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, in)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	n, err := s.db.count(ctx, "instances", &w)
+	return out, n, err
+}
+
+func (s *InstanceService) SetSubjectStatus(ctx context.Context, subject ethos.SubjectKey, status ethos.InstanceStatus) (int, error) {
+	if status != ethos.InstanceWithdrawn && status != ethos.InstanceErased {
+		return 0, ethos.Errorf(ethos.EINVALID, "instance status can only move to withdrawn or erased")
+	}
+	res, err := s.db.db.ExecContext(ctx, "UPDATE instances SET status = ? WHERE subject = ? AND status IN ('stored', 'withdrawn')", string(status), string(subject))
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+func (s *InstanceService) CollectionRules(ctx context.Context, projectID string) (*ethos.CollectionRules, error) {
+	var body string
+	err := s.db.db.QueryRowContext(ctx, "SELECT body FROM collection_rules WHERE project_id = ?", projectID).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("collection rules of project", projectID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var r ethos.CollectionRules
+	if err := json.Unmarshal([]byte(body), &r); err != nil {
+		return nil, fmt.Errorf("collection rules row: %w", err)
+	}
+	return &r, nil
+}
+
+func (s *InstanceService) SetCollectionRules(ctx context.Context, r *ethos.CollectionRules) error {
+	for i, b := range r.BodyParts {
+		r.BodyParts[i] = strings.ToUpper(strings.TrimSpace(b))
+	}
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	r.UpdatedAt = s.db.Now().UTC()
+	body, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.db.ExecContext(ctx, `INSERT INTO collection_rules (project_id, body, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (project_id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at`, r.ProjectID, string(body), nanos(r.UpdatedAt))
+	return err
+}
