@@ -15,9 +15,10 @@ import (
 // that change the consent store of a data directory (QC-COL-2).
 
 func runConsentImport(ctx context.Context, env *Env, args []string) error {
-	flags := newFlagSet(env, "consent import", "consent import --user ID [--data DIR] FILE|-")
+	flags := newFlagSet(env, "consent import", "consent import --user ID --project ID [--data DIR] FILE|-")
 	data := flags.String("data", defaultDataDir, "data directory")
 	user := flags.String("user", "", "id of the Ethos user recording the consents")
+	project := flags.String("project", "", "project whose collection the consents were gathered for (the access check is made against it)")
 	if err := parseFlags(flags, args); err != nil {
 		return err
 	}
@@ -29,10 +30,11 @@ func runConsentImport(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer c.Close()
-	req := c.actor
-	req.Stage, req.Action, req.Purpose, req.Now = ethos.StageCollection, ethos.ActionWrite, ethos.PurposeResearch, time.Now()
-	req.ManageKind = ""
-	if d := c.decider.Decide(&req); !d.Allow {
+	d, err := c.collectionWrite(ctx, *project)
+	if err != nil {
+		return err
+	}
+	if !d.Allow {
 		if err := c.auditor.Record(ctx, ethos.AuditEvent{Actor: c.actor.UserID, Party: c.actor.PartyID, Action: "consent.import",
 			Stage: ethos.StageCollection, Decision: "deny", Reason: d.Rule + ": " + d.Reason}); err != nil {
 			return err
@@ -86,9 +88,10 @@ func runConsentImport(ctx context.Context, env *Env, args []string) error {
 }
 
 func runConsentWithdraw(ctx context.Context, env *Env, args []string) error {
-	flags := newFlagSet(env, "consent withdraw", "consent withdraw --user ID --subject KEY [--erase] [--requested-by Patient|RelatedPerson] [--data DIR] [--json]")
+	flags := newFlagSet(env, "consent withdraw", "consent withdraw --user ID --project ID --subject KEY [--erase] [--requested-by Patient|RelatedPerson] [--data DIR] [--json]")
 	data := flags.String("data", defaultDataDir, "data directory")
 	user := flags.String("user", "", "id of the Ethos user recording the withdrawal")
+	project := flags.String("project", "", "project under which the user records the withdrawal (the access check is made against it; the withdrawal covers every project)")
 	subject := flags.String("subject", "", "subject key (64 hex digits)")
 	erase := flags.Bool("erase", false, "also erase the subject's data: crypto-shred its data key and blobs")
 	by := flags.String("requested-by", "Patient", "who asked: Patient or RelatedPerson")
@@ -105,9 +108,11 @@ func runConsentWithdraw(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer c.Close()
-	req := c.actor
-	req.Stage, req.Action, req.Purpose, req.Now = ethos.StageCollection, ethos.ActionWrite, ethos.PurposeResearch, time.Now()
-	if d := c.decider.Decide(&req); !d.Allow {
+	d, err := c.collectionWrite(ctx, *project)
+	if err != nil {
+		return err
+	}
+	if !d.Allow {
 		return d.Err()
 	}
 	w := ethos.ConsentWithdrawal{At: time.Now().UTC(), RecordedBy: c.actor.UserID, RequestedBy: ethos.GrantorKind(*by), ErasureRequested: *erase}
@@ -123,6 +128,30 @@ func runConsentWithdraw(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "erased: data key %s destroyed, %d blobs (%d bytes) deleted\n", orNone(res.Shred.KeyID), res.Shred.BlobsDeleted, res.Shred.BytesDeleted)
 	}
 	return nil
+}
+
+// collectionWrite asks the access policy whether the user may write at the
+// collection stage of project, for the project's collection purpose.
+func (c *collectionApp) collectionWrite(ctx context.Context, project string) (ethos.AccessDecision, error) {
+	if project == "" {
+		return ethos.AccessDecision{}, usagef("--project is required")
+	}
+	p, err := c.projects.FindProjectByID(ctx, project)
+	if err != nil {
+		return ethos.AccessDecision{}, err
+	}
+	purpose := ethos.PurposeResearch
+	if r, err := c.instances.CollectionRules(ctx, p.ID); err == nil {
+		purpose = r.Purpose
+	}
+	duas, _, err := c.duas.FindDUAs(ctx, ethos.DUAFilter{PartyID: &c.actor.PartyID, ProjectID: &p.ID, Limit: 1000})
+	if err != nil {
+		return ethos.AccessDecision{}, err
+	}
+	req := c.actor
+	req.ProjectID, req.ProjectPartyID, req.DUAs = p.ID, p.PartyID, duas
+	req.Stage, req.Action, req.Purpose, req.Now = ethos.StageCollection, ethos.ActionWrite, purpose, time.Now()
+	return c.decider.Decide(&req), nil
 }
 
 func orNone(s string) string {
