@@ -10,10 +10,12 @@ import (
 // quarantined, with its provenance), the collection rules a project
 // declares for data minimisation, and the service that keeps both.
 //
-// Framework: QC-COL-2 (every stored instance covered by an active consent
-// for the project's purpose), QC-COL-3 (collect only what the declared
-// purpose needs: modalities, body parts, acquisition window), and the
-// provenance principle of the collection stage (source, time, who).
+// Framework: QC-COL-2 (every stored instance is covered by an active
+// consent or sits in quarantine; storage is encrypted; every access is
+// audited) and the privacy-security principle of the collection stage,
+// which Ethos reads as: collect only what the declared purpose needs
+// (modalities, body parts, acquisition window) and record where each
+// instance came from, when and from whom.
 
 // InstanceStatus is what ingest did with an instance.
 type InstanceStatus string
@@ -97,7 +99,7 @@ type Instance struct {
 }
 
 // CollectionRules are a project's data-minimisation rules and the purpose
-// under which it collects (QC-COL-3). Empty lists and a zero window allow
+// under which it collects (privacy-security at collection). Empty lists and a zero window allow
 // everything on that axis.
 type CollectionRules struct {
 	ProjectID  string    `json:"project_id"`

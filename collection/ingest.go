@@ -25,7 +25,7 @@ import (
 // before it is read in full.
 const MaxInstanceBytes = 1 << 30
 
-// Ingester is consent-gated ingest (QC-COL-2, QC-COL-3): every received
+// Ingester is consent-gated ingest (QC-COL-2, with data minimisation under the privacy-security principle): every received
 // instance is parsed, tied to a subject key, checked against the access
 // policy, the project's minimisation rules and the subject's consents on
 // the acquisition date and now, and then either stored encrypted under the
