@@ -2,6 +2,7 @@ package ethos
 
 import (
 	"context"
+	"io"
 	"time"
 )
 
@@ -162,4 +163,13 @@ type InstanceService interface {
 	CollectionRules(ctx context.Context, projectID string) (*CollectionRules, error)
 	// SetCollectionRules validates and stores r, replacing earlier rules.
 	SetCollectionRules(ctx context.Context, r *CollectionRules) error
+}
+
+// InstanceIngester is consent-gated ingest offered as a service, for
+// callers that may not import the collection stage (the HTTP adapter's
+// DICOMweb STOW-RS endpoint). The collection package implements it. The
+// error is non-nil only when Ethos failed; a refused instance comes back
+// quarantined.
+type InstanceIngester interface {
+	IngestInstance(ctx context.Context, projectID string, who AccessRequest, source, requestID string, r io.Reader) (in *Instance, duplicate bool, err error)
 }

@@ -366,3 +366,38 @@ func linkAEAD(key []byte) (cipher.AEAD, error) {
 	}
 	return cipher.NewGCM(blk)
 }
+
+// Service offers an Ingester as ethos.InstanceIngester: it looks up the
+// project, its collection rules and the caller's agreements for it.
+type Service struct {
+	Ingester *Ingester
+	Projects ethos.ProjectService
+	DUAs     ethos.DUAService
+}
+
+var _ ethos.InstanceIngester = (*Service)(nil)
+
+// IngestInstance ingests one instance into project projectID.
+func (s *Service) IngestInstance(ctx context.Context, projectID string, who ethos.AccessRequest, source, requestID string, r io.Reader) (*ethos.Instance, bool, error) {
+	p, err := s.Projects.FindProjectByID(ctx, projectID)
+	if err != nil {
+		return nil, false, err
+	}
+	rules, err := s.Ingester.Instances.CollectionRules(ctx, p.ID)
+	if err != nil {
+		if e, ok := errors.AsType[*ethos.Error](err); ok && e.Code == ethos.ENOTFOUND {
+			return nil, false, ethos.Errorf(ethos.ECONFLICT, "project %s has no collection rules yet; set them before ingesting", p.ID)
+		}
+		return nil, false, err
+	}
+	if s.DUAs != nil && who.PartyID != "" {
+		if who.DUAs, _, err = s.DUAs.FindDUAs(ctx, ethos.DUAFilter{PartyID: &who.PartyID, ProjectID: &p.ID, Limit: 1000}); err != nil {
+			return nil, false, err
+		}
+	}
+	res, err := s.Ingester.Ingest(ctx, &Batch{Project: p, Rules: rules, Access: who, RequestID: requestID}, source, r)
+	if err != nil {
+		return nil, false, err
+	}
+	return res.Instance, res.Duplicate, nil
+}

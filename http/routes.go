@@ -74,6 +74,9 @@ func (s *Server) routes() []route {
 		{Method: "POST", Path: "/api/v1/projects/{id}/stages/{stage}/records", Summary: "Add a record to a stage (access policy).", Body: recordIn{}, Reply: ethos.StageRecord{}, Status: 201, handle: auth(s.handleCreateRecord)},
 		{Method: "POST", Path: "/api/v1/projects/{id}/stages/{stage}/approvals", Summary: "Record an ethics or governance approval of a stage (access policy).", Body: approvalIn{}, Reply: ethos.StageRecord{}, Status: 201, handle: auth(s.handleApprove)},
 
+		{Method: "POST", Path: "/dicomweb/studies", Summary: "DICOMweb STOW-RS: store instances (multipart/related; type=\"application/dicom\") into a project through consent-gated ingest.",
+			Query: []param{{"project", "string", "project to ingest into", true}}, Status: 200, Raw: "application/dicom+json", handle: auth(s.handleSTOW)},
+
 		{Method: "GET", Path: "/api/v1/duas", Summary: "List data-use agreements.", Query: append([]param{{"party_id", "string", "", false}, {"project_id", "string", "", false}}, pageQuery...), Reply: list[*ethos.DUA]{}, Status: 200, handle: auth(s.handleListDUAs)},
 		{Method: "POST", Path: "/api/v1/duas", Summary: "Register a data-use agreement; the caller is its approver.", Body: duaIn{}, Reply: ethos.DUA{}, Status: 201, handle: auth(s.handleCreateDUA)},
 		{Method: "DELETE", Path: "/api/v1/duas/{id}", Summary: "Revoke a data-use agreement.", Reply: ethos.DUA{}, Status: 200, handle: auth(s.handleRevokeDUA)},

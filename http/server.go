@@ -50,6 +50,7 @@ type Server struct {
 	Projects    ethos.ProjectService
 	DUAs        ethos.DUAService
 	Records     ethos.RecordService
+	Ingest      ethos.InstanceIngester // DICOMweb STOW-RS (http/collection.go); nil: not offered
 
 	// MaxBodyBytes bounds request bodies (default 1 MiB).
 	MaxBodyBytes int64

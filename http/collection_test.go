@@ -1,0 +1,248 @@
+package http_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"net/textproto"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ethos-imaging/ethos"
+	"github.com/ethos-imaging/ethos/audit"
+	"github.com/ethos-imaging/ethos/audit/audittest"
+	"github.com/ethos-imaging/ethos/collection"
+	"github.com/ethos-imaging/ethos/consent"
+	"github.com/ethos-imaging/ethos/fileblob"
+	ehttp "github.com/ethos-imaging/ethos/http"
+	"github.com/ethos-imaging/ethos/internal/testenv"
+	"github.com/ethos-imaging/ethos/policy"
+	"github.com/ethos-imaging/ethos/sqlite"
+)
+
+type stowFixture struct {
+	url, token, project string
+	instances           *sqlite.InstanceService
+	auditDB             audit.Storage
+	log                 *audit.Log
+	canary              string
+}
+
+func newSTOWFixture(t *testing.T) *stowFixture {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := sqlite.NewDB(filepath.Join(dir, "db"))
+	if err := db.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	key := audittest.TestKey(t)
+	signer, err := audit.NewSigner(key.Signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auditDB := sqlite.NewAuditStorage(db)
+	log := audit.NewLog(auditDB, signer)
+	if err := log.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	parties, users, tokens, projects := sqlite.NewPartyService(db), sqlite.NewUserService(db), sqlite.NewTokenService(db), sqlite.NewProjectService(db)
+	party := &ethos.Party{Name: "Hospital", Type: ethos.PartyPublic}
+	if err := parties.CreateParty(ctx, party); err != nil {
+		t.Fatal(err)
+	}
+	u := &ethos.User{PartyID: party.ID, Name: "steward", Roles: []ethos.Role{ethos.RoleDataSteward}}
+	if err := users.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	secret, hash := ethos.NewTokenSecret()
+	if err := tokens.CreateToken(ctx, &ethos.Token{UserID: u.ID, Name: "t", Hash: hash, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	p := &ethos.Project{Name: "CT research", IntendedUse: "nodules", Modality: "CT", ClinicalSetting: "radiology", PartyID: party.ID}
+	if err := projects.CreateProject(ctx, p, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	ins, cons := sqlite.NewInstanceService(db), sqlite.NewConsentService(db)
+	const issuer = "urn:oid:2.999.4711.1"
+	if err := ins.SetCollectionRules(ctx, &ethos.CollectionRules{ProjectID: p.ID, Purpose: ethos.PurposeResearch, Modalities: []string{"CT", "MR"}, Issuer: issuer}); err != nil {
+		t.Fatal(err)
+	}
+	subjectSecret := bytes.Repeat([]byte("s"), 32)
+	b, err := os.ReadFile("../collection/testdata/ingest/consents.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ims, err := consent.ParseFHIR(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cs []*ethos.Consent
+	for _, im := range ims {
+		if im.Consent.Subject, err = ethos.DeriveSubjectKey(subjectSecret, *im.Patient); err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, im.Consent)
+	}
+	if err := cons.ImportConsents(ctx, cs, nil); err != nil {
+		t.Fatal(err)
+	}
+	keys := fileblob.NewFileKeyStore(filepath.Join(dir, "keys.json"))
+	if err := keys.Open(); err != nil {
+		t.Fatal(err)
+	}
+	blobs := fileblob.NewStore(filepath.Join(dir, "blobs"), keys, fileblob.GenerateMasterKey())
+	if err := blobs.Init(); err != nil {
+		t.Fatal(err)
+	}
+	auditor := ehttp.LogAuditor{Log: log}
+	s := ehttp.NewServer()
+	s.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	s.Policy, s.Auditor, s.AuditLog, s.AuditDB, s.VerifierKey = policy.Default(), auditor, log, auditDB, key.Verifier
+	s.Parties, s.Users, s.Tokens, s.Projects, s.DUAs, s.Records = parties, users, tokens, projects, sqlite.NewDUAService(db), sqlite.NewRecordService(db)
+	s.Ingest = &collection.Service{Projects: projects, DUAs: s.DUAs, Ingester: &collection.Ingester{Instances: ins, Consents: cons, Blobs: blobs,
+		Auditor: auditor, Decider: policy.Default(), Secret: subjectSecret}}
+	hs := httptest.NewServer(s.Handler())
+	t.Cleanup(func() { hs.Close(); log.Close(); db.Close() })
+	return &stowFixture{url: hs.URL, token: secret, project: p.ID, instances: ins, auditDB: auditDB, log: log, canary: filepath.Join(testenv.DICOMDir(t), "canary")}
+}
+
+// multipartBody builds a multipart/related body of the given parts.
+func multipartBody(t *testing.T, partType string, parts ...[]byte) (string, []byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for _, p := range parts {
+		pw, err := mw.CreatePart(textproto.MIMEHeader{"Content-Type": {partType}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pw.Write(p)
+	}
+	mw.Close()
+	return fmt.Sprintf(`multipart/related; type="application/dicom"; boundary=%s`, mw.Boundary()), buf.Bytes()
+}
+
+func (f *stowFixture) post(t *testing.T, ctype string, body []byte) (int, string, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", f.url+"/dicomweb/studies?project="+f.project, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+f.token)
+	req.Header.Set("Content-Type", ctype)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	return resp.StatusCode, resp.Header.Get("Content-Type"), m
+}
+
+func (f *stowFixture) read(t *testing.T, rel string) []byte {
+	b, err := os.ReadFile(filepath.Join(f.canary, rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func seqLen(m map[string]any, tag string) int {
+	a, _ := m[tag].(map[string]any)
+	v, _ := a["Value"].([]any)
+	return len(v)
+}
+
+func TestSTOW(t *testing.T) {
+	f := newSTOWFixture(t)
+	count := func() int {
+		_, n, err := f.instances.FindInstances(context.Background(), ethos.InstanceFilter{ProjectID: &f.project})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	t.Run("malformed_requests_store_nothing", func(t *testing.T) {
+		ct, good := multipartBody(t, "application/dicom", f.read(t, "shard0/ct_00000.dcm"))
+		_, wrongPart := multipartBody(t, "application/json", f.read(t, "shard0/ct_00000.dcm"), []byte("{}"))
+		ctWrong, _ := multipartBody(t, "application/json")
+		tests := []struct {
+			name, ctype string
+			body        []byte
+		}{
+			{"not_multipart", "application/dicom", f.read(t, "shard0/ct_00000.dcm")},
+			{"truncated_body", ct, good[:len(good)-40]},
+			{"part_not_dicom_type", ct, wrongPart},
+			{"no_parts", ctWrong, []byte("--" + strings.Split(ctWrong, "boundary=")[1] + "--\r\n")},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				status, _, m := f.post(t, tt.ctype, tt.body)
+				if status != http.StatusBadRequest || m["message"] == nil {
+					t.Fatalf("status %d %v, want 400 with a message", status, m)
+				}
+				if n := count(); n != 0 {
+					t.Fatalf("%d instance records after a malformed request", n)
+				}
+			})
+		}
+	})
+	t.Run("mixed_request_answers_202_with_both_sequences", func(t *testing.T) {
+		ct, body := multipartBody(t, "application/dicom", f.read(t, "shard0/ct_00000.dcm"), f.read(t, "shard0/ctsmall_00010.dcm"), []byte("not dicom"))
+		status, ctype, m := f.post(t, ct, body)
+		if status != http.StatusAccepted || ctype != "application/dicom+json" {
+			t.Fatalf("status %d %s: %v", status, ctype, m)
+		}
+		if seqLen(m, "00081199") != 1 || seqLen(m, "00081198") != 2 {
+			t.Fatalf("response %v: want 1 referenced and 2 failed", m)
+		}
+		failed := m["00081198"].(map[string]any)["Value"].([]any)
+		codes := []float64{}
+		for _, it := range failed {
+			codes = append(codes, it.(map[string]any)["00081197"].(map[string]any)["Value"].([]any)[0].(float64))
+		}
+		if codes[0] != 0x0124 || codes[1] != 0xC000 {
+			t.Errorf("failure reasons %v, want 0x0124 (no consent) and 0xC000 (not DICOM)", codes)
+		}
+	})
+	t.Run("all_refused_answers_409", func(t *testing.T) {
+		ct, body := multipartBody(t, "application/dicom", f.read(t, "shard0/xa_00006.dcm"))
+		if status, _, m := f.post(t, ct, body); status != http.StatusConflict || seqLen(m, "00081198") != 1 {
+			t.Fatalf("status %d: %v", status, m)
+		}
+	})
+	t.Run("duplicate_is_success_and_stored_once", func(t *testing.T) {
+		ct, body := multipartBody(t, "application/dicom", f.read(t, "shard0/ct_00000.dcm"))
+		if status, _, m := f.post(t, ct, body); status != http.StatusOK || seqLen(m, "00081199") != 1 {
+			t.Fatalf("status %d: %v", status, m)
+		}
+		st := ethos.InstanceStored
+		if _, n, _ := f.instances.FindInstances(context.Background(), ethos.InstanceFilter{ProjectID: &f.project, Status: &st}); n != 1 {
+			t.Fatalf("%d stored, want 1", n)
+		}
+	})
+	t.Run("audit_holds_no_identifier", func(t *testing.T) {
+		if _, err := f.log.Checkpoint(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if err := audit.Export(context.Background(), f.auditDB, &buf); err != nil {
+			t.Fatalf("export: %v", err)
+		}
+		if strings.Contains(buf.String(), "CANARY") {
+			t.Fatal("audit export holds a patient identifier")
+		}
+		if !strings.Contains(buf.String(), "instance.store") {
+			t.Fatal("audit export lacks the ingest decisions")
+		}
+	})
+}
