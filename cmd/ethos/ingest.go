@@ -55,31 +55,7 @@ func openCollection(ctx context.Context, dir, userID string) (*collectionApp, er
 	}
 	c := &collectionApp{app: a, decider: policy.Default()}
 	fail := func(err error) (*collectionApp, error) { c.Close(); return nil, err }
-	c.db = sqlite.NewDB(dir)
-	if err := c.db.Open(ctx); err != nil {
-		return fail(err)
-	}
-	c.consents, c.instances = sqlite.NewConsentService(c.db), sqlite.NewInstanceService(c.db)
-	master, err := loadOrCreateMaster(filepath.Join(dir, masterKeyFile))
-	if err != nil {
-		return fail(err)
-	}
-	raw, err := base64.StdEncoding.DecodeString(master.Encode())
-	if err != nil {
-		return fail(err)
-	}
-	if c.linkKey, err = collection.LinkKey(raw); err != nil {
-		return fail(err)
-	}
-	keys := fileblob.NewFileKeyStore(filepath.Join(dir, blobKeysFile))
-	if err := keys.Open(); err != nil {
-		return fail(err)
-	}
-	c.blobs = fileblob.NewStore(filepath.Join(dir, blobDir), keys, master)
-	if err := c.blobs.Init(); err != nil {
-		return fail(err)
-	}
-	if c.secret, err = loadOrCreateSecret(filepath.Join(dir, subjectSecretFile)); err != nil {
+	if err := c.openStores(ctx); err != nil {
 		return fail(err)
 	}
 	if userID == "" {
@@ -98,6 +74,56 @@ func openCollection(ctx context.Context, dir, userID string) (*collectionApp, er
 	}
 	c.actor = ethos.AccessRequest{UserID: u.ID, PartyID: p.ID, PartyType: p.Type, Roles: u.Roles}
 	return c, nil
+}
+
+// openStores opens the collection tables, the blob store and the keys of
+// the data directory (creating the keys on first use).
+func (c *collectionApp) openStores(ctx context.Context) error {
+	c.db = sqlite.NewDB(c.dir)
+	if err := c.db.Open(ctx); err != nil {
+		c.db = nil
+		return err
+	}
+	c.consents, c.instances = sqlite.NewConsentService(c.db), sqlite.NewInstanceService(c.db)
+	master, err := loadOrCreateMaster(filepath.Join(c.dir, masterKeyFile))
+	if err != nil {
+		return err
+	}
+	raw, err := base64.StdEncoding.DecodeString(master.Encode())
+	if err != nil {
+		return err
+	}
+	if c.linkKey, err = collection.LinkKey(raw); err != nil {
+		return err
+	}
+	keys := fileblob.NewFileKeyStore(filepath.Join(c.dir, blobKeysFile))
+	if err := keys.Open(); err != nil {
+		return err
+	}
+	c.blobs = fileblob.NewStore(filepath.Join(c.dir, blobDir), keys, master)
+	if err := c.blobs.Init(); err != nil {
+		return err
+	}
+	c.secret, err = loadOrCreateSecret(filepath.Join(c.dir, subjectSecretFile))
+	return err
+}
+
+// serveIngest returns the STOW-RS ingest service of an opened app and the
+// function that closes what it opened. Only SQLite data directories have
+// the collection tables so far; with PostgreSQL it returns nil.
+func serveIngest(ctx context.Context, a *app, pgDSN string, decider ethos.Decider) (ethos.InstanceIngester, func() error, error) {
+	if pgDSN != "" {
+		return nil, func() error { return nil }, nil
+	}
+	c := &collectionApp{app: a, decider: decider}
+	if err := c.openStores(ctx); err != nil {
+		if c.db != nil {
+			c.db.Close()
+		}
+		return nil, nil, err
+	}
+	g := &collection.Ingester{Instances: c.instances, Consents: c.consents, Blobs: c.blobs, Auditor: a.auditor, Decider: decider, Secret: c.secret}
+	return &collection.Service{Ingester: g, Projects: a.projects, DUAs: a.duas}, c.db.Close, nil
 }
 
 func (c *collectionApp) Close() error {
