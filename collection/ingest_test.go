@@ -333,3 +333,36 @@ func TestSealedLink(t *testing.T) {
 		}
 	})
 }
+
+// FuzzOpenIdentifier feeds arbitrary sealed links to OpenIdentifier: it
+// returns an error or an identifier, never panics, and an error never
+// carries the plaintext of a real link.
+func FuzzOpenIdentifier(f *testing.F) {
+	key, err := collection.LinkKey(bytes.Repeat([]byte{9}, 32))
+	if err != nil {
+		f.Fatal(err)
+	}
+	k, err := ethos.DeriveSubjectKey(secret, ethos.PatientIdentifier{Issuer: testIssuer, Value: "CANARYID000001"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	sealed, err := collection.SealIdentifier(key, k, ethos.PatientIdentifier{Issuer: testIssuer, Value: "CANARYID000001"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(sealed)
+	f.Add(sealed[:12])
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		id, err := collection.OpenIdentifier(key, k, b)
+		if err != nil {
+			if strings.Contains(err.Error(), "CANARY") {
+				t.Fatalf("error leaks the identifier: %v", err)
+			}
+			return
+		}
+		if id.Value == "" && id.Issuer == "" && bytes.Equal(b, sealed) {
+			t.Fatal("the real link opened empty")
+		}
+	})
+}

@@ -37,7 +37,7 @@ type stowFixture struct {
 	canary              string
 }
 
-func newSTOWFixture(t *testing.T) *stowFixture {
+func newSTOWFixture(t testing.TB) *stowFixture {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -117,7 +117,7 @@ func newSTOWFixture(t *testing.T) *stowFixture {
 }
 
 // multipartBody builds a multipart/related body of the given parts.
-func multipartBody(t *testing.T, partType string, parts ...[]byte) (string, []byte) {
+func multipartBody(t testing.TB, partType string, parts ...[]byte) (string, []byte) {
 	t.Helper()
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
@@ -148,7 +148,7 @@ func (f *stowFixture) post(t *testing.T, ctype string, body []byte) (int, string
 	return resp.StatusCode, resp.Header.Get("Content-Type"), m
 }
 
-func (f *stowFixture) read(t *testing.T, rel string) []byte {
+func (f *stowFixture) read(t testing.TB, rel string) []byte {
 	b, err := os.ReadFile(filepath.Join(f.canary, rel))
 	if err != nil {
 		t.Fatal(err)
@@ -243,6 +243,54 @@ func TestSTOW(t *testing.T) {
 		}
 		if !strings.Contains(buf.String(), "instance.store") {
 			t.Fatal("audit export lacks the ingest decisions")
+		}
+	})
+}
+
+// FuzzSTOW sends arbitrary bodies under a multipart/related content type
+// with a fixed boundary: the server answers with a defined status, never
+// 500, and a refused request (4xx) leaves no instance record behind.
+func FuzzSTOW(f *testing.F) {
+	fx := newSTOWFixture(f)
+	const boundary = "ethos-fuzz-boundary"
+	ctype := `multipart/related; type="application/dicom"; boundary=` + boundary
+	wrap := func(parts ...[]byte) []byte {
+		var b bytes.Buffer
+		for _, p := range parts {
+			b.WriteString("--" + boundary + "\r\nContent-Type: application/dicom\r\n\r\n")
+			b.Write(p)
+			b.WriteString("\r\n")
+		}
+		b.WriteString("--" + boundary + "--\r\n")
+		return b.Bytes()
+	}
+	ct := fx.read(f, "shard0/ct_00000.dcm")
+	f.Add(wrap(ct))
+	f.Add(wrap(fx.read(f, "shard0/xa_00006.dcm"), []byte("junk")))
+	f.Add(wrap(ct)[:200])
+	f.Add(wrap())
+	f.Add([]byte("--" + boundary + "\r\nContent-Type: text/plain\r\n\r\nx\r\n--" + boundary + "--\r\n"))
+	count := func(t *testing.T) int {
+		_, n, err := fx.instances.FindInstances(context.Background(), ethos.InstanceFilter{ProjectID: &fx.project})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		before := count(t)
+		status, _, m := fx.post(t, ctype, body)
+		switch status {
+		case http.StatusOK, http.StatusAccepted, http.StatusConflict:
+			if status == http.StatusConflict && m["00081198"] == nil {
+				t.Fatalf("409 without a Failed SOP Sequence: %v", m)
+			}
+		case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+			if n := count(t); n != before {
+				t.Fatalf("refused request (%d) changed the instance records from %d to %d", status, before, n)
+			}
+		default:
+			t.Fatalf("status %d: %v", status, m)
 		}
 	})
 }
