@@ -278,13 +278,17 @@ func Withdraw(ctx context.Context, consents ethos.ConsentService, instances etho
 	if !w.ErasureRequested {
 		return out, nil
 	}
-	sr, err := blobs.ShredSubject(ctx, subject)
-	if e, ok := errors.AsType[*ethos.Error](err); ok && e.Code == ethos.ENOTFOUND {
-		sr, err = ethos.ShredRecord{Subject: subject, At: time.Now().UTC()}, nil
+	sr, shredErr := blobs.ShredSubject(ctx, subject)
+	if ethos.ErrorCode(shredErr) == ethos.ENOTFOUND {
+		// Nothing was ever stored for the subject: nothing to destroy.
+		sr, shredErr = ethos.ShredRecord{Subject: subject, At: time.Now().UTC()}, nil
 	}
-	if err != nil {
-		return nil, err
+	if shredErr != nil && sr.KeyID == "" {
+		return nil, shredErr
 	}
+	// From here the data key is gone (a later failure to delete files
+	// leaves only undecryptable ciphertext): record the disposal whatever
+	// happens next.
 	out.Shred = &sr
 	if _, err := instances.SetSubjectStatus(ctx, subject, status); err != nil {
 		return nil, err
@@ -297,6 +301,9 @@ func Withdraw(ctx context.Context, consents ethos.ConsentService, instances etho
 	if err := rec("subject.dispose", fmt.Sprintf("crypto-shredded: data key %s destroyed, %d blobs (%d bytes) deleted at %s",
 		orNone(sr.KeyID), sr.BlobsDeleted, sr.BytesDeleted, sr.At.Format(time.RFC3339))); err != nil {
 		return nil, err
+	}
+	if shredErr != nil {
+		return out, shredErr
 	}
 	return out, nil
 }

@@ -404,3 +404,19 @@ func BenchmarkQuarantine(b *testing.B) {
 		}
 	}
 }
+
+func TestWithdrawEraseWithoutStoredData(t *testing.T) {
+	f := setup(t)
+	k := subjectOf(t, "CANARYID000003") // consent on file, nothing stored
+	w := ethos.ConsentWithdrawal{At: time.Now(), RecordedBy: f.batch.Access.UserID, RequestedBy: ethos.GrantorPatient, ErasureRequested: true}
+	res, err := collection.Withdraw(context.Background(), f.consents, f.instances, f.blobs, f.consents, f.audit, f.batch.Access, k, w, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Consents) != 1 || res.Shred == nil || res.Shred.KeyID != "" || res.Shred.BlobsDeleted != 0 {
+		t.Fatalf("result %+v", res)
+	}
+	if !strings.Contains(f.audit.dump(t), "subject.dispose") {
+		t.Error("no disposal record")
+	}
+}
