@@ -205,7 +205,7 @@ const (
 // Notification records one notification sent.
 type Notification struct {
 	Recipient Recipient `json:"recipient"`
-	State     string    `json:"state,omitempty"` // US state for media notices
+	USState   string    `json:"us_state,omitempty"` // two-letter US state of a media notice
 	SentAt    time.Time `json:"sent_at"`
 	SentBy    string    `json:"sent_by"`             // user id
 	Reference string    `json:"reference,omitempty"` // authority case number or similar
@@ -214,14 +214,18 @@ type Notification struct {
 // Incident is an incident or a personal-data breach involving a deployed
 // model. It holds counts, never identities, of the people affected.
 type Incident struct {
-	ID            string           `json:"id"`
-	ProjectID     string           `json:"project_id"`
-	Title         string           `json:"title"`
-	AwareAt       time.Time        `json:"aware_at"` // when the organisation became aware (HIPAA: discovered)
-	Zone          string           `json:"zone"`     // IANA zone of the reporting jurisdiction; calendar days are counted there
-	Jurisdictions []Jurisdiction   `json:"jurisdictions"`
-	Classes       []IncidentClass  `json:"classes"`
-	Outcomes      []SeriousOutcome `json:"outcomes,omitempty"`
+	ID        string    `json:"id"`
+	ProjectID string    `json:"project_id"`
+	Title     string    `json:"title"`
+	AwareAt   time.Time `json:"aware_at"` // when the organisation became aware (HIPAA: discovered)
+	Zone      string    `json:"zone"`     // IANA zone where awareness happened; calendar days are counted there by default
+	// ReportingZones overrides, per jurisdiction, the IANA zone in which
+	// that jurisdiction's calendar days are counted (an EU hospital that
+	// also reports to HHS counts HIPAA days in, say, America/New_York).
+	ReportingZones map[Jurisdiction]string `json:"reporting_zones,omitempty"`
+	Jurisdictions  []Jurisdiction          `json:"jurisdictions"`
+	Classes        []IncidentClass         `json:"classes"`
+	Outcomes       []SeriousOutcome        `json:"outcomes,omitempty"`
 	// AffectedSubjects is the number of people whose data or care is affected.
 	AffectedSubjects int `json:"affected_subjects"`
 	// AffectedByState counts affected US residents per state (two-letter code).
@@ -240,10 +244,11 @@ type Incident struct {
 type Deadline struct {
 	Rule      string    `json:"rule"` // e.g. "GDPR art. 33(1)"
 	Recipient Recipient `json:"recipient"`
-	State     string    `json:"state,omitempty"`
+	USState   string    `json:"us_state,omitempty"` // media notices: one deadline per US state
 	// Due is the last instant at which the notification is on time; zero
 	// when the rule sets no fixed limit ("without undue delay").
 	Due   time.Time `json:"due"`
+	Zone  string    `json:"zone"`  // IANA zone whose calendar days were counted
 	Basis string    `json:"basis"` // how Due was computed, in words
 }
 
@@ -278,7 +283,9 @@ const (
 	EvidenceRiskRegisterComplete EvidenceKey = "risk-register-complete"
 	EvidenceMonitoringOnTime     EvidenceKey = "monitoring-ran-on-time"
 	EvidenceNoOpenWithdrawal     EvidenceKey = "no-open-consent-withdrawal"
-	EvidenceIncidentsOnTime      EvidenceKey = "incident-notifications-on-time"
+	EvidenceGDPRBreachesOnTime   EvidenceKey = "gdpr-breach-notifications-on-time"
+	EvidenceAIActIncidentsOnTime EvidenceKey = "ai-act-incident-reports-on-time"
+	EvidenceHIPAABreachesOnTime  EvidenceKey = "hipaa-breach-notifications-on-time"
 	EvidenceEvaluationPassed     EvidenceKey = "evaluation-passed"
 	EvidenceAuditLogVerified     EvidenceKey = "audit-log-verified"
 	EvidenceHumanOversight       EvidenceKey = "human-oversight-assigned"

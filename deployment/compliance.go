@@ -37,17 +37,17 @@ func Checklist() []ethos.ComplianceItem {
 		{ID: "AIA-26-7", Regime: RegimeAIAct, Citation: "art. 26(7)", Duty: "Workers and their representatives are told before the system is used at the workplace.", AttestRoles: admin},
 		{ID: "AIA-26-11", Regime: RegimeAIAct, Citation: "art. 26(11)", Duty: "People about whom the system helps to make decisions are told that it is used.", AttestRoles: []ethos.Role{ethos.RoleClinician, ethos.RoleAdmin}},
 		{ID: "AIA-27", Regime: RegimeAIAct, Citation: "art. 27", Duty: "A fundamental-rights impact assessment is done where the deployer is a public body or provides public services (waive with a reason otherwise).", AttestRoles: []ethos.Role{ethos.RoleEthicsReviewer}},
-		{ID: "AIA-73", Regime: RegimeAIAct, Citation: "art. 73, art. 26(5)", Duty: "Serious incidents are reported to the market surveillance authority within their deadlines.", Evidence: ethos.EvidenceIncidentsOnTime},
+		{ID: "AIA-73", Regime: RegimeAIAct, Citation: "art. 73, art. 26(5)", Duty: "Serious incidents are reported to the market surveillance authority within their deadlines.", Evidence: ethos.EvidenceAIActIncidentsOnTime},
 		{ID: "GDPR-6-9", Regime: RegimeGDPR, Citation: "art. 6, art. 9", Duty: "Processing of health data has a lawful basis and an art. 9(2) condition, documented.", AttestRoles: steward},
 		{ID: "GDPR-7-17", Regime: RegimeGDPR, Citation: "art. 7(3), art. 17", Duty: "Withdrawn consents and erasure requests touching the deployed model have been acted on.", Evidence: ethos.EvidenceNoOpenWithdrawal},
 		{ID: "GDPR-22", Regime: RegimeGDPR, Citation: "art. 22", Duty: "No decision with significant effect rests on the model alone; a person reviews it.", Evidence: ethos.EvidenceHumanOversight},
 		{ID: "GDPR-30", Regime: RegimeGDPR, Citation: "art. 30", Duty: "The processing is entered in the record of processing activities.", AttestRoles: steward},
 		{ID: "GDPR-32", Regime: RegimeGDPR, Citation: "art. 32", Duty: "Security of processing: access is controlled and the audit trail verifies.", Evidence: ethos.EvidenceAuditLogVerified},
-		{ID: "GDPR-33", Regime: RegimeGDPR, Citation: "art. 33, art. 34", Duty: "Personal-data breaches are notified to the supervisory authority, and to people where required, in time.", Evidence: ethos.EvidenceIncidentsOnTime},
+		{ID: "GDPR-33", Regime: RegimeGDPR, Citation: "art. 33, art. 34", Duty: "Personal-data breaches are notified to the supervisory authority, and to people where required, in time.", Evidence: ethos.EvidenceGDPRBreachesOnTime},
 		{ID: "GDPR-35", Regime: RegimeGDPR, Citation: "art. 35", Duty: "A data protection impact assessment is done and its measures are in place.", AttestRoles: []ethos.Role{ethos.RoleDataSteward, ethos.RoleEthicsReviewer}},
 		{ID: "HIPAA-308", Regime: RegimeHIPAA, Citation: "45 CFR 164.308(a)(1)(ii)(A)", Duty: "The security risk analysis covers the model service and its data flows.", AttestRoles: admin},
 		{ID: "HIPAA-312B", Regime: RegimeHIPAA, Citation: "45 CFR 164.312(b)", Duty: "Audit controls record and allow review of activity on systems holding PHI.", Evidence: ethos.EvidenceAuditLogVerified},
-		{ID: "HIPAA-404", Regime: RegimeHIPAA, Citation: "45 CFR 164.404-164.408", Duty: "Breaches of unsecured PHI are notified to individuals, HHS and the media within their deadlines.", Evidence: ethos.EvidenceIncidentsOnTime},
+		{ID: "HIPAA-404", Regime: RegimeHIPAA, Citation: "45 CFR 164.404-164.408", Duty: "Breaches of unsecured PHI are notified to individuals, HHS and the media within their deadlines.", Evidence: ethos.EvidenceHIPAABreachesOnTime},
 		{ID: "HIPAA-504E", Regime: RegimeHIPAA, Citation: "45 CFR 164.504(e)", Duty: "A business associate agreement covers every vendor that handles PHI for the model.", AttestRoles: admin},
 		{ID: "HIPAA-514", Regime: RegimeHIPAA, Citation: "45 CFR 164.502(b), 164.514", Duty: "Only the minimum necessary PHI reaches the model; data used outside care is de-identified.", AttestRoles: steward},
 	}
@@ -201,28 +201,49 @@ func RegisterObservation(reg *ethos.RiskRegister, catalogue []ethos.Hazard, now 
 	return ethos.Observation{OK: false, Detail: detail, Source: src, At: now}
 }
 
-// IncidentsObservation turns the deadlines of incidents into the evidence
-// EvidenceIncidentsOnTime: ok when no notification is overdue or was late.
-func IncidentsObservation(incs []*ethos.Incident, now time.Time) (ethos.Observation, error) {
-	var bad []string
-	n := 0
+// IncidentsObservations turns the deadlines of incidents into evidence,
+// one observation per regime (GDPR, EU AI Act, HIPAA): ok when none of
+// that regime's notifications is overdue or was sent late.
+func IncidentsObservations(incs []*ethos.Incident, now time.Time) (map[ethos.EvidenceKey]ethos.Observation, error) {
+	type tally struct {
+		n   int
+		bad []string
+	}
+	keys := []ethos.EvidenceKey{ethos.EvidenceGDPRBreachesOnTime, ethos.EvidenceAIActIncidentsOnTime, ethos.EvidenceHIPAABreachesOnTime}
+	t := map[ethos.EvidenceKey]*tally{}
+	for _, k := range keys {
+		t[k] = &tally{}
+	}
 	for _, inc := range incs {
 		st, err := Status(inc, now)
 		if err != nil {
-			return ethos.Observation{}, err
+			return nil, err
 		}
 		for _, s := range st {
-			n++
+			var k ethos.EvidenceKey
+			switch {
+			case strings.HasPrefix(s.Rule, "GDPR"):
+				k = ethos.EvidenceGDPRBreachesOnTime
+			case strings.HasPrefix(s.Rule, "EU AI Act"):
+				k = ethos.EvidenceAIActIncidentsOnTime
+			default:
+				k = ethos.EvidenceHIPAABreachesOnTime
+			}
+			t[k].n++
 			if s.State == ethos.DeadlineOverdue || s.State == ethos.DeadlineLate {
-				bad = append(bad, fmt.Sprintf("incident %s: %s to %s %s", inc.ID, s.Rule, s.Recipient, s.State))
+				t[k].bad = append(t[k].bad, fmt.Sprintf("incident %s: %s to %s %s", inc.ID, s.Rule, s.Recipient, s.State))
 			}
 		}
 	}
-	o := ethos.Observation{OK: len(bad) == 0, Source: fmt.Sprintf("%d incidents", len(incs)), At: now}
-	if o.OK {
-		o.Detail = fmt.Sprintf("%d notification duties, none overdue or late", n)
-	} else {
-		o.Detail = strings.Join(bad, "; ")
+	out := map[ethos.EvidenceKey]ethos.Observation{}
+	for _, k := range keys {
+		o := ethos.Observation{OK: len(t[k].bad) == 0, Source: fmt.Sprintf("deadlines of %d incidents", len(incs)), At: now}
+		if o.OK {
+			o.Detail = fmt.Sprintf("%d notification duties, none overdue or late", t[k].n)
+		} else {
+			o.Detail = strings.Join(t[k].bad, "; ")
+		}
+		out[k] = o
 	}
-	return o, nil
+	return out, nil
 }

@@ -78,11 +78,19 @@ func ValidateIncident(inc *ethos.Incident) (*time.Location, error) {
 	if sum > inc.AffectedSubjects {
 		return nil, ethos.Errorf(ethos.EINVALID, "incident %s: affected_by_state adds up to %d, more than affected_subjects %d", inc.ID, sum, inc.AffectedSubjects)
 	}
+	for j, z := range inc.ReportingZones {
+		if j != ethos.JurisdictionEU && j != ethos.JurisdictionUS {
+			return nil, ethos.Errorf(ethos.EINVALID, "incident %s: reporting_zones: unknown jurisdiction %q", inc.ID, j)
+		}
+		if _, err := time.LoadLocation(z); err != nil || z == "Local" || z == "" {
+			return nil, ethos.Errorf(ethos.EINVALID, "incident %s: reporting_zones %s: %q is not a known IANA time zone", inc.ID, j, z)
+		}
+	}
 	for i, n := range inc.Notifications {
 		if n.SentAt.IsZero() || n.SentBy == "" {
 			return nil, ethos.Errorf(ethos.EINVALID, "incident %s: notifications[%d]: sent_at and sent_by required", inc.ID, i)
 		}
-		if n.Recipient == ethos.RecipientMedia && n.State == "" {
+		if n.Recipient == ethos.RecipientMedia && n.USState == "" {
 			return nil, ethos.Errorf(ethos.EINVALID, "incident %s: notifications[%d]: a media notice names its state", inc.ID, i)
 		}
 	}
@@ -128,18 +136,26 @@ func Deadlines(inc *ethos.Incident) ([]ethos.Deadline, error) {
 	us := slices.Contains(inc.Jurisdictions, ethos.JurisdictionUS)
 	breach := slices.Contains(inc.Classes, ethos.IncidentPersonalDataBreach)
 	serious := slices.Contains(inc.Classes, ethos.IncidentSerious)
-	days := func(n int) time.Time { return calendarDeadline(inc.AwareAt, n, loc) }
+	zone := func(j ethos.Jurisdiction) (string, *time.Location) {
+		if z, ok := inc.ReportingZones[j]; ok {
+			l, _ := time.LoadLocation(z) // validated above
+			return z, l
+		}
+		return inc.Zone, loc
+	}
+	euZone, euLoc := zone(ethos.JurisdictionEU)
+	usZone, usLoc := zone(ethos.JurisdictionUS)
 
 	if eu && breach && !inc.GDPRRiskUnlikely {
 		ds = append(ds, ethos.Deadline{
 			Rule: "GDPR art. 33(1)", Recipient: ethos.RecipientSupervisoryAuthority,
-			Due:   inc.AwareAt.Add(gdprAuthorityHours * time.Hour),
+			Due: inc.AwareAt.Add(gdprAuthorityHours * time.Hour), Zone: euZone,
 			Basis: "72 hours of elapsed time after awareness",
 		})
 	}
 	if eu && breach && inc.GDPRHighRisk {
 		ds = append(ds, ethos.Deadline{
-			Rule: "GDPR art. 34(1)", Recipient: ethos.RecipientDataSubjects,
+			Rule: "GDPR art. 34(1)", Recipient: ethos.RecipientDataSubjects, Zone: euZone,
 			Basis: "without undue delay; no fixed limit",
 		})
 	}
@@ -153,31 +169,32 @@ func Deadlines(inc *ethos.Incident) ([]ethos.Deadline, error) {
 		}
 		ds = append(ds, ethos.Deadline{
 			Rule: "EU AI Act art. 73", Recipient: ethos.RecipientMarketSurveillance,
-			Due: days(n), Basis: why + ", calendar days in " + inc.Zone,
+			Due: calendarDeadline(inc.AwareAt, n, euLoc), Zone: euZone, Basis: why + ", calendar days in " + euZone,
 		})
 	}
 	if us && breach {
-		basis := fmt.Sprintf("60 calendar days after discovery, in %s", inc.Zone)
+		basis := fmt.Sprintf("60 calendar days after discovery, in %s", usZone)
+		due := calendarDeadline(inc.AwareAt, hipaaDays, usLoc)
 		ds = append(ds, ethos.Deadline{
-			Rule: "HIPAA 45 CFR 164.404(b)", Recipient: ethos.RecipientIndividuals, Due: days(hipaaDays), Basis: basis,
+			Rule: "HIPAA 45 CFR 164.404(b)", Recipient: ethos.RecipientIndividuals, Due: due, Zone: usZone, Basis: basis,
 		})
 		if inc.AffectedSubjects >= hipaaLargeBreach {
 			ds = append(ds, ethos.Deadline{
-				Rule: "HIPAA 45 CFR 164.408(b)", Recipient: ethos.RecipientHHS, Due: days(hipaaDays),
+				Rule: "HIPAA 45 CFR 164.408(b)", Recipient: ethos.RecipientHHS, Due: due, Zone: usZone,
 				Basis: fmt.Sprintf("%d affected (500 or more): with the notice to individuals, %s", inc.AffectedSubjects, basis),
 			})
 		} else {
-			y := inc.AwareAt.In(loc).Year()
+			y := inc.AwareAt.In(usLoc).Year()
 			ds = append(ds, ethos.Deadline{
 				Rule: "HIPAA 45 CFR 164.408(c)", Recipient: ethos.RecipientHHS,
-				Due:   calendarDeadline(time.Date(y, 12, 31, 12, 0, 0, 0, loc), hipaaLogDays, loc),
-				Basis: fmt.Sprintf("%d affected (fewer than 500): annual log, 60 days after the end of %d, in %s", inc.AffectedSubjects, y, inc.Zone),
+				Due: calendarDeadline(time.Date(y, 12, 31, 12, 0, 0, 0, usLoc), hipaaLogDays, usLoc), Zone: usZone,
+				Basis: fmt.Sprintf("%d affected (fewer than 500): annual log, 60 days after the end of %d, in %s", inc.AffectedSubjects, y, usZone),
 			})
 		}
 		for _, st := range slices.Sorted(maps.Keys(inc.AffectedByState)) {
 			if n := inc.AffectedByState[st]; n > hipaaLargeBreach {
 				ds = append(ds, ethos.Deadline{
-					Rule: "HIPAA 45 CFR 164.406", Recipient: ethos.RecipientMedia, State: st, Due: days(hipaaDays),
+					Rule: "HIPAA 45 CFR 164.406", Recipient: ethos.RecipientMedia, USState: st, Due: due, Zone: usZone,
 					Basis: fmt.Sprintf("%d residents of %s affected (more than 500): %s", n, st, basis),
 				})
 			}
@@ -190,7 +207,7 @@ func Deadlines(inc *ethos.Incident) ([]ethos.Deadline, error) {
 			}
 			return -1
 		}
-		return cmp.Or(a.Due.Compare(b.Due), cmp.Compare(a.Rule, b.Rule), cmp.Compare(a.State, b.State))
+		return cmp.Or(a.Due.Compare(b.Due), cmp.Compare(a.Rule, b.Rule), cmp.Compare(a.USState, b.USState))
 	})
 	return ds, nil
 }
@@ -208,7 +225,7 @@ func Status(inc *ethos.Incident, now time.Time) ([]ethos.DeadlineStatus, error) 
 	for i, d := range ds {
 		st := ethos.DeadlineStatus{Deadline: d, State: ethos.DeadlinePending}
 		for _, n := range inc.Notifications {
-			if n.Recipient != d.Recipient || n.State != d.State {
+			if n.Recipient != d.Recipient || n.USState != d.USState {
 				continue
 			}
 			if st.Sent == nil || n.SentAt.Before(st.Sent.SentAt) {

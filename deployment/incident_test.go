@@ -106,7 +106,7 @@ func TestDeadlines(t *testing.T) {
 			AffectedByState: map[string]int{"NY": 501, "NJ": 500, "CT": 199},
 		}, []ethos.Deadline{
 			{Rule: "HIPAA 45 CFR 164.404(b)", Recipient: ethos.RecipientIndividuals, Due: utc("2026-08-31T03:59:59.999999999Z")},
-			{Rule: "HIPAA 45 CFR 164.406", Recipient: ethos.RecipientMedia, State: "NY", Due: utc("2026-08-31T03:59:59.999999999Z")},
+			{Rule: "HIPAA 45 CFR 164.406", Recipient: ethos.RecipientMedia, USState: "NY", Due: utc("2026-08-31T03:59:59.999999999Z")},
 			{Rule: "HIPAA 45 CFR 164.408(b)", Recipient: ethos.RecipientHHS, Due: utc("2026-08-31T03:59:59.999999999Z")},
 		}},
 		{"HIPAAAnnualLogLeapYear", ethos.Incident{
@@ -123,6 +123,15 @@ func TestDeadlines(t *testing.T) {
 			{Rule: "HIPAA 45 CFR 164.404(b)", Recipient: ethos.RecipientIndividuals, Due: utc("2027-02-28T22:59:59.999999999Z")},
 			{Rule: "HIPAA 45 CFR 164.408(c)", Recipient: ethos.RecipientHHS, Due: utc("2027-03-01T22:59:59.999999999Z")},
 		}},
+		{"EUAndUSBreachWithUSReportingZone", ethos.Incident{
+			AwareAt: utc("2026-12-30T12:00:00Z"), Zone: "Europe/Berlin", Jurisdictions: []ethos.Jurisdiction{ethos.JurisdictionEU, ethos.JurisdictionUS},
+			ReportingZones: map[ethos.Jurisdiction]string{ethos.JurisdictionUS: "America/New_York"},
+			Classes:        breach, AffectedSubjects: 10,
+		}, []ethos.Deadline{
+			{Rule: "GDPR art. 33(1)", Recipient: ethos.RecipientSupervisoryAuthority, Due: utc("2027-01-02T12:00:00Z")},
+			{Rule: "HIPAA 45 CFR 164.404(b)", Recipient: ethos.RecipientIndividuals, Due: utc("2027-03-01T04:59:59.999999999Z")},
+			{Rule: "HIPAA 45 CFR 164.408(c)", Recipient: ethos.RecipientHHS, Due: utc("2027-03-02T04:59:59.999999999Z")},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -135,10 +144,13 @@ func TestDeadlines(t *testing.T) {
 			}
 			for i, w := range tt.want {
 				g := got[i]
-				if g.Rule != w.Rule || g.Recipient != w.Recipient || g.State != w.State || !g.Due.Equal(w.Due) {
+				if g.Rule != w.Rule || g.Recipient != w.Recipient || g.USState != w.USState || !g.Due.Equal(w.Due) {
 					t.Errorf("deadline %d = %s %s %s %s, want %s %s %s %s", i,
-						g.Rule, g.Recipient, g.State, g.Due.UTC().Format(time.RFC3339Nano),
-						w.Rule, w.Recipient, w.State, w.Due.UTC().Format(time.RFC3339Nano))
+						g.Rule, g.Recipient, g.USState, g.Due.UTC().Format(time.RFC3339Nano),
+						w.Rule, w.Recipient, w.USState, w.Due.UTC().Format(time.RFC3339Nano))
+				}
+				if g.Zone == "" {
+					t.Errorf("deadline %d has no zone", i)
 				}
 				if g.Basis == "" {
 					t.Errorf("deadline %d has no basis", i)
@@ -260,6 +272,9 @@ func TestValidateIncident(t *testing.T) {
 		{"ErrStateCode", "two-letter", func(i *ethos.Incident) { i.AffectedByState["new york"] = 0 }},
 		{"ErrMediaWithoutState", "names its state", func(i *ethos.Incident) {
 			i.Notifications = []ethos.Notification{{Recipient: ethos.RecipientMedia, SentAt: i.AwareAt, SentBy: "u"}}
+		}},
+		{"ErrReportingZone", "reporting_zones US", func(i *ethos.Incident) {
+			i.ReportingZones = map[ethos.Jurisdiction]string{ethos.JurisdictionUS: "EST5EDT6"}
 		}},
 		{"ErrNotificationUnsigned", "sent_by required", func(i *ethos.Incident) {
 			i.Notifications = []ethos.Notification{{Recipient: ethos.RecipientHHS, SentAt: i.AwareAt}}
