@@ -33,6 +33,7 @@ func subject(tb testing.TB, id string) ethos.SubjectKey {
 type env struct {
 	dir, keyPath string
 	master       *fileblob.MasterKey
+	ks           *fileblob.FileKeyStore
 	store        *fileblob.Store
 }
 
@@ -40,14 +41,21 @@ func mustStore(tb testing.TB, segSize int) *env {
 	tb.Helper()
 	dir := tb.TempDir()
 	e := &env{dir: filepath.Join(dir, "blobs"), keyPath: filepath.Join(dir, "keys.json"), master: fileblob.GenerateMasterKey()}
-	e.store = e.reopen(tb, e.master, segSize)
+	e.reopen(tb, e.master, segSize)
+	tb.Cleanup(func() { e.ks.Close() })
 	return e
 }
 
 // reopen builds a new Store over the same directories, as a new process
-// would.
+// would: the previous store's key file is closed first (one process at a
+// time holds its lock), and the new store becomes e.store.
 func (e *env) reopen(tb testing.TB, m *fileblob.MasterKey, segSize int) *fileblob.Store {
 	tb.Helper()
+	if e.ks != nil {
+		if err := e.ks.Close(); err != nil {
+			tb.Fatal(err)
+		}
+	}
 	ks := fileblob.NewFileKeyStore(e.keyPath)
 	if err := ks.Open(); err != nil {
 		tb.Fatal(err)
@@ -59,6 +67,7 @@ func (e *env) reopen(tb testing.TB, m *fileblob.MasterKey, segSize int) *fileblo
 	if err := s.Init(); err != nil {
 		tb.Fatal(err)
 	}
+	e.ks, e.store = ks, s
 	return s
 }
 
@@ -469,6 +478,13 @@ func TestMasterKey(t *testing.T) {
 				t.Fatalf("wrong master key: %v, want ErrUnwrap", err)
 			}
 			break
+		}
+		e.reopen(t, e.master, 0)
+	})
+	t.Run("ErrConflictKeyFileInUse", func(t *testing.T) {
+		ks := fileblob.NewFileKeyStore(e.keyPath)
+		if err := ks.Open(); ethos.ErrorCode(err) != ethos.ECONFLICT {
+			t.Fatalf("second open of a key file in use: %v, want ECONFLICT", err)
 		}
 	})
 	t.Run("Rewrap", func(t *testing.T) {

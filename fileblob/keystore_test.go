@@ -16,9 +16,11 @@ func TestFileKeyStoreConformance(t *testing.T) {
 		if err := ks.Open(); err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { ks.Close() })
 		return ks
 	}
 	reopen := func(t *testing.T, old ethos.KeyStore) ethos.KeyStore {
+		old.(*fileblob.FileKeyStore).Close()
 		ks := fileblob.NewFileKeyStore(old.(*fileblob.FileKeyStore).Path)
 		if err := ks.Open(); err != nil {
 			t.Fatal(err)
