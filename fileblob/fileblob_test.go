@@ -622,3 +622,48 @@ func TestBadRefs(t *testing.T) {
 		}
 	})
 }
+
+func TestVerify(t *testing.T) {
+	files := corpus(t)
+	e := mustStore(t, 0)
+	ctx := context.Background()
+	var refs []ethos.BlobRef
+	var total int64
+	distinct := map[string]bool{}
+	for _, data := range files {
+		for _, s := range []string{"A", "B"} {
+			ref, err := e.store.Put(ctx, subject(t, s), bytes.NewReader(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			refs = append(refs, ref)
+		}
+		if !distinct[string(data)] {
+			distinct[string(data)] = true
+			total += 2 * int64(len(data))
+		}
+	}
+	t.Run("OK", func(t *testing.T) {
+		rep, err := e.store.Verify(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.OK() || rep.Subjects != 2 || rep.Blobs != 2*len(distinct) || rep.Bytes != total {
+			t.Fatalf("report %+v, want 2 subjects, %d blobs, %d bytes", rep, 2*len(distinct), total)
+		}
+	})
+	t.Run("CorruptAndOrphan", func(t *testing.T) {
+		p := blobPath(t, e, refs[0])
+		b := mustRead(t, p)
+		b[len(b)/2] ^= 1
+		os.WriteFile(p, b, 0o600)
+		os.MkdirAll(filepath.Join(e.dir, strings.Repeat("ab", 16)), 0o700)
+		rep, err := e.store.Verify(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.OK() || len(rep.Corrupt) != 1 || !strings.Contains(rep.Corrupt[0], refs[0].String()) || len(rep.Orphans) != 1 {
+			t.Fatalf("report %+v", rep)
+		}
+	})
+}
