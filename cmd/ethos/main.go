@@ -36,6 +36,7 @@ var commands = []command{
 	{"consent", "check FHIR consents and answer consent questions", runConsent},
 	{"dump", "print the data elements of DICOM files", runDump},
 	{"collection", "collection-stage reports: representation (QC-COL-1)", runCollection},
+	{"blob", "the encrypted image store: put, get, shred, verify, rewrap", runBlob},
 }
 
 // Env carries the process's streams and environment so commands stay
