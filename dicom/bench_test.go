@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/ethos-imaging/ethos/dicom"
@@ -58,5 +60,41 @@ func BenchmarkWrite(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	}
+}
+
+// TestPooledBuffers: reading and writing a small file must not allocate
+// the 64 KiB buffers anew each time (they are pooled).
+func TestPooledBuffers(t *testing.T) {
+	_, paths := corpus(t)
+	var in []byte
+	for _, p := range paths {
+		if strings.HasSuffix(p, "pydicom/CT_small.dcm") {
+			in, _ = os.ReadFile(p)
+		}
+	}
+	once := func() {
+		f, err := dicom.Parse(bytes.NewReader(in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := dicom.Write(io.Discard, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	once()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	const n = 20
+	for range n {
+		once()
+	}
+	runtime.ReadMemStats(&after)
+	per := (after.TotalAlloc - before.TotalAlloc) / n
+	// The parsed file itself costs about 2.3 times its size in elements and
+	// values; the 2 × 64 KiB of buffers must not be on top.
+	t.Logf("%d bytes per read+write of %d", per, len(in))
+	if limit := uint64(len(in))*5/2 + 16<<10; per > limit {
+		t.Errorf("read+write of a %d-byte file allocates %d bytes, want < %d", len(in), per, limit)
 	}
 }

@@ -46,7 +46,9 @@ type Element struct {
 
 // Bulk locates a value that a Reader did not load: Length bytes at Offset
 // of the input. For an encapsulated value the bytes are the encoded items
-// (Basic Offset Table, fragments) and the sequence delimiter, as read.
+// (Basic Offset Table, fragments) and the sequence delimiter, as read;
+// read from an input that cannot seek, their Length is -1 (unknown until
+// the delimiter has been read).
 type Bulk struct {
 	Offset       int64
 	Length       int64

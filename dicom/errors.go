@@ -19,6 +19,7 @@ var (
 	ErrCannotEncode  = errors.New("cannot encode")
 	ErrBadCharset    = errors.New("text not representable in the character set")
 	ErrTooLarge      = errors.New("input too large")
+	ErrClosed        = errors.New("reader or writer closed")
 )
 
 // Error reports a problem at a place in the encoded stream: the tag of the
@@ -29,14 +30,20 @@ var (
 type Error struct {
 	Tag    tag.Tag
 	Offset int64
-	Msg    string
-	Err    error
+	// Path names the sequence items enclosing the element, outermost
+	// first (empty at top level).
+	Path Path
+	Msg  string
+	Err  error
 }
 
 func (e *Error) Error() string {
 	where := fmt.Sprintf("at byte %d", e.Offset)
 	if e.Tag != 0 {
 		where = e.Tag.String() + " " + where
+	}
+	if len(e.Path) > 0 {
+		where = e.Path.String() + " > " + where
 	}
 	if e.Msg == "" {
 		return fmt.Sprintf("dicom: %s: %v", where, e.Err)

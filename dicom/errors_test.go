@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/ethos-imaging/ethos/dicom"
@@ -200,6 +201,15 @@ func TestSkipPixelData(t *testing.T) {
 			if !errors.Is(err, dicom.ErrBulkNotLoaded) {
 				t.Errorf("writing skipped pixel data: %v, want ErrBulkNotLoaded", err)
 			}
+			// From a stream, the value is passed over item by item.
+			in, _ := os.ReadFile(p)
+			fs, err := dicom.Parse(onlyReader{bytes.NewReader(in)}, dicom.SkipPixelData())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(fs.Dataset.Elements) != len(full.Dataset.Elements) || fs.Dataset.Get(tag.PixelData).Bulk == nil {
+				t.Errorf("from a stream: %d elements, want %d", len(fs.Dataset.Elements), len(full.Dataset.Elements))
+			}
 		})
 	}
 }
@@ -221,5 +231,60 @@ func TestDeflateBomb(t *testing.T) {
 	}
 	if _, err := dicom.Parse(bytes.NewReader(buf.Bytes())); err != nil {
 		t.Fatalf("within the default limit: %v", err)
+	}
+}
+
+// TestStreamedFragmentsTruncated: encapsulated pixel data passed through
+// from a stream that ends inside a fragment fails with ErrTruncated at
+// (7FE0,0010), both when copied and when skipped.
+func TestStreamedFragmentsTruncated(t *testing.T) {
+	in, err := os.ReadFile(filepath.Join(testenv.DICOMDir(t), "pydicom", "JPEG2000.dcm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in = in[:len(in)-100]
+	for _, copyIt := range []bool{true, false} {
+		rd, err := dicom.NewReader(onlyReader{bytes.NewReader(in)}, dicom.WithBulkThreshold(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, _ := dicom.NewWriter(io.Discard, &rd.Header)
+		for err == nil {
+			var el *dicom.Element
+			el, err = rd.Next()
+			if err == nil && el.Bulk != nil && el.Bulk.Encapsulated && copyIt {
+				r, _ := rd.BulkReader()
+				err = w.WriteBulk(el, r)
+			}
+		}
+		if !errors.Is(err, dicom.ErrTruncated) {
+			t.Fatalf("copy=%v: got %v, want ErrTruncated", copyIt, err)
+		}
+		if e, _ := errors.AsType[*dicom.Error](err); e.Tag != tag.PixelData {
+			t.Errorf("copy=%v: error at %s, want (7FE0,0010): %v", copyIt, e.Tag, err)
+		}
+		rd.Close()
+	}
+}
+
+// TestErrorPath: an error inside nested items names the enclosing items.
+func TestErrorPath(t *testing.T) {
+	in := cat(
+		implicit(tag.ReferencedSeriesSequence, dicom.UndefinedLength),
+		implicit(tag.ItemTag, dicom.UndefinedLength), implicit(tag.ItemDelimTag, 0),
+		implicit(tag.ItemTag, dicom.UndefinedLength),
+		implicit(tag.ReferencedSOPSequence, dicom.UndefinedLength),
+		implicit(tag.ItemTag, dicom.UndefinedLength),
+		implicit(tag.ReferencedSOPInstanceUID, 0xFFFFFF00), []byte("1.2.3"),
+	)
+	in = cat(implicit(tag.PatientID, 4), []byte("ID01"), in)
+	_, err := dicom.Parse(bytes.NewReader(in))
+	e, ok := errors.AsType[*dicom.Error](err)
+	if !ok || e.Tag != tag.ReferencedSOPInstanceUID {
+		t.Fatalf("got %v", err)
+	}
+	want := "(0008,1115)[1].(0008,1199)[0]"
+	if e.Path.String() != want || !strings.Contains(err.Error(), want+" > (0008,1155) at byte") {
+		t.Errorf("path %q in %q, want %q", e.Path, err, want)
 	}
 }

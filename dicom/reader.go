@@ -11,6 +11,7 @@ import (
 	"hash"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/ethos-imaging/ethos/dicom/tag"
 	"github.com/ethos-imaging/ethos/dicom/uid"
@@ -247,6 +248,12 @@ func (d *decoder) element(enc encoding, t tag.Tag, v vr.VR, length uint32, off i
 		e.Items = items
 		return e, err
 	case length == UndefinedLength:
+		if depth == 0 && (d.skipPix && isPixelTag(t) || d.bulkMin > 0) && d.seeker == nil {
+			// A stream cannot be measured ahead: leave the value for
+			// BulkReader to pass through, its length unknown.
+			e.Bulk = &Bulk{Offset: d.pos, Length: -1, Encapsulated: true, BigEndian: enc.bigEndian, skipped: d.skipPix && isPixelTag(t)}
+			return e, nil
+		}
 		if depth == 0 && (d.skipPix && isPixelTag(t) || d.bulkMin > 0) && d.seeker != nil {
 			n, err := d.scanFragments(t, enc)
 			if err != nil {
@@ -261,7 +268,7 @@ func (d *decoder) element(enc encoding, t tag.Tag, v vr.VR, length uint32, off i
 		e.Fragments = fr
 		return e, err
 	}
-	if depth == 0 && (d.skipPix && isPixelTag(t) || d.bulkMin > 0 && int64(length) >= d.bulkMin) {
+	if depth == 0 && (d.skipPix && isPixelTag(t) || d.bulkMin > 0 && int64(length) >= d.bulkMin && !d.mayHoldItems(v)) {
 		e.Bulk = &Bulk{Offset: d.pos, Length: int64(length), BigEndian: enc.bigEndian, skipped: d.skipPix && isPixelTag(t)}
 		return e, nil
 	}
@@ -282,6 +289,18 @@ func (d *decoder) element(enc encoding, t tag.Tag, v vr.VR, length uint32, off i
 		e.charsets = splitCharsets(val)
 	}
 	return e, nil
+}
+
+// mayHoldItems reports whether the value about to be read is UN (or of an
+// unknown VR) and starts with an item tag: such a value is read and parsed
+// as a sequence, never left in the file, so that whatever walks the data set
+// (de-identification) sees inside it.
+func (d *decoder) mayHoldItems(v vr.VR) bool {
+	if v != vr.UN && v.Known() {
+		return false
+	}
+	b, _ := d.br.Peek(8)
+	return looksLikeItems(b)
 }
 
 func looksLikeItems(b []byte) bool {
@@ -358,6 +377,9 @@ func (d *decoder) sequence(enc encoding, t tag.Tag, length uint32, depth int, cs
 		err = d.dataset(enc, &item.Dataset, iend, depth+1)
 		items = append(items, item)
 		if err != nil {
+			if e, ok := errors.AsType[*Error](err); ok && t != 0 {
+				e.Path = append(Path{{Tag: t, Item: len(items) - 1}}, e.Path...)
+			}
 			return items, err
 		}
 	}
@@ -508,9 +530,13 @@ type Reader struct {
 	cs      []string
 	err     error
 	bulk    *Bulk
-	bulkR   *io.LimitedReader
+	bulkR   io.Reader
+	bulkLR  *io.LimitedReader
+	bulkFS  *fragStream
+	bulkTag tag.Tag
 	inflate io.ReadCloser
 	sum     hash.Hash
+	pooled  []*bufio.Reader
 }
 
 // NewReader reads the header of a DICOM stream from r.
@@ -520,7 +546,7 @@ func NewReader(r io.Reader, opts ...Option) (*Reader, error) {
 		f(&o)
 	}
 	rd := &Reader{}
-	rd.d = decoder{br: bufio.NewReaderSize(r, 64<<10), size: -1, maxDepth: o.maxDepth, bulkMin: o.bulkMin, skipPix: o.skipPixel}
+	rd.d = decoder{br: rd.buffer(r), size: -1, maxDepth: o.maxDepth, bulkMin: o.bulkMin, skipPix: o.skipPixel}
 	if s, ok := r.(io.ReadSeeker); ok {
 		if cur, err := s.Seek(0, io.SeekCurrent); err == nil {
 			if end, err := s.Seek(0, io.SeekEnd); err == nil {
@@ -531,9 +557,25 @@ func NewReader(r io.Reader, opts ...Option) (*Reader, error) {
 		}
 	}
 	if err := rd.readHeader(o); err != nil {
+		rd.Close()
 		return nil, err
 	}
 	return rd, nil
+}
+
+// Buffers are pooled: a batch of small files would otherwise allocate
+// 64 KiB per file and reader (and as much per writer).
+var (
+	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
+	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
+	flatePool  = sync.Pool{New: func() any { fl, _ := flate.NewWriter(nil, flate.DefaultCompression); return fl }}
+)
+
+func (r *Reader) buffer(src io.Reader) *bufio.Reader {
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(src)
+	r.pooled = append(r.pooled, br)
+	return br
 }
 
 func (r *Reader) readHeader(o options) error {
@@ -633,7 +675,7 @@ func (r *Reader) readHeader(o options) error {
 		if r.sum != nil {
 			in = io.TeeReader(in, r.sum)
 		}
-		d.br = bufio.NewReaderSize(in, 64<<10)
+		d.br = r.buffer(in)
 		d.seeker, d.size = nil, -1
 	}
 	return nil
@@ -705,9 +747,72 @@ func (r *Reader) Next() (*Element, error) {
 		r.cs = e.charsets
 	}
 	if e.Bulk != nil {
-		r.bulk = e.Bulk
+		r.bulk, r.bulkTag = e.Bulk, e.Tag
 	}
 	return e, nil
+}
+
+// fragStream passes the encoded items of an encapsulated value through
+// from a stream, up to and including the sequence delimiter, checking each
+// item header on the way.
+type fragStream struct {
+	d    *decoder
+	t    tag.Tag
+	o    binary.ByteOrder
+	hdr  [8]byte
+	pend []byte // header bytes not yet returned
+	left int64  // fragment bytes not yet returned
+	done bool
+	err  error
+}
+
+func (s *fragStream) Read(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for {
+		if len(s.pend) > 0 {
+			n := copy(p, s.pend)
+			s.pend = s.pend[n:]
+			return n, nil
+		}
+		if s.left > 0 {
+			if int64(len(p)) > s.left {
+				p = p[:s.left]
+			}
+			n, err := s.d.br.Read(p)
+			s.d.pos += int64(n)
+			s.left -= int64(n)
+			if err == io.EOF {
+				err = errAt(s.t, s.d.pos, ErrTruncated, "fragment runs past the end of input")
+			}
+			s.err = err
+			return n, err
+		}
+		if s.done {
+			return 0, io.EOF
+		}
+		off := s.d.pos
+		if err := s.d.read(s.hdr[:]); err != nil {
+			s.err = errAt(s.t, off, ErrTruncated, "encapsulated value has no delimiter before the end of input")
+			return 0, s.err
+		}
+		it := tag.New(s.o.Uint16(s.hdr[0:]), s.o.Uint16(s.hdr[2:]))
+		n := s.o.Uint32(s.hdr[4:])
+		switch {
+		case it == tag.SeqDelimTag:
+			s.done = true
+		case it == tag.ItemTag && n != UndefinedLength:
+			s.left = int64(n)
+		default:
+			s.err = errAt(s.t, off, ErrUnexpectedTag, "%s where a fragment was expected", it)
+			return 0, s.err
+		}
+		s.pend = s.hdr[:]
+	}
 }
 
 // BulkReader returns a reader of the raw bytes of the last element Next
@@ -723,18 +828,25 @@ func (r *Reader) BulkReader() (io.Reader, error) {
 	if r.bulkR != nil {
 		return r.bulkR, nil
 	}
+	if r.bulk.Length < 0 {
+		r.bulkFS = &fragStream{d: &r.d, t: r.bulkTag, o: encoding{bigEndian: r.bulk.BigEndian}.order()}
+		r.bulkR = r.bulkFS
+		return r.bulkR, nil
+	}
 	if r.d.seeker != nil {
 		if _, err := r.d.seeker.Seek(r.d.base+r.bulk.Offset, io.SeekStart); err != nil {
 			return nil, &Error{Offset: r.bulk.Offset, Msg: "seek", Err: err}
 		}
-		r.bulkR = &io.LimitedReader{R: r.d.seeker, N: r.bulk.Length}
+		lr := &io.LimitedReader{R: r.d.seeker, N: r.bulk.Length}
 		if f, ok := r.d.seeker.(*os.File); ok {
-			r.bulkR.R = f
+			lr.R = f
 		}
-		return r.bulkR, nil
+		r.bulkR, r.bulkLR = lr, lr
+		return lr, nil
 	}
-	r.bulkR = &io.LimitedReader{R: r.d.br, N: r.bulk.Length}
-	return r.bulkR, nil
+	lr := &io.LimitedReader{R: r.d.br, N: r.bulk.Length}
+	r.bulkR, r.bulkLR = lr, lr
+	return lr, nil
 }
 
 func (r *Reader) skipBulk() error {
@@ -742,8 +854,15 @@ func (r *Reader) skipBulk() error {
 	if b == nil {
 		return nil
 	}
-	lr := r.bulkR
-	r.bulk, r.bulkR = nil, nil
+	lr, fs := r.bulkLR, r.bulkFS
+	r.bulk, r.bulkR, r.bulkLR, r.bulkFS = nil, nil, nil, nil
+	if b.Length < 0 {
+		if fs == nil {
+			fs = &fragStream{d: &r.d, t: r.bulkTag, o: encoding{bigEndian: b.BigEndian}.order()}
+		}
+		_, err := io.Copy(io.Discard, fs)
+		return err
+	}
 	end := b.Offset + b.Length
 	if r.d.seeker != nil {
 		// Untouched and already buffered: discard. Otherwise the file
@@ -767,13 +886,26 @@ func (r *Reader) skipBulk() error {
 	return nil
 }
 
-// Close releases the inflater of a deflated stream; it does not close the
-// underlying reader.
+// Close releases the reader's buffers (and the inflater of a deflated
+// stream); the Reader, and a reader from BulkReader, must not be used
+// after it. It does not close the underlying reader.
 func (r *Reader) Close() error {
+	var err error
 	if r.inflate != nil {
-		return r.inflate.Close()
+		err = r.inflate.Close()
+		r.inflate = nil
 	}
-	return nil
+	for _, br := range r.pooled {
+		br.Reset(nil)
+		readerPool.Put(br)
+	}
+	r.pooled = nil
+	r.d.br = nil
+	if r.err == nil || r.err == io.EOF {
+		r.err = errAt(0, r.d.pos, ErrClosed, "reader closed")
+	}
+	r.bulk, r.bulkR = nil, nil
+	return err
 }
 
 // Parse reads a whole file into memory (values, sequences and fragments).

@@ -277,7 +277,7 @@ func TestStreamCopySeekOnly(t *testing.T) {
 					}
 					if el.Bulk == nil {
 						err = w.WriteElement(el)
-					} else if i%3 == 2 && !rd.Syntax.Deflated {
+					} else if i%3 == 2 && !rd.Syntax.Deflated && el.Bulk.Length >= 0 {
 						// Read part of the value, then let Next skip the rest;
 						// write it from a second, independent reader.
 						r, _ := rd.BulkReader()
@@ -312,6 +312,73 @@ func TestStreamCopySeekOnly(t *testing.T) {
 					t.Fatalf("copy differs at byte %d (%d values partly read then skipped)", firstDiff(in, out.Bytes()), skipped)
 				}
 			})
+		}
+	}
+}
+
+// TestLargeUNSequenceNotBulk: a UN value holding items is parsed as a
+// sequence even when larger than the bulk threshold, so a de-identifier
+// walking the data set sees inside it.
+func TestLargeUNSequenceNotBulk(t *testing.T) {
+	p := filepath.Join(testenv.DICOMDir(t), "pydicom", "UN_sequence.dcm")
+	fh, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	rd, err := dicom.NewReader(fh, dicom.WithBulkThreshold(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	seen := false
+	for {
+		el, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if el.Tag == tag.New(0x4453, 0x100C) {
+			seen = true
+			if el.Bulk != nil || !el.IsSequence() {
+				t.Errorf("UN sequence left in the file (bulk %v, sequence %v)", el.Bulk != nil, el.IsSequence())
+			}
+		}
+	}
+	if !seen {
+		t.Fatal("(4453,100C) not found")
+	}
+}
+
+func TestDefinedLengthUNSequenceNotBulk(t *testing.T) {
+	f := build(t, syntax(uid.ExplicitVRLittleEndian))
+	un := f.Dataset.Get(tag.New(0x0029, 0x1002))
+	un.Length = 0 // defined length
+	un.Items[0].Undefined = false
+	var buf bytes.Buffer
+	if err := dicom.Write(&buf, f); err != nil {
+		t.Fatal(err)
+	}
+	rd, err := dicom.NewReader(bytes.NewReader(buf.Bytes()), dicom.WithBulkThreshold(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	for {
+		el, err := rd.Next()
+		if err == io.EOF {
+			t.Fatal("(0029,1002) not found")
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if el.Tag == un.Tag {
+			if el.Bulk != nil || !el.IsSequence() || el.Length == dicom.UndefinedLength || el.Items[0].Text(tag.StudyDescription) != "in UN" {
+				t.Errorf("defined-length UN sequence: bulk %v, sequence %v", el.Bulk != nil, el.IsSequence())
+			}
+			return
 		}
 	}
 }

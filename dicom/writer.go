@@ -36,20 +36,42 @@ type Writer struct {
 // NewWriter writes h's preamble (when not nil) and meta group (when not
 // nil) to w and returns a Writer for the data set in h.Syntax.
 func NewWriter(w io.Writer, h *Header) (*Writer, error) {
-	wr := &Writer{dst: w, bw: bufio.NewWriterSize(w, 64<<10)}
+	bw := writerPool.Get().(*bufio.Writer)
+	bw.Reset(w)
+	wr := &Writer{dst: w, bw: bw}
 	if err := wr.header(h); err != nil {
+		wr.release()
 		return nil, err
 	}
 	wr.enc = encoding{implicit: h.Syntax.Implicit, bigEndian: h.Syntax.BigEndian}
 	if h.Syntax.Deflated {
 		if err := wr.bw.Flush(); err != nil {
+			wr.release()
 			return nil, err
 		}
-		fl, _ := flate.NewWriter(w, flate.DefaultCompression)
+		fl := flatePool.Get().(*flate.Writer)
+		fl.Reset(w)
 		wr.fl = fl
-		wr.bw = bufio.NewWriterSize(fl, 64<<10)
+		wr.bw.Reset(fl)
 	}
 	return wr, nil
+}
+
+// release returns the buffers to their pools; the Writer is unusable after.
+func (w *Writer) release() {
+	if w.bw != nil {
+		w.bw.Reset(nil)
+		writerPool.Put(w.bw)
+		w.bw = nil
+	}
+	if w.fl != nil {
+		w.fl.Reset(nil)
+		flatePool.Put(w.fl)
+		w.fl = nil
+	}
+	if w.err == nil {
+		w.err = errAt(0, w.n, ErrClosed, "writer closed")
+	}
 }
 
 func (w *Writer) header(h *Header) error {
@@ -127,6 +149,10 @@ func (w *Writer) WriteBulk(e *Element, r io.Reader) error {
 		w.err = errAt(e.Tag, e.Offset, ErrCannotEncode, "bulk value in the other byte order cannot be copied as is")
 		return w.err
 	}
+	if b.Length < 0 && !b.Encapsulated {
+		w.err = errAt(e.Tag, e.Offset, ErrCannotEncode, "bulk value of unknown length")
+		return w.err
+	}
 	length := uint32(b.Length)
 	if b.Encapsulated {
 		length = UndefinedLength
@@ -148,13 +174,16 @@ func (w *Writer) WriteBulk(e *Element, r io.Reader) error {
 	}
 	var n int64
 	var err error
-	if lr, ok := r.(*io.LimitedReader); ok && lr.N == b.Length {
+	switch lr, ok := r.(*io.LimitedReader); {
+	case b.Length < 0:
+		n, err = io.Copy(dst, r) // encapsulated, from a stream: up to its delimiter
+	case ok && lr.N == b.Length:
 		n, err = io.Copy(dst, lr)
-	} else {
+	default:
 		n, err = io.CopyN(dst, r, b.Length)
 	}
 	w.n += n
-	if err == nil && n != b.Length {
+	if err == nil && b.Length >= 0 && n != b.Length {
 		err = io.ErrUnexpectedEOF
 	}
 	if err != nil {
@@ -164,19 +193,21 @@ func (w *Writer) WriteBulk(e *Element, r io.Reader) error {
 	return nil
 }
 
-// Close flushes buffered output and ends a deflate stream. It does not
-// close the underlying writer.
+// Close flushes buffered output, ends a deflate stream and releases the
+// Writer's buffers (also after an error). It does not close the
+// underlying writer.
 func (w *Writer) Close() error {
 	if w.err != nil {
-		return w.err
-	}
-	if err := w.bw.Flush(); err != nil {
+		err := w.err
+		w.release()
 		return err
 	}
-	if w.fl != nil {
-		return w.fl.Close()
+	err := w.bw.Flush()
+	if err == nil && w.fl != nil {
+		err = w.fl.Close()
 	}
-	return nil
+	w.release()
+	return err
 }
 
 func (w *Writer) writeHeader(t tag.Tag, v vr.VR, length uint32, enc encoding) error {
@@ -227,8 +258,8 @@ func encodedLen(e *Element, enc encoding) (int64, error) {
 	h := headerLen(e.Tag, e.VR, enc)
 	switch {
 	case e.Bulk != nil:
-		if e.Bulk.Encapsulated {
-			return h + e.Bulk.Length, nil
+		if e.Bulk.Length < 0 {
+			return 0, errAt(e.Tag, e.Offset, ErrCannotEncode, "bulk value of unknown length inside a measured structure")
 		}
 		return h + e.Bulk.Length, nil
 	case e.IsSequence():

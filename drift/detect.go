@@ -217,3 +217,70 @@ func (p *PageHinkley) Reset() {
 }
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// BernoulliCUSUM is the CUSUM of the log-likelihood ratio for a stream of
+// yes/no outcomes (a positive decision, a reader override): it detects a
+// change of the event rate from P0 (in control) to P1. Each outcome adds
+// ln(P1/P0) when it is a yes and ln((1−P1)/(1−P0)) when it is a no;
+// S ← max(0, S + that), and a change is signalled when S exceeds H
+// (Increase when P1 > P0, Decrease otherwise). It suits per-event
+// monitoring where the plain CUSUM on window rates would wait for windows
+// to fill. H trades false alarms against delay (2–5 is common).
+type BernoulliCUSUM struct {
+	P0, P1, H    float64
+	ResetOnAlarm bool
+
+	S      float64
+	N      int
+	Alarms int
+}
+
+// NewBernoulliCUSUM returns a detector after checking 0 < p0, p1 < 1,
+// p0 ≠ p1 and h > 0.
+func NewBernoulliCUSUM(p0, p1, h float64) (*BernoulliCUSUM, error) {
+	b := &BernoulliCUSUM{P0: p0, P1: p1, H: h}
+	if err := b.check(); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *BernoulliCUSUM) check() error {
+	switch {
+	case !(b.P0 > 0 && b.P0 < 1):
+		return errf("bernoulli-cusum", "p0", -1, ErrParam, "p0 = %v must be in (0, 1)", b.P0)
+	case !(b.P1 > 0 && b.P1 < 1) || b.P1 == b.P0:
+		return errf("bernoulli-cusum", "p1", -1, ErrParam, "p1 = %v must be in (0, 1) and differ from p0", b.P1)
+	case !finite(b.H) || b.H <= 0:
+		return errf("bernoulli-cusum", "h", -1, ErrParam, "h = %v must be finite and > 0", b.H)
+	}
+	return nil
+}
+
+// Update feeds one outcome.
+func (b *BernoulliCUSUM) Update(yes bool) (Signal, error) {
+	if err := b.check(); err != nil {
+		return NoChange, err
+	}
+	b.N++
+	if yes {
+		b.S += math.Log(b.P1 / b.P0)
+	} else {
+		b.S += math.Log((1 - b.P1) / (1 - b.P0))
+	}
+	b.S = math.Max(0, b.S)
+	if b.S <= b.H {
+		return NoChange, nil
+	}
+	b.Alarms++
+	if b.ResetOnAlarm {
+		b.S = 0
+	}
+	if b.P1 > b.P0 {
+		return Increase, nil
+	}
+	return Decrease, nil
+}
+
+// Reset returns the detector to the start of a stream.
+func (b *BernoulliCUSUM) Reset() { b.S, b.N, b.Alarms = 0, 0, 0 }

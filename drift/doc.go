@@ -18,7 +18,12 @@
 //
 // Sequential change detectors, as streaming state machines fed one value
 // at a time: CUSUM (one- or two-sided, reference value k and decision
-// interval h) and Page–Hinkley (delta, lambda, alpha).
+// interval h), Page–Hinkley (delta, lambda, alpha) and a Bernoulli CUSUM
+// for yes/no events.
+//
+// Reference prepares a numeric reference once (sorted, PSI bins fixed) for
+// many monitoring windows; CompareCategorical bundles the categorical
+// statistics.
 //
 // Invalid input (an empty sample, NaN, a negative count, a bad parameter)
 // is reported as an *Error that names the statistic, the argument and the

@@ -1,14 +1,21 @@
 package drift_test
 
 import (
+	"bytes"
+	"encoding/binary"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/ethos-imaging/ethos/drift"
+	"github.com/ethos-imaging/ethos/internal/testenv"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -104,6 +111,18 @@ func TestDegenerateSamples(t *testing.T) {
 		// separate the samples completely
 		if want := 2.0 / 70; math.Abs(r.PValue-want) > 1e-15 {
 			t.Errorf("p = %v, want %v", r.PValue, want)
+		}
+	})
+	t.Run("KSInfinitiesAreOrdinaryValues", func(t *testing.T) {
+		a := []float64{-inf, -1, 0, 2, inf, inf}
+		b := []float64{-3, 1, 5, inf}
+		got, err := drift.KS(a, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := drift.KS([]float64{-math.MaxFloat64, -1, 0, 2, math.MaxFloat64, math.MaxFloat64}, []float64{-3, 1, 5, math.MaxFloat64})
+		if got.Statistic != want.Statistic || got.PValue != want.PValue {
+			t.Errorf("with infinities %+v, with the largest floats %+v", got, want)
 		}
 	})
 	t.Run("WassersteinAllEqual", func(t *testing.T) {
@@ -474,6 +493,19 @@ func TestDetectorStateRoundTrip(t *testing.T) {
 func FuzzTwoSample(f *testing.F) {
 	f.Add([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, uint8(3))
 	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xf0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1}, uint8(1))
+	// real values: the kappa and lambda light chains of the flchain table
+	if data, err := os.ReadFile(filepath.Join(testenv.Shared(f), "testdata", "tabular", "flchain.csv")); err == nil {
+		rows, _ := csv.NewReader(bytes.NewReader(data)).ReadAll()
+		var seed []byte
+		for _, r := range rows[1:min(len(rows), 120)] {
+			for _, col := range []int{3, 4} {
+				if v, err := strconv.ParseFloat(r[col], 64); err == nil {
+					seed = binary.LittleEndian.AppendUint64(seed, math.Float64bits(v))
+				}
+			}
+		}
+		f.Add(seed, uint8(100))
+	}
 	f.Fuzz(func(t *testing.T, data []byte, split uint8) {
 		var x []float64
 		for i := 0; i+8 <= len(data) && len(x) < 2000; i += 8 {
@@ -552,4 +584,67 @@ func TestCompareCategorical(t *testing.T) {
 	if got.PSI.PSI < 0.25 || got.JS.Divergence <= 0 || got.JS.Divergence > 1 {
 		t.Errorf("PSI %v JS %v", got.PSI.PSI, got.JS.Divergence)
 	}
+}
+
+func TestBernoulliCUSUM(t *testing.T) {
+	t.Run("HandComputed", func(t *testing.T) {
+		b, err := drift.NewBernoulliCUSUM(0.1, 0.2, 1.9)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// a yes adds ln 2 = 0.693, a no adds ln(0.8/0.9) = −0.118:
+		// S = 0.693, 0.575, 1.268, 1.962 > 1.9
+		var got []drift.Signal
+		for _, x := range []bool{true, false, true, true} {
+			s, _ := b.Update(x)
+			got = append(got, s)
+		}
+		want := []drift.Signal{drift.NoChange, drift.NoChange, drift.NoChange, drift.Increase}
+		wantS := 3*math.Ln2 + math.Log(0.8/0.9)
+		if !slices.Equal(got, want) || math.Abs(b.S-wantS) > 1e-12 {
+			t.Errorf("signals %v S %v; want %v S %v", got, b.S, want, wantS)
+		}
+	})
+	t.Run("FloorsAtZero", func(t *testing.T) {
+		b, _ := drift.NewBernoulliCUSUM(0.1, 0.2, 2)
+		for range 50 {
+			b.Update(false)
+		}
+		if b.S != 0 {
+			t.Errorf("S = %v after only no's, want 0", b.S)
+		}
+	})
+	t.Run("DetectsRateChangeNotNoise", func(t *testing.T) {
+		r := rand.New(rand.NewPCG(21, 22))
+		b, _ := drift.NewBernoulliCUSUM(0.05, 0.10, 4)
+		b.ResetOnAlarm = true
+		for range 2000 { // in control: rate 5 %
+			b.Update(r.Float64() < 0.05)
+		}
+		falseAlarms := b.Alarms
+		first := -1
+		for i := range 2000 { // out of control: rate 12 %
+			if s, _ := b.Update(r.Float64() < 0.12); s == drift.Increase && first < 0 {
+				first = i
+			}
+		}
+		if falseAlarms > 2 || first < 0 || first > 400 {
+			t.Errorf("false alarms %d in 2000 in-control events; first detection after %d events", falseAlarms, first)
+		}
+	})
+	t.Run("DecreaseAndErrors", func(t *testing.T) {
+		b, _ := drift.NewBernoulliCUSUM(0.5, 0.2, 1)
+		var last drift.Signal
+		for range 10 {
+			last, _ = b.Update(false)
+		}
+		if last != drift.Decrease {
+			t.Errorf("signal %v, want decrease", last)
+		}
+		for _, p := range [][3]float64{{0, 0.2, 1}, {0.2, 0.2, 1}, {0.2, 1, 1}, {0.1, 0.2, 0}} {
+			if _, err := drift.NewBernoulliCUSUM(p[0], p[1], p[2]); !errors.Is(err, drift.ErrParam) {
+				t.Errorf("%v: err %v, want ErrParam", p, err)
+			}
+		}
+	})
 }

@@ -1,9 +1,6 @@
 package drift
 
-import (
-	"math"
-	"slices"
-)
+import "math"
 
 // KS method names reported in KSResult.Method.
 const (
@@ -39,8 +36,9 @@ type KSResult struct {
 //     empirical distributions differ by less than D. Equal sizes use the
 //     reflection formula 2 Σ (−1)^(k+1) C(2n, n−kh)/C(2n, n); unequal
 //     sizes a dynamic programme over the band that carries, for each
-//     lattice point, the fraction of paths to it that stayed inside (all
-//     numbers stay in [0, 1], nothing overflows);
+//     lattice point, the fraction of paths to it that have already touched
+//     the boundary (all numbers stay in [0, 1], nothing overflows, and
+//     tiny p-values keep their relative precision);
 //   - larger samples use the distribution of the one-sample statistic at
 //     the effective size round(n1·n2/(n1+n2)) (see kolmogorovSF).
 //
@@ -54,9 +52,7 @@ func KS(ref, cur []float64) (KSResult, error) {
 	if err := checkSample("ks", "current", cur, true); err != nil {
 		return KSResult{}, err
 	}
-	a, b := slices.Clone(ref), slices.Clone(cur)
-	sortFloats(a)
-	sortFloats(b)
+	a, b := sortPair(ref, cur)
 	return ksSorted(a, b), nil
 }
 

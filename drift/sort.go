@@ -17,13 +17,29 @@ const (
 	signBit   = uint64(1) << 63
 )
 
+// sortPair sorts copies of two samples, sharing one scratch buffer.
+func sortPair(a, b []float64) ([]float64, []float64) {
+	a, b = slices.Clone(a), slices.Clone(b)
+	var scratch []uint64
+	if n := max(len(a), len(b)); n >= radixMin {
+		scratch = make([]uint64, n)
+	}
+	sortFloatsBuf(a, scratch)
+	sortFloatsBuf(b, scratch)
+	return a, b
+}
+
 // sortFloats sorts x (which holds no NaN) in increasing order. Large
 // inputs use an LSD radix sort, 11 bits per pass, on the order-preserving
 // integer image of the floats (computed in place through an unsafe view
 // of the same memory, so the only extra memory is one scratch buffer).
 // Passes where every key has the same digit are skipped. The cost is
 // linear in len(x).
-func sortFloats(x []float64) {
+func sortFloats(x []float64) { sortFloatsBuf(x, nil) }
+
+// sortFloatsBuf is sortFloats with a scratch buffer that is used when it
+// holds at least len(x) entries (so one buffer can serve several sorts).
+func sortFloatsBuf(x []float64, scratch []uint64) {
 	if len(x) < radixMin {
 		slices.Sort(x)
 		return
@@ -37,7 +53,11 @@ func sortFloats(x []float64) {
 			counts[p][(k>>(p*radixBits))&radixMask]++
 		}
 	}
-	tmp := make([]uint64, len(x))
+	tmp := scratch
+	if len(tmp) < len(x) {
+		tmp = make([]uint64, len(x))
+	}
+	tmp = tmp[:len(x)]
 	src, dst := keys, tmp
 	for p := range radixPass {
 		c := &counts[p]

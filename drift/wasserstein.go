@@ -1,9 +1,6 @@
 package drift
 
-import (
-	"math"
-	"slices"
-)
+import "math"
 
 // Wasserstein returns the first Wasserstein (earth mover's) distance
 // between the empirical distributions of two samples,
@@ -20,9 +17,7 @@ func Wasserstein(ref, cur []float64) (float64, error) {
 	if err := checkSample("wasserstein", "current", cur, false); err != nil {
 		return 0, err
 	}
-	a, b := slices.Clone(ref), slices.Clone(cur)
-	sortFloats(a)
-	sortFloats(b)
+	a, b := sortPair(ref, cur)
 	return wassersteinSorted(a, b), nil
 }
 

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -73,10 +74,40 @@ func (s *Server) Handler() http.Handler {
 		s.mux = http.NewServeMux()
 		s.registry = prometheus.NewRegistry()
 		s.metrics = newMetrics(s.registry, s)
+		methods := map[string][]string{} // path pattern -> methods served
 		for _, rt := range s.routes() {
 			s.mux.Handle(rt.Method+" "+rt.Path, s.instrument(rt, rt.handle))
+			methods[rt.Path] = append(methods[rt.Path], rt.Method)
 		}
-		s.handler = s.withRequestID(s.mux)
+		// Requests no route matches get the same JSON error body as every
+		// other failure (the mux alone answers in plain text): 405 with
+		// an Allow header when the path exists under other methods, 404
+		// otherwise. paths matches on the path alone to tell them apart.
+		paths := http.NewServeMux()
+		for p, ms := range methods {
+			allow := strings.Join(ms, ", ")
+			if slices.Contains(ms, "GET") {
+				allow += ", HEAD"
+			}
+			paths.Handle(p, s.instrument(route{Method: "*", Path: "unmatched"}, func(w http.ResponseWriter, r *http.Request) error {
+				w.Header().Set("Allow", allow)
+				return &fieldError{code: codeMethodNotAllowed, msg: fmt.Sprintf("method %s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow)}
+			}))
+		}
+		unmatched := s.instrument(route{Method: "*", Path: "unmatched"}, func(w http.ResponseWriter, r *http.Request) error {
+			return ethos.Errorf(ethos.ENOTFOUND, "no such endpoint: %s %s", r.Method, r.URL.Path)
+		})
+		s.handler = s.withRequestID(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if _, pattern := s.mux.Handler(r); pattern != "" {
+				s.mux.ServeHTTP(w, r)
+				return
+			}
+			if _, pattern := paths.Handler(r); pattern != "" {
+				paths.ServeHTTP(w, r)
+				return
+			}
+			unmatched.ServeHTTP(w, r)
+		}))
 	}
 	return s.handler
 }
@@ -228,12 +259,18 @@ func statusOf(code string) int {
 		return http.StatusNotImplemented
 	case codeTooLarge:
 		return http.StatusRequestEntityTooLarge
+	case codeMethodNotAllowed:
+		return http.StatusMethodNotAllowed
 	}
 	return http.StatusInternalServerError
 }
 
 // codeTooLarge is the code of an over-long request body.
 const codeTooLarge = "too_large"
+
+// codeMethodNotAllowed is the code of a request whose path exists but not
+// with its method.
+const codeMethodNotAllowed = "method_not_allowed"
 
 // errorBody is the JSON form of every error response.
 type errorBody struct {

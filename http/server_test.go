@@ -38,7 +38,7 @@ func (c *clock) Add(d time.Duration) {
 }
 
 type fixture struct {
-	t       *testing.T
+	t       testing.TB
 	clock   *clock
 	db      *sqlite.DB
 	log     *audit.Log
@@ -52,7 +52,7 @@ type fixture struct {
 	admin   string // token secret of the owner party's admin
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	f := &fixture{t: t, clock: &clock{t: time.Now().UTC()}, key: audittest.TestKey(t)}
@@ -598,5 +598,46 @@ func TestHealthAndMetrics(t *testing.T) {
 	}
 	if resp.Header.Get("X-Request-Id") == "" {
 		t.Error("no X-Request-Id header")
+	}
+}
+
+// TestUnmatchedRequestsAnswerJSON: requests no route serves get the JSON
+// error body every other failure has, with 404 or, when the path exists
+// under other methods, 405 and an Allow header.
+func TestUnmatchedRequestsAnswerJSON(t *testing.T) {
+	f := newFixture(t)
+	tests := []struct {
+		name, method, path string
+		status             int
+		code, allow        string
+	}{
+		{"NotFoundUnknownPath", "GET", "/api/v1/nothing", 404, "not_found", ""},
+		{"NotFoundOutsideAPI", "GET", "/index.html", 404, "not_found", ""},
+		{"MethodNotAllowedOnCollection", "DELETE", "/api/v1/parties", 405, "method_not_allowed", "GET, POST, HEAD"},
+		{"MethodNotAllowedOnItem", "PUT", "/api/v1/parties/pty_1", 405, "method_not_allowed", "GET, HEAD"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, f.url+tt.path, nil)
+			req.Header.Set("Authorization", "Bearer "+f.admin)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var body struct{ Error, Message, Request_ID string }
+			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+				t.Fatalf("body is not JSON: %v", err)
+			}
+			if resp.StatusCode != tt.status || body.Error != tt.code || body.Request_ID == "" || !strings.Contains(body.Message, tt.path) {
+				t.Errorf("got %d %+v, want %d %s naming %s", resp.StatusCode, body, tt.status, tt.code, tt.path)
+			}
+			if got := resp.Header.Get("Allow"); got != tt.allow {
+				t.Errorf("Allow = %q, want %q", got, tt.allow)
+			}
+			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+				t.Errorf("Content-Type = %q", ct)
+			}
+		})
 	}
 }

@@ -280,3 +280,20 @@ func containsView(s []ethos.View, x ethos.View) bool {
 }
 
 var _ ethos.Decider = (*Policy)(nil)
+
+// StageRoles returns the roles that may take a stage action (read, write,
+// approve) at stage, in the order of ethos.Roles (nil for anything else).
+func StageRoles(stage ethos.Stage, action ethos.Action) []ethos.Role {
+	si := stage.Index()
+	ai, ok := actionIndex[action]
+	if si < 0 || !ok {
+		return nil
+	}
+	var out []ethos.Role
+	for _, r := range ethos.Roles {
+		if roleRules[si][ai]&roleBit(r) != 0 {
+			out = append(out, r)
+		}
+	}
+	return out
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -267,5 +268,49 @@ func BenchmarkDecide(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestRoleTableDocumented checks the role table of docs/access.md against
+// the rules the decision point applies.
+func TestRoleTableDocumented(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "docs", "access.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	start := strings.Index(doc, "## Roles within a stage")
+	if start < 0 {
+		t.Fatal("docs/access.md has no role table")
+	}
+	rows := 0
+	for _, line := range strings.Split(doc[start:], "\n") {
+		cells := strings.Split(strings.Trim(line, "| "), "|")
+		if len(cells) != 4 {
+			continue
+		}
+		stage := ethos.Stage(strings.TrimSpace(cells[0]))
+		if !stage.Valid() {
+			continue
+		}
+		rows++
+		for i, action := range []ethos.Action{ethos.ActionRead, ethos.ActionWrite, ethos.ActionApprove} {
+			var documented []string
+			for _, r := range strings.Split(cells[i+1], ",") {
+				documented = append(documented, strings.Trim(strings.TrimSpace(r), "¹²"))
+			}
+			var want []string
+			for _, r := range policy.StageRoles(stage, action) {
+				want = append(want, string(r))
+			}
+			slices.Sort(documented)
+			slices.Sort(want)
+			if !slices.Equal(documented, want) {
+				t.Errorf("%s/%s: docs list %v, the policy applies %v", stage, action, documented, want)
+			}
+		}
+	}
+	if rows != 5 {
+		t.Errorf("found %d stage rows in the documented table, want 5", rows)
 	}
 }

@@ -11,9 +11,9 @@ import (
 )
 
 // AuditStorage implements audit.Storage in the tables audit_leaves (idx,
-// data), audit_hashes (idx, hash) and audit_checkpoints (size, signed):
-// one row per leaf and per stored hash, so an auditor with the sqlite3 tool
-// sees every event on its own row. Append is one IMMEDIATE transaction
+// data) — one row per event, so an auditor with the sqlite3 tool sees every
+// event on its own row —, audit_hash_chunks (chunk, hashes) holding the
+// tree's stored hashes 256 to a row, and audit_checkpoints (size, signed). Append is one IMMEDIATE transaction
 // with synchronous=FULL, so it returns only after the WAL is on disk.
 type AuditStorage struct{ db *DB }
 
@@ -44,9 +44,13 @@ func (s *AuditStorage) Append(ctx context.Context, start int64, leaves [][]byte,
 		if n != start {
 			return fmt.Errorf("append at leaf %d, log has %d: %w", start, n, audit.ErrConflict)
 		}
-		h, err := maxIndex(ctx, tx, "audit_hashes")
+		last, lastData, err := lastChunk(ctx, tx)
 		if err != nil {
 			return err
+		}
+		h := int64(0)
+		if last >= 0 {
+			h = last*chunkSize + int64(len(lastData)/hashSize)
 		}
 		if h != hashStart {
 			return fmt.Errorf("append at stored hash %d, log has %d: %w", hashStart, h, audit.ErrConflict)
@@ -54,8 +58,52 @@ func (s *AuditStorage) Append(ctx context.Context, start int64, leaves [][]byte,
 		if err := insertMany(ctx, tx, "audit_leaves", "data", start, len(leaves), func(i int) any { return leaves[i] }); err != nil {
 			return err
 		}
-		return insertMany(ctx, tx, "audit_hashes", "hash", hashStart, len(hashes), func(i int) any { return hashes[i][:] })
+		return appendHashes(ctx, tx, hashStart, hashes, lastData)
 	})
+}
+
+const (
+	chunkSize = 256 // stored hashes per audit_hash_chunks row
+	hashSize  = len(tlog.Hash{})
+)
+
+// lastChunk returns the highest chunk and its bytes, or -1.
+func lastChunk(ctx context.Context, tx *sql.Tx) (int64, []byte, error) {
+	var c int64
+	var b []byte
+	err := tx.QueryRowContext(ctx, "SELECT chunk, hashes FROM audit_hash_chunks ORDER BY chunk DESC LIMIT 1").Scan(&c, &b)
+	if noRows(err) {
+		return -1, nil, nil
+	}
+	return c, b, err
+}
+
+// appendHashes writes hashes from stored index start on: it completes the
+// partial last chunk (whose bytes are partial) and adds new chunks.
+func appendHashes(ctx context.Context, tx *sql.Tx, start int64, hashes []tlog.Hash, partial []byte) error {
+	chunk := start / chunkSize
+	buf := append([]byte(nil), partial...)
+	if start%chunkSize == 0 {
+		buf = buf[:0]
+	}
+	flush := func() error {
+		_, err := tx.ExecContext(ctx, "INSERT INTO audit_hash_chunks (chunk, hashes) VALUES (?, ?) ON CONFLICT (chunk) DO UPDATE SET hashes = excluded.hashes", chunk, buf)
+		return err
+	}
+	for _, h := range hashes {
+		buf = append(buf, h[:]...)
+		if len(buf) == chunkSize*hashSize {
+			if err := flush(); err != nil {
+				return err
+			}
+			chunk++
+			buf = buf[:0]
+		}
+	}
+	if len(buf) > 0 {
+		return flush()
+	}
+	return nil
 }
 
 // insertMany inserts n rows (idx, col) with multi-row INSERTs of up to 256
@@ -122,42 +170,45 @@ func (s *AuditStorage) Hashes(ctx context.Context, indexes []int64) ([]tlog.Hash
 	if len(indexes) == 0 {
 		return out, nil
 	}
-	const chunk = 500
-	for off := 0; off < len(indexes); off += chunk {
-		part := indexes[off:min(off+chunk, len(indexes))]
-		args := make([]any, len(part))
-		for i, x := range part {
-			args[i] = x
+	need := map[int64][]byte{}
+	for _, x := range indexes {
+		if x < 0 {
+			return nil, fmt.Errorf("stored hash %d: %w", x, audit.ErrNotFound)
 		}
-		rows, err := s.db.db.QueryContext(ctx, "SELECT idx, hash FROM audit_hashes WHERE idx IN ("+strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+")", args...)
+		need[x/chunkSize] = nil
+	}
+	chunks := make([]any, 0, len(need))
+	for c := range need {
+		chunks = append(chunks, c)
+	}
+	const batch = 500
+	for off := 0; off < len(chunks); off += batch {
+		part := chunks[off:min(off+batch, len(chunks))]
+		rows, err := s.db.db.QueryContext(ctx, "SELECT chunk, hashes FROM audit_hash_chunks WHERE chunk IN ("+strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+")", part...)
 		if err != nil {
 			return nil, err
 		}
-		got := make(map[int64]tlog.Hash, len(part))
 		for rows.Next() {
-			var i int64
-			var h []byte
-			if err := rows.Scan(&i, &h); err != nil {
+			var c int64
+			var b []byte
+			if err := rows.Scan(&c, &b); err != nil {
 				rows.Close()
 				return nil, err
 			}
-			if len(h) != len(tlog.Hash{}) {
-				rows.Close()
-				return nil, fmt.Errorf("stored hash %d: %d bytes, want 32", i, len(h))
-			}
-			got[i] = tlog.Hash(h)
+			need[c] = b
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return nil, err
 		}
-		for i, x := range part {
-			h, ok := got[x]
-			if !ok {
-				return nil, fmt.Errorf("stored hash %d: %w", x, audit.ErrNotFound)
-			}
-			out[off+i] = h
+	}
+	for i, x := range indexes {
+		b := need[x/chunkSize]
+		off := int(x%chunkSize) * hashSize
+		if off+hashSize > len(b) {
+			return nil, fmt.Errorf("stored hash %d: %w", x, audit.ErrNotFound)
 		}
+		copy(out[i][:], b[off:off+hashSize])
 	}
 	return out, nil
 }
@@ -181,30 +232,40 @@ func (s *AuditStorage) ScanLeaves(ctx context.Context, start, end int64, fn func
 	return rows.Err()
 }
 
+// ScanHashes streams the stored hashes in [start, end) chunk by chunk. A
+// missing chunk skips its indexes; a chunk whose length is not a multiple
+// of 32 bytes (a tampered row) yields its whole hashes and skips the rest.
 func (s *AuditStorage) ScanHashes(ctx context.Context, start, end int64, fn func(int64, tlog.Hash) error) error {
-	rows, err := s.db.db.QueryContext(ctx, "SELECT idx, hash FROM audit_hashes WHERE idx >= ? AND idx < ? ORDER BY idx", start, end)
+	if start < 0 {
+		start = 0
+	}
+	if end <= start {
+		return nil
+	}
+	rows, err := s.db.db.QueryContext(ctx, "SELECT chunk, hashes FROM audit_hash_chunks WHERE chunk >= ? AND chunk <= ? ORDER BY chunk", start/chunkSize, (end-1)/chunkSize)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var i int64
-		var h sql.RawBytes
-		if err := rows.Scan(&i, &h); err != nil {
+		var c int64
+		var b sql.RawBytes
+		if err := rows.Scan(&c, &b); err != nil {
 			return err
 		}
-		var hh tlog.Hash
-		if len(h) != len(hh) {
-			// A row of the wrong length is a tampered row: report it as a
-			// hash that cannot match (all zero bytes), so Verify names it.
-			if err := fn(i, hh); err != nil {
+		for k := 0; (k+1)*hashSize <= len(b) && k < chunkSize; k++ {
+			i := c*chunkSize + int64(k)
+			if i < start {
+				continue
+			}
+			if i >= end {
+				break
+			}
+			var h tlog.Hash
+			copy(h[:], b[k*hashSize:])
+			if err := fn(i, h); err != nil {
 				return err
 			}
-			continue
-		}
-		copy(hh[:], h)
-		if err := fn(i, hh); err != nil {
-			return err
 		}
 	}
 	return rows.Err()

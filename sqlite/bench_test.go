@@ -81,10 +81,10 @@ func BenchmarkAuditVerify1M(b *testing.B) {
 	if _, err := l.Checkpoint(ctx); err != nil {
 		b.Fatal(err)
 	}
-	for _, skip := range []bool{false, true} {
-		b.Run(fmt.Sprintf("skip-decode=%v", skip), func(b *testing.B) {
+	for _, opts := range []audit.VerifyOptions{{}, {SkipDecode: true}, {Deep: true}} {
+		b.Run(fmt.Sprintf("skip-decode=%v/deep=%v", opts.SkipDecode, opts.Deep), func(b *testing.B) {
 			for b.Loop() {
-				rep, err := audit.Verify(ctx, st, k.Verifier, audit.VerifyOptions{SkipDecode: skip})
+				rep, err := audit.Verify(ctx, st, k.Verifier, opts)
 				if err != nil {
 					b.Fatal(err)
 				}

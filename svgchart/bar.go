@@ -174,7 +174,7 @@ func (c *BarChart) draw(d *doc, W, H float64) {
 	for _, t := range ax.ticks {
 		tickW = math.Max(tickW, textWidth(fmtTick(t), 11))
 	}
-	var left, bottom, right float64
+	var left, bottom, right, rotW float64
 	right = 16
 	catW := 0.0
 	for _, cat := range c.Categories {
@@ -200,6 +200,12 @@ func (c *BarChart) draw(d *doc, W, H float64) {
 			left += 18
 		}
 		bottom = 24 + legendH + 8
+		// labels wider than their slot are written at an angle
+		slotW := (W - left - right) / math.Max(1, float64(len(c.Categories)))
+		if catW > slotW-2 {
+			rotW = math.Min(catW, H*0.3/sin35)
+			bottom += rotW*sin35 - 6
+		}
 		if c.XLabel != "" {
 			bottom += 18
 		}
@@ -297,8 +303,19 @@ func (c *BarChart) draw(d *doc, W, H float64) {
 			shown := fitText(cat, catW, 11)
 			d.textTip(px0-6, py0+slot*float64(j)+slot/2+4, shown, cat, `font-size="11" text-anchor="end" fill="#222222"`)
 		} else {
-			shown := fitText(cat, slot-2, 11)
-			d.textTip(px0+slot*float64(j)+slot/2, py1+16, shown, cat, `font-size="11" text-anchor="middle" fill="#222222"`)
+			if rotW > 0 {
+				x, y := px0+slot*float64(j)+slot/2+3, py1+12
+				d.printf(`<text x="%s" y="%s" font-size="11" text-anchor="end" fill="#222222" transform="rotate(-35 %s %s)">`,
+					num(x), num(y), num(x), num(y))
+				shown := fitText(cat, rotW, 11)
+				if shown != cat {
+					d.printf(`<title>%s</title>`, esc(cat))
+				}
+				d.printf("%s</text>\n", esc(shown))
+			} else {
+				shown := fitText(cat, slot-2, 11)
+				d.textTip(px0+slot*float64(j)+slot/2, py1+16, shown, cat, `font-size="11" text-anchor="middle" fill="#222222"`)
+			}
 		}
 	}
 	d.b.WriteString("</g>\n")
@@ -310,14 +327,14 @@ func (c *BarChart) draw(d *doc, W, H float64) {
 		d.line(px0, zero, px1, zero, `stroke="`+colAxis+`"`)
 		d.line(px0, py0, px0, py1, `stroke="`+colAxis+`"`)
 	}
-	axisLabels(d, c.Options, px0, px1, py0, py1, c.Horizontal)
+	axisLabels(d, c.Options, px0, px1, py0, py1, math.Max(0, rotW*sin35-6))
 	drawLegend(d, items, 12, H-6-legendH, W-24)
 }
 
-// axisLabels writes the x label under the plot and the y label rotated at
-// the left edge.
-func axisLabels(d *doc, o Options, px0, px1, py0, py1 float64, horizontalCats bool) {
-	xOff := 34.0
+// axisLabels writes the x label under the plot (extra pixels lower when
+// the tick labels are rotated) and the y label rotated at the left edge.
+func axisLabels(d *doc, o Options, px0, px1, py0, py1, extra float64) {
+	xOff := 34.0 + extra
 	if o.XLabel != "" {
 		d.text((px0+px1)/2, py1+xOff, fitText(o.XLabel, px1-px0, 12), `font-size="12" text-anchor="middle" fill="#222222"`)
 	}
@@ -341,5 +358,8 @@ func refMarker(d *doc, acrossVertical bool, x, y, length float64) {
 		d.line(x, y-h, x, y+h, `stroke="#000000" stroke-width="2.5"`)
 	}
 }
+
+// sin35 is the sine of the angle of rotated category labels.
+const sin35 = 0.5736
 
 func clamp(v, lo, hi float64) float64 { return math.Max(lo, math.Min(hi, v)) }

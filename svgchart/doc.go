@@ -19,6 +19,9 @@
 // Structural mistakes (a series whose length does not match the
 // categories, a negative size) are reported as *Error values.
 //
-// The package is a generic engine: it knows nothing about medical imaging
-// and imports only the standard library.
+// Ethos uses it for the representation report of collection (quality
+// check QC-COL-1), the evaluation report (QC-EVA-1) and the monitoring
+// timelines of deployment (QC-DEP-1), but the package is a generic
+// engine: it knows nothing about medical imaging and imports only the
+// standard library.
 package svgchart

@@ -233,7 +233,7 @@ func (c *ForestPlot) draw(d *doc, W, H float64) {
 				num(p-4.5), num(y-4.5), fill, col, esc(r.Label+": "+c.interval(r, val)))
 		}
 	}
-	axisLabels(d, Options{XLabel: c.XLabel}, px0, px1, py0, py1-6, false)
+	axisLabels(d, Options{XLabel: c.XLabel}, px0, px1, py0, py1-6, 0)
 }
 
 // capOrArrow ends an interval with a cap, or with an arrow head when the

@@ -71,6 +71,13 @@ func samples() []struct {
 			Series:     []svgchart.BarSeries{{Values: []float64{1200, 830, 95, nan}}},
 			Horizontal: true, ShowValues: true,
 		}},
+		{"bar_rotated_labels", &svgchart.BarChart{
+			Options:    svgchart.Options{Title: "Share per age band", XLabel: "Age band (years)", YLabel: "Share", Width: 520, Height: 320},
+			Categories: []string{"0 to 17 years", "18 to 39 years", "40 to 64 years", "65 to 79 years", "80 years and older", "age not recorded in the header"},
+			Series: []svgchart.BarSeries{{Name: "Collected", Values: []float64{0.01, 0.22, 0.41, 0.26, 0.08, 0.02},
+				Reference: []float64{0.02, 0.25, 0.38, 0.24, 0.11, nan}}},
+			Format: svgchart.Percent(0), ReferenceName: "Population",
+		}},
 		{"bar_negative", &svgchart.BarChart{
 			Options:    svgchart.Options{Title: "Gap to overall"},
 			Categories: []string{"18-39", "40-64", "65+"},
@@ -111,6 +118,17 @@ func samples() []struct {
 			},
 			Thresholds: []svgchart.RefLine{{Value: 0.25, Label: "alert threshold"}},
 			Alerts:     []svgchart.Alert{{T: day(25), V: 0.27, Label: "PSI 0.27 ≥ 0.25"}},
+		}},
+		{"icon_array", &svgchart.IconArray{
+			Options:   svgchart.Options{Title: "Of 100 patients who have the condition", Width: 420, Height: 420},
+			Groups:    []svgchart.IconGroup{{Label: "are flagged by the model", Count: 92}},
+			RestLabel: "are missed",
+		}},
+		{"icon_array_groups", &svgchart.IconArray{
+			Options: svgchart.Options{Title: "Of 50 women over 65", Width: 480, Height: 260},
+			Total:   50, Columns: 25,
+			Groups:    []svgchart.IconGroup{{Label: "flagged", Count: 42}, {Label: "flagged in the interval's low case only", Count: 3}},
+			RestLabel: "missed",
 		}},
 		{"empty_bar", &svgchart.BarChart{Options: svgchart.Options{Title: "Nothing yet"}}},
 		{"empty_line_all_nan", &svgchart.LineChart{Options: svgchart.Options{Title: "NaN only"},
@@ -278,6 +296,9 @@ func TestErrors(t *testing.T) {
 		{"ErrSizeNegative", &svgchart.LineChart{Options: svgchart.Options{Width: -5}}, svgchart.ErrSize},
 		{"ErrSizeHuge", &svgchart.ForestPlot{Options: svgchart.Options{Width: 1 << 30}}, svgchart.ErrSize},
 		{"ErrSizeTimeline", &svgchart.Timeline{Options: svgchart.Options{Height: 10}}, svgchart.ErrSize},
+		{"ErrValueIconsOverflow", &svgchart.IconArray{Groups: []svgchart.IconGroup{{Count: 60}, {Count: 41}}}, svgchart.ErrValue},
+		{"ErrValueIconsNegative", &svgchart.IconArray{Groups: []svgchart.IconGroup{{Count: -1}}}, svgchart.ErrValue},
+		{"ErrValueIconsTotal", &svgchart.IconArray{Total: 5000}, svgchart.ErrValue},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -347,6 +368,8 @@ func FuzzCharts(f *testing.F) {
 			&svgchart.ForestPlot{Rows: []svgchart.ForestRow{{Label: label, Estimate: a, Lower: b, Upper: c}}, References: []svgchart.RefLine{{Value: d}}},
 			&svgchart.Timeline{Series: []svgchart.TimeSeries{{Name: label, Points: []svgchart.TimePoint{{T: time.Unix(t0, 0), V: a}, {T: time.Unix(t1, 0), V: b}}}},
 				Bands: []svgchart.Band{{Min: c, Max: d, Label: label}}, Alerts: []svgchart.Alert{{T: time.Unix(t1, 0), V: c}}},
+			&svgchart.IconArray{Options: svgchart.Options{Title: label}, Total: int(t0 % 1200), Columns: int(t1 % 40),
+				Groups: []svgchart.IconGroup{{Label: label, Count: int(t1 % 300)}}, RestLabel: label},
 		}
 		for _, ch := range charts {
 			out, err := ch.SVG()
@@ -368,4 +391,47 @@ func FuzzCharts(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestTimelineTicks renders timelines over different spans and checks
+// that the time axis is labelled at calendar-aware steps in the chosen
+// time zone.
+func TestTimelineTicks(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Skipf("no time zone data: %v", err)
+	}
+	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC) // a Monday
+	tests := []struct {
+		name string
+		span time.Duration
+		loc  *time.Location
+		want []string
+	}{
+		{"Hours", 3 * time.Hour, nil, []string{">10:00<", ">11:00<"}},
+		{"Days", 9 * 24 * time.Hour, nil, []string{">Mar 4<", ">Mar 6<"}},
+		{"WeeksStartMonday", 30 * 24 * time.Hour, nil, []string{">Mar 9<", ">Mar 16<"}},
+		{"Months", 200 * 24 * time.Hour, nil, []string{">Apr 2026<", ">Jul 2026<"}},
+		{"Years", 9 * 365 * 24 * time.Hour, nil, []string{">2028<", ">2030<"}},
+		{"TimeZone", 3 * time.Hour, berlin, []string{">11:00<", ">12:00<"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var pts []svgchart.TimePoint
+			for i := range 20 {
+				pts = append(pts, svgchart.TimePoint{T: start.Add(tc.span * time.Duration(i) / 19), V: float64(i % 5)})
+			}
+			c := &svgchart.Timeline{Options: svgchart.Options{Title: tc.name}, Series: []svgchart.TimeSeries{{Name: "v", Points: pts}}, Location: tc.loc}
+			b, err := c.SVG()
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustWellFormed(t, b)
+			for _, w := range tc.want {
+				if !bytes.Contains(b, []byte(w)) {
+					t.Errorf("no tick label %s", w)
+				}
+			}
+		})
+	}
 }

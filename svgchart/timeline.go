@@ -306,7 +306,7 @@ func (c *Timeline) draw(d *doc, W, H float64) {
 		d.b.WriteString("</g>\n")
 	}
 	d.b.WriteString("</g>\n")
-	axisLabels(d, c.Options, px0, px1, py0, py1, false)
+	axisLabels(d, c.Options, px0, px1, py0, py1, 0)
 	drawLegend(d, items, 12, H-6-legendH, W-24)
 }
 

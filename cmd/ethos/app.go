@@ -14,6 +14,7 @@ import (
 	"github.com/ethos-imaging/ethos/audit"
 	ehttp "github.com/ethos-imaging/ethos/http"
 	"github.com/ethos-imaging/ethos/policy"
+	"github.com/ethos-imaging/ethos/postgres"
 	"github.com/ethos-imaging/ethos/sqlite"
 )
 
@@ -29,42 +30,71 @@ const (
 // log and its keys.
 type app struct {
 	dir         string
-	db          *sqlite.DB
-	parties     *sqlite.PartyService
-	users       *sqlite.UserService
-	tokens      *sqlite.TokenService
-	projects    *sqlite.ProjectService
-	duas        *sqlite.DUAService
-	records     *sqlite.RecordService
-	auditDB     *sqlite.AuditStorage
+	closeDB     func() error
+	parties     ethos.PartyService
+	users       ethos.UserService
+	tokens      ethos.TokenService
+	projects    ethos.ProjectService
+	duas        ethos.DUAService
+	records     ethos.RecordService
+	auditDB     audit.Storage
 	log         *audit.Log
 	verifierKey string
 	auditor     ethos.Auditor
 }
 
-// openApp opens (creating when needed) the data directory dir.
-func openApp(ctx context.Context, dir string) (*app, error) {
+// openStore opens the records store: the SQLite database in dir, or the
+// PostgreSQL database pgDSN when it is set (the data directory then holds
+// only the audit keys).
+func openStore(ctx context.Context, dir, pgDSN string) (*app, error) {
+	a := &app{dir: dir}
+	if pgDSN != "" {
+		if err := sqlite.EnsureDir(dir); err != nil {
+			return nil, err
+		}
+		db := postgres.NewDB(pgDSN)
+		if err := db.Open(ctx); err != nil {
+			return nil, err
+		}
+		a.closeDB = db.Close
+		a.parties, a.users, a.tokens = postgres.NewPartyService(db), postgres.NewUserService(db), postgres.NewTokenService(db)
+		a.projects, a.duas, a.records = postgres.NewProjectService(db), postgres.NewDUAService(db), postgres.NewRecordService(db)
+		a.auditDB = postgres.NewAuditStorage(db)
+		return a, nil
+	}
 	db := sqlite.NewDB(dir)
 	if err := db.Open(ctx); err != nil {
 		return nil, err
 	}
+	a.closeDB = db.Close
+	a.parties, a.users, a.tokens = sqlite.NewPartyService(db), sqlite.NewUserService(db), sqlite.NewTokenService(db)
+	a.projects, a.duas, a.records = sqlite.NewProjectService(db), sqlite.NewDUAService(db), sqlite.NewRecordService(db)
+	a.auditDB = sqlite.NewAuditStorage(db)
+	return a, nil
+}
+
+// openApp opens (creating when needed) the data directory dir and the
+// store, and opens the audit log.
+func openApp(ctx context.Context, dir, pgDSN string) (*app, error) {
+	a, err := openStore(ctx, dir, pgDSN)
+	if err != nil {
+		return nil, err
+	}
 	signerKey, verifierKey, err := loadOrCreateKeys(dir)
 	if err != nil {
-		db.Close()
+		a.closeDB()
 		return nil, err
 	}
 	signer, err := audit.NewSigner(signerKey)
 	if err != nil {
-		db.Close()
+		a.closeDB()
 		return nil, fmt.Errorf("audit signer key: %w", err)
 	}
-	a := &app{dir: dir, db: db, parties: sqlite.NewPartyService(db), users: sqlite.NewUserService(db), tokens: sqlite.NewTokenService(db),
-		projects: sqlite.NewProjectService(db), duas: sqlite.NewDUAService(db), records: sqlite.NewRecordService(db),
-		auditDB: sqlite.NewAuditStorage(db), verifierKey: verifierKey}
+	a.verifierKey = verifierKey
 	a.log = audit.NewLog(a.auditDB, signer)
 	a.log.CheckpointInterval = time.Minute
 	if err := a.log.Open(ctx); err != nil {
-		db.Close()
+		a.closeDB()
 		return nil, fmt.Errorf("open audit log: %w", err)
 	}
 	a.auditor = ehttp.LogAuditor{Log: a.log}
@@ -75,7 +105,7 @@ func openApp(ctx context.Context, dir string) (*app, error) {
 // database.
 func (a *app) Close() error {
 	err := a.log.Close()
-	return errors.Join(err, a.db.Close())
+	return errors.Join(err, a.closeDB())
 }
 
 // loadOrCreateKeys reads the audit keys of dir, generating them on first

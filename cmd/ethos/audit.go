@@ -151,24 +151,27 @@ func auditProof(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
-// openReadOnly opens an existing data directory's database for reading.
-func openExisting(ctx context.Context, dir string) (*sqlite.DB, error) {
-	if !sqlite.Exists(dir) {
-		return nil, ethos.Errorf(ethos.ENOTFOUND, "no Ethos database in %s", dir)
+// openAuditStorage opens the audit storage of an existing data directory
+// (or of the PostgreSQL database pgDSN) for reading.
+func openAuditStorage(ctx context.Context, dir, pgDSN string) (audit.Storage, func() error, error) {
+	if pgDSN == "" && !sqlite.Exists(dir) {
+		return nil, nil, ethos.Errorf(ethos.ENOTFOUND, "no Ethos database in %s", dir)
 	}
-	db := sqlite.NewDB(dir)
-	if err := db.Open(ctx); err != nil {
-		return nil, err
+	a, err := openStore(ctx, dir, pgDSN)
+	if err != nil {
+		return nil, nil, err
 	}
-	return db, nil
+	return a.auditDB, a.closeDB, nil
 }
 
 func auditVerify(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "audit verify", "audit verify [--data DIR | --export FILE] [--key KEY] [--checkpoint FILE] [--json]")
+	fs := newFlagSet(env, "audit verify", "audit verify [--data DIR | --export FILE] [--key KEY] [--checkpoint FILE] [--deep] [--json]")
 	data := fs.String("data", defaultDataDir, "data directory whose log to verify")
 	export := fs.String("export", "", "verify an export file (JSON lines) instead of a data directory")
 	key := fs.String("key", "", "verifier key or key file (default: the data directory's; an auditor passes their own copy)")
 	cpFile := fs.String("checkpoint", "", "a checkpoint saved earlier: prove the log only grew since")
+	pg := fs.String("postgres", "", "read the log from this PostgreSQL database ($ETHOS_POSTGRES)")
+	deep := fs.Bool("deep", false, "also compare every stored tree hash with the recomputed one (reads ~3 rows per event)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
@@ -177,7 +180,7 @@ func auditVerify(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var opts audit.VerifyOptions
+	opts := audit.VerifyOptions{Deep: *deep}
 	if *cpFile != "" {
 		b, err := os.ReadFile(*cpFile)
 		if err != nil {
@@ -197,12 +200,12 @@ func auditVerify(ctx context.Context, env *Env, args []string) error {
 			return verifyFailure(err)
 		}
 	} else {
-		db, err := openExisting(ctx, *data)
+		st, closeDB, err := openAuditStorage(ctx, *data, pgDSN(env, *pg))
 		if err != nil {
 			return err
 		}
-		defer db.Close()
-		rep, err = audit.Verify(ctx, sqlite.NewAuditStorage(db), vk, opts)
+		defer closeDB()
+		rep, err = audit.Verify(ctx, st, vk, opts)
 		if err != nil {
 			return verifyFailure(err)
 		}
@@ -233,20 +236,21 @@ func auditExport(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "audit export", "audit export [--data DIR] [-o FILE]")
 	data := fs.String("data", defaultDataDir, "data directory whose log to export")
 	out := fs.String("o", "", "write to FILE (atomically) instead of standard output")
+	pg := fs.String("postgres", "", "read the log from this PostgreSQL database ($ETHOS_POSTGRES)")
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
-	db, err := openExisting(ctx, *data)
+	st, closeDB, err := openAuditStorage(ctx, *data, pgDSN(env, *pg))
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer closeDB()
 	var w io.Writer = env.Stdout
 	var buf bytes.Buffer
 	if *out != "" {
 		w = &buf
 	}
-	if err := audit.Export(ctx, sqlite.NewAuditStorage(db), w); err != nil {
+	if err := audit.Export(ctx, st, w); err != nil {
 		return err
 	}
 	if *out != "" {

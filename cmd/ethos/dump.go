@@ -145,5 +145,22 @@ func showValue(e *dicom.Element, width int) string {
 	if r := []rune(s); len(r) > width {
 		s = string(r[:width]) + "…"
 	}
-	return strings.ReplaceAll(s, "\n", `\n`)
+	return printable(s)
+}
+
+// printable escapes control characters (ISO 2022 escape sequences, line
+// breaks) so a value cannot drive the terminal.
+func printable(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
+			fmt.Fprintf(&b, `\x%02x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }

@@ -49,3 +49,17 @@ func TestDump(t *testing.T) {
 		t.Error("dump without files succeeded")
 	}
 }
+
+func TestDumpEscapesControlBytes(t *testing.T) {
+	var out bytes.Buffer
+	env := &Env{Stdout: &out, Stderr: &bytes.Buffer{}, Getenv: func(string) string { return "" }}
+	if err := Run(context.Background(), env, []string{"dump", filepath.Join(testenv.DICOMDir(t), "pydicom", "chrH31.dcm")}); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.ContainsRune(out.Bytes(), 0x1b) {
+		t.Error("an ESC byte reaches the terminal")
+	}
+	if !strings.Contains(out.String(), `\x1b$B`) {
+		t.Errorf("ISO 2022 escape not shown escaped:\n%s", out.String())
+	}
+}

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/ethos-imaging/ethos"
 	"github.com/ethos-imaging/ethos/internal/testenv"
+	_ "github.com/jackc/pgx/v5/stdlib"
 )
 
 // initData runs "ethos init" in a fresh data directory and returns the
@@ -120,7 +123,7 @@ func TestAccessShow(t *testing.T) {
 // fillAudit appends n events through the same path the server uses.
 func fillAudit(t *testing.T, dir string, n int) {
 	t.Helper()
-	a, err := openApp(context.Background(), dir)
+	a, err := openApp(context.Background(), dir, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,12 +147,15 @@ func TestTamperWithSQLite3(t *testing.T) {
 		name  string
 		sql   string
 		index string
+		flags []string
 	}{
-		{"Modified", `UPDATE audit_leaves SET data = CAST(replace(CAST(data AS TEXT), '"allow"', '"deny"') AS BLOB) WHERE idx = 17;`, "index 17"},
-		{"Deleted", `DELETE FROM audit_leaves WHERE idx = 12;`, "index 12"},
-		{"Reordered", `UPDATE audit_leaves SET idx = -1 WHERE idx = 20; UPDATE audit_leaves SET idx = 20 WHERE idx = 21; UPDATE audit_leaves SET idx = 21 WHERE idx = -1;`, "index 20"},
-		{"Inserted", `UPDATE audit_leaves SET idx = -idx - 1 WHERE idx >= 9; UPDATE audit_leaves SET idx = -idx WHERE idx < 0; INSERT INTO audit_leaves (idx, data) SELECT 9, data FROM audit_leaves WHERE idx = 3;`, "index 9"},
-		{"LastDeleted", `DELETE FROM audit_leaves WHERE idx = (SELECT MAX(idx) FROM audit_leaves);`, "index 32"},
+		{"Modified", `UPDATE audit_leaves SET data = CAST(replace(CAST(data AS TEXT), '"allow"', '"deny"') AS BLOB) WHERE idx = 17;`, "index 17", nil},
+		{"Deleted", `DELETE FROM audit_leaves WHERE idx = 12;`, "index 12", nil},
+		{"Reordered", `UPDATE audit_leaves SET idx = -1 WHERE idx = 20; UPDATE audit_leaves SET idx = 20 WHERE idx = 21; UPDATE audit_leaves SET idx = 21 WHERE idx = -1;`, "index 20", nil},
+		{"Inserted", `UPDATE audit_leaves SET idx = -idx - 1 WHERE idx >= 9; UPDATE audit_leaves SET idx = -idx WHERE idx < 0; INSERT INTO audit_leaves (idx, data) SELECT 9, data FROM audit_leaves WHERE idx = 3;`, "index 9", nil},
+		{"LastDeleted", `DELETE FROM audit_leaves WHERE idx = (SELECT MAX(idx) FROM audit_leaves);`, "index 32", nil},
+		// Stored tree hashes are derived data; --deep compares each one.
+		{"StoredHashDeep", `UPDATE audit_hash_chunks SET hashes = zeroblob(32) || substr(hashes, 33) WHERE chunk = 0;`, "index 0", []string{"--deep"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -162,7 +168,7 @@ func TestTamperWithSQLite3(t *testing.T) {
 			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("sqlite3: %v %s", err, out)
 			}
-			_, stderr, code := runCLI(t, "audit", "verify", "--data", dir)
+			_, stderr, code := runCLI(t, append([]string{"audit", "verify", "--data", dir}, tt.flags...)...)
 			if code != 1 || !strings.Contains(stderr, "does NOT verify") || !strings.Contains(stderr, tt.index) {
 				t.Errorf("verify after tampering: code %d, stderr %q; want 1 naming %s", code, stderr, tt.index)
 			}
@@ -348,4 +354,54 @@ func TestKill9DuringBurst(t *testing.T) {
 		t.Errorf("%d party.create events, want at least %d (acknowledged + the initial party)", got, len(acked)+1)
 	}
 	t.Logf("%d writes acknowledged before SIGKILL; %d parties after restart; %s", len(acked), list.Total, strings.TrimSpace(out))
+}
+
+// TestPostgresStore runs init, appends through the app and verifies with
+// the records in PostgreSQL ($ETHOS_TEST_POSTGRES, a fresh schema).
+func TestPostgresStore(t *testing.T) {
+	dsn := os.Getenv("ETHOS_TEST_POSTGRES")
+	if dsn == "" {
+		testenv.Missing(t, "ETHOS_TEST_POSTGRES is not set (scripts/test.sh starts a server and sets it)")
+	}
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	schema := fmt.Sprintf("ethos_cli_%d", time.Now().UnixNano())
+	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Exec("DROP SCHEMA " + schema + " CASCADE")
+	u, _ := url.Parse(dsn)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	pg := u.String()
+	dir := filepath.Join(t.TempDir(), "keys")
+	if _, stderr, code := runCLI(t, "init", "--data", dir, "--postgres", pg); code != 0 {
+		t.Fatalf("init --postgres: %d %s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ethos.db")); err == nil {
+		t.Error("init --postgres created a SQLite database")
+	}
+	a, err := openApp(context.Background(), dir, pg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 {
+		a.auditor.Record(context.Background(), ethos.AuditEvent{Actor: "usr_t", Action: "access.read", Resource: fmt.Sprintf("project/p%d", i), Decision: "allow"})
+	}
+	a.Close()
+	out, stderr, code := runCLI(t, "audit", "verify", "--data", dir, "--postgres", pg, "--deep")
+	if code != 0 || !strings.Contains(out, "OK: 43 events verified") {
+		t.Errorf("verify --postgres: %d %q %q", code, out, stderr)
+	}
+	if _, err := admin.Exec("UPDATE " + schema + ".audit_leaves SET data = convert_to(replace(convert_from(data, 'UTF8'), 'p17', 'p71'), 'UTF8') WHERE idx = 20"); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code = runCLI(t, "audit", "verify", "--data", dir, "--postgres", pg)
+	if code != 1 || !strings.Contains(stderr, "index 20") {
+		t.Errorf("verify after tampering: %d %q", code, stderr)
+	}
 }

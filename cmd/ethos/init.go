@@ -9,12 +9,13 @@ import (
 )
 
 func runInit(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "init", "init [--data DIR] [--party NAME] [--party-type TYPE] [--admin NAME] [--token-days N] [--json]")
+	fs := newFlagSet(env, "init", "init [--data DIR] [--postgres DSN] [--party NAME] [--party-type TYPE] [--admin NAME] [--token-days N] [--json]")
 	data := fs.String("data", defaultDataDir, "data directory (created with mode 0700)")
 	party := fs.String("party", "Ethos operator", "name of the first party (the operating organisation)")
 	ptype := fs.String("party-type", "public", "type of the first party: public, private or third_party")
 	admin := fs.String("admin", "admin", "display name of the first administrator")
 	days := fs.Int("token-days", 30, "lifetime of the admin token in days")
+	pg := fs.String("postgres", "", "store records in this PostgreSQL database instead of SQLite ($ETHOS_POSTGRES)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -29,7 +30,7 @@ func runInit(ctx context.Context, env *Env, args []string) error {
 	if *days < 1 || *days > 366 {
 		return usagef("--token-days: want 1 to 366")
 	}
-	a, err := openApp(ctx, *data)
+	a, err := openApp(ctx, *data, pgDSN(env, *pg))
 	if err != nil {
 		return err
 	}

@@ -29,13 +29,22 @@ type command struct {
 
 // commands is the table of subcommands, sorted by name when printed.
 var commands = []command{
-	{"eval", "evaluate predictions overall and by group, judge criteria", runEval},
-	{"version", "print the version of this binary", runVersion},
-	{"init", "create the data directory, database, audit key and first admin token", runInit}, {"serve", "run the HTTP API server", runServe}, {"party", "create and list parties (organisations)", runParty}, {"user", "create, list and disable users", runUser}, {"token", "create, list and revoke API tokens", runToken}, {"project", "create, list, show projects and move them between stages", runProject}, {"dua", "register, list and revoke data-use agreements", runDUA}, {"access", "explain decisions, show the effective policy, review unused access", runAccess}, {"audit", "checkpoints, proofs, verification and export of the audit log", runAudit},
-	{"deid", "de-identify a DICOM tree to PS3.15 Annex E", runDeid},
-	{"consent", "check FHIR consents and answer consent questions", runConsent},
-	{"dump", "print the data elements of DICOM files", runDump},
+	{"access", "explain decisions, show the effective policy, review unused access", runAccess},
+	{"audit", "checkpoints, proofs, verification and export of the audit log", runAudit},
 	{"collection", "collection-stage reports: representation (QC-COL-1)", runCollection},
+	{"consent", "check FHIR consents and answer consent questions", runConsent},
+	{"deid", "de-identify a DICOM tree to PS3.15 Annex E", runDeid},
+	{"drift", "compare a column of two CSV files: KS, Wasserstein, PSI, chi-square, JS", runDrift},
+	{"dua", "register, list and revoke data-use agreements", runDUA},
+	{"dump", "print the data elements of DICOM files", runDump},
+	{"eval", "evaluate predictions overall and by group, judge criteria", runEval},
+	{"init", "create the data directory, database, audit key and first admin token", runInit},
+	{"party", "create and list parties (organisations)", runParty},
+	{"project", "create, list, show projects and move them between stages", runProject},
+	{"serve", "run the HTTP API server", runServe},
+	{"token", "create, list and revoke API tokens", runToken},
+	{"user", "create, list and disable users", runUser},
+	{"version", "print the version of this binary", runVersion},
 	{"blob", "the encrypted image store: put, get, shred, verify, rewrap", runBlob},
 }
 

@@ -9,12 +9,13 @@ import (
 )
 
 func runServe(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "serve", "serve [--addr HOST:PORT] [--data DIR] [--policy FILE [--allow-wider-than-framework]] [--log-level LEVEL]")
+	fs := newFlagSet(env, "serve", "serve [--addr HOST:PORT] [--data DIR] [--postgres DSN] [--policy FILE [--allow-wider-than-framework]] [--log-level LEVEL]")
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	data := fs.String("data", defaultDataDir, "data directory (created on first start)")
 	policyFile := fs.String("policy", "", "access policy override file (JSON); default: the framework's matrix")
 	wider := fs.Bool("allow-wider-than-framework", false, "accept policy cells more open than the framework's")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	pg := fs.String("postgres", "", "store records in this PostgreSQL database instead of SQLite in --data ($ETHOS_POSTGRES); the audit keys stay in --data")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -33,7 +34,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	for _, c := range pol.Widened() {
 		logger.Warn("policy cell wider than the framework", "stage", string(c.Stage), "party_type", string(c.PartyType), "level", string(c.Level), "framework", string(c.Framework))
 	}
-	a, err := openApp(ctx, *data)
+	a, err := openApp(ctx, *data, pgDSN(env, *pg))
 	if err != nil {
 		return err
 	}
@@ -57,4 +58,13 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	return s.Serve(ctx, func(bound string) {
 		logger.Info("listening", "addr", bound, "data", a.dir, "audit_size", a.log.Size())
 	})
+}
+
+// pgDSN returns the PostgreSQL connection string from the flag or
+// $ETHOS_POSTGRES ("" for SQLite).
+func pgDSN(env *Env, flagValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	return env.Getenv("ETHOS_POSTGRES")
 }
