@@ -46,6 +46,7 @@ var commands = []command{
 	{"token", "create, list and revoke API tokens", runToken},
 	{"user", "create, list and disable users", runUser},
 	{"version", "print the version of this binary", runVersion},
+	{"blob", "the encrypted image store: put, get, shred, verify, rewrap", runBlob},
 }
 
 // Env carries the process's streams and environment so commands stay
