@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ethos-imaging/ethos"
@@ -23,6 +24,27 @@ const (
 	hipaaLargeBreach   = 500
 )
 
+// locations caches loaded zones: time.LoadLocation reads and parses the
+// zone file on every call.
+var locations sync.Map // string → *time.Location
+
+// loadLocation returns the IANA zone name, refusing "" and "Local" (the
+// machine's zone is not a jurisdiction).
+func loadLocation(name string) (*time.Location, bool) {
+	if name == "" || name == "Local" {
+		return nil, false
+	}
+	if l, ok := locations.Load(name); ok {
+		return l.(*time.Location), true
+	}
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, false
+	}
+	locations.Store(name, l)
+	return l, true
+}
+
 // ValidateIncident checks the fields the deadline rules depend on and
 // returns the location of the incident's zone.
 func ValidateIncident(inc *ethos.Incident) (*time.Location, error) {
@@ -32,8 +54,8 @@ func ValidateIncident(inc *ethos.Incident) (*time.Location, error) {
 	if inc.Zone == "" {
 		return nil, ethos.Errorf(ethos.EINVALID, "incident %s: zone: required (IANA name of the reporting jurisdiction's zone, e.g. Europe/Berlin)", inc.ID)
 	}
-	loc, err := time.LoadLocation(inc.Zone)
-	if err != nil || inc.Zone == "Local" {
+	loc, ok := loadLocation(inc.Zone)
+	if !ok {
 		return nil, ethos.Errorf(ethos.EINVALID, "incident %s: zone: %q is not a known IANA time zone", inc.ID, inc.Zone)
 	}
 	if len(inc.Classes) == 0 {
@@ -82,7 +104,7 @@ func ValidateIncident(inc *ethos.Incident) (*time.Location, error) {
 		if j != ethos.JurisdictionEU && j != ethos.JurisdictionUS {
 			return nil, ethos.Errorf(ethos.EINVALID, "incident %s: reporting_zones: unknown jurisdiction %q", inc.ID, j)
 		}
-		if _, err := time.LoadLocation(z); err != nil || z == "Local" || z == "" {
+		if _, ok := loadLocation(z); !ok {
 			return nil, ethos.Errorf(ethos.EINVALID, "incident %s: reporting_zones %s: %q is not a known IANA time zone", inc.ID, j, z)
 		}
 	}
@@ -138,7 +160,7 @@ func Deadlines(inc *ethos.Incident) ([]ethos.Deadline, error) {
 	serious := slices.Contains(inc.Classes, ethos.IncidentSerious)
 	zone := func(j ethos.Jurisdiction) (string, *time.Location) {
 		if z, ok := inc.ReportingZones[j]; ok {
-			l, _ := time.LoadLocation(z) // validated above
+			l, _ := loadLocation(z) // validated above
 			return z, l
 		}
 		return inc.Zone, loc
