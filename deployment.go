@@ -127,7 +127,8 @@ type RiskAcknowledgement struct {
 // RiskRegister is the risk file of one deployment of a project.
 type RiskRegister struct {
 	ProjectID string     `json:"project_id"`
-	Revision  int        `json:"revision"` // bumped on every change; acknowledgements name it
+	Revision  int        `json:"revision"`   // bumped on every change; acknowledgements name it
+	RevisedAt time.Time  `json:"revised_at"` // when this revision was made; earlier acknowledgements do not count
 	Matrix    RiskMatrix `json:"matrix"`
 	Risks     []Risk     `json:"risks"`
 	// NotApplicable lists catalogue hazard ids judged not to apply, with

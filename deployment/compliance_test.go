@@ -135,7 +135,7 @@ func TestChecklistEndToEnd(t *testing.T) {
 		t.Errorf("summary = %v", sum)
 	}
 	bad := deployment.RegisterObservation(&ethos.RiskRegister{ProjectID: "prj_2", Revision: 1, Matrix: deployment.DefaultMatrix()}, nil, now)
-	if bad.OK || !strings.Contains(bad.Detail, "gaps, first: risks: the register has no risks") {
+	if bad.OK || !strings.Contains(bad.Detail, "3 gaps, first: revised_at: the time of this revision is not recorded") {
 		t.Errorf("incomplete register observation = %+v", bad)
 	}
 }

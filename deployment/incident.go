@@ -84,6 +84,14 @@ func ValidateIncident(inc *ethos.Incident) (*time.Location, error) {
 			return nil, ethos.Errorf(ethos.EINVALID, "incident %s: jurisdictions: unknown jurisdiction %q", inc.ID, j)
 		}
 	}
+	switch inc.Status {
+	case "", ethos.IncidentOpen, ethos.IncidentInvestigating, ethos.IncidentContained, ethos.IncidentClosed:
+	default:
+		return nil, ethos.Errorf(ethos.EINVALID, "incident %s: status: unknown status %q", inc.ID, inc.Status)
+	}
+	if inc.GDPRRiskUnlikely && inc.GDPRHighRisk {
+		return nil, ethos.Errorf(ethos.EINVALID, "incident %s: gdpr_risk_unlikely and gdpr_high_risk contradict each other", inc.ID)
+	}
 	if inc.AffectedSubjects < 0 {
 		return nil, ethos.Errorf(ethos.EINVALID, "incident %s: affected_subjects: must not be negative", inc.ID)
 	}
@@ -111,6 +119,15 @@ func ValidateIncident(inc *ethos.Incident) (*time.Location, error) {
 	for i, n := range inc.Notifications {
 		if n.SentAt.IsZero() || n.SentBy == "" {
 			return nil, ethos.Errorf(ethos.EINVALID, "incident %s: notifications[%d]: sent_at and sent_by required", inc.ID, i)
+		}
+		switch n.Recipient {
+		case ethos.RecipientSupervisoryAuthority, ethos.RecipientDataSubjects, ethos.RecipientMarketSurveillance,
+			ethos.RecipientIndividuals, ethos.RecipientHHS, ethos.RecipientMedia:
+		default:
+			return nil, ethos.Errorf(ethos.EINVALID, "incident %s: notifications[%d]: unknown recipient %q", inc.ID, i, n.Recipient)
+		}
+		if n.SentAt.Before(inc.AwareAt) {
+			return nil, ethos.Errorf(ethos.EINVALID, "incident %s: notifications[%d]: sent before the organisation became aware", inc.ID, i)
 		}
 		if n.Recipient == ethos.RecipientMedia && n.USState == "" {
 			return nil, ethos.Errorf(ethos.EINVALID, "incident %s: notifications[%d]: a media notice names its state", inc.ID, i)

@@ -276,6 +276,14 @@ func TestValidateIncident(t *testing.T) {
 		{"ErrReportingZone", "reporting_zones US", func(i *ethos.Incident) {
 			i.ReportingZones = map[ethos.Jurisdiction]string{ethos.JurisdictionUS: "EST5EDT6"}
 		}},
+		{"ErrStatus", "unknown status", func(i *ethos.Incident) { i.Status = "forgotten" }},
+		{"ErrContradictoryGDPRRisk", "contradict", func(i *ethos.Incident) { i.GDPRHighRisk, i.GDPRRiskUnlikely = true, true }},
+		{"ErrRecipient", "unknown recipient", func(i *ethos.Incident) {
+			i.Notifications = []ethos.Notification{{Recipient: "press", SentAt: i.AwareAt, SentBy: "u"}}
+		}},
+		{"ErrSentBeforeAwareness", "sent before", func(i *ethos.Incident) {
+			i.Notifications = []ethos.Notification{{Recipient: ethos.RecipientHHS, SentAt: i.AwareAt.Add(-time.Nanosecond), SentBy: "u"}}
+		}},
 		{"ErrNotificationUnsigned", "sent_by required", func(i *ethos.Incident) {
 			i.Notifications = []ethos.Notification{{Recipient: ethos.RecipientHHS, SentAt: i.AwareAt}}
 		}},

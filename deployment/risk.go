@@ -210,7 +210,8 @@ func (e *IncompleteError) Unwrap() error {
 //     no worse than the initial one;
 //   - an ALARP residual has a rationale, an unacceptable residual a
 //     signed acceptance by a permitted role;
-//   - every stakeholder role acknowledged the current revision.
+//   - every stakeholder role acknowledged the current revision, at or
+//     after the time it was made.
 func Complete(reg *ethos.RiskRegister, catalogue []ethos.Hazard) []Gap {
 	var gaps []Gap
 	add := func(id, field, format string, args ...any) {
@@ -223,6 +224,9 @@ func Complete(reg *ethos.RiskRegister, catalogue []ethos.Hazard) []Gap {
 	}
 	if reg.Revision < 1 {
 		add("", "revision", "must be 1 or more")
+	}
+	if reg.RevisedAt.IsZero() {
+		add("", "revised_at", "the time of this revision is not recorded")
 	}
 	if len(reg.Risks) == 0 {
 		add("", "risks", "the register has no risks")
@@ -322,7 +326,7 @@ func Complete(reg *ethos.RiskRegister, catalogue []ethos.Hazard) []Gap {
 	}
 	acked := map[ethos.Role]bool{}
 	for _, a := range reg.Acknowledgements {
-		if a.Revision == reg.Revision && a.UserID != "" && !a.At.IsZero() {
+		if a.Revision == reg.Revision && a.UserID != "" && !a.At.IsZero() && !a.At.Before(reg.RevisedAt) {
 			acked[a.Role] = true
 		}
 	}

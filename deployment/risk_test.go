@@ -97,6 +97,7 @@ func completeRegister() *ethos.RiskRegister {
 	reg := &ethos.RiskRegister{
 		ProjectID:        "prj_1",
 		Revision:         3,
+		RevisedAt:        t0.Add(-time.Hour),
 		Matrix:           deployment.DefaultMatrix(),
 		StakeholderRoles: []ethos.Role{ethos.RoleClinician, ethos.RoleMLEngineer, ethos.RoleEthicsReviewer},
 	}
@@ -167,6 +168,9 @@ func TestComplete(t *testing.T) {
 			r.Risks[0].Acceptance = &ethos.Signature{UserID: "usr_irb", Role: ethos.RoleEthicsReviewer, Reason: "ok"}
 		}, []string{"must name who signed, when and why"}},
 		{"ErrAckOldRevision", func(r *ethos.RiskRegister) { r.Acknowledgements[0].Revision = 2 }, []string{"no clinician has acknowledged revision 3"}},
+		{"ErrAckBeforeRevision", func(r *ethos.RiskRegister) { r.Acknowledgements[1].At = r.RevisedAt.Add(-time.Nanosecond) }, []string{"no ml-engineer has acknowledged revision 3"}},
+		{"AckAtRevisionTime", func(r *ethos.RiskRegister) { r.Acknowledgements[1].At = r.RevisedAt }, nil},
+		{"ErrNoRevisionTime", func(r *ethos.RiskRegister) { r.RevisedAt = time.Time{} }, []string{"revised_at"}},
 		{"ErrAckMissing", func(r *ethos.RiskRegister) { r.Acknowledgements = r.Acknowledgements[:2] }, []string{"no ethics-reviewer has acknowledged"}},
 		{"ErrNoStakeholders", func(r *ethos.RiskRegister) { r.StakeholderRoles = nil }, []string{"names no stakeholder roles"}},
 		{"ErrBadInitial", func(r *ethos.RiskRegister) { r.Risks[0].Initial = ethos.RiskScore{Severity: 0, Probability: 9} }, []string{"risk RA: initial"}},

@@ -17,7 +17,7 @@ import (
 func riskRegisterFile(t *testing.T, acks []ethos.Role) string {
 	t.Helper()
 	at := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
-	reg := ethos.RiskRegister{ProjectID: "prj_1", Revision: 2,
+	reg := ethos.RiskRegister{ProjectID: "prj_1", Revision: 2, RevisedAt: at.Add(-time.Hour),
 		StakeholderRoles: []ethos.Role{ethos.RoleClinician, ethos.RoleEthicsReviewer}}
 	for _, h := range deployment.Catalogue() {
 		reg.Risks = append(reg.Risks, ethos.Risk{ID: "R-" + h.ID, Hazard: h,
