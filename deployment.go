@@ -190,6 +190,7 @@ const (
 	RecipientIndividuals          Recipient = "individuals"                   // HIPAA 45 CFR 164.404
 	RecipientHHS                  Recipient = "hhs"                           // HIPAA 45 CFR 164.408
 	RecipientMedia                Recipient = "media"                         // HIPAA 45 CFR 164.406, per state
+	RecipientProvider             Recipient = "provider"                      // EU AI Act art. 26(5): the deployer informs the provider
 )
 
 // IncidentStatus is where an incident is in its handling.
@@ -236,7 +237,11 @@ type Incident struct {
 	GDPRRiskUnlikely bool `json:"gdpr_risk_unlikely,omitempty"`
 	// GDPRHighRisk records that the breach is likely to result in a high
 	// risk, which triggers art. 34 notice to data subjects.
-	GDPRHighRisk  bool           `json:"gdpr_high_risk,omitempty"`
+	GDPRHighRisk bool `json:"gdpr_high_risk,omitempty"`
+	// AIActDeployer records that the organisation deploys, not provides,
+	// the AI system: a serious incident must then also be reported to the
+	// provider immediately (EU AI Act art. 26(5)).
+	AIActDeployer bool           `json:"ai_act_deployer,omitempty"`
 	Status        IncidentStatus `json:"status"`
 	Notifications []Notification `json:"notifications"`
 }

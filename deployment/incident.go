@@ -122,7 +122,7 @@ func ValidateIncident(inc *ethos.Incident) (*time.Location, error) {
 		}
 		switch n.Recipient {
 		case ethos.RecipientSupervisoryAuthority, ethos.RecipientDataSubjects, ethos.RecipientMarketSurveillance,
-			ethos.RecipientIndividuals, ethos.RecipientHHS, ethos.RecipientMedia:
+			ethos.RecipientIndividuals, ethos.RecipientHHS, ethos.RecipientMedia, ethos.RecipientProvider:
 		default:
 			return nil, ethos.Errorf(ethos.EINVALID, "incident %s: notifications[%d]: unknown recipient %q", inc.ID, i, n.Recipient)
 		}
@@ -156,7 +156,8 @@ func calendarDeadline(t time.Time, n int, loc *time.Location) time.Time {
 //   - EU AI Act art. 73 (EU, serious incident): market surveillance
 //     authority within 15 days of awareness, 10 days in case of a death,
 //     2 days for a widespread infringement or a serious incident of art.
-//     3(49)(b); the shortest applicable clock wins;
+//     3(49)(b); the shortest applicable clock wins; a deployer also
+//     informs the provider immediately (art. 26(5), no fixed limit);
 //   - HIPAA (US, breach): individuals within 60 calendar days of discovery
 //     (45 CFR 164.404(b)); HHS within the same 60 days when 500 or more are
 //     affected, else within 60 days after the end of the calendar year of
@@ -209,6 +210,12 @@ func Deadlines(inc *ethos.Incident) ([]ethos.Deadline, error) {
 		ds = append(ds, ethos.Deadline{
 			Rule: "EU AI Act art. 73", Recipient: ethos.RecipientMarketSurveillance,
 			Due: calendarDeadline(inc.AwareAt, n, euLoc), Zone: euZone, Basis: why + ", calendar days in " + euZone,
+		})
+	}
+	if eu && serious && inc.AIActDeployer {
+		ds = append(ds, ethos.Deadline{
+			Rule: "EU AI Act art. 26(5)", Recipient: ethos.RecipientProvider, Zone: euZone,
+			Basis: "deployer informs the provider immediately; no fixed limit",
 		})
 	}
 	if us && breach {

@@ -80,6 +80,13 @@ func TestDeadlines(t *testing.T) {
 			Outcomes: []ethos.SeriousOutcome{ethos.OutcomeDeath, ethos.OutcomeWidespread},
 		}, []ethos.Deadline{{Rule: "EU AI Act art. 73", Recipient: ethos.RecipientMarketSurveillance,
 			Due: utc("2026-06-03T21:59:59.999999999Z")}}},
+		{"AIActDeployerInformsProvider", ethos.Incident{
+			AwareAt: time.Date(2026, 6, 1, 9, 0, 0, 0, berlin), Zone: "Europe/Berlin", Jurisdictions: eu, Classes: serious,
+			Outcomes: []ethos.SeriousOutcome{ethos.OutcomeFundamentalRights}, AIActDeployer: true,
+		}, []ethos.Deadline{
+			{Rule: "EU AI Act art. 73", Recipient: ethos.RecipientMarketSurveillance, Due: utc("2026-06-16T21:59:59.999999999Z")},
+			{Rule: "EU AI Act art. 26(5)", Recipient: ethos.RecipientProvider},
+		}},
 		{"AIActNotInUS", ethos.Incident{
 			AwareAt: utc("2026-06-01T09:00:00Z"), Zone: "America/New_York", Jurisdictions: us, Classes: serious,
 			Outcomes: []ethos.SeriousOutcome{ethos.OutcomeDeath},
