@@ -139,11 +139,27 @@ func ValidateIncident(inc *ethos.Incident) (*time.Location, error) {
 // calendarDeadline returns the last instant of the day that is n calendar
 // days after the day of t, both days taken in loc. The day of the event
 // itself is not counted, and the period runs to the end of its last day;
-// the result is one nanosecond before the following local midnight, so it
-// is right across daylight-saving changes (a day then lasts 23 or 25 hours).
+// the result is one nanosecond before the next local day begins, so it is
+// right across daylight-saving changes (a day then lasts 23 or 25 hours).
 func calendarDeadline(t time.Time, n int, loc *time.Location) time.Time {
 	y, m, d := t.In(loc).Date()
-	return time.Date(y, m, d+n+1, 0, 0, 0, 0, loc).Add(-time.Nanosecond)
+	return startOfDay(y, m, d+n+1, loc).Add(-time.Nanosecond)
+}
+
+// startOfDay returns the first instant of the local date y-m-d (d may
+// overflow the month). Usually that is midnight; where the clocks jump
+// forward at midnight (America/Santiago, America/Havana) the day begins at
+// 01:00, and time.Date resolves the missing midnight to 23:00 of the day
+// before, so the start is then the end of that zone period.
+func startOfDay(y int, m time.Month, d int, loc *time.Location) time.Time {
+	t := time.Date(y, m, d, 0, 0, 0, 0, loc)
+	want := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	if gy, gm, gd := t.Date(); gy != want.Year() || gm != want.Month() || gd != want.Day() {
+		if _, end := t.ZoneBounds(); !end.IsZero() && end.After(t) {
+			return end
+		}
+	}
+	return t
 }
 
 // Deadlines returns the notification duties of an incident, earliest first

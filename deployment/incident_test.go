@@ -87,6 +87,13 @@ func TestDeadlines(t *testing.T) {
 			{Rule: "EU AI Act art. 73", Recipient: ethos.RecipientMarketSurveillance, Due: utc("2026-06-16T21:59:59.999999999Z")},
 			{Rule: "EU AI Act art. 26(5)", Recipient: ethos.RecipientProvider},
 		}},
+		{"AIActMidnightSkippedInSantiago", ethos.Incident{
+			// Chile's clocks jump from 00:00 to 01:00 on 6 September 2026:
+			// 5 September ends at 01:00 -03, which is 04:00 UTC.
+			AwareAt: utc("2026-09-03T16:00:00Z"), Zone: "America/Santiago", Jurisdictions: eu, Classes: serious,
+			Outcomes: []ethos.SeriousOutcome{ethos.OutcomeCriticalInfrastructure},
+		}, []ethos.Deadline{{Rule: "EU AI Act art. 73", Recipient: ethos.RecipientMarketSurveillance,
+			Due: utc("2026-09-06T03:59:59.999999999Z")}}},
 		{"AIActNotInUS", ethos.Incident{
 			AwareAt: utc("2026-06-01T09:00:00Z"), Zone: "America/New_York", Jurisdictions: us, Classes: serious,
 			Outcomes: []ethos.SeriousOutcome{ethos.OutcomeDeath},
