@@ -33,6 +33,7 @@ func subject(tb testing.TB, id string) ethos.SubjectKey {
 type env struct {
 	dir, keyPath string
 	master       *fileblob.MasterKey
+	ks           *fileblob.FileKeyStore
 	store        *fileblob.Store
 }
 
@@ -40,14 +41,21 @@ func mustStore(tb testing.TB, segSize int) *env {
 	tb.Helper()
 	dir := tb.TempDir()
 	e := &env{dir: filepath.Join(dir, "blobs"), keyPath: filepath.Join(dir, "keys.json"), master: fileblob.GenerateMasterKey()}
-	e.store = e.reopen(tb, e.master, segSize)
+	e.reopen(tb, e.master, segSize)
+	tb.Cleanup(func() { e.ks.Close() })
 	return e
 }
 
 // reopen builds a new Store over the same directories, as a new process
-// would.
+// would: the previous store's key file is closed first (one process at a
+// time holds its lock), and the new store becomes e.store.
 func (e *env) reopen(tb testing.TB, m *fileblob.MasterKey, segSize int) *fileblob.Store {
 	tb.Helper()
+	if e.ks != nil {
+		if err := e.ks.Close(); err != nil {
+			tb.Fatal(err)
+		}
+	}
 	ks := fileblob.NewFileKeyStore(e.keyPath)
 	if err := ks.Open(); err != nil {
 		tb.Fatal(err)
@@ -59,6 +67,7 @@ func (e *env) reopen(tb testing.TB, m *fileblob.MasterKey, segSize int) *fileblo
 	if err := s.Init(); err != nil {
 		tb.Fatal(err)
 	}
+	e.ks, e.store = ks, s
 	return s
 }
 
@@ -470,6 +479,13 @@ func TestMasterKey(t *testing.T) {
 			}
 			break
 		}
+		e.reopen(t, e.master, 0)
+	})
+	t.Run("ErrConflictKeyFileInUse", func(t *testing.T) {
+		ks := fileblob.NewFileKeyStore(e.keyPath)
+		if err := ks.Open(); ethos.ErrorCode(err) != ethos.ECONFLICT {
+			t.Fatalf("second open of a key file in use: %v, want ECONFLICT", err)
+		}
 	})
 	t.Run("Rewrap", func(t *testing.T) {
 		next := fileblob.GenerateMasterKey()
@@ -603,6 +619,51 @@ func TestBadRefs(t *testing.T) {
 		cancel()
 		if _, err := e.store.Put(cctx, s, strings.NewReader("y")); !errors.Is(err, context.Canceled) {
 			t.Fatalf("put with cancelled context: %v", err)
+		}
+	})
+}
+
+func TestVerify(t *testing.T) {
+	files := corpus(t)
+	e := mustStore(t, 0)
+	ctx := context.Background()
+	var refs []ethos.BlobRef
+	var total int64
+	distinct := map[string]bool{}
+	for _, data := range files {
+		for _, s := range []string{"A", "B"} {
+			ref, err := e.store.Put(ctx, subject(t, s), bytes.NewReader(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			refs = append(refs, ref)
+		}
+		if !distinct[string(data)] {
+			distinct[string(data)] = true
+			total += 2 * int64(len(data))
+		}
+	}
+	t.Run("OK", func(t *testing.T) {
+		rep, err := e.store.Verify(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.OK() || rep.Subjects != 2 || rep.Blobs != 2*len(distinct) || rep.Bytes != total {
+			t.Fatalf("report %+v, want 2 subjects, %d blobs, %d bytes", rep, 2*len(distinct), total)
+		}
+	})
+	t.Run("CorruptAndOrphan", func(t *testing.T) {
+		p := blobPath(t, e, refs[0])
+		b := mustRead(t, p)
+		b[len(b)/2] ^= 1
+		os.WriteFile(p, b, 0o600)
+		os.MkdirAll(filepath.Join(e.dir, strings.Repeat("ab", 16)), 0o700)
+		rep, err := e.store.Verify(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.OK() || len(rep.Corrupt) != 1 || !strings.Contains(rep.Corrupt[0], refs[0].String()) || len(rep.Orphans) != 1 {
+			t.Fatalf("report %+v", rep)
 		}
 	})
 }

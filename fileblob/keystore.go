@@ -12,18 +12,25 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/ethos-imaging/ethos"
 )
 
 // FileKeyStore is an ethos.KeyStore kept in one JSON file of wrapped data
-// keys (mode 0600), rewritten atomically on every change. It suits a single
-// process; the SQLite store implements the same interface for the server.
+// keys (mode 0600), rewritten atomically on every change. One process at a
+// time may use a key file: Open takes an exclusive lock on <path>.lock
+// (flock) and Close releases it, because two writers would each rewrite
+// the file without the other's new keys — and a lost data key is lost
+// data. Every change rewrites the whole file, which suits thousands of
+// subjects, not millions; the SQLite store implements the same interface
+// for the server.
 type FileKeyStore struct {
 	Path string
 
 	mu   sync.Mutex
 	keys map[ethos.SubjectKey]*ethos.DataKey
+	lock *os.File
 }
 
 var _ ethos.KeyStore = (*FileKeyStore)(nil)
@@ -41,6 +48,41 @@ func NewFileKeyStore(path string) *FileKeyStore { return &FileKeyStore{Path: pat
 func (s *FileKeyStore) Open() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.lock != nil {
+		return ethos.Errorf(ethos.ECONFLICT, "key store %s: already open", s.Path)
+	}
+	lf, err := os.OpenFile(s.Path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("key store: %w", err)
+	}
+	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lf.Close()
+		return ethos.Errorf(ethos.ECONFLICT, "key store %s is in use by another process", s.Path)
+	}
+	s.lock = lf
+	if err := s.load(); err != nil {
+		s.lock.Close()
+		s.lock = nil
+		return err
+	}
+	return nil
+}
+
+// Close releases the key file's lock. The store must not be used
+// afterwards.
+func (s *FileKeyStore) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lock == nil {
+		return nil
+	}
+	err := s.lock.Close() // closing the descriptor releases the flock
+	s.lock = nil
+	s.keys = nil
+	return err
+}
+
+func (s *FileKeyStore) load() error {
 	s.keys = make(map[ethos.SubjectKey]*ethos.DataKey)
 	fi, err := os.Stat(s.Path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -103,10 +145,20 @@ func clone(k *ethos.DataKey) *ethos.DataKey {
 	return &c
 }
 
+func (s *FileKeyStore) notOpen() error {
+	if s.keys == nil {
+		return fmt.Errorf("key store %s is not open", s.Path)
+	}
+	return nil
+}
+
 // DataKey implements ethos.KeyStore.
 func (s *FileKeyStore) DataKey(ctx context.Context, subject ethos.SubjectKey) (*ethos.DataKey, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.notOpen(); err != nil {
+		return nil, err
+	}
 	k, ok := s.keys[subject]
 	if !ok {
 		return nil, ethos.Errorf(ethos.ENOTFOUND, "no data key for subject %s", subject.Short())
@@ -121,6 +173,9 @@ func (s *FileKeyStore) CreateDataKey(ctx context.Context, k *ethos.DataKey) erro
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.notOpen(); err != nil {
+		return err
+	}
 	if _, ok := s.keys[k.Subject]; ok {
 		return ethos.Errorf(ethos.ECONFLICT, "subject %s already has a data key", k.Subject.Short())
 	}
@@ -136,6 +191,9 @@ func (s *FileKeyStore) CreateDataKey(ctx context.Context, k *ethos.DataKey) erro
 func (s *FileKeyStore) DestroyDataKey(ctx context.Context, subject ethos.SubjectKey) (*ethos.DataKey, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.notOpen(); err != nil {
+		return nil, err
+	}
 	k, ok := s.keys[subject]
 	if !ok {
 		return nil, ethos.Errorf(ethos.ENOTFOUND, "no data key for subject %s", subject.Short())
@@ -152,6 +210,9 @@ func (s *FileKeyStore) DestroyDataKey(ctx context.Context, subject ethos.Subject
 func (s *FileKeyStore) DataKeys(ctx context.Context) ([]*ethos.DataKey, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.notOpen(); err != nil {
+		return nil, err
+	}
 	return s.sorted(), nil
 }
 
@@ -169,6 +230,9 @@ func (s *FileKeyStore) sorted() []*ethos.DataKey {
 func (s *FileKeyStore) ReplaceDataKeys(ctx context.Context, keys []*ethos.DataKey) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.notOpen(); err != nil {
+		return err
+	}
 	next := make(map[ethos.SubjectKey]*ethos.DataKey, len(s.keys))
 	for sk, k := range s.keys {
 		next[sk] = k

@@ -42,10 +42,12 @@ var commands = []command{
 	{"init", "create the data directory, database, audit key and first admin token", runInit},
 	{"party", "create and list parties (organisations)", runParty},
 	{"project", "create, list, show projects and move them between stages", runProject},
+	{"risk", "risk matrix and register check (QC-DEP-3), incident deadlines, compliance checklist (QC-DEP-2)", runRisk},
 	{"serve", "run the HTTP API server", runServe},
 	{"token", "create, list and revoke API tokens", runToken},
 	{"user", "create, list and disable users", runUser},
 	{"version", "print the version of this binary", runVersion},
+	{"blob", "the encrypted image store: put, get, shred, verify, rewrap", runBlob},
 }
 
 // Env carries the process's streams and environment so commands stay
