@@ -88,6 +88,7 @@ func setupTB(t testing.TB) *fixture {
 	if err := keys.Open(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { keys.Close() })
 	f.blobs = fileblob.NewStore(filepath.Join(dir, "blobs"), keys, master)
 	if err := f.blobs.Init(); err != nil {
 		t.Fatal(err)

@@ -100,6 +100,7 @@ func newSTOWFixture(t testing.TB) *stowFixture {
 	if err := keys.Open(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { keys.Close() })
 	blobs := fileblob.NewStore(filepath.Join(dir, "blobs"), keys, fileblob.GenerateMasterKey())
 	if err := blobs.Init(); err != nil {
 		t.Fatal(err)

@@ -39,6 +39,7 @@ type collectionApp struct {
 	consents  *sqlite.ConsentService
 	instances *sqlite.InstanceService
 	blobs     *fileblob.Store
+	keys      *fileblob.FileKeyStore
 	linkKey   []byte
 	secret    []byte
 	actor     ethos.AccessRequest
@@ -100,6 +101,7 @@ func (c *collectionApp) openStores(ctx context.Context) error {
 	if err := keys.Open(); err != nil {
 		return err
 	}
+	c.keys = keys
 	c.blobs = fileblob.NewStore(filepath.Join(c.dir, blobDir), keys, master)
 	if err := c.blobs.Init(); err != nil {
 		return err
@@ -117,21 +119,30 @@ func serveIngest(ctx context.Context, a *app, pgDSN string, decider ethos.Decide
 	}
 	c := &collectionApp{app: a, decider: decider}
 	if err := c.openStores(ctx); err != nil {
-		if c.db != nil {
-			c.db.Close()
-		}
+		c.closeStores()
 		return nil, nil, err
 	}
 	g := &collection.Ingester{Instances: c.instances, Consents: c.consents, Blobs: c.blobs, Auditor: a.auditor, Decider: decider, Secret: c.secret}
-	return &collection.Service{Ingester: g, Projects: a.projects, DUAs: a.duas}, c.db.Close, nil
+	return &collection.Service{Ingester: g, Projects: a.projects, DUAs: a.duas}, c.closeStores, nil
+}
+
+// closeStores releases the key store's lock and closes the database
+// handle opened by openStores.
+func (c *collectionApp) closeStores() error {
+	var errs []error
+	if c.keys != nil {
+		errs = append(errs, c.keys.Close())
+		c.keys = nil
+	}
+	if c.db != nil {
+		errs = append(errs, c.db.Close())
+		c.db = nil
+	}
+	return errors.Join(errs...)
 }
 
 func (c *collectionApp) Close() error {
-	var err error
-	if c.db != nil {
-		err = c.db.Close()
-	}
-	return errors.Join(err, c.app.Close())
+	return errors.Join(c.closeStores(), c.app.Close())
 }
 
 func loadOrCreateMaster(path string) (*fileblob.MasterKey, error) {
