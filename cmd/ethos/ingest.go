@@ -182,7 +182,10 @@ func runIngest(ctx context.Context, env *Env, args []string) error {
 	if len(args) > 0 && args[0] == "rules" {
 		return runIngestRules(ctx, env, args[1:])
 	}
-	flags := newFlagSet(env, "ingest", "ingest --user ID --project ID [--data DIR] [--json] DIR|FILE...\n       ethos ingest rules --user ID --project ID --purpose research|ai-training [--modalities CT,MR] [--body-parts CHEST] [--from D] [--to D] [--issuer I]")
+	if len(args) > 0 && args[0] == "list" {
+		return runIngestList(ctx, env, args[1:])
+	}
+	flags := newFlagSet(env, "ingest", "ingest --user ID --project ID [--data DIR] [--json] DIR|FILE...\n       ethos ingest list --user ID --project ID [--status S] [--json]\n       ethos ingest rules --user ID --project ID --purpose research|ai-training [--modalities CT,MR] [--body-parts CHEST] [--from D] [--to D] [--issuer I]")
 	data := flags.String("data", defaultDataDir, "data directory")
 	user := flags.String("user", "", "id of the Ethos user doing the ingest")
 	project := flags.String("project", "", "project to ingest into")
@@ -337,4 +340,72 @@ func runIngestRules(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	return printJSON(env, r)
+}
+
+// runIngestList lists a project's instance records: what was stored,
+// quarantined (with the reason), withdrawn or erased. Records name
+// subjects by key only; reading them is a collection-stage read.
+func runIngestList(ctx context.Context, env *Env, args []string) error {
+	flags := newFlagSet(env, "ingest list", "ingest list --user ID --project ID [--status stored|quarantined|withdrawn|erased] [--limit N] [--json]")
+	data := flags.String("data", defaultDataDir, "data directory")
+	user := flags.String("user", "", "id of the Ethos user reading the records")
+	project := flags.String("project", "", "project")
+	status := flags.String("status", "", "only records in this state")
+	limit := flags.Int("limit", 1000, "records to list (at most 1000)")
+	asJSON := flags.Bool("json", false, "print as JSON")
+	if err := parseFlags(flags, args); err != nil {
+		return err
+	}
+	if *project == "" || flags.NArg() != 0 {
+		return usagef("ingest list needs --project")
+	}
+	f := ethos.InstanceFilter{ProjectID: project, Limit: *limit}
+	if *status != "" {
+		st := ethos.InstanceStatus(*status)
+		switch st {
+		case ethos.InstanceStored, ethos.InstanceQuarantined, ethos.InstanceWithdrawn, ethos.InstanceErased:
+		default:
+			return usagef("--status: want stored, quarantined, withdrawn or erased")
+		}
+		f.Status = &st
+	}
+	c, err := openCollection(ctx, *data, *user)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	p, err := c.projects.FindProjectByID(ctx, *project)
+	if err != nil {
+		return err
+	}
+	purpose := ethos.PurposeResearch
+	if r, err := c.instances.CollectionRules(ctx, p.ID); err == nil {
+		purpose = r.Purpose
+	}
+	req := c.actor
+	req.ProjectID, req.ProjectPartyID, req.Stage, req.Action, req.Purpose, req.Now = p.ID, p.PartyID, ethos.StageCollection, ethos.ActionRead, purpose, time.Now()
+	d := c.decider.Decide(&req)
+	if err := c.auditor.Record(ctx, ethos.AuditEvent{Actor: c.actor.UserID, Party: c.actor.PartyID, Action: "instance.list", Resource: "project/" + p.ID,
+		Stage: ethos.StageCollection, Purpose: purpose, Decision: d.Decision(), Reason: d.Rule + ": " + d.Reason}); err != nil {
+		return err
+	}
+	if !d.Allow {
+		return d.Err()
+	}
+	ins, n, err := c.instances.FindInstances(ctx, f)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(env, map[string]any{"total": n, "instances": ins})
+	}
+	for _, in := range ins {
+		subject := "-"
+		if in.Subject != "" {
+			subject = in.Subject.Short()
+		}
+		fmt.Fprintf(env.Stdout, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", in.ID, in.Status, orDash(string(in.Reason)), subject, orDash(in.Modality), in.ReceivedAt.Format(time.RFC3339), in.Source)
+	}
+	fmt.Fprintf(env.Stdout, "%d of %d records\n", len(ins), n)
+	return nil
 }

@@ -78,7 +78,7 @@ func TestIngestCommand(t *testing.T) {
 		}
 	})
 	out = must("ingest", "--data", dir, "--user", steward, "--project", project, canary)
-	for _, want := range []string{"stored 2", "quarantined NO_CONSENT 2", "quarantined OUT_OF_SCOPE 2", "quarantined EXPIRED 2", "quarantined OUTSIDE_MINIMISATION 4"} {
+	for _, want := range []string{"stored 2", "quarantined NO_CONSENT 2", "quarantined OUT_OF_SCOPE 2", "quarantined EXPIRED 2", "quarantined OUTSIDE_MINIMISATION 4", "quarantined UNPARSABLE 1"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("ingest summary lacks %q:\n%s", want, out)
 		}
@@ -86,6 +86,12 @@ func TestIngestCommand(t *testing.T) {
 	out = must("ingest", "--data", dir, "--user", steward, "--project", project, filepath.Join(canary, "shard0"))
 	if !strings.Contains(out, "duplicate 1") {
 		t.Errorf("re-ingest: %s", out)
+	}
+	// 11 from the first run (MANIFEST.tsv is quarantined as unparsable),
+	// 5 more from shard0 again (its CT is a duplicate, not a record).
+	out = must("ingest", "list", "--data", dir, "--user", steward, "--project", project, "--status", "quarantined")
+	if !strings.Contains(out, "16 of 16 records") || !strings.Contains(out, "OUT_OF_SCOPE") || !strings.Contains(out, "UNPARSABLE") {
+		t.Errorf("ingest list --status quarantined:\n%s", out)
 	}
 	secret, err := os.ReadFile(filepath.Join(dir, subjectSecretFile))
 	if err != nil {
