@@ -384,8 +384,13 @@ feed:
 	if opts.Progress != nil {
 		opts.Progress(snapshot())
 	}
-	if err := syncDir(out); opts.Sync != SyncNone && err != nil {
-		return nil, fmt.Errorf("batch: sync output: %w", err)
+	// SyncNone leaves writeback to the operating system: no syncfs at all
+	// (it used to be called and its error ignored, which cost a full
+	// flush of the output file system in every "none" run).
+	if opts.Sync != SyncNone {
+		if err := syncDir(out); err != nil {
+			return nil, fmt.Errorf("batch: sync output: %w", err)
+		}
 	}
 	if opts.Quarantine != "" && opts.Sync != SyncNone {
 		if err := syncDir(opts.Quarantine); err != nil {
