@@ -384,8 +384,13 @@ feed:
 	if opts.Progress != nil {
 		opts.Progress(snapshot())
 	}
-	if err := syncDir(out); opts.Sync != SyncNone && err != nil {
-		return nil, fmt.Errorf("batch: sync output: %w", err)
+	// SyncNone leaves writeback to the operating system: no syncfs at all
+	// (it used to be called and its error ignored, which cost a full
+	// flush of the output file system in every "none" run).
+	if opts.Sync != SyncNone {
+		if err := syncDir(out); err != nil {
+			return nil, fmt.Errorf("batch: sync output: %w", err)
+		}
 	}
 	if opts.Quarantine != "" && opts.Sync != SyncNone {
 		if err := syncDir(opts.Quarantine); err != nil {
@@ -535,16 +540,15 @@ func (w *worker) one(ctx context.Context, rel string) (rec FileRecord) {
 	}
 	defer src.Close()
 
-	tmp, err := os.CreateTemp(w.out, tmpPrefix+"*")
+	out, err := createOutput(w.out)
 	if err != nil {
 		return fail(fmt.Errorf("create output: %w", err))
 	}
-	tmpName := tmp.Name()
+	tmp := out.File
 	keep := false
 	defer func() {
 		if !keep {
-			tmp.Close()
-			os.Remove(tmpName)
+			out.discard()
 		}
 	}()
 	r, err := w.opts.Processor.Process(ctx, src, tmp)
@@ -608,9 +612,6 @@ func (w *worker) one(ctx context.Context, rel string) (rec FileRecord) {
 			return fail(fmt.Errorf("sync output: %w", err))
 		}
 	}
-	if err := tmp.Close(); err != nil {
-		return fail(fmt.Errorf("close output: %w", err))
-	}
 	dst := filepath.Join(w.out, filepath.FromSlash(r.Name))
 	if dir := filepath.Dir(dst); !w.claims.madeDir(dir) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -618,10 +619,13 @@ func (w *worker) one(ctx context.Context, rel string) (rec FileRecord) {
 		}
 		w.claims.dirMade(dir)
 	}
-	if err := os.Rename(tmpName, dst); err != nil {
-		return fail(fmt.Errorf("rename output: %w", err))
+	keep = true // publish closes the file whatever happens
+	if err := out.publish(dst); err != nil {
+		if out.name != "" {
+			os.Remove(out.name)
+		}
+		return fail(err)
 	}
-	keep = true
 	rec.Status, rec.Output, rec.OutSHA256, rec.OutputSize = Written, r.Name, osum, st.Size()
 	rec.Reasons = r.Reasons
 	return rec

@@ -122,6 +122,20 @@ func TestRun(t *testing.T) {
 		if got := p3.calls.Load(); got != 24 {
 			t.Errorf("processor called %d times, want 24", got)
 		}
+		// Every output already existed: each was replaced in place, whole,
+		// readable by others and with no temporary left beside it.
+		p := filepath.Join(out, "o", "two.out")
+		b, err := os.ReadFile(p)
+		if err != nil || string(b) != "TWO" {
+			t.Errorf("replaced output = %q, %v", b, err)
+		}
+		if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o644 {
+			t.Errorf("replaced output mode = %v, %v; want 0644", st.Mode().Perm(), err)
+		}
+		entries, _ := os.ReadDir(filepath.Join(out, "o"))
+		if len(entries) != 22 {
+			t.Errorf("output directory holds %d entries, want 22", len(entries))
+		}
 	})
 }
 
