@@ -19,7 +19,7 @@ var (
 	engines  = layer{"generic engines", []string{"dicom", "deid", "audit", "evalstat", "drift", "svgchart"}}
 	deciders = layer{"decision engines", []string{"consent", "policy", "checks"}}
 	stages   = layer{"stage packages", []string{"collection", "processing", "training", "evaluation", "deployment"}}
-	adapters = layer{"adapters", []string{"sqlite", "postgres", "fileblob", "http", "html"}}
+	adapters = layer{"adapters", []string{"sqlite", "postgres", "sqlstore", "fileblob", "http", "html"}}
 )
 
 // forbidden lists, for each layer, the layers its packages must never

@@ -169,3 +169,11 @@ func (s *Server) handleSTOW(w http.ResponseWriter, r *http.Request, p *principal
 	w.Write(append(b, '\n'))
 	return nil
 }
+
+// collectionRoutes are the collection stage's endpoints.
+func (s *Server) collectionRoutes(auth authFunc) []route {
+	return []route{
+		{Method: "POST", Path: "/dicomweb/studies", Summary: "DICOMweb STOW-RS: store instances (multipart/related; type=\"application/dicom\") into a project through consent-gated ingest.",
+			Query: []param{{"project", "string", "project to ingest into", true}}, Status: 200, Raw: "application/dicom+json", handle: auth(s.handleSTOW)},
+	}
+}

@@ -1,13 +1,14 @@
-// Package postgres stores Ethos's records in PostgreSQL (pgx): the same
-// services as the sqlite package, over the same schema in PostgreSQL types,
-// passing the same conformance suites (storetest and audittest). It is for
-// deployments that already run PostgreSQL with its backups and replicas.
+// Package postgres stores Ethos's records in PostgreSQL (pgx). The services
+// and their SQL are package sqlstore's, shared with the sqlite package; this
+// package opens the connection, applies its own migrations (the same tables
+// in PostgreSQL types) and keeps the audit log's storage. It passes the same
+// conformance suites (storetest and audittest). It is for deployments that
+// already run PostgreSQL with its backups and replicas.
 //
-// The queries are shared in form with the sqlite package ("?" placeholders);
-// a thin database/sql driver wrapper rewrites them to PostgreSQL's $n
-// placeholders before they reach pgx. Migrations are embedded, forward-only
-// and checksummed, applied under an advisory lock so two servers starting
-// together do not race.
+// The shared queries use "?" placeholders; a thin database/sql driver
+// wrapper rewrites them to PostgreSQL's $n placeholders before they reach
+// pgx. Migrations are embedded, forward-only and checksummed, applied under
+// an advisory lock so two servers starting together do not race.
 package postgres
 
 import (
@@ -20,7 +21,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ethos-imaging/ethos"
+	"github.com/ethos-imaging/ethos/sqlstore"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 )
@@ -30,7 +31,8 @@ type DB struct {
 	DSN string
 	Now func() time.Time
 
-	db *sql.DB
+	db    *sql.DB
+	store *sqlstore.DB
 }
 
 // NewDB returns a DB for the connection string dsn.
@@ -76,6 +78,7 @@ func (db *DB) Open(ctx context.Context) error {
 		return err
 	}
 	db.db = sdb
+	db.store = sqlstore.New(sdb, func() time.Time { return db.Now() })
 	return nil
 }
 
@@ -102,92 +105,7 @@ func (db *DB) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return nil
 }
 
-func nanos(t time.Time) int64     { return t.UTC().UnixNano() }
-func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
-
-func nullNanos(t *time.Time) sql.NullInt64 {
-	if t == nil {
-		return sql.NullInt64{}
-	}
-	return sql.NullInt64{Int64: nanos(*t), Valid: true}
-}
-
-func fromNullNanos(n sql.NullInt64) *time.Time {
-	if !n.Valid {
-		return nil
-	}
-	t := fromNanos(n.Int64)
-	return &t
-}
-
-func joinWords[T ~string](xs []T) string {
-	s := make([]string, len(xs))
-	for i, x := range xs {
-		s[i] = string(x)
-	}
-	return strings.Join(s, ",")
-}
-
-func splitWords[T ~string](s string) []T {
-	if s == "" {
-		return []T{}
-	}
-	parts := strings.Split(s, ",")
-	out := make([]T, len(parts))
-	for i, p := range parts {
-		out[i] = T(p)
-	}
-	return out
-}
-
-func page(offset, limit int) (int, int) {
-	if limit <= 0 {
-		limit = 100
-	}
-	if limit > 1000 {
-		limit = 1000
-	}
-	if offset < 0 {
-		offset = 0
-	}
-	return limit, offset
-}
-
-type where struct {
-	conds []string
-	args  []any
-}
-
-func (w *where) add(cond string, arg any) {
-	w.conds = append(w.conds, cond)
-	w.args = append(w.args, arg)
-}
-
-func (w *where) String() string {
-	if len(w.conds) == 0 {
-		return ""
-	}
-	return " WHERE " + strings.Join(w.conds, " AND ")
-}
-
-func notFound(kind, id string) error {
-	return ethos.Errorf(ethos.ENOTFOUND, "%s %s not found", kind, id)
-}
-
-func (db *DB) count(ctx context.Context, table string, w *where) (int, error) {
-	var n int
-	err := db.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table+w.String(), w.args...).Scan(&n)
-	return n, err
-}
-
-func exists(ctx context.Context, tx *sql.Tx, table, id string) (bool, error) {
-	var one int
-	err := tx.QueryRowContext(ctx, "SELECT 1 FROM "+table+" WHERE id = ?", id).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	return err == nil, err
-}
+func noRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
 
 // rebind rewrites "?" placeholders outside string literals to $1, $2, ….
 func rebind(q string) string {

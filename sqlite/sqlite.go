@@ -1,6 +1,7 @@
 // Package sqlite stores Ethos's records in an embedded SQLite database
-// (modernc.org/sqlite, pure Go): parties, users, tokens, projects with their
-// stage history, data-use agreements, stage records and the audit log
+// (modernc.org/sqlite, pure Go). The services and their SQL are package
+// sqlstore's, shared with the postgres package; this package opens the
+// file, applies its migrations and keeps the audit log's storage
 // (audit.Storage, one row per leaf).
 //
 // The database runs in WAL mode with synchronous=FULL, so a committed
@@ -18,10 +19,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
-	"github.com/ethos-imaging/ethos"
+	"github.com/ethos-imaging/ethos/sqlstore"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
@@ -33,7 +33,8 @@ type DB struct {
 	Dir string           // data directory
 	Now func() time.Time // clock; default time.Now
 
-	db *sql.DB
+	db    *sql.DB
+	store *sqlstore.DB
 }
 
 // NewDB returns a DB over the data directory dir.
@@ -90,6 +91,7 @@ func (db *DB) Open(ctx context.Context) error {
 		return err
 	}
 	db.db = sdb
+	db.store = sqlstore.New(sdb, func() time.Time { return db.Now() })
 	return nil
 }
 
@@ -143,96 +145,4 @@ func (db *DB) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return nil
 }
 
-// Helpers for columns.
-
-func nanos(t time.Time) int64 { return t.UTC().UnixNano() }
-
-func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
-
-func nullNanos(t *time.Time) sql.NullInt64 {
-	if t == nil {
-		return sql.NullInt64{}
-	}
-	return sql.NullInt64{Int64: nanos(*t), Valid: true}
-}
-
-func fromNullNanos(n sql.NullInt64) *time.Time {
-	if !n.Valid {
-		return nil
-	}
-	t := fromNanos(n.Int64)
-	return &t
-}
-
-func joinWords[T ~string](xs []T) string {
-	s := make([]string, len(xs))
-	for i, x := range xs {
-		s[i] = string(x)
-	}
-	return strings.Join(s, ",")
-}
-
-func splitWords[T ~string](s string) []T {
-	if s == "" {
-		return []T{}
-	}
-	parts := strings.Split(s, ",")
-	out := make([]T, len(parts))
-	for i, p := range parts {
-		out[i] = T(p)
-	}
-	return out
-}
-
-// page returns the LIMIT and OFFSET for a filter: default 100, at most 1000.
-func page(offset, limit int) (int, int) {
-	if limit <= 0 {
-		limit = 100
-	}
-	if limit > 1000 {
-		limit = 1000
-	}
-	if offset < 0 {
-		offset = 0
-	}
-	return limit, offset
-}
-
-// where builds a WHERE clause from conditions.
-type where struct {
-	conds []string
-	args  []any
-}
-
-func (w *where) add(cond string, arg any) {
-	w.conds = append(w.conds, cond)
-	w.args = append(w.args, arg)
-}
-
-func (w *where) String() string {
-	if len(w.conds) == 0 {
-		return ""
-	}
-	return " WHERE " + strings.Join(w.conds, " AND ")
-}
-
-func notFound(kind, id string) error {
-	return ethos.Errorf(ethos.ENOTFOUND, "%s %s not found", kind, id)
-}
-
-// count runs a COUNT(*) over table with w.
-func (db *DB) count(ctx context.Context, table string, w *where) (int, error) {
-	var n int
-	err := db.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table+w.String(), w.args...).Scan(&n)
-	return n, err
-}
-
-// exists reports whether a row with id exists in table (inside tx).
-func exists(ctx context.Context, tx *sql.Tx, table, id string) (bool, error) {
-	var one int
-	err := tx.QueryRowContext(ctx, "SELECT 1 FROM "+table+" WHERE id = ?", id).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	return err == nil, err
-}
+func noRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

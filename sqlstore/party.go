@@ -1,10 +1,7 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
-	"database/sql"
-	"errors"
-	"strings"
 
 	"github.com/ethos-imaging/ethos"
 )
@@ -88,10 +85,3 @@ func (s *PartyService) CreateParty(ctx context.Context, p *ethos.Party) error {
 	}
 	return err
 }
-
-// isUnique reports whether err is a SQLite uniqueness violation.
-func isUnique(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "SQLSTATE 23505")
-}
-
-func noRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

@@ -1,0 +1,167 @@
+// Package sqlstore holds the SQL behind Ethos's services, written once for
+// both databases Ethos runs on: the embedded SQLite of a single server
+// (package sqlite) and PostgreSQL (package postgres). Queries use "?"
+// placeholders and the SQL both dialects share (ON CONFLICT … DO NOTHING,
+// excluded.col); times are Unix nanoseconds in 64-bit integers and lists
+// are comma-separated words from closed vocabularies. The adapters own
+// opening, migrations (one schema file per dialect, same tables and
+// columns) and any storage that must differ by dialect, such as the audit
+// log's hash chunks.
+//
+// A new stage adds its service here as one file, its tables as a migration
+// in both sqlite/migrations and postgres/migrations, and its conformance
+// tests in storetest, which runs against both.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ethos-imaging/ethos"
+)
+
+// DB is an open database handle and the clock the services stamp records
+// with. The adapters build it with New after their migrations ran.
+type DB struct {
+	db  *sql.DB
+	Now func() time.Time
+}
+
+// New returns the store over an open handle whose schema is migrated.
+// now is called for every timestamp; nil means time.Now.
+func New(sdb *sql.DB, now func() time.Time) *DB {
+	if now == nil {
+		now = time.Now
+	}
+	return &DB{db: sdb, Now: now}
+}
+
+// SQL returns the underlying handle.
+func (db *DB) SQL() *sql.DB { return db.db }
+
+// isUnique reports whether err is a uniqueness violation in either
+// dialect: SQLite's "UNIQUE constraint failed" / PRIMARY KEY message or
+// PostgreSQL's SQLSTATE 23505.
+func isUnique(err error) bool {
+	if err == nil {
+		return false
+	}
+	m := err.Error()
+	return strings.Contains(m, "UNIQUE constraint failed") || strings.Contains(m, "PRIMARY KEY") || strings.Contains(m, "SQLSTATE 23505")
+}
+
+func noRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
+
+// withTx runs fn in a write transaction.
+func (db *DB) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// Helpers for columns.
+
+func nanos(t time.Time) int64 { return t.UTC().UnixNano() }
+
+func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+func nullNanos(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: nanos(*t), Valid: true}
+}
+
+func fromNullNanos(n sql.NullInt64) *time.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := fromNanos(n.Int64)
+	return &t
+}
+
+func joinWords[T ~string](xs []T) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = string(x)
+	}
+	return strings.Join(s, ",")
+}
+
+func splitWords[T ~string](s string) []T {
+	if s == "" {
+		return []T{}
+	}
+	parts := strings.Split(s, ",")
+	out := make([]T, len(parts))
+	for i, p := range parts {
+		out[i] = T(p)
+	}
+	return out
+}
+
+// page returns the LIMIT and OFFSET for a filter: default 100, at most 1000.
+func page(offset, limit int) (int, int) {
+	if limit <= 0 {
+		limit = 100
+	}
+	if limit > 1000 {
+		limit = 1000
+	}
+	if offset < 0 {
+		offset = 0
+	}
+	return limit, offset
+}
+
+// where builds a WHERE clause from conditions.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, arg any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, arg)
+}
+
+func (w *where) String() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+func notFound(kind, id string) error {
+	return ethos.Errorf(ethos.ENOTFOUND, "%s %s not found", kind, id)
+}
+
+// count runs a COUNT(*) over table with w.
+func (db *DB) count(ctx context.Context, table string, w *where) (int, error) {
+	var n int
+	err := db.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table+w.String(), w.args...).Scan(&n)
+	return n, err
+}
+
+// exists reports whether a row with id exists in table (inside tx).
+func exists(ctx context.Context, tx *sql.Tx, table, id string) (bool, error) {
+	var one int
+	err := tx.QueryRowContext(ctx, "SELECT 1 FROM "+table+" WHERE id = ?", id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
