@@ -16,6 +16,7 @@ import (
 	"github.com/ethos-imaging/ethos/policy"
 	"github.com/ethos-imaging/ethos/postgres"
 	"github.com/ethos-imaging/ethos/sqlite"
+	"github.com/ethos-imaging/ethos/sqlstore"
 )
 
 // Files of the data directory besides the database.
@@ -31,6 +32,7 @@ const (
 type app struct {
 	dir         string
 	closeDB     func() error
+	store       *sqlstore.DB // the shared SQL services' handle, either dialect
 	parties     ethos.PartyService
 	users       ethos.UserService
 	tokens      ethos.TokenService
@@ -56,7 +58,7 @@ func openStore(ctx context.Context, dir, pgDSN string) (*app, error) {
 		if err := db.Open(ctx); err != nil {
 			return nil, err
 		}
-		a.closeDB = db.Close
+		a.closeDB, a.store = db.Close, db.Store()
 		a.parties, a.users, a.tokens = postgres.NewPartyService(db), postgres.NewUserService(db), postgres.NewTokenService(db)
 		a.projects, a.duas, a.records = postgres.NewProjectService(db), postgres.NewDUAService(db), postgres.NewRecordService(db)
 		a.auditDB = postgres.NewAuditStorage(db)
@@ -66,7 +68,7 @@ func openStore(ctx context.Context, dir, pgDSN string) (*app, error) {
 	if err := db.Open(ctx); err != nil {
 		return nil, err
 	}
-	a.closeDB = db.Close
+	a.closeDB, a.store = db.Close, db.Store()
 	a.parties, a.users, a.tokens = sqlite.NewPartyService(db), sqlite.NewUserService(db), sqlite.NewTokenService(db)
 	a.projects, a.duas, a.records = sqlite.NewProjectService(db), sqlite.NewDUAService(db), sqlite.NewRecordService(db)
 	a.auditDB = sqlite.NewAuditStorage(db)
