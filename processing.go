@@ -58,19 +58,18 @@ type ProcessingItem struct {
 type ProcessingGroupRate struct {
 	Attribute string  `json:"attribute"` // "sex", "ageBand", "modality", …
 	Value     string  `json:"value"`
-	Before    int     `json:"before"` // instances the project received in this group
-	Excluded  int     `json:"excluded"`
-	Rate      float64 `json:"rate"` // excluded / before (collection quarantine + processing quarantine)
+	Before    int     `json:"before"`   // instances that entered the run in this group
+	Excluded  int     `json:"excluded"` // quarantined by the run
+	After     int     `json:"after"`    // instances that reached the processing output
+	Rate      float64 `json:"rate"`     // excluded / before
 	Lower     float64 `json:"lower"`
 	Upper     float64 `json:"upper"` // Wilson interval at Confidence
-	// Collection and Processing split the exclusions by stage.
-	Collection int `json:"collection"`
-	Processing int `json:"processing"`
-	After      int `json:"after"` // instances that reached the processing output
-	// Flagged: the group's lower bound exceeds the rate of everyone else
-	// in the same attribute by more than the declared threshold.
-	Flagged bool   `json:"flagged"`
-	Why     string `json:"why,omitempty"`
+	// RestRate is the exclusion rate of every other group of the same
+	// attribute. Flagged: the group's lower bound exceeds RestRate by more
+	// than the declared threshold.
+	RestRate float64 `json:"rest_rate"`
+	Flagged  bool    `json:"flagged"`
+	Why      string  `json:"why,omitempty"`
 }
 
 // ProcessingBias is the QC-PRO-2 section of a processing record.

@@ -1,0 +1,205 @@
+package processing_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"hash/fnv"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ethos-imaging/ethos"
+	"github.com/ethos-imaging/ethos/deid"
+	"github.com/ethos-imaging/ethos/dicom"
+	"github.com/ethos-imaging/ethos/dicom/tag"
+	"github.com/ethos-imaging/ethos/fileblob"
+	"github.com/ethos-imaging/ethos/internal/testenv"
+	"github.com/ethos-imaging/ethos/policy"
+	"github.com/ethos-imaging/ethos/processing"
+	"github.com/ethos-imaging/ethos/sqlite"
+	"github.com/ethos-imaging/ethos/sqlstore"
+	"github.com/ethos-imaging/ethos/storetest"
+)
+
+const testIssuer = "urn:oid:2.999.4711.1"
+
+var secret = []byte("0123456789abcdef0123456789abcdef-test-secret")
+
+// auditLog keeps every audit event.
+type auditLog struct {
+	mu     sync.Mutex
+	events []ethos.AuditEvent
+}
+
+func (r *auditLog) Record(ctx context.Context, e ethos.AuditEvent) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+	return nil
+}
+
+// lineage is a small in-memory LineageRecorder (the real one belongs to
+// the training stage).
+type lineage struct {
+	mu    sync.Mutex
+	edges map[[5]string]ethos.LineageEdge
+}
+
+func (l *lineage) RecordLineage(ctx context.Context, edges ...ethos.LineageEdge) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.edges == nil {
+		l.edges = map[[5]string]ethos.LineageEdge{}
+	}
+	for _, e := range edges {
+		l.edges[[5]string{string(e.From.Kind), e.From.ID, string(e.Relation), string(e.To.Kind), e.To.ID}] = e
+	}
+	return nil
+}
+
+func (l *lineage) has(from ethos.LineageNode, rel ethos.LineageRelation, to ethos.LineageNode) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, ok := l.edges[[5]string{string(from.Kind), from.ID, string(rel), string(to.Kind), to.ID}]
+	return ok
+}
+
+type fixture struct {
+	store     *sqlstore.DB
+	instances *sqlstore.InstanceService
+	runs      *sqlstore.ProcessingService
+	blobs     *fileblob.Store
+	audit     *auditLog
+	lineage   *lineage
+	proc      *processing.Processor
+	project   *ethos.Project
+	access    ethos.AccessRequest
+	byFile    map[string]*ethos.Instance // file name -> stored instance
+}
+
+// testFiles are real DICOM files of the shared corpus: the canary series
+// (two instances per patient) and pydicom's transfer-syntax family.
+var testFiles = []string{
+	"canary/shard0/ct_00000.dcm", "canary/shard1/ct_00001.dcm",
+	"canary/shard0/mr_00002.dcm", "canary/shard1/mr_00003.dcm",
+	"canary/shard0/mrbig_00004.dcm", "canary/shard1/mrbig_00005.dcm",
+	"canary/shard0/xa_00006.dcm", "canary/shard1/xa_00007.dcm",
+	"canary/shard0/ctsmall_00010.dcm", "canary/shard1/ctsmall_00011.dcm",
+	"pydicom/CT_small.dcm", "pydicom/MR_small.dcm", "pydicom/MR_small_bigendian.dcm",
+	"pydicom/MR_small_RLE.dcm", "pydicom/MR_small_jp2klossless.dcm", "pydicom/image_dfl.dcm",
+	"pydicom/GDCMJ2K_TextGBR.dcm", "pydicom/SC_rgb_small_odd.dcm",
+}
+
+func setup(t testing.TB, files ...string) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := sqlite.NewDB(filepath.Join(dir, "db"))
+	if err := db.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	s := storetest.Stores{Parties: sqlite.NewPartyService(db), Users: sqlite.NewUserService(db), Projects: sqlite.NewProjectService(db)}
+	party := storetest.MustParty(t, s, "Hospital", ethos.PartyPublic)
+	roles := policy.StageRoles(ethos.StageProcessing, ethos.ActionWrite)
+	if len(roles) == 0 {
+		t.Fatal("no role may write at the processing stage")
+	}
+	user := storetest.MustUser(t, s, party, roles[0])
+	f := &fixture{store: db.Store(), audit: &auditLog{}, lineage: &lineage{}, byFile: map[string]*ethos.Instance{}}
+	f.project = storetest.MustProject(t, s, party, user.ID)
+	f.instances = sqlstore.NewInstanceService(f.store)
+	f.runs = sqlstore.NewProcessingService(f.store)
+	keys := fileblob.NewFileKeyStore(filepath.Join(dir, "keys.json"))
+	if err := keys.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { keys.Close() })
+	f.blobs = fileblob.NewStore(filepath.Join(dir, "blobs"), keys, fileblob.GenerateMasterKey())
+	if err := f.blobs.Init(); err != nil {
+		t.Fatal(err)
+	}
+	f.access = ethos.AccessRequest{UserID: user.ID, PartyID: party.ID, PartyType: party.Type, Roles: user.Roles}
+	f.proc = &processing.Processor{Instances: f.instances, Runs: f.runs, Blobs: f.blobs, Lineage: f.lineage, Auditor: f.audit,
+		Decider: policy.Default(), Software: "ethos test", TempDir: dir,
+		Now: func() time.Time { return time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC) }}
+	if len(files) == 0 {
+		files = testFiles
+	}
+	for _, rel := range files {
+		f.put(t, rel)
+	}
+	return f
+}
+
+// put stores one corpus file as a stored collection instance, as ingest
+// would after its checks passed (the consent gate is collection's, tested
+// there and end to end in cmd/ethos).
+func (f *fixture) put(t testing.TB, rel string) *ethos.Instance {
+	t.Helper()
+	ctx := context.Background()
+	path := filepath.Join(testenv.DICOMDir(t), rel)
+	df, err := dicom.ParseFile(path, dicom.SkipPixelData())
+	if err != nil {
+		t.Fatalf("%s: %v", rel, err)
+	}
+	pid := strings.TrimSpace(df.Dataset.Text(tag.PatientID))
+	if pid == "" {
+		pid = "no-id-" + filepath.Base(rel)
+	}
+	subject, err := ethos.DeriveSubjectKey(secret, ethos.PatientIdentifier{Issuer: testIssuer, Value: pid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fh, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	ref, err := f.blobs.Put(ctx, subject, fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sop := strings.Trim(df.Dataset.Text(tag.SOPInstanceUID), " \x00")
+	if sop == "" {
+		sop = "2.25.1" + strings.Repeat("0", 10) + filepath.Base(rel)
+	}
+	in := &ethos.Instance{ProjectID: f.project.ID, SOPInstanceUID: sop + "." + pathDigits(rel), Subject: subject,
+		Modality: strings.TrimSpace(df.Dataset.Text(tag.Modality)), Status: ethos.InstanceStored, Blob: &ref,
+		Source: "file:" + rel, ReceivedAt: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), ReceivedBy: f.access.UserID,
+		Acquired: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), ConsentID: "cns-test"}
+	saved, err := f.instances.CreateInstance(ctx, in)
+	if err != nil {
+		t.Fatalf("%s: %v", rel, err)
+	}
+	f.byFile[rel] = saved
+	return saved
+}
+
+// pathDigits makes the UIDs of files that share one unique (the pydicom
+// MR_small family) distinct per file.
+func pathDigits(rel string) string {
+	h := fnv.New32a()
+	h.Write([]byte(rel))
+	return strconv.FormatUint(uint64(h.Sum32())+1, 10)
+}
+
+func (f *fixture) request(t testing.TB, options string) *processing.Request {
+	t.Helper()
+	opts, err := deid.ParseOptions(options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := deid.NewConfig(nil, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := deid.NewKeys([]byte("project-secret-for-processing-tests"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &processing.Request{Project: f.project, Purpose: ethos.PurposeResearch, Access: f.access, Config: cfg, Keys: keys, RequestID: "test"}
+}

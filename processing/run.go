@@ -1,0 +1,454 @@
+package processing
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ethos-imaging/ethos"
+	"github.com/ethos-imaging/ethos/deid"
+	"github.com/ethos-imaging/ethos/dicom"
+	"github.com/ethos-imaging/ethos/dicom/tag"
+)
+
+// ErrPixelMismatch is returned (wrapped in a *PixelError) when a
+// de-identified output's pixel data differs from its input's although no
+// pixel cleaning was applied.
+var ErrPixelMismatch = errors.New("pixel data changed without Clean Pixel Data")
+
+// PixelError names the instance whose pixel data failed the integrity
+// check (by Ethos instance id, never by UID or patient).
+type PixelError struct {
+	InstanceID string
+	Before     string // SHA-256 of the input's pixel data value
+	After      string // SHA-256 of the output's
+}
+
+func (e *PixelError) Error() string {
+	return fmt.Sprintf("instance %s: %v (before %.12s, after %.12s)", e.InstanceID, ErrPixelMismatch, e.Before, e.After)
+}
+
+func (e *PixelError) Unwrap() error { return ErrPixelMismatch }
+
+// Processor runs de-identification over a project's stored instances into
+// the processing stage and records each run (QC-PRO-1, QC-PRO-2).
+type Processor struct {
+	Instances ethos.InstanceService
+	Runs      ethos.ProcessingService
+	Blobs     ethos.BlobStore
+	Lineage   ethos.LineageRecorder
+	Auditor   ethos.Auditor
+	Decider   ethos.Decider
+	// Software names the de-identifier in records ("ethos <version>").
+	Software string
+	// TempDir is where plaintext inputs and outputs are staged while the
+	// engine works (a private directory is made below it and removed);
+	// "" selects os.TempDir().
+	TempDir string
+	Now     func() time.Time // default time.Now
+
+	tamper func(path string) error // tests: alters an output before it is checked
+}
+
+// Request is one processing run.
+type Request struct {
+	Project   *ethos.Project
+	Purpose   ethos.Purpose       // the project's declared purpose (its collection rules)
+	Access    ethos.AccessRequest // the caller: user, party, roles, DUAs
+	Config    *deid.Config
+	Keys      *deid.Keys
+	Profile   string // profile name for the record ("basic" when none)
+	Bias      BiasOptions
+	RequestID string
+}
+
+func (p *Processor) now() time.Time {
+	if p.Now != nil {
+		return p.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// retained are the patient characteristics a dataset manifest may carry:
+// what Retain Patient Characteristics keeps, read from the output.
+var retained = []struct {
+	name string
+	tag  tag.Tag
+}{
+	{"sex", tag.PatientSex},
+	{"age", tag.PatientAge},
+	{"size", tag.PatientSize},
+	{"weight", tag.PatientWeight},
+	{"ethnic_group", tag.EthnicGroup},
+	{"smoking_status", tag.SmokingStatus},
+}
+
+// staged is one output waiting to be stored.
+type staged struct {
+	item int // index in the run's items
+	path string
+}
+
+// Run de-identifies every stored instance of the project and records the
+// run. The access policy must allow a write at the processing stage. Pixel
+// data is verified unchanged (SHA-256 of the value) for every output unless
+// Clean Pixel Data changed it; a mismatch fails the run before anything is
+// stored or recorded. Outputs are stored in the blob store under the same
+// subject's data key as their input, so erasing a subject's key reaches
+// derived data too.
+func (p *Processor) Run(ctx context.Context, req *Request) (*ethos.ProcessingRun, error) {
+	if req.Project == nil || req.Config == nil || req.Keys == nil {
+		return nil, ethos.Errorf(ethos.EINVALID, "processing run: project, configuration and key are required")
+	}
+	if err := req.Bias.validate(); err != nil {
+		return nil, err
+	}
+	started := p.now()
+	ar := req.Access
+	ar.ProjectID, ar.ProjectPartyID = req.Project.ID, req.Project.PartyID
+	ar.Stage, ar.Action, ar.Purpose, ar.Now = ethos.StageProcessing, ethos.ActionWrite, req.Purpose, started
+	d := p.Decider.Decide(&ar)
+	if !d.Allow {
+		if err := p.audit(ctx, req, "processing.run", "project/"+req.Project.ID, "deny", "rule "+d.Rule+": "+d.Reason); err != nil {
+			return nil, err
+		}
+		return nil, d.Err()
+	}
+	ins, err := p.storedInstances(ctx, req.Project.ID)
+	if err != nil {
+		return nil, err
+	}
+	if len(ins) == 0 {
+		return nil, ethos.Errorf(ethos.EINVALID, "processing run: project %s has no stored instances", req.Project.ID)
+	}
+	dir, err := os.MkdirTemp(p.TempDir, "ethos-processing-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+
+	engine := deid.NewEngine(req.Config, req.Keys)
+	engine.Software = p.Software
+	run := &ethos.ProcessingRun{
+		ID: ethos.NewID("prc"), ProjectID: req.Project.ID, StartedBy: req.Access.UserID, StartedAt: started,
+		Software: p.Software, KeyFingerprint: req.Keys.Fingerprint(),
+		Profile: ethos.ProcessingProfile{Standard: "DICOM PS3.15 Annex E", Name: cmpOr(req.Profile, "basic"),
+			Options: optionNames(req.Config.Options), Hash: req.Config.Hash()},
+		Actions: map[string]int{}, TagActions: map[string]map[string]int{},
+	}
+	var out []staged
+	for i, in := range ins {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		it, path, counts, err := p.one(ctx, engine, dir, i, in)
+		if err != nil {
+			if pe, ok := errors.AsType[*PixelError](err); ok {
+				if aerr := p.audit(ctx, req, "processing.run", "project/"+req.Project.ID, "", "failed: pixel integrity check on instance "+pe.InstanceID); aerr != nil {
+					return nil, errors.Join(err, aerr)
+				}
+				return nil, fmt.Errorf("processing run failed, nothing recorded: %w", err)
+			}
+			return nil, fmt.Errorf("processing instance %s: %w", in.ID, err)
+		}
+		run.Items = append(run.Items, *it)
+		addCounts(run, counts)
+		if path != "" {
+			out = append(out, staged{len(run.Items) - 1, path})
+		}
+	}
+	// Everything verified: store the outputs, then lineage, then the record.
+	for _, s := range out {
+		it := &run.Items[s.item]
+		ref, err := p.put(ctx, it.Subject, s.path)
+		if err != nil {
+			return nil, fmt.Errorf("store output of %s: %w", it.InstanceID, err)
+		}
+		it.Output = &ref
+	}
+	for i := range run.Items {
+		it := &run.Items[i]
+		run.Inputs++
+		if it.Status == ethos.ItemWritten {
+			run.Written++
+		} else {
+			run.Quarantined++
+		}
+	}
+	run.Bias = Bias(run.Items, req.Bias)
+	run.FinishedAt = p.now()
+	if err := run.Validate(); err != nil {
+		return nil, err
+	}
+	if p.Lineage != nil {
+		if err := p.Lineage.RecordLineage(ctx, Edges(run)...); err != nil {
+			return nil, fmt.Errorf("record lineage of %s: %w", run.ID, err)
+		}
+	}
+	if err := p.Runs.CreateProcessingRun(ctx, run); err != nil {
+		return nil, err
+	}
+	reason := fmt.Sprintf("profile %s options [%s] hash %.12s key %s: %d inputs, %d written, %d quarantined; %d groups flagged",
+		run.Profile.Name, strings.Join(run.Profile.Options, ","), run.Profile.Hash, run.KeyFingerprint, run.Inputs, run.Written, run.Quarantined, run.Bias.Flagged)
+	if err := p.audit(ctx, req, "processing.run", "processing-run/"+run.ID, "allow", reason); err != nil {
+		return nil, err
+	}
+	return run, nil
+}
+
+// addCounts folds one instance's per-tag action counts into the run.
+func addCounts(run *ethos.ProcessingRun, counts map[string]map[string]int) {
+	for t, m := range counts {
+		tm := run.TagActions[t]
+		if tm == nil {
+			tm = map[string]int{}
+			run.TagActions[t] = tm
+		}
+		for a, n := range m {
+			tm[a] += n
+			run.Actions[a] += n
+		}
+	}
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func optionNames(o deid.Options) []string {
+	names := []string{}
+	for _, x := range o.List() {
+		names = append(names, x.String())
+	}
+	return names
+}
+
+// storedInstances lists the project's usable instances, in id order.
+func (p *Processor) storedInstances(ctx context.Context, project string) ([]*ethos.Instance, error) {
+	st := ethos.InstanceStored
+	var all []*ethos.Instance
+	for {
+		page, n, err := p.Instances.FindInstances(ctx, ethos.InstanceFilter{ProjectID: &project, Status: &st, Offset: len(all), Limit: 1000})
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+		if len(page) == 0 || len(all) >= n {
+			break
+		}
+	}
+	slices.SortFunc(all, func(a, b *ethos.Instance) int { return strings.Compare(a.ID, b.ID) })
+	return all, nil
+}
+
+// one de-identifies one instance into dir. It returns the item and, for a
+// written instance, the path of the verified output.
+func (p *Processor) one(ctx context.Context, e *deid.Engine, dir string, i int, in *ethos.Instance) (it *ethos.ProcessingItem, path string, counts map[string]map[string]int, err error) {
+	if in.Blob == nil {
+		return nil, "", nil, fmt.Errorf("stored instance without a blob")
+	}
+	inPath := filepath.Join(dir, fmt.Sprintf("%06d.in", i))
+	outPath := filepath.Join(dir, fmt.Sprintf("%06d.out", i))
+	rc, err := p.Blobs.Open(ctx, *in.Blob)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	err = writeFile(inPath, rc)
+	rc.Close()
+	if err != nil {
+		return nil, "", nil, err
+	}
+	defer os.Remove(inPath)
+	fin, err := os.Open(inPath)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	defer fin.Close()
+	fout, err := os.OpenFile(outPath, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	defer fout.Close()
+	it = &ethos.ProcessingItem{InstanceID: in.ID, Subject: in.Subject, Modality: in.Modality, BodyPart: in.BodyPart}
+	res, err := e.ProcessFileDigest(ctx, fin, fout)
+	if err != nil {
+		// The engine refused the file (malformed beyond repair): the
+		// instance is quarantined with the engine's reason, which names
+		// tags and offsets only.
+		sum, herr := fileSHA256(inPath)
+		if herr != nil {
+			return nil, "", nil, herr
+		}
+		it.Status, it.InputSHA256, it.Reasons = ethos.ItemQuarantined, sum, []string{"engine: " + err.Error()}
+		os.Remove(outPath)
+		return it, "", nil, nil
+	}
+	it.InputSHA256, it.Group = res.InputSHA256, res.Group
+	if res.Skip || res.Quarantine {
+		it.Status, it.Reasons = ethos.ItemQuarantined, slices.Clone(res.Reasons)
+		if len(it.Reasons) == 0 {
+			it.Reasons = []string{"skipped by the engine"}
+		}
+		os.Remove(outPath)
+		return it, "", nil, nil
+	}
+	it.Status, it.OutputSHA256, it.OutputName = ethos.ItemWritten, res.OutputSHA256, res.Name
+	_, it.PixelCleaned = res.Counts["(7FE0,0010)"]
+	if p.tamper != nil {
+		if err := p.tamper(outPath); err != nil {
+			return nil, "", nil, err
+		}
+	}
+	before, err := pixelHash(inPath)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("input pixel data: %w", err)
+	}
+	after, err := pixelHash(outPath)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("output pixel data: %w", err)
+	}
+	it.PixelSHA256 = before
+	if !it.PixelCleaned && before != after {
+		return nil, "", nil, &PixelError{InstanceID: in.ID, Before: before, After: after}
+	}
+	if err := describeOutput(outPath, it); err != nil {
+		return nil, "", nil, err
+	}
+	return it, outPath, res.Counts, nil
+}
+
+func writeFile(path string, r io.Reader) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// pixelHash returns the SHA-256 of an instance's pixel data value: the
+// bytes of a native value, or of each fragment of an encapsulated one
+// (each prefixed by its length, so fragment boundaries count). "" when
+// the instance has no pixel data.
+func pixelHash(path string) (string, error) {
+	f, err := dicom.ParseFile(path)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	found := false
+	for _, t := range []tag.Tag{tag.PixelData, tag.FloatPixelData, tag.DoubleFloatPixelData} {
+		el := f.Dataset.Get(t)
+		if el == nil {
+			continue
+		}
+		found = true
+		if el.IsEncapsulated() {
+			var n [8]byte
+			for _, fr := range el.Fragments {
+				binary.BigEndian.PutUint64(n[:], uint64(len(fr)))
+				h.Write(n[:])
+				h.Write(fr)
+			}
+		} else {
+			h.Write(el.Value)
+		}
+	}
+	if !found {
+		return "", nil
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// describeOutput reads the pseudonymous identifiers and the retained
+// patient characteristics from a de-identified output.
+func describeOutput(path string, it *ethos.ProcessingItem) error {
+	f, err := dicom.ParseFile(path, dicom.SkipPixelData())
+	if err != nil {
+		return fmt.Errorf("read back output: %w", err)
+	}
+	ds := &f.Dataset
+	it.OutputUID = strings.Trim(ds.Text(tag.SOPInstanceUID), " \x00")
+	if it.OutputUID == "" && f.Header.Meta != nil {
+		it.OutputUID = strings.Trim(f.Header.Meta.Text(tag.MediaStorageSOPInstanceUID), " \x00")
+	}
+	it.PseudoID = strings.TrimSpace(ds.Text(tag.PatientID))
+	for _, r := range retained {
+		if el := ds.Get(r.tag); el != nil {
+			if v := strings.TrimSpace(el.Text()); v != "" {
+				if it.Attributes == nil {
+					it.Attributes = map[string]string{}
+				}
+				it.Attributes[r.name] = v
+			}
+		}
+	}
+	return nil
+}
+
+func (p *Processor) put(ctx context.Context, subject ethos.SubjectKey, path string) (ethos.BlobRef, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return ethos.BlobRef{}, err
+	}
+	defer f.Close()
+	return p.Blobs.Put(ctx, subject, f)
+}
+
+func (p *Processor) audit(ctx context.Context, req *Request, action, resource, decision, reason string) error {
+	return p.Auditor.Record(ctx, ethos.AuditEvent{Time: p.now(), Actor: req.Access.UserID, Party: req.Access.PartyID, Action: action,
+		Resource: resource, Stage: ethos.StageProcessing, Purpose: req.Purpose, Decision: decision, Reason: reason, RequestID: req.RequestID})
+}
+
+// Edges returns the lineage of a run: each written output wasDerivedFrom
+// its input and wasGeneratedBy the run; the run used every input it read
+// (quarantined ones too) and wasAssociatedWith the user who started it.
+func Edges(run *ethos.ProcessingRun) []ethos.LineageEdge {
+	rn := ethos.LineageNode{Kind: ethos.LineageProcessingRun, ID: run.ID}
+	at := run.FinishedAt
+	edges := []ethos.LineageEdge{{From: rn, Relation: ethos.RelWasAssociatedWith, To: ethos.LineageNode{Kind: ethos.LineageAgent, ID: run.StartedBy}, At: at}}
+	for _, it := range run.Items {
+		src := ethos.LineageNode{Kind: ethos.LineageInstance, ID: it.InstanceID}
+		edges = append(edges, ethos.LineageEdge{From: rn, Relation: ethos.RelUsed, To: src, At: at})
+		if it.Status != ethos.ItemWritten {
+			continue
+		}
+		out := ethos.LineageNode{Kind: ethos.LineageDeidInstance, ID: DeidNodeID(run.ID, it.InstanceID)}
+		edges = append(edges,
+			ethos.LineageEdge{From: out, Relation: ethos.RelWasDerivedFrom, To: src, At: at},
+			ethos.LineageEdge{From: out, Relation: ethos.RelWasGeneratedBy, To: rn, At: at})
+	}
+	return edges
+}
+
+// DeidNodeID is the lineage id of a run's output for one instance.
+func DeidNodeID(runID, instanceID string) string { return runID + "/" + instanceID }
+

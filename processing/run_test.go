@@ -1,0 +1,249 @@
+package processing_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/ethos-imaging/ethos"
+	"github.com/ethos-imaging/ethos/processing"
+)
+
+func TestRun(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t)
+	run, err := f.proc.Run(ctx, f.request(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("RecordComplete", func(t *testing.T) {
+		if run.Inputs != len(testFiles) || run.Written+run.Quarantined != run.Inputs {
+			t.Fatalf("inputs %d written %d quarantined %d, want %d inputs", run.Inputs, run.Written, run.Quarantined, len(testFiles))
+		}
+		if run.KeyFingerprint == "" || strings.Contains(run.KeyFingerprint, "project-secret") {
+			t.Errorf("key fingerprint %q", run.KeyFingerprint)
+		}
+		if len(run.Profile.Hash) < 16 || run.Software != "ethos test" || run.StartedBy != f.access.UserID {
+			t.Errorf("profile %+v software %q by %q", run.Profile, run.Software, run.StartedBy)
+		}
+		for _, a := range []string{"remove", "uid", "dummy"} {
+			if run.Actions[a] == 0 {
+				t.Errorf("no %q actions counted: %v", a, run.Actions)
+			}
+		}
+		got, err := f.runs.ProcessingRun(ctx, run.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, _ := json.Marshal(run)
+		b, _ := json.Marshal(got)
+		if string(a) != string(b) {
+			t.Errorf("stored record differs from the returned one:\n%s\n%s", a, b)
+		}
+	})
+	t.Run("BurnedInTextQuarantined", func(t *testing.T) {
+		// Secondary captures and XA without BurnedInAnnotation = NO, and
+		// instances that declare burned-in text, may show identifiers in
+		// the pixels: without a Clean Pixel Data region they are held back.
+		quarantined := map[string]bool{
+			"pydicom/image_dfl.dcm": true, "pydicom/GDCMJ2K_TextGBR.dcm": true, "pydicom/SC_rgb_small_odd.dcm": true,
+			"canary/shard0/ctsmall_00010.dcm": true, "canary/shard0/ct_00000.dcm": true,
+			"canary/shard0/xa_00006.dcm": true, "canary/shard1/xa_00007.dcm": true,
+		}
+		for _, rel := range testFiles {
+			it := item(t, run, f.byFile[rel].ID)
+			if got := it.Status == ethos.ItemQuarantined; got != quarantined[rel] {
+				t.Errorf("%s: status %s, reasons %v", rel, it.Status, it.Reasons)
+				continue
+			}
+			if quarantined[rel] && (it.Output != nil || !strings.Contains(strings.Join(it.Reasons, ";"), "burned-in")) {
+				t.Errorf("%s: quarantined with output or without the reason: %+v", rel, it)
+			}
+		}
+	})
+	t.Run("OutputsUnderSubjectKeyAndHashesTrue", func(t *testing.T) {
+		for _, it := range run.Items {
+			in := f.instanceByID(t, it.InstanceID)
+			if got := blobSHA(t, f, *in.Blob); got != it.InputSHA256 {
+				t.Errorf("%s: input sha256 %s, stored bytes hash %s", it.InstanceID, it.InputSHA256, got)
+			}
+			if it.Status != ethos.ItemWritten {
+				continue
+			}
+			if it.Output.Subject != in.Subject {
+				t.Errorf("%s: output under another subject", it.InstanceID)
+			}
+			if got := blobSHA(t, f, *it.Output); got != it.OutputSHA256 {
+				t.Errorf("%s: output sha256 %s, stored bytes hash %s", it.InstanceID, it.OutputSHA256, got)
+			}
+			if it.OutputSHA256 == it.InputSHA256 || !strings.HasPrefix(it.OutputUID, "2.25.") || it.PseudoID == "" {
+				t.Errorf("%s: output not de-identified: %+v", it.InstanceID, it)
+			}
+			if it.PixelSHA256 == "" || it.PixelCleaned {
+				t.Errorf("%s: pixel hash %q cleaned %v", it.InstanceID, it.PixelSHA256, it.PixelCleaned)
+			}
+		}
+	})
+	t.Run("Lineage", func(t *testing.T) {
+		rn := ethos.LineageNode{Kind: ethos.LineageProcessingRun, ID: run.ID}
+		if !f.lineage.has(rn, ethos.RelWasAssociatedWith, ethos.LineageNode{Kind: ethos.LineageAgent, ID: f.access.UserID}) {
+			t.Error("run not associated with its agent")
+		}
+		for _, it := range run.Items {
+			src := ethos.LineageNode{Kind: ethos.LineageInstance, ID: it.InstanceID}
+			if !f.lineage.has(rn, ethos.RelUsed, src) {
+				t.Errorf("run did not use %s", it.InstanceID)
+			}
+			out := ethos.LineageNode{Kind: ethos.LineageDeidInstance, ID: processing.DeidNodeID(run.ID, it.InstanceID)}
+			written := it.Status == ethos.ItemWritten
+			if f.lineage.has(out, ethos.RelWasDerivedFrom, src) != written || f.lineage.has(out, ethos.RelWasGeneratedBy, rn) != written {
+				t.Errorf("%s: output lineage does not match status %s", it.InstanceID, it.Status)
+			}
+		}
+	})
+	t.Run("AuditedWithoutIdentifiers", func(t *testing.T) {
+		b, _ := json.Marshal(f.audit.events)
+		if !strings.Contains(string(b), "processing-run/"+run.ID) {
+			t.Errorf("run not audited: %s", b)
+		}
+		for _, s := range []string{"CompressedSamples", "phantom", "2.25.31415926"} {
+			if strings.Contains(string(b), s) {
+				t.Errorf("audit log contains %q", s)
+			}
+		}
+	})
+	t.Run("SameKeySamePseudonyms", func(t *testing.T) {
+		again, err := f.proc.Run(ctx, f.request(t, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, it := range again.Items {
+			if it.OutputUID != run.Items[i].OutputUID || it.PseudoID != run.Items[i].PseudoID {
+				t.Errorf("%s: pseudonyms differ between runs with one key", it.InstanceID)
+			}
+		}
+	})
+}
+
+func TestRunRetainPatientCharacteristics(t *testing.T) {
+	f := setup(t, "canary/shard0/ct_00000.dcm", "pydicom/CT_small.dcm")
+	run, err := f.proc.Run(context.Background(), f.request(t, "retain-patient-characteristics"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range run.Items {
+		if it.Status == ethos.ItemWritten && it.Attributes["sex"] == "" {
+			t.Errorf("%s: sex not kept under Retain Patient Characteristics: %v", it.InstanceID, it.Attributes)
+		}
+	}
+	basic, err := f.proc.Run(context.Background(), f.request(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range basic.Items {
+		if len(it.Attributes) != 0 {
+			t.Errorf("%s: basic profile kept %v", it.InstanceID, it.Attributes)
+		}
+	}
+}
+
+func TestRunRefused(t *testing.T) {
+	ctx := context.Background()
+	t.Run("EFORBIDDEN", func(t *testing.T) {
+		f := setup(t, "pydicom/CT_small.dcm")
+		req := f.request(t, "")
+		req.Access.Roles = nil
+		_, err := f.proc.Run(ctx, req)
+		if ethos.ErrorCode(err) != ethos.EFORBIDDEN {
+			t.Fatalf("err %v, want forbidden", err)
+		}
+		if _, n, _ := f.runs.FindProcessingRuns(ctx, ethos.ProcessingRunFilter{}); n != 0 {
+			t.Errorf("%d runs recorded after a refusal", n)
+		}
+		if len(f.audit.events) != 1 || f.audit.events[0].Decision != "deny" {
+			t.Errorf("refusal not audited: %+v", f.audit.events)
+		}
+	})
+	t.Run("EINVALIDWithoutInstances", func(t *testing.T) {
+		f := setup(t, "pydicom/CT_small.dcm")
+		other := *f.project
+		other.ID = ethos.NewID("prj")
+		req := f.request(t, "")
+		req.Project = &other
+		if _, err := f.proc.Run(ctx, req); ethos.ErrorCode(err) != ethos.EINVALID {
+			t.Fatalf("err %v, want invalid", err)
+		}
+	})
+}
+
+// TestPixelMismatchFailsRun alters the pixel data of the engine's output
+// (through a test hook between the engine and the check): the run fails
+// and nothing is stored, recorded or linked.
+func TestPixelMismatchFailsRun(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t, "canary/shard0/ct_00000.dcm", "pydicom/CT_small.dcm")
+	processing.SetTamper(f.proc, flipLastByte)
+	_, err := f.proc.Run(ctx, f.request(t, ""))
+	if pe, ok := errors.AsType[*processing.PixelError](err); !ok || !errors.Is(err, processing.ErrPixelMismatch) {
+		t.Fatalf("err %v, want a pixel error", err)
+	} else if pe.Before == pe.After {
+		t.Errorf("pixel error with equal hashes: %+v", pe)
+	}
+	if _, n, _ := f.runs.FindProcessingRuns(ctx, ethos.ProcessingRunFilter{}); n != 0 {
+		t.Errorf("%d runs recorded after a failed run", n)
+	}
+	if len(f.lineage.edges) != 0 {
+		t.Errorf("%d lineage edges recorded after a failed run", len(f.lineage.edges))
+	}
+}
+
+// flipLastByte changes the last byte of a file (inside the pixel data of
+// an instance whose Pixel Data is its last element).
+func flipLastByte(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	b[len(b)-1] ^= 0xff
+	return os.WriteFile(path, b, 0o600)
+}
+
+func item(t *testing.T, run *ethos.ProcessingRun, id string) *ethos.ProcessingItem {
+	t.Helper()
+	for i := range run.Items {
+		if run.Items[i].InstanceID == id {
+			return &run.Items[i]
+		}
+	}
+	t.Fatalf("no item for %s", id)
+	return nil
+}
+
+func (f *fixture) instanceByID(t *testing.T, id string) *ethos.Instance {
+	t.Helper()
+	ins, _, err := f.instances.FindInstances(context.Background(), ethos.InstanceFilter{ID: &id})
+	if err != nil || len(ins) != 1 {
+		t.Fatalf("instance %s: %v", id, err)
+	}
+	return ins[0]
+}
+
+func blobSHA(t *testing.T, f *fixture, ref ethos.BlobRef) string {
+	t.Helper()
+	rc, err := f.blobs.Open(context.Background(), ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, rc); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
