@@ -2,9 +2,9 @@ package processing_test
 
 import (
 	"context"
+	"hash/fnv"
 	"os"
 	"path/filepath"
-	"hash/fnv"
 	"strconv"
 	"strings"
 	"sync"

@@ -451,4 +451,3 @@ func Edges(run *ethos.ProcessingRun) []ethos.LineageEdge {
 
 // DeidNodeID is the lineage id of a run's output for one instance.
 func DeidNodeID(runID, instanceID string) string { return runID + "/" + instanceID }
-
