@@ -10,7 +10,7 @@ import (
 )
 
 // ProcessingService implements ethos.ProcessingService (processing records,
-// QC-PRO-1) and ethos.DatasetService (dataset versions and splits).
+// QC-PRO-1).
 type ProcessingService struct{ db *DB }
 
 // NewProcessingService returns the processing service over db.
@@ -120,4 +120,200 @@ func (s *ProcessingService) ProcessingRun(ctx context.Context, id string) (*etho
 		r.Items = append(r.Items, it)
 	}
 	return r, rows.Err()
+}
+
+// DatasetService implements ethos.DatasetService: immutable dataset
+// versions, their members, and splits.
+type DatasetService struct{ db *DB }
+
+// NewDatasetService returns the dataset service over db.
+func NewDatasetService(db *DB) *DatasetService { return &DatasetService{db: db} }
+
+var _ ethos.DatasetService = (*DatasetService)(nil)
+
+func (s *DatasetService) CreateDatasetVersion(ctx context.Context, v *ethos.DatasetVersion) error {
+	if !ethos.ValidBlobDigest(v.ID) {
+		return ethos.Errorf(ethos.EINVALID, "dataset version: id must be the manifest's SHA-256")
+	}
+	if !ethos.ValidID(v.ProjectID) || v.RunID == "" || v.CreatedBy == "" {
+		return ethos.Errorf(ethos.EINVALID, "dataset version: project, run and creator are required")
+	}
+	if len(v.Members) != len(v.Entries) {
+		return ethos.Errorf(ethos.EINVALID, "dataset version: %d entries but %d members", len(v.Entries), len(v.Members))
+	}
+	body, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return s.db.withTx(ctx, func(tx *sql.Tx) error {
+		ok, err := exists(ctx, tx, "dataset_versions", v.ID)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return ethos.Errorf(ethos.ECONFLICT, "dataset version %.12s already exists", v.ID)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO dataset_versions (id, project_id, run_id, parent_id, created_at, created_by, body) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			v.ID, v.ProjectID, v.RunID, v.Parent, nanos(v.CreatedAt), v.CreatedBy, string(body)); err != nil {
+			return err
+		}
+		for _, m := range v.Members {
+			if !m.Subject.Valid() || m.InstanceID == "" {
+				return ethos.Errorf(ethos.EINVALID, "dataset version: member %s without instance or subject", m.EntryID)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO dataset_members (version_id, instance_id, subject) VALUES (?, ?, ?)`,
+				v.ID, m.InstanceID, string(m.Subject)); err != nil {
+				if isUnique(err) {
+					return ethos.Errorf(ethos.EINVALID, "dataset version: instance %s listed twice", m.InstanceID)
+				}
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s *DatasetService) DatasetVersion(ctx context.Context, id string) (*ethos.DatasetVersion, error) {
+	var body string
+	err := s.db.db.QueryRowContext(ctx, `SELECT body FROM dataset_versions WHERE id = ?`, id).Scan(&body)
+	if noRows(err) {
+		return nil, notFound("dataset version", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var v ethos.DatasetVersion
+	if err := json.Unmarshal([]byte(body), &v); err != nil {
+		return nil, fmt.Errorf("dataset version row: %w", err)
+	}
+	return &v, nil
+}
+
+func (s *DatasetService) FindDatasetVersions(ctx context.Context, f ethos.DatasetVersionFilter) ([]*ethos.DatasetVersion, int, error) {
+	var w where
+	if f.ID != nil {
+		w.add("id = ?", *f.ID)
+	}
+	if f.ProjectID != nil {
+		w.add("project_id = ?", *f.ProjectID)
+	}
+	if f.Subject != nil {
+		w.add("id IN (SELECT version_id FROM dataset_members WHERE subject = ?)", string(*f.Subject))
+	}
+	limit, offset := page(f.Offset, f.Limit)
+	rows, err := s.db.db.QueryContext(ctx, "SELECT body FROM dataset_versions"+w.String()+" ORDER BY created_at, id LIMIT ? OFFSET ?", append(w.args, limit, offset)...)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	var out []*ethos.DatasetVersion
+	for rows.Next() {
+		var body string
+		if err := rows.Scan(&body); err != nil {
+			return nil, 0, err
+		}
+		var v ethos.DatasetVersion
+		if err := json.Unmarshal([]byte(body), &v); err != nil {
+			return nil, 0, fmt.Errorf("dataset version row: %w", err)
+		}
+		v.Entries, v.Members = nil, nil
+		out = append(out, &v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	n, err := s.db.count(ctx, "dataset_versions", &w)
+	return out, n, err
+}
+
+func (s *DatasetService) DatasetSubjects(ctx context.Context, versionID string) (map[string]ethos.SubjectKey, error) {
+	var one int
+	err := s.db.db.QueryRowContext(ctx, `SELECT 1 FROM dataset_versions WHERE id = ?`, versionID).Scan(&one)
+	if noRows(err) {
+		return nil, notFound("dataset version", versionID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.db.db.QueryContext(ctx, `SELECT instance_id, subject FROM dataset_members WHERE version_id = ?`, versionID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]ethos.SubjectKey{}
+	for rows.Next() {
+		var id, subject string
+		if err := rows.Scan(&id, &subject); err != nil {
+			return nil, err
+		}
+		out[id] = ethos.SubjectKey(subject)
+	}
+	return out, rows.Err()
+}
+
+func (s *DatasetService) CreateDatasetSplit(ctx context.Context, sp *ethos.DatasetSplit) error {
+	if sp.ID == "" {
+		sp.ID = ethos.NewID("spl")
+	}
+	if sp.VersionID == "" || len(sp.Parts) == 0 {
+		return ethos.Errorf(ethos.EINVALID, "dataset split: version and parts are required")
+	}
+	body, err := json.Marshal(sp)
+	if err != nil {
+		return err
+	}
+	return s.db.withTx(ctx, func(tx *sql.Tx) error {
+		ok, err := exists(ctx, tx, "dataset_versions", sp.VersionID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return notFound("dataset version", sp.VersionID)
+		}
+		if ok, err := exists(ctx, tx, "dataset_splits", sp.ID); err != nil {
+			return err
+		} else if ok {
+			return ethos.Errorf(ethos.ECONFLICT, "dataset split %s already exists", sp.ID)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO dataset_splits (id, version_id, created_at, body) VALUES (?, ?, ?, ?)`,
+			sp.ID, sp.VersionID, nanos(sp.CreatedAt), string(body))
+		return err
+	})
+}
+
+func (s *DatasetService) DatasetSplit(ctx context.Context, id string) (*ethos.DatasetSplit, error) {
+	var body string
+	err := s.db.db.QueryRowContext(ctx, `SELECT body FROM dataset_splits WHERE id = ?`, id).Scan(&body)
+	if noRows(err) {
+		return nil, notFound("dataset split", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var sp ethos.DatasetSplit
+	if err := json.Unmarshal([]byte(body), &sp); err != nil {
+		return nil, fmt.Errorf("dataset split row: %w", err)
+	}
+	return &sp, nil
+}
+
+func (s *DatasetService) FindDatasetSplits(ctx context.Context, versionID string) ([]*ethos.DatasetSplit, error) {
+	rows, err := s.db.db.QueryContext(ctx, `SELECT body FROM dataset_splits WHERE version_id = ? ORDER BY created_at, id`, versionID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*ethos.DatasetSplit
+	for rows.Next() {
+		var body string
+		if err := rows.Scan(&body); err != nil {
+			return nil, err
+		}
+		var sp ethos.DatasetSplit
+		if err := json.Unmarshal([]byte(body), &sp); err != nil {
+			return nil, fmt.Errorf("dataset split row: %w", err)
+		}
+		out = append(out, &sp)
+	}
+	return out, rows.Err()
 }
