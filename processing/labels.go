@@ -218,6 +218,8 @@ func badLabel(s string) string {
 		return "not UTF-8"
 	case strings.TrimSpace(s) != s:
 		return "leading or trailing space"
+	case strings.ContainsRune("=+@", rune(s[0])):
+		return "starts with =, + or @ (a spreadsheet would run it as a formula)"
 	}
 	for _, c := range s {
 		if unicode.IsControl(c) {

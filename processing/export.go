@@ -1,0 +1,301 @@
+package processing
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/ethos-imaging/ethos"
+)
+
+// ExportOptions choose what goes with an export.
+type ExportOptions struct {
+	// Gate is consulted before anything is read (nil allows).
+	Gate ethos.ExportGate
+	// SplitID adds each entry's split part ("" for none).
+	SplitID string
+	// ReweighBy adds Kamiran–Calders weights by these attributes (none
+	// when empty).
+	ReweighBy []string
+}
+
+// ExportResult says what was written.
+type ExportResult struct {
+	Dir       string   `json:"dir"`
+	VersionID string   `json:"version_id"`
+	Files     int      `json:"files"`
+	Bytes     int64    `json:"bytes"`
+	DUAID     string   `json:"dua_id,omitempty"` // the agreement that allowed a limited access
+	Weights   []Weight `json:"weights,omitempty"`
+}
+
+// exportEntry is one manifest row of an export.
+type exportEntry struct {
+	ethos.ManifestEntry
+	Split  string   `json:"split,omitempty"`
+	Weight *float64 `json:"weight,omitempty"`
+}
+
+// exportManifest is manifest.json.
+type exportManifest struct {
+	Format    string        `json:"format"`
+	Version   string        `json:"version"`
+	Parent    string        `json:"parent,omitempty"`
+	Project   string        `json:"project"`
+	Run       string        `json:"processing_run"`
+	Split     string        `json:"split,omitempty"`
+	ReweighBy []string      `json:"reweigh_by,omitempty"`
+	Weights   []Weight      `json:"weights,omitempty"`
+	Entries   []exportEntry `json:"entries"`
+}
+
+// Export writes a version for training into dir (which must not exist):
+// the de-identified files under files/ at each entry's path, manifest.csv
+// (one row per file, with "path" relative to dir) and manifest.json, as a
+// PyTorch Dataset or a MONAI data list reads them. Access goes through the
+// policy's training row for ai-training on de-identified data (a limited
+// party needs an active data-use agreement in the caller's DUAs), then
+// through the export gate; refusals and the export are audited. Every
+// member must still be usable (not withdrawn or erased) and every file's
+// SHA-256 must match the manifest; the directory appears whole or not at
+// all (built beside it and renamed).
+func (d *Datasets) Export(ctx context.Context, c *Caller, versionID, dir string, o ExportOptions) (*ExportResult, error) {
+	resource := "dataset-version/" + versionID
+	dec, err := d.decide(ctx, c, ethos.StageTraining, ethos.ActionRead, ethos.PurposeAITraining, ethos.ViewDeidentified, "dataset.export", resource)
+	if err != nil {
+		return nil, err
+	}
+	refuse := func(err error, why string) (*ExportResult, error) {
+		if aerr := d.audit(ctx, c, ethos.StageTraining, ethos.PurposeAITraining, "dataset.export", resource, "deny", why); aerr != nil {
+			return nil, errors.Join(err, aerr)
+		}
+		return nil, err
+	}
+	if o.Gate != nil {
+		if err := o.Gate(ctx, versionID); err != nil {
+			return refuse(err, "export gate: "+ethos.ErrorMessage(err))
+		}
+	}
+	v, err := d.Versions.DatasetVersion(ctx, versionID)
+	if err != nil {
+		return nil, err
+	}
+	if v.ProjectID != c.Project.ID {
+		return nil, ethos.Errorf(ethos.ENOTFOUND, "dataset version %.12s not found in project %s", versionID, c.Project.ID)
+	}
+	usable, err := d.usable(ctx, c.Project.ID)
+	if err != nil {
+		return nil, err
+	}
+	gone := 0
+	for _, m := range v.Members {
+		if !usable[m.InstanceID] {
+			gone++
+		}
+	}
+	if gone > 0 {
+		return refuse(ethos.Errorf(ethos.ECONSENT, "dataset version %.12s: %d of %d instances are no longer usable (consent withdrawn or erased); build a new version", v.ID, gone, len(v.Members)),
+			fmt.Sprintf("%d members no longer usable", gone))
+	}
+	m := exportManifest{Format: ManifestFormat, Version: v.ID, Parent: v.Parent, Project: v.ProjectID, Run: v.RunID, ReweighBy: o.ReweighBy}
+	var assign map[string]string
+	if o.SplitID != "" {
+		sp, err := d.Versions.DatasetSplit(ctx, o.SplitID)
+		if err != nil {
+			return nil, err
+		}
+		if sp.VersionID != v.ID {
+			return nil, ethos.Errorf(ethos.EINVALID, "split %s belongs to another dataset version", o.SplitID)
+		}
+		if l := CheckLeakage(v, sp.Assignment); !l.Verified {
+			return nil, ethos.Errorf(ethos.EINVALID, "split %s: %d patients in more than one part", o.SplitID, len(l.Leaked))
+		}
+		m.Split, assign = sp.ID, sp.Assignment
+	}
+	weightOf := map[[2]string]float64{}
+	if len(o.ReweighBy) > 0 {
+		ws, err := Reweigh(v, o.ReweighBy)
+		if err != nil {
+			return nil, err
+		}
+		m.Weights = ws
+		for _, w := range ws {
+			weightOf[[2]string{w.Group, w.Label}] = w.Weight
+		}
+	}
+	blobOf := map[string]ethos.BlobRef{}
+	for _, mb := range v.Members {
+		blobOf[mb.EntryID] = mb.Blob
+	}
+	for _, e := range v.Entries {
+		ee := exportEntry{ManifestEntry: e, Split: assign[e.ID]}
+		if !filepath.IsLocal(e.Path) || strings.Contains(e.Path, "\\") {
+			return nil, ethos.Errorf(ethos.EINVALID, "entry %s: path %q is not a local relative path", e.ID, e.Path)
+		}
+		ee.Path = "files/" + e.Path
+		if len(o.ReweighBy) > 0 {
+			w := weightOf[[2]string{groupOf(&e, o.ReweighBy), attrValue(&e, "label")}]
+			ee.Weight = &w
+		}
+		m.Entries = append(m.Entries, ee)
+	}
+
+	dir = filepath.Clean(dir)
+	if _, err := os.Lstat(dir); err == nil {
+		return nil, ethos.Errorf(ethos.EINVALID, "export: %s already exists", dir)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), "."+filepath.Base(dir)+".tmp-")
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			os.RemoveAll(tmp)
+		}
+	}()
+	res := &ExportResult{Dir: dir, VersionID: v.ID, DUAID: dec.DUAID, Weights: m.Weights}
+	for _, e := range m.Entries {
+		n, err := d.writeVerified(ctx, filepath.Join(tmp, filepath.FromSlash(e.Path)), blobOf[e.ID], e.SHA256)
+		if err != nil {
+			return nil, fmt.Errorf("export entry %s: %w", e.ID, err)
+		}
+		res.Files++
+		res.Bytes += n
+	}
+	if err := writeSynced(filepath.Join(tmp, "manifest.json"), func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(m)
+	}); err != nil {
+		return nil, err
+	}
+	if err := writeSynced(filepath.Join(tmp, "manifest.csv"), func(w io.Writer) error { return writeManifestCSV(w, &m) }); err != nil {
+		return nil, err
+	}
+	if err := syncDir(tmp); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	ok = true
+	if err := syncDir(filepath.Dir(dir)); err != nil {
+		return nil, err
+	}
+	reason := fmt.Sprintf("%d files, %d bytes, split %q, reweighed by [%s], rule %s", res.Files, res.Bytes, m.Split, strings.Join(o.ReweighBy, ","), dec.Rule)
+	if dec.DUAID != "" {
+		reason += ", under DUA " + dec.DUAID
+	}
+	if err := d.audit(ctx, c, ethos.StageTraining, ethos.PurposeAITraining, "dataset.export", resource, "allow", reason); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// writeVerified decrypts one blob to path and checks its SHA-256.
+func (d *Datasets) writeVerified(ctx context.Context, path string, ref ethos.BlobRef, want string) (int64, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return 0, err
+	}
+	rc, err := d.Blobs.Open(ctx, ref)
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	var n int64
+	var sum string
+	err = writeSynced(path, func(w io.Writer) error {
+		h := sha256.New()
+		var err error
+		n, err = io.Copy(io.MultiWriter(w, h), rc)
+		sum = hex.EncodeToString(h.Sum(nil))
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	if sum != want {
+		return 0, fmt.Errorf("content hash %.12s does not match the manifest's %.12s", sum, want)
+	}
+	return n, nil
+}
+
+func writeSynced(path string, fill func(io.Writer) error) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := fill(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+// writeManifestCSV writes one row per entry: fixed columns, then one
+// column per kept patient characteristic (sorted by name).
+func writeManifestCSV(w io.Writer, m *exportManifest) error {
+	attrs := map[string]bool{}
+	for _, e := range m.Entries {
+		for k := range e.Attributes {
+			attrs[k] = true
+		}
+	}
+	attrNames := slices.Sorted(maps.Keys(attrs))
+	cw := csv.NewWriter(w)
+	header := []string{"id", "patient", "path", "sha256", "size", "modality", "body_part", "label", "split", "weight"}
+	for _, a := range attrNames {
+		header = append(header, "attr_"+a)
+	}
+	if err := cw.Write(header); err != nil {
+		return err
+	}
+	for _, e := range m.Entries {
+		weight := ""
+		if e.Weight != nil {
+			weight = strconv.FormatFloat(*e.Weight, 'g', -1, 64)
+		}
+		row := []string{e.ID, e.Patient, e.Path, e.SHA256, strconv.FormatInt(e.Size, 10), e.Modality, e.BodyPart, e.Label, e.Split, weight}
+		for _, a := range attrNames {
+			row = append(row, csvSafe(e.Attributes[a]))
+		}
+		if err := cw.Write(row); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// csvSafe keeps a value from being read as a formula by a spreadsheet.
+func csvSafe(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
