@@ -289,3 +289,11 @@ func (d *Datasets) Version(ctx context.Context, c *Caller, id string) (*ethos.Da
 	}
 	return v, nil
 }
+
+// CheckRead applies the access policy to a read of the caller's project
+// at the processing stage (processing records, versions, splits); a
+// refusal is audited.
+func (d *Datasets) CheckRead(ctx context.Context, c *Caller, resource string) error {
+	_, err := d.decide(ctx, c, ethos.StageProcessing, ethos.ActionRead, c.Purpose, ethos.ViewDeidentified, "processing.read", resource)
+	return err
+}

@@ -41,6 +41,8 @@ var commands = []command{
 	{"ingest", "consent-gated ingest of DICOM files into a project; 'ingest rules' sets its minimisation rules", runIngest},
 	{"init", "create the data directory, database, audit key and first admin token", runInit},
 	{"party", "create and list parties (organisations)", runParty},
+	{"process", "processing runs: de-identify a project's stored instances (QC-PRO-1, QC-PRO-2); 'dataset' builds versions from them", runProcess},
+	{"dataset", "dataset versions: create, labels, diff, split, datasheet, export for training", runDataset},
 	{"project", "create, list, show projects and move them between stages", runProject},
 	{"risk", "risk matrix and register check (QC-DEP-3), incident deadlines, compliance checklist (QC-DEP-2)", runRisk},
 	{"serve", "run the HTTP API server", runServe},
