@@ -46,7 +46,7 @@ type DatasetVersion struct {
 	CreatedAt   time.Time       `json:"created_at"`
 	CreatedBy   string          `json:"created_by"`
 	Entries     []ManifestEntry `json:"entries"` // sorted by id
-	Members     []DatasetMember `json:"members"` // sorted by entry id
+	Members     []DatasetMember `json:"members,omitempty"` // sorted by entry id; never exported
 }
 
 // DatasetVersionFilter selects versions. Nil fields select everything.

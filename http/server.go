@@ -52,6 +52,10 @@ type Server struct {
 	Records     ethos.RecordService
 	Ingest      ethos.InstanceIngester // DICOMweb STOW-RS (http/collection.go); nil: not offered
 
+	// Processing stage (http/processing.go); nil: not offered.
+	ProcessingRuns ethos.ProcessingService
+	Datasets       ethos.DatasetService
+
 	// MaxBodyBytes bounds request bodies (default 1 MiB).
 	MaxBodyBytes int64
 	// ShutdownTimeout bounds the graceful shutdown (default 15 s).

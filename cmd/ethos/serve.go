@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/ethos-imaging/ethos/sqlstore"
 	"log/slog"
 
 	ehttp "github.com/ethos-imaging/ethos/http"
@@ -61,6 +62,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	defer closeIngest()
 	s.Ingest = ingest
+	s.ProcessingRuns, s.Datasets = sqlstore.NewProcessingService(a.store), sqlstore.NewDatasetService(a.store) // processing stage (docs/processing.md)
 	return s.Serve(ctx, func(bound string) {
 		logger.Info("listening", "addr", bound, "data", a.dir, "audit_size", a.log.Size())
 	})
