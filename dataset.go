@@ -45,7 +45,7 @@ type DatasetVersion struct {
 	Description string          `json:"description,omitempty"`
 	CreatedAt   time.Time       `json:"created_at"`
 	CreatedBy   string          `json:"created_by"`
-	Entries     []ManifestEntry `json:"entries"` // sorted by id
+	Entries     []ManifestEntry `json:"entries"`           // sorted by id
 	Members     []DatasetMember `json:"members,omitempty"` // sorted by entry id; never exported
 }
 
