@@ -92,6 +92,16 @@ var testFiles = []string{
 
 func setup(t testing.TB, files ...string) *fixture {
 	t.Helper()
+	return setupCorpus(t, "", files)
+}
+
+// setupCorpus is setup with files relative to root ("": the shared
+// corpus's DICOM directory).
+func setupCorpus(t testing.TB, root string, files []string) *fixture {
+	t.Helper()
+	if root == "" {
+		root = testenv.DICOMDir(t)
+	}
 	ctx := context.Background()
 	dir := t.TempDir()
 	db := sqlite.NewDB(filepath.Join(dir, "db"))
@@ -127,7 +137,7 @@ func setup(t testing.TB, files ...string) *fixture {
 		files = testFiles
 	}
 	for _, rel := range files {
-		f.put(t, rel)
+		f.put(t, root, rel)
 	}
 	return f
 }
@@ -135,10 +145,10 @@ func setup(t testing.TB, files ...string) *fixture {
 // put stores one corpus file as a stored collection instance, as ingest
 // would after its checks passed (the consent gate is collection's, tested
 // there and end to end in cmd/ethos).
-func (f *fixture) put(t testing.TB, rel string) *ethos.Instance {
+func (f *fixture) put(t testing.TB, root, rel string) *ethos.Instance {
 	t.Helper()
 	ctx := context.Background()
-	path := filepath.Join(testenv.DICOMDir(t), rel)
+	path := filepath.Join(root, rel)
 	df, err := dicom.ParseFile(path, dicom.SkipPixelData())
 	if err != nil {
 		t.Fatalf("%s: %v", rel, err)

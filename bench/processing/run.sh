@@ -1,0 +1,71 @@
+#!/bin/sh
+# Benchmark a processing run ('ethos process run': encrypted blobs in,
+# de-identification, SHA-256 of inputs and outputs, pixel-data integrity
+# hashes, encrypted outputs, processing record, audit) against
+# 'ethos deid' (plain files in and out, with its report) on the same
+# files, in one run. The ratio of CPU times (user + system) is the cost of
+# the bookkeeping; the aim is at most 25 % extra.
+#
+# Usage: bench/processing/run.sh [SCRATCH_DIR]   (default /tmp/ethos-processing-bench)
+# FILES (default 400) files are built by bench/deid/mkcorpus.py; REPS
+# (default 3) rounds run both tools in turn; the table keeps each tool's
+# least CPU time and best wall time.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+shared=${ETHOS_SHARED:-$repo/../shared}
+scratch=${1:-/tmp/ethos-processing-bench}
+py=/usr/bin/python3
+files=${FILES:-400}
+
+mkdir -p "$scratch"
+if [ ! -d "$scratch/in" ]; then
+	"$py" "$repo/bench/deid/mkcorpus.py" "$shared" "$scratch/in" "$files"
+fi
+(cd "$repo" && go build -o "$scratch/ethos" ./cmd/ethos && go build -o "$scratch/prepare" ./bench/processing/prepare)
+head -c 32 /dev/urandom > "$scratch/project.key"
+rm -rf "$scratch/data"
+"$scratch/ethos" init --data "$scratch/data" > /dev/null 2>&1
+set -- $("$scratch/prepare" "$scratch/data" "$scratch/in")
+user=$1 project=$2 n=$3
+bytes=$(du -sb "$scratch/in" | cut -f1)
+echo "corpus: $n instances, $bytes bytes; $(nproc) CPUs; $(go version); load: $(cut -d' ' -f1-3 /proc/loadavg)"
+cat $(find "$scratch/in" -type f) > /dev/null
+
+reps=${REPS:-3}
+results="$scratch/results.txt"
+: > "$results"
+measure() { # name, command...
+	name=$1
+	shift
+	sync
+	/usr/bin/time -f "%e %M %U %S" -o "$scratch/time-$name" "$@" > "$scratch/log-$name" 2>&1 || {
+		echo "$name: failed, see $scratch/log-$name"
+		exit 1
+	}
+	read -r secs rss usr sys < "$scratch/time-$name"
+	echo "$name $secs $rss $usr $sys" >> "$results"
+	echo "  round $round: $name $secs s, $usr user + $sys sys"
+}
+round=0
+while [ "$round" -lt "$reps" ]; do
+	round=$((round + 1))
+	rm -rf "$scratch/out-deid"
+	measure deid "$scratch/ethos" deid --in "$scratch/in" --out "$scratch/out-deid" \
+		--key-file "$scratch/project.key" --report "$scratch/report-deid.json"
+	measure process "$scratch/ethos" process run --data "$scratch/data" --user "$user" --project "$project" \
+		--key-file "$scratch/project.key" --json
+done
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+awk '
+	{
+		if (!($1 in best) || $2 < best[$1]) best[$1] = $2
+		if ($3 > rss[$1]) rss[$1] = $3
+		c = $4 + $5
+		if (!($1 in cpu) || c < cpu[$1]) cpu[$1] = c
+	}
+	END {
+		printf "| tool | best wall s | least CPU s | peak RSS MB |\n| --- | ---: | ---: | ---: |\n"
+		for (t in best) printf "| %s | %.2f | %.2f | %.0f |\n", t, best[t], cpu[t], rss[t] / 1024
+		printf "\nCPU ratio process/deid: %.2f (bookkeeping %+.0f %%)\n", cpu["process"] / cpu["deid"], 100 * (cpu["process"] / cpu["deid"] - 1)
+	}' "$results"
