@@ -277,7 +277,11 @@ func sameButLabel(a, b *ethos.ManifestEntry) bool {
 // Version returns a version of the caller's project after a read check at
 // the processing stage.
 func (d *Datasets) Version(ctx context.Context, c *Caller, id string) (*ethos.DatasetVersion, error) {
-	if _, err := d.decide(ctx, c, ethos.StageProcessing, ethos.ActionRead, c.Purpose, ethos.ViewDeidentified, "dataset.read", "dataset-version/"+id); err != nil {
+	dec, err := d.decide(ctx, c, ethos.StageProcessing, ethos.ActionRead, c.Purpose, ethos.ViewDeidentified, "dataset.read", "dataset-version/"+id)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.audit(ctx, c, ethos.StageProcessing, c.Purpose, "dataset.read", "dataset-version/"+id, "allow", "rule "+dec.Rule); err != nil {
 		return nil, err
 	}
 	v, err := d.Versions.DatasetVersion(ctx, id)
@@ -294,6 +298,9 @@ func (d *Datasets) Version(ctx context.Context, c *Caller, id string) (*ethos.Da
 // at the processing stage (processing records, versions, splits); a
 // refusal is audited.
 func (d *Datasets) CheckRead(ctx context.Context, c *Caller, resource string) error {
-	_, err := d.decide(ctx, c, ethos.StageProcessing, ethos.ActionRead, c.Purpose, ethos.ViewDeidentified, "processing.read", resource)
-	return err
+	dec, err := d.decide(ctx, c, ethos.StageProcessing, ethos.ActionRead, c.Purpose, ethos.ViewDeidentified, "processing.read", resource)
+	if err != nil {
+		return err
+	}
+	return d.audit(ctx, c, ethos.StageProcessing, c.Purpose, "processing.read", resource, "allow", "rule "+dec.Rule)
 }

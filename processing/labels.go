@@ -135,8 +135,8 @@ func ParseLabels(r io.Reader, spec LabelSpec) (map[string]string, error) {
 		if err == io.EOF {
 			break
 		}
-		row, _ := cr.FieldPos(0)
 		if err != nil {
+			row := 0
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
 				row = pe.StartLine
@@ -147,6 +147,7 @@ func ParseLabels(r io.Reader, spec LabelSpec) (map[string]string, error) {
 			}
 			continue
 		}
+		row, _ := cr.FieldPos(0)
 		if len(rec) != len(header) {
 			if !add(row, 0, "%d fields, the header has %d", len(rec), len(header)) {
 				break
