@@ -54,7 +54,7 @@ func cpuNow() time.Duration {
 }
 
 func reportCPU(b *testing.B, start time.Duration) {
-	b.ReportMetric((cpuNow() - start).Seconds()/float64(b.N), "cpu-s/op")
+	b.ReportMetric((cpuNow()-start).Seconds()/float64(b.N), "cpu-s/op")
 }
 
 func BenchmarkProcessing(b *testing.B) {
