@@ -364,20 +364,13 @@ func (p *Processor) one(ctx context.Context, e *deid.Engine, dir string, i int, 
 			return nil, "", nil, err
 		}
 	}
-	before, err := pixelValues(inPath)
+	pc, err := checkPixels(inPath, outPath)
 	if err != nil {
-		return nil, "", nil, fmt.Errorf("input pixel data: %w", err)
+		return nil, "", nil, err
 	}
-	after, err := pixelValues(outPath)
-	if err != nil {
-		return nil, "", nil, fmt.Errorf("output pixel data: %w", err)
-	}
-	it.PixelSHA256 = before.sum()
-	// Equal values have equal hashes: one hash and one comparison (at
-	// memory speed) verify the output; a second hash is made only to
-	// name the mismatch.
-	if !it.PixelCleaned && !before.equal(after) {
-		return nil, "", nil, &PixelError{InstanceID: in.ID, Before: it.PixelSHA256, After: after.sum()}
+	it.PixelSHA256 = pc.sum
+	if !it.PixelCleaned && !pc.equal {
+		return nil, "", nil, &PixelError{InstanceID: in.ID, Before: pc.sum, After: pc.outSum}
 	}
 	if err := describeOutput(outPath, it); err != nil {
 		return nil, "", nil, err
@@ -410,12 +403,141 @@ func fileSHA256(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// pixels is the pixel data of an instance: the value of each pixel
-// element present, native or encapsulated (as fragments).
+// pixelCheck is the outcome of comparing an input's pixel data with its
+// output's.
+type pixelCheck struct {
+	sum    string // SHA-256 of the input's pixel data ("" when none)
+	equal  bool
+	outSum string // set only when not equal
+}
+
+// region is where a pixel data value sits in a file.
+type region struct {
+	tag    tag.Tag
+	off, n int64
+}
+
+// pixelRegions parses the file's header (pixel data skipped) and locates
+// its pixel data values. ok is false when they cannot be located in the
+// file's bytes (deflated data set, unknown length).
+func pixelRegions(path string) (rs []region, ok bool, err error) {
+	f, err := dicom.ParseFile(path, dicom.SkipPixelData())
+	if err != nil {
+		return nil, false, err
+	}
+	if f.Header.Syntax.Deflated {
+		return nil, false, nil
+	}
+	for _, el := range f.Dataset.Elements {
+		switch el.Tag {
+		case tag.PixelData, tag.FloatPixelData, tag.DoubleFloatPixelData:
+			if el.Bulk == nil || el.Bulk.Length < 0 {
+				return nil, false, nil
+			}
+			rs = append(rs, region{el.Tag, el.Bulk.Offset, el.Bulk.Length})
+		}
+	}
+	return rs, true, nil
+}
+
+// checkPixels verifies that the output's pixel data values are the
+// input's, byte for byte, and hashes the input's. The values are compared
+// as stored (for encapsulated data: the encoded fragments with their item
+// headers), streaming, without loading whole values: one SHA-256 pass
+// over the input's pixel bytes and one comparison.
+func checkPixels(inPath, outPath string) (pixelCheck, error) {
+	ri, okIn, err := pixelRegions(inPath)
+	if err != nil {
+		return pixelCheck{}, fmt.Errorf("input pixel data: %w", err)
+	}
+	ro, okOut, err := pixelRegions(outPath)
+	if err != nil {
+		return pixelCheck{}, fmt.Errorf("output pixel data: %w", err)
+	}
+	if !okIn || !okOut {
+		return checkPixelsParsed(inPath, outPath)
+	}
+	fi, err := os.Open(inPath)
+	if err != nil {
+		return pixelCheck{}, err
+	}
+	defer fi.Close()
+	fo, err := os.Open(outPath)
+	if err != nil {
+		return pixelCheck{}, err
+	}
+	defer fo.Close()
+	h := sha256.New()
+	equal := len(ri) == len(ro)
+	bi, bo := make([]byte, 1<<20), make([]byte, 1<<20)
+	for k, r := range ri {
+		if equal && (ro[k].tag != r.tag || ro[k].n != r.n) {
+			equal = false
+		}
+		for pos := int64(0); pos < r.n; {
+			n := min(int64(len(bi)), r.n-pos)
+			if _, err := fi.ReadAt(bi[:n], r.off+pos); err != nil {
+				return pixelCheck{}, fmt.Errorf("input pixel data: %w", err)
+			}
+			h.Write(bi[:n])
+			if equal {
+				if _, err := fo.ReadAt(bo[:n], ro[k].off+pos); err != nil {
+					return pixelCheck{}, fmt.Errorf("output pixel data: %w", err)
+				}
+				equal = bytes.Equal(bi[:n], bo[:n])
+			}
+			pos += n
+		}
+	}
+	pc := pixelCheck{equal: equal}
+	if len(ri) > 0 {
+		pc.sum = hex.EncodeToString(h.Sum(nil))
+	}
+	if !equal {
+		pc.outSum, err = regionsSum(fo, ro)
+	}
+	return pc, err
+}
+
+func regionsSum(f *os.File, rs []region) (string, error) {
+	if len(rs) == 0 {
+		return "", nil
+	}
+	h := sha256.New()
+	for _, r := range rs {
+		if _, err := io.Copy(h, io.NewSectionReader(f, r.off, r.n)); err != nil {
+			return "", err
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// checkPixelsParsed is checkPixels for files whose pixel data cannot be
+// located in place (a deflated data set): both are parsed whole and the
+// values compared; encapsulated values are hashed with their item headers
+// as they would be stored.
+func checkPixelsParsed(inPath, outPath string) (pixelCheck, error) {
+	in, err := pixelValues(inPath)
+	if err != nil {
+		return pixelCheck{}, fmt.Errorf("input pixel data: %w", err)
+	}
+	out, err := pixelValues(outPath)
+	if err != nil {
+		return pixelCheck{}, fmt.Errorf("output pixel data: %w", err)
+	}
+	pc := pixelCheck{sum: in.sum(), equal: in.equal(out)}
+	if !pc.equal {
+		pc.outSum = out.sum()
+	}
+	return pc, nil
+}
+
+// pixels is the pixel data of a parsed instance.
 type pixels struct {
 	found bool
-	parts [][]byte // in element order; an encapsulated value adds one part per fragment
-	frag  []bool   // whether each part is a fragment
+	parts [][]byte
+	frag  []bool
+	delim []bool // an encapsulated value ends after this part
 }
 
 func pixelValues(path string) (*pixels, error) {
@@ -431,31 +553,31 @@ func pixelValues(path string) (*pixels, error) {
 		}
 		px.found = true
 		if el.IsEncapsulated() {
-			for _, fr := range el.Fragments {
-				px.parts, px.frag = append(px.parts, fr), append(px.frag, true)
+			for i, fr := range el.Fragments {
+				px.parts, px.frag, px.delim = append(px.parts, fr), append(px.frag, true), append(px.delim, i == len(el.Fragments)-1)
 			}
 		} else {
-			px.parts, px.frag = append(px.parts, el.Value), append(px.frag, false)
+			px.parts, px.frag, px.delim = append(px.parts, el.Value), append(px.frag, false), append(px.delim, false)
 		}
 	}
 	return px, nil
 }
 
-// sum is the SHA-256 of the pixel data: native bytes as they are, each
-// fragment prefixed by its length (so fragment boundaries count); "" when
-// the instance has none.
 func (px *pixels) sum() string {
 	if !px.found {
 		return ""
 	}
 	h := sha256.New()
-	var n [8]byte
+	item := []byte{0xFE, 0xFF, 0x00, 0xE0, 0, 0, 0, 0}
 	for i, p := range px.parts {
 		if px.frag[i] {
-			binary.BigEndian.PutUint64(n[:], uint64(len(p)))
-			h.Write(n[:])
+			binary.LittleEndian.PutUint32(item[4:], uint32(len(p)))
+			h.Write(item)
 		}
 		h.Write(p)
+		if px.delim[i] {
+			h.Write([]byte{0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0})
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
