@@ -118,3 +118,20 @@ func TestProcessToExport(t *testing.T) {
 		}
 	}
 }
+
+func TestProcessCommandsUsage(t *testing.T) {
+	for _, args := range [][]string{{"process"}, {"dataset", "frob"}, {"process", "run", "--project", "p"}, {"dataset", "split", "--bogus"}, {"dataset", "diff", "a"}} {
+		t.Run(strings.Join(args, "_"), func(t *testing.T) {
+			if _, stderr, code := runCLI(t, args...); code != 2 {
+				t.Errorf("code %d (stderr %q), want 2", code, stderr)
+			}
+		})
+	}
+	for _, args := range [][]string{{"process", "run", "--help"}, {"dataset", "export", "--help"}} {
+		t.Run(strings.Join(args, "_"), func(t *testing.T) {
+			if _, stderr, code := runCLI(t, args...); code != 0 {
+				t.Errorf("code %d (stderr %q), want 0", code, stderr)
+			}
+		})
+	}
+}
