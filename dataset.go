@@ -2,6 +2,7 @@ package ethos
 
 import (
 	"context"
+	"io"
 	"time"
 )
 
@@ -120,3 +121,21 @@ type DatasetService interface {
 // error refuses the export (the training stage refuses while a
 // consent-withdrawal obligation on the version is open). A nil gate allows.
 type ExportGate func(ctx context.Context, datasetVersionID string) error
+
+// DatasetWorkflow is the dataset work of the processing stage offered as a
+// service, for callers that may not import the stage (the HTTP adapter).
+// The processing package implements it; who is the authenticated caller
+// (user, party, roles, DUAs), checked against the access policy there.
+type DatasetWorkflow interface {
+	// BuildDatasetVersion builds a version from a processing run's
+	// outputs; it also returns how many outputs were left out because
+	// their instance is no longer usable.
+	BuildDatasetVersion(ctx context.Context, who AccessRequest, projectID, runID, description, requestID string) (*DatasetVersion, int, error)
+	// LabelDatasetVersion imports a CSV label file (columns id, label)
+	// into a new version derived from versionID: all rows or none.
+	LabelDatasetVersion(ctx context.Context, who AccessRequest, projectID, versionID string, csv io.Reader, allowed []string, requestID string) (*DatasetVersion, error)
+	// SplitDatasetVersion makes and stores a patient-level split.
+	SplitDatasetVersion(ctx context.Context, who AccessRequest, projectID, versionID string, parts []DatasetSplitPart, stratifyBy []string, seed int64, requestID string) (*DatasetSplit, error)
+	// WriteDatasheet writes the datasheet of a version as json, md or html.
+	WriteDatasheet(ctx context.Context, who AccessRequest, projectID, versionID, format string, w io.Writer, requestID string) error
+}

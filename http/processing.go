@@ -1,16 +1,25 @@
 package http
 
 import (
+	"bytes"
+	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/ethos-imaging/ethos"
 )
 
+// MaxLabelBodyBytes bounds a label file sent to the labels endpoint.
+const MaxLabelBodyBytes = 64 << 20
+
 // Processing stage (QC-PRO-1, QC-PRO-2): processing records, dataset
 // versions and splits, read through the access policy's processing row
-// for a declared purpose (each decision audited by s.decide). Members of
-// a version (collection instance ids and subject keys) never leave the
-// server. Runs, labels, splits and exports are made by 'ethos process' and
+// for a declared purpose (each decision audited by s.decide), and dataset
+// work (build, labels, split, datasheet) through s.DatasetWork, which
+// applies the policy for the project's declared purpose and audits.
+// Members of a version (collection instance ids and subject keys) never
+// leave the server. Processing runs and exports (which need the project's
+// pseudonymisation key, and write files) are made by 'ethos process' and
 // 'ethos dataset' on the machine that holds the data directory.
 
 func (s *Server) processingRoutes(auth authFunc) []route {
@@ -27,7 +36,127 @@ func (s *Server) processingRoutes(auth authFunc) []route {
 			Query: []param{purpose}, Reply: ethos.DatasetVersion{}, Status: 200, handle: auth(s.handleGetDatasetVersion)},
 		{Method: "GET", Path: "/api/v1/projects/{id}/dataset-versions/{version}/splits", Summary: "The patient-level splits of a dataset version, with leakage check and balance table.",
 			Query: []param{purpose}, Reply: []*ethos.DatasetSplit{}, Status: 200, handle: auth(s.handleListDatasetSplits)},
+		{Method: "POST", Path: "/api/v1/projects/{id}/dataset-versions", Summary: "Build a content-addressed dataset version from a processing run's outputs (an existing version with the same content is returned).",
+			Body: datasetIn{}, Reply: datasetOut{}, Status: 201, handle: auth(s.handleBuildDatasetVersion)},
+		{Method: "POST", Path: "/api/v1/projects/{id}/dataset-versions/{version}/labels", Summary: "Import a CSV label file (columns id, label; body text/csv) into a new version: all rows or none.",
+			Query: []param{{"allowed", "string", "comma-separated closed set of label values", false}}, Reply: ethos.DatasetVersion{}, Status: 201, handle: auth(s.handleLabelDatasetVersion)},
+		{Method: "POST", Path: "/api/v1/projects/{id}/dataset-versions/{version}/splits", Summary: "Make and store a patient-level split, stratified and seeded, with leakage check and balance table.",
+			Body: splitIn{}, Reply: ethos.DatasetSplit{}, Status: 201, handle: auth(s.handleSplitDatasetVersion)},
+		{Method: "GET", Path: "/api/v1/projects/{id}/dataset-versions/{version}/datasheet", Summary: "The version's datasheet (Gebru et al.'s seven sections) from recorded facts.",
+			Query: []param{{"format", "string", "json (default), md or html", false}}, Status: 200, Raw: "application/json", handle: auth(s.handleDatasheet)},
 	}
+}
+
+type (
+	datasetIn struct {
+		RunID       string `json:"run_id"`
+		Description string `json:"description"`
+	}
+	datasetOut struct {
+		Version *ethos.DatasetVersion `json:"version"`
+		LeftOut int                   `json:"left_out"` // outputs whose instance is no longer usable
+	}
+	splitIn struct {
+		Parts      []ethos.DatasetSplitPart `json:"parts"`
+		StratifyBy []string                 `json:"stratify_by"`
+		Seed       int64                    `json:"seed"`
+	}
+)
+
+// who is the caller as the access policy sees it, with the agreements of
+// their party for the project.
+func (s *Server) who(r *http.Request, p *principal) (ethos.AccessRequest, error) {
+	if s.DatasetWork == nil {
+		return ethos.AccessRequest{}, ethos.Errorf(ethos.ENOTIMPLEMENTED, "dataset work is not configured on this server")
+	}
+	id := r.PathValue("id")
+	duas, _, err := s.DUAs.FindDUAs(r.Context(), ethos.DUAFilter{PartyID: &p.Party.ID, ProjectID: &id, Limit: 1000})
+	if err != nil {
+		return ethos.AccessRequest{}, err
+	}
+	return ethos.AccessRequest{UserID: p.User.ID, PartyID: p.Party.ID, PartyType: p.Party.Type, Roles: p.User.Roles, DUAs: duas}, nil
+}
+
+func (s *Server) handleBuildDatasetVersion(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var in datasetIn
+	if err := s.decodeBody(w, r, &in); err != nil {
+		return err
+	}
+	if in.RunID == "" {
+		return &fieldError{code: ethos.EINVALID, field: "run_id", msg: "run_id: the processing run is required"}
+	}
+	who, err := s.who(r, p)
+	if err != nil {
+		return err
+	}
+	v, left, err := s.DatasetWork.BuildDatasetVersion(r.Context(), who, r.PathValue("id"), in.RunID, in.Description, requestID(r.Context()))
+	if err != nil {
+		return err
+	}
+	v.Members = nil
+	writeJSON(w, http.StatusCreated, datasetOut{Version: v, LeftOut: left})
+	return nil
+}
+
+func (s *Server) handleLabelDatasetVersion(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "text/csv") && !strings.HasPrefix(ct, "text/plain") {
+		return &fieldError{code: ethos.EINVALID, msg: fmt.Sprintf("labels: Content-Type must be text/csv, not %q", ct)}
+	}
+	who, err := s.who(r, p)
+	if err != nil {
+		return err
+	}
+	var allowed []string
+	for a := range strings.SplitSeq(r.URL.Query().Get("allowed"), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			allowed = append(allowed, a)
+		}
+	}
+	body := http.MaxBytesReader(w, r.Body, MaxLabelBodyBytes)
+	v, err := s.DatasetWork.LabelDatasetVersion(r.Context(), who, r.PathValue("id"), r.PathValue("version"), body, allowed, requestID(r.Context()))
+	if err != nil {
+		return err
+	}
+	v.Members = nil
+	writeJSON(w, http.StatusCreated, v)
+	return nil
+}
+
+func (s *Server) handleSplitDatasetVersion(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var in splitIn
+	if err := s.decodeBody(w, r, &in); err != nil {
+		return err
+	}
+	who, err := s.who(r, p)
+	if err != nil {
+		return err
+	}
+	sp, err := s.DatasetWork.SplitDatasetVersion(r.Context(), who, r.PathValue("id"), r.PathValue("version"), in.Parts, in.StratifyBy, in.Seed, requestID(r.Context()))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, sp)
+	return nil
+}
+
+func (s *Server) handleDatasheet(w http.ResponseWriter, r *http.Request, p *principal) error {
+	format := r.URL.Query().Get("format")
+	if format == "" {
+		format = "json"
+	}
+	who, err := s.who(r, p)
+	if err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	if err := s.DatasetWork.WriteDatasheet(r.Context(), who, r.PathValue("id"), r.PathValue("version"), format, &b, requestID(r.Context())); err != nil {
+		return err
+	}
+	ct := map[string]string{"json": "application/json", "md": "text/markdown; charset=utf-8", "html": "text/html; charset=utf-8"}[format]
+	w.Header().Set("Content-Type", ct)
+	w.WriteHeader(http.StatusOK)
+	_, err = w.Write(b.Bytes())
+	return err
 }
 
 // readProcessing decides a read of the project's processing stage for the

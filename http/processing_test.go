@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/ethos-imaging/ethos/audit/audittest"
 	ehttp "github.com/ethos-imaging/ethos/http"
 	"github.com/ethos-imaging/ethos/policy"
+	"github.com/ethos-imaging/ethos/processing"
 	"github.com/ethos-imaging/ethos/sqlite"
 	"github.com/ethos-imaging/ethos/sqlstore"
 	"github.com/ethos-imaging/ethos/storetest"
@@ -73,14 +75,20 @@ func TestProcessingEndpoints(t *testing.T) {
 	s.Policy, s.Auditor, s.AuditLog, s.AuditDB, s.VerifierKey = policy.Default(), ehttp.LogAuditor{Log: log}, log, auditDB, key.Verifier
 	s.Parties, s.Users, s.Tokens, s.Projects, s.DUAs, s.Records = st.Parties, st.Users, tokens, st.Projects, sqlite.NewDUAService(db), sqlite.NewRecordService(db)
 	s.ProcessingRuns, s.Datasets = runs, versions
+	instances := sqlite.NewInstanceService(db)
+	s.DatasetWork = &processing.Service{Projects: st.Projects, Instances: instances, Datasets: &processing.Datasets{Runs: runs, Instances: instances,
+		Versions: versions, Auditor: ehttp.LogAuditor{Log: log}, Decider: policy.Default()}}
 	hs := httptest.NewServer(s.Handler())
 	t.Cleanup(func() { hs.Close(); log.Close(); db.Close() })
 
 	stewardToken, clinicianToken := token(steward), token(clinician)
-	get := func(t *testing.T, tok, path string) (int, string) {
+	do := func(t *testing.T, tok, method, path, ctype, body string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest("GET", hs.URL+path, nil)
+		req, _ := http.NewRequest(method, hs.URL+path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+tok)
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -88,6 +96,10 @@ func TestProcessingEndpoints(t *testing.T) {
 		defer res.Body.Close()
 		b, _ := io.ReadAll(res.Body)
 		return res.StatusCode, string(b)
+	}
+	get := func(t *testing.T, tok, path string) (int, string) {
+		t.Helper()
+		return do(t, tok, "GET", path, "", "")
 	}
 	base := "/api/v1/projects/" + prj.ID
 	t.Run("ListRuns", func(t *testing.T) {
@@ -144,6 +156,59 @@ func TestProcessingEndpoints(t *testing.T) {
 		}
 		if last := string(leaves[0]); !strings.Contains(last, "deny") || !strings.Contains(last, clinician.ID) {
 			t.Errorf("last audit event %s", last)
+		}
+	})
+	t.Run("DatasetWork", func(t *testing.T) {
+		if err := instances.SetCollectionRules(ctx, &ethos.CollectionRules{ProjectID: prj.ID, Purpose: ethos.PurposeResearch}); err != nil {
+			t.Fatal(err)
+		}
+		// Two stored instances of two subjects and a run that wrote both.
+		r2 := storetest.ProcessingRunFixture(prj.ID, time.Now().UTC())
+		for i := range r2.Items {
+			item := &r2.Items[i]
+			in, err := instances.CreateInstance(ctx, &ethos.Instance{ProjectID: prj.ID, SOPInstanceUID: "1.2.3." + strconv.Itoa(i), Subject: item.Subject,
+				Status: ethos.InstanceStored, Blob: &ethos.BlobRef{Subject: item.Subject, Digest: strings.Repeat("3", 64)}, Source: "file:x",
+				ReceivedAt: time.Now().UTC(), ReceivedBy: steward.ID, ConsentID: "c"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			item.InstanceID, item.Status, item.Reasons = in.ID, ethos.ItemWritten, nil
+			item.OutputSHA256, item.OutputUID, item.PseudoID = strings.Repeat("2", 64), "2.25.9"+strconv.Itoa(i), "P"+strconv.Itoa(i)
+			item.Output = &ethos.BlobRef{Subject: item.Subject, Digest: strings.Repeat("3", 64)}
+		}
+		r2.Written, r2.Quarantined = 2, 0
+		if err := runs.CreateProcessingRun(ctx, r2); err != nil {
+			t.Fatal(err)
+		}
+		code, body := do(t, stewardToken, "POST", base+"/dataset-versions", "application/json", `{"run_id":"`+r2.ID+`","description":"d"}`)
+		var built struct {
+			Version ethos.DatasetVersion `json:"version"`
+		}
+		json.Unmarshal([]byte(body), &built)
+		if code != 201 || len(built.Version.Entries) != 2 || strings.Contains(body, "members") {
+			t.Fatalf("build: %d %s", code, body)
+		}
+		vid := built.Version.ID
+		code, body = do(t, stewardToken, "POST", base+"/dataset-versions/"+vid+"/labels?allowed=pos,neg", "text/csv", "id,label\n2.25.90,pos\nnope,neg\n")
+		if code != 400 || !strings.Contains(body, "row 3, column 1: unknown instance") {
+			t.Errorf("bad labels: %d %s", code, body)
+		}
+		code, body = do(t, stewardToken, "POST", base+"/dataset-versions/"+vid+"/labels?allowed=pos,neg", "text/csv", "id,label\n2.25.90,pos\n2.25.91,neg\n")
+		var labelled ethos.DatasetVersion
+		json.Unmarshal([]byte(body), &labelled)
+		if code != 201 || labelled.Parent != vid {
+			t.Fatalf("labels: %d %s", code, body)
+		}
+		code, body = do(t, stewardToken, "POST", base+"/dataset-versions/"+labelled.ID+"/splits", "application/json", `{"parts":[{"name":"train","fraction":0.5},{"name":"test","fraction":0.5}],"stratify_by":["label"],"seed":3}`)
+		if code != 201 || !strings.Contains(body, `"verified":true`) {
+			t.Errorf("split: %d %s", code, body)
+		}
+		code, body = get(t, stewardToken, base+"/dataset-versions/"+labelled.ID+"/datasheet?format=md")
+		if code != 200 || !strings.Contains(body, "## Motivation") || !strings.Contains(body, "## Maintenance") {
+			t.Errorf("datasheet: %d %s", code, body)
+		}
+		if code, body := do(t, clinicianToken, "POST", base+"/dataset-versions", "application/json", `{"run_id":"`+r2.ID+`"}`); code != 403 {
+			t.Errorf("clinician build: %d %s", code, body)
 		}
 	})
 }

@@ -55,6 +55,7 @@ type Server struct {
 	// Processing stage (http/processing.go); nil: not offered.
 	ProcessingRuns ethos.ProcessingService
 	Datasets       ethos.DatasetService
+	DatasetWork    ethos.DatasetWorkflow
 
 	// MaxBodyBytes bounds request bodies (default 1 MiB).
 	MaxBodyBytes int64

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/ethos-imaging/ethos/processing"
 	"github.com/ethos-imaging/ethos/sqlstore"
 	"log/slog"
 
@@ -63,6 +64,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	defer closeIngest()
 	s.Ingest = ingest
 	s.ProcessingRuns, s.Datasets = sqlstore.NewProcessingService(a.store), sqlstore.NewDatasetService(a.store) // processing stage (docs/processing.md)
+	pinst := sqlstore.NewInstanceService(a.store)
+	s.DatasetWork = &processing.Service{Projects: a.projects, Instances: pinst, Datasets: &processing.Datasets{Runs: s.ProcessingRuns, Instances: pinst,
+		Versions: s.Datasets, Lineage: lineageRecorder(a), Auditor: a.auditor, Decider: pol}}
 	return s.Serve(ctx, func(bound string) {
 		logger.Info("listening", "addr", bound, "data", a.dir, "audit_size", a.log.Size())
 	})
