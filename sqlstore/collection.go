@@ -138,6 +138,9 @@ func (s *ConsentService) create(ctx context.Context, tx *sql.Tx, c *ethos.Consen
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO consents (id, subject, status, purposes, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, string(c.Subject), string(c.Status), purposeCol(c), string(body), nanos(now), nanos(now))
+	if isUnique(err) {
+		return ethos.Errorf(ethos.ECONFLICT, "consent %s already exists", c.ID)
+	}
 	return err
 }
 
@@ -338,6 +341,17 @@ func (s *InstanceService) CreateInstance(ctx context.Context, in *ethos.Instance
 			string(in.Reason), in.Detail, in.ConsentID, digest, size, in.Source, nanos(in.ReceivedAt), in.ReceivedBy)
 		return err
 	})
+	if isUnique(err) && in.Status != ethos.InstanceQuarantined {
+		// Another writer kept the same UID between our check and insert
+		// (PostgreSQL's READ COMMITTED lets both checks pass): the unique
+		// index refused ours, so answer with the kept record.
+		row := s.db.db.QueryRowContext(ctx, "SELECT "+instanceCols+" FROM instances WHERE project_id = ? AND sop_instance_uid = ? AND status <> 'quarantined'", in.ProjectID, in.SOPInstanceUID)
+		e, rerr := scanInstance(row)
+		if rerr != nil {
+			return nil, fmt.Errorf("instance %s: read the kept record after a uniqueness conflict: %w", in.ID, rerr)
+		}
+		existing, err = e, nil
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -25,7 +25,7 @@ func runConsentImport(ctx context.Context, env *Env, args []string) error {
 	if flags.NArg() != 1 {
 		return usagef("consent import takes one FHIR file")
 	}
-	c, err := openCollection(ctx, *data, *user)
+	c, err := openCollection(ctx, *data, pgDSN(env, ""), *user)
 	if err != nil {
 		return err
 	}
@@ -103,7 +103,7 @@ func runConsentWithdraw(ctx context.Context, env *Env, args []string) error {
 	if !k.Valid() || flags.NArg() != 0 {
 		return usagef("consent withdraw needs --subject with a subject key of 64 lowercase hex digits")
 	}
-	c, err := openCollection(ctx, *data, *user)
+	c, err := openCollection(ctx, *data, pgDSN(env, ""), *user)
 	if err != nil {
 		return err
 	}

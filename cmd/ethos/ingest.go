@@ -20,6 +20,7 @@ import (
 	"github.com/ethos-imaging/ethos/fileblob"
 	"github.com/ethos-imaging/ethos/policy"
 	"github.com/ethos-imaging/ethos/sqlite"
+	"github.com/ethos-imaging/ethos/sqlstore"
 )
 
 // Files of the data directory used by collection (QC-COL-2).
@@ -35,9 +36,8 @@ const (
 // the data directory).
 type collectionApp struct {
 	*app
-	db        *sqlite.DB
-	consents  *sqlite.ConsentService
-	instances *sqlite.InstanceService
+	consents  *sqlstore.ConsentService
+	instances *sqlstore.InstanceService
 	blobs     *fileblob.Store
 	keys      *fileblob.FileKeyStore
 	linkKey   []byte
@@ -46,11 +46,15 @@ type collectionApp struct {
 	decider   ethos.Decider
 }
 
-func openCollection(ctx context.Context, dir, userID string) (*collectionApp, error) {
-	if !sqlite.Exists(dir) {
+// openCollection opens the data directory dir (and the PostgreSQL
+// database pg, when set) for offline collection work. The server holds the
+// blob key store's lock while it runs: this is the fallback for a machine
+// where no server runs.
+func openCollection(ctx context.Context, dir, pg, userID string) (*collectionApp, error) {
+	if pg == "" && !sqlite.Exists(dir) {
 		return nil, usagef("%s is not an Ethos data directory (run 'ethos init' first)", dir)
 	}
-	a, err := openApp(ctx, dir, "")
+	a, err := openApp(ctx, dir, pg)
 	if err != nil {
 		return nil, err
 	}
@@ -80,12 +84,7 @@ func openCollection(ctx context.Context, dir, userID string) (*collectionApp, er
 // openStores opens the collection tables, the blob store and the keys of
 // the data directory (creating the keys on first use).
 func (c *collectionApp) openStores(ctx context.Context) error {
-	c.db = sqlite.NewDB(c.dir)
-	if err := c.db.Open(ctx); err != nil {
-		c.db = nil
-		return err
-	}
-	c.consents, c.instances = sqlite.NewConsentService(c.db), sqlite.NewInstanceService(c.db)
+	c.consents, c.instances = sqlstore.NewConsentService(c.store), sqlstore.NewInstanceService(c.store)
 	master, err := loadOrCreateMaster(filepath.Join(c.dir, masterKeyFile))
 	if err != nil {
 		return err
@@ -110,13 +109,10 @@ func (c *collectionApp) openStores(ctx context.Context) error {
 	return err
 }
 
-// serveIngest returns the STOW-RS ingest service of an opened app and the
-// function that closes what it opened. Only SQLite data directories have
-// the collection tables so far; with PostgreSQL it returns nil.
-func serveIngest(ctx context.Context, a *app, pgDSN string, decider ethos.Decider) (ethos.InstanceIngester, func() error, error) {
-	if pgDSN != "" {
-		return nil, func() error { return nil }, nil
-	}
+// serveIngest returns the STOW-RS ingest service of an opened app (SQLite
+// or PostgreSQL; the blobs and keys stay in the data directory) and the
+// function that closes what it opened.
+func serveIngest(ctx context.Context, a *app, decider ethos.Decider) (ethos.InstanceIngester, func() error, error) {
 	c := &collectionApp{app: a, decider: decider}
 	if err := c.openStores(ctx); err != nil {
 		c.closeStores()
@@ -126,17 +122,12 @@ func serveIngest(ctx context.Context, a *app, pgDSN string, decider ethos.Decide
 	return &collection.Service{Ingester: g, Projects: a.projects, DUAs: a.duas}, c.closeStores, nil
 }
 
-// closeStores releases the key store's lock and closes the database
-// handle opened by openStores.
+// closeStores releases the key store's lock.
 func (c *collectionApp) closeStores() error {
 	var errs []error
 	if c.keys != nil {
 		errs = append(errs, c.keys.Close())
 		c.keys = nil
-	}
-	if c.db != nil {
-		errs = append(errs, c.db.Close())
-		c.db = nil
 	}
 	return errors.Join(errs...)
 }
@@ -196,7 +187,7 @@ func runIngest(ctx context.Context, env *Env, args []string) error {
 	if *project == "" || flags.NArg() == 0 {
 		return usagef("ingest needs --project and at least one directory or file")
 	}
-	c, err := openCollection(ctx, *data, *user)
+	c, err := openCollection(ctx, *data, pgDSN(env, ""), *user)
 	if err != nil {
 		return err
 	}
@@ -300,7 +291,7 @@ func runIngestRules(ctx context.Context, env *Env, args []string) error {
 	if *project == "" || *purpose == "" {
 		return usagef("ingest rules needs --project and --purpose")
 	}
-	c, err := openCollection(ctx, *data, *user)
+	c, err := openCollection(ctx, *data, pgDSN(env, ""), *user)
 	if err != nil {
 		return err
 	}
@@ -369,7 +360,7 @@ func runIngestList(ctx context.Context, env *Env, args []string) error {
 		}
 		f.Status = &st
 	}
-	c, err := openCollection(ctx, *data, *user)
+	c, err := openCollection(ctx, *data, pgDSN(env, ""), *user)
 	if err != nil {
 		return err
 	}

@@ -55,7 +55,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	s.Addr, s.Logger, s.Version = *addr, logger, version()
 	s.Policy, s.Auditor, s.AuditLog, s.AuditDB, s.VerifierKey = pol, a.auditor, a.log, a.auditDB, a.verifierKey
 	s.Parties, s.Users, s.Tokens, s.Projects, s.DUAs, s.Records = a.parties, a.users, a.tokens, a.projects, a.duas, a.records
-	ingest, closeIngest, err := serveIngest(ctx, a, pgDSN(env, *pg), pol) // STOW-RS (docs/ingest.md)
+	ingest, closeIngest, err := serveIngest(ctx, a, pol) // STOW-RS (docs/ingest.md)
 	if err != nil {
 		return err
 	}
