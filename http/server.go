@@ -52,6 +52,12 @@ type Server struct {
 	Records     ethos.RecordService
 	Ingest      ethos.InstanceIngester // DICOMweb STOW-RS (http/collection.go); nil: not offered
 
+	// Collection stage (http/collection.go): collection rules, the consent
+	// registry, withdrawal and disposal. Nil: those endpoints answer 501.
+	Instances  ethos.InstanceService
+	Consents   ethos.ConsentService
+	Collection ethos.CollectionAdmin
+
 	// MaxBodyBytes bounds request bodies (default 1 MiB).
 	MaxBodyBytes int64
 	// ShutdownTimeout bounds the graceful shutdown (default 15 s).

@@ -375,6 +375,15 @@ func (s *InstanceService) FindInstances(ctx context.Context, f ethos.InstanceFil
 	if f.Status != nil {
 		w.add("status = ?", string(*f.Status))
 	}
+	if f.Kept {
+		w.conds = append(w.conds, "status IN ('stored', 'withdrawn')")
+	}
+	if f.BlobDigest != nil {
+		w.add("blob_digest = ?", *f.BlobDigest)
+	}
+	if f.ReceivedBefore != nil {
+		w.add("received_at < ?", nanos(*f.ReceivedBefore))
+	}
 	limit, offset := page(f.Offset, f.Limit)
 	rows, err := s.db.db.QueryContext(ctx, "SELECT "+instanceCols+" FROM instances"+w.String()+" ORDER BY received_at, id LIMIT ? OFFSET ?", append(w.args, limit, offset)...)
 	if err != nil {
@@ -406,6 +415,45 @@ func (s *InstanceService) SetSubjectStatus(ctx context.Context, subject ethos.Su
 	}
 	n, err := res.RowsAffected()
 	return int(n), err
+}
+
+func (s *InstanceService) SetInstanceStatus(ctx context.Context, id string, status ethos.InstanceStatus) error {
+	if status != ethos.InstanceWithdrawn && status != ethos.InstanceErased {
+		return ethos.Errorf(ethos.EINVALID, "instance status can only move to withdrawn or erased")
+	}
+	res, err := s.db.db.ExecContext(ctx, "UPDATE instances SET status = ? WHERE id = ? AND status IN ('stored', 'withdrawn')", string(status), id)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ethos.Errorf(ethos.ENOTFOUND, "instance %s not found among the stored or withdrawn instances", id)
+	}
+	return nil
+}
+
+func (s *InstanceService) FindCollectionRules(ctx context.Context) ([]*ethos.CollectionRules, error) {
+	rows, err := s.db.db.QueryContext(ctx, "SELECT body FROM collection_rules ORDER BY project_id")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*ethos.CollectionRules
+	for rows.Next() {
+		var body string
+		if err := rows.Scan(&body); err != nil {
+			return nil, err
+		}
+		var r ethos.CollectionRules
+		if err := json.Unmarshal([]byte(body), &r); err != nil {
+			return nil, fmt.Errorf("collection rules row: %w", err)
+		}
+		out = append(out, &r)
+	}
+	return out, rows.Err()
 }
 
 func (s *InstanceService) CollectionRules(ctx context.Context, projectID string) (*ethos.CollectionRules, error) {

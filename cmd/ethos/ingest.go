@@ -98,6 +98,9 @@ func (c *collectionApp) openStores(ctx context.Context) error {
 	}
 	keys := fileblob.NewFileKeyStore(filepath.Join(c.dir, blobKeysFile))
 	if err := keys.Open(); err != nil {
+		if ethos.ErrorCode(err) == ethos.ECONFLICT {
+			return ethos.Errorf(ethos.ECONFLICT, "%s; if 'ethos serve' runs on %s, run this command through it: give a token (--token or $ETHOS_TOKEN) and --server", ethos.ErrorMessage(err), c.dir)
+		}
 		return err
 	}
 	c.keys = keys
@@ -109,17 +112,37 @@ func (c *collectionApp) openStores(ctx context.Context) error {
 	return err
 }
 
-// serveIngest returns the STOW-RS ingest service of an opened app (SQLite
-// or PostgreSQL; the blobs and keys stay in the data directory) and the
-// function that closes what it opened.
-func serveIngest(ctx context.Context, a *app, decider ethos.Decider) (ethos.InstanceIngester, func() error, error) {
+// collectionServer is what "ethos serve" offers of the collection stage:
+// STOW-RS ingest, and the consent registry with withdrawal and disposal.
+type collectionServer struct {
+	ingest    ethos.InstanceIngester
+	registry  *collection.Registry
+	instances *sqlstore.InstanceService
+	consents  *sqlstore.ConsentService
+}
+
+// serveCollection opens the collection services of an opened app (SQLite
+// or PostgreSQL; the blobs and keys stay in the data directory) and
+// returns the function that closes what it opened. The server holds the
+// blob key store's lock from then on.
+func serveCollection(ctx context.Context, a *app, decider ethos.Decider) (*collectionServer, func() error, error) {
 	c := &collectionApp{app: a, decider: decider}
 	if err := c.openStores(ctx); err != nil {
 		c.closeStores()
 		return nil, nil, err
 	}
 	g := &collection.Ingester{Instances: c.instances, Consents: c.consents, Blobs: c.blobs, Auditor: a.auditor, Decider: decider, Secret: c.secret}
-	return &collection.Service{Ingester: g, Projects: a.projects, DUAs: a.duas}, c.closeStores, nil
+	return &collectionServer{
+		ingest:    &collection.Service{Ingester: g, Projects: a.projects, DUAs: a.duas},
+		registry:  c.registry(),
+		instances: c.instances,
+		consents:  c.consents,
+	}, c.closeStores, nil
+}
+
+// registry returns the consent registry over the opened stores.
+func (c *collectionApp) registry() *collection.Registry {
+	return &collection.Registry{Consents: c.consents, Instances: c.instances, Blobs: c.blobs, Auditor: c.auditor, Secret: c.secret, LinkKey: c.linkKey}
 }
 
 // closeStores releases the key store's lock.
@@ -275,9 +298,9 @@ func sortedStrings(s []string) []string {
 }
 
 func runIngestRules(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "ingest rules", "ingest rules --user ID --project ID --purpose research|ai-training [--modalities CT,MR] [--body-parts CHEST] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--issuer I]")
-	data := fs.String("data", defaultDataDir, "data directory")
-	user := fs.String("user", "", "id of the Ethos user setting the rules")
+	fs := newFlagSet(env, "ingest rules", "ingest rules --project ID --purpose research|ai-training [--modalities CT,MR] [--body-parts CHEST] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--issuer I] [--retention-days N] [--server URL]\n       (offline, no server running: add --data DIR --user ID and no token)")
+	data := fs.String("data", defaultDataDir, "data directory (offline mode)")
+	user := fs.String("user", "", "id of the Ethos user setting the rules (offline mode)")
 	project := fs.String("project", "", "project")
 	purpose := fs.String("purpose", "", "purpose the project collects for: research or ai-training")
 	mods := fs.String("modalities", "", "comma-separated DICOM modalities to accept (default: any)")
@@ -285,11 +308,44 @@ func runIngestRules(ctx context.Context, env *Env, args []string) error {
 	from := fs.String("from", "", "earliest acquisition date accepted")
 	to := fs.String("to", "", "latest acquisition date accepted (whole day)")
 	issuer := fs.String("issuer", "", "issuer of patient IDs for files without Issuer of Patient ID")
+	retention := fs.Int("retention-days", 0, "days an instance is kept after it was received (0: until withdrawal or disposal)")
+	remote := remoteFlags(env, fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *project == "" || *purpose == "" {
 		return usagef("ingest rules needs --project and --purpose")
+	}
+	r := &ethos.CollectionRules{ProjectID: *project, Purpose: ethos.Purpose(*purpose), Issuer: *issuer, RetentionDays: *retention}
+	if *mods != "" {
+		r.Modalities = splitList(strings.ToUpper(*mods))
+	}
+	if *parts != "" {
+		r.BodyParts = splitList(*parts)
+	}
+	for _, tf := range []struct {
+		s   string
+		dst *time.Time
+	}{{*from, &r.Acquired.Start}, {*to, &r.Acquired.End}} {
+		if tf.s == "" {
+			continue
+		}
+		var err error
+		if *tf.dst, err = parseTimeFlag(tf.s); err != nil {
+			return usagef("%v", err)
+		}
+	}
+	cl, err := remote()
+	if err != nil {
+		return err
+	}
+	if cl != nil {
+		in := map[string]any{"purpose": r.Purpose, "modalities": r.Modalities, "body_parts": r.BodyParts, "acquired": r.Acquired, "issuer": r.Issuer, "retention_days": r.RetentionDays}
+		var out ethos.CollectionRules
+		if err := cl.do(ctx, "PUT", projectPath(*project, "/collection/rules"), in, &out); err != nil {
+			return err
+		}
+		return printJSON(env, &out)
 	}
 	c, err := openCollection(ctx, *data, pgDSN(env, ""), *user)
 	if err != nil {
@@ -305,29 +361,12 @@ func runIngestRules(ctx context.Context, env *Env, args []string) error {
 	if d := c.decider.Decide(&req); !d.Allow {
 		return d.Err()
 	}
-	r := &ethos.CollectionRules{ProjectID: p.ID, Purpose: ethos.Purpose(*purpose), Issuer: *issuer, UpdatedBy: c.actor.UserID}
-	if *mods != "" {
-		r.Modalities = splitList(strings.ToUpper(*mods))
-	}
-	if *parts != "" {
-		r.BodyParts = splitList(*parts)
-	}
-	for _, tf := range []struct {
-		s   string
-		dst *time.Time
-	}{{*from, &r.Acquired.Start}, {*to, &r.Acquired.End}} {
-		if tf.s == "" {
-			continue
-		}
-		if *tf.dst, err = parseTimeFlag(tf.s); err != nil {
-			return usagef("%v", err)
-		}
-	}
+	r.UpdatedBy = c.actor.UserID
 	if err := c.instances.SetCollectionRules(ctx, r); err != nil {
 		return err
 	}
 	if err := c.auditor.Record(ctx, ethos.AuditEvent{Actor: c.actor.UserID, Party: c.actor.PartyID, Action: "collection.rules",
-		Resource: "project/" + p.ID, Stage: ethos.StageCollection, Purpose: r.Purpose, Reason: fmt.Sprintf("modalities %v, body parts %v", r.Modalities, r.BodyParts)}); err != nil {
+		Resource: "project/" + p.ID, Stage: ethos.StageCollection, Purpose: r.Purpose, Reason: fmt.Sprintf("modalities %v, body parts %v, retention %d days", r.Modalities, r.BodyParts, r.RetentionDays)}); err != nil {
 		return err
 	}
 	return printJSON(env, r)

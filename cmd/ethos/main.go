@@ -48,6 +48,7 @@ var commands = []command{
 	{"user", "create, list and disable users", runUser},
 	{"version", "print the version of this binary", runVersion},
 	{"blob", "the encrypted image store: put, get, shred, verify, rewrap", runBlob},
+	{"dispose", "crypto-shred a subject's data, or dispose of instances past their retention period", runDispose},
 }
 
 // Env carries the process's streams and environment so commands stay

@@ -4,17 +4,19 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	ehttp "github.com/ethos-imaging/ethos/http"
 )
 
 func runServe(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "serve", "serve [--addr HOST:PORT] [--data DIR] [--postgres DSN] [--policy FILE [--allow-wider-than-framework]] [--log-level LEVEL]")
+	fs := newFlagSet(env, "serve", "serve [--addr HOST:PORT] [--data DIR] [--postgres DSN] [--policy FILE [--allow-wider-than-framework]] [--log-level LEVEL] [--retention-interval D]")
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	data := fs.String("data", defaultDataDir, "data directory (created on first start)")
 	policyFile := fs.String("policy", "", "access policy override file (JSON); default: the framework's matrix")
 	wider := fs.Bool("allow-wider-than-framework", false, "accept policy cells more open than the framework's")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	retention := fs.Duration("retention-interval", time.Hour, "how often to dispose of instances past their project's retention period (0: never; see 'ethos dispose --expired')")
 	pg := fs.String("postgres", "", "store records in this PostgreSQL database instead of SQLite in --data ($ETHOS_POSTGRES); the audit keys stay in --data")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -55,12 +57,13 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	s.Addr, s.Logger, s.Version = *addr, logger, version()
 	s.Policy, s.Auditor, s.AuditLog, s.AuditDB, s.VerifierKey = pol, a.auditor, a.log, a.auditDB, a.verifierKey
 	s.Parties, s.Users, s.Tokens, s.Projects, s.DUAs, s.Records = a.parties, a.users, a.tokens, a.projects, a.duas, a.records
-	ingest, closeIngest, err := serveIngest(ctx, a, pol) // STOW-RS (docs/ingest.md)
+	col, closeCol, err := serveCollection(ctx, a, pol) // STOW-RS, consents, disposal (docs/ingest.md, docs/consent.md)
 	if err != nil {
 		return err
 	}
-	defer closeIngest()
-	s.Ingest = ingest
+	defer closeCol()
+	s.Ingest, s.Instances, s.Consents, s.Collection = col.ingest, col.instances, col.consents, col.registry
+	defer startRetention(ctx, col.registry, *retention, logger)()
 	return s.Serve(ctx, func(bound string) {
 		logger.Info("listening", "addr", bound, "data", a.dir, "audit_size", a.log.Size())
 	})
