@@ -231,6 +231,37 @@ func testInstances(t *testing.T, db *sqlstore.DB) {
 			}
 		})
 	}
+	t.Run("kept_digest_and_received_before_filters", func(t *testing.T) {
+		d := ref.Digest
+		got, n, err := s.FindInstances(ctx, ethos.InstanceFilter{Subject: &k, BlobDigest: &d, Kept: true})
+		if err != nil || n != 2 || len(got) != 2 {
+			t.Fatalf("kept with digest: %d (%v), want 2 (both projects)", n, err)
+		}
+		past := first.ReceivedAt
+		if _, n, _ := s.FindInstances(ctx, ethos.InstanceFilter{ReceivedBefore: &past}); n != 0 {
+			t.Fatalf("received strictly before the first record: %d, want 0", n)
+		}
+		future := time.Now().Add(time.Hour)
+		if _, n, _ := s.FindInstances(ctx, ethos.InstanceFilter{ProjectID: &p1, Kept: true, ReceivedBefore: &future}); n != 2 {
+			t.Fatalf("kept in prj_1 received before now+1h: %d, want 2", n)
+		}
+	})
+	t.Run("one_instance_status", func(t *testing.T) {
+		o, _, err := s.FindInstances(ctx, ethos.InstanceFilter{Subject: &other})
+		if err != nil || len(o) != 1 {
+			t.Fatalf("other subject: %v %v", o, err)
+		}
+		code(t, s.SetInstanceStatus(ctx, o[0].ID, ethos.InstanceStored), ethos.EINVALID)
+		if err := s.SetInstanceStatus(ctx, o[0].ID, ethos.InstanceErased); err != nil {
+			t.Fatal(err)
+		}
+		code(t, s.SetInstanceStatus(ctx, o[0].ID, ethos.InstanceErased), ethos.ENOTFOUND)
+		code(t, s.SetInstanceStatus(ctx, "ins_nope", ethos.InstanceWithdrawn), ethos.ENOTFOUND)
+		// Put it back for the checks below: store a fresh copy.
+		if _, err := s.CreateInstance(ctx, &ethos.Instance{ProjectID: "prj_3", SOPInstanceUID: "4.5.6", Subject: other, Status: ethos.InstanceStored, Blob: &ethos.BlobRef{Subject: other, Digest: strings.Repeat("f", 64), Size: 3}}); err != nil {
+			t.Fatal(err)
+		}
+	})
 	t.Run("withdrawal_moves_kept_instances_of_the_subject_only", func(t *testing.T) {
 		n, err := s.SetSubjectStatus(ctx, k, ethos.InstanceWithdrawn)
 		if err != nil || n != 2 {
@@ -324,6 +355,18 @@ func testCollectionRules(t *testing.T, db *sqlstore.DB) {
 		if err != nil || got.Purpose != ethos.PurposeResearch || len(got.Modalities) != 0 {
 			t.Fatalf("read back %+v %v", got, err)
 		}
+	})
+	t.Run("all_rules_listed", func(t *testing.T) {
+		if err := s.SetCollectionRules(ctx, &ethos.CollectionRules{ProjectID: "prj_0", Purpose: ethos.PurposeResearch, RetentionDays: 365}); err != nil {
+			t.Fatal(err)
+		}
+		all, err := s.FindCollectionRules(ctx)
+		if err != nil || len(all) != 2 || all[0].ProjectID != "prj_0" || all[0].RetentionDays != 365 || all[1].ProjectID != "prj_1" {
+			t.Fatalf("all rules: %+v %v", all, err)
+		}
+	})
+	t.Run("ErrInvalid_negative_retention", func(t *testing.T) {
+		code(t, s.SetCollectionRules(ctx, &ethos.CollectionRules{ProjectID: "prj_1", Purpose: ethos.PurposeResearch, RetentionDays: -1}), ethos.EINVALID)
 	})
 	t.Run("ErrInvalid_bad_purpose", func(t *testing.T) {
 		code(t, s.SetCollectionRules(ctx, &ethos.CollectionRules{ProjectID: "prj_1", Purpose: "commercial-use"}), ethos.EINVALID)

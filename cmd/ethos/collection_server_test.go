@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,6 +54,7 @@ func pgSchema(t *testing.T) string {
 // a data steward, a token for it and a project.
 type collectionFixture struct {
 	dir, pg, steward, token, project string
+	log                              syncBuffer
 }
 
 func newCollectionFixture(t *testing.T, pg string) *collectionFixture {
@@ -91,7 +93,26 @@ func newCollectionFixture(t *testing.T, pg string) *collectionFixture {
 	return f
 }
 
-// serve starts the real binary on the fixture and returns its base URL.
+// syncBuffer is a buffer written by one goroutine and read by another.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// serve starts the real binary on the fixture and returns its base URL;
+// its log goes to f.log.
 func (f *collectionFixture) serve(t *testing.T, extra ...string) (*exec.Cmd, string) {
 	t.Helper()
 	args := append([]string{"serve", "--data", f.dir, "--addr", "127.0.0.1:0"}, extra...)
@@ -112,6 +133,7 @@ func (f *collectionFixture) serve(t *testing.T, extra ...string) (*exec.Cmd, str
 		sc := bufio.NewScanner(stderr)
 		sent := false
 		for sc.Scan() {
+			f.log.Write(append(sc.Bytes(), '\n'))
 			var line struct {
 				Msg  string `json:"msg"`
 				Addr string `json:"addr"`
@@ -240,4 +262,122 @@ func TestSTOWOnPostgres(t *testing.T) {
 			t.Fatalf("status %d, want 400", status)
 		}
 	})
+}
+
+// TestCollectionCommandsWhileServing runs the collection commands against
+// a running server (the data directory's key store is locked by it):
+// rules, consent import, STOW-RS, the consent as FHIR, withdrawal by the
+// hospital's identifier and disposal, none of which may print or log a
+// patient identifier.
+func TestCollectionCommandsWhileServing(t *testing.T) {
+	f := newCollectionFixture(t, "")
+	canary := filepath.Join(testenv.DICOMDir(t), "canary")
+	consents, err := filepath.Abs("../../collection/testdata/ingest/consents.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, base := f.serve(t, "--retention-interval", "1h")
+	env := map[string]string{"ETHOS_TOKEN": f.token, "ETHOS_SERVER": base}
+	must := func(args ...string) string {
+		t.Helper()
+		out, stderr, code := runCLIEnv(t, env, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, stderr)
+		}
+		if strings.Contains(out+stderr, "CANARY") {
+			t.Fatalf("%v printed a patient identifier: %s %s", args, out, stderr)
+		}
+		return out
+	}
+	t.Run("ErrConflict_offline_while_serving_says_what_to_do", func(t *testing.T) {
+		_, stderr, code := runCLI(t, "consent", "import", "--data", f.dir, "--user", f.steward, "--project", f.project, consents)
+		if code == 0 || !strings.Contains(stderr, "ethos serve") || !strings.Contains(stderr, "--server") {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+	})
+	out := must("ingest", "rules", "--project", f.project, "--purpose", "research", "--modalities", "CT,MR", "--issuer", "urn:oid:2.999.4711.1", "--retention-days", "3650")
+	if !strings.Contains(out, `"retention_days": 3650`) || !strings.Contains(out, `"updated_by": "`+f.steward) {
+		t.Fatalf("ingest rules: %s", out)
+	}
+	t.Run("ErrInvalid_malformed_import_stores_nothing", func(t *testing.T) {
+		b, _ := os.ReadFile(consents)
+		bad := filepath.Join(t.TempDir(), "bad.json")
+		os.WriteFile(bad, []byte(strings.Replace(string(b), `"status": "active"`, `"status": "sort-of"`, 1)), 0o600)
+		_, stderr, code := runCLIEnv(t, env, "consent", "import", "--project", f.project, bad)
+		if code != 1 || !strings.Contains(stderr, "status") {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+	})
+	out = must("consent", "import", "--project", f.project, consents)
+	if !strings.Contains(out, "imported 3 consents (3 identifiers sealed") {
+		t.Fatalf("import: %s", out)
+	}
+	id := strings.Fields(out)[0]
+	body, ct, _ := stowBody(t, canary)
+	if status, _ := stow(t, base, f.token, f.project, body, ct); status != http.StatusAccepted {
+		t.Fatalf("STOW-RS: %d", status)
+	}
+	t.Run("consent_as_FHIR", func(t *testing.T) {
+		req, _ := http.NewRequest("GET", base+"/api/v1/projects/"+f.project+"/consents/"+id, nil)
+		req.Header.Set("Authorization", "Bearer "+f.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		var c struct {
+			ResourceType string `json:"resourceType"`
+			ID           string `json:"id"`
+			Status       string `json:"status"`
+		}
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/fhir+json" || json.Unmarshal(b, &c) != nil || c.ResourceType != "Consent" || c.ID != id || c.Status != "active" {
+			t.Fatalf("GET consent: %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
+		}
+		if strings.Contains(string(b), "CANARY") {
+			t.Fatal("FHIR export names the patient by identifier")
+		}
+	})
+	idFile := filepath.Join(t.TempDir(), "patient-id")
+	if err := os.WriteFile(idFile, []byte("CANARYID000001\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("ErrNotFound_withdraw_unknown_identifier", func(t *testing.T) {
+		other := filepath.Join(t.TempDir(), "other-id")
+		os.WriteFile(other, []byte("CANARYID999999\n"), 0o600)
+		_, stderr, code := runCLIEnv(t, env, "consent", "withdraw", "--project", f.project, "--issuer", "urn:oid:2.999.4711.1", "--patient-id-from", other)
+		if code != 1 || !strings.Contains(stderr, "no subject is known") || strings.Contains(stderr, "CANARY") {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+	})
+	out = must("consent", "withdraw", "--project", f.project, "--issuer", "urn:oid:2.999.4711.1", "--patient-id-from", idFile, "--json")
+	var w ethos.WithdrawalResult
+	if err := json.Unmarshal([]byte(out), &w); err != nil || len(w.Consents) != 1 || w.Consents[0] != id || w.Instances != 2 || w.Shred != nil {
+		t.Fatalf("withdraw: %v %s", err, out)
+	}
+	t.Run("withdrawn_subject_refused_at_once", func(t *testing.T) {
+		one, ct1, _ := stowBody(t, filepath.Join(canary, "shard0"))
+		_, resp := stow(t, base, f.token, f.project, one, ct1)
+		var ok struct {
+			Value []json.RawMessage `json:"Value"`
+		}
+		json.Unmarshal(resp["00081199"], &ok)
+		// shard0's stored CT belongs to the withdrawn subject; it is a
+		// duplicate of a withdrawn record, so it is not answered as stored.
+		if len(ok.Value) != 0 {
+			t.Fatalf("%d instances answered as stored after withdrawal", len(ok.Value))
+		}
+	})
+	out = must("dispose", "--project", f.project, "--subject", string(w.Subject), "--reason", "erasure request", "--json")
+	var d ethos.Disposal
+	if err := json.Unmarshal([]byte(out), &d); err != nil || d.Instances != 2 || len(d.Shredded) != 1 || d.Shredded[0].BlobsDeleted != 2 || d.Shredded[0].KeyID == "" {
+		t.Fatalf("dispose: %v %s", err, out)
+	}
+	out = must("dispose", "--expired")
+	if !strings.Contains(out, "disposed of 0 instances") {
+		t.Fatalf("dispose --expired: %s", out)
+	}
+	if strings.Contains(f.log.String(), "CANARY") {
+		t.Error("the server log names a patient identifier")
+	}
 }
