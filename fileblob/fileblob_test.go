@@ -667,3 +667,31 @@ func TestVerify(t *testing.T) {
 		}
 	})
 }
+
+func TestRemoveStaleTemp(t *testing.T) {
+	e := mustStore(t, fileblob.SegmentSize)
+	ctx := context.Background()
+	ref, err := e.store.Put(ctx, subject(t, "a"), strings.NewReader("kept bytes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(filepath.Dir(blobPath(t, e, ref)))
+	for _, name := range []string{".put-123", ".put-456"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("half a blob"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := e.store.RemoveStaleTemp()
+	if err != nil || n != 2 {
+		t.Fatalf("removed %d (%v), want 2", n, err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".put-*")); len(left) != 0 {
+		t.Fatalf("left: %v", left)
+	}
+	if got, err := readAll(t, e.store, ref); err != nil || string(got) != "kept bytes" {
+		t.Fatalf("finished blob after cleaning: %q %v", got, err)
+	}
+	if n, err := e.store.RemoveStaleTemp(); err != nil || n != 0 {
+		t.Fatalf("second run removed %d (%v)", n, err)
+	}
+}

@@ -108,6 +108,11 @@ func (c *collectionApp) openStores(ctx context.Context) error {
 	if err := c.blobs.Init(); err != nil {
 		return err
 	}
+	// This process holds the key store's lock: no other Put is under way,
+	// so temporary files are left over from a killed process.
+	if _, err := c.blobs.RemoveStaleTemp(); err != nil {
+		return err
+	}
 	c.secret, err = loadOrCreateSecret(filepath.Join(c.dir, subjectSecretFile))
 	return err
 }
