@@ -218,7 +218,13 @@ func TestPermissions(t *testing.T) {
 	if _, err := e.store.Put(context.Background(), subject(t, "A"), strings.NewReader("x")); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range append(blobFiles(t, e.dir), e.keyPath) {
+	// New keys go to the journal; reopening folds it into the snapshot.
+	journal := e.keyPath + ".journal"
+	if fi, err := os.Stat(journal); err != nil || fi.Mode().Perm() != 0o600 || fi.Size() == 0 {
+		t.Fatalf("journal after a new key: %v %v", fi, err)
+	}
+	e.reopen(t, e.master, 0)
+	for _, p := range append(blobFiles(t, e.dir), e.keyPath, journal) {
 		fi, err := os.Stat(p)
 		if err != nil {
 			t.Fatal(err)
@@ -292,7 +298,8 @@ func TestShredSubject(t *testing.T) {
 		}
 	}
 	// A backup of the whole store taken before the shredding: blob files
-	// and key file.
+	// and key file (reopening folds the journal into the key file).
+	e.reopen(t, e.master, 0)
 	backup := map[string][]byte{}
 	var bytesA int64
 	for _, p := range blobFiles(t, e.dir) {
