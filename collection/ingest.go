@@ -107,6 +107,13 @@ func (g *Ingester) Ingest(ctx context.Context, b *Batch, source string, r io.Rea
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", source, err)
 	}
+	return g.IngestBytes(ctx, b, source, data)
+}
+
+// IngestBytes is Ingest of an instance already in memory (a file read
+// whole, a STOW-RS part). data is not kept after it returns, so the
+// caller may reuse the buffer.
+func (g *Ingester) IngestBytes(ctx context.Context, b *Batch, source string, data []byte) (*Result, error) {
 	in := &ethos.Instance{ProjectID: b.Project.ID, Source: source, ReceivedAt: g.now(), ReceivedBy: b.Access.UserID, Status: ethos.InstanceQuarantined}
 	if len(data) > MaxInstanceBytes {
 		return g.quarantine(ctx, b, in, ethos.QuarantineUnparsable, fmt.Sprintf("larger than %d bytes", MaxInstanceBytes), "")

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/ethos-imaging/ethos"
 )
@@ -16,10 +17,42 @@ import (
 // ConsentService implements ethos.ConsentService and
 // ethos.SubjectLinkService (consents and the sealed links of their
 // subjects live together).
-type ConsentService struct{ db *DB }
+type ConsentService struct {
+	db    *DB
+	stmts stmtCache
+}
 
 // NewConsentService returns the consent service over db.
 func NewConsentService(db *DB) *ConsentService { return &ConsentService{db: db} }
+
+// stmtCache keeps the prepared statements of the queries ingest runs for
+// every instance: preparing (parsing) the SQL again each time cost as much
+// CPU as running it. Keys are query texts, a small closed set.
+type stmtCache struct{ m sync.Map }
+
+func (c *stmtCache) get(ctx context.Context, db *sql.DB, q string) (*sql.Stmt, error) {
+	if st, ok := c.m.Load(q); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := c.m.LoadOrStore(q, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+// total is the count of all matches: the rows read when they are all of
+// them, a COUNT(*) otherwise.
+func (db *DB) total(ctx context.Context, table string, w *where, offset, limit, read int) (int, error) {
+	if offset == 0 && read < limit {
+		return read, nil
+	}
+	return db.count(ctx, table, w)
+}
 
 var (
 	_ ethos.ConsentService     = (*ConsentService)(nil)
@@ -62,7 +95,11 @@ func (s *ConsentService) FindConsents(ctx context.Context, f ethos.ConsentFilter
 		w.add("purposes LIKE ?", "%,"+string(*f.Purpose)+",%")
 	}
 	limit, offset := page(f.Offset, f.Limit)
-	rows, err := s.db.db.QueryContext(ctx, "SELECT body FROM consents"+w.String()+" ORDER BY created_at, id LIMIT ? OFFSET ?", append(w.args, limit, offset)...)
+	st, err := s.stmts.get(ctx, s.db.db, "SELECT body FROM consents"+w.String()+" ORDER BY created_at, id LIMIT ? OFFSET ?")
+	if err != nil {
+		return nil, 0, err
+	}
+	rows, err := st.QueryContext(ctx, append(w.args, limit, offset)...)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -82,7 +119,7 @@ func (s *ConsentService) FindConsents(ctx context.Context, f ethos.ConsentFilter
 	if err := rows.Err(); err != nil {
 		return nil, 0, err
 	}
-	n, err := s.db.count(ctx, "consents", &w)
+	n, err := s.db.total(ctx, "consents", &w, offset, limit, len(out))
 	return out, n, err
 }
 
@@ -276,12 +313,17 @@ func (s *ConsentService) DeleteSubjectLink(ctx context.Context, subject ethos.Su
 }
 
 // InstanceService implements ethos.InstanceService.
-type InstanceService struct{ db *DB }
+type InstanceService struct {
+	db    *DB
+	stmts stmtCache
+}
 
 // NewInstanceService returns the instance service over db.
 func NewInstanceService(db *DB) *InstanceService { return &InstanceService{db: db} }
 
 var _ ethos.InstanceService = (*InstanceService)(nil)
+
+const keptByUID = "SELECT " + instanceCols + " FROM instances WHERE project_id = ? AND sop_instance_uid = ? AND status <> 'quarantined'"
 
 const instanceCols = "id, project_id, sop_instance_uid, subject, modality, body_part, acquired_at, status, reason, detail, consent_id, blob_digest, blob_size, source, received_at, received_by"
 
@@ -317,7 +359,11 @@ func (s *InstanceService) CreateInstance(ctx context.Context, in *ethos.Instance
 	var existing *ethos.Instance
 	err := s.db.withTx(ctx, func(tx *sql.Tx) error {
 		if in.Status != ethos.InstanceQuarantined {
-			row := tx.QueryRowContext(ctx, "SELECT "+instanceCols+" FROM instances WHERE project_id = ? AND sop_instance_uid = ? AND status <> 'quarantined'", in.ProjectID, in.SOPInstanceUID)
+			st, err := s.stmts.get(ctx, s.db.db, keptByUID)
+			if err != nil {
+				return err
+			}
+			row := tx.StmtContext(ctx, st).QueryRowContext(ctx, in.ProjectID, in.SOPInstanceUID)
 			e, err := scanInstance(row)
 			if err == nil {
 				existing = e
@@ -336,7 +382,11 @@ func (s *InstanceService) CreateInstance(ctx context.Context, in *ethos.Instance
 		if in.Blob != nil {
 			digest, size = in.Blob.Digest, in.Blob.Size
 		}
-		_, err := tx.ExecContext(ctx, "INSERT INTO instances ("+instanceCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		st, err := s.stmts.get(ctx, s.db.db, "INSERT INTO instances ("+instanceCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		if err != nil {
+			return err
+		}
+		_, err = tx.StmtContext(ctx, st).ExecContext(ctx,
 			in.ID, in.ProjectID, in.SOPInstanceUID, string(in.Subject), in.Modality, in.BodyPart, acquired, string(in.Status),
 			string(in.Reason), in.Detail, in.ConsentID, digest, size, in.Source, nanos(in.ReceivedAt), in.ReceivedBy)
 		return err
@@ -345,7 +395,7 @@ func (s *InstanceService) CreateInstance(ctx context.Context, in *ethos.Instance
 		// Another writer kept the same UID between our check and insert
 		// (PostgreSQL's READ COMMITTED lets both checks pass): the unique
 		// index refused ours, so answer with the kept record.
-		row := s.db.db.QueryRowContext(ctx, "SELECT "+instanceCols+" FROM instances WHERE project_id = ? AND sop_instance_uid = ? AND status <> 'quarantined'", in.ProjectID, in.SOPInstanceUID)
+		row := s.db.db.QueryRowContext(ctx, keptByUID, in.ProjectID, in.SOPInstanceUID)
 		e, rerr := scanInstance(row)
 		if rerr != nil {
 			return nil, fmt.Errorf("instance %s: read the kept record after a uniqueness conflict: %w", in.ID, rerr)
@@ -385,7 +435,11 @@ func (s *InstanceService) FindInstances(ctx context.Context, f ethos.InstanceFil
 		w.add("received_at < ?", nanos(*f.ReceivedBefore))
 	}
 	limit, offset := page(f.Offset, f.Limit)
-	rows, err := s.db.db.QueryContext(ctx, "SELECT "+instanceCols+" FROM instances"+w.String()+" ORDER BY received_at, id LIMIT ? OFFSET ?", append(w.args, limit, offset)...)
+	st, err := s.stmts.get(ctx, s.db.db, "SELECT "+instanceCols+" FROM instances"+w.String()+" ORDER BY received_at, id LIMIT ? OFFSET ?")
+	if err != nil {
+		return nil, 0, err
+	}
+	rows, err := st.QueryContext(ctx, append(w.args, limit, offset)...)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -401,7 +455,7 @@ func (s *InstanceService) FindInstances(ctx context.Context, f ethos.InstanceFil
 	if err := rows.Err(); err != nil {
 		return nil, 0, err
 	}
-	n, err := s.db.count(ctx, "instances", &w)
+	n, err := s.db.total(ctx, "instances", &w, offset, limit, len(out))
 	return out, n, err
 }
 

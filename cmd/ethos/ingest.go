@@ -9,10 +9,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ethos-imaging/ethos"
@@ -204,11 +207,12 @@ func runIngest(ctx context.Context, env *Env, args []string) error {
 	if len(args) > 0 && args[0] == "list" {
 		return runIngestList(ctx, env, args[1:])
 	}
-	flags := newFlagSet(env, "ingest", "ingest --user ID --project ID [--data DIR] [--json] DIR|FILE...\n       ethos ingest list --user ID --project ID [--status S] [--json]\n       ethos ingest rules --user ID --project ID --purpose research|ai-training [--modalities CT,MR] [--body-parts CHEST] [--from D] [--to D] [--issuer I]")
+	flags := newFlagSet(env, "ingest", "ingest --user ID --project ID [--data DIR] [--workers N] [--json] DIR|FILE...\n       ethos ingest list --user ID --project ID [--status S] [--json]\n       ethos ingest rules --user ID --project ID --purpose research|ai-training [--modalities CT,MR] [--body-parts CHEST] [--from D] [--to D] [--issuer I]")
 	data := flags.String("data", defaultDataDir, "data directory")
 	user := flags.String("user", "", "id of the Ethos user doing the ingest")
 	project := flags.String("project", "", "project to ingest into")
 	asJSON := flags.Bool("json", false, "print one JSON record per instance")
+	workers := flags.Int("workers", min(runtime.GOMAXPROCS(0), 4), "files ingested at a time")
 	if err := parseFlags(flags, args); err != nil {
 		return err
 	}
@@ -238,8 +242,11 @@ func runIngest(ctx context.Context, env *Env, args []string) error {
 	access.DUAs = duas
 	g := &collection.Ingester{Instances: c.instances, Consents: c.consents, Blobs: c.blobs, Auditor: c.auditor, Decider: c.decider, Secret: c.secret}
 	batch := &collection.Batch{Project: p, Rules: rules, Access: access, RequestID: "cli-" + ethos.NewID("ing")}
-	counts := map[string]int{}
-	enc := json.NewEncoder(env.Stdout)
+	// Walk first, then ingest with a few workers: parsing, sealing and the
+	// database commits of one file overlap another's syncs. A line is
+	// printed only once its instance record and audit event are durable.
+	type job struct{ path, source string }
+	var jobs []job
 	for _, root := range flags.Args() {
 		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
@@ -252,36 +259,82 @@ func runIngest(ctx context.Context, env *Env, args []string) error {
 			if rel == "." {
 				rel = filepath.Base(path)
 			}
-			f, err := os.Open(path)
-			if err != nil {
-				return err
-			}
-			res, err := g.Ingest(ctx, batch, "file:"+filepath.ToSlash(rel), f)
-			f.Close()
-			if err != nil {
-				return err
-			}
-			in := res.Instance
-			key := string(in.Status)
-			if res.Duplicate {
-				key = "duplicate"
-			} else if in.Reason != "" {
-				key += " " + string(in.Reason)
-			}
-			counts[key]++
-			if *asJSON {
-				return enc.Encode(map[string]any{"source": in.Source, "instance": in, "duplicate": res.Duplicate})
-			}
-			line := fmt.Sprintf("%-12s %s %s", key, in.ID, in.Source)
-			if in.Status != ethos.InstanceStored {
-				line += ": " + in.Detail
-			}
-			fmt.Fprintln(env.Stdout, line)
+			jobs = append(jobs, job{path, "file:" + filepath.ToSlash(rel)})
 			return nil
 		})
 		if err != nil {
 			return err
 		}
+	}
+	n := *workers
+	if n <= 0 {
+		n = 1
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	next := make(chan job)
+	go func() {
+		defer close(next)
+		for _, j := range jobs {
+			select {
+			case next <- j:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var (
+		mu     sync.Mutex
+		counts = map[string]int{}
+		enc    = json.NewEncoder(env.Stdout)
+		wg     sync.WaitGroup
+		bufs   = sync.Pool{New: func() any { return new([]byte) }}
+	)
+	report := func(res *collection.Result) error {
+		mu.Lock()
+		defer mu.Unlock()
+		in := res.Instance
+		key := string(in.Status)
+		if res.Duplicate {
+			key = "duplicate"
+		} else if in.Reason != "" {
+			key += " " + string(in.Reason)
+		}
+		counts[key]++
+		if *asJSON {
+			return enc.Encode(map[string]any{"source": in.Source, "instance": in, "duplicate": res.Duplicate})
+		}
+		line := fmt.Sprintf("%-12s %s %s", key, in.ID, in.Source)
+		if in.Status != ethos.InstanceStored {
+			line += ": " + in.Detail
+		}
+		_, err := fmt.Fprintln(env.Stdout, line)
+		return err
+	}
+	for range n {
+		wg.Go(func() {
+			for j := range next {
+				buf := bufs.Get().(*[]byte)
+				data, err := readFileInto(j.path, *buf)
+				var res *collection.Result
+				if err == nil {
+					res, err = g.IngestBytes(ctx, batch, j.source, data)
+				}
+				*buf = data[:0]
+				bufs.Put(buf)
+				if err == nil {
+					err = report(res)
+				}
+				if err != nil {
+					cancel(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil && ctx.Err() != nil {
+		return err
 	}
 	if !*asJSON {
 		var parts []string
@@ -443,4 +496,40 @@ func runIngestList(ctx context.Context, env *Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stdout, "%d of %d records\n", len(ins), n)
 	return nil
+}
+
+// readFileInto reads the file at path into buf (grown when too small),
+// refusing files larger than collection.MaxInstanceBytes + 1 so that
+// ingest quarantines them instead of the reader allocating without bound.
+func readFileInto(path string, buf []byte) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return buf, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return buf, err
+	}
+	size := min(fi.Size(), collection.MaxInstanceBytes+1) + 1 // +1: see EOF in one read
+	if int64(cap(buf)) < size {
+		buf = make([]byte, 0, size)
+	}
+	buf = buf[:0]
+	for {
+		if len(buf) > collection.MaxInstanceBytes {
+			return buf, nil
+		}
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := f.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
