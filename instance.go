@@ -2,7 +2,6 @@ package ethos
 
 import (
 	"context"
-	"io"
 	"time"
 )
 
@@ -193,7 +192,25 @@ type InstanceService interface {
 // error is non-nil only when Ethos failed; a refused instance comes back
 // quarantined.
 type InstanceIngester interface {
-	IngestInstance(ctx context.Context, projectID string, who AccessRequest, source, requestID string, r io.Reader) (in *Instance, duplicate bool, err error)
+	// IngestInstances ingests items into project projectID, in order (a
+	// few at a time), and returns one outcome per item. The project, its
+	// rules and the caller's agreements are looked up once.
+	IngestInstances(ctx context.Context, projectID string, who AccessRequest, requestID string, items []IngestItem) ([]IngestOutcome, error)
+}
+
+// IngestItem is one instance handed to an InstanceIngester: where it came
+// from (no identifiers) and its bytes, which are not kept after the call.
+type IngestItem struct {
+	Source string
+	Data   []byte
+}
+
+// IngestOutcome is what became of one IngestItem. Duplicate is set when
+// the project already held its SOP Instance UID; Instance is then the
+// record kept before.
+type IngestOutcome struct {
+	Instance  *Instance
+	Duplicate bool
 }
 
 // SubjectRef names the subject of a withdrawal or disposal: by subject key,

@@ -13,6 +13,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ethos-imaging/ethos"
@@ -306,31 +307,65 @@ type Service struct {
 	Ingester *Ingester
 	Projects ethos.ProjectService
 	DUAs     ethos.DUAService
+	Workers  int // instances in flight per call; 0 means 2
 }
 
 var _ ethos.InstanceIngester = (*Service)(nil)
 
-// IngestInstance ingests one instance into project projectID.
-func (s *Service) IngestInstance(ctx context.Context, projectID string, who ethos.AccessRequest, source, requestID string, r io.Reader) (*ethos.Instance, bool, error) {
+// IngestInstances ingests items into project projectID with up to
+// Workers (default 2) instances in flight; outcomes keep the items' order.
+func (s *Service) IngestInstances(ctx context.Context, projectID string, who ethos.AccessRequest, requestID string, items []ethos.IngestItem) ([]ethos.IngestOutcome, error) {
 	p, err := s.Projects.FindProjectByID(ctx, projectID)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	rules, err := s.Ingester.Instances.CollectionRules(ctx, p.ID)
 	if err != nil {
 		if e, ok := errors.AsType[*ethos.Error](err); ok && e.Code == ethos.ENOTFOUND {
-			return nil, false, ethos.Errorf(ethos.ECONFLICT, "project %s has no collection rules yet; set them before ingesting", p.ID)
+			return nil, ethos.Errorf(ethos.ECONFLICT, "project %s has no collection rules yet; set them before ingesting", p.ID)
 		}
-		return nil, false, err
+		return nil, err
 	}
 	if s.DUAs != nil && who.PartyID != "" {
 		if who.DUAs, _, err = s.DUAs.FindDUAs(ctx, ethos.DUAFilter{PartyID: &who.PartyID, ProjectID: &p.ID, Limit: 1000}); err != nil {
-			return nil, false, err
+			return nil, err
 		}
 	}
-	res, err := s.Ingester.Ingest(ctx, &Batch{Project: p, Rules: rules, Access: who, RequestID: requestID}, source, r)
-	if err != nil {
-		return nil, false, err
+	b := &Batch{Project: p, Rules: rules, Access: who, RequestID: requestID}
+	out := make([]ethos.IngestOutcome, len(items))
+	n := s.Workers
+	if n <= 0 {
+		n = 2
 	}
-	return res.Instance, res.Duplicate, nil
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	next := make(chan int)
+	go func() {
+		defer close(next)
+		for i := range items {
+			select {
+			case next <- i:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for range min(n, len(items)) {
+		wg.Go(func() {
+			for i := range next {
+				res, err := s.Ingester.IngestBytes(ctx, b, items[i].Source, items[i].Data)
+				if err != nil {
+					cancel(err)
+					return
+				}
+				out[i] = ethos.IngestOutcome{Instance: res.Instance, Duplicate: res.Duplicate}
+			}
+		})
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return nil, context.Cause(ctx)
+	}
+	return out, nil
 }

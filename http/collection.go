@@ -126,12 +126,17 @@ func (s *Server) handleSTOW(w http.ResponseWriter, r *http.Request, p *principal
 		return err
 	}
 	who := ethos.AccessRequest{UserID: p.User.ID, PartyID: p.Party.ID, PartyType: p.Party.Type, Roles: p.User.Roles}
+	items := make([]ethos.IngestItem, len(parts))
+	for i, part := range parts {
+		items[i] = ethos.IngestItem{Source: fmt.Sprintf("stow-rs:%s#%d", requestID(r.Context()), i+1), Data: part.data}
+	}
+	outcomes, err := s.Ingest.IngestInstances(r.Context(), project, who, requestID(r.Context()), items)
+	if err != nil {
+		return err
+	}
 	var stored, failed []dicomJSON
 	for i, part := range parts {
-		in, _, err := s.Ingest.IngestInstance(r.Context(), project, who, fmt.Sprintf("stow-rs:%s#%d", requestID(r.Context()), i+1), requestID(r.Context()), bytes.NewReader(part.data))
-		if err != nil {
-			return err
-		}
+		in := outcomes[i].Instance
 		item := dicomJSON{"00081150": uiAttr(part.sopClass), "00081155": uiAttr(part.sopUID)}
 		if in.Status == ethos.InstanceStored {
 			// A duplicate is stored already: success, nothing new kept.
