@@ -54,6 +54,7 @@ func pgSchema(t *testing.T) string {
 // a data steward, a token for it and a project.
 type collectionFixture struct {
 	dir, pg, steward, token, project string
+	outsiderToken                    string // a data steward of another (private) party, no agreement
 	log                              syncBuffer
 }
 
@@ -90,6 +91,19 @@ func newCollectionFixture(t *testing.T, pg string) *collectionFixture {
 		t.Fatal(err)
 	}
 	f.steward, f.token, f.project = u.ID, secret, p.ID
+	other := &ethos.Party{Name: "Vendor", Type: ethos.PartyPrivate}
+	if err := a.parties.CreateParty(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	ou := &ethos.User{PartyID: other.ID, Name: "vendor steward", Roles: []ethos.Role{ethos.RoleDataSteward}}
+	if err := a.users.CreateUser(ctx, ou); err != nil {
+		t.Fatal(err)
+	}
+	osecret, ohash := ethos.NewTokenSecret()
+	if err := a.tokens.CreateToken(ctx, &ethos.Token{UserID: ou.ID, Name: "test", Hash: ohash, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	f.outsiderToken = osecret
 	return f
 }
 
@@ -366,6 +380,20 @@ func TestCollectionCommandsWhileServing(t *testing.T) {
 		// duplicate of a withdrawn record, so it is not answered as stored.
 		if len(ok.Value) != 0 {
 			t.Fatalf("%d instances answered as stored after withdrawal", len(ok.Value))
+		}
+	})
+	t.Run("ErrForbidden_other_party_without_agreement", func(t *testing.T) {
+		outsider := map[string]string{"ETHOS_TOKEN": f.outsiderToken, "ETHOS_SERVER": base}
+		for _, args := range [][]string{
+			{"consent", "withdraw", "--project", f.project, "--subject", string(w.Subject), "--erase"},
+			{"dispose", "--project", f.project, "--subject", string(w.Subject)},
+			{"consent", "import", "--project", f.project, consents},
+			{"ingest", "rules", "--project", f.project, "--purpose", "research"},
+		} {
+			_, stderr, code := runCLIEnv(t, outsider, args...)
+			if code != 1 || !strings.Contains(strings.ToLower(stderr), "forbidden") && !strings.Contains(stderr, "not allowed") && !strings.Contains(stderr, "denied") {
+				t.Errorf("%v: exit %d: %s", args[:2], code, stderr)
+			}
 		}
 	})
 	out = must("dispose", "--project", f.project, "--subject", string(w.Subject), "--reason", "erasure request", "--json")
