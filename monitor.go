@@ -851,6 +851,9 @@ type MonitorStore interface {
 	FindCases(ctx context.Context, f CaseFilter) ([]*StopCase, int, error)
 	FindCaseByID(ctx context.Context, id string) (*StopCase, error)
 	DecideCase(ctx context.Context, id, decision, reason, by string) (*StopCase, error)
+	// SetCaseSuspension records whether the registry was asked to
+	// suspend the deployment of a case, and the error if that failed.
+	SetCaseSuspension(ctx context.Context, id string, requested bool, errText string) error
 	RecordDelivery(ctx context.Context, d *Delivery) error
 	FindDeliveries(ctx context.Context, alertID string) ([]*Delivery, error)
 }
