@@ -864,3 +864,44 @@ type MonitorStore interface {
 type DeploymentSuspender interface {
 	SuspendDeployment(ctx context.Context, deploymentID, reason, by string) error
 }
+
+// ---------------------------------------------------------------------------
+// Service
+
+// MonitorStatus is the state of quality check QC-DEP-1 for one
+// deployment: it passes only while events arrive, the scheduled checks run
+// on time, and alert rules and owners exist.
+type MonitorStatus struct {
+	Check        string    `json:"check"` // "QC-DEP-1"
+	DeploymentID string    `json:"deployment_id"`
+	At           time.Time `json:"at"`
+	Pass         bool      `json:"pass"`
+	// Failures say why the check fails; Notes are things a person should
+	// look at that do not fail it (untriaged alerts, overdue cases).
+	Failures []string `json:"failures,omitempty"`
+	Notes    []string `json:"notes,omitempty"`
+
+	Rules           int         `json:"rules"`
+	Owners          int         `json:"owners"`
+	RecentEvents    bool        `json:"recent_events"` // events within max_silence
+	CheckedTo       *time.Time  `json:"checked_to,omitempty"`
+	NextDue         time.Time   `json:"next_due"` // when the next window's check is due
+	LastRun         *MonitorRun `json:"last_run,omitempty"`
+	ActiveAlerts    int         `json:"active_alerts"`
+	UntriagedAlerts int         `json:"untriaged_alerts"`
+	OpenCases       int         `json:"open_cases"`
+	OverdueCases    int         `json:"overdue_cases"`
+}
+
+// MonitorService runs the monitoring of deployments: it stores plans,
+// runs checks on demand (the scheduler runs them on time) and reports
+// QC-DEP-1.
+type MonitorService interface {
+	// SetPlan validates and stores a plan document for a deployment.
+	SetPlan(ctx context.Context, deploymentID string, plan []byte, by string) (*MonitoringPlan, error)
+	// RunChecks checks every window that closed (plus grace) since the
+	// last check.
+	RunChecks(ctx context.Context, deploymentID, kind, by string) (*MonitorRun, error)
+	// Status evaluates QC-DEP-1 now.
+	Status(ctx context.Context, deploymentID string) (*MonitorStatus, error)
+}
