@@ -52,6 +52,10 @@ type Server struct {
 	Records     ethos.RecordService
 	Ingest      ethos.InstanceIngester // DICOMweb STOW-RS (http/collection.go); nil: not offered
 
+	// Deployment monitoring (http/monitor.go, QC-DEP-1); nil: not offered.
+	Monitor      ethos.MonitorService
+	MonitorStore ethos.MonitorStore
+
 	// MaxBodyBytes bounds request bodies (default 1 MiB).
 	MaxBodyBytes int64
 	// ShutdownTimeout bounds the graceful shutdown (default 15 s).
