@@ -287,6 +287,8 @@ type MonitoringPlan struct {
 	// MaxSilence is how long without events before QC-DEP-1 fails
 	// (default: two windows).
 	MaxSilence Span `json:"max_silence,omitzero"`
+
+	loc *time.Location // the window time zone, loaded by Validate
 }
 
 // PlanError is a fault in a monitoring plan, with the JSON path of the
@@ -304,6 +306,9 @@ func planErr(path, format string, args ...any) error {
 
 // Location returns the plan's time zone.
 func (p *MonitoringPlan) Location() *time.Location {
+	if p.loc != nil {
+		return p.loc
+	}
 	if p.Window.TimeZone == "" {
 		return time.UTC
 	}
@@ -362,10 +367,13 @@ func (p *MonitoringPlan) Validate() error {
 	default:
 		return planErr("window.every", "want daily, weekly or custom, not %q", w.Every)
 	}
+	p.loc = time.UTC
 	if w.TimeZone != "" {
-		if _, err := time.LoadLocation(w.TimeZone); err != nil {
+		loc, err := time.LoadLocation(w.TimeZone)
+		if err != nil {
 			return planErr("window.time_zone", "unknown time zone %q", w.TimeZone)
 		}
+		p.loc = loc
 	}
 	if w.Grace < 0 || w.Grace.D() > 7*24*time.Hour {
 		return planErr("window.grace", "must be between 0 and 7d")
