@@ -2,7 +2,6 @@ package monitor
 
 import (
 	"math"
-	"slices"
 )
 
 // aurocDeLong returns the area under the ROC curve of rows (the
@@ -11,29 +10,20 @@ import (
 // values of each positive among the negatives and of each negative among
 // the positives (DeLong, DeLong and Clarke-Pearson 1988). ok is false
 // unless both classes are present.
-func aurocDeLong(rows []labelled) (auc, se float64, ok bool) {
-	var nPos, nNeg int
-	for _, r := range rows {
-		if r.label {
-			nPos++
-		} else {
-			nNeg++
+func aurocDeLong(sorted []labelled, g group) (auc, se float64, nPos, nNeg int) {
+	for i := range sorted {
+		if g.has(&sorted[i]) {
+			if sorted[i].label {
+				nPos++
+			} else {
+				nNeg++
+			}
 		}
 	}
 	if nPos == 0 || nNeg == 0 {
-		return 0, 0, false
+		return 0, 0, nPos, nNeg
 	}
-	s := make([]labelled, len(rows))
-	copy(s, rows)
-	slices.SortFunc(s, func(a, b labelled) int {
-		switch {
-		case a.score < b.score:
-			return -1
-		case a.score > b.score:
-			return 1
-		}
-		return 0
-	})
+	s := sorted
 	m, n := float64(nPos), float64(nNeg)
 	// Sums of the placements and of their squares, tie block by tie
 	// block: within a block every positive has the same placement, and
@@ -44,6 +34,9 @@ func aurocDeLong(rows []labelled) (auc, se float64, ok bool) {
 		j := i
 		var p, q float64
 		for ; j < len(s) && s[j].score == s[i].score; j++ {
+			if !g.has(&s[j]) {
+				continue
+			}
 			if s[j].label {
 				p++
 			} else {
@@ -69,5 +62,5 @@ func aurocDeLong(rows []labelled) (auc, se float64, ok bool) {
 		var01 = (q01 - n*auc*auc) / (n - 1)
 	}
 	v := math.Max(0, var10/m+var01/n)
-	return auc, math.Sqrt(v), true
+	return auc, math.Sqrt(v), nPos, nNeg
 }

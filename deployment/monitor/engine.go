@@ -7,32 +7,97 @@ import (
 	"maps"
 	"math"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/ethos-imaging/ethos"
 	"github.com/ethos-imaging/ethos/drift"
 )
 
-// catKey counts a categorical value at one site.
-type catKey struct{ site, value string }
+// interner gives each distinct label string (a field value, a site, a sex,
+// an age band) a small integer, so that the per-event work is slice
+// indexing and the kept rows hold no pointers for the collector to scan.
+type interner struct {
+	ids   map[string]int32
+	names []string
+}
 
-// labelled is one event with ground truth, kept for performance.
+func (in *interner) id(s string) int32 {
+	if v, ok := in.ids[s]; ok {
+		return v
+	}
+	if in.ids == nil {
+		in.ids = map[string]int32{}
+	}
+	v := int32(len(in.names))
+	in.ids[s] = v
+	in.names = append(in.names, s)
+	return v
+}
+
+// labelled is one event with ground truth, kept for performance; sex, age
+// band and site are interned.
 type labelled struct {
 	score           float64
 	label, decision bool
-	sex, age, site  string
+	sex, age, site  int32
+}
+
+// Grouping attributes of labelled rows.
+const (
+	attrSex = iota
+	attrAge
+	attrSite
+)
+
+var attrNames = [...]string{attrSex: "sex", attrAge: "age_band", attrSite: "site"}
+
+func attrIndex(name string) int {
+	for i, n := range attrNames {
+		if n == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func (r *labelled) attr(i int) int32 {
+	switch i {
+	case attrSex:
+		return r.sex
+	case attrAge:
+		return r.age
+	}
+	return r.site
 }
 
 // acc accumulates one window (or the reference) in the single pass.
 type acc struct {
-	n                       int
-	cat                     []map[catKey]int // per watched categorical field
-	num                     [][]float64      // per watched numeric field
+	n int
+	// cat[f][site][value] counts the interned values of categorical
+	// field f at each interned site.
+	cat                     [][][]int
+	num                     [][]float64 // per watched numeric field
 	scores                  []float64
 	pos, readers, overrides int
 	lab                     []labelled
 	seq                     []seqStat // per sequential rule
+
+	// Results computed once per window and shared by the rules.
+	numRes   []*numericOutcome
+	scoreRes *numericOutcome
+	catRes   []*categoricalOutcome
+	sorted   []labelled // lab by score, for AUROC
+	groups   [3][]int32 // distinct codes per attribute, by name
+}
+
+type numericOutcome struct {
+	res drift.NumericResult
+	err error
+}
+
+type categoricalOutcome struct {
+	res drift.CategoricalResult
+	err error
 }
 
 type seqStat struct {
@@ -43,18 +108,29 @@ type seqStat struct {
 }
 
 func (e *Engine) newAcc() *acc {
-	a := &acc{cat: make([]map[catKey]int, len(e.catFields)), num: make([][]float64, len(e.numFields)), seq: make([]seqStat, len(e.seqRules))}
-	for i := range a.cat {
-		a.cat[i] = map[catKey]int{}
+	return &acc{cat: make([][][]int, len(e.catFields)), num: make([][]float64, len(e.numFields)), seq: make([]seqStat, len(e.seqRules)),
+		numRes: make([]*numericOutcome, len(e.numFields)), catRes: make([]*categoricalOutcome, len(e.catFields))}
+}
+
+func bump(rows [][]int, site, v int32) [][]int {
+	if int(site) >= len(rows) {
+		rows = append(rows, make([][]int, int(site)+1-len(rows))...)
 	}
-	return a
+	row := rows[site]
+	if int(v) >= len(row) {
+		row = append(row, make([]int, int(v)+1-len(row))...)
+		rows[site] = row
+	}
+	row[v]++
+	return rows
 }
 
 // add counts one event.
 func (e *Engine) add(a *acc, ev *ethos.InferenceEvent) {
 	a.n++
+	site := e.in.id(orNone(ev.Site))
 	for i, f := range e.catFields {
-		a.cat[i][catKey{ev.Site, catValue(ev, f)}]++
+		a.cat[i] = bump(a.cat[i], site, e.in.id(catValue(ev, f)))
 	}
 	for i, f := range e.numFields {
 		if v, ok := numValue(ev, f); ok {
@@ -72,8 +148,29 @@ func (e *Engine) add(a *acc, ev *ethos.InferenceEvent) {
 		}
 	}
 	if ev.Label != nil {
-		a.lab = append(a.lab, labelled{score: ev.Score, label: ev.Label.Positive, decision: ev.Decision, sex: ev.Sex, age: ev.AgeBand, site: ev.Site})
+		a.lab = append(a.lab, labelled{score: ev.Score, label: ev.Label.Positive, decision: ev.Decision,
+			sex: e.in.id(orNone(ev.Sex)), age: e.in.id(orNone(ev.AgeBand)), site: site})
 	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return noValue
+	}
+	return s
+}
+
+// valueCounts sums field i's counts over sites, by value name.
+func (e *Engine) valueCounts(a *acc, i int) map[string]int {
+	out := map[string]int{}
+	for _, row := range a.cat[i] {
+		for v, c := range row {
+			if c > 0 {
+				out[e.in.names[v]] += c
+			}
+		}
+	}
+	return out
 }
 
 // catValue returns a categorical field of an event; a missing value is
@@ -154,6 +251,7 @@ type Engine struct {
 	catIndex, numIndex   map[string]int
 	seqRules             []*ethos.AlertRule
 	ref                  *reference
+	in                   interner
 }
 
 // NewEngine prepares the reference of a validated plan: it reads the
@@ -208,10 +306,7 @@ func NewEngine(ctx context.Context, p *ethos.MonitoringPlan, r ethos.InferenceEv
 func (e *Engine) accReference(a *acc) *reference {
 	ref := &reference{n: a.n, cat: make([]map[string]int, len(e.catFields)), num: make([]*drift.Reference, len(e.numFields))}
 	for i := range e.catFields {
-		ref.cat[i] = map[string]int{}
-		for k, c := range a.cat[i] {
-			ref.cat[i][k.value] += c
-		}
+		ref.cat[i] = e.valueCounts(a, i)
 	}
 	for i := range e.numFields {
 		if len(a.num[i]) > 0 {
@@ -235,7 +330,7 @@ func (e *Engine) accReference(a *acc) *reference {
 			if rule.Metric != ethos.MetricGapDrift {
 				continue
 			}
-			if g, _, ok := gapOf(a.lab, rule.Of, rule.Field, rule.MinN); ok {
+			if g, _, ok := e.gapOf(a, rule.Of, rule.Field, rule.MinN); ok {
 				if ref.gaps[rule.Of] == nil {
 					ref.gaps[rule.Of] = map[string]float64{}
 				}
@@ -582,12 +677,6 @@ func describe(rule *ethos.AlertRule, c *ethos.CheckResult, wr *ethos.WindowResul
 	return msg
 }
 
-// sortedKeys returns the keys of a count map in order.
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
-}
+// ReferenceSize is the number of reference events (or reference scores of
+// a sample).
+func (e *Engine) ReferenceSize() int { return e.ref.n }

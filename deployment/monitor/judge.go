@@ -82,15 +82,16 @@ func (e *Engine) categorical(rule *ethos.AlertRule, a *acc, i int, c ethos.Check
 		c.Insufficient = "no events"
 		return c
 	}
-	cur := map[string]int{}
-	for k, n := range a.cat[i] {
-		cur[k.value] += n
-	}
 	if len(e.ref.cat[i]) == 0 {
 		c.Insufficient = "no reference counts for " + rule.Field
 		return c
 	}
-	res, err := drift.CompareCategorical(drift.Align(e.ref.cat[i], cur), 0)
+	if a.catRes[i] == nil {
+		o := &categoricalOutcome{}
+		o.res, o.err = drift.CompareCategorical(drift.Align(e.ref.cat[i], e.valueCounts(a, i)), 0)
+		a.catRes[i] = o
+	}
+	res, err := a.catRes[i].res, a.catRes[i].err
 	if err != nil {
 		c.Insufficient = err.Error()
 		return c
@@ -117,23 +118,32 @@ func (e *Engine) categorical(rule *ethos.AlertRule, a *acc, i int, c ethos.Check
 // newCategories reports each value of the field never seen in the
 // reference, per site.
 func (e *Engine) newCategories(rule *ethos.AlertRule, a *acc, i int, base ethos.CheckResult) []ethos.CheckResult {
-	var keys []catKey
-	for k := range a.cat[i] {
-		if e.ref.cat[i][k.value] == 0 {
-			keys = append(keys, k)
+	type seen struct {
+		value, site string
+		n           int
+	}
+	var news []seen
+	for site, row := range a.cat[i] {
+		for v, n := range row {
+			if n > 0 && e.ref.cat[i][e.in.names[v]] == 0 {
+				news = append(news, seen{e.in.names[v], e.in.names[site], n})
+			}
 		}
 	}
-	slices.SortFunc(keys, func(x, y catKey) int {
+	slices.SortFunc(news, func(x, y seen) int {
 		if c := strings.Compare(x.value, y.value); c != 0 {
 			return c
 		}
 		return strings.Compare(x.site, y.site)
 	})
-	out := make([]ethos.CheckResult, 0, len(keys))
-	for _, k := range keys {
+	out := make([]ethos.CheckResult, 0, len(news))
+	for _, k := range news {
 		c := base
-		n := a.cat[i][k]
-		c.Key, c.Site, c.N, c.Value = rule.Field+"="+k.value, k.site, n, ptr(float64(n))
+		site := k.site
+		if site == noValue {
+			site = ""
+		}
+		c.Key, c.Site, c.N, c.Value = rule.Field+"="+k.value, site, k.n, ptr(float64(k.n))
 		c.Detail = "value never seen in the reference"
 		out = append(out, c)
 	}
@@ -150,7 +160,12 @@ func (e *Engine) numeric(rule *ethos.AlertRule, a *acc, i int, c ethos.CheckResu
 		c.Insufficient = "no values in the window"
 		return c
 	}
-	res, err := e.ref.num[i].Compare(a.num[i])
+	if a.numRes[i] == nil {
+		o := &numericOutcome{}
+		o.res, o.err = e.ref.num[i].Compare(a.num[i])
+		a.numRes[i] = o
+	}
+	res, err := a.numRes[i].res, a.numRes[i].err
 	if err != nil {
 		c.Insufficient = err.Error()
 		return c
@@ -188,7 +203,12 @@ func (e *Engine) output(rule *ethos.AlertRule, a *acc, c ethos.CheckResult) etho
 			c.Insufficient = "no events"
 			return c
 		}
-		res, err := e.ref.scores.Compare(a.scores)
+		if a.scoreRes == nil {
+			o := &numericOutcome{}
+			o.res, o.err = e.ref.scores.Compare(a.scores)
+			a.scoreRes = o
+		}
+		res, err := a.scoreRes.res, a.scoreRes.err
 		if err != nil {
 			c.Insufficient = err.Error()
 			return c
@@ -250,71 +270,64 @@ func (e *Engine) sequential(rule *ethos.AlertRule, a *acc, c ethos.CheckResult) 
 	return c
 }
 
-// group is the labelled events of one scope.
+// group is one scope of labelled events: an attribute's value, or all
+// (attr −1).
 type group struct {
 	key, site string
-	rows      []labelled
+	attr      int
+	code      int32
 }
 
-// groupsOf splits labelled events by attribute ("sex", "age_band",
-// "site"), in key order; missing values are their own group.
-func groupsOf(rows []labelled, attr string) []group {
-	idx := map[string]int{}
-	var gs []group
-	for _, r := range rows {
-		v := attrOf(r, attr)
-		i, ok := idx[v]
-		if !ok {
-			i = len(gs)
-			idx[v] = i
-			gs = append(gs, group{key: attr + "=" + v})
-			if attr == "site" {
-				gs[i].site = v
+// groupsOf lists the groups of an attribute present in the window, in
+// name order.
+func (e *Engine) groupsOf(a *acc, attr int) []group {
+	codes := a.groups[attr]
+	if codes == nil {
+		seen := map[int32]bool{}
+		for i := range a.lab {
+			if c := a.lab[i].attr(attr); !seen[c] {
+				seen[c] = true
+				codes = append(codes, c)
 			}
 		}
-		gs[i].rows = append(gs[i].rows, r)
+		slices.SortFunc(codes, func(x, y int32) int { return strings.Compare(e.in.names[x], e.in.names[y]) })
+		if codes == nil {
+			codes = []int32{}
+		}
+		a.groups[attr] = codes
 	}
-	slices.SortFunc(gs, func(x, y group) int { return strings.Compare(x.key, y.key) })
-	return gs
-}
-
-func attrOf(r labelled, attr string) string {
-	var v string
-	switch attr {
-	case "sex":
-		v = r.sex
-	case "age_band":
-		v = r.age
-	case "site":
-		v = r.site
+	out := make([]group, len(codes))
+	for i, c := range codes {
+		name := e.in.names[c]
+		out[i] = group{key: attrNames[attr] + "=" + name, attr: attr, code: c}
+		if attr == attrSite && name != noValue {
+			out[i].site = name
+		}
 	}
-	if v == "" {
-		return noValue
-	}
-	return v
+	return out
 }
 
 func (e *Engine) performance(rule *ethos.AlertRule, a *acc, base ethos.CheckResult) []ethos.CheckResult {
 	var gs []group
 	switch rule.Scope {
 	case ethos.ScopeSite:
-		gs = groupsOf(a.lab, "site")
+		gs = e.groupsOf(a, attrSite)
 	case ethos.ScopeSubgroup:
-		attrs := []string{"sex", "age_band"}
+		attrs := []int{attrSex, attrAge}
 		if rule.Field != "" {
-			attrs = []string{rule.Field}
+			attrs = []int{attrIndex(rule.Field)}
 		}
 		for _, at := range attrs {
-			gs = append(gs, groupsOf(a.lab, at)...)
+			gs = append(gs, e.groupsOf(a, at)...)
 		}
 	default:
-		gs = []group{{rows: a.lab}}
+		gs = []group{{attr: -1}}
 	}
 	out := make([]ethos.CheckResult, 0, len(gs))
 	for _, g := range gs {
 		c := base
 		c.Key, c.Site = g.key, g.site
-		m := metricOf(rule.Metric, g.rows)
+		m := metricOf(rule.Metric, a, g)
 		c.N = m.n
 		if m.reason != "" {
 			c.Insufficient = m.reason
@@ -334,23 +347,29 @@ type measured struct {
 	reason      string
 }
 
-// metricOf computes a performance metric over labelled rows. n is the
-// metric's denominator: positives for sensitivity, negatives for
+func (g group) has(r *labelled) bool { return g.attr < 0 || r.attr(g.attr) == g.code }
+
+// metricOf computes a performance metric over a group's labelled rows. n
+// is the metric's denominator: positives for sensitivity, negatives for
 // specificity, positive decisions for PPV, and the smaller class for
 // AUROC.
-func metricOf(metric string, rows []labelled) measured {
+func metricOf(metric string, a *acc, g group) measured {
 	if metric == ethos.MetricAUROC {
-		var pos, neg int
-		for _, r := range rows {
-			if r.label {
-				pos++
-			} else {
-				neg++
-			}
+		if a.sorted == nil {
+			a.sorted = slices.Clone(a.lab)
+			slices.SortFunc(a.sorted, func(x, y labelled) int {
+				switch {
+				case x.score < y.score:
+					return -1
+				case x.score > y.score:
+					return 1
+				}
+				return 0
+			})
 		}
+		auc, se, pos, neg := aurocDeLong(a.sorted, g)
 		m := measured{n: min(pos, neg)}
-		auc, se, ok := aurocDeLong(rows)
-		if !ok {
+		if pos == 0 || neg == 0 {
 			m.reason = "AUROC needs both classes"
 			return m
 		}
@@ -358,7 +377,11 @@ func metricOf(metric string, rows []labelled) measured {
 		return m
 	}
 	var cf evalstat.Confusion
-	for _, r := range rows {
+	for i := range a.lab {
+		r := &a.lab[i]
+		if !g.has(r) {
+			continue
+		}
 		switch {
 		case r.label && r.decision:
 			cf.TP++
@@ -392,12 +415,12 @@ func metricOf(metric string, rows []labelled) measured {
 // gapOf is the largest minus the smallest value of metric across the
 // groups of attr that have at least minN in their denominator. n is the
 // smallest such denominator. ok is false with fewer than two groups.
-func gapOf(rows []labelled, metric, attr string, minN int) (gap float64, n int, ok bool) {
+func (e *Engine) gapOf(a *acc, metric, attr string, minN int) (gap float64, n int, ok bool) {
 	lo, hi := math.Inf(1), math.Inf(-1)
 	count := 0
 	n = math.MaxInt
-	for _, g := range groupsOf(rows, attr) {
-		m := metricOf(metric, g.rows)
+	for _, g := range e.groupsOf(a, attrIndex(attr)) {
+		m := metricOf(metric, a, g)
 		if m.reason != "" || m.n < minN || m.n == 0 {
 			continue
 		}
@@ -413,7 +436,7 @@ func gapOf(rows []labelled, metric, attr string, minN int) (gap float64, n int, 
 
 func (e *Engine) gap(rule *ethos.AlertRule, a *acc, c ethos.CheckResult) ethos.CheckResult {
 	c.Key = rule.Of + " by " + rule.Field
-	g, n, ok := gapOf(a.lab, rule.Of, rule.Field, max(rule.MinN, 1))
+	g, n, ok := e.gapOf(a, rule.Of, rule.Field, max(rule.MinN, 1))
 	if !ok {
 		c.Insufficient = fmt.Sprintf("fewer than two %s groups with %s defined on at least %d cases", rule.Field, rule.Of, max(rule.MinN, 1))
 		return c
