@@ -823,6 +823,8 @@ type AlertChange struct {
 	Raise *Alert    `json:"raise,omitempty"`
 	Clear string    `json:"clear,omitempty"`
 	At    time.Time `json:"at"`
+	// WindowStart is the start of the window whose check made the change.
+	WindowStart time.Time `json:"window_start"`
 }
 
 // RunOutcome is everything one run changes, stored in one transaction.

@@ -593,14 +593,14 @@ func (e *Engine) hysteresis(wr *ethos.WindowResult, st *State, now time.Time) []
 			h.Clears = 0
 			if !h.Active && h.Breaches >= rule.RaiseAfter {
 				h.Active = true
-				out = append(out, ethos.AlertChange{At: now, Raise: e.newAlert(rule, c, wr, now)})
+				out = append(out, ethos.AlertChange{At: now, WindowStart: wr.Start, Raise: e.newAlert(rule, c, wr, now)})
 			}
 		} else {
 			h.Clears++
 			h.Breaches = 0
 			if h.Active && h.Clears >= rule.ClearAfter {
 				h.Active = false
-				out = append(out, ethos.AlertChange{At: now, Clear: id})
+				out = append(out, ethos.AlertChange{At: now, WindowStart: wr.Start, Clear: id})
 			}
 		}
 	}
@@ -624,7 +624,7 @@ func (e *Engine) hysteresis(wr *ethos.WindowResult, st *State, now time.Time) []
 		h.Breaches = 0
 		if h.Active && h.Clears >= rule.ClearAfter {
 			h.Active = false
-			out = append(out, ethos.AlertChange{At: now, Clear: id})
+			out = append(out, ethos.AlertChange{At: now, WindowStart: wr.Start, Clear: id})
 		}
 	}
 	// Forget identities that are inactive with nothing pending.
