@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -22,6 +23,7 @@ func main() {
 	events := flag.Int("events", 1_000_000, "events in the monitored windows")
 	days := flag.Int("days", 30, "daily windows")
 	repeat := flag.Int("repeat", 3, "timed passes")
+	prof := flag.String("cpuprofile", "", "write a CPU profile of the timed checks to this file")
 	flag.Parse()
 	r, p, ws, err := workload(*events, *days)
 	if err != nil {
@@ -31,6 +33,15 @@ func main() {
 	runtime.GC()
 	ctx := context.Background()
 	fmt.Printf("plan: %d rules, %d windows; GOMAXPROCS %d\n", len(p.Rules), len(ws), runtime.GOMAXPROCS(0))
+	if *prof != "" {
+		f, err := os.Create(*prof)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	for i := range *repeat {
 		w0, c0 := time.Now(), cpu()
 		e, err := monitor.NewEngine(ctx, p, r)

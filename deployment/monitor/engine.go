@@ -11,6 +11,7 @@ import (
 
 	"github.com/ethos-imaging/ethos"
 	"github.com/ethos-imaging/ethos/drift"
+	"github.com/ethos-imaging/ethos/evalstat"
 )
 
 // interner gives each distinct label string (a field value, a site, a sex,
@@ -87,7 +88,12 @@ type acc struct {
 	scoreRes *numericOutcome
 	catRes   []*categoricalOutcome
 	sorted   []labelled // lab by score, for AUROC
+	sortedOK bool
 	groups   [3][]int32 // distinct codes per attribute, by name
+	// conf[0] is the overall confusion table (index 0), conf[1+attr][code]
+	// the table of each group; filled on first use.
+	conf   [4][]evalstat.Confusion
+	confOK bool
 }
 
 type numericOutcome struct {
@@ -125,12 +131,38 @@ func bump(rows [][]int, site, v int32) [][]int {
 	return rows
 }
 
+// recent remembers the last few values of one field and their ids, so
+// that most events are interned by a string comparison or two instead of
+// a map look-up.
+type recent struct {
+	s  [4]string
+	id [4]int32
+	n  int
+}
+
+func (e *Engine) intern(c *recent, s string) int32 {
+	for i := range c.n {
+		if c.s[i] == s {
+			return c.id[i]
+		}
+	}
+	id := e.in.id(s)
+	k := c.n
+	if k == len(c.s) {
+		k = int(id) % len(c.s) // overwrite a slot, spread by id
+	} else {
+		c.n++
+	}
+	c.s[k], c.id[k] = s, id
+	return id
+}
+
 // add counts one event.
 func (e *Engine) add(a *acc, ev *ethos.InferenceEvent) {
 	a.n++
-	site := e.in.id(orNone(ev.Site))
+	site := e.intern(&e.recent[0], orNone(ev.Site))
 	for i, f := range e.catFields {
-		a.cat[i] = bump(a.cat[i], site, e.in.id(catValue(ev, f)))
+		a.cat[i] = bump(a.cat[i], site, e.intern(&e.recent[3+i], catValue(ev, f)))
 	}
 	for i, f := range e.numFields {
 		if v, ok := numValue(ev, f); ok {
@@ -149,7 +181,7 @@ func (e *Engine) add(a *acc, ev *ethos.InferenceEvent) {
 	}
 	if ev.Label != nil {
 		a.lab = append(a.lab, labelled{score: ev.Score, label: ev.Label.Positive, decision: ev.Decision,
-			sex: e.in.id(orNone(ev.Sex)), age: e.in.id(orNone(ev.AgeBand)), site: site})
+			sex: e.intern(&e.recent[1], orNone(ev.Sex)), age: e.intern(&e.recent[2], orNone(ev.AgeBand)), site: site})
 	}
 }
 
@@ -252,6 +284,7 @@ type Engine struct {
 	seqRules             []*ethos.AlertRule
 	ref                  *reference
 	in                   interner
+	recent               []recent // site, sex, age band, then each categorical field
 }
 
 // NewEngine prepares the reference of a validated plan: it reads the
@@ -274,6 +307,7 @@ func NewEngine(ctx context.Context, p *ethos.MonitoringPlan, r ethos.InferenceEv
 	for _, f := range p.Fields {
 		watch(f)
 	}
+
 	for i := range p.Rules {
 		rule := &p.Rules[i]
 		switch ethos.MetricFamily(rule.Metric) {
@@ -283,6 +317,7 @@ func NewEngine(ctx context.Context, p *ethos.MonitoringPlan, r ethos.InferenceEv
 			e.seqRules = append(e.seqRules, rule)
 		}
 	}
+	e.recent = make([]recent, 3+len(e.catFields))
 	if p.Reference.Sample != nil {
 		e.ref = e.sampleReference(p.Reference.Sample)
 	} else {
@@ -423,11 +458,27 @@ func (e *Engine) Check(ctx context.Context, r ethos.InferenceEventReader, ws []W
 	if err != nil {
 		return nil, err
 	}
-	accs := make([]*acc, len(ws))
-	for i := range accs {
-		accs[i] = e.newAcc()
+	now := time.Now
+	if e.Now != nil {
+		now = e.Now
 	}
+	// Events come in time order, so a window is complete as soon as the
+	// scan passes its end: it is judged then, and its buffers are reused
+	// by the next window.
 	cur := 0
+	a := e.newAcc()
+	finish := func() {
+		w := ws[cur]
+		res.Events += a.n
+		wr := &ethos.WindowResult{DeploymentID: e.Plan.DeploymentID, Start: w.Start, End: w.End, Events: a.n, Labelled: len(a.lab)}
+		for j := range e.Plan.Rules {
+			wr.Checks = append(wr.Checks, e.judge(&e.Plan.Rules[j], a)...)
+		}
+		res.Windows = append(res.Windows, wr)
+		res.Changes = append(res.Changes, e.hysteresis(wr, st, now())...)
+		a = e.recycle(a)
+		cur++
+	}
 	var last time.Time
 	err = r.ScanEvents(ctx, ethos.EventFilter{DeploymentID: e.Plan.DeploymentID, From: ws[0].Start, To: ws[len(ws)-1].End}, func(ev *ethos.InferenceEvent) error {
 		t := ev.Time
@@ -436,12 +487,11 @@ func (e *Engine) Check(ctx context.Context, r ethos.InferenceEventReader, ws []W
 		}
 		last = t
 		for cur < len(ws) && !t.Before(ws[cur].End) {
-			cur++
+			finish()
 		}
 		if cur == len(ws) || t.Before(ws[cur].Start) {
 			return nil
 		}
-		a := accs[cur]
 		e.add(a, ev)
 		for i, d := range dets {
 			if d.Detector == nil {
@@ -465,19 +515,8 @@ func (e *Engine) Check(ctx context.Context, r ethos.InferenceEventReader, ws []W
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now
-	if e.Now != nil {
-		now = e.Now
-	}
-	for i, w := range ws {
-		a := accs[i]
-		res.Events += a.n
-		wr := &ethos.WindowResult{DeploymentID: e.Plan.DeploymentID, Start: w.Start, End: w.End, Events: a.n, Labelled: len(a.lab)}
-		for j := range e.Plan.Rules {
-			wr.Checks = append(wr.Checks, e.judge(&e.Plan.Rules[j], a)...)
-		}
-		res.Windows = append(res.Windows, wr)
-		res.Changes = append(res.Changes, e.hysteresis(wr, st, now())...)
+	for cur < len(ws) {
+		finish()
 	}
 	for i, rule := range e.seqRules {
 		if dets[i].Detector != nil {
@@ -485,6 +524,26 @@ func (e *Engine) Check(ctx context.Context, r ethos.InferenceEventReader, ws []W
 		}
 	}
 	return res, nil
+}
+
+// recycle returns an empty accumulator that reuses a's buffers.
+func (e *Engine) recycle(a *acc) *acc {
+	b := e.newAcc()
+	for i, rows := range a.cat {
+		for _, row := range rows {
+			clear(row)
+		}
+		b.cat[i] = rows
+	}
+	for i := range a.num {
+		b.num[i] = a.num[i][:0]
+	}
+	b.scores, b.lab, b.sorted = a.scores[:0], a.lab[:0], a.sorted[:0]
+	b.conf = a.conf
+	for i := range b.conf {
+		clear(b.conf[i])
+	}
+	return b
 }
 
 // seqValue is the 0/1 value a sequential rule sees for an event.

@@ -327,7 +327,7 @@ func (e *Engine) performance(rule *ethos.AlertRule, a *acc, base ethos.CheckResu
 	for _, g := range gs {
 		c := base
 		c.Key, c.Site = g.key, g.site
-		m := metricOf(rule.Metric, a, g)
+		m := e.metricOf(rule.Metric, a, g)
 		c.N = m.n
 		if m.reason != "" {
 			c.Insufficient = m.reason
@@ -353,10 +353,10 @@ func (g group) has(r *labelled) bool { return g.attr < 0 || r.attr(g.attr) == g.
 // is the metric's denominator: positives for sensitivity, negatives for
 // specificity, positive decisions for PPV, and the smaller class for
 // AUROC.
-func metricOf(metric string, a *acc, g group) measured {
+func (e *Engine) metricOf(metric string, a *acc, g group) measured {
 	if metric == ethos.MetricAUROC {
-		if a.sorted == nil {
-			a.sorted = slices.Clone(a.lab)
+		if !a.sortedOK {
+			a.sorted, a.sortedOK = append(a.sorted[:0], a.lab...), true
 			slices.SortFunc(a.sorted, func(x, y labelled) int {
 				switch {
 				case x.score < y.score:
@@ -376,23 +376,7 @@ func metricOf(metric string, a *acc, g group) measured {
 		m.est, m.lo, m.hi = auc, math.Max(0, auc-evalstat.Z95*se), math.Min(1, auc+evalstat.Z95*se)
 		return m
 	}
-	var cf evalstat.Confusion
-	for i := range a.lab {
-		r := &a.lab[i]
-		if !g.has(r) {
-			continue
-		}
-		switch {
-		case r.label && r.decision:
-			cf.TP++
-		case r.label:
-			cf.FN++
-		case r.decision:
-			cf.FP++
-		default:
-			cf.TN++
-		}
-	}
+	cf := e.confusion(a, g)
 	var k, n float64
 	switch metric {
 	case ethos.MetricSensitivity:
@@ -420,7 +404,7 @@ func (e *Engine) gapOf(a *acc, metric, attr string, minN int) (gap float64, n in
 	count := 0
 	n = math.MaxInt
 	for _, g := range e.groupsOf(a, attrIndex(attr)) {
-		m := metricOf(metric, a, g)
+		m := e.metricOf(metric, a, g)
 		if m.reason != "" || m.n < minN || m.n == 0 {
 			continue
 		}
@@ -454,4 +438,43 @@ func (e *Engine) gap(rule *ethos.AlertRule, a *acc, c ethos.CheckResult) ethos.C
 	c.Value = ptr(g - ref)
 	c.Detail = fmt.Sprintf("gap %.4g (reference %.4g)", g, ref)
 	return c
+}
+
+// confusion returns the confusion table of a group, computing every
+// group's table in one pass over the window's labelled rows on first use.
+func (e *Engine) confusion(a *acc, g group) evalstat.Confusion {
+	if !a.confOK {
+		size := func(c []evalstat.Confusion, n int) []evalstat.Confusion {
+			if cap(c) < n {
+				return make([]evalstat.Confusion, n)
+			}
+			c = c[:n]
+			clear(c)
+			return c
+		}
+		a.conf[0] = size(a.conf[0], 1)
+		for k := 1; k < 4; k++ {
+			a.conf[k] = size(a.conf[k], len(e.in.names))
+		}
+		for i := range a.lab {
+			r := &a.lab[i]
+			for _, c := range [4]*evalstat.Confusion{&a.conf[0][0], &a.conf[1+attrSex][r.sex], &a.conf[1+attrAge][r.age], &a.conf[1+attrSite][r.site]} {
+				switch {
+				case r.label && r.decision:
+					c.TP++
+				case r.label:
+					c.FN++
+				case r.decision:
+					c.FP++
+				default:
+					c.TN++
+				}
+			}
+		}
+		a.confOK = true
+	}
+	if g.attr < 0 {
+		return a.conf[0][0]
+	}
+	return a.conf[1+g.attr][g.code]
 }
