@@ -23,50 +23,56 @@ import (
 // Spans
 
 // Span is a length of time written in a plan as a Go duration ("36h",
-// "90m") or a whole number of days ("7d").
-type Span time.Duration
+// "90m") or a whole number of days ("7d"). Validate checks every span of
+// a plan; D reads one ("" is zero).
+type Span string
 
 // ParseSpan reads "7d" or a Go duration.
-func ParseSpan(s string) (Span, error) {
+func ParseSpan(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
 	if d, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.Atoi(d)
 		if err != nil || n < 0 || n > 3660 {
 			return 0, fmt.Errorf("%q is not a whole number of days (0 to 3660)", s)
 		}
-		return Span(time.Duration(n) * 24 * time.Hour), nil
+		return time.Duration(n) * 24 * time.Hour, nil
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
 		return 0, fmt.Errorf("%q is not a duration such as 36h or 7d", s)
 	}
-	return Span(d), nil
+	return d, nil
 }
 
-// D returns the span as a time.Duration.
-func (s Span) D() time.Duration { return time.Duration(s) }
-
-func (s Span) String() string {
-	d := time.Duration(s)
+// SpanOf writes d as a span: whole days as "7d", anything else as a Go
+// duration.
+func SpanOf(d time.Duration) Span {
 	if d > 0 && d%(24*time.Hour) == 0 {
-		return strconv.Itoa(int(d/(24*time.Hour))) + "d"
+		return Span(strconv.Itoa(int(d/(24*time.Hour))) + "d")
 	}
-	return d.String()
+	return Span(d.String())
 }
 
-// MarshalJSON writes the span as a string.
-func (s Span) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
-
-// UnmarshalJSON reads a span string.
-func (s *Span) UnmarshalJSON(b []byte) error {
-	var str string
-	if err := json.Unmarshal(b, &str); err != nil {
-		return fmt.Errorf("want a string such as \"36h\" or \"7d\"")
-	}
-	v, err := ParseSpan(str)
+// D returns the span as a duration; an invalid span (which Validate
+// refuses) is zero.
+func (s Span) D() time.Duration {
+	d, err := ParseSpan(string(s))
 	if err != nil {
-		return err
+		return 0
 	}
-	*s = v
+	return d
+}
+
+func checkSpan(path string, s Span, lo, hi time.Duration) error {
+	d, err := ParseSpan(string(s))
+	if err != nil {
+		return planErr(path, "%v", err)
+	}
+	if d < lo || d > hi {
+		return planErr(path, "must be between %s and %s", SpanOf(lo), SpanOf(hi))
+	}
 	return nil
 }
 
@@ -321,8 +327,8 @@ func (p *MonitoringPlan) Location() *time.Location {
 
 // GraceSpan returns the window grace with its default.
 func (p *MonitoringPlan) GraceSpan() time.Duration {
-	if p.Window.Grace > 0 {
-		return p.Window.Grace.D()
+	if d := p.Window.Grace.D(); d > 0 {
+		return d
 	}
 	return time.Hour
 }
@@ -354,12 +360,15 @@ func (p *MonitoringPlan) Validate() error {
 	w := &p.Window
 	switch w.Every {
 	case WindowDaily, WindowWeekly:
-		if w.Length != 0 || !w.Anchor.IsZero() {
+		if w.Length != "" || !w.Anchor.IsZero() {
 			return planErr("window", "length and anchor are for custom windows only")
 		}
 	case WindowCustom:
-		if w.Length.D() < time.Minute || w.Length.D() > 366*24*time.Hour {
+		if w.Length == "" {
 			return planErr("window.length", "a custom window needs a length between 1m and 366d")
+		}
+		if err := checkSpan("window.length", w.Length, time.Minute, 366*24*time.Hour); err != nil {
+			return err
 		}
 		if w.Anchor.IsZero() {
 			return planErr("window.anchor", "a custom window needs an anchor time")
@@ -375,8 +384,8 @@ func (p *MonitoringPlan) Validate() error {
 		}
 		p.loc = loc
 	}
-	if w.Grace < 0 || w.Grace.D() > 7*24*time.Hour {
-		return planErr("window.grace", "must be between 0 and 7d")
+	if err := checkSpan("window.grace", w.Grace, 0, 7*24*time.Hour); err != nil {
+		return err
 	}
 	ref := &p.Reference
 	switch {
@@ -434,8 +443,8 @@ func (p *MonitoringPlan) Validate() error {
 				return planErr(fmt.Sprintf("%s.rules[%d]", path, j), "no alert rule %q", r)
 			}
 		}
-		if s.DecideWithin.D() < time.Minute {
-			return planErr(path+".decide_within", "a decision deadline of at least 1m is required")
+		if err := checkSpan(path+".decide_within", s.DecideWithin, time.Minute, 366*24*time.Hour); err != nil {
+			return err
 		}
 		switch s.Action {
 		case "":
@@ -459,8 +468,8 @@ func (p *MonitoringPlan) Validate() error {
 			return planErr("webhook", "want an http or https URL")
 		}
 	}
-	if p.MaxSilence < 0 {
-		return planErr("max_silence", "must not be negative")
+	if err := checkSpan("max_silence", p.MaxSilence, 0, 366*24*time.Hour); err != nil {
+		return err
 	}
 	return nil
 }

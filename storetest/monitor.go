@@ -29,7 +29,7 @@ func MonitorPlan(dep string) *ethos.MonitoringPlan {
 			{ID: "sens", Metric: ethos.MetricSensitivity, Threshold: 0.8, MinN: 20},
 			{ID: "new-sw", Metric: ethos.MetricNewCategory, Field: "software_version"},
 		},
-		StopRules: []ethos.StopRule{{ID: "stop", Rules: []string{"sens"}, DecideWithin: ethos.Span(48 * time.Hour)}},
+		StopRules: []ethos.StopRule{{ID: "stop", Rules: []string{"sens"}, DecideWithin: ethos.Span("2d")}},
 		Owners:    []string{"usr_lead"},
 	}
 }

@@ -157,6 +157,7 @@ func TestValidatePlan(t *testing.T) {
 		{"ErrUnknownField", `"project_id"`, `"patient_name": "x", "project_id"`, "unknown field"},
 		{"ErrNumericMetricOnCategory", `"metric": "ks_p", "field": "kvp"`, `"metric": "ks_p", "field": "sex"`, "rules[6].field"},
 		{"ErrReferenceReversed", `"to": "2026-03-15T00:00:00+01:00"`, `"to": "2026-02-15T00:00:00+01:00"`, "reference.to"},
+		{"ErrBadSpan", `"grace": "2h"`, `"grace": "soon"`, "window.grace"},
 		{"ErrBadWebhook", `"owners"`, `"webhook": "ftp://x", "owners"`, "webhook"},
 	}
 	if err := monitor.ValidatePlan(good); err != nil {

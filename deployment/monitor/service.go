@@ -96,9 +96,8 @@ func (m *Monitor) SetPlan(ctx context.Context, deploymentID string, body []byte,
 	if err := m.Store.PutPlan(ctx, p, by); err != nil {
 		return nil, err
 	}
-	if err := m.audit(ctx, by, "monitor.plan.set", "deployment/"+p.DeploymentID, fmt.Sprintf("%d rules, %d stop-rules, %s windows", len(p.Rules), len(p.StopRules), p.Window.Every)); err != nil {
-		return nil, err
-	}
+	// The caller audits the change (the HTTP layer records who, from
+	// which party, in which request).
 	return p, nil
 }
 
@@ -315,7 +314,7 @@ func (m *Monitor) Status(ctx context.Context, dep string) (*ethos.MonitorStatus,
 	case err != nil:
 		return nil, fmt.Errorf("scan recent events of %s: %w", dep, err)
 	default:
-		fail("no inference events in the last %s", ethos.Span(silence))
+		fail("no inference events in the last %s", ethos.SpanOf(silence))
 	}
 	if !rec.CheckedTo.IsZero() {
 		t := rec.CheckedTo

@@ -202,7 +202,7 @@ func TestStopRuleCaseOpenedAndDecided(t *testing.T) {
 	if err != nil || decided.State != ethos.CaseDecided {
 		t.Fatalf("decide: %+v %v", decided, err)
 	}
-	for _, want := range []string{"monitor.plan.set", "monitor.run", "monitor.alert.raise", "monitor.case.open"} {
+	for _, want := range []string{"monitor.run", "monitor.alert.raise", "monitor.case.open"} {
 		if !strings.Contains(audit.actions(), want) {
 			t.Errorf("audit lacks %s: %s", want, audit.actions())
 		}

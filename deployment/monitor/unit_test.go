@@ -30,9 +30,9 @@ func TestWindows(t *testing.T) {
 			time.Date(2026, 10, 31, 12, 0, 0, 0, ny), time.Date(2026, 11, 3, 0, 0, 0, 0, ny), []float64{25, 24}, time.Date(2026, 11, 1, 0, 0, 0, 0, ny)},
 		{"WeeklyStartsOnMonday", ethos.WindowSpec{Every: ethos.WindowWeekly},
 			time.Date(2026, 3, 4, 9, 0, 0, 0, time.UTC), time.Date(2026, 3, 23, 0, 0, 0, 0, time.UTC), []float64{168, 168}, time.Date(2026, 3, 9, 0, 0, 0, 0, time.UTC)},
-		{"CustomFromAnchor", ethos.WindowSpec{Every: ethos.WindowCustom, Length: ethos.Span(6 * time.Hour), Anchor: time.Date(2026, 1, 1, 3, 0, 0, 0, time.UTC)},
+		{"CustomFromAnchor", ethos.WindowSpec{Every: ethos.WindowCustom, Length: ethos.Span("6h"), Anchor: time.Date(2026, 1, 1, 3, 0, 0, 0, time.UTC)},
 			time.Date(2026, 3, 1, 4, 0, 0, 0, time.UTC), time.Date(2026, 3, 1, 22, 0, 0, 0, time.UTC), []float64{6, 6}, time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)},
-		{"CustomBeforeAnchor", ethos.WindowSpec{Every: ethos.WindowCustom, Length: ethos.Span(4 * time.Hour), Anchor: time.Date(2026, 1, 1, 2, 0, 0, 0, time.UTC)},
+		{"CustomBeforeAnchor", ethos.WindowSpec{Every: ethos.WindowCustom, Length: ethos.Span("4h"), Anchor: time.Date(2026, 1, 1, 2, 0, 0, 0, time.UTC)},
 			time.Date(2025, 12, 31, 23, 0, 0, 0, time.UTC), time.Date(2026, 1, 1, 6, 0, 0, 0, time.UTC), []float64{4}, time.Date(2026, 1, 1, 2, 0, 0, 0, time.UTC)},
 	}
 	for _, tt := range tests {
@@ -64,7 +64,7 @@ func TestWindows(t *testing.T) {
 func samplePlan(rules ...ethos.AlertRule) *ethos.MonitoringPlan {
 	rate := 0.2
 	p := &ethos.MonitoringPlan{DeploymentID: "dep-u", Start: time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC),
-		Window:    ethos.WindowSpec{Every: ethos.WindowCustom, Length: ethos.Span(time.Hour), Anchor: time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)},
+		Window:    ethos.WindowSpec{Every: ethos.WindowCustom, Length: ethos.Span("1h"), Anchor: time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)},
 		Reference: ethos.ReferenceSpec{Sample: &ethos.ReferenceSample{PositiveRate: &rate, Categorical: map[string]map[string]int{"software_version": {"VA50": 10}}}},
 		Rules:     rules, Owners: []string{"x"}}
 	if err := p.Validate(); err != nil {
