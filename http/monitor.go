@@ -535,10 +535,34 @@ func WriteMonitorReport(w io.Writer, rep MonitorReport) error {
 	for _, c := range rep.Cases {
 		cases = append(cases, reportCase{StopCase: c, Overdue: c.Overdue(rep.Now)})
 	}
+	// Alerts are grouped by site (all sites first), newest first.
 	alerts := slices.Clone(rep.Alerts)
-	slices.SortStableFunc(alerts, func(a, b *ethos.Alert) int { return b.RaisedAt.Compare(a.RaisedAt) })
+	slices.SortStableFunc(alerts, func(a, b *ethos.Alert) int {
+		if c := strings.Compare(a.Site, b.Site); c != 0 {
+			return c
+		}
+		return b.RaisedAt.Compare(a.RaisedAt)
+	})
+	type siteRow struct {
+		Site                       string
+		Active, Untriaged, Overall int
+	}
+	var sites []*siteRow
+	for _, a := range alerts {
+		if len(sites) == 0 || sites[len(sites)-1].Site != a.Site {
+			sites = append(sites, &siteRow{Site: a.Site})
+		}
+		r := sites[len(sites)-1]
+		r.Overall++
+		if a.State == ethos.AlertActive {
+			r.Active++
+		}
+		if a.Triage == "" {
+			r.Untriaged++
+		}
+	}
 	var buf bytes.Buffer
-	err := reportTmpl.Execute(&buf, map[string]any{"Plan": rep.Plan, "Status": rep.Status, "Charts": charts, "Alerts": alerts, "Cases": cases,
+	err := reportTmpl.Execute(&buf, map[string]any{"Plan": rep.Plan, "Status": rep.Status, "Charts": charts, "Alerts": alerts, "Cases": cases, "Sites": sites,
 		"Windows": len(rep.Windows), "Now": rep.Now, "Loc": loc})
 	if err != nil {
 		return err
@@ -585,6 +609,8 @@ figure{margin:1rem 0}figcaption{font-size:.85rem;color:#444}
 <td>{{if .Overdue}}<span class="overdue">overdue</span>{{else}}{{.State}}{{end}}</td><td>{{if .Decision}}{{.Decision}} by {{.DecidedBy}}: {{.Reason}}{{end}}</td></tr>{{end}}</table>
 {{else}}<p>No case.</p>{{end}}
 <h2>Alerts</h2>
+{{if .Sites}}<table><tr><th>site</th><th>alerts</th><th>active</th><th>waiting for triage</th></tr>
+{{range .Sites}}<tr><td>{{if .Site}}{{.Site}}{{else}}all sites{{end}}</td><td>{{.Overall}}</td><td>{{.Active}}</td><td>{{.Untriaged}}</td></tr>{{end}}</table>{{end}}
 {{if .Alerts}}<table><tr><th>raised</th><th>rule</th><th>site</th><th>severity</th><th>state</th><th>triage</th><th>message</th></tr>
 {{range .Alerts}}<tr><td>{{when .RaisedAt $.Loc}}</td><td>{{.RuleID}}</td><td>{{.Site}}</td><td>{{.Severity}}</td><td>{{.State}}</td>
 <td>{{if .Triage}}{{.Triage}} ({{.TriagedBy}}): {{.TriageReason}}{{else if .AckBy}}acknowledged by {{.AckBy}}{{else}}waiting{{end}}</td><td>{{.Message}}</td></tr>{{end}}</table>

@@ -29,7 +29,7 @@ import (
 // newMonitorFixture is newFixture with deployment monitoring over
 // simulated events: a fortnight of reference, then a fortnight in which
 // the oldest age band loses sensitivity halfway.
-func newMonitorFixture(t *testing.T) (*fixture, *monitor.Monitor) {
+func newMonitorFixture(t testing.TB) (*fixture, *monitor.Monitor) {
 	t.Helper()
 	ctx := context.Background()
 	berlin, _ := time.LoadLocation("Europe/Berlin")
@@ -264,4 +264,38 @@ func TestMonitoringReportInChromium(t *testing.T) {
 	if n := strings.Count(string(out), "<svg"); n != 21 {
 		t.Errorf("Chromium's DOM holds %d charts, want 21", n)
 	}
+}
+
+// FuzzMonitorBodies sends arbitrary bodies to the monitoring endpoints
+// that read one: a 2xx or a 4xx with a message, never a 5xx.
+func FuzzMonitorBodies(f *testing.F) {
+	plan, err := os.ReadFile("../deployment/monitor/testdata/plan.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	fx, _ := newMonitorFixture(f)
+	var prj ethos.Project
+	fx.do("POST", "/api/v1/projects", fx.admin, map[string]string{"name": "CAD", "intended_use": "triage", "modality": "CT", "clinical_setting": "radiology"}, &prj)
+	mleng := fx.user(fx.owner, ethos.RoleMLEngineer)
+	f.Add(strings.Replace(string(plan), `"prj-lung"`, `"`+prj.ID+`"`, 1))
+	for _, s := range []string{`{}`, `[]`, `null`, `{"decision":"suspend","reason":"x"}`, `{"decision":5}`,
+		`{"window":{"every":"custom","length":"1m","anchor":"2026-01-01T00:00:00Z"},"reference":{"sample":{"scores":[1e308]}},"start":"2026-01-01T00:00:00Z","rules":[{"id":"a","metric":"auroc"}],"owners":["o"],"project_id":"` + prj.ID + `"}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		fx.t = t
+		for _, rt := range []struct{ method, path string }{
+			{"PUT", "/api/v1/deployments/dep-sim/monitoring/plan"},
+			{"POST", "/api/v1/monitoring/alerts/alr-x/triage"},
+			{"POST", "/api/v1/monitoring/cases/case-x/decision"},
+		} {
+			code, m := fx.do(rt.method, rt.path, mleng, body, nil)
+			if code >= 500 || code < 200 {
+				t.Fatalf("%s %s with %q: %d %v", rt.method, rt.path, body, code, m)
+			}
+			if code >= 400 && m["message"] == "" {
+				t.Fatalf("%s %s: %d without a message", rt.method, rt.path, code)
+			}
+		}
+	})
 }
