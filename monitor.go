@@ -293,6 +293,12 @@ type MonitoringPlan struct {
 	// MaxSilence is how long without events before QC-DEP-1 fails
 	// (default: two windows).
 	MaxSilence Span `json:"max_silence,omitzero"`
+	// LabelDelay is how long ground truth takes to arrive (report
+	// concordance, pathology, follow-up). When set, performance and gap
+	// rules judge a window only once this long has passed after it
+	// closed (its "performance" part); everything else is judged when the
+	// window closes.
+	LabelDelay Span `json:"label_delay,omitzero"`
 
 	loc *time.Location // the window time zone, loaded by Validate
 }
@@ -469,6 +475,9 @@ func (p *MonitoringPlan) Validate() error {
 		}
 	}
 	if err := checkSpan("max_silence", p.MaxSilence, 0, 366*24*time.Hour); err != nil {
+		return err
+	}
+	if err := checkSpan("label_delay", p.LabelDelay, 0, 366*24*time.Hour); err != nil {
 		return err
 	}
 	return nil
@@ -655,11 +664,29 @@ type CheckResult struct {
 	Detail       string `json:"detail,omitempty"`
 }
 
-// WindowResult is every check of one window.
+// Window result parts.
+const (
+	// PartAll holds the checks judged when the window closed: all of
+	// them, or all but performance and gaps when the plan has a label
+	// delay.
+	PartAll = ""
+	// PartPerformance holds the performance and gap checks judged once
+	// the plan's label delay has passed.
+	PartPerformance = "performance"
+)
+
+// Delayed reports whether rule r waits for the plan's label delay.
+func (p *MonitoringPlan) Delayed(r *AlertRule) bool {
+	f := MetricFamily(r.Metric)
+	return p.LabelDelay.D() > 0 && (f == "performance" || f == "gap")
+}
+
+// WindowResult is every check of one window (or of one part of it).
 type WindowResult struct {
 	DeploymentID string        `json:"deployment_id"`
 	Start        time.Time     `json:"start"`
 	End          time.Time     `json:"end"`
+	Part         string        `json:"part,omitempty"`
 	Events       int           `json:"events"`
 	Labelled     int           `json:"labelled"`
 	Checks       []CheckResult `json:"checks"`

@@ -432,9 +432,10 @@ type MonitorReport struct {
 }
 
 type reportChart struct {
-	Rule  ethos.AlertRule
-	SVG   template.HTML
-	Table [][]string // last windows: key, value, n, state
+	Rule    ethos.AlertRule
+	Delayed bool
+	SVG     template.HTML
+	Table   [][]string // last windows: key, value, n, state
 }
 
 type reportCase struct {
@@ -503,9 +504,17 @@ func WriteMonitorReport(w io.Writer, rep MonitorReport) error {
 		if err != nil {
 			return fmt.Errorf("timeline of rule %s: %w", rule.ID, err)
 		}
-		ch := reportChart{Rule: rule, SVG: template.HTML(svg)}
-		if n := len(rep.Windows); n > 0 {
-			for _, c := range rep.Windows[n-1].Checks {
+		ch := reportChart{Rule: rule, SVG: template.HTML(svg), Delayed: rep.Plan.Delayed(&rule)}
+		// The latest window part that judged this rule.
+		var latest *ethos.WindowResult
+		for _, wr := range slices.Backward(rep.Windows) {
+			if slices.ContainsFunc(wr.Checks, func(c ethos.CheckResult) bool { return c.RuleID == rule.ID }) {
+				latest = wr
+				break
+			}
+		}
+		if latest != nil {
+			for _, c := range latest.Checks {
 				if c.RuleID != rule.ID {
 					continue
 				}
@@ -523,7 +532,7 @@ func WriteMonitorReport(w io.Writer, rep MonitorReport) error {
 				case c.Breach:
 					state = "past threshold"
 				}
-				ch.Table = append(ch.Table, []string{strings.TrimSpace(c.Key + " " + c.Site), val, fmt.Sprint(c.N), state})
+				ch.Table = append(ch.Table, []string{latest.Start.In(loc).Format("2006-01-02 15:04"), strings.TrimSpace(c.Key + " " + c.Site), val, fmt.Sprint(c.N), state})
 				if len(ch.Table) == 20 {
 					break
 				}
@@ -617,8 +626,8 @@ figure{margin:1rem 0}figcaption{font-size:.85rem;color:#444}
 {{else}}<p>No alert.</p>{{end}}
 <h2>Checks over time</h2>
 {{range .Charts}}<figure>{{.SVG}}
-<figcaption>Rule {{.Rule.ID}}: {{.Rule.Metric}}{{if .Rule.Field}} of {{.Rule.Field}}{{end}}{{if .Rule.Scope}} ({{.Rule.Scope}}){{end}}, threshold {{.Rule.Threshold}}{{if .Rule.UseCI}} on the confidence bound{{end}}, minimum n {{.Rule.MinN}}, raise after {{.Rule.RaiseAfter}} / clear after {{.Rule.ClearAfter}} windows.</figcaption>
-{{if .Table}}<table><tr><th>last window</th><th>value</th><th>n</th><th>judgement</th></tr>{{range .Table}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>{{end}}</table>{{end}}
+<figcaption>Rule {{.Rule.ID}}: {{.Rule.Metric}}{{if .Rule.Field}} of {{.Rule.Field}}{{end}}{{if .Rule.Scope}} ({{.Rule.Scope}}){{end}}, threshold {{.Rule.Threshold}}{{if .Rule.UseCI}} on the confidence bound{{end}}, minimum n {{.Rule.MinN}}, raise after {{.Rule.RaiseAfter}} / clear after {{.Rule.ClearAfter}} windows{{if .Delayed}}, judged {{$.Plan.LabelDelay}} after the window closes (label delay){{end}}.</figcaption>
+{{if .Table}}<table><tr><th>latest window</th><th>key</th><th>value</th><th>n</th><th>judgement</th></tr>{{range .Table}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>{{end}}</table>{{end}}
 </figure>{{end}}
 </body></html>
 `))

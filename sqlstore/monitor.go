@@ -120,9 +120,9 @@ func (s *MonitorService) SaveRun(ctx context.Context, o *ethos.RunOutcome) error
 		for _, w := range o.Windows {
 			w.RunID = r.ID
 			wb, _ := json.Marshal(w)
-			if _, err := tx.ExecContext(ctx, `INSERT INTO monitor_windows (deployment_id, start_at, end_at, run_id, body) VALUES (?, ?, ?, ?, ?)
-				ON CONFLICT (deployment_id, start_at, end_at) DO UPDATE SET run_id = excluded.run_id, body = excluded.body`,
-				r.DeploymentID, nanos(w.Start), nanos(w.End), r.ID, string(wb)); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO monitor_windows (deployment_id, start_at, end_at, part, run_id, body) VALUES (?, ?, ?, ?, ?, ?)
+				ON CONFLICT (deployment_id, start_at, end_at, part) DO UPDATE SET run_id = excluded.run_id, body = excluded.body`,
+				r.DeploymentID, nanos(w.Start), nanos(w.End), w.Part, r.ID, string(wb)); err != nil {
 				return fmt.Errorf("store window: %w", err)
 			}
 		}
@@ -260,7 +260,7 @@ func (s *MonitorService) FindWindows(ctx context.Context, deploymentID string, f
 	if !to.IsZero() {
 		w.add("start_at < ?", nanos(to))
 	}
-	rows, err := s.db.db.QueryContext(ctx, `SELECT body FROM monitor_windows`+w.String()+` ORDER BY start_at LIMIT 5000`, w.args...)
+	rows, err := s.db.db.QueryContext(ctx, `SELECT body FROM monitor_windows`+w.String()+` ORDER BY start_at, part LIMIT 10000`, w.args...)
 	if err != nil {
 		return nil, err
 	}

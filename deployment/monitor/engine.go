@@ -411,6 +411,9 @@ func (e *Engine) sampleReference(s *ethos.ReferenceSample) *reference {
 type State struct {
 	Alerts    map[string]*Hysteresis `json:"alerts,omitempty"`
 	Detectors map[string]*Detector   `json:"detectors,omitempty"`
+	// PerfCheckedTo is the end of the last window whose performance part
+	// was judged (plans with a label delay).
+	PerfCheckedTo time.Time `json:"perf_checked_to,omitzero"`
 }
 
 // Hysteresis counts the consecutive judged windows past and within a
@@ -443,7 +446,26 @@ var ErrUnordered = errors.New("monitor: events are not in time order")
 
 // Check reads the events of the contiguous windows ws in one pass, judges
 // every rule in every window, and updates st (hysteresis, detectors).
+//
+// With a label delay in the plan, Check judges every rule but the
+// performance and gap rules, and CheckPerformance judges those on windows
+// old enough for their ground truth to have arrived.
 func (e *Engine) Check(ctx context.Context, r ethos.InferenceEventReader, ws []Window, st *State) (*Result, error) {
+	return e.checkPart(ctx, r, ws, st, ethos.PartAll)
+}
+
+// CheckPerformance judges the performance and gap rules of a plan with a
+// label delay over ws (the "performance" part of those windows).
+func (e *Engine) CheckPerformance(ctx context.Context, r ethos.InferenceEventReader, ws []Window, st *State) (*Result, error) {
+	return e.checkPart(ctx, r, ws, st, ethos.PartPerformance)
+}
+
+// inPart reports whether rule is judged in part.
+func (e *Engine) inPart(rule *ethos.AlertRule, part string) bool {
+	return e.Plan.Delayed(rule) == (part == ethos.PartPerformance)
+}
+
+func (e *Engine) checkPart(ctx context.Context, r ethos.InferenceEventReader, ws []Window, st *State, part string) (*Result, error) {
 	if st.Alerts == nil {
 		st.Alerts = map[string]*Hysteresis{}
 	}
@@ -454,9 +476,12 @@ func (e *Engine) Check(ctx context.Context, r ethos.InferenceEventReader, ws []W
 	if len(ws) == 0 {
 		return res, nil
 	}
-	dets, err := e.detectors(st)
-	if err != nil {
-		return nil, err
+	var dets []liveDetector
+	if part == ethos.PartAll {
+		var err error
+		if dets, err = e.detectors(st); err != nil {
+			return nil, err
+		}
 	}
 	now := time.Now
 	if e.Now != nil {
@@ -470,9 +495,11 @@ func (e *Engine) Check(ctx context.Context, r ethos.InferenceEventReader, ws []W
 	finish := func() {
 		w := ws[cur]
 		res.Events += a.n
-		wr := &ethos.WindowResult{DeploymentID: e.Plan.DeploymentID, Start: w.Start, End: w.End, Events: a.n, Labelled: len(a.lab)}
+		wr := &ethos.WindowResult{DeploymentID: e.Plan.DeploymentID, Start: w.Start, End: w.End, Part: part, Events: a.n, Labelled: len(a.lab)}
 		for j := range e.Plan.Rules {
-			wr.Checks = append(wr.Checks, e.judge(&e.Plan.Rules[j], a)...)
+			if e.inPart(&e.Plan.Rules[j], part) {
+				wr.Checks = append(wr.Checks, e.judge(&e.Plan.Rules[j], a)...)
+			}
 		}
 		res.Windows = append(res.Windows, wr)
 		res.Changes = append(res.Changes, e.hysteresis(wr, st, now())...)
@@ -480,7 +507,7 @@ func (e *Engine) Check(ctx context.Context, r ethos.InferenceEventReader, ws []W
 		cur++
 	}
 	var last time.Time
-	err = r.ScanEvents(ctx, ethos.EventFilter{DeploymentID: e.Plan.DeploymentID, From: ws[0].Start, To: ws[len(ws)-1].End}, func(ev *ethos.InferenceEvent) error {
+	err := r.ScanEvents(ctx, ethos.EventFilter{DeploymentID: e.Plan.DeploymentID, From: ws[0].Start, To: ws[len(ws)-1].End}, func(ev *ethos.InferenceEvent) error {
 		t := ev.Time
 		if t.Before(last) {
 			return ErrUnordered
@@ -518,10 +545,13 @@ func (e *Engine) Check(ctx context.Context, r ethos.InferenceEventReader, ws []W
 	for cur < len(ws) {
 		finish()
 	}
-	for i, rule := range e.seqRules {
-		if dets[i].Detector != nil {
-			st.Detectors[rule.ID] = dets[i].Detector
+	for i, d := range dets {
+		if d.Detector != nil {
+			st.Detectors[e.seqRules[i].ID] = d.Detector
 		}
+	}
+	if part == ethos.PartPerformance {
+		st.PerfCheckedTo = ws[len(ws)-1].End
 	}
 	return res, nil
 }
@@ -676,7 +706,7 @@ func (e *Engine) hysteresis(wr *ethos.WindowResult, st *State, now time.Time) []
 			delete(st.Alerts, id) // the plan dropped the rule
 			continue
 		}
-		if rule.Metric != ethos.MetricNewCategory {
+		if rule.Metric != ethos.MetricNewCategory || !e.inPart(rule, wr.Part) {
 			continue
 		}
 		h.Clears++

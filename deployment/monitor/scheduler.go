@@ -50,7 +50,11 @@ func (s *Scheduler) Tick(ctx context.Context) []*ethos.MonitorRun {
 		if ctx.Err() != nil {
 			break
 		}
-		if len(Eligible(rec, now)) == 0 {
+		due, err := Pending(rec, now)
+		if err != nil {
+			s.log().Error("monitor scheduler: state", "deployment", rec.Plan.DeploymentID, "err", err)
+		}
+		if !due && err == nil {
 			continue
 		}
 		run, err := m.RunChecks(ctx, rec.Plan.DeploymentID, ethos.RunScheduled, "")

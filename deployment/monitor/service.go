@@ -112,9 +112,52 @@ func Eligible(rec *ethos.MonitorPlanRecord, now time.Time) []Window {
 	return Windows(p, from, now.Add(-p.GraceSpan()))
 }
 
+// EligiblePerformance returns, for a plan with a label delay, the windows
+// whose performance part is due: closed more than the label delay plus
+// the grace before now, and not judged yet (st.PerfCheckedTo).
+func EligiblePerformance(p *ethos.MonitoringPlan, st *State, now time.Time) []Window {
+	delay := p.LabelDelay.D()
+	if delay == 0 {
+		return nil
+	}
+	from := p.Start
+	if st.PerfCheckedTo.After(from) {
+		from = st.PerfCheckedTo
+	}
+	return Windows(p, from, now.Add(-p.GraceSpan()-delay))
+}
+
 // DueAt is when the check of window w is due: its end plus twice the
 // grace (it may start once the grace has passed).
 func DueAt(p *ethos.MonitoringPlan, w Window) time.Time { return w.End.Add(2 * p.GraceSpan()) }
+
+// DuePerformanceAt is when the performance part of window w is due.
+func DuePerformanceAt(p *ethos.MonitoringPlan, w Window) time.Time {
+	return DueAt(p, w).Add(p.LabelDelay.D())
+}
+
+func loadState(rec *ethos.MonitorPlanRecord) (*State, error) {
+	var st State
+	if len(rec.State) > 0 {
+		if err := json.Unmarshal(rec.State, &st); err != nil {
+			return nil, fmt.Errorf("monitor state of %s: %w", rec.Plan.DeploymentID, err)
+		}
+	}
+	return &st, nil
+}
+
+// Pending reports whether a stored plan has windows (or performance parts)
+// due for checking at now.
+func Pending(rec *ethos.MonitorPlanRecord, now time.Time) (bool, error) {
+	if len(Eligible(rec, now)) > 0 {
+		return true, nil
+	}
+	st, err := loadState(rec)
+	if err != nil {
+		return false, err
+	}
+	return len(EligiblePerformance(rec.Plan, st, now)) > 0, nil
+}
 
 // RunChecks checks the eligible windows of a deployment and stores the
 // outcome: window results, raised and cleared alerts, cases opened by
@@ -134,11 +177,24 @@ func (m *Monitor) RunChecks(ctx context.Context, dep, kind, by string) (*ethos.M
 	now := m.now()
 	run := &ethos.MonitorRun{ID: newID("run-"), DeploymentID: dep, Kind: kind, By: by, StartedAt: now}
 	ws := Eligible(rec, now)
+	var perf []Window
+	st, err := loadState(rec)
+	if err == nil {
+		perf = EligiblePerformance(p, st, now)
+	}
 	if len(ws) > 0 {
 		due := DueAt(p, ws[0])
 		run.DueAt = &due
 	}
-	out, err := m.check(ctx, rec, ws, run)
+	if len(perf) > 0 {
+		if due := DuePerformanceAt(p, perf[0]); run.DueAt == nil || due.Before(*run.DueAt) {
+			run.DueAt = &due
+		}
+	}
+	var out *ethos.RunOutcome
+	if err == nil {
+		out, err = m.check(ctx, rec, st, ws, perf, run)
+	}
 	if err != nil {
 		run.Error = ethos.ErrorMessage(err)
 		if ethos.ErrorCode(err) == ethos.EINTERNAL && m.Logger != nil {
@@ -189,29 +245,35 @@ func (m *Monitor) RunChecks(ctx context.Context, dep, kind, by string) (*ethos.M
 	return run, nil
 }
 
-// check runs the engine over ws and builds the outcome.
-func (m *Monitor) check(ctx context.Context, rec *ethos.MonitorPlanRecord, ws []Window, run *ethos.MonitorRun) (*ethos.RunOutcome, error) {
+// check runs the engine over the windows ws and the performance parts
+// perf, and builds the outcome.
+func (m *Monitor) check(ctx context.Context, rec *ethos.MonitorPlanRecord, st *State, ws, perf []Window, run *ethos.MonitorRun) (*ethos.RunOutcome, error) {
 	p := rec.Plan
-	var st State
-	if len(rec.State) > 0 {
-		if err := json.Unmarshal(rec.State, &st); err != nil {
-			return nil, fmt.Errorf("monitor state of %s: %w", p.DeploymentID, err)
-		}
-	}
-	out := &ethos.RunOutcome{Run: run}
-	if len(ws) > 0 {
+	out := &ethos.RunOutcome{Run: run, CheckedTo: rec.CheckedTo}
+	if len(ws)+len(perf) > 0 {
 		e, err := NewEngine(ctx, p, m.Events)
 		if err != nil {
 			return nil, err
 		}
 		e.Now = m.now
-		res, err := e.Check(ctx, m.Events, ws, &st)
-		if err != nil {
-			return nil, err
+		for _, part := range []struct {
+			ws    []Window
+			check func(context.Context, ethos.InferenceEventReader, []Window, *State) (*Result, error)
+		}{{ws, e.Check}, {perf, e.CheckPerformance}} {
+			if len(part.ws) == 0 {
+				continue
+			}
+			res, err := part.check(ctx, m.Events, part.ws, st)
+			if err != nil {
+				return nil, err
+			}
+			out.Windows, out.Changes = append(out.Windows, res.Windows...), append(out.Changes, res.Changes...)
+			run.Windows, run.Events = run.Windows+len(part.ws), run.Events+res.Events
 		}
-		out.Windows, out.Changes, out.CheckedTo = res.Windows, res.Changes, ws[len(ws)-1].End
-		run.Windows, run.Events = len(ws), res.Events
-		b, err := json.Marshal(&st)
+		if len(ws) > 0 {
+			out.CheckedTo = ws[len(ws)-1].End
+		}
+		b, err := json.Marshal(st)
 		if err != nil {
 			return nil, err
 		}
@@ -329,6 +391,16 @@ func (m *Monitor) Status(ctx context.Context, dep string) (*ethos.MonitorStatus,
 	if overdue := Windows(p, from, now.Add(-2*p.GraceSpan())); len(overdue) > 0 {
 		fail("%d window(s) not checked on time, the first %s to %s (due %s)", len(overdue), overdue[0].Start.Format(time.RFC3339),
 			overdue[0].End.Format(time.RFC3339), DueAt(p, overdue[0]).Format(time.RFC3339))
+	}
+	if p.LabelDelay.D() > 0 {
+		pst, err := loadState(rec)
+		if err != nil {
+			return nil, err
+		}
+		if overdue := EligiblePerformance(p, pst, now.Add(-p.GraceSpan())); len(overdue) > 0 {
+			fail("the performance checks of %d window(s) are overdue, the first %s to %s (due %s)", len(overdue), overdue[0].Start.Format(time.RFC3339),
+				overdue[0].End.Format(time.RFC3339), DuePerformanceAt(p, overdue[0]).Format(time.RFC3339))
+		}
 	}
 	runs, err := m.Store.FindRuns(ctx, dep, 50)
 	if err != nil {

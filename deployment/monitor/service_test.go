@@ -265,3 +265,88 @@ func TestLateScheduledRunFailsQC(t *testing.T) {
 		t.Fatalf("status %+v", st)
 	}
 }
+
+// TestLabelDelay: ground truth arrives 48 hours after each event. Without
+// a label delay the daily checks never see labels and the subgroup
+// sensitivity is never judged; with "label_delay": "3d" the performance
+// part of each window is judged three days later and the drop in the 75+
+// band is caught then.
+func TestLabelDelay(t *testing.T) {
+	mid := refStart.AddDate(0, 0, 21)
+	for _, tt := range []struct {
+		name      string
+		delay     string
+		wantAlert bool
+	}{
+		{"WithoutDelayNothingIsJudged", "", false},
+		{"WithDelayTheDropIsCaughtLater", `"label_delay": "3d", `, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			clk := &clock{}
+			store := sqlstore.NewMonitorService(MustStore(t, clk.Now))
+			c := sim.Default(refStart, 31)
+			c.Degradations = []sim.Degradation{{At: mid, AgeBand: "75+", PositiveMean: 0.45}}
+			events := MustEvents(t, c)
+			m := &monitor.Monitor{Store: store, Events: events, Now: clk.Now}
+			b, _ := os.ReadFile("testdata/plan.json")
+			b = []byte(strings.Replace(string(b), `"owners"`, tt.delay+`"owners"`, 1))
+			clk.Set(refStart.AddDate(0, 0, 14))
+			if _, err := m.SetPlan(ctx, "dep-sim", b, "usr_lead"); err != nil {
+				t.Fatal(err)
+			}
+			// The reference labels have all arrived; later ones arrive
+			// as the clock moves.
+			events.Now = clk.Now
+			sched := &monitor.Scheduler{Monitor: m}
+			judged, perfParts := 0, 0
+			var raisedOn time.Time
+			for day := 16; day <= 31+1; day++ {
+				clk.Set(time.Date(2026, 3, day, 3, 0, 0, 0, berlin))
+				for _, r := range sched.Tick(ctx) {
+					if r.Error != "" || r.Late {
+						t.Fatalf("day %d: run %+v", day, r)
+					}
+				}
+				alerts, _, _ := store.FindAlerts(ctx, ethos.AlertFilter{DeploymentID: "dep-sim"})
+				for _, a := range alerts {
+					if a.RuleID == "sensitivity-subgroup" && raisedOn.IsZero() {
+						raisedOn = clk.Now()
+					}
+				}
+			}
+			ws, err := store.FindWindows(ctx, "dep-sim", time.Time{}, time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range ws {
+				if w.Part == ethos.PartPerformance {
+					perfParts++
+				}
+				for _, c := range w.Checks {
+					if c.RuleID == "sensitivity-subgroup" && c.Insufficient == "" {
+						judged++
+					}
+				}
+			}
+			if !tt.wantAlert {
+				if judged != 0 || !raisedOn.IsZero() || perfParts != 0 {
+					t.Fatalf("judged %d subgroup checks, %d performance parts, alert on %v; want none", judged, perfParts, raisedOn)
+				}
+				return
+			}
+			if perfParts == 0 || judged == 0 {
+				t.Fatalf("%d performance parts, %d judged subgroup checks", perfParts, judged)
+			}
+			// The drop starts on 22 March; two bad windows are needed,
+			// each judged three days after it closed.
+			if raisedOn.Before(mid.AddDate(0, 0, 4)) || raisedOn.After(mid.AddDate(0, 0, 7)) {
+				t.Fatalf("subgroup alert raised on %s, want 4 to 7 days after the drop on %s", raisedOn, mid)
+			}
+			st, err := m.Status(ctx, "dep-sim")
+			if err != nil || len(st.Failures) != 0 {
+				t.Fatalf("status %+v %v", st, err)
+			}
+		})
+	}
+}

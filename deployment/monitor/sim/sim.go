@@ -178,6 +178,9 @@ type Reader struct {
 	events []ethos.InferenceEvent // sorted by time
 	// Scans counts ScanEvents calls.
 	Scans int
+	// Now, when set, hides the labels that have not arrived yet (label
+	// time after Now), as a store that receives them later would.
+	Now func() time.Time
 }
 
 // NewReader sorts a copy of events by time (stable).
@@ -212,6 +215,11 @@ func (r *Reader) ScanEvents(ctx context.Context, f ethos.EventFilter, fn func(*e
 			if err := ctx.Err(); err != nil {
 				return err
 			}
+		}
+		if r.Now != nil && e.Label != nil && e.Label.At.After(r.Now()) {
+			early := *e
+			early.Label = nil
+			e = &early
 		}
 		if err := fn(e); err != nil {
 			return err
