@@ -513,6 +513,18 @@ func (s *ReferenceSample) validate() error {
 			return planErr("reference.sample", "rates must be in [0, 1]")
 		}
 	}
+	for of, byAttr := range s.Gaps {
+		switch of {
+		case MetricSensitivity, MetricSpecificity, MetricPPV, MetricAUROC:
+		default:
+			return planErr("reference.sample.gaps", "unknown metric %q", of)
+		}
+		for attr, g := range byAttr {
+			if !slices.Contains(GroupFields, attr) || !(g >= 0 && g <= 1) {
+				return planErr("reference.sample.gaps."+of, "want a gap in [0, 1] per attribute (%s)", strings.Join(GroupFields, ", "))
+			}
+		}
+	}
 	if n+len(s.Scores) == 0 && s.PositiveRate == nil {
 		return planErr("reference.sample", "the sample is empty")
 	}

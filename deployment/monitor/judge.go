@@ -118,6 +118,11 @@ func (e *Engine) categorical(rule *ethos.AlertRule, a *acc, i int, c ethos.Check
 // newCategories reports each value of the field never seen in the
 // reference, per site.
 func (e *Engine) newCategories(rule *ethos.AlertRule, a *acc, i int, base ethos.CheckResult) []ethos.CheckResult {
+	if len(e.ref.cat[i]) == 0 {
+		// Without reference values every value would look new.
+		base.Key, base.Insufficient = rule.Field, "no reference values for "+rule.Field
+		return []ethos.CheckResult{base}
+	}
 	type seen struct {
 		value, site string
 		n           int

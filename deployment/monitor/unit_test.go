@@ -300,3 +300,12 @@ func TestNewCategoryPerSiteAndMissingValue(t *testing.T) {
 		t.Fatalf("got %q, want %q", strings.Join(got, " "), want)
 	}
 }
+
+func TestNewCategoryNeedsReferenceValues(t *testing.T) {
+	t0 := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	evs := []ethos.InferenceEvent{{DeploymentID: "dep-u", Time: t0, Site: "a", Acquisition: ethos.Acquisition{ModelName: "IQon"}}}
+	res := checkOnce(t, samplePlan(ethos.AlertRule{ID: "new", Metric: ethos.MetricNewCategory, Field: "model_name"}), evs, 1, &monitor.State{})
+	if len(res.Changes) != 0 || len(res.Windows[0].Checks) != 1 || res.Windows[0].Checks[0].Insufficient == "" {
+		t.Fatalf("a sample without model names: changes %v, checks %+v", res.Changes, res.Windows[0].Checks)
+	}
+}
