@@ -25,9 +25,9 @@ import (
 // writes synthetic inference events for trying a plan out.
 
 func runMonitor(ctx context.Context, env *Env, args []string) error {
-	verbs := []string{"plan", "run", "status", "alerts", "ack", "triage", "cases", "decide", "report", "simulate"}
+	verbs := []string{"plan", "run", "runs", "status", "alerts", "ack", "triage", "cases", "decide", "report", "simulate"}
 	return subcommand(ctx, env, "monitor", args, map[string]func(context.Context, *Env, []string) error{
-		"plan": monitorPlan, "run": monitorRun, "status": monitorStatus, "alerts": monitorAlerts, "ack": monitorAck,
+		"plan": monitorPlan, "run": monitorRun, "runs": monitorRuns, "status": monitorStatus, "alerts": monitorAlerts, "ack": monitorAck,
 		"triage": monitorTriage, "cases": monitorCases, "decide": monitorDecide, "report": monitorReport, "simulate": monitorSimulate,
 	}, verbs)
 }
@@ -147,6 +147,44 @@ func monitorRun(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "Error: %s\n", run.Error)
 	}
 	return nil
+}
+
+func monitorRuns(ctx context.Context, env *Env, args []string) error {
+	fs := newFlagSet(env, "monitor runs", "monitor runs --deployment ID [--limit N] [--json]")
+	dep := fs.String("deployment", "", "deployment id")
+	limit := fs.Int("limit", 20, "runs to show, newest first")
+	asJSON := fs.Bool("json", false, "print as JSON")
+	connect := clientFlags(env, fs)
+	if _, err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	if err := needDeployment(*dep); err != nil {
+		return err
+	}
+	c, err := connect()
+	if err != nil {
+		return err
+	}
+	var out struct {
+		Items []*ethos.MonitorRun `json:"items"`
+		Total int                 `json:"total"`
+	}
+	if err := c.do(ctx, "GET", monitorBase(*dep)+"/runs?limit="+strconv.Itoa(*limit), nil, &out); err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(env, out)
+	}
+	var rows [][]string
+	for _, r := range out.Items {
+		late := ""
+		if r.Late {
+			late = "LATE"
+		}
+		rows = append(rows, []string{r.ID, r.Kind, fmtTime(&r.StartedAt), fmtTime(r.DueAt), late, strconv.Itoa(r.Windows), strconv.Itoa(r.Events),
+			strconv.Itoa(r.Raised), strconv.Itoa(r.Cleared), r.Error})
+	}
+	return table(env, "ID\tKIND\tSTARTED\tDUE\tLATE\tWINDOWS\tEVENTS\tRAISED\tCLEARED\tERROR", rows)
 }
 
 func monitorStatus(ctx context.Context, env *Env, args []string) error {

@@ -137,6 +137,14 @@ func TestMonitorCLIAgainstServe(t *testing.T) {
 	if st.LastRun == nil || st.LastRun.Kind != ethos.RunScheduled || st.LastRun.Windows != 14 {
 		t.Fatalf("last run %+v, want the scheduled run of 14 windows", st.LastRun)
 	}
+	var runs struct{ Items []ethos.MonitorRun }
+	cliJSON(t, &runs, as(tok.Secret, "monitor", "runs", "--deployment", "dep-sim")...)
+	if len(runs.Items) == 0 || runs.Items[len(runs.Items)-1].Kind != ethos.RunScheduled {
+		t.Fatalf("runs %+v", runs.Items)
+	}
+	if out, _, code := runCLI(t, as(tok.Secret, "monitor", "runs", "--deployment", "dep-sim")...); code != 0 || !strings.Contains(out, "scheduled") {
+		t.Fatalf("runs table: %d %s", code, out)
+	}
 	var alerts struct{ Items []ethos.Alert }
 	cliJSON(t, &alerts, as(tok.Secret, "monitor", "alerts", "--deployment", "dep-sim")...)
 	if len(alerts.Items) != 1 || alerts.Items[0].Key != "software_version=VA60" || alerts.Items[0].Site != "site-a" {
