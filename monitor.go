@@ -207,6 +207,10 @@ type AlertRule struct {
 	// attribute of a subgroup or gap rule.
 	Field string `json:"field,omitempty"`
 	// Scope of a performance rule: overall (default), subgroup or site.
+	// Drift rules on a field or on the scores (not new values, which are
+	// per site already) may also say "site": each site's window is then
+	// compared with that site's reference (or the whole reference when
+	// the reference is a sample).
 	Scope string `json:"scope,omitempty"`
 	// Of is the performance metric a gap rule compares across groups
 	// (default sensitivity).
@@ -605,6 +609,16 @@ func (r *AlertRule) validate(path string) error {
 		}
 		if !(r.Threshold > 0) {
 			return planErr(path+".threshold", "the decision interval must be > 0")
+		}
+	}
+	if fam != "performance" {
+		siteable := (fam == "input" || fam == "input-num" || (fam == "input-cat" && r.Metric != MetricNewCategory)) ||
+			r.Metric == MetricScorePSI || r.Metric == MetricScoreKSP || r.Metric == MetricScoreWasserstein
+		switch {
+		case r.Scope == "" || r.Scope == ScopeOverall && siteable:
+		case r.Scope == ScopeSite && siteable:
+		default:
+			return planErr(path+".scope", "metric %s takes no scope%s", r.Metric, map[bool]string{true: " but overall or site", false: ""}[siteable])
 		}
 	}
 	if fam != "input" && fam != "input-cat" && fam != "input-num" && fam != "gap" && r.Field != "" && !(fam == "performance" && r.Scope == ScopeSubgroup) {

@@ -78,7 +78,9 @@ type acc struct {
 	// field f at each interned site.
 	cat                     [][][]int
 	num                     [][]float64 // per watched numeric field
+	numSite                 [][]int32   // the interned site of each num value
 	scores                  []float64
+	scoreSite               []int32
 	pos, readers, overrides int
 	lab                     []labelled
 	seq                     []seqStat // per sequential rule
@@ -114,7 +116,7 @@ type seqStat struct {
 }
 
 func (e *Engine) newAcc() *acc {
-	return &acc{cat: make([][][]int, len(e.catFields)), num: make([][]float64, len(e.numFields)), seq: make([]seqStat, len(e.seqRules)),
+	return &acc{cat: make([][][]int, len(e.catFields)), num: make([][]float64, len(e.numFields)), numSite: make([][]int32, len(e.numFields)), seq: make([]seqStat, len(e.seqRules)),
 		numRes: make([]*numericOutcome, len(e.numFields)), catRes: make([]*categoricalOutcome, len(e.catFields))}
 }
 
@@ -167,9 +169,11 @@ func (e *Engine) add(a *acc, ev *ethos.InferenceEvent) {
 	for i, f := range e.numFields {
 		if v, ok := numValue(ev, f); ok {
 			a.num[i] = append(a.num[i], v)
+			a.numSite[i] = append(a.numSite[i], site)
 		}
 	}
 	a.scores = append(a.scores, ev.Score)
+	a.scoreSite = append(a.scoreSite, site)
 	if ev.Decision {
 		a.pos++
 	}
@@ -283,6 +287,8 @@ type Engine struct {
 	catIndex, numIndex   map[string]int
 	seqRules             []*ethos.AlertRule
 	ref                  *reference
+	refAcc               *acc // the reference window's events, for per-site references
+	siteRefs             map[[2]int32]*drift.Reference
 	in                   interner
 	recent               []recent // site, sex, age band, then each categorical field
 }
@@ -333,7 +339,7 @@ func NewEngine(ctx context.Context, p *ethos.MonitoringPlan, r ethos.InferenceEv
 			return nil, ethos.Errorf(ethos.EINVALID, "deployment %s: the reference window %s to %s holds no events",
 				p.DeploymentID, p.Reference.From.UTC().Format(time.RFC3339), p.Reference.To.UTC().Format(time.RFC3339))
 		}
-		e.ref = e.accReference(a)
+		e.ref, e.refAcc = e.accReference(a), a
 	}
 	return e, nil
 }
@@ -566,9 +572,9 @@ func (e *Engine) recycle(a *acc) *acc {
 		b.cat[i] = rows
 	}
 	for i := range a.num {
-		b.num[i] = a.num[i][:0]
+		b.num[i], b.numSite[i] = a.num[i][:0], a.numSite[i][:0]
 	}
-	b.scores, b.lab, b.sorted = a.scores[:0], a.lab[:0], a.sorted[:0]
+	b.scores, b.scoreSite, b.lab, b.sorted = a.scores[:0], a.scoreSite[:0], a.lab[:0], a.sorted[:0]
 	b.conf = a.conf
 	for i := range b.conf {
 		clear(b.conf[i])

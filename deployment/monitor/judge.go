@@ -18,7 +18,9 @@ func (e *Engine) judge(rule *ethos.AlertRule, a *acc) []ethos.CheckResult {
 	base := ethos.CheckResult{RuleID: rule.ID, Metric: rule.Metric, Threshold: rule.Threshold}
 	switch ethos.MetricFamily(rule.Metric) {
 	case "input", "input-cat", "input-num":
-		if i, ok := e.catIndex[rule.Field]; ok {
+		if rule.Scope == ethos.ScopeSite {
+			out = e.perSite(rule, a, base)
+		} else if i, ok := e.catIndex[rule.Field]; ok {
 			if rule.Metric == ethos.MetricNewCategory {
 				out = e.newCategories(rule, a, i, base)
 			} else {
@@ -28,7 +30,11 @@ func (e *Engine) judge(rule *ethos.AlertRule, a *acc) []ethos.CheckResult {
 			out = append(out, e.numeric(rule, a, e.numIndex[rule.Field], base))
 		}
 	case "output":
-		out = append(out, e.output(rule, a, base))
+		if rule.Scope == ethos.ScopeSite {
+			out = e.perSite(rule, a, base)
+		} else {
+			out = append(out, e.output(rule, a, base))
+		}
 	case "performance":
 		out = e.performance(rule, a, base)
 	case "gap":
@@ -482,4 +488,144 @@ func (e *Engine) confusion(a *acc, g group) evalstat.Confusion {
 		return a.conf[0][0]
 	}
 	return a.conf[1+g.attr][g.code]
+}
+
+// perSite compares each site's part of the window with that site's part
+// of the reference window (the whole reference when the reference is a
+// sample, or when the site has no reference values).
+func (e *Engine) perSite(rule *ethos.AlertRule, a *acc, base ethos.CheckResult) []ethos.CheckResult {
+	ci, isCat := e.catIndex[rule.Field]
+	ni, isNum := e.numIndex[rule.Field]
+	score := !isCat && !isNum
+	// The sites present in the window, in name order.
+	seen := map[int32]bool{}
+	var sites []int32
+	for _, s := range a.scoreSite {
+		if !seen[s] {
+			seen[s] = true
+			sites = append(sites, s)
+		}
+	}
+	slices.SortFunc(sites, func(x, y int32) int { return strings.Compare(e.in.names[x], e.in.names[y]) })
+	out := make([]ethos.CheckResult, 0, len(sites))
+	for _, site := range sites {
+		c := base
+		c.Site = e.in.names[site]
+		c.Key = rule.Field
+		if score {
+			c.Key = "score"
+		}
+		if c.Site == noValue {
+			c.Site = ""
+		}
+		c.Key += " at site " + e.in.names[site]
+		switch {
+		case isCat:
+			cur := map[string]int{}
+			if int(site) < len(a.cat[ci]) {
+				for v, n := range a.cat[ci][site] {
+					if n > 0 {
+						cur[e.in.names[v]] += n
+					}
+				}
+			}
+			ref := e.ref.cat[ci]
+			if e.refAcc != nil && int(site) < len(e.refAcc.cat[ci]) {
+				own := map[string]int{}
+				for v, n := range e.refAcc.cat[ci][site] {
+					if n > 0 {
+						own[e.in.names[v]] += n
+					}
+				}
+				if len(own) > 0 {
+					ref = own
+				}
+			}
+			for _, n := range cur {
+				c.N += n
+			}
+			if len(ref) == 0 || c.N == 0 {
+				c.Insufficient = "no reference or window counts at this site"
+				break
+			}
+			res, err := drift.CompareCategorical(drift.Align(ref, cur), 0)
+			if err != nil {
+				c.Insufficient = err.Error()
+				break
+			}
+			switch rule.Metric {
+			case ethos.MetricPSI:
+				c.Value = ptr(res.PSI.PSI)
+			case ethos.MetricChi2P:
+				c.Value = ptr(res.ChiSquare.PValue)
+			case ethos.MetricJS:
+				c.Value = ptr(res.JS.Distance)
+			}
+		default:
+			var vals, refVals []float64
+			var valSites, refSites []int32
+			ref := e.ref.scores
+			if isNum {
+				vals, valSites, ref = a.num[ni], a.numSite[ni], e.ref.num[ni]
+				if e.refAcc != nil {
+					refVals, refSites = e.refAcc.num[ni], e.refAcc.numSite[ni]
+				}
+			} else {
+				vals, valSites = a.scores, a.scoreSite
+				if e.refAcc != nil {
+					refVals, refSites = e.refAcc.scores, e.refAcc.scoreSite
+				}
+			}
+			if own := e.siteReference(ni, isNum, site, refVals, refSites); own != nil {
+				ref = own
+			}
+			var mine []float64
+			for j, v := range vals {
+				if valSites[j] == site {
+					mine = append(mine, v)
+				}
+			}
+			c.N = len(mine)
+			if ref == nil || len(mine) == 0 {
+				c.Insufficient = "no reference or window values at this site"
+				break
+			}
+			res, err := ref.Compare(mine)
+			if err != nil {
+				c.Insufficient = err.Error()
+				break
+			}
+			setNumeric(rule.Metric, &c, res)
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// siteReference prepares (once) the reference of one site for a numeric
+// field (or the scores, field −1); nil when the site has no reference
+// values.
+func (e *Engine) siteReference(field int, isNum bool, site int32, vals []float64, sites []int32) *drift.Reference {
+	if !isNum {
+		field = -1
+	}
+	key := [2]int32{int32(field), site}
+	if r, ok := e.siteRefs[key]; ok {
+		return r
+	}
+	var mine []float64
+	for j, v := range vals {
+		if sites[j] == site {
+			mine = append(mine, v)
+		}
+	}
+	var r *drift.Reference
+	if len(mine) > 0 {
+		r, _ = drift.NewReference(mine, 0, 0)
+	}
+	if e.siteRefs == nil {
+		e.siteRefs = map[[2]int32]*drift.Reference{}
+	}
+	e.siteRefs[key] = r
+	return r
 }

@@ -309,3 +309,74 @@ func TestNewCategoryNeedsReferenceValues(t *testing.T) {
 		t.Fatalf("a sample without model names: changes %v, checks %+v", res.Changes, res.Windows[0].Checks)
 	}
 }
+
+// TestPerSiteDrift changes the slice thickness at one site only: the
+// per-site KS rule names that site, and the per-site checks of the other
+// sites and fields stay quiet.
+func TestPerSiteDrift(t *testing.T) {
+	mid := refStart.AddDate(0, 0, 21)
+	evs, err := sim.Generate(sim.Default(refStart, 28))
+	if err != nil {
+		t.Fatal(err)
+	}
+	thick := 5.0
+	for i := range evs {
+		if evs[i].Site == "site-c" && !evs[i].Time.Before(mid) {
+			evs[i].Acquisition.SliceThickness = &thick
+		}
+	}
+	p := MustPlan(t)
+	p.Rules = []ethos.AlertRule{
+		{ID: "thick-site", Metric: ethos.MetricKSP, Field: "slice_thickness", Scope: ethos.ScopeSite, Threshold: 0.001, MinN: 50, RaiseAfter: 2},
+		{ID: "age-site", Metric: ethos.MetricPSI, Field: "age_band", Scope: ethos.ScopeSite, Threshold: 0.25, MinN: 50},
+		{ID: "score-site", Metric: ethos.MetricScoreKSP, Scope: ethos.ScopeSite, Threshold: 0.001, MinN: 50, RaiseAfter: 2},
+	}
+	p.StopRules = nil
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	res := runAll(t, p, sim.NewReader(evs))
+	var got []string
+	for _, ch := range res.Changes {
+		if a := ch.Raise; a != nil {
+			got = append(got, a.RuleID+" "+a.Key+"@"+a.Site)
+		}
+	}
+	if want := "thick-site slice_thickness at site site-c@site-c"; strings.Join(got, ",") != want {
+		t.Fatalf("raised %q, want %q", got, want)
+	}
+	judged := map[string]int{}
+	for _, w := range res.Windows {
+		for _, c := range w.Checks {
+			if c.Insufficient == "" {
+				judged[c.RuleID+"@"+c.Site]++
+			}
+		}
+	}
+	for _, k := range []string{"thick-site@site-a", "age-site@site-b", "score-site@site-c"} {
+		if judged[k] != 14 {
+			t.Errorf("%s judged in %d windows, want 14", k, judged[k])
+		}
+	}
+}
+
+func TestScopeValidation(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		rule ethos.AlertRule
+		ok   bool
+	}{
+		{"DriftPerSite", ethos.AlertRule{ID: "a", Metric: ethos.MetricPSI, Field: "kvp", Scope: ethos.ScopeSite}, true},
+		{"ScorePerSite", ethos.AlertRule{ID: "a", Metric: ethos.MetricScoreWasserstein, Scope: ethos.ScopeSite}, true},
+		{"ErrNewValuePerSite", ethos.AlertRule{ID: "a", Metric: ethos.MetricNewCategory, Field: "model_name", Scope: ethos.ScopeSite}, false},
+		{"ErrRateBySubgroup", ethos.AlertRule{ID: "a", Metric: ethos.MetricPositiveRate, Scope: ethos.ScopeSubgroup}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := MustPlan(t)
+			p.Rules, p.StopRules = []ethos.AlertRule{tt.rule}, nil
+			if err := p.Validate(); (err == nil) != tt.ok {
+				t.Fatalf("validate: %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}
