@@ -11,7 +11,17 @@ import (
 // 30 daily windows holding 1,000,000 events (the reference is prepared
 // outside the timed loop).
 func BenchmarkCheck1M(b *testing.B) {
-	r, p, ws, err := workload(1_000_000, 30)
+	for _, perSite := range []bool{false, true} {
+		name := "plan=base"
+		if perSite {
+			name = "plan=per-site"
+		}
+		b.Run(name, func(b *testing.B) { benchCheck(b, perSite) })
+	}
+}
+
+func benchCheck(b *testing.B, perSite bool) {
+	r, p, ws, err := workload(1_000_000, 30, perSite)
 	if err != nil {
 		b.Fatal(err)
 	}

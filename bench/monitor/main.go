@@ -23,9 +23,10 @@ func main() {
 	events := flag.Int("events", 1_000_000, "events in the monitored windows")
 	days := flag.Int("days", 30, "daily windows")
 	repeat := flag.Int("repeat", 3, "timed passes")
+	perSite := flag.Bool("per-site", false, "add two per-site drift rules")
 	prof := flag.String("cpuprofile", "", "write a CPU profile of the timed checks to this file")
 	flag.Parse()
-	r, p, ws, err := workload(*events, *days)
+	r, p, ws, err := workload(*events, *days, *perSite)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

@@ -29,7 +29,9 @@ var berlin = func() *time.Location {
 // drift on categorical and numeric fields, new values, output drift,
 // performance overall, per subgroup and per site, gaps, and both
 // sequential detectors.
-func workload(events, days int) (*sim.Reader, *ethos.MonitoringPlan, []monitor.Window, error) {
+//
+// perSite adds two per-site drift rules (score KS and kVp KS per site).
+func workload(events, days int, perSite bool) (*sim.Reader, *ethos.MonitoringPlan, []monitor.Window, error) {
 	ref := sim.Default(t0, 14)
 	ref.PerDay, ref.LabelShare = 100_000/14, 0.5
 	mon := sim.Default(t0.AddDate(0, 0, 14), days)
@@ -80,6 +82,11 @@ func workload(events, days int) (*sim.Reader, *ethos.MonitoringPlan, []monitor.W
 			{ID: "gapdrift-age", Metric: ethos.MetricGapDrift, Field: "age_band", Threshold: 0.25, MinN: 20},
 		},
 		Owners: []string{"bench"},
+	}
+	if perSite {
+		p.Rules = append(p.Rules,
+			ethos.AlertRule{ID: "score-site", Metric: ethos.MetricScoreKSP, Scope: ethos.ScopeSite, Threshold: 0.001, RaiseAfter: 2, ClearAfter: 3},
+			ethos.AlertRule{ID: "kvp-site", Metric: ethos.MetricKSP, Field: "kvp", Scope: ethos.ScopeSite, Threshold: 0.001, RaiseAfter: 2, ClearAfter: 3})
 	}
 	if err := p.Validate(); err != nil {
 		return nil, nil, nil, err

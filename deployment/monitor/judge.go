@@ -579,7 +579,7 @@ func (e *Engine) perSite(rule *ethos.AlertRule, a *acc, base ethos.CheckResult) 
 			if own := e.siteReference(ni, isNum, site, refVals, refSites); own != nil {
 				ref = own
 			}
-			var mine []float64
+			mine := make([]float64, 0, len(vals)/max(1, len(sites))+len(vals)/8)
 			for j, v := range vals {
 				if valSites[j] == site {
 					mine = append(mine, v)
