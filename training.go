@@ -231,6 +231,11 @@ type TrainingService interface {
 	SignOffTrainingRun(ctx context.Context, actor AccessRequest, id string, s TrainingSignOff, requestID string) (*TrainingRun, error)
 	// ResolveObligation closes an open obligation (audited).
 	ResolveObligation(ctx context.Context, actor AccessRequest, id string, res ObligationResolution, requestID string) (*Obligation, error)
+	// Provenance returns the PROV-JSON document of the neighbourhood of
+	// roots: each root, the nodes one relation away, what those entities
+	// were derived from and what was derived from them, and every edge
+	// touching those nodes.
+	Provenance(ctx context.Context, roots []LineageNode) (*ProvDocument, error)
 }
 
 // LineageWalk says which edges a lineage query follows.
@@ -308,3 +313,82 @@ func ValidNodeID(id string) bool {
 
 // String returns "kind:id".
 func (n LineageNode) String() string { return fmt.Sprintf("%s:%s", n.Kind, n.ID) }
+
+// ProvNamespace is the namespace of Ethos's node names in PROV documents.
+const ProvNamespace = "https://ethos-imaging.org/ns/lineage#"
+
+// ProvDocument is a provenance graph in W3C PROV-JSON form: a prefix
+// table, one section per node class (entity, activity, agent) keyed by
+// qualified name, and one section per relation keyed by a blank-node id.
+// Marshal it with encoding/json; keys come out sorted, so the same graph
+// always gives the same bytes.
+type ProvDocument struct {
+	Prefix            map[string]string         `json:"prefix"`
+	Entity            map[string]map[string]any `json:"entity,omitempty"`
+	Activity          map[string]map[string]any `json:"activity,omitempty"`
+	Agent             map[string]map[string]any `json:"agent,omitempty"`
+	Used              map[string]map[string]any `json:"used,omitempty"`
+	WasGeneratedBy    map[string]map[string]any `json:"wasGeneratedBy,omitempty"`
+	WasDerivedFrom    map[string]map[string]any `json:"wasDerivedFrom,omitempty"`
+	WasAttributedTo   map[string]map[string]any `json:"wasAttributedTo,omitempty"`
+	WasAssociatedWith map[string]map[string]any `json:"wasAssociatedWith,omitempty"`
+}
+
+// ProvName returns the qualified name of n in a PROV document:
+// "ethos:<kind>/<id>".
+func ProvName(n LineageNode) string { return "ethos:" + string(n.Kind) + "/" + n.ID }
+
+// NewProvDocument builds the PROV-JSON document of nodes and edges. The
+// ends of every edge are declared too, so the document is closed: each
+// relation names only declared nodes.
+func NewProvDocument(nodes []LineageNode, edges []LineageEdge) *ProvDocument {
+	d := &ProvDocument{Prefix: map[string]string{"ethos": ProvNamespace}}
+	declare := func(n LineageNode) {
+		sec := map[string]*map[string]map[string]any{"entity": &d.Entity, "activity": &d.Activity, "agent": &d.Agent}[n.Kind.ProvClass()]
+		if sec == nil {
+			return
+		}
+		if *sec == nil {
+			*sec = map[string]map[string]any{}
+		}
+		(*sec)[ProvName(n)] = map[string]any{
+			"prov:type":  map[string]string{"$": "ethos:" + string(n.Kind), "type": "prov:QUALIFIED_NAME"},
+			"prov:label": n.ID,
+		}
+	}
+	for _, n := range nodes {
+		declare(n)
+	}
+	type rel struct {
+		sec       *map[string]map[string]any
+		prefix    string
+		from, to  string
+		timestamp bool
+	}
+	rels := map[LineageRelation]rel{
+		RelUsed:              {&d.Used, "u", "prov:activity", "prov:entity", true},
+		RelWasGeneratedBy:    {&d.WasGeneratedBy, "g", "prov:entity", "prov:activity", true},
+		RelWasDerivedFrom:    {&d.WasDerivedFrom, "d", "prov:generatedEntity", "prov:usedEntity", false},
+		RelWasAttributedTo:   {&d.WasAttributedTo, "at", "prov:entity", "prov:agent", false},
+		RelWasAssociatedWith: {&d.WasAssociatedWith, "as", "prov:activity", "prov:agent", false},
+	}
+	count := map[LineageRelation]int{}
+	for _, e := range edges {
+		r, ok := rels[e.Relation]
+		if !ok {
+			continue
+		}
+		declare(e.From)
+		declare(e.To)
+		if *r.sec == nil {
+			*r.sec = map[string]map[string]any{}
+		}
+		count[e.Relation]++
+		attrs := map[string]any{r.from: ProvName(e.From), r.to: ProvName(e.To)}
+		if r.timestamp && !e.At.IsZero() {
+			attrs["prov:time"] = e.At.UTC().Format(time.RFC3339Nano)
+		}
+		(*r.sec)[fmt.Sprintf("_:%s%d", r.prefix, count[e.Relation])] = attrs
+	}
+	return d
+}
