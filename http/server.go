@@ -52,6 +52,13 @@ type Server struct {
 	Records     ethos.RecordService
 	Ingest      ethos.InstanceIngester // DICOMweb STOW-RS (http/collection.go); nil: not offered
 
+	// Training stage (http/training.go): the workflow, the register,
+	// lineage and withdrawal obligations; any nil: not offered.
+	Training     ethos.TrainingService
+	TrainingRuns ethos.TrainingStore
+	Lineage      ethos.LineageService
+	Obligations  ethos.ObligationService
+
 	// MaxBodyBytes bounds request bodies (default 1 MiB).
 	MaxBodyBytes int64
 	// ShutdownTimeout bounds the graceful shutdown (default 15 s).
