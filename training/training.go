@@ -169,7 +169,8 @@ const (
 // its subject's consents must permit ai-training on the acquisition date
 // and now (consent.DecideAcquiredAndNow; the current time alone when the
 // acquisition date is unknown). It also returns the collection sources of
-// the members (disclosure), most instances first.
+// the members (disclosure: files grouped by directory, other channels by
+// name), most instances first.
 func (s *Service) Coverage(ctx context.Context, party, project string, members map[string]ethos.SubjectKey, now time.Time) (*ethos.ConsentCoverage, []ethos.DataSource, error) {
 	bySubject := map[ethos.SubjectKey][]string{}
 	for id, k := range members {
@@ -193,7 +194,7 @@ func (s *Service) Coverage(ctx context.Context, party, project string, members m
 		for _, id := range bySubject[k] {
 			in, ok := held[id]
 			if ok {
-				sources[in.Source]++
+				sources[sourceGroup(in.Source)]++
 			}
 			why := ""
 			switch {
@@ -251,6 +252,22 @@ func (s *Service) Coverage(ctx context.Context, party, project string, members m
 		return cmp.Or(cmp.Compare(b.Instances, a.Instances), strings.Compare(a.Source, b.Source))
 	})
 	return cov, out, nil
+}
+
+// sourceGroup names the collection source of an instance for disclosure:
+// a file's directory ("file:site-a/2024/"), or the channel of other
+// sources ("stow-rs" for "stow-rs:<request>#<part>").
+func sourceGroup(src string) string {
+	if name, ok := strings.CutPrefix(src, "file:"); ok {
+		if i := strings.LastIndexByte(name, '/'); i >= 0 {
+			return "file:" + name[:i+1]
+		}
+		return src
+	}
+	if ch, _, ok := strings.Cut(src, ":"); ok {
+		return ch
+	}
+	return src
 }
 
 // subjectInstances returns every instance record of subject by id.

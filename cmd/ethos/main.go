@@ -48,6 +48,9 @@ var commands = []command{
 	{"user", "create, list and disable users", runUser},
 	{"version", "print the version of this binary", runVersion},
 	{"blob", "the encrypted image store: put, get, shred, verify, rewrap", runBlob},
+	{"training", "register, list, show and sign off training runs (QC-TRA-1, QC-TRA-2)", runTraining},
+	{"lineage", "subjects behind a model, uses of a subject, downstream/upstream of a node, PROV-JSON", runLineage},
+	{"obligation", "list and resolve the obligations a consent withdrawal opens on datasets and models", runObligation},
 }
 
 // Env carries the process's streams and environment so commands stay

@@ -61,6 +61,11 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	defer closeIngest()
 	s.Ingest = ingest
+	// Training register, lineage, obligations (docs/training.md). The
+	// dataset service of the processing stage is wired here once merged;
+	// until then registration answers not_implemented.
+	ts := trainingService(a, nil)
+	s.Training, s.TrainingRuns, s.Lineage, s.Obligations = ts, ts.Runs, ts.Lineage, ts.Obligations
 	return s.Serve(ctx, func(bound string) {
 		logger.Info("listening", "addr", bound, "data", a.dir, "audit_size", a.log.Size())
 	})
