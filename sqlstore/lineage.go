@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -76,8 +77,12 @@ func (s *LineageService) RecordLineage(ctx context.Context, edges ...ethos.Linea
 			rows = rows[:0]
 			return nil
 		}
+		var derivedSrcs []int64
 		for _, e := range edges {
 			k := key{ids[e.From], relCodes[e.Relation], ids[e.To]}
+			if e.Relation == ethos.RelWasDerivedFrom {
+				derivedSrcs = append(derivedSrcs, k.src)
+			}
 			if seen[k] {
 				continue
 			}
@@ -93,8 +98,59 @@ func (s *LineageService) RecordLineage(ctx context.Context, edges ...ethos.Linea
 				}
 			}
 		}
-		return flush()
+		if err := flush(); err != nil {
+			return err
+		}
+		return updateSubjectSets(ctx, tx, derivedSrcs)
 	})
+}
+
+// updateSubjectSets keeps lineage_subject_sets complete after new
+// derivations from srcs: every dataset version derived (at any depth)
+// from one of srcs, or among them, may have gained subjects, and its set
+// is topped up from a walk. Sets only grow, as edges are never removed.
+func updateSubjectSets(ctx context.Context, tx *sql.Tx, srcs []int64) error {
+	if len(srcs) == 0 {
+		return nil
+	}
+	slices.Sort(srcs)
+	srcs = slices.Compact(srcs)
+	affected := map[int64]bool{}
+	for chunk := range slices.Chunk(srcs, 2*nodeBatch) {
+		args := make([]any, 0, len(chunk)+2)
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		args = append(args, relCodes[ethos.RelWasDerivedFrom], string(ethos.LineageDatasetVersion))
+		q := "WITH RECURSIVE down(n) AS (SELECT id FROM lineage_nodes WHERE id IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ") + ")" +
+			" UNION SELECT e.src FROM lineage_edges e JOIN down ON e.dst = down.n AND e.rel = ?)" +
+			" SELECT down.n FROM down JOIN lineage_nodes k ON k.id = down.n WHERE k.kind = ?"
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("find dataset versions to update: %w", err)
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			affected[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	for _, ds := range slices.Sorted(maps.Keys(affected)) {
+		q := "INSERT INTO lineage_subject_sets (node, subject) SELECT CAST(? AS BIGINT), w.n FROM" +
+			" (WITH RECURSIVE up(n) AS (SELECT CAST(? AS BIGINT) UNION SELECT e.dst FROM lineage_edges e JOIN up ON e.src = up.n AND e.rel = ?) SELECT n FROM up) w" +
+			" JOIN lineage_nodes k ON k.id = w.n WHERE k.kind = ? ON CONFLICT (node, subject) DO NOTHING"
+		if _, err := tx.ExecContext(ctx, q, ds, ds, relCodes[ethos.RelWasDerivedFrom], string(ethos.LineageSubject)); err != nil {
+			return fmt.Errorf("update subject set: %w", err)
+		}
+	}
+	return nil
 }
 
 // checkEdge checks an edge's nodes and that its relation joins the PROV
@@ -219,6 +275,9 @@ func (s *LineageService) closure(ctx context.Context, n ethos.LineageNode, up bo
 	if err != nil {
 		return nil, err
 	}
+	if up && walk == ethos.WalkDerivations && len(kinds) == 1 && kinds[0] == ethos.LineageSubject {
+		return s.subjectsBehind(ctx, n, start)
+	}
 	from, to := "e.dst", "e.src"
 	if up {
 		from, to = "e.src", "e.dst"
@@ -242,6 +301,31 @@ func (s *LineageService) closure(ctx context.Context, n ethos.LineageNode, up bo
 	rows, err := s.db.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("lineage walk from %s: %w", n, err)
+	}
+	defer rows.Close()
+	out := []ethos.LineageNode{}
+	for rows.Next() {
+		var m ethos.LineageNode
+		if err := rows.Scan(&m.Kind, &m.ID); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// subjectsBehind answers Upstream(n, WalkDerivations, subject) with the
+// indexed closure: the walk stops at dataset versions and takes their
+// subject sets instead of walking every instance behind them.
+func (s *LineageService) subjectsBehind(ctx context.Context, n ethos.LineageNode, start int64) ([]ethos.LineageNode, error) {
+	q := "WITH RECURSIVE walk(n) AS (SELECT CAST(? AS BIGINT) UNION SELECT e.dst FROM walk JOIN lineage_nodes k ON k.id = walk.n" +
+		" JOIN lineage_edges e ON e.src = walk.n AND e.rel = ? WHERE k.kind <> ?)" +
+		" SELECT ln.kind, ln.ref FROM lineage_nodes ln WHERE ln.kind = ? AND ln.id <> ? AND ln.id IN" +
+		" (SELECT n FROM walk UNION SELECT ss.subject FROM lineage_subject_sets ss JOIN walk ON ss.node = walk.n)" +
+		" ORDER BY ln.kind, ln.ref"
+	rows, err := s.db.db.QueryContext(ctx, q, start, relCodes[ethos.RelWasDerivedFrom], string(ethos.LineageDatasetVersion), string(ethos.LineageSubject), start)
+	if err != nil {
+		return nil, fmt.Errorf("subjects behind %s: %w", n, err)
 	}
 	defer rows.Close()
 	out := []ethos.LineageNode{}

@@ -120,6 +120,43 @@ func testLineage(t *testing.T, l *sqlstore.LineageService) {
 			}
 		})
 	}
+	t.Run("SubjectSetsFollowLateEdges", func(t *testing.T) {
+		// Recorded out of order: the dataset before what it derives from.
+		ds, m := node(ethos.LineageDatasetVersion, "dsv_late"), node(ethos.LineageModelVersion, "mdl_late")
+		did, in := node(ethos.LineageDeidInstance, "did_late"), node(ethos.LineageInstance, "ins_late")
+		ds2 := node(ethos.LineageDatasetVersion, "dsv_late2")
+		for _, e := range []ethos.LineageEdge{
+			edge(ds, ethos.RelWasDerivedFrom, did), edge(m, ethos.RelWasDerivedFrom, ds), edge(did, ethos.RelWasDerivedFrom, in),
+			edge(in, ethos.RelWasDerivedFrom, subj('c')), edge(ds2, ethos.RelWasDerivedFrom, ds), edge(in, ethos.RelWasDerivedFrom, subj('d')),
+		} {
+			if err := l.RecordLineage(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, start := range []ethos.LineageNode{m, ds, ds2, did, n["m1"], n["m2"], n["ds1"], n["tr1"]} {
+			fast, err := l.Upstream(ctx, start, ethos.WalkDerivations, ethos.LineageSubject)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all, err := l.Upstream(ctx, start, ethos.WalkDerivations)
+			if err != nil {
+				t.Fatal(err)
+			}
+			walked := []ethos.LineageNode{}
+			for _, x := range all {
+				if x.Kind == ethos.LineageSubject {
+					walked = append(walked, x)
+				}
+			}
+			if d := cmp.Diff(walked, fast); d != "" {
+				t.Errorf("subjects behind %s: -walked +indexed:\n%s", start, d)
+			}
+		}
+		got, _ := l.Upstream(ctx, ds2, ethos.WalkDerivations, ethos.LineageSubject)
+		if d := cmp.Diff([]ethos.LineageNode{subj('c'), subj('d')}, got); d != "" {
+			t.Errorf("subjects behind a dataset derived from a dataset: -want +got:\n%s", d)
+		}
+	})
 	t.Run("RecordingTwiceKeepsOneEdge", func(t *testing.T) {
 		before, err := l.LineageEdges(ctx, []ethos.LineageNode{n["ds2"]})
 		if err != nil {

@@ -22,6 +22,17 @@ CREATE TABLE lineage_edges (
 );
 CREATE INDEX lineage_edges_dst ON lineage_edges (dst, rel, src);
 
+-- Indexed closure for the question asked most: the subjects a dataset
+-- version derives from. Kept complete by the lineage service on every
+-- recorded derivation (sets only grow: edges are never removed), so
+-- "which subjects are behind this model?" reads one set instead of
+-- walking every instance of the dataset.
+CREATE TABLE lineage_subject_sets (
+	node    BIGINT NOT NULL, -- a dataset-version node
+	subject BIGINT NOT NULL, -- a subject node
+	PRIMARY KEY (node, subject)
+);
+
 CREATE TABLE training_runs (
 	id              TEXT PRIMARY KEY,
 	project_id      TEXT NOT NULL,
