@@ -72,10 +72,10 @@ var PostgreSQL = Dialect{
 func SubjectKey(x int) string { return fmt.Sprintf("%064x", x) }
 
 // Node ids (refs) as the generator names them.
-func InstanceID(i int) string { return fmt.Sprintf("ins_%d", i) }
+func InstanceID(i int) string      { return fmt.Sprintf("ins_%d", i) }
 func ProcessingRunID(p int) string { return fmt.Sprintf("prc_%d", p) }
-func DatasetID(k int) string   { return fmt.Sprintf("dsv_%d", k) }
-func ModelID(r int) string     { return fmt.Sprintf("mdl_%d", r) }
+func DatasetID(k int) string       { return fmt.Sprintf("dsv_%d", k) }
+func ModelID(r int) string         { return fmt.Sprintf("mdl_%d", r) }
 
 // Build fills the empty lineage tables of db with the graph. The index on
 // edge targets is dropped during the load and built once at the end.
