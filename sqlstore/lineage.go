@@ -316,27 +316,65 @@ func (s *LineageService) closure(ctx context.Context, n ethos.LineageNode, up bo
 
 // subjectsBehind answers Upstream(n, WalkDerivations, subject) with the
 // indexed closure: the walk stops at dataset versions and takes their
-// subject sets instead of walking every instance behind them.
+// subject sets instead of walking every instance behind them. The sets
+// are read in a second query naming the dataset versions, which both
+// planners answer from the primary key (one query joining the walk to
+// the sets lets PostgreSQL misjudge the walk and scan every set).
 func (s *LineageService) subjectsBehind(ctx context.Context, n ethos.LineageNode, start int64) ([]ethos.LineageNode, error) {
 	q := "WITH RECURSIVE walk(n) AS (SELECT CAST(? AS BIGINT) UNION SELECT e.dst FROM walk JOIN lineage_nodes k ON k.id = walk.n" +
 		" JOIN lineage_edges e ON e.src = walk.n AND e.rel = ? WHERE k.kind <> ?)" +
-		" SELECT ln.kind, ln.ref FROM lineage_nodes ln WHERE ln.kind = ? AND ln.id <> ? AND ln.id IN" +
-		" (SELECT n FROM walk UNION SELECT ss.subject FROM lineage_subject_sets ss JOIN walk ON ss.node = walk.n)" +
-		" ORDER BY ln.kind, ln.ref"
-	rows, err := s.db.db.QueryContext(ctx, q, start, relCodes[ethos.RelWasDerivedFrom], string(ethos.LineageDatasetVersion), string(ethos.LineageSubject), start)
+		" SELECT ln.id, ln.kind, ln.ref FROM walk JOIN lineage_nodes ln ON ln.id = walk.n WHERE ln.kind IN (?, ?) AND ln.id <> ?"
+	rows, err := s.db.db.QueryContext(ctx, q, start, relCodes[ethos.RelWasDerivedFrom], string(ethos.LineageDatasetVersion),
+		string(ethos.LineageSubject), string(ethos.LineageDatasetVersion), start)
 	if err != nil {
 		return nil, fmt.Errorf("subjects behind %s: %w", n, err)
 	}
-	defer rows.Close()
-	out := []ethos.LineageNode{}
+	found := map[string]bool{}
+	var datasets []any
 	for rows.Next() {
+		var id int64
 		var m ethos.LineageNode
-		if err := rows.Scan(&m.Kind, &m.ID); err != nil {
+		if err := rows.Scan(&id, &m.Kind, &m.ID); err != nil {
+			rows.Close()
 			return nil, err
 		}
-		out = append(out, m)
+		if m.Kind == ethos.LineageSubject {
+			found[m.ID] = true
+		} else {
+			datasets = append(datasets, id)
+		}
 	}
-	return out, rows.Err()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if n.Kind == ethos.LineageDatasetVersion {
+		datasets = append(datasets, start)
+	}
+	for chunk := range slices.Chunk(datasets, 2*nodeBatch) {
+		rows, err := s.db.db.QueryContext(ctx, "SELECT ln.ref FROM lineage_subject_sets ss JOIN lineage_nodes ln ON ln.id = ss.subject WHERE ss.node IN ("+
+			strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")+")", chunk...)
+		if err != nil {
+			return nil, fmt.Errorf("subjects behind %s: %w", n, err)
+		}
+		for rows.Next() {
+			var ref string
+			if err := rows.Scan(&ref); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			found[ref] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]ethos.LineageNode, 0, len(found))
+	for _, ref := range slices.Sorted(maps.Keys(found)) {
+		out = append(out, ethos.LineageNode{Kind: ethos.LineageSubject, ID: ref})
+	}
+	return out, nil
 }
 
 // LineageEdges returns every edge with at least one end among nodes,
