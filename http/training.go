@@ -61,7 +61,7 @@ type (
 )
 
 var (
-	nodeQuery = []param{{"node", "string", "kind:id, e.g. processing-run:prc_…", true},
+	lineageNodeQuery = []param{{"node", "string", "kind:id, e.g. processing-run:prc_…", true},
 		{"walk", "string", "derivations (wasDerivedFrom only) or all (every relation; default)", false},
 		{"kind", "string", "only nodes of these kinds (comma-separated)", false}}
 	obligationQuery = append([]param{{"project", "string", "only this project's (training-stage read); without it, audit roles only", false},
@@ -85,9 +85,9 @@ func (s *Server) trainingRoutes(auth authFunc) []route {
 		{Method: "GET", Path: "/api/v1/lineage/uses", Summary: "The dataset versions, training runs and model versions that used a subject's data (audit roles).",
 			Query: []param{{"subject", "string", "subject key", true}}, Reply: usesOut{}, Status: 200, handle: auth(s.handleLineageUses)},
 		{Method: "GET", Path: "/api/v1/lineage/downstream", Summary: "Everything built from a node, e.g. a processing run (audit roles).",
-			Query: nodeQuery, Reply: nodesOut{}, Status: 200, handle: auth(s.handleLineageWalk(false))},
+			Query: lineageNodeQuery, Reply: nodesOut{}, Status: 200, handle: auth(s.handleLineageWalk(false))},
 		{Method: "GET", Path: "/api/v1/lineage/upstream", Summary: "Everything a node was built from (audit roles).",
-			Query: nodeQuery, Reply: nodesOut{}, Status: 200, handle: auth(s.handleLineageWalk(true))},
+			Query: lineageNodeQuery, Reply: nodesOut{}, Status: 200, handle: auth(s.handleLineageWalk(true))},
 		{Method: "GET", Path: "/api/v1/lineage/prov", Summary: "W3C PROV-JSON of a project's training graph (training-stage read) or of a node's neighbourhood (audit roles).",
 			Query: []param{{"project", "string", "project id", false}, {"node", "string", "kind:id", false}}, Reply: ethos.ProvDocument{}, Status: 200, handle: auth(s.handleProv)},
 
@@ -129,16 +129,16 @@ func (s *Server) decideTraining(r *http.Request, p *principal, projectID string,
 	if _, err := s.decide(ctx, p, req, resource); err != nil {
 		return ethos.AccessRequest{}, err
 	}
-	return actorOf(p), nil
+	return trainingActor(p), nil
 }
 
-// decideAudit asks whether p may read across projects (the audit roles).
-func (s *Server) decideAudit(r *http.Request, p *principal, resource string) error {
+// decideCrossProject asks whether p may read across projects (the audit roles).
+func (s *Server) decideCrossProject(r *http.Request, p *principal, resource string) error {
 	_, err := s.decide(r.Context(), p, ethos.AccessRequest{Action: ethos.ActionAudit}, resource)
 	return err
 }
 
-func actorOf(p *principal) ethos.AccessRequest {
+func trainingActor(p *principal) ethos.AccessRequest {
 	return ethos.AccessRequest{UserID: p.User.ID, PartyID: p.Party.ID, PartyType: p.Party.Type, Roles: p.User.Roles}
 }
 
@@ -270,12 +270,12 @@ func (s *Server) handleLineageSubjects(w http.ResponseWriter, r *http.Request, p
 	if err != nil {
 		return err
 	}
-	out := subjectsOut{Model: m.ID, Subjects: ids(ns), Count: len(ns)}
+	out := subjectsOut{Model: m.ID, Subjects: lineageIDs(ns), Count: len(ns)}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
-func ids(ns []ethos.LineageNode) []string {
+func lineageIDs(ns []ethos.LineageNode) []string {
 	out := make([]string, len(ns))
 	for i, n := range ns {
 		out[i] = n.ID
@@ -291,7 +291,7 @@ func (s *Server) handleLineageUses(w http.ResponseWriter, r *http.Request, p *pr
 	if !k.Valid() {
 		return &fieldError{code: ethos.EINVALID, field: "subject", msg: "subject: a subject key (64 lowercase hex digits) is required"}
 	}
-	if err := s.decideAudit(r, p, "lineage/subject"); err != nil {
+	if err := s.decideCrossProject(r, p, "lineage/subject"); err != nil {
 		return err
 	}
 	out := usesOut{Subject: string(k), DatasetVersions: []string{}, TrainingRuns: []string{}, ModelVersions: []string{}}
@@ -349,7 +349,7 @@ func (s *Server) handleLineageWalk(up bool) func(w http.ResponseWriter, r *http.
 				kinds = append(kinds, ethos.LineageKind(k))
 			}
 		}
-		if err := s.decideAudit(r, p, "lineage/"+string(n.Kind)+"/"+n.ID); err != nil {
+		if err := s.decideCrossProject(r, p, "lineage/"+string(n.Kind)+"/"+n.ID); err != nil {
 			return err
 		}
 		out := nodesOut{Node: n, Direction: "downstream", Walk: walkName}
@@ -383,7 +383,7 @@ func (s *Server) handleProv(w http.ResponseWriter, r *http.Request, p *principal
 		if err != nil {
 			return &fieldError{code: ethos.EINVALID, field: "node", msg: "node: " + ethos.ErrorMessage(err)}
 		}
-		if err := s.decideAudit(r, p, "lineage/"+string(n.Kind)+"/"+n.ID); err != nil {
+		if err := s.decideCrossProject(r, p, "lineage/"+string(n.Kind)+"/"+n.ID); err != nil {
 			return err
 		}
 		roots = []ethos.LineageNode{n}
@@ -443,7 +443,7 @@ func (s *Server) handleListObligations(w http.ResponseWriter, r *http.Request, p
 		if _, err := s.decideTraining(r, p, project, ethos.ActionRead, "project/"+project+"/obligations"); err != nil {
 			return err
 		}
-	} else if err := s.decideAudit(r, p, "obligations"); err != nil {
+	} else if err := s.decideCrossProject(r, p, "obligations"); err != nil {
 		return err
 	}
 	obs, n, err := s.Obligations.FindObligations(r.Context(), f)
@@ -454,10 +454,10 @@ func (s *Server) handleListObligations(w http.ResponseWriter, r *http.Request, p
 	return nil
 }
 
-// obligation loads the obligation of the path and decides action on it:
+// loadObligation loads the obligation of the path and decides action on it:
 // on its project's training stage, or for one tied to no project, the
 // audit roles may read it and only an admin may resolve it.
-func (s *Server) obligation(r *http.Request, p *principal, action ethos.Action) (*ethos.Obligation, ethos.AccessRequest, error) {
+func (s *Server) loadObligation(r *http.Request, p *principal, action ethos.Action) (*ethos.Obligation, ethos.AccessRequest, error) {
 	if err := s.trainingReady(); err != nil {
 		return nil, ethos.AccessRequest{}, err
 	}
@@ -471,14 +471,14 @@ func (s *Server) obligation(r *http.Request, p *principal, action ethos.Action) 
 		return o, actor, err
 	}
 	if action == ethos.ActionRead {
-		return o, actorOf(p), s.decideAudit(r, p, resource)
+		return o, trainingActor(p), s.decideCrossProject(r, p, resource)
 	}
 	_, err = s.decide(r.Context(), p, ethos.AccessRequest{Action: ethos.ActionManage, ManageKind: "stage"}, resource)
-	return o, actorOf(p), err
+	return o, trainingActor(p), err
 }
 
 func (s *Server) handleGetObligation(w http.ResponseWriter, r *http.Request, p *principal) error {
-	o, _, err := s.obligation(r, p, ethos.ActionRead)
+	o, _, err := s.loadObligation(r, p, ethos.ActionRead)
 	if err != nil {
 		return err
 	}
@@ -495,7 +495,7 @@ func (s *Server) handleResolveObligation(w http.ResponseWriter, r *http.Request,
 	if err := res.Validate(); err != nil {
 		return err
 	}
-	o, actor, err := s.obligation(r, p, ethos.ActionApprove)
+	o, actor, err := s.loadObligation(r, p, ethos.ActionApprove)
 	if err != nil {
 		return err
 	}

@@ -38,12 +38,12 @@ func runTraining(ctx context.Context, env *Env, args []string) error {
 	}, []string{"register", "list", "show", "signoff"})
 }
 
-// keyValues is a repeatable KEY=VALUE flag.
-type keyValues map[string]string
+// runKeyValues is a repeatable KEY=VALUE flag.
+type runKeyValues map[string]string
 
-func (kv keyValues) String() string { return "" }
+func (kv runKeyValues) String() string { return "" }
 
-func (kv keyValues) Set(s string) error {
+func (kv runKeyValues) Set(s string) error {
 	k, v, ok := strings.Cut(s, "=")
 	if !ok || k == "" {
 		return fmt.Errorf("want KEY=VALUE, not %q", s)
@@ -55,8 +55,8 @@ func (kv keyValues) Set(s string) error {
 	return nil
 }
 
-// fileSHA256 hashes the artefact at path.
-func fileSHA256(path string) (string, error) {
+// artefactSHA256 hashes the artefact at path.
+func artefactSHA256(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
@@ -81,7 +81,7 @@ func trainingRegister(ctx context.Context, env *Env, args []string) error {
 	modelSHA := fs.String("model-sha256", "", "SHA-256 of the model artefact, when the file is elsewhere")
 	started := fs.String("started", "", "when training started (RFC 3339)")
 	finished := fs.String("finished", "", "when training finished (RFC 3339)")
-	params, environ, metricStr := keyValues{}, keyValues{}, keyValues{}
+	params, environ, metricStr := runKeyValues{}, runKeyValues{}, runKeyValues{}
 	fs.Var(params, "param", "hyper-parameter KEY=VALUE (repeatable)")
 	fs.Var(environ, "env", "environment entry KEY=VALUE, e.g. torch=2.4.1 (repeatable)")
 	fs.Var(metricStr, "metric", "summary metric KEY=NUMBER (repeatable)")
@@ -99,7 +99,7 @@ func trainingRegister(ctx context.Context, env *Env, args []string) error {
 	sum := strings.ToLower(*modelSHA)
 	if *modelFile != "" {
 		var err error
-		if sum, err = fileSHA256(*modelFile); err != nil {
+		if sum, err = artefactSHA256(*modelFile); err != nil {
 			return err
 		}
 	}
