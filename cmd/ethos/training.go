@@ -185,32 +185,15 @@ func trainingList(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	q := url.Values{"limit": {"1000"}}
-	if *dataset != "" {
-		q.Set("dataset_version", *dataset)
-	}
-	if *status != "" {
-		q.Set("status", *status)
-	}
-	var out struct {
-		Items []ethos.TrainingRun `json:"items"`
-		Total int                 `json:"total"`
-	}
-	if err := c.do(ctx, "GET", "/api/v1/projects/"+url.PathEscape(*project)+"/training/runs?"+q.Encode(), nil, &out); err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(env, out)
-	}
-	var rows [][]string
-	for _, r := range out.Items {
-		reviewer := "-"
-		if r.SignOff != nil {
-			reviewer = r.SignOff.Reviewer
-		}
-		rows = append(rows, []string{r.ID, r.DatasetVersion, r.ModelVersion, string(r.Status), reviewer, r.RegisteredAt.UTC().Format("2006-01-02 15:04")})
-	}
-	return table(env, "ID\tDATASET\tMODEL\tSTATUS\tREVIEWER\tREGISTERED", rows)
+	q := setIf(setIf(url.Values{}, "dataset_version", *dataset), "status", *status)
+	return printList(ctx, env, c, "/api/v1/projects/"+url.PathEscape(*project)+"/training/runs", q, *asJSON,
+		"ID\tDATASET\tMODEL\tSTATUS\tREVIEWER\tREGISTERED", func(r ethos.TrainingRun) []string {
+			reviewer := "-"
+			if r.SignOff != nil {
+				reviewer = r.SignOff.Reviewer
+			}
+			return []string{r.ID, r.DatasetVersion, r.ModelVersion, string(r.Status), reviewer, r.RegisteredAt.UTC().Format("2006-01-02 15:04")}
+		})
 }
 
 func trainingShow(ctx context.Context, env *Env, args []string) error {
@@ -285,31 +268,15 @@ func obligationList(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	q := url.Values{"limit": {"1000"}}
-	for k, v := range map[string]string{"project": *project, "status": *status, "target": *target} {
-		if v != "" {
-			q.Set(k, v)
-		}
-	}
-	var out struct {
-		Items []ethos.Obligation `json:"items"`
-		Total int                `json:"total"`
-	}
-	if err := c.do(ctx, "GET", "/api/v1/obligations?"+q.Encode(), nil, &out); err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(env, out)
-	}
-	var rows [][]string
-	for _, o := range out.Items {
-		res := "-"
-		if o.Resolution != nil {
-			res = string(o.Resolution.Action) + " by " + o.Resolution.By
-		}
-		rows = append(rows, []string{o.ID, string(o.Status), o.Target.String(), o.Subject.Short(), orDash(o.ProjectID), o.OpenedAt.UTC().Format("2006-01-02 15:04"), res})
-	}
-	return table(env, "ID\tSTATUS\tTARGET\tSUBJECT\tPROJECT\tOPENED\tRESOLUTION", rows)
+	q := setIf(setIf(setIf(url.Values{}, "project", *project), "status", *status), "target", *target)
+	return printList(ctx, env, c, "/api/v1/obligations", q, *asJSON,
+		"ID\tSTATUS\tTARGET\tSUBJECT\tPROJECT\tOPENED\tRESOLUTION", func(o ethos.Obligation) []string {
+			res := "-"
+			if o.Resolution != nil {
+				res = string(o.Resolution.Action) + " by " + o.Resolution.By
+			}
+			return []string{o.ID, string(o.Status), o.Target.String(), o.Subject.Short(), orDash(o.ProjectID), o.OpenedAt.UTC().Format("2006-01-02 15:04"), res}
+		})
 }
 
 func printObligation(env *Env, o *ethos.Obligation, asJSON bool) error {
