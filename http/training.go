@@ -455,8 +455,9 @@ func (s *Server) handleListObligations(w http.ResponseWriter, r *http.Request, p
 }
 
 // loadObligation loads the obligation of the path and decides action on it:
-// on its project's training stage, or for one tied to no project, the
-// audit roles may read it and only an admin may resolve it.
+// on its project's training stage; for one lineage tied to no project,
+// the audit roles may read it and the roles that manage stages (admin,
+// data steward, ethics reviewer) may resolve it.
 func (s *Server) loadObligation(r *http.Request, p *principal, action ethos.Action) (*ethos.Obligation, ethos.AccessRequest, error) {
 	if err := s.trainingReady(); err != nil {
 		return nil, ethos.AccessRequest{}, err

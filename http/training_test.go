@@ -247,6 +247,33 @@ func TestTrainingAPI(t *testing.T) {
 			t.Errorf("get: %d %v", code, m)
 		}
 	})
+	t.Run("ObligationWithoutProject", func(t *testing.T) {
+		// A subject the collection does not hold, known to lineage only,
+		// behind a dataset version no run used: no project is known.
+		e := ethos.SubjectKey(strings.Repeat("e", 64))
+		in, ds := ethos.LineageNode{Kind: ethos.LineageInstance, ID: "ins_elsewhere"}, ethos.LineageNode{Kind: ethos.LineageDatasetVersion, ID: "dsv_elsewhere"}
+		if err := svc.Lineage.RecordLineage(ctx, ethos.LineageEdge{From: in, Relation: ethos.RelWasDerivedFrom, To: ethos.LineageNode{Kind: ethos.LineageSubject, ID: string(e)}},
+			ethos.LineageEdge{From: ds, Relation: ethos.RelWasDerivedFrom, To: in}); err != nil {
+			t.Fatal(err)
+		}
+		obs, err := svc.OnWithdrawal(ctx, e, ethos.AccessRequest{UserID: "usr_steward"}, "req")
+		if err != nil || len(obs) != 1 || obs[0].ProjectID != "" || obs[0].Target != ds {
+			t.Fatalf("obligations %+v (%v)", obs, err)
+		}
+		if code, _ := f.do("GET", "/api/v1/obligations/"+obs[0].ID, auditorTok, nil, nil); code != 200 {
+			t.Errorf("read by auditor: %d", code)
+		}
+		if code, _ := f.do("GET", "/api/v1/obligations/"+obs[0].ID, engineer, nil, nil); code != 403 {
+			t.Errorf("read by engineer: %d, want 403", code)
+		}
+		res := map[string]string{"action": "exemption", "reference": "DPO note 2026-41", "note": "dataset held under another legal basis"}
+		if code, _ := f.do("POST", "/api/v1/obligations/"+obs[0].ID+"/resolve", engineer, res, nil); code != 403 {
+			t.Errorf("resolve by engineer: %d, want 403", code)
+		}
+		if code, m := f.do("POST", "/api/v1/obligations/"+obs[0].ID+"/resolve", reviewer, res, nil); code != 200 {
+			t.Errorf("resolve by ethics reviewer: %d %v", code, m)
+		}
+	})
 	t.Run("DecisionsAudited", func(t *testing.T) {
 		var register, signoff, resolve int
 		for _, e := range f.lastEvents(200) {
@@ -264,7 +291,7 @@ func TestTrainingAPI(t *testing.T) {
 				}
 			}
 		}
-		if register != 3 || signoff != 1 || resolve != 1 { // 1 allowed, 2 refused registrations
+		if register != 3 || signoff != 1 || resolve != 2 { // 1 allowed, 2 refused registrations
 			t.Errorf("audited: %d registrations, %d sign-offs, %d resolutions", register, signoff, resolve)
 		}
 		f.verify()
