@@ -58,6 +58,10 @@ func (s *LineageService) RecordLineage(ctx context.Context, edges ...ethos.Linea
 	}
 	now := nanos(s.db.Now())
 	return s.db.withTx(ctx, func(tx *sql.Tx) error {
+		// Take the writers' turn first (see lineage_writes).
+		if _, err := tx.ExecContext(ctx, "UPDATE lineage_writes SET writes = writes + 1 WHERE id = 1"); err != nil {
+			return fmt.Errorf("lineage write turn: %w", err)
+		}
 		ids, err := ensureNodes(ctx, tx, nodes)
 		if err != nil {
 			return err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -155,6 +156,36 @@ func testLineage(t *testing.T, l *sqlstore.LineageService) {
 		got, _ := l.Upstream(ctx, ds2, ethos.WalkDerivations, ethos.LineageSubject)
 		if d := cmp.Diff([]ethos.LineageNode{subj('c'), subj('d')}, got); d != "" {
 			t.Errorf("subjects behind a dataset derived from a dataset: -want +got:\n%s", d)
+		}
+	})
+	t.Run("SubjectSetsUnderConcurrentWriters", func(t *testing.T) {
+		// Twenty chains dataset <- deid <- instance <- subject, each edge
+		// recorded by its own goroutine at once: every subject set must
+		// still be complete.
+		const chains = 20
+		var wg sync.WaitGroup
+		errs := make(chan error, 3*chains)
+		for i := range chains {
+			ds, did, in := node(ethos.LineageDatasetVersion, fmt.Sprintf("dsv_c%d", i)), node(ethos.LineageDeidInstance, fmt.Sprintf("did_c%d", i)), node(ethos.LineageInstance, fmt.Sprintf("ins_c%d", i))
+			for _, e := range []ethos.LineageEdge{edge(ds, ethos.RelWasDerivedFrom, did), edge(did, ethos.RelWasDerivedFrom, in), edge(in, ethos.RelWasDerivedFrom, subj("0123456789abcdef"[i%16]))} {
+				wg.Go(func() { errs <- l.RecordLineage(ctx, e) })
+			}
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range chains {
+			got, err := l.Upstream(ctx, node(ethos.LineageDatasetVersion, fmt.Sprintf("dsv_c%d", i)), ethos.WalkDerivations, ethos.LineageSubject)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := []ethos.LineageNode{subj("0123456789abcdef"[i%16])}; !cmp.Equal(want, got) {
+				t.Errorf("chain %d: subjects %v, want %v", i, got, want)
+			}
 		}
 	})
 	t.Run("RecordingTwiceKeepsOneEdge", func(t *testing.T) {

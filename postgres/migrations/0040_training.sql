@@ -27,6 +27,16 @@ CREATE INDEX lineage_edges_dst ON lineage_edges (dst, rel, src);
 -- recorded derivation (sets only grow: edges are never removed), so
 -- "which subjects are behind this model?" reads one set instead of
 -- walking every instance of the dataset.
+-- One row that every lineage write updates first: writers take turns, so
+-- a derivation recorded in one transaction is seen by the subject-set
+-- update of the next (in PostgreSQL, READ COMMITTED would otherwise let
+-- two concurrent batches each miss the other's half of a path).
+CREATE TABLE lineage_writes (
+	id     BIGINT PRIMARY KEY CHECK (id = 1),
+	writes BIGINT NOT NULL
+);
+INSERT INTO lineage_writes (id, writes) VALUES (1, 0);
+
 CREATE TABLE lineage_subject_sets (
 	node    BIGINT NOT NULL, -- a dataset-version node
 	subject BIGINT NOT NULL, -- a subject node
