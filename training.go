@@ -123,11 +123,14 @@ type ModelVersion struct {
 }
 
 var (
-	hexRE        = regexp.MustCompile(`^[0-9a-f]+$`)
-	modelNameRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$`)
-	paramKeyRE   = regexp.MustCompile(`^[A-Za-z0-9_.:/-]{1,100}$`)
-	maxRunFields = 200
+	hexRE       = regexp.MustCompile(`^[0-9a-f]+$`)
+	modelNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$`)
+	paramKeyRE  = regexp.MustCompile(`^[A-Za-z0-9_.:/-]{1,100}$`)
 )
+
+// maxRunFields bounds the parameters, environment entries and metrics of
+// one run together.
+const maxRunFields = 200
 
 // ModelVersionID returns the id of the model version a run produces.
 func ModelVersionID(runID string) string {
