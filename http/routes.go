@@ -96,6 +96,7 @@ func (s *Server) routes() []route {
 	for _, more := range []func(authFunc) []route{
 		s.collectionRoutes,
 		s.trainingRoutes,
+		s.monitorRoutes,
 	} {
 		rs = append(rs, more(auth)...)
 	}

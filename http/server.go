@@ -58,6 +58,9 @@ type Server struct {
 	TrainingRuns ethos.TrainingStore
 	Lineage      ethos.LineageService
 	Obligations  ethos.ObligationService
+	// Deployment monitoring (http/monitor.go, QC-DEP-1); nil: not offered.
+	Monitor      ethos.MonitorService
+	MonitorStore ethos.MonitorStore
 
 	// MaxBodyBytes bounds request bodies (default 1 MiB).
 	MaxBodyBytes int64

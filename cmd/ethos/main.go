@@ -40,6 +40,7 @@ var commands = []command{
 	{"eval", "evaluate predictions overall and by group, judge criteria", runEval},
 	{"ingest", "consent-gated ingest of DICOM files into a project; 'ingest rules' sets its minimisation rules", runIngest},
 	{"init", "create the data directory, database, audit key and first admin token", runInit},
+	{"monitor", "deployment monitoring (QC-DEP-1): plans, runs, status, alerts, triage, stop-rule cases, report", runMonitor},
 	{"party", "create and list parties (organisations)", runParty},
 	{"project", "create, list, show projects and move them between stages", runProject},
 	{"risk", "risk matrix and register check (QC-DEP-3), incident deadlines, compliance checklist (QC-DEP-2)", runRisk},

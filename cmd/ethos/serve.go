@@ -4,17 +4,19 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	ehttp "github.com/ethos-imaging/ethos/http"
 )
 
 func runServe(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "serve", "serve [--addr HOST:PORT] [--data DIR] [--postgres DSN] [--policy FILE [--allow-wider-than-framework]] [--log-level LEVEL]")
+	fs := newFlagSet(env, "serve", "serve [--addr HOST:PORT] [--data DIR] [--postgres DSN] [--policy FILE [--allow-wider-than-framework]] [--log-level LEVEL] [--monitor-every DURATION]")
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	data := fs.String("data", defaultDataDir, "data directory (created on first start)")
 	policyFile := fs.String("policy", "", "access policy override file (JSON); default: the framework's matrix")
 	wider := fs.Bool("allow-wider-than-framework", false, "accept policy cells more open than the framework's")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	monitorEvery := fs.Duration("monitor-every", time.Minute, "how often the monitoring scheduler looks for windows due for checking")
 	pg := fs.String("postgres", "", "store records in this PostgreSQL database instead of SQLite in --data ($ETHOS_POSTGRES); the audit keys stay in --data")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -66,6 +68,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	// until then registration answers not_implemented.
 	ts := trainingService(a, nil)
 	s.Training, s.TrainingRuns, s.Lineage, s.Obligations = ts, ts.Runs, ts.Lineage, ts.Obligations
+	monitorSvc, monitorStore, stopMonitor := serveMonitor(ctx, a, *monitorEvery, logger) // deployment monitoring (docs/monitoring.md)
+	defer stopMonitor()
+	s.Monitor, s.MonitorStore = monitorSvc, monitorStore
 	return s.Serve(ctx, func(bound string) {
 		logger.Info("listening", "addr", bound, "data", a.dir, "audit_size", a.log.Size())
 	})
