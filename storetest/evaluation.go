@@ -28,7 +28,7 @@ func RunEvaluation(t *testing.T, open func(t *testing.T) *sqlstore.DB) {
 			LabelColumn: "label", ScoreColumn: "score", Attributes: []string{"sex", "age_band"}, Threshold: 0.5, Prevalence: 0.1,
 			MinGroupSize: 30, MinClassCount: 5, Bootstrap: 200, Seed: 7, GroupLabels: map[string]string{"sex=F": "women"},
 			Criteria: json.RawMessage(`[{"metric":"sensitivity","scope":"overall","comparator":">=","value":0.8}]`),
-			Digest: "sha256:00", RegisteredBy: user.ID, AuditIndex: 3}
+			Digest:   "sha256:00", RegisteredBy: user.ID, AuditIndex: 3}
 	}
 	p1 := plan("mv-1")
 	t.Run("plan_stored_whole", func(t *testing.T) {
