@@ -146,6 +146,6 @@ func trimFloat(x float64) string {
 // model flags.
 func iconChart(title, flagged, rest string, count int, id string) (template.HTML, error) {
 	count = max(0, min(100, count))
-	return svgHTML(&svgchart.IconArray{Options: svgchart.Options{Title: title, Width: 360, Height: 330, ID: id},
+	return svgHTML(&svgchart.IconArray{Options: svgchart.Options{Title: title, Width: 440, Height: 340, ID: id},
 		Groups: []svgchart.IconGroup{{Label: flagged, Count: count}}, RestLabel: rest})
 }

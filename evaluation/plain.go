@@ -23,6 +23,7 @@ type plainGroup struct {
 	Flagged    string // of 100 with the condition, how many are flagged
 	FalseAlarm string // of 100 without it, how many are wrongly flagged
 	TooSmall   bool
+	Combined   bool   // an intersection of several attributes
 	Reasons    string // why too small
 }
 
@@ -64,7 +65,7 @@ func groupLabel(labels map[string]string, name string) string {
 }
 
 func plainOf(labels map[string]string, g *evalstat.GroupResult) plainGroup {
-	pg := plainGroup{Label: groupLabel(labels, g.Name), Name: g.Name, N: g.N, Positives: g.Positives, Negatives: g.Negatives, TooSmall: g.TooSmallToJudge}
+	pg := plainGroup{Label: groupLabel(labels, g.Name), Name: g.Name, N: g.N, Positives: g.Positives, Negatives: g.Negatives, TooSmall: g.TooSmallToJudge, Combined: len(g.Values) > 1}
 	pg.Flagged = perHundred(g.Metrics["sensitivity"])
 	pg.FalseAlarm = perHundred(g.Metrics["fpr"])
 	if g.TooSmallToJudge {

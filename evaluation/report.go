@@ -74,6 +74,7 @@ type plainView struct {
 	PPV         string
 	NPV         string
 	Criteria    string
+	HasCombined bool
 }
 
 var funcs = template.FuncMap{
@@ -201,6 +202,7 @@ func build(d *ReportData) (*page, error) {
 		for _, g := range gp.Groups {
 			pg := plainOf(p.Labels, g)
 			pv.Groups = append(pv.Groups, pg)
+			pv.HasCombined = pv.HasCombined || pg.Combined
 			if g.TooSmallToJudge && !seen[g.Name] {
 				seen[g.Name] = true
 				p.Small = append(p.Small, pg)

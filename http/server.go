@@ -52,6 +52,10 @@ type Server struct {
 	Records     ethos.RecordService
 	Ingest      ethos.InstanceIngester // DICOMweb STOW-RS (http/collection.go); nil: not offered
 
+	// Evaluation stage (http/evaluation.go): plans, attempts, reports,
+	// sign-off. nil: the endpoints answer 501.
+	Evaluations ethos.EvaluationService
+
 	// MaxBodyBytes bounds request bodies (default 1 MiB).
 	MaxBodyBytes int64
 	// ShutdownTimeout bounds the graceful shutdown (default 15 s).
