@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/ethos-imaging/ethos/evaluation"
 	ehttp "github.com/ethos-imaging/ethos/http"
+	"github.com/ethos-imaging/ethos/sqlstore"
 )
 
 func runServe(ctx context.Context, env *Env, args []string) error {
@@ -61,6 +63,11 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	defer closeIngest()
 	s.Ingest = ingest
+	// Evaluation stage (docs/evaluation.md): plans and attempts in the
+	// store, pre-registration evidence in the audit log.
+	ev := evaluation.New(sqlstore.NewEvaluationStore(a.store), ehttp.LogAuditor{Log: a.log})
+	ev.Projects, ev.Now = a.projects, s.Now
+	s.Evaluations = ev
 	return s.Serve(ctx, func(bound string) {
 		logger.Info("listening", "addr", bound, "data", a.dir, "audit_size", a.log.Size())
 	})
