@@ -121,9 +121,8 @@ func groupingCharts(rep *evalstat.Report, gp *evalstat.Grouping, crit []evalstat
 			}
 			f.Rows = append(f.Rows, row)
 		}
-		if ov := rep.Overall.Metrics[fm.name]; ov.Defined() {
-			f.References = append(f.References, svgchart.RefLine{Value: ov.Estimate, Label: "overall"})
-		}
+		// The overall value is the first row; the reference lines are the
+		// criteria's thresholds on this metric.
 		for _, c := range crit {
 			if c.Metric == fm.name && c.Scope != "gap" && (c.Bound == "" || c.Bound == "estimate" || c.Bound == "ci_lower" || c.Bound == "ci_upper") {
 				f.References = append(f.References, svgchart.RefLine{Value: c.Value, Label: c.ID + " " + c.Comparator + " " + trimFloat(c.Value)})

@@ -330,7 +330,7 @@ func TestEvaluationAPI(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			cmd := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
 				"--disable-background-networking", "--disable-component-update", "--no-first-run", "--enable-logging=stderr", "--v=0",
-				"--window-size=1280,3000", "--screenshot="+shot, "--user-data-dir="+filepath.Join(dir, "profile-"+pg.name), "file://"+file)
+				"--window-size=1280,7000", "--screenshot="+shot, "--user-data-dir="+filepath.Join(dir, "profile-"+pg.name), "file://"+file)
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			err := cmd.Run()
