@@ -99,7 +99,7 @@ func (s *Server) decideEvaluation(r *http.Request, p *principal, projectID strin
 	return err
 }
 
-func (s *Server) handleRegisterPlan(w http.ResponseWriter, r *http.Request, p *principal) error {
+func (s *Server) handleRegisterEvaluationPlan(w http.ResponseWriter, r *http.Request, p *principal) error {
 	if err := s.evaluationEnabled(); err != nil {
 		return err
 	}
@@ -124,7 +124,7 @@ func (s *Server) handleRegisterPlan(w http.ResponseWriter, r *http.Request, p *p
 	return nil
 }
 
-func (s *Server) handleListPlans(w http.ResponseWriter, r *http.Request, p *principal) error {
+func (s *Server) handleListEvaluationPlans(w http.ResponseWriter, r *http.Request, p *principal) error {
 	if err := s.evaluationEnabled(); err != nil {
 		return err
 	}
@@ -176,7 +176,7 @@ func (s *Server) evaluationRunOf(r *http.Request, p *principal, action ethos.Act
 	return run, s.decideEvaluation(r, p, run.ProjectID, action, "evaluation-run/"+run.ID)
 }
 
-func (s *Server) handleGetPlan(w http.ResponseWriter, r *http.Request, p *principal) error {
+func (s *Server) handleGetEvaluationPlan(w http.ResponseWriter, r *http.Request, p *principal) error {
 	plan, err := s.evaluationPlanOf(r, p, ethos.ActionRead)
 	if err != nil {
 		return err
@@ -185,7 +185,7 @@ func (s *Server) handleGetPlan(w http.ResponseWriter, r *http.Request, p *princi
 	return nil
 }
 
-func (s *Server) handleUploadPredictions(w http.ResponseWriter, r *http.Request, p *principal) error {
+func (s *Server) handleUploadEvaluationPredictions(w http.ResponseWriter, r *http.Request, p *principal) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "text/csv" && mt != "application/gzip" && mt != "application/octet-stream") {
@@ -209,7 +209,7 @@ func (s *Server) handleUploadPredictions(w http.ResponseWriter, r *http.Request,
 	return nil
 }
 
-func (s *Server) handleListRuns(w http.ResponseWriter, r *http.Request, p *principal) error {
+func (s *Server) handleListEvaluationRuns(w http.ResponseWriter, r *http.Request, p *principal) error {
 	plan, err := s.evaluationPlanOf(r, p, ethos.ActionRead)
 	if err != nil {
 		return err
@@ -226,7 +226,7 @@ func (s *Server) handleListRuns(w http.ResponseWriter, r *http.Request, p *princ
 	return nil
 }
 
-func (s *Server) handleGetRun(w http.ResponseWriter, r *http.Request, p *principal) error {
+func (s *Server) handleGetEvaluationRun(w http.ResponseWriter, r *http.Request, p *principal) error {
 	run, err := s.evaluationRunOf(r, p, ethos.ActionRead)
 	if err != nil {
 		return err
@@ -235,7 +235,7 @@ func (s *Server) handleGetRun(w http.ResponseWriter, r *http.Request, p *princip
 	return nil
 }
 
-func (s *Server) handleRunStatus(w http.ResponseWriter, r *http.Request, p *principal) error {
+func (s *Server) handleEvaluationStatus(w http.ResponseWriter, r *http.Request, p *principal) error {
 	run, err := s.evaluationRunOf(r, p, ethos.ActionRead)
 	if err != nil {
 		return err
@@ -260,7 +260,7 @@ func writeEvaluationRaw(w http.ResponseWriter, b []byte, contentType string) {
 	w.Write(b)
 }
 
-func (s *Server) handleRunReport(w http.ResponseWriter, r *http.Request, p *principal) error {
+func (s *Server) handleEvaluationReport(w http.ResponseWriter, r *http.Request, p *principal) error {
 	format := r.URL.Query().Get("format")
 	if format == "" {
 		format = ethos.EvaluationReportHTML
@@ -277,7 +277,7 @@ func (s *Server) handleRunReport(w http.ResponseWriter, r *http.Request, p *prin
 	return nil
 }
 
-func (s *Server) handleModelCard(w http.ResponseWriter, r *http.Request, p *principal) error {
+func (s *Server) handleEvaluationModelCard(w http.ResponseWriter, r *http.Request, p *principal) error {
 	format := r.URL.Query().Get("format")
 	if format == "" {
 		format = ethos.ModelCardJSON
@@ -294,7 +294,7 @@ func (s *Server) handleModelCard(w http.ResponseWriter, r *http.Request, p *prin
 	return nil
 }
 
-func (s *Server) handleSignoff(w http.ResponseWriter, r *http.Request, p *principal) error {
+func (s *Server) handleEvaluationSignoff(w http.ResponseWriter, r *http.Request, p *principal) error {
 	var in signoffIn
 	if err := s.decodeBody(w, r, &in); err != nil {
 		return err
@@ -352,21 +352,21 @@ func (s *Server) handleApprovedEvaluation(w http.ResponseWriter, r *http.Request
 // evaluationRoutes are the evaluation stage's endpoints.
 func (s *Server) evaluationRoutes(auth authFunc) []route {
 	return []route{
-		{Method: "POST", Path: "/api/v1/evaluation/plans", Summary: "Pre-register an evaluation plan (QC-EVA-2): audited, then immutable.", Body: evaluationPlanIn{}, Reply: ethos.EvaluationPlan{}, Status: 201, handle: auth(s.handleRegisterPlan)},
+		{Method: "POST", Path: "/api/v1/evaluation/plans", Summary: "Pre-register an evaluation plan (QC-EVA-2): audited, then immutable.", Body: evaluationPlanIn{}, Reply: ethos.EvaluationPlan{}, Status: 201, handle: auth(s.handleRegisterEvaluationPlan)},
 		{Method: "GET", Path: "/api/v1/evaluation/plans", Summary: "List a project's evaluation plans.",
 			Query: append([]param{{"project_id", "string", "the project", true}, {"model_version_id", "string", "only plans for this model version", false}}, pageQuery...),
-			Reply: list[*ethos.EvaluationPlan]{}, Status: 200, handle: auth(s.handleListPlans)},
-		{Method: "GET", Path: "/api/v1/evaluation/plans/{id}", Summary: "Get an evaluation plan.", Reply: ethos.EvaluationPlan{}, Status: 200, handle: auth(s.handleGetPlan)},
+			Reply: list[*ethos.EvaluationPlan]{}, Status: 200, handle: auth(s.handleListEvaluationPlans)},
+		{Method: "GET", Path: "/api/v1/evaluation/plans/{id}", Summary: "Get an evaluation plan.", Reply: ethos.EvaluationPlan{}, Status: 200, handle: auth(s.handleGetEvaluationPlan)},
 		{Method: "POST", Path: "/api/v1/evaluation/plans/{id}/predictions", Summary: "Upload predictions (text/csv or application/gzip body, the plan's columns): evaluated, judged and stored as a new attempt.",
-			Reply: ethos.EvaluationRun{}, Status: 201, handle: auth(s.handleUploadPredictions)},
-		{Method: "GET", Path: "/api/v1/evaluation/plans/{id}/runs", Summary: "List a plan's attempts, newest first.", Query: pageQuery, Reply: list[*ethos.EvaluationRun]{}, Status: 200, handle: auth(s.handleListRuns)},
-		{Method: "GET", Path: "/api/v1/evaluation/runs/{id}", Summary: "Get an attempt with its full result.", Reply: ethos.EvaluationRun{}, Status: 200, handle: auth(s.handleGetRun)},
-		{Method: "GET", Path: "/api/v1/evaluation/runs/{id}/status", Summary: "Whether the attempt passes the stage, and what blocks it.", Reply: ethos.EvaluationStatus{}, Status: 200, handle: auth(s.handleRunStatus)},
+			Reply: ethos.EvaluationRun{}, Status: 201, handle: auth(s.handleUploadEvaluationPredictions)},
+		{Method: "GET", Path: "/api/v1/evaluation/plans/{id}/runs", Summary: "List a plan's attempts, newest first.", Query: pageQuery, Reply: list[*ethos.EvaluationRun]{}, Status: 200, handle: auth(s.handleListEvaluationRuns)},
+		{Method: "GET", Path: "/api/v1/evaluation/runs/{id}", Summary: "Get an attempt with its full result.", Reply: ethos.EvaluationRun{}, Status: 200, handle: auth(s.handleGetEvaluationRun)},
+		{Method: "GET", Path: "/api/v1/evaluation/runs/{id}/status", Summary: "Whether the attempt passes the stage, and what blocks it.", Reply: ethos.EvaluationStatus{}, Status: 200, handle: auth(s.handleEvaluationStatus)},
 		{Method: "GET", Path: "/api/v1/evaluation/runs/{id}/report", Summary: "The attempt's report: html (full, printable), plain (plain-language page, QC-EVA-1) or json.",
-			Query: []param{{"format", "string", "html (default), plain or json", false}}, Status: 200, Raw: "text/html", handle: auth(s.handleRunReport)},
+			Query: []param{{"format", "string", "html (default), plain or json", false}}, Status: 200, Raw: "text/html", handle: auth(s.handleEvaluationReport)},
 		{Method: "GET", Path: "/api/v1/evaluation/runs/{id}/model-card", Summary: "The model card (Model Card Toolkit fields): json, md or html.",
-			Query: []param{{"format", "string", "json (default), md or html", false}}, Status: 200, Raw: "application/json", handle: auth(s.handleModelCard)},
-		{Method: "POST", Path: "/api/v1/evaluation/runs/{id}/signoffs", Summary: "Record an ethics review, a non-technical acknowledgement or a waiver of the latest attempt.", Body: signoffIn{}, Reply: ethos.EvaluationStatus{}, Status: 201, handle: auth(s.handleSignoff)},
+			Query: []param{{"format", "string", "json (default), md or html", false}}, Status: 200, Raw: "application/json", handle: auth(s.handleEvaluationModelCard)},
+		{Method: "POST", Path: "/api/v1/evaluation/runs/{id}/signoffs", Summary: "Record an ethics review, a non-technical acknowledgement or a waiver of the latest attempt.", Body: signoffIn{}, Reply: ethos.EvaluationStatus{}, Status: 201, handle: auth(s.handleEvaluationSignoff)},
 		{Method: "GET", Path: "/api/v1/evaluation/approved", Summary: "The attempt that passed the evaluation stage for a model version (404 with the reason when none).",
 			Query: []param{{"model_version_id", "string", "the model version", true}}, Reply: approvedOut{}, Status: 200, handle: auth(s.handleApprovedEvaluation)},
 	}

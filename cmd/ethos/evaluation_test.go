@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -11,45 +9,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ethos-imaging/ethos"
 	"github.com/ethos-imaging/ethos/evaluation/evaltest"
 )
 
-// serveInProcess runs "ethos serve" on a free port inside the test and
-// returns its URL; the server stops at the end of the test.
-func serveInProcess(t *testing.T, dir string) string {
-	t.Helper()
-	pr, pw := io.Pipe()
-	env := &Env{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: pw, Getenv: func(string) string { return "" }}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, env, []string{"serve", "--data", dir, "--addr", "127.0.0.1:0"}); pw.Close() }()
-	t.Cleanup(func() { cancel(); <-done })
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			var line struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
-				addr <- line.Addr
-			}
-		}
-	}()
-	select {
-	case a := <-addr:
-		return "http://" + a
-	case err := <-done:
-		t.Fatalf("serve stopped: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("server did not start listening")
-	}
-	return ""
-}
-
-// api sends a JSON request as token and decodes the reply into out.
-func api(t *testing.T, base, token, method, path string, in, out any) {
+// evalAPI sends a JSON request as token and decodes the reply into out.
+func evalAPI(t *testing.T, base, token, method, path string, in, out any) {
 	t.Helper()
 	b, _ := json.Marshal(in)
 	req, _ := http.NewRequest(method, base+path, bytes.NewReader(b))
@@ -77,12 +43,12 @@ func TestEvaluationCommands(t *testing.T) {
 	dir, admin := initData(t)
 	base := serveInProcess(t, dir)
 	var who struct{ Party ethos.Party }
-	api(t, base, admin, "GET", "/api/v1/whoami", nil, &who)
+	evalAPI(t, base, admin, "GET", "/api/v1/whoami", nil, &who)
 	tokenFor := func(roles ...ethos.Role) string {
 		var u ethos.User
-		api(t, base, admin, "POST", "/api/v1/users", map[string]any{"party_id": who.Party.ID, "name": string(roles[0]), "roles": roles}, &u)
+		evalAPI(t, base, admin, "POST", "/api/v1/users", map[string]any{"party_id": who.Party.ID, "name": string(roles[0]), "roles": roles}, &u)
 		var tok struct{ Secret string }
-		api(t, base, admin, "POST", "/api/v1/tokens", map[string]any{"user_id": u.ID, "name": "test"}, &tok)
+		evalAPI(t, base, admin, "POST", "/api/v1/tokens", map[string]any{"user_id": u.ID, "name": "test"}, &tok)
 		return tok.Secret
 	}
 	steward, engineer := tokenFor(ethos.RoleDataSteward), tokenFor(ethos.RoleMLEngineer)

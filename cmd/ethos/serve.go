@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/ethos-imaging/ethos/evaluation"
 	ehttp "github.com/ethos-imaging/ethos/http"
@@ -11,12 +12,13 @@ import (
 )
 
 func runServe(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "serve", "serve [--addr HOST:PORT] [--data DIR] [--postgres DSN] [--policy FILE [--allow-wider-than-framework]] [--log-level LEVEL]")
+	fs := newFlagSet(env, "serve", "serve [--addr HOST:PORT] [--data DIR] [--postgres DSN] [--policy FILE [--allow-wider-than-framework]] [--log-level LEVEL] [--monitor-every DURATION]")
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	data := fs.String("data", defaultDataDir, "data directory (created on first start)")
 	policyFile := fs.String("policy", "", "access policy override file (JSON); default: the framework's matrix")
 	wider := fs.Bool("allow-wider-than-framework", false, "accept policy cells more open than the framework's")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	monitorEvery := fs.Duration("monitor-every", time.Minute, "how often the monitoring scheduler looks for windows due for checking")
 	pg := fs.String("postgres", "", "store records in this PostgreSQL database instead of SQLite in --data ($ETHOS_POSTGRES); the audit keys stay in --data")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -63,6 +65,14 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	defer closeIngest()
 	s.Ingest = ingest
+	// Training register, lineage, obligations (docs/training.md). The
+	// dataset service of the processing stage is wired here once merged;
+	// until then registration answers not_implemented.
+	ts := trainingService(a, nil)
+	s.Training, s.TrainingRuns, s.Lineage, s.Obligations = ts, ts.Runs, ts.Lineage, ts.Obligations
+	monitorSvc, monitorStore, stopMonitor := serveMonitor(ctx, a, *monitorEvery, logger) // deployment monitoring (docs/monitoring.md)
+	defer stopMonitor()
+	s.Monitor, s.MonitorStore = monitorSvc, monitorStore
 	// Evaluation stage (docs/evaluation.md): plans and attempts in the
 	// store, pre-registration evidence in the audit log.
 	ev := evaluation.New(sqlstore.NewEvaluationStore(a.store), ehttp.LogAuditor{Log: a.log})
