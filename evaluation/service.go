@@ -29,9 +29,10 @@ type Service struct {
 	// and clinical setting from the plan's project.
 	Projects ethos.ProjectService
 	// CheckModelVersion, when set, is asked whether a model version
-	// exists before a plan for it is registered (the training stage's
-	// registry); nil accepts any well-formed id.
-	CheckModelVersion func(ctx context.Context, id string) error
+	// exists (and may be evaluated in the project) before a plan for it is
+	// registered: the training stage's register answers it. nil accepts
+	// any well-formed id.
+	CheckModelVersion func(ctx context.Context, projectID, modelVersionID string) error
 	Now               func() time.Time
 	// MaxUploadBytes bounds an upload as sent and MaxCSVBytes the CSV
 	// after gzip decompression (defaults 1 GiB and 4 GiB).
@@ -174,7 +175,7 @@ func (s *Service) RegisterPlan(ctx context.Context, who ethos.EvaluationActor, p
 		}
 	}
 	if s.CheckModelVersion != nil {
-		if err := s.CheckModelVersion(ctx, p.ModelVersionID); err != nil {
+		if err := s.CheckModelVersion(ctx, p.ProjectID, p.ModelVersionID); err != nil {
 			return err
 		}
 	}

@@ -175,7 +175,7 @@ func TestRegisterPlan(t *testing.T) {
 		})
 	}
 	t.Run("ErrModelVersionUnknown", func(t *testing.T) {
-		f.svc.CheckModelVersion = func(ctx context.Context, id string) error {
+		f.svc.CheckModelVersion = func(ctx context.Context, projectID, id string) error {
 			return ethos.Errorf(ethos.ENOTFOUND, "model version %s not found", id)
 		}
 		defer func() { f.svc.CheckModelVersion = nil }()
