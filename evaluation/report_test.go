@@ -23,7 +23,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 // flchainData evaluates the real flchain predictions with the flchain plan
 // (fixed ids and times, so the renderings are deterministic).
-func flchainData(t *testing.T) *evaluation.ReportData {
+func flchainData(t testing.TB) *evaluation.ReportData {
 	t.Helper()
 	plan := evaltest.FLChainPlan("prj-mortality")
 	plan.ID, plan.Digest, plan.RegisteredBy, plan.AuditIndex = "evp-golden", "sha256:0123", "usr-engineer", 4
@@ -48,7 +48,7 @@ func flchainData(t *testing.T) *evaluation.ReportData {
 		Project: &ethos.Project{ID: "prj-mortality", Name: "Mortality risk", IntendedUse: "flag raised risk of death", Modality: "OT", ClinicalSetting: "outpatient clinic"}}
 }
 
-func golden(t *testing.T, name string, got []byte) {
+func golden(t testing.TB, name string, got []byte) {
 	t.Helper()
 	path := filepath.Join("testdata", name)
 	if *update {

@@ -43,7 +43,7 @@ type fixture struct {
 	owner   ethos.EvaluationActor // ml engineer who registers and uploads
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	clk := &clock{t: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)}
@@ -83,7 +83,7 @@ func newFixture(t *testing.T) *fixture {
 }
 
 // event reads the audit event at idx.
-func (f *fixture) event(t *testing.T, idx int64) (audit.Event, error) {
+func (f *fixture) event(t testing.TB, idx int64) (audit.Event, error) {
 	t.Helper()
 	leaves, err := f.auditDB.Leaves(context.Background(), idx, idx+1)
 	if err != nil {
@@ -92,7 +92,7 @@ func (f *fixture) event(t *testing.T, idx int64) (audit.Event, error) {
 	return audit.DecodeEvent(leaves[0])
 }
 
-func (f *fixture) plan(t *testing.T) *ethos.EvaluationPlan {
+func (f *fixture) plan(t testing.TB) *ethos.EvaluationPlan {
 	t.Helper()
 	p := evaltest.FLChainPlan(f.project.ID)
 	if err := f.svc.RegisterPlan(context.Background(), f.owner, p); err != nil {
