@@ -14,6 +14,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ethos-imaging/ethos"
@@ -40,6 +41,11 @@ type Service struct {
 	MaxCSVBytes    int64
 	// Workers bounds the bootstrap's goroutines (0: all cores).
 	Workers int
+
+	// mu serialises the audit-then-store steps of uploads and sign-offs,
+	// so that within one server two concurrent uploads cannot both claim
+	// the same attempt number after their audit events are written.
+	mu sync.Mutex
 }
 
 // New returns a service over store and auditor.
@@ -302,6 +308,8 @@ func (s *Service) UploadPredictions(ctx context.Context, who ethos.EvaluationAct
 	if run.Result, err = json.Marshal(rep); err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	idx, err := s.Audit.RecordIndexed(ctx, ethos.AuditEvent{Time: run.UploadedAt, Actor: who.UserID, Party: who.PartyID,
 		Action: "evaluation.predictions.upload", Resource: "evaluation-run/" + run.ID, Stage: ethos.StageEvaluation, Purpose: ethos.PurposeAIEvaluation,
 		Reason: fmt.Sprintf("predictions %s (%d rows) for evaluation-plan/%s (pre-registered at audit index %d): %d criteria pass, %d fail, %d undetermined: %s",

@@ -453,3 +453,43 @@ func TestSignOffAndApprovedEvaluation(t *testing.T) {
 		}
 	})
 }
+
+// TestConcurrentUploadsGetDistinctAttempts uploads four times at once: four
+// attempts numbered 1 to 4, each with its own audit event.
+func TestConcurrentUploadsGetDistinctAttempts(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	p := evaltest.FLChainPlan(f.project.ID)
+	p.Bootstrap = 0
+	if err := f.svc.RegisterPlan(ctx, f.owner, p); err != nil {
+		t.Fatal(err)
+	}
+	data := evaltest.FLChainCSV(t)
+	before := f.log.Size()
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Go(func() {
+			_, err := f.svc.UploadPredictions(ctx, f.owner, p.ID, bytes.NewReader(data))
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	runs, n, err := f.svc.FindEvaluationRuns(ctx, ethos.EvaluationRunFilter{PlanID: &p.ID})
+	if err != nil || n != 4 {
+		t.Fatalf("%d attempts, %v", n, err)
+	}
+	seen := map[int]bool{}
+	for _, r := range runs {
+		seen[r.Attempt] = true
+	}
+	if len(seen) != 4 || !seen[1] || !seen[4] || f.log.Size() != before+4 {
+		t.Errorf("attempt numbers %v, %d audit events; want 1–4 and 4 events", seen, f.log.Size()-before)
+	}
+}

@@ -30,6 +30,10 @@ const MaxReason = 4000
 // its free text, so no identifier written in it can reach the log) before
 // it is stored.
 func (s *Service) SignOff(ctx context.Context, who ethos.EvaluationActor, runID string, so *ethos.EvaluationSignoff) (*ethos.EvaluationStatus, error) {
+	// Held from the "latest attempt" check to the stored sign-off, so an
+	// upload cannot slip in between.
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	run, err := s.Store.FindEvaluationRunByID(ctx, runID)
 	if err != nil {
 		return nil, err
