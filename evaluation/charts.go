@@ -15,6 +15,11 @@ import (
 // show every group.
 const maxCurveGroups = 8
 
+// minCalibrationBin is the fewest rows a score bin needs to be drawn on a
+// calibration curve: the observed rate of a handful of people is noise.
+// (The tables and the JSON keep every bin.)
+const minCalibrationBin = 10
+
 // forestMetrics are the metrics drawn as forest plots for each grouping.
 var forestMetrics = []struct{ name, title string }{
 	{"sensitivity", "Sensitivity"},
@@ -66,7 +71,7 @@ func groupingCharts(rep *evalstat.Report, gp *evalstat.Grouping, crit []evalstat
 			roc = append(roc, s)
 			c := svgchart.Series{Name: g.Name}
 			for _, b := range g.Curves.Calibration {
-				if b.MeanScore != nil && b.Observed != nil {
+				if b.MeanScore != nil && b.Observed != nil && b.N >= minCalibrationBin {
 					c.X, c.Y = append(c.X, *b.MeanScore), append(c.Y, *b.Observed)
 				}
 			}

@@ -367,5 +367,27 @@ func TestEvaluationAPI(t *testing.T) {
 			}
 			t.Logf("screenshot %s", shot)
 		}
+		// Print-ready: the report prints to A4 pages, one section after a
+		// page break each.
+		pdf := filepath.Join(out, "evaluation-report.pdf")
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+			"--no-pdf-header-footer", "--print-to-pdf="+pdf, "--user-data-dir="+filepath.Join(dir, "profile-pdf"), "file://"+filepath.Join(dir, "evaluation-report.html"))
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("print to PDF: %v\n%s", err, b)
+		}
+		b, err := os.ReadFile(pdf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pages := bytes.Count(b, []byte("/Type /Page\n")) + bytes.Count(b, []byte("/Type /Page ")) + bytes.Count(b, []byte("/Type /Page>")) + bytes.Count(b, []byte("/Type /Page/")); pages < 5 {
+			t.Errorf("report printed to %d pages, want at least 5 (one per section)", pages)
+		} else {
+			t.Logf("report printed to %d A4 pages: %s", pages, pdf)
+		}
+		if !bytes.Contains(b, []byte("/MediaBox [0 0 594.95996 841.91998]")) {
+			t.Error("report did not print on A4 (the @page rule)")
+		}
 	})
 }
