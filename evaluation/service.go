@@ -26,6 +26,10 @@ import (
 type Service struct {
 	Store ethos.EvaluationStore
 	Audit ethos.IndexedAuditor
+	// Lineage, when set, records each attempt in the provenance graph:
+	// the evaluation used the model version and the test data set version,
+	// and was associated with the uploader.
+	Lineage ethos.LineageRecorder
 	// Projects, when set, fills the model card's intended use, modality
 	// and clinical setting from the plan's project.
 	Projects ethos.ProjectService
@@ -310,6 +314,16 @@ func (s *Service) UploadPredictions(ctx context.Context, who ethos.EvaluationAct
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.Lineage != nil {
+		ev := ethos.LineageNode{Kind: ethos.LineageEvaluation, ID: run.ID}
+		if err := s.Lineage.RecordLineage(ctx,
+			ethos.LineageEdge{From: ev, Relation: ethos.RelUsed, To: ethos.LineageNode{Kind: ethos.LineageModelVersion, ID: plan.ModelVersionID}, At: run.UploadedAt},
+			ethos.LineageEdge{From: ev, Relation: ethos.RelUsed, To: ethos.LineageNode{Kind: ethos.LineageDatasetVersion, ID: plan.DatasetVersionID}, At: run.UploadedAt},
+			ethos.LineageEdge{From: ev, Relation: ethos.RelWasAssociatedWith, To: ethos.LineageNode{Kind: ethos.LineageAgent, ID: who.UserID}, At: run.UploadedAt},
+		); err != nil {
+			return nil, fmt.Errorf("record lineage: %w", err)
+		}
+	}
 	idx, err := s.Audit.RecordIndexed(ctx, ethos.AuditEvent{Time: run.UploadedAt, Actor: who.UserID, Party: who.PartyID,
 		Action: "evaluation.predictions.upload", Resource: "evaluation-run/" + run.ID, Stage: ethos.StageEvaluation, Purpose: ethos.PurposeAIEvaluation,
 		Reason: fmt.Sprintf("predictions %s (%d rows) for evaluation-plan/%s (pre-registered at audit index %d): %d criteria pass, %d fail, %d undetermined: %s",

@@ -77,7 +77,7 @@ func newFixture(t testing.TB) *fixture {
 		t.Fatal(err)
 	}
 	svc := evaluation.New(sqlstore.NewEvaluationStore(store), evaltest.Auditor{Log: log})
-	svc.Now, svc.Projects = clk.Now, projects
+	svc.Now, svc.Projects, svc.Lineage = clk.Now, projects, sqlstore.NewLineageService(store)
 	return &fixture{svc: svc, log: log, auditDB: auditDB, project: prj,
 		owner: ethos.EvaluationActor{UserID: u.ID, PartyID: party.ID, Roles: u.Roles, RequestID: "req-test"}}
 }
@@ -259,6 +259,20 @@ func TestUploadFLChain(t *testing.T) {
 		t.Errorf("C1 %s: %s", want.Criteria[0].Outcome, want.Criteria[0].Evidence)
 	}
 
+	t.Run("lineage_recorded", func(t *testing.T) {
+		ls := f.svc.Lineage.(ethos.LineageService)
+		up, err := ls.Upstream(ctx, ethos.LineageNode{Kind: ethos.LineageEvaluation, ID: run.ID}, ethos.WalkAll)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[ethos.LineageNode]bool{{Kind: ethos.LineageModelVersion, ID: p.ModelVersionID}: true, {Kind: ethos.LineageDatasetVersion, ID: p.DatasetVersionID}: true}
+		for _, n := range up {
+			delete(want, n)
+		}
+		if len(want) != 0 {
+			t.Errorf("upstream of the evaluation %v lacks %v", up, want)
+		}
+	})
 	t.Run("second_upload_is_a_new_attempt", func(t *testing.T) {
 		var gz bytes.Buffer
 		zw := gzip.NewWriter(&gz)

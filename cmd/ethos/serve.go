@@ -76,7 +76,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	// Evaluation stage (docs/evaluation.md): plans and attempts in the
 	// store, pre-registration evidence in the audit log.
 	ev := evaluation.New(sqlstore.NewEvaluationStore(a.store), ehttp.LogAuditor{Log: a.log})
-	ev.Projects, ev.Now = a.projects, s.Now
+	ev.Projects, ev.Now, ev.Lineage = a.projects, s.Now, ts.Lineage
 	s.Evaluations = ev
 	return s.Serve(ctx, func(bound string) {
 		logger.Info("listening", "addr", bound, "data", a.dir, "audit_size", a.log.Size())
