@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"strings"
@@ -21,8 +22,31 @@ import (
 // keeping the audit index as evidence; the policy decision is audited
 // here, as everywhere.
 
-// MaxPredictionsBytes bounds a predictions upload (CSV or gzip).
+// MaxPredictionsBytes bounds a predictions upload (CSV or gzip) unless
+// Server.MaxPredictionsBytes says otherwise.
 const MaxPredictionsBytes = 1 << 30
+
+func (s *Server) maxPredictions() int64 {
+	if s.MaxPredictionsBytes > 0 {
+		return s.MaxPredictionsBytes
+	}
+	return MaxPredictionsBytes
+}
+
+// overLimit remembers that the body went over http.MaxBytesReader's limit,
+// whatever the reader above it made of the error.
+type overLimit struct {
+	r   io.Reader
+	hit bool
+}
+
+func (o *overLimit) Read(p []byte) (int, error) {
+	n, err := o.r.Read(p)
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		o.hit = true
+	}
+	return n, err
+}
 
 // RecordIndexed appends e and returns its index in the log: the
 // evaluation stage keeps it as the evidence of pre-registration.
@@ -196,11 +220,11 @@ func (s *Server) handleUploadEvaluationPredictions(w http.ResponseWriter, r *htt
 	if err != nil {
 		return err
 	}
-	body := http.MaxBytesReader(w, r.Body, MaxPredictionsBytes)
+	body := &overLimit{r: http.MaxBytesReader(w, r.Body, s.maxPredictions())}
 	run, err := s.Evaluations.UploadPredictions(r.Context(), evaluationActor(r.Context(), p), plan.ID, body)
 	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return &fieldError{code: codeTooLarge, msg: fmt.Sprintf("predictions larger than %d bytes", int64(MaxPredictionsBytes))}
+		if body.hit {
+			return &fieldError{code: codeTooLarge, msg: fmt.Sprintf("predictions larger than %d bytes", s.maxPredictions())}
 		}
 		return err
 	}

@@ -61,7 +61,7 @@ func newEvalFixture(t *testing.T) *fixture {
 	s.Projects, s.DUAs, s.Records = projects, sqlite.NewDUAService(f.db), f.records
 	ev := evaluation.New(sqlstore.NewEvaluationStore(f.db.Store()), auditor)
 	ev.Now, ev.Projects, ev.Workers = f.clock.Now, projects, 1
-	s.Evaluations = ev
+	s.Evaluations, s.MaxPredictionsBytes = ev, 1<<20
 	s.MaxBodyBytes = 64 << 10
 	hs := httptest.NewServer(s.Handler())
 	f.url = hs.URL
@@ -178,6 +178,11 @@ func TestEvaluationAPI(t *testing.T) {
 		code, _, b = f.raw("POST", "/api/v1/evaluation/plans/"+plan.ID+"/predictions", engineer, "application/json", csv)
 		if code != 400 {
 			t.Fatalf("JSON content type: status %d: %s", code, b)
+		}
+		big := bytes.Repeat(csv, 6) // over the test server's 1 MiB
+		code, _, b = f.raw("POST", "/api/v1/evaluation/plans/"+plan.ID+"/predictions", engineer, "text/csv", big)
+		if code != 413 {
+			t.Fatalf("over the size limit: status %d: %s", code, b)
 		}
 	})
 

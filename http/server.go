@@ -63,8 +63,10 @@ type Server struct {
 	MonitorStore ethos.MonitorStore
 
 	// Evaluation stage (http/evaluation.go): plans, attempts, reports,
-	// sign-off. nil: the endpoints answer 501.
-	Evaluations ethos.EvaluationService
+	// sign-off. nil: the endpoints answer 501. MaxPredictionsBytes bounds
+	// an upload (0: MaxPredictionsBytes, 1 GiB).
+	Evaluations         ethos.EvaluationService
+	MaxPredictionsBytes int64
 
 	// MaxBodyBytes bounds request bodies (default 1 MiB).
 	MaxBodyBytes int64
