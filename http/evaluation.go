@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/ethos-imaging/ethos"
 	"github.com/ethos-imaging/ethos/audit"
@@ -26,12 +27,20 @@ import (
 // Server.MaxPredictionsBytes says otherwise.
 const MaxPredictionsBytes = 1 << 30
 
+// UploadTimeout is how long a predictions upload may take to arrive and be
+// evaluated.
+const UploadTimeout = 30 * time.Minute
+
 func (s *Server) maxPredictions() int64 {
 	if s.MaxPredictionsBytes > 0 {
 		return s.MaxPredictionsBytes
 	}
 	return MaxPredictionsBytes
 }
+
+// Unwrap lets http.ResponseController reach the connection under the
+// status recorder (to extend an upload's deadlines).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // overLimit remembers that the body went over http.MaxBytesReader's limit,
 // whatever the reader above it made of the error.
@@ -219,6 +228,12 @@ func (s *Server) handleUploadEvaluationPredictions(w http.ResponseWriter, r *htt
 	plan, err := s.evaluationPlanOf(r, p, ethos.ActionWrite)
 	if err != nil {
 		return err
+	}
+	// A large file takes longer to send and to evaluate (with its
+	// bootstrap) than the server's default timeouts allow other requests.
+	rc := http.NewResponseController(w)
+	if err := errors.Join(rc.SetReadDeadline(time.Now().Add(UploadTimeout)), rc.SetWriteDeadline(time.Now().Add(UploadTimeout))); err != nil {
+		s.Logger.Warn("cannot extend the deadlines of an upload", "err", err.Error(), "request_id", requestID(r.Context()))
 	}
 	body := &overLimit{r: http.MaxBytesReader(w, r.Body, s.maxPredictions())}
 	run, err := s.Evaluations.UploadPredictions(r.Context(), evaluationActor(r.Context(), p), plan.ID, body)

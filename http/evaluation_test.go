@@ -53,7 +53,8 @@ func newEvalFixture(t *testing.T) *fixture {
 	}
 	f.parties, f.users, f.tokens, f.records = sqlite.NewPartyService(f.db), sqlite.NewUserService(f.db), sqlite.NewTokenService(f.db), sqlite.NewRecordService(f.db)
 	s := ehttp.NewServer()
-	s.Now, s.Logger = f.clock.Now, slog.New(slog.NewJSONHandler(io.Discard, nil))
+	var logs bytes.Buffer
+	s.Now, s.Logger = f.clock.Now, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	auditor := ehttp.LogAuditor{Log: f.log}
 	s.Policy, s.Auditor, s.AuditLog, s.AuditDB, s.VerifierKey = policy.Default(), auditor, f.log, auditDB, f.key.Verifier
 	s.Parties, s.Users, s.Tokens = f.parties, f.users, f.tokens
@@ -69,6 +70,10 @@ func newEvalFixture(t *testing.T) *fixture {
 		hs.Close()
 		f.log.Close()
 		f.db.Close()
+		// Uploads extend their deadlines through the status recorder.
+		if strings.Contains(logs.String(), "cannot extend") {
+			t.Errorf("server warnings:\n%s", logs.String())
+		}
 	})
 	f.owner = f.party("St. Elsewhere University Hospital", ethos.PartyPublic)
 	f.admin = f.user(f.owner, ethos.RoleAdmin)
