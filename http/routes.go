@@ -97,6 +97,7 @@ func (s *Server) routes() []route {
 		s.collectionRoutes,
 		s.trainingRoutes,
 		s.monitorRoutes,
+		s.evaluationRoutes,
 	} {
 		rs = append(rs, more(auth)...)
 	}

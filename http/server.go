@@ -62,6 +62,12 @@ type Server struct {
 	Monitor      ethos.MonitorService
 	MonitorStore ethos.MonitorStore
 
+	// Evaluation stage (http/evaluation.go): plans, attempts, reports,
+	// sign-off. nil: the endpoints answer 501. MaxPredictionsBytes bounds
+	// an upload (0: MaxPredictionsBytes, 1 GiB).
+	Evaluations         ethos.EvaluationService
+	MaxPredictionsBytes int64
+
 	// MaxBodyBytes bounds request bodies (default 1 MiB).
 	MaxBodyBytes int64
 	// ShutdownTimeout bounds the graceful shutdown (default 15 s).

@@ -38,6 +38,7 @@ var commands = []command{
 	{"dua", "register, list and revoke data-use agreements", runDUA},
 	{"dump", "print the data elements of DICOM files", runDump},
 	{"eval", "evaluate predictions overall and by group, judge criteria", runEval},
+	{"evaluation", "evaluation stage: pre-registered plans, uploads, reports, model cards, sign-off (QC-EVA-1, QC-EVA-2)", runEvaluation},
 	{"ingest", "consent-gated ingest of DICOM files into a project; 'ingest rules' sets its minimisation rules", runIngest},
 	{"init", "create the data directory, database, audit key and first admin token", runInit},
 	{"monitor", "deployment monitoring (QC-DEP-1): plans, runs, status, alerts, triage, stop-rule cases, report", runMonitor},
