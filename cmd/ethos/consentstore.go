@@ -116,14 +116,27 @@ func runConsentWithdraw(ctx context.Context, env *Env, args []string) error {
 		return d.Err()
 	}
 	w := ethos.ConsentWithdrawal{At: time.Now().UTC(), RecordedBy: c.actor.UserID, RequestedBy: ethos.GrantorKind(*by), ErasureRequested: *erase}
-	res, err := collection.Withdraw(ctx, c.consents, c.instances, c.blobs, c.consents, c.auditor, c.actor, k, w, "cli-"+ethos.NewID("wdr"))
+	reqID := "cli-" + ethos.NewID("wdr")
+	res, err := collection.Withdraw(ctx, c.consents, c.instances, c.blobs, c.consents, c.auditor, c.actor, k, w, reqID)
+	if err != nil {
+		return err
+	}
+	// Every dataset and model version built from the subject's data gets
+	// an open obligation (docs/training.md).
+	obs, err := trainingService(c.app, nil).OnWithdrawal(ctx, k, c.actor, reqID)
 	if err != nil {
 		return err
 	}
 	if *asJSON {
-		return printJSON(env, res)
+		return printJSON(env, struct {
+			*collection.Withdrawal
+			Obligations []*ethos.Obligation `json:"obligations"`
+		}{res, obs})
 	}
-	fmt.Fprintf(env.Stdout, "subject %s: %d consents withdrawn, %d instances unusable\n", k.Short(), len(res.Consents), res.Instances)
+	fmt.Fprintf(env.Stdout, "subject %s: %d consents withdrawn, %d instances unusable, %d obligations opened on dataset and model versions\n", k.Short(), len(res.Consents), res.Instances, len(obs))
+	for _, o := range obs {
+		fmt.Fprintf(env.Stdout, "obligation %s on %s\n", o.ID, o.Target)
+	}
 	if res.Shred != nil {
 		fmt.Fprintf(env.Stdout, "erased: data key %s destroyed, %d blobs (%d bytes) deleted\n", orNone(res.Shred.KeyID), res.Shred.BlobsDeleted, res.Shred.BytesDeleted)
 	}

@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/ethos-imaging/ethos/evaluation"
 	ehttp "github.com/ethos-imaging/ethos/http"
+	"github.com/ethos-imaging/ethos/sqlstore"
 )
 
 func runServe(ctx context.Context, env *Env, args []string) error {
@@ -63,9 +65,19 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	defer closeIngest()
 	s.Ingest = ingest
+	// Training register, lineage, obligations (docs/training.md). The
+	// dataset service of the processing stage is wired here once merged;
+	// until then registration answers not_implemented.
+	ts := trainingService(a, nil)
+	s.Training, s.TrainingRuns, s.Lineage, s.Obligations = ts, ts.Runs, ts.Lineage, ts.Obligations
 	monitorSvc, monitorStore, stopMonitor := serveMonitor(ctx, a, *monitorEvery, logger) // deployment monitoring (docs/monitoring.md)
 	defer stopMonitor()
 	s.Monitor, s.MonitorStore = monitorSvc, monitorStore
+	// Evaluation stage (docs/evaluation.md): plans and attempts in the
+	// store, pre-registration evidence in the audit log.
+	ev := evaluation.New(sqlstore.NewEvaluationStore(a.store), ehttp.LogAuditor{Log: a.log})
+	ev.Projects, ev.Now, ev.Lineage = a.projects, s.Now, ts.Lineage
+	s.Evaluations = ev
 	return s.Serve(ctx, func(bound string) {
 		logger.Info("listening", "addr", bound, "data", a.dir, "audit_size", a.log.Size())
 	})
