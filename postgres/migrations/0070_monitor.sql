@@ -26,10 +26,9 @@ CREATE TABLE monitor_windows (
 	deployment_id TEXT NOT NULL,
 	start_at      BIGINT NOT NULL,
 	end_at        BIGINT NOT NULL,
-	part          TEXT NOT NULL, -- '' or 'performance' (judged after the label delay)
 	run_id        TEXT NOT NULL,
 	body          TEXT NOT NULL,
-	PRIMARY KEY (deployment_id, start_at, end_at, part)
+	PRIMARY KEY (deployment_id, start_at, end_at)
 );
 
 CREATE TABLE monitor_alerts (
