@@ -33,6 +33,7 @@ const (
 	bfNewBlock = 1 << 1 // the row starts a tie block (in its cell or group)
 	bfAbove    = 1 << 2 // score ≥ threshold
 	bfBinShift = 3      // bits 3–6: calibration bin
+	bfSegment  = 1 << 7 // the row starts a cell, a bin, or the rows below the threshold
 )
 
 // bootPlan is the static part of the bootstrap, built once.
@@ -100,6 +101,9 @@ func newBootPlan(t *Table, sw *sweep) *bootPlan {
 				f |= bfAbove
 			}
 			f |= uint8(min(int(s*numBins), numBins-1)) << bfBinShift
+			if j == p.cellStart[c] || (f^p.flag[j-1])&^(bfLabel|bfNewBlock|bfSegment) != 0 {
+				f |= bfSegment
+			}
 			p.score[j], p.loss[j], p.flag[j] = s, rowLoss(s, y), f
 		}
 	}
@@ -218,8 +222,23 @@ func (p *bootPlan) draw(r *rand.PCG, wc []uint8, cnt []uint8) error {
 		if p.clusterOf == nil {
 			clear(sec)
 			m := uint64(len(sec))
+			if m&(m-1) == 0 {
+				for range m {
+					sec[uint64n(r, m)]++
+				}
+				continue
+			}
+			// uint64n inlined: the rejection (lo < m, then a threshold
+			// check) is taken with probability m/2⁶⁴.
 			for range m {
-				sec[uint64n(r, m)]++
+				hi, lo := bits.Mul64(r.Uint64(), m)
+				if lo < m {
+					thresh := -m % m
+					for lo < thresh {
+						hi, lo = bits.Mul64(r.Uint64(), m)
+					}
+				}
+				sec[hi]++
 			}
 			continue // overflow is caught by the cell pass
 		}
@@ -285,38 +304,9 @@ func sumAP(ap float64, buf []apEntry) float64 {
 // more than the arithmetic. Counts are exact integers, so U, and therefore
 // every result, equals the earlier floating-point sweep's bit for bit.
 
-// rankCell runs the rank statistics over a cell's rows (weights ws, flags
-// fs) and returns U and the average precision.
-func rankCell(ws []uint8, fs []uint8, buf []apEntry) (u, ap float64) {
-	var P, N, Pb, Nb, U2 int64
-	k := 0
-	for j, w8 := range ws {
-		f := fs[j]
-		w := int64(w8)
-		nb := int64(f>>1) & 1
-		bp := P - Pb
-		buf[k] = apEntry{bp, P, P + N}
-		k += int(nb & int64(uint64(-bp)>>63))
-		if k == len(buf) {
-			ap, k = sumAP(ap, buf), 0
-		}
-		Pb += nb * bp
-		Nb += nb * (N - Nb)
-		wy := w * int64(f&bfLabel)
-		wn := w - wy
-		U2 += wn*(P+Pb) + wy*(N-Nb)
-		P += wy
-		N += wn
-	}
-	if bp := P - Pb; bp > 0 {
-		buf[k] = apEntry{bp, P, P + N}
-		k++
-	}
-	return float64(U2) / 2, sumAP(ap, buf[:k])
-}
-
-// rankGroup is rankCell over a group's rows given as positions idx in the
-// cell-major counts wc.
+// rankGroup runs the rank statistics over a group's rows, given as
+// positions idx in the cell-major counts wc with their flags fs, and
+// returns U and the average precision. buf is scratch space.
 func rankGroup(wc []uint8, idx []uint32, fs []uint8, buf []apEntry) (u, ap float64) {
 	var P, N, Pb, Nb, U2 int64
 	k := 0
@@ -330,8 +320,9 @@ func rankGroup(wc []uint8, idx []uint32, fs []uint8, buf []apEntry) (u, ap float
 		if k == len(buf) {
 			ap, k = sumAP(ap, buf), 0
 		}
-		Pb += nb * bp
-		Nb += nb * (N - Nb)
+		if nb != 0 { // a conditional move, not a branch
+			Pb, Nb = P, N
+		}
 		wy := w * int64(f&bfLabel)
 		wn := w - wy
 		U2 += wn*(P+Pb) + wy*(N-Nb)
@@ -353,40 +344,85 @@ func (p *bootPlan) runBoot(sw *sweep, wc []uint8, acc []groupAcc, cells []cellSu
 	dims := sw.dims
 	for c := range p.nc {
 		lo, hi := p.cellStart[c], p.cellStart[c+1]
-		var cs cellSums
 		ws, ss, ls, fs := wc[lo:hi], p.score[lo:hi], p.loss[lo:hi], p.flag[lo:hi]
-		// Rows left out (weight 0) add exact zeros: no branch on them.
+		// One pass: the additive sums, then the rank statistics as in
+		// rankGroup. Rows left out (weight 0) add exact zeros: no branch on
+		// them. The counts (n, positives, per bin, above the threshold)
+		// are read off the exact integer counts P and N of the rank
+		// statistics where a segment (a calibration bin, or the side of the
+		// threshold) ends; segments change only a few times along the
+		// cell's rows (descending score order), so that branch is
+		// predicted. The score sums are local variables (registers).
+		var cs cellSums
+		var sumS, sumSq, sumLoss, bS float64
+		var binP, binN int64 // P and N where the current bin began
+		curBin, above := -1, true
+		var P, N, Pb, Nb, U2 int64
+		ap, k := 0.0, 0
 		for j, w8 := range ws {
-			wt := float64(w8)
 			f := fs[j]
-			s := ss[j]
-			y := float64(f & bfLabel)
-			wy := wt * y
-			d := s - y
-			bin := f >> bfBinShift & 15
-			cs.n += wt
-			cs.pos += wy
-			if f&bfAbove != 0 { // rows are in score order: predictable
-				cs.tpT += wy
-				cs.fpT += wt - wy
+			if f&bfSegment != 0 {
+				if bin := int(f >> bfBinShift & 15); bin != curBin {
+					if curBin >= 0 {
+						cs.binN[curBin] = float64(P + N - binP - binN)
+						cs.binY[curBin] = float64(P - binP)
+						cs.binS[curBin] = bS
+					}
+					curBin, bS, binP, binN = bin, 0, P, N
+				}
+				if above && f&bfAbove == 0 {
+					above = false
+					cs.tpT, cs.fpT = float64(P), float64(N)
+				}
 			}
-			cs.sumS += wt * s
-			cs.sumSq += wt * d * d
-			cs.sumLoss += wt * ls[j]
-			cs.binN[bin] += wt
-			cs.binS[bin] += wt * s
-			cs.binY[bin] += wy
+			wt := float64(w8)
+			s := ss[j]
+			d := s - float64(f&bfLabel)
+			x := wt * s
+			sumS += x
+			bS += x
+			sumSq += wt * d * d
+			sumLoss += wt * ls[j]
+
+			w := int64(w8)
+			nb := int64(f>>1) & 1
+			bp := P - Pb
+			buf[k] = apEntry{bp, P, P + N}
+			k += int(nb & int64(uint64(-bp)>>63))
+			if k == len(buf) {
+				ap, k = sumAP(ap, buf), 0
+			}
+			if nb != 0 { // a conditional move, not a branch
+				Pb, Nb = P, N
+			}
+			iy := w * int64(f&bfLabel)
+			in := w - iy
+			U2 += in*(P+Pb) + iy*(N-Nb)
+			P += iy
+			N += in
 		}
+		if bp := P - Pb; bp > 0 {
+			buf[k] = apEntry{bp, P, P + N}
+			k++
+		}
+		ap = sumAP(ap, buf[:k])
+		if curBin >= 0 {
+			cs.binN[curBin] = float64(P + N - binP - binN)
+			cs.binY[curBin] = float64(P - binP)
+			cs.binS[curBin] = bS
+		}
+		if above {
+			cs.tpT, cs.fpT = float64(P), float64(N)
+		}
+		cs.n, cs.pos = float64(P+N), float64(P)
+		cs.sumS, cs.sumSq, cs.sumLoss = sumS, sumSq, sumLoss
 		if p.clusterOf == nil && cs.n != float64(hi-lo) {
 			return errWeightOverflow
 		}
 		cells[c] = cs
-		if len(p.cellDims) > 0 {
-			u, ap := rankCell(ws, fs, buf)
-			for _, d := range p.cellDims {
-				a := &acc[sw.cellGroups[c*dims+d]]
-				a.u, a.ap = u, ap
-			}
+		for _, d := range p.cellDims {
+			a := &acc[sw.cellGroups[c*dims+d]]
+			a.u, a.ap = float64(U2)/2, ap
 		}
 	}
 	for k := range p.passes {
