@@ -21,11 +21,9 @@ import (
 // statistics come from one pass over that list, with the group's state in
 // registers.
 //
-// The draws use the same random stream as before this layout (PCG seeded
-// with the seed and the resample's number, uniform integers by Lemire's
-// multiply-and-reject), and every sum is taken in the same order, so
+// Resample b draws from its own PCG stream, seeded with the seed and b, so
 // resamples and results are identical bit for bit whatever the number of
-// workers.
+// workers and on every platform.
 
 // Per-row flag bits of the cell-major and group lists.
 const (
@@ -221,38 +219,17 @@ func (p *bootPlan) draw(r *rand.PCG, wc []uint8, cnt []uint8) error {
 		sec := wc[p.cellStart[c]:p.cellStart[c+1]]
 		if p.clusterOf == nil {
 			clear(sec)
-			m := uint64(len(sec))
-			if m&(m-1) == 0 {
-				for range m {
-					sec[uint64n(r, m)]++
-				}
-				continue
-			}
-			// uint64n inlined: the rejection (lo < m, then a threshold
-			// check) is taken with probability m/2⁶⁴.
-			for range m {
-				hi, lo := bits.Mul64(r.Uint64(), m)
-				if lo < m {
-					thresh := -m % m
-					for lo < thresh {
-						hi, lo = bits.Mul64(r.Uint64(), m)
-					}
-				}
-				sec[hi]++
-			}
+			drawCounts(r, sec)
 			continue // overflow is caught by the cell pass
 		}
-		m := uint64(p.cellNCl[c])
-		k := cnt[:m]
+		k := cnt[:p.cellNCl[c]]
 		clear(k)
-		for range m {
-			k[uint64n(r, m)]++
-		}
-		got := uint64(0)
+		drawCounts(r, k)
+		got := 0
 		for _, x := range k {
-			got += uint64(x)
+			got += int(x)
 		}
-		if got != m {
+		if got != len(k) {
 			return errWeightOverflow
 		}
 		cl := p.clusterOf[p.cellStart[c]:p.cellStart[c+1]]
@@ -261,6 +238,55 @@ func (p *bootPlan) draw(r *rand.PCG, wc []uint8, cnt []uint8) error {
 		}
 	}
 	return nil
+}
+
+// drawCounts makes len(k) draws of a uniform index in [0, len(k)) and
+// counts them in k. Each 64-bit output of r gives two draws, one from each
+// 32-bit half, by Lemire's multiply-and-reject: the index is the high half
+// of half·m, rejected (and redrawn from a fresh output) when the low half
+// falls below 2³² mod m, which makes every index exactly equally likely.
+func drawCounts(r *rand.PCG, k []uint8) {
+	m := uint64(len(k))
+	if m >= 1<<32 {
+		for range m {
+			k[uint64n(r, m)]++
+		}
+		return
+	}
+	if m == 0 {
+		return
+	}
+	thresh := uint32(-uint32(m)) % uint32(m) // 2³² mod m
+	i := uint64(0)
+	for ; i+2 <= m; i += 2 {
+		x := r.Uint64()
+		a := uint64(uint32(x)) * m
+		if uint32(a) < thresh {
+			a = redraw32(r, m, thresh)
+		}
+		b := (x >> 32) * m
+		if uint32(b) < thresh {
+			b = redraw32(r, m, thresh)
+		}
+		k[a>>32]++
+		k[b>>32]++
+	}
+	if i < m {
+		a := uint64(uint32(r.Uint64())) * m
+		if uint32(a) < thresh {
+			a = redraw32(r, m, thresh)
+		}
+		k[a>>32]++
+	}
+}
+
+// redraw32 draws from fresh outputs of r until one is accepted.
+func redraw32(r *rand.PCG, m uint64, thresh uint32) uint64 {
+	for {
+		if a := uint64(uint32(r.Uint64())) * m; uint32(a) >= thresh {
+			return a
+		}
+	}
 }
 
 // maxClusters returns the largest number of clusters of one cell.
@@ -310,12 +336,13 @@ func sumAP(ap float64, buf []apEntry) float64 {
 func rankGroup(wc []uint8, idx []uint32, fs []uint8, buf []apEntry) (u, ap float64) {
 	var P, N, Pb, Nb, U2 int64
 	k := 0
+	fs = fs[:len(idx)]
 	for j, i := range idx {
 		f := fs[j]
 		w := int64(wc[i])
 		nb := int64(f>>1) & 1
 		bp := P - Pb
-		buf[k] = apEntry{bp, P, P + N}
+		buf[k&(apBufLen-1)] = apEntry{bp, P, P + N}
 		k += int(nb & int64(uint64(-bp)>>63))
 		if k == len(buf) {
 			ap, k = sumAP(ap, buf), 0
@@ -345,6 +372,7 @@ func (p *bootPlan) runBoot(sw *sweep, wc []uint8, acc []groupAcc, cells []cellSu
 	for c := range p.nc {
 		lo, hi := p.cellStart[c], p.cellStart[c+1]
 		ws, ss, ls, fs := wc[lo:hi], p.score[lo:hi], p.loss[lo:hi], p.flag[lo:hi]
+		ss, ls, fs = ss[:len(ws)], ls[:len(ws)], fs[:len(ws)]
 		// One pass: the additive sums, then the rank statistics as in
 		// rankGroup. Rows left out (weight 0) add exact zeros: no branch on
 		// them. The counts (n, positives, per bin, above the threshold)
@@ -387,7 +415,7 @@ func (p *bootPlan) runBoot(sw *sweep, wc []uint8, acc []groupAcc, cells []cellSu
 			w := int64(w8)
 			nb := int64(f>>1) & 1
 			bp := P - Pb
-			buf[k] = apEntry{bp, P, P + N}
+			buf[k&(apBufLen-1)] = apEntry{bp, P, P + N}
 			k += int(nb & int64(uint64(-bp)>>63))
 			if k == len(buf) {
 				ap, k = sumAP(ap, buf), 0
