@@ -17,12 +17,12 @@ import (
 //
 // so every sum is a combination of the bin's weighted moments Σ w·δᵐ, which
 // are computed in a single pass. The derivatives σ⁽ᵏ⁾ are polynomials in σ
-// (σ' = σ - σ²). With |δ| ≤ 0.005 and |b| ≤ calMomentMaxB the terms beyond
-// calOrder are below 1e-19 of the first (σ's Taylor series converges within
+// (σ' = σ - σ²). With |δ| ≤ 0.01 and |b| ≤ calMomentMaxB the terms beyond
+// calOrder are below 1e-18 of the first (σ's Taylor series converges within
 // π of the centre), so the sums equal the row-by-row ones to rounding; with a
 // steeper slope the fit falls back to row-by-row passes.
 const (
-	calBinWidth   = 0.01
+	calBinWidth   = 0.02
 	calOrder      = 10 // highest power of δ in the expansion
 	calMoments    = calOrder + 3
 	calMomentMaxB = 10
