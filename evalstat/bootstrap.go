@@ -37,7 +37,6 @@ func bootstrap(t *Table, sw *sweep, L *layout, cfg *Config, est [][]Value, ag *a
 			cnt := make([]uint8, plan.maxClusters())
 			acc := make([]groupAcc, G)
 			cells := make([]cellSums, len(t.Cells))
-			buf := make([]apEntry, apBufLen)
 			vals := make([]Value, numMetrics)
 			wag := &aggregator{L: L}
 			fail := func(err error) {
@@ -57,7 +56,7 @@ func bootstrap(t *Table, sw *sweep, L *layout, cfg *Config, est [][]Value, ag *a
 				for g := range acc {
 					acc[g].reset()
 				}
-				if err := plan.runBoot(sw, wc, acc, cells, buf); err != nil {
+				if err := plan.runBoot(sw, wc, acc, cells); err != nil {
 					fail(err)
 					return
 				}

@@ -298,21 +298,6 @@ func (p *bootPlan) maxClusters() int {
 	return m
 }
 
-// apEntry is a tie block's share of average precision, kept for later: its
-// positives bp, the positives p and rows d down to the end of the block.
-type apEntry struct{ bp, p, d int64 }
-
-// apBufLen is the length of the per-worker buffer of apEntry.
-const apBufLen = 1024
-
-// sumAP adds the shares of the buffered blocks to ap, in block order.
-func sumAP(ap float64, buf []apEntry) float64 {
-	for _, e := range buf {
-		ap += float64(e.bp) * float64(e.p) / float64(e.d)
-	}
-	return ap
-}
-
 // The rank statistics of one group over its rows in descending score
 // order. With P and N the positives and negatives so far, Pb and Nb those
 // before the current tie block, a row of weight w adds to twice the
@@ -320,34 +305,31 @@ func sumAP(ap float64, buf []apEntry) float64 {
 // its block, one for each already in it) and w·(N − Nb) for a positive (one
 // for each negative already in its block), so every pair tied within a
 // block counts ½ in U. When a row starts a block, the block before it is
-// closed: if it has positives bp, it adds bp·P/(P+N) to average precision.
+// closed: if it has positives bp = P − Pb, it adds bp·P/(P+N) to average
+// precision.
 //
-// The loops below are written without a branch on the data (a row left
-// out of a resample has weight 0 and changes nothing; the closed block's
-// share is written to a buffer whose cursor only advances when the share
-// is not zero), because the label, the weight and the tie structure of
-// successive rows are unpredictable and mispredicted branches used to cost
-// more than the arithmetic. Counts are exact integers, so U, and therefore
-// every result, equals the earlier floating-point sweep's bit for bit.
+// The loops are written without a branch on the data: a row left out of a
+// resample has weight 0 and changes nothing, and every row adds its
+// block's share times 0 or 1 (an exact +0 when it closes no block with
+// positives), because the label, the weight and the tie structure of
+// successive rows are unpredictable and mispredicted branches cost more
+// than a division. Counts are exact integers, so U, and therefore every
+// result, equals the earlier floating-point sweep's bit for bit. The loops
+// make no call and keep few values live, so that their state stays in
+// registers.
 
 // rankGroup runs the rank statistics over a group's rows, given as
 // positions idx in the cell-major counts wc with their flags fs, and
-// returns U and the average precision. buf is scratch space.
-func rankGroup(wc []uint8, idx []uint32, fs []uint8, buf []apEntry) (u, ap float64) {
+// returns U and the average precision.
+func rankGroup(wc []uint8, idx []uint32, fs []uint8) (u, ap float64) {
 	var P, N, Pb, Nb, U2 int64
-	k := 0
 	fs = fs[:len(idx)]
 	for j, i := range idx {
 		f := fs[j]
 		w := int64(wc[i])
-		nb := int64(f>>1) & 1
-		bp := P - Pb
-		buf[k&(apBufLen-1)] = apEntry{bp, P, P + N}
-		k += int(nb & int64(uint64(-bp)>>63))
-		if k == len(buf) {
-			ap, k = sumAP(ap, buf), 0
-		}
-		if nb != 0 { // a conditional move, not a branch
+		closes := float64(f >> 1 & 1) // 1 when the row starts a block
+		ap += closes * (float64(P-Pb) * float64(P) / float64(max(P+N, 1)))
+		if f&bfNewBlock != 0 { // a conditional move, not a branch
 			Pb, Nb = P, N
 		}
 		wy := w * int64(f&bfLabel)
@@ -357,107 +339,110 @@ func rankGroup(wc []uint8, idx []uint32, fs []uint8, buf []apEntry) (u, ap float
 		N += wn
 	}
 	if bp := P - Pb; bp > 0 {
-		buf[k] = apEntry{bp, P, P + N}
-		k++
+		ap += float64(bp) * float64(P) / float64(P+N)
 	}
-	return float64(U2) / 2, sumAP(ap, buf[:k])
+	return float64(U2) / 2, ap
+}
+
+// rankSeq is rankGroup over rows whose counts ws are consecutive.
+func rankSeq(ws []uint8, fs []uint8) (u, ap float64) {
+	var P, N, Pb, Nb, U2 int64
+	fs = fs[:len(ws)]
+	for j, w8 := range ws {
+		f := fs[j]
+		w := int64(w8)
+		closes := float64(f >> 1 & 1)
+		ap += closes * (float64(P-Pb) * float64(P) / float64(max(P+N, 1)))
+		if f&bfNewBlock != 0 {
+			Pb, Nb = P, N
+		}
+		wy := w * int64(f&bfLabel)
+		wn := w - wy
+		U2 += wn*(P+Pb) + wy*(N-Nb)
+		P += wy
+		N += wn
+	}
+	if bp := P - Pb; bp > 0 {
+		ap += float64(bp) * float64(P) / float64(P+N)
+	}
+	return float64(U2) / 2, ap
 }
 
 // runBoot computes the statistics of one resample (counts wc, cell-major)
 // into acc, which must be reset: every cell's additive sums, folded into
-// its groups, and every group's rank statistics. buf is scratch space of
-// apBufLen entries. It returns errWeightOverflow if a count wrapped.
-func (p *bootPlan) runBoot(sw *sweep, wc []uint8, acc []groupAcc, cells []cellSums, buf []apEntry) error {
+// its groups, and every group's rank statistics. It returns
+// errWeightOverflow if a count wrapped.
+func (p *bootPlan) runBoot(sw *sweep, wc []uint8, acc []groupAcc, cells []cellSums) error {
 	dims := sw.dims
 	for c := range p.nc {
 		lo, hi := p.cellStart[c], p.cellStart[c+1]
 		ws, ss, ls, fs := wc[lo:hi], p.score[lo:hi], p.loss[lo:hi], p.flag[lo:hi]
 		ss, ls, fs = ss[:len(ws)], ls[:len(ws)], fs[:len(ws)]
-		// One pass: the additive sums, then the rank statistics as in
-		// rankGroup. Rows left out (weight 0) add exact zeros: no branch on
-		// them. The counts (n, positives, per bin, above the threshold)
-		// are read off the exact integer counts P and N of the rank
-		// statistics where a segment (a calibration bin, or the side of the
-		// threshold) ends; segments change only a few times along the
-		// cell's rows (descending score order), so that branch is
-		// predicted. The score sums are local variables (registers).
+		// The additive sums. Rows left out (weight 0) add exact zeros: no
+		// branch on them. Counts are exact integers; those per calibration
+		// bin and above the threshold are read off the running counts
+		// where a segment (a bin, or the side of the threshold) ends.
+		// Segments change only a few times along the cell's rows
+		// (descending score order), so that branch is predicted.
 		var cs cellSums
 		var sumS, sumSq, sumLoss, bS float64
-		var binP, binN int64 // P and N where the current bin began
+		var n, pos, binN, binP int64 // running counts; where the bin began
 		curBin, above := -1, true
-		var P, N, Pb, Nb, U2 int64
-		ap, k := 0.0, 0
 		for j, w8 := range ws {
 			f := fs[j]
 			if f&bfSegment != 0 {
 				if bin := int(f >> bfBinShift & 15); bin != curBin {
 					if curBin >= 0 {
-						cs.binN[curBin] = float64(P + N - binP - binN)
-						cs.binY[curBin] = float64(P - binP)
+						cs.binN[curBin] = float64(n - binN)
+						cs.binY[curBin] = float64(pos - binP)
 						cs.binS[curBin] = bS
 					}
-					curBin, bS, binP, binN = bin, 0, P, N
+					curBin, bS, binN, binP = bin, 0, n, pos
 				}
 				if above && f&bfAbove == 0 {
 					above = false
-					cs.tpT, cs.fpT = float64(P), float64(N)
+					cs.tpT, cs.fpT = float64(pos), float64(n-pos)
 				}
 			}
+			y := f & bfLabel
 			wt := float64(w8)
 			s := ss[j]
-			d := s - float64(f&bfLabel)
+			d := s - float64(y)
 			x := wt * s
 			sumS += x
 			bS += x
 			sumSq += wt * d * d
 			sumLoss += wt * ls[j]
-
-			w := int64(w8)
-			nb := int64(f>>1) & 1
-			bp := P - Pb
-			buf[k&(apBufLen-1)] = apEntry{bp, P, P + N}
-			k += int(nb & int64(uint64(-bp)>>63))
-			if k == len(buf) {
-				ap, k = sumAP(ap, buf), 0
-			}
-			if nb != 0 { // a conditional move, not a branch
-				Pb, Nb = P, N
-			}
-			iy := w * int64(f&bfLabel)
-			in := w - iy
-			U2 += in*(P+Pb) + iy*(N-Nb)
-			P += iy
-			N += in
+			n += int64(w8)
+			pos += int64(w8) * int64(y)
 		}
-		if bp := P - Pb; bp > 0 {
-			buf[k] = apEntry{bp, P, P + N}
-			k++
-		}
-		ap = sumAP(ap, buf[:k])
 		if curBin >= 0 {
-			cs.binN[curBin] = float64(P + N - binP - binN)
-			cs.binY[curBin] = float64(P - binP)
+			cs.binN[curBin] = float64(n - binN)
+			cs.binY[curBin] = float64(pos - binP)
 			cs.binS[curBin] = bS
 		}
 		if above {
-			cs.tpT, cs.fpT = float64(P), float64(N)
+			cs.tpT, cs.fpT = float64(pos), float64(n-pos)
 		}
-		cs.n, cs.pos = float64(P+N), float64(P)
+		cs.n, cs.pos = float64(n), float64(pos)
 		cs.sumS, cs.sumSq, cs.sumLoss = sumS, sumSq, sumLoss
-		if p.clusterOf == nil && cs.n != float64(hi-lo) {
+		if p.clusterOf == nil && n != int64(hi-lo) {
 			return errWeightOverflow
 		}
 		cells[c] = cs
-		for _, d := range p.cellDims {
-			a := &acc[sw.cellGroups[c*dims+d]]
-			a.u, a.ap = float64(U2)/2, ap
+		if len(p.cellDims) > 0 {
+			u, ap := rankSeq(ws, fs)
+			for _, d := range p.cellDims {
+				a := &acc[sw.cellGroups[c*dims+d]]
+				a.u, a.ap = u, ap
+			}
 		}
 	}
 	for k := range p.passes {
 		gp := &p.passes[k]
 		for sec, g := range gp.groups {
 			lo, hi := gp.start[sec], gp.start[sec+1]
-			acc[g].u, acc[g].ap = rankGroup(wc, gp.idx[lo:hi], gp.flag[lo:hi], buf)
+			acc[g].u, acc[g].ap = rankGroup(wc, gp.idx[lo:hi], gp.flag[lo:hi])
 		}
 	}
 	// Fold the cells into their groups.
