@@ -3,7 +3,10 @@ package evalstat
 import (
 	"math"
 	"math/bits"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 )
 
 // descKey maps a score to a uint64 whose ascending order is the scores'
@@ -18,25 +21,61 @@ func descKey(s float64) uint64 {
 
 // sortDesc sorts score in descending order, carrying pay (and pat when it
 // is not nil) along. Rows with equal scores end up in an order that
-// depends only on the input, not on the machine.
+// depends only on the input, not on the machine or the number of cores.
 //
 // It is a most-significant-digit radix sort on the scores' bits. A pass
 // finds which bits vary among the rows, a second counts the rows per value
 // of the (up to) 12 highest varying bits, and the rows are then
 // distributed into their buckets. At the top level that is done in place,
 // by swaps (cycle leader permutation, as in the American flag sort), so
-// that no copy of the columns is made; each bucket is then sorted the same
-// way on the bits below, through a scratch buffer the size of the largest
-// bucket (buckets small enough to stay in cache; a bucket holding more
-// than an eighth of the rows is distributed in place too). Buckets of a
-// few rows are sorted by insertion; rows of equal score form a bucket
-// whose bits do not vary, which ends the recursion.
+// that no copy of the columns is made; the buckets are then sorted in
+// parallel, each the same way on the bits below, through a scratch buffer
+// the size of the bucket (buckets are small enough to stay in cache; one
+// holding more than an eighth of the rows is distributed in place too).
+// Buckets of a few rows are sorted by insertion; rows of equal score form
+// a bucket whose bits do not vary, which ends the recursion.
 func sortDesc(score []float64, pay []uint32, pat []uint32) {
 	if len(score) < 1<<12 {
 		sortDescSmall(score, pay, pat)
 		return
 	}
-	msdSort(score, pay, pat, &radixBuf{limit: len(score) / 8})
+	msdTop(score, pay, pat)
+}
+
+// msdTop is msdSort's top level: the rows are distributed in place, then
+// the buckets are sorted on up to GOMAXPROCS goroutines, each with its own
+// scratch buffer. Every bucket is sorted by the same sequential code
+// whichever goroutine takes it, so the result does not depend on their
+// number.
+func msdTop(score []float64, pay []uint32, pat []uint32) {
+	n := len(score)
+	start, shift, ok := msdDistribute(score, pay, pat, &radixBuf{}, new([1<<12 + 1]int))
+	if !ok || shift == 0 {
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			buf := &radixBuf{limit: n / 8}
+			for {
+				b := int(next.Add(1) - 1)
+				if b >= len(start)-1 {
+					return
+				}
+				lo, hi := start[b], start[b+1]
+				if hi-lo < 2 {
+					continue
+				}
+				var q []uint32
+				if pat != nil {
+					q = pat[lo:hi]
+				}
+				msdSort(score[lo:hi], pay[lo:hi], q, buf)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // radixBuf is msdSort's scratch space, allocated on first use and grown to
@@ -52,11 +91,34 @@ type radixBuf struct {
 const msdInsertion = 24
 
 func msdSort(score []float64, pay []uint32, pat []uint32, buf *radixBuf) {
-	n := len(score)
-	if n < msdInsertion {
+	if len(score) < msdInsertion {
 		insertionDesc(score, pay, pat)
 		return
 	}
+	var startBuf [1<<12 + 1]int
+	start, shift, ok := msdDistribute(score, pay, pat, buf, &startBuf)
+	if !ok || shift == 0 {
+		return
+	}
+	for b := range len(start) - 1 {
+		lo, hi := start[b], start[b+1]
+		if hi-lo < 2 {
+			continue
+		}
+		var q []uint32
+		if pat != nil {
+			q = pat[lo:hi]
+		}
+		msdSort(score[lo:hi], pay[lo:hi], q, buf)
+	}
+}
+
+// msdDistribute puts the rows in buckets by the (up to) 12 highest bits
+// that vary among them (in place when there are more rows than buf may
+// hold) and returns the buckets' first places, the shift of the bits below
+// them, and false when every score is the same.
+func msdDistribute(score []float64, pay []uint32, pat []uint32, buf *radixBuf, startBuf *[1<<12 + 1]int) (start []int, shift uint, ok bool) {
+	n := len(score)
 	or, and := uint64(0), ^uint64(0)
 	for _, s := range score {
 		k := descKey(s)
@@ -65,15 +127,15 @@ func msdSort(score []float64, pay []uint32, pat []uint32, buf *radixBuf) {
 	}
 	diff := or ^ and
 	if diff == 0 {
-		return // every score is the same
+		return nil, 0, false // every score is the same
 	}
 	top := 64 - bits.LeadingZeros64(diff) // bits 0 … top-1 vary
 	width := min(12, max(4, bits.Len(uint(n))-3), top)
-	shift := uint(top - width)
+	shift = uint(top - width)
 	mask := uint64(1)<<width - 1
 	nb := int(mask) + 1
-	var startBuf [1<<12 + 1]int
-	start := startBuf[:nb+1]
+	start = startBuf[:nb+1]
+	clear(start)
 	for _, s := range score {
 		start[int(descKey(s)>>shift&mask)+1]++
 	}
@@ -85,20 +147,7 @@ func msdSort(score []float64, pay []uint32, pat []uint32, buf *radixBuf) {
 	} else {
 		distributeInPlace(score, pay, pat, start, shift, mask)
 	}
-	if shift == 0 {
-		return
-	}
-	for b := range nb {
-		lo, hi := start[b], start[b+1]
-		if hi-lo < 2 {
-			continue
-		}
-		var q []uint32
-		if pat != nil {
-			q = pat[lo:hi]
-		}
-		msdSort(score[lo:hi], pay[lo:hi], q, buf)
-	}
+	return start, shift, true
 }
 
 // distributeInPlace moves every row into its bucket (start holds the
