@@ -53,6 +53,17 @@ measure "ethos eval, 10^6 rows, full, no bootstrap" "$work/ethos" eval --in "$wo
 if [ -n "${FAIRLEARN_SRC:-}" ]; then
 	measure "fairlearn MetricFrame, 10^6 rows, six label metrics + per-group AUROC + equalized odds" env PYTHONPATH="$FAIRLEARN_SRC" /usr/bin/python3 "$root/bench/eval/fairlearn_eval.py" "$work/rows1000000.csv"
 	cp "$work/out.txt" "$work/fairlearn6.json"
+	# The same numbers from both: overall AUROC and the intersection's
+	# equalized odds difference.
+	/usr/bin/python3 - "$work/r6.json" "$work/fairlearn6.json" <<'PY' >&2
+import json, sys
+r = json.load(open(sys.argv[1]))
+f = json.loads(open(sys.argv[2]).read())
+auc = r["overall"]["metrics"]["auroc"]["estimate"]
+eod = [g for g in r["groupings"] if g["kind"] == "intersection"][0]["fairness"]["equalized_odds_difference"]["estimate"]
+print("ethos vs fairlearn: overall AUROC |diff| = %.3g, equalized odds difference |diff| = %.3g"
+      % (abs(auc - f["auroc_overall"]), abs(eod - f["equalized_odds_difference"])))
+PY
 fi
 measure "python numpy+sklearn, 10^6 rows, MetricFrame-equivalent" "$py" "$root/bench/eval/python_eval.py" "$work/rows1000000.csv"
 cp "$work/out.txt" "$work/python6.json"
