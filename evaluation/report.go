@@ -27,6 +27,7 @@ type ReportData struct {
 	Attempts []*ethos.EvaluationRun // every attempt of the plan, newest first
 	Status   *ethos.EvaluationStatus
 	Project  *ethos.Project
+	Model    *ethos.ModelVersion // the training register's entry, if known
 	// Source names the input of an evaluation without a plan.
 	Source    string
 	Generated time.Time
