@@ -248,6 +248,14 @@ func TestEvaluationAPI(t *testing.T) {
 				}
 			}
 		}
+		req, _ := http.NewRequest("GET", f.url+"/api/v1/evaluation/runs/"+run.ID+"/report", nil)
+		req.Header.Set("Authorization", "Bearer "+advocate)
+		req.Header.Set("Accept", "application/json")
+		if resp, err := http.DefaultClient.Do(req); err != nil || resp.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("Accept: application/json gave %v %v", resp.Header.Get("Content-Type"), err)
+		} else {
+			resp.Body.Close()
+		}
 		if code, _, _ := f.raw("GET", "/api/v1/evaluation/runs/"+run.ID+"/report?format=pdf", advocate, "", nil); code != 400 {
 			t.Errorf("unknown format: %d", code)
 		}
