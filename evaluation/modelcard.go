@@ -230,7 +230,7 @@ func NewModelCard(d *ReportData) (*ModelCard, error) {
 	qa.Graphics.Collection = []CardGraphic{}
 	if len(p.Groupings) > 0 {
 		cs := p.Groupings[0].Charts
-		for i, h := range cs.Curves {
+		for i, h := range cs.Curves[:min(3, len(cs.Curves))] {
 			qa.Graphics.Collection = append(qa.Graphics.Collection, CardGraphic{Name: []string{"ROC curve", "Calibration", "Decision curve"}[i] + " by " + p.Groupings[0].Name, Image: base64.StdEncoding.EncodeToString([]byte(h))})
 		}
 		if len(cs.Forest) > 0 {

@@ -230,7 +230,7 @@ func TestEvaluationAPI(t *testing.T) {
 			want     []string
 		}{
 			{"/report", "text/html", []string{"Pre-registration (QC-EVA-2)", plan.Digest, "In plain words", "Of 100 patients who have the condition, the model flags about",
-				"For women:", "ROC curve by sex", "Calibration by age_band", "Decision curve by sex", "Sensitivity by sex|age_band", "Groups too small to judge", "Limitations", "Every attempt of this plan"}},
+				"For women:", "ROC curve by sex", "Calibration by age_band", "Decision curve by sex", "Sensitivity by sex|age_band", "ROC curve by sex|age_band, sex=F", "Calibration by sex|age_band, sex=M", "Groups too small to judge", "Limitations", "Every attempt of this plan"}},
 			{"/report?format=plain", "text/html", []string{"in plain words", "For people aged 80 and over:", "wrongly flags", "Where 10 in 100 patients have the condition"}},
 			{"/report?format=json", "application/json", []string{`"schema_version":"ethos.eval/v1"`}},
 			{"/model-card", "application/json", []string{`"model_details"`, `"quantitative_analysis"`, `"performance_metrics"`, `"considerations"`, `"ethical_considerations"`, `"flchain-1995-2012"`}},
@@ -360,7 +360,7 @@ func TestEvaluationAPI(t *testing.T) {
 			if strings.Contains(stderr.String(), "Uncaught") || strings.Contains(stderr.String(), "CONSOLE") {
 				t.Errorf("%s: console errors:\n%s", pg.name, stderr.String())
 			}
-			if n := strings.Count(string(b), "<svg"); pg.name == "evaluation-report" && n < 20 {
+			if n := strings.Count(string(b), "<svg"); pg.name == "evaluation-report" && n < 30 {
 				t.Errorf("report has %d charts", n)
 			}
 			fh, err := os.Open(shot)
