@@ -360,6 +360,8 @@ func TestEvaluationAPI(t *testing.T) {
 			if strings.Contains(stderr.String(), "Uncaught") || strings.Contains(stderr.String(), "CONSOLE") {
 				t.Errorf("%s: console errors:\n%s", pg.name, stderr.String())
 			}
+			// 3 groupings × 5 forest plots, 3 curve charts for sex and for age
+			// band, 6 for the intersection (two panels), 2 icon arrays: 29.
 			if n := strings.Count(string(b), "<svg"); pg.name == "evaluation-report" && n < 29 {
 				t.Errorf("report has %d charts", n)
 			}
@@ -372,8 +374,6 @@ func TestEvaluationAPI(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// 3 groupings × 5 forest plots, 3 curve charts for sex and for age
-			// band, 6 for the intersection (two panels), 2 icon arrays: 29.
 			// Not blank: the page's charts and text leave many distinct colours.
 			colours := map[uint32]bool{}
 			bd := img.Bounds()
