@@ -533,6 +533,17 @@ func (s *Service) Provenance(ctx context.Context, roots []ethos.LineageNode) (*e
 	for _, r := range roots {
 		set[r] = true
 	}
+	// Nodes exist only as the ends of edges: a root no edge touches was
+	// never recorded.
+	touched := map[ethos.LineageNode]bool{}
+	for _, e := range near {
+		touched[e.From], touched[e.To] = true, true
+	}
+	for _, r := range roots {
+		if !touched[r] {
+			return nil, ethos.Errorf(ethos.ENOTFOUND, "lineage: nothing recorded about %s", r)
+		}
+	}
 	for _, e := range near {
 		for _, n := range []ethos.LineageNode{e.From, e.To} {
 			if !set[n] {

@@ -490,6 +490,9 @@ func TestProvenance(t *testing.T) {
 	ctx := context.Background()
 	f := setup(t)
 	r := f.register(t, "ds1")
+	if _, err := f.svc.Provenance(ctx, []ethos.LineageNode{{Kind: ethos.LineageModelVersion, ID: "mdl_never"}}); ethos.ErrorCode(err) != ethos.ENOTFOUND {
+		t.Errorf("unknown node: err %v, want not found", err)
+	}
 	doc, err := f.svc.Provenance(ctx, []ethos.LineageNode{{Kind: ethos.LineageTrainingRun, ID: r.ID}})
 	if err != nil {
 		t.Fatal(err)
