@@ -142,7 +142,7 @@ func groupingCharts(rep *evalstat.Report, gp *evalstat.Grouping, crit []evalstat
 		if fm.name == "ppv_at_prevalence" && rep.Settings.Prevalence == nil {
 			continue
 		}
-		f := &svgchart.ForestPlot{Options: svgchart.Options{Title: fm.title + " by " + gp.Name + " (95% CI)", Width: 640, ID: id + "-f-" + fm.name},
+		f := &svgchart.ForestPlot{Options: svgchart.Options{Title: fm.title + " by " + gp.Name + " (95% CI)", Width: 600, ID: id + "-f-" + fm.name},
 			XRange: svgchart.Range{Min: 0, Max: 1}}
 		if fm.name == "net_benefit" {
 			f.XRange = svgchart.Range{}
