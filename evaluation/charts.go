@@ -55,59 +55,94 @@ func svgHTML(c interface{ SVG() ([]byte, error) }) (template.HTML, error) {
 	return template.HTML(b), nil // svgchart escapes all text it writes
 }
 
+// curveCharts draws the ROC, calibration and decision curves of groups
+// (the overall population first).
+func curveCharts(rep *evalstat.Report, groups []*evalstat.GroupResult, by, id string) ([]template.HTML, error) {
+	var roc, cal, dc []svgchart.Series
+	for _, g := range groups {
+		s := svgchart.Series{Name: g.Name}
+		for _, p := range g.Curves.ROC {
+			s.X, s.Y = append(s.X, p[0]), append(s.Y, p[1])
+		}
+		roc = append(roc, s)
+		c := svgchart.Series{Name: g.Name}
+		for _, b := range g.Curves.Calibration {
+			if b.MeanScore != nil && b.Observed != nil && b.N >= minCalibrationBin {
+				c.X, c.Y = append(c.X, *b.MeanScore), append(c.Y, *b.Observed)
+			}
+		}
+		cal = append(cal, c)
+		d := svgchart.Series{Name: g.Name}
+		for _, p := range g.Curves.Decision {
+			d.X, d.Y = append(d.X, p.Threshold), append(d.Y, p.NetBenefit)
+		}
+		dc = append(dc, d)
+	}
+	all := svgchart.Series{Name: "Treat all (overall)"}
+	for _, p := range rep.Overall.Curves.Decision {
+		all.X, all.Y = append(all.X, p.Threshold), append(all.Y, p.TreatAll)
+	}
+	size := func(title, suffix string) svgchart.Options {
+		return svgchart.Options{Title: title + " by " + by, Width: 420, Height: 400, ID: id + "-" + suffix}
+	}
+	var out []template.HTML
+	for _, c := range []*svgchart.LineChart{
+		svgchart.ROCChart(size("ROC curve", "roc"), roc),
+		svgchart.CalibrationChart(size("Calibration", "cal"), cal),
+		svgchart.DecisionCurveChart(size("Decision curve", "dc"), dc, all),
+	} {
+		h, err := svgHTML(c)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, nil
+}
+
 // groupingCharts draws ROC, calibration and decision curves of the overall
 // population and each group of gp, and a forest plot per metric. crit
 // adds each criterion's threshold on a metric as a reference line.
 func groupingCharts(rep *evalstat.Report, gp *evalstat.Grouping, crit []evalstat.Criterion, id string) (chartSet, error) {
 	var cs chartSet
 	groups := append([]*evalstat.GroupResult{rep.Overall}, gp.Groups...)
-	if len(groups) <= maxCurveGroups {
-		var roc, cal, dc []svgchart.Series
-		for _, g := range groups {
-			s := svgchart.Series{Name: g.Name}
-			for _, p := range g.Curves.ROC {
-				s.X, s.Y = append(s.X, p[0]), append(s.Y, p[1])
+	// The curves of a grouping go on one chart of each kind when they
+	// fit; an intersection with more groups is drawn as small multiples,
+	// one set per value of its first attribute (sex=F: every age band …).
+	panels := [][]*evalstat.GroupResult{gp.Groups}
+	suffix := []string{""}
+	if len(gp.Groups)+1 > maxCurveGroups && gp.Kind == "intersection" && len(gp.Attributes) > 1 {
+		panels, suffix = nil, nil
+		first := gp.Attributes[0]
+		idx := map[string]int{}
+		for _, g := range gp.Groups {
+			v := g.Values[first]
+			i, ok := idx[v]
+			if !ok {
+				i = len(panels)
+				idx[v] = i
+				panels = append(panels, nil)
+				suffix = append(suffix, ", "+first+"="+v)
 			}
-			roc = append(roc, s)
-			c := svgchart.Series{Name: g.Name}
-			for _, b := range g.Curves.Calibration {
-				if b.MeanScore != nil && b.Observed != nil && b.N >= minCalibrationBin {
-					c.X, c.Y = append(c.X, *b.MeanScore), append(c.Y, *b.Observed)
-				}
-			}
-			cal = append(cal, c)
-			d := svgchart.Series{Name: g.Name}
-			for _, p := range g.Curves.Decision {
-				d.X, d.Y = append(d.X, p.Threshold), append(d.Y, p.NetBenefit)
-			}
-			dc = append(dc, d)
+			panels[i] = append(panels[i], g)
 		}
-		all := svgchart.Series{Name: "Treat all (overall)"}
-		for _, p := range rep.Overall.Curves.Decision {
-			all.X, all.Y = append(all.X, p.Threshold), append(all.Y, p.TreatAll)
+	}
+	for k, panel := range panels {
+		if len(panel)+1 > maxCurveGroups {
+			cs.Note = fmt.Sprintf("%d groups: curves are drawn for at most %d groups at a time; the forest plots show every group.", len(panel), maxCurveGroups-1)
+			continue
 		}
-		size := func(title, suffix string) svgchart.Options {
-			return svgchart.Options{Title: title + " by " + gp.Name, Width: 420, Height: 400, ID: id + "-" + suffix}
+		h, err := curveCharts(rep, append([]*evalstat.GroupResult{rep.Overall}, panel...), gp.Name+suffix[k], fmt.Sprintf("%s-%d", id, k))
+		if err != nil {
+			return cs, err
 		}
-		for _, c := range []*svgchart.LineChart{
-			svgchart.ROCChart(size("ROC curve", "roc"), roc),
-			svgchart.CalibrationChart(size("Calibration", "cal"), cal),
-			svgchart.DecisionCurveChart(size("Decision curve", "dc"), dc, all),
-		} {
-			h, err := svgHTML(c)
-			if err != nil {
-				return cs, err
-			}
-			cs.Curves = append(cs.Curves, h)
-		}
-	} else {
-		cs.Note = fmt.Sprintf("%d groups: curves are drawn for groupings of at most %d groups (overall included); the forest plots show every group.", len(gp.Groups), maxCurveGroups-1)
+		cs.Curves = append(cs.Curves, h...)
 	}
 	for _, fm := range forestMetrics {
 		if fm.name == "ppv_at_prevalence" && rep.Settings.Prevalence == nil {
 			continue
 		}
-		f := &svgchart.ForestPlot{Options: svgchart.Options{Title: fm.title + " by " + gp.Name + " (95% CI)", Width: 640, ID: id + "-f-" + fm.name},
+		f := &svgchart.ForestPlot{Options: svgchart.Options{Title: fm.title + " by " + gp.Name + " (95% CI)", Width: 600, ID: id + "-f-" + fm.name},
 			XRange: svgchart.Range{Min: 0, Max: 1}}
 		if fm.name == "net_benefit" {
 			f.XRange = svgchart.Range{}

@@ -13,6 +13,8 @@
 //     package evalstat using the plan's settings, judged criterion by
 //     criterion, audited and stored as a numbered attempt; a second upload
 //     is a new attempt, never an overwrite, and the latest one counts.
+//     Each attempt is recorded in the lineage graph (it used the model
+//     version and the test data set version).
 //  3. Reports are rendered from the stored results: the full HTML report
 //     with SVG charts (ROC, calibration, forest plots, decision curve), a
 //     plain-language page for non-technical readers with the groups too

@@ -165,8 +165,23 @@ func NewModelCard(d *ReportData) (*ModelCard, error) {
 		md.Overview = "Evaluation of " + d.Source
 		md.Version = CardVersion{Name: "unspecified"}
 	}
+	if m := d.Model; m != nil {
+		md.Name = m.Name + ": " + p.Title
+		md.Version.Date = m.CreatedAt.UTC().Format("2006-01-02")
+		md.Version.Diff = fmt.Sprintf("artefact sha256:%s, produced by training run %s", m.SHA256, m.Run)
+		md.References = append(md.References, CardReference{Reference: "training-run/" + m.Run + " in the Ethos training register"})
+		for i := range mc.ModelParameters.Data {
+			if strings.HasPrefix(mc.ModelParameters.Data[i].Name, "training data of ") {
+				mc.ModelParameters.Data[i] = CardDataset{Name: m.DatasetVersion, Link: "dataset-version/" + m.DatasetVersion,
+					Description: fmt.Sprintf("Training data: data set version %s, used by training run %s (its datasheet, consent coverage and lineage are in the training stage).", m.DatasetVersion, m.Run),
+					Sensitive:   CardSensitive{SensitiveData: []string{}}}
+			}
+		}
+	}
 	if d.Run != nil {
-		md.Version.Date = d.Run.UploadedAt.UTC().Format("2006-01-02")
+		if md.Version.Date == "" {
+			md.Version.Date = d.Run.UploadedAt.UTC().Format("2006-01-02")
+		}
 		md.Documentation = fmt.Sprintf("Attempt %d (%s): predictions %s uploaded %s (audit log entry %d); criteria outcome %s (%d pass, %d fail, %d undetermined).",
 			d.Run.Attempt, d.Run.ID, d.Run.InputDigest, d.Run.UploadedAt.UTC().Format("2006-01-02T15:04:05Z"), d.Run.AuditIndex, d.Run.Outcome, d.Run.Passed, d.Run.Failed, d.Run.Undetermined)
 	}
@@ -215,7 +230,7 @@ func NewModelCard(d *ReportData) (*ModelCard, error) {
 	qa.Graphics.Collection = []CardGraphic{}
 	if len(p.Groupings) > 0 {
 		cs := p.Groupings[0].Charts
-		for i, h := range cs.Curves {
+		for i, h := range cs.Curves[:min(3, len(cs.Curves))] {
 			qa.Graphics.Collection = append(qa.Graphics.Collection, CardGraphic{Name: []string{"ROC curve", "Calibration", "Decision curve"}[i] + " by " + p.Groupings[0].Name, Image: base64.StdEncoding.EncodeToString([]byte(h))})
 		}
 		if len(cs.Forest) > 0 {

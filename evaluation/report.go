@@ -27,6 +27,7 @@ type ReportData struct {
 	Attempts []*ethos.EvaluationRun // every attempt of the plan, newest first
 	Status   *ethos.EvaluationStatus
 	Project  *ethos.Project
+	Model    *ethos.ModelVersion // the training register's entry, if known
 	// Source names the input of an evaluation without a plan.
 	Source    string
 	Generated time.Time
@@ -47,6 +48,7 @@ type page struct {
 	Plain     plainView
 	Small     []plainGroup
 	Limits    []string
+	Overall   []fairRow // the overall metrics in evalstat's report order
 }
 
 type criterionRow struct {
@@ -178,6 +180,11 @@ func build(d *ReportData) (*page, error) {
 		p.Criteria = append(p.Criteria, criterionRow{Judgement: j, Text: criterionText(j.Criterion), Waived: waived[j.Criterion.ID]})
 		if j.Outcome == evalstat.Pass {
 			met++
+		}
+	}
+	for _, m := range evalstat.Metrics {
+		if v, ok := rep.Overall.Metrics[m.Name]; ok {
+			p.Overall = append(p.Overall, fairRow{m.Name, v})
 		}
 	}
 	for i, gp := range rep.Groupings {

@@ -150,6 +150,18 @@ func TestModelCardFields(t *testing.T) {
 	if found != 3 {
 		t.Errorf("%d sensitivity slices for overall and sex, want 3", found)
 	}
+	if mc.ModelParameters.Data[1].Name != "training data of flc-marker-v1" {
+		t.Errorf("without the training register the card's training data is %+v", mc.ModelParameters.Data[1])
+	}
+	d.Model = &ethos.ModelVersion{ID: "flc-marker-v1", Name: "FLC marker", Run: "trn_01", DatasetVersion: "dsv_train_7", SHA256: strings.Repeat("ab", 32),
+		CreatedAt: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)}
+	mc2, err := evaluation.NewModelCard(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mc2.ModelParameters.Data[1].Name != "dsv_train_7" || mc2.ModelDetails.Version.Date != "2026-10-01" || !strings.Contains(mc2.ModelDetails.Version.Diff, "trn_01") {
+		t.Errorf("with the training register: data %+v, version %+v", mc2.ModelParameters.Data[1], mc2.ModelDetails.Version)
+	}
 	if len(mc.Considerations.EthicalConsiderations) < 2 || !strings.Contains(mc.Considerations.EthicalConsiderations[0].Name, "across sex") {
 		t.Errorf("ethical considerations %+v", mc.Considerations.EthicalConsiderations)
 	}

@@ -30,6 +30,12 @@ type Service struct {
 	// the evaluation used the model version and the test data set version,
 	// and was associated with the uploader.
 	Lineage ethos.LineageRecorder
+	// Models, when set, fills the model card's details from the training
+	// register: the model's name, artefact digest, training run and
+	// training data set version.
+	Models interface {
+		FindModelVersionByID(ctx context.Context, id string) (*ethos.ModelVersion, error)
+	}
 	// Projects, when set, fills the model card's intended use, modality
 	// and clinical setting from the plan's project.
 	Projects ethos.ProjectService
@@ -403,6 +409,13 @@ func (s *Service) reportData(ctx context.Context, runID string) (*ReportData, er
 		return nil, err
 	}
 	d := &ReportData{Report: &rep, Plan: plan, Run: run, Attempts: attempts, Status: st, Generated: s.now()}
+	if s.Models != nil {
+		if mv, err := s.Models.FindModelVersionByID(ctx, plan.ModelVersionID); err == nil {
+			d.Model = mv
+		} else if ethos.ErrorCode(err) != ethos.ENOTFOUND {
+			return nil, err
+		}
+	}
 	if s.Projects != nil {
 		if prj, err := s.Projects.FindProjectByID(ctx, plan.ProjectID); err == nil {
 			d.Project = prj

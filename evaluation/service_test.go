@@ -507,3 +507,47 @@ func TestConcurrentUploadsGetDistinctAttempts(t *testing.T) {
 		t.Errorf("attempt numbers %v, %d audit events; want 1–4 and 4 events", seen, f.log.Size()-before)
 	}
 }
+
+// FuzzUploadPredictions sends arbitrary bytes as predictions (seeded with
+// the head of the real flchain predictions, plain and gzip): the upload
+// either succeeds with a judged attempt or fails as invalid input, never
+// panics, and a failure stores and audits nothing.
+func FuzzUploadPredictions(f *testing.F) {
+	head := evaltest.FLChainCSV(f)
+	lines := bytes.SplitAfterN(head, []byte("\n"), 80)
+	seed := bytes.Join(lines[:79], nil)
+	f.Add(seed)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(seed)
+	zw.Close()
+	f.Add(gz.Bytes())
+	f.Add([]byte("person,sex,age_band,death,score\n"))
+	f.Add([]byte("person,sex,age_band,death,score\np1,F,50-59,1,NaN\n"))
+	fx := newFixture(f)
+	p := evaltest.FLChainPlan(fx.project.ID)
+	p.Bootstrap = 0
+	if err := fx.svc.RegisterPlan(context.Background(), fx.owner, p); err != nil {
+		f.Fatal(err)
+	}
+	fx.svc.MaxUploadBytes, fx.svc.MaxCSVBytes = 1<<20, 4<<20
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ctx := context.Background()
+		before := fx.log.Size()
+		_, n0, _ := fx.svc.FindEvaluationRuns(ctx, ethos.EvaluationRunFilter{PlanID: &p.ID})
+		run, err := fx.svc.UploadPredictions(ctx, fx.owner, p.ID, bytes.NewReader(data))
+		_, n1, _ := fx.svc.FindEvaluationRuns(ctx, ethos.EvaluationRunFilter{PlanID: &p.ID})
+		if err != nil {
+			if ethos.ErrorCode(err) != ethos.EINVALID {
+				t.Fatalf("error %v is not EINVALID", err)
+			}
+			if fx.log.Size() != before || n1 != n0 {
+				t.Fatal("a refused upload wrote to the audit log or the store")
+			}
+			return
+		}
+		if run.Rows <= 0 || n1 != n0+1 || fx.log.Size() != before+1 {
+			t.Fatalf("attempt with %d rows; %d attempts after %d", run.Rows, n1, n0)
+		}
+	})
+}

@@ -302,7 +302,12 @@ func writeEvaluationRaw(w http.ResponseWriter, b []byte, contentType string) {
 func (s *Server) handleEvaluationReport(w http.ResponseWriter, r *http.Request, p *principal) error {
 	format := r.URL.Query().Get("format")
 	if format == "" {
+		// Without ?format, the Accept header chooses: JSON for API
+		// clients that ask for it, the HTML report otherwise.
 		format = ethos.EvaluationReportHTML
+		if a := r.Header.Get("Accept"); strings.Contains(a, "application/json") && !strings.Contains(a, "text/html") {
+			format = ethos.EvaluationReportJSON
+		}
 	}
 	run, err := s.evaluationRunOf(r, p, ethos.ActionRead)
 	if err != nil {
@@ -402,7 +407,7 @@ func (s *Server) evaluationRoutes(auth authFunc) []route {
 		{Method: "GET", Path: "/api/v1/evaluation/runs/{id}", Summary: "Get an attempt with its full result.", Reply: ethos.EvaluationRun{}, Status: 200, handle: auth(s.handleGetEvaluationRun)},
 		{Method: "GET", Path: "/api/v1/evaluation/runs/{id}/status", Summary: "Whether the attempt passes the stage, and what blocks it.", Reply: ethos.EvaluationStatus{}, Status: 200, handle: auth(s.handleEvaluationStatus)},
 		{Method: "GET", Path: "/api/v1/evaluation/runs/{id}/report", Summary: "The attempt's report: html (full, printable), plain (plain-language page, QC-EVA-1) or json.",
-			Query: []param{{"format", "string", "html (default), plain or json", false}}, Status: 200, Raw: "text/html", handle: auth(s.handleEvaluationReport)},
+			Query: []param{{"format", "string", "html, plain or json (default: json when Accept asks for application/json only, else html)", false}}, Status: 200, Raw: "text/html", handle: auth(s.handleEvaluationReport)},
 		{Method: "GET", Path: "/api/v1/evaluation/runs/{id}/model-card", Summary: "The model card (Model Card Toolkit fields): json, md or html.",
 			Query: []param{{"format", "string", "json (default), md or html", false}}, Status: 200, Raw: "application/json", handle: auth(s.handleEvaluationModelCard)},
 		{Method: "POST", Path: "/api/v1/evaluation/runs/{id}/signoffs", Summary: "Record an ethics review, a non-technical acknowledgement or a waiver of the latest attempt.", Body: signoffIn{}, Reply: ethos.EvaluationStatus{}, Status: 201, handle: auth(s.handleEvaluationSignoff)},

@@ -230,7 +230,7 @@ func TestEvaluationAPI(t *testing.T) {
 			want     []string
 		}{
 			{"/report", "text/html", []string{"Pre-registration (QC-EVA-2)", plan.Digest, "In plain words", "Of 100 patients who have the condition, the model flags about",
-				"For women:", "ROC curve by sex", "Calibration by age_band", "Decision curve by sex", "Sensitivity by sex|age_band", "Groups too small to judge", "Limitations", "Every attempt of this plan"}},
+				"For women:", "ROC curve by sex", "Calibration by age_band", "Decision curve by sex", "Sensitivity by sex|age_band", "ROC curve by sex|age_band, sex=F", "Calibration by sex|age_band, sex=M", "Groups too small to judge", "Limitations", "Every attempt of this plan"}},
 			{"/report?format=plain", "text/html", []string{"in plain words", "For people aged 80 and over:", "wrongly flags", "Where 10 in 100 patients have the condition"}},
 			{"/report?format=json", "application/json", []string{`"schema_version":"ethos.eval/v1"`}},
 			{"/model-card", "application/json", []string{`"model_details"`, `"quantitative_analysis"`, `"performance_metrics"`, `"considerations"`, `"ethical_considerations"`, `"flchain-1995-2012"`}},
@@ -247,6 +247,14 @@ func TestEvaluationAPI(t *testing.T) {
 					t.Errorf("%s lacks %q", tc.path, w)
 				}
 			}
+		}
+		req, _ := http.NewRequest("GET", f.url+"/api/v1/evaluation/runs/"+run.ID+"/report", nil)
+		req.Header.Set("Authorization", "Bearer "+advocate)
+		req.Header.Set("Accept", "application/json")
+		if resp, err := http.DefaultClient.Do(req); err != nil || resp.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("Accept: application/json gave %v %v", resp.Header.Get("Content-Type"), err)
+		} else {
+			resp.Body.Close()
 		}
 		if code, _, _ := f.raw("GET", "/api/v1/evaluation/runs/"+run.ID+"/report?format=pdf", advocate, "", nil); code != 400 {
 			t.Errorf("unknown format: %d", code)
@@ -352,7 +360,9 @@ func TestEvaluationAPI(t *testing.T) {
 			if strings.Contains(stderr.String(), "Uncaught") || strings.Contains(stderr.String(), "CONSOLE") {
 				t.Errorf("%s: console errors:\n%s", pg.name, stderr.String())
 			}
-			if n := strings.Count(string(b), "<svg"); pg.name == "evaluation-report" && n < 20 {
+			// 3 groupings × 5 forest plots, 3 curve charts for sex and for age
+			// band, 6 for the intersection (two panels), 2 icon arrays: 29.
+			if n := strings.Count(string(b), "<svg"); pg.name == "evaluation-report" && n < 29 {
 				t.Errorf("report has %d charts", n)
 			}
 			fh, err := os.Open(shot)

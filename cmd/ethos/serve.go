@@ -76,7 +76,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	// Evaluation stage (docs/evaluation.md): plans and attempts in the
 	// store, pre-registration evidence in the audit log.
 	ev := evaluation.New(sqlstore.NewEvaluationStore(a.store), ehttp.LogAuditor{Log: a.log})
-	ev.Projects, ev.Now, ev.Lineage = a.projects, s.Now, ts.Lineage
+	ev.Projects, ev.Now, ev.Lineage, ev.Models = a.projects, s.Now, ts.Lineage, ts.Runs
 	s.Evaluations = ev
 	return s.Serve(ctx, func(bound string) {
 		logger.Info("listening", "addr", bound, "data", a.dir, "audit_size", a.log.Size())
