@@ -88,8 +88,8 @@ func TestRenderingsGolden(t *testing.T) {
 	golden(t, "flchain-plain.html.golden", plain.Bytes())
 	golden(t, "flchain-modelcard.md.golden", md.Bytes())
 	for _, want := range []string{
-		"Of 100 patients who have the condition, the model flags about 61 (between 59 and 63).",
-		"For women: about 57 (between 55 and 61).",
+		"Of 100 patients who have the condition, the model flags about 61 (between 59 and 62).",
+		"For women: about 57 (between 55 and 60).",
 		"Every group had enough patients to be judged.",
 		"calibration slope 1.68",
 	} {
