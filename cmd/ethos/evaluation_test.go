@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/ethos-imaging/ethos"
 	"github.com/ethos-imaging/ethos/evaluation/evaltest"
+	"github.com/ethos-imaging/ethos/sqlite"
+	"github.com/ethos-imaging/ethos/sqlstore"
 )
 
 // evalAPI sends a JSON request as token and decodes the reply into out.
@@ -66,6 +69,10 @@ func TestEvaluationCommands(t *testing.T) {
 	var prj ethos.Project
 	json.Unmarshal([]byte(out), &prj)
 
+	// The plan must name a model version the training register knows
+	// (serve checks it); record one as the register would.
+	registerModelVersion(t, dir, prj.ID, "flc-marker-v1")
+
 	work := t.TempDir()
 	crit := filepath.Join(work, "criteria.json")
 	pred := filepath.Join(work, "flchain-predictions.csv")
@@ -83,6 +90,13 @@ func TestEvaluationCommands(t *testing.T) {
 	})
 	t.Run("ErrAdvocateCannotRegister", func(t *testing.T) {
 		if _, stderr, code := as(advocate, append(planArgs, "--threshold", "0.5")...); code == 0 || !strings.Contains(stderr, "may write at the evaluation stage") {
+			t.Errorf("exit %d: %s", code, stderr)
+		}
+	})
+	t.Run("ErrUnknownModelVersion", func(t *testing.T) {
+		args := append([]string(nil), planArgs...)
+		args[5] = "no-such-model"
+		if _, stderr, code := as(engineer, append(args, "--threshold", "0.5")...); code == 0 || !strings.Contains(stderr, "no-such-model not found") {
 			t.Errorf("exit %d: %s", code, stderr)
 		}
 	})
@@ -145,5 +159,23 @@ func TestEvaluationCommands(t *testing.T) {
 	}
 	if out, _, code := as(advocate, "evaluation", "status", "--run", run.ID); code != 0 || !strings.Contains(out, "acknowledged  true") {
 		t.Errorf("status: %d %s", code, out)
+	}
+}
+
+// registerModelVersion records a training run that produced model version
+// id in project, straight in the data directory's database (the
+// registration path itself is tested in training_test.go).
+func registerModelVersion(t *testing.T, dir, project, id string) {
+	t.Helper()
+	db := sqlite.NewDB(dir)
+	if err := db.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	run := &ethos.TrainingRun{ID: "run-" + id, ProjectID: project, DatasetVersion: "flchain-1995-2012", Split: "train",
+		CodeVersion: "0123456789abcdef", ModelSHA256: strings.Repeat("ab", 32), ModelName: "free light chain marker",
+		ModelVersion: id, Status: ethos.RunSignedOff, RegisteredBy: "usr_test"}
+	if err := sqlstore.NewTrainingStore(db.Store()).CreateTrainingRun(context.Background(), run); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/ethos-imaging/ethos"
 	"github.com/ethos-imaging/ethos/evaluation"
 	ehttp "github.com/ethos-imaging/ethos/http"
 	"github.com/ethos-imaging/ethos/sqlstore"
@@ -77,6 +78,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	// store, pre-registration evidence in the audit log.
 	ev := evaluation.New(sqlstore.NewEvaluationStore(a.store), ehttp.LogAuditor{Log: a.log})
 	ev.Projects, ev.Now, ev.Lineage, ev.Models = a.projects, s.Now, ts.Lineage, ts.Runs
+	ev.CheckModelVersion = modelVersionCheck(ts.Runs)
 	s.Evaluations = ev
 	return s.Serve(ctx, func(bound string) {
 		logger.Info("listening", "addr", bound, "data", a.dir, "audit_size", a.log.Size())
@@ -90,4 +92,23 @@ func pgDSN(env *Env, flagValue string) string {
 		return flagValue
 	}
 	return env.Getenv("ETHOS_POSTGRES")
+}
+
+// modelVersionCheck refuses an evaluation plan for a model version the
+// training register does not know, that belongs to another project, or
+// that was retired.
+func modelVersionCheck(runs ethos.TrainingStore) func(ctx context.Context, projectID, modelVersionID string) error {
+	return func(ctx context.Context, projectID, modelVersionID string) error {
+		m, err := runs.FindModelVersionByID(ctx, modelVersionID)
+		if err != nil {
+			return err
+		}
+		if m.ProjectID != projectID {
+			return ethos.Errorf(ethos.EINVALID, "model version %s belongs to another project", modelVersionID)
+		}
+		if m.Status != ethos.ModelActive {
+			return ethos.Errorf(ethos.ECONFLICT, "model version %s is %s; it cannot be evaluated for use", modelVersionID, m.Status)
+		}
+		return nil
+	}
 }
