@@ -228,6 +228,16 @@ type WithdrawalResult struct {
 	Consents  []string     `json:"consents"`  // ids made inactive
 	Instances int          `json:"instances"` // instances made unusable
 	Shred     *ShredRecord `json:"shred,omitempty"`
+	// Obligations are what the withdrawal opened on datasets and models
+	// built from the subject's data (WithdrawalFollower).
+	Obligations []*Obligation `json:"obligations"`
+}
+
+// WithdrawalFollower is told of every consent withdrawal once it has taken
+// effect; the training stage opens an obligation on every dataset and
+// model version built from the subject's data.
+type WithdrawalFollower interface {
+	OnWithdrawal(ctx context.Context, subject SubjectKey, actor AccessRequest, requestID string) ([]*Obligation, error)
 }
 
 // Disposal is the outcome of disposing of instances: of one subject

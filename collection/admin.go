@@ -23,6 +23,9 @@ type Registry struct {
 	Secret    []byte           // subject key secret (ethos.DeriveSubjectKey)
 	LinkKey   []byte           // seals identifiers for linkage (LinkKey)
 	Now       func() time.Time // default time.Now
+	// Followers, when set, is told of every withdrawal (the training
+	// stage's obligations); what it opens is part of the result.
+	Followers ethos.WithdrawalFollower
 }
 
 var _ ethos.CollectionAdmin = (*Registry)(nil)
@@ -148,7 +151,16 @@ func (g *Registry) Withdraw(ctx context.Context, actor ethos.AccessRequest, subj
 	if w.At.IsZero() {
 		w.At = g.now()
 	}
-	return Withdraw(ctx, g.Consents, g.Instances, g.Blobs, g.Consents, g.Auditor, actor, subject, w, requestID)
+	res, err := Withdraw(ctx, g.Consents, g.Instances, g.Blobs, g.Consents, g.Auditor, actor, subject, w, requestID)
+	if err != nil || g.Followers == nil {
+		return res, err
+	}
+	// The withdrawal has taken effect; what was built from the subject's
+	// data now owes a response.
+	if res.Obligations, err = g.Followers.OnWithdrawal(ctx, subject, actor, requestID); err != nil {
+		return res, err
+	}
+	return res, nil
 }
 
 // DisposeSubject crypto-shreds the subject's data: its instances become
@@ -324,7 +336,7 @@ func Withdraw(ctx context.Context, consents ethos.ConsentService, instances etho
 	if !subject.Valid() {
 		return nil, ethos.Errorf(ethos.EINVALID, "withdraw: not a subject key (64 lowercase hex digits)")
 	}
-	out := &Withdrawal{Subject: subject, Consents: []string{}}
+	out := &Withdrawal{Subject: subject, Consents: []string{}, Obligations: []*ethos.Obligation{}}
 	changed, err := consents.WithdrawConsents(ctx, subject, w)
 	if err != nil {
 		return nil, err

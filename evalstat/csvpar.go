@@ -45,9 +45,7 @@ func readChunks(br *bufio.Reader, headerLines int, cols columns, spec CSVSpec, s
 			for c := range jobs {
 				c.t, _ = NewTable(spec.Groups, spec.Cluster != "")
 				c.t.grow(len(c.data) / 16)
-				cr := &csvReader{r: bufio.NewReaderSize(bytes.NewReader(c.data), 1<<16)}
-				c.err = parseRows(cr, cols, spec, c.t)
-				c.lines = cr.line
+				c.lines, c.err = newFastParser(cols, spec).parseChunk(c.data, c.t)
 				close(c.done)
 			}
 		})

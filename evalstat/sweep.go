@@ -104,6 +104,7 @@ func (sw *sweep) run(w []uint8, acc []groupAcc, cells []cellSums, ranks []rankAc
 	}
 	score, pay := sw.score, sw.pay
 	block := int32(0)
+	lossScore, losses := math.NaN(), [2]float64{}
 	for i, s := range score {
 		if i > 0 && score[i-1] != s {
 			block = int32(i)
@@ -124,7 +125,12 @@ func (sw *sweep) run(w []uint8, acc []groupAcc, cells []cellSums, ranks []rankAc
 		if sw.loss != nil {
 			loss = sw.loss[i]
 		} else {
-			loss = rowLoss(s, y)
+			if s != lossScore {
+				// Rows tied on the score share their two logarithms.
+				lossScore = s
+				losses = [2]float64{rowLoss(s, 0), rowLoss(s, 1)}
+			}
+			loss = losses[p>>31]
 		}
 		bin := min(int(s*numBins), numBins-1)
 		d := s - y

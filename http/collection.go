@@ -242,12 +242,13 @@ func (s *Server) handlePutRules(w http.ResponseWriter, r *http.Request, p *princ
 		return err
 	}
 	ctx := r.Context()
-	prj, err := s.Projects.FindProjectByID(ctx, r.PathValue("id"))
+	// Setting the rules is a collection-stage write (the party matrix
+	// applies: another party's steward may not reshape a hospital's
+	// collection) and manages the project; both decisions are audited.
+	prj, _, err := s.collectionAccess(r, p, ethos.ActionWrite, "collection/rules")
 	if err != nil {
 		return err
 	}
-	// Setting the rules manages the project (as changing its description
-	// does); the decision is audited.
 	if _, err := s.decide(ctx, p, ethos.AccessRequest{ProjectID: prj.ID, ProjectPartyID: prj.PartyID, ManageKind: "project", Action: ethos.ActionManage},
 		"project/"+prj.ID+"/collection/rules"); err != nil {
 		return err

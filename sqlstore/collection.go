@@ -356,14 +356,20 @@ func (s *InstanceService) CreateInstance(ctx context.Context, in *ethos.Instance
 	if in.Status == ethos.InstanceStored && (in.Blob == nil || in.SOPInstanceUID == "") {
 		return nil, ethos.Errorf(ethos.EINVALID, "instance: a stored instance needs a blob and a SOP Instance UID")
 	}
+	// Prepared outside the transaction: preparing on another connection
+	// while this one holds SQLite's write lock would wait for it.
+	findKept, err := s.stmts.get(ctx, s.db.db, keptByUID)
+	if err != nil {
+		return nil, err
+	}
+	insert, err := s.stmts.get(ctx, s.db.db, "INSERT INTO instances ("+instanceCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	if err != nil {
+		return nil, err
+	}
 	var existing *ethos.Instance
-	err := s.db.withTx(ctx, func(tx *sql.Tx) error {
+	err = s.db.withTx(ctx, func(tx *sql.Tx) error {
 		if in.Status != ethos.InstanceQuarantined {
-			st, err := s.stmts.get(ctx, s.db.db, keptByUID)
-			if err != nil {
-				return err
-			}
-			row := tx.StmtContext(ctx, st).QueryRowContext(ctx, in.ProjectID, in.SOPInstanceUID)
+			row := tx.StmtContext(ctx, findKept).QueryRowContext(ctx, in.ProjectID, in.SOPInstanceUID)
 			e, err := scanInstance(row)
 			if err == nil {
 				existing = e
@@ -382,11 +388,7 @@ func (s *InstanceService) CreateInstance(ctx context.Context, in *ethos.Instance
 		if in.Blob != nil {
 			digest, size = in.Blob.Digest, in.Blob.Size
 		}
-		st, err := s.stmts.get(ctx, s.db.db, "INSERT INTO instances ("+instanceCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-		if err != nil {
-			return err
-		}
-		_, err = tx.StmtContext(ctx, st).ExecContext(ctx,
+		_, err := tx.StmtContext(ctx, insert).ExecContext(ctx,
 			in.ID, in.ProjectID, in.SOPInstanceUID, string(in.Subject), in.Modality, in.BodyPart, acquired, string(in.Status),
 			string(in.Reason), in.Detail, in.ConsentID, digest, size, in.Source, nanos(in.ReceivedAt), in.ReceivedBy)
 		return err

@@ -275,7 +275,10 @@ func runConsentWithdraw(ctx context.Context, env *Env, args []string) error {
 	if *asJSON {
 		return printJSON(env, res)
 	}
-	fmt.Fprintf(env.Stdout, "subject %s: %d consents withdrawn, %d instances unusable\n", res.Subject.Short(), len(res.Consents), res.Instances)
+	fmt.Fprintf(env.Stdout, "subject %s: %d consents withdrawn, %d instances unusable, %d obligations opened on dataset and model versions\n", res.Subject.Short(), len(res.Consents), res.Instances, len(res.Obligations))
+	for _, o := range res.Obligations {
+		fmt.Fprintf(env.Stdout, "obligation %s on %s\n", o.ID, o.Target)
+	}
 	if res.Shred != nil {
 		fmt.Fprintf(env.Stdout, "erased: data key %s destroyed, %d blobs (%d bytes) deleted\n", orNone(res.Shred.KeyID), res.Shred.BlobsDeleted, res.Shred.BytesDeleted)
 	}

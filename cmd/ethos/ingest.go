@@ -150,7 +150,8 @@ func serveCollection(ctx context.Context, a *app, decider ethos.Decider) (*colle
 
 // registry returns the consent registry over the opened stores.
 func (c *collectionApp) registry() *collection.Registry {
-	return &collection.Registry{Consents: c.consents, Instances: c.instances, Blobs: c.blobs, Auditor: c.auditor, Secret: c.secret, LinkKey: c.linkKey}
+	return &collection.Registry{Consents: c.consents, Instances: c.instances, Blobs: c.blobs, Auditor: c.auditor, Secret: c.secret, LinkKey: c.linkKey,
+		Followers: trainingService(c.app, nil)} // obligations on datasets and models (docs/training.md)
 }
 
 // closeStores releases the key store's lock.
@@ -412,6 +413,9 @@ func runIngestRules(ctx context.Context, env *Env, args []string) error {
 	defer c.Close()
 	p, err := c.projects.FindProjectByID(ctx, *project)
 	if err != nil {
+		return err
+	}
+	if err := c.allowWrite(ctx, p.ID, "collection.rules"); err != nil {
 		return err
 	}
 	req := c.actor
