@@ -11,10 +11,10 @@ import (
 // cell-major order — every cell's rows together, in descending score order
 // within the cell — so that drawing a resample writes each cell's counts
 // into one contiguous, cache-resident stretch of the count vector, and a
-// single sequential pass per cell yields its additive statistics. Groups
-// that are exactly one cell (the intersection groups; the groups of a
-// single attribute) get their rank statistics (Mann–Whitney U, average
-// precision) from the same pass. Every other group (the overall
+// sequential pass per cell yields its additive statistics. Groups that are
+// exactly one cell (the intersection groups; the groups of a single
+// attribute) get their rank statistics (Mann–Whitney U, average precision)
+// from a second pass over the same, still cached, stretch. Every other group (the overall
 // population, the groups of one attribute among several) has a
 // precomputed list of its rows in descending score order, as positions in
 // the count vector, with the label and where its tie blocks start; its rank

@@ -146,6 +146,27 @@ func (t *Table) clusterCode(b []byte) uint32 {
 	return c
 }
 
+// reset empties t for reuse, keeping its columns' memory.
+func (t *Table) reset() {
+	for i := range t.Attrs {
+		t.Attrs[i].Levels = nil
+		clear(t.levelIdx[i])
+	}
+	t.Cells = nil
+	clear(t.cellIdx)
+	if t.cellHot != nil {
+		clear(t.cellHot[:])
+	}
+	t.score, t.pay = t.score[:0], t.pay[:0]
+	if t.cluster != nil {
+		t.cluster = t.cluster[:0]
+		clear(t.clustIdx)
+		t.clustIDs = nil
+		t.nclust = 0
+	}
+	t.sorted = false
+}
+
 // grow makes room for n more rows.
 func (t *Table) grow(n int) {
 	t.score = slices.Grow(t.score, n)
