@@ -11,6 +11,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -208,17 +213,25 @@ func runIngest(ctx context.Context, env *Env, args []string) error {
 	if len(args) > 0 && args[0] == "list" {
 		return runIngestList(ctx, env, args[1:])
 	}
-	flags := newFlagSet(env, "ingest", "ingest --user ID --project ID [--data DIR] [--workers N] [--json] DIR|FILE...\n       ethos ingest list --user ID --project ID [--status S] [--json]\n       ethos ingest rules --user ID --project ID --purpose research|ai-training [--modalities CT,MR] [--body-parts CHEST] [--from D] [--to D] [--issuer I]")
+	flags := newFlagSet(env, "ingest", "ingest --user ID --project ID [--data DIR] [--workers N] [--json] DIR|FILE...\n       ethos ingest --project ID [--server URL] [--token T | $ETHOS_TOKEN] DIR|FILE...   (through a running server, by STOW-RS)\n       ethos ingest list --user ID --project ID [--status S] [--json]\n       ethos ingest rules --user ID --project ID --purpose research|ai-training [--modalities CT,MR] [--body-parts CHEST] [--from D] [--to D] [--issuer I]")
 	data := flags.String("data", defaultDataDir, "data directory")
 	user := flags.String("user", "", "id of the Ethos user doing the ingest")
 	project := flags.String("project", "", "project to ingest into")
 	asJSON := flags.Bool("json", false, "print one JSON record per instance")
 	workers := flags.Int("workers", min(runtime.GOMAXPROCS(0), 4), "files ingested at a time")
+	remote := remoteFlags(env, flags)
 	if err := parseFlags(flags, args); err != nil {
 		return err
 	}
 	if *project == "" || flags.NArg() == 0 {
 		return usagef("ingest needs --project and at least one directory or file")
+	}
+	cl, err := remote()
+	if err != nil {
+		return err
+	}
+	if cl != nil {
+		return ingestRemote(ctx, env, cl, *project, flags.Args())
 	}
 	c, err := openCollection(ctx, *data, pgDSN(env, ""), *user)
 	if err != nil {
@@ -536,4 +549,88 @@ func readFileInto(path string, buf []byte) ([]byte, error) {
 			return buf, err
 		}
 	}
+}
+
+// ingestRemote sends the files under roots to a running server by
+// DICOMweb STOW-RS, at most 20 instances or 64 MiB a request, and prints
+// what the server stored and refused. The records (with the quarantine
+// reasons) are listed by 'ethos ingest list' or the audit log.
+func ingestRemote(ctx context.Context, env *Env, cl *client, project string, roots []string) error {
+	var files []string
+	for _, root := range roots {
+		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				files = append(files, path)
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	const maxParts, maxBytes = 20, 64 << 20
+	var stored, refused int
+	for i := 0; i < len(files); {
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		n := 0
+		for ; i < len(files) && n < maxParts && (n == 0 || body.Len() < maxBytes); i, n = i+1, n+1 {
+			b, err := os.ReadFile(files[i])
+			if err != nil {
+				return err
+			}
+			pw, err := mw.CreatePart(textproto.MIMEHeader{"Content-Type": {"application/dicom"}})
+			if err != nil {
+				return err
+			}
+			pw.Write(b)
+		}
+		mw.Close()
+		s, r, err := stowRequest(ctx, cl, project, mw.Boundary(), body.Bytes())
+		if err != nil {
+			return err
+		}
+		stored += s
+		refused += r
+	}
+	fmt.Fprintf(env.Stdout, "done: stored %d, refused %d (see 'ethos ingest list' for the reasons)\n", stored, refused)
+	return nil
+}
+
+// stowRequest posts one STOW-RS body and counts the stored and refused
+// instances of the DICOM JSON answer (200, 202, or 409 when none was
+// stored); any other answer is an error.
+func stowRequest(ctx context.Context, cl *client, project, boundary string, body []byte) (stored, refused int, err error) {
+	req, err := http.NewRequestWithContext(ctx, "POST", cl.base+"/dicomweb/studies?project="+url.QueryEscape(project), bytes.NewReader(body))
+	if err != nil {
+		return 0, 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+cl.token)
+	req.Header.Set("Content-Type", `multipart/related; type="application/dicom"; boundary=`+boundary)
+	resp, err := cl.hc.Do(req)
+	if err != nil {
+		return 0, 0, ethos.Errorf(ethos.EINTERNAL, "cannot reach the server at %s: %v", cl.base, unwrapURL(err))
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return 0, 0, err
+	}
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "application/dicom+json" {
+		var e struct {
+			Error   string `json:"error"`
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(b, &e) != nil || e.Message == "" {
+			return 0, 0, ethos.Errorf(ethos.EINTERNAL, "server answered %s", resp.Status)
+		}
+		return 0, 0, ethos.Errorf(e.Error, "%s", e.Message)
+	}
+	var out map[string]struct {
+		Value []json.RawMessage `json:"Value"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil {
+		return 0, 0, fmt.Errorf("STOW-RS answer: %w", err)
+	}
+	return len(out["00081199"].Value), len(out["00081198"].Value), nil
 }
