@@ -96,6 +96,9 @@ func (s *Server) routes() []route {
 	for _, more := range []func(authFunc) []route{
 		s.collectionRoutes,
 		s.processingRoutes,
+		s.trainingRoutes,
+		s.monitorRoutes,
+		s.evaluationRoutes,
 	} {
 		rs = append(rs, more(auth)...)
 	}

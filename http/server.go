@@ -57,6 +57,28 @@ type Server struct {
 	Datasets       ethos.DatasetService
 	DatasetWork    ethos.DatasetWorkflow
 
+	// Training stage (http/training.go): the workflow, the register,
+	// lineage and withdrawal obligations; any nil: not offered.
+	Training     ethos.TrainingService
+	TrainingRuns ethos.TrainingStore
+	Lineage      ethos.LineageService
+	Obligations  ethos.ObligationService
+	// Deployment monitoring (http/monitor.go, QC-DEP-1); nil: not offered.
+	Monitor      ethos.MonitorService
+	MonitorStore ethos.MonitorStore
+
+	// Evaluation stage (http/evaluation.go): plans, attempts, reports,
+	// sign-off. nil: the endpoints answer 501. MaxPredictionsBytes bounds
+	// an upload (0: MaxPredictionsBytes, 1 GiB).
+	Evaluations         ethos.EvaluationService
+	MaxPredictionsBytes int64
+
+	// Collection stage (http/collection.go): collection rules, the consent
+	// registry, withdrawal and disposal. Nil: those endpoints answer 501.
+	Instances  ethos.InstanceService
+	Consents   ethos.ConsentService
+	Collection ethos.CollectionAdmin
+
 	// MaxBodyBytes bounds request bodies (default 1 MiB).
 	MaxBodyBytes int64
 	// ShutdownTimeout bounds the graceful shutdown (default 15 s).

@@ -656,4 +656,4 @@ func Edges(run *ethos.ProcessingRun) []ethos.LineageEdge {
 }
 
 // DeidNodeID is the lineage id of a run's output for one instance.
-func DeidNodeID(runID, instanceID string) string { return runID + "/" + instanceID }
+func DeidNodeID(runID, instanceID string) string { return runID + ":" + instanceID }

@@ -33,7 +33,7 @@ func datasetCreate(ctx context.Context, env *Env, args []string) error {
 	if *run == "" || fs.NArg() > 0 {
 		return usagef("dataset create needs --run")
 	}
-	pa, err := openProcessing(ctx, *data, *user, *project)
+	pa, err := openProcessing(ctx, env, *data, *user, *project)
 	if err != nil {
 		return err
 	}
@@ -56,7 +56,7 @@ func datasetList(ctx context.Context, env *Env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	pa, err := openProcessing(ctx, *data, *user, *project)
+	pa, err := openProcessing(ctx, env, *data, *user, *project)
 	if err != nil {
 		return err
 	}
@@ -92,7 +92,7 @@ func datasetShow(ctx context.Context, env *Env, args []string) error {
 	if len(pos) != 1 {
 		return usagef("dataset show needs one version id")
 	}
-	pa, err := openProcessing(ctx, *data, *user, *project)
+	pa, err := openProcessing(ctx, env, *data, *user, *project)
 	if err != nil {
 		return err
 	}
@@ -123,7 +123,7 @@ func datasetLabels(ctx context.Context, env *Env, args []string) error {
 		return ethos.Errorf(ethos.EINVALID, "dataset labels: %v", err)
 	}
 	defer f.Close()
-	pa, err := openProcessing(ctx, *data, *user, *project)
+	pa, err := openProcessing(ctx, env, *data, *user, *project)
 	if err != nil {
 		return err
 	}
@@ -159,7 +159,7 @@ func datasetDiff(ctx context.Context, env *Env, args []string) error {
 	if len(pos) != 2 {
 		return usagef("dataset diff needs two version ids")
 	}
-	pa, err := openProcessing(ctx, *data, *user, *project)
+	pa, err := openProcessing(ctx, env, *data, *user, *project)
 	if err != nil {
 		return err
 	}
@@ -212,7 +212,7 @@ func datasetSplit(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	pa, err := openProcessing(ctx, *data, *user, *project)
+	pa, err := openProcessing(ctx, env, *data, *user, *project)
 	if err != nil {
 		return err
 	}
@@ -255,7 +255,7 @@ func datasetDatasheet(ctx context.Context, env *Env, args []string) error {
 	if *format != "json" && *format != "md" && *format != "html" {
 		return usagef("dataset datasheet: --format must be json, md or html")
 	}
-	pa, err := openProcessing(ctx, *data, *user, *project)
+	pa, err := openProcessing(ctx, env, *data, *user, *project)
 	if err != nil {
 		return err
 	}
@@ -298,7 +298,7 @@ func datasetExport(ctx context.Context, env *Env, args []string) error {
 	if *version == "" || *out == "" || fs.NArg() > 0 {
 		return usagef("dataset export needs --version and --out")
 	}
-	pa, err := openProcessing(ctx, *data, *user, *project)
+	pa, err := openProcessing(ctx, env, *data, *user, *project)
 	if err != nil {
 		return err
 	}

@@ -29,21 +29,21 @@ type processingApp struct {
 	caller   *processing.Caller
 }
 
-// lineageRecorder is where lineage edges go from the command line. The
-// lineage store belongs to the training stage; until it is wired here,
-// runs from the command line record no lineage (the HTTP server wires
-// whatever recorder it is given).
-var lineageRecorder = func(a *app) ethos.LineageRecorder { return nil }
+// lineageRecorder is where lineage edges go: the lineage store of the
+// training stage (sqlstore.LineageService).
+func lineageRecorder(a *app) ethos.LineageRecorder { return sqlstore.NewLineageService(a.store) }
 
-// exportGate is the export gate of the command line (nil allows); the
-// training stage supplies the withdrawal-obligation gate.
-var exportGate = func(a *app) ethos.ExportGate { return nil }
+// exportGate refuses an export while a consent-withdrawal obligation on
+// the dataset version is open (the training stage's gate).
+func exportGate(a *app) ethos.ExportGate {
+	return trainingService(a, sqlstore.NewDatasetService(a.store)).ExportGate
+}
 
-func openProcessing(ctx context.Context, data, user, project string) (*processingApp, error) {
+func openProcessing(ctx context.Context, env *Env, data, user, project string) (*processingApp, error) {
 	if project == "" {
 		return nil, usagef("--project is required")
 	}
-	c, err := openCollection(ctx, data, user)
+	c, err := openCollection(ctx, data, pgDSN(env, ""), user)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +123,7 @@ func processRun(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	pa, err := openProcessing(ctx, *data, *user, *project)
+	pa, err := openProcessing(ctx, env, *data, *user, *project)
 	if err != nil {
 		return err
 	}
@@ -139,11 +139,11 @@ func processRun(ctx context.Context, env *Env, args []string) error {
 	if *asJSON {
 		return printJSON(env, run)
 	}
-	printRun(env, run, false)
+	printProcessingRun(env, run, false)
 	return nil
 }
 
-func printRun(env *Env, r *ethos.ProcessingRun, items bool) {
+func printProcessingRun(env *Env, r *ethos.ProcessingRun, items bool) {
 	w := env.Stdout
 	fmt.Fprintf(w, "%s  project %s\n  by %s  %s to %s\n  software  %s\n  profile   %s [%s] hash %s\n  key       %s\n  outcome   %d inputs, %d written, %d quarantined\n",
 		r.ID, r.ProjectID, r.StartedBy, r.StartedAt.Format("2006-01-02 15:04:05"), r.FinishedAt.Format("15:04:05"), r.Software,
@@ -191,7 +191,7 @@ func processList(ctx context.Context, env *Env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	pa, err := openProcessing(ctx, *data, *user, *project)
+	pa, err := openProcessing(ctx, env, *data, *user, *project)
 	if err != nil {
 		return err
 	}
@@ -225,7 +225,7 @@ func processShow(ctx context.Context, env *Env, args []string) error {
 	if len(pos) != 1 {
 		return usagef("process show needs one run id")
 	}
-	pa, err := openProcessing(ctx, *data, *user, *project)
+	pa, err := openProcessing(ctx, env, *data, *user, *project)
 	if err != nil {
 		return err
 	}
@@ -243,6 +243,6 @@ func processShow(ctx context.Context, env *Env, args []string) error {
 	if *asJSON {
 		return printJSON(env, r)
 	}
-	printRun(env, r, *items)
+	printProcessingRun(env, r, *items)
 	return nil
 }

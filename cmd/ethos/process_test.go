@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/ethos-imaging/ethos"
 	"github.com/ethos-imaging/ethos/internal/testenv"
+	"github.com/ethos-imaging/ethos/sqlite"
+	"github.com/ethos-imaging/ethos/sqlstore"
 )
 
 // TestProcessToExport walks real DICOM files from consent-gated ingest to
@@ -111,6 +114,25 @@ func TestProcessToExport(t *testing.T) {
 	if n := strings.Count(string(csvb), "\n"); n != len(v.Entries)+1 {
 		t.Errorf("manifest.csv has %d lines", n)
 	}
+	t.Run("Lineage", func(t *testing.T) {
+		db := sqlite.NewDB(dir)
+		if err := db.Open(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		ls := sqlstore.NewLineageService(db.Store())
+		down, err := ls.Downstream(context.Background(), ethos.LineageNode{Kind: ethos.LineageProcessingRun, ID: run.ID}, ethos.WalkAll)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds := map[ethos.LineageKind]int{}
+		for _, n := range down {
+			kinds[n.Kind]++
+		}
+		if kinds[ethos.LineageDeidInstance] != run.Written || kinds[ethos.LineageDatasetVersion] != 2 {
+			t.Errorf("downstream of the run: %v", kinds)
+		}
+	})
 	audit := must("audit", "export", "--data", dir)
 	for _, a := range []string{"processing.run", "dataset.create", "dataset.labels", "dataset.split", "dataset.datasheet", "dataset.export"} {
 		if !strings.Contains(audit, a) {
