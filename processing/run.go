@@ -97,17 +97,11 @@ var retained = []struct {
 	{"smoking_status", tag.SmokingStatus},
 }
 
-// staged is one output waiting to be stored.
-type staged struct {
-	item int // index in the run's items
-	path string
-}
-
 // Run de-identifies every stored instance of the project and records the
 // run. The access policy must allow a write at the processing stage. Pixel
 // data is verified unchanged (SHA-256 of the value) for every output unless
-// Clean Pixel Data changed it; a mismatch fails the run before anything is
-// stored or recorded. Outputs are stored in the blob store under the same
+// Clean Pixel Data changed it; a mismatch fails the run before any lineage
+// or record is written. Outputs are stored in the blob store under the same
 // subject's data key as their input, so erasing a subject's key reaches
 // derived data too.
 func (p *Processor) Run(ctx context.Context, req *Request) (*ethos.ProcessingRun, error) {
@@ -154,7 +148,6 @@ func (p *Processor) Run(ctx context.Context, req *Request) (*ethos.ProcessingRun
 	// concurrent use); results keep the input order.
 	type result struct {
 		it     *ethos.ProcessingItem
-		path   string
 		counts map[string]map[string]int
 		err    error
 	}
@@ -171,7 +164,7 @@ func (p *Processor) Run(ctx context.Context, req *Request) (*ethos.ProcessingRun
 		wg.Go(func() {
 			for i := range next {
 				r := &results[i]
-				r.it, r.path, r.counts, r.err = p.one(wctx, engine, dir, i, ins[i])
+				r.it, r.counts, r.err = p.one(wctx, engine, dir, i, ins[i])
 				if r.err != nil {
 					cancel()
 				}
@@ -191,7 +184,6 @@ feed:
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var out []staged
 	for i, r := range results {
 		if r.err == nil && r.it == nil {
 			continue // not reached after another instance failed
@@ -215,19 +207,8 @@ feed:
 		}
 		run.Items = append(run.Items, *r.it)
 		addCounts(run, r.counts)
-		if r.path != "" {
-			out = append(out, staged{len(run.Items) - 1, r.path})
-		}
 	}
-	// Everything verified: store the outputs, then lineage, then the record.
-	for _, s := range out {
-		it := &run.Items[s.item]
-		ref, err := p.put(ctx, it.Subject, s.path)
-		if err != nil {
-			return nil, fmt.Errorf("store output of %s: %w", it.InstanceID, err)
-		}
-		it.Output = &ref
-	}
+	// Every instance verified: lineage, then the record.
 	for i := range run.Items {
 		it := &run.Items[i]
 		run.Inputs++
@@ -306,32 +287,32 @@ func (p *Processor) storedInstances(ctx context.Context, project string) ([]*eth
 	return all, nil
 }
 
-// one de-identifies one instance into dir. It returns the item and, for a
-// written instance, the path of the verified output.
-func (p *Processor) one(ctx context.Context, e *deid.Engine, dir string, i int, in *ethos.Instance) (it *ethos.ProcessingItem, path string, counts map[string]map[string]int, err error) {
+// one de-identifies one instance in dir, verifies the output and stores
+// it. It returns the item and the engine's action counts.
+func (p *Processor) one(ctx context.Context, e *deid.Engine, dir string, i int, in *ethos.Instance) (it *ethos.ProcessingItem, counts map[string]map[string]int, err error) {
 	if in.Blob == nil {
-		return nil, "", nil, fmt.Errorf("stored instance without a blob")
+		return nil, nil, fmt.Errorf("stored instance without a blob")
 	}
 	inPath := filepath.Join(dir, fmt.Sprintf("%06d.in", i))
 	outPath := filepath.Join(dir, fmt.Sprintf("%06d.out", i))
 	rc, err := p.Blobs.Open(ctx, *in.Blob)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, nil, err
 	}
 	err = writeFile(inPath, rc)
 	rc.Close()
 	if err != nil {
-		return nil, "", nil, err
+		return nil, nil, err
 	}
 	defer os.Remove(inPath)
 	fin, err := os.Open(inPath)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, nil, err
 	}
 	defer fin.Close()
 	fout, err := os.OpenFile(outPath, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o600)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, nil, err
 	}
 	defer fout.Close()
 	it = &ethos.ProcessingItem{InstanceID: in.ID, Subject: in.Subject, Modality: in.Modality, BodyPart: in.BodyPart}
@@ -342,11 +323,11 @@ func (p *Processor) one(ctx context.Context, e *deid.Engine, dir string, i int, 
 		// tags and offsets only.
 		sum, herr := fileSHA256(inPath)
 		if herr != nil {
-			return nil, "", nil, herr
+			return nil, nil, herr
 		}
 		it.Status, it.InputSHA256, it.Reasons = ethos.ItemQuarantined, sum, []string{"engine: " + err.Error()}
 		os.Remove(outPath)
-		return it, "", nil, nil
+		return it, nil, nil
 	}
 	it.InputSHA256, it.Group = res.InputSHA256, res.Group
 	if res.Skip || res.Quarantine {
@@ -355,27 +336,39 @@ func (p *Processor) one(ctx context.Context, e *deid.Engine, dir string, i int, 
 			it.Reasons = []string{"skipped by the engine"}
 		}
 		os.Remove(outPath)
-		return it, "", nil, nil
+		return it, nil, nil
 	}
 	it.Status, it.OutputSHA256, it.OutputName = ethos.ItemWritten, res.OutputSHA256, res.Name
 	_, it.PixelCleaned = res.Counts["(7FE0,0010)"]
 	if p.tamper != nil {
 		if err := p.tamper(outPath); err != nil {
-			return nil, "", nil, err
+			return nil, nil, err
 		}
 	}
 	pc, err := checkPixels(inPath, outPath)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, nil, err
 	}
 	it.PixelSHA256 = pc.sum
 	if !it.PixelCleaned && !pc.equal {
-		return nil, "", nil, &PixelError{InstanceID: in.ID, Before: pc.sum, After: pc.outSum}
+		return nil, nil, &PixelError{InstanceID: in.ID, Before: pc.sum, After: pc.outSum}
 	}
 	if err := describeOutput(outPath, it); err != nil {
-		return nil, "", nil, err
+		return nil, nil, err
 	}
-	return it, outPath, res.Counts, nil
+	// Verified: store the output now (under the input's subject key) and
+	// drop the staged copy, so staging holds a few files, not the run. If
+	// the run fails later, outputs stored so far stay as unreferenced
+	// ciphertext under their subjects' keys (content-addressed: an
+	// identical output of an earlier run is the same blob, so they are not
+	// deleted); no record or lineage names them.
+	ref, err := p.put(ctx, in.Subject, outPath)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store output: %w", err)
+	}
+	it.Output = &ref
+	os.Remove(outPath)
+	return it, res.Counts, nil
 }
 
 func writeFile(path string, r io.Reader) error {
