@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # scikit-learn and scipy (reference numbers), PostgreSQL (the second store),
 # Chromium (rendered pages), sqlite3 (tampering with a database in a test),
 # python3-cryptography (an independent Ed25519 check of audit exports).
-need=(dcmtk dicom3tools python3-sklearn python3-scipy python3-numpy python3-cryptography postgresql chromium sqlite3)
+need=(dcmtk dicom3tools python3-sklearn python3-scipy python3-numpy python3-cryptography python3-pydicom postgresql chromium sqlite3)
 missing=()
 for p in "${need[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
