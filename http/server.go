@@ -52,6 +52,11 @@ type Server struct {
 	Records     ethos.RecordService
 	Ingest      ethos.InstanceIngester // DICOMweb STOW-RS (http/collection.go); nil: not offered
 
+	// Deployment stage (http/deployment.go): registry, risk, incidents,
+	// compliance, inference events and labels; nil: not offered.
+	Deployments ethos.DeploymentService
+	Events      ethos.EventIngester
+
 	// MaxBodyBytes bounds request bodies (default 1 MiB).
 	MaxBodyBytes int64
 	// ShutdownTimeout bounds the graceful shutdown (default 15 s).
