@@ -146,43 +146,125 @@ func jsonKind(goType string) string {
 	return "string"
 }
 
-// Identifier shapes (rule 3 and 4).
-var (
-	year      = `(?:19|20)\d\d`
-	month     = `(?:0[1-9]|1[0-2])`
-	day       = `(?:0[1-9]|[12]\d|3[01])`
-	sep       = `[-/.]`
-	dateShape = regexp.MustCompile(`(?:^|\D)(?:` +
-		year + sep + `?` + month + sep + `?` + day + `|` + // ISO and DICOM DA (YYYYMMDD)
-		day + sep + month + sep + year + `|` + // European
-		month + sep + day + sep + year + `|` + // US
-		`(?:[1-9]|` + day + `)` + sep + `(?:[1-9]|` + month + `)` + sep + year + // unpadded
-		`)(?:\D|$)`)
-	ssnShape = regexp.MustCompile(`(?:^|\D)\d{3}-\d{2}-\d{4}(?:\D|$)`)
-	digitRun = regexp.MustCompile(`\d{6,}`)
-	allDigit = regexp.MustCompile(`^\d+$`)
-	ageBand  = regexp.MustCompile(`^(\d{1,3})-(\d{1,3})$`)
-)
+var ageBand = regexp.MustCompile(`^(\d{1,3})-(\d{1,3})$`)
 
-// identifierProblem returns why s looks like an identifier, or "".
+// group is a run of digits in a string and the byte after it.
+type group struct {
+	val   int  // value (meaningful up to 9 digits)
+	n     int  // number of digits
+	after byte // the byte after the run, 0 at the end
+	start int
+	end   int
+}
+
+// digitGroups splits s into its runs of digits.
+func digitGroups(s string) []group {
+	var gs []group
+	for i := 0; i < len(s); {
+		if s[i] < '0' || s[i] > '9' {
+			i++
+			continue
+		}
+		g := group{start: i}
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			if g.n < 9 {
+				g.val = g.val*10 + int(s[i]-'0')
+			}
+			g.n++
+			i++
+		}
+		g.end = i
+		if i < len(s) {
+			g.after = s[i]
+		}
+		gs = append(gs, g)
+	}
+	return gs
+}
+
+func isYear(g group) bool  { return g.n == 4 && g.val >= 1900 && g.val <= 2099 }
+func isMonth(g group) bool { return g.n <= 2 && g.val >= 1 && g.val <= 12 }
+func isDay(g group) bool   { return g.n <= 2 && g.val >= 1 && g.val <= 31 }
+
+// hasDate reports whether s holds a calendar date: YYYYMMDD as one run of
+// eight digits, or three runs joined by the same separator ('-', '/' or
+// '.') read as year-month-day, day-month-year or month-day-year.
+func hasDate(gs []group) bool {
+	for i, g := range gs {
+		if g.n == 8 {
+			y, m, d := group{n: 4, val: g.val / 10000}, group{n: 2, val: g.val / 100 % 100}, group{n: 2, val: g.val % 100}
+			if isYear(y) && isMonth(m) && isDay(d) {
+				return true
+			}
+		}
+		if i+2 >= len(gs) {
+			continue
+		}
+		a, b, c := g, gs[i+1], gs[i+2]
+		sep := a.after
+		if (sep != '-' && sep != '/' && sep != '.') || b.start != a.end+1 || b.after != sep || c.start != b.end+1 {
+			continue
+		}
+		switch {
+		case isYear(a) && isMonth(b) && b.n == 2 && isDay(c) && c.n == 2:
+			return true
+		case isYear(c) && ((isDay(a) && isMonth(b)) || (isMonth(a) && isDay(b))):
+			return true
+		}
+	}
+	return false
+}
+
+// hasSSN reports a US social security number: runs of 3, 2 and 4 digits
+// joined by '-'.
+func hasSSN(gs []group) bool {
+	for i := 0; i+2 < len(gs); i++ {
+		a, b, c := gs[i], gs[i+1], gs[i+2]
+		if a.n == 3 && b.n == 2 && c.n == 4 && a.after == '-' && b.after == '-' && b.start == a.end+1 && c.start == b.end+1 {
+			return true
+		}
+	}
+	return false
+}
+
+// identifierProblem returns why s looks like an identifier, or "". It
+// scans s once; strings without digits, '^' or '@' cost one pass.
 func identifierProblem(s string, isID bool) string {
-	switch {
-	case !utf8.ValidString(s):
+	digits := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c < 0x20 || c == 0x7f:
+			return "holds control characters"
+		case c == '^':
+			return "holds '^', the separator of DICOM person names: names are refused"
+		case c == '@':
+			return "holds '@', like an e-mail address: contact details are refused"
+		case c >= '0' && c <= '9':
+			digits = true
+		}
+	}
+	if !utf8.ValidString(s) {
 		return "not valid UTF-8"
-	case strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return "holds control characters"
-	case strings.ContainsRune(s, '^'):
-		return "holds '^', the separator of DICOM person names: names are refused"
-	case strings.ContainsRune(s, '@'):
-		return "holds '@', like an e-mail address: contact details are refused"
-	case dateShape.MatchString(s):
+	}
+	if !digits {
+		return ""
+	}
+	gs := digitGroups(s)
+	switch {
+	case hasDate(gs):
 		return "holds a calendar date: dates of birth (and any date but the event time) are refused"
-	case ssnShape.MatchString(s):
+	case hasSSN(gs):
 		return "has the shape of a social security number"
-	case isID && allDigit.MatchString(s):
+	case isID && len(gs) == 1 && gs[0].n == len(s):
 		return "is all digits, like a medical record or accession number: use a pseudonymous id"
-	case !isID && digitRun.MatchString(s):
-		return "holds six or more digits in a row, like a record number"
+	}
+	if !isID {
+		for _, g := range gs {
+			if g.n >= 6 {
+				return "holds six or more digits in a row, like a record number"
+			}
+		}
 	}
 	return ""
 }

@@ -628,3 +628,46 @@ func floatPtr(n sql.NullFloat64) *float64 {
 	v := n.Float64
 	return &v
 }
+
+// StageApprovals answers the evaluation gate from the ethics approvals
+// recorded at the evaluation stage (POST …/stages/evaluation/approvals)
+// whose reference names the model version: the latest such approval
+// decides, and only "approved" lets the version in; the approval record's
+// id stands for the evaluation. It serves until the evaluation stage's own
+// service (reports with sign-off) is wired in its place.
+type StageApprovals struct{ db *DB }
+
+// NewStageApprovals returns the gate over db.
+func NewStageApprovals(db *DB) *StageApprovals { return &StageApprovals{db: db} }
+
+var _ ethos.ApprovedEvaluations = (*StageApprovals)(nil)
+
+func (s *StageApprovals) ApprovedEvaluation(ctx context.Context, modelVersionID string) (string, error) {
+	rows, err := s.db.db.QueryContext(ctx, "SELECT id, body FROM stage_records WHERE stage = ? AND kind = ? ORDER BY created_at DESC, id DESC", string(ethos.StageEvaluation), "approval")
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var body []byte
+		if err := rows.Scan(&id, &body); err != nil {
+			return "", err
+		}
+		var a struct {
+			Decision  string `json:"decision"`
+			Reference string `json:"reference"`
+		}
+		if json.Unmarshal(body, &a) != nil || a.Reference != modelVersionID {
+			continue
+		}
+		if a.Decision != "approved" {
+			return "", ethos.Errorf(ethos.ECONFLICT, "the latest evaluation decision on %s (%s) is %q, not approved", modelVersionID, id, a.Decision)
+		}
+		return id, nil
+	}
+	if err := rows.Err(); err != nil {
+		return "", err
+	}
+	return "", ethos.Errorf(ethos.ENOTFOUND, "no approved evaluation names model version %s", modelVersionID)
+}

@@ -61,6 +61,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	defer closeIngest()
 	s.Ingest = ingest
+	dep, closeDep := serveDeployment(a) // deployment stage (docs/deployment.md)
+	defer closeDep()
+	s.Deployments, s.Events = dep, dep
 	return s.Serve(ctx, func(bound string) {
 		logger.Info("listening", "addr", bound, "data", a.dir, "audit_size", a.log.Size())
 	})
