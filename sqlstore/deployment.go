@@ -20,6 +20,12 @@ type DeploymentStore struct {
 
 	mu        sync.Mutex
 	insertAll map[int]*sql.Stmt // multi-row event INSERT by row count, prepared once
+
+	qmu     sync.Mutex
+	queue   []*insertReq // batches waiting for the writer
+	writing bool         // a writer goroutine is running
+	closed  bool
+	writer  sync.WaitGroup
 }
 
 // NewDeploymentStore returns the deployment store over db.
@@ -434,8 +440,13 @@ func (s *DeploymentStore) insertStmt(ctx context.Context, n int) (*sql.Stmt, err
 	return st, nil
 }
 
-// Close releases the prepared statements.
+// Close waits for queued event batches and releases the prepared
+// statements.
 func (s *DeploymentStore) Close() error {
+	s.qmu.Lock()
+	s.closed = true
+	s.qmu.Unlock()
+	s.writer.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for n, st := range s.insertAll {
@@ -448,76 +459,157 @@ func (s *DeploymentStore) Close() error {
 // errClash rolls back an atomic batch that reuses a stored id.
 var errClash = errors.New("event id reused with other content")
 
+// InsertEvents implements group commit: concurrent calls are queued and a
+// single writer stores every queued batch in one transaction, each batch
+// inside its own savepoint (so an atomic batch that clashes rolls back
+// alone). One commit, and one fsync, then serves many requests.
 func (s *DeploymentStore) InsertEvents(ctx context.Context, evs []*ethos.InferenceEvent, digests []string, atomic bool) ([]string, error) {
 	if len(evs) != len(digests) {
 		return nil, fmt.Errorf("insert events: %d events, %d digests", len(evs), len(digests))
 	}
-	dup := make([]string, len(evs))
 	if len(evs) == 0 {
-		return dup, nil
+		return []string{}, nil
 	}
+	req := &insertReq{evs: evs, digests: digests, atomic: atomic, dup: make([]string, len(evs)), done: make(chan struct{})}
+	s.qmu.Lock()
+	if s.closed {
+		s.qmu.Unlock()
+		return nil, errors.New("insert events: store closed")
+	}
+	s.queue = append(s.queue, req)
+	if !s.writing {
+		s.writing = true
+		s.writer.Add(1)
+		go s.writeLoop()
+	}
+	s.qmu.Unlock()
+	select {
+	case <-req.done:
+		return req.dup, req.err
+	case <-ctx.Done():
+		// The batch may still be stored; an idempotent retry is safe.
+		return nil, ctx.Err()
+	}
+}
+
+// insertReq is one queued batch.
+type insertReq struct {
+	evs     []*ethos.InferenceEvent
+	digests []string
+	atomic  bool
+	dup     []string
+	err     error
+	done    chan struct{}
+}
+
+// writeLoop stores queued batches until the queue is empty.
+func (s *DeploymentStore) writeLoop() {
+	defer s.writer.Done()
+	for {
+		s.qmu.Lock()
+		group := s.queue
+		s.queue = nil
+		if len(group) == 0 {
+			s.writing = false
+			s.qmu.Unlock()
+			return
+		}
+		s.qmu.Unlock()
+		s.writeGroup(group)
+	}
+}
+
+func (s *DeploymentStore) writeGroup(group []*insertReq) {
+	ctx := context.Background()
 	err := s.db.withTx(ctx, func(tx *sql.Tx) error {
-		args := make([]any, 0, eventChunk*eventColCount)
-		for start := 0; start < len(evs); start += eventChunk {
-			chunk := evs[start:min(start+eventChunk, len(evs))]
-			st, err := s.insertStmt(ctx, len(chunk))
-			if err != nil {
+		for _, req := range group {
+			if _, err := tx.ExecContext(ctx, "SAVEPOINT batch"); err != nil {
 				return err
 			}
-			args = args[:0]
-			for i, e := range chunk {
-				a := &e.Acquisition
-				args = append(args, e.DeploymentID, e.EventID, nanos(e.Time), e.CaseID, e.Site, e.Score, e.Decision, nullFloat(e.LatencyMS),
-					string(e.Reader), e.Sex, e.AgeBand, a.Manufacturer, a.ModelName, a.SoftwareVersion, a.BodyPart, a.Protocol, a.Modality,
-					a.InstitutionPseudo, nullFloat(a.KVP), nullFloat(a.SliceThickness), nullFloat(a.PixelSpacing), digests[start+i], nanos(e.ReceivedAt))
-			}
-			// RETURNING names the rows this statement wrote; the others
-			// were stored before.
-			rows, err := tx.StmtContext(ctx, st).QueryContext(ctx, args...)
-			if err != nil {
-				return fmt.Errorf("insert events: %w", err)
-			}
-			inserted := make(map[string]bool, len(chunk))
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					rows.Close()
+			err := s.insertInTx(ctx, tx, req)
+			if err == nil {
+				if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT batch"); err != nil {
 					return err
 				}
-				inserted[id] = true
-			}
-			if err := rows.Close(); err != nil {
-				return err
-			}
-			if err := rows.Err(); err != nil {
-				return fmt.Errorf("insert events: %w", err)
-			}
-			if len(inserted) == len(chunk) {
 				continue
 			}
-			for i, e := range chunk {
-				if inserted[e.EventID] {
-					continue
-				}
-				var d string
-				if err := tx.QueryRowContext(ctx, "SELECT digest FROM inference_events WHERE deployment_id = ? AND event_id = ?", e.DeploymentID, e.EventID).Scan(&d); err != nil {
-					return fmt.Errorf("look up stored event: %w", err)
-				}
-				dup[start+i] = d
-				if atomic && d != digests[start+i] {
-					return errClash
-				}
+			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT batch"); rerr != nil {
+				return rerr
+			}
+			if _, rerr := tx.ExecContext(ctx, "RELEASE SAVEPOINT batch"); rerr != nil {
+				return rerr
+			}
+			if !errors.Is(err, errClash) {
+				req.err = err
 			}
 		}
 		return nil
 	})
-	if errors.Is(err, errClash) {
-		return dup, nil
+	for _, req := range group {
+		if err != nil {
+			req.err, req.dup = err, nil
+		}
+		close(req.done)
 	}
-	if err != nil {
-		return nil, err
+}
+
+// insertInTx writes one batch; errClash when an atomic batch reuses a
+// stored id with other content.
+func (s *DeploymentStore) insertInTx(ctx context.Context, tx *sql.Tx, req *insertReq) error {
+	evs, digests, dup := req.evs, req.digests, req.dup
+	args := make([]any, 0, eventChunk*eventColCount)
+	for start := 0; start < len(evs); start += eventChunk {
+		chunk := evs[start:min(start+eventChunk, len(evs))]
+		st, err := s.insertStmt(ctx, len(chunk))
+		if err != nil {
+			return err
+		}
+		args = args[:0]
+		for i, e := range chunk {
+			a := &e.Acquisition
+			args = append(args, e.DeploymentID, e.EventID, nanos(e.Time), e.CaseID, e.Site, e.Score, e.Decision, nullFloat(e.LatencyMS),
+				string(e.Reader), e.Sex, e.AgeBand, a.Manufacturer, a.ModelName, a.SoftwareVersion, a.BodyPart, a.Protocol, a.Modality,
+				a.InstitutionPseudo, nullFloat(a.KVP), nullFloat(a.SliceThickness), nullFloat(a.PixelSpacing), digests[start+i], nanos(e.ReceivedAt))
+		}
+		// RETURNING names the rows this statement wrote; the others were
+		// stored before.
+		rows, err := tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+		if err != nil {
+			return fmt.Errorf("insert events: %w", err)
+		}
+		inserted := make(map[string]bool, len(chunk))
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			inserted[id] = true
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("insert events: %w", err)
+		}
+		if len(inserted) == len(chunk) {
+			continue
+		}
+		for i, e := range chunk {
+			if inserted[e.EventID] {
+				continue
+			}
+			var d string
+			if err := tx.QueryRowContext(ctx, "SELECT digest FROM inference_events WHERE deployment_id = ? AND event_id = ?", e.DeploymentID, e.EventID).Scan(&d); err != nil {
+				return fmt.Errorf("look up stored event: %w", err)
+			}
+			dup[start+i] = d
+			if req.atomic && d != digests[start+i] {
+				return errClash
+			}
+		}
 	}
-	return dup, nil
+	return nil
 }
 
 func (s *DeploymentStore) UpsertLabels(ctx context.Context, deploymentID string, labels []*ethos.EventLabel, atomic bool) ([]bool, error) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -274,6 +275,7 @@ func RunDeployment(t *testing.T, open func(t *testing.T) *sqlstore.DB) {
 		}
 	})
 	t.Run("Events", func(t *testing.T) { testEvents(t, NewDeploymentFixture(t, open(t))) })
+	t.Run("ConcurrentBatchesGroupCommitted", func(t *testing.T) { testConcurrentEvents(t, NewDeploymentFixture(t, open(t))) })
 	t.Run("IncidentsAndCompliance", func(t *testing.T) { testIncidents(t, NewDeploymentFixture(t, open(t))) })
 }
 
@@ -439,5 +441,53 @@ func testIncidents(t *testing.T, f *DeploymentFixture) {
 	incs, n, err := f.Registry.FindIncidents(ctx, ethos.IncidentFilter{DeploymentID: &d.ID})
 	if err != nil || n != 1 || len(incs[0].Notifications) != 1 || incs[0].Notifications[0].SentBy != f.Engineer.UserID {
 		t.Errorf("incidents %+v, %d, %v", incs, n, err)
+	}
+}
+
+// testConcurrentEvents sends batches from many goroutines at once, so the
+// store's writer commits several in one transaction; an atomic batch that
+// clashes with a stored id must roll back alone.
+func testConcurrentEvents(t *testing.T, f *DeploymentFixture) {
+	ctx := context.Background()
+	d, err := f.Register(t, "mv-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := f.Clock.Add(-time.Hour)
+	if res, err := f.Registry.IngestEvents(ctx, d.ID, []json.RawMessage{Event("seed", "case-s", t0, 0.5)}, false); err != nil || res.Stored != 1 {
+		t.Fatalf("seed: %+v %v", res, err)
+	}
+	const workers, batches, size = 8, 5, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*batches+1)
+	for w := range workers {
+		wg.Go(func() {
+			for b := range batches {
+				var recs []json.RawMessage
+				for i := range size {
+					recs = append(recs, Event(fmt.Sprintf("w%d-b%d-%d", w, b, i), fmt.Sprintf("case-%d", w), t0.Add(time.Duration(i)*time.Second), 0.3))
+				}
+				res, err := f.Registry.IngestEvents(ctx, d.ID, recs, w%2 == 0)
+				if err != nil || res.Stored != size {
+					errs <- fmt.Errorf("worker %d batch %d: %+v %v", w, b, res, err)
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		// Clashes with the seed: nothing of this atomic batch may land.
+		res, err := f.Registry.IngestEvents(ctx, d.ID, []json.RawMessage{Event("lone", "case-l", t0, 0.5), Event("seed", "case-s", t0, 0.9)}, true)
+		if err != nil || res.Stored != 0 || len(res.Rejected) != 1 {
+			errs <- fmt.Errorf("clashing atomic batch: %+v %v", res, err)
+		}
+	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	st, err := f.Store.EventStats(ctx, d.ID)
+	if err != nil || st.Count != workers*batches*size+1 {
+		t.Errorf("stored %+v, %v; want %d events", st, err, workers*batches*size+1)
 	}
 }
