@@ -460,9 +460,9 @@ func (s *DeploymentStore) Close() error {
 var errClash = errors.New("event id reused with other content")
 
 // InsertEvents implements group commit: concurrent calls are queued and a
-// single writer stores every queued batch in one transaction, each batch
-// inside its own savepoint (so an atomic batch that clashes rolls back
-// alone). One commit, and one fsync, then serves many requests.
+// single writer stores every queued batch in one transaction, an atomic
+// batch inside its own savepoint (so one that clashes rolls back alone).
+// One commit, and one fsync, then serves many requests.
 func (s *DeploymentStore) InsertEvents(ctx context.Context, evs []*ethos.InferenceEvent, digests []string, atomic bool) ([]string, error) {
 	if len(evs) != len(digests) {
 		return nil, fmt.Errorf("insert events: %d events, %d digests", len(evs), len(digests))
@@ -523,6 +523,15 @@ func (s *DeploymentStore) writeGroup(group []*insertReq) {
 	ctx := context.Background()
 	err := s.db.withTx(ctx, func(tx *sql.Tx) error {
 		for _, req := range group {
+			// Only an atomic batch can be undone alone (a clash); a
+			// savepoint costs page copies, so others go without: any
+			// error of theirs is the database's and fails the group.
+			if !req.atomic {
+				if err := s.insertInTx(ctx, tx, req); err != nil {
+					return err
+				}
+				continue
+			}
 			if _, err := tx.ExecContext(ctx, "SAVEPOINT batch"); err != nil {
 				return err
 			}
@@ -540,7 +549,7 @@ func (s *DeploymentStore) writeGroup(group []*insertReq) {
 				return rerr
 			}
 			if !errors.Is(err, errClash) {
-				req.err = err
+				return err
 			}
 		}
 		return nil
