@@ -2,7 +2,6 @@ package ethos
 
 import (
 	"context"
-	"io"
 	"time"
 )
 
@@ -103,14 +102,19 @@ type Instance struct {
 // under which it collects (privacy-security at collection). Empty lists and a zero window allow
 // everything on that axis.
 type CollectionRules struct {
-	ProjectID  string    `json:"project_id"`
-	Purpose    Purpose   `json:"purpose"` // research or ai-training
-	Modalities []string  `json:"modalities,omitempty"`
-	BodyParts  []string  `json:"body_parts,omitempty"`
-	Acquired   Period    `json:"acquired,omitzero"`
-	Issuer     string    `json:"issuer,omitempty"` // default issuer of patient IDs when the file names none
-	UpdatedAt  time.Time `json:"updated_at,omitzero"`
-	UpdatedBy  string    `json:"updated_by,omitempty"`
+	ProjectID  string   `json:"project_id"`
+	Purpose    Purpose  `json:"purpose"` // research or ai-training
+	Modalities []string `json:"modalities,omitempty"`
+	BodyParts  []string `json:"body_parts,omitempty"`
+	Acquired   Period   `json:"acquired,omitzero"`
+	Issuer     string   `json:"issuer,omitempty"` // default issuer of patient IDs when the file names none
+	// RetentionDays is how long the project keeps an instance after it
+	// was received; older instances are disposed of (their blobs deleted,
+	// the subject's data key destroyed once nothing of the subject is
+	// left). 0 keeps instances until withdrawal or disposal.
+	RetentionDays int       `json:"retention_days,omitempty"`
+	UpdatedAt     time.Time `json:"updated_at,omitzero"`
+	UpdatedBy     string    `json:"updated_by,omitempty"`
 }
 
 // Validate checks the rules.
@@ -134,8 +138,14 @@ func (r *CollectionRules) Validate() error {
 	if !r.Acquired.Start.IsZero() && !r.Acquired.End.IsZero() && r.Acquired.End.Before(r.Acquired.Start) {
 		return Errorf(EINVALID, "collection rules: acquisition window ends before it starts")
 	}
+	if r.RetentionDays < 0 || r.RetentionDays > MaxRetentionDays {
+		return Errorf(EINVALID, "collection rules: retention_days must be between 0 (keep) and %d, not %d", MaxRetentionDays, r.RetentionDays)
+	}
 	return nil
 }
+
+// MaxRetentionDays bounds a retention period (100 years).
+const MaxRetentionDays = 36525
 
 // InstanceFilter selects instances. Nil fields select everything.
 type InstanceFilter struct {
@@ -143,6 +153,12 @@ type InstanceFilter struct {
 	ProjectID *string
 	Subject   *SubjectKey
 	Status    *InstanceStatus
+	// Kept selects instances that still hold a blob: stored or withdrawn.
+	Kept bool
+	// BlobDigest selects instances whose blob has this digest.
+	BlobDigest *string
+	// ReceivedBefore selects instances received strictly before it.
+	ReceivedBefore *time.Time
 
 	Offset int
 	Limit  int
@@ -159,6 +175,11 @@ type InstanceService interface {
 	// SetSubjectStatus moves every stored (or withdrawn) instance of
 	// subject to status and returns how many changed.
 	SetSubjectStatus(ctx context.Context, subject SubjectKey, status InstanceStatus) (int, error)
+	// SetInstanceStatus moves one stored or withdrawn instance to
+	// withdrawn or erased (ENOTFOUND if it holds no blob any more).
+	SetInstanceStatus(ctx context.Context, id string, status InstanceStatus) error
+	// FindCollectionRules returns the rules of every project that has some.
+	FindCollectionRules(ctx context.Context) ([]*CollectionRules, error)
 	// CollectionRules returns the rules of a project (ENOTFOUND if none).
 	CollectionRules(ctx context.Context, projectID string) (*CollectionRules, error)
 	// SetCollectionRules validates and stores r, replacing earlier rules.
@@ -171,5 +192,90 @@ type InstanceService interface {
 // error is non-nil only when Ethos failed; a refused instance comes back
 // quarantined.
 type InstanceIngester interface {
-	IngestInstance(ctx context.Context, projectID string, who AccessRequest, source, requestID string, r io.Reader) (in *Instance, duplicate bool, err error)
+	// IngestInstances ingests items into project projectID, in order (a
+	// few at a time), and returns one outcome per item. The project, its
+	// rules and the caller's agreements are looked up once.
+	IngestInstances(ctx context.Context, projectID string, who AccessRequest, requestID string, items []IngestItem) ([]IngestOutcome, error)
+}
+
+// IngestItem is one instance handed to an InstanceIngester: where it came
+// from (no identifiers) and its bytes, which are not kept after the call.
+type IngestItem struct {
+	Source string
+	Data   []byte
+}
+
+// IngestOutcome is what became of one IngestItem. Duplicate is set when
+// the project already held its SOP Instance UID; Instance is then the
+// record kept before.
+type IngestOutcome struct {
+	Instance  *Instance
+	Duplicate bool
+}
+
+// SubjectRef names the subject of a withdrawal or disposal: by subject key,
+// or by the hospital's identifier, which the server turns into the key
+// (DeriveSubjectKey) and checks against the sealed subject link. The
+// identifier is never logged, audited or returned.
+type SubjectRef struct {
+	Subject    SubjectKey         `json:"subject,omitempty"`
+	Identifier *PatientIdentifier `json:"-"` // never serialised
+}
+
+// WithdrawalResult is the outcome of a consent withdrawal.
+type WithdrawalResult struct {
+	Subject   SubjectKey   `json:"subject"`
+	Consents  []string     `json:"consents"`  // ids made inactive
+	Instances int          `json:"instances"` // instances made unusable
+	Shred     *ShredRecord `json:"shred,omitempty"`
+	// Obligations are what the withdrawal opened on datasets and models
+	// built from the subject's data (WithdrawalFollower).
+	Obligations []*Obligation `json:"obligations"`
+}
+
+// WithdrawalFollower is told of every consent withdrawal once it has taken
+// effect; the training stage opens an obligation on every dataset and
+// model version built from the subject's data.
+type WithdrawalFollower interface {
+	OnWithdrawal(ctx context.Context, subject SubjectKey, actor AccessRequest, requestID string) ([]*Obligation, error)
+}
+
+// Disposal is the outcome of disposing of instances: of one subject
+// (crypto-shredding) or of the instances past their project's retention
+// period.
+type Disposal struct {
+	Instances    int           `json:"instances"`     // instance records moved to erased
+	BlobsDeleted int           `json:"blobs_deleted"` // blobs deleted one by one (retention)
+	Shredded     []ShredRecord `json:"shredded"`      // subjects whose data key was destroyed
+	Projects     []string      `json:"projects,omitempty"`
+}
+
+// ConsentStore is what the consent registry keeps its records in: the
+// consents, the sealed subject links, and an import of both that stores
+// all or nothing.
+type ConsentStore interface {
+	ConsentService
+	SubjectLinkService
+	ImportConsents(ctx context.Context, cs []*Consent, links []*SubjectLink) error
+}
+
+// CollectionAdmin is the consent registry and disposal offered as a
+// service, for callers that may not import the collection stage (the HTTP
+// adapter). The caller has checked access; the implementation writes
+// what it changes to the audit log, naming subjects by key only.
+type CollectionAdmin interface {
+	// ImportConsents reads FHIR R4 Consent JSON (a Consent or a Bundle),
+	// keys and seals the patients it names and stores every consent, or
+	// none.
+	ImportConsents(ctx context.Context, actor AccessRequest, fhir []byte, requestID string) ([]*Consent, error)
+	// ResolveSubject returns the subject key of ref (ENOTFOUND when
+	// Ethos knows nothing of that subject).
+	ResolveSubject(ctx context.Context, ref SubjectRef) (SubjectKey, error)
+	// Withdraw withdraws every active consent of subject, at once.
+	Withdraw(ctx context.Context, actor AccessRequest, subject SubjectKey, w ConsentWithdrawal, requestID string) (*WithdrawalResult, error)
+	// DisposeSubject crypto-shreds the subject's data in every project.
+	DisposeSubject(ctx context.Context, actor AccessRequest, subject SubjectKey, reason, requestID string) (*Disposal, error)
+	// DisposeExpired disposes of the instances of project (every project
+	// when "") past its retention period at now.
+	DisposeExpired(ctx context.Context, actor AccessRequest, project string, now time.Time, requestID string) (*Disposal, error)
 }

@@ -13,6 +13,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ethos-imaging/ethos"
@@ -107,6 +108,13 @@ func (g *Ingester) Ingest(ctx context.Context, b *Batch, source string, r io.Rea
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", source, err)
 	}
+	return g.IngestBytes(ctx, b, source, data)
+}
+
+// IngestBytes is Ingest of an instance already in memory (a file read
+// whole, a STOW-RS part). data is not kept after it returns, so the
+// caller may reuse the buffer.
+func (g *Ingester) IngestBytes(ctx context.Context, b *Batch, source string, data []byte) (*Result, error) {
 	in := &ethos.Instance{ProjectID: b.Project.ID, Source: source, ReceivedAt: g.now(), ReceivedBy: b.Access.UserID, Status: ethos.InstanceQuarantined}
 	if len(data) > MaxInstanceBytes {
 		return g.quarantine(ctx, b, in, ethos.QuarantineUnparsable, fmt.Sprintf("larger than %d bytes", MaxInstanceBytes), "")
@@ -234,87 +242,6 @@ func (g *Ingester) audit(ctx context.Context, b *Batch, in *ethos.Instance, acti
 	})
 }
 
-// Withdrawal is the outcome of a consent withdrawal.
-type Withdrawal struct {
-	Subject   ethos.SubjectKey   `json:"subject"`
-	Consents  []string           `json:"consents"`  // ids made inactive
-	Instances int                `json:"instances"` // instances made unusable
-	Shred     *ethos.ShredRecord `json:"shred,omitempty"`
-}
-
-// Withdraw makes every active consent of subject inactive and every stored
-// instance of the subject unusable, at once; with erase set it then
-// crypto-shreds the subject's data (the data key first, then the blobs),
-// drops the sealed identifier link and writes the disposal record to the
-// audit log. links may be nil when there is no link store.
-func Withdraw(ctx context.Context, consents ethos.ConsentService, instances ethos.InstanceService, blobs ethos.BlobStore,
-	links ethos.SubjectLinkService, auditor ethos.Auditor, actor ethos.AccessRequest, subject ethos.SubjectKey, w ethos.ConsentWithdrawal, requestID string) (*Withdrawal, error) {
-	if !subject.Valid() {
-		return nil, ethos.Errorf(ethos.EINVALID, "withdraw: not a subject key (64 lowercase hex digits)")
-	}
-	out := &Withdrawal{Subject: subject, Consents: []string{}}
-	changed, err := consents.WithdrawConsents(ctx, subject, w)
-	if err != nil {
-		return nil, err
-	}
-	for _, c := range changed {
-		out.Consents = append(out.Consents, c.ID)
-	}
-	status := ethos.InstanceWithdrawn
-	if w.ErasureRequested {
-		status = ethos.InstanceErased
-	}
-	// Unusable first, before the slower shredding.
-	if out.Instances, err = instances.SetSubjectStatus(ctx, subject, ethos.InstanceWithdrawn); err != nil {
-		return nil, err
-	}
-	rec := func(action, reason string) error {
-		return auditor.Record(ctx, ethos.AuditEvent{Actor: actor.UserID, Party: actor.PartyID, Action: action,
-			Resource: "subject/" + subject.String(), Stage: ethos.StageCollection, Reason: reason, RequestID: requestID})
-	}
-	if err := rec("consent.withdraw", fmt.Sprintf("%d consents made inactive, %d instances unusable, erasure requested: %t", len(out.Consents), out.Instances, w.ErasureRequested)); err != nil {
-		return nil, err
-	}
-	if !w.ErasureRequested {
-		return out, nil
-	}
-	sr, shredErr := blobs.ShredSubject(ctx, subject)
-	if ethos.ErrorCode(shredErr) == ethos.ENOTFOUND {
-		// Nothing was ever stored for the subject: nothing to destroy.
-		sr, shredErr = ethos.ShredRecord{Subject: subject, At: time.Now().UTC()}, nil
-	}
-	if shredErr != nil && sr.KeyID == "" {
-		return nil, shredErr
-	}
-	// From here the data key is gone (a later failure to delete files
-	// leaves only undecryptable ciphertext): record the disposal whatever
-	// happens next.
-	out.Shred = &sr
-	if _, err := instances.SetSubjectStatus(ctx, subject, status); err != nil {
-		return nil, err
-	}
-	if links != nil {
-		if err := links.DeleteSubjectLink(ctx, subject); err != nil {
-			return nil, err
-		}
-	}
-	if err := rec("subject.dispose", fmt.Sprintf("crypto-shredded: data key %s destroyed, %d blobs (%d bytes) deleted at %s",
-		orNone(sr.KeyID), sr.BlobsDeleted, sr.BytesDeleted, sr.At.Format(time.RFC3339))); err != nil {
-		return nil, err
-	}
-	if shredErr != nil {
-		return out, shredErr
-	}
-	return out, nil
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "(none held)"
-	}
-	return s
-}
-
 // LinkKey derives the key that seals patient identifiers for linkage from
 // the blob store's master key bytes (HKDF-SHA-256 with its own label), so
 // the two uses of the master key never share a key.
@@ -380,31 +307,65 @@ type Service struct {
 	Ingester *Ingester
 	Projects ethos.ProjectService
 	DUAs     ethos.DUAService
+	Workers  int // instances in flight per call; 0 means 2
 }
 
 var _ ethos.InstanceIngester = (*Service)(nil)
 
-// IngestInstance ingests one instance into project projectID.
-func (s *Service) IngestInstance(ctx context.Context, projectID string, who ethos.AccessRequest, source, requestID string, r io.Reader) (*ethos.Instance, bool, error) {
+// IngestInstances ingests items into project projectID with up to
+// Workers (default 2) instances in flight; outcomes keep the items' order.
+func (s *Service) IngestInstances(ctx context.Context, projectID string, who ethos.AccessRequest, requestID string, items []ethos.IngestItem) ([]ethos.IngestOutcome, error) {
 	p, err := s.Projects.FindProjectByID(ctx, projectID)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	rules, err := s.Ingester.Instances.CollectionRules(ctx, p.ID)
 	if err != nil {
 		if e, ok := errors.AsType[*ethos.Error](err); ok && e.Code == ethos.ENOTFOUND {
-			return nil, false, ethos.Errorf(ethos.ECONFLICT, "project %s has no collection rules yet; set them before ingesting", p.ID)
+			return nil, ethos.Errorf(ethos.ECONFLICT, "project %s has no collection rules yet; set them before ingesting", p.ID)
 		}
-		return nil, false, err
+		return nil, err
 	}
 	if s.DUAs != nil && who.PartyID != "" {
 		if who.DUAs, _, err = s.DUAs.FindDUAs(ctx, ethos.DUAFilter{PartyID: &who.PartyID, ProjectID: &p.ID, Limit: 1000}); err != nil {
-			return nil, false, err
+			return nil, err
 		}
 	}
-	res, err := s.Ingester.Ingest(ctx, &Batch{Project: p, Rules: rules, Access: who, RequestID: requestID}, source, r)
-	if err != nil {
-		return nil, false, err
+	b := &Batch{Project: p, Rules: rules, Access: who, RequestID: requestID}
+	out := make([]ethos.IngestOutcome, len(items))
+	n := s.Workers
+	if n <= 0 {
+		n = 2
 	}
-	return res.Instance, res.Duplicate, nil
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	next := make(chan int)
+	go func() {
+		defer close(next)
+		for i := range items {
+			select {
+			case next <- i:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for range min(n, len(items)) {
+		wg.Go(func() {
+			for i := range next {
+				res, err := s.Ingester.IngestBytes(ctx, b, items[i].Source, items[i].Data)
+				if err != nil {
+					cancel(err)
+					return
+				}
+				out[i] = ethos.IngestOutcome{Instance: res.Instance, Duplicate: res.Duplicate}
+			}
+		})
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return nil, context.Cause(ctx)
+	}
+	return out, nil
 }

@@ -677,3 +677,31 @@ func (r *Registry) Compliance(ctx context.Context, id string, now time.Time) ([]
 	}
 	return Evaluate(ctx, Checklist(), &DeploymentEvidence{Registry: r, Deployment: d, Now: now}, atts, now)
 }
+
+// SuspendDeployment implements ethos.DeploymentSuspender for the monitor's
+// stop-rules whose plan says a breach suspends: it logs a suspend change
+// by the deciding user, notifying the plan's stakeholder roles (or the
+// clinician role when the plan names none). An already suspended or
+// retired deployment is left as it is.
+func (r *Registry) SuspendDeployment(ctx context.Context, id, reason, by string) error {
+	d, err := r.Store.FindDeploymentByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	if d.Status == ethos.DeploymentSuspended || d.Status == ethos.DeploymentRetired {
+		return nil
+	}
+	notified := d.StakeholderRoles
+	if len(notified) == 0 {
+		notified = []ethos.Role{ethos.RoleClinician}
+	}
+	if strings.TrimSpace(reason) == "" {
+		reason = "stop-rule of the monitoring plan"
+	}
+	_, _, err = r.ChangeDeployment(ctx, id, ethos.ChangeRequest{Kind: ethos.ChangeSuspend, Reason: reason,
+		ExpectedEffect: "events refused and the model's output withdrawn from use until the deployment goes live again", Notified: notified},
+		ethos.Changer{UserID: by})
+	return err
+}
+
+var _ ethos.DeploymentSuspender = (*Registry)(nil)

@@ -13,6 +13,7 @@ type Reference struct {
 	edges     []float64
 	refCounts []float64
 	epsilon   float64
+	mean      float64 // of sorted, computed once
 }
 
 // NumericResult gathers the numeric drift statistics of one window
@@ -46,6 +47,7 @@ func NewReference(values []float64, bins int, epsilon float64) (*Reference, erro
 		}
 	}
 	r.refCounts = countSorted(r.sorted, r.edges)
+	r.mean = mean(r.sorted)
 	return r, nil
 }
 
@@ -69,7 +71,7 @@ func (r *Reference) Compare(window []float64) (NumericResult, error) {
 	res.Wasserstein = wassersteinSorted(r.sorted, cur)
 	res.PSI = psiFromCounts(r.refCounts, countSorted(cur, r.edges), r.epsilon)
 	setBounds(res.PSI.Bins, r.edges)
-	res.RefMean, res.CurMean = mean(r.sorted), mean(cur)
+	res.RefMean, res.CurMean = r.mean, mean(cur)
 	return res, nil
 }
 

@@ -17,12 +17,12 @@ import (
 //
 // so every sum is a combination of the bin's weighted moments Σ w·δᵐ, which
 // are computed in a single pass. The derivatives σ⁽ᵏ⁾ are polynomials in σ
-// (σ' = σ - σ²). With |δ| ≤ 0.005 and |b| ≤ calMomentMaxB the terms beyond
-// calOrder are below 1e-19 of the first (σ's Taylor series converges within
+// (σ' = σ - σ²). With |δ| ≤ 0.01 and |b| ≤ calMomentMaxB the terms beyond
+// calOrder are below 1e-18 of the first (σ's Taylor series converges within
 // π of the centre), so the sums equal the row-by-row ones to rounding; with a
 // steeper slope the fit falls back to row-by-row passes.
 const (
-	calBinWidth   = 0.01
+	calBinWidth   = 0.02
 	calOrder      = 10 // highest power of δ in the expansion
 	calMoments    = calOrder + 3
 	calMomentMaxB = 10
@@ -110,15 +110,50 @@ func (sw *sweep) calMomentsPass(w []uint8, G, workers int) []calBins {
 	return bins
 }
 
-// calMomentsRange bins rows lo … hi-1.
+// calMomentsRange bins rows lo … hi-1. Rows are summed into their cell's
+// moments first; when the rows move on to the next bin (they come in
+// descending order of lp, so every bin is met once), each cell touched in
+// the finished bin adds its moments to the groups it belongs to. A row thus
+// costs one set of moments, not one per group, and rows tied on the score
+// share their logit and powers.
 func (sw *sweep) calMomentsRange(w []uint8, G, lo, hi int) []calBins {
 	bins := make([]calBins, G)
 	for g := range bins {
 		bins[g].last = math.MinInt
 	}
 	dims := sw.dims
+	nc := len(sw.cellGroups) / dims
 	const stride = calMoments + 1
-	var pw [calMoments]float64
+	cellMom := make([]float64, nc*calMoments)
+	cellY := make([]float64, 2*nc) // Σw·y, Σw·y·lp per cell
+	touched := make([]bool, nc)
+	list := make([]int32, 0, nc)
+	curBin, curC := math.MinInt, 0.0
+	flush := func() {
+		for _, cell := range list {
+			mom := cellMom[int(cell)*calMoments:][:calMoments]
+			for _, g := range sw.cellGroups[int(cell)*dims:][:dims] {
+				b := &bins[g]
+				if b.last != curBin {
+					if b.last == math.MinInt {
+						b.first = curBin
+					}
+					b.last = curBin
+					b.entries = append(b.entries, curC)
+					b.entries = append(b.entries, make([]float64, calMoments)...)
+				}
+				e := b.entries[len(b.entries)-stride+1:]
+				for m := range mom {
+					e[m] += mom[m]
+				}
+			}
+			clear(mom)
+			touched[cell] = false
+		}
+		list = list[:0]
+	}
+	var dpow [calMoments]float64
+	prev, lp := math.NaN(), 0.0
 	for i := lo; i < hi; i++ {
 		sc := sw.score[i]
 		wt := 1.0
@@ -128,34 +163,47 @@ func (sw *sweep) calMomentsRange(w []uint8, G, lo, hi int) []calBins {
 			}
 			wt = float64(w[i])
 		}
-		p := sw.pay[i]
-		y := float64(p >> 31)
-		sc = min(max(sc, logLossEps), 1-logLossEps)
-		lp := math.Log(sc / (1 - sc))
-		bin := int(math.Floor(lp / calBinWidth))
-		c := (float64(bin) + 0.5) * calBinWidth
-		d := lp - c
-		x := wt
-		for m := range pw {
-			pw[m] = x
-			x *= d
+		if sc != prev {
+			prev = sc
+			sc = min(max(sc, logLossEps), 1-logLossEps)
+			lp = math.Log(sc / (1 - sc))
+			bin := int(math.Floor(lp / calBinWidth))
+			if bin != curBin {
+				flush()
+				curBin, curC = bin, (float64(bin)+0.5)*calBinWidth
+			}
+			d := lp - curC
+			x := 1.0
+			for m := range dpow {
+				dpow[m] = x
+				x *= d
+			}
 		}
-		for _, g := range sw.cellGroups[int(p&^labelBit)*dims:][:dims] {
-			b := &bins[g]
-			if b.last != bin {
-				if b.last == math.MinInt {
-					b.first = bin
-				}
-				b.last = bin
-				b.entries = append(b.entries, c)
-				b.entries = append(b.entries, make([]float64, calMoments)...)
+		p := sw.pay[i]
+		cell := int(p &^ labelBit)
+		if !touched[cell] {
+			touched[cell] = true
+			list = append(list, int32(cell))
+		}
+		mom := cellMom[cell*calMoments:][:calMoments]
+		if wt == 1 {
+			for m := range mom {
+				mom[m] += dpow[m]
 			}
-			e := b.entries[len(b.entries)-stride+1:]
-			for m := range pw {
-				e[m] += pw[m]
+		} else {
+			for m := range mom {
+				mom[m] += wt * dpow[m]
 			}
-			b.sumY += wt * y
-			b.sumYLP += wt * y * lp
+		}
+		wy := wt * float64(p>>31)
+		cellY[2*cell] += wy
+		cellY[2*cell+1] += wy * lp
+	}
+	flush()
+	for cell := range nc {
+		for _, g := range sw.cellGroups[cell*dims:][:dims] {
+			bins[g].sumY += cellY[2*cell]
+			bins[g].sumYLP += cellY[2*cell+1]
 		}
 	}
 	return bins

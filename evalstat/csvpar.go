@@ -40,14 +40,22 @@ func readChunks(br *bufio.Reader, headerLines int, cols columns, spec CSVSpec, s
 	stop := make(chan struct{})
 	var splitErr error
 	var wg sync.WaitGroup
+	// Chunk buffers and chunk tables go back to these free lists once
+	// merged, so a long input reuses a few of them instead of allocating
+	// (and faulting in, and collecting) fresh memory for every chunk.
+	freeBufs := make(chan []byte, 4*workers)
+	freeTables := make(chan *Table, 4*workers)
 	for range workers {
 		wg.Go(func() {
 			for c := range jobs {
-				c.t, _ = NewTable(spec.Groups, spec.Cluster != "")
+				select {
+				case c.t = <-freeTables:
+					c.t.reset()
+				default:
+					c.t, _ = NewTable(spec.Groups, spec.Cluster != "")
+				}
 				c.t.grow(len(c.data) / 16)
-				cr := &csvReader{r: bufio.NewReaderSize(bytes.NewReader(c.data), 1<<16)}
-				c.err = parseRows(cr, cols, spec, c.t)
-				c.lines = cr.line
+				c.lines, c.err = newFastParser(cols, spec).parseChunk(c.data, c.t)
 				close(c.done)
 			}
 		})
@@ -55,7 +63,7 @@ func readChunks(br *bufio.Reader, headerLines int, cols columns, spec CSVSpec, s
 	go func() {
 		defer close(order)
 		defer close(jobs)
-		splitErr = splitRecords(br, func(data []byte) bool {
+		splitErr = splitRecords(br, freeBufs, func(data []byte) bool {
 			c := &chunk{data: data, done: make(chan struct{})}
 			select {
 			case order <- c:
@@ -92,6 +100,14 @@ func readChunks(br *bufio.Reader, headerLines int, cols columns, spec CSVSpec, s
 		}
 		rows += c.t.Len()
 		lines += c.lines
+		select {
+		case freeBufs <- c.data[:0]:
+		default:
+		}
+		select {
+		case freeTables <- c.t:
+		default:
+		}
 		c.t, c.data = nil, nil
 	}
 	wg.Wait()
@@ -110,13 +126,24 @@ func readChunks(br *bufio.Reader, headerLines int, cols columns, spec CSVSpec, s
 
 // splitRecords cuts the input into pieces of about chunkSize bytes that end
 // at a record boundary (a line break outside quotes) and hands each to
-// emit, which returns false to stop.
-func splitRecords(r io.Reader, emit func([]byte) bool) error {
+// emit, which returns false to stop. It takes buffers from free when they
+// have room for the carried-over partial record and chunkSize more bytes.
+func splitRecords(r io.Reader, free <-chan []byte, emit func([]byte) bool) error {
 	var carry []byte
 	for {
-		buf := make([]byte, len(carry), len(carry)+chunkSize)
+		var buf []byte
+		select {
+		case b := <-free:
+			if cap(b) >= len(carry)+chunkSize {
+				buf = b[:len(carry)]
+			}
+		default:
+		}
+		if buf == nil {
+			buf = make([]byte, len(carry), len(carry)+chunkSize+4096)
+		}
 		copy(buf, carry)
-		n, err := io.ReadFull(r, buf[len(carry):cap(buf)])
+		n, err := io.ReadFull(r, buf[len(carry):len(carry)+chunkSize])
 		buf = buf[:len(carry)+n]
 		eof := err == io.EOF || err == io.ErrUnexpectedEOF
 		if err != nil && !eof {
@@ -138,7 +165,7 @@ func splitRecords(r io.Reader, emit func([]byte) bool) error {
 			carry = buf
 			continue
 		}
-		carry = append([]byte(nil), buf[cut:]...)
+		carry = append(carry[:0], buf[cut:]...)
 		if !emit(buf[:cut]) {
 			return nil
 		}

@@ -11,7 +11,9 @@
 //
 // The work is columnar: scores are sorted once (a radix sort of their IEEE-754
 // bits), and every group, the overall population and every bootstrap resample
-// are evaluated by sweeps over that single order. Bootstrap resamples are
-// seeded one by one, so results are identical bit for bit for the same seed
-// whatever the number of workers.
+// are evaluated by sweeps over that single order. For the bootstrap the rows
+// are also kept stratum by stratum (cell-major, score order within each), so
+// a resample's counts are drawn in place per stratum and swept sequentially.
+// Bootstrap resamples are seeded one by one, so results are identical bit for
+// bit for the same seed whatever the number of workers.
 package evalstat

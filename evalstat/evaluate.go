@@ -294,7 +294,7 @@ func Evaluate(t *Table, cfg Config) (*Report, error) {
 	}
 	t.sort()
 	L := newLayout(t, &cfg)
-	sw := &sweep{score: t.score, pay: t.pay, cellGroups: L.cellGroups, dims: L.dims, threshold: cfg.Threshold}
+	sw := &sweep{score: t.score, pay: t.pay, cellGroups: L.cellGroups, dims: L.dims, threshold: cfg.Threshold, workers: cfg.Workers}
 	G := len(L.groups)
 	acc := make([]groupAcc, G)
 	sw.run(nil, acc, make([]cellSums, len(t.Cells)), make([]rankAcc, G))

@@ -18,3 +18,6 @@ func SetCalMomentMinRows(n int) (restore func()) {
 	calMomentMinRows = n
 	return func() { calMomentMinRows = old }
 }
+
+// SortDesc exposes the radix sort of the scores.
+func SortDesc(score []float64, pay, pat []uint32) { sortDesc(score, pay, pat) }

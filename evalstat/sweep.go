@@ -1,6 +1,9 @@
 package evalstat
 
-import "math"
+import (
+	"math"
+	"sync"
+)
 
 // logLossEps is the clipping bound of log loss: scores are clipped to
 // [eps, 1-eps] with eps the float64 machine epsilon, as scikit-learn does.
@@ -73,6 +76,7 @@ type sweep struct {
 	dims       int
 	threshold  float64
 	loss       []float64 // per-row log loss, precomputed for the bootstrap (may be nil)
+	workers    int       // goroutines for the two sweeps (0 or 1: one)
 }
 
 const labelBit = 1 << 31
@@ -102,62 +106,13 @@ func (sw *sweep) run(w []uint8, acc []groupAcc, cells []cellSums, ranks []rankAc
 	for g := range ranks {
 		ranks[g] = rankAcc{block: -1}
 	}
-	score, pay := sw.score, sw.pay
-	block := int32(0)
-	for i, s := range score {
-		if i > 0 && score[i-1] != s {
-			block = int32(i)
-		}
-		// A row left out of a resample has weight 0 and adds nothing;
-		// processing it costs less than a mispredicted branch.
-		wt := 1.0
-		if w != nil {
-			if w[i] == 0 {
-				continue
-			}
-			wt = float64(w[i])
-		}
-		p := pay[i]
-		cell := int(p &^ labelBit)
-		y := float64(p >> 31)
-		var loss float64
-		if sw.loss != nil {
-			loss = sw.loss[i]
-		} else {
-			loss = rowLoss(s, y)
-		}
-		bin := min(int(s*numBins), numBins-1)
-		d := s - y
-		c := &cells[cell]
-		c.n += wt
-		wy := wt * y
-		c.pos += wy
-		if s >= sw.threshold {
-			c.tpT += wy
-			c.fpT += wt - wy
-		}
-		c.sumS += wt * s
-		c.sumSq += wt * d * d
-		c.sumLoss += wt * loss
-		c.binN[bin] += wt
-		c.binS[bin] += wt * s
-		c.binY[bin] += wy
-
-		wn := wt - wy
-		for _, g := range sw.cellGroups[cell*dims:][:dims] {
-			a := &ranks[g]
-			if a.block != block {
-				a.closeBlock()
-				a.block = block
-			}
-			// Negatives: every positive above the block, and ½ for each
-			// positive already in the block; positives: ½ for each
-			// negative already in the block.
-			a.u += wn*(a.posAbove+0.5*a.bPos) + 0.5*wy*a.bNeg
-			a.bPos += wy
-			a.bNeg += wn
-		}
+	parts := sw.dimParts()
+	var wg sync.WaitGroup
+	for _, ds := range parts[1:] {
+		wg.Go(func() { sw.runPart(w, nil, ranks, ds) })
 	}
+	sw.runPart(w, cells, ranks, parts[0])
+	wg.Wait()
 	for g := range ranks {
 		r := &ranks[g]
 		r.closeBlock()
@@ -183,6 +138,92 @@ func (sw *sweep) run(w []uint8, acc []groupAcc, cells []cellSums, ranks []rankAc
 				a.binS[k] += c.binS[k]
 				a.binY[k] += c.binY[k]
 			}
+		}
+	}
+}
+
+// dimParts splits the layout's dimensions (groupings) between up to
+// sw.workers goroutines: each group belongs to exactly one dimension, so
+// goroutines that each sweep every row but update only their own
+// dimensions' groups compute every group exactly as one goroutine would.
+// The first part also does the additive sums (about the cost of two
+// dimensions), so it gets fewer dimensions.
+func (sw *sweep) dimParts() [][]int {
+	all := make([]int, sw.dims)
+	for d := range all {
+		all[d] = d
+	}
+	if sw.workers < 2 || sw.dims < 2 {
+		return [][]int{all}
+	}
+	k := (sw.dims - 1) / 2
+	return [][]int{all[:k], all[k:]}
+}
+
+// runPart sweeps every row, adding the additive statistics to cells (when
+// cells is not nil) and the rank statistics to the groups of dimensions ds.
+func (sw *sweep) runPart(w []uint8, cells []cellSums, ranks []rankAcc, ds []int) {
+	dims := sw.dims
+	score, pay := sw.score, sw.pay
+	block := int32(0)
+	lossScore, losses := math.NaN(), [2]float64{}
+	for i, s := range score {
+		if i > 0 && score[i-1] != s {
+			block = int32(i)
+		}
+		wt := 1.0
+		if w != nil {
+			if w[i] == 0 {
+				continue
+			}
+			wt = float64(w[i])
+		}
+		p := pay[i]
+		cell := int(p &^ labelBit)
+		y := float64(p >> 31)
+		wy := wt * y
+		if cells != nil {
+			var loss float64
+			if sw.loss != nil {
+				loss = sw.loss[i]
+			} else {
+				if s != lossScore {
+					// Rows tied on the score share their two logarithms.
+					lossScore = s
+					losses = [2]float64{rowLoss(s, 0), rowLoss(s, 1)}
+				}
+				loss = losses[p>>31]
+			}
+			bin := min(int(s*numBins), numBins-1)
+			d := s - y
+			c := &cells[cell]
+			c.n += wt
+			c.pos += wy
+			if s >= sw.threshold {
+				c.tpT += wy
+				c.fpT += wt - wy
+			}
+			c.sumS += wt * s
+			c.sumSq += wt * d * d
+			c.sumLoss += wt * loss
+			c.binN[bin] += wt
+			c.binS[bin] += wt * s
+			c.binY[bin] += wy
+		}
+		wn := wt - wy
+		cg := sw.cellGroups[cell*dims:][:dims]
+		for _, d := range ds {
+			a := &ranks[cg[d]]
+			if a.block != block {
+				a.closeBlock()
+				a.block = block
+			}
+			// Negatives: every positive above the block, and ½ for each
+			// positive already in the block; positives: ½ for each
+			// negative already in the block.
+			a.u += wn*(a.posAbove+0.5*a.bPos) + 0.5*wy*a.bNeg
+			a.bPos += wy
+			a.bNeg += wn
 		}
 	}
 }
@@ -218,7 +259,6 @@ func (a *rankAcc) closeBlock() {
 // curve at about rocPoints points, and counts true and false positives at
 // every threshold of grid (descending order is not required).
 func (sw *sweep) run2(acc []groupAcc, rocPoints int, grid []float64) {
-	dims := sw.dims
 	// grid thresholds in descending order.
 	order := make([]int, len(grid))
 	for i := range order {
@@ -239,13 +279,38 @@ func (sw *sweep) run2(acc []groupAcc, rocPoints int, grid []float64) {
 		a.dcTP = make([]float64, len(grid))
 		a.dcFP = make([]float64, len(grid))
 	}
-	touched := make([]int32, 0, len(acc))
+	parts := sw.dimParts()
+	var wg sync.WaitGroup
+	for _, ds := range parts[1:] {
+		wg.Go(func() { sw.run2Part(acc, grid, order, ds) })
+	}
+	sw.run2Part(acc, grid, order, parts[0])
+	wg.Wait()
+}
+
+// run2Part is run2's sweep for the groups of dimensions ds.
+func (sw *sweep) run2Part(acc []groupAcc, grid []float64, order []int, ds []int) {
+	dims := sw.dims
+	if len(ds) == 0 {
+		return
+	}
+	var mine []int32 // the groups of ds
+	seen := make(map[int32]bool)
+	for cell := range len(sw.cellGroups) / dims {
+		for _, d := range ds {
+			if g := sw.cellGroups[cell*dims+d]; !seen[g] {
+				seen[g] = true
+				mine = append(mine, g)
+			}
+		}
+	}
+	touched := make([]int32, 0, len(mine))
 	gi := 0
 	record := func(s float64) {
 		// Every row already flushed has a score > s; record the thresholds
 		// in (s, previous score].
 		for gi < len(order) && grid[order[gi]] > s {
-			for g := range acc {
+			for _, g := range mine {
 				acc[g].dcTP[order[gi]] = acc[g].posAbove
 				acc[g].dcFP[order[gi]] = acc[g].negAbove
 			}
@@ -264,7 +329,8 @@ func (sw *sweep) run2(acc []groupAcc, rocPoints int, grid []float64) {
 		}
 		p := sw.pay[i]
 		cg := sw.cellGroups[int(p&^labelBit)*dims:][:dims]
-		for _, g := range cg {
+		for _, d := range ds {
+			g := cg[d]
 			a := &acc[g]
 			if p&labelBit != 0 {
 				a.bPos++

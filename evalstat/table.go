@@ -43,9 +43,24 @@ type Table struct {
 
 	levelIdx []map[string]uint32
 	cellIdx  map[uint64]uint32
+	cellHot  *[cellHotSize]cellHotEntry // direct-mapped cache in front of cellIdx
 	clustIdx map[string]uint32
 	clustIDs []string
 	codes    []uint32 // scratch
+}
+
+// cellHotSize is the size of the direct-mapped cache of attribute
+// combinations (Table.add), which spares most rows a map lookup.
+const (
+	cellHotBits = 10
+	cellHotSize = 1 << cellHotBits
+)
+
+// cellHotEntry caches one combination.
+type cellHotEntry struct {
+	key  uint64
+	cell uint32
+	ok   bool
 }
 
 // NewTable returns an empty table grouped by the named attributes. With
@@ -131,6 +146,27 @@ func (t *Table) clusterCode(b []byte) uint32 {
 	return c
 }
 
+// reset empties t for reuse, keeping its columns' memory.
+func (t *Table) reset() {
+	for i := range t.Attrs {
+		t.Attrs[i].Levels = nil
+		clear(t.levelIdx[i])
+	}
+	t.Cells = nil
+	clear(t.cellIdx)
+	if t.cellHot != nil {
+		clear(t.cellHot[:])
+	}
+	t.score, t.pay = t.score[:0], t.pay[:0]
+	if t.cluster != nil {
+		t.cluster = t.cluster[:0]
+		clear(t.clustIdx)
+		t.clustIDs = nil
+		t.nclust = 0
+	}
+	t.sorted = false
+}
+
 // grow makes room for n more rows.
 func (t *Table) grow(n int) {
 	t.score = slices.Grow(t.score, n)
@@ -149,8 +185,17 @@ func (t *Table) add(label bool, score float64, cluster uint32) error {
 	for i, c := range t.codes {
 		key |= uint64(c) << (16 * i)
 	}
-	cell, ok := t.cellIdx[key]
+	if t.cellHot == nil {
+		t.cellHot = new([cellHotSize]cellHotEntry)
+	}
+	hot := &t.cellHot[(key*0x9E3779B97F4A7C15)>>(64-cellHotBits)]
+	cell, ok := hot.cell, hot.ok && hot.key == key
 	if !ok {
+		cell, ok = t.cellIdx[key]
+	}
+	if ok {
+		*hot = cellHotEntry{key: key, cell: cell, ok: true}
+	} else {
 		if len(t.Cells) >= maxCells {
 			return fmt.Errorf("evalstat: too many attribute combinations")
 		}

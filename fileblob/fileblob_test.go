@@ -218,7 +218,13 @@ func TestPermissions(t *testing.T) {
 	if _, err := e.store.Put(context.Background(), subject(t, "A"), strings.NewReader("x")); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range append(blobFiles(t, e.dir), e.keyPath) {
+	// New keys go to the journal; reopening folds it into the snapshot.
+	journal := e.keyPath + ".journal"
+	if fi, err := os.Stat(journal); err != nil || fi.Mode().Perm() != 0o600 || fi.Size() == 0 {
+		t.Fatalf("journal after a new key: %v %v", fi, err)
+	}
+	e.reopen(t, e.master, 0)
+	for _, p := range append(blobFiles(t, e.dir), e.keyPath, journal) {
 		fi, err := os.Stat(p)
 		if err != nil {
 			t.Fatal(err)
@@ -292,7 +298,8 @@ func TestShredSubject(t *testing.T) {
 		}
 	}
 	// A backup of the whole store taken before the shredding: blob files
-	// and key file.
+	// and key file (reopening folds the journal into the key file).
+	e.reopen(t, e.master, 0)
 	backup := map[string][]byte{}
 	var bytesA int64
 	for _, p := range blobFiles(t, e.dir) {
@@ -666,4 +673,32 @@ func TestVerify(t *testing.T) {
 			t.Fatalf("report %+v", rep)
 		}
 	})
+}
+
+func TestRemoveStaleTemp(t *testing.T) {
+	e := mustStore(t, fileblob.SegmentSize)
+	ctx := context.Background()
+	ref, err := e.store.Put(ctx, subject(t, "a"), strings.NewReader("kept bytes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(filepath.Dir(blobPath(t, e, ref)))
+	for _, name := range []string{".put-123", ".put-456"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("half a blob"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := e.store.RemoveStaleTemp()
+	if err != nil || n != 2 {
+		t.Fatalf("removed %d (%v), want 2", n, err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".put-*")); len(left) != 0 {
+		t.Fatalf("left: %v", left)
+	}
+	if got, err := readAll(t, e.store, ref); err != nil || string(got) != "kept bytes" {
+		t.Fatalf("finished blob after cleaning: %q %v", got, err)
+	}
+	if n, err := e.store.RemoveStaleTemp(); err != nil || n != 0 {
+		t.Fatalf("second run removed %d (%v)", n, err)
+	}
 }

@@ -86,3 +86,72 @@ func FuzzRoundTrip(f *testing.F) {
 }
 
 var _ ethos.BlobStore = (*fileblob.Store)(nil)
+
+// FuzzKeyJournal opens a key store whose journal is the fuzzer's bytes,
+// seeded with a real journal written by Put for the subjects of real DICOM
+// files. Open must never panic; it either refuses with EINVALID or opens
+// a store whose keys are all valid, and a second open of what the first
+// left behind gives the same keys (the fold into the snapshot is exact).
+func FuzzKeyJournal(f *testing.F) {
+	data, err := os.ReadFile(filepath.Join(testenv.DICOMDir(f), "pydicom", "MR_small.dcm"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	dir := f.TempDir()
+	ks := fileblob.NewFileKeyStore(filepath.Join(dir, "keys.json"))
+	if err := ks.Open(); err != nil {
+		f.Fatal(err)
+	}
+	s := fileblob.NewStore(filepath.Join(dir, "blobs"), ks, fileblob.GenerateMasterKey())
+	if err := s.Init(); err != nil {
+		f.Fatal(err)
+	}
+	for _, id := range []string{"A", "B", "C"} {
+		if _, err := s.Put(context.Background(), subject(f, id), bytes.NewReader(data)); err != nil {
+			f.Fatal(err)
+		}
+	}
+	genuine, err := os.ReadFile(filepath.Join(dir, "keys.json.journal"))
+	if err != nil || len(genuine) == 0 {
+		f.Fatalf("journal: %d bytes, %v", len(genuine), err)
+	}
+	ks.Close()
+	f.Add(genuine)
+	f.Add(genuine[:len(genuine)-1])
+	f.Add(genuine[:len(genuine)/2])
+	f.Add(append(bytes.Clone(genuine), genuine...))
+	f.Add([]byte("{}\n"))
+	f.Fuzz(func(t *testing.T, journal []byte) {
+		p := filepath.Join(t.TempDir(), "keys.json")
+		if err := os.WriteFile(p+".journal", journal, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ks := fileblob.NewFileKeyStore(p)
+		err := ks.Open()
+		if err != nil {
+			if ethos.ErrorCode(err) != ethos.EINVALID {
+				t.Fatalf("open: %v, want EINVALID or success", err)
+			}
+			return
+		}
+		first, err := ks.DataKeys(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ks.Close()
+		again := fileblob.NewFileKeyStore(p)
+		if err := again.Open(); err != nil {
+			t.Fatalf("reopen after a successful open: %v", err)
+		}
+		defer again.Close()
+		second, _ := again.DataKeys(context.Background())
+		if len(first) != len(second) {
+			t.Fatalf("%d keys, %d after reopening", len(first), len(second))
+		}
+		for i := range first {
+			if first[i].ID != second[i].ID || first[i].Subject != second[i].Subject || !bytes.Equal(first[i].Wrapped, second[i].Wrapped) {
+				t.Fatalf("key %d changed on reopening", i)
+			}
+		}
+	})
+}

@@ -17,28 +17,52 @@ import (
 	"github.com/ethos-imaging/ethos"
 )
 
-// FileKeyStore is an ethos.KeyStore kept in one JSON file of wrapped data
-// keys (mode 0600), rewritten atomically on every change. One process at a
-// time may use a key file: Open takes an exclusive lock on <path>.lock
-// (flock) and Close releases it, because two writers would each rewrite
-// the file without the other's new keys — and a lost data key is lost
-// data. Every change rewrites the whole file, which suits thousands of
-// subjects, not millions; the SQLite store implements the same interface
-// for the server.
+// FileKeyStore is an ethos.KeyStore kept in a snapshot file of wrapped
+// data keys (JSON, mode 0600) and a journal beside it (<path>.journal):
+// a new key is appended to the journal and synced, so adding the keys of
+// n subjects costs O(n), not the O(n²) of rewriting the whole file each
+// time. Open replays the journal (a torn last line, from a crash in the
+// middle of an append that was never acknowledged, is dropped) and folds
+// it into a new snapshot; so do Close and every 1024 appends. Destroying
+// or rewrapping keys rewrites the snapshot at once and empties the
+// journal, so a destroyed key's wrapped bytes leave both files before
+// DestroyDataKey returns. The snapshot records the sequence number of the
+// last change it holds; journal records at or below it are skipped on
+// replay, which keeps a crash between writing a snapshot and emptying the
+// journal from bringing a destroyed key back.
+//
+// One process at a time may use a key file: Open takes an exclusive lock
+// on <path>.lock (flock) and Close releases it, because two writers would
+// each lose the other's new keys — and a lost data key is lost data.
 type FileKeyStore struct {
 	Path string
 
-	mu   sync.Mutex
-	keys map[ethos.SubjectKey]*ethos.DataKey
-	lock *os.File
+	mu       sync.Mutex
+	keys     map[ethos.SubjectKey]*ethos.DataKey
+	lock     *os.File
+	journal  *os.File
+	seq      uint64 // last change applied
+	appended int    // records in the journal
 }
 
 var _ ethos.KeyStore = (*FileKeyStore)(nil)
 
 type keyFile struct {
 	Version int              `json:"version"`
+	Seq     uint64           `json:"seq,omitempty"`
 	Keys    []*ethos.DataKey `json:"keys"`
 }
+
+// journalRecord is one line of the journal: a created key.
+type journalRecord struct {
+	Seq    uint64         `json:"seq"`
+	Create *ethos.DataKey `json:"create"`
+}
+
+// compactEvery bounds the journal between snapshots.
+const compactEvery = 1024
+
+func (s *FileKeyStore) journalPath() string { return s.Path + ".journal" }
 
 // NewFileKeyStore returns a key store backed by the file at path.
 func NewFileKeyStore(path string) *FileKeyStore { return &FileKeyStore{Path: path} }
@@ -62,7 +86,7 @@ func (s *FileKeyStore) Open() error {
 	s.lock = lf
 	if err := s.load(); err != nil {
 		s.lock.Close()
-		s.lock = nil
+		s.lock, s.keys = nil, nil
 		return err
 	}
 	return nil
@@ -76,17 +100,26 @@ func (s *FileKeyStore) Close() error {
 	if s.lock == nil {
 		return nil
 	}
-	err := s.lock.Close() // closing the descriptor releases the flock
+	var errs []error
+	if s.journal != nil {
+		if s.appended > 0 {
+			errs = append(errs, s.compact())
+		}
+		errs = append(errs, s.journal.Close())
+		s.journal = nil
+	}
+	errs = append(errs, s.lock.Close()) // closing the descriptor releases the flock
 	s.lock = nil
 	s.keys = nil
-	return err
+	return errors.Join(errs...)
 }
 
 func (s *FileKeyStore) load() error {
 	s.keys = make(map[ethos.SubjectKey]*ethos.DataKey)
+	s.seq = 0
 	fi, err := os.Stat(s.Path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return s.replay()
 	}
 	if err != nil {
 		return fmt.Errorf("key store: %w", err)
@@ -116,6 +149,73 @@ func (s *FileKeyStore) load() error {
 		}
 		s.keys[k.Subject] = k
 	}
+	s.seq = kf.Seq
+	return s.replay()
+}
+
+// replay applies the journal's records newer than the snapshot, folds
+// them into a new snapshot and opens the journal for appending.
+func (s *FileKeyStore) replay() error {
+	b, err := os.ReadFile(s.journalPath())
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("key store journal: %w", err)
+	}
+	applied := 0
+	for line, off := 1, 0; off < len(b); line++ {
+		end := bytes.IndexByte(b[off:], '\n')
+		if end < 0 {
+			// A torn append: the process died before the record was
+			// synced, so the key was never used.
+			break
+		}
+		rec := b[off : off+end]
+		off += end + 1
+		dec := json.NewDecoder(bytes.NewReader(rec))
+		dec.DisallowUnknownFields()
+		var r journalRecord
+		if err := dec.Decode(&r); err != nil {
+			return ethos.Errorf(ethos.EINVALID, "key store journal %s: line %d: %v", s.journalPath(), line, err)
+		}
+		if err := validDataKey(r.Create); err != nil {
+			return ethos.Errorf(ethos.EINVALID, "key store journal %s: line %d: %s", s.journalPath(), line, ethos.ErrorMessage(err))
+		}
+		if r.Seq <= s.seq {
+			continue // already in the snapshot (or destroyed after it)
+		}
+		if old, ok := s.keys[r.Create.Subject]; ok && old.ID != r.Create.ID {
+			return ethos.Errorf(ethos.EINVALID, "key store journal %s: line %d: second key for subject %s", s.journalPath(), line, r.Create.Subject.Short())
+		}
+		s.keys[r.Create.Subject] = r.Create
+		s.seq = r.Seq
+		applied++
+	}
+	j, err := os.OpenFile(s.journalPath(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("key store journal: %w", err)
+	}
+	s.journal = j
+	if applied > 0 || len(b) > 0 {
+		if err := s.compact(); err != nil {
+			j.Close()
+			s.journal = nil
+			return err
+		}
+	}
+	return nil
+}
+
+// compact writes the keys as a new snapshot and empties the journal.
+func (s *FileKeyStore) compact() error {
+	if err := s.save(); err != nil {
+		return err
+	}
+	if err := s.journal.Truncate(0); err != nil {
+		return fmt.Errorf("key store journal: %w", err)
+	}
+	if err := s.journal.Sync(); err != nil {
+		return fmt.Errorf("key store journal: %w", err)
+	}
+	s.appended = 0
 	return nil
 }
 
@@ -179,10 +279,23 @@ func (s *FileKeyStore) CreateDataKey(ctx context.Context, k *ethos.DataKey) erro
 	if _, ok := s.keys[k.Subject]; ok {
 		return ethos.Errorf(ethos.ECONFLICT, "subject %s already has a data key", k.Subject.Short())
 	}
+	line, err := json.Marshal(journalRecord{Seq: s.seq + 1, Create: k})
+	if err != nil {
+		return fmt.Errorf("key store: %w", err)
+	}
+	if _, err := s.journal.Write(append(line, '\n')); err != nil {
+		return fmt.Errorf("key store journal: %w", err)
+	}
+	if err := s.journal.Sync(); err != nil {
+		return fmt.Errorf("key store journal: %w", err)
+	}
+	s.seq++
+	s.appended++
 	s.keys[k.Subject] = clone(k)
-	if err := s.save(); err != nil {
-		delete(s.keys, k.Subject)
-		return err
+	if s.appended >= compactEvery {
+		if err := s.compact(); err != nil {
+			return err // the key is durable in the journal
+		}
 	}
 	return nil
 }
@@ -199,8 +312,10 @@ func (s *FileKeyStore) DestroyDataKey(ctx context.Context, subject ethos.Subject
 		return nil, ethos.Errorf(ethos.ENOTFOUND, "no data key for subject %s", subject.Short())
 	}
 	delete(s.keys, subject)
-	if err := s.save(); err != nil {
+	s.seq++
+	if err := s.compact(); err != nil {
 		s.keys[subject] = k
+		s.seq--
 		return nil, err
 	}
 	return clone(k), nil
@@ -249,17 +364,19 @@ func (s *FileKeyStore) ReplaceDataKeys(ctx context.Context, keys []*ethos.DataKe
 	}
 	prev := s.keys
 	s.keys = next
-	if err := s.save(); err != nil {
+	s.seq++
+	if err := s.compact(); err != nil {
 		s.keys = prev
+		s.seq--
 		return err
 	}
 	return nil
 }
 
-// save rewrites the key file: temp file in the same directory, Sync,
+// save rewrites the snapshot: temp file in the same directory, Sync,
 // Rename, directory Sync.
 func (s *FileKeyStore) save() error {
-	b, err := json.MarshalIndent(keyFile{Version: 1, Keys: s.sorted()}, "", "  ")
+	b, err := json.MarshalIndent(keyFile{Version: 1, Seq: s.seq, Keys: s.sorted()}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("key store: %w", err)
 	}

@@ -66,6 +66,43 @@ func (s *Store) Init() error {
 	return nil
 }
 
+// RemoveStaleTemp deletes the temporary files of Puts that never finished
+// (a process killed between writing and renaming) and returns how many it
+// removed. Call it only while holding the key store exclusively (as
+// FileKeyStore.Open does), so that no Put is under way.
+func (s *Store) RemoveStaleTemp() (int, error) {
+	keyDirs, err := os.ReadDir(s.Dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("blob store: %w", err)
+	}
+	n := 0
+	for _, d := range keyDirs {
+		if !d.IsDir() {
+			continue
+		}
+		dir := filepath.Join(s.Dir, d.Name())
+		stale, err := filepath.Glob(filepath.Join(dir, ".put-*"))
+		if err != nil {
+			return n, err
+		}
+		for _, p := range stale {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return n, fmt.Errorf("blob store: remove stale %s: %w", filepath.Base(p), err)
+			}
+			n++
+		}
+		if len(stale) > 0 {
+			if err := syncDir(dir); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, nil
+}
+
 // AddRetiredMasterKey lets the store unwrap data keys still wrapped under
 // an older master key (during a rotation). New keys are always wrapped
 // under the current master key.

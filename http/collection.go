@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/ethos-imaging/ethos"
+	"github.com/ethos-imaging/ethos/consent"
 	"github.com/ethos-imaging/ethos/dicom"
 	"github.com/ethos-imaging/ethos/dicom/tag"
 )
@@ -125,12 +126,17 @@ func (s *Server) handleSTOW(w http.ResponseWriter, r *http.Request, p *principal
 		return err
 	}
 	who := ethos.AccessRequest{UserID: p.User.ID, PartyID: p.Party.ID, PartyType: p.Party.Type, Roles: p.User.Roles}
+	items := make([]ethos.IngestItem, len(parts))
+	for i, part := range parts {
+		items[i] = ethos.IngestItem{Source: fmt.Sprintf("stow-rs:%s#%d", requestID(r.Context()), i+1), Data: part.data}
+	}
+	outcomes, err := s.Ingest.IngestInstances(r.Context(), project, who, requestID(r.Context()), items)
+	if err != nil {
+		return err
+	}
 	var stored, failed []dicomJSON
 	for i, part := range parts {
-		in, _, err := s.Ingest.IngestInstance(r.Context(), project, who, fmt.Sprintf("stow-rs:%s#%d", requestID(r.Context()), i+1), requestID(r.Context()), bytes.NewReader(part.data))
-		if err != nil {
-			return err
-		}
+		in := outcomes[i].Instance
 		item := dicomJSON{"00081150": uiAttr(part.sopClass), "00081155": uiAttr(part.sopUID)}
 		if in.Status == ethos.InstanceStored {
 			// A duplicate is stored already: success, nothing new kept.
@@ -170,10 +176,268 @@ func (s *Server) handleSTOW(w http.ResponseWriter, r *http.Request, p *principal
 	return nil
 }
 
+// MaxConsentBytes bounds a FHIR consent import.
+const MaxConsentBytes = 16 << 20
+
+// collectionAccess asks the access policy (and records the decision in
+// the audit log) whether the caller may do action at the collection stage
+// of the project in the path, for the project's collection purpose
+// (research when it has no rules yet).
+func (s *Server) collectionAccess(r *http.Request, p *principal, action ethos.Action, resource string) (*ethos.Project, ethos.AccessRequest, error) {
+	ctx := r.Context()
+	if s.Collection == nil || s.Instances == nil {
+		return nil, ethos.AccessRequest{}, ethos.Errorf(ethos.ENOTIMPLEMENTED, "the collection services are not configured on this server")
+	}
+	prj, err := s.Projects.FindProjectByID(ctx, r.PathValue("id"))
+	if err != nil {
+		return nil, ethos.AccessRequest{}, err
+	}
+	purpose := ethos.PurposeResearch
+	if rules, err := s.Instances.CollectionRules(ctx, prj.ID); err == nil {
+		purpose = rules.Purpose
+	} else if ethos.ErrorCode(err) != ethos.ENOTFOUND {
+		return nil, ethos.AccessRequest{}, err
+	}
+	duas, _, err := s.DUAs.FindDUAs(ctx, ethos.DUAFilter{PartyID: &p.Party.ID, ProjectID: &prj.ID, Limit: 1000})
+	if err != nil {
+		return nil, ethos.AccessRequest{}, err
+	}
+	req := ethos.AccessRequest{ProjectID: prj.ID, ProjectPartyID: prj.PartyID, Stage: ethos.StageCollection, Action: action, Purpose: purpose, DUAs: duas}
+	if _, err := s.decide(ctx, p, req, "project/"+prj.ID+"/"+resource); err != nil {
+		return nil, ethos.AccessRequest{}, err
+	}
+	who := ethos.AccessRequest{UserID: p.User.ID, PartyID: p.Party.ID, PartyType: p.Party.Type, Roles: p.User.Roles}
+	return prj, who, nil
+}
+
+func (s *Server) handleGetRules(w http.ResponseWriter, r *http.Request, p *principal) error {
+	prj, _, err := s.collectionAccess(r, p, ethos.ActionRead, "collection/rules")
+	if err != nil {
+		return err
+	}
+	rules, err := s.Instances.CollectionRules(r.Context(), prj.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rules)
+	return nil
+}
+
+// rulesIn is the body of PUT …/collection/rules.
+type rulesIn struct {
+	Purpose       ethos.Purpose `json:"purpose"`
+	Modalities    []string      `json:"modalities,omitempty"`
+	BodyParts     []string      `json:"body_parts,omitempty"`
+	Acquired      ethos.Period  `json:"acquired,omitzero"`
+	Issuer        string        `json:"issuer,omitempty"`
+	RetentionDays int           `json:"retention_days,omitempty"`
+}
+
+func (s *Server) handlePutRules(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if s.Collection == nil || s.Instances == nil {
+		return ethos.Errorf(ethos.ENOTIMPLEMENTED, "the collection services are not configured on this server")
+	}
+	var in rulesIn
+	if err := s.decodeBody(w, r, &in); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	// Setting the rules is a collection-stage write (the party matrix
+	// applies: another party's steward may not reshape a hospital's
+	// collection) and manages the project; both decisions are audited.
+	prj, _, err := s.collectionAccess(r, p, ethos.ActionWrite, "collection/rules")
+	if err != nil {
+		return err
+	}
+	if _, err := s.decide(ctx, p, ethos.AccessRequest{ProjectID: prj.ID, ProjectPartyID: prj.PartyID, ManageKind: "project", Action: ethos.ActionManage},
+		"project/"+prj.ID+"/collection/rules"); err != nil {
+		return err
+	}
+	rules := &ethos.CollectionRules{ProjectID: prj.ID, Purpose: in.Purpose, Modalities: in.Modalities, BodyParts: in.BodyParts,
+		Acquired: in.Acquired, Issuer: in.Issuer, RetentionDays: in.RetentionDays, UpdatedBy: p.User.ID}
+	for i, m := range rules.Modalities {
+		rules.Modalities[i] = strings.ToUpper(strings.TrimSpace(m))
+	}
+	if err := s.Instances.SetCollectionRules(ctx, rules); err != nil {
+		return err
+	}
+	if err := s.recordChange(ctx, p, "collection.rules", "project/"+prj.ID, fmt.Sprintf("purpose %s, modalities %v, body parts %v, retention %d days",
+		rules.Purpose, rules.Modalities, rules.BodyParts, rules.RetentionDays), ethos.StageCollection); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rules)
+	return nil
+}
+
+// consentImportOut is the reply to a consent import. Subjects are named
+// by key; the identifiers of the FHIR input are never echoed.
+type consentImportOut struct {
+	Imported int            `json:"imported"`
+	Consents []consentBrief `json:"consents"`
+}
+
+type consentBrief struct {
+	ID       string              `json:"id"`
+	Status   ethos.ConsentStatus `json:"status"`
+	Subject  ethos.SubjectKey    `json:"subject"`
+	Purposes []ethos.Purpose     `json:"purposes"`
+}
+
+func (s *Server) handleImportConsents(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/fhir+json" && mt != "application/json") {
+			return &fieldError{code: ethos.EINVALID, msg: "Content-Type must be application/fhir+json (FHIR R4 Consent or Bundle)"}
+		}
+	}
+	_, who, err := s.collectionAccess(r, p, ethos.ActionWrite, "consents")
+	if err != nil {
+		return err
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxConsentBytes))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return &fieldError{code: codeTooLarge, msg: fmt.Sprintf("consent import larger than %d bytes", MaxConsentBytes)}
+		}
+		return &fieldError{code: ethos.EINVALID, msg: "cannot read request body"}
+	}
+	cs, err := s.Collection.ImportConsents(r.Context(), who, body, requestID(r.Context()))
+	if err != nil {
+		return err
+	}
+	out := consentImportOut{Imported: len(cs), Consents: make([]consentBrief, len(cs))}
+	for i, c := range cs {
+		out.Consents[i] = consentBrief{ID: c.ID, Status: c.Status, Subject: c.Subject, Purposes: c.Purposes()}
+	}
+	writeJSON(w, http.StatusCreated, out)
+	return nil
+}
+
+func (s *Server) handleGetConsent(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if _, _, err := s.collectionAccess(r, p, ethos.ActionRead, "consents/"+r.PathValue("consent")); err != nil {
+		return err
+	}
+	c, err := s.Consents.FindConsentByID(r.Context(), r.PathValue("consent"))
+	if err != nil {
+		return err
+	}
+	b, err := consent.MarshalFHIR(c)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/fhir+json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	w.Write(append(b, '\n'))
+	return nil
+}
+
+// Withdrawals and disposals name a subject by key, or by the hospital's
+// identifier (issuer and patient id), which is turned into the key on the
+// server and never logged or returned.
+func subjectRef(key ethos.SubjectKey, issuer, patientID string) ethos.SubjectRef {
+	ref := ethos.SubjectRef{Subject: key}
+	if issuer != "" || patientID != "" {
+		ref.Identifier = &ethos.PatientIdentifier{Issuer: issuer, Value: patientID}
+	}
+	return ref
+}
+
+// withdrawalIn is the body of POST …/withdrawals.
+type withdrawalIn struct {
+	Subject     ethos.SubjectKey  `json:"subject,omitempty"`
+	Issuer      string            `json:"issuer,omitempty"`
+	PatientID   string            `json:"patient_id,omitempty"`
+	RequestedBy ethos.GrantorKind `json:"requested_by,omitempty"` // Patient (default) or RelatedPerson
+	Erase       bool              `json:"erase,omitempty"`        // also crypto-shred the subject's data
+	Note        string            `json:"note,omitempty"`         // no identifiers
+}
+
+func (s *Server) handleWithdraw(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var in withdrawalIn
+	if err := s.decodeBody(w, r, &in); err != nil {
+		return err
+	}
+	if in.RequestedBy == "" {
+		in.RequestedBy = ethos.GrantorPatient
+	}
+	_, who, err := s.collectionAccess(r, p, ethos.ActionWrite, "withdrawals")
+	if err != nil {
+		return err
+	}
+	k, err := s.Collection.ResolveSubject(r.Context(), subjectRef(in.Subject, in.Issuer, in.PatientID))
+	if err != nil {
+		return err
+	}
+	res, err := s.Collection.Withdraw(r.Context(), who, k, ethos.ConsentWithdrawal{At: s.Now().UTC(), RecordedBy: p.User.ID,
+		RequestedBy: in.RequestedBy, ErasureRequested: in.Erase, Note: in.Note}, requestID(r.Context()))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+// disposalIn is the body of POST …/disposals: one subject, or the
+// project's instances past its retention period.
+type disposalIn struct {
+	Subject   ethos.SubjectKey `json:"subject,omitempty"`
+	Issuer    string           `json:"issuer,omitempty"`
+	PatientID string           `json:"patient_id,omitempty"`
+	Expired   bool             `json:"expired,omitempty"`
+	Reason    string           `json:"reason,omitempty"` // no identifiers
+}
+
+func (s *Server) handleDispose(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var in disposalIn
+	if err := s.decodeBody(w, r, &in); err != nil {
+		return err
+	}
+	ref := subjectRef(in.Subject, in.Issuer, in.PatientID)
+	if in.Expired == (ref.Subject != "" || ref.Identifier != nil) {
+		return &fieldError{code: ethos.EINVALID, msg: "disposal: give either a subject (subject, or issuer and patient_id) or expired: true"}
+	}
+	prj, who, err := s.collectionAccess(r, p, ethos.ActionWrite, "disposals")
+	if err != nil {
+		return err
+	}
+	var d *ethos.Disposal
+	if in.Expired {
+		d, err = s.Collection.DisposeExpired(r.Context(), who, prj.ID, s.Now().UTC(), requestID(r.Context()))
+	} else {
+		var k ethos.SubjectKey
+		if k, err = s.Collection.ResolveSubject(r.Context(), ref); err != nil {
+			return err
+		}
+		reason := in.Reason
+		if reason == "" {
+			reason = "disposal requested"
+		}
+		d, err = s.Collection.DisposeSubject(r.Context(), who, k, reason, requestID(r.Context()))
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, d)
+	return nil
+}
+
 // collectionRoutes are the collection stage's endpoints.
 func (s *Server) collectionRoutes(auth authFunc) []route {
 	return []route{
 		{Method: "POST", Path: "/dicomweb/studies", Summary: "DICOMweb STOW-RS: store instances (multipart/related; type=\"application/dicom\") into a project through consent-gated ingest.",
 			Query: []param{{"project", "string", "project to ingest into", true}}, Status: 200, Raw: "application/dicom+json", handle: auth(s.handleSTOW)},
+		{Method: "GET", Path: "/api/v1/projects/{id}/collection/rules", Summary: "A project's collection purpose, minimisation rules and retention period.",
+			Reply: ethos.CollectionRules{}, Status: 200, handle: auth(s.handleGetRules)},
+		{Method: "PUT", Path: "/api/v1/projects/{id}/collection/rules", Summary: "Set a project's collection purpose, minimisation rules and retention period (replaces earlier rules).",
+			Body: rulesIn{}, Reply: ethos.CollectionRules{}, Status: 200, handle: auth(s.handlePutRules)},
+		{Method: "POST", Path: "/api/v1/projects/{id}/consents", Summary: "Import FHIR R4 Consent JSON (a Consent or a Bundle of them): every consent or none; patients are keyed and their identifiers sealed.",
+			Reply: consentImportOut{}, Status: 201, handle: auth(s.handleImportConsents)},
+		{Method: "GET", Path: "/api/v1/projects/{id}/consents/{consent}", Summary: "A consent as a FHIR R4 Consent resource (the patient named by subject key).",
+			Status: 200, Raw: "application/fhir+json", handle: auth(s.handleGetConsent)},
+		{Method: "POST", Path: "/api/v1/projects/{id}/withdrawals", Summary: "Withdraw a subject's consents at once (by subject key, or by issuer and patient id), optionally erasing its data by crypto-shredding.",
+			Body: withdrawalIn{}, Reply: ethos.WithdrawalResult{}, Status: 200, handle: auth(s.handleWithdraw)},
+		{Method: "POST", Path: "/api/v1/projects/{id}/disposals", Summary: "Crypto-shred one subject's data, or dispose of the project's instances past its retention period (expired: true).",
+			Body: disposalIn{}, Reply: ethos.Disposal{}, Status: 200, handle: auth(s.handleDispose)},
 	}
 }

@@ -112,6 +112,12 @@ func newSTOWFixture(t testing.TB) *stowFixture {
 	s.Parties, s.Users, s.Tokens, s.Projects, s.DUAs, s.Records = parties, users, tokens, projects, sqlite.NewDUAService(db), sqlite.NewRecordService(db)
 	s.Ingest = &collection.Service{Projects: projects, DUAs: s.DUAs, Ingester: &collection.Ingester{Instances: ins, Consents: cons, Blobs: blobs,
 		Auditor: auditor, Decider: policy.Default(), Secret: subjectSecret}}
+	linkKey, err := collection.LinkKey(bytes.Repeat([]byte("m"), 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Instances, s.Consents = ins, cons
+	s.Collection = &collection.Registry{Consents: cons, Instances: ins, Blobs: blobs, Auditor: auditor, Secret: subjectSecret, LinkKey: linkKey}
 	hs := httptest.NewServer(s.Handler())
 	t.Cleanup(func() { hs.Close(); log.Close(); db.Close() })
 	return &stowFixture{url: hs.URL, token: secret, project: p.ID, instances: ins, auditDB: auditDB, log: log, canary: filepath.Join(testenv.DICOMDir(t), "canary")}
@@ -294,4 +300,61 @@ func FuzzSTOW(f *testing.F) {
 			t.Fatalf("status %d: %v", status, m)
 		}
 	})
+}
+
+// TestCollectionEndpoints checks the answers of the collection API to good
+// and bad requests: the status, and for refusals the JSON error naming
+// what is wrong.
+func TestCollectionEndpoints(t *testing.T) {
+	f := newSTOWFixture(t)
+	consents, err := os.ReadFile("../collection/testdata/ingest/consents.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	renamed := strings.ReplaceAll(string(consents), `"id": "canary-`, `"id": "copy-`)
+	prj := "/api/v1/projects/" + f.project
+	tests := []struct {
+		name, method, path, ct, body string
+		status                       int
+		want                         string
+	}{
+		{"rules_read", "GET", prj + "/collection/rules", "", "", 200, `"purpose":"research"`},
+		{"rules_set_with_retention", "PUT", prj + "/collection/rules", "application/json", `{"purpose":"research","modalities":["ct","MR"],"issuer":"urn:oid:2.999.4711.1","retention_days":30}`, 200, `"retention_days":30`},
+		{"ErrInvalid_rules_negative_retention", "PUT", prj + "/collection/rules", "application/json", `{"purpose":"research","retention_days":-2}`, 400, "retention_days"},
+		{"ErrInvalid_rules_unknown_field", "PUT", prj + "/collection/rules", "application/json", `{"purpose":"research","keep":true}`, 400, "keep"},
+		{"ErrNotFound_rules_of_unknown_project", "GET", "/api/v1/projects/prj_nope/collection/rules", "", "", 404, "prj_nope"},
+		{"ErrInvalid_import_wrong_content_type", "POST", prj + "/consents", "text/plain", renamed, 400, "application/fhir+json"},
+		{"ErrInvalid_import_malformed_names_the_field", "POST", prj + "/consents", "application/fhir+json", strings.Replace(renamed, `"status": "active"`, `"status": "sort-of"`, 1), 400, "status"},
+		{"ErrConflict_import_existing_ids", "POST", prj + "/consents", "application/fhir+json", string(consents), 409, "already exists"},
+		{"import_all", "POST", prj + "/consents", "application/fhir+json", renamed, 201, `"imported":3`},
+		{"consent_as_fhir", "GET", prj + "/consents/copy-1", "", "", 200, `"resourceType": "Consent"`},
+		{"ErrNotFound_unknown_consent", "GET", prj + "/consents/nope", "", "", 404, "nope"},
+		{"ErrInvalid_withdraw_both_key_and_identifier", "POST", prj + "/withdrawals", "application/json", `{"subject":"` + strings.Repeat("a", 64) + `","issuer":"x","patient_id":"y"}`, 400, "not both"},
+		{"ErrInvalid_withdraw_no_subject", "POST", prj + "/withdrawals", "application/json", `{}`, 400, "required"},
+		{"ErrNotFound_withdraw_unknown_identifier", "POST", prj + "/withdrawals", "application/json", `{"issuer":"urn:oid:2.999.4711.1","patient_id":"NOSUCHPATIENT7"}`, 404, "no subject is known"},
+		{"withdraw_by_identifier", "POST", prj + "/withdrawals", "application/json", `{"issuer":"urn:oid:2.999.4711.1","patient_id":"CANARYID000002"}`, 200, `"consents":["canary-2","copy-2"]`},
+		{"ErrInvalid_dispose_subject_and_expired", "POST", prj + "/disposals", "application/json", `{"subject":"` + strings.Repeat("a", 64) + `","expired":true}`, 400, "either"},
+		{"dispose_expired_nothing_yet", "POST", prj + "/disposals", "application/json", `{"expired":true}`, 200, `"instances":0`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, f.url+tt.path, strings.NewReader(tt.body))
+			req.Header.Set("Authorization", "Bearer "+f.token)
+			if tt.ct != "" {
+				req.Header.Set("Content-Type", tt.ct)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.status || !strings.Contains(string(b), tt.want) {
+				t.Fatalf("%s %s: %d %s; want %d containing %q", tt.method, tt.path, resp.StatusCode, b, tt.status, tt.want)
+			}
+			if strings.Contains(string(b), "CANARYID") || strings.Contains(string(b), "NOSUCHPATIENT") {
+				t.Fatalf("the answer names a patient identifier: %s", b)
+			}
+		})
+	}
 }

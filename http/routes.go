@@ -95,6 +95,9 @@ func (s *Server) routes() []route {
 	// stage here, so stages never edit one another's tables.
 	for _, more := range []func(authFunc) []route{
 		s.collectionRoutes,
+		s.trainingRoutes,
+		s.monitorRoutes,
+		s.evaluationRoutes,
 		s.deploymentRoutes,
 	} {
 		rs = append(rs, more(auth)...)

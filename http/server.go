@@ -52,6 +52,28 @@ type Server struct {
 	Records     ethos.RecordService
 	Ingest      ethos.InstanceIngester // DICOMweb STOW-RS (http/collection.go); nil: not offered
 
+	// Training stage (http/training.go): the workflow, the register,
+	// lineage and withdrawal obligations; any nil: not offered.
+	Training     ethos.TrainingService
+	TrainingRuns ethos.TrainingStore
+	Lineage      ethos.LineageService
+	Obligations  ethos.ObligationService
+	// Deployment monitoring (http/monitor.go, QC-DEP-1); nil: not offered.
+	Monitor      ethos.MonitorService
+	MonitorStore ethos.MonitorStore
+
+	// Evaluation stage (http/evaluation.go): plans, attempts, reports,
+	// sign-off. nil: the endpoints answer 501. MaxPredictionsBytes bounds
+	// an upload (0: MaxPredictionsBytes, 1 GiB).
+	Evaluations         ethos.EvaluationService
+	MaxPredictionsBytes int64
+
+	// Collection stage (http/collection.go): collection rules, the consent
+	// registry, withdrawal and disposal. Nil: those endpoints answer 501.
+	Instances  ethos.InstanceService
+	Consents   ethos.ConsentService
+	Collection ethos.CollectionAdmin
+
 	// Deployment stage (http/deployment.go): registry, risk, incidents,
 	// compliance, inference events and labels; nil: not offered.
 	Deployments ethos.DeploymentService

@@ -71,7 +71,7 @@ func (db *DB) Open(ctx context.Context) error {
 		sdb.Close()
 		return err
 	}
-	err = migrate(ctx, sdb, ms, db.Now())
+	err = sqlstore.Migrate(ctx, sdb, ms, db.Now())
 	conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(?)", int64(0x657468_6f73))
 	if err != nil {
 		sdb.Close()

@@ -86,7 +86,7 @@ func (db *DB) Open(ctx context.Context) error {
 		sdb.Close()
 		return err
 	}
-	if err := migrate(ctx, sdb, ms, db.Now()); err != nil {
+	if err := sqlstore.Migrate(ctx, sdb, ms, db.Now()); err != nil {
 		sdb.Close()
 		return err
 	}

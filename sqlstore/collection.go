@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/ethos-imaging/ethos"
 )
@@ -16,10 +17,42 @@ import (
 // ConsentService implements ethos.ConsentService and
 // ethos.SubjectLinkService (consents and the sealed links of their
 // subjects live together).
-type ConsentService struct{ db *DB }
+type ConsentService struct {
+	db    *DB
+	stmts stmtCache
+}
 
 // NewConsentService returns the consent service over db.
 func NewConsentService(db *DB) *ConsentService { return &ConsentService{db: db} }
+
+// stmtCache keeps the prepared statements of the queries ingest runs for
+// every instance: preparing (parsing) the SQL again each time cost as much
+// CPU as running it. Keys are query texts, a small closed set.
+type stmtCache struct{ m sync.Map }
+
+func (c *stmtCache) get(ctx context.Context, db *sql.DB, q string) (*sql.Stmt, error) {
+	if st, ok := c.m.Load(q); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := c.m.LoadOrStore(q, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+// total is the count of all matches: the rows read when they are all of
+// them, a COUNT(*) otherwise.
+func (db *DB) total(ctx context.Context, table string, w *where, offset, limit, read int) (int, error) {
+	if offset == 0 && read < limit {
+		return read, nil
+	}
+	return db.count(ctx, table, w)
+}
 
 var (
 	_ ethos.ConsentService     = (*ConsentService)(nil)
@@ -62,7 +95,11 @@ func (s *ConsentService) FindConsents(ctx context.Context, f ethos.ConsentFilter
 		w.add("purposes LIKE ?", "%,"+string(*f.Purpose)+",%")
 	}
 	limit, offset := page(f.Offset, f.Limit)
-	rows, err := s.db.db.QueryContext(ctx, "SELECT body FROM consents"+w.String()+" ORDER BY created_at, id LIMIT ? OFFSET ?", append(w.args, limit, offset)...)
+	st, err := s.stmts.get(ctx, s.db.db, "SELECT body FROM consents"+w.String()+" ORDER BY created_at, id LIMIT ? OFFSET ?")
+	if err != nil {
+		return nil, 0, err
+	}
+	rows, err := st.QueryContext(ctx, append(w.args, limit, offset)...)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -82,7 +119,7 @@ func (s *ConsentService) FindConsents(ctx context.Context, f ethos.ConsentFilter
 	if err := rows.Err(); err != nil {
 		return nil, 0, err
 	}
-	n, err := s.db.count(ctx, "consents", &w)
+	n, err := s.db.total(ctx, "consents", &w, offset, limit, len(out))
 	return out, n, err
 }
 
@@ -138,6 +175,9 @@ func (s *ConsentService) create(ctx context.Context, tx *sql.Tx, c *ethos.Consen
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO consents (id, subject, status, purposes, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, string(c.Subject), string(c.Status), purposeCol(c), string(body), nanos(now), nanos(now))
+	if isUnique(err) {
+		return ethos.Errorf(ethos.ECONFLICT, "consent %s already exists", c.ID)
+	}
 	return err
 }
 
@@ -273,12 +313,17 @@ func (s *ConsentService) DeleteSubjectLink(ctx context.Context, subject ethos.Su
 }
 
 // InstanceService implements ethos.InstanceService.
-type InstanceService struct{ db *DB }
+type InstanceService struct {
+	db    *DB
+	stmts stmtCache
+}
 
 // NewInstanceService returns the instance service over db.
 func NewInstanceService(db *DB) *InstanceService { return &InstanceService{db: db} }
 
 var _ ethos.InstanceService = (*InstanceService)(nil)
+
+const keptByUID = "SELECT " + instanceCols + " FROM instances WHERE project_id = ? AND sop_instance_uid = ? AND status <> 'quarantined'"
 
 const instanceCols = "id, project_id, sop_instance_uid, subject, modality, body_part, acquired_at, status, reason, detail, consent_id, blob_digest, blob_size, source, received_at, received_by"
 
@@ -311,10 +356,20 @@ func (s *InstanceService) CreateInstance(ctx context.Context, in *ethos.Instance
 	if in.Status == ethos.InstanceStored && (in.Blob == nil || in.SOPInstanceUID == "") {
 		return nil, ethos.Errorf(ethos.EINVALID, "instance: a stored instance needs a blob and a SOP Instance UID")
 	}
+	// Prepared outside the transaction: preparing on another connection
+	// while this one holds SQLite's write lock would wait for it.
+	findKept, err := s.stmts.get(ctx, s.db.db, keptByUID)
+	if err != nil {
+		return nil, err
+	}
+	insert, err := s.stmts.get(ctx, s.db.db, "INSERT INTO instances ("+instanceCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	if err != nil {
+		return nil, err
+	}
 	var existing *ethos.Instance
-	err := s.db.withTx(ctx, func(tx *sql.Tx) error {
+	err = s.db.withTx(ctx, func(tx *sql.Tx) error {
 		if in.Status != ethos.InstanceQuarantined {
-			row := tx.QueryRowContext(ctx, "SELECT "+instanceCols+" FROM instances WHERE project_id = ? AND sop_instance_uid = ? AND status <> 'quarantined'", in.ProjectID, in.SOPInstanceUID)
+			row := tx.StmtContext(ctx, findKept).QueryRowContext(ctx, in.ProjectID, in.SOPInstanceUID)
 			e, err := scanInstance(row)
 			if err == nil {
 				existing = e
@@ -333,11 +388,22 @@ func (s *InstanceService) CreateInstance(ctx context.Context, in *ethos.Instance
 		if in.Blob != nil {
 			digest, size = in.Blob.Digest, in.Blob.Size
 		}
-		_, err := tx.ExecContext(ctx, "INSERT INTO instances ("+instanceCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		_, err := tx.StmtContext(ctx, insert).ExecContext(ctx,
 			in.ID, in.ProjectID, in.SOPInstanceUID, string(in.Subject), in.Modality, in.BodyPart, acquired, string(in.Status),
 			string(in.Reason), in.Detail, in.ConsentID, digest, size, in.Source, nanos(in.ReceivedAt), in.ReceivedBy)
 		return err
 	})
+	if isUnique(err) && in.Status != ethos.InstanceQuarantined {
+		// Another writer kept the same UID between our check and insert
+		// (PostgreSQL's READ COMMITTED lets both checks pass): the unique
+		// index refused ours, so answer with the kept record.
+		row := s.db.db.QueryRowContext(ctx, keptByUID, in.ProjectID, in.SOPInstanceUID)
+		e, rerr := scanInstance(row)
+		if rerr != nil {
+			return nil, fmt.Errorf("instance %s: read the kept record after a uniqueness conflict: %w", in.ID, rerr)
+		}
+		existing, err = e, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -361,8 +427,21 @@ func (s *InstanceService) FindInstances(ctx context.Context, f ethos.InstanceFil
 	if f.Status != nil {
 		w.add("status = ?", string(*f.Status))
 	}
+	if f.Kept {
+		w.conds = append(w.conds, "status IN ('stored', 'withdrawn')")
+	}
+	if f.BlobDigest != nil {
+		w.add("blob_digest = ?", *f.BlobDigest)
+	}
+	if f.ReceivedBefore != nil {
+		w.add("received_at < ?", nanos(*f.ReceivedBefore))
+	}
 	limit, offset := page(f.Offset, f.Limit)
-	rows, err := s.db.db.QueryContext(ctx, "SELECT "+instanceCols+" FROM instances"+w.String()+" ORDER BY received_at, id LIMIT ? OFFSET ?", append(w.args, limit, offset)...)
+	st, err := s.stmts.get(ctx, s.db.db, "SELECT "+instanceCols+" FROM instances"+w.String()+" ORDER BY received_at, id LIMIT ? OFFSET ?")
+	if err != nil {
+		return nil, 0, err
+	}
+	rows, err := st.QueryContext(ctx, append(w.args, limit, offset)...)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -378,7 +457,7 @@ func (s *InstanceService) FindInstances(ctx context.Context, f ethos.InstanceFil
 	if err := rows.Err(); err != nil {
 		return nil, 0, err
 	}
-	n, err := s.db.count(ctx, "instances", &w)
+	n, err := s.db.total(ctx, "instances", &w, offset, limit, len(out))
 	return out, n, err
 }
 
@@ -392,6 +471,45 @@ func (s *InstanceService) SetSubjectStatus(ctx context.Context, subject ethos.Su
 	}
 	n, err := res.RowsAffected()
 	return int(n), err
+}
+
+func (s *InstanceService) SetInstanceStatus(ctx context.Context, id string, status ethos.InstanceStatus) error {
+	if status != ethos.InstanceWithdrawn && status != ethos.InstanceErased {
+		return ethos.Errorf(ethos.EINVALID, "instance status can only move to withdrawn or erased")
+	}
+	res, err := s.db.db.ExecContext(ctx, "UPDATE instances SET status = ? WHERE id = ? AND status IN ('stored', 'withdrawn')", string(status), id)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ethos.Errorf(ethos.ENOTFOUND, "instance %s not found among the stored or withdrawn instances", id)
+	}
+	return nil
+}
+
+func (s *InstanceService) FindCollectionRules(ctx context.Context) ([]*ethos.CollectionRules, error) {
+	rows, err := s.db.db.QueryContext(ctx, "SELECT body FROM collection_rules ORDER BY project_id")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*ethos.CollectionRules
+	for rows.Next() {
+		var body string
+		if err := rows.Scan(&body); err != nil {
+			return nil, err
+		}
+		var r ethos.CollectionRules
+		if err := json.Unmarshal([]byte(body), &r); err != nil {
+			return nil, fmt.Errorf("collection rules row: %w", err)
+		}
+		out = append(out, &r)
+	}
+	return out, rows.Err()
 }
 
 func (s *InstanceService) CollectionRules(ctx context.Context, projectID string) (*ethos.CollectionRules, error) {

@@ -8,6 +8,10 @@
 #
 # Needs Go, /usr/bin/time, and python3 with numpy and scikit-learn (Debian
 # python3-numpy python3-sklearn). Set SKIP_1E7=1 to skip the 10^7-row runs.
+# Set FAIRLEARN_SRC to a directory holding fairlearn's source package (for
+# example `git archive <commit> fairlearn | tar -x -C dir` from a clone of
+# github.com/fairlearn/fairlearn) to also run fairlearn itself, with
+# Debian's python3-pandas.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=${1:-$(mktemp -d /tmp/ethos-bench-eval.XXXXXX)}
@@ -26,23 +30,41 @@ if [ -z "${SKIP_1E7:-}" ] && [ ! -f "$work/rows10000000.csv" ]; then
 	"$work/gen" -n 10000000 -seed 1 > "$work/rows10000000.csv"
 fi
 
-# measure NAME CMD...: runs CMD under /usr/bin/time -v and prints a row.
+# measure NAME CMD...: runs CMD under /usr/bin/time -v and prints a row,
+# with the 1-minute load average just before the run.
 measure() {
 	local name=$1; shift
 	local log="$work/time.log"
+	local load
+	load=$(cut -d' ' -f1 /proc/loadavg)
 	/usr/bin/time -v "$@" > "$work/out.txt" 2> "$log" || { cat "$log" >&2; exit 1; }
 	local user sys wall rss
 	user=$(awk -F': ' '/User time/ {print $2}' "$log")
 	sys=$(awk -F': ' '/System time/ {print $2}' "$log")
 	wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log")
 	rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
-	printf '| %s | %.2f | %s | %d |\n' "$name" "$(echo "$user + $sys" | bc)" "$wall" "$((rss / 1024))"
+	printf '| %s | %.2f | %s | %d | %s |\n' "$name" "$(echo "$user + $sys" | bc)" "$wall" "$((rss / 1024))" "$load"
 }
 
 eval_args=(--label label --score score --group sex --group age_band --group race --intersect --prevalence 0.1)
-echo "| run | CPU s (user+sys) | wall (m:ss) | peak RSS MB |"
-echo "|---|---|---|---|"
+echo "| run | CPU s (user+sys) | wall (m:ss) | peak RSS MB | load before |"
+echo "|---|---|---|---|---|"
 measure "ethos eval, 10^6 rows, full, no bootstrap" "$work/ethos" eval --in "$work/rows1000000.csv" "${eval_args[@]}" --out "$work/r6.json"
+if [ -n "${FAIRLEARN_SRC:-}" ]; then
+	measure "fairlearn MetricFrame, 10^6 rows, six label metrics + per-group AUROC + equalized odds" env PYTHONPATH="$FAIRLEARN_SRC" /usr/bin/python3 "$root/bench/eval/fairlearn_eval.py" "$work/rows1000000.csv"
+	cp "$work/out.txt" "$work/fairlearn6.json"
+	# The same numbers from both: overall AUROC and the intersection's
+	# equalized odds difference.
+	/usr/bin/python3 - "$work/r6.json" "$work/fairlearn6.json" <<'PY' >&2
+import json, sys
+r = json.load(open(sys.argv[1]))
+f = json.loads(open(sys.argv[2]).read())
+auc = r["overall"]["metrics"]["auroc"]["estimate"]
+eod = [g for g in r["groupings"] if g["kind"] == "intersection"][0]["fairness"]["equalized_odds_difference"]["estimate"]
+print("ethos vs fairlearn: overall AUROC |diff| = %.3g, equalized odds difference |diff| = %.3g"
+      % (abs(auc - f["auroc_overall"]), abs(eod - f["equalized_odds_difference"])))
+PY
+fi
 measure "python numpy+sklearn, 10^6 rows, MetricFrame-equivalent" "$py" "$root/bench/eval/python_eval.py" "$work/rows1000000.csv"
 cp "$work/out.txt" "$work/python6.json"
 if [ -z "${SKIP_1E7:-}" ]; then
@@ -53,6 +75,13 @@ measure "python numpy+sklearn, 10^5 rows, 100 bootstrap resamples of per-group A
 cp "$work/out.txt" "$work/python5b.json"
 measure "ethos eval, 10^6 rows, full, 1000 bootstrap resamples" "$work/ethos" eval --in "$work/rows1000000.csv" "${eval_args[@]}" --bootstrap 1000 --out "$work/r6b.json"
 measure "ethos eval, 10^6 rows, the 50 intersectional groups only (--group group), 1000 bootstrap resamples" "$work/ethos" eval --in "$work/rows1000000.csv" --label label --score score --group group --bootstrap 1000 --out "$work/r6b1.json"
+if [ -n "${FAIRLEARN_SRC:-}" ]; then
+	measure "fairlearn MetricFrame, 10^6 rows, 5 stratified bootstrap resamples of per-group AUROC" env PYTHONPATH="$FAIRLEARN_SRC" /usr/bin/python3 "$root/bench/eval/fairlearn_eval.py" "$work/rows1000000.csv" --bootstrap 5
+	cp "$work/out.txt" "$work/fairlearn6b.json"
+fi
 echo
 echo "python phases (CPU s): 10^6 full $(cat "$work/python6.json"); 10^5 bootstrap $(cat "$work/python5b.json")"
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+if [ -n "${FAIRLEARN_SRC:-}" ]; then
+	echo "fairlearn phases (CPU s): 10^6 full $(cat "$work/fairlearn6.json"); 10^6 bootstrap $(cat "$work/fairlearn6b.json")"
+fi
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -139,6 +140,9 @@ func loadOrCreateKeys(dir string) (signer, verifier string, err error) {
 // directory: Sync, then Rename, so a crash leaves the old file or the new
 // one, never half of one.
 func writeAtomic(path string, data []byte, mode os.FileMode) error {
+	if special(path) {
+		return writeSpecial(path, func(w io.Writer) error { _, err := w.Write(data); return err })
+	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -183,4 +184,42 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
+}
+
+// listed is the reply of a list endpoint.
+type listed[T any] struct {
+	Items []T `json:"items"`
+	Total int `json:"total"`
+}
+
+// printList fetches a list endpoint (query q; a limit of 1000 unless q
+// sets one) and prints it as JSON or as a table: header names the
+// tab-separated columns and row renders one item.
+func printList[T any](ctx context.Context, env *Env, c *client, path string, q url.Values, asJSON bool, header string, row func(T) []string) error {
+	if q == nil {
+		q = url.Values{}
+	}
+	if q.Get("limit") == "" {
+		q.Set("limit", "1000")
+	}
+	var out listed[T]
+	if err := c.do(ctx, "GET", path+"?"+q.Encode(), nil, &out); err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(env, out)
+	}
+	rows := make([][]string, 0, len(out.Items))
+	for _, it := range out.Items {
+		rows = append(rows, row(it))
+	}
+	return table(env, header, rows)
+}
+
+// setIf sets key in q when v is not empty.
+func setIf(q url.Values, key, v string) url.Values {
+	if v != "" {
+		q.Set(key, v)
+	}
+	return q
 }

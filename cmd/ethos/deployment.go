@@ -28,6 +28,15 @@ func serveDeployment(a *app) (*deployment.Registry, func()) {
 	return reg, func() { st.Close() }
 }
 
+// The monitor (cmd/ethos/monitor.go) reads the events this stage stores
+// and asks it to suspend a deployment when a stop-rule says so.
+func init() {
+	monitorEventReader = func(a *app) ethos.InferenceEventReader { return sqlstore.NewDeploymentStore(a.store) }
+	monitorSuspender = func(a *app) ethos.DeploymentSuspender {
+		return &deployment.Registry{Store: sqlstore.NewDeploymentStore(a.store), Users: a.users, Evaluations: sqlstore.NewStageApprovals(a.store)}
+	}
+}
+
 func runDeployment(ctx context.Context, env *Env, args []string) error {
 	verbs := map[string]func(context.Context, *Env, []string) error{
 		"register": deploymentRegister, "list": deploymentList, "show": deploymentShow, "change": deploymentChange, "ack": deploymentAck,

@@ -71,28 +71,9 @@ func duaList(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	q := url.Values{"limit": {"1000"}}
-	if *party != "" {
-		q.Set("party_id", *party)
-	}
-	if *project != "" {
-		q.Set("project_id", *project)
-	}
-	var out struct {
-		Items []ethos.DUA `json:"items"`
-		Total int         `json:"total"`
-	}
-	if err := c.do(ctx, "GET", "/api/v1/duas?"+q.Encode(), nil, &out); err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(env, out)
-	}
-	var rows [][]string
-	for _, d := range out.Items {
-		rows = append(rows, []string{d.ID, d.PartyID, d.ProjectID, joinAny(d.Stages), joinAny(d.Purposes), joinAny(d.Views), fmtTime(&d.ExpiresAt), fmtTime(d.RevokedAt)})
-	}
-	return table(env, "ID\tPARTY\tPROJECT\tSTAGES\tPURPOSES\tVIEWS\tEXPIRES\tREVOKED", rows)
+	return printList(ctx, env, c, "/api/v1/duas", setIf(setIf(url.Values{}, "party_id", *party), "project_id", *project), *asJSON, "ID\tPARTY\tPROJECT\tSTAGES\tPURPOSES\tVIEWS\tEXPIRES\tREVOKED", func(d ethos.DUA) []string {
+		return []string{d.ID, d.PartyID, d.ProjectID, joinAny(d.Stages), joinAny(d.Purposes), joinAny(d.Views), fmtTime(&d.ExpiresAt), fmtTime(d.RevokedAt)}
+	})
 }
 
 func duaRevoke(ctx context.Context, env *Env, args []string) error {

@@ -214,6 +214,9 @@ func writeEvalOutput(env *Env, o *evalOptions, rep *evalstat.Report) error {
 // writeFileAtomic writes path through a temporary file in the same
 // directory, synced and renamed, so a reader never sees a partial file.
 func writeFileAtomic(path string, render func(io.Writer) error) (err error) {
+	if special(path) {
+		return writeSpecial(path, render)
+	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
@@ -240,4 +243,25 @@ func writeFileAtomic(path string, render func(io.Writer) error) (err error) {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// special reports whether path exists and is not a regular file: a device
+// such as /dev/null or /dev/stdout, or a named pipe. Those are written in
+// place; renaming a temporary file over them would replace the device.
+func special(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && !fi.Mode().IsRegular()
+}
+
+// writeSpecial writes to a device or pipe in place.
+func writeSpecial(path string, render func(io.Writer) error) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := render(f); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Close()
 }

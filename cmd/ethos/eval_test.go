@@ -106,7 +106,7 @@ func TestEvalCommand(t *testing.T) {
 				}
 			case "OKHTML":
 				for _, want := range []string{"<!doctype html>", "By sex", "By site", "site=north", "In plain words", "equalized_odds_difference",
-					"<svg", "ROC curve by sex", "Calibration by site", "Decision curve by sex", "Sensitivity by site", "<polyline"} {
+					"<svg", "ROC curve by sex", "Calibration by site", "Decision curve by sex", "Sensitivity by site", "<path", "Groups too small to judge", "Limitations"} {
 					if !strings.Contains(stdout, want) {
 						t.Errorf("HTML lacks %q", want)
 					}

@@ -40,8 +40,10 @@ var commands = []command{
 	{"dua", "register, list and revoke data-use agreements", runDUA},
 	{"dump", "print the data elements of DICOM files", runDump},
 	{"eval", "evaluate predictions overall and by group, judge criteria", runEval},
+	{"evaluation", "evaluation stage: pre-registered plans, uploads, reports, model cards, sign-off (QC-EVA-1, QC-EVA-2)", runEvaluation},
 	{"ingest", "consent-gated ingest of DICOM files into a project; 'ingest rules' sets its minimisation rules", runIngest},
 	{"init", "create the data directory, database, audit key and first admin token", runInit},
+	{"monitor", "deployment monitoring (QC-DEP-1): plans, runs, status, alerts, triage, stop-rule cases, report", runMonitor},
 	{"party", "create and list parties (organisations)", runParty},
 	{"project", "create, list, show projects and move them between stages", runProject},
 	{"risk", "risk matrix and register check (QC-DEP-3), incident deadlines, compliance checklist (QC-DEP-2)", runRisk},
@@ -50,6 +52,10 @@ var commands = []command{
 	{"user", "create, list and disable users", runUser},
 	{"version", "print the version of this binary", runVersion},
 	{"blob", "the encrypted image store: put, get, shred, verify, rewrap", runBlob},
+	{"dispose", "crypto-shred a subject's data, or dispose of instances past their retention period", runDispose},
+	{"training", "register, list, show and sign off training runs (QC-TRA-1, QC-TRA-2)", runTraining},
+	{"lineage", "subjects behind a model, uses of a subject, downstream/upstream of a node, PROV-JSON", runLineage},
+	{"obligation", "list and resolve the obligations a consent withdrawal opens on datasets and models", runObligation},
 }
 
 // Env carries the process's streams and environment so commands stay

@@ -51,19 +51,7 @@ func partyList(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var out struct {
-		Items []ethos.Party `json:"items"`
-		Total int           `json:"total"`
-	}
-	if err := c.do(ctx, "GET", "/api/v1/parties?limit="+url.QueryEscape(itoa(*limit)), nil, &out); err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(env, out)
-	}
-	var rows [][]string
-	for _, p := range out.Items {
-		rows = append(rows, []string{p.ID, p.Name, string(p.Type)})
-	}
-	return table(env, "ID\tNAME\tTYPE", rows)
+	return printList(ctx, env, c, "/api/v1/parties", url.Values{"limit": {itoa(*limit)}}, *asJSON, "ID\tNAME\tTYPE", func(p ethos.Party) []string {
+		return []string{p.ID, p.Name, string(p.Type)}
+	})
 }

@@ -68,25 +68,9 @@ func projectList(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	q := url.Values{"limit": {"1000"}}
-	if *stage != "" {
-		q.Set("stage", *stage)
-	}
-	var out struct {
-		Items []ethos.Project `json:"items"`
-		Total int             `json:"total"`
-	}
-	if err := c.do(ctx, "GET", "/api/v1/projects?"+q.Encode(), nil, &out); err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(env, out)
-	}
-	var rows [][]string
-	for _, p := range out.Items {
-		rows = append(rows, []string{p.ID, p.Name, p.Modality, string(p.Stage), p.PartyID})
-	}
-	return table(env, "ID\tNAME\tMODALITY\tSTAGE\tOWNER", rows)
+	return printList(ctx, env, c, "/api/v1/projects", setIf(url.Values{}, "stage", *stage), *asJSON, "ID\tNAME\tMODALITY\tSTAGE\tOWNER", func(p ethos.Project) []string {
+		return []string{p.ID, p.Name, p.Modality, string(p.Stage), p.PartyID}
+	})
 }
 
 func projectShow(ctx context.Context, env *Env, args []string) error {

@@ -4,17 +4,23 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
+	"github.com/ethos-imaging/ethos"
+	"github.com/ethos-imaging/ethos/evaluation"
 	ehttp "github.com/ethos-imaging/ethos/http"
+	"github.com/ethos-imaging/ethos/sqlstore"
 )
 
 func runServe(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "serve", "serve [--addr HOST:PORT] [--data DIR] [--postgres DSN] [--policy FILE [--allow-wider-than-framework]] [--log-level LEVEL]")
+	fs := newFlagSet(env, "serve", "serve [--addr HOST:PORT] [--data DIR] [--postgres DSN] [--policy FILE [--allow-wider-than-framework]] [--log-level LEVEL] [--monitor-every DURATION] [--retention-interval D]")
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	data := fs.String("data", defaultDataDir, "data directory (created on first start)")
 	policyFile := fs.String("policy", "", "access policy override file (JSON); default: the framework's matrix")
 	wider := fs.Bool("allow-wider-than-framework", false, "accept policy cells more open than the framework's")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	retention := fs.Duration("retention-interval", time.Hour, "how often to dispose of instances past their project's retention period (0: never; see 'ethos dispose --expired')")
+	monitorEvery := fs.Duration("monitor-every", time.Minute, "how often the monitoring scheduler looks for windows due for checking")
 	pg := fs.String("postgres", "", "store records in this PostgreSQL database instead of SQLite in --data ($ETHOS_POSTGRES); the audit keys stay in --data")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -55,12 +61,27 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	s.Addr, s.Logger, s.Version = *addr, logger, version()
 	s.Policy, s.Auditor, s.AuditLog, s.AuditDB, s.VerifierKey = pol, a.auditor, a.log, a.auditDB, a.verifierKey
 	s.Parties, s.Users, s.Tokens, s.Projects, s.DUAs, s.Records = a.parties, a.users, a.tokens, a.projects, a.duas, a.records
-	ingest, closeIngest, err := serveIngest(ctx, a, pgDSN(env, *pg), pol) // STOW-RS (docs/ingest.md)
+	col, closeCol, err := serveCollection(ctx, a, pol) // STOW-RS, consents, disposal (docs/ingest.md, docs/consent.md)
 	if err != nil {
 		return err
 	}
-	defer closeIngest()
-	s.Ingest = ingest
+	defer closeCol()
+	s.Ingest, s.Instances, s.Consents, s.Collection = col.ingest, col.instances, col.consents, col.registry
+	defer startRetention(ctx, col.registry, *retention, logger)()
+	// Training register, lineage, obligations (docs/training.md). The
+	// dataset service of the processing stage is wired here once merged;
+	// until then registration answers not_implemented.
+	ts := trainingService(a, nil)
+	s.Training, s.TrainingRuns, s.Lineage, s.Obligations = ts, ts.Runs, ts.Lineage, ts.Obligations
+	monitorSvc, monitorStore, stopMonitor := serveMonitor(ctx, a, *monitorEvery, logger) // deployment monitoring (docs/monitoring.md)
+	defer stopMonitor()
+	s.Monitor, s.MonitorStore = monitorSvc, monitorStore
+	// Evaluation stage (docs/evaluation.md): plans and attempts in the
+	// store, pre-registration evidence in the audit log.
+	ev := evaluation.New(sqlstore.NewEvaluationStore(a.store), ehttp.LogAuditor{Log: a.log})
+	ev.Projects, ev.Now, ev.Lineage, ev.Models = a.projects, s.Now, ts.Lineage, ts.Runs
+	ev.CheckModelVersion = modelVersionCheck(ts.Runs)
+	s.Evaluations = ev
 	dep, closeDep := serveDeployment(a) // deployment stage (docs/deployment.md)
 	defer closeDep()
 	s.Deployments, s.Events = dep, dep
@@ -76,4 +97,23 @@ func pgDSN(env *Env, flagValue string) string {
 		return flagValue
 	}
 	return env.Getenv("ETHOS_POSTGRES")
+}
+
+// modelVersionCheck refuses an evaluation plan for a model version the
+// training register does not know, that belongs to another project, or
+// that was retired.
+func modelVersionCheck(runs ethos.TrainingStore) func(ctx context.Context, projectID, modelVersionID string) error {
+	return func(ctx context.Context, projectID, modelVersionID string) error {
+		m, err := runs.FindModelVersionByID(ctx, modelVersionID)
+		if err != nil {
+			return err
+		}
+		if m.ProjectID != projectID {
+			return ethos.Errorf(ethos.EINVALID, "model version %s belongs to another project", modelVersionID)
+		}
+		if m.Status != ethos.ModelActive {
+			return ethos.Errorf(ethos.ECONFLICT, "model version %s is %s; it cannot be evaluated for use", modelVersionID, m.Status)
+		}
+		return nil
+	}
 }

@@ -60,25 +60,9 @@ func tokenList(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	q := url.Values{"limit": {"1000"}}
-	if *user != "" {
-		q.Set("user_id", *user)
-	}
-	var out struct {
-		Items []ethos.Token `json:"items"`
-		Total int           `json:"total"`
-	}
-	if err := c.do(ctx, "GET", "/api/v1/tokens?"+q.Encode(), nil, &out); err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(env, out)
-	}
-	var rows [][]string
-	for _, t := range out.Items {
-		rows = append(rows, []string{t.ID, t.UserID, t.Name, fmtTime(&t.ExpiresAt), fmtTime(t.LastUsedAt), fmtTime(t.RevokedAt)})
-	}
-	return table(env, "ID\tUSER\tNAME\tEXPIRES\tLAST USED\tREVOKED", rows)
+	return printList(ctx, env, c, "/api/v1/tokens", setIf(url.Values{}, "user_id", *user), *asJSON, "ID\tUSER\tNAME\tEXPIRES\tLAST USED\tREVOKED", func(t ethos.Token) []string {
+		return []string{t.ID, t.UserID, t.Name, fmtTime(&t.ExpiresAt), fmtTime(t.LastUsedAt), fmtTime(t.RevokedAt)}
+	})
 }
 
 func tokenRevoke(ctx context.Context, env *Env, args []string) error {

@@ -64,29 +64,13 @@ func userList(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	q := url.Values{"limit": {"1000"}}
-	if *party != "" {
-		q.Set("party_id", *party)
-	}
-	var out struct {
-		Items []ethos.User `json:"items"`
-		Total int          `json:"total"`
-	}
-	if err := c.do(ctx, "GET", "/api/v1/users?"+q.Encode(), nil, &out); err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(env, out)
-	}
-	var rows [][]string
-	for _, u := range out.Items {
+	return printList(ctx, env, c, "/api/v1/users", setIf(url.Values{}, "party_id", *party), *asJSON, "ID\tPARTY\tNAME\tROLES\tSTATE", func(u ethos.User) []string {
 		state := "active"
 		if u.Disabled {
 			state = "disabled"
 		}
-		rows = append(rows, []string{u.ID, u.PartyID, u.Name, userRoles(u), state})
-	}
-	return table(env, "ID\tPARTY\tNAME\tROLES\tSTATE", rows)
+		return []string{u.ID, u.PartyID, u.Name, userRoles(u), state}
+	})
 }
 
 func userDisable(ctx context.Context, env *Env, args []string) error {

@@ -1,0 +1,175 @@
+package lineagebench_test
+
+import (
+	"context"
+	"database/sql"
+	"net/url"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ethos-imaging/ethos"
+	lineagebench "github.com/ethos-imaging/ethos/bench/lineage"
+	"github.com/ethos-imaging/ethos/postgres"
+	"github.com/ethos-imaging/ethos/sqlite"
+	"github.com/ethos-imaging/ethos/sqlstore"
+)
+
+// The graph is built once per database and kept for later runs: the
+// SQLite file under $ETHOS_LINEAGE_BENCH_DIR (default
+// $TMPDIR/ethos-lineage-bench), the PostgreSQL schema ethos_lineage_bench
+// in $ETHOS_TEST_POSTGRES. Delete either to rebuild.
+
+func openSQLite(b *testing.B) (*sqlstore.DB, func()) {
+	dir := os.Getenv("ETHOS_LINEAGE_BENCH_DIR")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "ethos-lineage-bench")
+	}
+	db := sqlite.NewDB(dir)
+	if err := db.Open(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return db.Store(), func() { db.Close() }
+}
+
+func openPostgres(b *testing.B) (*sqlstore.DB, func()) {
+	dsn := os.Getenv("ETHOS_TEST_POSTGRES")
+	if dsn == "" {
+		b.Skip("ETHOS_TEST_POSTGRES is not set")
+	}
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := admin.Exec("CREATE SCHEMA IF NOT EXISTS ethos_lineage_bench"); err != nil {
+		b.Fatal(err)
+	}
+	admin.Close()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", "ethos_lineage_bench")
+	u.RawQuery = q.Encode()
+	db := postgres.NewDB(u.String())
+	if err := db.Open(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return db.Store(), func() { db.Close() }
+}
+
+// cpu returns the process's user+system CPU time.
+func cpu() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func BenchmarkLineage(b *testing.B) {
+	for _, tc := range []struct {
+		d    lineagebench.Dialect
+		open func(*testing.B) (*sqlstore.DB, func())
+	}{{lineagebench.SQLite, openSQLite}, {lineagebench.PostgreSQL, openPostgres}} {
+		b.Run(tc.d.Name, func(b *testing.B) {
+			ctx := context.Background()
+			store, closeDB := tc.open(b)
+			defer closeDB()
+			built, err := lineagebench.Built(ctx, store.SQL())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if !built {
+				start, c0 := time.Now(), cpu()
+				if err := lineagebench.Build(ctx, store.SQL(), tc.d); err != nil {
+					b.Fatal(err)
+				}
+				b.Logf("%s: graph built in %s (client CPU %s)", tc.d.Name, time.Since(start).Round(time.Second), (cpu() - c0).Round(time.Millisecond))
+			}
+			l := sqlstore.NewLineageService(store)
+			subject := func(x int) ethos.LineageNode {
+				return ethos.LineageNode{Kind: ethos.LineageSubject, ID: lineagebench.SubjectKey(x)}
+			}
+			queries := []struct {
+				name string
+				run  func(i int) ([]ethos.LineageNode, error)
+				want int
+			}{
+				{"SubjectsBehindModel", func(i int) ([]ethos.LineageNode, error) {
+					return l.Upstream(ctx, ethos.LineageNode{Kind: ethos.LineageModelVersion, ID: lineagebench.ModelID(i * 7 % lineagebench.TrainingRuns)}, ethos.WalkDerivations, ethos.LineageSubject)
+				}, 2000},
+				{"UsesOfSubject", func(i int) ([]ethos.LineageNode, error) {
+					return l.Downstream(ctx, subject(i*7919%lineagebench.Subjects), ethos.WalkDerivations, ethos.LineageDatasetVersion, ethos.LineageModelVersion)
+				}, 22},
+				{"DownstreamOfProcessingRun", func(i int) ([]ethos.LineageNode, error) {
+					return l.Downstream(ctx, ethos.LineageNode{Kind: ethos.LineageProcessingRun, ID: lineagebench.ProcessingRunID(i * 7 % lineagebench.ProcessingRuns)}, ethos.WalkAll)
+				}, 10042},
+				{"UpstreamOfDatasetVersion", func(i int) ([]ethos.LineageNode, error) {
+					return l.Upstream(ctx, ethos.LineageNode{Kind: ethos.LineageDatasetVersion, ID: lineagebench.DatasetID(i * 7 % lineagebench.DatasetVersions)}, ethos.WalkDerivations)
+				}, 42000},
+			}
+			for _, q := range queries {
+				b.Run(q.name, func(b *testing.B) {
+					// Check the answer once, outside the timing.
+					got, err := q.run(1)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if len(got) != q.want {
+						b.Fatalf("%d nodes, want %d", len(got), q.want)
+					}
+					c0 := cpu()
+					i := 0
+					for b.Loop() {
+						i++
+						if _, err := q.run(i); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.ReportMetric(float64((cpu()-c0).Microseconds())/1000/float64(b.N), "client-cpu-ms/op")
+				})
+			}
+		})
+	}
+}
+
+// BenchmarkRecordDatasetMembers measures what a training-run registration
+// adds to lineage for a dataset version of 20,000 instances of 2,000
+// subjects: 40,000 derivation edges in one call, with the dataset's
+// subject set kept up to date, into a fresh SQLite database per iteration.
+func BenchmarkRecordDatasetMembers(b *testing.B) {
+	ctx := context.Background()
+	edges := make([]ethos.LineageEdge, 0, 2*lineagebench.DatasetSize)
+	ds := ethos.LineageNode{Kind: ethos.LineageDatasetVersion, ID: "dsv_bench"}
+	for i := range lineagebench.DatasetSize {
+		in := ethos.LineageNode{Kind: ethos.LineageInstance, ID: lineagebench.InstanceID(i)}
+		edges = append(edges,
+			ethos.LineageEdge{From: in, Relation: ethos.RelWasDerivedFrom, To: ethos.LineageNode{Kind: ethos.LineageSubject, ID: lineagebench.SubjectKey(i / lineagebench.PerSubject)}},
+			ethos.LineageEdge{From: ds, Relation: ethos.RelWasDerivedFrom, To: in})
+	}
+	var total time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		db := sqlite.NewDB(filepath.Join(b.TempDir(), "data"))
+		if err := db.Open(ctx); err != nil {
+			b.Fatal(err)
+		}
+		l := sqlstore.NewLineageService(db.Store())
+		b.StartTimer()
+		c0 := cpu()
+		if err := l.RecordLineage(ctx, edges...); err != nil {
+			b.Fatal(err)
+		}
+		total += cpu() - c0
+		b.StopTimer()
+		got, err := l.Upstream(ctx, ds, ethos.WalkDerivations, ethos.LineageSubject)
+		if err != nil || len(got) != lineagebench.DatasetSize/lineagebench.PerSubject {
+			b.Fatalf("%d subjects behind the dataset (%v)", len(got), err)
+		}
+		db.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "client-cpu-ms/op")
+}

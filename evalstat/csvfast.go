@@ -1,0 +1,252 @@
+package evalstat
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"math"
+	"math/bits"
+)
+
+// The fast path of the CSV reader. Most prediction tables are plain: no
+// quotes, one record per line, a label written 0 or 1, a decimal score.
+// parseChunk reads such lines with no allocation per field: it finds the
+// commas and line breaks eight bytes at a time (SWAR), keeps only the
+// columns it needs, and looks group values up in a small cache keyed by
+// their bytes. At the first line it is not sure about (a quote, a blank
+// line, a wrong field count, an unusual label or score, a value that needs
+// the dictionaries' error checks) it hands the rest of the chunk to the
+// general reader (parseRows), which gives the same table and the same
+// errors as if it had read the whole chunk.
+
+const (
+	swarOnes  = 0x0101010101010101
+	swarLow7  = 0x7f7f7f7f7f7f7f7f
+	swarComma = ',' * swarOnes
+	swarLF    = '\n' * swarOnes
+	swarQuote = '"' * swarOnes
+)
+
+// zeroBytes sets the high bit of every byte of v that is zero, and only
+// those (exact, no carries between bytes).
+func zeroBytes(v uint64) uint64 {
+	t := (v & swarLow7) + swarLow7
+	return ^(t | v | swarLow7)
+}
+
+// levelCacheBits sizes the direct-mapped cache of short values per
+// attribute (a collision only costs a dictionary lookup).
+const levelCacheBits = 6
+
+// levelKey is a group value of at most 8 bytes packed in a word, with its
+// length, so that a lookup is two integer comparisons.
+type levelKey struct {
+	word uint64
+	n    int
+	code uint32
+	ok   bool
+}
+
+// fastParser holds the column layout and the per-attribute caches.
+type fastParser struct {
+	cols   columns
+	spec   CSVSpec
+	slot   []int8 // field index → what it is (slot*), or -1 to skip
+	start  [2 + MaxAttributes + 1]int
+	end    [2 + MaxAttributes + 1]int
+	levels [MaxAttributes][1 << levelCacheBits]levelKey
+}
+
+// Field slots: label, score, the groups, then the cluster.
+const (
+	slotLabel = 0
+	slotScore = 1
+	slotGroup = 2
+)
+
+func newFastParser(cols columns, spec CSVSpec) *fastParser {
+	fp := &fastParser{cols: cols, spec: spec, slot: make([]int8, cols.n+1)}
+	for i := range fp.slot {
+		fp.slot[i] = -1
+	}
+	fp.slot[cols.label] = slotLabel
+	fp.slot[cols.score] = slotScore
+	for k, i := range cols.groups {
+		fp.slot[i] = int8(slotGroup + k)
+	}
+	if cols.cluster >= 0 {
+		fp.slot[cols.cluster] = int8(slotGroup + len(cols.groups))
+	}
+	return fp
+}
+
+// parseChunk appends the records of data (whole records) to t and returns
+// the number of physical lines read. Errors carry rows and lines counted
+// from the start of data.
+func (fp *fastParser) parseChunk(data []byte, t *Table) (int, error) {
+	rows, lines := 0, 0
+	pos := 0 // start of the current line
+	nf := 0  // fields completed in the current line
+	fstart := 0
+	ncols := fp.cols.n
+	i := 0
+	for i+8 <= len(data) {
+		x := binary.LittleEndian.Uint64(data[i:])
+		m := zeroBytes(x^swarComma) | zeroBytes(x^swarLF) | zeroBytes(x^swarQuote)
+		for m != 0 {
+			j := i + bits.TrailingZeros64(m)>>3
+			m &= m - 1
+			c := data[j]
+			if c == '"' || nf >= ncols {
+				return fp.fallback(data, pos, rows, lines, t)
+			}
+			if s := fp.slot[nf]; s >= 0 {
+				fp.start[s], fp.end[s] = fstart, j
+			}
+			nf++
+			fstart = j + 1
+			if c != '\n' {
+				continue
+			}
+			if nf != ncols {
+				return fp.fallback(data, pos, rows, lines, t)
+			}
+			// A \r before the line break belongs to no field.
+			if j > pos && data[j-1] == '\r' {
+				if s := fp.slot[ncols-1]; s >= 0 {
+					fp.end[s]--
+				}
+			}
+			if !fp.record(data, t) {
+				return fp.fallback(data, pos, rows, lines, t)
+			}
+			rows++
+			lines++
+			pos, nf = j+1, 0
+		}
+		i += 8
+	}
+	if pos < len(data) {
+		return fp.fallback(data, pos, rows, lines, t)
+	}
+	return lines, nil
+}
+
+// record adds the line whose fields are in fp.start/fp.end, or returns
+// false (having changed nothing that the general reader would not) when
+// the line needs the general reader.
+func (fp *fastParser) record(data []byte, t *Table) bool {
+	var label bool
+	switch lb := data[fp.start[slotLabel]:fp.end[slotLabel]]; string(lb) {
+	case "1", "1.0":
+		label = true
+	case "0", "0.0":
+	default:
+		return false
+	}
+	score, ok := parseDecimal(data[fp.start[slotScore]:fp.end[slotScore]])
+	if !ok {
+		return false
+	}
+	for k := range fp.cols.groups {
+		v := data[fp.start[slotGroup+k]:fp.end[slotGroup+k]]
+		if len(v) == 0 {
+			return false
+		}
+		c, ok := fp.level(t, k, data, fp.start[slotGroup+k], v)
+		if !ok {
+			return false
+		}
+		t.codes[k] = c
+	}
+	var cl uint32
+	if fp.cols.cluster >= 0 {
+		s := slotGroup + len(fp.cols.groups)
+		v := data[fp.start[s]:fp.end[s]]
+		if len(v) == 0 {
+			return false
+		}
+		cl = t.clusterCode(v)
+	}
+	return t.add(label, score, cl) == nil
+}
+
+// level returns the code of value v = data[at:at+len(v)] of attribute k,
+// from the cache when v is at most 8 bytes long.
+func (fp *fastParser) level(t *Table, k int, data []byte, at int, v []byte) (uint32, bool) {
+	if len(v) > 8 {
+		c, err := t.level(k, v)
+		return c, err == nil
+	}
+	var w uint64
+	if at+8 <= len(data) {
+		w = binary.LittleEndian.Uint64(data[at:]) & (^uint64(0) >> (64 - 8*len(v)))
+	} else {
+		for j, b := range v {
+			w |= uint64(b) << (8 * j)
+		}
+	}
+	e := &fp.levels[k][((w+uint64(len(v)))*0x9E3779B97F4A7C15)>>(64-levelCacheBits)]
+	if e.ok && e.word == w && e.n == len(v) {
+		return e.code, true
+	}
+	c, err := t.level(k, v)
+	if err != nil {
+		return 0, false
+	}
+	*e = levelKey{word: w, n: len(v), code: c, ok: true}
+	return c, true
+}
+
+// fallback parses data[pos:] with the general reader; rows and lines were
+// read before pos.
+func (fp *fastParser) fallback(data []byte, pos, rows, lines int, t *Table) (int, error) {
+	cr := &csvReader{r: bufio.NewReaderSize(bytes.NewReader(data[pos:]), 1<<16)}
+	err := parseRows(cr, fp.cols, fp.spec, t)
+	if err != nil {
+		if ce, ok := errors.AsType[*CSVError](err); ok {
+			ce.Row += rows
+			ce.Line += lines
+		}
+	}
+	return lines + cr.line, err
+}
+
+// parseDecimal parses a score written as plain decimal digits with at most
+// one point (such as 0.25, 1, .5), at most 15 significant digits: an
+// integer mantissa divided by an exact power of ten, which is correctly
+// rounded. It returns false for anything else, and for a value outside
+// [0, 1]. It agrees with parseFloat wherever it returns true.
+func parseDecimal(b []byte) (float64, bool) {
+	if len(b) == 0 || len(b) > 24 {
+		return 0, false
+	}
+	var mant uint64
+	digits, frac := 0, 0
+	dot := false
+	for _, c := range b {
+		switch {
+		case c-'0' <= 9:
+			mant = mant*10 + uint64(c-'0')
+			if mant != 0 {
+				digits++
+			}
+			if dot {
+				frac++
+			}
+		case c == '.' && !dot:
+			dot = true
+		default:
+			return 0, false
+		}
+	}
+	if digits > 15 || frac > 22 || (dot && len(b) == 1) {
+		return 0, false
+	}
+	x := float64(mant) / pow10[frac]
+	if x > 1 || math.IsNaN(x) {
+		return 0, false
+	}
+	return x, true
+}

@@ -1,0 +1,103 @@
+package evalstat_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ethos-imaging/ethos/evalstat"
+)
+
+// fastPathTable writes n seeded rows spread over several read chunks, in
+// the plain form the fast path reads and, with quote, with a quoted group
+// value on every line, which only the general reader handles. Values mix
+// short and long group names, missing values, CRLF line ends, labels
+// written 1.0, and scores the fast path leaves to the general parser.
+func fastPathTable(n int, quote bool, badRow int) []byte {
+	rng := rand.New(rand.NewPCG(3, 4))
+	sites := []string{"A", "north-east-hospital", "", "B7", "a-very-long-site-name-indeed"}
+	var b bytes.Buffer
+	b.WriteString("pid,label,score,sex,note,site\r\n")
+	for i := 1; i <= n; i++ {
+		label := []string{"0", "1"}[rng.IntN(2)]
+		if rng.IntN(50) == 0 {
+			label += ".0"
+		}
+		score := fmt.Sprintf("%.6f", rng.Float64())
+		switch rng.IntN(200) {
+		case 0:
+			score = "1e-3"
+		case 1:
+			score = " 0.5"
+		case 2:
+			score = "1"
+		case 3:
+			score = ".25"
+		}
+		if i == badRow {
+			score = "1.5"
+		}
+		sex := []string{"F", "M"}[rng.IntN(2)]
+		if quote {
+			sex = `"` + sex + `"`
+		}
+		eol := "\n"
+		if rng.IntN(3) == 0 {
+			eol = "\r\n"
+		}
+		fmt.Fprintf(&b, "P%d,%s,%s,%s,x%d,%s%s", i, label, score, sex, rng.IntN(1000), sites[rng.IntN(len(sites))], eol)
+	}
+	return b.Bytes()
+}
+
+func TestReadCSVFastPathMatchesGeneral(t *testing.T) {
+	fspec := evalstat.CSVSpec{Label: "label", Score: "score", Groups: []string{"sex", "site"}, Cluster: "pid"}
+	const n = 70000 // about 2.5 MiB: several chunks
+	t.Run("SameTable", func(t *testing.T) {
+		fast, err := evalstat.ReadCSV(bytes.NewReader(fastPathTable(n, false, 0)), fspec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slow, err := evalstat.ReadCSV(bytes.NewReader(fastPathTable(n, true, 0)), fspec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fast.Len() != n || slow.Len() != n || fast.Clusters() != n {
+			t.Fatalf("rows %d and %d, clusters %d, want %d", fast.Len(), slow.Len(), fast.Clusters(), n)
+		}
+		for a := range fast.Attrs {
+			if !slices.Equal(fast.Attrs[a].Levels, slow.Attrs[a].Levels) {
+				t.Errorf("attribute %d levels %q, general reader %q", a, fast.Attrs[a].Levels, slow.Attrs[a].Levels)
+			}
+		}
+		for i := range n {
+			l1, s1, g1, c1 := fast.Row(i)
+			l2, s2, g2, c2 := slow.Row(i)
+			if l1 != l2 || s1 != s2 || !slices.Equal(g1, g2) || c1 != c2 {
+				t.Fatalf("row %d: %v %v %q %s, general reader %v %v %q %s", i, l1, s1, g1, c1, l2, s2, g2, c2)
+			}
+		}
+	})
+	t.Run("ErrSamePosition", func(t *testing.T) {
+		for _, bad := range []int{1, 31000, n} {
+			_, err1 := evalstat.ReadCSV(bytes.NewReader(fastPathTable(n, false, bad)), fspec)
+			_, err2 := evalstat.ReadCSV(bytes.NewReader(fastPathTable(n, true, bad)), fspec)
+			ce1, ok1 := errors.AsType[*evalstat.CSVError](err1)
+			_, ok2 := errors.AsType[*evalstat.CSVError](err2)
+			if !ok1 || !ok2 || !errors.Is(err1, evalstat.ErrScore) || ce1.Row != bad || ce1.Line != bad+1 || err1.Error() != err2.Error() {
+				t.Errorf("bad row %d: %v; general reader: %v", bad, err1, err2)
+			}
+		}
+	})
+	t.Run("NoFinalLineBreak", func(t *testing.T) {
+		in := strings.TrimSuffix(string(fastPathTable(1000, false, 0)), "\n")
+		tab, err := evalstat.ReadCSV(strings.NewReader(in), fspec)
+		if err != nil || tab.Len() != 1000 {
+			t.Fatalf("%v, %d rows", err, tab.Len())
+		}
+	})
+}
