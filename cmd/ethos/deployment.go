@@ -14,6 +14,7 @@ import (
 
 	"github.com/ethos-imaging/ethos"
 	"github.com/ethos-imaging/ethos/deployment"
+	"github.com/ethos-imaging/ethos/deployment/monitor"
 	"github.com/ethos-imaging/ethos/sqlstore"
 )
 
@@ -24,8 +25,28 @@ import (
 // monitoring engine's once it is merged (nil: any JSON object).
 func serveDeployment(a *app) (*deployment.Registry, func()) {
 	st := sqlstore.NewDeploymentStore(a.store)
-	reg := &deployment.Registry{Store: st, Users: a.users, Evaluations: sqlstore.NewStageApprovals(a.store)}
+	reg := &deployment.Registry{Store: st, Users: a.users, Evaluations: sqlstore.NewStageApprovals(a.store), ValidatePlan: deploymentPlanValidator}
 	return reg, func() { st.Close() }
+}
+
+// deploymentPlanValidator checks a deployment's plan: "stakeholder_roles"
+// is the registry's; every other member must form a valid monitoring plan
+// (monitor.ValidatePlan, strict). A plan holding only stakeholder roles is
+// accepted: its monitoring part is then set through the monitoring API.
+func deploymentPlanValidator(b []byte) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return ethos.Errorf(ethos.EINVALID, "plan: the monitoring plan must be a JSON object")
+	}
+	delete(m, "stakeholder_roles")
+	if len(m) == 0 {
+		return nil
+	}
+	rest, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return monitor.ValidatePlan(rest)
 }
 
 // The monitor (cmd/ethos/monitor.go) reads the events this stage stores

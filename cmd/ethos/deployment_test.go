@@ -116,3 +116,32 @@ func writeFile(t *testing.T, dir, name, body string) string {
 	}
 	return p
 }
+
+func TestDeploymentPlanValidator(t *testing.T) {
+	full, err := os.ReadFile("../../deployment/monitor/testdata/plan.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(full, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["stakeholder_roles"] = []string{"clinician", "ethics-reviewer"}
+	withRoles, _ := json.Marshal(m)
+	for name, tt := range map[string]struct {
+		plan string
+		ok   bool
+	}{
+		"OnlyStakeholders":    {`{"stakeholder_roles":["clinician"]}`, true},
+		"MonitorPlanAndRoles": {string(withRoles), true},
+		"UnknownMonitorField": {`{"stakeholder_roles":["clinician"],"windows":"weekly"}`, false},
+		"IncompleteMonitor":   {`{"window":{"every":"weekly"}}`, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := deploymentPlanValidator([]byte(tt.plan))
+			if (err == nil) != tt.ok {
+				t.Errorf("err %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}
