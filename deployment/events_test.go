@@ -218,3 +218,23 @@ func reencode(t *testing.T, e *ethos.InferenceEvent) []byte {
 	}
 	return b
 }
+
+func FuzzParseLabel(f *testing.F) {
+	f.Add([]byte(`{"case_id":"c-1","positive":true,"source":"pathology","at":"2026-02-20T08:00:00Z"}`))
+	f.Add([]byte(`{"case_id":"1234567","positive":false,"source":"follow-up"}`))
+	f.Add([]byte(`{"case_id":"c-1","positive":true,"source":"report-concordance","name":"DOE^JANE"}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		l, err := deployment.ParseLabel(raw, now)
+		if err != nil {
+			if _, ok := errors.AsType[*deployment.FieldError](err); !ok {
+				t.Fatalf("error of type %T: %v", err, err)
+			}
+			return
+		}
+		b, _ := json.Marshal(map[string]any{"case_id": l.CaseID, "positive": l.Positive, "source": l.Source, "at": l.At.Format(time.RFC3339Nano)})
+		again, err := deployment.ParseLabel(b, now)
+		if err != nil || *again != *l {
+			t.Fatalf("round trip: %+v -> %+v, %v", l, again, err)
+		}
+	})
+}
