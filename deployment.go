@@ -126,7 +126,10 @@ type RiskAcknowledgement struct {
 
 // RiskRegister is the risk file of one deployment of a project.
 type RiskRegister struct {
-	ProjectID string     `json:"project_id"`
+	ProjectID    string `json:"project_id"`
+	DeploymentID string `json:"deployment_id,omitempty"` // set when stored for a deployment
+	// UpdatedBy is the user who stored this revision.
+	UpdatedBy string     `json:"updated_by,omitempty"`
 	Revision  int        `json:"revision"`   // bumped on every change; acknowledgements name it
 	RevisedAt time.Time  `json:"revised_at"` // when this revision was made; earlier acknowledgements do not count
 	Matrix    RiskMatrix `json:"matrix"`
@@ -216,11 +219,12 @@ type Notification struct {
 // Incident is an incident or a personal-data breach involving a deployed
 // model. It holds counts, never identities, of the people affected.
 type Incident struct {
-	ID        string    `json:"id"`
-	ProjectID string    `json:"project_id"`
-	Title     string    `json:"title"`
-	AwareAt   time.Time `json:"aware_at"` // when the organisation became aware (HIPAA: discovered)
-	Zone      string    `json:"zone"`     // IANA zone where awareness happened; calendar days are counted there by default
+	ID           string    `json:"id"`
+	ProjectID    string    `json:"project_id"`
+	DeploymentID string    `json:"deployment_id,omitempty"` // the deployment it happened in, when stored
+	Title        string    `json:"title"`
+	AwareAt      time.Time `json:"aware_at"` // when the organisation became aware (HIPAA: discovered)
+	Zone         string    `json:"zone"`     // IANA zone where awareness happened; calendar days are counted there by default
 	// ReportingZones overrides, per jurisdiction, the IANA zone in which
 	// that jurisdiction's calendar days are counted (an EU hospital that
 	// also reports to HHS counts HIPAA days in, say, America/New_York).

@@ -99,6 +99,7 @@ func (s *Server) routes() []route {
 		s.trainingRoutes,
 		s.monitorRoutes,
 		s.evaluationRoutes,
+		s.deploymentRoutes,
 	} {
 		rs = append(rs, more(auth)...)
 	}

@@ -79,6 +79,11 @@ type Server struct {
 	Consents   ethos.ConsentService
 	Collection ethos.CollectionAdmin
 
+	// Deployment stage (http/deployment.go): registry, risk, incidents,
+	// compliance, inference events and labels; nil: not offered.
+	Deployments ethos.DeploymentService
+	Events      ethos.EventIngester
+
 	// MaxBodyBytes bounds request bodies (default 1 MiB).
 	MaxBodyBytes int64
 	// ShutdownTimeout bounds the graceful shutdown (default 15 s).

@@ -33,6 +33,8 @@ var commands = []command{
 	{"audit", "checkpoints, proofs, verification and export of the audit log", runAudit},
 	{"collection", "collection-stage reports: representation (QC-COL-1)", runCollection},
 	{"consent", "check FHIR consents and answer consent questions", runConsent},
+	{"deployment", "register deployments, change them, go live, acknowledge, suspend, retire (QC-DEP-3)", runDeployment},
+	{"events", "post inference events or ground-truth labels to a deployment", runEvents},
 	{"deid", "de-identify a DICOM tree to PS3.15 Annex E", runDeid},
 	{"drift", "compare a column of two CSV files: KS, Wasserstein, PSI, chi-square, JS", runDrift},
 	{"dua", "register, list and revoke data-use agreements", runDUA},

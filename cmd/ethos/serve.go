@@ -89,6 +89,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	ev.Projects, ev.Now, ev.Lineage, ev.Models = a.projects, s.Now, ts.Lineage, ts.Runs
 	ev.CheckModelVersion = modelVersionCheck(ts.Runs)
 	s.Evaluations = ev
+	dep, closeDep := serveDeployment(a) // deployment stage (docs/deployment.md)
+	defer closeDep()
+	s.Deployments, s.Events = dep, dep
 	return s.Serve(ctx, func(bound string) {
 		logger.Info("listening", "addr", bound, "data", a.dir, "audit_size", a.log.Size())
 	})

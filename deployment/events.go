@@ -1,0 +1,465 @@
+package deployment
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ethos-imaging/ethos"
+)
+
+// Inference events arrive from a clinic's inference service. They must
+// carry no patient identifier (QC-DEP-1 monitoring runs on pseudonymous
+// data). The screening rule, in full (docs/deployment.md repeats it):
+//
+//  1. Closed schema: a record may hold only the fields of an event
+//     (event_id, time, case_id, site, score, decision, latency_ms,
+//     reader_action, sex, age_band, acquisition{…}). Any other field is
+//     refused, whatever its value: a name, a patient id or a birth date
+//     cannot slip in under a new key.
+//  2. Closed vocabularies: sex is M, F or O; age_band is a band "LO-HI"
+//     at least five years wide with HI at most 89, or "90+" (exact ages
+//     and ages over 89 identify); reader_action is accepted or overridden.
+//  3. Shapes of identifiers in every text value (ids and free text):
+//     a calendar date (YYYY-MM-DD, YYYYMMDD, DD/MM/YYYY, MM/DD/YYYY with
+//     '-', '/' or '.', years 1900–2099) — dates of birth, and every other
+//     date, belong only in "time"; a '^' (the DICOM person-name
+//     separator); an '@' (e-mail); a US social security number
+//     (ddd-dd-dddd).
+//  4. Record numbers: an id (event_id, case_id) made only of digits is
+//     refused (medical record and accession numbers are); free text
+//     (site, acquisition fields) may not hold six or more digits in a row.
+//
+// A refusal names the field and the rule, never the value.
+
+// FieldError is one field of one record that breaks a rule.
+type FieldError struct {
+	Field   string // JSON path, e.g. "acquisition.protocol"; "" for the whole record
+	Problem string // the rule broken, without the offending value
+}
+
+func (e *FieldError) Error() string {
+	if e.Field == "" {
+		return e.Problem
+	}
+	return e.Field + ": " + e.Problem
+}
+
+// Unwrap makes a FieldError an EINVALID error.
+func (e *FieldError) Unwrap() error { return ethos.Errorf(ethos.EINVALID, "%s", e.Error()) }
+
+// MaxEventBytes bounds one event record.
+const MaxEventBytes = 16 << 10
+
+// MaxFutureSkew is how far after the server's clock an event time may be.
+const MaxFutureSkew = 5 * time.Minute
+
+type acquisitionIn struct {
+	Manufacturer      string   `json:"manufacturer"`
+	ModelName         string   `json:"model_name"`
+	SoftwareVersion   string   `json:"software_version"`
+	BodyPart          string   `json:"body_part"`
+	Protocol          string   `json:"protocol"`
+	KVP               *float64 `json:"kvp"`
+	SliceThickness    *float64 `json:"slice_thickness"`
+	PixelSpacing      *float64 `json:"pixel_spacing"`
+	Modality          string   `json:"modality"`
+	InstitutionPseudo string   `json:"institution_pseudo"`
+}
+
+type eventIn struct {
+	EventID     string         `json:"event_id"`
+	Time        string         `json:"time"`
+	CaseID      string         `json:"case_id"`
+	Site        string         `json:"site"`
+	Score       *float64       `json:"score"`
+	Decision    *bool          `json:"decision"`
+	LatencyMS   *float64       `json:"latency_ms"`
+	Reader      string         `json:"reader_action"`
+	Sex         string         `json:"sex"`
+	AgeBand     string         `json:"age_band"`
+	Acquisition *acquisitionIn `json:"acquisition"`
+}
+
+// decodeStrict decodes one JSON object into v, refusing unknown fields and
+// trailing data; errors name the field or the byte offset, not values.
+func decodeStrict(raw []byte, v any) error {
+	if len(raw) > MaxEventBytes {
+		return &FieldError{Problem: fmt.Sprintf("record larger than %d bytes", MaxEventBytes)}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonProblem(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return &FieldError{Problem: "data after the JSON object"}
+	}
+	return nil
+}
+
+// safeFieldName matches field names that may be echoed in an error.
+var safeFieldName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
+
+func jsonProblem(err error) error {
+	if se, ok := errors.AsType[*json.SyntaxError](err); ok {
+		return &FieldError{Problem: fmt.Sprintf("malformed JSON at byte offset %d", se.Offset)}
+	}
+	if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+		if te.Field == "" {
+			return &FieldError{Problem: "a record must be a JSON object"}
+		}
+		return &FieldError{Field: te.Field, Problem: fmt.Sprintf("got JSON %s, want %s", te.Value, jsonKind(te.Type.String()))}
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return &FieldError{Problem: "malformed JSON: unexpected end of record"}
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		name = strings.Trim(name, `"`)
+		if !safeFieldName.MatchString(name) {
+			name = "(name not shown)"
+		}
+		return &FieldError{Field: name, Problem: "unknown field: events carry only the documented fields, so identifiers cannot ride along"}
+	}
+	return &FieldError{Problem: "invalid JSON record"}
+}
+
+func jsonKind(goType string) string {
+	switch {
+	case strings.Contains(goType, "float"), strings.Contains(goType, "int"):
+		return "number"
+	case strings.Contains(goType, "bool"):
+		return "boolean"
+	case strings.Contains(goType, "struct"), strings.Contains(goType, "map"):
+		return "object"
+	}
+	return "string"
+}
+
+var ageBand = regexp.MustCompile(`^(\d{1,3})-(\d{1,3})$`)
+
+// group is a run of digits in a string and the byte after it.
+type group struct {
+	val   int  // value (meaningful up to 9 digits)
+	n     int  // number of digits
+	after byte // the byte after the run, 0 at the end
+	start int
+	end   int
+}
+
+// digitGroups splits s into its runs of digits.
+func digitGroups(s string) []group {
+	var gs []group
+	for i := 0; i < len(s); {
+		if s[i] < '0' || s[i] > '9' {
+			i++
+			continue
+		}
+		g := group{start: i}
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			if g.n < 9 {
+				g.val = g.val*10 + int(s[i]-'0')
+			}
+			g.n++
+			i++
+		}
+		g.end = i
+		if i < len(s) {
+			g.after = s[i]
+		}
+		gs = append(gs, g)
+	}
+	return gs
+}
+
+func isYear(g group) bool  { return g.n == 4 && g.val >= 1900 && g.val <= 2099 }
+func isMonth(g group) bool { return g.n <= 2 && g.val >= 1 && g.val <= 12 }
+func isDay(g group) bool   { return g.n <= 2 && g.val >= 1 && g.val <= 31 }
+
+// hasDate reports whether s holds a calendar date: YYYYMMDD as one run of
+// eight digits, or three runs joined by the same separator ('-', '/' or
+// '.') read as year-month-day, day-month-year or month-day-year.
+func hasDate(gs []group) bool {
+	for i, g := range gs {
+		if g.n == 8 {
+			y, m, d := group{n: 4, val: g.val / 10000}, group{n: 2, val: g.val / 100 % 100}, group{n: 2, val: g.val % 100}
+			if isYear(y) && isMonth(m) && isDay(d) {
+				return true
+			}
+		}
+		if i+2 >= len(gs) {
+			continue
+		}
+		a, b, c := g, gs[i+1], gs[i+2]
+		sep := a.after
+		if (sep != '-' && sep != '/' && sep != '.') || b.start != a.end+1 || b.after != sep || c.start != b.end+1 {
+			continue
+		}
+		switch {
+		case isYear(a) && isMonth(b) && b.n == 2 && isDay(c) && c.n == 2:
+			return true
+		case isYear(c) && ((isDay(a) && isMonth(b)) || (isMonth(a) && isDay(b))):
+			return true
+		}
+	}
+	return false
+}
+
+// hasSSN reports a US social security number: runs of 3, 2 and 4 digits
+// joined by '-'.
+func hasSSN(gs []group) bool {
+	for i := 0; i+2 < len(gs); i++ {
+		a, b, c := gs[i], gs[i+1], gs[i+2]
+		if a.n == 3 && b.n == 2 && c.n == 4 && a.after == '-' && b.after == '-' && b.start == a.end+1 && c.start == b.end+1 {
+			return true
+		}
+	}
+	return false
+}
+
+// identifierProblem returns why s looks like an identifier, or "". It
+// scans s once; strings without digits, '^' or '@' cost one pass.
+func identifierProblem(s string, isID bool) string {
+	digits := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c < 0x20 || c == 0x7f:
+			return "holds control characters"
+		case c == '^':
+			return "holds '^', the separator of DICOM person names: names are refused"
+		case c == '@':
+			return "holds '@', like an e-mail address: contact details are refused"
+		case c >= '0' && c <= '9':
+			digits = true
+		}
+	}
+	if !utf8.ValidString(s) {
+		return "not valid UTF-8"
+	}
+	if !digits {
+		return ""
+	}
+	gs := digitGroups(s)
+	switch {
+	case hasDate(gs):
+		return "holds a calendar date: dates of birth (and any date but the event time) are refused"
+	case hasSSN(gs):
+		return "has the shape of a social security number"
+	case isID && len(gs) == 1 && gs[0].n == len(s):
+		return "is all digits, like a medical record or accession number: use a pseudonymous id"
+	}
+	if !isID {
+		for _, g := range gs {
+			if g.n >= 6 {
+				return "holds six or more digits in a row, like a record number"
+			}
+		}
+	}
+	return ""
+}
+
+func checkText(field, s string, max int, isID bool) error {
+	if len(s) > max {
+		return &FieldError{Field: field, Problem: fmt.Sprintf("longer than %d bytes", max)}
+	}
+	if p := identifierProblem(s, isID); p != "" {
+		return &FieldError{Field: field, Problem: p}
+	}
+	return nil
+}
+
+func checkRange(field string, v *float64, lo, hi float64, loOpen bool) error {
+	if v == nil {
+		return nil
+	}
+	x := *v
+	if math.IsNaN(x) || math.IsInf(x, 0) || x > hi || x < lo || (loOpen && x == lo) {
+		open := "["
+		if loOpen {
+			open = "("
+		}
+		return &FieldError{Field: field, Problem: fmt.Sprintf("out of range %s%g, %g]", open, lo, hi)}
+	}
+	return nil
+}
+
+// CheckAgeBand checks an age band: "" (unknown), "LO-HI" at least five
+// years wide with HI ≤ 89, or "90+".
+func CheckAgeBand(s string) error {
+	if s == "" || s == "90+" {
+		return nil
+	}
+	m := ageBand.FindStringSubmatch(s)
+	if m == nil {
+		return &FieldError{Field: "age_band", Problem: `want a band "LO-HI" (e.g. "65-74") or "90+"; exact ages are refused`}
+	}
+	lo, _ := strconv.Atoi(m[1])
+	hi, _ := strconv.Atoi(m[2])
+	switch {
+	case hi > 89:
+		return &FieldError{Field: "age_band", Problem: `ages over 89 identify: use "90+"`}
+	case hi-lo < 4:
+		return &FieldError{Field: "age_band", Problem: "a band narrower than five years is close to an exact age"}
+	}
+	return nil
+}
+
+// ParseEvent screens one raw record and returns the event. now is the
+// server's clock (event times may not be later than now+MaxFutureSkew);
+// threshold decides the decision when the record omits it. DeploymentID,
+// Site (when empty) and ReceivedAt are the caller's to set.
+func ParseEvent(raw []byte, now time.Time, threshold float64) (*ethos.InferenceEvent, error) {
+	var in eventIn
+	if err := decodeStrict(raw, &in); err != nil {
+		return nil, err
+	}
+	e := &ethos.InferenceEvent{EventID: in.EventID, CaseID: in.CaseID, Site: in.Site, LatencyMS: in.LatencyMS,
+		Reader: ethos.ReaderAction(in.Reader), Sex: in.Sex, AgeBand: in.AgeBand}
+	if !ethos.ValidID(in.EventID) {
+		return nil, &FieldError{Field: "event_id", Problem: "required: 1 to 64 letters, digits, '_', '-', '.'"}
+	}
+	if err := checkText("event_id", in.EventID, 64, true); err != nil {
+		return nil, err
+	}
+	if !ethos.ValidID(in.CaseID) {
+		return nil, &FieldError{Field: "case_id", Problem: "required: a pseudonymous id of 1 to 64 letters, digits, '_', '-', '.'"}
+	}
+	if err := checkText("case_id", in.CaseID, 64, true); err != nil {
+		return nil, err
+	}
+	if in.Time == "" {
+		return nil, &FieldError{Field: "time", Problem: "required (RFC 3339 with a zone offset)"}
+	}
+	t, err := time.Parse(time.RFC3339Nano, in.Time)
+	if err != nil {
+		return nil, &FieldError{Field: "time", Problem: "not an RFC 3339 time with a zone offset"}
+	}
+	if t.After(now.Add(MaxFutureSkew)) {
+		return nil, &FieldError{Field: "time", Problem: fmt.Sprintf("more than %s after the server's clock", MaxFutureSkew)}
+	}
+	if t.Year() < 2000 {
+		return nil, &FieldError{Field: "time", Problem: "before the year 2000"}
+	}
+	e.Time = t.UTC()
+	if in.Score == nil {
+		return nil, &FieldError{Field: "score", Problem: "required"}
+	}
+	if err := checkRange("score", in.Score, 0, 1, false); err != nil {
+		return nil, err
+	}
+	e.Score = *in.Score
+	if in.Decision != nil {
+		e.Decision = *in.Decision
+	} else {
+		e.Decision = e.Score >= threshold
+	}
+	if err := checkRange("latency_ms", in.LatencyMS, 0, 3600e3, false); err != nil {
+		return nil, err
+	}
+	switch e.Reader {
+	case "", ethos.ReaderAccepted, ethos.ReaderOverridden:
+	default:
+		return nil, &FieldError{Field: "reader_action", Problem: "want accepted or overridden"}
+	}
+	switch in.Sex {
+	case "", "M", "F", "O":
+	default:
+		return nil, &FieldError{Field: "sex", Problem: "want M, F or O"}
+	}
+	if err := CheckAgeBand(in.AgeBand); err != nil {
+		return nil, err
+	}
+	if err := checkText("site", in.Site, 128, false); err != nil {
+		return nil, err
+	}
+	if a := in.Acquisition; a != nil {
+		for _, f := range []struct {
+			name, v string
+		}{
+			{"manufacturer", a.Manufacturer}, {"model_name", a.ModelName}, {"software_version", a.SoftwareVersion},
+			{"body_part", a.BodyPart}, {"protocol", a.Protocol}, {"modality", a.Modality}, {"institution_pseudo", a.InstitutionPseudo},
+		} {
+			if err := checkText("acquisition."+f.name, f.v, 128, false); err != nil {
+				return nil, err
+			}
+		}
+		if err := checkRange("acquisition.kvp", a.KVP, 0, 200, true); err != nil {
+			return nil, err
+		}
+		if err := checkRange("acquisition.slice_thickness", a.SliceThickness, 0, 100, true); err != nil {
+			return nil, err
+		}
+		if err := checkRange("acquisition.pixel_spacing", a.PixelSpacing, 0, 10, true); err != nil {
+			return nil, err
+		}
+		e.Acquisition = ethos.Acquisition{Manufacturer: a.Manufacturer, ModelName: a.ModelName, SoftwareVersion: a.SoftwareVersion,
+			BodyPart: a.BodyPart, Protocol: a.Protocol, KVP: a.KVP, SliceThickness: a.SliceThickness, PixelSpacing: a.PixelSpacing,
+			Modality: a.Modality, InstitutionPseudo: a.InstitutionPseudo}
+	}
+	return e, nil
+}
+
+// EventDigest is the SHA-256 (hex) of an event's content: every field the
+// sender set, in a fixed order, without the receipt time or a label. Two
+// records with the same id and digest are the same event sent twice.
+func EventDigest(e *ethos.InferenceEvent) string {
+	c := *e
+	c.ReceivedAt, c.Label = time.Time{}, nil
+	b, _ := json.Marshal(&c) // a struct of plain fields: Marshal cannot fail
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+type labelIn struct {
+	CaseID   string            `json:"case_id"`
+	Positive *bool             `json:"positive"`
+	Source   ethos.LabelSource `json:"source"`
+	At       string            `json:"at"`
+}
+
+// ParseLabel screens one ground-truth record: case_id (screened like an
+// event's), positive (required), source (report-concordance, pathology or
+// follow-up) and at (RFC 3339; default now).
+func ParseLabel(raw []byte, now time.Time) (*ethos.EventLabel, error) {
+	var in labelIn
+	if err := decodeStrict(raw, &in); err != nil {
+		return nil, err
+	}
+	if !ethos.ValidID(in.CaseID) {
+		return nil, &FieldError{Field: "case_id", Problem: "required: a pseudonymous id of 1 to 64 letters, digits, '_', '-', '.'"}
+	}
+	if err := checkText("case_id", in.CaseID, 64, true); err != nil {
+		return nil, err
+	}
+	if in.Positive == nil {
+		return nil, &FieldError{Field: "positive", Problem: "required (true or false)"}
+	}
+	switch in.Source {
+	case ethos.LabelReport, ethos.LabelPathology, ethos.LabelFollowUp:
+	default:
+		return nil, &FieldError{Field: "source", Problem: "want report-concordance, pathology or follow-up"}
+	}
+	l := &ethos.EventLabel{CaseID: in.CaseID, Positive: *in.Positive, Source: in.Source, At: now.UTC()}
+	if in.At != "" {
+		t, err := time.Parse(time.RFC3339Nano, in.At)
+		if err != nil {
+			return nil, &FieldError{Field: "at", Problem: "not an RFC 3339 time with a zone offset"}
+		}
+		if t.After(now.Add(MaxFutureSkew)) {
+			return nil, &FieldError{Field: "at", Problem: "in the future"}
+		}
+		l.At = t.UTC()
+	}
+	return l, nil
+}

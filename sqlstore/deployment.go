@@ -1,0 +1,774 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/ethos-imaging/ethos"
+)
+
+// DeploymentStore implements ethos.DeploymentStore: deployments and their
+// change log, risk registers, incidents, attestations, and the inference
+// events and labels of the deployment stage (migration 0060).
+type DeploymentStore struct {
+	db *DB
+
+	mu        sync.Mutex
+	insertAll map[int]*sql.Stmt // multi-row event INSERT by row count, prepared once
+
+	qmu     sync.Mutex
+	queue   []*insertReq // batches waiting for the writer
+	writing bool         // a writer goroutine is running
+	closed  bool
+	writer  sync.WaitGroup
+}
+
+// NewDeploymentStore returns the deployment store over db.
+func NewDeploymentStore(db *DB) *DeploymentStore {
+	return &DeploymentStore{db: db, insertAll: map[int]*sql.Stmt{}}
+}
+
+var (
+	_ ethos.DeploymentStore      = (*DeploymentStore)(nil)
+	_ ethos.InferenceEventReader = (*DeploymentStore)(nil)
+)
+
+const deploymentCols = "id, project_id, model_version_id, evaluation_id, site, intended_use, threshold, responsible, plan, stakeholder_roles, status, revision, created_by, created_at, updated_at, live_at"
+
+func scanDeployment(s interface{ Scan(...any) error }) (*ethos.Deployment, error) {
+	var d ethos.Deployment
+	var plan, roles, status string
+	var created, updated int64
+	var live sql.NullInt64
+	if err := s.Scan(&d.ID, &d.ProjectID, &d.ModelVersionID, &d.EvaluationID, &d.Site, &d.IntendedUse, &d.Threshold, &d.ResponsibleUserID,
+		&plan, &roles, &status, &d.Revision, &d.CreatedBy, &created, &updated, &live); err != nil {
+		return nil, err
+	}
+	d.Plan = json.RawMessage(plan)
+	d.StakeholderRoles = splitWords[ethos.Role](roles)
+	d.Status = ethos.DeploymentStatus(status)
+	d.CreatedAt, d.UpdatedAt, d.LiveAt = fromNanos(created), fromNanos(updated), fromNullNanos(live)
+	return &d, nil
+}
+
+func (s *DeploymentStore) CreateDeployment(ctx context.Context, d *ethos.Deployment, first *ethos.DeploymentChange) error {
+	return s.db.withTx(ctx, func(tx *sql.Tx) error {
+		if ok, err := exists(ctx, tx, "projects", d.ProjectID); err != nil {
+			return err
+		} else if !ok {
+			return ethos.Errorf(ethos.EINVALID, "project_id: project %s not found", d.ProjectID)
+		}
+		_, err := tx.ExecContext(ctx, "INSERT INTO deployments ("+deploymentCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			d.ID, d.ProjectID, d.ModelVersionID, d.EvaluationID, d.Site, d.IntendedUse, d.Threshold, d.ResponsibleUserID, string(d.Plan),
+			joinWords(d.StakeholderRoles), string(d.Status), d.Revision, d.CreatedBy, nanos(d.CreatedAt), nanos(d.UpdatedAt), nullNanos(d.LiveAt))
+		if isUnique(err) {
+			return ethos.Errorf(ethos.ECONFLICT, "deployment %s exists", d.ID)
+		}
+		if err != nil {
+			return err
+		}
+		return insertChange(ctx, tx, first)
+	})
+}
+
+func insertChange(ctx context.Context, tx *sql.Tx, c *ethos.DeploymentChange) error {
+	_, err := tx.ExecContext(ctx, "INSERT INTO deployment_changes (deployment_id, seq, kind, from_value, to_value, reason, expected_effect, notified, by_user, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		c.DeploymentID, c.Seq, string(c.Kind), c.From, c.To, c.Reason, c.ExpectedEffect, joinWords(c.Notified), c.By, nanos(c.At))
+	if isUnique(err) {
+		return ethos.Errorf(ethos.ECONFLICT, "deployment %s changed underneath (change %d exists)", c.DeploymentID, c.Seq)
+	}
+	return err
+}
+
+func (s *DeploymentStore) FindDeploymentByID(ctx context.Context, id string) (*ethos.Deployment, error) {
+	d, err := scanDeployment(s.db.db.QueryRowContext(ctx, "SELECT "+deploymentCols+" FROM deployments WHERE id = ?", id))
+	if noRows(err) {
+		return nil, notFound("deployment", id)
+	}
+	return d, err
+}
+
+func (s *DeploymentStore) FindDeployments(ctx context.Context, f ethos.DeploymentFilter) ([]*ethos.Deployment, int, error) {
+	var w where
+	if f.ID != nil {
+		w.add("id = ?", *f.ID)
+	}
+	if f.ProjectID != nil {
+		w.add("project_id = ?", *f.ProjectID)
+	}
+	if f.ModelVersionID != nil {
+		w.add("model_version_id = ?", *f.ModelVersionID)
+	}
+	if f.Status != nil {
+		w.add("status = ?", string(*f.Status))
+	}
+	limit, offset := page(f.Offset, f.Limit)
+	rows, err := s.db.db.QueryContext(ctx, "SELECT "+deploymentCols+" FROM deployments"+w.String()+" ORDER BY created_at, id LIMIT ? OFFSET ?", append(w.args, limit, offset)...)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	out := []*ethos.Deployment{}
+	for rows.Next() {
+		d, err := scanDeployment(rows)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	n, err := s.db.count(ctx, "deployments", &w)
+	return out, n, err
+}
+
+func (s *DeploymentStore) UpdateDeployment(ctx context.Context, d *ethos.Deployment, c *ethos.DeploymentChange) error {
+	return s.db.withTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE deployments SET model_version_id = ?, evaluation_id = ?, site = ?, intended_use = ?, threshold = ?, responsible = ?,
+			plan = ?, stakeholder_roles = ?, status = ?, revision = ?, updated_at = ?, live_at = ? WHERE id = ? AND revision = ?`,
+			d.ModelVersionID, d.EvaluationID, d.Site, d.IntendedUse, d.Threshold, d.ResponsibleUserID, string(d.Plan), joinWords(d.StakeholderRoles),
+			string(d.Status), d.Revision, nanos(d.UpdatedAt), nullNanos(d.LiveAt), d.ID, d.Revision-1)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n != 1 {
+			if ok, err := exists(ctx, tx, "deployments", d.ID); err != nil {
+				return err
+			} else if !ok {
+				return notFound("deployment", d.ID)
+			}
+			return ethos.Errorf(ethos.ECONFLICT, "deployment %s changed underneath (revision is no longer %d); reload and retry", d.ID, d.Revision-1)
+		}
+		return insertChange(ctx, tx, c)
+	})
+}
+
+func (s *DeploymentStore) FindChanges(ctx context.Context, deploymentID string) ([]*ethos.DeploymentChange, error) {
+	rows, err := s.db.db.QueryContext(ctx, "SELECT seq, kind, from_value, to_value, reason, expected_effect, notified, by_user, at FROM deployment_changes WHERE deployment_id = ? ORDER BY seq", deploymentID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []*ethos.DeploymentChange{}
+	bySeq := map[int]*ethos.DeploymentChange{}
+	for rows.Next() {
+		c := ethos.DeploymentChange{DeploymentID: deploymentID, Acks: []ethos.ChangeAck{}}
+		var kind, notified string
+		var at int64
+		if err := rows.Scan(&c.Seq, &kind, &c.From, &c.To, &c.Reason, &c.ExpectedEffect, &notified, &c.By, &at); err != nil {
+			return nil, err
+		}
+		c.Kind, c.Notified, c.At = ethos.ChangeKind(kind), splitWords[ethos.Role](notified), fromNanos(at)
+		out = append(out, &c)
+		bySeq[c.Seq] = &c
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	acks, err := s.db.db.QueryContext(ctx, "SELECT seq, user_id, role, at FROM deployment_change_acks WHERE deployment_id = ? ORDER BY seq, at, user_id, role", deploymentID)
+	if err != nil {
+		return nil, err
+	}
+	defer acks.Close()
+	for acks.Next() {
+		var seq int
+		var a ethos.ChangeAck
+		var role string
+		var at int64
+		if err := acks.Scan(&seq, &a.UserID, &role, &at); err != nil {
+			return nil, err
+		}
+		a.Role, a.At = ethos.Role(role), fromNanos(at)
+		if c := bySeq[seq]; c != nil {
+			c.Acks = append(c.Acks, a)
+		}
+	}
+	return out, acks.Err()
+}
+
+func (s *DeploymentStore) AddChangeAck(ctx context.Context, deploymentID string, seq int, a ethos.ChangeAck) error {
+	return s.db.withTx(ctx, func(tx *sql.Tx) error {
+		var one int
+		err := tx.QueryRowContext(ctx, "SELECT 1 FROM deployment_changes WHERE deployment_id = ? AND seq = ?", deploymentID, seq).Scan(&one)
+		if noRows(err) {
+			return ethos.Errorf(ethos.ENOTFOUND, "deployment %s has no change %d", deploymentID, seq)
+		}
+		if err != nil {
+			return err
+		}
+		// Acknowledging twice in the same role keeps the first.
+		_, err = tx.ExecContext(ctx, "INSERT INTO deployment_change_acks (deployment_id, seq, user_id, role, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (deployment_id, seq, user_id, role) DO NOTHING",
+			deploymentID, seq, a.UserID, string(a.Role), nanos(a.At))
+		return err
+	})
+}
+
+// Risk registers
+
+func (s *DeploymentStore) RiskRegister(ctx context.Context, deploymentID string) (*ethos.RiskRegister, error) {
+	var body string
+	err := s.db.db.QueryRowContext(ctx, "SELECT body FROM risk_registers WHERE deployment_id = ?", deploymentID).Scan(&body)
+	if noRows(err) {
+		return nil, ethos.Errorf(ethos.ENOTFOUND, "deployment %s has no risk register yet", deploymentID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var reg ethos.RiskRegister
+	if err := json.Unmarshal([]byte(body), &reg); err != nil {
+		return nil, fmt.Errorf("risk register of deployment %s: stored body: %w", deploymentID, err)
+	}
+	return &reg, nil
+}
+
+func (s *DeploymentStore) PutRiskRegister(ctx context.Context, deploymentID string, reg *ethos.RiskRegister) error {
+	body, err := json.Marshal(reg)
+	if err != nil {
+		return err
+	}
+	return s.db.withTx(ctx, func(tx *sql.Tx) error {
+		if ok, err := exists(ctx, tx, "deployments", deploymentID); err != nil {
+			return err
+		} else if !ok {
+			return notFound("deployment", deploymentID)
+		}
+		var cur int
+		err := tx.QueryRowContext(ctx, "SELECT revision FROM risk_registers WHERE deployment_id = ?", deploymentID).Scan(&cur)
+		switch {
+		case noRows(err):
+			cur = 0
+		case err != nil:
+			return err
+		}
+		if cur != reg.Revision-1 {
+			return ethos.Errorf(ethos.ECONFLICT, "risk register of deployment %s is at revision %d; base the change on it", deploymentID, cur)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO risk_registers (deployment_id, revision, body, updated_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (deployment_id) DO UPDATE SET revision = excluded.revision, body = excluded.body, updated_at = excluded.updated_at`,
+			deploymentID, reg.Revision, string(body), nanos(reg.RevisedAt))
+		return err
+	})
+}
+
+func (s *DeploymentStore) UpdateRiskAcks(ctx context.Context, deploymentID string, revision int, acks []ethos.RiskAcknowledgement) error {
+	return s.db.withTx(ctx, func(tx *sql.Tx) error {
+		var body string
+		err := tx.QueryRowContext(ctx, "SELECT body FROM risk_registers WHERE deployment_id = ? AND revision = ?", deploymentID, revision).Scan(&body)
+		if noRows(err) {
+			return ethos.Errorf(ethos.ECONFLICT, "risk register of deployment %s is not at revision %d", deploymentID, revision)
+		}
+		if err != nil {
+			return err
+		}
+		var reg ethos.RiskRegister
+		if err := json.Unmarshal([]byte(body), &reg); err != nil {
+			return fmt.Errorf("risk register of deployment %s: stored body: %w", deploymentID, err)
+		}
+		reg.Acknowledgements = acks
+		b, err := json.Marshal(&reg)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "UPDATE risk_registers SET body = ? WHERE deployment_id = ? AND revision = ?", string(b), deploymentID, revision)
+		return err
+	})
+}
+
+// Incidents
+
+func (s *DeploymentStore) CreateIncident(ctx context.Context, inc *ethos.Incident) error {
+	body, err := json.Marshal(inc)
+	if err != nil {
+		return err
+	}
+	return s.db.withTx(ctx, func(tx *sql.Tx) error {
+		if ok, err := exists(ctx, tx, "deployments", inc.DeploymentID); err != nil {
+			return err
+		} else if !ok {
+			return notFound("deployment", inc.DeploymentID)
+		}
+		now := nanos(s.db.Now())
+		_, err := tx.ExecContext(ctx, "INSERT INTO incidents (id, deployment_id, status, aware_at, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+			inc.ID, inc.DeploymentID, string(inc.Status), nanos(inc.AwareAt), string(body), now, now)
+		if isUnique(err) {
+			return ethos.Errorf(ethos.ECONFLICT, "incident %s exists", inc.ID)
+		}
+		return err
+	})
+}
+
+func (s *DeploymentStore) FindIncidents(ctx context.Context, f ethos.IncidentFilter) ([]*ethos.Incident, int, error) {
+	var w where
+	if f.ID != nil {
+		w.add("id = ?", *f.ID)
+	}
+	if f.DeploymentID != nil {
+		w.add("deployment_id = ?", *f.DeploymentID)
+	}
+	if f.Open {
+		w.add("status <> ?", string(ethos.IncidentClosed))
+	}
+	limit, offset := page(f.Offset, f.Limit)
+	rows, err := s.db.db.QueryContext(ctx, "SELECT body FROM incidents"+w.String()+" ORDER BY aware_at, id LIMIT ? OFFSET ?", append(w.args, limit, offset)...)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	out := []*ethos.Incident{}
+	for rows.Next() {
+		var body string
+		if err := rows.Scan(&body); err != nil {
+			return nil, 0, err
+		}
+		var inc ethos.Incident
+		if err := json.Unmarshal([]byte(body), &inc); err != nil {
+			return nil, 0, fmt.Errorf("stored incident: %w", err)
+		}
+		out = append(out, &inc)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	n, err := s.db.count(ctx, "incidents", &w)
+	return out, n, err
+}
+
+func (s *DeploymentStore) PutIncident(ctx context.Context, inc *ethos.Incident) error {
+	body, err := json.Marshal(inc)
+	if err != nil {
+		return err
+	}
+	res, err := s.db.db.ExecContext(ctx, "UPDATE incidents SET status = ?, aware_at = ?, body = ?, updated_at = ? WHERE id = ? AND deployment_id = ?",
+		string(inc.Status), nanos(inc.AwareAt), string(body), nanos(s.db.Now()), inc.ID, inc.DeploymentID)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n != 1 {
+		return notFound("incident", inc.ID)
+	}
+	return nil
+}
+
+// Attestations
+
+func (s *DeploymentStore) AddAttestation(ctx context.Context, deploymentID string, a *ethos.Attestation) error {
+	return s.db.withTx(ctx, func(tx *sql.Tx) error {
+		if ok, err := exists(ctx, tx, "deployments", deploymentID); err != nil {
+			return err
+		} else if !ok {
+			return notFound("deployment", deploymentID)
+		}
+		_, err := tx.ExecContext(ctx, "INSERT INTO compliance_attestations (deployment_id, item_id, user_id, role, at, reason, waiver) VALUES (?, ?, ?, ?, ?, ?, ?)",
+			deploymentID, a.ItemID, a.UserID, string(a.Role), nanos(a.At), a.Reason, a.Waiver)
+		if isUnique(err) {
+			return ethos.Errorf(ethos.ECONFLICT, "an attestation of %s by %s at this instant exists", a.ItemID, a.UserID)
+		}
+		return err
+	})
+}
+
+func (s *DeploymentStore) FindAttestations(ctx context.Context, deploymentID string) ([]ethos.Attestation, error) {
+	rows, err := s.db.db.QueryContext(ctx, "SELECT item_id, user_id, role, at, reason, waiver FROM compliance_attestations WHERE deployment_id = ? ORDER BY at, item_id, user_id", deploymentID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []ethos.Attestation{}
+	for rows.Next() {
+		var a ethos.Attestation
+		var role string
+		var at int64
+		if err := rows.Scan(&a.ItemID, &a.UserID, &role, &at, &a.Reason, &a.Waiver); err != nil {
+			return nil, err
+		}
+		a.Role, a.At = ethos.Role(role), fromNanos(at)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// Inference events
+
+const eventCols = "deployment_id, event_id, t, case_id, site, score, decision, latency_ms, reader_action, sex, age_band, manufacturer, model_name, software_version, body_part, protocol, modality, institution, kvp, slice_thickness, pixel_spacing, digest, received_at"
+
+const eventColCount = 23
+
+// eventChunk is the most rows one INSERT statement carries: 50 × 23
+// parameters stays far below both databases' limits.
+const eventChunk = 50
+
+func nullFloat(p *float64) sql.NullFloat64 {
+	if p == nil {
+		return sql.NullFloat64{}
+	}
+	return sql.NullFloat64{Float64: *p, Valid: true}
+}
+
+// insertStmt returns the prepared multi-row INSERT for n rows.
+func (s *DeploymentStore) insertStmt(ctx context.Context, n int) (*sql.Stmt, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.insertAll[n]; st != nil {
+		return st, nil
+	}
+	var b strings.Builder
+	b.WriteString("INSERT INTO inference_events (" + eventCols + ") VALUES ")
+	row := "(" + strings.Repeat("?, ", eventColCount-1) + "?)"
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(row)
+	}
+	b.WriteString(" ON CONFLICT (deployment_id, event_id) DO NOTHING RETURNING event_id")
+	st, err := s.db.db.PrepareContext(ctx, b.String())
+	if err != nil {
+		return nil, err
+	}
+	s.insertAll[n] = st
+	return st, nil
+}
+
+// Close waits for queued event batches and releases the prepared
+// statements.
+func (s *DeploymentStore) Close() error {
+	s.qmu.Lock()
+	s.closed = true
+	s.qmu.Unlock()
+	s.writer.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for n, st := range s.insertAll {
+		st.Close()
+		delete(s.insertAll, n)
+	}
+	return nil
+}
+
+// errClash rolls back an atomic batch that reuses a stored id.
+var errClash = errors.New("event id reused with other content")
+
+// InsertEvents implements group commit: concurrent calls are queued and a
+// single writer stores every queued batch in one transaction, an atomic
+// batch inside its own savepoint (so one that clashes rolls back alone).
+// One commit, and one fsync, then serves many requests.
+func (s *DeploymentStore) InsertEvents(ctx context.Context, evs []*ethos.InferenceEvent, digests []string, atomic bool) ([]string, error) {
+	if len(evs) != len(digests) {
+		return nil, fmt.Errorf("insert events: %d events, %d digests", len(evs), len(digests))
+	}
+	if len(evs) == 0 {
+		return []string{}, nil
+	}
+	req := &insertReq{evs: evs, digests: digests, atomic: atomic, dup: make([]string, len(evs)), done: make(chan struct{})}
+	s.qmu.Lock()
+	if s.closed {
+		s.qmu.Unlock()
+		return nil, errors.New("insert events: store closed")
+	}
+	s.queue = append(s.queue, req)
+	if !s.writing {
+		s.writing = true
+		s.writer.Add(1)
+		go s.writeLoop()
+	}
+	s.qmu.Unlock()
+	select {
+	case <-req.done:
+		return req.dup, req.err
+	case <-ctx.Done():
+		// The batch may still be stored; an idempotent retry is safe.
+		return nil, ctx.Err()
+	}
+}
+
+// insertReq is one queued batch.
+type insertReq struct {
+	evs     []*ethos.InferenceEvent
+	digests []string
+	atomic  bool
+	dup     []string
+	err     error
+	done    chan struct{}
+}
+
+// writeLoop stores queued batches until the queue is empty.
+func (s *DeploymentStore) writeLoop() {
+	defer s.writer.Done()
+	for {
+		s.qmu.Lock()
+		group := s.queue
+		s.queue = nil
+		if len(group) == 0 {
+			s.writing = false
+			s.qmu.Unlock()
+			return
+		}
+		s.qmu.Unlock()
+		s.writeGroup(group)
+	}
+}
+
+func (s *DeploymentStore) writeGroup(group []*insertReq) {
+	ctx := context.Background()
+	err := s.db.withTx(ctx, func(tx *sql.Tx) error {
+		for _, req := range group {
+			// Only an atomic batch can be undone alone (a clash); a
+			// savepoint costs page copies, so others go without: any
+			// error of theirs is the database's and fails the group.
+			if !req.atomic {
+				if err := s.insertInTx(ctx, tx, req); err != nil {
+					return err
+				}
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, "SAVEPOINT batch"); err != nil {
+				return err
+			}
+			err := s.insertInTx(ctx, tx, req)
+			if err == nil {
+				if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT batch"); err != nil {
+					return err
+				}
+				continue
+			}
+			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT batch"); rerr != nil {
+				return rerr
+			}
+			if _, rerr := tx.ExecContext(ctx, "RELEASE SAVEPOINT batch"); rerr != nil {
+				return rerr
+			}
+			if !errors.Is(err, errClash) {
+				return err
+			}
+		}
+		return nil
+	})
+	for _, req := range group {
+		if err != nil {
+			req.err, req.dup = err, nil
+		}
+		close(req.done)
+	}
+}
+
+// insertInTx writes one batch; errClash when an atomic batch reuses a
+// stored id with other content.
+func (s *DeploymentStore) insertInTx(ctx context.Context, tx *sql.Tx, req *insertReq) error {
+	evs, digests, dup := req.evs, req.digests, req.dup
+	args := make([]any, 0, eventChunk*eventColCount)
+	for start := 0; start < len(evs); start += eventChunk {
+		chunk := evs[start:min(start+eventChunk, len(evs))]
+		st, err := s.insertStmt(ctx, len(chunk))
+		if err != nil {
+			return err
+		}
+		args = args[:0]
+		for i, e := range chunk {
+			a := &e.Acquisition
+			args = append(args, e.DeploymentID, e.EventID, nanos(e.Time), e.CaseID, e.Site, e.Score, e.Decision, nullFloat(e.LatencyMS),
+				string(e.Reader), e.Sex, e.AgeBand, a.Manufacturer, a.ModelName, a.SoftwareVersion, a.BodyPart, a.Protocol, a.Modality,
+				a.InstitutionPseudo, nullFloat(a.KVP), nullFloat(a.SliceThickness), nullFloat(a.PixelSpacing), digests[start+i], nanos(e.ReceivedAt))
+		}
+		// RETURNING names the rows this statement wrote; the others were
+		// stored before.
+		rows, err := tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+		if err != nil {
+			return fmt.Errorf("insert events: %w", err)
+		}
+		inserted := make(map[string]bool, len(chunk))
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			inserted[id] = true
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("insert events: %w", err)
+		}
+		if len(inserted) == len(chunk) {
+			continue
+		}
+		for i, e := range chunk {
+			if inserted[e.EventID] {
+				continue
+			}
+			var d string
+			if err := tx.QueryRowContext(ctx, "SELECT digest FROM inference_events WHERE deployment_id = ? AND event_id = ?", e.DeploymentID, e.EventID).Scan(&d); err != nil {
+				return fmt.Errorf("look up stored event: %w", err)
+			}
+			dup[start+i] = d
+			if req.atomic && d != digests[start+i] {
+				return errClash
+			}
+		}
+	}
+	return nil
+}
+
+func (s *DeploymentStore) UpsertLabels(ctx context.Context, deploymentID string, labels []*ethos.EventLabel, atomic bool) ([]bool, error) {
+	known := make([]bool, len(labels))
+	err := s.db.withTx(ctx, func(tx *sql.Tx) error {
+		for i, l := range labels {
+			var one int
+			err := tx.QueryRowContext(ctx, "SELECT 1 FROM inference_events WHERE deployment_id = ? AND case_id = ? LIMIT 1", deploymentID, l.CaseID).Scan(&one)
+			if noRows(err) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			known[i] = true
+		}
+		if atomic {
+			for _, k := range known {
+				if !k {
+					return nil // the caller reports; nothing is written
+				}
+			}
+		}
+		for i, l := range labels {
+			if !known[i] {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO event_labels (deployment_id, case_id, positive, source, at, recorded_by) VALUES (?, ?, ?, ?, ?, ?)
+				ON CONFLICT (deployment_id, case_id) DO UPDATE SET positive = excluded.positive, source = excluded.source, at = excluded.at, recorded_by = excluded.recorded_by`,
+				deploymentID, l.CaseID, l.Positive, string(l.Source), nanos(l.At), l.RecordedBy); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return known, err
+}
+
+func (s *DeploymentStore) EventStats(ctx context.Context, deploymentID string) (*ethos.EventStats, error) {
+	var st ethos.EventStats
+	var first, last, recv sql.NullInt64
+	if err := s.db.db.QueryRowContext(ctx, "SELECT COUNT(*), MIN(t), MAX(t), MAX(received_at) FROM inference_events WHERE deployment_id = ?", deploymentID).
+		Scan(&st.Count, &first, &last, &recv); err != nil {
+		return nil, err
+	}
+	if first.Valid {
+		st.FirstTime, st.LastTime, st.LastReceivedAt = fromNanos(first.Int64), fromNanos(last.Int64), fromNanos(recv.Int64)
+	}
+	if err := s.db.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM event_labels WHERE deployment_id = ?", deploymentID).Scan(&st.Labelled); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// ScanEvents implements ethos.InferenceEventReader: events of one
+// deployment in time order (then event id), labels attached by case id.
+func (s *DeploymentStore) ScanEvents(ctx context.Context, f ethos.EventFilter, fn func(*ethos.InferenceEvent) error) error {
+	w := where{}
+	w.add("e.deployment_id = ?", f.DeploymentID)
+	if !f.From.IsZero() {
+		w.add("e.t >= ?", nanos(f.From))
+	}
+	if !f.To.IsZero() {
+		w.add("e.t < ?", nanos(f.To))
+	}
+	if f.Site != "" {
+		w.add("e.site = ?", f.Site)
+	}
+	q := `SELECT e.event_id, e.t, e.case_id, e.site, e.score, e.decision, e.latency_ms, e.reader_action, e.sex, e.age_band, e.manufacturer, e.model_name,
+		e.software_version, e.body_part, e.protocol, e.modality, e.institution, e.kvp, e.slice_thickness, e.pixel_spacing, e.received_at,
+		l.positive, l.source, l.at, l.recorded_by
+		FROM inference_events e LEFT JOIN event_labels l ON l.deployment_id = e.deployment_id AND l.case_id = e.case_id` + w.String() + " ORDER BY e.t, e.event_id"
+	rows, err := s.db.db.QueryContext(ctx, q, w.args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		e := ethos.InferenceEvent{DeploymentID: f.DeploymentID}
+		a := &e.Acquisition
+		var t, recv int64
+		var reader string
+		var lat, kvp, slice, spacing sql.NullFloat64
+		var lpos sql.NullBool
+		var lsrc, lby sql.NullString
+		var lat2 sql.NullInt64
+		if err := rows.Scan(&e.EventID, &t, &e.CaseID, &e.Site, &e.Score, &e.Decision, &lat, &reader, &e.Sex, &e.AgeBand, &a.Manufacturer, &a.ModelName,
+			&a.SoftwareVersion, &a.BodyPart, &a.Protocol, &a.Modality, &a.InstitutionPseudo, &kvp, &slice, &spacing, &recv,
+			&lpos, &lsrc, &lat2, &lby); err != nil {
+			return err
+		}
+		e.Time, e.ReceivedAt, e.Reader = fromNanos(t), fromNanos(recv), ethos.ReaderAction(reader)
+		e.LatencyMS, a.KVP, a.SliceThickness, a.PixelSpacing = floatPtr(lat), floatPtr(kvp), floatPtr(slice), floatPtr(spacing)
+		if lpos.Valid {
+			e.Label = &ethos.EventLabel{CaseID: e.CaseID, Positive: lpos.Bool, Source: ethos.LabelSource(lsrc.String), At: fromNanos(lat2.Int64), RecordedBy: lby.String}
+		}
+		if err := fn(&e); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func floatPtr(n sql.NullFloat64) *float64 {
+	if !n.Valid {
+		return nil
+	}
+	v := n.Float64
+	return &v
+}
+
+// StageApprovals answers the evaluation gate from the ethics approvals
+// recorded at the evaluation stage (POST …/stages/evaluation/approvals)
+// whose reference names the model version: the latest such approval
+// decides, and only "approved" lets the version in; the approval record's
+// id stands for the evaluation. It serves until the evaluation stage's own
+// service (reports with sign-off) is wired in its place.
+type StageApprovals struct{ db *DB }
+
+// NewStageApprovals returns the gate over db.
+func NewStageApprovals(db *DB) *StageApprovals { return &StageApprovals{db: db} }
+
+var _ ethos.ApprovedEvaluations = (*StageApprovals)(nil)
+
+func (s *StageApprovals) ApprovedEvaluation(ctx context.Context, modelVersionID string) (string, error) {
+	rows, err := s.db.db.QueryContext(ctx, "SELECT id, body FROM stage_records WHERE stage = ? AND kind = ? ORDER BY created_at DESC, id DESC", string(ethos.StageEvaluation), "approval")
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var body []byte
+		if err := rows.Scan(&id, &body); err != nil {
+			return "", err
+		}
+		var a struct {
+			Decision  string `json:"decision"`
+			Reference string `json:"reference"`
+		}
+		if json.Unmarshal(body, &a) != nil || a.Reference != modelVersionID {
+			continue
+		}
+		if a.Decision != "approved" {
+			return "", ethos.Errorf(ethos.ECONFLICT, "the latest evaluation decision on %s (%s) is %q, not approved", modelVersionID, id, a.Decision)
+		}
+		return id, nil
+	}
+	if err := rows.Err(); err != nil {
+		return "", err
+	}
+	return "", ethos.Errorf(ethos.ENOTFOUND, "no approved evaluation names model version %s", modelVersionID)
+}
