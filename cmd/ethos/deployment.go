@@ -19,13 +19,13 @@ import (
 )
 
 // serveDeployment builds the deployment stage for the server: the workflow
-// over the SQL store. The evaluation gate is the ethics approvals recorded
-// at the evaluation stage (sqlstore.StageApprovals) until the evaluation
-// stage's own service is wired here; the monitoring plan validator is the
-// monitoring engine's once it is merged (nil: any JSON object).
-func serveDeployment(a *app) (*deployment.Registry, func()) {
+// over the SQL store, gated by the evaluation stage (a model version may be
+// deployed only with a passed, signed-off evaluation:
+// evaluation.Service.ApprovedEvaluation), with the monitoring engine's plan
+// validator.
+func serveDeployment(a *app, gate ethos.ApprovedEvaluations) (*deployment.Registry, func()) {
 	st := sqlstore.NewDeploymentStore(a.store)
-	reg := &deployment.Registry{Store: st, Users: a.users, Evaluations: sqlstore.NewStageApprovals(a.store), ValidatePlan: deploymentPlanValidator}
+	reg := &deployment.Registry{Store: st, Users: a.users, Evaluations: gate, ValidatePlan: deploymentPlanValidator}
 	return reg, func() { st.Close() }
 }
 
@@ -54,7 +54,8 @@ func deploymentPlanValidator(b []byte) error {
 func init() {
 	monitorEventReader = func(a *app) ethos.InferenceEventReader { return sqlstore.NewDeploymentStore(a.store) }
 	monitorSuspender = func(a *app) ethos.DeploymentSuspender {
-		return &deployment.Registry{Store: sqlstore.NewDeploymentStore(a.store), Users: a.users, Evaluations: sqlstore.NewStageApprovals(a.store)}
+		// Suspension never consults the evaluation gate.
+		return &deployment.Registry{Store: sqlstore.NewDeploymentStore(a.store), Users: a.users, Evaluations: noEvaluationGate{}}
 	}
 }
 
@@ -480,4 +481,12 @@ func (c *client) postRaw(ctx context.Context, path, ctype string, body []byte) (
 		return nil, ethos.Errorf(ethos.EINTERNAL, "server answered %s", resp.Status)
 	}
 	return &res, nil
+}
+
+// noEvaluationGate approves nothing; it stands in where a registry only
+// suspends deployments.
+type noEvaluationGate struct{}
+
+func (noEvaluationGate) ApprovedEvaluation(ctx context.Context, modelVersionID string) (string, error) {
+	return "", ethos.Errorf(ethos.ENOTFOUND, "no evaluation gate in this context")
 }

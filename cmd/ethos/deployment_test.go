@@ -12,8 +12,8 @@ import (
 )
 
 // TestDeploymentCommands drives a real "ethos serve" with the deployment
-// commands: registration behind the evaluation gate (an ethics approval
-// at the evaluation stage naming the model version), events with a bad
+// commands: registration behind the evaluation gate (a passed, signed-off
+// evaluation of the model version), events with a bad
 // record, the risk register, acknowledgements and go-live.
 func TestDeploymentCommands(t *testing.T) {
 	bin := ethosBinary(t)
@@ -56,17 +56,15 @@ func TestDeploymentCommands(t *testing.T) {
 		ID string `json:"id"`
 	}
 	json.Unmarshal([]byte(as(admin, 0, "project", "create", "--name", "Chest", "--intended-use", "triage", "--modality", "DX", "--setting", "ED", "--json")), &prj)
-	if code, err := post(base+"/api/v1/projects/"+prj.ID+"/stages/evaluation/approvals", ethics,
-		map[string]string{"purpose": "ai-evaluation", "decision": "approved", "note": "report 7 passed", "reference": "mv-7"}); err != nil || code != 201 {
-		t.Fatalf("approval: %d %v", code, err)
-	}
+	_, advocate := mkUser("advocate", "patient-advocate")
+	passEvaluation(t, base, dir, prj.ID, "mv-7", eng, ethics, advocate)
 	plan := filepath.Join(tmp, "plan.json")
 	os.WriteFile(plan, []byte(`{"stakeholder_roles":["clinician","ethics-reviewer"]}`), 0o600)
 	reg := func(mv string, code int) string {
 		return as(eng, code, "deployment", "register", "--project", prj.ID, "--model-version", mv, "--site", "Main ED", "--intended-use", "flag pneumothorax",
 			"--threshold", "0.5", "--responsible", clinID, "--plan", plan, "--json")
 	}
-	if msg := reg("mv-8", 1); !strings.Contains(msg, "no approved evaluation names model version mv-8") {
+	if msg := reg("mv-8", 1); !strings.Contains(msg, "model version mv-8 cannot be deployed: model version mv-8 has no registered evaluation plan") {
 		t.Errorf("refusal without evaluation: %q", msg)
 	}
 	var dep struct {
