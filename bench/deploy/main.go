@@ -1,7 +1,9 @@
 // Command deploy is the load generator for inference-event ingestion: it
-// sets up a deployment on a running "ethos serve" through the API (users,
-// tokens, project, an ethics approval of the model version at the
-// evaluation stage, the deployment), then posts batches of synthetic
+// sets up a deployment on a running "ethos serve" (users, tokens, project,
+// a model version recorded in the training register of the server's data
+// directory, a pre-registered evaluation of it with synthetic predictions,
+// its ethics approval and acknowledgement, the deployment), then posts
+// batches of synthetic
 // events from concurrent clients for a fixed time and reports events per
 // second, batch latency percentiles and, given the server's pid, the
 // server's CPU time. See docs/benchmarks-deploy.md.
@@ -56,7 +58,7 @@ func (a *api) call(method, path, token string, in, out any) error {
 
 // setup creates what a deployment needs and returns the deployment id and
 // the ML engineer's token that posts events.
-func setup(a *api, admin string) (string, string, error) {
+func setup(a *api, admin, dataDir string) (string, string, error) {
 	var who struct {
 		User struct {
 			PartyID string `json:"party_id"`
@@ -92,6 +94,10 @@ func setup(a *api, admin string) (string, string, error) {
 	if err != nil {
 		return "", "", err
 	}
+	_, advocate, err := mk("bench advocate", "patient-advocate")
+	if err != nil {
+		return "", "", err
+	}
 	var prj struct {
 		ID string `json:"id"`
 	}
@@ -100,8 +106,7 @@ func setup(a *api, admin string) (string, string, error) {
 		return "", "", err
 	}
 	mv := fmt.Sprintf("mv-bench-%d", time.Now().UnixNano())
-	if err := a.call("POST", "/api/v1/projects/"+prj.ID+"/stages/evaluation/approvals", ethics, map[string]any{"purpose": "ai-evaluation",
-		"decision": "approved", "note": "bench", "reference": mv}, nil); err != nil {
+	if err := approveModel(a, dataDir, prj.ID, mv, eng, ethics, advocate); err != nil {
 		return "", "", err
 	}
 	var dep struct {
@@ -160,9 +165,14 @@ func main() {
 	workers := flag.Int("c", 4, "concurrent clients")
 	dur := flag.Duration("d", 20*time.Second, "how long to send")
 	pid := flag.Int("pid", 0, "server pid: report its CPU time (from /proc)")
+	data := flag.String("data", "", "the server's data directory (SQLite): the model version is recorded there")
 	flag.Parse()
+	if *data == "" {
+		fmt.Fprintln(os.Stderr, "deploy: -data is required (the running server's data directory)")
+		os.Exit(2)
+	}
 	a := &api{base: strings.TrimRight(*server, "/"), hc: &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
-	dep, eng, err := setup(a, *token)
+	dep, eng, err := setup(a, *token, *data)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "setup:", err)
 		os.Exit(1)
