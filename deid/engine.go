@@ -494,6 +494,12 @@ func (in *instance) unlisted(ds *Dataset, el *Element, nested bool, mode textMod
 			in.apply(it, true, mode)
 		}
 		return true
+	case (el.VR == "DA" || el.VR == "DT") && in.opts.Has(RetainLongitudinalModifiedDates) && len(el.Value) > 0:
+		// Dates Table E.1-1 does not list still move with the others under
+		// Modified Dates: keeping them would reveal the offset.
+		in.count(el.Tag, Shift)
+		in.shiftValue(el)
+		return true
 	case el.VR == "UI":
 		if classUIDTags[el.Tag] {
 			return true
@@ -672,8 +678,12 @@ func (in *instance) clean(el *Element) {
 	}
 }
 
-// shiftValue moves a DA or DT by the patient's offset; TM is kept (time
-// of day), anything unreadable is emptied.
+// shiftValue moves a DA or DT by the patient's offset. The offset is a
+// whole number of days, so a time of day does not change: TM values are
+// kept when they are valid times, and a DT keeps its time part while its
+// date moves exactly like the DA of the same moment. Anything unreadable
+// (a DA, DT or TM holding something else than a date or time) is emptied,
+// since text the engine cannot read could identify.
 func (in *instance) shiftValue(el *Element) {
 	v := trimValue(el.Value)
 	if v == "" {
@@ -689,7 +699,7 @@ func (in *instance) shiftValue(el *Element) {
 		case "DT":
 			s, ok = ShiftDT(x, in.shift)
 		case "TM":
-			s = x
+			s, ok = x, ValidTM(strings.TrimSpace(x)) || validTMRange(x)
 		default:
 			ok = false
 		}
@@ -701,6 +711,12 @@ func (in *instance) shiftValue(el *Element) {
 	}
 	in.modified = true
 	in.setText(el, strings.Join(vals, `\`))
+}
+
+// validTMRange accepts a TM range "A-B" whose ends are valid times.
+func validTMRange(x string) bool {
+	lo, hi, ok := strings.Cut(strings.TrimSpace(x), "-")
+	return ok && (lo != "" || hi != "") && ValidTM(lo) && ValidTM(hi)
 }
 
 // capAge applies the HIPAA Safe Harbor cap to a retained age.

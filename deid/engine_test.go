@@ -3,6 +3,7 @@ package deid_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ethos-imaging/ethos/deid"
 )
@@ -215,6 +216,35 @@ func TestApplyOptions(t *testing.T) {
 			t.Errorf("option code = %q, want 113107", v)
 		}
 	})
+	t.Run("ModifiedDatesMoveDTWithDAAndKeepTM", func(t *testing.T) {
+		meta, d := ctInstance()
+		d.Set(el(0x00080022, "DA", "20190315"))               // AcquisitionDate
+		d.Set(el(0x00080032, "TM", "101500.25"))              // AcquisitionTime
+		d.Set(el(0x0008002A, "DT", "20190315101500.25+0100")) // AcquisitionDateTime
+		d.Set(el(0x00080033, "TM", "call Jane"))              // ContentTime, not a time
+		d.Set(el(0x00189507, "DA", "20190310"))               // unlisted date
+		e := mustEngine(t, deid.Options(0).With(deid.RetainLongitudinalModifiedDates), nil)
+		if _, err := e.Apply(meta, d); err != nil {
+			t.Fatal(err)
+		}
+		date, _ := text(d, 0x00080022)
+		tm, _ := text(d, 0x00080032)
+		dt, _ := text(d, 0x0008002A)
+		if date == "20190315" || dt != date+tm+"+0100" {
+			t.Errorf("DA %q TM %q DT %q: want DT = shifted DA + TM + offset", date, tm, dt)
+		}
+		if tm != "101500.25" {
+			t.Errorf("TM = %q, want it unchanged by a whole-day shift", tm)
+		}
+		if got, _ := text(d, 0x00080033); got != "" {
+			t.Errorf("unreadable TM kept as %q, want it emptied", got)
+		}
+		unlisted, _ := text(d, 0x00189507)
+		want, _ := deid.ShiftDA("20190310", dayDiff(t, "20190315", date))
+		if unlisted != want {
+			t.Errorf("unlisted date = %q, want %q (moved by the same offset)", unlisted, want)
+		}
+	})
 	t.Run("RetainUIDsKeeps", func(t *testing.T) {
 		meta, d := ctInstance()
 		if _, err := mustEngine(t, deid.Options(0).With(deid.RetainUIDs), nil).Apply(meta, d); err != nil {
@@ -407,4 +437,15 @@ func TestApplyStructuredContent(t *testing.T) {
 			}
 		})
 	}
+}
+
+// dayDiff returns the whole days from a to b (both YYYYMMDD).
+func dayDiff(t *testing.T, a, b string) int {
+	t.Helper()
+	ta, err1 := time.Parse("20060102", a)
+	tb, err2 := time.Parse("20060102", b)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("bad dates %q %q", a, b)
+	}
+	return int(tb.Sub(ta).Hours() / 24)
 }
