@@ -46,6 +46,8 @@ const (
 	tagCodeMeaning          = 0x00080104
 	tagSharedFunctionalGrps = 0x52009229
 	tagPixelData            = 0x7FE00010
+	tagOverlayData          = 0x60003000 // masked row (60xx,3000)
+	tagCurveGroup           = 0x50000000 // masked row (50xx,xxxx)
 	tagMediaStorageSOPInst  = 0x00020003
 )
 
@@ -177,6 +179,7 @@ func (e *Engine) Apply(meta, ds *Dataset) (*Outcome, error) {
 
 	// Pixel policy is decided on the original attributes.
 	in.pixelPolicy(ds)
+	in.embeddedOverlays(ds)
 
 	in.apply(ds, false, textKeep)
 	in.finish(ds)
@@ -469,6 +472,12 @@ func (in *instance) element(ds *Dataset, el *Element, nested bool, mode textMode
 	}
 	code, _, _ := r.Code(in.opts)
 	var a Action
+	if code == "C" && (r.Tag == tagOverlayData && r.Mask == 0xFF00FFFF || r.Tag == tagCurveGroup && r.Mask == 0xFF000000) {
+		// Clean Graphics: an overlay bitmap or a curve is a drawing the
+		// engine cannot read, so it cannot be cleaned of text drawn in it;
+		// it is removed (and with its data, the whole overlay group).
+		return in.do(ds, el, Remove, nested, mode)
+	}
 	if code == "C" {
 		a = Clean
 		if r.Options[RetainLongitudinalModifiedDates] == "C" && in.opts.Has(RetainLongitudinalModifiedDates) {
@@ -673,8 +682,8 @@ func (in *instance) clean(el *Element) {
 			in.setText(el, cleaned)
 		}
 	default:
-		// Binary values (overlay bitmaps, curves under Clean Graphics) are
-		// kept: the engine cannot read text drawn in them.
+		// Other binary values have no text to clean. (Overlay bitmaps and
+		// curves never get here: Clean Graphics removes them.)
 	}
 }
 
@@ -921,6 +930,26 @@ func (in *instance) pixelPolicy(ds *Dataset) {
 	}
 	if risky {
 		in.quarantine("possible burned-in text: " + reason + " and no Clean Pixel Data region matches")
+	}
+}
+
+// embeddedOverlays quarantines an instance whose overlay lives in the
+// unused high bits of the pixel data (the retired form: Overlay Bits
+// Allocated above 1 and no Overlay Data element). Removing the overlay
+// attributes would leave the bitmap, possibly with text, in the pixels.
+func (in *instance) embeddedOverlays(ds *Dataset) {
+	if ds.Find(tagPixelData) == nil {
+		return
+	}
+	for _, el := range ds.Elements {
+		g := el.Tag >> 16
+		if g&0xFF00 != 0x6000 || g&1 == 1 || el.Tag&0xFFFF != 0x0100 {
+			continue
+		}
+		if ds.uint16(g<<16|0x0100) > 1 && ds.Find(g<<16|0x3000) == nil {
+			in.quarantine(fmt.Sprintf("overlay %04X embedded in the pixel data bits (retired form): it cannot be removed without rewriting the pixels", g))
+			return
+		}
 	}
 }
 

@@ -245,6 +245,59 @@ func TestApplyOptions(t *testing.T) {
 			t.Errorf("unlisted date = %q, want %q (moved by the same offset)", unlisted, want)
 		}
 	})
+	t.Run("CleanGraphicsRemovesOverlaysAndCurvesCleansAnnotationText", func(t *testing.T) {
+		meta, d := ctInstance()
+		d.Set(el(0x60004000, "LT", "overlay by Jane Doe"))
+		d.Set(el(0x50000005, "US", "\x01\x00"))
+		d.Set(&deid.Element{Tag: 0x50003000, VR: "OW", Value: make([]byte, 8)})
+		d.Set(el(0x50020022, "LO", "curve of Doe"))
+		d.Set(seq(0x00700001, ds(
+			el(0x00700002, "CS", "LAYER1"),
+			seq(0x00700008, ds(el(0x00700006, "ST", "Jane Doe 1965"))),
+			seq(0x00700009, ds(el(0x00700023, "CS", "POLYLINE"))),
+		)))
+		out, err := mustEngine(t, deid.Options(0).With(deid.CleanGraphics), nil).Apply(meta, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Quarantine {
+			t.Fatalf("quarantined: %v", out.Reasons)
+		}
+		for _, tag := range []uint32{0x60000010, 0x60003000, 0x60004000, 0x50000005, 0x50003000, 0x50020022} {
+			if _, ok := text(d, tag); ok {
+				t.Errorf("(%04X,%04X) kept under Clean Graphics", tag>>16, tag&0xFFFF)
+			}
+		}
+		ga := d.Find(0x00700001)
+		if ga == nil || len(ga.Items) != 1 {
+			t.Fatal("graphic annotation sequence lost: Clean Graphics cleans it")
+		}
+		to := ga.Items[0].Find(0x00700008)
+		if to == nil || len(to.Items) != 1 {
+			t.Fatal("text object lost")
+		}
+		if got, _ := text(to.Items[0], 0x00700006); strings.Contains(got, "Doe") || strings.Contains(got, "Jane") {
+			t.Errorf("annotation text = %q, still names the patient", got)
+		}
+		if got, _ := text(ga.Items[0].Find(0x00700009).Items[0], 0x00700023); got != "POLYLINE" {
+			t.Errorf("graphic type = %q, want the geometry kept", got)
+		}
+		if got := out.Counts["(60xx,3000)"]["remove"]; got != 1 {
+			t.Errorf("overlay data removals counted %d, want 1 (counts %v)", got, out.Counts["(60xx,3000)"])
+		}
+	})
+	t.Run("EmbeddedOverlayQuarantined", func(t *testing.T) {
+		meta, d := ctInstance()
+		d.Set(el(0x60020100, "US", "\x10\x00")) // 16 bits: in the pixel data
+		d.Set(el(0x60020102, "US", "\x0f\x00"))
+		out, err := mustEngine(t, 0, nil).Apply(meta, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !out.Quarantine || !strings.Contains(strings.Join(out.Reasons, ";"), "overlay 6002 embedded") {
+			t.Errorf("quarantine %v reasons %v: want the embedded overlay named", out.Quarantine, out.Reasons)
+		}
+	})
 	t.Run("RetainUIDsKeeps", func(t *testing.T) {
 		meta, d := ctInstance()
 		if _, err := mustEngine(t, deid.Options(0).With(deid.RetainUIDs), nil).Apply(meta, d); err != nil {
