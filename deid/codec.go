@@ -231,14 +231,31 @@ func writeCodec(out, in *os.File, cf *codecFile, pc *pixelCleaner, data []byte, 
 		if err != nil {
 			return err
 		}
+		if ce.Tag == tag.PixelData && pc != nil && pc.rle != nil && ce.Bulk != nil {
+			ce.Bulk = &dicom.Bulk{Offset: ce.Bulk.Offset, Length: pc.rleLen, Encapsulated: true}
+			if err := w.WriteBulk(ce, pc.rle); err != nil {
+				return err
+			}
+			continue
+		}
 		if ce.Bulk == nil {
-			if ce.Tag == tag.PixelData && pc != nil && !ce.IsEncapsulated() {
+			switch {
+			case ce.Tag != tag.PixelData || pc == nil:
+			case ce.IsEncapsulated():
+				if pc.rleFrags == nil {
+					return fmt.Errorf("deid: encapsulated pixel data to clean was not prepared")
+				}
+				ce.Fragments = pc.rleFrags
+			default:
 				ce.Value = pc.cleanInMemory(ce.Value)
 			}
 			if err := w.WriteElement(ce); err != nil {
 				return err
 			}
 			continue
+		}
+		if ce.Tag == tag.PixelData && pc != nil && ce.Bulk.Encapsulated {
+			return fmt.Errorf("deid: encapsulated pixel data to clean was not prepared")
 		}
 		if _, err := in.Seek(ce.Bulk.Offset, io.SeekStart); err != nil {
 			return err

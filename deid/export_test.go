@@ -7,3 +7,9 @@ func SetMaxMap(n int64) func() {
 	maxMap = n
 	return func() { maxMap = old }
 }
+
+// RLE coding, for the codec tests.
+var (
+	RLEEncodeRow     = rleEncodeRow
+	RLEDecodeSegment = rleDecodeSegment
+)
