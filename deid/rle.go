@@ -166,11 +166,12 @@ func (pc *pixelCleaner) blankPlane(plane []byte) {
 // fragment locates one item of an encapsulated value in the input.
 type fragment struct{ off, n int64 }
 
-// maxRLEFragment bounds the size of one RLE frame read into memory: a
-// frame larger than its uncompressed size plus the worst PackBits
-// expansion is not RLE.
+// maxRLEFragment bounds the size of one RLE frame read into memory. The
+// least efficient valid coding (every byte a literal run of one) doubles
+// the frame; a fragment larger than that, plus the header and padding, is
+// not an RLE frame of this image.
 func (pc *pixelCleaner) maxRLEFragment() int64 {
-	return int64(rleHeaderSize) + int64(pc.frameSize())*129/128 + int64(pc.rows*pc.samples*pc.bytesPer) + 2
+	return int64(rleHeaderSize) + 2*int64(pc.frameSize()) + 16
 }
 
 // scanItems lists the items of an encapsulated value stored at
@@ -244,7 +245,7 @@ func newRLEStream(pc *pixelCleaner, src io.ReaderAt, items []fragment) (*rleStre
 func (s *rleStream) frame(i int) ([]byte, error) {
 	f := s.frames[i]
 	if f.n > s.c.pc.maxRLEFragment() {
-		return nil, &RLEError{i, fmt.Sprintf("fragment of %d bytes is larger than any RLE coding of the frame", f.n)}
+		return nil, &RLEError{i, fmt.Sprintf("fragment of %d bytes is larger than any RLE coding of a %dx%d frame", f.n, s.c.pc.cols, s.c.pc.rows)}
 	}
 	if int64(cap(s.in)) < f.n {
 		s.in = make([]byte, f.n)

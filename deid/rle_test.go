@@ -272,3 +272,46 @@ func TestCleanPixelDataJPEGQuarantined(t *testing.T) {
 		t.Errorf("quarantine %v, reasons %q: want the JPEG syntax named and why", r.Quarantine, reasons)
 	}
 }
+
+// TestCleanPixelDataRLECorruptQuarantined: an RLE frame whose header does
+// not match the image (segment count changed) is quarantined with the
+// frame named, not written and not reported as a failure.
+func TestCleanPixelDataRLECorruptQuarantined(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join(testenv.DICOMDir(t), "pydicom", "MR_small_RLE.dcm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The frame starts with its segment count (2) and first offset (64).
+	i := bytes.Index(src, []byte{2, 0, 0, 0, 64, 0, 0, 0})
+	if i < 0 {
+		t.Fatal("RLE header not found")
+	}
+	bad := bytes.Clone(src)
+	bad[i] = 3
+	path := filepath.Join(t.TempDir(), "bad.dcm")
+	if err := os.WriteFile(path, bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := deid.DecodeProfile(strings.NewReader(`{"cleanPixels":[{"rects":[[0,0,10,10]]}]}`))
+	e := mustEngine(t, deid.Options(0).With(deid.CleanPixelData), p)
+	in, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	o, err := os.Create(filepath.Join(t.TempDir(), "out.dcm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	r, err := e.ProcessFile(context.Background(), in, o)
+	if err != nil {
+		t.Fatalf("a bad RLE frame is an error (%v), want a quarantine", err)
+	}
+	if reasons := strings.Join(r.Reasons, "; "); !r.Quarantine || !strings.Contains(reasons, "rle frame 0") || !strings.Contains(reasons, "3 segments") {
+		t.Errorf("quarantine %v, reasons %q: want the frame and the segment count named", r.Quarantine, reasons)
+	}
+	if st, _ := o.Stat(); st.Size() != 0 {
+		t.Errorf("%d bytes written for a quarantined instance", st.Size())
+	}
+}
