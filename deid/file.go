@@ -138,10 +138,10 @@ func encapsulatedReason(syn uid.Syntax) string {
 	}
 	why := "Ethos has no decoder for it"
 	switch {
-	case strings.HasPrefix(syn.UID, "1.2.840.10008.1.2.4.") && !strings.Contains(name, "Lossless"):
-		why = "it is lossy: decoding and re-encoding would degrade the whole image, and Ethos has no codec for it"
 	case strings.HasPrefix(syn.UID, "1.2.840.10008.1.2.4.10"):
 		why = "it is video (MPEG/H.264/HEVC), for which Ethos has no codec"
+	case strings.HasPrefix(syn.UID, "1.2.840.10008.1.2.4.") && (strings.Contains(name, "Lossy") || !strings.Contains(name, "Lossless")):
+		why = "it is lossy: decoding and re-encoding would degrade the whole image, and Ethos has no codec for it"
 	case syn.UID == uid.EncapsulatedUncompressedLE:
 		why = "fragment-per-frame uncompressed pixel data is not handled yet"
 	}

@@ -273,6 +273,22 @@ func TestCleanPixelDataJPEGQuarantined(t *testing.T) {
 	}
 }
 
+func TestEncapsulatedReason(t *testing.T) {
+	tests := []struct{ uid, want string }{
+		{"1.2.840.10008.1.2.4.81", "it is lossy"},     // JPEG-LS near-lossless
+		{"1.2.840.10008.1.2.4.91", "it is lossy"},     // JPEG 2000
+		{"1.2.840.10008.1.2.4.90", "no decoder"},      // JPEG 2000 lossless
+		{"1.2.840.10008.1.2.4.70", "no decoder"},      // JPEG lossless SV1
+		{"1.2.840.10008.1.2.4.102", "video"},          // MPEG-4 AVC
+		{"1.2.840.10008.1.2.1.98", "not handled yet"}, // encapsulated uncompressed
+	}
+	for _, tt := range tests {
+		if got := deid.EncapsulatedReason(tt.uid); !strings.Contains(got, tt.want) || !strings.Contains(got, tt.uid) {
+			t.Errorf("%s: %q, want %q and the UID", tt.uid, got, tt.want)
+		}
+	}
+}
+
 // TestCleanPixelDataRLECorruptQuarantined: an RLE frame whose header does
 // not match the image (segment count changed) is quarantined with the
 // frame named, not written and not reported as a failure.
