@@ -4,9 +4,11 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/ethos-imaging/ethos/deid"
+	"github.com/ethos-imaging/ethos/deid/batch"
 	"github.com/ethos-imaging/ethos/internal/testenv"
 )
 
@@ -40,3 +42,30 @@ func BenchmarkProcessFile(b *testing.B) {
 }
 
 var _ = deid.NewEngine
+
+// BenchmarkBatchDigest runs a whole batch as `ethos deid` does (SHA-256 of
+// inputs and outputs, no sync) over the directory named by
+// $ETHOS_DEID_BENCH (the corpus bench/deid/mkcorpus.py builds); skipped
+// when it is not set. For profiling: go test -run X -bench BatchDigest
+// -benchtime 1x -cpuprofile cpu.out ./deid
+func BenchmarkBatchDigest(b *testing.B) {
+	in := os.Getenv("ETHOS_DEID_BENCH")
+	if in == "" {
+		b.Skip("ETHOS_DEID_BENCH not set")
+	}
+	cfg, err := deid.NewConfig(nil, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := deid.NewEngine(cfg, mustKeys(b, "bench secret 0123456789abcdef"))
+	for b.Loop() {
+		out := filepath.Join(b.TempDir(), "out")
+		res, err := batch.Run(context.Background(), batch.Options{In: in, Out: out, Processor: engineProcessor{e}, Sync: batch.SyncNone, Workers: runtime.NumCPU()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Summary.Failed > 0 {
+			b.Fatalf("%d files failed", res.Summary.Failed)
+		}
+	}
+}

@@ -49,6 +49,20 @@ type codecFile struct {
 	meta   *Dataset
 	ds     *Dataset
 	big    bool
+	slab   elemSlab
+}
+
+// elemSlab hands out engine elements from chunks (one allocation for
+// many elements).
+type elemSlab struct{ free []Element }
+
+func (s *elemSlab) get() *Element {
+	if len(s.free) == 0 {
+		s.free = make([]Element, 64)
+	}
+	e := &s.free[0]
+	s.free = s.free[1:]
+	return e
 }
 
 // readCodec reads the file in (or its mapping data) up to the end,
@@ -88,22 +102,23 @@ func readCodec(in *os.File, data []byte) (*codecFile, error) {
 		if err != nil {
 			return nil, err
 		}
-		cf.ds.Elements = append(cf.ds.Elements, fromCodec(el))
+		cf.ds.Elements = append(cf.ds.Elements, cf.slab.fromCodec(el))
 	}
 	cf.header = rd.Header
 	cf.big = cf.header.Syntax.BigEndian
 	cf.meta = &Dataset{}
 	if cf.header.Meta != nil {
 		for _, el := range cf.header.Meta.Elements {
-			cf.meta.Elements = append(cf.meta.Elements, fromCodec(el))
+			cf.meta.Elements = append(cf.meta.Elements, cf.slab.fromCodec(el))
 		}
 	}
 	return cf, nil
 }
 
 // fromCodec converts a codec element (and its items) to the engine's form.
-func fromCodec(el *dicom.Element) *Element {
-	e := &Element{Tag: uint32(el.Tag), VR: el.VR.String(), Value: el.Value, Src: el}
+func (s *elemSlab) fromCodec(el *dicom.Element) *Element {
+	e := s.get()
+	*e = Element{Tag: uint32(el.Tag), VR: el.VR.String(), Value: el.Value, Src: el}
 	if el.VR == vr.UN && !el.IsSequence() && el.Bulk == nil && uint32(el.Tag)>>16&1 == 0 {
 		// A standard text attribute sent as UN is handled (and scanned)
 		// as the text its dictionary VR says it is; it is written back as
@@ -119,8 +134,9 @@ func fromCodec(el *dicom.Element) *Element {
 		}
 		for _, it := range el.Items {
 			d := &Dataset{Src: it}
+			d.Elements = make([]*Element, 0, len(it.Elements))
 			for _, c := range it.Elements {
-				d.Elements = append(d.Elements, fromCodec(c))
+				d.Elements = append(d.Elements, s.fromCodec(c))
 			}
 			e.Items = append(e.Items, d)
 		}
@@ -130,6 +146,14 @@ func fromCodec(el *dicom.Element) *Element {
 
 // toCodec converts an engine element back.
 func toCodec(e *Element) (*dicom.Element, error) {
+	if src, ok := e.Src.(*dicom.Element); ok && !e.Dirty && len(e.Items) == 0 && !src.IsSequence() && e.Tag != uint32(tag.PixelData) {
+		// Unchanged: written exactly as read, no copy.
+		return src, nil
+	}
+	return toCodecCopy(e)
+}
+
+func toCodecCopy(e *Element) (*dicom.Element, error) {
 	var ne dicom.Element
 	if src, ok := e.Src.(*dicom.Element); ok {
 		ne = *src
@@ -231,14 +255,31 @@ func writeCodec(out, in *os.File, cf *codecFile, pc *pixelCleaner, data []byte, 
 		if err != nil {
 			return err
 		}
+		if ce.Tag == tag.PixelData && pc != nil && pc.rle != nil && ce.Bulk != nil {
+			ce.Bulk = &dicom.Bulk{Offset: ce.Bulk.Offset, Length: pc.rleLen, Encapsulated: true}
+			if err := w.WriteBulk(ce, pc.rle); err != nil {
+				return err
+			}
+			continue
+		}
 		if ce.Bulk == nil {
-			if ce.Tag == tag.PixelData && pc != nil && !ce.IsEncapsulated() {
+			switch {
+			case ce.Tag != tag.PixelData || pc == nil:
+			case ce.IsEncapsulated():
+				if pc.rleFrags == nil {
+					return fmt.Errorf("deid: encapsulated pixel data to clean was not prepared")
+				}
+				ce.Fragments = pc.rleFrags
+			default:
 				ce.Value = pc.cleanInMemory(ce.Value)
 			}
 			if err := w.WriteElement(ce); err != nil {
 				return err
 			}
 			continue
+		}
+		if ce.Tag == tag.PixelData && pc != nil && ce.Bulk.Encapsulated {
+			return fmt.Errorf("deid: encapsulated pixel data to clean was not prepared")
 		}
 		if _, err := in.Seek(ce.Bulk.Offset, io.SeekStart); err != nil {
 			return err

@@ -46,6 +46,8 @@ const (
 	tagCodeMeaning          = 0x00080104
 	tagSharedFunctionalGrps = 0x52009229
 	tagPixelData            = 0x7FE00010
+	tagOverlayData          = 0x60003000 // masked row (60xx,3000)
+	tagCurveGroup           = 0x50000000 // masked row (50xx,xxxx)
 	tagMediaStorageSOPInst  = 0x00020003
 )
 
@@ -177,6 +179,7 @@ func (e *Engine) Apply(meta, ds *Dataset) (*Outcome, error) {
 
 	// Pixel policy is decided on the original attributes.
 	in.pixelPolicy(ds)
+	in.embeddedOverlays(ds)
 
 	in.apply(ds, false, textKeep)
 	in.finish(ds)
@@ -469,6 +472,12 @@ func (in *instance) element(ds *Dataset, el *Element, nested bool, mode textMode
 	}
 	code, _, _ := r.Code(in.opts)
 	var a Action
+	if code == "C" && (r.Tag == tagOverlayData && r.Mask == 0xFF00FFFF || r.Tag == tagCurveGroup && r.Mask == 0xFF000000) {
+		// Clean Graphics: an overlay bitmap or a curve is a drawing the
+		// engine cannot read, so it cannot be cleaned of text drawn in it;
+		// it is removed (and with its data, the whole overlay group).
+		return in.do(ds, el, Remove, nested, mode)
+	}
 	if code == "C" {
 		a = Clean
 		if r.Options[RetainLongitudinalModifiedDates] == "C" && in.opts.Has(RetainLongitudinalModifiedDates) {
@@ -493,6 +502,12 @@ func (in *instance) unlisted(ds *Dataset, el *Element, nested bool, mode textMod
 		for _, it := range el.Items {
 			in.apply(it, true, mode)
 		}
+		return true
+	case (el.VR == "DA" || el.VR == "DT") && in.opts.Has(RetainLongitudinalModifiedDates) && len(el.Value) > 0:
+		// Dates Table E.1-1 does not list still move with the others under
+		// Modified Dates: keeping them would reveal the offset.
+		in.count(el.Tag, Shift)
+		in.shiftValue(el)
 		return true
 	case el.VR == "UI":
 		if classUIDTags[el.Tag] {
@@ -667,13 +682,17 @@ func (in *instance) clean(el *Element) {
 			in.setText(el, cleaned)
 		}
 	default:
-		// Binary values (overlay bitmaps, curves under Clean Graphics) are
-		// kept: the engine cannot read text drawn in them.
+		// Other binary values have no text to clean. (Overlay bitmaps and
+		// curves never get here: Clean Graphics removes them.)
 	}
 }
 
-// shiftValue moves a DA or DT by the patient's offset; TM is kept (time
-// of day), anything unreadable is emptied.
+// shiftValue moves a DA or DT by the patient's offset. The offset is a
+// whole number of days, so a time of day does not change: TM values are
+// kept when they are valid times, and a DT keeps its time part while its
+// date moves exactly like the DA of the same moment. Anything unreadable
+// (a DA, DT or TM holding something else than a date or time) is emptied,
+// since text the engine cannot read could identify.
 func (in *instance) shiftValue(el *Element) {
 	v := trimValue(el.Value)
 	if v == "" {
@@ -689,7 +708,7 @@ func (in *instance) shiftValue(el *Element) {
 		case "DT":
 			s, ok = ShiftDT(x, in.shift)
 		case "TM":
-			s = x
+			s, ok = x, ValidTM(strings.TrimSpace(x)) || validTMRange(x)
 		default:
 			ok = false
 		}
@@ -701,6 +720,12 @@ func (in *instance) shiftValue(el *Element) {
 	}
 	in.modified = true
 	in.setText(el, strings.Join(vals, `\`))
+}
+
+// validTMRange accepts a TM range "A-B" whose ends are valid times.
+func validTMRange(x string) bool {
+	lo, hi, ok := strings.Cut(strings.TrimSpace(x), "-")
+	return ok && (lo != "" || hi != "") && ValidTM(lo) && ValidTM(hi)
 }
 
 // capAge applies the HIPAA Safe Harbor cap to a retained age.
@@ -905,6 +930,26 @@ func (in *instance) pixelPolicy(ds *Dataset) {
 	}
 	if risky {
 		in.quarantine("possible burned-in text: " + reason + " and no Clean Pixel Data region matches")
+	}
+}
+
+// embeddedOverlays quarantines an instance whose overlay lives in the
+// unused high bits of the pixel data (the retired form: Overlay Bits
+// Allocated above 1 and no Overlay Data element). Removing the overlay
+// attributes would leave the bitmap, possibly with text, in the pixels.
+func (in *instance) embeddedOverlays(ds *Dataset) {
+	if ds.Find(tagPixelData) == nil {
+		return
+	}
+	for _, el := range ds.Elements {
+		g := el.Tag >> 16
+		if g&0xFF00 != 0x6000 || g&1 == 1 || el.Tag&0xFFFF != 0x0100 {
+			continue
+		}
+		if ds.uint16(g<<16|0x0100) > 1 && ds.Find(g<<16|0x3000) == nil {
+			in.quarantine(fmt.Sprintf("overlay %04X embedded in the pixel data bits (retired form): it cannot be removed without rewriting the pixels", g))
+			return
+		}
 	}
 }
 

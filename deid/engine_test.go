@@ -3,6 +3,7 @@ package deid_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ethos-imaging/ethos/deid"
 )
@@ -215,6 +216,88 @@ func TestApplyOptions(t *testing.T) {
 			t.Errorf("option code = %q, want 113107", v)
 		}
 	})
+	t.Run("ModifiedDatesMoveDTWithDAAndKeepTM", func(t *testing.T) {
+		meta, d := ctInstance()
+		d.Set(el(0x00080022, "DA", "20190315"))               // AcquisitionDate
+		d.Set(el(0x00080032, "TM", "101500.25"))              // AcquisitionTime
+		d.Set(el(0x0008002A, "DT", "20190315101500.25+0100")) // AcquisitionDateTime
+		d.Set(el(0x00080033, "TM", "call Jane"))              // ContentTime, not a time
+		d.Set(el(0x00189507, "DA", "20190310"))               // unlisted date
+		e := mustEngine(t, deid.Options(0).With(deid.RetainLongitudinalModifiedDates), nil)
+		if _, err := e.Apply(meta, d); err != nil {
+			t.Fatal(err)
+		}
+		date, _ := text(d, 0x00080022)
+		tm, _ := text(d, 0x00080032)
+		dt, _ := text(d, 0x0008002A)
+		if date == "20190315" || dt != date+tm+"+0100" {
+			t.Errorf("DA %q TM %q DT %q: want DT = shifted DA + TM + offset", date, tm, dt)
+		}
+		if tm != "101500.25" {
+			t.Errorf("TM = %q, want it unchanged by a whole-day shift", tm)
+		}
+		if got, _ := text(d, 0x00080033); got != "" {
+			t.Errorf("unreadable TM kept as %q, want it emptied", got)
+		}
+		unlisted, _ := text(d, 0x00189507)
+		want, _ := deid.ShiftDA("20190310", dayDiff(t, "20190315", date))
+		if unlisted != want {
+			t.Errorf("unlisted date = %q, want %q (moved by the same offset)", unlisted, want)
+		}
+	})
+	t.Run("CleanGraphicsRemovesOverlaysAndCurvesCleansAnnotationText", func(t *testing.T) {
+		meta, d := ctInstance()
+		d.Set(el(0x60004000, "LT", "overlay by Jane Doe"))
+		d.Set(el(0x50000005, "US", "\x01\x00"))
+		d.Set(&deid.Element{Tag: 0x50003000, VR: "OW", Value: make([]byte, 8)})
+		d.Set(el(0x50020022, "LO", "curve of Doe"))
+		d.Set(seq(0x00700001, ds(
+			el(0x00700002, "CS", "LAYER1"),
+			seq(0x00700008, ds(el(0x00700006, "ST", "Jane Doe 1965"))),
+			seq(0x00700009, ds(el(0x00700023, "CS", "POLYLINE"))),
+		)))
+		out, err := mustEngine(t, deid.Options(0).With(deid.CleanGraphics), nil).Apply(meta, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Quarantine {
+			t.Fatalf("quarantined: %v", out.Reasons)
+		}
+		for _, tag := range []uint32{0x60000010, 0x60003000, 0x60004000, 0x50000005, 0x50003000, 0x50020022} {
+			if _, ok := text(d, tag); ok {
+				t.Errorf("(%04X,%04X) kept under Clean Graphics", tag>>16, tag&0xFFFF)
+			}
+		}
+		ga := d.Find(0x00700001)
+		if ga == nil || len(ga.Items) != 1 {
+			t.Fatal("graphic annotation sequence lost: Clean Graphics cleans it")
+		}
+		to := ga.Items[0].Find(0x00700008)
+		if to == nil || len(to.Items) != 1 {
+			t.Fatal("text object lost")
+		}
+		if got, _ := text(to.Items[0], 0x00700006); strings.Contains(got, "Doe") || strings.Contains(got, "Jane") {
+			t.Errorf("annotation text = %q, still names the patient", got)
+		}
+		if got, _ := text(ga.Items[0].Find(0x00700009).Items[0], 0x00700023); got != "POLYLINE" {
+			t.Errorf("graphic type = %q, want the geometry kept", got)
+		}
+		if got := out.Counts["(60xx,3000)"]["remove"]; got != 1 {
+			t.Errorf("overlay data removals counted %d, want 1 (counts %v)", got, out.Counts["(60xx,3000)"])
+		}
+	})
+	t.Run("EmbeddedOverlayQuarantined", func(t *testing.T) {
+		meta, d := ctInstance()
+		d.Set(el(0x60020100, "US", "\x10\x00")) // 16 bits: in the pixel data
+		d.Set(el(0x60020102, "US", "\x0f\x00"))
+		out, err := mustEngine(t, 0, nil).Apply(meta, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !out.Quarantine || !strings.Contains(strings.Join(out.Reasons, ";"), "overlay 6002 embedded") {
+			t.Errorf("quarantine %v reasons %v: want the embedded overlay named", out.Quarantine, out.Reasons)
+		}
+	})
 	t.Run("RetainUIDsKeeps", func(t *testing.T) {
 		meta, d := ctInstance()
 		if _, err := mustEngine(t, deid.Options(0).With(deid.RetainUIDs), nil).Apply(meta, d); err != nil {
@@ -407,4 +490,15 @@ func TestApplyStructuredContent(t *testing.T) {
 			}
 		})
 	}
+}
+
+// dayDiff returns the whole days from a to b (both YYYYMMDD).
+func dayDiff(t *testing.T, a, b string) int {
+	t.Helper()
+	ta, err1 := time.Parse("20060102", a)
+	tb, err2 := time.Parse("20060102", b)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("bad dates %q %q", a, b)
+	}
+	return int(tb.Sub(ta).Hours() / 24)
 }

@@ -1,10 +1,17 @@
 package deid
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"hash"
+	"io"
 	"os"
+	"strings"
+
+	"github.com/ethos-imaging/ethos/dicom"
+	"github.com/ethos-imaging/ethos/dicom/uid"
 )
 
 // FileResult is the engine's decision for one file.
@@ -73,8 +80,22 @@ func (e *Engine) processFile(ctx context.Context, in, out *os.File, data []byte,
 		switch {
 		case px == nil:
 		case isEncapsulated(px):
-			res.Quarantine = true
-			res.Reasons = append(res.Reasons, "clean pixel data: compressed (encapsulated) pixel data cannot be cleaned without decoding")
+			syn := f.header.Syntax
+			if syn.UID != uid.RLELossless {
+				res.Quarantine = true
+				res.Reasons = append(res.Reasons, encapsulatedReason(syn))
+				break
+			}
+			if pc, err = newPixelCleaner(ds, oc.PixelRects); err == nil {
+				err = pc.prepareRLE(px, in, data)
+			}
+			if err != nil {
+				pc = nil
+				res.Quarantine = true
+				res.Reasons = append(res.Reasons, "clean pixel data: "+err.Error())
+			} else {
+				res.Counts[tagKey(tagPixelData)] = map[string]int{"clean": 1}
+			}
 		default:
 			if pc, err = newPixelCleaner(ds, oc.PixelRects); err != nil {
 				res.Quarantine = true
@@ -106,4 +127,49 @@ func swapUS(ds *Dataset) {
 			binary.LittleEndian.PutUint16(e.Value, v)
 		}
 	}
+}
+
+// encapsulatedReason says why compressed pixel data of a syntax other
+// than RLE cannot be cleaned.
+func encapsulatedReason(syn uid.Syntax) string {
+	name := syn.Name
+	if name == "" {
+		name = "unknown transfer syntax"
+	}
+	why := "Ethos has no decoder for it"
+	switch {
+	case strings.HasPrefix(syn.UID, "1.2.840.10008.1.2.4.10"):
+		why = "it is video (MPEG/H.264/HEVC), for which Ethos has no codec"
+	case strings.HasPrefix(syn.UID, "1.2.840.10008.1.2.4.") && (strings.Contains(name, "Lossy") || !strings.Contains(name, "Lossless")):
+		why = "it is lossy: decoding and re-encoding would degrade the whole image, and Ethos has no codec for it"
+	case syn.UID == uid.EncapsulatedUncompressedLE:
+		why = "fragment-per-frame uncompressed pixel data is not handled yet"
+	}
+	return "clean pixel data: " + name + " (" + syn.UID + ") pixel data cannot be cleaned: " + why + " (only RLE Lossless is decoded, blanked and re-encoded)"
+}
+
+// prepareRLE readies the cleaning of encapsulated RLE pixel data px:
+// every frame is decoded, blanked and encoded once here, so that a frame
+// that is not valid RLE quarantines the instance before anything is
+// written; writeCodec then streams the result.
+func (pc *pixelCleaner) prepareRLE(px *Element, in *os.File, data []byte) error {
+	src, ok := px.Src.(*dicom.Element)
+	if !ok {
+		return errors.New("rle: pixel data not read from the file")
+	}
+	if src.Bulk == nil {
+		frags, err := pc.cleanRLEFragments(src.Fragments)
+		pc.rleFrags = frags
+		return err
+	}
+	var ra io.ReaderAt = in
+	if data != nil {
+		ra = bytes.NewReader(data)
+	}
+	items, err := scanItems(ra, src.Bulk.Offset, src.Bulk.Length)
+	if err != nil {
+		return err
+	}
+	pc.rle, pc.rleLen, err = newRLEStream(pc, ra, items)
+	return err
 }

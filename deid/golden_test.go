@@ -23,6 +23,7 @@ func TestEffectiveTableGolden(t *testing.T) {
 	}{
 		{"basic", 0},
 		{"research", deid.Options(0).With(deid.RetainPatientCharacteristics, deid.RetainLongitudinalModifiedDates, deid.CleanDescriptors, deid.RetainSafePrivate)},
+		{"clean", deid.Options(0).With(deid.CleanGraphics, deid.CleanStructuredContent, deid.CleanDescriptors, deid.CleanPixelData)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

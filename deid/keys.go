@@ -170,30 +170,118 @@ func shiftDate(v string, days int) (string, bool) {
 	return t.AddDate(0, 0, days).Format("20060102"), true
 }
 
-// ShiftDT shifts the date part of a DT value (YYYYMMDDHHMMSS.FFFFFF&ZZXX,
-// any precision from the year) by days and keeps the time of day, the
-// fraction and the offset. A DT with less than day precision is truncated
-// to its shifted year.
+// ShiftDT shifts a DT value by whole days: the calendar date moves, the
+// time of day, the fraction and the UTC offset (&ZZXX) stay, so a DT and
+// the DA/TM pair that describes the same moment stay equal after the shift
+// (PS3.15 E.3.6: dates and times change together). A value with year or
+// year-month precision is shifted as the first day of its period and
+// keeps its precision. A range "A-B" (either side may be empty) shifts
+// both ends. Values that are not DT are returned with ok false, so the
+// caller can empty them instead of keeping text it cannot read.
 func ShiftDT(v string, days int) (string, bool) {
 	v = strings.TrimRight(v, " \x00")
 	if v == "" {
 		return "", true
 	}
-	if len(v) < 8 {
-		if len(v) < 4 {
+	if s, ok := shiftOneDT(v, days); ok {
+		return s, true
+	}
+	// A range: the hyphen that separates the two ends is the one that
+	// leaves a valid DT (or nothing) on both sides; a hyphen inside an
+	// offset (-0500) does not.
+	for i := 0; i < len(v); i++ {
+		if v[i] != '-' {
+			continue
+		}
+		lo, hi := v[:i], v[i+1:]
+		if lo == "" && hi == "" {
+			break
+		}
+		a, ok1 := shiftOneDT(lo, days)
+		b, ok2 := shiftOneDT(hi, days)
+		if (lo == "" || ok1) && (hi == "" || ok2) {
+			return a + "-" + b, true
+		}
+	}
+	return "", false
+}
+
+// shiftOneDT shifts one DT value (no range).
+func shiftOneDT(v string, days int) (string, bool) {
+	if v == "" {
+		return "", false
+	}
+	core, off := v, ""
+	if i := strings.LastIndexAny(v, "+-"); i >= 0 {
+		core, off = v[:i], v[i:]
+		if !validOffset(off) {
 			return "", false
 		}
-		t, err := time.Parse("2006", v[:4])
+	}
+	if len(core) < 4 || !allDigits(core[:min(len(core), 8)]) {
+		return "", false
+	}
+	switch len(core) {
+	case 4:
+		t, err := time.Parse("2006", core)
 		if err != nil {
 			return "", false
 		}
-		return t.AddDate(0, 0, days).Format("2006"), true
+		return t.AddDate(0, 0, days).Format("2006") + off, true
+	case 6:
+		t, err := time.Parse("200601", core)
+		if err != nil {
+			return "", false
+		}
+		return t.AddDate(0, 0, days).Format("200601") + off, true
+	case 5, 7:
+		return "", false
 	}
-	d, ok := shiftDate(v[:8], days)
+	if !ValidTM(core[8:]) {
+		return "", false
+	}
+	d, ok := shiftDate(core[:8], days)
 	if !ok {
 		return "", false
 	}
-	return d + v[8:], true
+	return d + core[8:] + off, true
+}
+
+// ValidTM reports whether v is a TM value: HH, HHMM, HHMMSS or
+// HHMMSS.F{1,6} (empty is valid: a DT with day precision has no time).
+// The retired form HH:MM:SS is accepted.
+func ValidTM(v string) bool {
+	if v == "" {
+		return true
+	}
+	v = strings.ReplaceAll(v, ":", "")
+	hms, frac, hasFrac := strings.Cut(v, ".")
+	if len(hms) != 2 && len(hms) != 4 && len(hms) != 6 || !allDigits(hms) {
+		return false
+	}
+	if hasFrac && (len(hms) != 6 || len(frac) == 0 || len(frac) > 6 || !allDigits(frac)) {
+		return false
+	}
+	lim := []int{23, 59, 60}
+	for i := 0; i < len(hms); i += 2 {
+		if int(hms[i]-'0')*10+int(hms[i+1]-'0') > lim[i/2] {
+			return false
+		}
+	}
+	return true
+}
+
+func validOffset(s string) bool {
+	return len(s) == 5 && (s[0] == '+' || s[0] == '-') && allDigits(s[1:])
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // bigDecimal formats a 128-bit big-endian value in decimal.

@@ -91,13 +91,48 @@ func TestShiftDates(t *testing.T) {
 			}
 		})
 	}
-	dts := []struct{ in, want string }{
-		{"20190315101010.123+0100", "20190314101010.123+0100"},
-		{"2019", "2018"},
+	dts := []struct {
+		name, in string
+		want     string
+		ok       bool
+	}{
+		{"DTFull", "20190315101010.123+0100", "20190314101010.123+0100", true},
+		{"DTNegativeOffset", "20190301235959-0500", "20190228235959-0500", true},
+		{"DTYear", "2019", "2018", true},
+		{"DTYearMonthKeepsPrecision", "201903", "201902", true},
+		{"DTDayOnly", "20190315", "20190314", true},
+		{"DTRange", "20190101120000-20190131", "20181231120000-20190130", true},
+		{"DTRangeWithOffsets", "20190101+0100-20190102-0500", "20181231+0100-20190101-0500", true},
+		{"DTOpenRange", "-20190131", "-20190130", true},
+		{"DTPadded", "20190315 ", "20190314", true},
+		{"ErrDTText", "20190315 Doe", "", false},
+		{"ErrDTBadTime", "20190315256000", "", false},
+		{"ErrDTBadOffset", "20190315+01", "", false},
+		{"ErrDTShort", "201", "", false},
 	}
 	for _, tt := range dts {
-		if got, ok := deid.ShiftDT(tt.in, -1); !ok || got != tt.want {
-			t.Errorf("ShiftDT(%q) = %q, %v; want %q", tt.in, got, ok, tt.want)
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := deid.ShiftDT(tt.in, -1)
+			if ok != tt.ok || got != tt.want {
+				t.Errorf("ShiftDT(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+}
+
+func TestValidTM(t *testing.T) {
+	tests := []struct {
+		in   string
+		want bool
+	}{
+		{"", true}, {"10", true}, {"1015", true}, {"101500", true}, {"101500.123456", true},
+		{"10:15:00", true}, {"235960", true},
+		{"2400", false}, {"1060", false}, {"101", false}, {"101500.", false},
+		{"1015.5", false}, {"101500.1234567", false}, {"DOE", false},
+	}
+	for _, tt := range tests {
+		if got := deid.ValidTM(tt.in); got != tt.want {
+			t.Errorf("ValidTM(%q) = %v, want %v", tt.in, got, tt.want)
 		}
 	}
 }

@@ -23,7 +23,7 @@ func mapFile(f *os.File) ([]byte, func(), error) {
 	if !st.Mode().IsRegular() || size <= 0 || size > maxMap || int64(int(size)) != size {
 		return nil, func() {}, nil
 	}
-	data, err := syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
+	data, err := syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED|mapPopulate)
 	if err != nil {
 		return nil, func() {}, nil
 	}

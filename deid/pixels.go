@@ -12,6 +12,13 @@ type pixelCleaner struct {
 	rows, cols, samples, bytesPer, frames int
 	planar                                bool
 	rects                                 [][4]int
+
+	// Encapsulated RLE pixel data (rle.go): the cleaned fragments when the
+	// value was read into memory, or the stream of the cleaned value and
+	// its length when it stays in the file.
+	rleFrags [][]byte
+	rle      *rleStream
+	rleLen   int64
 }
 
 func newPixelCleaner(ds *Dataset, rects [][4]int) (*pixelCleaner, error) {

@@ -368,8 +368,10 @@ func (c *Config) cleanKind(r *Rule) (Action, string) {
 		return Clean, "AE title replaced by a keyed pseudonym"
 	case r.Private:
 		return Clean, "safe private attributes kept"
-	case r.Mask != 0xFFFFFFFF:
-		return Clean, "kept (graphics)"
+	case r.Tag == tagOverlayData && r.Mask == 0xFF00FFFF, r.Tag == tagCurveGroup && r.Mask == 0xFF000000:
+		return Remove, "a drawing cannot be cleaned of text: removed, with its whole group"
+	case r.Tag>>16 == 0x6000 && r.Mask == 0xFF00FFFF:
+		return Clean, "identifiers removed from the text (the group goes when its overlay data goes)"
 	}
 	return Clean, "identifiers removed from the text"
 }

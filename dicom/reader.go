@@ -123,6 +123,27 @@ type decoder struct {
 	skipPix  bool
 	seeker   io.ReadSeeker // non-nil when bulk values may be skipped by seeking
 	base     int64         // seeker offset of pos 0
+
+	// Elements and small values are carved from chunks: one allocation
+	// for many elements instead of one each. A chunk stays alive while
+	// any of its elements or values does.
+	elems []Element
+	arena []byte
+}
+
+const (
+	elemChunk  = 64
+	arenaChunk = 4096
+	arenaMax   = 64 // values up to this size come from the arena
+)
+
+func (d *decoder) newElement() *Element {
+	if len(d.elems) == 0 {
+		d.elems = make([]Element, elemChunk)
+	}
+	e := &d.elems[0]
+	d.elems = d.elems[1:]
+	return e
 }
 
 func (d *decoder) read(p []byte) error {
@@ -138,6 +159,18 @@ func (d *decoder) readValue(t tag.Tag, n int64) ([]byte, error) {
 		return nil, errAt(t, d.pos, ErrTruncated, "value of %d bytes runs past the end of input (%d bytes left)", n, d.size-d.pos)
 	}
 	const chunk = 1 << 20
+	if n <= arenaMax {
+		if int64(len(d.arena)) < n {
+			d.arena = make([]byte, arenaChunk)
+		}
+		// Capacity capped at the value: appending to it copies.
+		b := d.arena[:n:n]
+		d.arena = d.arena[n:]
+		if err := d.read(b); err != nil {
+			return nil, d.ioErr(t, err, n)
+		}
+		return b, nil
+	}
 	if n <= chunk || d.size >= 0 {
 		// Small, or known to be present in full: allocate exactly.
 		b := make([]byte, n)
@@ -225,7 +258,8 @@ func isPixelTag(t tag.Tag) bool {
 
 // element reads one element whose header the caller already read.
 func (d *decoder) element(enc encoding, t tag.Tag, v vr.VR, length uint32, off int64, depth int, end int64, cs []string) (*Element, error) {
-	e := &Element{Tag: t, VR: v, Length: length, Offset: off, bigEndian: enc.bigEndian, charsets: cs}
+	e := d.newElement()
+	*e = Element{Tag: t, VR: v, Length: length, Offset: off, bigEndian: enc.bigEndian, charsets: cs}
 	if t.Group() == 0xFFFE {
 		return nil, errAt(t, off, ErrUnexpectedTag, "item or delimiter outside a sequence")
 	}

@@ -17,6 +17,13 @@ scratch=${1:-/tmp/ethos-deid-bench}
 py=/usr/bin/python3
 
 mkdir -p "$scratch"
+# Two runs on one scratch directory overwrite each other's binary and
+# outputs (this happened on the shared machine): refuse a second one.
+exec 9>"$scratch/.lock"
+if ! flock -n 9; then
+	echo "run.sh: another run is using $scratch; pass another directory" >&2
+	exit 1
+fi
 if [ ! -d "$scratch/in" ]; then
 	"$py" "$here/mkcorpus.py" "$shared" "$scratch/in" 2000
 fi

@@ -172,3 +172,24 @@ func TestRunErrOverlappingDirs(t *testing.T) {
 		t.Errorf("err = %v, want ErrSameTree", err)
 	}
 }
+
+// TestJournalLineMatchesEncodingJSON: the hand-written counts give the
+// same bytes encoding/json gives, and odd keys fall back to it.
+func TestJournalLineMatchesEncodingJSON(t *testing.T) {
+	tests := []struct {
+		name   string
+		counts map[string]map[string]int
+	}{
+		{"NoCounts", nil},
+		{"Sorted", map[string]map[string]int{"(0010,0010)": {"dummy": 1}, "(0008,0020)": {"zero": 1, "clean": 2}, "(gggg,eeee) private": {"remove": 7}}},
+		{"EscapedKeyFallsBack", map[string]map[string]int{"a\"<b>\x01é": {"keep": 1}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, want := batch.JournalLine(batch.FileRecord{Input: "a/b \"c\".dcm", Status: batch.Written, Counts: tt.counts})
+			if !bytes.Equal(got, want) {
+				t.Errorf("journal line\n got %s\nwant %s", got, want)
+			}
+		})
+	}
+}

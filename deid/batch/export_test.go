@@ -1,0 +1,15 @@
+package batch
+
+import "encoding/json"
+
+// AppendCounts and JournalLine expose the journal encoding to the tests.
+var AppendCounts = appendCounts
+
+// JournalLine encodes rec as the journal does, and as encoding/json alone
+// would (want).
+func JournalLine(rec FileRecord) (got, want []byte) {
+	j := &journal{runKey: "k"}
+	got, _ = j.line(rec)
+	want, _ = json.Marshal(journalEntry{RunKey: "k", MTime: rec.mtime, Record: rec, Counts: rec.Counts})
+	return got, want
+}
