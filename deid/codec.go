@@ -199,7 +199,7 @@ func toCodecCopy(e *Element) (*dicom.Element, error) {
 // the input is mapped the kernel copies them (copy_file_range) and the
 // hash takes the same bytes from the mapping.
 type hashingFile struct {
-	f    *os.File
+	f    io.Writer
 	h    hash.Hash // nil: no hashing
 	data []byte    // the input's mapping, or nil
 	in   *os.File
@@ -215,12 +215,20 @@ func (w *hashingFile) Write(p []byte) (int, error) {
 func (w *hashingFile) ReadFrom(r io.Reader) (int64, error) {
 	lr, ok := r.(*io.LimitedReader)
 	if ok {
-		if f, isFile := lr.R.(*os.File); isFile && f == w.in && (w.h == nil || w.data != nil) {
+		if span, isSpan := lr.R.(*byteSpan); isSpan && int64(len(*span)) >= lr.N {
+			// A value of an input held in memory: one write, no copy.
+			n, err := w.Write((*span)[:lr.N])
+			*span = (*span)[n:]
+			lr.N -= int64(n)
+			return int64(n), err
+		}
+		of, isOutFile := w.f.(*os.File)
+		if f, isFile := lr.R.(*os.File); isFile && isOutFile && w.in != nil && f == w.in && (w.h == nil || w.data != nil) {
 			off, err := f.Seek(0, io.SeekCurrent)
 			if err != nil {
 				return 0, err
 			}
-			n, err := w.f.ReadFrom(lr) // copy_file_range
+			n, err := of.ReadFrom(lr) // copy_file_range
 			if w.h != nil && off+n <= int64(len(w.data)) {
 				w.h.Write(w.data[off : off+n])
 			}
@@ -230,9 +238,22 @@ func (w *hashingFile) ReadFrom(r io.Reader) (int64, error) {
 	return io.Copy(struct{ io.Writer }{w}, r)
 }
 
+// byteSpan is a value of an input held in memory, read once.
+type byteSpan []byte
+
+func (b *byteSpan) Read(p []byte) (int, error) {
+	if len(*b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, *b)
+	*b = (*b)[n:]
+	return n, nil
+}
+
 // writeCodec writes the de-identified file: a zeroed preamble, the meta
-// group and the data set in the input's transfer syntax.
-func writeCodec(out, in *os.File, cf *codecFile, pc *pixelCleaner, data []byte, h hash.Hash) error {
+// group and the data set in the input's transfer syntax. Bulk values come
+// from in, or from data when in is nil (an input held in memory).
+func writeCodec(out io.Writer, in *os.File, cf *codecFile, pc *pixelCleaner, data []byte, h hash.Hash) error {
 	hdr := dicom.Header{Preamble: make([]byte, 128), Syntax: cf.header.Syntax}
 	hdr.Meta = &dicom.Dataset{}
 	for _, e := range cf.meta.Elements {
@@ -281,12 +302,21 @@ func writeCodec(out, in *os.File, cf *codecFile, pc *pixelCleaner, data []byte, 
 		if ce.Tag == tag.PixelData && pc != nil && ce.Bulk.Encapsulated {
 			return fmt.Errorf("deid: encapsulated pixel data to clean was not prepared")
 		}
-		if _, err := in.Seek(ce.Bulk.Offset, io.SeekStart); err != nil {
+		var from io.Reader = in
+		if in == nil {
+			// Input held in memory only.
+			off, n := ce.Bulk.Offset, max(ce.Bulk.Length, 0)
+			if off < 0 || off > int64(len(data)) || n > int64(len(data))-off {
+				return fmt.Errorf("deid: tag %s: bulk value at byte %d (%d bytes) is outside the input", ce.Tag, off, n)
+			}
+			span := byteSpan(data[off : off+n])
+			from = &span
+		} else if _, err := in.Seek(ce.Bulk.Offset, io.SeekStart); err != nil {
 			return err
 		}
-		var src io.Reader = &io.LimitedReader{R: in, N: ce.Bulk.Length}
+		var src io.Reader = &io.LimitedReader{R: from, N: ce.Bulk.Length}
 		if ce.Tag == tag.PixelData && pc != nil && !ce.Bulk.Encapsulated {
-			src = pc.reader(in, ce.Bulk.Length)
+			src = pc.reader(from, ce.Bulk.Length)
 		}
 		if err := w.WriteBulk(ce, src); err != nil {
 			return err

@@ -53,3 +53,26 @@ func (e *Engine) ProcessFileDigest(ctx context.Context, in, out *os.File) (res F
 	}
 	return res, err
 }
+
+// ProcessBytesDigest is ProcessFileDigest for an input held in memory:
+// data is the whole input file and the output is written to out, so a
+// caller that decrypts its input and encrypts its output (a processing
+// run over an encrypted store) needs no staging files. On quarantine or
+// skip, out may hold a partial write that the caller discards. The
+// engine does not keep data or out after it returns.
+func (e *Engine) ProcessBytesDigest(ctx context.Context, data []byte, out io.Writer) (FileResult, error) {
+	if err := ctx.Err(); err != nil {
+		return FileResult{}, err
+	}
+	if data == nil {
+		data = []byte{}
+	}
+	s := sha256.Sum256(data)
+	oh := sha256.New()
+	res, err := e.processFile(ctx, nil, out, data, oh)
+	res.InputSHA256 = hex.EncodeToString(s[:])
+	if err == nil && !res.Quarantine && !res.Skip {
+		res.OutputSHA256 = hex.EncodeToString(oh.Sum(nil))
+	}
+	return res, err
+}

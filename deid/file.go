@@ -39,8 +39,9 @@ func (e *Engine) ProcessFile(ctx context.Context, in, out *os.File) (FileResult,
 }
 
 // processFile is ProcessFile with an optional mapping of the input (data)
-// and an optional hash that receives every byte written to out.
-func (e *Engine) processFile(ctx context.Context, in, out *os.File, data []byte, outHash hash.Hash) (FileResult, error) {
+// and an optional hash that receives every byte written to out. When data
+// is set, in may be nil: everything is read from data.
+func (e *Engine) processFile(ctx context.Context, in *os.File, out io.Writer, data []byte, outHash hash.Hash) (FileResult, error) {
 	f, err := readCodec(in, data)
 	if err != nil {
 		return FileResult{}, err
@@ -162,9 +163,11 @@ func (pc *pixelCleaner) prepareRLE(px *Element, in *os.File, data []byte) error 
 		pc.rleFrags = frags
 		return err
 	}
-	var ra io.ReaderAt = in
+	var ra io.ReaderAt
 	if data != nil {
 		ra = bytes.NewReader(data)
+	} else {
+		ra = in
 	}
 	items, err := scanItems(ra, src.Bulk.Offset, src.Bulk.Length)
 	if err != nil {

@@ -1,0 +1,107 @@
+package deid_test
+
+import (
+	"bytes"
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ethos-imaging/ethos/deid"
+	"github.com/ethos-imaging/ethos/internal/testenv"
+)
+
+// TestProcessBytesDigestMatchesFile runs every file of the corpus through
+// the in-memory entry point and through the file one: same decision,
+// reasons, counts, digests and output bytes. The cleaning engine blanks
+// a rectangle of every 512×512 and 64×64 image, so native and RLE
+// cleaning read their pixel data from memory too.
+func TestProcessBytesDigestMatchesFile(t *testing.T) {
+	dir := testenv.DICOMDir(t)
+	p, err := deid.DecodeProfile(strings.NewReader(`{"cleanPixels":[{"rows":512,"columns":512,"rects":[[0,0,100,20]]},{"rows":64,"columns":64,"rects":[[1,1,5,5]]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	engines := []struct {
+		name string
+		e    *deid.Engine
+	}{
+		{"Basic", mustEngine(t, 0, nil)},
+		{"CleanPixelData", mustEngine(t, deid.Options(0).With(deid.CleanPixelData), p)},
+	}
+	var files []string
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			files = append(files, path)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	ctx := context.Background()
+	for _, eng := range engines {
+		t.Run(eng.name, func(t *testing.T) {
+			written, cleaned := 0, 0
+			for _, src := range files {
+				rel, _ := filepath.Rel(dir, src)
+				data, err := os.ReadFile(src)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var mem bytes.Buffer
+				rb, errB := eng.e.ProcessBytesDigest(ctx, data, &mem)
+
+				in, err := os.Open(src)
+				if err != nil {
+					t.Fatal(err)
+				}
+				outPath := filepath.Join(tmp, "out.dcm")
+				out, err := os.Create(outPath)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rf, errF := eng.e.ProcessFileDigest(ctx, in, out)
+				in.Close()
+				out.Close()
+				if (errB == nil) != (errF == nil) || errB != nil && errB.Error() != errF.Error() {
+					t.Errorf("%s: bytes error %v, file error %v", rel, errB, errF)
+					continue
+				}
+				if errB != nil {
+					continue
+				}
+				if rb.Quarantine != rf.Quarantine || rb.Skip != rf.Skip || !slices.Equal(rb.Reasons, rf.Reasons) || rb.Name != rf.Name ||
+					rb.InputSHA256 != rf.InputSHA256 || rb.OutputSHA256 != rf.OutputSHA256 || len(rb.Counts) != len(rf.Counts) {
+					t.Errorf("%s: bytes result %+v, file result %+v", rel, rb, rf)
+					continue
+				}
+				if rb.Quarantine || rb.Skip {
+					continue
+				}
+				want, err := os.ReadFile(outPath)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(mem.Bytes(), want) {
+					t.Errorf("%s: bytes path wrote %d bytes, file path %d, contents differ", rel, mem.Len(), len(want))
+				}
+				written++
+				if _, ok := rb.Counts["(7FE0,0010)"]; ok {
+					cleaned++
+				}
+			}
+			if written == 0 {
+				t.Fatal("no file written")
+			}
+			if eng.name == "CleanPixelData" && cleaned == 0 {
+				t.Error("no file had its pixel data cleaned")
+			}
+			t.Logf("%d files, %d written, %d cleaned", len(files), written, cleaned)
+		})
+	}
+}
