@@ -1,5 +1,5 @@
 package processing
 
-// SetTamper installs a hook that alters each output file after the engine
-// wrote it and before the pixel check reads it.
-func SetTamper(p *Processor, fn func(path string) error) { p.tamper = fn }
+// SetTamper makes the processor alter every output (in place) before its
+// pixel data is checked.
+func SetTamper(p *Processor, fn func(out []byte)) { p.tamper = fn }

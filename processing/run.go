@@ -53,15 +53,20 @@ type Processor struct {
 	Decider   ethos.Decider
 	// Software names the de-identifier in records ("ethos <version>").
 	Software string
-	// TempDir is where plaintext inputs and outputs are staged while the
-	// engine works (a private directory is made below it and removed);
-	// "" selects os.TempDir().
+	// TempDir is where plaintext inputs and outputs of instances larger
+	// than MaxInMemory are staged while the engine works (a private
+	// directory is made below it and removed); "" selects os.TempDir().
 	TempDir string
-	Now     func() time.Time // default time.Now
+	// MaxInMemory is the largest instance (plaintext bytes) de-identified
+	// in memory, without staging files: 0 selects 32 MiB, a negative
+	// value stages every instance. Each worker holds at most one input
+	// and its output.
+	MaxInMemory int64
+	Now         func() time.Time // default time.Now
 	// Workers de-identify in parallel (default twice the CPUs).
 	Workers int
 
-	tamper func(path string) error // tests: alters an output before it is checked
+	tamper func(out []byte) // tests: alters an output before it is checked
 }
 
 // Request is one processing run.
@@ -287,12 +292,115 @@ func (p *Processor) storedInstances(ctx context.Context, project string) ([]*eth
 	return all, nil
 }
 
-// one de-identifies one instance in dir, verifies the output and stores
-// it. It returns the item and the engine's action counts.
+// defaultMaxInMemory is the largest instance (plaintext bytes) that a run
+// de-identifies in memory when Processor.MaxInMemory is 0.
+const defaultMaxInMemory = 32 << 20
+
+// inMemory reports whether an instance of size bytes is de-identified in
+// memory rather than staged in files.
+func (p *Processor) inMemory(size int64) bool {
+	limit := p.MaxInMemory
+	if limit == 0 {
+		limit = defaultMaxInMemory
+	}
+	return size >= 0 && size <= limit
+}
+
+// one de-identifies one instance, verifies the output and stores it. It
+// returns the item and the engine's action counts. Instances up to
+// MaxInMemory bytes go from the blob store through the engine back into
+// the store in memory; larger ones are staged in dir.
 func (p *Processor) one(ctx context.Context, e *deid.Engine, dir string, i int, in *ethos.Instance) (it *ethos.ProcessingItem, counts map[string]map[string]int, err error) {
 	if in.Blob == nil {
 		return nil, nil, fmt.Errorf("stored instance without a blob")
 	}
+	if p.inMemory(in.Blob.Size) {
+		return p.oneInMemory(ctx, e, in)
+	}
+	return p.oneStaged(ctx, e, dir, i, in)
+}
+
+// oneInMemory is one for an instance held in memory: the decrypted input
+// is read into a buffer of its recorded size, the engine writes the
+// output to a buffer, the pixel check and the output's description parse
+// the buffers' headers, and the output is encrypted from its buffer.
+func (p *Processor) oneInMemory(ctx context.Context, e *deid.Engine, in *ethos.Instance) (it *ethos.ProcessingItem, counts map[string]map[string]int, err error) {
+	data, err := p.readBlob(ctx, *in.Blob)
+	if err != nil {
+		return nil, nil, err
+	}
+	it = &ethos.ProcessingItem{InstanceID: in.ID, Subject: in.Subject, Modality: in.Modality, BodyPart: in.BodyPart}
+	var out bytes.Buffer
+	out.Grow(len(data) + 4<<10)
+	res, err := e.ProcessBytesDigest(ctx, data, &out)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		// The engine refused the file (malformed beyond repair): the
+		// instance is quarantined with the engine's reason, which names
+		// tags and offsets only.
+		it.Status, it.InputSHA256, it.Reasons = ethos.ItemQuarantined, res.InputSHA256, []string{"engine: " + err.Error()}
+		return it, nil, nil
+	}
+	it.InputSHA256, it.Group = res.InputSHA256, res.Group
+	if res.Skip || res.Quarantine {
+		it.Status, it.Reasons = ethos.ItemQuarantined, slices.Clone(res.Reasons)
+		if len(it.Reasons) == 0 {
+			it.Reasons = []string{"skipped by the engine"}
+		}
+		return it, nil, nil
+	}
+	it.Status, it.OutputSHA256, it.OutputName = ethos.ItemWritten, res.OutputSHA256, res.Name
+	_, it.PixelCleaned = res.Counts["(7FE0,0010)"]
+	outData := out.Bytes()
+	if p.tamper != nil {
+		p.tamper(outData)
+	}
+	outFile, err := dicom.Parse(bytes.NewReader(outData), dicom.SkipPixelData())
+	if err != nil {
+		return nil, nil, fmt.Errorf("read back output: %w", err)
+	}
+	pc, err := checkPixelsBytes(data, outData, outFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	it.PixelSHA256 = pc.sum
+	if !it.PixelCleaned && !pc.equal {
+		return nil, nil, &PixelError{InstanceID: in.ID, Before: pc.sum, After: pc.outSum}
+	}
+	describe(outFile, it)
+	// Verified: store the output now, under the input's subject key (see
+	// oneStaged on outputs stored before a run fails).
+	ref, err := p.Blobs.Put(ctx, in.Subject, bytes.NewReader(outData))
+	if err != nil {
+		return nil, nil, fmt.Errorf("store output: %w", err)
+	}
+	it.Output = &ref
+	return it, res.Counts, nil
+}
+
+// readBlob reads a stored blob whole into a buffer of its recorded size
+// (plus one byte, to see a blob longer than its reference says).
+func (p *Processor) readBlob(ctx context.Context, ref ethos.BlobRef) ([]byte, error) {
+	rc, err := p.Blobs.Open(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	buf := bytes.NewBuffer(make([]byte, 0, ref.Size+1))
+	if _, err := buf.ReadFrom(rc); err != nil {
+		return nil, err
+	}
+	if int64(buf.Len()) != ref.Size {
+		return nil, fmt.Errorf("blob %s: read %d bytes, the reference says %d", ref, buf.Len(), ref.Size)
+	}
+	return buf.Bytes(), nil
+}
+
+// oneStaged is one for an instance too large to hold in memory: the
+// decrypted input and the output are staged in files in dir.
+func (p *Processor) oneStaged(ctx context.Context, e *deid.Engine, dir string, i int, in *ethos.Instance) (it *ethos.ProcessingItem, counts map[string]map[string]int, err error) {
 	inPath := filepath.Join(dir, fmt.Sprintf("%06d.in", i))
 	outPath := filepath.Join(dir, fmt.Sprintf("%06d.out", i))
 	rc, err := p.Blobs.Open(ctx, *in.Blob)
@@ -341,7 +449,12 @@ func (p *Processor) one(ctx context.Context, e *deid.Engine, dir string, i int, 
 	it.Status, it.OutputSHA256, it.OutputName = ethos.ItemWritten, res.OutputSHA256, res.Name
 	_, it.PixelCleaned = res.Counts["(7FE0,0010)"]
 	if p.tamper != nil {
-		if err := p.tamper(outPath); err != nil {
+		b, err := os.ReadFile(outPath)
+		if err != nil {
+			return nil, nil, err
+		}
+		p.tamper(b)
+		if err := os.WriteFile(outPath, b, 0o600); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -418,19 +531,84 @@ func pixelRegions(path string) (rs []region, ok bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
+	rs, ok = regionsOf(f)
+	return rs, ok, nil
+}
+
+// regionsOf locates the pixel data values of a file parsed with its pixel
+// data skipped; ok is false as for pixelRegions.
+func regionsOf(f *dicom.File) (rs []region, ok bool) {
 	if f.Header.Syntax.Deflated {
-		return nil, false, nil
+		return nil, false
 	}
 	for _, el := range f.Dataset.Elements {
 		switch el.Tag {
 		case tag.PixelData, tag.FloatPixelData, tag.DoubleFloatPixelData:
 			if el.Bulk == nil || el.Bulk.Length < 0 {
-				return nil, false, nil
+				return nil, false
 			}
 			rs = append(rs, region{el.Tag, el.Bulk.Offset, el.Bulk.Length})
 		}
 	}
-	return rs, true, nil
+	return rs, true
+}
+
+// checkPixelsBytes is checkPixels for an input and output held in memory;
+// outFile is the output parsed with its pixel data skipped. The input's
+// pixel bytes are hashed once where they lie and compared with the
+// output's.
+func checkPixelsBytes(in, out []byte, outFile *dicom.File) (pixelCheck, error) {
+	inFile, err := dicom.Parse(bytes.NewReader(in), dicom.SkipPixelData())
+	if err != nil {
+		return pixelCheck{}, fmt.Errorf("input pixel data: %w", err)
+	}
+	ri, okIn := regionsOf(inFile)
+	ro, okOut := regionsOf(outFile)
+	if !okIn || !okOut {
+		return checkPixelsParsedFrom(bytes.NewReader(in), bytes.NewReader(out))
+	}
+	span := func(b []byte, r region) ([]byte, error) {
+		if r.off < 0 || r.n < 0 || r.off > int64(len(b)) || r.n > int64(len(b))-r.off {
+			return nil, fmt.Errorf("pixel data %s at byte %d (%d bytes) lies outside the %d-byte file", r.tag, r.off, r.n, len(b))
+		}
+		return b[r.off : r.off+r.n], nil
+	}
+	h := sha256.New()
+	equal := len(ri) == len(ro)
+	for k, r := range ri {
+		bi, err := span(in, r)
+		if err != nil {
+			return pixelCheck{}, fmt.Errorf("input %w", err)
+		}
+		h.Write(bi)
+		if equal {
+			if ro[k].tag != r.tag || ro[k].n != r.n {
+				equal = false
+				continue
+			}
+			bo, err := span(out, ro[k])
+			if err != nil {
+				return pixelCheck{}, fmt.Errorf("output %w", err)
+			}
+			equal = bytes.Equal(bi, bo)
+		}
+	}
+	pc := pixelCheck{equal: equal}
+	if len(ri) > 0 {
+		pc.sum = hex.EncodeToString(h.Sum(nil))
+	}
+	if !equal && len(ro) > 0 {
+		ho := sha256.New()
+		for _, r := range ro {
+			bo, err := span(out, r)
+			if err != nil {
+				return pixelCheck{}, fmt.Errorf("output %w", err)
+			}
+			ho.Write(bo)
+		}
+		pc.outSum = hex.EncodeToString(ho.Sum(nil))
+	}
+	return pc, nil
 }
 
 // checkPixels verifies that the output's pixel data values are the
@@ -510,11 +688,26 @@ func regionsSum(f *os.File, rs []region) (string, error) {
 // values compared; encapsulated values are hashed with their item headers
 // as they would be stored.
 func checkPixelsParsed(inPath, outPath string) (pixelCheck, error) {
-	in, err := pixelValues(inPath)
+	fi, err := os.Open(inPath)
+	if err != nil {
+		return pixelCheck{}, err
+	}
+	defer fi.Close()
+	fo, err := os.Open(outPath)
+	if err != nil {
+		return pixelCheck{}, err
+	}
+	defer fo.Close()
+	return checkPixelsParsedFrom(fi, fo)
+}
+
+// checkPixelsParsedFrom is checkPixelsParsed over readers.
+func checkPixelsParsedFrom(inR, outR io.Reader) (pixelCheck, error) {
+	in, err := pixelValues(inR)
 	if err != nil {
 		return pixelCheck{}, fmt.Errorf("input pixel data: %w", err)
 	}
-	out, err := pixelValues(outPath)
+	out, err := pixelValues(outR)
 	if err != nil {
 		return pixelCheck{}, fmt.Errorf("output pixel data: %w", err)
 	}
@@ -533,8 +726,8 @@ type pixels struct {
 	delim []bool // an encapsulated value ends after this part
 }
 
-func pixelValues(path string) (*pixels, error) {
-	f, err := dicom.ParseFile(path)
+func pixelValues(r io.Reader) (*pixels, error) {
+	f, err := dicom.Parse(r)
 	if err != nil {
 		return nil, err
 	}
@@ -594,6 +787,12 @@ func describeOutput(path string, it *ethos.ProcessingItem) error {
 	if err != nil {
 		return fmt.Errorf("read back output: %w", err)
 	}
+	describe(f, it)
+	return nil
+}
+
+// describe is describeOutput for an output already parsed.
+func describe(f *dicom.File, it *ethos.ProcessingItem) {
 	ds := &f.Dataset
 	it.OutputUID = strings.Trim(ds.Text(tag.SOPInstanceUID), " \x00")
 	if it.OutputUID == "" && f.Header.Meta != nil {
@@ -610,7 +809,6 @@ func describeOutput(path string, it *ethos.ProcessingItem) error {
 			}
 		}
 	}
-	return nil
 }
 
 func (p *Processor) put(ctx context.Context, subject ethos.SubjectKey, path string) (ethos.BlobRef, error) {

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"os"
 	"strings"
 	"testing"
 
@@ -185,9 +184,39 @@ func TestRunRefused(t *testing.T) {
 // TestPixelMismatchFailsRun alters the pixel data of the engine's output
 // (through a test hook between the engine and the check): the run fails
 // and nothing is stored, recorded or linked.
+// TestRunStagedMatchesInMemory runs the same instances in memory and
+// staged in files (the path for instances above MaxInMemory): the items
+// recorded, digests and stored outputs included, are the same.
+func TestRunStagedMatchesInMemory(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t)
+	var items [2][]byte
+	for i, limit := range []int64{0, -1} {
+		f.proc.MaxInMemory = limit
+		run, err := f.proc.Run(ctx, f.request(t, ""))
+		if err != nil {
+			t.Fatalf("max in memory %d: %v", limit, err)
+		}
+		if run.Written == 0 {
+			t.Fatalf("max in memory %d: nothing written", limit)
+		}
+		items[i], _ = json.Marshal(run.Items)
+	}
+	if string(items[0]) != string(items[1]) {
+		t.Errorf("in memory and staged runs recorded different items:\n%s\n%s", items[0], items[1])
+	}
+}
+
 func TestPixelMismatchFailsRun(t *testing.T) {
+	for _, limit := range []int64{0, -1} {
+		t.Run(map[int64]string{0: "InMemory", -1: "Staged"}[limit], func(t *testing.T) { pixelMismatchFailsRun(t, limit) })
+	}
+}
+
+func pixelMismatchFailsRun(t *testing.T, maxInMemory int64) {
 	ctx := context.Background()
 	f := setup(t, "canary/shard0/ct_00000.dcm", "pydicom/CT_small.dcm")
+	f.proc.MaxInMemory = maxInMemory
 	processing.SetTamper(f.proc, flipLastByte)
 	_, err := f.proc.Run(ctx, f.request(t, ""))
 	if pe, ok := errors.AsType[*processing.PixelError](err); !ok || !errors.Is(err, processing.ErrPixelMismatch) {
@@ -203,16 +232,9 @@ func TestPixelMismatchFailsRun(t *testing.T) {
 	}
 }
 
-// flipLastByte changes the last byte of a file (inside the pixel data of
-// an instance whose Pixel Data is its last element).
-func flipLastByte(path string) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	b[len(b)-1] ^= 0xff
-	return os.WriteFile(path, b, 0o600)
-}
+// flipLastByte changes the last byte of an output (inside the pixel data
+// of an instance whose Pixel Data is its last element).
+func flipLastByte(b []byte) { b[len(b)-1] ^= 0xff }
 
 func item(t *testing.T, run *ethos.ProcessingRun, id string) *ethos.ProcessingItem {
 	t.Helper()
