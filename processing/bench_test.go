@@ -25,7 +25,10 @@ import (
 // files in and out) with a whole processing run, once over the encrypted
 // blob store and once over an in-memory store without encryption, which
 // isolates the processing bookkeeping (pixel integrity check, record,
-// lineage, audit) from encryption at rest. Each reports CPU seconds per
+// lineage, audit) from encryption at rest; run-fileblob-staged is
+// run-fileblob with every instance staged in files (MaxInMemory < 0, the
+// path of instances above 32 MiB and of every instance before the
+// in-memory path). Each reports CPU seconds per
 // run (user + system of the process, from getrusage). Files: those below
 // $ETHOS_BENCH_CORPUS (e.g. built by bench/deid/mkcorpus.py), or the
 // shared corpus's canary series.
@@ -97,16 +100,22 @@ func BenchmarkProcessing(b *testing.B) {
 		}
 		reportCPU(b, start)
 	})
-	b.Run("run-fileblob", func(b *testing.B) {
-		f := setupCorpus(b, root, files)
-		start := cpuNow()
-		for b.Loop() {
-			if _, err := f.proc.Run(context.Background(), f.request(b, "")); err != nil {
-				b.Fatal(err)
+	for _, v := range []struct {
+		name        string
+		maxInMemory int64
+	}{{"run-fileblob", 0}, {"run-fileblob-staged", -1}} {
+		b.Run(v.name, func(b *testing.B) {
+			f := setupCorpus(b, root, files)
+			f.proc.MaxInMemory = v.maxInMemory
+			start := cpuNow()
+			for b.Loop() {
+				if _, err := f.proc.Run(context.Background(), f.request(b, "")); err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
-		reportCPU(b, start)
-	})
+			reportCPU(b, start)
+		})
+	}
 	b.Run("run-plainstore", func(b *testing.B) {
 		f := setupCorpus(b, root, files)
 		mem := &memBlobs{m: map[string][]byte{}}

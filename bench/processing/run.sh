@@ -9,7 +9,9 @@
 # Usage: bench/processing/run.sh [SCRATCH_DIR]   (default /tmp/ethos-processing-bench)
 # FILES (default 400) files are built by bench/deid/mkcorpus.py; REPS
 # (default 3) rounds run both tools in turn; the table keeps each tool's
-# least CPU time and best wall time.
+# least CPU time and best wall time. BEFORE=/path/to/ethos adds a third
+# tool, 'process-before': the same processing run by another build (e.g.
+# the main branch before a change), measured in the same rounds.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -55,6 +57,10 @@ while [ "$round" -lt "$reps" ]; do
 		--key-file "$scratch/project.key" --report "$scratch/report-deid.json"
 	measure process "$scratch/ethos" process run --data "$scratch/data" --user "$user" --project "$project" \
 		--key-file "$scratch/project.key" --json
+	if [ -n "${BEFORE:-}" ]; then
+		measure process-before "$BEFORE" process run --data "$scratch/data" --user "$user" --project "$project" \
+			--key-file "$scratch/project.key" --json
+	fi
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 awk '
@@ -68,4 +74,5 @@ awk '
 		printf "| tool | best wall s | least CPU s | peak RSS MB |\n| --- | ---: | ---: | ---: |\n"
 		for (t in best) printf "| %s | %.2f | %.2f | %.0f |\n", t, best[t], cpu[t], rss[t] / 1024
 		printf "\nCPU ratio process/deid: %.2f (bookkeeping %+.0f %%)\n", cpu["process"] / cpu["deid"], 100 * (cpu["process"] / cpu["deid"] - 1)
+		if ("process-before" in cpu) printf "CPU ratio process-before/deid: %.2f\n", cpu["process-before"] / cpu["deid"]
 	}' "$results"
