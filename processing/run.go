@@ -325,14 +325,16 @@ func (p *Processor) one(ctx context.Context, e *deid.Engine, dir string, i int, 
 // output to a buffer, the pixel check and the output's description parse
 // the buffers' headers, and the output is encrypted from its buffer.
 func (p *Processor) oneInMemory(ctx context.Context, e *deid.Engine, in *ethos.Instance) (it *ethos.ProcessingItem, counts map[string]map[string]int, err error) {
-	data, err := p.readBlob(ctx, *in.Blob)
+	inBuf, err := p.readBlob(ctx, *in.Blob)
 	if err != nil {
 		return nil, nil, err
 	}
+	defer putBuf(inBuf)
+	data := *inBuf
+	out := &sliceWriter{buf: getBuf(0)}
+	defer func() { putBuf(out.buf) }()
 	it = &ethos.ProcessingItem{InstanceID: in.ID, Subject: in.Subject, Modality: in.Modality, BodyPart: in.BodyPart}
-	var out bytes.Buffer
-	out.Grow(len(data) + 4<<10)
-	res, err := e.ProcessBytesDigest(ctx, data, &out)
+	res, err := e.ProcessBytesDigest(ctx, data, out)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
@@ -353,7 +355,7 @@ func (p *Processor) oneInMemory(ctx context.Context, e *deid.Engine, in *ethos.I
 	}
 	it.Status, it.OutputSHA256, it.OutputName = ethos.ItemWritten, res.OutputSHA256, res.Name
 	_, it.PixelCleaned = res.Counts["(7FE0,0010)"]
-	outData := out.Bytes()
+	outData := *out.buf
 	if p.tamper != nil {
 		p.tamper(outData)
 	}
@@ -380,22 +382,64 @@ func (p *Processor) oneInMemory(ctx context.Context, e *deid.Engine, in *ethos.I
 	return it, res.Counts, nil
 }
 
-// readBlob reads a stored blob whole into a buffer of its recorded size
-// (plus one byte, to see a blob longer than its reference says).
-func (p *Processor) readBlob(ctx context.Context, ref ethos.BlobRef) ([]byte, error) {
+// readBlob reads a stored blob whole into a pooled buffer of its
+// recorded size; a blob shorter or longer than its reference says is an
+// error.
+func (p *Processor) readBlob(ctx context.Context, ref ethos.BlobRef) (*[]byte, error) {
 	rc, err := p.Blobs.Open(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	buf := bytes.NewBuffer(make([]byte, 0, ref.Size+1))
-	if _, err := buf.ReadFrom(rc); err != nil {
-		return nil, err
+	buf := getBuf(int(ref.Size))
+	if _, err := io.ReadFull(rc, *buf); err != nil {
+		putBuf(buf)
+		return nil, fmt.Errorf("blob %s: %w", ref, err)
 	}
-	if int64(buf.Len()) != ref.Size {
-		return nil, fmt.Errorf("blob %s: read %d bytes, the reference says %d", ref, buf.Len(), ref.Size)
+	var one [1]byte
+	if n, err := rc.Read(one[:]); n > 0 || err != nil && err != io.EOF {
+		putBuf(buf)
+		if err == nil {
+			err = fmt.Errorf("longer than the %d bytes its reference says", ref.Size)
+		}
+		return nil, fmt.Errorf("blob %s: %w", ref, err)
 	}
-	return buf.Bytes(), nil
+	return buf, nil
+}
+
+// bufPool holds the in-memory path's input and output buffers between
+// instances, so a run does not allocate (and zero) two buffers per
+// instance.
+var bufPool sync.Pool // of *[]byte
+
+// getBuf returns a buffer of length n from the pool, or a new one.
+func getBuf(n int) *[]byte {
+	if b, ok := bufPool.Get().(*[]byte); ok {
+		if cap(*b) >= n {
+			*b = (*b)[:n]
+			return b
+		}
+		bufPool.Put(b)
+	}
+	b := make([]byte, n, max(n, 64<<10))
+	return &b
+}
+
+// putBuf returns a buffer to the pool; its contents are not cleared (they
+// are plaintext of an instance, overwritten by the next one; the process
+// holds plaintext in memory while it works anyway).
+func putBuf(b *[]byte) {
+	if b != nil && cap(*b) <= defaultMaxInMemory {
+		bufPool.Put(b)
+	}
+}
+
+// sliceWriter appends to a pooled buffer.
+type sliceWriter struct{ buf *[]byte }
+
+func (w *sliceWriter) Write(p []byte) (int, error) {
+	*w.buf = append(*w.buf, p...)
+	return len(p), nil
 }
 
 // oneStaged is one for an instance too large to hold in memory: the
