@@ -3,6 +3,8 @@ package deid_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -104,4 +106,34 @@ func TestProcessBytesDigestMatchesFile(t *testing.T) {
 			t.Logf("%d files, %d written, %d cleaned", len(files), written, cleaned)
 		})
 	}
+}
+
+// FuzzProcessBytesDigest feeds arbitrary bytes to the in-memory entry
+// point: it must return an error or a result, never panic, and its
+// digests must be those of its input and of what it wrote; when the file
+// path writes too, both outputs must be identical.
+func FuzzProcessBytesDigest(f *testing.F) {
+	seedCorpus(f)
+	e := mustEngine(f, 0, nil)
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var mem bytes.Buffer
+		r, err := e.ProcessBytesDigest(context.Background(), data, &mem)
+		if s := sha256.Sum256(data); r.InputSHA256 != hex.EncodeToString(s[:]) {
+			t.Fatalf("input digest %q, want the input's", r.InputSHA256)
+		}
+		if err != nil || r.Quarantine || r.Skip {
+			return
+		}
+		if s := sha256.Sum256(mem.Bytes()); r.OutputSHA256 != hex.EncodeToString(s[:]) {
+			t.Fatalf("output digest %q, want the output's", r.OutputSHA256)
+		}
+		in := filepath.Join(dir, "in.dcm")
+		if err := os.WriteFile(in, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if fromFile := process(t, e, in, filepath.Join(dir, "out.dcm")); fromFile != nil && !bytes.Equal(fromFile, mem.Bytes()) {
+			t.Fatalf("file path wrote %d bytes, bytes path %d, contents differ", len(fromFile), mem.Len())
+		}
+	})
 }
