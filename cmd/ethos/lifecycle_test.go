@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/ethos-imaging/ethos"
+	"github.com/ethos-imaging/ethos/dicom"
+	"github.com/ethos-imaging/ethos/dicom/tag"
 	"github.com/ethos-imaging/ethos/evaluation/evaltest"
 	"github.com/ethos-imaging/ethos/internal/testenv"
 	"github.com/ethos-imaging/ethos/sqlite"
@@ -102,6 +105,40 @@ func lifecycleUsers(t *testing.T, dir, steward string, roles ...ethos.Role) (ids
 	return ids, tokens
 }
 
+// canaryIdentifiers returns the direct identifiers (name, id, other ids,
+// birth date, address) the canary files under dir carry, read with the
+// dicom package; "CANARY" comes first, as every name and id holds it.
+func canaryIdentifiers(t *testing.T, dir string) []string {
+	t.Helper()
+	seen := map[string]bool{"CANARY": true}
+	out := []string{"CANARY"}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Ext(path) != ".dcm" {
+			return err
+		}
+		f, err := dicom.ParseFile(path, dicom.SkipPixelData())
+		if err != nil {
+			return nil // the canary holds deliberately broken files too
+		}
+		for _, tg := range []tag.Tag{tag.PatientName, tag.PatientID, tag.PatientBirthDate, tag.PatientAddress} {
+			for _, v := range f.Dataset.Texts(tg) {
+				if v = strings.TrimSpace(v); len(v) >= 6 && !seen[v] {
+					seen[v] = true
+					out = append(out, v)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) < 4 {
+		t.Fatalf("read only %v from the canary files", out)
+	}
+	return out
+}
+
 // TestLifecycle drives one project through all five stages with the
 // commands a hospital would run, on real DICOM files from the shared
 // corpus: consent and ingest (collection), de-identification and a
@@ -122,13 +159,15 @@ func TestLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// noIdentifier fails the test when a command's output names the
-	// canary patient (every canary file carries "CANARY" in its patient
-	// identifiers).
+	// noIdentifier fails the test when a command's output or a written
+	// file holds one of the canary patients' identifiers.
+	identifiers := canaryIdentifiers(t, canary)
 	noIdentifier := func(args []string, s string) {
 		t.Helper()
-		if strings.Contains(s, "CANARY") {
-			t.Fatalf("ethos %s printed a patient identifier:\n%s", strings.Join(args, " "), s)
+		for _, id := range identifiers {
+			if strings.Contains(s, id) {
+				t.Fatalf("ethos %s printed a patient identifier (%d bytes of output)", strings.Join(args, " "), len(s))
+			}
 		}
 	}
 	must := func(args ...string) string {
@@ -146,7 +185,9 @@ func TestLifecycle(t *testing.T) {
 			t.Fatalf("ethos %s: %v", strings.Join(args, " "), err)
 		}
 	}
-	offline := func(args ...string) []string { return append(args, "--data", dir, "--user", steward, "--project", project) }
+	offline := func(args ...string) []string {
+		return append(args, "--data", dir, "--user", steward, "--project", project)
+	}
 	verify := func(stage string) {
 		t.Helper()
 		if out := must("audit", "verify", "--data", dir); !strings.Contains(out, "OK:") {
@@ -218,7 +259,19 @@ func TestLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	noIdentifier([]string{"dataset export (manifest.csv)"}, string(manifest))
+	// Nothing exported (manifest, datasheet, de-identified DICOM files)
+	// holds a direct identifier of the canary patients (QC-PRO-2).
+	filepath.WalkDir(exportDir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		noIdentifier([]string{"dataset export:", filepath.Base(path)}, string(b))
+		return nil
+	})
 	if n := strings.Count(string(manifest), "\n"); n != len(base.Entries)+1 {
 		t.Fatalf("manifest.csv has %d lines for %d entries", n, len(base.Entries))
 	}
@@ -365,6 +418,10 @@ func TestLifecycle(t *testing.T) {
 	for _, o := range obl.Items {
 		targets = append(targets, string(o.Target.Kind)+":"+o.Target.ID)
 	}
+	if wd.Subject != subject || wd.Instances != len(listed.Items) || len(wd.Obligations) != 3 || len(obl.Items) != 3 {
+		t.Errorf("withdrawal of %s: %d instances, %d obligations opened, %d open; want %d instances and 3 obligations (two dataset versions, one model version)",
+			wd.Subject, wd.Instances, len(wd.Obligations), len(obl.Items), len(listed.Items))
+	}
 	for _, want := range []string{
 		string(ethos.LineageDatasetVersion) + ":" + base.ID,
 		string(ethos.LineageDatasetVersion) + ":" + lab.Version,
@@ -378,6 +435,27 @@ func TestLifecycle(t *testing.T) {
 		_, stderr, code := runCLI(t, register...)
 		if code != 1 || !strings.Contains(stderr, "open withdrawal obligations") {
 			t.Errorf("registration after the withdrawal: exit %d: %s", code, stderr)
+		}
+	})
+	deployAgain := as(ethos.RoleMLEngineer, "deployment", "register", "--project", project, "--model-version", trun.ModelVersion, "--site", "Second site",
+		"--intended-use", "flag lung nodules for a second read", "--threshold", "0.5", "--responsible", ids[ethos.RoleClinician], "--plan", depPlan)
+	t.Run("ErrNewDeploymentRefused", func(t *testing.T) {
+		_, stderr, code := runCLI(t, deployAgain...)
+		if code != 1 || !strings.Contains(stderr, "open withdrawal obligations") {
+			t.Errorf("deployment of %s after the withdrawal: exit %d: %s", trun.ModelVersion, code, stderr)
+		}
+	})
+	// The governance board retires the model version: it stays out of any
+	// new deployment once its obligation is resolved.
+	for _, o := range obl.Items {
+		if o.Target.Kind == ethos.LineageModelVersion {
+			must(as(ethos.RoleEthicsReviewer, "obligation", "resolve", o.ID, "--action", "retire", "--note", "subject withdrew; the model is retired")...)
+		}
+	}
+	t.Run("ErrRetiredModelNotDeployed", func(t *testing.T) {
+		_, stderr, code := runCLI(t, deployAgain...)
+		if code != 1 || !strings.Contains(stderr, "retired") {
+			t.Errorf("deployment of the retired %s: exit %d: %s", trun.ModelVersion, code, stderr)
 		}
 	})
 	stop()
