@@ -233,6 +233,9 @@ func TestLifecycle(t *testing.T) {
 	if prun.Written == 0 || prun.Written+prun.Quarantined != len(listed.Items) {
 		t.Fatalf("processing run wrote %d and quarantined %d of %d stored instances", prun.Written, prun.Quarantined, len(listed.Items))
 	}
+	if show := must(offline("process", "show", prun.ID)...); !strings.Contains(show, "QC-PRO-2") || !strings.Contains(show, prun.KeyFingerprint) {
+		t.Fatalf("process show lacks the per-group loss (QC-PRO-2) or the key fingerprint:\n%s", show)
+	}
 	var base ethos.DatasetVersion
 	mustJSON(&base, offline("dataset", "create", "--run", prun.ID)...)
 	labels := filepath.Join(work, "labels.csv")
