@@ -89,7 +89,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	ev.Projects, ev.Now, ev.Lineage, ev.Models = a.projects, s.Now, ts.Lineage, ts.Runs
 	ev.CheckModelVersion = modelVersionCheck(ts.Runs)
 	s.Evaluations = ev
-	dep, closeDep := serveDeployment(a, ev) // deployment stage (docs/deployment.md), gated by the evaluation stage
+	dep, closeDep := serveDeployment(a, deploymentGate{ev, ts}) // deployment stage (docs/deployment.md), gated by the evaluation stage and withdrawal obligations (lifecycle.go)
 	defer closeDep()
 	s.Deployments, s.Events = dep, dep
 	return s.Serve(ctx, func(bound string) {
