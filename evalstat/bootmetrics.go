@@ -11,7 +11,8 @@ import (
 // bins) and the rank statistics (Mann–Whitney U and average precision).
 // When only some metrics are resampled, a resample runs only the passes
 // those metrics need; AUROC and AUPRC need the rank pass and the counts of
-// positives and negatives, nothing else. The draws do not depend on the
+// positives and negatives, nothing else, and AUROC without AUPRC skips the
+// average precision (a division per row) in the rank pass. The draws do not depend on the
 // choice (resample b always draws from the stream seeded with the seed and
 // b), and a metric's value in a resample depends only on the sums it reads,
 // so its intervals are those of the full bootstrap bit for bit.
@@ -35,12 +36,9 @@ type bootSelection struct {
 	fair   [numFair]bool
 	all    bool // every metric (the default)
 	// additive and rank tell which passes a resample needs.
-	additive, rank bool
+	additive bool
+	rank     rankMode
 }
-
-// rankOnly reports whether metric m is computed from the rank statistics
-// and the class counts alone.
-func rankOnly(m int) bool { return m == MAUROC || m == MAUPRC }
 
 // bootstrapSelection resolves cfg.BootstrapMetrics. Unknown names are an
 // error; so are the calibration fits without BootstrapCalibration, and
@@ -48,7 +46,7 @@ func rankOnly(m int) bool { return m == MAUROC || m == MAUPRC }
 func (cfg *Config) bootstrapSelection() (bootSelection, error) {
 	var s bootSelection
 	if len(cfg.BootstrapMetrics) == 0 {
-		s.all, s.additive, s.rank = true, true, true
+		s.all, s.additive, s.rank = true, true, rankFull
 		for m := range numMetrics {
 			s.metric[m] = !isCalibrationFit(m) || cfg.BootstrapCalibration
 		}
@@ -74,9 +72,12 @@ func (cfg *Config) bootstrapSelection() (bootSelection, error) {
 		if !s.metric[m] {
 			continue
 		}
-		if rankOnly(m) {
-			s.rank = true
-		} else {
+		switch {
+		case m == MAUPRC:
+			s.rank = rankFull
+		case m == MAUROC:
+			s.rank = max(s.rank, rankU)
+		default:
 			s.additive = true
 		}
 	}
