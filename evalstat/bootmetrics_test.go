@@ -147,6 +147,12 @@ func TestBootstrapChosenMetrics(t *testing.T) {
 			if !slices.Equal(sub.Bootstrap.Metrics, names) {
 				t.Errorf("bootstrap.metrics = %v, want %v", sub.Bootstrap.Metrics, names)
 			}
+			if sub.Bootstrap.Fairness == nil {
+				t.Error("bootstrap.fairness absent for a chosen subset (absent means every measure)")
+			}
+			if js := jsonOf(t, sub.Bootstrap); !strings.Contains(js, `"fairness":[`) {
+				t.Errorf("bootstrap JSON %s lacks the fairness list", js)
+			}
 			for _, f := range sub.Bootstrap.Fairness {
 				for _, m := range fairnessParts[f] {
 					if !chosen(m) {

@@ -128,8 +128,8 @@ type BootstrapInfo struct {
 	// Metrics and Fairness list the resampled metrics and fairness
 	// measures when only some were chosen (Config.BootstrapMetrics);
 	// both are absent when every one was resampled.
-	Metrics  []string `json:"metrics,omitempty"`
-	Fairness []string `json:"fairness,omitempty"`
+	Metrics  []string `json:"metrics,omitzero"`
+	Fairness []string `json:"fairness,omitzero"`
 }
 
 // Grouping is one way of splitting the rows: one attribute, or the
