@@ -71,6 +71,8 @@ func TestBootstrapChosenMetrics(t *testing.T) {
 		calib              bool
 	}{
 		{"AUROCAloneMatchesFull", []string{"auroc"}, true, false, false},
+		{"AUROCAloneClusteredWithoutIntersectionMatchesFull", []string{"auroc"}, false, true, false},
+		{"AUPRCAloneClusteredMatchesFull", []string{"auprc"}, true, true, false},
 		{"RankMetricsWithoutIntersectionMatchFull", []string{"auroc", "auprc"}, false, false, false},
 		{"RateMetricsMatchFull", []string{"sensitivity", "fpr"}, true, false, false},
 		{"MixedMetricsClusteredMatchFull", []string{"brier", "auroc", "selection_rate"}, true, true, false},
