@@ -15,10 +15,15 @@ import (
 var errWeightOverflow = errors.New("evalstat: bootstrap weight overflow")
 
 // bootstrap runs cfg.Bootstrap resamples and attaches percentile intervals
-// to every group metric in est and to every aggregate and fairness measure
-// of L's groupings.
+// to the chosen group metrics in est (every one by default), to their
+// aggregates and to the fairness measures built from them in L's
+// groupings. The other values keep their analytic intervals.
 func bootstrap(t *Table, sw *sweep, L *layout, cfg *Config, est [][]Value, ag *aggregator) (*BootstrapInfo, error) {
 	B, G := cfg.Bootstrap, len(L.groups)
+	sel, err := cfg.bootstrapSelection()
+	if err != nil {
+		return nil, err
+	}
 	plan := newBootPlan(t, sw)
 	res := make([]float64, B*G*numMetrics)
 	aggs := make([]*aggResult, B)
@@ -31,7 +36,8 @@ func bootstrap(t *Table, sw *sweep, L *layout, cfg *Config, est [][]Value, ag *a
 		wg.Go(func() {
 			wc := make([]uint8, len(sw.score))
 			var w []uint8
-			if cfg.BootstrapCalibration {
+			refit := cfg.BootstrapCalibration && (sel.metric[MCalibrationIntercept] || sel.metric[MCalibrationSlope])
+			if refit {
 				w = make([]uint8, len(sw.score))
 			}
 			cnt := make([]uint8, plan.maxClusters())
@@ -56,12 +62,12 @@ func bootstrap(t *Table, sw *sweep, L *layout, cfg *Config, est [][]Value, ag *a
 				for g := range acc {
 					acc[g].reset()
 				}
-				if err := plan.runBoot(sw, wc, acc, cells); err != nil {
+				if err := plan.runBoot(sw, wc, acc, cells, sel.additive, sel.rank); err != nil {
 					fail(err)
 					return
 				}
 				var fits []calFit
-				if cfg.BootstrapCalibration {
+				if refit {
 					plan.scatter(wc, w)
 					fits = sw.fitCalibration(w, acc, 1)
 				}
@@ -108,7 +114,7 @@ func bootstrap(t *Table, sw *sweep, L *layout, cfg *Config, est [][]Value, ag *a
 	}
 	for g := range G {
 		for m := range numMetrics {
-			if isCalibrationFit(m) && !cfg.BootstrapCalibration {
+			if !sel.metric[m] {
 				continue
 			}
 			v := &est[g][m]
@@ -121,7 +127,7 @@ func bootstrap(t *Table, sw *sweep, L *layout, cfg *Config, est [][]Value, ag *a
 	}
 	for k, gp := range L.groupings {
 		for m := range numMetrics {
-			if isCalibrationFit(m) && !cfg.BootstrapCalibration {
+			if !sel.metric[m] {
 				continue
 			}
 			a := gp.Aggregates[Metrics[m].Name]
@@ -136,6 +142,9 @@ func bootstrap(t *Table, sw *sweep, L *layout, cfg *Config, est [][]Value, ag *a
 			gp.Aggregates[Metrics[m].Name] = a
 		}
 		for f := range numFair {
+			if !sel.fair[f] {
+				continue
+			}
 			v := gp.Fairness[FairnessNames[f]]
 			iv, skipped, ok := interval(func(b int) float64 { return aggs[b].fair[k][f] })
 			v.Skipped = skipped
@@ -150,6 +159,7 @@ func bootstrap(t *Table, sw *sweep, L *layout, cfg *Config, est [][]Value, ag *a
 		Method:     "stratified by attribute combination, rows resampled with replacement within each",
 		Percentile: "percentile 2.5-97.5, linear interpolation",
 	}
+	info.Metrics, info.Fairness = sel.names()
 	if t.cluster != nil {
 		info.Clusters = t.nclust
 		info.Method = "stratified by attribute combination, clusters resampled with replacement within each"

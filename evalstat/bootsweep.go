@@ -344,8 +344,9 @@ func rankGroup(wc []uint8, idx []uint32, fs []uint8) (u, ap float64) {
 	return float64(U2) / 2, ap
 }
 
-// rankSeq is rankGroup over rows whose counts ws are consecutive.
-func rankSeq(ws []uint8, fs []uint8) (u, ap float64) {
+// rankSeq is rankGroup over rows whose counts ws are consecutive; it also
+// returns the weighted numbers of positives and negatives.
+func rankSeq(ws []uint8, fs []uint8) (u, ap float64, pos, neg int64) {
 	var P, N, Pb, Nb, U2 int64
 	fs = fs[:len(ws)]
 	for j, w8 := range ws {
@@ -365,17 +366,82 @@ func rankSeq(ws []uint8, fs []uint8) (u, ap float64) {
 	if bp := P - Pb; bp > 0 {
 		ap += float64(bp) * float64(P) / float64(P+N)
 	}
-	return float64(U2) / 2, ap
+	return float64(U2) / 2, ap, P, N
+}
+
+// rankMode says which rank statistics a resample needs.
+type rankMode uint8
+
+const (
+	rankNone rankMode = iota // neither (no AUROC or AUPRC resampled)
+	rankU                    // Mann–Whitney U only (AUROC without AUPRC)
+	rankFull                 // U and average precision
+)
+
+// rankGroupU is rankGroup without the average precision: no division per
+// row. U is the same exact integer count, so AUROC is the same bit for bit.
+func rankGroupU(wc []uint8, idx []uint32, fs []uint8) float64 {
+	var P, N, Pb, Nb, U2 int64
+	fs = fs[:len(idx)]
+	for j, i := range idx {
+		f := fs[j]
+		w := int64(wc[i])
+		if f&bfNewBlock != 0 {
+			Pb, Nb = P, N
+		}
+		wy := w * int64(f&bfLabel)
+		wn := w - wy
+		U2 += wn*(P+Pb) + wy*(N-Nb)
+		P += wy
+		N += wn
+	}
+	return float64(U2) / 2
+}
+
+// rankSeqU is rankSeq without the average precision.
+func rankSeqU(ws []uint8, fs []uint8) (u float64, pos, neg int64) {
+	var P, N, Pb, Nb, U2 int64
+	fs = fs[:len(ws)]
+	for j, w8 := range ws {
+		f := fs[j]
+		w := int64(w8)
+		if f&bfNewBlock != 0 {
+			Pb, Nb = P, N
+		}
+		wy := w * int64(f&bfLabel)
+		wn := w - wy
+		U2 += wn*(P+Pb) + wy*(N-Nb)
+		P += wy
+		N += wn
+	}
+	return float64(U2) / 2, P, N
+}
+
+// rankSeqMode runs rankSeq or rankSeqU (mode is not rankNone).
+func rankSeqMode(ws, fs []uint8, mode rankMode) (u, ap float64, pos, neg int64) {
+	if mode == rankU {
+		u, pos, neg = rankSeqU(ws, fs)
+		return u, 0, pos, neg
+	}
+	return rankSeq(ws, fs)
 }
 
 // runBoot computes the statistics of one resample (counts wc, cell-major)
 // into acc, which must be reset: every cell's additive sums, folded into
-// its groups, and every group's rank statistics. It returns
-// errWeightOverflow if a count wrapped.
-func (p *bootPlan) runBoot(sw *sweep, wc []uint8, acc []groupAcc, cells []cellSums) error {
+// its groups, and every group's rank statistics. Without additive, only the
+// cells' numbers of rows and positives are summed; without rank, the rank
+// statistics are left at zero; with rankU, the average precision is. It returns errWeightOverflow if a count
+// wrapped.
+func (p *bootPlan) runBoot(sw *sweep, wc []uint8, acc []groupAcc, cells []cellSums, additive bool, rank rankMode) error {
 	dims := sw.dims
 	for c := range p.nc {
 		lo, hi := p.cellStart[c], p.cellStart[c+1]
+		if !additive {
+			if err := p.countCell(sw, c, wc[lo:hi], acc, &cells[c], rank); err != nil {
+				return err
+			}
+			continue
+		}
 		ws, ss, ls, fs := wc[lo:hi], p.score[lo:hi], p.loss[lo:hi], p.flag[lo:hi]
 		ss, ls, fs = ss[:len(ws)], ls[:len(ws)], fs[:len(ws)]
 		// The additive sums. Rows left out (weight 0) add exact zeros: no
@@ -430,8 +496,8 @@ func (p *bootPlan) runBoot(sw *sweep, wc []uint8, acc []groupAcc, cells []cellSu
 			return errWeightOverflow
 		}
 		cells[c] = cs
-		if len(p.cellDims) > 0 {
-			u, ap := rankSeq(ws, fs)
+		if rank != rankNone && len(p.cellDims) > 0 {
+			u, ap, _, _ := rankSeqMode(ws, fs, rank)
 			for _, d := range p.cellDims {
 				a := &acc[sw.cellGroups[c*dims+d]]
 				a.u, a.ap = u, ap
@@ -439,9 +505,16 @@ func (p *bootPlan) runBoot(sw *sweep, wc []uint8, acc []groupAcc, cells []cellSu
 		}
 	}
 	for k := range p.passes {
+		if rank == rankNone {
+			break
+		}
 		gp := &p.passes[k]
 		for sec, g := range gp.groups {
 			lo, hi := gp.start[sec], gp.start[sec+1]
+			if rank == rankU {
+				acc[g].u = rankGroupU(wc, gp.idx[lo:hi], gp.flag[lo:hi])
+				continue
+			}
 			acc[g].u, acc[g].ap = rankGroup(wc, gp.idx[lo:hi], gp.flag[lo:hi])
 		}
 	}
@@ -449,6 +522,13 @@ func (p *bootPlan) runBoot(sw *sweep, wc []uint8, acc []groupAcc, cells []cellSu
 	for cell := range cells {
 		c := &cells[cell]
 		if c.n == 0 {
+			continue
+		}
+		if !additive {
+			for _, g := range sw.cellGroups[cell*dims:][:dims] {
+				acc[g].n += c.n
+				acc[g].pos += c.pos
+			}
 			continue
 		}
 		for _, g := range sw.cellGroups[cell*dims:][:dims] {
@@ -467,6 +547,34 @@ func (p *bootPlan) runBoot(sw *sweep, wc []uint8, acc []groupAcc, cells []cellSu
 			}
 		}
 	}
+	return nil
+}
+
+// countCell is the cell pass of a resample that needs no additive sums:
+// cell c's weighted numbers of rows and positives (from the rank pass when
+// the cell is a group and rank is set, else from a pass over the counts)
+// into cs, and its rank statistics into the groups it is.
+func (p *bootPlan) countCell(sw *sweep, c int, ws []uint8, acc []groupAcc, cs *cellSums, rank rankMode) error {
+	fs := p.flag[p.cellStart[c]:p.cellStart[c+1]]
+	var n, pos int64
+	if rank != rankNone && len(p.cellDims) > 0 {
+		u, ap, P, N := rankSeqMode(ws, fs, rank)
+		n, pos = P+N, P
+		for _, d := range p.cellDims {
+			a := &acc[sw.cellGroups[c*sw.dims+d]]
+			a.u, a.ap = u, ap
+		}
+	} else {
+		fs = fs[:len(ws)]
+		for j, w8 := range ws {
+			n += int64(w8)
+			pos += int64(w8) * int64(fs[j]&bfLabel)
+		}
+	}
+	if p.clusterOf == nil && n != int64(len(ws)) {
+		return errWeightOverflow
+	}
+	*cs = cellSums{n: float64(n), pos: float64(pos)}
 	return nil
 }
 

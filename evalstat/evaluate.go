@@ -64,6 +64,15 @@ type Config struct {
 	// in every resample (costly: several passes per resample). Without it
 	// those two carry model-based (Wald) intervals only.
 	BootstrapCalibration bool
+	// BootstrapMetrics names the metrics (Metrics[i].Name) that get
+	// bootstrap intervals; empty means every one. Aggregates of the named
+	// metrics and the fairness measures built only from them are resampled
+	// too; every other value keeps its analytic interval. A resample skips
+	// the passes no named metric needs (AUROC and AUPRC alone skip the
+	// additive sums). The chosen metrics' intervals equal those of the
+	// full bootstrap with the same seed. The calibration fits may be named
+	// only with BootstrapCalibration, which then needs one of them named.
+	BootstrapMetrics []string
 	// DecisionGrid lists the thresholds of the decision curve.
 	DecisionGrid []float64
 	// ROCPoints bounds the number of points kept per ROC curve.
@@ -116,6 +125,11 @@ type BootstrapInfo struct {
 	Clusters   int    `json:"clusters,omitempty"`
 	Method     string `json:"method"`
 	Percentile string `json:"interval"`
+	// Metrics and Fairness list the resampled metrics and fairness
+	// measures when only some were chosen (Config.BootstrapMetrics);
+	// both are absent when every one was resampled.
+	Metrics  []string `json:"metrics,omitzero"`
+	Fairness []string `json:"fairness,omitzero"`
 }
 
 // Grouping is one way of splitting the rows: one attribute, or the
@@ -276,6 +290,11 @@ func Evaluate(t *Table, cfg Config) (*Report, error) {
 	}
 	if cfg.Bootstrap < 0 {
 		return nil, fmt.Errorf("evalstat: negative number of bootstrap resamples")
+	}
+	if cfg.Bootstrap > 0 {
+		if _, err := cfg.bootstrapSelection(); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.ROCPoints <= 0 {
 		cfg.ROCPoints = 200

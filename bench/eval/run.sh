@@ -75,6 +75,8 @@ measure "python numpy+sklearn, 10^5 rows, 100 bootstrap resamples of per-group A
 cp "$work/out.txt" "$work/python5b.json"
 measure "ethos eval, 10^6 rows, full, 1000 bootstrap resamples" "$work/ethos" eval --in "$work/rows1000000.csv" "${eval_args[@]}" --bootstrap 1000 --out "$work/r6b.json"
 measure "ethos eval, 10^6 rows, the 50 intersectional groups only (--group group), 1000 bootstrap resamples" "$work/ethos" eval --in "$work/rows1000000.csv" --label label --score score --group group --bootstrap 1000 --out "$work/r6b1.json"
+measure "ethos eval, 10^6 rows, the 50 intersectional groups only, 1000 bootstrap resamples of AUROC alone (--bootstrap-metrics auroc)" "$work/ethos" eval --in "$work/rows1000000.csv" --label label --score score --group group --bootstrap 1000 --bootstrap-metrics auroc --out "$work/r6b1auc.json"
+measure "ethos eval, 10^6 rows, full, 1000 bootstrap resamples of AUROC alone" "$work/ethos" eval --in "$work/rows1000000.csv" "${eval_args[@]}" --bootstrap 1000 --bootstrap-metrics auroc --out "$work/r6bauc.json"
 if [ -n "${FAIRLEARN_SRC:-}" ]; then
 	measure "fairlearn MetricFrame, 10^6 rows, 5 stratified bootstrap resamples of per-group AUROC" env PYTHONPATH="$FAIRLEARN_SRC" /usr/bin/python3 "$root/bench/eval/fairlearn_eval.py" "$work/rows1000000.csv" --bootstrap 5
 	cp "$work/out.txt" "$work/fairlearn6b.json"

@@ -18,6 +18,7 @@ import (
 
 const evalUsage = `eval --in predictions.csv[.gz] --label COL --score COL --group COL [--group COL …]
        [--intersect] [--threshold 0.5] [--prevalence P] [--patient COL] [--bootstrap N] [--seed N]
+       [--bootstrap-metrics auroc[,sensitivity,…]] [--bootstrap-calibration]
        [--criteria FILE] [--format json|csv|html] [--out FILE] [--fairlearn-compat] [--min-group-size 30]
 
 Evaluates a binary classifier's scores (probabilities in [0, 1]) against 0/1
@@ -36,6 +37,7 @@ type evalOptions struct {
 	groups                    stringList
 	cfg                       evalstat.Config
 	criteria, format, out     string
+	bootMetrics               string
 }
 
 func parseEvalFlags(env *Env, args []string) (*evalOptions, error) {
@@ -53,6 +55,7 @@ func parseEvalFlags(env *Env, args []string) (*evalOptions, error) {
 	fs.Uint64Var(&o.cfg.Seed, "seed", 1, "bootstrap seed")
 	fs.IntVar(&o.cfg.Workers, "workers", 0, "bootstrap goroutines (0: all cores); results do not depend on it")
 	fs.BoolVar(&o.cfg.BootstrapCalibration, "bootstrap-calibration", false, "also refit calibration intercept and slope in every resample (slow)")
+	fs.StringVar(&o.bootMetrics, "bootstrap-metrics", "", "comma-separated `metrics` to resample (default: all); the others keep analytic intervals")
 	fs.StringVar(&o.criteria, "criteria", "", "acceptance criteria `file` (JSON list)")
 	fs.StringVar(&o.format, "format", "json", "output format: json, csv or html")
 	fs.StringVar(&o.out, "out", "", "output `file` (written atomically; default standard output)")
@@ -84,6 +87,23 @@ func parseEvalFlags(env *Env, args []string) (*evalOptions, error) {
 	case "json", "csv", "html":
 	default:
 		return nil, usagef("eval: --format must be json, csv or html")
+	}
+	if o.bootMetrics != "" {
+		if o.cfg.Bootstrap == 0 {
+			return nil, usagef("eval: --bootstrap-metrics needs --bootstrap N")
+		}
+		named := map[string]bool{}
+		for m := range strings.SplitSeq(o.bootMetrics, ",") {
+			m = strings.TrimSpace(m)
+			switch {
+			case evalstat.MetricIndex(m) < 0:
+				return nil, usagef("eval: --bootstrap-metrics: %q is not a metric (see docs/metrics.md)", m)
+			case named[m]:
+				return nil, usagef("eval: --bootstrap-metrics: %q given twice", m)
+			}
+			named[m] = true
+			o.cfg.BootstrapMetrics = append(o.cfg.BootstrapMetrics, m)
+		}
 	}
 	seen := map[string]bool{}
 	for _, g := range o.groups {

@@ -34,6 +34,7 @@ func TestEvalReportMatchesSchema(t *testing.T) {
  {"metric":"fnr","scope":"gap","attribute":"site","aggregate":"worst","comparator":"<=","value":0.9}]`), 0o644)
 	for _, args := range [][]string{
 		{"--group", "sex", "--group", "site", "--intersect", "--bootstrap", "30", "--criteria", crit, "--patient", "patient", "--prevalence", "0.2"},
+		{"--group", "sex", "--group", "site", "--bootstrap", "20", "--bootstrap-metrics", "auroc,fnr"},
 		{"--group", "sex", "--threshold", "1", "--fairlearn-compat"},
 		{},
 	} {

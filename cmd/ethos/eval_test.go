@@ -66,6 +66,11 @@ func TestEvalCommand(t *testing.T) {
 		{"OKCSV", append(base, "--format", "csv"), 0, ""},
 		{"OKHTML", append(base, "--format", "html", "--prevalence", "0.1"), 0, ""},
 		{"FailCriterion", append(base, "--criteria", failing), 1, "1 of 1 acceptance criteria failed"},
+		{"OKBootstrapMetrics", append(base, "--bootstrap", "40", "--bootstrap-metrics", "auroc, sensitivity,fpr"), 0, ""},
+		{"UsageBootstrapMetricUnknown", append(base, "--bootstrap", "40", "--bootstrap-metrics", "auroc,recall"), 2, `"recall" is not a metric`},
+		{"UsageBootstrapMetricTwice", append(base, "--bootstrap", "40", "--bootstrap-metrics", "auroc,auroc"), 2, "given twice"},
+		{"UsageBootstrapMetricsWithoutBootstrap", append(base, "--bootstrap-metrics", "auroc"), 2, "needs --bootstrap"},
+		{"ErrCalibrationFitWithoutRefits", append(base, "--bootstrap", "10", "--bootstrap-metrics", "calibration_slope"), 1, "needs the calibration refits"},
 		{"UsageNoInput", []string{"eval", "--label", "l", "--score", "s"}, 2, "--in is required"},
 		{"UsageBadFormat", append(base, "--format", "xml"), 2, "--format"},
 		{"UsageBadThreshold", append(base, "--threshold", "1.5"), 2, "--threshold"},
@@ -94,6 +99,26 @@ func TestEvalCommand(t *testing.T) {
 				}
 				if tc.name == "OKJSON" && (len(rep.Groupings) != 3 || rep.Bootstrap == nil || rep.Bootstrap.Clusters != 750) {
 					t.Errorf("groupings %d, bootstrap %+v", len(rep.Groupings), rep.Bootstrap)
+				}
+			case "OKBootstrapMetrics":
+				var rep evalstat.Report
+				if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+					t.Fatalf("output is not a report: %v", err)
+				}
+				if got := strings.Join(rep.Bootstrap.Metrics, ","); got != "sensitivity,fpr,auroc" {
+					t.Errorf("bootstrap.metrics %q, want sensitivity,fpr,auroc", got)
+				}
+				for m, v := range rep.Overall.Metrics {
+					_, boot := v.CI[evalstat.CIBootstrap]
+					if want := m == "auroc" || m == "sensitivity" || m == "fpr"; boot != want {
+						t.Errorf("overall %s: bootstrap interval %v, want %v", m, boot, want)
+					}
+				}
+				if _, ok := rep.Groupings[0].Fairness["equalized_odds_difference"].CI[evalstat.CIBootstrap]; !ok {
+					t.Error("equalized odds difference (from sensitivity and fpr) not resampled")
+				}
+				if _, ok := rep.Groupings[0].Fairness["demographic_parity_difference"].CI[evalstat.CIBootstrap]; ok {
+					t.Error("demographic parity difference resampled, but selection_rate was not chosen")
 				}
 			case "OKCSV":
 				recs, err := csv.NewReader(strings.NewReader(stdout)).ReadAll()
