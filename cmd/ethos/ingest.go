@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -341,21 +342,27 @@ func runIngest(ctx context.Context, env *Env, args []string) error {
 	}
 	for range n {
 		wg.Go(func() {
-			var bufs [][]byte // this worker's read buffers, one per file of a group
+			// One buffer per worker holds a whole group, so its memory is
+			// bounded by maxBatchBytes (or one larger file).
+			var arena []byte
 			for group := range next {
 				items := make([]collection.Item, len(group))
-				for len(bufs) < len(group) {
-					bufs = append(bufs, nil)
+				need := 0
+				for _, j := range group {
+					need += int(min(j.size, collection.MaxInstanceBytes+1)) + 1
 				}
+				if cap(arena) < need {
+					arena = make([]byte, 0, need)
+				}
+				arena = arena[:0]
 				var err error
 				for i, j := range group {
-					var data []byte
-					data, err = readFileInto(j.path, bufs[i])
-					bufs[i] = data[:0]
+					start := len(arena)
+					arena, err = appendFile(j.path, arena)
 					if err != nil {
 						break
 					}
-					items[i] = collection.Item{Source: j.source, Data: data}
+					items[i] = collection.Item{Source: j.source, Data: arena[start:len(arena):len(arena)]}
 				}
 				var res []*collection.Result
 				if err == nil {
@@ -573,10 +580,11 @@ func withBatchAudit(a ethos.Auditor) ethos.Auditor {
 	return a
 }
 
-// readFileInto reads the file at path into buf (grown when too small),
-// refusing files larger than collection.MaxInstanceBytes + 1 so that
-// ingest quarantines them instead of the reader allocating without bound.
-func readFileInto(path string, buf []byte) ([]byte, error) {
+// appendFile appends the bytes of the file at path to buf (grown when too
+// small), stopping after collection.MaxInstanceBytes + 1 bytes so that
+// ingest quarantines a larger file instead of the reader allocating
+// without bound.
+func appendFile(path string, buf []byte) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return buf, err
@@ -586,19 +594,18 @@ func readFileInto(path string, buf []byte) ([]byte, error) {
 	if err != nil {
 		return buf, err
 	}
+	start := len(buf)
 	size := min(fi.Size(), collection.MaxInstanceBytes+1) + 1 // +1: see EOF in one read
-	if int64(cap(buf)) < size {
-		buf = make([]byte, 0, size)
-	}
-	buf = buf[:0]
+	buf = slices.Grow(buf, int(size))
 	for {
-		if len(buf) > collection.MaxInstanceBytes {
+		if len(buf)-start > collection.MaxInstanceBytes {
 			return buf, nil
 		}
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
 		}
-		n, err := f.Read(buf[len(buf):cap(buf)])
+		limit := min(cap(buf), start+collection.MaxInstanceBytes+1)
+		n, err := f.Read(buf[len(buf):limit])
 		buf = buf[:len(buf)+n]
 		if err == io.EOF {
 			return buf, nil
