@@ -79,6 +79,10 @@ while [ "$round" -lt "$reps" ]; do
 		bin=$E
 		extra=
 		case $v in
+		ingest-*) ;;
+		*) continue ;;
+		esac
+		case $v in
 		ingest-base-*)
 			[ -n "${BASELINE:-}" ] || continue
 			bin=$BASELINE
