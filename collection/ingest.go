@@ -311,7 +311,7 @@ func (g *Ingester) decide(ctx context.Context, b *Batch, source string, data []b
 		return quarantined(in, ethos.QuarantineReasonFor(d.Reason), d.Detail, d.ConsentID)
 	}
 	in.ConsentID = d.ConsentID
-	ref, err := put(ctx, in.Subject, bytes.NewReader(data))
+	ref, err := put(ctx, in.Subject, newUnread(data))
 	if err != nil {
 		return nil, err
 	}
@@ -319,6 +319,17 @@ func (g *Ingester) decide(ctx context.Context, b *Batch, source string, data []b
 	in.Detail = "consent " + d.ConsentID + " permits " + string(b.Rules.Purpose) + " on the acquisition date and now"
 	return in, nil
 }
+
+// unread is a bytes.Reader that also hands over its unread bytes, which a
+// blob store (fileblob.UnreadBytes) may seal without copying them.
+type unread struct {
+	*bytes.Reader
+	data []byte
+}
+
+func newUnread(data []byte) unread { return unread{bytes.NewReader(data), data} }
+
+func (u unread) Unread() []byte { return u.data[len(u.data)-u.Len():] }
 
 func quarantined(in *ethos.Instance, reason ethos.QuarantineReason, detail, consentID string) (*ethos.Instance, error) {
 	in.Status, in.Reason, in.Detail, in.ConsentID = ethos.InstanceQuarantined, reason, detail, consentID

@@ -3,12 +3,15 @@ package fileblob_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"os"
 	"testing"
 )
 
+var ctx = context.Background()
+
 func TestPutDeferred(t *testing.T) {
-	ctx := context.Background()
 	tests := []struct {
 		name    string
 		prepare func(t *testing.T, e *env, data []byte) // before the deferred Put of data
@@ -73,6 +76,60 @@ func TestPutDeferred(t *testing.T) {
 			}
 			if files := blobFiles(t, e.dir); len(files) != 1 {
 				t.Errorf("store holds %d files, want 1: %v", len(files), files)
+			}
+		})
+	}
+}
+
+// unread is a reader that hands over its bytes, as fileblob.UnreadBytes.
+type unread struct {
+	*bytes.Reader
+	data []byte
+}
+
+func (u unread) Unread() []byte { return u.data[len(u.data)-u.Len():] }
+
+func TestPutUnreadBytesSealsAsReader(t *testing.T) {
+	const seg = 1024
+	for _, size := range []int{0, 1, seg - 1, seg, seg + 1, 3 * seg, 3*seg + 7} {
+		t.Run(fmt.Sprintf("same_blob_for_%d_bytes", size), func(t *testing.T) {
+			e := mustStore(t, seg)
+			data := make([]byte, size)
+			for i := range data {
+				data[i] = byte(i*7 + 3)
+			}
+			sub := subject(t, "P1")
+			viaReader, err := e.store.Put(ctx, sub, struct{ io.Reader }{bytes.NewReader(data)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			readerFile, err := os.Stat(blobPath(t, e, viaReader))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.store.Delete(ctx, viaReader); err != nil {
+				t.Fatal(err)
+			}
+			viaBytes, err := e.store.PutDeferred(ctx, sub, unread{bytes.NewReader(data), data})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.store.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if viaBytes != viaReader {
+				t.Fatalf("sealed from bytes as %v, from a reader as %v", viaBytes, viaReader)
+			}
+			bytesFile, err := os.Stat(blobPath(t, e, viaBytes))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytesFile.Size() != readerFile.Size() {
+				t.Errorf("blob file of %d bytes from bytes, %d from a reader: segments differ", bytesFile.Size(), readerFile.Size())
+			}
+			got, err := readAll(t, e.store, viaBytes)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("read back %d bytes (%v), want %d", len(got), err, len(data))
 			}
 		})
 	}

@@ -173,6 +173,15 @@ func (s *Store) blobPath(keyID, digest string) string {
 	return filepath.Join(s.Dir, keyID, digest[:2], digest)
 }
 
+// UnreadBytes is a reader over bytes already in memory that can hand
+// them over whole: Put and PutDeferred seal such a reader's Unread bytes
+// in place instead of copying them into a segment buffer first, and do not
+// read from it.
+type UnreadBytes interface {
+	io.Reader
+	Unread() []byte // the bytes a Read would still return, not to be modified during Put
+}
+
 type ctxReader struct {
 	ctx context.Context
 	r   io.Reader
@@ -295,7 +304,15 @@ func (s *Store) put(ctx context.Context, subject ethos.SubjectKey, r io.Reader, 
 	if err != nil {
 		return fail(err)
 	}
-	if err := seal.readFrom(ctxReader{ctx, r}); err != nil {
+	if u, ok := r.(UnreadBytes); ok {
+		if err := ctx.Err(); err != nil {
+			return fail(err)
+		}
+		err = seal.sealBytes(u.Unread())
+	} else {
+		err = seal.readFrom(ctxReader{ctx, r})
+	}
+	if err != nil {
 		return fail(err)
 	}
 	ref := ethos.BlobRef{Subject: subject, Digest: seal.digest(), Size: seal.size}
