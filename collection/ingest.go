@@ -115,27 +115,172 @@ func (g *Ingester) Ingest(ctx context.Context, b *Batch, source string, r io.Rea
 // whole, a STOW-RS part). data is not kept after it returns, so the
 // caller may reuse the buffer.
 func (g *Ingester) IngestBytes(ctx context.Context, b *Batch, source string, data []byte) (*Result, error) {
+	in, err := g.decide(ctx, b, source, data, g.Blobs.Put)
+	if err != nil {
+		return nil, err
+	}
+	if in.Status != ethos.InstanceStored {
+		return g.quarantine(ctx, b, in)
+	}
+	saved, err := g.Instances.CreateInstance(ctx, in)
+	if e, ok := errors.AsType[*ethos.Error](err); ok && e.Code == ethos.ECONFLICT && saved != nil {
+		ev, err := g.duplicate(ctx, b, in, saved)
+		if err != nil {
+			return nil, err
+		}
+		if err := g.Auditor.Record(ctx, ev); err != nil {
+			return nil, err
+		}
+		return &Result{Instance: saved, Duplicate: true}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := g.Auditor.Record(ctx, g.event(b, saved, "instance.store", "allow", in.Detail)); err != nil {
+		return nil, err
+	}
+	return &Result{Instance: saved}, nil
+}
+
+// Item is one instance of IngestBatch: its source (as Ingest's) and its
+// bytes, which are not kept after IngestBatch returns.
+type Item struct {
+	Source string
+	Data   []byte
+}
+
+// DeferredBlobStore is a blob store that can write blobs without syncing
+// each and make a batch of them durable at once (fileblob.Store).
+type DeferredBlobStore interface {
+	PutDeferred(ctx context.Context, subject ethos.SubjectKey, r io.Reader) (ethos.BlobRef, error)
+	Flush(ctx context.Context) error
+}
+
+// BatchInstanceService records a batch of instances in one transaction
+// (sqlstore.InstanceService): kept[i] is ins[i], or the record already
+// holding its SOP Instance UID.
+type BatchInstanceService interface {
+	CreateInstances(ctx context.Context, ins []*ethos.Instance) (kept []*ethos.Instance, err error)
+}
+
+// BatchAuditor records a batch of events in one durable append, in order.
+type BatchAuditor interface {
+	RecordBatch(ctx context.Context, events []ethos.AuditEvent) error
+}
+
+// IngestBatch decides the fate of every item as IngestBytes does and
+// records them together (group commit): the blobs of the batch are made
+// durable with one Flush when Blobs is a DeferredBlobStore, then the
+// instance records are written in one transaction when Instances is a
+// BatchInstanceService, then the audit events in one append when Auditor
+// is a BatchAuditor; without these it falls back to one call per item.
+// No result is returned, so none may be acknowledged, before all three
+// steps are durable. Results keep the items' order.
+func (g *Ingester) IngestBatch(ctx context.Context, b *Batch, items []Item) ([]*Result, error) {
+	put := g.Blobs.Put
+	deferred, isDeferred := g.Blobs.(DeferredBlobStore)
+	if isDeferred {
+		put = deferred.PutDeferred
+	}
+	ins := make([]*ethos.Instance, len(items))
+	for i, it := range items {
+		in, err := g.decide(ctx, b, it.Source, it.Data, put)
+		if err != nil {
+			return nil, err
+		}
+		ins[i] = in
+	}
+	if isDeferred {
+		if err := deferred.Flush(ctx); err != nil {
+			return nil, err
+		}
+	}
+	var kept []*ethos.Instance
+	if bi, ok := g.Instances.(BatchInstanceService); ok {
+		var err error
+		if kept, err = bi.CreateInstances(ctx, ins); err != nil {
+			return nil, err
+		}
+	} else {
+		kept = make([]*ethos.Instance, len(ins))
+		for i, in := range ins {
+			saved, err := g.Instances.CreateInstance(ctx, in)
+			if err != nil && (ethos.ErrorCode(err) != ethos.ECONFLICT || saved == nil) {
+				return nil, err
+			}
+			kept[i] = saved
+		}
+	}
+	out := make([]*Result, len(items))
+	events := make([]ethos.AuditEvent, len(items))
+	for i, in := range ins {
+		saved := kept[i]
+		out[i] = &Result{Instance: saved}
+		switch {
+		case saved != in:
+			ev, err := g.duplicate(ctx, b, in, saved)
+			if err != nil {
+				return nil, err
+			}
+			events[i], out[i].Duplicate = ev, true
+		case in.Status == ethos.InstanceStored:
+			events[i] = g.event(b, in, "instance.store", "allow", in.Detail)
+		default:
+			events[i] = g.event(b, in, "instance.quarantine", "deny", string(in.Reason)+": "+in.Detail)
+		}
+	}
+	if ba, ok := g.Auditor.(BatchAuditor); ok {
+		if err := ba.RecordBatch(ctx, events); err != nil {
+			return nil, err
+		}
+	} else {
+		for _, ev := range events {
+			if err := g.Auditor.Record(ctx, ev); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// duplicate handles an instance whose SOP Instance UID the project already
+// keeps as saved: a blob of other bytes is deleted (the first copy is
+// kept), and the audit event is returned.
+func (g *Ingester) duplicate(ctx context.Context, b *Batch, in, saved *ethos.Instance) (ethos.AuditEvent, error) {
+	if in.Blob != nil && (saved.Blob == nil || saved.Blob.Digest != in.Blob.Digest) {
+		if err := g.Blobs.Delete(ctx, *in.Blob); err != nil {
+			return ethos.AuditEvent{}, err
+		}
+	}
+	return g.event(b, saved, "instance.duplicate", "allow", "SOP Instance UID already stored as "+saved.ID), nil
+}
+
+// decide parses data and runs every check. It returns the instance to
+// record: stored, with its blob written by put, or quarantined with a
+// reason. The error is non-nil only when Ethos itself failed.
+func (g *Ingester) decide(ctx context.Context, b *Batch, source string, data []byte,
+	put func(context.Context, ethos.SubjectKey, io.Reader) (ethos.BlobRef, error)) (*ethos.Instance, error) {
 	in := &ethos.Instance{ProjectID: b.Project.ID, Source: source, ReceivedAt: g.now(), ReceivedBy: b.Access.UserID, Status: ethos.InstanceQuarantined}
 	if len(data) > MaxInstanceBytes {
-		return g.quarantine(ctx, b, in, ethos.QuarantineUnparsable, fmt.Sprintf("larger than %d bytes", MaxInstanceBytes), "")
+		return quarantined(in, ethos.QuarantineUnparsable, fmt.Sprintf("larger than %d bytes", MaxInstanceBytes), "")
 	}
 	h, err := readHeader(data)
 	if err != nil {
 		// The codec's errors name tags and offsets, never values.
-		return g.quarantine(ctx, b, in, ethos.QuarantineUnparsable, ethos.ErrorMessage(err), "")
+		return quarantined(in, ethos.QuarantineUnparsable, ethos.ErrorMessage(err), "")
 	}
 	in.SOPInstanceUID, in.Modality, in.BodyPart, in.Acquired = h.sopUID, h.modality, h.bodyPart, h.acquired
 	if h.id.Issuer == "" {
 		h.id.Issuer = b.Rules.Issuer
 	}
 	if h.id.Value == "" || h.id.Issuer == "" {
-		return g.quarantine(ctx, b, in, ethos.QuarantineNoIdentity, "no Patient ID, or no Issuer of Patient ID and no default issuer in the collection rules", "")
+		return quarantined(in, ethos.QuarantineNoIdentity, "no Patient ID, or no Issuer of Patient ID and no default issuer in the collection rules", "")
 	}
 	if in.Subject, err = ethos.DeriveSubjectKey(g.Secret, h.id); err != nil {
 		return nil, err
 	}
 	if in.SOPInstanceUID == "" {
-		return g.quarantine(ctx, b, in, ethos.QuarantineMissingUID, "no SOP Instance UID", "")
+		return quarantined(in, ethos.QuarantineMissingUID, "no SOP Instance UID", "")
 	}
 	// Access policy: the caller must be allowed to write at the collection
 	// stage for the project's purpose.
@@ -143,13 +288,13 @@ func (g *Ingester) IngestBytes(ctx context.Context, b *Batch, source string, dat
 	req.ProjectID, req.ProjectPartyID = b.Project.ID, b.Project.PartyID
 	req.Stage, req.Action, req.Purpose, req.Now = ethos.StageCollection, ethos.ActionWrite, b.Rules.Purpose, in.ReceivedAt
 	if d := g.Decider.Decide(&req); !d.Allow {
-		return g.quarantine(ctx, b, in, ethos.QuarantinePolicy, "rule "+d.Rule+": "+d.Reason, "")
+		return quarantined(in, ethos.QuarantinePolicy, "rule "+d.Rule+": "+d.Reason, "")
 	}
 	if why := outsideRules(b.Rules, h); why != "" {
-		return g.quarantine(ctx, b, in, ethos.QuarantineMinimisation, why, "")
+		return quarantined(in, ethos.QuarantineMinimisation, why, "")
 	}
 	if in.Acquired.IsZero() {
-		return g.quarantine(ctx, b, in, ethos.QuarantineNoDate, "no acquisition, content, series or study date to check consent on", "")
+		return quarantined(in, ethos.QuarantineNoDate, "no acquisition, content, series or study date to check consent on", "")
 	}
 	cs, _, err := g.Consents.FindConsents(ctx, ethos.ConsentFilter{SubjectID: &in.Subject, Limit: 1000})
 	if err != nil {
@@ -163,35 +308,32 @@ func (g *Ingester) IngestBytes(ctx context.Context, b *Batch, source string, dat
 	}
 	d := cov.Decision()
 	if !d.Permitted() {
-		return g.quarantine(ctx, b, in, ethos.QuarantineReasonFor(d.Reason), d.Detail, d.ConsentID)
+		return quarantined(in, ethos.QuarantineReasonFor(d.Reason), d.Detail, d.ConsentID)
 	}
 	in.ConsentID = d.ConsentID
-	ref, err := g.Blobs.Put(ctx, in.Subject, bytes.NewReader(data))
+	ref, err := put(ctx, in.Subject, newUnread(data))
 	if err != nil {
 		return nil, err
 	}
 	in.Blob, in.Status = &ref, ethos.InstanceStored
 	in.Detail = "consent " + d.ConsentID + " permits " + string(b.Rules.Purpose) + " on the acquisition date and now"
-	saved, err := g.Instances.CreateInstance(ctx, in)
-	if e, ok := errors.AsType[*ethos.Error](err); ok && e.Code == ethos.ECONFLICT && saved != nil {
-		if saved.Blob == nil || saved.Blob.Digest != ref.Digest {
-			// Same UID, other bytes: keep the first copy only.
-			if derr := g.Blobs.Delete(ctx, ref); derr != nil {
-				return nil, derr
-			}
-		}
-		if err := g.audit(ctx, b, saved, "instance.duplicate", "allow", "SOP Instance UID already stored as "+saved.ID); err != nil {
-			return nil, err
-		}
-		return &Result{Instance: saved, Duplicate: true}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := g.audit(ctx, b, saved, "instance.store", "allow", in.Detail); err != nil {
-		return nil, err
-	}
-	return &Result{Instance: saved}, nil
+	return in, nil
+}
+
+// unread is a bytes.Reader that also hands over its unread bytes, which a
+// blob store (fileblob.UnreadBytes) may seal without copying them.
+type unread struct {
+	*bytes.Reader
+	data []byte
+}
+
+func newUnread(data []byte) unread { return unread{bytes.NewReader(data), data} }
+
+func (u unread) Unread() []byte { return u.data[len(u.data)-u.Len():] }
+
+func quarantined(in *ethos.Instance, reason ethos.QuarantineReason, detail, consentID string) (*ethos.Instance, error) {
+	in.Status, in.Reason, in.Detail, in.ConsentID = ethos.InstanceQuarantined, reason, detail, consentID
+	return in, nil
 }
 
 func outsideRules(r *ethos.CollectionRules, h *header) string {
@@ -217,29 +359,27 @@ func outsideRules(r *ethos.CollectionRules, h *header) string {
 	return ""
 }
 
-func (g *Ingester) quarantine(ctx context.Context, b *Batch, in *ethos.Instance, reason ethos.QuarantineReason, detail, consentID string) (*Result, error) {
-	in.Status, in.Reason, in.Detail, in.ConsentID = ethos.InstanceQuarantined, reason, detail, consentID
+func (g *Ingester) quarantine(ctx context.Context, b *Batch, in *ethos.Instance) (*Result, error) {
 	saved, err := g.Instances.CreateInstance(ctx, in)
 	if err != nil {
 		return nil, err
 	}
-	decision := "deny"
-	if err := g.audit(ctx, b, saved, "instance.quarantine", decision, string(reason)+": "+detail); err != nil {
+	if err := g.Auditor.Record(ctx, g.event(b, saved, "instance.quarantine", "deny", string(in.Reason)+": "+in.Detail)); err != nil {
 		return nil, err
 	}
 	return &Result{Instance: saved}, nil
 }
 
-func (g *Ingester) audit(ctx context.Context, b *Batch, in *ethos.Instance, action, decision, reason string) error {
+func (g *Ingester) event(b *Batch, in *ethos.Instance, action, decision, reason string) ethos.AuditEvent {
 	subject := "-"
 	if in.Subject != "" {
 		subject = in.Subject.String()
 	}
-	return g.Auditor.Record(ctx, ethos.AuditEvent{
+	return ethos.AuditEvent{
 		Time: in.ReceivedAt, Actor: b.Access.UserID, Party: b.Access.PartyID, Action: action,
 		Resource: "project/" + b.Project.ID + "/instance/" + in.ID, Stage: ethos.StageCollection, Purpose: b.Rules.Purpose,
 		Decision: decision, Reason: "subject " + subject + "; " + reason, RequestID: b.RequestID,
-	})
+	}
 }
 
 // LinkKey derives the key that seals patient identifiers for linkage from
@@ -313,7 +453,7 @@ type Service struct {
 var _ ethos.InstanceIngester = (*Service)(nil)
 
 // IngestInstances ingests items into project projectID with up to
-// Workers (default 2) instances in flight; outcomes keep the items' order.
+// Workers (default 2) batches in flight; outcomes keep the items' order.
 func (s *Service) IngestInstances(ctx context.Context, projectID string, who ethos.AccessRequest, requestID string, items []ethos.IngestItem) ([]ethos.IngestOutcome, error) {
 	p, err := s.Projects.FindProjectByID(ctx, projectID)
 	if err != nil {
@@ -337,12 +477,15 @@ func (s *Service) IngestInstances(ctx context.Context, projectID string, who eth
 	if n <= 0 {
 		n = 2
 	}
+	// Group commit: each worker ingests a chunk of the items with
+	// IngestBatch (one blob sync, one transaction, one audit append).
+	chunk := max(1, min(BatchSize, (len(items)+n-1)/n))
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	next := make(chan int)
 	go func() {
 		defer close(next)
-		for i := range items {
+		for i := 0; i < len(items); i += chunk {
 			select {
 			case next <- i:
 			case <-ctx.Done():
@@ -354,12 +497,19 @@ func (s *Service) IngestInstances(ctx context.Context, projectID string, who eth
 	for range min(n, len(items)) {
 		wg.Go(func() {
 			for i := range next {
-				res, err := s.Ingester.IngestBytes(ctx, b, items[i].Source, items[i].Data)
+				part := items[i:min(i+chunk, len(items))]
+				batch := make([]Item, len(part))
+				for j, it := range part {
+					batch[j] = Item{Source: it.Source, Data: it.Data}
+				}
+				res, err := s.Ingester.IngestBatch(ctx, b, batch)
 				if err != nil {
 					cancel(err)
 					return
 				}
-				out[i] = ethos.IngestOutcome{Instance: res.Instance, Duplicate: res.Duplicate}
+				for j, r := range res {
+					out[i+j] = ethos.IngestOutcome{Instance: r.Instance, Duplicate: r.Duplicate}
+				}
 			}
 		})
 	}
@@ -369,3 +519,7 @@ func (s *Service) IngestInstances(ctx context.Context, projectID string, who eth
 	}
 	return out, nil
 }
+
+// BatchSize is the number of instances a Service groups into one
+// IngestBatch.
+const BatchSize = 32

@@ -31,6 +31,9 @@ type Store struct {
 	mu      sync.RWMutex
 	master  *MasterKey
 	retired map[string]*MasterKey // older master keys, for unwrapping only
+
+	pendMu  sync.Mutex
+	pending map[string]bool // PutDeferred's unsynced paths; true for a directory
 }
 
 var _ ethos.BlobStore = (*Store)(nil)
@@ -170,6 +173,15 @@ func (s *Store) blobPath(keyID, digest string) string {
 	return filepath.Join(s.Dir, keyID, digest[:2], digest)
 }
 
+// UnreadBytes is a reader over bytes already in memory that can hand
+// them over whole: Put and PutDeferred seal such a reader's Unread bytes
+// in place instead of copying them into a segment buffer first, and do not
+// read from it.
+type UnreadBytes interface {
+	io.Reader
+	Unread() []byte // the bytes a Read would still return, not to be modified during Put
+}
+
 type ctxReader struct {
 	ctx context.Context
 	r   io.Reader
@@ -186,6 +198,85 @@ func (c ctxReader) Read(b []byte) (int, error) {
 // beside its final place, synced and renamed, so a crash leaves either no
 // blob or a whole one.
 func (s *Store) Put(ctx context.Context, subject ethos.SubjectKey, r io.Reader) (ethos.BlobRef, error) {
+	return s.put(ctx, subject, r, true)
+}
+
+// PutDeferred is Put without its syncs: the blob is sealed into a
+// temporary file and renamed into place, and the file and the directories
+// it changed become durable only at the next Flush. A caller must not
+// acknowledge the blob (record it, answer for it) before Flush returns
+// nil. Unlike Put it keeps a blob already at the address only if it
+// authenticates whole, and replaces it otherwise, since a crash before a
+// Flush may have left that file incomplete.
+func (s *Store) PutDeferred(ctx context.Context, subject ethos.SubjectKey, r io.Reader) (ethos.BlobRef, error) {
+	return s.put(ctx, subject, r, false)
+}
+
+// Flush makes every blob written by PutDeferred before it was called
+// durable: on Linux with one syncfs(2) of the store's file system,
+// elsewhere with an fsync of each pending file and directory.
+func (s *Store) Flush(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.pendMu.Lock()
+	paths := make([]string, 0, len(s.pending))
+	files := 0
+	for p, isDir := range s.pending {
+		if !isDir {
+			paths = append(paths, p)
+			files++
+		}
+	}
+	for p, isDir := range s.pending {
+		if isDir {
+			paths = append(paths, p)
+		}
+	}
+	clear(s.pending)
+	s.pendMu.Unlock()
+	if len(paths) == 0 {
+		return nil
+	}
+	if err := syncFS(s.Dir, paths); err != nil {
+		// Nothing is known to be durable: keep the paths pending so the
+		// caller's retry (or the next Flush) covers them again.
+		s.pendMu.Lock()
+		for i, p := range paths {
+			if _, ok := s.pending[p]; !ok {
+				s.pending[p] = i >= files
+			}
+		}
+		s.pendMu.Unlock()
+		return fmt.Errorf("blob store: flush %d blobs: %w", files, err)
+	}
+	return nil
+}
+
+// intact reports whether the stored blob ref opens and authenticates to
+// its end.
+func (s *Store) intact(ctx context.Context, ref ethos.BlobRef) bool {
+	rc, err := s.Open(ctx, ref)
+	if err != nil {
+		return false
+	}
+	defer rc.Close()
+	n, err := io.Copy(io.Discard, rc)
+	return err == nil && n == ref.Size
+}
+
+func (s *Store) addPending(paths map[string]bool) {
+	s.pendMu.Lock()
+	defer s.pendMu.Unlock()
+	if s.pending == nil {
+		s.pending = map[string]bool{}
+	}
+	for p, isDir := range paths {
+		s.pending[p] = isDir
+	}
+}
+
+func (s *Store) put(ctx context.Context, subject ethos.SubjectKey, r io.Reader, durable bool) (ethos.BlobRef, error) {
 	if !subject.Valid() {
 		return ethos.BlobRef{}, ethos.Errorf(ethos.EINVALID, "put blob: subject is not a subject key")
 	}
@@ -213,19 +304,35 @@ func (s *Store) Put(ctx context.Context, subject ethos.SubjectKey, r io.Reader) 
 	if err != nil {
 		return fail(err)
 	}
-	if err := seal.readFrom(ctxReader{ctx, r}); err != nil {
+	if u, ok := r.(UnreadBytes); ok {
+		if err := ctx.Err(); err != nil {
+			return fail(err)
+		}
+		err = seal.sealBytes(u.Unread())
+	} else {
+		err = seal.readFrom(ctxReader{ctx, r})
+	}
+	if err != nil {
 		return fail(err)
 	}
 	ref := ethos.BlobRef{Subject: subject, Digest: seal.digest(), Size: seal.size}
 	final := s.blobPath(k.ID, ref.Digest)
-	if _, err := os.Stat(final); err == nil {
-		// Same bytes for the same subject: already stored.
+	if _, err := os.Stat(final); err == nil && (durable || s.intact(ctx, ref)) {
+		// Same bytes for the same subject: already stored. A deferred Put
+		// trusts the file only once it authenticates whole (a crash
+		// before a Flush can leave it incomplete), and syncs it with the
+		// batch, as it would its own.
 		f.Close()
 		os.Remove(tmp)
+		if !durable {
+			s.addPending(map[string]bool{final: false})
+		}
 		return ref, nil
 	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
+	if durable {
+		if err := f.Sync(); err != nil {
+			return fail(err)
+		}
 	}
 	if err := f.Close(); err != nil {
 		os.Remove(tmp)
@@ -241,17 +348,28 @@ func (s *Store) Put(ctx context.Context, subject ethos.SubjectKey, r io.Reader) 
 		os.Remove(tmp)
 		return ethos.BlobRef{}, fmt.Errorf("put blob %s: %w", ref, err)
 	}
-	if err := syncDir(sub); err != nil {
-		return ethos.BlobRef{}, fmt.Errorf("put blob %s: %w", ref, err)
-	}
-	if statErr != nil {
-		if err := syncDir(dir); err != nil {
+	if !durable {
+		paths := map[string]bool{final: false, sub: true}
+		if statErr != nil {
+			paths[dir] = true
+		}
+		if keyDirErr != nil {
+			paths[s.Dir] = true
+		}
+		s.addPending(paths)
+	} else {
+		if err := syncDir(sub); err != nil {
 			return ethos.BlobRef{}, fmt.Errorf("put blob %s: %w", ref, err)
 		}
-	}
-	if keyDirErr != nil {
-		if err := syncDir(s.Dir); err != nil {
-			return ethos.BlobRef{}, fmt.Errorf("put blob %s: %w", ref, err)
+		if statErr != nil {
+			if err := syncDir(dir); err != nil {
+				return ethos.BlobRef{}, fmt.Errorf("put blob %s: %w", ref, err)
+			}
+		}
+		if keyDirErr != nil {
+			if err := syncDir(s.Dir); err != nil {
+				return ethos.BlobRef{}, fmt.Errorf("put blob %s: %w", ref, err)
+			}
 		}
 	}
 	// A shredding of this subject that ran while the blob was written has

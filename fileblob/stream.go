@@ -150,12 +150,39 @@ func (s *sealer) readFrom(r io.Reader) error {
 	}
 }
 
+// sealBytes encrypts data, the whole plaintext, sealing each segment
+// straight from data (readFrom copies into the segment buffer first). The
+// segments are those readFrom makes of the same bytes.
+func (s *sealer) sealBytes(data []byte) error {
+	segSize := cap(s.buf)
+	for {
+		n := min(len(data), segSize)
+		last := n == len(data)
+		if err := s.seal(data[:n], last); err != nil {
+			return err
+		}
+		if last {
+			return nil
+		}
+		data = data[n:]
+	}
+}
+
 func (s *sealer) flush(last bool) error {
+	if err := s.seal(s.buf, last); err != nil {
+		return err
+	}
+	s.buf = s.buf[:0]
+	return nil
+}
+
+// seal encrypts one segment of plaintext p and writes it.
+func (s *sealer) seal(p []byte, last bool) error {
 	if s.seg == ^uint32(0) {
 		return errors.New("blob too large for the segment counter")
 	}
-	s.mac.Write(s.buf)
-	s.size += int64(len(s.buf))
+	s.mac.Write(p)
+	s.size += int64(len(p))
 	segmentNonce(s.nonce[:], s.header[prefixOff:], s.seg, last)
 	aad := s.header
 	if last {
@@ -165,13 +192,12 @@ func (s *sealer) flush(last bool) error {
 		s.sum = s.mac.Sum(nil)
 		aad = finalAAD(s.header, s.sum)
 	}
-	s.out = s.aead.Seal(s.out[:0], s.nonce[:], s.buf, aad)
+	s.out = s.aead.Seal(s.out[:0], s.nonce[:], p, aad)
 	if _, err := s.w.Write(s.out); err != nil {
 		return err
 	}
 	s.n += int64(len(s.out))
 	s.seg++
-	s.buf = s.buf[:0]
 	return nil
 }
 

@@ -347,50 +347,13 @@ func scanInstance(s interface{ Scan(...any) error }) (*ethos.Instance, error) {
 }
 
 func (s *InstanceService) CreateInstance(ctx context.Context, in *ethos.Instance) (*ethos.Instance, error) {
-	if in.ID == "" {
-		in.ID = ethos.NewID("ins")
-	}
-	if in.ReceivedAt.IsZero() {
-		in.ReceivedAt = s.db.Now().UTC()
-	}
-	if in.Status == ethos.InstanceStored && (in.Blob == nil || in.SOPInstanceUID == "") {
-		return nil, ethos.Errorf(ethos.EINVALID, "instance: a stored instance needs a blob and a SOP Instance UID")
-	}
-	// Prepared outside the transaction: preparing on another connection
-	// while this one holds SQLite's write lock would wait for it.
-	findKept, err := s.stmts.get(ctx, s.db.db, keptByUID)
-	if err != nil {
-		return nil, err
-	}
-	insert, err := s.stmts.get(ctx, s.db.db, "INSERT INTO instances ("+instanceCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	findKept, insert, err := s.instanceStmts(ctx, in)
 	if err != nil {
 		return nil, err
 	}
 	var existing *ethos.Instance
 	err = s.db.withTx(ctx, func(tx *sql.Tx) error {
-		if in.Status != ethos.InstanceQuarantined {
-			row := tx.StmtContext(ctx, findKept).QueryRowContext(ctx, in.ProjectID, in.SOPInstanceUID)
-			e, err := scanInstance(row)
-			if err == nil {
-				existing = e
-				return nil
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
-		}
-		var acquired sql.NullInt64
-		if !in.Acquired.IsZero() {
-			acquired = sql.NullInt64{Int64: nanos(in.Acquired), Valid: true}
-		}
-		var digest string
-		var size int64
-		if in.Blob != nil {
-			digest, size = in.Blob.Digest, in.Blob.Size
-		}
-		_, err := tx.StmtContext(ctx, insert).ExecContext(ctx,
-			in.ID, in.ProjectID, in.SOPInstanceUID, string(in.Subject), in.Modality, in.BodyPart, acquired, string(in.Status),
-			string(in.Reason), in.Detail, in.ConsentID, digest, size, in.Source, nanos(in.ReceivedAt), in.ReceivedBy)
+		existing, err = insertInstance(ctx, tx, findKept, insert, in)
 		return err
 	})
 	if isUnique(err) && in.Status != ethos.InstanceQuarantined {
@@ -411,6 +374,101 @@ func (s *InstanceService) CreateInstance(ctx context.Context, in *ethos.Instance
 		return existing, ethos.Errorf(ethos.ECONFLICT, "instance already stored as %s", existing.ID)
 	}
 	return in, nil
+}
+
+// CreateInstances records ins in one transaction (one commit, one sync)
+// and returns, for each, the record kept: ins[i] itself, or the record
+// already holding its SOP Instance UID in the project (kept[i] != ins[i],
+// as CreateInstance's ECONFLICT). Two stored instances of the batch with
+// the same UID resolve like two calls: the first is kept. If the batch
+// fails on a uniqueness race with another writer, each instance is
+// recorded on its own instead.
+func (s *InstanceService) CreateInstances(ctx context.Context, ins []*ethos.Instance) (kept []*ethos.Instance, err error) {
+	if len(ins) == 0 {
+		return nil, nil
+	}
+	var findKept, insert *sql.Stmt
+	for _, in := range ins {
+		if findKept, insert, err = s.instanceStmts(ctx, in); err != nil {
+			return nil, err
+		}
+	}
+	kept = make([]*ethos.Instance, len(ins))
+	err = s.db.withTx(ctx, func(tx *sql.Tx) error {
+		for i, in := range ins {
+			e, err := insertInstance(ctx, tx, findKept, insert, in)
+			if err != nil {
+				return fmt.Errorf("instance %d of %d: %w", i+1, len(ins), err)
+			}
+			kept[i] = in
+			if e != nil {
+				kept[i] = e
+			}
+		}
+		return nil
+	})
+	if isUnique(err) {
+		for i, in := range ins {
+			e, err := s.CreateInstance(ctx, in)
+			if err != nil && ethos.ErrorCode(err) != ethos.ECONFLICT {
+				return nil, err
+			}
+			kept[i] = e
+		}
+		return kept, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return kept, nil
+}
+
+// instanceStmts fills in's defaults and returns the cached statements. They
+// are prepared outside the transaction: preparing on another connection
+// while this one holds SQLite's write lock would wait for it.
+func (s *InstanceService) instanceStmts(ctx context.Context, in *ethos.Instance) (findKept, insert *sql.Stmt, err error) {
+	if in.ID == "" {
+		in.ID = ethos.NewID("ins")
+	}
+	if in.ReceivedAt.IsZero() {
+		in.ReceivedAt = s.db.Now().UTC()
+	}
+	if in.Status == ethos.InstanceStored && (in.Blob == nil || in.SOPInstanceUID == "") {
+		return nil, nil, ethos.Errorf(ethos.EINVALID, "instance: a stored instance needs a blob and a SOP Instance UID")
+	}
+	if findKept, err = s.stmts.get(ctx, s.db.db, keptByUID); err != nil {
+		return nil, nil, err
+	}
+	insert, err = s.stmts.get(ctx, s.db.db, "INSERT INTO instances ("+instanceCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	return findKept, insert, err
+}
+
+// insertInstance inserts in within tx, unless it is to be stored and the
+// project already keeps its UID: then it returns the kept record.
+func insertInstance(ctx context.Context, tx *sql.Tx, findKept, insert *sql.Stmt, in *ethos.Instance) (*ethos.Instance, error) {
+	if in.Status != ethos.InstanceQuarantined {
+		row := tx.StmtContext(ctx, findKept).QueryRowContext(ctx, in.ProjectID, in.SOPInstanceUID)
+		e, err := scanInstance(row)
+		if err == nil {
+			return e, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return nil, err
+		}
+	}
+	var acquired sql.NullInt64
+	if !in.Acquired.IsZero() {
+		acquired = sql.NullInt64{Int64: nanos(in.Acquired), Valid: true}
+	}
+	var digest string
+	var size int64
+	if in.Blob != nil {
+		digest, size = in.Blob.Digest, in.Blob.Size
+	}
+	_, err := tx.StmtContext(ctx, insert).ExecContext(ctx,
+		in.ID, in.ProjectID, in.SOPInstanceUID, string(in.Subject), in.Modality, in.BodyPart, acquired, string(in.Status),
+		string(in.Reason), in.Detail, in.ConsentID, digest, size, in.Source, nanos(in.ReceivedAt), in.ReceivedBy)
+	return nil, err
 }
 
 func (s *InstanceService) FindInstances(ctx context.Context, f ethos.InstanceFilter) ([]*ethos.Instance, int, error) {

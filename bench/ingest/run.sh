@@ -6,7 +6,9 @@
 #
 # Usage: bench/ingest/run.sh [SCRATCH_DIR]   (default /tmp/ethos-ingest-bench)
 # CORPUS=DIR reuses an existing corpus (e.g. /tmp/ethos-deid-bench/in).
-# REPS (default 3) rounds. Every ingest round starts from a fresh data
+# BASELINE=BIN also times an older ethos binary (e.g. built from main) as
+# ingest-base-w2, in the same rounds. VARIANTS limits the variants run
+# (default: all). REPS (default 3) rounds. Every ingest round starts from a fresh data
 # directory with 1,000 research consents imported (not timed), so nothing
 # dedupes. The table gives each variant's best wall time, its least CPU
 # time (user + system; less sensitive to the other load on a shared
@@ -70,14 +72,32 @@ while [ "$round" -lt "$reps" ]; do
 	/usr/bin/time -f "%e %M %U %S" -o "$scratch/time-cp+sync" sh -c "cp -r '$corpus' '$scratch/out-cp' && sync -f '$scratch/out-cp'"
 	record cp+sync
 	rm -rf "$scratch/out-cp"
-	for w in 1 2 4; do
+	# ingest-wN: N workers, group commit of --batch files (default);
+	# ingest-b1-w2: every file committed on its own (--batch 1);
+	# ingest-base-w2: the BASELINE binary.
+	for v in ${VARIANTS:-ingest-w1 ingest-w2 ingest-w4 ingest-b1-w2 ingest-base-w2}; do
+		bin=$E
+		extra=
+		case $v in
+		ingest-*) ;;
+		*) continue ;;
+		esac
+		case $v in
+		ingest-base-*)
+			[ -n "${BASELINE:-}" ] || continue
+			bin=$BASELINE
+			;;
+		ingest-b1-*) extra="--batch 1" ;;
+		esac
+		w=${v##*-w}
 		set -- $(fresh "$scratch/data")
 		sync
-		/usr/bin/time -f "%e %M %U %S" -o "$scratch/time-ingest-w$w" \
-			"$E" ingest --workers $w --data "$scratch/data" --user "$1" --project "$2" "$corpus" > "$scratch/log-ingest-w$w"
-		tail -1 "$scratch/log-ingest-w$w" | grep -q "done: stored $files" || { echo "ingest: not every file stored, see $scratch/log-ingest-w$w"; exit 1; }
-		record ingest-w$w
+		/usr/bin/time -f "%e %M %U %S" -o "$scratch/time-$v" \
+			"$bin" ingest --workers $w $extra --data "$scratch/data" --user "$1" --project "$2" "$corpus" > "$scratch/log-$v"
+		tail -1 "$scratch/log-$v" | grep -q "done: stored $files" || { echo "ingest: not every file stored, see $scratch/log-$v"; exit 1; }
+		record $v
 	done
+	case " ${VARIANTS:-stow-rs} " in *" stow-rs "*) ;; *) continue ;; esac
 	# STOW-RS: the server's CPU is measured (time of the server process,
 	# stopped by SIGTERM after the client is done); the wall time is the
 	# client's.
@@ -107,7 +127,7 @@ awk -v b="$bytes" -v f="$files" '
 	END {
 		printf "| variant | best wall s | files/s | MB/s | CPU s (user+sys) | peak RSS MB | wall vs cp | wall vs cp+sync | CPU vs cp |\n"
 		printf "|---|---|---|---|---|---|---|---|---|\n"
-		n = split("cp cp+sync ingest-w1 ingest-w2 ingest-w4 stow-rs", order, " ")
+		n = split("cp cp+sync ingest-w1 ingest-w2 ingest-w4 ingest-b1-w2 ingest-base-w2 stow-rs", order, " ")
 		for (i = 1; i <= n; i++) {
 			k = order[i]
 			if (!(k in best)) continue

@@ -19,13 +19,16 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/ethos-imaging/ethos"
+	"github.com/ethos-imaging/ethos/audit"
 	"github.com/ethos-imaging/ethos/collection"
 	"github.com/ethos-imaging/ethos/fileblob"
+	ehttp "github.com/ethos-imaging/ethos/http"
 	"github.com/ethos-imaging/ethos/policy"
 	"github.com/ethos-imaging/ethos/sqlite"
 	"github.com/ethos-imaging/ethos/sqlstore"
@@ -144,7 +147,7 @@ func serveCollection(ctx context.Context, a *app, decider ethos.Decider) (*colle
 		c.closeStores()
 		return nil, nil, err
 	}
-	g := &collection.Ingester{Instances: c.instances, Consents: c.consents, Blobs: c.blobs, Auditor: a.auditor, Decider: decider, Secret: c.secret}
+	g := &collection.Ingester{Instances: c.instances, Consents: c.consents, Blobs: c.blobs, Auditor: withBatchAudit(a.auditor), Decider: decider, Secret: c.secret}
 	return &collectionServer{
 		ingest:    &collection.Service{Ingester: g, Projects: a.projects, DUAs: a.duas},
 		registry:  c.registry(),
@@ -213,12 +216,13 @@ func runIngest(ctx context.Context, env *Env, args []string) error {
 	if len(args) > 0 && args[0] == "list" {
 		return runIngestList(ctx, env, args[1:])
 	}
-	flags := newFlagSet(env, "ingest", "ingest --user ID --project ID [--data DIR] [--workers N] [--json] DIR|FILE...\n       ethos ingest --project ID [--server URL] [--token T | $ETHOS_TOKEN] DIR|FILE...   (through a running server, by STOW-RS)\n       ethos ingest list --user ID --project ID [--status S] [--json]\n       ethos ingest rules --user ID --project ID --purpose research|ai-training [--modalities CT,MR] [--body-parts CHEST] [--from D] [--to D] [--issuer I]")
+	flags := newFlagSet(env, "ingest", "ingest --user ID --project ID [--data DIR] [--workers N] [--batch N] [--json] DIR|FILE...\n       ethos ingest --project ID [--server URL] [--token T | $ETHOS_TOKEN] DIR|FILE...   (through a running server, by STOW-RS)\n       ethos ingest list --user ID --project ID [--status S] [--json]\n       ethos ingest rules --user ID --project ID --purpose research|ai-training [--modalities CT,MR] [--body-parts CHEST] [--from D] [--to D] [--issuer I]")
 	data := flags.String("data", defaultDataDir, "data directory")
 	user := flags.String("user", "", "id of the Ethos user doing the ingest")
 	project := flags.String("project", "", "project to ingest into")
 	asJSON := flags.Bool("json", false, "print one JSON record per instance")
-	workers := flags.Int("workers", min(runtime.GOMAXPROCS(0), 4), "files ingested at a time")
+	workers := flags.Int("workers", min(runtime.GOMAXPROCS(0), 4), "batches ingested at a time")
+	batchFiles := flags.Int("batch", collection.BatchSize, "files per group commit (one blob sync, one database transaction, one audit append); 1 commits every file on its own")
 	remote := remoteFlags(env, flags)
 	if err := parseFlags(flags, args); err != nil {
 		return err
@@ -254,12 +258,16 @@ func runIngest(ctx context.Context, env *Env, args []string) error {
 	}
 	access := c.actor
 	access.DUAs = duas
-	g := &collection.Ingester{Instances: c.instances, Consents: c.consents, Blobs: c.blobs, Auditor: c.auditor, Decider: c.decider, Secret: c.secret}
+	g := &collection.Ingester{Instances: c.instances, Consents: c.consents, Blobs: c.blobs, Auditor: withBatchAudit(c.auditor), Decider: c.decider, Secret: c.secret}
 	batch := &collection.Batch{Project: p, Rules: rules, Access: access, RequestID: "cli-" + ethos.NewID("ing")}
-	// Walk first, then ingest with a few workers: parsing, sealing and the
-	// database commits of one file overlap another's syncs. A line is
-	// printed only once its instance record and audit event are durable.
-	type job struct{ path, source string }
+	// Walk first, then ingest groups of files with a few workers: parsing
+	// and sealing of one group overlap another's syncs. Each group is one
+	// group commit (collection.IngestBatch), and its lines are printed only
+	// once its blobs, instance records and audit events are all durable.
+	type job struct {
+		path, source string
+		size         int64
+	}
 	var jobs []job
 	for _, root := range flags.Args() {
 		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
@@ -269,32 +277,42 @@ func runIngest(ctx context.Context, env *Env, args []string) error {
 			if !d.Type().IsRegular() {
 				return nil
 			}
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
 			rel, _ := filepath.Rel(root, path)
 			if rel == "." {
 				rel = filepath.Base(path)
 			}
-			jobs = append(jobs, job{path, "file:" + filepath.ToSlash(rel)})
+			jobs = append(jobs, job{path, "file:" + filepath.ToSlash(rel), fi.Size()})
 			return nil
 		})
 		if err != nil {
 			return err
 		}
 	}
-	n := *workers
-	if n <= 0 {
-		n = 1
-	}
+	n := max(*workers, 1)
+	per := max(*batchFiles, 1)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	next := make(chan job)
+	next := make(chan []job)
 	go func() {
 		defer close(next)
-		for _, j := range jobs {
+		// A group ends at per files or maxBatchBytes, whichever comes
+		// first, bounding the memory of a group held whole.
+		for len(jobs) > 0 {
+			k, sum := 0, int64(0)
+			for k < len(jobs) && k < per && (k == 0 || sum+jobs[k].size <= maxBatchBytes) {
+				sum += jobs[k].size
+				k++
+			}
 			select {
-			case next <- j:
+			case next <- jobs[:k]:
 			case <-ctx.Done():
 				return
 			}
+			jobs = jobs[k:]
 		}
 	}()
 	var (
@@ -302,11 +320,8 @@ func runIngest(ctx context.Context, env *Env, args []string) error {
 		counts = map[string]int{}
 		enc    = json.NewEncoder(env.Stdout)
 		wg     sync.WaitGroup
-		bufs   = sync.Pool{New: func() any { return new([]byte) }}
 	)
 	report := func(res *collection.Result) error {
-		mu.Lock()
-		defer mu.Unlock()
 		in := res.Instance
 		key := string(in.Status)
 		if res.Duplicate {
@@ -327,17 +342,40 @@ func runIngest(ctx context.Context, env *Env, args []string) error {
 	}
 	for range n {
 		wg.Go(func() {
-			for j := range next {
-				buf := bufs.Get().(*[]byte)
-				data, err := readFileInto(j.path, *buf)
-				var res *collection.Result
-				if err == nil {
-					res, err = g.IngestBytes(ctx, batch, j.source, data)
+			// One buffer per worker holds a whole group, so its memory is
+			// bounded by maxBatchBytes (or one larger file).
+			var arena []byte
+			for group := range next {
+				items := make([]collection.Item, len(group))
+				need := 0
+				for _, j := range group {
+					need += int(min(j.size, collection.MaxInstanceBytes+1)) + 1
 				}
-				*buf = data[:0]
-				bufs.Put(buf)
+				if cap(arena) < need {
+					arena = make([]byte, 0, need)
+				}
+				arena = arena[:0]
+				var err error
+				for i, j := range group {
+					start := len(arena)
+					arena, err = appendFile(j.path, arena)
+					if err != nil {
+						break
+					}
+					items[i] = collection.Item{Source: j.source, Data: arena[start:len(arena):len(arena)]}
+				}
+				var res []*collection.Result
 				if err == nil {
-					err = report(res)
+					res, err = g.IngestBatch(ctx, batch, items)
+				}
+				if err == nil {
+					mu.Lock()
+					for _, r := range res {
+						if err = report(r); err != nil {
+							break
+						}
+					}
+					mu.Unlock()
 				}
 				if err != nil {
 					cancel(err)
@@ -515,10 +553,38 @@ func runIngestList(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
-// readFileInto reads the file at path into buf (grown when too small),
-// refusing files larger than collection.MaxInstanceBytes + 1 so that
-// ingest quarantines them instead of the reader allocating without bound.
-func readFileInto(path string, buf []byte) ([]byte, error) {
+// maxBatchBytes bounds the bytes of one group of files that ingest holds
+// in memory (a single larger file still forms a group of its own).
+const maxBatchBytes = 32 << 20
+
+// batchAuditor appends a group of audit events to the audit log in one
+// transaction (collection.BatchAuditor).
+type batchAuditor struct{ ehttp.LogAuditor }
+
+func (a batchAuditor) RecordBatch(ctx context.Context, events []ethos.AuditEvent) error {
+	evs := make([]audit.Event, len(events))
+	for i, e := range events {
+		evs[i] = audit.Event{Time: e.Time, Actor: e.Actor, Party: e.Party, Action: e.Action, Resource: e.Resource,
+			Stage: string(e.Stage), Purpose: string(e.Purpose), Decision: e.Decision, Reason: e.Reason, RequestID: e.RequestID}
+	}
+	_, err := a.Log.AppendBatch(ctx, evs)
+	return err
+}
+
+// withBatchAudit gives a, when it writes to an audit log, the batch append
+// group commit uses.
+func withBatchAudit(a ethos.Auditor) ethos.Auditor {
+	if la, ok := a.(ehttp.LogAuditor); ok {
+		return batchAuditor{la}
+	}
+	return a
+}
+
+// appendFile appends the bytes of the file at path to buf (grown when too
+// small), stopping after collection.MaxInstanceBytes + 1 bytes so that
+// ingest quarantines a larger file instead of the reader allocating
+// without bound.
+func appendFile(path string, buf []byte) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return buf, err
@@ -528,19 +594,18 @@ func readFileInto(path string, buf []byte) ([]byte, error) {
 	if err != nil {
 		return buf, err
 	}
+	start := len(buf)
 	size := min(fi.Size(), collection.MaxInstanceBytes+1) + 1 // +1: see EOF in one read
-	if int64(cap(buf)) < size {
-		buf = make([]byte, 0, size)
-	}
-	buf = buf[:0]
+	buf = slices.Grow(buf, int(size))
 	for {
-		if len(buf) > collection.MaxInstanceBytes {
+		if len(buf)-start > collection.MaxInstanceBytes {
 			return buf, nil
 		}
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
 		}
-		n, err := f.Read(buf[len(buf):cap(buf)])
+		limit := min(cap(buf), start+collection.MaxInstanceBytes+1)
+		n, err := f.Read(buf[len(buf):limit])
 		buf = buf[:len(buf)+n]
 		if err == io.EOF {
 			return buf, nil
