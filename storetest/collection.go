@@ -20,6 +20,7 @@ func RunCollection(t *testing.T, open func(t *testing.T) *sqlstore.DB) {
 	t.Run("SubjectLinks", func(t *testing.T) { testSubjectLinks(t, open(t)) })
 	t.Run("Instances", func(t *testing.T) { testInstances(t, open(t)) })
 	t.Run("InstancesConcurrentDuplicates", func(t *testing.T) { testInstanceRace(t, open(t)) })
+	t.Run("InstanceBatch", func(t *testing.T) { testInstanceBatch(t, open(t)) })
 	t.Run("CollectionRules", func(t *testing.T) { testCollectionRules(t, open(t)) })
 }
 
@@ -371,4 +372,61 @@ func testCollectionRules(t *testing.T, db *sqlstore.DB) {
 	t.Run("ErrInvalid_bad_purpose", func(t *testing.T) {
 		code(t, s.SetCollectionRules(ctx, &ethos.CollectionRules{ProjectID: "prj_1", Purpose: "commercial-use"}), ethos.EINVALID)
 	})
+}
+
+// testInstanceBatch checks CreateInstances (ingest's group commit) against
+// what the same records would get one call at a time: a UID already stored
+// keeps its record, a UID twice in the batch keeps the first, quarantine
+// records all stay, and everything else is recorded in one go.
+func testInstanceBatch(t *testing.T, db *sqlstore.DB) {
+	ctx := context.Background()
+	s := sqlstore.NewInstanceService(db)
+	k := ethos.SubjectKey(strings.Repeat("c", 64))
+	blob := func(c string) *ethos.BlobRef {
+		return &ethos.BlobRef{Subject: k, Digest: strings.Repeat(c, 64), Size: 1}
+	}
+	old, err := s.CreateInstance(ctx, &ethos.Instance{ProjectID: "prj_1", SOPInstanceUID: "1.1", Subject: k, Status: ethos.InstanceStored, Blob: blob("a")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := []*ethos.Instance{
+		{ProjectID: "prj_1", SOPInstanceUID: "1.1", Subject: k, Status: ethos.InstanceStored, Blob: blob("a")},                        // already stored
+		{ProjectID: "prj_1", SOPInstanceUID: "2.2", Subject: k, Status: ethos.InstanceStored, Blob: blob("b")},                        // new
+		{ProjectID: "prj_1", SOPInstanceUID: "2.2", Subject: k, Status: ethos.InstanceStored, Blob: blob("b")},                        // twice in the batch
+		{ProjectID: "prj_1", SOPInstanceUID: "3.3", Subject: k, Status: ethos.InstanceQuarantined, Reason: ethos.QuarantineNoConsent}, // quarantined
+		{ProjectID: "prj_1", SOPInstanceUID: "3.3", Subject: k, Status: ethos.InstanceQuarantined, Reason: ethos.QuarantineNoConsent}, // quarantine repeats are records too
+		{ProjectID: "prj_2", SOPInstanceUID: "1.1", Subject: k, Status: ethos.InstanceStored, Blob: blob("a")},                        // same UID, other project
+	}
+	kept, err := s.CreateInstances(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kept) != len(batch) {
+		t.Fatalf("%d results for %d instances", len(kept), len(batch))
+	}
+	if kept[0].ID != old.ID {
+		t.Errorf("already stored UID: kept %s, want the earlier record %s", kept[0].ID, old.ID)
+	}
+	if kept[1] != batch[1] || kept[1].ID == "" {
+		t.Errorf("new instance: not recorded as itself")
+	}
+	if kept[2].ID != kept[1].ID {
+		t.Errorf("UID twice in the batch: kept %s, want the first %s", kept[2].ID, kept[1].ID)
+	}
+	for _, i := range []int{3, 4, 5} {
+		if kept[i] != batch[i] || kept[i].ID == "" {
+			t.Errorf("instance %d: not recorded as itself", i)
+		}
+	}
+	for _, c := range []struct {
+		project string
+		want    int
+	}{{"prj_1", 4}, {"prj_2", 1}} {
+		if _, total, err := s.FindInstances(ctx, ethos.InstanceFilter{ProjectID: &c.project}); err != nil || total != c.want {
+			t.Errorf("%s: %d records (%v), want %d", c.project, total, err, c.want)
+		}
+	}
+	if got, err := s.CreateInstances(ctx, nil); err != nil || got != nil {
+		t.Errorf("empty batch: %v, %v", got, err)
+	}
 }
