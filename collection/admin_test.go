@@ -70,7 +70,7 @@ func TestRegistryImport(t *testing.T) {
 	t.Run("ErrInvalid_malformed_names_the_field", func(t *testing.T) {
 		bad := strings.Replace(string(b), `"status": "active"`, `"status": "sort-of"`, 1)
 		if bad == string(b) {
-			t.Skip("fixture has no status to corrupt")
+			t.Fatal("fixture has no \"status\": \"active\" to corrupt; the test would check nothing")
 		}
 		_, err := reg.ImportConsents(context.Background(), f.batch.Access, []byte(bad), "t")
 		if ethos.ErrorCode(err) != ethos.EINVALID || !strings.Contains(err.Error(), "status") {
