@@ -103,20 +103,8 @@ func (s *ConsentService) FindConsents(ctx context.Context, f ethos.ConsentFilter
 	if err != nil {
 		return nil, 0, err
 	}
-	defer rows.Close()
-	var out []*ethos.Consent
-	for rows.Next() {
-		var body string
-		if err := rows.Scan(&body); err != nil {
-			return nil, 0, err
-		}
-		var c ethos.Consent
-		if err := json.Unmarshal([]byte(body), &c); err != nil {
-			return nil, 0, fmt.Errorf("consent row: %w", err)
-		}
-		out = append(out, &c)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := scanBodies[ethos.Consent](rows, "consent")
+	if err != nil {
 		return nil, 0, err
 	}
 	n, err := s.db.total(ctx, "consents", &w, offset, limit, len(out))
@@ -554,20 +542,8 @@ func (s *InstanceService) FindCollectionRules(ctx context.Context) ([]*ethos.Col
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []*ethos.CollectionRules
-	for rows.Next() {
-		var body string
-		if err := rows.Scan(&body); err != nil {
-			return nil, err
-		}
-		var r ethos.CollectionRules
-		if err := json.Unmarshal([]byte(body), &r); err != nil {
-			return nil, fmt.Errorf("collection rules row: %w", err)
-		}
-		out = append(out, &r)
-	}
-	return out, rows.Err()
+	out, err := scanBodies[ethos.CollectionRules](rows, "collection rules")
+	return out, err
 }
 
 func (s *InstanceService) CollectionRules(ctx context.Context, projectID string) (*ethos.CollectionRules, error) {

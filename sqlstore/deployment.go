@@ -322,20 +322,8 @@ func (s *DeploymentStore) FindIncidents(ctx context.Context, f ethos.IncidentFil
 	if err != nil {
 		return nil, 0, err
 	}
-	defer rows.Close()
-	out := []*ethos.Incident{}
-	for rows.Next() {
-		var body string
-		if err := rows.Scan(&body); err != nil {
-			return nil, 0, err
-		}
-		var inc ethos.Incident
-		if err := json.Unmarshal([]byte(body), &inc); err != nil {
-			return nil, 0, fmt.Errorf("stored incident: %w", err)
-		}
-		out = append(out, &inc)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := scanBodies[ethos.Incident](rows, "incident")
+	if err != nil {
 		return nil, 0, err
 	}
 	n, err := s.db.count(ctx, "incidents", &w)

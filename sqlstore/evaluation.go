@@ -213,21 +213,3 @@ func (s *EvaluationStore) FindEvaluationSignoffs(ctx context.Context, runID stri
 	}
 	return scanBodies[ethos.EvaluationSignoff](rows, "evaluation sign-off")
 }
-
-// scanBodies decodes one JSON body column per row and closes rows.
-func scanBodies[T any](rows *sql.Rows, what string) ([]*T, error) {
-	defer rows.Close()
-	out := []*T{}
-	for rows.Next() {
-		var body string
-		if err := rows.Scan(&body); err != nil {
-			return nil, err
-		}
-		v := new(T)
-		if err := json.Unmarshal([]byte(body), v); err != nil {
-			return nil, fmt.Errorf("%s row: %w", what, err)
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
-}

@@ -74,20 +74,8 @@ func (s *ProcessingService) FindProcessingRuns(ctx context.Context, f ethos.Proc
 	if err != nil {
 		return nil, 0, err
 	}
-	defer rows.Close()
-	var out []*ethos.ProcessingRun
-	for rows.Next() {
-		var body string
-		if err := rows.Scan(&body); err != nil {
-			return nil, 0, err
-		}
-		var r ethos.ProcessingRun
-		if err := json.Unmarshal([]byte(body), &r); err != nil {
-			return nil, 0, fmt.Errorf("processing run row: %w", err)
-		}
-		out = append(out, &r)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := scanBodies[ethos.ProcessingRun](rows, "processing run")
+	if err != nil {
 		return nil, 0, err
 	}
 	n, err := s.db.count(ctx, "processing_runs", &w)
@@ -205,22 +193,12 @@ func (s *DatasetService) FindDatasetVersions(ctx context.Context, f ethos.Datase
 	if err != nil {
 		return nil, 0, err
 	}
-	defer rows.Close()
-	var out []*ethos.DatasetVersion
-	for rows.Next() {
-		var body string
-		if err := rows.Scan(&body); err != nil {
-			return nil, 0, err
-		}
-		var v ethos.DatasetVersion
-		if err := json.Unmarshal([]byte(body), &v); err != nil {
-			return nil, 0, fmt.Errorf("dataset version row: %w", err)
-		}
-		v.Entries, v.Members = nil, nil
-		out = append(out, &v)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := scanBodies[ethos.DatasetVersion](rows, "dataset version")
+	if err != nil {
 		return nil, 0, err
+	}
+	for _, v := range out {
+		v.Entries, v.Members = nil, nil
 	}
 	n, err := s.db.count(ctx, "dataset_versions", &w)
 	return out, n, err
@@ -302,18 +280,6 @@ func (s *DatasetService) FindDatasetSplits(ctx context.Context, versionID string
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []*ethos.DatasetSplit
-	for rows.Next() {
-		var body string
-		if err := rows.Scan(&body); err != nil {
-			return nil, err
-		}
-		var sp ethos.DatasetSplit
-		if err := json.Unmarshal([]byte(body), &sp); err != nil {
-			return nil, fmt.Errorf("dataset split row: %w", err)
-		}
-		out = append(out, &sp)
-	}
-	return out, rows.Err()
+	out, err := scanBodies[ethos.DatasetSplit](rows, "dataset split")
+	return out, err
 }

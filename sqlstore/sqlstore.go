@@ -16,6 +16,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -164,4 +165,22 @@ func exists(ctx context.Context, tx *sql.Tx, table, id string) (bool, error) {
 		return false, nil
 	}
 	return err == nil, err
+}
+
+// scanBodies decodes one JSON body column per row and closes rows.
+func scanBodies[T any](rows *sql.Rows, what string) ([]*T, error) {
+	defer rows.Close()
+	out := []*T{}
+	for rows.Next() {
+		var body string
+		if err := rows.Scan(&body); err != nil {
+			return nil, err
+		}
+		v := new(T)
+		if err := json.Unmarshal([]byte(body), v); err != nil {
+			return nil, fmt.Errorf("%s row: %w", what, err)
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }

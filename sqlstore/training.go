@@ -94,20 +94,8 @@ func (s *TrainingStore) FindTrainingRuns(ctx context.Context, f ethos.TrainingRu
 	if err != nil {
 		return nil, 0, err
 	}
-	defer rows.Close()
-	out := []*ethos.TrainingRun{}
-	for rows.Next() {
-		var body string
-		if err := rows.Scan(&body); err != nil {
-			return nil, 0, err
-		}
-		var r ethos.TrainingRun
-		if err := json.Unmarshal([]byte(body), &r); err != nil {
-			return nil, 0, fmt.Errorf("training run row: %w", err)
-		}
-		out = append(out, &r)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := scanBodies[ethos.TrainingRun](rows, "training run")
+	if err != nil {
 		return nil, 0, err
 	}
 	n, err := s.db.count(ctx, "training_runs", &w)
