@@ -127,21 +127,9 @@ func deploymentList(ctx context.Context, env *Env, args []string) error {
 	if *status != "" {
 		q.Set("status", *status)
 	}
-	var out struct {
-		Items []ethos.Deployment `json:"items"`
-		Total int                `json:"total"`
-	}
-	if err := c.do(ctx, "GET", "/api/v1/deployments?"+q.Encode(), nil, &out); err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(env, out)
-	}
-	var rows [][]string
-	for _, d := range out.Items {
-		rows = append(rows, []string{d.ID, string(d.Status), d.ModelVersionID, d.Site, strconv.FormatFloat(d.Threshold, 'g', -1, 64), strconv.Itoa(d.Revision)})
-	}
-	return table(env, "ID\tSTATUS\tMODEL VERSION\tSITE\tTHRESHOLD\tREVISION", rows)
+	return printList(ctx, env, c, "/api/v1/deployments", q, *asJSON, "ID\tSTATUS\tMODEL VERSION\tSITE\tTHRESHOLD\tREVISION", func(d ethos.Deployment) []string {
+		return []string{d.ID, string(d.Status), d.ModelVersionID, d.Site, strconv.FormatFloat(d.Threshold, 'g', -1, 64), strconv.Itoa(d.Revision)}
+	})
 }
 
 func deploymentShow(ctx context.Context, env *Env, args []string) error {

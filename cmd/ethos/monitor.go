@@ -165,26 +165,15 @@ func monitorRuns(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var out struct {
-		Items []*ethos.MonitorRun `json:"items"`
-		Total int                 `json:"total"`
-	}
-	if err := c.do(ctx, "GET", monitorBase(*dep)+"/runs?limit="+strconv.Itoa(*limit), nil, &out); err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(env, out)
-	}
-	var rows [][]string
-	for _, r := range out.Items {
+	q := url.Values{"limit": {strconv.Itoa(*limit)}}
+	return printList(ctx, env, c, monitorBase(*dep)+"/runs", q, *asJSON, "ID\tKIND\tSTARTED\tDUE\tLATE\tWINDOWS\tEVENTS\tRAISED\tCLEARED\tERROR", func(r *ethos.MonitorRun) []string {
 		late := ""
 		if r.Late {
 			late = "LATE"
 		}
-		rows = append(rows, []string{r.ID, r.Kind, fmtTime(&r.StartedAt), fmtTime(r.DueAt), late, strconv.Itoa(r.Windows), strconv.Itoa(r.Events),
-			strconv.Itoa(r.Raised), strconv.Itoa(r.Cleared), r.Error})
-	}
-	return table(env, "ID\tKIND\tSTARTED\tDUE\tLATE\tWINDOWS\tEVENTS\tRAISED\tCLEARED\tERROR", rows)
+		return []string{r.ID, r.Kind, fmtTime(&r.StartedAt), fmtTime(r.DueAt), late, strconv.Itoa(r.Windows), strconv.Itoa(r.Events),
+			strconv.Itoa(r.Raised), strconv.Itoa(r.Cleared), r.Error}
+	})
 }
 
 func monitorStatus(ctx context.Context, env *Env, args []string) error {
@@ -253,18 +242,7 @@ func monitorAlerts(ctx context.Context, env *Env, args []string) error {
 	if *untriaged {
 		q.Set("untriaged", "true")
 	}
-	var out struct {
-		Items []*ethos.Alert `json:"items"`
-		Total int            `json:"total"`
-	}
-	if err := c.do(ctx, "GET", monitorBase(*dep)+"/alerts?"+q.Encode(), nil, &out); err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(env, out)
-	}
-	var rows [][]string
-	for _, a := range out.Items {
+	return printList(ctx, env, c, monitorBase(*dep)+"/alerts", q, *asJSON, "ID\tRAISED\tRULE\tKEY\tSITE\tSEVERITY\tSTATE\tTRIAGE\tCASE", func(a *ethos.Alert) []string {
 		triage := a.Triage
 		if triage == "" && a.AckBy != "" {
 			triage = "acknowledged"
@@ -272,9 +250,8 @@ func monitorAlerts(ctx context.Context, env *Env, args []string) error {
 		if triage == "" {
 			triage = "waiting"
 		}
-		rows = append(rows, []string{a.ID, fmtTime(&a.RaisedAt), a.RuleID, a.Key, a.Site, a.Severity, a.State, triage, a.CaseID})
-	}
-	return table(env, "ID\tRAISED\tRULE\tKEY\tSITE\tSEVERITY\tSTATE\tTRIAGE\tCASE", rows)
+		return []string{a.ID, fmtTime(&a.RaisedAt), a.RuleID, a.Key, a.Site, a.Severity, a.State, triage, a.CaseID}
+	})
 }
 
 func monitorAck(ctx context.Context, env *Env, args []string) error {
