@@ -49,16 +49,6 @@ func deploymentPlanValidator(b []byte) error {
 	return monitor.ValidatePlan(rest)
 }
 
-// The monitor (cmd/ethos/monitor.go) reads the events this stage stores
-// and asks it to suspend a deployment when a stop-rule says so.
-func init() {
-	monitorEventReader = func(a *app) ethos.InferenceEventReader { return sqlstore.NewDeploymentStore(a.store) }
-	monitorSuspender = func(a *app) ethos.DeploymentSuspender {
-		// Suspension never consults the evaluation gate.
-		return &deployment.Registry{Store: sqlstore.NewDeploymentStore(a.store), Users: a.users, Evaluations: noEvaluationGate{}}
-	}
-}
-
 func runDeployment(ctx context.Context, env *Env, args []string) error {
 	verbs := map[string]func(context.Context, *Env, []string) error{
 		"register": deploymentRegister, "list": deploymentList, "show": deploymentShow, "change": deploymentChange, "ack": deploymentAck,
@@ -469,12 +459,4 @@ func (c *client) postRaw(ctx context.Context, path, ctype string, body []byte) (
 		return nil, ethos.Errorf(ethos.EINTERNAL, "server answered %s", resp.Status)
 	}
 	return &res, nil
-}
-
-// noEvaluationGate approves nothing; it stands in where a registry only
-// suspends deployments.
-type noEvaluationGate struct{}
-
-func (noEvaluationGate) ApprovedEvaluation(ctx context.Context, modelVersionID string) (string, error) {
-	return "", ethos.Errorf(ethos.ENOTFOUND, "no evaluation gate in this context")
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ethos-imaging/ethos"
+	"github.com/ethos-imaging/ethos/deployment"
 	"github.com/ethos-imaging/ethos/deployment/monitor"
 	"github.com/ethos-imaging/ethos/deployment/monitor/sim"
 	"github.com/ethos-imaging/ethos/sqlstore"
@@ -512,28 +513,23 @@ func splitChange(s string) (who string, at time.Time, val string, err error) {
 
 // Serving.
 
-// monitorEventReader is the store of inference events the monitor reads.
-// The event store (ingestion API and its sqlstore reader) belongs to the
-// deployment registry; until it is wired here, "ethos serve" does not
-// offer monitoring and says so in its log.
-var monitorEventReader = func(a *app) ethos.InferenceEventReader { return nil }
+// monitorEventReader is the store of inference events the monitor reads:
+// the deployment stage's event store (tests replace it with simulated
+// events).
+var monitorEventReader = func(a *app) ethos.InferenceEventReader { return sqlstore.NewDeploymentStore(a.store) }
 
 // monitorSuspender is the deployment registry that suspends a deployment
-// when a stop-rule's action is "suspend"; nil: such cases record that no
-// registry was there to ask.
-var monitorSuspender = func(a *app) ethos.DeploymentSuspender { return nil }
+// when a stop-rule's action is "suspend". It never registers or takes a
+// deployment live, so it needs no evaluation gate.
+func monitorSuspender(a *app) ethos.DeploymentSuspender {
+	return &deployment.Registry{Store: sqlstore.NewDeploymentStore(a.store), Users: a.users}
+}
 
 // serveMonitor builds the monitor over the app's store and starts its
-// scheduler; stop waits for the scheduler and webhook deliveries. It
-// returns nil services when no event store is wired.
+// scheduler; stop waits for the scheduler and webhook deliveries.
 func serveMonitor(ctx context.Context, a *app, every time.Duration, logger *slog.Logger) (ethos.MonitorService, ethos.MonitorStore, func()) {
-	events := monitorEventReader(a)
-	if events == nil {
-		logger.Warn("deployment monitoring is not offered: no inference event store is wired into this build")
-		return nil, nil, func() {}
-	}
 	store := sqlstore.NewMonitorService(a.store)
-	m := &monitor.Monitor{Store: store, Events: events, Auditor: a.auditor, Suspender: monitorSuspender(a), Logger: logger,
+	m := &monitor.Monitor{Store: store, Events: monitorEventReader(a), Auditor: a.auditor, Suspender: monitorSuspender(a), Logger: logger,
 		Notifier: &monitor.Notifier{Store: store, Logger: logger}}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
