@@ -64,9 +64,9 @@ type QualityCheck struct {
 
 // ProjectChecks is every quality check of one project at one moment.
 type ProjectChecks struct {
-	ProjectID string         `json:"project_id"`
-	Stage     Stage          `json:"stage"` // the project's current stage
-	CheckedAt time.Time      `json:"checked_at"`
+	ProjectID string          `json:"project_id"`
+	Stage     Stage           `json:"stage"` // the project's current stage
+	CheckedAt time.Time       `json:"checked_at"`
 	Checks    []*QualityCheck `json:"checks"`
 }
 
