@@ -49,6 +49,23 @@ var _ = deid.NewEngine
 // when it is not set. For profiling: go test -run X -bench BatchDigest
 // -benchtime 1x -cpuprofile cpu.out ./deid
 func BenchmarkBatchDigest(b *testing.B) {
+	benchBatch(b, engineProcessor{}, false)
+}
+
+// BenchmarkBatchNoHash is BenchmarkBatchDigest without digests, as
+// `ethos deid --no-hash --sync none` runs.
+func BenchmarkBatchNoHash(b *testing.B) {
+	benchBatch(b, plainProcessor{}, true)
+}
+
+type plainProcessor struct{ e *deid.Engine }
+
+func (p plainProcessor) Process(ctx context.Context, in, out *os.File) (batch.Result, error) {
+	r, err := p.e.ProcessFile(ctx, in, out)
+	return batch.Result{Quarantine: r.Quarantine, Skip: r.Skip, Reasons: r.Reasons, Name: r.Name, Counts: r.Counts, Group: r.Group}, err
+}
+
+func benchBatch(b *testing.B, proc batch.Processor, noHash bool) {
 	in := os.Getenv("ETHOS_DEID_BENCH")
 	if in == "" {
 		b.Skip("ETHOS_DEID_BENCH not set")
@@ -58,9 +75,17 @@ func BenchmarkBatchDigest(b *testing.B) {
 		b.Fatal(err)
 	}
 	e := deid.NewEngine(cfg, mustKeys(b, "bench secret 0123456789abcdef"))
+	switch p := proc.(type) {
+	case engineProcessor:
+		p.e = e
+		proc = p
+	case plainProcessor:
+		p.e = e
+		proc = p
+	}
 	for b.Loop() {
 		out := filepath.Join(b.TempDir(), "out")
-		res, err := batch.Run(context.Background(), batch.Options{In: in, Out: out, Processor: engineProcessor{e}, Sync: batch.SyncNone, Workers: runtime.NumCPU()})
+		res, err := batch.Run(context.Background(), batch.Options{In: in, Out: out, Processor: proc, Sync: batch.SyncNone, NoHash: noHash, Workers: runtime.NumCPU()})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -48,7 +48,7 @@ func TestProcessBytesDigestMatchesFile(t *testing.T) {
 	ctx := context.Background()
 	for _, eng := range engines {
 		t.Run(eng.name, func(t *testing.T) {
-			written, cleaned := 0, 0
+			written, cleaned, withheld := 0, 0, 0
 			for _, src := range files {
 				rel, _ := filepath.Rel(dir, src)
 				data, err := os.ReadFile(src)
@@ -83,6 +83,11 @@ func TestProcessBytesDigestMatchesFile(t *testing.T) {
 					continue
 				}
 				if rb.Quarantine || rb.Skip {
+					// No output is created for a withheld instance.
+					if _, rt := processTo(t, eng.e, src, filepath.Join(tmp, "to.dcm"), true); rt.Quarantine != rb.Quarantine || rt.Skip != rb.Skip {
+						t.Errorf("%s: ProcessFileTo quarantine %v skip %v, want %v %v", rel, rt.Quarantine, rt.Skip, rb.Quarantine, rb.Skip)
+					}
+					withheld++
 					continue
 				}
 				want, err := os.ReadFile(outPath)
@@ -91,6 +96,17 @@ func TestProcessBytesDigestMatchesFile(t *testing.T) {
 				}
 				if !bytes.Equal(mem.Bytes(), want) {
 					t.Errorf("%s: bytes path wrote %d bytes, file path %d, contents differ", rel, mem.Len(), len(want))
+				}
+				for _, digest := range []bool{true, false} {
+					got, rt := processTo(t, eng.e, src, filepath.Join(tmp, "to.dcm"), digest)
+					wantIn, wantOut := rf.InputSHA256, rf.OutputSHA256
+					if !digest {
+						wantIn, wantOut = "", ""
+					}
+					if rt.Name != rf.Name || rt.InputSHA256 != wantIn || rt.OutputSHA256 != wantOut || !bytes.Equal(got, want) {
+						t.Errorf("%s: ProcessFileTo (digest %v) gave %s %s %s and %d bytes, ProcessFileDigest %s %s %s and %d bytes",
+							rel, digest, rt.Name, rt.InputSHA256, rt.OutputSHA256, len(got), rf.Name, wantIn, wantOut, len(want))
+					}
 				}
 				written++
 				if _, ok := rb.Counts["(7FE0,0010)"]; ok {
@@ -103,9 +119,48 @@ func TestProcessBytesDigestMatchesFile(t *testing.T) {
 			if eng.name == "CleanPixelData" && cleaned == 0 {
 				t.Error("no file had its pixel data cleaned")
 			}
-			t.Logf("%d files, %d written, %d cleaned", len(files), written, cleaned)
+			t.Logf("%d files, %d written, %d cleaned, %d withheld", len(files), written, cleaned, withheld)
 		})
 	}
+}
+
+// processTo runs ProcessFileTo on src, its output created at out, and
+// returns what it wrote. It fails the test when create is called for an
+// instance that is not written, with another name than the result's, or
+// more than once.
+func processTo(t *testing.T, e *deid.Engine, src, out string, digest bool) ([]byte, deid.FileResult) {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	var created []string
+	var f *os.File
+	r, err := e.ProcessFileTo(context.Background(), in, func(name string) (*os.File, error) {
+		created = append(created, name)
+		var err error
+		f, err = os.Create(out)
+		return f, err
+	}, digest)
+	if f != nil {
+		defer f.Close()
+	}
+	if err != nil {
+		t.Fatalf("ProcessFileTo: %v", err)
+	}
+	written := !r.Quarantine && !r.Skip
+	if written != (len(created) == 1) || len(created) > 1 || written && created[0] != r.Name {
+		t.Fatalf("create called with %q for a result named %q (quarantine %v, skip %v)", created, r.Name, r.Quarantine, r.Skip)
+	}
+	if !written {
+		return nil, r
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, r
 }
 
 // FuzzProcessBytesDigest feeds arbitrary bytes to the in-memory entry

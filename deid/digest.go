@@ -17,6 +17,10 @@ import (
 // copied to the output by the kernel, is hashed from the mapping, so no
 // byte is read twice and the output is not read back.
 func (e *Engine) ProcessFileDigest(ctx context.Context, in, out *os.File) (res FileResult, err error) {
+	return e.processFileDigest(ctx, in, fixedOutput(out))
+}
+
+func (e *Engine) processFileDigest(ctx context.Context, in *os.File, open outputFunc) (res FileResult, err error) {
 	data, unmap, err := mapFile(in)
 	if err != nil {
 		return FileResult{}, err
@@ -46,7 +50,7 @@ func (e *Engine) ProcessFileDigest(ctx context.Context, in, out *os.File) (res F
 		}
 	}
 	oh := sha256.New()
-	res, err = e.processFile(ctx, in, out, data, oh)
+	res, err = e.processFile(ctx, in, open, data, oh)
 	res.InputSHA256 = inSum
 	if err == nil && !res.Quarantine && !res.Skip {
 		res.OutputSHA256 = hex.EncodeToString(oh.Sum(nil))
@@ -69,7 +73,7 @@ func (e *Engine) ProcessBytesDigest(ctx context.Context, data []byte, out io.Wri
 	}
 	s := sha256.Sum256(data)
 	oh := sha256.New()
-	res, err := e.processFile(ctx, nil, out, data, oh)
+	res, err := e.processFile(ctx, nil, fixedOutput(out), data, oh)
 	res.InputSHA256 = hex.EncodeToString(s[:])
 	if err == nil && !res.Quarantine && !res.Skip {
 		res.OutputSHA256 = hex.EncodeToString(oh.Sum(nil))

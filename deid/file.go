@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash"
 	"io"
 	"os"
@@ -35,13 +36,50 @@ func (e *Engine) ProcessFile(ctx context.Context, in, out *os.File) (FileResult,
 	if err := ctx.Err(); err != nil {
 		return FileResult{}, err
 	}
-	return e.processFile(ctx, in, out, nil, nil)
+	return e.processFile(ctx, in, fixedOutput(out), nil, nil)
+}
+
+// CreateFunc makes the output file of an instance that is to be written,
+// given its name (FileResult.Name, slash separated).
+type CreateFunc func(name string) (*os.File, error)
+
+// ProcessFileTo is ProcessFile, or ProcessFileDigest when digest is set,
+// with the output file made by create once the engine knows the
+// instance's output name and that it is to be written: create is not
+// called for a quarantined or skipped instance, and is called at most
+// once. A caller can so make the output in its final directory (on
+// ext4, a file's inode is allocated near its directory's) and never
+// create and discard a file for an instance it withholds. An error from
+// create is returned wrapped.
+func (e *Engine) ProcessFileTo(ctx context.Context, in *os.File, create CreateFunc, digest bool) (FileResult, error) {
+	if err := ctx.Err(); err != nil {
+		return FileResult{}, err
+	}
+	open := func(name string) (io.Writer, error) {
+		f, err := create(name)
+		if err != nil {
+			return nil, fmt.Errorf("deid: create output: %w", err)
+		}
+		return f, nil
+	}
+	if digest {
+		return e.processFileDigest(ctx, in, open)
+	}
+	return e.processFile(ctx, in, open, nil, nil)
+}
+
+// outputFunc returns the writer of an instance's output given its name.
+type outputFunc func(name string) (io.Writer, error)
+
+func fixedOutput(w io.Writer) outputFunc {
+	return func(string) (io.Writer, error) { return w, nil }
 }
 
 // processFile is ProcessFile with an optional mapping of the input (data)
-// and an optional hash that receives every byte written to out. When data
-// is set, in may be nil: everything is read from data.
-func (e *Engine) processFile(ctx context.Context, in *os.File, out io.Writer, data []byte, outHash hash.Hash) (FileResult, error) {
+// and an optional hash that receives every byte written to the output.
+// When data is set, in may be nil: everything is read from data. The
+// output is asked of open only when the instance is to be written.
+func (e *Engine) processFile(ctx context.Context, in *os.File, open outputFunc, data []byte, outHash hash.Hash) (FileResult, error) {
 	f, err := readCodec(in, data)
 	if err != nil {
 		return FileResult{}, err
@@ -114,6 +152,10 @@ func (e *Engine) processFile(ctx context.Context, in *os.File, out io.Writer, da
 	}
 	if err := ctx.Err(); err != nil {
 		return FileResult{}, err
+	}
+	out, err := open(res.Name)
+	if err != nil {
+		return res, err
 	}
 	return res, writeCodec(out, in, f, pc, data, outHash)
 }

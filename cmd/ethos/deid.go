@@ -152,9 +152,19 @@ func (p processor) Process(ctx context.Context, in, out *os.File) (batch.Result,
 	} else {
 		r, err = p.e.ProcessFile(ctx, in, out)
 	}
-	res := batch.Result{Quarantine: r.Quarantine, Skip: r.Skip, Reasons: r.Reasons, Name: r.Name, Counts: r.Counts,
+	return batchResult(r), err
+}
+
+// ProcessTo lets the runner create each output in its final directory,
+// once the engine has named it (batch.ProcessorTo).
+func (p processor) ProcessTo(ctx context.Context, in *os.File, create func(string) (*os.File, error)) (batch.Result, error) {
+	r, err := p.e.ProcessFileTo(ctx, in, create, p.digest)
+	return batchResult(r), err
+}
+
+func batchResult(r deid.FileResult) batch.Result {
+	return batch.Result{Quarantine: r.Quarantine, Skip: r.Skip, Reasons: r.Reasons, Name: r.Name, Counts: r.Counts,
 		Group: r.Group, InputSHA256: r.InputSHA256, OutputSHA256: r.OutputSHA256}
-	return res, err
 }
 
 func deidConfig(optList, profilePath string) (*deid.Config, error) {

@@ -69,6 +69,17 @@ type Processor interface {
 	Process(ctx context.Context, in *os.File, out *os.File) (Result, error)
 }
 
+// ProcessorTo is implemented by a Processor that can make its output
+// itself once it knows the output's name. The runner then calls
+// ProcessTo instead of Process: create makes the output file in its
+// final directory (where ext4 allocates its inode near the directory's,
+// as cp's copies are, instead of every output's in the output root),
+// and no file is made for an input that is quarantined or skipped.
+// create may be called at most once, with the name the Result gives.
+type ProcessorTo interface {
+	ProcessTo(ctx context.Context, in *os.File, create func(name string) (*os.File, error)) (Result, error)
+}
+
 // Options configure a run.
 type Options struct {
 	In, Out    string // input and output directories
@@ -507,6 +518,15 @@ func (c *claims) dirMade(dir string) {
 	c.dirs[dir] = true
 }
 
+// release gives up rel's claim on name (its output was not written).
+func (c *claims) release(name, rel string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.names[name] == rel {
+		delete(c.names, name)
+	}
+}
+
 // claim reports whether rel may write name, and the other owner if not.
 func (c *claims) claim(name, rel string) (string, bool) {
 	c.mu.Lock()
@@ -534,24 +554,56 @@ func (w *worker) one(ctx context.Context, rel string) (rec FileRecord) {
 		rec.Reasons = []string{err.Error()}
 		return rec
 	}
-	src, err := os.Open(filepath.Join(w.in, filepath.FromSlash(rel)))
+	src, err := openInput(filepath.Join(w.in, filepath.FromSlash(rel)))
 	if err != nil {
 		return fail(fmt.Errorf("open input: %w", errors.Unwrap(err)))
 	}
 	defer src.Close()
 
-	out, err := createOutput(w.out)
-	if err != nil {
-		return fail(fmt.Errorf("create output: %w", err))
-	}
-	tmp := out.File
-	keep := false
+	var (
+		out     *outFile
+		outName string // the name out was created for (ProcessorTo)
+		claimed bool
+		keep    bool
+	)
 	defer func() {
-		if !keep {
+		if out != nil && !keep {
 			out.discard()
 		}
+		if claimed && !keep {
+			w.claims.release(outName, rel)
+		}
 	}()
-	r, err := w.opts.Processor.Process(ctx, src, tmp)
+	var r Result
+	if pt, ok := w.opts.Processor.(ProcessorTo); ok {
+		create := func(name string) (*os.File, error) {
+			if out != nil {
+				return nil, errors.New("batch: output created twice")
+			}
+			dst, err := w.claimName(name, rel)
+			if err != nil {
+				return nil, err
+			}
+			outName, claimed = name, true
+			if err := w.makeDir(filepath.Dir(dst)); err != nil {
+				return nil, fmt.Errorf("create output directory: %w", err)
+			}
+			o, err := createOutput(filepath.Dir(dst))
+			if err != nil {
+				return nil, fmt.Errorf("create output: %w", err)
+			}
+			out = o
+			return o.File, nil
+		}
+		r, err = pt.ProcessTo(ctx, src, create)
+	} else {
+		o, cerr := createOutput(w.out)
+		if cerr != nil {
+			return fail(fmt.Errorf("create output: %w", cerr))
+		}
+		out = o
+		r, err = w.opts.Processor.Process(ctx, src, o.File)
+	}
 	rec.Counts, rec.Group = r.Counts, r.Group
 	rec.InputSHA256 = r.InputSHA256
 	if !w.opts.NoHash && rec.InputSHA256 == "" {
@@ -564,6 +616,11 @@ func (w *worker) one(ctx context.Context, rel string) (rec FileRecord) {
 			return fail(fmt.Errorf("read input: %w", herr))
 		}
 		rec.InputSHA256 = sum
+	}
+	if dup, ok := errors.AsType[*duplicateError](err); ok {
+		rec.Status = Skipped
+		rec.Reasons = []string{dup.Error()}
+		return rec
 	}
 	if err != nil {
 		return fail(err)
@@ -581,14 +638,22 @@ func (w *worker) one(ctx context.Context, rel string) (rec FileRecord) {
 		}
 		return rec
 	}
-	if r.Name == "" || strings.Contains(r.Name, "..") || filepath.IsAbs(r.Name) {
-		return fail(fmt.Errorf("processor gave an invalid output name"))
+	if claimed {
+		if out == nil || r.Name != outName {
+			return fail(errors.New("processor gave an output name other than the one it created"))
+		}
+	} else {
+		if _, err := w.claimName(r.Name, rel); err != nil {
+			if dup, ok := errors.AsType[*duplicateError](err); ok {
+				rec.Status = Skipped
+				rec.Reasons = []string{dup.Error()}
+				return rec
+			}
+			return fail(err)
+		}
+		outName, claimed = r.Name, true
 	}
-	if other, ok := w.claims.claim(r.Name, rel); !ok {
-		rec.Status = Skipped
-		rec.Reasons = []string{"duplicate instance: " + other + " has the same SOP Instance UID and was written"}
-		return rec
-	}
+	tmp := out.File
 	osum := r.OutputSHA256
 	if !w.opts.NoHash && osum == "" {
 		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
@@ -602,10 +667,12 @@ func (w *worker) one(ctx context.Context, rel string) (rec FileRecord) {
 	if err != nil {
 		return fail(err)
 	}
-	// CreateTemp makes the file private (0600); outputs are ordinary
-	// files, readable like the copies cp would make.
-	if err := tmp.Chmod(0o644); err != nil {
-		return fail(fmt.Errorf("chmod output: %w", err))
+	// Outputs are ordinary files, readable like the copies cp would
+	// make, whatever the umask (a named temporary is created 0600).
+	if st.Mode().Perm() != 0o644 {
+		if err := tmp.Chmod(0o644); err != nil {
+			return fail(fmt.Errorf("chmod output: %w", err))
+		}
 	}
 	if w.opts.Sync == SyncEach {
 		if err := tmp.Sync(); err != nil {
@@ -613,22 +680,70 @@ func (w *worker) one(ctx context.Context, rel string) (rec FileRecord) {
 		}
 	}
 	dst := filepath.Join(w.out, filepath.FromSlash(r.Name))
-	if dir := filepath.Dir(dst); !w.claims.madeDir(dir) {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fail(fmt.Errorf("create output directory: %w", err))
-		}
-		w.claims.dirMade(dir)
+	if err := w.makeDir(filepath.Dir(dst)); err != nil {
+		return fail(fmt.Errorf("create output directory: %w", err))
 	}
-	keep = true // publish closes the file whatever happens
 	if err := out.publish(dst); err != nil {
+		// publish closed the file; a named temporary is left to remove.
 		if out.name != "" {
 			os.Remove(out.name)
 		}
+		out = nil
 		return fail(err)
 	}
+	keep = true
 	rec.Status, rec.Output, rec.OutSHA256, rec.OutputSize = Written, r.Name, osum, st.Size()
 	rec.Reasons = r.Reasons
 	return rec
+}
+
+// duplicateError says that another input of the run already wrote the
+// output name (the same SOP Instance UID, perhaps in another transfer
+// syntax).
+type duplicateError struct{ other string }
+
+func (e *duplicateError) Error() string {
+	return "duplicate instance: " + e.other + " has the same SOP Instance UID and was written"
+}
+
+// claimName checks a processor's output name and claims it for rel; it
+// returns the output path.
+func (w *worker) claimName(name, rel string) (string, error) {
+	if name == "" || strings.Contains(name, "..") || filepath.IsAbs(name) || strings.HasPrefix(name, "/") {
+		return "", errors.New("processor gave an invalid output name")
+	}
+	if other, ok := w.claims.claim(name, rel); !ok {
+		return "", &duplicateError{other: other}
+	}
+	return filepath.Join(w.out, filepath.FromSlash(name)), nil
+}
+
+// makeDir makes the output directory dir (below the output root) and
+// its missing parents, remembering those made or found in this run so
+// that each is made once, without the stat calls of os.MkdirAll.
+func (w *worker) makeDir(dir string) error {
+	if dir == w.out || w.claims.madeDir(dir) {
+		return nil
+	}
+	if !within(dir, w.out) {
+		return fmt.Errorf("%s is outside the output directory", dir)
+	}
+	if err := w.makeDir(filepath.Dir(dir)); err != nil {
+		return err
+	}
+	err := os.Mkdir(dir, 0o755)
+	if errors.Is(err, fs.ErrExist) {
+		// Made by another worker, or by an earlier run.
+		var st os.FileInfo
+		if st, err = os.Stat(dir); err == nil && !st.IsDir() {
+			err = fmt.Errorf("%s exists and is not a directory", dir)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	w.claims.dirMade(dir)
+	return nil
 }
 
 func (w *worker) hashFile(h hash.Hash, f *os.File) (string, error) {

@@ -193,3 +193,112 @@ func TestJournalLineMatchesEncodingJSON(t *testing.T) {
 		})
 	}
 }
+
+// toProcessor is fakeProcessor as a batch.ProcessorTo: it creates its
+// output only for an input it writes. Inputs starting with "LATE" fail
+// after their output was created; "DUP" inputs all name one output.
+type toProcessor struct {
+	fakeProcessor
+	creates atomic.Int64
+}
+
+func (p *toProcessor) ProcessTo(ctx context.Context, in *os.File, create func(string) (*os.File, error)) (batch.Result, error) {
+	p.calls.Add(1)
+	b, err := io.ReadAll(in)
+	if err != nil {
+		return batch.Result{}, err
+	}
+	name := "o/" + strings.TrimSpace(string(b)) + ".out"
+	switch {
+	case bytes.HasPrefix(b, []byte("Q")):
+		return batch.Result{Quarantine: true, Reasons: []string{"burned-in text"}}, nil
+	case bytes.HasPrefix(b, []byte("DUP")):
+		name = "o/dup.out"
+	}
+	p.creates.Add(1)
+	out, err := create(name)
+	if err != nil {
+		return batch.Result{}, err
+	}
+	if _, err := out.Write(bytes.ToUpper(b)); err != nil {
+		return batch.Result{}, err
+	}
+	if bytes.HasPrefix(b, []byte("LATE")) {
+		return batch.Result{}, errors.New("failed while writing")
+	}
+	return batch.Result{Name: name}, nil
+}
+
+func TestRunProcessorTo(t *testing.T) {
+	in := mustTree(t, map[string]string{"a/1": "one", "a/2": "two", "b/q": "Qsecret", "c/late": "LATE", "d/1": "DUP1", "d/2": "DUP2"})
+	out := filepath.Join(t.TempDir(), "out")
+	p := &toProcessor{}
+	res, err := batch.Run(context.Background(), batch.Options{In: in, Out: out, Workers: 1, Processor: p, RunKey: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := res.Summary
+	if s.Files != 6 || s.Written != 3 || s.Quarantined != 1 || s.Failed != 1 || s.Skipped != 1 {
+		t.Fatalf("summary = %+v", s)
+	}
+	if got := p.creates.Load(); got != 5 {
+		t.Errorf("create called %d times, want 5 (never for the quarantined input)", got)
+	}
+	for name, want := range map[string]string{"one.out": "ONE", "two.out": "TWO", "dup.out": "DUP1"} {
+		p := filepath.Join(out, "o", name)
+		b, err := os.ReadFile(p)
+		if err != nil || string(b) != want {
+			t.Errorf("%s = %q, %v; want %q", name, b, err, want)
+		}
+		if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o644 {
+			t.Errorf("%s: mode %v, %v; want 0644", name, st.Mode().Perm(), err)
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Join(out, "o"))
+	if len(entries) != 3 {
+		t.Errorf("output directory holds %d entries, want the 3 outputs (nothing of the failed input)", len(entries))
+	}
+	for _, f := range res.Files {
+		if f.Input == "d/2" && (f.Status != batch.Skipped || !strings.Contains(strings.Join(f.Reasons, ""), "d/1")) {
+			t.Errorf("d/2: %s %v, want skipped as a duplicate of d/1", f.Status, f.Reasons)
+		}
+	}
+}
+
+// TestRunProcessorToFailureReleasesName: an input whose output failed
+// after it was created does not keep its name from another input.
+func TestRunProcessorToFailureReleasesName(t *testing.T) {
+	in := mustTree(t, map[string]string{"1": "DUPLATE", "2": "DUP2"})
+	p := &lateDup{}
+	out := filepath.Join(t.TempDir(), "out")
+	res, err := batch.Run(context.Background(), batch.Options{In: in, Out: out, Workers: 1, Processor: p, RunKey: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := res.Summary; s.Written != 1 || s.Failed != 1 {
+		t.Fatalf("summary = %+v, want 1 written, 1 failed", s)
+	}
+	if b, err := os.ReadFile(filepath.Join(out, "o", "dup.out")); err != nil || string(b) != "DUP2" {
+		t.Errorf("dup.out = %q, %v", b, err)
+	}
+}
+
+// lateDup names every output o/dup.out and fails, after creating it, for
+// inputs containing "LATE".
+type lateDup struct{ fakeProcessor }
+
+func (p *lateDup) ProcessTo(ctx context.Context, in *os.File, create func(string) (*os.File, error)) (batch.Result, error) {
+	b, err := io.ReadAll(in)
+	if err != nil {
+		return batch.Result{}, err
+	}
+	out, err := create("o/dup.out")
+	if err != nil {
+		return batch.Result{}, err
+	}
+	out.Write(b)
+	if bytes.Contains(b, []byte("LATE")) {
+		return batch.Result{}, errors.New("failed while writing")
+	}
+	return batch.Result{Name: "o/dup.out"}, nil
+}
