@@ -49,23 +49,29 @@ var _ = deid.NewEngine
 // when it is not set. For profiling: go test -run X -bench BatchDigest
 // -benchtime 1x -cpuprofile cpu.out ./deid
 func BenchmarkBatchDigest(b *testing.B) {
-	benchBatch(b, engineProcessor{}, false)
+	benchBatch(b, toProcessor{digest: true}, false)
 }
 
 // BenchmarkBatchNoHash is BenchmarkBatchDigest without digests, as
 // `ethos deid --no-hash --sync none` runs.
 func BenchmarkBatchNoHash(b *testing.B) {
-	benchBatch(b, plainProcessor{}, true)
+	benchBatch(b, toProcessor{}, true)
 }
 
-type plainProcessor struct{ e *deid.Engine }
-
-func (p plainProcessor) Process(ctx context.Context, in, out *os.File) (batch.Result, error) {
-	r, err := p.e.ProcessFile(ctx, in, out)
-	return batch.Result{Quarantine: r.Quarantine, Skip: r.Skip, Reasons: r.Reasons, Name: r.Name, Counts: r.Counts, Group: r.Group}, err
+// toProcessor runs the engine as `ethos deid` does: each output created
+// in its final directory once named (batch.ProcessorTo).
+type toProcessor struct {
+	engineProcessor
+	digest bool
 }
 
-func benchBatch(b *testing.B, proc batch.Processor, noHash bool) {
+func (p toProcessor) ProcessTo(ctx context.Context, in *os.File, create func(string) (*os.File, error)) (batch.Result, error) {
+	r, err := p.e.ProcessFileTo(ctx, in, create, p.digest)
+	return batch.Result{Quarantine: r.Quarantine, Skip: r.Skip, Reasons: r.Reasons, Name: r.Name, Counts: r.Counts, Group: r.Group,
+		InputSHA256: r.InputSHA256, OutputSHA256: r.OutputSHA256}, err
+}
+
+func benchBatch(b *testing.B, proc toProcessor, noHash bool) {
 	in := os.Getenv("ETHOS_DEID_BENCH")
 	if in == "" {
 		b.Skip("ETHOS_DEID_BENCH not set")
@@ -75,14 +81,7 @@ func benchBatch(b *testing.B, proc batch.Processor, noHash bool) {
 		b.Fatal(err)
 	}
 	e := deid.NewEngine(cfg, mustKeys(b, "bench secret 0123456789abcdef"))
-	switch p := proc.(type) {
-	case engineProcessor:
-		p.e = e
-		proc = p
-	case plainProcessor:
-		p.e = e
-		proc = p
-	}
+	proc.e = e
 	for b.Loop() {
 		out := filepath.Join(b.TempDir(), "out")
 		res, err := batch.Run(context.Background(), batch.Options{In: in, Out: out, Processor: proc, Sync: batch.SyncNone, NoHash: noHash, Workers: runtime.NumCPU()})

@@ -224,12 +224,15 @@ func (w *hashingFile) ReadFrom(r io.Reader) (int64, error) {
 		}
 		of, isOutFile := w.f.(*os.File)
 		if f, isFile := lr.R.(*os.File); isFile && isOutFile && w.in != nil && f == w.in && (w.h == nil || w.data != nil) {
+			if w.h == nil {
+				return of.ReadFrom(lr) // copy_file_range
+			}
 			off, err := f.Seek(0, io.SeekCurrent)
 			if err != nil {
 				return 0, err
 			}
-			n, err := of.ReadFrom(lr) // copy_file_range
-			if w.h != nil && off+n <= int64(len(w.data)) {
+			n, err := of.ReadFrom(lr)
+			if off+n <= int64(len(w.data)) {
 				w.h.Write(w.data[off : off+n])
 			}
 			return n, err

@@ -121,8 +121,9 @@ type decoder struct {
 	maxDepth int
 	bulkMin  int64 // top level only
 	skipPix  bool
-	seeker   io.ReadSeeker // non-nil when bulk values may be skipped by seeking
-	base     int64         // seeker offset of pos 0
+	seeker   io.ReadSeeker  // non-nil when bulk values may be skipped by seeking
+	src      *growingReader // seeker as br reads it
+	base     int64          // seeker offset of pos 0
 
 	// Elements and small values are carved from chunks: one allocation
 	// for many elements instead of one each. A chunk stays alive while
@@ -204,6 +205,10 @@ func (d *decoder) ioErr(t tag.Tag, err error, want int64) error {
 // (io.EOF before the first byte).
 func (d *decoder) header(enc encoding) (t tag.Tag, v vr.VR, length uint32, err error) {
 	start := d.pos
+	if d.size >= 0 && d.pos >= d.size && d.br.Buffered() == 0 {
+		// At the known end: no read needed to find it.
+		return 0, 0, 0, io.EOF
+	}
 	var b [8]byte
 	n, err := io.ReadFull(d.br, b[:4])
 	d.pos += int64(n)
@@ -545,9 +550,35 @@ func (d *decoder) seekTo(pos int64) error {
 	if _, err := d.seeker.Seek(d.base+pos, io.SeekStart); err != nil {
 		return &Error{Offset: pos, Msg: "seek", Err: err}
 	}
-	d.br.Reset(d.seeker)
+	d.src.next = firstRead
+	d.br.Reset(d.src)
 	d.pos = pos
 	return nil
+}
+
+// firstRead is the most a Reader asks of a seekable input in its first
+// read (and its first after a seek); each further read may ask for twice
+// the last, up to the buffer size.
+const firstRead = 16 << 10
+
+// growingReader is a seekable input as a Reader's buffer reads it. A file
+// header is a few kB and is usually followed by the pixel data, which a
+// Reader with a bulk threshold skips by seeking: filling the whole 64 KiB
+// buffer at once would copy tens of kB of pixel data into memory for
+// nothing (on a batch of CT images, most of the bytes read). Reads start
+// small and grow, so a long header still takes few calls; a read larger
+// than the buffer (a large value read whole) is not limited.
+type growingReader struct {
+	r    io.Reader
+	next int
+}
+
+func (g *growingReader) Read(p []byte) (int, error) {
+	if len(p) <= readerBuf && len(p) > g.next {
+		p = p[:g.next]
+	}
+	g.next = min(2*g.next, readerBuf)
+	return g.r.Read(p)
 }
 
 // Reader reads a Part 10 file or bare data set element by element. NewReader
@@ -580,16 +611,20 @@ func NewReader(r io.Reader, opts ...Option) (*Reader, error) {
 		f(&o)
 	}
 	rd := &Reader{}
-	rd.d = decoder{br: rd.buffer(r), size: -1, maxDepth: o.maxDepth, bulkMin: o.bulkMin, skipPix: o.skipPixel}
+	rd.d = decoder{size: -1, maxDepth: o.maxDepth, bulkMin: o.bulkMin, skipPix: o.skipPixel}
+	src := r
 	if s, ok := r.(io.ReadSeeker); ok {
 		if cur, err := s.Seek(0, io.SeekCurrent); err == nil {
 			if end, err := s.Seek(0, io.SeekEnd); err == nil {
 				if _, err := s.Seek(cur, io.SeekStart); err == nil {
 					rd.d.seeker, rd.d.base, rd.d.size = s, cur, end-cur
+					rd.d.src = &growingReader{r: s, next: firstRead}
+					src = rd.d.src
 				}
 			}
 		}
 	}
+	rd.d.br = rd.buffer(src)
 	if err := rd.readHeader(o); err != nil {
 		rd.Close()
 		return nil, err
@@ -597,10 +632,13 @@ func NewReader(r io.Reader, opts ...Option) (*Reader, error) {
 	return rd, nil
 }
 
+// readerBuf is the size of a Reader's buffer.
+const readerBuf = 64 << 10
+
 // Buffers are pooled: a batch of small files would otherwise allocate
 // 64 KiB per file and reader (and as much per writer).
 var (
-	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
+	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readerBuf) }}
 	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
 	flatePool  = sync.Pool{New: func() any { fl, _ := flate.NewWriter(nil, flate.DefaultCompression); return fl }}
 )

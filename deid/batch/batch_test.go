@@ -173,25 +173,45 @@ func TestRunErrOverlappingDirs(t *testing.T) {
 	}
 }
 
-// TestJournalLineMatchesEncodingJSON: the hand-written counts give the
-// same bytes encoding/json gives, and odd keys fall back to it.
+// TestJournalLineMatchesEncodingJSON: the hand-written journal line is
+// the bytes encoding/json gives, escaping included.
 func TestJournalLineMatchesEncodingJSON(t *testing.T) {
+	sha := strings.Repeat("ab", 32)
 	tests := []struct {
-		name   string
-		counts map[string]map[string]int
+		name string
+		rec  batch.FileRecord
 	}{
-		{"NoCounts", nil},
-		{"Sorted", map[string]map[string]int{"(0010,0010)": {"dummy": 1}, "(0008,0020)": {"zero": 1, "clean": 2}, "(gggg,eeee) private": {"remove": 7}}},
-		{"EscapedKeyFallsBack", map[string]map[string]int{"a\"<b>\x01é": {"keep": 1}}},
+		{"NoCounts", batch.FileRecord{Input: "a/b.dcm", Status: batch.Failed, Reasons: []string{"not DICOM"}, InputSize: 12}},
+		{"Written", batch.FileRecord{Input: "a/b \"c\".dcm", Output: "1.2/3.4/5.6.dcm", Status: batch.Written, InputSize: 531530,
+			InputSHA256: sha, OutputSize: 526028, OutSHA256: sha, Group: map[string]string{"sex": "F", "ageBand": "40-49"},
+			Counts: map[string]map[string]int{"(0010,0010)": {"dummy": 1}, "(0008,0020)": {"zero": 1, "clean": 2}, "(gggg,eeee) private": {"remove": 7}}}},
+		{"Resumed", batch.FileRecord{Input: "x", Status: batch.Quarantined, Reasons: []string{"burned-in <text> & more", "b"}, Resumed: true}},
+		{"EscapedKeys", batch.FileRecord{Input: "é\x01\xff/\u2028", Status: batch.Skipped, Group: map[string]string{"<k>": "v\"\\"},
+			Counts: map[string]map[string]int{"a\"<b>\x01é": {"keep": 1, "k\tx": -3}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, want := batch.JournalLine(batch.FileRecord{Input: "a/b \"c\".dcm", Status: batch.Written, Counts: tt.counts})
+			got, want := batch.JournalLine(tt.rec)
 			if !bytes.Equal(got, want) {
 				t.Errorf("journal line\n got %s\nwant %s", got, want)
 			}
 		})
 	}
+}
+
+// FuzzJournalLine holds the hand-written journal line to encoding/json
+// for arbitrary text in every string field.
+func FuzzJournalLine(f *testing.F) {
+	f.Add("a/b.dcm", "1.2/3.dcm", "not DICOM", "(0010,0010)", "dummy", "sex", "F", int64(531530))
+	f.Add("é\x00<&>\u2028", "", "\"\\", "", "", "", "", int64(-1))
+	f.Fuzz(func(t *testing.T, in, out, reason, tag, action, gk, gv string, size int64) {
+		rec := batch.FileRecord{Input: in, Output: out, Status: batch.Written, Reasons: []string{reason}, InputSize: size, OutputSize: size,
+			InputSHA256: reason, Group: map[string]string{gk: gv}, Counts: map[string]map[string]int{tag: {action: int(size % 1000)}}}
+		got, want := batch.JournalLine(rec)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("journal line\n got %s\nwant %s", got, want)
+		}
+	})
 }
 
 // toProcessor is fakeProcessor as a batch.ProcessorTo: it creates its

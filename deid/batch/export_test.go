@@ -2,9 +2,6 @@ package batch
 
 import "encoding/json"
 
-// AppendCounts and JournalLine expose the journal encoding to the tests.
-var AppendCounts = appendCounts
-
 // JournalLine encodes rec as the journal does, and as encoding/json alone
 // would (want).
 func JournalLine(rec FileRecord) (got, want []byte) {
