@@ -7,6 +7,7 @@ import (
 	"hash"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/ethos-imaging/ethos/dicom"
 	"github.com/ethos-imaging/ethos/dicom/tag"
@@ -49,30 +50,72 @@ type codecFile struct {
 	meta   *Dataset
 	ds     *Dataset
 	big    bool
-	slab   elemSlab
+	slab   *elemSlab
 }
 
 // elemSlab hands out engine elements from chunks (one allocation for
-// many elements).
-type elemSlab struct{ free []Element }
+// many elements), and keeps its chunks over a reset for the next file.
+type elemSlab struct {
+	free   []Element
+	chunks [][]Element
+	n      int // chunks in use
+}
 
 func (s *elemSlab) get() *Element {
 	if len(s.free) == 0 {
-		s.free = make([]Element, 64)
+		if s.n == len(s.chunks) {
+			s.chunks = append(s.chunks, make([]Element, 64))
+		}
+		s.free = s.chunks[s.n]
+		s.n++
 	}
 	e := &s.free[0]
 	s.free = s.free[1:]
 	return e
 }
 
+// reset makes every chunk available again; the elements handed out so
+// far become invalid.
+func (s *elemSlab) reset() {
+	for _, c := range s.chunks[:s.n] {
+		clear(c)
+	}
+	if len(s.chunks) > 64 {
+		clear(s.chunks[64:])
+		s.chunks = s.chunks[:64]
+	}
+	s.n, s.free = 0, nil
+}
+
+// fileScratch is the memory one file's elements and small values are
+// carved from. It is reused from file to file (a pool holds about one per
+// busy worker): a batch then allocates, and leaves to the garbage
+// collector, a fraction of what it would. Nothing of it may outlive the
+// file: results hold strings, never values.
+type fileScratch struct {
+	codec dicom.Scratch
+	slab  elemSlab
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(fileScratch) }}
+
+func getScratch() *fileScratch { return scratchPool.Get().(*fileScratch) }
+
+func (sc *fileScratch) release() {
+	sc.codec.Reset()
+	sc.slab.reset()
+	scratchPool.Put(sc)
+}
+
 // readCodec reads the file in (or its mapping data) up to the end,
-// leaving values of at least lazyMinBytes in the file.
-func readCodec(in *os.File, data []byte) (*codecFile, error) {
+// leaving values of at least lazyMinBytes in the file. Elements and small
+// values are carved from sc.
+func readCodec(in *os.File, data []byte, sc *fileScratch) (*codecFile, error) {
 	var src io.Reader = in
 	if data != nil {
 		src = bytes.NewReader(data)
 	}
-	rd, err := dicom.NewReader(src, dicom.WithBulkThreshold(lazyMinBytes))
+	rd, err := dicom.NewReader(src, dicom.WithBulkThreshold(lazyMinBytes), dicom.WithScratch(&sc.codec))
 	if err != nil {
 		if errors.Is(err, dicom.ErrNotDICOM) {
 			return nil, ErrNotDICOM
@@ -88,12 +131,12 @@ func readCodec(in *os.File, data []byte) (*codecFile, error) {
 		} else if _, err := in.Seek(0, io.SeekStart); err != nil {
 			return nil, err
 		}
-		if rd, err = dicom.NewReader(src); err != nil {
+		if rd, err = dicom.NewReader(src, dicom.WithScratch(&sc.codec)); err != nil {
 			return nil, err
 		}
 	}
 	defer rd.Close()
-	cf := &codecFile{ds: &Dataset{}}
+	cf := &codecFile{ds: &Dataset{}, slab: &sc.slab}
 	for {
 		el, err := rd.Next()
 		if err == io.EOF {

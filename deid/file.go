@@ -80,7 +80,9 @@ func fixedOutput(w io.Writer) outputFunc {
 // When data is set, in may be nil: everything is read from data. The
 // output is asked of open only when the instance is to be written.
 func (e *Engine) processFile(ctx context.Context, in *os.File, open outputFunc, data []byte, outHash hash.Hash) (FileResult, error) {
-	f, err := readCodec(in, data)
+	sc := getScratch()
+	defer sc.release()
+	f, err := readCodec(in, data, sc)
 	if err != nil {
 		return FileResult{}, err
 	}

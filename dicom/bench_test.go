@@ -98,3 +98,44 @@ func TestPooledBuffers(t *testing.T) {
 		t.Errorf("read+write of a %d-byte file allocates %d bytes, want < %d", len(in), per, limit)
 	}
 }
+
+// TestScratchReuse reads every corpus file into one Scratch, reset between
+// files: each must read exactly as it does into fresh memory (no value
+// or element of an earlier file shows through), and a read into a warm
+// Scratch must allocate less than one without.
+func TestScratchReuse(t *testing.T) {
+	_, paths := corpus(t)
+	var s dicom.Scratch
+	for _, p := range paths {
+		want, wantErr := dicom.ParseFile(p)
+		got, gotErr := dicom.ParseFile(p, dicom.WithScratch(&s))
+		if (wantErr == nil) != (gotErr == nil) {
+			t.Fatalf("%s: error %v with a scratch, %v without", p, gotErr, wantErr)
+		}
+		if wantErr == nil && !bytes.Equal(canonical(t, got), canonical(t, want)) {
+			t.Errorf("%s: read into a reused scratch differs from a fresh read", p)
+		}
+		s.Reset()
+	}
+	in, err := os.ReadFile(paths[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(opts ...dicom.Option) uint64 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for range 10 {
+			if _, err := dicom.Parse(bytes.NewReader(in), opts...); err != nil {
+				t.Fatal(err)
+			}
+			s.Reset()
+		}
+		runtime.ReadMemStats(&after)
+		return (after.TotalAlloc - before.TotalAlloc) / 10
+	}
+	fresh, warm := read(), read(dicom.WithScratch(&s))
+	t.Logf("%s: %d bytes allocated per read, %d with a warm scratch", paths[0], fresh, warm)
+	if warm >= fresh {
+		t.Errorf("a read into a warm scratch allocates %d bytes, without one %d", warm, fresh)
+	}
+}
