@@ -235,7 +235,14 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 	} else if !st.IsDir() {
 		return nil, fmt.Errorf("batch: input %s is not a directory", opts.In)
 	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
+	if _, err := os.Stat(out); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			return nil, fmt.Errorf("batch: output: %w", err)
+		}
+		// Studies are unrelated trees: spread them over the file
+		// system (see spreadSubdirs). Only on a directory made here.
+		spreadSubdirs(out)
+	} else if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, fmt.Errorf("batch: output: %w", err)
 	}
 	removeTemps(out)
