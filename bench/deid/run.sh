@@ -27,18 +27,25 @@ fi
 if [ ! -d "$scratch/in" ]; then
 	"$py" "$here/mkcorpus.py" "$shared" "$scratch/in" 2000
 fi
+# $scratch/in may be a symbolic link to a corpus built elsewhere (read
+# only): resolve it once so that cp, find and du see the directory.
+in=$(cd "$scratch/in" && pwd -P)
 (cd "$repo" && go build -o "$scratch/ethos" ./cmd/ethos)
+# BEFORE=path/to/binary adds an "ethos-before-*" row for each ethos row,
+# run in the same rounds (a build of the code before a change).
+before=${BEFORE:-}
 if [ ! -f "$scratch/cert.pem" ]; then
 	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$scratch/key.pem" -out "$scratch/cert.pem" \
 		-subj /CN=ethos-bench -days 30 2>/dev/null
 fi
 head -c 32 /dev/urandom > "$scratch/project.key"
-bytes=$(du -sb "$scratch/in" | cut -f1)
-files=$(find "$scratch/in" -type f | wc -l)
+bytes=$(du -sb "$in" | cut -f1)
+files=$(find "$in" -type f | wc -l)
 echo "corpus: $files files, $bytes bytes; $(nproc) CPUs; $(go version)"
 
 # warm the page cache so every tool reads from memory
-cat $(find "$scratch/in" -type f) > /dev/null
+find "$in" -type f -exec cat {} + > /dev/null
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 reps=${REPS:-3}
 results="$scratch/results.txt"
@@ -59,23 +66,29 @@ measure() { # name, command...
 round=0
 while [ "$round" -lt "$reps" ]; do
 round=$((round + 1))
-measure cp cp -r "$scratch/in" "$scratch/out-cp"
-# ethos as shipped: SHA-256 of every input and output, one syncfs at the end
-measure ethos "$scratch/ethos" deid --in "$scratch/in" --out "$scratch/out-ethos" \
-	--key-file "$scratch/project.key" --report "$scratch/report-ethos.json"
-# like the other tools: no final sync (writeback left to the OS)
-measure ethos-nosync "$scratch/ethos" deid --in "$scratch/in" --out "$scratch/out-ethos-nosync" \
-	--key-file "$scratch/project.key" --report "$scratch/report-ethos-nosync.json" --sync none
-# and without the two SHA-256 passes of the processing record
-measure ethos-nohash "$scratch/ethos" deid --in "$scratch/in" --out "$scratch/out-ethos-nohash" \
-	--key-file "$scratch/project.key" --sync none --no-hash
+measure cp cp -r "$in" "$scratch/out-cp"
+for b in "" ${before:+before}; do
+	bin="$scratch/ethos"
+	[ -n "$b" ] && bin=$before
+	p=ethos${b:+-$b}
+	# ethos as shipped: SHA-256 of every input and output, one syncfs at the end
+	measure $p "$bin" deid --in "$in" --out "$scratch/out-$p" \
+		--key-file "$scratch/project.key" --report "$scratch/report-$p.json"
+	# like the other tools: no final sync (writeback left to the OS)
+	measure $p-nosync "$bin" deid --in "$in" --out "$scratch/out-$p-nosync" \
+		--key-file "$scratch/project.key" --report "$scratch/report-$p-nosync.json" --sync none
+	# and without the two SHA-256 passes of the processing record
+	measure $p-nohash "$bin" deid --in "$in" --out "$scratch/out-$p-nohash" \
+		--key-file "$scratch/project.key" --sync none --no-hash
+done
 measure gdcmanon sh -c "mkdir -p '$scratch/out-gdcmanon' &&
-	gdcmanon -e -c '$scratch/cert.pem' --continue -r -i '$scratch/in/shard0' -o '$scratch/out-gdcmanon/shard0' &
-	gdcmanon -e -c '$scratch/cert.pem' --continue -r -i '$scratch/in/shard1' -o '$scratch/out-gdcmanon/shard1' &
+	gdcmanon -e -c '$scratch/cert.pem' --continue -r -i '$in/shard0' -o '$scratch/out-gdcmanon/shard0' &
+	gdcmanon -e -c '$scratch/cert.pem' --continue -r -i '$in/shard1' -o '$scratch/out-gdcmanon/shard1' &
 	wait"
 measure pydicom "$py" "$here/pydicom_deid.py" "$shared/dicom-standard/confidentiality_profile_attributes.json" \
-	"$scratch/in" "$scratch/out-pydicom" 2
+	"$in" "$scratch/out-pydicom" 2
 done
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 awk -v b="$bytes" '
 	{
@@ -85,12 +98,12 @@ awk -v b="$bytes" '
 		if (!($1 in cpu) || c < cpu[$1]) cpu[$1] = c
 	}
 	END {
-		n = split("cp ethos ethos-nosync ethos-nohash gdcmanon pydicom", names, " ")
-		printf "%-13s %7s %8s %8s %7s %7s %7s %8s %7s %7s\n", "tool", "best s", "MB/s", "RSS MB", "vs cp", "vs gdcm", "vs py", "CPU s", "CPU/gd", "CPU/py"
+		n = split("cp ethos ethos-nosync ethos-nohash ethos-before ethos-before-nosync ethos-before-nohash gdcmanon pydicom", names, " ")
+		printf "%-20s %7s %8s %8s %7s %7s %7s %8s %7s %7s\n", "tool", "best s", "MB/s", "RSS MB", "vs cp", "vs gdcm", "vs py", "CPU s", "CPU/gd", "CPU/py"
 		for (i = 1; i <= n; i++) {
 			t = names[i]
 			if (!(t in best)) continue
-			printf "%-13s %7.2f %8.1f %8.1f %6.0f%% %6.2fx %6.1fx %8.2f %6.2fx %6.1fx\n", t, best[t], b / 1e6 / best[t], rss[t] / 1024,
+			printf "%-20s %7.2f %8.1f %8.1f %6.0f%% %6.2fx %6.1fx %8.2f %6.2fx %6.1fx\n", t, best[t], b / 1e6 / best[t], rss[t] / 1024,
 				100 * best["cp"] / best[t], best["gdcmanon"] / best[t], best["pydicom"] / best[t],
 				cpu[t], cpu["gdcmanon"] / cpu[t], cpu["pydicom"] / cpu[t]
 		}

@@ -210,6 +210,11 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
+	// An input given as a symbolic link to a directory is walked (the
+	// walk itself follows no link below it), as find -H and cp -r in/ do.
+	if r, err := filepath.EvalSymlinks(in); err == nil {
+		in = r
+	}
 	out, err := filepath.Abs(opts.Out)
 	if err != nil {
 		return nil, err

@@ -165,6 +165,23 @@ func TestRunInterruptedThenFinished(t *testing.T) {
 	}
 }
 
+// TestRunInputSymlink: an input directory named through a symbolic link
+// is walked.
+func TestRunInputSymlink(t *testing.T) {
+	in := mustTree(t, map[string]string{"a/1": "one", "2": "two"})
+	link := filepath.Join(t.TempDir(), "in")
+	if err := os.Symlink(in, link); err != nil {
+		t.Skip(err)
+	}
+	res, err := batch.Run(context.Background(), batch.Options{In: link, Out: filepath.Join(t.TempDir(), "out"), Processor: &fakeProcessor{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Summary.Written != 2 {
+		t.Errorf("written = %d, want 2", res.Summary.Written)
+	}
+}
+
 func TestRunErrOverlappingDirs(t *testing.T) {
 	in := mustTree(t, map[string]string{"x": "x"})
 	_, err := batch.Run(context.Background(), batch.Options{In: in, Out: filepath.Join(in, "out"), Processor: &fakeProcessor{}})
