@@ -6,8 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -191,4 +193,51 @@ func FuzzProcessBytesDigest(f *testing.F) {
 			t.Fatalf("file path wrote %d bytes, bytes path %d, contents differ", len(fromFile), mem.Len())
 		}
 	})
+}
+
+// TestCountsIndependentOfOtherFiles: an engine shares its per-tag count
+// maps between results; the counts of a file must be the same whether it
+// is processed first, after every other corpus file, or by a fresh
+// engine, and must not change while other files are processed.
+func TestCountsIndependentOfOtherFiles(t *testing.T) {
+	dir := testenv.DICOMDir(t)
+	var files []string
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() && strings.HasSuffix(path, ".dcm") {
+			files = append(files, path)
+		}
+		return err
+	})
+	run := func(e *deid.Engine, path string) map[string]map[string]int {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		r, _ := e.ProcessBytesDigest(context.Background(), data, &out)
+		return r.Counts
+	}
+	clone := func(c map[string]map[string]int) map[string]map[string]int {
+		if c == nil {
+			return nil
+		}
+		d := map[string]map[string]int{}
+		for k, m := range c {
+			d[k] = maps.Clone(m)
+		}
+		return d
+	}
+	shared := mustEngine(t, 0, nil)
+	first := map[string]map[string]map[string]int{}
+	kept := map[string]map[string]map[string]int{}
+	for _, f := range files {
+		c := run(shared, f)
+		first[f], kept[f] = clone(c), c
+	}
+	for _, f := range files {
+		again, fresh := run(shared, f), run(mustEngine(t, 0, nil), f)
+		if !reflect.DeepEqual(again, first[f]) || !reflect.DeepEqual(fresh, first[f]) || !reflect.DeepEqual(kept[f], first[f]) {
+			t.Errorf("%s: counts first %v, again %v, by a fresh engine %v, first result now %v", f, first[f], again, fresh, kept[f])
+		}
+	}
 }

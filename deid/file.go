@@ -21,8 +21,10 @@ type FileResult struct {
 	Skip       bool
 	Reasons    []string
 	Name       string
-	Counts     map[string]map[string]int
-	Group      map[string]string
+	// Counts counts the actions by tag and action name; the per-tag maps
+	// may be shared with other results of the engine (read only).
+	Counts map[string]map[string]int
+	Group  map[string]string
 	// InputSHA256 and OutputSHA256 are set by ProcessFileDigest.
 	InputSHA256, OutputSHA256 string
 }
