@@ -686,13 +686,10 @@ func (w *worker) one(ctx context.Context, rel string) (rec FileRecord) {
 			return fail(fmt.Errorf("chmod output: %w", err))
 		}
 	}
-	switch w.opts.Sync {
-	case SyncEach:
+	if w.opts.Sync == SyncEach {
 		if err := tmp.Sync(); err != nil {
 			return fail(fmt.Errorf("sync output: %w", err))
 		}
-	case SyncEnd:
-		startWriteback(tmp)
 	}
 	dst := filepath.Join(w.out, filepath.FromSlash(r.Name))
 	if err := w.makeDir(filepath.Dir(dst)); err != nil {

@@ -22,16 +22,6 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// startWriteback asks the kernel to start writing f's dirty pages to the
-// disk now (sync_file_range with SYNC_FILE_RANGE_WRITE: no wait, no
-// metadata). Under SyncEnd the disk then works while the run goes on, and
-// the final syncfs finds little left to write, instead of the whole
-// output at once. Errors are left to that syncfs, which reports them.
-func startWriteback(f *os.File) {
-	const syncFileRangeWrite = 2
-	syscall.Syscall6(syscall.SYS_SYNC_FILE_RANGE, f.Fd(), 0, 0, syncFileRangeWrite, 0, 0)
-}
-
 // spreadSubdirs marks dir, an output directory this run created, as the
 // top of unrelated hierarchies (FS_TOPDIR_FL, what `chattr +T` sets).
 // ext4's Orlov allocator then places each study directory made in it,

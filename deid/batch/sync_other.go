@@ -2,17 +2,12 @@
 
 package batch
 
-import (
-	"os"
-	"syscall"
-)
+import "syscall"
 
 // syncDir flushes every file system (no per-file-system call here).
 func syncDir(string) error {
 	syscall.Sync()
 	return nil
 }
-
-func startWriteback(*os.File) {}
 
 func spreadSubdirs(string) {}
