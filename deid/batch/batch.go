@@ -258,42 +258,23 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 		removeTemps(opts.Quarantine)
 	}
 
-	// Walk first so progress knows the totals.
-	type job struct {
-		idx  int
-		rel  string
-		size int64
-		mod  int64
-	}
-	var jobs []job
-	var total int64
-	err = filepath.WalkDir(in, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(in, p)
-		jobs = append(jobs, job{idx: len(jobs), rel: filepath.ToSlash(rel), size: info.Size(), mod: info.ModTime().UnixNano()})
-		total += info.Size()
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("batch: walk input: %w", err)
-	}
-
 	jr, err := openJournal(filepath.Join(out, journalName), opts.RunKey)
 	if err != nil {
 		return nil, err
 	}
 	defer jr.close()
 
-	res := &Outcome{Files: make([]FileRecord, len(jobs)), Started: opts.Now(), Counts: map[string]map[string]int{}}
+	res := &Outcome{Started: opts.Now(), Counts: map[string]map[string]int{}}
+	var filesMu sync.Mutex
+	// setRecord puts a file's record at its place in walk order.
+	setRecord := func(idx int, rec FileRecord) {
+		filesMu.Lock()
+		defer filesMu.Unlock()
+		if idx >= len(res.Files) {
+			res.Files = append(res.Files, make([]FileRecord, idx+1-len(res.Files))...)
+		}
+		res.Files[idx] = rec
+	}
 	var countsMu sync.Mutex
 	// addCounts folds one file's action counts into the run's totals and
 	// drops them from the record, so memory does not grow with them.
@@ -313,7 +294,7 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 		rec.Counts = nil
 	}
 	start := time.Now()
-	var done, doneBytes, nWritten, nQuar, nFail atomic.Int64
+	var done, doneBytes, nWritten, nQuar, nFail, nFiles, total atomic.Int64
 	count := func(s Status) {
 		switch s {
 		case Written:
@@ -325,34 +306,56 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 		}
 	}
 
+	// The walk runs while the workers process what it has found (it used
+	// to finish first: tens of milliseconds of one core before any file
+	// was processed). Until it ends, the progress totals grow.
+	type job struct {
+		idx  int
+		rel  string
+		size int64
+		mod  int64
+	}
+	found := make(chan job, 256)
+	var walkErr error
+	walked := make(chan struct{})
+	go func() {
+		defer close(walked)
+		defer close(found)
+		n := 0
+		walkErr = filepath.WalkDir(in, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if !d.Type().IsRegular() {
+				return nil
+			}
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(in, p)
+			j := job{idx: n, rel: filepath.ToSlash(rel), size: info.Size(), mod: info.ModTime().UnixNano()}
+			n++
+			nFiles.Add(1)
+			total.Add(j.size)
+			select {
+			case found <- j:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+
 	// Output names claimed in this run: two inputs holding the same
 	// instance (same SOP Instance UID, perhaps in two transfer syntaxes)
 	// would write the same file; the second is skipped.
 	cl := &claims{names: map[string]string{}}
 
-	// Resume: files whose journal entry matches are not processed again,
-	// provided their output (or quarantine copy) is still there.
-	var todo []job
-	for _, j := range jobs {
-		if rec, ok := jr.lookup(j.rel, j.size, j.mod); ok && outputPresent(out, opts.Quarantine, rec) && (opts.NoHash || outputIntact(out, rec)) {
-			rec.Resumed = true
-			if rec.Status == Written {
-				cl.names[rec.Output] = rec.Input
-			}
-			addCounts(&rec)
-			res.Files[j.idx] = rec
-			done.Add(1)
-			doneBytes.Add(j.size)
-			count(rec.Status)
-			continue
-		}
-		todo = append(todo, j)
-	}
-
 	stopProgress := make(chan struct{})
 	var progWG sync.WaitGroup
 	snapshot := func() Progress {
-		return Progress{Files: int(done.Load()), TotalFiles: len(jobs), Bytes: doneBytes.Load(), TotalBytes: total,
+		return Progress{Files: int(done.Load()), TotalFiles: int(nFiles.Load()), Bytes: doneBytes.Load(), TotalBytes: total.Load(),
 			Elapsed: time.Since(start), Written: int(nWritten.Load()), Quarantined: int(nQuar.Load()), Failed: int(nFail.Load())}
 	}
 	if opts.Progress != nil {
@@ -382,7 +385,7 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 					jr.append(rec)
 				}
 				addCounts(&rec)
-				res.Files[j.idx] = rec
+				setRecord(j.idx, rec)
 				if rec.Status == Failed {
 					opts.Logger.Warn("file failed", "file", j.idx+1, "inputSha256", short(rec.InputSHA256), "reason", strings.Join(rec.Reasons, "; "))
 				}
@@ -393,7 +396,25 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 		})
 	}
 feed:
-	for _, j := range todo {
+	for j := range found {
+		// Resume: a file whose journal entry matches is not processed
+		// again, provided its output (or quarantine copy) is still there
+		// and no input processed in this run has taken its output name.
+		if rec, ok := jr.lookup(j.rel, j.size, j.mod); ok && outputPresent(out, opts.Quarantine, rec) && (opts.NoHash || outputIntact(out, rec)) {
+			claimed := true
+			if rec.Status == Written {
+				_, claimed = cl.claim(rec.Output, rec.Input)
+			}
+			if claimed {
+				rec.Resumed = true
+				addCounts(&rec)
+				setRecord(j.idx, rec)
+				done.Add(1)
+				doneBytes.Add(j.size)
+				count(rec.Status)
+				continue
+			}
+		}
 		select {
 		case ch <- j:
 		case <-ctx.Done():
@@ -402,8 +423,15 @@ feed:
 	}
 	close(ch)
 	wg.Wait()
+	<-walked
 	close(stopProgress)
 	progWG.Wait()
+	if walkErr != nil && ctx.Err() == nil {
+		return nil, fmt.Errorf("batch: walk input: %w", walkErr)
+	}
+	if n := int(nFiles.Load()); len(res.Files) < n {
+		res.Files = append(res.Files, make([]FileRecord, n-len(res.Files))...)
+	}
 	if opts.Progress != nil {
 		opts.Progress(snapshot())
 	}
@@ -424,7 +452,7 @@ feed:
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("batch: interrupted after %d of %d files (re-run to finish): %w", done.Load(), len(jobs), err)
+		return nil, fmt.Errorf("batch: interrupted after %d of %d files (re-run to finish): %w", done.Load(), nFiles.Load(), err)
 	}
 
 	for i := range res.Files {

@@ -3,6 +3,8 @@ package batch_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -338,4 +340,39 @@ func (p *lateDup) ProcessTo(ctx context.Context, in *os.File, create func(string
 		return batch.Result{}, errors.New("failed while writing")
 	}
 	return batch.Result{Name: "o/dup.out"}, nil
+}
+
+// TestRunResumeDuplicateFoundFirst: a new input that duplicates a
+// journalled output and comes first in walk order (processed while the
+// walk goes on) leaves one consistent record: one input written, whose
+// digest is that of the output on disk, the other skipped.
+func TestRunResumeDuplicateFoundFirst(t *testing.T) {
+	in := mustTree(t, map[string]string{"b/a": "dup"})
+	out := filepath.Join(t.TempDir(), "out")
+	if _, err := batch.Run(context.Background(), batch.Options{In: in, Out: out, Processor: &fakeProcessor{}, RunKey: "k"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(in, "a"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(in, "a", "c"), []byte("dup\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := batch.Run(context.Background(), batch.Options{In: in, Out: out, Workers: 1, Processor: &fakeProcessor{}, RunKey: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := res.Summary; s.Written != 1 || s.Skipped != 1 {
+		t.Fatalf("summary = %+v, want 1 written and 1 skipped", s)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "o", "dup.out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	for _, f := range res.Files {
+		if f.Status == batch.Written && f.OutSHA256 != hex.EncodeToString(sum[:]) {
+			t.Errorf("%s: recorded output digest %s, the file on disk has %x", f.Input, f.OutSHA256, sum)
+		}
+	}
 }
