@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -182,14 +183,23 @@ func (j *journal) close() error {
 // closing brace), keys sorted as encoding/json sorts them.
 func appendCounts(b []byte, counts map[string]map[string]int) []byte {
 	b = append(b, `,"counts":{`...)
+	type tagCounts struct {
+		tag string
+		m   map[string]int
+	}
+	tags := make([]tagCounts, 0, len(counts))
+	for tag, m := range counts {
+		tags = append(tags, tagCounts{tag, m})
+	}
+	slices.SortFunc(tags, func(x, y tagCounts) int { return strings.Compare(x.tag, y.tag) })
 	var keys [8]string
-	for i, tag := range slices.Sorted(maps.Keys(counts)) {
+	for i, tc := range tags {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, tag)
+		b = appendString(b, tc.tag)
 		b = append(b, `:{`...)
-		m := counts[tag]
+		m := tc.m
 		ks := keys[:0]
 		for a := range m {
 			ks = append(ks, a)
