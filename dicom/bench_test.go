@@ -139,3 +139,59 @@ func TestScratchReuse(t *testing.T) {
 		t.Errorf("a read into a warm scratch allocates %d bytes, without one %d", warm, fresh)
 	}
 }
+
+// countingFile is a seekable input that counts the bytes read from it.
+type countingFile struct {
+	*bytes.Reader
+	n int
+}
+
+func (c *countingFile) Read(p []byte) (int, error) {
+	n, err := c.Reader.Read(p)
+	c.n += n
+	return n, err
+}
+
+// TestBulkSkipReadsLittlePixelData: a reader that leaves large values in a
+// seekable input reads the header and at most a first read's worth of
+// what follows it, not its whole 64 KiB buffer of pixel data.
+func TestBulkSkipReadsLittlePixelData(t *testing.T) {
+	_, paths := corpus(t)
+	var in []byte
+	for _, p := range paths {
+		if strings.HasSuffix(p, "canary/shard0/ct_00000.dcm") {
+			in, _ = os.ReadFile(p)
+		}
+	}
+	if in == nil {
+		t.Fatal("canary CT not in the corpus")
+	}
+	src := &countingFile{Reader: bytes.NewReader(in)}
+	rd, err := dicom.NewReader(src, dicom.WithBulkThreshold(64<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	var pixelAt, pixelLen int64
+	for {
+		el, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if el.Bulk != nil {
+			pixelAt, pixelLen = el.Bulk.Offset, el.Bulk.Length
+		}
+	}
+	if pixelLen < 64<<10 {
+		t.Fatalf("no bulk value found (pixel data %d bytes)", pixelLen)
+	}
+	rest := int64(len(in)) - pixelAt - pixelLen
+	limit := int(pixelAt + 16<<10 + rest)
+	t.Logf("read %d of %d bytes (header %d, pixel data %d)", src.n, len(in), pixelAt, pixelLen)
+	if src.n > limit {
+		t.Errorf("read %d bytes, want at most %d (header, one 16 kB read, the trailing elements)", src.n, limit)
+	}
+}
