@@ -34,9 +34,11 @@ func (r *Registry) IngestEvents(ctx context.Context, id string, records []json.R
 	digests := make([]string, 0, len(records))
 	index := make([]int, 0, len(records)) // record index of evs[i]
 	seen := make(map[string]int, len(records))
+	slab := make([]ethos.InferenceEvent, len(records))
+	p := eventParser{r: jsonReader{intern: make(map[string]string, 64)}}
 	for i, raw := range records {
-		e, err := ParseEvent(raw, now, d.Threshold)
-		if err != nil {
+		e := &slab[i]
+		if err := p.parse(raw, now, d.Threshold, e); err != nil {
 			res.Rejected = append(res.Rejected, ethos.EventRejection{Index: i, Reason: err.Error()})
 			continue
 		}
