@@ -21,6 +21,7 @@ type DeploymentStore struct {
 	mu        sync.Mutex
 	insertAll map[int]*sql.Stmt // multi-row event INSERT by row count, prepared once
 	rowWise   bool              // SQLite: one INSERT a row (see insertRows)
+	insertOne *sql.Stmt         // that INSERT, prepared once
 
 	qmu     sync.Mutex
 	queue   []*insertReq // batches waiting for the writer
@@ -434,6 +435,21 @@ func (s *DeploymentStore) insertStmt(ctx context.Context, n int) (*sql.Stmt, err
 	return st, nil
 }
 
+// insertOneStmt returns the prepared one-row INSERT.
+func (s *DeploymentStore) insertOneStmt(ctx context.Context) (*sql.Stmt, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.insertOne != nil {
+		return s.insertOne, nil
+	}
+	st, err := s.db.db.PrepareContext(ctx, insertOneSQL)
+	if err != nil {
+		return nil, err
+	}
+	s.insertOne = st
+	return st, nil
+}
+
 // Close waits for queued event batches and releases the prepared
 // statements.
 func (s *DeploymentStore) Close() error {
@@ -446,6 +462,10 @@ func (s *DeploymentStore) Close() error {
 	for n, st := range s.insertAll {
 		st.Close()
 		delete(s.insertAll, n)
+	}
+	if s.insertOne != nil {
+		s.insertOne.Close()
+		s.insertOne = nil
 	}
 	return nil
 }
@@ -518,12 +538,13 @@ func (s *DeploymentStore) writeGroup(group []*insertReq) {
 	err := s.db.withTx(ctx, func(tx *sql.Tx) error {
 		var w groupWriter
 		if s.rowWise {
-			st, err := tx.PrepareContext(ctx, insertOneSQL)
+			st, err := s.insertOneStmt(ctx)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			w.one = st
+			// database/sql prepares it once per connection and reuses it.
+			w.one = tx.StmtContext(ctx, st)
+			defer w.one.Close()
 		}
 		for _, req := range group {
 			// Only an atomic batch can be undone alone (a clash); a
