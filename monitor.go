@@ -963,7 +963,24 @@ type MonitorStatus struct {
 	UntriagedAlerts int         `json:"untriaged_alerts"`
 	OpenCases       int         `json:"open_cases"`
 	OverdueCases    int         `json:"overdue_cases"`
+	// Notices are things outside the monitoring plan that a person must
+	// act on, shown like alerts: an open withdrawal obligation on the
+	// deployed model version. They do not fail QC-DEP-1 (compliance item
+	// GDPR-7-17 of QC-DEP-2 fails instead).
+	Notices []MonitorNotice `json:"notices,omitempty"`
 }
+
+// MonitorNotice is one alert-like item of a monitoring status.
+type MonitorNotice struct {
+	Kind   string    `json:"kind"` // "withdrawal-obligation"
+	ID     string    `json:"id"`   // the obligation id
+	Since  time.Time `json:"since"`
+	Detail string    `json:"detail"`
+}
+
+// NoticeWithdrawalObligation is the kind of a notice for an open
+// withdrawal obligation.
+const NoticeWithdrawalObligation = "withdrawal-obligation"
 
 // MonitorService runs the monitoring of deployments: it stores plans,
 // runs checks on demand (the scheduler runs them on time) and reports

@@ -526,11 +526,13 @@ func monitorSuspender(a *app) ethos.DeploymentSuspender {
 }
 
 // serveMonitor builds the monitor over the app's store and starts its
-// scheduler; stop waits for the scheduler and webhook deliveries.
-func serveMonitor(ctx context.Context, a *app, every time.Duration, logger *slog.Logger) (ethos.MonitorService, ethos.MonitorStore, func()) {
+// scheduler; stop waits for the scheduler and webhook deliveries. The
+// status of a deployment lists the open withdrawal obligations on its
+// model version that obligations reports.
+func serveMonitor(ctx context.Context, a *app, every time.Duration, obligations ethos.DeploymentObligations, logger *slog.Logger) (ethos.MonitorService, ethos.MonitorStore, func()) {
 	store := sqlstore.NewMonitorService(a.store)
 	m := &monitor.Monitor{Store: store, Events: monitorEventReader(a), Auditor: a.auditor, Suspender: monitorSuspender(a), Logger: logger,
-		Notifier: &monitor.Notifier{Store: store, Logger: logger}}
+		Notifier: &monitor.Notifier{Store: store, Logger: logger}, Obligations: obligations}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {

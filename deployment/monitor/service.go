@@ -25,6 +25,9 @@ type Monitor struct {
 	// action "suspend" opens a case; nil: the case records that no
 	// registry was there to ask.
 	Suspender ethos.DeploymentSuspender
+	// Obligations lists the open withdrawal obligations on a deployment's
+	// model version, shown as notices in its status; nil: none shown.
+	Obligations ethos.DeploymentObligations
 	// Auditor records runs, raised alerts and opened cases; nil: none.
 	Auditor ethos.Auditor
 	// Notifier posts alerts and cases to the plan's webhook; nil: none.
@@ -436,6 +439,19 @@ func (m *Monitor) Status(ctx context.Context, dep string) (*ethos.MonitorStatus,
 	for _, c := range cases {
 		if c.Overdue(now) {
 			st.OverdueCases++
+		}
+	}
+	if m.Obligations != nil {
+		obs, err := m.Obligations.OpenObligations(ctx, dep)
+		if err != nil && ethos.ErrorCode(err) != ethos.ENOTFOUND { // a plan may precede the registry's record
+			return nil, fmt.Errorf("open obligations of %s: %w", dep, err)
+		}
+		for _, o := range obs {
+			st.Notices = append(st.Notices, ethos.MonitorNotice{Kind: ethos.NoticeWithdrawalObligation, ID: o.ID, Since: o.OpenedAt,
+				Detail: fmt.Sprintf("a consent withdrawal opened obligation %s on the deployed model version %s: retrain without the subject, document an exemption or retire it", o.ID, o.Target.ID)})
+		}
+		if len(obs) > 0 {
+			note("%d open withdrawal obligation(s) on the deployed model version (compliance item GDPR-7-17 fails until resolved)", len(obs))
 		}
 	}
 	if st.UntriagedAlerts > 0 {
