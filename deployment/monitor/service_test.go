@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -348,5 +349,55 @@ func TestLabelDelay(t *testing.T) {
 				t.Fatalf("status %+v %v", st, err)
 			}
 		})
+	}
+}
+
+// obligations is a fixed list of open obligations per deployment.
+type obligations map[string][]*ethos.Obligation
+
+func (o obligations) OpenObligations(_ context.Context, dep string) ([]*ethos.Obligation, error) {
+	if obs, ok := o[dep]; ok {
+		return obs, nil
+	}
+	return nil, ethos.Errorf(ethos.ENOTFOUND, "deployment %s not found", dep)
+}
+
+// TestWithdrawalObligationIsANotice: an open withdrawal obligation on the
+// deployed model version is listed in the status as a notice with a note,
+// and does not by itself fail QC-DEP-1 (GDPR-7-17 of QC-DEP-2 fails).
+func TestWithdrawalObligationIsANotice(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{}
+	store := sqlstore.NewMonitorService(MustStore(t, clk.Now))
+	opened := time.Date(2026, 3, 15, 9, 0, 0, 0, time.UTC)
+	obs := obligations{"dep-sim": {{ID: "obl_1", Target: ethos.LineageNode{Kind: ethos.LineageModelVersion, ID: "mv-7"}, Status: ethos.ObligationOpen, OpenedAt: opened}}}
+	m := &monitor.Monitor{Store: store, Events: MustEvents(t, sim.Default(refStart, 28)), Now: clk.Now, Obligations: obs}
+	b, _ := os.ReadFile("testdata/plan.json")
+	if _, err := m.SetPlan(ctx, "dep-sim", b, "usr_lead"); err != nil {
+		t.Fatal(err)
+	}
+	clk.Set(refStart.AddDate(0, 0, 28).Add(3 * time.Hour))
+	if _, err := m.RunChecks(ctx, "dep-sim", ethos.RunOnDemand, "usr_ml"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := m.Status(ctx, "dep-sim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Notices) != 1 || st.Notices[0].Kind != ethos.NoticeWithdrawalObligation || st.Notices[0].ID != "obl_1" || !st.Notices[0].Since.Equal(opened) ||
+		!strings.Contains(st.Notices[0].Detail, "mv-7") {
+		t.Fatalf("notices %+v", st.Notices)
+	}
+	if !slices.ContainsFunc(st.Notes, func(n string) bool { return strings.Contains(n, "GDPR-7-17") }) {
+		t.Errorf("notes %q: want the withdrawal named", st.Notes)
+	}
+	obs["dep-sim"] = nil
+	st, err = m.Status(ctx, "dep-sim")
+	if err != nil || len(st.Notices) != 0 {
+		t.Fatalf("after resolution: %+v, %v", st, err)
+	}
+	delete(obs, "dep-sim") // a plan stored before the registry's record
+	if _, err := m.Status(ctx, "dep-sim"); err != nil {
+		t.Errorf("status of a deployment the registry does not know: %v", err)
 	}
 }
