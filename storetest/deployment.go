@@ -526,7 +526,9 @@ type monitorStatus struct {
 	err error
 }
 
-func (m *monitorStatus) Status(context.Context, string) (*ethos.MonitorStatus, error) { return m.st, m.err }
+func (m *monitorStatus) Status(context.Context, string) (*ethos.MonitorStatus, error) {
+	return m.st, m.err
+}
 
 // complianceOf returns the result of one checklist item.
 func complianceOf(t *testing.T, f *DeploymentFixture, id, item string) ethos.ComplianceResult {

@@ -434,6 +434,35 @@ func TestLifecycle(t *testing.T) {
 			t.Errorf("open obligations %v lack %s", targets, want)
 		}
 	}
+	// The withdrawal reaches the live deployment of the model version
+	// (docs/deployment.md): compliance item GDPR-7-17 fails naming the
+	// obligation and the monitoring status lists it as a notice; the
+	// deployment stays live (a person decides).
+	t.Run("WithdrawalReachesLiveDeployment", func(t *testing.T) {
+		var modelObl string
+		for _, o := range obl.Items {
+			if o.Target.Kind == ethos.LineageModelVersion {
+				modelObl = o.ID
+			}
+		}
+		out, _, _ := runCLI(t, as(ethos.RoleEthicsReviewer, "risk", "compliance", "--deployment", dep.ID, "--json")...)
+		var results []ethos.ComplianceResult
+		if err := json.Unmarshal([]byte(out), &results); err != nil {
+			t.Fatalf("risk compliance: %v: %s", err, out)
+		}
+		i := slices.IndexFunc(results, func(r ethos.ComplianceResult) bool { return r.Item.ID == "GDPR-7-17" })
+		if i < 0 || results[i].Outcome != ethos.ComplianceFail || !strings.Contains(results[i].Reason, modelObl) {
+			t.Errorf("GDPR-7-17 after the withdrawal: %+v, want fail naming %s", results[i], modelObl)
+		}
+		var mst ethos.MonitorStatus
+		mustJSON(&mst, as(ethos.RoleMLEngineer, "monitor", "status", "--deployment", dep.ID)...)
+		if len(mst.Notices) != 1 || mst.Notices[0].ID != modelObl || mst.Notices[0].Kind != ethos.NoticeWithdrawalObligation {
+			t.Errorf("monitor status notices %+v, want obligation %s", mst.Notices, modelObl)
+		}
+		if show := must(as(ethos.RoleClinician, "deployment", "show", dep.ID)...); !strings.Contains(show, "LIVE") {
+			t.Errorf("deployment show after the withdrawal:\n%s", show)
+		}
+	})
 	t.Run("ErrRegistrationRefused", func(t *testing.T) {
 		_, stderr, code := runCLI(t, register...)
 		if code != 1 || !strings.Contains(stderr, "open withdrawal obligations") {

@@ -212,6 +212,9 @@ func monitorStatus(ctx context.Context, env *Env, args []string) error {
 	for _, n := range st.Notes {
 		fmt.Fprintf(env.Stdout, "  note: %s\n", n)
 	}
+	for _, n := range st.Notices {
+		fmt.Fprintf(env.Stdout, "  NOTICE %s %s since %s: %s\n", n.Kind, n.ID, fmtTime(&n.Since), n.Detail)
+	}
 	return nil
 }
 
