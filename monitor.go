@@ -699,7 +699,21 @@ const (
 	// PartPerformance holds the performance and gap checks judged once
 	// the plan's label delay has passed.
 	PartPerformance = "performance"
+	// PartRelabelled holds the performance and gap checks of a window
+	// judged again because ground truth for its events arrived after it
+	// was judged; the earlier result is kept beside it (the latest
+	// re-judgement replaces an earlier one).
+	PartRelabelled = "relabelled"
 )
+
+// LabelArrivals reports when ground truth reached the store, so that the
+// monitor can judge again the windows it judged before their labels came.
+// The deployment store implements it.
+type LabelArrivals interface {
+	// LabelledEventTimes returns the times of the deployment's events
+	// whose label was recorded in (after, upTo], in any order.
+	LabelledEventTimes(ctx context.Context, deploymentID string, after, upTo time.Time) ([]time.Time, error)
+}
 
 // Delayed reports whether rule r waits for the plan's label delay.
 func (p *MonitoringPlan) Delayed(r *AlertRule) bool {
@@ -829,10 +843,13 @@ type MonitorRun struct {
 	DueAt   *time.Time `json:"due_at,omitempty"`
 	Late    bool       `json:"late"`
 	Windows int        `json:"windows"`
-	Events  int        `json:"events"`
-	Raised  int        `json:"raised"`
-	Cleared int        `json:"cleared"`
-	Error   string     `json:"error,omitempty"`
+	// Rejudged counts the windows judged again because ground truth for
+	// their events arrived after they were judged (part "relabelled").
+	Rejudged int    `json:"rejudged,omitempty"`
+	Events   int    `json:"events"`
+	Raised   int    `json:"raised"`
+	Cleared  int    `json:"cleared"`
+	Error    string `json:"error,omitempty"`
 }
 
 // Delivery is one attempt to post an alert to the plan's webhook.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ethos-imaging/ethos"
 )
@@ -704,6 +705,7 @@ func (s *DeploymentStore) insertInTx(ctx context.Context, tx *sql.Tx, w *groupWr
 
 func (s *DeploymentStore) UpsertLabels(ctx context.Context, deploymentID string, labels []*ethos.EventLabel, atomic bool) ([]bool, error) {
 	known := make([]bool, len(labels))
+	recorded := nanos(s.db.Now())
 	err := s.db.withTx(ctx, func(tx *sql.Tx) error {
 		for i, l := range labels {
 			var one int
@@ -727,9 +729,10 @@ func (s *DeploymentStore) UpsertLabels(ctx context.Context, deploymentID string,
 			if !known[i] {
 				continue
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO event_labels (deployment_id, case_id, positive, source, at, recorded_by) VALUES (?, ?, ?, ?, ?, ?)
-				ON CONFLICT (deployment_id, case_id) DO UPDATE SET positive = excluded.positive, source = excluded.source, at = excluded.at, recorded_by = excluded.recorded_by`,
-				deploymentID, l.CaseID, l.Positive, string(l.Source), nanos(l.At), l.RecordedBy); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO event_labels (deployment_id, case_id, positive, source, at, recorded_by, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (deployment_id, case_id) DO UPDATE SET positive = excluded.positive, source = excluded.source, at = excluded.at,
+				recorded_by = excluded.recorded_by, recorded_at = excluded.recorded_at`,
+				deploymentID, l.CaseID, l.Positive, string(l.Source), nanos(l.At), l.RecordedBy, recorded); err != nil {
 				return err
 			}
 		}
@@ -737,6 +740,28 @@ func (s *DeploymentStore) UpsertLabels(ctx context.Context, deploymentID string,
 	})
 	return known, err
 }
+
+// LabelledEventTimes implements ethos.LabelArrivals: the times of the
+// events whose label was stored in (after, upTo].
+func (s *DeploymentStore) LabelledEventTimes(ctx context.Context, deploymentID string, after, upTo time.Time) ([]time.Time, error) {
+	rows, err := s.db.db.QueryContext(ctx, `SELECT e.t FROM event_labels l JOIN inference_events e ON e.deployment_id = l.deployment_id AND e.case_id = l.case_id
+		WHERE l.deployment_id = ? AND l.recorded_at > ? AND l.recorded_at <= ?`, deploymentID, nanos(after), nanos(upTo))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []time.Time
+	for rows.Next() {
+		var t int64
+		if err := rows.Scan(&t); err != nil {
+			return nil, err
+		}
+		out = append(out, fromNanos(t))
+	}
+	return out, rows.Err()
+}
+
+var _ ethos.LabelArrivals = (*DeploymentStore)(nil)
 
 func (s *DeploymentStore) EventStats(ctx context.Context, deploymentID string) (*ethos.EventStats, error) {
 	var st ethos.EventStats

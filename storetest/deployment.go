@@ -280,6 +280,7 @@ func RunDeployment(t *testing.T, open func(t *testing.T) *sqlstore.DB) {
 	t.Run("IncidentsAndCompliance", func(t *testing.T) { testIncidents(t, NewDeploymentFixture(t, open(t))) })
 	t.Run("WithdrawalReachesDeployments", func(t *testing.T) { testWithdrawalReachesDeployments(t, NewDeploymentFixture(t, open(t))) })
 	t.Run("ComplianceEvidencePerDeployment", func(t *testing.T) { testComplianceEvidence(t, NewDeploymentFixture(t, open(t))) })
+	t.Run("LabelArrivals", func(t *testing.T) { testLabelArrivals(t, NewDeploymentFixture(t, open(t))) })
 }
 
 func testEvents(t *testing.T, f *DeploymentFixture) {
@@ -735,5 +736,50 @@ func testComplianceEvidence(t *testing.T, f *DeploymentFixture) {
 		ExpectedEffect: "e", Notified: []ethos.Role{ethos.RoleClinician}}
 	if _, _, err := f.Registry.ChangeDeployment(ctx, d.ID, bad, f.Engineer); ethos.ErrorCode(err) != ethos.EINVALID {
 		t.Errorf("plan with a bad log_retention: %v", err)
+	}
+}
+
+// testLabelArrivals: the store tells which events got a label in a span of
+// recording time (the monitor judges their windows again).
+func testLabelArrivals(t *testing.T, f *DeploymentFixture) {
+	ctx := context.Background()
+	d, err := f.Register(t, "mv-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.GoLive(t, d.ID)
+	t0 := f.Clock.Add(-48 * time.Hour)
+	recs := []json.RawMessage{Event("a", "ca", t0, 0.9), Event("b", "cb", t0.Add(time.Hour), 0.2), Event("c", "cc", t0.Add(2*time.Hour), 0.7)}
+	if res, err := f.Registry.IngestEvents(ctx, d.ID, recs, false); err != nil || res.Stored != 3 {
+		t.Fatalf("ingest: %+v, %v", res, err)
+	}
+	first := *f.Clock
+	if res, err := f.Registry.AttachLabels(ctx, d.ID, []json.RawMessage{json.RawMessage(`{"case_id":"ca","positive":true,"source":"pathology"}`)}, false, f.Clin.UserID); err != nil || res.Stored != 1 {
+		t.Fatalf("labels: %+v, %v", res, err)
+	}
+	*f.Clock = f.Clock.Add(time.Hour)
+	second := *f.Clock
+	// cb is new; ca is corrected (recorded again).
+	if res, err := f.Registry.AttachLabels(ctx, d.ID, []json.RawMessage{json.RawMessage(`{"case_id":"cb","positive":false,"source":"follow-up","at":"2026-02-27T10:00:00Z"}`),
+		json.RawMessage(`{"case_id":"ca","positive":false,"source":"pathology"}`)}, false, f.Clin.UserID); err != nil || res.Stored != 2 {
+		t.Fatalf("labels: %+v, %v", res, err)
+	}
+	times := func(after, upTo time.Time) []time.Time {
+		t.Helper()
+		ts, err := f.Store.LabelledEventTimes(ctx, d.ID, after, upTo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.SortFunc(ts, time.Time.Compare)
+		return ts
+	}
+	if got := times(first.Add(-time.Second), first); len(got) != 0 {
+		t.Errorf("labels recorded up to the first batch, after re-recording: %v, want none (ca was recorded again later)", got)
+	}
+	if got := times(first, second); len(got) != 2 || !got[0].Equal(t0) || !got[1].Equal(t0.Add(time.Hour)) {
+		t.Errorf("labels recorded in (first, second]: %v, want the times of a and b", got)
+	}
+	if got := times(second, second.Add(time.Hour)); len(got) != 0 {
+		t.Errorf("labels recorded after the second batch: %v", got)
 	}
 }

@@ -268,19 +268,20 @@ func TestLateScheduledRunFailsQC(t *testing.T) {
 }
 
 // TestLabelDelay: ground truth arrives 48 hours after each event. Without
-// a label delay the daily checks never see labels and the subgroup
-// sensitivity is never judged; with "label_delay": "3d" the performance
-// part of each window is judged three days later and the drop in the 75+
-// band is caught then.
+// a label delay the daily checks see no labels when a window closes (the
+// subgroup sensitivity is "insufficient data"), and the windows are judged
+// again when their labels arrive (part "relabelled", beside the first
+// result); with "label_delay": "3d" the performance part of each window is
+// judged three days later. Either way the drop in the 75+ band is caught.
 func TestLabelDelay(t *testing.T) {
 	mid := refStart.AddDate(0, 0, 21)
 	for _, tt := range []struct {
-		name      string
-		delay     string
-		wantAlert bool
+		name     string
+		delay    string
+		wantPart string // where the judged subgroup checks are
 	}{
-		{"WithoutDelayNothingIsJudged", "", false},
-		{"WithDelayTheDropIsCaughtLater", `"label_delay": "3d", `, true},
+		{"WithoutDelayTheLateLabelsAreJudgedAgain", "", ethos.PartRelabelled},
+		{"WithDelayTheDropIsCaughtLater", `"label_delay": "3d", `, ethos.PartPerformance},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -320,24 +321,54 @@ func TestLabelDelay(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			first := map[time.Time]bool{} // windows judged when they closed
 			for _, w := range ws {
-				if w.Part == ethos.PartPerformance {
+				if w.Part == tt.wantPart {
 					perfParts++
 				}
 				for _, c := range w.Checks {
-					if c.RuleID == "sensitivity-subgroup" && c.Insufficient == "" {
+					if c.RuleID != "sensitivity-subgroup" {
+						continue
+					}
+					switch {
+					case c.Insufficient == "" && w.Part != tt.wantPart:
+						t.Errorf("window %s part %q: subgroup judged outside part %q", w.Start, w.Part, tt.wantPart)
+					case c.Insufficient == "":
 						judged++
 					}
 				}
-			}
-			if !tt.wantAlert {
-				if judged != 0 || !raisedOn.IsZero() || perfParts != 0 {
-					t.Fatalf("judged %d subgroup checks, %d performance parts, alert on %v; want none", judged, perfParts, raisedOn)
+				if w.Part == ethos.PartAll {
+					first[w.Start] = true
 				}
-				return
 			}
 			if perfParts == 0 || judged == 0 {
-				t.Fatalf("%d performance parts, %d judged subgroup checks", perfParts, judged)
+				t.Fatalf("%d %q parts, %d judged subgroup checks", perfParts, tt.wantPart, judged)
+			}
+			if tt.wantPart == ethos.PartRelabelled {
+				// The history keeps both judgements of a window.
+				both := 0
+				for _, w := range ws {
+					if w.Part == ethos.PartRelabelled && first[w.Start] {
+						both++
+					}
+				}
+				if both == 0 {
+					t.Errorf("no window holds both its first judgement and its re-judgement")
+				}
+				runs, _ := store.FindRuns(ctx, "dep-sim", 50)
+				rejudged := 0
+				for _, r := range runs {
+					rejudged += r.Rejudged
+				}
+				if rejudged == 0 {
+					t.Errorf("no run counts re-judged windows")
+				}
+				alerts, _, _ := store.FindAlerts(ctx, ethos.AlertFilter{DeploymentID: "dep-sim"})
+				if !slices.ContainsFunc(alerts, func(a *ethos.Alert) bool {
+					return a.RuleID == "sensitivity-subgroup" && strings.HasPrefix(a.Message, "judged again after late ground truth")
+				}) {
+					t.Errorf("no subgroup alert says it came from late ground truth: %+v", alerts)
+				}
 			}
 			// The drop starts on 22 March; two bad windows are needed,
 			// each judged three days after it closed.

@@ -228,4 +228,20 @@ func (r *Reader) ScanEvents(ctx context.Context, f ethos.EventFilter, fn func(*e
 	return nil
 }
 
-var _ ethos.InferenceEventReader = (*Reader)(nil)
+// LabelledEventTimes implements ethos.LabelArrivals: a simulated label
+// arrives at its time (Label.At).
+func (r *Reader) LabelledEventTimes(_ context.Context, deploymentID string, after, upTo time.Time) ([]time.Time, error) {
+	var out []time.Time
+	for i := range r.events {
+		e := &r.events[i]
+		if e.DeploymentID == deploymentID && e.Label != nil && e.Label.At.After(after) && !e.Label.At.After(upTo) {
+			out = append(out, e.Time)
+		}
+	}
+	return out, nil
+}
+
+var (
+	_ ethos.InferenceEventReader = (*Reader)(nil)
+	_ ethos.LabelArrivals        = (*Reader)(nil)
+)
