@@ -43,7 +43,8 @@ type Upgrade struct {
 // of them).
 type Degradation struct {
 	At           time.Time
-	AgeBand      string
+	AgeBand      string // "" for every band
+	Site         string // "" for every site
 	PositiveMean float64
 }
 
@@ -143,7 +144,7 @@ func Generate(c Config) ([]ethos.InferenceEvent, error) {
 		if positive {
 			mean = c.PositiveMean
 			for _, d := range c.Degradations {
-				if d.AgeBand == age && !t.Before(d.At) {
+				if (d.AgeBand == "" || d.AgeBand == age) && (d.Site == "" || d.Site == site.Name) && !t.Before(d.At) {
 					mean = d.PositiveMean
 				}
 			}
