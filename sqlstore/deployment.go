@@ -404,13 +404,6 @@ const eventColCount = 23
 // parameters stays far below both databases' limits.
 const eventChunk = 50
 
-func nullFloat(p *float64) sql.NullFloat64 {
-	if p == nil {
-		return sql.NullFloat64{}
-	}
-	return sql.NullFloat64{Float64: *p, Valid: true}
-}
-
 // insertStmt returns the prepared multi-row INSERT for n rows.
 func (s *DeploymentStore) insertStmt(ctx context.Context, n int) (*sql.Stmt, error) {
 	s.mu.Lock()
@@ -599,9 +592,18 @@ type groupWriter struct {
 // eventArgs appends the column values of e.
 func eventArgs(args []any, e *ethos.InferenceEvent, digest string) []any {
 	a := &e.Acquisition
-	return append(args, e.DeploymentID, e.EventID, nanos(e.Time), e.CaseID, e.Site, e.Score, e.Decision, nullFloat(e.LatencyMS),
+	return append(args, e.DeploymentID, e.EventID, nanos(e.Time), e.CaseID, e.Site, e.Score, e.Decision, floatArg(e.LatencyMS),
 		string(e.Reader), e.Sex, e.AgeBand, a.Manufacturer, a.ModelName, a.SoftwareVersion, a.BodyPart, a.Protocol, a.Modality,
-		a.InstitutionPseudo, nullFloat(a.KVP), nullFloat(a.SliceThickness), nullFloat(a.PixelSpacing), digest, nanos(e.ReceivedAt))
+		a.InstitutionPseudo, floatArg(a.KVP), floatArg(a.SliceThickness), floatArg(a.PixelSpacing), digest, nanos(e.ReceivedAt))
+}
+
+// floatArg is a nullable float parameter: nil or the value. (A
+// sql.NullFloat64 costs two allocations a parameter, boxing and Value.)
+func floatArg(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }
 
 // storedDigest looks up the digest of an event that is already stored.
