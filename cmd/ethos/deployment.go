@@ -552,3 +552,43 @@ func (e *auditEvidence) Observe(ctx context.Context, key ethos.EvidenceKey) (eth
 }
 
 var _ ethos.ComplianceEvidence = (*auditEvidence)(nil)
+
+// withdrawalNotices follows a consent withdrawal after the training
+// stage's follower: the obligations it opened on model versions are
+// written at once as obligation-notice entries in the change log of the
+// live and suspended deployments of those versions. A failure here does
+// not undo the withdrawal (it has taken effect); it is logged, and the
+// periodic sweep writes the notice later.
+type withdrawalNotices struct {
+	next   ethos.WithdrawalFollower
+	dep    *deployment.Registry
+	logger *slog.Logger
+}
+
+func (w withdrawalNotices) OnWithdrawal(ctx context.Context, subject ethos.SubjectKey, actor ethos.AccessRequest, requestID string) ([]*ethos.Obligation, error) {
+	obs, err := w.next.OnWithdrawal(ctx, subject, actor, requestID)
+	if err != nil {
+		return obs, err
+	}
+	seen := map[string]bool{}
+	for _, o := range obs {
+		if o.Target.Kind != ethos.LineageModelVersion || seen[o.Target.ID] {
+			continue
+		}
+		seen[o.Target.ID] = true
+		mv := o.Target.ID
+		ds, _, err := w.dep.FindDeployments(ctx, ethos.DeploymentFilter{ModelVersionID: &mv, Limit: 1000})
+		if err != nil {
+			w.logger.Error("obligation notices after a withdrawal", "model_version", mv, "err", err)
+			continue
+		}
+		for _, d := range ds {
+			if _, err := w.dep.NoticeObligations(ctx, d.ID); err != nil {
+				w.logger.Error("obligation notices after a withdrawal", "deployment", d.ID, "err", err)
+			}
+		}
+	}
+	return obs, nil
+}
+
+var _ ethos.WithdrawalFollower = withdrawalNotices{}

@@ -459,8 +459,24 @@ func TestLifecycle(t *testing.T) {
 		if len(mst.Notices) != 1 || mst.Notices[0].ID != modelObl || mst.Notices[0].Kind != ethos.NoticeWithdrawalObligation {
 			t.Errorf("monitor status notices %+v, want obligation %s", mst.Notices, modelObl)
 		}
-		if show := must(as(ethos.RoleClinician, "deployment", "show", dep.ID)...); !strings.Contains(show, "LIVE") {
-			t.Errorf("deployment show after the withdrawal:\n%s", show)
+		// The change log has the notice at once, to the plan's roles; the
+		// deployment is still live.
+		var shown struct {
+			Deployment ethos.Deployment          `json:"deployment"`
+			Changes    []*ethos.DeploymentChange `json:"changes"`
+		}
+		mustJSON(&shown, as(ethos.RoleClinician, "deployment", "show", dep.ID)...)
+		notices := 0
+		for _, c := range shown.Changes {
+			if c.Kind == ethos.ChangeObligationNotice {
+				notices++
+				if c.To != modelObl || len(c.Pending) == 0 || strings.Contains(c.Reason, string(subject)) {
+					t.Errorf("notice %+v", c)
+				}
+			}
+		}
+		if notices != 1 || shown.Deployment.Status != ethos.DeploymentLive {
+			t.Errorf("after the withdrawal: %d obligation notices, status %s; want one notice and still live", notices, shown.Deployment.Status)
 		}
 	})
 	t.Run("ErrRegistrationRefused", func(t *testing.T) {

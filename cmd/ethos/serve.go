@@ -93,6 +93,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	defer stopMonitor()
 	s.Monitor, s.MonitorStore = monitorSvc, monitorStore
 	defer wireDeploymentEvidence(ctx, a, dep, monitorSvc, ts.Obligations, *monitorEvery, logger)() // compliance evidence per deployment, withdrawal notices
+	if col.registry.Followers != nil { // a withdrawal's obligations reach live deployments at once
+		col.registry.Followers = withdrawalNotices{next: col.registry.Followers, dep: dep, logger: logger}
+	}
 	return s.Serve(ctx, func(bound string) {
 		logger.Info("listening", "addr", bound, "data", a.dir, "audit_size", a.log.Size())
 	})
