@@ -93,7 +93,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	defer stopMonitor()
 	s.Monitor, s.MonitorStore = monitorSvc, monitorStore
 	defer wireDeploymentEvidence(ctx, a, dep, monitorSvc, ts.Obligations, *monitorEvery, logger)() // compliance evidence per deployment, withdrawal notices
-	if col.registry.Followers != nil { // a withdrawal's obligations reach live deployments at once
+	// A withdrawal's obligations reach live deployments at once.
+	if col.registry.Followers != nil {
 		col.registry.Followers = withdrawalNotices{next: col.registry.Followers, dep: dep, logger: logger}
 	}
 	return s.Serve(ctx, func(bound string) {
