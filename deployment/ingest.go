@@ -1,9 +1,11 @@
 package deployment
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/ethos-imaging/ethos"
 )
@@ -89,11 +91,7 @@ func (r *Registry) IngestEvents(ctx context.Context, id string, records []json.R
 }
 
 func sortRejections(rs []ethos.EventRejection) {
-	for i := 1; i < len(rs); i++ {
-		for j := i; j > 0 && rs[j].Index < rs[j-1].Index; j-- {
-			rs[j], rs[j-1] = rs[j-1], rs[j]
-		}
-	}
+	slices.SortStableFunc(rs, func(a, b ethos.EventRejection) int { return cmp.Compare(a.Index, b.Index) })
 }
 
 // AttachLabels screens ground-truth records and stores them by case id:
