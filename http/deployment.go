@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -463,7 +462,12 @@ func readRecords(w http.ResponseWriter, r *http.Request) ([]json.RawMessage, err
 	if ct != "" && !strings.HasPrefix(ct, "application/json") && !strings.HasPrefix(ct, "application/x-ndjson") && !strings.HasPrefix(ct, "application/jsonl") {
 		return nil, &fieldError{code: ethos.EINVALID, msg: "Content-Type must be application/json (an array) or application/x-ndjson (JSON lines)"}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxEventBody))
+	var buf bytes.Buffer
+	if r.ContentLength > 0 && r.ContentLength <= MaxEventBody {
+		buf.Grow(int(r.ContentLength) + bytes.MinRead) // one read, no regrowth
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, MaxEventBody))
+	body := buf.Bytes()
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return nil, &fieldError{code: codeTooLarge, msg: fmt.Sprintf("request body larger than %d bytes", MaxEventBody)}
@@ -484,7 +488,7 @@ func readRecords(w http.ResponseWriter, r *http.Request) ([]json.RawMessage, err
 		}
 		return recs, nil
 	}
-	var recs []json.RawMessage
+	recs := make([]json.RawMessage, 0, bytes.Count(trimmed, []byte("\n"))+1)
 	for line := range bytes.SplitSeq(trimmed, []byte("\n")) {
 		line = bytes.TrimSpace(line)
 		if len(line) == 0 {
