@@ -58,7 +58,7 @@ func (a *api) call(method, path, token string, in, out any) error {
 
 // setup creates what a deployment needs and returns the deployment id and
 // the ML engineer's token that posts events.
-func setup(a *api, admin, dataDir string) (string, string, error) {
+func setup(a *api, admin, dataDir, pgDSN string) (string, string, error) {
 	var who struct {
 		User struct {
 			PartyID string `json:"party_id"`
@@ -106,7 +106,7 @@ func setup(a *api, admin, dataDir string) (string, string, error) {
 		return "", "", err
 	}
 	mv := fmt.Sprintf("mv-bench-%d", time.Now().UnixNano())
-	if err := approveModel(a, dataDir, prj.ID, mv, eng, ethics, advocate); err != nil {
+	if err := approveModel(a, dataDir, pgDSN, prj.ID, mv, eng, ethics, advocate); err != nil {
 		return "", "", err
 	}
 	var dep struct {
@@ -189,13 +189,14 @@ func main() {
 	dur := flag.Duration("d", 20*time.Second, "how long to send")
 	pid := flag.Int("pid", 0, "server pid: report its CPU time (from /proc)")
 	data := flag.String("data", "", "the server's data directory (SQLite): the model version is recorded there")
+	pg := flag.String("postgres", "", "the server's PostgreSQL database (when it runs with --postgres): the model version is recorded there")
 	flag.Parse()
-	if *data == "" {
+	if *data == "" && *pg == "" {
 		fmt.Fprintln(os.Stderr, "deploy: -data is required (the running server's data directory)")
 		os.Exit(2)
 	}
 	a := &api{base: strings.TrimRight(*server, "/"), hc: &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
-	dep, eng, err := setup(a, *token, *data)
+	dep, eng, err := setup(a, *token, *data, *pg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "setup:", err)
 		os.Exit(1)
