@@ -143,7 +143,7 @@ func (w *world) service() *checks.Service {
 	return &checks.Service{
 		Projects: w, Records: w, Instances: w, Consents: w, Keys: w, Audit: w, Events: w,
 		Processing: w, Datasets: w, Training: w, Obligations: w, Evaluations: w,
-		CheckPlan: func(*ethos.EvaluationPlan) error { return w.planErr },
+		CheckPlan:   func(*ethos.EvaluationPlan) error { return w.planErr },
 		Deployments: w, Monitor: (*monitorFake)(w),
 		Now: func() time.Time { return w.now },
 	}
@@ -206,7 +206,9 @@ func (w *world) DataKey(_ context.Context, s ethos.SubjectKey) (*ethos.DataKey, 
 	return nil, notFound("data key")
 }
 
-func (w *world) VerifyAuditLog(context.Context) (*checks.AuditVerification, error) { return w.audit, nil }
+func (w *world) VerifyAuditLog(context.Context) (*checks.AuditVerification, error) {
+	return w.audit, nil
+}
 
 func (w *world) AuditEvent(_ context.Context, i int64) (*ethos.AuditEvent, error) {
 	if e, ok := w.events[i]; ok {
