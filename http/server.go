@@ -84,6 +84,10 @@ type Server struct {
 	Deployments ethos.DeploymentService
 	Events      ethos.EventIngester
 
+	// Quality checks (http/checks.go): the eleven checks of a project
+	// answered from recorded evidence; nil: not offered.
+	Checks ethos.QualityChecker
+
 	// MaxBodyBytes bounds request bodies (default 1 MiB).
 	MaxBodyBytes int64
 	// ShutdownTimeout bounds the graceful shutdown (default 15 s).
