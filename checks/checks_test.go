@@ -132,8 +132,8 @@ func TestProjectChecks(t *testing.T) {
 		{"Pass/DEP2", "QC-DEP-2", dep, func(w *world) {}, ethos.CheckPass, ""},
 		{"Attestation/DEP2ItemUnattested", "QC-DEP-2", dep, func(w *world) {
 			r := &w.compliance["dep_1"][1]
-			r.Outcome, r.Attestation, r.Reason = ethos.ComplianceAttestationNeeded, nil, "no attestation recorded"
-		}, ethos.CheckAttestation, "GDPR-35 (GDPR art. 35) needs an attestation by ethics-reviewer"},
+			r.Outcome, r.Attestation, r.Reason = ethos.ComplianceAttestationNeeded, nil, "needs an attestation by ethics-reviewer"
+		}, ethos.CheckAttestation, "GDPR-35 (GDPR art. 35): needs an attestation by ethics-reviewer"},
 		{"Fail/DEP2ItemFails", "QC-DEP-2", dep, func(w *world) {
 			r := &w.compliance["dep_1"][0]
 			r.Outcome, r.Reason = ethos.ComplianceFail, "register incomplete"

@@ -150,11 +150,7 @@ func (r *run) compliance(d *ethos.Deployment, results []ethos.ComplianceResult) 
 				v.pend("%s (%s %s): %s", it.ID, it.Regime, it.Citation, res.Reason)
 			}
 		case ethos.ComplianceAttestationNeeded:
-			var roles []string
-			for _, ro := range it.AttestRoles {
-				roles = append(roles, string(ro))
-			}
-			v.attest("%s (%s %s) needs an attestation by %s: %s", it.ID, it.Regime, it.Citation, strings.Join(roles, " or "), res.Reason)
+			v.attest("%s (%s %s): %s", it.ID, it.Regime, it.Citation, res.Reason)
 		case ethos.ComplianceWaived:
 			if a := res.Attestation; a != nil {
 				v.evidence(ethos.EvidenceRef{Kind: "compliance-waiver", ID: it.ID, Link: depLink(d.ID, "/attestations"),

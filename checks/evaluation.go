@@ -170,7 +170,7 @@ func (r *run) clinicalMetrics(ctx context.Context) (*ethos.QualityCheck, error) 
 		}
 	}
 	return v.done(map[ethos.CheckStatus]string{
-		ethos.CheckPass: fmt.Sprintf("%s with clinically meaningful criteria, overall and per subgroup, were entered in the audit log before any of their %s.",
-			plural(len(plans), "evaluation plan"), plural(attempts, "attempt")),
+		ethos.CheckPass: fmt.Sprintf("Every evaluation plan (%d) was entered in the audit log, with clinically meaningful criteria overall and per subgroup, before any of its attempts (%d in all).",
+			len(plans), attempts),
 	}), nil
 }

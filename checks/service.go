@@ -3,6 +3,7 @@ package checks
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ethos-imaging/ethos"
@@ -315,6 +316,15 @@ func (v *verdict) done(summaries map[ethos.CheckStatus]string) *ethos.QualityChe
 			v.q.Summary = "The evidence has not been recorded yet."
 		case ethos.CheckAttestation:
 			v.q.Summary = "Part of the answer is outside what Ethos records and needs a named person's attestation."
+		}
+		// A pending or attestation answer says what it waits for.
+		if v.status != ethos.CheckPass && v.status != ethos.CheckFail && len(v.q.Problems) > 0 {
+			p := v.q.Problems[0]
+			v.q.Summary = strings.ToUpper(p[:1]) + p[1:]
+			if n := len(v.q.Problems); n > 1 {
+				v.q.Summary += fmt.Sprintf(" (and %d more)", n-1)
+			}
+			v.q.Summary += "."
 		}
 	}
 	return v.q

@@ -92,6 +92,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	dep, closeDep := serveDeployment(a, deploymentGate{ev, ts}) // deployment stage (docs/deployment.md), gated by the evaluation stage and withdrawal obligations (lifecycle.go)
 	defer closeDep()
 	s.Deployments, s.Events = dep, dep
+	s.Checks = checksService(a, s, col) // the eleven quality checks over every stage's records (docs/checks.md)
 	return s.Serve(ctx, func(bound string) {
 		logger.Info("listening", "addr", bound, "data", a.dir, "audit_size", a.log.Size())
 	})
