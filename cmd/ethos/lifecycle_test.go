@@ -420,9 +420,22 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("alerts %+v, want the new software version only", alerts.Items)
 	}
 
+	// The data steward records the representation report of the
+	// collected files (QC-COL-1) as a collection-stage record.
+	reference, repPath := filepath.Join(work, "reference.json"), filepath.Join(work, "representation.json")
+	os.WriteFile(reference, []byte(`{"name":"catchment 2025","floor":0.5,"small_group":1,"expected":{"sex":{"F":0.5,"M":0.5}}}`), 0o600)
+	must("collection", "representation", "--dicom", canary, "--reference", reference, "--out", repPath)
+	rep, err := os.ReadFile(repPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var repRecord ethos.StageRecord
+	evalAPI(t, url, tokens[ethos.RoleDataSteward], "POST", "/api/v1/projects/"+project+"/stages/collection/records",
+		map[string]any{"purpose": "research", "kind": "representation-report", "body": json.RawMessage(rep)}, &repRecord)
+
 	// Quality checks with every stage run: what the stages recorded
-	// answers each check; the representation report was never recorded
-	// and the compliance checklist waits for attestations.
+	// answers each check; the compliance checklist waits for
+	// attestations.
 	t.Run("ChecksAnswered", func(t *testing.T) {
 		pc, code, stderr := projectChecksCLI(t, as(ethos.RoleEthicsReviewer, "project", "checks", project, "--json"))
 		if code != 0 {
@@ -433,7 +446,7 @@ func TestLifecycle(t *testing.T) {
 			id, scope string
 			status    ethos.CheckStatus
 		}{
-			{"QC-COL-1", "", ethos.CheckPending},
+			{"QC-COL-1", "", ethos.CheckPass},
 			{"QC-COL-2", "", ethos.CheckPass},
 			{"QC-PRO-1", "", ethos.CheckPass},
 			{"QC-PRO-2", "", ethos.CheckPass},
@@ -457,7 +470,7 @@ func TestLifecycle(t *testing.T) {
 				ev[e.Kind+":"+e.ID] = true
 			}
 		}
-		for _, want := range []string{"processing-run:" + prun.ID, "training-run:" + trun.ID, "evaluation-plan:" + plan.ID, "plain-report:" + erun.ID, "deployment:" + dep.ID} {
+		for _, want := range []string{"representation-report:" + repRecord.ID, "processing-run:" + prun.ID, "training-run:" + trun.ID, "evaluation-plan:" + plan.ID, "plain-report:" + erun.ID, "deployment:" + dep.ID} {
 			if !ev[want] {
 				t.Errorf("no evidence %s among %v", want, ev)
 			}
