@@ -467,10 +467,10 @@ func TestLifecycle(t *testing.T) {
 		ev := map[string]bool{}
 		for _, q := range pc.Checks {
 			for _, e := range q.Evidence {
-				ev[e.Kind+":"+e.ID] = true
+				ev[e.Kind+":"+e.ID], ev[e.Kind] = true, true
 			}
 		}
-		for _, want := range []string{"representation-report:" + repRecord.ID, "processing-run:" + prun.ID, "training-run:" + trun.ID, "evaluation-plan:" + plan.ID, "plain-report:" + erun.ID, "deployment:" + dep.ID} {
+		for _, want := range []string{"representation-report:" + repRecord.ID, "data-keys", "audit-log", "consents", "processing-run:" + prun.ID, "training-run:" + trun.ID, "evaluation-plan:" + plan.ID, "plain-report:" + erun.ID, "deployment:" + dep.ID} {
 			if !ev[want] {
 				t.Errorf("no evidence %s among %v", want, ev)
 			}
