@@ -36,7 +36,7 @@ func TestProjectChecks(t *testing.T) {
 	}{
 		// QC-COL-1
 		{"Pass/COL1WarningsOnly", "QC-COL-1", "", func(w *world) {}, ethos.CheckPass, ""},
-		{"Fail/COL1GroupUnderFloor", "QC-COL-1", "", func(w *world) { w.records[1].Body = representation("flag", "warning") }, ethos.CheckFail, "sex=F: finding A"},
+		{"Fail/COL1GroupUnderFloor", "QC-COL-1", "", func(w *world) { w.records[1].Body = representation("flag", "warning") }, ethos.CheckFail, "sex F: sex=F: finding A"},
 		{"Pending/COL1NoReport", "QC-COL-1", "", func(w *world) { w.records = w.records[:1] }, ethos.CheckPending, "no representation report"},
 		{"Pending/COL1Unreadable", "QC-COL-1", "", func(w *world) { w.records[1].Body = json.RawMessage(`{"version":1}`) }, ethos.CheckPending, "not a representation report"},
 		{"Pending/COL1Stale", "QC-COL-1", "", func(w *world) { w.instances[1].ReceivedAt = at(4) }, ethos.CheckPending, "1 instance was stored after"},
@@ -319,4 +319,55 @@ func TestChecksMatchFramework(t *testing.T) {
 			t.Errorf("answer %d: %s/%s/%s/%s, framework %s/%s/%s", i, q.ID, q.Stage, q.Aspect, q.Status, c.ID, c.Stage, c.Aspect)
 		}
 	}
+}
+
+// TestRepresentationCanary reads a report "ethos collection
+// representation" wrote for the shared canary DICOM files against a
+// reference declaring age bands the canary lacks
+// (testdata/representation-canary.json): every absent group is a problem
+// named by breakdown and group.
+func TestRepresentationCanary(t *testing.T) {
+	body, err := os.ReadFile(filepath.Join("testdata", "representation-canary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWorld()
+	w.records[1].Body = body
+	pc, err := w.service().ProjectChecks(context.Background(), prj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := find(pc, "QC-COL-1", "")
+	if q.Status != ethos.CheckFail || len(q.Problems) != 9 || q.Problems[0] != "age_band 40-49: no subject at all, 20.0% expected" {
+		t.Fatalf("QC-COL-1 from the canary report: %s, %d problems: %s", q.Status, len(q.Problems), problems(q))
+	}
+	if !strings.Contains(q.Summary, "9 groups are under the declared floor") {
+		t.Errorf("summary %q", q.Summary)
+	}
+}
+
+// FuzzRepresentationRecord feeds arbitrary record bodies to QC-COL-1: it
+// must answer (never fail the request, never panic) with a known status
+// and a bounded list of problems.
+func FuzzRepresentationRecord(f *testing.F) {
+	canary, err := os.ReadFile(filepath.Join("testdata", "representation-canary.json"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(canary)
+	f.Add([]byte(representation("flag", "warning")))
+	f.Add([]byte(`{"version":1,"check":"QC-COL-1","reference":{"name":"x"},"findings":null}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		w := newWorld()
+		w.records[1].Body = body
+		pc, err := w.service().ProjectChecks(context.Background(), prj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := find(pc, "QC-COL-1", "")
+		if !q.Status.Valid() || len(q.Problems) > 26 || len(q.Evidence) == 0 {
+			t.Fatalf("status %q, %d problems, %d evidence", q.Status, len(q.Problems), len(q.Evidence))
+		}
+	})
 }

@@ -89,7 +89,7 @@ func (r *run) representation(ctx context.Context) (*ethos.QualityCheck, error) {
 	for _, f := range rep.Findings {
 		if f.Severity == "flag" {
 			flags++
-			v.fail("%s", f.Message)
+			v.fail("%s %s: %s", f.Breakdown, f.Group, f.Message)
 		} else {
 			warnings++
 		}
@@ -107,12 +107,12 @@ func (r *run) representation(ctx context.Context) (*ethos.QualityCheck, error) {
 			return nil, fmt.Errorf("QC-COL-1: count instances: %w", err)
 		}
 		if n := all - before; n > 0 {
-			v.pend("%s stored after the latest representation report; record a new report", plural(n, "instance was"))
+			v.pend("%s stored after the latest representation report; record a new report", verb(n, "instance was", "instances were"))
 		}
 	}
 	return v.done(map[ethos.CheckStatus]string{
 		ethos.CheckPass: fmt.Sprintf("No group is under the declared floor of reference %q (%s to review).", rep.Reference.Name, plural(warnings, "warning")),
-		ethos.CheckFail: fmt.Sprintf("%s under the declared floor of reference %q.", plural(flags, "group is"), rep.Reference.Name),
+		ethos.CheckFail: fmt.Sprintf("%s under the declared floor of reference %q.", verb(flags, "group is", "groups are"), rep.Reference.Name),
 	}), nil
 }
 

@@ -115,7 +115,7 @@ func (r *run) trainingReviewed(ctx context.Context) (*ethos.QualityCheck, error)
 	return v.done(map[ethos.CheckStatus]string{
 		ethos.CheckPass: fmt.Sprintf("%s registered completely, each reviewed by a named reviewer other than its registrant (%d signed off, %d rejected).",
 			plural(len(runs), "training run"), counts[ethos.RunSignedOff], counts[ethos.RunRejected]),
-		ethos.CheckFail: fmt.Sprintf("%d of %s lack a valid review.", counts[ethos.RunRegistered], plural(len(runs), "training run")),
+		ethos.CheckFail: fmt.Sprintf("Of %s, %d still wait for their reviewer; the problems list every run without a valid review or a complete register entry.", plural(len(runs), "training run"), counts[ethos.RunRegistered]),
 	}), nil
 }
 
