@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,10 +48,10 @@ func TestProjectChecks(t *testing.T) {
 		// QC-COL-2
 		{"Pass/COL2", "QC-COL-2", "", func(w *world) {}, ethos.CheckPass, ""},
 		{"Pending/COL2NothingReceived", "QC-COL-2", "", func(w *world) { w.instances = nil }, ethos.CheckPending, "no instance"},
-		{"Fail/COL2ConsentWithdrawn", "QC-COL-2", "", func(w *world) { w.consents["cns_b"].Status = ethos.ConsentInactive }, ethos.CheckFail, "ins_2: its consent cns_b is inactive"},
+		{"Fail/COL2ConsentWithdrawn", "QC-COL-2", "", func(w *world) { w.consents["cns_b"].Status = ethos.ConsentInactive }, ethos.CheckFail, "consent cns_b is inactive, yet 1 instance is stored under it"},
 		{"Fail/COL2ConsentEnded", "QC-COL-2", "", func(w *world) { w.consents["cns_a"].Provision.Period.End = at(20) }, ethos.CheckFail, "not in force now"},
-		{"Fail/COL2NoConsent", "QC-COL-2", "", func(w *world) { w.instances[0].ConsentID = "" }, ethos.CheckFail, "ins_1 names no consent"},
-		{"Fail/COL2QuarantineKeptBytes", "QC-COL-2", "", func(w *world) { w.instances[2].Blob = w.instances[0].Blob }, ethos.CheckFail, "quarantined instance ins_3"},
+		{"Fail/COL2NoConsent", "QC-COL-2", "", func(w *world) { w.instances[0].ConsentID = "" }, ethos.CheckFail, "1 stored instance names no consent: ins_1"},
+		{"Fail/COL2QuarantineKeptBytes", "QC-COL-2", "", func(w *world) { w.instances[2].Blob = w.instances[0].Blob }, ethos.CheckFail, "1 quarantined instance still names stored bytes: ins_3"},
 		{"Fail/COL2NoDataKey", "QC-COL-2", "", func(w *world) { delete(w.keys, subjectB) }, ethos.CheckFail, "no data key"},
 		{"Fail/COL2AuditTampered", "QC-COL-2", "", func(w *world) { w.audit = &checks.AuditVerification{Problem: "event 7 differs from its stored hash"} }, ethos.CheckFail, "event 7"},
 		{"Pass/COL2WithdrawnKept", "QC-COL-2", "", func(w *world) { w.instances[1].Status = ethos.InstanceWithdrawn }, ethos.CheckPass, ""},
@@ -370,4 +371,54 @@ func FuzzRepresentationRecord(f *testing.F) {
 			t.Fatalf("status %q, %d problems, %d evidence", q.Status, len(q.Problems), len(q.Evidence))
 		}
 	})
+}
+
+// summary is a store's count of instance records.
+type summary ethos.InstanceSummary
+
+func (s *summary) SummarizeInstances(context.Context, string) (*ethos.InstanceSummary, error) {
+	return (*ethos.InstanceSummary)(s), nil
+}
+
+// TestCOL2FromStoreSummary: with the store's aggregate counts, breaches
+// are named up to the bound and the rest counted.
+func TestCOL2FromStoreSummary(t *testing.T) {
+	var ids []string
+	for i := range 30 {
+		ids = append(ids, fmt.Sprintf("ins_%02d", i))
+	}
+	tests := []struct {
+		name string
+		sum  ethos.InstanceSummary
+		want ethos.CheckStatus
+		why  string
+	}{
+		{"Pass", ethos.InstanceSummary{ByStatus: map[ethos.InstanceStatus]int{ethos.InstanceStored: 2}, StoredByConsent: map[string]int{"cns_a": 1, "cns_b": 1},
+			Subjects: []ethos.SubjectKey{subjectA, subjectB}}, ethos.CheckPass, ""},
+		{"FailNoConsentBeyondBound", ethos.InstanceSummary{ByStatus: map[ethos.InstanceStatus]int{ethos.InstanceStored: 40}, StoredByConsent: map[string]int{"": 30, "cns_a": 10},
+			Examples: map[string][]string{"no-consent": ids[:25]}, Subjects: []ethos.SubjectKey{subjectA}}, ethos.CheckFail, "30 stored instances name no consent: ins_00, ins_01"},
+		{"FailQuarantineKeptBytes", ethos.InstanceSummary{ByStatus: map[ethos.InstanceStatus]int{ethos.InstanceQuarantined: 3}, QuarantinedWithBlob: 1,
+			Examples: map[string][]string{"quarantined-blob": {"ins_9"}}}, ethos.CheckFail, "1 quarantined instance still names stored bytes: ins_9"},
+		{"FailNoBlob", ethos.InstanceSummary{ByStatus: map[ethos.InstanceStatus]int{ethos.InstanceStored: 1}, StoredByConsent: map[string]int{"cns_a": 1}, StoredWithoutBlob: 1,
+			Examples: map[string][]string{"no-blob": {"ins_1"}}, Subjects: []ethos.SubjectKey{subjectA}}, ethos.CheckFail, "1 stored instance has no encrypted blob: ins_1"},
+		{"Pending", ethos.InstanceSummary{}, ethos.CheckPending, "no instance"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newWorld().service()
+			sum := summary(tc.sum)
+			s.Summaries = &sum
+			pc, err := s.ProjectChecks(context.Background(), prj)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := find(pc, "QC-COL-2", "")
+			if q.Status != tc.want || !strings.Contains(problems(q), tc.why) {
+				t.Fatalf("QC-COL-2: %s; problems %q, want %s with %q", q.Status, problems(q), tc.want, tc.why)
+			}
+			if len(q.Problems) > 26 {
+				t.Errorf("%d problems listed", len(q.Problems))
+			}
+		})
+	}
 }

@@ -127,63 +127,11 @@ func (r *run) confidentiality(ctx context.Context) (*ethos.QualityCheck, error) 
 		v.attest("this server keeps no instance records; a data steward must attest how collected data is protected")
 		return v.done(nil), nil
 	}
-	counts := map[ethos.InstanceStatus]int{}
-	reasons := map[ethos.QuarantineReason]int{}
-	consentState := map[string]string{} // consent id -> "" if active and in force, else why not
-	consentsUsed := map[string]bool{}
-	subjects := map[ethos.SubjectKey]bool{}
-	noConsent, badBlob, leakedQuarantine := 0, 0, 0
-	err := pages(ctx, func(off, lim int) ([]*ethos.Instance, int, error) {
-		return r.s.Instances.FindInstances(ctx, ethos.InstanceFilter{ProjectID: &r.prj.ID, Offset: off, Limit: lim})
-	}, func(in *ethos.Instance) error {
-		counts[in.Status]++
-		switch in.Status {
-		case ethos.InstanceQuarantined:
-			reasons[in.Reason]++
-			if in.Blob != nil {
-				leakedQuarantine++
-				v.fail("quarantined instance %s still names stored bytes", in.ID)
-			}
-		case ethos.InstanceStored:
-			if in.Blob == nil || in.Blob.Validate() != nil || in.Blob.Subject != in.Subject {
-				badBlob++
-				v.fail("stored instance %s has no valid blob under its subject's key", in.ID)
-			} else {
-				subjects[in.Subject] = true
-			}
-			if in.ConsentID == "" {
-				noConsent++
-				v.fail("stored instance %s names no consent", in.ID)
-				return nil
-			}
-			consentsUsed[in.ConsentID] = true
-			if r.s.Consents == nil {
-				return nil
-			}
-			why, seen := consentState[in.ConsentID]
-			if !seen {
-				c, err := r.s.Consents.FindConsentByID(ctx, in.ConsentID)
-				switch {
-				case ethos.ErrorCode(err) == ethos.ENOTFOUND:
-					why = "is not on file"
-				case err != nil:
-					return fmt.Errorf("QC-COL-2: read consent %s: %w", in.ConsentID, err)
-				case c.Status != ethos.ConsentActive:
-					why = "is " + string(c.Status)
-				case !c.Period().Covers(r.now):
-					why = "is not in force now (period " + periodWords(c.Period()) + ")"
-				}
-				consentState[in.ConsentID] = why
-			}
-			if why != "" {
-				v.fail("stored instance %s: its consent %s %s", in.ID, in.ConsentID, why)
-			}
-		}
-		return nil
-	})
+	sum, err := r.instanceSummary(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("QC-COL-2: read instances: %w", err)
+		return nil, fmt.Errorf("QC-COL-2: %w", err)
 	}
+	counts := sum.ByStatus
 	total := 0
 	for _, n := range counts {
 		total += n
@@ -193,8 +141,31 @@ func (r *run) confidentiality(ctx context.Context) (*ethos.QualityCheck, error) 
 		return v.done(nil), nil
 	}
 	stored, quarantined := counts[ethos.InstanceStored], counts[ethos.InstanceQuarantined]
+	noConsent := sum.StoredByConsent[""]
+	for _, b := range []struct {
+		kind string
+		n    int
+		what string
+	}{
+		{"quarantined-blob", sum.QuarantinedWithBlob, "quarantined instance still names stored bytes|quarantined instances still name stored bytes"},
+		{"no-blob", sum.StoredWithoutBlob, "stored instance has no encrypted blob|stored instances have no encrypted blob"},
+		{"no-consent", noConsent, "stored instance names no consent|stored instances name no consent"},
+	} {
+		if b.n == 0 {
+			continue
+		}
+		one, many, _ := strings.Cut(b.what, "|")
+		p := verb(b.n, one, many)
+		if ex := sum.Examples[b.kind]; len(ex) > 0 {
+			p += ": " + strings.Join(ex, ", ")
+			if b.n > len(ex) {
+				p += fmt.Sprintf(" and %d more", b.n-len(ex))
+			}
+		}
+		v.fail("%s", p)
+	}
 	var rs []string
-	for k, n := range reasons {
+	for k, n := range sum.Quarantine {
 		rs = append(rs, fmt.Sprintf("%s %d", k, n))
 	}
 	sort.Strings(rs)
@@ -204,18 +175,44 @@ func (r *run) confidentiality(ctx context.Context) (*ethos.QualityCheck, error) 
 		note += "; withdrawn instances keep their encrypted bytes until disposal and may not be used for new work"
 	}
 	v.evidence(ethos.EvidenceRef{Kind: "instance-records", ID: r.prj.ID, Note: note})
+	// Each consent behind stored instances must still be active and in
+	// force.
+	ids := make([]string, 0, len(sum.StoredByConsent))
+	for id := range sum.StoredByConsent {
+		if id != "" {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
 	if r.s.Consents == nil {
-		v.attest("this server keeps no consent registry; a data steward must attest that the %d consents behind stored instances are in force", len(consentsUsed))
-	} else if len(consentsUsed) > 0 {
+		if len(ids) > 0 {
+			v.attest("this server keeps no consent registry; a data steward must attest that the %s behind stored instances are in force", plural(len(ids), "consent"))
+		}
+	} else if len(ids) > 0 {
 		active := 0
-		for id := range consentsUsed {
-			if consentState[id] == "" {
+		for _, id := range ids {
+			why := ""
+			c, err := r.s.Consents.FindConsentByID(ctx, id)
+			switch {
+			case ethos.ErrorCode(err) == ethos.ENOTFOUND:
+				why = "is not on file"
+			case err != nil:
+				return nil, fmt.Errorf("QC-COL-2: read consent %s: %w", id, err)
+			case c.Status != ethos.ConsentActive:
+				why = "is " + string(c.Status)
+			case !c.Period().Covers(r.now):
+				why = "is not in force now (period " + periodWords(c.Period()) + ")"
+			}
+			if why != "" {
+				v.fail("consent %s %s, yet %s stored under it", id, why, verb(sum.StoredByConsent[id], "instance is", "instances are"))
+			} else {
 				active++
 			}
 		}
 		v.evidence(ethos.EvidenceRef{Kind: "consents", ID: r.prj.ID,
-			Note: fmt.Sprintf("%s behind the stored instances, %d active and in force now", plural(len(consentsUsed), "consent"), active)})
+			Note: fmt.Sprintf("%s behind the stored instances, %d active and in force now", plural(len(ids), "consent"), active)})
 	}
+	subjects := sum.Subjects
 	// Encryption: every stored blob is sealed under its subject's data
 	// key, which is kept wrapped under a master key.
 	if stored > 0 {
@@ -224,12 +221,7 @@ func (r *run) confidentiality(ctx context.Context) (*ethos.QualityCheck, error) 
 		} else {
 			masters := map[string]int{}
 			keyed := 0
-			keys := make([]ethos.SubjectKey, 0, len(subjects))
-			for sk := range subjects {
-				keys = append(keys, sk)
-			}
-			sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
-			for _, sk := range keys {
+			for _, sk := range subjects {
 				k, err := r.s.Keys.DataKey(ctx, sk)
 				switch {
 				case ethos.ErrorCode(err) == ethos.ENOTFOUND:
@@ -271,7 +263,7 @@ func (r *run) confidentiality(ctx context.Context) (*ethos.QualityCheck, error) 
 	}
 	return v.done(map[ethos.CheckStatus]string{
 		ethos.CheckPass: fmt.Sprintf("%d stored instances are each covered by an active consent and encrypted under their subject's key; %d quarantined keep no bytes; the audit log verifies.", stored, quarantined),
-		ethos.CheckFail: fmt.Sprintf("Of %d stored instances, %d name no consent, %d lack a valid encrypted blob, and other problems are listed.", stored, noConsent, badBlob+leakedQuarantine),
+		ethos.CheckFail: fmt.Sprintf("Of %d stored instances, %d name no consent and %d hold no encrypted blob; %d quarantined still name bytes; the problems list every breach.", stored, noConsent, sum.StoredWithoutBlob, sum.QuarantinedWithBlob),
 	}), nil
 }
 
@@ -283,4 +275,55 @@ func periodWords(p ethos.Period) string {
 		return s
 	}
 	return f(p.Start, p.Start.UTC().Format("2006-01-02")) + " to " + f(p.End, p.End.UTC().Format("2006-01-02"))
+}
+
+// instanceSummary counts the project's instance records: in the store's
+// aggregate queries when it offers them, else by reading every record.
+func (r *run) instanceSummary(ctx context.Context) (*ethos.InstanceSummary, error) {
+	if r.s.Summaries != nil {
+		return r.s.Summaries.SummarizeInstances(ctx, r.prj.ID)
+	}
+	sum := &ethos.InstanceSummary{ProjectID: r.prj.ID, ByStatus: map[ethos.InstanceStatus]int{}, Quarantine: map[ethos.QuarantineReason]int{},
+		StoredByConsent: map[string]int{}, Examples: map[string][]string{}}
+	subjects := map[ethos.SubjectKey]bool{}
+	example := func(kind, id string) {
+		if len(sum.Examples[kind]) < ethos.MaxSummaryExamples {
+			sum.Examples[kind] = append(sum.Examples[kind], id)
+		}
+	}
+	err := pages(ctx, func(off, lim int) ([]*ethos.Instance, int, error) {
+		return r.s.Instances.FindInstances(ctx, ethos.InstanceFilter{ProjectID: &r.prj.ID, Offset: off, Limit: lim})
+	}, func(in *ethos.Instance) error {
+		sum.ByStatus[in.Status]++
+		switch in.Status {
+		case ethos.InstanceQuarantined:
+			sum.Quarantine[in.Reason]++
+			if in.Blob != nil {
+				sum.QuarantinedWithBlob++
+				example("quarantined-blob", in.ID)
+			}
+		case ethos.InstanceStored:
+			sum.StoredByConsent[in.ConsentID]++
+			if in.ConsentID == "" {
+				example("no-consent", in.ID)
+			}
+			if in.Blob == nil || in.Blob.Validate() != nil || in.Blob.Subject != in.Subject {
+				sum.StoredWithoutBlob++
+				example("no-blob", in.ID)
+			}
+			subjects[in.Subject] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read instances: %w", err)
+	}
+	for sk := range subjects {
+		sum.Subjects = append(sum.Subjects, sk)
+	}
+	sort.Slice(sum.Subjects, func(i, j int) bool { return sum.Subjects[i] < sum.Subjects[j] })
+	for _, ids := range sum.Examples {
+		sort.Strings(ids)
+	}
+	return sum, nil
 }

@@ -29,6 +29,13 @@ type InstanceReader interface {
 	FindInstances(ctx context.Context, f ethos.InstanceFilter) ([]*ethos.Instance, int, error)
 }
 
+// InstanceSummarizer counts a project's instance records in the store
+// (sqlstore.CheckEvidence); without one, QC-COL-2 reads every record
+// through the InstanceReader.
+type InstanceSummarizer interface {
+	SummarizeInstances(ctx context.Context, projectID string) (*ethos.InstanceSummary, error)
+}
+
 // ConsentReader reads consents (ethos.ConsentService).
 type ConsentReader interface {
 	FindConsentByID(ctx context.Context, id string) (*ethos.Consent, error)
@@ -119,12 +126,13 @@ const RepresentationKind = "representation-report"
 type Service struct {
 	Projects ProjectReader
 
-	Records   RecordReader     // QC-COL-1: representation reports
-	Instances InstanceReader   // QC-COL-1 (staleness), QC-COL-2
-	Consents  ConsentReader    // QC-COL-2
-	Keys      KeyReader        // QC-COL-2: encryption under subjects' data keys
-	Audit     AuditVerifier    // QC-COL-2: the audit log verifies
-	Events    AuditEventReader // QC-EVA-2: the pre-registration event
+	Records   RecordReader       // QC-COL-1: representation reports
+	Instances InstanceReader     // QC-COL-1 (staleness), QC-COL-2
+	Summaries InstanceSummarizer // QC-COL-2: counted in the store (optional)
+	Consents  ConsentReader      // QC-COL-2
+	Keys      KeyReader          // QC-COL-2: encryption under subjects' data keys
+	Audit     AuditVerifier      // QC-COL-2: the audit log verifies
+	Events    AuditEventReader   // QC-EVA-2: the pre-registration event
 
 	Processing ProcessingReader // QC-PRO-1, QC-PRO-2
 	Datasets   DatasetReader    // QC-PRO-2: which runs feed dataset versions

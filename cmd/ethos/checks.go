@@ -22,7 +22,7 @@ import (
 func checksService(a *app, s *ehttp.Server, col *collectionServer) *checks.Service {
 	cs := &checks.Service{
 		Projects: a.projects, Records: a.records,
-		Instances: col.instances, Consents: col.consents,
+		Instances: col.instances, Summaries: sqlstore.NewCheckEvidence(a.store), Consents: col.consents,
 		Audit:  auditVerifier{st: a.auditDB, key: a.verifierKey},
 		Events: auditEvents{st: a.auditDB},
 
@@ -90,9 +90,10 @@ func (e auditEvents) AuditEvent(ctx context.Context, index int64) (*ethos.AuditE
 }
 
 var (
-	_ checks.AuditVerifier    = auditVerifier{}
-	_ checks.AuditEventReader = auditEvents{}
-	_ checks.InstanceReader   = (*sqlstore.InstanceService)(nil)
+	_ checks.AuditVerifier      = auditVerifier{}
+	_ checks.AuditEventReader   = auditEvents{}
+	_ checks.InstanceReader     = (*sqlstore.InstanceService)(nil)
+	_ checks.InstanceSummarizer = (*sqlstore.CheckEvidence)(nil)
 )
 
 // exitError makes the process exit with code after printing its message
