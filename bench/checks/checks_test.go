@@ -1,10 +1,11 @@
-// Package checksbench measures how long answering a project's quality
-// checks takes on a large project (docs/benchmarks-checks.md): N
-// instances (10 per subject, each under its subject's consent), a
-// processing run over all of them, and an audit log of N events, in
-// SQLite. The checks read them through the same sqlstore services and
-// audit adapters as "ethos serve".
 package checksbench_test
+
+// The benchmark answers a large project's quality checks: N instances
+// (10 per subject, each under its subject's consent), a processing run
+// over all of them, and an audit log of N events, in SQLite. The checks
+// read them through the same sqlstore services and audit adapters as
+// "ethos serve".
+
 
 import (
 	"context"
