@@ -6,7 +6,6 @@ package checksbench_test
 // read them through the same sqlstore services and audit adapters as
 // "ethos serve".
 
-
 import (
 	"context"
 	"errors"
