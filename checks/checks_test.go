@@ -84,6 +84,7 @@ func TestProjectChecks(t *testing.T) {
 		{"Pass/TRA2", "QC-TRA-2", "", func(w *world) {}, ethos.CheckPass, ""},
 		{"Fail/TRA2Uncovered", "QC-TRA-2", "", func(w *world) { w.trainRuns[0].Coverage.Covered = 1 }, ethos.CheckFail, "covered 1 of 2"},
 		{"Fail/TRA2NoRecheck", "QC-TRA-2", "", func(w *world) { w.trainRuns[0].Coverage = nil }, ethos.CheckFail, "no consent re-check"},
+		{"Fail/TRA2DatasetVersionUnknown", "QC-TRA-2", "", func(w *world) { w.trainRuns[0].DatasetVersion = "dsv_gone" }, ethos.CheckFail, "dsv_gone is not recorded"},
 		{"Fail/TRA2NoSources", "QC-TRA-2", "", func(w *world) { w.trainRuns[0].Sources = nil }, ethos.CheckFail, "sources are not disclosed"},
 		{"Fail/TRA2OpenObligation", "QC-TRA-2", "", func(w *world) {
 			w.obligations = []*ethos.Obligation{{ID: "obl_1", Target: ethos.LineageNode{Kind: ethos.LineageModelVersion, ID: "mdl_1"}, Status: ethos.ObligationOpen}}

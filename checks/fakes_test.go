@@ -237,7 +237,13 @@ func (w *world) ProcessingRun(_ context.Context, id string) (*ethos.ProcessingRu
 }
 
 func (w *world) FindDatasetVersions(_ context.Context, f ethos.DatasetVersionFilter) ([]*ethos.DatasetVersion, int, error) {
-	return page(w.versions, f.Offset, f.Limit)
+	var out []*ethos.DatasetVersion
+	for _, v := range w.versions {
+		if f.ID == nil || v.ID == *f.ID {
+			out = append(out, v)
+		}
+	}
+	return page(out, f.Offset, f.Limit)
 }
 
 func (w *world) FindTrainingRuns(_ context.Context, f ethos.TrainingRunFilter) ([]*ethos.TrainingRun, int, error) {

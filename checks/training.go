@@ -177,6 +177,16 @@ func (r *run) trainingConsent(ctx context.Context) (*ethos.QualityCheck, error) 
 			ref.Note = fmt.Sprintf("all %d instances of %s covered for %s at %s", c.Instances, plural(c.Subjects, "subject"), c.Purpose, c.CheckedAt.UTC().Format("2006-01-02T15:04:05Z"))
 		}
 		v.evidence(ref)
+		if r.s.Datasets != nil {
+			id := tr.DatasetVersion
+			vs, _, err := r.s.Datasets.FindDatasetVersions(ctx, ethos.DatasetVersionFilter{ID: &id, ProjectID: &r.prj.ID, Limit: 1})
+			if err != nil {
+				return nil, fmt.Errorf("QC-TRA-2: find dataset version %s: %w", id, err)
+			}
+			if len(vs) == 0 {
+				v.fail("training run %s: its dataset version %s is not recorded in the project, so it has no datasheet", tr.ID, shortID(id))
+			}
+		}
 		if len(tr.Sources) == 0 {
 			v.fail("training run %s: the dataset's collection sources are not disclosed", tr.ID)
 		} else {
