@@ -423,3 +423,32 @@ func TestCOL2FromStoreSummary(t *testing.T) {
 		})
 	}
 }
+
+// TestProcessingVerdictRemembered: a processing record never changes, so
+// a service reads a run's items once; a record listed differently under
+// the same id is read and judged again.
+func TestProcessingVerdictRemembered(t *testing.T) {
+	w := newWorld()
+	s := w.service()
+	ctx := context.Background()
+	for range 3 {
+		if _, err := s.ProjectChecks(ctx, prj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w.runReads != 1 {
+		t.Fatalf("run read %d times for three answers, want once", w.runReads)
+	}
+	w.procRuns[0].Items = w.procRuns[0].Items[:1]
+	w.procRuns[0].Inputs, w.procRuns[0].Written = 1, 1
+	pc, err := s.ProjectChecks(ctx, prj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.runReads != 2 {
+		t.Errorf("changed listing: run read %d times, want again", w.runReads)
+	}
+	if q := find(pc, "QC-PRO-1", ""); q.Status != ethos.CheckPass {
+		t.Errorf("QC-PRO-1 after the re-read: %s %v", q.Status, q.Problems)
+	}
+}

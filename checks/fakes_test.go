@@ -37,6 +37,8 @@ type world struct {
 	registers   map[string]*ethos.RiskRegister
 	compliance  map[string][]ethos.ComplianceResult
 	monitor     map[string]*ethos.MonitorStatus
+
+	runReads int // ProcessingRun calls
 }
 
 const (
@@ -228,6 +230,7 @@ func (w *world) FindProcessingRuns(_ context.Context, f ethos.ProcessingRunFilte
 }
 
 func (w *world) ProcessingRun(_ context.Context, id string) (*ethos.ProcessingRun, error) {
+	w.runReads++
 	for _, r := range w.procRuns {
 		if r.ID == id {
 			return r, nil

@@ -49,40 +49,76 @@ func (r *run) processingRecorded(ctx context.Context) (*ethos.QualityCheck, erro
 	}
 	inputs := 0
 	for _, head := range runs {
-		full, err := r.s.Processing.ProcessingRun(ctx, head.ID)
+		rv, err := r.s.runVerdict(ctx, head)
 		if err != nil {
-			return nil, fmt.Errorf("QC-PRO-1: read processing run %s: %w", head.ID, err)
+			return nil, err
 		}
-		inputs += full.Inputs
-		bad := false
-		if err := full.Validate(); err != nil {
-			bad = true
-			v.fail("processing run %s: the record is incomplete: %s", full.ID, ethos.ErrorMessage(err))
+		inputs += head.Inputs
+		for _, p := range rv.problems {
+			v.fail("%s", p)
 		}
-		if full.Profile.Standard == "" {
-			bad = true
-			v.fail("processing run %s: the record does not name the de-identification standard", full.ID)
-		}
-		if full.FinishedAt.IsZero() || full.FinishedAt.Before(full.StartedAt) {
-			bad = true
-			v.fail("processing run %s: no valid finishing time is recorded", full.ID)
-		}
-		if full.Written > 0 && len(full.Actions) == 0 {
-			bad = true
-			v.fail("processing run %s: %d outputs written but no count of what was removed, replaced or kept", full.ID, full.Written)
-		}
-		note := fmt.Sprintf("%s by %s with %s, profile %s (%s); %d inputs: %d written, %d quarantined",
-			full.StartedAt.UTC().Format("2006-01-02T15:04:05Z"), full.StartedBy, full.Software, profileWords(full.Profile), strings.Join(full.Profile.Options, ", "),
-			full.Inputs, full.Written, full.Quarantined)
-		if bad {
-			note = "incomplete record: " + note
-		}
-		v.evidence(ethos.EvidenceRef{Kind: "processing-run", ID: full.ID, Digest: full.Profile.Hash, Link: r.runLink(full.ID), Note: note})
+		v.evidence(ethos.EvidenceRef{Kind: "processing-run", ID: head.ID, Digest: head.Profile.Hash, Link: r.runLink(head.ID), Note: rv.note})
 	}
 	return v.done(map[ethos.CheckStatus]string{
 		ethos.CheckPass: fmt.Sprintf("%s recorded completely: profile and options with their hash, software, who ran it, key fingerprint, and the hashes and outcome of each of %d inputs.", plural(len(runs), "processing run"), inputs),
 		ethos.CheckFail: "At least one processing record is incomplete.",
 	}), nil
+}
+
+// runRecord is the QC-PRO-1 verdict on one processing record.
+type runRecord struct {
+	key      string // the listed fields it was computed for
+	problems []string
+	note     string
+}
+
+// maxRunVerdicts bounds the verdicts a Service remembers.
+const maxRunVerdicts = 10000
+
+// runVerdict reads a processing run with all its items and judges its
+// record. Processing records are never changed once stored, so the
+// verdict is remembered per run (keyed also by the listed counts and
+// profile hash, which would differ for a different record under the same
+// id): the items of a large run are decoded once per server, not once per
+// answer.
+func (s *Service) runVerdict(ctx context.Context, head *ethos.ProcessingRun) (*runRecord, error) {
+	key := fmt.Sprintf("%s|%s|%d|%d|%d|%d", head.ID, head.Profile.Hash, head.Inputs, head.Written, head.Quarantined, head.FinishedAt.UnixNano())
+	s.mu.Lock()
+	rv, ok := s.runs[head.ID]
+	s.mu.Unlock()
+	if ok && rv.key == key {
+		return rv, nil
+	}
+	full, err := s.Processing.ProcessingRun(ctx, head.ID)
+	if err != nil {
+		return nil, fmt.Errorf("QC-PRO-1: read processing run %s: %w", head.ID, err)
+	}
+	rv = &runRecord{key: key}
+	if err := full.Validate(); err != nil {
+		rv.problems = append(rv.problems, fmt.Sprintf("processing run %s: the record is incomplete: %s", full.ID, ethos.ErrorMessage(err)))
+	}
+	if full.Profile.Standard == "" {
+		rv.problems = append(rv.problems, fmt.Sprintf("processing run %s: the record does not name the de-identification standard", full.ID))
+	}
+	if full.FinishedAt.IsZero() || full.FinishedAt.Before(full.StartedAt) {
+		rv.problems = append(rv.problems, fmt.Sprintf("processing run %s: no valid finishing time is recorded", full.ID))
+	}
+	if full.Written > 0 && len(full.Actions) == 0 {
+		rv.problems = append(rv.problems, fmt.Sprintf("processing run %s: %d outputs written but no count of what was removed, replaced or kept", full.ID, full.Written))
+	}
+	rv.note = fmt.Sprintf("%s by %s with %s, profile %s (%s); %d inputs: %d written, %d quarantined",
+		full.StartedAt.UTC().Format("2006-01-02T15:04:05Z"), full.StartedBy, full.Software, profileWords(full.Profile), strings.Join(full.Profile.Options, ", "),
+		full.Inputs, full.Written, full.Quarantined)
+	if len(rv.problems) > 0 {
+		rv.note = "incomplete record: " + rv.note
+	}
+	s.mu.Lock()
+	if s.runs == nil || len(s.runs) >= maxRunVerdicts {
+		s.runs = map[string]*runRecord{}
+	}
+	s.runs[head.ID] = rv
+	s.mu.Unlock()
+	return rv, nil
 }
 
 func profileWords(p ethos.ProcessingProfile) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ethos-imaging/ethos"
@@ -150,6 +151,9 @@ type Service struct {
 	Monitor     MonitorReader    // QC-DEP-1
 
 	Now func() time.Time
+
+	mu   sync.Mutex
+	runs map[string]*runRecord // QC-PRO-1 verdicts by processing run id
 }
 
 var _ ethos.QualityChecker = (*Service)(nil)
