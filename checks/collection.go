@@ -169,8 +169,12 @@ func (r *run) confidentiality(ctx context.Context) (*ethos.QualityCheck, error) 
 		rs = append(rs, fmt.Sprintf("%s %d", k, n))
 	}
 	sort.Strings(rs)
-	note := fmt.Sprintf("%d received: %d stored, %d quarantined (%s), %d withdrawn, %d erased",
-		total, stored, quarantined, strings.Join(rs, ", "), counts[ethos.InstanceWithdrawn], counts[ethos.InstanceErased])
+	why := ""
+	if len(rs) > 0 {
+		why = " (" + strings.Join(rs, ", ") + ")"
+	}
+	note := fmt.Sprintf("%d received: %d stored, %d quarantined%s, %d withdrawn, %d erased",
+		total, stored, quarantined, why, counts[ethos.InstanceWithdrawn], counts[ethos.InstanceErased])
 	if counts[ethos.InstanceWithdrawn] > 0 {
 		note += "; withdrawn instances keep their encrypted bytes until disposal and may not be used for new work"
 	}
