@@ -50,6 +50,7 @@ func TestProjectChecks(t *testing.T) {
 		{"Pending/COL2NothingReceived", "QC-COL-2", "", func(w *world) { w.instances = nil }, ethos.CheckPending, "no instance"},
 		{"Fail/COL2ConsentWithdrawn", "QC-COL-2", "", func(w *world) { w.consents["cns_b"].Status = ethos.ConsentInactive }, ethos.CheckFail, "consent cns_b is inactive, yet 1 instance is stored under it"},
 		{"Fail/COL2ConsentEnded", "QC-COL-2", "", func(w *world) { w.consents["cns_a"].Provision.Period.End = at(20) }, ethos.CheckFail, "not in force now"},
+		{"Fail/COL2ConsentNotOnFile", "QC-COL-2", "", func(w *world) { delete(w.consents, "cns_a") }, ethos.CheckFail, "consent cns_a is not on file, yet 1 instance is stored under it"},
 		{"Fail/COL2NoConsent", "QC-COL-2", "", func(w *world) { w.instances[0].ConsentID = "" }, ethos.CheckFail, "1 stored instance names no consent: ins_1"},
 		{"Fail/COL2QuarantineKeptBytes", "QC-COL-2", "", func(w *world) { w.instances[2].Blob = w.instances[0].Blob }, ethos.CheckFail, "1 quarantined instance still names stored bytes: ins_3"},
 		{"Fail/COL2NoDataKey", "QC-COL-2", "", func(w *world) { delete(w.keys, subjectB) }, ethos.CheckFail, "no data key"},
@@ -161,34 +162,56 @@ func TestProjectChecks(t *testing.T) {
 		{"Fail/DEP3LiveWithoutGoLive", "QC-DEP-3", dep, func(w *world) { w.changes["dep_1"] = w.changes["dep_1"][:1] }, ethos.CheckFail, "holds no go-live"},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			w := newWorld()
-			tc.breakf(w)
-			s := w.service()
-			if strings.HasPrefix(tc.name, "Attestation/COL1") {
-				s.Records = nil
+		// The consent cases run twice: consents read one by one, and in
+		// batches.
+		batch := []bool{false}
+		if tc.id == "QC-COL-2" {
+			batch = append(batch, true)
+		}
+		for _, b := range batch {
+			name := tc.name
+			if b {
+				name += "/ConsentBatch"
 			}
-			pc, err := s.ProjectChecks(context.Background(), prj)
-			if err != nil {
-				t.Fatal(err)
-			}
-			q := find(pc, tc.id, tc.scope)
-			if q == nil {
-				t.Fatalf("no %s (scope %q) in %d checks", tc.id, tc.scope, len(pc.Checks))
-			}
-			if q.Status != tc.want {
-				t.Fatalf("%s: status %s, want %s; problems: %s", tc.id, q.Status, tc.want, problems(q))
-			}
-			if !strings.Contains(problems(q), tc.why) {
-				t.Errorf("%s: problems %q lack %q", tc.id, problems(q), tc.why)
-			}
-			if q.Status == ethos.CheckPass && len(q.Problems) > 0 {
-				t.Errorf("%s passes with problems %q", tc.id, problems(q))
-			}
-			if q.Summary == "" || len(q.Evidence) == 0 && q.Status != ethos.CheckPending && q.Status != ethos.CheckAttestation {
-				t.Errorf("%s: summary %q, %d evidence", tc.id, q.Summary, len(q.Evidence))
-			}
-		})
+			t.Run(name, func(t *testing.T) {
+				runCase(t, tc.id, tc.scope, tc.breakf, tc.want, tc.why, b, strings.HasPrefix(tc.name, "Attestation/COL1"))
+			})
+		}
+	}
+}
+
+// runCase answers the checks of a world broken by breakf and checks one
+// answer: its status and a substring of its problems.
+func runCase(t *testing.T, id, scope string, breakf func(*world), want ethos.CheckStatus, why string, batch, noRecords bool) {
+	t.Helper()
+	w := newWorld()
+	breakf(w)
+	s := w.service()
+	if noRecords {
+		s.Records = nil
+	}
+	if batch {
+		s.ConsentBatch = w
+	}
+	pc, err := s.ProjectChecks(context.Background(), prj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := find(pc, id, scope)
+	if q == nil {
+		t.Fatalf("no %s (scope %q) in %d checks", id, scope, len(pc.Checks))
+	}
+	if q.Status != want {
+		t.Fatalf("%s: status %s, want %s; problems: %s", id, q.Status, want, problems(q))
+	}
+	if !strings.Contains(problems(q), why) {
+		t.Errorf("%s: problems %q lack %q", id, problems(q), why)
+	}
+	if q.Status == ethos.CheckPass && len(q.Problems) > 0 {
+		t.Errorf("%s passes with problems %q", id, problems(q))
+	}
+	if q.Summary == "" || len(q.Evidence) == 0 && q.Status != ethos.CheckPending && q.Status != ethos.CheckAttestation {
+		t.Errorf("%s: summary %q, %d evidence", id, q.Summary, len(q.Evidence))
 	}
 }
 

@@ -193,10 +193,24 @@ func (r *run) confidentiality(ctx context.Context) (*ethos.QualityCheck, error) 
 			v.attest("this server keeps no consent registry; a data steward must attest that the %s behind stored instances are in force", plural(len(ids), "consent"))
 		}
 	} else if len(ids) > 0 {
+		var batch map[string]*ethos.Consent
+		if r.s.ConsentBatch != nil {
+			if batch, err = r.s.ConsentBatch.ConsentsByID(ctx, ids); err != nil {
+				return nil, fmt.Errorf("QC-COL-2: read consents: %w", err)
+			}
+		}
 		active := 0
 		for _, id := range ids {
 			why := ""
-			c, err := r.s.Consents.FindConsentByID(ctx, id)
+			var c *ethos.Consent
+			var err error
+			if batch != nil {
+				if c = batch[id]; c == nil {
+					err = ethos.Errorf(ethos.ENOTFOUND, "consent %s not found", id)
+				}
+			} else {
+				c, err = r.s.Consents.FindConsentByID(ctx, id)
+			}
 			switch {
 			case ethos.ErrorCode(err) == ethos.ENOTFOUND:
 				why = "is not on file"

@@ -201,6 +201,16 @@ func (w *world) FindConsentByID(_ context.Context, id string) (*ethos.Consent, e
 	return nil, notFound("consent")
 }
 
+func (w *world) ConsentsByID(_ context.Context, ids []string) (map[string]*ethos.Consent, error) {
+	out := map[string]*ethos.Consent{}
+	for _, id := range ids {
+		if c, ok := w.consents[id]; ok {
+			out[id] = c
+		}
+	}
+	return out, nil
+}
+
 func (w *world) DataKey(_ context.Context, s ethos.SubjectKey) (*ethos.DataKey, error) {
 	if k, ok := w.keys[s]; ok {
 		return k, nil

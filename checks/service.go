@@ -42,6 +42,12 @@ type ConsentReader interface {
 	FindConsentByID(ctx context.Context, id string) (*ethos.Consent, error)
 }
 
+// ConsentBatchReader reads many consents at once (sqlstore.CheckEvidence);
+// an id with no consent is absent from the map.
+type ConsentBatchReader interface {
+	ConsentsByID(ctx context.Context, ids []string) (map[string]*ethos.Consent, error)
+}
+
 // KeyReader reads subjects' wrapped data keys (ethos.KeyStore).
 type KeyReader interface {
 	DataKey(ctx context.Context, subject ethos.SubjectKey) (*ethos.DataKey, error)
@@ -131,9 +137,12 @@ type Service struct {
 	Instances InstanceReader     // QC-COL-1 (staleness), QC-COL-2
 	Summaries InstanceSummarizer // QC-COL-2: counted in the store (optional)
 	Consents  ConsentReader      // QC-COL-2
-	Keys      KeyReader          // QC-COL-2: encryption under subjects' data keys
-	Audit     AuditVerifier      // QC-COL-2: the audit log verifies
-	Events    AuditEventReader   // QC-EVA-2: the pre-registration event
+	// ConsentBatch, when set, reads the consents behind stored instances
+	// in batches instead of one by one through Consents.
+	ConsentBatch ConsentBatchReader
+	Keys         KeyReader        // QC-COL-2: encryption under subjects' data keys
+	Audit        AuditVerifier    // QC-COL-2: the audit log verifies
+	Events       AuditEventReader // QC-EVA-2: the pre-registration event
 
 	Processing ProcessingReader // QC-PRO-1, QC-PRO-2
 	Datasets   DatasetReader    // QC-PRO-2: which runs feed dataset versions

@@ -114,3 +114,37 @@ func (s *CheckEvidence) SummarizeInstances(ctx context.Context, projectID string
 	}
 	return out, nil
 }
+
+// consentBatch is how many consent ids one query asks for.
+const consentBatch = 500
+
+// ConsentsByID returns the consents with the given ids, keyed by id; an
+// id with no consent is absent. It reads them in batches of 500, so the
+// consents behind a large project's instances cost a few queries.
+func (s *CheckEvidence) ConsentsByID(ctx context.Context, ids []string) (map[string]*ethos.Consent, error) {
+	out := make(map[string]*ethos.Consent, len(ids))
+	for start := 0; start < len(ids); start += consentBatch {
+		batch := ids[start:min(start+consentBatch, len(ids))]
+		args := make([]any, len(batch))
+		marks := make([]byte, 0, 2*len(batch))
+		for i, id := range batch {
+			args[i] = id
+			if i > 0 {
+				marks = append(marks, ',')
+			}
+			marks = append(marks, '?')
+		}
+		rows, err := s.db.db.QueryContext(ctx, "SELECT body FROM consents WHERE id IN ("+string(marks)+")", args...)
+		if err != nil {
+			return nil, fmt.Errorf("consents by id: %w", err)
+		}
+		cs, err := scanBodies[ethos.Consent](rows, "consent")
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cs {
+			out[c.ID] = c
+		}
+	}
+	return out, nil
+}

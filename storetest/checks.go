@@ -17,6 +17,7 @@ import (
 // real database. open returns a fresh, empty, migrated store.
 func RunChecks(t *testing.T, open func(t *testing.T) *sqlstore.DB) {
 	t.Run("SummarizeInstances", func(t *testing.T) { testSummarizeInstances(t, open(t)) })
+	t.Run("ConsentsByID", func(t *testing.T) { testConsentsByID(t, open(t)) })
 }
 
 func testSummarizeInstances(t *testing.T, db *sqlstore.DB) {
@@ -98,4 +99,41 @@ func testSummarizeInstances(t *testing.T, db *sqlstore.DB) {
 			t.Errorf("%d without consent, examples %v; want %d and the %d smallest ids", got.StoredByConsent[""], got.Examples["no-consent"], len(ids), ethos.MaxSummaryExamples)
 		}
 	})
+}
+
+func testConsentsByID(t *testing.T, db *sqlstore.DB) {
+	ctx := context.Background()
+	cs, ev := sqlstore.NewConsentService(db), sqlstore.NewCheckEvidence(db)
+	// More consents than one batch asks for, so that batches join up.
+	var all []*ethos.Consent
+	var links []*ethos.SubjectLink
+	var ids []string
+	for i := range 1203 {
+		s := ethos.SubjectKey(fmt.Sprintf("%064x", i+1))
+		c := TestConsent(fmt.Sprintf("cns-%d", i), s, ethos.PurposeResearch)
+		if i%2 == 1 {
+			c.Status = ethos.ConsentInactive
+		}
+		all, links = append(all, c), append(links, &ethos.SubjectLink{Subject: s, Sealed: []byte{1}})
+		ids = append(ids, c.ID)
+	}
+	if err := cs.ImportConsents(ctx, all, links); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ev.ConsentsByID(ctx, append(ids, "cns-none"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(all) || got["cns-none"] != nil {
+		t.Fatalf("%d consents found, want %d (and none for an unknown id)", len(got), len(all))
+	}
+	for _, c := range all {
+		g := got[c.ID]
+		if g == nil || g.Status != c.Status || g.Subject != c.Subject || !g.DateTime.Equal(c.DateTime) {
+			t.Fatalf("consent %s read back as %+v", c.ID, g)
+		}
+	}
+	if got, err := ev.ConsentsByID(ctx, nil); err != nil || len(got) != 0 {
+		t.Errorf("no ids: %v, %v", got, err)
+	}
 }

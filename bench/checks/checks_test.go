@@ -205,7 +205,8 @@ func BenchmarkProjectChecks(b *testing.B) {
 			service := func() *checks.Service {
 				s := &checks.Service{Projects: sqlite.NewProjectService(f.db), Records: sqlite.NewRecordService(f.db),
 					Instances: sqlstore.NewInstanceService(f.store), Summaries: sqlstore.NewCheckEvidence(f.store), Consents: sqlstore.NewConsentService(f.store), Keys: f.keys,
-					Processing: sqlstore.NewProcessingService(f.store), Datasets: sqlstore.NewDatasetService(f.store),
+					ConsentBatch: sqlstore.NewCheckEvidence(f.store),
+					Processing:   sqlstore.NewProcessingService(f.store), Datasets: sqlstore.NewDatasetService(f.store),
 					Training: sqlstore.NewTrainingStore(f.store), Obligations: sqlstore.NewObligationService(f.store)}
 				if tc.audit {
 					s.Audit = auditVerifier{st: f.auditDB, key: f.key.Verifier}

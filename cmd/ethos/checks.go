@@ -20,9 +20,10 @@ import (
 // stage's own judgements (evaluation criteria, compliance checklist,
 // monitoring status).
 func checksService(a *app, s *ehttp.Server, col *collectionServer) *checks.Service {
+	evidence := sqlstore.NewCheckEvidence(a.store) // aggregate queries: instance counts, consents in batches
 	cs := &checks.Service{
 		Projects: a.projects, Records: a.records,
-		Instances: col.instances, Summaries: sqlstore.NewCheckEvidence(a.store), Consents: col.consents,
+		Instances: col.instances, Summaries: evidence, Consents: col.consents, ConsentBatch: evidence,
 		Audit:  auditVerifier{st: a.auditDB, key: a.verifierKey},
 		Events: auditEvents{st: a.auditDB},
 
@@ -94,6 +95,7 @@ var (
 	_ checks.AuditEventReader   = auditEvents{}
 	_ checks.InstanceReader     = (*sqlstore.InstanceService)(nil)
 	_ checks.InstanceSummarizer = (*sqlstore.CheckEvidence)(nil)
+	_ checks.ConsentBatchReader = (*sqlstore.CheckEvidence)(nil)
 )
 
 // exitError makes the process exit with code after printing its message
