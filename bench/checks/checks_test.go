@@ -36,6 +36,7 @@ func size() int {
 }
 
 type fixture struct {
+	dir     string
 	db      *sqlite.DB
 	store   *sqlstore.DB
 	project string
@@ -50,6 +51,16 @@ var (
 	fx   *fixture
 	fxe  error
 )
+
+// TestMain removes the fixture once the benchmarks are done.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if fx != nil {
+		fx.db.Close()
+		os.RemoveAll(fx.dir)
+	}
+	os.Exit(code)
+}
 
 // keyMap stands for the blob store's key file: one wrapped key per subject.
 type keyMap map[ethos.SubjectKey]*ethos.DataKey
@@ -78,7 +89,7 @@ func buildFixture(b *testing.B) (*fixture, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &fixture{db: sqlite.NewDB(filepath.Join(dir, "data")), key: audittest.TestKey(b), keys: keyMap{}}
+	f := &fixture{dir: dir, db: sqlite.NewDB(filepath.Join(dir, "data")), key: audittest.TestKey(b), keys: keyMap{}}
 	if err := f.db.Open(ctx); err != nil {
 		return nil, err
 	}
