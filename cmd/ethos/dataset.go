@@ -12,7 +12,8 @@ import (
 )
 
 // The dataset commands open the data directory like 'ethos process' (see
-// process.go).
+// process.go); create, labels, split and export are clients of a running
+// server when a token is given (dataset_remote.go).
 
 func runDataset(ctx context.Context, env *Env, args []string) error {
 	return subcommand(ctx, env, "dataset", args, map[string]func(context.Context, *Env, []string) error{
@@ -22,16 +23,26 @@ func runDataset(ctx context.Context, env *Env, args []string) error {
 }
 
 func datasetCreate(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "dataset create", "dataset create --user ID --project ID --run RUN [--description TEXT] [--json]")
+	fs := newFlagSet(env, "dataset create", "dataset create --user ID --project ID --run RUN [--description TEXT] [--json]   (--server/--token: on a running server)")
 	data, user, project := commonFlags(fs)
 	run := fs.String("run", "", "processing run whose written outputs make the version")
 	desc := fs.String("description", "", "what this version is for")
 	asJSON := fs.Bool("json", false, "print the version as JSON")
+	remote := remoteFlags(env, fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *run == "" || fs.NArg() > 0 {
 		return usagef("dataset create needs --run")
+	}
+	if cl, err := remote(); err != nil || cl != nil {
+		if err != nil {
+			return err
+		}
+		if *project == "" {
+			return usagef("--project is required")
+		}
+		return datasetCreateRemote(ctx, env, cl, *project, *run, *desc, *asJSON)
 	}
 	pa, err := openProcessing(ctx, env, *data, *user, *project)
 	if err != nil {
@@ -106,17 +117,27 @@ func datasetShow(ctx context.Context, env *Env, args []string) error {
 }
 
 func datasetLabels(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "dataset labels", "dataset labels --user ID --project ID --version V --file labels.csv [--allowed a,b] [--json]")
+	fs := newFlagSet(env, "dataset labels", "dataset labels --user ID --project ID --version V --file labels.csv [--allowed a,b] [--json]   (--server/--token: on a running server)")
 	data, user, project := commonFlags(fs)
 	version := fs.String("version", "", "dataset version to label")
 	file := fs.String("file", "", "CSV with the columns id and label")
 	allowed := fs.String("allowed", "", "comma-separated closed set of label values")
 	asJSON := fs.Bool("json", false, "print the diff as JSON")
+	remote := remoteFlags(env, fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *version == "" || *file == "" || fs.NArg() > 0 {
 		return usagef("dataset labels needs --version and --file")
+	}
+	if cl, err := remote(); err != nil || cl != nil {
+		if err != nil {
+			return err
+		}
+		if *project == "" {
+			return usagef("--project is required")
+		}
+		return datasetLabelsRemote(ctx, env, cl, *project, *version, *file, *allowed, *asJSON)
 	}
 	f, err := os.Open(*file)
 	if err != nil {
@@ -195,13 +216,14 @@ func datasetDiff(ctx context.Context, env *Env, args []string) error {
 }
 
 func datasetSplit(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "dataset split", "dataset split --user ID --project ID --version V [--parts train=0.7,val=0.15,test=0.15] [--stratify label,sex] [--seed N] [--json]")
+	fs := newFlagSet(env, "dataset split", "dataset split --user ID --project ID --version V [--parts train=0.7,val=0.15,test=0.15] [--stratify label,sex] [--seed N] [--json]   (--server/--token: on a running server)")
 	data, user, project := commonFlags(fs)
 	version := fs.String("version", "", "dataset version to split")
 	parts := fs.String("parts", "train=0.7,val=0.15,test=0.15", "part names and fractions (sum 1)")
 	stratify := fs.String("stratify", "label", "comma-separated: label, modality, body_part or a kept attribute (sex, age, …)")
 	seed := fs.Int64("seed", 1, "seed: the same seed gives the same split")
 	asJSON := fs.Bool("json", false, "print the split as JSON")
+	remote := remoteFlags(env, fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -212,14 +234,27 @@ func datasetSplit(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	pa, err := openProcessing(ctx, env, *data, *user, *project)
+	cl, err := remote()
 	if err != nil {
 		return err
 	}
-	defer pa.Close()
-	sp, err := pa.datasetService().Split(ctx, pa.caller, *version, processing.SplitSpec{Parts: ps, StratifyBy: splitList(*stratify), Seed: *seed})
-	if err != nil {
-		return err
+	var sp *ethos.DatasetSplit
+	if cl != nil {
+		if *project == "" {
+			return usagef("--project is required")
+		}
+		if sp, err = datasetSplitRemote(ctx, env, cl, *project, *version, ps, splitList(*stratify), *seed); err != nil {
+			return err
+		}
+	} else {
+		pa, err := openProcessing(ctx, env, *data, *user, *project)
+		if err != nil {
+			return err
+		}
+		defer pa.Close()
+		if sp, err = pa.datasetService().Split(ctx, pa.caller, *version, processing.SplitSpec{Parts: ps, StratifyBy: splitList(*stratify), Seed: *seed}); err != nil {
+			return err
+		}
 	}
 	if *asJSON {
 		return printJSON(env, sp)
@@ -285,18 +320,28 @@ func datasetDatasheet(ctx context.Context, env *Env, args []string) error {
 }
 
 func datasetExport(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "dataset export", "dataset export --user ID --project ID --version V --out DIR [--split S] [--reweigh sex,…] [--json]")
+	fs := newFlagSet(env, "dataset export", "dataset export --user ID --project ID --version V --out DIR [--split S] [--reweigh sex,…] [--json]\n       ethos dataset export --project ID --version V --out DIR [--server URL] [--token T | $ETHOS_TOKEN] …   (streamed from a running server)")
 	data, user, project := commonFlags(fs)
 	version := fs.String("version", "", "dataset version")
 	out := fs.String("out", "", "directory to create (must not exist)")
 	split := fs.String("split", "", "split whose parts go into the manifest")
 	reweigh := fs.String("reweigh", "", "attributes for Kamiran-Calders reweighing weights in the manifest")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
+	remote := remoteFlags(env, fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *version == "" || *out == "" || fs.NArg() > 0 {
 		return usagef("dataset export needs --version and --out")
+	}
+	if cl, err := remote(); err != nil || cl != nil {
+		if err != nil {
+			return err
+		}
+		if *project == "" {
+			return usagef("--project is required")
+		}
+		return datasetExportRemote(ctx, env, cl, *project, *version, *out, *split, *reweigh, *asJSON)
 	}
 	pa, err := openProcessing(ctx, env, *data, *user, *project)
 	if err != nil {

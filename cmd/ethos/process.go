@@ -15,8 +15,9 @@ import (
 
 // The processing commands open the data directory, as 'ethos ingest' does
 // (the stored instances and the blob store live there), and act as one
-// registered user. Stop 'ethos serve' first or use the HTTP API
-// (/api/v1/projects/{id}/processing-runs, /api/v1/datasets/…).
+// registered user. With --token (or $ETHOS_TOKEN) the state-changing ones
+// (process run; dataset create, labels, split, export) are clients of a
+// running server instead (dataset_remote.go), which holds the directory.
 
 // processingApp is a data directory opened for processing and dataset work
 // on one project.
@@ -92,7 +93,7 @@ func runProcess(ctx context.Context, env *Env, args []string) error {
 }
 
 func processRun(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "process run", "process run --user ID --project ID --key-file FILE [--profile basic|FILE] [--option NAME,…] [--threshold 0.1] [--confidence 0.95] [--json]")
+	fs := newFlagSet(env, "process run", "process run --user ID --project ID --key-file FILE [--profile basic|FILE] [--option NAME,…] [--threshold 0.1] [--confidence 0.95] [--json]\n       ethos process run --project ID --key-file FILE [--server URL] [--token T | $ETHOS_TOKEN] …   (on a running server; polls until done)")
 	data, user, project := commonFlags(fs)
 	profile := fs.String("profile", "basic", "de-identification profile: basic (PS3.15 Basic Profile with the options given) or a JSON profile file")
 	optList := fs.String("option", "", "comma-separated profile options (see 'ethos deid profile show')")
@@ -100,11 +101,16 @@ func processRun(ctx context.Context, env *Env, args []string) error {
 	threshold := fs.Float64("threshold", 0.10, "QC-PRO-2: flag a group whose exclusion rate (lower Wilson bound) exceeds the others' by more than this")
 	confidence := fs.Float64("confidence", 0.95, "QC-PRO-2: level of the Wilson intervals")
 	asJSON := fs.Bool("json", false, "print the processing record as JSON")
+	remote := remoteFlags(env, fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("process run: unexpected argument %q", fs.Arg(0))
+	}
+	cl, err := remote()
+	if err != nil {
+		return err
 	}
 	if *keyFile == "" {
 		return usagef("process run: --key-file is required")
@@ -118,6 +124,12 @@ func processRun(ctx context.Context, env *Env, args []string) error {
 	cfg, err := deidConfig(*optList, profilePath)
 	if err != nil {
 		return err
+	}
+	if cl != nil {
+		if *project == "" {
+			return usagef("process run: --project is required")
+		}
+		return processRunRemote(ctx, env, cl, *project, name, profilePath, *optList, *keyFile, *threshold, *confidence, *asJSON)
 	}
 	keys, _, err := deidKeys(*keyFile)
 	if err != nil {

@@ -78,8 +78,16 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	ts := trainingService(a, datasets)
 	s.Training, s.TrainingRuns, s.Lineage, s.Obligations = ts, ts.Runs, ts.Lineage, ts.Obligations
 	pinst := sqlstore.NewInstanceService(a.store)
-	s.DatasetWork = &processing.Service{Projects: a.projects, Instances: pinst, Datasets: &processing.Datasets{Runs: s.ProcessingRuns, Instances: pinst,
-		Versions: datasets, Lineage: ts.Lineage, Auditor: a.auditor, Decider: pol}}
+	work := &processing.Service{Projects: a.projects, Instances: pinst, Gate: ts.ExportGate, Datasets: &processing.Datasets{Runs: s.ProcessingRuns, Instances: pinst,
+		Versions: datasets, Blobs: col.registry.Blobs, Lineage: ts.Lineage, Auditor: a.auditor, Decider: pol}}
+	s.DatasetWork, s.DatasetExport = work, work
+	// Processing runs started through the API run here, in the
+	// background; stopped (nothing recorded) before the stores close.
+	runner := &processing.Runner{Projects: a.projects, Instances: pinst, Logger: logger, Processor: &processing.Processor{Instances: pinst, Runs: s.ProcessingRuns,
+		Blobs: col.registry.Blobs, Lineage: ts.Lineage, Auditor: a.auditor, Decider: pol, Software: "ethos " + version()}}
+	runner.Open()
+	defer runner.Close()
+	s.ProcessingWork = runner
 	monitorSvc, monitorStore, stopMonitor := serveMonitor(ctx, a, *monitorEvery, logger) // deployment monitoring (docs/monitoring.md)
 	defer stopMonitor()
 	s.Monitor, s.MonitorStore = monitorSvc, monitorStore
