@@ -1,0 +1,82 @@
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/ethos-imaging/ethos/processing"
+)
+
+// TestUnpackExport checks the client side of a streamed export: what the
+// archive must hold for the directory to be kept.
+func TestUnpackExport(t *testing.T) {
+	version := strings.Repeat("ab", 32)
+	file := []byte("not really DICOM but bytes with a hash")
+	sum := sha256.Sum256(file)
+	manifest := func(entries ...map[string]any) []byte {
+		b, _ := json.Marshal(map[string]any{"format": processing.ManifestFormat, "version": version, "entries": entries})
+		return b
+	}
+	entry := map[string]any{"id": "2.25.1", "path": "files/1/2/3.dcm", "sha256": hex.EncodeToString(sum[:]), "size": len(file)}
+	type member struct {
+		name string
+		body []byte
+	}
+	archive := func(ms ...member) *tar.Reader {
+		var b bytes.Buffer
+		tw := tar.NewWriter(&b)
+		for _, m := range ms {
+			tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: m.name, Size: int64(len(m.body)), Mode: 0o644})
+			tw.Write(m.body)
+		}
+		tw.Close()
+		return tar.NewReader(&b)
+	}
+	good := []member{{"manifest.json", manifest(entry)}, {"manifest.csv", []byte("id\n2.25.1\n")}, {"files/1/2/3.dcm", file}}
+	t.Run("Complete", func(t *testing.T) {
+		res, err := unpackExport(archive(good...), t.TempDir(), version)
+		if err != nil || res.Files != 1 || res.Bytes != int64(len(file)) {
+			t.Fatalf("%+v %v", res, err)
+		}
+	})
+	for _, tc := range []struct {
+		name string
+		ms   []member
+		want string
+	}{
+		{"ErrMissingFile", good[:2], "1 files received"},
+		{"ErrNoManifest", []member{good[2]}, "before manifest.json"},
+		{"ErrOtherVersion", []member{{"manifest.json", bytes.Replace(manifest(entry), []byte(version), []byte(strings.Repeat("cd", 32)), 1)}}, "not abab"},
+		{"ErrBadHash", []member{good[0], good[1], {"files/1/2/3.dcm", bytes.ToUpper(file)}}, "content hash"},
+		{"ErrWrongSize", []member{good[0], good[1], {"files/1/2/3.dcm", file[1:]}}, "the manifest says"},
+		{"ErrExtraMember", append(append([]member{}, good...), member{"files/x.dcm", nil}), "not in the manifest"},
+		{"ErrTraversal", []member{good[0], {"../evil", nil}}, "unexpected member"},
+		{"ErrDuplicate", append(append([]member{}, good...), good[2]), "unexpected member"},
+		{"ErrNoCSV", []member{good[0], good[2]}, "no manifest.csv"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := unpackExport(archive(tc.ms...), t.TempDir(), version)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err %v, want %q", err, tc.want)
+			}
+		})
+	}
+	t.Run("ErrTruncatedStream", func(t *testing.T) {
+		var b bytes.Buffer
+		tw := tar.NewWriter(&b)
+		for _, m := range good {
+			tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: m.name, Size: int64(len(m.body)), Mode: 0o644})
+			tw.Write(m.body)
+		}
+		tw.Close()
+		cut := b.Bytes()[:b.Len()-1024-512+10] // inside the last file
+		if _, err := unpackExport(tar.NewReader(bytes.NewReader(cut)), t.TempDir(), version); err == nil {
+			t.Error("a truncated archive was accepted")
+		}
+	})
+}
