@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strings"
@@ -391,19 +392,12 @@ func (s *Server) handleProv(w http.ResponseWriter, r *http.Request, p *principal
 		if _, err := s.decideTraining(r, p, project, ethos.ActionRead, "project/"+project+"/lineage"); err != nil {
 			return err
 		}
-		// The project's graph: every training run, with what each used
-		// and produced and what those were derived from.
-		for off := 0; ; off += 1000 {
-			runs, n, err := s.TrainingRuns.FindTrainingRuns(r.Context(), ethos.TrainingRunFilter{ProjectID: &project, Offset: off, Limit: 1000})
-			if err != nil {
-				return err
-			}
-			for _, run := range runs {
-				roots = append(roots, ethos.LineageNode{Kind: ethos.LineageTrainingRun, ID: run.ID})
-			}
-			if len(runs) == 0 || off+len(runs) >= n {
-				break
-			}
+		// The project's graph: every processing run, dataset version and
+		// training run, with what each used and produced and what those
+		// were derived from.
+		var err error
+		if roots, err = s.projectLineageRoots(r.Context(), project); err != nil {
+			return err
 		}
 	}
 	doc, err := s.Training.Provenance(r.Context(), roots)
@@ -506,4 +500,64 @@ func (s *Server) handleResolveObligation(w http.ResponseWriter, r *http.Request,
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// projectLineageRoots lists the project's processing runs, dataset
+// versions (trained on or not) and training runs that lineage knows of.
+func (s *Server) projectLineageRoots(ctx context.Context, project string) ([]ethos.LineageNode, error) {
+	var roots []ethos.LineageNode
+	for off := 0; ; off += 1000 {
+		runs, n, err := s.TrainingRuns.FindTrainingRuns(ctx, ethos.TrainingRunFilter{ProjectID: &project, Offset: off, Limit: 1000})
+		if err != nil {
+			return nil, err
+		}
+		for _, run := range runs {
+			roots = append(roots, ethos.LineageNode{Kind: ethos.LineageTrainingRun, ID: run.ID})
+		}
+		if len(runs) == 0 || off+len(runs) >= n {
+			break
+		}
+	}
+	if s.ProcessingRuns != nil {
+		for off := 0; ; off += 1000 {
+			runs, n, err := s.ProcessingRuns.FindProcessingRuns(ctx, ethos.ProcessingRunFilter{ProjectID: &project, Offset: off, Limit: 1000})
+			if err != nil {
+				return nil, err
+			}
+			for _, run := range runs {
+				roots = append(roots, ethos.LineageNode{Kind: ethos.LineageProcessingRun, ID: run.ID})
+			}
+			if len(runs) == 0 || off+len(runs) >= n {
+				break
+			}
+		}
+	}
+	if s.Datasets != nil {
+		for off := 0; ; off += 1000 {
+			vs, n, err := s.Datasets.FindDatasetVersions(ctx, ethos.DatasetVersionFilter{ProjectID: &project, Offset: off, Limit: 1000})
+			if err != nil {
+				return nil, err
+			}
+			for _, v := range vs {
+				roots = append(roots, ethos.LineageNode{Kind: ethos.LineageDatasetVersion, ID: v.ID})
+			}
+			if len(vs) == 0 || off+len(vs) >= n {
+				break
+			}
+		}
+	}
+	if len(roots) == 0 {
+		return nil, nil
+	}
+	// Keep the roots lineage has edges for (a record made before lineage
+	// was kept, or by a store without it, has none).
+	edges, err := s.Lineage.LineageEdges(ctx, roots)
+	if err != nil {
+		return nil, err
+	}
+	known := map[ethos.LineageNode]bool{}
+	for _, e := range edges {
+		known[e.From], known[e.To] = true, true
+	}
+	return slices.DeleteFunc(roots, func(n ethos.LineageNode) bool { return !known[n] }), nil
 }
