@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -58,13 +59,18 @@ type (
 		Walk      string              `json:"walk"`      // derivations | all
 		Nodes     []ethos.LineageNode `json:"nodes"`
 		Count     int                 `json:"count"`
+		// Next is the cursor of the next page when the walk was asked
+		// for a page at a time (limit) and more nodes follow.
+		Next string `json:"next,omitempty"`
 	}
 )
 
 var (
 	lineageNodeQuery = []param{{"node", "string", "kind:id, e.g. processing-run:prc_…", true},
 		{"walk", "string", "derivations (wasDerivedFrom only) or all (every relation; default)", false},
-		{"kind", "string", "only nodes of these kinds (comma-separated)", false}}
+		{"kind", "string", "only nodes of these kinds (comma-separated)", false},
+		{"limit", "integer", "a page of at most this many nodes (up to 10000), in walk order, nearest first; without limit or cursor, the whole walk sorted by kind and id", false},
+		{"cursor", "string", "the next cursor of the previous page", false}}
 	obligationQuery = append([]param{{"project", "string", "only this project's (training-stage read); without it, audit roles only", false},
 		{"status", "string", "open or resolved", false}, {"target", "string", "kind:id of a dataset or model version", false}}, pageQuery...)
 )
@@ -354,6 +360,33 @@ func (s *Server) handleLineageWalk(up bool) func(w http.ResponseWriter, r *http.
 			return err
 		}
 		out := nodesOut{Node: n, Direction: "downstream", Walk: walkName}
+		if up {
+			out.Direction = "upstream"
+		}
+		if q.Has("limit") || q.Has("cursor") {
+			// A page at a time, in walk order (nearest first).
+			pager, ok := s.Lineage.(ethos.LineagePager)
+			if !ok {
+				return ethos.Errorf(ethos.ENOTIMPLEMENTED, "this lineage store does not page walks")
+			}
+			limit := 1000
+			if v := q.Get("limit"); v != "" {
+				if limit, err = strconv.Atoi(v); err != nil || limit < 1 {
+					return &fieldError{code: ethos.EINVALID, field: "limit", msg: "limit: a positive number of nodes"}
+				}
+			}
+			page := pager.DownstreamPage
+			if up {
+				page = pager.UpstreamPage
+			}
+			pg, err := page(r.Context(), n, walk, q.Get("cursor"), limit, kinds...)
+			if err != nil {
+				return err
+			}
+			out.Nodes, out.Count, out.Next = pg.Nodes, len(pg.Nodes), pg.Next
+			writeJSON(w, http.StatusOK, out)
+			return nil
+		}
 		if up {
 			out.Direction = "upstream"
 			out.Nodes, err = s.Lineage.Upstream(r.Context(), n, walk, kinds...)
