@@ -329,7 +329,9 @@ func testLineage(t *testing.T, l *sqlstore.LineageService) {
 			}
 		}
 		sorted := slices.Clone(got)
-		slices.SortFunc(sorted, func(a, b ethos.LineageNode) int { return strings.Compare(string(a.Kind)+":"+a.ID, string(b.Kind)+":"+b.ID) })
+		slices.SortFunc(sorted, func(a, b ethos.LineageNode) int {
+			return strings.Compare(string(a.Kind)+":"+a.ID, string(b.Kind)+":"+b.ID)
+		})
 		if d := cmp.Diff(full, sorted); d != "" {
 			t.Errorf("pages differ from the whole walk (-whole +pages):\n%s", d)
 		}
