@@ -6,9 +6,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/ethos-imaging/ethos"
 	"github.com/ethos-imaging/ethos/processing"
 )
 
@@ -79,4 +85,52 @@ func TestUnpackExport(t *testing.T) {
 			t.Error("a truncated archive was accepted")
 		}
 	})
+}
+
+// TestProcessRunRemotePolls checks the client side of a long run: a 202
+// with the job, polled (with the project's purpose) until the record
+// comes, progress on standard error.
+func TestProcessRunRemotePolls(t *testing.T) {
+	var polls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		job := ethos.ProcessingJob{ID: "prc_1", ProjectID: "prj_1", Purpose: ethos.PurposeResearch, State: ethos.JobRunning, Total: 3}
+		switch {
+		case r.Method == "POST" && r.URL.Path == "/api/v1/projects/prj_1/processing-runs":
+			var in map[string]any
+			json.NewDecoder(r.Body).Decode(&in)
+			if in["secret"] != "a project secret of enough length" || r.Header.Get("Authorization") != "Bearer tok" {
+				w.WriteHeader(400)
+				w.Write([]byte(`{"error":"invalid","message":"bad request"}`))
+				return
+			}
+			w.WriteHeader(202)
+			json.NewEncoder(w).Encode(map[string]any{"job": job})
+		case r.Method == "GET" && r.URL.Path == "/api/v1/projects/prj_1/processing-runs/prc_1" && r.URL.Query().Get("purpose") == "research":
+			if n := polls.Add(1); n < 3 {
+				job.Done = int(n)
+				w.WriteHeader(202)
+				json.NewEncoder(w).Encode(map[string]any{"job": job})
+				return
+			}
+			json.NewEncoder(w).Encode(ethos.ProcessingRun{ID: "prc_1", ProjectID: "prj_1", Inputs: 3, Written: 3, KeyFingerprint: "fp"})
+		default:
+			w.WriteHeader(404)
+			w.Write([]byte(`{"error":"not_found","message":"no route"}`))
+		}
+	}))
+	defer srv.Close()
+	keyFile := filepath.Join(t.TempDir(), "k")
+	os.WriteFile(keyFile, []byte("a project secret of enough length\n"), 0o600)
+	out, stderr, code := runCLIEnv(t, map[string]string{"ETHOS_TOKEN": "tok", "ETHOS_SERVER": srv.URL}, "process", "run", "--project", "prj_1", "--key-file", keyFile, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var run ethos.ProcessingRun
+	if err := json.Unmarshal([]byte(out), &run); err != nil || run.ID != "prc_1" || run.Written != 3 {
+		t.Errorf("run %+v (%v)", run, err)
+	}
+	if polls.Load() != 3 || !strings.Contains(stderr, "prc_1: 0 of 3 instances done") || !strings.Contains(stderr, "2 of 3") {
+		t.Errorf("%d polls, stderr:\n%s", polls.Load(), stderr)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ethos-imaging/ethos"
+	"github.com/ethos-imaging/ethos/deid"
 	"github.com/ethos-imaging/ethos/internal/testenv"
 )
 
@@ -63,6 +64,15 @@ func TestProcessToExportRemote(t *testing.T) {
 	if run.Inputs == 0 || run.Written == 0 || run.Written+run.Quarantined != run.Inputs || len(run.Items) != run.Inputs || run.StartedBy != f.steward {
 		t.Fatalf("run %s: %d inputs, %d written, %d quarantined, by %s", run.ID, run.Inputs, run.Written, run.Quarantined, run.StartedBy)
 	}
+	t.Run("SameKeyFingerprintAsOffline", func(t *testing.T) {
+		k, err := deid.ReadKeyFile(keyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if run.KeyFingerprint != k.Fingerprint() {
+			t.Errorf("fingerprint %s, the key file's is %s", run.KeyFingerprint, k.Fingerprint())
+		}
+	})
 	t.Run("BadSecretRefused", func(t *testing.T) {
 		short := filepath.Join(t.TempDir(), "short.key")
 		os.WriteFile(short, []byte("short"), 0o600)
