@@ -243,7 +243,7 @@ func datasetSplit(ctx context.Context, env *Env, args []string) error {
 		if *project == "" {
 			return usagef("--project is required")
 		}
-		if sp, err = datasetSplitRemote(ctx, env, cl, *project, *version, ps, splitList(*stratify), *seed); err != nil {
+		if sp, err = datasetSplitRemote(ctx, cl, *project, *version, ps, splitList(*stratify), *seed); err != nil {
 			return err
 		}
 	} else {

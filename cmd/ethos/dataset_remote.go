@@ -145,7 +145,7 @@ func datasetLabelsRemote(ctx context.Context, env *Env, cl *client, project, ver
 	return nil
 }
 
-func datasetSplitRemote(ctx context.Context, env *Env, cl *client, project, version string, parts []ethos.DatasetSplitPart, stratify []string, seed int64) (*ethos.DatasetSplit, error) {
+func datasetSplitRemote(ctx context.Context, cl *client, project, version string, parts []ethos.DatasetSplitPart, stratify []string, seed int64) (*ethos.DatasetSplit, error) {
 	var sp ethos.DatasetSplit
 	in := map[string]any{"parts": parts, "stratify_by": stratify, "seed": seed}
 	if err := cl.do(ctx, "POST", prjPath(project)+"/dataset-versions/"+url.PathEscape(version)+"/splits", in, &sp); err != nil {
