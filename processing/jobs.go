@@ -122,7 +122,18 @@ func (r *Runner) StartProcessingRun(ctx context.Context, who ethos.AccessRequest
 		}
 		return nil, err
 	}
-	j := &runnerJob{job: ethos.ProcessingJob{ID: req.RunID, ProjectID: p.ID, StartedBy: who.UserID, Purpose: rules.Purpose, State: ethos.JobRunning, StartedAt: r.Processor.now()}, done: make(chan struct{})}
+	// The total is known before the first instance is done (the
+	// processor lists the same stored instances when it starts).
+	stored := ethos.InstanceStored
+	_, total, err := r.Instances.FindInstances(ctx, ethos.InstanceFilter{ProjectID: &p.ID, Status: &stored, Limit: 1})
+	if err != nil {
+		return nil, err
+	}
+	if total == 0 {
+		return nil, ethos.Errorf(ethos.EINVALID, "processing run: project %s has no stored instances", p.ID)
+	}
+	j := &runnerJob{job: ethos.ProcessingJob{ID: req.RunID, ProjectID: p.ID, StartedBy: who.UserID, Purpose: rules.Purpose, State: ethos.JobRunning,
+		Total: total, StartedAt: r.Processor.now()}, done: make(chan struct{})}
 	req.Progress = func(done, total int) {
 		r.mu.Lock()
 		j.job.Done, j.job.Total = max(j.job.Done, done), total

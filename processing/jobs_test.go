@@ -52,7 +52,7 @@ func TestRunner(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if j.State != ethos.JobRunning || j.Purpose != ethos.PurposeResearch || j.StartedBy != f.access.UserID {
+		if j.State != ethos.JobRunning || j.Purpose != ethos.PurposeResearch || j.StartedBy != f.access.UserID || j.Total != 4 {
 			t.Fatalf("job %+v, want running", j)
 		}
 		if _, err := r.ProcessingJob(ctx, "prj_other", j.ID); ethos.ErrorCode(err) != ethos.ENOTFOUND {
