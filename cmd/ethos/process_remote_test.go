@@ -20,7 +20,13 @@ import (
 // a split and a streamed export unpacked and checked file by file; and a
 // party without an agreement refused the export with nothing left behind.
 func TestProcessToExportRemote(t *testing.T) {
-	f := newCollectionFixture(t, "")
+	t.Run("SQLite", func(t *testing.T) { testProcessToExportRemote(t, "") })
+	t.Run("PostgreSQL", func(t *testing.T) { testProcessToExportRemote(t, pgSchema(t)) })
+}
+
+func testProcessToExportRemote(t *testing.T, pg string) {
+	f := newCollectionFixture(t, pg)
+	offline := map[string]string{"ETHOS_POSTGRES": pg}
 	canary := filepath.Join(testenv.DICOMDir(t), "canary")
 	consents, err := filepath.Abs("../../collection/testdata/ingest/consents.json")
 	if err != nil {
@@ -36,7 +42,7 @@ func TestProcessToExportRemote(t *testing.T) {
 		append([]string{"consent", "import"}, append(as, consents)...),
 		append([]string{"ingest"}, append(as, canary)...),
 	} {
-		if _, stderr, code := runCLI(t, args...); code != 0 {
+		if _, stderr, code := runCLIEnv(t, offline, args...); code != 0 {
 			t.Fatalf("%v: %d %s", args, code, stderr)
 		}
 	}
@@ -177,7 +183,7 @@ func TestProcessToExportRemote(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.Wait()
-	audit, stderr, code := runCLI(t, "audit", "export", "--data", f.dir)
+	audit, stderr, code := runCLIEnv(t, offline, "audit", "export", "--data", f.dir)
 	if code != 0 {
 		t.Fatalf("audit export: %d %s", code, stderr)
 	}
