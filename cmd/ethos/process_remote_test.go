@@ -1,13 +1,16 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ethos-imaging/ethos"
 	"github.com/ethos-imaging/ethos/deid"
@@ -167,6 +170,7 @@ func testProcessToExportRemote(t *testing.T, pg string) {
 			t.Errorf("exit %d: %s", code, stderr)
 		}
 	})
+	var duaID string
 	t.Run("NoAgreementRefusedNothingLeft", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "x")
 		outsider := map[string]string{"ETHOS_TOKEN": f.outsiderToken, "ETHOS_SERVER": base}
@@ -177,6 +181,34 @@ func testProcessToExportRemote(t *testing.T, pg string) {
 		if ents, _ := os.ReadDir(filepath.Dir(out)); len(ents) != 0 {
 			t.Errorf("left behind: %v", ents)
 		}
+	})
+	t.Run("WithAgreementAllowed", func(t *testing.T) {
+		// The hospital's steward registers an agreement for the vendor:
+		// the limited party may now export for training.
+		cl := &client{base: base, token: f.token, hc: http.DefaultClient}
+		var outsider struct {
+			Party struct {
+				ID string `json:"id"`
+			} `json:"party"`
+		}
+		if err := (&client{base: base, token: f.outsiderToken, hc: http.DefaultClient}).do(context.Background(), "GET", "/api/v1/whoami", nil, &outsider); err != nil {
+			t.Fatal(err)
+		}
+		var dua ethos.DUA
+		if err := cl.do(context.Background(), "POST", "/api/v1/duas", map[string]any{"party_id": outsider.Party.ID, "project_id": f.project,
+			"stages": []string{"training"}, "purposes": []string{"ai-training"}, "views": []string{"deidentified"},
+			"expires_at": time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339), "reference": "DUA-2026-7"}, &dua); err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(t.TempDir(), "vendor")
+		vendor := map[string]string{"ETHOS_TOKEN": f.outsiderToken, "ETHOS_SERVER": base}
+		if _, stderr, code := runCLIEnv(t, vendor, append([]string{"dataset", "export", "--version", lab.Version, "--out", out}, remote...)...); code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		if _, err := os.Stat(filepath.Join(out, "manifest.csv")); err != nil {
+			t.Error(err)
+		}
+		duaID = dua.ID
 	})
 	// Stopped gracefully, the server signs a checkpoint over every event.
 	if err := srv.Process.Signal(os.Interrupt); err != nil {
@@ -191,6 +223,9 @@ func testProcessToExportRemote(t *testing.T, pg string) {
 		if !strings.Contains(audit, a) {
 			t.Errorf("audit log lacks %s", a)
 		}
+	}
+	if duaID != "" && !strings.Contains(audit, "under DUA "+duaID) {
+		t.Errorf("the export under %s is not in the audit log", duaID)
 	}
 	if !strings.Contains(audit, "streamed as tar") {
 		t.Error("the streamed export is not in the audit log")
