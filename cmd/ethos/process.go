@@ -5,12 +5,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 
 	"github.com/ethos-imaging/ethos"
+	ehttp "github.com/ethos-imaging/ethos/http"
 	"github.com/ethos-imaging/ethos/processing"
 	"github.com/ethos-imaging/ethos/sqlstore"
+	"github.com/ethos-imaging/ethos/training"
 )
 
 // The processing commands open the data directory, as 'ethos ingest' does
@@ -257,4 +260,21 @@ func processShow(ctx context.Context, env *Env, args []string) error {
 	}
 	printProcessingRun(env, r, *items)
 	return nil
+}
+
+// serveProcessing completes the processing stage of a server: the dataset
+// work set up in runServe gains the blob store and the training stage's
+// withdrawal gate for streamed exports, and processing runs started
+// through the API run in a processing.Runner over the same stores as
+// 'ethos process run'. The returned function stops the runner (running
+// jobs are cancelled, nothing of them recorded) before the stores close.
+func serveProcessing(a *app, s *ehttp.Server, col *collectionServer, ts *training.Service, pol ethos.Decider, logger *slog.Logger) func() {
+	work := s.DatasetWork.(*processing.Service)
+	work.Gate, work.Datasets.Blobs = ts.ExportGate, col.registry.Blobs
+	s.DatasetExport = work
+	runner := &processing.Runner{Projects: a.projects, Instances: work.Instances, Logger: logger, Processor: &processing.Processor{Instances: work.Instances,
+		Runs: s.ProcessingRuns, Blobs: col.registry.Blobs, Lineage: ts.Lineage, Auditor: a.auditor, Decider: pol, Software: "ethos " + version()}}
+	runner.Open()
+	s.ProcessingWork = runner
+	return func() { runner.Close() }
 }

@@ -78,16 +78,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	ts := trainingService(a, datasets)
 	s.Training, s.TrainingRuns, s.Lineage, s.Obligations = ts, ts.Runs, ts.Lineage, ts.Obligations
 	pinst := sqlstore.NewInstanceService(a.store)
-	work := &processing.Service{Projects: a.projects, Instances: pinst, Gate: ts.ExportGate, Datasets: &processing.Datasets{Runs: s.ProcessingRuns, Instances: pinst,
-		Versions: datasets, Blobs: col.registry.Blobs, Lineage: ts.Lineage, Auditor: a.auditor, Decider: pol}}
-	s.DatasetWork, s.DatasetExport = work, work
-	// Processing runs started through the API run here, in the
-	// background; stopped (nothing recorded) before the stores close.
-	runner := &processing.Runner{Projects: a.projects, Instances: pinst, Logger: logger, Processor: &processing.Processor{Instances: pinst, Runs: s.ProcessingRuns,
-		Blobs: col.registry.Blobs, Lineage: ts.Lineage, Auditor: a.auditor, Decider: pol, Software: "ethos " + version()}}
-	runner.Open()
-	defer runner.Close()
-	s.ProcessingWork = runner
+	s.DatasetWork = &processing.Service{Projects: a.projects, Instances: pinst, Datasets: &processing.Datasets{Runs: s.ProcessingRuns, Instances: pinst,
+		Versions: datasets, Lineage: ts.Lineage, Auditor: a.auditor, Decider: pol}}
 	monitorSvc, monitorStore, stopMonitor := serveMonitor(ctx, a, *monitorEvery, logger) // deployment monitoring (docs/monitoring.md)
 	defer stopMonitor()
 	s.Monitor, s.MonitorStore = monitorSvc, monitorStore
@@ -97,6 +89,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	ev.Projects, ev.Now, ev.Lineage, ev.Models = a.projects, s.Now, ts.Lineage, ts.Runs
 	ev.CheckModelVersion = modelVersionCheck(ts.Runs)
 	s.Evaluations = ev
+	defer serveProcessing(a, s, col, ts, pol, logger)() // API processing runs and exports (docs/processing.md)
 	dep, closeDep := serveDeployment(a, deploymentGate{ev, ts}) // deployment stage (docs/deployment.md), gated by the evaluation stage and withdrawal obligations (lifecycle.go)
 	defer closeDep()
 	s.Deployments, s.Events = dep, dep
