@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/ethos-imaging/ethos"
+	"github.com/ethos-imaging/ethos/internal/testenv"
 	"github.com/ethos-imaging/ethos/processing"
 )
 
@@ -133,4 +134,60 @@ func TestProcessRunRemotePolls(t *testing.T) {
 	if polls.Load() != 3 || !strings.Contains(stderr, "prc_1: 0 of 3 instances done") || !strings.Contains(stderr, "2 of 3") {
 		t.Errorf("%d polls, stderr:\n%s", polls.Load(), stderr)
 	}
+}
+
+// FuzzUnpackExport feeds arbitrary archives to the client's unpacking:
+// never a panic, and whatever it accepts holds exactly the files the
+// manifest lists, with their hashes. Seeded with an archive of a real
+// DICOM file of the shared corpus and cut-off and altered copies of it.
+func FuzzUnpackExport(f *testing.F) {
+	dcm, err := os.ReadFile(filepath.Join(testenv.DICOMDir(f), "canary", "shard0", "ct_00000.dcm"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	version := strings.Repeat("ab", 32)
+	sum := sha256.Sum256(dcm)
+	manifest, _ := json.Marshal(map[string]any{"format": processing.ManifestFormat, "version": version,
+		"entries": []map[string]any{{"id": "2.25.1", "path": "files/1/2/3.dcm", "sha256": hex.EncodeToString(sum[:]), "size": len(dcm)}}})
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	for _, m := range []struct {
+		name string
+		body []byte
+	}{{"manifest.json", manifest}, {"manifest.csv", []byte("id,path\n2.25.1,files/1/2/3.dcm\n")}, {"files/1/2/3.dcm", dcm}} {
+		tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: m.name, Size: int64(len(m.body)), Mode: 0o644})
+		tw.Write(m.body)
+	}
+	tw.Close()
+	good := b.Bytes()
+	f.Add(good)
+	f.Add(good[:len(good)/2])
+	f.Add(good[:1024])
+	bad := bytes.Clone(good)
+	bad[len(bad)-2048] ^= 0xff
+	f.Add(bad)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		res, err := unpackExport(tar.NewReader(bytes.NewReader(data)), dir, version)
+		if err != nil {
+			return
+		}
+		var m exportedManifest
+		mb, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+		if err != nil || json.Unmarshal(mb, &m) != nil {
+			t.Fatalf("accepted without a readable manifest: %v", err)
+		}
+		if res.Files != len(m.Entries) {
+			t.Fatalf("%d files for %d entries", res.Files, len(m.Entries))
+		}
+		for _, e := range m.Entries {
+			got, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(e.Path)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s := sha256.Sum256(got); hex.EncodeToString(s[:]) != e.SHA256 {
+				t.Fatalf("%s: hash differs from the manifest", e.Path)
+			}
+		}
+	})
 }
