@@ -75,6 +75,7 @@ func processRunRemote(ctx context.Context, env *Env, cl *client, project, profil
 		}
 		select {
 		case <-ctx.Done():
+			fmt.Fprintf(env.Stderr, "stopped waiting; run %s goes on on the server ('ethos process show %s' once it is recorded)\n", out.Job.ID, out.Job.ID)
 			return ctx.Err()
 		case <-time.After(500 * time.Millisecond):
 		}
