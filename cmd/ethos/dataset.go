@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 
@@ -64,20 +66,32 @@ func datasetList(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "dataset list", "dataset list --user ID --project ID [--json]")
 	data, user, project := commonFlags(fs)
 	asJSON := fs.Bool("json", false, "print as JSON")
+	remote := remoteFlags(env, fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	pa, err := openProcessing(ctx, env, *data, *user, *project)
-	if err != nil {
+	var vs []*ethos.DatasetVersion
+	var n int
+	if cl, err := remote(); err != nil {
 		return err
-	}
-	defer pa.Close()
-	if err := pa.datasetService().CheckRead(ctx, pa.caller, "project/"+pa.project.ID); err != nil {
-		return err
-	}
-	vs, n, err := pa.datasets.FindDatasetVersions(ctx, ethos.DatasetVersionFilter{ProjectID: &pa.project.ID, Limit: 1000})
-	if err != nil {
-		return err
+	} else if cl != nil {
+		var out listed[*ethos.DatasetVersion]
+		if err := remoteRead(ctx, cl, *project, "/dataset-versions", url.Values{"limit": {"1000"}}, &out); err != nil {
+			return err
+		}
+		vs, n = out.Items, out.Total
+	} else {
+		pa, err := openProcessing(ctx, env, *data, *user, *project)
+		if err != nil {
+			return err
+		}
+		defer pa.Close()
+		if err := pa.datasetService().CheckRead(ctx, pa.caller, "project/"+pa.project.ID); err != nil {
+			return err
+		}
+		if vs, n, err = pa.datasets.FindDatasetVersions(ctx, ethos.DatasetVersionFilter{ProjectID: &pa.project.ID, Limit: 1000}); err != nil {
+			return err
+		}
 	}
 	if *asJSON {
 		return printJSON(env, map[string]any{"items": vs, "total": n})
@@ -96,6 +110,7 @@ func datasetList(ctx context.Context, env *Env, args []string) error {
 func datasetShow(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "dataset show", "dataset show --user ID --project ID VERSION")
 	data, user, project := commonFlags(fs)
+	remote := remoteFlags(env, fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -103,17 +118,34 @@ func datasetShow(ctx context.Context, env *Env, args []string) error {
 	if len(pos) != 1 {
 		return usagef("dataset show needs one version id")
 	}
-	pa, err := openProcessing(ctx, env, *data, *user, *project)
-	if err != nil {
-		return err
-	}
-	defer pa.Close()
-	v, err := pa.datasetService().Version(ctx, pa.caller, pos[0])
+	v, err := versionFrom(ctx, env, remote, *data, *user, *project, pos[0])
 	if err != nil {
 		return err
 	}
 	v.Members = nil // internal: collection ids and subject keys stay in Ethos
 	return printJSON(env, v)
+}
+
+// versionFrom reads a dataset version from the server (a token given) or
+// the data directory.
+func versionFrom(ctx context.Context, env *Env, remote func() (*client, error), data, user, project, id string) (*ethos.DatasetVersion, error) {
+	cl, err := remote()
+	if err != nil {
+		return nil, err
+	}
+	if cl != nil {
+		var v ethos.DatasetVersion
+		if err := remoteRead(ctx, cl, project, "/dataset-versions/"+url.PathEscape(id), nil, &v); err != nil {
+			return nil, err
+		}
+		return &v, nil
+	}
+	pa, err := openProcessing(ctx, env, data, user, project)
+	if err != nil {
+		return nil, err
+	}
+	defer pa.Close()
+	return pa.datasetService().Version(ctx, pa.caller, id)
 }
 
 func datasetLabels(ctx context.Context, env *Env, args []string) error {
@@ -173,6 +205,7 @@ func datasetDiff(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "dataset diff", "dataset diff --user ID --project ID [--json] FROM TO")
 	data, user, project := commonFlags(fs)
 	asJSON := fs.Bool("json", false, "print as JSON")
+	remote := remoteFlags(env, fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -180,17 +213,11 @@ func datasetDiff(ctx context.Context, env *Env, args []string) error {
 	if len(pos) != 2 {
 		return usagef("dataset diff needs two version ids")
 	}
-	pa, err := openProcessing(ctx, env, *data, *user, *project)
+	a, err := versionFrom(ctx, env, remote, *data, *user, *project, pos[0])
 	if err != nil {
 		return err
 	}
-	defer pa.Close()
-	ds := pa.datasetService()
-	a, err := ds.Version(ctx, pa.caller, pos[0])
-	if err != nil {
-		return err
-	}
-	b, err := ds.Version(ctx, pa.caller, pos[1])
+	b, err := versionFrom(ctx, env, remote, *data, *user, *project, pos[1])
 	if err != nil {
 		return err
 	}
@@ -281,6 +308,7 @@ func datasetDatasheet(ctx context.Context, env *Env, args []string) error {
 	version := fs.String("version", "", "dataset version")
 	format := fs.String("format", "md", "json, md or html")
 	out := fs.String("out", "", "write to this file (atomically) instead of standard output")
+	remote := remoteFlags(env, fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -289,6 +317,19 @@ func datasetDatasheet(ctx context.Context, env *Env, args []string) error {
 	}
 	if *format != "json" && *format != "md" && *format != "html" {
 		return usagef("dataset datasheet: --format must be json, md or html")
+	}
+	if cl, err := remote(); err != nil {
+		return err
+	} else if cl != nil {
+		var b bytes.Buffer
+		if err := cl.do(ctx, "GET", prjPath(*project)+"/dataset-versions/"+url.PathEscape(*version)+"/datasheet?format="+url.QueryEscape(*format), nil, &b); err != nil {
+			return err
+		}
+		if *out != "" {
+			return writeAtomic(*out, b.Bytes(), 0o644)
+		}
+		_, err = env.Stdout.Write(b.Bytes())
+		return err
 	}
 	pa, err := openProcessing(ctx, env, *data, *user, *project)
 	if err != nil {

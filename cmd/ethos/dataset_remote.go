@@ -40,6 +40,21 @@ func remotePurpose(ctx context.Context, cl *client, project string) (ethos.Purpo
 	return rules.Purpose, nil
 }
 
+// remoteRead GETs a processing-stage resource of the project (path
+// below /api/v1/projects/{id}) for the project's declared purpose, as
+// the processing row of the policy asks.
+func remoteRead(ctx context.Context, cl *client, project, path string, q url.Values, out any) error {
+	purpose, err := remotePurpose(ctx, cl, project)
+	if err != nil {
+		return err
+	}
+	if q == nil {
+		q = url.Values{}
+	}
+	q.Set("purpose", string(purpose))
+	return cl.do(ctx, "GET", prjPath(project)+path+"?"+q.Encode(), nil, out)
+}
+
 // processRunRemote starts a run on the server and polls it until the
 // record is stored, printing progress on standard error.
 func processRunRemote(ctx context.Context, env *Env, cl *client, project, profileName, profilePath, options, keyFile string, threshold, confidence float64, asJSON bool) error {

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"strings"
 
@@ -203,20 +204,32 @@ func processList(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "process list", "process list --user ID --project ID [--json]")
 	data, user, project := commonFlags(fs)
 	asJSON := fs.Bool("json", false, "print as JSON")
+	remote := remoteFlags(env, fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	pa, err := openProcessing(ctx, env, *data, *user, *project)
-	if err != nil {
+	var runs []*ethos.ProcessingRun
+	var n int
+	if cl, err := remote(); err != nil {
 		return err
-	}
-	defer pa.Close()
-	if err := pa.datasetService().CheckRead(ctx, pa.caller, "project/"+pa.project.ID); err != nil {
-		return err
-	}
-	runs, n, err := pa.runs.FindProcessingRuns(ctx, ethos.ProcessingRunFilter{ProjectID: &pa.project.ID, Limit: 1000})
-	if err != nil {
-		return err
+	} else if cl != nil {
+		var out listed[*ethos.ProcessingRun]
+		if err := remoteRead(ctx, cl, *project, "/processing-runs", url.Values{"limit": {"1000"}}, &out); err != nil {
+			return err
+		}
+		runs, n = out.Items, out.Total
+	} else {
+		pa, err := openProcessing(ctx, env, *data, *user, *project)
+		if err != nil {
+			return err
+		}
+		defer pa.Close()
+		if err := pa.datasetService().CheckRead(ctx, pa.caller, "project/"+pa.project.ID); err != nil {
+			return err
+		}
+		if runs, n, err = pa.runs.FindProcessingRuns(ctx, ethos.ProcessingRunFilter{ProjectID: &pa.project.ID, Limit: 1000}); err != nil {
+			return err
+		}
 	}
 	if *asJSON {
 		return printJSON(env, map[string]any{"items": runs, "total": n})
@@ -233,6 +246,7 @@ func processShow(ctx context.Context, env *Env, args []string) error {
 	data, user, project := commonFlags(fs)
 	asJSON := fs.Bool("json", false, "print as JSON")
 	items := fs.Bool("items", false, "list every instance of the run")
+	remote := remoteFlags(env, fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -240,20 +254,37 @@ func processShow(ctx context.Context, env *Env, args []string) error {
 	if len(pos) != 1 {
 		return usagef("process show needs one run id")
 	}
-	pa, err := openProcessing(ctx, env, *data, *user, *project)
-	if err != nil {
+	var r *ethos.ProcessingRun
+	if cl, err := remote(); err != nil {
 		return err
-	}
-	defer pa.Close()
-	if err := pa.datasetService().CheckRead(ctx, pa.caller, "processing-run/"+pos[0]); err != nil {
-		return err
-	}
-	r, err := pa.runs.ProcessingRun(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	if r.ProjectID != pa.project.ID {
-		return ethos.Errorf(ethos.ENOTFOUND, "processing run %s not found in project %s", pos[0], pa.project.ID)
+	} else if cl != nil {
+		var out struct {
+			Job *ethos.ProcessingJob `json:"job"`
+			ethos.ProcessingRun
+		}
+		if err := remoteRead(ctx, cl, *project, "/processing-runs/"+url.PathEscape(pos[0]), nil, &out); err != nil {
+			return err
+		}
+		if out.Job != nil {
+			fmt.Fprintf(env.Stdout, "%s  %s: %d of %d instances done (not recorded yet)\n", out.Job.ID, out.Job.State, out.Job.Done, out.Job.Total)
+			return nil
+		}
+		r = &out.ProcessingRun
+	} else {
+		pa, err := openProcessing(ctx, env, *data, *user, *project)
+		if err != nil {
+			return err
+		}
+		defer pa.Close()
+		if err := pa.datasetService().CheckRead(ctx, pa.caller, "processing-run/"+pos[0]); err != nil {
+			return err
+		}
+		if r, err = pa.runs.ProcessingRun(ctx, pos[0]); err != nil {
+			return err
+		}
+		if r.ProjectID != pa.project.ID {
+			return ethos.Errorf(ethos.ENOTFOUND, "processing run %s not found in project %s", pos[0], pa.project.ID)
+		}
 	}
 	if *asJSON {
 		return printJSON(env, r)

@@ -133,6 +133,26 @@ func testProcessToExportRemote(t *testing.T, pg string) {
 		t.Errorf("split %+v", sp)
 	}
 
+	t.Run("ReadsThroughTheServer", func(t *testing.T) {
+		if out := must("process", "list"); !strings.Contains(out, run.ID) {
+			t.Errorf("process list:\n%s", out)
+		}
+		if out := must("process", "show", run.ID); !strings.Contains(out, "QC-PRO-2") || !strings.Contains(out, run.KeyFingerprint) {
+			t.Errorf("process show:\n%s", out)
+		}
+		if out := must("dataset", "list"); !strings.Contains(out, v.ID) || !strings.Contains(out, lab.Version) {
+			t.Errorf("dataset list:\n%s", out)
+		}
+		if out := must("dataset", "show", lab.Version); !strings.Contains(out, v.Entries[0].ID) || strings.Contains(out, "members") {
+			t.Errorf("dataset show:\n%s", out)
+		}
+		if out := must("dataset", "diff", v.ID, lab.Version); !strings.Contains(out, "0 added, 0 removed, "+itoa(len(v.Entries))+" relabelled") {
+			t.Errorf("dataset diff:\n%s", out)
+		}
+		if out := must("dataset", "datasheet", "--version", lab.Version); !strings.Contains(out, "## Motivation") || !strings.Contains(out, "## Maintenance") {
+			t.Errorf("datasheet:\n%s", out)
+		}
+	})
 	exp := filepath.Join(t.TempDir(), "export")
 	must("dataset", "export", "--version", lab.Version, "--out", exp, "--split", sp.ID, "--reweigh", "modality")
 	var m struct {
