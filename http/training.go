@@ -95,7 +95,7 @@ func (s *Server) trainingRoutes(auth authFunc) []route {
 			Query: lineageNodeQuery, Reply: nodesOut{}, Status: 200, handle: auth(s.handleLineageWalk(false))},
 		{Method: "GET", Path: "/api/v1/lineage/upstream", Summary: "Everything a node was built from (audit roles).",
 			Query: lineageNodeQuery, Reply: nodesOut{}, Status: 200, handle: auth(s.handleLineageWalk(true))},
-		{Method: "GET", Path: "/api/v1/lineage/prov", Summary: "W3C PROV-JSON of a project's training graph (training-stage read) or of a node's neighbourhood (audit roles).",
+		{Method: "GET", Path: "/api/v1/lineage/prov", Summary: "W3C PROV-JSON of a project's graph — every processing run, dataset version and training run (training-stage read) or of a node's neighbourhood (audit roles).",
 			Query: []param{{"project", "string", "project id", false}, {"node", "string", "kind:id", false}}, Reply: ethos.ProvDocument{}, Status: 200, handle: auth(s.handleProv)},
 
 		{Method: "GET", Path: "/api/v1/obligations", Summary: "Withdrawal obligations on dataset and model versions.", Query: obligationQuery,

@@ -195,7 +195,7 @@ func printNodes(env *Env, nodes []ethos.LineageNode, header bool) error {
 
 func lineageProv(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "lineage prov", "lineage prov (--project ID | --node KIND:ID) [--out FILE]")
-	project := fs.String("project", "", "export the project's training graph")
+	project := fs.String("project", "", "export the project's graph: every processing run, dataset version and training run")
 	node := fs.String("node", "", "export the neighbourhood of this node")
 	out := fs.String("out", "", "write the PROV-JSON document to FILE (atomically) instead of standard output")
 	connect := clientFlags(env, fs)
