@@ -56,6 +56,10 @@ type Server struct {
 	ProcessingRuns ethos.ProcessingService
 	Datasets       ethos.DatasetService
 	DatasetWork    ethos.DatasetWorkflow
+	// Processing runs started through the API and dataset exports for
+	// training (http/processing.go); nil: those endpoints answer 501.
+	ProcessingWork ethos.ProcessingWorkflow
+	DatasetExport  ethos.DatasetExporter
 
 	// Training stage (http/training.go): the workflow, the register,
 	// lineage and withdrawal obligations; any nil: not offered.

@@ -89,6 +89,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	ev.Projects, ev.Now, ev.Lineage, ev.Models = a.projects, s.Now, ts.Lineage, ts.Runs
 	ev.CheckModelVersion = modelVersionCheck(ts.Runs)
 	s.Evaluations = ev
+	defer serveProcessing(a, s, col, ts, pol, logger)()         // API processing runs and exports (docs/processing.md)
 	dep, closeDep := serveDeployment(a, deploymentGate{ev, ts}) // deployment stage (docs/deployment.md), gated by the evaluation stage and withdrawal obligations (lifecycle.go)
 	defer closeDep()
 	s.Deployments, s.Events = dep, dep
