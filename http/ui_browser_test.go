@@ -286,6 +286,20 @@ func TestUIInChromium(t *testing.T) {
 	}
 	c.screenshot(filepath.Join(out, "ui-obligations-resolved.png"))
 
+	// The deployment page, and the monitoring report served through the
+	// UI under its stricter policy: the SVG charts render, and nothing is
+	// refused (a refusal would show as a console error below).
+	c.navigate(f.url + "/ui/deployments/dep-sim?alerts=all")
+	if got := c.eval("document.querySelectorAll('form[action$=\"/ack\"]').length"); got != "2" {
+		t.Errorf("deployment page has %s acknowledge forms, want 2", got)
+	}
+	c.screenshot(filepath.Join(out, "ui-deployment.png"))
+	c.navigate(f.url + "/ui/deployments/dep-sim/report")
+	if got := c.eval("document.querySelectorAll('svg').length"); got == "0" {
+		t.Error("monitoring report shows no chart")
+	}
+	c.screenshot(filepath.Join(out, "ui-monitoring-report.png"))
+
 	// Printed, the forms and navigation drop out.
 	c.navigate(f.url + "/ui/projects/" + f.project.ID)
 	var pdf struct {
