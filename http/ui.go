@@ -92,6 +92,7 @@ func (s *Server) uiRoutes() []route {
 
 		rt("GET", "/ui/projects/{id}", page(s.uiProject)),
 		rt("GET", "/ui/projects/{id}/obligations", page(s.uiObligations)),
+		rt("GET", "/ui/obligations", page(s.uiObligations)),
 		rt("POST", "/ui/obligations/{id}/resolve", form(s.uiResolveObligation)),
 		rt("POST", "/ui/projects/{id}/training/runs/{run}/signoff", form(s.uiSignOffRun)),
 

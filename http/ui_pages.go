@@ -153,10 +153,17 @@ func (s *Server) uiSignOffRun(w http.ResponseWriter, r *http.Request, u *uiReque
 
 func (s *Server) uiObligations(w http.ResponseWriter, r *http.Request, u *uiRequest) error {
 	ctx := r.Context()
+	// Without a project: every project's obligations and those lineage
+	// ties to none, which the API shows to the audit roles only.
 	id := r.PathValue("id")
-	var prj ethos.Project
-	if err := s.uiGet(ctx, u, "/api/v1/projects/"+pe(id), &prj); err != nil {
-		return err
+	var prj *ethos.Project
+	title := "Obligations — all projects"
+	if id != "" {
+		prj = new(ethos.Project)
+		if err := s.uiGet(ctx, u, "/api/v1/projects/"+pe(id), prj); err != nil {
+			return err
+		}
+		title = "Obligations — " + prj.Name
 	}
 	status := r.URL.Query().Get("status")
 	if status != "resolved" && status != "all" {
@@ -167,12 +174,12 @@ func (s *Server) uiObligations(w http.ResponseWriter, r *http.Request, u *uiRequ
 		st = ""
 	}
 	obs := uiSection[*ethos.Obligation](s, ctx, u, "/api/v1/obligations?"+q("project", id, "status", st, "limit", "1000"))
-	return s.uiRender(w, r, u, http.StatusOK, "obligations", "Obligations — "+prj.Name, map[string]any{"Project": &prj, "Obligations": obs, "Status": status})
+	return s.uiRender(w, r, u, http.StatusOK, "obligations", title, map[string]any{"Project": prj, "Obligations": obs, "Status": status})
 }
 
 func (s *Server) uiResolveObligation(w http.ResponseWriter, r *http.Request, u *uiRequest) error {
 	id := r.PathValue("id")
-	back := "/ui/"
+	back := "/ui/obligations"
 	if p := r.PostForm.Get("project"); ethos.ValidID(p) {
 		back = "/ui/projects/" + pe(p) + "/obligations"
 	}

@@ -627,6 +627,19 @@ func TestUIPages(t *testing.T) {
 			}
 		})
 	}
+	t.Run("AllObligationsForAuditRolesOnly", func(t *testing.T) {
+		a := f.browser()
+		a.signIn(f.auditor)
+		p := a.get("/ui/obligations")
+		if p.status != 200 || !strings.Contains(p.body, "2 obligation(s)") || !strings.Contains(p.body, `href="/ui/projects/`+f.project.ID+`"`) {
+			t.Fatalf("auditor: %d\n%s", p.status, p.body)
+		}
+		e := f.browser()
+		e.signIn(f.engineer)
+		if p := e.get("/ui/obligations"); p.status != 200 || !strings.Contains(p.body, "Obligations not shown:") || strings.Contains(p.body, "obl_") {
+			t.Fatalf("engineer: %d\n%s", p.status, p.body)
+		}
+	})
 	t.Run("UnknownProjectNotFound", func(t *testing.T) {
 		if p := b.get("/ui/projects/prj_nope"); p.status != 404 || !strings.Contains(p.body, "prj_nope") {
 			t.Fatalf("%d %s", p.status, p.body)
