@@ -2,6 +2,7 @@ package http
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -35,11 +36,9 @@ func uiSection[T any](s *Server, ctx context.Context, u *uiRequest, target strin
 // uiSectionErr is what a section shows instead of its content; an
 // internal error is logged and shown by request id only.
 func (s *Server) uiSectionErr(ctx context.Context, err error) string {
-	if ethos.ErrorCode(err) == ethos.EINTERNAL {
-		if _, ok := err.(*fieldError); !ok {
-			s.Logger.Error("ui section failed", "err", err.Error(), "request_id", requestID(ctx))
-			return "internal error (request " + requestID(ctx) + ")"
-		}
+	if _, ok := errors.AsType[*fieldError](err); !ok && ethos.ErrorCode(err) == ethos.EINTERNAL {
+		s.Logger.Error("ui section failed", "err", err.Error(), "request_id", requestID(ctx))
+		return "internal error (request " + requestID(ctx) + ")"
 	}
 	return uiErrorText(err)
 }

@@ -48,7 +48,7 @@ type uiFixture struct {
 	steward, reviewer, engineer, clinician, researcher, auditor string
 }
 
-func newUIFixture(t *testing.T, checks ethos.QualityChecker) *uiFixture {
+func newUIFixture(t testing.TB, checks ethos.QualityChecker) *uiFixture {
 	t.Helper()
 	ctx := context.Background()
 	berlin, _ := time.LoadLocation("Europe/Berlin")
@@ -168,14 +168,14 @@ func newUIFixture(t *testing.T, checks ethos.QualityChecker) *uiFixture {
 
 // browser is a cookie-keeping client that does not follow redirects.
 type browser struct {
-	t    *testing.T
+	t    testing.TB
 	base string
 	c    *http.Client
 }
 
 func (f *uiFixture) browser() *browser {
 	jar, _ := cookiejar.New(nil)
-	return &browser{t: f.t.(*testing.T), base: f.url, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	return &browser{t: f.t, base: f.url, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
 type page struct {
