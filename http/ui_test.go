@@ -764,3 +764,46 @@ func TestUIQualityChecks(t *testing.T) {
 		}
 	}
 }
+
+// FuzzUISessionCookie sends arbitrary session cookies and CSRF fields.
+// Only the cookie the server signed opens a page; nothing else gets past
+// the sign-in redirect, and no form is accepted without the right token.
+func FuzzUISessionCookie(f *testing.F) {
+	fx := newUIFixture(f, nil)
+	br := fx.browser()
+	br.signIn(fx.reviewer)
+	valid := br.cookie("ethos_session").Value
+	csrf := br.csrf("/ui/")
+	payload, sig, _ := strings.Cut(valid, ".")
+	for _, s := range []string{valid, payload, payload + ".", "." + sig, payload + "." + sig + "x", "x" + valid, base64URLEncode(`{"tid":"tok_x","n":"n","iat":0,"exp":9999999999}`) + "." + sig, "", "."} {
+		f.Add(s, csrf)
+		f.Add(s, "")
+	}
+	h := fx.srv.Handler()
+	f.Fuzz(func(t *testing.T, cookie, token string) {
+		req := httptest.NewRequest("GET", "/ui/", nil)
+		req.AddCookie(&http.Cookie{Name: "ethos_session", Value: url.QueryEscape(cookie)})
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		opened := url.QueryEscape(cookie) == valid
+		switch {
+		case rec.Code == 200 && !opened:
+			t.Fatalf("cookie %q opened a page", cookie)
+		case rec.Code != 200 && rec.Code != http.StatusSeeOther:
+			t.Fatalf("cookie %q: status %d", cookie, rec.Code)
+		}
+		form := url.Values{"csrf": {token}, "project": {fx.project.ID}, "action": {"bogus"}}
+		req = httptest.NewRequest("POST", "/ui/obligations/obl_none/resolve", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(&http.Cookie{Name: "ethos_session", Value: url.QueryEscape(cookie)})
+		rec = httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		// (Under -fuzz each worker builds its own fixture, so a seed's
+		// cookie may name another process's token and is refused with a
+		// redirect to sign-in.)
+		accepted := rec.Code == http.StatusSeeOther && !strings.HasPrefix(rec.Header().Get("Location"), "/ui/signin")
+		if accepted != (opened && token == csrf) {
+			t.Fatalf("cookie %q, csrf %q: form answered %d", cookie, token, rec.Code)
+		}
+	})
+}
