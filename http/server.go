@@ -3,7 +3,9 @@
 // decision and state change recorded in the audit log. It also serves
 // /healthz, /metrics (Prometheus, on a registry of its own) and the
 // OpenAPI 3 document of the API at /api/v1/openapi.json, built from the
-// same route table the mux is built from.
+// same route table the mux is built from, and a server-rendered web UI
+// under /ui/ whose pages and forms call those same API handlers
+// (http/ui.go, docs/ui.md).
 //
 // Error codes map to HTTP statuses in one place (statusOf). Request bodies
 // are limited in size, decoded strictly (unknown fields and wrong types are

@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -104,6 +105,7 @@ func (s *Server) uiRoutes() []route {
 		rt("GET", "/ui/projects/{id}/deployments", page(s.uiDeployments)),
 		rt("GET", "/ui/deployments/{id}", page(s.uiDeployment)),
 		rt("GET", "/ui/deployments/{id}/report", page(s.uiMonitoringReport)),
+		rt("POST", "/ui/deployments/{id}/changes/{seq}/ack", form(s.uiAckChange)),
 		rt("POST", "/ui/alerts/{alert}/ack", form(s.uiAckAlert)),
 		rt("POST", "/ui/alerts/{alert}/triage", form(s.uiTriageAlert)),
 		rt("POST", "/ui/cases/{case}/decision", form(s.uiDecideCase)),
@@ -537,6 +539,7 @@ var uiFuncs = template.FuncMap{
 		return s
 	},
 	"join": func(xs []string) string { return strings.Join(xs, "; ") },
+	"hasRole": func(roles []ethos.Role, r ethos.Role) bool { return slices.Contains(roles, r) },
 	"num": func(v *float64) string {
 		if v == nil {
 			return "—"

@@ -330,6 +330,16 @@ func (s *Server) uiDeployment(w http.ResponseWriter, r *http.Request, u *uiReque
 	} else {
 		data["Status"] = &st
 	}
+	if dep.Deployment != nil {
+		data["Changes"] = uiSection[*ethos.DeploymentChange](s, ctx, u, "/api/v1/deployments/"+pe(id)+"/changes")
+		var co complianceOut
+		if err := s.uiGet(ctx, u, "/api/v1/deployments/"+pe(id)+"/compliance", &co); err != nil {
+			data["ComplianceErr"] = s.uiSectionErr(ctx, err)
+		} else {
+			data["Compliance"] = &co
+		}
+	}
+	data["Roles"] = u.p.User.Roles
 	alertState := r.URL.Query().Get("alerts")
 	if alertState != "cleared" && alertState != "all" {
 		alertState = "active"
@@ -376,4 +386,12 @@ func (s *Server) uiDecideCase(w http.ResponseWriter, r *http.Request, u *uiReque
 	in := decisionIn{Decision: r.PostForm.Get("decision"), Reason: strings.TrimSpace(r.PostForm.Get("reason"))}
 	_, err := s.uiCall(r.Context(), u, "POST", "/api/v1/monitoring/cases/"+pe(id)+"/decision", in)
 	return s.uiDone(w, r, uiBackToDeployment(r), err, "Case "+id+" decided: "+in.Decision+".")
+}
+
+// uiAckChange acknowledges a deployment change in one of the user's roles.
+func (s *Server) uiAckChange(w http.ResponseWriter, r *http.Request, u *uiRequest) error {
+	id, seq := r.PathValue("id"), r.PathValue("seq")
+	in := ackIn{Role: ethos.Role(r.PostForm.Get("role"))}
+	_, err := s.uiCall(r.Context(), u, "POST", "/api/v1/deployments/"+pe(id)+"/changes/"+pe(seq)+"/ack", in)
+	return s.uiDone(w, r, "/ui/deployments/"+pe(id)+"#changes", err, "Change "+seq+" acknowledged as "+string(in.Role)+".")
 }

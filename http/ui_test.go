@@ -560,6 +560,29 @@ func TestUIForms(t *testing.T) {
 			t.Fatalf("case not decided: %+v %v", sc, err)
 		}
 	})
+	t.Run("DeploymentChangeAcknowledged", func(t *testing.T) {
+		action := "/ui/deployments/" + f.dep.ID + "/changes/1/ack"
+		if p := b.post(action, url.Values{"csrf": {csrf}, "role": {"clinician"}}); p.status != http.StatusSeeOther {
+			t.Fatalf("ack: %d", p.status)
+		} else if pg := b.follow(p.location); !strings.Contains(pg.body, "flash error") {
+			t.Errorf("acknowledging in a role the user lacks was not refused")
+		}
+		if p := b.post(action, url.Values{"csrf": {csrf}, "role": {"ethics-reviewer"}}); p.status != http.StatusSeeOther {
+			t.Fatalf("ack: %d", p.status)
+		}
+		var changes struct {
+			Items []ethos.DeploymentChange `json:"items"`
+		}
+		if code, m := f.do("GET", "/api/v1/deployments/"+f.dep.ID+"/changes", f.reviewer, nil, &changes); code != 200 || len(changes.Items) == 0 {
+			t.Fatalf("changes: %d %v", code, m)
+		}
+		if c := changes.Items[0]; len(c.Acks) != 1 || c.Acks[0].Role != ethos.RoleEthicsReviewer {
+			t.Errorf("change %+v", c)
+		}
+		if pg := b.get("/ui/deployments/" + f.dep.ID); strings.Contains(pg.body, "Acknowledge as ethics-reviewer") {
+			t.Errorf("acknowledged change still offers the form")
+		}
+	})
 	t.Run("TrainingSignOff", func(t *testing.T) {
 		pg := b.get("/ui/projects/" + f.project.ID)
 		action := "/ui/projects/" + f.project.ID + "/training/runs/" + f.run.ID + "/signoff"
@@ -606,7 +629,7 @@ func TestUIPages(t *testing.T) {
 		{"Obligations", "/ui/projects/" + f.project.ID + "/obligations", []string{"2 obligation(s)", "dataset-version", "model-version", `name="action"`}},
 		{"Evaluations", "/ui/projects/" + f.project.ID + "/evaluations", []string{"No evaluation plans registered."}},
 		{"Deployments", "/ui/projects/" + f.project.ID + "/deployments", []string{f.dep.ID, "Main ED", "mv-1", "registered", "Monitoring not shown:"}},
-		{"RegisteredDeployment", "/ui/deployments/" + f.dep.ID, []string{"flag nodules", "Go-live blockers", "Monitoring report"}},
+		{"RegisteredDeployment", "/ui/deployments/" + f.dep.ID, []string{"flag nodules", "Go-live blockers", "Monitoring report", "Change log", "Acknowledge as ethics-reviewer", "Compliance checklist (QC-DEP-2)"}},
 		{"MonitoredDeployment", "/ui/deployments/dep-sim?alerts=all", []string{"Monitoring status (QC-DEP-1)", "1 active, 2 untriaged", "sensitivity-subgroup", "Stop-rule cases", "1 open"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
