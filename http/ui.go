@@ -538,7 +538,7 @@ var uiFuncs = template.FuncMap{
 		}
 		return s
 	},
-	"join": func(xs []string) string { return strings.Join(xs, "; ") },
+	"join":    func(xs []string) string { return strings.Join(xs, "; ") },
 	"hasRole": func(roles []ethos.Role, r ethos.Role) bool { return slices.Contains(roles, r) },
 	"num": func(v *float64) string {
 		if v == nil {
