@@ -389,7 +389,15 @@ func (s *Server) uiSignInPage(w http.ResponseWriter, r *http.Request) error {
 	if err := s.uiEnabled(); err != nil {
 		return s.uiError(w, r, nil, err)
 	}
-	return s.uiRender(w, r, nil, http.StatusOK, "signin", "Sign in", map[string]string{"Next": safeNext(r.URL.Query().Get("next"))})
+	next := safeNext(r.URL.Query().Get("next"))
+	if sess, ok := s.uiSessionOf(r); ok {
+		// Already signed in (and still valid): go on.
+		if _, err := s.uiAuthenticate(r, sess); err == nil {
+			http.Redirect(w, r, next, http.StatusSeeOther)
+			return nil
+		}
+	}
+	return s.uiRender(w, r, nil, http.StatusOK, "signin", "Sign in", map[string]string{"Next": next})
 }
 
 // uiSignIn checks a pasted token through the API's authentication and

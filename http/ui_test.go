@@ -330,6 +330,9 @@ func TestUISignIn(t *testing.T) {
 		if pg.status != 200 || !strings.Contains(pg.body, "Lung nodule CAD") {
 			t.Fatalf("home: %d %s", pg.status, pg.body)
 		}
+		if p := b.get("/ui/signin?next=/ui/obligations"); p.status != http.StatusSeeOther || p.location != "/ui/obligations" {
+			t.Errorf("sign-in page while signed in: %d → %q", p.status, p.location)
+		}
 	})
 	t.Run("TamperedCookieRefused", func(t *testing.T) {
 		b := f.browser()
