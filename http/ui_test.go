@@ -407,6 +407,20 @@ func TestUISignIn(t *testing.T) {
 	})
 }
 
+func TestUINotConfigured(t *testing.T) {
+	f := newFixture(t) // no session key
+	for _, path := range []string{"/ui/signin", "/ui/"} {
+		resp, err := http.Get(f.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotImplemented || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+			t.Errorf("%s: %d %s", path, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	}
+}
+
 func TestUIForms(t *testing.T) {
 	f := newUIFixture(t, nil)
 	ctx := context.Background()
