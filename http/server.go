@@ -60,6 +60,7 @@ type Server struct {
 	UISessionKey      []byte
 	UISessionLifetime time.Duration
 	uiAPI             *http.ServeMux // the API's routes, for the UI's in-process calls
+	uiSignedOut       uiSignedOut    // sessions ended by sign-out, until they expire
 
 	// Processing stage (http/processing.go); nil: not offered.
 	ProcessingRuns ethos.ProcessingService

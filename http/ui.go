@@ -258,8 +258,38 @@ func uiCookieFor(r *http.Request, name, value string, maxAge int) *http.Cookie {
 		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode}
 }
 
-// uiSessionOf reads and checks the session cookie: signature and expiry
-// here, the token itself in uiAuthenticate.
+// uiSignedOut remembers the sessions ended by sign-out until they would
+// have expired, so a copy of the cookie does not outlive the sign-out (in
+// this process: a restart forgets them; revoking the token ends them for
+// good).
+type uiSignedOut struct {
+	mu sync.Mutex
+	m  map[string]int64 // nonce -> expiry (Unix seconds)
+}
+
+func (o *uiSignedOut) add(sess *uiSession, now int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.m == nil {
+		o.m = map[string]int64{}
+	}
+	for n, exp := range o.m {
+		if exp <= now {
+			delete(o.m, n)
+		}
+	}
+	o.m[sess.Nonce] = sess.Expires
+}
+
+func (o *uiSignedOut) has(sess *uiSession) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	_, ok := o.m[sess.Nonce]
+	return ok
+}
+
+// uiSessionOf reads and checks the session cookie: signature, expiry and
+// sign-out here, the token itself in uiAuthenticate.
 func (s *Server) uiSessionOf(r *http.Request) (*uiSession, bool) {
 	c, err := r.Cookie(uiCookie)
 	if err != nil {
@@ -274,6 +304,9 @@ func (s *Server) uiSessionOf(r *http.Request) (*uiSession, bool) {
 		return nil, false
 	}
 	if now := s.Now().Unix(); now >= sess.Expires || now < sess.Issued-60 {
+		return nil, false
+	}
+	if s.uiSignedOut.has(&sess) {
 		return nil, false
 	}
 	return &sess, true
@@ -444,6 +477,9 @@ func (s *Server) uiSignIn(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) uiSignOut(w http.ResponseWriter, r *http.Request, u *uiRequest) error {
 	if err := s.recordChange(r.Context(), u.p, "ui.signout", "token/"+u.p.Token.ID, "session ended by the user", ""); err != nil {
 		return err
+	}
+	if sess, ok := s.uiSessionOf(r); ok {
+		s.uiSignedOut.add(sess, s.Now().Unix())
 	}
 	http.SetCookie(w, uiCookieFor(r, uiCookie, "", -1))
 	s.uiFlash(w, r, "ok", "Signed out.")

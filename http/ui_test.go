@@ -395,8 +395,16 @@ func TestUISignIn(t *testing.T) {
 		if p := b.post("/ui/signout", url.Values{"csrf": {"wrong"}}); p.status != http.StatusForbidden {
 			t.Fatalf("sign-out without the CSRF token: %d", p.status)
 		}
+		copied := b.cookie("ethos_session").Value
 		if p := b.post("/ui/signout", url.Values{"csrf": {csrf}}); p.status != http.StatusSeeOther || p.location != "/ui/signin" {
 			t.Fatalf("sign-out: %d → %q", p.status, p.location)
+		}
+		// A copy of the cookie taken before sign-out no longer opens pages.
+		thief := f.browser()
+		u, _ := url.Parse(f.url + "/ui/")
+		thief.c.Jar.SetCookies(u, []*http.Cookie{{Name: "ethos_session", Value: copied, Path: "/ui"}})
+		if p := thief.get("/ui/"); p.status != http.StatusSeeOther {
+			t.Fatalf("copied cookie after sign-out: %d", p.status)
 		}
 		if b.cookie("ethos_session") != nil {
 			t.Fatal("session cookie kept after sign-out")
