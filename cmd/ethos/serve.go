@@ -62,6 +62,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	s.Addr, s.Logger, s.Version = *addr, logger, version()
 	s.Policy, s.Auditor, s.AuditLog, s.AuditDB, s.VerifierKey = pol, a.auditor, a.log, a.auditDB, a.verifierKey
 	s.Parties, s.Users, s.Tokens, s.Projects, s.DUAs, s.Records = a.parties, a.users, a.tokens, a.projects, a.duas, a.records
+	if s.UISessionKey, err = uiSessionKey(a.dir); err != nil { // web UI sessions under /ui/ (docs/ui.md)
+		return err
+	}
 	col, closeCol, err := serveCollection(ctx, a, pol) // STOW-RS, consents, disposal (docs/ingest.md, docs/consent.md)
 	if err != nil {
 		return err
