@@ -172,19 +172,39 @@ func evaluateFile(ctx context.Context, env *Env, o *evalOptions) (*evalstat.Repo
 	}
 	t, err := evalstat.ReadCSV(ctxReader{ctx, r}, evalstat.CSVSpec{Label: o.label, Score: o.score, Groups: o.groups, Cluster: o.patient})
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("eval interrupted while reading %s; no report written: %w", name, ctx.Err())
+		}
 		if ce, ok := errors.AsType[*evalstat.CSVError](err); ok {
 			return nil, ethos.Errorf(ethos.EINVALID, "%s: %v", name, ce)
 		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
 		return nil, ethos.Errorf(ethos.EINVALID, "%s: %v", name, err)
 	}
-	rep, err := evalstat.Evaluate(t, o.cfg)
+	if o.cfg.Bootstrap > 0 {
+		// A long run says what it is doing, and how to stop it.
+		fmt.Fprintf(env.Stderr, "ethos: eval: %d rows read; computing the report with %d bootstrap resamples (interrupt to stop)\n", t.Len(), o.cfg.Bootstrap)
+	}
+	rep, err := evalstat.EvaluateContext(ctx, t, o.cfg)
+	if se, ok := errors.AsType[*evalstat.StoppedError](err); ok {
+		return nil, stoppedEval(se)
+	}
 	if err != nil {
 		return nil, ethos.Errorf(ethos.EINVALID, "%s: %v", name, err)
 	}
 	return rep, nil
+}
+
+// stoppedEval is the error of an evaluation stopped by a signal (or another
+// cancellation) before its report was complete: nothing is written.
+func stoppedEval(se *evalstat.StoppedError) error {
+	why := "interrupted"
+	if errors.Is(se.Err, context.DeadlineExceeded) {
+		why = "timed out"
+	}
+	if se.Total > 0 {
+		return fmt.Errorf("eval %s after %d of %d bootstrap resamples; no report written: %w", why, se.Done, se.Total, se.Err)
+	}
+	return fmt.Errorf("eval %s; no report written: %w", why, se.Err)
 }
 
 // ctxReader stops reading when the context is cancelled.
