@@ -292,6 +292,9 @@ func EvaluateContext(ctx context.Context, t *Table, cfg Config) (*Report, error)
 	if t.Len() == 0 {
 		return nil, ErrEmpty
 	}
+	if t.Len() > maxRows {
+		return nil, fmt.Errorf("evalstat: %d rows, at most %d", t.Len(), maxRows)
+	}
 	if math.IsNaN(cfg.Threshold) || cfg.Threshold < 0 || cfg.Threshold > 1 {
 		return nil, fmt.Errorf("evalstat: threshold %v outside [0, 1]", cfg.Threshold)
 	}
@@ -332,7 +335,7 @@ func EvaluateContext(ctx context.Context, t *Table, cfg Config) (*Report, error)
 	sw := &sweep{score: t.score, pay: t.pay, cellGroups: L.cellGroups, dims: L.dims, threshold: cfg.Threshold, workers: cfg.Workers}
 	G := len(L.groups)
 	acc := make([]groupAcc, G)
-	sw.run(nil, acc, make([]cellSums, len(t.Cells)), make([]rankAcc, G))
+	sw.run(acc, cfg.ROCPoints, cfg.DecisionGrid)
 
 	// Point estimates.
 	est := make([][]Value, G)
@@ -348,7 +351,6 @@ func EvaluateContext(ctx context.Context, t *Table, cfg Config) (*Report, error)
 	for g, f := range fits {
 		est[g][MCalibrationIntercept], est[g][MCalibrationSlope] = fitValues(f)
 	}
-	sw.run2(acc, cfg.ROCPoints, cfg.DecisionGrid)
 	for g := range acc {
 		a := &acc[g]
 		if v := &est[g][MAUROC]; v.Defined() {
