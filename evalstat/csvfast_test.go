@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -100,4 +102,62 @@ func TestReadCSVFastPathMatchesGeneral(t *testing.T) {
 			t.Fatalf("%v, %d rows", err, tab.Len())
 		}
 	})
+}
+
+// TestReadCSVScoreDigits reads scores with every number of digits the
+// eight-at-a-time conversion takes (and a few it leaves to the digit loop),
+// with short group values that go through the cache of combinations, and
+// checks every score against strconv.ParseFloat and every group value
+// against the text. Lines that are not plain numbers fail with the row
+// and column, as the general reader reports them.
+func TestReadCSVScoreDigits(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 9))
+	var b strings.Builder
+	b.WriteString("a,score,label,b\n")
+	var want []float64
+	var groups [][]string
+	for i := range 30000 {
+		var s string
+		switch k := i % 12; {
+		case k < 8:
+			s = "0." + fmt.Sprintf("%0*d", k+1, rng.Uint64N(uint64(math.Pow10(k+1))))
+		case k == 8:
+			s = "1." + strings.Repeat("0", 1+rng.IntN(8))
+		case k == 9:
+			s = "0." + fmt.Sprintf("%012d", rng.Uint64N(1e12)) // long: the digit loop
+		case k == 10:
+			s = fmt.Sprint(rng.IntN(2)) // no point
+		default:
+			s = "0.9" + strings.Repeat("9", rng.IntN(8))
+		}
+		x, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, x)
+		g := []string{[]string{"x", "yy", "zzzzzzzz", "long-value-12"}[rng.IntN(4)], fmt.Sprint(rng.IntN(40))}
+		groups = append(groups, g)
+		fmt.Fprintf(&b, "%s,%s,%d,%s\n", g[0], s, rng.IntN(2), g[1])
+	}
+	spec := evalstat.CSVSpec{Label: "label", Score: "score", Groups: []string{"a", "b"}}
+	tab, err := evalstat.ReadCSV(strings.NewReader(b.String()), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, x := range want {
+		_, s, g, _ := tab.Row(i)
+		if s != x || !slices.Equal(g, groups[i]) {
+			t.Fatalf("row %d: score %v groups %q, want %v %q", i+1, s, g, x, groups[i])
+		}
+	}
+	for _, bad := range []string{"0.5x", "0.1234567:", "0./", "1.00000001", "1.5"} {
+		t.Run("Err"+bad, func(t *testing.T) {
+			in := "a,score,label,b\nx,0.5,1,1\nx," + bad + ",0,2\nx,0.25,1,3\n" + strings.Repeat("x,0.125,0,4\n", 4)
+			_, err := evalstat.ReadCSV(strings.NewReader(in), spec)
+			ce, ok := errors.AsType[*evalstat.CSVError](err)
+			if !ok || ce.Row != 2 || ce.Column != "score" || !errors.Is(err, evalstat.ErrScore) {
+				t.Fatalf("%q: error %v, want ErrScore at row 2, column score", bad, err)
+			}
+		})
+	}
 }
