@@ -20,19 +20,16 @@ import (
 // general reader (parseRows), which gives the same table and the same
 // errors as if it had read the whole chunk.
 
-const (
-	swarOnes  = 0x0101010101010101
-	swarLow7  = 0x7f7f7f7f7f7f7f7f
-	swarComma = ',' * swarOnes
-	swarLF    = '\n' * swarOnes
-	swarQuote = '"' * swarOnes
-)
+const swarOnes = 0x0101010101010101
 
-// zeroBytes sets the high bit of every byte of v that is zero, and only
-// those (exact, no carries between bytes).
-func zeroBytes(v uint64) uint64 {
-	t := (v & swarLow7) + swarLow7
-	return ^(t | v | swarLow7)
+// belowComma flags the bytes of x that may be below '-' (0x2d), which
+// include the comma, the line break and the quote: it sets the high bit of
+// every byte below 0x2d (none is missed) and of a few others (a byte equal
+// to 0x2d just above a flagged one, through the borrow), in four
+// operations instead of three exact comparisons. The caller checks each
+// flagged byte.
+func belowComma(x uint64) uint64 {
+	return (x - 0x2d*swarOnes) &^ x & (0x80 * swarOnes)
 }
 
 // levelCacheBits sizes the direct-mapped cache of short values per
@@ -108,12 +105,18 @@ func (fp *fastParser) parseChunk(data []byte, t *Table) (int, error) {
 	i := 0
 	for i+8 <= len(data) {
 		x := binary.LittleEndian.Uint64(data[i:])
-		m := zeroBytes(x^swarComma) | zeroBytes(x^swarLF) | zeroBytes(x^swarQuote)
+		m := belowComma(x)
 		for m != 0 {
 			j := i + bits.TrailingZeros64(m)>>3
 			m &= m - 1
 			c := data[j]
-			if c == '"' || nf >= ncols {
+			if c != ',' && c != '\n' {
+				if c == '"' {
+					return fp.fallback(data, pos, rows, lines, t)
+				}
+				continue // a space, a \r, another byte below '-'
+			}
+			if nf >= ncols {
 				return fp.fallback(data, pos, rows, lines, t)
 			}
 			if s := fp.slot[nf]; s >= 0 {

@@ -161,3 +161,37 @@ func TestReadCSVScoreDigits(t *testing.T) {
 		})
 	}
 }
+
+// TestBelowCommaMissesNoDelimiter checks that every comma, line break and
+// quote is flagged, in every position, next to every other byte value and
+// in random words.
+func TestBelowCommaMissesNoDelimiter(t *testing.T) {
+	check := func(x uint64) {
+		m := evalstat.BelowComma(x)
+		for k := range 8 {
+			switch byte(x >> (8 * k)) {
+			case ',', '\n', '"':
+				if m>>(8*k+7)&1 == 0 {
+					t.Fatalf("%#016x: byte %d not flagged (mask %#016x)", x, k, m)
+				}
+			}
+		}
+	}
+	for _, d := range []byte{',', '\n', '"'} {
+		for k := range 8 {
+			for v := range 256 {
+				for _, fill := range []byte{0, '-', 0xff, '0'} {
+					x := uint64(fill) * 0x0101010101010101
+					x &^= 0xffff << (8 * k)
+					x |= uint64(d)<<(8*k) | uint64(v)<<(8*k+8)&^(uint64(0xff)<<(8*k))
+					check(x)
+					check(x<<8 | uint64(v))
+				}
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	for range 200000 {
+		check(rng.Uint64())
+	}
+}

@@ -21,3 +21,6 @@ func SetCalMomentMinRows(n int) (restore func()) {
 
 // SortDesc exposes the radix sort of the scores.
 func SortDesc(score []float64, pay, pat []uint32) { sortDesc(score, pay, pat) }
+
+// BelowComma exposes the CSV fast path's candidate bytes.
+var BelowComma = belowComma
