@@ -195,3 +195,41 @@ func TestBelowCommaMissesNoDelimiter(t *testing.T) {
 		check(rng.Uint64())
 	}
 }
+
+// FuzzReadCSVFastMatchesGeneral reads every input twice, with the fast
+// path and with the general reader alone: both must give the same table,
+// or the same error.
+func FuzzReadCSVFastMatchesGeneral(f *testing.F) {
+	f.Add(fastPathTable(300, false, 0))
+	f.Add(fastPathTable(200, false, 17))
+	f.Add([]byte("pid,label,score,sex,note,site\n1,1,0.12345678,F,x,ab\n2,0,1.00000000,M,y,abcdefghi\n3,1,0.5x,F,z,\n"))
+	f.Add([]byte("pid,label,score,sex,note,site\r\nP1,1.0,0.25,F , x ,-a\r\nP2,0,.5,\"M\",y,b\r\n"))
+	spec := evalstat.CSVSpec{Label: "label", Score: "score", Groups: []string{"sex", "site"}, Cluster: "pid"}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fast, err1 := evalstat.ReadCSV(bytes.NewReader(data), spec)
+		restore := evalstat.SetGeneralOnly(true)
+		slow, err2 := evalstat.ReadCSV(bytes.NewReader(data), spec)
+		restore()
+		if (err1 == nil) != (err2 == nil) || (err1 != nil && err1.Error() != err2.Error()) {
+			t.Fatalf("fast path: %v; general reader: %v", err1, err2)
+		}
+		if err1 != nil {
+			return
+		}
+		if fast.Len() != slow.Len() || fast.Clusters() != slow.Clusters() {
+			t.Fatalf("%d rows, %d clusters; general reader %d, %d", fast.Len(), fast.Clusters(), slow.Len(), slow.Clusters())
+		}
+		for a := range fast.Attrs {
+			if !slices.Equal(fast.Attrs[a].Levels, slow.Attrs[a].Levels) {
+				t.Fatalf("attribute %d levels %q, general reader %q", a, fast.Attrs[a].Levels, slow.Attrs[a].Levels)
+			}
+		}
+		for i := range fast.Len() {
+			l1, s1, g1, c1 := fast.Row(i)
+			l2, s2, g2, c2 := slow.Row(i)
+			if l1 != l2 || math.Float64bits(s1) != math.Float64bits(s2) || !slices.Equal(g1, g2) || c1 != c2 {
+				t.Fatalf("row %d: %v %v %q %s, general reader %v %v %q %s", i, l1, s1, g1, c1, l2, s2, g2, c2)
+			}
+		}
+	})
+}
