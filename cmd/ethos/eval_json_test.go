@@ -49,7 +49,7 @@ func TestIndentJSONMatchesEncoder(t *testing.T) {
 	}{
 		{"SameOnFlchainReport", rep},
 		{"SameOnAwkwardStrings", map[string]any{
-			"a{b": []any{"x,y", "p:q", `quote " and \ backslash`, "[]{}", "\u2028<&>", map[string]any{}, []any{}},
+			"a{b":   []any{"x,y", "p:q", `quote " and \ backslash`, "[]{}", "\u2028<&>", map[string]any{}, []any{}},
 			"empty": map[string]any{"": []any{[]any{}, map[string]any{"k": nil}}},
 			"n":     []float64{1e-300, 0.5, 3},
 		}},
