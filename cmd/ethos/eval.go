@@ -143,6 +143,10 @@ func runEval(ctx context.Context, env *Env, args []string) error {
 	if crit != nil {
 		rep.Judge(crit)
 	}
+	// The large columns are garbage by now: writing the report (a few MB of
+	// small allocations) does not need the tight setting, which would
+	// collect every megabyte or so.
+	debug.SetGCPercent(100)
 	if err := writeEvalOutput(env, o, rep); err != nil {
 		return err
 	}
