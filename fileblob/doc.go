@@ -4,7 +4,11 @@
 //
 // Layout under the store directory (mode 0700, files 0600):
 //
-//	<dir>/<data key id>/<2 hex>/<64 hex digest>
+//	<dir>/<data key id>/<64 hex digest>
+//
+// (Stores written before 2026-11-27 have a further directory level, named
+// by the digest's first two hex digits, between the two; such blobs are
+// still found, read and deleted.)
 //
 // A blob's address is HMAC-SHA-256 of its plaintext under an address key
 // derived (HKDF) from the subject's data key, so identical files dedupe per

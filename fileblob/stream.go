@@ -84,22 +84,22 @@ func segmentNonce(nonce, prefix []byte, i uint32, last bool) {
 	}
 }
 
-// sealer encrypts a plaintext stream to w and computes its address.
+// sealer encrypts a plaintext stream into a blob file and computes its
+// address. Each segment is sealed straight into the file's staging buffer.
 type sealer struct {
-	w      io.Writer
-	header []byte
-	aead   cipher.AEAD
-	mac    hash.Hash
-	sum    []byte // the address, once the final segment is sealed
-	buf    []byte // plaintext of the pending segment
-	out    []byte
-	nonce  [12]byte
-	seg    uint32
-	size   int64
-	n      int64 // ciphertext bytes written
+	w       *blobFile
+	header  []byte
+	aead    cipher.AEAD
+	mac     hash.Hash
+	sum     []byte // the address, once the final segment is sealed
+	segSize int
+	buf     []byte // plaintext of the pending segment (readFrom only)
+	nonce   [12]byte
+	seg     uint32
+	size    int64
 }
 
-func newSealer(w io.Writer, keyID []byte, dataKey []byte, segSize int) (*sealer, error) {
+func newSealer(w *blobFile, keyID []byte, dataKey []byte, segSize int) (*sealer, error) {
 	h := make([]byte, headerSize)
 	copy(h, magic)
 	h[8] = formatVersion
@@ -108,22 +108,23 @@ func newSealer(w io.Writer, keyID []byte, dataKey []byte, segSize int) (*sealer,
 	rand.Read(h[saltOff:headerSize])
 	s := &sealer{
 		w: w, header: h,
-		aead: blobAEAD(dataKey, h[saltOff:prefixOff]),
-		mac:  hmac.New(sha256.New, addressKey(dataKey)),
-		buf:  make([]byte, 0, segSize),
-		out:  make([]byte, 0, segSize+tagSize),
+		aead:    blobAEAD(dataKey, h[saltOff:prefixOff]),
+		mac:     hmac.New(sha256.New, addressKey(dataKey)),
+		segSize: segSize,
 	}
-	if _, err := w.Write(h); err != nil {
+	if err := w.add(h); err != nil {
 		return nil, err
 	}
-	s.n = headerSize
 	return s, nil
 }
 
 // readFrom encrypts everything r yields. The last segment is sealed only
 // once r reports EOF, so a full final segment is followed by no empty one.
 func (s *sealer) readFrom(r io.Reader) error {
-	segSize := cap(s.buf)
+	segSize := s.segSize
+	if cap(s.buf) < segSize {
+		s.buf = make([]byte, 0, segSize)
+	}
 	for {
 		n, err := io.ReadFull(r, s.buf[len(s.buf):segSize])
 		s.buf = s.buf[:len(s.buf)+n]
@@ -154,7 +155,7 @@ func (s *sealer) readFrom(r io.Reader) error {
 // straight from data (readFrom copies into the segment buffer first). The
 // segments are those readFrom makes of the same bytes.
 func (s *sealer) sealBytes(data []byte) error {
-	segSize := cap(s.buf)
+	segSize := s.segSize
 	for {
 		n := min(len(data), segSize)
 		last := n == len(data)
@@ -192,11 +193,11 @@ func (s *sealer) seal(p []byte, last bool) error {
 		s.sum = s.mac.Sum(nil)
 		aad = finalAAD(s.header, s.sum)
 	}
-	s.out = s.aead.Seal(s.out[:0], s.nonce[:], p, aad)
-	if _, err := s.w.Write(s.out); err != nil {
+	dst, err := s.w.reserve(len(p) + tagSize)
+	if err != nil {
 		return err
 	}
-	s.n += int64(len(s.out))
+	s.w.staged(len(s.aead.Seal(dst, s.nonce[:], p, aad)))
 	s.seg++
 	return nil
 }
