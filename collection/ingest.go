@@ -143,10 +143,16 @@ func (g *Ingester) IngestBytes(ctx context.Context, b *Batch, source string, dat
 }
 
 // Item is one instance of IngestBatch: its source (as Ingest's) and its
-// bytes, which are not kept after IngestBatch returns.
+// bytes, which are not kept after IngestBatch returns. Instead of Data an
+// item may have Load, which IngestBatch calls just before it decides the
+// item; the bytes Load returns need to stay valid only until IngestBatch
+// calls the next item's Load or returns, so a caller can read every file of
+// a batch into one reused buffer (memory of one file, not of the batch).
+// A Load error ends the batch with that error.
 type Item struct {
 	Source string
 	Data   []byte
+	Load   func() ([]byte, error)
 }
 
 // DeferredBlobStore is a blob store that can write blobs without syncing
@@ -184,7 +190,14 @@ func (g *Ingester) IngestBatch(ctx context.Context, b *Batch, items []Item) ([]*
 	}
 	ins := make([]*ethos.Instance, len(items))
 	for i, it := range items {
-		in, err := g.decide(ctx, b, it.Source, it.Data, put)
+		data := it.Data
+		if it.Load != nil {
+			var err error
+			if data, err = it.Load(); err != nil {
+				return nil, err
+			}
+		}
+		in, err := g.decide(ctx, b, it.Source, data, put)
 		if err != nil {
 			return nil, err
 		}
