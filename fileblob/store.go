@@ -3,6 +3,7 @@ package fileblob
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -224,6 +225,18 @@ type UnreadBytes interface {
 	Unread() []byte // the bytes a Read would still return, not to be modified during Put
 }
 
+// KnownDigest is a reader that knows the SHA-256 of the bytes it yields
+// (an output whose writer hashed it, as the de-identification engine
+// does): Put and PutDeferred then derive the blob's address from that
+// digest instead of hashing the bytes again. The digest must be of exactly
+// the bytes the reader yields (the Unread bytes, for an UnreadBytes); a
+// wrong one files the blob under a wrong address, where a later Put of
+// other bytes with the same wrong digest would be taken for it.
+type KnownDigest interface {
+	io.Reader
+	PlainSHA256() []byte // 32 bytes
+}
+
 type ctxReader struct {
 	ctx context.Context
 	r   io.Reader
@@ -343,7 +356,13 @@ func (s *Store) put(ctx context.Context, subject ethos.SubjectKey, r io.Reader, 
 		os.Remove(tmp)
 		return ethos.BlobRef{}, fmt.Errorf("put blob for subject %s: %w", subject.Short(), err)
 	}
-	seal, err := newSealer(bf, kid, plain, s.SegmentSize)
+	var known []byte
+	if kd, ok := r.(KnownDigest); ok {
+		if known = kd.PlainSHA256(); len(known) != sha256.Size {
+			return fail(fmt.Errorf("known digest of %d bytes, want %d", len(known), sha256.Size))
+		}
+	}
+	seal, err := newSealer(bf, kid, plain, s.SegmentSize, known)
 	if err != nil {
 		return fail(err)
 	}

@@ -63,9 +63,26 @@ func (e *CorruptError) Error() string {
 func (e *CorruptError) Unwrap() error { return ErrCorrupt }
 
 // keys derived from a subject's data key.
+//
+// A blob's address is HMAC-SHA-256, under the address key, of the
+// plaintext's SHA-256 (since 2026-11-27; label "v2"). Before, it was the
+// HMAC of the plaintext itself (label "v1"). Both are keyed, so an address
+// tells nothing to whoever lacks the key, and both dedupe identical
+// plaintexts of a subject; the v2 form lets a caller that already hashed
+// the plaintext (a de-identified output and its recorded SHA-256) hand the
+// digest over instead of the store hashing every byte again. Readers never
+// recompute an address (the final segment authenticates it), so blobs of
+// either form read alike; a v1 and a v2 blob of the same bytes are simply
+// two blobs.
 func addressKey(dataKey []byte) []byte {
-	k, _ := hkdf.Key(sha256.New, dataKey, nil, "ethos blob address v1", 32)
+	k, _ := hkdf.Key(sha256.New, dataKey, nil, "ethos blob address v2", 32)
 	return k
+}
+
+func blobAddress(addrKey, plainSum []byte) []byte {
+	m := hmac.New(sha256.New, addrKey)
+	m.Write(plainSum)
+	return m.Sum(nil)
 }
 
 func blobAEAD(dataKey, salt []byte) cipher.AEAD {
@@ -90,8 +107,10 @@ type sealer struct {
 	w       *blobFile
 	header  []byte
 	aead    cipher.AEAD
-	mac     hash.Hash
-	sum     []byte // the address, once the final segment is sealed
+	addrKey []byte
+	sha     hash.Hash // SHA-256 of the plaintext; nil when known
+	known   []byte    // the plaintext's SHA-256 given by the caller
+	sum     []byte    // the address, once the final segment is sealed
 	segSize int
 	buf     []byte // plaintext of the pending segment (readFrom only)
 	nonce   [12]byte
@@ -99,7 +118,9 @@ type sealer struct {
 	size    int64
 }
 
-func newSealer(w *blobFile, keyID []byte, dataKey []byte, segSize int) (*sealer, error) {
+// newSealer starts a blob; known, when not nil, is the plaintext's
+// SHA-256, which the sealer then trusts instead of computing it.
+func newSealer(w *blobFile, keyID []byte, dataKey []byte, segSize int, known []byte) (*sealer, error) {
 	h := make([]byte, headerSize)
 	copy(h, magic)
 	h[8] = formatVersion
@@ -109,8 +130,12 @@ func newSealer(w *blobFile, keyID []byte, dataKey []byte, segSize int) (*sealer,
 	s := &sealer{
 		w: w, header: h,
 		aead:    blobAEAD(dataKey, h[saltOff:prefixOff]),
-		mac:     hmac.New(sha256.New, addressKey(dataKey)),
+		addrKey: addressKey(dataKey),
+		known:   known,
 		segSize: segSize,
+	}
+	if known == nil {
+		s.sha = sha256.New()
 	}
 	if err := w.add(h); err != nil {
 		return nil, err
@@ -182,7 +207,9 @@ func (s *sealer) seal(p []byte, last bool) error {
 	if s.seg == ^uint32(0) {
 		return errors.New("blob too large for the segment counter")
 	}
-	s.mac.Write(p)
+	if s.sha != nil {
+		s.sha.Write(p)
+	}
 	s.size += int64(len(p))
 	segmentNonce(s.nonce[:], s.header[prefixOff:], s.seg, last)
 	aad := s.header
@@ -190,7 +217,11 @@ func (s *sealer) seal(p []byte, last bool) error {
 		// The final segment also authenticates the blob's address, so a
 		// blob file moved to another address fails on read without the
 		// reader hashing the plaintext again.
-		s.sum = s.mac.Sum(nil)
+		plainSum := s.known
+		if s.sha != nil {
+			plainSum = s.sha.Sum(nil)
+		}
+		s.sum = blobAddress(s.addrKey, plainSum)
 		aad = finalAAD(s.header, s.sum)
 	}
 	dst, err := s.w.reserve(len(p) + tagSize)

@@ -1,6 +1,7 @@
 package processing_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -76,10 +77,26 @@ func TestRunOutputsDurableBeforeRecord(t *testing.T) {
 				t.Errorf("at the flush: %+v; want every output written and no lineage or record yet", store.atFlush)
 			}
 			for _, it := range run.Items {
-				if it.Output != nil {
-					if got := blobSHA(t, f, *it.Output); got != it.OutputSHA256 {
-						t.Errorf("%s: stored output hashes to %.12s, record says %.12s", it.InstanceID, got, it.OutputSHA256)
-					}
+				if it.Output == nil {
+					continue
+				}
+				if got := blobSHA(t, f, *it.Output); got != it.OutputSHA256 {
+					t.Errorf("%s: stored output hashes to %.12s, record says %.12s", it.InstanceID, got, it.OutputSHA256)
+				}
+				// The address came from the engine's digest: storing the
+				// same bytes with the store hashing them must land on it.
+				rc, err := f.blobs.Open(ctx, *it.Output)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, err := io.ReadAll(rc)
+				rc.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				again, err := f.blobs.Put(ctx, it.Subject, struct{ io.Reader }{bytes.NewReader(b)})
+				if err != nil || again != *it.Output {
+					t.Errorf("%s: the output stored again is %v (%v), the run stored %v", it.InstanceID, again, err, *it.Output)
 				}
 			}
 		})
