@@ -27,7 +27,7 @@ if [ ! -d "$scratch/in" ]; then
 fi
 (cd "$repo" && go build -o "$scratch/ethos" ./cmd/ethos && go build -o "$scratch/prepare" ./bench/processing/prepare)
 head -c 32 /dev/urandom > "$scratch/project.key"
-rm -rf "$scratch/data" "$scratch/data-0"
+rm -rf "$scratch/data" "$scratch/data-0" "$scratch/trash"
 "$scratch/ethos" init --data "$scratch/data-0" > /dev/null 2>&1
 set -- $("$scratch/prepare" "$scratch/data-0" "$scratch/in")
 user=$1 project=$2 n=$3
@@ -44,8 +44,13 @@ results="$scratch/results.txt"
 # "fresh legacy" also moves every blob into the store layout used before
 # 2026-11-27 (<key>/<2 hex>/<digest>), which an older BEFORE binary reads
 # (the current one reads both).
+# The previous copy is moved aside and deleted only at the end: ext4 skips
+# inodes freed in the last seconds when it allocates new ones, so deleting
+# hundreds of files right before a timed run makes every file that run
+# creates cost several times more (perf: recently_deleted).
 fresh() {
-	rm -rf "$scratch/data"
+	mkdir -p "$scratch/trash"
+	[ ! -d "$scratch/data" ] || mv "$scratch/data" "$scratch/trash/data-$(date +%s%N)"
 	cp -a "$scratch/data-0" "$scratch/data"
 	if [ "${1:-}" = legacy ]; then
 		for f in "$scratch"/data/blobs/*/*; do
@@ -71,7 +76,8 @@ measure() { # name, command...
 round=0
 while [ "$round" -lt "$reps" ]; do
 	round=$((round + 1))
-	rm -rf "$scratch/out-deid"
+	mkdir -p "$scratch/trash"
+	[ ! -d "$scratch/out-deid" ] || mv "$scratch/out-deid" "$scratch/trash/out-deid-$round"
 	measure deid "$scratch/ethos" deid --in "$scratch/in" --out "$scratch/out-deid" \
 		--key-file "$scratch/project.key" --report "$scratch/report-deid.json"
 	fresh
@@ -84,6 +90,7 @@ while [ "$round" -lt "$reps" ]; do
 	fi
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+rm -rf "$scratch/trash"
 awk '
 	{
 		if (!($1 in best) || $2 < best[$1]) best[$1] = $2
