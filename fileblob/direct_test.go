@@ -101,3 +101,43 @@ func TestPutWithoutDirectIO(t *testing.T) {
 		t.Fatalf("read back %d bytes (%v), want %d", len(got), err, len(data))
 	}
 }
+
+// Reads of any size give the plaintext: small reads go through the
+// opener's segment buffer, reads of at least a segment are decrypted
+// straight into the caller's buffer.
+func TestOpenReadSizes(t *testing.T) {
+	const seg = 1024
+	e := mustStore(t, seg)
+	data := make([]byte, 5*seg+333)
+	for i := range data {
+		data[i] = byte(i * 13)
+	}
+	ref, err := e.store.Put(ctx, subject(t, "P1"), bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int{1, 7, seg - 1, seg, seg + 1, 3 * seg, len(data), len(data) + 1} {
+		t.Run(fmt.Sprintf("reads_of_%d_bytes", size), func(t *testing.T) {
+			rc, err := e.store.Open(ctx, ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rc.Close()
+			var got []byte
+			buf := make([]byte, size)
+			for {
+				n, err := rc.Read(buf)
+				got = append(got, buf[:n]...)
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !bytes.Equal(got, data) {
+				t.Fatalf("read %d bytes, not the %d stored", len(got), len(data))
+			}
+		})
+	}
+}

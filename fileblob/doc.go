@@ -23,8 +23,9 @@
 // last segment, and every segment authenticates the header as additional
 // data (the last one also the blob's address); reordering, dropping,
 // truncating or extending segments, or moving a blob file to another
-// address, therefore fails authentication, and memory stays bounded by one
-// segment.
+// address, therefore fails authentication. Memory stays bounded whatever
+// the blob's size: a 1 MiB staging buffer on write, a 1 MiB read-ahead on
+// read (more only for segments above 512 KiB).
 //
 // Data keys are wrapped with AES-256-GCM under a master key (from a key
 // file or an environment variable, see LoadMasterKey) with the subject key
