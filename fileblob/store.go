@@ -141,9 +141,27 @@ func (s *Store) unwrap(k *ethos.DataKey) ([]byte, error) {
 	return m.unwrap(k)
 }
 
+// DeferredKeyStore is a key store that can add data keys without making
+// each durable at once (FileKeyStore). PutDeferred creates keys that way,
+// and Flush calls SyncKeys before it syncs the blobs, so a new subject's
+// key is durable before any of its blobs is acknowledged.
+type DeferredKeyStore interface {
+	CreateDataKeyDeferred(ctx context.Context, k *ethos.DataKey) error
+	SyncKeys(ctx context.Context) error
+}
+
+// syncKeys makes keys created for deferred puts durable.
+func (s *Store) syncKeys(ctx context.Context) error {
+	if dk, ok := s.Keys.(DeferredKeyStore); ok {
+		return dk.SyncKeys(ctx)
+	}
+	return nil
+}
+
 // dataKey returns the subject's data key record and plaintext key,
-// creating one when create is set and the subject has none.
-func (s *Store) dataKey(ctx context.Context, subject ethos.SubjectKey, create bool) (*ethos.DataKey, []byte, error) {
+// creating one when create is set and the subject has none; a key created
+// for a deferred put is synced only by the next Flush (or durable Put).
+func (s *Store) dataKey(ctx context.Context, subject ethos.SubjectKey, create, deferred bool) (*ethos.DataKey, []byte, error) {
 	for range 2 {
 		k, err := s.Keys.DataKey(ctx, subject)
 		if err == nil {
@@ -164,7 +182,11 @@ func (s *Store) dataKey(ctx context.Context, subject ethos.SubjectKey, create bo
 		s.mu.RLock()
 		s.master.wrap(k, plain)
 		s.mu.RUnlock()
-		err = s.Keys.CreateDataKey(ctx, k)
+		if dk, ok := s.Keys.(DeferredKeyStore); ok && deferred {
+			err = dk.CreateDataKeyDeferred(ctx, k)
+		} else {
+			err = s.Keys.CreateDataKey(ctx, k)
+		}
 		if err == nil {
 			return k, plain, nil
 		}
@@ -257,8 +279,9 @@ func (s *Store) Put(ctx context.Context, subject ethos.SubjectKey, r io.Reader) 
 }
 
 // PutDeferred is Put without its syncs: the blob is sealed into a
-// temporary file and renamed into place, and the file and the directories
-// it changed become durable only at the next Flush. A caller must not
+// temporary file and renamed into place, and the file, the directories
+// it changed and a data key created for a new subject become durable only
+// at the next Flush. A caller must not
 // acknowledge the blob (record it, answer for it) before Flush returns
 // nil. Unlike Put it keeps a blob already at the address only if it
 // authenticates whole, and replaces it otherwise, since a crash before a
@@ -268,11 +291,16 @@ func (s *Store) PutDeferred(ctx context.Context, subject ethos.SubjectKey, r io.
 }
 
 // Flush makes every blob written by PutDeferred before it was called
-// durable: on Linux with one syncfs(2) of the store's file system,
+// durable: first the data keys created for them (DeferredKeyStore), then
+// the blobs, on Linux with one syncfs(2) of the store's file system,
 // elsewhere with an fsync of each pending file and directory.
 func (s *Store) Flush(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	// Keys first: a blob is useless without its key.
+	if err := s.syncKeys(ctx); err != nil {
+		return fmt.Errorf("blob store: flush: %w", err)
 	}
 	s.pendMu.Lock()
 	paths := make([]string, 0, len(s.pending))
@@ -335,9 +363,16 @@ func (s *Store) put(ctx context.Context, subject ethos.SubjectKey, r io.Reader, 
 	if !subject.Valid() {
 		return ethos.BlobRef{}, ethos.Errorf(ethos.EINVALID, "put blob: subject is not a subject key")
 	}
-	k, plain, err := s.dataKey(ctx, subject, true)
+	k, plain, err := s.dataKey(ctx, subject, true, !durable)
 	if err != nil {
 		return ethos.BlobRef{}, fmt.Errorf("put blob: %w", err)
+	}
+	if durable {
+		// The key may have been created by a deferred put not yet
+		// flushed: a durable blob needs a durable key.
+		if err := s.syncKeys(ctx); err != nil {
+			return ethos.BlobRef{}, fmt.Errorf("put blob: %w", err)
+		}
 	}
 	kid, _ := hex.DecodeString(k.ID)
 	dir := filepath.Join(s.Dir, k.ID)
@@ -443,7 +478,7 @@ func (s *Store) Open(ctx context.Context, ref ethos.BlobRef) (io.ReadCloser, err
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	k, plain, err := s.dataKey(ctx, ref.Subject, false)
+	k, plain, err := s.dataKey(ctx, ref.Subject, false, false)
 	if err != nil {
 		if ethos.ErrorCode(err) == ethos.ENOTFOUND {
 			return nil, ethos.Errorf(ethos.ENOTFOUND, "blob %s: the subject has no data key (never stored or crypto-shredded)", ref)
