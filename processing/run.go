@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethos-imaging/ethos"
@@ -79,6 +80,12 @@ type Request struct {
 	Profile   string // profile name for the record ("basic" when none)
 	Bias      BiasOptions
 	RequestID string
+	// RunID is the id the record gets ("": a new one).
+	RunID string
+	// Progress, if set, is called after each instance is de-identified
+	// and verified, with the number done so far and the total (from
+	// several goroutines: it must be safe for concurrent use).
+	Progress func(done, total int)
 }
 
 func (p *Processor) now() time.Time {
@@ -143,7 +150,7 @@ func (p *Processor) Run(ctx context.Context, req *Request) (*ethos.ProcessingRun
 	engine := deid.NewEngine(req.Config, req.Keys)
 	engine.Software = p.Software
 	run := &ethos.ProcessingRun{
-		ID: ethos.NewID("prc"), ProjectID: req.Project.ID, StartedBy: req.Access.UserID, StartedAt: started,
+		ID: cmpOr(req.RunID, ethos.NewID("prc")), ProjectID: req.Project.ID, StartedBy: req.Access.UserID, StartedAt: started,
 		Software: p.Software, KeyFingerprint: req.Keys.Fingerprint(),
 		Profile: ethos.ProcessingProfile{Standard: "DICOM PS3.15 Annex E", Name: cmpOr(req.Profile, "basic"),
 			Options: optionNames(req.Config.Options), Hash: req.Config.Hash()},
@@ -165,6 +172,7 @@ func (p *Processor) Run(ctx context.Context, req *Request) (*ethos.ProcessingRun
 	defer cancel()
 	next := make(chan int)
 	var wg sync.WaitGroup
+	var done atomic.Int64
 	for range min(workers, len(ins)) {
 		wg.Go(func() {
 			for i := range next {
@@ -172,6 +180,8 @@ func (p *Processor) Run(ctx context.Context, req *Request) (*ethos.ProcessingRun
 				r.it, r.counts, r.err = p.one(wctx, engine, dir, i, ins[i])
 				if r.err != nil {
 					cancel()
+				} else if req.Progress != nil {
+					req.Progress(int(done.Add(1)), len(ins))
 				}
 			}
 		})

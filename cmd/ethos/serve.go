@@ -62,6 +62,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	s.Addr, s.Logger, s.Version = *addr, logger, version()
 	s.Policy, s.Auditor, s.AuditLog, s.AuditDB, s.VerifierKey = pol, a.auditor, a.log, a.auditDB, a.verifierKey
 	s.Parties, s.Users, s.Tokens, s.Projects, s.DUAs, s.Records = a.parties, a.users, a.tokens, a.projects, a.duas, a.records
+	if s.UISessionKey, err = uiSessionKey(a.dir); err != nil { // web UI sessions under /ui/ (docs/ui.md)
+		return err
+	}
 	col, closeCol, err := serveCollection(ctx, a, pol) // STOW-RS, consents, disposal (docs/ingest.md, docs/consent.md)
 	if err != nil {
 		return err
@@ -89,9 +92,11 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	ev.Projects, ev.Now, ev.Lineage, ev.Models = a.projects, s.Now, ts.Lineage, ts.Runs
 	ev.CheckModelVersion = modelVersionCheck(ts.Runs)
 	s.Evaluations = ev
+	defer serveProcessing(a, s, col, ts, pol, logger)()         // API processing runs and exports (docs/processing.md)
 	dep, closeDep := serveDeployment(a, deploymentGate{ev, ts}) // deployment stage (docs/deployment.md), gated by the evaluation stage and withdrawal obligations (lifecycle.go)
 	defer closeDep()
 	s.Deployments, s.Events = dep, dep
+	s.Checks = checksService(a, s, col) // the eleven quality checks over every stage's records (docs/checks.md)
 	return s.Serve(ctx, func(bound string) {
 		logger.Info("listening", "addr", bound, "data", a.dir, "audit_size", a.log.Size())
 	})
