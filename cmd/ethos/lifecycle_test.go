@@ -354,7 +354,7 @@ func TestLifecycle(t *testing.T) {
 	// Deployment (QC-DEP-*): registration behind the evaluation gate, the
 	// risk file acknowledged, go-live, events.
 	depPlan := filepath.Join(work, "deployment-plan.json")
-	os.WriteFile(depPlan, []byte(`{"stakeholder_roles":["clinician","ethics-reviewer"]}`), 0o600)
+	os.WriteFile(depPlan, []byte(`{"stakeholder_roles":["clinician","ethics-reviewer"],"log_retention":"365d"}`), 0o600)
 	var dep struct {
 		ID string `json:"id"`
 	}
@@ -506,6 +506,51 @@ func TestLifecycle(t *testing.T) {
 			t.Errorf("open obligations %v lack %s", targets, want)
 		}
 	}
+	// The withdrawal reaches the live deployment of the model version
+	// (docs/deployment.md): compliance item GDPR-7-17 fails naming the
+	// obligation and the monitoring status lists it as a notice; the
+	// deployment stays live (a person decides).
+	t.Run("WithdrawalReachesLiveDeployment", func(t *testing.T) {
+		var modelObl string
+		for _, o := range obl.Items {
+			if o.Target.Kind == ethos.LineageModelVersion {
+				modelObl = o.ID
+			}
+		}
+		out, _, _ := runCLI(t, as(ethos.RoleEthicsReviewer, "risk", "compliance", "--deployment", dep.ID, "--json")...)
+		var results []ethos.ComplianceResult
+		if err := json.Unmarshal([]byte(out), &results); err != nil {
+			t.Fatalf("risk compliance: %v: %s", err, out)
+		}
+		i := slices.IndexFunc(results, func(r ethos.ComplianceResult) bool { return r.Item.ID == "GDPR-7-17" })
+		if i < 0 || results[i].Outcome != ethos.ComplianceFail || !strings.Contains(results[i].Reason, modelObl) {
+			t.Errorf("GDPR-7-17 after the withdrawal: %+v, want fail naming %s", results[i], modelObl)
+		}
+		var mst ethos.MonitorStatus
+		mustJSON(&mst, as(ethos.RoleMLEngineer, "monitor", "status", "--deployment", dep.ID)...)
+		if len(mst.Notices) != 1 || mst.Notices[0].ID != modelObl || mst.Notices[0].Kind != ethos.NoticeWithdrawalObligation {
+			t.Errorf("monitor status notices %+v, want obligation %s", mst.Notices, modelObl)
+		}
+		// The change log has the notice at once, to the plan's roles; the
+		// deployment is still live.
+		var shown struct {
+			Deployment ethos.Deployment          `json:"deployment"`
+			Changes    []*ethos.DeploymentChange `json:"changes"`
+		}
+		mustJSON(&shown, as(ethos.RoleClinician, "deployment", "show", dep.ID)...)
+		notices := 0
+		for _, c := range shown.Changes {
+			if c.Kind == ethos.ChangeObligationNotice {
+				notices++
+				if c.To != modelObl || len(c.Pending) == 0 || strings.Contains(c.Reason, string(subject)) {
+					t.Errorf("notice %+v", c)
+				}
+			}
+		}
+		if notices != 1 || shown.Deployment.Status != ethos.DeploymentLive {
+			t.Errorf("after the withdrawal: %d obligation notices, status %s; want one notice and still live", notices, shown.Deployment.Status)
+		}
+	})
 	t.Run("ErrRegistrationRefused", func(t *testing.T) {
 		_, stderr, code := runCLI(t, register...)
 		if code != 1 || !strings.Contains(stderr, "open withdrawal obligations") {
