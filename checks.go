@@ -75,3 +75,30 @@ type ProjectChecks struct {
 type QualityChecker interface {
 	ProjectChecks(ctx context.Context, projectID string) (*ProjectChecks, error)
 }
+
+// InstanceSummary is what QC-COL-2 needs to know of a project's instance
+// records, counted by the store in a few aggregate queries instead of
+// read one by one. Instances are named by Ethos id only.
+type InstanceSummary struct {
+	ProjectID string
+	// ByStatus counts the records per status; Quarantine the quarantined
+	// ones per reason.
+	ByStatus   map[InstanceStatus]int
+	Quarantine map[QuarantineReason]int
+	// StoredByConsent counts the stored instances per deciding consent
+	// id; "" counts those that name none.
+	StoredByConsent map[string]int
+	// StoredWithoutBlob counts stored instances that hold no blob;
+	// QuarantinedWithBlob quarantined ones that still name one.
+	StoredWithoutBlob   int
+	QuarantinedWithBlob int
+	// Examples holds up to MaxSummaryExamples instance ids (smallest
+	// first) of each kind of breach: "no-consent", "no-blob",
+	// "quarantined-blob".
+	Examples map[string][]string
+	// Subjects are the subjects with stored instances, sorted.
+	Subjects []SubjectKey
+}
+
+// MaxSummaryExamples bounds InstanceSummary.Examples per kind.
+const MaxSummaryExamples = 25

@@ -139,3 +139,20 @@ type DatasetWorkflow interface {
 	// WriteDatasheet writes the datasheet of a version as json, md or html.
 	WriteDatasheet(ctx context.Context, who AccessRequest, projectID, versionID, format string, w io.Writer, requestID string) error
 }
+
+// DatasetExportOptions choose what goes with an export for training.
+type DatasetExportOptions struct {
+	SplitID   string   `json:"split,omitempty"`      // add each entry's split part
+	ReweighBy []string `json:"reweigh_by,omitempty"` // add Kamiran–Calders weights by these attributes
+}
+
+// DatasetExporter streams a dataset version for training as a tar archive
+// (manifest.json, manifest.csv, then the de-identified files under
+// files/), through the access policy's training row and the export gate,
+// audited. It is part of the processing stage offered to the HTTP adapter.
+type DatasetExporter interface {
+	// ExportDataset decides and checks everything before the first byte
+	// is written to w; an error after that means w holds a truncated
+	// archive.
+	ExportDataset(ctx context.Context, who AccessRequest, projectID, versionID string, o DatasetExportOptions, w io.Writer, requestID string) error
+}

@@ -82,11 +82,16 @@ const (
 	ChangeGoLive       ChangeKind = "go-live"
 	ChangeSuspend      ChangeKind = "suspend"
 	ChangeRetire       ChangeKind = "retire"
+	// ChangeObligationNotice records that a consent withdrawal opened an
+	// obligation on the deployed model version (To names the obligation).
+	// Ethos writes it; nobody requests it, and it switches nothing off:
+	// the notified roles acknowledge it and a person decides.
+	ChangeObligationNotice ChangeKind = "obligation-notice"
 )
 
 // ChangeKinds lists every change kind.
 var ChangeKinds = []ChangeKind{ChangeRegistered, ChangeModelVersion, ChangeThreshold, ChangePlan, ChangeSite,
-	ChangeIntendedUse, ChangeResponsible, ChangeGoLive, ChangeSuspend, ChangeRetire}
+	ChangeIntendedUse, ChangeResponsible, ChangeGoLive, ChangeSuspend, ChangeRetire, ChangeObligationNotice}
 
 // Valid reports whether k is one of ChangeKinds.
 func (k ChangeKind) Valid() bool {
@@ -193,6 +198,14 @@ type DeploymentService interface {
 	// checklist item; a.Role must be one of by's roles.
 	Attest(ctx context.Context, deploymentID string, a *Attestation, by Changer) error
 	Compliance(ctx context.Context, deploymentID string, now time.Time) ([]ComplianceResult, error)
+}
+
+// DeploymentObligations lists the open withdrawal obligations on the
+// model version a deployment runs (docs/deployment.md: a withdrawal
+// reaching live deployments). The deployment registry implements it; the
+// monitor shows them in the monitoring status.
+type DeploymentObligations interface {
+	OpenObligations(ctx context.Context, deploymentID string) ([]*Obligation, error)
 }
 
 // IncidentFilter selects incidents.

@@ -699,7 +699,21 @@ const (
 	// PartPerformance holds the performance and gap checks judged once
 	// the plan's label delay has passed.
 	PartPerformance = "performance"
+	// PartRelabelled holds the performance and gap checks of a window
+	// judged again because ground truth for its events arrived after it
+	// was judged; the earlier result is kept beside it (the latest
+	// re-judgement replaces an earlier one).
+	PartRelabelled = "relabelled"
 )
+
+// LabelArrivals reports when ground truth reached the store, so that the
+// monitor can judge again the windows it judged before their labels came.
+// The deployment store implements it.
+type LabelArrivals interface {
+	// LabelledEventTimes returns the times of the deployment's events
+	// whose label was recorded in (after, upTo], in any order.
+	LabelledEventTimes(ctx context.Context, deploymentID string, after, upTo time.Time) ([]time.Time, error)
+}
 
 // Delayed reports whether rule r waits for the plan's label delay.
 func (p *MonitoringPlan) Delayed(r *AlertRule) bool {
@@ -829,10 +843,13 @@ type MonitorRun struct {
 	DueAt   *time.Time `json:"due_at,omitempty"`
 	Late    bool       `json:"late"`
 	Windows int        `json:"windows"`
-	Events  int        `json:"events"`
-	Raised  int        `json:"raised"`
-	Cleared int        `json:"cleared"`
-	Error   string     `json:"error,omitempty"`
+	// Rejudged counts the windows judged again because ground truth for
+	// their events arrived after they were judged (part "relabelled").
+	Rejudged int    `json:"rejudged,omitempty"`
+	Events   int    `json:"events"`
+	Raised   int    `json:"raised"`
+	Cleared  int    `json:"cleared"`
+	Error    string `json:"error,omitempty"`
 }
 
 // Delivery is one attempt to post an alert to the plan's webhook.
@@ -963,7 +980,24 @@ type MonitorStatus struct {
 	UntriagedAlerts int         `json:"untriaged_alerts"`
 	OpenCases       int         `json:"open_cases"`
 	OverdueCases    int         `json:"overdue_cases"`
+	// Notices are things outside the monitoring plan that a person must
+	// act on, shown like alerts: an open withdrawal obligation on the
+	// deployed model version. They do not fail QC-DEP-1 (compliance item
+	// GDPR-7-17 of QC-DEP-2 fails instead).
+	Notices []MonitorNotice `json:"notices,omitempty"`
 }
+
+// MonitorNotice is one alert-like item of a monitoring status.
+type MonitorNotice struct {
+	Kind   string    `json:"kind"` // "withdrawal-obligation"
+	ID     string    `json:"id"`   // the obligation id
+	Since  time.Time `json:"since"`
+	Detail string    `json:"detail"`
+}
+
+// NoticeWithdrawalObligation is the kind of a notice for an open
+// withdrawal obligation.
+const NoticeWithdrawalObligation = "withdrawal-obligation"
 
 // MonitorService runs the monitoring of deployments: it stores plans,
 // runs checks on demand (the scheduler runs them on time) and reports

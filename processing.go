@@ -1,6 +1,7 @@
 package ethos
 
 import (
+	"cmp"
 	"context"
 	"time"
 )
@@ -155,4 +156,66 @@ type ProcessingService interface {
 	FindProcessingRuns(ctx context.Context, f ProcessingRunFilter) ([]*ProcessingRun, int, error)
 	// ProcessingRun returns one run with its items (ENOTFOUND if none).
 	ProcessingRun(ctx context.Context, id string) (*ProcessingRun, error)
+}
+
+// ProcessingSpec is what a caller of the processing workflow asks for: the
+// de-identification configuration and the project's pseudonymisation
+// secret. The secret is used for the run and forgotten; only its
+// fingerprint is recorded.
+type ProcessingSpec struct {
+	ProfileName string   `json:"profile_name,omitempty"` // for the record ("basic" when empty)
+	Profile     []byte   `json:"profile,omitempty"`      // a JSON profile document; empty: the Basic Profile
+	Options     []string `json:"options,omitempty"`      // option names (see 'ethos deid profile show')
+	Secret      []byte   `json:"secret"`                 // the project's pseudonymisation secret
+	Threshold   float64  `json:"threshold"`              // QC-PRO-2 declared threshold
+	Confidence  float64  `json:"confidence"`             // QC-PRO-2 interval level
+}
+
+// ProcessingJobState is where a processing run started by the workflow is.
+type ProcessingJobState string
+
+// Job states.
+const (
+	JobRunning ProcessingJobState = "running"
+	JobDone    ProcessingJobState = "done"
+	JobFailed  ProcessingJobState = "failed"
+)
+
+// ProcessingJob is the progress of a processing run started in the
+// background. Its id is the id the run's record will have.
+type ProcessingJob struct {
+	ID         string             `json:"id"`
+	ProjectID  string             `json:"project_id"`
+	StartedBy  string             `json:"started_by"`
+	Purpose    Purpose            `json:"purpose"` // the project's declared purpose (reads of the record ask for it)
+	State      ProcessingJobState `json:"state"`
+	Done       int                `json:"done"`  // instances de-identified and verified so far
+	Total      int                `json:"total"` // instances the run reads (0 until known)
+	StartedAt  time.Time          `json:"started_at"`
+	FinishedAt time.Time          `json:"finished_at,omitzero"`
+	ErrorCode  string             `json:"error_code,omitempty"` // when failed
+	Error      string             `json:"error,omitempty"`      // when failed; never identifiers
+	Run        *ProcessingRun     `json:"-"`                    // the record, when done
+}
+
+// Err is the job's failure as a coded error (nil unless failed).
+func (j *ProcessingJob) Err() error {
+	if j.State != JobFailed {
+		return nil
+	}
+	return Errorf(cmp.Or(j.ErrorCode, EINTERNAL), "processing run %s failed: %s", j.ID, j.Error)
+}
+
+// ProcessingWorkflow runs processing runs for callers that may not import
+// the stage (the HTTP adapter). who is the authenticated caller, checked
+// against the access policy's processing row.
+type ProcessingWorkflow interface {
+	// StartProcessingRun checks the request and the policy, then runs
+	// the de-identification in the background. It waits a short while:
+	// a run finished by then is returned done (or its error), otherwise
+	// running, to be polled with ProcessingJob.
+	StartProcessingRun(ctx context.Context, who AccessRequest, projectID string, spec ProcessingSpec, requestID string) (*ProcessingJob, error)
+	// ProcessingJob returns a job started by this process (ENOTFOUND
+	// for an unknown id or another project's job).
+	ProcessingJob(ctx context.Context, projectID, id string) (*ProcessingJob, error)
 }

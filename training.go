@@ -395,3 +395,22 @@ func NewProvDocument(nodes []LineageNode, edges []LineageEdge) *ProvDocument {
 	}
 	return d
 }
+
+// LineagePage is one page of a walk of the provenance graph.
+type LineagePage struct {
+	Nodes []LineageNode `json:"nodes"`
+	// Next is the cursor of the following page ("" after the last).
+	Next string `json:"next,omitempty"`
+}
+
+// LineagePager walks the provenance graph a page at a time, for walks
+// too large to answer at once (a dataset version's full upstream holds
+// every instance and subject behind it). Pages come in walk order,
+// breadth-first: the nodes nearest the start first. A page costs the walk
+// up to its end, not the whole walk, so the first pages are fast. A
+// cursor from a graph that has changed since (new lineage recorded) is
+// refused with ECONFLICT: start again from the first page.
+type LineagePager interface {
+	UpstreamPage(ctx context.Context, n LineageNode, walk LineageWalk, cursor string, limit int, kinds ...LineageKind) (*LineagePage, error)
+	DownstreamPage(ctx context.Context, n LineageNode, walk LineageWalk, cursor string, limit int, kinds ...LineageKind) (*LineagePage, error)
+}

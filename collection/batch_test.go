@@ -120,3 +120,88 @@ func TestIngestBatch(t *testing.T) {
 		})
 	}
 }
+
+// countingConsents counts the consent look-ups of a batch.
+type countingConsents struct {
+	ethos.ConsentService
+	finds int
+}
+
+func (c *countingConsents) FindConsents(ctx context.Context, f ethos.ConsentFilter) ([]*ethos.Consent, int, error) {
+	c.finds++
+	return c.ConsentService.FindConsents(ctx, f)
+}
+
+// Items read by Load into one reused buffer give the decisions and blobs
+// of items held whole, and a subject's consents are read once a batch.
+func TestIngestBatchLoad(t *testing.T) {
+	files := []string{"shard0/ct_00000.dcm", "shard1/ct_00001.dcm", "shard0/mrbig_00004.dcm", "shard0/ctsmall_00010.dcm"}
+	run := func(t *testing.T, load bool) ([]*collection.Result, *countingConsents, *fixture) {
+		f := setup(t)
+		cc := &countingConsents{ConsentService: f.ing.Consents}
+		f.ing.Consents = cc
+		var buf []byte
+		var batch []collection.Item
+		for _, name := range files {
+			path := filepath.Join(f.canary, name)
+			it := collection.Item{Source: "file:" + name}
+			if load {
+				it.Load = func() ([]byte, error) {
+					b, err := os.ReadFile(path)
+					buf = append(buf[:0], b...)
+					return buf, err
+				}
+			} else {
+				data, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				it.Data = data
+			}
+			batch = append(batch, it)
+		}
+		res, err := f.ing.IngestBatch(context.Background(), f.batch, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res, cc, f
+	}
+	whole, _, _ := run(t, false)
+	loaded, cc, f := run(t, true)
+	t.Run("same_decisions_as_whole_items", func(t *testing.T) {
+		for i := range files {
+			a, b := whole[i].Instance, loaded[i].Instance
+			if a.Status != b.Status || a.Reason != b.Reason || a.SOPInstanceUID != b.SOPInstanceUID {
+				t.Errorf("%s: whole %s %s, loaded %s %s", files[i], a.Status, a.Reason, b.Status, b.Reason)
+			}
+		}
+	})
+	t.Run("stored_blobs_hold_the_files", func(t *testing.T) {
+		for i, r := range loaded {
+			if r.Instance.Blob == nil {
+				continue
+			}
+			rc, err := f.ing.Blobs.Open(context.Background(), *r.Instance.Blob)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(rc)
+			rc.Close()
+			want, _ := os.ReadFile(filepath.Join(f.canary, files[i]))
+			if err != nil || !bytes.Equal(got, want) {
+				t.Errorf("%s: blob holds %d bytes (%v), file %d", files[i], len(got), err, len(want))
+			}
+		}
+	})
+	t.Run("consents_read_once_per_subject", func(t *testing.T) {
+		subjects := map[ethos.SubjectKey]bool{}
+		for _, r := range loaded {
+			if r.Instance.Subject != "" && r.Instance.Acquired.Year() > 1 {
+				subjects[r.Instance.Subject] = true
+			}
+		}
+		if cc.finds != len(subjects) || len(subjects) >= len(files) {
+			t.Errorf("%d consent look-ups for %d subjects of %d files (the fixture needs a subject with two files)", cc.finds, len(subjects), len(files))
+		}
+	})
+}

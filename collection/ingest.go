@@ -115,7 +115,7 @@ func (g *Ingester) Ingest(ctx context.Context, b *Batch, source string, r io.Rea
 // whole, a STOW-RS part). data is not kept after it returns, so the
 // caller may reuse the buffer.
 func (g *Ingester) IngestBytes(ctx context.Context, b *Batch, source string, data []byte) (*Result, error) {
-	in, err := g.decide(ctx, b, source, data, g.Blobs.Put)
+	in, err := g.decide(ctx, b, source, data, g.Blobs.Put, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -143,10 +143,16 @@ func (g *Ingester) IngestBytes(ctx context.Context, b *Batch, source string, dat
 }
 
 // Item is one instance of IngestBatch: its source (as Ingest's) and its
-// bytes, which are not kept after IngestBatch returns.
+// bytes, which are not kept after IngestBatch returns. Instead of Data an
+// item may have Load, which IngestBatch calls just before it decides the
+// item; the bytes Load returns need to stay valid only until IngestBatch
+// calls the next item's Load or returns, so a caller can read every file of
+// a batch into one reused buffer (memory of one file, not of the batch).
+// A Load error ends the batch with that error.
 type Item struct {
 	Source string
 	Data   []byte
+	Load   func() ([]byte, error)
 }
 
 // DeferredBlobStore is a blob store that can write blobs without syncing
@@ -183,8 +189,19 @@ func (g *Ingester) IngestBatch(ctx context.Context, b *Batch, items []Item) ([]*
 		put = deferred.PutDeferred
 	}
 	ins := make([]*ethos.Instance, len(items))
+	// A subject's consents are read once per batch (the files of one
+	// study tend to arrive together): every decision of the batch sees the
+	// same consents, as one transaction's reads would.
+	consents := map[ethos.SubjectKey][]*ethos.Consent{}
 	for i, it := range items {
-		in, err := g.decide(ctx, b, it.Source, it.Data, put)
+		data := it.Data
+		if it.Load != nil {
+			var err error
+			if data, err = it.Load(); err != nil {
+				return nil, err
+			}
+		}
+		in, err := g.decide(ctx, b, it.Source, data, put, consents)
 		if err != nil {
 			return nil, err
 		}
@@ -257,9 +274,11 @@ func (g *Ingester) duplicate(ctx context.Context, b *Batch, in, saved *ethos.Ins
 
 // decide parses data and runs every check. It returns the instance to
 // record: stored, with its blob written by put, or quarantined with a
-// reason. The error is non-nil only when Ethos itself failed.
+// reason. The error is non-nil only when Ethos itself failed. cache, when
+// not nil, keeps the consents read per subject for the next decisions.
 func (g *Ingester) decide(ctx context.Context, b *Batch, source string, data []byte,
-	put func(context.Context, ethos.SubjectKey, io.Reader) (ethos.BlobRef, error)) (*ethos.Instance, error) {
+	put func(context.Context, ethos.SubjectKey, io.Reader) (ethos.BlobRef, error),
+	cache map[ethos.SubjectKey][]*ethos.Consent) (*ethos.Instance, error) {
 	in := &ethos.Instance{ProjectID: b.Project.ID, Source: source, ReceivedAt: g.now(), ReceivedBy: b.Access.UserID, Status: ethos.InstanceQuarantined}
 	if len(data) > MaxInstanceBytes {
 		return quarantined(in, ethos.QuarantineUnparsable, fmt.Sprintf("larger than %d bytes", MaxInstanceBytes), "")
@@ -296,9 +315,14 @@ func (g *Ingester) decide(ctx context.Context, b *Batch, source string, data []b
 	if in.Acquired.IsZero() {
 		return quarantined(in, ethos.QuarantineNoDate, "no acquisition, content, series or study date to check consent on", "")
 	}
-	cs, _, err := g.Consents.FindConsents(ctx, ethos.ConsentFilter{SubjectID: &in.Subject, Limit: 1000})
-	if err != nil {
-		return nil, err
+	cs, ok := cache[in.Subject]
+	if !ok {
+		if cs, _, err = g.Consents.FindConsents(ctx, ethos.ConsentFilter{SubjectID: &in.Subject, Limit: 1000}); err != nil {
+			return nil, err
+		}
+		if cache != nil {
+			cache[in.Subject] = cs
+		}
 	}
 	q := consent.Query{Subject: in.Subject, Purpose: b.Rules.Purpose, Party: b.Project.PartyID, Modality: h.modality,
 		BodyPart: h.bodyPart, Action: ethos.ActionCollect, Now: in.ReceivedAt}

@@ -2,15 +2,12 @@ package deployment
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -146,7 +143,29 @@ func jsonKind(goType string) string {
 	return "string"
 }
 
-var ageBand = regexp.MustCompile(`^(\d{1,3})-(\d{1,3})$`)
+// parseBand reads "LO-HI", each one to three digits.
+func parseBand(s string) (lo, hi int, ok bool) {
+	a, b, found := strings.Cut(s, "-")
+	if !found {
+		return 0, 0, false
+	}
+	num := func(t string) (int, bool) {
+		if len(t) < 1 || len(t) > 3 {
+			return 0, false
+		}
+		v := 0
+		for i := 0; i < len(t); i++ {
+			if t[i] < '0' || t[i] > '9' {
+				return 0, false
+			}
+			v = v*10 + int(t[i]-'0')
+		}
+		return v, true
+	}
+	lo, ok1 := num(a)
+	hi, ok2 := num(b)
+	return lo, hi, ok1 && ok2
+}
 
 // group is a run of digits in a string and the byte after it.
 type group struct {
@@ -157,9 +176,12 @@ type group struct {
 	end   int
 }
 
-// digitGroups splits s into its runs of digits.
-func digitGroups(s string) []group {
-	var gs []group
+// maxGroups is how many runs of digits fit the stack buffer of the
+// screening; longer texts spill to the heap.
+const maxGroups = 16
+
+// digitGroups appends the runs of digits of s to gs.
+func digitGroups(gs []group, s string) []group {
 	for i := 0; i < len(s); {
 		if s[i] < '0' || s[i] > '9' {
 			i++
@@ -229,7 +251,7 @@ func hasSSN(gs []group) bool {
 
 // identifierProblem returns why s looks like an identifier, or "". It
 // scans s once; strings without digits, '^' or '@' cost one pass.
-func identifierProblem(s string, isID bool) string {
+func identifierProblem(s string, isID bool, buf []group) string {
 	digits := false
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -250,7 +272,7 @@ func identifierProblem(s string, isID bool) string {
 	if !digits {
 		return ""
 	}
-	gs := digitGroups(s)
+	gs := digitGroups(buf, s)
 	switch {
 	case hasDate(gs):
 		return "holds a calendar date: dates of birth (and any date but the event time) are refused"
@@ -269,11 +291,11 @@ func identifierProblem(s string, isID bool) string {
 	return ""
 }
 
-func checkText(field, s string, max int, isID bool) error {
+func checkText(field, s string, max int, isID bool, buf []group) error {
 	if len(s) > max {
 		return &FieldError{Field: field, Problem: fmt.Sprintf("longer than %d bytes", max)}
 	}
-	if p := identifierProblem(s, isID); p != "" {
+	if p := identifierProblem(s, isID, buf); p != "" {
 		return &FieldError{Field: field, Problem: p}
 	}
 	return nil
@@ -300,12 +322,10 @@ func CheckAgeBand(s string) error {
 	if s == "" || s == "90+" {
 		return nil
 	}
-	m := ageBand.FindStringSubmatch(s)
-	if m == nil {
+	lo, hi, ok := parseBand(s)
+	if !ok {
 		return &FieldError{Field: "age_band", Problem: `want a band "LO-HI" (e.g. "65-74") or "90+"; exact ages are refused`}
 	}
-	lo, _ := strconv.Atoi(m[1])
-	hi, _ := strconv.Atoi(m[2])
 	switch {
 	case hi > 89:
 		return &FieldError{Field: "age_band", Problem: `ages over 89 identify: use "90+"`}
@@ -320,43 +340,63 @@ func CheckAgeBand(s string) error {
 // threshold decides the decision when the record omits it. DeploymentID,
 // Site (when empty) and ReceivedAt are the caller's to set.
 func ParseEvent(raw []byte, now time.Time, threshold float64) (*ethos.InferenceEvent, error) {
+	var p eventParser
+	e := new(ethos.InferenceEvent)
+	if err := p.parse(raw, now, threshold, e); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// eventParser screens the records of one batch. It shares allocations
+// between them: numbers and acquisition blocks come from slabs, and the
+// text values that repeat from event to event (scanner makes, software
+// versions, protocols, sites, bands) are interned.
+type eventParser struct {
+	r jsonReader
+}
+
+// parse screens raw into e.
+func (p *eventParser) parse(raw []byte, now time.Time, threshold float64, e *ethos.InferenceEvent) error {
 	var in eventIn
-	if err := decodeStrict(raw, &in); err != nil {
-		return nil, err
+	p.r.b, p.r.i = raw, 0
+	if err := p.r.event(&in); err != nil {
+		return err
 	}
-	e := &ethos.InferenceEvent{EventID: in.EventID, CaseID: in.CaseID, Site: in.Site, LatencyMS: in.LatencyMS,
+	*e = ethos.InferenceEvent{EventID: in.EventID, CaseID: in.CaseID, Site: in.Site, LatencyMS: in.LatencyMS,
 		Reader: ethos.ReaderAction(in.Reader), Sex: in.Sex, AgeBand: in.AgeBand}
+	var gbuf [maxGroups]group
 	if !ethos.ValidID(in.EventID) {
-		return nil, &FieldError{Field: "event_id", Problem: "required: 1 to 64 letters, digits, '_', '-', '.'"}
+		return &FieldError{Field: "event_id", Problem: "required: 1 to 64 letters, digits, '_', '-', '.'"}
 	}
-	if err := checkText("event_id", in.EventID, 64, true); err != nil {
-		return nil, err
+	if err := checkText("event_id", in.EventID, 64, true, gbuf[:0]); err != nil {
+		return err
 	}
 	if !ethos.ValidID(in.CaseID) {
-		return nil, &FieldError{Field: "case_id", Problem: "required: a pseudonymous id of 1 to 64 letters, digits, '_', '-', '.'"}
+		return &FieldError{Field: "case_id", Problem: "required: a pseudonymous id of 1 to 64 letters, digits, '_', '-', '.'"}
 	}
-	if err := checkText("case_id", in.CaseID, 64, true); err != nil {
-		return nil, err
+	if err := checkText("case_id", in.CaseID, 64, true, gbuf[:0]); err != nil {
+		return err
 	}
 	if in.Time == "" {
-		return nil, &FieldError{Field: "time", Problem: "required (RFC 3339 with a zone offset)"}
+		return &FieldError{Field: "time", Problem: "required (RFC 3339 with a zone offset)"}
 	}
 	t, err := time.Parse(time.RFC3339Nano, in.Time)
 	if err != nil {
-		return nil, &FieldError{Field: "time", Problem: "not an RFC 3339 time with a zone offset"}
+		return &FieldError{Field: "time", Problem: "not an RFC 3339 time with a zone offset"}
 	}
 	if t.After(now.Add(MaxFutureSkew)) {
-		return nil, &FieldError{Field: "time", Problem: fmt.Sprintf("more than %s after the server's clock", MaxFutureSkew)}
+		return &FieldError{Field: "time", Problem: fmt.Sprintf("more than %s after the server's clock", MaxFutureSkew)}
 	}
 	if t.Year() < 2000 {
-		return nil, &FieldError{Field: "time", Problem: "before the year 2000"}
+		return &FieldError{Field: "time", Problem: "before the year 2000"}
 	}
 	e.Time = t.UTC()
 	if in.Score == nil {
-		return nil, &FieldError{Field: "score", Problem: "required"}
+		return &FieldError{Field: "score", Problem: "required"}
 	}
 	if err := checkRange("score", in.Score, 0, 1, false); err != nil {
-		return nil, err
+		return err
 	}
 	e.Score = *in.Score
 	if in.Decision != nil {
@@ -365,60 +405,50 @@ func ParseEvent(raw []byte, now time.Time, threshold float64) (*ethos.InferenceE
 		e.Decision = e.Score >= threshold
 	}
 	if err := checkRange("latency_ms", in.LatencyMS, 0, 3600e3, false); err != nil {
-		return nil, err
+		return err
 	}
 	switch e.Reader {
 	case "", ethos.ReaderAccepted, ethos.ReaderOverridden:
 	default:
-		return nil, &FieldError{Field: "reader_action", Problem: "want accepted or overridden"}
+		return &FieldError{Field: "reader_action", Problem: "want accepted or overridden"}
 	}
 	switch in.Sex {
 	case "", "M", "F", "O":
 	default:
-		return nil, &FieldError{Field: "sex", Problem: "want M, F or O"}
+		return &FieldError{Field: "sex", Problem: "want M, F or O"}
 	}
 	if err := CheckAgeBand(in.AgeBand); err != nil {
-		return nil, err
+		return err
 	}
-	if err := checkText("site", in.Site, 128, false); err != nil {
-		return nil, err
+	if err := checkText("site", in.Site, 128, false, gbuf[:0]); err != nil {
+		return err
 	}
 	if a := in.Acquisition; a != nil {
-		for _, f := range []struct {
+		for _, f := range [...]struct {
 			name, v string
 		}{
-			{"manufacturer", a.Manufacturer}, {"model_name", a.ModelName}, {"software_version", a.SoftwareVersion},
-			{"body_part", a.BodyPart}, {"protocol", a.Protocol}, {"modality", a.Modality}, {"institution_pseudo", a.InstitutionPseudo},
+			{"acquisition.manufacturer", a.Manufacturer}, {"acquisition.model_name", a.ModelName}, {"acquisition.software_version", a.SoftwareVersion},
+			{"acquisition.body_part", a.BodyPart}, {"acquisition.protocol", a.Protocol}, {"acquisition.modality", a.Modality},
+			{"acquisition.institution_pseudo", a.InstitutionPseudo},
 		} {
-			if err := checkText("acquisition."+f.name, f.v, 128, false); err != nil {
-				return nil, err
+			if err := checkText(f.name, f.v, 128, false, gbuf[:0]); err != nil {
+				return err
 			}
 		}
 		if err := checkRange("acquisition.kvp", a.KVP, 0, 200, true); err != nil {
-			return nil, err
+			return err
 		}
 		if err := checkRange("acquisition.slice_thickness", a.SliceThickness, 0, 100, true); err != nil {
-			return nil, err
+			return err
 		}
 		if err := checkRange("acquisition.pixel_spacing", a.PixelSpacing, 0, 10, true); err != nil {
-			return nil, err
+			return err
 		}
 		e.Acquisition = ethos.Acquisition{Manufacturer: a.Manufacturer, ModelName: a.ModelName, SoftwareVersion: a.SoftwareVersion,
 			BodyPart: a.BodyPart, Protocol: a.Protocol, KVP: a.KVP, SliceThickness: a.SliceThickness, PixelSpacing: a.PixelSpacing,
 			Modality: a.Modality, InstitutionPseudo: a.InstitutionPseudo}
 	}
-	return e, nil
-}
-
-// EventDigest is the SHA-256 (hex) of an event's content: every field the
-// sender set, in a fixed order, without the receipt time or a label. Two
-// records with the same id and digest are the same event sent twice.
-func EventDigest(e *ethos.InferenceEvent) string {
-	c := *e
-	c.ReceivedAt, c.Label = time.Time{}, nil
-	b, _ := json.Marshal(&c) // a struct of plain fields: Marshal cannot fail
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	return nil
 }
 
 type labelIn struct {
@@ -439,7 +469,7 @@ func ParseLabel(raw []byte, now time.Time) (*ethos.EventLabel, error) {
 	if !ethos.ValidID(in.CaseID) {
 		return nil, &FieldError{Field: "case_id", Problem: "required: a pseudonymous id of 1 to 64 letters, digits, '_', '-', '.'"}
 	}
-	if err := checkText("case_id", in.CaseID, 64, true); err != nil {
+	if err := checkText("case_id", in.CaseID, 64, true, nil); err != nil {
 		return nil, err
 	}
 	if in.Positive == nil {

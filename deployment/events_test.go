@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/ethos-imaging/ethos"
 	"github.com/ethos-imaging/ethos/deployment"
@@ -235,6 +238,44 @@ func FuzzParseLabel(f *testing.F) {
 		again, err := deployment.ParseLabel(b, now)
 		if err != nil || *again != *l {
 			t.Fatalf("round trip: %+v -> %+v, %v", l, again, err)
+		}
+	})
+}
+
+// FuzzEventReader checks the hand-written event reader against
+// encoding/json under the strict rules: whatever the reader accepts (in
+// valid UTF-8) encoding/json accepts with the same values, and whatever
+// encoding/json accepts the reader accepts too, unless a field is given
+// twice or in other letter case, the two places the reader is stricter.
+func FuzzEventReader(f *testing.F) {
+	f.Add([]byte(good))
+	f.Add([]byte(with("acquisition.protocol", "Thorax \u00e9\u2028 <b>&")))
+	f.Add([]byte(`{"event_id":"e\u0041\ud83d\ude00","time":null,"score":-0.0e+1,"decision":false,"acquisition":null}`))
+	f.Add([]byte(`{"score":1,"score":2}`))
+	f.Add([]byte(`{"Score":1}`))
+	f.Add([]byte(` {"event_id" : "a\"b\\c\/d\b\f\n\r\t" } `))
+	f.Add([]byte(`{"kvp":1e400}`))
+	corpusEvents(f)
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		fast, ferr := deployment.DecodeEventFast(raw)
+		ref, rerr := deployment.DecodeEventReflect(raw)
+		if ferr != nil {
+			if _, ok := errors.AsType[*deployment.FieldError](ferr); !ok {
+				t.Fatalf("reader error of type %T: %v", ferr, ferr)
+			}
+		}
+		switch {
+		case ferr == nil && utf8.Valid(raw):
+			if rerr != nil {
+				t.Fatalf("reader accepts, encoding/json refuses: %v", rerr)
+			}
+			if diff := cmp.Diff(ref, fast); diff != "" {
+				t.Fatalf("values differ (-encoding/json +reader):\n%s", diff)
+			}
+		case ferr != nil && rerr == nil:
+			if p := ferr.Error(); !strings.Contains(p, "given twice") && !strings.Contains(p, "unknown field") {
+				t.Fatalf("encoding/json accepts, reader refuses: %v", ferr)
+			}
 		}
 	})
 }

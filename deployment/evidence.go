@@ -19,10 +19,17 @@ import (
 //   - human-oversight-assigned: a responsible person is named and, when
 //     users can be looked up, exists and is not disabled;
 //   - gdpr-/ai-act-/hipaa-…-on-time: no notification of the deployment's
-//     incidents is overdue or was late.
+//     incidents is overdue or was late;
+//   - no-open-consent-withdrawal (with the registry's Obligations): no
+//     open withdrawal obligation on the deployed model version;
+//   - monitoring-ran-on-time (with the registry's Monitoring): the
+//     deployment's QC-DEP-1 status passes;
+//   - log-retention-6-months: the plan's log_retention is at least six
+//     months.
 //
-// Other keys are asked of the registry's Evidence (monitoring, audit log,
-// consent), and are unobserved without it.
+// Other keys (audit-log-verified), and the two above without their
+// reader, are asked of the registry's Evidence, and are unobserved
+// without it.
 type DeploymentEvidence struct {
 	Registry   *Registry
 	Deployment *ethos.Deployment
@@ -104,6 +111,19 @@ func (e *DeploymentEvidence) Observe(ctx context.Context, key ethos.EvidenceKey)
 		o := e.incidents[key]
 		o.Source = src + ": " + o.Source
 		return o, true, nil
+	case ethos.EvidenceNoOpenWithdrawal:
+		if r.Obligations != nil {
+			o, err := r.obligationObservation(ctx, d, e.Now)
+			return o, err == nil, err
+		}
+	case ethos.EvidenceMonitoringOnTime:
+		if r.Monitoring != nil {
+			o, err := r.monitoringObservation(ctx, d, e.Now)
+			return o, err == nil, err
+		}
+	case ethos.EvidenceLogRetention:
+		o, err := r.retentionObservation(ctx, d, e.Now)
+		return o, err == nil, err
 	}
 	if r.Evidence != nil {
 		return r.Evidence.Observe(ctx, key)

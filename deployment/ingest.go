@@ -1,9 +1,11 @@
 package deployment
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/ethos-imaging/ethos"
 )
@@ -34,9 +36,11 @@ func (r *Registry) IngestEvents(ctx context.Context, id string, records []json.R
 	digests := make([]string, 0, len(records))
 	index := make([]int, 0, len(records)) // record index of evs[i]
 	seen := make(map[string]int, len(records))
+	slab := make([]ethos.InferenceEvent, len(records))
+	p := eventParser{r: jsonReader{intern: make(map[string]string, 64)}}
 	for i, raw := range records {
-		e, err := ParseEvent(raw, now, d.Threshold)
-		if err != nil {
+		e := &slab[i]
+		if err := p.parse(raw, now, d.Threshold, e); err != nil {
 			res.Rejected = append(res.Rejected, ethos.EventRejection{Index: i, Reason: err.Error()})
 			continue
 		}
@@ -87,11 +91,7 @@ func (r *Registry) IngestEvents(ctx context.Context, id string, records []json.R
 }
 
 func sortRejections(rs []ethos.EventRejection) {
-	for i := 1; i < len(rs); i++ {
-		for j := i; j > 0 && rs[j].Index < rs[j-1].Index; j-- {
-			rs[j], rs[j-1] = rs[j-1], rs[j]
-		}
-	}
+	slices.SortStableFunc(rs, func(a, b ethos.EventRejection) int { return cmp.Compare(a.Index, b.Index) })
 }
 
 // AttachLabels screens ground-truth records and stores them by case id:

@@ -33,10 +33,18 @@ type Registry struct {
 	// Users, when set, is used to check that named people exist and are
 	// not disabled.
 	Users ethos.UserService
-	// Evidence supplies the observations other parts of Ethos hold
-	// (monitoring on time, audit log verified, consent withdrawals); nil:
-	// those items need attestation.
+	// Evidence supplies the observations other parts of Ethos hold that
+	// are not about one deployment (audit log verified), and those of the
+	// keys below when their reader is not set; nil: those items need
+	// attestation.
 	Evidence ethos.ComplianceEvidence
+	// Obligations, when set, is read for the open withdrawal obligations
+	// on a deployed model version: evidence no-open-consent-withdrawal,
+	// notices in the change log (NoticeObligations).
+	Obligations ObligationFinder
+	// Monitoring, when set, reports QC-DEP-1 of a deployment: evidence
+	// monitoring-ran-on-time.
+	Monitoring MonitorStatuser
 	// LoggingWindow: inference logging counts as enabled while an event
 	// was received within it (default 24 hours).
 	LoggingWindow time.Duration
@@ -88,9 +96,15 @@ func (r *Registry) planRoles(plan json.RawMessage) ([]ethos.Role, error) {
 	}
 	var head struct {
 		StakeholderRoles json.RawMessage `json:"stakeholder_roles"`
+		LogRetention     json.RawMessage `json:"log_retention"`
 	}
 	if err := json.Unmarshal(trimmed, &head); err != nil {
 		return nil, ethos.Errorf(ethos.EINVALID, "plan: %v", err)
+	}
+	if len(head.LogRetention) > 0 {
+		if _, err := logRetention(trimmed); err != nil {
+			return nil, err
+		}
 	}
 	roles := []ethos.Role{}
 	if len(head.StakeholderRoles) > 0 {
@@ -227,7 +241,7 @@ func (r *Registry) FindDeployments(ctx context.Context, f ethos.DeploymentFilter
 //     evaluation still in force and no GoLiveBlockers;
 //   - suspend needs a registered or live deployment.
 func (r *Registry) ChangeDeployment(ctx context.Context, id string, req ethos.ChangeRequest, by ethos.Changer) (*ethos.Deployment, *ethos.DeploymentChange, error) {
-	if !req.Kind.Valid() || req.Kind == ethos.ChangeRegistered {
+	if !req.Kind.Valid() || req.Kind == ethos.ChangeRegistered || req.Kind == ethos.ChangeObligationNotice {
 		return nil, nil, ethos.Errorf(ethos.EINVALID, "kind: want one of model-version, threshold, plan, site, intended-use, responsible, go-live, suspend, retire")
 	}
 	if err := checkLine("reason", req.Reason); err != nil {

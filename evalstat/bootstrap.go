@@ -1,6 +1,7 @@
 package evalstat
 
 import (
+	"context"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -17,8 +18,10 @@ var errWeightOverflow = errors.New("evalstat: bootstrap weight overflow")
 // bootstrap runs cfg.Bootstrap resamples and attaches percentile intervals
 // to the chosen group metrics in est (every one by default), to their
 // aggregates and to the fairness measures built from them in L's
-// groupings. The other values keep their analytic intervals.
-func bootstrap(t *Table, sw *sweep, L *layout, cfg *Config, est [][]Value, ag *aggregator) (*BootstrapInfo, error) {
+// groupings. The other values keep their analytic intervals. Every worker
+// checks ctx before it starts a resample; once ctx is done, the workers
+// finish the resamples they are in and bootstrap returns a *StoppedError.
+func bootstrap(ctx context.Context, t *Table, sw *sweep, L *layout, cfg *Config, est [][]Value, ag *aggregator) (*BootstrapInfo, error) {
 	B, G := cfg.Bootstrap, len(L.groups)
 	sel, err := cfg.bootstrapSelection()
 	if err != nil {
@@ -27,7 +30,7 @@ func bootstrap(t *Table, sw *sweep, L *layout, cfg *Config, est [][]Value, ag *a
 	plan := newBootPlan(t, sw)
 	res := make([]float64, B*G*numMetrics)
 	aggs := make([]*aggResult, B)
-	var next atomic.Int64
+	var next, done atomic.Int64
 	var firstErr error
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -51,6 +54,9 @@ func bootstrap(t *Table, sw *sweep, L *layout, cfg *Config, est [][]Value, ag *a
 				mu.Unlock()
 			}
 			for {
+				if ctx.Err() != nil {
+					return
+				}
 				b := int(next.Add(1) - 1)
 				if b >= B {
 					return
@@ -90,12 +96,17 @@ func bootstrap(t *Table, sw *sweep, L *layout, cfg *Config, est [][]Value, ag *a
 					}
 				}
 				aggs[b] = wag.compute(func(g, m int) float64 { return row[g*numMetrics+m] })
+				done.Add(1)
 			}
 		})
 	}
 	wg.Wait()
 	if firstErr != nil {
 		return nil, firstErr
+	}
+	if n := int(done.Load()); n < B {
+		// Only a done context leaves resamples undone.
+		return nil, &StoppedError{Done: n, Total: B, Err: ctx.Err()}
 	}
 
 	buf := make([]float64, 0, B)

@@ -105,14 +105,16 @@ func (sw *sweep) fitCalibration(w []uint8, acc []groupAcc, workers int) []calFit
 			ea[g] = math.Exp(st[g].alpha)
 		}
 		if bins != nil && momentsApply(st) {
-			for g := range st {
+			// Groups are independent: they are split between the workers
+			// (each group's sums are the same whichever does them).
+			parallelGroups(len(st), workers, func(g int) {
 				if !st[g].doneA {
 					bins[g].momentSums(st[g].alpha, 1, &tot[g], true)
 				}
 				if !st[g].doneS {
 					bins[g].momentSums(st[g].a, st[g].b, &tot[g], false)
 				}
-			}
+			})
 		} else {
 			sw.calExactSums(w, st, ea, part, tot, workers)
 		}
@@ -194,6 +196,31 @@ func (sw *sweep) fitCalibration(w []uint8, acc []groupAcc, workers int) []calFit
 		}
 	}
 	return out
+}
+
+// parallelGroups calls f for every group 0 … G-1 on up to workers
+// goroutines.
+func parallelGroups(G, workers int, f func(g int)) {
+	if workers < 2 || G < 2 {
+		for g := range G {
+			f(g)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(workers, G) {
+		wg.Go(func() {
+			for {
+				g := int(next.Add(1) - 1)
+				if g >= G {
+					return
+				}
+				f(g)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // calMomentMinRows is the number of rows from which the fits use binned

@@ -20,19 +20,19 @@ import (
 // general reader (parseRows), which gives the same table and the same
 // errors as if it had read the whole chunk.
 
-const (
-	swarOnes  = 0x0101010101010101
-	swarLow7  = 0x7f7f7f7f7f7f7f7f
-	swarComma = ',' * swarOnes
-	swarLF    = '\n' * swarOnes
-	swarQuote = '"' * swarOnes
-)
+const swarOnes = 0x0101010101010101
 
-// zeroBytes sets the high bit of every byte of v that is zero, and only
-// those (exact, no carries between bytes).
-func zeroBytes(v uint64) uint64 {
-	t := (v & swarLow7) + swarLow7
-	return ^(t | v | swarLow7)
+// generalOnly turns the fast path off (tests compare the two readers).
+var generalOnly = false
+
+// belowComma flags the bytes of x that may be below '-' (0x2d), which
+// include the comma, the line break and the quote: it sets the high bit of
+// every byte below 0x2d (none is missed) and of a few others (a byte equal
+// to 0x2d just above a flagged one, through the borrow), in four
+// operations instead of three exact comparisons. The caller checks each
+// flagged byte.
+func belowComma(x uint64) uint64 {
+	return (x - 0x2d*swarOnes) &^ x & (0x80 * swarOnes)
 }
 
 // levelCacheBits sizes the direct-mapped cache of short values per
@@ -48,6 +48,20 @@ type levelKey struct {
 	ok   bool
 }
 
+// cellCacheBits sizes the direct-mapped cache of whole combinations of
+// short group values (one lookup per row instead of one per attribute and
+// one for the combination).
+const cellCacheBits = 8
+
+// cellKey is a combination of group values of at most 8 bytes each, packed
+// in words with their lengths, and its cell.
+type cellKey struct {
+	words [MaxAttributes]uint64
+	lens  uint32 // 8 bits per attribute
+	cell  uint32
+	ok    bool
+}
+
 // fastParser holds the column layout and the per-attribute caches.
 type fastParser struct {
 	cols   columns
@@ -56,6 +70,7 @@ type fastParser struct {
 	start  [2 + MaxAttributes + 1]int
 	end    [2 + MaxAttributes + 1]int
 	levels [MaxAttributes][1 << levelCacheBits]levelKey
+	cells  [1 << cellCacheBits]cellKey
 }
 
 // Field slots: label, score, the groups, then the cluster.
@@ -85,6 +100,9 @@ func newFastParser(cols columns, spec CSVSpec) *fastParser {
 // the number of physical lines read. Errors carry rows and lines counted
 // from the start of data.
 func (fp *fastParser) parseChunk(data []byte, t *Table) (int, error) {
+	if generalOnly {
+		return fp.fallback(data, 0, 0, 0, t)
+	}
 	rows, lines := 0, 0
 	pos := 0 // start of the current line
 	nf := 0  // fields completed in the current line
@@ -93,12 +111,18 @@ func (fp *fastParser) parseChunk(data []byte, t *Table) (int, error) {
 	i := 0
 	for i+8 <= len(data) {
 		x := binary.LittleEndian.Uint64(data[i:])
-		m := zeroBytes(x^swarComma) | zeroBytes(x^swarLF) | zeroBytes(x^swarQuote)
+		m := belowComma(x)
 		for m != 0 {
 			j := i + bits.TrailingZeros64(m)>>3
 			m &= m - 1
 			c := data[j]
-			if c == '"' || nf >= ncols {
+			if c != ',' && c != '\n' {
+				if c == '"' {
+					return fp.fallback(data, pos, rows, lines, t)
+				}
+				continue // a space, a \r, another byte below '-'
+			}
+			if nf >= ncols {
 				return fp.fallback(data, pos, rows, lines, t)
 			}
 			if s := fp.slot[nf]; s >= 0 {
@@ -145,20 +169,13 @@ func (fp *fastParser) record(data []byte, t *Table) bool {
 	default:
 		return false
 	}
-	score, ok := parseDecimal(data[fp.start[slotScore]:fp.end[slotScore]])
+	score, ok := fp.score(data)
 	if !ok {
 		return false
 	}
-	for k := range fp.cols.groups {
-		v := data[fp.start[slotGroup+k]:fp.end[slotGroup+k]]
-		if len(v) == 0 {
-			return false
-		}
-		c, ok := fp.level(t, k, data, fp.start[slotGroup+k], v)
-		if !ok {
-			return false
-		}
-		t.codes[k] = c
+	cell, ok := fp.cell(data, t)
+	if !ok {
+		return false
 	}
 	var cl uint32
 	if fp.cols.cluster >= 0 {
@@ -169,7 +186,102 @@ func (fp *fastParser) record(data []byte, t *Table) bool {
 		}
 		cl = t.clusterCode(v)
 	}
-	return t.add(label, score, cl) == nil
+	t.addRow(label, score, cell, cl)
+	return true
+}
+
+// score parses the score field: a fraction written 0.d… or 1.0… with one
+// to eight digits after the point is converted eight digits at a time
+// (swarDigits); anything else goes to parseDecimal. Both give the same
+// float64, the digits as an integer divided by a power of ten.
+func (fp *fastParser) score(data []byte) (float64, bool) {
+	st, en := fp.start[slotScore], fp.end[slotScore]
+	f := en - st - 2 // digits after the point
+	if f < 1 || f > 8 || en+8 > len(data) || data[st+1] != '.' || (data[st] != '0' && data[st] != '1') {
+		return parseDecimal(data[st:en])
+	}
+	frac, ok := swarDigits(binary.LittleEndian.Uint64(data[st+2:]), f)
+	if !ok {
+		return parseDecimal(data[st:en])
+	}
+	mant := frac
+	if data[st] == '1' {
+		if frac != 0 {
+			return 0, false // above 1: the general reader reports it
+		}
+		mant = uint64(pow10[f])
+	}
+	return float64(mant) / pow10[f], true
+}
+
+// swarDigits converts the first f (1 … 8) bytes of w, which hold ASCII
+// digits with the most significant first (little-endian), to their value,
+// or returns false when one of them is not a digit. The digits are
+// shifted to the top of the word, so that the bytes below hold leading
+// zeros, and then combined pairwise: bytes into two-digit numbers, those
+// into four-digit numbers, then eight, each step one multiplication.
+func swarDigits(w uint64, f int) (uint64, bool) {
+	v := w ^ 0x3030303030303030 // '0' … '9' → 0 … 9
+	v &= ^uint64(0) >> (64 - 8*f)
+	// A byte from 10 to 0x7f has its high bit set once 0x76 is added (with
+	// no carry out of it); one from 0x80 up has it already.
+	if (v+0x7676767676767676|v)&0x8080808080808080 != 0 {
+		return 0, false
+	}
+	v <<= 8 * (8 - f)
+	v = (v*10 + v>>8) & 0x00ff00ff00ff00ff      // 16-bit lanes: 10·d₀ + d₁, …
+	v = (v*100 + v>>16) & 0x0000ffff0000ffff    // 32-bit lanes: four digits
+	return (v*10000 + v>>32) & 0xffffffff, true // eight digits
+}
+
+// cell returns the cell of the line's group values, from the cache of
+// whole combinations when every value is at most 8 bytes long.
+func (fp *fastParser) cell(data []byte, t *Table) (uint32, bool) {
+	var key cellKey
+	h := uint64(0)
+	short := true
+	for k := range fp.cols.groups {
+		st, en := fp.start[slotGroup+k], fp.end[slotGroup+k]
+		n := en - st
+		if n == 0 {
+			return 0, false
+		}
+		if n > 8 || st+8 > len(data) {
+			short = false
+			break
+		}
+		w := binary.LittleEndian.Uint64(data[st:]) & (^uint64(0) >> (64 - 8*n))
+		key.words[k] = w
+		key.lens |= uint32(n) << (8 * k)
+		h = (h ^ w ^ uint64(n)<<56) * 0x9E3779B97F4A7C15
+	}
+	var e *cellKey
+	if short {
+		e = &fp.cells[(h^h>>29)>>(64-cellCacheBits)]
+		if e.ok && e.words == key.words && e.lens == key.lens {
+			return e.cell, true
+		}
+	}
+	for k := range fp.cols.groups {
+		st, en := fp.start[slotGroup+k], fp.end[slotGroup+k]
+		if en == st {
+			return 0, false // a missing value: the general reader's "(missing)"
+		}
+		c, ok := fp.level(t, k, data, st, data[st:en])
+		if !ok {
+			return 0, false
+		}
+		t.codes[k] = c
+	}
+	cell, err := t.cellOf()
+	if err != nil {
+		return 0, false
+	}
+	if e != nil {
+		key.cell, key.ok = cell, true
+		*e = key
+	}
+	return cell, true
 }
 
 // level returns the code of value v = data[at:at+len(v)] of attribute k,

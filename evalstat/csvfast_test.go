@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -98,6 +100,136 @@ func TestReadCSVFastPathMatchesGeneral(t *testing.T) {
 		tab, err := evalstat.ReadCSV(strings.NewReader(in), fspec)
 		if err != nil || tab.Len() != 1000 {
 			t.Fatalf("%v, %d rows", err, tab.Len())
+		}
+	})
+}
+
+// TestReadCSVScoreDigits reads scores with every number of digits the
+// eight-at-a-time conversion takes (and a few it leaves to the digit loop),
+// with short group values that go through the cache of combinations, and
+// checks every score against strconv.ParseFloat and every group value
+// against the text. Lines that are not plain numbers fail with the row
+// and column, as the general reader reports them.
+func TestReadCSVScoreDigits(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 9))
+	var b strings.Builder
+	b.WriteString("a,score,label,b\n")
+	var want []float64
+	var groups [][]string
+	for i := range 30000 {
+		var s string
+		switch k := i % 12; {
+		case k < 8:
+			s = "0." + fmt.Sprintf("%0*d", k+1, rng.Uint64N(uint64(math.Pow10(k+1))))
+		case k == 8:
+			s = "1." + strings.Repeat("0", 1+rng.IntN(8))
+		case k == 9:
+			s = "0." + fmt.Sprintf("%012d", rng.Uint64N(1e12)) // long: the digit loop
+		case k == 10:
+			s = fmt.Sprint(rng.IntN(2)) // no point
+		default:
+			s = "0.9" + strings.Repeat("9", rng.IntN(8))
+		}
+		x, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, x)
+		g := []string{[]string{"x", "yy", "zzzzzzzz", "long-value-12"}[rng.IntN(4)], fmt.Sprint(rng.IntN(40))}
+		groups = append(groups, g)
+		fmt.Fprintf(&b, "%s,%s,%d,%s\n", g[0], s, rng.IntN(2), g[1])
+	}
+	spec := evalstat.CSVSpec{Label: "label", Score: "score", Groups: []string{"a", "b"}}
+	tab, err := evalstat.ReadCSV(strings.NewReader(b.String()), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, x := range want {
+		_, s, g, _ := tab.Row(i)
+		if s != x || !slices.Equal(g, groups[i]) {
+			t.Fatalf("row %d: score %v groups %q, want %v %q", i+1, s, g, x, groups[i])
+		}
+	}
+	for _, bad := range []string{"0.5x", "0.1234567:", "0./", "1.00000001", "1.5"} {
+		t.Run("Err"+bad, func(t *testing.T) {
+			in := "a,score,label,b\nx,0.5,1,1\nx," + bad + ",0,2\nx,0.25,1,3\n" + strings.Repeat("x,0.125,0,4\n", 4)
+			_, err := evalstat.ReadCSV(strings.NewReader(in), spec)
+			ce, ok := errors.AsType[*evalstat.CSVError](err)
+			if !ok || ce.Row != 2 || ce.Column != "score" || !errors.Is(err, evalstat.ErrScore) {
+				t.Fatalf("%q: error %v, want ErrScore at row 2, column score", bad, err)
+			}
+		})
+	}
+}
+
+// TestBelowCommaMissesNoDelimiter checks that every comma, line break and
+// quote is flagged, in every position, next to every other byte value and
+// in random words.
+func TestBelowCommaMissesNoDelimiter(t *testing.T) {
+	check := func(x uint64) {
+		m := evalstat.BelowComma(x)
+		for k := range 8 {
+			switch byte(x >> (8 * k)) {
+			case ',', '\n', '"':
+				if m>>(8*k+7)&1 == 0 {
+					t.Fatalf("%#016x: byte %d not flagged (mask %#016x)", x, k, m)
+				}
+			}
+		}
+	}
+	for _, d := range []byte{',', '\n', '"'} {
+		for k := range 8 {
+			for v := range 256 {
+				for _, fill := range []byte{0, '-', 0xff, '0'} {
+					x := uint64(fill) * 0x0101010101010101
+					x &^= 0xffff << (8 * k)
+					x |= uint64(d)<<(8*k) | uint64(v)<<(8*k+8)&^(uint64(0xff)<<(8*k))
+					check(x)
+					check(x<<8 | uint64(v))
+				}
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	for range 200000 {
+		check(rng.Uint64())
+	}
+}
+
+// FuzzReadCSVFastMatchesGeneral reads every input twice, with the fast
+// path and with the general reader alone: both must give the same table,
+// or the same error.
+func FuzzReadCSVFastMatchesGeneral(f *testing.F) {
+	f.Add(fastPathTable(300, false, 0))
+	f.Add(fastPathTable(200, false, 17))
+	f.Add([]byte("pid,label,score,sex,note,site\n1,1,0.12345678,F,x,ab\n2,0,1.00000000,M,y,abcdefghi\n3,1,0.5x,F,z,\n"))
+	f.Add([]byte("pid,label,score,sex,note,site\r\nP1,1.0,0.25,F , x ,-a\r\nP2,0,.5,\"M\",y,b\r\n"))
+	spec := evalstat.CSVSpec{Label: "label", Score: "score", Groups: []string{"sex", "site"}, Cluster: "pid"}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fast, err1 := evalstat.ReadCSV(bytes.NewReader(data), spec)
+		restore := evalstat.SetGeneralOnly(true)
+		slow, err2 := evalstat.ReadCSV(bytes.NewReader(data), spec)
+		restore()
+		if (err1 == nil) != (err2 == nil) || (err1 != nil && err1.Error() != err2.Error()) {
+			t.Fatalf("fast path: %v; general reader: %v", err1, err2)
+		}
+		if err1 != nil {
+			return
+		}
+		if fast.Len() != slow.Len() || fast.Clusters() != slow.Clusters() {
+			t.Fatalf("%d rows, %d clusters; general reader %d, %d", fast.Len(), fast.Clusters(), slow.Len(), slow.Clusters())
+		}
+		for a := range fast.Attrs {
+			if !slices.Equal(fast.Attrs[a].Levels, slow.Attrs[a].Levels) {
+				t.Fatalf("attribute %d levels %q, general reader %q", a, fast.Attrs[a].Levels, slow.Attrs[a].Levels)
+			}
+		}
+		for i := range fast.Len() {
+			l1, s1, g1, c1 := fast.Row(i)
+			l2, s2, g2, c2 := slow.Row(i)
+			if l1 != l2 || math.Float64bits(s1) != math.Float64bits(s2) || !slices.Equal(g1, g2) || c1 != c2 {
+				t.Fatalf("row %d: %v %v %q %s, general reader %v %v %q %s", i, l1, s1, g1, c1, l2, s2, g2, c2)
+			}
 		}
 	})
 }

@@ -2,6 +2,7 @@ package evalstat
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -279,8 +280,20 @@ func newLayout(t *Table, cfg *Config) *layout {
 
 // Evaluate computes the report for the rows of t. It sorts t in place (once).
 func Evaluate(t *Table, cfg Config) (*Report, error) {
+	return EvaluateContext(context.Background(), t, cfg)
+}
+
+// EvaluateContext is Evaluate that stops when ctx is done: between its
+// phases, and in the bootstrap between resamples (every worker checks ctx
+// before it starts the next one). A stopped evaluation returns no report
+// and an error that wraps ctx's error (a *StoppedError with the resamples
+// completed when it stopped during the bootstrap).
+func EvaluateContext(ctx context.Context, t *Table, cfg Config) (*Report, error) {
 	if t.Len() == 0 {
 		return nil, ErrEmpty
+	}
+	if t.Len() > maxRows {
+		return nil, fmt.Errorf("evalstat: %d rows, at most %d", t.Len(), maxRows)
 	}
 	if math.IsNaN(cfg.Threshold) || cfg.Threshold < 0 || cfg.Threshold > 1 {
 		return nil, fmt.Errorf("evalstat: threshold %v outside [0, 1]", cfg.Threshold)
@@ -311,12 +324,18 @@ func Evaluate(t *Table, cfg Config) (*Report, error) {
 				cfg.Bootstrap, groupCount(t, cfg.Intersect), cells, int64(maxBootstrapValues))
 		}
 	}
+	if err := stopped(ctx, 0, cfg.Bootstrap); err != nil {
+		return nil, err
+	}
 	t.sort()
+	if err := stopped(ctx, 0, cfg.Bootstrap); err != nil {
+		return nil, err
+	}
 	L := newLayout(t, &cfg)
 	sw := &sweep{score: t.score, pay: t.pay, cellGroups: L.cellGroups, dims: L.dims, threshold: cfg.Threshold, workers: cfg.Workers}
 	G := len(L.groups)
 	acc := make([]groupAcc, G)
-	sw.run(nil, acc, make([]cellSums, len(t.Cells)), make([]rankAcc, G))
+	sw.run(acc, cfg.ROCPoints, cfg.DecisionGrid)
 
 	// Point estimates.
 	est := make([][]Value, G)
@@ -332,7 +351,6 @@ func Evaluate(t *Table, cfg Config) (*Report, error) {
 	for g, f := range fits {
 		est[g][MCalibrationIntercept], est[g][MCalibrationSlope] = fitValues(f)
 	}
-	sw.run2(acc, cfg.ROCPoints, cfg.DecisionGrid)
 	for g := range acc {
 		a := &acc[g]
 		if v := &est[g][MAUROC]; v.Defined() {
@@ -379,8 +397,11 @@ func Evaluate(t *Table, cfg Config) (*Report, error) {
 		}
 	}
 
+	if err := stopped(ctx, 0, cfg.Bootstrap); err != nil {
+		return nil, err
+	}
 	if cfg.Bootstrap > 0 {
-		info, err := bootstrap(t, sw, L, &cfg, est, agg)
+		info, err := bootstrap(ctx, t, sw, L, &cfg, est, agg)
 		if err != nil {
 			return nil, err
 		}
@@ -393,6 +414,32 @@ func Evaluate(t *Table, cfg Config) (*Report, error) {
 		}
 	}
 	return rep, nil
+}
+
+// StoppedError is returned by EvaluateContext when its context is done
+// before the report is complete.
+type StoppedError struct {
+	// Done and Total count the bootstrap resamples completed and requested
+	// (both 0 without a bootstrap).
+	Done, Total int
+	Err         error // the context's error
+}
+
+func (e *StoppedError) Error() string {
+	if e.Total > 0 {
+		return fmt.Sprintf("evalstat: evaluation stopped after %d of %d bootstrap resamples: %v", e.Done, e.Total, e.Err)
+	}
+	return fmt.Sprintf("evalstat: evaluation stopped: %v", e.Err)
+}
+
+func (e *StoppedError) Unwrap() error { return e.Err }
+
+// stopped returns a *StoppedError when ctx is done, else nil.
+func stopped(ctx context.Context, done, total int) error {
+	if err := ctx.Err(); err != nil {
+		return &StoppedError{Done: done, Total: total, Err: err}
+	}
+	return nil
 }
 
 func numberValue(x float64, reason string) Value {

@@ -21,3 +21,15 @@ func SetCalMomentMinRows(n int) (restore func()) {
 
 // SortDesc exposes the radix sort of the scores.
 func SortDesc(score []float64, pay, pat []uint32) { sortDesc(score, pay, pat) }
+
+// BelowComma exposes the CSV fast path's candidate bytes.
+var BelowComma = belowComma
+
+// SetGeneralOnly turns the CSV fast path off (true) or on and returns a
+// function restoring the old setting. Tests that use it must not run in
+// parallel.
+func SetGeneralOnly(off bool) (restore func()) {
+	old := generalOnly
+	generalOnly = off
+	return func() { generalOnly = old }
+}

@@ -2,6 +2,7 @@ package evalstat
 
 import (
 	"math"
+	"math/bits"
 	"sync"
 )
 
@@ -15,22 +16,16 @@ const numBins = 10
 // groupAcc accumulates, for one group, everything the sweep over the rows in
 // descending score order yields. Counts are weights (bootstrap counts, or 1).
 type groupAcc struct {
-	n, pos             float64
-	posAbove, negAbove float64 // rows in completed tie blocks
-	bPos, bNeg         float64 // rows in the current tie block
-	u                  float64 // Mann–Whitney: Σ over negatives of positives above (+½ tied)
-	ap                 float64 // Σ over blocks of block positives × precision at the block
-	tpT, fpT           float64 // predicted positive at the operating threshold
-	sumS, sumSq        float64 // Σ s, Σ (s-y)²
-	sumLoss            float64 // Σ log loss
-	binN, binS, binY   [numBins]float64
-	touched            bool
+	n, pos           float64
+	u                float64 // Mann–Whitney: Σ over negatives of positives above (+½ tied)
+	ap               float64 // Σ over blocks of block positives × precision at the block
+	tpT, fpT         float64 // predicted positive at the operating threshold
+	sumS, sumSq      float64 // Σ s, Σ (s-y)²
+	sumLoss          float64 // Σ log loss
+	binN, binS, binY [numBins]float64
 
-	// Second pass (point estimates only): DeLong components and curves.
+	// Point estimates only: DeLong components and curves.
 	s10, s01 float64
-	auc      float64
-	rocStep  float64
-	rocNext  float64
 	roc      [][2]float64
 	dcTP     []float64
 	dcFP     []float64
@@ -38,33 +33,6 @@ type groupAcc struct {
 
 func (a *groupAcc) reset() {
 	*a = groupAcc{roc: a.roc[:0], dcTP: a.dcTP[:0], dcFP: a.dcFP[:0]}
-}
-
-// flush2 closes a tie block in the second pass: DeLong placement values
-// (Sun & Xu 2014, written with counts instead of mid-ranks: a positive's
-// placement is the share of negatives below it plus half the tied ones, a
-// negative's the share of positives above it plus half the tied ones) and
-// the ROC curve.
-func (a *groupAcc) flush2() {
-	neg := a.n - a.pos
-	if a.bPos > 0 && neg > 0 {
-		v10 := (neg - a.negAbove - 0.5*a.bNeg) / neg
-		d := v10 - a.auc
-		a.s10 += a.bPos * d * d
-	}
-	if a.bNeg > 0 && a.pos > 0 {
-		v01 := (a.posAbove + 0.5*a.bPos) / a.pos
-		d := v01 - a.auc
-		a.s01 += a.bNeg * d * d
-	}
-	a.posAbove += a.bPos
-	a.negAbove += a.bNeg
-	a.bPos, a.bNeg = 0, 0
-	a.touched = false
-	if done := a.posAbove + a.negAbove; done >= a.rocNext || done == a.n {
-		a.roc = append(a.roc, [2]float64{a.negAbove, a.posAbove})
-		a.rocNext = done + a.rocStep
-	}
 }
 
 // sweep holds the rows in descending score order and the map from each
@@ -75,11 +43,15 @@ type sweep struct {
 	cellGroups []int32  // cell*dims + d → group index
 	dims       int
 	threshold  float64
-	loss       []float64 // per-row log loss, precomputed for the bootstrap (may be nil)
-	workers    int       // goroutines for the two sweeps (0 or 1: one)
+	workers    int // goroutines for the sweep (0 or 1: one)
 }
 
 const labelBit = 1 << 31
+
+// maxRows bounds the rows of one evaluation: the sweep's exact integer
+// sums (twice U, the DeLong sums of squares) stay within 64 and 128 bits
+// below it.
+const maxRows = 1<<31 - 1
 
 // cellSums are the additive statistics of one cell (stratum): a group's
 // are the sums over its cells.
@@ -89,34 +61,87 @@ type cellSums struct {
 	binN, binS, binY     [numBins]float64
 }
 
-// run accumulates every row with weight w[i] (1 when w is nil) into acc,
-// which must be reset. cells is scratch space (one per cell).
+// run is the sweep of the point estimates: one pass over the rows in
+// descending score order (split by dimension between sw.workers
+// goroutines) that fills acc, which must be reset, with every statistic
+// the report needs: the additive sums, the rank statistics (Mann–Whitney
+// U, average precision), the DeLong sums, about rocPoints points of each
+// group's ROC curve, and the true and false positives at every threshold
+// of grid (in any order).
 //
 // Additive statistics are summed per cell and then folded into the groups
-// the cell belongs to. The rank statistics (Mann–Whitney U, average
-// precision) are updated per group without branching on the label: each
-// group remembers the tie block (run of equal scores) it was last updated
-// in and its totals when that block began; pairs inside a block count ½ to
-// U, and a block's share of average precision is added once the group
-// meets its next block (or at the end), when the block's totals are final.
-func (sw *sweep) run(w []uint8, acc []groupAcc, cells []cellSums, ranks []rankAcc) {
+// the cell belongs to. The rank statistics are updated per group without
+// branching on the label: each group remembers the tie block (run of equal
+// scores) it was last updated in and its counts when that block began;
+// pairs inside a block count ½ to U, and a block is closed (its share of
+// average precision and of the DeLong sums added, a ROC point taken if one
+// is due) once the group meets its next block, or at the end.
+//
+// Everything is counted in exact integers. The DeLong variance components
+// (Sun & Xu 2014, written with counts instead of mid-ranks) are
+//
+//	s10 = Σ over positives of (V10 − AUC)²,  V10 = (negatives below + ½ tied) / N
+//	s01 = Σ over negatives of (V01 − AUC)²,  V01 = (positives above + ½ tied) / P
+//
+// and since the placements V10 of the positives sum to AUC·P (and the V01
+// to AUC·N), s10 = Σ V10² − P·AUC². With q = 2N·V10, an integer, that is
+//
+//	s10 = (P·Σ q² − (2U)²) / (4·N²·P)
+//
+// whose numerator is summed exactly in 128 bits, so no second pass over
+// the rows is needed to centre the placements on the AUC.
+func (sw *sweep) run(acc []groupAcc, rocPoints int, grid []float64) {
 	dims := sw.dims
-	clear(cells)
-	ranks = ranks[:len(acc)]
-	for g := range ranks {
-		ranks[g] = rankAcc{block: -1}
+	G := len(acc)
+	// The groups' totals come first: the ROC sampling and the DeLong sums
+	// need them.
+	nc := len(sw.cellGroups) / max(dims, 1)
+	cellN := make([]int64, 2*nc)
+	for _, p := range sw.pay {
+		cellN[2*int(p&^labelBit)+int(p>>31)]++
 	}
+	ranks := make([]rankAcc, G)
+	for c := range nc {
+		for _, g := range sw.cellGroups[c*dims:][:dims] {
+			ranks[g].totN += cellN[2*c]
+			ranks[g].totP += cellN[2*c+1]
+		}
+	}
+	for g := range ranks {
+		r := &ranks[g]
+		r.block = -1
+		r.rocStep = math.Max(1, float64(r.totN+r.totP)/float64(rocPoints))
+		r.rocNext = r.rocStep
+		r.roc = append(acc[g].roc[:0], [2]float64{0, 0})
+		acc[g].dcTP = make([]float64, len(grid))
+		acc[g].dcFP = make([]float64, len(grid))
+	}
+	// grid thresholds in descending order.
+	order := make([]int, len(grid))
+	for i := range order {
+		order[i] = i
+	}
+	for i := 1; i < len(order); i++ { // insertion sort, the grid is short
+		for j := i; j > 0 && grid[order[j]] > grid[order[j-1]]; j-- {
+			order[j], order[j-1] = order[j-1], order[j]
+		}
+	}
+	cells := make([]cellSums, nc)
 	parts := sw.dimParts()
 	var wg sync.WaitGroup
 	for _, ds := range parts[1:] {
-		wg.Go(func() { sw.runPart(w, nil, ranks, ds) })
+		wg.Go(func() { sw.runPart(nil, ranks, acc, grid, order, ds) })
 	}
-	sw.runPart(w, cells, ranks, parts[0])
+	sw.runPart(cells, ranks, acc, grid, order, parts[0])
 	wg.Wait()
 	for g := range ranks {
 		r := &ranks[g]
 		r.closeBlock()
-		acc[g].u, acc[g].ap = r.u, r.ap
+		a := &acc[g]
+		a.u, a.ap = float64(r.u2)/2, r.ap
+		a.roc = r.roc
+		a.s10 = delongSum(r.sq10, r.totP, r.totN, r.u2)
+		a.s01 = delongSum(r.sq01, r.totN, r.totP, r.u2)
 	}
 	// Fold the cells into their groups.
 	for cell := range cells {
@@ -142,6 +167,46 @@ func (sw *sweep) run(w []uint8, acc []groupAcc, cells []cellSums, ranks []rankAc
 	}
 }
 
+// delongSum returns (a·Σq² − (2U)²) / (4·b²·a), the DeLong component of the
+// class with a members, the other having b, from the exact sum of squares
+// sq of its members' doubled placements (see run). It is 0 when either
+// class is empty.
+func delongSum(sq u128, a, b, u2 int64) float64 {
+	if a == 0 || b == 0 {
+		return 0
+	}
+	num := sq.mul64(uint64(a)).sub(mul128(uint64(u2), uint64(u2)))
+	return num.float() / (4 * float64(b) * float64(b) * float64(a))
+}
+
+// u128 is an unsigned 128-bit integer.
+type u128 struct{ hi, lo uint64 }
+
+func mul128(x, y uint64) u128 {
+	hi, lo := bits.Mul64(x, y)
+	return u128{hi, lo}
+}
+
+func (x u128) add(y u128) u128 {
+	lo, c := bits.Add64(x.lo, y.lo, 0)
+	return u128{x.hi + y.hi + c, lo}
+}
+
+func (x u128) sub(y u128) u128 {
+	lo, b := bits.Sub64(x.lo, y.lo, 0)
+	return u128{x.hi - y.hi - b, lo}
+}
+
+// mul64 returns x·m; the product must fit in 128 bits.
+func (x u128) mul64(m uint64) u128 {
+	hi, lo := bits.Mul64(x.lo, m)
+	return u128{x.hi*m + hi, lo}
+}
+
+func (x u128) float() float64 {
+	return float64(x.hi)*(1<<64) + float64(x.lo)
+}
+
 // dimParts splits the layout's dimensions (groupings) between up to
 // sw.workers goroutines: each group belongs to exactly one dimension, so
 // goroutines that each sweep every row but update only their own
@@ -161,142 +226,14 @@ func (sw *sweep) dimParts() [][]int {
 }
 
 // runPart sweeps every row, adding the additive statistics to cells (when
-// cells is not nil) and the rank statistics to the groups of dimensions ds.
-func (sw *sweep) runPart(w []uint8, cells []cellSums, ranks []rankAcc, ds []int) {
+// cells is not nil) and the rank statistics, DeLong sums and curves to the
+// groups of dimensions ds.
+func (sw *sweep) runPart(cells []cellSums, ranks []rankAcc, acc []groupAcc, grid []float64, order []int, ds []int) {
 	dims := sw.dims
 	score, pay := sw.score, sw.pay
-	block := int32(0)
-	lossScore, losses := math.NaN(), [2]float64{}
-	for i, s := range score {
-		if i > 0 && score[i-1] != s {
-			block = int32(i)
-		}
-		wt := 1.0
-		if w != nil {
-			if w[i] == 0 {
-				continue
-			}
-			wt = float64(w[i])
-		}
-		p := pay[i]
-		cell := int(p &^ labelBit)
-		y := float64(p >> 31)
-		wy := wt * y
-		if cells != nil {
-			var loss float64
-			if sw.loss != nil {
-				loss = sw.loss[i]
-			} else {
-				if s != lossScore {
-					// Rows tied on the score share their two logarithms.
-					lossScore = s
-					losses = [2]float64{rowLoss(s, 0), rowLoss(s, 1)}
-				}
-				loss = losses[p>>31]
-			}
-			bin := min(int(s*numBins), numBins-1)
-			d := s - y
-			c := &cells[cell]
-			c.n += wt
-			c.pos += wy
-			if s >= sw.threshold {
-				c.tpT += wy
-				c.fpT += wt - wy
-			}
-			c.sumS += wt * s
-			c.sumSq += wt * d * d
-			c.sumLoss += wt * loss
-			c.binN[bin] += wt
-			c.binS[bin] += wt * s
-			c.binY[bin] += wy
-		}
-		wn := wt - wy
-		cg := sw.cellGroups[cell*dims:][:dims]
-		for _, d := range ds {
-			a := &ranks[cg[d]]
-			if a.block != block {
-				a.closeBlock()
-				a.block = block
-			}
-			// Negatives: every positive above the block, and ½ for each
-			// positive already in the block; positives: ½ for each
-			// negative already in the block.
-			a.u += wn*(a.posAbove+0.5*a.bPos) + 0.5*wy*a.bNeg
-			a.bPos += wy
-			a.bNeg += wn
-		}
-	}
-}
-
-// rankAcc is a group's state for the rank statistics during run, kept to
-// one cache line so that the groups a row updates stay in L1.
-type rankAcc struct {
-	posAbove, negAbove float64 // rows in completed tie blocks
-	bPos, bNeg         float64 // rows in the current tie block
-	u                  float64 // Mann–Whitney: Σ over negatives of positives above (+½ tied)
-	ap                 float64 // Σ over blocks of block positives × precision at the block
-	block              int32   // first row of the tie block last updated
-	_                  [12]byte
-}
-
-// closeBlock adds the finished block's share of average precision (its
-// positives times the precision with the whole block predicted positive)
-// and moves its counts above.
-func (a *rankAcc) closeBlock() {
-	tp := a.posAbove + a.bPos
-	den := tp + a.negAbove + a.bNeg
-	if den == 0 { // no rows yet; bPos is 0 too
-		den = 1
-	}
-	a.ap += a.bPos * tp / den
-	a.posAbove += a.bPos
-	a.negAbove += a.bNeg
-	a.bPos, a.bNeg = 0, 0
-}
-
-// run2 is the second pass over unit weights, after run: it needs each
-// group's totals and AUROC. It computes the DeLong sums, samples the ROC
-// curve at about rocPoints points, and counts true and false positives at
-// every threshold of grid (descending order is not required).
-func (sw *sweep) run2(acc []groupAcc, rocPoints int, grid []float64) {
-	// grid thresholds in descending order.
-	order := make([]int, len(grid))
-	for i := range order {
-		order[i] = i
-	}
-	for i := 1; i < len(order); i++ { // insertion sort, the grid is short
-		for j := i; j > 0 && grid[order[j]] > grid[order[j-1]]; j-- {
-			order[j], order[j-1] = order[j-1], order[j]
-		}
-	}
-	for g := range acc {
-		a := &acc[g]
-		a.auc = a.u / (a.pos * (a.n - a.pos))
-		a.posAbove, a.negAbove = 0, 0
-		a.rocStep = math.Max(1, a.n/float64(rocPoints))
-		a.rocNext = a.rocStep
-		a.roc = append(a.roc[:0], [2]float64{0, 0})
-		a.dcTP = make([]float64, len(grid))
-		a.dcFP = make([]float64, len(grid))
-	}
-	parts := sw.dimParts()
-	var wg sync.WaitGroup
-	for _, ds := range parts[1:] {
-		wg.Go(func() { sw.run2Part(acc, grid, order, ds) })
-	}
-	sw.run2Part(acc, grid, order, parts[0])
-	wg.Wait()
-}
-
-// run2Part is run2's sweep for the groups of dimensions ds.
-func (sw *sweep) run2Part(acc []groupAcc, grid []float64, order []int, ds []int) {
-	dims := sw.dims
-	if len(ds) == 0 {
-		return
-	}
 	var mine []int32 // the groups of ds
 	seen := make(map[int32]bool)
-	for cell := range len(sw.cellGroups) / dims {
+	for cell := range len(sw.cellGroups) / max(dims, 1) {
 		for _, d := range ds {
 			if g := sw.cellGroups[cell*dims+d]; !seen[g] {
 				seen[g] = true
@@ -304,49 +241,125 @@ func (sw *sweep) run2Part(acc []groupAcc, grid []float64, order []int, ds []int)
 			}
 		}
 	}
-	touched := make([]int32, 0, len(mine))
+	// The decision curve: at each threshold, every row above it has been
+	// swept; those of a group's open block are in its bPos and bNeg.
 	gi := 0
+	nextTh := math.Inf(-1)
+	if len(order) > 0 {
+		nextTh = grid[order[0]]
+	}
 	record := func(s float64) {
-		// Every row already flushed has a score > s; record the thresholds
-		// in (s, previous score].
 		for gi < len(order) && grid[order[gi]] > s {
+			k := order[gi]
 			for _, g := range mine {
-				acc[g].dcTP[order[gi]] = acc[g].posAbove
-				acc[g].dcFP[order[gi]] = acc[g].negAbove
+				r := &ranks[g]
+				acc[g].dcTP[k] = float64(r.posAbove + r.bPos)
+				acc[g].dcFP[k] = float64(r.negAbove + r.bNeg)
 			}
 			gi++
 		}
+		nextTh = math.Inf(-1)
+		if gi < len(order) {
+			nextTh = grid[order[gi]]
+		}
 	}
-	prev := math.NaN()
-	for i, s := range sw.score {
-		if s != prev {
-			for _, g := range touched {
-				acc[g].flush2()
-			}
-			touched = touched[:0]
+	block := int32(0)
+	lossScore, losses := math.NaN(), [2]float64{}
+	for i, s := range score {
+		if i > 0 && score[i-1] != s {
+			block = int32(i)
+		}
+		if s < nextTh {
 			record(s)
-			prev = s
 		}
-		p := sw.pay[i]
-		cg := sw.cellGroups[int(p&^labelBit)*dims:][:dims]
+		p := pay[i]
+		cell := int(p &^ labelBit)
+		y := int64(p >> 31)
+		if cells != nil {
+			if s != lossScore {
+				// Rows tied on the score share their two logarithms.
+				lossScore = s
+				losses = [2]float64{rowLoss(s, 0), rowLoss(s, 1)}
+			}
+			yf := float64(y)
+			bin := min(int(s*numBins), numBins-1)
+			d := s - yf
+			c := &cells[cell]
+			c.n++
+			c.pos += yf
+			if s >= sw.threshold {
+				c.tpT += yf
+				c.fpT += 1 - yf
+			}
+			c.sumS += s
+			c.sumSq += d * d
+			c.sumLoss += losses[y]
+			c.binN[bin]++
+			c.binS[bin] += s
+			c.binY[bin] += yf
+		}
+		n := 1 - y
+		cg := sw.cellGroups[cell*dims:][:dims]
 		for _, d := range ds {
-			g := cg[d]
-			a := &acc[g]
-			if p&labelBit != 0 {
-				a.bPos++
-			} else {
-				a.bNeg++
+			a := &ranks[cg[d]]
+			if a.block != block {
+				a.closeBlock()
+				a.block = block
 			}
-			if !a.touched {
-				a.touched = true
-				touched = append(touched, g)
-			}
+			// Twice U: a negative adds two for every positive above its
+			// block and one for each positive already in it; a positive
+			// one for each negative already in its block.
+			a.u2 += n*(2*a.posAbove+a.bPos) + y*a.bNeg
+			a.bPos += y
+			a.bNeg += n
 		}
-	}
-	for _, g := range touched {
-		acc[g].flush2()
 	}
 	record(math.Inf(-1))
+}
+
+// rankAcc is a group's state during run.
+type rankAcc struct {
+	posAbove, negAbove int64 // rows in completed tie blocks
+	bPos, bNeg         int64 // rows in the current tie block
+	u2                 int64 // twice Mann–Whitney U
+	ap                 float64
+	totP, totN         int64 // the group's positives and negatives
+	sq10, sq01         u128  // Σ over positives of q², over negatives of r² (run)
+	rocStep, rocNext   float64
+	roc                [][2]float64
+	block              int32 // first row of the tie block last updated
+}
+
+// closeBlock adds the finished block's share of average precision (its
+// positives times the precision with the whole block predicted positive)
+// and of the DeLong sums, moves its counts above, and takes a ROC point
+// when one is due (and at the last block).
+func (a *rankAcc) closeBlock() {
+	tp := a.posAbove + a.bPos
+	den := tp + a.negAbove + a.bNeg
+	if den == 0 { // no rows yet; bPos is 0 too
+		den = 1
+	}
+	a.ap += float64(a.bPos) * float64(tp) / float64(den)
+	if a.bPos > 0 {
+		// q = 2N·V10 for each of the block's positives.
+		q := uint64(2*(a.totN-a.negAbove) - a.bNeg)
+		a.sq10 = a.sq10.add(mul128(uint64(a.bPos)*q, q))
+	}
+	if a.bNeg > 0 {
+		// r = 2P·V01 for each of the block's negatives.
+		r := uint64(2*a.posAbove + a.bPos)
+		a.sq01 = a.sq01.add(mul128(uint64(a.bNeg)*r, r))
+	}
+	a.posAbove += a.bPos
+	a.negAbove += a.bNeg
+	if a.bPos+a.bNeg > 0 {
+		if done := a.posAbove + a.negAbove; float64(done) >= a.rocNext || done == a.totP+a.totN {
+			a.roc = append(a.roc, [2]float64{float64(a.negAbove), float64(a.posAbove)})
+			a.rocNext = float64(done) + a.rocStep
+		}
+	}
+	a.bPos, a.bNeg = 0, 0
 }
 
 // rowLoss is the log loss of one row with scores clipped to [eps, 1-eps].

@@ -181,6 +181,34 @@ func (t *Table) add(label bool, score float64, cluster uint32) error {
 	if math.IsNaN(score) || score < 0 || score > 1 {
 		return fmt.Errorf("evalstat: score %v outside [0, 1]", score)
 	}
+	cell, err := t.cellOf()
+	if err != nil {
+		return err
+	}
+	if score == 0 {
+		score = 0 // -0 → 0
+	}
+	t.addRow(label, score, cell, cluster)
+	return nil
+}
+
+// addRow appends a row of a known cell; score is in [0, 1] and not -0.
+func (t *Table) addRow(label bool, score float64, cell, cluster uint32) {
+	p := cell
+	if label {
+		p |= labelBit
+	}
+	t.score = append(t.score, score)
+	t.pay = append(t.pay, p)
+	if t.cluster != nil {
+		t.cluster = append(t.cluster, cluster)
+	}
+	t.sorted = false
+}
+
+// cellOf returns the cell of the attribute codes in t.codes, adding it
+// when it is new.
+func (t *Table) cellOf() (uint32, error) {
 	var key uint64
 	for i, c := range t.codes {
 		key |= uint64(c) << (16 * i)
@@ -195,28 +223,16 @@ func (t *Table) add(label bool, score float64, cluster uint32) error {
 	}
 	if ok {
 		*hot = cellHotEntry{key: key, cell: cell, ok: true}
-	} else {
-		if len(t.Cells) >= maxCells {
-			return fmt.Errorf("evalstat: too many attribute combinations")
-		}
-		cell = uint32(len(t.Cells))
-		t.cellIdx[key] = cell
-		t.Cells = append(t.Cells, append([]uint32(nil), t.codes...))
+		return cell, nil
 	}
-	p := cell
-	if label {
-		p |= labelBit
+	if len(t.Cells) >= maxCells {
+		return 0, fmt.Errorf("evalstat: too many attribute combinations")
 	}
-	if score == 0 {
-		score = 0 // -0 → 0
-	}
-	t.score = append(t.score, score)
-	t.pay = append(t.pay, p)
-	if t.cluster != nil {
-		t.cluster = append(t.cluster, cluster)
-	}
-	t.sorted = false
-	return nil
+	cell = uint32(len(t.Cells))
+	t.cellIdx[key] = cell
+	t.Cells = append(t.Cells, append([]uint32(nil), t.codes...))
+	*hot = cellHotEntry{key: key, cell: cell, ok: true}
+	return cell, nil
 }
 
 // sort orders the rows by descending score, once.

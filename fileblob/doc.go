@@ -4,7 +4,11 @@
 //
 // Layout under the store directory (mode 0700, files 0600):
 //
-//	<dir>/<data key id>/<2 hex>/<64 hex digest>
+//	<dir>/<data key id>/<64 hex digest>
+//
+// (Stores written before 2026-11-27 have a further directory level, named
+// by the digest's first two hex digits, between the two; such blobs are
+// still found, read and deleted.)
 //
 // A blob's address is HMAC-SHA-256 of its plaintext under an address key
 // derived (HKDF) from the subject's data key, so identical files dedupe per
@@ -19,8 +23,9 @@
 // last segment, and every segment authenticates the header as additional
 // data (the last one also the blob's address); reordering, dropping,
 // truncating or extending segments, or moving a blob file to another
-// address, therefore fails authentication, and memory stays bounded by one
-// segment.
+// address, therefore fails authentication. Memory stays bounded whatever
+// the blob's size: a 1 MiB staging buffer on write, a 1 MiB read-ahead on
+// read (more only for segments above 512 KiB).
 //
 // Data keys are wrapped with AES-256-GCM under a master key (from a key
 // file or an environment variable, see LoadMasterKey) with the subject key

@@ -200,6 +200,17 @@ func mustRead(tb testing.TB, p string) []byte {
 	return b
 }
 
+// keyDir returns the key directory (the store's first level) that holds
+// the blob file p.
+func keyDir(tb testing.TB, e *env, p string) string {
+	tb.Helper()
+	rel, err := filepath.Rel(e.dir, p)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return filepath.Join(e.dir, strings.Split(filepath.ToSlash(rel), "/")[0])
+}
+
 // blobPath finds a blob's file by its digest (the layout is the store's
 // business; the test only needs the file to damage it).
 func blobPath(tb testing.TB, e *env, ref ethos.BlobRef) string {
@@ -350,11 +361,11 @@ func TestShredSubject(t *testing.T) {
 		newHeader := mustRead(t, newFile)[:29]
 		restored := 0
 		for p, data := range backup {
-			if !strings.HasPrefix(p, filepath.Dir(filepath.Dir(blobPath(t, e, refsB[0])))) {
+			if !strings.HasPrefix(p, keyDir(t, e, blobPath(t, e, refsB[0]))) {
 				// a blob of subject A
 				forged := slices.Clone(data)
 				copy(forged[13:29], newHeader[13:29])
-				dst := filepath.Join(filepath.Dir(filepath.Dir(newFile)), filepath.Base(filepath.Dir(p)), filepath.Base(p))
+				dst := filepath.Join(keyDir(t, e, newFile), filepath.Base(p))
 				os.MkdirAll(filepath.Dir(dst), 0o700)
 				if err := os.WriteFile(dst, forged, 0o600); err != nil {
 					t.Fatal(err)
@@ -682,7 +693,7 @@ func TestRemoveStaleTemp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Dir(filepath.Dir(blobPath(t, e, ref)))
+	dir := keyDir(t, e, blobPath(t, e, ref))
 	for _, name := range []string{".put-123", ".put-456"} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte("half a blob"), 0o600); err != nil {
 			t.Fatal(err)

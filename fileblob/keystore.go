@@ -42,6 +42,7 @@ type FileKeyStore struct {
 	lock     *os.File
 	journal  *os.File
 	seq      uint64 // last change applied
+	durable  uint64 // last change known to be on disk (seq, or less after CreateDataKeyDeferred)
 	appended int    // records in the journal
 }
 
@@ -89,6 +90,7 @@ func (s *FileKeyStore) Open() error {
 		s.lock, s.keys = nil, nil
 		return err
 	}
+	s.durable = s.seq // what was read is on disk
 	return nil
 }
 
@@ -216,6 +218,7 @@ func (s *FileKeyStore) compact() error {
 		return fmt.Errorf("key store journal: %w", err)
 	}
 	s.appended = 0
+	s.durable = s.seq // the snapshot holds every change
 	return nil
 }
 
@@ -266,8 +269,24 @@ func (s *FileKeyStore) DataKey(ctx context.Context, subject ethos.SubjectKey) (*
 	return clone(k), nil
 }
 
-// CreateDataKey implements ethos.KeyStore.
+// CreateDataKey implements ethos.KeyStore: the key is durable when it
+// returns.
 func (s *FileKeyStore) CreateDataKey(ctx context.Context, k *ethos.DataKey) error {
+	return s.create(k, true)
+}
+
+// CreateDataKeyDeferred adds a key as CreateDataKey does but does not sync
+// the journal: the key is durable only after the next SyncKeys (or a
+// CreateDataKey, or any change that rewrites the snapshot). The blob store
+// uses it for PutDeferred, whose blobs are acknowledged only after Flush,
+// which calls SyncKeys first: a burst of new subjects then costs one
+// journal sync per group instead of one each, all taken under the store's
+// lock.
+func (s *FileKeyStore) CreateDataKeyDeferred(ctx context.Context, k *ethos.DataKey) error {
+	return s.create(k, false)
+}
+
+func (s *FileKeyStore) create(k *ethos.DataKey, sync bool) error {
 	if err := validDataKey(k); err != nil {
 		return err
 	}
@@ -286,17 +305,50 @@ func (s *FileKeyStore) CreateDataKey(ctx context.Context, k *ethos.DataKey) erro
 	if _, err := s.journal.Write(append(line, '\n')); err != nil {
 		return fmt.Errorf("key store journal: %w", err)
 	}
-	if err := s.journal.Sync(); err != nil {
-		return fmt.Errorf("key store journal: %w", err)
+	if sync {
+		if err := s.journal.Sync(); err != nil {
+			return fmt.Errorf("key store journal: %w", err)
+		}
 	}
 	s.seq++
+	if sync {
+		s.durable = s.seq // one fsync covers every earlier append too
+	}
 	s.appended++
 	s.keys[k.Subject] = clone(k)
 	if s.appended >= compactEvery {
 		if err := s.compact(); err != nil {
-			return err // the key is durable in the journal
+			return err // the key is in the journal (durable if sync)
 		}
 	}
+	return nil
+}
+
+// SyncKeys makes every key added by CreateDataKeyDeferred durable. The
+// journal is synced outside the store's lock, so look-ups and new keys go
+// on meanwhile.
+func (s *FileKeyStore) SyncKeys(ctx context.Context) error {
+	s.mu.Lock()
+	if err := s.notOpen(); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	if s.durable >= s.seq {
+		s.mu.Unlock()
+		return nil
+	}
+	target, j := s.seq, s.journal
+	s.mu.Unlock()
+	err := j.Sync()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.durable >= target {
+		return nil // a snapshot written meanwhile (compaction, Close) holds them
+	}
+	if err != nil {
+		return fmt.Errorf("key store journal: %w", err)
+	}
+	s.durable = target
 	return nil
 }
 

@@ -3,6 +3,7 @@ package fileblob
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -27,6 +28,12 @@ type Store struct {
 	// SegmentSize is the plaintext size of a sealed segment (SegmentSize
 	// by default). Readers take it from each blob's header.
 	SegmentSize int
+	// BufferedIO writes blob files through the page cache. By default
+	// they are written with direct I/O where the file system allows it
+	// (Linux): the ciphertext is not copied into the page cache, which
+	// saves CPU on ingest; reading a blob back soon after then comes from
+	// the device rather than from memory.
+	BufferedIO bool
 
 	mu      sync.RWMutex
 	master  *MasterKey
@@ -134,9 +141,27 @@ func (s *Store) unwrap(k *ethos.DataKey) ([]byte, error) {
 	return m.unwrap(k)
 }
 
+// DeferredKeyStore is a key store that can add data keys without making
+// each durable at once (FileKeyStore). PutDeferred creates keys that way,
+// and Flush calls SyncKeys before it syncs the blobs, so a new subject's
+// key is durable before any of its blobs is acknowledged.
+type DeferredKeyStore interface {
+	CreateDataKeyDeferred(ctx context.Context, k *ethos.DataKey) error
+	SyncKeys(ctx context.Context) error
+}
+
+// syncKeys makes keys created for deferred puts durable.
+func (s *Store) syncKeys(ctx context.Context) error {
+	if dk, ok := s.Keys.(DeferredKeyStore); ok {
+		return dk.SyncKeys(ctx)
+	}
+	return nil
+}
+
 // dataKey returns the subject's data key record and plaintext key,
-// creating one when create is set and the subject has none.
-func (s *Store) dataKey(ctx context.Context, subject ethos.SubjectKey, create bool) (*ethos.DataKey, []byte, error) {
+// creating one when create is set and the subject has none; a key created
+// for a deferred put is synced only by the next Flush (or durable Put).
+func (s *Store) dataKey(ctx context.Context, subject ethos.SubjectKey, create, deferred bool) (*ethos.DataKey, []byte, error) {
 	for range 2 {
 		k, err := s.Keys.DataKey(ctx, subject)
 		if err == nil {
@@ -157,7 +182,11 @@ func (s *Store) dataKey(ctx context.Context, subject ethos.SubjectKey, create bo
 		s.mu.RLock()
 		s.master.wrap(k, plain)
 		s.mu.RUnlock()
-		err = s.Keys.CreateDataKey(ctx, k)
+		if dk, ok := s.Keys.(DeferredKeyStore); ok && deferred {
+			err = dk.CreateDataKeyDeferred(ctx, k)
+		} else {
+			err = s.Keys.CreateDataKey(ctx, k)
+		}
 		if err == nil {
 			return k, plain, nil
 		}
@@ -169,8 +198,44 @@ func (s *Store) dataKey(ctx context.Context, subject ethos.SubjectKey, create bo
 	return nil, nil, fmt.Errorf("data key for subject %s: created and lost twice", subject.Short())
 }
 
+// mkdir creates directory dir (mode 0700) unless it exists, and reports
+// whether it did: a new directory's entry in its parent must be synced.
+func mkdir(dir string) (bool, error) {
+	err := os.Mkdir(dir, 0o700)
+	if err == nil {
+		return true, nil
+	}
+	if errors.Is(err, fs.ErrExist) {
+		if fi, serr := os.Stat(dir); serr == nil && fi.IsDir() {
+			return false, nil
+		}
+	}
+	return false, err
+}
+
+// blobPath is where Put writes a blob: straight in its key's directory.
+// Stores written before 2026-11-27 put each blob one level deeper, in a
+// directory named by the digest's first two hex digits (legacyPath); that
+// level cost a directory per blob on ingest and bought nothing, since the
+// key directories already split a store by subject. Both layouts are read.
 func (s *Store) blobPath(keyID, digest string) string {
+	return filepath.Join(s.Dir, keyID, digest)
+}
+
+func (s *Store) legacyPath(keyID, digest string) string {
 	return filepath.Join(s.Dir, keyID, digest[:2], digest)
+}
+
+// existingPath returns the path of a stored blob in either layout, or
+// fs.ErrNotExist.
+func (s *Store) existingPath(keyID, digest string) (string, error) {
+	p := s.blobPath(keyID, digest)
+	_, err := os.Lstat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		p = s.legacyPath(keyID, digest)
+		_, err = os.Lstat(p)
+	}
+	return p, err
 }
 
 // UnreadBytes is a reader over bytes already in memory that can hand
@@ -180,6 +245,18 @@ func (s *Store) blobPath(keyID, digest string) string {
 type UnreadBytes interface {
 	io.Reader
 	Unread() []byte // the bytes a Read would still return, not to be modified during Put
+}
+
+// KnownDigest is a reader that knows the SHA-256 of the bytes it yields
+// (an output whose writer hashed it, as the de-identification engine
+// does): Put and PutDeferred then derive the blob's address from that
+// digest instead of hashing the bytes again. The digest must be of exactly
+// the bytes the reader yields (the Unread bytes, for an UnreadBytes); a
+// wrong one files the blob under a wrong address, where a later Put of
+// other bytes with the same wrong digest would be taken for it.
+type KnownDigest interface {
+	io.Reader
+	PlainSHA256() []byte // 32 bytes
 }
 
 type ctxReader struct {
@@ -202,8 +279,9 @@ func (s *Store) Put(ctx context.Context, subject ethos.SubjectKey, r io.Reader) 
 }
 
 // PutDeferred is Put without its syncs: the blob is sealed into a
-// temporary file and renamed into place, and the file and the directories
-// it changed become durable only at the next Flush. A caller must not
+// temporary file and renamed into place, and the file, the directories
+// it changed and a data key created for a new subject become durable only
+// at the next Flush. A caller must not
 // acknowledge the blob (record it, answer for it) before Flush returns
 // nil. Unlike Put it keeps a blob already at the address only if it
 // authenticates whole, and replaces it otherwise, since a crash before a
@@ -213,11 +291,16 @@ func (s *Store) PutDeferred(ctx context.Context, subject ethos.SubjectKey, r io.
 }
 
 // Flush makes every blob written by PutDeferred before it was called
-// durable: on Linux with one syncfs(2) of the store's file system,
+// durable: first the data keys created for them (DeferredKeyStore), then
+// the blobs, on Linux with one syncfs(2) of the store's file system,
 // elsewhere with an fsync of each pending file and directory.
 func (s *Store) Flush(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	// Keys first: a blob is useless without its key.
+	if err := s.syncKeys(ctx); err != nil {
+		return fmt.Errorf("blob store: flush: %w", err)
 	}
 	s.pendMu.Lock()
 	paths := make([]string, 0, len(s.pending))
@@ -280,27 +363,41 @@ func (s *Store) put(ctx context.Context, subject ethos.SubjectKey, r io.Reader, 
 	if !subject.Valid() {
 		return ethos.BlobRef{}, ethos.Errorf(ethos.EINVALID, "put blob: subject is not a subject key")
 	}
-	k, plain, err := s.dataKey(ctx, subject, true)
+	k, plain, err := s.dataKey(ctx, subject, true, !durable)
 	if err != nil {
 		return ethos.BlobRef{}, fmt.Errorf("put blob: %w", err)
+	}
+	if durable {
+		// The key may have been created by a deferred put not yet
+		// flushed: a durable blob needs a durable key.
+		if err := s.syncKeys(ctx); err != nil {
+			return ethos.BlobRef{}, fmt.Errorf("put blob: %w", err)
+		}
 	}
 	kid, _ := hex.DecodeString(k.ID)
 	dir := filepath.Join(s.Dir, k.ID)
-	_, keyDirErr := os.Stat(dir)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return ethos.BlobRef{}, fmt.Errorf("put blob: %w", err)
-	}
-	f, err := os.CreateTemp(dir, ".put-*")
+	newKeyDir, err := mkdir(dir)
 	if err != nil {
 		return ethos.BlobRef{}, fmt.Errorf("put blob: %w", err)
 	}
-	tmp := f.Name()
+	bf, err := createBlobFile(dir, s.SegmentSize, !s.BufferedIO)
+	if err != nil {
+		return ethos.BlobRef{}, fmt.Errorf("put blob: %w", err)
+	}
+	f, tmp := bf.f, bf.Name()
 	fail := func(err error) (ethos.BlobRef, error) {
+		bf.release()
 		f.Close()
 		os.Remove(tmp)
 		return ethos.BlobRef{}, fmt.Errorf("put blob for subject %s: %w", subject.Short(), err)
 	}
-	seal, err := newSealer(f, kid, plain, s.SegmentSize)
+	var known []byte
+	if kd, ok := r.(KnownDigest); ok {
+		if known = kd.PlainSHA256(); len(known) != sha256.Size {
+			return fail(fmt.Errorf("known digest of %d bytes, want %d", len(known), sha256.Size))
+		}
+	}
+	seal, err := newSealer(bf, kid, plain, s.SegmentSize, known)
 	if err != nil {
 		return fail(err)
 	}
@@ -312,12 +409,16 @@ func (s *Store) put(ctx context.Context, subject ethos.SubjectKey, r io.Reader, 
 	} else {
 		err = seal.readFrom(ctxReader{ctx, r})
 	}
+	if err == nil {
+		err = bf.writeOut(true)
+	}
 	if err != nil {
 		return fail(err)
 	}
+	bf.release()
 	ref := ethos.BlobRef{Subject: subject, Digest: seal.digest(), Size: seal.size}
 	final := s.blobPath(k.ID, ref.Digest)
-	if _, err := os.Stat(final); err == nil && (durable || s.intact(ctx, ref)) {
+	if old, err := s.existingPath(k.ID, ref.Digest); err == nil && (durable || s.intact(ctx, ref)) {
 		// Same bytes for the same subject: already stored. A deferred Put
 		// trusts the file only once it authenticates whole (a crash
 		// before a Flush can leave it incomplete), and syncs it with the
@@ -325,7 +426,7 @@ func (s *Store) put(ctx context.Context, subject ethos.SubjectKey, r io.Reader, 
 		f.Close()
 		os.Remove(tmp)
 		if !durable {
-			s.addPending(map[string]bool{final: false})
+			s.addPending(map[string]bool{old: false})
 		}
 		return ref, nil
 	}
@@ -338,35 +439,21 @@ func (s *Store) put(ctx context.Context, subject ethos.SubjectKey, r io.Reader, 
 		os.Remove(tmp)
 		return ethos.BlobRef{}, fmt.Errorf("put blob %s: %w", ref, err)
 	}
-	sub := filepath.Dir(final)
-	_, statErr := os.Stat(sub)
-	if err := os.MkdirAll(sub, 0o700); err != nil {
-		os.Remove(tmp)
-		return ethos.BlobRef{}, fmt.Errorf("put blob %s: %w", ref, err)
-	}
 	if err := os.Rename(tmp, final); err != nil {
 		os.Remove(tmp)
 		return ethos.BlobRef{}, fmt.Errorf("put blob %s: %w", ref, err)
 	}
 	if !durable {
-		paths := map[string]bool{final: false, sub: true}
-		if statErr != nil {
-			paths[dir] = true
-		}
-		if keyDirErr != nil {
+		paths := map[string]bool{final: false, dir: true}
+		if newKeyDir {
 			paths[s.Dir] = true
 		}
 		s.addPending(paths)
 	} else {
-		if err := syncDir(sub); err != nil {
+		if err := syncDir(dir); err != nil {
 			return ethos.BlobRef{}, fmt.Errorf("put blob %s: %w", ref, err)
 		}
-		if statErr != nil {
-			if err := syncDir(dir); err != nil {
-				return ethos.BlobRef{}, fmt.Errorf("put blob %s: %w", ref, err)
-			}
-		}
-		if keyDirErr != nil {
+		if newKeyDir {
 			if err := syncDir(s.Dir); err != nil {
 				return ethos.BlobRef{}, fmt.Errorf("put blob %s: %w", ref, err)
 			}
@@ -391,7 +478,7 @@ func (s *Store) Open(ctx context.Context, ref ethos.BlobRef) (io.ReadCloser, err
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	k, plain, err := s.dataKey(ctx, ref.Subject, false)
+	k, plain, err := s.dataKey(ctx, ref.Subject, false, false)
 	if err != nil {
 		if ethos.ErrorCode(err) == ethos.ENOTFOUND {
 			return nil, ethos.Errorf(ethos.ENOTFOUND, "blob %s: the subject has no data key (never stored or crypto-shredded)", ref)
@@ -399,6 +486,9 @@ func (s *Store) Open(ctx context.Context, ref ethos.BlobRef) (io.ReadCloser, err
 		return nil, fmt.Errorf("open blob %s: %w", ref, err)
 	}
 	f, err := os.Open(s.blobPath(k.ID, ref.Digest))
+	if errors.Is(err, fs.ErrNotExist) {
+		f, err = os.Open(s.legacyPath(k.ID, ref.Digest))
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ethos.Errorf(ethos.ENOTFOUND, "blob %s not found", ref)
 	}
@@ -426,8 +516,11 @@ func (s *Store) Delete(ctx context.Context, ref ethos.BlobRef) error {
 		}
 		return fmt.Errorf("delete blob %s: %w", ref, err)
 	}
-	p := s.blobPath(k.ID, ref.Digest)
-	if err := os.Remove(p); err != nil {
+	p, err := s.existingPath(k.ID, ref.Digest)
+	if err == nil {
+		err = os.Remove(p)
+	}
+	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return ethos.Errorf(ethos.ENOTFOUND, "blob %s not found", ref)
 		}

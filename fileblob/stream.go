@@ -1,7 +1,7 @@
 package fileblob
 
 import (
-	"bufio"
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"os"
+	"sync"
 )
 
 // Blob file format, version 1:
@@ -63,9 +65,26 @@ func (e *CorruptError) Error() string {
 func (e *CorruptError) Unwrap() error { return ErrCorrupt }
 
 // keys derived from a subject's data key.
+//
+// A blob's address is HMAC-SHA-256, under the address key, of the
+// plaintext's SHA-256 (since 2026-11-27; label "v2"). Before, it was the
+// HMAC of the plaintext itself (label "v1"). Both are keyed, so an address
+// tells nothing to whoever lacks the key, and both dedupe identical
+// plaintexts of a subject; the v2 form lets a caller that already hashed
+// the plaintext (a de-identified output and its recorded SHA-256) hand the
+// digest over instead of the store hashing every byte again. Readers never
+// recompute an address (the final segment authenticates it), so blobs of
+// either form read alike; a v1 and a v2 blob of the same bytes are simply
+// two blobs.
 func addressKey(dataKey []byte) []byte {
-	k, _ := hkdf.Key(sha256.New, dataKey, nil, "ethos blob address v1", 32)
+	k, _ := hkdf.Key(sha256.New, dataKey, nil, "ethos blob address v2", 32)
 	return k
+}
+
+func blobAddress(addrKey, plainSum []byte) []byte {
+	m := hmac.New(sha256.New, addrKey)
+	m.Write(plainSum)
+	return m.Sum(nil)
 }
 
 func blobAEAD(dataKey, salt []byte) cipher.AEAD {
@@ -84,22 +103,26 @@ func segmentNonce(nonce, prefix []byte, i uint32, last bool) {
 	}
 }
 
-// sealer encrypts a plaintext stream to w and computes its address.
+// sealer encrypts a plaintext stream into a blob file and computes its
+// address. Each segment is sealed straight into the file's staging buffer.
 type sealer struct {
-	w      io.Writer
-	header []byte
-	aead   cipher.AEAD
-	mac    hash.Hash
-	sum    []byte // the address, once the final segment is sealed
-	buf    []byte // plaintext of the pending segment
-	out    []byte
-	nonce  [12]byte
-	seg    uint32
-	size   int64
-	n      int64 // ciphertext bytes written
+	w       *blobFile
+	header  []byte
+	aead    cipher.AEAD
+	addrKey []byte
+	sha     hash.Hash // SHA-256 of the plaintext; nil when known
+	known   []byte    // the plaintext's SHA-256 given by the caller
+	sum     []byte    // the address, once the final segment is sealed
+	segSize int
+	buf     []byte // plaintext of the pending segment (readFrom only)
+	nonce   [12]byte
+	seg     uint32
+	size    int64
 }
 
-func newSealer(w io.Writer, keyID []byte, dataKey []byte, segSize int) (*sealer, error) {
+// newSealer starts a blob; known, when not nil, is the plaintext's
+// SHA-256, which the sealer then trusts instead of computing it.
+func newSealer(w *blobFile, keyID []byte, dataKey []byte, segSize int, known []byte) (*sealer, error) {
 	h := make([]byte, headerSize)
 	copy(h, magic)
 	h[8] = formatVersion
@@ -108,22 +131,27 @@ func newSealer(w io.Writer, keyID []byte, dataKey []byte, segSize int) (*sealer,
 	rand.Read(h[saltOff:headerSize])
 	s := &sealer{
 		w: w, header: h,
-		aead: blobAEAD(dataKey, h[saltOff:prefixOff]),
-		mac:  hmac.New(sha256.New, addressKey(dataKey)),
-		buf:  make([]byte, 0, segSize),
-		out:  make([]byte, 0, segSize+tagSize),
+		aead:    blobAEAD(dataKey, h[saltOff:prefixOff]),
+		addrKey: addressKey(dataKey),
+		known:   known,
+		segSize: segSize,
 	}
-	if _, err := w.Write(h); err != nil {
+	if known == nil {
+		s.sha = sha256.New()
+	}
+	if err := w.add(h); err != nil {
 		return nil, err
 	}
-	s.n = headerSize
 	return s, nil
 }
 
 // readFrom encrypts everything r yields. The last segment is sealed only
 // once r reports EOF, so a full final segment is followed by no empty one.
 func (s *sealer) readFrom(r io.Reader) error {
-	segSize := cap(s.buf)
+	segSize := s.segSize
+	if cap(s.buf) < segSize {
+		s.buf = make([]byte, 0, segSize)
+	}
 	for {
 		n, err := io.ReadFull(r, s.buf[len(s.buf):segSize])
 		s.buf = s.buf[:len(s.buf)+n]
@@ -154,7 +182,7 @@ func (s *sealer) readFrom(r io.Reader) error {
 // straight from data (readFrom copies into the segment buffer first). The
 // segments are those readFrom makes of the same bytes.
 func (s *sealer) sealBytes(data []byte) error {
-	segSize := cap(s.buf)
+	segSize := s.segSize
 	for {
 		n := min(len(data), segSize)
 		last := n == len(data)
@@ -181,7 +209,9 @@ func (s *sealer) seal(p []byte, last bool) error {
 	if s.seg == ^uint32(0) {
 		return errors.New("blob too large for the segment counter")
 	}
-	s.mac.Write(p)
+	if s.sha != nil {
+		s.sha.Write(p)
+	}
 	s.size += int64(len(p))
 	segmentNonce(s.nonce[:], s.header[prefixOff:], s.seg, last)
 	aad := s.header
@@ -189,14 +219,18 @@ func (s *sealer) seal(p []byte, last bool) error {
 		// The final segment also authenticates the blob's address, so a
 		// blob file moved to another address fails on read without the
 		// reader hashing the plaintext again.
-		s.sum = s.mac.Sum(nil)
+		plainSum := s.known
+		if s.sha != nil {
+			plainSum = s.sha.Sum(nil)
+		}
+		s.sum = blobAddress(s.addrKey, plainSum)
 		aad = finalAAD(s.header, s.sum)
 	}
-	s.out = s.aead.Seal(s.out[:0], s.nonce[:], p, aad)
-	if _, err := s.w.Write(s.out); err != nil {
+	dst, err := s.w.reserve(len(p) + tagSize)
+	if err != nil {
 		return err
 	}
-	s.n += int64(len(s.out))
+	s.w.staged(len(s.aead.Seal(dst, s.nonce[:], p, aad)))
 	s.seg++
 	return nil
 }
@@ -209,110 +243,183 @@ func finalAAD(header, digest []byte) []byte {
 
 // opener decrypts a blob file segment by segment; it releases a segment's
 // plaintext only after the segment authenticated, and reports an error
-// instead of EOF when the stream ends without a final segment or the final
-// segment does not authenticate the expected address.
+// instead of EOF when the file ends without a final segment or the final
+// segment does not authenticate the expected address. The file's size,
+// taken when it is opened, says which segment is the last. Ciphertext is
+// read ahead in chunks of up to readChunk bytes (pooled), and a segment is
+// decrypted straight into the caller's buffer when it has room for it.
 type opener struct {
 	ref     string
-	r       *bufio.Reader
+	r       io.Reader
 	c       io.Closer
 	header  []byte
 	aead    cipher.AEAD
 	final   []byte // additional data of the final segment
 	segSize int
-	in      []byte
+	size    int64  // file size
+	chunk   []byte // ciphertext read ahead: chunk[cpos:] is not decrypted yet
+	pooled  *[]byte
+	cpos    int
+	rd      int64 // file bytes read into chunks so far
 	plain   []byte
 	pos     int
 	seg     uint32
-	off     int64
+	off     int64 // file offset of the next segment
 	done    bool
 	err     error
 }
 
-func newOpener(ref string, rc io.ReadCloser, keyID []byte, dataKey []byte, digest string) (*opener, error) {
+// readChunk is the read-ahead of an opener of the default segment size.
+const readChunk = 1 << 20
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, readChunk); return &b }}
+
+func newOpener(ref string, f *os.File, keyID []byte, dataKey []byte, digest string) (*opener, error) {
 	sum, err := hex.DecodeString(digest)
 	if err != nil || len(sum) != sha256.Size {
 		return nil, fmt.Errorf("blob %s: malformed digest", ref)
 	}
-	br := bufio.NewReaderSize(rc, 64<<10)
-	h := make([]byte, headerSize)
-	if _, err := io.ReadFull(br, h); err != nil {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: %w", ref, err)
+	}
+	o := &opener{ref: ref, r: f, c: f, size: fi.Size()}
+	o.pooled = chunkPool.Get().(*[]byte)
+	o.chunk = (*o.pooled)[:0]
+	if o.size < headerSize {
+		o.release()
 		return nil, &CorruptError{Ref: ref, Segment: -1, Reason: "file shorter than the header"}
 	}
+	if err := o.fill(headerSize); err != nil {
+		o.release()
+		return nil, err
+	}
+	h := bytes.Clone(o.chunk[:headerSize])
+	o.cpos = headerSize
+	fail := func(reason string) (*opener, error) {
+		o.release()
+		return nil, &CorruptError{Ref: ref, Segment: -1, Reason: reason}
+	}
 	if string(h[:8]) != magic {
-		return nil, &CorruptError{Ref: ref, Segment: -1, Reason: "not an Ethos blob (bad magic)"}
+		return fail("not an Ethos blob (bad magic)")
 	}
 	if h[8] != formatVersion {
-		return nil, &CorruptError{Ref: ref, Segment: -1, Reason: fmt.Sprintf("unknown format version %d", h[8])}
+		return fail(fmt.Sprintf("unknown format version %d", h[8]))
 	}
 	seg := binary.BigEndian.Uint32(h[9:13])
 	if seg == 0 || seg > maxSegment {
-		return nil, &CorruptError{Ref: ref, Segment: -1, Reason: fmt.Sprintf("segment size %d out of range", seg)}
+		return fail(fmt.Sprintf("segment size %d out of range", seg))
 	}
 	if !hmac.Equal(h[13:29], keyID) {
-		return nil, &CorruptError{Ref: ref, Segment: -1, Reason: "sealed under another data key"}
+		return fail("sealed under another data key")
 	}
-	return &opener{
-		ref: ref, r: br, c: rc, header: h,
-		aead:    blobAEAD(dataKey, h[saltOff:prefixOff]),
-		final:   finalAAD(h, sum),
-		segSize: int(seg),
-		in:      make([]byte, int(seg)+tagSize),
-		off:     headerSize,
-	}, nil
+	o.header = h
+	o.aead = blobAEAD(dataKey, h[saltOff:prefixOff])
+	o.final = finalAAD(h, sum)
+	o.segSize = int(seg)
+	o.off = headerSize
+	return o, nil
+}
+
+// fill makes at least n undecrypted bytes available at chunk[cpos:],
+// reading ahead as far as the chunk (grown for large segments) and the
+// file allow.
+func (o *opener) fill(n int) error {
+	if len(o.chunk)-o.cpos >= n {
+		return nil
+	}
+	rest := copy(o.chunk[:cap(o.chunk)], o.chunk[o.cpos:])
+	o.chunk, o.cpos = o.chunk[:rest], 0
+	if cap(o.chunk) < n {
+		o.chunk = append(make([]byte, 0, n), o.chunk...)
+	}
+	want := int(min(int64(cap(o.chunk)-rest), o.size-o.rd))
+	if want < n-rest {
+		return o.corrupt("missing: the blob is truncated")
+	}
+	m, err := io.ReadAtLeast(o.r, o.chunk[rest:rest+want], n-rest)
+	o.chunk = o.chunk[:rest+m]
+	o.rd += int64(m)
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		// Shorter than when it was opened.
+		return o.corrupt("missing: the blob is truncated")
+	}
+	if err != nil {
+		return fmt.Errorf("blob %s: read: %w", o.ref, err)
+	}
+	return nil
+}
+
+func (o *opener) release() {
+	if o.pooled != nil {
+		chunkPool.Put(o.pooled)
+		o.pooled = nil
+	}
+	o.chunk = nil
 }
 
 func (o *opener) corrupt(reason string) error {
 	return &CorruptError{Ref: o.ref, Segment: int64(o.seg), Offset: o.off, Reason: reason}
 }
 
-func (o *opener) next() error {
-	n, err := io.ReadFull(o.r, o.in)
-	switch {
-	case err == io.EOF:
-		return o.corrupt("missing: the blob is truncated")
-	case err == io.ErrUnexpectedEOF:
-		// A short segment must be the last.
-	case err != nil:
-		return fmt.Errorf("blob %s: read: %w", o.ref, err)
+// next authenticates the next segment and decrypts it into dst when dst
+// has room for a whole segment (returning the length written there), or
+// into o.plain.
+func (o *opener) next(dst []byte) (int, error) {
+	left := o.size - o.off
+	if left <= 0 {
+		return 0, o.corrupt("missing: the blob is truncated")
 	}
+	n := int(min(left, int64(o.segSize+tagSize)))
 	if n < tagSize {
-		return o.corrupt("truncated segment")
+		return 0, o.corrupt("truncated segment")
 	}
-	last := n < len(o.in)
-	if !last {
-		if _, perr := o.r.Peek(1); perr == io.EOF {
-			last = true
-		} else if perr != nil {
-			return fmt.Errorf("blob %s: read: %w", o.ref, perr)
-		}
+	last := int64(n) == left
+	if err := o.fill(n); err != nil {
+		return 0, err
 	}
+	in := o.chunk[o.cpos : o.cpos+n]
 	var nonce [12]byte
 	segmentNonce(nonce[:], o.header[prefixOff:], o.seg, last)
 	aad := o.header
 	if last {
 		aad = o.final
 	}
-	p, aerr := o.aead.Open(o.plain[:0], nonce[:], o.in[:n], aad)
+	direct := len(dst) >= n-tagSize
+	out := o.plain[:0]
+	if direct {
+		out = dst[:0]
+	} else if cap(out) < o.segSize {
+		out = make([]byte, 0, o.segSize)
+	}
+	p, aerr := o.aead.Open(out, nonce[:], in, aad)
 	if aerr != nil {
+		if direct {
+			clear(dst[:n-tagSize]) // Open may have left unauthenticated bytes there
+		}
 		// Tell the reader what most likely happened.
 		if !last {
 			segmentNonce(nonce[:], o.header[prefixOff:], o.seg, true)
-			if _, e2 := o.aead.Open(nil, nonce[:], o.in[:n], o.final); e2 == nil {
-				return o.corrupt("bytes follow the final segment: data was appended")
+			if _, e2 := o.aead.Open(nil, nonce[:], in, o.final); e2 == nil {
+				return 0, o.corrupt("bytes follow the final segment: data was appended")
 			}
 		} else {
 			segmentNonce(nonce[:], o.header[prefixOff:], o.seg, false)
-			if _, e2 := o.aead.Open(nil, nonce[:], o.in[:n], o.header); e2 == nil {
-				return o.corrupt("stream ends after a non-final segment: the blob is truncated")
+			if _, e2 := o.aead.Open(nil, nonce[:], in, o.header); e2 == nil {
+				return 0, o.corrupt("stream ends after a non-final segment: the blob is truncated")
 			}
 		}
-		return o.corrupt("authentication failed: the blob was modified, sealed under another key, or is not the blob of this address")
+		return 0, o.corrupt("authentication failed: the blob was modified, sealed under another key, or is not the blob of this address")
 	}
-	o.plain, o.pos = p, 0
+	o.cpos += n
 	o.off += int64(n)
 	o.seg++
 	o.done = last
-	return nil
+	if direct {
+		return len(p), nil
+	}
+	o.plain, o.pos = p, 0
+	return 0, nil
 }
 
 func (o *opener) Read(b []byte) (int, error) {
@@ -323,10 +430,17 @@ func (o *opener) Read(b []byte) (int, error) {
 		if o.done {
 			return 0, io.EOF
 		}
-		if err := o.next(); err != nil {
+		if o.chunk == nil {
+			return 0, fmt.Errorf("blob %s: read after close", o.ref)
+		}
+		n, err := o.next(b)
+		if err != nil {
 			o.err = err
 			o.plain, o.pos = nil, 0
 			return 0, err
+		}
+		if n > 0 || len(b) == 0 {
+			return n, nil
 		}
 	}
 	n := copy(b, o.plain[o.pos:])
@@ -334,4 +448,7 @@ func (o *opener) Read(b []byte) (int, error) {
 	return n, nil
 }
 
-func (o *opener) Close() error { return o.c.Close() }
+func (o *opener) Close() error {
+	o.release()
+	return o.c.Close()
+}

@@ -23,9 +23,11 @@ type VerifyReport struct {
 	// "<blob ref>: <reason>".
 	Corrupt []string `json:"corrupt"`
 	// Orphans lists key directories with no data key in the key store:
-	// the remains of a shredding interrupted after the key was destroyed
-	// (unreadable; safe to delete) or of a key store restored from an
-	// older backup (then the keys are missing: investigate).
+	// the remains of a shredding interrupted after the key was destroyed,
+	// or of a power loss before a Flush synced a new subject's key (both
+	// unreadable, never acknowledged; safe to delete), or of a key store
+	// restored from an older backup (then the keys are missing:
+	// investigate).
 	Orphans []string `json:"orphans"`
 	// TempFiles counts unfinished puts left by a crash (never read).
 	TempFiles int `json:"temp_files"`

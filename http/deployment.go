@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -463,7 +462,12 @@ func readRecords(w http.ResponseWriter, r *http.Request) ([]json.RawMessage, err
 	if ct != "" && !strings.HasPrefix(ct, "application/json") && !strings.HasPrefix(ct, "application/x-ndjson") && !strings.HasPrefix(ct, "application/jsonl") {
 		return nil, &fieldError{code: ethos.EINVALID, msg: "Content-Type must be application/json (an array) or application/x-ndjson (JSON lines)"}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxEventBody))
+	var buf bytes.Buffer
+	if r.ContentLength > 0 && r.ContentLength <= MaxEventBody {
+		buf.Grow(int(r.ContentLength) + bytes.MinRead) // one read, no regrowth
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, MaxEventBody))
+	body := buf.Bytes()
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return nil, &fieldError{code: codeTooLarge, msg: fmt.Sprintf("request body larger than %d bytes", MaxEventBody)}
@@ -484,7 +488,7 @@ func readRecords(w http.ResponseWriter, r *http.Request) ([]json.RawMessage, err
 		}
 		return recs, nil
 	}
-	var recs []json.RawMessage
+	recs := make([]json.RawMessage, 0, bytes.Count(trimmed, []byte("\n"))+1)
 	for line := range bytes.SplitSeq(trimmed, []byte("\n")) {
 		line = bytes.TrimSpace(line)
 		if len(line) == 0 {
@@ -520,6 +524,37 @@ func ingestStatus(res *ethos.IngestResult) int {
 	return http.StatusMultiStatus
 }
 
+// decideBatch asks the policy whether p may write a batch to deployment
+// d. A denial is recorded at once (as decide does); an allow is returned
+// for the caller to record together with the batch's outcome, so that a
+// batch costs one audit entry, not two.
+func (s *Server) decideBatch(r *http.Request, p *principal, d *ethos.Deployment) (ethos.AccessRequest, ethos.AccessDecision, error) {
+	ctx := r.Context()
+	prj, err := s.Projects.FindProjectByID(ctx, d.ProjectID)
+	if err != nil {
+		return ethos.AccessRequest{}, ethos.AccessDecision{}, err
+	}
+	duas, _, err := s.DUAs.FindDUAs(ctx, ethos.DUAFilter{PartyID: &p.Party.ID, ProjectID: &prj.ID, Limit: 1000})
+	if err != nil {
+		return ethos.AccessRequest{}, ethos.AccessDecision{}, err
+	}
+	req := ethos.AccessRequest{ProjectID: prj.ID, ProjectPartyID: prj.PartyID, Stage: ethos.StageDeployment, Action: ethos.ActionWrite,
+		Purpose: ethos.PurposeAIDeploymentMonitoring, View: ethos.ViewFull, DUAs: duas,
+		UserID: p.User.ID, PartyID: p.Party.ID, PartyType: p.Party.Type, Roles: p.User.Roles, Now: s.Now()}
+	dec := s.Policy.Decide(&req)
+	if !dec.Allow {
+		_, err := s.decide(ctx, p, req, "deployment/"+d.ID) // records the denial
+		return req, dec, err
+	}
+	s.metrics.decisions.WithLabelValues(dec.Decision()).Inc()
+	if dec.DUAID != "" {
+		if err := s.DUAs.TouchDUA(ctx, dec.DUAID, req.Now); err != nil {
+			return req, dec, err
+		}
+	}
+	return req, dec, nil
+}
+
 func (s *Server) handleEvents(labels bool) func(w http.ResponseWriter, r *http.Request, p *principal) error {
 	return func(w http.ResponseWriter, r *http.Request, p *principal) error {
 		if err := s.deploymentsOn(); err != nil {
@@ -533,7 +568,11 @@ func (s *Server) handleEvents(labels bool) func(w http.ResponseWriter, r *http.R
 		if err != nil {
 			return err
 		}
-		d, err := s.decideDeployment(r, p, ethos.ActionWrite)
+		d, err := s.Deployments.FindDeploymentByID(r.Context(), r.PathValue("id"))
+		if err != nil {
+			return err
+		}
+		req, dec, err := s.decideBatch(r, p, d)
 		if err != nil {
 			return err
 		}
@@ -545,17 +584,24 @@ func (s *Server) handleEvents(labels bool) func(w http.ResponseWriter, r *http.R
 		} else {
 			res, err = s.Events.IngestEvents(r.Context(), d.ID, recs, atomic)
 		}
-		if err != nil {
-			return err
-		}
-		if res.Stored > 0 || len(res.Rejected) > 0 {
-			reason := fmt.Sprintf("received %d, stored %d, duplicates %d, rejected %d", res.Received, res.Stored, res.Duplicates, len(res.Rejected))
+		// One audit entry per batch: the access decision (rule and
+		// reason) and what became of the batch, counts only.
+		reason := dec.Rule + ": " + dec.Reason + "; "
+		switch {
+		case err != nil:
+			reason += "not stored: " + ethos.ErrorCode(err)
+		default:
+			reason += fmt.Sprintf("received %d, stored %d, duplicates %d, rejected %d", res.Received, res.Stored, res.Duplicates, len(res.Rejected))
 			if atomic {
 				reason += " (atomic)"
 			}
-			if err := s.recordChange(r.Context(), p, action, "deployment/"+d.ID, reason, ethos.StageDeployment); err != nil {
-				return err
-			}
+		}
+		if aerr := s.Auditor.Record(r.Context(), ethos.AuditEvent{Actor: p.User.ID, Party: p.Party.ID, Action: action, Resource: "deployment/" + d.ID,
+			Stage: req.Stage, Purpose: req.Purpose, Decision: dec.Decision(), Reason: reason, RequestID: requestID(r.Context())}); aerr != nil {
+			return fmt.Errorf("audit %s: %w", action, aerr)
+		}
+		if err != nil {
+			return err
 		}
 		writeJSON(w, ingestStatus(res), res)
 		return nil

@@ -153,6 +153,13 @@ func TestEventIngestionThroughAPI(t *testing.T) {
 			t.Errorf("audit entry carries an identifier: %+v", e)
 		}
 	}
+	// One audit entry per batch: the access decision and the counts.
+	if last := d.lastEvents(1)[0]; last.Action != "deployment.events" || last.Decision != "allow" || last.Purpose != string(ethos.PurposeAIDeploymentMonitoring) ||
+		!strings.Contains(last.Reason, "/deployment: ") || !strings.Contains(last.Reason, "received 5, stored 2, duplicates 1, rejected 2") {
+		t.Errorf("batch audit entry %+v", last)
+	} else if prev := d.lastEvents(2)[0]; prev.Action == "access.write" && prev.Resource == last.Resource {
+		t.Errorf("the batch was audited twice: %+v then %+v", prev, last)
+	}
 	// JSON lines, replayed: all duplicates, 200.
 	lines := string(ev("e1", "c1", time.Minute, 0.9)) + "\n\n" + string(ev("e2", "c2", 0, 0.2)) + "\n"
 	res = ethos.IngestResult{}
@@ -173,6 +180,9 @@ func TestEventIngestionThroughAPI(t *testing.T) {
 	auditor := d.user(d.owner, ethos.RoleAuditor)
 	if code := d.post(path, auditor, "application/json", array(ev("e9", "c9", 0, 0.1)), &e); code != 403 {
 		t.Errorf("auditor posting events: %d %v", code, e)
+	}
+	if last := d.lastEvents(1)[0]; last.Decision != "deny" || last.Resource != "deployment/"+dep.ID {
+		t.Errorf("refused batch audit entry %+v", last)
 	}
 	// Labels attach by case id.
 	res = ethos.IngestResult{}

@@ -611,7 +611,9 @@ figure{margin:1rem 0}figcaption{font-size:.85rem;color:#444}
 {{with .Status}}<p>{{if .Pass}}<span class="pass">Passes</span>{{else}}<span class="fail">Fails</span>{{end}}:
 {{.Rules}} alert rules, {{.Owners}} owners, recent events: {{if .RecentEvents}}yes{{else}}no{{end}}, checked to {{whenp .CheckedTo $.Loc}}, next check due {{when .NextDue $.Loc}}.</p>
 {{if .Failures}}<ul>{{range .Failures}}<li class="fail">{{.}}</li>{{end}}</ul>{{end}}
-{{if .Notes}}<ul>{{range .Notes}}<li>{{.}}</li>{{end}}</ul>{{end}}{{end}}
+{{if .Notes}}<ul>{{range .Notes}}<li>{{.}}</li>{{end}}</ul>{{end}}
+{{if .Notices}}<h2>Notices</h2><table><tr><th>since</th><th>kind</th><th>id</th><th>what to do</th></tr>
+{{range .Notices}}<tr><td>{{when .Since $.Loc}}</td><td class="overdue">{{.Kind}}</td><td>{{.ID}}</td><td>{{.Detail}}</td></tr>{{end}}</table>{{end}}{{end}}
 <h2>Suspension cases</h2>
 {{if .Cases}}<table><tr><th>case</th><th>stop-rule</th><th>site</th><th>opened</th><th>decide by</th><th>state</th><th>decision</th></tr>
 {{range .Cases}}<tr><td>{{.ID}}</td><td>{{.StopRuleID}} ({{.Action}})</td><td>{{.Site}}</td><td>{{when .OpenedAt $.Loc}}</td><td>{{when .DueAt $.Loc}}</td>

@@ -2,6 +2,7 @@ package http
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -18,9 +19,11 @@ const MaxLabelBodyBytes = 64 << 20
 // work (build, labels, split, datasheet) through s.DatasetWork, which
 // applies the policy for the project's declared purpose and audits.
 // Members of a version (collection instance ids and subject keys) never
-// leave the server. Processing runs and exports (which need the project's
-// pseudonymisation key, and write files) are made by 'ethos process' and
-// 'ethos dataset' on the machine that holds the data directory.
+// leave the server. Processing runs start through s.ProcessingWork (the
+// processor decides and audits; a long run answers 202 and is polled), and
+// exports for training stream as a tar archive through s.DatasetExport
+// (the policy's training row, a DUA for a limited party, the export gate;
+// audited before the first byte).
 
 func (s *Server) processingRoutes(auth authFunc) []route {
 	purpose := param{"purpose", "string", "declared purpose of use (research, ai-training, …)", true}
@@ -42,12 +45,31 @@ func (s *Server) processingRoutes(auth authFunc) []route {
 			Query: []param{{"allowed", "string", "comma-separated closed set of label values", false}}, Reply: ethos.DatasetVersion{}, Status: 201, handle: auth(s.handleLabelDatasetVersion)},
 		{Method: "POST", Path: "/api/v1/projects/{id}/dataset-versions/{version}/splits", Summary: "Make and store a patient-level split, stratified and seeded, with leakage check and balance table.",
 			Body: splitIn{}, Reply: ethos.DatasetSplit{}, Status: 201, handle: auth(s.handleSplitDatasetVersion)},
+		{Method: "POST", Path: "/api/v1/projects/{id}/processing-runs", Summary: "Start a processing run: de-identify the project's stored instances server-side (QC-PRO-1, QC-PRO-2). 201 with the record when it finished quickly, else 202 with the job to poll at …/processing-runs/{run}.",
+			Body: processingIn{}, Reply: processingOut{}, Status: 202, handle: auth(s.handleStartProcessingRun)},
+		{Method: "GET", Path: "/api/v1/projects/{id}/processing-runs/{run}/job", Summary: "Progress of a processing run started through the API by this server process (running, done or failed).",
+			Query: []param{purpose}, Reply: ethos.ProcessingJob{}, Status: 200, handle: auth(s.handleGetProcessingJob)},
+		{Method: "GET", Path: "/api/v1/projects/{id}/dataset-versions/{version}/export", Summary: "Export a version for training as a tar archive (manifest.json, manifest.csv, files/…): the policy's training row (a limited party needs a DUA), the withdrawal gate; audited.",
+			Query:  []param{{"split", "string", "split whose parts go into the manifest", false}, {"reweigh", "string", "comma-separated attributes for reweighing weights", false}},
+			Status: 200, Raw: "application/x-tar", handle: auth(s.handleExportDataset)},
 		{Method: "GET", Path: "/api/v1/projects/{id}/dataset-versions/{version}/datasheet", Summary: "The version's datasheet (Gebru et al.'s seven sections) from recorded facts.",
 			Query: []param{{"format", "string", "json (default), md or html", false}}, Status: 200, Raw: "application/json", handle: auth(s.handleDatasheet)},
 	}
 }
 
 type (
+	processingIn struct {
+		ProfileName string          `json:"profile_name"`         // for the record ("basic" when empty)
+		Profile     json.RawMessage `json:"profile,omitempty"`    // a de-identification profile document
+		Options     []string        `json:"options"`              // profile option names
+		Secret      string          `json:"secret"`               // the project's pseudonymisation secret (never stored; its fingerprint is)
+		Threshold   *float64        `json:"threshold,omitempty"`  // QC-PRO-2 (default 0.10)
+		Confidence  *float64        `json:"confidence,omitempty"` // QC-PRO-2 (default 0.95)
+	}
+	processingOut struct {
+		Job ethos.ProcessingJob  `json:"job"`
+		Run *ethos.ProcessingRun `json:"run,omitempty"` // the record, once done
+	}
 	datasetIn struct {
 		RunID       string `json:"run_id"`
 		Description string `json:"description"`
@@ -69,6 +91,11 @@ func (s *Server) who(r *http.Request, p *principal) (ethos.AccessRequest, error)
 	if s.DatasetWork == nil {
 		return ethos.AccessRequest{}, ethos.Errorf(ethos.ENOTIMPLEMENTED, "dataset work is not configured on this server")
 	}
+	return s.accessOf(r, p)
+}
+
+// accessOf is who without the check that dataset work is offered.
+func (s *Server) accessOf(r *http.Request, p *principal) (ethos.AccessRequest, error) {
 	id := r.PathValue("id")
 	duas, _, err := s.DUAs.FindDUAs(r.Context(), ethos.DUAFilter{PartyID: &p.Party.ID, ProjectID: &id, Limit: 1000})
 	if err != nil {
@@ -206,6 +233,19 @@ func (s *Server) handleGetProcessingRun(w http.ResponseWriter, r *http.Request, 
 		return err
 	}
 	run, err := s.ProcessingRuns.ProcessingRun(r.Context(), r.PathValue("run"))
+	if ethos.ErrorCode(err) == ethos.ENOTFOUND && s.ProcessingWork != nil {
+		// Not recorded yet: a run still going (202 with its job), or one
+		// that failed (its error).
+		if j, jerr := s.ProcessingWork.ProcessingJob(r.Context(), prj.ID, r.PathValue("run")); jerr == nil {
+			if j.State == ethos.JobFailed {
+				return j.Err()
+			}
+			if j.State == ethos.JobRunning {
+				writeJSON(w, http.StatusAccepted, processingOut{Job: *j})
+				return nil
+			}
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -275,5 +315,114 @@ func (s *Server) handleListDatasetSplits(w http.ResponseWriter, r *http.Request,
 		splits = []*ethos.DatasetSplit{}
 	}
 	writeJSON(w, http.StatusOK, splits)
+	return nil
+}
+
+func (s *Server) handleStartProcessingRun(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if s.ProcessingWork == nil {
+		return ethos.Errorf(ethos.ENOTIMPLEMENTED, "processing runs are not offered by this server")
+	}
+	var in processingIn
+	if err := s.decodeBody(w, r, &in); err != nil {
+		return err
+	}
+	if strings.TrimSpace(in.Secret) == "" {
+		return &fieldError{code: ethos.EINVALID, field: "secret", msg: "secret: the project's pseudonymisation secret is required (outputs must link across runs)"}
+	}
+	spec := ethos.ProcessingSpec{ProfileName: in.ProfileName, Profile: in.Profile, Options: in.Options, Secret: []byte(in.Secret), Threshold: 0.10, Confidence: 0.95}
+	if in.Threshold != nil {
+		spec.Threshold = *in.Threshold
+	}
+	if in.Confidence != nil {
+		spec.Confidence = *in.Confidence
+	}
+	who, err := s.accessOf(r, p)
+	if err != nil {
+		return err
+	}
+	j, err := s.ProcessingWork.StartProcessingRun(r.Context(), who, r.PathValue("id"), spec, requestID(r.Context()))
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/api/v1/projects/"+j.ProjectID+"/processing-runs/"+j.ID)
+	switch j.State {
+	case ethos.JobFailed:
+		return j.Err()
+	case ethos.JobDone:
+		writeJSON(w, http.StatusCreated, processingOut{Job: *j, Run: j.Run})
+	default:
+		writeJSON(w, http.StatusAccepted, processingOut{Job: *j})
+	}
+	return nil
+}
+
+func (s *Server) handleGetProcessingJob(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if s.ProcessingWork == nil {
+		return ethos.Errorf(ethos.ENOTIMPLEMENTED, "processing runs are not offered by this server")
+	}
+	prj, err := s.readProcessing(r, p)
+	if err != nil {
+		return err
+	}
+	j, err := s.ProcessingWork.ProcessingJob(r.Context(), prj.ID, r.PathValue("run"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, j)
+	return nil
+}
+
+// tarWriter sets the archive's headers on the first byte written, so an
+// error found before then is still answered as JSON.
+type tarWriter struct {
+	w       http.ResponseWriter
+	name    string
+	started bool
+}
+
+func (t *tarWriter) Write(b []byte) (int, error) {
+	if !t.started {
+		t.started = true
+		h := t.w.Header()
+		h.Set("Content-Type", "application/x-tar")
+		h.Set("Content-Disposition", `attachment; filename="`+t.name+`"`)
+		h.Set("X-Content-Type-Options", "nosniff")
+		t.w.WriteHeader(http.StatusOK)
+	}
+	return t.w.Write(b)
+}
+
+func (s *Server) handleExportDataset(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if s.DatasetExport == nil {
+		return ethos.Errorf(ethos.ENOTIMPLEMENTED, "dataset exports are not offered by this server")
+	}
+	who, err := s.accessOf(r, p)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	var o ethos.DatasetExportOptions
+	o.SplitID = q.Get("split")
+	for a := range strings.SplitSeq(q.Get("reweigh"), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			o.ReweighBy = append(o.ReweighBy, a)
+		}
+	}
+	version := r.PathValue("version")
+	if !ethos.ValidBlobDigest(version) {
+		return &fieldError{code: ethos.EINVALID, field: "version", msg: "version: a dataset version id is 64 hex digits"}
+	}
+	tw := &tarWriter{w: w, name: "dataset-" + version[:12] + ".tar"}
+	err = s.DatasetExport.ExportDataset(r.Context(), who, r.PathValue("id"), version, o, tw, requestID(r.Context()))
+	if err == nil || !tw.started {
+		return err
+	}
+	// The archive is under way: an error reply cannot follow it. Cut
+	// the connection so that the client sees a truncated stream rather
+	// than an archive that merely ends early.
+	s.Logger.Error("dataset export interrupted", "err", err.Error(), "request_id", requestID(r.Context()))
+	if conn, _, herr := http.NewResponseController(w).Hijack(); herr == nil {
+		conn.Close()
+	}
 	return nil
 }

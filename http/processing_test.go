@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -78,6 +79,8 @@ func TestProcessingEndpoints(t *testing.T) {
 	instances := sqlite.NewInstanceService(db)
 	s.DatasetWork = &processing.Service{Projects: st.Projects, Instances: instances, Datasets: &processing.Datasets{Runs: runs, Instances: instances,
 		Versions: versions, Auditor: ehttp.LogAuditor{Log: log}, Decider: policy.Default()}}
+	work := &fakeWork{jobs: map[string]*ethos.ProcessingJob{}}
+	s.ProcessingWork, s.DatasetExport = work, fakeExport{}
 	hs := httptest.NewServer(s.Handler())
 	t.Cleanup(func() { hs.Close(); log.Close(); db.Close() })
 
@@ -211,4 +214,127 @@ func TestProcessingEndpoints(t *testing.T) {
 			t.Errorf("clinician build: %d %s", code, body)
 		}
 	})
+	t.Run("ProcessingRunPolled", func(t *testing.T) {
+		code, body := do(t, stewardToken, "POST", base+"/processing-runs", "application/json", `{"options":["retain-uids"],"secret":"a secret of enough length here"}`)
+		var started struct {
+			Job ethos.ProcessingJob  `json:"job"`
+			Run *ethos.ProcessingRun `json:"run"`
+		}
+		json.Unmarshal([]byte(body), &started)
+		if code != 202 || started.Job.State != ethos.JobRunning || started.Run != nil || strings.Contains(body, "secret of enough") {
+			t.Fatalf("start: %d %s", code, body)
+		}
+		if work.last.Threshold != 0.10 || work.last.Confidence != 0.95 || string(work.last.Secret) != "a secret of enough length here" || work.lastWho.UserID != steward.ID {
+			t.Errorf("spec %+v by %+v", work.last, work.lastWho)
+		}
+		code, body = get(t, stewardToken, base+"/processing-runs/"+started.Job.ID+"?purpose=research")
+		if code != 202 || !strings.Contains(body, `"state":"running"`) {
+			t.Errorf("poll running: %d %s", code, body)
+		}
+		code, body = get(t, stewardToken, base+"/processing-runs/"+started.Job.ID+"/job?purpose=research")
+		if code != 200 || !strings.Contains(body, `"done":1`) {
+			t.Errorf("job: %d %s", code, body)
+		}
+		work.set(started.Job.ID, func(j *ethos.ProcessingJob) {
+			j.State, j.ErrorCode, j.Error = ethos.JobFailed, ethos.EINVALID, "project has no stored instances"
+		})
+		code, body = get(t, stewardToken, base+"/processing-runs/"+started.Job.ID+"?purpose=research")
+		if code != 400 || !strings.Contains(body, "no stored instances") {
+			t.Errorf("poll failed: %d %s", code, body)
+		}
+		if code, body := do(t, stewardToken, "POST", base+"/processing-runs", "application/json", `{"options":[]}`); code != 400 || !strings.Contains(body, "secret") {
+			t.Errorf("no secret: %d %s", code, body)
+		}
+	})
+	t.Run("ExportStreamsTar", func(t *testing.T) {
+		res, err := client(t, stewardToken, hs.URL+base+"/dataset-versions/"+strings.Repeat("a", 64)+"/export?split=s1&reweigh=sex,age")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil || res.StatusCode != 200 || res.Header.Get("Content-Type") != "application/x-tar" || len(b) != 2048 {
+			t.Errorf("export: %d %s, %d bytes, %v", res.StatusCode, res.Header.Get("Content-Type"), len(b), err)
+		}
+	})
+	t.Run("ExportRefusedAnswersJSON", func(t *testing.T) {
+		code, body := get(t, stewardToken, base+"/dataset-versions/"+strings.Repeat("f", 64)+"/export")
+		if code != 403 || !strings.Contains(body, "agreement") {
+			t.Errorf("%d %s", code, body)
+		}
+	})
+	t.Run("ExportFailingMidwayIsCutOff", func(t *testing.T) {
+		res, err := client(t, stewardToken, hs.URL+base+"/dataset-versions/"+strings.Repeat("e", 64)+"/export")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 || err == nil {
+			t.Errorf("status %d, read error %v: want a cut-off stream", res.StatusCode, err)
+		}
+	})
+}
+
+func client(t *testing.T, tok, url string) (*http.Response, error) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	return http.DefaultClient.Do(req)
+}
+
+// fakeWork is a processing workflow whose jobs the test moves on.
+type fakeWork struct {
+	mu      sync.Mutex
+	jobs    map[string]*ethos.ProcessingJob
+	last    ethos.ProcessingSpec
+	lastWho ethos.AccessRequest
+}
+
+func (w *fakeWork) StartProcessingRun(ctx context.Context, who ethos.AccessRequest, projectID string, spec ethos.ProcessingSpec, requestID string) (*ethos.ProcessingJob, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.last, w.lastWho = spec, who
+	j := &ethos.ProcessingJob{ID: ethos.NewID("prc"), ProjectID: projectID, Purpose: ethos.PurposeResearch, State: ethos.JobRunning, Done: 1, Total: 3}
+	w.jobs[j.ID] = j
+	c := *j
+	return &c, nil
+}
+
+func (w *fakeWork) ProcessingJob(ctx context.Context, projectID, id string) (*ethos.ProcessingJob, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	j, ok := w.jobs[id]
+	if !ok || j.ProjectID != projectID {
+		return nil, ethos.Errorf(ethos.ENOTFOUND, "no job %s", id)
+	}
+	c := *j
+	return &c, nil
+}
+
+func (w *fakeWork) set(id string, f func(*ethos.ProcessingJob)) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	f(w.jobs[id])
+}
+
+// fakeExport writes 2 KiB for version a…, refuses f…, and fails after
+// the first KiB for e….
+type fakeExport struct{}
+
+func (fakeExport) ExportDataset(ctx context.Context, who ethos.AccessRequest, projectID, versionID string, o ethos.DatasetExportOptions, w io.Writer, requestID string) error {
+	switch versionID[0] {
+	case 'f':
+		return ethos.Errorf(ethos.EFORBIDDEN, "a limited party needs an active data-use agreement")
+	case 'a':
+		if o.SplitID != "s1" || len(o.ReweighBy) != 2 {
+			return ethos.Errorf(ethos.EINVALID, "options %+v", o)
+		}
+		_, err := w.Write(make([]byte, 2048))
+		return err
+	}
+	if _, err := w.Write(make([]byte, 1024)); err != nil {
+		return err
+	}
+	return ethos.Errorf(ethos.EINTERNAL, "hash mismatch")
 }

@@ -100,6 +100,7 @@ func (s *Server) routes() []route {
 		s.monitorRoutes,
 		s.evaluationRoutes,
 		s.deploymentRoutes,
+		s.checksRoutes,
 	} {
 		rs = append(rs, more(auth)...)
 	}

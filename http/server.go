@@ -3,7 +3,9 @@
 // decision and state change recorded in the audit log. It also serves
 // /healthz, /metrics (Prometheus, on a registry of its own) and the
 // OpenAPI 3 document of the API at /api/v1/openapi.json, built from the
-// same route table the mux is built from.
+// same route table the mux is built from, and a server-rendered web UI
+// under /ui/ whose pages and forms call those same API handlers
+// (http/ui.go, docs/ui.md).
 //
 // Error codes map to HTTP statuses in one place (statusOf). Request bodies
 // are limited in size, decoded strictly (unknown fields and wrong types are
@@ -52,10 +54,22 @@ type Server struct {
 	Records     ethos.RecordService
 	Ingest      ethos.InstanceIngester // DICOMweb STOW-RS (http/collection.go); nil: not offered
 
+	// Web UI under /ui/ (http/ui*.go, docs/ui.md). UISessionKey signs the
+	// session cookies and CSRF tokens (32 bytes or more; nil: the UI is
+	// not offered); UISessionLifetime bounds a session (default 8 h).
+	UISessionKey      []byte
+	UISessionLifetime time.Duration
+	uiAPI             *http.ServeMux // the API's routes, for the UI's in-process calls
+	uiSignedOut       uiSignedOut    // sessions ended by sign-out, until they expire
+
 	// Processing stage (http/processing.go); nil: not offered.
 	ProcessingRuns ethos.ProcessingService
 	Datasets       ethos.DatasetService
 	DatasetWork    ethos.DatasetWorkflow
+	// Processing runs started through the API and dataset exports for
+	// training (http/processing.go); nil: those endpoints answer 501.
+	ProcessingWork ethos.ProcessingWorkflow
+	DatasetExport  ethos.DatasetExporter
 
 	// Training stage (http/training.go): the workflow, the register,
 	// lineage and withdrawal obligations; any nil: not offered.
@@ -84,6 +98,10 @@ type Server struct {
 	Deployments ethos.DeploymentService
 	Events      ethos.EventIngester
 
+	// Quality checks (http/checks.go): the eleven checks of a project
+	// answered from recorded evidence; nil: not offered.
+	Checks ethos.QualityChecker
+
 	// MaxBodyBytes bounds request bodies (default 1 MiB).
 	MaxBodyBytes int64
 	// ShutdownTimeout bounds the graceful shutdown (default 15 s).
@@ -108,7 +126,8 @@ func (s *Server) Handler() http.Handler {
 		s.registry = prometheus.NewRegistry()
 		s.metrics = newMetrics(s.registry, s)
 		methods := map[string][]string{} // path pattern -> methods served
-		for _, rt := range s.routes() {
+		s.uiAPI = s.apiMux()
+		for _, rt := range append(s.routes(), s.uiRoutes()...) {
 			s.mux.Handle(rt.Method+" "+rt.Path, s.instrument(rt, rt.handle))
 			methods[rt.Path] = append(methods[rt.Path], rt.Method)
 		}
@@ -191,6 +210,7 @@ type ctxKey int
 const (
 	keyRequestID ctxKey = iota
 	keyPrincipal
+	keyUIPrincipal // set only on the web UI's in-process API calls
 )
 
 // principal is the authenticated caller.
@@ -340,44 +360,61 @@ func bearer(r *http.Request) (string, bool) {
 }
 
 // authenticate checks the Bearer token. A failure is recorded in the audit
-// log (without the secret) and answered 401.
+// log (without the secret) and answered 401. A call the web UI makes in
+// process carries the principal its session was checked for (uiCall).
 func (s *Server) authenticate(r *http.Request) (*principal, error) {
-	ctx := r.Context()
+	if p, ok := r.Context().Value(keyUIPrincipal).(*principal); ok && p != nil {
+		return p, nil
+	}
 	secret, ok := bearer(r)
+	return s.authenticateSecret(r.Context(), secret, ok, "api"+r.URL.Path[len("/api/v1"):])
+}
+
+// authenticateSecret checks a token secret (present: one was given at
+// all); a failure is audited against resource, or against the token when
+// the secret names one.
+func (s *Server) authenticateSecret(ctx context.Context, secret string, present bool, resource string) (*principal, error) {
 	var reason string
-	var tokenID string
 	switch {
-	case !ok:
+	case !present:
 		reason = "missing bearer token"
 	case !ethos.WellFormedTokenSecret(secret):
 		reason = "malformed token"
 	default:
-		tok, user, err := s.Tokens.Authenticate(ctx, ethos.HashTokenSecret(secret), s.Now())
-		if err == nil {
-			party, err := s.Parties.FindPartyByID(ctx, user.PartyID)
-			if err != nil {
-				return nil, err
-			}
-			return &principal{User: user, Party: party, Token: tok}, nil
-		}
-		if ethos.ErrorCode(err) != ethos.EUNAUTHORIZED {
+		return s.authenticateHash(ctx, ethos.HashTokenSecret(secret), resource)
+	}
+	return nil, s.authFailed(ctx, reason, resource)
+}
+
+// authenticateHash finds the token whose hash is hash and its user, the
+// one path by which every credential is checked (expiry, revocation, a
+// disabled user).
+func (s *Server) authenticateHash(ctx context.Context, hash [32]byte, resource string) (*principal, error) {
+	tok, user, err := s.Tokens.Authenticate(ctx, hash, s.Now())
+	if err == nil {
+		party, err := s.Parties.FindPartyByID(ctx, user.PartyID)
+		if err != nil {
 			return nil, err
 		}
-		reason = ethos.ErrorMessage(err)
-		if tok != nil {
-			tokenID = tok.ID
-		}
+		return &principal{User: user, Party: party, Token: tok}, nil
 	}
-	resource := "api" + r.URL.Path[len("/api/v1"):]
-	if tokenID != "" {
-		resource = "token/" + tokenID
+	if ethos.ErrorCode(err) != ethos.EUNAUTHORIZED {
+		return nil, err
 	}
+	if tok != nil {
+		resource = "token/" + tok.ID
+	}
+	return nil, s.authFailed(ctx, ethos.ErrorMessage(err), resource)
+}
+
+// authFailed audits a refused credential and returns the 401 error.
+func (s *Server) authFailed(ctx context.Context, reason, resource string) error {
 	if err := s.Auditor.Record(ctx, ethos.AuditEvent{Actor: "anonymous", Action: "auth.fail", Resource: resource,
 		Decision: "deny", Reason: reason, RequestID: requestID(ctx)}); err != nil {
-		return nil, fmt.Errorf("audit auth failure: %w", err)
+		return fmt.Errorf("audit auth failure: %w", err)
 	}
 	s.metrics.authFailures.Inc()
-	return nil, ethos.Errorf(ethos.EUNAUTHORIZED, "%s", reason)
+	return ethos.Errorf(ethos.EUNAUTHORIZED, "%s", reason)
 }
 
 // decide asks the policy, records the decision, and returns the decision

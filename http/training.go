@@ -1,8 +1,10 @@
 package http
 
 import (
+	"context"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -57,13 +59,18 @@ type (
 		Walk      string              `json:"walk"`      // derivations | all
 		Nodes     []ethos.LineageNode `json:"nodes"`
 		Count     int                 `json:"count"`
+		// Next is the cursor of the next page when the walk was asked
+		// for a page at a time (limit) and more nodes follow.
+		Next string `json:"next,omitempty"`
 	}
 )
 
 var (
 	lineageNodeQuery = []param{{"node", "string", "kind:id, e.g. processing-run:prc_…", true},
 		{"walk", "string", "derivations (wasDerivedFrom only) or all (every relation; default)", false},
-		{"kind", "string", "only nodes of these kinds (comma-separated)", false}}
+		{"kind", "string", "only nodes of these kinds (comma-separated)", false},
+		{"limit", "integer", "a page of at most this many nodes (up to 10000), in walk order, nearest first; without limit or cursor, the whole walk sorted by kind and id", false},
+		{"cursor", "string", "the next cursor of the previous page", false}}
 	obligationQuery = append([]param{{"project", "string", "only this project's (training-stage read); without it, audit roles only", false},
 		{"status", "string", "open or resolved", false}, {"target", "string", "kind:id of a dataset or model version", false}}, pageQuery...)
 )
@@ -88,7 +95,7 @@ func (s *Server) trainingRoutes(auth authFunc) []route {
 			Query: lineageNodeQuery, Reply: nodesOut{}, Status: 200, handle: auth(s.handleLineageWalk(false))},
 		{Method: "GET", Path: "/api/v1/lineage/upstream", Summary: "Everything a node was built from (audit roles).",
 			Query: lineageNodeQuery, Reply: nodesOut{}, Status: 200, handle: auth(s.handleLineageWalk(true))},
-		{Method: "GET", Path: "/api/v1/lineage/prov", Summary: "W3C PROV-JSON of a project's training graph (training-stage read) or of a node's neighbourhood (audit roles).",
+		{Method: "GET", Path: "/api/v1/lineage/prov", Summary: "W3C PROV-JSON of a project's graph — every processing run, dataset version and training run (training-stage read) or of a node's neighbourhood (audit roles).",
 			Query: []param{{"project", "string", "project id", false}, {"node", "string", "kind:id", false}}, Reply: ethos.ProvDocument{}, Status: 200, handle: auth(s.handleProv)},
 
 		{Method: "GET", Path: "/api/v1/obligations", Summary: "Withdrawal obligations on dataset and model versions.", Query: obligationQuery,
@@ -355,6 +362,33 @@ func (s *Server) handleLineageWalk(up bool) func(w http.ResponseWriter, r *http.
 		out := nodesOut{Node: n, Direction: "downstream", Walk: walkName}
 		if up {
 			out.Direction = "upstream"
+		}
+		if q.Has("limit") || q.Has("cursor") {
+			// A page at a time, in walk order (nearest first).
+			pager, ok := s.Lineage.(ethos.LineagePager)
+			if !ok {
+				return ethos.Errorf(ethos.ENOTIMPLEMENTED, "this lineage store does not page walks")
+			}
+			limit := 1000
+			if v := q.Get("limit"); v != "" {
+				if limit, err = strconv.Atoi(v); err != nil || limit < 1 {
+					return &fieldError{code: ethos.EINVALID, field: "limit", msg: "limit: a positive number of nodes"}
+				}
+			}
+			page := pager.DownstreamPage
+			if up {
+				page = pager.UpstreamPage
+			}
+			pg, err := page(r.Context(), n, walk, q.Get("cursor"), limit, kinds...)
+			if err != nil {
+				return err
+			}
+			out.Nodes, out.Count, out.Next = pg.Nodes, len(pg.Nodes), pg.Next
+			writeJSON(w, http.StatusOK, out)
+			return nil
+		}
+		if up {
+			out.Direction = "upstream"
 			out.Nodes, err = s.Lineage.Upstream(r.Context(), n, walk, kinds...)
 		} else {
 			out.Nodes, err = s.Lineage.Downstream(r.Context(), n, walk, kinds...)
@@ -391,19 +425,12 @@ func (s *Server) handleProv(w http.ResponseWriter, r *http.Request, p *principal
 		if _, err := s.decideTraining(r, p, project, ethos.ActionRead, "project/"+project+"/lineage"); err != nil {
 			return err
 		}
-		// The project's graph: every training run, with what each used
-		// and produced and what those were derived from.
-		for off := 0; ; off += 1000 {
-			runs, n, err := s.TrainingRuns.FindTrainingRuns(r.Context(), ethos.TrainingRunFilter{ProjectID: &project, Offset: off, Limit: 1000})
-			if err != nil {
-				return err
-			}
-			for _, run := range runs {
-				roots = append(roots, ethos.LineageNode{Kind: ethos.LineageTrainingRun, ID: run.ID})
-			}
-			if len(runs) == 0 || off+len(runs) >= n {
-				break
-			}
+		// The project's graph: every processing run, dataset version and
+		// training run, with what each used and produced and what those
+		// were derived from.
+		var err error
+		if roots, err = s.projectLineageRoots(r.Context(), project); err != nil {
+			return err
 		}
 	}
 	doc, err := s.Training.Provenance(r.Context(), roots)
@@ -506,4 +533,64 @@ func (s *Server) handleResolveObligation(w http.ResponseWriter, r *http.Request,
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// projectLineageRoots lists the project's processing runs, dataset
+// versions (trained on or not) and training runs that lineage knows of.
+func (s *Server) projectLineageRoots(ctx context.Context, project string) ([]ethos.LineageNode, error) {
+	var roots []ethos.LineageNode
+	for off := 0; ; off += 1000 {
+		runs, n, err := s.TrainingRuns.FindTrainingRuns(ctx, ethos.TrainingRunFilter{ProjectID: &project, Offset: off, Limit: 1000})
+		if err != nil {
+			return nil, err
+		}
+		for _, run := range runs {
+			roots = append(roots, ethos.LineageNode{Kind: ethos.LineageTrainingRun, ID: run.ID})
+		}
+		if len(runs) == 0 || off+len(runs) >= n {
+			break
+		}
+	}
+	if s.ProcessingRuns != nil {
+		for off := 0; ; off += 1000 {
+			runs, n, err := s.ProcessingRuns.FindProcessingRuns(ctx, ethos.ProcessingRunFilter{ProjectID: &project, Offset: off, Limit: 1000})
+			if err != nil {
+				return nil, err
+			}
+			for _, run := range runs {
+				roots = append(roots, ethos.LineageNode{Kind: ethos.LineageProcessingRun, ID: run.ID})
+			}
+			if len(runs) == 0 || off+len(runs) >= n {
+				break
+			}
+		}
+	}
+	if s.Datasets != nil {
+		for off := 0; ; off += 1000 {
+			vs, n, err := s.Datasets.FindDatasetVersions(ctx, ethos.DatasetVersionFilter{ProjectID: &project, Offset: off, Limit: 1000})
+			if err != nil {
+				return nil, err
+			}
+			for _, v := range vs {
+				roots = append(roots, ethos.LineageNode{Kind: ethos.LineageDatasetVersion, ID: v.ID})
+			}
+			if len(vs) == 0 || off+len(vs) >= n {
+				break
+			}
+		}
+	}
+	if len(roots) == 0 {
+		return nil, nil
+	}
+	// Keep the roots lineage has edges for (a record made before lineage
+	// was kept, or by a store without it, has none).
+	edges, err := s.Lineage.LineageEdges(ctx, roots)
+	if err != nil {
+		return nil, err
+	}
+	known := map[ethos.LineageNode]bool{}
+	for _, e := range edges {
+		known[e.From], known[e.To] = true, true
+	}
+	return slices.DeleteFunc(roots, func(n ethos.LineageNode) bool { return !known[n] }), nil
 }

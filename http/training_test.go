@@ -16,8 +16,10 @@ import (
 	"github.com/ethos-imaging/ethos/audit/audittest"
 	ehttp "github.com/ethos-imaging/ethos/http"
 	"github.com/ethos-imaging/ethos/policy"
+	"github.com/ethos-imaging/ethos/processing"
 	"github.com/ethos-imaging/ethos/sqlite"
 	"github.com/ethos-imaging/ethos/sqlstore"
+	"github.com/ethos-imaging/ethos/storetest"
 	"github.com/ethos-imaging/ethos/training"
 )
 
@@ -62,6 +64,7 @@ func newTrainingFixture(t *testing.T, data datasetMap) (*fixture, *training.Serv
 	svc := &training.Service{Runs: sqlstore.NewTrainingStore(store), Obligations: sqlstore.NewObligationService(store), Lineage: sqlstore.NewLineageService(store),
 		Members: data, Instances: sqlite.NewInstanceService(f.db), Consents: sqlite.NewConsentService(f.db), Auditor: auditor, Now: f.clock.Now}
 	s.Training, s.TrainingRuns, s.Lineage, s.Obligations = svc, svc.Runs, svc.Lineage, svc.Obligations
+	s.ProcessingRuns, s.Datasets = sqlstore.NewProcessingService(store), sqlstore.NewDatasetService(store)
 	hs := httptest.NewServer(s.Handler())
 	f.url = hs.URL
 	t.Cleanup(func() {
@@ -296,4 +299,58 @@ func TestTrainingAPI(t *testing.T) {
 		}
 		f.verify()
 	})
+}
+
+// TestProvProjectIncludesUntrainedVersions checks that a project's
+// PROV-JSON holds every processing run and dataset version of the
+// project, not only what a training run reached.
+func TestProvProjectIncludesUntrainedVersions(t *testing.T) {
+	ctx := context.Background()
+	f, svc := newTrainingFixture(t, datasetMap{})
+	auditorTok := f.user(f.owner, ethos.RoleAuditor)
+	var prj ethos.Project
+	if code, m := f.do("POST", "/api/v1/projects", f.admin, map[string]string{"name": "CT", "intended_use": "triage", "modality": "CT", "clinical_setting": "ED"}, &prj); code != 201 {
+		t.Fatalf("create project: %d %v", code, m)
+	}
+	store := f.db.Store()
+	run := storetest.ProcessingRunFixture(prj.ID, time.Now().UTC())
+	if err := sqlstore.NewProcessingService(store).CreateProcessingRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	it := run.Items[0]
+	v := &ethos.DatasetVersion{ID: strings.Repeat("e", 64), ProjectID: prj.ID, RunID: run.ID, CreatedAt: time.Now().UTC(), CreatedBy: "usr-1",
+		Entries: []ethos.ManifestEntry{{ID: it.OutputUID, Patient: it.PseudoID, SHA256: it.OutputSHA256, Path: "a/b/c.dcm"}},
+		Members: []ethos.DatasetMember{{EntryID: it.OutputUID, InstanceID: it.InstanceID, Subject: it.Subject, Blob: *it.Output}}}
+	if err := sqlstore.NewDatasetService(store).CreateDatasetVersion(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	// A version stored without lineage (before lineage was kept) is left
+	// out, not an error.
+	bare := *v
+	bare.ID = strings.Repeat("f", 64)
+	if err := sqlstore.NewDatasetService(store).CreateDatasetVersion(ctx, &bare); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Lineage.RecordLineage(ctx, append(processing.Edges(run), processing.VersionEdges(v)...)...); err != nil {
+		t.Fatal(err)
+	}
+	var doc ethos.ProvDocument
+	if code, m := f.do("GET", "/api/v1/lineage/prov?project="+prj.ID, auditorTok, nil, &doc); code != 200 {
+		t.Fatalf("prov: %d %v", code, m)
+	}
+	for _, n := range []ethos.LineageNode{
+		{Kind: ethos.LineageDatasetVersion, ID: v.ID},
+		{Kind: ethos.LineageDeidInstance, ID: processing.DeidNodeID(run.ID, it.InstanceID)},
+		{Kind: ethos.LineageInstance, ID: "ins-2"}, // quarantined: used by the run
+	} {
+		if doc.Entity[ethos.ProvName(n)] == nil {
+			t.Errorf("no entity %s", ethos.ProvName(n))
+		}
+	}
+	if doc.Activity[ethos.ProvName(ethos.LineageNode{Kind: ethos.LineageProcessingRun, ID: run.ID})] == nil {
+		t.Errorf("no processing run activity: %v", doc.Activity)
+	}
+	if doc.Entity[ethos.ProvName(ethos.LineageNode{Kind: ethos.LineageDatasetVersion, ID: bare.ID})] != nil {
+		t.Error("a version without lineage appears")
+	}
 }

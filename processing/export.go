@@ -60,23 +60,28 @@ type exportManifest struct {
 	Entries   []exportEntry `json:"entries"`
 }
 
-// Export writes a version for training into dir (which must not exist):
-// the de-identified files under files/ at each entry's path, manifest.csv
-// (one row per file, with "path" relative to dir) and manifest.json, as a
-// PyTorch Dataset or a MONAI data list reads them. Access goes through the
-// policy's training row for ai-training on de-identified data (a limited
-// party needs an active data-use agreement in the caller's DUAs), then
-// through the export gate; refusals and the export are audited. Every
-// member must still be usable (not withdrawn or erased) and every file's
-// SHA-256 must match the manifest; the directory appears whole or not at
-// all (built beside it and renamed).
-func (d *Datasets) Export(ctx context.Context, c *Caller, versionID, dir string, o ExportOptions) (*ExportResult, error) {
+// exportPlan is an export decided and checked, before anything is
+// written: the manifest with its rows and where each file's blob is.
+type exportPlan struct {
+	resource string
+	dec      ethos.AccessDecision
+	m        exportManifest
+	blobOf   map[string]ethos.BlobRef
+	opts     ExportOptions
+}
+
+// planExport decides and checks an export: the policy's training row for
+// ai-training on de-identified data (a limited party needs an active
+// data-use agreement in the caller's DUAs), the export gate, that every
+// member is still usable, the split and the weights. Refusals are
+// audited.
+func (d *Datasets) planExport(ctx context.Context, c *Caller, versionID string, o ExportOptions) (*exportPlan, error) {
 	resource := "dataset-version/" + versionID
 	dec, err := d.decide(ctx, c, ethos.StageTraining, ethos.ActionRead, ethos.PurposeAITraining, ethos.ViewDeidentified, "dataset.export", resource)
 	if err != nil {
 		return nil, err
 	}
-	refuse := func(err error, why string) (*ExportResult, error) {
+	refuse := func(err error, why string) (*exportPlan, error) {
 		if aerr := d.audit(ctx, c, ethos.StageTraining, ethos.PurposeAITraining, "dataset.export", resource, "deny", why); aerr != nil {
 			return nil, errors.Join(err, aerr)
 		}
@@ -150,7 +155,34 @@ func (d *Datasets) Export(ctx context.Context, c *Caller, versionID, dir string,
 		}
 		m.Entries = append(m.Entries, ee)
 	}
+	return &exportPlan{resource: resource, dec: dec, m: m, blobOf: blobOf, opts: o}, nil
+}
 
+// reason is the audit reason of an export of files and bytes.
+func (pl *exportPlan) reason(files int, bytes int64) string {
+	r := fmt.Sprintf("%d files, %d bytes, split %q, reweighed by [%s], rule %s", files, bytes, pl.m.Split, strings.Join(pl.opts.ReweighBy, ","), pl.dec.Rule)
+	if pl.dec.DUAID != "" {
+		r += ", under DUA " + pl.dec.DUAID
+	}
+	return r
+}
+
+// Export writes a version for training into dir (which must not exist):
+// the de-identified files under files/ at each entry's path, manifest.csv
+// (one row per file, with "path" relative to dir) and manifest.json, as a
+// PyTorch Dataset or a MONAI data list reads them. Access goes through the
+// policy's training row for ai-training on de-identified data (a limited
+// party needs an active data-use agreement in the caller's DUAs), then
+// through the export gate; refusals and the export are audited. Every
+// member must still be usable (not withdrawn or erased) and every file's
+// SHA-256 must match the manifest; the directory appears whole or not at
+// all (built beside it and renamed).
+func (d *Datasets) Export(ctx context.Context, c *Caller, versionID, dir string, o ExportOptions) (*ExportResult, error) {
+	pl, err := d.planExport(ctx, c, versionID, o)
+	if err != nil {
+		return nil, err
+	}
+	m := &pl.m
 	dir = filepath.Clean(dir)
 	if _, err := os.Lstat(dir); err == nil {
 		return nil, ethos.Errorf(ethos.EINVALID, "export: %s already exists", dir)
@@ -165,23 +197,19 @@ func (d *Datasets) Export(ctx context.Context, c *Caller, versionID, dir string,
 			os.RemoveAll(tmp)
 		}
 	}()
-	res := &ExportResult{Dir: dir, VersionID: v.ID, DUAID: dec.DUAID, Weights: m.Weights}
+	res := &ExportResult{Dir: dir, VersionID: m.Version, DUAID: pl.dec.DUAID, Weights: m.Weights}
 	for _, e := range m.Entries {
-		n, err := d.writeVerified(ctx, filepath.Join(tmp, filepath.FromSlash(e.Path)), blobOf[e.ID], e.SHA256)
+		n, err := d.writeVerified(ctx, filepath.Join(tmp, filepath.FromSlash(e.Path)), pl.blobOf[e.ID], e.SHA256)
 		if err != nil {
 			return nil, fmt.Errorf("export entry %s: %w", e.ID, err)
 		}
 		res.Files++
 		res.Bytes += n
 	}
-	if err := writeSynced(filepath.Join(tmp, "manifest.json"), func(w io.Writer) error {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(m)
-	}); err != nil {
+	if err := writeSynced(filepath.Join(tmp, "manifest.json"), func(w io.Writer) error { return writeManifestJSON(w, m) }); err != nil {
 		return nil, err
 	}
-	if err := writeSynced(filepath.Join(tmp, "manifest.csv"), func(w io.Writer) error { return writeManifestCSV(w, &m) }); err != nil {
+	if err := writeSynced(filepath.Join(tmp, "manifest.csv"), func(w io.Writer) error { return writeManifestCSV(w, m) }); err != nil {
 		return nil, err
 	}
 	if err := syncDir(tmp); err != nil {
@@ -194,14 +222,16 @@ func (d *Datasets) Export(ctx context.Context, c *Caller, versionID, dir string,
 	if err := syncDir(filepath.Dir(dir)); err != nil {
 		return nil, err
 	}
-	reason := fmt.Sprintf("%d files, %d bytes, split %q, reweighed by [%s], rule %s", res.Files, res.Bytes, m.Split, strings.Join(o.ReweighBy, ","), dec.Rule)
-	if dec.DUAID != "" {
-		reason += ", under DUA " + dec.DUAID
-	}
-	if err := d.audit(ctx, c, ethos.StageTraining, ethos.PurposeAITraining, "dataset.export", resource, "allow", reason); err != nil {
+	if err := d.audit(ctx, c, ethos.StageTraining, ethos.PurposeAITraining, "dataset.export", pl.resource, "allow", pl.reason(res.Files, res.Bytes)); err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+func writeManifestJSON(w io.Writer, m *exportManifest) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(m)
 }
 
 // writeVerified decrypts one blob to path and checks its SHA-256.

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethos-imaging/ethos"
@@ -79,6 +80,12 @@ type Request struct {
 	Profile   string // profile name for the record ("basic" when none)
 	Bias      BiasOptions
 	RequestID string
+	// RunID is the id the record gets ("": a new one).
+	RunID string
+	// Progress, if set, is called after each instance is de-identified
+	// and verified, with the number done so far and the total (from
+	// several goroutines: it must be safe for concurrent use).
+	Progress func(done, total int)
 }
 
 func (p *Processor) now() time.Time {
@@ -143,7 +150,7 @@ func (p *Processor) Run(ctx context.Context, req *Request) (*ethos.ProcessingRun
 	engine := deid.NewEngine(req.Config, req.Keys)
 	engine.Software = p.Software
 	run := &ethos.ProcessingRun{
-		ID: ethos.NewID("prc"), ProjectID: req.Project.ID, StartedBy: req.Access.UserID, StartedAt: started,
+		ID: cmpOr(req.RunID, ethos.NewID("prc")), ProjectID: req.Project.ID, StartedBy: req.Access.UserID, StartedAt: started,
 		Software: p.Software, KeyFingerprint: req.Keys.Fingerprint(),
 		Profile: ethos.ProcessingProfile{Standard: "DICOM PS3.15 Annex E", Name: cmpOr(req.Profile, "basic"),
 			Options: optionNames(req.Config.Options), Hash: req.Config.Hash()},
@@ -165,6 +172,7 @@ func (p *Processor) Run(ctx context.Context, req *Request) (*ethos.ProcessingRun
 	defer cancel()
 	next := make(chan int)
 	var wg sync.WaitGroup
+	var done atomic.Int64
 	for range min(workers, len(ins)) {
 		wg.Go(func() {
 			for i := range next {
@@ -172,6 +180,8 @@ func (p *Processor) Run(ctx context.Context, req *Request) (*ethos.ProcessingRun
 				r.it, r.counts, r.err = p.one(wctx, engine, dir, i, ins[i])
 				if r.err != nil {
 					cancel()
+				} else if req.Progress != nil {
+					req.Progress(int(done.Add(1)), len(ins))
 				}
 			}
 		})
@@ -221,6 +231,13 @@ feed:
 			run.Written++
 		} else {
 			run.Quarantined++
+		}
+	}
+	// Outputs stored without their own syncs become durable here, before
+	// the lineage and the record name them.
+	if d, ok := p.Blobs.(deferredBlobs); ok {
+		if err := d.Flush(ctx); err != nil {
+			return nil, fmt.Errorf("processing run: make outputs durable: %w", err)
 		}
 	}
 	run.Bias = Bias(run.Items, req.Bias)
@@ -374,7 +391,11 @@ func (p *Processor) oneInMemory(ctx context.Context, e *deid.Engine, in *ethos.I
 	describe(outFile, it)
 	// Verified: store the output now, under the input's subject key (see
 	// oneStaged on outputs stored before a run fails).
-	ref, err := p.Blobs.Put(ctx, in.Subject, bytes.NewReader(outData))
+	var outR io.Reader = unreadBytes{bytes.NewReader(outData), outData}
+	if sum := p.outputSum(res.OutputSHA256); sum != nil {
+		outR = knownUnread{unreadBytes{bytes.NewReader(outData), outData}, sum}
+	}
+	ref, err := p.putBlob(ctx, in.Subject, outR)
 	if err != nil {
 		return nil, nil, fmt.Errorf("store output: %w", err)
 	}
@@ -519,7 +540,7 @@ func (p *Processor) oneStaged(ctx context.Context, e *deid.Engine, dir string, i
 	// ciphertext under their subjects' keys (content-addressed: an
 	// identical output of an earlier run is the same blob, so they are not
 	// deleted); no record or lineage names them.
-	ref, err := p.put(ctx, in.Subject, outPath)
+	ref, err := p.put(ctx, in.Subject, outPath, p.outputSum(res.OutputSHA256))
 	if err != nil {
 		return nil, nil, fmt.Errorf("store output: %w", err)
 	}
@@ -855,14 +876,76 @@ func describe(f *dicom.File, it *ethos.ProcessingItem) {
 	}
 }
 
-func (p *Processor) put(ctx context.Context, subject ethos.SubjectKey, path string) (ethos.BlobRef, error) {
+func (p *Processor) put(ctx context.Context, subject ethos.SubjectKey, path string, sum []byte) (ethos.BlobRef, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return ethos.BlobRef{}, err
 	}
 	defer f.Close()
-	return p.Blobs.Put(ctx, subject, f)
+	if sum != nil {
+		return p.putBlob(ctx, subject, knownReader{f, sum})
+	}
+	return p.putBlob(ctx, subject, f)
 }
+
+// outputSum is the engine's SHA-256 of an output, which the blob store
+// takes for the output's address (fileblob.KnownDigest) instead of
+// hashing the output again; nil when a test altered the output after the
+// engine hashed it.
+func (p *Processor) outputSum(hexSum string) []byte {
+	if p.tamper != nil {
+		return nil
+	}
+	sum, err := hex.DecodeString(hexSum)
+	if err != nil || len(sum) != sha256.Size {
+		return nil
+	}
+	return sum
+}
+
+// knownReader is an output read from a file together with its SHA-256;
+// knownUnread an output in memory with its SHA-256.
+type knownReader struct {
+	io.Reader
+	sum []byte
+}
+
+func (k knownReader) PlainSHA256() []byte { return k.sum }
+
+type knownUnread struct {
+	unreadBytes
+	sum []byte
+}
+
+func (k knownUnread) PlainSHA256() []byte { return k.sum }
+
+// deferredBlobs is a blob store that can write blobs without syncing each
+// and make all of them durable with one Flush (fileblob.Store).
+type deferredBlobs interface {
+	PutDeferred(ctx context.Context, subject ethos.SubjectKey, r io.Reader) (ethos.BlobRef, error)
+	Flush(ctx context.Context) error
+}
+
+// putBlob stores an output. A store that defers syncs gets the output
+// unsynced: Run flushes once after every output is written and before
+// anything names them (lineage, record, audit), instead of an fsync of
+// each blob and its directory.
+func (p *Processor) putBlob(ctx context.Context, subject ethos.SubjectKey, r io.Reader) (ethos.BlobRef, error) {
+	if d, ok := p.Blobs.(deferredBlobs); ok {
+		return d.PutDeferred(ctx, subject, r)
+	}
+	return p.Blobs.Put(ctx, subject, r)
+}
+
+// unreadBytes is a bytes.Reader over an output in memory that also hands
+// the bytes over whole (fileblob.UnreadBytes): the store seals them in
+// place instead of copying them segment by segment first.
+type unreadBytes struct {
+	*bytes.Reader
+	data []byte
+}
+
+func (u unreadBytes) Unread() []byte { return u.data[len(u.data)-u.Len():] }
 
 func (p *Processor) audit(ctx context.Context, req *Request, action, resource, decision, reason string) error {
 	return p.Auditor.Record(ctx, ethos.AuditEvent{Time: p.now(), Actor: req.Access.UserID, Party: req.Access.PartyID, Action: action,

@@ -16,9 +16,15 @@ type Service struct {
 	Datasets  *Datasets
 	Projects  ethos.ProjectService
 	Instances ethos.InstanceService // collection rules: the project's purpose
+	// Gate is consulted before an export (the training stage refuses
+	// while a consent-withdrawal obligation on the version is open).
+	Gate ethos.ExportGate
 }
 
-var _ ethos.DatasetWorkflow = (*Service)(nil)
+var (
+	_ ethos.DatasetWorkflow = (*Service)(nil)
+	_ ethos.DatasetExporter = (*Service)(nil)
+)
 
 func (s *Service) caller(ctx context.Context, who ethos.AccessRequest, projectID, requestID string) (*Caller, error) {
 	p, err := s.Projects.FindProjectByID(ctx, projectID)
@@ -86,5 +92,14 @@ func (s *Service) WriteDatasheet(ctx context.Context, who ethos.AccessRequest, p
 		return err
 	}
 	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+func (s *Service) ExportDataset(ctx context.Context, who ethos.AccessRequest, projectID, versionID string, o ethos.DatasetExportOptions, w io.Writer, requestID string) error {
+	c, err := s.caller(ctx, who, projectID, requestID)
+	if err != nil {
+		return err
+	}
+	_, err = s.Datasets.ExportTar(ctx, c, versionID, w, ExportOptions{Gate: s.Gate, SplitID: o.SplitID, ReweighBy: o.ReweighBy})
 	return err
 }

@@ -3,6 +3,8 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -19,7 +21,10 @@ type LineageService struct{ db *DB }
 // NewLineageService returns the lineage service over db.
 func NewLineageService(db *DB) *LineageService { return &LineageService{db: db} }
 
-var _ ethos.LineageService = (*LineageService)(nil)
+var (
+	_ ethos.LineageService = (*LineageService)(nil)
+	_ ethos.LineagePager   = (*LineageService)(nil)
+)
 
 // Relation codes stored in lineage_edges.rel.
 var relCodes = map[ethos.LineageRelation]int64{
@@ -471,4 +476,137 @@ func compareEdges(a, b ethos.LineageEdge) int {
 		return c
 	}
 	return strings.Compare(a.To.String(), b.To.String())
+}
+
+// MaxLineagePage bounds the nodes of one page of a paged walk.
+const MaxLineagePage = 10000
+
+// lineageCursor is what a page cursor carries: where the next page
+// starts in walk order, the graph's write count when the walk began, and
+// the last node handed out (checked again at the next page's start, so a
+// walk that came out in another order is refused, not skipped through).
+type lineageCursor struct {
+	Offset int    `json:"o"`
+	Writes int64  `json:"w"`
+	Last   string `json:"l"`
+}
+
+func (c lineageCursor) encode() string {
+	b, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(s string) (lineageCursor, error) {
+	var c lineageCursor
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err == nil {
+		err = json.Unmarshal(b, &c)
+	}
+	if err != nil || c.Offset < 1 || c.Last == "" {
+		return c, ethos.Errorf(ethos.EINVALID, "lineage: malformed page cursor")
+	}
+	return c, nil
+}
+
+// UpstreamPage is one page of Upstream, in walk order.
+func (s *LineageService) UpstreamPage(ctx context.Context, n ethos.LineageNode, walk ethos.LineageWalk, cursor string, limit int, kinds ...ethos.LineageKind) (*ethos.LineagePage, error) {
+	return s.page(ctx, n, true, walk, cursor, limit, kinds)
+}
+
+// DownstreamPage is one page of Downstream, in walk order.
+func (s *LineageService) DownstreamPage(ctx context.Context, n ethos.LineageNode, walk ethos.LineageWalk, cursor string, limit int, kinds ...ethos.LineageKind) (*ethos.LineagePage, error) {
+	return s.page(ctx, n, false, walk, cursor, limit, kinds)
+}
+
+// page runs the walk of closure with the outer query limited: both
+// databases then stop the recursion once the page (and the one node after
+// it, which says whether more follow) has come out. The walk visits nodes
+// breadth-first (SQLite's queue, PostgreSQL's working table), in an order
+// fixed by the graph and the edge index.
+func (s *LineageService) page(ctx context.Context, n ethos.LineageNode, up bool, walk ethos.LineageWalk, cursor string, limit int, kinds []ethos.LineageKind) (*ethos.LineagePage, error) {
+	if limit < 1 || limit > MaxLineagePage {
+		return nil, ethos.Errorf(ethos.EINVALID, "lineage: page size must be 1 to %d", MaxLineagePage)
+	}
+	for _, k := range kinds {
+		if !k.Valid() {
+			return nil, ethos.Errorf(ethos.EINVALID, "lineage: unknown node kind %q", k)
+		}
+	}
+	var writes int64
+	if err := s.db.db.QueryRowContext(ctx, "SELECT writes FROM lineage_writes WHERE id = 1").Scan(&writes); err != nil {
+		return nil, fmt.Errorf("lineage write count: %w", err)
+	}
+	var cur lineageCursor
+	if cursor != "" {
+		var err error
+		if cur, err = decodeCursor(cursor); err != nil {
+			return nil, err
+		}
+		if cur.Writes != writes {
+			return nil, ethos.Errorf(ethos.ECONFLICT, "lineage: the graph changed since the first page; start the listing again")
+		}
+	}
+	start, err := s.nodeID(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	from, to := "e.dst", "e.src"
+	if up {
+		from, to = "e.src", "e.dst"
+	}
+	args := []any{start}
+	relCond := ""
+	if walk == ethos.WalkDerivations {
+		relCond = " AND e.rel = ?"
+		args = append(args, relCodes[ethos.RelWasDerivedFrom])
+	}
+	// The page is cut from the walk itself and named by scalar look-ups
+	// (no join), so that neither database reorders the walk's rows.
+	q := "WITH RECURSIVE walk(n) AS (SELECT CAST(? AS BIGINT) UNION SELECT " + to + " FROM lineage_edges e JOIN walk ON " + from + " = walk.n" + relCond + ")," +
+		" page AS (SELECT n FROM walk WHERE n <> ?"
+	args = append(args, start)
+	if len(kinds) > 0 {
+		q += " AND (SELECT k.kind FROM lineage_nodes k WHERE k.id = walk.n) IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(kinds)), ", ") + ")"
+		for _, k := range kinds {
+			args = append(args, string(k))
+		}
+	}
+	// From the last node of the previous page, to check it is still
+	// there; one node past the page, to know whether more follow.
+	skip := max(cur.Offset-1, 0)
+	want := limit + 1
+	if cur.Offset > 0 {
+		want++
+	}
+	q += " LIMIT ? OFFSET ?)" +
+		" SELECT (SELECT ln.kind FROM lineage_nodes ln WHERE ln.id = page.n), (SELECT ln.ref FROM lineage_nodes ln WHERE ln.id = page.n) FROM page"
+	args = append(args, want, skip)
+	rows, err := s.db.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("lineage walk from %s: %w", n, err)
+	}
+	defer rows.Close()
+	out := make([]ethos.LineageNode, 0, want)
+	for rows.Next() {
+		var m ethos.LineageNode
+		if err := rows.Scan(&m.Kind, &m.ID); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if cur.Offset > 0 {
+		if len(out) == 0 || out[0].String() != cur.Last {
+			return nil, ethos.Errorf(ethos.ECONFLICT, "lineage: the walk no longer continues where the previous page ended; start the listing again")
+		}
+		out = out[1:]
+	}
+	pg := &ethos.LineagePage{Nodes: out}
+	if len(out) > limit {
+		pg.Nodes = out[:limit]
+		pg.Next = lineageCursor{Offset: cur.Offset + limit, Writes: writes, Last: out[limit-1].String()}.encode()
+	}
+	return pg, nil
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/ethos-imaging/ethos"
 )
@@ -119,6 +120,13 @@ func NewDatasetService(db *DB) *DatasetService { return &DatasetService{db: db} 
 
 var _ ethos.DatasetService = (*DatasetService)(nil)
 
+// memberBatch bounds the member rows of one INSERT (eight parameters
+// each, below both dialects' parameter limits).
+const memberBatch = 100
+
+// CreateDatasetVersion stores the version's manifest as its body and its
+// members as rows of dataset_members, in version order: the one place
+// members are kept (migration 0080).
 func (s *DatasetService) CreateDatasetVersion(ctx context.Context, v *ethos.DatasetVersion) error {
 	if !ethos.ValidBlobDigest(v.ID) {
 		return ethos.Errorf(ethos.EINVALID, "dataset version: id must be the manifest's SHA-256")
@@ -129,7 +137,14 @@ func (s *DatasetService) CreateDatasetVersion(ctx context.Context, v *ethos.Data
 	if len(v.Members) != len(v.Entries) {
 		return ethos.Errorf(ethos.EINVALID, "dataset version: %d entries but %d members", len(v.Entries), len(v.Members))
 	}
-	body, err := json.Marshal(v)
+	for _, m := range v.Members {
+		if !m.Subject.Valid() || m.InstanceID == "" || m.EntryID == "" || !m.Blob.Subject.Valid() {
+			return ethos.Errorf(ethos.EINVALID, "dataset version: member %s without entry, instance, subject or blob", m.EntryID)
+		}
+	}
+	head := *v
+	head.Members = nil
+	body, err := json.Marshal(&head)
 	if err != nil {
 		return err
 	}
@@ -145,14 +160,17 @@ func (s *DatasetService) CreateDatasetVersion(ctx context.Context, v *ethos.Data
 			v.ID, v.ProjectID, v.RunID, v.Parent, nanos(v.CreatedAt), v.CreatedBy, string(body)); err != nil {
 			return err
 		}
-		for _, m := range v.Members {
-			if !m.Subject.Valid() || m.InstanceID == "" {
-				return ethos.Errorf(ethos.EINVALID, "dataset version: member %s without instance or subject", m.EntryID)
+		for start := 0; start < len(v.Members); start += memberBatch {
+			chunk := v.Members[start:min(start+memberBatch, len(v.Members))]
+			args := make([]any, 0, 8*len(chunk))
+			for i, m := range chunk {
+				args = append(args, v.ID, start+i, m.EntryID, m.InstanceID, string(m.Subject), string(m.Blob.Subject), m.Blob.Digest, m.Blob.Size)
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO dataset_members (version_id, instance_id, subject) VALUES (?, ?, ?)`,
-				v.ID, m.InstanceID, string(m.Subject)); err != nil {
+			q := "INSERT INTO dataset_members (version_id, seq, entry_id, instance_id, subject, blob_subject, blob_digest, blob_size) VALUES " +
+				strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?), ", len(chunk)), ", ")
+			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 				if isUnique(err) {
-					return ethos.Errorf(ethos.EINVALID, "dataset version: instance %s listed twice", m.InstanceID)
+					return ethos.Errorf(ethos.EINVALID, "dataset version: an instance is listed twice")
 				}
 				return err
 			}
@@ -161,6 +179,8 @@ func (s *DatasetService) CreateDatasetVersion(ctx context.Context, v *ethos.Data
 	})
 }
 
+// DatasetVersion reads the manifest from the version's body and the
+// members from dataset_members.
 func (s *DatasetService) DatasetVersion(ctx context.Context, id string) (*ethos.DatasetVersion, error) {
 	var body string
 	err := s.db.db.QueryRowContext(ctx, `SELECT body FROM dataset_versions WHERE id = ?`, id).Scan(&body)
@@ -173,6 +193,27 @@ func (s *DatasetService) DatasetVersion(ctx context.Context, id string) (*ethos.
 	var v ethos.DatasetVersion
 	if err := json.Unmarshal([]byte(body), &v); err != nil {
 		return nil, fmt.Errorf("dataset version row: %w", err)
+	}
+	rows, err := s.db.db.QueryContext(ctx, `SELECT entry_id, instance_id, subject, blob_subject, blob_digest, blob_size FROM dataset_members WHERE version_id = ? ORDER BY seq`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	v.Members = make([]ethos.DatasetMember, 0, len(v.Entries))
+	for rows.Next() {
+		var m ethos.DatasetMember
+		var subject, blobSubject string
+		if err := rows.Scan(&m.EntryID, &m.InstanceID, &subject, &blobSubject, &m.Blob.Digest, &m.Blob.Size); err != nil {
+			return nil, err
+		}
+		m.Subject, m.Blob.Subject = ethos.SubjectKey(subject), ethos.SubjectKey(blobSubject)
+		v.Members = append(v.Members, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(v.Members) != len(v.Entries) {
+		return nil, fmt.Errorf("dataset version %.12s: %d entries but %d member rows", id, len(v.Entries), len(v.Members))
 	}
 	return &v, nil
 }

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -277,6 +278,9 @@ func RunDeployment(t *testing.T, open func(t *testing.T) *sqlstore.DB) {
 	t.Run("Events", func(t *testing.T) { testEvents(t, NewDeploymentFixture(t, open(t))) })
 	t.Run("ConcurrentBatchesGroupCommitted", func(t *testing.T) { testConcurrentEvents(t, NewDeploymentFixture(t, open(t))) })
 	t.Run("IncidentsAndCompliance", func(t *testing.T) { testIncidents(t, NewDeploymentFixture(t, open(t))) })
+	t.Run("WithdrawalReachesDeployments", func(t *testing.T) { testWithdrawalReachesDeployments(t, NewDeploymentFixture(t, open(t))) })
+	t.Run("ComplianceEvidencePerDeployment", func(t *testing.T) { testComplianceEvidence(t, NewDeploymentFixture(t, open(t))) })
+	t.Run("LabelArrivals", func(t *testing.T) { testLabelArrivals(t, NewDeploymentFixture(t, open(t))) })
 }
 
 func testEvents(t *testing.T, f *DeploymentFixture) {
@@ -489,5 +493,293 @@ func testConcurrentEvents(t *testing.T, f *DeploymentFixture) {
 	st, err := f.Store.EventStats(ctx, d.ID)
 	if err != nil || st.Count != workers*batches*size+1 {
 		t.Errorf("stored %+v, %v; want %d events", st, err, workers*batches*size+1)
+	}
+}
+
+// GoLive takes a registered deployment live: a complete register,
+// acknowledged by both stakeholder roles of the fixture's plan.
+func (f *DeploymentFixture) GoLive(t testing.TB, id string) *ethos.Deployment {
+	t.Helper()
+	ctx := context.Background()
+	reg, err := f.Registry.PutRiskRegister(ctx, id, CompleteRegister(), f.Engineer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, who := range []struct {
+		c ethos.Changer
+		r ethos.Role
+	}{{f.Clin, ethos.RoleClinician}, {f.Ethics, ethos.RoleEthicsReviewer}} {
+		if _, err := f.Registry.AcknowledgeRisk(ctx, id, reg.Revision, who.c, who.r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, _, err := f.Registry.ChangeDeployment(ctx, id, ethos.ChangeRequest{Kind: ethos.ChangeGoLive, Reason: "go-live", ExpectedEffect: "in clinical use",
+		Notified: []ethos.Role{ethos.RoleClinician}}, f.Ethics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// monitorStatus is a fixed QC-DEP-1 status, or an error.
+type monitorStatus struct {
+	st  *ethos.MonitorStatus
+	err error
+}
+
+func (m *monitorStatus) Status(context.Context, string) (*ethos.MonitorStatus, error) {
+	return m.st, m.err
+}
+
+// complianceOf returns the result of one checklist item.
+func complianceOf(t *testing.T, f *DeploymentFixture, id, item string) ethos.ComplianceResult {
+	t.Helper()
+	rs, err := f.Registry.Compliance(context.Background(), id, *f.Clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		if r.Item.ID == item {
+			return r
+		}
+	}
+	t.Fatalf("no checklist item %s", item)
+	return ethos.ComplianceResult{}
+}
+
+// testWithdrawalReachesDeployments: an obligation opened on a deployed
+// model version shows as a change-log notice on its live and suspended
+// deployments (once, to the plan's roles, switching nothing off), fails
+// compliance item GDPR-7-17 until resolved, and is listed by
+// OpenObligations for the monitor.
+func testWithdrawalReachesDeployments(t *testing.T, f *DeploymentFixture) {
+	ctx := context.Background()
+	obligations := sqlstore.NewObligationService(f.DB)
+	f.Registry.Obligations = obligations
+	live, err := f.Register(t, "mv-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.GoLive(t, live.ID)
+	suspended, err := f.Register(t, "mv-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.GoLive(t, suspended.ID)
+	if _, _, err := f.Registry.ChangeDeployment(ctx, suspended.ID, ethos.ChangeRequest{Kind: ethos.ChangeSuspend, Reason: "drill", ExpectedEffect: "paused",
+		Notified: []ethos.Role{ethos.RoleClinician}}, f.Engineer); err != nil {
+		t.Fatal(err)
+	}
+	registered, err := f.Register(t, "mv-1") // never live: gets no notice (the gate keeps it from going live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := f.Register(t, "mv-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.GoLive(t, other.ID)
+
+	if r := complianceOf(t, f, live.ID, "GDPR-7-17"); r.Outcome != ethos.CompliancePass {
+		t.Fatalf("GDPR-7-17 before any withdrawal: %s %s", r.Outcome, r.Reason)
+	}
+	if n, err := f.Registry.SweepObligationNotices(ctx); err != nil || n != 0 {
+		t.Fatalf("sweep without obligations: %d, %v", n, err)
+	}
+	*f.Clock = f.Clock.Add(time.Hour)
+	opened, err := obligations.OpenObligations(ctx, []*ethos.Obligation{{ProjectID: f.Project.ID, Target: ethos.LineageNode{Kind: ethos.LineageModelVersion, ID: "mv-1"},
+		Subject: ethos.SubjectKey(strings.Repeat("ab", 32)), Cause: ethos.CauseWithdrawal, OpenedBy: f.Engineer.UserID}})
+	if err != nil || len(opened) != 1 {
+		t.Fatalf("open obligation: %v, %v", opened, err)
+	}
+	obl := opened[0]
+
+	r := complianceOf(t, f, live.ID, "GDPR-7-17")
+	if r.Outcome != ethos.ComplianceFail || !strings.Contains(r.Reason, obl.ID) {
+		t.Errorf("GDPR-7-17 with an open obligation: %s %q, want fail naming %s", r.Outcome, r.Reason, obl.ID)
+	}
+	if r := complianceOf(t, f, other.ID, "GDPR-7-17"); r.Outcome != ethos.CompliancePass {
+		t.Errorf("GDPR-7-17 of another model version: %s %s", r.Outcome, r.Reason)
+	}
+	obs, err := f.Registry.OpenObligations(ctx, live.ID)
+	if err != nil || len(obs) != 1 || obs[0].ID != obl.ID {
+		t.Errorf("OpenObligations: %v, %v", obs, err)
+	}
+
+	n, err := f.Registry.SweepObligationNotices(ctx)
+	if err != nil || n != 2 {
+		t.Fatalf("sweep: %d entries, %v; want one on the live and one on the suspended deployment", n, err)
+	}
+	if n, err := f.Registry.SweepObligationNotices(ctx); err != nil || n != 0 {
+		t.Errorf("second sweep: %d entries, %v; want none (one notice per obligation)", n, err)
+	}
+	for _, d := range []*ethos.Deployment{live, suspended, registered, other} {
+		log, err := f.Registry.FindChanges(ctx, d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var notices []*ethos.DeploymentChange
+		for _, c := range log {
+			if c.Kind == ethos.ChangeObligationNotice {
+				notices = append(notices, c)
+			}
+		}
+		want := 0
+		if d.ID == live.ID || d.ID == suspended.ID {
+			want = 1
+		}
+		if len(notices) != want {
+			t.Errorf("deployment %s (%s): %d notices, want %d", d.ID, d.ModelVersionID, len(notices), want)
+			continue
+		}
+		if want == 0 {
+			continue
+		}
+		c := notices[0]
+		if c.To != obl.ID || c.By != deployment.SystemActor || !slices.Equal(c.Notified, []ethos.Role{ethos.RoleClinician, ethos.RoleEthicsReviewer}) ||
+			!strings.Contains(c.Reason, obl.ID) || strings.Contains(c.Reason, string(obl.Subject)) {
+			t.Errorf("notice %+v", c)
+		}
+	}
+	after, err := f.Registry.FindDeploymentByID(ctx, live.ID)
+	if err != nil || after.Status != ethos.DeploymentLive {
+		t.Errorf("the live deployment after the notice: %v, %v; nothing is switched off silently", after.Status, err)
+	}
+	log, _ := f.Registry.FindChanges(ctx, live.ID)
+	last := log[len(log)-1]
+	if _, err := f.Registry.AcknowledgeChange(ctx, live.ID, last.Seq, f.Clin, ethos.RoleClinician); err != nil {
+		t.Errorf("acknowledge the notice: %v", err)
+	}
+	if _, _, err := f.Registry.ChangeDeployment(ctx, live.ID, ethos.ChangeRequest{Kind: ethos.ChangeObligationNotice, Reason: "r", ExpectedEffect: "e",
+		Notified: []ethos.Role{ethos.RoleClinician}}, f.Engineer); ethos.ErrorCode(err) != ethos.EINVALID {
+		t.Errorf("a notice requested by a user: %v, want invalid", err)
+	}
+
+	if _, err := obligations.ResolveObligation(ctx, obl.ID, ethos.ObligationResolution{Action: ethos.ResolveExemption, Reference: "DPO memo 2026-14",
+		Note: "legal basis is public interest in health, not consent", By: f.Ethics.UserID, At: *f.Clock}); err != nil {
+		t.Fatal(err)
+	}
+	if r := complianceOf(t, f, live.ID, "GDPR-7-17"); r.Outcome != ethos.CompliancePass {
+		t.Errorf("GDPR-7-17 after resolution: %s %s", r.Outcome, r.Reason)
+	}
+	if n, err := f.Registry.SweepObligationNotices(ctx); err != nil || n != 0 {
+		t.Errorf("sweep after resolution: %d, %v", n, err)
+	}
+}
+
+// testComplianceEvidence: monitoring on time from the monitor's status,
+// log retention from the plan.
+func testComplianceEvidence(t *testing.T, f *DeploymentFixture) {
+	ctx := context.Background()
+	d, err := f.Register(t, "mv-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := complianceOf(t, f, d.ID, "AIA-26-5"); r.Outcome != ethos.ComplianceAttestationNeeded {
+		t.Errorf("AIA-26-5 without a monitor: %s %s", r.Outcome, r.Reason)
+	}
+	mon := &monitorStatus{err: ethos.Errorf(ethos.ENOTFOUND, "no plan")}
+	f.Registry.Monitoring = mon
+	for _, tt := range []struct {
+		name   string
+		st     *ethos.MonitorStatus
+		err    error
+		want   ethos.ComplianceOutcome
+		reason string
+	}{
+		{"FailNoPlan", nil, ethos.Errorf(ethos.ENOTFOUND, "no plan"), ethos.ComplianceFail, "no monitoring plan"},
+		{"FailLate", &ethos.MonitorStatus{Failures: []string{"2 window(s) not checked on time"}}, nil, ethos.ComplianceFail, "not checked on time"},
+		{"Pass", &ethos.MonitorStatus{Pass: true, Rules: 3, Owners: 1, NextDue: *f.Clock}, nil, ethos.CompliancePass, "3 rules, 1 owners"},
+	} {
+		t.Run("Monitoring"+tt.name, func(t *testing.T) {
+			mon.st, mon.err = tt.st, tt.err
+			if r := complianceOf(t, f, d.ID, "AIA-26-5"); r.Outcome != tt.want || !strings.Contains(r.Reason, tt.reason) {
+				t.Errorf("AIA-26-5: %s %q, want %s with %q", r.Outcome, r.Reason, tt.want, tt.reason)
+			}
+		})
+	}
+	mon.err = errors.New("database down")
+	if _, err := f.Registry.Compliance(ctx, d.ID, *f.Clock); err == nil {
+		t.Error("a monitor that fails: compliance evaluated anyway")
+	}
+	mon.err = nil
+	for _, tt := range []struct {
+		name, retention string
+		want            ethos.ComplianceOutcome
+		reason          string
+	}{
+		{"FailUndeclared", "", ethos.ComplianceFail, "declares no log_retention"},
+		{"FailShort", `"30d"`, ethos.ComplianceFail, "less than six months"},
+		{"Pass", `"365d"`, ethos.CompliancePass, "keeps logs 365d"},
+	} {
+		t.Run("Retention"+tt.name, func(t *testing.T) {
+			plan := `{"stakeholder_roles":["clinician","ethics-reviewer"],"windows":["weekly"]}`
+			if tt.retention != "" {
+				plan = `{"stakeholder_roles":["clinician","ethics-reviewer"],"windows":["weekly"],"log_retention":` + tt.retention + `}`
+			}
+			cur, err := f.Registry.FindDeploymentByID(ctx, d.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(cur.Plan) != plan {
+				if _, _, err := f.Registry.ChangeDeployment(ctx, d.ID, ethos.ChangeRequest{Kind: ethos.ChangePlan, Plan: json.RawMessage(plan), Reason: "retention",
+					ExpectedEffect: "logs kept", Notified: []ethos.Role{ethos.RoleClinician}}, f.Engineer); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if r := complianceOf(t, f, d.ID, "AIA-26-6"); r.Outcome != tt.want || !strings.Contains(r.Reason, tt.reason) {
+				t.Errorf("AIA-26-6: %s %q, want %s with %q", r.Outcome, r.Reason, tt.want, tt.reason)
+			}
+		})
+	}
+	bad := ethos.ChangeRequest{Kind: ethos.ChangePlan, Plan: json.RawMessage(`{"stakeholder_roles":["clinician"],"log_retention":"soon"}`), Reason: "r",
+		ExpectedEffect: "e", Notified: []ethos.Role{ethos.RoleClinician}}
+	if _, _, err := f.Registry.ChangeDeployment(ctx, d.ID, bad, f.Engineer); ethos.ErrorCode(err) != ethos.EINVALID {
+		t.Errorf("plan with a bad log_retention: %v", err)
+	}
+}
+
+// testLabelArrivals: the store tells which events got a label in a span of
+// recording time (the monitor judges their windows again).
+func testLabelArrivals(t *testing.T, f *DeploymentFixture) {
+	ctx := context.Background()
+	d, err := f.Register(t, "mv-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.GoLive(t, d.ID)
+	t0 := f.Clock.Add(-48 * time.Hour)
+	recs := []json.RawMessage{Event("a", "ca", t0, 0.9), Event("b", "cb", t0.Add(time.Hour), 0.2), Event("c", "cc", t0.Add(2*time.Hour), 0.7)}
+	if res, err := f.Registry.IngestEvents(ctx, d.ID, recs, false); err != nil || res.Stored != 3 {
+		t.Fatalf("ingest: %+v, %v", res, err)
+	}
+	first := *f.Clock
+	if res, err := f.Registry.AttachLabels(ctx, d.ID, []json.RawMessage{json.RawMessage(`{"case_id":"ca","positive":true,"source":"pathology"}`)}, false, f.Clin.UserID); err != nil || res.Stored != 1 {
+		t.Fatalf("labels: %+v, %v", res, err)
+	}
+	*f.Clock = f.Clock.Add(time.Hour)
+	second := *f.Clock
+	// cb is new; ca is corrected (recorded again).
+	if res, err := f.Registry.AttachLabels(ctx, d.ID, []json.RawMessage{json.RawMessage(`{"case_id":"cb","positive":false,"source":"follow-up","at":"2026-02-27T10:00:00Z"}`),
+		json.RawMessage(`{"case_id":"ca","positive":false,"source":"pathology"}`)}, false, f.Clin.UserID); err != nil || res.Stored != 2 {
+		t.Fatalf("labels: %+v, %v", res, err)
+	}
+	times := func(after, upTo time.Time) []time.Time {
+		t.Helper()
+		ts, err := f.Store.LabelledEventTimes(ctx, d.ID, after, upTo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.SortFunc(ts, time.Time.Compare)
+		return ts
+	}
+	if got := times(first.Add(-time.Second), first); len(got) != 0 {
+		t.Errorf("labels recorded up to the first batch, after re-recording: %v, want none (ca was recorded again later)", got)
+	}
+	if got := times(first, second); len(got) != 2 || !got[0].Equal(t0) || !got[1].Equal(t0.Add(time.Hour)) {
+		t.Errorf("labels recorded in (first, second]: %v, want the times of a and b", got)
+	}
+	if got := times(second, second.Add(time.Hour)); len(got) != 0 {
+		t.Errorf("labels recorded after the second batch: %v", got)
 	}
 }

@@ -17,7 +17,7 @@ func RunProcessing(t *testing.T, open func(t *testing.T) *sqlstore.DB) {
 	t.Run("Runs", func(t *testing.T) { testProcessingRuns(t, sqlstore.NewProcessingService(open(t))) })
 	t.Run("Datasets", func(t *testing.T) {
 		db := open(t)
-		testDatasets(t, sqlstore.NewProcessingService(db), sqlstore.NewDatasetService(db))
+		testDatasets(t, db, sqlstore.NewProcessingService(db), sqlstore.NewDatasetService(db))
 	})
 }
 
@@ -101,7 +101,7 @@ func testProcessingRuns(t *testing.T, s *sqlstore.ProcessingService) {
 	})
 }
 
-func testDatasets(t *testing.T, runs *sqlstore.ProcessingService, s *sqlstore.DatasetService) {
+func testDatasets(t *testing.T, db *sqlstore.DB, runs *sqlstore.ProcessingService, s *sqlstore.DatasetService) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	run := ProcessingRunFixture("prj-1", t0)
@@ -136,6 +136,21 @@ func testDatasets(t *testing.T, runs *sqlstore.ProcessingService, s *sqlstore.Da
 		y, _ := json.Marshal(got)
 		if string(x) != string(y) {
 			t.Errorf("got\n%s\nwant\n%s", y, x)
+		}
+	})
+	t.Run("MembersStoredOnce", func(t *testing.T) {
+		// The version's body holds the manifest; members are rows of
+		// dataset_members only (migration 0080).
+		var body string
+		if err := db.SQL().QueryRowContext(ctx, "SELECT body FROM dataset_versions WHERE id = ?", v1.ID).Scan(&body); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(body, "members") || strings.Contains(body, "ins-1") || !strings.Contains(body, "2.25.1") {
+			t.Errorf("body %s", body)
+		}
+		var n int
+		if err := db.SQL().QueryRowContext(ctx, "SELECT COUNT(*) FROM dataset_members WHERE version_id = ?", v1.ID).Scan(&n); err != nil || n != 2 {
+			t.Errorf("%d member rows (%v)", n, err)
 		}
 	})
 	t.Run("DatasetSubjects", func(t *testing.T) {
@@ -197,5 +212,109 @@ func testDatasets(t *testing.T, runs *sqlstore.ProcessingService, s *sqlstore.Da
 		code(t, s.CreateDatasetSplit(ctx, &orphan), ethos.ENOTFOUND)
 		_, err = s.DatasetSplit(ctx, "spl-none")
 		code(t, err, ethos.ENOTFOUND)
+	})
+}
+
+// RunDatasetMembersMigration checks migration 0080 (dataset members kept
+// once): before returns exec over a database migrated up to 0080
+// excluded ("?" placeholders), where a version is written the way earlier
+// binaries wrote it (members in the body and, in part, in
+// dataset_members); after opens the same database with every migration
+// applied. The version's id, manifest and members must come back the
+// same, and the id must still be the hash of the manifest (manifestID).
+func RunDatasetMembersMigration(t *testing.T, manifestID func([]ethos.ManifestEntry) (string, error),
+	before func(t *testing.T) (exec func(q string, args ...any) error, done func()), after func(t *testing.T) *sqlstore.DB) {
+	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	run := ProcessingRunFixture("prj-1", t0)
+	run.ID = "prc-legacy"
+	a, b := ethos.SubjectKey(strings.Repeat("a", 64)), ethos.SubjectKey(strings.Repeat("b", 64))
+	v := &ethos.DatasetVersion{ProjectID: "prj-1", RunID: run.ID, Description: "before 0080", CreatedAt: t0, CreatedBy: "usr-1"}
+	for i, sub := range []ethos.SubjectKey{a, b, a} {
+		id := "2.25." + strings.Repeat("7", i+1)
+		v.Entries = append(v.Entries, ethos.ManifestEntry{ID: id, Patient: "P" + string(sub[:1]), SHA256: strings.Repeat("5", 64), Size: int64(1000 + i),
+			Path: "S/R/" + id + ".dcm", Modality: "CT", Label: "pos", Attributes: map[string]string{"sex": "F", "age": "061Y"}})
+		v.Members = append(v.Members, ethos.DatasetMember{EntryID: id, InstanceID: "ins-" + strings.Repeat("9", i+1), Subject: sub,
+			Blob: ethos.BlobRef{Subject: sub, Digest: strings.Repeat(string(rune('a'+i)), 64), Size: int64(1000 + i)}})
+	}
+	id, err := manifestID(v.Entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.ID = id
+	empty := &ethos.DatasetVersion{ID: strings.Repeat("0", 64), ProjectID: "prj-1", RunID: run.ID, CreatedAt: t0, CreatedBy: "usr-1", Entries: []ethos.ManifestEntry{}}
+
+	exec, done := before(t)
+	head := *run
+	head.Items = nil
+	runBody, _ := json.Marshal(&head)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(exec("INSERT INTO processing_runs (id, project_id, started_at, body) VALUES (?, ?, ?, ?)", run.ID, run.ProjectID, t0.UnixNano(), string(runBody)))
+	for _, x := range []*ethos.DatasetVersion{v, empty} {
+		body, _ := json.Marshal(x) // with its members, as before 0080
+		must(exec("INSERT INTO dataset_versions (id, project_id, run_id, parent_id, created_at, created_by, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
+			x.ID, x.ProjectID, x.RunID, x.Parent, t0.UnixNano(), x.CreatedBy, string(body)))
+		for _, m := range x.Members {
+			must(exec("INSERT INTO dataset_members (version_id, instance_id, subject) VALUES (?, ?, ?)", x.ID, m.InstanceID, string(m.Subject)))
+		}
+	}
+	done()
+
+	db := after(t)
+	s := sqlstore.NewDatasetService(db)
+	ctx := context.Background()
+	got, err := s.DatasetVersion(ctx, v.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("SameIDAndManifest", func(t *testing.T) {
+		x, _ := json.Marshal(v)
+		y, _ := json.Marshal(got)
+		if string(x) != string(y) {
+			t.Errorf("after the migration\n%s\nbefore\n%s", y, x)
+		}
+		if id, err := manifestID(got.Entries); err != nil || id != v.ID {
+			t.Errorf("manifest hash %s (%v), id %s", id, err, v.ID)
+		}
+	})
+	t.Run("BodyWithoutMembers", func(t *testing.T) {
+		var body string
+		if err := db.SQL().QueryRowContext(ctx, "SELECT body FROM dataset_versions WHERE id = ?", v.ID).Scan(&body); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(body, "members") || strings.Contains(body, "ins-9") {
+			t.Errorf("body %s", body)
+		}
+	})
+	t.Run("SubjectQueriesStillAnswer", func(t *testing.T) {
+		m, err := s.DatasetSubjects(ctx, v.ID)
+		if err != nil || len(m) != 3 || m["ins-99"] != b {
+			t.Errorf("%v %v", m, err)
+		}
+		vs, n, err := s.FindDatasetVersions(ctx, ethos.DatasetVersionFilter{Subject: &b})
+		if err != nil || n != 1 || vs[0].ID != v.ID {
+			t.Errorf("versions of b: %d %v", n, err)
+		}
+	})
+	t.Run("EmptyVersion", func(t *testing.T) {
+		e, err := s.DatasetVersion(ctx, empty.ID)
+		if err != nil || len(e.Entries) != 0 || len(e.Members) != 0 {
+			t.Errorf("%+v %v", e, err)
+		}
+	})
+	t.Run("NewVersionsAfter", func(t *testing.T) {
+		w := *v
+		w.ID, w.Parent = strings.Repeat("1", 64), v.ID
+		if err := s.CreateDatasetVersion(ctx, &w); err != nil {
+			t.Fatal(err)
+		}
+		back, err := s.DatasetVersion(ctx, w.ID)
+		if err != nil || len(back.Members) != 3 || back.Members[2] != w.Members[2] {
+			t.Errorf("%+v %v", back, err)
+		}
 	})
 }

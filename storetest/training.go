@@ -291,6 +291,93 @@ func testLineage(t *testing.T, l *sqlstore.LineageService) {
 			t.Errorf("%d edges of the large dataset, want 1500", len(all))
 		}
 	})
+	t.Run("PagesCoverTheWalkNearestFirst", func(t *testing.T) {
+		ds := node(ethos.LineageDatasetVersion, "dsv_large")
+		full, err := l.Upstream(ctx, ds, ethos.WalkDerivations)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []ethos.LineageNode
+		cursor, pages := "", 0
+		for {
+			pg, err := l.UpstreamPage(ctx, ds, ethos.WalkDerivations, cursor, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pages++
+			got = append(got, pg.Nodes...)
+			if pg.Next == "" {
+				break
+			}
+			if len(pg.Nodes) != 100 {
+				t.Fatalf("page %d: %d nodes before the end", pages, len(pg.Nodes))
+			}
+			cursor = pg.Next
+		}
+		if pages != 16 || len(got) != len(full) {
+			t.Fatalf("%d pages, %d nodes; want 16 pages, %d nodes", pages, len(got), len(full))
+		}
+		for i, x := range got {
+			// Breadth-first: the 1,500 instances, then the 16 subjects.
+			if want := ethos.LineageInstance; i >= 1500 {
+				want = ethos.LineageSubject
+				if x.Kind != want {
+					t.Fatalf("node %d is %s, want a %s", i, x, want)
+				}
+			} else if x.Kind != want {
+				t.Fatalf("node %d is %s, want an %s", i, x, want)
+			}
+		}
+		sorted := slices.Clone(got)
+		slices.SortFunc(sorted, func(a, b ethos.LineageNode) int {
+			return strings.Compare(string(a.Kind)+":"+a.ID, string(b.Kind)+":"+b.ID)
+		})
+		if d := cmp.Diff(full, sorted); d != "" {
+			t.Errorf("pages differ from the whole walk (-whole +pages):\n%s", d)
+		}
+	})
+	t.Run("PagesOfOneKind", func(t *testing.T) {
+		ds := node(ethos.LineageDatasetVersion, "dsv_large")
+		pg, err := l.UpstreamPage(ctx, ds, ethos.WalkDerivations, "", 10, ethos.LineageSubject)
+		if err != nil || len(pg.Nodes) != 10 || pg.Nodes[0].Kind != ethos.LineageSubject || pg.Next == "" {
+			t.Fatalf("%+v %v", pg, err)
+		}
+		pg, err = l.UpstreamPage(ctx, ds, ethos.WalkDerivations, pg.Next, 10, ethos.LineageSubject)
+		if err != nil || len(pg.Nodes) != 6 || pg.Next != "" {
+			t.Fatalf("second page %+v %v", pg, err)
+		}
+		down, err := l.DownstreamPage(ctx, n["pr"], ethos.WalkAll, "", 1000)
+		if err != nil || len(down.Nodes) != 9 || down.Next != "" {
+			t.Errorf("downstream page %+v %v", down, err)
+		}
+	})
+	t.Run("ErrConflictAfterTheGraphChanged", func(t *testing.T) {
+		ds := node(ethos.LineageDatasetVersion, "dsv_large")
+		pg, err := l.UpstreamPage(ctx, ds, ethos.WalkDerivations, "", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.RecordLineage(ctx, edge(node(ethos.LineageInstance, "ins_late"), ethos.RelWasDerivedFrom, subj('c'))); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.UpstreamPage(ctx, ds, ethos.WalkDerivations, pg.Next, 100); ethos.ErrorCode(err) != ethos.ECONFLICT {
+			t.Errorf("err %v, want conflict", err)
+		}
+	})
+	t.Run("ErrInvalidPage", func(t *testing.T) {
+		ds := node(ethos.LineageDatasetVersion, "dsv_large")
+		for name, tc := range map[string]struct {
+			cursor string
+			limit  int
+		}{"ZeroLimit": {"", 0}, "HugeLimit": {"", 1 << 20}, "BadCursor": {"not-a-cursor", 10}, "EmptyCursorJSON": {"e30", 10}} {
+			if _, err := l.UpstreamPage(ctx, ds, ethos.WalkDerivations, tc.cursor, tc.limit); ethos.ErrorCode(err) != ethos.EINVALID {
+				t.Errorf("%s: err %v, want invalid", name, err)
+			}
+		}
+		if _, err := l.UpstreamPage(ctx, node(ethos.LineageModelVersion, "mdl_none"), ethos.WalkDerivations, "", 10); ethos.ErrorCode(err) != ethos.ENOTFOUND {
+			t.Errorf("unknown node: %v", err)
+		}
+	})
 }
 
 // TestRun returns a valid run ready for the store.

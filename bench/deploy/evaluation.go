@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/ethos-imaging/ethos"
+	"github.com/ethos-imaging/ethos/postgres"
 	"github.com/ethos-imaging/ethos/sqlite"
 	"github.com/ethos-imaging/ethos/sqlstore"
 )
@@ -43,17 +44,28 @@ func benchPredictions() []byte {
 // server's data directory (as a registered run would), then takes it
 // through the evaluation stage over the API: plan, upload, ethics
 // approval, acknowledgement. The deployment gate then lets it in.
-func approveModel(a *api, dataDir, project, mv, eng, ethics, advocate string) error {
+func approveModel(a *api, dataDir, pgDSN, project, mv, eng, ethics, advocate string) error {
 	ctx := context.Background()
-	db := sqlite.NewDB(dataDir)
-	if err := db.Open(ctx); err != nil {
-		return err
+	var store *sqlstore.DB
+	if pgDSN != "" { // the server runs with --postgres
+		db := postgres.NewDB(pgDSN)
+		if err := db.Open(ctx); err != nil {
+			return err
+		}
+		defer db.Close()
+		store = db.Store()
+	} else {
+		db := sqlite.NewDB(dataDir)
+		if err := db.Open(ctx); err != nil {
+			return err
+		}
+		defer db.Close()
+		store = db.Store()
 	}
 	run := &ethos.TrainingRun{ID: "run-" + mv, ProjectID: project, DatasetVersion: "bench-dataset", Split: "train",
 		CodeVersion: "0123456789abcdef", ModelSHA256: strings.Repeat("cd", 32), ModelName: "bench model",
 		ModelVersion: mv, Status: ethos.RunSignedOff, RegisteredBy: "usr_bench"}
-	err := sqlstore.NewTrainingStore(db.Store()).CreateTrainingRun(ctx, run)
-	db.Close()
+	err := sqlstore.NewTrainingStore(store).CreateTrainingRun(ctx, run)
 	if err != nil {
 		return fmt.Errorf("record model version: %w", err)
 	}

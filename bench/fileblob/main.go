@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ethos-imaging/ethos"
@@ -83,7 +84,23 @@ func subject(i int) ethos.SubjectKey {
 	return k
 }
 
-type sample struct{ times []time.Duration }
+type sample struct{ times, cpu []time.Duration }
+
+// addCPU records a round's wall time and CPU time (user + system).
+func (s *sample) addCPU(wall, cpu time.Duration) {
+	s.add(wall)
+	s.cpu = append(s.cpu, cpu)
+}
+
+// cpuTime is the user + system time of this process and its waited-for
+// children (cp, sync) so far.
+func cpuTime() time.Duration {
+	var self, kids syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &self)
+	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids)
+	tv := func(t syscall.Timeval) time.Duration { return time.Duration(t.Nano()) }
+	return tv(self.Utime) + tv(self.Stime) + tv(kids.Utime) + tv(kids.Stime)
+}
 
 func (s *sample) add(d time.Duration) { s.times = append(s.times, d) }
 func (s *sample) median() time.Duration {
@@ -142,25 +159,25 @@ func report(corpus, work string, copies, bigMB, rounds int) error {
 	n := copies * len(files)
 	run("sync")
 
-	var cp, cpSync, put, parPut, get, getDiscard sample
+	var cp, cpSync, put, parPut, get, getDiscard, deferred, deferredBuf sample
 	for r := range rounds {
 		dst := filepath.Join(work, fmt.Sprint("cp", r))
-		t0 := time.Now()
+		t0, c0 := time.Now(), cpuTime()
 		if err := run("cp", "-r", src, dst); err != nil {
 			return err
 		}
-		cp.add(time.Since(t0))
+		cp.addCPU(time.Since(t0), cpuTime()-c0)
 		os.RemoveAll(dst)
 		run("sync")
 
-		t0 = time.Now()
+		t0, c0 = time.Now(), cpuTime()
 		if err := run("cp", "-r", src, dst); err != nil {
 			return err
 		}
 		if err := run("sync", "-f", dst); err != nil {
 			return err
 		}
-		cpSync.add(time.Since(t0))
+		cpSync.addCPU(time.Since(t0), cpuTime()-c0)
 		os.RemoveAll(dst)
 		run("sync")
 
@@ -171,7 +188,7 @@ func report(corpus, work string, copies, bigMB, rounds int) error {
 			return err
 		}
 		refs := make([]ethos.BlobRef, 0, n)
-		t0 = time.Now()
+		t0, c0 = time.Now(), cpuTime()
 		for c := range copies {
 			sub := subject(c)
 			for i := range files {
@@ -187,8 +204,44 @@ func report(corpus, work string, copies, bigMB, rounds int) error {
 				refs = append(refs, ref)
 			}
 		}
-		put.add(time.Since(t0))
+		put.addCPU(time.Since(t0), cpuTime()-c0)
 		run("sync")
+
+		// Group commit: every blob with PutDeferred, then one Flush
+		// (syncfs), through the default direct I/O and through the page
+		// cache (BufferedIO).
+		for _, buffered := range []bool{false, true} {
+			ddir := filepath.Join(work, fmt.Sprint("dstore", r, buffered))
+			os.MkdirAll(ddir, 0o700)
+			ds, err := openStore(ddir)
+			if err != nil {
+				return err
+			}
+			ds.BufferedIO = buffered
+			t0, c0 = time.Now(), cpuTime()
+			for c := range copies {
+				sub := subject(c)
+				for i := range files {
+					in, err := os.Open(filepath.Join(src, fmt.Sprint(c), fmt.Sprintf("%03d.dcm", i)))
+					if err != nil {
+						return err
+					}
+					_, err = ds.PutDeferred(ctx, sub, in)
+					in.Close()
+					if err != nil {
+						return err
+					}
+				}
+			}
+			if err := ds.Flush(ctx); err != nil {
+				return err
+			}
+			if buffered {
+				deferredBuf.addCPU(time.Since(t0), cpuTime()-c0)
+			} else {
+				deferred.addCPU(time.Since(t0), cpuTime()-c0)
+			}
+		}
 
 		// The same puts from 8 goroutines (an ingest pipeline's shape):
 		// the fsyncs of concurrent puts overlap.
@@ -200,7 +253,7 @@ func report(corpus, work string, copies, bigMB, rounds int) error {
 		}
 		jobs := make(chan [2]int)
 		errs := make(chan error, 8)
-		t0 = time.Now()
+		t0, c0 = time.Now(), cpuTime()
 		var wg sync.WaitGroup
 		for range 8 {
 			wg.Go(func() {
@@ -226,7 +279,7 @@ func report(corpus, work string, copies, bigMB, rounds int) error {
 		}
 		close(jobs)
 		wg.Wait()
-		parPut.add(time.Since(t0))
+		parPut.addCPU(time.Since(t0), cpuTime()-c0)
 		select {
 		case err := <-errs:
 			return err
@@ -237,7 +290,7 @@ func report(corpus, work string, copies, bigMB, rounds int) error {
 
 		out := filepath.Join(work, fmt.Sprint("get", r))
 		os.MkdirAll(out, 0o755)
-		t0 = time.Now()
+		t0, c0 = time.Now(), cpuTime()
 		for i, ref := range refs {
 			rc, err := s.Open(ctx, ref)
 			if err != nil {
@@ -256,7 +309,7 @@ func report(corpus, work string, copies, bigMB, rounds int) error {
 				return err
 			}
 		}
-		get.add(time.Since(t0))
+		get.addCPU(time.Since(t0), cpuTime()-c0)
 		// Verify one round's output byte for byte against the input.
 		if r == 0 {
 			for i := range refs {
@@ -268,7 +321,7 @@ func report(corpus, work string, copies, bigMB, rounds int) error {
 			}
 		}
 		os.RemoveAll(out)
-		t0 = time.Now()
+		t0, c0 = time.Now(), cpuTime()
 		for _, ref := range refs {
 			rc, err := s.Open(ctx, ref)
 			if err != nil {
@@ -280,7 +333,7 @@ func report(corpus, work string, copies, bigMB, rounds int) error {
 				return err
 			}
 		}
-		getDiscard.add(time.Since(t0))
+		getDiscard.addCPU(time.Since(t0), cpuTime()-c0)
 		os.RemoveAll(sdir)
 		run("sync")
 	}
@@ -353,17 +406,20 @@ func report(corpus, work string, copies, bigMB, rounds int) error {
 	fmt.Fprintf(w, "# Benchmarks: fileblob (encrypted image store)\n\n")
 	fmt.Fprintf(w, "Measured by `go run ./bench/fileblob` on %s/%s, %d CPUs, %s, %s.\n",
 		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(w, "Load average at the start: %s.\n", loadavg())
 	fmt.Fprintf(w, "The machine is shared with other work, so every operation runs %d rounds, interleaved with the others;\n", rounds)
 	fmt.Fprintf(w, "throughput and ratios use each operation's best round (the least disturbed), the median is shown beside it.\n\n")
 	fmt.Fprintf(w, "## DICOM corpus: %d files, %.1f MiB (%d copies of the %d corpus files, one subject per copy)\n\n", n, float64(total)/(1<<20), copies, len(files))
-	fmt.Fprintf(w, "| operation | best | MiB/s | files/s | median | throughput vs `cp -r` |\n|---|---|---|---|---|---|\n")
+	fmt.Fprintf(w, "| operation | best | MiB/s | files/s | median | throughput vs `cp -r` | least CPU (user+sys) |\n|---|---|---|---|---|---|---|\n")
 	row := func(name string, s *sample, ref *sample) {
-		fmt.Fprintf(w, "| %s | %.3f s | %.0f | %.0f | %.3f s | %.2f× |\n", name, s.best().Seconds(), mbps(total, s.best()), float64(n)/s.best().Seconds(), s.median().Seconds(), ref.best().Seconds()/s.best().Seconds())
+		fmt.Fprintf(w, "| %s | %.3f s | %.0f | %.0f | %.3f s | %.2f× | %.3f s |\n", name, s.best().Seconds(), mbps(total, s.best()), float64(n)/s.best().Seconds(), s.median().Seconds(), ref.best().Seconds()/s.best().Seconds(), slices.Min(s.cpu).Seconds())
 	}
 	row("`cp -r` (page cache, no fsync)", &cp, &cp)
 	row("`cp -r` + `sync -f` (durable)", &cpSync, &cp)
 	row("fileblob Put (encrypt, fsync file + dir per blob)", &put, &cp)
 	row("fileblob Put, 8 goroutines", &parPut, &cp)
+	row("fileblob PutDeferred each + one Flush (direct I/O, the default)", &deferred, &cp)
+	row("fileblob PutDeferred each + one Flush (BufferedIO: page cache)", &deferredBuf, &cp)
 	row("fileblob Open + copy to files (decrypt, verify)", &get, &cp)
 	row("fileblob Open to io.Discard (decrypt, verify)", &getDiscard, &cp)
 	fmt.Fprintf(w, "\nAgainst the durable copy (`cp -r` + `sync -f`): Put %.2f× its throughput, Put from 8 goroutines %.2f×.\n\n",
@@ -377,6 +433,18 @@ func report(corpus, work string, copies, bigMB, rounds int) error {
 	bigRow("fileblob Put (child process)", &bigPut, putRSS)
 	bigRow("fileblob Open to io.Discard (child process)", &bigGet, getRSS)
 	return nil
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func writeRandom(path string, size int64) error {

@@ -35,10 +35,20 @@ files=$(find "$corpus" -type f | wc -l)
 echo "corpus: $files files, $bytes bytes; $(nproc) CPUs; $(go version)"
 cat $(find "$corpus" -type f) > /dev/null # warm the page cache
 
+# Directories of earlier runs are moved aside and deleted only at the
+# start of the next round (disk space): ext4 skips inodes freed in the
+# last minute or so when it allocates new ones, so deleting thousands of
+# files right before a timed run makes every file and directory that run
+# creates cost more (perf: recently_deleted), for cp and ingest alike.
+aside() {
+	mkdir -p "$scratch/trash"
+	[ ! -e "$1" ] || mv "$1" "$scratch/trash/$(basename "$1")-$(date +%s%N)"
+}
+
 # fresh DIR: an initialised data directory with a steward, a project,
 # collection rules and the consents; prints "user project token".
 fresh() {
-	rm -rf "$1"
+	aside "$1"
 	"$E" init --data "$1" --json > /dev/null 2>&1
 	ids=$("$B" setup -data "$1")
 	u=$(echo "$ids" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["user"])')
@@ -61,17 +71,18 @@ record() { # name; reads $scratch/time-NAME ("wall rss user sys")
 round=0
 while [ "$round" -lt "$reps" ]; do
 	round=$((round + 1))
-	rm -rf "$scratch/out-cp"
+	rm -rf "$scratch/trash"
+	aside "$scratch/out-cp"
 	sync
 	/usr/bin/time -f "%e %M %U %S" -o "$scratch/time-cp" cp -r "$corpus" "$scratch/out-cp"
 	record cp
 	# the same copy made durable (ingest syncs every blob before it
 	# acknowledges it): cp, then syncfs of the target's file system
-	rm -rf "$scratch/out-cp"
+	aside "$scratch/out-cp"
 	sync
 	/usr/bin/time -f "%e %M %U %S" -o "$scratch/time-cp+sync" sh -c "cp -r '$corpus' '$scratch/out-cp' && sync -f '$scratch/out-cp'"
 	record cp+sync
-	rm -rf "$scratch/out-cp"
+	aside "$scratch/out-cp"
 	# ingest-wN: N workers, group commit of --batch files (default);
 	# ingest-b1-w2: every file committed on its own (--batch 1);
 	# ingest-base-w2: the BASELINE binary.
@@ -116,6 +127,7 @@ while [ "$round" -lt "$reps" ]; do
 	echo "$(echo "$end - $start" | bc) $rss $usr $sys" > "$scratch/time-stow-rs"
 	record stow-rs
 done
+rm -rf "$scratch/trash"
 echo
 awk -v b="$bytes" -v f="$files" '
 	{

@@ -43,7 +43,11 @@ func openPostgres(b *testing.B) (*sqlstore.DB, func()) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := admin.Exec("CREATE SCHEMA IF NOT EXISTS ethos_lineage_bench"); err != nil {
+	schema := os.Getenv("ETHOS_LINEAGE_BENCH_SCHEMA")
+	if schema == "" {
+		schema = "ethos_lineage_bench"
+	}
+	if _, err := admin.Exec("CREATE SCHEMA IF NOT EXISTS " + schema); err != nil {
 		b.Fatal(err)
 	}
 	admin.Close()
@@ -52,7 +56,7 @@ func openPostgres(b *testing.B) (*sqlstore.DB, func()) {
 		b.Fatal(err)
 	}
 	q := u.Query()
-	q.Set("search_path", "ethos_lineage_bench")
+	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	db := postgres.NewDB(u.String())
 	if err := db.Open(context.Background()); err != nil {
@@ -108,6 +112,30 @@ func BenchmarkLineage(b *testing.B) {
 				}, 10042},
 				{"UpstreamOfDatasetVersion", func(i int) ([]ethos.LineageNode, error) {
 					return l.Upstream(ctx, ethos.LineageNode{Kind: ethos.LineageDatasetVersion, ID: lineagebench.DatasetID(i * 7 % lineagebench.DatasetVersions)}, ethos.WalkDerivations)
+				}, 42000},
+				// The same walk a page at a time: the first page of 1,000
+				// (what an interactive listing shows first), and every
+				// page of 5,000 in turn.
+				{"UpstreamOfDatasetVersionFirstPage", func(i int) ([]ethos.LineageNode, error) {
+					pg, err := l.UpstreamPage(ctx, ethos.LineageNode{Kind: ethos.LineageDatasetVersion, ID: lineagebench.DatasetID(i * 7 % lineagebench.DatasetVersions)}, ethos.WalkDerivations, "", 1000)
+					if err != nil {
+						return nil, err
+					}
+					return pg.Nodes, nil
+				}, 1000},
+				{"UpstreamOfDatasetVersionAllPages", func(i int) ([]ethos.LineageNode, error) {
+					var all []ethos.LineageNode
+					cursor := ""
+					for {
+						pg, err := l.UpstreamPage(ctx, ethos.LineageNode{Kind: ethos.LineageDatasetVersion, ID: lineagebench.DatasetID(i * 7 % lineagebench.DatasetVersions)}, ethos.WalkDerivations, cursor, 5000)
+						if err != nil {
+							return nil, err
+						}
+						all = append(all, pg.Nodes...)
+						if cursor = pg.Next; cursor == "" {
+							return all, nil
+						}
+					}
 				}, 42000},
 			}
 			for _, q := range queries {

@@ -11,7 +11,8 @@
 # (default 3) rounds run both tools in turn; the table keeps each tool's
 # least CPU time and best wall time. BEFORE=/path/to/ethos adds a third
 # tool, 'process-before': the same processing run by another build (e.g.
-# the main branch before a change), measured in the same rounds.
+# the main branch before a change), measured in the same rounds. Every
+# processing run starts from a fresh copy of the prepared data directory.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -26,9 +27,9 @@ if [ ! -d "$scratch/in" ]; then
 fi
 (cd "$repo" && go build -o "$scratch/ethos" ./cmd/ethos && go build -o "$scratch/prepare" ./bench/processing/prepare)
 head -c 32 /dev/urandom > "$scratch/project.key"
-rm -rf "$scratch/data"
-"$scratch/ethos" init --data "$scratch/data" > /dev/null 2>&1
-set -- $("$scratch/prepare" "$scratch/data" "$scratch/in")
+rm -rf "$scratch/data" "$scratch/data-0" "$scratch/trash"
+"$scratch/ethos" init --data "$scratch/data-0" > /dev/null 2>&1
+set -- $("$scratch/prepare" "$scratch/data-0" "$scratch/in")
 user=$1 project=$2 n=$3
 bytes=$(du -sb "$scratch/in" | cut -f1)
 echo "corpus: $n instances, $bytes bytes; $(nproc) CPUs; $(go version); load: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -37,6 +38,29 @@ cat $(find "$scratch/in" -type f) > /dev/null
 reps=${REPS:-3}
 results="$scratch/results.txt"
 : > "$results"
+# fresh: every processing run starts from a copy of the prepared data
+# directory (not timed), so each is a first run: no output of an earlier
+# round is already in the blob store (which would be deduplicated).
+# "fresh legacy" also moves every blob into the store layout used before
+# 2026-11-27 (<key>/<2 hex>/<digest>), which an older BEFORE binary reads
+# (the current one reads both).
+# The previous copy is moved aside and deleted only at the end: ext4 skips
+# inodes freed in the last seconds when it allocates new ones, so deleting
+# hundreds of files right before a timed run makes every file that run
+# creates cost several times more (perf: recently_deleted).
+fresh() {
+	mkdir -p "$scratch/trash"
+	[ ! -d "$scratch/data" ] || mv "$scratch/data" "$scratch/trash/data-$(date +%s%N)"
+	cp -a "$scratch/data-0" "$scratch/data"
+	if [ "${1:-}" = legacy ]; then
+		for f in "$scratch"/data/blobs/*/*; do
+			b=$(basename "$f")
+			[ ${#b} -eq 64 ] || continue
+			mkdir -p "$(dirname "$f")/$(echo "$b" | cut -c1-2)"
+			mv "$f" "$(dirname "$f")/$(echo "$b" | cut -c1-2)/$b"
+		done
+	fi
+}
 measure() { # name, command...
 	name=$1
 	shift
@@ -52,17 +76,21 @@ measure() { # name, command...
 round=0
 while [ "$round" -lt "$reps" ]; do
 	round=$((round + 1))
-	rm -rf "$scratch/out-deid"
+	mkdir -p "$scratch/trash"
+	[ ! -d "$scratch/out-deid" ] || mv "$scratch/out-deid" "$scratch/trash/out-deid-$round"
 	measure deid "$scratch/ethos" deid --in "$scratch/in" --out "$scratch/out-deid" \
 		--key-file "$scratch/project.key" --report "$scratch/report-deid.json"
+	fresh
 	measure process "$scratch/ethos" process run --data "$scratch/data" --user "$user" --project "$project" \
 		--key-file "$scratch/project.key" --json
 	if [ -n "${BEFORE:-}" ]; then
+		fresh legacy
 		measure process-before "$BEFORE" process run --data "$scratch/data" --user "$user" --project "$project" \
 			--key-file "$scratch/project.key" --json
 	fi
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+rm -rf "$scratch/trash"
 awk '
 	{
 		if (!($1 in best) || $2 < best[$1]) best[$1] = $2

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 
@@ -12,7 +14,8 @@ import (
 )
 
 // The dataset commands open the data directory like 'ethos process' (see
-// process.go).
+// process.go); create, labels, split and export are clients of a running
+// server when a token is given (dataset_remote.go).
 
 func runDataset(ctx context.Context, env *Env, args []string) error {
 	return subcommand(ctx, env, "dataset", args, map[string]func(context.Context, *Env, []string) error{
@@ -22,16 +25,26 @@ func runDataset(ctx context.Context, env *Env, args []string) error {
 }
 
 func datasetCreate(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "dataset create", "dataset create --user ID --project ID --run RUN [--description TEXT] [--json]")
+	fs := newFlagSet(env, "dataset create", "dataset create --user ID --project ID --run RUN [--description TEXT] [--json]   (--server/--token: on a running server)")
 	data, user, project := commonFlags(fs)
 	run := fs.String("run", "", "processing run whose written outputs make the version")
 	desc := fs.String("description", "", "what this version is for")
 	asJSON := fs.Bool("json", false, "print the version as JSON")
+	remote := remoteFlags(env, fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *run == "" || fs.NArg() > 0 {
 		return usagef("dataset create needs --run")
+	}
+	if cl, err := remote(); err != nil || cl != nil {
+		if err != nil {
+			return err
+		}
+		if *project == "" {
+			return usagef("--project is required")
+		}
+		return datasetCreateRemote(ctx, env, cl, *project, *run, *desc, *asJSON)
 	}
 	pa, err := openProcessing(ctx, env, *data, *user, *project)
 	if err != nil {
@@ -53,20 +66,32 @@ func datasetList(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "dataset list", "dataset list --user ID --project ID [--json]")
 	data, user, project := commonFlags(fs)
 	asJSON := fs.Bool("json", false, "print as JSON")
+	remote := remoteFlags(env, fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	pa, err := openProcessing(ctx, env, *data, *user, *project)
-	if err != nil {
+	var vs []*ethos.DatasetVersion
+	var n int
+	if cl, err := remote(); err != nil {
 		return err
-	}
-	defer pa.Close()
-	if err := pa.datasetService().CheckRead(ctx, pa.caller, "project/"+pa.project.ID); err != nil {
-		return err
-	}
-	vs, n, err := pa.datasets.FindDatasetVersions(ctx, ethos.DatasetVersionFilter{ProjectID: &pa.project.ID, Limit: 1000})
-	if err != nil {
-		return err
+	} else if cl != nil {
+		var out listed[*ethos.DatasetVersion]
+		if err := remoteRead(ctx, cl, *project, "/dataset-versions", url.Values{"limit": {"1000"}}, &out); err != nil {
+			return err
+		}
+		vs, n = out.Items, out.Total
+	} else {
+		pa, err := openProcessing(ctx, env, *data, *user, *project)
+		if err != nil {
+			return err
+		}
+		defer pa.Close()
+		if err := pa.datasetService().CheckRead(ctx, pa.caller, "project/"+pa.project.ID); err != nil {
+			return err
+		}
+		if vs, n, err = pa.datasets.FindDatasetVersions(ctx, ethos.DatasetVersionFilter{ProjectID: &pa.project.ID, Limit: 1000}); err != nil {
+			return err
+		}
 	}
 	if *asJSON {
 		return printJSON(env, map[string]any{"items": vs, "total": n})
@@ -85,6 +110,7 @@ func datasetList(ctx context.Context, env *Env, args []string) error {
 func datasetShow(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "dataset show", "dataset show --user ID --project ID VERSION")
 	data, user, project := commonFlags(fs)
+	remote := remoteFlags(env, fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -92,12 +118,7 @@ func datasetShow(ctx context.Context, env *Env, args []string) error {
 	if len(pos) != 1 {
 		return usagef("dataset show needs one version id")
 	}
-	pa, err := openProcessing(ctx, env, *data, *user, *project)
-	if err != nil {
-		return err
-	}
-	defer pa.Close()
-	v, err := pa.datasetService().Version(ctx, pa.caller, pos[0])
+	v, err := versionFrom(ctx, env, remote, *data, *user, *project, pos[0])
 	if err != nil {
 		return err
 	}
@@ -105,18 +126,50 @@ func datasetShow(ctx context.Context, env *Env, args []string) error {
 	return printJSON(env, v)
 }
 
+// versionFrom reads a dataset version from the server (a token given) or
+// the data directory.
+func versionFrom(ctx context.Context, env *Env, remote func() (*client, error), data, user, project, id string) (*ethos.DatasetVersion, error) {
+	cl, err := remote()
+	if err != nil {
+		return nil, err
+	}
+	if cl != nil {
+		var v ethos.DatasetVersion
+		if err := remoteRead(ctx, cl, project, "/dataset-versions/"+url.PathEscape(id), nil, &v); err != nil {
+			return nil, err
+		}
+		return &v, nil
+	}
+	pa, err := openProcessing(ctx, env, data, user, project)
+	if err != nil {
+		return nil, err
+	}
+	defer pa.Close()
+	return pa.datasetService().Version(ctx, pa.caller, id)
+}
+
 func datasetLabels(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "dataset labels", "dataset labels --user ID --project ID --version V --file labels.csv [--allowed a,b] [--json]")
+	fs := newFlagSet(env, "dataset labels", "dataset labels --user ID --project ID --version V --file labels.csv [--allowed a,b] [--json]   (--server/--token: on a running server)")
 	data, user, project := commonFlags(fs)
 	version := fs.String("version", "", "dataset version to label")
 	file := fs.String("file", "", "CSV with the columns id and label")
 	allowed := fs.String("allowed", "", "comma-separated closed set of label values")
 	asJSON := fs.Bool("json", false, "print the diff as JSON")
+	remote := remoteFlags(env, fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *version == "" || *file == "" || fs.NArg() > 0 {
 		return usagef("dataset labels needs --version and --file")
+	}
+	if cl, err := remote(); err != nil || cl != nil {
+		if err != nil {
+			return err
+		}
+		if *project == "" {
+			return usagef("--project is required")
+		}
+		return datasetLabelsRemote(ctx, env, cl, *project, *version, *file, *allowed, *asJSON)
 	}
 	f, err := os.Open(*file)
 	if err != nil {
@@ -152,6 +205,7 @@ func datasetDiff(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "dataset diff", "dataset diff --user ID --project ID [--json] FROM TO")
 	data, user, project := commonFlags(fs)
 	asJSON := fs.Bool("json", false, "print as JSON")
+	remote := remoteFlags(env, fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -159,17 +213,11 @@ func datasetDiff(ctx context.Context, env *Env, args []string) error {
 	if len(pos) != 2 {
 		return usagef("dataset diff needs two version ids")
 	}
-	pa, err := openProcessing(ctx, env, *data, *user, *project)
+	a, err := versionFrom(ctx, env, remote, *data, *user, *project, pos[0])
 	if err != nil {
 		return err
 	}
-	defer pa.Close()
-	ds := pa.datasetService()
-	a, err := ds.Version(ctx, pa.caller, pos[0])
-	if err != nil {
-		return err
-	}
-	b, err := ds.Version(ctx, pa.caller, pos[1])
+	b, err := versionFrom(ctx, env, remote, *data, *user, *project, pos[1])
 	if err != nil {
 		return err
 	}
@@ -195,13 +243,14 @@ func datasetDiff(ctx context.Context, env *Env, args []string) error {
 }
 
 func datasetSplit(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "dataset split", "dataset split --user ID --project ID --version V [--parts train=0.7,val=0.15,test=0.15] [--stratify label,sex] [--seed N] [--json]")
+	fs := newFlagSet(env, "dataset split", "dataset split --user ID --project ID --version V [--parts train=0.7,val=0.15,test=0.15] [--stratify label,sex] [--seed N] [--json]   (--server/--token: on a running server)")
 	data, user, project := commonFlags(fs)
 	version := fs.String("version", "", "dataset version to split")
 	parts := fs.String("parts", "train=0.7,val=0.15,test=0.15", "part names and fractions (sum 1)")
 	stratify := fs.String("stratify", "label", "comma-separated: label, modality, body_part or a kept attribute (sex, age, …)")
 	seed := fs.Int64("seed", 1, "seed: the same seed gives the same split")
 	asJSON := fs.Bool("json", false, "print the split as JSON")
+	remote := remoteFlags(env, fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -212,14 +261,27 @@ func datasetSplit(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	pa, err := openProcessing(ctx, env, *data, *user, *project)
+	cl, err := remote()
 	if err != nil {
 		return err
 	}
-	defer pa.Close()
-	sp, err := pa.datasetService().Split(ctx, pa.caller, *version, processing.SplitSpec{Parts: ps, StratifyBy: splitList(*stratify), Seed: *seed})
-	if err != nil {
-		return err
+	var sp *ethos.DatasetSplit
+	if cl != nil {
+		if *project == "" {
+			return usagef("--project is required")
+		}
+		if sp, err = datasetSplitRemote(ctx, cl, *project, *version, ps, splitList(*stratify), *seed); err != nil {
+			return err
+		}
+	} else {
+		pa, err := openProcessing(ctx, env, *data, *user, *project)
+		if err != nil {
+			return err
+		}
+		defer pa.Close()
+		if sp, err = pa.datasetService().Split(ctx, pa.caller, *version, processing.SplitSpec{Parts: ps, StratifyBy: splitList(*stratify), Seed: *seed}); err != nil {
+			return err
+		}
 	}
 	if *asJSON {
 		return printJSON(env, sp)
@@ -246,6 +308,7 @@ func datasetDatasheet(ctx context.Context, env *Env, args []string) error {
 	version := fs.String("version", "", "dataset version")
 	format := fs.String("format", "md", "json, md or html")
 	out := fs.String("out", "", "write to this file (atomically) instead of standard output")
+	remote := remoteFlags(env, fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -254,6 +317,19 @@ func datasetDatasheet(ctx context.Context, env *Env, args []string) error {
 	}
 	if *format != "json" && *format != "md" && *format != "html" {
 		return usagef("dataset datasheet: --format must be json, md or html")
+	}
+	if cl, err := remote(); err != nil {
+		return err
+	} else if cl != nil {
+		var b bytes.Buffer
+		if err := cl.do(ctx, "GET", prjPath(*project)+"/dataset-versions/"+url.PathEscape(*version)+"/datasheet?format="+url.QueryEscape(*format), nil, &b); err != nil {
+			return err
+		}
+		if *out != "" {
+			return writeAtomic(*out, b.Bytes(), 0o644)
+		}
+		_, err = env.Stdout.Write(b.Bytes())
+		return err
 	}
 	pa, err := openProcessing(ctx, env, *data, *user, *project)
 	if err != nil {
@@ -285,18 +361,28 @@ func datasetDatasheet(ctx context.Context, env *Env, args []string) error {
 }
 
 func datasetExport(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "dataset export", "dataset export --user ID --project ID --version V --out DIR [--split S] [--reweigh sex,…] [--json]")
+	fs := newFlagSet(env, "dataset export", "dataset export --user ID --project ID --version V --out DIR [--split S] [--reweigh sex,…] [--json]\n       ethos dataset export --project ID --version V --out DIR [--server URL] [--token T | $ETHOS_TOKEN] …   (streamed from a running server)")
 	data, user, project := commonFlags(fs)
 	version := fs.String("version", "", "dataset version")
 	out := fs.String("out", "", "directory to create (must not exist)")
 	split := fs.String("split", "", "split whose parts go into the manifest")
 	reweigh := fs.String("reweigh", "", "attributes for Kamiran-Calders reweighing weights in the manifest")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
+	remote := remoteFlags(env, fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *version == "" || *out == "" || fs.NArg() > 0 {
 		return usagef("dataset export needs --version and --out")
+	}
+	if cl, err := remote(); err != nil || cl != nil {
+		if err != nil {
+			return err
+		}
+		if *project == "" {
+			return usagef("--project is required")
+		}
+		return datasetExportRemote(ctx, env, cl, *project, *version, *out, *split, *reweigh, *asJSON)
 	}
 	pa, err := openProcessing(ctx, env, *data, *user, *project)
 	if err != nil {

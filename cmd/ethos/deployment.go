@@ -4,15 +4,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/ethos-imaging/ethos"
+	"github.com/ethos-imaging/ethos/audit"
 	"github.com/ethos-imaging/ethos/deployment"
 	"github.com/ethos-imaging/ethos/deployment/monitor"
 	"github.com/ethos-imaging/ethos/sqlstore"
@@ -39,6 +44,7 @@ func deploymentPlanValidator(b []byte) error {
 		return ethos.Errorf(ethos.EINVALID, "plan: the monitoring plan must be a JSON object")
 	}
 	delete(m, "stakeholder_roles")
+	delete(m, "log_retention") // the registry's too (compliance item AIA-26-6)
 	if len(m) == 0 {
 		return nil
 	}
@@ -460,3 +466,129 @@ func (c *client) postRaw(ctx context.Context, path, ctype string, body []byte) (
 	}
 	return &res, nil
 }
+
+// wireDeploymentEvidence gives the server's registry the readers its
+// compliance evidence needs per deployment (QC-DEP-2): the withdrawal
+// obligations on the deployed model version, the monitor's QC-DEP-1
+// status, and a verification of the audit log; and starts the sweep that
+// writes an obligation-notice into the change log of every live or
+// suspended deployment whose model version a withdrawal reached. stop
+// waits for the sweep.
+func wireDeploymentEvidence(ctx context.Context, a *app, dep *deployment.Registry, mon ethos.MonitorService, obligations deployment.ObligationFinder,
+	every time.Duration, logger *slog.Logger) (stop func()) {
+	dep.Obligations, dep.Monitoring = obligations, mon
+	dep.Evidence = &auditEvidence{storage: a.auditDB, key: a.verifierKey, maxAge: 15 * time.Minute}
+	if every <= 0 {
+		every = time.Minute
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			n, err := dep.SweepObligationNotices(ctx)
+			if err != nil && ctx.Err() == nil {
+				logger.Error("obligation notices", "err", err)
+			}
+			if n > 0 {
+				logger.Info("obligation notices written to deployment change logs", "entries", n)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// auditEvidence observes audit-log-verified by verifying the whole audit
+// log (audit.Verify with the data directory's verifier key), at most once
+// per maxAge; a log that does not verify is a failed observation, not an
+// error.
+type auditEvidence struct {
+	storage audit.Storage
+	key     string
+	maxAge  time.Duration
+	now     func() time.Time
+
+	mu   sync.Mutex
+	last ethos.Observation
+	at   time.Time
+}
+
+func (e *auditEvidence) Observe(ctx context.Context, key ethos.EvidenceKey) (ethos.Observation, bool, error) {
+	if key != ethos.EvidenceAuditLogVerified {
+		return ethos.Observation{}, false, nil
+	}
+	now := time.Now().UTC()
+	if e.now != nil {
+		now = e.now().UTC()
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.at.IsZero() && now.Sub(e.at) < e.maxAge {
+		return e.last, true, nil
+	}
+	o := ethos.Observation{Source: "audit log verification (hash tree and signed checkpoint)", At: now}
+	rep, err := audit.Verify(ctx, e.storage, e.key, audit.VerifyOptions{})
+	switch {
+	case errors.Is(err, audit.ErrTampered):
+		o.Detail = ethos.ErrorMessage(verifyFailure(err))
+	case err != nil:
+		return ethos.Observation{}, false, fmt.Errorf("verify audit log: %w", err)
+	default:
+		o.OK = true
+		o.Detail = fmt.Sprintf("%d events verified at %s; the signed checkpoint covers %d (%d newer, not yet signed)", rep.Size, now.Format(time.RFC3339), rep.CheckpointSize, rep.Unsigned)
+	}
+	e.last, e.at = o, now
+	return o, true, nil
+}
+
+var _ ethos.ComplianceEvidence = (*auditEvidence)(nil)
+
+// withdrawalNotices follows a consent withdrawal after the training
+// stage's follower: the obligations it opened on model versions are
+// written at once as obligation-notice entries in the change log of the
+// live and suspended deployments of those versions. A failure here does
+// not undo the withdrawal (it has taken effect); it is logged, and the
+// periodic sweep writes the notice later.
+type withdrawalNotices struct {
+	next   ethos.WithdrawalFollower
+	dep    *deployment.Registry
+	logger *slog.Logger
+}
+
+func (w withdrawalNotices) OnWithdrawal(ctx context.Context, subject ethos.SubjectKey, actor ethos.AccessRequest, requestID string) ([]*ethos.Obligation, error) {
+	obs, err := w.next.OnWithdrawal(ctx, subject, actor, requestID)
+	if err != nil {
+		return obs, err
+	}
+	seen := map[string]bool{}
+	for _, o := range obs {
+		if o.Target.Kind != ethos.LineageModelVersion || seen[o.Target.ID] {
+			continue
+		}
+		seen[o.Target.ID] = true
+		mv := o.Target.ID
+		ds, _, err := w.dep.FindDeployments(ctx, ethos.DeploymentFilter{ModelVersionID: &mv, Limit: 1000})
+		if err != nil {
+			w.logger.Error("obligation notices after a withdrawal", "model_version", mv, "err", err)
+			continue
+		}
+		for _, d := range ds {
+			if _, err := w.dep.NoticeObligations(ctx, d.ID); err != nil {
+				w.logger.Error("obligation notices after a withdrawal", "deployment", d.ID, "err", err)
+			}
+		}
+	}
+	return obs, nil
+}
+
+var _ ethos.WithdrawalFollower = withdrawalNotices{}

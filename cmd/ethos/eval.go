@@ -143,6 +143,10 @@ func runEval(ctx context.Context, env *Env, args []string) error {
 	if crit != nil {
 		rep.Judge(crit)
 	}
+	// The large columns are garbage by now: writing the report (a few MB of
+	// small allocations) does not need the tight setting, which would
+	// collect every megabyte or so.
+	debug.SetGCPercent(100)
 	if err := writeEvalOutput(env, o, rep); err != nil {
 		return err
 	}
@@ -172,19 +176,39 @@ func evaluateFile(ctx context.Context, env *Env, o *evalOptions) (*evalstat.Repo
 	}
 	t, err := evalstat.ReadCSV(ctxReader{ctx, r}, evalstat.CSVSpec{Label: o.label, Score: o.score, Groups: o.groups, Cluster: o.patient})
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("eval interrupted while reading %s; no report written: %w", name, ctx.Err())
+		}
 		if ce, ok := errors.AsType[*evalstat.CSVError](err); ok {
 			return nil, ethos.Errorf(ethos.EINVALID, "%s: %v", name, ce)
 		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
 		return nil, ethos.Errorf(ethos.EINVALID, "%s: %v", name, err)
 	}
-	rep, err := evalstat.Evaluate(t, o.cfg)
+	if o.cfg.Bootstrap > 0 {
+		// A long run says what it is doing, and how to stop it.
+		fmt.Fprintf(env.Stderr, "ethos: eval: %d rows read; computing the report with %d bootstrap resamples (interrupt to stop)\n", t.Len(), o.cfg.Bootstrap)
+	}
+	rep, err := evalstat.EvaluateContext(ctx, t, o.cfg)
+	if se, ok := errors.AsType[*evalstat.StoppedError](err); ok {
+		return nil, stoppedEval(se)
+	}
 	if err != nil {
 		return nil, ethos.Errorf(ethos.EINVALID, "%s: %v", name, err)
 	}
 	return rep, nil
+}
+
+// stoppedEval is the error of an evaluation stopped by a signal (or another
+// cancellation) before its report was complete: nothing is written.
+func stoppedEval(se *evalstat.StoppedError) error {
+	why := "interrupted"
+	if errors.Is(se.Err, context.DeadlineExceeded) {
+		why = "timed out"
+	}
+	if se.Total > 0 {
+		return fmt.Errorf("eval %s after %d of %d bootstrap resamples; no report written: %w", why, se.Done, se.Total, se.Err)
+	}
+	return fmt.Errorf("eval %s; no report written: %w", why, se.Err)
 }
 
 // ctxReader stops reading when the context is cancelled.
@@ -216,9 +240,12 @@ func writeEvalOutput(env *Env, o *evalOptions, rep *evalstat.Report) error {
 	switch o.format {
 	case "json":
 		render = func(w io.Writer) error {
-			enc := json.NewEncoder(w)
-			enc.SetIndent("", "  ")
-			return enc.Encode(rep)
+			b, err := json.Marshal(rep)
+			if err != nil {
+				return err
+			}
+			_, err = w.Write(indentJSON(b))
+			return err
 		}
 	case "csv":
 		render = func(w io.Writer) error { return writeEvalCSV(w, rep) }
@@ -229,6 +256,58 @@ func writeEvalOutput(env *Env, o *evalOptions, rep *evalstat.Report) error {
 		return render(env.Stdout)
 	}
 	return writeFileAtomic(o.out, render)
+}
+
+// indentJSON returns the valid compact JSON b indented by two spaces per
+// level, with a final line break: byte for byte what json.Encoder with
+// SetIndent("", "  ") writes, without the general indenter's validating
+// scanner (a third of the time of writing a large report went there). Empty
+// objects and arrays stay {} and []; string contents are copied as they
+// are, escapes included.
+func indentJSON(b []byte) []byte {
+	out := make([]byte, 0, len(b)+len(b)/2)
+	depth := 0
+	newline := func() {
+		out = append(out, '\n')
+		for range depth {
+			out = append(out, ' ', ' ')
+		}
+	}
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch c {
+		case '"':
+			j := i + 1
+			for ; j < len(b) && b[j] != '"'; j++ {
+				if b[j] == '\\' {
+					j++
+				}
+			}
+			out = append(out, b[i:min(j+1, len(b))]...)
+			i = j
+		case '{', '[':
+			out = append(out, c)
+			if i+1 < len(b) && (b[i+1] == '}' || b[i+1] == ']') {
+				out = append(out, b[i+1])
+				i++
+				continue
+			}
+			depth++
+			newline()
+		case '}', ']':
+			depth--
+			newline()
+			out = append(out, c)
+		case ',':
+			out = append(out, c)
+			newline()
+		case ':':
+			out = append(out, ':', ' ')
+		default:
+			out = append(out, c)
+		}
+	}
+	return append(out, '\n')
 }
 
 // writeFileAtomic writes path through a temporary file in the same

@@ -300,7 +300,7 @@ func runIngest(ctx context.Context, env *Env, args []string) error {
 	go func() {
 		defer close(next)
 		// A group ends at per files or maxBatchBytes, whichever comes
-		// first, bounding the memory of a group held whole.
+		// first, bounding the blob bytes one flush makes durable.
 		for len(jobs) > 0 {
 			k, sum := 0, int64(0)
 			for k < len(jobs) && k < per && (k == 0 || sum+jobs[k].size <= maxBatchBytes) {
@@ -342,32 +342,20 @@ func runIngest(ctx context.Context, env *Env, args []string) error {
 	}
 	for range n {
 		wg.Go(func() {
-			// One buffer per worker holds a whole group, so its memory is
-			// bounded by maxBatchBytes (or one larger file).
-			var arena []byte
+			// One buffer per worker holds one file at a time: a group's
+			// files are read just before each is decided and sealed, so
+			// memory is bounded by the largest file, not the group.
+			var buf []byte
 			for group := range next {
 				items := make([]collection.Item, len(group))
-				need := 0
-				for _, j := range group {
-					need += int(min(j.size, collection.MaxInstanceBytes+1)) + 1
-				}
-				if cap(arena) < need {
-					arena = make([]byte, 0, need)
-				}
-				arena = arena[:0]
-				var err error
 				for i, j := range group {
-					start := len(arena)
-					arena, err = appendFile(j.path, arena)
-					if err != nil {
-						break
-					}
-					items[i] = collection.Item{Source: j.source, Data: arena[start:len(arena):len(arena)]}
+					items[i] = collection.Item{Source: j.source, Load: func() ([]byte, error) {
+						var err error
+						buf, err = appendFile(j.path, buf[:0])
+						return buf, err
+					}}
 				}
-				var res []*collection.Result
-				if err == nil {
-					res, err = g.IngestBatch(ctx, batch, items)
-				}
+				res, err := g.IngestBatch(ctx, batch, items)
 				if err == nil {
 					mu.Lock()
 					for _, r := range res {
@@ -553,8 +541,8 @@ func runIngestList(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
-// maxBatchBytes bounds the bytes of one group of files that ingest holds
-// in memory (a single larger file still forms a group of its own).
+// maxBatchBytes bounds the bytes of one group of files (one blob flush);
+// a single larger file still forms a group of its own.
 const maxBatchBytes = 32 << 20
 
 // batchAuditor appends a group of audit events to the audit log in one

@@ -300,6 +300,17 @@ func TestLifecycle(t *testing.T) {
 	if trun.Coverage.Subjects != 1 || trun.Coverage.Covered != len(base.Entries) || trun.ModelVersion == "" {
 		t.Fatalf("training run coverage %+v, model version %q", trun.Coverage, trun.ModelVersion)
 	}
+	// Quality checks before the sign-off: the unreviewed run fails
+	// QC-TRA-1, and the command says so with exit status 3.
+	t.Run("ChecksFailUnsignedRun", func(t *testing.T) {
+		pc, code, stderr := projectChecksCLI(t, as(ethos.RoleEthicsReviewer, "project", "checks", project, "--json"))
+		if code != 3 || !strings.Contains(stderr, "QC-TRA-1") {
+			t.Fatalf("project checks before sign-off: exit %d, %s", code, stderr)
+		}
+		if q := checkOf(t, pc, "QC-TRA-1", ""); q.Status != ethos.CheckFail || !strings.Contains(strings.Join(q.Problems, " "), trun.ID) {
+			t.Errorf("QC-TRA-1 before sign-off: %s %v", q.Status, q.Problems)
+		}
+	})
 	if out := must(as(ethos.RoleEthicsReviewer, "training", "signoff", "--project", project, trun.ID, "--decision", "approved", "--note", "data, consent and code reviewed")...); !strings.Contains(out, "signed-off") {
 		t.Fatalf("training signoff:\n%s", out)
 	}
@@ -343,7 +354,7 @@ func TestLifecycle(t *testing.T) {
 	// Deployment (QC-DEP-*): registration behind the evaluation gate, the
 	// risk file acknowledged, go-live, events.
 	depPlan := filepath.Join(work, "deployment-plan.json")
-	os.WriteFile(depPlan, []byte(`{"stakeholder_roles":["clinician","ethics-reviewer"]}`), 0o600)
+	os.WriteFile(depPlan, []byte(`{"stakeholder_roles":["clinician","ethics-reviewer"],"log_retention":"365d"}`), 0o600)
 	var dep struct {
 		ID string `json:"id"`
 	}
@@ -409,6 +420,67 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("alerts %+v, want the new software version only", alerts.Items)
 	}
 
+	// The data steward records the representation report of the
+	// collected files (QC-COL-1) as a collection-stage record.
+	reference, repPath := filepath.Join(work, "reference.json"), filepath.Join(work, "representation.json")
+	os.WriteFile(reference, []byte(`{"name":"catchment 2025","floor":0.5,"small_group":1,"expected":{"sex":{"F":0.5,"M":0.5}}}`), 0o600)
+	must("collection", "representation", "--dicom", canary, "--reference", reference, "--out", repPath)
+	rep, err := os.ReadFile(repPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var repRecord ethos.StageRecord
+	evalAPI(t, url, tokens[ethos.RoleDataSteward], "POST", "/api/v1/projects/"+project+"/stages/collection/records",
+		map[string]any{"purpose": "research", "kind": "representation-report", "body": json.RawMessage(rep)}, &repRecord)
+
+	// Quality checks with every stage run: what the stages recorded
+	// answers each check; the compliance checklist waits for
+	// attestations.
+	t.Run("ChecksAnswered", func(t *testing.T) {
+		pc, code, stderr := projectChecksCLI(t, as(ethos.RoleEthicsReviewer, "project", "checks", project, "--json"))
+		if code != 0 {
+			t.Fatalf("project checks: exit %d: %s", code, stderr)
+		}
+		scope := "deployment " + dep.ID
+		for _, want := range []struct {
+			id, scope string
+			status    ethos.CheckStatus
+		}{
+			{"QC-COL-1", "", ethos.CheckPass},
+			{"QC-COL-2", "", ethos.CheckPass},
+			{"QC-PRO-1", "", ethos.CheckPass},
+			{"QC-PRO-2", "", ethos.CheckPass},
+			{"QC-TRA-1", "", ethos.CheckPass},
+			{"QC-TRA-2", "", ethos.CheckPass},
+			{"QC-EVA-1", "", ethos.CheckPass},
+			{"QC-EVA-2", "", ethos.CheckPass},
+			{"QC-DEP-1", scope, ethos.CheckPass},
+			{"QC-DEP-2", scope, ethos.CheckAttestation},
+			{"QC-DEP-3", scope, ethos.CheckPass},
+		} {
+			q := checkOf(t, pc, want.id, want.scope)
+			if q.Status != want.status {
+				t.Errorf("%s %s: %s, want %s; problems: %v", want.id, want.scope, q.Status, want.status, q.Problems)
+			}
+		}
+		// The evidence names the records an auditor can look up.
+		ev := map[string]bool{}
+		for _, q := range pc.Checks {
+			for _, e := range q.Evidence {
+				ev[e.Kind+":"+e.ID], ev[e.Kind] = true, true
+			}
+		}
+		for _, want := range []string{"representation-report:" + repRecord.ID, "data-keys", "audit-log", "consents", "processing-run:" + prun.ID, "training-run:" + trun.ID, "evaluation-plan:" + plan.ID, "plain-report:" + erun.ID, "deployment:" + dep.ID} {
+			if !ev[want] {
+				t.Errorf("no evidence %s among %v", want, ev)
+			}
+		}
+		table := must(as(ethos.RolePatientAdvocate, "project", "checks", project)...)
+		if !strings.Contains(table, "QC-DEP-2") || !strings.Contains(table, "NEEDS-ATTESTATION") {
+			t.Errorf("project checks table:\n%s", table)
+		}
+	})
+
 	// The subject withdraws: obligations open on every dataset version
 	// and the model version built from its data.
 	var wd ethos.WithdrawalResult
@@ -434,6 +506,51 @@ func TestLifecycle(t *testing.T) {
 			t.Errorf("open obligations %v lack %s", targets, want)
 		}
 	}
+	// The withdrawal reaches the live deployment of the model version
+	// (docs/deployment.md): compliance item GDPR-7-17 fails naming the
+	// obligation and the monitoring status lists it as a notice; the
+	// deployment stays live (a person decides).
+	t.Run("WithdrawalReachesLiveDeployment", func(t *testing.T) {
+		var modelObl string
+		for _, o := range obl.Items {
+			if o.Target.Kind == ethos.LineageModelVersion {
+				modelObl = o.ID
+			}
+		}
+		out, _, _ := runCLI(t, as(ethos.RoleEthicsReviewer, "risk", "compliance", "--deployment", dep.ID, "--json")...)
+		var results []ethos.ComplianceResult
+		if err := json.Unmarshal([]byte(out), &results); err != nil {
+			t.Fatalf("risk compliance: %v: %s", err, out)
+		}
+		i := slices.IndexFunc(results, func(r ethos.ComplianceResult) bool { return r.Item.ID == "GDPR-7-17" })
+		if i < 0 || results[i].Outcome != ethos.ComplianceFail || !strings.Contains(results[i].Reason, modelObl) {
+			t.Errorf("GDPR-7-17 after the withdrawal: %+v, want fail naming %s", results[i], modelObl)
+		}
+		var mst ethos.MonitorStatus
+		mustJSON(&mst, as(ethos.RoleMLEngineer, "monitor", "status", "--deployment", dep.ID)...)
+		if len(mst.Notices) != 1 || mst.Notices[0].ID != modelObl || mst.Notices[0].Kind != ethos.NoticeWithdrawalObligation {
+			t.Errorf("monitor status notices %+v, want obligation %s", mst.Notices, modelObl)
+		}
+		// The change log has the notice at once, to the plan's roles; the
+		// deployment is still live.
+		var shown struct {
+			Deployment ethos.Deployment          `json:"deployment"`
+			Changes    []*ethos.DeploymentChange `json:"changes"`
+		}
+		mustJSON(&shown, as(ethos.RoleClinician, "deployment", "show", dep.ID)...)
+		notices := 0
+		for _, c := range shown.Changes {
+			if c.Kind == ethos.ChangeObligationNotice {
+				notices++
+				if c.To != modelObl || len(c.Pending) == 0 || strings.Contains(c.Reason, string(subject)) {
+					t.Errorf("notice %+v", c)
+				}
+			}
+		}
+		if notices != 1 || shown.Deployment.Status != ethos.DeploymentLive {
+			t.Errorf("after the withdrawal: %d obligation notices, status %s; want one notice and still live", notices, shown.Deployment.Status)
+		}
+	})
 	t.Run("ErrRegistrationRefused", func(t *testing.T) {
 		_, stderr, code := runCLI(t, register...)
 		if code != 1 || !strings.Contains(stderr, "open withdrawal obligations") {
@@ -461,6 +578,18 @@ func TestLifecycle(t *testing.T) {
 			t.Errorf("deployment of the retired %s: exit %d: %s", trun.ModelVersion, code, stderr)
 		}
 	})
+	// After the withdrawal the two dataset versions' obligations stay
+	// open: consent is no longer in place for what the model was trained
+	// on (QC-TRA-2 fails until they are resolved).
+	t.Run("ChecksFailOpenObligations", func(t *testing.T) {
+		pc, code, stderr := projectChecksCLI(t, as(ethos.RoleEthicsReviewer, "project", "checks", project, "--json"))
+		if code != 3 || !strings.Contains(stderr, "QC-TRA-2") {
+			t.Fatalf("project checks after the withdrawal: exit %d, %s", code, stderr)
+		}
+		if q := checkOf(t, pc, "QC-TRA-2", ""); q.Status != ethos.CheckFail || !strings.Contains(strings.Join(q.Problems, " "), lab.Version) {
+			t.Errorf("QC-TRA-2 after the withdrawal: %s %v", q.Status, q.Problems)
+		}
+	})
 	stop()
 	t.Run("ErrExportRefused", func(t *testing.T) {
 		_, stderr, code := runCLI(t, offline("dataset", "export", "--version", lab.Version, "--out", filepath.Join(work, "export-again"))...)
@@ -481,4 +610,28 @@ func TestLifecycle(t *testing.T) {
 		}
 	}
 	noIdentifier([]string{"audit export"}, export)
+}
+
+// projectChecksCLI runs "ethos project checks … --json" and decodes its
+// output whatever the exit status.
+func projectChecksCLI(t *testing.T, args []string) (*ethos.ProjectChecks, int, string) {
+	t.Helper()
+	out, stderr, code := runCLI(t, args...)
+	var pc ethos.ProjectChecks
+	if err := json.Unmarshal([]byte(out), &pc); err != nil {
+		t.Fatalf("ethos %s: exit %d: %v: %s", strings.Join(args, " "), code, err, stderr)
+	}
+	return &pc, code, stderr
+}
+
+// checkOf returns one check of pc, failing the test when it is missing.
+func checkOf(t *testing.T, pc *ethos.ProjectChecks, id, scope string) *ethos.QualityCheck {
+	t.Helper()
+	for _, q := range pc.Checks {
+		if q.ID == id && q.Scope == scope {
+			return q
+		}
+	}
+	t.Fatalf("no check %s (scope %q) in %d answers", id, scope, len(pc.Checks))
+	return nil
 }

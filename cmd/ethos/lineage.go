@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net/url"
+	"strconv"
 
 	"github.com/ethos-imaging/ethos"
 )
@@ -94,10 +96,13 @@ func lineageUses(ctx context.Context, env *Env, args []string) error {
 
 func lineageWalk(direction string) func(ctx context.Context, env *Env, args []string) error {
 	return func(ctx context.Context, env *Env, args []string) error {
-		fs := newFlagSet(env, "lineage "+direction, "lineage "+direction+" --node KIND:ID [--walk all|derivations] [--kind K1,K2] [--json]")
+		fs := newFlagSet(env, "lineage "+direction, "lineage "+direction+" --node KIND:ID [--walk all|derivations] [--kind K1,K2] [--limit N [--cursor C] | --all [--limit N]] [--json]")
 		node := fs.String("node", "", "the node, e.g. processing-run:prc_… or dataset-version:…")
 		walk := fs.String("walk", "all", "all: every relation; derivations: wasDerivedFrom only (entity to entity)")
 		kinds := fs.String("kind", "", "only nodes of these kinds (comma-separated)")
+		limit := fs.Int("limit", 0, "a page of at most N nodes in walk order, nearest first (up to 10000); the next page's cursor goes to standard error")
+		cursor := fs.String("cursor", "", "continue after the page that printed this cursor")
+		all := fs.Bool("all", false, "every page in walk order, printed as each arrives (pages of --limit, default 5000)")
 		asJSON := fs.Bool("json", false, "print as JSON")
 		connect := clientFlags(env, fs)
 		if err := parseFlags(fs, args); err != nil {
@@ -109,6 +114,9 @@ func lineageWalk(direction string) func(ctx context.Context, env *Env, args []st
 		if _, err := ethos.ParseLineageNode(*node); err != nil {
 			return usagef("--node: %s", ethos.ErrorMessage(err))
 		}
+		if *limit < 0 || *all && *cursor != "" {
+			return usagef("lineage %s: --limit must be positive; --all starts from the first page (no --cursor)", direction)
+		}
 		c, err := connect()
 		if err != nil {
 			return err
@@ -117,27 +125,77 @@ func lineageWalk(direction string) func(ctx context.Context, env *Env, args []st
 		if *kinds != "" {
 			q.Set("kind", *kinds)
 		}
-		var out struct {
+		type reply struct {
 			Nodes []ethos.LineageNode `json:"nodes"`
 			Count int                 `json:"count"`
+			Next  string              `json:"next,omitempty"`
 		}
-		if err := c.do(ctx, "GET", "/api/v1/lineage/"+direction+"?"+q.Encode(), nil, &out); err != nil {
-			return err
+		if !*all && *limit == 0 && *cursor == "" {
+			// The whole walk at once, sorted by kind and id.
+			var out reply
+			if err := c.do(ctx, "GET", "/api/v1/lineage/"+direction+"?"+q.Encode(), nil, &out); err != nil {
+				return err
+			}
+			if *asJSON {
+				return printJSON(env, out)
+			}
+			return printNodes(env, out.Nodes, true)
+		}
+		size := *limit
+		if size == 0 {
+			size = 5000
+		}
+		q.Set("limit", strconv.Itoa(size))
+		setIf(q, "cursor", *cursor)
+		var every []ethos.LineageNode
+		for first := true; ; first = false {
+			var out reply
+			if err := c.do(ctx, "GET", "/api/v1/lineage/"+direction+"?"+q.Encode(), nil, &out); err != nil {
+				return err
+			}
+			switch {
+			case !*all && *asJSON:
+				return printJSON(env, out)
+			case !*all:
+				if out.Next != "" {
+					fmt.Fprintf(env.Stderr, "more: --cursor %s\n", out.Next)
+				}
+				return printNodes(env, out.Nodes, true)
+			case *asJSON:
+				every = append(every, out.Nodes...)
+			default:
+				if err := printNodes(env, out.Nodes, first); err != nil {
+					return err
+				}
+			}
+			if out.Next == "" {
+				break
+			}
+			q.Set("cursor", out.Next)
 		}
 		if *asJSON {
-			return printJSON(env, out)
+			return printJSON(env, reply{Nodes: every, Count: len(every)})
 		}
-		var rows [][]string
-		for _, n := range out.Nodes {
-			rows = append(rows, []string{string(n.Kind), n.ID})
-		}
-		return table(env, "KIND\tID", rows)
+		return nil
 	}
+}
+
+// printNodes prints nodes as KIND and ID columns (with the header when
+// header is set). Kinds are short, so the columns line up page by page.
+func printNodes(env *Env, nodes []ethos.LineageNode, header bool) error {
+	w := bufio.NewWriter(env.Stdout)
+	if header {
+		fmt.Fprintf(w, "%-16s  %s\n", "KIND", "ID")
+	}
+	for _, n := range nodes {
+		fmt.Fprintf(w, "%-16s  %s\n", n.Kind, n.ID)
+	}
+	return w.Flush()
 }
 
 func lineageProv(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "lineage prov", "lineage prov (--project ID | --node KIND:ID) [--out FILE]")
-	project := fs.String("project", "", "export the project's training graph")
+	project := fs.String("project", "", "export the project's graph: every processing run, dataset version and training run")
 	node := fs.String("node", "", "export the neighbourhood of this node")
 	out := fs.String("out", "", "write the PROV-JSON document to FILE (atomically) instead of standard output")
 	connect := clientFlags(env, fs)

@@ -3,7 +3,7 @@
 //
 // main builds the signal context and calls Run; each subcommand lives in its
 // own file with its own flag.FlagSet. Only main picks exit codes: 0 ok,
-// 1 failure, 2 usage error.
+// 1 failure, 2 usage error, 3 a quality check fails (ethos project checks).
 package main
 
 import (
@@ -93,6 +93,10 @@ func exitCode(env *Env, err error) int {
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
+	}
+	if e, ok := errors.AsType[*exitError](err); ok {
+		fmt.Fprintf(env.Stderr, "ethos: %s\n", e.msg)
+		return e.code
 	}
 	if _, ok := errors.AsType[*usageError](err); ok {
 		fmt.Fprintf(env.Stderr, "ethos: %v\n", err)

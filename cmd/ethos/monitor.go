@@ -144,6 +144,9 @@ func monitorRun(ctx context.Context, env *Env, args []string) error {
 		return printJSON(env, run)
 	}
 	fmt.Fprintf(env.Stdout, "Run %s: %d windows, %d events, %d alerts raised, %d cleared\n", run.ID, run.Windows, run.Events, run.Raised, run.Cleared)
+	if run.Rejudged > 0 {
+		fmt.Fprintf(env.Stdout, "  %d earlier windows judged again: ground truth for their events arrived after they were judged\n", run.Rejudged)
+	}
 	if run.Error != "" {
 		fmt.Fprintf(env.Stdout, "Error: %s\n", run.Error)
 	}
@@ -167,12 +170,12 @@ func monitorRuns(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	q := url.Values{"limit": {strconv.Itoa(*limit)}}
-	return printList(ctx, env, c, monitorBase(*dep)+"/runs", q, *asJSON, "ID\tKIND\tSTARTED\tDUE\tLATE\tWINDOWS\tEVENTS\tRAISED\tCLEARED\tERROR", func(r *ethos.MonitorRun) []string {
+	return printList(ctx, env, c, monitorBase(*dep)+"/runs", q, *asJSON, "ID\tKIND\tSTARTED\tDUE\tLATE\tWINDOWS\tREJUDGED\tEVENTS\tRAISED\tCLEARED\tERROR", func(r *ethos.MonitorRun) []string {
 		late := ""
 		if r.Late {
 			late = "LATE"
 		}
-		return []string{r.ID, r.Kind, fmtTime(&r.StartedAt), fmtTime(r.DueAt), late, strconv.Itoa(r.Windows), strconv.Itoa(r.Events),
+		return []string{r.ID, r.Kind, fmtTime(&r.StartedAt), fmtTime(r.DueAt), late, strconv.Itoa(r.Windows), strconv.Itoa(r.Rejudged), strconv.Itoa(r.Events),
 			strconv.Itoa(r.Raised), strconv.Itoa(r.Cleared), r.Error}
 	})
 }
@@ -211,6 +214,9 @@ func monitorStatus(ctx context.Context, env *Env, args []string) error {
 	}
 	for _, n := range st.Notes {
 		fmt.Fprintf(env.Stdout, "  note: %s\n", n)
+	}
+	for _, n := range st.Notices {
+		fmt.Fprintf(env.Stdout, "  NOTICE %s %s since %s: %s\n", n.Kind, n.ID, fmtTime(&n.Since), n.Detail)
 	}
 	return nil
 }
@@ -526,11 +532,13 @@ func monitorSuspender(a *app) ethos.DeploymentSuspender {
 }
 
 // serveMonitor builds the monitor over the app's store and starts its
-// scheduler; stop waits for the scheduler and webhook deliveries.
-func serveMonitor(ctx context.Context, a *app, every time.Duration, logger *slog.Logger) (ethos.MonitorService, ethos.MonitorStore, func()) {
+// scheduler; stop waits for the scheduler and webhook deliveries. The
+// status of a deployment lists the open withdrawal obligations on its
+// model version that obligations reports.
+func serveMonitor(ctx context.Context, a *app, every time.Duration, obligations ethos.DeploymentObligations, logger *slog.Logger) (ethos.MonitorService, ethos.MonitorStore, func()) {
 	store := sqlstore.NewMonitorService(a.store)
 	m := &monitor.Monitor{Store: store, Events: monitorEventReader(a), Auditor: a.auditor, Suspender: monitorSuspender(a), Logger: logger,
-		Notifier: &monitor.Notifier{Store: store, Logger: logger}}
+		Notifier: &monitor.Notifier{Store: store, Logger: logger}, Obligations: obligations}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {

@@ -5,18 +5,23 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
+	"net/url"
 	"os"
 	"strings"
 
 	"github.com/ethos-imaging/ethos"
+	ehttp "github.com/ethos-imaging/ethos/http"
 	"github.com/ethos-imaging/ethos/processing"
 	"github.com/ethos-imaging/ethos/sqlstore"
+	"github.com/ethos-imaging/ethos/training"
 )
 
 // The processing commands open the data directory, as 'ethos ingest' does
 // (the stored instances and the blob store live there), and act as one
-// registered user. Stop 'ethos serve' first or use the HTTP API
-// (/api/v1/projects/{id}/processing-runs, /api/v1/datasets/…).
+// registered user. With --token (or $ETHOS_TOKEN) the state-changing ones
+// (process run; dataset create, labels, split, export) are clients of a
+// running server instead (dataset_remote.go), which holds the directory.
 
 // processingApp is a data directory opened for processing and dataset work
 // on one project.
@@ -92,7 +97,7 @@ func runProcess(ctx context.Context, env *Env, args []string) error {
 }
 
 func processRun(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "process run", "process run --user ID --project ID --key-file FILE [--profile basic|FILE] [--option NAME,…] [--threshold 0.1] [--confidence 0.95] [--json]")
+	fs := newFlagSet(env, "process run", "process run --user ID --project ID --key-file FILE [--profile basic|FILE] [--option NAME,…] [--threshold 0.1] [--confidence 0.95] [--json]\n       ethos process run --project ID --key-file FILE [--server URL] [--token T | $ETHOS_TOKEN] …   (on a running server; polls until done)")
 	data, user, project := commonFlags(fs)
 	profile := fs.String("profile", "basic", "de-identification profile: basic (PS3.15 Basic Profile with the options given) or a JSON profile file")
 	optList := fs.String("option", "", "comma-separated profile options (see 'ethos deid profile show')")
@@ -100,11 +105,16 @@ func processRun(ctx context.Context, env *Env, args []string) error {
 	threshold := fs.Float64("threshold", 0.10, "QC-PRO-2: flag a group whose exclusion rate (lower Wilson bound) exceeds the others' by more than this")
 	confidence := fs.Float64("confidence", 0.95, "QC-PRO-2: level of the Wilson intervals")
 	asJSON := fs.Bool("json", false, "print the processing record as JSON")
+	remote := remoteFlags(env, fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("process run: unexpected argument %q", fs.Arg(0))
+	}
+	cl, err := remote()
+	if err != nil {
+		return err
 	}
 	if *keyFile == "" {
 		return usagef("process run: --key-file is required")
@@ -118,6 +128,12 @@ func processRun(ctx context.Context, env *Env, args []string) error {
 	cfg, err := deidConfig(*optList, profilePath)
 	if err != nil {
 		return err
+	}
+	if cl != nil {
+		if *project == "" {
+			return usagef("process run: --project is required")
+		}
+		return processRunRemote(ctx, env, cl, *project, name, profilePath, *optList, *keyFile, *threshold, *confidence, *asJSON)
 	}
 	keys, _, err := deidKeys(*keyFile)
 	if err != nil {
@@ -188,20 +204,32 @@ func processList(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "process list", "process list --user ID --project ID [--json]")
 	data, user, project := commonFlags(fs)
 	asJSON := fs.Bool("json", false, "print as JSON")
+	remote := remoteFlags(env, fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	pa, err := openProcessing(ctx, env, *data, *user, *project)
-	if err != nil {
+	var runs []*ethos.ProcessingRun
+	var n int
+	if cl, err := remote(); err != nil {
 		return err
-	}
-	defer pa.Close()
-	if err := pa.datasetService().CheckRead(ctx, pa.caller, "project/"+pa.project.ID); err != nil {
-		return err
-	}
-	runs, n, err := pa.runs.FindProcessingRuns(ctx, ethos.ProcessingRunFilter{ProjectID: &pa.project.ID, Limit: 1000})
-	if err != nil {
-		return err
+	} else if cl != nil {
+		var out listed[*ethos.ProcessingRun]
+		if err := remoteRead(ctx, cl, *project, "/processing-runs", url.Values{"limit": {"1000"}}, &out); err != nil {
+			return err
+		}
+		runs, n = out.Items, out.Total
+	} else {
+		pa, err := openProcessing(ctx, env, *data, *user, *project)
+		if err != nil {
+			return err
+		}
+		defer pa.Close()
+		if err := pa.datasetService().CheckRead(ctx, pa.caller, "project/"+pa.project.ID); err != nil {
+			return err
+		}
+		if runs, n, err = pa.runs.FindProcessingRuns(ctx, ethos.ProcessingRunFilter{ProjectID: &pa.project.ID, Limit: 1000}); err != nil {
+			return err
+		}
 	}
 	if *asJSON {
 		return printJSON(env, map[string]any{"items": runs, "total": n})
@@ -218,6 +246,7 @@ func processShow(ctx context.Context, env *Env, args []string) error {
 	data, user, project := commonFlags(fs)
 	asJSON := fs.Bool("json", false, "print as JSON")
 	items := fs.Bool("items", false, "list every instance of the run")
+	remote := remoteFlags(env, fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -225,24 +254,58 @@ func processShow(ctx context.Context, env *Env, args []string) error {
 	if len(pos) != 1 {
 		return usagef("process show needs one run id")
 	}
-	pa, err := openProcessing(ctx, env, *data, *user, *project)
-	if err != nil {
+	var r *ethos.ProcessingRun
+	if cl, err := remote(); err != nil {
 		return err
-	}
-	defer pa.Close()
-	if err := pa.datasetService().CheckRead(ctx, pa.caller, "processing-run/"+pos[0]); err != nil {
-		return err
-	}
-	r, err := pa.runs.ProcessingRun(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	if r.ProjectID != pa.project.ID {
-		return ethos.Errorf(ethos.ENOTFOUND, "processing run %s not found in project %s", pos[0], pa.project.ID)
+	} else if cl != nil {
+		var out struct {
+			Job *ethos.ProcessingJob `json:"job"`
+			ethos.ProcessingRun
+		}
+		if err := remoteRead(ctx, cl, *project, "/processing-runs/"+url.PathEscape(pos[0]), nil, &out); err != nil {
+			return err
+		}
+		if out.Job != nil {
+			fmt.Fprintf(env.Stdout, "%s  %s: %d of %d instances done (not recorded yet)\n", out.Job.ID, out.Job.State, out.Job.Done, out.Job.Total)
+			return nil
+		}
+		r = &out.ProcessingRun
+	} else {
+		pa, err := openProcessing(ctx, env, *data, *user, *project)
+		if err != nil {
+			return err
+		}
+		defer pa.Close()
+		if err := pa.datasetService().CheckRead(ctx, pa.caller, "processing-run/"+pos[0]); err != nil {
+			return err
+		}
+		if r, err = pa.runs.ProcessingRun(ctx, pos[0]); err != nil {
+			return err
+		}
+		if r.ProjectID != pa.project.ID {
+			return ethos.Errorf(ethos.ENOTFOUND, "processing run %s not found in project %s", pos[0], pa.project.ID)
+		}
 	}
 	if *asJSON {
 		return printJSON(env, r)
 	}
 	printProcessingRun(env, r, *items)
 	return nil
+}
+
+// serveProcessing completes the processing stage of a server: the dataset
+// work set up in runServe gains the blob store and the training stage's
+// withdrawal gate for streamed exports, and processing runs started
+// through the API run in a processing.Runner over the same stores as
+// 'ethos process run'. The returned function stops the runner (running
+// jobs are cancelled, nothing of them recorded) before the stores close.
+func serveProcessing(a *app, s *ehttp.Server, col *collectionServer, ts *training.Service, pol ethos.Decider, logger *slog.Logger) func() {
+	work := s.DatasetWork.(*processing.Service)
+	work.Gate, work.Datasets.Blobs = ts.ExportGate, col.registry.Blobs
+	s.DatasetExport = work
+	runner := &processing.Runner{Projects: a.projects, Instances: work.Instances, Logger: logger, Processor: &processing.Processor{Instances: work.Instances,
+		Runs: s.ProcessingRuns, Blobs: col.registry.Blobs, Lineage: ts.Lineage, Auditor: a.auditor, Decider: pol, Software: "ethos " + version()}}
+	runner.Open()
+	s.ProcessingWork = runner
+	return func() { runner.Close() }
 }

@@ -4,14 +4,15 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"strings"
 
 	"github.com/ethos-imaging/ethos"
 )
 
 func runProject(ctx context.Context, env *Env, args []string) error {
 	return subcommand(ctx, env, "project", args, map[string]func(context.Context, *Env, []string) error{
-		"create": projectCreate, "list": projectList, "show": projectShow, "stage": projectStage,
-	}, []string{"create", "list", "show", "stage"})
+		"create": projectCreate, "list": projectList, "show": projectShow, "stage": projectStage, "checks": projectChecks,
+	}, []string{"create", "list", "show", "stage", "checks"})
 }
 
 func projectCreate(ctx context.Context, env *Env, args []string) error {
@@ -117,4 +118,78 @@ func projectStage(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	return printProject(env, &p, *asJSON)
+}
+
+// projectChecks prints the eleven quality checks of a project (docs/checks.md)
+// and exits with status 3 when one fails.
+func projectChecks(ctx context.Context, env *Env, args []string) error {
+	fs := newFlagSet(env, "project checks", "project checks ID [--json]")
+	asJSON := fs.Bool("json", false, "print the checks and their evidence as JSON")
+	connect := clientFlags(env, fs)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("project checks takes one project id")
+	}
+	c, err := connect()
+	if err != nil {
+		return err
+	}
+	var pc ethos.ProjectChecks
+	if err := c.do(ctx, "GET", "/api/v1/projects/"+url.PathEscape(pos[0])+"/checks", nil, &pc); err != nil {
+		return err
+	}
+	if *asJSON {
+		if err := printJSON(env, &pc); err != nil {
+			return err
+		}
+	} else if err := printChecks(env, &pc); err != nil {
+		return err
+	}
+	var failing []string
+	for _, q := range pc.Checks {
+		if q.Status == ethos.CheckFail {
+			failing = append(failing, checkName(q))
+		}
+	}
+	if len(failing) > 0 {
+		return &exitError{code: 3, msg: fmt.Sprintf("project %s fails %d quality checks: %s", pc.ProjectID, len(failing), strings.Join(failing, ", "))}
+	}
+	return nil
+}
+
+func checkName(q *ethos.QualityCheck) string {
+	if q.Scope != "" {
+		return q.ID + " (" + q.Scope + ")"
+	}
+	return q.ID
+}
+
+// printChecks prints one row per check, then what stands in the way of
+// each check that does not pass.
+func printChecks(env *Env, pc *ethos.ProjectChecks) error {
+	fmt.Fprintf(env.Stdout, "Project %s, stage %s, checked %s\n\n", pc.ProjectID, pc.Stage, pc.CheckedAt.UTC().Format("2006-01-02 15:04:05Z"))
+	rows := make([][]string, 0, len(pc.Checks))
+	for _, q := range pc.Checks {
+		scope := q.Scope
+		if scope == "" {
+			scope = "project"
+		}
+		rows = append(rows, []string{q.ID, scope, strings.ToUpper(string(q.Status)), q.Summary})
+	}
+	if err := table(env, "CHECK\tSCOPE\tSTATUS\tSUMMARY", rows); err != nil {
+		return err
+	}
+	for _, q := range pc.Checks {
+		if q.Status == ethos.CheckPass || len(q.Problems) == 0 {
+			continue
+		}
+		fmt.Fprintf(env.Stdout, "\n%s %s:\n", checkName(q), q.Status)
+		for _, p := range q.Problems {
+			fmt.Fprintf(env.Stdout, "  - %s\n", p)
+		}
+	}
+	return nil
 }

@@ -62,6 +62,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	s.Addr, s.Logger, s.Version = *addr, logger, version()
 	s.Policy, s.Auditor, s.AuditLog, s.AuditDB, s.VerifierKey = pol, a.auditor, a.log, a.auditDB, a.verifierKey
 	s.Parties, s.Users, s.Tokens, s.Projects, s.DUAs, s.Records = a.parties, a.users, a.tokens, a.projects, a.duas, a.records
+	if s.UISessionKey, err = uiSessionKey(a.dir); err != nil { // web UI sessions under /ui/ (docs/ui.md)
+		return err
+	}
 	col, closeCol, err := serveCollection(ctx, a, pol) // STOW-RS, consents, disposal (docs/ingest.md, docs/consent.md)
 	if err != nil {
 		return err
@@ -80,18 +83,25 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	pinst := sqlstore.NewInstanceService(a.store)
 	s.DatasetWork = &processing.Service{Projects: a.projects, Instances: pinst, Datasets: &processing.Datasets{Runs: s.ProcessingRuns, Instances: pinst,
 		Versions: datasets, Lineage: ts.Lineage, Auditor: a.auditor, Decider: pol}}
-	monitorSvc, monitorStore, stopMonitor := serveMonitor(ctx, a, *monitorEvery, logger) // deployment monitoring (docs/monitoring.md)
-	defer stopMonitor()
-	s.Monitor, s.MonitorStore = monitorSvc, monitorStore
 	// Evaluation stage (docs/evaluation.md): plans and attempts in the
 	// store, pre-registration evidence in the audit log.
 	ev := evaluation.New(sqlstore.NewEvaluationStore(a.store), ehttp.LogAuditor{Log: a.log})
 	ev.Projects, ev.Now, ev.Lineage, ev.Models = a.projects, s.Now, ts.Lineage, ts.Runs
 	ev.CheckModelVersion = modelVersionCheck(ts.Runs)
 	s.Evaluations = ev
+	defer serveProcessing(a, s, col, ts, pol, logger)()         // API processing runs and exports (docs/processing.md)
 	dep, closeDep := serveDeployment(a, deploymentGate{ev, ts}) // deployment stage (docs/deployment.md), gated by the evaluation stage and withdrawal obligations (lifecycle.go)
 	defer closeDep()
 	s.Deployments, s.Events = dep, dep
+	monitorSvc, monitorStore, stopMonitor := serveMonitor(ctx, a, *monitorEvery, dep, logger) // deployment monitoring (docs/monitoring.md)
+	defer stopMonitor()
+	s.Monitor, s.MonitorStore = monitorSvc, monitorStore
+	defer wireDeploymentEvidence(ctx, a, dep, monitorSvc, ts.Obligations, *monitorEvery, logger)() // compliance evidence per deployment, withdrawal notices
+	// A withdrawal's obligations reach live deployments at once.
+	if col.registry.Followers != nil {
+		col.registry.Followers = withdrawalNotices{next: col.registry.Followers, dep: dep, logger: logger}
+	}
+	s.Checks = checksService(a, s, col) // the eleven quality checks over every stage's records (docs/checks.md)
 	return s.Serve(ctx, func(bound string) {
 		logger.Info("listening", "addr", bound, "data", a.dir, "audit_size", a.log.Size())
 	})

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -207,6 +208,22 @@ func TestTrainingPath(t *testing.T) {
 		out = must(as(ethos.RoleEthicsReviewer, "lineage", "downstream", "--node", "instance:"+stored[0], "--walk", "derivations")...)
 		if !strings.Contains(out, "dsv_canary") || !strings.Contains(out, run.ModelVersion) {
 			t.Errorf("downstream:\n%s", out)
+		}
+		whole := must(as(ethos.RoleEthicsReviewer, "lineage", "upstream", "--node", "dataset-version:dsv_canary", "--walk", "derivations")...)
+		paged := must(as(ethos.RoleEthicsReviewer, "lineage", "upstream", "--node", "dataset-version:dsv_canary", "--walk", "derivations", "--all", "--limit", "1")...)
+		wl, pl := strings.Split(strings.TrimSpace(whole), "\n"), strings.Split(strings.TrimSpace(paged), "\n")
+		slices.Sort(wl)
+		slices.Sort(pl)
+		if len(wl) < 3 || !slices.Equal(wl, pl) {
+			t.Errorf("upstream whole:\n%s\npage by page:\n%s", whole, paged)
+		}
+		var page struct {
+			Nodes []ethos.LineageNode `json:"nodes"`
+			Next  string              `json:"next"`
+		}
+		if err := json.Unmarshal([]byte(must(as(ethos.RoleEthicsReviewer, "lineage", "upstream", "--node", "dataset-version:dsv_canary", "--walk", "derivations", "--limit", "1", "--json")...)), &page); err != nil ||
+			len(page.Nodes) != 1 || page.Next == "" {
+			t.Errorf("first page %+v %v", page, err)
 		}
 		provFile := filepath.Join(t.TempDir(), "prov.json")
 		must(as(ethos.RoleEthicsReviewer, "lineage", "prov", "--project", project, "--out", provFile)...)

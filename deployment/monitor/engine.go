@@ -420,6 +420,12 @@ type State struct {
 	// PerfCheckedTo is the end of the last window whose performance part
 	// was judged (plans with a label delay).
 	PerfCheckedTo time.Time `json:"perf_checked_to,omitzero"`
+	// LabelsSeenTo is the time up to which stored ground truth has been
+	// taken into account: labels recorded later make the monitor judge
+	// again the windows of their events that were already judged.
+	LabelsSeenTo time.Time `json:"labels_seen_to,omitzero"`
+	// Relabelled is the hysteresis of the windows judged again.
+	Relabelled map[string]*Hysteresis `json:"relabelled,omitempty"`
 }
 
 // Hysteresis counts the consecutive judged windows past and within a
@@ -468,7 +474,47 @@ func (e *Engine) CheckPerformance(ctx context.Context, r ethos.InferenceEventRea
 
 // inPart reports whether rule is judged in part.
 func (e *Engine) inPart(rule *ethos.AlertRule, part string) bool {
+	if part == ethos.PartRelabelled {
+		f := ethos.MetricFamily(rule.Metric)
+		return f == "performance" || f == "gap"
+	}
 	return e.Plan.Delayed(rule) == (part == ethos.PartPerformance)
+}
+
+// Rejudge judges the performance and gap rules again over windows ws that
+// were judged before ground truth for some of their events arrived (part
+// "relabelled"). The windows run through a hysteresis of their own
+// (State.Relabelled, kept across runs as labels keep arriving), in time
+// order, so raise_after still asks for consecutive bad windows; an
+// alert is raised only for an identity not already active in st, and
+// marked active there (later windows clear it as usual). A re-judgement
+// clears nothing: later windows are the ones that show a recovery.
+func (e *Engine) Rejudge(ctx context.Context, r ethos.InferenceEventReader, ws []Window, st *State) (*Result, error) {
+	if st.Alerts == nil {
+		st.Alerts = map[string]*Hysteresis{}
+	}
+	scratch := &State{Alerts: st.Relabelled}
+	res, err := e.checkPart(ctx, r, ws, scratch, ethos.PartRelabelled)
+	if err != nil {
+		return nil, err
+	}
+	st.Relabelled = scratch.Alerts
+	var keep []ethos.AlertChange
+	for _, ch := range res.Changes {
+		a := ch.Raise
+		if a == nil {
+			continue
+		}
+		id := ethos.AlertIdentity(a.RuleID, a.Key, a.Site)
+		if h := st.Alerts[id]; h != nil && h.Active {
+			continue
+		}
+		st.Alerts[id] = &Hysteresis{Rule: a.RuleID, Key: a.Key, Site: a.Site, Breaches: scratch.Alerts[id].Breaches, Active: true}
+		a.Message = "judged again after late ground truth: " + a.Message
+		keep = append(keep, ch)
+	}
+	res.Changes = keep
+	return res, nil
 }
 
 func (e *Engine) checkPart(ctx context.Context, r ethos.InferenceEventReader, ws []Window, st *State, part string) (*Result, error) {

@@ -100,6 +100,13 @@ func TestScenarios(t *testing.T) {
 		{"SensitivityDropInOldestBandRaisesThatBandAndItsGap", func(c *sim.Config) {
 			c.Degradations = []sim.Degradation{{At: mid, AgeBand: "75+", PositiveMean: 0.45}}
 		}, []string{"sensitivity-subgroup age_band=75+", "gap-age sensitivity by age_band"}},
+		// Realised performance per site: the site-level rule names site-b
+		// and no other site; the overall sensitivity falls with it (a third
+		// of the cases), and so, in the last days, does the female
+		// subgroup's upper confidence bound.
+		{"SensitivityDropAtOneSiteRaisesThatSite", func(c *sim.Config) {
+			c.Degradations = []sim.Degradation{{At: mid, Site: "site-b", PositiveMean: 0.45}}
+		}, []string{"sensitivity", "sensitivity-site site=site-b@site-b", "sensitivity-subgroup sex=F"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -25,6 +25,9 @@ type Monitor struct {
 	// action "suspend" opens a case; nil: the case records that no
 	// registry was there to ask.
 	Suspender ethos.DeploymentSuspender
+	// Obligations lists the open withdrawal obligations on a deployment's
+	// model version, shown as notices in its status; nil: none shown.
+	Obligations ethos.DeploymentObligations
 	// Auditor records runs, raised alerts and opened cases; nil: none.
 	Auditor ethos.Auditor
 	// Notifier posts alerts and cases to the plan's webhook; nil: none.
@@ -250,7 +253,11 @@ func (m *Monitor) RunChecks(ctx context.Context, dep, kind, by string) (*ethos.M
 func (m *Monitor) check(ctx context.Context, rec *ethos.MonitorPlanRecord, st *State, ws, perf []Window, run *ethos.MonitorRun) (*ethos.RunOutcome, error) {
 	p := rec.Plan
 	out := &ethos.RunOutcome{Run: run, CheckedTo: rec.CheckedTo}
-	if len(ws)+len(perf) > 0 {
+	late, seen, err := m.lateWindows(ctx, rec, st)
+	if err != nil {
+		return nil, err
+	}
+	if len(ws)+len(perf)+len(late) > 0 || seen {
 		e, err := NewEngine(ctx, p, m.Events)
 		if err != nil {
 			return nil, err
@@ -259,7 +266,8 @@ func (m *Monitor) check(ctx context.Context, rec *ethos.MonitorPlanRecord, st *S
 		for _, part := range []struct {
 			ws    []Window
 			check func(context.Context, ethos.InferenceEventReader, []Window, *State) (*Result, error)
-		}{{ws, e.Check}, {perf, e.CheckPerformance}} {
+			again bool
+		}{{late, e.Rejudge, true}, {ws, e.Check, false}, {perf, e.CheckPerformance, false}} {
 			if len(part.ws) == 0 {
 				continue
 			}
@@ -268,6 +276,10 @@ func (m *Monitor) check(ctx context.Context, rec *ethos.MonitorPlanRecord, st *S
 				return nil, err
 			}
 			out.Windows, out.Changes = append(out.Windows, res.Windows...), append(out.Changes, res.Changes...)
+			if part.again {
+				run.Rejudged += len(part.ws)
+				continue
+			}
 			run.Windows, run.Events = run.Windows+len(part.ws), run.Events+res.Events
 		}
 		if len(ws) > 0 {
@@ -311,6 +323,48 @@ func (m *Monitor) check(ctx context.Context, rec *ethos.MonitorPlanRecord, st *S
 	run.FinishedAt = m.now()
 	run.Late = run.Kind == ethos.RunScheduled && run.DueAt != nil && run.FinishedAt.After(*run.DueAt)
 	return out, nil
+}
+
+// lateWindows returns the windows already judged whose events got ground
+// truth since the last run (to be judged again), and moves the state's
+// LabelsSeenTo to now; seen reports that it moved. Without a store that
+// tells when labels arrived there are none. On the first run that can
+// tell, the labels stored so far count as seen.
+func (m *Monitor) lateWindows(ctx context.Context, rec *ethos.MonitorPlanRecord, st *State) ([]Window, bool, error) {
+	arr, ok := m.Events.(ethos.LabelArrivals)
+	if !ok {
+		return nil, false, nil
+	}
+	p, now := rec.Plan, m.now()
+	judgedTo := rec.CheckedTo
+	if p.LabelDelay.D() > 0 {
+		judgedTo = st.PerfCheckedTo
+	}
+	from := st.LabelsSeenTo
+	st.LabelsSeenTo = now
+	if from.IsZero() || judgedTo.IsZero() || !now.After(from) {
+		return nil, true, nil
+	}
+	ts, err := arr.LabelledEventTimes(ctx, p.DeploymentID, from, now)
+	if err != nil {
+		return nil, false, fmt.Errorf("labels that arrived since %s: %w", from.Format(time.RFC3339), err)
+	}
+	byStart := map[time.Time]Window{}
+	for _, t := range ts {
+		if t.Before(p.Start) || !t.Before(judgedTo) {
+			continue
+		}
+		w := WindowAt(p, t)
+		if !w.End.After(judgedTo) {
+			byStart[w.Start] = w
+		}
+	}
+	out := make([]Window, 0, len(byStart))
+	for _, w := range byStart {
+		out = append(out, w)
+	}
+	slices.SortFunc(out, func(a, b Window) int { return a.Start.Compare(b.Start) })
+	return out, true, nil
 }
 
 // afterCase audits a case and, when the stop-rule says so, asks the
@@ -436,6 +490,19 @@ func (m *Monitor) Status(ctx context.Context, dep string) (*ethos.MonitorStatus,
 	for _, c := range cases {
 		if c.Overdue(now) {
 			st.OverdueCases++
+		}
+	}
+	if m.Obligations != nil {
+		obs, err := m.Obligations.OpenObligations(ctx, dep)
+		if err != nil && ethos.ErrorCode(err) != ethos.ENOTFOUND { // a plan may precede the registry's record
+			return nil, fmt.Errorf("open obligations of %s: %w", dep, err)
+		}
+		for _, o := range obs {
+			st.Notices = append(st.Notices, ethos.MonitorNotice{Kind: ethos.NoticeWithdrawalObligation, ID: o.ID, Since: o.OpenedAt,
+				Detail: fmt.Sprintf("a consent withdrawal opened obligation %s on the deployed model version %s: retrain without the subject, document an exemption or retire it", o.ID, o.Target.ID)})
+		}
+		if len(obs) > 0 {
+			note("%d open withdrawal obligation(s) on the deployed model version (compliance item GDPR-7-17 fails until resolved)", len(obs))
 		}
 	}
 	if st.UntriagedAlerts > 0 {

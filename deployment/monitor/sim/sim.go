@@ -43,7 +43,8 @@ type Upgrade struct {
 // of them).
 type Degradation struct {
 	At           time.Time
-	AgeBand      string
+	AgeBand      string // "" for every band
+	Site         string // "" for every site
 	PositiveMean float64
 }
 
@@ -143,7 +144,7 @@ func Generate(c Config) ([]ethos.InferenceEvent, error) {
 		if positive {
 			mean = c.PositiveMean
 			for _, d := range c.Degradations {
-				if d.AgeBand == age && !t.Before(d.At) {
+				if (d.AgeBand == "" || d.AgeBand == age) && (d.Site == "" || d.Site == site.Name) && !t.Before(d.At) {
 					mean = d.PositiveMean
 				}
 			}
@@ -228,4 +229,20 @@ func (r *Reader) ScanEvents(ctx context.Context, f ethos.EventFilter, fn func(*e
 	return nil
 }
 
-var _ ethos.InferenceEventReader = (*Reader)(nil)
+// LabelledEventTimes implements ethos.LabelArrivals: a simulated label
+// arrives at its time (Label.At).
+func (r *Reader) LabelledEventTimes(_ context.Context, deploymentID string, after, upTo time.Time) ([]time.Time, error) {
+	var out []time.Time
+	for i := range r.events {
+		e := &r.events[i]
+		if e.DeploymentID == deploymentID && e.Label != nil && e.Label.At.After(after) && !e.Label.At.After(upTo) {
+			out = append(out, e.Time)
+		}
+	}
+	return out, nil
+}
+
+var (
+	_ ethos.InferenceEventReader = (*Reader)(nil)
+	_ ethos.LabelArrivals        = (*Reader)(nil)
+)

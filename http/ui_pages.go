@@ -1,0 +1,397 @@
+package http
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/ethos-imaging/ethos"
+)
+
+// The UI's pages and forms. Each reads and writes through uiCall, i.e.
+// through the API handler it mirrors: the same access decision, the same
+// audit entry, the same stage rules. A section the user may not see, or
+// the server does not offer, says so in place of its content.
+
+// uiList is one section of a page: the items the API returned, or why
+// there are none to show.
+type uiList[T any] struct {
+	Items []T
+	Total int
+	Err   string // "" when the API answered
+}
+
+// uiSection calls a list endpoint for a page section.
+func uiSection[T any](s *Server, ctx context.Context, u *uiRequest, target string) uiList[T] {
+	var out list[T]
+	if err := s.uiGet(ctx, u, target, &out); err != nil {
+		return uiList[T]{Err: s.uiSectionErr(ctx, err)}
+	}
+	return uiList[T]{Items: out.Items, Total: out.Total}
+}
+
+// uiSectionErr is what a section shows instead of its content; an
+// internal error is logged and shown by request id only.
+func (s *Server) uiSectionErr(ctx context.Context, err error) string {
+	if _, ok := errors.AsType[*fieldError](err); !ok && ethos.ErrorCode(err) == ethos.EINTERNAL {
+		s.Logger.Error("ui section failed", "err", err.Error(), "request_id", requestID(ctx))
+		return "internal error (request " + requestID(ctx) + ")"
+	}
+	return uiErrorText(err)
+}
+
+func q(kv ...string) string {
+	v := url.Values{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			v.Set(kv[i], kv[i+1])
+		}
+	}
+	return v.Encode()
+}
+
+func pe(s string) string { return url.PathEscape(s) }
+
+// Home
+
+type uiProjectRow struct {
+	Project         *ethos.Project
+	OpenObligations string // a count, or why it is not known
+	ActiveAlerts    string
+}
+
+func (s *Server) uiHome(w http.ResponseWriter, r *http.Request, u *uiRequest) error {
+	ctx := r.Context()
+	prjs := uiSection[*ethos.Project](s, ctx, u, "/api/v1/projects?"+q("limit", "1000"))
+	rows := make([]uiProjectRow, 0, len(prjs.Items))
+	for _, p := range prjs.Items {
+		row := uiProjectRow{Project: p}
+		obs := uiSection[*ethos.Obligation](s, ctx, u, "/api/v1/obligations?"+q("project", p.ID, "status", "open", "limit", "1"))
+		row.OpenObligations = countOrWhy(obs.Total, obs.Err)
+		row.ActiveAlerts = s.uiAlertCount(ctx, u, p.ID)
+		rows = append(rows, row)
+	}
+	return s.uiRender(w, r, u, http.StatusOK, "home", "Projects", map[string]any{"Rows": rows, "Err": prjs.Err, "Total": prjs.Total})
+}
+
+func countOrWhy(n int, why string) string {
+	if why != "" {
+		return "not shown: " + why
+	}
+	return itoa(n)
+}
+
+// uiAlertCount sums the active alerts of a project's deployments.
+func (s *Server) uiAlertCount(ctx context.Context, u *uiRequest, project string) string {
+	deps := uiSection[*ethos.Deployment](s, ctx, u, "/api/v1/deployments?"+q("project_id", project, "limit", "1000"))
+	if deps.Err != "" {
+		return "not shown: " + deps.Err
+	}
+	n := 0
+	for _, d := range deps.Items {
+		al := uiSection[*ethos.Alert](s, ctx, u, "/api/v1/deployments/"+pe(d.ID)+"/monitoring/alerts?"+q("state", "active", "limit", "1"))
+		if al.Err != "" {
+			return "not shown: " + al.Err
+		}
+		n += al.Total
+	}
+	return itoa(n)
+}
+
+// Project
+
+type uiChecks struct {
+	Checks *ethos.ProjectChecks
+	Err    string
+}
+
+func (s *Server) uiProject(w http.ResponseWriter, r *http.Request, u *uiRequest) error {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	var prj ethos.Project
+	if err := s.uiGet(ctx, u, "/api/v1/projects/"+pe(id), &prj); err != nil {
+		return err
+	}
+	checks := uiChecks{}
+	if s.Checks == nil {
+		checks.Err = "not available on this server"
+	} else {
+		var pc ethos.ProjectChecks
+		if err := s.uiGet(ctx, u, "/api/v1/projects/"+pe(id)+"/checks", &pc); err != nil {
+			checks.Err = s.uiSectionErr(ctx, err)
+			if err == errNotOffered {
+				checks.Err = "not available on this server"
+			}
+		} else {
+			checks.Checks = &pc
+		}
+	}
+	base := "/api/v1/projects/" + pe(id)
+	data := map[string]any{
+		"Project":    &prj,
+		"Checks":     checks,
+		"Processing": uiSection[*ethos.ProcessingRun](s, ctx, u, base+"/processing-runs?limit=100"),
+		"Datasets":   uiSection[*ethos.DatasetVersion](s, ctx, u, base+"/dataset-versions?limit=100"),
+		"Training":   uiSection[*ethos.TrainingRun](s, ctx, u, base+"/training/runs?limit=100"),
+	}
+	return s.uiRender(w, r, u, http.StatusOK, "project", prj.Name, data)
+}
+
+// uiSignOffRun signs off a training run as the signed-in reviewer.
+func (s *Server) uiSignOffRun(w http.ResponseWriter, r *http.Request, u *uiRequest) error {
+	project, run := r.PathValue("id"), r.PathValue("run")
+	in := signOffIn{Decision: ethos.SignOffDecision(r.PostForm.Get("decision")), Note: r.PostForm.Get("note")}
+	_, err := s.uiCall(r.Context(), u, "POST", "/api/v1/projects/"+pe(project)+"/training/runs/"+pe(run)+"/signoff", in)
+	return s.uiDone(w, r, "/ui/projects/"+pe(project)+"#training", err, "Training run "+run+": "+string(in.Decision)+".")
+}
+
+// Obligations
+
+func (s *Server) uiObligations(w http.ResponseWriter, r *http.Request, u *uiRequest) error {
+	ctx := r.Context()
+	// Without a project: every project's obligations and those lineage
+	// ties to none, which the API shows to the audit roles only.
+	id := r.PathValue("id")
+	var prj *ethos.Project
+	title := "Obligations — all projects"
+	if id != "" {
+		prj = new(ethos.Project)
+		if err := s.uiGet(ctx, u, "/api/v1/projects/"+pe(id), prj); err != nil {
+			return err
+		}
+		title = "Obligations — " + prj.Name
+	}
+	status := r.URL.Query().Get("status")
+	if status != "resolved" && status != "all" {
+		status = "open"
+	}
+	st := status
+	if st == "all" {
+		st = ""
+	}
+	obs := uiSection[*ethos.Obligation](s, ctx, u, "/api/v1/obligations?"+q("project", id, "status", st, "limit", "1000"))
+	return s.uiRender(w, r, u, http.StatusOK, "obligations", title, map[string]any{"Project": prj, "Obligations": obs, "Status": status})
+}
+
+func (s *Server) uiResolveObligation(w http.ResponseWriter, r *http.Request, u *uiRequest) error {
+	id := r.PathValue("id")
+	back := "/ui/obligations"
+	if p := r.PostForm.Get("project"); ethos.ValidID(p) {
+		back = "/ui/projects/" + pe(p) + "/obligations"
+	}
+	in := resolveIn{Action: ethos.ObligationAction(r.PostForm.Get("action")), Reference: strings.TrimSpace(r.PostForm.Get("reference")), Note: strings.TrimSpace(r.PostForm.Get("note"))}
+	_, err := s.uiCall(r.Context(), u, "POST", "/api/v1/obligations/"+pe(id)+"/resolve", in)
+	return s.uiDone(w, r, back, err, "Obligation "+id+" resolved ("+string(in.Action)+").")
+}
+
+// Evaluation
+
+type uiEvalRun struct {
+	Run    *ethos.EvaluationRun
+	Status *ethos.EvaluationStatus
+	Err    string
+}
+
+type uiEvalPlan struct {
+	Plan *ethos.EvaluationPlan
+	Runs []uiEvalRun
+	Err  string
+}
+
+func (s *Server) uiEvaluations(w http.ResponseWriter, r *http.Request, u *uiRequest) error {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	var prj ethos.Project
+	if err := s.uiGet(ctx, u, "/api/v1/projects/"+pe(id), &prj); err != nil {
+		return err
+	}
+	plans := uiSection[*ethos.EvaluationPlan](s, ctx, u, "/api/v1/evaluation/plans?"+q("project_id", id, "limit", "1000"))
+	var out []uiEvalPlan
+	for _, pl := range plans.Items {
+		ep := uiEvalPlan{Plan: pl}
+		runs := uiSection[*ethos.EvaluationRun](s, ctx, u, "/api/v1/evaluation/plans/"+pe(pl.ID)+"/runs?limit=20")
+		ep.Err = runs.Err
+		for _, run := range runs.Items {
+			er := uiEvalRun{Run: run}
+			var st ethos.EvaluationStatus
+			if err := s.uiGet(ctx, u, "/api/v1/evaluation/runs/"+pe(run.ID)+"/status", &st); err != nil {
+				er.Err = s.uiSectionErr(ctx, err)
+			} else {
+				er.Status = &st
+			}
+			ep.Runs = append(ep.Runs, er)
+		}
+		out = append(out, ep)
+	}
+	return s.uiRender(w, r, u, http.StatusOK, "evaluations", "Evaluation — "+prj.Name, map[string]any{"Project": &prj, "Plans": out, "Err": plans.Err})
+}
+
+// uiPassThrough serves an HTML document an API endpoint renders (a
+// report, a model card) as it is; the page carries no script, and the
+// policy here forbids any.
+func (s *Server) uiPassThrough(w http.ResponseWriter, r *http.Request, u *uiRequest, target string, allowed ...string) error {
+	rec, err := s.uiCall(r.Context(), u, "GET", target, nil)
+	if err != nil {
+		return err
+	}
+	ct := rec.header.Get("Content-Type")
+	if !slices.ContainsFunc(allowed, func(p string) bool { return strings.HasPrefix(ct, p) }) {
+		return ethos.Errorf(ethos.EINTERNAL, "%s answered %q", target, ct)
+	}
+	uiHeaders(w, "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
+	w.Header().Set("Content-Type", ct)
+	w.WriteHeader(http.StatusOK)
+	w.Write(rec.body.Bytes())
+	return nil
+}
+
+func (s *Server) uiEvaluationReport(w http.ResponseWriter, r *http.Request, u *uiRequest) error {
+	format := ethos.EvaluationReportHTML
+	if r.URL.Query().Get("format") == "plain" {
+		format = "plain"
+	}
+	return s.uiPassThrough(w, r, u, "/api/v1/evaluation/runs/"+pe(r.PathValue("id"))+"/report?"+q("format", format), "text/html")
+}
+
+func (s *Server) uiModelCard(w http.ResponseWriter, r *http.Request, u *uiRequest) error {
+	return s.uiPassThrough(w, r, u, "/api/v1/evaluation/runs/"+pe(r.PathValue("id"))+"/model-card?format=html", "text/html")
+}
+
+func (s *Server) uiEvaluationSignoff(w http.ResponseWriter, r *http.Request, u *uiRequest) error {
+	id := r.PathValue("id")
+	back := "/ui/"
+	if p := r.PostForm.Get("project"); ethos.ValidID(p) {
+		back = "/ui/projects/" + pe(p) + "/evaluations"
+	}
+	in := signoffIn{Kind: ethos.SignoffKind(r.PostForm.Get("kind")), Decision: r.PostForm.Get("decision"),
+		Reason: strings.TrimSpace(r.PostForm.Get("reason")), Reference: strings.TrimSpace(r.PostForm.Get("reference"))}
+	for _, w := range strings.FieldsFunc(r.PostForm.Get("waives"), func(c rune) bool { return c == ',' || c == ' ' || c == '\n' || c == '\r' }) {
+		in.Waives = append(in.Waives, w)
+	}
+	if in.Kind == ethos.SignoffAcknowledgement && in.Decision == "" {
+		in.Decision = ethos.DecisionAcknowledged
+	}
+	if in.Kind == ethos.SignoffWaiver && in.Decision == "" {
+		in.Decision = ethos.DecisionWaived
+	}
+	_, err := s.uiCall(r.Context(), u, "POST", "/api/v1/evaluation/runs/"+pe(id)+"/signoffs", in)
+	return s.uiDone(w, r, back, err, "Attempt "+id+": "+string(in.Kind)+" recorded ("+in.Decision+").")
+}
+
+// Deployment
+
+type uiDeploymentRow struct {
+	Deployment *ethos.Deployment
+	Status     *ethos.MonitorStatus
+	Err        string
+}
+
+func (s *Server) uiDeployments(w http.ResponseWriter, r *http.Request, u *uiRequest) error {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	var prj ethos.Project
+	if err := s.uiGet(ctx, u, "/api/v1/projects/"+pe(id), &prj); err != nil {
+		return err
+	}
+	deps := uiSection[*ethos.Deployment](s, ctx, u, "/api/v1/deployments?"+q("project_id", id, "limit", "1000"))
+	rows := make([]uiDeploymentRow, 0, len(deps.Items))
+	for _, d := range deps.Items {
+		row := uiDeploymentRow{Deployment: d}
+		var st ethos.MonitorStatus
+		if err := s.uiGet(ctx, u, "/api/v1/deployments/"+pe(d.ID)+"/monitoring/status", &st); err != nil {
+			row.Err = s.uiSectionErr(ctx, err)
+		} else {
+			row.Status = &st
+		}
+		rows = append(rows, row)
+	}
+	return s.uiRender(w, r, u, http.StatusOK, "deployments", "Deployments — "+prj.Name, map[string]any{"Project": &prj, "Rows": rows, "Err": deps.Err})
+}
+
+// uiDeployment is one deployment: what the registry knows (when it has
+// it), monitoring status, alerts with their forms, stop-rule cases with
+// theirs, and the monitoring report.
+func (s *Server) uiDeployment(w http.ResponseWriter, r *http.Request, u *uiRequest) error {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	data := map[string]any{"ID": id}
+	var dep deploymentOut
+	if err := s.uiGet(ctx, u, "/api/v1/deployments/"+pe(id), &dep); err != nil {
+		data["DeploymentErr"] = s.uiSectionErr(ctx, err)
+	} else {
+		data["Deployment"] = &dep
+	}
+	var st ethos.MonitorStatus
+	if err := s.uiGet(ctx, u, "/api/v1/deployments/"+pe(id)+"/monitoring/status", &st); err != nil {
+		data["StatusErr"] = s.uiSectionErr(ctx, err)
+	} else {
+		data["Status"] = &st
+	}
+	if dep.Deployment != nil {
+		data["Changes"] = uiSection[*ethos.DeploymentChange](s, ctx, u, "/api/v1/deployments/"+pe(id)+"/changes")
+		var co complianceOut
+		if err := s.uiGet(ctx, u, "/api/v1/deployments/"+pe(id)+"/compliance", &co); err != nil {
+			data["ComplianceErr"] = s.uiSectionErr(ctx, err)
+		} else {
+			data["Compliance"] = &co
+		}
+	}
+	data["Roles"] = u.p.User.Roles
+	alertState := r.URL.Query().Get("alerts")
+	if alertState != "cleared" && alertState != "all" {
+		alertState = "active"
+	}
+	as := alertState
+	if as == "all" {
+		as = ""
+	}
+	data["AlertState"] = alertState
+	data["Alerts"] = uiSection[*ethos.Alert](s, ctx, u, "/api/v1/deployments/"+pe(id)+"/monitoring/alerts?"+q("state", as, "limit", "200"))
+	data["Cases"] = uiSection[caseOut](s, ctx, u, "/api/v1/deployments/"+pe(id)+"/monitoring/cases?limit=200")
+	return s.uiRender(w, r, u, http.StatusOK, "deployment", "Deployment "+id, data)
+}
+
+func (s *Server) uiMonitoringReport(w http.ResponseWriter, r *http.Request, u *uiRequest) error {
+	qs := r.URL.Query()
+	return s.uiPassThrough(w, r, u, "/api/v1/deployments/"+pe(r.PathValue("id"))+"/monitoring/report?"+q("from", qs.Get("from"), "to", qs.Get("to")), "text/html")
+}
+
+// uiBackToDeployment is where a monitoring form returns: the deployment
+// page named by the form (checked), else the home page.
+func uiBackToDeployment(r *http.Request) string {
+	if d := r.PostForm.Get("deployment"); ethos.ValidID(d) {
+		return "/ui/deployments/" + pe(d)
+	}
+	return "/ui/"
+}
+
+func (s *Server) uiAckAlert(w http.ResponseWriter, r *http.Request, u *uiRequest) error {
+	id := r.PathValue("alert")
+	_, err := s.uiCall(r.Context(), u, "POST", "/api/v1/monitoring/alerts/"+pe(id)+"/ack", nil)
+	return s.uiDone(w, r, uiBackToDeployment(r), err, "Alert "+id+" acknowledged.")
+}
+
+func (s *Server) uiTriageAlert(w http.ResponseWriter, r *http.Request, u *uiRequest) error {
+	id := r.PathValue("alert")
+	in := triageIn{Decision: r.PostForm.Get("decision"), Reason: strings.TrimSpace(r.PostForm.Get("reason"))}
+	_, err := s.uiCall(r.Context(), u, "POST", "/api/v1/monitoring/alerts/"+pe(id)+"/triage", in)
+	return s.uiDone(w, r, uiBackToDeployment(r), err, "Alert "+id+" triaged: "+in.Decision+".")
+}
+
+func (s *Server) uiDecideCase(w http.ResponseWriter, r *http.Request, u *uiRequest) error {
+	id := r.PathValue("case")
+	in := decisionIn{Decision: r.PostForm.Get("decision"), Reason: strings.TrimSpace(r.PostForm.Get("reason"))}
+	_, err := s.uiCall(r.Context(), u, "POST", "/api/v1/monitoring/cases/"+pe(id)+"/decision", in)
+	return s.uiDone(w, r, uiBackToDeployment(r), err, "Case "+id+" decided: "+in.Decision+".")
+}
+
+// uiAckChange acknowledges a deployment change in one of the user's roles.
+func (s *Server) uiAckChange(w http.ResponseWriter, r *http.Request, u *uiRequest) error {
+	id, seq := r.PathValue("id"), r.PathValue("seq")
+	in := ackIn{Role: ethos.Role(r.PostForm.Get("role"))}
+	_, err := s.uiCall(r.Context(), u, "POST", "/api/v1/deployments/"+pe(id)+"/changes/"+pe(seq)+"/ack", in)
+	return s.uiDone(w, r, "/ui/deployments/"+pe(id)+"#changes", err, "Change "+seq+" acknowledged as "+string(in.Role)+".")
+}

@@ -1,0 +1,118 @@
+package processing_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ethos-imaging/ethos"
+	"github.com/ethos-imaging/ethos/processing"
+	"github.com/ethos-imaging/ethos/sqlstore"
+)
+
+// blockingAuditor holds the processor's final audit event until released,
+// so that a run is seen running by the test.
+type blockingAuditor struct {
+	release chan struct{}
+	events  []ethos.AuditEvent
+	mu      sync.Mutex
+}
+
+func (b *blockingAuditor) Record(ctx context.Context, e ethos.AuditEvent) error {
+	if e.Decision == "allow" {
+		<-b.release
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.events = append(b.events, e)
+	return nil
+}
+
+func TestRunner(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t, "canary/shard0/ct_00000.dcm", "canary/shard1/ct_00001.dcm", "canary/shard0/mr_00002.dcm", "pydicom/CT_small.dcm")
+	if err := f.instances.SetCollectionRules(ctx, &ethos.CollectionRules{ProjectID: f.project.ID, Purpose: ethos.PurposeResearch}); err != nil {
+		t.Fatal(err)
+	}
+	spec := ethos.ProcessingSpec{Secret: []byte("project-secret-for-processing-tests"), Options: []string{"retain-patient-characteristics"}, Threshold: 0.1, Confidence: 0.95}
+	newRunner := func(t *testing.T, a ethos.Auditor, wait time.Duration) *processing.Runner {
+		p := *f.proc
+		p.Auditor = a
+		r := &processing.Runner{Processor: &p, Projects: sqlstore.NewProjectService(f.store), Instances: f.instances, Wait: wait}
+		r.Open()
+		t.Cleanup(func() { r.Close() })
+		return r
+	}
+
+	t.Run("LongRunAnswersRunningThenDone", func(t *testing.T) {
+		a := &blockingAuditor{release: make(chan struct{})}
+		r := newRunner(t, a, time.Millisecond)
+		j, err := r.StartProcessingRun(ctx, f.access, f.project.ID, spec, "req-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.State != ethos.JobRunning || j.Purpose != ethos.PurposeResearch || j.StartedBy != f.access.UserID || j.Total != 4 {
+			t.Fatalf("job %+v, want running", j)
+		}
+		if _, err := r.ProcessingJob(ctx, "prj_other", j.ID); ethos.ErrorCode(err) != ethos.ENOTFOUND {
+			t.Errorf("another project's job: %v", err)
+		}
+		close(a.release)
+		var got *ethos.ProcessingJob
+		for range 1000 {
+			if got, err = r.ProcessingJob(ctx, f.project.ID, j.ID); err != nil {
+				t.Fatal(err)
+			}
+			if got.State != ethos.JobRunning {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got.State != ethos.JobDone || got.Done != 4 || got.Total != 4 || got.Run == nil || got.Run.ID != j.ID {
+			t.Fatalf("job %+v", got)
+		}
+		stored, err := f.runs.ProcessingRun(ctx, j.ID)
+		if err != nil || stored.Inputs != 4 {
+			t.Fatalf("record %v %v", stored, err)
+		}
+	})
+	t.Run("ShortRunAnswersDone", func(t *testing.T) {
+		a := &blockingAuditor{release: make(chan struct{})}
+		close(a.release)
+		r := newRunner(t, a, time.Minute)
+		j, err := r.StartProcessingRun(ctx, f.access, f.project.ID, spec, "req-2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.State != ethos.JobDone || j.Run == nil || j.Run.Written == 0 {
+			t.Fatalf("job %+v", j)
+		}
+	})
+	t.Run("ErrForbiddenAnsweredAtOnce", func(t *testing.T) {
+		a := &blockingAuditor{release: make(chan struct{})}
+		close(a.release)
+		r := newRunner(t, a, time.Minute)
+		who := f.access
+		who.Roles = []ethos.Role{ethos.RoleClinician}
+		if _, err := r.StartProcessingRun(ctx, who, f.project.ID, spec, "req-3"); ethos.ErrorCode(err) != ethos.EFORBIDDEN {
+			t.Fatalf("err %v, want forbidden", err)
+		}
+		if len(a.events) != 1 || a.events[0].Decision != "deny" {
+			t.Errorf("audit %+v, want one denial", a.events)
+		}
+	})
+	t.Run("ErrInvalidSpec", func(t *testing.T) {
+		r := newRunner(t, f.audit, time.Minute)
+		for name, s := range map[string]ethos.ProcessingSpec{
+			"short secret":   {Secret: []byte("short"), Threshold: 0.1, Confidence: 0.95},
+			"unknown option": {Secret: spec.Secret, Options: []string{"frobnicate"}, Threshold: 0.1, Confidence: 0.95},
+			"bad profile":    {Secret: spec.Secret, Profile: []byte(`{"nope": 1}`), Threshold: 0.1, Confidence: 0.95},
+			"bad confidence": {Secret: spec.Secret, Threshold: 0.1, Confidence: 2},
+		} {
+			if _, err := r.StartProcessingRun(ctx, f.access, f.project.ID, s, "req"); ethos.ErrorCode(err) != ethos.EINVALID {
+				t.Errorf("%s: %v, want invalid", name, err)
+			}
+		}
+	})
+}
