@@ -92,6 +92,7 @@ func (db *DB) Open(ctx context.Context) error {
 	}
 	db.db = sdb
 	db.store = sqlstore.New(sdb, func() time.Time { return db.Now() })
+	db.store.SerializeWrites()
 	return nil
 }
 
@@ -131,6 +132,11 @@ func Exists(dir string) bool {
 
 // withTx runs fn in a write transaction.
 func (db *DB) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	unlock, err := db.store.LockWrites(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer unlock()
 	tx, err := db.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)

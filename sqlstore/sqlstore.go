@@ -30,6 +30,33 @@ import (
 type DB struct {
 	db  *sql.DB
 	Now func() time.Time
+	// wl, when set, lets one write transaction at a time begin (see
+	// SerializeWrites).
+	wl chan struct{}
+}
+
+// SerializeWrites makes write transactions through this handle (and
+// through LockWrites) wait their turn in the process instead of in the
+// database. SQLite allows one writer at a time and makes a second one
+// sleep and poll (busy_timeout: 1, 2, 5, 10 … ms), so concurrent
+// writers — the events writer, the audit log, a token's last use — spent
+// milliseconds asleep after the lock was already free; a queue in the
+// process hands the lock over at once. PostgreSQL does not need it.
+func (db *DB) SerializeWrites() { db.wl = make(chan struct{}, 1) }
+
+// LockWrites waits for the write turn (immediately when writes are not
+// serialized) and returns the function that gives it back. It gives up
+// when ctx ends.
+func (db *DB) LockWrites(ctx context.Context) (func(), error) {
+	if db.wl == nil {
+		return func() {}, nil
+	}
+	select {
+	case db.wl <- struct{}{}:
+		return func() { <-db.wl }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // New returns the store over an open handle whose schema is migrated.
@@ -59,6 +86,11 @@ func noRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
 
 // withTx runs fn in a write transaction.
 func (db *DB) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	unlock, err := db.LockWrites(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer unlock()
 	tx, err := db.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
