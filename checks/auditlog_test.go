@@ -1,4 +1,4 @@
-package main
+package checks_test
 
 import (
 	"context"
@@ -56,14 +56,14 @@ func (f *auditFixture) append(t *testing.T, n int, sign bool) {
 	}
 }
 
-func (f *auditFixture) verifier(every int) *auditVerifier {
-	v := newAuditVerifier(f.st, f.key)
-	v.fullEvery = every
-	v.now = func() time.Time { return f.now }
+func (f *auditFixture) verifier(every int) *checks.AuditLogVerifier {
+	v := checks.NewAuditLogVerifier(f.st, f.key)
+	v.FullEvery = every
+	v.Now = func() time.Time { return f.now }
 	return v
 }
 
-func verifyOnce(t *testing.T, v *auditVerifier) *checks.AuditVerification {
+func verifyOnce(t *testing.T, v *checks.AuditLogVerifier) *checks.AuditVerification {
 	t.Helper()
 	av, err := v.VerifyAuditLog(context.Background())
 	if err != nil {
@@ -72,7 +72,7 @@ func verifyOnce(t *testing.T, v *auditVerifier) *checks.AuditVerification {
 	return av
 }
 
-func TestAuditVerifierIncremental(t *testing.T) {
+func TestAuditLogVerifier(t *testing.T) {
 	ctx := context.Background()
 	t.Run("IncrementalAgreesWithFull", func(t *testing.T) {
 		for _, tc := range []struct {
@@ -121,7 +121,7 @@ func TestAuditVerifierIncremental(t *testing.T) {
 		f := newAuditFixture(t, 6)
 		v := f.verifier(100)
 		verifyOnce(t, v)
-		v.key = "other+00000000+AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" // no longer the log's key
+		v.VerifierKey = "other+00000000+AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" // no longer the log's key
 		if av := verifyOnce(t, v); av.OK || av.Mode != "full" {
 			t.Fatalf("answer %+v, want a failed full verification", av)
 		}
@@ -158,7 +158,7 @@ func TestAuditVerifierIncremental(t *testing.T) {
 		f := newAuditFixture(t, 4)
 		v := f.verifier(100)
 		verifyOnce(t, v)
-		f.now = f.now.Add(v.fullAfter)
+		f.now = f.now.Add(v.FullAfter)
 		if av := verifyOnce(t, v); av.Mode != "full" || !av.OK {
 			t.Fatalf("answer %+v, want a full verification once fullAfter passed", av)
 		}
