@@ -111,66 +111,82 @@ func (v *AuditLogVerifier) incremental(ctx context.Context, t *verifiedTree) (*A
 	if n < t.size || cp.Size > n || cp.Size < 1 {
 		return nil, nil // shrunk, or a checkpoint beyond the events
 	}
-	hashes := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) { return v.Storage.Hashes(ctx, idx) })
-	// The new events: in order, canonical, hashing to their stored leaf
-	// hashes.
-	want, bad := t.size, false
-	var leafHashes []tlog.Hash
-	var idx []int64
-	check := func() error {
-		if len(idx) == 0 {
-			return nil
-		}
-		stored, err := v.Storage.Hashes(ctx, idx)
-		if errors.Is(err, audit.ErrNotFound) {
-			bad = true
-			return nil
-		} else if err != nil {
-			return err
-		}
-		for i := range stored {
-			if stored[i] != leafHashes[i] {
-				bad = true
-			}
-		}
-		idx, leafHashes = idx[:0], leafHashes[:0]
-		return nil
+	if n-t.size > maxIncremental {
+		return nil, nil // a full verification reads as fast, with less memory
 	}
+	// The remembered tree's frontier (its maximal complete subtrees), as
+	// stored, must give the remembered root: the new part builds on it.
+	var stack []treeNode
+	var idx []int64
+	for off, k := int64(0), 62; k >= 0; k-- {
+		if t.size&(1<<k) != 0 {
+			stack = append(stack, treeNode{level: k})
+			idx = append(idx, tlog.StoredHashIndex(k, off>>k))
+			off += 1 << k
+		}
+	}
+	frontier, err := v.Storage.Hashes(ctx, idx)
+	if errors.Is(err, audit.ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("audit: read stored hashes: %w", err)
+	}
+	for i := range stack {
+		stack[i].h = frontier[i]
+	}
+	if rootOf(stack) != t.root {
+		return nil, nil
+	}
+	// The new events: in order, canonical, re-hashed; the tree is rebuilt
+	// over them and every stored hash they added is compared with the
+	// recomputed one.
+	var added []tlog.Hash
+	want := t.size
 	err = v.Storage.ScanLeaves(ctx, t.size, n, func(i int64, leaf []byte) error {
 		if i != want {
-			bad = true
+			return errStop
+		}
+		if _, err := audit.DecodeEvent(leaf); err != nil {
 			return errStop
 		}
 		want++
-		if _, err := audit.DecodeEvent(leaf); err != nil {
-			bad = true
-			return errStop
-		}
-		idx = append(idx, tlog.StoredHashIndex(0, i))
-		leafHashes = append(leafHashes, tlog.RecordHash(leaf))
-		if len(idx) == 1024 {
-			return check()
+		stack = append(stack, treeNode{0, tlog.RecordHash(leaf)})
+		added = append(added, stack[len(stack)-1].h)
+		for len(stack) >= 2 && stack[len(stack)-1].level == stack[len(stack)-2].level {
+			l, r := stack[len(stack)-2], stack[len(stack)-1]
+			stack = append(stack[:len(stack)-2], treeNode{l.level + 1, tlog.NodeHash(l.h, r.h)})
+			added = append(added, stack[len(stack)-1].h)
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, errStop) {
+	if errors.Is(err, errStop) || err == nil && want != n {
+		return nil, nil
+	} else if err != nil {
 		return nil, fmt.Errorf("audit: read events: %w", err)
 	}
-	if err == nil {
-		err = check()
-		if err != nil {
-			return nil, fmt.Errorf("audit: read stored hashes: %w", err)
+	lo, hi := tlog.StoredHashCount(t.size), tlog.StoredHashCount(n)
+	if int64(len(added)) != hi-lo {
+		return nil, nil
+	}
+	next := lo
+	err = v.Storage.ScanHashes(ctx, lo, hi, func(i int64, h tlog.Hash) error {
+		if i != next || h != added[i-lo] {
+			return errStop
 		}
-	}
-	if bad || want != n {
+		next++
+		return nil
+	})
+	if errors.Is(err, errStop) || err == nil && next != hi {
 		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("audit: read stored hashes: %w", err)
 	}
-	// The current root from the stored hashes, proven to extend the tree
-	// verified before and the latest signed checkpoint.
-	root, err := tlog.TreeHash(n, hashes)
-	if err != nil {
-		return nil, nil
+	root := t.root
+	if n > t.size {
+		root = rootOf(stack)
 	}
+	// The recomputed current tree, proven by the stored hashes to extend
+	// the tree verified before and the latest signed checkpoint.
 	for _, old := range []struct {
 		size int64
 		root tlog.Hash
@@ -191,5 +207,25 @@ func (v *AuditLogVerifier) incremental(ctx context.Context, t *verifiedTree) (*A
 }
 
 var errStop = errors.New("stop")
+
+// maxIncremental bounds the events an incremental verification re-reads
+// (it keeps their recomputed hashes, 64 bytes per event); beyond it the
+// verification is a full one.
+const maxIncremental = 1 << 16
+
+type treeNode struct {
+	level int
+	h     tlog.Hash
+}
+
+// rootOf is the RFC 6962 root over a tree's frontier (complete subtrees,
+// largest first).
+func rootOf(stack []treeNode) tlog.Hash {
+	h := stack[len(stack)-1].h
+	for i := len(stack) - 2; i >= 0; i-- {
+		h = tlog.NodeHash(stack[i].h, h)
+	}
+	return h
+}
 
 var _ AuditVerifier = (*AuditLogVerifier)(nil)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ethos-imaging/ethos/audit"
 	"github.com/ethos-imaging/ethos/checks"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 // auditFixture is a signed log in memory with n events and a checkpoint.
@@ -115,6 +116,29 @@ func TestAuditLogVerifier(t *testing.T) {
 		av := verifyOnce(t, v)
 		if av.OK || av.Mode != "full" || !strings.Contains(av.Problem, "event 8") {
 			t.Fatalf("answer %+v, want a full verification naming event 8", av)
+		}
+	})
+	t.Run("NewEventRewrittenWithLeafHashFallsBackToFull", func(t *testing.T) {
+		// A new event and its stored leaf hash rewritten together: the
+		// interior hashes above it no longer match the rebuilt tree.
+		f := newAuditFixture(t, 6)
+		v := f.verifier(100)
+		verifyOnce(t, v)
+		f.append(t, 4, false)
+		e := audit.Event{Actor: "u-9", Party: "p-1", Action: "access.decide", Resource: "project/other", Stage: "collection",
+			Purpose: "research", Decision: audit.Deny, Reason: "test", Time: time.Date(2026, 11, 27, 1, 0, 0, 0, time.UTC)}
+		leaf, err := e.MarshalCanonical()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.st.TamperSetLeaf(ctx, 8, leaf); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.st.TamperSetHash(ctx, tlog.StoredHashIndex(0, 8), tlog.RecordHash(leaf)); err != nil {
+			t.Fatal(err)
+		}
+		if av := verifyOnce(t, v); av.OK || av.Mode != "full" {
+			t.Fatalf("answer %+v, want a failed full verification", av)
 		}
 	})
 	t.Run("ForgedCheckpointFallsBackToFull", func(t *testing.T) {
