@@ -273,6 +273,12 @@ func (r *run) confidentiality(ctx context.Context) (*ethos.QualityCheck, error) 
 		}
 		ref := ethos.EvidenceRef{Kind: "audit-log", ID: fmt.Sprintf("size-%d", av.Size), Digest: av.Root, Link: "/api/v1/audit/checkpoint",
 			Note: fmt.Sprintf("verified %d events against the signed checkpoint of size %d (%d after it not yet signed)", av.Size, av.CheckpointSize, av.Unsigned)}
+		switch av.Mode {
+		case "full":
+			ref.Note += "; full verification: every event re-read and re-hashed"
+		case "incremental":
+			ref.Note += fmt.Sprintf("; incremental verification: the %d events after the first %d re-hashed, and the tree of those %d (verified earlier) proven consistent with the current one", av.Size-av.VerifiedFrom, av.VerifiedFrom, av.VerifiedFrom)
+		}
 		if !av.OK {
 			ref.Note = "the audit log does not verify: " + av.Problem
 			v.fail("the audit log does not verify: %s", av.Problem)

@@ -61,6 +61,12 @@ type AuditVerification struct {
 	// the latest signed checkpoint; Unsigned the events after it.
 	Size, CheckpointSize, Unsigned int64
 	Root                           string // root hash over Size events
+	// Mode says how much was verified: "full" (every event re-read and
+	// re-hashed), "incremental" (only the events from VerifiedFrom on,
+	// plus a consistency proof from the tree verified before), or empty
+	// when the verifier does not say.
+	Mode         string
+	VerifiedFrom int64
 	// Problem says where the log does not verify (when !OK), naming an
 	// event index, never an event's content.
 	Problem string

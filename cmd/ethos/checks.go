@@ -24,7 +24,7 @@ func checksService(a *app, s *ehttp.Server, col *collectionServer) *checks.Servi
 	cs := &checks.Service{
 		Projects: a.projects, Records: a.records,
 		Instances: col.instances, Summaries: evidence, Consents: col.consents, ConsentBatch: evidence,
-		Audit:  auditVerifier{st: a.auditDB, key: a.verifierKey},
+		Audit:  checks.NewAuditLogVerifier(a.auditDB, a.verifierKey),
 		Events: auditEvents{st: a.auditDB},
 
 		Processing: s.ProcessingRuns, Datasets: s.Datasets,
@@ -43,24 +43,6 @@ func checksService(a *app, s *ehttp.Server, col *collectionServer) *checks.Servi
 		cs.Keys = fb.Keys
 	}
 	return cs
-}
-
-// auditVerifier verifies the audit log end to end (audit.Verify) for
-// QC-COL-2: a log that does not verify is a finding, not an error.
-type auditVerifier struct {
-	st  audit.Storage
-	key string
-}
-
-func (v auditVerifier) VerifyAuditLog(ctx context.Context) (*checks.AuditVerification, error) {
-	rep, err := audit.Verify(ctx, v.st, v.key, audit.VerifyOptions{})
-	if ve, ok := errors.AsType[*audit.VerifyError](err); ok {
-		return &checks.AuditVerification{Problem: ve.Error()}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &checks.AuditVerification{OK: true, Size: rep.Size, CheckpointSize: rep.CheckpointSize, Unsigned: rep.Unsigned, Root: rep.Root.String()}, nil
 }
 
 // auditEvents reads one audit event by index (QC-EVA-2 reads a plan's
@@ -91,7 +73,6 @@ func (e auditEvents) AuditEvent(ctx context.Context, index int64) (*ethos.AuditE
 }
 
 var (
-	_ checks.AuditVerifier      = auditVerifier{}
 	_ checks.AuditEventReader   = auditEvents{}
 	_ checks.InstanceReader     = (*sqlstore.InstanceService)(nil)
 	_ checks.InstanceSummarizer = (*sqlstore.CheckEvidence)(nil)

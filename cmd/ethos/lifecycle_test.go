@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -424,14 +425,19 @@ func TestLifecycle(t *testing.T) {
 	// collected files (QC-COL-1) as a collection-stage record.
 	reference, repPath := filepath.Join(work, "reference.json"), filepath.Join(work, "representation.json")
 	os.WriteFile(reference, []byte(`{"name":"catchment 2025","floor":0.5,"small_group":1,"expected":{"sex":{"F":0.5,"M":0.5}}}`), 0o600)
-	must("collection", "representation", "--dicom", canary, "--reference", reference, "--out", repPath)
-	rep, err := os.ReadFile(repPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	repID := strings.TrimSpace(must(as(ethos.RoleDataSteward, "collection", "representation", "--dicom", canary, "--reference", reference,
+		"--out", repPath, "--record", "--project", project)...))
+	var collected struct{ Records []ethos.StageRecord }
+	evalAPI(t, url, tokens[ethos.RoleDataSteward], "GET", "/api/v1/projects/"+project+"/stages/collection/records?purpose=research&limit=1000", nil, &collected)
 	var repRecord ethos.StageRecord
-	evalAPI(t, url, tokens[ethos.RoleDataSteward], "POST", "/api/v1/projects/"+project+"/stages/collection/records",
-		map[string]any{"purpose": "research", "kind": "representation-report", "body": json.RawMessage(rep)}, &repRecord)
+	for _, r := range collected.Records {
+		if r.ID == repID {
+			repRecord = r
+		}
+	}
+	if rep, err := os.ReadFile(repPath); err != nil || repRecord.Kind != "representation-report" || !jsonEqual(rep, repRecord.Body) {
+		t.Fatalf("recorded representation report %q: %+v (%v), want the written report as a representation-report record", repID, repRecord, err)
+	}
 
 	// Quality checks with every stage run: what the stages recorded
 	// answers each check; the compliance checklist waits for
@@ -634,4 +640,13 @@ func checkOf(t *testing.T, pc *ethos.ProjectChecks, id, scope string) *ethos.Qua
 	}
 	t.Fatalf("no check %s (scope %q) in %d answers", id, scope, len(pc.Checks))
 	return nil
+}
+
+// jsonEqual reports whether a and b hold the same JSON value.
+func jsonEqual(a, b []byte) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	return reflect.DeepEqual(x, y)
 }

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -38,7 +41,8 @@ func runCollection(ctx context.Context, env *Env, args []string) error {
 // instance attributes or from the headers of a DICOM tree.
 func runRepresentation(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "collection representation",
-		"collection representation (--in ATTRS.csv | --dicom DIR) --reference REF.json|REF.csv [--format json|csv|html] [--out FILE]")
+		"collection representation (--in ATTRS.csv | --dicom DIR) --reference REF.json|REF.csv [--format json|csv|html] [--out FILE]\n"+
+			"       [--record --project ID [--purpose P] [--server URL] [--token T | $ETHOS_TOKEN]]   (record the JSON report as a collection-stage record, QC-COL-1; prints the record id)")
 	in := fs.String("in", "", "CSV of instance attributes (`FILE`; header row: instance, subject, label, age or age_band, sex, …)")
 	dir := fs.String("dicom", "", "derive attributes from the headers of the DICOM files under `DIR`")
 	refPath := fs.String("reference", "", "reference population: JSON, or CSV with attribute,value,expected_share (`FILE`)")
@@ -48,6 +52,10 @@ func runRepresentation(ctx context.Context, env *Env, args []string) error {
 	format := fs.String("format", "json", "output format: json, csv or html")
 	out := fs.String("out", "", "write to `FILE` (atomically) instead of standard output")
 	keyFile := fs.String("key-file", "", "with --dicom: `FILE` holding the secret (≥ 32 bytes) that keys institution pseudonyms and subject keys; default: a random key for this run")
+	record := fs.Bool("record", false, "record the JSON report through a running server as a collection-stage record of kind representation-report (QC-COL-1) and print its id")
+	project := fs.String("project", "", "with --record: the project `ID`")
+	purpose := fs.String("purpose", string(ethos.PurposeResearch), "with --record: the declared purpose of the write (access policy)")
+	connect := clientFlags(env, fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -65,6 +73,21 @@ func runRepresentation(ctx context.Context, env *Env, args []string) error {
 	}
 	if *keyFile != "" && *dir == "" {
 		return usagef("--key-file goes with --dicom")
+	}
+	var c *client
+	if *record {
+		if *project == "" {
+			return usagef("--record needs --project")
+		}
+		if *format != "json" {
+			return usagef("--record records the JSON report: drop --format %s (render other formats in a separate run)", *format)
+		}
+		var err error
+		if c, err = connect(); err != nil {
+			return err
+		}
+	} else if *project != "" {
+		return usagef("--project goes with --record")
 	}
 
 	ref, err := readReferenceFile(*refPath, *refName, *floor, *small)
@@ -107,6 +130,9 @@ func runRepresentation(ctx context.Context, env *Env, args []string) error {
 	case "html":
 		render = rep.WriteHTML
 	}
+	if c != nil {
+		return recordRepresentation(ctx, env, c, rep, *project, *purpose, *out)
+	}
 	if *out == "" {
 		// Render fully before the first byte goes out.
 		var buf bytes.Buffer
@@ -117,6 +143,29 @@ func runRepresentation(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	return writeFileAtomic(*out, render)
+}
+
+// recordRepresentation posts the JSON report as a collection-stage record
+// of kind representation-report through the records API, so the server's
+// access policy and audit log apply exactly as to any other write; the
+// report also goes to out when given. It prints the new record's id.
+func recordRepresentation(ctx context.Context, env *Env, c *client, rep *collection.Report, project, purpose, out string) error {
+	var buf bytes.Buffer
+	if err := rep.WriteJSON(&buf); err != nil {
+		return err
+	}
+	if out != "" {
+		if err := writeFileAtomic(out, func(w io.Writer) error { _, err := w.Write(buf.Bytes()); return err }); err != nil {
+			return err
+		}
+	}
+	in := map[string]any{"purpose": purpose, "kind": "representation-report", "body": json.RawMessage(buf.Bytes())}
+	var rec ethos.StageRecord
+	if err := c.do(ctx, "POST", "/api/v1/projects/"+url.PathEscape(project)+"/stages/collection/records", in, &rec); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintln(env.Stdout, rec.ID)
+	return err
 }
 
 func readReferenceFile(path, name string, floor float64, small int) (*ethos.ReferencePopulation, error) {

@@ -77,6 +77,11 @@ func TestCollectionRepresentation(t *testing.T) {
 		{"UsageNoReference", []string{"--in", in}, 2, "--reference is required"},
 		{"UsageBadFormat", []string{"--in", in, "--reference", ref, "--format", "pdf"}, 2, "--format"},
 		{"ErrBadReference", []string{"--in", in, "--reference", in}, 1, "reference"},
+		{"UsageRecordNoProject", []string{"--in", in, "--reference", ref, "--record", "--token", "t"}, 2, "--record needs --project"},
+		{"UsageRecordNotJSON", []string{"--in", in, "--reference", ref, "--record", "--project", "prj_x", "--token", "t", "--format", "csv"}, 2, "JSON report"},
+		{"UsageProjectWithoutRecord", []string{"--in", in, "--reference", ref, "--project", "prj_x"}, 2, "--project goes with --record"},
+		{"UsageRecordNoToken", []string{"--in", in, "--reference", ref, "--record", "--project", "prj_x"}, 2, "no token"},
+		{"ErrRecordServerDown", []string{"--in", in, "--reference", ref, "--record", "--project", "prj_x", "--token", "t", "--server", "http://127.0.0.1:1"}, 1, "cannot reach the server"},
 		{"ErrMissingFile", []string{"--in", "/nonexistent.csv", "--reference", ref}, 1, "nonexistent"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
