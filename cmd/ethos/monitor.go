@@ -126,13 +126,7 @@ func monitorRun(ctx context.Context, env *Env, args []string) error {
 	dep := fs.String("deployment", "", "deployment id")
 	asJSON := fs.Bool("json", false, "print as JSON")
 	connect := clientFlags(env, fs)
-	if _, err := parseArgs(fs, args); err != nil {
-		return err
-	}
-	if err := needDeployment(*dep); err != nil {
-		return err
-	}
-	c, err := connect()
+	c, err := connectDeployment(fs, args, connect, dep)
 	if err != nil {
 		return err
 	}
@@ -159,13 +153,7 @@ func monitorRuns(ctx context.Context, env *Env, args []string) error {
 	limit := fs.Int("limit", 20, "runs to show, newest first")
 	asJSON := fs.Bool("json", false, "print as JSON")
 	connect := clientFlags(env, fs)
-	if _, err := parseArgs(fs, args); err != nil {
-		return err
-	}
-	if err := needDeployment(*dep); err != nil {
-		return err
-	}
-	c, err := connect()
+	c, err := connectDeployment(fs, args, connect, dep)
 	if err != nil {
 		return err
 	}
@@ -185,13 +173,7 @@ func monitorStatus(ctx context.Context, env *Env, args []string) error {
 	dep := fs.String("deployment", "", "deployment id")
 	asJSON := fs.Bool("json", false, "print as JSON")
 	connect := clientFlags(env, fs)
-	if _, err := parseArgs(fs, args); err != nil {
-		return err
-	}
-	if err := needDeployment(*dep); err != nil {
-		return err
-	}
-	c, err := connect()
+	c, err := connectDeployment(fs, args, connect, dep)
 	if err != nil {
 		return err
 	}
@@ -229,13 +211,7 @@ func monitorAlerts(ctx context.Context, env *Env, args []string) error {
 	untriaged := fs.Bool("untriaged", false, "only alerts waiting for triage")
 	asJSON := fs.Bool("json", false, "print as JSON")
 	connect := clientFlags(env, fs)
-	if _, err := parseArgs(fs, args); err != nil {
-		return err
-	}
-	if err := needDeployment(*dep); err != nil {
-		return err
-	}
-	c, err := connect()
+	c, err := connectDeployment(fs, args, connect, dep)
 	if err != nil {
 		return err
 	}
@@ -265,19 +241,12 @@ func monitorAck(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "monitor ack", "monitor ack ALERT_ID [--json]")
 	asJSON := fs.Bool("json", false, "print as JSON")
 	connect := clientFlags(env, fs)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usagef("monitor ack needs one alert id")
-	}
-	c, err := connect()
+	c, id, err := connectOne(fs, args, connect, "monitor ack needs one alert id")
 	if err != nil {
 		return err
 	}
 	var a ethos.Alert
-	if err := c.do(ctx, "POST", "/api/v1/monitoring/alerts/"+url.PathEscape(pos[0])+"/ack", nil, &a); err != nil {
+	if err := c.do(ctx, "POST", "/api/v1/monitoring/alerts/"+url.PathEscape(id)+"/ack", nil, &a); err != nil {
 		return err
 	}
 	if *asJSON {
@@ -326,13 +295,7 @@ func monitorCases(ctx context.Context, env *Env, args []string) error {
 	state := fs.String("state", "", "open or decided")
 	asJSON := fs.Bool("json", false, "print as JSON")
 	connect := clientFlags(env, fs)
-	if _, err := parseArgs(fs, args); err != nil {
-		return err
-	}
-	if err := needDeployment(*dep); err != nil {
-		return err
-	}
-	c, err := connect()
+	c, err := connectDeployment(fs, args, connect, dep)
 	if err != nil {
 		return err
 	}

@@ -69,19 +69,12 @@ func tokenRevoke(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "token revoke", "token revoke ID [--json]")
 	asJSON := fs.Bool("json", false, "print as JSON")
 	connect := clientFlags(env, fs)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usagef("token revoke takes one token id")
-	}
-	c, err := connect()
+	c, id, err := connectOne(fs, args, connect, "token revoke takes one token id")
 	if err != nil {
 		return err
 	}
 	var t ethos.Token
-	if err := c.do(ctx, "DELETE", "/api/v1/tokens/"+url.PathEscape(pos[0]), nil, &t); err != nil {
+	if err := c.do(ctx, "DELETE", "/api/v1/tokens/"+url.PathEscape(id), nil, &t); err != nil {
 		return err
 	}
 	if *asJSON {
