@@ -210,12 +210,7 @@ func (s *Server) evaluationRunOf(r *http.Request, p *principal, action ethos.Act
 }
 
 func (s *Server) handleGetEvaluationPlan(w http.ResponseWriter, r *http.Request, p *principal) error {
-	plan, err := s.evaluationPlanOf(r, p, ethos.ActionRead)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, plan)
-	return nil
+	return replyOK(w)(s.evaluationPlanOf(r, p, ethos.ActionRead))
 }
 
 func (s *Server) handleUploadEvaluationPredictions(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -266,12 +261,7 @@ func (s *Server) handleListEvaluationRuns(w http.ResponseWriter, r *http.Request
 }
 
 func (s *Server) handleGetEvaluationRun(w http.ResponseWriter, r *http.Request, p *principal) error {
-	run, err := s.evaluationRunOf(r, p, ethos.ActionRead)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, run)
-	return nil
+	return replyOK(w)(s.evaluationRunOf(r, p, ethos.ActionRead))
 }
 
 func (s *Server) handleEvaluationStatus(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -279,12 +269,7 @@ func (s *Server) handleEvaluationStatus(w http.ResponseWriter, r *http.Request, 
 	if err != nil {
 		return err
 	}
-	st, err := s.Evaluations.Status(r.Context(), run.ID)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, st)
-	return nil
+	return replyOK(w)(s.Evaluations.Status(r.Context(), run.ID))
 }
 
 func writeEvaluationRaw(w http.ResponseWriter, b []byte, contentType string) {

@@ -250,12 +250,7 @@ func (s *Server) handleSignOffRun(w http.ResponseWriter, r *http.Request, p *pri
 	if err != nil {
 		return err
 	}
-	out, err := s.Training.SignOffTrainingRun(r.Context(), actor, run.ID, so, requestID(r.Context()))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return replyOK(w)(s.Training.SignOffTrainingRun(r.Context(), actor, run.ID, so, requestID(r.Context())))
 }
 
 func (s *Server) handleLineageSubjects(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -433,12 +428,7 @@ func (s *Server) handleProv(w http.ResponseWriter, r *http.Request, p *principal
 			return err
 		}
 	}
-	doc, err := s.Training.Provenance(r.Context(), roots)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, doc)
-	return nil
+	return replyOK(w)(s.Training.Provenance(r.Context(), roots))
 }
 
 func (s *Server) handleListObligations(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -527,12 +517,7 @@ func (s *Server) handleResolveObligation(w http.ResponseWriter, r *http.Request,
 	if err != nil {
 		return err
 	}
-	out, err := s.Training.ResolveObligation(r.Context(), actor, o.ID, res, requestID(r.Context()))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return replyOK(w)(s.Training.ResolveObligation(r.Context(), actor, o.ID, res, requestID(r.Context())))
 }
 
 // projectLineageRoots lists the project's processing runs, dataset
