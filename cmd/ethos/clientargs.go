@@ -1,6 +1,10 @@
 package main
 
-import "flag"
+import (
+	"context"
+	"flag"
+	"net/url"
+)
 
 // connectOne parses the flags of a client command that takes exactly one
 // positional id, then connects. A wrong number of positional arguments is
@@ -31,4 +35,32 @@ func connectDeployment(fs *flag.FlagSet, args []string, connect func() (*client,
 		return nil, err
 	}
 	return connect()
+}
+
+// listProjectItems lists up to 1000 items of a project, from the server
+// at path when remote yields a client (a token is set), otherwise from the
+// data directory with local after the caller's read access to the project
+// is checked. It returns the items and their total.
+func listProjectItems[T any](ctx context.Context, env *Env, remote func() (*client, error), data, user, project, path string,
+	local func(pa *processingApp) ([]T, int, error)) ([]T, int, error) {
+	cl, err := remote()
+	if err != nil {
+		return nil, 0, err
+	}
+	if cl != nil {
+		var out listed[T]
+		if err := remoteRead(ctx, cl, project, path, url.Values{"limit": {"1000"}}, &out); err != nil {
+			return nil, 0, err
+		}
+		return out.Items, out.Total, nil
+	}
+	pa, err := openProcessing(ctx, env, data, user, project)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer pa.Close()
+	if err := pa.datasetService().CheckRead(ctx, pa.caller, "project/"+pa.project.ID); err != nil {
+		return nil, 0, err
+	}
+	return local(pa)
 }
