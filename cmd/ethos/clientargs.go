@@ -64,3 +64,12 @@ func listProjectItems[T any](ctx context.Context, env *Env, remote func() (*clie
 	}
 	return local(pa)
 }
+
+// connectFlags parses the flags of a client command that takes no
+// positional arguments, then connects.
+func connectFlags(fs *flag.FlagSet, args []string, connect func() (*client, error)) (*client, error) {
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	return connect()
+}

@@ -62,10 +62,7 @@ func projectList(ctx context.Context, env *Env, args []string) error {
 	stage := fs.String("stage", "", "only projects at this stage")
 	asJSON := fs.Bool("json", false, "print as JSON")
 	connect := clientFlags(env, fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	c, err := connect()
+	c, err := connectFlags(fs, args, connect)
 	if err != nil {
 		return err
 	}

@@ -53,10 +53,7 @@ func tokenList(ctx context.Context, env *Env, args []string) error {
 	user := fs.String("user", "", "whose tokens (default: yours; others need admin)")
 	asJSON := fs.Bool("json", false, "print as JSON")
 	connect := clientFlags(env, fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	c, err := connect()
+	c, err := connectFlags(fs, args, connect)
 	if err != nil {
 		return err
 	}
