@@ -79,18 +79,8 @@ func changer(p *principal) ethos.Changer {
 // decideProject asks the policy for an action at the deployment stage of
 // a project.
 func (s *Server) decideProject(r *http.Request, p *principal, projectID string, action ethos.Action, resource string) error {
-	ctx := r.Context()
-	prj, err := s.Projects.FindProjectByID(ctx, projectID)
-	if err != nil {
-		return err
-	}
-	duas, _, err := s.DUAs.FindDUAs(ctx, ethos.DUAFilter{PartyID: &p.Party.ID, ProjectID: &prj.ID, Limit: 1000})
-	if err != nil {
-		return err
-	}
-	_, err = s.decide(ctx, p, ethos.AccessRequest{ProjectID: prj.ID, ProjectPartyID: prj.PartyID, Stage: ethos.StageDeployment, Action: action,
-		Purpose: ethos.PurposeAIDeploymentMonitoring, View: ethos.ViewFull, DUAs: duas}, resource)
-	return err
+	return s.decideOnProject(r.Context(), p, projectID, ethos.AccessRequest{Stage: ethos.StageDeployment, Action: action,
+		Purpose: ethos.PurposeAIDeploymentMonitoring, View: ethos.ViewFull}, resource)
 }
 
 // decideDeployment loads the deployment of the path and asks the policy.
@@ -500,17 +490,12 @@ func ingestStatus(res *ethos.IngestResult) int {
 // batch costs one audit entry, not two.
 func (s *Server) decideBatch(r *http.Request, p *principal, d *ethos.Deployment) (ethos.AccessRequest, ethos.AccessDecision, error) {
 	ctx := r.Context()
-	prj, err := s.Projects.FindProjectByID(ctx, d.ProjectID)
+	req, err := s.projectRequest(ctx, p, d.ProjectID, ethos.AccessRequest{Stage: ethos.StageDeployment, Action: ethos.ActionWrite,
+		Purpose: ethos.PurposeAIDeploymentMonitoring, View: ethos.ViewFull,
+		UserID: p.User.ID, PartyID: p.Party.ID, PartyType: p.Party.Type, Roles: p.User.Roles, Now: s.Now()})
 	if err != nil {
 		return ethos.AccessRequest{}, ethos.AccessDecision{}, err
 	}
-	duas, _, err := s.DUAs.FindDUAs(ctx, ethos.DUAFilter{PartyID: &p.Party.ID, ProjectID: &prj.ID, Limit: 1000})
-	if err != nil {
-		return ethos.AccessRequest{}, ethos.AccessDecision{}, err
-	}
-	req := ethos.AccessRequest{ProjectID: prj.ID, ProjectPartyID: prj.PartyID, Stage: ethos.StageDeployment, Action: ethos.ActionWrite,
-		Purpose: ethos.PurposeAIDeploymentMonitoring, View: ethos.ViewFull, DUAs: duas,
-		UserID: p.User.ID, PartyID: p.Party.ID, PartyType: p.Party.Type, Roles: p.User.Roles, Now: s.Now()}
 	dec := s.Policy.Decide(&req)
 	if !dec.Allow {
 		_, err := s.decide(ctx, p, req, "deployment/"+d.ID) // records the denial

@@ -114,22 +114,8 @@ func (s *Server) evaluationEnabled() error {
 // decideEvaluation asks the policy about an action on the evaluation stage
 // of project, and audits the decision.
 func (s *Server) decideEvaluation(r *http.Request, p *principal, projectID string, action ethos.Action, resource string) error {
-	ctx := r.Context()
-	prj, err := s.Projects.FindProjectByID(ctx, projectID)
-	if err != nil {
-		return err
-	}
-	duas, _, err := s.DUAs.FindDUAs(ctx, ethos.DUAFilter{PartyID: &p.Party.ID, ProjectID: &prj.ID, Limit: 1000})
-	if err != nil {
-		return err
-	}
-	var view ethos.View
-	if action == ethos.ActionRead {
-		view = ethos.ViewAggregate
-	}
-	_, err = s.decide(ctx, p, ethos.AccessRequest{ProjectID: prj.ID, ProjectPartyID: prj.PartyID, Stage: ethos.StageEvaluation, Action: action,
-		Purpose: ethos.PurposeAIEvaluation, View: view, DUAs: duas}, resource)
-	return err
+	return s.decideOnProject(r.Context(), p, projectID, ethos.AccessRequest{Stage: ethos.StageEvaluation, Action: action,
+		Purpose: ethos.PurposeAIEvaluation, View: aggregateRead(action)}, resource)
 }
 
 func (s *Server) handleRegisterEvaluationPlan(w http.ResponseWriter, r *http.Request, p *principal) error {

@@ -76,22 +76,8 @@ func (s *Server) monitorReady() error {
 // decideMonitor decides an action on a deployment's monitoring through
 // the project its plan names.
 func (s *Server) decideMonitor(r *http.Request, p *principal, projectID string, action ethos.Action, resource string) error {
-	ctx := r.Context()
-	prj, err := s.Projects.FindProjectByID(ctx, projectID)
-	if err != nil {
-		return err
-	}
-	duas, _, err := s.DUAs.FindDUAs(ctx, ethos.DUAFilter{PartyID: &p.Party.ID, ProjectID: &prj.ID, Limit: 1000})
-	if err != nil {
-		return err
-	}
-	view := ethos.View("")
-	if action == ethos.ActionRead {
-		view = ethos.ViewAggregate
-	}
-	_, err = s.decide(ctx, p, ethos.AccessRequest{ProjectID: prj.ID, ProjectPartyID: prj.PartyID, Stage: ethos.StageDeployment, Action: action,
-		Purpose: ethos.PurposeAIDeploymentMonitoring, View: view, DUAs: duas}, resource)
-	return err
+	return s.decideOnProject(r.Context(), p, projectID, ethos.AccessRequest{Stage: ethos.StageDeployment, Action: action,
+		Purpose: ethos.PurposeAIDeploymentMonitoring, View: aggregateRead(action)}, resource)
 }
 
 // monitorPlanFor loads the plan of deployment dep and decides action.

@@ -117,16 +117,10 @@ func (s *Server) trainingReady() error {
 // stage for ai-training, and returns the actor the stage service needs.
 func (s *Server) decideTraining(r *http.Request, p *principal, projectID string, action ethos.Action, resource string) (ethos.AccessRequest, error) {
 	ctx := r.Context()
-	prj, err := s.Projects.FindProjectByID(ctx, projectID)
+	req, err := s.projectRequest(ctx, p, projectID, ethos.AccessRequest{Stage: ethos.StageTraining, Action: action, Purpose: ethos.PurposeAITraining})
 	if err != nil {
 		return ethos.AccessRequest{}, err
 	}
-	duas, _, err := s.DUAs.FindDUAs(ctx, ethos.DUAFilter{PartyID: &p.Party.ID, ProjectID: &prj.ID, Limit: 1000})
-	if err != nil {
-		return ethos.AccessRequest{}, err
-	}
-	req := ethos.AccessRequest{ProjectID: prj.ID, ProjectPartyID: prj.PartyID, Stage: ethos.StageTraining, Action: action,
-		Purpose: ethos.PurposeAITraining, DUAs: duas}
 	if action == ethos.ActionRead {
 		// The register, lineage and obligations name subjects by
 		// pseudonymous key only: a de-identified view, which auditors
