@@ -79,18 +79,8 @@ func changer(p *principal) ethos.Changer {
 // decideProject asks the policy for an action at the deployment stage of
 // a project.
 func (s *Server) decideProject(r *http.Request, p *principal, projectID string, action ethos.Action, resource string) error {
-	ctx := r.Context()
-	prj, err := s.Projects.FindProjectByID(ctx, projectID)
-	if err != nil {
-		return err
-	}
-	duas, _, err := s.DUAs.FindDUAs(ctx, ethos.DUAFilter{PartyID: &p.Party.ID, ProjectID: &prj.ID, Limit: 1000})
-	if err != nil {
-		return err
-	}
-	_, err = s.decide(ctx, p, ethos.AccessRequest{ProjectID: prj.ID, ProjectPartyID: prj.PartyID, Stage: ethos.StageDeployment, Action: action,
-		Purpose: ethos.PurposeAIDeploymentMonitoring, View: ethos.ViewFull, DUAs: duas}, resource)
-	return err
+	return s.decideOnProject(r.Context(), p, projectID, ethos.AccessRequest{Stage: ethos.StageDeployment, Action: action,
+		Purpose: ethos.PurposeAIDeploymentMonitoring, View: ethos.ViewFull}, resource)
 }
 
 // decideDeployment loads the deployment of the path and asks the policy.
@@ -134,11 +124,7 @@ func (s *Server) handleRegisterDeployment(w http.ResponseWriter, r *http.Request
 		}
 		return err
 	}
-	if err := s.recordChange(r.Context(), p, "deployment.register", "deployment/"+d.ID, "model version "+d.ModelVersionID+", evaluation "+d.EvaluationID, ethos.StageDeployment); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, d)
-	return nil
+	return s.auditedReply(w, r, p, http.StatusCreated, d, "deployment.register", "deployment/"+d.ID, "model version "+d.ModelVersionID+", evaluation "+d.EvaluationID, ethos.StageDeployment)
 }
 
 func (s *Server) handleListDeployments(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -242,11 +228,7 @@ func (s *Server) handleAckChange(w http.ResponseWriter, r *http.Request, p *prin
 	if err != nil {
 		return err
 	}
-	if err := s.recordChange(r.Context(), p, "deployment.ack", fmt.Sprintf("deployment/%s/changes/%d", d.ID, seq), "acknowledged as "+string(in.Role), ethos.StageDeployment); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, c)
-	return nil
+	return s.auditedReply(w, r, p, http.StatusOK, c, "deployment.ack", fmt.Sprintf("deployment/%s/changes/%d", d.ID, seq), "acknowledged as "+string(in.Role), ethos.StageDeployment)
 }
 
 func (s *Server) handleGetRisk(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -254,12 +236,7 @@ func (s *Server) handleGetRisk(w http.ResponseWriter, r *http.Request, p *princi
 	if err != nil {
 		return err
 	}
-	reg, err := s.Deployments.RiskRegister(r.Context(), d.ID)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, reg)
-	return nil
+	return replyOK(w)(s.Deployments.RiskRegister(r.Context(), d.ID))
 }
 
 func (s *Server) handlePutRisk(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -278,11 +255,7 @@ func (s *Server) handlePutRisk(w http.ResponseWriter, r *http.Request, p *princi
 	if err != nil {
 		return err
 	}
-	if err := s.recordChange(r.Context(), p, "deployment.risk", "deployment/"+d.ID+"/risk-register", fmt.Sprintf("revision %d, %d risks", reg.Revision, len(reg.Risks)), ethos.StageDeployment); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, reg)
-	return nil
+	return s.auditedReply(w, r, p, http.StatusOK, reg, "deployment.risk", "deployment/"+d.ID+"/risk-register", fmt.Sprintf("revision %d, %d risks", reg.Revision, len(reg.Risks)), ethos.StageDeployment)
 }
 
 func (s *Server) handleAckRisk(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -298,11 +271,7 @@ func (s *Server) handleAckRisk(w http.ResponseWriter, r *http.Request, p *princi
 	if err != nil {
 		return err
 	}
-	if err := s.recordChange(r.Context(), p, "deployment.risk.ack", "deployment/"+d.ID+"/risk-register", fmt.Sprintf("revision %d acknowledged as %s", in.Revision, in.Role), ethos.StageDeployment); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, reg)
-	return nil
+	return s.auditedReply(w, r, p, http.StatusOK, reg, "deployment.risk.ack", "deployment/"+d.ID+"/risk-register", fmt.Sprintf("revision %d acknowledged as %s", in.Revision, in.Role), ethos.StageDeployment)
 }
 
 func (s *Server) incidentOut(r *http.Request, inc *ethos.Incident) (incidentOut, error) {
@@ -404,12 +373,7 @@ func (s *Server) handleUpdateIncident(w http.ResponseWriter, r *http.Request, p 
 	if err := s.recordChange(r.Context(), p, "deployment.incident", "incident/"+iid, what, ethos.StageDeployment); err != nil {
 		return err
 	}
-	out, err := s.incidentOut(r, inc)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return replyOK(w)(s.incidentOut(r, inc))
 }
 
 func (s *Server) handleCompliance(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -447,11 +411,7 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request, p *princip
 	if a.Waiver {
 		kind = "waived"
 	}
-	if err := s.recordChange(r.Context(), p, "deployment.attest", "deployment/"+d.ID+"/compliance/"+a.ItemID, kind+" as "+string(a.Role), ethos.StageDeployment); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, a)
-	return nil
+	return s.auditedReply(w, r, p, http.StatusCreated, a, "deployment.attest", "deployment/"+d.ID+"/compliance/"+a.ItemID, kind+" as "+string(a.Role), ethos.StageDeployment)
 }
 
 // readRecords reads a batch body: a JSON array of objects, or JSON lines
@@ -530,17 +490,12 @@ func ingestStatus(res *ethos.IngestResult) int {
 // batch costs one audit entry, not two.
 func (s *Server) decideBatch(r *http.Request, p *principal, d *ethos.Deployment) (ethos.AccessRequest, ethos.AccessDecision, error) {
 	ctx := r.Context()
-	prj, err := s.Projects.FindProjectByID(ctx, d.ProjectID)
+	req, err := s.projectRequest(ctx, p, d.ProjectID, ethos.AccessRequest{Stage: ethos.StageDeployment, Action: ethos.ActionWrite,
+		Purpose: ethos.PurposeAIDeploymentMonitoring, View: ethos.ViewFull,
+		UserID: p.User.ID, PartyID: p.Party.ID, PartyType: p.Party.Type, Roles: p.User.Roles, Now: s.Now()})
 	if err != nil {
 		return ethos.AccessRequest{}, ethos.AccessDecision{}, err
 	}
-	duas, _, err := s.DUAs.FindDUAs(ctx, ethos.DUAFilter{PartyID: &p.Party.ID, ProjectID: &prj.ID, Limit: 1000})
-	if err != nil {
-		return ethos.AccessRequest{}, ethos.AccessDecision{}, err
-	}
-	req := ethos.AccessRequest{ProjectID: prj.ID, ProjectPartyID: prj.PartyID, Stage: ethos.StageDeployment, Action: ethos.ActionWrite,
-		Purpose: ethos.PurposeAIDeploymentMonitoring, View: ethos.ViewFull, DUAs: duas,
-		UserID: p.User.ID, PartyID: p.Party.ID, PartyType: p.Party.Type, Roles: p.User.Roles, Now: s.Now()}
 	dec := s.Policy.Decide(&req)
 	if !dec.Allow {
 		_, err := s.decide(ctx, p, req, "deployment/"+d.ID) // records the denial

@@ -114,22 +114,8 @@ func (s *Server) evaluationEnabled() error {
 // decideEvaluation asks the policy about an action on the evaluation stage
 // of project, and audits the decision.
 func (s *Server) decideEvaluation(r *http.Request, p *principal, projectID string, action ethos.Action, resource string) error {
-	ctx := r.Context()
-	prj, err := s.Projects.FindProjectByID(ctx, projectID)
-	if err != nil {
-		return err
-	}
-	duas, _, err := s.DUAs.FindDUAs(ctx, ethos.DUAFilter{PartyID: &p.Party.ID, ProjectID: &prj.ID, Limit: 1000})
-	if err != nil {
-		return err
-	}
-	var view ethos.View
-	if action == ethos.ActionRead {
-		view = ethos.ViewAggregate
-	}
-	_, err = s.decide(ctx, p, ethos.AccessRequest{ProjectID: prj.ID, ProjectPartyID: prj.PartyID, Stage: ethos.StageEvaluation, Action: action,
-		Purpose: ethos.PurposeAIEvaluation, View: view, DUAs: duas}, resource)
-	return err
+	return s.decideOnProject(r.Context(), p, projectID, ethos.AccessRequest{Stage: ethos.StageEvaluation, Action: action,
+		Purpose: ethos.PurposeAIEvaluation, View: aggregateRead(action)}, resource)
 }
 
 func (s *Server) handleRegisterEvaluationPlan(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -210,12 +196,7 @@ func (s *Server) evaluationRunOf(r *http.Request, p *principal, action ethos.Act
 }
 
 func (s *Server) handleGetEvaluationPlan(w http.ResponseWriter, r *http.Request, p *principal) error {
-	plan, err := s.evaluationPlanOf(r, p, ethos.ActionRead)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, plan)
-	return nil
+	return replyOK(w)(s.evaluationPlanOf(r, p, ethos.ActionRead))
 }
 
 func (s *Server) handleUploadEvaluationPredictions(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -266,12 +247,7 @@ func (s *Server) handleListEvaluationRuns(w http.ResponseWriter, r *http.Request
 }
 
 func (s *Server) handleGetEvaluationRun(w http.ResponseWriter, r *http.Request, p *principal) error {
-	run, err := s.evaluationRunOf(r, p, ethos.ActionRead)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, run)
-	return nil
+	return replyOK(w)(s.evaluationRunOf(r, p, ethos.ActionRead))
 }
 
 func (s *Server) handleEvaluationStatus(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -279,12 +255,7 @@ func (s *Server) handleEvaluationStatus(w http.ResponseWriter, r *http.Request, 
 	if err != nil {
 		return err
 	}
-	st, err := s.Evaluations.Status(r.Context(), run.ID)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, st)
-	return nil
+	return replyOK(w)(s.Evaluations.Status(r.Context(), run.ID))
 }
 
 func writeEvaluationRaw(w http.ResponseWriter, b []byte, contentType string) {

@@ -86,11 +86,7 @@ func (s *Server) handleCreateParty(w http.ResponseWriter, r *http.Request, p *pr
 	if err := s.Parties.CreateParty(r.Context(), party); err != nil {
 		return err
 	}
-	if err := s.recordChange(r.Context(), p, "party.create", "party/"+party.ID, "type "+string(party.Type), ""); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, party)
-	return nil
+	return s.auditedReply(w, r, p, http.StatusCreated, party, "party.create", "party/"+party.ID, "type "+string(party.Type), "")
 }
 
 func (s *Server) handleGetParty(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -98,12 +94,7 @@ func (s *Server) handleGetParty(w http.ResponseWriter, r *http.Request, p *princ
 	if err := s.manage(r, p, "catalog", "party/"+id, false); err != nil {
 		return err
 	}
-	party, err := s.Parties.FindPartyByID(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, party)
-	return nil
+	return replyOK(w)(s.Parties.FindPartyByID(r.Context(), id))
 }
 
 // Users
@@ -140,11 +131,7 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request, p *pri
 	if err := s.Users.CreateUser(r.Context(), u); err != nil {
 		return err
 	}
-	if err := s.recordChange(r.Context(), p, "user.create", "user/"+u.ID, "roles "+joinRoles(u.Roles), ""); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, u)
-	return nil
+	return s.auditedReply(w, r, p, http.StatusCreated, u, "user.create", "user/"+u.ID, "roles "+joinRoles(u.Roles), "")
 }
 
 func joinRoles(rs []ethos.Role) string {
@@ -162,12 +149,7 @@ func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request, p *princi
 			return err
 		}
 	}
-	u, err := s.Users.FindUserByID(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, u)
-	return nil
+	return replyOK(w)(s.Users.FindUserByID(r.Context(), id))
 }
 
 func (s *Server) handlePatchUser(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -187,11 +169,7 @@ func (s *Server) handlePatchUser(w http.ResponseWriter, r *http.Request, p *prin
 	if u.Disabled {
 		reason += "; disabled"
 	}
-	if err := s.recordChange(r.Context(), p, "user.update", "user/"+u.ID, reason, ""); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, u)
-	return nil
+	return s.auditedReply(w, r, p, http.StatusOK, u, "user.update", "user/"+u.ID, reason, "")
 }
 
 // Tokens
@@ -263,11 +241,7 @@ func (s *Server) handleRevokeToken(w http.ResponseWriter, r *http.Request, p *pr
 	if err != nil {
 		return err
 	}
-	if err := s.recordChange(r.Context(), p, "token.revoke", "token/"+id, "revoked", ""); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, t)
-	return nil
+	return s.auditedReply(w, r, p, http.StatusOK, t, "token.revoke", "token/"+id, "revoked", "")
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
@@ -313,11 +287,7 @@ func (s *Server) handleCreateProject(w http.ResponseWriter, r *http.Request, p *
 	if err := s.Projects.CreateProject(r.Context(), prj, p.User.ID); err != nil {
 		return err
 	}
-	if err := s.recordChange(r.Context(), p, "project.create", "project/"+prj.ID, "owner "+prj.PartyID, prj.Stage); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, prj)
-	return nil
+	return s.auditedReply(w, r, p, http.StatusCreated, prj, "project.create", "project/"+prj.ID, "owner "+prj.PartyID, prj.Stage)
 }
 
 func (s *Server) handleGetProject(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -325,12 +295,7 @@ func (s *Server) handleGetProject(w http.ResponseWriter, r *http.Request, p *pri
 	if err := s.manage(r, p, "catalog", "project/"+id, false); err != nil {
 		return err
 	}
-	prj, err := s.Projects.FindProjectByID(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, prj)
-	return nil
+	return replyOK(w)(s.Projects.FindProjectByID(r.Context(), id))
 }
 
 func (s *Server) handlePatchProject(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -346,11 +311,7 @@ func (s *Server) handlePatchProject(w http.ResponseWriter, r *http.Request, p *p
 	if err != nil {
 		return err
 	}
-	if err := s.recordChange(r.Context(), p, "project.update", "project/"+id, "description changed", ""); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, prj)
-	return nil
+	return s.auditedReply(w, r, p, http.StatusOK, prj, "project.update", "project/"+id, "description changed", "")
 }
 
 func (s *Server) handleMoveStage(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -370,11 +331,7 @@ func (s *Server) handleMoveStage(w http.ResponseWriter, r *http.Request, p *prin
 		return err
 	}
 	last := prj.StageHistory[len(prj.StageHistory)-1]
-	if err := s.recordChange(r.Context(), p, "project.stage", "project/"+id, "from "+string(last.From)+" to "+string(last.To), prj.Stage); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, prj)
-	return nil
+	return s.auditedReply(w, r, p, http.StatusOK, prj, "project.stage", "project/"+id, "from "+string(last.From)+" to "+string(last.To), prj.Stage)
 }
 
 func jsonString(s string) string {
@@ -467,11 +424,7 @@ func (s *Server) handleCreateRecord(w http.ResponseWriter, r *http.Request, p *p
 	if err := s.Records.CreateRecord(r.Context(), rec); err != nil {
 		return err
 	}
-	if err := s.recordChange(r.Context(), p, "record.create", "record/"+rec.ID, "kind "+rec.Kind+" in project/"+rec.ProjectID, rec.Stage); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, rec)
-	return nil
+	return s.auditedReply(w, r, p, http.StatusCreated, rec, "record.create", "record/"+rec.ID, "kind "+rec.Kind+" in project/"+rec.ProjectID, rec.Stage)
 }
 
 func (s *Server) handleApprove(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -498,11 +451,7 @@ func (s *Server) handleApprove(w http.ResponseWriter, r *http.Request, p *princi
 	if err := s.Records.CreateRecord(r.Context(), rec); err != nil {
 		return err
 	}
-	if err := s.recordChange(r.Context(), p, "stage.approve", "record/"+rec.ID, in.Decision+" for project/"+rec.ProjectID, rec.Stage); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, rec)
-	return nil
+	return s.auditedReply(w, r, p, http.StatusCreated, rec, "stage.approve", "record/"+rec.ID, in.Decision+" for project/"+rec.ProjectID, rec.Stage)
 }
 
 // Data-use agreements
@@ -551,11 +500,7 @@ func (s *Server) handleCreateDUA(w http.ResponseWriter, r *http.Request, p *prin
 	if err := s.DUAs.CreateDUA(r.Context(), d); err != nil {
 		return err
 	}
-	if err := s.recordChange(r.Context(), p, "dua.create", "dua/"+d.ID, "party "+d.PartyID+" on project/"+d.ProjectID+" until "+d.ExpiresAt.Format(time.RFC3339), ""); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, d)
-	return nil
+	return s.auditedReply(w, r, p, http.StatusCreated, d, "dua.create", "dua/"+d.ID, "party "+d.PartyID+" on project/"+d.ProjectID+" until "+d.ExpiresAt.Format(time.RFC3339), "")
 }
 
 func (s *Server) handleRevokeDUA(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -567,11 +512,7 @@ func (s *Server) handleRevokeDUA(w http.ResponseWriter, r *http.Request, p *prin
 	if err != nil {
 		return err
 	}
-	if err := s.recordChange(r.Context(), p, "dua.revoke", "dua/"+id, "revoked", ""); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, d)
-	return nil
+	return s.auditedReply(w, r, p, http.StatusOK, d, "dua.revoke", "dua/"+id, "revoked", "")
 }
 
 // Access
@@ -794,12 +735,7 @@ func (s *Server) handleInclusionProof(w http.ResponseWriter, r *http.Request, p 
 	if idx >= size || size > s.AuditLog.Size() {
 		return ethos.Errorf(ethos.EINVALID, "index %d not in a tree of %d events (log has %d)", idx, size, s.AuditLog.Size())
 	}
-	pr, err := s.AuditLog.InclusionProof(r.Context(), idx, size)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, pr)
-	return nil
+	return replyOK(w)(s.AuditLog.InclusionProof(r.Context(), idx, size))
 }
 
 func (s *Server) handleConsistencyProof(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -822,12 +758,7 @@ func (s *Server) handleConsistencyProof(w http.ResponseWriter, r *http.Request, 
 	if oldSize > newSize || newSize > s.AuditLog.Size() {
 		return ethos.Errorf(ethos.EINVALID, "want old_size <= new_size <= %d", s.AuditLog.Size())
 	}
-	pr, err := s.AuditLog.ConsistencyProof(r.Context(), oldSize, newSize)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, pr)
-	return nil
+	return replyOK(w)(s.AuditLog.ConsistencyProof(r.Context(), oldSize, newSize))
 }
 
 func (s *Server) handleExport(w http.ResponseWriter, r *http.Request, p *principal) error {

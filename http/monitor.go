@@ -76,22 +76,8 @@ func (s *Server) monitorReady() error {
 // decideMonitor decides an action on a deployment's monitoring through
 // the project its plan names.
 func (s *Server) decideMonitor(r *http.Request, p *principal, projectID string, action ethos.Action, resource string) error {
-	ctx := r.Context()
-	prj, err := s.Projects.FindProjectByID(ctx, projectID)
-	if err != nil {
-		return err
-	}
-	duas, _, err := s.DUAs.FindDUAs(ctx, ethos.DUAFilter{PartyID: &p.Party.ID, ProjectID: &prj.ID, Limit: 1000})
-	if err != nil {
-		return err
-	}
-	view := ethos.View("")
-	if action == ethos.ActionRead {
-		view = ethos.ViewAggregate
-	}
-	_, err = s.decide(ctx, p, ethos.AccessRequest{ProjectID: prj.ID, ProjectPartyID: prj.PartyID, Stage: ethos.StageDeployment, Action: action,
-		Purpose: ethos.PurposeAIDeploymentMonitoring, View: view, DUAs: duas}, resource)
-	return err
+	return s.decideOnProject(r.Context(), p, projectID, ethos.AccessRequest{Stage: ethos.StageDeployment, Action: action,
+		Purpose: ethos.PurposeAIDeploymentMonitoring, View: aggregateRead(action)}, resource)
 }
 
 // monitorPlanFor loads the plan of deployment dep and decides action.
@@ -144,11 +130,7 @@ func (s *Server) handlePutMonitorPlan(w http.ResponseWriter, r *http.Request, p 
 	if err != nil {
 		return err
 	}
-	if err := s.recordChange(r.Context(), p, "monitor.plan.set", "deployment/"+dep, fmt.Sprintf("%d rules, %d stop-rules, owners %d", len(stored.Rules), len(stored.StopRules), len(stored.Owners)), ethos.StageDeployment); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, stored)
-	return nil
+	return s.auditedReply(w, r, p, http.StatusOK, stored, "monitor.plan.set", "deployment/"+dep, fmt.Sprintf("%d rules, %d stop-rules, owners %d", len(stored.Rules), len(stored.StopRules), len(stored.Owners)), ethos.StageDeployment)
 }
 
 func (s *Server) handleGetMonitorPlan(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -169,12 +151,7 @@ func (s *Server) handleMonitorRun(w http.ResponseWriter, r *http.Request, p *pri
 	if _, err := s.monitorPlanFor(r, p, dep, ethos.ActionWrite); err != nil {
 		return err
 	}
-	run, err := s.Monitor.RunChecks(r.Context(), dep, ethos.RunOnDemand, p.User.ID)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, run)
-	return nil
+	return replyOK(w)(s.Monitor.RunChecks(r.Context(), dep, ethos.RunOnDemand, p.User.ID))
 }
 
 func (s *Server) handleMonitorRuns(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -199,12 +176,7 @@ func (s *Server) handleMonitorStatus(w http.ResponseWriter, r *http.Request, p *
 	if _, err := s.monitorPlanFor(r, p, dep, ethos.ActionRead); err != nil {
 		return err
 	}
-	st, err := s.Monitor.Status(r.Context(), dep)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, st)
-	return nil
+	return replyOK(w)(s.Monitor.Status(r.Context(), dep))
 }
 
 // timeRange reads from and to (RFC 3339); default: the last 90 days.
@@ -327,11 +299,7 @@ func (s *Server) handleAckAlert(w http.ResponseWriter, r *http.Request, p *princ
 	if err != nil {
 		return err
 	}
-	if err := s.recordChange(r.Context(), p, "monitor.alert.ack", "alert/"+a.ID, "acknowledged "+a.RuleID+" of deployment/"+a.DeploymentID, ethos.StageDeployment); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, a)
-	return nil
+	return s.auditedReply(w, r, p, http.StatusOK, a, "monitor.alert.ack", "alert/"+a.ID, "acknowledged "+a.RuleID+" of deployment/"+a.DeploymentID, ethos.StageDeployment)
 }
 
 func (s *Server) handleTriageAlert(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -347,11 +315,7 @@ func (s *Server) handleTriageAlert(w http.ResponseWriter, r *http.Request, p *pr
 	if err != nil {
 		return err
 	}
-	if err := s.recordChange(r.Context(), p, "monitor.alert.triage", "alert/"+a.ID, in.Decision+": "+in.Reason, ethos.StageDeployment); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, a)
-	return nil
+	return s.auditedReply(w, r, p, http.StatusOK, a, "monitor.alert.triage", "alert/"+a.ID, in.Decision+": "+in.Reason, ethos.StageDeployment)
 }
 
 func (s *Server) handleDecideCase(w http.ResponseWriter, r *http.Request, p *principal) error {

@@ -117,16 +117,10 @@ func (s *Server) trainingReady() error {
 // stage for ai-training, and returns the actor the stage service needs.
 func (s *Server) decideTraining(r *http.Request, p *principal, projectID string, action ethos.Action, resource string) (ethos.AccessRequest, error) {
 	ctx := r.Context()
-	prj, err := s.Projects.FindProjectByID(ctx, projectID)
+	req, err := s.projectRequest(ctx, p, projectID, ethos.AccessRequest{Stage: ethos.StageTraining, Action: action, Purpose: ethos.PurposeAITraining})
 	if err != nil {
 		return ethos.AccessRequest{}, err
 	}
-	duas, _, err := s.DUAs.FindDUAs(ctx, ethos.DUAFilter{PartyID: &p.Party.ID, ProjectID: &prj.ID, Limit: 1000})
-	if err != nil {
-		return ethos.AccessRequest{}, err
-	}
-	req := ethos.AccessRequest{ProjectID: prj.ID, ProjectPartyID: prj.PartyID, Stage: ethos.StageTraining, Action: action,
-		Purpose: ethos.PurposeAITraining, DUAs: duas}
 	if action == ethos.ActionRead {
 		// The register, lineage and obligations name subjects by
 		// pseudonymous key only: a de-identified view, which auditors
@@ -250,12 +244,7 @@ func (s *Server) handleSignOffRun(w http.ResponseWriter, r *http.Request, p *pri
 	if err != nil {
 		return err
 	}
-	out, err := s.Training.SignOffTrainingRun(r.Context(), actor, run.ID, so, requestID(r.Context()))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return replyOK(w)(s.Training.SignOffTrainingRun(r.Context(), actor, run.ID, so, requestID(r.Context())))
 }
 
 func (s *Server) handleLineageSubjects(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -433,12 +422,7 @@ func (s *Server) handleProv(w http.ResponseWriter, r *http.Request, p *principal
 			return err
 		}
 	}
-	doc, err := s.Training.Provenance(r.Context(), roots)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, doc)
-	return nil
+	return replyOK(w)(s.Training.Provenance(r.Context(), roots))
 }
 
 func (s *Server) handleListObligations(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -527,12 +511,7 @@ func (s *Server) handleResolveObligation(w http.ResponseWriter, r *http.Request,
 	if err != nil {
 		return err
 	}
-	out, err := s.Training.ResolveObligation(r.Context(), actor, o.ID, res, requestID(r.Context()))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return replyOK(w)(s.Training.ResolveObligation(r.Context(), actor, o.ID, res, requestID(r.Context())))
 }
 
 // projectLineageRoots lists the project's processing runs, dataset

@@ -70,28 +70,11 @@ func datasetList(ctx context.Context, env *Env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	var vs []*ethos.DatasetVersion
-	var n int
-	if cl, err := remote(); err != nil {
+	vs, n, err := listProjectItems(ctx, env, remote, *data, *user, *project, "/dataset-versions", func(pa *processingApp) ([]*ethos.DatasetVersion, int, error) {
+		return pa.datasets.FindDatasetVersions(ctx, ethos.DatasetVersionFilter{ProjectID: &pa.project.ID, Limit: 1000})
+	})
+	if err != nil {
 		return err
-	} else if cl != nil {
-		var out listed[*ethos.DatasetVersion]
-		if err := remoteRead(ctx, cl, *project, "/dataset-versions", url.Values{"limit": {"1000"}}, &out); err != nil {
-			return err
-		}
-		vs, n = out.Items, out.Total
-	} else {
-		pa, err := openProcessing(ctx, env, *data, *user, *project)
-		if err != nil {
-			return err
-		}
-		defer pa.Close()
-		if err := pa.datasetService().CheckRead(ctx, pa.caller, "project/"+pa.project.ID); err != nil {
-			return err
-		}
-		if vs, n, err = pa.datasets.FindDatasetVersions(ctx, ethos.DatasetVersionFilter{ProjectID: &pa.project.ID, Limit: 1000}); err != nil {
-			return err
-		}
 	}
 	if *asJSON {
 		return printJSON(env, map[string]any{"items": vs, "total": n})

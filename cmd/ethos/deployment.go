@@ -132,14 +132,7 @@ func deploymentShow(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "deployment show", "deployment show ID [--json]")
 	asJSON := fs.Bool("json", false, "print as JSON")
 	connect := clientFlags(env, fs)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usagef("deployment show needs one deployment id")
-	}
-	c, err := connect()
+	c, id, err := connectOne(fs, args, connect, "deployment show needs one deployment id")
 	if err != nil {
 		return err
 	}
@@ -147,13 +140,13 @@ func deploymentShow(ctx context.Context, env *Env, args []string) error {
 		ethos.Deployment
 		GoLiveBlockers []string `json:"go_live_blockers"`
 	}
-	if err := c.do(ctx, "GET", "/api/v1/deployments/"+url.PathEscape(pos[0]), nil, &d); err != nil {
+	if err := c.do(ctx, "GET", "/api/v1/deployments/"+url.PathEscape(id), nil, &d); err != nil {
 		return err
 	}
 	var changes struct {
 		Items []ethos.DeploymentChange `json:"items"`
 	}
-	if err := c.do(ctx, "GET", "/api/v1/deployments/"+url.PathEscape(pos[0])+"/changes", nil, &changes); err != nil {
+	if err := c.do(ctx, "GET", "/api/v1/deployments/"+url.PathEscape(id)+"/changes", nil, &changes); err != nil {
 		return err
 	}
 	if *asJSON {

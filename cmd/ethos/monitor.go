@@ -126,13 +126,7 @@ func monitorRun(ctx context.Context, env *Env, args []string) error {
 	dep := fs.String("deployment", "", "deployment id")
 	asJSON := fs.Bool("json", false, "print as JSON")
 	connect := clientFlags(env, fs)
-	if _, err := parseArgs(fs, args); err != nil {
-		return err
-	}
-	if err := needDeployment(*dep); err != nil {
-		return err
-	}
-	c, err := connect()
+	c, err := connectDeployment(fs, args, connect, dep)
 	if err != nil {
 		return err
 	}
@@ -159,13 +153,7 @@ func monitorRuns(ctx context.Context, env *Env, args []string) error {
 	limit := fs.Int("limit", 20, "runs to show, newest first")
 	asJSON := fs.Bool("json", false, "print as JSON")
 	connect := clientFlags(env, fs)
-	if _, err := parseArgs(fs, args); err != nil {
-		return err
-	}
-	if err := needDeployment(*dep); err != nil {
-		return err
-	}
-	c, err := connect()
+	c, err := connectDeployment(fs, args, connect, dep)
 	if err != nil {
 		return err
 	}
@@ -185,13 +173,7 @@ func monitorStatus(ctx context.Context, env *Env, args []string) error {
 	dep := fs.String("deployment", "", "deployment id")
 	asJSON := fs.Bool("json", false, "print as JSON")
 	connect := clientFlags(env, fs)
-	if _, err := parseArgs(fs, args); err != nil {
-		return err
-	}
-	if err := needDeployment(*dep); err != nil {
-		return err
-	}
-	c, err := connect()
+	c, err := connectDeployment(fs, args, connect, dep)
 	if err != nil {
 		return err
 	}
@@ -229,13 +211,7 @@ func monitorAlerts(ctx context.Context, env *Env, args []string) error {
 	untriaged := fs.Bool("untriaged", false, "only alerts waiting for triage")
 	asJSON := fs.Bool("json", false, "print as JSON")
 	connect := clientFlags(env, fs)
-	if _, err := parseArgs(fs, args); err != nil {
-		return err
-	}
-	if err := needDeployment(*dep); err != nil {
-		return err
-	}
-	c, err := connect()
+	c, err := connectDeployment(fs, args, connect, dep)
 	if err != nil {
 		return err
 	}
@@ -265,19 +241,12 @@ func monitorAck(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "monitor ack", "monitor ack ALERT_ID [--json]")
 	asJSON := fs.Bool("json", false, "print as JSON")
 	connect := clientFlags(env, fs)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usagef("monitor ack needs one alert id")
-	}
-	c, err := connect()
+	c, id, err := connectOne(fs, args, connect, "monitor ack needs one alert id")
 	if err != nil {
 		return err
 	}
 	var a ethos.Alert
-	if err := c.do(ctx, "POST", "/api/v1/monitoring/alerts/"+url.PathEscape(pos[0])+"/ack", nil, &a); err != nil {
+	if err := c.do(ctx, "POST", "/api/v1/monitoring/alerts/"+url.PathEscape(id)+"/ack", nil, &a); err != nil {
 		return err
 	}
 	if *asJSON {
@@ -288,8 +257,20 @@ func monitorAck(ctx context.Context, env *Env, args []string) error {
 }
 
 func monitorTriage(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "monitor triage", "monitor triage ALERT_ID --decision "+strings.Join(ethos.TriageDecisions, "|")+" --reason TEXT [--json]")
-	decision := fs.String("decision", "", strings.Join(ethos.TriageDecisions, ", "))
+	return postDecision(ctx, env, args, "monitor triage", "alert", ethos.TriageDecisions, func(id string) string {
+		return "/api/v1/monitoring/alerts/" + url.PathEscape(id) + "/triage"
+	}, func(a *ethos.Alert) {
+		fmt.Fprintf(env.Stdout, "Alert %s triaged %s by %s\n", a.ID, a.Triage, a.TriagedBy)
+	})
+}
+
+// postDecision runs a command that posts a decision on one object (an
+// alert or a case, what): one id, a --decision from decisions and a
+// non-blank --reason, sent to path(id); the reply is printed as JSON or by
+// show.
+func postDecision[T any](ctx context.Context, env *Env, args []string, name, what string, decisions []string, path func(id string) string, show func(*T)) error {
+	fs := newFlagSet(env, name, name+" "+strings.ToUpper(what)+"_ID --decision "+strings.Join(decisions, "|")+" --reason TEXT [--json]")
+	decision := fs.String("decision", "", strings.Join(decisions, ", "))
 	reason := fs.String("reason", "", "why (recorded in the audit log)")
 	asJSON := fs.Bool("json", false, "print as JSON")
 	connect := clientFlags(env, fs)
@@ -298,20 +279,20 @@ func monitorTriage(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if len(pos) != 1 || *decision == "" || strings.TrimSpace(*reason) == "" {
-		return usagef("monitor triage needs one alert id, --decision and --reason")
+		return usagef("%s needs one %s id, --decision and --reason", name, what)
 	}
 	c, err := connect()
 	if err != nil {
 		return err
 	}
-	var a ethos.Alert
-	if err := c.do(ctx, "POST", "/api/v1/monitoring/alerts/"+url.PathEscape(pos[0])+"/triage", map[string]string{"decision": *decision, "reason": *reason}, &a); err != nil {
+	var out T
+	if err := c.do(ctx, "POST", path(pos[0]), map[string]string{"decision": *decision, "reason": *reason}, &out); err != nil {
 		return err
 	}
 	if *asJSON {
-		return printJSON(env, a)
+		return printJSON(env, out)
 	}
-	fmt.Fprintf(env.Stdout, "Alert %s triaged %s by %s\n", a.ID, a.Triage, a.TriagedBy)
+	show(&out)
 	return nil
 }
 
@@ -326,13 +307,7 @@ func monitorCases(ctx context.Context, env *Env, args []string) error {
 	state := fs.String("state", "", "open or decided")
 	asJSON := fs.Bool("json", false, "print as JSON")
 	connect := clientFlags(env, fs)
-	if _, err := parseArgs(fs, args); err != nil {
-		return err
-	}
-	if err := needDeployment(*dep); err != nil {
-		return err
-	}
-	c, err := connect()
+	c, err := connectDeployment(fs, args, connect, dep)
 	if err != nil {
 		return err
 	}
@@ -340,53 +315,21 @@ func monitorCases(ctx context.Context, env *Env, args []string) error {
 	if *state != "" {
 		q.Set("state", *state)
 	}
-	var out struct {
-		Items []caseJSON `json:"items"`
-		Total int        `json:"total"`
-	}
-	if err := c.do(ctx, "GET", monitorBase(*dep)+"/cases?"+q.Encode(), nil, &out); err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(env, out)
-	}
-	var rows [][]string
-	for _, c := range out.Items {
-		state := c.State
-		if c.Overdue {
+	return printList(ctx, env, c, monitorBase(*dep)+"/cases", q, *asJSON, "ID\tSTOP-RULE\tACTION\tSITE\tOPENED\tDECIDE BY\tSTATE\tDECISION\tALERTS", func(sc caseJSON) []string {
+		state := sc.State
+		if sc.Overdue {
 			state = "OVERDUE"
 		}
-		rows = append(rows, []string{c.ID, c.StopRuleID, c.Action, c.Site, fmtTime(&c.OpenedAt), fmtTime(&c.DueAt), state, c.Decision, strconv.Itoa(len(c.AlertIDs))})
-	}
-	return table(env, "ID\tSTOP-RULE\tACTION\tSITE\tOPENED\tDECIDE BY\tSTATE\tDECISION\tALERTS", rows)
+		return []string{sc.ID, sc.StopRuleID, sc.Action, sc.Site, fmtTime(&sc.OpenedAt), fmtTime(&sc.DueAt), state, sc.Decision, strconv.Itoa(len(sc.AlertIDs))}
+	})
 }
 
 func monitorDecide(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "monitor decide", "monitor decide CASE_ID --decision "+strings.Join(ethos.CaseDecisions, "|")+" --reason TEXT [--json]")
-	decision := fs.String("decision", "", strings.Join(ethos.CaseDecisions, ", "))
-	reason := fs.String("reason", "", "why (recorded in the audit log)")
-	asJSON := fs.Bool("json", false, "print as JSON")
-	connect := clientFlags(env, fs)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 || *decision == "" || strings.TrimSpace(*reason) == "" {
-		return usagef("monitor decide needs one case id, --decision and --reason")
-	}
-	c, err := connect()
-	if err != nil {
-		return err
-	}
-	var out caseJSON
-	if err := c.do(ctx, "POST", "/api/v1/monitoring/cases/"+url.PathEscape(pos[0])+"/decision", map[string]string{"decision": *decision, "reason": *reason}, &out); err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(env, out)
-	}
-	fmt.Fprintf(env.Stdout, "Case %s decided: %s by %s\n", out.ID, out.Decision, out.DecidedBy)
-	return nil
+	return postDecision(ctx, env, args, "monitor decide", "case", ethos.CaseDecisions, func(id string) string {
+		return "/api/v1/monitoring/cases/" + url.PathEscape(id) + "/decision"
+	}, func(out *caseJSON) {
+		fmt.Fprintf(env.Stdout, "Case %s decided: %s by %s\n", out.ID, out.Decision, out.DecidedBy)
+	})
 }
 
 func monitorReport(ctx context.Context, env *Env, args []string) error {

@@ -208,28 +208,11 @@ func processList(ctx context.Context, env *Env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	var runs []*ethos.ProcessingRun
-	var n int
-	if cl, err := remote(); err != nil {
+	runs, n, err := listProjectItems(ctx, env, remote, *data, *user, *project, "/processing-runs", func(pa *processingApp) ([]*ethos.ProcessingRun, int, error) {
+		return pa.runs.FindProcessingRuns(ctx, ethos.ProcessingRunFilter{ProjectID: &pa.project.ID, Limit: 1000})
+	})
+	if err != nil {
 		return err
-	} else if cl != nil {
-		var out listed[*ethos.ProcessingRun]
-		if err := remoteRead(ctx, cl, *project, "/processing-runs", url.Values{"limit": {"1000"}}, &out); err != nil {
-			return err
-		}
-		runs, n = out.Items, out.Total
-	} else {
-		pa, err := openProcessing(ctx, env, *data, *user, *project)
-		if err != nil {
-			return err
-		}
-		defer pa.Close()
-		if err := pa.datasetService().CheckRead(ctx, pa.caller, "project/"+pa.project.ID); err != nil {
-			return err
-		}
-		if runs, n, err = pa.runs.FindProcessingRuns(ctx, ethos.ProcessingRunFilter{ProjectID: &pa.project.ID, Limit: 1000}); err != nil {
-			return err
-		}
 	}
 	if *asJSON {
 		return printJSON(env, map[string]any{"items": runs, "total": n})

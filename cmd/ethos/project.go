@@ -62,10 +62,7 @@ func projectList(ctx context.Context, env *Env, args []string) error {
 	stage := fs.String("stage", "", "only projects at this stage")
 	asJSON := fs.Bool("json", false, "print as JSON")
 	connect := clientFlags(env, fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	c, err := connect()
+	c, err := connectFlags(fs, args, connect)
 	if err != nil {
 		return err
 	}
@@ -78,19 +75,12 @@ func projectShow(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "project show", "project show ID [--json]")
 	asJSON := fs.Bool("json", false, "print as JSON")
 	connect := clientFlags(env, fs)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usagef("project show takes one project id")
-	}
-	c, err := connect()
+	c, id, err := connectOne(fs, args, connect, "project show takes one project id")
 	if err != nil {
 		return err
 	}
 	var p ethos.Project
-	if err := c.do(ctx, "GET", "/api/v1/projects/"+url.PathEscape(pos[0]), nil, &p); err != nil {
+	if err := c.do(ctx, "GET", "/api/v1/projects/"+url.PathEscape(id), nil, &p); err != nil {
 		return err
 	}
 	return printProject(env, &p, *asJSON)
@@ -126,19 +116,12 @@ func projectChecks(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "project checks", "project checks ID [--json]")
 	asJSON := fs.Bool("json", false, "print the checks and their evidence as JSON")
 	connect := clientFlags(env, fs)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usagef("project checks takes one project id")
-	}
-	c, err := connect()
+	c, id, err := connectOne(fs, args, connect, "project checks takes one project id")
 	if err != nil {
 		return err
 	}
 	var pc ethos.ProjectChecks
-	if err := c.do(ctx, "GET", "/api/v1/projects/"+url.PathEscape(pos[0])+"/checks", nil, &pc); err != nil {
+	if err := c.do(ctx, "GET", "/api/v1/projects/"+url.PathEscape(id)+"/checks", nil, &pc); err != nil {
 		return err
 	}
 	if *asJSON {

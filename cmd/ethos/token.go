@@ -53,10 +53,7 @@ func tokenList(ctx context.Context, env *Env, args []string) error {
 	user := fs.String("user", "", "whose tokens (default: yours; others need admin)")
 	asJSON := fs.Bool("json", false, "print as JSON")
 	connect := clientFlags(env, fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	c, err := connect()
+	c, err := connectFlags(fs, args, connect)
 	if err != nil {
 		return err
 	}
@@ -69,19 +66,12 @@ func tokenRevoke(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "token revoke", "token revoke ID [--json]")
 	asJSON := fs.Bool("json", false, "print as JSON")
 	connect := clientFlags(env, fs)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usagef("token revoke takes one token id")
-	}
-	c, err := connect()
+	c, id, err := connectOne(fs, args, connect, "token revoke takes one token id")
 	if err != nil {
 		return err
 	}
 	var t ethos.Token
-	if err := c.do(ctx, "DELETE", "/api/v1/tokens/"+url.PathEscape(pos[0]), nil, &t); err != nil {
+	if err := c.do(ctx, "DELETE", "/api/v1/tokens/"+url.PathEscape(id), nil, &t); err != nil {
 		return err
 	}
 	if *asJSON {

@@ -295,19 +295,12 @@ func obligationShow(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "obligation show", "obligation show ID [--json]")
 	asJSON := fs.Bool("json", false, "print as JSON")
 	connect := clientFlags(env, fs)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usagef("obligation show takes one obligation id")
-	}
-	c, err := connect()
+	c, id, err := connectOne(fs, args, connect, "obligation show takes one obligation id")
 	if err != nil {
 		return err
 	}
 	var o ethos.Obligation
-	if err := c.do(ctx, "GET", "/api/v1/obligations/"+url.PathEscape(pos[0]), nil, &o); err != nil {
+	if err := c.do(ctx, "GET", "/api/v1/obligations/"+url.PathEscape(id), nil, &o); err != nil {
 		return err
 	}
 	return printObligation(env, &o, *asJSON)
