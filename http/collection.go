@@ -188,6 +188,9 @@ func (s *Server) handleSTOW(w http.ResponseWriter, r *http.Request, p *principal
 			code = stowCannotUnderstand
 		}
 		item["00081197"] = map[string]any{"vr": "US", "Value": []int{code}}
+		// Error Comment: Ethos's reason code (NO_CONSENT, WITHDRAWN …), a
+		// fixed word that names no patient.
+		item["00000902"] = map[string]any{"vr": "LO", "Value": []string{string(in.Reason)}}
 		failed = append(failed, item)
 	}
 	resp := dicomJSON{}

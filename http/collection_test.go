@@ -213,12 +213,16 @@ func TestSTOW(t *testing.T) {
 			t.Fatalf("response %v: want 1 referenced and 2 failed", m)
 		}
 		failed := m["00081198"].(map[string]any)["Value"].([]any)
-		codes := []float64{}
+		codes, comments := []float64{}, []string{}
 		for _, it := range failed {
 			codes = append(codes, it.(map[string]any)["00081197"].(map[string]any)["Value"].([]any)[0].(float64))
+			comments = append(comments, it.(map[string]any)["00000902"].(map[string]any)["Value"].([]any)[0].(string))
 		}
 		if codes[0] != 0x0124 || codes[1] != 0xC000 {
 			t.Errorf("failure reasons %v, want 0x0124 (no consent) and 0xC000 (not DICOM)", codes)
+		}
+		if comments[0] != string(ethos.QuarantineNoConsent) || comments[1] != string(ethos.QuarantineUnparsable) {
+			t.Errorf("error comments %q, want Ethos's reason codes NO_CONSENT and UNPARSABLE", comments)
 		}
 	})
 	t.Run("all_refused_answers_409", func(t *testing.T) {

@@ -328,9 +328,24 @@ func TestCollectionCommandsWhileServing(t *testing.T) {
 	}
 	id := strings.Fields(out)[0]
 	// ethos ingest through the server: STOW-RS requests of the files.
-	if out := must("ingest", "--project", f.project, canary); !strings.Contains(out, "done: stored 2, refused 11") {
+	out = must("ingest", "--project", f.project, canary)
+	if !strings.Contains(out, "done: stored 2, refused 11 (") {
 		t.Fatalf("ingest through the server: %s", out)
 	}
+	// Each refused file is named with the server's reason code.
+	if n := strings.Count(out, "refused\t"); n != 11 {
+		t.Errorf("%d per-file refusal lines, want 11:\n%s", n, out)
+	}
+	for line := range strings.Lines(out) {
+		if !strings.HasPrefix(line, "refused\t") {
+			continue
+		}
+		fields := strings.Split(strings.TrimSpace(line), "\t")
+		if len(fields) != 3 || !strings.HasPrefix(fields[1], canary) || fields[2] == "" || strings.HasPrefix(fields[2], "failure 0x") {
+			t.Errorf("refusal line %q: want refused, a file under %s, and a reason code", line, canary)
+		}
+	}
+	t.Logf("ingest through the server:\n%s", out)
 	t.Run("consent_as_FHIR", func(t *testing.T) {
 		req, _ := http.NewRequest("GET", base+"/api/v1/projects/"+f.project+"/consents/"+id, nil)
 		req.Header.Set("Authorization", "Bearer "+f.token)

@@ -27,6 +27,8 @@ import (
 	"github.com/ethos-imaging/ethos"
 	"github.com/ethos-imaging/ethos/audit"
 	"github.com/ethos-imaging/ethos/collection"
+	"github.com/ethos-imaging/ethos/dicom"
+	"github.com/ethos-imaging/ethos/dicom/tag"
 	"github.com/ethos-imaging/ethos/fileblob"
 	ehttp "github.com/ethos-imaging/ethos/http"
 	"github.com/ethos-imaging/ethos/policy"
@@ -622,12 +624,12 @@ func ingestRemote(ctx context.Context, env *Env, cl *client, project string, roo
 		}
 	}
 	const maxParts, maxBytes = 20, 64 << 20
-	var stored, refused int
+	stored, reasons := 0, map[string]int{}
 	for i := 0; i < len(files); {
 		var body bytes.Buffer
 		mw := multipart.NewWriter(&body)
-		n := 0
-		for ; i < len(files) && n < maxParts && (n == 0 || body.Len() < maxBytes); i, n = i+1, n+1 {
+		var batch []stowFile
+		for n := 0; i < len(files) && n < maxParts && (n == 0 || body.Len() < maxBytes); i, n = i+1, n+1 {
 			b, err := os.ReadFile(files[i])
 			if err != nil {
 				return err
@@ -637,37 +639,91 @@ func ingestRemote(ctx context.Context, env *Env, cl *client, project string, roo
 				return err
 			}
 			pw.Write(b)
+			batch = append(batch, stowFile{path: files[i], uid: sopInstanceUID(b)})
 		}
 		mw.Close()
-		s, r, err := stowRequest(ctx, cl, project, mw.Boundary(), body.Bytes())
+		s, failed, err := stowRequest(ctx, cl, project, mw.Boundary(), body.Bytes())
 		if err != nil {
 			return err
 		}
 		stored += s
-		refused += r
+		for _, f := range failed {
+			reasons[f.reason]++
+			fmt.Fprintf(env.Stdout, "refused\t%s\t%s\n", refusedPath(batch, f.uid), f.reason)
+		}
 	}
-	fmt.Fprintf(env.Stdout, "done: stored %d, refused %d (see 'ethos ingest list' for the reasons)\n", stored, refused)
+	refused := 0
+	var parts []string
+	for k, n := range reasons {
+		refused += n
+		parts = append(parts, fmt.Sprintf("%s %d", k, n))
+	}
+	line := fmt.Sprintf("done: stored %d, refused %d", stored, refused)
+	if refused > 0 {
+		line += " (" + strings.Join(sortedStrings(parts), ", ") + ")"
+	}
+	fmt.Fprintln(env.Stdout, line)
 	return nil
 }
 
-// stowRequest posts one STOW-RS body and counts the stored and refused
-// instances of the DICOM JSON answer (200, 202, or 409 when none was
-// stored); any other answer is an error.
-func stowRequest(ctx context.Context, cl *client, project, boundary string, body []byte) (stored, refused int, err error) {
+// stowFile is one file of a STOW-RS request and its SOP Instance UID
+// ("" when the file does not parse), which the answer names it by.
+type stowFile struct{ path, uid string }
+
+// stowFailure is one refused instance of a STOW-RS answer.
+type stowFailure struct{ uid, reason string }
+
+// sopInstanceUID reads a file's SOP Instance UID from its header.
+func sopInstanceUID(b []byte) string {
+	f, err := dicom.Parse(bytes.NewReader(b), dicom.SkipPixelData())
+	if err != nil {
+		return ""
+	}
+	return strings.Trim(f.Dataset.Text(tag.SOPInstanceUID), " \x00")
+}
+
+// refusedPath names the file of a refused instance: the file of the batch
+// with that SOP Instance UID, or a placeholder when the answer's UID is
+// empty or matches no file (the server could not read it).
+func refusedPath(batch []stowFile, uid string) string {
+	if uid != "" {
+		for _, f := range batch {
+			if f.uid == uid {
+				return f.path
+			}
+		}
+	}
+	var unread []string
+	for _, f := range batch {
+		if f.uid == "" {
+			unread = append(unread, f.path)
+		}
+	}
+	if len(unread) == 1 {
+		return unread[0]
+	}
+	return "(a file of this request without a readable SOP Instance UID)"
+}
+
+// stowRequest posts one STOW-RS body and returns how many instances the
+// DICOM JSON answer (200, 202, or 409 when none was stored) lists as stored
+// and which it lists as refused, with the reason the server gave (Error
+// Comment) or the DICOM failure code; any other answer is an error.
+func stowRequest(ctx context.Context, cl *client, project, boundary string, body []byte) (stored int, failed []stowFailure, err error) {
 	req, err := http.NewRequestWithContext(ctx, "POST", cl.base+"/dicomweb/studies?project="+url.QueryEscape(project), bytes.NewReader(body))
 	if err != nil {
-		return 0, 0, err
+		return 0, nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+cl.token)
 	req.Header.Set("Content-Type", `multipart/related; type="application/dicom"; boundary=`+boundary)
 	resp, err := cl.hc.Do(req)
 	if err != nil {
-		return 0, 0, ethos.Errorf(ethos.EINTERNAL, "cannot reach the server at %s: %v", cl.base, unwrapURL(err))
+		return 0, nil, ethos.Errorf(ethos.EINTERNAL, "cannot reach the server at %s: %v", cl.base, unwrapURL(err))
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return 0, 0, err
+		return 0, nil, err
 	}
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "application/dicom+json" {
 		var e struct {
@@ -675,15 +731,37 @@ func stowRequest(ctx context.Context, cl *client, project, boundary string, body
 			Message string `json:"message"`
 		}
 		if json.Unmarshal(b, &e) != nil || e.Message == "" {
-			return 0, 0, ethos.Errorf(ethos.EINTERNAL, "server answered %s", resp.Status)
+			return 0, nil, ethos.Errorf(ethos.EINTERNAL, "server answered %s", resp.Status)
 		}
-		return 0, 0, ethos.Errorf(e.Error, "%s", e.Message)
+		return 0, nil, ethos.Errorf(e.Error, "%s", e.Message)
 	}
-	var out map[string]struct {
+	type attr struct {
 		Value []json.RawMessage `json:"Value"`
 	}
+	var out map[string]attr
 	if err := json.Unmarshal(b, &out); err != nil {
-		return 0, 0, fmt.Errorf("STOW-RS answer: %w", err)
+		return 0, nil, fmt.Errorf("STOW-RS answer: %w", err)
 	}
-	return len(out["00081199"].Value), len(out["00081198"].Value), nil
+	for _, raw := range out["00081198"].Value {
+		var item map[string]attr
+		if err := json.Unmarshal(raw, &item); err != nil {
+			return 0, nil, fmt.Errorf("STOW-RS answer: failed instance: %w", err)
+		}
+		var f stowFailure
+		if v := item["00081155"].Value; len(v) > 0 {
+			json.Unmarshal(v[0], &f.uid)
+		}
+		if v := item["00000902"].Value; len(v) > 0 {
+			json.Unmarshal(v[0], &f.reason)
+		}
+		if f.reason == "" {
+			var code int
+			if v := item["00081197"].Value; len(v) > 0 {
+				json.Unmarshal(v[0], &code)
+			}
+			f.reason = fmt.Sprintf("failure 0x%04X", code)
+		}
+		failed = append(failed, f)
+	}
+	return len(out["00081199"].Value), failed, nil
 }
