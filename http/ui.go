@@ -101,6 +101,7 @@ func (s *Server) uiRoutes() []route {
 		rt("GET", "/ui/evaluation/runs/{id}/report", page(s.uiEvaluationReport)),
 		rt("GET", "/ui/evaluation/runs/{id}/model-card", page(s.uiModelCard)),
 		rt("POST", "/ui/evaluation/runs/{id}/signoffs", form(s.uiEvaluationSignoff)),
+		rt("POST", "/ui/evaluation/plans/{id}/predictions", s.uiUploadForm(s.maxPredictions, s.uiUploadPredictions)),
 
 		rt("GET", "/ui/projects/{id}/deployments", page(s.uiDeployments)),
 		rt("GET", "/ui/deployments/{id}", page(s.uiDeployment)),
@@ -157,20 +158,29 @@ var errNotOffered = ethos.Errorf(ethos.ENOTIMPLEMENTED, "not offered by this ser
 // u's principal, with in (if not nil) as the JSON body, and returns the
 // recorded response; an error the handler returned is returned as is.
 func (s *Server) uiCall(ctx context.Context, u *uiRequest, method, target string, in any) (*uiRecorder, error) {
+	if in == nil {
+		return s.uiCallRaw(ctx, u, method, target, "", nil)
+	}
+	b, err := json.Marshal(in)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s body: %w", target, err)
+	}
+	return s.uiCallRaw(ctx, u, method, target, "application/json", b)
+}
+
+// uiCallRaw is uiCall with a body of the given content type as it is (nil:
+// no body).
+func (s *Server) uiCallRaw(ctx context.Context, u *uiRequest, method, target, contentType string, in []byte) (*uiRecorder, error) {
 	var body io.Reader = http.NoBody
 	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return nil, fmt.Errorf("encode %s body: %w", target, err)
-		}
-		body = bytes.NewReader(b)
+		body = bytes.NewReader(in)
 	}
 	req, err := http.NewRequestWithContext(context.WithValue(ctx, keyUIPrincipal, u.p), method, target, body)
 	if err != nil {
 		return nil, fmt.Errorf("ui call %s: %w", target, err)
 	}
 	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	if _, pattern := s.uiAPI.Handler(req); pattern == "" {
 		return nil, errNotOffered
@@ -346,6 +356,20 @@ func (s *Server) uiPage(h uiHandler) func(w http.ResponseWriter, r *http.Request
 // session's CSRF token in the form; anything else is a 403 that changes
 // nothing.
 func (s *Server) uiForm(h uiHandler) func(w http.ResponseWriter, r *http.Request) error {
+	return s.uiFormOf(0, h)
+}
+
+// uiUploadForm is uiForm for a multipart/form-data form carrying a file
+// of at most limit bytes; the file is in r.MultipartForm, the other fields
+// in r.PostForm.
+func (s *Server) uiUploadForm(limit func() int64, h uiHandler) func(w http.ResponseWriter, r *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error { return s.uiFormOf(limit(), h)(w, r) }
+}
+
+// uiFormOf reads a URL-encoded form of at most 64 KiB (upload 0) or a
+// multipart form with a file of at most upload bytes, then checks it as
+// uiForm says.
+func (s *Server) uiFormOf(upload int64, h uiHandler) func(w http.ResponseWriter, r *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if err := s.uiEnabled(); err != nil {
 			return s.uiError(w, r, nil, err)
@@ -353,8 +377,19 @@ func (s *Server) uiForm(h uiHandler) func(w http.ResponseWriter, r *http.Request
 		if err := http.NewCrossOriginProtection().Check(r); err != nil {
 			return s.uiError(w, r, nil, ethos.Errorf(ethos.EFORBIDDEN, "cross-origin form submissions are refused"))
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-		if err := r.ParseForm(); err != nil {
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10+upload)
+		var err error
+		if upload > 0 {
+			// The file is held in memory (at most upload bytes), never
+			// spilled to a temporary file.
+			err = r.ParseMultipartForm(64<<10 + upload)
+		} else {
+			err = r.ParseForm()
+		}
+		if err != nil {
+			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+				return s.uiError(w, r, nil, &fieldError{code: codeTooLarge, msg: fmt.Sprintf("the form is larger than %d bytes", 64<<10+upload)})
+			}
 			return s.uiError(w, r, nil, ethos.Errorf(ethos.EINVALID, "cannot read the form"))
 		}
 		sess, ok := s.uiSessionOf(r)

@@ -2,7 +2,10 @@ package http
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -279,6 +282,42 @@ func (s *Server) uiEvaluationSignoff(w http.ResponseWriter, r *http.Request, u *
 	}
 	_, err := s.uiCall(r.Context(), u, "POST", "/api/v1/evaluation/runs/"+pe(id)+"/signoffs", in)
 	return s.uiDone(w, r, back, err, "Attempt "+id+": "+string(in.Kind)+" recorded ("+in.Decision+").")
+}
+
+// uiUploadPredictions sends the uploaded predictions file (CSV, or gzip
+// by its magic bytes) to the plan's upload endpoint, which evaluates,
+// judges and stores it as a new attempt.
+func (s *Server) uiUploadPredictions(w http.ResponseWriter, r *http.Request, u *uiRequest) error {
+	id := r.PathValue("id")
+	back := "/ui/"
+	if p := r.PostForm.Get("project"); ethos.ValidID(p) {
+		back = "/ui/projects/" + pe(p) + "/evaluations"
+	}
+	if r.MultipartForm == nil || len(r.MultipartForm.File["predictions"]) != 1 {
+		return s.uiDone(w, r, back, ethos.Errorf(ethos.EINVALID, "choose one predictions file (CSV or gzip) to upload"), "")
+	}
+	f, err := r.MultipartForm.File["predictions"][0].Open()
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return err
+	}
+	ct := "text/csv"
+	if len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b {
+		ct = "application/gzip"
+	}
+	rec, err := s.uiCallRaw(r.Context(), u, "POST", "/api/v1/evaluation/plans/"+pe(id)+"/predictions", ct, data)
+	if err != nil {
+		return s.uiDone(w, r, back, err, "")
+	}
+	var run ethos.EvaluationRun
+	if err := json.Unmarshal(rec.body.Bytes(), &run); err != nil {
+		return fmt.Errorf("decode upload reply: %w", err)
+	}
+	return s.uiDone(w, r, back, nil, fmt.Sprintf("Plan %s: attempt #%d (%s) evaluated on %d rows: %s.", id, run.Attempt, run.ID, run.Rows, run.Outcome))
 }
 
 // Deployment

@@ -1,11 +1,13 @@
 package http_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
+	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -776,6 +778,68 @@ func TestUIEvaluation(t *testing.T) {
 	if pg := b.follow(p.location); !strings.Contains(pg.body, "acknowledgement recorded") {
 		t.Errorf("no confirmation")
 	}
+
+	// The engineer uploads a second attempt through the UI's file form.
+	eb := f.browser()
+	eb.signIn(f.engineer)
+	upload := func(name string, data []byte, csrf string) page {
+		var buf bytes.Buffer
+		mw := multipart.NewWriter(&buf)
+		mw.WriteField("csrf", csrf)
+		mw.WriteField("project", f.project.ID)
+		if name != "" {
+			fw, _ := mw.CreateFormFile("predictions", name)
+			fw.Write(data)
+		}
+		mw.Close()
+		req, _ := http.NewRequest("POST", eb.base+"/ui/evaluation/plans/"+plan.ID+"/predictions", &buf)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		return eb.do(req)
+	}
+	ecsrf := eb.csrf("/ui/projects/" + f.project.ID + "/evaluations")
+	t.Run("upload_predictions_makes_a_new_attempt", func(t *testing.T) {
+		p := upload("flchain.csv", evaltest.FLChainCSV(t), ecsrf)
+		if p.status != http.StatusSeeOther {
+			t.Fatalf("upload: %d %s", p.status, p.body)
+		}
+		var runs struct {
+			Items []*ethos.EvaluationRun `json:"items"`
+		}
+		if code, m := f.do("GET", "/api/v1/evaluation/plans/"+plan.ID+"/runs", f.steward, nil, &runs); code != 200 || len(runs.Items) != 2 {
+			t.Fatalf("runs after the UI upload: %d %v, %d attempts, want 2", code, m, len(runs.Items))
+		}
+		if pg := eb.follow(p.location); !strings.Contains(pg.body, "attempt #2") {
+			t.Errorf("no confirmation of attempt #2")
+		}
+	})
+	t.Run("ErrInvalid_bad_file_is_flashed_and_stores_nothing", func(t *testing.T) {
+		p := upload("bad.csv", []byte("person,death,score\n1,2,0.5\n"), ecsrf)
+		if p.status != http.StatusSeeOther {
+			t.Fatalf("upload: %d %s", p.status, p.body)
+		}
+		pg := eb.follow(p.location)
+		m := regexp.MustCompile(`<p class="flash error" role="status">([^<]*)</p>`).FindStringSubmatch(pg.body)
+		if m == nil || !strings.Contains(m[1], "line") {
+			t.Errorf("after a bad upload the page shows no error naming the line: %v", m)
+		}
+		var runs struct {
+			Items []*ethos.EvaluationRun `json:"items"`
+		}
+		if f.do("GET", "/api/v1/evaluation/plans/"+plan.ID+"/runs", f.steward, nil, &runs); len(runs.Items) != 2 {
+			t.Errorf("%d attempts after a bad upload, want still 2", len(runs.Items))
+		}
+	})
+	t.Run("ErrForbidden_upload_without_csrf", func(t *testing.T) {
+		if p := upload("flchain.csv", evaltest.FLChainCSV(t), "wrong"); p.status != http.StatusForbidden {
+			t.Fatalf("upload without CSRF: %d, want 403", p.status)
+		}
+	})
+	t.Run("ErrInvalid_no_file", func(t *testing.T) {
+		p := upload("", nil, ecsrf)
+		if pg := eb.follow(p.location); p.status != http.StatusSeeOther || !strings.Contains(pg.body, "choose one predictions file") {
+			t.Errorf("no file: %d, page lacks the message", p.status)
+		}
+	})
 }
 
 func base64URL(s string) (string, error) {
