@@ -44,9 +44,15 @@ type DB struct {
 // process hands the lock over at once. PostgreSQL does not need it.
 func (db *DB) SerializeWrites() { db.wl = make(chan struct{}, 1) }
 
+// WriteWait is how long LockWrites waits for the write turn before it
+// gives up, like SQLite's own busy timeout: a writer that waits longer is
+// stuck behind something (or nested inside its own transaction), and an
+// error says so instead of a request that never ends.
+var WriteWait = 30 * time.Second
+
 // LockWrites waits for the write turn (immediately when writes are not
 // serialized) and returns the function that gives it back. It gives up
-// when ctx ends.
+// when ctx ends or after WriteWait.
 func (db *DB) LockWrites(ctx context.Context) (func(), error) {
 	if db.wl == nil {
 		return func() {}, nil
@@ -54,8 +60,17 @@ func (db *DB) LockWrites(ctx context.Context) (func(), error) {
 	select {
 	case db.wl <- struct{}{}:
 		return func() { <-db.wl }, nil
+	default:
+	}
+	t := time.NewTimer(WriteWait)
+	defer t.Stop()
+	select {
+	case db.wl <- struct{}{}:
+		return func() { <-db.wl }, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-t.C:
+		return nil, ethos.Errorf(ethos.EINTERNAL, "the database stayed busy for %s: another write did not finish", WriteWait)
 	}
 }
 
