@@ -101,6 +101,7 @@ func (s *Server) uiRoutes() []route {
 		rt("GET", "/ui/evaluation/runs/{id}/report", page(s.uiEvaluationReport)),
 		rt("GET", "/ui/evaluation/runs/{id}/model-card", page(s.uiModelCard)),
 		rt("POST", "/ui/evaluation/runs/{id}/signoffs", form(s.uiEvaluationSignoff)),
+		rt("POST", "/ui/projects/{id}/evaluation/plans", form(s.uiRegisterPlan)),
 		rt("POST", "/ui/evaluation/plans/{id}/predictions", s.uiUploadForm(s.maxPredictions, s.uiUploadPredictions)),
 
 		rt("GET", "/ui/projects/{id}/deployments", page(s.uiDeployments)),

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/ethos-imaging/ethos"
@@ -282,6 +283,61 @@ func (s *Server) uiEvaluationSignoff(w http.ResponseWriter, r *http.Request, u *
 	}
 	_, err := s.uiCall(r.Context(), u, "POST", "/api/v1/evaluation/runs/"+pe(id)+"/signoffs", in)
 	return s.uiDone(w, r, back, err, "Attempt "+id+": "+string(in.Kind)+" recorded ("+in.Decision+").")
+}
+
+// uiRegisterPlan pre-registers an evaluation plan (QC-EVA-2) from the
+// form through the API's registration endpoint; the form's text fields
+// are parsed here only as far as their types go, every rule is the API's.
+func (s *Server) uiRegisterPlan(w http.ResponseWriter, r *http.Request, u *uiRequest) error {
+	id := r.PathValue("id")
+	back := "/ui/projects/" + pe(id) + "/evaluations"
+	f := r.PostForm
+	in := evaluationPlanIn{ProjectID: id, ModelVersionID: strings.TrimSpace(f.Get("model_version_id")),
+		DatasetVersionID: strings.TrimSpace(f.Get("dataset_version_id")), Title: strings.TrimSpace(f.Get("title")),
+		IntendedUse: strings.TrimSpace(f.Get("intended_use")), LabelColumn: strings.TrimSpace(f.Get("label_column")),
+		ScoreColumn: strings.TrimSpace(f.Get("score_column")), PatientColumn: strings.TrimSpace(f.Get("patient_column")),
+		Intersect: f.Get("intersect") != ""}
+	for _, a := range strings.Split(f.Get("attributes"), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			in.Attributes = append(in.Attributes, a)
+		}
+	}
+	var bad []string
+	num := func(field string, parse func(string) error) {
+		if v := strings.TrimSpace(f.Get(field)); v != "" {
+			if err := parse(v); err != nil {
+				bad = append(bad, field)
+			}
+		}
+	}
+	num("threshold", func(v string) (err error) { in.Threshold, err = strconv.ParseFloat(v, 64); return })
+	num("prevalence", func(v string) (err error) { in.Prevalence, err = strconv.ParseFloat(v, 64); return })
+	num("min_group_size", func(v string) (err error) { in.MinGroupSize, err = strconv.Atoi(v); return })
+	num("min_class_count", func(v string) (err error) { in.MinClassCount, err = strconv.Atoi(v); return })
+	num("bootstrap", func(v string) (err error) { in.Bootstrap, err = strconv.Atoi(v); return })
+	num("seed", func(v string) (err error) { in.Seed, err = strconv.ParseUint(v, 10, 64); return })
+	if len(bad) > 0 {
+		return s.uiDone(w, r, back, ethos.Errorf(ethos.EINVALID, "not a number: %s", strings.Join(bad, ", ")), "")
+	}
+	criteria := strings.TrimSpace(f.Get("criteria"))
+	if !json.Valid([]byte(criteria)) {
+		return s.uiDone(w, r, back, ethos.Errorf(ethos.EINVALID, "criteria: not valid JSON (a JSON array of criteria as for 'ethos eval --criteria')"), "")
+	}
+	in.Criteria = jsonValue(criteria)
+	if gl := strings.TrimSpace(f.Get("group_labels")); gl != "" {
+		if err := json.Unmarshal([]byte(gl), &in.GroupLabels); err != nil {
+			return s.uiDone(w, r, back, ethos.Errorf(ethos.EINVALID, `group labels: not a JSON object of group to words (e.g. {"sex=F": "women"})`), "")
+		}
+	}
+	rec, err := s.uiCall(r.Context(), u, "POST", "/api/v1/evaluation/plans", in)
+	if err != nil {
+		return s.uiDone(w, r, back, err, "")
+	}
+	var plan ethos.EvaluationPlan
+	if err := json.Unmarshal(rec.body.Bytes(), &plan); err != nil {
+		return fmt.Errorf("decode registration reply: %w", err)
+	}
+	return s.uiDone(w, r, back, nil, fmt.Sprintf("Plan %s pre-registered (audit event %d, digest %s).", plan.ID, plan.AuditIndex, plan.Digest))
 }
 
 // uiUploadPredictions sends the uploaded predictions file (CSV, or gzip

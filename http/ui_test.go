@@ -834,6 +834,54 @@ func TestUIEvaluation(t *testing.T) {
 			t.Fatalf("upload without CSRF: %d, want 403", p.status)
 		}
 	})
+	t.Run("plan_pre_registered_through_the_form", func(t *testing.T) {
+		form := url.Values{"csrf": {ecsrf}, "title": {"Second look, same model"}, "intended_use": {planIn.IntendedUse},
+			"model_version_id": {planIn.ModelVersionID}, "dataset_version_id": {planIn.DatasetVersionID},
+			"label_column": {"death"}, "score_column": {"score"}, "patient_column": {"person"}, "attributes": {"sex, age_band"},
+			"intersect": {"1"}, "threshold": {"0.5"}, "prevalence": {"0.1"}, "criteria": {evaltest.FLChainCriteria},
+			"group_labels": {`{"sex=F": "women"}`}}
+		p := eb.post("/ui/projects/"+f.project.ID+"/evaluation/plans", form)
+		if p.status != http.StatusSeeOther {
+			t.Fatalf("register: %d %s", p.status, p.body)
+		}
+		if pg := eb.follow(p.location); !strings.Contains(pg.body, "pre-registered (audit event") {
+			t.Errorf("no confirmation naming the audit event")
+		}
+		var plans struct {
+			Items []*ethos.EvaluationPlan `json:"items"`
+		}
+		if code, m := f.do("GET", "/api/v1/evaluation/plans?project_id="+f.project.ID, f.steward, nil, &plans); code != 200 || len(plans.Items) != 2 {
+			t.Fatalf("plans after the UI registration: %d %v, %d plans, want 2", code, m, len(plans.Items))
+		}
+		var got *ethos.EvaluationPlan
+		for _, pl := range plans.Items {
+			if pl.Title == "Second look, same model" {
+				got = pl
+			}
+		}
+		if got == nil || !got.Intersect || len(got.Attributes) != 2 || got.Attributes[1] != "age_band" || got.Threshold != 0.5 ||
+			got.GroupLabels["sex=F"] != "women" || got.PatientColumn != "person" || got.AuditIndex <= 0 {
+			t.Errorf("registered plan %+v does not hold the form's values", got)
+		}
+		for _, bad := range []struct{ field, value, want string }{
+			{"criteria", "[{", "criteria: not valid JSON"},
+			{"threshold", "half", "not a number: threshold"},
+			{"group_labels", "women", "group labels: not a JSON object"},
+		} {
+			f2 := url.Values{}
+			for k, v := range form {
+				f2[k] = v
+			}
+			f2.Set(bad.field, bad.value)
+			p := eb.post("/ui/projects/"+f.project.ID+"/evaluation/plans", f2)
+			if pg := eb.follow(p.location); !strings.Contains(pg.body, bad.want) {
+				t.Errorf("%s=%q: page lacks %q", bad.field, bad.value, bad.want)
+			}
+		}
+		if f.do("GET", "/api/v1/evaluation/plans?project_id="+f.project.ID, f.steward, nil, &plans); len(plans.Items) != 2 {
+			t.Errorf("%d plans after bad forms, want still 2", len(plans.Items))
+		}
+	})
 	t.Run("ErrInvalid_no_file", func(t *testing.T) {
 		p := upload("", nil, ecsrf)
 		if pg := eb.follow(p.location); p.status != http.StatusSeeOther || !strings.Contains(pg.body, "choose one predictions file") {
