@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"sort"
 	"strings"
+	"time"
 
 	"github.com/ethos-imaging/ethos"
 )
@@ -14,12 +14,7 @@ func (r *run) processingRuns(ctx context.Context) ([]*ethos.ProcessingRun, error
 	runs, err := collect(ctx, func(off, lim int) ([]*ethos.ProcessingRun, int, error) {
 		return r.s.Processing.FindProcessingRuns(ctx, ethos.ProcessingRunFilter{ProjectID: &r.prj.ID, Offset: off, Limit: lim})
 	})
-	sort.Slice(runs, func(i, j int) bool {
-		if !runs[i].StartedAt.Equal(runs[j].StartedAt) {
-			return runs[i].StartedAt.Before(runs[j].StartedAt)
-		}
-		return runs[i].ID < runs[j].ID
-	})
+	oldestFirst(runs, func(x *ethos.ProcessingRun) (time.Time, string) { return x.StartedAt, x.ID })
 	return runs, err
 }
 

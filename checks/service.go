@@ -3,6 +3,7 @@ package checks
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -388,6 +389,19 @@ func collect[T any](ctx context.Context, list func(offset, limit int) ([]T, int,
 	var out []T
 	err := pages(ctx, list, func(t T) error { out = append(out, t); return nil })
 	return out, err
+}
+
+// oldestFirst sorts records by when they happened, then by id (records
+// made in the same instant keep a stable order).
+func oldestFirst[T any](s []T, key func(T) (time.Time, string)) {
+	slices.SortFunc(s, func(a, b T) int {
+		ta, ia := key(a)
+		tb, ib := key(b)
+		if c := ta.Compare(tb); c != 0 {
+			return c
+		}
+		return strings.Compare(ia, ib)
+	})
 }
 
 func plural(n int, one string) string {

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/ethos-imaging/ethos"
 )
@@ -14,12 +15,7 @@ func (r *run) trainingRuns(ctx context.Context) ([]*ethos.TrainingRun, error) {
 	runs, err := collect(ctx, func(off, lim int) ([]*ethos.TrainingRun, int, error) {
 		return r.s.Training.FindTrainingRuns(ctx, ethos.TrainingRunFilter{ProjectID: &r.prj.ID, Offset: off, Limit: lim})
 	})
-	sort.Slice(runs, func(i, j int) bool {
-		if !runs[i].RegisteredAt.Equal(runs[j].RegisteredAt) {
-			return runs[i].RegisteredAt.Before(runs[j].RegisteredAt)
-		}
-		return runs[i].ID < runs[j].ID
-	})
+	oldestFirst(runs, func(x *ethos.TrainingRun) (time.Time, string) { return x.RegisteredAt, x.ID })
 	return runs, err
 }
 
