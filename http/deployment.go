@@ -95,6 +95,21 @@ func (s *Server) decideDeployment(r *http.Request, p *principal, action ethos.Ac
 	return d, s.decideProject(r, p, d.ProjectID, action, "deployment/"+d.ID)
 }
 
+// decodeForDeployment checks the deployment stage is served, decodes the
+// request body as T and decides action on the deployment the path names,
+// in that order.
+func decodeForDeployment[T any](s *Server, w http.ResponseWriter, r *http.Request, p *principal, action ethos.Action) (*ethos.Deployment, *T, error) {
+	if err := s.deploymentsOn(); err != nil {
+		return nil, nil, err
+	}
+	in := new(T)
+	if err := s.decodeBody(w, r, in); err != nil {
+		return nil, nil, err
+	}
+	d, err := s.decideDeployment(r, p, action)
+	return d, in, err
+}
+
 func (s *Server) handleRegisterDeployment(w http.ResponseWriter, r *http.Request, p *principal) error {
 	if err := s.deploymentsOn(); err != nil {
 		return err
@@ -240,18 +255,11 @@ func (s *Server) handleGetRisk(w http.ResponseWriter, r *http.Request, p *princi
 }
 
 func (s *Server) handlePutRisk(w http.ResponseWriter, r *http.Request, p *principal) error {
-	if err := s.deploymentsOn(); err != nil {
-		return err
-	}
-	var in ethos.RiskRegister
-	if err := s.decodeBody(w, r, &in); err != nil {
-		return err
-	}
-	d, err := s.decideDeployment(r, p, ethos.ActionWrite)
+	d, in, err := decodeForDeployment[ethos.RiskRegister](s, w, r, p, ethos.ActionWrite)
 	if err != nil {
 		return err
 	}
-	reg, err := s.Deployments.PutRiskRegister(r.Context(), d.ID, &in, changer(p))
+	reg, err := s.Deployments.PutRiskRegister(r.Context(), d.ID, in, changer(p))
 	if err != nil {
 		return err
 	}
@@ -289,24 +297,17 @@ func (s *Server) incidentOut(r *http.Request, inc *ethos.Incident) (incidentOut,
 }
 
 func (s *Server) handleCreateIncident(w http.ResponseWriter, r *http.Request, p *principal) error {
-	if err := s.deploymentsOn(); err != nil {
-		return err
-	}
-	var in ethos.Incident
-	if err := s.decodeBody(w, r, &in); err != nil {
-		return err
-	}
-	d, err := s.decideDeployment(r, p, ethos.ActionWrite)
+	d, in, err := decodeForDeployment[ethos.Incident](s, w, r, p, ethos.ActionWrite)
 	if err != nil {
 		return err
 	}
-	if err := s.Deployments.CreateIncident(r.Context(), d.ID, &in, changer(p)); err != nil {
+	if err := s.Deployments.CreateIncident(r.Context(), d.ID, in, changer(p)); err != nil {
 		return err
 	}
 	if err := s.recordChange(r.Context(), p, "deployment.incident", "incident/"+in.ID, fmt.Sprintf("deployment %s, %d affected", d.ID, in.AffectedSubjects), ethos.StageDeployment); err != nil {
 		return err
 	}
-	out, err := s.incidentOut(r, &in)
+	out, err := s.incidentOut(r, in)
 	if err != nil {
 		return err
 	}
@@ -340,14 +341,7 @@ func (s *Server) handleListIncidents(w http.ResponseWriter, r *http.Request, p *
 }
 
 func (s *Server) handleUpdateIncident(w http.ResponseWriter, r *http.Request, p *principal) error {
-	if err := s.deploymentsOn(); err != nil {
-		return err
-	}
-	var in ethos.IncidentUpdate
-	if err := s.decodeBody(w, r, &in); err != nil {
-		return err
-	}
-	d, err := s.decideDeployment(r, p, ethos.ActionWrite)
+	d, in, err := decodeForDeployment[ethos.IncidentUpdate](s, w, r, p, ethos.ActionWrite)
 	if err != nil {
 		return err
 	}
@@ -359,7 +353,7 @@ func (s *Server) handleUpdateIncident(w http.ResponseWriter, r *http.Request, p 
 	if len(incs) == 0 {
 		return ethos.Errorf(ethos.ENOTFOUND, "deployment %s has no incident %s", d.ID, iid)
 	}
-	inc, err := s.Deployments.UpdateIncident(r.Context(), iid, in, changer(p))
+	inc, err := s.Deployments.UpdateIncident(r.Context(), iid, *in, changer(p))
 	if err != nil {
 		return err
 	}
