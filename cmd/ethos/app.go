@@ -13,6 +13,7 @@ import (
 
 	"github.com/ethos-imaging/ethos"
 	"github.com/ethos-imaging/ethos/audit"
+	"github.com/ethos-imaging/ethos/checks"
 	ehttp "github.com/ethos-imaging/ethos/http"
 	"github.com/ethos-imaging/ethos/policy"
 	"github.com/ethos-imaging/ethos/postgres"
@@ -44,6 +45,10 @@ type app struct {
 	log         *audit.Log
 	verifierKey string
 	auditor     ethos.Auditor
+	// logVerifier verifies the audit log for the evidence that needs it
+	// (QC-COL-2, compliance's audit-log-verified): one per process, so
+	// its incremental state is shared.
+	logVerifier *checks.AuditLogVerifier
 }
 
 // openStore opens the records store: the SQLite database in dir, or the
@@ -94,6 +99,7 @@ func openApp(ctx context.Context, dir, pgDSN string) (*app, error) {
 		return nil, fmt.Errorf("audit signer key: %w", err)
 	}
 	a.verifierKey = verifierKey
+	a.logVerifier = checks.NewAuditLogVerifier(a.auditDB, verifierKey)
 	a.log = audit.NewLog(a.auditDB, signer)
 	a.log.CheckpointInterval = time.Minute
 	if err := a.log.Open(ctx); err != nil {

@@ -24,7 +24,7 @@ func checksService(a *app, s *ehttp.Server, col *collectionServer) *checks.Servi
 	cs := &checks.Service{
 		Projects: a.projects, Records: a.records,
 		Instances: col.instances, Summaries: evidence, Consents: col.consents, ConsentBatch: evidence,
-		Audit:  checks.NewAuditLogVerifier(a.auditDB, a.verifierKey),
+		Audit:  a.logVerifier,
 		Events: auditEvents{st: a.auditDB},
 
 		Processing: s.ProcessingRuns, Datasets: s.Datasets,

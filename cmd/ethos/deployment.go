@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,11 +12,10 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ethos-imaging/ethos"
-	"github.com/ethos-imaging/ethos/audit"
+	"github.com/ethos-imaging/ethos/checks"
 	"github.com/ethos-imaging/ethos/deployment"
 	"github.com/ethos-imaging/ethos/deployment/monitor"
 	"github.com/ethos-imaging/ethos/sqlstore"
@@ -470,7 +468,7 @@ func (c *client) postRaw(ctx context.Context, path, ctype string, body []byte) (
 func wireDeploymentEvidence(ctx context.Context, a *app, dep *deployment.Registry, mon ethos.MonitorService, obligations deployment.ObligationFinder,
 	every time.Duration, logger *slog.Logger) (stop func()) {
 	dep.Obligations, dep.Monitoring = obligations, mon
-	dep.Evidence = &auditEvidence{storage: a.auditDB, key: a.verifierKey, maxAge: 15 * time.Minute}
+	dep.Evidence = auditEvidence{verifier: a.logVerifier}
 	if every <= 0 {
 		every = time.Minute
 	}
@@ -501,50 +499,31 @@ func wireDeploymentEvidence(ctx context.Context, a *app, dep *deployment.Registr
 	}
 }
 
-// auditEvidence observes audit-log-verified by verifying the whole audit
-// log (audit.Verify with the data directory's verifier key), at most once
-// per maxAge; a log that does not verify is a failed observation, not an
-// error.
-type auditEvidence struct {
-	storage audit.Storage
-	key     string
-	maxAge  time.Duration
-	now     func() time.Time
+// auditEvidence observes audit-log-verified with the process's audit log
+// verifier (the one the quality checks use: incremental between full
+// verifications, see checks.AuditLogVerifier).
+type auditEvidence struct{ verifier *checks.AuditLogVerifier }
 
-	mu   sync.Mutex
-	last ethos.Observation
-	at   time.Time
-}
-
-func (e *auditEvidence) Observe(ctx context.Context, key ethos.EvidenceKey) (ethos.Observation, bool, error) {
+func (e auditEvidence) Observe(ctx context.Context, key ethos.EvidenceKey) (ethos.Observation, bool, error) {
 	if key != ethos.EvidenceAuditLogVerified {
 		return ethos.Observation{}, false, nil
 	}
-	now := time.Now().UTC()
-	if e.now != nil {
-		now = e.now().UTC()
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if !e.at.IsZero() && now.Sub(e.at) < e.maxAge {
-		return e.last, true, nil
-	}
-	o := ethos.Observation{Source: "audit log verification (hash tree and signed checkpoint)", At: now}
-	rep, err := audit.Verify(ctx, e.storage, e.key, audit.VerifyOptions{})
-	switch {
-	case errors.Is(err, audit.ErrTampered):
-		o.Detail = ethos.ErrorMessage(verifyFailure(err))
-	case err != nil:
+	av, err := e.verifier.VerifyAuditLog(ctx)
+	if err != nil {
 		return ethos.Observation{}, false, fmt.Errorf("verify audit log: %w", err)
-	default:
-		o.OK = true
-		o.Detail = fmt.Sprintf("%d events verified at %s; the signed checkpoint covers %d (%d newer, not yet signed)", rep.Size, now.Format(time.RFC3339), rep.CheckpointSize, rep.Unsigned)
 	}
-	e.last, e.at = o, now
+	now := e.verifier.Now().UTC()
+	o := ethos.Observation{Source: "audit log verification (hash tree and signed checkpoint)", At: now, OK: av.OK}
+	if !av.OK {
+		o.Detail = "audit log does NOT verify: " + av.Problem
+	} else {
+		o.Detail = fmt.Sprintf("%d events verified (%s) at %s; the signed checkpoint covers %d (%d newer, not yet signed)",
+			av.Size, av.Mode, now.Format(time.RFC3339), av.CheckpointSize, av.Unsigned)
+	}
 	return o, true, nil
 }
 
-var _ ethos.ComplianceEvidence = (*auditEvidence)(nil)
+var _ ethos.ComplianceEvidence = auditEvidence{}
 
 // withdrawalNotices follows a consent withdrawal after the training
 // stage's follower: the obligations it opened on model versions are
