@@ -92,7 +92,7 @@ func (db *DB) Open(ctx context.Context) error {
 	}
 	db.db = sdb
 	db.store = sqlstore.New(sdb, func() time.Time { return db.Now() })
-	db.store.SerializeWrites()
+	db.store.SQLiteRules()
 	return nil
 }
 

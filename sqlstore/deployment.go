@@ -33,12 +33,7 @@ type DeploymentStore struct {
 
 // NewDeploymentStore returns the deployment store over db.
 func NewDeploymentStore(db *DB) *DeploymentStore {
-	return &DeploymentStore{db: db, insertAll: map[int]*sql.Stmt{}, rowWise: isSQLite(db.db)}
-}
-
-// isSQLite reports whether the handle's driver is SQLite's.
-func isSQLite(db *sql.DB) bool {
-	return strings.Contains(strings.ToLower(fmt.Sprintf("%T", db.Driver())), "sqlite")
+	return &DeploymentStore{db: db, insertAll: map[int]*sql.Stmt{}, rowWise: db.sqlite}
 }
 
 var (

@@ -30,19 +30,26 @@ import (
 type DB struct {
 	db  *sql.DB
 	Now func() time.Time
-	// wl, when set, lets one write transaction at a time begin (see
-	// SerializeWrites).
-	wl chan struct{}
+	// sqlite and wl are set by SQLiteRules; wl lets one write
+	// transaction at a time begin.
+	sqlite bool
+	wl     chan struct{}
 }
 
-// SerializeWrites makes write transactions through this handle (and
-// through LockWrites) wait their turn in the process instead of in the
-// database. SQLite allows one writer at a time and makes a second one
-// sleep and poll (busy_timeout: 1, 2, 5, 10 … ms), so concurrent
-// writers — the events writer, the audit log, a token's last use — spent
-// milliseconds asleep after the lock was already free; a queue in the
-// process hands the lock over at once. PostgreSQL does not need it.
-func (db *DB) SerializeWrites() { db.wl = make(chan struct{}, 1) }
+// SQLiteRules tells the services that the handle is SQLite's (the adapter
+// calls it once, before any service is built), and so:
+//   - write transactions through this handle (and through LockWrites)
+//     wait their turn in the process instead of in the database: SQLite
+//     lets one writer in and makes the others sleep and poll
+//     (busy_timeout: 1, 2, 5, 10 … ms), so concurrent writers — the events
+//     writer, the audit log, a token's last use — spent milliseconds
+//     asleep after the lock was already free;
+//   - the event store inserts one row per statement: a multi-row INSERT
+//     needs a statement journal in SQLite (page copies spilled to a
+//     temporary file).
+//
+// PostgreSQL needs neither.
+func (db *DB) SQLiteRules() { db.sqlite, db.wl = true, make(chan struct{}, 1) }
 
 // WriteWait is how long LockWrites waits for the write turn before it
 // gives up, like SQLite's own busy timeout: a writer that waits longer is
