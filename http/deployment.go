@@ -162,12 +162,7 @@ func (s *Server) handleListDeployments(w http.ResponseWriter, r *http.Request, p
 		v := ethos.DeploymentStatus(st)
 		f.Status = &v
 	}
-	ds, n, err := s.Deployments.FindDeployments(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, list[*ethos.Deployment]{Items: nonNil(ds), Total: n})
-	return nil
+	return replyList[*ethos.Deployment](w)(s.Deployments.FindDeployments(r.Context(), f))
 }
 
 func (s *Server) handleGetDeployment(w http.ResponseWriter, r *http.Request, p *principal) error {

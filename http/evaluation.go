@@ -163,12 +163,7 @@ func (s *Server) handleListEvaluationPlans(w http.ResponseWriter, r *http.Reques
 	if mv := q.Get("model_version_id"); mv != "" {
 		f.ModelVersionID = &mv
 	}
-	plans, n, err := s.Evaluations.FindEvaluationPlans(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, list[*ethos.EvaluationPlan]{Items: nonNil(plans), Total: n})
-	return nil
+	return replyList[*ethos.EvaluationPlan](w)(s.Evaluations.FindEvaluationPlans(r.Context(), f))
 }
 
 // plan loads the plan of the path and decides action on its project.
@@ -238,12 +233,7 @@ func (s *Server) handleListEvaluationRuns(w http.ResponseWriter, r *http.Request
 	if err != nil {
 		return err
 	}
-	runs, n, err := s.Evaluations.FindEvaluationRuns(r.Context(), ethos.EvaluationRunFilter{PlanID: &plan.ID, Offset: off, Limit: lim})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, list[*ethos.EvaluationRun]{Items: nonNil(runs), Total: n})
-	return nil
+	return replyList[*ethos.EvaluationRun](w)(s.Evaluations.FindEvaluationRuns(r.Context(), ethos.EvaluationRunFilter{PlanID: &plan.ID, Offset: off, Limit: lim}))
 }
 
 func (s *Server) handleGetEvaluationRun(w http.ResponseWriter, r *http.Request, p *principal) error {

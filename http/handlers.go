@@ -66,12 +66,7 @@ func (s *Server) handleListParties(w http.ResponseWriter, r *http.Request, p *pr
 	if err := s.manage(r, p, "catalog", "parties", false); err != nil {
 		return err
 	}
-	items, n, err := s.Parties.FindParties(r.Context(), ethos.PartyFilter{Offset: off, Limit: lim})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, list[*ethos.Party]{Items: nonNil(items), Total: n})
-	return nil
+	return replyList[*ethos.Party](w)(s.Parties.FindParties(r.Context(), ethos.PartyFilter{Offset: off, Limit: lim}))
 }
 
 func (s *Server) handleCreateParty(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -111,12 +106,7 @@ func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request, p *prin
 	if v := r.URL.Query().Get("party_id"); v != "" {
 		f.PartyID = &v
 	}
-	items, n, err := s.Users.FindUsers(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, list[*ethos.User]{Items: nonNil(items), Total: n})
-	return nil
+	return replyList[*ethos.User](w)(s.Users.FindUsers(r.Context(), f))
 }
 
 func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -186,12 +176,7 @@ func (s *Server) handleListTokens(w http.ResponseWriter, r *http.Request, p *pri
 	if err := s.manage(r, p, "token", "user/"+uid+"/tokens", uid == p.User.ID); err != nil {
 		return err
 	}
-	items, n, err := s.Tokens.FindTokens(r.Context(), ethos.TokenFilter{UserID: &uid, Offset: off, Limit: lim})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, list[*ethos.Token]{Items: nonNil(items), Total: n})
-	return nil
+	return replyList[*ethos.Token](w)(s.Tokens.FindTokens(r.Context(), ethos.TokenFilter{UserID: &uid, Offset: off, Limit: lim}))
 }
 
 func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -264,12 +249,7 @@ func (s *Server) handleListProjects(w http.ResponseWriter, r *http.Request, p *p
 	if err := s.manage(r, p, "catalog", "projects", false); err != nil {
 		return err
 	}
-	items, n, err := s.Projects.FindProjects(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, list[*ethos.Project]{Items: nonNil(items), Total: n})
-	return nil
+	return replyList[*ethos.Project](w)(s.Projects.FindProjects(r.Context(), f))
 }
 
 func (s *Server) handleCreateProject(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -475,12 +455,7 @@ func (s *Server) handleListDUAs(w http.ResponseWriter, r *http.Request, p *princ
 			return err
 		}
 	}
-	items, n, err := s.DUAs.FindDUAs(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, list[*ethos.DUA]{Items: nonNil(items), Total: n})
-	return nil
+	return replyList[*ethos.DUA](w)(s.DUAs.FindDUAs(r.Context(), f))
 }
 
 func (s *Server) handleCreateDUA(w http.ResponseWriter, r *http.Request, p *principal) error {

@@ -240,12 +240,7 @@ func (s *Server) handleMonitorAlerts(w http.ResponseWriter, r *http.Request, p *
 	default:
 		return &fieldError{code: ethos.EINVALID, field: "untriaged", msg: "untriaged: want true or false"}
 	}
-	as, n, err := s.MonitorStore.FindAlerts(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, list[*ethos.Alert]{Items: nonNil(as), Total: n})
-	return nil
+	return replyList[*ethos.Alert](w)(s.MonitorStore.FindAlerts(r.Context(), f))
 }
 
 func (s *Server) caseOut(c *ethos.StopCase) caseOut {

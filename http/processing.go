@@ -219,12 +219,7 @@ func (s *Server) handleListProcessingRuns(w http.ResponseWriter, r *http.Request
 	if err != nil {
 		return err
 	}
-	items, n, err := s.ProcessingRuns.FindProcessingRuns(r.Context(), ethos.ProcessingRunFilter{ProjectID: &prj.ID, Offset: off, Limit: lim})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, list[*ethos.ProcessingRun]{Items: nonNil(items), Total: n})
-	return nil
+	return replyList[*ethos.ProcessingRun](w)(s.ProcessingRuns.FindProcessingRuns(r.Context(), ethos.ProcessingRunFilter{ProjectID: &prj.ID, Offset: off, Limit: lim}))
 }
 
 func (s *Server) handleGetProcessingRun(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -265,12 +260,7 @@ func (s *Server) handleListDatasetVersions(w http.ResponseWriter, r *http.Reques
 	if err != nil {
 		return err
 	}
-	items, n, err := s.Datasets.FindDatasetVersions(r.Context(), ethos.DatasetVersionFilter{ProjectID: &prj.ID, Offset: off, Limit: lim})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, list[*ethos.DatasetVersion]{Items: nonNil(items), Total: n})
-	return nil
+	return replyList[*ethos.DatasetVersion](w)(s.Datasets.FindDatasetVersions(r.Context(), ethos.DatasetVersionFilter{ProjectID: &prj.ID, Offset: off, Limit: lim}))
 }
 
 func (s *Server) projectVersion(r *http.Request, prj *ethos.Project) (*ethos.DatasetVersion, error) {

@@ -34,3 +34,17 @@ func replyOK(w http.ResponseWriter) func(v any, err error) error {
 		return nil
 	}
 }
+
+// replyList is replyOK for a page of a list: it replies 200 with the
+// items (never null) and the total, or returns err untouched:
+//
+//	return replyList[*ethos.Party](w)(s.Parties.FindParties(ctx, filter))
+func replyList[T any](w http.ResponseWriter) func(items []T, total int, err error) error {
+	return func(items []T, total int, err error) error {
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, list[T]{Items: nonNil(items), Total: total})
+		return nil
+	}
+}
