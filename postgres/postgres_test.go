@@ -14,6 +14,7 @@ import (
 	"github.com/ethos-imaging/ethos/audit/audittest"
 	"github.com/ethos-imaging/ethos/internal/testenv"
 	"github.com/ethos-imaging/ethos/postgres"
+	"github.com/ethos-imaging/ethos/sqlstore"
 	"github.com/ethos-imaging/ethos/storetest"
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"golang.org/x/mod/sumdb/tlog"
@@ -65,10 +66,10 @@ func MustOpenDB(tb testing.TB) *postgres.DB {
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Stores {
-		db := MustOpenDB(t)
+		st := MustOpenDB(t).Store()
 		return storetest.Stores{
-			Parties: postgres.NewPartyService(db), Users: postgres.NewUserService(db), Tokens: postgres.NewTokenService(db),
-			Projects: postgres.NewProjectService(db), DUAs: postgres.NewDUAService(db), Records: postgres.NewRecordService(db),
+			Parties: sqlstore.NewPartyService(st), Users: sqlstore.NewUserService(st), Tokens: sqlstore.NewTokenService(st),
+			Projects: sqlstore.NewProjectService(st), DUAs: sqlstore.NewDUAService(st), Records: sqlstore.NewRecordService(st),
 			Now: time.Now,
 		}
 	})

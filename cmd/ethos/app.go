@@ -64,20 +64,17 @@ func openStore(ctx context.Context, dir, pgDSN string) (*app, error) {
 		if err := db.Open(ctx); err != nil {
 			return nil, err
 		}
-		a.closeDB, a.store = db.Close, db.Store()
-		a.parties, a.users, a.tokens = postgres.NewPartyService(db), postgres.NewUserService(db), postgres.NewTokenService(db)
-		a.projects, a.duas, a.records = postgres.NewProjectService(db), postgres.NewDUAService(db), postgres.NewRecordService(db)
-		a.auditDB = postgres.NewAuditStorage(db)
-		return a, nil
+		a.closeDB, a.store, a.auditDB = db.Close, db.Store(), postgres.NewAuditStorage(db)
+	} else {
+		db := sqlite.NewDB(dir)
+		if err := db.Open(ctx); err != nil {
+			return nil, err
+		}
+		a.closeDB, a.store, a.auditDB = db.Close, db.Store(), sqlite.NewAuditStorage(db)
 	}
-	db := sqlite.NewDB(dir)
-	if err := db.Open(ctx); err != nil {
-		return nil, err
-	}
-	a.closeDB, a.store = db.Close, db.Store()
-	a.parties, a.users, a.tokens = sqlite.NewPartyService(db), sqlite.NewUserService(db), sqlite.NewTokenService(db)
-	a.projects, a.duas, a.records = sqlite.NewProjectService(db), sqlite.NewDUAService(db), sqlite.NewRecordService(db)
-	a.auditDB = sqlite.NewAuditStorage(db)
+	// The services' SQL is the same for both databases (package sqlstore).
+	a.parties, a.users, a.tokens = sqlstore.NewPartyService(a.store), sqlstore.NewUserService(a.store), sqlstore.NewTokenService(a.store)
+	a.projects, a.duas, a.records = sqlstore.NewProjectService(a.store), sqlstore.NewDUAService(a.store), sqlstore.NewRecordService(a.store)
 	return a, nil
 }
 
