@@ -14,10 +14,9 @@ import (
 
 	"github.com/ethos-imaging/ethos/audit"
 	"github.com/ethos-imaging/ethos/audit/audittest"
-	auditbench "github.com/ethos-imaging/ethos/bench/audit"
 )
 
-// crashChildEnv names the database a child process appends to until it is
+// crashChildEnv names the data directory a child process appends to until it is
 // killed.
 const crashChildEnv = "ETHOS_AUDIT_CRASH_CHILD_DB"
 
@@ -29,10 +28,7 @@ func TestCrashChild(t *testing.T) {
 	if path == "" {
 		t.Skip("child process of TestKill9KeepsAcknowledgedEvents only")
 	}
-	s, err := auditbench.OpenSQLiteStore(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := openSQLite(t, path)
 	l := audittest.MustLog(t, s)
 	var mu sync.Mutex
 	out := bufio.NewWriter(os.Stdout)
@@ -62,7 +58,7 @@ func TestKill9KeepsAcknowledgedEvents(t *testing.T) {
 	if os.Getenv(crashChildEnv) != "" {
 		t.Skip("in the child")
 	}
-	path := filepath.Join(t.TempDir(), "audit.db")
+	path := filepath.Join(t.TempDir(), "data")
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.v")
 	cmd.Env = append(os.Environ(), crashChildEnv+"="+path)
 	stdout, err := cmd.StdoutPipe()
@@ -94,7 +90,7 @@ func TestKill9KeepsAcknowledgedEvents(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	s := openSQLite(t, path)
+	s, _ := openSQLite(t, path)
 	audittest.MustLog(t, s) // reopening signs the tail the crash left unsigned
 	rep, err := audit.Verify(ctx, s, audittest.TestKey(t).Verifier, audit.VerifyOptions{Deep: true})
 	if err != nil {

@@ -10,31 +10,22 @@ import (
 
 	"github.com/ethos-imaging/ethos/audit"
 	"github.com/ethos-imaging/ethos/audit/audittest"
-	auditbench "github.com/ethos-imaging/ethos/bench/audit"
 	"github.com/ethos-imaging/ethos/internal/testenv"
+	"github.com/ethos-imaging/ethos/sqlite"
 )
 
-func openSQLite(tb testing.TB, path string) *auditbench.SQLiteStore {
+// openSQLite opens the real SQLite adapter (package sqlite) with its data
+// directory at dir and returns its audit storage and the database file's
+// path. The adapter's conformance and tamper suites run in package sqlite;
+// here it is measured, and tampered with by the sqlite3 tool.
+func openSQLite(tb testing.TB, dir string) (audit.Storage, string) {
 	tb.Helper()
-	s, err := auditbench.OpenSQLiteStore(path)
-	if err != nil {
+	db := sqlite.NewDB(dir)
+	if err := db.Open(context.Background()); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { s.Close() })
-	return s
-}
-
-func TestSQLiteStoreConformance(t *testing.T) {
-	audittest.Run(t, func(t *testing.T) audit.Storage {
-		return openSQLite(t, filepath.Join(t.TempDir(), "audit.db"))
-	})
-}
-
-func TestSQLiteStoreTamper(t *testing.T) {
-	audittest.RunTamper(t, func(t *testing.T) (audit.Storage, audittest.Tamperer) {
-		s := openSQLite(t, filepath.Join(t.TempDir(), "audit.db"))
-		return s, audittest.SQLTamperer{DB: s.DB}
-	})
+	tb.Cleanup(func() { db.Close() })
+	return sqlite.NewAuditStorage(db), db.Path()
 }
 
 // TestSQLite3ToolTamperNamed is the scenario of the issue: someone edits,
@@ -54,8 +45,7 @@ func TestSQLite3ToolTamperNamed(t *testing.T) {
 		{"DeletedLastRow", `DELETE FROM audit_leaves WHERE idx = 119;`, 119},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "audit.db")
-			s := openSQLite(t, path)
+			s, path := openSQLite(t, filepath.Join(t.TempDir(), "data"))
 			l := audittest.Fill(t, s, 120)
 			if err := l.Close(); err != nil {
 				t.Fatal(err)
@@ -76,19 +66,14 @@ func TestSQLite3ToolTamperNamed(t *testing.T) {
 	}
 }
 
-// BenchmarkSQLiteDurableAppend is BenchmarkDurableAppend on SQLite (WAL,
-// synchronous=FULL): one transaction per group-committed batch, on the
-// benchmark's own SQLiteStore and on the real adapter (package sqlite).
+// BenchmarkSQLiteDurableAppend is BenchmarkDurableAppend on the real SQLite
+// adapter (WAL, synchronous=FULL): one transaction per group-committed
+// batch.
 func BenchmarkSQLiteDurableAppend(b *testing.B) {
 	for _, writers := range []int{1, 64, 256, 1024} {
-		b.Run(fmt.Sprintf("store=bench/writers=%d", writers), func(b *testing.B) {
-			s := openSQLite(b, filepath.Join(b.TempDir(), "audit.db"))
-			durableAppend(b, s, writers)
-		})
-	}
-	for _, writers := range []int{1, 64, 256, 1024} {
 		b.Run(fmt.Sprintf("store=adapter/writers=%d", writers), func(b *testing.B) {
-			durableAppend(b, openAdapter(b), writers)
+			s, _ := openSQLite(b, filepath.Join(b.TempDir(), "data"))
+			durableAppend(b, s, writers)
 		})
 	}
 }
