@@ -3,7 +3,9 @@ package evalstat
 import (
 	"math"
 	"math/bits"
+	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // logLossEps is the clipping bound of log loss: scores are clipped to
@@ -61,21 +63,22 @@ type cellSums struct {
 	binN, binS, binY     [numBins]float64
 }
 
-// run is the sweep of the point estimates: one pass over the rows in
-// descending score order (split by dimension between sw.workers
-// goroutines) that fills acc, which must be reset, with every statistic
-// the report needs: the additive sums, the rank statistics (Mann–Whitney
-// U, average precision), the DeLong sums, about rocPoints points of each
-// group's ROC curve, and the true and false positives at every threshold
-// of grid (in any order).
+// run computes the point estimates' statistics and fills acc, which must be
+// reset: the additive sums, the rank statistics (Mann–Whitney U, average
+// precision), the DeLong sums, about rocPoints points of each group's ROC
+// curve, and the true and false positives at every threshold of grid (in
+// any order).
 //
-// Additive statistics are summed per cell and then folded into the groups
-// the cell belongs to. The rank statistics are updated per group without
-// branching on the label: each group remembers the tie block (run of equal
-// scores) it was last updated in and its counts when that block began;
-// pairs inside a block count ½ to U, and a block is closed (its share of
-// average precision and of the DeLong sums added, a ROC point taken if one
-// is due) once the group meets its next block, or at the end.
+// The work is split in independent items that sw.workers goroutines take
+// in turn: one pass over every row adds the additive statistics to the
+// row's cell (they are folded into the groups afterwards), and one item
+// per dimension (grouping) computes the rank statistics of its groups.
+// A dimension's rows are first placed group by group (a stable counting
+// sort of the row numbers, so each group's rows stay in descending score
+// order; the overall group needs none), then each group is swept on its
+// own with its whole state in local variables (rankGroup). Each group is
+// thus computed by the same operations in the same order whichever
+// goroutine does it and however many there are.
 //
 // Everything is counted in exact integers. The DeLong variance components
 // (Sun & Xu 2014, written with counts instead of mid-ranks) are
@@ -93,8 +96,8 @@ type cellSums struct {
 func (sw *sweep) run(acc []groupAcc, rocPoints int, grid []float64) {
 	dims := sw.dims
 	G := len(acc)
-	// The groups' totals come first: the ROC sampling and the DeLong sums
-	// need them.
+	// The groups' totals come first: the ROC sampling, the DeLong sums and
+	// the placement of each dimension's rows need them.
 	nc := len(sw.cellGroups) / max(dims, 1)
 	cellN := make([]int64, 2*nc)
 	for _, p := range sw.pay {
@@ -109,9 +112,7 @@ func (sw *sweep) run(acc []groupAcc, rocPoints int, grid []float64) {
 	}
 	for g := range ranks {
 		r := &ranks[g]
-		r.block = -1
 		r.rocStep = math.Max(1, float64(r.totN+r.totP)/float64(rocPoints))
-		r.rocNext = r.rocStep
 		r.roc = append(acc[g].roc[:0], [2]float64{0, 0})
 		acc[g].dcTP = make([]float64, len(grid))
 		acc[g].dcFP = make([]float64, len(grid))
@@ -127,16 +128,30 @@ func (sw *sweep) run(acc []groupAcc, rocPoints int, grid []float64) {
 		}
 	}
 	cells := make([]cellSums, nc)
-	parts := sw.dimParts()
-	var wg sync.WaitGroup
-	for _, ds := range parts[1:] {
-		wg.Go(func() { sw.runPart(nil, ranks, acc, grid, order, ds) })
+	items := 1 + dims // the additive pass, then one item per dimension
+	var next atomic.Int64
+	work := func() {
+		var idx []int32 // this goroutine's placement buffer
+		for {
+			k := int(next.Add(1) - 1)
+			if k >= items {
+				return
+			}
+			if k == 0 {
+				sw.additive(cells)
+				continue
+			}
+			idx = sw.rankDim(k-1, cellN, idx, ranks, acc, grid, order)
+		}
 	}
-	sw.runPart(cells, ranks, acc, grid, order, parts[0])
+	var wg sync.WaitGroup
+	for range min(max(sw.workers, 1), items) - 1 {
+		wg.Go(work)
+	}
+	work()
 	wg.Wait()
 	for g := range ranks {
 		r := &ranks[g]
-		r.closeBlock()
 		a := &acc[g]
 		a.u, a.ap = float64(r.u2)/2, r.ap
 		a.roc = r.roc
@@ -165,6 +180,89 @@ func (sw *sweep) run(acc []groupAcc, rocPoints int, grid []float64) {
 			}
 		}
 	}
+}
+
+// additive adds every row, in descending score order, to its cell's
+// additive statistics.
+func (sw *sweep) additive(cells []cellSums) {
+	lossScore, losses := math.NaN(), [2]float64{}
+	pay := sw.pay[:len(sw.score)]
+	for i, s := range sw.score {
+		p := pay[i]
+		y := int64(p >> 31)
+		if s != lossScore {
+			// Rows tied on the score share their two logarithms.
+			lossScore = s
+			losses = [2]float64{rowLoss(s, 0), rowLoss(s, 1)}
+		}
+		yf := float64(y)
+		bin := min(int(s*numBins), numBins-1)
+		d := s - yf
+		c := &cells[p&^labelBit]
+		c.n++
+		c.pos += yf
+		if s >= sw.threshold {
+			c.tpT += yf
+			c.fpT += 1 - yf
+		}
+		c.sumS += s
+		c.sumSq += d * d
+		c.sumLoss += losses[y&1]
+		c.binN[bin]++
+		c.binS[bin] += s
+		c.binY[bin] += yf
+	}
+}
+
+// rankDim computes the rank statistics of the groups of dimension d. When
+// the dimension has more than one group, the row numbers are placed group
+// by group into idx (grown as needed and returned for reuse), in row order
+// within each group.
+func (sw *sweep) rankDim(d int, cellN []int64, idx []int32, ranks []rankAcc, acc []groupAcc, grid []float64, order []int) []int32 {
+	dims := sw.dims
+	nc := len(cellN) / 2
+	// The dimension's groups, numbered in order of first appearance.
+	slot := make(map[int32]int32)
+	var groups []int32
+	cellSlot := make([]int32, nc)
+	for c := range nc {
+		g := sw.cellGroups[c*dims+d]
+		s, ok := slot[g]
+		if !ok {
+			s = int32(len(groups))
+			slot[g] = s
+			groups = append(groups, g)
+		}
+		cellSlot[c] = s
+	}
+	if len(groups) == 1 {
+		g := groups[0]
+		ranks[g].sweepRows(sw.score, sw.pay, nil, &acc[g], grid, order)
+		return idx
+	}
+	// A stable counting sort of the row numbers by group.
+	off := make([]int, len(groups)+1)
+	for c := range nc {
+		off[cellSlot[c]+1] += int(cellN[2*c] + cellN[2*c+1])
+	}
+	for s := range groups {
+		off[s+1] += off[s]
+	}
+	n := len(sw.pay)
+	if cap(idx) < n {
+		idx = make([]int32, n)
+	}
+	idx = idx[:n]
+	pos := slices.Clone(off[:len(groups)])
+	for i, p := range sw.pay {
+		s := cellSlot[p&^labelBit]
+		idx[pos[s]] = int32(i)
+		pos[s]++
+	}
+	for s, g := range groups {
+		ranks[g].sweepRows(sw.score, sw.pay, idx[off[s]:off[s+1]], &acc[g], grid, order)
+	}
+	return idx
 }
 
 // delongSum returns (a·Σq² − (2U)²) / (4·b²·a), the DeLong component of the
@@ -207,159 +305,145 @@ func (x u128) float() float64 {
 	return float64(x.hi)*(1<<64) + float64(x.lo)
 }
 
-// dimParts splits the layout's dimensions (groupings) between up to
-// sw.workers goroutines: each group belongs to exactly one dimension, so
-// goroutines that each sweep every row but update only their own
-// dimensions' groups compute every group exactly as one goroutine would.
-// The first part also does the additive sums (about the cost of two
-// dimensions), so it gets fewer dimensions.
-func (sw *sweep) dimParts() [][]int {
-	all := make([]int, sw.dims)
-	for d := range all {
-		all[d] = d
-	}
-	if sw.workers < 2 || sw.dims < 2 {
-		return [][]int{all}
-	}
-	k := (sw.dims - 1) / 2
-	return [][]int{all[:k], all[k:]}
-}
-
-// runPart sweeps every row, adding the additive statistics to cells (when
-// cells is not nil) and the rank statistics, DeLong sums and curves to the
-// groups of dimensions ds.
-func (sw *sweep) runPart(cells []cellSums, ranks []rankAcc, acc []groupAcc, grid []float64, order []int, ds []int) {
-	dims := sw.dims
-	score, pay := sw.score, sw.pay
-	var mine []int32 // the groups of ds
-	seen := make(map[int32]bool)
-	for cell := range len(sw.cellGroups) / max(dims, 1) {
-		for _, d := range ds {
-			if g := sw.cellGroups[cell*dims+d]; !seen[g] {
-				seen[g] = true
-				mine = append(mine, g)
-			}
-		}
-	}
-	// The decision curve: at each threshold, every row above it has been
-	// swept; those of a group's open block are in its bPos and bNeg.
-	gi := 0
-	nextTh := math.Inf(-1)
-	if len(order) > 0 {
-		nextTh = grid[order[0]]
-	}
-	record := func(s float64) {
-		for gi < len(order) && grid[order[gi]] > s {
-			k := order[gi]
-			for _, g := range mine {
-				r := &ranks[g]
-				acc[g].dcTP[k] = float64(r.posAbove + r.bPos)
-				acc[g].dcFP[k] = float64(r.negAbove + r.bNeg)
-			}
-			gi++
-		}
-		nextTh = math.Inf(-1)
-		if gi < len(order) {
-			nextTh = grid[order[gi]]
-		}
-	}
-	block := int32(0)
-	lossScore, losses := math.NaN(), [2]float64{}
-	for i, s := range score {
-		if i > 0 && score[i-1] != s {
-			block = int32(i)
-		}
-		if s < nextTh {
-			record(s)
-		}
-		p := pay[i]
-		cell := int(p &^ labelBit)
-		y := int64(p >> 31)
-		if cells != nil {
-			if s != lossScore {
-				// Rows tied on the score share their two logarithms.
-				lossScore = s
-				losses = [2]float64{rowLoss(s, 0), rowLoss(s, 1)}
-			}
-			yf := float64(y)
-			bin := min(int(s*numBins), numBins-1)
-			d := s - yf
-			c := &cells[cell]
-			c.n++
-			c.pos += yf
-			if s >= sw.threshold {
-				c.tpT += yf
-				c.fpT += 1 - yf
-			}
-			c.sumS += s
-			c.sumSq += d * d
-			c.sumLoss += losses[y]
-			c.binN[bin]++
-			c.binS[bin] += s
-			c.binY[bin] += yf
-		}
-		n := 1 - y
-		cg := sw.cellGroups[cell*dims:][:dims]
-		for _, d := range ds {
-			a := &ranks[cg[d]]
-			if a.block != block {
-				a.closeBlock()
-				a.block = block
-			}
-			// Twice U: a negative adds two for every positive above its
-			// block and one for each positive already in it; a positive
-			// one for each negative already in its block.
-			a.u2 += n*(2*a.posAbove+a.bPos) + y*a.bNeg
-			a.bPos += y
-			a.bNeg += n
-		}
-	}
-	record(math.Inf(-1))
-}
-
-// rankAcc is a group's state during run.
+// rankAcc is a group's totals and rank statistics.
 type rankAcc struct {
-	posAbove, negAbove int64 // rows in completed tie blocks
-	bPos, bNeg         int64 // rows in the current tie block
-	u2                 int64 // twice Mann–Whitney U
-	ap                 float64
-	totP, totN         int64 // the group's positives and negatives
-	sq10, sq01         u128  // Σ over positives of q², over negatives of r² (run)
-	rocStep, rocNext   float64
-	roc                [][2]float64
-	block              int32 // first row of the tie block last updated
+	totP, totN int64 // the group's positives and negatives
+	rocStep    float64
+	u2         int64 // twice Mann–Whitney U
+	ap         float64
+	sq10, sq01 u128 // Σ over positives of q², over negatives of r² (run)
+	roc        [][2]float64
 }
 
-// closeBlock adds the finished block's share of average precision (its
-// positives times the precision with the whole block predicted positive)
-// and of the DeLong sums, moves its counts above, and takes a ROC point
-// when one is due (and at the last block).
-func (a *rankAcc) closeBlock() {
-	tp := a.posAbove + a.bPos
-	den := tp + a.negAbove + a.bNeg
-	if den == 0 { // no rows yet; bPos is 0 too
-		den = 1
+// sweepRows sweeps one group's rows in descending score order (rows idx of
+// score and pay, or all of them when idx is nil) and sets r's rank
+// statistics, ROC points and a's decision-curve counts.
+//
+// The rows are taken in tie blocks (runs of equal scores), in batches: a
+// first loop finds up to len(buf) blocks and counts their rows and
+// positives, then closeBlocks closes them in order. Two short loops with
+// few live values keep their state in registers where one loop doing both
+// would spill it to memory at every row.
+func (r *rankAcc) sweepRows(score []float64, pay []uint32, idx []int32, a *groupAcc, grid []float64, order []int) {
+	st := blockState{totN: r.totN, rocStep: r.rocStep, rocNext: r.rocStep, roc: r.roc, nextTh: math.Inf(-1)}
+	if len(order) > 0 {
+		st.nextTh = grid[order[0]]
 	}
-	a.ap += float64(a.bPos) * float64(tp) / float64(den)
-	if a.bPos > 0 {
-		// q = 2N·V10 for each of the block's positives.
-		q := uint64(2*(a.totN-a.negAbove) - a.bNeg)
-		a.sq10 = a.sq10.add(mul128(uint64(a.bPos)*q, q))
-	}
-	if a.bNeg > 0 {
-		// r = 2P·V01 for each of the block's negatives.
-		r := uint64(2*a.posAbove + a.bPos)
-		a.sq01 = a.sq01.add(mul128(uint64(a.bNeg)*r, r))
-	}
-	a.posAbove += a.bPos
-	a.negAbove += a.bNeg
-	if a.bPos+a.bNeg > 0 {
-		if done := a.posAbove + a.negAbove; float64(done) >= a.rocNext || done == a.totP+a.totN {
-			a.roc = append(a.roc, [2]float64{float64(a.negAbove), float64(a.posAbove)})
-			a.rocNext = float64(done) + a.rocStep
+	var buf [512]block
+	pay = pay[:len(score)]
+	if idx == nil {
+		for k := 0; k < len(score); {
+			nb := 0
+			for ; k < len(score) && nb < len(buf); nb++ {
+				s := score[k]
+				rows, pos := uint32(1), pay[k]>>31
+				for k++; k < len(score) && score[k] == s; k++ {
+					rows++
+					pos += pay[k] >> 31
+				}
+				buf[nb] = block{s, rows, pos}
+			}
+			st.closeBlocks(buf[:nb], a, grid, order)
+		}
+	} else {
+		for k := 0; k < len(idx); {
+			nb := 0
+			for ; k < len(idx) && nb < len(buf); nb++ {
+				i := idx[k]
+				s := score[i]
+				rows, pos := uint32(1), pay[i]>>31
+				for k++; k < len(idx); k++ {
+					i = idx[k]
+					if score[i] != s {
+						break
+					}
+					rows++
+					pos += pay[i] >> 31
+				}
+				buf[nb] = block{s, rows, pos}
+			}
+			st.closeBlocks(buf[:nb], a, grid, order)
 		}
 	}
-	a.bPos, a.bNeg = 0, 0
+	// The last block always takes a ROC point.
+	if last := st.roc[len(st.roc)-1]; last != [2]float64{float64(st.above - st.posAbove), float64(st.posAbove)} {
+		st.roc = append(st.roc, [2]float64{float64(st.above - st.posAbove), float64(st.posAbove)})
+	}
+	recordDecision(a, grid, order, st.gi, math.Inf(-1), st.above, st.posAbove)
+	r.u2, r.ap, r.sq10, r.sq01, r.roc = st.u2, st.ap, st.sq10, st.sq01, st.roc
+}
+
+// block is a tie block of one group: its score, rows and positives.
+type block struct {
+	s         float64
+	rows, pos uint32
+}
+
+// blockState is a group's state between batches of blocks.
+type blockState struct {
+	above, posAbove int64 // rows and positives in closed blocks
+	u2              int64 // twice Mann–Whitney U
+	ap              float64
+	sq10, sq01      u128 // Σ over positives of q², over negatives of r²
+	totN            int64
+	rocStep         float64
+	rocNext         float64
+	roc             [][2]float64
+	gi              int     // the next decision threshold's position in order
+	nextTh          float64 // and its value (-Inf when none is left)
+}
+
+// closeBlocks closes the blocks bs in order. A block's pairs go to twice U
+// (a negative counts two for each positive above its block and one for
+// each positive in it), its positives times the precision with the whole
+// block predicted positive to average precision, its members' doubled
+// placements squared to the DeLong sums (q = 2N·V10 for a positive,
+// r = 2P·V01 for a negative), and it takes a ROC point when one is due.
+// Before a block with a score below the next decision threshold, the
+// counts of the rows above (those at or above the threshold) are recorded.
+func (st *blockState) closeBlocks(bs []block, a *groupAcc, grid []float64, order []int) {
+	above, posAbove := st.above, st.posAbove
+	u2, ap := st.u2, st.ap
+	sq10, sq01 := st.sq10, st.sq01
+	totN, rocNext, nextTh := st.totN, st.rocNext, st.nextTh
+	for _, b := range bs {
+		if b.s < nextTh {
+			st.gi, nextTh = recordDecision(a, grid, order, st.gi, b.s, above, posAbove)
+		}
+		rows, pos := int64(b.rows), int64(b.pos)
+		neg := rows - pos
+		tp := posAbove + pos
+		rr := uint64(2*posAbove + pos)
+		q := uint64(2*(totN-(above-posAbove)) - neg)
+		u2 += neg * int64(rr)
+		ap += float64(pos) * float64(tp) / float64(above+rows)
+		sq10 = sq10.add(mul128(uint64(pos)*q, q))
+		sq01 = sq01.add(mul128(uint64(neg)*rr, rr))
+		above += rows
+		posAbove = tp
+		if float64(above) >= rocNext {
+			st.roc = append(st.roc, [2]float64{float64(above - posAbove), float64(posAbove)})
+			rocNext = float64(above) + st.rocStep
+		}
+	}
+	st.above, st.posAbove, st.u2, st.ap, st.sq10, st.sq01 = above, posAbove, u2, ap, sq10, sq01
+	st.rocNext, st.nextTh = rocNext, nextTh
+}
+
+// recordDecision records the counts of the rows seen so far (rows, of
+// which pos positives) at every threshold of grid above s not yet
+// recorded (order from gi on), and returns the next threshold's position
+// in order and value (-Inf when none is left).
+func recordDecision(a *groupAcc, grid []float64, order []int, gi int, s float64, rows, pos int64) (int, float64) {
+	for gi < len(order) && grid[order[gi]] > s {
+		a.dcTP[order[gi]] = float64(pos)
+		a.dcFP[order[gi]] = float64(rows - pos)
+		gi++
+	}
+	if gi < len(order) {
+		return gi, grid[order[gi]]
+	}
+	return gi, math.Inf(-1)
 }
 
 // rowLoss is the log loss of one row with scores clipped to [eps, 1-eps].
