@@ -185,11 +185,9 @@ func (sw *sweep) calMomentsRange(w []uint8, G, lo, hi int) []calBins {
 			touched[cell] = true
 			list = append(list, int32(cell))
 		}
-		mom := cellMom[cell*calMoments:][:calMoments]
+		mom := (*[calMoments]float64)(cellMom[cell*calMoments:][:calMoments])
 		if wt == 1 {
-			for m := range mom {
-				mom[m] += dpow[m]
-			}
+			addMoments(mom, &dpow)
 		} else {
 			for m := range mom {
 				mom[m] += wt * dpow[m]
@@ -209,30 +207,48 @@ func (sw *sweep) calMomentsRange(w []uint8, G, lo, hi int) []calBins {
 	return bins
 }
 
+// addMoments adds d to m element by element, written out.
+func addMoments(m, d *[calMoments]float64) {
+	m[0] += d[0]
+	m[1] += d[1]
+	m[2] += d[2]
+	m[3] += d[3]
+	m[4] += d[4]
+	m[5] += d[5]
+	m[6] += d[6]
+	m[7] += d[7]
+	m[8] += d[8]
+	m[9] += d[9]
+	m[10] += d[10]
+	m[11] += d[11]
+	m[12] += d[12]
+}
+
+// addMoments is written out for calMoments = 13.
+var _ = [1]struct{}{}[calMoments-13]
+
 // momentSums computes a group's Newton sums from its binned moments at the
 // current parameters: the intercept model's when intercept is set (b = 1
-// and a = alpha), the slope model's otherwise.
+// and a = alpha), the slope model's otherwise. The intercept model needs
+// only three of the five sums, and skips the others.
+//
+// The loops over the expansion's orders are written out or run over
+// arrays of fixed size (no bounds checks); every sum is the same sequence
+// of floating-point operations as the plain loops, so the results are
+// identical bit for bit.
 func (b *calBins) momentSums(a, slope float64, t *calSums, intercept bool) {
 	const stride = calMoments + 1
-	var P [calOrder + 2]float64
 	var dk, ek [calOrder + 1]float64
 	g0, g1, i00, i01, i11 := b.sumY, b.sumYLP, 0.0, 0.0, 0.0
 	ll := 0.0
-	for j := 0; j < len(b.entries); j += stride {
+	for j := 0; j+stride <= len(b.entries); j += stride {
 		c := b.entries[j]
-		M := b.entries[j+1 : j+stride]
+		M := (*[calMoments]float64)(b.entries[j+1 : j+stride])
 		eta := a + slope*c
 		en := math.Exp(-eta)
 		s := 1 / (1 + en)
 		// P[k] = σ⁽ᵏ⁾ at the centre.
-		for k := range P {
-			coef := &sigmaPoly[k]
-			v := 0.0
-			for d := k + 1; d >= 1; d-- {
-				v = v*s + coef[d]
-			}
-			P[k] = v * s
-		}
+		P := sigmaDerivs(s)
 		bk := 1.0
 		for k := range dk {
 			dk[k] = P[k] * bk * invFact[k]
@@ -245,6 +261,16 @@ func (b *calBins) momentSums(a, slope float64, t *calSums, intercept bool) {
 			lb += dk[k-1] * slope / float64(k) * M[k]
 		}
 		ll -= lb
+		if intercept {
+			var sp, sq float64
+			for k := range dk {
+				sp += dk[k] * M[k]
+				sq += ek[k] * M[k]
+			}
+			g0 -= sp
+			i00 += sq
+			continue
+		}
 		var sp, spd, sq, sqd, sqdd float64
 		for k := range dk {
 			sp += dk[k] * M[k]
@@ -267,3 +293,25 @@ func (b *calBins) momentSums(a, slope float64, t *calSums, intercept bool) {
 	}
 	t.g0, t.g1, t.i00, t.i01, t.i11, t.llS = g0, g1, i00, i01, i11, ll
 }
+
+// sigmaDerivs returns σ⁽ᵏ⁾ for k = 0 … calOrder+1 as polynomials in s = σ
+// (sigmaPoly), each evaluated by Horner's rule from its highest power.
+func sigmaDerivs(s float64) (P [calOrder + 2]float64) {
+	c := &sigmaPoly
+	P[0] = c[0][1] * s
+	P[1] = (c[1][2]*s + c[1][1]) * s
+	P[2] = ((c[2][3]*s+c[2][2])*s + c[2][1]) * s
+	P[3] = (((c[3][4]*s+c[3][3])*s+c[3][2])*s + c[3][1]) * s
+	P[4] = ((((c[4][5]*s+c[4][4])*s+c[4][3])*s+c[4][2])*s + c[4][1]) * s
+	P[5] = (((((c[5][6]*s+c[5][5])*s+c[5][4])*s+c[5][3])*s+c[5][2])*s + c[5][1]) * s
+	P[6] = ((((((c[6][7]*s+c[6][6])*s+c[6][5])*s+c[6][4])*s+c[6][3])*s+c[6][2])*s + c[6][1]) * s
+	P[7] = (((((((c[7][8]*s+c[7][7])*s+c[7][6])*s+c[7][5])*s+c[7][4])*s+c[7][3])*s+c[7][2])*s + c[7][1]) * s
+	P[8] = ((((((((c[8][9]*s+c[8][8])*s+c[8][7])*s+c[8][6])*s+c[8][5])*s+c[8][4])*s+c[8][3])*s+c[8][2])*s + c[8][1]) * s
+	P[9] = (((((((((c[9][10]*s+c[9][9])*s+c[9][8])*s+c[9][7])*s+c[9][6])*s+c[9][5])*s+c[9][4])*s+c[9][3])*s+c[9][2])*s + c[9][1]) * s
+	P[10] = ((((((((((c[10][11]*s+c[10][10])*s+c[10][9])*s+c[10][8])*s+c[10][7])*s+c[10][6])*s+c[10][5])*s+c[10][4])*s+c[10][3])*s+c[10][2])*s + c[10][1]) * s
+	P[11] = (((((((((((c[11][12]*s+c[11][11])*s+c[11][10])*s+c[11][9])*s+c[11][8])*s+c[11][7])*s+c[11][6])*s+c[11][5])*s+c[11][4])*s+c[11][3])*s+c[11][2])*s + c[11][1]) * s
+	return P
+}
+
+// sigmaDerivs is written out for calOrder = 10.
+var _ = [1]struct{}{}[calOrder-10]

@@ -3,7 +3,6 @@ package evalstat
 import (
 	"math"
 	"math/bits"
-	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -100,8 +99,15 @@ func (sw *sweep) run(acc []groupAcc, rocPoints int, grid []float64) {
 	// the placement of each dimension's rows need them.
 	nc := len(sw.cellGroups) / max(dims, 1)
 	cellN := make([]int64, 2*nc)
-	for _, p := range sw.pay {
-		cellN[2*int(p&^labelBit)+int(p>>31)]++
+	// Rows per segment (of sweepSegment rows) and cell, for rankDim.
+	segN := make([]int32, (len(sw.pay)+sweepSegment-1)/sweepSegment*nc)
+	for lo := 0; lo < len(sw.pay); lo += sweepSegment {
+		sn := segN[lo/sweepSegment*nc:][:nc]
+		for _, p := range sw.pay[lo:min(lo+sweepSegment, len(sw.pay))] {
+			c := p &^ labelBit
+			cellN[2*int(c)+int(p>>31)]++
+			sn[c]++
+		}
 	}
 	ranks := make([]rankAcc, G)
 	for c := range nc {
@@ -131,7 +137,7 @@ func (sw *sweep) run(acc []groupAcc, rocPoints int, grid []float64) {
 	items := 1 + dims // the additive pass, then one item per dimension
 	var next atomic.Int64
 	work := func() {
-		var idx []int32 // this goroutine's placement buffer
+		var keys []uint64 // this goroutine's placement buffer
 		for {
 			k := int(next.Add(1) - 1)
 			if k >= items {
@@ -141,7 +147,7 @@ func (sw *sweep) run(acc []groupAcc, rocPoints int, grid []float64) {
 				sw.additive(cells)
 				continue
 			}
-			idx = sw.rankDim(k-1, cellN, idx, ranks, acc, grid, order)
+			keys = sw.rankDim(k-1, segN, keys, ranks, acc, grid, order)
 		}
 	}
 	var wg sync.WaitGroup
@@ -214,13 +220,21 @@ func (sw *sweep) additive(cells []cellSums) {
 	}
 }
 
-// rankDim computes the rank statistics of the groups of dimension d. When
-// the dimension has more than one group, the row numbers are placed group
-// by group into idx (grown as needed and returned for reuse), in row order
-// within each group.
-func (sw *sweep) rankDim(d int, cellN []int64, idx []int32, ranks []rankAcc, acc []groupAcc, grid []float64, order []int) []int32 {
+// sweepSegment is the number of rows placed group by group at a time in
+// rankDim: their packed keys (8 bytes each) stay in the second-level cache.
+const sweepSegment = 1 << 15
+
+// rankDim computes the rank statistics of the groups of dimension d. The
+// rows are taken in segments of sweepSegment rows; a segment's rows are
+// placed group by group into keys (a stable counting sort, with the
+// segment's rows per cell segN counted beforehand, so each group's
+// rows stay in descending score order), each packed with its label in one
+// word (sortKey), and each group's part is fed to its sweep, which carries
+// its state (and its open tie block) from one segment to the next. keys is
+// grown as needed and returned for reuse.
+func (sw *sweep) rankDim(d int, segN []int32, keys []uint64, ranks []rankAcc, acc []groupAcc, grid []float64, order []int) []uint64 {
 	dims := sw.dims
-	nc := len(cellN) / 2
+	nc := len(sw.cellGroups) / max(dims, 1)
 	// The dimension's groups, numbered in order of first appearance.
 	slot := make(map[int32]int32)
 	var groups []int32
@@ -235,34 +249,60 @@ func (sw *sweep) rankDim(d int, cellN []int64, idx []int32, ranks []rankAcc, acc
 		}
 		cellSlot[c] = s
 	}
-	if len(groups) == 1 {
-		g := groups[0]
-		ranks[g].sweepRows(sw.score, sw.pay, nil, &acc[g], grid, order)
-		return idx
+	gs := make([]groupSweep, len(groups))
+	for s, g := range groups {
+		gs[s].start(&ranks[g], grid, order)
 	}
-	// A stable counting sort of the row numbers by group.
+	if cap(keys) < sweepSegment {
+		keys = make([]uint64, sweepSegment)
+	}
+	keys = keys[:sweepSegment]
 	off := make([]int, len(groups)+1)
-	for c := range nc {
-		off[cellSlot[c]+1] += int(cellN[2*c] + cellN[2*c+1])
-	}
-	for s := range groups {
-		off[s+1] += off[s]
-	}
-	n := len(sw.pay)
-	if cap(idx) < n {
-		idx = make([]int32, n)
-	}
-	idx = idx[:n]
-	pos := slices.Clone(off[:len(groups)])
-	for i, p := range sw.pay {
-		s := cellSlot[p&^labelBit]
-		idx[pos[s]] = int32(i)
-		pos[s]++
+	pos := make([]int, len(groups))
+	score, pay := sw.score, sw.pay[:len(sw.score)]
+	for lo := 0; lo < len(score); lo += sweepSegment {
+		hi := min(lo+sweepSegment, len(score))
+		if len(groups) == 1 {
+			for i := lo; i < hi; i++ {
+				keys[i-lo] = sortKey(score[i], pay[i])
+			}
+			gs[0].feed(keys[:hi-lo], &acc[groups[0]], grid, order)
+			continue
+		}
+		clear(off)
+		for c, n := range segN[lo/sweepSegment*nc:][:nc] {
+			off[cellSlot[c]+1] += int(n)
+		}
+		for s := range groups {
+			off[s+1] += off[s]
+		}
+		copy(pos, off)
+		for i := lo; i < hi; i++ {
+			p := pay[i]
+			s := cellSlot[p&^labelBit]
+			keys[pos[s]] = sortKey(score[i], p)
+			pos[s]++
+		}
+		for s, g := range groups {
+			gs[s].feed(keys[off[s]:off[s+1]], &acc[g], grid, order)
+		}
 	}
 	for s, g := range groups {
-		ranks[g].sweepRows(sw.score, sw.pay, idx[off[s]:off[s+1]], &acc[g], grid, order)
+		gs[s].finish(&ranks[g], &acc[g], grid, order)
 	}
-	return idx
+	return keys
+}
+
+// sortKey packs a score in [0, 1] and a row's label bit in one word: the
+// score's bits without the sign (so -0 reads 0, as equal in comparisons),
+// and the label in the sign bit.
+func sortKey(s float64, p uint32) uint64 {
+	return math.Float64bits(s)&^(1<<63) | uint64(p&labelBit)<<32
+}
+
+// keyScore returns the score of a sortKey.
+func keyScore(k uint64) float64 {
+	return math.Float64frombits(k &^ (1 << 63))
 }
 
 // delongSum returns (a·Σq² − (2U)²) / (4·b²·a), the DeLong component of the
@@ -315,62 +355,62 @@ type rankAcc struct {
 	roc        [][2]float64
 }
 
-// sweepRows sweeps one group's rows in descending score order (rows idx of
-// score and pay, or all of them when idx is nil) and sets r's rank
-// statistics, ROC points and a's decision-curve counts.
+// groupSweep is the sweep of one group's rows, fed in descending score
+// order a part at a time (feed), then finished (finish).
 //
-// The rows are taken in tie blocks (runs of equal scores), in batches: a
-// first loop finds up to len(buf) blocks and counts their rows and
-// positives, then closeBlocks closes them in order. Two short loops with
-// few live values keep their state in registers where one loop doing both
-// would spill it to memory at every row.
-func (r *rankAcc) sweepRows(score []float64, pay []uint32, idx []int32, a *groupAcc, grid []float64, order []int) {
-	st := blockState{totN: r.totN, rocStep: r.rocStep, rocNext: r.rocStep, roc: r.roc, nextTh: math.Inf(-1)}
+// The rows are taken in tie blocks (runs of equal scores): feed finds the
+// blocks and counts their rows and positives into a buffer, which
+// closeBlocks closes in order. Two short loops with few live values keep
+// their state in registers where one loop doing both would spill it to
+// memory at every row.
+type groupSweep struct {
+	blockState
+	key       uint64 // the open block's first key
+	rows, pos uint32 // its rows and positives (rows 0: no open block)
+}
+
+func (g *groupSweep) start(r *rankAcc, grid []float64, order []int) {
+	g.blockState = blockState{totN: r.totN, tot: r.totN + r.totP, rocStep: r.rocStep, rocNext: r.rocStep, roc: r.roc, nextTh: math.Inf(-1)}
 	if len(order) > 0 {
-		st.nextTh = grid[order[0]]
+		g.nextTh = grid[order[0]]
 	}
-	var buf [512]block
-	pay = pay[:len(score)]
-	if idx == nil {
-		for k := 0; k < len(score); {
-			nb := 0
-			for ; k < len(score) && nb < len(buf); nb++ {
-				s := score[k]
-				rows, pos := uint32(1), pay[k]>>31
-				for k++; k < len(score) && score[k] == s; k++ {
-					rows++
-					pos += pay[k] >> 31
+}
+
+// feed sweeps the group's next rows, keys (sortKey), which follow those
+// fed before.
+func (g *groupSweep) feed(keys []uint64, a *groupAcc, grid []float64, order []int) {
+	var buf [256]block
+	key, rows, pos := g.key, g.rows, g.pos
+	for i := 0; i < len(keys); {
+		nb := 0
+		for ; i < len(keys); i++ {
+			k := keys[i]
+			if (k^key)<<1 != 0 { // another score: the open block ends
+				if rows > 0 {
+					buf[nb] = block{s: keyScore(key), rows: rows, pos: pos}
+					nb++
 				}
-				buf[nb] = block{s, rows, pos}
-			}
-			st.closeBlocks(buf[:nb], a, grid, order)
-		}
-	} else {
-		for k := 0; k < len(idx); {
-			nb := 0
-			for ; k < len(idx) && nb < len(buf); nb++ {
-				i := idx[k]
-				s := score[i]
-				rows, pos := uint32(1), pay[i]>>31
-				for k++; k < len(idx); k++ {
-					i = idx[k]
-					if score[i] != s {
-						break
-					}
-					rows++
-					pos += pay[i] >> 31
+				key, rows, pos = k, 0, 0
+				if nb == len(buf) {
+					break
 				}
-				buf[nb] = block{s, rows, pos}
 			}
-			st.closeBlocks(buf[:nb], a, grid, order)
+			rows++
+			pos += uint32(k >> 63)
 		}
+		g.closeBlocks(buf[:nb], a, grid, order)
 	}
-	// The last block always takes a ROC point.
-	if last := st.roc[len(st.roc)-1]; last != [2]float64{float64(st.above - st.posAbove), float64(st.posAbove)} {
-		st.roc = append(st.roc, [2]float64{float64(st.above - st.posAbove), float64(st.posAbove)})
+	g.key, g.rows, g.pos = key, rows, pos
+}
+
+// finish closes the last block and sets r's rank statistics and ROC
+// points, and a's remaining decision-curve counts.
+func (g *groupSweep) finish(r *rankAcc, a *groupAcc, grid []float64, order []int) {
+	if g.rows > 0 {
+		g.closeBlocks([]block{{s: keyScore(g.key), rows: g.rows, pos: g.pos}}, a, grid, order)
 	}
-	recordDecision(a, grid, order, st.gi, math.Inf(-1), st.above, st.posAbove)
-	r.u2, r.ap, r.sq10, r.sq01, r.roc = st.u2, st.ap, st.sq10, st.sq01, st.roc
+	recordDecision(a, grid, order, g.gi, math.Inf(-1), g.above, g.posAbove)
+	r.u2, r.ap, r.sq10, r.sq01, r.roc = g.u2, g.ap, g.sq10, g.sq01, g.roc
 }
 
 // block is a tie block of one group: its score, rows and positives.
@@ -384,8 +424,8 @@ type blockState struct {
 	above, posAbove int64 // rows and positives in closed blocks
 	u2              int64 // twice Mann–Whitney U
 	ap              float64
-	sq10, sq01      u128 // Σ over positives of q², over negatives of r²
-	totN            int64
+	sq10, sq01      u128  // Σ over positives of q², over negatives of r²
+	totN, tot       int64 // the group's negatives and rows
 	rocStep         float64
 	rocNext         float64
 	roc             [][2]float64
@@ -398,9 +438,10 @@ type blockState struct {
 // each positive in it), its positives times the precision with the whole
 // block predicted positive to average precision, its members' doubled
 // placements squared to the DeLong sums (q = 2N·V10 for a positive,
-// r = 2P·V01 for a negative), and it takes a ROC point when one is due.
-// Before a block with a score below the next decision threshold, the
-// counts of the rows above (those at or above the threshold) are recorded.
+// r = 2P·V01 for a negative), and it takes a ROC point when one is due
+// (always at the group's last block). Before a block with a score below
+// the next decision threshold, the counts of the rows above (those at or
+// above the threshold) are recorded.
 func (st *blockState) closeBlocks(bs []block, a *groupAcc, grid []float64, order []int) {
 	above, posAbove := st.above, st.posAbove
 	u2, ap := st.u2, st.ap
@@ -421,7 +462,7 @@ func (st *blockState) closeBlocks(bs []block, a *groupAcc, grid []float64, order
 		sq01 = sq01.add(mul128(uint64(neg)*rr, rr))
 		above += rows
 		posAbove = tp
-		if float64(above) >= rocNext {
+		if float64(above) >= rocNext || above == st.tot {
 			st.roc = append(st.roc, [2]float64{float64(above - posAbove), float64(posAbove)})
 			rocNext = float64(above) + st.rocStep
 		}
