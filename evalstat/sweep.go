@@ -251,7 +251,7 @@ func (sw *sweep) rankDim(d int, segN []int32, keys []uint64, ranks []rankAcc, ac
 	}
 	gs := make([]groupSweep, len(groups))
 	for s, g := range groups {
-		gs[s].start(&ranks[g], grid, order)
+		gs[s].start(&ranks[g], &acc[g], grid, order)
 	}
 	if cap(keys) < sweepSegment {
 		keys = make([]uint64, sweepSegment)
@@ -266,7 +266,7 @@ func (sw *sweep) rankDim(d int, segN []int32, keys []uint64, ranks []rankAcc, ac
 			for i := lo; i < hi; i++ {
 				keys[i-lo] = sortKey(score[i], pay[i])
 			}
-			gs[0].feed(keys[:hi-lo], &acc[groups[0]], grid, order)
+			gs[0].feed(keys[:hi-lo])
 			continue
 		}
 		clear(off)
@@ -283,12 +283,12 @@ func (sw *sweep) rankDim(d int, segN []int32, keys []uint64, ranks []rankAcc, ac
 			keys[pos[s]] = sortKey(score[i], p)
 			pos[s]++
 		}
-		for s, g := range groups {
-			gs[s].feed(keys[off[s]:off[s+1]], &acc[g], grid, order)
+		for s := range groups {
+			gs[s].feed(keys[off[s]:off[s+1]])
 		}
 	}
 	for s, g := range groups {
-		gs[s].finish(&ranks[g], &acc[g], grid, order)
+		gs[s].finish(&ranks[g])
 	}
 	return keys
 }
@@ -369,8 +369,9 @@ type groupSweep struct {
 	rows, pos uint32 // its rows and positives (rows 0: no open block)
 }
 
-func (g *groupSweep) start(r *rankAcc, grid []float64, order []int) {
-	g.blockState = blockState{totN: r.totN, tot: r.totN + r.totP, rocStep: r.rocStep, rocNext: r.rocStep, roc: r.roc, nextTh: math.Inf(-1)}
+func (g *groupSweep) start(r *rankAcc, a *groupAcc, grid []float64, order []int) {
+	g.blockState = blockState{totN: r.totN, rocStep: r.rocStep, rocNext: int64(math.Ceil(r.rocStep)), roc: r.roc,
+		acc: a, grid: grid, order: order, nextTh: math.Inf(-1)}
 	if len(order) > 0 {
 		g.nextTh = grid[order[0]]
 	}
@@ -378,7 +379,7 @@ func (g *groupSweep) start(r *rankAcc, grid []float64, order []int) {
 
 // feed sweeps the group's next rows, keys (sortKey), which follow those
 // fed before.
-func (g *groupSweep) feed(keys []uint64, a *groupAcc, grid []float64, order []int) {
+func (g *groupSweep) feed(keys []uint64) {
 	var buf [256]block
 	key, rows, pos := g.key, g.rows, g.pos
 	for i := 0; i < len(keys); {
@@ -398,18 +399,22 @@ func (g *groupSweep) feed(keys []uint64, a *groupAcc, grid []float64, order []in
 			rows++
 			pos += uint32(k >> 63)
 		}
-		g.closeBlocks(buf[:nb], a, grid, order)
+		g.closeBlocks(buf[:nb])
 	}
 	g.key, g.rows, g.pos = key, rows, pos
 }
 
 // finish closes the last block and sets r's rank statistics and ROC
-// points, and a's remaining decision-curve counts.
-func (g *groupSweep) finish(r *rankAcc, a *groupAcc, grid []float64, order []int) {
+// points (the last block always takes one), and the remaining
+// decision-curve counts.
+func (g *groupSweep) finish(r *rankAcc) {
 	if g.rows > 0 {
-		g.closeBlocks([]block{{s: keyScore(g.key), rows: g.rows, pos: g.pos}}, a, grid, order)
+		g.closeBlocks([]block{{s: keyScore(g.key), rows: g.rows, pos: g.pos}})
 	}
-	recordDecision(a, grid, order, g.gi, math.Inf(-1), g.above, g.posAbove)
+	if end := [2]float64{float64(g.above - g.posAbove), float64(g.posAbove)}; g.roc[len(g.roc)-1] != end {
+		g.roc = append(g.roc, end)
+	}
+	recordDecision(g.acc, g.grid, g.order, g.gi, math.Inf(-1), g.above, g.posAbove)
 	r.u2, r.ap, r.sq10, r.sq01, r.roc = g.u2, g.ap, g.sq10, g.sq01, g.roc
 }
 
@@ -424,11 +429,14 @@ type blockState struct {
 	above, posAbove int64 // rows and positives in closed blocks
 	u2              int64 // twice Mann–Whitney U
 	ap              float64
-	sq10, sq01      u128  // Σ over positives of q², over negatives of r²
-	totN, tot       int64 // the group's negatives and rows
+	sq10, sq01      u128 // Σ over positives of q², over negatives of r²
+	totN            int64
 	rocStep         float64
-	rocNext         float64
+	rocNext         int64 // rows after which the next ROC point is due
 	roc             [][2]float64
+	acc             *groupAcc // where the decision curve goes
+	grid            []float64
+	order           []int
 	gi              int     // the next decision threshold's position in order
 	nextTh          float64 // and its value (-Inf when none is left)
 }
@@ -439,17 +447,18 @@ type blockState struct {
 // block predicted positive to average precision, its members' doubled
 // placements squared to the DeLong sums (q = 2N·V10 for a positive,
 // r = 2P·V01 for a negative), and it takes a ROC point when one is due
-// (always at the group's last block). Before a block with a score below
-// the next decision threshold, the counts of the rows above (those at or
-// above the threshold) are recorded.
-func (st *blockState) closeBlocks(bs []block, a *groupAcc, grid []float64, order []int) {
+// (finish adds the last block's). Before a block with a score below the
+// next decision threshold, the counts of the rows above (those at or above
+// the threshold) are recorded.
+func (st *blockState) closeBlocks(bs []block) {
 	above, posAbove := st.above, st.posAbove
 	u2, ap := st.u2, st.ap
 	sq10, sq01 := st.sq10, st.sq01
 	totN, rocNext, nextTh := st.totN, st.rocNext, st.nextTh
-	for _, b := range bs {
+	for j := range bs {
+		b := &bs[j]
 		if b.s < nextTh {
-			st.gi, nextTh = recordDecision(a, grid, order, st.gi, b.s, above, posAbove)
+			nextTh = st.record(b.s, above, posAbove)
 		}
 		rows, pos := int64(b.rows), int64(b.pos)
 		neg := rows - pos
@@ -462,13 +471,29 @@ func (st *blockState) closeBlocks(bs []block, a *groupAcc, grid []float64, order
 		sq01 = sq01.add(mul128(uint64(neg)*rr, rr))
 		above += rows
 		posAbove = tp
-		if float64(above) >= rocNext || above == st.tot {
-			st.roc = append(st.roc, [2]float64{float64(above - posAbove), float64(posAbove)})
-			rocNext = float64(above) + st.rocStep
+		if above >= rocNext {
+			rocNext = st.rocPoint(above, posAbove)
 		}
 	}
 	st.above, st.posAbove, st.u2, st.ap, st.sq10, st.sq01 = above, posAbove, u2, ap, sq10, sq01
 	st.rocNext, st.nextTh = rocNext, nextTh
+}
+
+// rocPoint takes a ROC point after rows rows, pos of them positive, and
+// returns the row count at which the next one is due: the first integer
+// at or above rows + rocStep.
+func (st *blockState) rocPoint(rows, pos int64) int64 {
+	st.roc = append(st.roc, [2]float64{float64(rows - pos), float64(pos)})
+	return int64(math.Ceil(float64(rows) + st.rocStep))
+}
+
+// record records the decision-curve counts of the rows above a block of
+// score s (rows rows, pos of them positive) at the thresholds above s not
+// yet recorded, and returns the next threshold.
+func (st *blockState) record(s float64, rows, pos int64) float64 {
+	var next float64
+	st.gi, next = recordDecision(st.acc, st.grid, st.order, st.gi, s, rows, pos)
+	return next
 }
 
 // recordDecision records the counts of the rows seen so far (rows, of
