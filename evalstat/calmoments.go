@@ -124,14 +124,12 @@ func (sw *sweep) calMomentsRange(w []uint8, G, lo, hi int) []calBins {
 	dims := sw.dims
 	nc := len(sw.cellGroups) / dims
 	const stride = calMoments + 1
-	cellMom := make([]float64, nc*calMoments)
-	cellY := make([]float64, 2*nc) // Σw·y, Σw·y·lp per cell
-	touched := make([]bool, nc)
+	cm := make([]cellMoments, nc)
 	list := make([]int32, 0, nc)
 	curBin, curC := math.MinInt, 0.0
 	flush := func() {
 		for _, cell := range list {
-			mom := cellMom[int(cell)*calMoments:][:calMoments]
+			mom := &cm[cell].mom
 			for _, g := range sw.cellGroups[int(cell)*dims:][:dims] {
 				b := &bins[g]
 				if b.last != curBin {
@@ -147,8 +145,8 @@ func (sw *sweep) calMomentsRange(w []uint8, G, lo, hi int) []calBins {
 					e[m] += mom[m]
 				}
 			}
-			clear(mom)
-			touched[cell] = false
+			*mom = [calMoments]float64{}
+			cm[cell].touched = false
 		}
 		list = list[:0]
 	}
@@ -172,20 +170,16 @@ func (sw *sweep) calMomentsRange(w []uint8, G, lo, hi int) []calBins {
 				flush()
 				curBin, curC = bin, (float64(bin)+0.5)*calBinWidth
 			}
-			d := lp - curC
-			x := 1.0
-			for m := range dpow {
-				dpow[m] = x
-				x *= d
-			}
+			dpow = powers(lp - curC)
 		}
 		p := sw.pay[i]
 		cell := int(p &^ labelBit)
-		if !touched[cell] {
-			touched[cell] = true
+		c := &cm[cell]
+		if !c.touched {
+			c.touched = true
 			list = append(list, int32(cell))
 		}
-		mom := (*[calMoments]float64)(cellMom[cell*calMoments:][:calMoments])
+		mom := &c.mom
 		if wt == 1 {
 			addMoments(mom, &dpow)
 		} else {
@@ -194,17 +188,43 @@ func (sw *sweep) calMomentsRange(w []uint8, G, lo, hi int) []calBins {
 			}
 		}
 		wy := wt * float64(p>>31)
-		cellY[2*cell] += wy
-		cellY[2*cell+1] += wy * lp
+		c.y += wy
+		c.ylp += wy * lp
 	}
 	flush()
 	for cell := range nc {
 		for _, g := range sw.cellGroups[cell*dims:][:dims] {
-			bins[g].sumY += cellY[2*cell]
-			bins[g].sumYLP += cellY[2*cell+1]
+			bins[g].sumY += cm[cell].y
+			bins[g].sumYLP += cm[cell].ylp
 		}
 	}
 	return bins
+}
+
+// cellMoments are one cell's moments in the current bin, and its Σw·y and
+// Σw·y·lp over the range.
+type cellMoments struct {
+	mom     [calMoments]float64
+	y, ylp  float64
+	touched bool // in the list of cells met in the current bin
+}
+
+// powers returns 1, d, d², … as the running product x *= d computes them.
+func powers(d float64) (p [calMoments]float64) {
+	p[0] = 1
+	p[1] = d
+	p[2] = p[1] * d
+	p[3] = p[2] * d
+	p[4] = p[3] * d
+	p[5] = p[4] * d
+	p[6] = p[5] * d
+	p[7] = p[6] * d
+	p[8] = p[7] * d
+	p[9] = p[8] * d
+	p[10] = p[9] * d
+	p[11] = p[10] * d
+	p[12] = p[11] * d
+	return p
 }
 
 // addMoments adds d to m element by element, written out.
