@@ -22,8 +22,8 @@ for bin in "$@"; do
 	# The functions of evalstat and cmd/ethos are deterministic; the
 	# process total also holds the runtime's lock spinning, which varies
 	# with how valgrind serialises the threads.
-	own=$(awk '/ethos-imaging\/ethos\/(evalstat|cmd)|main\./ {gsub(",", "", $1); s += $1} END {printf "%d", s}' "$work/fn.txt")
-	locks=$(awk '/runtime\/lock_/ {gsub(",", "", $1); s += $1} END {printf "%d", s}' "$work/fn.txt")
+	own=$(awk '/ethos-imaging\/ethos\/(evalstat|cmd)|main\./ {gsub(",", "", $1); s += $1} END {printf "%.0f", s}' "$work/fn.txt")
+	locks=$(awk '/runtime\/lock_/ {gsub(",", "", $1); s += $1} END {printf "%.0f", s}' "$work/fn.txt")
 	echo "## $bin: $total instructions ($own in evalstat and cmd/ethos, $locks in runtime locks)"
 	sed -n '1,10p' "$work/fn.txt"
 	echo

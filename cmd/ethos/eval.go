@@ -263,7 +263,8 @@ func writeEvalOutput(env *Env, o *evalOptions, rep *evalstat.Report) error {
 // SetIndent("", "  ") writes, without the general indenter's validating
 // scanner (a third of the time of writing a large report went there). Empty
 // objects and arrays stay {} and []; string contents are copied as they
-// are, escapes included.
+// are, escapes included. Runs of bytes that need no change (numbers,
+// literals, string contents) are copied whole.
 func indentJSON(b []byte) []byte {
 	out := make([]byte, 0, len(b)+len(b)/2)
 	depth := 0
@@ -275,13 +276,23 @@ func indentJSON(b []byte) []byte {
 	}
 	for i := 0; i < len(b); i++ {
 		c := b[i]
+		if !jsonStructural[c] {
+			j := i + 1
+			for j < len(b) && !jsonStructural[b[j]] {
+				j++
+			}
+			out = append(out, b[i:j]...)
+			i = j - 1
+			continue
+		}
 		switch c {
 		case '"':
 			j := i + 1
-			for ; j < len(b) && b[j] != '"'; j++ {
+			for j < len(b) && b[j] != '"' {
 				if b[j] == '\\' {
 					j++
 				}
+				j++
 			}
 			out = append(out, b[i:min(j+1, len(b))]...)
 			i = j
@@ -303,12 +314,14 @@ func indentJSON(b []byte) []byte {
 			newline()
 		case ':':
 			out = append(out, ':', ' ')
-		default:
-			out = append(out, c)
 		}
 	}
 	return append(out, '\n')
 }
+
+// jsonStructural marks the bytes indentJSON acts on: a string's opening
+// quote and the punctuation outside strings.
+var jsonStructural = [256]bool{'"': true, '{': true, '[': true, '}': true, ']': true, ',': true, ':': true}
 
 // writeFileAtomic writes path through a temporary file in the same
 // directory, synced and renamed, so a reader never sees a partial file.
