@@ -4,7 +4,8 @@
 # groups at 10^5 and 10^6 rows (and 10^7 when present), one attribute, two
 # attributes without the intersection, the 50 intersections as one
 # attribute, no attribute, one worker, the real flchain table, and
-# bootstraps (every metric, AUROC alone, clustered by patient). Any
+# bootstraps (every metric, AUROC alone, clustered by patient, with the
+# calibration refitted from weighted binned moments). Any
 # difference is printed and makes the script fail.
 #
 #   bench/eval/identical.sh WORKDIR BIN_A BIN_B
@@ -25,6 +26,7 @@ cases=(
 	"rows100000.csv|$full --bootstrap 20 --seed 7"
 	"rows100000.csv|$full --bootstrap 20 --bootstrap-metrics auroc"
 	"rows100000.csv|$full --bootstrap 20 --patient patient_id"
+	"rows100000.csv|--label label --score score --group sex --group race --intersect --bootstrap 5 --bootstrap-calibration"
 	"flchain-scored.csv|--label death --score score --group sex --group age_band --intersect --prevalence 0.3"
 	"flchain-scored.csv|--label death --score score --group sex --bootstrap 50 --bootstrap-calibration"
 )
