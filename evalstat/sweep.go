@@ -4,7 +4,6 @@ import (
 	"math"
 	"math/bits"
 	"sync"
-	"sync/atomic"
 )
 
 // logLossEps is the clipping bound of log loss: scores are clipped to
@@ -134,27 +133,13 @@ func (sw *sweep) run(acc []groupAcc, rocPoints int, grid []float64) {
 		}
 	}
 	cells := make([]cellSums, nc)
-	items := 1 + dims // the additive pass, then one item per dimension
-	var next atomic.Int64
-	work := func() {
-		var keys []uint64 // this goroutine's placement buffer
-		for {
-			k := int(next.Add(1) - 1)
-			if k >= items {
-				return
-			}
-			if k == 0 {
-				sw.additive(cells)
-				continue
-			}
-			keys = sw.rankDim(k-1, segN, keys, ranks, acc, grid, order)
-		}
-	}
+	parts := sw.dimParts()
 	var wg sync.WaitGroup
-	for range min(max(sw.workers, 1), items) - 1 {
-		wg.Go(work)
+	for _, ds := range parts[1:] {
+		wg.Go(func() { sw.rankDims(ds, segN, ranks, acc, grid, order) })
 	}
-	work()
+	sw.additive(cells)
+	sw.rankDims(parts[0], segN, ranks, acc, grid, order)
 	wg.Wait()
 	for g := range ranks {
 		r := &ranks[g]
@@ -220,77 +205,116 @@ func (sw *sweep) additive(cells []cellSums) {
 	}
 }
 
-// sweepSegment is the number of rows placed group by group at a time in
-// rankDim: their packed keys (8 bytes each) stay in the second-level cache.
-const sweepSegment = 1 << 15
+// sweepSegment is the number of rows rankDims takes at a time: their
+// packed keys and cells, and one dimension's placement of them, stay in
+// the second-level cache.
+const sweepSegment = 1 << 14
 
-// rankDim computes the rank statistics of the groups of dimension d. The
-// rows are taken in segments of sweepSegment rows; a segment's rows are
-// placed group by group into keys (a stable counting sort, with the
-// segment's rows per cell segN counted beforehand, so each group's
-// rows stay in descending score order), each packed with its label in one
-// word (sortKey), and each group's part is fed to its sweep, which carries
-// its state (and its open tie block) from one segment to the next. keys is
-// grown as needed and returned for reuse.
-func (sw *sweep) rankDim(d int, segN []int32, keys []uint64, ranks []rankAcc, acc []groupAcc, grid []float64, order []int) []uint64 {
+// dimParts splits the layout's dimensions (groupings) between up to
+// sw.workers goroutines (two at most). Each group belongs to exactly one
+// dimension and is swept by one goroutine, by the same code whichever it
+// is. The first part also does the additive pass (about the cost of one
+// dimension), so it gets fewer dimensions.
+func (sw *sweep) dimParts() [][]int {
+	all := make([]int, sw.dims)
+	for d := range all {
+		all[d] = d
+	}
+	if sw.workers < 2 || sw.dims < 2 {
+		return [][]int{all}
+	}
+	k := (sw.dims - 1) / 2
+	return [][]int{all[:k], all[k:]}
+}
+
+// rankDims computes the rank statistics of the groups of dimensions ds.
+// The rows are taken in segments of sweepSegment rows, read once: each
+// row's score and label are packed in one word (sortKey) next to its
+// cell. For a dimension with one group, the segment's keys are fed to its
+// sweep as they are; otherwise they are placed group by group (a stable
+// counting sort, with the segment's rows per cell segN counted
+// beforehand, so each group's rows stay in descending score order) and
+// each group's part is fed to its sweep, which carries its state (and its
+// open tie block) from one segment to the next.
+func (sw *sweep) rankDims(ds []int, segN []int32, ranks []rankAcc, acc []groupAcc, grid []float64, order []int) {
+	if len(ds) == 0 {
+		return
+	}
 	dims := sw.dims
 	nc := len(sw.cellGroups) / max(dims, 1)
-	// The dimension's groups, numbered in order of first appearance.
-	slot := make(map[int32]int32)
-	var groups []int32
-	cellSlot := make([]int32, nc)
-	for c := range nc {
-		g := sw.cellGroups[c*dims+d]
-		s, ok := slot[g]
-		if !ok {
-			s = int32(len(groups))
-			slot[g] = s
-			groups = append(groups, g)
+	type dimSweep struct {
+		groups   []int32
+		cellSlot []int32 // cell → the group's place in groups
+		gs       []groupSweep
+		off      []int
+	}
+	dsw := make([]dimSweep, len(ds))
+	for k, d := range ds {
+		x := &dsw[k]
+		// The dimension's groups, numbered in order of first appearance.
+		slot := make(map[int32]int32)
+		x.cellSlot = make([]int32, nc)
+		for c := range nc {
+			g := sw.cellGroups[c*dims+d]
+			s, ok := slot[g]
+			if !ok {
+				s = int32(len(x.groups))
+				slot[g] = s
+				x.groups = append(x.groups, g)
+			}
+			x.cellSlot[c] = s
 		}
-		cellSlot[c] = s
+		x.gs = make([]groupSweep, len(x.groups))
+		for s, g := range x.groups {
+			x.gs[s].start(&ranks[g], &acc[g], grid, order)
+		}
+		x.off = make([]int, len(x.groups)+1)
 	}
-	gs := make([]groupSweep, len(groups))
-	for s, g := range groups {
-		gs[s].start(&ranks[g], &acc[g], grid, order)
-	}
-	if cap(keys) < sweepSegment {
-		keys = make([]uint64, sweepSegment)
-	}
-	keys = keys[:sweepSegment]
-	off := make([]int, len(groups)+1)
-	pos := make([]int, len(groups))
+	segKeys := make([]uint64, sweepSegment)
+	segCell := make([]uint32, sweepSegment)
+	keys := make([]uint64, sweepSegment)
+	var pos []int
 	score, pay := sw.score, sw.pay[:len(sw.score)]
 	for lo := 0; lo < len(score); lo += sweepSegment {
 		hi := min(lo+sweepSegment, len(score))
-		if len(groups) == 1 {
-			for i := lo; i < hi; i++ {
-				keys[i-lo] = sortKey(score[i], pay[i])
+		sk, sc := segKeys[:hi-lo], segCell[:hi-lo]
+		for i := range sk {
+			p := pay[lo+i]
+			sk[i] = sortKey(score[lo+i], p)
+			sc[i] = p &^ labelBit
+		}
+		for k := range dsw {
+			x := &dsw[k]
+			if len(x.groups) == 1 {
+				x.gs[0].feed(sk)
+				continue
 			}
-			gs[0].feed(keys[:hi-lo])
-			continue
-		}
-		clear(off)
-		for c, n := range segN[lo/sweepSegment*nc:][:nc] {
-			off[cellSlot[c]+1] += int(n)
-		}
-		for s := range groups {
-			off[s+1] += off[s]
-		}
-		copy(pos, off)
-		for i := lo; i < hi; i++ {
-			p := pay[i]
-			s := cellSlot[p&^labelBit]
-			keys[pos[s]] = sortKey(score[i], p)
-			pos[s]++
-		}
-		for s := range groups {
-			gs[s].feed(keys[off[s]:off[s+1]])
+			off := x.off
+			clear(off)
+			for c, n := range segN[lo/sweepSegment*nc:][:nc] {
+				off[x.cellSlot[c]+1] += int(n)
+			}
+			for s := range x.groups {
+				off[s+1] += off[s]
+			}
+			pos = append(pos[:0], off[:len(x.groups)]...)
+			cellSlot := x.cellSlot
+			for i, key := range sk {
+				s := cellSlot[sc[i]]
+				keys[pos[s]] = key
+				pos[s]++
+			}
+			for s := range x.groups {
+				x.gs[s].feed(keys[off[s]:off[s+1]])
+			}
 		}
 	}
-	for s, g := range groups {
-		gs[s].finish(&ranks[g])
+	for k := range dsw {
+		x := &dsw[k]
+		for s, g := range x.groups {
+			x.gs[s].finish(&ranks[g])
+		}
 	}
-	return keys
 }
 
 // sortKey packs a score in [0, 1] and a row's label bit in one word: the
