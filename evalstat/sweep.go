@@ -133,14 +133,29 @@ func (sw *sweep) run(acc []groupAcc, rocPoints int, grid []float64) {
 		}
 	}
 	cells := make([]cellSums, nc)
+	// Each cell's positives and negatives at or above each threshold of
+	// grid: (tp, fp) pairs, cell-major.
+	dc := make([]float64, 2*nc*len(grid))
 	parts := sw.dimParts()
 	var wg sync.WaitGroup
 	for _, ds := range parts[1:] {
-		wg.Go(func() { sw.rankDims(ds, segN, ranks, acc, grid, order) })
+		wg.Go(func() { sw.rankDims(ds, segN, ranks) })
 	}
-	sw.additive(cells)
-	sw.rankDims(parts[0], segN, ranks, acc, grid, order)
+	sw.additive(cells, dc, grid, order)
+	sw.rankDims(parts[0], segN, ranks)
 	wg.Wait()
+	// A group's decision-curve counts are the sums of its cells' (exact:
+	// they are integers).
+	for cell := range nc {
+		cd := dc[2*cell*len(grid):][:2*len(grid)]
+		for _, g := range sw.cellGroups[cell*dims:][:dims] {
+			a := &acc[g]
+			for k := range grid {
+				a.dcTP[k] += cd[2*k]
+				a.dcFP[k] += cd[2*k+1]
+			}
+		}
+	}
 	for g := range ranks {
 		r := &ranks[g]
 		a := &acc[g]
@@ -174,11 +189,37 @@ func (sw *sweep) run(acc []groupAcc, rocPoints int, grid []float64) {
 }
 
 // additive adds every row, in descending score order, to its cell's
-// additive statistics.
-func (sw *sweep) additive(cells []cellSums) {
+// additive statistics, and records in dc each cell's positives and
+// negatives at or above each threshold of grid (visited in descending
+// order, order): when the first row below a threshold comes, or at the
+// end.
+func (sw *sweep) additive(cells []cellSums, dc []float64, grid []float64, order []int) {
 	lossScore, losses := math.NaN(), [2]float64{}
 	pay := sw.pay[:len(sw.score)]
+	gi := 0
+	nextTh := math.Inf(-1)
+	if len(order) > 0 {
+		nextTh = grid[order[0]]
+	}
+	record := func(s float64) {
+		for gi < len(order) && grid[order[gi]] > s {
+			k := order[gi]
+			for c := range cells {
+				// n and pos are sums of ones: exact integers.
+				dc[2*(c*len(grid)+k)] = cells[c].pos
+				dc[2*(c*len(grid)+k)+1] = cells[c].n - cells[c].pos
+			}
+			gi++
+		}
+		nextTh = math.Inf(-1)
+		if gi < len(order) {
+			nextTh = grid[order[gi]]
+		}
+	}
 	for i, s := range sw.score {
+		if s < nextTh {
+			record(s)
+		}
 		p := pay[i]
 		y := int64(p >> 31)
 		if s != lossScore {
@@ -203,6 +244,7 @@ func (sw *sweep) additive(cells []cellSums) {
 		c.binS[bin] += s
 		c.binY[bin] += yf
 	}
+	record(math.Inf(-1))
 }
 
 // sweepSegment is the number of rows rankDims takes at a time: their
@@ -236,7 +278,7 @@ func (sw *sweep) dimParts() [][]int {
 // beforehand, so each group's rows stay in descending score order) and
 // each group's part is fed to its sweep, which carries its state (and its
 // open tie block) from one segment to the next.
-func (sw *sweep) rankDims(ds []int, segN []int32, ranks []rankAcc, acc []groupAcc, grid []float64, order []int) {
+func (sw *sweep) rankDims(ds []int, segN []int32, ranks []rankAcc) {
 	if len(ds) == 0 {
 		return
 	}
@@ -266,7 +308,7 @@ func (sw *sweep) rankDims(ds []int, segN []int32, ranks []rankAcc, acc []groupAc
 		}
 		x.gs = make([]groupSweep, len(x.groups))
 		for s, g := range x.groups {
-			x.gs[s].start(&ranks[g], &acc[g], grid, order)
+			x.gs[s].start(&ranks[g])
 		}
 		x.off = make([]int, len(x.groups)+1)
 	}
@@ -322,11 +364,6 @@ func (sw *sweep) rankDims(ds []int, segN []int32, ranks []rankAcc, acc []groupAc
 // and the label in the sign bit.
 func sortKey(s float64, p uint32) uint64 {
 	return math.Float64bits(s)&^(1<<63) | uint64(p&labelBit)<<32
-}
-
-// keyScore returns the score of a sortKey.
-func keyScore(k uint64) float64 {
-	return math.Float64frombits(k &^ (1 << 63))
 }
 
 // delongSum returns (a·Σq² − (2U)²) / (4·b²·a), the DeLong component of the
@@ -393,12 +430,8 @@ type groupSweep struct {
 	rows, pos uint32 // its rows and positives (rows 0: no open block)
 }
 
-func (g *groupSweep) start(r *rankAcc, a *groupAcc, grid []float64, order []int) {
-	g.blockState = blockState{totN: r.totN, rocStep: r.rocStep, rocNext: int64(math.Ceil(r.rocStep)), roc: r.roc,
-		acc: a, grid: grid, order: order, nextTh: math.Inf(-1)}
-	if len(order) > 0 {
-		g.nextTh = grid[order[0]]
-	}
+func (g *groupSweep) start(r *rankAcc) {
+	g.blockState = blockState{totN: r.totN, rocStep: r.rocStep, rocNext: int64(math.Ceil(r.rocStep)), roc: r.roc}
 }
 
 // feed sweeps the group's next rows, keys (sortKey), which follow those
@@ -412,7 +445,7 @@ func (g *groupSweep) feed(keys []uint64) {
 			k := keys[i]
 			if (k^key)<<1 != 0 { // another score: the open block ends
 				if rows > 0 {
-					buf[nb] = block{s: keyScore(key), rows: rows, pos: pos}
+					buf[nb] = block{rows: rows, pos: pos}
 					nb++
 				}
 				key, rows, pos = k, 0, 0
@@ -429,22 +462,19 @@ func (g *groupSweep) feed(keys []uint64) {
 }
 
 // finish closes the last block and sets r's rank statistics and ROC
-// points (the last block always takes one), and the remaining
-// decision-curve counts.
+// points (the last block always takes one).
 func (g *groupSweep) finish(r *rankAcc) {
 	if g.rows > 0 {
-		g.closeBlocks([]block{{s: keyScore(g.key), rows: g.rows, pos: g.pos}})
+		g.closeBlocks([]block{{rows: g.rows, pos: g.pos}})
 	}
 	if end := [2]float64{float64(g.above - g.posAbove), float64(g.posAbove)}; g.roc[len(g.roc)-1] != end {
 		g.roc = append(g.roc, end)
 	}
-	recordDecision(g.acc, g.grid, g.order, g.gi, math.Inf(-1), g.above, g.posAbove)
 	r.u2, r.ap, r.sq10, r.sq01, r.roc = g.u2, g.ap, g.sq10, g.sq01, g.roc
 }
 
-// block is a tie block of one group: its score, rows and positives.
+// block is a tie block of one group: its rows and positives.
 type block struct {
-	s         float64
 	rows, pos uint32
 }
 
@@ -458,11 +488,6 @@ type blockState struct {
 	rocStep         float64
 	rocNext         int64 // rows after which the next ROC point is due
 	roc             [][2]float64
-	acc             *groupAcc // where the decision curve goes
-	grid            []float64
-	order           []int
-	gi              int     // the next decision threshold's position in order
-	nextTh          float64 // and its value (-Inf when none is left)
 }
 
 // closeBlocks closes the blocks bs in order. A block's pairs go to twice U
@@ -471,19 +496,13 @@ type blockState struct {
 // block predicted positive to average precision, its members' doubled
 // placements squared to the DeLong sums (q = 2N·V10 for a positive,
 // r = 2P·V01 for a negative), and it takes a ROC point when one is due
-// (finish adds the last block's). Before a block with a score below the
-// next decision threshold, the counts of the rows above (those at or above
-// the threshold) are recorded.
+// (finish adds the last block's).
 func (st *blockState) closeBlocks(bs []block) {
 	above, posAbove := st.above, st.posAbove
 	u2, ap := st.u2, st.ap
 	sq10, sq01 := st.sq10, st.sq01
-	totN, rocNext, nextTh := st.totN, st.rocNext, st.nextTh
-	for j := range bs {
-		b := &bs[j]
-		if b.s < nextTh {
-			nextTh = st.record(b.s, above, posAbove)
-		}
+	totN, rocNext := st.totN, st.rocNext
+	for _, b := range bs {
 		rows, pos := int64(b.rows), int64(b.pos)
 		neg := rows - pos
 		tp := posAbove + pos
@@ -500,7 +519,7 @@ func (st *blockState) closeBlocks(bs []block) {
 		}
 	}
 	st.above, st.posAbove, st.u2, st.ap, st.sq10, st.sq01 = above, posAbove, u2, ap, sq10, sq01
-	st.rocNext, st.nextTh = rocNext, nextTh
+	st.rocNext = rocNext
 }
 
 // rocPoint takes a ROC point after rows rows, pos of them positive, and
@@ -509,31 +528,6 @@ func (st *blockState) closeBlocks(bs []block) {
 func (st *blockState) rocPoint(rows, pos int64) int64 {
 	st.roc = append(st.roc, [2]float64{float64(rows - pos), float64(pos)})
 	return int64(math.Ceil(float64(rows) + st.rocStep))
-}
-
-// record records the decision-curve counts of the rows above a block of
-// score s (rows rows, pos of them positive) at the thresholds above s not
-// yet recorded, and returns the next threshold.
-func (st *blockState) record(s float64, rows, pos int64) float64 {
-	var next float64
-	st.gi, next = recordDecision(st.acc, st.grid, st.order, st.gi, s, rows, pos)
-	return next
-}
-
-// recordDecision records the counts of the rows seen so far (rows, of
-// which pos positives) at every threshold of grid above s not yet
-// recorded (order from gi on), and returns the next threshold's position
-// in order and value (-Inf when none is left).
-func recordDecision(a *groupAcc, grid []float64, order []int, gi int, s float64, rows, pos int64) (int, float64) {
-	for gi < len(order) && grid[order[gi]] > s {
-		a.dcTP[order[gi]] = float64(pos)
-		a.dcFP[order[gi]] = float64(rows - pos)
-		gi++
-	}
-	if gi < len(order) {
-		return gi, grid[order[gi]]
-	}
-	return gi, math.Inf(-1)
 }
 
 // rowLoss is the log loss of one row with scores clipped to [eps, 1-eps].
