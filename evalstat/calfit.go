@@ -108,11 +108,20 @@ func (sw *sweep) fitCalibration(w []uint8, acc []groupAcc, workers int) []calFit
 			// Groups are independent: they are split between the workers
 			// (each group's sums are the same whichever does them).
 			parallelGroups(len(st), workers, func(g int) {
-				if !st[g].doneA {
-					bins[g].momentSums(st[g].alpha, 1, &tot[g], true)
+				s, t := &st[g], &tot[g]
+				if !s.doneA && !s.doneS && s.alpha == s.a && s.b == 1 {
+					// Both models are at the same point (at the start):
+					// the intercept model's sums are the slope model's
+					// first three, computed by the same operations.
+					bins[g].momentSums(s.a, s.b, t, false)
+					t.gA, t.hA, t.llA = t.g0, t.i00, t.llS
+					return
 				}
-				if !st[g].doneS {
-					bins[g].momentSums(st[g].a, st[g].b, &tot[g], false)
+				if !s.doneA {
+					bins[g].momentSums(s.alpha, 1, t, true)
+				}
+				if !s.doneS {
+					bins[g].momentSums(s.a, s.b, t, false)
 				}
 			})
 		} else {
