@@ -51,7 +51,7 @@ type levelKey struct {
 // cellCacheBits sizes the direct-mapped cache of whole combinations of
 // short group values (one lookup per row instead of one per attribute and
 // one for the combination).
-const cellCacheBits = 8
+const cellCacheBits = 10
 
 // cellKey is a combination of group values of at most 8 bytes each, packed
 // in words with their lengths, and its cell.
