@@ -31,7 +31,8 @@ type FileResult struct {
 	// input's and the output's pixel data values (pixeldigest.go: the
 	// SHA-256 of the Pixel Data, Float Pixel Data and Double Float Pixel
 	// Data values as encoded, "" when there are none), set by
-	// ProcessFileDigest and ProcessBytesDigest for a written instance.
+	// the digest entry points for a written instance when the engine's
+	// PixelDigests is set.
 	// Unless Clean Pixel Data changed the pixels (Counts has an entry for
 	// (7FE0,0010)), equal digests show the pixels passed through unchanged.
 	InputPixelSHA256, OutputPixelSHA256 string

@@ -51,7 +51,12 @@ type pixelDigest struct {
 	inSum  []byte           // the input's digest once computed
 }
 
-func newPixelDigest() *pixelDigest {
+// newPixelDigest returns the digests to gather for one instance, or nil
+// when the engine does not report them.
+func (e *Engine) newPixelDigest() *pixelDigest {
+	if !e.PixelDigests {
+		return nil
+	}
 	return &pixelDigest{out: sha256.New(), shared: true}
 }
 

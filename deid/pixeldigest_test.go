@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -92,6 +93,9 @@ func TestPixelDigests(t *testing.T) {
 		{"Basic", mustEngine(t, 0, nil)},
 		{"CleanPixelData", mustEngine(t, deid.Options(0).With(deid.CleanPixelData), p)},
 	}
+	for _, e := range engines {
+		e.e.PixelDigests = true
+	}
 	var files []string
 	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err == nil && d.Type().IsRegular() {
@@ -175,9 +179,10 @@ func TestPixelDigests(t *testing.T) {
 	}
 }
 
-// TestPixelDigestsOnlyWithDigest checks that the plain entry points
-// report no pixel digests (they hash nothing).
-func TestPixelDigestsOnlyWithDigest(t *testing.T) {
+// TestPixelDigestsOnlyWhenAsked checks that no entry point reports pixel
+// digests unless the engine's PixelDigests is set (ethos deid does not
+// pay for them), and that the plain entry point never does.
+func TestPixelDigestsOnlyWhenAsked(t *testing.T) {
 	src := filepath.Join(testenv.DICOMDir(t), "pydicom", "CT_small.dcm")
 	in, err := os.Open(src)
 	if err != nil {
@@ -189,7 +194,20 @@ func TestPixelDigestsOnlyWithDigest(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer out.Close()
-	res, err := mustEngine(t, 0, nil).ProcessFile(context.Background(), in, out)
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := mustEngine(t, 0, nil)
+	res, err := e.ProcessBytesDigest(context.Background(), data, io.Discard)
+	if err != nil || res.OutputSHA256 == "" {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if res.InputPixelSHA256 != "" || res.OutputPixelSHA256 != "" {
+		t.Errorf("ProcessBytesDigest without PixelDigests reported %q %q", res.InputPixelSHA256, res.OutputPixelSHA256)
+	}
+	e.PixelDigests = true
+	res, err = e.ProcessFile(context.Background(), in, out)
 	if err != nil {
 		t.Fatal(err)
 	}

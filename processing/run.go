@@ -151,6 +151,7 @@ func (p *Processor) Run(ctx context.Context, req *Request) (*ethos.ProcessingRun
 
 	engine := deid.NewEngine(req.Config, req.Keys)
 	engine.Software = p.Software
+	engine.PixelDigests = true // the pixel check (checkPixels)
 	run := &ethos.ProcessingRun{
 		ID: cmpOr(req.RunID, ethos.NewID("prc")), ProjectID: req.Project.ID, StartedBy: req.Access.UserID, StartedAt: started,
 		Software: p.Software, KeyFingerprint: req.Keys.Fingerprint(),
