@@ -14,8 +14,10 @@ import (
 )
 
 // LineageService implements ethos.LineageService: the provenance graph as
-// numbered nodes and small integer edges, walked with recursive common
-// table expressions (both dialects), one query per question.
+// numbered nodes and small integer edges. Whole walks go level by level,
+// a set of nodes per statement (lineage_walk.go); pages of a walk and the
+// subject question use recursive common table expressions (both
+// dialects).
 type LineageService struct{ db *DB }
 
 // NewLineageService returns the lineage service over db.
@@ -272,8 +274,8 @@ func (s *LineageService) Downstream(ctx context.Context, n ethos.LineageNode, wa
 }
 
 // closure walks the edges from n: upstream follows src -> dst (towards
-// what n was built from), downstream dst -> src. UNION (not UNION ALL)
-// keeps each node once, which also ends the walk on a cycle.
+// what n was built from), downstream dst -> src, level by level
+// (walkAll); each node comes out once, n itself never.
 func (s *LineageService) closure(ctx context.Context, n ethos.LineageNode, up bool, walk ethos.LineageWalk, kinds []ethos.LineageKind) ([]ethos.LineageNode, error) {
 	for _, k := range kinds {
 		if !k.Valid() {
@@ -287,40 +289,11 @@ func (s *LineageService) closure(ctx context.Context, n ethos.LineageNode, up bo
 	if up && walk == ethos.WalkDerivations && len(kinds) == 1 && kinds[0] == ethos.LineageSubject {
 		return s.subjectsBehind(ctx, n, start)
 	}
-	from, to := "e.dst", "e.src"
-	if up {
-		from, to = "e.src", "e.dst"
-	}
-	args := []any{start}
-	relCond := ""
-	if walk == ethos.WalkDerivations {
-		relCond = " AND e.rel = ?"
-		args = append(args, relCodes[ethos.RelWasDerivedFrom])
-	}
-	q := "WITH RECURSIVE walk(n) AS (SELECT CAST(? AS BIGINT) UNION SELECT " + to + " FROM lineage_edges e JOIN walk ON " + from + " = walk.n" + relCond + ")" +
-		" SELECT ln.kind, ln.ref FROM walk JOIN lineage_nodes ln ON ln.id = walk.n WHERE walk.n <> ?"
-	args = append(args, start)
-	if len(kinds) > 0 {
-		q += " AND ln.kind IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(kinds)), ", ") + ")"
-		for _, k := range kinds {
-			args = append(args, string(k))
-		}
-	}
-	q += " ORDER BY ln.kind, ln.ref"
-	rows, err := s.db.db.QueryContext(ctx, q, args...)
+	out, err := s.walkAll(ctx, start, up, walk, kinds)
 	if err != nil {
 		return nil, fmt.Errorf("lineage walk from %s: %w", n, err)
 	}
-	defer rows.Close()
-	out := []ethos.LineageNode{}
-	for rows.Next() {
-		var m ethos.LineageNode
-		if err := rows.Scan(&m.Kind, &m.ID); err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // subjectsBehind answers Upstream(n, WalkDerivations, subject) with the
