@@ -3,8 +3,10 @@ package sqlstore
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/ethos-imaging/ethos"
@@ -44,15 +46,16 @@ const (
 )
 
 // idGroups cuts sorted node numbers into dense ranges and the scattered
-// rest.
-func idGroups(ids []int64) (ranges [][2]int64, rest []int64) {
+// rest. A range is exact when every number in it is among ids.
+func idGroups(ids []int64) (ranges []idRange, rest []int64) {
 	for i := 0; i < len(ids); {
 		j := i + 1
 		for j < len(ids) && ids[j]-ids[j-1] <= walkGap {
 			j++
 		}
 		if j-i >= walkDense {
-			ranges = append(ranges, [2]int64{ids[i], ids[j-1]})
+			lo, hi := ids[i], ids[j-1]
+			ranges = append(ranges, idRange{lo, hi, hi-lo+1 == int64(j-i)})
 		} else {
 			rest = append(rest, ids[i:j]...)
 		}
@@ -61,34 +64,33 @@ func idGroups(ids []int64) (ranges [][2]int64, rest []int64) {
 	return ranges, rest
 }
 
-// forGroups runs one statement per batch of groups of ids: query makes
-// the statement from the WHERE condition on col for a batch, whose
-// arguments come first, then extra. Each row is handed to row; rows of nodes not among ids (a
-// range's gaps) are the caller's to drop.
-func (s *LineageService) forGroups(ctx context.Context, ids []int64, col string, query func(where string) string, extra []any, row func(scan func(...any) error) error) error {
+type idRange struct {
+	lo, hi int64
+	exact  bool
+}
+
+// groupConds cuts ids into statements' WHERE conditions on col with
+// their arguments: ranges (at most walkRanges a statement) and IN lists.
+// exact reports whether every row a condition selects has col among ids.
+func groupConds(ids []int64, col string, yield func(where string, args []any, exact bool) error) error {
 	ranges, rest := idGroups(ids)
-	run := func(where string, args []any) error {
-		rows, err := s.db.db.QueryContext(ctx, query(where), append(args, extra...)...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			if err := row(rows.Scan); err != nil {
-				return err
+	for _, exact := range []bool{true, false} {
+		var sel []idRange
+		for _, r := range ranges {
+			if r.exact == exact {
+				sel = append(sel, r)
 			}
 		}
-		return rows.Err()
-	}
-	for chunk := range slices.Chunk(ranges, walkRanges) {
-		conds := make([]string, len(chunk))
-		args := make([]any, 0, 2*len(chunk))
-		for i, r := range chunk {
-			conds[i] = col + " BETWEEN ? AND ?"
-			args = append(args, r[0], r[1])
-		}
-		if err := run("("+strings.Join(conds, " OR ")+")", args); err != nil {
-			return err
+		for chunk := range slices.Chunk(sel, walkRanges) {
+			conds := make([]string, len(chunk))
+			args := make([]any, 0, 2*len(chunk))
+			for i, r := range chunk {
+				conds[i] = col + " BETWEEN ? AND ?"
+				args = append(args, r.lo, r.hi)
+			}
+			if err := yield("("+strings.Join(conds, " OR ")+")", args, exact); err != nil {
+				return err
+			}
 		}
 	}
 	for chunk := range slices.Chunk(rest, 2*nodeBatch) {
@@ -96,7 +98,7 @@ func (s *LineageService) forGroups(ctx context.Context, ids []int64, col string,
 		for i, id := range chunk {
 			args[i] = id
 		}
-		if err := run(col+" IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")+")", args); err != nil {
+		if err := yield(col+" IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")+")", args, true); err != nil {
 			return err
 		}
 	}
@@ -117,29 +119,36 @@ func (s *LineageService) walkAll(ctx context.Context, start int64, up bool, walk
 		relCond = " AND rel = ?"
 		extra = []any{relCodes[ethos.RelWasDerivedFrom]}
 	}
-	query := func(where string) string {
-		return "SELECT " + from + ", " + to + " FROM lineage_edges WHERE " + where + relCond
-	}
 	seen := map[int64]bool{start: true}
 	frontier := []int64{start}
 	var found []int64
 	for len(frontier) > 0 {
 		slices.Sort(frontier)
-		in := make(map[int64]bool, len(frontier))
-		for _, id := range frontier {
-			in[id] = true
-		}
+		var in map[int64]bool // built only when a range has gaps
 		var next []int64
-		err := s.forGroups(ctx, frontier, from, query, extra, func(scan func(...any) error) error {
-			var f, t int64
-			if err := scan(&f, &t); err != nil {
-				return err
-			}
-			if in[f] && !seen[t] {
+		add := func(t int64) {
+			if !seen[t] {
 				seen[t] = true
 				next = append(next, t)
 			}
-			return nil
+		}
+		err := groupConds(frontier, from, func(where string, args []any, exact bool) error {
+			args = append(args, extra...)
+			if exact {
+				// Every row starts in the frontier: only the far ends.
+				return s.scanIDs(ctx, to, "lineage_edges WHERE "+where+relCond, args, add)
+			}
+			if in == nil {
+				in = make(map[int64]bool, len(frontier))
+				for _, id := range frontier {
+					in[id] = true
+				}
+			}
+			return s.scanPairs(ctx, from, to, "lineage_edges WHERE "+where+relCond, args, func(f, t int64) {
+				if in[f] {
+					add(t)
+				}
+			})
 		})
 		if err != nil {
 			return nil, err
@@ -151,27 +160,39 @@ func (s *LineageService) walkAll(ctx context.Context, start int64, up bool, walk
 }
 
 // nameNodes returns the nodes numbered ids (distinct), sorted by kind and
-// ref, keeping only kinds when given.
+// ref, keeping only kinds when given. Rows of exact ranges and IN lists
+// are all wanted and come once each, so only a range with gaps needs the
+// node numbers back.
 func (s *LineageService) nameNodes(ctx context.Context, ids []int64, kinds []ethos.LineageKind) ([]ethos.LineageNode, error) {
 	slices.Sort(ids)
-	want := make(map[int64]bool, len(ids))
-	for _, id := range ids {
-		want[id] = true
+	kindCond := ""
+	var kindArgs []any
+	if len(kinds) > 0 {
+		kindCond = " AND kind IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(kinds)), ", ") + ")"
+		for _, k := range kinds {
+			kindArgs = append(kindArgs, string(k))
+		}
 	}
-	keep := func(k ethos.LineageKind) bool { return len(kinds) == 0 || slices.Contains(kinds, k) }
+	var want map[int64]bool // built only when a range has gaps
 	out := make([]ethos.LineageNode, 0, len(ids))
-	query := func(where string) string { return "SELECT id, kind, ref FROM lineage_nodes WHERE " + where }
-	err := s.forGroups(ctx, ids, "id", query, nil, func(scan func(...any) error) error {
-		var id int64
-		var n ethos.LineageNode
-		if err := scan(&id, &n.Kind, &n.ID); err != nil {
-			return err
+	err := groupConds(ids, "id", func(where string, args []any, exact bool) error {
+		args = append(args, kindArgs...)
+		if exact {
+			return s.scanNames(ctx, "lineage_nodes WHERE "+where+kindCond, args, false, func(_ int64, n ethos.LineageNode) {
+				out = append(out, n)
+			})
 		}
-		if want[id] && keep(n.Kind) {
-			want[id] = false // once, whatever the statements return
-			out = append(out, n)
+		if want == nil {
+			want = make(map[int64]bool, len(ids))
+			for _, id := range ids {
+				want[id] = true
+			}
 		}
-		return nil
+		return s.scanNames(ctx, "lineage_nodes WHERE "+where+kindCond, args, true, func(id int64, n ethos.LineageNode) {
+			if want[id] {
+				out = append(out, n)
+			}
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("lineage: name walked nodes: %w", err)
@@ -180,4 +201,128 @@ func (s *LineageService) nameNodes(ctx context.Context, ids []int64, kinds []eth
 		return cmp.Or(strings.Compare(string(a.Kind), string(b.Kind)), strings.Compare(a.ID, b.ID))
 	})
 	return out, nil
+}
+
+// The embedded SQLite driver costs about a microsecond for each row it
+// hands over (most of a level's time once the walk is set-based), so on
+// SQLite a statement's rows come back as one text built by group_concat
+// and are split here; PostgreSQL's rows are read as they come.
+
+// scanIDs reads the integer column col of the rows of fromWhere ("table
+// WHERE …"). Values repeat; the caller's visited set drops repeats
+// (cheaper there than a DISTINCT, which costs SQLite a temporary index).
+func (s *LineageService) scanIDs(ctx context.Context, col, fromWhere string, args []any, fn func(int64)) error {
+	if s.db.sqlite {
+		return s.scanConcat(ctx, "SELECT group_concat("+col+") FROM "+fromWhere, args, ",", func(f string) error {
+			id, err := strconv.ParseInt(f, 10, 64)
+			if err == nil {
+				fn(id)
+			}
+			return err
+		})
+	}
+	rows, err := s.db.db.QueryContext(ctx, "SELECT "+col+" FROM "+fromWhere, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		fn(id)
+	}
+	return rows.Err()
+}
+
+// scanPairs reads the integer columns a and b of the rows of fromWhere.
+func (s *LineageService) scanPairs(ctx context.Context, a, b, fromWhere string, args []any, fn func(int64, int64)) error {
+	if s.db.sqlite {
+		return s.scanConcat(ctx, "SELECT group_concat("+a+" || ' ' || "+b+") FROM "+fromWhere, args, ",", func(f string) error {
+			x, y, ok := strings.Cut(f, " ")
+			va, err1 := strconv.ParseInt(x, 10, 64)
+			vb, err2 := strconv.ParseInt(y, 10, 64)
+			if !ok || err1 != nil || err2 != nil {
+				return fmt.Errorf("malformed pair %q", f)
+			}
+			fn(va, vb)
+			return nil
+		})
+	}
+	rows, err := s.db.db.QueryContext(ctx, "SELECT "+a+", "+b+" FROM "+fromWhere, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var va, vb int64
+		if err := rows.Scan(&va, &vb); err != nil {
+			return err
+		}
+		fn(va, vb)
+	}
+	return rows.Err()
+}
+
+// scanNames reads kind and ref (and id when withID; else 0 is passed) of
+// the lineage_nodes rows of fromWhere. Kinds and refs hold no spaces or
+// line breaks (node ids are checked on the way in: letters, digits and
+// "_-.:"; subject keys are hex), so on SQLite they are joined by both.
+func (s *LineageService) scanNames(ctx context.Context, fromWhere string, args []any, withID bool, fn func(int64, ethos.LineageNode)) error {
+	if s.db.sqlite {
+		expr := "kind || ' ' || ref"
+		if withID {
+			expr = "id || ' ' || " + expr
+		}
+		return s.scanConcat(ctx, "SELECT group_concat("+expr+", char(10)) FROM "+fromWhere, args, "\n", func(f string) error {
+			var id int64
+			if withID {
+				x, rest, ok := strings.Cut(f, " ")
+				var err error
+				if id, err = strconv.ParseInt(x, 10, 64); !ok || err != nil {
+					return fmt.Errorf("malformed node row %q", f)
+				}
+				f = rest
+			}
+			kind, ref, ok := strings.Cut(f, " ")
+			if !ok || strings.Contains(ref, " ") {
+				return fmt.Errorf("malformed node row %q", f)
+			}
+			fn(id, ethos.LineageNode{Kind: ethos.LineageKind(kind), ID: ref})
+			return nil
+		})
+	}
+	rows, err := s.db.db.QueryContext(ctx, "SELECT id, kind, ref FROM "+fromWhere, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var n ethos.LineageNode
+		if err := rows.Scan(&id, &n.Kind, &n.ID); err != nil {
+			return err
+		}
+		fn(id, n)
+	}
+	return rows.Err()
+}
+
+// scanConcat runs q, whose one row holds a group_concat (NULL when no row
+// matched), and hands each sep-separated field to fn.
+func (s *LineageService) scanConcat(ctx context.Context, q string, args []any, sep string, fn func(string) error) error {
+	var all sql.NullString
+	if err := s.db.db.QueryRowContext(ctx, q, args...).Scan(&all); err != nil {
+		return err
+	}
+	if !all.Valid {
+		return nil
+	}
+	for f := range strings.SplitSeq(all.String, sep) {
+		if err := fn(f); err != nil {
+			return err
+		}
+	}
+	return nil
 }
