@@ -21,6 +21,9 @@ func SetTamper(p *Processor, fn func(out []byte)) {
 	}
 }
 
+// PixelSum is pixelSum for the external tests.
+var PixelSum = pixelSum
+
 // pixelSum is the SHA-256 of a file's pixel data values where they lie in
 // the file ("" without pixel data or when they cannot be located).
 func pixelSum(b []byte) string {
