@@ -204,6 +204,12 @@ func ensureNodes(ctx context.Context, tx *sql.Tx, nodes []ethos.LineageNode) (ma
 			list = append(list, n)
 		}
 	}
+	// New nodes are numbered kind by kind (in the order given within a
+	// kind): the instances of a processing run, its outputs and the
+	// subjects behind them each get consecutive numbers instead of
+	// interleaved ones, so that a whole walk reads each level as a few
+	// exact ranges (lineage_walk.go).
+	slices.SortStableFunc(list, func(a, b ethos.LineageNode) int { return strings.Compare(string(a.Kind), string(b.Kind)) })
 	ids := make(map[ethos.LineageNode]int64, len(list))
 	for chunk := range slices.Chunk(list, nodeBatch) {
 		args := make([]any, 0, 2*len(chunk))
