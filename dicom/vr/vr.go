@@ -67,11 +67,12 @@ const (
 
 type props struct {
 	kind    Kind
-	long    bool  // explicit VR: 2 reserved bytes and a 32-bit length
-	pad     byte  // padding byte to even length
-	word    uint8 // byte-swap unit (1: none)
-	maxLen  int   // maximum bytes per value, 0 when unbounded (or up to 2^32-2)
-	charset bool  // affected by Specific Character Set
+	long    bool   // explicit VR: 2 reserved bytes and a 32-bit length
+	pad     byte   // padding byte to even length
+	word    uint8  // byte-swap unit (1: none)
+	maxLen  int    // maximum bytes per value, 0 when unbounded (or up to 2^32-2)
+	charset bool   // affected by Specific Character Set
+	code    string // the two letters (set when the dense table is built)
 }
 
 // standard lists the properties of every standard VR; lookups go through
@@ -119,6 +120,7 @@ var standard = map[VR]props{
 // zero props (KindNone).
 var dense = func() (t [26 * 26]props) {
 	for v, p := range standard {
+		p.code = string([]byte{byte(v >> 8), byte(v)})
 		t[int(v>>8-'A')*26+int(v&0xff-'A')] = p
 	}
 	return t
@@ -158,6 +160,9 @@ func (v VR) Bytes() [2]byte { return [2]byte{byte(v >> 8), byte(v)} }
 func (v VR) String() string {
 	if v == 0 {
 		return "--"
+	}
+	if p, ok := lookup(v); ok {
+		return p.code
 	}
 	a, b := byte(v>>8), byte(v)
 	if a < 0x20 || a > 0x7e || b < 0x20 || b > 0x7e {
