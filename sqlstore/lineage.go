@@ -14,9 +14,9 @@ import (
 )
 
 // LineageService implements ethos.LineageService: the provenance graph as
-// numbered nodes and small integer edges. Whole walks go level by level,
-// a set of nodes per statement (lineage_walk.go); pages of a walk and the
-// subject question use recursive common table expressions (both
+// numbered nodes and small integer edges. Walks, whole or a page at a
+// time, go level by level, a set of nodes per statement (lineage_walk.go);
+// the subject question uses a recursive common table expression (both
 // dialects).
 type LineageService struct{ db *DB }
 
@@ -497,11 +497,11 @@ func (s *LineageService) DownstreamPage(ctx context.Context, n ethos.LineageNode
 	return s.page(ctx, n, false, walk, cursor, limit, kinds)
 }
 
-// page runs the walk of closure with the outer query limited: both
-// databases then stop the recursion once the page (and the one node after
-// it, which says whether more follow) has come out. The walk visits nodes
-// breadth-first (SQLite's queue, PostgreSQL's working table), in an order
-// fixed by the graph and the edge index.
+// page cuts one page from the level walk (pageWalk): breadth-first, each
+// level in node-number order, so the order is fixed by the graph alone;
+// the walk goes only as deep as the page (and the one node after it,
+// which says whether more follow) reaches, and only the page's nodes are
+// named.
 func (s *LineageService) page(ctx context.Context, n ethos.LineageNode, up bool, walk ethos.LineageWalk, cursor string, limit int, kinds []ethos.LineageKind) (*ethos.LineagePage, error) {
 	if limit < 1 || limit > MaxLineagePage {
 		return nil, ethos.Errorf(ethos.EINVALID, "lineage: page size must be 1 to %d", MaxLineagePage)
@@ -529,27 +529,6 @@ func (s *LineageService) page(ctx context.Context, n ethos.LineageNode, up bool,
 	if err != nil {
 		return nil, err
 	}
-	from, to := "e.dst", "e.src"
-	if up {
-		from, to = "e.src", "e.dst"
-	}
-	args := []any{start}
-	relCond := ""
-	if walk == ethos.WalkDerivations {
-		relCond = " AND e.rel = ?"
-		args = append(args, relCodes[ethos.RelWasDerivedFrom])
-	}
-	// The page is cut from the walk itself and named by scalar look-ups
-	// (no join), so that neither database reorders the walk's rows.
-	q := "WITH RECURSIVE walk(n) AS (SELECT CAST(? AS BIGINT) UNION SELECT " + to + " FROM lineage_edges e JOIN walk ON " + from + " = walk.n" + relCond + ")," +
-		" page AS (SELECT n FROM walk WHERE n <> ?"
-	args = append(args, start)
-	if len(kinds) > 0 {
-		q += " AND (SELECT k.kind FROM lineage_nodes k WHERE k.id = walk.n) IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(kinds)), ", ") + ")"
-		for _, k := range kinds {
-			args = append(args, string(k))
-		}
-	}
 	// From the last node of the previous page, to check it is still
 	// there; one node past the page, to know whether more follow.
 	skip := max(cur.Offset-1, 0)
@@ -557,24 +536,9 @@ func (s *LineageService) page(ctx context.Context, n ethos.LineageNode, up bool,
 	if cur.Offset > 0 {
 		want++
 	}
-	q += " LIMIT ? OFFSET ?)" +
-		" SELECT (SELECT ln.kind FROM lineage_nodes ln WHERE ln.id = page.n), (SELECT ln.ref FROM lineage_nodes ln WHERE ln.id = page.n) FROM page"
-	args = append(args, want, skip)
-	rows, err := s.db.db.QueryContext(ctx, q, args...)
+	out, err := s.pageWalk(ctx, start, up, walk, kinds, skip, want)
 	if err != nil {
 		return nil, fmt.Errorf("lineage walk from %s: %w", n, err)
-	}
-	defer rows.Close()
-	out := make([]ethos.LineageNode, 0, want)
-	for rows.Next() {
-		var m ethos.LineageNode
-		if err := rows.Scan(&m.Kind, &m.ID); err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
 	}
 	if cur.Offset > 0 {
 		if len(out) == 0 || out[0].String() != cur.Last {

@@ -109,6 +109,21 @@ func groupConds(ids []int64, col string, yield func(where string, args []any, ex
 // even when a cycle leads back to it), named and sorted by kind and ref,
 // keeping only kinds when given.
 func (s *LineageService) walkAll(ctx context.Context, start int64, up bool, walk ethos.LineageWalk, kinds []ethos.LineageKind) ([]ethos.LineageNode, error) {
+	var found []int64
+	err := s.walkLevels(ctx, start, up, walk, func(level []int64) bool {
+		found = append(found, level...)
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.nameNodes(ctx, found, kinds)
+}
+
+// walkLevels walks from start level by level (breadth first, each node
+// once, start never) and hands each level to fn, sorted by node number;
+// it stops when fn returns false or no node is left.
+func (s *LineageService) walkLevels(ctx context.Context, start int64, up bool, walk ethos.LineageWalk, fn func(level []int64) bool) error {
 	from, to := "dst", "src"
 	if up {
 		from, to = "src", "dst"
@@ -121,9 +136,7 @@ func (s *LineageService) walkAll(ctx context.Context, start int64, up bool, walk
 	}
 	seen := map[int64]bool{start: true}
 	frontier := []int64{start}
-	var found []int64
 	for len(frontier) > 0 {
-		slices.Sort(frontier)
 		var in map[int64]bool // built only when a range has gaps
 		var next []int64
 		add := func(t int64) {
@@ -151,12 +164,78 @@ func (s *LineageService) walkAll(ctx context.Context, start int64, up bool, walk
 			})
 		})
 		if err != nil {
-			return nil, err
+			return err
 		}
-		found = append(found, next...)
+		slices.Sort(next)
+		if len(next) > 0 && !fn(next) {
+			return nil
+		}
 		frontier = next
 	}
-	return s.nameNodes(ctx, found, kinds)
+	return nil
+}
+
+// pageWalk returns nodes skip to skip+n of the walk from start, in walk
+// order: level by level (nearest first), each level by node number,
+// counting only nodes of kinds when given. It walks only the levels the
+// page reaches and names only the page's nodes.
+func (s *LineageService) pageWalk(ctx context.Context, start int64, up bool, walk ethos.LineageWalk, kinds []ethos.LineageKind, skip, n int) ([]ethos.LineageNode, error) {
+	var page []int64
+	seen := 0
+	var ferr error
+	err := s.walkLevels(ctx, start, up, walk, func(level []int64) bool {
+		if len(kinds) > 0 {
+			if level, ferr = s.ofKinds(ctx, slices.Clone(level), kinds); ferr != nil {
+				return false
+			}
+		}
+		lo, hi := max(skip-seen, 0), min(skip+n-seen, len(level))
+		if lo < hi {
+			page = append(page, level[lo:hi]...)
+		}
+		seen += len(level)
+		return seen < skip+n
+	})
+	if err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return nil, err
+	}
+	named := make(map[int64]ethos.LineageNode, len(page))
+	err = groupConds(slices.Sorted(slices.Values(page)), "id", func(where string, args []any, _ bool) error {
+		return s.scanNames(ctx, "lineage_nodes WHERE "+where, args, true, func(id int64, n ethos.LineageNode) { named[id] = n })
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ethos.LineageNode, 0, len(page))
+	for _, id := range page {
+		nd, ok := named[id]
+		if !ok {
+			return nil, fmt.Errorf("lineage node %d has no name", id)
+		}
+		out = append(out, nd)
+	}
+	return out, nil
+}
+
+// ofKinds keeps the nodes of ids (sorted) whose kind is among kinds, in
+// order.
+func (s *LineageService) ofKinds(ctx context.Context, ids []int64, kinds []ethos.LineageKind) ([]int64, error) {
+	kindCond := " AND kind IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(kinds)), ", ") + ")"
+	var kindArgs []any
+	for _, k := range kinds {
+		kindArgs = append(kindArgs, string(k))
+	}
+	keep := map[int64]bool{}
+	err := groupConds(ids, "id", func(where string, args []any, _ bool) error {
+		return s.scanIDs(ctx, "id", "lineage_nodes WHERE "+where+kindCond, append(args, kindArgs...), func(id int64) { keep[id] = true })
+	})
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(ids, func(id int64) bool { return !keep[id] }), nil
 }
 
 // nameNodes returns the nodes numbered ids (distinct), sorted by kind and

@@ -15,8 +15,9 @@ import (
 )
 
 // RunLineageWalk checks whole lineage walks (Upstream, Downstream) over a
-// fresh database from open against a walk of the same edges in memory
-// and against the paged walk (a recursive query), on a random graph whose
+// fresh database from open against a walk of the same edges in memory,
+// and the paged walk against the whole one and against the memory walk's
+// distances (nearest first), on a random graph whose
 // node numbers come out both in dense runs (nodes recorded together) and
 // scattered (nodes recorded one edge at a time, in random order), with
 // cycles.
@@ -70,6 +71,13 @@ func RunLineageWalk(t *testing.T, open func(t *testing.T) *sqlstore.DB) {
 					total += len(got)
 					if i%9 == 0 {
 						paged := pagedWalk(t, l, start, up, walk)
+						dist := memoryDistances(edges, start, up, walk)
+						for k := 1; k < len(paged); k++ {
+							if dist[paged[k]] < dist[paged[k-1]] {
+								t.Fatalf("walk from %s: page order puts %s (distance %d) after %s (distance %d)", start, paged[k], dist[paged[k]], paged[k-1], dist[paged[k-1]])
+							}
+						}
+						slices.SortFunc(paged, compareNodes)
 						if d := gocmp.Diff(got, paged); d != "" {
 							t.Fatalf("walk from %s: -whole +pages:\n%s", start, d)
 						}
@@ -171,6 +179,19 @@ func walkGraph() []ethos.LineageEdge {
 // memoryWalk walks edges from start in memory: the answer a whole walk
 // must give (start excluded, sorted by kind and ref).
 func memoryWalk(edges []ethos.LineageEdge, start ethos.LineageNode, up bool, walk ethos.LineageWalk) []ethos.LineageNode {
+	out := []ethos.LineageNode{}
+	for n := range memoryDistances(edges, start, up, walk) {
+		if n != start {
+			out = append(out, n)
+		}
+	}
+	slices.SortFunc(out, compareNodes)
+	return out
+}
+
+// memoryDistances is the number of edges from start to each node it
+// reaches (start itself 0), walking edges in memory breadth-first.
+func memoryDistances(edges []ethos.LineageEdge, start ethos.LineageNode, up bool, walk ethos.LineageWalk) map[ethos.LineageNode]int {
 	next := map[ethos.LineageNode][]ethos.LineageNode{}
 	for _, e := range edges {
 		if walk == ethos.WalkDerivations && e.Relation != ethos.RelWasDerivedFrom {
@@ -182,23 +203,20 @@ func memoryWalk(edges []ethos.LineageEdge, start ethos.LineageNode, up bool, wal
 			next[e.To] = append(next[e.To], e.From)
 		}
 	}
-	seen := map[ethos.LineageNode]bool{start: true}
-	out := []ethos.LineageNode{}
+	dist := map[ethos.LineageNode]int{start: 0}
 	for queue := []ethos.LineageNode{start}; len(queue) > 0; queue = queue[1:] {
 		for _, m := range next[queue[0]] {
-			if !seen[m] {
-				seen[m] = true
-				out = append(out, m)
+			if _, ok := dist[m]; !ok {
+				dist[m] = dist[queue[0]] + 1
 				queue = append(queue, m)
 			}
 		}
 	}
-	slices.SortFunc(out, compareNodes)
-	return out
+	return dist
 }
 
-// pagedWalk lists a walk through the paged form (pages of 50), sorted as
-// a whole walk is.
+// pagedWalk lists a walk through the paged form (pages of 50), in page
+// order.
 func pagedWalk(t *testing.T, l *sqlstore.LineageService, start ethos.LineageNode, up bool, walk ethos.LineageWalk) []ethos.LineageNode {
 	t.Helper()
 	ctx := context.Background()
@@ -220,6 +238,5 @@ func pagedWalk(t *testing.T, l *sqlstore.LineageService, start ethos.LineageNode
 			break
 		}
 	}
-	slices.SortFunc(out, compareNodes)
 	return out
 }
