@@ -312,6 +312,7 @@ func (sw *sweep) rankDims(ds []int, segN []int32, ranks []rankAcc) {
 		}
 		x.off = make([]int, len(x.groups)+1)
 	}
+	buf := new([256]block) // the blocks found by feed, reused
 	segKeys := make([]uint64, sweepSegment)
 	segCell := make([]uint32, sweepSegment)
 	keys := make([]uint64, sweepSegment)
@@ -328,7 +329,7 @@ func (sw *sweep) rankDims(ds []int, segN []int32, ranks []rankAcc) {
 		for k := range dsw {
 			x := &dsw[k]
 			if len(x.groups) == 1 {
-				x.gs[0].feed(sk)
+				x.gs[0].feed(sk, buf)
 				continue
 			}
 			off := x.off
@@ -347,7 +348,9 @@ func (sw *sweep) rankDims(ds []int, segN []int32, ranks []rankAcc) {
 				pos[s]++
 			}
 			for s := range x.groups {
-				x.gs[s].feed(keys[off[s]:off[s+1]])
+				if off[s] < off[s+1] {
+					x.gs[s].feed(keys[off[s]:off[s+1]], buf)
+				}
 			}
 		}
 	}
@@ -435,9 +438,8 @@ func (g *groupSweep) start(r *rankAcc) {
 }
 
 // feed sweeps the group's next rows, keys (sortKey), which follow those
-// fed before.
-func (g *groupSweep) feed(keys []uint64) {
-	var buf [256]block
+// fed before, with buf as scratch space.
+func (g *groupSweep) feed(keys []uint64, buf *[256]block) {
 	key, rows, pos := g.key, g.rows, g.pos
 	for i := 0; i < len(keys); {
 		nb := 0
