@@ -67,16 +67,17 @@ type cellSums struct {
 // curve, and the true and false positives at every threshold of grid (in
 // any order).
 //
-// The work is split in independent items that sw.workers goroutines take
-// in turn: one pass over every row adds the additive statistics to the
-// row's cell (they are folded into the groups afterwards), and one item
-// per dimension (grouping) computes the rank statistics of its groups.
-// A dimension's rows are first placed group by group (a stable counting
-// sort of the row numbers, so each group's rows stay in descending score
-// order; the overall group needs none), then each group is swept on its
-// own with its whole state in local variables (rankGroup). Each group is
-// thus computed by the same operations in the same order whichever
-// goroutine does it and however many there are.
+// One pass over every row adds the additive statistics to the row's cell
+// (they are folded into the groups afterwards), with each cell's counts at
+// the decision thresholds; the rank statistics are computed per dimension
+// (grouping) by rankDims, the dimensions split between up to two
+// goroutines (dimParts). Within a dimension, the rows of each segment are
+// placed group by group (a stable counting sort, so each group's rows stay
+// in descending score order; a dimension with one group needs none), and
+// each group is swept on its own (groupSweep), carrying its state from one
+// segment to the next. Each group is thus computed by the same operations
+// in the same order whichever goroutine does it and however many there
+// are.
 //
 // Everything is counted in exact integers. The DeLong variance components
 // (Sun & Xu 2014, written with counts instead of mid-ranks) are
@@ -98,7 +99,7 @@ func (sw *sweep) run(acc []groupAcc, rocPoints int, grid []float64) {
 	// the placement of each dimension's rows need them.
 	nc := len(sw.cellGroups) / max(dims, 1)
 	cellN := make([]int64, 2*nc)
-	// Rows per segment (of sweepSegment rows) and cell, for rankDim.
+	// Rows per segment (of sweepSegment rows) and cell, for rankDims.
 	segN := make([]int32, (len(sw.pay)+sweepSegment-1)/sweepSegment*nc)
 	for lo := 0; lo < len(sw.pay); lo += sweepSegment {
 		sn := segN[lo/sweepSegment*nc:][:nc]
@@ -433,6 +434,7 @@ type groupSweep struct {
 	rows, pos uint32 // its rows and positives (rows 0: no open block)
 }
 
+// start sets up the sweep of the group whose totals and ROC step are in r.
 func (g *groupSweep) start(r *rankAcc) {
 	g.blockState = blockState{totN: r.totN, rocStep: r.rocStep, rocNext: int64(math.Ceil(r.rocStep)), roc: r.roc}
 }
