@@ -473,7 +473,7 @@ func (s *DeploymentStore) InsertEvents(ctx context.Context, evs []*ethos.Inferen
 	if len(evs) == 0 {
 		return []string{}, nil
 	}
-	req := &insertReq{evs: evs, digests: digests, atomic: atomic, dup: make([]string, len(evs)), done: make(chan struct{})}
+	req := &insertReq{evs: evs, digests: digests, atomic: atomic, lazy: syncDeferred(ctx), dup: make([]string, len(evs)), done: make(chan struct{})}
 	s.qmu.Lock()
 	if s.closed {
 		s.qmu.Unlock()
@@ -500,6 +500,7 @@ type insertReq struct {
 	evs     []*ethos.InferenceEvent
 	digests []string
 	atomic  bool
+	lazy    bool // the caller commits durably afterwards (DeferSync)
 	dup     []string
 	err     error
 	done    chan struct{}
@@ -524,7 +525,13 @@ func (s *DeploymentStore) writeLoop() {
 
 func (s *DeploymentStore) writeGroup(group []*insertReq) {
 	ctx := context.Background()
-	err := s.db.withTx(ctx, func(tx *sql.Tx) error {
+	// The commit skips its flush only when every batch's caller makes a
+	// durable commit afterwards (DeferSync).
+	lazy := true
+	for _, req := range group {
+		lazy = lazy && req.lazy
+	}
+	err := s.db.writeTx(ctx, lazy, func(tx *sql.Tx) error {
 		var w groupWriter
 		if s.rowWise {
 			st, err := s.insertOneStmt(ctx)

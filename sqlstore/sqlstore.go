@@ -16,6 +16,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +35,9 @@ type DB struct {
 	// transaction at a time begin.
 	sqlite bool
 	wl     chan struct{}
+	// wconn is the connection every write transaction runs on when
+	// writes are serialized; only the holder of the write turn uses it.
+	wconn *sql.Conn
 }
 
 // SQLiteRules tells the services that the handle is SQLite's (the adapter
@@ -44,6 +48,13 @@ type DB struct {
 //     (busy_timeout: 1, 2, 5, 10 … ms), so concurrent writers — the events
 //     writer, the audit log, a token's last use — spent milliseconds
 //     asleep after the lock was already free;
+//   - those write transactions all run on one connection, kept for
+//     writes: in WAL mode a connection empties its whole page cache when
+//     it finds that another connection committed since its last
+//     transaction, so writers taking turns on different connections of
+//     the pool re-read every B-tree page they touched (the events writer
+//     after each audit append: 11 µs of 54 per event in a direct test,
+//     docs/benchmarks-deploy.md);
 //   - the event store inserts one row per statement: a multi-row INSERT
 //     needs a statement journal in SQLite (page copies spilled to a
 //     temporary file).
@@ -106,16 +117,72 @@ func isUnique(err error) bool {
 
 func noRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
 
-// withTx runs fn in a write transaction.
-func (db *DB) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+// WriteTx runs fn in a write transaction in the write turn (see
+// SQLiteRules) and commits it durably when fn returns nil. Adapters use
+// it for the writes they own (the audit log's storage), so that every
+// writer of the process shares the turn and, on SQLite, the write
+// connection.
+func (db *DB) WriteTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return db.writeTx(ctx, false, fn)
+}
+
+// deferKey marks a context whose writes may commit without their own
+// flush; see DeferSync.
+type deferKey struct{}
+
+// DeferSync returns a context under which the event store commits a batch
+// without waiting for the database to flush it to disk (SQLite in WAL
+// mode: synchronous=NORMAL for that commit, no fsync; PostgreSQL:
+// synchronous_commit off for that transaction). The caller promises that
+// it makes a durable commit on the same database — the batch's audit
+// entry — before it acknowledges the batch: that commit's flush carries
+// the earlier one (SQLite syncs the whole WAL file, PostgreSQL flushes
+// its WAL up to the later commit), so an acknowledged batch is as durable
+// as before, with one flush instead of two. A crash before the audit
+// entry is durable may lose the batch, which was not acknowledged.
+func DeferSync(ctx context.Context) context.Context {
+	return context.WithValue(ctx, deferKey{}, true)
+}
+
+func syncDeferred(ctx context.Context) bool {
+	v, _ := ctx.Value(deferKey{}).(bool)
+	return v
+}
+
+// writeTx is WriteTx; with lazy the commit does not wait for the flush
+// (DeferSync).
+func (db *DB) writeTx(ctx context.Context, lazy bool, fn func(tx *sql.Tx) error) error {
 	unlock, err := db.LockWrites(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer unlock()
-	tx, err := db.db.BeginTx(ctx, nil)
+	if lazy && db.sqlite {
+		// A per-connection setting: set on the write connection for
+		// this transaction only, and put back (or the connection
+		// dropped) before the turn is given back.
+		if err := db.writeConn(ctx); err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		if _, err := db.wconn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+			db.dropWriteConn()
+			return fmt.Errorf("begin: %w", err)
+		}
+		defer func() {
+			if _, err := db.wconn.ExecContext(context.Background(), "PRAGMA synchronous = FULL"); err != nil {
+				db.dropWriteConn() // a new connection opens with FULL
+			}
+		}()
+	}
+	tx, err := db.beginWrite(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
+	}
+	if lazy && !db.sqlite {
+		if _, err := tx.ExecContext(ctx, "SET LOCAL synchronous_commit TO OFF"); err != nil {
+			tx.Rollback()
+			return err
+		}
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
@@ -125,6 +192,68 @@ func (db *DB) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// withTx is WriteTx.
+func (db *DB) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error { return db.WriteTx(ctx, fn) }
+
+// beginWrite begins a write transaction; the caller holds the write turn.
+// With serialized writes it runs on the write connection, taken from the
+// pool on first use and replaced when it fails to begin (a broken
+// connection).
+func (db *DB) beginWrite(ctx context.Context) (*sql.Tx, error) {
+	if db.wl == nil {
+		return db.db.BeginTx(ctx, nil)
+	}
+	if err := db.writeConn(ctx); err != nil {
+		return nil, err
+	}
+	tx, err := db.wconn.BeginTx(ctx, nil)
+	if err != nil {
+		db.dropWriteConn()
+		return nil, err
+	}
+	return tx, nil
+}
+
+// writeConn takes the write connection from the pool if there is none.
+func (db *DB) writeConn(ctx context.Context) error {
+	if db.wconn != nil {
+		return nil
+	}
+	c, err := db.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	db.wconn = c
+	return nil
+}
+
+// dropWriteConn closes the write connection (broken, or left in a state
+// it must not keep); the next write takes a fresh one.
+func (db *DB) dropWriteConn() {
+	if db.wconn != nil {
+		db.wconn.Raw(func(any) error { return driver.ErrBadConn }) // not back into the pool
+		db.wconn.Close()
+		db.wconn = nil
+	}
+}
+
+// Close waits for the write turn and gives the write connection back to
+// the pool; the adapter calls it before closing the handle. Writes after
+// Close take a connection again.
+func (db *DB) Close() error {
+	unlock, err := db.LockWrites(context.Background())
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if db.wconn == nil {
+		return nil
+	}
+	err = db.wconn.Close()
+	db.wconn = nil
+	return err
 }
 
 // Helpers for columns.
