@@ -195,7 +195,9 @@ func (db *DB) writeTx(ctx context.Context, lazy bool, fn func(tx *sql.Tx) error)
 }
 
 // withTx is WriteTx.
-func (db *DB) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error { return db.WriteTx(ctx, fn) }
+func (db *DB) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return db.WriteTx(ctx, fn)
+}
 
 // beginWrite begins a write transaction; the caller holds the write turn.
 // With serialized writes it runs on the write connection, taken from the
