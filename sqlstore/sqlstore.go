@@ -21,6 +21,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethos-imaging/ethos"
@@ -36,9 +38,28 @@ type DB struct {
 	sqlite bool
 	wl     chan struct{}
 	// wconn is the connection every write transaction runs on when
-	// writes are serialized; only the holder of the write turn uses it.
-	wconn *sql.Conn
+	// writes are serialized; only the holder of the write turn uses it,
+	// and the fields below with it.
+	wconn             *sql.Conn
+	syncLow, syncFull *sql.Stmt // PRAGMA synchronous = NORMAL / FULL on wconn
+	commits           int       // write commits since the last checkpoint began
+	// ckpt runs the background WAL checkpoints (SQLite).
+	ckptBusy atomic.Bool
+	ckptWG   sync.WaitGroup
 }
+
+// CheckpointEvery is how many SQLite write commits start a background WAL
+// checkpoint (PASSIVE, on a connection of its own, beside the writer),
+// and CheckpointLimit the WAL size in pages at which the writer
+// checkpoints itself (SQLite's wal_autocheckpoint on the write
+// connection) when the background ones fall behind. SQLite's own default
+// checkpoints every 1,000 pages inside whichever commit crosses the
+// mark: a pause for that request, on the one writer every batch waits
+// for, and each page rewritten since the last checkpoint copied again.
+var (
+	CheckpointEvery = 64
+	CheckpointLimit = 20000
+)
 
 // SQLiteRules tells the services that the handle is SQLite's (the adapter
 // calls it once, before any service is built), and so:
@@ -164,12 +185,15 @@ func (db *DB) writeTx(ctx context.Context, lazy bool, fn func(tx *sql.Tx) error)
 		if err := db.writeConn(ctx); err != nil {
 			return fmt.Errorf("begin: %w", err)
 		}
-		if _, err := db.wconn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+		if _, err := db.syncLow.ExecContext(ctx); err != nil {
 			db.dropWriteConn()
 			return fmt.Errorf("begin: %w", err)
 		}
 		defer func() {
-			if _, err := db.wconn.ExecContext(context.Background(), "PRAGMA synchronous = FULL"); err != nil {
+			if db.wconn == nil {
+				return
+			}
+			if _, err := db.syncFull.ExecContext(context.Background()); err != nil {
 				db.dropWriteConn() // a new connection opens with FULL
 			}
 		}()
@@ -191,7 +215,31 @@ func (db *DB) writeTx(ctx context.Context, lazy bool, fn func(tx *sql.Tx) error)
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	db.committed()
 	return nil
+}
+
+// committed counts a write commit (in the write turn) and starts a
+// background checkpoint every CheckpointEvery commits, unless one is
+// still running.
+func (db *DB) committed() {
+	if !db.sqlite {
+		return
+	}
+	db.commits++
+	if db.commits < CheckpointEvery || !db.ckptBusy.CompareAndSwap(false, true) {
+		return
+	}
+	db.commits = 0
+	db.ckptWG.Add(1)
+	go func() {
+		defer db.ckptWG.Done()
+		defer db.ckptBusy.Store(false)
+		// PASSIVE copies what no reader still needs and never waits; a
+		// failure leaves the pages in the WAL for the next one (or for
+		// the writer at CheckpointLimit).
+		db.db.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)")
+	}()
 }
 
 // withTx is WriteTx.
@@ -227,7 +275,23 @@ func (db *DB) writeConn(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	db.wconn = c
+	limit := fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", CheckpointLimit)
+	if _, err := c.ExecContext(ctx, limit); err != nil {
+		c.Close()
+		return err
+	}
+	low, err := c.PrepareContext(ctx, "PRAGMA synchronous = NORMAL")
+	if err != nil {
+		c.Close()
+		return err
+	}
+	full, err := c.PrepareContext(ctx, "PRAGMA synchronous = FULL")
+	if err != nil {
+		low.Close()
+		c.Close()
+		return err
+	}
+	db.wconn, db.syncLow, db.syncFull = c, low, full
 	return nil
 }
 
@@ -235,26 +299,31 @@ func (db *DB) writeConn(ctx context.Context) error {
 // it must not keep); the next write takes a fresh one.
 func (db *DB) dropWriteConn() {
 	if db.wconn != nil {
+		db.syncLow.Close()
+		db.syncFull.Close()
 		db.wconn.Raw(func(any) error { return driver.ErrBadConn }) // not back into the pool
 		db.wconn.Close()
-		db.wconn = nil
+		db.wconn, db.syncLow, db.syncFull = nil, nil, nil
 	}
 }
 
-// Close waits for the write turn and gives the write connection back to
-// the pool; the adapter calls it before closing the handle. Writes after
-// Close take a connection again.
+// Close waits for the write turn and a running background checkpoint and
+// gives the write connection back to the pool; the adapter calls it
+// before closing the handle. Writes after Close take a connection again.
 func (db *DB) Close() error {
 	unlock, err := db.LockWrites(context.Background())
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	db.ckptWG.Wait()
 	if db.wconn == nil {
 		return nil
 	}
+	db.syncLow.Close()
+	db.syncFull.Close()
 	err = db.wconn.Close()
-	db.wconn = nil
+	db.wconn, db.syncLow, db.syncFull = nil, nil, nil
 	return err
 }
 
