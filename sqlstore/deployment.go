@@ -658,21 +658,16 @@ func (s *DeploymentStore) insertRows(ctx context.Context, tx *sql.Tx, w *groupWr
 // driver's statement executes inside it. database/sql converted the 23
 // arguments of every row into a fresh slice and wrapped every result (a
 // third of the bytes allocated per stored event, and their garbage
-// collection); here one slice serves every row. The one-row statement is
-// prepared once per batch. Rows that were not inserted (their id is
+// collection); here one slice serves every row, and the statement stays
+// prepared on the connection. Rows that were not inserted (their id is
 // stored) are looked up afterwards through tx.
 func (s *DeploymentStore) insertRowsRaw(ctx context.Context, tx *sql.Tx, w *groupWriter, req *insertReq) error {
 	var missed []int
-	err := s.db.wconn.Raw(func(dc any) error {
-		pc, ok := dc.(driver.ConnPrepareContext)
-		if !ok {
-			return fmt.Errorf("insert events: driver connection %T cannot prepare", dc)
-		}
-		st, err := pc.PrepareContext(ctx, insertOneSQL)
+	_, err := s.db.rawWrite(func(prepare func(context.Context, string) (driver.Stmt, error)) error {
+		st, err := prepare(ctx, insertOneSQL)
 		if err != nil {
 			return fmt.Errorf("insert events: %w", err)
 		}
-		defer st.Close()
 		ex, ok := st.(driver.StmtExecContext)
 		if !ok {
 			return fmt.Errorf("insert events: driver statement %T cannot execute", st)

@@ -41,8 +41,9 @@ type DB struct {
 	// writes are serialized; only the holder of the write turn uses it,
 	// and the fields below with it.
 	wconn             *sql.Conn
-	syncLow, syncFull *sql.Stmt // PRAGMA synchronous = NORMAL / FULL on wconn
-	commits           int       // write commits since the last checkpoint began
+	syncLow, syncFull *sql.Stmt              // PRAGMA synchronous = NORMAL / FULL on wconn
+	rawStmts          map[string]driver.Stmt // prepared on wconn's driver connection (RawStmt)
+	commits           int                    // write commits since the last checkpoint began
 	// ckpt runs the background WAL checkpoints (SQLite).
 	ckptBusy atomic.Bool
 	ckptWG   sync.WaitGroup
@@ -299,11 +300,52 @@ func (db *DB) writeConn(ctx context.Context) error {
 // it must not keep); the next write takes a fresh one.
 func (db *DB) dropWriteConn() {
 	if db.wconn != nil {
+		db.closeRawStmts()
 		db.syncLow.Close()
 		db.syncFull.Close()
 		db.wconn.Raw(func(any) error { return driver.ErrBadConn }) // not back into the pool
 		db.wconn.Close()
 		db.wconn, db.syncLow, db.syncFull = nil, nil, nil
+	}
+}
+
+// rawWrite runs f on the driver connection under the write connection,
+// inside the write transaction in progress (the caller holds the write
+// turn, in WriteTx's fn); prepare reuses statements prepared on it. It
+// reports false when writes do not run on one connection (PostgreSQL):
+// the caller uses the transaction instead.
+func (db *DB) rawWrite(f func(prepare func(ctx context.Context, query string) (driver.Stmt, error)) error) (bool, error) {
+	if db.wconn == nil {
+		return false, nil
+	}
+	return true, db.wconn.Raw(func(dc any) error {
+		return f(func(ctx context.Context, query string) (driver.Stmt, error) {
+			if st := db.rawStmts[query]; st != nil {
+				return st, nil
+			}
+			pc, ok := dc.(driver.ConnPrepareContext)
+			if !ok {
+				return nil, fmt.Errorf("driver connection %T cannot prepare", dc)
+			}
+			st, err := pc.PrepareContext(ctx, query)
+			if err != nil {
+				return nil, err
+			}
+			if db.rawStmts == nil {
+				db.rawStmts = map[string]driver.Stmt{}
+			}
+			db.rawStmts[query] = st
+			return st, nil
+		})
+	})
+}
+
+// closeRawStmts finalizes the statements of rawWrite, before their
+// connection closes.
+func (db *DB) closeRawStmts() {
+	for q, st := range db.rawStmts {
+		st.Close()
+		delete(db.rawStmts, q)
 	}
 }
 
@@ -320,6 +362,7 @@ func (db *DB) Close() error {
 	if db.wconn == nil {
 		return nil
 	}
+	db.closeRawStmts()
 	db.syncLow.Close()
 	db.syncFull.Close()
 	err = db.wconn.Close()
