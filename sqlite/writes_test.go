@@ -138,7 +138,7 @@ func TestWriteConnection(t *testing.T) {
 			}
 		}
 		var n int
-		if err := store.SQL().QueryRowContext(ctx, "SELECT count(*) FROM inference_events WHERE deployment_id = 'dep-x'").Scan(&n); err != nil || n != 3 {
+		if err := store.SQL().QueryRowContext(ctx, "SELECT count(*) FROM inference_events e JOIN event_deployments k ON k.dkey = e.dkey WHERE k.deployment_id = 'dep-x'").Scan(&n); err != nil || n != 3 {
 			t.Fatalf("%d events stored (%v), want 3", n, err)
 		}
 	})
