@@ -214,6 +214,7 @@ func main() {
 	if *pid > 0 {
 		cpu0, _ = cpuTicks(*pid)
 	}
+	self0, _ := cpuTicks(os.Getpid())
 	ctx, cancel := context.WithTimeout(context.Background(), *dur)
 	defer cancel()
 	var mu sync.Mutex
@@ -274,6 +275,10 @@ func main() {
 			sec := float64(cpu1-cpu0) / 100 // USER_HZ
 			fmt.Printf("server CPU %.2f s (user+sys) = %.2f cores; %.1f µs CPU per event\n", sec, sec/elapsed.Seconds(), sec/float64(max(1, stored.Load()))*1e6)
 		}
+	}
+	if self1, err := cpuTicks(os.Getpid()); err == nil {
+		sec := float64(self1-self0) / 100
+		fmt.Printf("client CPU %.2f s (user+sys) = %.2f cores\n", sec, sec/elapsed.Seconds())
 	}
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		fmt.Printf("load average after: %s", b)
