@@ -25,6 +25,7 @@ type DeploymentStore struct {
 	insertAll map[int]*sql.Stmt // multi-row event INSERT by row count, prepared once
 	rowWise   bool              // SQLite: one INSERT a row (see insertRows)
 	insertOne *sql.Stmt         // that INSERT, prepared once
+	findByID  *sql.Stmt         // FindDeploymentByID's query, prepared once (twice per batch of events)
 
 	kmu  sync.Mutex
 	keys map[string]int64 // committed event keys of deployments (event_deployments)
@@ -94,7 +95,18 @@ func insertChange(ctx context.Context, tx *sql.Tx, c *ethos.DeploymentChange) er
 }
 
 func (s *DeploymentStore) FindDeploymentByID(ctx context.Context, id string) (*ethos.Deployment, error) {
-	d, err := scanDeployment(s.db.db.QueryRowContext(ctx, "SELECT "+deploymentCols+" FROM deployments WHERE id = ?", id))
+	s.mu.Lock()
+	if s.findByID == nil {
+		st, err := s.db.db.PrepareContext(ctx, "SELECT "+deploymentCols+" FROM deployments WHERE id = ?")
+		if err != nil {
+			s.mu.Unlock()
+			return nil, err
+		}
+		s.findByID = st
+	}
+	st := s.findByID
+	s.mu.Unlock()
+	d, err := scanDeployment(st.QueryRowContext(ctx, id))
 	if noRows(err) {
 		return nil, notFound("deployment", id)
 	}
@@ -460,6 +472,10 @@ func (s *DeploymentStore) Close() error {
 	if s.insertOne != nil {
 		s.insertOne.Close()
 		s.insertOne = nil
+	}
+	if s.findByID != nil {
+		s.findByID.Close()
+		s.findByID = nil
 	}
 	return nil
 }
