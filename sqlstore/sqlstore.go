@@ -42,7 +42,7 @@ type DB struct {
 	// and the fields below with it.
 	wconn             *sql.Conn
 	syncLow, syncFull *sql.Stmt              // PRAGMA synchronous = NORMAL / FULL on wconn
-	rawStmts          map[string]driver.Stmt // prepared on wconn's driver connection (RawStmt)
+	rawStmts          map[string]driver.Stmt // prepared on wconn's driver connection (rawWrite)
 	commits           int                    // write commits since the last checkpoint began
 	// ckpt runs the background WAL checkpoints (SQLite).
 	ckptBusy atomic.Bool
