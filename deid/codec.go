@@ -246,16 +246,26 @@ type hashingFile struct {
 	h    hash.Hash // nil: no hashing
 	data []byte    // the input's mapping, or nil
 	in   *os.File
+	// pix, when set, also receives the bytes of bulk values copied
+	// through ReadFrom (a pixel data value; never the element headers,
+	// which arrive through Write).
+	pix     hash.Hash
+	copying bool
 }
 
 func (w *hashingFile) Write(p []byte) (int, error) {
 	if w.h != nil {
 		w.h.Write(p)
 	}
+	if w.copying && w.pix != nil {
+		w.pix.Write(p)
+	}
 	return w.f.Write(p)
 }
 
 func (w *hashingFile) ReadFrom(r io.Reader) (int64, error) {
+	w.copying = true
+	defer func() { w.copying = false }()
 	lr, ok := r.(*io.LimitedReader)
 	if ok {
 		if span, isSpan := lr.R.(*byteSpan); isSpan && int64(len(*span)) >= lr.N {
@@ -277,6 +287,9 @@ func (w *hashingFile) ReadFrom(r io.Reader) (int64, error) {
 			n, err := of.ReadFrom(lr)
 			if off+n <= int64(len(w.data)) {
 				w.h.Write(w.data[off : off+n])
+				if w.pix != nil {
+					w.pix.Write(w.data[off : off+n])
+				}
 			}
 			return n, err
 		}
@@ -298,8 +311,9 @@ func (b *byteSpan) Read(p []byte) (int, error) {
 
 // writeCodec writes the de-identified file: a zeroed preamble, the meta
 // group and the data set in the input's transfer syntax. Bulk values come
-// from in, or from data when in is nil (an input held in memory).
-func writeCodec(out io.Writer, in *os.File, cf *codecFile, pc *pixelCleaner, data []byte, h hash.Hash) error {
+// from in, or from data when in is nil (an input held in memory). When pd
+// is set, the pixel data values written are hashed into it.
+func writeCodec(out io.Writer, in *os.File, cf *codecFile, pc *pixelCleaner, data []byte, h hash.Hash, pd *pixelDigest) error {
 	hdr := dicom.Header{Preamble: make([]byte, 128), Syntax: cf.header.Syntax}
 	hdr.Meta = &dicom.Dataset{}
 	for _, e := range cf.meta.Elements {
@@ -322,9 +336,23 @@ func writeCodec(out io.Writer, in *os.File, cf *codecFile, pc *pixelCleaner, dat
 		if err != nil {
 			return err
 		}
+		pix := pd != nil && isPixelTag(uint32(ce.Tag))
+		cleaned := ce.Tag == tag.PixelData && pc != nil
+		if pix {
+			if ce.Bulk != nil && cf.header.Syntax.Deflated {
+				// Bulk values are never read from a deflated data set
+				// (readCodec reads it whole), so this cannot happen; the
+				// value would be hashed compressed if it did.
+				return fmt.Errorf("deid: tag %s: bulk pixel data in a deflated data set", ce.Tag)
+			}
+			pd.wrote(ce, !cleaned && !e.Dirty)
+			hw.pix = pd.out
+		}
 		if ce.Tag == tag.PixelData && pc != nil && pc.rle != nil && ce.Bulk != nil {
 			ce.Bulk = &dicom.Bulk{Offset: ce.Bulk.Offset, Length: pc.rleLen, Encapsulated: true}
-			if err := w.WriteBulk(ce, pc.rle); err != nil {
+			err := w.WriteBulk(ce, pc.rle)
+			hw.pix = nil
+			if err != nil {
 				return err
 			}
 			continue
@@ -339,6 +367,10 @@ func writeCodec(out io.Writer, in *os.File, cf *codecFile, pc *pixelCleaner, dat
 				ce.Fragments = pc.rleFrags
 			default:
 				ce.Value = pc.cleanInMemory(ce.Value)
+			}
+			if pix {
+				hw.pix = nil
+				hashInline(pd.out, ce)
 			}
 			if err := w.WriteElement(ce); err != nil {
 				return err
@@ -364,7 +396,9 @@ func writeCodec(out io.Writer, in *os.File, cf *codecFile, pc *pixelCleaner, dat
 		if ce.Tag == tag.PixelData && pc != nil && !ce.Bulk.Encapsulated {
 			src = pc.reader(from, ce.Bulk.Length)
 		}
-		if err := w.WriteBulk(ce, src); err != nil {
+		err = w.WriteBulk(ce, src)
+		hw.pix = nil
+		if err != nil {
 			return err
 		}
 	}

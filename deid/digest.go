@@ -50,7 +50,7 @@ func (e *Engine) processFileDigest(ctx context.Context, in *os.File, open output
 		}
 	}
 	oh := sha256.New()
-	res, err = e.processFile(ctx, in, open, data, oh)
+	res, err = e.processFile(ctx, in, open, data, oh, e.newPixelDigest())
 	res.InputSHA256 = inSum
 	if err == nil && !res.Quarantine && !res.Skip {
 		res.OutputSHA256 = hex.EncodeToString(oh.Sum(nil))
@@ -73,7 +73,7 @@ func (e *Engine) ProcessBytesDigest(ctx context.Context, data []byte, out io.Wri
 	}
 	s := sha256.Sum256(data)
 	oh := sha256.New()
-	res, err := e.processFile(ctx, nil, fixedOutput(out), data, oh)
+	res, err := e.processFile(ctx, nil, fixedOutput(out), data, oh, e.newPixelDigest())
 	res.InputSHA256 = hex.EncodeToString(s[:])
 	if err == nil && !res.Quarantine && !res.Skip {
 		res.OutputSHA256 = hex.EncodeToString(oh.Sum(nil))

@@ -96,8 +96,13 @@ type Engine struct {
 	keys *Keys
 	// Software names the de-identifier in DeidentificationMethod.
 	Software string
-	implUID  string
-	counts   *countMaps
+	// PixelDigests makes the digest entry points (ProcessFileDigest,
+	// ProcessBytesDigest, ProcessFileTo with digest) also report the
+	// pixel data digests (FileResult.InputPixelSHA256, OutputPixelSHA256):
+	// one more SHA-256 pass over the pixel data, so off unless asked for.
+	PixelDigests bool
+	implUID      string
+	counts       *countMaps
 }
 
 // NewEngine returns an engine for cfg and keys.

@@ -27,6 +27,15 @@ type FileResult struct {
 	Group  map[string]string
 	// InputSHA256 and OutputSHA256 are set by ProcessFileDigest.
 	InputSHA256, OutputSHA256 string
+	// InputPixelSHA256 and OutputPixelSHA256 are the digests of the
+	// input's and the output's pixel data values (pixeldigest.go: the
+	// SHA-256 of the Pixel Data, Float Pixel Data and Double Float Pixel
+	// Data values as encoded, "" when there are none), set by
+	// the digest entry points for a written instance when the engine's
+	// PixelDigests is set.
+	// Unless Clean Pixel Data changed the pixels (Counts has an entry for
+	// (7FE0,0010)), equal digests show the pixels passed through unchanged.
+	InputPixelSHA256, OutputPixelSHA256 string
 }
 
 // ProcessFile de-identifies the DICOM file in and writes the result to
@@ -38,7 +47,7 @@ func (e *Engine) ProcessFile(ctx context.Context, in, out *os.File) (FileResult,
 	if err := ctx.Err(); err != nil {
 		return FileResult{}, err
 	}
-	return e.processFile(ctx, in, fixedOutput(out), nil, nil)
+	return e.processFile(ctx, in, fixedOutput(out), nil, nil, nil)
 }
 
 // CreateFunc makes the output file of an instance that is to be written,
@@ -67,7 +76,7 @@ func (e *Engine) ProcessFileTo(ctx context.Context, in *os.File, create CreateFu
 	if digest {
 		return e.processFileDigest(ctx, in, open)
 	}
-	return e.processFile(ctx, in, open, nil, nil)
+	return e.processFile(ctx, in, open, nil, nil, nil)
 }
 
 // outputFunc returns the writer of an instance's output given its name.
@@ -77,11 +86,13 @@ func fixedOutput(w io.Writer) outputFunc {
 	return func(string) (io.Writer, error) { return w, nil }
 }
 
-// processFile is ProcessFile with an optional mapping of the input (data)
-// and an optional hash that receives every byte written to the output.
-// When data is set, in may be nil: everything is read from data. The
-// output is asked of open only when the instance is to be written.
-func (e *Engine) processFile(ctx context.Context, in *os.File, open outputFunc, data []byte, outHash hash.Hash) (FileResult, error) {
+// processFile is ProcessFile with an optional mapping of the input (data),
+// an optional hash that receives every byte written to the output, and
+// optional pixel digests (pd; the result's pixel digests are set from it
+// when the instance is written). When data is set, in may be nil:
+// everything is read from data. The output is asked of open only when the
+// instance is to be written.
+func (e *Engine) processFile(ctx context.Context, in *os.File, open outputFunc, data []byte, outHash hash.Hash, pd *pixelDigest) (FileResult, error) {
 	sc := getScratch()
 	defer sc.release()
 	f, err := readCodec(in, data, sc)
@@ -89,6 +100,9 @@ func (e *Engine) processFile(ctx context.Context, in *os.File, open outputFunc, 
 		return FileResult{}, err
 	}
 	ds := f.ds
+	if pd != nil {
+		pd.collect(ds)
+	}
 	if sc := ds.String(tagSOPClassUID); sc == "1.2.840.10008.1.3.10" || f.meta.String(0x00020002) == "1.2.840.10008.1.3.10" {
 		return FileResult{Skip: true, Reasons: []string{"media storage directory (DICOMDIR): rebuild it from the output"}}, nil
 	}
@@ -161,7 +175,13 @@ func (e *Engine) processFile(ctx context.Context, in *os.File, open outputFunc, 
 	if err != nil {
 		return res, err
 	}
-	return res, writeCodec(out, in, f, pc, data, outHash)
+	if err := writeCodec(out, in, f, pc, data, outHash, pd); err != nil {
+		return res, err
+	}
+	if pd != nil {
+		res.InputPixelSHA256, res.OutputPixelSHA256, err = pd.sums(in, data)
+	}
+	return res, err
 }
 
 // swapUS flips the byte order of the US image attributes the engine

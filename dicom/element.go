@@ -321,10 +321,8 @@ func NewEncapsulated(t tag.Tag, v vr.VR, offsetTable []byte, fragments ...[]byte
 }
 
 func dictVR(t tag.Tag) vr.VR {
-	if i, ok := tag.Find(t); ok {
-		return i.VR()
-	}
-	return vr.UN
+	v, _ := tag.DictVR(t)
+	return v
 }
 
 // Dataset is an ordered list of data elements. Elements keep the order in

@@ -317,10 +317,8 @@ func (d *decoder) header(enc encoding) (t tag.Tag, v vr.VR, length uint32, err e
 
 // implicitVR is the VR an implicit VR stream gives tag t.
 func implicitVR(t tag.Tag) vr.VR {
-	if i, ok := tag.Find(t); ok {
-		return i.VR()
-	}
-	return vr.UN
+	v, _ := tag.DictVR(t)
+	return v
 }
 
 func isPixelTag(t tag.Tag) bool {

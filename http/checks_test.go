@@ -1,23 +1,14 @@
 package http_test
 
 import (
-	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ethos-imaging/ethos"
-	"github.com/ethos-imaging/ethos/audit"
-	"github.com/ethos-imaging/ethos/audit/audittest"
 	"github.com/ethos-imaging/ethos/checks"
 	ehttp "github.com/ethos-imaging/ethos/http"
-	"github.com/ethos-imaging/ethos/policy"
-	"github.com/ethos-imaging/ethos/sqlite"
 )
 
 // newChecksFixture is newFixture with the quality checks wired in: a
@@ -25,41 +16,11 @@ import (
 // stages are not configured, so their checks need attestation).
 func newChecksFixture(t *testing.T, configured bool) *fixture {
 	t.Helper()
-	ctx := context.Background()
-	f := &fixture{t: t, clock: &clock{t: time.Now().UTC()}, key: audittest.TestKey(t)}
-	f.db = sqlite.NewDB(filepath.Join(t.TempDir(), "data"))
-	f.db.Now = f.clock.Now
-	if err := f.db.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	signer, err := audit.NewSigner(f.key.Signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	auditDB := sqlite.NewAuditStorage(f.db)
-	f.log = audit.NewLog(auditDB, signer)
-	if err := f.log.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	f.parties, f.users, f.tokens, f.records = sqlite.NewPartyService(f.db), sqlite.NewUserService(f.db), sqlite.NewTokenService(f.db), sqlite.NewRecordService(f.db)
-	s := ehttp.NewServer()
-	s.Now, s.Logger = f.clock.Now, slog.New(slog.NewJSONHandler(io.Discard, nil))
-	s.Policy, s.Auditor, s.AuditLog, s.AuditDB, s.VerifierKey = policy.Default(), ehttp.LogAuditor{Log: f.log}, f.log, auditDB, f.key.Verifier
-	s.Parties, s.Users, s.Tokens = f.parties, f.users, f.tokens
-	s.Projects, s.DUAs, s.Records = sqlite.NewProjectService(f.db), sqlite.NewDUAService(f.db), f.records
-	if configured {
-		s.Checks = &checks.Service{Projects: s.Projects, Records: f.records, Now: f.clock.Now}
-	}
-	hs := httptest.NewServer(s.Handler())
-	f.url = hs.URL
-	t.Cleanup(func() {
-		hs.Close()
-		f.log.Close()
-		f.db.Close()
+	return newFixtureAt(t, time.Now().UTC(), func(f *fixture, s *ehttp.Server) {
+		if configured {
+			s.Checks = &checks.Service{Projects: s.Projects, Records: f.records, Now: f.clock.Now}
+		}
 	})
-	f.owner = f.party("St. Elsewhere University Hospital", ethos.PartyPublic)
-	f.admin = f.user(f.owner, ethos.RoleAdmin)
-	return f
 }
 
 func TestProjectChecksEndpoint(t *testing.T) {

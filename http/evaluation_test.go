@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,15 +18,11 @@ import (
 	"time"
 
 	"github.com/ethos-imaging/ethos"
-	"github.com/ethos-imaging/ethos/audit"
-	"github.com/ethos-imaging/ethos/audit/audittest"
 	"github.com/ethos-imaging/ethos/evalstat"
 	"github.com/ethos-imaging/ethos/evaluation"
 	"github.com/ethos-imaging/ethos/evaluation/evaltest"
 	ehttp "github.com/ethos-imaging/ethos/http"
 	"github.com/ethos-imaging/ethos/internal/testenv"
-	"github.com/ethos-imaging/ethos/policy"
-	"github.com/ethos-imaging/ethos/sqlite"
 	"github.com/ethos-imaging/ethos/sqlstore"
 )
 
@@ -35,49 +30,19 @@ import (
 // cmd/ethos serve wires it.
 func newEvalFixture(t *testing.T) *fixture {
 	t.Helper()
-	ctx := context.Background()
-	f := &fixture{t: t, clock: &clock{t: time.Now().UTC()}, key: audittest.TestKey(t)}
-	f.db = sqlite.NewDB(filepath.Join(t.TempDir(), "data"))
-	f.db.Now = f.clock.Now
-	if err := f.db.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	signer, err := audit.NewSigner(f.key.Signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	auditDB := sqlite.NewAuditStorage(f.db)
-	f.log = audit.NewLog(auditDB, signer)
-	if err := f.log.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	f.parties, f.users, f.tokens, f.records = sqlite.NewPartyService(f.db), sqlite.NewUserService(f.db), sqlite.NewTokenService(f.db), sqlite.NewRecordService(f.db)
-	s := ehttp.NewServer()
-	var logs bytes.Buffer
-	s.Now, s.Logger = f.clock.Now, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	auditor := ehttp.LogAuditor{Log: f.log}
-	s.Policy, s.Auditor, s.AuditLog, s.AuditDB, s.VerifierKey = policy.Default(), auditor, f.log, auditDB, f.key.Verifier
-	s.Parties, s.Users, s.Tokens = f.parties, f.users, f.tokens
-	projects := sqlite.NewProjectService(f.db)
-	s.Projects, s.DUAs, s.Records = projects, sqlite.NewDUAService(f.db), f.records
-	ev := evaluation.New(sqlstore.NewEvaluationStore(f.db.Store()), auditor)
-	ev.Now, ev.Projects, ev.Workers = f.clock.Now, projects, 1
-	s.Evaluations, s.MaxPredictionsBytes = ev, 1<<20
-	s.MaxBodyBytes = 64 << 10
-	hs := httptest.NewServer(s.Handler())
-	f.url = hs.URL
-	t.Cleanup(func() {
-		hs.Close()
-		f.log.Close()
-		f.db.Close()
-		// Uploads extend their deadlines through the status recorder.
-		if strings.Contains(logs.String(), "cannot extend") {
-			t.Errorf("server warnings:\n%s", logs.String())
-		}
+	return newFixtureAt(t, time.Now().UTC(), func(f *fixture, s *ehttp.Server) {
+		var logs bytes.Buffer
+		s.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		t.Cleanup(func() {
+			// Uploads extend their deadlines through the status recorder.
+			if strings.Contains(logs.String(), "cannot extend") {
+				t.Errorf("server warnings:\n%s", logs.String())
+			}
+		})
+		ev := evaluation.New(sqlstore.NewEvaluationStore(f.db.Store()), f.auditor)
+		ev.Now, ev.Projects, ev.Workers = f.clock.Now, f.projects, 1
+		s.Evaluations, s.MaxPredictionsBytes = ev, 1<<20
 	})
-	f.owner = f.party("St. Elsewhere University Hospital", ethos.PartyPublic)
-	f.admin = f.user(f.owner, ethos.RoleAdmin)
-	return f
 }
 
 // raw sends a request with a raw body and returns the status, the content

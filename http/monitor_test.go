@@ -2,11 +2,8 @@ package http_test
 
 import (
 	"bytes"
-	"context"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,14 +12,10 @@ import (
 	"time"
 
 	"github.com/ethos-imaging/ethos"
-	"github.com/ethos-imaging/ethos/audit"
-	"github.com/ethos-imaging/ethos/audit/audittest"
 	"github.com/ethos-imaging/ethos/deployment/monitor"
 	"github.com/ethos-imaging/ethos/deployment/monitor/sim"
 	ehttp "github.com/ethos-imaging/ethos/http"
 	"github.com/ethos-imaging/ethos/internal/testenv"
-	"github.com/ethos-imaging/ethos/policy"
-	"github.com/ethos-imaging/ethos/sqlite"
 	"github.com/ethos-imaging/ethos/sqlstore"
 )
 
@@ -31,51 +24,22 @@ import (
 // the oldest age band loses sensitivity halfway.
 func newMonitorFixture(t testing.TB) (*fixture, *monitor.Monitor) {
 	t.Helper()
-	ctx := context.Background()
 	berlin, _ := time.LoadLocation("Europe/Berlin")
 	refStart := time.Date(2026, 3, 1, 0, 0, 0, 0, berlin)
-	// The clock starts when the monitoring fortnight is over (03:00 the
-	// next day, after the plan's grace).
-	f := &fixture{t: t, clock: &clock{t: refStart.AddDate(0, 0, 28).Add(3 * time.Hour)}, key: audittest.TestKey(t)}
-	f.db = sqlite.NewDB(filepath.Join(t.TempDir(), "data"))
-	f.db.Now = f.clock.Now
-	if err := f.db.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	signer, err := audit.NewSigner(f.key.Signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	auditDB := sqlite.NewAuditStorage(f.db)
-	f.log = audit.NewLog(auditDB, signer)
-	if err := f.log.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	f.parties, f.users, f.tokens, f.records = sqlite.NewPartyService(f.db), sqlite.NewUserService(f.db), sqlite.NewTokenService(f.db), sqlite.NewRecordService(f.db)
 	c := sim.Default(refStart, 28)
 	c.Degradations = []sim.Degradation{{At: refStart.AddDate(0, 0, 21), AgeBand: "75+", PositiveMean: 0.45}}
 	evs, err := sim.Generate(c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := sqlstore.NewMonitorService(f.db.Store())
-	s := ehttp.NewServer()
-	m := &monitor.Monitor{Store: store, Events: sim.NewReader(evs), Auditor: ehttp.LogAuditor{Log: f.log}, Now: f.clock.Now}
-	s.Now, s.Logger = f.clock.Now, slog.New(slog.NewJSONHandler(io.Discard, nil))
-	s.Policy, s.Auditor, s.AuditLog, s.AuditDB, s.VerifierKey = policy.Default(), ehttp.LogAuditor{Log: f.log}, f.log, auditDB, f.key.Verifier
-	s.Parties, s.Users, s.Tokens = f.parties, f.users, f.tokens
-	s.Projects, s.DUAs, s.Records = sqlite.NewProjectService(f.db), sqlite.NewDUAService(f.db), f.records
-	s.Monitor, s.MonitorStore = m, store
-	s.MaxBodyBytes = 64 << 10
-	hs := httptest.NewServer(s.Handler())
-	f.url = hs.URL
-	t.Cleanup(func() {
-		hs.Close()
-		f.log.Close()
-		f.db.Close()
+	var m *monitor.Monitor
+	// The clock starts when the monitoring fortnight is over (03:00 the
+	// next day, after the plan's grace).
+	f := newFixtureAt(t, refStart.AddDate(0, 0, 28).Add(3*time.Hour), func(f *fixture, s *ehttp.Server) {
+		store := sqlstore.NewMonitorService(f.db.Store())
+		m = &monitor.Monitor{Store: store, Events: sim.NewReader(evs), Auditor: f.auditor, Now: f.clock.Now}
+		s.Monitor, s.MonitorStore = m, store
 	})
-	f.owner = f.party("St. Elsewhere University Hospital", ethos.PartyPublic)
-	f.admin = f.user(f.owner, ethos.RoleAdmin)
 	return f, m
 }
 

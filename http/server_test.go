@@ -48,14 +48,27 @@ type fixture struct {
 	users   *sqlite.UserService
 	tokens  *sqlite.TokenService
 	records *sqlite.RecordService
-	owner   *ethos.Party
-	admin   string // token secret of the owner party's admin
+	// projects and auditor are the ones the server uses, for services
+	// a test wires in.
+	projects *sqlite.ProjectService
+	auditor  ehttp.LogAuditor
+	owner    *ethos.Party
+	admin    string // token secret of the owner party's admin
 }
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
+	return newFixtureAt(t, time.Now().UTC(), nil)
+}
+
+// newFixtureAt opens a fresh SQLite database and audit log, builds a
+// server with the foundation services (parties, users, tokens, projects,
+// DUAs, records; the default policy; every decision audited), lets wire
+// add the services a test needs, and serves it. The clock starts at start.
+func newFixtureAt(t testing.TB, start time.Time, wire func(f *fixture, s *ehttp.Server)) *fixture {
+	t.Helper()
 	ctx := context.Background()
-	f := &fixture{t: t, clock: &clock{t: time.Now().UTC()}, key: audittest.TestKey(t)}
+	f := &fixture{t: t, clock: &clock{t: start}, key: audittest.TestKey(t)}
 	f.db = sqlite.NewDB(filepath.Join(t.TempDir(), "data"))
 	f.db.Now = f.clock.Now
 	if err := f.db.Open(ctx); err != nil {
@@ -70,13 +83,18 @@ func newFixture(t testing.TB) *fixture {
 	if err := f.log.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
+	f.auditor = ehttp.LogAuditor{Log: f.log}
 	f.parties, f.users, f.tokens, f.records = sqlite.NewPartyService(f.db), sqlite.NewUserService(f.db), sqlite.NewTokenService(f.db), sqlite.NewRecordService(f.db)
+	f.projects = sqlite.NewProjectService(f.db)
 	s := ehttp.NewServer()
 	s.Now, s.Logger = f.clock.Now, slog.New(slog.NewJSONHandler(io.Discard, nil))
-	s.Policy, s.Auditor, s.AuditLog, s.AuditDB, s.VerifierKey = policy.Default(), ehttp.LogAuditor{Log: f.log}, f.log, auditDB, f.key.Verifier
+	s.Policy, s.Auditor, s.AuditLog, s.AuditDB, s.VerifierKey = policy.Default(), f.auditor, f.log, auditDB, f.key.Verifier
 	s.Parties, s.Users, s.Tokens = f.parties, f.users, f.tokens
-	s.Projects, s.DUAs, s.Records = sqlite.NewProjectService(f.db), sqlite.NewDUAService(f.db), f.records
+	s.Projects, s.DUAs, s.Records = f.projects, sqlite.NewDUAService(f.db), f.records
 	s.MaxBodyBytes = 64 << 10
+	if wire != nil {
+		wire(f, s)
+	}
 	hs := httptest.NewServer(s.Handler())
 	f.url = hs.URL
 	t.Cleanup(func() {

@@ -3,19 +3,12 @@ package http_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ethos-imaging/ethos"
-	"github.com/ethos-imaging/ethos/audit"
-	"github.com/ethos-imaging/ethos/audit/audittest"
 	ehttp "github.com/ethos-imaging/ethos/http"
-	"github.com/ethos-imaging/ethos/policy"
 	"github.com/ethos-imaging/ethos/processing"
 	"github.com/ethos-imaging/ethos/sqlite"
 	"github.com/ethos-imaging/ethos/sqlstore"
@@ -37,43 +30,14 @@ func (d datasetMap) DatasetSubjects(ctx context.Context, id string) (map[string]
 // newTrainingFixture is newFixture with the training stage wired in.
 func newTrainingFixture(t *testing.T, data datasetMap) (*fixture, *training.Service) {
 	t.Helper()
-	ctx := context.Background()
-	f := &fixture{t: t, clock: &clock{t: time.Now().UTC()}, key: audittest.TestKey(t)}
-	f.db = sqlite.NewDB(filepath.Join(t.TempDir(), "data"))
-	f.db.Now = f.clock.Now
-	if err := f.db.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	signer, err := audit.NewSigner(f.key.Signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	auditDB := sqlite.NewAuditStorage(f.db)
-	f.log = audit.NewLog(auditDB, signer)
-	if err := f.log.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	f.parties, f.users, f.tokens, f.records = sqlite.NewPartyService(f.db), sqlite.NewUserService(f.db), sqlite.NewTokenService(f.db), sqlite.NewRecordService(f.db)
-	s := ehttp.NewServer()
-	s.Now, s.Logger = f.clock.Now, slog.New(slog.NewJSONHandler(io.Discard, nil))
-	auditor := ehttp.LogAuditor{Log: f.log}
-	s.Policy, s.Auditor, s.AuditLog, s.AuditDB, s.VerifierKey = policy.Default(), auditor, f.log, auditDB, f.key.Verifier
-	s.Parties, s.Users, s.Tokens = f.parties, f.users, f.tokens
-	s.Projects, s.DUAs, s.Records = sqlite.NewProjectService(f.db), sqlite.NewDUAService(f.db), f.records
-	store := f.db.Store()
-	svc := &training.Service{Runs: sqlstore.NewTrainingStore(store), Obligations: sqlstore.NewObligationService(store), Lineage: sqlstore.NewLineageService(store),
-		Members: data, Instances: sqlite.NewInstanceService(f.db), Consents: sqlite.NewConsentService(f.db), Auditor: auditor, Now: f.clock.Now}
-	s.Training, s.TrainingRuns, s.Lineage, s.Obligations = svc, svc.Runs, svc.Lineage, svc.Obligations
-	s.ProcessingRuns, s.Datasets = sqlstore.NewProcessingService(store), sqlstore.NewDatasetService(store)
-	hs := httptest.NewServer(s.Handler())
-	f.url = hs.URL
-	t.Cleanup(func() {
-		hs.Close()
-		f.log.Close()
-		f.db.Close()
+	var svc *training.Service
+	f := newFixtureAt(t, time.Now().UTC(), func(f *fixture, s *ehttp.Server) {
+		store := f.db.Store()
+		svc = &training.Service{Runs: sqlstore.NewTrainingStore(store), Obligations: sqlstore.NewObligationService(store), Lineage: sqlstore.NewLineageService(store),
+			Members: data, Instances: sqlite.NewInstanceService(f.db), Consents: sqlite.NewConsentService(f.db), Auditor: f.auditor, Now: f.clock.Now}
+		s.Training, s.TrainingRuns, s.Lineage, s.Obligations = svc, svc.Runs, svc.Lineage, svc.Obligations
+		s.ProcessingRuns, s.Datasets = sqlstore.NewProcessingService(store), sqlstore.NewDatasetService(store)
 	})
-	f.owner = f.party("St. Elsewhere University Hospital", ethos.PartyPublic)
-	f.admin = f.user(f.owner, ethos.RoleAdmin)
 	return f, svc
 }
 

@@ -6,29 +6,24 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ethos-imaging/ethos"
-	"github.com/ethos-imaging/ethos/audit"
-	"github.com/ethos-imaging/ethos/audit/audittest"
 	"github.com/ethos-imaging/ethos/deployment"
 	"github.com/ethos-imaging/ethos/deployment/monitor"
 	"github.com/ethos-imaging/ethos/deployment/monitor/sim"
 	"github.com/ethos-imaging/ethos/evaluation"
 	"github.com/ethos-imaging/ethos/evaluation/evaltest"
 	ehttp "github.com/ethos-imaging/ethos/http"
-	"github.com/ethos-imaging/ethos/policy"
 	"github.com/ethos-imaging/ethos/sqlite"
 	"github.com/ethos-imaging/ethos/sqlstore"
 	"github.com/ethos-imaging/ethos/storetest"
@@ -55,60 +50,36 @@ func newUIFixture(t testing.TB, checks ethos.QualityChecker) *uiFixture {
 	ctx := context.Background()
 	berlin, _ := time.LoadLocation("Europe/Berlin")
 	refStart := time.Date(2026, 3, 1, 0, 0, 0, 0, berlin)
-	f := &fixture{t: t, clock: &clock{t: refStart.AddDate(0, 0, 28).Add(3 * time.Hour)}, key: audittest.TestKey(t)}
-	f.db = sqlite.NewDB(filepath.Join(t.TempDir(), "data"))
-	f.db.Now = f.clock.Now
-	if err := f.db.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	signer, err := audit.NewSigner(f.key.Signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	auditDB := sqlite.NewAuditStorage(f.db)
-	f.log = audit.NewLog(auditDB, signer)
-	if err := f.log.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	f.parties, f.users, f.tokens, f.records = sqlite.NewPartyService(f.db), sqlite.NewUserService(f.db), sqlite.NewTokenService(f.db), sqlite.NewRecordService(f.db)
-	auditor := ehttp.LogAuditor{Log: f.log}
-	s := ehttp.NewServer()
-	s.Now, s.Logger = f.clock.Now, slog.New(slog.NewJSONHandler(io.Discard, nil))
-	s.Policy, s.Auditor, s.AuditLog, s.AuditDB, s.VerifierKey = policy.Default(), auditor, f.log, auditDB, f.key.Verifier
-	s.Parties, s.Users, s.Tokens = f.parties, f.users, f.tokens
-	projects := sqlite.NewProjectService(f.db)
-	s.Projects, s.DUAs, s.Records = projects, sqlite.NewDUAService(f.db), f.records
-	store := f.db.Store()
-	tr := &training.Service{Runs: sqlstore.NewTrainingStore(store), Obligations: sqlstore.NewObligationService(store), Lineage: sqlstore.NewLineageService(store),
-		Members: datasetMap{}, Instances: sqlite.NewInstanceService(f.db), Consents: sqlite.NewConsentService(f.db), Auditor: auditor, Now: f.clock.Now}
-	s.Training, s.TrainingRuns, s.Lineage, s.Obligations = tr, tr.Runs, tr.Lineage, tr.Obligations
-	ev := evaluation.New(sqlstore.NewEvaluationStore(store), auditor)
-	ev.Now, ev.Projects, ev.Workers = f.clock.Now, projects, 1
-	s.Evaluations, s.MaxPredictionsBytes = ev, 1<<20
 	c := sim.Default(refStart, 28)
 	c.Degradations = []sim.Degradation{{At: refStart.AddDate(0, 0, 21), AgeBand: "75+", PositiveMean: 0.45}}
 	evs, err := sim.Generate(c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mstore := sqlstore.NewMonitorService(store)
-	s.Monitor, s.MonitorStore = &monitor.Monitor{Store: mstore, Events: sim.NewReader(evs), Auditor: auditor, Now: f.clock.Now}, mstore
-	dst := sqlstore.NewDeploymentStore(store)
-	t.Cleanup(func() { dst.Close() })
-	reg := &deployment.Registry{Store: dst, Users: f.users, Evaluations: storetest.Evaluations{"mv-1": "eval-1"}, Now: f.clock.Now}
-	s.Deployments, s.Events = reg, reg
-	s.Checks = checks
-	s.UISessionKey = []byte("0123456789abcdef0123456789abcdef")
-	s.MaxBodyBytes = 64 << 10
-	hs := httptest.NewServer(s.Handler())
-	f.url = hs.URL
-	t.Cleanup(func() {
-		hs.Close()
-		f.log.Close()
-		f.db.Close()
+	var (
+		s      *ehttp.Server
+		tr     *training.Service
+		mstore ethos.MonitorStore
+	)
+	f := newFixtureAt(t, refStart.AddDate(0, 0, 28).Add(3*time.Hour), func(f *fixture, srv *ehttp.Server) {
+		s = srv
+		store := f.db.Store()
+		tr = &training.Service{Runs: sqlstore.NewTrainingStore(store), Obligations: sqlstore.NewObligationService(store), Lineage: sqlstore.NewLineageService(store),
+			Members: datasetMap{}, Instances: sqlite.NewInstanceService(f.db), Consents: sqlite.NewConsentService(f.db), Auditor: f.auditor, Now: f.clock.Now}
+		s.Training, s.TrainingRuns, s.Lineage, s.Obligations = tr, tr.Runs, tr.Lineage, tr.Obligations
+		ev := evaluation.New(sqlstore.NewEvaluationStore(store), f.auditor)
+		ev.Now, ev.Projects, ev.Workers = f.clock.Now, f.projects, 1
+		s.Evaluations, s.MaxPredictionsBytes = ev, 1<<20
+		ms := sqlstore.NewMonitorService(store)
+		mstore = ms
+		s.Monitor, s.MonitorStore = &monitor.Monitor{Store: ms, Events: sim.NewReader(evs), Auditor: f.auditor, Now: f.clock.Now}, ms
+		dst := sqlstore.NewDeploymentStore(store)
+		t.Cleanup(func() { dst.Close() })
+		reg := &deployment.Registry{Store: dst, Users: f.users, Evaluations: storetest.Evaluations{"mv-1": "eval-1"}, Now: f.clock.Now}
+		s.Deployments, s.Events = reg, reg
+		s.Checks = checks
+		s.UISessionKey = []byte("0123456789abcdef0123456789abcdef")
 	})
-	f.owner = f.party("St. Elsewhere University Hospital", ethos.PartyPublic)
-	f.admin = f.user(f.owner, ethos.RoleAdmin)
 	u := &uiFixture{fixture: f, srv: s, training: tr, monStore: mstore}
 	u.steward, u.reviewer, u.engineer = f.user(f.owner, ethos.RoleDataSteward), f.user(f.owner, ethos.RoleEthicsReviewer), f.user(f.owner, ethos.RoleMLEngineer)
 	u.clinician, u.researcher, u.auditor = f.user(f.owner, ethos.RoleClinician), f.user(f.owner, ethos.RoleResearcher), f.user(f.owner, ethos.RoleAuditor)

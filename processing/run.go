@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -67,7 +66,10 @@ type Processor struct {
 	// Workers de-identify in parallel (default twice the CPUs).
 	Workers int
 
-	tamper func(out []byte) // tests: alters an output before it is checked
+	// tamper (tests only) alters an output after the engine wrote it and
+	// returns the altered output's pixel digest, which the check then
+	// compares instead of the engine's.
+	tamper func(out []byte) string
 }
 
 // Request is one processing run.
@@ -149,6 +151,7 @@ func (p *Processor) Run(ctx context.Context, req *Request) (*ethos.ProcessingRun
 
 	engine := deid.NewEngine(req.Config, req.Keys)
 	engine.Software = p.Software
+	engine.PixelDigests = true // the pixel check (checkPixels)
 	run := &ethos.ProcessingRun{
 		ID: cmpOr(req.RunID, ethos.NewID("prc")), ProjectID: req.Project.ID, StartedBy: req.Access.UserID, StartedAt: started,
 		Software: p.Software, KeyFingerprint: req.Keys.Fingerprint(),
@@ -374,19 +377,14 @@ func (p *Processor) oneInMemory(ctx context.Context, e *deid.Engine, in *ethos.I
 	_, it.PixelCleaned = res.Counts["(7FE0,0010)"]
 	outData := *out.buf
 	if p.tamper != nil {
-		p.tamper(outData)
+		res.OutputPixelSHA256 = p.tamper(outData)
+	}
+	if err := checkPixels(it, &res); err != nil {
+		return nil, nil, err
 	}
 	outFile, err := dicom.Parse(bytes.NewReader(outData), dicom.SkipPixelData())
 	if err != nil {
 		return nil, nil, fmt.Errorf("read back output: %w", err)
-	}
-	pc, err := checkPixelsBytes(data, outData, outFile)
-	if err != nil {
-		return nil, nil, err
-	}
-	it.PixelSHA256 = pc.sum
-	if !it.PixelCleaned && !pc.equal {
-		return nil, nil, &PixelError{InstanceID: in.ID, Before: pc.sum, After: pc.outSum}
 	}
 	describe(outFile, it)
 	// Verified: store the output now, under the input's subject key (see
@@ -518,18 +516,13 @@ func (p *Processor) oneStaged(ctx context.Context, e *deid.Engine, dir string, i
 		if err != nil {
 			return nil, nil, err
 		}
-		p.tamper(b)
+		res.OutputPixelSHA256 = p.tamper(b)
 		if err := os.WriteFile(outPath, b, 0o600); err != nil {
 			return nil, nil, err
 		}
 	}
-	pc, err := checkPixels(inPath, outPath)
-	if err != nil {
+	if err := checkPixels(it, &res); err != nil {
 		return nil, nil, err
-	}
-	it.PixelSHA256 = pc.sum
-	if !it.PixelCleaned && !pc.equal {
-		return nil, nil, &PixelError{InstanceID: in.ID, Before: pc.sum, After: pc.outSum}
 	}
 	if err := describeOutput(outPath, it); err != nil {
 		return nil, nil, err
@@ -574,275 +567,19 @@ func fileSHA256(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// pixelCheck is the outcome of comparing an input's pixel data with its
-// output's.
-type pixelCheck struct {
-	sum    string // SHA-256 of the input's pixel data ("" when none)
-	equal  bool
-	outSum string // set only when not equal
-}
-
-// region is where a pixel data value sits in a file.
-type region struct {
-	tag    tag.Tag
-	off, n int64
-}
-
-// pixelRegions parses the file's header (pixel data skipped) and locates
-// its pixel data values. ok is false when they cannot be located in the
-// file's bytes (deflated data set, unknown length).
-func pixelRegions(path string) (rs []region, ok bool, err error) {
-	f, err := dicom.ParseFile(path, dicom.SkipPixelData())
-	if err != nil {
-		return nil, false, err
+// checkPixels is the pixel integrity check of a written output
+// (QC-PRO-2), the same for instances in memory and staged ones: unless
+// Clean Pixel Data changed the pixels, the output's pixel data must be
+// the input's. The engine hashed the pixel data values of both as it
+// copied them (deid.FileResult.InputPixelSHA256, OutputPixelSHA256), so
+// the check compares the two digests instead of parsing and hashing the
+// files again; the record keeps the input's digest.
+func checkPixels(it *ethos.ProcessingItem, res *deid.FileResult) error {
+	it.PixelSHA256 = res.InputPixelSHA256
+	if !it.PixelCleaned && res.InputPixelSHA256 != res.OutputPixelSHA256 {
+		return &PixelError{InstanceID: it.InstanceID, Before: res.InputPixelSHA256, After: res.OutputPixelSHA256}
 	}
-	rs, ok = regionsOf(f)
-	return rs, ok, nil
-}
-
-// regionsOf locates the pixel data values of a file parsed with its pixel
-// data skipped; ok is false as for pixelRegions.
-func regionsOf(f *dicom.File) (rs []region, ok bool) {
-	if f.Header.Syntax.Deflated {
-		return nil, false
-	}
-	for _, el := range f.Dataset.Elements {
-		switch el.Tag {
-		case tag.PixelData, tag.FloatPixelData, tag.DoubleFloatPixelData:
-			if el.Bulk == nil || el.Bulk.Length < 0 {
-				return nil, false
-			}
-			rs = append(rs, region{el.Tag, el.Bulk.Offset, el.Bulk.Length})
-		}
-	}
-	return rs, true
-}
-
-// checkPixelsBytes is checkPixels for an input and output held in memory;
-// outFile is the output parsed with its pixel data skipped. The input's
-// pixel bytes are hashed once where they lie and compared with the
-// output's.
-func checkPixelsBytes(in, out []byte, outFile *dicom.File) (pixelCheck, error) {
-	inFile, err := dicom.Parse(bytes.NewReader(in), dicom.SkipPixelData())
-	if err != nil {
-		return pixelCheck{}, fmt.Errorf("input pixel data: %w", err)
-	}
-	ri, okIn := regionsOf(inFile)
-	ro, okOut := regionsOf(outFile)
-	if !okIn || !okOut {
-		return checkPixelsParsedFrom(bytes.NewReader(in), bytes.NewReader(out))
-	}
-	span := func(b []byte, r region) ([]byte, error) {
-		if r.off < 0 || r.n < 0 || r.off > int64(len(b)) || r.n > int64(len(b))-r.off {
-			return nil, fmt.Errorf("pixel data %s at byte %d (%d bytes) lies outside the %d-byte file", r.tag, r.off, r.n, len(b))
-		}
-		return b[r.off : r.off+r.n], nil
-	}
-	h := sha256.New()
-	equal := len(ri) == len(ro)
-	for k, r := range ri {
-		bi, err := span(in, r)
-		if err != nil {
-			return pixelCheck{}, fmt.Errorf("input %w", err)
-		}
-		h.Write(bi)
-		if equal {
-			if ro[k].tag != r.tag || ro[k].n != r.n {
-				equal = false
-				continue
-			}
-			bo, err := span(out, ro[k])
-			if err != nil {
-				return pixelCheck{}, fmt.Errorf("output %w", err)
-			}
-			equal = bytes.Equal(bi, bo)
-		}
-	}
-	pc := pixelCheck{equal: equal}
-	if len(ri) > 0 {
-		pc.sum = hex.EncodeToString(h.Sum(nil))
-	}
-	if !equal && len(ro) > 0 {
-		ho := sha256.New()
-		for _, r := range ro {
-			bo, err := span(out, r)
-			if err != nil {
-				return pixelCheck{}, fmt.Errorf("output %w", err)
-			}
-			ho.Write(bo)
-		}
-		pc.outSum = hex.EncodeToString(ho.Sum(nil))
-	}
-	return pc, nil
-}
-
-// checkPixels verifies that the output's pixel data values are the
-// input's, byte for byte, and hashes the input's. The values are compared
-// as stored (for encapsulated data: the encoded fragments with their item
-// headers), streaming, without loading whole values: one SHA-256 pass
-// over the input's pixel bytes and one comparison.
-func checkPixels(inPath, outPath string) (pixelCheck, error) {
-	ri, okIn, err := pixelRegions(inPath)
-	if err != nil {
-		return pixelCheck{}, fmt.Errorf("input pixel data: %w", err)
-	}
-	ro, okOut, err := pixelRegions(outPath)
-	if err != nil {
-		return pixelCheck{}, fmt.Errorf("output pixel data: %w", err)
-	}
-	if !okIn || !okOut {
-		return checkPixelsParsed(inPath, outPath)
-	}
-	fi, err := os.Open(inPath)
-	if err != nil {
-		return pixelCheck{}, err
-	}
-	defer fi.Close()
-	fo, err := os.Open(outPath)
-	if err != nil {
-		return pixelCheck{}, err
-	}
-	defer fo.Close()
-	h := sha256.New()
-	equal := len(ri) == len(ro)
-	bi, bo := make([]byte, 1<<20), make([]byte, 1<<20)
-	for k, r := range ri {
-		if equal && (ro[k].tag != r.tag || ro[k].n != r.n) {
-			equal = false
-		}
-		for pos := int64(0); pos < r.n; {
-			n := min(int64(len(bi)), r.n-pos)
-			if _, err := fi.ReadAt(bi[:n], r.off+pos); err != nil {
-				return pixelCheck{}, fmt.Errorf("input pixel data: %w", err)
-			}
-			h.Write(bi[:n])
-			if equal {
-				if _, err := fo.ReadAt(bo[:n], ro[k].off+pos); err != nil {
-					return pixelCheck{}, fmt.Errorf("output pixel data: %w", err)
-				}
-				equal = bytes.Equal(bi[:n], bo[:n])
-			}
-			pos += n
-		}
-	}
-	pc := pixelCheck{equal: equal}
-	if len(ri) > 0 {
-		pc.sum = hex.EncodeToString(h.Sum(nil))
-	}
-	if !equal {
-		pc.outSum, err = regionsSum(fo, ro)
-	}
-	return pc, err
-}
-
-func regionsSum(f *os.File, rs []region) (string, error) {
-	if len(rs) == 0 {
-		return "", nil
-	}
-	h := sha256.New()
-	for _, r := range rs {
-		if _, err := io.Copy(h, io.NewSectionReader(f, r.off, r.n)); err != nil {
-			return "", err
-		}
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// checkPixelsParsed is checkPixels for files whose pixel data cannot be
-// located in place (a deflated data set): both are parsed whole and the
-// values compared; encapsulated values are hashed with their item headers
-// as they would be stored.
-func checkPixelsParsed(inPath, outPath string) (pixelCheck, error) {
-	fi, err := os.Open(inPath)
-	if err != nil {
-		return pixelCheck{}, err
-	}
-	defer fi.Close()
-	fo, err := os.Open(outPath)
-	if err != nil {
-		return pixelCheck{}, err
-	}
-	defer fo.Close()
-	return checkPixelsParsedFrom(fi, fo)
-}
-
-// checkPixelsParsedFrom is checkPixelsParsed over readers.
-func checkPixelsParsedFrom(inR, outR io.Reader) (pixelCheck, error) {
-	in, err := pixelValues(inR)
-	if err != nil {
-		return pixelCheck{}, fmt.Errorf("input pixel data: %w", err)
-	}
-	out, err := pixelValues(outR)
-	if err != nil {
-		return pixelCheck{}, fmt.Errorf("output pixel data: %w", err)
-	}
-	pc := pixelCheck{sum: in.sum(), equal: in.equal(out)}
-	if !pc.equal {
-		pc.outSum = out.sum()
-	}
-	return pc, nil
-}
-
-// pixels is the pixel data of a parsed instance.
-type pixels struct {
-	found bool
-	parts [][]byte
-	frag  []bool
-	delim []bool // an encapsulated value ends after this part
-}
-
-func pixelValues(r io.Reader) (*pixels, error) {
-	f, err := dicom.Parse(r)
-	if err != nil {
-		return nil, err
-	}
-	px := &pixels{}
-	for _, t := range []tag.Tag{tag.PixelData, tag.FloatPixelData, tag.DoubleFloatPixelData} {
-		el := f.Dataset.Get(t)
-		if el == nil {
-			continue
-		}
-		px.found = true
-		if el.IsEncapsulated() {
-			for i, fr := range el.Fragments {
-				px.parts, px.frag, px.delim = append(px.parts, fr), append(px.frag, true), append(px.delim, i == len(el.Fragments)-1)
-			}
-		} else {
-			px.parts, px.frag, px.delim = append(px.parts, el.Value), append(px.frag, false), append(px.delim, false)
-		}
-	}
-	return px, nil
-}
-
-func (px *pixels) sum() string {
-	if !px.found {
-		return ""
-	}
-	h := sha256.New()
-	item := []byte{0xFE, 0xFF, 0x00, 0xE0, 0, 0, 0, 0}
-	for i, p := range px.parts {
-		if px.frag[i] {
-			binary.LittleEndian.PutUint32(item[4:], uint32(len(p)))
-			h.Write(item)
-		}
-		h.Write(p)
-		if px.delim[i] {
-			h.Write([]byte{0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0})
-		}
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-func (px *pixels) equal(o *pixels) bool {
-	if px.found != o.found || len(px.parts) != len(o.parts) {
-		return false
-	}
-	for i := range px.parts {
-		if px.frag[i] != o.frag[i] || !bytes.Equal(px.parts[i], o.parts[i]) {
-			return false
-		}
-	}
-	return true
+	return nil
 }
 
 // describeOutput reads the pseudonymous identifiers and the retained

@@ -87,6 +87,11 @@ func TestRun(t *testing.T) {
 			if it.PixelSHA256 == "" || it.PixelCleaned {
 				t.Errorf("%s: pixel hash %q cleaned %v", it.InstanceID, it.PixelSHA256, it.PixelCleaned)
 			}
+			// The recorded pixel digest is the stored input's and the
+			// stored output's, parsed again here.
+			if in, out := processing.PixelSum(blobBytes(t, f, *in.Blob)), processing.PixelSum(blobBytes(t, f, *it.Output)); in != it.PixelSHA256 || out != it.PixelSHA256 {
+				t.Errorf("%s: recorded pixel sha256 %.12s, stored input's %.12s, output's %.12s", it.InstanceID, it.PixelSHA256, in, out)
+			}
 		}
 	})
 	t.Run("Lineage", func(t *testing.T) {
@@ -254,6 +259,20 @@ func (f *fixture) instanceByID(t *testing.T, id string) *ethos.Instance {
 		t.Fatalf("instance %s: %v", id, err)
 	}
 	return ins[0]
+}
+
+func blobBytes(t *testing.T, f *fixture, ref ethos.BlobRef) []byte {
+	t.Helper()
+	rc, err := f.blobs.Open(context.Background(), ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func blobSHA(t *testing.T, f *fixture, ref ethos.BlobRef) string {

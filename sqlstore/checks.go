@@ -43,28 +43,29 @@ func (s *CheckEvidence) SummarizeInstances(ctx context.Context, projectID string
 		}
 		return nil
 	}
-	err = each("statuses", "SELECT status, reason, COUNT(*) FROM instances WHERE project_id = ? GROUP BY status, reason", func(r *sql.Rows) error {
-		var st, reason string
+	// One pass over the project's records gives every count: per status
+	// and reason, the stored ones per consent, and those with or without
+	// a blob.
+	err = each("counts", "SELECT status, reason, consent_id, blob_digest = '', COUNT(*) FROM instances WHERE project_id = ? GROUP BY status, reason, consent_id, blob_digest = ''", func(r *sql.Rows) error {
+		var st, reason, consent string
+		var noBlob bool
 		var n int
-		if err := r.Scan(&st, &reason, &n); err != nil {
+		if err := r.Scan(&st, &reason, &consent, &noBlob, &n); err != nil {
 			return err
 		}
 		out.ByStatus[ethos.InstanceStatus(st)] += n
-		if ethos.InstanceStatus(st) == ethos.InstanceQuarantined {
+		switch ethos.InstanceStatus(st) {
+		case ethos.InstanceQuarantined:
 			out.Quarantine[ethos.QuarantineReason(reason)] += n
+			if !noBlob {
+				out.QuarantinedWithBlob += n
+			}
+		case ethos.InstanceStored:
+			out.StoredByConsent[consent] += n
+			if noBlob {
+				out.StoredWithoutBlob += n
+			}
 		}
-		return nil
-	}, projectID)
-	if err != nil {
-		return nil, err
-	}
-	err = each("consents", "SELECT consent_id, COUNT(*) FROM instances WHERE project_id = ? AND status = 'stored' GROUP BY consent_id", func(r *sql.Rows) error {
-		var id string
-		var n int
-		if err := r.Scan(&id, &n); err != nil {
-			return err
-		}
-		out.StoredByConsent[id] = n
 		return nil
 	}, projectID)
 	if err != nil {
@@ -72,21 +73,14 @@ func (s *CheckEvidence) SummarizeInstances(ctx context.Context, projectID string
 	}
 	breaches := []struct {
 		kind, cond string
-		count      *int
+		count      int
 	}{
-		{"no-consent", "status = 'stored' AND consent_id = ''", nil},
-		{"no-blob", "status = 'stored' AND blob_digest = ''", &out.StoredWithoutBlob},
-		{"quarantined-blob", "status = 'quarantined' AND blob_digest <> ''", &out.QuarantinedWithBlob},
+		{"no-consent", "status = 'stored' AND consent_id = ''", out.StoredByConsent[""]},
+		{"no-blob", "status = 'stored' AND blob_digest = ''", out.StoredWithoutBlob},
+		{"quarantined-blob", "status = 'quarantined' AND blob_digest <> ''", out.QuarantinedWithBlob},
 	}
 	for _, b := range breaches {
-		if b.count != nil {
-			if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM instances WHERE project_id = ? AND "+b.cond, projectID).Scan(b.count); err != nil {
-				return nil, fmt.Errorf("summarize instances: %s: %w", b.kind, err)
-			}
-			if *b.count == 0 {
-				continue
-			}
-		} else if out.StoredByConsent[""] == 0 {
+		if b.count == 0 {
 			continue
 		}
 		err := each(b.kind, "SELECT id FROM instances WHERE project_id = ? AND "+b.cond+" ORDER BY id LIMIT ?", func(r *sql.Rows) error {

@@ -14,8 +14,10 @@ import (
 )
 
 // LineageService implements ethos.LineageService: the provenance graph as
-// numbered nodes and small integer edges, walked with recursive common
-// table expressions (both dialects), one query per question.
+// numbered nodes and small integer edges. Walks, whole or a page at a
+// time, go level by level, a set of nodes per statement (lineage_walk.go);
+// the subject question uses a recursive common table expression (both
+// dialects).
 type LineageService struct{ db *DB }
 
 // NewLineageService returns the lineage service over db.
@@ -202,6 +204,12 @@ func ensureNodes(ctx context.Context, tx *sql.Tx, nodes []ethos.LineageNode) (ma
 			list = append(list, n)
 		}
 	}
+	// New nodes are numbered kind by kind (in the order given within a
+	// kind): the instances of a processing run, its outputs and the
+	// subjects behind them each get consecutive numbers instead of
+	// interleaved ones, so that a whole walk reads each level as a few
+	// exact ranges (lineage_walk.go).
+	slices.SortStableFunc(list, func(a, b ethos.LineageNode) int { return strings.Compare(string(a.Kind), string(b.Kind)) })
 	ids := make(map[ethos.LineageNode]int64, len(list))
 	for chunk := range slices.Chunk(list, nodeBatch) {
 		args := make([]any, 0, 2*len(chunk))
@@ -272,8 +280,8 @@ func (s *LineageService) Downstream(ctx context.Context, n ethos.LineageNode, wa
 }
 
 // closure walks the edges from n: upstream follows src -> dst (towards
-// what n was built from), downstream dst -> src. UNION (not UNION ALL)
-// keeps each node once, which also ends the walk on a cycle.
+// what n was built from), downstream dst -> src, level by level
+// (walkAll); each node comes out once, n itself never.
 func (s *LineageService) closure(ctx context.Context, n ethos.LineageNode, up bool, walk ethos.LineageWalk, kinds []ethos.LineageKind) ([]ethos.LineageNode, error) {
 	for _, k := range kinds {
 		if !k.Valid() {
@@ -287,40 +295,11 @@ func (s *LineageService) closure(ctx context.Context, n ethos.LineageNode, up bo
 	if up && walk == ethos.WalkDerivations && len(kinds) == 1 && kinds[0] == ethos.LineageSubject {
 		return s.subjectsBehind(ctx, n, start)
 	}
-	from, to := "e.dst", "e.src"
-	if up {
-		from, to = "e.src", "e.dst"
-	}
-	args := []any{start}
-	relCond := ""
-	if walk == ethos.WalkDerivations {
-		relCond = " AND e.rel = ?"
-		args = append(args, relCodes[ethos.RelWasDerivedFrom])
-	}
-	q := "WITH RECURSIVE walk(n) AS (SELECT CAST(? AS BIGINT) UNION SELECT " + to + " FROM lineage_edges e JOIN walk ON " + from + " = walk.n" + relCond + ")" +
-		" SELECT ln.kind, ln.ref FROM walk JOIN lineage_nodes ln ON ln.id = walk.n WHERE walk.n <> ?"
-	args = append(args, start)
-	if len(kinds) > 0 {
-		q += " AND ln.kind IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(kinds)), ", ") + ")"
-		for _, k := range kinds {
-			args = append(args, string(k))
-		}
-	}
-	q += " ORDER BY ln.kind, ln.ref"
-	rows, err := s.db.db.QueryContext(ctx, q, args...)
+	out, err := s.walkAll(ctx, start, up, walk, kinds)
 	if err != nil {
 		return nil, fmt.Errorf("lineage walk from %s: %w", n, err)
 	}
-	defer rows.Close()
-	out := []ethos.LineageNode{}
-	for rows.Next() {
-		var m ethos.LineageNode
-		if err := rows.Scan(&m.Kind, &m.ID); err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // subjectsBehind answers Upstream(n, WalkDerivations, subject) with the
@@ -518,11 +497,11 @@ func (s *LineageService) DownstreamPage(ctx context.Context, n ethos.LineageNode
 	return s.page(ctx, n, false, walk, cursor, limit, kinds)
 }
 
-// page runs the walk of closure with the outer query limited: both
-// databases then stop the recursion once the page (and the one node after
-// it, which says whether more follow) has come out. The walk visits nodes
-// breadth-first (SQLite's queue, PostgreSQL's working table), in an order
-// fixed by the graph and the edge index.
+// page cuts one page from the level walk (pageWalk): breadth-first, each
+// level in node-number order, so the order is fixed by the graph alone;
+// the walk goes only as deep as the page (and the one node after it,
+// which says whether more follow) reaches, and only the page's nodes are
+// named.
 func (s *LineageService) page(ctx context.Context, n ethos.LineageNode, up bool, walk ethos.LineageWalk, cursor string, limit int, kinds []ethos.LineageKind) (*ethos.LineagePage, error) {
 	if limit < 1 || limit > MaxLineagePage {
 		return nil, ethos.Errorf(ethos.EINVALID, "lineage: page size must be 1 to %d", MaxLineagePage)
@@ -550,27 +529,6 @@ func (s *LineageService) page(ctx context.Context, n ethos.LineageNode, up bool,
 	if err != nil {
 		return nil, err
 	}
-	from, to := "e.dst", "e.src"
-	if up {
-		from, to = "e.src", "e.dst"
-	}
-	args := []any{start}
-	relCond := ""
-	if walk == ethos.WalkDerivations {
-		relCond = " AND e.rel = ?"
-		args = append(args, relCodes[ethos.RelWasDerivedFrom])
-	}
-	// The page is cut from the walk itself and named by scalar look-ups
-	// (no join), so that neither database reorders the walk's rows.
-	q := "WITH RECURSIVE walk(n) AS (SELECT CAST(? AS BIGINT) UNION SELECT " + to + " FROM lineage_edges e JOIN walk ON " + from + " = walk.n" + relCond + ")," +
-		" page AS (SELECT n FROM walk WHERE n <> ?"
-	args = append(args, start)
-	if len(kinds) > 0 {
-		q += " AND (SELECT k.kind FROM lineage_nodes k WHERE k.id = walk.n) IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(kinds)), ", ") + ")"
-		for _, k := range kinds {
-			args = append(args, string(k))
-		}
-	}
 	// From the last node of the previous page, to check it is still
 	// there; one node past the page, to know whether more follow.
 	skip := max(cur.Offset-1, 0)
@@ -578,24 +536,9 @@ func (s *LineageService) page(ctx context.Context, n ethos.LineageNode, up bool,
 	if cur.Offset > 0 {
 		want++
 	}
-	q += " LIMIT ? OFFSET ?)" +
-		" SELECT (SELECT ln.kind FROM lineage_nodes ln WHERE ln.id = page.n), (SELECT ln.ref FROM lineage_nodes ln WHERE ln.id = page.n) FROM page"
-	args = append(args, want, skip)
-	rows, err := s.db.db.QueryContext(ctx, q, args...)
+	out, err := s.pageWalk(ctx, start, up, walk, kinds, skip, want)
 	if err != nil {
 		return nil, fmt.Errorf("lineage walk from %s: %w", n, err)
-	}
-	defer rows.Close()
-	out := make([]ethos.LineageNode, 0, want)
-	for rows.Next() {
-		var m ethos.LineageNode
-		if err := rows.Scan(&m.Kind, &m.ID); err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
 	}
 	if cur.Offset > 0 {
 		if len(out) == 0 || out[0].String() != cur.Last {

@@ -71,15 +71,16 @@ for b in "" ${before:+before}; do
 	bin="$scratch/ethos"
 	[ -n "$b" ] && bin=$before
 	p=ethos${b:+-$b}
-	# ethos as shipped: SHA-256 of every input and output, one syncfs at the end
+	# ethos as shipped, no record asked for: one syncfs at the end
 	measure $p "$bin" deid --in "$in" --out "$scratch/out-$p" \
-		--key-file "$scratch/project.key" --report "$scratch/report-$p.json"
+		--key-file "$scratch/project.key"
 	# like the other tools: no final sync (writeback left to the OS)
 	measure $p-nosync "$bin" deid --in "$in" --out "$scratch/out-$p-nosync" \
-		--key-file "$scratch/project.key" --report "$scratch/report-$p-nosync.json" --sync none
-	# and without the two SHA-256 passes of the processing record
-	measure $p-nohash "$bin" deid --in "$in" --out "$scratch/out-$p-nohash" \
-		--key-file "$scratch/project.key" --sync none --no-hash
+		--key-file "$scratch/project.key" --sync none
+	# with the processing record (QC-PRO-1): SHA-256 of every input and
+	# output, one syncfs at the end
+	measure $p-record "$bin" deid --in "$in" --out "$scratch/out-$p-record" \
+		--key-file "$scratch/project.key" --report "$scratch/report-$p-record.json"
 done
 measure gdcmanon sh -c "mkdir -p '$scratch/out-gdcmanon' &&
 	gdcmanon -e -c '$scratch/cert.pem' --continue -r -i '$in/shard0' -o '$scratch/out-gdcmanon/shard0' &
@@ -98,7 +99,7 @@ awk -v b="$bytes" '
 		if (!($1 in cpu) || c < cpu[$1]) cpu[$1] = c
 	}
 	END {
-		n = split("cp ethos ethos-nosync ethos-nohash ethos-before ethos-before-nosync ethos-before-nohash gdcmanon pydicom", names, " ")
+		n = split("cp ethos ethos-nosync ethos-record ethos-before ethos-before-nosync ethos-before-record gdcmanon pydicom", names, " ")
 		printf "%-20s %7s %8s %8s %7s %7s %7s %8s %7s %7s\n", "tool", "best s", "MB/s", "RSS MB", "vs cp", "vs gdcm", "vs py", "CPU s", "CPU/gd", "CPU/py"
 		for (i = 1; i <= n; i++) {
 			t = names[i]

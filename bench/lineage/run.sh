@@ -8,5 +8,5 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 echo "# $(date -u +%FT%TZ) $(go version) $(nproc) CPUs, load: $(cut -d' ' -f1-3 /proc/loadavg)"
 go test ./bench/lineage/ -run '^$' -bench 'Lineage/' -benchtime 20x -timeout 60m -v | grep -E 'graph built|ns/op'
-go test ./bench/lineage/ -run '^$' -bench 'RecordDatasetMembers' -benchtime 5x | grep -E 'ns/op'
+go test ./bench/lineage/ -run '^$' -bench 'RecordDatasetMembers|WalkRecordedGraph' -benchtime 5x | grep -E 'ns/op'
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -12,7 +12,9 @@
 # least CPU time and best wall time. BEFORE=/path/to/ethos adds a third
 # tool, 'process-before': the same processing run by another build (e.g.
 # the main branch before a change), measured in the same rounds. Every
-# processing run starts from a fresh copy of the prepared data directory.
+# processing run starts from a fresh copy of the prepared data directory
+# (moved into the blob layout used before 2026-11-27 when BEFORE_LEGACY
+# is set, for a BEFORE binary that old).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -84,7 +86,7 @@ while [ "$round" -lt "$reps" ]; do
 	measure process "$scratch/ethos" process run --data "$scratch/data" --user "$user" --project "$project" \
 		--key-file "$scratch/project.key" --json
 	if [ -n "${BEFORE:-}" ]; then
-		fresh legacy
+		fresh ${BEFORE_LEGACY:+legacy}
 		measure process-before "$BEFORE" process run --data "$scratch/data" --user "$user" --project "$project" \
 			--key-file "$scratch/project.key" --json
 	fi

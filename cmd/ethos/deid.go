@@ -47,7 +47,7 @@ func runDeid(ctx context.Context, env *Env, args []string) error {
 	reportPath := fs.String("report", "", "write the JSON processing record (QC-PRO-1) to this file")
 	syncFlag := fs.String("sync", "end", "when outputs reach the disk: end (one syncfs before exit), each (fsync per file) or none (left to the OS; benchmarks)")
 	reportPaths := fs.String("report-paths", "plain", "input paths in the report: plain (relative to --in) or keyed (an HMAC token: for records that leave the identifiable side, since folder names may hold patient names)")
-	noHash := fs.Bool("no-hash", false, "leave SHA-256 digests out of the report (benchmarking only; the record is then incomplete)")
+	noHash := fs.Bool("no-hash", false, "leave SHA-256 digests out of the report (benchmarking only; the record is then incomplete). Without --report no digests are computed anyway")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -94,11 +94,15 @@ func runDeid(ctx context.Context, env *Env, args []string) error {
 	}
 	prog := newProgress(env)
 	started := time.Now().UTC()
+	// The two SHA-256 digests per file belong to the processing record
+	// (QC-PRO-1): they cost more CPU than the de-identification itself,
+	// so they are computed only when a record is asked for.
+	hashing := *reportPath != "" && !*noHash
 	res, err := batch.Run(ctx, batch.Options{
 		In: *in, Out: *out, Quarantine: *quarantine, Workers: *workers,
-		Processor: processor{e: engine, digest: !*noHash}, Logger: logger,
+		Processor: processor{e: engine, digest: hashing}, Logger: logger,
 		Progress: prog.update, ProgressEvery: prog.every,
-		RunKey: runKey, NoHash: *noHash, Sync: syncMode,
+		RunKey: runKey, NoHash: !hashing, Sync: syncMode,
 	})
 	prog.finish()
 	if err != nil {

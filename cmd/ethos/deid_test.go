@@ -252,3 +252,66 @@ func TestDeidRun(t *testing.T) {
 		}
 	})
 }
+
+// TestDeidDigestsOnlyWithReport checks that the two SHA-256 digests are
+// computed when a processing record is asked for, and that a run resumed
+// with --report after a run without one processes again the files whose
+// journal lines lack digests, so the record is never incomplete.
+func TestDeidDigestsOnlyWithReport(t *testing.T) {
+	in := copyTree(t)
+	root := t.TempDir()
+	out := filepath.Join(root, "out")
+	keyFile := filepath.Join(root, "key")
+	os.WriteFile(keyFile, []byte("the project secret for this test\n"), 0o600)
+	base := []string{"deid", "--in", in, "--out", out, "--key-file", keyFile, "--sync", "none"}
+	if _, stderr, code := runCLI(t, base...); code != 1 {
+		t.Fatalf("first run: exit %d: %s", code, stderr)
+	}
+	journal, err := os.ReadFile(filepath.Join(out, ".ethos-deid-journal.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(journal), "Sha256") {
+		t.Fatalf("a run without --report hashed its files: %s", journal)
+	}
+	rep := filepath.Join(root, "report.json")
+	if _, stderr, code := runCLI(t, append(base, "--report", rep)...); code != 1 {
+		t.Fatalf("second run: exit %d: %s", code, stderr)
+	}
+	raw, err := os.ReadFile(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r testReport
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Summary.Resumed != 0 {
+		t.Errorf("resumed %d files from a journal without digests", r.Summary.Resumed)
+	}
+	written := 0
+	for _, f := range r.Files {
+		if f.Status != "written" {
+			continue
+		}
+		written++
+		if len(f.InputSha256) != 64 || len(f.OutputSha256) != 64 {
+			t.Errorf("%s: digests missing from the record: %+v", f.Input, f)
+		}
+	}
+	if written == 0 {
+		t.Fatal("no file written")
+	}
+	// A third run with --report resumes every file: the journal now has digests.
+	if _, stderr, code := runCLI(t, append(base, "--report", rep)...); code != 1 {
+		t.Fatalf("third run: exit %d: %s", code, stderr)
+	}
+	raw, _ = os.ReadFile(rep)
+	var r3 testReport
+	if err := json.Unmarshal(raw, &r3); err != nil {
+		t.Fatal(err)
+	}
+	if r3.Summary.Resumed != r.Summary.Written+r.Summary.Quarantined {
+		t.Errorf("third run resumed %d, want %d", r3.Summary.Resumed, r.Summary.Written+r.Summary.Quarantined)
+	}
+}

@@ -95,8 +95,9 @@ type Options struct {
 	// version, configuration hash, key fingerprint). Journal entries
 	// written under another RunKey are not reused.
 	RunKey string
-	// NoHash leaves the SHA-256 digests out (benchmarks only: the
-	// processing record is then incomplete).
+	// NoHash leaves the SHA-256 digests out: for runs that keep no
+	// processing record (the digests are the record's) and benchmarks.
+	// A resumed output is then trusted on its size alone.
 	NoHash bool
 	// Sync says when outputs reach the disk. Outputs are always renamed
 	// into place complete (readers never see a partial file); a run cut by
@@ -400,7 +401,7 @@ feed:
 		// Resume: a file whose journal entry matches is not processed
 		// again, provided its output (or quarantine copy) is still there
 		// and no input processed in this run has taken its output name.
-		if rec, ok := jr.lookup(j.rel, j.size, j.mod); ok && outputPresent(out, opts.Quarantine, rec) && (opts.NoHash || outputIntact(out, rec)) {
+		if rec, ok := jr.lookup(j.rel, j.size, j.mod); ok && outputPresent(out, opts.Quarantine, rec) && (opts.NoHash || hashed(rec) && outputIntact(out, rec)) {
 			claimed := true
 			if rec.Status == Written {
 				_, claimed = cl.claim(rec.Output, rec.Input)
@@ -506,6 +507,13 @@ func outputPresent(out, quar string, rec FileRecord) bool {
 		return true
 	}
 	return false // failed files are retried
+}
+
+// hashed reports whether a journal entry carries the digests a record
+// needs: an entry from a run without digests is processed again when this
+// run keeps them.
+func hashed(rec FileRecord) bool {
+	return rec.InputSHA256 != "" && (rec.Status != Written || rec.OutSHA256 != "")
 }
 
 // outputIntact re-hashes a written output of an earlier run against its

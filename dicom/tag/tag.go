@@ -9,7 +9,7 @@ package tag
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"sync"
 
 	"github.com/ethos-imaging/ethos/dicom/vr"
@@ -101,8 +101,7 @@ func (i Info) VR() vr.VR {
 // and group length elements, not in the PS3.6 table, get synthesized
 // entries (LO and UL).
 func Find(t Tag) (Info, bool) {
-	i := sort.Search(len(dict), func(i int) bool { return dict[i].Tag >= t })
-	if i < len(dict) && dict[i].Tag == t {
+	if i, ok := slices.BinarySearch(dictTags, t); ok {
 		return dict[i], true
 	}
 	for _, m := range masked {
@@ -117,6 +116,29 @@ func Find(t Tag) (Info, bool) {
 		return Info{Tag: t, Mask: ^Tag(0), VRs: []vr.VR{vr.UL}, VM: "1", Name: "Group Length", Keyword: "GroupLength"}, true
 	}
 	return Info{}, false
+}
+
+// dictTags and dictVRs are the tags of dict, in the same order, and the
+// VR Info.VR gives each: the search for a tag runs over 4-byte keys and an
+// implicit VR reader gets the VR without copying an Info.
+var dictTags, dictVRs = func() ([]Tag, []vr.VR) {
+	ts, vs := make([]Tag, len(dict)), make([]vr.VR, len(dict))
+	for i, d := range dict {
+		ts[i], vs[i] = d.Tag, d.VR()
+	}
+	return ts, vs
+}()
+
+// DictVR returns the VR the dictionary gives t — Find(t)'s Info.VR — and
+// whether t is in the dictionary.
+func DictVR(t Tag) (vr.VR, bool) {
+	if i, ok := slices.BinarySearch(dictTags, t); ok {
+		return dictVRs[i], true
+	}
+	if i, ok := Find(t); ok {
+		return i.VR(), true
+	}
+	return vr.UN, false
 }
 
 // repeatOK applies the rule of PS3.5 section 7.6 for 50xx and 60xx: only

@@ -143,3 +143,24 @@ func TestParse(t *testing.T) {
 		t.Errorf("String = %s", got)
 	}
 }
+
+// TestDictVRMatchesFind checks the fast VR lookup against Find for every
+// dictionary entry, repeating-group members, private creators, group
+// lengths and tags the dictionary does not know.
+func TestDictVRMatchesFind(t *testing.T) {
+	tags := []tag.Tag{0x60023000, 0x50000010, 0x00090010, 0x00080000, 0x00090011, 0x7FE00010, 0xFFFFFFFF, 0x00000000, 0x00191001}
+	for _, i := range tag.All() {
+		tags = append(tags, i.Tag)
+	}
+	for _, tg := range tags {
+		want, wok := tag.Find(tg)
+		got, ok := tag.DictVR(tg)
+		wantVR := want.VR()
+		if !wok {
+			wantVR = vr.UN
+		}
+		if ok != wok || got != wantVR {
+			t.Errorf("%v: DictVR = %v, %v; Find gives %v, %v", tg, got, ok, wantVR, wok)
+		}
+	}
+}

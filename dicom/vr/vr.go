@@ -67,14 +67,18 @@ const (
 
 type props struct {
 	kind    Kind
-	long    bool  // explicit VR: 2 reserved bytes and a 32-bit length
-	pad     byte  // padding byte to even length
-	word    uint8 // byte-swap unit (1: none)
-	maxLen  int   // maximum bytes per value, 0 when unbounded (or up to 2^32-2)
-	charset bool  // affected by Specific Character Set
+	long    bool   // explicit VR: 2 reserved bytes and a 32-bit length
+	pad     byte   // padding byte to even length
+	word    uint8  // byte-swap unit (1: none)
+	maxLen  int    // maximum bytes per value, 0 when unbounded (or up to 2^32-2)
+	charset bool   // affected by Specific Character Set
+	code    string // the two letters (set when the dense table is built)
 }
 
-var table = map[VR]props{
+// standard lists the properties of every standard VR; lookups go through
+// the dense table built from it (a map lookup per element was a visible
+// part of parsing a header).
+var standard = map[VR]props{
 	AE: {kind: KindString, pad: ' ', word: 1, maxLen: 16},
 	AS: {kind: KindString, pad: ' ', word: 1, maxLen: 4},
 	AT: {kind: KindNumber, pad: 0, word: 2, maxLen: 4},
@@ -111,11 +115,32 @@ var table = map[VR]props{
 	UV: {kind: KindNumber, long: true, pad: 0, word: 8, maxLen: 8},
 }
 
+// dense holds the properties of each two-capital-letter code at
+// (first-'A')*26 + (second-'A'); codes that are not standard VRs have the
+// zero props (KindNone).
+var dense = func() (t [26 * 26]props) {
+	for v, p := range standard {
+		p.code = string([]byte{byte(v >> 8), byte(v)})
+		t[int(v>>8-'A')*26+int(v&0xff-'A')] = p
+	}
+	return t
+}()
+
+// lookup returns the properties of v and whether it is a standard VR.
+func lookup(v VR) (props, bool) {
+	a, b := byte(v>>8)-'A', byte(v)-'A'
+	if a >= 26 || b >= 26 {
+		return props{}, false
+	}
+	p := dense[int(a)*26+int(b)]
+	return p, p.kind != KindNone
+}
+
 // Parse returns the VR whose code is the two bytes a and b, and whether it
 // is a standard VR.
 func Parse(a, b byte) (VR, bool) {
 	v := VR(a)<<8 | VR(b)
-	_, ok := table[v]
+	_, ok := lookup(v)
 	return v, ok
 }
 
@@ -136,6 +161,9 @@ func (v VR) String() string {
 	if v == 0 {
 		return "--"
 	}
+	if p, ok := lookup(v); ok {
+		return p.code
+	}
 	a, b := byte(v>>8), byte(v)
 	if a < 0x20 || a > 0x7e || b < 0x20 || b > 0x7e {
 		const hex = "0123456789abcdef"
@@ -144,30 +172,34 @@ func (v VR) String() string {
 	return string([]byte{a, b})
 }
 
+// get returns the properties of v (the zero props for a VR that is not
+// standard).
+func get(v VR) props { p, _ := lookup(v); return p }
+
 // Known reports whether v is one of the standard value representations.
-func (v VR) Known() bool { _, ok := table[v]; return ok }
+func (v VR) Known() bool { _, ok := lookup(v); return ok }
 
 // Kind returns what the value of v holds.
-func (v VR) Kind() Kind { return table[v].kind }
+func (v VR) Kind() Kind { return get(v).kind }
 
 // LongLength reports whether explicit VR encodes v with two reserved bytes
 // and a 32-bit length (OB, OD, OF, OL, OV, OW, SQ, SV, UC, UN, UR, UT, UV)
 // rather than a 16-bit length. Unknown VRs are treated as long, as PS3.5
 // section 7.1.2 asks of VRs a reader does not recognise.
 func (v VR) LongLength() bool {
-	p, ok := table[v]
+	p, ok := lookup(v)
 	return !ok || p.long
 }
 
 // Padding returns the byte that pads a value of v to even length: NUL for
 // UI and binary VRs, space for character strings.
-func (v VR) Padding() byte { return table[v].pad }
+func (v VR) Padding() byte { return get(v).pad }
 
 // WordSize returns the unit in which the bytes of a value of v swap between
 // little and big endian: 1 for strings, OB and UN; 2 for US, SS, OW and the
 // two halves of AT; 4 for UL, SL, FL, OF, OL; 8 for FD, OD, SV, UV, OV.
 func (v VR) WordSize() int {
-	p, ok := table[v]
+	p, ok := lookup(v)
 	if !ok {
 		return 1
 	}
@@ -177,21 +209,21 @@ func (v VR) WordSize() int {
 // MaxLength returns the largest number of bytes one value of v may hold, or
 // 0 when the standard sets no bound below the 32-bit length limit. For PN
 // it is the bound of the three component groups together.
-func (v VR) MaxLength() int { return table[v].maxLen }
+func (v VR) MaxLength() int { return get(v).maxLen }
 
 // IsText reports whether v holds characters (KindString or KindText).
-func (v VR) IsText() bool { k := table[v].kind; return k == KindString || k == KindText }
+func (v VR) IsText() bool { k := get(v).kind; return k == KindString || k == KindText }
 
 // CharsetAffected reports whether the Specific Character Set applies to
 // values of v (SH, LO, UC, ST, LT, UT, PN); other text VRs use the default
 // repertoire.
-func (v VR) CharsetAffected() bool { return table[v].charset }
+func (v VR) CharsetAffected() bool { return get(v).charset }
 
 // MultiValued reports whether values of v are separated by backslashes
 // (string VRs) or by their fixed size (numbers), as opposed to ST, LT, UT,
 // UR, SQ and the byte streams, which hold one value.
 func (v VR) MultiValued() bool {
-	k := table[v].kind
+	k := get(v).kind
 	return (k == KindString && v != UR) || k == KindNumber
 }
 

@@ -61,3 +61,25 @@ func TestParse(t *testing.T) {
 		t.Error("unknown VR must be treated as long")
 	}
 }
+
+// TestKnownEveryCode checks the dense lookup against the list of standard
+// VRs for all 65,536 two-byte codes, including lower-case letters, digits
+// and bytes just outside 'A'..'Z'.
+func TestKnownEveryCode(t *testing.T) {
+	std := map[vr.VR]bool{}
+	for _, v := range vr.All() {
+		std[v] = true
+	}
+	for i := range 1 << 16 {
+		v := vr.VR(i)
+		if v.Known() != std[v] {
+			t.Errorf("%v (0x%04x): Known() = %v", v, i, v.Known())
+		}
+		if _, ok := vr.Parse(byte(i>>8), byte(i)); ok != std[v] {
+			t.Errorf("Parse(0x%04x) known = %v", i, ok)
+		}
+		if !std[v] && (!v.LongLength() || v.WordSize() != 1 || v.Kind() != vr.KindNone) {
+			t.Errorf("%v: an unknown VR must read as long, word size 1, no kind", v)
+		}
+	}
+}
