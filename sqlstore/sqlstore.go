@@ -62,6 +62,12 @@ var (
 	CheckpointLimit = 20000
 )
 
+// WriteCacheKiB is the page cache of SQLite's write connection (SQLite's
+// default is 2 MiB): the interior pages of the event table and its three
+// indexes outgrow the default once a deployment holds about a million
+// events.
+var WriteCacheKiB = 32 << 10
+
 // SQLiteRules tells the services that the handle is SQLite's (the adapter
 // calls it once, before any service is built), and so:
 //   - write transactions through this handle (and through LockWrites)
@@ -276,10 +282,11 @@ func (db *DB) writeConn(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	limit := fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", CheckpointLimit)
-	if _, err := c.ExecContext(ctx, limit); err != nil {
-		c.Close()
-		return err
+	for _, p := range []string{fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", CheckpointLimit), fmt.Sprintf("PRAGMA cache_size = -%d", WriteCacheKiB)} {
+		if _, err := c.ExecContext(ctx, p); err != nil {
+			c.Close()
+			return err
+		}
 	}
 	low, err := c.PrepareContext(ctx, "PRAGMA synchronous = NORMAL")
 	if err != nil {
