@@ -526,7 +526,13 @@ func (s *Server) handleEvents(labels bool) func(w http.ResponseWriter, r *http.R
 			action = "deployment.labels"
 			res, err = s.Events.AttachLabels(r.Context(), d.ID, recs, atomic, p.User.ID)
 		} else {
-			res, err = s.Events.IngestEvents(r.Context(), d.ID, recs, atomic)
+			ctx := r.Context()
+			if s.DeferEventSync != nil {
+				// The audit entry below is appended durably, whatever
+				// happens to the batch, before the reply.
+				ctx = s.DeferEventSync(ctx)
+			}
+			res, err = s.Events.IngestEvents(ctx, d.ID, recs, atomic)
 		}
 		// One audit entry per batch: the access decision (rule and
 		// reason) and what became of the batch, counts only.

@@ -97,6 +97,11 @@ type Server struct {
 	// compliance, inference events and labels; nil: not offered.
 	Deployments ethos.DeploymentService
 	Events      ethos.EventIngester
+	// DeferEventSync, when set, marks the context of a batch of events
+	// whose audit entry is then appended durably to the same database
+	// (sqlstore.DeferSync): the events' commit skips its own flush and
+	// the audit entry's flush covers both. Nil: each is flushed.
+	DeferEventSync func(context.Context) context.Context
 
 	// Quality checks (http/checks.go): the eleven checks of a project
 	// answered from recorded evidence; nil: not offered.

@@ -121,6 +121,12 @@ func (db *DB) Close() error {
 	if db.db == nil {
 		return nil
 	}
+	if db.store != nil {
+		if err := db.store.Close(); err != nil {
+			db.db.Close()
+			return err
+		}
+	}
 	return db.db.Close()
 }
 
@@ -130,25 +136,10 @@ func Exists(dir string) bool {
 	return !errors.Is(err, fs.ErrNotExist)
 }
 
-// withTx runs fn in a write transaction.
+// withTx runs fn in a write transaction, in the store's write turn and
+// on its write connection.
 func (db *DB) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	unlock, err := db.store.LockWrites(ctx)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer unlock()
-	tx, err := db.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	return db.store.WriteTx(ctx, fn)
 }
 
 func noRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

@@ -3,9 +3,11 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -15,7 +17,7 @@ import (
 
 // DeploymentStore implements ethos.DeploymentStore: deployments and their
 // change log, risk registers, incidents, attestations, and the inference
-// events and labels of the deployment stage (migration 0060).
+// events and labels of the deployment stage (migrations 0060 and 0082).
 type DeploymentStore struct {
 	db *DB
 
@@ -23,6 +25,10 @@ type DeploymentStore struct {
 	insertAll map[int]*sql.Stmt // multi-row event INSERT by row count, prepared once
 	rowWise   bool              // SQLite: one INSERT a row (see insertRows)
 	insertOne *sql.Stmt         // that INSERT, prepared once
+	findByID  *sql.Stmt         // FindDeploymentByID's query, prepared once (twice per batch of events)
+
+	kmu  sync.Mutex
+	keys map[string]int64 // committed event keys of deployments (event_deployments)
 
 	qmu     sync.Mutex
 	queue   []*insertReq // batches waiting for the writer
@@ -33,7 +39,7 @@ type DeploymentStore struct {
 
 // NewDeploymentStore returns the deployment store over db.
 func NewDeploymentStore(db *DB) *DeploymentStore {
-	return &DeploymentStore{db: db, insertAll: map[int]*sql.Stmt{}, rowWise: db.sqlite}
+	return &DeploymentStore{db: db, insertAll: map[int]*sql.Stmt{}, rowWise: db.sqlite, keys: map[string]int64{}}
 }
 
 var (
@@ -89,7 +95,18 @@ func insertChange(ctx context.Context, tx *sql.Tx, c *ethos.DeploymentChange) er
 }
 
 func (s *DeploymentStore) FindDeploymentByID(ctx context.Context, id string) (*ethos.Deployment, error) {
-	d, err := scanDeployment(s.db.db.QueryRowContext(ctx, "SELECT "+deploymentCols+" FROM deployments WHERE id = ?", id))
+	s.mu.Lock()
+	if s.findByID == nil {
+		st, err := s.db.db.PrepareContext(ctx, "SELECT "+deploymentCols+" FROM deployments WHERE id = ?")
+		if err != nil {
+			s.mu.Unlock()
+			return nil, err
+		}
+		s.findByID = st
+	}
+	st := s.findByID
+	s.mu.Unlock()
+	d, err := scanDeployment(st.QueryRowContext(ctx, id))
 	if noRows(err) {
 		return nil, notFound("deployment", id)
 	}
@@ -391,7 +408,7 @@ func (s *DeploymentStore) FindAttestations(ctx context.Context, deploymentID str
 
 // Inference events
 
-const eventCols = "deployment_id, event_id, t, case_id, site, score, decision, latency_ms, reader_action, sex, age_band, manufacturer, model_name, software_version, body_part, protocol, modality, institution, kvp, slice_thickness, pixel_spacing, digest, received_at"
+const eventCols = "dkey, event_id, t, case_id, site, score, decision, latency_ms, reader_action, sex, age_band, manufacturer, model_name, software_version, body_part, protocol, modality, institution, kvp, slice_thickness, pixel_spacing, digest, received_at"
 
 const eventColCount = 23
 
@@ -415,7 +432,7 @@ func (s *DeploymentStore) insertStmt(ctx context.Context, n int) (*sql.Stmt, err
 		}
 		b.WriteString(row)
 	}
-	b.WriteString(" ON CONFLICT (deployment_id, event_id) DO NOTHING RETURNING event_id")
+	b.WriteString(" ON CONFLICT (dkey, event_id) DO NOTHING RETURNING event_id")
 	st, err := s.db.db.PrepareContext(ctx, b.String())
 	if err != nil {
 		return nil, err
@@ -456,6 +473,10 @@ func (s *DeploymentStore) Close() error {
 		s.insertOne.Close()
 		s.insertOne = nil
 	}
+	if s.findByID != nil {
+		s.findByID.Close()
+		s.findByID = nil
+	}
 	return nil
 }
 
@@ -473,7 +494,7 @@ func (s *DeploymentStore) InsertEvents(ctx context.Context, evs []*ethos.Inferen
 	if len(evs) == 0 {
 		return []string{}, nil
 	}
-	req := &insertReq{evs: evs, digests: digests, atomic: atomic, dup: make([]string, len(evs)), done: make(chan struct{})}
+	req := &insertReq{evs: evs, digests: digests, atomic: atomic, lazy: syncDeferred(ctx), dup: make([]string, len(evs)), done: make(chan struct{})}
 	s.qmu.Lock()
 	if s.closed {
 		s.qmu.Unlock()
@@ -500,6 +521,7 @@ type insertReq struct {
 	evs     []*ethos.InferenceEvent
 	digests []string
 	atomic  bool
+	lazy    bool // the caller commits durably afterwards (DeferSync)
 	dup     []string
 	err     error
 	done    chan struct{}
@@ -524,9 +546,18 @@ func (s *DeploymentStore) writeLoop() {
 
 func (s *DeploymentStore) writeGroup(group []*insertReq) {
 	ctx := context.Background()
-	err := s.db.withTx(ctx, func(tx *sql.Tx) error {
-		var w groupWriter
-		if s.rowWise {
+	// The commit skips its flush only when every batch's caller makes a
+	// durable commit afterwards (DeferSync).
+	lazy := true
+	for _, req := range group {
+		lazy = lazy && req.lazy
+	}
+	var w groupWriter
+	err := s.db.writeTx(ctx, lazy, func(tx *sql.Tx) error {
+		w.newKeys = nil
+		if s.rowWise && s.db.wconn != nil {
+			w.raw = true
+		} else if s.rowWise {
 			st, err := s.insertOneStmt(ctx)
 			if err != nil {
 				return err
@@ -548,6 +579,7 @@ func (s *DeploymentStore) writeGroup(group []*insertReq) {
 			if _, err := tx.ExecContext(ctx, "SAVEPOINT batch"); err != nil {
 				return err
 			}
+			keysBefore := maps.Clone(w.newKeys)
 			err := s.insertInTx(ctx, tx, &w, req)
 			if err == nil {
 				if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT batch"); err != nil {
@@ -558,6 +590,7 @@ func (s *DeploymentStore) writeGroup(group []*insertReq) {
 			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT batch"); rerr != nil {
 				return rerr
 			}
+			w.newKeys = keysBefore // a key given out in the savepoint is gone
 			if _, rerr := tx.ExecContext(ctx, "RELEASE SAVEPOINT batch"); rerr != nil {
 				return rerr
 			}
@@ -567,6 +600,11 @@ func (s *DeploymentStore) writeGroup(group []*insertReq) {
 		}
 		return nil
 	})
+	if err == nil && len(w.newKeys) > 0 {
+		s.kmu.Lock()
+		maps.Copy(s.keys, w.newKeys) // committed: safe to remember
+		s.kmu.Unlock()
+	}
 	for _, req := range group {
 		if err != nil {
 			req.err, req.dup = err, nil
@@ -575,19 +613,74 @@ func (s *DeploymentStore) writeGroup(group []*insertReq) {
 	}
 }
 
+// eventKey returns the event key of a deployment, from memory or from
+// event_deployments (keys never change once committed); ok is false when
+// the deployment has no key (no event was ever stored for it).
+func (s *DeploymentStore) eventKey(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, deploymentID string) (int64, bool, error) {
+	s.kmu.Lock()
+	k, ok := s.keys[deploymentID]
+	s.kmu.Unlock()
+	if ok {
+		return k, true, nil
+	}
+	err := q.QueryRowContext(ctx, "SELECT dkey FROM event_deployments WHERE deployment_id = ?", deploymentID).Scan(&k)
+	if noRows(err) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("event key of deployment %s: %w", deploymentID, err)
+	}
+	if _, isTx := q.(*sql.Tx); !isTx {
+		s.kmu.Lock()
+		s.keys[deploymentID] = k
+		s.kmu.Unlock()
+	}
+	return k, true, nil
+}
+
+// writeKey returns the event key of a deployment inside the writer's
+// transaction, giving it the next number if it has none; a key given out
+// is remembered only once the transaction committed (writeGroup).
+func (s *DeploymentStore) writeKey(ctx context.Context, tx *sql.Tx, w *groupWriter, deploymentID string) (int64, error) {
+	if k, ok := w.newKeys[deploymentID]; ok {
+		return k, nil
+	}
+	k, ok, err := s.eventKey(ctx, tx, deploymentID)
+	if err != nil || ok {
+		return k, err
+	}
+	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(dkey), 0) + 1 FROM event_deployments").Scan(&k); err != nil {
+		return 0, fmt.Errorf("new event key: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO event_deployments (deployment_id, dkey) VALUES (?, ?)", deploymentID, k); err != nil {
+		return 0, fmt.Errorf("new event key: %w", err)
+	}
+	if w.newKeys == nil {
+		w.newKeys = map[string]int64{}
+	}
+	w.newKeys[deploymentID] = k
+	return k, nil
+}
+
 // insertOneSQL stores one event; a stored id is left alone.
-var insertOneSQL = "INSERT INTO inference_events (" + eventCols + ") VALUES (" + strings.Repeat("?, ", eventColCount-1) + "?) ON CONFLICT (deployment_id, event_id) DO NOTHING"
+var insertOneSQL = "INSERT INTO inference_events (" + eventCols + ") VALUES (" + strings.Repeat("?, ", eventColCount-1) + "?) ON CONFLICT (dkey, event_id) DO NOTHING"
 
 // groupWriter is the state of one group's transaction.
 type groupWriter struct {
-	one  *sql.Stmt // insertOneSQL prepared in the transaction (SQLite)
-	args []any
+	newKeys map[string]int64 // event keys this transaction gave out
+	keys    []int64          // the key of each event of the batch being written
+	raw     bool             // SQLite's write connection: insertRowsRaw
+	one     *sql.Stmt        // insertOneSQL prepared in the transaction (SQLite)
+	args    []any
+	named   []driver.NamedValue
 }
 
 // eventArgs appends the column values of e.
-func eventArgs(args []any, e *ethos.InferenceEvent, digest string) []any {
+func eventArgs(args []any, key int64, e *ethos.InferenceEvent, digest string) []any {
 	a := &e.Acquisition
-	return append(args, e.DeploymentID, e.EventID, nanos(e.Time), e.CaseID, e.Site, e.Score, e.Decision, floatArg(e.LatencyMS),
+	return append(args, key, e.EventID, nanos(e.Time), e.CaseID, e.Site, e.Score, e.Decision, floatArg(e.LatencyMS),
 		string(e.Reader), e.Sex, e.AgeBand, a.Manufacturer, a.ModelName, a.SoftwareVersion, a.BodyPart, a.Protocol, a.Modality,
 		a.InstitutionPseudo, floatArg(a.KVP), floatArg(a.SliceThickness), floatArg(a.PixelSpacing), digest, nanos(e.ReceivedAt))
 }
@@ -602,9 +695,9 @@ func floatArg(p *float64) any {
 }
 
 // storedDigest looks up the digest of an event that is already stored.
-func storedDigest(ctx context.Context, tx *sql.Tx, e *ethos.InferenceEvent) (string, error) {
+func storedDigest(ctx context.Context, tx *sql.Tx, key int64, e *ethos.InferenceEvent) (string, error) {
 	var d string
-	if err := tx.QueryRowContext(ctx, "SELECT digest FROM inference_events WHERE deployment_id = ? AND event_id = ?", e.DeploymentID, e.EventID).Scan(&d); err != nil {
+	if err := tx.QueryRowContext(ctx, "SELECT digest FROM inference_events WHERE dkey = ? AND event_id = ?", key, e.EventID).Scan(&d); err != nil {
 		return "", fmt.Errorf("look up stored event: %w", err)
 	}
 	return d, nil
@@ -617,7 +710,7 @@ func storedDigest(ctx context.Context, tx *sql.Tx, e *ethos.InferenceEvent) (str
 // of ingestion in the profile, spilled to a temporary file).
 func (s *DeploymentStore) insertRows(ctx context.Context, tx *sql.Tx, w *groupWriter, req *insertReq) error {
 	for i, e := range req.evs {
-		w.args = eventArgs(w.args[:0], e, req.digests[i])
+		w.args = eventArgs(w.args[:0], w.keys[i], e, req.digests[i])
 		res, err := w.one.ExecContext(ctx, w.args...)
 		if err != nil {
 			return fmt.Errorf("insert events: %w", err)
@@ -629,7 +722,64 @@ func (s *DeploymentStore) insertRows(ctx context.Context, tx *sql.Tx, w *groupWr
 		if n == 1 {
 			continue
 		}
-		d, err := storedDigest(ctx, tx, e)
+		d, err := storedDigest(ctx, tx, w.keys[i], e)
+		if err != nil {
+			return err
+		}
+		req.dup[i] = d
+		if req.atomic && d != req.digests[i] {
+			return errClash
+		}
+	}
+	return nil
+}
+
+// insertRowsRaw is insertRows on SQLite's write connection, below
+// database/sql: the transaction tx runs on that connection, so the
+// driver's statement executes inside it. database/sql converted the 23
+// arguments of every row into a fresh slice and wrapped every result (a
+// third of the bytes allocated per stored event, and their garbage
+// collection); here one slice serves every row, and the statement stays
+// prepared on the connection. Rows that were not inserted (their id is
+// stored) are looked up afterwards through tx.
+func (s *DeploymentStore) insertRowsRaw(ctx context.Context, tx *sql.Tx, w *groupWriter, req *insertReq) error {
+	var missed []int
+	_, err := s.db.rawWrite(func(prepare func(context.Context, string) (driver.Stmt, error)) error {
+		st, err := prepare(ctx, insertOneSQL)
+		if err != nil {
+			return fmt.Errorf("insert events: %w", err)
+		}
+		ex, ok := st.(driver.StmtExecContext)
+		if !ok {
+			return fmt.Errorf("insert events: driver statement %T cannot execute", st)
+		}
+		if len(w.named) != eventColCount {
+			w.named = make([]driver.NamedValue, eventColCount)
+		}
+		for i, e := range req.evs {
+			w.args = eventArgs(w.args[:0], w.keys[i], e, req.digests[i])
+			for j, a := range w.args {
+				w.named[j] = driver.NamedValue{Ordinal: j + 1, Value: a}
+			}
+			res, err := ex.ExecContext(ctx, w.named)
+			if err != nil {
+				return fmt.Errorf("insert events: %w", err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			if n != 1 {
+				missed = append(missed, i)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, i := range missed {
+		d, err := storedDigest(ctx, tx, w.keys[i], req.evs[i])
 		if err != nil {
 			return err
 		}
@@ -644,6 +794,21 @@ func (s *DeploymentStore) insertRows(ctx context.Context, tx *sql.Tx, w *groupWr
 // insertInTx writes one batch; errClash when an atomic batch reuses a
 // stored id with other content.
 func (s *DeploymentStore) insertInTx(ctx context.Context, tx *sql.Tx, w *groupWriter, req *insertReq) error {
+	w.keys = w.keys[:0]
+	last, key := "", int64(0)
+	for _, e := range req.evs {
+		if e.DeploymentID != last || last == "" {
+			k, err := s.writeKey(ctx, tx, w, e.DeploymentID)
+			if err != nil {
+				return err
+			}
+			last, key = e.DeploymentID, k
+		}
+		w.keys = append(w.keys, key)
+	}
+	if w.raw {
+		return s.insertRowsRaw(ctx, tx, w, req)
+	}
 	if w.one != nil {
 		return s.insertRows(ctx, tx, w, req)
 	}
@@ -657,7 +822,7 @@ func (s *DeploymentStore) insertInTx(ctx context.Context, tx *sql.Tx, w *groupWr
 		}
 		args = args[:0]
 		for i, e := range chunk {
-			args = eventArgs(args, e, digests[start+i])
+			args = eventArgs(args, w.keys[start+i], e, digests[start+i])
 		}
 		// RETURNING names the rows this statement wrote; the others were
 		// stored before.
@@ -687,7 +852,7 @@ func (s *DeploymentStore) insertInTx(ctx context.Context, tx *sql.Tx, w *groupWr
 			if inserted[e.EventID] {
 				continue
 			}
-			d, err := storedDigest(ctx, tx, e)
+			d, err := storedDigest(ctx, tx, w.keys[start+i], e)
 			if err != nil {
 				return err
 			}
@@ -703,10 +868,14 @@ func (s *DeploymentStore) insertInTx(ctx context.Context, tx *sql.Tx, w *groupWr
 func (s *DeploymentStore) UpsertLabels(ctx context.Context, deploymentID string, labels []*ethos.EventLabel, atomic bool) ([]bool, error) {
 	known := make([]bool, len(labels))
 	recorded := nanos(s.db.Now())
-	err := s.db.withTx(ctx, func(tx *sql.Tx) error {
+	key, hasKey, err := s.eventKey(ctx, s.db.db, deploymentID)
+	if err != nil || !hasKey {
+		return known, err // no event stored: every case is unknown
+	}
+	err = s.db.withTx(ctx, func(tx *sql.Tx) error {
 		for i, l := range labels {
 			var one int
-			err := tx.QueryRowContext(ctx, "SELECT 1 FROM inference_events WHERE deployment_id = ? AND case_id = ? LIMIT 1", deploymentID, l.CaseID).Scan(&one)
+			err := tx.QueryRowContext(ctx, "SELECT 1 FROM inference_events WHERE dkey = ? AND case_id = ? LIMIT 1", key, l.CaseID).Scan(&one)
 			if noRows(err) {
 				continue
 			}
@@ -741,8 +910,12 @@ func (s *DeploymentStore) UpsertLabels(ctx context.Context, deploymentID string,
 // LabelledEventTimes implements ethos.LabelArrivals: the times of the
 // events whose label was stored in (after, upTo].
 func (s *DeploymentStore) LabelledEventTimes(ctx context.Context, deploymentID string, after, upTo time.Time) ([]time.Time, error) {
-	rows, err := s.db.db.QueryContext(ctx, `SELECT e.t FROM event_labels l JOIN inference_events e ON e.deployment_id = l.deployment_id AND e.case_id = l.case_id
-		WHERE l.deployment_id = ? AND l.recorded_at > ? AND l.recorded_at <= ?`, deploymentID, nanos(after), nanos(upTo))
+	key, ok, err := s.eventKey(ctx, s.db.db, deploymentID)
+	if err != nil || !ok {
+		return nil, err
+	}
+	rows, err := s.db.db.QueryContext(ctx, `SELECT e.t FROM event_labels l JOIN inference_events e ON e.dkey = ? AND e.case_id = l.case_id
+		WHERE l.deployment_id = ? AND l.recorded_at > ? AND l.recorded_at <= ?`, key, deploymentID, nanos(after), nanos(upTo))
 	if err != nil {
 		return nil, err
 	}
@@ -763,9 +936,15 @@ var _ ethos.LabelArrivals = (*DeploymentStore)(nil)
 func (s *DeploymentStore) EventStats(ctx context.Context, deploymentID string) (*ethos.EventStats, error) {
 	var st ethos.EventStats
 	var first, last, recv sql.NullInt64
-	if err := s.db.db.QueryRowContext(ctx, "SELECT COUNT(*), MIN(t), MAX(t), MAX(received_at) FROM inference_events WHERE deployment_id = ?", deploymentID).
-		Scan(&st.Count, &first, &last, &recv); err != nil {
+	key, ok, err := s.eventKey(ctx, s.db.db, deploymentID)
+	if err != nil {
 		return nil, err
+	}
+	if ok {
+		if err := s.db.db.QueryRowContext(ctx, "SELECT COUNT(*), MIN(t), MAX(t), MAX(received_at) FROM inference_events WHERE dkey = ?", key).
+			Scan(&st.Count, &first, &last, &recv); err != nil {
+			return nil, err
+		}
 	}
 	if first.Valid {
 		st.FirstTime, st.LastTime, st.LastReceivedAt = fromNanos(first.Int64), fromNanos(last.Int64), fromNanos(recv.Int64)
@@ -779,8 +958,12 @@ func (s *DeploymentStore) EventStats(ctx context.Context, deploymentID string) (
 // ScanEvents implements ethos.InferenceEventReader: events of one
 // deployment in time order (then event id), labels attached by case id.
 func (s *DeploymentStore) ScanEvents(ctx context.Context, f ethos.EventFilter, fn func(*ethos.InferenceEvent) error) error {
+	key, ok, err := s.eventKey(ctx, s.db.db, f.DeploymentID)
+	if err != nil || !ok {
+		return err
+	}
 	w := where{}
-	w.add("e.deployment_id = ?", f.DeploymentID)
+	w.add("e.dkey = ?", key)
 	if !f.From.IsZero() {
 		w.add("e.t >= ?", nanos(f.From))
 	}
@@ -793,8 +976,8 @@ func (s *DeploymentStore) ScanEvents(ctx context.Context, f ethos.EventFilter, f
 	q := `SELECT e.event_id, e.t, e.case_id, e.site, e.score, e.decision, e.latency_ms, e.reader_action, e.sex, e.age_band, e.manufacturer, e.model_name,
 		e.software_version, e.body_part, e.protocol, e.modality, e.institution, e.kvp, e.slice_thickness, e.pixel_spacing, e.received_at,
 		l.positive, l.source, l.at, l.recorded_by
-		FROM inference_events e LEFT JOIN event_labels l ON l.deployment_id = e.deployment_id AND l.case_id = e.case_id` + w.String() + " ORDER BY e.t, e.event_id"
-	rows, err := s.db.db.QueryContext(ctx, q, w.args...)
+		FROM inference_events e LEFT JOIN event_labels l ON l.deployment_id = ? AND l.case_id = e.case_id` + w.String() + " ORDER BY e.t, e.event_id"
+	rows, err := s.db.db.QueryContext(ctx, q, append([]any{f.DeploymentID}, w.args...)...)
 	if err != nil {
 		return err
 	}

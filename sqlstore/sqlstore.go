@@ -16,10 +16,13 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethos-imaging/ethos"
@@ -34,7 +37,36 @@ type DB struct {
 	// transaction at a time begin.
 	sqlite bool
 	wl     chan struct{}
+	// wconn is the connection every write transaction runs on when
+	// writes are serialized; only the holder of the write turn uses it,
+	// and the fields below with it.
+	wconn             *sql.Conn
+	syncLow, syncFull *sql.Stmt              // PRAGMA synchronous = NORMAL / FULL on wconn
+	rawStmts          map[string]driver.Stmt // prepared on wconn's driver connection (rawWrite)
+	commits           int                    // write commits since the last checkpoint began
+	// ckpt runs the background WAL checkpoints (SQLite).
+	ckptBusy atomic.Bool
+	ckptWG   sync.WaitGroup
 }
+
+// CheckpointEvery is how many SQLite write commits start a background WAL
+// checkpoint (PASSIVE, on a connection of its own, beside the writer),
+// and CheckpointLimit the WAL size in pages at which the writer
+// checkpoints itself (SQLite's wal_autocheckpoint on the write
+// connection) when the background ones fall behind. SQLite's own default
+// checkpoints every 1,000 pages inside whichever commit crosses the
+// mark: a pause for that request, on the one writer every batch waits
+// for, and each page rewritten since the last checkpoint copied again.
+var (
+	CheckpointEvery = 64
+	CheckpointLimit = 20000
+)
+
+// WriteCacheKiB is the page cache of SQLite's write connection (SQLite's
+// default is 2 MiB): the interior pages of the event table and its three
+// indexes outgrow the default once a deployment holds about a million
+// events.
+var WriteCacheKiB = 32 << 10
 
 // SQLiteRules tells the services that the handle is SQLite's (the adapter
 // calls it once, before any service is built), and so:
@@ -44,6 +76,13 @@ type DB struct {
 //     (busy_timeout: 1, 2, 5, 10 … ms), so concurrent writers — the events
 //     writer, the audit log, a token's last use — spent milliseconds
 //     asleep after the lock was already free;
+//   - those write transactions all run on one connection, kept for
+//     writes: in WAL mode a connection empties its whole page cache when
+//     it finds that another connection committed since its last
+//     transaction, so writers taking turns on different connections of
+//     the pool re-read every B-tree page they touched (the events writer
+//     after each audit append: 11 µs of 54 per event in a direct test,
+//     docs/benchmarks-deploy.md);
 //   - the event store inserts one row per statement: a multi-row INSERT
 //     needs a statement journal in SQLite (page copies spilled to a
 //     temporary file).
@@ -106,16 +145,75 @@ func isUnique(err error) bool {
 
 func noRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
 
-// withTx runs fn in a write transaction.
-func (db *DB) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+// WriteTx runs fn in a write transaction in the write turn (see
+// SQLiteRules) and commits it durably when fn returns nil. Adapters use
+// it for the writes they own (the audit log's storage), so that every
+// writer of the process shares the turn and, on SQLite, the write
+// connection.
+func (db *DB) WriteTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return db.writeTx(ctx, false, fn)
+}
+
+// deferKey marks a context whose writes may commit without their own
+// flush; see DeferSync.
+type deferKey struct{}
+
+// DeferSync returns a context under which the event store commits a batch
+// without waiting for the database to flush it to disk (SQLite in WAL
+// mode: synchronous=NORMAL for that commit, no fsync; PostgreSQL:
+// synchronous_commit off for that transaction). The caller promises that
+// it makes a durable commit on the same database — the batch's audit
+// entry — before it acknowledges the batch: that commit's flush carries
+// the earlier one (SQLite syncs the whole WAL file, PostgreSQL flushes
+// its WAL up to the later commit), so an acknowledged batch is as durable
+// as before, with one flush instead of two. A crash before the audit
+// entry is durable may lose the batch, which was not acknowledged.
+func DeferSync(ctx context.Context) context.Context {
+	return context.WithValue(ctx, deferKey{}, true)
+}
+
+func syncDeferred(ctx context.Context) bool {
+	v, _ := ctx.Value(deferKey{}).(bool)
+	return v
+}
+
+// writeTx is WriteTx; with lazy the commit does not wait for the flush
+// (DeferSync).
+func (db *DB) writeTx(ctx context.Context, lazy bool, fn func(tx *sql.Tx) error) error {
 	unlock, err := db.LockWrites(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer unlock()
-	tx, err := db.db.BeginTx(ctx, nil)
+	if lazy && db.sqlite {
+		// A per-connection setting: set on the write connection for
+		// this transaction only, and put back (or the connection
+		// dropped) before the turn is given back.
+		if err := db.writeConn(ctx); err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		if _, err := db.syncLow.ExecContext(ctx); err != nil {
+			db.dropWriteConn()
+			return fmt.Errorf("begin: %w", err)
+		}
+		defer func() {
+			if db.wconn == nil {
+				return
+			}
+			if _, err := db.syncFull.ExecContext(context.Background()); err != nil {
+				db.dropWriteConn() // a new connection opens with FULL
+			}
+		}()
+	}
+	tx, err := db.beginWrite(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
+	}
+	if lazy && !db.sqlite {
+		if _, err := tx.ExecContext(ctx, "SET LOCAL synchronous_commit TO OFF"); err != nil {
+			tx.Rollback()
+			return err
+		}
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
@@ -124,7 +222,159 @@ func (db *DB) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	db.committed()
 	return nil
+}
+
+// committed counts a write commit (in the write turn) and starts a
+// background checkpoint every CheckpointEvery commits, unless one is
+// still running.
+func (db *DB) committed() {
+	if !db.sqlite {
+		return
+	}
+	db.commits++
+	if db.commits < CheckpointEvery || !db.ckptBusy.CompareAndSwap(false, true) {
+		return
+	}
+	db.commits = 0
+	db.ckptWG.Add(1)
+	go func() {
+		defer db.ckptWG.Done()
+		defer db.ckptBusy.Store(false)
+		// PASSIVE copies what no reader still needs and never waits; a
+		// failure leaves the pages in the WAL for the next one (or for
+		// the writer at CheckpointLimit).
+		db.db.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)")
+	}()
+}
+
+// withTx is WriteTx.
+func (db *DB) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return db.WriteTx(ctx, fn)
+}
+
+// beginWrite begins a write transaction; the caller holds the write turn.
+// With serialized writes it runs on the write connection, taken from the
+// pool on first use and replaced when it fails to begin (a broken
+// connection).
+func (db *DB) beginWrite(ctx context.Context) (*sql.Tx, error) {
+	if db.wl == nil {
+		return db.db.BeginTx(ctx, nil)
+	}
+	if err := db.writeConn(ctx); err != nil {
+		return nil, err
+	}
+	tx, err := db.wconn.BeginTx(ctx, nil)
+	if err != nil {
+		db.dropWriteConn()
+		return nil, err
+	}
+	return tx, nil
+}
+
+// writeConn takes the write connection from the pool if there is none.
+func (db *DB) writeConn(ctx context.Context) error {
+	if db.wconn != nil {
+		return nil
+	}
+	c, err := db.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range []string{fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", CheckpointLimit), fmt.Sprintf("PRAGMA cache_size = -%d", WriteCacheKiB)} {
+		if _, err := c.ExecContext(ctx, p); err != nil {
+			c.Close()
+			return err
+		}
+	}
+	low, err := c.PrepareContext(ctx, "PRAGMA synchronous = NORMAL")
+	if err != nil {
+		c.Close()
+		return err
+	}
+	full, err := c.PrepareContext(ctx, "PRAGMA synchronous = FULL")
+	if err != nil {
+		low.Close()
+		c.Close()
+		return err
+	}
+	db.wconn, db.syncLow, db.syncFull = c, low, full
+	return nil
+}
+
+// dropWriteConn closes the write connection (broken, or left in a state
+// it must not keep); the next write takes a fresh one.
+func (db *DB) dropWriteConn() {
+	if db.wconn != nil {
+		db.closeRawStmts()
+		db.syncLow.Close()
+		db.syncFull.Close()
+		db.wconn.Raw(func(any) error { return driver.ErrBadConn }) // not back into the pool
+		db.wconn.Close()
+		db.wconn, db.syncLow, db.syncFull = nil, nil, nil
+	}
+}
+
+// rawWrite runs f on the driver connection under the write connection,
+// inside the write transaction in progress (the caller holds the write
+// turn, in WriteTx's fn); prepare reuses statements prepared on it. It
+// reports false when writes do not run on one connection (PostgreSQL):
+// the caller uses the transaction instead.
+func (db *DB) rawWrite(f func(prepare func(ctx context.Context, query string) (driver.Stmt, error)) error) (bool, error) {
+	if db.wconn == nil {
+		return false, nil
+	}
+	return true, db.wconn.Raw(func(dc any) error {
+		return f(func(ctx context.Context, query string) (driver.Stmt, error) {
+			if st := db.rawStmts[query]; st != nil {
+				return st, nil
+			}
+			pc, ok := dc.(driver.ConnPrepareContext)
+			if !ok {
+				return nil, fmt.Errorf("driver connection %T cannot prepare", dc)
+			}
+			st, err := pc.PrepareContext(ctx, query)
+			if err != nil {
+				return nil, err
+			}
+			if db.rawStmts == nil {
+				db.rawStmts = map[string]driver.Stmt{}
+			}
+			db.rawStmts[query] = st
+			return st, nil
+		})
+	})
+}
+
+// closeRawStmts finalizes the statements of rawWrite, before their
+// connection closes.
+func (db *DB) closeRawStmts() {
+	for q, st := range db.rawStmts {
+		st.Close()
+		delete(db.rawStmts, q)
+	}
+}
+
+// Close waits for the write turn and a running background checkpoint and
+// gives the write connection back to the pool; the adapter calls it
+// before closing the handle. Writes after Close take a connection again.
+func (db *DB) Close() error {
+	unlock, err := db.LockWrites(context.Background())
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	db.ckptWG.Wait()
+	if db.wconn == nil {
+		return nil
+	}
+	db.closeRawStmts()
+	db.syncLow.Close()
+	db.syncFull.Close()
+	err = db.wconn.Close()
+	db.wconn, db.syncLow, db.syncFull = nil, nil, nil
+	return err
 }
 
 // Helpers for columns.

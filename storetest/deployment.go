@@ -450,7 +450,9 @@ func testIncidents(t *testing.T, f *DeploymentFixture) {
 
 // testConcurrentEvents sends batches from many goroutines at once, so the
 // store's writer commits several in one transaction; an atomic batch that
-// clashes with a stored id must roll back alone.
+// clashes with a stored id must roll back alone. Half of the workers
+// promise a durable commit afterwards (sqlstore.DeferSync), so groups mix
+// batches that may skip the flush with batches that may not.
 func testConcurrentEvents(t *testing.T, f *DeploymentFixture) {
 	ctx := context.Background()
 	d, err := f.Register(t, "mv-1")
@@ -471,7 +473,11 @@ func testConcurrentEvents(t *testing.T, f *DeploymentFixture) {
 				for i := range size {
 					recs = append(recs, Event(fmt.Sprintf("w%d-b%d-%d", w, b, i), fmt.Sprintf("case-%d", w), t0.Add(time.Duration(i)*time.Second), 0.3))
 				}
-				res, err := f.Registry.IngestEvents(ctx, d.ID, recs, w%2 == 0)
+				wctx := ctx
+				if w%4 < 2 {
+					wctx = sqlstore.DeferSync(ctx)
+				}
+				res, err := f.Registry.IngestEvents(wctx, d.ID, recs, w%2 == 0)
 				if err != nil || res.Stored != size {
 					errs <- fmt.Errorf("worker %d batch %d: %+v %v", w, b, res, err)
 				}
@@ -480,7 +486,7 @@ func testConcurrentEvents(t *testing.T, f *DeploymentFixture) {
 	}
 	wg.Go(func() {
 		// Clashes with the seed: nothing of this atomic batch may land.
-		res, err := f.Registry.IngestEvents(ctx, d.ID, []json.RawMessage{Event("lone", "case-l", t0, 0.5), Event("seed", "case-s", t0, 0.9)}, true)
+		res, err := f.Registry.IngestEvents(sqlstore.DeferSync(ctx), d.ID, []json.RawMessage{Event("lone", "case-l", t0, 0.5), Event("seed", "case-s", t0, 0.9)}, true)
 		if err != nil || res.Stored != 0 || len(res.Rejected) != 1 {
 			errs <- fmt.Errorf("clashing atomic batch: %+v %v", res, err)
 		}

@@ -127,6 +127,13 @@ var (
 	bands    = []string{"18-29", "30-44", "45-64", "65-74", "75-89", "90+"}
 )
 
+// spread is how far before the send each event's time lies, uniformly
+// (-spread): the default of an hour spreads each batch over the whole
+// time index of the deployment, the worst case for its B-tree (every
+// event lands on another page); real events arrive seconds after the
+// model answered.
+var spread = time.Hour
+
 // batchBody builds n events as JSON lines with ids from seq. It writes the
 // JSON by hand: the generator shares the machine with the server, and
 // encoding maps cost it more CPU than the server spends on the same
@@ -141,7 +148,7 @@ func batchBody(worker int, seq *int, n int, rng *rand.Rand, now time.Time) []byt
 		b = append(b, '-')
 		b = strconv.AppendInt(b, int64(*seq), 10)
 		b = append(b, `","time":"`...)
-		b = now.Add(-time.Duration(rng.IntN(3600))*time.Second).AppendFormat(b, time.RFC3339Nano)
+		b = now.Add(-time.Duration(rng.Int64N(int64(spread)/int64(time.Millisecond)+1))*time.Millisecond).AppendFormat(b, time.RFC3339Nano)
 		b = append(b, `","case_id":"case-w`...)
 		b = strconv.AppendInt(b, int64(worker), 10)
 		b = append(b, '-')
@@ -190,6 +197,7 @@ func main() {
 	pid := flag.Int("pid", 0, "server pid: report its CPU time (from /proc)")
 	data := flag.String("data", "", "the server's data directory (SQLite): the model version is recorded there")
 	pg := flag.String("postgres", "", "the server's PostgreSQL database (when it runs with --postgres): the model version is recorded there")
+	flag.DurationVar(&spread, "spread", spread, "event times lie up to this long before the send, uniformly")
 	flag.Parse()
 	if *data == "" && *pg == "" {
 		fmt.Fprintln(os.Stderr, "deploy: -data is required (the running server's data directory)")
@@ -206,6 +214,7 @@ func main() {
 	if *pid > 0 {
 		cpu0, _ = cpuTicks(*pid)
 	}
+	self0, _ := cpuTicks(os.Getpid())
 	ctx, cancel := context.WithTimeout(context.Background(), *dur)
 	defer cancel()
 	var mu sync.Mutex
@@ -266,6 +275,10 @@ func main() {
 			sec := float64(cpu1-cpu0) / 100 // USER_HZ
 			fmt.Printf("server CPU %.2f s (user+sys) = %.2f cores; %.1f µs CPU per event\n", sec, sec/elapsed.Seconds(), sec/float64(max(1, stored.Load()))*1e6)
 		}
+	}
+	if self1, err := cpuTicks(os.Getpid()); err == nil {
+		sec := float64(self1-self0) / 100
+		fmt.Printf("client CPU %.2f s (user+sys) = %.2f cores\n", sec, sec/elapsed.Seconds())
 	}
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		fmt.Printf("load average after: %s", b)

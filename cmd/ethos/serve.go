@@ -93,6 +93,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	dep, closeDep := serveDeployment(a, deploymentGate{ev, ts}) // deployment stage (docs/deployment.md), gated by the evaluation stage and withdrawal obligations (lifecycle.go)
 	defer closeDep()
 	s.Deployments, s.Events = dep, dep
+	// The audit log is stored in the same database: its durable append
+	// after each batch of events flushes the batch too.
+	s.DeferEventSync = sqlstore.DeferSync
 	monitorSvc, monitorStore, stopMonitor := serveMonitor(ctx, a, *monitorEvery, dep, logger) // deployment monitoring (docs/monitoring.md)
 	defer stopMonitor()
 	s.Monitor, s.MonitorStore = monitorSvc, monitorStore
