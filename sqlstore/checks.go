@@ -22,7 +22,9 @@ func NewCheckEvidence(db *DB) *CheckEvidence { return &CheckEvidence{db: db} }
 func (s *CheckEvidence) SummarizeInstances(ctx context.Context, projectID string) (*ethos.InstanceSummary, error) {
 	out := &ethos.InstanceSummary{ProjectID: projectID, ByStatus: map[ethos.InstanceStatus]int{}, Quarantine: map[ethos.QuarantineReason]int{},
 		StoredByConsent: map[string]int{}, Examples: map[string][]string{}}
-	tx, err := s.db.db.BeginTx(ctx, nil)
+	// Read only: on SQLite a plain (deferred) BEGIN, so the summary does
+	// not take the write lock from ingest and event writers.
+	tx, err := s.db.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("summarize instances: begin: %w", err)
 	}
