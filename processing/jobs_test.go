@@ -36,10 +36,12 @@ func TestRunner(t *testing.T) {
 		t.Fatal(err)
 	}
 	spec := ethos.ProcessingSpec{Secret: []byte("project-secret-for-processing-tests"), Options: []string{"retain-patient-characteristics"}, Threshold: 0.1, Confidence: 0.95}
+	jobs := sqlstore.NewProcessingJobService(f.store)
 	newRunner := func(t *testing.T, a ethos.Auditor, wait time.Duration) *processing.Runner {
 		p := *f.proc
 		p.Auditor = a
-		r := &processing.Runner{Processor: &p, Projects: sqlstore.NewProjectService(f.store), Instances: f.instances, Wait: wait}
+		r := &processing.Runner{Processor: &p, Projects: sqlstore.NewProjectService(f.store), Instances: f.instances, Wait: wait,
+			Jobs: jobs, ProgressEvery: time.Millisecond}
 		r.Open()
 		t.Cleanup(func() { r.Close() })
 		return r
@@ -58,6 +60,24 @@ func TestRunner(t *testing.T) {
 		if _, err := r.ProcessingJob(ctx, "prj_other", j.ID); ethos.ErrorCode(err) != ethos.ENOTFOUND {
 			t.Errorf("another project's job: %v", err)
 		}
+		// The row is written at the start and its counts while it runs
+		// (the final audit is held: every instance is done by then).
+		for range 1000 {
+			row, err := jobs.ProcessingJob(ctx, f.project.ID, j.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if row.State != ethos.JobRunning || row.RequestID != "req-1" || len(row.SpecHash) != 64 || row.StartedBy != f.access.UserID {
+				t.Fatalf("row %+v, want running", row)
+			}
+			if row.Done == 4 {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if row, _ := jobs.ProcessingJob(ctx, f.project.ID, j.ID); row.Done != 4 {
+			t.Errorf("row's counts %d of %d, want 4 of 4 written while running", row.Done, row.Total)
+		}
 		close(a.release)
 		var got *ethos.ProcessingJob
 		for range 1000 {
@@ -75,6 +95,57 @@ func TestRunner(t *testing.T) {
 		stored, err := f.runs.ProcessingRun(ctx, j.ID)
 		if err != nil || stored.Inputs != 4 {
 			t.Fatalf("record %v %v", stored, err)
+		}
+		// Another runner (another server process, or this one after a
+		// restart) answers from the row.
+		other := newRunner(t, a, time.Minute)
+		var row *ethos.ProcessingJob
+		for range 1000 {
+			if row, err = other.ProcessingJob(ctx, f.project.ID, j.ID); err != nil {
+				t.Fatal(err)
+			}
+			if row.State != ethos.JobRunning {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if row.State != ethos.JobDone || row.RunID != j.ID || row.Done != 4 || row.FinishedAt.IsZero() || row.Run != nil {
+			t.Errorf("stored job %+v", row)
+		}
+	})
+	t.Run("SettleInterruptedFailsAndAudits", func(t *testing.T) {
+		a := &blockingAuditor{release: make(chan struct{})}
+		close(a.release)
+		r := newRunner(t, a, time.Minute)
+		// A job a stopped server left running, and one still alive.
+		t0 := time.Now().UTC()
+		cut := &ethos.ProcessingJob{ID: "prc_cut", ProjectID: f.project.ID, StartedBy: f.access.UserID, Purpose: ethos.PurposeResearch,
+			State: ethos.JobRunning, Total: 4, StartedAt: t0.Add(-time.Hour), RequestID: "req-cut", SpecHash: "h"}
+		alive := *cut
+		alive.ID, alive.StartedAt = "prc_alive", t0
+		for _, j := range []*ethos.ProcessingJob{cut, &alive} {
+			if err := jobs.CreateProcessingJob(ctx, j); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := r.SettleInterrupted(ctx, t0.Add(-time.Minute))
+		if err != nil || len(got) != 1 || got[0].ID != "prc_cut" {
+			t.Fatalf("settled %v %v, want the cut job", got, err)
+		}
+		row, err := r.ProcessingJob(ctx, f.project.ID, "prc_cut")
+		if err != nil || row.State != ethos.JobFailed || row.Error != processing.Interrupted || row.ErrorCode != ethos.EINTERNAL {
+			t.Fatalf("cut job %+v %v", row, err)
+		}
+		if row, _ := r.ProcessingJob(ctx, f.project.ID, "prc_alive"); row.State != ethos.JobRunning {
+			t.Errorf("live job %+v", row)
+		}
+		if len(a.events) != 1 || a.events[0].Action != "processing.job.interrupted" || a.events[0].Resource != "processing-run/prc_cut" ||
+			a.events[0].Actor != "system" || a.events[0].RequestID != "req-cut" {
+			t.Errorf("audit %+v, want one interruption", a.events)
+		}
+		// Settled at a later time (the sweep), the other one goes too.
+		if got, err := r.SettleInterrupted(ctx, t0.Add(time.Second)); err != nil || len(got) != 1 || got[0].ID != "prc_alive" {
+			t.Errorf("second settle %v %v", got, err)
 		}
 	})
 	t.Run("ShortRunAnswersDone", func(t *testing.T) {
