@@ -156,6 +156,20 @@ func (r *Runner) SettleInterrupted(ctx context.Context, before time.Time) ([]*et
 	return js, errors.Join(errs...)
 }
 
+// SettleAtStart settles, before Open, the jobs servers that stopped left
+// running: every running job when oneServer (the database is this
+// server's alone, as SQLite's data directory is), otherwise those whose
+// progress was last written more than Stale ago (a shared PostgreSQL
+// database: another server's live job keeps writing; the sweep settles
+// the rest once they are stale).
+func (r *Runner) SettleAtStart(ctx context.Context, oneServer bool) ([]*ethos.ProcessingJob, error) {
+	before := r.Processor.now().Add(-r.stale())
+	if oneServer {
+		before = r.Processor.now().Add(time.Nanosecond)
+	}
+	return r.SettleInterrupted(ctx, before)
+}
+
 // specHash names a run's specification without its secret: the profile's
 // name, the engine configuration's hash, the key's fingerprint and the
 // bias options.

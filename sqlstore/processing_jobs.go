@@ -223,3 +223,9 @@ func scanJobs(rows *sql.Rows) ([]*ethos.ProcessingJob, error) {
 	}
 	return out, rows.Err()
 }
+
+// OneServer reports whether the database is served by one process only
+// (SQLite's, in the server's data directory): then every job running at a
+// server's start was left by a process that stopped. PostgreSQL may be
+// shared by several servers, whose live jobs keep writing their progress.
+func (s *ProcessingJobService) OneServer() bool { return s.db.sqlite }

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ethos-imaging/ethos"
+	"github.com/ethos-imaging/ethos/processing"
+	"github.com/ethos-imaging/ethos/sqlstore"
+)
+
+// TestProcessingJobAfterRestart starts a server over a data directory
+// whose database holds a processing job a stopped server left running:
+// once the server is up, the job is failed with the reason, the API says
+// so (the job and the run), and the audit log has the interruption.
+func TestProcessingJobAfterRestart(t *testing.T) {
+	t.Run("SQLite", func(t *testing.T) { testProcessingJobAfterRestart(t, "") })
+	t.Run("PostgreSQL", func(t *testing.T) { testProcessingJobAfterRestart(t, pgSchema(t)) })
+}
+
+func testProcessingJobAfterRestart(t *testing.T, pg string) {
+	f := newCollectionFixture(t, pg)
+	ctx := context.Background()
+	a, err := openApp(ctx, f.dir, pg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := time.Now().Add(-time.Hour).UTC()
+	jobs := sqlstore.NewProcessingJobService(a.store)
+	left := &ethos.ProcessingJob{ID: ethos.NewID("prc"), ProjectID: f.project, StartedBy: f.steward, Purpose: ethos.PurposeResearch,
+		State: ethos.JobRunning, Done: 7, Total: 20, StartedAt: started, RequestID: "req-cut-run", SpecHash: strings.Repeat("ab", 32)}
+	err = jobs.CreateProcessingJob(ctx, left)
+	a.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	srv, base := f.serve(t)
+	get := func(path string) (int, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", base+"/api/v1/projects/"+f.project+"/processing-runs/"+left.ID+path+"?purpose=research", nil)
+		req.Header.Set("Authorization", "Bearer "+f.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	code, body := get("/job")
+	var j ethos.ProcessingJob
+	if err := json.Unmarshal(body, &j); code != 200 || err != nil {
+		t.Fatalf("GET job: %d %s", code, body)
+	}
+	if j.State != ethos.JobFailed || j.Error != processing.Interrupted || j.ErrorCode != ethos.EINTERNAL || j.Done != 7 || j.Total != 20 ||
+		j.FinishedAt.IsZero() || j.RequestID != "req-cut-run" || j.StartedBy != f.steward || j.RunID != "" {
+		t.Errorf("job after restart %+v", j)
+	}
+	code, body = get("")
+	if code != http.StatusInternalServerError || !strings.Contains(string(body), processing.Interrupted) {
+		t.Errorf("GET run: %d %s, want the interruption", code, body)
+	}
+	if !strings.Contains(f.log.String(), "processing jobs of a stopped server settled") {
+		t.Errorf("server log lacks the settling:\n%s", f.log.String())
+	}
+	if err := srv.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	srv.Wait()
+	audit, stderr, exit := runCLIEnv(t, map[string]string{"ETHOS_POSTGRES": pg}, "audit", "export", "--data", f.dir)
+	if exit != 0 {
+		t.Fatalf("audit export: %d %s", exit, stderr)
+	}
+	if !strings.Contains(audit, `"processing.job.interrupted"`) || !strings.Contains(audit, "processing-run/"+left.ID) {
+		t.Errorf("audit log lacks the interruption of %s", left.ID)
+	}
+}
