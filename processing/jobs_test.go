@@ -2,11 +2,14 @@ package processing_test
 
 import (
 	"context"
+	"errors"
+	"io"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ethos-imaging/ethos"
+	"github.com/ethos-imaging/ethos/fileblob"
 	"github.com/ethos-imaging/ethos/processing"
 	"github.com/ethos-imaging/ethos/sqlstore"
 )
@@ -186,4 +189,123 @@ func TestRunner(t *testing.T) {
 			}
 		}
 	})
+}
+
+// failingBlobs is the fixture's blob store that fails every output after
+// the first `after` (a run cut off midway), remembering what was stored.
+type failingBlobs struct {
+	*fileblob.Store
+	after int
+	mu    sync.Mutex
+	put   []ethos.BlobRef
+}
+
+func (b *failingBlobs) PutDeferred(ctx context.Context, s ethos.SubjectKey, r io.Reader) (ethos.BlobRef, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.put) >= b.after {
+		return ethos.BlobRef{}, errors.New("disk full (test)")
+	}
+	ref, err := b.Store.PutDeferred(ctx, s, r)
+	if err == nil {
+		b.put = append(b.put, ref)
+	}
+	return ref, err
+}
+
+// TestRunnerCutRunOutputs checks what docs/processing.md says of a run
+// cut off midway: the job is failed with the reason in its row, nothing
+// is recorded, and the outputs it had stored are exactly outputs the run
+// started again records (content-addressed), so none stays unnamed.
+func TestRunnerCutRunOutputs(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t, "canary/shard0/ct_00000.dcm", "canary/shard1/ct_00001.dcm", "canary/shard0/mr_00002.dcm", "pydicom/CT_small.dcm")
+	if err := f.instances.SetCollectionRules(ctx, &ethos.CollectionRules{ProjectID: f.project.ID, Purpose: ethos.PurposeResearch}); err != nil {
+		t.Fatal(err)
+	}
+	spec := ethos.ProcessingSpec{Secret: []byte("project-secret-for-processing-tests"), Threshold: 0.1, Confidence: 0.95}
+	jobs := sqlstore.NewProcessingJobService(f.store)
+	start := func(blobs ethos.BlobStore) *ethos.ProcessingJob {
+		t.Helper()
+		p := *f.proc
+		p.Blobs, p.Workers = blobs, 1
+		r := &processing.Runner{Processor: &p, Projects: sqlstore.NewProjectService(f.store), Instances: f.instances, Wait: time.Minute, Jobs: jobs}
+		r.Open()
+		defer r.Close()
+		j, err := r.StartProcessingRun(ctx, f.access, f.project.ID, spec, "req")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	cut := &failingBlobs{Store: f.blobs, after: 2}
+	j := start(cut)
+	row, err := jobs.ProcessingJob(ctx, f.project.ID, j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row.State != ethos.JobFailed || row.Error == "" || row.RunID != "" || row.FinishedAt.IsZero() || row.Done < 2 || row.Done >= row.Total {
+		t.Fatalf("cut job's row %+v", row)
+	}
+	if _, err := f.runs.ProcessingRun(ctx, j.ID); ethos.ErrorCode(err) != ethos.ENOTFOUND {
+		t.Fatalf("cut run recorded: %v", err)
+	}
+	if len(cut.put) != 2 {
+		t.Fatalf("%d outputs stored before the cut, want 2", len(cut.put))
+	}
+	again := start(f.blobs)
+	if again.State != ethos.JobDone || again.Run == nil {
+		t.Fatalf("run started again: %+v", again)
+	}
+	named := map[ethos.BlobRef]bool{}
+	for _, it := range again.Run.Items {
+		if it.Output != nil {
+			named[*it.Output] = true
+		}
+	}
+	for _, ref := range cut.put {
+		if !named[ref] {
+			t.Errorf("output %s of the cut run is not named by the run started again", ref)
+		}
+	}
+}
+
+// stuckBlobs holds every output until the run is cancelled.
+type stuckBlobs struct {
+	*fileblob.Store
+	entered chan struct{}
+	once    sync.Once
+}
+
+func (b *stuckBlobs) PutDeferred(ctx context.Context, s ethos.SubjectKey, r io.Reader) (ethos.BlobRef, error) {
+	b.once.Do(func() { close(b.entered) })
+	<-ctx.Done()
+	return ethos.BlobRef{}, ctx.Err()
+}
+
+// TestRunnerCloseMidRun checks a server stopping gracefully while a job
+// runs: the job's row says it was interrupted.
+func TestRunnerCloseMidRun(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t, "canary/shard0/ct_00000.dcm", "pydicom/CT_small.dcm")
+	if err := f.instances.SetCollectionRules(ctx, &ethos.CollectionRules{ProjectID: f.project.ID, Purpose: ethos.PurposeResearch}); err != nil {
+		t.Fatal(err)
+	}
+	jobs := sqlstore.NewProcessingJobService(f.store)
+	p := *f.proc
+	stuck := &stuckBlobs{Store: f.blobs, entered: make(chan struct{})}
+	p.Blobs = stuck
+	r := &processing.Runner{Processor: &p, Projects: sqlstore.NewProjectService(f.store), Instances: f.instances, Wait: time.Millisecond, Jobs: jobs}
+	r.Open()
+	j, err := r.StartProcessingRun(ctx, f.access, f.project.ID, ethos.ProcessingSpec{Secret: []byte("project-secret-for-processing-tests"), Threshold: 0.1, Confidence: 0.95}, "req")
+	if err != nil {
+		r.Close()
+		t.Fatal(err)
+	}
+	<-stuck.entered
+	r.Close()
+	row, err := jobs.ProcessingJob(ctx, f.project.ID, j.ID)
+	if err != nil || row.State != ethos.JobFailed || row.Error != processing.Interrupted {
+		t.Fatalf("row after close %+v %v", row, err)
+	}
 }
