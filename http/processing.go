@@ -47,7 +47,7 @@ func (s *Server) processingRoutes(auth authFunc) []route {
 			Body: splitIn{}, Reply: ethos.DatasetSplit{}, Status: 201, handle: auth(s.handleSplitDatasetVersion)},
 		{Method: "POST", Path: "/api/v1/projects/{id}/processing-runs", Summary: "Start a processing run: de-identify the project's stored instances server-side (QC-PRO-1, QC-PRO-2). 201 with the record when it finished quickly, else 202 with the job to poll at …/processing-runs/{run}.",
 			Body: processingIn{}, Reply: processingOut{}, Status: 202, handle: auth(s.handleStartProcessingRun)},
-		{Method: "GET", Path: "/api/v1/projects/{id}/processing-runs/{run}/job", Summary: "Progress of a processing run started through the API by this server process (running, done or failed).",
+		{Method: "GET", Path: "/api/v1/projects/{id}/processing-runs/{run}/job", Summary: "The job of a processing run started through the API, from its stored row (running, done or failed; counts; a run cut off by a server stop is failed with the reason).",
 			Query: []param{purpose}, Reply: ethos.ProcessingJob{}, Status: 200, handle: auth(s.handleGetProcessingJob)},
 		{Method: "GET", Path: "/api/v1/projects/{id}/dataset-versions/{version}/export", Summary: "Export a version for training as a tar archive (manifest.json, manifest.csv, files/…): the policy's training row (a limited party needs a DUA), the withdrawal gate; audited.",
 			Query:  []param{{"split", "string", "split whose parts go into the manifest", false}, {"reweigh", "string", "comma-separated attributes for reweighing weights", false}},
