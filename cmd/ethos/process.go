@@ -291,7 +291,7 @@ func serveProcessing(a *app, s *ehttp.Server, col *collectionServer, ts *trainin
 	// Jobs are rows (docs/processing.md, "Jobs"); those a stopped server
 	// left running are settled now and by the runner's sweep.
 	jobs := sqlstore.NewProcessingJobService(a.store)
-	runner.Jobs = jobs
+	runner.Jobs, s.ProcessingJobs = jobs, jobs
 	if settled, err := runner.SettleAtStart(context.Background(), jobs.OneServer()); err != nil {
 		logger.Error("settle processing jobs of a stopped server", "err", err.Error())
 	} else if len(settled) > 0 {

@@ -63,6 +63,17 @@ func testProcessingJobAfterRestart(t *testing.T, pg string) {
 		j.FinishedAt.IsZero() || j.RequestID != "req-cut-run" || j.StartedBy != f.steward || j.RunID != "" {
 		t.Errorf("job after restart %+v", j)
 	}
+	req, _ := http.NewRequest("GET", base+"/api/v1/projects/"+f.project+"/processing-jobs?purpose=research&state=failed", nil)
+	req.Header.Set("Authorization", "Bearer "+f.token)
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), left.ID) || !strings.Contains(string(b), `"total":1`) {
+			t.Errorf("failed jobs: %d %s", resp.StatusCode, b)
+		}
+	}
 	code, body = get("")
 	if code != http.StatusInternalServerError || !strings.Contains(string(body), processing.Interrupted) {
 		t.Errorf("GET run: %d %s, want the interruption", code, body)
