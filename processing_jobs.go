@@ -29,8 +29,9 @@ type ProcessingJobStore interface {
 	// progress was last written before the given time: the process that
 	// ran it is gone. A job whose record was stored is done (its
 	// record's id); any other failed with reason (code EINTERNAL),
-	// finished at now. It returns the jobs it changed.
-	SettleStaleProcessingJobs(ctx context.Context, before time.Time, reason string, now time.Time) ([]*ProcessingJob, error)
+	// finished at now; the jobs named in alive (the caller's own running
+	// jobs) are left alone. It returns the jobs it changed.
+	SettleStaleProcessingJobs(ctx context.Context, before time.Time, reason string, now time.Time, alive ...string) ([]*ProcessingJob, error)
 }
 
 // ProcessingJobFilter selects processing jobs.

@@ -134,7 +134,17 @@ func (r *Runner) SettleInterrupted(ctx context.Context, before time.Time) ([]*et
 	if r.Jobs == nil {
 		return nil, nil
 	}
-	js, err := r.Jobs.SettleStaleProcessingJobs(ctx, before, Interrupted, r.Processor.now())
+	// This process's own running jobs are alive whatever their rows say
+	// (a progress write may have waited for the database).
+	r.mu.Lock()
+	var own []string
+	for id, j := range r.jobs {
+		if j.job.State == ethos.JobRunning {
+			own = append(own, id)
+		}
+	}
+	r.mu.Unlock()
+	js, err := r.Jobs.SettleStaleProcessingJobs(ctx, before, Interrupted, r.Processor.now(), own...)
 	if err != nil {
 		return nil, err
 	}

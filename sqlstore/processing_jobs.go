@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"time"
 
 	"github.com/ethos-imaging/ethos"
@@ -145,7 +146,7 @@ func (s *ProcessingJobService) FindProcessingJobs(ctx context.Context, f ethos.P
 	return out, n, err
 }
 
-func (s *ProcessingJobService) SettleStaleProcessingJobs(ctx context.Context, before time.Time, reason string, now time.Time) ([]*ethos.ProcessingJob, error) {
+func (s *ProcessingJobService) SettleStaleProcessingJobs(ctx context.Context, before time.Time, reason string, now time.Time, alive ...string) ([]*ethos.ProcessingJob, error) {
 	if reason == "" {
 		return nil, ethos.Errorf(ethos.EINVALID, "processing jobs: a reason is required to fail them")
 	}
@@ -161,7 +162,9 @@ func (s *ProcessingJobService) SettleStaleProcessingJobs(ctx context.Context, be
 				rows.Close()
 				return err
 			}
-			ids = append(ids, id)
+			if !slices.Contains(alive, id) {
+				ids = append(ids, id)
+			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {

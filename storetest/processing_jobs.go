@@ -188,8 +188,15 @@ func testJobSettle(t *testing.T, db *sqlstore.DB, s *sqlstore.ProcessingJobServi
 	if o, _ := s.ProcessingJob(ctx, "prj-1", "prc-old"); o.Error != "earlier failure" || !o.FinishedAt.Equal(jobT0) {
 		t.Errorf("finished job changed: %+v", o)
 	}
+	// A job its caller says is alive is left alone, however old its row.
+	if got, err := s.SettleStaleProcessingJobs(ctx, jobT0.Add(time.Hour), "server stopped", now, "prc-alive"); err != nil || len(got) != 0 {
+		t.Errorf("settle sparing the live job: %v %v", jobIDs(got), err)
+	}
+	if got, err := s.SettleStaleProcessingJobs(ctx, jobT0.Add(time.Hour), "server stopped", now); err != nil || len(got) != 1 || got[0].ID != "prc-alive" {
+		t.Errorf("settle after the live job's heartbeat: %v %v", jobIDs(got), err)
+	}
 	// Settling again finds nothing more.
-	if again, err := s.SettleStaleProcessingJobs(ctx, jobT0.Add(5*time.Minute), "server stopped", now); err != nil || len(again) != 0 {
+	if again, err := s.SettleStaleProcessingJobs(ctx, jobT0.Add(time.Hour), "server stopped", now); err != nil || len(again) != 0 {
 		t.Errorf("second settle: %v %v", jobIDs(again), err)
 	}
 }
