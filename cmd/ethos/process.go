@@ -92,8 +92,8 @@ func commonFlags(fs *flag.FlagSet) (data, user, project *string) {
 
 func runProcess(ctx context.Context, env *Env, args []string) error {
 	return subcommand(ctx, env, "process", args, map[string]func(context.Context, *Env, []string) error{
-		"run": processRun, "list": processList, "show": processShow,
-	}, []string{"run", "list", "show"})
+		"run": processRun, "list": processList, "show": processShow, "jobs": processJobs,
+	}, []string{"run", "list", "show", "jobs"})
 }
 
 func processRun(ctx context.Context, env *Env, args []string) error {

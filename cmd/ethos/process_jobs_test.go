@@ -27,6 +27,11 @@ func TestProcessingJobAfterRestart(t *testing.T) {
 func testProcessingJobAfterRestart(t *testing.T, pg string) {
 	f := newCollectionFixture(t, pg)
 	ctx := context.Background()
+	// A job needs the project's declared purpose (its collection rules).
+	if _, stderr, code := runCLIEnv(t, map[string]string{"ETHOS_POSTGRES": pg}, "ingest", "rules", "--purpose", "research", "--modalities", "CT",
+		"--issuer", "urn:oid:2.999.4711.1", "--data", f.dir, "--user", f.steward, "--project", f.project); code != 0 {
+		t.Fatalf("ingest rules: %d %s", code, stderr)
+	}
 	a, err := openApp(ctx, f.dir, pg)
 	if err != nil {
 		t.Fatal(err)
@@ -81,11 +86,23 @@ func testProcessingJobAfterRestart(t *testing.T, pg string) {
 	if !strings.Contains(f.log.String(), "processing jobs of a stopped server settled") {
 		t.Errorf("server log lacks the settling:\n%s", f.log.String())
 	}
+	out, stderr, exit := runCLIEnv(t, map[string]string{"ETHOS_TOKEN": f.token, "ETHOS_SERVER": base}, "process", "jobs", "--project", f.project, "--state", "failed", "--json")
+	if exit != 0 || !strings.Contains(out, left.ID) || !strings.Contains(out, processing.Interrupted) {
+		t.Errorf("process jobs (remote): %d %s %s", exit, out, stderr)
+	}
 	if err := srv.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
 	srv.Wait()
-	audit, stderr, exit := runCLIEnv(t, map[string]string{"ETHOS_POSTGRES": pg}, "audit", "export", "--data", f.dir)
+	offline := map[string]string{"ETHOS_POSTGRES": pg}
+	out, stderr, exit = runCLIEnv(t, offline, "process", "jobs", "--data", f.dir, "--user", f.steward, "--project", f.project)
+	if exit != 0 || !strings.Contains(out, left.ID) || !strings.Contains(out, "failed") || !strings.Contains(out, "7/20") {
+		t.Errorf("process jobs (offline): %d %s %s", exit, out, stderr)
+	}
+	if _, stderr, exit := runCLIEnv(t, offline, "process", "jobs", "--data", f.dir, "--user", f.steward, "--project", f.project, "--state", "lost"); exit == 0 {
+		t.Errorf("bad state accepted: %s", stderr)
+	}
+	audit, stderr, exit := runCLIEnv(t, offline, "audit", "export", "--data", f.dir)
 	if exit != 0 {
 		t.Fatalf("audit export: %d %s", exit, stderr)
 	}
