@@ -14,7 +14,7 @@ import (
 )
 
 // The pixel digests let a caller prove that de-identification left the
-// pixel data alone (a processing run's integrity check, QC-PRO-2) without
+// pixel data alone (a processing run's integrity check, QC-PRO-1) without
 // parsing and hashing the files again. The digest of a file's pixel data
 // is the SHA-256 of the values of its top-level Pixel Data, Float Pixel
 // Data and Double Float Pixel Data elements, in file order, each as
