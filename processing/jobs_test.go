@@ -326,3 +326,40 @@ func TestRunnerCloseMidRun(t *testing.T) {
 		t.Fatalf("row after close %+v %v", row, err)
 	}
 }
+
+// BenchmarkRunnerJobs compares a run through the runner with jobs in
+// memory only (before jobs were kept) and with jobs kept in the database
+// (the row at the start, a progress write every ProgressEvery, the end),
+// also with progress written every 10 ms to price the writes themselves.
+// It reports CPU seconds per run (user + system of the process).
+func BenchmarkRunnerJobs(b *testing.B) {
+	root, files := benchFiles(b)
+	for _, v := range []struct {
+		name  string
+		kept  bool
+		every time.Duration
+	}{{"memory", false, 0}, {"database", true, 0}, {"database-every-10ms", true, 10 * time.Millisecond}} {
+		b.Run(v.name, func(b *testing.B) {
+			ctx := context.Background()
+			f := setupCorpus(b, root, files)
+			if err := f.instances.SetCollectionRules(ctx, &ethos.CollectionRules{ProjectID: f.project.ID, Purpose: ethos.PurposeResearch}); err != nil {
+				b.Fatal(err)
+			}
+			r := &processing.Runner{Processor: f.proc, Projects: sqlstore.NewProjectService(f.store), Instances: f.instances, Wait: time.Hour, ProgressEvery: v.every}
+			if v.kept {
+				r.Jobs = sqlstore.NewProcessingJobService(f.store)
+			}
+			r.Open()
+			defer r.Close()
+			spec := ethos.ProcessingSpec{Secret: []byte("project-secret-for-processing-tests"), Threshold: 0.1, Confidence: 0.95}
+			start := cpuNow()
+			for b.Loop() {
+				j, err := r.StartProcessingRun(ctx, f.access, f.project.ID, spec, "req")
+				if err != nil || j.State != ethos.JobDone {
+					b.Fatalf("%+v %v", j, err)
+				}
+			}
+			reportCPU(b, start)
+		})
+	}
+}
