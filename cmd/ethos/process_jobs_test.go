@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -40,7 +41,12 @@ func testProcessingJobAfterRestart(t *testing.T, pg string) {
 	jobs := sqlstore.NewProcessingJobService(a.store)
 	left := &ethos.ProcessingJob{ID: ethos.NewID("prc"), ProjectID: f.project, StartedBy: f.steward, Purpose: ethos.PurposeResearch,
 		State: ethos.JobRunning, Done: 7, Total: 20, StartedAt: started, RequestID: "req-cut-run", SpecHash: strings.Repeat("ab", 32)}
-	err = jobs.CreateProcessingJob(ctx, left)
+	// A job whose last progress write is recent: over SQLite the database
+	// is this server's alone, so it too was left by a stopped process;
+	// over PostgreSQL it may be another live server's, and stays running.
+	recent := *left
+	recent.ID, recent.StartedAt, recent.RequestID = ethos.NewID("prc"), time.Now().UTC(), "req-recent"
+	err = errors.Join(jobs.CreateProcessingJob(ctx, left), jobs.CreateProcessingJob(ctx, &recent))
 	a.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -75,8 +81,24 @@ func testProcessingJobAfterRestart(t *testing.T, pg string) {
 	} else {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 200 || !strings.Contains(string(b), left.ID) || !strings.Contains(string(b), `"total":1`) {
+		if resp.StatusCode != 200 || !strings.Contains(string(b), left.ID) || strings.Contains(string(b), recent.ID) != (pg == "") {
 			t.Errorf("failed jobs: %d %s", resp.StatusCode, b)
+		}
+	}
+	want := ethos.JobFailed
+	if pg != "" {
+		want = ethos.JobRunning
+	}
+	req, _ = http.NewRequest("GET", base+"/api/v1/projects/"+f.project+"/processing-runs/"+recent.ID+"/job?purpose=research", nil)
+	req.Header.Set("Authorization", "Bearer "+f.token)
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	} else {
+		var rj ethos.ProcessingJob
+		json.NewDecoder(resp.Body).Decode(&rj)
+		resp.Body.Close()
+		if rj.State != want {
+			t.Errorf("recent job after start: %s, want %s", rj.State, want)
 		}
 	}
 	code, body = get("")
