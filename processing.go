@@ -196,6 +196,14 @@ type ProcessingJob struct {
 	ErrorCode  string             `json:"error_code,omitempty"` // when failed
 	Error      string             `json:"error,omitempty"`      // when failed; never identifiers
 	Run        *ProcessingRun     `json:"-"`                    // the record, when done
+	// Kept with the job's row (docs/processing.md, "Jobs"): the request
+	// that started it, the hash of its specification (never the secret),
+	// when the progress was last written, and the record's id once
+	// stored.
+	RequestID string    `json:"request_id,omitempty"`
+	SpecHash  string    `json:"spec_hash,omitempty"`
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
+	RunID     string    `json:"run_id,omitempty"`
 }
 
 // Err is the job's failure as a coded error (nil unless failed).
@@ -215,7 +223,8 @@ type ProcessingWorkflow interface {
 	// a run finished by then is returned done (or its error), otherwise
 	// running, to be polled with ProcessingJob.
 	StartProcessingRun(ctx context.Context, who AccessRequest, projectID string, spec ProcessingSpec, requestID string) (*ProcessingJob, error)
-	// ProcessingJob returns a job started by this process (ENOTFOUND
-	// for an unknown id or another project's job).
+	// ProcessingJob returns a job (ENOTFOUND for an unknown id or
+	// another project's job), from its stored row when jobs are kept in
+	// the database.
 	ProcessingJob(ctx context.Context, projectID, id string) (*ProcessingJob, error)
 }

@@ -47,8 +47,10 @@ func (s *Server) processingRoutes(auth authFunc) []route {
 			Body: splitIn{}, Reply: ethos.DatasetSplit{}, Status: 201, handle: auth(s.handleSplitDatasetVersion)},
 		{Method: "POST", Path: "/api/v1/projects/{id}/processing-runs", Summary: "Start a processing run: de-identify the project's stored instances server-side (QC-PRO-1, QC-PRO-2). 201 with the record when it finished quickly, else 202 with the job to poll at …/processing-runs/{run}.",
 			Body: processingIn{}, Reply: processingOut{}, Status: 202, handle: auth(s.handleStartProcessingRun)},
-		{Method: "GET", Path: "/api/v1/projects/{id}/processing-runs/{run}/job", Summary: "Progress of a processing run started through the API by this server process (running, done or failed).",
+		{Method: "GET", Path: "/api/v1/projects/{id}/processing-runs/{run}/job", Summary: "The job of a processing run started through the API, from its stored row (running, done or failed; counts; a run cut off by a server stop is failed with the reason).",
 			Query: []param{purpose}, Reply: ethos.ProcessingJob{}, Status: 200, handle: auth(s.handleGetProcessingJob)},
+		{Method: "GET", Path: "/api/v1/projects/{id}/processing-jobs", Summary: "List the jobs of a project's processing runs started through the API, newest first (what became of each: running, done with its record, or failed with the reason).",
+			Query: append([]param{{"state", "string", "running, done or failed", false}}, q...), Reply: list[*ethos.ProcessingJob]{}, Status: 200, handle: auth(s.handleListProcessingJobs)},
 		{Method: "GET", Path: "/api/v1/projects/{id}/dataset-versions/{version}/export", Summary: "Export a version for training as a tar archive (manifest.json, manifest.csv, files/…): the policy's training row (a limited party needs a DUA), the withdrawal gate; audited.",
 			Query:  []param{{"split", "string", "split whose parts go into the manifest", false}, {"reweigh", "string", "comma-separated attributes for reweighing weights", false}},
 			Status: 200, Raw: "application/x-tar", handle: auth(s.handleExportDataset)},
@@ -360,6 +362,30 @@ func (s *Server) handleGetProcessingJob(w http.ResponseWriter, r *http.Request, 
 	}
 	writeJSON(w, http.StatusOK, j)
 	return nil
+}
+
+func (s *Server) handleListProcessingJobs(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if s.ProcessingJobs == nil {
+		return ethos.Errorf(ethos.ENOTIMPLEMENTED, "processing jobs are not kept by this server")
+	}
+	off, lim, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	f := ethos.ProcessingJobFilter{Offset: off, Limit: lim}
+	switch st := ethos.ProcessingJobState(r.URL.Query().Get("state")); st {
+	case "":
+	case ethos.JobRunning, ethos.JobDone, ethos.JobFailed:
+		f.State = &st
+	default:
+		return &fieldError{code: ethos.EINVALID, field: "state", msg: "query parameter state: running, done or failed"}
+	}
+	prj, err := s.readProcessing(r, p)
+	if err != nil {
+		return err
+	}
+	f.ProjectID = &prj.ID
+	return replyList[*ethos.ProcessingJob](w)(s.ProcessingJobs.FindProcessingJobs(r.Context(), f))
 }
 
 // tarWriter sets the archive's headers on the first byte written, so an

@@ -81,6 +81,21 @@ func TestProcessingEndpoints(t *testing.T) {
 		Versions: versions, Auditor: ehttp.LogAuditor{Log: log}, Decider: policy.Default()}}
 	work := &fakeWork{jobs: map[string]*ethos.ProcessingJob{}}
 	s.ProcessingWork, s.DatasetExport = work, fakeExport{}
+	jobs := sqlstore.NewProcessingJobService(db.Store())
+	s.ProcessingJobs = jobs
+	for i, st := range []ethos.ProcessingJobState{ethos.JobFailed, ethos.JobRunning} {
+		j := &ethos.ProcessingJob{ID: "prc_job" + strconv.Itoa(i), ProjectID: prj.ID, StartedBy: steward.ID, Purpose: ethos.PurposeResearch,
+			State: ethos.JobRunning, Total: 3, StartedAt: time.Now().UTC().Add(time.Duration(i) * time.Second), RequestID: "req", SpecHash: "h"}
+		if err := jobs.CreateProcessingJob(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+		if st == ethos.JobFailed {
+			j.State, j.ErrorCode, j.Error = st, ethos.EINTERNAL, "the server stopped"
+			if err := jobs.FinishProcessingJob(ctx, j); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	hs := httptest.NewServer(s.Handler())
 	t.Cleanup(func() { hs.Close(); log.Close(); db.Close() })
 
@@ -114,6 +129,30 @@ func TestProcessingEndpoints(t *testing.T) {
 		json.Unmarshal([]byte(body), &out)
 		if code != 200 || out.Total != 1 || out.Items[0].ID != run.ID || out.Items[0].Items != nil {
 			t.Errorf("%d %s", code, body)
+		}
+	})
+	t.Run("ListProcessingJobs", func(t *testing.T) {
+		code, body := get(t, stewardToken, base+"/processing-jobs?purpose=research")
+		var out struct {
+			Items []ethos.ProcessingJob `json:"items"`
+			Total int                   `json:"total"`
+		}
+		json.Unmarshal([]byte(body), &out)
+		if code != 200 || out.Total != 2 || out.Items[0].ID != "prc_job1" || out.Items[1].State != ethos.JobFailed || out.Items[1].Error != "the server stopped" {
+			t.Errorf("%d %s", code, body)
+		}
+		code, body = get(t, stewardToken, base+"/processing-jobs?purpose=research&state=failed")
+		if code != 200 || !strings.Contains(body, `"total":1`) || !strings.Contains(body, "prc_job0") {
+			t.Errorf("failed only: %d %s", code, body)
+		}
+		if code, body := get(t, stewardToken, base+"/processing-jobs?purpose=research&state=lost"); code != 400 {
+			t.Errorf("bad state: %d %s", code, body)
+		}
+		if code, body := get(t, stewardToken, "/api/v1/projects/"+other.ID+"/processing-jobs?purpose=research"); code != 200 || !strings.Contains(body, `"total":0`) {
+			t.Errorf("other project: %d %s", code, body)
+		}
+		if code, body := get(t, clinicianToken, base+"/processing-jobs?purpose=research"); code != 403 {
+			t.Errorf("clinician: %d %s", code, body)
 		}
 	})
 	t.Run("GetRunWithItems", func(t *testing.T) {

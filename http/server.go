@@ -70,6 +70,9 @@ type Server struct {
 	// training (http/processing.go); nil: those endpoints answer 501.
 	ProcessingWork ethos.ProcessingWorkflow
 	DatasetExport  ethos.DatasetExporter
+	// Jobs of processing runs started through the API, as kept in the
+	// database (http/processing.go, GET …/processing-jobs); nil: 501.
+	ProcessingJobs ethos.ProcessingJobStore
 
 	// Training stage (http/training.go): the workflow, the register,
 	// lineage and withdrawal obligations; any nil: not offered.

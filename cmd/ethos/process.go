@@ -92,8 +92,8 @@ func commonFlags(fs *flag.FlagSet) (data, user, project *string) {
 
 func runProcess(ctx context.Context, env *Env, args []string) error {
 	return subcommand(ctx, env, "process", args, map[string]func(context.Context, *Env, []string) error{
-		"run": processRun, "list": processList, "show": processShow,
-	}, []string{"run", "list", "show"})
+		"run": processRun, "list": processList, "show": processShow, "jobs": processJobs,
+	}, []string{"run", "list", "show", "jobs"})
 }
 
 func processRun(ctx context.Context, env *Env, args []string) error {
@@ -288,6 +288,15 @@ func serveProcessing(a *app, s *ehttp.Server, col *collectionServer, ts *trainin
 	s.DatasetExport = work
 	runner := &processing.Runner{Projects: a.projects, Instances: work.Instances, Logger: logger, Processor: &processing.Processor{Instances: work.Instances,
 		Runs: s.ProcessingRuns, Blobs: col.registry.Blobs, Lineage: ts.Lineage, Auditor: a.auditor, Decider: pol, Software: "ethos " + version()}}
+	// Jobs are rows (docs/processing.md, "Jobs"); those a stopped server
+	// left running are settled now and by the runner's sweep.
+	jobs := sqlstore.NewProcessingJobService(a.store)
+	runner.Jobs, s.ProcessingJobs = jobs, jobs
+	if settled, err := runner.SettleAtStart(context.Background(), jobs.OneServer()); err != nil {
+		logger.Error("settle processing jobs of a stopped server", "err", err.Error())
+	} else if len(settled) > 0 {
+		logger.Warn("processing jobs of a stopped server settled", "jobs", len(settled))
+	}
 	runner.Open()
 	s.ProcessingWork = runner
 	return func() { runner.Close() }
