@@ -19,6 +19,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strings"
 	"sync"
@@ -225,6 +227,8 @@ func runIngest(ctx context.Context, env *Env, args []string) error {
 	asJSON := flags.Bool("json", false, "print one JSON record per instance")
 	workers := flags.Int("workers", min(runtime.GOMAXPROCS(0), 4), "batches ingested at a time")
 	batchFiles := flags.Int("batch", collection.BatchSize, "files per group commit (one blob sync, one database transaction, one audit append); 1 commits every file on its own")
+	cpuProfile := flags.String("cpuprofile", "", "write a CPU profile (pprof) of the ingest to this file")
+	traceFile := flags.String("trace", "", "write an execution trace (go tool trace) of the ingest to this file")
 	remote := remoteFlags(env, flags)
 	if err := parseFlags(flags, args); err != nil {
 		return err
@@ -244,6 +248,11 @@ func runIngest(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer c.Close()
+	stop, err := startProfiles(*cpuProfile, *traceFile)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	p, err := c.projects.FindProjectByID(ctx, *project)
 	if err != nil {
 		return err
@@ -386,6 +395,43 @@ func runIngest(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "done: %s\n", strings.Join(sortedStrings(parts), ", "))
 	}
 	return nil
+}
+
+// startProfiles starts a CPU profile and an execution trace when their
+// files are named (benchmarks: docs/benchmarks-ingest.md) and returns the
+// function that stops them and closes the files.
+func startProfiles(cpu, trc string) (func(), error) {
+	var closers []func()
+	stop := func() {
+		for _, c := range slices.Backward(closers) {
+			c()
+		}
+	}
+	if cpu != "" {
+		f, err := os.Create(cpu)
+		if err != nil {
+			return nil, err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return nil, err
+		}
+		closers = append(closers, func() { pprof.StopCPUProfile(); f.Close() })
+	}
+	if trc != "" {
+		f, err := os.Create(trc)
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		if err := trace.Start(f); err != nil {
+			f.Close()
+			stop()
+			return nil, err
+		}
+		closers = append(closers, func() { trace.Stop(); f.Close() })
+	}
+	return stop, nil
 }
 
 func sortedStrings(s []string) []string {

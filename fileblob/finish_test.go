@@ -1,0 +1,102 @@
+package fileblob_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"github.com/ethos-imaging/ethos"
+	"github.com/ethos-imaging/ethos/fileblob"
+)
+
+// TestDeferredPutFinishesInBackground covers what a deferred put that
+// completes in the background must still guarantee: the blob reads back as
+// soon as PutDeferred returns, every blob is in place once Flush returns,
+// and more puts than may finish at once neither block forever nor lose a
+// blob.
+func TestDeferredPutFinishesInBackground(t *testing.T) {
+	e := mustStore(t, 4096)
+	const n = 12 // more than the store finishes at a time
+	refs := make([]ethos.BlobRef, n)
+	data := make([][]byte, n)
+	for i := range n {
+		data[i] = bytes.Repeat(fmt.Appendf(nil, "blob %d ", i), 1000*(i+1))
+		ref, err := e.store.PutDeferred(ctx, subject(t, fmt.Sprint("S", i%3)), bytes.NewReader(data[i]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs[i] = ref
+		// Read before any Flush: Open waits for the put to complete.
+		got, err := readAll(t, e.store, ref)
+		if err != nil {
+			t.Fatalf("blob %d read before flush: %v", i, err)
+		}
+		if !bytes.Equal(got, data[i]) {
+			t.Fatalf("blob %d: read %d bytes before flush, want the %d put", i, len(got), len(data[i]))
+		}
+	}
+	if err := e.store.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if files := blobFiles(t, e.dir); len(files) != n {
+		t.Fatalf("%d blob files after flush, want %d", len(files), n)
+	}
+	for i, ref := range refs {
+		if got, err := readAll(t, e.store, ref); err != nil || !bytes.Equal(got, data[i]) {
+			t.Fatalf("blob %d after flush: %d bytes, %v", i, len(got), err)
+		}
+	}
+}
+
+// shreddingKeys is a key store in which the subject's key disappears right
+// after a put fetched it, as if the subject were crypto-shredded while the
+// blob was being written.
+type shreddingKeys struct {
+	*fileblob.FileKeyStore
+	calls atomic.Int32
+}
+
+func (k *shreddingKeys) DataKey(ctx context.Context, s ethos.SubjectKey) (*ethos.DataKey, error) {
+	if k.calls.Add(1) > 1 { // the first: the put finds none and creates it
+		return nil, ethos.Errorf(ethos.ENOTFOUND, "no data key")
+	}
+	return k.FileKeyStore.DataKey(ctx, s)
+}
+
+func (k *shreddingKeys) CreateDataKeyDeferred(ctx context.Context, d *ethos.DataKey) error {
+	return k.FileKeyStore.CreateDataKeyDeferred(ctx, d)
+}
+
+func (k *shreddingKeys) SyncKeys(ctx context.Context) error { return k.FileKeyStore.SyncKeys(ctx) }
+
+// TestErrFlushReportsBackgroundFailure: a deferred put that fails while it
+// completes in the background (here: its subject was shredded meanwhile)
+// fails the next Flush, leaves no blob file, and is reported once.
+func TestErrFlushReportsBackgroundFailure(t *testing.T) {
+	dir := t.TempDir()
+	fks := fileblob.NewFileKeyStore(filepath.Join(dir, "keys.json"))
+	if err := fks.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fks.Close() })
+	s := fileblob.NewStore(filepath.Join(dir, "blobs"), &shreddingKeys{FileKeyStore: fks}, fileblob.GenerateMasterKey())
+	if err := s.Init(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutDeferred(ctx, subject(t, "A"), bytes.NewReader([]byte("shredded while written"))); err != nil {
+		t.Fatalf("put: %v (the failure belongs to the flush)", err)
+	}
+	err := s.Flush(ctx)
+	if ethos.ErrorCode(err) != ethos.ECONFLICT {
+		t.Fatalf("flush: %v, want the put's conflict", err)
+	}
+	if files := blobFiles(t, filepath.Join(dir, "blobs")); len(files) != 0 {
+		t.Fatalf("%d blob files left, want none: %v", len(files), files)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatalf("second flush reports the failure again: %v", err)
+	}
+}
