@@ -388,20 +388,9 @@ func (s *Store) put(ctx context.Context, subject ethos.SubjectKey, r io.Reader, 
 		}
 	}
 	kid, _ := hex.DecodeString(k.ID)
-	dir := filepath.Join(s.Dir, k.ID)
-	newKeyDir, err := mkdir(dir)
-	if err != nil {
-		return ethos.BlobRef{}, fmt.Errorf("put blob: %w", err)
-	}
-	bf, err := createBlobFile(dir, s.SegmentSize, !s.BufferedIO)
-	if err != nil {
-		return ethos.BlobRef{}, fmt.Errorf("put blob: %w", err)
-	}
-	tmp := bf.Name()
+	bf := newBlobFile(filepath.Join(s.Dir, k.ID), s.SegmentSize, !s.BufferedIO)
 	fail := func(err error) (ethos.BlobRef, error) {
-		bf.release()
-		bf.f.Close()
-		os.Remove(tmp)
+		bf.discard()
 		return ethos.BlobRef{}, fmt.Errorf("put blob for subject %s: %w", subject.Short(), err)
 	}
 	var known []byte
@@ -435,11 +424,11 @@ func (s *Store) put(ctx context.Context, subject ethos.SubjectKey, r io.Reader, 
 		// address wait for it too, so the blob reads as stored once
 		// PutDeferred returns.
 		s.startFinish(final, func() error {
-			return s.finish(context.WithoutCancel(ctx), bf, ref, k.ID, dir, newKeyDir, false)
+			return s.finish(context.WithoutCancel(ctx), bf, ref, k.ID, false)
 		})
 		return ref, nil
 	}
-	if err := s.finish(ctx, bf, ref, k.ID, dir, newKeyDir, true); err != nil {
+	if err := s.finish(ctx, bf, ref, k.ID, true); err != nil {
 		return ethos.BlobRef{}, err
 	}
 	return ref, nil
@@ -449,15 +438,13 @@ func (s *Store) put(ctx context.Context, subject ethos.SubjectKey, r io.Reader, 
 // file to the blob's address (or drops it when the address already holds
 // the blob), syncing as a durable Put does or leaving the paths pending
 // for the next Flush.
-func (s *Store) finish(ctx context.Context, bf *blobFile, ref ethos.BlobRef, keyID, dir string, newKeyDir, durable bool) error {
-	f, tmp := bf.f, bf.Name()
+func (s *Store) finish(ctx context.Context, bf *blobFile, ref ethos.BlobRef, keyID string, durable bool) error {
 	if err := bf.writeOut(true); err != nil {
-		bf.release()
-		f.Close()
-		os.Remove(tmp)
+		bf.discard()
 		return fmt.Errorf("put blob for subject %s: %w", ref.Subject.Short(), err)
 	}
 	bf.release()
+	f, tmp, dir := bf.f, bf.Name(), bf.dir
 	final := s.blobPath(keyID, ref.Digest)
 	if old, err := s.existingPath(keyID, ref.Digest); err == nil && (durable || s.intact(ctx, ref)) {
 		// Same bytes for the same subject: already stored. A deferred Put
@@ -488,7 +475,7 @@ func (s *Store) finish(ctx context.Context, bf *blobFile, ref ethos.BlobRef, key
 	}
 	if !durable {
 		paths := map[string]bool{final: false, dir: true}
-		if newKeyDir {
+		if bf.newDir {
 			paths[s.Dir] = true
 		}
 		s.addPending(paths)
@@ -496,7 +483,7 @@ func (s *Store) finish(ctx context.Context, bf *blobFile, ref ethos.BlobRef, key
 		if err := syncDir(dir); err != nil {
 			return fmt.Errorf("put blob %s: %w", ref, err)
 		}
-		if newKeyDir {
+		if bf.newDir {
 			if err := syncDir(s.Dir); err != nil {
 				return fmt.Errorf("put blob %s: %w", ref, err)
 			}

@@ -327,7 +327,6 @@ func runIngest(ctx context.Context, env *Env, args []string) error {
 		}
 	}()
 	var (
-		mu     sync.Mutex
 		counts = map[string]int{}
 		enc    = json.NewEncoder(env.Stdout)
 		wg     sync.WaitGroup
@@ -351,6 +350,17 @@ func runIngest(ctx context.Context, env *Env, args []string) error {
 		_, err := fmt.Fprintln(env.Stdout, line)
 		return err
 	}
+	// Workers decide and seal groups; the committer makes them durable
+	// (together when several are ready) and only then are their lines
+	// printed, while the workers go on with the next groups.
+	com := g.NewCommitter(ctx, n, func(_ *collection.Prepared, res []*collection.Result) error {
+		for _, r := range res {
+			if err := report(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	for range n {
 		wg.Go(func() {
 			// One buffer per worker holds one file at a time: a group's
@@ -366,15 +376,9 @@ func runIngest(ctx context.Context, env *Env, args []string) error {
 						return buf, err
 					}}
 				}
-				res, err := g.IngestBatch(ctx, batch, items)
+				p, err := g.Prepare(ctx, batch, items)
 				if err == nil {
-					mu.Lock()
-					for _, r := range res {
-						if err = report(r); err != nil {
-							break
-						}
-					}
-					mu.Unlock()
+					err = com.Submit(ctx, p)
 				}
 				if err != nil {
 					cancel(err)
@@ -384,6 +388,9 @@ func runIngest(ctx context.Context, env *Env, args []string) error {
 		})
 	}
 	wg.Wait()
+	if err := com.Close(); err != nil {
+		return err
+	}
 	if err := context.Cause(ctx); err != nil && ctx.Err() != nil {
 		return err
 	}
