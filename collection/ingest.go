@@ -74,24 +74,64 @@ type header struct {
 	acquired time.Time
 }
 
+// scratches holds the element memory of header reads (dicom.Scratch),
+// reused from one instance to the next.
+var scratches = sync.Pool{New: func() any { return new(dicom.Scratch) }}
+
+// headerBulk is the value size from which readHeader leaves a value unread
+// (skipped, its length checked): none of the attributes ingest reads is
+// near it.
+const headerBulk = 4096
+
+// readHeader reads the attributes ingest decides on. Every top-level
+// element up to the end of the data set is read (a file broken anywhere
+// is refused as unparsable), but large values (pixel data among them) are
+// skipped rather than copied, and elements are carved from pooled memory.
 func readHeader(data []byte) (*header, error) {
-	f, err := dicom.Parse(bytes.NewReader(data), dicom.SkipPixelData())
+	sc := scratches.Get().(*dicom.Scratch)
+	defer func() { sc.Reset(); scratches.Put(sc) }()
+	rd, err := dicom.NewReader(bytes.NewReader(data), dicom.SkipPixelData(), dicom.WithBulkThreshold(headerBulk), dicom.WithScratch(sc))
 	if err != nil {
 		return nil, err
 	}
-	ds := &f.Dataset
-	h := &header{
-		sopUID:   strings.Trim(ds.Text(tag.SOPInstanceUID), " \x00"),
-		id:       ethos.PatientIdentifier{Issuer: strings.Trim(ds.Text(tag.IssuerOfPatientID), " \x00"), Value: strings.Trim(ds.Text(tag.PatientID), " \x00")},
-		modality: strings.ToUpper(strings.TrimSpace(ds.Text(tag.Modality))),
-		bodyPart: strings.ToUpper(strings.TrimSpace(ds.Text(tag.BodyPartExamined))),
+	defer rd.Close()
+	h := &header{}
+	var dates [4]string // acquisition, content, series, study
+	for {
+		e, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		switch e.Tag {
+		case tag.SOPInstanceUID:
+			h.sopUID = strings.Trim(e.Text(), " \x00")
+		case tag.IssuerOfPatientID:
+			h.id.Issuer = strings.Trim(e.Text(), " \x00")
+		case tag.PatientID:
+			h.id.Value = strings.Trim(e.Text(), " \x00")
+		case tag.Modality:
+			h.modality = strings.ToUpper(strings.TrimSpace(e.Text()))
+		case tag.BodyPartExamined:
+			h.bodyPart = strings.ToUpper(strings.TrimSpace(e.Text()))
+		case tag.AcquisitionDate:
+			dates[0] = e.Text()
+		case tag.ContentDate:
+			dates[1] = e.Text()
+		case tag.SeriesDate:
+			dates[2] = e.Text()
+		case tag.StudyDate:
+			dates[3] = e.Text()
+		}
 	}
 	if h.sopUID == "" {
-		h.sopUID = strings.Trim(f.Header.Meta.Text(tag.MediaStorageSOPInstanceUID), " \x00")
+		h.sopUID = strings.Trim(rd.Header.Meta.Text(tag.MediaStorageSOPInstanceUID), " \x00")
 	}
-	for _, t := range []tag.Tag{tag.AcquisitionDate, tag.ContentDate, tag.SeriesDate, tag.StudyDate} {
-		if d, ok := dicomDate(ds.Text(t)); ok {
-			h.acquired = d
+	for _, d := range dates {
+		if t, ok := dicomDate(d); ok {
+			h.acquired = t
 			break
 		}
 	}

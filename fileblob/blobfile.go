@@ -54,6 +54,7 @@ type blobFile struct {
 	f       *os.File
 	direct  bool // O_DIRECT is wanted, then: is set on f
 	segSize int
+	dirs    *sync.Map // key directories known to exist (Store.dirs); nil: none
 
 	buf    []byte // staged bytes not yet written; aligned
 	pooled *[]byte
@@ -68,8 +69,8 @@ type blobFile struct {
 // newBlobFile prepares a temporary file in dir for a blob whose segments
 // hold segSize plaintext bytes, to be opened for direct I/O when direct is
 // set and the file system allows it. Nothing is created yet.
-func newBlobFile(dir string, segSize int, direct bool) *blobFile {
-	b := &blobFile{dir: dir, direct: direct && oDirect != 0, segSize: segSize}
+func newBlobFile(dir string, segSize int, direct bool, dirs *sync.Map) *blobFile {
+	b := &blobFile{dir: dir, direct: direct && oDirect != 0, segSize: segSize, dirs: dirs}
 	b.buf, b.pooled = stagingBuffer(segSize)
 	return b
 }
@@ -90,9 +91,21 @@ func (b *blobFile) open() error {
 	if b.f != nil {
 		return nil
 	}
-	var err error
-	if b.newDir, err = mkdir(b.dir); err != nil {
-		return err
+	// A key directory this store made or saw is not made again (two
+	// system calls a blob); should it be gone, the create says so and it
+	// is made.
+	known := false
+	if b.dirs != nil {
+		_, known = b.dirs.Load(b.dir)
+	}
+	if !known {
+		var err error
+		if b.newDir, err = mkdir(b.dir); err != nil {
+			return err
+		}
+		if b.dirs != nil {
+			b.dirs.Store(b.dir, true)
+		}
 	}
 	var name [12]byte
 	for range 100 {
@@ -107,6 +120,15 @@ func (b *blobFile) open() error {
 			f, err = os.OpenFile(p, flag, 0o600)
 		}
 		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if known && errors.Is(err, fs.ErrNotExist) {
+			b.dirs.Delete(b.dir)
+			known = false
+			if b.newDir, err = mkdir(b.dir); err != nil {
+				return err
+			}
+			b.dirs.Store(b.dir, true)
 			continue
 		}
 		if err != nil {

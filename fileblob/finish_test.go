@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -98,5 +99,41 @@ func TestErrFlushReportsBackgroundFailure(t *testing.T) {
 	}
 	if err := s.Flush(ctx); err != nil {
 		t.Fatalf("second flush reports the failure again: %v", err)
+	}
+}
+
+// TestKeyDirRemovedBehindTheStore: the store remembers the key directories
+// it made and does not make them again; one removed by someone else is
+// made again by the next put, deferred or not.
+func TestKeyDirRemovedBehindTheStore(t *testing.T) {
+	for _, deferred := range []bool{false, true} {
+		t.Run(fmt.Sprint("deferred=", deferred), func(t *testing.T) {
+			e := mustStore(t, 4096)
+			put := e.store.Put
+			if deferred {
+				put = e.store.PutDeferred
+			}
+			first, err := put(ctx, subject(t, "P"), bytes.NewReader([]byte("first")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.store.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.RemoveAll(filepath.Dir(blobPath(t, e, first))); err != nil {
+				t.Fatal(err)
+			}
+			data := []byte("second, after the key directory was removed")
+			ref, err := put(ctx, subject(t, "P"), bytes.NewReader(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.store.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := readAll(t, e.store, ref); err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("read back %q, %v", got, err)
+			}
+		})
 	}
 }

@@ -43,6 +43,8 @@ type Store struct {
 	pendMu  sync.Mutex
 	pending map[string]bool // PutDeferred's unsynced paths; true for a directory
 
+	dirs sync.Map // key directories made or seen by puts
+
 	finMu    sync.Mutex
 	fins     []*finishing  // deferred puts completing in the background, until a Flush collects them
 	finSlots chan struct{} // bounds them (maxFinishing)
@@ -388,7 +390,7 @@ func (s *Store) put(ctx context.Context, subject ethos.SubjectKey, r io.Reader, 
 		}
 	}
 	kid, _ := hex.DecodeString(k.ID)
-	bf := newBlobFile(filepath.Join(s.Dir, k.ID), s.SegmentSize, !s.BufferedIO)
+	bf := newBlobFile(filepath.Join(s.Dir, k.ID), s.SegmentSize, !s.BufferedIO, &s.dirs)
 	fail := func(err error) (ethos.BlobRef, error) {
 		bf.discard()
 		return ethos.BlobRef{}, fmt.Errorf("put blob for subject %s: %w", subject.Short(), err)
@@ -651,6 +653,7 @@ func (s *Store) ShredSubject(ctx context.Context, subject ethos.SubjectKey) (eth
 	}
 	rec := ethos.ShredRecord{Subject: subject, KeyID: k.ID, At: s.Now().UTC()}
 	dir := filepath.Join(s.Dir, k.ID)
+	s.dirs.Delete(dir)
 	walkErr := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
