@@ -220,7 +220,7 @@ func runIngest(ctx context.Context, env *Env, args []string) error {
 	if len(args) > 0 && args[0] == "list" {
 		return runIngestList(ctx, env, args[1:])
 	}
-	flags := newFlagSet(env, "ingest", "ingest --user ID --project ID [--data DIR] [--workers N] [--batch N] [--json] DIR|FILE...\n       ethos ingest --project ID [--server URL] [--token T | $ETHOS_TOKEN] DIR|FILE...   (through a running server, by STOW-RS)\n       ethos ingest list --user ID --project ID [--status S] [--json]\n       ethos ingest rules --user ID --project ID --purpose research|ai-training [--modalities CT,MR] [--body-parts CHEST] [--from D] [--to D] [--issuer I]")
+	flags := newFlagSet(env, "ingest", "ingest --user ID --project ID [--data DIR] [--workers N] [--batch N] [--json] [--cpuprofile F] [--trace F] DIR|FILE...\n       ethos ingest --project ID [--server URL] [--token T | $ETHOS_TOKEN] DIR|FILE...   (through a running server, by STOW-RS)\n       ethos ingest list --user ID --project ID [--status S] [--json]\n       ethos ingest rules --user ID --project ID --purpose research|ai-training [--modalities CT,MR] [--body-parts CHEST] [--from D] [--to D] [--issuer I]")
 	data := flags.String("data", defaultDataDir, "data directory")
 	user := flags.String("user", "", "id of the Ethos user doing the ingest")
 	project := flags.String("project", "", "project to ingest into")
