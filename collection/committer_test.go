@@ -25,6 +25,11 @@ type gatedBlobs struct {
 }
 
 func (g *gatedBlobs) Flush(ctx context.Context) error {
+	return g.FlushRefs(ctx, nil)
+}
+
+// FlushRefs is the flush Commit uses (collection.RefFlusher).
+func (g *gatedBlobs) FlushRefs(ctx context.Context, refs []ethos.BlobRef) error {
 	g.mu.Lock()
 	g.flushes++
 	first, fail := g.flushes == 1, g.fail
@@ -36,7 +41,7 @@ func (g *gatedBlobs) Flush(ctx context.Context) error {
 	if fail != nil {
 		return fail
 	}
-	return g.Store.Flush(ctx)
+	return g.Store.FlushRefs(ctx, refs)
 }
 
 // committerGroups reads four groups of canary files (each group one

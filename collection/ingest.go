@@ -202,6 +202,14 @@ type DeferredBlobStore interface {
 	Flush(ctx context.Context) error
 }
 
+// RefFlusher is a DeferredBlobStore that flushes for one caller: it fails
+// only when one of refs failed to be stored, whoever else flushes the
+// store at the same time (fileblob.Store.FlushRefs). Commit prefers it to
+// Flush.
+type RefFlusher interface {
+	FlushRefs(ctx context.Context, refs []ethos.BlobRef) error
+}
+
 // BatchInstanceService records a batch of instances in one transaction
 // (sqlstore.InstanceService): kept[i] is ins[i], or the record already
 // holding its SOP Instance UID.
@@ -285,14 +293,24 @@ func (g *Ingester) Prepare(ctx context.Context, b *Batch, items []Item) (*Prepar
 // call per item as IngestBatch says). Whatever Commit returns, nothing of
 // the groups is acknowledged before all three steps are durable.
 func (g *Ingester) Commit(ctx context.Context, groups ...*Prepared) ([][]*Result, error) {
-	if deferred, ok := g.Blobs.(DeferredBlobStore); ok {
-		if err := deferred.Flush(ctx); err != nil {
-			return nil, err
-		}
-	}
 	var ins []*ethos.Instance
 	for _, p := range groups {
 		ins = append(ins, p.ins...)
+	}
+	if rf, ok := g.Blobs.(RefFlusher); ok {
+		var refs []ethos.BlobRef
+		for _, in := range ins {
+			if in.Blob != nil {
+				refs = append(refs, *in.Blob)
+			}
+		}
+		if err := rf.FlushRefs(ctx, refs); err != nil {
+			return nil, err
+		}
+	} else if deferred, ok := g.Blobs.(DeferredBlobStore); ok {
+		if err := deferred.Flush(ctx); err != nil {
+			return nil, err
+		}
 	}
 	var kept []*ethos.Instance
 	if bi, ok := g.Instances.(BatchInstanceService); ok {

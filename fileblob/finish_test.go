@@ -52,19 +52,35 @@ func TestDeferredPutFinishesInBackground(t *testing.T) {
 	}
 }
 
-// shreddingKeys is a key store in which the subject's key disappears right
+// shreddingKeys is a key store in which the victim's key disappears right
 // after a put fetched it, as if the subject were crypto-shredded while the
 // blob was being written.
 type shreddingKeys struct {
 	*fileblob.FileKeyStore
-	calls atomic.Int32
+	victim ethos.SubjectKey
+	calls  atomic.Int32
 }
 
 func (k *shreddingKeys) DataKey(ctx context.Context, s ethos.SubjectKey) (*ethos.DataKey, error) {
-	if k.calls.Add(1) > 1 { // the first: the put finds none and creates it
+	if s == k.victim && k.calls.Add(1) > 1 { // the first: the put finds none and creates it
 		return nil, ethos.Errorf(ethos.ENOTFOUND, "no data key")
 	}
 	return k.FileKeyStore.DataKey(ctx, s)
+}
+
+func shreddingStore(t *testing.T, victim ethos.SubjectKey) (*fileblob.Store, string) {
+	t.Helper()
+	dir := t.TempDir()
+	fks := fileblob.NewFileKeyStore(filepath.Join(dir, "keys.json"))
+	if err := fks.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fks.Close() })
+	s := fileblob.NewStore(filepath.Join(dir, "blobs"), &shreddingKeys{FileKeyStore: fks, victim: victim}, fileblob.GenerateMasterKey())
+	if err := s.Init(); err != nil {
+		t.Fatal(err)
+	}
+	return s, filepath.Join(dir, "blobs")
 }
 
 func (k *shreddingKeys) CreateDataKeyDeferred(ctx context.Context, d *ethos.DataKey) error {
@@ -77,16 +93,7 @@ func (k *shreddingKeys) SyncKeys(ctx context.Context) error { return k.FileKeySt
 // completes in the background (here: its subject was shredded meanwhile)
 // fails the next Flush, leaves no blob file, and is reported once.
 func TestErrFlushReportsBackgroundFailure(t *testing.T) {
-	dir := t.TempDir()
-	fks := fileblob.NewFileKeyStore(filepath.Join(dir, "keys.json"))
-	if err := fks.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fks.Close() })
-	s := fileblob.NewStore(filepath.Join(dir, "blobs"), &shreddingKeys{FileKeyStore: fks}, fileblob.GenerateMasterKey())
-	if err := s.Init(); err != nil {
-		t.Fatal(err)
-	}
+	s, dir := shreddingStore(t, subject(t, "A"))
 	if _, err := s.PutDeferred(ctx, subject(t, "A"), bytes.NewReader([]byte("shredded while written"))); err != nil {
 		t.Fatalf("put: %v (the failure belongs to the flush)", err)
 	}
@@ -94,11 +101,50 @@ func TestErrFlushReportsBackgroundFailure(t *testing.T) {
 	if ethos.ErrorCode(err) != ethos.ECONFLICT {
 		t.Fatalf("flush: %v, want the put's conflict", err)
 	}
-	if files := blobFiles(t, filepath.Join(dir, "blobs")); len(files) != 0 {
+	if files := blobFiles(t, dir); len(files) != 0 {
 		t.Fatalf("%d blob files left, want none: %v", len(files), files)
 	}
 	if err := s.Flush(ctx); err != nil {
 		t.Fatalf("second flush reports the failure again: %v", err)
+	}
+}
+
+// TestFlushRefs: two callers share a store; one's put fails in the
+// background and the other's Flush collects the failure first. FlushRefs
+// still fails for the caller whose put failed, once, and not for the
+// other.
+func TestFlushRefs(t *testing.T) {
+	s, _ := shreddingStore(t, subject(t, "A"))
+	bad, err := s.PutDeferred(ctx, subject(t, "A"), bytes.NewReader([]byte("shredded while written")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := s.PutDeferred(ctx, subject(t, "B"), bytes.NewReader([]byte("kept")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); ethos.ErrorCode(err) != ethos.ECONFLICT {
+		t.Fatalf("a third caller's flush: %v, want the conflict it collected", err)
+	}
+	tests := []struct {
+		name string
+		refs []ethos.BlobRef
+		fail bool
+	}{
+		{"caller_of_the_good_put_is_not_failed", []ethos.BlobRef{good}, false},
+		{"caller_of_the_failed_put_is_failed", []ethos.BlobRef{good, bad}, true},
+		{"failure_reported_once", []ethos.BlobRef{bad}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := s.FlushRefs(ctx, tt.refs)
+			if tt.fail != (err != nil) || (tt.fail && ethos.ErrorCode(err) != ethos.ECONFLICT) {
+				t.Fatalf("FlushRefs: %v, want failure %t", err, tt.fail)
+			}
+		})
+	}
+	if got, err := readAll(t, s, good); err != nil || string(got) != "kept" {
+		t.Fatalf("good blob: %q, %v", got, err)
 	}
 }
 

@@ -46,8 +46,10 @@ type Store struct {
 	dirs sync.Map // key directories made or seen by puts
 
 	finMu    sync.Mutex
-	fins     []*finishing  // deferred puts completing in the background, until a Flush collects them
-	finSlots chan struct{} // bounds them (maxFinishing)
+	fins     []*finishing       // deferred puts completing in the background, until a Flush collects them
+	finSlots chan struct{}      // bounds them (maxFinishing)
+	failed   map[string][]error // failed completions a flush collected, by blob ref, until FlushRefs reports them
+	flushMu  sync.Mutex         // one flush syncs at a time
 }
 
 var _ ethos.BlobStore = (*Store)(nil)
@@ -303,19 +305,65 @@ func (s *Store) PutDeferred(ctx context.Context, subject ethos.SubjectKey, r io.
 // Flush makes every blob written by PutDeferred before it was called
 // durable: first the data keys created for them (DeferredKeyStore), then
 // the blobs, on Linux with one syncfs(2) of the store's file system,
-// elsewhere with an fsync of each pending file and directory.
+// elsewhere with an fsync of each pending file and directory. It fails
+// when the background completion of any of those puts failed (see
+// FlushRefs for a store shared by several callers).
 func (s *Store) Flush(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
+	failed, err := s.flush(ctx)
+	if err != nil {
 		return err
+	}
+	if failed != nil {
+		return fmt.Errorf("blob store: flush: %w", failed)
+	}
+	return nil
+}
+
+// FlushRefs is Flush for a caller that knows which deferred puts it made
+// (refs): it fails when the background completion of the put of any of
+// refs failed, even when another caller's Flush running at the same time
+// collected that failure, and not for the failures of other callers'
+// puts. Callers sharing a store (concurrent STOW-RS requests, a
+// processing run) should use it rather than Flush.
+func (s *Store) FlushRefs(ctx context.Context, refs []ethos.BlobRef) error {
+	if _, err := s.flush(ctx); err != nil {
+		return err
+	}
+	s.finMu.Lock()
+	var errs []error
+	for _, r := range refs {
+		k := r.String()
+		if e := s.failed[k]; len(e) > 0 {
+			errs = append(errs, e[0])
+			if s.failed[k] = e[1:]; len(e) == 1 {
+				delete(s.failed, k)
+			}
+		}
+	}
+	s.finMu.Unlock()
+	if len(errs) > 0 {
+		return fmt.Errorf("blob store: flush: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// flush waits for the background completions of the deferred puts
+// started before it (their failures are failed) and makes the keys and
+// every pending path durable. One flush syncs at a time, so that a
+// flush that finds nothing pending because a concurrent one took its
+// paths still returns only once those are durable.
+func (s *Store) flush(ctx context.Context) (failed, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	// Deferred puts still completing in the background finish first:
 	// their files and directories become pending paths.
-	if err := s.awaitFinishing("", true); err != nil {
-		return fmt.Errorf("blob store: flush: %w", err)
-	}
+	failed = s.awaitFinishing("", true)
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
 	// Keys first: a blob is useless without its key.
 	if err := s.syncKeys(ctx); err != nil {
-		return fmt.Errorf("blob store: flush: %w", err)
+		return failed, fmt.Errorf("blob store: flush: %w", err)
 	}
 	s.pendMu.Lock()
 	paths := make([]string, 0, len(s.pending))
@@ -334,7 +382,7 @@ func (s *Store) Flush(ctx context.Context) error {
 	clear(s.pending)
 	s.pendMu.Unlock()
 	if len(paths) == 0 {
-		return nil
+		return failed, nil
 	}
 	if err := syncFS(s.Dir, paths); err != nil {
 		// Nothing is known to be durable: keep the paths pending so the
@@ -346,9 +394,9 @@ func (s *Store) Flush(ctx context.Context) error {
 			}
 		}
 		s.pendMu.Unlock()
-		return fmt.Errorf("blob store: flush %d blobs: %w", files, err)
+		return failed, fmt.Errorf("blob store: flush %d blobs: %w", files, err)
 	}
-	return nil
+	return failed, nil
 }
 
 // intact reports whether the stored blob ref opens and authenticates to
@@ -425,7 +473,7 @@ func (s *Store) put(ctx context.Context, subject ethos.SubjectKey, r io.Reader, 
 		// Flush waits for it; Open, Delete and a later Put of the same
 		// address wait for it too, so the blob reads as stored once
 		// PutDeferred returns.
-		s.startFinish(final, func() error {
+		s.startFinish(final, ref, func() error {
 			return s.finish(context.WithoutCancel(ctx), bf, ref, k.ID, false)
 		})
 		return ref, nil
@@ -512,6 +560,7 @@ const maxFinishing = 8
 // finishing is a deferred put completing in the background.
 type finishing struct {
 	path string // the blob's final path
+	ref  string // the blob's reference (BlobRef.String)
 	done chan struct{}
 	err  error // set before done is closed
 }
@@ -519,7 +568,7 @@ type finishing struct {
 // startFinish runs fn in the background as the completion of the
 // deferred put of the blob at path, waiting first while maxFinishing
 // others are under way.
-func (s *Store) startFinish(path string, fn func() error) {
+func (s *Store) startFinish(path string, ref ethos.BlobRef, fn func() error) {
 	s.finMu.Lock()
 	if s.finSlots == nil {
 		s.finSlots = make(chan struct{}, maxFinishing)
@@ -527,7 +576,7 @@ func (s *Store) startFinish(path string, fn func() error) {
 	slots := s.finSlots
 	s.finMu.Unlock()
 	slots <- struct{}{}
-	f := &finishing{path: path, done: make(chan struct{})}
+	f := &finishing{path: path, ref: ref.String(), done: make(chan struct{})}
 	s.finMu.Lock()
 	s.fins = append(s.fins, f)
 	s.finMu.Unlock()
@@ -541,7 +590,7 @@ func (s *Store) startFinish(path string, fn func() error) {
 // awaitFinishing waits for the background completions of deferred puts
 // started before it was called (only of the blob at path, when path is not
 // empty) and returns their errors; when collect is set the completions are
-// then forgotten, so each error is reported by one Flush.
+// then forgotten, the failed ones kept in s.failed for FlushRefs.
 func (s *Store) awaitFinishing(path string, collect bool) error {
 	s.finMu.Lock()
 	var wait []*finishing
@@ -561,6 +610,16 @@ func (s *Store) awaitFinishing(path string, collect bool) error {
 	if collect && len(wait) > 0 {
 		s.finMu.Lock()
 		s.fins = slices.DeleteFunc(s.fins, func(f *finishing) bool { return slices.Contains(wait, f) })
+		for _, f := range wait {
+			if f.err == nil {
+				delete(s.failed, f.ref)
+				continue
+			}
+			if s.failed == nil {
+				s.failed = map[string][]error{}
+			}
+			s.failed[f.ref] = append(s.failed[f.ref], f.err)
+		}
 		s.finMu.Unlock()
 	}
 	return errors.Join(errs...)
