@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -111,6 +112,54 @@ func FuzzReadReference(f *testing.F) {
 		}
 		if diff := cmp.Diff(ref, back); diff != "" {
 			t.Fatalf("round trip (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// FuzzIngestBytes: whatever bytes arrive, ingest decides without an error
+// of its own: the instance is stored, and its blob reads back as the
+// bytes, or quarantined with a reason. Seeds: the canary files (every
+// outcome of the fixture's rules) and their headers cut short.
+func FuzzIngestBytes(f *testing.F) {
+	fx := setupTB(f)
+	for _, name := range []string{"shard0/ct_00000.dcm", "shard0/mr_00002.dcm", "shard0/xa_00006.dcm", "shard0/ctsmall_00010.dcm", "shard1/ct_00001.dcm"} {
+		b, err := os.ReadFile(filepath.Join(fx.canary, name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+		f.Add(b[:min(len(b), 600)])
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ctx := t.Context()
+		res, err := fx.ing.IngestBatch(ctx, fx.batch, []collection.Item{{Source: "fuzz", Data: data}})
+		if err != nil {
+			t.Fatalf("ingest failed on its own: %v", err)
+		}
+		in := res[0].Instance
+		switch in.Status {
+		case ethos.InstanceStored:
+			if in.Blob == nil {
+				t.Fatal("stored without a blob")
+			}
+			if res[0].Duplicate {
+				return // an earlier input's blob
+			}
+			rc, err := fx.blobs.Open(ctx, *in.Blob)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(rc)
+			rc.Close()
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("blob reads back %d bytes (%v), want the %d ingested", len(got), err, len(data))
+			}
+		case ethos.InstanceQuarantined:
+			if in.Reason == "" {
+				t.Fatalf("quarantined without a reason: %s", in.Detail)
+			}
+		default:
+			t.Fatalf("status %s", in.Status)
 		}
 	})
 }

@@ -74,24 +74,64 @@ type header struct {
 	acquired time.Time
 }
 
+// scratches holds the element memory of header reads (dicom.Scratch),
+// reused from one instance to the next.
+var scratches = sync.Pool{New: func() any { return new(dicom.Scratch) }}
+
+// headerBulk is the value size from which readHeader leaves a value unread
+// (skipped, its length checked): none of the attributes ingest reads is
+// near it.
+const headerBulk = 4096
+
+// readHeader reads the attributes ingest decides on. Every top-level
+// element up to the end of the data set is read (a file broken anywhere
+// is refused as unparsable), but large values (pixel data among them) are
+// skipped rather than copied, and elements are carved from pooled memory.
 func readHeader(data []byte) (*header, error) {
-	f, err := dicom.Parse(bytes.NewReader(data), dicom.SkipPixelData())
+	sc := scratches.Get().(*dicom.Scratch)
+	defer func() { sc.Reset(); scratches.Put(sc) }()
+	rd, err := dicom.NewReader(bytes.NewReader(data), dicom.SkipPixelData(), dicom.WithBulkThreshold(headerBulk), dicom.WithScratch(sc))
 	if err != nil {
 		return nil, err
 	}
-	ds := &f.Dataset
-	h := &header{
-		sopUID:   strings.Trim(ds.Text(tag.SOPInstanceUID), " \x00"),
-		id:       ethos.PatientIdentifier{Issuer: strings.Trim(ds.Text(tag.IssuerOfPatientID), " \x00"), Value: strings.Trim(ds.Text(tag.PatientID), " \x00")},
-		modality: strings.ToUpper(strings.TrimSpace(ds.Text(tag.Modality))),
-		bodyPart: strings.ToUpper(strings.TrimSpace(ds.Text(tag.BodyPartExamined))),
+	defer rd.Close()
+	h := &header{}
+	var dates [4]string // acquisition, content, series, study
+	for {
+		e, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		switch e.Tag {
+		case tag.SOPInstanceUID:
+			h.sopUID = strings.Trim(e.Text(), " \x00")
+		case tag.IssuerOfPatientID:
+			h.id.Issuer = strings.Trim(e.Text(), " \x00")
+		case tag.PatientID:
+			h.id.Value = strings.Trim(e.Text(), " \x00")
+		case tag.Modality:
+			h.modality = strings.ToUpper(strings.TrimSpace(e.Text()))
+		case tag.BodyPartExamined:
+			h.bodyPart = strings.ToUpper(strings.TrimSpace(e.Text()))
+		case tag.AcquisitionDate:
+			dates[0] = e.Text()
+		case tag.ContentDate:
+			dates[1] = e.Text()
+		case tag.SeriesDate:
+			dates[2] = e.Text()
+		case tag.StudyDate:
+			dates[3] = e.Text()
+		}
 	}
 	if h.sopUID == "" {
-		h.sopUID = strings.Trim(f.Header.Meta.Text(tag.MediaStorageSOPInstanceUID), " \x00")
+		h.sopUID = strings.Trim(rd.Header.Meta.Text(tag.MediaStorageSOPInstanceUID), " \x00")
 	}
-	for _, t := range []tag.Tag{tag.AcquisitionDate, tag.ContentDate, tag.SeriesDate, tag.StudyDate} {
-		if d, ok := dicomDate(ds.Text(t)); ok {
-			h.acquired = d
+	for _, d := range dates {
+		if t, ok := dicomDate(d); ok {
+			h.acquired = t
 			break
 		}
 	}
@@ -162,6 +202,14 @@ type DeferredBlobStore interface {
 	Flush(ctx context.Context) error
 }
 
+// RefFlusher is a DeferredBlobStore that flushes for one caller: it fails
+// only when one of refs failed to be stored, whoever else flushes the
+// store at the same time (fileblob.Store.FlushRefs). Commit prefers it to
+// Flush.
+type RefFlusher interface {
+	FlushRefs(ctx context.Context, refs []ethos.BlobRef) error
+}
+
 // BatchInstanceService records a batch of instances in one transaction
 // (sqlstore.InstanceService): kept[i] is ins[i], or the record already
 // holding its SOP Instance UID.
@@ -181,11 +229,39 @@ type BatchAuditor interface {
 // BatchInstanceService, then the audit events in one append when Auditor
 // is a BatchAuditor; without these it falls back to one call per item.
 // No result is returned, so none may be acknowledged, before all three
-// steps are durable. Results keep the items' order.
+// steps are durable. Results keep the items' order. It is Prepare and
+// Commit of one group; a Committer overlaps the commit of one group with
+// the preparing of the next.
 func (g *Ingester) IngestBatch(ctx context.Context, b *Batch, items []Item) ([]*Result, error) {
+	p, err := g.Prepare(ctx, b, items)
+	if err != nil {
+		return nil, err
+	}
+	res, err := g.Commit(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	return res[0], nil
+}
+
+// Prepared is a group of items decided and, when admitted, sealed into
+// the blob store (deferred: not yet durable), waiting for its Commit.
+// Nothing of it may be acknowledged before the Commit returns.
+type Prepared struct {
+	Tag   int // the caller's: where the group's items start, say; the Ingester leaves it alone
+	batch *Batch
+	ins   []*ethos.Instance
+}
+
+// Len is the number of items of the group.
+func (p *Prepared) Len() int { return len(p.ins) }
+
+// Prepare decides every item of a group (parse, subject key, access
+// policy, minimisation rules, consent) and seals each admitted one into
+// the blob store, with PutDeferred when Blobs is a DeferredBlobStore.
+func (g *Ingester) Prepare(ctx context.Context, b *Batch, items []Item) (*Prepared, error) {
 	put := g.Blobs.Put
-	deferred, isDeferred := g.Blobs.(DeferredBlobStore)
-	if isDeferred {
+	if deferred, ok := g.Blobs.(DeferredBlobStore); ok {
 		put = deferred.PutDeferred
 	}
 	ins := make([]*ethos.Instance, len(items))
@@ -207,7 +283,31 @@ func (g *Ingester) IngestBatch(ctx context.Context, b *Batch, items []Item) ([]*
 		}
 		ins[i] = in
 	}
-	if isDeferred {
+	return &Prepared{batch: b, ins: ins}, nil
+}
+
+// Commit makes prepared groups durable together and returns each group's
+// results (in the groups' and their items' order): one Flush of the blob
+// store for all of them, then their instance records in one transaction,
+// then their audit events in one append (each step falling back to one
+// call per item as IngestBatch says). Whatever Commit returns, nothing of
+// the groups is acknowledged before all three steps are durable.
+func (g *Ingester) Commit(ctx context.Context, groups ...*Prepared) ([][]*Result, error) {
+	var ins []*ethos.Instance
+	for _, p := range groups {
+		ins = append(ins, p.ins...)
+	}
+	if rf, ok := g.Blobs.(RefFlusher); ok {
+		var refs []ethos.BlobRef
+		for _, in := range ins {
+			if in.Blob != nil {
+				refs = append(refs, *in.Blob)
+			}
+		}
+		if err := rf.FlushRefs(ctx, refs); err != nil {
+			return nil, err
+		}
+	} else if deferred, ok := g.Blobs.(DeferredBlobStore); ok {
 		if err := deferred.Flush(ctx); err != nil {
 			return nil, err
 		}
@@ -228,22 +328,31 @@ func (g *Ingester) IngestBatch(ctx context.Context, b *Batch, items []Item) ([]*
 			kept[i] = saved
 		}
 	}
-	out := make([]*Result, len(items))
-	events := make([]ethos.AuditEvent, len(items))
-	for i, in := range ins {
-		saved := kept[i]
-		out[i] = &Result{Instance: saved}
-		switch {
-		case saved != in:
-			ev, err := g.duplicate(ctx, b, in, saved)
-			if err != nil {
-				return nil, err
+	out := make([][]*Result, len(groups))
+	events := make([]ethos.AuditEvent, 0, len(ins))
+	i := 0
+	for k, p := range groups {
+		out[k] = make([]*Result, len(p.ins))
+		b := p.batch
+		for j, in := range p.ins {
+			saved := kept[i]
+			i++
+			r := &Result{Instance: saved}
+			var ev ethos.AuditEvent
+			switch {
+			case saved != in:
+				var err error
+				if ev, err = g.duplicate(ctx, b, in, saved); err != nil {
+					return nil, err
+				}
+				r.Duplicate = true
+			case in.Status == ethos.InstanceStored:
+				ev = g.event(b, in, "instance.store", "allow", in.Detail)
+			default:
+				ev = g.event(b, in, "instance.quarantine", "deny", string(in.Reason)+": "+in.Detail)
 			}
-			events[i], out[i].Duplicate = ev, true
-		case in.Status == ethos.InstanceStored:
-			events[i] = g.event(b, in, "instance.store", "allow", in.Detail)
-		default:
-			events[i] = g.event(b, in, "instance.quarantine", "deny", string(in.Reason)+": "+in.Detail)
+			out[k][j] = r
+			events = append(events, ev)
 		}
 	}
 	if ba, ok := g.Auditor.(BatchAuditor); ok {
@@ -258,6 +367,102 @@ func (g *Ingester) IngestBatch(ctx context.Context, b *Batch, items []Item) ([]*
 		}
 	}
 	return out, nil
+}
+
+// Committer commits prepared groups in the background, so that workers
+// prepare the next groups (reading, parsing, hashing, encrypting: CPU)
+// while earlier ones are made durable (blob sync, database commit, audit
+// append: mostly waiting on the disk). Groups that are ready together are
+// committed together, in one Commit: the slower the disk, the larger the
+// commits and the fewer the syncs. Results are delivered only after their
+// group's Commit returned, so nothing is acknowledged before it is
+// durable.
+type Committer struct {
+	g       *Ingester
+	deliver func(*Prepared, []*Result) error
+	queue   chan *Prepared
+	done    chan struct{}
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+}
+
+// maxCommitGroups bounds the groups one Commit of a Committer takes.
+const maxCommitGroups = 8
+
+// NewCommitter starts a committer of g's prepared groups. deliver is
+// called, from one goroutine, with each group and its results once they
+// are durable. queue is the number of prepared groups that may wait for
+// their commit before Submit blocks (at least 1).
+func (g *Ingester) NewCommitter(ctx context.Context, queue int, deliver func(*Prepared, []*Result) error) *Committer {
+	ctx, cancel := context.WithCancelCause(ctx)
+	c := &Committer{g: g, deliver: deliver, queue: make(chan *Prepared, max(queue, 1)), done: make(chan struct{}), ctx: ctx, cancel: cancel}
+	go c.run()
+	return c
+}
+
+func (c *Committer) run() {
+	defer close(c.done)
+	for p := range c.queue {
+		groups := []*Prepared{p}
+	more:
+		for len(groups) < maxCommitGroups {
+			select {
+			case q, ok := <-c.queue:
+				if !ok {
+					break more
+				}
+				groups = append(groups, q)
+			default:
+				break more
+			}
+		}
+		if c.ctx.Err() != nil {
+			continue // failed: drain what was submitted, commit nothing
+		}
+		res, err := c.g.Commit(c.ctx, groups...)
+		for i := 0; err == nil && i < len(groups); i++ {
+			err = c.deliver(groups[i], res[i])
+		}
+		if err != nil {
+			c.cancel(err)
+		}
+	}
+}
+
+// Submit queues a prepared group for commit, waiting while the queue is
+// full. It fails once a commit has failed (or ctx is done), with that
+// error; the group is then not committed.
+func (c *Committer) Submit(ctx context.Context, p *Prepared) error {
+	if err := c.Err(); err != nil {
+		return err
+	}
+	select {
+	case c.queue <- p:
+		return nil
+	case <-c.ctx.Done():
+		return context.Cause(c.ctx)
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// Err is the error that stopped the committer, if any.
+func (c *Committer) Err() error {
+	if c.ctx.Err() != nil {
+		return context.Cause(c.ctx)
+	}
+	return nil
+}
+
+// Close waits until every submitted group is committed and delivered (or
+// the committer failed) and returns the first failure. Submit must not be
+// called during or after Close.
+func (c *Committer) Close() error {
+	close(c.queue)
+	<-c.done
+	err := c.Err()
+	c.cancel(nil)
+	return err
 }
 
 // duplicate handles an instance whose SOP Instance UID the project already
@@ -501,11 +706,19 @@ func (s *Service) IngestInstances(ctx context.Context, projectID string, who eth
 	if n <= 0 {
 		n = 2
 	}
-	// Group commit: each worker ingests a chunk of the items with
-	// IngestBatch (one blob sync, one transaction, one audit append).
+	// Group commit: each worker decides and seals a chunk of the items,
+	// and a committer makes the chunks durable (one blob sync, one
+	// transaction, one audit append for whatever is ready) while the
+	// workers go on.
 	chunk := max(1, min(BatchSize, (len(items)+n-1)/n))
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	com := s.Ingester.NewCommitter(ctx, n, func(p *Prepared, res []*Result) error {
+		for j, r := range res {
+			out[p.Tag+j] = ethos.IngestOutcome{Instance: r.Instance, Duplicate: r.Duplicate}
+		}
+		return nil
+	})
 	next := make(chan int)
 	go func() {
 		defer close(next)
@@ -526,18 +739,22 @@ func (s *Service) IngestInstances(ctx context.Context, projectID string, who eth
 				for j, it := range part {
 					batch[j] = Item{Source: it.Source, Data: it.Data}
 				}
-				res, err := s.Ingester.IngestBatch(ctx, b, batch)
+				p, err := s.Ingester.Prepare(ctx, b, batch)
+				if err == nil {
+					p.Tag = i
+					err = com.Submit(ctx, p)
+				}
 				if err != nil {
 					cancel(err)
 					return
-				}
-				for j, r := range res {
-					out[i+j] = ethos.IngestOutcome{Instance: r.Instance, Duplicate: r.Duplicate}
 				}
 			}
 		})
 	}
 	wg.Wait()
+	if err := com.Close(); err != nil {
+		return nil, err
+	}
 	if ctx.Err() != nil {
 		return nil, context.Cause(ctx)
 	}

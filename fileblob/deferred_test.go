@@ -51,10 +51,12 @@ func TestPutDeferred(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p := blobPath(t, e, ref)
+			// The blob's file is in place once Flush returns (the
+			// put completes in the background until then).
 			if err := e.store.Flush(ctx); err != nil {
 				t.Fatalf("flush: %v", err)
 			}
+			p := blobPath(t, e, ref)
 			if err := e.store.Flush(ctx); err != nil {
 				t.Fatalf("second flush, nothing pending: %v", err)
 			}

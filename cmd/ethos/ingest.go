@@ -19,6 +19,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strings"
 	"sync"
@@ -218,13 +220,15 @@ func runIngest(ctx context.Context, env *Env, args []string) error {
 	if len(args) > 0 && args[0] == "list" {
 		return runIngestList(ctx, env, args[1:])
 	}
-	flags := newFlagSet(env, "ingest", "ingest --user ID --project ID [--data DIR] [--workers N] [--batch N] [--json] DIR|FILE...\n       ethos ingest --project ID [--server URL] [--token T | $ETHOS_TOKEN] DIR|FILE...   (through a running server, by STOW-RS)\n       ethos ingest list --user ID --project ID [--status S] [--json]\n       ethos ingest rules --user ID --project ID --purpose research|ai-training [--modalities CT,MR] [--body-parts CHEST] [--from D] [--to D] [--issuer I]")
+	flags := newFlagSet(env, "ingest", "ingest --user ID --project ID [--data DIR] [--workers N] [--batch N] [--json] [--cpuprofile F] [--trace F] DIR|FILE...\n       ethos ingest --project ID [--server URL] [--token T | $ETHOS_TOKEN] DIR|FILE...   (through a running server, by STOW-RS)\n       ethos ingest list --user ID --project ID [--status S] [--json]\n       ethos ingest rules --user ID --project ID --purpose research|ai-training [--modalities CT,MR] [--body-parts CHEST] [--from D] [--to D] [--issuer I]")
 	data := flags.String("data", defaultDataDir, "data directory")
 	user := flags.String("user", "", "id of the Ethos user doing the ingest")
 	project := flags.String("project", "", "project to ingest into")
 	asJSON := flags.Bool("json", false, "print one JSON record per instance")
 	workers := flags.Int("workers", min(runtime.GOMAXPROCS(0), 4), "batches ingested at a time")
 	batchFiles := flags.Int("batch", collection.BatchSize, "files per group commit (one blob sync, one database transaction, one audit append); 1 commits every file on its own")
+	cpuProfile := flags.String("cpuprofile", "", "write a CPU profile (pprof) of the ingest to this file")
+	traceFile := flags.String("trace", "", "write an execution trace (go tool trace) of the ingest to this file")
 	remote := remoteFlags(env, flags)
 	if err := parseFlags(flags, args); err != nil {
 		return err
@@ -244,6 +248,11 @@ func runIngest(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer c.Close()
+	stop, err := startProfiles(*cpuProfile, *traceFile)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	p, err := c.projects.FindProjectByID(ctx, *project)
 	if err != nil {
 		return err
@@ -318,7 +327,6 @@ func runIngest(ctx context.Context, env *Env, args []string) error {
 		}
 	}()
 	var (
-		mu     sync.Mutex
 		counts = map[string]int{}
 		enc    = json.NewEncoder(env.Stdout)
 		wg     sync.WaitGroup
@@ -342,6 +350,17 @@ func runIngest(ctx context.Context, env *Env, args []string) error {
 		_, err := fmt.Fprintln(env.Stdout, line)
 		return err
 	}
+	// Workers decide and seal groups; the committer makes them durable
+	// (together when several are ready) and only then are their lines
+	// printed, while the workers go on with the next groups.
+	com := g.NewCommitter(ctx, n, func(_ *collection.Prepared, res []*collection.Result) error {
+		for _, r := range res {
+			if err := report(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	for range n {
 		wg.Go(func() {
 			// One buffer per worker holds one file at a time: a group's
@@ -357,15 +376,9 @@ func runIngest(ctx context.Context, env *Env, args []string) error {
 						return buf, err
 					}}
 				}
-				res, err := g.IngestBatch(ctx, batch, items)
+				p, err := g.Prepare(ctx, batch, items)
 				if err == nil {
-					mu.Lock()
-					for _, r := range res {
-						if err = report(r); err != nil {
-							break
-						}
-					}
-					mu.Unlock()
+					err = com.Submit(ctx, p)
 				}
 				if err != nil {
 					cancel(err)
@@ -375,6 +388,9 @@ func runIngest(ctx context.Context, env *Env, args []string) error {
 		})
 	}
 	wg.Wait()
+	if err := com.Close(); err != nil {
+		return err
+	}
 	if err := context.Cause(ctx); err != nil && ctx.Err() != nil {
 		return err
 	}
@@ -386,6 +402,43 @@ func runIngest(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "done: %s\n", strings.Join(sortedStrings(parts), ", "))
 	}
 	return nil
+}
+
+// startProfiles starts a CPU profile and an execution trace when their
+// files are named (benchmarks: docs/benchmarks-ingest.md) and returns the
+// function that stops them and closes the files.
+func startProfiles(cpu, trc string) (func(), error) {
+	var closers []func()
+	stop := func() {
+		for _, c := range slices.Backward(closers) {
+			c()
+		}
+	}
+	if cpu != "" {
+		f, err := os.Create(cpu)
+		if err != nil {
+			return nil, err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return nil, err
+		}
+		closers = append(closers, func() { pprof.StopCPUProfile(); f.Close() })
+	}
+	if trc != "" {
+		f, err := os.Create(trc)
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		if err := trace.Start(f); err != nil {
+			f.Close()
+			stop()
+			return nil, err
+		}
+		closers = append(closers, func() { trace.Stop(); f.Close() })
+	}
+	return stop, nil
 }
 
 func sortedStrings(s []string) []string {

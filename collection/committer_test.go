@@ -1,0 +1,183 @@
+package collection_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/ethos-imaging/ethos"
+	"github.com/ethos-imaging/ethos/collection"
+	"github.com/ethos-imaging/ethos/fileblob"
+)
+
+// gatedBlobs holds the first Flush until gate is closed (closing entered
+// when it starts), counts the flushes and fails them with fail when set.
+type gatedBlobs struct {
+	*fileblob.Store
+	gate    chan struct{}
+	entered chan struct{}
+	mu      sync.Mutex
+	flushes int
+	fail    error
+}
+
+func (g *gatedBlobs) Flush(ctx context.Context) error {
+	return g.FlushRefs(ctx, nil)
+}
+
+// FlushRefs is the flush Commit uses (collection.RefFlusher).
+func (g *gatedBlobs) FlushRefs(ctx context.Context, refs []ethos.BlobRef) error {
+	g.mu.Lock()
+	g.flushes++
+	first, fail := g.flushes == 1, g.fail
+	g.mu.Unlock()
+	if first {
+		close(g.entered)
+		<-g.gate
+	}
+	if fail != nil {
+		return fail
+	}
+	return g.Store.FlushRefs(ctx, refs)
+}
+
+// committerGroups reads four groups of canary files (each group one
+// stored and one quarantined instance).
+func committerGroups(t *testing.T, f *fixture) [][]collection.Item {
+	t.Helper()
+	names := [][2]string{
+		{"shard0/ct_00000.dcm", "shard0/mr_00002.dcm"},
+		{"shard1/ct_00001.dcm", "shard0/xa_00006.dcm"},
+		{"shard0/ct_00000.dcm", "shard0/ctsmall_00010.dcm"}, // the first group's CT again: a duplicate
+		{"shard0/mrbig_00004.dcm", "shard1/ct_00001.dcm"},   // the second group's CT again
+	}
+	var groups [][]collection.Item
+	for _, g := range names {
+		var items []collection.Item
+		for _, n := range g {
+			data, err := os.ReadFile(filepath.Join(f.canary, n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			items = append(items, collection.Item{Source: "file:" + n, Data: data})
+		}
+		groups = append(groups, items)
+	}
+	return groups
+}
+
+func TestCommitter(t *testing.T) {
+	ctx := context.Background()
+	t.Run("groups_ready_together_commit_together_and_are_delivered_once_durable", func(t *testing.T) {
+		f := setup(t)
+		gb := &gatedBlobs{Store: f.blobs, gate: make(chan struct{}), entered: make(chan struct{})}
+		f.ing.Blobs = gb
+		groups := committerGroups(t, f)
+		type delivery struct {
+			tag int
+			res []*collection.Result
+		}
+		var got []delivery
+		var problems []string
+		com := f.ing.NewCommitter(ctx, len(groups), func(p *collection.Prepared, res []*collection.Result) error {
+			// Delivered means committed: every record and audit event
+			// of the group is stored already.
+			for _, r := range res {
+				id := r.Instance.ID
+				if _, n, err := f.instances.FindInstances(ctx, ethos.InstanceFilter{ID: &id}); err != nil || n != 1 {
+					problems = append(problems, "no record of delivered instance "+id)
+				}
+			}
+			got = append(got, delivery{p.Tag, res})
+			return nil
+		})
+		for i, items := range groups {
+			p, err := f.ing.Prepare(ctx, f.batch, items)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.Tag = i
+			if err := com.Submit(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+			if i == 0 {
+				<-gb.entered // the first group's commit is under way
+			}
+		}
+		close(gb.gate) // the first commit was held: the other three wait together
+		if err := com.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range problems {
+			t.Error(p)
+		}
+		if gb.flushes != 2 {
+			t.Errorf("%d flushes for four groups, the last three ready together: want 2", gb.flushes)
+		}
+		if len(got) != len(groups) {
+			t.Fatalf("%d groups delivered, want %d", len(got), len(groups))
+		}
+		byTag := map[int][]*collection.Result{}
+		for _, d := range got {
+			if _, dup := byTag[d.tag]; dup {
+				t.Fatalf("group %d delivered twice", d.tag)
+			}
+			byTag[d.tag] = d.res
+		}
+		want := [][2]ethos.InstanceStatus{
+			{ethos.InstanceStored, ethos.InstanceQuarantined},
+			{ethos.InstanceStored, ethos.InstanceQuarantined},
+			{ethos.InstanceStored, ethos.InstanceQuarantined},
+			{ethos.InstanceQuarantined, ethos.InstanceStored},
+		}
+		for g, w := range want {
+			for i, st := range w {
+				if r := byTag[g][i]; r.Instance.Status != st {
+					t.Errorf("group %d item %d: %s (%s), want %s", g, i, r.Instance.Status, r.Instance.Detail, st)
+				}
+			}
+		}
+		if !byTag[2][0].Duplicate || byTag[2][0].Instance.ID != byTag[0][0].Instance.ID {
+			t.Errorf("the first CT again: duplicate %t of %s, want a duplicate of %s", byTag[2][0].Duplicate, byTag[2][0].Instance.ID, byTag[0][0].Instance.ID)
+		}
+		if !byTag[3][1].Duplicate || byTag[3][1].Instance.ID != byTag[1][0].Instance.ID {
+			t.Errorf("the second CT again, in the same commit as its first copy's group? duplicate %t", byTag[3][1].Duplicate)
+		}
+		if len(f.audit.events) != 8 {
+			t.Errorf("%d audit events, want 8", len(f.audit.events))
+		}
+	})
+	t.Run("failed_commit_delivers_nothing_and_stops_the_committer", func(t *testing.T) {
+		f := setup(t)
+		boom := errors.New("disk on fire")
+		gb := &gatedBlobs{Store: f.blobs, gate: make(chan struct{}), entered: make(chan struct{}), fail: boom}
+		close(gb.gate)
+		f.ing.Blobs = gb
+		delivered := 0
+		com := f.ing.NewCommitter(ctx, 1, func(*collection.Prepared, []*collection.Result) error { delivered++; return nil })
+		groups := committerGroups(t, f)
+		p, err := f.ing.Prepare(ctx, f.batch, groups[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := com.Submit(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		if err := com.Close(); !errors.Is(err, boom) {
+			t.Fatalf("close: %v, want the flush's error", err)
+		}
+		if delivered != 0 {
+			t.Errorf("%d groups delivered after a failed flush", delivered)
+		}
+		if err := com.Submit(ctx, p); !errors.Is(err, boom) {
+			t.Errorf("submit after the failure: %v, want the failure", err)
+		}
+		_, n, err := f.instances.FindInstances(ctx, ethos.InstanceFilter{ProjectID: &f.batch.Project.ID})
+		if err != nil || n != 0 {
+			t.Errorf("%d records after a failed commit (%v), want none", n, err)
+		}
+	})
+}
