@@ -102,7 +102,7 @@ func runDeid(ctx context.Context, env *Env, args []string) error {
 		In: *in, Out: *out, Quarantine: *quarantine, Workers: *workers,
 		Processor: processor{e: engine, digest: hashing}, Logger: logger,
 		Progress: prog.update, ProgressEvery: prog.every,
-		RunKey: runKey, NoHash: !hashing, Sync: syncMode,
+		RunKey: runKey, NoHash: !hashing, NoRecord: *reportPath == "", Sync: syncMode,
 	})
 	prog.finish()
 	if err != nil {

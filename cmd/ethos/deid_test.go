@@ -271,10 +271,24 @@ func TestDeidDigestsOnlyWithReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(journal), "Sha256") {
-		t.Fatalf("a run without --report hashed its files: %s", journal)
+	if strings.Contains(string(journal), "Sha256") || strings.Contains(string(journal), `"counts"`) {
+		t.Fatalf("a run without --report journalled digests or action counts: %s", journal)
 	}
 	rep := filepath.Join(root, "report.json")
+	// --report --no-hash: the journal lines have no counts, so every file is
+	// processed again and the record's action counts are complete.
+	if _, stderr, code := runCLI(t, append(base, "--report", rep, "--no-hash")...); code != 1 {
+		t.Fatalf("run with --no-hash: exit %d: %s", code, stderr)
+	}
+	var rn testReport
+	if raw, err := os.ReadFile(rep); err != nil {
+		t.Fatal(err)
+	} else if err := json.Unmarshal(raw, &rn); err != nil {
+		t.Fatal(err)
+	}
+	if rn.Summary.Resumed != 0 || len(rn.Actions) < 20 {
+		t.Errorf("after a run without a record: resumed %d, %d tags counted", rn.Summary.Resumed, len(rn.Actions))
+	}
 	if _, stderr, code := runCLI(t, append(base, "--report", rep)...); code != 1 {
 		t.Fatalf("second run: exit %d: %s", code, stderr)
 	}

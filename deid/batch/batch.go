@@ -99,6 +99,11 @@ type Options struct {
 	// processing record (the digests are the record's) and benchmarks.
 	// A resumed output is then trusted on its size alone.
 	NoHash bool
+	// NoRecord says no processing record will be written from the
+	// result: the per-file action counts are then neither journalled nor
+	// totalled (Result.Counts stays empty). A later run that keeps a
+	// record processes such journal entries again.
+	NoRecord bool
 	// Sync says when outputs reach the disk. Outputs are always renamed
 	// into place complete (readers never see a partial file); a run cut by
 	// a power failure is finished by a re-run, which checks each
@@ -259,7 +264,14 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 		removeTemps(opts.Quarantine)
 	}
 
-	jr, err := openJournal(filepath.Join(out, journalName), opts.RunKey)
+	// A run that keeps no record journals without the action counts,
+	// under its own key: a later run that keeps one does not reuse those
+	// entries, while it may reuse a record-keeping run's.
+	jkey, reuse := opts.RunKey, []string(nil)
+	if opts.NoRecord {
+		jkey, reuse = opts.RunKey+"|no-record", []string{opts.RunKey}
+	}
+	jr, err := openJournal(filepath.Join(out, journalName), jkey, reuse...)
 	if err != nil {
 		return nil, err
 	}
@@ -382,6 +394,10 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 			for j := range ch {
 				rec := w.one(ctx, j.rel)
 				rec.InputSize, rec.mtime = j.size, j.mod
+				if opts.NoRecord {
+					// Nobody reads the counts: neither journalled nor totalled.
+					rec.Counts = nil
+				}
 				if ctx.Err() == nil || rec.Status != Failed {
 					jr.append(rec)
 				}

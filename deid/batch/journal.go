@@ -32,12 +32,15 @@ type journalEntry struct {
 	Counts map[string]map[string]int `json:"counts,omitempty"`
 }
 
-func openJournal(path, runKey string) (*journal, error) {
+// openJournal opens the journal at path for a run with key runKey: the
+// entries written under runKey or one of the reusable keys are looked up,
+// new ones are written under runKey.
+func openJournal(path, runKey string, reusable ...string) (*journal, error) {
 	j := &journal{runKey: runKey, entries: map[string]journalEntry{}}
 	if data, err := os.ReadFile(path); err == nil {
 		for line := range bytes.SplitSeq(data, []byte("\n")) {
 			var e journalEntry
-			if len(line) == 0 || json.Unmarshal(line, &e) != nil || e.RunKey != runKey {
+			if len(line) == 0 || json.Unmarshal(line, &e) != nil || e.RunKey != runKey && !slices.Contains(reusable, e.RunKey) {
 				continue
 			}
 			e.Record.Counts = e.Counts
