@@ -14,7 +14,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/pprof"
 	"sort"
 	"syscall"
 
@@ -82,37 +81,11 @@ func usagef(format string, args ...any) error {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	env := &Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
-	stopProfile := startCPUProfile(env)
+	stopProfile := profileFromEnv(env)
 	err := Run(ctx, env, os.Args[1:])
 	stopProfile()
 	stop()
 	os.Exit(exitCode(env, err))
-}
-
-// startCPUProfile writes a CPU profile of the whole command to the file
-// named by ETHOS_CPUPROFILE, for engineers measuring where time goes
-// (go tool pprof). It returns the function that ends the profile.
-func startCPUProfile(env *Env) func() {
-	path := env.Getenv("ETHOS_CPUPROFILE")
-	if path == "" {
-		return func() {}
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "ethos: ETHOS_CPUPROFILE: %v\n", err)
-		return func() {}
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		fmt.Fprintf(env.Stderr, "ethos: ETHOS_CPUPROFILE: %v\n", err)
-		f.Close()
-		return func() {}
-	}
-	return func() {
-		pprof.StopCPUProfile()
-		if err := f.Close(); err != nil {
-			fmt.Fprintf(env.Stderr, "ethos: ETHOS_CPUPROFILE: %v\n", err)
-		}
-	}
 }
 
 // exitCode prints err as one line and maps it to the process exit code.
