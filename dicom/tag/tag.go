@@ -104,6 +104,12 @@ func Find(t Tag) (Info, bool) {
 	if i, ok := slices.BinarySearch(dictTags, t); ok {
 		return dict[i], true
 	}
+	return findOutsideDict(t)
+}
+
+// findOutsideDict is Find for a tag that is not in dict: a repeating-group
+// member or a synthesized private creator or group length entry.
+func findOutsideDict(t Tag) (Info, bool) {
 	for _, m := range masked {
 		if t&m.Mask == m.Tag && repeatOK(t, m) {
 			return m, true
@@ -135,7 +141,7 @@ func DictVR(t Tag) (vr.VR, bool) {
 	if i, ok := slices.BinarySearch(dictTags, t); ok {
 		return dictVRs[i], true
 	}
-	if i, ok := Find(t); ok {
+	if i, ok := findOutsideDict(t); ok {
 		return i.VR(), true
 	}
 	return vr.UN, false
