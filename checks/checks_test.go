@@ -475,3 +475,21 @@ func TestProcessingVerdictRemembered(t *testing.T) {
 		t.Errorf("QC-PRO-1 after the re-read: %s %v", q.Status, q.Problems)
 	}
 }
+
+// TestListingsReadOncePerAnswer: the listings several checks read (the
+// deployments, processing runs, training runs and evaluation plans) are
+// read once per answer, each in one page here, not once per check.
+func TestListingsReadOncePerAnswer(t *testing.T) {
+	w := newWorld()
+	s := w.service()
+	for answer := 1; answer <= 2; answer++ {
+		if _, err := s.ProjectChecks(context.Background(), prj); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range []string{"FindDeployments", "FindProcessingRuns", "FindTrainingRuns", "FindEvaluationPlans"} {
+			if got := w.listings[m]; got != answer {
+				t.Errorf("after answer %d: %s called %d times, want %d", answer, m, got, answer)
+			}
+		}
+	}
+}

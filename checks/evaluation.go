@@ -11,17 +11,21 @@ import (
 	"github.com/ethos-imaging/ethos"
 )
 
+// evaluationPlans returns the project's evaluation plans in the order
+// they were registered (read once per run).
 func (r *run) evaluationPlans(ctx context.Context) ([]*ethos.EvaluationPlan, error) {
-	plans, err := collect(ctx, func(off, lim int) ([]*ethos.EvaluationPlan, int, error) {
-		return r.s.Evaluations.FindEvaluationPlans(ctx, ethos.EvaluationPlanFilter{ProjectID: &r.prj.ID, Offset: off, Limit: lim})
+	return r.plans.get(func() ([]*ethos.EvaluationPlan, error) {
+		plans, err := collect(ctx, func(off, lim int) ([]*ethos.EvaluationPlan, int, error) {
+			return r.s.Evaluations.FindEvaluationPlans(ctx, ethos.EvaluationPlanFilter{ProjectID: &r.prj.ID, Offset: off, Limit: lim})
+		})
+		sort.Slice(plans, func(i, j int) bool {
+			if plans[i].AuditIndex != plans[j].AuditIndex {
+				return plans[i].AuditIndex < plans[j].AuditIndex
+			}
+			return plans[i].ID < plans[j].ID
+		})
+		return plans, err
 	})
-	sort.Slice(plans, func(i, j int) bool {
-		if plans[i].AuditIndex != plans[j].AuditIndex {
-			return plans[i].AuditIndex < plans[j].AuditIndex
-		}
-		return plans[i].ID < plans[j].ID
-	})
-	return plans, err
 }
 
 func planLink(id string) string { return "/api/v1/evaluation/plans/" + url.PathEscape(id) }

@@ -10,12 +10,16 @@ import (
 	"github.com/ethos-imaging/ethos"
 )
 
+// processingRuns returns the project's processing runs, oldest first
+// (read once per run).
 func (r *run) processingRuns(ctx context.Context) ([]*ethos.ProcessingRun, error) {
-	runs, err := collect(ctx, func(off, lim int) ([]*ethos.ProcessingRun, int, error) {
-		return r.s.Processing.FindProcessingRuns(ctx, ethos.ProcessingRunFilter{ProjectID: &r.prj.ID, Offset: off, Limit: lim})
+	return r.procRuns.get(func() ([]*ethos.ProcessingRun, error) {
+		runs, err := collect(ctx, func(off, lim int) ([]*ethos.ProcessingRun, int, error) {
+			return r.s.Processing.FindProcessingRuns(ctx, ethos.ProcessingRunFilter{ProjectID: &r.prj.ID, Offset: off, Limit: lim})
+		})
+		oldestFirst(runs, func(x *ethos.ProcessingRun) (time.Time, string) { return x.StartedAt, x.ID })
+		return runs, err
 	})
-	oldestFirst(runs, func(x *ethos.ProcessingRun) (time.Time, string) { return x.StartedAt, x.ID })
-	return runs, err
 }
 
 func (r *run) runLink(id string) string {

@@ -261,8 +261,32 @@ type run struct {
 	prj *ethos.Project
 	now time.Time
 
-	deployments []*ethos.Deployment // nil until read
-	depRead     bool
+	// The listings several checks read, each read once per run.
+	deployments listed[*ethos.Deployment]
+	procRuns    listed[*ethos.ProcessingRun]
+	trainRuns   listed[*ethos.TrainingRun]
+	plans       listed[*ethos.EvaluationPlan]
+}
+
+// listed is a listing read once per run and shared by the checks that
+// read it (which do not change it).
+type listed[T any] struct {
+	items []T
+	read  bool
+}
+
+// get returns the listing, calling load the first time (and again after
+// an error).
+func (l *listed[T]) get(load func() ([]T, error)) ([]T, error) {
+	if l.read {
+		return l.items, nil
+	}
+	items, err := load()
+	if err != nil {
+		return items, err
+	}
+	l.items, l.read = items, true
+	return items, nil
 }
 
 // maxListed bounds the problems and evidence one check lists; the rest

@@ -11,12 +11,16 @@ import (
 	"github.com/ethos-imaging/ethos"
 )
 
+// trainingRuns returns the project's training runs, oldest first (read
+// once per run).
 func (r *run) trainingRuns(ctx context.Context) ([]*ethos.TrainingRun, error) {
-	runs, err := collect(ctx, func(off, lim int) ([]*ethos.TrainingRun, int, error) {
-		return r.s.Training.FindTrainingRuns(ctx, ethos.TrainingRunFilter{ProjectID: &r.prj.ID, Offset: off, Limit: lim})
+	return r.trainRuns.get(func() ([]*ethos.TrainingRun, error) {
+		runs, err := collect(ctx, func(off, lim int) ([]*ethos.TrainingRun, int, error) {
+			return r.s.Training.FindTrainingRuns(ctx, ethos.TrainingRunFilter{ProjectID: &r.prj.ID, Offset: off, Limit: lim})
+		})
+		oldestFirst(runs, func(x *ethos.TrainingRun) (time.Time, string) { return x.RegisteredAt, x.ID })
+		return runs, err
 	})
-	oldestFirst(runs, func(x *ethos.TrainingRun) (time.Time, string) { return x.RegisteredAt, x.ID })
-	return runs, err
 }
 
 func (r *run) trainingLink(id string) string {
@@ -25,18 +29,19 @@ func (r *run) trainingLink(id string) string {
 
 // allDeployments returns the project's deployments (read once per run).
 func (r *run) allDeployments(ctx context.Context) ([]*ethos.Deployment, error) {
-	if r.depRead || r.s.Deployments == nil {
-		return r.deployments, nil
+	if r.s.Deployments == nil {
+		return nil, nil
 	}
-	ds, err := collect(ctx, func(off, lim int) ([]*ethos.Deployment, int, error) {
-		return r.s.Deployments.FindDeployments(ctx, ethos.DeploymentFilter{ProjectID: &r.prj.ID, Offset: off, Limit: lim})
+	return r.deployments.get(func() ([]*ethos.Deployment, error) {
+		ds, err := collect(ctx, func(off, lim int) ([]*ethos.Deployment, int, error) {
+			return r.s.Deployments.FindDeployments(ctx, ethos.DeploymentFilter{ProjectID: &r.prj.ID, Offset: off, Limit: lim})
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list deployments: %w", err)
+		}
+		sort.Slice(ds, func(i, j int) bool { return ds[i].ID < ds[j].ID })
+		return ds, nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("list deployments: %w", err)
-	}
-	sort.Slice(ds, func(i, j int) bool { return ds[i].ID < ds[j].ID })
-	r.deployments, r.depRead = ds, true
-	return ds, nil
 }
 
 // trainingReviewed answers QC-TRA-1 from the training register: every run
