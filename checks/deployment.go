@@ -15,15 +15,21 @@ func depLink(id, rest string) string { return "/api/v1/deployments/" + url.PathE
 // deployment of the project that is not retired (Scope "deployment ID"),
 // or once for the project, pending, when there is none.
 func (r *run) deploymentChecks(ctx context.Context) ([]*ethos.QualityCheck, error) {
-	ids := []string{"QC-DEP-1", "QC-DEP-2", "QC-DEP-3"}
-	if r.s.Deployments == nil {
+	// projectWide answers the three checks once for the project, each as
+	// mark leaves it.
+	projectWide := func(mark func(v *verdict)) []*ethos.QualityCheck {
 		var out []*ethos.QualityCheck
-		for _, id := range ids {
+		for _, id := range []string{"QC-DEP-1", "QC-DEP-2", "QC-DEP-3"} {
 			v := r.newVerdict(id, "")
-			v.attest("this server keeps no deployment registry; the clinical AI governance lead must attest deployments")
+			mark(v)
 			out = append(out, v.done(nil))
 		}
-		return out, nil
+		return out
+	}
+	if r.s.Deployments == nil {
+		return projectWide(func(v *verdict) {
+			v.attest("this server keeps no deployment registry; the clinical AI governance lead must attest deployments")
+		}), nil
 	}
 	deps, err := r.allDeployments(ctx)
 	if err != nil {
@@ -39,17 +45,13 @@ func (r *run) deploymentChecks(ctx context.Context) ([]*ethos.QualityCheck, erro
 		active = append(active, d)
 	}
 	if len(active) == 0 {
-		var out []*ethos.QualityCheck
-		for _, id := range ids {
-			v := r.newVerdict(id, "")
+		return projectWide(func(v *verdict) {
 			if retired > 0 {
 				v.pend("every deployment of the project (%d) is retired; nothing runs to check", retired)
 			} else {
 				v.pend("no model version of the project is deployed yet")
 			}
-			out = append(out, v.done(nil))
-		}
-		return out, nil
+		}), nil
 	}
 	var out []*ethos.QualityCheck
 	for _, d := range active {
