@@ -27,6 +27,15 @@ func (r *run) trainingLink(id string) string {
 	return projectLink(r.prj, "/training/runs/"+url.PathEscape(id))
 }
 
+// modelOf returns the model version a training run produced: the one
+// recorded, else the id the register gives it.
+func modelOf(tr *ethos.TrainingRun) string {
+	if tr.ModelVersion != "" {
+		return tr.ModelVersion
+	}
+	return ethos.ModelVersionID(tr.ID)
+}
+
 // allDeployments returns the project's deployments (read once per run).
 func (r *run) allDeployments(ctx context.Context) ([]*ethos.Deployment, error) {
 	if r.s.Deployments == nil {
@@ -84,10 +93,7 @@ func (r *run) trainingReviewed(ctx context.Context) (*ethos.QualityCheck, error)
 		if tr.RegisteredBy == "" || tr.RegisteredAt.IsZero() {
 			v.fail("training run %s: the register does not say who registered it and when", tr.ID)
 		}
-		mv := tr.ModelVersion
-		if mv == "" {
-			mv = ethos.ModelVersionID(tr.ID)
-		}
+		mv := modelOf(tr)
 		switch tr.Status {
 		case ethos.RunSignedOff, ethos.RunRejected:
 			so := tr.SignOff
@@ -198,10 +204,7 @@ func (r *run) trainingConsent(ctx context.Context) (*ethos.QualityCheck, error) 
 			v.evidence(ethos.EvidenceRef{Kind: "datasheet", ID: tr.DatasetVersion,
 				Link: projectLink(r.prj, "/dataset-versions/"+url.PathEscape(tr.DatasetVersion)+"/datasheet"), Note: "sources: " + strings.Join(ss, ", ")})
 		}
-		mv := tr.ModelVersion
-		if mv == "" {
-			mv = ethos.ModelVersionID(tr.ID)
-		}
+		mv := modelOf(tr)
 		for _, n := range []ethos.LineageNode{{Kind: ethos.LineageDatasetVersion, ID: tr.DatasetVersion}, {Kind: ethos.LineageModelVersion, ID: mv}} {
 			for _, o := range open[n.String()] {
 				v.fail("training run %s: consent withdrawn since training; obligation %s on %s is open", tr.ID, o.ID, n)
