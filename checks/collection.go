@@ -84,7 +84,7 @@ func (r *run) representation(ctx context.Context) (*ethos.QualityCheck, error) {
 	}
 	v.evidence(ethos.EvidenceRef{Kind: "representation-report", ID: latest.ID, Digest: sha256Hex(latest.Body), Link: link,
 		Note: fmt.Sprintf("%s counted against reference %q (floor %g), recorded %s by %s; %s recorded in all",
-			plural(rep.Units, rep.Unit), rep.Reference.Name, rep.Reference.Floor, latest.CreatedAt.UTC().Format("2006-01-02T15:04:05Z"), latest.CreatedBy, plural(reports, "report"))})
+			plural(rep.Units, rep.Unit), rep.Reference.Name, rep.Reference.Floor, stamp(latest.CreatedAt), latest.CreatedBy, plural(reports, "report"))})
 	flags, warnings := 0, 0
 	for _, f := range rep.Findings {
 		if f.Severity == "flag" {

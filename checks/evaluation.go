@@ -81,7 +81,7 @@ func (r *run) plainReport(ctx context.Context) (*ethos.QualityCheck, error) {
 			for _, so := range st.Signoffs {
 				if so.Kind == ethos.SignoffAcknowledgement {
 					v.evidence(ethos.EvidenceRef{Kind: "evaluation-signoff", ID: so.ID, AuditIndex: idx(so.AuditIndex), Link: attemptLink(a.ID, "/signoffs"),
-						Note: fmt.Sprintf("plain-language report acknowledged by %s (%s) at %s", so.By, so.Role, so.At.UTC().Format("2006-01-02T15:04:05Z"))})
+						Note: fmt.Sprintf("plain-language report acknowledged by %s (%s) at %s", so.By, so.Role, stamp(so.At))})
 				}
 			}
 		case slices.Contains(st.Waived, ethos.WaiveAcknowledgement):
@@ -142,7 +142,7 @@ func (r *run) clinicalMetrics(ctx context.Context) (*ethos.QualityCheck, error) 
 	for _, p := range plans {
 		ref := ethos.EvidenceRef{Kind: "evaluation-plan", ID: p.ID, Digest: "sha256:" + p.Digest, AuditIndex: idx(p.AuditIndex), Link: planLink(p.ID),
 			Note: fmt.Sprintf("%q registered by %s at %s, threshold %g, prevalence %g, subgroups %s",
-				p.Title, p.RegisteredBy, p.RegisteredAt.UTC().Format("2006-01-02T15:04:05Z"), p.Threshold, p.Prevalence, strings.Join(p.Attributes, ", "))}
+				p.Title, p.RegisteredBy, stamp(p.RegisteredAt), p.Threshold, p.Prevalence, strings.Join(p.Attributes, ", "))}
 		v.evidence(ref)
 		if r.s.CheckPlan != nil {
 			if err := r.s.CheckPlan(p); err != nil {

@@ -106,7 +106,7 @@ func (s *Service) runVerdict(ctx context.Context, head *ethos.ProcessingRun) (*r
 		rv.problems = append(rv.problems, fmt.Sprintf("processing run %s: %d outputs written but no count of what was removed, replaced or kept", full.ID, full.Written))
 	}
 	rv.note = fmt.Sprintf("%s by %s with %s, profile %s (%s); %d inputs: %d written, %d quarantined",
-		full.StartedAt.UTC().Format("2006-01-02T15:04:05Z"), full.StartedBy, full.Software, profileWords(full.Profile), strings.Join(full.Profile.Options, ", "),
+		stamp(full.StartedAt), full.StartedBy, full.Software, profileWords(full.Profile), strings.Join(full.Profile.Options, ", "),
 		full.Inputs, full.Written, full.Quarantined)
 	if len(rv.problems) > 0 {
 		rv.note = "incomplete record: " + rv.note

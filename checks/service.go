@@ -443,3 +443,6 @@ func verb(n int, one, many string) string {
 	}
 	return fmt.Sprintf("%d %s", n, many)
 }
+
+// stamp writes an instant as the evidence notes do: UTC, to the second.
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }

@@ -104,8 +104,8 @@ func (r *run) trainingReviewed(ctx context.Context) (*ethos.QualityCheck, error)
 				v.fail("training run %s was signed off by the user who registered it (%s)", tr.ID, so.Reviewer)
 			default:
 				ref.Note = fmt.Sprintf("code %s, dataset version %s, registered by %s at %s; %s by reviewer %s at %s",
-					shortID(tr.CodeVersion), shortID(tr.DatasetVersion), tr.RegisteredBy, tr.RegisteredAt.UTC().Format("2006-01-02T15:04:05Z"),
-					so.Decision, so.Reviewer, so.At.UTC().Format("2006-01-02T15:04:05Z"))
+					shortID(tr.CodeVersion), shortID(tr.DatasetVersion), tr.RegisteredBy, stamp(tr.RegisteredAt),
+					so.Decision, so.Reviewer, stamp(so.At))
 			}
 			if tr.Status == ethos.RunRejected && len(deployed[mv]) > 0 {
 				v.fail("model version %s of rejected training run %s is deployed (%s)", mv, tr.ID, strings.Join(deployed[mv], ", "))
@@ -181,7 +181,7 @@ func (r *run) trainingConsent(ctx context.Context) (*ethos.QualityCheck, error) 
 			v.fail("training run %s: consent was re-checked for %s, not %s", tr.ID, c.Purpose, ethos.PurposeAITraining)
 		default:
 			covered++
-			ref.Note = fmt.Sprintf("all %d instances of %s covered for %s at %s", c.Instances, plural(c.Subjects, "subject"), c.Purpose, c.CheckedAt.UTC().Format("2006-01-02T15:04:05Z"))
+			ref.Note = fmt.Sprintf("all %d instances of %s covered for %s at %s", c.Instances, plural(c.Subjects, "subject"), c.Purpose, stamp(c.CheckedAt))
 		}
 		v.evidence(ref)
 		if r.s.Datasets != nil {
@@ -209,7 +209,7 @@ func (r *run) trainingConsent(ctx context.Context) (*ethos.QualityCheck, error) 
 			for _, o := range open[n.String()] {
 				v.fail("training run %s: consent withdrawn since training; obligation %s on %s is open", tr.ID, o.ID, n)
 				v.evidence(ethos.EvidenceRef{Kind: "obligation", ID: o.ID, Link: "/api/v1/obligations/" + url.PathEscape(o.ID),
-					Note: "open since " + o.OpenedAt.UTC().Format("2006-01-02T15:04:05Z") + " on " + n.String()})
+					Note: "open since " + stamp(o.OpenedAt) + " on " + n.String()})
 			}
 		}
 	}
