@@ -493,3 +493,21 @@ func TestListingsReadOncePerAnswer(t *testing.T) {
 		}
 	}
 }
+
+// TestPendingSummaryCapitalizesWholeRune: a pending answer's summary is its
+// first problem with a capital letter, and a problem beginning with a
+// letter of more than one byte (text another stage wrote) stays valid
+// UTF-8.
+func TestPendingSummaryCapitalizesWholeRune(t *testing.T) {
+	w := newWorld()
+	w.deployments[0].Status = ethos.DeploymentRegistered
+	w.monitor["dep_1"].Pass, w.monitor["dep_1"].Failures = false, []string{"ébauche du plan de surveillance"}
+	pc, err := w.service().ProjectChecks(context.Background(), prj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := find(pc, "QC-DEP-1", "deployment dep_1")
+	if want := "Ébauche du plan de surveillance (deployment is registered)."; q.Status != ethos.CheckPending || q.Summary != want {
+		t.Fatalf("QC-DEP-1: %s, summary %q, want pending with %q", q.Status, q.Summary, want)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ethos-imaging/ethos"
 )
@@ -371,8 +373,7 @@ func (v *verdict) done(summaries map[ethos.CheckStatus]string) *ethos.QualityChe
 		}
 		// A pending or attestation answer says what it waits for.
 		if v.status != ethos.CheckPass && v.status != ethos.CheckFail && len(v.q.Problems) > 0 {
-			p := v.q.Problems[0]
-			v.q.Summary = strings.ToUpper(p[:1]) + p[1:]
+			v.q.Summary = capitalize(v.q.Problems[0])
 			if n := len(v.q.Problems); n > 1 {
 				v.q.Summary += fmt.Sprintf(" (and %d more)", n-1)
 			}
@@ -446,3 +447,13 @@ func verb(n int, one, many string) string {
 
 // stamp writes an instant as the evidence notes do: UTC, to the second.
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
+
+// capitalize returns p with its first letter in upper case (a whole rune:
+// a problem may begin with text another stage wrote).
+func capitalize(p string) string {
+	r, n := utf8.DecodeRuneInString(p)
+	if r == utf8.RuneError {
+		return p
+	}
+	return string(unicode.ToUpper(r)) + p[n:]
+}
