@@ -117,6 +117,7 @@ func TestProjectChecks(t *testing.T) {
 		{"Fail/EVA2EventNotRegistration", "QC-EVA-2", "", func(w *world) { w.events[50].Action = "evaluation.predictions.upload" }, ethos.CheckFail, "audit event 50 is not the registration"},
 		{"Fail/EVA2EventMissing", "QC-EVA-2", "", func(w *world) { delete(w.events, 50) }, ethos.CheckFail, "not in the audit log"},
 		{"Fail/EVA2DigestDiffers", "QC-EVA-2", "", func(w *world) { w.plans[0].Digest = hex64 }, ethos.CheckFail, "not the registration"},
+		{"Fail/EVA2NoDigest", "QC-EVA-2", "", func(w *world) { w.plans[0].Digest = "" }, ethos.CheckFail, "not the registration"},
 		{"Fail/EVA2UploadedFirst", "QC-EVA-2", "", func(w *world) { w.attempts[0].AuditIndex = 40 }, ethos.CheckFail, "before plan evp_1 was registered"},
 		{"Pass/EVA2NoAttemptYet", "QC-EVA-2", "", func(w *world) { w.attempts = nil }, ethos.CheckPass, ""},
 		// QC-DEP-1
