@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/ethos-imaging/ethos"
 )
@@ -291,14 +292,15 @@ func (r *run) confidentiality(ctx context.Context) (*ethos.QualityCheck, error) 
 	}), nil
 }
 
+// periodWords writes a consent's period as "2026-01-01 to open".
 func periodWords(p ethos.Period) string {
-	f := func(t interface{ IsZero() bool }, s string) string {
+	day := func(t time.Time) string {
 		if t.IsZero() {
 			return "open"
 		}
-		return s
+		return t.UTC().Format("2006-01-02")
 	}
-	return f(p.Start, p.Start.UTC().Format("2006-01-02")) + " to " + f(p.End, p.End.UTC().Format("2006-01-02"))
+	return day(p.Start) + " to " + day(p.End)
 }
 
 // instanceSummary counts the project's instance records: in the store's
