@@ -512,3 +512,24 @@ func TestPendingSummaryCapitalizesWholeRune(t *testing.T) {
 		t.Fatalf("QC-DEP-1: %s, summary %q, want pending with %q", q.Status, q.Summary, want)
 	}
 }
+
+// TestCOL2ExamplesSmallestIDs: read record by record (no store summary),
+// the breaches named are the smallest ids, as the store's summary names
+// them, whatever order the instances were received in.
+func TestCOL2ExamplesSmallestIDs(t *testing.T) {
+	w := newWorld()
+	for i := range 30 {
+		// Received in descending order of id.
+		w.instances = append(w.instances, &ethos.Instance{ID: fmt.Sprintf("ins_x%02d", 29-i), ProjectID: prj, Subject: subjectA,
+			Status: ethos.InstanceStored, Blob: w.instances[0].Blob, ReceivedAt: at(1)})
+	}
+	pc, err := w.service().ProjectChecks(context.Background(), prj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := find(pc, "QC-COL-2", "")
+	want := "30 stored instances name no consent: ins_x00, ins_x01, "
+	if q.Status != ethos.CheckFail || !strings.Contains(problems(q), want) || !strings.Contains(problems(q), "ins_x24 and 5 more") {
+		t.Fatalf("QC-COL-2: %s; problems %s, want %q … ins_x24 and 5 more", q.Status, problems(q), want)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -312,9 +313,13 @@ func (r *run) instanceSummary(ctx context.Context) (*ethos.InstanceSummary, erro
 	sum := &ethos.InstanceSummary{ProjectID: r.prj.ID, ByStatus: map[ethos.InstanceStatus]int{}, Quarantine: map[ethos.QuarantineReason]int{},
 		StoredByConsent: map[string]int{}, Examples: map[string][]string{}}
 	subjects := map[ethos.SubjectKey]bool{}
+	// The smallest ids of each kind, as the store's summary names them
+	// (the listing comes in order of receipt, not of id).
 	example := func(kind, id string) {
-		if len(sum.Examples[kind]) < ethos.MaxSummaryExamples {
-			sum.Examples[kind] = append(sum.Examples[kind], id)
+		ex := sum.Examples[kind]
+		i, _ := slices.BinarySearch(ex, id)
+		if i < ethos.MaxSummaryExamples {
+			sum.Examples[kind] = slices.Insert(ex, i, id)[:min(len(ex)+1, ethos.MaxSummaryExamples)]
 		}
 	}
 	err := pages(ctx, func(off, lim int) ([]*ethos.Instance, int, error) {
@@ -347,9 +352,6 @@ func (r *run) instanceSummary(ctx context.Context) (*ethos.InstanceSummary, erro
 	for sk := range subjects {
 		sum.Subjects = append(sum.Subjects, sk)
 	}
-	sort.Slice(sum.Subjects, func(i, j int) bool { return sum.Subjects[i] < sum.Subjects[j] })
-	for _, ids := range sum.Examples {
-		sort.Strings(ids)
-	}
+	slices.Sort(sum.Subjects)
 	return sum, nil
 }
