@@ -478,7 +478,8 @@ func TestProcessingVerdictRemembered(t *testing.T) {
 }
 
 // TestListingsReadOncePerAnswer: the listings several checks read (the
-// deployments, processing runs, training runs and evaluation plans) are
+// deployments, processing runs, dataset versions, training runs and
+// evaluation plans) are
 // read once per answer, each in one page here, not once per check.
 func TestListingsReadOncePerAnswer(t *testing.T) {
 	w := newWorld()
@@ -487,7 +488,7 @@ func TestListingsReadOncePerAnswer(t *testing.T) {
 		if _, err := s.ProjectChecks(context.Background(), prj); err != nil {
 			t.Fatal(err)
 		}
-		for _, m := range []string{"FindDeployments", "FindProcessingRuns", "FindTrainingRuns", "FindEvaluationPlans"} {
+		for _, m := range []string{"FindDeployments", "FindProcessingRuns", "FindDatasetVersions", "FindTrainingRuns", "FindEvaluationPlans"} {
 			if got := w.listings[m]; got != answer {
 				t.Errorf("after answer %d: %s called %d times, want %d", answer, m, got, answer)
 			}

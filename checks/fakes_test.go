@@ -260,6 +260,7 @@ func (w *world) ProcessingRun(_ context.Context, id string) (*ethos.ProcessingRu
 }
 
 func (w *world) FindDatasetVersions(_ context.Context, f ethos.DatasetVersionFilter) ([]*ethos.DatasetVersion, int, error) {
+	w.listed("FindDatasetVersions")
 	var out []*ethos.DatasetVersion
 	for _, v := range w.versions {
 		if f.ID == nil || v.ID == *f.ID {

@@ -22,6 +22,16 @@ func (r *run) processingRuns(ctx context.Context) ([]*ethos.ProcessingRun, error
 	})
 }
 
+// datasetVersions returns the project's dataset versions (read once per
+// run).
+func (r *run) datasetVersions(ctx context.Context) ([]*ethos.DatasetVersion, error) {
+	return r.versions.get(func() ([]*ethos.DatasetVersion, error) {
+		return collect(ctx, func(off, lim int) ([]*ethos.DatasetVersion, int, error) {
+			return r.s.Datasets.FindDatasetVersions(ctx, ethos.DatasetVersionFilter{ProjectID: &r.prj.ID, Offset: off, Limit: lim})
+		})
+	})
+}
+
 func (r *run) runLink(id string) string {
 	return projectLink(r.prj, "/processing-runs/"+url.PathEscape(id))
 }
@@ -150,16 +160,14 @@ func (r *run) processingBias(ctx context.Context) (*ethos.QualityCheck, error) {
 	// the latest (its outputs are the current ones).
 	why := map[string][]string{runs[len(runs)-1].ID: {"latest run"}}
 	if r.s.Datasets != nil {
-		err := pages(ctx, func(off, lim int) ([]*ethos.DatasetVersion, int, error) {
-			return r.s.Datasets.FindDatasetVersions(ctx, ethos.DatasetVersionFilter{ProjectID: &r.prj.ID, Offset: off, Limit: lim})
-		}, func(dv *ethos.DatasetVersion) error {
+		dvs, err := r.datasetVersions(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("QC-PRO-2: list dataset versions: %w", err)
+		}
+		for _, dv := range dvs {
 			if dv.RunID != "" {
 				why[dv.RunID] = append(why[dv.RunID], "dataset version "+shortID(dv.ID))
 			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("QC-PRO-2: list dataset versions: %w", err)
 		}
 	}
 	judged, flagged := 0, 0

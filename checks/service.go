@@ -268,6 +268,7 @@ type run struct {
 	procRuns    listed[*ethos.ProcessingRun]
 	trainRuns   listed[*ethos.TrainingRun]
 	plans       listed[*ethos.EvaluationPlan]
+	versions    listed[*ethos.DatasetVersion]
 }
 
 // listed is a listing read once per run and shared by the checks that

@@ -162,6 +162,17 @@ func (r *run) trainingConsent(ctx context.Context) (*ethos.QualityCheck, error) 
 			return nil, fmt.Errorf("QC-TRA-2: list obligations: %w", err)
 		}
 	}
+	var inProject map[string]bool // dataset version ids of the project
+	if r.s.Datasets != nil {
+		dvs, err := r.datasetVersions(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("QC-TRA-2: list dataset versions: %w", err)
+		}
+		inProject = make(map[string]bool, len(dvs))
+		for _, dv := range dvs {
+			inProject[dv.ID] = true
+		}
+	}
 	covered := 0
 	for _, tr := range runs {
 		if tr.Status == ethos.RunRejected {
@@ -184,15 +195,8 @@ func (r *run) trainingConsent(ctx context.Context) (*ethos.QualityCheck, error) 
 			ref.Note = fmt.Sprintf("all %d instances of %s covered for %s at %s", c.Instances, plural(c.Subjects, "subject"), c.Purpose, stamp(c.CheckedAt))
 		}
 		v.evidence(ref)
-		if r.s.Datasets != nil {
-			id := tr.DatasetVersion
-			vs, _, err := r.s.Datasets.FindDatasetVersions(ctx, ethos.DatasetVersionFilter{ID: &id, ProjectID: &r.prj.ID, Limit: 1})
-			if err != nil {
-				return nil, fmt.Errorf("QC-TRA-2: find dataset version %s: %w", id, err)
-			}
-			if len(vs) == 0 {
-				v.fail("training run %s: its dataset version %s is not recorded in the project, so it has no datasheet", tr.ID, shortID(id))
-			}
+		if inProject != nil && !inProject[tr.DatasetVersion] {
+			v.fail("training run %s: its dataset version %s is not recorded in the project, so it has no datasheet", tr.ID, shortID(tr.DatasetVersion))
 		}
 		if len(tr.Sources) == 0 {
 			v.fail("training run %s: the dataset's collection sources are not disclosed", tr.ID)
