@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -129,12 +130,12 @@ func runEval(ctx context.Context, env *Env, args []string) error {
 	if o.criteria != "" {
 		f, err := os.Open(o.criteria)
 		if err != nil {
-			return ethos.Errorf(ethos.EINVALID, "criteria: %v", err)
+			return ethos.Errorf(ethos.EINVALID, "criteria: %v", openError(err))
 		}
 		crit, err = evalstat.ReadCriteria(f)
 		f.Close()
 		if err != nil {
-			return ethos.Errorf(ethos.EINVALID, "%s: %v", o.criteria, err)
+			return ethos.Errorf(ethos.EINVALID, "%s: %v", filepath.Base(o.criteria), err)
 		}
 	}
 	rep, err := evaluateFile(ctx, env, o)
@@ -171,7 +172,7 @@ func evaluateFile(ctx context.Context, env *Env, o *evalOptions) (*evalstat.Repo
 	if o.in != "-" {
 		f, err := os.Open(o.in)
 		if err != nil {
-			return nil, ethos.Errorf(ethos.EINVALID, "open predictions: %v", err)
+			return nil, ethos.Errorf(ethos.EINVALID, "open predictions: %v", openError(err))
 		}
 		defer f.Close()
 		r, name = f, filepath.Base(o.in)
@@ -216,6 +217,15 @@ func evaluateFile(ctx context.Context, env *Env, o *evalOptions) (*evalstat.Repo
 		return nil, ethos.Errorf(ethos.EINVALID, "%s: %v", name, err)
 	}
 	return rep, nil
+}
+
+// openError is the error of opening a file, naming the file by its base
+// name only: a directory on the way may be named after a patient.
+func openError(err error) error {
+	if pe, ok := errors.AsType[*fs.PathError](err); ok {
+		return fmt.Errorf("%s %s: %w", pe.Op, filepath.Base(pe.Path), pe.Err)
+	}
+	return err
 }
 
 // isGzip reports whether f starts with the gzip magic bytes (read
