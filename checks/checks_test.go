@@ -117,6 +117,7 @@ func TestProjectChecks(t *testing.T) {
 		{"Fail/EVA2EventNotRegistration", "QC-EVA-2", "", func(w *world) { w.events[50].Action = "evaluation.predictions.upload" }, ethos.CheckFail, "audit event 50 is not the registration"},
 		{"Fail/EVA2EventMissing", "QC-EVA-2", "", func(w *world) { delete(w.events, 50) }, ethos.CheckFail, "not in the audit log"},
 		{"Fail/EVA2DigestDiffers", "QC-EVA-2", "", func(w *world) { w.plans[0].Digest = hex64 }, ethos.CheckFail, "not the registration"},
+		{"Fail/EVA2NoDigest", "QC-EVA-2", "", func(w *world) { w.plans[0].Digest = "" }, ethos.CheckFail, "not the registration"},
 		{"Fail/EVA2UploadedFirst", "QC-EVA-2", "", func(w *world) { w.attempts[0].AuditIndex = 40 }, ethos.CheckFail, "before plan evp_1 was registered"},
 		{"Pass/EVA2NoAttemptYet", "QC-EVA-2", "", func(w *world) { w.attempts = nil }, ethos.CheckPass, ""},
 		// QC-DEP-1
@@ -473,5 +474,63 @@ func TestProcessingVerdictRemembered(t *testing.T) {
 	}
 	if q := find(pc, "QC-PRO-1", ""); q.Status != ethos.CheckPass {
 		t.Errorf("QC-PRO-1 after the re-read: %s %v", q.Status, q.Problems)
+	}
+}
+
+// TestListingsReadOncePerAnswer: the listings several checks read (the
+// deployments, processing runs, dataset versions, training runs and
+// evaluation plans) are
+// read once per answer, each in one page here, not once per check.
+func TestListingsReadOncePerAnswer(t *testing.T) {
+	w := newWorld()
+	s := w.service()
+	for answer := 1; answer <= 2; answer++ {
+		if _, err := s.ProjectChecks(context.Background(), prj); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range []string{"FindDeployments", "FindProcessingRuns", "FindDatasetVersions", "FindTrainingRuns", "FindEvaluationPlans"} {
+			if got := w.listings[m]; got != answer {
+				t.Errorf("after answer %d: %s called %d times, want %d", answer, m, got, answer)
+			}
+		}
+	}
+}
+
+// TestPendingSummaryCapitalizesWholeRune: a pending answer's summary is its
+// first problem with a capital letter, and a problem beginning with a
+// letter of more than one byte (text another stage wrote) stays valid
+// UTF-8.
+func TestPendingSummaryCapitalizesWholeRune(t *testing.T) {
+	w := newWorld()
+	w.deployments[0].Status = ethos.DeploymentRegistered
+	w.monitor["dep_1"].Pass, w.monitor["dep_1"].Failures = false, []string{"ébauche du plan de surveillance"}
+	pc, err := w.service().ProjectChecks(context.Background(), prj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := find(pc, "QC-DEP-1", "deployment dep_1")
+	if want := "Ébauche du plan de surveillance (deployment is registered)."; q.Status != ethos.CheckPending || q.Summary != want {
+		t.Fatalf("QC-DEP-1: %s, summary %q, want pending with %q", q.Status, q.Summary, want)
+	}
+}
+
+// TestCOL2ExamplesSmallestIDs: read record by record (no store summary),
+// the breaches named are the smallest ids, as the store's summary names
+// them, whatever order the instances were received in.
+func TestCOL2ExamplesSmallestIDs(t *testing.T) {
+	w := newWorld()
+	for i := range 30 {
+		// Received in descending order of id.
+		w.instances = append(w.instances, &ethos.Instance{ID: fmt.Sprintf("ins_x%02d", 29-i), ProjectID: prj, Subject: subjectA,
+			Status: ethos.InstanceStored, Blob: w.instances[0].Blob, ReceivedAt: at(1)})
+	}
+	pc, err := w.service().ProjectChecks(context.Background(), prj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := find(pc, "QC-COL-2", "")
+	want := "30 stored instances name no consent: ins_x00, ins_x01, "
+	if q.Status != ethos.CheckFail || !strings.Contains(problems(q), want) || !strings.Contains(problems(q), "ins_x24 and 5 more") {
+		t.Fatalf("QC-COL-2: %s; problems %s, want %q … ins_x24 and 5 more", q.Status, problems(q), want)
 	}
 }

@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/ethos-imaging/ethos"
 )
@@ -84,7 +86,7 @@ func (r *run) representation(ctx context.Context) (*ethos.QualityCheck, error) {
 	}
 	v.evidence(ethos.EvidenceRef{Kind: "representation-report", ID: latest.ID, Digest: sha256Hex(latest.Body), Link: link,
 		Note: fmt.Sprintf("%s counted against reference %q (floor %g), recorded %s by %s; %s recorded in all",
-			plural(rep.Units, rep.Unit), rep.Reference.Name, rep.Reference.Floor, latest.CreatedAt.UTC().Format("2006-01-02T15:04:05Z"), latest.CreatedBy, plural(reports, "report"))})
+			plural(rep.Units, rep.Unit), rep.Reference.Name, rep.Reference.Floor, stamp(latest.CreatedAt), latest.CreatedBy, plural(reports, "report"))})
 	flags, warnings := 0, 0
 	for _, f := range rep.Findings {
 		if f.Severity == "flag" {
@@ -291,14 +293,15 @@ func (r *run) confidentiality(ctx context.Context) (*ethos.QualityCheck, error) 
 	}), nil
 }
 
+// periodWords writes a consent's period as "2026-01-01 to open".
 func periodWords(p ethos.Period) string {
-	f := func(t interface{ IsZero() bool }, s string) string {
+	day := func(t time.Time) string {
 		if t.IsZero() {
 			return "open"
 		}
-		return s
+		return t.UTC().Format("2006-01-02")
 	}
-	return f(p.Start, p.Start.UTC().Format("2006-01-02")) + " to " + f(p.End, p.End.UTC().Format("2006-01-02"))
+	return day(p.Start) + " to " + day(p.End)
 }
 
 // instanceSummary counts the project's instance records: in the store's
@@ -310,9 +313,13 @@ func (r *run) instanceSummary(ctx context.Context) (*ethos.InstanceSummary, erro
 	sum := &ethos.InstanceSummary{ProjectID: r.prj.ID, ByStatus: map[ethos.InstanceStatus]int{}, Quarantine: map[ethos.QuarantineReason]int{},
 		StoredByConsent: map[string]int{}, Examples: map[string][]string{}}
 	subjects := map[ethos.SubjectKey]bool{}
+	// The smallest ids of each kind, as the store's summary names them
+	// (the listing comes in order of receipt, not of id).
 	example := func(kind, id string) {
-		if len(sum.Examples[kind]) < ethos.MaxSummaryExamples {
-			sum.Examples[kind] = append(sum.Examples[kind], id)
+		ex := sum.Examples[kind]
+		i, _ := slices.BinarySearch(ex, id)
+		if i < ethos.MaxSummaryExamples {
+			sum.Examples[kind] = slices.Insert(ex, i, id)[:min(len(ex)+1, ethos.MaxSummaryExamples)]
 		}
 	}
 	err := pages(ctx, func(off, lim int) ([]*ethos.Instance, int, error) {
@@ -345,9 +352,6 @@ func (r *run) instanceSummary(ctx context.Context) (*ethos.InstanceSummary, erro
 	for sk := range subjects {
 		sum.Subjects = append(sum.Subjects, sk)
 	}
-	sort.Slice(sum.Subjects, func(i, j int) bool { return sum.Subjects[i] < sum.Subjects[j] })
-	for _, ids := range sum.Examples {
-		sort.Strings(ids)
-	}
+	slices.Sort(sum.Subjects)
 	return sum, nil
 }

@@ -15,15 +15,21 @@ func depLink(id, rest string) string { return "/api/v1/deployments/" + url.PathE
 // deployment of the project that is not retired (Scope "deployment ID"),
 // or once for the project, pending, when there is none.
 func (r *run) deploymentChecks(ctx context.Context) ([]*ethos.QualityCheck, error) {
-	ids := []string{"QC-DEP-1", "QC-DEP-2", "QC-DEP-3"}
-	if r.s.Deployments == nil {
+	// projectWide answers the three checks once for the project, each as
+	// mark leaves it.
+	projectWide := func(mark func(v *verdict)) []*ethos.QualityCheck {
 		var out []*ethos.QualityCheck
-		for _, id := range ids {
+		for _, id := range []string{"QC-DEP-1", "QC-DEP-2", "QC-DEP-3"} {
 			v := r.newVerdict(id, "")
-			v.attest("this server keeps no deployment registry; the clinical AI governance lead must attest deployments")
+			mark(v)
 			out = append(out, v.done(nil))
 		}
-		return out, nil
+		return out
+	}
+	if r.s.Deployments == nil {
+		return projectWide(func(v *verdict) {
+			v.attest("this server keeps no deployment registry; the clinical AI governance lead must attest deployments")
+		}), nil
 	}
 	deps, err := r.allDeployments(ctx)
 	if err != nil {
@@ -39,17 +45,13 @@ func (r *run) deploymentChecks(ctx context.Context) ([]*ethos.QualityCheck, erro
 		active = append(active, d)
 	}
 	if len(active) == 0 {
-		var out []*ethos.QualityCheck
-		for _, id := range ids {
-			v := r.newVerdict(id, "")
+		return projectWide(func(v *verdict) {
 			if retired > 0 {
 				v.pend("every deployment of the project (%d) is retired; nothing runs to check", retired)
 			} else {
 				v.pend("no model version of the project is deployed yet")
 			}
-			out = append(out, v.done(nil))
-		}
-		return out, nil
+		}), nil
 	}
 	var out []*ethos.QualityCheck
 	for _, d := range active {
@@ -102,14 +104,14 @@ func (r *run) monitoring(ctx context.Context, d *ethos.Deployment) (*ethos.Quali
 	case err != nil:
 		return nil, fmt.Errorf("QC-DEP-1: monitoring status of %s: %w", d.ID, err)
 	}
-	note := fmt.Sprintf("%s, %s; recent events: %t; next check due %s", plural(st.Rules, "alert rule"), plural(st.Owners, "owner"), st.RecentEvents, st.NextDue.UTC().Format("2006-01-02T15:04:05Z"))
+	note := fmt.Sprintf("%s, %s; recent events: %t; next check due %s", plural(st.Rules, "alert rule"), plural(st.Owners, "owner"), st.RecentEvents, stamp(st.NextDue))
 	if len(st.Notes) > 0 {
 		note += "; to look at: " + strings.Join(st.Notes, "; ")
 	}
 	v.evidence(ethos.EvidenceRef{Kind: "monitoring-status", ID: d.ID, Link: depLink(d.ID, "/monitoring/status"), Note: note})
 	if st.LastRun != nil {
 		v.evidence(ethos.EvidenceRef{Kind: "monitoring-run", ID: st.LastRun.ID, Link: depLink(d.ID, "/monitoring/runs"),
-			Note: fmt.Sprintf("last run at %s", st.LastRun.FinishedAt.UTC().Format("2006-01-02T15:04:05Z"))})
+			Note: fmt.Sprintf("last run at %s", stamp(st.LastRun.FinishedAt))})
 	}
 	if !st.Pass {
 		for _, f := range st.Failures {
@@ -154,7 +156,7 @@ func (r *run) compliance(d *ethos.Deployment, results []ethos.ComplianceResult) 
 		case ethos.ComplianceWaived:
 			if a := res.Attestation; a != nil {
 				v.evidence(ethos.EvidenceRef{Kind: "compliance-waiver", ID: it.ID, Link: depLink(d.ID, "/attestations"),
-					Note: fmt.Sprintf("waived by %s (%s) at %s: %s", a.UserID, a.Role, a.At.UTC().Format("2006-01-02T15:04:05Z"), a.Reason)})
+					Note: fmt.Sprintf("waived by %s (%s) at %s: %s", a.UserID, a.Role, stamp(a.At), a.Reason)})
 			}
 		}
 	}
@@ -191,11 +193,11 @@ func (r *run) riskFile(ctx context.Context, d *ethos.Deployment, results []ethos
 	var acks []string
 	for _, a := range reg.Acknowledgements {
 		if a.Revision == reg.Revision {
-			acks = append(acks, fmt.Sprintf("%s by %s at %s", a.Role, a.UserID, a.At.UTC().Format("2006-01-02T15:04:05Z")))
+			acks = append(acks, fmt.Sprintf("%s by %s at %s", a.Role, a.UserID, stamp(a.At)))
 		}
 	}
 	v.evidence(ethos.EvidenceRef{Kind: "risk-register", ID: fmt.Sprintf("%s@%d", d.ID, reg.Revision), Link: depLink(d.ID, "/risk-register"),
-		Note: fmt.Sprintf("revision %d of %s, %s; acknowledged: %s", reg.Revision, reg.RevisedAt.UTC().Format("2006-01-02T15:04:05Z"), plural(len(reg.Risks), "risk"), orNone(acks))})
+		Note: fmt.Sprintf("revision %d of %s, %s; acknowledged: %s", reg.Revision, stamp(reg.RevisedAt), plural(len(reg.Risks), "risk"), orNone(acks))})
 	var obs *ethos.Observation
 	for i := range results {
 		if results[i].Item.Evidence == ethos.EvidenceRiskRegisterComplete && results[i].Observation != nil {
@@ -225,7 +227,7 @@ func (r *run) riskFile(ctx context.Context, d *ethos.Deployment, results []ethos
 			v.fail("deployment %s is live but its change log holds no go-live", d.ID)
 		} else {
 			v.evidence(ethos.EvidenceRef{Kind: "deployment-change", ID: fmt.Sprintf("%s#%d", d.ID, golive.Seq), Link: depLink(d.ID, "/changes"),
-				Note: fmt.Sprintf("went live at %s by %s: %s", golive.At.UTC().Format("2006-01-02T15:04:05Z"), golive.By, golive.Reason)})
+				Note: fmt.Sprintf("went live at %s by %s: %s", stamp(golive.At), golive.By, golive.Reason)})
 		}
 	}
 	return v.done(map[ethos.CheckStatus]string{

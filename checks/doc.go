@@ -15,7 +15,8 @@
 // auditor can look up (record ids, content digests, audit log positions and
 // API paths).
 //
-// It imports the root package and the standard library only; it reads the
-// stages through the small reader interfaces declared here, which the
-// sqlstore services and stage services satisfy.
+// It imports the root package, the audit engine and its tree hashes
+// (golang.org/x/mod/sumdb/tlog, for AuditLogVerifier) and the standard
+// library; it reads the stages through the small reader interfaces
+// declared here, which the sqlstore services and stage services satisfy.
 package checks

@@ -11,17 +11,21 @@ import (
 	"github.com/ethos-imaging/ethos"
 )
 
+// evaluationPlans returns the project's evaluation plans in the order
+// they were registered (read once per run).
 func (r *run) evaluationPlans(ctx context.Context) ([]*ethos.EvaluationPlan, error) {
-	plans, err := collect(ctx, func(off, lim int) ([]*ethos.EvaluationPlan, int, error) {
-		return r.s.Evaluations.FindEvaluationPlans(ctx, ethos.EvaluationPlanFilter{ProjectID: &r.prj.ID, Offset: off, Limit: lim})
+	return r.plans.get(func() ([]*ethos.EvaluationPlan, error) {
+		plans, err := collect(ctx, func(off, lim int) ([]*ethos.EvaluationPlan, int, error) {
+			return r.s.Evaluations.FindEvaluationPlans(ctx, ethos.EvaluationPlanFilter{ProjectID: &r.prj.ID, Offset: off, Limit: lim})
+		})
+		sort.Slice(plans, func(i, j int) bool {
+			if plans[i].AuditIndex != plans[j].AuditIndex {
+				return plans[i].AuditIndex < plans[j].AuditIndex
+			}
+			return plans[i].ID < plans[j].ID
+		})
+		return plans, err
 	})
-	sort.Slice(plans, func(i, j int) bool {
-		if plans[i].AuditIndex != plans[j].AuditIndex {
-			return plans[i].AuditIndex < plans[j].AuditIndex
-		}
-		return plans[i].ID < plans[j].ID
-	})
-	return plans, err
 }
 
 func planLink(id string) string { return "/api/v1/evaluation/plans/" + url.PathEscape(id) }
@@ -77,7 +81,7 @@ func (r *run) plainReport(ctx context.Context) (*ethos.QualityCheck, error) {
 			for _, so := range st.Signoffs {
 				if so.Kind == ethos.SignoffAcknowledgement {
 					v.evidence(ethos.EvidenceRef{Kind: "evaluation-signoff", ID: so.ID, AuditIndex: idx(so.AuditIndex), Link: attemptLink(a.ID, "/signoffs"),
-						Note: fmt.Sprintf("plain-language report acknowledged by %s (%s) at %s", so.By, so.Role, so.At.UTC().Format("2006-01-02T15:04:05Z"))})
+						Note: fmt.Sprintf("plain-language report acknowledged by %s (%s) at %s", so.By, so.Role, stamp(so.At))})
 				}
 			}
 		case slices.Contains(st.Waived, ethos.WaiveAcknowledgement):
@@ -138,7 +142,7 @@ func (r *run) clinicalMetrics(ctx context.Context) (*ethos.QualityCheck, error) 
 	for _, p := range plans {
 		ref := ethos.EvidenceRef{Kind: "evaluation-plan", ID: p.ID, Digest: "sha256:" + p.Digest, AuditIndex: idx(p.AuditIndex), Link: planLink(p.ID),
 			Note: fmt.Sprintf("%q registered by %s at %s, threshold %g, prevalence %g, subgroups %s",
-				p.Title, p.RegisteredBy, p.RegisteredAt.UTC().Format("2006-01-02T15:04:05Z"), p.Threshold, p.Prevalence, strings.Join(p.Attributes, ", "))}
+				p.Title, p.RegisteredBy, stamp(p.RegisteredAt), p.Threshold, p.Prevalence, strings.Join(p.Attributes, ", "))}
 		v.evidence(ref)
 		if r.s.CheckPlan != nil {
 			if err := r.s.CheckPlan(p); err != nil {
@@ -152,7 +156,9 @@ func (r *run) clinicalMetrics(ctx context.Context) (*ethos.QualityCheck, error) 
 				v.fail("plan %s: its pre-registration event %d is not in the audit log", p.ID, p.AuditIndex)
 			case err != nil:
 				return nil, fmt.Errorf("QC-EVA-2: read audit event %d: %w", p.AuditIndex, err)
-			case ev.Action != "evaluation.plan.register" || ev.Resource != "evaluation-plan/"+p.ID || !strings.Contains(ev.Reason, p.Digest):
+			case p.Digest == "" || ev.Action != "evaluation.plan.register" || ev.Resource != "evaluation-plan/"+p.ID || !strings.Contains(ev.Reason, p.Digest):
+				// (Every reason contains an empty digest: a plan without
+				// one names no content the event could vouch for.)
 				v.fail("plan %s: audit event %d is not the registration of this plan with digest %s", p.ID, p.AuditIndex, shortID(p.Digest))
 			}
 		}

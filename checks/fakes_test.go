@@ -38,7 +38,8 @@ type world struct {
 	compliance  map[string][]ethos.ComplianceResult
 	monitor     map[string]*ethos.MonitorStatus
 
-	runReads int // ProcessingRun calls
+	runReads int            // ProcessingRun calls
+	listings map[string]int // listing calls by method
 }
 
 const (
@@ -229,7 +230,16 @@ func (w *world) AuditEvent(_ context.Context, i int64) (*ethos.AuditEvent, error
 	return nil, notFound("event")
 }
 
+// listed counts a call of a listing method.
+func (w *world) listed(method string) {
+	if w.listings == nil {
+		w.listings = map[string]int{}
+	}
+	w.listings[method]++
+}
+
 func (w *world) FindProcessingRuns(_ context.Context, f ethos.ProcessingRunFilter) ([]*ethos.ProcessingRun, int, error) {
+	w.listed("FindProcessingRuns")
 	var out []*ethos.ProcessingRun
 	for _, r := range w.procRuns {
 		c := *r
@@ -250,6 +260,7 @@ func (w *world) ProcessingRun(_ context.Context, id string) (*ethos.ProcessingRu
 }
 
 func (w *world) FindDatasetVersions(_ context.Context, f ethos.DatasetVersionFilter) ([]*ethos.DatasetVersion, int, error) {
+	w.listed("FindDatasetVersions")
 	var out []*ethos.DatasetVersion
 	for _, v := range w.versions {
 		if f.ID == nil || v.ID == *f.ID {
@@ -260,6 +271,7 @@ func (w *world) FindDatasetVersions(_ context.Context, f ethos.DatasetVersionFil
 }
 
 func (w *world) FindTrainingRuns(_ context.Context, f ethos.TrainingRunFilter) ([]*ethos.TrainingRun, int, error) {
+	w.listed("FindTrainingRuns")
 	return page(w.trainRuns, f.Offset, f.Limit)
 }
 
@@ -274,6 +286,7 @@ func (w *world) FindObligations(_ context.Context, f ethos.ObligationFilter) ([]
 }
 
 func (w *world) FindEvaluationPlans(_ context.Context, f ethos.EvaluationPlanFilter) ([]*ethos.EvaluationPlan, int, error) {
+	w.listed("FindEvaluationPlans")
 	return page(w.plans, f.Offset, f.Limit)
 }
 
@@ -297,6 +310,7 @@ func (w *world) Status(_ context.Context, runID string) (*ethos.EvaluationStatus
 }
 
 func (w *world) FindDeployments(_ context.Context, f ethos.DeploymentFilter) ([]*ethos.Deployment, int, error) {
+	w.listed("FindDeployments")
 	return page(w.deployments, f.Offset, f.Limit)
 }
 

@@ -10,12 +10,26 @@ import (
 	"github.com/ethos-imaging/ethos"
 )
 
+// processingRuns returns the project's processing runs, oldest first
+// (read once per run).
 func (r *run) processingRuns(ctx context.Context) ([]*ethos.ProcessingRun, error) {
-	runs, err := collect(ctx, func(off, lim int) ([]*ethos.ProcessingRun, int, error) {
-		return r.s.Processing.FindProcessingRuns(ctx, ethos.ProcessingRunFilter{ProjectID: &r.prj.ID, Offset: off, Limit: lim})
+	return r.procRuns.get(func() ([]*ethos.ProcessingRun, error) {
+		runs, err := collect(ctx, func(off, lim int) ([]*ethos.ProcessingRun, int, error) {
+			return r.s.Processing.FindProcessingRuns(ctx, ethos.ProcessingRunFilter{ProjectID: &r.prj.ID, Offset: off, Limit: lim})
+		})
+		oldestFirst(runs, func(x *ethos.ProcessingRun) (time.Time, string) { return x.StartedAt, x.ID })
+		return runs, err
 	})
-	oldestFirst(runs, func(x *ethos.ProcessingRun) (time.Time, string) { return x.StartedAt, x.ID })
-	return runs, err
+}
+
+// datasetVersions returns the project's dataset versions (read once per
+// run).
+func (r *run) datasetVersions(ctx context.Context) ([]*ethos.DatasetVersion, error) {
+	return r.versions.get(func() ([]*ethos.DatasetVersion, error) {
+		return collect(ctx, func(off, lim int) ([]*ethos.DatasetVersion, int, error) {
+			return r.s.Datasets.FindDatasetVersions(ctx, ethos.DatasetVersionFilter{ProjectID: &r.prj.ID, Offset: off, Limit: lim})
+		})
+	})
 }
 
 func (r *run) runLink(id string) string {
@@ -102,7 +116,7 @@ func (s *Service) runVerdict(ctx context.Context, head *ethos.ProcessingRun) (*r
 		rv.problems = append(rv.problems, fmt.Sprintf("processing run %s: %d outputs written but no count of what was removed, replaced or kept", full.ID, full.Written))
 	}
 	rv.note = fmt.Sprintf("%s by %s with %s, profile %s (%s); %d inputs: %d written, %d quarantined",
-		full.StartedAt.UTC().Format("2006-01-02T15:04:05Z"), full.StartedBy, full.Software, profileWords(full.Profile), strings.Join(full.Profile.Options, ", "),
+		stamp(full.StartedAt), full.StartedBy, full.Software, profileWords(full.Profile), strings.Join(full.Profile.Options, ", "),
 		full.Inputs, full.Written, full.Quarantined)
 	if len(rv.problems) > 0 {
 		rv.note = "incomplete record: " + rv.note
@@ -146,16 +160,14 @@ func (r *run) processingBias(ctx context.Context) (*ethos.QualityCheck, error) {
 	// the latest (its outputs are the current ones).
 	why := map[string][]string{runs[len(runs)-1].ID: {"latest run"}}
 	if r.s.Datasets != nil {
-		err := pages(ctx, func(off, lim int) ([]*ethos.DatasetVersion, int, error) {
-			return r.s.Datasets.FindDatasetVersions(ctx, ethos.DatasetVersionFilter{ProjectID: &r.prj.ID, Offset: off, Limit: lim})
-		}, func(dv *ethos.DatasetVersion) error {
+		dvs, err := r.datasetVersions(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("QC-PRO-2: list dataset versions: %w", err)
+		}
+		for _, dv := range dvs {
 			if dv.RunID != "" {
 				why[dv.RunID] = append(why[dv.RunID], "dataset version "+shortID(dv.ID))
 			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("QC-PRO-2: list dataset versions: %w", err)
 		}
 	}
 	judged, flagged := 0, 0

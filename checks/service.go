@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ethos-imaging/ethos"
 )
@@ -261,8 +263,33 @@ type run struct {
 	prj *ethos.Project
 	now time.Time
 
-	deployments []*ethos.Deployment // nil until read
-	depRead     bool
+	// The listings several checks read, each read once per run.
+	deployments listed[*ethos.Deployment]
+	procRuns    listed[*ethos.ProcessingRun]
+	trainRuns   listed[*ethos.TrainingRun]
+	plans       listed[*ethos.EvaluationPlan]
+	versions    listed[*ethos.DatasetVersion]
+}
+
+// listed is a listing read once per run and shared by the checks that
+// read it (which do not change it).
+type listed[T any] struct {
+	items []T
+	read  bool
+}
+
+// get returns the listing, calling load the first time (and again after
+// an error).
+func (l *listed[T]) get(load func() ([]T, error)) ([]T, error) {
+	if l.read {
+		return l.items, nil
+	}
+	items, err := load()
+	if err != nil {
+		return items, err
+	}
+	l.items, l.read = items, true
+	return items, nil
 }
 
 // maxListed bounds the problems and evidence one check lists; the rest
@@ -347,8 +374,7 @@ func (v *verdict) done(summaries map[ethos.CheckStatus]string) *ethos.QualityChe
 		}
 		// A pending or attestation answer says what it waits for.
 		if v.status != ethos.CheckPass && v.status != ethos.CheckFail && len(v.q.Problems) > 0 {
-			p := v.q.Problems[0]
-			v.q.Summary = strings.ToUpper(p[:1]) + p[1:]
+			v.q.Summary = capitalize(v.q.Problems[0])
 			if n := len(v.q.Problems); n > 1 {
 				v.q.Summary += fmt.Sprintf(" (and %d more)", n-1)
 			}
@@ -418,4 +444,17 @@ func verb(n int, one, many string) string {
 		return "1 " + one
 	}
 	return fmt.Sprintf("%d %s", n, many)
+}
+
+// stamp writes an instant as the evidence notes do: UTC, to the second.
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
+
+// capitalize returns p with its first letter in upper case (a whole rune:
+// a problem may begin with text another stage wrote).
+func capitalize(p string) string {
+	r, n := utf8.DecodeRuneInString(p)
+	if r == utf8.RuneError {
+		return p
+	}
+	return string(unicode.ToUpper(r)) + p[n:]
 }

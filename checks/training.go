@@ -11,32 +11,46 @@ import (
 	"github.com/ethos-imaging/ethos"
 )
 
+// trainingRuns returns the project's training runs, oldest first (read
+// once per run).
 func (r *run) trainingRuns(ctx context.Context) ([]*ethos.TrainingRun, error) {
-	runs, err := collect(ctx, func(off, lim int) ([]*ethos.TrainingRun, int, error) {
-		return r.s.Training.FindTrainingRuns(ctx, ethos.TrainingRunFilter{ProjectID: &r.prj.ID, Offset: off, Limit: lim})
+	return r.trainRuns.get(func() ([]*ethos.TrainingRun, error) {
+		runs, err := collect(ctx, func(off, lim int) ([]*ethos.TrainingRun, int, error) {
+			return r.s.Training.FindTrainingRuns(ctx, ethos.TrainingRunFilter{ProjectID: &r.prj.ID, Offset: off, Limit: lim})
+		})
+		oldestFirst(runs, func(x *ethos.TrainingRun) (time.Time, string) { return x.RegisteredAt, x.ID })
+		return runs, err
 	})
-	oldestFirst(runs, func(x *ethos.TrainingRun) (time.Time, string) { return x.RegisteredAt, x.ID })
-	return runs, err
 }
 
 func (r *run) trainingLink(id string) string {
 	return projectLink(r.prj, "/training/runs/"+url.PathEscape(id))
 }
 
+// modelOf returns the model version a training run produced: the one
+// recorded, else the id the register gives it.
+func modelOf(tr *ethos.TrainingRun) string {
+	if tr.ModelVersion != "" {
+		return tr.ModelVersion
+	}
+	return ethos.ModelVersionID(tr.ID)
+}
+
 // allDeployments returns the project's deployments (read once per run).
 func (r *run) allDeployments(ctx context.Context) ([]*ethos.Deployment, error) {
-	if r.depRead || r.s.Deployments == nil {
-		return r.deployments, nil
+	if r.s.Deployments == nil {
+		return nil, nil
 	}
-	ds, err := collect(ctx, func(off, lim int) ([]*ethos.Deployment, int, error) {
-		return r.s.Deployments.FindDeployments(ctx, ethos.DeploymentFilter{ProjectID: &r.prj.ID, Offset: off, Limit: lim})
+	return r.deployments.get(func() ([]*ethos.Deployment, error) {
+		ds, err := collect(ctx, func(off, lim int) ([]*ethos.Deployment, int, error) {
+			return r.s.Deployments.FindDeployments(ctx, ethos.DeploymentFilter{ProjectID: &r.prj.ID, Offset: off, Limit: lim})
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list deployments: %w", err)
+		}
+		sort.Slice(ds, func(i, j int) bool { return ds[i].ID < ds[j].ID })
+		return ds, nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("list deployments: %w", err)
-	}
-	sort.Slice(ds, func(i, j int) bool { return ds[i].ID < ds[j].ID })
-	r.deployments, r.depRead = ds, true
-	return ds, nil
 }
 
 // trainingReviewed answers QC-TRA-1 from the training register: every run
@@ -79,10 +93,7 @@ func (r *run) trainingReviewed(ctx context.Context) (*ethos.QualityCheck, error)
 		if tr.RegisteredBy == "" || tr.RegisteredAt.IsZero() {
 			v.fail("training run %s: the register does not say who registered it and when", tr.ID)
 		}
-		mv := tr.ModelVersion
-		if mv == "" {
-			mv = ethos.ModelVersionID(tr.ID)
-		}
+		mv := modelOf(tr)
 		switch tr.Status {
 		case ethos.RunSignedOff, ethos.RunRejected:
 			so := tr.SignOff
@@ -93,8 +104,8 @@ func (r *run) trainingReviewed(ctx context.Context) (*ethos.QualityCheck, error)
 				v.fail("training run %s was signed off by the user who registered it (%s)", tr.ID, so.Reviewer)
 			default:
 				ref.Note = fmt.Sprintf("code %s, dataset version %s, registered by %s at %s; %s by reviewer %s at %s",
-					shortID(tr.CodeVersion), shortID(tr.DatasetVersion), tr.RegisteredBy, tr.RegisteredAt.UTC().Format("2006-01-02T15:04:05Z"),
-					so.Decision, so.Reviewer, so.At.UTC().Format("2006-01-02T15:04:05Z"))
+					shortID(tr.CodeVersion), shortID(tr.DatasetVersion), tr.RegisteredBy, stamp(tr.RegisteredAt),
+					so.Decision, so.Reviewer, stamp(so.At))
 			}
 			if tr.Status == ethos.RunRejected && len(deployed[mv]) > 0 {
 				v.fail("model version %s of rejected training run %s is deployed (%s)", mv, tr.ID, strings.Join(deployed[mv], ", "))
@@ -151,6 +162,17 @@ func (r *run) trainingConsent(ctx context.Context) (*ethos.QualityCheck, error) 
 			return nil, fmt.Errorf("QC-TRA-2: list obligations: %w", err)
 		}
 	}
+	var inProject map[string]bool // dataset version ids of the project
+	if r.s.Datasets != nil {
+		dvs, err := r.datasetVersions(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("QC-TRA-2: list dataset versions: %w", err)
+		}
+		inProject = make(map[string]bool, len(dvs))
+		for _, dv := range dvs {
+			inProject[dv.ID] = true
+		}
+	}
 	covered := 0
 	for _, tr := range runs {
 		if tr.Status == ethos.RunRejected {
@@ -170,18 +192,11 @@ func (r *run) trainingConsent(ctx context.Context) (*ethos.QualityCheck, error) 
 			v.fail("training run %s: consent was re-checked for %s, not %s", tr.ID, c.Purpose, ethos.PurposeAITraining)
 		default:
 			covered++
-			ref.Note = fmt.Sprintf("all %d instances of %s covered for %s at %s", c.Instances, plural(c.Subjects, "subject"), c.Purpose, c.CheckedAt.UTC().Format("2006-01-02T15:04:05Z"))
+			ref.Note = fmt.Sprintf("all %d instances of %s covered for %s at %s", c.Instances, plural(c.Subjects, "subject"), c.Purpose, stamp(c.CheckedAt))
 		}
 		v.evidence(ref)
-		if r.s.Datasets != nil {
-			id := tr.DatasetVersion
-			vs, _, err := r.s.Datasets.FindDatasetVersions(ctx, ethos.DatasetVersionFilter{ID: &id, ProjectID: &r.prj.ID, Limit: 1})
-			if err != nil {
-				return nil, fmt.Errorf("QC-TRA-2: find dataset version %s: %w", id, err)
-			}
-			if len(vs) == 0 {
-				v.fail("training run %s: its dataset version %s is not recorded in the project, so it has no datasheet", tr.ID, shortID(id))
-			}
+		if inProject != nil && !inProject[tr.DatasetVersion] {
+			v.fail("training run %s: its dataset version %s is not recorded in the project, so it has no datasheet", tr.ID, shortID(tr.DatasetVersion))
 		}
 		if len(tr.Sources) == 0 {
 			v.fail("training run %s: the dataset's collection sources are not disclosed", tr.ID)
@@ -193,15 +208,12 @@ func (r *run) trainingConsent(ctx context.Context) (*ethos.QualityCheck, error) 
 			v.evidence(ethos.EvidenceRef{Kind: "datasheet", ID: tr.DatasetVersion,
 				Link: projectLink(r.prj, "/dataset-versions/"+url.PathEscape(tr.DatasetVersion)+"/datasheet"), Note: "sources: " + strings.Join(ss, ", ")})
 		}
-		mv := tr.ModelVersion
-		if mv == "" {
-			mv = ethos.ModelVersionID(tr.ID)
-		}
+		mv := modelOf(tr)
 		for _, n := range []ethos.LineageNode{{Kind: ethos.LineageDatasetVersion, ID: tr.DatasetVersion}, {Kind: ethos.LineageModelVersion, ID: mv}} {
 			for _, o := range open[n.String()] {
 				v.fail("training run %s: consent withdrawn since training; obligation %s on %s is open", tr.ID, o.ID, n)
 				v.evidence(ethos.EvidenceRef{Kind: "obligation", ID: o.ID, Link: "/api/v1/obligations/" + url.PathEscape(o.ID),
-					Note: "open since " + o.OpenedAt.UTC().Format("2006-01-02T15:04:05Z") + " on " + n.String()})
+					Note: "open since " + stamp(o.OpenedAt) + " on " + n.String()})
 			}
 		}
 	}

@@ -14,6 +14,7 @@ args=(--label label --score score --group sex --group age_band --group race --in
 # shellcheck disable=SC2206
 [ -n "${EVAL_ARGS:-}" ] && args+=(${EVAL_ARGS})
 work=$(mktemp -d /tmp/ethos-instr.XXXXXX)
+trap 'rm -rf "$work"' EXIT # also when a run fails (set -e)
 for bin in "$@"; do
 	valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file="$work/cg.out" \
 		"$bin" eval --in "$in" "${args[@]}" --out "$work/report.json" 2> "$work/vg.log"
@@ -28,4 +29,3 @@ for bin in "$@"; do
 	sed -n '1,10p' "$work/fn.txt"
 	echo
 done
-rm -rf "$work"

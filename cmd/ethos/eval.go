@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -123,17 +124,18 @@ func runEval(ctx context.Context, env *Env, args []string) error {
 	// The evaluation holds a few large pointer-free columns that live to
 	// the end; collecting more often keeps the peak memory near their size
 	// at little cost (such columns are not scanned).
-	defer debug.SetGCPercent(debug.SetGCPercent(25))
+	gcPercent := debug.SetGCPercent(25)
+	defer debug.SetGCPercent(gcPercent)
 	var crit []evalstat.Criterion
 	if o.criteria != "" {
 		f, err := os.Open(o.criteria)
 		if err != nil {
-			return ethos.Errorf(ethos.EINVALID, "criteria: %v", err)
+			return ethos.Errorf(ethos.EINVALID, "criteria: %v", openError(err))
 		}
 		crit, err = evalstat.ReadCriteria(f)
 		f.Close()
 		if err != nil {
-			return ethos.Errorf(ethos.EINVALID, "%s: %v", o.criteria, err)
+			return ethos.Errorf(ethos.EINVALID, "%s: %v", filepath.Base(o.criteria), err)
 		}
 	}
 	rep, err := evaluateFile(ctx, env, o)
@@ -145,8 +147,8 @@ func runEval(ctx context.Context, env *Env, args []string) error {
 	}
 	// The large columns are garbage by now: writing the report (a few MB of
 	// small allocations) does not need the tight setting, which would
-	// collect every megabyte or so.
-	debug.SetGCPercent(100)
+	// collect every megabyte or so: back to the process's own setting.
+	debug.SetGCPercent(gcPercent)
 	if err := writeEvalOutput(env, o, rep); err != nil {
 		return err
 	}
@@ -170,12 +172,11 @@ func evaluateFile(ctx context.Context, env *Env, o *evalOptions) (*evalstat.Repo
 	if o.in != "-" {
 		f, err := os.Open(o.in)
 		if err != nil {
-			return nil, ethos.Errorf(ethos.EINVALID, "open predictions: %v", err)
+			return nil, ethos.Errorf(ethos.EINVALID, "open predictions: %v", openError(err))
 		}
 		defer f.Close()
 		r, name = f, filepath.Base(o.in)
-		var magic [2]byte
-		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && !isGzip(f, magic[:]) {
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && !isGzip(f) {
 			// While a plain file of known size is read, the heap only
 			// grows: the columns (sized once from the first chunk) and
 			// reused chunk buffers. Collecting at every 25 % of growth
@@ -218,11 +219,21 @@ func evaluateFile(ctx context.Context, env *Env, o *evalOptions) (*evalstat.Repo
 	return rep, nil
 }
 
-// isGzip reports whether f starts with the gzip magic bytes (read into
-// buf, two bytes, without moving f's offset).
-func isGzip(f *os.File, buf []byte) bool {
-	n, _ := f.ReadAt(buf[:2], 0)
-	return n == 2 && buf[0] == 0x1f && buf[1] == 0x8b
+// openError is the error of opening a file, naming the file by its base
+// name only: a directory on the way may be named after a patient.
+func openError(err error) error {
+	if pe, ok := errors.AsType[*fs.PathError](err); ok {
+		return fmt.Errorf("%s %s: %w", pe.Op, filepath.Base(pe.Path), pe.Err)
+	}
+	return err
+}
+
+// isGzip reports whether f starts with the gzip magic bytes (read
+// without moving f's offset).
+func isGzip(f *os.File) bool {
+	var magic [2]byte
+	n, _ := f.ReadAt(magic[:], 0)
+	return n == 2 && magic[0] == 0x1f && magic[1] == 0x8b
 }
 
 // stoppedEval is the error of an evaluation stopped by a signal (or another

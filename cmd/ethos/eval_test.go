@@ -271,3 +271,24 @@ func TestEvalHTMLInChromium(t *testing.T) {
 		t.Fatalf("screenshot %s: %v (size %v)", shot, err, info)
 	}
 }
+
+// TestEvalOpenErrorNamesBaseOnly: a file that cannot be opened is named by
+// its base name; the directories above it (which may be named after a
+// patient) stay out of the message.
+func TestEvalOpenErrorNamesBaseOnly(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "DOE_JANE_19700101")
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"PredictionsMissing", []string{"eval", "--in", filepath.Join(dir, "preds.csv"), "--label", "l", "--score", "s"}},
+		{"CriteriaMissing", []string{"eval", "--in", filepath.Join(dir, "preds.csv"), "--label", "l", "--score", "s", "--criteria", filepath.Join(dir, "crit.json")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, code := runCLI(t, tc.args...)
+			if code != 1 || strings.Contains(stderr, "DOE_JANE") || !strings.Contains(stderr, ".csv") && !strings.Contains(stderr, ".json") {
+				t.Fatalf("exit %d, stderr %q: want 1 and the base name without its directory", code, stderr)
+			}
+		})
+	}
+}
