@@ -95,17 +95,10 @@ func insertChange(ctx context.Context, tx *sql.Tx, c *ethos.DeploymentChange) er
 }
 
 func (s *DeploymentStore) FindDeploymentByID(ctx context.Context, id string) (*ethos.Deployment, error) {
-	s.mu.Lock()
-	if s.findByID == nil {
-		st, err := s.db.db.PrepareContext(ctx, "SELECT "+deploymentCols+" FROM deployments WHERE id = ?")
-		if err != nil {
-			s.mu.Unlock()
-			return nil, err
-		}
-		s.findByID = st
+	st, err := s.prepared(ctx, &s.findByID, "SELECT "+deploymentCols+" FROM deployments WHERE id = ?")
+	if err != nil {
+		return nil, err
 	}
-	st := s.findByID
-	s.mu.Unlock()
 	d, err := scanDeployment(st.QueryRowContext(ctx, id))
 	if noRows(err) {
 		return nil, notFound("deployment", id)
@@ -441,18 +434,19 @@ func (s *DeploymentStore) insertStmt(ctx context.Context, n int) (*sql.Stmt, err
 	return st, nil
 }
 
-// insertOneStmt returns the prepared one-row INSERT.
-func (s *DeploymentStore) insertOneStmt(ctx context.Context) (*sql.Stmt, error) {
+// prepared returns the statement kept in *dst, preparing query into it
+// on first use.
+func (s *DeploymentStore) prepared(ctx context.Context, dst **sql.Stmt, query string) (*sql.Stmt, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.insertOne != nil {
-		return s.insertOne, nil
+	if *dst != nil {
+		return *dst, nil
 	}
-	st, err := s.db.db.PrepareContext(ctx, insertOneSQL)
+	st, err := s.db.db.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	s.insertOne = st
+	*dst = st
 	return st, nil
 }
 
@@ -558,7 +552,7 @@ func (s *DeploymentStore) writeGroup(group []*insertReq) {
 		if s.rowWise && s.db.wconn != nil {
 			w.raw = true
 		} else if s.rowWise {
-			st, err := s.insertOneStmt(ctx)
+			st, err := s.prepared(ctx, &s.insertOne, insertOneSQL)
 			if err != nil {
 				return err
 			}
