@@ -328,17 +328,26 @@ func (r *jsonReader) number(field string) (float64, error) {
 	return v, nil
 }
 
-// strField reads a string field; null leaves it empty. shared values are
-// interned.
-func (r *jsonReader) strField(field string, dst *string, shared bool) error {
+// nullOr checks that the value at the current offset is of kind want
+// (named so in a type error) or null; a null is consumed and reported.
+func (r *jsonReader) nullOr(field string, want valueKind, name string) (null bool, err error) {
 	k, ok := r.kind()
 	switch {
 	case !ok:
-		return r.bad()
+		return false, r.bad()
 	case k == kindNull:
-		return r.literal("null")
-	case k != kindString:
-		return typeError(field, k, "string")
+		return true, r.literal("null")
+	case k != want:
+		return false, typeError(field, k, name)
+	}
+	return false, nil
+}
+
+// strField reads a string field; null leaves it empty. shared values are
+// interned.
+func (r *jsonReader) strField(field string, dst *string, shared bool) error {
+	if null, err := r.nullOr(field, kindString, "string"); null || err != nil {
+		return err
 	}
 	s, err := r.str(shared)
 	*dst = s
@@ -347,15 +356,9 @@ func (r *jsonReader) strField(field string, dst *string, shared bool) error {
 
 // numField reads a number field; null leaves it nil.
 func (r *jsonReader) numField(field string, dst **float64) error {
-	k, ok := r.kind()
-	switch {
-	case !ok:
-		return r.bad()
-	case k == kindNull:
+	if null, err := r.nullOr(field, kindNumber, "number"); null || err != nil {
 		*dst = nil
-		return r.literal("null")
-	case k != kindNumber:
-		return typeError(field, k, "number")
+		return err
 	}
 	v, err := r.number(field)
 	if err != nil {
@@ -367,15 +370,9 @@ func (r *jsonReader) numField(field string, dst **float64) error {
 
 // boolField reads a boolean field; null leaves it nil.
 func (r *jsonReader) boolField(field string, dst **bool) error {
-	k, ok := r.kind()
-	switch {
-	case !ok:
-		return r.bad()
-	case k == kindNull:
+	if null, err := r.nullOr(field, kindBool, "boolean"); null || err != nil {
 		*dst = nil
-		return r.literal("null")
-	case k != kindBool:
-		return typeError(field, k, "boolean")
+		return err
 	}
 	if r.b[r.i] == 't' {
 		*dst = &jsonTrue
@@ -502,16 +499,9 @@ func (r *jsonReader) event(in *eventIn) error {
 
 // acquisition reads the acquisition object (or null).
 func (r *jsonReader) acquisition(dst **acquisitionIn) error {
-	const field = "acquisition"
-	k, ok := r.kind()
-	switch {
-	case !ok:
-		return r.bad()
-	case k == kindNull:
+	if null, err := r.nullOr("acquisition", kindObject, "object"); null || err != nil {
 		*dst = nil
-		return r.literal("null")
-	case k != kindObject:
-		return typeError(field, k, "object")
+		return err
 	}
 	a := *dst
 	if a == nil {

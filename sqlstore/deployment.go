@@ -95,17 +95,10 @@ func insertChange(ctx context.Context, tx *sql.Tx, c *ethos.DeploymentChange) er
 }
 
 func (s *DeploymentStore) FindDeploymentByID(ctx context.Context, id string) (*ethos.Deployment, error) {
-	s.mu.Lock()
-	if s.findByID == nil {
-		st, err := s.db.db.PrepareContext(ctx, "SELECT "+deploymentCols+" FROM deployments WHERE id = ?")
-		if err != nil {
-			s.mu.Unlock()
-			return nil, err
-		}
-		s.findByID = st
+	st, err := s.prepared(ctx, &s.findByID, "SELECT "+deploymentCols+" FROM deployments WHERE id = ?")
+	if err != nil {
+		return nil, err
 	}
-	st := s.findByID
-	s.mu.Unlock()
 	d, err := scanDeployment(st.QueryRowContext(ctx, id))
 	if noRows(err) {
 		return nil, notFound("deployment", id)
@@ -441,18 +434,19 @@ func (s *DeploymentStore) insertStmt(ctx context.Context, n int) (*sql.Stmt, err
 	return st, nil
 }
 
-// insertOneStmt returns the prepared one-row INSERT.
-func (s *DeploymentStore) insertOneStmt(ctx context.Context) (*sql.Stmt, error) {
+// prepared returns the statement kept in *dst, preparing query into it
+// on first use.
+func (s *DeploymentStore) prepared(ctx context.Context, dst **sql.Stmt, query string) (*sql.Stmt, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.insertOne != nil {
-		return s.insertOne, nil
+	if *dst != nil {
+		return *dst, nil
 	}
-	st, err := s.db.db.PrepareContext(ctx, insertOneSQL)
+	st, err := s.db.db.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	s.insertOne = st
+	*dst = st
 	return st, nil
 }
 
@@ -558,7 +552,7 @@ func (s *DeploymentStore) writeGroup(group []*insertReq) {
 		if s.rowWise && s.db.wconn != nil {
 			w.raw = true
 		} else if s.rowWise {
-			st, err := s.insertOneStmt(ctx)
+			st, err := s.prepared(ctx, &s.insertOne, insertOneSQL)
 			if err != nil {
 				return err
 			}
@@ -703,6 +697,21 @@ func storedDigest(ctx context.Context, tx *sql.Tx, key int64, e *ethos.Inference
 	return d, nil
 }
 
+// markStored records, for event i of the batch that was not inserted
+// because its id is stored under dkey, the stored digest in dup; errClash
+// when the batch is atomic and the stored content differs.
+func (req *insertReq) markStored(ctx context.Context, tx *sql.Tx, i int, dkey int64) error {
+	d, err := storedDigest(ctx, tx, dkey, req.evs[i])
+	if err != nil {
+		return err
+	}
+	req.dup[i] = d
+	if req.atomic && d != req.digests[i] {
+		return errClash
+	}
+	return nil
+}
+
 // insertRows writes a batch one INSERT a row. On SQLite this is cheaper
 // than a multi-row VALUES: SQLite runs that as a multi-write statement
 // that may abort (NOT NULL), so inside a transaction it keeps a
@@ -722,13 +731,8 @@ func (s *DeploymentStore) insertRows(ctx context.Context, tx *sql.Tx, w *groupWr
 		if n == 1 {
 			continue
 		}
-		d, err := storedDigest(ctx, tx, w.keys[i], e)
-		if err != nil {
+		if err := req.markStored(ctx, tx, i, w.keys[i]); err != nil {
 			return err
-		}
-		req.dup[i] = d
-		if req.atomic && d != req.digests[i] {
-			return errClash
 		}
 	}
 	return nil
@@ -779,13 +783,8 @@ func (s *DeploymentStore) insertRowsRaw(ctx context.Context, tx *sql.Tx, w *grou
 		return err
 	}
 	for _, i := range missed {
-		d, err := storedDigest(ctx, tx, w.keys[i], req.evs[i])
-		if err != nil {
+		if err := req.markStored(ctx, tx, i, w.keys[i]); err != nil {
 			return err
-		}
-		req.dup[i] = d
-		if req.atomic && d != req.digests[i] {
-			return errClash
 		}
 	}
 	return nil
@@ -812,7 +811,7 @@ func (s *DeploymentStore) insertInTx(ctx context.Context, tx *sql.Tx, w *groupWr
 	if w.one != nil {
 		return s.insertRows(ctx, tx, w, req)
 	}
-	evs, digests, dup := req.evs, req.digests, req.dup
+	evs, digests := req.evs, req.digests
 	args := make([]any, 0, eventChunk*eventColCount)
 	for start := 0; start < len(evs); start += eventChunk {
 		chunk := evs[start:min(start+eventChunk, len(evs))]
@@ -852,13 +851,8 @@ func (s *DeploymentStore) insertInTx(ctx context.Context, tx *sql.Tx, w *groupWr
 			if inserted[e.EventID] {
 				continue
 			}
-			d, err := storedDigest(ctx, tx, w.keys[start+i], e)
-			if err != nil {
+			if err := req.markStored(ctx, tx, start+i, w.keys[start+i]); err != nil {
 				return err
-			}
-			dup[start+i] = d
-			if req.atomic && d != digests[start+i] {
-				return errClash
 			}
 		}
 	}

@@ -305,15 +305,24 @@ func (db *DB) writeConn(ctx context.Context) error {
 
 // dropWriteConn closes the write connection (broken, or left in a state
 // it must not keep); the next write takes a fresh one.
-func (db *DB) dropWriteConn() {
-	if db.wconn != nil {
-		db.closeRawStmts()
-		db.syncLow.Close()
-		db.syncFull.Close()
-		db.wconn.Raw(func(any) error { return driver.ErrBadConn }) // not back into the pool
-		db.wconn.Close()
-		db.wconn, db.syncLow, db.syncFull = nil, nil, nil
+func (db *DB) dropWriteConn() { db.releaseWriteConn(true) }
+
+// releaseWriteConn finalizes the statements prepared on the write
+// connection and closes it: back into the pool, or, when bad is set, out
+// of it. The next write takes a connection again.
+func (db *DB) releaseWriteConn(bad bool) error {
+	if db.wconn == nil {
+		return nil
 	}
+	db.closeRawStmts()
+	db.syncLow.Close()
+	db.syncFull.Close()
+	if bad {
+		db.wconn.Raw(func(any) error { return driver.ErrBadConn }) // not back into the pool
+	}
+	err := db.wconn.Close()
+	db.wconn, db.syncLow, db.syncFull = nil, nil, nil
+	return err
 }
 
 // rawWrite runs f on the driver connection under the write connection,
@@ -366,15 +375,7 @@ func (db *DB) Close() error {
 	}
 	defer unlock()
 	db.ckptWG.Wait()
-	if db.wconn == nil {
-		return nil
-	}
-	db.closeRawStmts()
-	db.syncLow.Close()
-	db.syncFull.Close()
-	err = db.wconn.Close()
-	db.wconn, db.syncLow, db.syncFull = nil, nil, nil
-	return err
+	return db.releaseWriteConn(false)
 }
 
 // Helpers for columns.

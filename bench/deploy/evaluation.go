@@ -46,22 +46,19 @@ func benchPredictions() []byte {
 // approval, acknowledgement. The deployment gate then lets it in.
 func approveModel(a *api, dataDir, pgDSN, project, mv, eng, ethics, advocate string) error {
 	ctx := context.Background()
-	var store *sqlstore.DB
+	var db interface {
+		Open(context.Context) error
+		Close() error
+		Store() *sqlstore.DB
+	} = sqlite.NewDB(dataDir)
 	if pgDSN != "" { // the server runs with --postgres
-		db := postgres.NewDB(pgDSN)
-		if err := db.Open(ctx); err != nil {
-			return err
-		}
-		defer db.Close()
-		store = db.Store()
-	} else {
-		db := sqlite.NewDB(dataDir)
-		if err := db.Open(ctx); err != nil {
-			return err
-		}
-		defer db.Close()
-		store = db.Store()
+		db = postgres.NewDB(pgDSN)
 	}
+	if err := db.Open(ctx); err != nil {
+		return err
+	}
+	defer db.Close()
+	store := db.Store()
 	run := &ethos.TrainingRun{ID: "run-" + mv, ProjectID: project, DatasetVersion: "bench-dataset", Split: "train",
 		CodeVersion: "0123456789abcdef", ModelSHA256: strings.Repeat("cd", 32), ModelName: "bench model",
 		ModelVersion: mv, Status: ethos.RunSignedOff, RegisteredBy: "usr_bench"}

@@ -257,7 +257,10 @@ func (m *Monitor) check(ctx context.Context, rec *ethos.MonitorPlanRecord, st *S
 	if err != nil {
 		return nil, err
 	}
-	if len(ws)+len(perf)+len(late) > 0 || seen {
+	judge := len(ws)+len(perf)+len(late) > 0
+	if judge {
+		// The engine reads the reference (its events, without a
+		// sample): only when there is something to judge.
 		e, err := NewEngine(ctx, p, m.Events)
 		if err != nil {
 			return nil, err
@@ -285,6 +288,8 @@ func (m *Monitor) check(ctx context.Context, rec *ethos.MonitorPlanRecord, st *S
 		if len(ws) > 0 {
 			out.CheckedTo = ws[len(ws)-1].End
 		}
+	}
+	if judge || seen { // seen: LabelsSeenTo moved, kept with the state
 		b, err := json.Marshal(st)
 		if err != nil {
 			return nil, err

@@ -432,3 +432,52 @@ func TestWithdrawalObligationIsANotice(t *testing.T) {
 		t.Errorf("status of a deployment the registry does not know: %v", err)
 	}
 }
+
+// scanCounter counts the event scans of a simulated reader (which also
+// tells when labels arrived).
+type scanCounter struct {
+	*sim.Reader
+	mu    sync.Mutex
+	scans int
+}
+
+func (c *scanCounter) ScanEvents(ctx context.Context, f ethos.EventFilter, fn func(*ethos.InferenceEvent) error) error {
+	c.mu.Lock()
+	c.scans++
+	c.mu.Unlock()
+	return c.Reader.ScanEvents(ctx, f, fn)
+}
+
+// TestRunWithNothingToJudgeReadsNoEvents: a run that finds no window
+// closed and no late label since the last one builds no engine, so it
+// does not read the reference window's events again.
+func TestRunWithNothingToJudgeReadsNoEvents(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{}
+	store := sqlstore.NewMonitorService(MustStore(t, clk.Now))
+	events := &scanCounter{Reader: MustEvents(t, sim.Default(refStart, 28))}
+	m := &monitor.Monitor{Store: store, Events: events, Now: clk.Now}
+	b, _ := os.ReadFile("testdata/plan.json")
+	if _, err := m.SetPlan(ctx, "dep-sim", b, "usr_lead"); err != nil {
+		t.Fatal(err)
+	}
+	clk.Set(refStart.AddDate(0, 0, 28).Add(3 * time.Hour))
+	if _, err := m.RunChecks(ctx, "dep-sim", ethos.RunOnDemand, "usr_ml"); err != nil {
+		t.Fatal(err)
+	}
+	if events.scans == 0 {
+		t.Fatal("the first run read no events")
+	}
+	events.scans = 0
+	clk.Set(refStart.AddDate(0, 0, 28).Add(3*time.Hour + time.Minute))
+	run, err := m.RunChecks(ctx, "dep-sim", ethos.RunOnDemand, "usr_ml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Windows != 0 || run.Rejudged != 0 {
+		t.Fatalf("second run judged %d windows, %d again; want none", run.Windows, run.Rejudged)
+	}
+	if events.scans != 0 {
+		t.Errorf("a run with nothing to judge scanned events %d times", events.scans)
+	}
+}
