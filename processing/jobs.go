@@ -2,6 +2,7 @@ package processing
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -190,7 +191,7 @@ func specHash(spec ethos.ProcessingSpec, cfg *deid.Config, keys *deid.Keys) stri
 		Key        string  `json:"key"`
 		Threshold  float64 `json:"threshold"`
 		Confidence float64 `json:"confidence"`
-	}{cmpOr(spec.ProfileName, "basic"), cfg.Hash(), keys.Fingerprint(), spec.Threshold, spec.Confidence})
+	}{cmp.Or(spec.ProfileName, "basic"), cfg.Hash(), keys.Fingerprint(), spec.Threshold, spec.Confidence})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }

@@ -2,6 +2,7 @@ package processing
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -153,9 +154,9 @@ func (p *Processor) Run(ctx context.Context, req *Request) (*ethos.ProcessingRun
 	engine.Software = p.Software
 	engine.PixelDigests = true // the pixel check (checkPixels)
 	run := &ethos.ProcessingRun{
-		ID: cmpOr(req.RunID, ethos.NewID("prc")), ProjectID: req.Project.ID, StartedBy: req.Access.UserID, StartedAt: started,
+		ID: cmp.Or(req.RunID, ethos.NewID("prc")), ProjectID: req.Project.ID, StartedBy: req.Access.UserID, StartedAt: started,
 		Software: p.Software, KeyFingerprint: req.Keys.Fingerprint(),
-		Profile: ethos.ProcessingProfile{Standard: "DICOM PS3.15 Annex E", Name: cmpOr(req.Profile, "basic"),
+		Profile: ethos.ProcessingProfile{Standard: "DICOM PS3.15 Annex E", Name: cmp.Or(req.Profile, "basic"),
 			Options: optionNames(req.Config.Options), Hash: req.Config.Hash()},
 		Actions: map[string]int{}, TagActions: map[string]map[string]int{},
 	}
@@ -279,13 +280,6 @@ func addCounts(run *ethos.ProcessingRun, counts map[string]map[string]int) {
 	}
 }
 
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
-
 func optionNames(o deid.Options) []string {
 	names := []string{}
 	for _, x := range o.List() {
@@ -389,9 +383,10 @@ func (p *Processor) oneInMemory(ctx context.Context, e *deid.Engine, in *ethos.I
 	describe(outFile, it)
 	// Verified: store the output now, under the input's subject key (see
 	// oneStaged on outputs stored before a run fails).
-	var outR io.Reader = unreadBytes{bytes.NewReader(outData), outData}
+	ub := unreadBytes{bytes.NewReader(outData), outData}
+	var outR io.Reader = ub
 	if sum := p.outputSum(res.OutputSHA256); sum != nil {
-		outR = knownUnread{unreadBytes{bytes.NewReader(outData), outData}, sum}
+		outR = knownUnread{ub, sum}
 	}
 	ref, err := p.putBlob(ctx, in.Subject, outR)
 	if err != nil {
