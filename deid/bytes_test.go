@@ -25,27 +25,8 @@ import (
 // cleaning read their pixel data from memory too.
 func TestProcessBytesDigestMatchesFile(t *testing.T) {
 	dir := testenv.DICOMDir(t)
-	p, err := deid.DecodeProfile(strings.NewReader(`{"cleanPixels":[{"rows":512,"columns":512,"rects":[[0,0,100,20]]},{"rows":64,"columns":64,"rects":[[1,1,5,5]]}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	engines := []struct {
-		name string
-		e    *deid.Engine
-	}{
-		{"Basic", mustEngine(t, 0, nil)},
-		{"CleanPixelData", mustEngine(t, deid.Options(0).With(deid.CleanPixelData), p)},
-	}
-	var files []string
-	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			files = append(files, path)
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	engines := corpusEngines(t)
+	files := corpusFiles(t, dir)
 	tmp := t.TempDir()
 	ctx := context.Background()
 	for _, eng := range engines {
@@ -124,6 +105,43 @@ func TestProcessBytesDigestMatchesFile(t *testing.T) {
 			t.Logf("%d files, %d written, %d cleaned, %d withheld", len(files), written, cleaned, withheld)
 		})
 	}
+}
+
+// namedEngine is an engine of a table-driven test.
+type namedEngine struct {
+	name string
+	e    *deid.Engine
+}
+
+// corpusEngines returns the engines the corpus-wide tests run: the basic
+// profile, and one that also cleans a rectangle of every 512×512 and
+// 64×64 image (native and RLE cleaning).
+func corpusEngines(t *testing.T) []namedEngine {
+	t.Helper()
+	p, err := deid.DecodeProfile(strings.NewReader(`{"cleanPixels":[{"rows":512,"columns":512,"rects":[[0,0,100,20]]},{"rows":64,"columns":64,"rects":[[1,1,5,5]]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []namedEngine{
+		{"Basic", mustEngine(t, 0, nil)},
+		{"CleanPixelData", mustEngine(t, deid.Options(0).With(deid.CleanPixelData), p)},
+	}
+}
+
+// corpusFiles lists the regular files under dir.
+func corpusFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			files = append(files, path)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
 }
 
 // processTo runs ProcessFileTo on src, its output created at out, and
