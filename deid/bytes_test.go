@@ -41,18 +41,8 @@ func TestProcessBytesDigestMatchesFile(t *testing.T) {
 				var mem bytes.Buffer
 				rb, errB := eng.e.ProcessBytesDigest(ctx, data, &mem)
 
-				in, err := os.Open(src)
-				if err != nil {
-					t.Fatal(err)
-				}
 				outPath := filepath.Join(tmp, "out.dcm")
-				out, err := os.Create(outPath)
-				if err != nil {
-					t.Fatal(err)
-				}
-				rf, errF := eng.e.ProcessFileDigest(ctx, in, out)
-				in.Close()
-				out.Close()
+				rf, errF := processFileDigest(t, eng.e, src, outPath)
 				if (errB == nil) != (errF == nil) || errB != nil && errB.Error() != errF.Error() {
 					t.Errorf("%s: bytes error %v, file error %v", rel, errB, errF)
 					continue
@@ -142,6 +132,23 @@ func corpusFiles(t *testing.T, dir string) []string {
 		t.Fatal(err)
 	}
 	return files
+}
+
+// processFileDigest runs ProcessFileDigest from the file src to a new
+// file out.
+func processFileDigest(t *testing.T, e *deid.Engine, src, out string) (deid.FileResult, error) {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	return e.ProcessFileDigest(context.Background(), in, f)
 }
 
 // processTo runs ProcessFileTo on src, its output created at out, and

@@ -101,18 +101,7 @@ func TestPixelDigests(t *testing.T) {
 				if err != nil || rb.Quarantine || rb.Skip {
 					continue
 				}
-				in, err := os.Open(src)
-				if err != nil {
-					t.Fatal(err)
-				}
-				outPath := filepath.Join(tmp, "out.dcm")
-				out, err := os.Create(outPath)
-				if err != nil {
-					t.Fatal(err)
-				}
-				rf, err := eng.e.ProcessFileDigest(ctx, in, out)
-				in.Close()
-				out.Close()
+				rf, err := processFileDigest(t, eng.e, src, filepath.Join(tmp, "out.dcm"))
 				if err != nil {
 					t.Fatalf("%s: file path: %v", rel, err)
 				}
