@@ -334,6 +334,29 @@ func (p *Processor) one(ctx context.Context, e *deid.Engine, dir string, i int, 
 	return p.oneStaged(ctx, e, dir, i, in)
 }
 
+// newItem is the record item of in before it is de-identified.
+func newItem(in *ethos.Instance) *ethos.ProcessingItem {
+	return &ethos.ProcessingItem{InstanceID: in.ID, Subject: in.Subject, Modality: in.Modality, BodyPart: in.BodyPart}
+}
+
+// withheld fills it from the engine's result for an instance the engine
+// did not refuse. It reports whether the engine withheld the instance
+// (quarantined or skipped: it is then complete); otherwise it is a
+// written item, to be checked and stored.
+func withheld(it *ethos.ProcessingItem, res *deid.FileResult) bool {
+	it.InputSHA256, it.Group = res.InputSHA256, res.Group
+	if res.Skip || res.Quarantine {
+		it.Status, it.Reasons = ethos.ItemQuarantined, slices.Clone(res.Reasons)
+		if len(it.Reasons) == 0 {
+			it.Reasons = []string{"skipped by the engine"}
+		}
+		return true
+	}
+	it.Status, it.OutputSHA256, it.OutputName = ethos.ItemWritten, res.OutputSHA256, res.Name
+	_, it.PixelCleaned = res.Counts["(7FE0,0010)"]
+	return false
+}
+
 // oneInMemory is one for an instance held in memory: the decrypted input
 // is read into a buffer of its recorded size, the engine writes the
 // output to a buffer, the pixel check and the output's description parse
@@ -347,7 +370,7 @@ func (p *Processor) oneInMemory(ctx context.Context, e *deid.Engine, in *ethos.I
 	data := *inBuf
 	out := &sliceWriter{buf: getBuf(0)}
 	defer func() { putBuf(out.buf) }()
-	it = &ethos.ProcessingItem{InstanceID: in.ID, Subject: in.Subject, Modality: in.Modality, BodyPart: in.BodyPart}
+	it = newItem(in)
 	res, err := e.ProcessBytesDigest(ctx, data, out)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -359,16 +382,9 @@ func (p *Processor) oneInMemory(ctx context.Context, e *deid.Engine, in *ethos.I
 		it.Status, it.InputSHA256, it.Reasons = ethos.ItemQuarantined, res.InputSHA256, []string{"engine: " + err.Error()}
 		return it, nil, nil
 	}
-	it.InputSHA256, it.Group = res.InputSHA256, res.Group
-	if res.Skip || res.Quarantine {
-		it.Status, it.Reasons = ethos.ItemQuarantined, slices.Clone(res.Reasons)
-		if len(it.Reasons) == 0 {
-			it.Reasons = []string{"skipped by the engine"}
-		}
+	if withheld(it, &res) {
 		return it, nil, nil
 	}
-	it.Status, it.OutputSHA256, it.OutputName = ethos.ItemWritten, res.OutputSHA256, res.Name
-	_, it.PixelCleaned = res.Counts["(7FE0,0010)"]
 	outData := *out.buf
 	if p.tamper != nil {
 		res.OutputPixelSHA256 = p.tamper(outData)
@@ -481,7 +497,7 @@ func (p *Processor) oneStaged(ctx context.Context, e *deid.Engine, dir string, i
 		return nil, nil, err
 	}
 	defer fout.Close()
-	it = &ethos.ProcessingItem{InstanceID: in.ID, Subject: in.Subject, Modality: in.Modality, BodyPart: in.BodyPart}
+	it = newItem(in)
 	res, err := e.ProcessFileDigest(ctx, fin, fout)
 	if err != nil {
 		// The engine refused the file (malformed beyond repair): the
@@ -495,17 +511,10 @@ func (p *Processor) oneStaged(ctx context.Context, e *deid.Engine, dir string, i
 		os.Remove(outPath)
 		return it, nil, nil
 	}
-	it.InputSHA256, it.Group = res.InputSHA256, res.Group
-	if res.Skip || res.Quarantine {
-		it.Status, it.Reasons = ethos.ItemQuarantined, slices.Clone(res.Reasons)
-		if len(it.Reasons) == 0 {
-			it.Reasons = []string{"skipped by the engine"}
-		}
+	if withheld(it, &res) {
 		os.Remove(outPath)
 		return it, nil, nil
 	}
-	it.Status, it.OutputSHA256, it.OutputName = ethos.ItemWritten, res.OutputSHA256, res.Name
-	_, it.PixelCleaned = res.Counts["(7FE0,0010)"]
 	if p.tamper != nil {
 		b, err := os.ReadFile(outPath)
 		if err != nil {
