@@ -572,7 +572,7 @@ func fileSHA256(path string) (string, error) {
 }
 
 // checkPixels is the pixel integrity check of a written output
-// (QC-PRO-2), the same for instances in memory and staged ones: unless
+// (QC-PRO-1), the same for instances in memory and staged ones: unless
 // Clean Pixel Data changed the pixels, the output's pixel data must be
 // the input's. The engine hashed the pixel data values of both as it
 // copied them (deid.FileResult.InputPixelSHA256, OutputPixelSHA256), so
