@@ -116,6 +116,20 @@ func (r *Runner) progressEvery() time.Duration {
 	return 2 * time.Second
 }
 
+func (r *Runner) wait() time.Duration {
+	if r.Wait > 0 {
+		return r.Wait
+	}
+	return 2 * time.Second
+}
+
+func (r *Runner) keep() int {
+	if r.Keep > 0 {
+		return r.Keep
+	}
+	return 100
+}
+
 // Interrupted is the reason a job cut off by its server's stop is failed
 // with.
 const Interrupted = "the server stopped during the run; nothing was recorded; start the run again"
@@ -301,11 +315,7 @@ func (r *Runner) StartProcessingRun(ctx context.Context, who ethos.AccessRequest
 		}
 		row := j.job
 		r.finished = append(r.finished, j.job.ID)
-		keep := r.Keep
-		if keep <= 0 {
-			keep = 100
-		}
-		for len(r.finished) > keep {
+		for len(r.finished) > r.keep() {
 			delete(r.jobs, r.finished[0])
 			r.finished = r.finished[1:]
 		}
@@ -321,11 +331,7 @@ func (r *Runner) StartProcessingRun(ctx context.Context, who ethos.AccessRequest
 			}
 		}
 	})
-	wait := r.Wait
-	if wait <= 0 {
-		wait = 2 * time.Second
-	}
-	t := time.NewTimer(wait)
+	t := time.NewTimer(r.wait())
 	defer t.Stop()
 	select {
 	case <-j.done:
