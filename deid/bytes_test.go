@@ -25,27 +25,8 @@ import (
 // cleaning read their pixel data from memory too.
 func TestProcessBytesDigestMatchesFile(t *testing.T) {
 	dir := testenv.DICOMDir(t)
-	p, err := deid.DecodeProfile(strings.NewReader(`{"cleanPixels":[{"rows":512,"columns":512,"rects":[[0,0,100,20]]},{"rows":64,"columns":64,"rects":[[1,1,5,5]]}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	engines := []struct {
-		name string
-		e    *deid.Engine
-	}{
-		{"Basic", mustEngine(t, 0, nil)},
-		{"CleanPixelData", mustEngine(t, deid.Options(0).With(deid.CleanPixelData), p)},
-	}
-	var files []string
-	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			files = append(files, path)
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	engines := corpusEngines(t)
+	files := corpusFiles(t, dir)
 	tmp := t.TempDir()
 	ctx := context.Background()
 	for _, eng := range engines {
@@ -60,18 +41,8 @@ func TestProcessBytesDigestMatchesFile(t *testing.T) {
 				var mem bytes.Buffer
 				rb, errB := eng.e.ProcessBytesDigest(ctx, data, &mem)
 
-				in, err := os.Open(src)
-				if err != nil {
-					t.Fatal(err)
-				}
 				outPath := filepath.Join(tmp, "out.dcm")
-				out, err := os.Create(outPath)
-				if err != nil {
-					t.Fatal(err)
-				}
-				rf, errF := eng.e.ProcessFileDigest(ctx, in, out)
-				in.Close()
-				out.Close()
+				rf, errF := processFileDigest(t, eng.e, src, outPath)
 				if (errB == nil) != (errF == nil) || errB != nil && errB.Error() != errF.Error() {
 					t.Errorf("%s: bytes error %v, file error %v", rel, errB, errF)
 					continue
@@ -124,6 +95,60 @@ func TestProcessBytesDigestMatchesFile(t *testing.T) {
 			t.Logf("%d files, %d written, %d cleaned, %d withheld", len(files), written, cleaned, withheld)
 		})
 	}
+}
+
+// namedEngine is an engine of a table-driven test.
+type namedEngine struct {
+	name string
+	e    *deid.Engine
+}
+
+// corpusEngines returns the engines the corpus-wide tests run: the basic
+// profile, and one that also cleans a rectangle of every 512×512 and
+// 64×64 image (native and RLE cleaning).
+func corpusEngines(t *testing.T) []namedEngine {
+	t.Helper()
+	p, err := deid.DecodeProfile(strings.NewReader(`{"cleanPixels":[{"rows":512,"columns":512,"rects":[[0,0,100,20]]},{"rows":64,"columns":64,"rects":[[1,1,5,5]]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []namedEngine{
+		{"Basic", mustEngine(t, 0, nil)},
+		{"CleanPixelData", mustEngine(t, deid.Options(0).With(deid.CleanPixelData), p)},
+	}
+}
+
+// corpusFiles lists the regular files under dir.
+func corpusFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			files = append(files, path)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+// processFileDigest runs ProcessFileDigest from the file src to a new
+// file out.
+func processFileDigest(t *testing.T, e *deid.Engine, src, out string) (deid.FileResult, error) {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	return e.ProcessFileDigest(context.Background(), in, f)
 }
 
 // processTo runs ProcessFileTo on src, its output created at out, and
@@ -201,13 +226,8 @@ func FuzzProcessBytesDigest(f *testing.F) {
 // engine, and must not change while other files are processed.
 func TestCountsIndependentOfOtherFiles(t *testing.T) {
 	dir := testenv.DICOMDir(t)
-	var files []string
-	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() && strings.HasSuffix(path, ".dcm") {
-			files = append(files, path)
-		}
-		return err
-	})
+	files := slices.DeleteFunc(corpusFiles(t, dir), func(path string) bool { return !strings.HasSuffix(path, ".dcm") })
+	counted := 0
 	run := func(e *deid.Engine, path string) map[string]map[string]int {
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -215,6 +235,9 @@ func TestCountsIndependentOfOtherFiles(t *testing.T) {
 		}
 		var out bytes.Buffer
 		r, _ := e.ProcessBytesDigest(context.Background(), data, &out)
+		if len(r.Counts) > 0 {
+			counted++
+		}
 		return r.Counts
 	}
 	clone := func(c map[string]map[string]int) map[string]map[string]int {
@@ -239,5 +262,8 @@ func TestCountsIndependentOfOtherFiles(t *testing.T) {
 		if !reflect.DeepEqual(again, first[f]) || !reflect.DeepEqual(fresh, first[f]) || !reflect.DeepEqual(kept[f], first[f]) {
 			t.Errorf("%s: counts first %v, again %v, by a fresh engine %v, first result now %v", f, first[f], again, fresh, kept[f])
 		}
+	}
+	if counted == 0 {
+		t.Fatalf("no action counted in %d corpus files: nothing was compared", len(files))
 	}
 }

@@ -7,13 +7,10 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
-	"github.com/ethos-imaging/ethos/deid"
 	"github.com/ethos-imaging/ethos/dicom"
 	"github.com/ethos-imaging/ethos/dicom/tag"
 	"github.com/ethos-imaging/ethos/internal/testenv"
@@ -82,30 +79,11 @@ func pixelSum(tb testing.TB, b []byte) string {
 // exactly when the pixels were not cleaned.
 func TestPixelDigests(t *testing.T) {
 	dir := testenv.DICOMDir(t)
-	p, err := deid.DecodeProfile(strings.NewReader(`{"cleanPixels":[{"rows":512,"columns":512,"rects":[[0,0,100,20]]},{"rows":64,"columns":64,"rects":[[1,1,5,5]]}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	engines := []struct {
-		name string
-		e    *deid.Engine
-	}{
-		{"Basic", mustEngine(t, 0, nil)},
-		{"CleanPixelData", mustEngine(t, deid.Options(0).With(deid.CleanPixelData), p)},
-	}
+	engines := corpusEngines(t)
 	for _, e := range engines {
 		e.e.PixelDigests = true
 	}
-	var files []string
-	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			files = append(files, path)
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	files := corpusFiles(t, dir)
 	tmp := t.TempDir()
 	ctx := context.Background()
 	deflated := 0
@@ -123,18 +101,7 @@ func TestPixelDigests(t *testing.T) {
 				if err != nil || rb.Quarantine || rb.Skip {
 					continue
 				}
-				in, err := os.Open(src)
-				if err != nil {
-					t.Fatal(err)
-				}
-				outPath := filepath.Join(tmp, "out.dcm")
-				out, err := os.Create(outPath)
-				if err != nil {
-					t.Fatal(err)
-				}
-				rf, err := eng.e.ProcessFileDigest(ctx, in, out)
-				in.Close()
-				out.Close()
+				rf, err := processFileDigest(t, eng.e, src, filepath.Join(tmp, "out.dcm"))
 				if err != nil {
 					t.Fatalf("%s: file path: %v", rel, err)
 				}

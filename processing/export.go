@@ -2,9 +2,7 @@ package processing
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/csv"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -199,12 +197,11 @@ func (d *Datasets) Export(ctx context.Context, c *Caller, versionID, dir string,
 	}()
 	res := &ExportResult{Dir: dir, VersionID: m.Version, DUAID: pl.dec.DUAID, Weights: m.Weights}
 	for _, e := range m.Entries {
-		n, err := d.writeVerified(ctx, filepath.Join(tmp, filepath.FromSlash(e.Path)), pl.blobOf[e.ID], e.SHA256)
-		if err != nil {
+		if err := d.writeVerified(ctx, filepath.Join(tmp, filepath.FromSlash(e.Path)), pl.blobOf[e.ID], e); err != nil {
 			return nil, fmt.Errorf("export entry %s: %w", e.ID, err)
 		}
 		res.Files++
-		res.Bytes += n
+		res.Bytes += e.Size
 	}
 	if err := writeSynced(filepath.Join(tmp, "manifest.json"), func(w io.Writer) error { return writeManifestJSON(w, m) }); err != nil {
 		return nil, err
@@ -234,32 +231,14 @@ func writeManifestJSON(w io.Writer, m *exportManifest) error {
 	return enc.Encode(m)
 }
 
-// writeVerified decrypts one blob to path and checks its SHA-256.
-func (d *Datasets) writeVerified(ctx context.Context, path string, ref ethos.BlobRef, want string) (int64, error) {
+// writeVerified decrypts one blob to path, checking its size and SHA-256
+// against the manifest entry as it is copied (copyVerified, as for a tar
+// export).
+func (d *Datasets) writeVerified(ctx context.Context, path string, ref ethos.BlobRef, e exportEntry) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return 0, err
-	}
-	rc, err := d.Blobs.Open(ctx, ref)
-	if err != nil {
-		return 0, err
-	}
-	defer rc.Close()
-	var n int64
-	var sum string
-	err = writeSynced(path, func(w io.Writer) error {
-		h := sha256.New()
-		var err error
-		n, err = io.Copy(io.MultiWriter(w, h), rc)
-		sum = hex.EncodeToString(h.Sum(nil))
 		return err
-	})
-	if err != nil {
-		return 0, err
 	}
-	if sum != want {
-		return 0, fmt.Errorf("content hash %.12s does not match the manifest's %.12s", sum, want)
-	}
-	return n, nil
+	return writeSynced(path, func(w io.Writer) error { return d.copyVerified(ctx, w, ref, e) })
 }
 
 func writeSynced(path string, fill func(io.Writer) error) error {

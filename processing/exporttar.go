@@ -97,12 +97,20 @@ func (d *Datasets) copyVerified(ctx context.Context, w io.Writer, ref ethos.Blob
 	}
 	defer rc.Close()
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(rc, e.Size+1))
+	// Exactly the manifest's size goes to w (a tar entry takes no more),
+	// then one byte more is asked for.
+	n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(rc, e.Size))
 	if err != nil {
 		return err
 	}
 	if n != e.Size {
 		return ethos.Errorf(ethos.EINTERNAL, "stored file is %d bytes, the manifest says %d", n, e.Size)
+	}
+	var one [1]byte
+	if _, err := io.ReadFull(rc, one[:]); err == nil {
+		return ethos.Errorf(ethos.EINTERNAL, "stored file is longer than the %d bytes the manifest says", e.Size)
+	} else if err != io.EOF {
+		return err
 	}
 	if sum := hex.EncodeToString(h.Sum(nil)); sum != e.SHA256 {
 		return ethos.Errorf(ethos.EINTERNAL, "content hash %.12s does not match the manifest's %.12s", sum, e.SHA256)

@@ -2,6 +2,7 @@ package processing
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -115,6 +116,20 @@ func (r *Runner) progressEvery() time.Duration {
 	return 2 * time.Second
 }
 
+func (r *Runner) wait() time.Duration {
+	if r.Wait > 0 {
+		return r.Wait
+	}
+	return 2 * time.Second
+}
+
+func (r *Runner) keep() int {
+	if r.Keep > 0 {
+		return r.Keep
+	}
+	return 100
+}
+
 // Interrupted is the reason a job cut off by its server's stop is failed
 // with.
 const Interrupted = "the server stopped during the run; nothing was recorded; start the run again"
@@ -190,7 +205,7 @@ func specHash(spec ethos.ProcessingSpec, cfg *deid.Config, keys *deid.Keys) stri
 		Key        string  `json:"key"`
 		Threshold  float64 `json:"threshold"`
 		Confidence float64 `json:"confidence"`
-	}{cmpOr(spec.ProfileName, "basic"), cfg.Hash(), keys.Fingerprint(), spec.Threshold, spec.Confidence})
+	}{cmp.Or(spec.ProfileName, "basic"), cfg.Hash(), keys.Fingerprint(), spec.Threshold, spec.Confidence})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
@@ -300,11 +315,7 @@ func (r *Runner) StartProcessingRun(ctx context.Context, who ethos.AccessRequest
 		}
 		row := j.job
 		r.finished = append(r.finished, j.job.ID)
-		keep := r.Keep
-		if keep <= 0 {
-			keep = 100
-		}
-		for len(r.finished) > keep {
+		for len(r.finished) > r.keep() {
 			delete(r.jobs, r.finished[0])
 			r.finished = r.finished[1:]
 		}
@@ -320,11 +331,7 @@ func (r *Runner) StartProcessingRun(ctx context.Context, who ethos.AccessRequest
 			}
 		}
 	})
-	wait := r.Wait
-	if wait <= 0 {
-		wait = 2 * time.Second
-	}
-	t := time.NewTimer(wait)
+	t := time.NewTimer(r.wait())
 	defer t.Stop()
 	select {
 	case <-j.done:

@@ -32,6 +32,24 @@ func (b *blockingAuditor) Record(ctx context.Context, e ethos.AuditEvent) error 
 	return nil
 }
 
+// finishedJob polls r for the job until it is no longer running (at most
+// ten seconds), and returns it as last read.
+func finishedJob(t *testing.T, r *processing.Runner, projectID, id string) *ethos.ProcessingJob {
+	t.Helper()
+	var j *ethos.ProcessingJob
+	for range 1000 {
+		var err error
+		if j, err = r.ProcessingJob(context.Background(), projectID, id); err != nil {
+			t.Fatal(err)
+		}
+		if j.State != ethos.JobRunning {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return j
+}
+
 func TestRunner(t *testing.T) {
 	ctx := context.Background()
 	f := setup(t, "canary/shard0/ct_00000.dcm", "canary/shard1/ct_00001.dcm", "canary/shard0/mr_00002.dcm", "pydicom/CT_small.dcm")
@@ -82,16 +100,7 @@ func TestRunner(t *testing.T) {
 			t.Errorf("row's counts %d of %d, want 4 of 4 written while running", row.Done, row.Total)
 		}
 		close(a.release)
-		var got *ethos.ProcessingJob
-		for range 1000 {
-			if got, err = r.ProcessingJob(ctx, f.project.ID, j.ID); err != nil {
-				t.Fatal(err)
-			}
-			if got.State != ethos.JobRunning {
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		got := finishedJob(t, r, f.project.ID, j.ID)
 		if got.State != ethos.JobDone || got.Done != 4 || got.Total != 4 || got.Run == nil || got.Run.ID != j.ID {
 			t.Fatalf("job %+v", got)
 		}
@@ -102,16 +111,7 @@ func TestRunner(t *testing.T) {
 		// Another runner (another server process, or this one after a
 		// restart) answers from the row.
 		other := newRunner(t, a, time.Minute)
-		var row *ethos.ProcessingJob
-		for range 1000 {
-			if row, err = other.ProcessingJob(ctx, f.project.ID, j.ID); err != nil {
-				t.Fatal(err)
-			}
-			if row.State != ethos.JobRunning {
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		row := finishedJob(t, other, f.project.ID, j.ID)
 		if row.State != ethos.JobDone || row.RunID != j.ID || row.Done != 4 || row.FinishedAt.IsZero() || row.Run != nil {
 			t.Errorf("stored job %+v", row)
 		}

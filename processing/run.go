@@ -2,6 +2,7 @@ package processing
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -153,9 +154,9 @@ func (p *Processor) Run(ctx context.Context, req *Request) (*ethos.ProcessingRun
 	engine.Software = p.Software
 	engine.PixelDigests = true // the pixel check (checkPixels)
 	run := &ethos.ProcessingRun{
-		ID: cmpOr(req.RunID, ethos.NewID("prc")), ProjectID: req.Project.ID, StartedBy: req.Access.UserID, StartedAt: started,
+		ID: cmp.Or(req.RunID, ethos.NewID("prc")), ProjectID: req.Project.ID, StartedBy: req.Access.UserID, StartedAt: started,
 		Software: p.Software, KeyFingerprint: req.Keys.Fingerprint(),
-		Profile: ethos.ProcessingProfile{Standard: "DICOM PS3.15 Annex E", Name: cmpOr(req.Profile, "basic"),
+		Profile: ethos.ProcessingProfile{Standard: "DICOM PS3.15 Annex E", Name: cmp.Or(req.Profile, "basic"),
 			Options: optionNames(req.Config.Options), Hash: req.Config.Hash()},
 		Actions: map[string]int{}, TagActions: map[string]map[string]int{},
 	}
@@ -279,13 +280,6 @@ func addCounts(run *ethos.ProcessingRun, counts map[string]map[string]int) {
 	}
 }
 
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
-
 func optionNames(o deid.Options) []string {
 	names := []string{}
 	for _, x := range o.List() {
@@ -340,6 +334,29 @@ func (p *Processor) one(ctx context.Context, e *deid.Engine, dir string, i int, 
 	return p.oneStaged(ctx, e, dir, i, in)
 }
 
+// newItem is the record item of in before it is de-identified.
+func newItem(in *ethos.Instance) *ethos.ProcessingItem {
+	return &ethos.ProcessingItem{InstanceID: in.ID, Subject: in.Subject, Modality: in.Modality, BodyPart: in.BodyPart}
+}
+
+// withheld fills it from the engine's result for an instance the engine
+// did not refuse. It reports whether the engine withheld the instance
+// (quarantined or skipped: it is then complete); otherwise it is a
+// written item, to be checked and stored.
+func withheld(it *ethos.ProcessingItem, res *deid.FileResult) bool {
+	it.InputSHA256, it.Group = res.InputSHA256, res.Group
+	if res.Skip || res.Quarantine {
+		it.Status, it.Reasons = ethos.ItemQuarantined, slices.Clone(res.Reasons)
+		if len(it.Reasons) == 0 {
+			it.Reasons = []string{"skipped by the engine"}
+		}
+		return true
+	}
+	it.Status, it.OutputSHA256, it.OutputName = ethos.ItemWritten, res.OutputSHA256, res.Name
+	_, it.PixelCleaned = res.Counts["(7FE0,0010)"]
+	return false
+}
+
 // oneInMemory is one for an instance held in memory: the decrypted input
 // is read into a buffer of its recorded size, the engine writes the
 // output to a buffer, the pixel check and the output's description parse
@@ -353,7 +370,7 @@ func (p *Processor) oneInMemory(ctx context.Context, e *deid.Engine, in *ethos.I
 	data := *inBuf
 	out := &sliceWriter{buf: getBuf(0)}
 	defer func() { putBuf(out.buf) }()
-	it = &ethos.ProcessingItem{InstanceID: in.ID, Subject: in.Subject, Modality: in.Modality, BodyPart: in.BodyPart}
+	it = newItem(in)
 	res, err := e.ProcessBytesDigest(ctx, data, out)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -365,16 +382,9 @@ func (p *Processor) oneInMemory(ctx context.Context, e *deid.Engine, in *ethos.I
 		it.Status, it.InputSHA256, it.Reasons = ethos.ItemQuarantined, res.InputSHA256, []string{"engine: " + err.Error()}
 		return it, nil, nil
 	}
-	it.InputSHA256, it.Group = res.InputSHA256, res.Group
-	if res.Skip || res.Quarantine {
-		it.Status, it.Reasons = ethos.ItemQuarantined, slices.Clone(res.Reasons)
-		if len(it.Reasons) == 0 {
-			it.Reasons = []string{"skipped by the engine"}
-		}
+	if withheld(it, &res) {
 		return it, nil, nil
 	}
-	it.Status, it.OutputSHA256, it.OutputName = ethos.ItemWritten, res.OutputSHA256, res.Name
-	_, it.PixelCleaned = res.Counts["(7FE0,0010)"]
 	outData := *out.buf
 	if p.tamper != nil {
 		res.OutputPixelSHA256 = p.tamper(outData)
@@ -389,9 +399,10 @@ func (p *Processor) oneInMemory(ctx context.Context, e *deid.Engine, in *ethos.I
 	describe(outFile, it)
 	// Verified: store the output now, under the input's subject key (see
 	// oneStaged on outputs stored before a run fails).
-	var outR io.Reader = unreadBytes{bytes.NewReader(outData), outData}
+	ub := unreadBytes{bytes.NewReader(outData), outData}
+	var outR io.Reader = ub
 	if sum := p.outputSum(res.OutputSHA256); sum != nil {
-		outR = knownUnread{unreadBytes{bytes.NewReader(outData), outData}, sum}
+		outR = knownUnread{ub, sum}
 	}
 	ref, err := p.putBlob(ctx, in.Subject, outR)
 	if err != nil {
@@ -486,7 +497,7 @@ func (p *Processor) oneStaged(ctx context.Context, e *deid.Engine, dir string, i
 		return nil, nil, err
 	}
 	defer fout.Close()
-	it = &ethos.ProcessingItem{InstanceID: in.ID, Subject: in.Subject, Modality: in.Modality, BodyPart: in.BodyPart}
+	it = newItem(in)
 	res, err := e.ProcessFileDigest(ctx, fin, fout)
 	if err != nil {
 		// The engine refused the file (malformed beyond repair): the
@@ -500,17 +511,10 @@ func (p *Processor) oneStaged(ctx context.Context, e *deid.Engine, dir string, i
 		os.Remove(outPath)
 		return it, nil, nil
 	}
-	it.InputSHA256, it.Group = res.InputSHA256, res.Group
-	if res.Skip || res.Quarantine {
-		it.Status, it.Reasons = ethos.ItemQuarantined, slices.Clone(res.Reasons)
-		if len(it.Reasons) == 0 {
-			it.Reasons = []string{"skipped by the engine"}
-		}
+	if withheld(it, &res) {
 		os.Remove(outPath)
 		return it, nil, nil
 	}
-	it.Status, it.OutputSHA256, it.OutputName = ethos.ItemWritten, res.OutputSHA256, res.Name
-	_, it.PixelCleaned = res.Counts["(7FE0,0010)"]
 	if p.tamper != nil {
 		b, err := os.ReadFile(outPath)
 		if err != nil {
@@ -568,7 +572,7 @@ func fileSHA256(path string) (string, error) {
 }
 
 // checkPixels is the pixel integrity check of a written output
-// (QC-PRO-2), the same for instances in memory and staged ones: unless
+// (QC-PRO-1), the same for instances in memory and staged ones: unless
 // Clean Pixel Data changed the pixels, the output's pixel data must be
 // the input's. The engine hashed the pixel data values of both as it
 // copied them (deid.FileResult.InputPixelSHA256, OutputPixelSHA256), so

@@ -133,7 +133,7 @@ func updateSubjectSets(ctx context.Context, tx *sql.Tx, srcs []int64) error {
 			args = append(args, id)
 		}
 		args = append(args, relCodes[ethos.RelWasDerivedFrom], string(ethos.LineageDatasetVersion))
-		q := "WITH RECURSIVE down(n) AS (SELECT id FROM lineage_nodes WHERE id IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ") + ")" +
+		q := "WITH RECURSIVE down(n) AS (SELECT id FROM lineage_nodes WHERE id IN (" + placeholders(len(chunk)) + ")" +
 			" UNION SELECT e.src FROM lineage_edges e JOIN down ON e.dst = down.n AND e.rel = ?)" +
 			" SELECT down.n FROM down JOIN lineage_nodes k ON k.id = down.n WHERE k.kind = ?"
 		rows, err := tx.QueryContext(ctx, q, args...)
@@ -341,7 +341,7 @@ func (s *LineageService) subjectsBehind(ctx context.Context, n ethos.LineageNode
 	}
 	for chunk := range slices.Chunk(datasets, 2*nodeBatch) {
 		rows, err := s.db.db.QueryContext(ctx, "SELECT ln.ref FROM lineage_subject_sets ss JOIN lineage_nodes ln ON ln.id = ss.subject WHERE ss.node IN ("+
-			strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")+")", chunk...)
+			placeholders(len(chunk))+")", chunk...)
 		if err != nil {
 			return nil, fmt.Errorf("subjects behind %s: %w", n, err)
 		}
@@ -381,7 +381,7 @@ func (s *LineageService) LineageEdges(ctx context.Context, nodes []ethos.Lineage
 	type key struct{ src, rel, dst int64 }
 	found := map[key]int64{}
 	for chunk := range slices.Chunk(list, 2*nodeBatch) {
-		in := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ") + ")"
+		in := "(" + placeholders(len(chunk)) + ")"
 		for _, col := range []string{"src", "dst"} {
 			rows, err := s.db.db.QueryContext(ctx, "SELECT src, rel, dst, at FROM lineage_edges WHERE "+col+" IN "+in, chunk...)
 			if err != nil {
@@ -417,7 +417,7 @@ func (s *LineageService) LineageEdges(ctx context.Context, nodes []ethos.Lineage
 		}
 	}
 	for chunk := range slices.Chunk(unknown, 2*nodeBatch) {
-		rows, err := s.db.db.QueryContext(ctx, "SELECT id, kind, ref FROM lineage_nodes WHERE id IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")+")", chunk...)
+		rows, err := s.db.db.QueryContext(ctx, "SELECT id, kind, ref FROM lineage_nodes WHERE id IN ("+placeholders(len(chunk))+")", chunk...)
 		if err != nil {
 			return nil, fmt.Errorf("read lineage nodes: %w", err)
 		}

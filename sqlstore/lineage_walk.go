@@ -98,7 +98,7 @@ func groupConds(ids []int64, col string, yield func(where string, args []any, ex
 		for i, id := range chunk {
 			args[i] = id
 		}
-		if err := yield(col+" IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")+")", args, true); err != nil {
+		if err := yield(col+" IN ("+placeholders(len(chunk))+")", args, true); err != nil {
 			return err
 		}
 	}
@@ -223,11 +223,7 @@ func (s *LineageService) pageWalk(ctx context.Context, start int64, up bool, wal
 // ofKinds keeps the nodes of ids (sorted) whose kind is among kinds, in
 // order.
 func (s *LineageService) ofKinds(ctx context.Context, ids []int64, kinds []ethos.LineageKind) ([]int64, error) {
-	kindCond := " AND kind IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(kinds)), ", ") + ")"
-	var kindArgs []any
-	for _, k := range kinds {
-		kindArgs = append(kindArgs, string(k))
-	}
+	kindCond, kindArgs := kindFilter(kinds)
 	keep := map[int64]bool{}
 	err := groupConds(ids, "id", func(where string, args []any, _ bool) error {
 		return s.scanIDs(ctx, "id", "lineage_nodes WHERE "+where+kindCond, append(args, kindArgs...), func(id int64) { keep[id] = true })
@@ -244,14 +240,7 @@ func (s *LineageService) ofKinds(ctx context.Context, ids []int64, kinds []ethos
 // node numbers back.
 func (s *LineageService) nameNodes(ctx context.Context, ids []int64, kinds []ethos.LineageKind) ([]ethos.LineageNode, error) {
 	slices.Sort(ids)
-	kindCond := ""
-	var kindArgs []any
-	if len(kinds) > 0 {
-		kindCond = " AND kind IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(kinds)), ", ") + ")"
-		for _, k := range kinds {
-			kindArgs = append(kindArgs, string(k))
-		}
-	}
+	kindCond, kindArgs := kindFilter(kinds)
 	var want map[int64]bool // built only when a range has gaps
 	out := make([]ethos.LineageNode, 0, len(ids))
 	err := groupConds(ids, "id", func(where string, args []any, exact bool) error {
@@ -278,6 +267,24 @@ func (s *LineageService) nameNodes(ctx context.Context, ids []int64, kinds []eth
 	}
 	sortNodes(out)
 	return out, nil
+}
+
+// placeholders is n "?" parameters, comma separated (for an IN list).
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// kindFilter is the condition on lineage_nodes.kind that keeps kinds
+// (" AND kind IN (…)", with its arguments); none when kinds is empty.
+func kindFilter(kinds []ethos.LineageKind) (string, []any) {
+	if len(kinds) == 0 {
+		return "", nil
+	}
+	args := make([]any, len(kinds))
+	for i, k := range kinds {
+		args[i] = string(k)
+	}
+	return " AND kind IN (" + placeholders(len(kinds)) + ")", args
 }
 
 // sortNodes sorts nodes by kind and ref: into a bucket per kind (a walk

@@ -189,8 +189,12 @@ func (s *ProcessingJobService) SettleStaleProcessingJobs(ctx context.Context, be
 		return nil, err
 	}
 	out := make([]*ethos.ProcessingJob, 0, len(ids))
-	for _, id := range ids {
-		rows, err := s.db.db.QueryContext(ctx, `SELECT `+jobColumns+` FROM processing_jobs WHERE id = ?`, id)
+	for chunk := range slices.Chunk(ids, 2*nodeBatch) {
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := s.db.db.QueryContext(ctx, `SELECT `+jobColumns+` FROM processing_jobs WHERE id IN (`+placeholders(len(chunk))+`) ORDER BY id`, args...)
 		if err != nil {
 			return nil, err
 		}
