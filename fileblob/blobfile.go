@@ -113,16 +113,12 @@ func (b *blobFile) open() error {
 		p := filepath.Join(b.dir, ".put-"+hex.EncodeToString(name[:]))
 		flag := os.O_WRONLY | os.O_CREATE | os.O_EXCL
 		f, err := os.OpenFile(p, flag|oDirectIf(b.direct), 0o600)
-		if err != nil && b.direct && !errors.Is(err, fs.ErrExist) && !errors.Is(err, fs.ErrPermission) {
-			// The file system refuses O_DIRECT (tmpfs, some FUSE): write
-			// through the page cache.
-			b.direct = false
-			f, err = os.OpenFile(p, flag, 0o600)
-		}
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}
 		if known && errors.Is(err, fs.ErrNotExist) {
+			// The key directory was removed behind the store: make it
+			// again (and keep direct I/O, which was not what failed).
 			b.dirs.Delete(b.dir)
 			known = false
 			if b.newDir, err = mkdir(b.dir); err != nil {
@@ -130,6 +126,15 @@ func (b *blobFile) open() error {
 			}
 			b.dirs.Store(b.dir, true)
 			continue
+		}
+		if err != nil && b.direct && !errors.Is(err, fs.ErrPermission) {
+			// The file system refuses O_DIRECT (tmpfs, some FUSE): write
+			// through the page cache.
+			b.direct = false
+			f, err = os.OpenFile(p, flag, 0o600)
+			if errors.Is(err, fs.ErrExist) {
+				continue
+			}
 		}
 		if err != nil {
 			return err
