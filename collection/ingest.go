@@ -419,7 +419,11 @@ func (c *Committer) run() {
 		if c.ctx.Err() != nil {
 			continue // failed: drain what was submitted, commit nothing
 		}
-		res, err := c.g.Commit(c.ctx, groups...)
+		// A commit once begun is not cut short by a cancellation (a
+		// worker's failure, a client gone): cut between the instance
+		// transaction and the audit append it would leave records that no
+		// audit event accounts for. No further commit starts after one.
+		res, err := c.g.Commit(context.WithoutCancel(c.ctx), groups...)
 		for i := 0; err == nil && i < len(groups); i++ {
 			err = c.deliver(groups[i], res[i])
 		}
