@@ -63,7 +63,6 @@ type blobFile struct {
 	// inflight, when not nil, delivers the result of the background write
 	// of the buffer that is now alt; alt is not touched until it has.
 	inflight chan error
-	n        int64 // bytes handed to the file so far
 }
 
 // newBlobFile prepares a temporary file in dir for a blob whose segments
@@ -254,15 +253,13 @@ func (b *blobFile) writeFinal() error {
 // background write is waited for before the next).
 func (b *blobFile) write(p []byte) error {
 	m, err := b.f.Write(p)
-	b.n += int64(m)
 	if err != nil && b.direct && m == 0 && isInvalid(err) {
 		// Accepted at open, refused on write: fall back to the page cache.
 		if err := setDirect(b.f, false); err != nil {
 			return err
 		}
 		b.direct = false
-		m, err = b.f.Write(p)
-		b.n += int64(m)
+		_, err = b.f.Write(p)
 	}
 	return err
 }
