@@ -182,13 +182,14 @@ func (g *Ingester) IngestBytes(ctx context.Context, b *Batch, source string, dat
 	return &Result{Instance: saved}, nil
 }
 
-// Item is one instance of IngestBatch: its source (as Ingest's) and its
-// bytes, which are not kept after IngestBatch returns. Instead of Data an
-// item may have Load, which IngestBatch calls just before it decides the
-// item; the bytes Load returns need to stay valid only until IngestBatch
-// calls the next item's Load or returns, so a caller can read every file of
-// a batch into one reused buffer (memory of one file, not of the batch).
-// A Load error ends the batch with that error.
+// Item is one instance of IngestBatch or Prepare: its source (as
+// Ingest's) and its bytes, which are not kept after they return (a
+// prepared group waiting for its Commit holds only ciphertext). Instead of
+// Data an item may have Load, which is called just before the item is
+// decided; the bytes Load returns need to stay valid only until the next
+// item's Load or the return, so a caller can read every file of a batch
+// into one reused buffer (memory of one file, not of the batch). A Load
+// error ends the batch with that error.
 type Item struct {
 	Source string
 	Data   []byte
@@ -419,7 +420,11 @@ func (c *Committer) run() {
 		if c.ctx.Err() != nil {
 			continue // failed: drain what was submitted, commit nothing
 		}
-		res, err := c.g.Commit(c.ctx, groups...)
+		// A commit once begun is not cut short by a cancellation (a
+		// worker's failure, a client gone): cut between the instance
+		// transaction and the audit append it would leave records that no
+		// audit event accounts for. No further commit starts after one.
+		res, err := c.g.Commit(context.WithoutCancel(c.ctx), groups...)
 		for i := 0; err == nil && i < len(groups); i++ {
 			err = c.deliver(groups[i], res[i])
 		}
@@ -761,6 +766,6 @@ func (s *Service) IngestInstances(ctx context.Context, projectID string, who eth
 	return out, nil
 }
 
-// BatchSize is the number of instances a Service groups into one
-// IngestBatch.
+// BatchSize is the number of instances a Service prepares as one group
+// (a Committer may commit several groups together).
 const BatchSize = 32

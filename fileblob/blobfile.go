@@ -63,7 +63,6 @@ type blobFile struct {
 	// inflight, when not nil, delivers the result of the background write
 	// of the buffer that is now alt; alt is not touched until it has.
 	inflight chan error
-	n        int64 // bytes handed to the file so far
 }
 
 // newBlobFile prepares a temporary file in dir for a blob whose segments
@@ -113,16 +112,12 @@ func (b *blobFile) open() error {
 		p := filepath.Join(b.dir, ".put-"+hex.EncodeToString(name[:]))
 		flag := os.O_WRONLY | os.O_CREATE | os.O_EXCL
 		f, err := os.OpenFile(p, flag|oDirectIf(b.direct), 0o600)
-		if err != nil && b.direct && !errors.Is(err, fs.ErrExist) && !errors.Is(err, fs.ErrPermission) {
-			// The file system refuses O_DIRECT (tmpfs, some FUSE): write
-			// through the page cache.
-			b.direct = false
-			f, err = os.OpenFile(p, flag, 0o600)
-		}
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}
 		if known && errors.Is(err, fs.ErrNotExist) {
+			// The key directory was removed behind the store: make it
+			// again (and keep direct I/O, which was not what failed).
 			b.dirs.Delete(b.dir)
 			known = false
 			if b.newDir, err = mkdir(b.dir); err != nil {
@@ -130,6 +125,15 @@ func (b *blobFile) open() error {
 			}
 			b.dirs.Store(b.dir, true)
 			continue
+		}
+		if err != nil && b.direct && !errors.Is(err, fs.ErrPermission) {
+			// The file system refuses O_DIRECT (tmpfs, some FUSE): write
+			// through the page cache.
+			b.direct = false
+			f, err = os.OpenFile(p, flag, 0o600)
+			if errors.Is(err, fs.ErrExist) {
+				continue
+			}
 		}
 		if err != nil {
 			return err
@@ -249,15 +253,13 @@ func (b *blobFile) writeFinal() error {
 // background write is waited for before the next).
 func (b *blobFile) write(p []byte) error {
 	m, err := b.f.Write(p)
-	b.n += int64(m)
 	if err != nil && b.direct && m == 0 && isInvalid(err) {
 		// Accepted at open, refused on write: fall back to the page cache.
 		if err := setDirect(b.f, false); err != nil {
 			return err
 		}
 		b.direct = false
-		m, err = b.f.Write(p)
-		b.n += int64(m)
+		_, err = b.f.Write(p)
 	}
 	return err
 }

@@ -470,14 +470,18 @@ func (s *Store) put(ctx context.Context, subject ethos.SubjectKey, r io.Reader, 
 		// The plaintext is sealed: what is left (the last write, the
 		// rename, the checks) needs only the staging buffer, and runs in
 		// the background while the caller goes on with its next blob.
-		// Flush waits for it; Open, Delete and a later Put of the same
-		// address wait for it too, so the blob reads as stored once
-		// PutDeferred returns.
+		// Flush waits for it; Open, Delete and a later durable Put of
+		// the same address wait for it too, so the blob reads as stored
+		// once PutDeferred returns.
 		s.startFinish(final, ref, func() error {
 			return s.finish(context.WithoutCancel(ctx), bf, ref, k.ID, false)
 		})
 		return ref, nil
 	}
+	// A deferred put of the same address still completing could rename
+	// its unsynced file over the one this Put syncs: let it finish first
+	// (its failure is its own caller's, reported by a Flush).
+	s.awaitFinishing(final, false)
 	if err := s.finish(ctx, bf, ref, k.ID, true); err != nil {
 		return ethos.BlobRef{}, err
 	}

@@ -158,6 +158,15 @@ func report(corpus, work string, copies, bigMB, rounds int) error {
 	}
 	n := copies * len(files)
 	run("sync")
+	// putFile puts copy c of corpus file i, read from src, with put.
+	putFile := func(put func(context.Context, ethos.SubjectKey, io.Reader) (ethos.BlobRef, error), c, i int) (ethos.BlobRef, error) {
+		in, err := os.Open(filepath.Join(src, fmt.Sprint(c), fmt.Sprintf("%03d.dcm", i)))
+		if err != nil {
+			return ethos.BlobRef{}, err
+		}
+		defer in.Close()
+		return put(ctx, subject(c), in)
+	}
 
 	var cp, cpSync, put, parPut, get, getDiscard, deferred, deferredBuf sample
 	for r := range rounds {
@@ -190,14 +199,8 @@ func report(corpus, work string, copies, bigMB, rounds int) error {
 		refs := make([]ethos.BlobRef, 0, n)
 		t0, c0 = time.Now(), cpuTime()
 		for c := range copies {
-			sub := subject(c)
 			for i := range files {
-				in, err := os.Open(filepath.Join(src, fmt.Sprint(c), fmt.Sprintf("%03d.dcm", i)))
-				if err != nil {
-					return err
-				}
-				ref, err := s.Put(ctx, sub, in)
-				in.Close()
+				ref, err := putFile(s.Put, c, i)
 				if err != nil {
 					return err
 				}
@@ -220,15 +223,8 @@ func report(corpus, work string, copies, bigMB, rounds int) error {
 			ds.BufferedIO = buffered
 			t0, c0 = time.Now(), cpuTime()
 			for c := range copies {
-				sub := subject(c)
 				for i := range files {
-					in, err := os.Open(filepath.Join(src, fmt.Sprint(c), fmt.Sprintf("%03d.dcm", i)))
-					if err != nil {
-						return err
-					}
-					_, err = ds.PutDeferred(ctx, sub, in)
-					in.Close()
-					if err != nil {
+					if _, err := putFile(ds.PutDeferred, c, i); err != nil {
 						return err
 					}
 				}
@@ -241,6 +237,8 @@ func report(corpus, work string, copies, bigMB, rounds int) error {
 			} else {
 				deferred.addCPU(time.Since(t0), cpuTime()-c0)
 			}
+			os.RemoveAll(ddir)
+			run("sync")
 		}
 
 		// The same puts from 8 goroutines (an ingest pipeline's shape):
@@ -258,12 +256,7 @@ func report(corpus, work string, copies, bigMB, rounds int) error {
 		for range 8 {
 			wg.Go(func() {
 				for j := range jobs {
-					in, err := os.Open(filepath.Join(src, fmt.Sprint(j[0]), fmt.Sprintf("%03d.dcm", j[1])))
-					if err == nil {
-						_, err = ps.Put(ctx, subject(j[0]), in)
-						in.Close()
-					}
-					if err != nil {
+					if _, err := putFile(ps.Put, j[0], j[1]); err != nil {
 						select {
 						case errs <- err:
 						default:

@@ -272,9 +272,10 @@ func runIngest(ctx context.Context, env *Env, args []string) error {
 	g := &collection.Ingester{Instances: c.instances, Consents: c.consents, Blobs: c.blobs, Auditor: withBatchAudit(c.auditor), Decider: c.decider, Secret: c.secret}
 	batch := &collection.Batch{Project: p, Rules: rules, Access: access, RequestID: "cli-" + ethos.NewID("ing")}
 	// Walk first, then ingest groups of files with a few workers: parsing
-	// and sealing of one group overlap another's syncs. Each group is one
-	// group commit (collection.IngestBatch), and its lines are printed only
-	// once its blobs, instance records and audit events are all durable.
+	// and sealing of one group overlap another's syncs. Each group is
+	// prepared by a worker and committed by a collection.Committer (with
+	// the other groups ready at the same time), and its lines are printed
+	// only once its blobs, instance records and audit events are durable.
 	type job struct {
 		path, source string
 		size         int64
