@@ -41,6 +41,16 @@ func (s *syncCounting) PutDeferred(ctx context.Context, subject ethos.SubjectKey
 }
 
 func (s *syncCounting) Flush(ctx context.Context) error {
+	return s.flush(ctx, func() error { return s.Store.Flush(ctx) })
+}
+
+// FlushRefs is the flush a run uses (only its own puts judged).
+func (s *syncCounting) FlushRefs(ctx context.Context, refs []ethos.BlobRef) error {
+	return s.flush(ctx, func() error { return s.Store.FlushRefs(ctx, refs) })
+}
+
+// flush notes what was stored when the run flushed, then flushes.
+func (s *syncCounting) flush(ctx context.Context, flush func() error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_, n, err := s.f.runs.FindProcessingRuns(ctx, ethos.ProcessingRunFilter{})
@@ -52,7 +62,7 @@ func (s *syncCounting) Flush(ctx context.Context) error {
 		return s.failFlush
 	}
 	s.flushes++
-	return s.Store.Flush(ctx)
+	return flush()
 }
 
 func TestRunOutputsDurableBeforeRecord(t *testing.T) {

@@ -239,10 +239,8 @@ feed:
 	}
 	// Outputs stored without their own syncs become durable here, before
 	// the lineage and the record name them.
-	if d, ok := p.Blobs.(deferredBlobs); ok {
-		if err := d.Flush(ctx); err != nil {
-			return nil, fmt.Errorf("processing run: make outputs durable: %w", err)
-		}
+	if err := p.flushOutputs(ctx, run.Items); err != nil {
+		return nil, fmt.Errorf("processing run: make outputs durable: %w", err)
 	}
 	run.Bias = Bias(run.Items, req.Bias)
 	run.FinishedAt = p.now()
@@ -665,6 +663,33 @@ func (k knownUnread) PlainSHA256() []byte { return k.sum }
 type deferredBlobs interface {
 	PutDeferred(ctx context.Context, subject ethos.SubjectKey, r io.Reader) (ethos.BlobRef, error)
 	Flush(ctx context.Context) error
+}
+
+// refFlusher is a deferred blob store that flushes for one caller: it
+// fails only when one of that caller's puts failed, not when another
+// user of the same store (a STOW-RS ingest) had a put fail
+// (fileblob.Store.FlushRefs).
+type refFlusher interface {
+	FlushRefs(ctx context.Context, refs []ethos.BlobRef) error
+}
+
+// flushOutputs makes the run's outputs durable when the store deferred
+// their syncs, judging only this run's own puts where the store can.
+func (p *Processor) flushOutputs(ctx context.Context, items []ethos.ProcessingItem) error {
+	d, ok := p.Blobs.(deferredBlobs)
+	if !ok {
+		return nil
+	}
+	if f, ok := p.Blobs.(refFlusher); ok {
+		var refs []ethos.BlobRef
+		for _, it := range items {
+			if it.Output != nil {
+				refs = append(refs, *it.Output)
+			}
+		}
+		return f.FlushRefs(ctx, refs)
+	}
+	return d.Flush(ctx)
 }
 
 // putBlob stores an output. A store that defers syncs gets the output
