@@ -366,16 +366,3 @@ func syncPath(p string) error {
 	defer f.Close()
 	return f.Sync()
 }
-
-// replyError turns an error reply into an *ethos.Error.
-func replyError(resp *http.Response) error {
-	var e struct {
-		Error   string `json:"error"`
-		Message string `json:"message"`
-	}
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if json.Unmarshal(b, &e) != nil || e.Message == "" {
-		return ethos.Errorf(ethos.EINTERNAL, "server answered %s", resp.Status)
-	}
-	return ethos.Errorf(e.Error, "%s", e.Message)
-}
