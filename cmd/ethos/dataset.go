@@ -305,7 +305,7 @@ func datasetDatasheet(ctx context.Context, env *Env, args []string) error {
 		return err
 	} else if cl != nil {
 		var b bytes.Buffer
-		if err := cl.do(ctx, "GET", prjPath(*project)+"/dataset-versions/"+url.PathEscape(*version)+"/datasheet?format="+url.QueryEscape(*format), nil, &b); err != nil {
+		if err := cl.do(ctx, "GET", projectPath(*project, "/dataset-versions/"+url.PathEscape(*version)+"/datasheet?format="+url.QueryEscape(*format)), nil, &b); err != nil {
 			return err
 		}
 		if *out != "" {

@@ -28,13 +28,11 @@ import (
 // opening --data, and the server applies the access policy and audits as
 // for any other caller.
 
-func prjPath(project string) string { return "/api/v1/projects/" + url.PathEscape(project) }
-
 // remotePurpose is the project's declared purpose: reads of the
 // processing stage ask for it.
 func remotePurpose(ctx context.Context, cl *client, project string) (ethos.Purpose, error) {
 	var rules ethos.CollectionRules
-	if err := cl.do(ctx, "GET", prjPath(project)+"/collection/rules", nil, &rules); err != nil {
+	if err := cl.do(ctx, "GET", projectPath(project, "/collection/rules"), nil, &rules); err != nil {
 		return "", err
 	}
 	return rules.Purpose, nil
@@ -52,7 +50,7 @@ func remoteRead(ctx context.Context, cl *client, project, path string, q url.Val
 		q = url.Values{}
 	}
 	q.Set("purpose", string(purpose))
-	return cl.do(ctx, "GET", prjPath(project)+path+"?"+q.Encode(), nil, out)
+	return cl.do(ctx, "GET", projectPath(project, path+"?"+q.Encode()), nil, out)
 }
 
 // processRunRemote starts a run on the server and polls it until the
@@ -78,7 +76,7 @@ func processRunRemote(ctx context.Context, env *Env, cl *client, project, profil
 		Job ethos.ProcessingJob  `json:"job"`
 		Run *ethos.ProcessingRun `json:"run"`
 	}
-	if err := cl.do(ctx, "POST", prjPath(project)+"/processing-runs", in, &out); err != nil {
+	if err := cl.do(ctx, "POST", projectPath(project, "/processing-runs"), in, &out); err != nil {
 		return err
 	}
 	run := out.Run
@@ -99,7 +97,7 @@ func processRunRemote(ctx context.Context, env *Env, cl *client, project, profil
 			ethos.ProcessingRun
 		}
 		q := url.Values{"purpose": {string(out.Job.Purpose)}}
-		if err := cl.do(ctx, "GET", prjPath(project)+"/processing-runs/"+url.PathEscape(out.Job.ID)+"?"+q.Encode(), nil, &poll); err != nil {
+		if err := cl.do(ctx, "GET", projectPath(project, "/processing-runs/"+url.PathEscape(out.Job.ID)+"?"+q.Encode()), nil, &poll); err != nil {
 			return err
 		}
 		if poll.Job != nil {
@@ -120,7 +118,7 @@ func datasetCreateRemote(ctx context.Context, env *Env, cl *client, project, run
 		Version *ethos.DatasetVersion `json:"version"`
 		LeftOut int                   `json:"left_out"`
 	}
-	if err := cl.do(ctx, "POST", prjPath(project)+"/dataset-versions", map[string]string{"run_id": run, "description": desc}, &out); err != nil {
+	if err := cl.do(ctx, "POST", projectPath(project, "/dataset-versions"), map[string]string{"run_id": run, "description": desc}, &out); err != nil {
 		return err
 	}
 	if out.Version == nil {
@@ -141,7 +139,7 @@ func datasetLabelsRemote(ctx context.Context, env *Env, cl *client, project, ver
 	q := url.Values{}
 	setIf(q, "allowed", allowed)
 	var v ethos.DatasetVersion
-	if err := cl.send(ctx, "POST", prjPath(project)+"/dataset-versions/"+url.PathEscape(version)+"/labels?"+q.Encode(), "text/csv", body, &v); err != nil {
+	if err := cl.send(ctx, "POST", projectPath(project, "/dataset-versions/"+url.PathEscape(version)+"/labels?"+q.Encode()), "text/csv", body, &v); err != nil {
 		return err
 	}
 	// The diff against the parent, as the offline command prints it.
@@ -150,7 +148,7 @@ func datasetLabelsRemote(ctx context.Context, env *Env, cl *client, project, ver
 		return err
 	}
 	var parent ethos.DatasetVersion
-	if err := cl.do(ctx, "GET", prjPath(project)+"/dataset-versions/"+url.PathEscape(version)+"?purpose="+url.QueryEscape(string(purpose)), nil, &parent); err != nil {
+	if err := cl.do(ctx, "GET", projectPath(project, "/dataset-versions/"+url.PathEscape(version)+"?purpose="+url.QueryEscape(string(purpose))), nil, &parent); err != nil {
 		return err
 	}
 	diff := processing.DiffVersions(&parent, &v)
@@ -164,7 +162,7 @@ func datasetLabelsRemote(ctx context.Context, env *Env, cl *client, project, ver
 func datasetSplitRemote(ctx context.Context, cl *client, project, version string, parts []ethos.DatasetSplitPart, stratify []string, seed int64) (*ethos.DatasetSplit, error) {
 	var sp ethos.DatasetSplit
 	in := map[string]any{"parts": parts, "stratify_by": stratify, "seed": seed}
-	if err := cl.do(ctx, "POST", prjPath(project)+"/dataset-versions/"+url.PathEscape(version)+"/splits", in, &sp); err != nil {
+	if err := cl.do(ctx, "POST", projectPath(project, "/dataset-versions/"+url.PathEscape(version)+"/splits"), in, &sp); err != nil {
 		return nil, err
 	}
 	return &sp, nil
@@ -200,7 +198,7 @@ func datasetExportRemote(ctx context.Context, env *Env, cl *client, project, ver
 	q := url.Values{}
 	setIf(q, "split", split)
 	setIf(q, "reweigh", reweigh)
-	req, err := http.NewRequestWithContext(ctx, "GET", cl.base+prjPath(project)+"/dataset-versions/"+url.PathEscape(version)+"/export?"+q.Encode(), nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", cl.base+projectPath(project, "/dataset-versions/"+url.PathEscape(version)+"/export?"+q.Encode()), nil)
 	if err != nil {
 		return err
 	}
