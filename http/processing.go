@@ -135,12 +135,7 @@ func (s *Server) handleLabelDatasetVersion(w http.ResponseWriter, r *http.Reques
 	if err != nil {
 		return err
 	}
-	var allowed []string
-	for a := range strings.SplitSeq(r.URL.Query().Get("allowed"), ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			allowed = append(allowed, a)
-		}
-	}
+	allowed := commaList(r.URL.Query().Get("allowed"))
 	body := http.MaxBytesReader(w, r.Body, MaxLabelBodyBytes)
 	v, err := s.DatasetWork.LabelDatasetVersion(r.Context(), who, r.PathValue("id"), r.PathValue("version"), body, allowed, requestID(r.Context()))
 	if err != nil {
@@ -419,11 +414,7 @@ func (s *Server) handleExportDataset(w http.ResponseWriter, r *http.Request, p *
 	q := r.URL.Query()
 	var o ethos.DatasetExportOptions
 	o.SplitID = q.Get("split")
-	for a := range strings.SplitSeq(q.Get("reweigh"), ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			o.ReweighBy = append(o.ReweighBy, a)
-		}
-	}
+	o.ReweighBy = commaList(q.Get("reweigh"))
 	version := r.PathValue("version")
 	if !ethos.ValidBlobDigest(version) {
 		return &fieldError{code: ethos.EINVALID, field: "version", msg: "version: a dataset version id is 64 hex digits"}
@@ -441,4 +432,16 @@ func (s *Server) handleExportDataset(w http.ResponseWriter, r *http.Request, p *
 		conn.Close()
 	}
 	return nil
+}
+
+// commaList splits a comma-separated list, trims each item and drops the
+// empty ones (nil for none).
+func commaList(v string) []string {
+	var out []string
+	for a := range strings.SplitSeq(v, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
 }

@@ -297,11 +297,7 @@ func (s *Server) uiRegisterPlan(w http.ResponseWriter, r *http.Request, u *uiReq
 		IntendedUse: strings.TrimSpace(f.Get("intended_use")), LabelColumn: strings.TrimSpace(f.Get("label_column")),
 		ScoreColumn: strings.TrimSpace(f.Get("score_column")), PatientColumn: strings.TrimSpace(f.Get("patient_column")),
 		Intersect: f.Get("intersect") != ""}
-	for _, a := range strings.Split(f.Get("attributes"), ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			in.Attributes = append(in.Attributes, a)
-		}
-	}
+	in.Attributes = commaList(f.Get("attributes"))
 	var bad []string
 	num := func(field string, parse func(string) error) {
 		if v := strings.TrimSpace(f.Get(field)); v != "" {
