@@ -266,14 +266,11 @@ func (s *Server) uiModelCard(w http.ResponseWriter, r *http.Request, u *uiReques
 
 func (s *Server) uiEvaluationSignoff(w http.ResponseWriter, r *http.Request, u *uiRequest) error {
 	id := r.PathValue("id")
-	back := "/ui/"
-	if p := r.PostForm.Get("project"); ethos.ValidID(p) {
-		back = "/ui/projects/" + pe(p) + "/evaluations"
-	}
+	back := uiBackToEvaluations(r)
 	in := signoffIn{Kind: ethos.SignoffKind(r.PostForm.Get("kind")), Decision: r.PostForm.Get("decision"),
 		Reason: strings.TrimSpace(r.PostForm.Get("reason")), Reference: strings.TrimSpace(r.PostForm.Get("reference"))}
-	for _, w := range strings.FieldsFunc(r.PostForm.Get("waives"), func(c rune) bool { return c == ',' || c == ' ' || c == '\n' || c == '\r' }) {
-		in.Waives = append(in.Waives, w)
+	if ws := strings.FieldsFunc(r.PostForm.Get("waives"), func(c rune) bool { return c == ',' || c == ' ' || c == '\n' || c == '\r' }); len(ws) > 0 {
+		in.Waives = ws
 	}
 	if in.Kind == ethos.SignoffAcknowledgement && in.Decision == "" {
 		in.Decision = ethos.DecisionAcknowledged
@@ -283,6 +280,16 @@ func (s *Server) uiEvaluationSignoff(w http.ResponseWriter, r *http.Request, u *
 	}
 	_, err := s.uiCall(r.Context(), u, "POST", "/api/v1/evaluation/runs/"+pe(id)+"/signoffs", in)
 	return s.uiDone(w, r, back, err, "Attempt "+id+": "+string(in.Kind)+" recorded ("+in.Decision+").")
+}
+
+// uiBackToEvaluations is where an evaluation form returns: the
+// evaluation page of the project the form names (checked), else the home
+// page.
+func uiBackToEvaluations(r *http.Request) string {
+	if p := r.PostForm.Get("project"); ethos.ValidID(p) {
+		return "/ui/projects/" + pe(p) + "/evaluations"
+	}
+	return "/ui/"
 }
 
 // uiRegisterPlan pre-registers an evaluation plan (QC-EVA-2) from the
@@ -341,10 +348,7 @@ func (s *Server) uiRegisterPlan(w http.ResponseWriter, r *http.Request, u *uiReq
 // judges and stores it as a new attempt.
 func (s *Server) uiUploadPredictions(w http.ResponseWriter, r *http.Request, u *uiRequest) error {
 	id := r.PathValue("id")
-	back := "/ui/"
-	if p := r.PostForm.Get("project"); ethos.ValidID(p) {
-		back = "/ui/projects/" + pe(p) + "/evaluations"
-	}
+	back := uiBackToEvaluations(r)
 	if r.MultipartForm == nil || len(r.MultipartForm.File["predictions"]) != 1 {
 		return s.uiDone(w, r, back, ethos.Errorf(ethos.EINVALID, "choose one predictions file (CSV or gzip) to upload"), "")
 	}
