@@ -287,6 +287,13 @@ func unpackExport(tr *tar.Reader, dir, version string) (*processing.ExportResult
 				if !strings.HasPrefix(e.Path, "files/") || !filepath.IsLocal(e.Path) {
 					return nil, bad("manifest entry %s: path %q", e.ID, e.Path)
 				}
+				if _, dup := want[e.Path]; dup {
+					return nil, bad("manifest entry %s: path %q listed twice", e.ID, e.Path)
+				}
+				if !ethos.ValidBlobDigest(e.SHA256) {
+					// Without a hash the file could not be checked.
+					return nil, bad("manifest entry %s: sha256 is not 64 lower-case hex digits", e.ID)
+				}
 				want[e.Path] = i
 			}
 			res.Weights = m.Weights

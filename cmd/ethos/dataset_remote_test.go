@@ -65,6 +65,8 @@ func TestUnpackExport(t *testing.T) {
 		{"ErrTraversal", []member{good[0], {"../evil", nil}}, "unexpected member"},
 		{"ErrDuplicate", append(append([]member{}, good...), good[2]), "unexpected member"},
 		{"ErrNoCSV", []member{good[0], good[2]}, "no manifest.csv"},
+		{"ErrEntryWithoutHash", []member{{"manifest.json", manifest(map[string]any{"id": "2.25.1", "path": "files/1/2/3.dcm", "size": len(file)})}, good[1], good[2]}, "sha256 is not"},
+		{"ErrEntryListedTwice", []member{{"manifest.json", manifest(entry, entry)}, good[1], good[2]}, "listed twice"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := unpackExport(archive(tc.ms...), t.TempDir(), version)
