@@ -577,6 +577,15 @@ func (s *Server) uiDone(w http.ResponseWriter, r *http.Request, back string, err
 	return nil
 }
 
+// uiErrorCode is the code the API would answer err with: a field error's
+// own, else the error's.
+func uiErrorCode(err error) string {
+	if fe, ok := errors.AsType[*fieldError](err); ok {
+		return fe.code
+	}
+	return ethos.ErrorCode(err)
+}
+
 func uiErrorText(err error) string {
 	if fe, ok := errors.AsType[*fieldError](err); ok {
 		return fe.msg
@@ -687,10 +696,7 @@ func uiHeaders(w http.ResponseWriter, csp string) {
 
 // uiError renders an error page with the status the API would answer.
 func (s *Server) uiError(w http.ResponseWriter, r *http.Request, u *uiRequest, err error) error {
-	code, msg := ethos.ErrorCode(err), uiErrorText(err)
-	if fe, ok := errors.AsType[*fieldError](err); ok {
-		code = fe.code
-	}
+	code, msg := uiErrorCode(err), uiErrorText(err)
 	if code == ethos.EINTERNAL {
 		s.Logger.Error("internal error", "err", err.Error(), "request_id", requestID(r.Context()), "path", r.URL.Path)
 		msg = "internal error (request " + requestID(r.Context()) + ")"

@@ -3,7 +3,6 @@ package http
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -40,7 +39,7 @@ func uiSection[T any](s *Server, ctx context.Context, u *uiRequest, target strin
 // uiSectionErr is what a section shows instead of its content; an
 // internal error is logged and shown by request id only.
 func (s *Server) uiSectionErr(ctx context.Context, err error) string {
-	if _, ok := errors.AsType[*fieldError](err); !ok && ethos.ErrorCode(err) == ethos.EINTERNAL {
+	if uiErrorCode(err) == ethos.EINTERNAL {
 		s.Logger.Error("ui section failed", "err", err.Error(), "request_id", requestID(ctx))
 		return "internal error (request " + requestID(ctx) + ")"
 	}
