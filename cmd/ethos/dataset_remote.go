@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -27,6 +28,23 @@ import (
 // or $ETHOS_TOKEN they call the API of http/processing.go instead of
 // opening --data, and the server applies the access policy and audits as
 // for any other caller.
+
+// projectRemote is remoteFlags for a command on a project: run against
+// a server it needs --project (*project, read once the flags are parsed)
+// before any call, as the command does offline.
+func projectRemote(env *Env, fs *flag.FlagSet, project *string) func() (*client, error) {
+	remote := remoteFlags(env, fs)
+	return func() (*client, error) {
+		cl, err := remote()
+		if err != nil || cl == nil {
+			return nil, err
+		}
+		if *project == "" {
+			return nil, usagef("--project is required")
+		}
+		return cl, nil
+	}
+}
 
 // remotePurpose is the project's declared purpose: reads of the
 // processing stage ask for it.

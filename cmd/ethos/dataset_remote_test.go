@@ -193,3 +193,38 @@ func FuzzUnpackExport(f *testing.F) {
 		}
 	})
 }
+
+// TestRemoteNeedsProject checks that every dataset and process command
+// run against a server asks for --project before it calls the server, as
+// the same command does offline.
+func TestRemoteNeedsProject(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(500)
+	}))
+	defer srv.Close()
+	env := map[string]string{"ETHOS_TOKEN": "tok", "ETHOS_SERVER": srv.URL}
+	v := strings.Repeat("ab", 32)
+	for _, args := range [][]string{
+		{"dataset", "create", "--run", "prc_1"},
+		{"dataset", "list"},
+		{"dataset", "show", v},
+		{"dataset", "diff", v, v},
+		{"dataset", "labels", "--version", v, "--file", "labels.csv"},
+		{"dataset", "split", "--version", v},
+		{"dataset", "datasheet", "--version", v},
+		{"dataset", "export", "--version", v, "--out", filepath.Join(t.TempDir(), "out")},
+		{"process", "jobs"},
+	} {
+		t.Run(strings.Join(args[:2], "_"), func(t *testing.T) {
+			_, stderr, code := runCLIEnv(t, env, args...)
+			if code != 2 || !strings.Contains(stderr, "--project is required") {
+				t.Errorf("exit %d: %s", code, stderr)
+			}
+		})
+	}
+	if n := calls.Load(); n != 0 {
+		t.Errorf("%d calls reached the server", n)
+	}
+}

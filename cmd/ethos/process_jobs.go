@@ -20,7 +20,7 @@ func processJobs(ctx context.Context, env *Env, args []string) error {
 	state := fs.String("state", "", "only jobs in this state: running, done or failed")
 	limit := fs.Int("limit", 100, "at most this many jobs, newest first (1-1000)")
 	asJSON := fs.Bool("json", false, "print as JSON")
-	remote := remoteFlags(env, fs)
+	remote := projectRemote(env, fs, project)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
