@@ -48,20 +48,13 @@ type uiFixture struct {
 func newUIFixture(t testing.TB, checks ethos.QualityChecker) *uiFixture {
 	t.Helper()
 	ctx := context.Background()
-	berlin, _ := time.LoadLocation("Europe/Berlin")
-	refStart := time.Date(2026, 3, 1, 0, 0, 0, 0, berlin)
-	c := sim.Default(refStart, 28)
-	c.Degradations = []sim.Degradation{{At: refStart.AddDate(0, 0, 21), AgeBand: "75+", PositiveMean: 0.45}}
-	evs, err := sim.Generate(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	now, evs := simulatedMonitoring(t)
 	var (
 		s      *ehttp.Server
 		tr     *training.Service
 		mstore ethos.MonitorStore
 	)
-	f := newFixtureAt(t, refStart.AddDate(0, 0, 28).Add(3*time.Hour), func(f *fixture, srv *ehttp.Server) {
+	f := newFixtureAt(t, now, func(f *fixture, srv *ehttp.Server) {
 		s = srv
 		store := f.db.Store()
 		tr = &training.Service{Runs: sqlstore.NewTrainingStore(store), Obligations: sqlstore.NewObligationService(store), Lineage: sqlstore.NewLineageService(store),
