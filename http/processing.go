@@ -224,17 +224,21 @@ func (s *Server) handleGetProcessingRun(w http.ResponseWriter, r *http.Request, 
 	if err != nil {
 		return err
 	}
-	run, err := s.ProcessingRuns.ProcessingRun(r.Context(), r.PathValue("run"))
+	id := r.PathValue("run")
+	run, err := s.ProcessingRuns.ProcessingRun(r.Context(), id)
 	if ethos.ErrorCode(err) == ethos.ENOTFOUND && s.ProcessingWork != nil {
-		// Not recorded yet: a run still going (202 with its job), or one
-		// that failed (its error).
-		if j, jerr := s.ProcessingWork.ProcessingJob(r.Context(), prj.ID, r.PathValue("run")); jerr == nil {
-			if j.State == ethos.JobFailed {
+		// Not recorded yet: a run still going (202 with its job), one
+		// that failed (its error), or one whose record was stored since
+		// the read above (read again).
+		if j, jerr := s.ProcessingWork.ProcessingJob(r.Context(), prj.ID, id); jerr == nil {
+			switch j.State {
+			case ethos.JobFailed:
 				return j.Err()
-			}
-			if j.State == ethos.JobRunning {
+			case ethos.JobRunning:
 				writeJSON(w, http.StatusAccepted, processingOut{Job: *j})
 				return nil
+			case ethos.JobDone:
+				run, err = s.ProcessingRuns.ProcessingRun(r.Context(), id)
 			}
 		}
 	}
@@ -242,7 +246,7 @@ func (s *Server) handleGetProcessingRun(w http.ResponseWriter, r *http.Request, 
 		return err
 	}
 	if run.ProjectID != prj.ID {
-		return ethos.Errorf(ethos.ENOTFOUND, "processing run %s not found in project %s", r.PathValue("run"), prj.ID)
+		return ethos.Errorf(ethos.ENOTFOUND, "processing run %s not found in project %s", id, prj.ID)
 	}
 	writeJSON(w, http.StatusOK, run)
 	return nil
