@@ -67,7 +67,7 @@ func processJobs(ctx context.Context, env *Env, args []string) error {
 		}
 	}
 	if *asJSON {
-		return printJSON(env, map[string]any{"items": out.Items, "total": out.Total})
+		return printJSON(env, out) // {"items": …, "total": …}
 	}
 	var rows [][]string
 	for _, j := range out.Items {
