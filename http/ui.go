@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ethos-imaging/ethos"
 )
@@ -532,7 +533,11 @@ type uiFlashMsg struct {
 
 func (s *Server) uiFlash(w http.ResponseWriter, r *http.Request, kind, text string) {
 	if len(text) > 600 {
-		text = text[:600] + "…"
+		cut := 600
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
+			cut-- // not inside a character
+		}
+		text = text[:cut] + "…"
 	}
 	b, _ := json.Marshal(uiFlashMsg{Kind: kind, Text: text})
 	http.SetCookie(w, uiCookieFor(r, uiFlashCookie, s.uiSign("flash", b), 60))
