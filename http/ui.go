@@ -141,6 +141,13 @@ type uiRecorder struct {
 }
 
 func (w *uiRecorder) Header() http.Header { return w.header }
+
+// SetReadDeadline and SetWriteDeadline answer the API's upload handler
+// (through http.ResponseController): an in-process call has no connection
+// of its own, and the UI's upload form has already extended the deadlines
+// of the browser's request it serves (uiUploadForm).
+func (w *uiRecorder) SetReadDeadline(time.Time) error  { return nil }
+func (w *uiRecorder) SetWriteDeadline(time.Time) error { return nil }
 func (w *uiRecorder) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
@@ -364,8 +371,18 @@ func (s *Server) uiForm(h uiHandler) func(w http.ResponseWriter, r *http.Request
 // uiUploadForm is uiForm for a multipart/form-data form carrying a file
 // of at most limit bytes; the file is in r.MultipartForm, the other fields
 // in r.PostForm.
+//
+// A large file takes longer to arrive, and the API to evaluate, than the
+// server's default timeouts allow: the request's deadlines are extended
+// to UploadTimeout first, as the API's own upload endpoint does.
 func (s *Server) uiUploadForm(limit func() int64, h uiHandler) func(w http.ResponseWriter, r *http.Request) error {
-	return func(w http.ResponseWriter, r *http.Request) error { return s.uiFormOf(limit(), h)(w, r) }
+	return func(w http.ResponseWriter, r *http.Request) error {
+		rc := http.NewResponseController(w)
+		if err := errors.Join(rc.SetReadDeadline(time.Now().Add(UploadTimeout)), rc.SetWriteDeadline(time.Now().Add(UploadTimeout))); err != nil {
+			s.Logger.Warn("cannot extend the deadlines of a ui upload", "err", err.Error(), "request_id", requestID(r.Context()))
+		}
+		return s.uiFormOf(limit(), h)(w, r)
+	}
 }
 
 // uiFormOf reads a URL-encoded form of at most 64 KiB (upload 0) or a
