@@ -174,15 +174,15 @@ func (s *Server) uiCall(ctx context.Context, u *uiRequest, method, target string
 	if err != nil {
 		return nil, fmt.Errorf("encode %s body: %w", target, err)
 	}
-	return s.uiCallRaw(ctx, u, method, target, "application/json", b)
+	return s.uiCallRaw(ctx, u, method, target, "application/json", bytes.NewReader(b))
 }
 
-// uiCallRaw is uiCall with a body of the given content type as it is (nil:
-// no body).
-func (s *Server) uiCallRaw(ctx context.Context, u *uiRequest, method, target, contentType string, in []byte) (*uiRecorder, error) {
+// uiCallRaw is uiCall with a body of the given content type read as it is
+// (nil: no body).
+func (s *Server) uiCallRaw(ctx context.Context, u *uiRequest, method, target, contentType string, in io.Reader) (*uiRecorder, error) {
 	var body io.Reader = http.NoBody
 	if in != nil {
-		body = bytes.NewReader(in)
+		body = in
 	}
 	req, err := http.NewRequestWithContext(context.WithValue(ctx, keyUIPrincipal, u.p), method, target, body)
 	if err != nil {

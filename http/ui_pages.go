@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -356,15 +355,10 @@ func (s *Server) uiUploadPredictions(w http.ResponseWriter, r *http.Request, u *
 		return err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(f)
-	if err != nil {
-		return err
-	}
-	ct := "text/csv"
-	if len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b {
-		ct = "application/gzip"
-	}
-	rec, err := s.uiCallRaw(r.Context(), u, "POST", "/api/v1/evaluation/plans/"+pe(id)+"/predictions", ct, data)
+	// The file is sent as the form holds it (no second copy of up to
+	// MaxPredictionsBytes); the evaluation service tells gzip from CSV by
+	// its first bytes.
+	rec, err := s.uiCallRaw(r.Context(), u, "POST", "/api/v1/evaluation/plans/"+pe(id)+"/predictions", "application/octet-stream", f)
 	if err != nil {
 		return s.uiDone(w, r, back, err, "")
 	}

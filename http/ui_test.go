@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -860,6 +861,16 @@ func TestUIEvaluation(t *testing.T) {
 		p := upload("", nil, ecsrf)
 		if pg := eb.follow(p.location); p.status != http.StatusSeeOther || !strings.Contains(pg.body, "choose one predictions file") {
 			t.Errorf("no file: %d, page lacks the message", p.status)
+		}
+	})
+	t.Run("upload_gzip_predictions_makes_a_new_attempt", func(t *testing.T) {
+		var gz bytes.Buffer
+		zw := gzip.NewWriter(&gz)
+		zw.Write(evaltest.FLChainCSV(t))
+		zw.Close()
+		p := upload("flchain.csv.gz", gz.Bytes(), ecsrf)
+		if pg := eb.follow(p.location); p.status != http.StatusSeeOther || !strings.Contains(pg.body, "attempt #3") {
+			t.Errorf("gzip upload: %d, page lacks attempt #3", p.status)
 		}
 	})
 }
