@@ -109,23 +109,15 @@ func datasetShow(ctx context.Context, env *Env, args []string) error {
 // versionFrom reads a dataset version from the server (a token given) or
 // the data directory.
 func versionFrom(ctx context.Context, env *Env, remote func() (*client, error), data, user, project, id string) (*ethos.DatasetVersion, error) {
-	cl, err := remote()
-	if err != nil {
-		return nil, err
-	}
-	if cl != nil {
+	return serverOrData(ctx, env, remote, data, user, project, func(cl *client) (*ethos.DatasetVersion, error) {
 		var v ethos.DatasetVersion
 		if err := remoteRead(ctx, cl, project, "/dataset-versions/"+url.PathEscape(id), nil, &v); err != nil {
 			return nil, err
 		}
 		return &v, nil
-	}
-	pa, err := openProcessing(ctx, env, data, user, project)
-	if err != nil {
-		return nil, err
-	}
-	defer pa.Close()
-	return pa.datasetService().Version(ctx, pa.caller, id)
+	}, func(pa *processingApp) (*ethos.DatasetVersion, error) {
+		return pa.datasetService().Version(ctx, pa.caller, id)
+	})
 }
 
 func datasetLabels(ctx context.Context, env *Env, args []string) error {
@@ -238,24 +230,13 @@ func datasetSplit(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	cl, err := remote()
+	sp, err := serverOrData(ctx, env, remote, *data, *user, *project, func(cl *client) (*ethos.DatasetSplit, error) {
+		return datasetSplitRemote(ctx, cl, *project, *version, ps, splitList(*stratify), *seed)
+	}, func(pa *processingApp) (*ethos.DatasetSplit, error) {
+		return pa.datasetService().Split(ctx, pa.caller, *version, processing.SplitSpec{Parts: ps, StratifyBy: splitList(*stratify), Seed: *seed})
+	})
 	if err != nil {
 		return err
-	}
-	var sp *ethos.DatasetSplit
-	if cl != nil {
-		if sp, err = datasetSplitRemote(ctx, cl, *project, *version, ps, splitList(*stratify), *seed); err != nil {
-			return err
-		}
-	} else {
-		pa, err := openProcessing(ctx, env, *data, *user, *project)
-		if err != nil {
-			return err
-		}
-		defer pa.Close()
-		if sp, err = pa.datasetService().Split(ctx, pa.caller, *version, processing.SplitSpec{Parts: ps, StratifyBy: splitList(*stratify), Seed: *seed}); err != nil {
-			return err
-		}
 	}
 	if *asJSON {
 		return printJSON(env, sp)

@@ -46,6 +46,27 @@ func projectRemote(env *Env, fs *flag.FlagSet, project *string) func() (*client,
 	}
 }
 
+// serverOrData answers with onServer when a token is given (the command
+// runs against a server), otherwise with local on the data directory,
+// opened for the caller and closed before it returns.
+func serverOrData[T any](ctx context.Context, env *Env, remote func() (*client, error), data, user, project string,
+	onServer func(*client) (T, error), local func(*processingApp) (T, error)) (T, error) {
+	var zero T
+	cl, err := remote()
+	if err != nil {
+		return zero, err
+	}
+	if cl != nil {
+		return onServer(cl)
+	}
+	pa, err := openProcessing(ctx, env, data, user, project)
+	if err != nil {
+		return zero, err
+	}
+	defer pa.Close()
+	return local(pa)
+}
+
 // remotePurpose is the project's declared purpose: reads of the
 // processing stage ask for it.
 func remotePurpose(ctx context.Context, cl *client, project string) (ethos.Purpose, error) {
