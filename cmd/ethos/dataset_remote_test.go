@@ -30,20 +30,8 @@ func TestUnpackExport(t *testing.T) {
 		return b
 	}
 	entry := map[string]any{"id": "2.25.1", "path": "files/1/2/3.dcm", "sha256": hex.EncodeToString(sum[:]), "size": len(file)}
-	type member struct {
-		name string
-		body []byte
-	}
-	archive := func(ms ...member) *tar.Reader {
-		var b bytes.Buffer
-		tw := tar.NewWriter(&b)
-		for _, m := range ms {
-			tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: m.name, Size: int64(len(m.body)), Mode: 0o644})
-			tw.Write(m.body)
-		}
-		tw.Close()
-		return tar.NewReader(&b)
-	}
+	type member = tarMember
+	archive := func(ms ...member) *tar.Reader { return tar.NewReader(bytes.NewReader(tarOf(ms...))) }
 	good := []member{{"manifest.json", manifest(entry)}, {"manifest.csv", []byte("id\n2.25.1\n")}, {"files/1/2/3.dcm", file}}
 	t.Run("Complete", func(t *testing.T) {
 		res, err := unpackExport(archive(good...), t.TempDir(), version)
@@ -76,18 +64,30 @@ func TestUnpackExport(t *testing.T) {
 		})
 	}
 	t.Run("ErrTruncatedStream", func(t *testing.T) {
-		var b bytes.Buffer
-		tw := tar.NewWriter(&b)
-		for _, m := range good {
-			tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: m.name, Size: int64(len(m.body)), Mode: 0o644})
-			tw.Write(m.body)
-		}
-		tw.Close()
-		cut := b.Bytes()[:b.Len()-1024-512+10] // inside the last file
+		b := tarOf(good...)
+		cut := b[:len(b)-1024-512+10] // inside the last file
 		if _, err := unpackExport(tar.NewReader(bytes.NewReader(cut)), t.TempDir(), version); err == nil {
 			t.Error("a truncated archive was accepted")
 		}
 	})
+}
+
+// tarMember is a regular file of a test archive.
+type tarMember struct {
+	name string
+	body []byte
+}
+
+// tarOf writes the members as a tar archive, in order.
+func tarOf(ms ...tarMember) []byte {
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	for _, m := range ms {
+		tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: m.name, Size: int64(len(m.body)), Mode: 0o644})
+		tw.Write(m.body)
+	}
+	tw.Close()
+	return b.Bytes()
 }
 
 // TestProcessRunRemotePolls checks the client side of a long run: a 202
@@ -151,17 +151,7 @@ func FuzzUnpackExport(f *testing.F) {
 	sum := sha256.Sum256(dcm)
 	manifest, _ := json.Marshal(map[string]any{"format": processing.ManifestFormat, "version": version,
 		"entries": []map[string]any{{"id": "2.25.1", "path": "files/1/2/3.dcm", "sha256": hex.EncodeToString(sum[:]), "size": len(dcm)}}})
-	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
-	for _, m := range []struct {
-		name string
-		body []byte
-	}{{"manifest.json", manifest}, {"manifest.csv", []byte("id,path\n2.25.1,files/1/2/3.dcm\n")}, {"files/1/2/3.dcm", dcm}} {
-		tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: m.name, Size: int64(len(m.body)), Mode: 0o644})
-		tw.Write(m.body)
-	}
-	tw.Close()
-	good := b.Bytes()
+	good := tarOf(tarMember{"manifest.json", manifest}, tarMember{"manifest.csv", []byte("id,path\n2.25.1,files/1/2/3.dcm\n")}, tarMember{"files/1/2/3.dcm", dcm})
 	f.Add(good)
 	f.Add(good[:len(good)/2])
 	f.Add(good[:1024])
