@@ -182,12 +182,8 @@ func datasetLabelsRemote(ctx context.Context, env *Env, cl *client, project, ver
 		return err
 	}
 	// The diff against the parent, as the offline command prints it.
-	purpose, err := remotePurpose(ctx, cl, project)
-	if err != nil {
-		return err
-	}
 	var parent ethos.DatasetVersion
-	if err := cl.do(ctx, "GET", projectPath(project, "/dataset-versions/"+url.PathEscape(version)+"?purpose="+url.QueryEscape(string(purpose))), nil, &parent); err != nil {
+	if err := remoteRead(ctx, cl, project, "/dataset-versions/"+url.PathEscape(version), nil, &parent); err != nil {
 		return err
 	}
 	diff := processing.DiffVersions(&parent, &v)
