@@ -117,19 +117,16 @@ func (s *Server) uiProject(w http.ResponseWriter, r *http.Request, u *uiRequest)
 	if err := s.uiGet(ctx, u, "/api/v1/projects/"+pe(id), &prj); err != nil {
 		return err
 	}
+	// The API says whether this server answers the checks.
 	checks := uiChecks{}
-	if s.Checks == nil {
+	var pc ethos.ProjectChecks
+	switch err := s.uiGet(ctx, u, "/api/v1/projects/"+pe(id)+"/checks", &pc); {
+	case err == nil:
+		checks.Checks = &pc
+	case ethos.ErrorCode(err) == ethos.ENOTIMPLEMENTED:
 		checks.Err = "not available on this server"
-	} else {
-		var pc ethos.ProjectChecks
-		if err := s.uiGet(ctx, u, "/api/v1/projects/"+pe(id)+"/checks", &pc); err != nil {
-			checks.Err = s.uiSectionErr(ctx, err)
-			if err == errNotOffered {
-				checks.Err = "not available on this server"
-			}
-		} else {
-			checks.Checks = &pc
-		}
+	default:
+		checks.Err = s.uiSectionErr(ctx, err)
 	}
 	base := "/api/v1/projects/" + pe(id)
 	data := map[string]any{
