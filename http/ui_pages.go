@@ -35,6 +35,16 @@ func uiSection[T any](s *Server, ctx context.Context, u *uiRequest, target strin
 	return uiList[T]{Items: out.Items, Total: out.Total}
 }
 
+// uiOne reads one resource for a page section: the value, or what the
+// section shows instead.
+func uiOne[T any](s *Server, ctx context.Context, u *uiRequest, target string) (*T, string) {
+	var v T
+	if err := s.uiGet(ctx, u, target, &v); err != nil {
+		return nil, s.uiSectionErr(ctx, err)
+	}
+	return &v, ""
+}
+
 // uiSectionErr is what a section shows instead of its content; an
 // internal error is logged and shown by request id only.
 func (s *Server) uiSectionErr(ctx context.Context, err error) string {
@@ -215,12 +225,7 @@ func (s *Server) uiEvaluations(w http.ResponseWriter, r *http.Request, u *uiRequ
 		ep.Err = runs.Err
 		for _, run := range runs.Items {
 			er := uiEvalRun{Run: run}
-			var st ethos.EvaluationStatus
-			if err := s.uiGet(ctx, u, "/api/v1/evaluation/runs/"+pe(run.ID)+"/status", &st); err != nil {
-				er.Err = s.uiSectionErr(ctx, err)
-			} else {
-				er.Status = &st
-			}
+			er.Status, er.Err = uiOne[ethos.EvaluationStatus](s, ctx, u, "/api/v1/evaluation/runs/"+pe(run.ID)+"/status")
 			ep.Runs = append(ep.Runs, er)
 		}
 		out = append(out, ep)
@@ -385,12 +390,7 @@ func (s *Server) uiDeployments(w http.ResponseWriter, r *http.Request, u *uiRequ
 	rows := make([]uiDeploymentRow, 0, len(deps.Items))
 	for _, d := range deps.Items {
 		row := uiDeploymentRow{Deployment: d}
-		var st ethos.MonitorStatus
-		if err := s.uiGet(ctx, u, "/api/v1/deployments/"+pe(d.ID)+"/monitoring/status", &st); err != nil {
-			row.Err = s.uiSectionErr(ctx, err)
-		} else {
-			row.Status = &st
-		}
+		row.Status, row.Err = uiOne[ethos.MonitorStatus](s, ctx, u, "/api/v1/deployments/"+pe(d.ID)+"/monitoring/status")
 		rows = append(rows, row)
 	}
 	return s.uiRender(w, r, u, http.StatusOK, "deployments", "Deployments — "+prj.Name, map[string]any{"Project": &prj, "Rows": rows, "Err": deps.Err})
