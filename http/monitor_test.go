@@ -19,10 +19,12 @@ import (
 	"github.com/ethos-imaging/ethos/sqlstore"
 )
 
-// newMonitorFixture is newFixture with deployment monitoring over
-// simulated events: a fortnight of reference, then a fortnight in which
-// the oldest age band loses sensitivity halfway.
-func newMonitorFixture(t testing.TB) (*fixture, *monitor.Monitor) {
+// simulatedMonitoring is the event stream the monitoring fixtures read: a
+// fortnight of reference, then a fortnight in which the oldest age band
+// loses sensitivity halfway; and the time their clock starts, when the
+// monitoring fortnight is over (03:00 the next day, after the plan's
+// grace).
+func simulatedMonitoring(t testing.TB) (now time.Time, evs []ethos.InferenceEvent) {
 	t.Helper()
 	berlin, _ := time.LoadLocation("Europe/Berlin")
 	refStart := time.Date(2026, 3, 1, 0, 0, 0, 0, berlin)
@@ -32,10 +34,16 @@ func newMonitorFixture(t testing.TB) (*fixture, *monitor.Monitor) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return refStart.AddDate(0, 0, 28).Add(3 * time.Hour), evs
+}
+
+// newMonitorFixture is newFixture with deployment monitoring over
+// simulatedMonitoring's events.
+func newMonitorFixture(t testing.TB) (*fixture, *monitor.Monitor) {
+	t.Helper()
+	now, evs := simulatedMonitoring(t)
 	var m *monitor.Monitor
-	// The clock starts when the monitoring fortnight is over (03:00 the
-	// next day, after the plan's grace).
-	f := newFixtureAt(t, refStart.AddDate(0, 0, 28).Add(3*time.Hour), func(f *fixture, s *ehttp.Server) {
+	f := newFixtureAt(t, now, func(f *fixture, s *ehttp.Server) {
 		store := sqlstore.NewMonitorService(f.db.Store())
 		m = &monitor.Monitor{Store: store, Events: sim.NewReader(evs), Auditor: f.auditor, Now: f.clock.Now}
 		s.Monitor, s.MonitorStore = m, store

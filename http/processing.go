@@ -135,12 +135,7 @@ func (s *Server) handleLabelDatasetVersion(w http.ResponseWriter, r *http.Reques
 	if err != nil {
 		return err
 	}
-	var allowed []string
-	for a := range strings.SplitSeq(r.URL.Query().Get("allowed"), ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			allowed = append(allowed, a)
-		}
-	}
+	allowed := commaList(r.URL.Query().Get("allowed"))
 	body := http.MaxBytesReader(w, r.Body, MaxLabelBodyBytes)
 	v, err := s.DatasetWork.LabelDatasetVersion(r.Context(), who, r.PathValue("id"), r.PathValue("version"), body, allowed, requestID(r.Context()))
 	if err != nil {
@@ -229,17 +224,21 @@ func (s *Server) handleGetProcessingRun(w http.ResponseWriter, r *http.Request, 
 	if err != nil {
 		return err
 	}
-	run, err := s.ProcessingRuns.ProcessingRun(r.Context(), r.PathValue("run"))
+	id := r.PathValue("run")
+	run, err := s.ProcessingRuns.ProcessingRun(r.Context(), id)
 	if ethos.ErrorCode(err) == ethos.ENOTFOUND && s.ProcessingWork != nil {
-		// Not recorded yet: a run still going (202 with its job), or one
-		// that failed (its error).
-		if j, jerr := s.ProcessingWork.ProcessingJob(r.Context(), prj.ID, r.PathValue("run")); jerr == nil {
-			if j.State == ethos.JobFailed {
+		// Not recorded yet: a run still going (202 with its job), one
+		// that failed (its error), or one whose record was stored since
+		// the read above (read again).
+		if j, jerr := s.ProcessingWork.ProcessingJob(r.Context(), prj.ID, id); jerr == nil {
+			switch j.State {
+			case ethos.JobFailed:
 				return j.Err()
-			}
-			if j.State == ethos.JobRunning {
+			case ethos.JobRunning:
 				writeJSON(w, http.StatusAccepted, processingOut{Job: *j})
 				return nil
+			case ethos.JobDone:
+				run, err = s.ProcessingRuns.ProcessingRun(r.Context(), id)
 			}
 		}
 	}
@@ -247,7 +246,7 @@ func (s *Server) handleGetProcessingRun(w http.ResponseWriter, r *http.Request, 
 		return err
 	}
 	if run.ProjectID != prj.ID {
-		return ethos.Errorf(ethos.ENOTFOUND, "processing run %s not found in project %s", r.PathValue("run"), prj.ID)
+		return ethos.Errorf(ethos.ENOTFOUND, "processing run %s not found in project %s", id, prj.ID)
 	}
 	writeJSON(w, http.StatusOK, run)
 	return nil
@@ -419,11 +418,7 @@ func (s *Server) handleExportDataset(w http.ResponseWriter, r *http.Request, p *
 	q := r.URL.Query()
 	var o ethos.DatasetExportOptions
 	o.SplitID = q.Get("split")
-	for a := range strings.SplitSeq(q.Get("reweigh"), ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			o.ReweighBy = append(o.ReweighBy, a)
-		}
-	}
+	o.ReweighBy = commaList(q.Get("reweigh"))
 	version := r.PathValue("version")
 	if !ethos.ValidBlobDigest(version) {
 		return &fieldError{code: ethos.EINVALID, field: "version", msg: "version: a dataset version id is 64 hex digits"}
@@ -441,4 +436,16 @@ func (s *Server) handleExportDataset(w http.ResponseWriter, r *http.Request, p *
 		conn.Close()
 	}
 	return nil
+}
+
+// commaList splits a comma-separated list, trims each item and drops the
+// empty ones (nil for none).
+func commaList(v string) []string {
+	var out []string
+	for a := range strings.SplitSeq(v, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
 }

@@ -285,6 +285,35 @@ func TestProcessingEndpoints(t *testing.T) {
 			t.Errorf("no secret: %d %s", code, body)
 		}
 	})
+	t.Run("ProcessingRunRecordedBetweenReads", func(t *testing.T) {
+		// The job finishes, and its record is stored, after the handler
+		// looked for the record and before it looked at the job: the
+		// poll answers the record, not 404.
+		_, body := do(t, stewardToken, "POST", base+"/processing-runs", "application/json", `{"options":[],"secret":"a secret of enough length here"}`)
+		var started struct {
+			Job ethos.ProcessingJob `json:"job"`
+		}
+		json.Unmarshal([]byte(body), &started)
+		rec := storetest.ProcessingRunFixture(prj.ID, time.Now().UTC())
+		rec.ID = started.Job.ID
+		work.set(started.Job.ID, func(j *ethos.ProcessingJob) {
+			j.State, j.RunID = ethos.JobDone, rec.ID
+		})
+		work.onLookup = func(id string) {
+			if id == rec.ID {
+				if err := runs.CreateProcessingRun(ctx, rec); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+		defer func() { work.onLookup = nil }()
+		code, body := get(t, stewardToken, base+"/processing-runs/"+rec.ID+"?purpose=research")
+		var got ethos.ProcessingRun
+		json.Unmarshal([]byte(body), &got)
+		if code != 200 || got.ID != rec.ID {
+			t.Errorf("%d %s", code, body)
+		}
+	})
 	t.Run("ExportStreamsTar", func(t *testing.T) {
 		res, err := client(t, stewardToken, hs.URL+base+"/dataset-versions/"+strings.Repeat("a", 64)+"/export?split=s1&reweigh=sex,age")
 		if err != nil {
@@ -328,6 +357,8 @@ type fakeWork struct {
 	jobs    map[string]*ethos.ProcessingJob
 	last    ethos.ProcessingSpec
 	lastWho ethos.AccessRequest
+	// onLookup, if set, runs when a job is looked up (before the answer).
+	onLookup func(id string)
 }
 
 func (w *fakeWork) StartProcessingRun(ctx context.Context, who ethos.AccessRequest, projectID string, spec ethos.ProcessingSpec, requestID string) (*ethos.ProcessingJob, error) {
@@ -341,6 +372,9 @@ func (w *fakeWork) StartProcessingRun(ctx context.Context, who ethos.AccessReque
 }
 
 func (w *fakeWork) ProcessingJob(ctx context.Context, projectID, id string) (*ethos.ProcessingJob, error) {
+	if w.onLookup != nil {
+		w.onLookup(id)
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	j, ok := w.jobs[id]

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ethos-imaging/ethos"
 )
@@ -140,6 +141,13 @@ type uiRecorder struct {
 }
 
 func (w *uiRecorder) Header() http.Header { return w.header }
+
+// SetReadDeadline and SetWriteDeadline answer the API's upload handler
+// (through http.ResponseController): an in-process call has no connection
+// of its own, and the UI's upload form has already extended the deadlines
+// of the browser's request it serves (uiUploadForm).
+func (w *uiRecorder) SetReadDeadline(time.Time) error  { return nil }
+func (w *uiRecorder) SetWriteDeadline(time.Time) error { return nil }
 func (w *uiRecorder) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
@@ -166,15 +174,15 @@ func (s *Server) uiCall(ctx context.Context, u *uiRequest, method, target string
 	if err != nil {
 		return nil, fmt.Errorf("encode %s body: %w", target, err)
 	}
-	return s.uiCallRaw(ctx, u, method, target, "application/json", b)
+	return s.uiCallRaw(ctx, u, method, target, "application/json", bytes.NewReader(b))
 }
 
-// uiCallRaw is uiCall with a body of the given content type as it is (nil:
-// no body).
-func (s *Server) uiCallRaw(ctx context.Context, u *uiRequest, method, target, contentType string, in []byte) (*uiRecorder, error) {
+// uiCallRaw is uiCall with a body of the given content type read as it is
+// (nil: no body).
+func (s *Server) uiCallRaw(ctx context.Context, u *uiRequest, method, target, contentType string, in io.Reader) (*uiRecorder, error) {
 	var body io.Reader = http.NoBody
 	if in != nil {
-		body = bytes.NewReader(in)
+		body = in
 	}
 	req, err := http.NewRequestWithContext(context.WithValue(ctx, keyUIPrincipal, u.p), method, target, body)
 	if err != nil {
@@ -363,8 +371,18 @@ func (s *Server) uiForm(h uiHandler) func(w http.ResponseWriter, r *http.Request
 // uiUploadForm is uiForm for a multipart/form-data form carrying a file
 // of at most limit bytes; the file is in r.MultipartForm, the other fields
 // in r.PostForm.
+//
+// A large file takes longer to arrive, and the API to evaluate, than the
+// server's default timeouts allow: the request's deadlines are extended
+// to UploadTimeout first, as the API's own upload endpoint does.
 func (s *Server) uiUploadForm(limit func() int64, h uiHandler) func(w http.ResponseWriter, r *http.Request) error {
-	return func(w http.ResponseWriter, r *http.Request) error { return s.uiFormOf(limit(), h)(w, r) }
+	return func(w http.ResponseWriter, r *http.Request) error {
+		rc := http.NewResponseController(w)
+		if err := errors.Join(rc.SetReadDeadline(time.Now().Add(UploadTimeout)), rc.SetWriteDeadline(time.Now().Add(UploadTimeout))); err != nil {
+			s.Logger.Warn("cannot extend the deadlines of a ui upload", "err", err.Error(), "request_id", requestID(r.Context()))
+		}
+		return s.uiFormOf(limit(), h)(w, r)
+	}
 }
 
 // uiFormOf reads a URL-encoded form of at most 64 KiB (upload 0) or a
@@ -532,7 +550,11 @@ type uiFlashMsg struct {
 
 func (s *Server) uiFlash(w http.ResponseWriter, r *http.Request, kind, text string) {
 	if len(text) > 600 {
-		text = text[:600] + "…"
+		cut := 600
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
+			cut-- // not inside a character
+		}
+		text = text[:cut] + "…"
 	}
 	b, _ := json.Marshal(uiFlashMsg{Kind: kind, Text: text})
 	http.SetCookie(w, uiCookieFor(r, uiFlashCookie, s.uiSign("flash", b), 60))
@@ -575,6 +597,15 @@ func (s *Server) uiDone(w http.ResponseWriter, r *http.Request, back string, err
 	}
 	http.Redirect(w, r, back, http.StatusSeeOther)
 	return nil
+}
+
+// uiErrorCode is the code the API would answer err with: a field error's
+// own, else the error's.
+func uiErrorCode(err error) string {
+	if fe, ok := errors.AsType[*fieldError](err); ok {
+		return fe.code
+	}
+	return ethos.ErrorCode(err)
 }
 
 func uiErrorText(err error) string {
@@ -687,10 +718,7 @@ func uiHeaders(w http.ResponseWriter, csp string) {
 
 // uiError renders an error page with the status the API would answer.
 func (s *Server) uiError(w http.ResponseWriter, r *http.Request, u *uiRequest, err error) error {
-	code, msg := ethos.ErrorCode(err), uiErrorText(err)
-	if fe, ok := errors.AsType[*fieldError](err); ok {
-		code = fe.code
-	}
+	code, msg := uiErrorCode(err), uiErrorText(err)
 	if code == ethos.EINTERNAL {
 		s.Logger.Error("internal error", "err", err.Error(), "request_id", requestID(r.Context()), "path", r.URL.Path)
 		msg = "internal error (request " + requestID(r.Context()) + ")"

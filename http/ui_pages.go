@@ -3,9 +3,7 @@ package http
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -37,10 +35,20 @@ func uiSection[T any](s *Server, ctx context.Context, u *uiRequest, target strin
 	return uiList[T]{Items: out.Items, Total: out.Total}
 }
 
+// uiOne reads one resource for a page section: the value, or what the
+// section shows instead.
+func uiOne[T any](s *Server, ctx context.Context, u *uiRequest, target string) (*T, string) {
+	var v T
+	if err := s.uiGet(ctx, u, target, &v); err != nil {
+		return nil, s.uiSectionErr(ctx, err)
+	}
+	return &v, ""
+}
+
 // uiSectionErr is what a section shows instead of its content; an
 // internal error is logged and shown by request id only.
 func (s *Server) uiSectionErr(ctx context.Context, err error) string {
-	if _, ok := errors.AsType[*fieldError](err); !ok && ethos.ErrorCode(err) == ethos.EINTERNAL {
+	if uiErrorCode(err) == ethos.EINTERNAL {
 		s.Logger.Error("ui section failed", "err", err.Error(), "request_id", requestID(ctx))
 		return "internal error (request " + requestID(ctx) + ")"
 	}
@@ -119,19 +127,16 @@ func (s *Server) uiProject(w http.ResponseWriter, r *http.Request, u *uiRequest)
 	if err := s.uiGet(ctx, u, "/api/v1/projects/"+pe(id), &prj); err != nil {
 		return err
 	}
+	// The API says whether this server answers the checks.
 	checks := uiChecks{}
-	if s.Checks == nil {
+	var pc ethos.ProjectChecks
+	switch err := s.uiGet(ctx, u, "/api/v1/projects/"+pe(id)+"/checks", &pc); {
+	case err == nil:
+		checks.Checks = &pc
+	case ethos.ErrorCode(err) == ethos.ENOTIMPLEMENTED:
 		checks.Err = "not available on this server"
-	} else {
-		var pc ethos.ProjectChecks
-		if err := s.uiGet(ctx, u, "/api/v1/projects/"+pe(id)+"/checks", &pc); err != nil {
-			checks.Err = s.uiSectionErr(ctx, err)
-			if err == errNotOffered {
-				checks.Err = "not available on this server"
-			}
-		} else {
-			checks.Checks = &pc
-		}
+	default:
+		checks.Err = s.uiSectionErr(ctx, err)
 	}
 	base := "/api/v1/projects/" + pe(id)
 	data := map[string]any{
@@ -220,12 +225,7 @@ func (s *Server) uiEvaluations(w http.ResponseWriter, r *http.Request, u *uiRequ
 		ep.Err = runs.Err
 		for _, run := range runs.Items {
 			er := uiEvalRun{Run: run}
-			var st ethos.EvaluationStatus
-			if err := s.uiGet(ctx, u, "/api/v1/evaluation/runs/"+pe(run.ID)+"/status", &st); err != nil {
-				er.Err = s.uiSectionErr(ctx, err)
-			} else {
-				er.Status = &st
-			}
+			er.Status, er.Err = uiOne[ethos.EvaluationStatus](s, ctx, u, "/api/v1/evaluation/runs/"+pe(run.ID)+"/status")
 			ep.Runs = append(ep.Runs, er)
 		}
 		out = append(out, ep)
@@ -266,14 +266,11 @@ func (s *Server) uiModelCard(w http.ResponseWriter, r *http.Request, u *uiReques
 
 func (s *Server) uiEvaluationSignoff(w http.ResponseWriter, r *http.Request, u *uiRequest) error {
 	id := r.PathValue("id")
-	back := "/ui/"
-	if p := r.PostForm.Get("project"); ethos.ValidID(p) {
-		back = "/ui/projects/" + pe(p) + "/evaluations"
-	}
+	back := uiBackToEvaluations(r)
 	in := signoffIn{Kind: ethos.SignoffKind(r.PostForm.Get("kind")), Decision: r.PostForm.Get("decision"),
 		Reason: strings.TrimSpace(r.PostForm.Get("reason")), Reference: strings.TrimSpace(r.PostForm.Get("reference"))}
-	for _, w := range strings.FieldsFunc(r.PostForm.Get("waives"), func(c rune) bool { return c == ',' || c == ' ' || c == '\n' || c == '\r' }) {
-		in.Waives = append(in.Waives, w)
+	if ws := strings.FieldsFunc(r.PostForm.Get("waives"), func(c rune) bool { return c == ',' || c == ' ' || c == '\n' || c == '\r' }); len(ws) > 0 {
+		in.Waives = ws
 	}
 	if in.Kind == ethos.SignoffAcknowledgement && in.Decision == "" {
 		in.Decision = ethos.DecisionAcknowledged
@@ -283,6 +280,16 @@ func (s *Server) uiEvaluationSignoff(w http.ResponseWriter, r *http.Request, u *
 	}
 	_, err := s.uiCall(r.Context(), u, "POST", "/api/v1/evaluation/runs/"+pe(id)+"/signoffs", in)
 	return s.uiDone(w, r, back, err, "Attempt "+id+": "+string(in.Kind)+" recorded ("+in.Decision+").")
+}
+
+// uiBackToEvaluations is where an evaluation form returns: the
+// evaluation page of the project the form names (checked), else the home
+// page.
+func uiBackToEvaluations(r *http.Request) string {
+	if p := r.PostForm.Get("project"); ethos.ValidID(p) {
+		return "/ui/projects/" + pe(p) + "/evaluations"
+	}
+	return "/ui/"
 }
 
 // uiRegisterPlan pre-registers an evaluation plan (QC-EVA-2) from the
@@ -297,11 +304,7 @@ func (s *Server) uiRegisterPlan(w http.ResponseWriter, r *http.Request, u *uiReq
 		IntendedUse: strings.TrimSpace(f.Get("intended_use")), LabelColumn: strings.TrimSpace(f.Get("label_column")),
 		ScoreColumn: strings.TrimSpace(f.Get("score_column")), PatientColumn: strings.TrimSpace(f.Get("patient_column")),
 		Intersect: f.Get("intersect") != ""}
-	for _, a := range strings.Split(f.Get("attributes"), ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			in.Attributes = append(in.Attributes, a)
-		}
-	}
+	in.Attributes = commaList(f.Get("attributes"))
 	var bad []string
 	num := func(field string, parse func(string) error) {
 		if v := strings.TrimSpace(f.Get(field)); v != "" {
@@ -345,10 +348,7 @@ func (s *Server) uiRegisterPlan(w http.ResponseWriter, r *http.Request, u *uiReq
 // judges and stores it as a new attempt.
 func (s *Server) uiUploadPredictions(w http.ResponseWriter, r *http.Request, u *uiRequest) error {
 	id := r.PathValue("id")
-	back := "/ui/"
-	if p := r.PostForm.Get("project"); ethos.ValidID(p) {
-		back = "/ui/projects/" + pe(p) + "/evaluations"
-	}
+	back := uiBackToEvaluations(r)
 	if r.MultipartForm == nil || len(r.MultipartForm.File["predictions"]) != 1 {
 		return s.uiDone(w, r, back, ethos.Errorf(ethos.EINVALID, "choose one predictions file (CSV or gzip) to upload"), "")
 	}
@@ -357,15 +357,10 @@ func (s *Server) uiUploadPredictions(w http.ResponseWriter, r *http.Request, u *
 		return err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(f)
-	if err != nil {
-		return err
-	}
-	ct := "text/csv"
-	if len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b {
-		ct = "application/gzip"
-	}
-	rec, err := s.uiCallRaw(r.Context(), u, "POST", "/api/v1/evaluation/plans/"+pe(id)+"/predictions", ct, data)
+	// The file is sent as the form holds it (no second copy of up to
+	// MaxPredictionsBytes); the evaluation service tells gzip from CSV by
+	// its first bytes.
+	rec, err := s.uiCallRaw(r.Context(), u, "POST", "/api/v1/evaluation/plans/"+pe(id)+"/predictions", "application/octet-stream", f)
 	if err != nil {
 		return s.uiDone(w, r, back, err, "")
 	}
@@ -395,12 +390,7 @@ func (s *Server) uiDeployments(w http.ResponseWriter, r *http.Request, u *uiRequ
 	rows := make([]uiDeploymentRow, 0, len(deps.Items))
 	for _, d := range deps.Items {
 		row := uiDeploymentRow{Deployment: d}
-		var st ethos.MonitorStatus
-		if err := s.uiGet(ctx, u, "/api/v1/deployments/"+pe(d.ID)+"/monitoring/status", &st); err != nil {
-			row.Err = s.uiSectionErr(ctx, err)
-		} else {
-			row.Status = &st
-		}
+		row.Status, row.Err = uiOne[ethos.MonitorStatus](s, ctx, u, "/api/v1/deployments/"+pe(d.ID)+"/monitoring/status")
 		rows = append(rows, row)
 	}
 	return s.uiRender(w, r, u, http.StatusOK, "deployments", "Deployments — "+prj.Name, map[string]any{"Project": &prj, "Rows": rows, "Err": deps.Err})

@@ -78,15 +78,7 @@ func (c *client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
-		var e struct {
-			Error   string `json:"error"`
-			Message string `json:"message"`
-		}
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		if json.Unmarshal(b, &e) != nil || e.Message == "" {
-			return ethos.Errorf(ethos.EINTERNAL, "server answered %s", resp.Status)
-		}
-		return ethos.Errorf(e.Error, "%s", e.Message)
+		return replyError(resp)
 	}
 	switch o := out.(type) {
 	case nil:
@@ -100,6 +92,19 @@ func (c *client) do(ctx context.Context, method, path string, in, out any) error
 		}
 		return nil
 	}
+}
+
+// replyError turns an error reply into an *ethos.Error.
+func replyError(resp *http.Response) error {
+	var e struct {
+		Error   string `json:"error"`
+		Message string `json:"message"`
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if json.Unmarshal(b, &e) != nil || e.Message == "" {
+		return ethos.Errorf(ethos.EINTERNAL, "server answered %s", resp.Status)
+	}
+	return ethos.Errorf(e.Error, "%s", e.Message)
 }
 
 func unwrapURL(err error) error {

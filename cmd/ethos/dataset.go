@@ -30,7 +30,7 @@ func datasetCreate(ctx context.Context, env *Env, args []string) error {
 	run := fs.String("run", "", "processing run whose written outputs make the version")
 	desc := fs.String("description", "", "what this version is for")
 	asJSON := fs.Bool("json", false, "print the version as JSON")
-	remote := remoteFlags(env, fs)
+	remote := projectRemote(env, fs, project)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -40,9 +40,6 @@ func datasetCreate(ctx context.Context, env *Env, args []string) error {
 	if cl, err := remote(); err != nil || cl != nil {
 		if err != nil {
 			return err
-		}
-		if *project == "" {
-			return usagef("--project is required")
 		}
 		return datasetCreateRemote(ctx, env, cl, *project, *run, *desc, *asJSON)
 	}
@@ -66,7 +63,7 @@ func datasetList(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "dataset list", "dataset list --user ID --project ID [--json]")
 	data, user, project := commonFlags(fs)
 	asJSON := fs.Bool("json", false, "print as JSON")
-	remote := remoteFlags(env, fs)
+	remote := projectRemote(env, fs, project)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -93,7 +90,7 @@ func datasetList(ctx context.Context, env *Env, args []string) error {
 func datasetShow(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "dataset show", "dataset show --user ID --project ID VERSION")
 	data, user, project := commonFlags(fs)
-	remote := remoteFlags(env, fs)
+	remote := projectRemote(env, fs, project)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -112,23 +109,15 @@ func datasetShow(ctx context.Context, env *Env, args []string) error {
 // versionFrom reads a dataset version from the server (a token given) or
 // the data directory.
 func versionFrom(ctx context.Context, env *Env, remote func() (*client, error), data, user, project, id string) (*ethos.DatasetVersion, error) {
-	cl, err := remote()
-	if err != nil {
-		return nil, err
-	}
-	if cl != nil {
+	return serverOrData(ctx, env, remote, data, user, project, func(cl *client) (*ethos.DatasetVersion, error) {
 		var v ethos.DatasetVersion
 		if err := remoteRead(ctx, cl, project, "/dataset-versions/"+url.PathEscape(id), nil, &v); err != nil {
 			return nil, err
 		}
 		return &v, nil
-	}
-	pa, err := openProcessing(ctx, env, data, user, project)
-	if err != nil {
-		return nil, err
-	}
-	defer pa.Close()
-	return pa.datasetService().Version(ctx, pa.caller, id)
+	}, func(pa *processingApp) (*ethos.DatasetVersion, error) {
+		return pa.datasetService().Version(ctx, pa.caller, id)
+	})
 }
 
 func datasetLabels(ctx context.Context, env *Env, args []string) error {
@@ -138,7 +127,7 @@ func datasetLabels(ctx context.Context, env *Env, args []string) error {
 	file := fs.String("file", "", "CSV with the columns id and label")
 	allowed := fs.String("allowed", "", "comma-separated closed set of label values")
 	asJSON := fs.Bool("json", false, "print the diff as JSON")
-	remote := remoteFlags(env, fs)
+	remote := projectRemote(env, fs, project)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -148,9 +137,6 @@ func datasetLabels(ctx context.Context, env *Env, args []string) error {
 	if cl, err := remote(); err != nil || cl != nil {
 		if err != nil {
 			return err
-		}
-		if *project == "" {
-			return usagef("--project is required")
 		}
 		return datasetLabelsRemote(ctx, env, cl, *project, *version, *file, *allowed, *asJSON)
 	}
@@ -188,7 +174,7 @@ func datasetDiff(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "dataset diff", "dataset diff --user ID --project ID [--json] FROM TO")
 	data, user, project := commonFlags(fs)
 	asJSON := fs.Bool("json", false, "print as JSON")
-	remote := remoteFlags(env, fs)
+	remote := projectRemote(env, fs, project)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -233,7 +219,7 @@ func datasetSplit(ctx context.Context, env *Env, args []string) error {
 	stratify := fs.String("stratify", "label", "comma-separated: label, modality, body_part or a kept attribute (sex, age, …)")
 	seed := fs.Int64("seed", 1, "seed: the same seed gives the same split")
 	asJSON := fs.Bool("json", false, "print the split as JSON")
-	remote := remoteFlags(env, fs)
+	remote := projectRemote(env, fs, project)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -244,27 +230,13 @@ func datasetSplit(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	cl, err := remote()
+	sp, err := serverOrData(ctx, env, remote, *data, *user, *project, func(cl *client) (*ethos.DatasetSplit, error) {
+		return datasetSplitRemote(ctx, cl, *project, *version, ps, splitList(*stratify), *seed)
+	}, func(pa *processingApp) (*ethos.DatasetSplit, error) {
+		return pa.datasetService().Split(ctx, pa.caller, *version, processing.SplitSpec{Parts: ps, StratifyBy: splitList(*stratify), Seed: *seed})
+	})
 	if err != nil {
 		return err
-	}
-	var sp *ethos.DatasetSplit
-	if cl != nil {
-		if *project == "" {
-			return usagef("--project is required")
-		}
-		if sp, err = datasetSplitRemote(ctx, cl, *project, *version, ps, splitList(*stratify), *seed); err != nil {
-			return err
-		}
-	} else {
-		pa, err := openProcessing(ctx, env, *data, *user, *project)
-		if err != nil {
-			return err
-		}
-		defer pa.Close()
-		if sp, err = pa.datasetService().Split(ctx, pa.caller, *version, processing.SplitSpec{Parts: ps, StratifyBy: splitList(*stratify), Seed: *seed}); err != nil {
-			return err
-		}
 	}
 	if *asJSON {
 		return printJSON(env, sp)
@@ -291,7 +263,7 @@ func datasetDatasheet(ctx context.Context, env *Env, args []string) error {
 	version := fs.String("version", "", "dataset version")
 	format := fs.String("format", "md", "json, md or html")
 	out := fs.String("out", "", "write to this file (atomically) instead of standard output")
-	remote := remoteFlags(env, fs)
+	remote := projectRemote(env, fs, project)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -305,7 +277,7 @@ func datasetDatasheet(ctx context.Context, env *Env, args []string) error {
 		return err
 	} else if cl != nil {
 		var b bytes.Buffer
-		if err := cl.do(ctx, "GET", prjPath(*project)+"/dataset-versions/"+url.PathEscape(*version)+"/datasheet?format="+url.QueryEscape(*format), nil, &b); err != nil {
+		if err := cl.do(ctx, "GET", projectPath(*project, "/dataset-versions/"+url.PathEscape(*version)+"/datasheet?format="+url.QueryEscape(*format)), nil, &b); err != nil {
 			return err
 		}
 		if *out != "" {
@@ -351,7 +323,7 @@ func datasetExport(ctx context.Context, env *Env, args []string) error {
 	split := fs.String("split", "", "split whose parts go into the manifest")
 	reweigh := fs.String("reweigh", "", "attributes for Kamiran-Calders reweighing weights in the manifest")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
-	remote := remoteFlags(env, fs)
+	remote := projectRemote(env, fs, project)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -361,9 +333,6 @@ func datasetExport(ctx context.Context, env *Env, args []string) error {
 	if cl, err := remote(); err != nil || cl != nil {
 		if err != nil {
 			return err
-		}
-		if *project == "" {
-			return usagef("--project is required")
 		}
 		return datasetExportRemote(ctx, env, cl, *project, *version, *out, *split, *reweigh, *asJSON)
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -28,13 +29,49 @@ import (
 // opening --data, and the server applies the access policy and audits as
 // for any other caller.
 
-func prjPath(project string) string { return "/api/v1/projects/" + url.PathEscape(project) }
+// projectRemote is remoteFlags for a command on a project: run against
+// a server it needs --project (*project, read once the flags are parsed)
+// before any call, as the command does offline.
+func projectRemote(env *Env, fs *flag.FlagSet, project *string) func() (*client, error) {
+	remote := remoteFlags(env, fs)
+	return func() (*client, error) {
+		cl, err := remote()
+		if err != nil || cl == nil {
+			return nil, err
+		}
+		if *project == "" {
+			return nil, usagef("--project is required")
+		}
+		return cl, nil
+	}
+}
+
+// serverOrData answers with onServer when a token is given (the command
+// runs against a server), otherwise with local on the data directory,
+// opened for the caller and closed before it returns.
+func serverOrData[T any](ctx context.Context, env *Env, remote func() (*client, error), data, user, project string,
+	onServer func(*client) (T, error), local func(*processingApp) (T, error)) (T, error) {
+	var zero T
+	cl, err := remote()
+	if err != nil {
+		return zero, err
+	}
+	if cl != nil {
+		return onServer(cl)
+	}
+	pa, err := openProcessing(ctx, env, data, user, project)
+	if err != nil {
+		return zero, err
+	}
+	defer pa.Close()
+	return local(pa)
+}
 
 // remotePurpose is the project's declared purpose: reads of the
 // processing stage ask for it.
 func remotePurpose(ctx context.Context, cl *client, project string) (ethos.Purpose, error) {
 	var rules ethos.CollectionRules
-	if err := cl.do(ctx, "GET", prjPath(project)+"/collection/rules", nil, &rules); err != nil {
+	if err := cl.do(ctx, "GET", projectPath(project, "/collection/rules"), nil, &rules); err != nil {
 		return "", err
 	}
 	return rules.Purpose, nil
@@ -52,7 +89,7 @@ func remoteRead(ctx context.Context, cl *client, project, path string, q url.Val
 		q = url.Values{}
 	}
 	q.Set("purpose", string(purpose))
-	return cl.do(ctx, "GET", prjPath(project)+path+"?"+q.Encode(), nil, out)
+	return cl.do(ctx, "GET", projectPath(project, path+"?"+q.Encode()), nil, out)
 }
 
 // processRunRemote starts a run on the server and polls it until the
@@ -78,7 +115,7 @@ func processRunRemote(ctx context.Context, env *Env, cl *client, project, profil
 		Job ethos.ProcessingJob  `json:"job"`
 		Run *ethos.ProcessingRun `json:"run"`
 	}
-	if err := cl.do(ctx, "POST", prjPath(project)+"/processing-runs", in, &out); err != nil {
+	if err := cl.do(ctx, "POST", projectPath(project, "/processing-runs"), in, &out); err != nil {
 		return err
 	}
 	run := out.Run
@@ -99,7 +136,7 @@ func processRunRemote(ctx context.Context, env *Env, cl *client, project, profil
 			ethos.ProcessingRun
 		}
 		q := url.Values{"purpose": {string(out.Job.Purpose)}}
-		if err := cl.do(ctx, "GET", prjPath(project)+"/processing-runs/"+url.PathEscape(out.Job.ID)+"?"+q.Encode(), nil, &poll); err != nil {
+		if err := cl.do(ctx, "GET", projectPath(project, "/processing-runs/"+url.PathEscape(out.Job.ID)+"?"+q.Encode()), nil, &poll); err != nil {
 			return err
 		}
 		if poll.Job != nil {
@@ -120,7 +157,7 @@ func datasetCreateRemote(ctx context.Context, env *Env, cl *client, project, run
 		Version *ethos.DatasetVersion `json:"version"`
 		LeftOut int                   `json:"left_out"`
 	}
-	if err := cl.do(ctx, "POST", prjPath(project)+"/dataset-versions", map[string]string{"run_id": run, "description": desc}, &out); err != nil {
+	if err := cl.do(ctx, "POST", projectPath(project, "/dataset-versions"), map[string]string{"run_id": run, "description": desc}, &out); err != nil {
 		return err
 	}
 	if out.Version == nil {
@@ -141,16 +178,12 @@ func datasetLabelsRemote(ctx context.Context, env *Env, cl *client, project, ver
 	q := url.Values{}
 	setIf(q, "allowed", allowed)
 	var v ethos.DatasetVersion
-	if err := cl.send(ctx, "POST", prjPath(project)+"/dataset-versions/"+url.PathEscape(version)+"/labels?"+q.Encode(), "text/csv", body, &v); err != nil {
+	if err := cl.send(ctx, "POST", projectPath(project, "/dataset-versions/"+url.PathEscape(version)+"/labels?"+q.Encode()), "text/csv", body, &v); err != nil {
 		return err
 	}
 	// The diff against the parent, as the offline command prints it.
-	purpose, err := remotePurpose(ctx, cl, project)
-	if err != nil {
-		return err
-	}
 	var parent ethos.DatasetVersion
-	if err := cl.do(ctx, "GET", prjPath(project)+"/dataset-versions/"+url.PathEscape(version)+"?purpose="+url.QueryEscape(string(purpose)), nil, &parent); err != nil {
+	if err := remoteRead(ctx, cl, project, "/dataset-versions/"+url.PathEscape(version), nil, &parent); err != nil {
 		return err
 	}
 	diff := processing.DiffVersions(&parent, &v)
@@ -164,7 +197,7 @@ func datasetLabelsRemote(ctx context.Context, env *Env, cl *client, project, ver
 func datasetSplitRemote(ctx context.Context, cl *client, project, version string, parts []ethos.DatasetSplitPart, stratify []string, seed int64) (*ethos.DatasetSplit, error) {
 	var sp ethos.DatasetSplit
 	in := map[string]any{"parts": parts, "stratify_by": stratify, "seed": seed}
-	if err := cl.do(ctx, "POST", prjPath(project)+"/dataset-versions/"+url.PathEscape(version)+"/splits", in, &sp); err != nil {
+	if err := cl.do(ctx, "POST", projectPath(project, "/dataset-versions/"+url.PathEscape(version)+"/splits"), in, &sp); err != nil {
 		return nil, err
 	}
 	return &sp, nil
@@ -200,7 +233,7 @@ func datasetExportRemote(ctx context.Context, env *Env, cl *client, project, ver
 	q := url.Values{}
 	setIf(q, "split", split)
 	setIf(q, "reweigh", reweigh)
-	req, err := http.NewRequestWithContext(ctx, "GET", cl.base+prjPath(project)+"/dataset-versions/"+url.PathEscape(version)+"/export?"+q.Encode(), nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", cl.base+projectPath(project, "/dataset-versions/"+url.PathEscape(version)+"/export?"+q.Encode()), nil)
 	if err != nil {
 		return err
 	}
@@ -289,6 +322,13 @@ func unpackExport(tr *tar.Reader, dir, version string) (*processing.ExportResult
 				if !strings.HasPrefix(e.Path, "files/") || !filepath.IsLocal(e.Path) {
 					return nil, bad("manifest entry %s: path %q", e.ID, e.Path)
 				}
+				if _, dup := want[e.Path]; dup {
+					return nil, bad("manifest entry %s: path %q listed twice", e.ID, e.Path)
+				}
+				if !ethos.ValidBlobDigest(e.SHA256) {
+					// Without a hash the file could not be checked.
+					return nil, bad("manifest entry %s: sha256 is not 64 lower-case hex digits", e.ID)
+				}
 				want[e.Path] = i
 			}
 			res.Weights = m.Weights
@@ -365,17 +405,4 @@ func syncPath(p string) error {
 	}
 	defer f.Close()
 	return f.Sync()
-}
-
-// replyError turns an error reply into an *ethos.Error.
-func replyError(resp *http.Response) error {
-	var e struct {
-		Error   string `json:"error"`
-		Message string `json:"message"`
-	}
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if json.Unmarshal(b, &e) != nil || e.Message == "" {
-		return ethos.Errorf(ethos.EINTERNAL, "server answered %s", resp.Status)
-	}
-	return ethos.Errorf(e.Error, "%s", e.Message)
 }

@@ -30,20 +30,8 @@ func TestUnpackExport(t *testing.T) {
 		return b
 	}
 	entry := map[string]any{"id": "2.25.1", "path": "files/1/2/3.dcm", "sha256": hex.EncodeToString(sum[:]), "size": len(file)}
-	type member struct {
-		name string
-		body []byte
-	}
-	archive := func(ms ...member) *tar.Reader {
-		var b bytes.Buffer
-		tw := tar.NewWriter(&b)
-		for _, m := range ms {
-			tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: m.name, Size: int64(len(m.body)), Mode: 0o644})
-			tw.Write(m.body)
-		}
-		tw.Close()
-		return tar.NewReader(&b)
-	}
+	type member = tarMember
+	archive := func(ms ...member) *tar.Reader { return tar.NewReader(bytes.NewReader(tarOf(ms...))) }
 	good := []member{{"manifest.json", manifest(entry)}, {"manifest.csv", []byte("id\n2.25.1\n")}, {"files/1/2/3.dcm", file}}
 	t.Run("Complete", func(t *testing.T) {
 		res, err := unpackExport(archive(good...), t.TempDir(), version)
@@ -65,6 +53,8 @@ func TestUnpackExport(t *testing.T) {
 		{"ErrTraversal", []member{good[0], {"../evil", nil}}, "unexpected member"},
 		{"ErrDuplicate", append(append([]member{}, good...), good[2]), "unexpected member"},
 		{"ErrNoCSV", []member{good[0], good[2]}, "no manifest.csv"},
+		{"ErrEntryWithoutHash", []member{{"manifest.json", manifest(map[string]any{"id": "2.25.1", "path": "files/1/2/3.dcm", "size": len(file)})}, good[1], good[2]}, "sha256 is not"},
+		{"ErrEntryListedTwice", []member{{"manifest.json", manifest(entry, entry)}, good[1], good[2]}, "listed twice"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := unpackExport(archive(tc.ms...), t.TempDir(), version)
@@ -74,18 +64,30 @@ func TestUnpackExport(t *testing.T) {
 		})
 	}
 	t.Run("ErrTruncatedStream", func(t *testing.T) {
-		var b bytes.Buffer
-		tw := tar.NewWriter(&b)
-		for _, m := range good {
-			tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: m.name, Size: int64(len(m.body)), Mode: 0o644})
-			tw.Write(m.body)
-		}
-		tw.Close()
-		cut := b.Bytes()[:b.Len()-1024-512+10] // inside the last file
+		b := tarOf(good...)
+		cut := b[:len(b)-1024-512+10] // inside the last file
 		if _, err := unpackExport(tar.NewReader(bytes.NewReader(cut)), t.TempDir(), version); err == nil {
 			t.Error("a truncated archive was accepted")
 		}
 	})
+}
+
+// tarMember is a regular file of a test archive.
+type tarMember struct {
+	name string
+	body []byte
+}
+
+// tarOf writes the members as a tar archive, in order.
+func tarOf(ms ...tarMember) []byte {
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	for _, m := range ms {
+		tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: m.name, Size: int64(len(m.body)), Mode: 0o644})
+		tw.Write(m.body)
+	}
+	tw.Close()
+	return b.Bytes()
 }
 
 // TestProcessRunRemotePolls checks the client side of a long run: a 202
@@ -149,17 +151,7 @@ func FuzzUnpackExport(f *testing.F) {
 	sum := sha256.Sum256(dcm)
 	manifest, _ := json.Marshal(map[string]any{"format": processing.ManifestFormat, "version": version,
 		"entries": []map[string]any{{"id": "2.25.1", "path": "files/1/2/3.dcm", "sha256": hex.EncodeToString(sum[:]), "size": len(dcm)}}})
-	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
-	for _, m := range []struct {
-		name string
-		body []byte
-	}{{"manifest.json", manifest}, {"manifest.csv", []byte("id,path\n2.25.1,files/1/2/3.dcm\n")}, {"files/1/2/3.dcm", dcm}} {
-		tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: m.name, Size: int64(len(m.body)), Mode: 0o644})
-		tw.Write(m.body)
-	}
-	tw.Close()
-	good := b.Bytes()
+	good := tarOf(tarMember{"manifest.json", manifest}, tarMember{"manifest.csv", []byte("id,path\n2.25.1,files/1/2/3.dcm\n")}, tarMember{"files/1/2/3.dcm", dcm})
 	f.Add(good)
 	f.Add(good[:len(good)/2])
 	f.Add(good[:1024])
@@ -190,4 +182,39 @@ func FuzzUnpackExport(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRemoteNeedsProject checks that every dataset and process command
+// run against a server asks for --project before it calls the server, as
+// the same command does offline.
+func TestRemoteNeedsProject(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(500)
+	}))
+	defer srv.Close()
+	env := map[string]string{"ETHOS_TOKEN": "tok", "ETHOS_SERVER": srv.URL}
+	v := strings.Repeat("ab", 32)
+	for _, args := range [][]string{
+		{"dataset", "create", "--run", "prc_1"},
+		{"dataset", "list"},
+		{"dataset", "show", v},
+		{"dataset", "diff", v, v},
+		{"dataset", "labels", "--version", v, "--file", "labels.csv"},
+		{"dataset", "split", "--version", v},
+		{"dataset", "datasheet", "--version", v},
+		{"dataset", "export", "--version", v, "--out", filepath.Join(t.TempDir(), "out")},
+		{"process", "jobs"},
+	} {
+		t.Run(strings.Join(args[:2], "_"), func(t *testing.T) {
+			_, stderr, code := runCLIEnv(t, env, args...)
+			if code != 2 || !strings.Contains(stderr, "--project is required") {
+				t.Errorf("exit %d: %s", code, stderr)
+			}
+		})
+	}
+	if n := calls.Load(); n != 0 {
+		t.Errorf("%d calls reached the server", n)
+	}
 }

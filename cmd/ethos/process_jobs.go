@@ -20,7 +20,7 @@ func processJobs(ctx context.Context, env *Env, args []string) error {
 	state := fs.String("state", "", "only jobs in this state: running, done or failed")
 	limit := fs.Int("limit", 100, "at most this many jobs, newest first (1-1000)")
 	asJSON := fs.Bool("json", false, "print as JSON")
-	remote := remoteFlags(env, fs)
+	remote := projectRemote(env, fs, project)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -36,38 +36,29 @@ func processJobs(ctx context.Context, env *Env, args []string) error {
 	if *limit < 1 || *limit > 1000 {
 		return usagef("process jobs: --limit is 1 to 1000")
 	}
-	var out listed[*ethos.ProcessingJob]
-	cl, err := remote()
-	if err != nil {
-		return err
-	}
-	if cl != nil {
+	out, err := serverOrData(ctx, env, remote, *data, *user, *project, func(cl *client) (out listed[*ethos.ProcessingJob], err error) {
 		q := url.Values{"limit": {strconv.Itoa(*limit)}}
 		if st != "" {
 			q.Set("state", string(st))
 		}
-		if err := remoteRead(ctx, cl, *project, "/processing-jobs", q, &out); err != nil {
-			return err
-		}
-	} else {
-		pa, err := openProcessing(ctx, env, *data, *user, *project)
-		if err != nil {
-			return err
-		}
-		defer pa.Close()
+		err = remoteRead(ctx, cl, *project, "/processing-jobs", q, &out)
+		return out, err
+	}, func(pa *processingApp) (out listed[*ethos.ProcessingJob], err error) {
 		if err := pa.datasetService().CheckRead(ctx, pa.caller, "project/"+pa.project.ID+"/processing-jobs"); err != nil {
-			return err
+			return out, err
 		}
 		f := ethos.ProcessingJobFilter{ProjectID: &pa.project.ID, Limit: *limit}
 		if st != "" {
 			f.State = &st
 		}
-		if out.Items, out.Total, err = sqlstore.NewProcessingJobService(pa.store).FindProcessingJobs(ctx, f); err != nil {
-			return err
-		}
+		out.Items, out.Total, err = sqlstore.NewProcessingJobService(pa.store).FindProcessingJobs(ctx, f)
+		return out, err
+	})
+	if err != nil {
+		return err
 	}
 	if *asJSON {
-		return printJSON(env, map[string]any{"items": out.Items, "total": out.Total})
+		return printJSON(env, out) // {"items": …, "total": …}
 	}
 	var rows [][]string
 	for _, j := range out.Items {

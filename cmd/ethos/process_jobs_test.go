@@ -53,9 +53,15 @@ func testProcessingJobAfterRestart(t *testing.T, pg string) {
 	}
 
 	srv, base := f.serve(t)
+	// get reads path (with its query, if any) below the project, for the
+	// research purpose.
 	get := func(path string) (int, []byte) {
 		t.Helper()
-		req, _ := http.NewRequest("GET", base+"/api/v1/projects/"+f.project+"/processing-runs/"+left.ID+path+"?purpose=research", nil)
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		req, _ := http.NewRequest("GET", base+"/api/v1/projects/"+f.project+path+sep+"purpose=research", nil)
 		req.Header.Set("Authorization", "Bearer "+f.token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -65,7 +71,7 @@ func testProcessingJobAfterRestart(t *testing.T, pg string) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, b
 	}
-	code, body := get("/job")
+	code, body := get("/processing-runs/" + left.ID + "/job")
 	var j ethos.ProcessingJob
 	if err := json.Unmarshal(body, &j); code != 200 || err != nil {
 		t.Fatalf("GET job: %d %s", code, body)
@@ -74,34 +80,20 @@ func testProcessingJobAfterRestart(t *testing.T, pg string) {
 		j.FinishedAt.IsZero() || j.RequestID != "req-cut-run" || j.StartedBy != f.steward || j.RunID != "" {
 		t.Errorf("job after restart %+v", j)
 	}
-	req, _ := http.NewRequest("GET", base+"/api/v1/projects/"+f.project+"/processing-jobs?purpose=research&state=failed", nil)
-	req.Header.Set("Authorization", "Bearer "+f.token)
-	if resp, err := http.DefaultClient.Do(req); err != nil {
-		t.Fatal(err)
-	} else {
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || !strings.Contains(string(b), left.ID) || strings.Contains(string(b), recent.ID) != (pg == "") {
-			t.Errorf("failed jobs: %d %s", resp.StatusCode, b)
-		}
+	if code, b := get("/processing-jobs?state=failed"); code != 200 || !strings.Contains(string(b), left.ID) || strings.Contains(string(b), recent.ID) != (pg == "") {
+		t.Errorf("failed jobs: %d %s", code, b)
 	}
 	want := ethos.JobFailed
 	if pg != "" {
 		want = ethos.JobRunning
 	}
-	req, _ = http.NewRequest("GET", base+"/api/v1/projects/"+f.project+"/processing-runs/"+recent.ID+"/job?purpose=research", nil)
-	req.Header.Set("Authorization", "Bearer "+f.token)
-	if resp, err := http.DefaultClient.Do(req); err != nil {
-		t.Fatal(err)
-	} else {
-		var rj ethos.ProcessingJob
-		json.NewDecoder(resp.Body).Decode(&rj)
-		resp.Body.Close()
-		if rj.State != want {
-			t.Errorf("recent job after start: %s, want %s", rj.State, want)
-		}
+	_, b := get("/processing-runs/" + recent.ID + "/job")
+	var rj ethos.ProcessingJob
+	json.Unmarshal(b, &rj)
+	if rj.State != want {
+		t.Errorf("recent job after start: %s, want %s", rj.State, want)
 	}
-	code, body = get("")
+	code, body = get("/processing-runs/" + left.ID)
 	if code != http.StatusInternalServerError || !strings.Contains(string(body), processing.Interrupted) {
 		t.Errorf("GET run: %d %s, want the interruption", code, body)
 	}
