@@ -2,8 +2,6 @@ package evaluation
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -131,8 +129,7 @@ func (s *Service) SignOff(ctx context.Context, who ethos.EvaluationActor, runID 
 		return nil, ethos.Errorf(ethos.EINVALID, "kind: want ethics-review, acknowledgement or waiver")
 	}
 	so.ID, so.RunID, so.By, so.At = ethos.NewID("evs"), run.ID, who.UserID, s.now()
-	sum := sha256.Sum256([]byte(so.Reason))
-	reason := fmt.Sprintf("%s of attempt %d of evaluation-plan/%s: %s (reason sha256:%s)", so.Kind, run.Attempt, plan.ID, so.Decision, hex.EncodeToString(sum[:8]))
+	reason := fmt.Sprintf("%s of attempt %d of evaluation-plan/%s: %s; reason on the sign-off: %s", so.Kind, run.Attempt, plan.ID, so.Decision, ethos.AuditText(so.Reason))
 	if len(so.Waives) > 0 {
 		reason += "; waives " + strings.Join(so.Waives, ", ")
 	}

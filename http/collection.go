@@ -303,8 +303,8 @@ func (s *Server) handlePutRules(w http.ResponseWriter, r *http.Request, p *princ
 	if err := s.Instances.SetCollectionRules(ctx, rules); err != nil {
 		return err
 	}
-	if err := s.recordChange(ctx, p, "collection.rules", "project/"+prj.ID, fmt.Sprintf("purpose %s, modalities %v, body parts %v, retention %d days",
-		rules.Purpose, rules.Modalities, rules.BodyParts, rules.RetentionDays), ethos.StageCollection); err != nil {
+	if err := s.recordChange(ctx, p, "collection.rules", "project/"+prj.ID, fmt.Sprintf("purpose %s, modalities %v, %d body parts (typed, so on the rules), retention %d days",
+		rules.Purpose, rules.Modalities, len(rules.BodyParts), rules.RetentionDays), ethos.StageCollection); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, rules)

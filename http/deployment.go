@@ -201,7 +201,7 @@ func (s *Server) handleChangeDeployment(w http.ResponseWriter, r *http.Request, 
 	if err != nil {
 		return err
 	}
-	if err := s.recordChange(r.Context(), p, "deployment.change", "deployment/"+d.ID, fmt.Sprintf("change %d %s: %s", c.Seq, c.Kind, c.Reason), ethos.StageDeployment); err != nil {
+	if err := s.recordChange(r.Context(), p, "deployment.change", "deployment/"+d.ID, fmt.Sprintf("change %d %s; reason in the change log: %s", c.Seq, c.Kind, ethos.AuditText(c.Reason)), ethos.StageDeployment); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, changeOut{Deployment: nd, Change: c})

@@ -515,8 +515,17 @@ func (s *Server) handleAccessCheck(w http.ResponseWriter, r *http.Request, p *pr
 	}
 	req := ethos.AccessRequest{UserID: subject.User.ID, PartyID: subject.Party.ID, PartyType: subject.Party.Type, Roles: subject.User.Roles,
 		Stage: in.Stage, Action: in.Action, Purpose: in.Purpose, View: in.View, Now: s.Now()}
-	if in.Action == ethos.ActionManage {
+	// Stage, purpose and view go into the audit entry: only known values
+	// are taken, so that nothing typed reaches the log.
+	switch {
+	case !in.Action.Valid() || in.Action == ethos.ActionManage:
 		return &fieldError{code: ethos.EINVALID, field: "action", msg: "action: check explains stage actions (read, write, approve) and audit"}
+	case in.Stage != "" && !in.Stage.Valid():
+		return &fieldError{code: ethos.EINVALID, field: "stage", msg: "stage: want collection, processing, training, evaluation or deployment"}
+	case in.Purpose != "" && !in.Purpose.Valid():
+		return &fieldError{code: ethos.EINVALID, field: "purpose", msg: "purpose: not a known purpose of use"}
+	case in.View != "" && !in.View.Valid():
+		return &fieldError{code: ethos.EINVALID, field: "view", msg: "view: want full, deidentified or aggregate"}
 	}
 	var active []string
 	if in.ProjectID != "" {

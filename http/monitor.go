@@ -310,7 +310,7 @@ func (s *Server) handleTriageAlert(w http.ResponseWriter, r *http.Request, p *pr
 	if err != nil {
 		return err
 	}
-	return s.auditedReply(w, r, p, http.StatusOK, a, "monitor.alert.triage", "alert/"+a.ID, in.Decision+": "+in.Reason, ethos.StageDeployment)
+	return s.auditedReply(w, r, p, http.StatusOK, a, "monitor.alert.triage", "alert/"+a.ID, in.Decision+"; reason on the alert: "+ethos.AuditText(in.Reason), ethos.StageDeployment)
 }
 
 func (s *Server) handleDecideCase(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -332,7 +332,7 @@ func (s *Server) handleDecideCase(w http.ResponseWriter, r *http.Request, p *pri
 	if err != nil {
 		return err
 	}
-	if err := s.recordChange(r.Context(), p, "monitor.case.decide", "case/"+c.ID, in.Decision+": "+in.Reason, ethos.StageDeployment); err != nil {
+	if err := s.recordChange(r.Context(), p, "monitor.case.decide", "case/"+c.ID, in.Decision+"; reason on the case: "+ethos.AuditText(in.Reason), ethos.StageDeployment); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, s.caseOut(c))

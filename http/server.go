@@ -375,7 +375,18 @@ func (s *Server) authenticate(r *http.Request) (*principal, error) {
 		return p, nil
 	}
 	secret, ok := bearer(r)
-	return s.authenticateSecret(r.Context(), secret, ok, "api"+r.URL.Path[len("/api/v1"):])
+	return s.authenticateSecret(r.Context(), secret, ok, routeResource(r))
+}
+
+// routeResource names the endpoint of an unauthenticated request for the
+// audit log by its route ("api/deployments/{id}"), not by its path: the
+// path is whatever the caller typed.
+func routeResource(r *http.Request) string {
+	_, path, found := strings.Cut(r.Pattern, " ")
+	if !found {
+		path = r.Pattern
+	}
+	return "api" + strings.TrimPrefix(path, "/api/v1")
 }
 
 // authenticateSecret checks a token secret (present: one was given at
