@@ -122,3 +122,25 @@ func TestAuthFailureNamesTheRouteNotThePath(t *testing.T) {
 	}
 	f.auditClean()
 }
+
+func TestPathThatIsNotAnIDIsNotAudited(t *testing.T) {
+	f := newFixture(t)
+	for _, path := range []string{
+		"/api/v1/users/" + url.PathEscape(fakePatient[0]),
+		"/api/v1/projects/" + url.PathEscape(fakePatient[1]),
+		"/api/v1/parties/" + url.PathEscape(fakePatient[2]+" x"),
+	} {
+		before := f.log.Size()
+		code, m := f.do("GET", path, f.admin, nil, nil)
+		if code != 404 || m["error"] != "not_found" {
+			t.Errorf("GET %s: %d %v, want 404", path, code, m)
+		}
+		if msg, _ := m["message"].(string); strings.Contains(msg, fakePatient[0]) || strings.Contains(msg, fakePatient[1]) || strings.Contains(msg, fakePatient[2]) {
+			t.Errorf("GET %s: the error echoes the path: %q", path, msg)
+		}
+		if n := f.log.Size(); n != before {
+			t.Errorf("GET %s wrote %d audit entries", path, n-before)
+		}
+	}
+	f.auditClean()
+}

@@ -163,12 +163,7 @@ func (s *Server) handleMonitorRuns(w http.ResponseWriter, r *http.Request, p *pr
 	if err != nil {
 		return err
 	}
-	runs, err := s.MonitorStore.FindRuns(r.Context(), dep, int(lim))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, list[*ethos.MonitorRun]{Items: nonNil(runs), Total: len(runs)})
-	return nil
+	return replyAll[*ethos.MonitorRun](w)(s.MonitorStore.FindRuns(r.Context(), dep, int(lim)))
 }
 
 func (s *Server) handleMonitorStatus(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -207,12 +202,7 @@ func (s *Server) handleMonitorWindows(w http.ResponseWriter, r *http.Request, p 
 	if err != nil {
 		return err
 	}
-	ws, err := s.MonitorStore.FindWindows(r.Context(), dep, from, to)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, list[*ethos.WindowResult]{Items: nonNil(ws), Total: len(ws)})
-	return nil
+	return replyAll[*ethos.WindowResult](w)(s.MonitorStore.FindWindows(r.Context(), dep, from, to))
 }
 
 func (s *Server) handleMonitorAlerts(w http.ResponseWriter, r *http.Request, p *principal) error {

@@ -439,23 +439,49 @@ func (s *Server) authFailed(ctx context.Context, reason, resource string) error 
 // decide asks the policy, records the decision, and returns the decision
 // (with a 403 error for a deny). No handler decides access on its own.
 func (s *Server) decide(ctx context.Context, p *principal, req ethos.AccessRequest, resource string) (ethos.AccessDecision, error) {
+	return s.settle(ctx, p, req, s.judge(p, &req), resource)
+}
+
+// settle records decision d on req (judged by judge) for resource, notes
+// the use of its data-use agreement and returns d with d.Err().
+func (s *Server) settle(ctx context.Context, p *principal, req ethos.AccessRequest, d ethos.AccessDecision, resource string) (ethos.AccessDecision, error) {
+	if err := s.recordDecision(ctx, p, "access."+string(req.Action), resource, req, d, d.Rule+": "+d.Reason); err != nil {
+		return d, err
+	}
+	if err := s.touchDUA(ctx, d, req.Now); err != nil {
+		return d, err
+	}
+	return d, d.Err()
+}
+
+// judge completes req with p's identity (and the time, when unset), asks
+// the policy and counts the decision. It records nothing: decide records
+// at once, decideBatch with the outcome of the batch.
+func (s *Server) judge(p *principal, req *ethos.AccessRequest) ethos.AccessDecision {
 	req.UserID, req.PartyID, req.PartyType, req.Roles = p.User.ID, p.Party.ID, p.Party.Type, p.User.Roles
 	if req.Now.IsZero() {
 		req.Now = s.Now()
 	}
-	d := s.Policy.Decide(&req)
+	d := s.Policy.Decide(req)
 	s.metrics.decisions.WithLabelValues(d.Decision()).Inc()
-	ev := ethos.AuditEvent{Actor: p.User.ID, Party: p.Party.ID, Action: "access." + string(req.Action), Resource: resource,
-		Stage: req.Stage, Purpose: req.Purpose, Decision: d.Decision(), Reason: d.Rule + ": " + d.Reason, RequestID: requestID(ctx)}
-	if err := s.Auditor.Record(ctx, ev); err != nil {
-		return d, fmt.Errorf("audit access decision: %w", err)
+	return d
+}
+
+// recordDecision writes the audit entry of decision d on req under action.
+func (s *Server) recordDecision(ctx context.Context, p *principal, action, resource string, req ethos.AccessRequest, d ethos.AccessDecision, reason string) error {
+	if err := s.Auditor.Record(ctx, ethos.AuditEvent{Actor: p.User.ID, Party: p.Party.ID, Action: action, Resource: resource,
+		Stage: req.Stage, Purpose: req.Purpose, Decision: d.Decision(), Reason: reason, RequestID: requestID(ctx)}); err != nil {
+		return fmt.Errorf("audit %s: %w", action, err)
 	}
+	return nil
+}
+
+// touchDUA notes the use of the data-use agreement an allow rests on.
+func (s *Server) touchDUA(ctx context.Context, d ethos.AccessDecision, at time.Time) error {
 	if d.Allow && d.DUAID != "" {
-		if err := s.DUAs.TouchDUA(ctx, d.DUAID, req.Now); err != nil {
-			return d, err
-		}
+		return s.DUAs.TouchDUA(ctx, d.DUAID, at)
 	}
-	return d, d.Err()
+	return nil
 }
 
 // recordChange writes a state-change event; the change is already stored.

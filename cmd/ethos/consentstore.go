@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -48,42 +47,11 @@ func (c *client) send(ctx context.Context, method, path, ct string, body []byte,
 	if ct == "" {
 		return c.do(ctx, method, path, json.RawMessage(body), out)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
+	resp, err := c.request(ctx, method, path, ct, bytes.NewReader(body), false)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Content-Type", ct)
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return ethos.Errorf(ethos.EINTERNAL, "cannot reach the server at %s: %v", c.base, unwrapURL(err))
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode >= 300 {
-		var e struct {
-			Error   string `json:"error"`
-			Message string `json:"message"`
-		}
-		if json.Unmarshal(b, &e) != nil || e.Message == "" {
-			return ethos.Errorf(ethos.EINTERNAL, "server answered %s", resp.Status)
-		}
-		return ethos.Errorf(e.Error, "%s", e.Message)
-	}
-	if w, ok := out.(io.Writer); ok {
-		_, err := w.Write(b)
-		return err
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("decode server reply: %w", err)
-	}
-	return nil
+	return readReply(resp, out)
 }
 
 func projectPath(project, rest string) string {
