@@ -39,7 +39,7 @@ func (s *Server) extendForUpload(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	at := time.Now().Add(UploadTimeout)
 	if err := errors.Join(rc.SetReadDeadline(at), rc.SetWriteDeadline(at)); err != nil {
-		s.Logger.Warn("cannot extend the deadlines of an upload", "path", r.Pattern, "err", err.Error(), "request_id", requestID(r.Context()))
+		s.Logger.Warn("cannot extend the deadlines of an upload", "route", r.Pattern, "err", err.Error(), "request_id", requestID(r.Context()))
 	}
 }
 

@@ -349,7 +349,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		body.Error, body.Message = ethos.ErrorCode(err), ethos.ErrorMessage(err)
 	}
 	if body.Error == ethos.EINTERNAL {
-		s.Logger.Error("internal error", "err", err.Error(), "request_id", body.RequestID, "path", r.URL.Path)
+		s.Logger.Error("internal error", "err", err.Error(), "request_id", body.RequestID, "route", r.Pattern)
 	}
 	if body.Error == ethos.EUNAUTHORIZED {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="ethos"`)

@@ -717,7 +717,7 @@ func uiHeaders(w http.ResponseWriter, csp string) {
 func (s *Server) uiError(w http.ResponseWriter, r *http.Request, u *uiRequest, err error) error {
 	code, msg := uiErrorCode(err), uiErrorText(err)
 	if code == ethos.EINTERNAL {
-		s.Logger.Error("internal error", "err", err.Error(), "request_id", requestID(r.Context()), "path", r.URL.Path)
+		s.Logger.Error("internal error", "err", err.Error(), "request_id", requestID(r.Context()), "route", r.Pattern)
 		msg = "internal error (request " + requestID(r.Context()) + ")"
 	}
 	status := statusOf(code)
