@@ -386,13 +386,22 @@ func outcome(js []evalstat.Judgement) (out string, pass, fail, und int) {
 	return out, pass, fail, und
 }
 
-// reportData loads what an attempt's reports are made from.
-func (s *Service) reportData(ctx context.Context, runID string) (*ReportData, error) {
+// runAndPlan reads attempt runID and the plan it was evaluated under.
+func (s *Service) runAndPlan(ctx context.Context, runID string) (*ethos.EvaluationRun, *ethos.EvaluationPlan, error) {
 	run, err := s.Store.FindEvaluationRunByID(ctx, runID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	plan, err := s.Store.FindEvaluationPlanByID(ctx, run.PlanID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return run, plan, nil
+}
+
+// reportData loads what an attempt's reports are made from.
+func (s *Service) reportData(ctx context.Context, runID string) (*ReportData, error) {
+	run, plan, err := s.runAndPlan(ctx, runID)
 	if err != nil {
 		return nil, err
 	}

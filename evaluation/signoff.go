@@ -24,19 +24,15 @@ const MaxReason = 4000
 //   - waiver: an ethics reviewer accepts, with a reason, named criteria
 //     that did not pass or the missing acknowledgement.
 //
-// Every sign-off is appended to the audit log (the reason's sha256, not
-// its free text, so no identifier written in it can reach the log) before
-// it is stored.
+// Every sign-off is appended to the audit log before it is stored; the
+// entry carries ethos.AuditText of the reason (its length and digest),
+// never the reason, so no identifier written in it can reach the log.
 func (s *Service) SignOff(ctx context.Context, who ethos.EvaluationActor, runID string, so *ethos.EvaluationSignoff) (*ethos.EvaluationStatus, error) {
 	// Held from the "latest attempt" check to the stored sign-off, so an
 	// upload cannot slip in between.
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	run, err := s.Store.FindEvaluationRunByID(ctx, runID)
-	if err != nil {
-		return nil, err
-	}
-	plan, err := s.Store.FindEvaluationPlanByID(ctx, run.PlanID)
+	run, plan, err := s.runAndPlan(ctx, runID)
 	if err != nil {
 		return nil, err
 	}

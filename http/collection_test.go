@@ -340,6 +340,8 @@ func TestCollectionEndpoints(t *testing.T) {
 		{"ErrInvalid_dispose_subject_and_expired", "POST", prj + "/disposals", "application/json", `{"subject":"` + strings.Repeat("a", 64) + `","expired":true}`, 400, "either"},
 		{"rules_body_parts_typed", "PUT", prj + "/collection/rules", "application/json", `{"purpose":"research","body_parts":["CHEST","` + fakePatient[0] + `"]}`, 200, fakePatient[0]},
 		{"rules_body_parts_kept", "GET", prj + "/collection/rules", "", "", 200, fakePatient[0]},
+		{"ErrInvalid_dispose_reason_with_a_birth_date", "POST", prj + "/disposals", "application/json", `{"subject":"` + strings.Repeat("a", 64) + `","reason":"` + withFakePatient("erasure asked") + `"}`, 400, `"field":"reason"`},
+		{"ErrInvalid_dispose_reason_with_a_record_number", "POST", prj + "/disposals", "application/json", `{"subject":"` + strings.Repeat("a", 64) + `","reason":"erasure asked, MRN 004417731"}`, 400, "six or more digits"},
 		{"dispose_expired_nothing_yet", "POST", prj + "/disposals", "application/json", `{"expired":true}`, 200, `"instances":0`},
 	}
 	for _, tt := range tests {

@@ -226,13 +226,8 @@ func ensureNodes(ctx context.Context, tx *sql.Tx, nodes []ethos.LineageNode) (ma
 	return ids, nil
 }
 
-// queryer is a *sql.DB or a *sql.Tx.
-type queryer interface {
-	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
-}
-
 // lookupNodes adds the numbers of the known nodes among chunk to ids.
-func lookupNodes(ctx context.Context, q queryer, chunk []ethos.LineageNode, ids map[ethos.LineageNode]int64) error {
+func lookupNodes(ctx context.Context, q querier, chunk []ethos.LineageNode, ids map[ethos.LineageNode]int64) error {
 	args := make([]any, 0, 2*len(chunk))
 	for _, n := range chunk {
 		args = append(args, string(n.Kind), n.ID)
