@@ -80,6 +80,14 @@ func (s *Server) decideMonitor(r *http.Request, p *principal, projectID string, 
 		Purpose: ethos.PurposeAIDeploymentMonitoring, View: aggregateRead(action)}, resource)
 }
 
+// monitorDeployment is the deployment id of the path, once action on its
+// monitoring plan is decided (monitorPlanFor).
+func (s *Server) monitorDeployment(r *http.Request, p *principal, action ethos.Action) (string, error) {
+	dep := r.PathValue("id")
+	_, err := s.monitorPlanFor(r, p, dep, action)
+	return dep, err
+}
+
 // monitorPlanFor loads the plan of deployment dep and decides action.
 func (s *Server) monitorPlanFor(r *http.Request, p *principal, dep string, action ethos.Action) (*ethos.MonitorPlanRecord, error) {
 	if err := s.monitorReady(); err != nil {
@@ -147,16 +155,16 @@ func (s *Server) handleGetMonitorPlan(w http.ResponseWriter, r *http.Request, p 
 }
 
 func (s *Server) handleMonitorRun(w http.ResponseWriter, r *http.Request, p *principal) error {
-	dep := r.PathValue("id")
-	if _, err := s.monitorPlanFor(r, p, dep, ethos.ActionWrite); err != nil {
+	dep, err := s.monitorDeployment(r, p, ethos.ActionWrite)
+	if err != nil {
 		return err
 	}
 	return replyOK(w)(s.Monitor.RunChecks(r.Context(), dep, ethos.RunOnDemand, p.User.ID))
 }
 
 func (s *Server) handleMonitorRuns(w http.ResponseWriter, r *http.Request, p *principal) error {
-	dep := r.PathValue("id")
-	if _, err := s.monitorPlanFor(r, p, dep, ethos.ActionRead); err != nil {
+	dep, err := s.monitorDeployment(r, p, ethos.ActionRead)
+	if err != nil {
 		return err
 	}
 	lim, err := queryInt(r, "limit", false, 100)
@@ -167,8 +175,8 @@ func (s *Server) handleMonitorRuns(w http.ResponseWriter, r *http.Request, p *pr
 }
 
 func (s *Server) handleMonitorStatus(w http.ResponseWriter, r *http.Request, p *principal) error {
-	dep := r.PathValue("id")
-	if _, err := s.monitorPlanFor(r, p, dep, ethos.ActionRead); err != nil {
+	dep, err := s.monitorDeployment(r, p, ethos.ActionRead)
+	if err != nil {
 		return err
 	}
 	return replyOK(w)(s.Monitor.Status(r.Context(), dep))
@@ -194,8 +202,8 @@ func (s *Server) timeRange(r *http.Request) (time.Time, time.Time, error) {
 }
 
 func (s *Server) handleMonitorWindows(w http.ResponseWriter, r *http.Request, p *principal) error {
-	dep := r.PathValue("id")
-	if _, err := s.monitorPlanFor(r, p, dep, ethos.ActionRead); err != nil {
+	dep, err := s.monitorDeployment(r, p, ethos.ActionRead)
+	if err != nil {
 		return err
 	}
 	from, to, err := s.timeRange(r)
@@ -206,8 +214,8 @@ func (s *Server) handleMonitorWindows(w http.ResponseWriter, r *http.Request, p 
 }
 
 func (s *Server) handleMonitorAlerts(w http.ResponseWriter, r *http.Request, p *principal) error {
-	dep := r.PathValue("id")
-	if _, err := s.monitorPlanFor(r, p, dep, ethos.ActionRead); err != nil {
+	dep, err := s.monitorDeployment(r, p, ethos.ActionRead)
+	if err != nil {
 		return err
 	}
 	off, lim, err := pageParams(r)
@@ -223,12 +231,8 @@ func (s *Server) handleMonitorAlerts(w http.ResponseWriter, r *http.Request, p *
 		site := q.Get("site")
 		f.Site = &site
 	}
-	switch q.Get("untriaged") {
-	case "", "false":
-	case "true":
-		f.Untriaged = true
-	default:
-		return &fieldError{code: ethos.EINVALID, field: "untriaged", msg: "untriaged: want true or false"}
+	if f.Untriaged, err = boolQuery(r, "untriaged"); err != nil {
+		return err
 	}
 	return replyList[*ethos.Alert](w)(s.MonitorStore.FindAlerts(r.Context(), f))
 }
@@ -238,8 +242,8 @@ func (s *Server) caseOut(c *ethos.StopCase) caseOut {
 }
 
 func (s *Server) handleMonitorCases(w http.ResponseWriter, r *http.Request, p *principal) error {
-	dep := r.PathValue("id")
-	if _, err := s.monitorPlanFor(r, p, dep, ethos.ActionRead); err != nil {
+	dep, err := s.monitorDeployment(r, p, ethos.ActionRead)
+	if err != nil {
 		return err
 	}
 	off, lim, err := pageParams(r)
