@@ -139,8 +139,11 @@ func errorReply(b []byte) error {
 		Error   string `json:"error"`
 		Message string `json:"message"`
 	}
-	if json.Unmarshal(b, &e) != nil || e.Error == "" || e.Message == "" {
+	if json.Unmarshal(b, &e) != nil || e.Error == "" {
 		return nil
+	}
+	if e.Message == "" {
+		e.Message = "the server answered " + e.Error
 	}
 	return ethos.Errorf(e.Error, "%s", e.Message)
 }
