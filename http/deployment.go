@@ -467,7 +467,10 @@ func (s *Server) decideBatch(r *http.Request, p *principal, d *ethos.Deployment)
 	if err != nil {
 		return ethos.AccessRequest{}, ethos.AccessDecision{}, err
 	}
-	dec := s.judge(p, &req)
+	dec, err := s.judge(p, &req)
+	if err != nil {
+		return req, dec, err
+	}
 	if !dec.Allow {
 		_, err := s.settle(ctx, p, req, dec, "deployment/"+d.ID)
 		return req, dec, err

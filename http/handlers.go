@@ -194,6 +194,9 @@ func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request, p *pr
 	if in.ExpiresInDays < 0 || in.ExpiresInDays > maxDays {
 		return &fieldError{code: ethos.EINVALID, field: "expires_in_days", msg: "expires_in_days: want 1 to " + itoa(maxDays)}
 	}
+	if !ethos.ValidID(in.UserID) {
+		return &fieldError{code: ethos.EINVALID, field: "user_id", msg: "user_id: a user id is required"}
+	}
 	if err := s.manage(r, p, "token", "user/"+in.UserID+"/tokens", in.UserID == p.User.ID); err != nil {
 		return err
 	}
@@ -499,6 +502,9 @@ func (s *Server) handleAccessCheck(w http.ResponseWriter, r *http.Request, p *pr
 	}
 	ctx := r.Context()
 	subject := p
+	if in.UserID != "" && !ethos.ValidID(in.UserID) {
+		return &fieldError{code: ethos.EINVALID, field: "user_id", msg: "user_id: not a user id"}
+	}
 	if in.UserID != "" && in.UserID != p.User.ID {
 		if err := s.manage(r, p, "policy", "user/"+in.UserID, false); err != nil {
 			return err
