@@ -1,18 +1,22 @@
 package http_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/url"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ethos-imaging/ethos"
+	"github.com/ethos-imaging/ethos/collection"
 	"github.com/ethos-imaging/ethos/deployment"
 	"github.com/ethos-imaging/ethos/deployment/monitor"
 	"github.com/ethos-imaging/ethos/deployment/monitor/sim"
 	"github.com/ethos-imaging/ethos/evaluation"
+	"github.com/ethos-imaging/ethos/fileblob"
 	ehttp "github.com/ethos-imaging/ethos/http"
 	"github.com/ethos-imaging/ethos/sqlite"
 	"github.com/ethos-imaging/ethos/sqlstore"
@@ -21,8 +25,8 @@ import (
 )
 
 // TestNoTypedTextReachesTheAudit sweeps every operation of the OpenAPI
-// document of a server with the foundation, training, evaluation,
-// deployment and monitoring services wired: each JSON body is built from
+// document of a server with the foundation, collection, processing (read),
+// training, evaluation, deployment and monitoring services wired: each JSON body is built from
 // its schema with every string (and every string query parameter) set to
 // the fake patient's identity, and sent by a user who holds every role.
 // Whatever each endpoint makes of it (most refuse it, some store it), no
@@ -40,9 +44,31 @@ func TestNoTypedTextReachesTheAudit(t *testing.T) {
 		ev := evaluation.New(sqlstore.NewEvaluationStore(store), f.auditor)
 		ev.Now, ev.Projects, ev.Workers = f.clock.Now, f.projects, 1
 		s.Evaluations, s.MaxPredictionsBytes = ev, 1<<20
+		ins, cons := sqlite.NewInstanceService(f.db), sqlite.NewConsentService(f.db)
 		tr := &training.Service{Runs: sqlstore.NewTrainingStore(store), Obligations: sqlstore.NewObligationService(store), Lineage: sqlstore.NewLineageService(store),
-			Members: datasetMap{}, Instances: sqlite.NewInstanceService(f.db), Consents: sqlite.NewConsentService(f.db), Auditor: f.auditor, Now: f.clock.Now}
+			Members: datasetMap{}, Instances: ins, Consents: cons, Auditor: f.auditor, Now: f.clock.Now}
 		s.Training, s.TrainingRuns, s.Lineage, s.Obligations = tr, tr.Runs, tr.Lineage, tr.Obligations
+		s.ProcessingRuns, s.Datasets = sqlstore.NewProcessingService(store), sqlstore.NewDatasetService(store)
+		// The collection stage, as newSTOWFixture wires it.
+		dir := t.TempDir()
+		keys := fileblob.NewFileKeyStore(filepath.Join(dir, "keys.json"))
+		if err := keys.Open(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { keys.Close() })
+		blobs := fileblob.NewStore(filepath.Join(dir, "blobs"), keys, fileblob.GenerateMasterKey())
+		if err := blobs.Init(); err != nil {
+			t.Fatal(err)
+		}
+		linkKey, err := collection.LinkKey(bytes.Repeat([]byte("m"), 32))
+		if err != nil {
+			t.Fatal(err)
+		}
+		secret := bytes.Repeat([]byte("s"), 32)
+		s.Instances, s.Consents = ins, cons
+		s.Ingest = &collection.Service{Projects: f.projects, DUAs: s.DUAs, Ingester: &collection.Ingester{Instances: ins, Consents: cons, Blobs: blobs,
+			Auditor: f.auditor, Decider: s.Policy, Secret: secret}}
+		s.Collection = &collection.Registry{Consents: cons, Instances: ins, Blobs: blobs, Auditor: f.auditor, Secret: secret, LinkKey: linkKey}
 	})
 	all := []ethos.Role{ethos.RoleAdmin, ethos.RoleDataSteward, ethos.RoleResearcher, ethos.RoleMLEngineer, ethos.RoleClinician,
 		ethos.RoleEthicsReviewer, ethos.RoleAuditor, ethos.RolePatientAdvocate}
@@ -56,6 +82,9 @@ func TestNoTypedTextReachesTheAudit(t *testing.T) {
 		t.Fatalf("create project: %d %v", code, m)
 	}
 	ids["projects"] = prj.ID
+	if code, m := f.do("PUT", "/api/v1/projects/"+prj.ID+"/collection/rules", tok(), map[string]any{"purpose": "ai-training", "issuer": "urn:oid:2.999.4711.1"}, nil); code != 200 {
+		t.Fatalf("collection rules: %d %v", code, m)
+	}
 	var who struct {
 		User  ethos.User  `json:"user"`
 		Token ethos.Token `json:"token"`
@@ -119,7 +148,10 @@ func TestNoTypedTextReachesTheAudit(t *testing.T) {
 			} else if method != "GET" && method != "DELETE" {
 				body = map[string]string{"reason": poison, "note": poison}
 			}
-			code, _ := f.do(method, target, tok(), body, nil)
+			code, m := f.do(method, target, tok(), body, nil)
+			if code >= 500 && code != 501 {
+				t.Errorf("%s %s: %d %v: typed text must be refused, not fail", method, path, code, m)
+			}
 			sent++
 			if code < 300 {
 				accepted++
