@@ -114,7 +114,7 @@ func (s *Service) SignOff(ctx context.Context, who ethos.EvaluationActor, runID 
 			}
 			i := slices.IndexFunc(js, func(j evalstat.Judgement) bool { return j.Criterion.ID == w })
 			if i < 0 {
-				return nil, ethos.Errorf(ethos.EINVALID, "waives: no criterion %q in the plan", w)
+				return nil, ethos.Errorf(ethos.EINVALID, "waives: names a criterion the plan does not have")
 			}
 			if js[i].Outcome == evalstat.Pass {
 				return nil, ethos.Errorf(ethos.EINVALID, "waives: criterion %q passed; nothing to waive", w)

@@ -304,7 +304,7 @@ func (s *Server) handleMoveStage(w http.ResponseWriter, r *http.Request, p *prin
 		return err
 	}
 	if !in.Stage.Valid() {
-		return &fieldError{code: ethos.EINVALID, field: "stage", msg: "stage: unknown stage " + jsonString(string(in.Stage))}
+		return &fieldError{code: ethos.EINVALID, field: "stage", msg: "stage: want collection, processing, training, evaluation or deployment"}
 	}
 	if err := s.manage(r, p, "stage", "project/"+id, false); err != nil {
 		return err
@@ -315,11 +315,6 @@ func (s *Server) handleMoveStage(w http.ResponseWriter, r *http.Request, p *prin
 	}
 	last := prj.StageHistory[len(prj.StageHistory)-1]
 	return s.auditedReply(w, r, p, http.StatusOK, prj, "project.stage", "project/"+id, "from "+string(last.From)+" to "+string(last.To), prj.Stage)
-}
-
-func jsonString(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
 }
 
 // Stage data: every path goes through decideStage.

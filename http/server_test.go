@@ -452,6 +452,7 @@ func TestBadInput(t *testing.T) {
 		msg    string
 	}{
 		{"UnknownField", `{"name":"A","type":"public","owner":"x"}`, 400, "owner", "unknown field"},
+		{"UnknownFieldNameNotShown", `{"name":"A","type":"public","DOE^JANE":"x"}`, 400, "", "name not shown"},
 		{"WrongType", `{"name":5,"type":"public"}`, 400, "name", "want string"},
 		{"Malformed", `{"name":"A",`, 400, "", "malformed JSON"},
 		{"Trailing", `{"name":"A","type":"public"} {"x":1}`, 400, "", "data after"},
@@ -477,11 +478,17 @@ func TestBadInput(t *testing.T) {
 			if got, _ := m["field"].(string); got != tt.field {
 				t.Errorf("field %q, want %q", got, tt.field)
 			}
-			if msg, _ := m["message"].(string); !strings.Contains(msg, tt.msg) {
-				t.Errorf("message %q, want it to contain %q", msg, tt.msg)
+			if msg, _ := m["message"].(string); !strings.Contains(msg, tt.msg) || strings.Contains(msg, "DOE^JANE") {
+				t.Errorf("message %q, want it to contain %q (and no typed name)", msg, tt.msg)
 			}
 		})
 	}
+	t.Run("TimeNotEchoed", func(t *testing.T) {
+		code, m := f.do("POST", "/api/v1/duas", f.admin, `{"party_id":"x","project_id":"y","stages":["training"],"purposes":["research"],"views":["aggregate"],"expires_at":"DOE^JANE 1961-04-12"}`, nil)
+		if msg, _ := m["message"].(string); code != 400 || !strings.Contains(msg, "RFC 3339") || strings.Contains(msg, "DOE^JANE") || strings.Contains(msg, "1961") {
+			t.Errorf("bad time: %d %q", code, msg)
+		}
+	})
 	if _, n, _ := f.parties.FindParties(context.Background(), ethos.PartyFilter{}); n != 1 {
 		t.Errorf("%d parties after bad requests, want only the fixture's", n)
 	}
