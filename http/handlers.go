@@ -245,7 +245,7 @@ func (s *Server) handleListProjects(w http.ResponseWriter, r *http.Request, p *p
 	if v := r.URL.Query().Get("stage"); v != "" {
 		st, err := ethos.ParseStage(v)
 		if err != nil {
-			return &fieldError{code: ethos.EINVALID, field: "stage", msg: ethos.ErrorMessage(err)}
+			return &fieldError{code: ethos.EINVALID, field: "stage", msg: "stage: want collection, processing, training, evaluation or deployment"}
 		}
 		f.Stage = &st
 	}
