@@ -142,9 +142,15 @@ func TestTrainingAPI(t *testing.T) {
 			t.Errorf("engineer sign-off: %d %v", code, m)
 		}
 		var got ethos.TrainingRun
-		if code, m := f.do("POST", base+"/"+run.ID+"/signoff", reviewer, map[string]string{"decision": "approved", "note": "reviewed"}, &got); code != 200 || got.Status != ethos.RunSignedOff {
+		note := withFakePatient("reviewed")
+		if code, m := f.do("POST", base+"/"+run.ID+"/signoff", reviewer, map[string]string{"decision": "approved", "note": note}, &got); code != 200 || got.Status != ethos.RunSignedOff {
 			t.Errorf("reviewer sign-off: %d %v", code, m)
 		}
+		// The note is on the run's sign-off, not in the audit log.
+		if got.SignOff == nil || got.SignOff.Note != note {
+			t.Errorf("the sign-off note is not kept on the run: %+v", got.SignOff)
+		}
+		f.auditClean()
 		if code, m := f.do("POST", base+"/"+run.ID+"/signoff", reviewer, map[string]string{"decision": "rejected"}, nil); code != 409 {
 			t.Errorf("second sign-off: %d %v", code, m)
 		}
