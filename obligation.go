@@ -74,7 +74,7 @@ type ObligationResolution struct {
 func (r *ObligationResolution) Validate() error {
 	switch {
 	case !r.Action.Valid():
-		return Errorf(EINVALID, "resolution: action must be retrain, exemption or retire, not %q", r.Action)
+		return Errorf(EINVALID, "resolution: action must be retrain, exemption or retire")
 	case r.Action == ResolveRetrain && r.Reference == "":
 		return Errorf(EINVALID, "resolution: retrain needs the reference of the version built without the subject")
 	case r.Action == ResolveExemption && r.Reference == "":

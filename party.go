@@ -48,7 +48,7 @@ func (t PartyType) Index() int {
 func ParsePartyType(s string) (PartyType, error) {
 	t := PartyType(s)
 	if !t.Valid() {
-		return "", Errorf(EINVALID, "unknown party type %q (want public, private or third_party)", s)
+		return "", Errorf(EINVALID, "unknown party type (want public, private or third_party)")
 	}
 	return t, nil
 }
@@ -67,7 +67,7 @@ func (p *Party) Validate() error {
 		return err
 	}
 	if !p.Type.Valid() {
-		return Errorf(EINVALID, "party type: unknown %q (want public, private or third_party)", p.Type)
+		return Errorf(EINVALID, "party type: unknown value (want public, private or third_party)")
 	}
 	return nil
 }

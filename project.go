@@ -44,7 +44,7 @@ func (p *Project) Validate() error {
 		return err
 	}
 	if !ValidModality(p.Modality) {
-		return Errorf(EINVALID, "modality: %q is not a DICOM Modality defined term (e.g. CT, MR, DX, MG, US)", p.Modality)
+		return Errorf(EINVALID, "modality: not a DICOM Modality defined term (e.g. CT, MR, DX, MG, US)")
 	}
 	if err := validName("clinical_setting", p.ClinicalSetting); err != nil {
 		return err
@@ -53,7 +53,7 @@ func (p *Project) Validate() error {
 		return Errorf(EINVALID, "party_id: required")
 	}
 	if p.Stage != "" && !p.Stage.Valid() {
-		return Errorf(EINVALID, "stage: unknown stage %q", p.Stage)
+		return Errorf(EINVALID, "stage: unknown stage (want collection, processing, training, evaluation or deployment)")
 	}
 	return nil
 }
@@ -63,7 +63,7 @@ func (p *Project) Validate() error {
 // after a failed evaluation). Staying put is refused.
 func ValidateStageMove(from, to Stage) error {
 	if !to.Valid() {
-		return Errorf(EINVALID, "stage: unknown stage %q", to)
+		return Errorf(EINVALID, "stage: unknown stage (want collection, processing, training, evaluation or deployment)")
 	}
 	switch fi, ti := from.Index(), to.Index(); {
 	case ti == fi:

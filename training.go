@@ -186,7 +186,7 @@ func (s *TrainingSignOff) Validate() error {
 	case !ValidID(s.Reviewer):
 		return Errorf(EINVALID, "sign-off: reviewer: a user id is required")
 	case s.Decision != SignOffApproved && s.Decision != SignOffRejected:
-		return Errorf(EINVALID, "sign-off: decision must be %s or %s, not %q", SignOffApproved, SignOffRejected, s.Decision)
+		return Errorf(EINVALID, "sign-off: decision must be %s or %s", SignOffApproved, SignOffRejected)
 	case len(s.Note) > 2000:
 		return Errorf(EINVALID, "sign-off: note: at most 2000 characters")
 	}
@@ -271,7 +271,7 @@ func ParseLineageNode(s string) (LineageNode, error) {
 	k, id, ok := strings.Cut(s, ":")
 	n := LineageNode{Kind: LineageKind(k), ID: id}
 	if !ok || !n.Kind.Valid() {
-		return LineageNode{}, Errorf(EINVALID, "lineage node %q: want kind:id with kind one of subject, instance, processing-run, deid-instance, dataset-version, training-run, model-version, evaluation, deployment, agent", s)
+		return LineageNode{}, Errorf(EINVALID, "lineage node: want kind:id with kind one of subject, instance, processing-run, deid-instance, dataset-version, training-run, model-version, evaluation, deployment, agent")
 	}
 	if err := n.Validate(); err != nil {
 		return LineageNode{}, err
@@ -282,7 +282,7 @@ func ParseLineageNode(s string) (LineageNode, error) {
 // Validate checks the node's kind and id.
 func (n LineageNode) Validate() error {
 	if !n.Kind.Valid() {
-		return Errorf(EINVALID, "lineage node: unknown kind %q", n.Kind)
+		return Errorf(EINVALID, "lineage node: unknown kind (want subject, instance, processing-run, deid-instance, dataset-version, training-run, model-version, evaluation, deployment or agent)")
 	}
 	if n.Kind == LineageSubject {
 		if !SubjectKey(n.ID).Valid() {
@@ -291,7 +291,7 @@ func (n LineageNode) Validate() error {
 		return nil
 	}
 	if !ValidNodeID(n.ID) {
-		return Errorf(EINVALID, "lineage node %s: id %q is not valid (1-128 letters, digits, '_', '-', '.' or ':')", n.Kind, n.ID)
+		return Errorf(EINVALID, "lineage node %s: id is not valid (1-128 letters, digits, '_', '-', '.' or ':')", n.Kind)
 	}
 	return nil
 }

@@ -38,7 +38,7 @@ func ParseRole(s string) (Role, error) {
 		for i, r := range Roles {
 			names[i] = string(r)
 		}
-		return "", Errorf(EINVALID, "unknown role %q (want one of %s)", s, strings.Join(names, ", "))
+		return "", Errorf(EINVALID, "unknown role (want one of %s)", strings.Join(names, ", "))
 	}
 	return r, nil
 }
@@ -72,7 +72,7 @@ func (u *User) Validate() error {
 	seen := map[Role]bool{}
 	for i, r := range u.Roles {
 		if !r.Valid() {
-			return Errorf(EINVALID, "roles[%d]: unknown role %q", i, r)
+			return Errorf(EINVALID, "roles[%d]: unknown role", i)
 		}
 		if seen[r] {
 			return Errorf(EINVALID, "roles[%d]: %s given twice", i, r)
