@@ -2,23 +2,54 @@ package processing
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
+	"os"
+
+	"github.com/ethos-imaging/ethos/deid"
 
 	"github.com/ethos-imaging/ethos/dicom"
 	"github.com/ethos-imaging/ethos/dicom/tag"
 )
 
-// SetTamper makes the processor alter every output (in place) after the
-// engine wrote it and before its pixel data is checked. The check then
-// compares the input's digest with the altered output's, computed here by
-// parsing the output again (what the engine would report had it written
-// those bytes).
+// SetTamper wraps the processor's engine in one that alters every output
+// (fn, in place) after the engine wrote it, as a faulty engine would: the
+// run's own check must catch what fn changes.
 func SetTamper(p *Processor, fn func(out []byte)) {
-	p.tamper = func(out []byte) string {
-		fn(out)
-		return pixelSum(out)
+	p.wrapEngine = func(e deidentifier) deidentifier { return tamperer{e, fn} }
+}
+
+type tamperer struct {
+	e  deidentifier
+	fn func([]byte)
+}
+
+func (t tamperer) ProcessBytesDigest(ctx context.Context, data []byte, out io.Writer) (deid.FileResult, error) {
+	var buf bytes.Buffer
+	res, err := t.e.ProcessBytesDigest(ctx, data, &buf)
+	if err == nil && buf.Len() > 0 {
+		t.fn(buf.Bytes())
 	}
+	if _, werr := out.Write(buf.Bytes()); werr != nil && err == nil {
+		err = werr
+	}
+	return res, err
+}
+
+func (t tamperer) ProcessFileDigest(ctx context.Context, in, out *os.File) (deid.FileResult, error) {
+	res, err := t.e.ProcessFileDigest(ctx, in, out)
+	if err != nil {
+		return res, err
+	}
+	b, rerr := os.ReadFile(out.Name())
+	if rerr != nil || len(b) == 0 {
+		return res, rerr
+	}
+	t.fn(b)
+	_, werr := out.WriteAt(b, 0)
+	return res, werr
 }
 
 // PixelSum is pixelSum for the external tests.

@@ -20,28 +20,8 @@ import (
 
 	"github.com/ethos-imaging/ethos"
 	"github.com/ethos-imaging/ethos/deid"
-	"github.com/ethos-imaging/ethos/dicom"
 	"github.com/ethos-imaging/ethos/dicom/tag"
 )
-
-// ErrPixelMismatch is returned (wrapped in a *PixelError) when a
-// de-identified output's pixel data differs from its input's although no
-// pixel cleaning was applied.
-var ErrPixelMismatch = errors.New("pixel data changed without Clean Pixel Data")
-
-// PixelError names the instance whose pixel data failed the integrity
-// check (by Ethos instance id, never by UID or patient).
-type PixelError struct {
-	InstanceID string
-	Before     string // SHA-256 of the input's pixel data value
-	After      string // SHA-256 of the output's
-}
-
-func (e *PixelError) Error() string {
-	return fmt.Sprintf("instance %s: %v (before %.12s, after %.12s)", e.InstanceID, ErrPixelMismatch, e.Before, e.After)
-}
-
-func (e *PixelError) Unwrap() error { return ErrPixelMismatch }
 
 // Processor runs de-identification over a project's stored instances into
 // the processing stage and records each run (QC-PRO-1, QC-PRO-2).
@@ -67,10 +47,16 @@ type Processor struct {
 	// Workers de-identify in parallel (default twice the CPUs).
 	Workers int
 
-	// tamper (tests only) alters an output after the engine wrote it and
-	// returns the altered output's pixel digest, which the check then
-	// compares instead of the engine's.
-	tamper func(out []byte) string
+	// wrapEngine, when set (tests only: export_test.go), wraps the
+	// engine of a run, e.g. to corrupt its outputs.
+	wrapEngine func(deidentifier) deidentifier
+}
+
+// deidentifier is what a run asks of the de-identification engine
+// (*deid.Engine).
+type deidentifier interface {
+	ProcessBytesDigest(ctx context.Context, data []byte, out io.Writer) (deid.FileResult, error)
+	ProcessFileDigest(ctx context.Context, in, out *os.File) (deid.FileResult, error)
 }
 
 // Request is one processing run.
@@ -114,8 +100,8 @@ var retained = []struct {
 
 // Run de-identifies every stored instance of the project and records the
 // run. The access policy must allow a write at the processing stage. Pixel
-// data is verified unchanged (SHA-256 of the value) for every output unless
-// Clean Pixel Data changed it; a mismatch fails the run before any lineage
+// data is verified byte-identical to the input's for every output unless
+// Clean Pixel Data changed it (pixels.go); a mismatch fails the run before any lineage
 // or record is written. Outputs are stored in the blob store under the same
 // subject's data key as their input, so erasing a subject's key reaches
 // derived data too.
@@ -150,9 +136,12 @@ func (p *Processor) Run(ctx context.Context, req *Request) (*ethos.ProcessingRun
 	}
 	defer os.RemoveAll(dir)
 
-	engine := deid.NewEngine(req.Config, req.Keys)
-	engine.Software = p.Software
-	engine.PixelDigests = true // the pixel check (checkPixels)
+	de := deid.NewEngine(req.Config, req.Keys)
+	de.Software = p.Software
+	var engine deidentifier = de
+	if p.wrapEngine != nil {
+		engine = p.wrapEngine(engine)
+	}
 	run := &ethos.ProcessingRun{
 		ID: cmp.Or(req.RunID, ethos.NewID("prc")), ProjectID: req.Project.ID, StartedBy: req.Access.UserID, StartedAt: started,
 		Software: p.Software, KeyFingerprint: req.Keys.Fingerprint(),
@@ -322,7 +311,7 @@ func (p *Processor) inMemory(size int64) bool {
 // returns the item and the engine's action counts. Instances up to
 // MaxInMemory bytes go from the blob store through the engine back into
 // the store in memory; larger ones are staged in dir.
-func (p *Processor) one(ctx context.Context, e *deid.Engine, dir string, i int, in *ethos.Instance) (it *ethos.ProcessingItem, counts map[string]map[string]int, err error) {
+func (p *Processor) one(ctx context.Context, e deidentifier, dir string, i int, in *ethos.Instance) (it *ethos.ProcessingItem, counts map[string]map[string]int, err error) {
 	if in.Blob == nil {
 		return nil, nil, fmt.Errorf("stored instance without a blob")
 	}
@@ -359,7 +348,7 @@ func withheld(it *ethos.ProcessingItem, res *deid.FileResult) bool {
 // is read into a buffer of its recorded size, the engine writes the
 // output to a buffer, the pixel check and the output's description parse
 // the buffers' headers, and the output is encrypted from its buffer.
-func (p *Processor) oneInMemory(ctx context.Context, e *deid.Engine, in *ethos.Instance) (it *ethos.ProcessingItem, counts map[string]map[string]int, err error) {
+func (p *Processor) oneInMemory(ctx context.Context, e deidentifier, in *ethos.Instance) (it *ethos.ProcessingItem, counts map[string]map[string]int, err error) {
 	inBuf, err := p.readBlob(ctx, *in.Blob)
 	if err != nil {
 		return nil, nil, err
@@ -384,17 +373,9 @@ func (p *Processor) oneInMemory(ctx context.Context, e *deid.Engine, in *ethos.I
 		return it, nil, nil
 	}
 	outData := *out.buf
-	if p.tamper != nil {
-		res.OutputPixelSHA256 = p.tamper(outData)
-	}
-	if err := checkPixels(it, &res); err != nil {
+	if err := verifyOutput(it, newMemFile(data), newMemFile(outData)); err != nil {
 		return nil, nil, err
 	}
-	outFile, err := dicom.Parse(bytes.NewReader(outData), dicom.SkipPixelData())
-	if err != nil {
-		return nil, nil, fmt.Errorf("read back output: %w", err)
-	}
-	describe(outFile, it)
 	// Verified: store the output now, under the input's subject key (see
 	// oneStaged on outputs stored before a run fails).
 	ub := unreadBytes{bytes.NewReader(outData), outData}
@@ -472,7 +453,7 @@ func (w *sliceWriter) Write(p []byte) (int, error) {
 
 // oneStaged is one for an instance too large to hold in memory: the
 // decrypted input and the output are staged in files in dir.
-func (p *Processor) oneStaged(ctx context.Context, e *deid.Engine, dir string, i int, in *ethos.Instance) (it *ethos.ProcessingItem, counts map[string]map[string]int, err error) {
+func (p *Processor) oneStaged(ctx context.Context, e deidentifier, dir string, i int, in *ethos.Instance) (it *ethos.ProcessingItem, counts map[string]map[string]int, err error) {
 	inPath := filepath.Join(dir, fmt.Sprintf("%06d.in", i))
 	outPath := filepath.Join(dir, fmt.Sprintf("%06d.out", i))
 	rc, err := p.Blobs.Open(ctx, *in.Blob)
@@ -513,20 +494,7 @@ func (p *Processor) oneStaged(ctx context.Context, e *deid.Engine, dir string, i
 		os.Remove(outPath)
 		return it, nil, nil
 	}
-	if p.tamper != nil {
-		b, err := os.ReadFile(outPath)
-		if err != nil {
-			return nil, nil, err
-		}
-		res.OutputPixelSHA256 = p.tamper(b)
-		if err := os.WriteFile(outPath, b, 0o600); err != nil {
-			return nil, nil, err
-		}
-	}
-	if err := checkPixels(it, &res); err != nil {
-		return nil, nil, err
-	}
-	if err := describeOutput(outPath, it); err != nil {
+	if err := verifyOutput(it, fin, fout); err != nil {
 		return nil, nil, err
 	}
 	// Verified: store the output now (under the input's subject key) and
@@ -569,52 +537,6 @@ func fileSHA256(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// checkPixels is the pixel integrity check of a written output
-// (QC-PRO-1), the same for instances in memory and staged ones: unless
-// Clean Pixel Data changed the pixels, the output's pixel data must be
-// the input's. The engine hashed the pixel data values of both as it
-// copied them (deid.FileResult.InputPixelSHA256, OutputPixelSHA256), so
-// the check compares the two digests instead of parsing and hashing the
-// files again; the record keeps the input's digest.
-func checkPixels(it *ethos.ProcessingItem, res *deid.FileResult) error {
-	it.PixelSHA256 = res.InputPixelSHA256
-	if !it.PixelCleaned && res.InputPixelSHA256 != res.OutputPixelSHA256 {
-		return &PixelError{InstanceID: it.InstanceID, Before: res.InputPixelSHA256, After: res.OutputPixelSHA256}
-	}
-	return nil
-}
-
-// describeOutput reads the pseudonymous identifiers and the retained
-// patient characteristics from a de-identified output.
-func describeOutput(path string, it *ethos.ProcessingItem) error {
-	f, err := dicom.ParseFile(path, dicom.SkipPixelData())
-	if err != nil {
-		return fmt.Errorf("read back output: %w", err)
-	}
-	describe(f, it)
-	return nil
-}
-
-// describe is describeOutput for an output already parsed.
-func describe(f *dicom.File, it *ethos.ProcessingItem) {
-	ds := &f.Dataset
-	it.OutputUID = strings.Trim(ds.Text(tag.SOPInstanceUID), " \x00")
-	if it.OutputUID == "" && f.Header.Meta != nil {
-		it.OutputUID = strings.Trim(f.Header.Meta.Text(tag.MediaStorageSOPInstanceUID), " \x00")
-	}
-	it.PseudoID = strings.TrimSpace(ds.Text(tag.PatientID))
-	for _, r := range retained {
-		if el := ds.Get(r.tag); el != nil {
-			if v := strings.TrimSpace(el.Text()); v != "" {
-				if it.Attributes == nil {
-					it.Attributes = map[string]string{}
-				}
-				it.Attributes[r.name] = v
-			}
-		}
-	}
-}
-
 func (p *Processor) put(ctx context.Context, subject ethos.SubjectKey, path string, sum []byte) (ethos.BlobRef, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -629,12 +551,8 @@ func (p *Processor) put(ctx context.Context, subject ethos.SubjectKey, path stri
 
 // outputSum is the engine's SHA-256 of an output, which the blob store
 // takes for the output's address (fileblob.KnownDigest) instead of
-// hashing the output again; nil when a test altered the output after the
-// engine hashed it.
+// hashing the output again.
 func (p *Processor) outputSum(hexSum string) []byte {
-	if p.tamper != nil {
-		return nil
-	}
 	sum, err := hex.DecodeString(hexSum)
 	if err != nil || len(sum) != sha256.Size {
 		return nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -183,7 +184,7 @@ func printProcessingRun(env *Env, r *ethos.ProcessingRun, items bool) {
 		for _, it := range r.Items {
 			line := fmt.Sprintf("  %-11s %s in %.12s", it.Status, it.InstanceID, it.InputSHA256)
 			if it.Status == ethos.ItemWritten {
-				line += fmt.Sprintf(" out %.12s pixels %.12s", it.OutputSHA256, it.PixelSHA256)
+				line += fmt.Sprintf(" out %.12s pixels %s", it.OutputSHA256, cmp.Or(it.PixelCheck, "sha256 "+it.PixelSHA256))
 			} else {
 				line += ": " + strings.Join(it.Reasons, "; ")
 			}
