@@ -8,6 +8,7 @@ import (
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -545,11 +546,16 @@ func (g *Ingester) decide(ctx context.Context, b *Batch, source string, data []b
 		return quarantined(in, ethos.QuarantineReasonFor(d.Reason), d.Detail, d.ConsentID)
 	}
 	in.ConsentID = d.ConsentID
-	ref, err := put(ctx, in.Subject, newUnread(data))
+	// The file's SHA-256 is taken here, once: the blob store derives the
+	// blob's address from it (fileblob.KnownDigest) instead of hashing
+	// the file itself, and the record keeps it, so a processing run need
+	// not hash its input again (docs/processing.md).
+	sum := sha256.Sum256(data)
+	ref, err := put(ctx, in.Subject, knownUnread{newUnread(data), sum[:]})
 	if err != nil {
 		return nil, err
 	}
-	in.Blob, in.Status = &ref, ethos.InstanceStored
+	in.Blob, in.Status, in.SHA256 = &ref, ethos.InstanceStored, hex.EncodeToString(sum[:])
 	in.Detail = "consent " + d.ConsentID + " permits " + string(b.Rules.Purpose) + " on the acquisition date and now"
 	return in, nil
 }
@@ -564,6 +570,14 @@ type unread struct {
 func newUnread(data []byte) unread { return unread{bytes.NewReader(data), data} }
 
 func (u unread) Unread() []byte { return u.data[len(u.data)-u.Len():] }
+
+// knownUnread is an unread whose SHA-256 is known (fileblob.KnownDigest).
+type knownUnread struct {
+	unread
+	sum []byte
+}
+
+func (k knownUnread) PlainSHA256() []byte { return k.sum }
 
 func quarantined(in *ethos.Instance, reason ethos.QuarantineReason, detail, consentID string) (*ethos.Instance, error) {
 	in.Status, in.Reason, in.Detail, in.ConsentID = ethos.InstanceQuarantined, reason, detail, consentID

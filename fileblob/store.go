@@ -2,6 +2,7 @@ package fileblob
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -672,6 +673,36 @@ func (s *Store) open(ctx context.Context, ref ethos.BlobRef, await bool) (io.Rea
 		return nil, err
 	}
 	return o, nil
+}
+
+// AddressedBy reports whether sum is the plaintext SHA-256 that ref's
+// address was derived from: whether HMAC-SHA-256 of sum under the
+// subject's address key is the address (blobs stored since 2026-11-27;
+// an older blob's address is the HMAC of the plaintext itself, and
+// AddressedBy reports false for it). The blob's last segment
+// authenticates its address (AES-GCM additional data), so a caller that
+// then reads the blob whole without error has read the very plaintext
+// the store sealed under that address, and may take sum as its SHA-256
+// without hashing it again (a processing run's input digest, recorded at
+// ingest). What this rests on is the writer: the store takes a
+// KnownDigest from its caller on trust, and ingest computes it from the
+// bytes it stores.
+func (s *Store) AddressedBy(ctx context.Context, ref ethos.BlobRef, sum []byte) (bool, error) {
+	if err := ref.Validate(); err != nil {
+		return false, err
+	}
+	if len(sum) != sha256.Size {
+		return false, nil
+	}
+	_, plain, err := s.dataKey(ctx, ref.Subject, false, false)
+	if err != nil {
+		return false, fmt.Errorf("blob %s: %w", ref, err)
+	}
+	want, err := hex.DecodeString(ref.Digest)
+	if err != nil {
+		return false, err
+	}
+	return hmac.Equal(blobAddress(addressKey(plain), sum), want), nil
 }
 
 // Delete implements ethos.BlobStore.

@@ -43,14 +43,36 @@ func (t tamperer) ProcessFileDigest(ctx context.Context, in, out *os.File) (deid
 	if err != nil {
 		return res, err
 	}
-	b, rerr := os.ReadFile(out.Name())
-	if rerr != nil || len(b) == 0 {
-		return res, rerr
+	return res, t.alter(out)
+}
+
+func (t tamperer) ProcessFile(ctx context.Context, in, out *os.File) (deid.FileResult, error) {
+	res, err := t.e.ProcessFile(ctx, in, out)
+	if err != nil {
+		return res, err
+	}
+	return res, t.alter(out)
+}
+
+// alter applies fn to what was written to out, in place.
+func (t tamperer) alter(out *os.File) error {
+	n, err := out.Seek(0, io.SeekCurrent)
+	if err != nil || n == 0 {
+		return err
+	}
+	b := make([]byte, n)
+	if _, err := out.ReadAt(b, 0); err != nil {
+		return err
 	}
 	t.fn(b)
-	_, werr := out.WriteAt(b, 0)
-	return res, werr
+	_, err = out.WriteAt(b, 0)
+	return err
 }
+
+// NoMemFD keeps the processor's runs off files in memory: the engine gets
+// every input as bytes and hashes it (the path of instances without a
+// digest recorded at ingest, and of systems without memfd_create).
+func NoMemFD(p *Processor) { p.noMemFD = true }
 
 // PixelSum is pixelSum for the external tests.
 var PixelSum = pixelSum
