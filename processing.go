@@ -193,6 +193,13 @@ type ProcessingSpec struct {
 	Confidence  float64  `json:"confidence"`             // QC-PRO-2 interval level
 }
 
+// The declared QC-PRO-2 threshold and interval level of a processing run
+// that names none (ProcessingSpec, processing.BiasOptions).
+const (
+	DefaultBiasThreshold  = 0.10
+	DefaultBiasConfidence = 0.95
+)
+
 // ProcessingJobState is where a processing run started by the workflow is.
 type ProcessingJobState string
 

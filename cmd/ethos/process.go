@@ -103,10 +103,10 @@ func processRun(ctx context.Context, env *Env, args []string) error {
 	profile := fs.String("profile", "basic", "de-identification profile: basic (PS3.15 Basic Profile with the options given) or a JSON profile file")
 	optList := fs.String("option", "", "comma-separated profile options (see 'ethos deid profile show')")
 	keyFile := fs.String("key-file", "", "file holding the project's pseudonymisation secret (required: outputs must link across runs)")
-	threshold := fs.Float64("threshold", 0.10, "QC-PRO-2: flag a group whose exclusion rate (lower Wilson bound) exceeds the others' by more than this")
-	confidence := fs.Float64("confidence", 0.95, "QC-PRO-2: level of the Wilson intervals")
+	threshold := fs.Float64("threshold", ethos.DefaultBiasThreshold, "QC-PRO-2: flag a group whose exclusion rate (lower Wilson bound) exceeds the others' by more than this")
+	confidence := fs.Float64("confidence", ethos.DefaultBiasConfidence, "QC-PRO-2: level of the Wilson intervals")
 	asJSON := fs.Bool("json", false, "print the processing record as JSON")
-	remote := remoteFlags(env, fs)
+	remote := projectRemote(env, fs, project)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -131,9 +131,6 @@ func processRun(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if cl != nil {
-		if *project == "" {
-			return usagef("process run: --project is required")
-		}
 		return processRunRemote(ctx, env, cl, *project, name, profilePath, *optList, *keyFile, *threshold, *confidence, *asJSON)
 	}
 	keys, _, err := deidKeys(*keyFile)
