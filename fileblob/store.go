@@ -49,7 +49,7 @@ type Store struct {
 	finMu    sync.Mutex
 	fins     []*finishing       // deferred puts completing in the background, until a Flush collects them
 	finSlots chan struct{}      // bounds them (maxFinishing)
-	failed   map[string][]error // failed completions a flush collected, by blob ref, until FlushRefs reports them
+	failed   map[string][]failedPut // failed completions a flush collected, by blob ref, until FlushRefs reports them or they expire
 	flushMu  sync.Mutex         // one flush syncs at a time
 }
 
@@ -331,11 +331,12 @@ func (s *Store) FlushRefs(ctx context.Context, refs []ethos.BlobRef) error {
 		return err
 	}
 	s.finMu.Lock()
+	s.expireFailed()
 	var errs []error
 	for _, r := range refs {
 		k := r.String()
 		if e := s.failed[k]; len(e) > 0 {
-			errs = append(errs, e[0])
+			errs = append(errs, e[0].err)
 			if s.failed[k] = e[1:]; len(e) == 1 {
 				delete(s.failed, k)
 			}
@@ -592,6 +593,36 @@ func (s *Store) startFinish(path string, ref ethos.BlobRef, fn func() error) {
 	}()
 }
 
+// failedPut is the failure of a deferred put's completion, kept for the
+// caller's FlushRefs.
+type failedPut struct {
+	err error
+	at  time.Time
+}
+
+// failedKeep is how long a failure waits in Store.failed for its caller:
+// a caller flushes its puts right after making them, so one unclaimed
+// that long belongs to a caller that used Flush (which reported it) or
+// gave up; it is dropped, so that such failures do not pile up in a
+// long-running server.
+const failedKeep = 10 * time.Minute
+
+// expireFailed drops failures older than failedKeep. s.finMu is held.
+func (s *Store) expireFailed() {
+	if len(s.failed) == 0 {
+		return
+	}
+	old := s.Now().Add(-failedKeep)
+	for k, fs := range s.failed {
+		fs = slices.DeleteFunc(fs, func(f failedPut) bool { return f.at.Before(old) })
+		if len(fs) == 0 {
+			delete(s.failed, k)
+		} else {
+			s.failed[k] = fs
+		}
+	}
+}
+
 // awaitFinishing waits for the background completions of deferred puts
 // started before it was called (only of the blob at path, when path is not
 // empty) and returns their errors; when collect is set the completions are
@@ -621,10 +652,11 @@ func (s *Store) awaitFinishing(path string, collect bool) error {
 				continue
 			}
 			if s.failed == nil {
-				s.failed = map[string][]error{}
+				s.failed = map[string][]failedPut{}
 			}
-			s.failed[f.ref] = append(s.failed[f.ref], f.err)
+			s.failed[f.ref] = append(s.failed[f.ref], failedPut{f.err, s.Now()})
 		}
+		s.expireFailed()
 		s.finMu.Unlock()
 	}
 	return errors.Join(errs...)
