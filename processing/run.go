@@ -184,8 +184,18 @@ func (p *Processor) Run(ctx context.Context, req *Request) (*ethos.ProcessingRun
 			}
 		})
 	}
+	// Instances go to the workers smallest first (results keep the input
+	// order): a worker's files in memory then only grow from one instance
+	// to the next, so their pages are allocated and mapped once instead
+	// of being freed by a shorter instance and faulted in again by the
+	// next longer one.
+	order := make([]int, len(ins))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(blobSize(ins[a]), blobSize(ins[b])) })
 feed:
-	for i := range ins {
+	for _, i := range order {
 		select {
 		case next <- i:
 		case <-wctx.Done():
@@ -296,6 +306,15 @@ func (p *Processor) storedInstances(ctx context.Context, project string) ([]*eth
 	}
 	slices.SortFunc(all, func(a, b *ethos.Instance) int { return strings.Compare(a.ID, b.ID) })
 	return all, nil
+}
+
+// blobSize is the stored size of an instance (0 without a blob, which
+// one reports as an error).
+func blobSize(in *ethos.Instance) int64 {
+	if in.Blob == nil {
+		return 0
+	}
+	return in.Blob.Size
 }
 
 // defaultMaxInMemory is the largest instance (plaintext bytes) that a run
