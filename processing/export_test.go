@@ -101,3 +101,18 @@ func pixelSum(b []byte) string {
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+// ComparePixelFiles runs the run's pixel check on two files held in
+// memory: it reads both headers, locates their pixel data values and
+// compares them. detail is "" when they are identical.
+func ComparePixelFiles(in, out []byte) (detail string, err error) {
+	inPx, err := scanFile(newMemFile(in), nil)
+	if err != nil {
+		return "", err
+	}
+	outPx, err := scanFile(newMemFile(out), nil)
+	if err != nil {
+		return "", err
+	}
+	return comparePixels(bytesAt(in), inPx, bytesAt(out), outPx)
+}
