@@ -47,10 +47,10 @@ type Store struct {
 	dirs sync.Map // key directories made or seen by puts
 
 	finMu    sync.Mutex
-	fins     []*finishing       // deferred puts completing in the background, until a Flush collects them
-	finSlots chan struct{}      // bounds them (maxFinishing)
+	fins     []*finishing           // deferred puts completing in the background, until a Flush collects them
+	finSlots chan struct{}          // bounds them (maxFinishing)
 	failed   map[string][]failedPut // failed completions a flush collected, by blob ref, until FlushRefs reports them or they expire
-	flushMu  sync.Mutex         // one flush syncs at a time
+	flushMu  sync.Mutex             // one flush syncs at a time
 }
 
 var _ ethos.BlobStore = (*Store)(nil)
