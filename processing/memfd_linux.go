@@ -10,20 +10,7 @@ import (
 	"unsafe"
 )
 
-const (
-	mfdCloexec        = 1  // MFD_CLOEXEC
-	madvPopulateRead  = 22 // MADV_POPULATE_READ (Linux 5.14)
-	madvPopulateWrite = 23 // MADV_POPULATE_WRITE
-)
-
-// populate maps the pages of b (part of a mapping) in one call rather
-// than one page fault per page as they are first touched; where the
-// kernel cannot, the faults happen as before.
-func populate(b []byte, advice int) {
-	if len(b) > 0 {
-		syscall.Madvise(b, advice)
-	}
-}
+const mfdCloexec = 1 // MFD_CLOEXEC
 
 // memFD returns an anonymous file that lives in memory (memfd_create(2)):
 // an *os.File the engine can read and write, seek and copy between with
@@ -89,7 +76,6 @@ func (m *memPair) input(n int) ([]byte, error) {
 	if _, err := m.out.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
-	populate(m.inMap[:n], madvPopulateWrite)
 	return m.inMap[:n], nil
 }
 
@@ -103,7 +89,6 @@ func (m *memPair) output() (data []byte, buf *[]byte, err error) {
 		return nil, nil, err
 	}
 	if n <= int64(len(m.outMap)) {
-		populate(m.outMap[:n], madvPopulateRead)
 		return m.outMap[:n], nil, nil
 	}
 	buf = getBuf(int(n))
