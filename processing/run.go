@@ -104,10 +104,10 @@ var retained = []struct {
 // Run de-identifies every stored instance of the project and records the
 // run. The access policy must allow a write at the processing stage. Pixel
 // data is verified byte-identical to the input's for every output unless
-// Clean Pixel Data changed it (pixels.go); a mismatch fails the run before any lineage
-// or record is written. Outputs are stored in the blob store under the same
-// subject's data key as their input, so erasing a subject's key reaches
-// derived data too.
+// Clean Pixel Data changed it (pixels.go); a mismatch fails the run
+// before any lineage or record is written. Outputs are stored in the blob
+// store under the same subject's data key as their input, so erasing a
+// subject's key reaches derived data too.
 func (p *Processor) Run(ctx context.Context, req *Request) (*ethos.ProcessingRun, error) {
 	if req.Project == nil || req.Config == nil || req.Keys == nil {
 		return nil, ethos.Errorf(ethos.EINVALID, "processing run: project, configuration and key are required")
@@ -308,8 +308,8 @@ func (p *Processor) storedInstances(ctx context.Context, project string) ([]*eth
 	return all, nil
 }
 
-// blobSize is the stored size of an instance (0 without a blob, which
-// one reports as an error).
+// blobSize is the stored size of an instance (0 without a blob; one
+// then fails the run).
 func blobSize(in *ethos.Instance) int64 {
 	if in.Blob == nil {
 		return 0
