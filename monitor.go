@@ -3,7 +3,9 @@ package ethos
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/url"
 	"slices"
@@ -646,6 +648,34 @@ func (r *AlertRule) validate(path string) error {
 	return nil
 }
 
+// planDecodeProblem says what is wrong with a plan that does not decode,
+// by position or field, never quoting a value of the plan (a time or a
+// name typed where it does not belong would otherwise be echoed).
+func planDecodeProblem(err error) string {
+	if se, ok := errors.AsType[*json.SyntaxError](err); ok {
+		return fmt.Sprintf("malformed JSON at byte offset %d", se.Offset)
+	}
+	if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+		return fmt.Sprintf("%s: got JSON %s, want %s", te.Field, te.Value, te.Type)
+	}
+	switch _, isTime := errors.AsType[*time.ParseError](err); {
+	case isTime:
+		return "a time must be RFC 3339, such as 2027-01-31T00:00:00Z"
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "malformed JSON: unexpected end"
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		name = strings.Trim(name, `"`)
+		for _, c := range []byte(name) {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+				return "unknown field (name not shown)"
+			}
+		}
+		return "unknown field " + name
+	}
+	return "not a monitoring plan"
+}
+
 // ParseMonitoringPlan decodes a plan strictly (unknown fields are errors)
 // and validates it.
 func ParseMonitoringPlan(b []byte) (*MonitoringPlan, error) {
@@ -653,7 +683,7 @@ func ParseMonitoringPlan(b []byte) (*MonitoringPlan, error) {
 	dec.DisallowUnknownFields()
 	var p MonitoringPlan
 	if err := dec.Decode(&p); err != nil {
-		return nil, Errorf(EINVALID, "monitoring plan: %v", err)
+		return nil, Errorf(EINVALID, "monitoring plan: %s", planDecodeProblem(err))
 	}
 	if dec.More() {
 		return nil, Errorf(EINVALID, "monitoring plan: trailing data after the JSON object")

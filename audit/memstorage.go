@@ -137,41 +137,21 @@ func (m *MemStorage) Hashes(ctx context.Context, indexes []int64) ([]tlog.Hash, 
 // ScanLeaves implements Storage. It holds the lock for chunks of rows,
 // never while fn runs.
 func (m *MemStorage) ScanLeaves(ctx context.Context, start, end int64, fn func(int64, []byte) error) error {
-	type row struct {
-		i int64
-		l []byte
-	}
-	buf := make([]row, 0, 1024)
-	for i := max(start, 0); i < end; {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		buf = buf[:0]
-		m.mu.RLock()
-		stop := min(end, int64(len(m.leaves)))
-		for ; i < stop && len(buf) < cap(buf); i++ {
-			if l, ok := get(m.leaves, i); ok {
-				buf = append(buf, row{i, l})
-			}
-		}
-		m.mu.RUnlock()
-		for _, r := range buf {
-			if err := fn(r.i, r.l); err != nil {
-				return err
-			}
-		}
-		if i >= stop {
-			return nil
-		}
-	}
-	return nil
+	return scanRows(ctx, &m.mu, func() []memRow[[]byte] { return m.leaves }, start, end, fn)
 }
 
 // ScanHashes implements Storage, like ScanLeaves.
 func (m *MemStorage) ScanHashes(ctx context.Context, start, end int64, fn func(int64, tlog.Hash) error) error {
+	return scanRows(ctx, &m.mu, func() []memRow[tlog.Hash] { return m.hashes }, start, end, fn)
+}
+
+// scanRows calls fn for the present rows in [start, end) of the table
+// rows returns (read under mu, a chunk of rows at a time; never locked
+// while fn runs).
+func scanRows[T any](ctx context.Context, mu *sync.RWMutex, rows func() []memRow[T], start, end int64, fn func(int64, T) error) error {
 	type row struct {
 		i int64
-		h tlog.Hash
+		v T
 	}
 	buf := make([]row, 0, 1024)
 	for i := max(start, 0); i < end; {
@@ -179,16 +159,17 @@ func (m *MemStorage) ScanHashes(ctx context.Context, start, end int64, fn func(i
 			return err
 		}
 		buf = buf[:0]
-		m.mu.RLock()
-		stop := min(end, int64(len(m.hashes)))
+		mu.RLock()
+		t := rows()
+		stop := min(end, int64(len(t)))
 		for ; i < stop && len(buf) < cap(buf); i++ {
-			if h, ok := get(m.hashes, i); ok {
-				buf = append(buf, row{i, h})
+			if v, ok := get(t, i); ok {
+				buf = append(buf, row{i, v})
 			}
 		}
-		m.mu.RUnlock()
+		mu.RUnlock()
 		for _, r := range buf {
-			if err := fn(r.i, r.h); err != nil {
+			if err := fn(r.i, r.v); err != nil {
 				return err
 			}
 		}

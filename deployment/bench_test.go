@@ -46,3 +46,15 @@ func BenchmarkEvaluate(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkParseEvent parses and screens one full event (every text field
+// goes through the identifier screen).
+func BenchmarkParseEvent(b *testing.B) {
+	raw := []byte(good)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := deployment.ParseEvent(raw, now, 0.5); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/ethos-imaging/ethos"
 )
@@ -27,7 +26,8 @@ import (
 //  2. Closed vocabularies: sex is M, F or O; age_band is a band "LO-HI"
 //     at least five years wide with HI at most 89, or "90+" (exact ages
 //     and ages over 89 identify); reader_action is accepted or overridden.
-//  3. Shapes of identifiers in every text value (ids and free text):
+//  3. Shapes of identifiers in every text value (ids and free text; the
+//     screen is ethos.IdentifierProblem, shared with the other stages):
 //     a calendar date (YYYY-MM-DD, YYYYMMDD, DD/MM/YYYY, MM/DD/YYYY with
 //     '-', '/' or '.', years 1900–2099) — dates of birth, and every other
 //     date, belong only in "time"; a '^' (the DICOM person-name
@@ -167,135 +167,11 @@ func parseBand(s string) (lo, hi int, ok bool) {
 	return lo, hi, ok1 && ok2
 }
 
-// group is a run of digits in a string and the byte after it.
-type group struct {
-	val   int  // value (meaningful up to 9 digits)
-	n     int  // number of digits
-	after byte // the byte after the run, 0 at the end
-	start int
-	end   int
-}
-
-// maxGroups is how many runs of digits fit the stack buffer of the
-// screening; longer texts spill to the heap.
-const maxGroups = 16
-
-// digitGroups appends the runs of digits of s to gs.
-func digitGroups(gs []group, s string) []group {
-	for i := 0; i < len(s); {
-		if s[i] < '0' || s[i] > '9' {
-			i++
-			continue
-		}
-		g := group{start: i}
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			if g.n < 9 {
-				g.val = g.val*10 + int(s[i]-'0')
-			}
-			g.n++
-			i++
-		}
-		g.end = i
-		if i < len(s) {
-			g.after = s[i]
-		}
-		gs = append(gs, g)
-	}
-	return gs
-}
-
-func isYear(g group) bool  { return g.n == 4 && g.val >= 1900 && g.val <= 2099 }
-func isMonth(g group) bool { return g.n <= 2 && g.val >= 1 && g.val <= 12 }
-func isDay(g group) bool   { return g.n <= 2 && g.val >= 1 && g.val <= 31 }
-
-// hasDate reports whether s holds a calendar date: YYYYMMDD as one run of
-// eight digits, or three runs joined by the same separator ('-', '/' or
-// '.') read as year-month-day, day-month-year or month-day-year.
-func hasDate(gs []group) bool {
-	for i, g := range gs {
-		if g.n == 8 {
-			y, m, d := group{n: 4, val: g.val / 10000}, group{n: 2, val: g.val / 100 % 100}, group{n: 2, val: g.val % 100}
-			if isYear(y) && isMonth(m) && isDay(d) {
-				return true
-			}
-		}
-		if i+2 >= len(gs) {
-			continue
-		}
-		a, b, c := g, gs[i+1], gs[i+2]
-		sep := a.after
-		if (sep != '-' && sep != '/' && sep != '.') || b.start != a.end+1 || b.after != sep || c.start != b.end+1 {
-			continue
-		}
-		switch {
-		case isYear(a) && isMonth(b) && b.n == 2 && isDay(c) && c.n == 2:
-			return true
-		case isYear(c) && ((isDay(a) && isMonth(b)) || (isMonth(a) && isDay(b))):
-			return true
-		}
-	}
-	return false
-}
-
-// hasSSN reports a US social security number: runs of 3, 2 and 4 digits
-// joined by '-'.
-func hasSSN(gs []group) bool {
-	for i := 0; i+2 < len(gs); i++ {
-		a, b, c := gs[i], gs[i+1], gs[i+2]
-		if a.n == 3 && b.n == 2 && c.n == 4 && a.after == '-' && b.after == '-' && b.start == a.end+1 && c.start == b.end+1 {
-			return true
-		}
-	}
-	return false
-}
-
-// identifierProblem returns why s looks like an identifier, or "". It
-// scans s once; strings without digits, '^' or '@' cost one pass.
-func identifierProblem(s string, isID bool, buf []group) string {
-	digits := false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c < 0x20 || c == 0x7f:
-			return "holds control characters"
-		case c == '^':
-			return "holds '^', the separator of DICOM person names: names are refused"
-		case c == '@':
-			return "holds '@', like an e-mail address: contact details are refused"
-		case c >= '0' && c <= '9':
-			digits = true
-		}
-	}
-	if !utf8.ValidString(s) {
-		return "not valid UTF-8"
-	}
-	if !digits {
-		return ""
-	}
-	gs := digitGroups(buf, s)
-	switch {
-	case hasDate(gs):
-		return "holds a calendar date: dates of birth (and any date but the event time) are refused"
-	case hasSSN(gs):
-		return "has the shape of a social security number"
-	case isID && len(gs) == 1 && gs[0].n == len(s):
-		return "is all digits, like a medical record or accession number: use a pseudonymous id"
-	}
-	if !isID {
-		for _, g := range gs {
-			if g.n >= 6 {
-				return "holds six or more digits in a row, like a record number"
-			}
-		}
-	}
-	return ""
-}
-
-func checkText(field, s string, max int, isID bool, buf []group) error {
+func checkText(field, s string, max int, isID bool) error {
 	if len(s) > max {
 		return &FieldError{Field: field, Problem: fmt.Sprintf("longer than %d bytes", max)}
 	}
-	if p := identifierProblem(s, isID, buf); p != "" {
+	if p := ethos.IdentifierProblem(s, isID); p != "" {
 		return &FieldError{Field: field, Problem: p}
 	}
 	return nil
@@ -365,17 +241,16 @@ func (p *eventParser) parse(raw []byte, now time.Time, threshold float64, e *eth
 	}
 	*e = ethos.InferenceEvent{EventID: in.EventID, CaseID: in.CaseID, Site: in.Site, LatencyMS: in.LatencyMS,
 		Reader: ethos.ReaderAction(in.Reader), Sex: in.Sex, AgeBand: in.AgeBand}
-	var gbuf [maxGroups]group
 	if !ethos.ValidID(in.EventID) {
 		return &FieldError{Field: "event_id", Problem: "required: 1 to 64 letters, digits, '_', '-', '.'"}
 	}
-	if err := checkText("event_id", in.EventID, 64, true, gbuf[:0]); err != nil {
+	if err := checkText("event_id", in.EventID, 64, true); err != nil {
 		return err
 	}
 	if !ethos.ValidID(in.CaseID) {
 		return &FieldError{Field: "case_id", Problem: "required: a pseudonymous id of 1 to 64 letters, digits, '_', '-', '.'"}
 	}
-	if err := checkText("case_id", in.CaseID, 64, true, gbuf[:0]); err != nil {
+	if err := checkText("case_id", in.CaseID, 64, true); err != nil {
 		return err
 	}
 	if in.Time == "" {
@@ -420,7 +295,7 @@ func (p *eventParser) parse(raw []byte, now time.Time, threshold float64, e *eth
 	if err := CheckAgeBand(in.AgeBand); err != nil {
 		return err
 	}
-	if err := checkText("site", in.Site, 128, false, gbuf[:0]); err != nil {
+	if err := checkText("site", in.Site, 128, false); err != nil {
 		return err
 	}
 	if a := in.Acquisition; a != nil {
@@ -431,7 +306,7 @@ func (p *eventParser) parse(raw []byte, now time.Time, threshold float64, e *eth
 			{"acquisition.body_part", a.BodyPart}, {"acquisition.protocol", a.Protocol}, {"acquisition.modality", a.Modality},
 			{"acquisition.institution_pseudo", a.InstitutionPseudo},
 		} {
-			if err := checkText(f.name, f.v, 128, false, gbuf[:0]); err != nil {
+			if err := checkText(f.name, f.v, 128, false); err != nil {
 				return err
 			}
 		}
@@ -469,7 +344,7 @@ func ParseLabel(raw []byte, now time.Time) (*ethos.EventLabel, error) {
 	if !ethos.ValidID(in.CaseID) {
 		return nil, &FieldError{Field: "case_id", Problem: "required: a pseudonymous id of 1 to 64 letters, digits, '_', '-', '.'"}
 	}
-	if err := checkText("case_id", in.CaseID, 64, true, nil); err != nil {
+	if err := checkText("case_id", in.CaseID, 64, true); err != nil {
 		return nil, err
 	}
 	if in.Positive == nil {

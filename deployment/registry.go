@@ -114,7 +114,7 @@ func (r *Registry) planRoles(plan json.RawMessage) ([]ethos.Role, error) {
 	}
 	for i, ro := range roles {
 		if !ro.Valid() {
-			return nil, ethos.Errorf(ethos.EINVALID, "plan.stakeholder_roles[%d]: unknown role %q", i, ro)
+			return nil, ethos.Errorf(ethos.EINVALID, "plan.stakeholder_roles[%d]: not a role (want %s)", i, roleList(ethos.Roles))
 		}
 	}
 	slices.Sort(roles)
@@ -174,7 +174,7 @@ func checkNotified(roles []ethos.Role) error {
 	}
 	for i, ro := range roles {
 		if !ro.Valid() {
-			return ethos.Errorf(ethos.EINVALID, "notified[%d]: unknown role %q", i, ro)
+			return ethos.Errorf(ethos.EINVALID, "notified[%d]: not a role (want %s)", i, roleList(ethos.Roles))
 		}
 	}
 	return nil
@@ -449,7 +449,7 @@ func (r *Registry) FindChanges(ctx context.Context, id string) ([]*ethos.Deploym
 
 func checkRole(by ethos.Changer, role ethos.Role) error {
 	if !role.Valid() {
-		return ethos.Errorf(ethos.EINVALID, "role: unknown role %q", role)
+		return ethos.Errorf(ethos.EINVALID, "role: not a role (want %s)", roleList(ethos.Roles))
 	}
 	if !slices.Contains(by.Roles, role) {
 		return ethos.Errorf(ethos.EFORBIDDEN, "user %s does not hold the role %s", by.UserID, role)
@@ -516,7 +516,7 @@ func (r *Registry) PutRiskRegister(ctx context.Context, id string, reg *ethos.Ri
 	}
 	for i, ro := range out.StakeholderRoles {
 		if !ro.Valid() {
-			return nil, ethos.Errorf(ethos.EINVALID, "stakeholder_roles[%d]: unknown role %q", i, ro)
+			return nil, ethos.Errorf(ethos.EINVALID, "stakeholder_roles[%d]: not a role (want %s)", i, roleList(ethos.Roles))
 		}
 	}
 	if len(out.StakeholderRoles) == 0 {
@@ -661,7 +661,7 @@ func (r *Registry) Attest(ctx context.Context, id string, a *ethos.Attestation, 
 	}
 	i := slices.IndexFunc(Checklist(), func(it ethos.ComplianceItem) bool { return it.ID == a.ItemID })
 	if i < 0 {
-		return ethos.Errorf(ethos.EINVALID, "item_id: no checklist item %q", a.ItemID)
+		return ethos.Errorf(ethos.EINVALID, "item_id: not an item of the checklist (GET …/compliance lists them)")
 	}
 	it := Checklist()[i]
 	if !slices.Contains(it.AttestRoles, a.Role) {

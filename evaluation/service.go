@@ -113,14 +113,14 @@ func PlanCriteria(p *ethos.EvaluationPlan) ([]evalstat.Criterion, error) {
 			c.ID = fmt.Sprintf("C%d", i+1)
 		}
 		if !ethos.ValidID(c.ID) {
-			return nil, ethos.Errorf(ethos.EINVALID, "criteria[%d]: id %q: letters, digits, '_', '-', '.' only", i, c.ID)
+			return nil, ethos.Errorf(ethos.EINVALID, "criteria[%d]: id: letters, digits, '_', '-', '.' only", i)
 		}
 		if ids[c.ID] {
 			return nil, ethos.Errorf(ethos.EINVALID, "criteria[%d]: id %q used twice", i, c.ID)
 		}
 		ids[c.ID] = true
 		if c.Attribute != "" && !slices.Contains(groupings, c.Attribute) {
-			return nil, ethos.Errorf(ethos.EINVALID, "criteria[%d] (%s): attribute %q is not one of the plan's groupings (%s)", i, c.ID, c.Attribute, strings.Join(groupings, ", "))
+			return nil, ethos.Errorf(ethos.EINVALID, "criteria[%d] (%s): attribute: not one of the plan's groupings (%s)", i, c.ID, strings.Join(groupings, ", "))
 		}
 		if c.Group != "" {
 			ok := false
@@ -130,7 +130,7 @@ func PlanCriteria(p *ethos.EvaluationPlan) ([]evalstat.Criterion, error) {
 				}
 			}
 			if !ok {
-				return nil, ethos.Errorf(ethos.EINVALID, "criteria[%d] (%s): group %q is not a group of the plan's attributes (want e.g. %s=value)", i, c.ID, c.Group, p.Attributes[0])
+				return nil, ethos.Errorf(ethos.EINVALID, "criteria[%d] (%s): group: not a group of the plan's attributes (want e.g. %s=value)", i, c.ID, p.Attributes[0])
 			}
 		}
 		if strings.HasSuffix(c.Metric, "_at_prevalence") && p.Prevalence == 0 {
@@ -386,13 +386,22 @@ func outcome(js []evalstat.Judgement) (out string, pass, fail, und int) {
 	return out, pass, fail, und
 }
 
-// reportData loads what an attempt's reports are made from.
-func (s *Service) reportData(ctx context.Context, runID string) (*ReportData, error) {
+// runAndPlan reads attempt runID and the plan it was evaluated under.
+func (s *Service) runAndPlan(ctx context.Context, runID string) (*ethos.EvaluationRun, *ethos.EvaluationPlan, error) {
 	run, err := s.Store.FindEvaluationRunByID(ctx, runID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	plan, err := s.Store.FindEvaluationPlanByID(ctx, run.PlanID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return run, plan, nil
+}
+
+// reportData loads what an attempt's reports are made from.
+func (s *Service) reportData(ctx context.Context, runID string) (*ReportData, error) {
+	run, plan, err := s.runAndPlan(ctx, runID)
 	if err != nil {
 		return nil, err
 	}
@@ -432,7 +441,7 @@ func (s *Service) Report(ctx context.Context, runID, format string) ([]byte, str
 	switch format {
 	case ethos.EvaluationReportHTML, ethos.EvaluationReportPlain, ethos.EvaluationReportJSON:
 	default:
-		return nil, "", ethos.Errorf(ethos.EINVALID, "format %q: want html, plain or json", format)
+		return nil, "", ethos.Errorf(ethos.EINVALID, "format: want html, plain or json")
 	}
 	d, err := s.reportData(ctx, runID)
 	if err != nil {
@@ -465,7 +474,7 @@ func (s *Service) ModelCard(ctx context.Context, runID, format string) ([]byte, 
 	case ethos.ModelCardHTML:
 		write, ct = WriteModelCardHTML, "text/html; charset=utf-8"
 	default:
-		return nil, "", ethos.Errorf(ethos.EINVALID, "format %q: want json, md or html", format)
+		return nil, "", ethos.Errorf(ethos.EINVALID, "format: want json, md or html")
 	}
 	d, err := s.reportData(ctx, runID)
 	if err != nil {

@@ -124,7 +124,7 @@ func TestRegisterPlan(t *testing.T) {
 		}), ethos.EINVALID, "subgroups"},
 		{"ErrAttributeNotInPlan", edit(func(p *ethos.EvaluationPlan) {
 			p.Criteria = json.RawMessage(`[{"metric":"sensitivity","scope":"gap","attribute":"race","comparator":"<=","value":0.05}]`)
-		}), ethos.EINVALID, `attribute "race"`},
+		}), ethos.EINVALID, `attribute: not one of the plan's groupings`},
 		{"ErrPrevalenceNeeded", edit(func(p *ethos.EvaluationPlan) { p.Prevalence = 0 }), ethos.EINVALID, "target prevalence"},
 		{"ErrDuplicateCriterionID", edit(func(p *ethos.EvaluationPlan) {
 			p.Criteria = json.RawMessage(`[{"id":"A","metric":"sensitivity","scope":"overall","comparator":">=","value":0.7},{"id":"A","metric":"sensitivity","scope":"gap","attribute":"sex","comparator":"<=","value":0.1}]`)

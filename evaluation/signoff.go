@@ -2,8 +2,6 @@ package evaluation
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -26,19 +24,15 @@ const MaxReason = 4000
 //   - waiver: an ethics reviewer accepts, with a reason, named criteria
 //     that did not pass or the missing acknowledgement.
 //
-// Every sign-off is appended to the audit log (the reason's sha256, not
-// its free text, so no identifier written in it can reach the log) before
-// it is stored.
+// Every sign-off is appended to the audit log before it is stored; the
+// entry carries ethos.AuditText of the reason (its length and digest),
+// never the reason, so no identifier written in it can reach the log.
 func (s *Service) SignOff(ctx context.Context, who ethos.EvaluationActor, runID string, so *ethos.EvaluationSignoff) (*ethos.EvaluationStatus, error) {
 	// Held from the "latest attempt" check to the stored sign-off, so an
 	// upload cannot slip in between.
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	run, err := s.Store.FindEvaluationRunByID(ctx, runID)
-	if err != nil {
-		return nil, err
-	}
-	plan, err := s.Store.FindEvaluationPlanByID(ctx, run.PlanID)
+	run, plan, err := s.runAndPlan(ctx, runID)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +114,7 @@ func (s *Service) SignOff(ctx context.Context, who ethos.EvaluationActor, runID 
 			}
 			i := slices.IndexFunc(js, func(j evalstat.Judgement) bool { return j.Criterion.ID == w })
 			if i < 0 {
-				return nil, ethos.Errorf(ethos.EINVALID, "waives: no criterion %q in the plan", w)
+				return nil, ethos.Errorf(ethos.EINVALID, "waives: names a criterion the plan does not have")
 			}
 			if js[i].Outcome == evalstat.Pass {
 				return nil, ethos.Errorf(ethos.EINVALID, "waives: criterion %q passed; nothing to waive", w)
@@ -131,8 +125,7 @@ func (s *Service) SignOff(ctx context.Context, who ethos.EvaluationActor, runID 
 		return nil, ethos.Errorf(ethos.EINVALID, "kind: want ethics-review, acknowledgement or waiver")
 	}
 	so.ID, so.RunID, so.By, so.At = ethos.NewID("evs"), run.ID, who.UserID, s.now()
-	sum := sha256.Sum256([]byte(so.Reason))
-	reason := fmt.Sprintf("%s of attempt %d of evaluation-plan/%s: %s (reason sha256:%s)", so.Kind, run.Attempt, plan.ID, so.Decision, hex.EncodeToString(sum[:8]))
+	reason := fmt.Sprintf("%s of attempt %d of evaluation-plan/%s: %s; reason on the sign-off: %s", so.Kind, run.Attempt, plan.ID, so.Decision, ethos.AuditText(so.Reason))
 	if len(so.Waives) > 0 {
 		reason += "; waives " + strings.Join(so.Waives, ", ")
 	}

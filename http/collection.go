@@ -303,8 +303,8 @@ func (s *Server) handlePutRules(w http.ResponseWriter, r *http.Request, p *princ
 	if err := s.Instances.SetCollectionRules(ctx, rules); err != nil {
 		return err
 	}
-	if err := s.recordChange(ctx, p, "collection.rules", "project/"+prj.ID, fmt.Sprintf("purpose %s, modalities %v, body parts %v, retention %d days",
-		rules.Purpose, rules.Modalities, rules.BodyParts, rules.RetentionDays), ethos.StageCollection); err != nil {
+	if err := s.recordChange(ctx, p, "collection.rules", "project/"+prj.ID, fmt.Sprintf("purpose %s, modalities %v, %d body parts (typed, so on the rules), retention %d days",
+		rules.Purpose, rules.Modalities, len(rules.BodyParts), rules.RetentionDays), ethos.StageCollection); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, rules)
@@ -427,7 +427,25 @@ type disposalIn struct {
 	Issuer    string           `json:"issuer,omitempty"`
 	PatientID string           `json:"patient_id,omitempty"`
 	Expired   bool             `json:"expired,omitempty"`
-	Reason    string           `json:"reason,omitempty"` // no identifiers
+	Reason    string           `json:"reason,omitempty"` // goes into the audit log: screened, no identifiers
+}
+
+// MaxDisposalReason bounds the reason of a disposal.
+const MaxDisposalReason = 500
+
+// checkDisposalReason screens the reason of a disposal. It is the one
+// typed text that goes into an audit entry: the disposal's record is its
+// audit entry (the data it would sit beside is destroyed). So it is
+// screened with ethos.IdentifierProblem and refused when it has the shape
+// of an identifier; a name has none, which the API description says.
+func checkDisposalReason(reason string) error {
+	if len(reason) > MaxDisposalReason {
+		return &fieldError{code: ethos.EINVALID, field: "reason", msg: fmt.Sprintf("reason: longer than %d bytes", MaxDisposalReason)}
+	}
+	if p := ethos.IdentifierProblem(reason, false); p != "" {
+		return &fieldError{code: ethos.EINVALID, field: "reason", msg: "reason: " + p + " (the reason is kept in the audit log, which never holds patient identifiers)"}
+	}
+	return nil
 }
 
 func (s *Server) handleDispose(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -438,6 +456,9 @@ func (s *Server) handleDispose(w http.ResponseWriter, r *http.Request, p *princi
 	ref := subjectRef(in.Subject, in.Issuer, in.PatientID)
 	if in.Expired == (ref.Subject != "" || ref.Identifier != nil) {
 		return &fieldError{code: ethos.EINVALID, msg: "disposal: give either a subject (subject, or issuer and patient_id) or expired: true"}
+	}
+	if err := checkDisposalReason(in.Reason); err != nil {
+		return err
 	}
 	prj, who, err := s.collectionAccess(r, p, ethos.ActionWrite, "disposals")
 	if err != nil {
@@ -479,7 +500,7 @@ func (s *Server) collectionRoutes(auth authFunc) []route {
 			Status: 200, Raw: "application/fhir+json", handle: auth(s.handleGetConsent)},
 		{Method: "POST", Path: "/api/v1/projects/{id}/withdrawals", Summary: "Withdraw a subject's consents at once (by subject key, or by issuer and patient id), optionally erasing its data by crypto-shredding.",
 			Body: withdrawalIn{}, Reply: ethos.WithdrawalResult{}, Status: 200, handle: auth(s.handleWithdraw)},
-		{Method: "POST", Path: "/api/v1/projects/{id}/disposals", Summary: "Crypto-shred one subject's data, or dispose of the project's instances past its retention period (expired: true).",
+		{Method: "POST", Path: "/api/v1/projects/{id}/disposals", Summary: "Crypto-shred one subject's data, or dispose of the project's instances past its retention period (expired: true). The reason goes into the audit log: one that holds the shape of an identifier (date, record number, '^', '@') is refused, and it must name no one.",
 			Body: disposalIn{}, Reply: ethos.Disposal{}, Status: 200, handle: auth(s.handleDispose)},
 	}
 }

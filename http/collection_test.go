@@ -336,8 +336,12 @@ func TestCollectionEndpoints(t *testing.T) {
 		{"ErrInvalid_withdraw_both_key_and_identifier", "POST", prj + "/withdrawals", "application/json", `{"subject":"` + strings.Repeat("a", 64) + `","issuer":"x","patient_id":"y"}`, 400, "not both"},
 		{"ErrInvalid_withdraw_no_subject", "POST", prj + "/withdrawals", "application/json", `{}`, 400, "required"},
 		{"ErrNotFound_withdraw_unknown_identifier", "POST", prj + "/withdrawals", "application/json", `{"issuer":"urn:oid:2.999.4711.1","patient_id":"NOSUCHPATIENT7"}`, 404, "no subject is known"},
-		{"withdraw_by_identifier", "POST", prj + "/withdrawals", "application/json", `{"issuer":"urn:oid:2.999.4711.1","patient_id":"CANARYID000002"}`, 200, `"consents":["canary-2","copy-2"]`},
+		{"withdraw_by_identifier", "POST", prj + "/withdrawals", "application/json", `{"issuer":"urn:oid:2.999.4711.1","patient_id":"CANARYID000002","note":"` + withFakePatient("asked by phone") + `"}`, 200, `"consents":["canary-2","copy-2"]`},
 		{"ErrInvalid_dispose_subject_and_expired", "POST", prj + "/disposals", "application/json", `{"subject":"` + strings.Repeat("a", 64) + `","expired":true}`, 400, "either"},
+		{"rules_body_parts_typed", "PUT", prj + "/collection/rules", "application/json", `{"purpose":"research","body_parts":["CHEST","` + fakePatient[0] + `"]}`, 200, fakePatient[0]},
+		{"rules_body_parts_kept", "GET", prj + "/collection/rules", "", "", 200, fakePatient[0]},
+		{"ErrInvalid_dispose_reason_with_a_birth_date", "POST", prj + "/disposals", "application/json", `{"subject":"` + strings.Repeat("a", 64) + `","reason":"` + withFakePatient("erasure asked") + `"}`, 400, `"field":"reason"`},
+		{"ErrInvalid_dispose_reason_with_a_record_number", "POST", prj + "/disposals", "application/json", `{"subject":"` + strings.Repeat("a", 64) + `","reason":"erasure asked, MRN 004417731"}`, 400, "six or more digits"},
 		{"dispose_expired_nothing_yet", "POST", prj + "/disposals", "application/json", `{"expired":true}`, 200, `"instances":0`},
 	}
 	for _, tt := range tests {
@@ -361,4 +365,7 @@ func TestCollectionEndpoints(t *testing.T) {
 			}
 		})
 	}
+	// Typed body parts and the withdrawal's note are on their records,
+	// not in the audit log.
+	auditClean(t, f.auditDB, f.log.Size())
 }

@@ -201,7 +201,7 @@ func (s *Server) handleChangeDeployment(w http.ResponseWriter, r *http.Request, 
 	if err != nil {
 		return err
 	}
-	if err := s.recordChange(r.Context(), p, "deployment.change", "deployment/"+d.ID, fmt.Sprintf("change %d %s: %s", c.Seq, c.Kind, c.Reason), ethos.StageDeployment); err != nil {
+	if err := s.recordChange(r.Context(), p, "deployment.change", "deployment/"+d.ID, fmt.Sprintf("change %d %s; reason in the change log: %s", c.Seq, c.Kind, ethos.AuditText(c.Reason)), ethos.StageDeployment); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, changeOut{Deployment: nd, Change: c})
@@ -213,12 +213,7 @@ func (s *Server) handleListChanges(w http.ResponseWriter, r *http.Request, p *pr
 	if err != nil {
 		return err
 	}
-	cs, err := s.Deployments.FindChanges(r.Context(), d.ID)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, list[*ethos.DeploymentChange]{Items: nonNil(cs), Total: len(cs)})
-	return nil
+	return replyAll[*ethos.DeploymentChange](w)(s.Deployments.FindChanges(r.Context(), d.ID))
 }
 
 func (s *Server) handleAckChange(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -226,11 +221,7 @@ func (s *Server) handleAckChange(w http.ResponseWriter, r *http.Request, p *prin
 	if err != nil || seq < 1 {
 		return &fieldError{code: ethos.EINVALID, field: "seq", msg: "seq: want a change number"}
 	}
-	var in ackIn
-	if err := s.decodeBody(w, r, &in); err != nil {
-		return err
-	}
-	d, err := s.decideDeployment(r, p, ethos.ActionRead)
+	d, in, err := decodeForDeployment[ackIn](s, w, r, p, ethos.ActionRead)
 	if err != nil {
 		return err
 	}
@@ -262,11 +253,7 @@ func (s *Server) handlePutRisk(w http.ResponseWriter, r *http.Request, p *princi
 }
 
 func (s *Server) handleAckRisk(w http.ResponseWriter, r *http.Request, p *principal) error {
-	var in ackIn
-	if err := s.decodeBody(w, r, &in); err != nil {
-		return err
-	}
-	d, err := s.decideDeployment(r, p, ethos.ActionRead)
+	d, in, err := decodeForDeployment[ackIn](s, w, r, p, ethos.ActionRead)
 	if err != nil {
 		return err
 	}
@@ -384,11 +371,7 @@ func (s *Server) handleCompliance(w http.ResponseWriter, r *http.Request, p *pri
 }
 
 func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request, p *principal) error {
-	var in attestIn
-	if err := s.decodeBody(w, r, &in); err != nil {
-		return err
-	}
-	d, err := s.decideDeployment(r, p, ethos.ActionRead)
+	d, in, err := decodeForDeployment[attestIn](s, w, r, p, ethos.ActionRead)
 	if err != nil {
 		return err
 	}
@@ -480,23 +463,19 @@ func ingestStatus(res *ethos.IngestResult) int {
 func (s *Server) decideBatch(r *http.Request, p *principal, d *ethos.Deployment) (ethos.AccessRequest, ethos.AccessDecision, error) {
 	ctx := r.Context()
 	req, err := s.projectRequest(ctx, p, d.ProjectID, ethos.AccessRequest{Stage: ethos.StageDeployment, Action: ethos.ActionWrite,
-		Purpose: ethos.PurposeAIDeploymentMonitoring, View: ethos.ViewFull,
-		UserID: p.User.ID, PartyID: p.Party.ID, PartyType: p.Party.Type, Roles: p.User.Roles, Now: s.Now()})
+		Purpose: ethos.PurposeAIDeploymentMonitoring, View: ethos.ViewFull})
 	if err != nil {
 		return ethos.AccessRequest{}, ethos.AccessDecision{}, err
 	}
-	dec := s.Policy.Decide(&req)
-	if !dec.Allow {
-		_, err := s.decide(ctx, p, req, "deployment/"+d.ID) // records the denial
+	dec, err := s.judge(p, &req)
+	if err != nil {
 		return req, dec, err
 	}
-	s.metrics.decisions.WithLabelValues(dec.Decision()).Inc()
-	if dec.DUAID != "" {
-		if err := s.DUAs.TouchDUA(ctx, dec.DUAID, req.Now); err != nil {
-			return req, dec, err
-		}
+	if !dec.Allow {
+		_, err := s.settle(ctx, p, req, dec, "deployment/"+d.ID)
+		return req, dec, err
 	}
-	return req, dec, nil
+	return req, dec, s.touchDUA(ctx, dec, req.Now)
 }
 
 func (s *Server) handleEvents(labels bool) func(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -546,9 +525,8 @@ func (s *Server) handleEvents(labels bool) func(w http.ResponseWriter, r *http.R
 				reason += " (atomic)"
 			}
 		}
-		if aerr := s.Auditor.Record(r.Context(), ethos.AuditEvent{Actor: p.User.ID, Party: p.Party.ID, Action: action, Resource: "deployment/" + d.ID,
-			Stage: req.Stage, Purpose: req.Purpose, Decision: dec.Decision(), Reason: reason, RequestID: requestID(r.Context())}); aerr != nil {
-			return fmt.Errorf("audit %s: %w", action, aerr)
+		if aerr := s.recordDecision(r.Context(), p, action, "deployment/"+d.ID, req, dec, reason); aerr != nil {
+			return aerr
 		}
 		if err != nil {
 			return err

@@ -31,6 +31,18 @@ const MaxPredictionsBytes = 1 << 30
 // evaluated.
 const UploadTimeout = 30 * time.Minute
 
+// extendForUpload gives the request of w UploadTimeout to arrive and be
+// answered: a large file takes longer to send and to evaluate (with its
+// bootstrap) than the server's default timeouts allow other requests. A
+// failure is logged and the request goes on under the old deadlines.
+func (s *Server) extendForUpload(w http.ResponseWriter, r *http.Request) {
+	rc := http.NewResponseController(w)
+	at := time.Now().Add(UploadTimeout)
+	if err := errors.Join(rc.SetReadDeadline(at), rc.SetWriteDeadline(at)); err != nil {
+		s.Logger.Warn("cannot extend the deadlines of an upload", "route", r.Pattern, "err", err.Error(), "request_id", requestID(r.Context()))
+	}
+}
+
 func (s *Server) maxPredictions() int64 {
 	if s.MaxPredictionsBytes > 0 {
 		return s.MaxPredictionsBytes
@@ -205,12 +217,7 @@ func (s *Server) handleUploadEvaluationPredictions(w http.ResponseWriter, r *htt
 	if err != nil {
 		return err
 	}
-	// A large file takes longer to send and to evaluate (with its
-	// bootstrap) than the server's default timeouts allow other requests.
-	rc := http.NewResponseController(w)
-	if err := errors.Join(rc.SetReadDeadline(time.Now().Add(UploadTimeout)), rc.SetWriteDeadline(time.Now().Add(UploadTimeout))); err != nil {
-		s.Logger.Warn("cannot extend the deadlines of an upload", "err", err.Error(), "request_id", requestID(r.Context()))
-	}
+	s.extendForUpload(w, r)
 	body := &overLimit{r: http.MaxBytesReader(w, r.Body, s.maxPredictions())}
 	run, err := s.Evaluations.UploadPredictions(r.Context(), evaluationActor(r.Context(), p), plan.ID, body)
 	if err != nil {

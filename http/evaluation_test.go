@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -268,9 +269,20 @@ func TestEvaluationAPI(t *testing.T) {
 		if len(failed) == 0 {
 			t.Fatal("flchain plan: expected some criteria not to pass (sex gap, oldest band's specificity)")
 		}
-		if code, _ := signoff(irb, map[string]any{"kind": "waiver", "reason": "gap explained by age mix; monitored after deployment", "waives": failed}); code != 201 {
+		waiver := withFakePatient("gap explained by age mix; monitored after deployment")
+		code, st = signoff(irb, map[string]any{"kind": "waiver", "reason": waiver, "waives": failed})
+		if code != 201 {
 			t.Fatalf("waiver: %d", code)
 		}
+		// The waiver's reason is on the sign-off; the audit entry has
+		// only AuditText of it.
+		if i := slices.IndexFunc(st.Signoffs, func(so *ethos.EvaluationSignoff) bool { return so.Kind == ethos.SignoffWaiver }); i < 0 || st.Signoffs[i].Reason != waiver {
+			t.Errorf("the waiver's reason is not kept on the sign-off: %+v", st.Signoffs)
+		}
+		if ev := lastOf(t, f.lastEvents(3), "evaluation.signoff.waiver"); !strings.Contains(ev.Reason, "reason on the sign-off: "+ethos.AuditText(waiver)) {
+			t.Errorf("waiver audited as %q", ev.Reason)
+		}
+		f.auditClean()
 		if code, _ := signoff(advocate, map[string]any{"kind": "acknowledgement", "reason": "read the plain-language page"}); code != 201 {
 			t.Fatalf("acknowledgement: %d", code)
 		}

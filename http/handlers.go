@@ -194,6 +194,9 @@ func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request, p *pr
 	if in.ExpiresInDays < 0 || in.ExpiresInDays > maxDays {
 		return &fieldError{code: ethos.EINVALID, field: "expires_in_days", msg: "expires_in_days: want 1 to " + itoa(maxDays)}
 	}
+	if !ethos.ValidID(in.UserID) {
+		return &fieldError{code: ethos.EINVALID, field: "user_id", msg: "user_id: a user id is required"}
+	}
 	if err := s.manage(r, p, "token", "user/"+in.UserID+"/tokens", in.UserID == p.User.ID); err != nil {
 		return err
 	}
@@ -242,7 +245,7 @@ func (s *Server) handleListProjects(w http.ResponseWriter, r *http.Request, p *p
 	if v := r.URL.Query().Get("stage"); v != "" {
 		st, err := ethos.ParseStage(v)
 		if err != nil {
-			return &fieldError{code: ethos.EINVALID, field: "stage", msg: ethos.ErrorMessage(err)}
+			return &fieldError{code: ethos.EINVALID, field: "stage", msg: "stage: want collection, processing, training, evaluation or deployment"}
 		}
 		f.Stage = &st
 	}
@@ -301,7 +304,7 @@ func (s *Server) handleMoveStage(w http.ResponseWriter, r *http.Request, p *prin
 		return err
 	}
 	if !in.Stage.Valid() {
-		return &fieldError{code: ethos.EINVALID, field: "stage", msg: "stage: unknown stage " + jsonString(string(in.Stage))}
+		return &fieldError{code: ethos.EINVALID, field: "stage", msg: "stage: want collection, processing, training, evaluation or deployment"}
 	}
 	if err := s.manage(r, p, "stage", "project/"+id, false); err != nil {
 		return err
@@ -312,11 +315,6 @@ func (s *Server) handleMoveStage(w http.ResponseWriter, r *http.Request, p *prin
 	}
 	last := prj.StageHistory[len(prj.StageHistory)-1]
 	return s.auditedReply(w, r, p, http.StatusOK, prj, "project.stage", "project/"+id, "from "+string(last.From)+" to "+string(last.To), prj.Stage)
-}
-
-func jsonString(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
 }
 
 // Stage data: every path goes through decideStage.
@@ -499,6 +497,9 @@ func (s *Server) handleAccessCheck(w http.ResponseWriter, r *http.Request, p *pr
 	}
 	ctx := r.Context()
 	subject := p
+	if in.UserID != "" && !ethos.ValidID(in.UserID) {
+		return &fieldError{code: ethos.EINVALID, field: "user_id", msg: "user_id: not a user id"}
+	}
 	if in.UserID != "" && in.UserID != p.User.ID {
 		if err := s.manage(r, p, "policy", "user/"+in.UserID, false); err != nil {
 			return err
@@ -515,8 +516,17 @@ func (s *Server) handleAccessCheck(w http.ResponseWriter, r *http.Request, p *pr
 	}
 	req := ethos.AccessRequest{UserID: subject.User.ID, PartyID: subject.Party.ID, PartyType: subject.Party.Type, Roles: subject.User.Roles,
 		Stage: in.Stage, Action: in.Action, Purpose: in.Purpose, View: in.View, Now: s.Now()}
-	if in.Action == ethos.ActionManage {
+	// Stage, purpose and view go into the audit entry: only known values
+	// are taken, so that nothing typed reaches the log.
+	switch {
+	case !in.Action.Valid() || in.Action == ethos.ActionManage:
 		return &fieldError{code: ethos.EINVALID, field: "action", msg: "action: check explains stage actions (read, write, approve) and audit"}
+	case in.Stage != "" && !in.Stage.Valid():
+		return &fieldError{code: ethos.EINVALID, field: "stage", msg: "stage: want collection, processing, training, evaluation or deployment"}
+	case in.Purpose != "" && !in.Purpose.Valid():
+		return &fieldError{code: ethos.EINVALID, field: "purpose", msg: "purpose: not a known purpose of use"}
+	case in.View != "" && !in.View.Valid():
+		return &fieldError{code: ethos.EINVALID, field: "view", msg: "view: want full, deidentified or aggregate"}
 	}
 	var active []string
 	if in.ProjectID != "" {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ethos-imaging/ethos"
 )
@@ -61,13 +62,34 @@ func jsonError(err error) error {
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return &fieldError{code: ethos.EINVALID, msg: "malformed JSON: unexpected end of body"}
 	}
+	if _, ok := errors.AsType[*time.ParseError](err); ok {
+		// Its message quotes the text; the reply does not.
+		return &fieldError{code: ethos.EINVALID, msg: "invalid JSON value: a time must be RFC 3339, such as 2027-01-31T00:00:00Z"}
+	}
 	msg := err.Error()
 	if name, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
 		name = strings.Trim(name, `"`)
+		if !safeName(name) {
+			return &fieldError{code: ethos.EINVALID, msg: "unknown field (name not shown: not a field name)"}
+		}
 		return &fieldError{code: ethos.EINVALID, field: name, msg: fmt.Sprintf("unknown field %q", name)}
 	}
 	// Errors of the types' own UnmarshalJSON (times, for example).
 	return &fieldError{code: ethos.EINVALID, msg: "invalid JSON value: " + strings.TrimPrefix(msg, "json: ")}
+}
+
+// safeName reports whether a JSON key may be quoted in an error: letters,
+// digits, '_' and '.', at most 64 bytes, as every field name of the API is.
+func safeName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 func jsonType(goType string) string {

@@ -80,6 +80,14 @@ func (s *Server) decideMonitor(r *http.Request, p *principal, projectID string, 
 		Purpose: ethos.PurposeAIDeploymentMonitoring, View: aggregateRead(action)}, resource)
 }
 
+// monitorDeployment is the deployment id of the path, once action on its
+// monitoring plan is decided (monitorPlanFor).
+func (s *Server) monitorDeployment(r *http.Request, p *principal, action ethos.Action) (string, error) {
+	dep := r.PathValue("id")
+	_, err := s.monitorPlanFor(r, p, dep, action)
+	return dep, err
+}
+
 // monitorPlanFor loads the plan of deployment dep and decides action.
 func (s *Server) monitorPlanFor(r *http.Request, p *principal, dep string, action ethos.Action) (*ethos.MonitorPlanRecord, error) {
 	if err := s.monitorReady(); err != nil {
@@ -147,33 +155,28 @@ func (s *Server) handleGetMonitorPlan(w http.ResponseWriter, r *http.Request, p 
 }
 
 func (s *Server) handleMonitorRun(w http.ResponseWriter, r *http.Request, p *principal) error {
-	dep := r.PathValue("id")
-	if _, err := s.monitorPlanFor(r, p, dep, ethos.ActionWrite); err != nil {
+	dep, err := s.monitorDeployment(r, p, ethos.ActionWrite)
+	if err != nil {
 		return err
 	}
 	return replyOK(w)(s.Monitor.RunChecks(r.Context(), dep, ethos.RunOnDemand, p.User.ID))
 }
 
 func (s *Server) handleMonitorRuns(w http.ResponseWriter, r *http.Request, p *principal) error {
-	dep := r.PathValue("id")
-	if _, err := s.monitorPlanFor(r, p, dep, ethos.ActionRead); err != nil {
+	dep, err := s.monitorDeployment(r, p, ethos.ActionRead)
+	if err != nil {
 		return err
 	}
 	lim, err := queryInt(r, "limit", false, 100)
 	if err != nil {
 		return err
 	}
-	runs, err := s.MonitorStore.FindRuns(r.Context(), dep, int(lim))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, list[*ethos.MonitorRun]{Items: nonNil(runs), Total: len(runs)})
-	return nil
+	return replyAll[*ethos.MonitorRun](w)(s.MonitorStore.FindRuns(r.Context(), dep, int(lim)))
 }
 
 func (s *Server) handleMonitorStatus(w http.ResponseWriter, r *http.Request, p *principal) error {
-	dep := r.PathValue("id")
-	if _, err := s.monitorPlanFor(r, p, dep, ethos.ActionRead); err != nil {
+	dep, err := s.monitorDeployment(r, p, ethos.ActionRead)
+	if err != nil {
 		return err
 	}
 	return replyOK(w)(s.Monitor.Status(r.Context(), dep))
@@ -199,25 +202,20 @@ func (s *Server) timeRange(r *http.Request) (time.Time, time.Time, error) {
 }
 
 func (s *Server) handleMonitorWindows(w http.ResponseWriter, r *http.Request, p *principal) error {
-	dep := r.PathValue("id")
-	if _, err := s.monitorPlanFor(r, p, dep, ethos.ActionRead); err != nil {
+	dep, err := s.monitorDeployment(r, p, ethos.ActionRead)
+	if err != nil {
 		return err
 	}
 	from, to, err := s.timeRange(r)
 	if err != nil {
 		return err
 	}
-	ws, err := s.MonitorStore.FindWindows(r.Context(), dep, from, to)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, list[*ethos.WindowResult]{Items: nonNil(ws), Total: len(ws)})
-	return nil
+	return replyAll[*ethos.WindowResult](w)(s.MonitorStore.FindWindows(r.Context(), dep, from, to))
 }
 
 func (s *Server) handleMonitorAlerts(w http.ResponseWriter, r *http.Request, p *principal) error {
-	dep := r.PathValue("id")
-	if _, err := s.monitorPlanFor(r, p, dep, ethos.ActionRead); err != nil {
+	dep, err := s.monitorDeployment(r, p, ethos.ActionRead)
+	if err != nil {
 		return err
 	}
 	off, lim, err := pageParams(r)
@@ -233,12 +231,8 @@ func (s *Server) handleMonitorAlerts(w http.ResponseWriter, r *http.Request, p *
 		site := q.Get("site")
 		f.Site = &site
 	}
-	switch q.Get("untriaged") {
-	case "", "false":
-	case "true":
-		f.Untriaged = true
-	default:
-		return &fieldError{code: ethos.EINVALID, field: "untriaged", msg: "untriaged: want true or false"}
+	if f.Untriaged, err = boolQuery(r, "untriaged"); err != nil {
+		return err
 	}
 	return replyList[*ethos.Alert](w)(s.MonitorStore.FindAlerts(r.Context(), f))
 }
@@ -248,8 +242,8 @@ func (s *Server) caseOut(c *ethos.StopCase) caseOut {
 }
 
 func (s *Server) handleMonitorCases(w http.ResponseWriter, r *http.Request, p *principal) error {
-	dep := r.PathValue("id")
-	if _, err := s.monitorPlanFor(r, p, dep, ethos.ActionRead); err != nil {
+	dep, err := s.monitorDeployment(r, p, ethos.ActionRead)
+	if err != nil {
 		return err
 	}
 	off, lim, err := pageParams(r)
@@ -310,7 +304,7 @@ func (s *Server) handleTriageAlert(w http.ResponseWriter, r *http.Request, p *pr
 	if err != nil {
 		return err
 	}
-	return s.auditedReply(w, r, p, http.StatusOK, a, "monitor.alert.triage", "alert/"+a.ID, in.Decision+": "+in.Reason, ethos.StageDeployment)
+	return s.auditedReply(w, r, p, http.StatusOK, a, "monitor.alert.triage", "alert/"+a.ID, in.Decision+"; reason on the alert: "+ethos.AuditText(in.Reason), ethos.StageDeployment)
 }
 
 func (s *Server) handleDecideCase(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -332,7 +326,7 @@ func (s *Server) handleDecideCase(w http.ResponseWriter, r *http.Request, p *pri
 	if err != nil {
 		return err
 	}
-	if err := s.recordChange(r.Context(), p, "monitor.case.decide", "case/"+c.ID, in.Decision+": "+in.Reason, ethos.StageDeployment); err != nil {
+	if err := s.recordChange(r.Context(), p, "monitor.case.decide", "case/"+c.ID, in.Decision+"; reason on the case: "+ethos.AuditText(in.Reason), ethos.StageDeployment); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, s.caseOut(c))

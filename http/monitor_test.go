@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -101,6 +102,7 @@ func TestMonitoringThroughAPI(t *testing.T) {
 	if code, body := f.do("GET", base+"/alerts?untriaged=true", ethics, nil, &alerts); code != 200 || alerts.Total != 2 {
 		t.Fatalf("alerts: %d %v", code, body)
 	}
+	triageReason := withFakePatient("confirmed on 30 reviewed cases")
 	var sub ethos.Alert
 	for _, a := range alerts.Items {
 		if a.RuleID == "sensitivity-subgroup" {
@@ -116,9 +118,23 @@ func TestMonitoringThroughAPI(t *testing.T) {
 	if code, _ := f.do("POST", "/api/v1/monitoring/alerts/"+sub.ID+"/ack", mleng, nil, nil); code != 409 {
 		t.Fatalf("second ack: %d, want 409", code)
 	}
-	if code, body := f.do("POST", "/api/v1/monitoring/alerts/"+sub.ID+"/triage", mleng, map[string]string{"decision": ethos.TriageAction, "reason": "confirmed on 30 reviewed cases"}, nil); code != 200 {
+	if code, body := f.do("POST", "/api/v1/monitoring/alerts/"+sub.ID+"/triage", mleng, map[string]string{"decision": ethos.TriageAction, "reason": triageReason}, nil); code != 200 {
 		t.Fatalf("triage: %d %v", code, body)
 	}
+	t.Run("TriageReasonOnTheAlertNotInTheAudit", func(t *testing.T) {
+		if code, body := f.do("GET", base+"/alerts", ethics, nil, &alerts); code != 200 {
+			t.Fatalf("alerts: %d %v", code, body)
+		}
+		i := slices.IndexFunc(alerts.Items, func(a ethos.Alert) bool { return a.ID == sub.ID })
+		if i < 0 || alerts.Items[i].TriageReason != triageReason {
+			t.Fatalf("the triage reason is not kept on the alert: %+v", alerts.Items)
+		}
+		ev := lastOf(t, f.lastEvents(4), "monitor.alert.triage")
+		if want := ethos.TriageAction + "; reason on the alert: " + ethos.AuditText(triageReason); ev.Reason != want || ev.Resource != "alert/"+sub.ID {
+			t.Errorf("triage audited as %q on %s, want %q", ev.Reason, ev.Resource, want)
+		}
+		f.auditClean()
+	})
 	var cases struct {
 		Items []struct {
 			ethos.StopCase
@@ -130,7 +146,7 @@ func TestMonitoringThroughAPI(t *testing.T) {
 		t.Fatalf("cases: %d %v", code, body)
 	}
 	caseID := cases.Items[0].ID
-	decide := map[string]string{"decision": ethos.DecisionSuspend, "reason": "sensitivity in patients over 75 is below the approved floor"}
+	decide := map[string]string{"decision": ethos.DecisionSuspend, "reason": withFakePatient("sensitivity in patients over 75 is below the approved floor")}
 	if code, _ := f.do("POST", "/api/v1/monitoring/cases/"+caseID+"/decision", mleng, decide, nil); code != 403 {
 		t.Fatalf("ML engineer decided a case: %d, want 403 (approval is the ethics reviewer's)", code)
 	}
@@ -149,15 +165,16 @@ func TestMonitoringThroughAPI(t *testing.T) {
 	if ev.Action != "access.approve" && ev.Action != "monitor.case.decide" {
 		t.Fatalf("last audit event %+v", ev)
 	}
-	found := false
-	for _, e := range f.lastEvents(8) {
-		if e.Action == "monitor.case.decide" && strings.Contains(e.Reason, "approved floor") && e.Resource == "case/"+caseID {
-			found = true
+	t.Run("CaseReasonOnTheCaseNotInTheAudit", func(t *testing.T) {
+		if code, body := f.do("GET", base+"/cases?state=decided", ethics, nil, &cases); code != 200 || cases.Total != 1 || cases.Items[0].Reason != decide["reason"] {
+			t.Fatalf("the decision's reason is not kept on the case: %d %v", code, body)
 		}
-	}
-	if !found {
-		t.Fatal("the decision and its reason are not in the audit log")
-	}
+		ev := lastOf(t, f.lastEvents(8), "monitor.case.decide")
+		if want := ethos.DecisionSuspend + "; reason on the case: " + ethos.AuditText(decide["reason"]); ev.Reason != want || ev.Resource != "case/"+caseID {
+			t.Errorf("decision audited as %q on %s, want %q", ev.Reason, ev.Resource, want)
+		}
+		f.auditClean()
+	})
 	var st ethos.MonitorStatus
 	if code, body := f.do("GET", base+"/status", ethics, nil, &st); code != 200 || st.Check != "QC-DEP-1" || st.Pass {
 		// Three days without events or checks after the fortnight.

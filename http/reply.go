@@ -48,3 +48,12 @@ func replyList[T any](w http.ResponseWriter) func(items []T, total int, err erro
 		return nil
 	}
 }
+
+// replyAll is replyList for a whole list: the total is its length.
+//
+//	return replyAll[*ethos.MonitorRun](w)(s.MonitorStore.FindRuns(ctx, dep, n))
+func replyAll[T any](w http.ResponseWriter) func(items []T, err error) error {
+	return func(items []T, err error) error {
+		return replyList[T](w)(items, len(items), err)
+	}
+}

@@ -2,6 +2,7 @@ package http
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/ethos-imaging/ethos"
 	"github.com/ethos-imaging/ethos/audit"
@@ -38,6 +39,9 @@ func (s *Server) routes() []route {
 		return func(w http.ResponseWriter, r *http.Request) error {
 			p, err := s.authenticate(r)
 			if err != nil {
+				return err
+			}
+			if err := checkPathIDs(r); err != nil {
 				return err
 			}
 			*r = *r.WithContext(withPrincipal(r.Context(), p))
@@ -105,6 +109,26 @@ func (s *Server) routes() []route {
 		rs = append(rs, more(auth)...)
 	}
 	return rs
+}
+
+// checkPathIDs answers 404 for a request whose path names something that
+// cannot be an Ethos id (a name, text with spaces or '^'): handlers put the
+// ids of the path into audit entries, so only ids may get that far. The
+// message names the wildcard, never the value.
+func checkPathIDs(r *http.Request) error {
+	rest := r.Pattern
+	for {
+		_, after, ok := strings.Cut(rest, "{")
+		if !ok {
+			return nil
+		}
+		name, tail, _ := strings.Cut(after, "}")
+		rest = tail
+		name = strings.TrimSuffix(name, "...")
+		if !ethos.ValidNodeID(r.PathValue(name)) {
+			return ethos.Errorf(ethos.ENOTFOUND, "%s: not an Ethos id (letters, digits, '_', '-', '.', ':')", name)
+		}
+	}
 }
 
 // authFunc wraps a handler that needs an authenticated principal.

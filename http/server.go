@@ -349,7 +349,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		body.Error, body.Message = ethos.ErrorCode(err), ethos.ErrorMessage(err)
 	}
 	if body.Error == ethos.EINTERNAL {
-		s.Logger.Error("internal error", "err", err.Error(), "request_id", body.RequestID, "path", r.URL.Path)
+		s.Logger.Error("internal error", "err", err.Error(), "request_id", body.RequestID, "route", r.Pattern)
 	}
 	if body.Error == ethos.EUNAUTHORIZED {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="ethos"`)
@@ -375,7 +375,18 @@ func (s *Server) authenticate(r *http.Request) (*principal, error) {
 		return p, nil
 	}
 	secret, ok := bearer(r)
-	return s.authenticateSecret(r.Context(), secret, ok, "api"+r.URL.Path[len("/api/v1"):])
+	return s.authenticateSecret(r.Context(), secret, ok, routeResource(r))
+}
+
+// routeResource names the endpoint of an unauthenticated request for the
+// audit log by its route ("api/deployments/{id}"), not by its path: the
+// path is whatever the caller typed.
+func routeResource(r *http.Request) string {
+	_, path, found := strings.Cut(r.Pattern, " ")
+	if !found {
+		path = r.Pattern
+	}
+	return "api" + strings.TrimPrefix(path, "/api/v1")
 }
 
 // authenticateSecret checks a token secret (present: one was given at
@@ -428,27 +439,88 @@ func (s *Server) authFailed(ctx context.Context, reason, resource string) error 
 // decide asks the policy, records the decision, and returns the decision
 // (with a 403 error for a deny). No handler decides access on its own.
 func (s *Server) decide(ctx context.Context, p *principal, req ethos.AccessRequest, resource string) (ethos.AccessDecision, error) {
-	req.UserID, req.PartyID, req.PartyType, req.Roles = p.User.ID, p.Party.ID, p.Party.Type, p.User.Roles
-	if req.Now.IsZero() {
-		req.Now = s.Now()
+	d, err := s.judge(p, &req)
+	if err != nil {
+		return d, err
 	}
-	d := s.Policy.Decide(&req)
-	s.metrics.decisions.WithLabelValues(d.Decision()).Inc()
-	ev := ethos.AuditEvent{Actor: p.User.ID, Party: p.Party.ID, Action: "access." + string(req.Action), Resource: resource,
-		Stage: req.Stage, Purpose: req.Purpose, Decision: d.Decision(), Reason: d.Rule + ": " + d.Reason, RequestID: requestID(ctx)}
-	if err := s.Auditor.Record(ctx, ev); err != nil {
-		return d, fmt.Errorf("audit access decision: %w", err)
+	return s.settle(ctx, p, req, d, resource)
+}
+
+// settle records decision d on req (judged by judge) for resource, notes
+// the use of its data-use agreement and returns d with d.Err().
+func (s *Server) settle(ctx context.Context, p *principal, req ethos.AccessRequest, d ethos.AccessDecision, resource string) (ethos.AccessDecision, error) {
+	if !auditableResource(resource) {
+		return d, ethos.Errorf(ethos.EINVALID, "the request names something that is not an Ethos id")
 	}
-	if d.Allow && d.DUAID != "" {
-		if err := s.DUAs.TouchDUA(ctx, d.DUAID, req.Now); err != nil {
-			return d, err
-		}
+	if err := s.recordDecision(ctx, p, "access."+string(req.Action), resource, req, d, d.Rule+": "+d.Reason); err != nil {
+		return d, err
+	}
+	if err := s.touchDUA(ctx, d, req.Now); err != nil {
+		return d, err
 	}
 	return d, d.Err()
 }
 
+// judge completes req with p's identity (and the time, when unset), asks
+// the policy and counts the decision. It records nothing: decide records
+// at once, decideBatch with the outcome of the batch. A request whose
+// action, stage, purpose or view is not a known value is refused here
+// (handlers check what users send first; this is the backstop), since the
+// audit entry would carry it.
+func (s *Server) judge(p *principal, req *ethos.AccessRequest) (ethos.AccessDecision, error) {
+	switch {
+	case !req.Action.Valid():
+		return ethos.AccessDecision{}, &fieldError{code: ethos.EINVALID, field: "action", msg: "action: not a known action"}
+	case req.Stage != "" && !req.Stage.Valid():
+		return ethos.AccessDecision{}, &fieldError{code: ethos.EINVALID, field: "stage", msg: "stage: not a known lifecycle stage"}
+	case req.Purpose != "" && !req.Purpose.Valid():
+		return ethos.AccessDecision{}, &fieldError{code: ethos.EINVALID, field: "purpose", msg: "purpose: not a known purpose of use"}
+	case req.View != "" && !req.View.Valid():
+		return ethos.AccessDecision{}, &fieldError{code: ethos.EINVALID, field: "view", msg: "view: want full, deidentified or aggregate"}
+	}
+	req.UserID, req.PartyID, req.PartyType, req.Roles = p.User.ID, p.Party.ID, p.Party.Type, p.User.Roles
+	if req.Now.IsZero() {
+		req.Now = s.Now()
+	}
+	d := s.Policy.Decide(req)
+	s.metrics.decisions.WithLabelValues(d.Decision()).Inc()
+	return d, nil
+}
+
+// auditableResource reports whether resource is made of Ethos ids only
+// ("deployment/dep_…/changes/3"), the one shape the resource of an audit
+// entry may have: nothing a user typed gets into the log that way.
+func auditableResource(resource string) bool {
+	for seg := range strings.SplitSeq(resource, "/") {
+		if !ethos.ValidNodeID(seg) {
+			return false
+		}
+	}
+	return true
+}
+
+// recordDecision writes the audit entry of decision d on req under action.
+func (s *Server) recordDecision(ctx context.Context, p *principal, action, resource string, req ethos.AccessRequest, d ethos.AccessDecision, reason string) error {
+	if err := s.Auditor.Record(ctx, ethos.AuditEvent{Actor: p.User.ID, Party: p.Party.ID, Action: action, Resource: resource,
+		Stage: req.Stage, Purpose: req.Purpose, Decision: d.Decision(), Reason: reason, RequestID: requestID(ctx)}); err != nil {
+		return fmt.Errorf("audit %s: %w", action, err)
+	}
+	return nil
+}
+
+// touchDUA notes the use of the data-use agreement an allow rests on.
+func (s *Server) touchDUA(ctx context.Context, d ethos.AccessDecision, at time.Time) error {
+	if d.Allow && d.DUAID != "" {
+		return s.DUAs.TouchDUA(ctx, d.DUAID, at)
+	}
+	return nil
+}
+
 // recordChange writes a state-change event; the change is already stored.
 func (s *Server) recordChange(ctx context.Context, p *principal, action, resource, reason string, stage ethos.Stage) error {
+	if !auditableResource(resource) {
+		return fmt.Errorf("audit %s: resource is not made of Ethos ids", action)
+	}
 	if err := s.Auditor.Record(ctx, ethos.AuditEvent{Actor: p.User.ID, Party: p.Party.ID, Action: action, Resource: resource,
 		Stage: stage, Reason: reason, RequestID: requestID(ctx)}); err != nil {
 		return fmt.Errorf("audit %s: %w", action, err)

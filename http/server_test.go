@@ -185,6 +185,56 @@ func (f *fixture) lastEvents(n int) []audit.Event {
 	return out
 }
 
+// fakePatient is text a user might type into a reason: a name, a medical
+// record number and a birth date. No audit entry may hold any of them.
+var fakePatient = []string{"DOE^JANE", "MRN 004417731", "1961-04-12"}
+
+// withFakePatient is a plausible reason that names the fake patient.
+func withFakePatient(reason string) string {
+	return reason + " (seen on " + strings.Join(fakePatient, ", ") + ")"
+}
+
+// auditClean fails the test when any entry of the whole audit log holds a
+// part of the fake patient's identity, read back from storage.
+func (f *fixture) auditClean() {
+	f.t.Helper()
+	auditClean(f.t, sqlite.NewAuditStorage(f.db), f.log.Size())
+}
+
+// auditClean is fixture.auditClean over the first size entries of st.
+func auditClean(t testing.TB, st audit.Storage, size int64) {
+	t.Helper()
+	leaves, err := st.Leaves(context.Background(), 0, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range leaves {
+		e, err := audit.DecodeEvent(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range []string{e.Actor, e.Party, e.Action, e.Resource, e.Stage, e.Purpose, e.Decision, e.Reason, e.RequestID} {
+			for _, id := range fakePatient {
+				if strings.Contains(v, id) {
+					t.Fatalf("audit entry %s %s holds %q: %+v", e.Action, e.Resource, id, e)
+				}
+			}
+		}
+	}
+}
+
+// lastOf returns the newest of evs with action, failing without one.
+func lastOf(t testing.TB, evs []audit.Event, action string) audit.Event {
+	t.Helper()
+	for i := len(evs) - 1; i >= 0; i-- {
+		if evs[i].Action == action {
+			return evs[i]
+		}
+	}
+	t.Fatalf("no %s among the last audit entries %+v", action, evs)
+	return audit.Event{}
+}
+
 func (f *fixture) verify() *audit.Report {
 	f.t.Helper()
 	if _, err := f.log.Checkpoint(context.Background()); err != nil {
@@ -402,6 +452,7 @@ func TestBadInput(t *testing.T) {
 		msg    string
 	}{
 		{"UnknownField", `{"name":"A","type":"public","owner":"x"}`, 400, "owner", "unknown field"},
+		{"UnknownFieldNameNotShown", `{"name":"A","type":"public","DOE^JANE":"x"}`, 400, "", "name not shown"},
 		{"WrongType", `{"name":5,"type":"public"}`, 400, "name", "want string"},
 		{"Malformed", `{"name":"A",`, 400, "", "malformed JSON"},
 		{"Trailing", `{"name":"A","type":"public"} {"x":1}`, 400, "", "data after"},
@@ -427,11 +478,17 @@ func TestBadInput(t *testing.T) {
 			if got, _ := m["field"].(string); got != tt.field {
 				t.Errorf("field %q, want %q", got, tt.field)
 			}
-			if msg, _ := m["message"].(string); !strings.Contains(msg, tt.msg) {
-				t.Errorf("message %q, want it to contain %q", msg, tt.msg)
+			if msg, _ := m["message"].(string); !strings.Contains(msg, tt.msg) || strings.Contains(msg, "DOE^JANE") {
+				t.Errorf("message %q, want it to contain %q (and no typed name)", msg, tt.msg)
 			}
 		})
 	}
+	t.Run("TimeNotEchoed", func(t *testing.T) {
+		code, m := f.do("POST", "/api/v1/duas", f.admin, `{"party_id":"x","project_id":"y","stages":["training"],"purposes":["research"],"views":["aggregate"],"expires_at":"DOE^JANE 1961-04-12"}`, nil)
+		if msg, _ := m["message"].(string); code != 400 || !strings.Contains(msg, "RFC 3339") || strings.Contains(msg, "DOE^JANE") || strings.Contains(msg, "1961") {
+			t.Errorf("bad time: %d %q", code, msg)
+		}
+	})
 	if _, n, _ := f.parties.FindParties(context.Background(), ethos.PartyFilter{}); n != 1 {
 		t.Errorf("%d parties after bad requests, want only the fixture's", n)
 	}

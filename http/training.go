@@ -324,9 +324,9 @@ func (s *Server) handleLineageWalk(up bool) func(w http.ResponseWriter, r *http.
 			return err
 		}
 		q := r.URL.Query()
-		n, err := ethos.ParseLineageNode(q.Get("node"))
+		n, err := lineageNodeParam("node", q.Get("node"))
 		if err != nil {
-			return &fieldError{code: ethos.EINVALID, field: "node", msg: "node: " + ethos.ErrorMessage(err)}
+			return err
 		}
 		walk, walkName := ethos.WalkAll, "all"
 		switch q.Get("walk") {
@@ -402,9 +402,9 @@ func (s *Server) handleProv(w http.ResponseWriter, r *http.Request, p *principal
 	case (project == "") == (node == ""):
 		return &fieldError{code: ethos.EINVALID, field: "project", msg: "give either project or node"}
 	case node != "":
-		n, err := ethos.ParseLineageNode(node)
+		n, err := lineageNodeParam("node", node)
 		if err != nil {
-			return &fieldError{code: ethos.EINVALID, field: "node", msg: "node: " + ethos.ErrorMessage(err)}
+			return err
 		}
 		if err := s.decideCrossProject(r, p, "lineage/"+string(n.Kind)+"/"+n.ID); err != nil {
 			return err
@@ -443,9 +443,9 @@ func (s *Server) handleListObligations(w http.ResponseWriter, r *http.Request, p
 		f.Status = &st
 	}
 	if v := q.Get("target"); v != "" {
-		n, err := ethos.ParseLineageNode(v)
+		n, err := lineageNodeParam("target", v)
 		if err != nil {
-			return &fieldError{code: ethos.EINVALID, field: "target", msg: "target: " + ethos.ErrorMessage(err)}
+			return err
 		}
 		f.Target = &n
 	}
@@ -572,4 +572,14 @@ func (s *Server) projectLineageRoots(ctx context.Context, project string) ([]eth
 		known[e.From], known[e.To] = true, true
 	}
 	return slices.DeleteFunc(roots, func(n ethos.LineageNode) bool { return !known[n] }), nil
+}
+
+// lineageNodeParam reads query parameter field as a lineage node
+// ("kind:id"). The refusal does not quote what was sent.
+func lineageNodeParam(field, v string) (ethos.LineageNode, error) {
+	n, err := ethos.ParseLineageNode(v)
+	if err != nil {
+		return n, &fieldError{code: ethos.EINVALID, field: field, msg: field + ": want a lineage node kind:id (kind subject, instance, processing-run, deid-instance, dataset-version, training-run, model-version, evaluation, deployment or agent; a subject by its 64-hex key)"}
+	}
+	return n, nil
 }

@@ -142,9 +142,15 @@ func TestTrainingAPI(t *testing.T) {
 			t.Errorf("engineer sign-off: %d %v", code, m)
 		}
 		var got ethos.TrainingRun
-		if code, m := f.do("POST", base+"/"+run.ID+"/signoff", reviewer, map[string]string{"decision": "approved", "note": "reviewed"}, &got); code != 200 || got.Status != ethos.RunSignedOff {
+		note := withFakePatient("reviewed")
+		if code, m := f.do("POST", base+"/"+run.ID+"/signoff", reviewer, map[string]string{"decision": "approved", "note": note}, &got); code != 200 || got.Status != ethos.RunSignedOff {
 			t.Errorf("reviewer sign-off: %d %v", code, m)
 		}
+		// The note is on the run's sign-off, not in the audit log.
+		if got.SignOff == nil || got.SignOff.Note != note {
+			t.Errorf("the sign-off note is not kept on the run: %+v", got.SignOff)
+		}
+		f.auditClean()
 		if code, m := f.do("POST", base+"/"+run.ID+"/signoff", reviewer, map[string]string{"decision": "rejected"}, nil); code != 409 {
 			t.Errorf("second sign-off: %d %v", code, m)
 		}
@@ -233,13 +239,25 @@ func TestTrainingAPI(t *testing.T) {
 		if code, _ := f.do("GET", "/api/v1/obligations/"+obs[0].ID, engineer, nil, nil); code != 403 {
 			t.Errorf("read by engineer: %d, want 403", code)
 		}
-		res := map[string]string{"action": "exemption", "reference": "DPO note 2026-41", "note": "dataset held under another legal basis"}
+		// The reference and the note are typed: they stay on the
+		// obligation, and the audit entry carries only AuditText of them.
+		res := map[string]string{"action": "exemption", "reference": withFakePatient("DPO note 41"), "note": withFakePatient("dataset held under another legal basis")}
 		if code, _ := f.do("POST", "/api/v1/obligations/"+obs[0].ID+"/resolve", engineer, res, nil); code != 403 {
 			t.Errorf("resolve by engineer: %d, want 403", code)
 		}
 		if code, m := f.do("POST", "/api/v1/obligations/"+obs[0].ID+"/resolve", reviewer, res, nil); code != 200 {
 			t.Errorf("resolve by ethics reviewer: %d %v", code, m)
 		}
+		var got ethos.Obligation
+		if code, m := f.do("GET", "/api/v1/obligations/"+obs[0].ID, auditorTok, nil, &got); code != 200 || got.Resolution == nil ||
+			got.Resolution.Reference != res["reference"] || got.Resolution.Note != res["note"] {
+			t.Fatalf("the resolution's text is not kept on the obligation: %d %v", code, m)
+		}
+		ev := lastOf(t, f.lastEvents(2), "obligation.resolve")
+		if !strings.HasSuffix(ev.Reason, "; note on the obligation: "+ethos.AuditText(res["note"])+"; reference on the obligation: "+ethos.AuditText(res["reference"])) {
+			t.Errorf("resolution audited as %q", ev.Reason)
+		}
+		f.auditClean()
 	})
 	t.Run("DecisionsAudited", func(t *testing.T) {
 		var register, signoff, resolve int

@@ -374,13 +374,10 @@ func (s *Server) uiForm(h uiHandler) func(w http.ResponseWriter, r *http.Request
 //
 // A large file takes longer to arrive, and the API to evaluate, than the
 // server's default timeouts allow: the request's deadlines are extended
-// to UploadTimeout first, as the API's own upload endpoint does.
+// to UploadTimeout first (extendForUpload), as the API's own upload endpoint does.
 func (s *Server) uiUploadForm(limit func() int64, h uiHandler) func(w http.ResponseWriter, r *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		rc := http.NewResponseController(w)
-		if err := errors.Join(rc.SetReadDeadline(time.Now().Add(UploadTimeout)), rc.SetWriteDeadline(time.Now().Add(UploadTimeout))); err != nil {
-			s.Logger.Warn("cannot extend the deadlines of a ui upload", "err", err.Error(), "request_id", requestID(r.Context()))
-		}
+		s.extendForUpload(w, r)
 		return s.uiFormOf(limit(), h)(w, r)
 	}
 }
@@ -720,7 +717,7 @@ func uiHeaders(w http.ResponseWriter, csp string) {
 func (s *Server) uiError(w http.ResponseWriter, r *http.Request, u *uiRequest, err error) error {
 	code, msg := uiErrorCode(err), uiErrorText(err)
 	if code == ethos.EINTERNAL {
-		s.Logger.Error("internal error", "err", err.Error(), "request_id", requestID(r.Context()), "path", r.URL.Path)
+		s.Logger.Error("internal error", "err", err.Error(), "request_id", requestID(r.Context()), "route", r.Pattern)
 		msg = "internal error (request " + requestID(r.Context()) + ")"
 	}
 	status := statusOf(code)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 
 	"github.com/ethos-imaging/ethos/audit"
 )
@@ -42,7 +41,7 @@ func InsertMany(ctx context.Context, tx *sql.Tx, table, col string, start int64,
 		for i := off; i < off+k; i++ {
 			args = append(args, start+int64(i), val(i))
 		}
-		q := "INSERT INTO " + table + " (idx, " + col + ") VALUES " + strings.TrimSuffix(strings.Repeat("(?, ?),", k), ",")
+		q := "INSERT INTO " + table + " (idx, " + col + ") VALUES " + valueRows(k, 2)
 		var err error
 		if k == chunk {
 			if stmt == nil {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"strings"
 	"sync"
 	"time"
 
@@ -416,17 +415,8 @@ func (s *DeploymentStore) insertStmt(ctx context.Context, n int) (*sql.Stmt, err
 	if st := s.insertAll[n]; st != nil {
 		return st, nil
 	}
-	var b strings.Builder
-	b.WriteString("INSERT INTO inference_events (" + eventCols + ") VALUES ")
-	row := "(" + strings.Repeat("?, ", eventColCount-1) + "?)"
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(row)
-	}
-	b.WriteString(" ON CONFLICT (dkey, event_id) DO NOTHING RETURNING event_id")
-	st, err := s.db.db.PrepareContext(ctx, b.String())
+	q := "INSERT INTO inference_events (" + eventCols + ") VALUES " + valueRows(n, eventColCount) + " ON CONFLICT (dkey, event_id) DO NOTHING RETURNING event_id"
+	st, err := s.db.db.PrepareContext(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -659,7 +649,7 @@ func (s *DeploymentStore) writeKey(ctx context.Context, tx *sql.Tx, w *groupWrit
 }
 
 // insertOneSQL stores one event; a stored id is left alone.
-var insertOneSQL = "INSERT INTO inference_events (" + eventCols + ") VALUES (" + strings.Repeat("?, ", eventColCount-1) + "?) ON CONFLICT (dkey, event_id) DO NOTHING"
+var insertOneSQL = "INSERT INTO inference_events (" + eventCols + ") VALUES " + valueRows(1, eventColCount) + " ON CONFLICT (dkey, event_id) DO NOTHING"
 
 // groupWriter is the state of one group's transaction.
 type groupWriter struct {

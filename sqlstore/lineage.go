@@ -80,7 +80,7 @@ func (s *LineageService) RecordLineage(ctx context.Context, edges ...ethos.Linea
 			if len(rows) == 0 {
 				return nil
 			}
-			q := "INSERT INTO lineage_edges (src, rel, dst, at) VALUES " + strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?), ", len(rows)/4), ", ") +
+			q := "INSERT INTO lineage_edges (src, rel, dst, at) VALUES " + valueRows(len(rows)/4, 4) +
 				" ON CONFLICT (src, rel, dst) DO NOTHING"
 			if _, err := tx.ExecContext(ctx, q, rows...); err != nil {
 				return fmt.Errorf("insert lineage edges: %w", err)
@@ -216,8 +216,7 @@ func ensureNodes(ctx context.Context, tx *sql.Tx, nodes []ethos.LineageNode) (ma
 		for _, n := range chunk {
 			args = append(args, string(n.Kind), n.ID)
 		}
-		vals := strings.TrimSuffix(strings.Repeat("(?, ?), ", len(chunk)), ", ")
-		if _, err := tx.ExecContext(ctx, "INSERT INTO lineage_nodes (kind, ref) VALUES "+vals+" ON CONFLICT (kind, ref) DO NOTHING", args...); err != nil {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO lineage_nodes (kind, ref) VALUES "+valueRows(len(chunk), 2)+" ON CONFLICT (kind, ref) DO NOTHING", args...); err != nil {
 			return nil, fmt.Errorf("insert lineage nodes: %w", err)
 		}
 		if err := lookupNodes(ctx, tx, chunk, ids); err != nil {
@@ -227,18 +226,13 @@ func ensureNodes(ctx context.Context, tx *sql.Tx, nodes []ethos.LineageNode) (ma
 	return ids, nil
 }
 
-// queryer is a *sql.DB or a *sql.Tx.
-type queryer interface {
-	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
-}
-
 // lookupNodes adds the numbers of the known nodes among chunk to ids.
-func lookupNodes(ctx context.Context, q queryer, chunk []ethos.LineageNode, ids map[ethos.LineageNode]int64) error {
+func lookupNodes(ctx context.Context, q querier, chunk []ethos.LineageNode, ids map[ethos.LineageNode]int64) error {
 	args := make([]any, 0, 2*len(chunk))
 	for _, n := range chunk {
 		args = append(args, string(n.Kind), n.ID)
 	}
-	cond := strings.TrimSuffix(strings.Repeat("(kind = ? AND ref = ?) OR ", len(chunk)), " OR ")
+	cond := repeatJoin("(kind = ? AND ref = ?)", " OR ", len(chunk))
 	rows, err := q.QueryContext(ctx, "SELECT id, kind, ref FROM lineage_nodes WHERE "+cond, args...)
 	if err != nil {
 		return fmt.Errorf("read lineage nodes: %w", err)

@@ -269,11 +269,6 @@ func (s *LineageService) nameNodes(ctx context.Context, ids []int64, kinds []eth
 	return out, nil
 }
 
-// placeholders is n "?" parameters, comma separated (for an IN list).
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
-}
-
 // kindFilter is the condition on lineage_nodes.kind that keeps kinds
 // (" AND kind IN (…)", with its arguments); none when kinds is empty.
 func kindFilter(kinds []ethos.LineageKind) (string, []any) {

@@ -404,7 +404,7 @@ func (s *MonitorService) AcknowledgeAlert(ctx context.Context, id, by string) (*
 // "investigating".
 func (s *MonitorService) TriageAlert(ctx context.Context, id, decision, reason, by string) (*ethos.Alert, error) {
 	if !slices.Contains(ethos.TriageDecisions, decision) {
-		return nil, ethos.Errorf(ethos.EINVALID, "triage decision %q: want one of %s", decision, strings.Join(ethos.TriageDecisions, ", "))
+		return nil, ethos.Errorf(ethos.EINVALID, "triage decision: want one of %s", strings.Join(ethos.TriageDecisions, ", "))
 	}
 	if strings.TrimSpace(reason) == "" || by == "" {
 		return nil, ethos.Errorf(ethos.EINVALID, "a triage decision needs a reason and the person deciding")
@@ -478,7 +478,7 @@ func (s *MonitorService) FindCaseByID(ctx context.Context, id string) (*ethos.St
 // DecideCase records a person's decision on an open case, with a reason.
 func (s *MonitorService) DecideCase(ctx context.Context, id, decision, reason, by string) (*ethos.StopCase, error) {
 	if !slices.Contains(ethos.CaseDecisions, decision) {
-		return nil, ethos.Errorf(ethos.EINVALID, "case decision %q: want one of %s", decision, strings.Join(ethos.CaseDecisions, ", "))
+		return nil, ethos.Errorf(ethos.EINVALID, "case decision: want one of %s", strings.Join(ethos.CaseDecisions, ", "))
 	}
 	if strings.TrimSpace(reason) == "" || by == "" {
 		return nil, ethos.Errorf(ethos.EINVALID, "a case decision needs a reason and the person deciding")

@@ -27,8 +27,19 @@ func scanProject(s interface{ Scan(...any) error }) (*ethos.Project, error) {
 	return &p, nil
 }
 
+// querier is a *sql.DB or a *sql.Tx.
 type querier interface {
 	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+// findProject reads project id (without its stage history) through q.
+func findProject(ctx context.Context, q querier, id string) (*ethos.Project, error) {
+	p, err := scanProject(q.QueryRowContext(ctx, "SELECT "+projectCols+" FROM projects WHERE id = ?", id))
+	if noRows(err) {
+		return nil, notFound("project", id)
+	}
+	return p, err
 }
 
 func loadHistory(ctx context.Context, q querier, p *ethos.Project) error {
@@ -51,10 +62,8 @@ func loadHistory(ctx context.Context, q querier, p *ethos.Project) error {
 }
 
 func (s *ProjectService) FindProjectByID(ctx context.Context, id string) (*ethos.Project, error) {
-	p, err := scanProject(s.db.db.QueryRowContext(ctx, "SELECT "+projectCols+" FROM projects WHERE id = ?", id))
-	if noRows(err) {
-		return nil, notFound("project", id)
-	} else if err != nil {
+	p, err := findProject(ctx, s.db.db, id)
+	if err != nil {
 		return nil, err
 	}
 	return p, loadHistory(ctx, s.db.db, p)
@@ -130,10 +139,8 @@ func (s *ProjectService) CreateProject(ctx context.Context, p *ethos.Project, by
 func (s *ProjectService) UpdateProject(ctx context.Context, id string, upd ethos.ProjectUpdate) (*ethos.Project, error) {
 	var out *ethos.Project
 	err := s.db.withTx(ctx, func(tx *sql.Tx) error {
-		p, err := scanProject(tx.QueryRowContext(ctx, "SELECT "+projectCols+" FROM projects WHERE id = ?", id))
-		if noRows(err) {
-			return notFound("project", id)
-		} else if err != nil {
+		p, err := findProject(ctx, tx, id)
+		if err != nil {
 			return err
 		}
 		if upd.Name != nil {
@@ -165,10 +172,8 @@ func (s *ProjectService) UpdateProject(ctx context.Context, id string, upd ethos
 func (s *ProjectService) MoveStage(ctx context.Context, id string, c ethos.StageChange) (*ethos.Project, error) {
 	var out *ethos.Project
 	err := s.db.withTx(ctx, func(tx *sql.Tx) error {
-		p, err := scanProject(tx.QueryRowContext(ctx, "SELECT "+projectCols+" FROM projects WHERE id = ?", id))
-		if noRows(err) {
-			return notFound("project", id)
-		} else if err != nil {
+		p, err := findProject(ctx, tx, id)
+		if err != nil {
 			return err
 		}
 		if err := ethos.ValidateStageMove(p.Stage, c.To); err != nil {

@@ -489,3 +489,31 @@ func scanBodies[T any](rows *sql.Rows, what string) ([]*T, error) {
 	}
 	return out, rows.Err()
 }
+
+// The placeholders of multi-value SQL, built in one place.
+
+// repeatJoin is n copies of item joined by sep.
+func repeatJoin(item, sep string, n int) string {
+	if n <= 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.Grow(n*(len(item)+len(sep)) - len(sep))
+	for i := range n {
+		if i > 0 {
+			b.WriteString(sep)
+		}
+		b.WriteString(item)
+	}
+	return b.String()
+}
+
+// placeholders is n "?" parameters, comma separated: an IN list, or the
+// inside of one row of VALUES.
+func placeholders(n int) string { return repeatJoin("?", ", ", n) }
+
+// valueRows is the VALUES list of a multi-row INSERT: rows rows of cols
+// parameters each, "(?, ?), (?, ?)" for rows 2 and cols 2.
+func valueRows(rows, cols int) string {
+	return repeatJoin("("+placeholders(cols)+")", ", ", rows)
+}

@@ -504,9 +504,15 @@ func (s *Service) ResolveObligation(ctx context.Context, actor ethos.AccessReque
 	if err != nil {
 		return nil, err
 	}
-	reason := fmt.Sprintf("%s on %s resolved by %s", res.Action, o.Target, res.By)
-	if res.Reference != "" {
-		reason += " (reference " + res.Reference + ")"
+	// A retraining's reference is a checked version id; an exemption's
+	// is a document reference the user typed, and like the note it stays
+	// on the obligation.
+	reason := fmt.Sprintf("%s on %s resolved by %s; note on the obligation: %s", res.Action, o.Target, res.By, ethos.AuditText(res.Note))
+	switch {
+	case res.Action == ethos.ResolveRetrain:
+		reason += "; replaced by " + res.Reference
+	case res.Reference != "":
+		reason += "; reference on the obligation: " + ethos.AuditText(res.Reference)
 	}
 	if err := s.audit(ctx, actor, "obligation.resolve", "obligation/"+o.ID, "", reason, requestID); err != nil {
 		return nil, err

@@ -53,29 +53,56 @@ func clientFlags(env *Env, fs *flag.FlagSet) func() (*client, error) {
 	}
 }
 
-// do sends a request and decodes a JSON reply into out (or copies the raw
-// body when out is an io.Writer). An error reply becomes an *ethos.Error.
+// do sends a request (in as JSON, when not nil) and decodes a JSON reply
+// into out (or copies the raw body when out is an io.Writer). An error
+// reply becomes an *ethos.Error.
 func (c *client) do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
+	ctype := ""
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return err
 		}
-		body = bytes.NewReader(b)
+		body, ctype = bytes.NewReader(b), "application/json"
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	resp, err := c.request(ctx, method, path, ctype, body, false)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.hc.Do(req)
+	return readReply(resp, out)
+}
+
+// request sends a request with the client's token and, when ctype is not
+// empty, that content type. untimed drops the client's overall timeout
+// for a large upload or download (ctx still ends it). The caller closes
+// the reply's body.
+func (c *client) request(ctx context.Context, method, path, ctype string, body io.Reader, untimed bool) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
-		return ethos.Errorf(ethos.EINTERNAL, "cannot reach the server at %s: %v", c.base, unwrapURL(err))
+		return nil, err
 	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	hc := c.hc
+	if untimed {
+		cp := *c.hc
+		cp.Timeout = 0
+		hc = &cp
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, ethos.Errorf(ethos.EINTERNAL, "cannot reach the server at %s: %v", c.base, unwrapURL(err))
+	}
+	return resp, nil
+}
+
+// readReply closes resp after reading it: an error status becomes an
+// *ethos.Error (replyError); otherwise the JSON body is decoded into out,
+// copied to out when it is an io.Writer, or dropped when out is nil.
+func readReply(resp *http.Response, out any) error {
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
 		return replyError(resp)
@@ -94,15 +121,29 @@ func (c *client) do(ctx context.Context, method, path string, in, out any) error
 	}
 }
 
-// replyError turns an error reply into an *ethos.Error.
+// replyError reads the error reply resp (at most 64 KiB of it) as an
+// *ethos.Error; a reply that is not a JSON error says the status.
 func replyError(resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err := errorReply(b); err != nil {
+		return err
+	}
+	return ethos.Errorf(ethos.EINTERNAL, "server answered %s", resp.Status)
+}
+
+// errorReply decodes the server's JSON error object ({"error": code,
+// "message": text}) as an *ethos.Error; nil when b is not one. The one
+// place the CLI reads the server's errors.
+func errorReply(b []byte) error {
 	var e struct {
 		Error   string `json:"error"`
 		Message string `json:"message"`
 	}
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if json.Unmarshal(b, &e) != nil || e.Message == "" {
-		return ethos.Errorf(ethos.EINTERNAL, "server answered %s", resp.Status)
+	if json.Unmarshal(b, &e) != nil || e.Error == "" {
+		return nil
+	}
+	if e.Message == "" {
+		e.Message = "the server answered " + e.Error
 	}
 	return ethos.Errorf(e.Error, "%s", e.Message)
 }

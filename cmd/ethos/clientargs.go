@@ -40,29 +40,26 @@ func connectDeployment(fs *flag.FlagSet, args []string, connect func() (*client,
 // listProjectItems lists up to 1000 items of a project, from the server
 // at path when remote yields a client (a token is set), otherwise from the
 // data directory with local after the caller's read access to the project
-// is checked. It returns the items and their total.
+// is checked (serverOrData). It returns the items and their total.
 func listProjectItems[T any](ctx context.Context, env *Env, remote func() (*client, error), data, user, project, path string,
 	local func(pa *processingApp) ([]T, int, error)) ([]T, int, error) {
-	cl, err := remote()
+	out, err := serverOrData(ctx, env, remote, data, user, project,
+		func(cl *client) (listed[T], error) {
+			var out listed[T]
+			err := remoteRead(ctx, cl, project, path, url.Values{"limit": {"1000"}}, &out)
+			return out, err
+		},
+		func(pa *processingApp) (listed[T], error) {
+			if err := pa.datasetService().CheckRead(ctx, pa.caller, "project/"+pa.project.ID); err != nil {
+				return listed[T]{}, err
+			}
+			items, n, err := local(pa)
+			return listed[T]{Items: items, Total: n}, err
+		})
 	if err != nil {
 		return nil, 0, err
 	}
-	if cl != nil {
-		var out listed[T]
-		if err := remoteRead(ctx, cl, project, path, url.Values{"limit": {"1000"}}, &out); err != nil {
-			return nil, 0, err
-		}
-		return out.Items, out.Total, nil
-	}
-	pa, err := openProcessing(ctx, env, data, user, project)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer pa.Close()
-	if err := pa.datasetService().CheckRead(ctx, pa.caller, "project/"+pa.project.ID); err != nil {
-		return nil, 0, err
-	}
-	return local(pa)
+	return out.Items, out.Total, nil
 }
 
 // connectFlags parses the flags of a client command that takes no

@@ -411,6 +411,13 @@ func TestCollectionCommandsWhileServing(t *testing.T) {
 			}
 		}
 	})
+	t.Run("ErrUsage_reason_shaped_like_an_identifier", func(t *testing.T) {
+		_, stderr, code := runCLIEnv(t, map[string]string{"ETHOS_TOKEN": f.token, "ETHOS_SERVER": base},
+			"dispose", "--project", f.project, "--subject", string(w.Subject), "--reason", "erasure asked by DOE^JANE born 1961-04-12")
+		if code != 2 || !strings.Contains(stderr, "--reason") || strings.Contains(stderr, "DOE^JANE") {
+			t.Errorf("exit %d: %s", code, stderr)
+		}
+	})
 	out = must("dispose", "--project", f.project, "--subject", string(w.Subject), "--reason", "erasure request", "--json")
 	var d ethos.Disposal
 	if err := json.Unmarshal([]byte(out), &d); err != nil || d.Instances != 2 || len(d.Shredded) != 1 || d.Shredded[0].BlobsDeleted != 2 || d.Shredded[0].KeyID == "" {

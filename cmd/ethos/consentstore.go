@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -42,48 +41,41 @@ func remoteFlags(env *Env, fs *flag.FlagSet) func() (*client, error) {
 	}
 }
 
+// collectionServerOrData runs onServer with the client when remote yields
+// one (a token is set); otherwise it opens the data directory as user,
+// checks that the user may write at the collection stage of project (a
+// refusal is audited under action) and runs offline on it.
+func collectionServerOrData(ctx context.Context, env *Env, remote func() (*client, error), data, user, project, action string,
+	onServer func(*client) error, offline func(*collectionApp) error) error {
+	cl, err := remote()
+	if err != nil {
+		return err
+	}
+	if cl != nil {
+		return onServer(cl)
+	}
+	c, err := openCollection(ctx, data, pgDSN(env, ""), user)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.allowWrite(ctx, project, action); err != nil {
+		return err
+	}
+	return offline(c)
+}
+
 // send posts body (raw, of content type ct; or JSON when ct is "") and
 // decodes a JSON reply into out; an error reply becomes an *ethos.Error.
 func (c *client) send(ctx context.Context, method, path, ct string, body []byte, out any) error {
 	if ct == "" {
 		return c.do(ctx, method, path, json.RawMessage(body), out)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
+	resp, err := c.request(ctx, method, path, ct, bytes.NewReader(body), false)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Content-Type", ct)
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return ethos.Errorf(ethos.EINTERNAL, "cannot reach the server at %s: %v", c.base, unwrapURL(err))
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode >= 300 {
-		var e struct {
-			Error   string `json:"error"`
-			Message string `json:"message"`
-		}
-		if json.Unmarshal(b, &e) != nil || e.Message == "" {
-			return ethos.Errorf(ethos.EINTERNAL, "server answered %s", resp.Status)
-		}
-		return ethos.Errorf(e.Error, "%s", e.Message)
-	}
-	if w, ok := out.(io.Writer); ok {
-		_, err := w.Write(b)
-		return err
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("decode server reply: %w", err)
-	}
-	return nil
+	return readReply(resp, out)
 }
 
 func projectPath(project, rest string) string {
@@ -126,31 +118,23 @@ func runConsentImport(ctx context.Context, env *Env, args []string) error {
 		Imported int     `json:"imported"`
 		Consents []brief `json:"consents"`
 	}
-	cl, err := remote()
+	err = collectionServerOrData(ctx, env, remote, *data, *user, *project, "consent.import",
+		func(cl *client) error {
+			return cl.send(ctx, "POST", projectPath(*project, "/consents"), "application/fhir+json", body, &out)
+		},
+		func(c *collectionApp) error {
+			cs, err := c.registry().ImportConsents(ctx, c.actor, body, "cli-"+ethos.NewID("cim"))
+			if err != nil {
+				return err
+			}
+			out.Imported = len(cs)
+			for _, cn := range cs {
+				out.Consents = append(out.Consents, brief{ID: cn.ID, Status: cn.Status, Subject: cn.Subject})
+			}
+			return nil
+		})
 	if err != nil {
 		return err
-	}
-	if cl != nil {
-		if err := cl.send(ctx, "POST", projectPath(*project, "/consents"), "application/fhir+json", body, &out); err != nil {
-			return err
-		}
-	} else {
-		c, err := openCollection(ctx, *data, pgDSN(env, ""), *user)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		if err := c.allowWrite(ctx, *project, "consent.import"); err != nil {
-			return err
-		}
-		cs, err := c.registry().ImportConsents(ctx, c.actor, body, "cli-"+ethos.NewID("cim"))
-		if err != nil {
-			return err
-		}
-		out.Imported = len(cs)
-		for _, cn := range cs {
-			out.Consents = append(out.Consents, brief{ID: cn.ID, Status: cn.Status, Subject: cn.Subject})
-		}
 	}
 	linked := 0
 	for _, cn := range out.Consents {
@@ -237,40 +221,33 @@ func runConsentWithdraw(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	var res ethos.WithdrawalResult
-	cl, err := remote()
+	err = collectionServerOrData(ctx, env, remote, *data, *user, *project, "consent.withdraw",
+		func(cl *client) error {
+			in := map[string]any{"requested_by": *by, "erase": *erase, "note": *note}
+			if id != nil {
+				in["issuer"], in["patient_id"] = id.Issuer, id.Value
+			} else {
+				in["subject"] = k
+			}
+			b, _ := json.Marshal(in)
+			return cl.send(ctx, "POST", projectPath(*project, "/withdrawals"), "", b, &res)
+		},
+		func(c *collectionApp) error {
+			reg := c.registry()
+			k, err := reg.ResolveSubject(ctx, ethos.SubjectRef{Subject: k, Identifier: id})
+			if err != nil {
+				return err
+			}
+			w := ethos.ConsentWithdrawal{At: time.Now().UTC(), RecordedBy: c.actor.UserID, RequestedBy: ethos.GrantorKind(*by), ErasureRequested: *erase, Note: *note}
+			r, err := reg.Withdraw(ctx, c.actor, k, w, "cli-"+ethos.NewID("wdr"))
+			if err != nil {
+				return err
+			}
+			res = *r
+			return nil
+		})
 	if err != nil {
 		return err
-	}
-	if cl != nil {
-		in := map[string]any{"requested_by": *by, "erase": *erase, "note": *note}
-		if id != nil {
-			in["issuer"], in["patient_id"] = id.Issuer, id.Value
-		} else {
-			in["subject"] = k
-		}
-		b, _ := json.Marshal(in)
-		if err := cl.send(ctx, "POST", projectPath(*project, "/withdrawals"), "", b, &res); err != nil {
-			return err
-		}
-	} else {
-		c, err := openCollection(ctx, *data, pgDSN(env, ""), *user)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		if err := c.allowWrite(ctx, *project, "consent.withdraw"); err != nil {
-			return err
-		}
-		reg := c.registry()
-		if k, err = reg.ResolveSubject(ctx, ethos.SubjectRef{Subject: k, Identifier: id}); err != nil {
-			return err
-		}
-		w := ethos.ConsentWithdrawal{At: time.Now().UTC(), RecordedBy: c.actor.UserID, RequestedBy: ethos.GrantorKind(*by), ErasureRequested: *erase, Note: *note}
-		r, err := reg.Withdraw(ctx, c.actor, k, w, "cli-"+ethos.NewID("wdr"))
-		if err != nil {
-			return err
-		}
-		res = *r
 	}
 	if *asJSON {
 		return printJSON(env, res)

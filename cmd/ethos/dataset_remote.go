@@ -233,16 +233,11 @@ func datasetExportRemote(ctx context.Context, env *Env, cl *client, project, ver
 	q := url.Values{}
 	setIf(q, "split", split)
 	setIf(q, "reweigh", reweigh)
-	req, err := http.NewRequestWithContext(ctx, "GET", cl.base+projectPath(project, "/dataset-versions/"+url.PathEscape(version)+"/export?"+q.Encode()), nil)
+	// Untimed: an archive of many gigabytes takes its time; the context
+	// (Ctrl-C) ends it.
+	resp, err := cl.request(ctx, "GET", projectPath(project, "/dataset-versions/"+url.PathEscape(version)+"/export?"+q.Encode()), "", nil, true)
 	if err != nil {
 		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+cl.token)
-	// No overall timeout: an archive of many gigabytes takes its time;
-	// the context (Ctrl-C) ends it.
-	resp, err := (&http.Client{Transport: cl.hc.Transport}).Do(req)
-	if err != nil {
-		return ethos.Errorf(ethos.EINTERNAL, "cannot reach the server at %s: %v", cl.base, unwrapURL(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

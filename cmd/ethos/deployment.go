@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"os"
 	"strconv"
@@ -429,29 +428,19 @@ func runEvents(ctx context.Context, env *Env, args []string) error {
 // postRaw sends a raw body and decodes an ingest answer, which comes with
 // 200, 207 or (nothing stored) 400.
 func (c *client) postRaw(ctx context.Context, path, ctype string, body []byte) (*ethos.IngestResult, error) {
-	req, err := http.NewRequestWithContext(ctx, "POST", c.base+path, bytes.NewReader(body))
+	resp, err := c.request(ctx, "POST", path, ctype, bytes.NewReader(body), false)
 	if err != nil {
 		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Content-Type", ctype)
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return nil, ethos.Errorf(ethos.EINTERNAL, "cannot reach the server at %s: %v", c.base, unwrapURL(err))
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return nil, err
 	}
+	if err := errorReply(b); err != nil {
+		return nil, err
+	}
 	var res ethos.IngestResult
-	var e struct {
-		Error   string `json:"error"`
-		Message string `json:"message"`
-	}
-	if json.Unmarshal(b, &e) == nil && e.Error != "" {
-		return nil, ethos.Errorf(e.Error, "%s", e.Message)
-	}
 	if err := json.Unmarshal(b, &res); err != nil {
 		return nil, ethos.Errorf(ethos.EINTERNAL, "server answered %s", resp.Status)
 	}

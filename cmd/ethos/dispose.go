@@ -31,6 +31,11 @@ func runDispose(ctx context.Context, env *Env, args []string) error {
 	if flags.NArg() != 0 {
 		return usagef("dispose takes no arguments")
 	}
+	// The reason is the one typed text an audit entry keeps (the server
+	// screens it the same way; checked here first for the offline path).
+	if p := ethos.IdentifierProblem(*reason, false); p != "" {
+		return usagef("--reason: %s (it is kept in the audit log, which never holds patient identifiers)", p)
+	}
 	var k ethos.SubjectKey
 	var id *ethos.PatientIdentifier
 	if !*expired {

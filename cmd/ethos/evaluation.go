@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
-	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -143,35 +141,6 @@ func evaluationPlans(ctx context.Context, env *Env, args []string) error {
 	})
 }
 
-// upload sends a raw body and decodes the JSON reply into out.
-func (c *client) upload(ctx context.Context, path, contentType string, body io.Reader, out any) error {
-	req, err := http.NewRequestWithContext(ctx, "POST", c.base+path, body)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Content-Type", contentType)
-	hc := *c.hc
-	hc.Timeout = 0 // a large upload is evaluated before the reply; ctx bounds it
-	resp, err := hc.Do(req)
-	if err != nil {
-		return ethos.Errorf(ethos.EINTERNAL, "cannot reach the server at %s: %v", c.base, unwrapURL(err))
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode >= 300 {
-		var e struct{ Error, Message string }
-		if json.Unmarshal(b, &e) != nil || e.Message == "" {
-			return ethos.Errorf(ethos.EINTERNAL, "server answered %s", resp.Status)
-		}
-		return ethos.Errorf(e.Error, "%s", e.Message)
-	}
-	return json.Unmarshal(b, out)
-}
-
 func evaluationUpload(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "evaluation upload", `evaluation upload --plan ID --in predictions.csv[.gz] [--json]
 
@@ -203,7 +172,12 @@ failed.`)
 		r = f
 	}
 	var run ethos.EvaluationRun
-	if err := c.upload(ctx, "/api/v1/evaluation/plans/"+url.PathEscape(*plan)+"/predictions", "text/csv", r, &run); err != nil {
+	// Untimed: a large upload is evaluated before the reply; ctx bounds it.
+	resp, err := c.request(ctx, "POST", "/api/v1/evaluation/plans/"+url.PathEscape(*plan)+"/predictions", "text/csv", r, true)
+	if err != nil {
+		return err
+	}
+	if err := readReply(resp, &run); err != nil {
 		return err
 	}
 	if *asJSON {

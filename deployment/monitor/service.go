@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -223,7 +224,7 @@ func (m *Monitor) RunChecks(ctx context.Context, dep, kind, by string) (*ethos.M
 	}
 	for _, ch := range out.Changes {
 		if a := ch.Raise; a != nil {
-			if err := m.audit(ctx, "", "monitor.alert.raise", "alert/"+a.ID, a.RuleID+" "+a.Key+" site "+a.Site+" ("+a.Severity+")"); err != nil {
+			if err := m.audit(ctx, "", "monitor.alert.raise", "alert/"+a.ID, "rule "+a.RuleID+" on "+alertScope(a)+" ("+a.Severity+")"); err != nil {
 				return run, err
 			}
 		}
@@ -396,6 +397,23 @@ func (m *Monitor) afterCase(ctx context.Context, p *ethos.MonitoringPlan, c *eth
 	}
 	c.SuspendRequested, c.SuspendError = true, msg
 	return m.audit(ctx, "", "monitor.case.suspend", "deployment/"+p.DeploymentID, "stop-rule "+c.StopRuleID+" asked to suspend: "+orOK(msg))
+}
+
+// alertScope is what the audit entry of a raised alert says of the group
+// it is about: the attribute judged (age_band, site, protocol…), not its
+// value. Values come from the clinic's events, where the identifier
+// screen catches shapes but not names; they stay on the alert.
+func alertScope(a *ethos.Alert) string {
+	if a.Key == "" {
+		return "the whole deployment"
+	}
+	attr, _, _ := strings.Cut(a.Key, "=")
+	for _, c := range []byte(attr) {
+		if !(c >= 'a' && c <= 'z' || c == '_') {
+			return "a group (on the alert)"
+		}
+	}
+	return "a " + attr + " group (on the alert)"
 }
 
 func orOK(s string) string {

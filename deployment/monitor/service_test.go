@@ -208,6 +208,13 @@ func TestStopRuleCaseOpenedAndDecided(t *testing.T) {
 			t.Errorf("audit lacks %s: %s", want, audit.actions())
 		}
 	}
+	// A raised alert's entry names the attribute of its group, never the
+	// value the clinic's events carried (that stays on the alert).
+	for _, e := range audit.events {
+		if e.Action == "monitor.alert.raise" && (strings.Contains(e.Reason, "=") || !strings.Contains(e.Reason, "(on the alert)") && !strings.Contains(e.Reason, "whole deployment")) {
+			t.Errorf("raised alert audited as %q", e.Reason)
+		}
+	}
 }
 
 func TestSuspendActionAsksTheRegistry(t *testing.T) {
