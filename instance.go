@@ -93,9 +93,12 @@ type Instance struct {
 	Detail         string           `json:"detail,omitempty"`     // one sentence, no identifiers
 	ConsentID      string           `json:"consent_id,omitempty"` // the consent that decided, if any
 	Blob           *BlobRef         `json:"blob,omitempty"`       // stored instances only
-	Source         string           `json:"source"`               // where it came from: "file:<name>", "stow-rs"
-	ReceivedAt     time.Time        `json:"received_at"`
-	ReceivedBy     string           `json:"received_by"` // user id
+	// SHA256 is the SHA-256 of the stored file (the blob's plaintext),
+	// computed at ingest; "" for instances stored before it was recorded.
+	SHA256     string    `json:"sha256,omitempty"`
+	Source     string    `json:"source"` // where it came from: "file:<name>", "stow-rs"
+	ReceivedAt time.Time `json:"received_at"`
+	ReceivedBy string    `json:"received_by"` // user id
 }
 
 // CollectionRules are a project's data-minimisation rules and the purpose

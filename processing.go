@@ -25,6 +25,13 @@ const (
 	ItemQuarantined ProcessingItemStatus = "quarantined" // the engine refused to write it
 )
 
+// Outcomes of the pixel integrity check (ProcessingItem.PixelCheck).
+const (
+	PixelCheckIdentical = "identical"
+	PixelCheckCleaned   = "cleaned"
+	PixelCheckNone      = "none"
+)
+
 // ProcessingProfile names the de-identification configuration of a run.
 type ProcessingProfile struct {
 	Standard string   `json:"standard"`       // "DICOM PS3.15 Annex E"
@@ -41,8 +48,14 @@ type ProcessingItem struct {
 	Reasons      []string             `json:"reasons,omitempty"` // quarantine reasons; never identifiers
 	InputSHA256  string               `json:"input_sha256"`
 	OutputSHA256 string               `json:"output_sha256,omitempty"`
-	// PixelSHA256 is the hash of the Pixel Data value before
-	// de-identification; it equals the output's unless PixelCleaned.
+	// PixelCheck is the outcome of the pixel integrity check of a
+	// written output: PixelCheckIdentical (its pixel data values were compared
+	// with the input's and found byte-identical; OutputSHA256 covers them),
+	// PixelCheckCleaned (Clean Pixel Data changed them, so they were not
+	// compared) or PixelCheckNone (neither file has pixel data).
+	PixelCheck string `json:"pixel_check,omitempty"`
+	// PixelSHA256 is found only in records made before 2026-11-27: the
+	// hash of the input's pixel data values, which the engine reported.
 	PixelSHA256  string            `json:"pixel_sha256,omitempty"`
 	PixelCleaned bool              `json:"pixel_cleaned,omitempty"`
 	Output       *BlobRef          `json:"output,omitempty"`      // under the subject's data key
@@ -128,6 +141,15 @@ func (r *ProcessingRun) Validate() error {
 			if it.Output.Subject != it.Subject {
 				return Errorf(EINVALID, "processing run: item %d: output stored under another subject's key", i)
 			}
+			switch it.PixelCheck {
+			case "": // a record made before the check was recorded
+			case PixelCheckCleaned, PixelCheckIdentical, PixelCheckNone:
+				if it.PixelCleaned != (it.PixelCheck == PixelCheckCleaned) {
+					return Errorf(EINVALID, "processing run: item %d: pixel check %q but pixel_cleaned %v", i, it.PixelCheck, it.PixelCleaned)
+				}
+			default:
+				return Errorf(EINVALID, "processing run: item %d: unknown pixel check %q", i, it.PixelCheck)
+			}
 		case ItemQuarantined:
 			if len(it.Reasons) == 0 {
 				return Errorf(EINVALID, "processing run: item %d: quarantined without a reason", i)
@@ -170,6 +192,13 @@ type ProcessingSpec struct {
 	Threshold   float64  `json:"threshold"`              // QC-PRO-2 declared threshold
 	Confidence  float64  `json:"confidence"`             // QC-PRO-2 interval level
 }
+
+// The declared QC-PRO-2 threshold and interval level of a processing run
+// that names none (ProcessingSpec, processing.BiasOptions).
+const (
+	DefaultBiasThreshold  = 0.10
+	DefaultBiasConfidence = 0.95
+)
 
 // ProcessingJobState is where a processing run started by the workflow is.
 type ProcessingJobState string

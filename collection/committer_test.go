@@ -3,6 +3,7 @@ package collection_test
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -180,4 +181,94 @@ func TestCommitter(t *testing.T) {
 			t.Errorf("%d records after a failed commit (%v), want none", n, err)
 		}
 	})
+	t.Run("groups_drained_after_a_failure_leave_no_blobs", func(t *testing.T) {
+		f := setup(t)
+		boom := errors.New("disk on fire")
+		gb := &gatedBlobs{Store: f.blobs, gate: make(chan struct{}), entered: make(chan struct{}), fail: boom}
+		f.ing.Blobs = gb
+		com := f.ing.NewCommitter(ctx, 4, func(*collection.Prepared, []*collection.Result) error { return nil })
+		for i, items := range committerGroups(t, f) {
+			p, err := f.ing.Prepare(ctx, f.batch, items)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := com.Submit(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+			if i == 0 {
+				<-gb.entered // the first commit is under way; the rest queue behind it
+			}
+		}
+		close(gb.gate) // the first commit fails; the three queued groups are drained
+		if err := com.Close(); !errors.Is(err, boom) {
+			t.Fatalf("close: %v, want the flush's error", err)
+		}
+		// Every stored instance of the failed group is the same file as
+		// one of a drained group (the store keeps one blob for both):
+		// nothing names any blob now, and none is left.
+		if n := countBlobs(t, f.blobs); n != 0 {
+			t.Errorf("%d blob files left by groups never recorded, want 0", n)
+		}
+	})
+	t.Run("discard_keeps_a_blob_another_group_holds", func(t *testing.T) {
+		f := setup(t)
+		items := committerGroups(t, f)[0] // a stored CT and a quarantined MR
+		kept, err := f.ing.Prepare(ctx, f.batch, items)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dropped, err := f.ing.Prepare(ctx, f.batch, items) // the same CT again: the same blob
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.ing.Discard(ctx, dropped)
+		if n := countBlobs(t, f.blobs); n != 1 {
+			t.Fatalf("%d blob files after discarding one of two groups holding the blob, want 1", n)
+		}
+		res, err := f.ing.Commit(ctx, kept)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := readBlob(f, *res[0][0].Instance.Blob); err != nil {
+			t.Fatalf("recorded instance's blob: %v", err)
+		}
+		f.ing.Discard(ctx, kept) // committed: nothing to give up
+		if n := countBlobs(t, f.blobs); n != 1 {
+			t.Fatalf("%d blob files after a discard of a committed group, want 1", n)
+		}
+	})
+}
+
+// countBlobs counts the blob files in a fileblob store, once the
+// deferred puts still completing in the background (renaming their files
+// into place) are done.
+func countBlobs(t *testing.T, s *fileblob.Store) int {
+	t.Helper()
+	if err := s.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	dir := s.Dir
+	n := 0
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() && len(d.Name()) == 64 {
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func readBlob(f *fixture, ref ethos.BlobRef) ([]byte, error) {
+	rc, err := f.blobs.Open(context.Background(), ref)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
 }

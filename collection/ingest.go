@@ -8,6 +8,7 @@ import (
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -163,6 +164,7 @@ func (g *Ingester) IngestBytes(ctx context.Context, b *Batch, source string, dat
 		return g.quarantine(ctx, b, in)
 	}
 	saved, err := g.Instances.CreateInstance(ctx, in)
+	release(*in.Blob)
 	if e, ok := errors.AsType[*ethos.Error](err); ok && e.Code == ethos.ECONFLICT && saved != nil {
 		ev, err := g.duplicate(ctx, b, in, saved)
 		if err != nil {
@@ -249,9 +251,10 @@ func (g *Ingester) IngestBatch(ctx context.Context, b *Batch, items []Item) ([]*
 // the blob store (deferred: not yet durable), waiting for its Commit.
 // Nothing of it may be acknowledged before the Commit returns.
 type Prepared struct {
-	Tag   int // the caller's: where the group's items start, say; the Ingester leaves it alone
-	batch *Batch
-	ins   []*ethos.Instance
+	Tag     int // the caller's: where the group's items start, say; the Ingester leaves it alone
+	batch   *Batch
+	ins     []*ethos.Instance
+	settled bool // committed or discarded: its holds on its blobs are released
 }
 
 // Len is the number of items of the group.
@@ -275,16 +278,78 @@ func (g *Ingester) Prepare(ctx context.Context, b *Batch, items []Item) (*Prepar
 		if it.Load != nil {
 			var err error
 			if data, err = it.Load(); err != nil {
+				g.discard(ctx, ins[:i])
 				return nil, err
 			}
 		}
 		in, err := g.decide(ctx, b, it.Source, data, put, consents)
 		if err != nil {
+			g.discard(ctx, ins[:i])
 			return nil, err
 		}
 		ins[i] = in
 	}
 	return &Prepared{batch: b, ins: ins}, nil
+}
+
+// Discard gives up a prepared group that will not be committed: the
+// blobs its stored instances sealed into the store are deleted, since no
+// record will name them (they would stay behind as ciphertext nothing
+// accounts for, until a verify or a shred). A blob is kept while another
+// instance decided by this process and not yet recorded holds it, or
+// while a record names it: the store keeps one blob for a subject's
+// identical files. Deleting is best effort (a failure leaves the blob, as
+// before). Commit and a failed Committer call it; a caller that drops a
+// group it prepared should too.
+func (g *Ingester) Discard(ctx context.Context, p *Prepared) {
+	if p != nil && !p.settled {
+		p.settled = true
+		g.discard(ctx, p.ins)
+	}
+}
+
+func (g *Ingester) discard(ctx context.Context, ins []*ethos.Instance) {
+	ctx = context.WithoutCancel(ctx)
+	for _, in := range ins {
+		if in == nil || in.Status != ethos.InstanceStored || in.Blob == nil || !release(*in.Blob) {
+			continue
+		}
+		d := in.Blob.Digest
+		if _, n, err := g.Instances.FindInstances(ctx, ethos.InstanceFilter{BlobDigest: &d, Limit: 1}); err != nil || n > 0 {
+			continue
+		}
+		g.Blobs.Delete(ctx, *in.Blob)
+	}
+}
+
+// sealed counts, per blob, the instances decided in this process whose
+// blob is sealed in the store and whose record is not yet written (or
+// whose group is not yet discarded).
+var sealed = struct {
+	sync.Mutex
+	n map[string]int
+}{n: map[string]int{}}
+
+func sealedKey(r ethos.BlobRef) string { return string(r.Subject) + "/" + r.Digest }
+
+func hold(r ethos.BlobRef) {
+	sealed.Lock()
+	sealed.n[sealedKey(r)]++
+	sealed.Unlock()
+}
+
+// release drops one hold on r and reports whether it was the last.
+func release(r ethos.BlobRef) bool {
+	k := sealedKey(r)
+	sealed.Lock()
+	defer sealed.Unlock()
+	n := sealed.n[k] - 1
+	if n > 0 {
+		sealed.n[k] = n
+		return false
+	}
+	delete(sealed.n, k)
+	return true
 }
 
 // Commit makes prepared groups durable together and returns each group's
@@ -298,6 +363,19 @@ func (g *Ingester) Commit(ctx context.Context, groups ...*Prepared) ([][]*Result
 	for _, p := range groups {
 		ins = append(ins, p.ins...)
 	}
+	defer func() {
+		for _, p := range groups {
+			if p.settled {
+				continue
+			}
+			p.settled = true
+			for _, in := range p.ins {
+				if in.Status == ethos.InstanceStored && in.Blob != nil {
+					release(*in.Blob)
+				}
+			}
+		}
+	}()
 	if rf, ok := g.Blobs.(RefFlusher); ok {
 		var refs []ethos.BlobRef
 		for _, in := range ins {
@@ -418,7 +496,12 @@ func (c *Committer) run() {
 			}
 		}
 		if c.ctx.Err() != nil {
-			continue // failed: drain what was submitted, commit nothing
+			// Failed: drain what was submitted, commit nothing, and
+			// take back the blobs those groups sealed.
+			for _, g := range groups {
+				c.g.Discard(c.ctx, g)
+			}
+			continue
 		}
 		// A commit once begun is not cut short by a cancellation (a
 		// worker's failure, a client gone): cut between the instance
@@ -436,17 +519,21 @@ func (c *Committer) run() {
 
 // Submit queues a prepared group for commit, waiting while the queue is
 // full. It fails once a commit has failed (or ctx is done), with that
-// error; the group is then not committed.
+// error; the group is then not committed, and its blobs are discarded
+// (Discard).
 func (c *Committer) Submit(ctx context.Context, p *Prepared) error {
 	if err := c.Err(); err != nil {
+		c.g.Discard(ctx, p)
 		return err
 	}
 	select {
 	case c.queue <- p:
 		return nil
 	case <-c.ctx.Done():
+		c.g.Discard(ctx, p)
 		return context.Cause(c.ctx)
 	case <-ctx.Done():
+		c.g.Discard(ctx, p)
 		return context.Cause(ctx)
 	}
 }
@@ -545,11 +632,17 @@ func (g *Ingester) decide(ctx context.Context, b *Batch, source string, data []b
 		return quarantined(in, ethos.QuarantineReasonFor(d.Reason), d.Detail, d.ConsentID)
 	}
 	in.ConsentID = d.ConsentID
-	ref, err := put(ctx, in.Subject, newUnread(data))
+	// The file's SHA-256 is taken here, once: the blob store derives the
+	// blob's address from it (fileblob.KnownDigest) instead of hashing
+	// the file itself, and the record keeps it, so a processing run need
+	// not hash its input again (docs/processing.md).
+	sum := sha256.Sum256(data)
+	ref, err := put(ctx, in.Subject, knownUnread{newUnread(data), sum[:]})
 	if err != nil {
 		return nil, err
 	}
-	in.Blob, in.Status = &ref, ethos.InstanceStored
+	hold(ref) // until its record is written, or its group discarded
+	in.Blob, in.Status, in.SHA256 = &ref, ethos.InstanceStored, hex.EncodeToString(sum[:])
 	in.Detail = "consent " + d.ConsentID + " permits " + string(b.Rules.Purpose) + " on the acquisition date and now"
 	return in, nil
 }
@@ -564,6 +657,14 @@ type unread struct {
 func newUnread(data []byte) unread { return unread{bytes.NewReader(data), data} }
 
 func (u unread) Unread() []byte { return u.data[len(u.data)-u.Len():] }
+
+// knownUnread is an unread whose SHA-256 is known (fileblob.KnownDigest).
+type knownUnread struct {
+	unread
+	sum []byte
+}
+
+func (k knownUnread) PlainSHA256() []byte { return k.sum }
 
 func quarantined(in *ethos.Instance, reason ethos.QuarantineReason, detail, consentID string) (*ethos.Instance, error) {
 	in.Status, in.Reason, in.Detail, in.ConsentID = ethos.InstanceQuarantined, reason, detail, consentID

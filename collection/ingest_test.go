@@ -3,6 +3,8 @@ package collection_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -204,6 +206,23 @@ func TestIngestDecisions(t *testing.T) {
 		rc.Close()
 		if err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("read back %d bytes (%v), want the %d bytes of the file", len(got), err, len(want))
+		}
+	})
+	t.Run("stored_record_keeps_the_file_sha256", func(t *testing.T) {
+		res := f.ingest(t, "shard1/ct_00001.dcm")
+		data, _ := os.ReadFile(filepath.Join(f.canary, "shard1/ct_00001.dcm"))
+		sum := sha256.Sum256(data)
+		want := hex.EncodeToString(sum[:])
+		ins, _, err := f.instances.FindInstances(context.Background(), ethos.InstanceFilter{ID: &res.Instance.ID})
+		if err != nil || len(ins) != 1 {
+			t.Fatalf("find %s: %v", res.Instance.ID, err)
+		}
+		if ins[0].SHA256 != want {
+			t.Fatalf("recorded sha256 %q, want %s", ins[0].SHA256, want)
+		}
+		// The blob store derived the blob's address from that digest.
+		if ok, err := f.blobs.AddressedBy(context.Background(), *ins[0].Blob, sum[:]); err != nil || !ok {
+			t.Fatalf("blob not addressed by the recorded digest (%v, %v)", ok, err)
 		}
 	})
 	t.Run("same_sop_instance_stored_once", func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ethos-imaging/ethos"
 	"github.com/ethos-imaging/ethos/fileblob"
@@ -145,6 +146,35 @@ func TestFlushRefs(t *testing.T) {
 	}
 	if got, err := readAll(t, s, good); err != nil || string(got) != "kept" {
 		t.Fatalf("good blob: %q, %v", got, err)
+	}
+}
+
+// TestFlushRefsFailureExpires: a failed completion that no FlushRefs
+// claims (its caller used Flush, which reported it, or went away) is
+// dropped after a while instead of being kept for the life of the store;
+// one claimed in time is reported.
+func TestFlushRefsFailureExpires(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		after time.Duration
+		fail  bool
+	}{{"ClaimedInTime", time.Minute, true}, {"DroppedWhenUnclaimed", time.Hour, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := shreddingStore(t, subject(t, "A"))
+			now := time.Date(2026, 11, 27, 5, 0, 0, 0, time.UTC)
+			s.Now = func() time.Time { return now }
+			bad, err := s.PutDeferred(ctx, subject(t, "A"), bytes.NewReader([]byte("shredded while written")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Flush(ctx); ethos.ErrorCode(err) != ethos.ECONFLICT {
+				t.Fatalf("flush: %v, want the conflict", err)
+			}
+			now = now.Add(tc.after)
+			if err := s.FlushRefs(ctx, []ethos.BlobRef{bad}); (err != nil) != tc.fail {
+				t.Fatalf("FlushRefs %s later: %v, want failure %t", tc.after, err, tc.fail)
+			}
+		})
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"testing"
+
+	"github.com/ethos-imaging/ethos"
 )
 
 // knownDigest hands the store the plaintext's SHA-256 (fileblob.KnownDigest),
@@ -67,6 +69,49 @@ func TestPutKnownDigest(t *testing.T) {
 		}
 		if files := blobFiles(t, e.dir); len(files) != 0 {
 			t.Fatalf("files left: %v", files)
+		}
+	})
+}
+
+// AddressedBy confirms the plaintext digest a blob's address derives from,
+// and no other: not another plaintext's, not under another subject's key.
+func TestAddressedBy(t *testing.T) {
+	e := mustStore(t, 1024)
+	data := []byte("a stored instance")
+	sum := sha256.Sum256(data)
+	ref, err := e.store.Put(ctx, subject(t, "P1"), bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := sha256.Sum256([]byte("another instance"))
+	moved := ref
+	moved.Subject = subject(t, "P2")
+	if _, err := e.store.Put(ctx, moved.Subject, bytes.NewReader([]byte("P2 has a key"))); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		ref  ethos.BlobRef
+		sum  []byte
+		want bool
+	}{
+		{"TrueForItsDigest", ref, sum[:], true},
+		{"FalseForAnotherDigest", ref, other[:], false},
+		{"FalseForAShortDigest", ref, sum[:16], false},
+		{"FalseUnderAnotherSubject", moved, sum[:], false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := e.store.AddressedBy(ctx, tc.ref, tc.sum)
+			if err != nil || got != tc.want {
+				t.Fatalf("AddressedBy = %v, %v; want %v", got, err, tc.want)
+			}
+		})
+	}
+	t.Run("ErrNoDataKey", func(t *testing.T) {
+		r := ref
+		r.Subject = subject(t, "P3")
+		if _, err := e.store.AddressedBy(ctx, r, sum[:]); err == nil {
+			t.Fatal("no error for a subject without a data key")
 		}
 	})
 }

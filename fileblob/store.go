@@ -2,6 +2,7 @@ package fileblob
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -46,10 +47,10 @@ type Store struct {
 	dirs sync.Map // key directories made or seen by puts
 
 	finMu    sync.Mutex
-	fins     []*finishing       // deferred puts completing in the background, until a Flush collects them
-	finSlots chan struct{}      // bounds them (maxFinishing)
-	failed   map[string][]error // failed completions a flush collected, by blob ref, until FlushRefs reports them
-	flushMu  sync.Mutex         // one flush syncs at a time
+	fins     []*finishing           // deferred puts completing in the background, until a Flush collects them
+	finSlots chan struct{}          // bounds them (maxFinishing)
+	failed   map[string][]failedPut // failed completions a flush collected, by blob ref, until FlushRefs reports them or they expire
+	flushMu  sync.Mutex             // one flush syncs at a time
 }
 
 var _ ethos.BlobStore = (*Store)(nil)
@@ -330,11 +331,12 @@ func (s *Store) FlushRefs(ctx context.Context, refs []ethos.BlobRef) error {
 		return err
 	}
 	s.finMu.Lock()
+	s.expireFailed()
 	var errs []error
 	for _, r := range refs {
 		k := r.String()
 		if e := s.failed[k]; len(e) > 0 {
-			errs = append(errs, e[0])
+			errs = append(errs, e[0].err)
 			if s.failed[k] = e[1:]; len(e) == 1 {
 				delete(s.failed, k)
 			}
@@ -591,6 +593,36 @@ func (s *Store) startFinish(path string, ref ethos.BlobRef, fn func() error) {
 	}()
 }
 
+// failedPut is the failure of a deferred put's completion, kept for the
+// caller's FlushRefs.
+type failedPut struct {
+	err error
+	at  time.Time
+}
+
+// failedKeep is how long a failure waits in Store.failed for its caller:
+// a caller flushes its puts right after making them, so one unclaimed
+// that long belongs to a caller that used Flush (which reported it) or
+// gave up; it is dropped, so that such failures do not pile up in a
+// long-running server.
+const failedKeep = 10 * time.Minute
+
+// expireFailed drops failures older than failedKeep. s.finMu is held.
+func (s *Store) expireFailed() {
+	if len(s.failed) == 0 {
+		return
+	}
+	old := s.Now().Add(-failedKeep)
+	for k, fs := range s.failed {
+		fs = slices.DeleteFunc(fs, func(f failedPut) bool { return f.at.Before(old) })
+		if len(fs) == 0 {
+			delete(s.failed, k)
+		} else {
+			s.failed[k] = fs
+		}
+	}
+}
+
 // awaitFinishing waits for the background completions of deferred puts
 // started before it was called (only of the blob at path, when path is not
 // empty) and returns their errors; when collect is set the completions are
@@ -620,10 +652,11 @@ func (s *Store) awaitFinishing(path string, collect bool) error {
 				continue
 			}
 			if s.failed == nil {
-				s.failed = map[string][]error{}
+				s.failed = map[string][]failedPut{}
 			}
-			s.failed[f.ref] = append(s.failed[f.ref], f.err)
+			s.failed[f.ref] = append(s.failed[f.ref], failedPut{f.err, s.Now()})
 		}
+		s.expireFailed()
 		s.finMu.Unlock()
 	}
 	return errors.Join(errs...)
@@ -672,6 +705,36 @@ func (s *Store) open(ctx context.Context, ref ethos.BlobRef, await bool) (io.Rea
 		return nil, err
 	}
 	return o, nil
+}
+
+// AddressedBy reports whether sum is the plaintext SHA-256 that ref's
+// address was derived from: whether HMAC-SHA-256 of sum under the
+// subject's address key is the address (blobs stored since 2026-11-27;
+// an older blob's address is the HMAC of the plaintext itself, and
+// AddressedBy reports false for it). The blob's last segment
+// authenticates its address (AES-GCM additional data), so a caller that
+// then reads the blob whole without error has read the very plaintext
+// the store sealed under that address, and may take sum as its SHA-256
+// without hashing it again (a processing run's input digest, recorded at
+// ingest). What this rests on is the writer: the store takes a
+// KnownDigest from its caller on trust, and ingest computes it from the
+// bytes it stores.
+func (s *Store) AddressedBy(ctx context.Context, ref ethos.BlobRef, sum []byte) (bool, error) {
+	if err := ref.Validate(); err != nil {
+		return false, err
+	}
+	if len(sum) != sha256.Size {
+		return false, nil
+	}
+	_, plain, err := s.dataKey(ctx, ref.Subject, false, false)
+	if err != nil {
+		return false, fmt.Errorf("blob %s: %w", ref, err)
+	}
+	want, err := hex.DecodeString(ref.Digest)
+	if err != nil {
+		return false, err
+	}
+	return hmac.Equal(blobAddress(addressKey(plain), sum), want), nil
 }
 
 // Delete implements ethos.BlobStore.

@@ -65,8 +65,8 @@ type (
 		Profile     json.RawMessage `json:"profile,omitempty"`    // a de-identification profile document
 		Options     []string        `json:"options"`              // profile option names
 		Secret      string          `json:"secret"`               // the project's pseudonymisation secret (never stored; its fingerprint is)
-		Threshold   *float64        `json:"threshold,omitempty"`  // QC-PRO-2 (default 0.10)
-		Confidence  *float64        `json:"confidence,omitempty"` // QC-PRO-2 (default 0.95)
+		Threshold   *float64        `json:"threshold,omitempty"`  // QC-PRO-2 (default ethos.DefaultBiasThreshold)
+		Confidence  *float64        `json:"confidence,omitempty"` // QC-PRO-2 (default ethos.DefaultBiasConfidence)
 	}
 	processingOut struct {
 		Job ethos.ProcessingJob  `json:"job"`
@@ -320,7 +320,8 @@ func (s *Server) handleStartProcessingRun(w http.ResponseWriter, r *http.Request
 	if strings.TrimSpace(in.Secret) == "" {
 		return &fieldError{code: ethos.EINVALID, field: "secret", msg: "secret: the project's pseudonymisation secret is required (outputs must link across runs)"}
 	}
-	spec := ethos.ProcessingSpec{ProfileName: in.ProfileName, Profile: in.Profile, Options: in.Options, Secret: []byte(in.Secret), Threshold: 0.10, Confidence: 0.95}
+	spec := ethos.ProcessingSpec{ProfileName: in.ProfileName, Profile: in.Profile, Options: in.Options, Secret: []byte(in.Secret),
+		Threshold: ethos.DefaultBiasThreshold, Confidence: ethos.DefaultBiasConfidence}
 	if in.Threshold != nil {
 		spec.Threshold = *in.Threshold
 	}

@@ -16,16 +16,16 @@ import (
 // Threshold. Using the lower bound means a small group is flagged only
 // when the evidence says it really loses more, not by chance.
 type BiasOptions struct {
-	Threshold  float64 // allowed excess, 0 < t < 1; default 0.10
-	Confidence float64 // level of the interval, 0.5 ≤ c < 1; default 0.95
+	Threshold  float64 // allowed excess, 0 < t < 1; default ethos.DefaultBiasThreshold
+	Confidence float64 // level of the interval, 0.5 ≤ c < 1; default ethos.DefaultBiasConfidence
 }
 
 func (o *BiasOptions) validate() error {
 	if o.Threshold == 0 {
-		o.Threshold = 0.10
+		o.Threshold = ethos.DefaultBiasThreshold
 	}
 	if o.Confidence == 0 {
-		o.Confidence = 0.95
+		o.Confidence = ethos.DefaultBiasConfidence
 	}
 	if !(o.Threshold > 0 && o.Threshold < 1) {
 		return ethos.Errorf(ethos.EINVALID, "bias threshold must be between 0 and 1, not %g", o.Threshold)

@@ -287,7 +287,7 @@ func buildDatasheet(c *Caller, v *ethos.DatasetVersion, run *ethos.ProcessingRun
 			{Key: "actions", Label: "De-identification actions applied", Value: counts(run.Actions)},
 			{Key: "quarantine_reasons", Label: "Quarantine reasons", Value: counts(runReasons)},
 			{Key: "bias", Label: "Loss per demographic group (QC-PRO-2)", Value: biasValue, Values: flagged},
-			{Key: "integrity", Label: "Pixel data integrity", Value: "pixel data SHA-256 verified equal before and after for every written instance not cleaned by Clean Pixel Data"},
+			{Key: "integrity", Label: "Pixel data integrity", Value: "pixel data values compared byte for byte with the input's and found identical for every written instance not cleaned by Clean Pixel Data"},
 			{Key: "labelling", Label: "How were labels made?", Value: labelSource(v)},
 		}},
 		{Key: "uses", Title: "Uses", Items: []DatasheetItem{

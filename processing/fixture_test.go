@@ -1,7 +1,10 @@
 package processing_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -144,8 +147,17 @@ func setupCorpus(t testing.TB, root string, files []string) *fixture {
 
 // put stores one corpus file as a stored collection instance, as ingest
 // would after its checks passed (the consent gate is collection's, tested
-// there and end to end in cmd/ethos).
+// there and end to end in cmd/ethos), its SHA-256 recorded as ingest
+// records it.
 func (f *fixture) put(t testing.TB, root, rel string) *ethos.Instance {
+	t.Helper()
+	return f.putDigest(t, root, rel, func(sum string) string { return sum })
+}
+
+// putDigest is put with the SHA-256 recorded for the instance chosen by
+// digest from the file's true one ("": none, as for instances stored
+// before ingest recorded it).
+func (f *fixture) putDigest(t testing.TB, root, rel string, digest func(sum string) string) *ethos.Instance {
 	t.Helper()
 	ctx := context.Background()
 	path := filepath.Join(root, rel)
@@ -161,20 +173,21 @@ func (f *fixture) put(t testing.TB, root, rel string) *ethos.Instance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fh, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer fh.Close()
-	ref, err := f.blobs.Put(ctx, subject, fh)
+	ref, err := f.blobs.Put(ctx, subject, bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
 	}
+	sum := sha256.Sum256(data)
 	sop := strings.Trim(df.Dataset.Text(tag.SOPInstanceUID), " \x00")
 	in := &ethos.Instance{ProjectID: f.project.ID, SOPInstanceUID: sop, Subject: subject,
 		Modality: strings.TrimSpace(df.Dataset.Text(tag.Modality)), Status: ethos.InstanceStored, Blob: &ref,
 		Source: "file:" + rel, ReceivedAt: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), ReceivedBy: f.access.UserID,
-		Acquired: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), ConsentID: "cns-test"}
+		Acquired: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), ConsentID: "cns-test",
+		SHA256: digest(hex.EncodeToString(sum[:]))}
 	saved, err := f.instances.CreateInstance(ctx, in)
 	if ethos.ErrorCode(err) == ethos.ECONFLICT && saved != nil {
 		// Same SOP Instance UID in the project (pydicom's MR_small family

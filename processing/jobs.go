@@ -131,8 +131,9 @@ func (r *Runner) keep() int {
 }
 
 // Interrupted is the reason a job cut off by its server's stop is failed
-// with.
-const Interrupted = "the server stopped during the run; nothing was recorded; start the run again"
+// with (code ECONFLICT: the run did not fail on its data, it was cut; an
+// answer about it is 409, not a server error).
+const Interrupted = "interrupted: the server stopped during the run and nothing was recorded; start the run again ('ethos process run', or POST /api/v1/projects/{id}/processing-runs)"
 
 // SettleInterrupted finishes the jobs whose rows were last written before
 // the given time: their server stopped. A job whose record had been stored
@@ -310,6 +311,9 @@ func (r *Runner) StartProcessingRun(ctx context.Context, who ethos.AccessRequest
 		}
 		if err != nil {
 			j.job.State, j.job.ErrorCode, j.job.Error = ethos.JobFailed, ethos.ErrorCode(err), failure(err)
+			if errors.Is(err, context.Canceled) {
+				j.job.ErrorCode = ethos.ECONFLICT // cut, see Interrupted
+			}
 		} else {
 			j.job.State, j.job.Run, j.job.RunID, j.job.Done, j.job.Total = ethos.JobDone, run, run.ID, run.Inputs, run.Inputs
 		}

@@ -136,7 +136,7 @@ func TestRunner(t *testing.T) {
 			t.Fatalf("settled %v %v, want the cut job", got, err)
 		}
 		row, err := r.ProcessingJob(ctx, f.project.ID, "prc_cut")
-		if err != nil || row.State != ethos.JobFailed || row.Error != processing.Interrupted || row.ErrorCode != ethos.EINTERNAL {
+		if err != nil || row.State != ethos.JobFailed || row.Error != processing.Interrupted || row.ErrorCode != ethos.ECONFLICT {
 			t.Fatalf("cut job %+v %v", row, err)
 		}
 		if row, _ := r.ProcessingJob(ctx, f.project.ID, "prc_alive"); row.State != ethos.JobRunning {
@@ -322,7 +322,7 @@ func TestRunnerCloseMidRun(t *testing.T) {
 	<-stuck.entered
 	r.Close()
 	row, err := jobs.ProcessingJob(ctx, f.project.ID, j.ID)
-	if err != nil || row.State != ethos.JobFailed || row.Error != processing.Interrupted {
+	if err != nil || row.State != ethos.JobFailed || row.Error != processing.Interrupted || row.ErrorCode != ethos.ECONFLICT {
 		t.Fatalf("row after close %+v %v", row, err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ethos-imaging/ethos"
+	"github.com/ethos-imaging/ethos/internal/testenv"
 	"github.com/ethos-imaging/ethos/processing"
 )
 
@@ -84,13 +85,13 @@ func TestRun(t *testing.T) {
 			if it.OutputSHA256 == it.InputSHA256 || !strings.HasPrefix(it.OutputUID, "2.25.") || it.PseudoID == "" {
 				t.Errorf("%s: output not de-identified: %+v", it.InstanceID, it)
 			}
-			if it.PixelSHA256 == "" || it.PixelCleaned {
-				t.Errorf("%s: pixel hash %q cleaned %v", it.InstanceID, it.PixelSHA256, it.PixelCleaned)
+			if it.PixelCheck != ethos.PixelCheckIdentical || it.PixelCleaned || it.PixelSHA256 != "" {
+				t.Errorf("%s: pixel check %q cleaned %v digest %q", it.InstanceID, it.PixelCheck, it.PixelCleaned, it.PixelSHA256)
 			}
-			// The recorded pixel digest is the stored input's and the
-			// stored output's, parsed again here.
-			if in, out := processing.PixelSum(blobBytes(t, f, *in.Blob)), processing.PixelSum(blobBytes(t, f, *it.Output)); in != it.PixelSHA256 || out != it.PixelSHA256 {
-				t.Errorf("%s: recorded pixel sha256 %.12s, stored input's %.12s, output's %.12s", it.InstanceID, it.PixelSHA256, in, out)
+			// What the record says was checked holds: the stored
+			// input's and output's pixel data, parsed again here.
+			if in, out := processing.PixelSum(blobBytes(t, f, *in.Blob)), processing.PixelSum(blobBytes(t, f, *it.Output)); in == "" || in != out {
+				t.Errorf("%s: recorded pixels identical, but stored input's pixel sha256 %.12s, output's %.12s", it.InstanceID, in, out)
 			}
 		}
 	})
@@ -189,45 +190,102 @@ func TestRunRefused(t *testing.T) {
 // TestPixelMismatchFailsRun alters the pixel data of the engine's output
 // (through a test hook between the engine and the check): the run fails
 // and nothing is stored, recorded or linked.
-// TestRunStagedMatchesInMemory runs the same instances in memory and
-// staged in files (the path for instances above MaxInMemory): the items
-// recorded, digests and stored outputs included, are the same.
-func TestRunStagedMatchesInMemory(t *testing.T) {
+// TestRunPathsAgree runs the same instances through each path: in
+// memory with the input digest recorded at ingest (files in memory, the
+// engine hashing nothing), in memory with the engine hashing the input
+// (instances stored before the digest was recorded, systems without
+// memfd_create), and staged in files (instances above MaxInMemory). The
+// items recorded, digests and stored outputs included, are the same.
+func TestRunPathsAgree(t *testing.T) {
 	ctx := context.Background()
 	f := setup(t)
-	var items [2][]byte
-	for i, limit := range []int64{0, -1} {
-		f.proc.MaxInMemory = limit
+	paths := []struct {
+		name  string
+		limit int64
+		noFD  bool
+	}{{"InMemoryFiles", 0, false}, {"InMemoryBytes", 0, true}, {"Staged", -1, false}}
+	var items []string
+	for _, p := range paths {
+		f.proc.MaxInMemory = p.limit
+		if p.noFD {
+			processing.NoMemFD(f.proc)
+		}
 		run, err := f.proc.Run(ctx, f.request(t, ""))
 		if err != nil {
-			t.Fatalf("max in memory %d: %v", limit, err)
+			t.Fatalf("%s: %v", p.name, err)
 		}
 		if run.Written == 0 {
-			t.Fatalf("max in memory %d: nothing written", limit)
+			t.Fatalf("%s: nothing written", p.name)
 		}
-		items[i], _ = json.Marshal(run.Items)
+		b, _ := json.Marshal(run.Items)
+		items = append(items, string(b))
 	}
-	if string(items[0]) != string(items[1]) {
-		t.Errorf("in memory and staged runs recorded different items:\n%s\n%s", items[0], items[1])
+	for i := 1; i < len(items); i++ {
+		if items[i] != items[0] {
+			t.Errorf("%s and %s runs recorded different items:\n%s\n%s", paths[0].name, paths[i].name, items[0], items[i])
+		}
 	}
+}
+
+// TestRunInputDigest: a run records the input digest ingest recorded
+// when the blob's address confirms it, hashes inputs recorded without
+// one, and fails on a recorded digest the blob's address refutes.
+func TestRunInputDigest(t *testing.T) {
+	ctx := context.Background()
+	root := testenv.DICOMDir(t)
+	t.Run("NotRecordedHashed", func(t *testing.T) {
+		f := setup(t, "canary/shard0/mr_00002.dcm")
+		in := f.putDigest(t, root, "pydicom/CT_small.dcm", func(string) string { return "" })
+		run, err := f.proc.Run(ctx, f.request(t, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if it := item(t, run, in.ID); it.InputSHA256 != blobSHA(t, f, *in.Blob) {
+			t.Errorf("input sha256 %s, stored bytes hash %s", it.InputSHA256, blobSHA(t, f, *in.Blob))
+		}
+		for _, it := range run.Items {
+			if rec := f.instanceByID(t, it.InstanceID).SHA256; rec != "" && rec != it.InputSHA256 {
+				t.Errorf("%s: input sha256 %s, recorded at ingest %s", it.InstanceID, it.InputSHA256, rec)
+			}
+		}
+	})
+	t.Run("ErrRefutedByAddress", func(t *testing.T) {
+		f := setup(t, "canary/shard0/mr_00002.dcm")
+		other := sha256.Sum256([]byte("another file"))
+		f.putDigest(t, root, "pydicom/CT_small.dcm", func(string) string { return hex.EncodeToString(other[:]) })
+		_, err := f.proc.Run(ctx, f.request(t, ""))
+		if err == nil || !strings.Contains(err.Error(), "recorded at ingest") {
+			t.Fatalf("err %v, want the recorded digest refuted", err)
+		}
+		if _, n, _ := f.runs.FindProcessingRuns(ctx, ethos.ProcessingRunFilter{}); n != 0 {
+			t.Errorf("%d runs recorded", n)
+		}
+	})
 }
 
 func TestPixelMismatchFailsRun(t *testing.T) {
-	for _, limit := range []int64{0, -1} {
-		t.Run(map[int64]string{0: "InMemory", -1: "Staged"}[limit], func(t *testing.T) { pixelMismatchFailsRun(t, limit) })
+	for _, tc := range []struct {
+		name  string
+		limit int64
+		noFD  bool
+	}{{"InMemoryFiles", 0, false}, {"InMemoryBytes", 0, true}, {"Staged", -1, false}} {
+		t.Run(tc.name, func(t *testing.T) { pixelMismatchFailsRun(t, tc.limit, tc.noFD) })
 	}
 }
 
-func pixelMismatchFailsRun(t *testing.T, maxInMemory int64) {
+func pixelMismatchFailsRun(t *testing.T, maxInMemory int64, noMemFD bool) {
 	ctx := context.Background()
 	f := setup(t, "canary/shard0/ct_00000.dcm", "pydicom/CT_small.dcm")
 	f.proc.MaxInMemory = maxInMemory
+	if noMemFD {
+		processing.NoMemFD(f.proc)
+	}
 	processing.SetTamper(f.proc, flipLastByte)
 	_, err := f.proc.Run(ctx, f.request(t, ""))
 	if pe, ok := errors.AsType[*processing.PixelError](err); !ok || !errors.Is(err, processing.ErrPixelMismatch) {
 		t.Fatalf("err %v, want a pixel error", err)
-	} else if pe.Before == pe.After {
-		t.Errorf("pixel error with equal hashes: %+v", pe)
+	} else if !strings.Contains(pe.Detail, "(7FE0,0010)") || !strings.Contains(pe.Detail, "differs from byte") {
+		t.Errorf("pixel error does not say where: %v", pe)
 	}
 	if _, n, _ := f.runs.FindProcessingRuns(ctx, ethos.ProcessingRunFilter{}); n != 0 {
 		t.Errorf("%d runs recorded after a failed run", n)

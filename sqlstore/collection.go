@@ -313,17 +313,19 @@ var _ ethos.InstanceService = (*InstanceService)(nil)
 
 const keptByUID = "SELECT " + instanceCols + " FROM instances WHERE project_id = ? AND sop_instance_uid = ? AND status <> 'quarantined'"
 
-const instanceCols = "id, project_id, sop_instance_uid, subject, modality, body_part, acquired_at, status, reason, detail, consent_id, blob_digest, blob_size, source, received_at, received_by"
+const instanceCols = "id, project_id, sop_instance_uid, subject, modality, body_part, acquired_at, status, reason, detail, consent_id, blob_digest, blob_size, source, received_at, received_by, plain_sha256"
 
 func scanInstance(s interface{ Scan(...any) error }) (*ethos.Instance, error) {
 	var in ethos.Instance
 	var acquired sql.NullInt64
 	var received, size int64
 	var digest string
+	var plain sql.NullString
 	if err := s.Scan(&in.ID, &in.ProjectID, &in.SOPInstanceUID, &in.Subject, &in.Modality, &in.BodyPart, &acquired,
-		&in.Status, &in.Reason, &in.Detail, &in.ConsentID, &digest, &size, &in.Source, &received, &in.ReceivedBy); err != nil {
+		&in.Status, &in.Reason, &in.Detail, &in.ConsentID, &digest, &size, &in.Source, &received, &in.ReceivedBy, &plain); err != nil {
 		return nil, err
 	}
+	in.SHA256 = plain.String
 	if acquired.Valid {
 		in.Acquired = fromNanos(acquired.Int64)
 	}
@@ -427,7 +429,7 @@ func (s *InstanceService) instanceStmts(ctx context.Context, in *ethos.Instance)
 	if findKept, err = s.stmts.get(ctx, s.db.db, keptByUID); err != nil {
 		return nil, nil, err
 	}
-	insert, err = s.stmts.get(ctx, s.db.db, "INSERT INTO instances ("+instanceCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	insert, err = s.stmts.get(ctx, s.db.db, "INSERT INTO instances ("+instanceCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 	return findKept, insert, err
 }
 
@@ -453,9 +455,10 @@ func insertInstance(ctx context.Context, tx *sql.Tx, findKept, insert *sql.Stmt,
 	if in.Blob != nil {
 		digest, size = in.Blob.Digest, in.Blob.Size
 	}
+	plain := sql.NullString{String: in.SHA256, Valid: in.SHA256 != ""}
 	_, err := tx.StmtContext(ctx, insert).ExecContext(ctx,
 		in.ID, in.ProjectID, in.SOPInstanceUID, string(in.Subject), in.Modality, in.BodyPart, acquired, string(in.Status),
-		string(in.Reason), in.Detail, in.ConsentID, digest, size, in.Source, nanos(in.ReceivedAt), in.ReceivedBy)
+		string(in.Reason), in.Detail, in.ConsentID, digest, size, in.Source, nanos(in.ReceivedAt), in.ReceivedBy, plain)
 	return nil, err
 }
 

@@ -179,7 +179,7 @@ func (s *ProcessingJobService) SettleStaleProcessingJobs(ctx context.Context, be
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, `UPDATE processing_jobs SET state = 'failed', error_code = ?, error = ?, updated_at = ?, finished_at = ?
-				WHERE id = ? AND state = 'running'`, ethos.EINTERNAL, reason, nanos(now), nanos(now), id); err != nil {
+				WHERE id = ? AND state = 'running'`, ethos.ECONFLICT, reason, nanos(now), nanos(now), id); err != nil {
 				return err
 			}
 		}

@@ -93,8 +93,8 @@ func testProcessingRuns(t *testing.T, s *sqlstore.ProcessingService) {
 				mutate(r)
 				code(t, s.CreateProcessingRun(ctx, r), ethos.EINVALID)
 				p := "prj-3"
-				if _, n, _ := s.FindProcessingRuns(ctx, ethos.ProcessingRunFilter{ProjectID: &p}); n != 0 {
-					t.Errorf("%d runs stored after a refused write", n)
+				if _, n, err := s.FindProcessingRuns(ctx, ethos.ProcessingRunFilter{ProjectID: &p}); err != nil || n != 0 {
+					t.Errorf("%d runs stored after a refused write (%v)", n, err)
 				}
 			})
 		}
@@ -172,7 +172,10 @@ func testDatasets(t *testing.T, db *sqlstore.DB, runs *sqlstore.ProcessingServic
 		if n != 1 || len(vs) != 1 || vs[0].ID != v1.ID || vs[0].Entries != nil {
 			t.Errorf("versions of subject a: %d (%d)", len(vs), n)
 		}
-		vs, n, _ = s.FindDatasetVersions(ctx, ethos.DatasetVersionFilter{Subject: &b})
+		vs, n, err = s.FindDatasetVersions(ctx, ethos.DatasetVersionFilter{Subject: &b})
+		if err != nil {
+			t.Fatal(err)
+		}
 		if n != 2 || len(vs) != 2 {
 			t.Errorf("versions of subject b: %d (%d), want 2", len(vs), n)
 		}
@@ -180,8 +183,8 @@ func testDatasets(t *testing.T, db *sqlstore.DB, runs *sqlstore.ProcessingServic
 	t.Run("ImmutableECONFLICT", func(t *testing.T) {
 		again := mk(v1.ID, b)
 		code(t, s.CreateDatasetVersion(ctx, again), ethos.ECONFLICT)
-		got, _ := s.DatasetSubjects(ctx, v1.ID)
-		if len(got) != 2 {
+		got, err := s.DatasetSubjects(ctx, v1.ID)
+		if err != nil || len(got) != 2 {
 			t.Errorf("members changed: %v", got)
 		}
 	})

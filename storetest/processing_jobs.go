@@ -68,7 +68,7 @@ func testJobLifecycle(t *testing.T, s *sqlstore.ProcessingJobService) {
 	}
 	code(t, s.ProcessingJobProgress(ctx, "prc-a", 11, 10, jobT0), ethos.EINVALID)
 	code(t, s.ProcessingJobProgress(ctx, "prc-none", 1, 10, jobT0), ethos.ENOTFOUND)
-	if got, _ = s.ProcessingJob(ctx, "prj-1", "prc-a"); got.Done != 6 || !got.UpdatedAt.Equal(jobT0.Add(3*time.Second)) {
+	if got = mustJob(t, s, "prj-1", "prc-a"); got.Done != 6 || !got.UpdatedAt.Equal(jobT0.Add(3*time.Second)) {
 		t.Errorf("after progress: done %d updated %s, want 6 and the last write's time", got.Done, got.UpdatedAt)
 	}
 
@@ -84,7 +84,7 @@ func testJobLifecycle(t *testing.T, s *sqlstore.ProcessingJobService) {
 	if err := s.ProcessingJobProgress(ctx, "prc-a", 7, 10, jobT0.Add(9*time.Second)); err != nil {
 		t.Errorf("progress after the end: %v, want ignored", err)
 	}
-	if got, _ = s.ProcessingJob(ctx, "prj-1", "prc-a"); got.State != ethos.JobDone || got.RunID != "prc-a" || got.Done != 10 ||
+	if got = mustJob(t, s, "prj-1", "prc-a"); got.State != ethos.JobDone || got.RunID != "prc-a" || got.Done != 10 ||
 		!got.FinishedAt.Equal(jobT0.Add(5*time.Second)) || got.Error != "" {
 		t.Errorf("done job %+v", got)
 	}
@@ -101,7 +101,7 @@ func testJobLifecycle(t *testing.T, s *sqlstore.ProcessingJobService) {
 	if err := s.FinishProcessingJob(ctx, &fb); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ = s.ProcessingJob(ctx, "prj-1", "prc-b"); got.State != ethos.JobFailed || got.ErrorCode != ethos.EINVALID || got.Error != fb.Error ||
+	if got = mustJob(t, s, "prj-1", "prc-b"); got.State != ethos.JobFailed || got.ErrorCode != ethos.EINVALID || got.Error != fb.Error ||
 		got.RunID != "" || got.FinishedAt.IsZero() {
 		t.Errorf("failed job %+v", got)
 	}
@@ -175,17 +175,17 @@ func testJobSettle(t *testing.T, db *sqlstore.DB, s *sqlstore.ProcessingJobServi
 	if len(got) != 2 || byID["prc-cut"] == nil || byID[run.ID] == nil {
 		t.Fatalf("settled %v, want the cut job and the recorded one", jobIDs(got))
 	}
-	if c := byID["prc-cut"]; c.State != ethos.JobFailed || c.Error != "server stopped" || c.ErrorCode != ethos.EINTERNAL || c.Done != 3 ||
+	if c := byID["prc-cut"]; c.State != ethos.JobFailed || c.Error != "server stopped" || c.ErrorCode != ethos.ECONFLICT || c.Done != 3 ||
 		!c.FinishedAt.Equal(now) || c.RunID != "" {
 		t.Errorf("cut job %+v", c)
 	}
 	if r := byID[run.ID]; r.State != ethos.JobDone || r.RunID != run.ID || r.Done != r.Total || r.Error != "" {
 		t.Errorf("recorded job %+v", r)
 	}
-	if a, _ := s.ProcessingJob(ctx, "prj-1", "prc-alive"); a.State != ethos.JobRunning {
+	if a := mustJob(t, s, "prj-1", "prc-alive"); a.State != ethos.JobRunning {
 		t.Errorf("live job settled: %+v", a)
 	}
-	if o, _ := s.ProcessingJob(ctx, "prj-1", "prc-old"); o.Error != "earlier failure" || !o.FinishedAt.Equal(jobT0) {
+	if o := mustJob(t, s, "prj-1", "prc-old"); o.Error != "earlier failure" || !o.FinishedAt.Equal(jobT0) {
 		t.Errorf("finished job changed: %+v", o)
 	}
 	// A job its caller says is alive is left alone, however old its row.
@@ -199,4 +199,15 @@ func testJobSettle(t *testing.T, db *sqlstore.DB, s *sqlstore.ProcessingJobServi
 	if again, err := s.SettleStaleProcessingJobs(ctx, jobT0.Add(time.Hour), "server stopped", now); err != nil || len(again) != 0 {
 		t.Errorf("second settle: %v %v", jobIDs(again), err)
 	}
+}
+
+// mustJob reads a job that the test stored: a lookup error fails the test
+// (instead of checking the zero job it would leave).
+func mustJob(t *testing.T, s *sqlstore.ProcessingJobService, project, id string) *ethos.ProcessingJob {
+	t.Helper()
+	j, err := s.ProcessingJob(context.Background(), project, id)
+	if err != nil {
+		t.Fatalf("job %s: %v", id, err)
+	}
+	return j
 }

@@ -14,7 +14,12 @@
 # the main branch before a change), measured in the same rounds. Every
 # processing run starts from a fresh copy of the prepared data directory
 # (moved into the blob layout used before 2026-11-27 when BEFORE_LEGACY
-# is set, for a BEFORE binary that old).
+# is set, for a BEFORE binary that old). BEFORE_SQL, when set, is run
+# (sqlite3) on the BEFORE binary's copy of the database first: e.g. to
+# take back a migration the older binary does not know, for a binary
+# before migration 0084:
+#   BEFORE_SQL="ALTER TABLE instances DROP COLUMN plain_sha256;
+#     DELETE FROM schema_migrations WHERE name = '0084_instance_sha256.sql'"
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -54,6 +59,9 @@ fresh() {
 	mkdir -p "$scratch/trash"
 	[ ! -d "$scratch/data" ] || mv "$scratch/data" "$scratch/trash/data-$(date +%s%N)"
 	cp -a "$scratch/data-0" "$scratch/data"
+	if [ -n "${2:-}" ]; then
+		sqlite3 "$scratch/data/ethos.db" "$2"
+	fi
 	if [ "${1:-}" = legacy ]; then
 		for f in "$scratch"/data/blobs/*/*; do
 			b=$(basename "$f")
@@ -86,7 +94,7 @@ while [ "$round" -lt "$reps" ]; do
 	measure process "$scratch/ethos" process run --data "$scratch/data" --user "$user" --project "$project" \
 		--key-file "$scratch/project.key" --json
 	if [ -n "${BEFORE:-}" ]; then
-		fresh ${BEFORE_LEGACY:+legacy}
+		fresh "${BEFORE_LEGACY:+legacy}" "${BEFORE_SQL:-}"
 		measure process-before "$BEFORE" process run --data "$scratch/data" --user "$user" --project "$project" \
 			--key-file "$scratch/project.key" --json
 	fi

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -102,10 +103,10 @@ func processRun(ctx context.Context, env *Env, args []string) error {
 	profile := fs.String("profile", "basic", "de-identification profile: basic (PS3.15 Basic Profile with the options given) or a JSON profile file")
 	optList := fs.String("option", "", "comma-separated profile options (see 'ethos deid profile show')")
 	keyFile := fs.String("key-file", "", "file holding the project's pseudonymisation secret (required: outputs must link across runs)")
-	threshold := fs.Float64("threshold", 0.10, "QC-PRO-2: flag a group whose exclusion rate (lower Wilson bound) exceeds the others' by more than this")
-	confidence := fs.Float64("confidence", 0.95, "QC-PRO-2: level of the Wilson intervals")
+	threshold := fs.Float64("threshold", ethos.DefaultBiasThreshold, "QC-PRO-2: flag a group whose exclusion rate (lower Wilson bound) exceeds the others' by more than this")
+	confidence := fs.Float64("confidence", ethos.DefaultBiasConfidence, "QC-PRO-2: level of the Wilson intervals")
 	asJSON := fs.Bool("json", false, "print the processing record as JSON")
-	remote := remoteFlags(env, fs)
+	remote := projectRemote(env, fs, project)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -130,9 +131,6 @@ func processRun(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if cl != nil {
-		if *project == "" {
-			return usagef("process run: --project is required")
-		}
 		return processRunRemote(ctx, env, cl, *project, name, profilePath, *optList, *keyFile, *threshold, *confidence, *asJSON)
 	}
 	keys, _, err := deidKeys(*keyFile)
@@ -183,7 +181,7 @@ func printProcessingRun(env *Env, r *ethos.ProcessingRun, items bool) {
 		for _, it := range r.Items {
 			line := fmt.Sprintf("  %-11s %s in %.12s", it.Status, it.InstanceID, it.InputSHA256)
 			if it.Status == ethos.ItemWritten {
-				line += fmt.Sprintf(" out %.12s pixels %.12s", it.OutputSHA256, it.PixelSHA256)
+				line += fmt.Sprintf(" out %.12s pixels %s", it.OutputSHA256, cmp.Or(it.PixelCheck, "sha256 "+it.PixelSHA256))
 			} else {
 				line += ": " + strings.Join(it.Reasons, "; ")
 			}

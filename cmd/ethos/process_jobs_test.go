@@ -76,7 +76,7 @@ func testProcessingJobAfterRestart(t *testing.T, pg string) {
 	if err := json.Unmarshal(body, &j); code != 200 || err != nil {
 		t.Fatalf("GET job: %d %s", code, body)
 	}
-	if j.State != ethos.JobFailed || j.Error != processing.Interrupted || j.ErrorCode != ethos.EINTERNAL || j.Done != 7 || j.Total != 20 ||
+	if j.State != ethos.JobFailed || j.Error != processing.Interrupted || j.ErrorCode != ethos.ECONFLICT || j.Done != 7 || j.Total != 20 ||
 		j.FinishedAt.IsZero() || j.RequestID != "req-cut-run" || j.StartedBy != f.steward || j.RunID != "" {
 		t.Errorf("job after restart %+v", j)
 	}
@@ -94,7 +94,7 @@ func testProcessingJobAfterRestart(t *testing.T, pg string) {
 		t.Errorf("recent job after start: %s, want %s", rj.State, want)
 	}
 	code, body = get("/processing-runs/" + left.ID)
-	if code != http.StatusInternalServerError || !strings.Contains(string(body), processing.Interrupted) {
+	if code != http.StatusConflict || !strings.Contains(string(body), processing.Interrupted) {
 		t.Errorf("GET run: %d %s, want the interruption", code, body)
 	}
 	if !strings.Contains(f.log.String(), "processing jobs of a stopped server settled") {

@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -105,18 +106,19 @@ func run(args []string) error {
 		if err != nil {
 			return err
 		}
-		fh, err := os.Open(path)
+		data, err := os.ReadFile(path)
 		if err != nil {
 			return err
 		}
-		ref, err := blobs.Put(ctx, subject, fh)
-		fh.Close()
+		ref, err := blobs.Put(ctx, subject, bytes.NewReader(data))
 		if err != nil {
 			return err
 		}
+		sum := sha256.Sum256(data) // recorded as ingest records it
 		in := &ethos.Instance{ProjectID: p.ID, SOPInstanceUID: strings.Trim(f.Dataset.Text(tag.SOPInstanceUID), " \x00"), Subject: subject,
 			Modality: strings.TrimSpace(f.Dataset.Text(tag.Modality)), Status: ethos.InstanceStored, Blob: &ref, Source: "file:bench",
-			ReceivedAt: time.Now().UTC(), ReceivedBy: u.ID, Acquired: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), ConsentID: "bench"}
+			ReceivedAt: time.Now().UTC(), ReceivedBy: u.ID, Acquired: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), ConsentID: "bench",
+			SHA256: hex.EncodeToString(sum[:])}
 		if _, err := instances.CreateInstance(ctx, in); err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
