@@ -172,6 +172,12 @@ func (g *Registry) DisposeSubject(ctx context.Context, actor ethos.AccessRequest
 	if !subject.Valid() {
 		return nil, ethos.Errorf(ethos.EINVALID, "dispose: not a subject key (64 lowercase hex digits)")
 	}
+	// The reason is the one typed text a disposal's audit entry keeps
+	// (there is no other record of it): refuse one shaped like an
+	// identifier before anything is destroyed.
+	if p := ethos.IdentifierProblem(reason, false); p != "" {
+		return nil, ethos.Errorf(ethos.EINVALID, "dispose: reason: %s", p)
+	}
 	n, err := g.Instances.SetSubjectStatus(ctx, subject, ethos.InstanceWithdrawn)
 	if err != nil {
 		return nil, err

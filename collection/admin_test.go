@@ -115,6 +115,28 @@ func TestDisposeSubject(t *testing.T) {
 	}
 }
 
+// TestDisposeSubjectRefusesIdentifierReason: the reason is kept in the
+// audit entry, so one shaped like an identifier is refused before
+// anything is destroyed, and the log stays free of it.
+func TestDisposeSubjectRefusesIdentifierReason(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	a := f.ingest(t, "shard0/ct_00000.dcm").Instance
+	_, err := f.registry().DisposeSubject(ctx, f.batch.Access, a.Subject, "patient MRN 004417731 asked", "t")
+	if ethos.ErrorCode(err) != ethos.EINVALID {
+		t.Fatalf("dispose with an identifier in the reason: %v, want %s", err, ethos.EINVALID)
+	}
+	if strings.Contains(err.Error(), "004417731") {
+		t.Errorf("the refusal quotes the reason: %v", err)
+	}
+	if _, err := f.blobs.Open(ctx, *a.Blob); err != nil {
+		t.Errorf("a refused disposal destroyed data: %v", err)
+	}
+	if dump := f.audit.dump(t); strings.Contains(dump, "004417731") || strings.Contains(dump, "subject.dispose") {
+		t.Error("a refused disposal reached the audit log")
+	}
+}
+
 // TestRetention disposes of instances past their project's retention
 // period: a blob shared with another project stays, and the subject's data
 // key is destroyed only when nothing of the subject is kept anywhere.

@@ -673,10 +673,10 @@ func quarantined(in *ethos.Instance, reason ethos.QuarantineReason, detail, cons
 
 func outsideRules(r *ethos.CollectionRules, h *header) string {
 	if len(r.Modalities) > 0 && !slices.Contains(r.Modalities, h.modality) {
-		return fmt.Sprintf("modality %q is not among the project's modalities %v", h.modality, r.Modalities)
+		return fmt.Sprintf("the file's modality is not among the project's modalities %v", r.Modalities)
 	}
 	if len(r.BodyParts) > 0 && !slices.Contains(r.BodyParts, h.bodyPart) {
-		return fmt.Sprintf("body part %q is not among the project's body parts %v", h.bodyPart, r.BodyParts)
+		return fmt.Sprintf("the file's body part is not among the project's %d body parts", len(r.BodyParts))
 	}
 	if !r.Acquired.IsZero() {
 		if h.acquired.IsZero() {

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/ethos-imaging/ethos"
 )
@@ -166,8 +165,7 @@ func (s *DatasetService) CreateDatasetVersion(ctx context.Context, v *ethos.Data
 			for i, m := range chunk {
 				args = append(args, v.ID, start+i, m.EntryID, m.InstanceID, string(m.Subject), string(m.Blob.Subject), m.Blob.Digest, m.Blob.Size)
 			}
-			q := "INSERT INTO dataset_members (version_id, seq, entry_id, instance_id, subject, blob_subject, blob_digest, blob_size) VALUES " +
-				strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?), ", len(chunk)), ", ")
+			q := "INSERT INTO dataset_members (version_id, seq, entry_id, instance_id, subject, blob_subject, blob_digest, blob_size) VALUES " + valueRows(len(chunk), 8)
 			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 				if isUnique(err) {
 					return ethos.Errorf(ethos.EINVALID, "dataset version: an instance is listed twice")

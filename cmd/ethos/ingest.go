@@ -523,7 +523,7 @@ func runIngestRules(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if err := c.auditor.Record(ctx, ethos.AuditEvent{Actor: c.actor.UserID, Party: c.actor.PartyID, Action: "collection.rules",
-		Resource: "project/" + p.ID, Stage: ethos.StageCollection, Purpose: r.Purpose, Reason: fmt.Sprintf("modalities %v, body parts %v, retention %d days", r.Modalities, r.BodyParts, r.RetentionDays)}); err != nil {
+		Resource: "project/" + p.ID, Stage: ethos.StageCollection, Purpose: r.Purpose, Reason: fmt.Sprintf("purpose %s, modalities %v, %d body parts (typed, so on the rules), retention %d days", r.Purpose, r.Modalities, len(r.BodyParts), r.RetentionDays)}); err != nil {
 		return err
 	}
 	return printJSON(env, r)
