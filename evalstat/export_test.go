@@ -33,3 +33,6 @@ func SetGeneralOnly(off bool) (restore func()) {
 	generalOnly = off
 	return func() { generalOnly = old }
 }
+
+// SortCodes exposes the radix sort of decimal scores.
+var SortCodes = sortCodes

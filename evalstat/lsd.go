@@ -1,0 +1,109 @@
+package evalstat
+
+import (
+	"math"
+	"math/bits"
+)
+
+// lsdMaxDigits bounds the decimals of a score for sortCodes: 10^9 < 2^30.
+const lsdMaxDigits = 9
+
+// lsdDigitBits is the widest digit of sortCodes' passes (2,048 buckets).
+const lsdDigitBits = 11
+
+// sortCodes sorts rows whose scores are decimals with at most digits
+// digits after the point: a least-significant-digit radix sort, in up to
+// three passes, of the score as an integer count c of 10^-digits
+// (descending). Radix sorting by passes is stable, so rows of equal score
+// keep their input order, as sortDescSmall keeps them. It returns false,
+// having changed nothing, when it cannot: digits out of range, or a score
+// that is not exactly such a decimal (every row is checked, so the hint
+// only chooses the scale; it does not have to be right).
+//
+// A score s passes with c = round(s·10^d) when float64(c)/10^d == s, the
+// correctly rounded quotient the CSV reader computed for it. Distinct
+// codes up to 10^9 are more than 2^-52 apart relative to their size, so
+// they give distinct scores in the same order: sorting the codes sorts the
+// scores, and the scores are rebuilt from the sorted codes bit for bit.
+//
+// Memory: one column of 32-bit codes; the passes alternate between
+// (codes, pay) and the score column, which holds code<<32 | pay as the
+// bits of a float64 meanwhile (both top bits are zero, so no such value is
+// a NaN, and the bits come back unchanged).
+func sortCodes(score []float64, pay []uint32, digits int) bool {
+	n := len(score)
+	if digits < 0 || digits > lsdMaxDigits || n < 2 {
+		return false
+	}
+	p := pow10[digits]
+	maxCode := uint32(p)
+	keyBits := bits.Len32(maxCode)
+	width := uint((keyBits + 2) / 3)
+	if keyBits <= 2*lsdDigitBits {
+		width = uint((keyBits + 1) / 2)
+	}
+	mask := uint32(1)<<width - 1
+	code := make([]uint32, n)
+	var hist [3][1 << lsdDigitBits]int
+	h0, h1, h2 := &hist[0], &hist[1], &hist[2]
+	for i, s := range score {
+		c := uint32(s*p + 0.5) // s·p is far less than 1/2 from its integer
+		if float64(c)/p != s {
+			return false
+		}
+		k := maxCode - c
+		code[i] = k
+		h0[k&mask]++
+		h1[k>>width&mask]++
+		h2[k>>(2*width)&mask]++
+	}
+	packed := false // the rows are in (code, pay), not in score
+	for d := range 3 {
+		h := hist[d][:mask+1]
+		shift := uint(d) * width
+		if shift >= 32 {
+			break
+		}
+		first := code[0]
+		if packed {
+			first = uint32(math.Float64bits(score[0]) >> 32)
+		}
+		if h[first>>shift&mask] == n {
+			continue // every code has this digit
+		}
+		sum := 0
+		for b, c := range h {
+			h[b] = sum
+			sum += c
+		}
+		if !packed {
+			for i, k := range code {
+				b := k >> shift & mask
+				score[h[b]] = math.Float64frombits(uint64(k)<<32 | uint64(pay[i]))
+				h[b]++
+			}
+		} else {
+			for _, f := range score {
+				v := math.Float64bits(f)
+				k := uint32(v >> 32)
+				b := k >> shift & mask
+				code[h[b]], pay[h[b]] = k, uint32(v)
+				h[b]++
+			}
+		}
+		packed = !packed
+	}
+	last, ls := ^uint32(0), 0.0
+	for i := range score {
+		k := code[i]
+		if packed {
+			v := math.Float64bits(score[i])
+			k, pay[i] = uint32(v>>32), uint32(v)
+		}
+		if k != last {
+			last, ls = k, float64(maxCode-k)/p
+		}
+		score[i] = ls
+	}
+	return true
+}
