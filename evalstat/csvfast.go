@@ -35,6 +35,9 @@ func belowComma(x uint64) uint64 {
 	return (x - 0x2d*swarOnes) &^ x & (0x80 * swarOnes)
 }
 
+// lenMask[n] keeps the low n bytes of a word.
+var lenMask = [9]uint64{0, 1<<8 - 1, 1<<16 - 1, 1<<24 - 1, 1<<32 - 1, 1<<40 - 1, 1<<48 - 1, 1<<56 - 1, ^uint64(0)}
+
 // levelCacheBits sizes the direct-mapped cache of short values per
 // attribute (a collision only costs a dictionary lookup).
 const levelCacheBits = 6
@@ -244,17 +247,17 @@ func (fp *fastParser) cell(data []byte, t *Table) (uint32, bool) {
 	var key cellKey
 	h := uint64(0)
 	short := true
-	for k := range fp.cols.groups {
+	for k := range min(len(fp.cols.groups), MaxAttributes) {
 		st, en := fp.start[slotGroup+k], fp.end[slotGroup+k]
 		n := en - st
-		if n == 0 {
-			return 0, false
-		}
-		if n > 8 || st+8 > len(data) {
+		if uint(n-1) >= 8 || st+8 > len(data) {
+			if n == 0 {
+				return 0, false
+			}
 			short = false
 			break
 		}
-		w := binary.LittleEndian.Uint64(data[st:]) & (^uint64(0) >> (64 - 8*n))
+		w := binary.LittleEndian.Uint64(data[st:st+8]) & lenMask[n]
 		key.words[k] = w
 		key.lens |= uint32(n) << (8 * k)
 		h = (h ^ w ^ uint64(n)<<56) * 0x9E3779B97F4A7C15
