@@ -16,15 +16,19 @@ const lsdDigitBits = 11
 // three passes, of the score as an integer count c of 10^-digits
 // (descending). Radix sorting by passes is stable, so rows of equal score
 // keep their input order, as sortDescSmall keeps them. It returns false,
-// having changed nothing, when it cannot: digits out of range, or a score
-// that is not exactly such a decimal (every row is checked, so the hint
-// only chooses the scale; it does not have to be right).
+// having changed nothing, when digits is out of range or a score is
+// plainly not such a decimal (s·10^digits more than 1e-6 from an integer).
 //
-// A score s passes with c = round(s·10^d) when float64(c)/10^d == s, the
-// correctly rounded quotient the CSV reader computed for it. Distinct
-// codes up to 10^9 are more than 2^-52 apart relative to their size, so
-// they give distinct scores in the same order: sorting the codes sorts the
-// scores, and the scores are rebuilt from the sorted codes bit for bit.
+// The caller vouches that every score is the correctly rounded value of a
+// decimal with at most digits digits after the point, which is what the
+// CSV readers compute (an integer over an exact power of ten, one
+// rounding; or strconv.ParseFloat) when they note the digits
+// (Table.digits). For such a score s = RN(c/10^d), s·10^d is within
+// c·2^-52 < 2.3e-7 of c (c ≤ 10^9), so c = round(s·10^d) exactly, and
+// the score is rebuilt from the sorted codes as float64(c)/10^d, the same
+// correctly rounded quotient, bit for bit. Distinct codes up to 10^9 are
+// more than 2^-52 apart relative to their size, so they give distinct
+// scores in the same order: sorting the codes sorts the scores.
 //
 // Memory: one column of 32-bit codes; the passes alternate between
 // (codes, pay) and the score column, which holds code<<32 | pay as the
@@ -47,9 +51,10 @@ func sortCodes(score []float64, pay []uint32, digits int) bool {
 	var hist [3][1 << lsdDigitBits]int
 	h0, h1, h2 := &hist[0], &hist[1], &hist[2]
 	for i, s := range score {
-		c := uint32(s*p + 0.5) // s·p is far less than 1/2 from its integer
-		if float64(c)/p != s {
-			return false
+		x := s * p
+		c := uint32(x + 0.5)
+		if d := x - float64(c); d > 1e-6 || d < -1e-6 {
+			return false // not a decimal of this scale
 		}
 		k := maxCode - c
 		code[i] = k
