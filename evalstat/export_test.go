@@ -36,3 +36,6 @@ func SetGeneralOnly(off bool) (restore func()) {
 
 // SortCodes exposes the radix sort of decimal scores.
 var SortCodes = sortCodes
+
+// Digits exposes Table.digits, the scale the sort tries for the scores.
+func (t *Table) Digits() int { return t.digits }

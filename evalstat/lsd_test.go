@@ -123,3 +123,39 @@ func evaluateCSV(t *testing.T, b []byte, spec evalstat.CSVSpec) string {
 	}
 	return mustJSON(t, rep)
 }
+
+// TestReadCSVNotesScoreDigits checks the scale the readers note for
+// sortCodes: the most digits after the point when every score is a plain
+// decimal (whether the fast path or the general reader read it), -2 when
+// one is written otherwise or the rows were added as float64s.
+func TestReadCSVNotesScoreDigits(t *testing.T) {
+	tests := []struct {
+		name string
+		csv  string
+		want int
+	}{
+		{"FastPath", "label,score,g\n1,0.25,a\n0,0.125,b\n1,0.5,a\n", 3},
+		{"QuotedLineGoesToGeneralReader", "label,score,g\n1,0.25,a\n0,\"0.1234\",b\n1,1,a\n", 4},
+		{"IntegerScores", "label,score,g\n1,1,a\n0,0,b\n", 0},
+		{"Exponent", "label,score,g\n1,0.25,a\n0,1e-3,b\n", -2},
+		{"Spaces", "label,score,g\n1, 0.25 ,a\n0,0.5,b\n", 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tab, err := evalstat.ReadCSV(strings.NewReader(tc.csv), evalstat.CSVSpec{Label: "label", Score: "score", Groups: []string{"g"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tab.Digits(); got != tc.want {
+				t.Errorf("digits %d, want %d", got, tc.want)
+			}
+		})
+	}
+	tab, _ := evalstat.NewTable([]string{"g"}, false)
+	if err := tab.Add(true, 0.5, []string{"a"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := tab.Digits(); got != -2 {
+		t.Errorf("Table.Add: digits %d, want -2", got)
+	}
+}
