@@ -30,11 +30,13 @@ const lsdDigitBits = 11
 // more than 2^-52 apart relative to their size, so they give distinct
 // scores in the same order: sorting the codes sorts the scores.
 //
-// Memory: one column of 32-bit codes; the passes alternate between
-// (codes, pay) and the score column, which holds code<<32 | pay as the
-// bits of a float64 meanwhile (both top bits are zero, so no such value is
-// a NaN, and the bits come back unchanged).
-func sortCodes(score []float64, pay []uint32, digits int) bool {
+// Memory: when the code fits in pay's bits above the label and the cell
+// (cells is the number of cells), none (sortCodesInPay); otherwise one
+// column of 32-bit codes, and the passes alternate between (codes, pay)
+// and the score column, which holds code<<32 | pay as the bits of a
+// float64 meanwhile (both top bits are zero, so no such value is a NaN,
+// and the bits come back unchanged).
+func sortCodes(score []float64, pay []uint32, digits, cells int) bool {
 	n := len(score)
 	if digits < 0 || digits > lsdMaxDigits || n < 2 {
 		return false
@@ -42,6 +44,9 @@ func sortCodes(score []float64, pay []uint32, digits int) bool {
 	p := pow10[digits]
 	maxCode := uint32(p)
 	keyBits := bits.Len32(maxCode)
+	if cb := bits.Len32(uint32(max(cells-1, 0))); keyBits+1+cb <= 32 {
+		return sortCodesInPay(score, pay, p, maxCode, keyBits, cb)
+	}
 	width := uint((keyBits + 2) / 3)
 	if keyBits <= 2*lsdDigitBits {
 		width = uint((keyBits + 1) / 2)
@@ -109,6 +114,90 @@ func sortCodes(score []float64, pay []uint32, digits int) bool {
 			last, ls = k, float64(maxCode-k)/p
 		}
 		score[i] = ls
+	}
+	return true
+}
+
+// sortCodesInPay is sortCodes when the code (codeBits bits) fits above the
+// label and the cell (cb bits) in pay's 32 bits: during the passes pay[i]
+// holds (maxCode − c)<<(cb+1) | label<<cb | cell, and the passes, over the
+// code's bits only (so rows of equal score keep their order), alternate
+// between pay and the score column, which holds the same word as the low
+// bits of a float64 (zero or a subnormal number, only moved, never
+// computed with). No other column is needed.
+func sortCodesInPay(score []float64, pay []uint32, p float64, maxCode uint32, codeBits, cb int) bool {
+	n := len(score)
+	width := uint((codeBits + 2) / 3)
+	if codeBits <= 2*lsdDigitBits {
+		width = uint((codeBits + 1) / 2)
+	}
+	mask := uint32(1)<<width - 1
+	base := uint(cb + 1) // the code's lowest bit
+	cellMask := uint32(1)<<cb - 1
+	var hist [3][1 << lsdDigitBits]int
+	h0, h1, h2 := &hist[0], &hist[1], &hist[2]
+	for i, s := range score {
+		x := s * p
+		c := uint32(x + 0.5)
+		if d := x - float64(c); d > 1e-6 || d < -1e-6 {
+			for j, k := range pay[:i] { // put back what was changed
+				pay[j] = k>>cb&1<<31 | k&cellMask
+			}
+			return false // not a decimal of this scale
+		}
+		q := pay[i]
+		k := (maxCode-c)<<base | q>>31<<cb | q&cellMask
+		pay[i] = k
+		h0[k>>base&mask]++
+		h1[k>>(base+width)&mask]++
+		h2[k>>(base+2*width)&mask]++
+	}
+	inScore := false // the rows are in pay, not in score
+	for d := range 3 {
+		if uint(d)*width >= uint(codeBits) {
+			break
+		}
+		h := hist[d][:mask+1]
+		shift := base + uint(d)*width
+		first := pay[0]
+		if inScore {
+			first = uint32(math.Float64bits(score[0]))
+		}
+		if h[first>>shift&mask] == n {
+			continue // every code has this digit
+		}
+		sum := 0
+		for b, c := range h {
+			h[b] = sum
+			sum += c
+		}
+		if !inScore {
+			for _, k := range pay {
+				b := k >> shift & mask
+				score[h[b]] = math.Float64frombits(uint64(k))
+				h[b]++
+			}
+		} else {
+			for _, f := range score {
+				k := uint32(math.Float64bits(f))
+				b := k >> shift & mask
+				pay[h[b]] = k
+				h[b]++
+			}
+		}
+		inScore = !inScore
+	}
+	last, ls := ^uint32(0), 0.0
+	for i := range score {
+		k := pay[i]
+		if inScore {
+			k = uint32(math.Float64bits(score[i]))
+		}
+		if c := k >> base; c != last {
+			last, ls = c, float64(maxCode-c)/p
+		}
+		score[i] = ls
+		pay[i] = k>>cb&1<<31 | k&cellMask
 	}
 	return true
 }

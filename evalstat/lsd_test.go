@@ -2,6 +2,7 @@ package evalstat_test
 
 import (
 	"cmp"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -32,31 +33,35 @@ func TestSortCodes(t *testing.T) {
 		{"ZerosAndOnes", 5000, 4, func(int) float64 { return []float64{0, 1, 0.5}[rng.IntN(3)] }},
 		{"AllEqual", 3000, 3, func(int) float64 { return 0.125 }},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			score := make([]float64, tc.n)
-			pay := make([]uint32, tc.n)
-			for i := range score {
-				score[i], pay[i] = tc.score(tc.digits), rng.Uint32()
-			}
-			idx := make([]int, tc.n)
-			for i := range idx {
-				idx[i] = i
-			}
-			slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(score[b], score[a]) })
-			wantS, wantP := make([]float64, tc.n), make([]uint32, tc.n)
-			for i, j := range idx {
-				wantS[i], wantP[i] = score[j], pay[j]
-			}
-			if !evalstat.SortCodes(score, pay, tc.digits) {
-				t.Fatal("sortCodes refused decimal scores")
-			}
-			for i := range score {
-				if math.Float64bits(score[i]) != math.Float64bits(wantS[i]) || pay[i] != wantP[i] {
-					t.Fatalf("row %d: (%v, %d), want (%v, %d)", i, score[i], pay[i], wantS[i], wantP[i])
+	// 64 cells: the codes fit in pay's spare bits (sortCodesInPay); 2^31
+	// cells: they do not (a column of codes, every bit of pay carried).
+	for _, cells := range []int{64, 1 << 31} {
+		for _, tc := range tests {
+			t.Run(fmt.Sprintf("%s/%dCells", tc.name, cells), func(t *testing.T) {
+				score := make([]float64, tc.n)
+				pay := make([]uint32, tc.n)
+				for i := range score {
+					score[i], pay[i] = tc.score(tc.digits), uint32(rng.IntN(2))<<31|uint32(rng.IntN(cells))
 				}
-			}
-		})
+				idx := make([]int, tc.n)
+				for i := range idx {
+					idx[i] = i
+				}
+				slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(score[b], score[a]) })
+				wantS, wantP := make([]float64, tc.n), make([]uint32, tc.n)
+				for i, j := range idx {
+					wantS[i], wantP[i] = score[j], pay[j]
+				}
+				if !evalstat.SortCodes(score, pay, tc.digits, cells) {
+					t.Fatal("sortCodes refused decimal scores")
+				}
+				for i := range score {
+					if math.Float64bits(score[i]) != math.Float64bits(wantS[i]) || pay[i] != wantP[i] {
+						t.Fatalf("row %d: (%v, %#x), want (%v, %#x)", i, score[i], pay[i], wantS[i], wantP[i])
+					}
+				}
+			})
+		}
 	}
 }
 
@@ -73,17 +78,19 @@ func TestSortCodesRefuses(t *testing.T) {
 		{"ScaleTooLarge", []float64{0.5, 0.25}, 10},
 		{"UnknownScale", []float64{0.5, 0.25}, -2},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			score := slices.Clone(tc.score)
-			pay := []uint32{1, 2, 3}[:len(score)]
-			if evalstat.SortCodes(score, pay, tc.digits) {
-				t.Fatal("sortCodes accepted the scores")
-			}
-			if !slices.Equal(score, tc.score) || !slices.Equal(pay, []uint32{1, 2, 3}[:len(score)]) {
-				t.Fatalf("rows changed: %v %v", score, pay)
-			}
-		})
+	for _, cells := range []int{4, 1 << 31} {
+		for _, tc := range tests {
+			t.Run(fmt.Sprintf("%s/%dCells", tc.name, cells), func(t *testing.T) {
+				score := slices.Clone(tc.score)
+				pay := []uint32{1, 2, 1<<31 | 3}[:len(score)]
+				if evalstat.SortCodes(score, pay, tc.digits, cells) {
+					t.Fatal("sortCodes accepted the scores")
+				}
+				if !slices.Equal(score, tc.score) || !slices.Equal(pay, []uint32{1, 2, 1<<31 | 3}[:len(score)]) {
+					t.Fatalf("rows changed: %v %v", score, pay)
+				}
+			})
+		}
 	}
 }
 

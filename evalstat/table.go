@@ -248,7 +248,7 @@ func (t *Table) sort() {
 	if t.sorted {
 		return
 	}
-	if t.cluster != nil || !sortCodes(t.score, t.pay, t.digits) {
+	if t.cluster != nil || !sortCodes(t.score, t.pay, t.digits, len(t.Cells)) {
 		sortDesc(t.score, t.pay, t.cluster)
 	}
 	t.sorted = true
