@@ -128,12 +128,18 @@ func sortCodes(score []float64, pay []uint32, digits, cells int) bool {
 func sortCodesInPay(score []float64, pay []uint32, p float64, maxCode uint32, codeBits, cb int) bool {
 	n := len(score)
 	width := uint((codeBits + 2) / 3)
-	if codeBits <= 2*lsdDigitBits {
+	three := codeBits > 2*lsdDigitBits
+	if !three {
 		width = uint((codeBits + 1) / 2)
 	}
 	mask := uint32(1)<<width - 1
-	base := uint(cb + 1) // the code's lowest bit
-	cellMask := uint32(1)<<cb - 1
+	// Shift amounts below 32 (written s&31, so that the compiler emits a
+	// plain shift): base+width and base+2·width are at most base+codeBits
+	// ≤ 31 whenever their digit is used.
+	ucb := uint(cb) & 31
+	base := uint(cb+1) & 31 // the code's lowest bit
+	s1, s2 := (base+width)&31, (base+2*width)&31
+	cellMask := uint32(1)<<ucb - 1
 	var hist [3][1 << lsdDigitBits]int
 	h0, h1, h2 := &hist[0], &hist[1], &hist[2]
 	for i, s := range score {
@@ -141,16 +147,18 @@ func sortCodesInPay(score []float64, pay []uint32, p float64, maxCode uint32, co
 		c := uint32(x + 0.5)
 		if d := x - float64(c); d > 1e-6 || d < -1e-6 {
 			for j, k := range pay[:i] { // put back what was changed
-				pay[j] = k>>cb&1<<31 | k&cellMask
+				pay[j] = k>>ucb&1<<31 | k&cellMask
 			}
 			return false // not a decimal of this scale
 		}
 		q := pay[i]
-		k := (maxCode-c)<<base | q>>31<<cb | q&cellMask
+		k := (maxCode-c)<<base | q>>31<<ucb | q&cellMask
 		pay[i] = k
 		h0[k>>base&mask]++
-		h1[k>>(base+width)&mask]++
-		h2[k>>(base+2*width)&mask]++
+		h1[k>>s1&mask]++
+		if three {
+			h2[k>>s2&mask]++
+		}
 	}
 	inScore := false // the rows are in pay, not in score
 	for d := range 3 {
@@ -158,7 +166,7 @@ func sortCodesInPay(score []float64, pay []uint32, p float64, maxCode uint32, co
 			break
 		}
 		h := hist[d][:mask+1]
-		shift := base + uint(d)*width
+		shift := (base + uint(d)*width) & 31
 		first := pay[0]
 		if inScore {
 			first = uint32(math.Float64bits(score[0]))
@@ -197,7 +205,7 @@ func sortCodesInPay(score []float64, pay []uint32, p float64, maxCode uint32, co
 			last, ls = c, float64(maxCode-c)/p
 		}
 		score[i] = ls
-		pay[i] = k>>cb&1<<31 | k&cellMask
+		pay[i] = k>>ucb&1<<31 | k&cellMask
 	}
 	return true
 }

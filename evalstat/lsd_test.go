@@ -33,9 +33,11 @@ func TestSortCodes(t *testing.T) {
 		{"ZerosAndOnes", 5000, 4, func(int) float64 { return []float64{0, 1, 0.5}[rng.IntN(3)] }},
 		{"AllEqual", 3000, 3, func(int) float64 { return 0.125 }},
 	}
-	// 64 cells: the codes fit in pay's spare bits (sortCodesInPay); 2^31
-	// cells: they do not (a column of codes, every bit of pay carried).
-	for _, cells := range []int{64, 1 << 31} {
+	// 4 and 64 cells: the codes fit in pay's spare bits (sortCodesInPay;
+	// with 4 cells, eight digits take three passes), except nine digits
+	// (and eight with 64 cells); 2^31 cells: they never do (a column of
+	// codes, every bit of pay carried).
+	for _, cells := range []int{4, 64, 1 << 31} {
 		for _, tc := range tests {
 			t.Run(fmt.Sprintf("%s/%dCells", tc.name, cells), func(t *testing.T) {
 				score := make([]float64, tc.n)
