@@ -41,8 +41,9 @@ type Table struct {
 	nclust  int
 	sorted  bool
 	// digits is the most digits after the point among the scores when the
-	// CSV fast path read every one as a plain decimal: the scale sortCodes
-	// tries (it checks every score). -1: no rows yet; -2: not known.
+	// CSV readers read every one as a plain decimal (so that each score is
+	// the correctly rounded value of one): the scale of sortCodes' codes.
+	// -1: no rows yet; -2: not known (Table.Add, other spellings).
 	digits int
 
 	levelIdx []map[string]uint32
