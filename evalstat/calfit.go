@@ -97,7 +97,11 @@ func (sw *sweep) fitCalibration(w []uint8, acc []groupAcc, workers int) []calFit
 	workers = max(1, min(workers, nChunks))
 	// With many rows, the sums come from binned moments (calmoments.go).
 	var bins []calBins
-	if len(sw.score) >= calMomentMinRows {
+	switch {
+	case len(sw.score) < calMomentMinRows:
+	case w == nil && sw.bins != nil:
+		bins = sw.bins // from run's additive pass
+	default:
 		bins = sw.calMomentsPass(w, G, workers)
 	}
 	for iter := 0; active > 0 && iter < calMaxIter; iter++ {

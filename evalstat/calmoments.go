@@ -110,48 +110,11 @@ func (sw *sweep) calMomentsPass(w []uint8, G, workers int) []calBins {
 	return bins
 }
 
-// calMomentsRange bins rows lo … hi-1. Rows are summed into their cell's
-// moments first; when the rows move on to the next bin (they come in
-// descending order of lp, so every bin is met once), each cell touched in
-// the finished bin adds its moments to the groups it belongs to. A row thus
-// costs one set of moments, not one per group, and rows tied on the score
+// calMomentsRange bins rows lo … hi-1 (momentAcc): rows tied on the score
 // share their logit and powers.
 func (sw *sweep) calMomentsRange(w []uint8, G, lo, hi int) []calBins {
-	bins := make([]calBins, G)
-	for g := range bins {
-		bins[g].last = math.MinInt
-	}
-	dims := sw.dims
-	nc := len(sw.cellGroups) / dims
-	const stride = calMoments + 1
-	cm := make([]cellMoments, nc)
-	list := make([]int32, 0, nc)
-	curBin, curC := math.MinInt, 0.0
-	flush := func() {
-		for _, cell := range list {
-			mom := &cm[cell].mom
-			for _, g := range sw.cellGroups[int(cell)*dims:][:dims] {
-				b := &bins[g]
-				if b.last != curBin {
-					if b.last == math.MinInt {
-						b.first = curBin
-					}
-					b.last = curBin
-					b.entries = append(b.entries, curC)
-					b.entries = append(b.entries, make([]float64, calMoments)...)
-				}
-				e := b.entries[len(b.entries)-stride+1:]
-				for m := range mom {
-					e[m] += mom[m]
-				}
-			}
-			*mom = [calMoments]float64{}
-			cm[cell].touched = false
-		}
-		list = list[:0]
-	}
-	var dpow [calMoments]float64
-	prev, lp := math.NaN(), 0.0
+	m := sw.newMomentAcc(G)
+	prev := math.NaN()
 	for i := lo; i < hi; i++ {
 		sc := sw.score[i]
 		wt := 1.0
@@ -164,41 +127,112 @@ func (sw *sweep) calMomentsRange(w []uint8, G, lo, hi int) []calBins {
 		if sc != prev {
 			prev = sc
 			sc = min(max(sc, logLossEps), 1-logLossEps)
-			lp = math.Log(sc / (1 - sc))
-			bin := int(math.Floor(lp / calBinWidth))
-			if bin != curBin {
-				flush()
-				curBin, curC = bin, (float64(bin)+0.5)*calBinWidth
-			}
-			dpow = powers(lp - curC)
+			m.logit(math.Log(sc / (1 - sc)))
 		}
 		p := sw.pay[i]
-		cell := int(p &^ labelBit)
-		c := &cm[cell]
-		if !c.touched {
-			c.touched = true
-			list = append(list, int32(cell))
-		}
-		mom := &c.mom
+		c := m.cell(int(p &^ labelBit))
 		if wt == 1 {
-			addMoments(mom, &dpow)
+			addMoments(&c.mom, &m.dpow)
 		} else {
-			for m := range mom {
-				mom[m] += wt * dpow[m]
+			for k := range c.mom {
+				c.mom[k] += wt * m.dpow[k]
 			}
 		}
 		wy := wt * float64(p>>31)
 		c.y += wy
-		c.ylp += wy * lp
+		c.ylp += wy * m.lp
 	}
-	flush()
-	for cell := range nc {
-		for _, g := range sw.cellGroups[cell*dims:][:dims] {
-			bins[g].sumY += cm[cell].y
-			bins[g].sumYLP += cm[cell].ylp
+	return m.finish()
+}
+
+// momentAcc bins rows, met in descending order of lp, into their groups'
+// moments. Rows are summed into their cell's moments first; when the rows
+// move on to the next bin (every bin is met once), each cell touched in the
+// finished bin adds its moments to the groups it belongs to. A row thus
+// costs one set of moments, not one per group. For each row: logit when
+// its score differs from the previous row's, then cell, then the row's
+// moments added to the cell's (addMoments(&c.mom, &m.dpow)) with c.y and
+// c.ylp.
+type momentAcc struct {
+	sw     *sweep
+	bins   []calBins
+	cm     []cellMoments
+	list   []int32 // cells touched in the current bin
+	curBin int
+	curC   float64
+	lp     float64
+	dpow   [calMoments]float64
+}
+
+func (sw *sweep) newMomentAcc(G int) *momentAcc {
+	bins := make([]calBins, G)
+	for g := range bins {
+		bins[g].last = math.MinInt
+	}
+	nc := len(sw.cellGroups) / sw.dims
+	return &momentAcc{sw: sw, bins: bins, cm: make([]cellMoments, nc), list: make([]int32, 0, nc), curBin: math.MinInt}
+}
+
+// logit starts the rows of logit lp (no larger than the previous rows').
+func (m *momentAcc) logit(lp float64) {
+	m.lp = lp
+	bin := int(math.Floor(lp / calBinWidth))
+	if bin != m.curBin {
+		m.flush()
+		m.curBin, m.curC = bin, (float64(bin)+0.5)*calBinWidth
+	}
+	m.dpow = powers(lp - m.curC)
+}
+
+// cell returns the moments of cell in the current bin.
+func (m *momentAcc) cell(cell int) *cellMoments {
+	c := &m.cm[cell]
+	if !c.touched {
+		c.touched = true
+		m.list = append(m.list, int32(cell))
+	}
+	return c
+}
+
+// flush adds the touched cells' moments of the current bin to their groups.
+func (m *momentAcc) flush() {
+	const stride = calMoments + 1
+	dims := m.sw.dims
+	for _, cell := range m.list {
+		mom := &m.cm[cell].mom
+		for _, g := range m.sw.cellGroups[int(cell)*dims:][:dims] {
+			b := &m.bins[g]
+			if b.last != m.curBin {
+				if b.last == math.MinInt {
+					b.first = m.curBin
+				}
+				b.last = m.curBin
+				b.entries = append(b.entries, m.curC)
+				b.entries = append(b.entries, make([]float64, calMoments)...)
+			}
+			e := b.entries[len(b.entries)-stride+1:]
+			for k := range mom {
+				e[k] += mom[k]
+			}
+		}
+		*mom = [calMoments]float64{}
+		m.cm[cell].touched = false
+	}
+	m.list = m.list[:0]
+}
+
+// finish flushes the last bin and adds every cell's Σw·y and Σw·y·lp to
+// its groups.
+func (m *momentAcc) finish() []calBins {
+	m.flush()
+	dims := m.sw.dims
+	for cell := range m.cm {
+		for _, g := range m.sw.cellGroups[cell*dims:][:dims] {
+			m.bins[g].sumY += m.cm[cell].y
+			m.bins[g].sumYLP += m.cm[cell].ylp
 		}
 	}
-	return bins
+	return m.bins
 }
 
 // cellMoments are one cell's moments in the current bin, and its Σw·y and

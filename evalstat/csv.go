@@ -210,6 +210,7 @@ func parseRows(cr *csvReader, cols columns, spec CSVSpec, t *Table) error {
 		if err := t.add(label, score, cl); err != nil {
 			return &CSVError{Row: row, Line: cr.start, Err: err}
 		}
+		t.noteDigits(decimalDigits(rec[cols.score]))
 	}
 }
 
@@ -359,6 +360,23 @@ func (cr *csvReader) quoted(line []byte) ([][]byte, error) {
 		prev = e
 	}
 	return cr.fields, nil
+}
+
+// decimalDigits returns the number of digits after the point of a score
+// written as plain decimal digits (with spaces around, as parseFloat
+// allows), or -2 when it is written otherwise (Table.digits).
+func decimalDigits(b []byte) int {
+	b = bytes.TrimSpace(b)
+	dot := bytes.IndexByte(b, '.')
+	for i, c := range b {
+		if (c < '0' || c > '9') && i != dot {
+			return -2
+		}
+	}
+	if dot < 0 {
+		return 0
+	}
+	return len(b) - dot - 1
 }
 
 // pow10 holds the exactly representable powers of ten.

@@ -35,6 +35,9 @@ func belowComma(x uint64) uint64 {
 	return (x - 0x2d*swarOnes) &^ x & (0x80 * swarOnes)
 }
 
+// lenMask[n] keeps the low n bytes of a word.
+var lenMask = [9]uint64{0, 1<<8 - 1, 1<<16 - 1, 1<<24 - 1, 1<<32 - 1, 1<<40 - 1, 1<<48 - 1, 1<<56 - 1, ^uint64(0)}
+
 // levelCacheBits sizes the direct-mapped cache of short values per
 // attribute (a collision only costs a dictionary lookup).
 const levelCacheBits = 6
@@ -67,6 +70,7 @@ type fastParser struct {
 	cols   columns
 	spec   CSVSpec
 	slot   []int8 // field index → what it is (slot*), or -1 to skip
+	digits int    // the most digits after the point of a score (Table.digits)
 	start  [2 + MaxAttributes + 1]int
 	end    [2 + MaxAttributes + 1]int
 	levels [MaxAttributes][1 << levelCacheBits]levelKey
@@ -81,7 +85,7 @@ const (
 )
 
 func newFastParser(cols columns, spec CSVSpec) *fastParser {
-	fp := &fastParser{cols: cols, spec: spec, slot: make([]int8, cols.n+1)}
+	fp := &fastParser{cols: cols, spec: spec, slot: make([]int8, cols.n+1), digits: -1}
 	for i := range fp.slot {
 		fp.slot[i] = -1
 	}
@@ -103,6 +107,7 @@ func (fp *fastParser) parseChunk(data []byte, t *Table) (int, error) {
 	if generalOnly {
 		return fp.fallback(data, 0, 0, 0, t)
 	}
+	defer func() { t.noteDigits(fp.digits) }()
 	rows, lines := 0, 0
 	pos := 0 // start of the current line
 	nf := 0  // fields completed in the current line
@@ -169,7 +174,7 @@ func (fp *fastParser) record(data []byte, t *Table) bool {
 	default:
 		return false
 	}
-	score, ok := fp.score(data)
+	score, digits, ok := fp.score(data)
 	if !ok {
 		return false
 	}
@@ -187,14 +192,16 @@ func (fp *fastParser) record(data []byte, t *Table) bool {
 		cl = t.clusterCode(v)
 	}
 	t.addRow(label, score, cell, cl)
+	fp.digits = max(fp.digits, digits)
 	return true
 }
 
 // score parses the score field: a fraction written 0.d… or 1.0… with one
 // to eight digits after the point is converted eight digits at a time
 // (swarDigits); anything else goes to parseDecimal. Both give the same
-// float64, the digits as an integer divided by a power of ten.
-func (fp *fastParser) score(data []byte) (float64, bool) {
+// float64, the digits as an integer divided by a power of ten; score also
+// returns the number of digits after the point.
+func (fp *fastParser) score(data []byte) (float64, int, bool) {
 	st, en := fp.start[slotScore], fp.end[slotScore]
 	f := en - st - 2 // digits after the point
 	if f < 1 || f > 8 || en+8 > len(data) || data[st+1] != '.' || (data[st] != '0' && data[st] != '1') {
@@ -207,11 +214,11 @@ func (fp *fastParser) score(data []byte) (float64, bool) {
 	mant := frac
 	if data[st] == '1' {
 		if frac != 0 {
-			return 0, false // above 1: the general reader reports it
+			return 0, 0, false // above 1: the general reader reports it
 		}
 		mant = uint64(pow10[f])
 	}
-	return float64(mant) / pow10[f], true
+	return float64(mant) / pow10[f], f, true
 }
 
 // swarDigits converts the first f (1 … 8) bytes of w, which hold ASCII
@@ -240,17 +247,17 @@ func (fp *fastParser) cell(data []byte, t *Table) (uint32, bool) {
 	var key cellKey
 	h := uint64(0)
 	short := true
-	for k := range fp.cols.groups {
+	for k := range min(len(fp.cols.groups), MaxAttributes) {
 		st, en := fp.start[slotGroup+k], fp.end[slotGroup+k]
 		n := en - st
-		if n == 0 {
-			return 0, false
-		}
-		if n > 8 || st+8 > len(data) {
+		if uint(n-1) >= 8 || st+8 > len(data) {
+			if n == 0 {
+				return 0, false
+			}
 			short = false
 			break
 		}
-		w := binary.LittleEndian.Uint64(data[st:]) & (^uint64(0) >> (64 - 8*n))
+		w := binary.LittleEndian.Uint64(data[st:st+8]) & lenMask[n]
 		key.words[k] = w
 		key.lens |= uint32(n) << (8 * k)
 		h = (h ^ w ^ uint64(n)<<56) * 0x9E3779B97F4A7C15
@@ -329,10 +336,11 @@ func (fp *fastParser) fallback(data []byte, pos, rows, lines int, t *Table) (int
 // one point (such as 0.25, 1, .5), at most 15 significant digits: an
 // integer mantissa divided by an exact power of ten, which is correctly
 // rounded. It returns false for anything else, and for a value outside
-// [0, 1]. It agrees with parseFloat wherever it returns true.
-func parseDecimal(b []byte) (float64, bool) {
+// [0, 1]. It agrees with parseFloat wherever it returns true. It also
+// returns the number of digits after the point.
+func parseDecimal(b []byte) (float64, int, bool) {
 	if len(b) == 0 || len(b) > 24 {
-		return 0, false
+		return 0, 0, false
 	}
 	var mant uint64
 	digits, frac := 0, 0
@@ -350,15 +358,15 @@ func parseDecimal(b []byte) (float64, bool) {
 		case c == '.' && !dot:
 			dot = true
 		default:
-			return 0, false
+			return 0, 0, false
 		}
 	}
 	if digits > 15 || frac > 22 || (dot && len(b) == 1) {
-		return 0, false
+		return 0, 0, false
 	}
 	x := float64(mant) / pow10[frac]
 	if x > 1 || math.IsNaN(x) {
-		return 0, false
+		return 0, 0, false
 	}
-	return x, true
+	return x, frac, true
 }

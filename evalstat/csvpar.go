@@ -224,6 +224,7 @@ func (t *Table) merge(u *Table) error {
 		cells[uc] = cell
 	}
 	t.score = append(t.score, u.score...)
+	t.noteDigits(u.digits)
 	for _, p := range u.pay {
 		t.pay = append(t.pay, p&labelBit|cells[p&^labelBit])
 	}

@@ -33,3 +33,9 @@ func SetGeneralOnly(off bool) (restore func()) {
 	generalOnly = off
 	return func() { generalOnly = old }
 }
+
+// SortCodes exposes the radix sort of decimal scores.
+var SortCodes = sortCodes
+
+// Digits exposes Table.digits, the scale the sort tries for the scores.
+func (t *Table) Digits() int { return t.digits }

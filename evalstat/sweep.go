@@ -44,6 +44,10 @@ type sweep struct {
 	dims       int
 	threshold  float64
 	workers    int // goroutines for the sweep (0 or 1: one)
+	// bins are the calibration fits' binned moments of every row (weight
+	// 1), computed by run's additive pass when there are at least
+	// calMomentMinRows rows; nil otherwise.
+	bins []calBins
 }
 
 const labelBit = 1 << 31
@@ -142,7 +146,11 @@ func (sw *sweep) run(acc []groupAcc, rocPoints int, grid []float64) {
 	for _, ds := range parts[1:] {
 		wg.Go(func() { sw.rankDims(ds, segN, ranks) })
 	}
-	sw.additive(cells, dc, grid, order)
+	if len(sw.score) >= calMomentMinRows {
+		sw.bins = sw.additiveMoments(cells, dc, grid, order, G)
+	} else {
+		sw.additive(cells, dc, grid, order)
+	}
 	sw.rankDims(parts[0], segN, ranks)
 	wg.Wait()
 	// A group's decision-curve counts are the sums of its cells' (exact:
@@ -246,6 +254,74 @@ func (sw *sweep) additive(cells []cellSums, dc []float64, grid []float64, order 
 		c.binY[bin] += yf
 	}
 	record(math.Inf(-1))
+}
+
+// additiveMoments is additive that also bins every row into its groups'
+// calibration moments (calMomentsRange over all rows in one range). The
+// two logarithms of a score serve both: the log loss (rowLoss's values,
+// bit for bit) and the logit lp = log(s) − log(1−s) of the clipped score,
+// which may differ from calMomentsRange's log(s/(1−s)) in the last bit
+// (docs/eval-schema.md, numerical changes).
+func (sw *sweep) additiveMoments(cells []cellSums, dc []float64, grid []float64, order []int, G int) []calBins {
+	m := sw.newMomentAcc(G)
+	lossScore, losses := math.NaN(), [2]float64{}
+	pay := sw.pay[:len(sw.score)]
+	gi := 0
+	nextTh := math.Inf(-1)
+	if len(order) > 0 {
+		nextTh = grid[order[0]]
+	}
+	record := func(s float64) {
+		for gi < len(order) && grid[order[gi]] > s {
+			k := order[gi]
+			for c := range cells {
+				dc[2*(c*len(grid)+k)] = cells[c].pos
+				dc[2*(c*len(grid)+k)+1] = cells[c].n - cells[c].pos
+			}
+			gi++
+		}
+		nextTh = math.Inf(-1)
+		if gi < len(order) {
+			nextTh = grid[order[gi]]
+		}
+	}
+	for i, s := range sw.score {
+		if s < nextTh {
+			record(s)
+		}
+		p := pay[i]
+		y := int64(p >> 31)
+		if s != lossScore {
+			lossScore = s
+			sc := min(max(s, logLossEps), 1-logLossEps)
+			ls, l1s := math.Log(sc), math.Log(1-sc)
+			losses = [2]float64{-l1s, -ls}
+			m.logit(ls - l1s)
+		}
+		yf := float64(y)
+		bin := min(int(s*numBins), numBins-1)
+		d := s - yf
+		cell := int(p &^ labelBit)
+		c := &cells[cell]
+		c.n++
+		c.pos += yf
+		if s >= sw.threshold {
+			c.tpT += yf
+			c.fpT += 1 - yf
+		}
+		c.sumS += s
+		c.sumSq += d * d
+		c.sumLoss += losses[y&1]
+		c.binN[bin]++
+		c.binS[bin] += s
+		c.binY[bin] += yf
+		cm := m.cell(cell)
+		addMoments(&cm.mom, &m.dpow)
+		cm.y += yf
+		cm.ylp += yf * m.lp
+	}
+	record(math.Inf(-1))
+	return m.finish()
 }
 
 // sweepSegment is the number of rows rankDims takes at a time: their

@@ -40,6 +40,11 @@ type Table struct {
 	cluster []uint32 // nil without clusters
 	nclust  int
 	sorted  bool
+	// digits is the most digits after the point among the scores when the
+	// CSV readers read every one as a plain decimal (so that each score is
+	// the correctly rounded value of one): the scale of sortCodes' codes.
+	// -1: no rows yet; -2: not known (Table.Add, other spellings).
+	digits int
 
 	levelIdx []map[string]uint32
 	cellIdx  map[uint64]uint32
@@ -69,7 +74,7 @@ func NewTable(attrs []string, clusters bool) (*Table, error) {
 	if len(attrs) > MaxAttributes {
 		return nil, fmt.Errorf("evalstat: %d group attributes, at most %d", len(attrs), MaxAttributes)
 	}
-	t := &Table{cellIdx: make(map[uint64]uint32), codes: make([]uint32, len(attrs))}
+	t := &Table{cellIdx: make(map[uint64]uint32), codes: make([]uint32, len(attrs)), digits: -1}
 	for _, a := range attrs {
 		t.Attrs = append(t.Attrs, Attribute{Name: a})
 		t.levelIdx = append(t.levelIdx, make(map[string]uint32))
@@ -107,6 +112,7 @@ func (t *Table) Add(label bool, score float64, groups []string, cluster string) 
 	if t.cluster != nil {
 		cl = t.clusterCode([]byte(cluster))
 	}
+	t.digits = -2 // a float64, not known to be a short decimal
 	return t.add(label, score, cl)
 }
 
@@ -165,6 +171,7 @@ func (t *Table) reset() {
 		t.nclust = 0
 	}
 	t.sorted = false
+	t.digits = -1
 }
 
 // grow makes room for n more rows.
@@ -235,13 +242,29 @@ func (t *Table) cellOf() (uint32, error) {
 	return cell, nil
 }
 
-// sort orders the rows by descending score, once.
+// sort orders the rows by descending score, once: by sortCodes when the
+// scores are short decimals and there are no clusters (rows of equal score
+// stay in input order), else by sortDesc.
 func (t *Table) sort() {
 	if t.sorted {
 		return
 	}
-	sortDesc(t.score, t.pay, t.cluster)
+	if t.cluster != nil || !sortCodes(t.score, t.pay, t.digits, len(t.Cells)) {
+		sortDesc(t.score, t.pay, t.cluster)
+	}
 	t.sorted = true
+}
+
+// noteDigits records that rows were read with scores of at most d digits
+// after the point (d = -2: some were not plain decimals; -1: no rows).
+func (t *Table) noteDigits(d int) {
+	switch {
+	case d == -1:
+	case t.digits == -2 || d == -2:
+		t.digits = -2
+	default:
+		t.digits = max(t.digits, d)
+	}
 }
 
 // WriteCSV writes the table's rows (in their current order) as CSV with the

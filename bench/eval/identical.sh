@@ -6,7 +6,9 @@
 # attribute, no attribute, one worker, the real flchain table, and
 # bootstraps (every metric, AUROC alone, clustered by patient, with the
 # calibration refitted from weighted binned moments). Any
-# difference is printed and makes the script fail.
+# difference is printed and makes the script fail. With DIFF=1, each
+# differing pair of reports is also compared value by value
+# (bench/eval/jsondiff.py: which values differ, by how much).
 #
 #   bench/eval/identical.sh WORKDIR BIN_A BIN_B
 #   (WORKDIR holds rows100000.csv and rows1000000.csv from run.sh or gen)
@@ -42,6 +44,9 @@ for c in "${cases[@]}"; do
 		echo "identical: $file $args"
 	else
 		echo "DIFFERENT: $file $args"
+		if [ -n "${DIFF:-}" ]; then
+			/usr/bin/python3 "$root/bench/eval/jsondiff.py" "$work/same-a.json" "$work/same-b.json" | grep -v '^BEYOND' | sed 's/^/    /' || true
+		fi
 		fail=1
 	fi
 done
