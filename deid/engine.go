@@ -1,6 +1,7 @@
 package deid
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -101,8 +102,12 @@ type Engine struct {
 	// pixel data digests (FileResult.InputPixelSHA256, OutputPixelSHA256):
 	// one more SHA-256 pass over the pixel data, so off unless asked for.
 	PixelDigests bool
-	implUID      string
-	counts       *countMaps
+	// NoCounts leaves the action counts out (Outcome.Counts and
+	// FileResult.Counts stay nil): for runs that keep no processing
+	// record, where nobody reads them.
+	NoCounts bool
+	implUID  string
+	counts   *countMaps
 }
 
 // NewEngine returns an engine for cfg and keys.
@@ -196,6 +201,7 @@ type Outcome struct {
 	// them, never modify them.
 	Counts map[string]map[string]int
 	// Group holds coarse demographics for bias monitoring (QC-PRO-2).
+	// The map is shared with other outcomes: read it, never modify it.
 	Group map[string]string
 	// PixelRects are the regions to blank under Clean Pixel Data (nil
 	// when pixels pass through unchanged).
@@ -207,13 +213,16 @@ type instance struct {
 	e        *Engine
 	opts     Options
 	scan     *InstanceScanner
+	pk       PatientKey
 	shift    int
+	shiftSet bool // shift is computed (on the first date moved)
 	pseudoID string
 	tctx     typeContext
 	cs       charset
 	out      *Outcome
 	modified bool // a date was shifted
 	counts   map[uint32]*[numActions]int
+	creators []privateBlock // private blocks of the levels being walked
 }
 
 type textMode uint8
@@ -228,16 +237,21 @@ const (
 // place and decides whether the instance may be written. Pixel data is
 // not touched here; see Outcome.PixelRects.
 func (e *Engine) Apply(meta, ds *Dataset) (*Outcome, error) {
-	out := &Outcome{Counts: make(map[string]map[string]int, 64)}
-	in := &instance{e: e, opts: e.cfg.Options, out: out, counts: make(map[uint32]*[numActions]int, 64)}
+	out := &Outcome{}
+	in := &instance{e: e, opts: e.cfg.Options, out: out}
+	if !e.NoCounts {
+		out.Counts = make(map[string]map[string]int, 64)
+		in.counts = make(map[uint32]*[numActions]int, 64)
+	}
 	in.cs = newCharset(ds.String(tagSpecificCharacterSet))
 
 	ids := gatherIdentifiers(ds)
 	pk := PatientKey{ID: ds.String(tagPatientID), Issuer: ds.String(tagIssuerOfPatientID),
 		Name: ds.String(tagPatientName), BirthDate: ds.String(tagPatientBirthDate), StudyUID: ds.String(tagStudyInstanceUID)}
-	in.scan = e.cfg.scanner.ForInstance(ids)
-	lo, hi := e.cfg.shiftRange()
-	in.shift = e.keys.DateShift(pk, lo, hi)
+	in.scan = instanceScanners.Get().(*InstanceScanner)
+	in.scan.prepare(e.cfg.scanner, ids)
+	defer instanceScanners.Put(in.scan)
+	in.pk = pk
 	in.pseudoID = e.keys.PatientID(e.cfg.patientIDPrefix(), pk)
 	in.tctx = typeContext{sopClass: ds.String(tagSOPClassUID), enhanced: ds.Find(tagSharedFunctionalGrps) != nil}
 	out.Group = demographics(ds)
@@ -280,6 +294,9 @@ func safeName(uid string) string {
 }
 
 func (in *instance) count(tag uint32, a Action) {
+	if in.counts == nil {
+		return // not counting (Engine.NoCounts)
+	}
 	// Private, overlay and curve tags are counted under their group rule.
 	switch g := tag >> 16; {
 	case g&1 == 1:
@@ -368,14 +385,20 @@ func gatherIdentifiers(ds *Dataset) Identifiers {
 }
 
 // demographics returns sex and a ten-year age band (90+ for the oldest),
-// from Patient's Age or, failing that, birth and study dates.
+// from Patient's Age or, failing that, birth and study dates. The map is
+// one of a few shared by every instance with the same values: read only.
 func demographics(ds *Dataset) map[string]string {
-	g := map[string]string{}
-	switch s := strings.ToUpper(ds.String(tagPatientSex)); s {
-	case "M", "F", "O":
-		g["sex"] = s
-	default:
-		g["sex"] = "unknown"
+	sex := 3 // unknown
+	if e := ds.Find(tagPatientSex); e != nil {
+		switch v := bytes.TrimRight(bytes.TrimLeft(e.Value, " "), " \x00"); {
+		case len(v) != 1:
+		case v[0] == 'M' || v[0] == 'm':
+			sex = 0
+		case v[0] == 'F' || v[0] == 'f':
+			sex = 1
+		case v[0] == 'O' || v[0] == 'o':
+			sex = 2
+		}
 	}
 	years := -1
 	if a := ds.String(tagPatientAge); len(a) == 4 {
@@ -405,44 +428,70 @@ func demographics(ds *Dataset) map[string]string {
 			}
 		}
 	}
+	band := 0 // unknown
 	switch {
 	case years < 0:
-		g["ageBand"] = "unknown"
 	case years >= 90:
-		g["ageBand"] = "90+"
+		band = 10
 	default:
-		g["ageBand"] = fmt.Sprintf("%d-%d", years/10*10, years/10*10+9)
+		band = 1 + years/10
+	}
+	return groupMaps[sex][band]
+}
+
+// groupMaps holds the group of every sex (M, F, O, unknown) and age band
+// (unknown, 0-9, …, 80-89, 90+), shared read only by the outcomes.
+var groupMaps = func() (g [4][11]map[string]string) {
+	sexes := [4]string{"M", "F", "O", "unknown"}
+	for s := range g {
+		for b := range g[s] {
+			band := "unknown"
+			switch {
+			case b == 10:
+				band = "90+"
+			case b > 0:
+				band = fmt.Sprintf("%d-%d", (b-1)*10, (b-1)*10+9)
+			}
+			g[s][b] = map[string]string{"sex": sexes[s], "ageBand": band}
+		}
 	}
 	return g
-}
+}()
 
 // apply walks one dataset level.
 func (in *instance) apply(ds *Dataset, nested bool, mode textMode) {
-	// Private blocks: creator of each (group, block) at this level.
-	var creators map[uint32]string
-	keepBlock := map[uint32]bool{}
-	var out []*Element
+	// Private blocks: the creator of each (group, block) at this level,
+	// on a stack shared by all levels (a sequence's items are walked
+	// while this level's blocks are in use).
+	base := len(in.creators)
+	defer func() { in.creators = in.creators[:base] }()
 	for _, el := range ds.Elements {
 		g := el.Tag >> 16
 		elem := el.Tag & 0xFFFF
 		if g&1 == 1 && elem >= 0x10 && elem <= 0xFF {
-			if creators == nil {
-				creators = map[uint32]string{}
-			}
-			creators[g<<8|elem] = trimValue(el.Value)
+			in.creators = append(in.creators, privateBlock{key: g<<8 | elem, creator: bytes.TrimRight(bytes.TrimLeft(el.Value, " "), " \x00")})
 		}
 	}
+	blocks := in.creators[base:len(in.creators):len(in.creators)]
+	// The elements kept are moved to the front of ds.Elements (nothing
+	// reads the level while it is walked).
+	kept := ds.Elements[:0]
+	var removedOverlay [4]uint64 // bit g&0xFF: group g (60xx) lost its overlay data
+	anyOverlay := false
 	for _, el := range ds.Elements {
-		if keep := in.element(ds, el, nested, mode, creators, keepBlock); keep {
-			out = append(out, el)
+		if in.element(el, nested, mode, blocks) {
+			kept = append(kept, el)
+		} else if g := el.Tag >> 16; g&0xFF00 == 0x6000 && el.Tag&0xFFFF == 0x3000 {
+			removedOverlay[g>>6&3] |= 1 << (g & 63)
+			anyOverlay = true
 		}
 	}
 	// Private creators stay only for blocks with a kept element.
-	if creators != nil {
-		out = slices.DeleteFunc(out, func(el *Element) bool {
+	if len(blocks) > 0 {
+		kept = slices.DeleteFunc(kept, func(el *Element) bool {
 			g, elem := el.Tag>>16, el.Tag&0xFFFF
 			if g&1 == 1 && elem >= 0x10 && elem <= 0xFF {
-				if keepBlock[g<<8|elem] {
+				if b := findBlock(blocks, g<<8|elem); b != nil && b.keep {
 					return false
 				}
 				in.count(el.Tag, Remove)
@@ -452,28 +501,41 @@ func (in *instance) apply(ds *Dataset, nested bool, mode textMode) {
 		})
 	}
 	// Overlay groups whose data was removed lose all their elements.
-	removedOverlay := map[uint32]bool{}
-	for _, el := range ds.Elements {
-		if el.Tag>>16&0xFF00 == 0x6000 && el.Tag&0xFFFF == 0x3000 && !slices.Contains(out, el) {
-			removedOverlay[el.Tag>>16] = true
-		}
-	}
-	if len(removedOverlay) > 0 {
-		out = slices.DeleteFunc(out, func(el *Element) bool {
-			if removedOverlay[el.Tag>>16] {
+	if anyOverlay {
+		kept = slices.DeleteFunc(kept, func(el *Element) bool {
+			if g := el.Tag >> 16; g&0xFF00 == 0x6000 && removedOverlay[g>>6&3]&(1<<(g&63)) != 0 {
 				in.count(el.Tag, Remove)
 				return true
 			}
 			return false
 		})
 	}
-	if len(out) != len(ds.Elements) {
-		ds.Elements = out
+	clear(ds.Elements[len(kept):])
+	ds.Elements = kept
+}
+
+// privateBlock is a private block (group<<8 | block number) of the level
+// being walked, its creator (trimmed) and whether an element of it stays.
+type privateBlock struct {
+	key     uint32
+	creator []byte
+	keep    bool
+}
+
+// findBlock returns the block with key k (the last, should a malformed
+// level repeat a creator), or nil. A level has few blocks: a scan is
+// quicker than a map, and needs no allocation.
+func findBlock(blocks []privateBlock, k uint32) *privateBlock {
+	for i := len(blocks) - 1; i >= 0; i-- {
+		if blocks[i].key == k {
+			return &blocks[i]
+		}
 	}
+	return nil
 }
 
 // element applies the action for one element and reports whether it stays.
-func (in *instance) element(ds *Dataset, el *Element, nested bool, mode textMode, creators map[uint32]string, keepBlock map[uint32]bool) bool {
+func (in *instance) element(el *Element, nested bool, mode textMode, blocks []privateBlock) bool {
 	g, elem := el.Tag>>16, el.Tag&0xFFFF
 	// Group lengths are recomputed or dropped by the writer.
 	if elem == 0 && g != 0x0002 {
@@ -488,12 +550,11 @@ func (in *instance) element(ds *Dataset, el *Element, nested bool, mode textMode
 			return true // creator: decided after the block
 		}
 		if o, ok := in.e.cfg.overrides[el.Tag]; ok {
-			return in.do(ds, el, o.Action, nested, mode)
+			return in.do(el, o.Action, nested, mode)
 		}
-		block := g<<8 | elem>>8
 		if in.opts.Has(RetainSafePrivate) {
-			if c, ok := creators[block]; ok && in.e.cfg.safe.has(uint16(g), c, uint8(elem&0xFF)) {
-				keepBlock[block] = true
+			if b := findBlock(blocks, g<<8|elem>>8); b != nil && in.e.cfg.safe.has(uint16(g), string(b.creator), uint8(elem&0xFF)) {
+				b.keep = true
 				in.count(el.Tag, Keep)
 				return true
 			}
@@ -502,7 +563,7 @@ func (in *instance) element(ds *Dataset, el *Element, nested bool, mode textMode
 		return false
 	}
 	if o, ok := in.e.cfg.overrides[el.Tag]; ok {
-		return in.do(ds, el, o.Action, nested, mode)
+		return in.do(el, o.Action, nested, mode)
 	}
 	switch el.Tag {
 	case tagPatientID:
@@ -525,7 +586,7 @@ func (in *instance) element(ds *Dataset, el *Element, nested bool, mode textMode
 	}
 	r, ok := LookupRule(el.Tag)
 	if !ok {
-		return in.unlisted(ds, el, nested, mode)
+		return in.unlisted(el, nested, mode)
 	}
 	code, _, _ := r.Code(in.opts)
 	var a Action
@@ -533,7 +594,7 @@ func (in *instance) element(ds *Dataset, el *Element, nested bool, mode textMode
 		// Clean Graphics: an overlay bitmap or a curve is a drawing the
 		// engine cannot read, so it cannot be cleaned of text drawn in it;
 		// it is removed (and with its data, the whole overlay group).
-		return in.do(ds, el, Remove, nested, mode)
+		return in.do(el, Remove, nested, mode)
 	}
 	if code == "C" {
 		a = Clean
@@ -546,14 +607,14 @@ func (in *instance) element(ds *Dataset, el *Element, nested bool, mode textMode
 			a = Remove
 		}
 	}
-	return in.do(ds, el, a, nested, mode)
+	return in.do(el, a, nested, mode)
 }
 
 // unlisted handles an attribute that Table E.1-1 does not name: kept, but
 // sequences are processed, free text follows the enclosing sequence's
 // mode and instance UIDs are replaced (only DICOM's own class and
 // transfer syntax UIDs, under 1.2.840.10008, stay).
-func (in *instance) unlisted(ds *Dataset, el *Element, nested bool, mode textMode) bool {
+func (in *instance) unlisted(el *Element, nested bool, mode textMode) bool {
 	switch {
 	case el.VR == "SQ" || len(el.Items) > 0:
 		for _, it := range el.Items {
@@ -576,9 +637,9 @@ func (in *instance) unlisted(ds *Dataset, el *Element, nested bool, mode textMod
 		return true
 	case mode != textKeep && freeTextVR(el.VR) && !codeTags[el.Tag]:
 		if mode == textDummy {
-			return in.do(ds, el, Dummy, nested, mode)
+			return in.do(el, Dummy, nested, mode)
 		}
-		return in.do(ds, el, Clean, nested, mode)
+		return in.do(el, Clean, nested, mode)
 	}
 	return true
 }
@@ -602,7 +663,7 @@ func (in *instance) remapUIDs(el *Element) bool {
 }
 
 // do performs a resolved action.
-func (in *instance) do(ds *Dataset, el *Element, a Action, nested bool, mode textMode) bool {
+func (in *instance) do(el *Element, a Action, nested bool, mode textMode) bool {
 	isSeq := el.VR == "SQ" || len(el.Items) > 0
 	switch a {
 	case Remove:
@@ -761,9 +822,9 @@ func (in *instance) shiftValue(el *Element) {
 		ok := true
 		switch el.VR {
 		case "DA":
-			s, ok = ShiftDA(x, in.shift)
+			s, ok = ShiftDA(x, in.dateShift())
 		case "DT":
-			s, ok = ShiftDT(x, in.shift)
+			s, ok = ShiftDT(x, in.dateShift())
 		case "TM":
 			s, ok = x, ValidTM(strings.TrimSpace(x)) || validTMRange(x)
 		default:
@@ -777,6 +838,15 @@ func (in *instance) shiftValue(el *Element) {
 	}
 	in.modified = true
 	in.setText(el, strings.Join(vals, `\`))
+}
+
+// dateShift returns the patient's date offset in days, computed once.
+func (in *instance) dateShift() int {
+	if !in.shiftSet {
+		lo, hi := in.e.cfg.shiftRange()
+		in.shift, in.shiftSet = in.e.keys.DateShift(in.pk, lo, hi), true
+	}
+	return in.shift
 }
 
 // validTMRange accepts a TM range "A-B" whose ends are valid times.
@@ -931,12 +1001,26 @@ func (in *instance) residualScan(ds *Dataset, nested bool) {
 		if el.Tag>>16&1 == 1 && el.Tag&0xFFFF <= 0xFF {
 			continue // private creator
 		}
-		hits := in.scan.Find(in.cs.decode(el.Value))
-		if len(hits) > 0 {
-			in.quarantine(fmt.Sprintf("residual identifier (%s) in %s", hits[0].Kind, tagKey(el.Tag)))
+		var kind string
+		var hit bool
+		if in.cs.latin1 && !isASCII(el.Value) {
+			if hits := in.scan.Find(in.cs.decode(el.Value)); len(hits) > 0 {
+				kind, hit = hits[0].Kind, true
+			}
+		} else {
+			// As text, the value is its bytes (UTF-8, the default
+			// repertoire, or ASCII bytes of any set).
+			kind, hit = in.scan.FirstKind(el.Value)
+		}
+		if hit {
+			in.quarantine(fmt.Sprintf("residual identifier (%s) in %s", kind, tagKey(el.Tag)))
 		}
 	}
 }
+
+// instanceScanners are reused from instance to instance (their needle
+// lists and first-byte index).
+var instanceScanners = sync.Pool{New: func() any { return new(InstanceScanner) }}
 
 // scannedVR reports the VRs whose values the residual scan reads: text a
 // person or a device may have typed, and dates. Numbers, ages, times and

@@ -21,3 +21,6 @@ func EncapsulatedReason(u string) string {
 	syn, _ := uid.LookupSyntax(u)
 	return encapsulatedReason(syn)
 }
+
+// Decimal128 formats a 128-bit big-endian value in decimal.
+var Decimal128 = bigDecimal

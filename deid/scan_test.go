@@ -1,6 +1,7 @@
 package deid_test
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -68,5 +69,42 @@ func TestScannerCleanText(t *testing.T) {
 func TestScannerErrBadPattern(t *testing.T) {
 	if _, err := deid.NewScanner([]deid.Pattern{{Name: "bad", Regex: "("}}); err == nil {
 		t.Error("no error for a bad regex")
+	}
+}
+
+// TestScannerFirstKindAgreesWithFind checks the residual scan's single
+// pass against Find on hand-picked values (overlapping occurrences, word
+// edges, case, non-ASCII bytes) and on random values built from the
+// identifiers' pieces.
+func TestScannerFirstKindAgreesWithFind(t *testing.T) {
+	s, _ := deid.NewScanner(nil)
+	ids := deid.Identifiers{
+		Names:      []string{"Doe^Jane^Q", "Li^Wei", "x-x^Ann-Marie"},
+		IDs:        []string{"PAT-00042", "123456", "A77"},
+		BirthDates: []string{"19650704", "20010203"},
+	}
+	is := s.ForInstance(ids)
+	values := []string{
+		"", "T1 MPRAGE", "DOE", "doe", "JDOE", "DOE1", "LI", "SLICE", "yx-x-x", "x-x-x", "ann-marie",
+		"ref PAT-00042", "PAT-000421", "1234567", "123456", "born 1965-07-04", "04.07.1965", "July 4, 1965",
+		"4 jul 1965", "04 JUL 1965", "2/3/2001", "3/2/2001", "02-03-2001", "20010203", "WEI\\LI", "Müller DOE",
+		"DOE\x00", "A77A77", "a77 a77", "\x1b$BDOE",
+	}
+	pieces := []string{"doe", "DOE", "jane", "li", "wei", "x-x", "ann-marie", "pat-00042", "123456", "a77",
+		"19650704", "1965-07-04", "04/07/1965", "jul 4, 1965", "2 february 2001", " ", "-", ".", "^", "0", "9", "x", "é"}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 20000 {
+		var b strings.Builder
+		for range 1 + rng.IntN(5) {
+			b.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		values = append(values, b.String())
+	}
+	for _, v := range values {
+		hits := is.Find(v)
+		kind, ok := is.FirstKind([]byte(v))
+		if ok != (len(hits) > 0) || ok && kind != hits[0].Kind {
+			t.Fatalf("FirstKind(%q) = %q %v, Find gives %v", v, kind, ok, hits)
+		}
 	}
 }

@@ -136,6 +136,7 @@ type decoder struct {
 	elems   []Element
 	arena   []byte
 	scratch *Scratch // where chunks come from, or nil: allocated
+	hdr     [8]byte  // an element header read across the buffer's end
 }
 
 // Scratch is memory that Readers carve elements and small values from. A
@@ -210,6 +211,15 @@ func (d *decoder) newElement() *Element {
 }
 
 func (d *decoder) read(p []byte) error {
+	if len(p) <= d.br.Buffered() {
+		// In the buffer (most element headers and small values): a copy,
+		// without io.ReadFull's loop and interface calls.
+		b, _ := d.br.Peek(len(p))
+		copy(p, b)
+		d.br.Discard(len(p))
+		d.pos += int64(len(p))
+		return nil
+	}
 	n, err := io.ReadFull(d.br, p)
 	d.pos += int64(n)
 	return err
@@ -275,7 +285,12 @@ func (d *decoder) header(enc encoding) (t tag.Tag, v vr.VR, length uint32, err e
 		// At the known end: no read needed to find it.
 		return 0, 0, 0, io.EOF
 	}
-	var b [8]byte
+	if d.br.Buffered() >= 12 {
+		if t, v, length, ok := d.headerBuffered(enc); ok {
+			return t, v, length, nil
+		}
+	}
+	b := d.hdr[:]
 	n, err := io.ReadFull(d.br, b[:4])
 	d.pos += int64(n)
 	if err != nil {
@@ -313,6 +328,34 @@ func (d *decoder) header(enc encoding) (t tag.Tag, v vr.VR, length uint32, err e
 		return t, v, 0, errAt(t, start, ErrTruncated, "element header cut short")
 	}
 	return t, v, o.Uint32(b[0:]), nil
+}
+
+// headerBuffered decodes an element header from the bytes in the buffer
+// (at least 12), without copying them; ok is false when the header is not
+// one the fast path takes (an unknown VR: header reports the error).
+func (d *decoder) headerBuffered(enc encoding) (t tag.Tag, v vr.VR, length uint32, ok bool) {
+	b, _ := d.br.Peek(12)
+	o := enc.order()
+	t = tag.New(o.Uint16(b[0:]), o.Uint16(b[2:]))
+	n := 8
+	switch {
+	case t.Group() == 0xFFFE:
+		length = o.Uint32(b[4:])
+	case enc.implicit:
+		length, v = o.Uint32(b[4:]), implicitVR(t)
+	default:
+		if v, ok = vr.Parse(b[4], b[5]); !ok {
+			return 0, 0, 0, false
+		}
+		if v.LongLength() {
+			length, n = o.Uint32(b[8:]), 12
+		} else {
+			length = uint32(o.Uint16(b[6:]))
+		}
+	}
+	d.br.Discard(n)
+	d.pos += int64(n)
+	return t, v, length, true
 }
 
 // implicitVR is the VR an implicit VR stream gives tag t.

@@ -31,6 +31,7 @@ type Writer struct {
 	enc encoding
 	n   int64 // bytes written to bw since the header (for error offsets)
 	err error
+	hdr [12]byte // the element header being written
 }
 
 // NewWriter writes h's preamble (when not nil) and meta group (when not
@@ -211,7 +212,8 @@ func (w *Writer) Close() error {
 }
 
 func (w *Writer) writeHeader(t tag.Tag, v vr.VR, length uint32, enc encoding) error {
-	var b [12]byte
+	b := &w.hdr
+	b[6], b[7] = 0, 0 // reserved after a long-length VR
 	o := enc.order()
 	o.PutUint16(b[0:], t.Group())
 	o.PutUint16(b[2:], t.Element())
