@@ -549,7 +549,7 @@ func (in *instance) element(el *Element, nested bool, mode textMode, blocks []pr
 		if elem <= 0xFF {
 			return true // creator: decided after the block
 		}
-		if o, ok := in.e.cfg.overrides[el.Tag]; ok {
+		if o, ok := in.e.cfg.override(el.Tag); ok {
 			return in.do(el, o.Action, nested, mode)
 		}
 		if in.opts.Has(RetainSafePrivate) {
@@ -562,7 +562,7 @@ func (in *instance) element(el *Element, nested bool, mode textMode, blocks []pr
 		in.count(el.Tag, Remove)
 		return false
 	}
-	if o, ok := in.e.cfg.overrides[el.Tag]; ok {
+	if o, ok := in.e.cfg.override(el.Tag); ok {
 		return in.do(el, o.Action, nested, mode)
 	}
 	switch el.Tag {

@@ -424,3 +424,13 @@ func orNone(s string) string {
 	}
 	return s
 }
+
+// override returns the profile's override of tag t. Most profiles have
+// none: the map is then not consulted (once per element).
+func (c *Config) override(t uint32) (Override, bool) {
+	if len(c.overrides) == 0 {
+		return Override{}, false
+	}
+	o, ok := c.overrides[t]
+	return o, ok
+}

@@ -376,3 +376,19 @@ func TestRunResumeDuplicateFoundFirst(t *testing.T) {
 		}
 	}
 }
+
+// TestJoinCleanMatchesFilepath holds the runner's path shortcuts to
+// filepath.Join and filepath.Dir, for clean roots and any relative name.
+func TestJoinCleanMatchesFilepath(t *testing.T) {
+	for _, dir := range []string{"/", "/out", "/a/b"} {
+		for _, rel := range []string{"x.dcm", "s/e/i.dcm", "a//b", "./a", "a/./b", "a/..", "..", ".", "", "/abs", "a/", "a/b/", ".hidden/x", "a..b/c"} {
+			got, want := batch.JoinClean(dir, rel), filepath.Join(dir, filepath.FromSlash(rel))
+			if got != want {
+				t.Errorf("JoinClean(%q, %q) = %q, want %q", dir, rel, got, want)
+			}
+			if got, want := batch.ParentDir(want), filepath.Dir(want); got != want {
+				t.Errorf("ParentDir(%q) = %q, want %q", filepath.Join(dir, rel), got, want)
+			}
+		}
+	}
+}

@@ -10,3 +10,9 @@ func JournalLine(rec FileRecord) (got, want []byte) {
 	want, _ = json.Marshal(journalEntry{RunKey: "k", MTime: rec.mtime, Record: rec, Counts: rec.Counts})
 	return got, want
 }
+
+// JoinClean and ParentDir are the runner's path shortcuts.
+var (
+	JoinClean = joinClean
+	ParentDir = parentDir
+)
