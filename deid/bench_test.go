@@ -81,6 +81,7 @@ func benchBatch(b *testing.B, proc toProcessor, noHash bool) {
 		b.Fatal(err)
 	}
 	e := deid.NewEngine(cfg, mustKeys(b, "bench secret 0123456789abcdef"))
+	e.NoCounts = noHash // as ethos deid without --report
 	proc.e = e
 	for b.Loop() {
 		out := filepath.Join(b.TempDir(), "out")

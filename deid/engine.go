@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Tags the engine reads or writes by name.
@@ -108,11 +109,16 @@ type Engine struct {
 	NoCounts bool
 	implUID  string
 	counts   *countMaps
+	// codeValues are the values of the method code items (codeValuesFor);
+	// method caches methodValue.
+	codeValues [][3][]byte
+	method     atomic.Pointer[methodCache]
 }
 
 // NewEngine returns an engine for cfg and keys.
 func NewEngine(cfg *Config, keys *Keys) *Engine {
-	return &Engine{cfg: cfg, keys: keys, Software: "ethos", implUID: ImplementationClassUID, counts: &countMaps{m: map[countKey]countEntry{}}}
+	return &Engine{cfg: cfg, keys: keys, Software: "ethos", implUID: ImplementationClassUID, counts: &countMaps{m: map[countKey]countEntry{}},
+		codeValues: codeValuesFor(cfg.Options)}
 }
 
 // countMaps interns the per-tag maps of Outcome.Counts: across a batch
@@ -223,6 +229,7 @@ type instance struct {
 	modified bool // a date was shifted
 	counts   map[uint32]*[numActions]int
 	creators []privateBlock // private blocks of the levels being walked
+	slab     *elemSlab      // where new elements come from (nil: allocated)
 }
 
 type textMode uint8
@@ -237,8 +244,14 @@ const (
 // place and decides whether the instance may be written. Pixel data is
 // not touched here; see Outcome.PixelRects.
 func (e *Engine) Apply(meta, ds *Dataset) (*Outcome, error) {
+	return e.apply(meta, ds, nil)
+}
+
+// apply is Apply with the elements it adds taken from slab (the file's,
+// or nil).
+func (e *Engine) apply(meta, ds *Dataset, slab *elemSlab) (*Outcome, error) {
 	out := &Outcome{}
-	in := &instance{e: e, opts: e.cfg.Options, out: out}
+	in := &instance{e: e, opts: e.cfg.Options, out: out, slab: slab}
 	if !e.NoCounts {
 		out.Counts = make(map[string]map[string]int, 64)
 		in.counts = make(map[uint32]*[numActions]int, 64)
@@ -647,7 +660,16 @@ func (in *instance) unlisted(el *Element, nested bool, mode textMode) bool {
 // remapUIDs replaces every value of a UI element that is not a DICOM
 // well-known UID; it reports whether anything changed.
 func (in *instance) remapUIDs(el *Element) bool {
-	vals := strings.Split(trimValue(el.Value), `\`)
+	v := bytes.TrimRight(bytes.TrimLeft(el.Value, " "), " \x00")
+	if bytes.IndexByte(v, '\\') < 0 {
+		// One value (nearly always): no splitting and joining.
+		if len(v) == 0 || bytes.HasPrefix(v, []byte("1.2.840.10008.")) {
+			return false
+		}
+		setValue(el, padUI(in.e.keys.uidBytes(v)))
+		return true
+	}
+	vals := strings.Split(string(v), `\`)
 	changed := false
 	for i, v := range vals {
 		if v == "" || strings.HasPrefix(v, "1.2.840.10008.") {
@@ -898,50 +920,100 @@ func setValue(el *Element, b []byte) {
 
 // finish adds the attributes that record the de-identification.
 func (in *instance) finish(ds *Dataset) {
-	ds.Set(&Element{Tag: tagPatientIdentityRem, VR: "CS", Value: []byte("YES ")})
+	ds.Set(in.newElement(tagPatientIdentityRem, "CS", valueYES))
+	el := in.newElement(tagDeidMethod, "LO", nil)
+	if m := in.e.methodValue(); m != nil {
+		setValue(el, m) // ASCII: the same bytes in every character set
+	} else {
+		in.setText(el, in.e.methodText())
+	}
+	ds.Set(el)
+
+	codes := in.e.codeValues
+	items := in.slab.dsPtrsList(len(codes))
+	for i, c := range codes {
+		it := in.slab.datasetsOne()
+		it.Elements = in.slab.elemPtrsList(3)
+		for j, t := range [3]uint32{tagCodeValue, tagCodingScheme, tagCodeMeaning} {
+			vr := "SH"
+			if j == 2 {
+				vr = "LO"
+			}
+			it.Elements[j] = in.newElement(t, vr, c[j])
+			it.Elements[j].Dirty = true
+		}
+		items[i] = it
+	}
+	ds.Set(in.newElement(tagDeidMethodCodeSeq, "SQ", nil, items...))
+
+	lt := valueREMOVED
+	switch {
+	case in.opts.Has(RetainLongitudinalFullDates):
+		lt = valueUNMODIFIED
+	case in.opts.Has(RetainLongitudinalModifiedDates):
+		lt = valueMODIFIED
+	}
+	ds.Set(in.newElement(tagLongitudinalTemporal, "CS", lt))
+}
+
+// Values finish writes, shared by every output (read only).
+var (
+	valueYES        = []byte("YES ")
+	valueREMOVED    = padText("REMOVED")
+	valueUNMODIFIED = padText("UNMODIFIED")
+	valueMODIFIED   = padText("MODIFIED")
+)
+
+// newElement returns a new element (from the file's slab when there is
+// one).
+func (in *instance) newElement(tag uint32, vr string, value []byte, items ...*Dataset) *Element {
+	e := in.slab.elementsOne()
+	*e = Element{Tag: tag, VR: vr, Value: value, Items: items}
+	return e
+}
+
+// methodText is the value of De-identification Method: the profile, its
+// options and the software.
+func (e *Engine) methodText() string {
 	method := []string{"PS3.15 E.1 Basic Application Confidentiality Profile"}
-	for _, o := range in.opts.List() {
+	for _, o := range e.cfg.Options.List() {
 		_, m := o.Code()
 		method = append(method, strings.TrimSuffix(m, " Option")+" Option")
 	}
-	method = append(method, truncate(in.e.Software, 64))
-	el := &Element{Tag: tagDeidMethod, VR: "LO"}
-	in.setText(el, strings.Join(method, `\`))
-	ds.Set(el)
+	method = append(method, truncate(e.Software, 64))
+	return strings.Join(method, `\`)
+}
 
-	var items []*Dataset
-	item := func(code, meaning string) *Dataset {
-		it := &Dataset{}
-		for _, x := range []struct {
-			tag uint32
-			vr  string
-			v   string
-		}{{tagCodeValue, "SH", code}, {tagCodingScheme, "SH", "DCM"}, {tagCodeMeaning, "LO", meaning}} {
-			e := &Element{Tag: x.tag, VR: x.vr}
-			b := []byte(x.v)
-			if len(b)%2 == 1 {
-				b = append(b, ' ')
-			}
-			e.Value = b
-			it.Set(e)
-		}
-		return it
+// methodValue returns methodText padded, when it is ASCII (its bytes in
+// any character set), else nil; it is made once for each Software.
+func (e *Engine) methodValue() []byte {
+	if m := e.method.Load(); m != nil && m.software == e.Software {
+		return m.value
 	}
-	items = append(items, item(basicProfileCode, basicProfileMeaning))
-	for _, o := range in.opts.List() {
+	text := e.methodText()
+	var v []byte
+	if isASCII([]byte(text)) {
+		v = padText(text)
+	}
+	e.method.Store(&methodCache{software: e.Software, value: v})
+	return v
+}
+
+type methodCache struct {
+	software string
+	value    []byte
+}
+
+// codeValuesFor returns the values of the items of De-identification
+// Method Code Sequence under opts: code value, coding scheme and
+// meaning, padded.
+func codeValuesFor(opts Options) [][3][]byte {
+	out := [][3][]byte{{padText(basicProfileCode), padText("DCM"), padText(basicProfileMeaning)}}
+	for _, o := range opts.List() {
 		v, m := o.Code()
-		items = append(items, item(v, m))
+		out = append(out, [3][]byte{padText(v), padText("DCM"), padText(m)})
 	}
-	ds.Set(&Element{Tag: tagDeidMethodCodeSeq, VR: "SQ", Items: items})
-
-	lt := "REMOVED"
-	switch {
-	case in.opts.Has(RetainLongitudinalFullDates):
-		lt = "UNMODIFIED"
-	case in.opts.Has(RetainLongitudinalModifiedDates):
-		lt = "MODIFIED"
-	}
-	ds.Set(&Element{Tag: tagLongitudinalTemporal, VR: "CS", Value: padText(lt)})
+	return out
 }
 
 func padText(s string) []byte {

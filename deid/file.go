@@ -124,7 +124,7 @@ func (e *Engine) processFile(ctx context.Context, in *os.File, open outputFunc, 
 			{Tag: 0x00020013, VR: "SH", Value: padText("ETHOS")},
 		}
 	}
-	oc, err := e.Apply(f.meta, ds)
+	oc, err := e.apply(f.meta, ds, f.slab)
 	if err != nil {
 		if f.big {
 			swapUS(ds)

@@ -35,7 +35,7 @@ type Keys struct {
 	fingerprint               string
 	// HMACs keyed with uid, patient and shift, reused (an HMAC made
 	// anew hashes its key pads again).
-	uidMACs, patientMACs, shiftMACs sync.Pool // of hash.Hash
+	uidMACs, patientMACs, shiftMACs sync.Pool // of *macBuf
 	uids                            *uidCache
 }
 
@@ -54,9 +54,9 @@ func NewKeys(secret []byte) (*Keys, error) {
 	k := &Keys{uid: derive("uid"), patient: derive("patient-id"), shift: derive("date-shift"), path: derive("path")}
 	fp := derive("fingerprint")
 	k.fingerprint = "hkdf-sha256:" + hex.EncodeToString(fp[:16])
-	k.uidMACs.New = func() any { return hmac.New(sha256.New, k.uid) }
-	k.patientMACs.New = func() any { return hmac.New(sha256.New, k.patient) }
-	k.shiftMACs.New = func() any { return hmac.New(sha256.New, k.shift) }
+	k.uidMACs.New = func() any { return &macBuf{h: hmac.New(sha256.New, k.uid)} }
+	k.patientMACs.New = func() any { return &macBuf{h: hmac.New(sha256.New, k.patient)} }
+	k.shiftMACs.New = func() any { return &macBuf{h: hmac.New(sha256.New, k.shift)} }
 	k.uids = &uidCache{seed: maphash.MakeSeed()}
 	return k, nil
 }
@@ -88,6 +88,22 @@ func (k *Keys) UID(orig string) string {
 	if e := slot.Load(); e != nil && e.orig == orig {
 		return e.mapped
 	}
+	return k.newUID(slot, orig)
+}
+
+// uidBytes is UID for a value as bytes (no string is made when the
+// mapping is cached).
+func (k *Keys) uidBytes(orig []byte) string {
+	orig = bytes.TrimRight(orig, "\x00 ")
+	slot := &k.uids.slots[maphash.Bytes(k.uids.seed, orig)%uidCacheSlots]
+	if e := slot.Load(); e != nil && e.orig == string(orig) {
+		return e.mapped
+	}
+	return k.newUID(slot, string(orig))
+}
+
+// newUID computes the mapping of orig and caches it in slot.
+func (k *Keys) newUID(slot *atomic.Pointer[uidEntry], orig string) string {
 	var sum [sha256.Size]byte
 	k.macInto(&k.uidMACs, orig, &sum)
 	var u [16]byte
@@ -111,12 +127,20 @@ const uidCacheSlots = 4096
 
 type uidEntry struct{ orig, mapped string }
 
+// macBuf is a reusable HMAC and the buffer its message is copied to
+// (a string converted for Write would be allocated each time).
+type macBuf struct {
+	h   hash.Hash
+	buf []byte
+}
+
 // macInto writes HMAC(msg) with a MAC from pool to sum.
 func (k *Keys) macInto(pool *sync.Pool, msg string, sum *[sha256.Size]byte) {
-	m := pool.Get().(hash.Hash)
-	m.Reset()
-	m.Write([]byte(msg))
-	m.Sum(sum[:0])
+	m := pool.Get().(*macBuf)
+	m.h.Reset()
+	m.buf = append(m.buf[:0], msg...)
+	m.h.Write(m.buf)
+	m.h.Sum(sum[:0])
 	pool.Put(m)
 }
 

@@ -133,10 +133,18 @@ type decoder struct {
 	// Elements and small values are carved from chunks: one allocation
 	// for many elements instead of one each. A chunk stays alive while
 	// any of its elements or values does.
-	elems   []Element
-	arena   []byte
-	scratch *Scratch // where chunks come from, or nil: allocated
-	hdr     [8]byte  // an element header read across the buffer's end
+	elems    []Element
+	arena    []byte
+	items    []Item
+	ptrs     []*Element // element lists of items are carved from here
+	itemPtrs []*Item    // and item lists of sequences from here
+	scratch  *Scratch   // where chunks come from, or nil: allocated
+	hdr      [8]byte    // an element header read across the buffer's end
+	// The elements of the items being read, and the items of the
+	// sequences being read, innermost last: each list is copied, at its
+	// end, to a slice of exactly its length.
+	elemStack []*Element
+	itemStack []*Item
 }
 
 // Scratch is memory that Readers carve elements and small values from. A
@@ -150,7 +158,12 @@ type decoder struct {
 type Scratch struct {
 	elems  [][]Element
 	bytes  [][]byte
+	items  [][]Item
+	ptrs   [][]*Element
+	iptrs  [][]*Item
 	ne, nb int // chunks handed out since the last Reset
+	ni, np int
+	nip    int
 }
 
 // scratchKeep bounds the chunks of each kind a Scratch keeps over a Reset
@@ -163,6 +176,30 @@ func (s *Scratch) elemChunk() []Element {
 	}
 	s.ne++
 	return s.elems[s.ne-1]
+}
+
+func (s *Scratch) itemChunk() []Item {
+	if s.ni == len(s.items) {
+		s.items = append(s.items, make([]Item, itemChunk))
+	}
+	s.ni++
+	return s.items[s.ni-1]
+}
+
+func (s *Scratch) ptrChunk() []*Element {
+	if s.np == len(s.ptrs) {
+		s.ptrs = append(s.ptrs, make([]*Element, ptrChunk))
+	}
+	s.np++
+	return s.ptrs[s.np-1]
+}
+
+func (s *Scratch) itemPtrChunk() []*Item {
+	if s.nip == len(s.iptrs) {
+		s.iptrs = append(s.iptrs, make([]*Item, ptrChunk))
+	}
+	s.nip++
+	return s.iptrs[s.nip-1]
 }
 
 func (s *Scratch) byteChunk() []byte {
@@ -180,22 +217,107 @@ func (s *Scratch) Reset() {
 	for _, c := range s.elems[:s.ne] {
 		clear(c) // drop references to items, bulk descriptors, large values
 	}
-	if len(s.elems) > scratchKeep {
-		clear(s.elems[scratchKeep:])
-		s.elems = s.elems[:scratchKeep]
+	for _, c := range s.items[:s.ni] {
+		clear(c)
 	}
-	if len(s.bytes) > scratchKeep {
-		clear(s.bytes[scratchKeep:])
-		s.bytes = s.bytes[:scratchKeep]
+	for _, c := range s.ptrs[:s.np] {
+		clear(c)
 	}
-	s.ne, s.nb = 0, 0
+	for _, c := range s.iptrs[:s.nip] {
+		clear(c)
+	}
+	s.iptrs = trimChunks(s.iptrs)
+	s.elems = trimChunks(s.elems)
+	s.bytes = trimChunks(s.bytes)
+	s.items = trimChunks(s.items)
+	s.ptrs = trimChunks(s.ptrs)
+	s.ne, s.nb, s.ni, s.np, s.nip = 0, 0, 0, 0, 0
+}
+
+// trimChunks drops the chunks past scratchKeep.
+func trimChunks[T any](c [][]T) [][]T {
+	if len(c) > scratchKeep {
+		clear(c[scratchKeep:])
+		c = c[:scratchKeep]
+	}
+	return c
 }
 
 const (
 	elemChunk  = 64
+	itemChunk  = 32
+	ptrChunk   = 256
 	arenaChunk = 4096
 	arenaMax   = 64 // values up to this size come from the arena
 )
+
+func (d *decoder) newItem() *Item {
+	if len(d.items) == 0 {
+		if d.scratch != nil {
+			d.items = d.scratch.itemChunk()
+		} else {
+			d.items = make([]Item, itemChunk)
+		}
+	}
+	it := &d.items[0]
+	d.items = d.items[1:]
+	return it
+}
+
+// elemList returns the elements of the item being read, elemStack[base:],
+// as a slice of their own (nil when there are none), and pops them.
+func (d *decoder) elemList(base int) []*Element {
+	n := len(d.elemStack) - base
+	if n == 0 {
+		return nil
+	}
+	if n <= maxCarved && len(d.ptrs) < n {
+		if d.scratch != nil {
+			d.ptrs = d.scratch.ptrChunk()
+		} else {
+			d.ptrs = make([]*Element, ptrChunk)
+		}
+	}
+	return popList(&d.elemStack, base, &d.ptrs)
+}
+
+// itemList is elemList for the items of a sequence: never nil (a
+// sequence without items is still a sequence).
+func (d *decoder) itemList(base int) []*Item {
+	n := len(d.itemStack) - base
+	if n == 0 {
+		return []*Item{}
+	}
+	if n <= maxCarved && len(d.itemPtrs) < n {
+		if d.scratch != nil {
+			d.itemPtrs = d.scratch.itemPtrChunk()
+		} else {
+			d.itemPtrs = make([]*Item, ptrChunk)
+		}
+	}
+	return popList(&d.itemStack, base, &d.itemPtrs)
+}
+
+// maxCarved is the longest list carved from a chunk; a longer one gets a
+// slice of its own.
+const maxCarved = ptrChunk / 4
+
+// popList moves (*stack)[base:] to a slice of exactly its length, carved
+// from *arena when it has room, and pops them.
+func popList[T any](stack *[]T, base int, arena *[]T) []T {
+	n := len(*stack) - base
+	var out []T
+	if n <= len(*arena) {
+		// Capacity capped at the length: appending to it copies.
+		out, *arena = (*arena)[:n:n], (*arena)[n:]
+	} else {
+		out = make([]T, n)
+	}
+	copy(out, (*stack)[base:])
+	clear((*stack)[base:])
+	*stack = (*stack)[:base]
+	return out
+}
 
 func (d *decoder) newElement() *Element {
 	if len(d.elems) == 0 {
@@ -223,6 +345,12 @@ func (d *decoder) read(p []byte) error {
 	n, err := io.ReadFull(d.br, p)
 	d.pos += int64(n)
 	return err
+}
+
+// skip passes over n bytes known to be in the buffer.
+func (d *decoder) skip(n int) {
+	m, _ := d.br.Discard(n)
+	d.pos += int64(m)
 }
 
 // readValue reads n bytes, growing the buffer only as data arrives so that
@@ -487,58 +615,79 @@ func (d *decoder) sequence(enc encoding, t tag.Tag, length uint32, depth int, cs
 	if length != UndefinedLength {
 		end = d.pos + int64(length)
 	}
-	items := []*Item{}
+	base := len(d.itemStack)
+	items, err := d.sequenceItems(enc, t, end, depth, cs)
+	d.itemStack = append(d.itemStack, items...) // nothing, or the item an error cut short
+	return d.itemList(base), err
+}
+
+// sequenceItems reads the items of a sequence onto itemStack; it returns
+// the item being read when an error cut it short.
+func (d *decoder) sequenceItems(enc encoding, t tag.Tag, end int64, depth int, cs []string) ([]*Item, error) {
+	base := len(d.itemStack)
 	for end < 0 || d.pos < end {
 		off := d.pos
 		it, v, ilen, err := d.header(encoding{bigEndian: enc.bigEndian, implicit: true})
 		_ = v
 		if err != nil {
 			if err == io.EOF {
-				return items, errAt(t, off, ErrTruncated, "sequence has no delimiter before the end of input")
+				return nil, errAt(t, off, ErrTruncated, "sequence has no delimiter before the end of input")
 			}
-			return items, addTag(err, t)
+			return nil, addTag(err, t)
 		}
 		switch it {
 		case tag.ItemTag:
 		case tag.SeqDelimTag:
 			if end < 0 {
-				return items, nil
+				return nil, nil
 			}
-			return items, errAt(t, off, ErrUnexpectedTag, "sequence delimiter inside a sequence of defined length")
+			return nil, errAt(t, off, ErrUnexpectedTag, "sequence delimiter inside a sequence of defined length")
 		default:
-			return items, errAt(t, off, ErrUnexpectedTag, "%s where an item was expected", it)
+			return nil, errAt(t, off, ErrUnexpectedTag, "%s where an item was expected", it)
 		}
-		item := &Item{Offset: off, Undefined: ilen == UndefinedLength}
+		item := d.newItem()
+		*item = Item{Offset: off, Undefined: ilen == UndefinedLength}
 		item.charsets = cs
 		iend := int64(-1)
 		if ilen != UndefinedLength {
 			iend = d.pos + int64(ilen)
 			if end >= 0 && iend > end {
-				return items, errAt(t, off, ErrBadLength, "item length %d runs past the end of its sequence", ilen)
+				return nil, errAt(t, off, ErrBadLength, "item length %d runs past the end of its sequence", ilen)
 			}
 			if d.size >= 0 && iend > d.size {
-				return items, errAt(t, off, ErrTruncated, "item length %d runs past the end of input", ilen)
+				return nil, errAt(t, off, ErrTruncated, "item length %d runs past the end of input", ilen)
 			}
 		}
 		err = d.dataset(enc, &item.Dataset, iend, depth+1)
-		items = append(items, item)
 		if err != nil {
 			if e, ok := errors.AsType[*Error](err); ok && t != 0 {
-				e.Path = append(Path{{Tag: t, Item: len(items) - 1}}, e.Path...)
+				e.Path = append(Path{{Tag: t, Item: len(d.itemStack) - base}}, e.Path...)
 			}
-			return items, err
+			return []*Item{item}, err
 		}
+		d.itemStack = append(d.itemStack, item)
 	}
 	if d.pos != end {
-		return items, errAt(t, d.pos, ErrBadLength, "items overrun the sequence length by %d bytes", d.pos-end)
+		return nil, errAt(t, d.pos, ErrBadLength, "items overrun the sequence length by %d bytes", d.pos-end)
 	}
-	return items, nil
+	return nil, nil
 }
 
 // dataset reads the elements of an item up to end, or up to an item
 // delimiter when end is -1.
 func (d *decoder) dataset(enc encoding, ds *Dataset, end int64, depth int) error {
-	cs := ds.charsets
+	base := len(d.elemStack)
+	err := d.datasetElements(enc, ds.charsets, end, depth)
+	if list := d.elemList(base); ds.Elements == nil {
+		ds.Elements = list
+	} else {
+		ds.Elements = append(ds.Elements, list...)
+	}
+	return err
+}
+
+// datasetElements reads the elements of an item onto elemStack.
+func (d *decoder) datasetElements(enc encoding, cs []string, end int64, depth int) error {
 	for end < 0 || d.pos < end {
 		off := d.pos
 		t, v, length, err := d.header(enc)
@@ -556,7 +705,7 @@ func (d *decoder) dataset(enc encoding, ds *Dataset, end int64, depth int) error
 		}
 		e, err := d.element(enc, t, v, length, off, depth, end, cs)
 		if e != nil {
-			ds.Elements = append(ds.Elements, e)
+			d.elemStack = append(d.elemStack, e)
 			if t == tag.SpecificCharacterSet {
 				cs = e.charsets
 			}
@@ -764,9 +913,9 @@ func (r *Reader) readHeader(o options) error {
 	case len(head) >= 132 && string(head[128:132]) == "DICM":
 		r.Preamble = make([]byte, 128)
 		_ = d.read(r.Preamble)
-		_ = d.read(make([]byte, 4))
+		d.skip(4)
 	case len(head) >= 4 && string(head[0:4]) == "DICM":
-		_ = d.read(make([]byte, 4))
+		d.skip(4)
 		r.Warnings = append(r.Warnings, "\"DICM\" without a preamble; a preamble will be written")
 		r.Preamble = make([]byte, 128)
 	}

@@ -110,7 +110,7 @@ func (j *journal) line(rec FileRecord) ([]byte, error) {
 	}
 	if len(rec.Group) > 0 {
 		b = append(b, `,"group":{`...)
-		for i, k := range slices.Sorted(maps.Keys(rec.Group)) {
+		for i, k := range sortedKeys(rec.Group) {
 			if i > 0 {
 				b = append(b, ',')
 			}
@@ -126,6 +126,19 @@ func (j *journal) line(rec FileRecord) ([]byte, error) {
 	}
 	return appendCounts(b, rec.Counts), nil
 }
+
+// sortedKeys returns the keys of m in order: for the usual group (sex
+// and age band) without sorting.
+func sortedKeys(m map[string]string) []string {
+	if _, ok := m["ageBand"]; ok && len(m) == 2 {
+		if _, ok := m["sex"]; ok {
+			return groupKeys[:]
+		}
+	}
+	return slices.Sorted(maps.Keys(m))
+}
+
+var groupKeys = [2]string{"ageBand", "sex"}
 
 // appendString appends s as encoding/json writes a string: text that
 // needs no escaping directly, anything else through encoding/json.
