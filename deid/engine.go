@@ -590,36 +590,21 @@ func (in *instance) element(el *Element, nested bool, mode textMode, blocks []pr
 		in.count(el.Tag, Dummy)
 		return true
 	case tagPatientAge:
-		if r, _ := LookupRule(el.Tag); r != nil {
-			if code, _, _ := r.Code(in.opts); code == "K" {
-				in.capAge(el)
-				return true
-			}
+		if p := in.e.cfg.plans.find(el.Tag); p != nil && p.code == "K" {
+			in.capAge(el)
+			return true
 		}
 	}
-	r, ok := LookupRule(el.Tag)
-	if !ok {
+	p := in.e.cfg.plans.find(el.Tag)
+	if p == nil {
 		return in.unlisted(el, nested, mode)
 	}
-	code, _, _ := r.Code(in.opts)
-	var a Action
-	if code == "C" && (r.Tag == tagOverlayData && r.Mask == 0xFF00FFFF || r.Tag == tagCurveGroup && r.Mask == 0xFF000000) {
-		// Clean Graphics: an overlay bitmap or a curve is a drawing the
-		// engine cannot read, so it cannot be cleaned of text drawn in it;
-		// it is removed (and with its data, the whole overlay group).
-		return in.do(el, Remove, nested, mode)
-	}
-	if code == "C" {
-		a = Clean
-		if r.Options[RetainLongitudinalModifiedDates] == "C" && in.opts.Has(RetainLongitudinalModifiedDates) {
-			a = Shift
-		}
-	} else {
-		var err error
-		if a, err = Resolve(code, attrType(el.Tag, typeContext{sopClass: in.tctx.sopClass, enhanced: in.tctx.enhanced, nested: nested})); err != nil {
-			a = Remove
-		}
-	}
+	// The row's action under the options, resolved by the attribute's
+	// type when the code is compound (newPlan). Under Clean Graphics, an
+	// overlay bitmap or a curve is a drawing the engine cannot read, so
+	// it cannot be cleaned of text drawn in it: it is removed (and with
+	// its data, the whole overlay group).
+	a := p.action(el.Tag, typeContext{sopClass: in.tctx.sopClass, enhanced: in.tctx.enhanced, nested: nested})
 	return in.do(el, a, nested, mode)
 }
 
