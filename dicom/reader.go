@@ -120,7 +120,7 @@ var implicitLE = encoding{implicit: true}
 
 // decoder reads elements from a buffered stream and tracks the offset.
 type decoder struct {
-	br       *bufio.Reader
+	br       *readBuf
 	pos      int64 // offset of the next byte of br
 	size     int64 // offset where the input ends, -1 when unknown
 	maxDepth int
@@ -333,12 +333,11 @@ func (d *decoder) newElement() *Element {
 }
 
 func (d *decoder) read(p []byte) error {
-	if len(p) <= d.br.Buffered() {
+	if br := d.br; len(p) <= br.w-br.r {
 		// In the buffer (most element headers and small values): a copy,
 		// without io.ReadFull's loop and interface calls.
-		b, _ := d.br.Peek(len(p))
-		copy(p, b)
-		d.br.Discard(len(p))
+		copy(p, br.buf[br.r:])
+		br.r += len(p)
 		d.pos += int64(len(p))
 		return nil
 	}
@@ -349,8 +348,7 @@ func (d *decoder) read(p []byte) error {
 
 // skip passes over n bytes known to be in the buffer.
 func (d *decoder) skip(n int) {
-	m, _ := d.br.Discard(n)
-	d.pos += int64(m)
+	d.pos += int64(d.br.Discard(n))
 }
 
 // readValue reads n bytes, growing the buffer only as data arrives so that
@@ -462,7 +460,7 @@ func (d *decoder) header(enc encoding) (t tag.Tag, v vr.VR, length uint32, err e
 // (at least 12), without copying them; ok is false when the header is not
 // one the fast path takes (an unknown VR: header reports the error).
 func (d *decoder) headerBuffered(enc encoding) (t tag.Tag, v vr.VR, length uint32, ok bool) {
-	b, _ := d.br.Peek(12)
+	b := d.br.buf[d.br.r:d.br.w]
 	o := enc.order()
 	t = tag.New(o.Uint16(b[0:]), o.Uint16(b[2:]))
 	n := 8
@@ -481,7 +479,7 @@ func (d *decoder) headerBuffered(enc encoding) (t tag.Tag, v vr.VR, length uint3
 			length = uint32(o.Uint16(b[6:]))
 		}
 	}
-	d.br.Discard(n)
+	d.br.r += n
 	d.pos += int64(n)
 	return t, v, length, true
 }
@@ -573,8 +571,7 @@ func (d *decoder) mayHoldItems(v vr.VR) bool {
 	if v != vr.UN && v.Known() {
 		return false
 	}
-	b, _ := d.br.Peek(8)
-	return looksLikeItems(b)
+	return looksLikeItems(d.br.Peek(8))
 }
 
 func looksLikeItems(b []byte) bool {
@@ -584,7 +581,7 @@ func looksLikeItems(b []byte) bool {
 // parseItems parses b as the items of a sequence in implicit VR little
 // endian, as a UN value or an unknown implicit element holds them.
 func parseItems(b []byte, off int64, depth int, cs []string, maxDepth int) ([]*Item, bool) {
-	sub := &decoder{br: bufio.NewReaderSize(bytes.NewReader(b), 4096), pos: 0, size: int64(len(b)), maxDepth: maxDepth}
+	sub := &decoder{br: newReadBuf(bytes.NewReader(b), 4096), pos: 0, size: int64(len(b)), maxDepth: maxDepth}
 	items, err := sub.sequence(implicitLE, 0, uint32(len(b)), depth, cs)
 	if err != nil {
 		return nil, false
@@ -857,7 +854,7 @@ type Reader struct {
 	bulkTag tag.Tag
 	inflate io.ReadCloser
 	sum     hash.Hash
-	pooled  []*bufio.Reader
+	pooled  []*readBuf
 }
 
 // NewReader reads the header of a DICOM stream from r.
@@ -894,13 +891,13 @@ const readerBuf = 64 << 10
 // Buffers are pooled: a batch of small files would otherwise allocate
 // 64 KiB per file and reader (and as much per writer).
 var (
-	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readerBuf) }}
+	readerPool = sync.Pool{New: func() any { return newReadBuf(nil, readerBuf) }}
 	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
 	flatePool  = sync.Pool{New: func() any { fl, _ := flate.NewWriter(nil, flate.DefaultCompression); return fl }}
 )
 
-func (r *Reader) buffer(src io.Reader) *bufio.Reader {
-	br := readerPool.Get().(*bufio.Reader)
+func (r *Reader) buffer(src io.Reader) *readBuf {
+	br := readerPool.Get().(*readBuf)
 	br.Reset(src)
 	r.pooled = append(r.pooled, br)
 	return br
@@ -908,7 +905,7 @@ func (r *Reader) buffer(src io.Reader) *bufio.Reader {
 
 func (r *Reader) readHeader(o options) error {
 	d := &r.d
-	head, _ := d.br.Peek(132)
+	head := d.br.Peek(132)
 	switch {
 	case len(head) >= 132 && string(head[128:132]) == "DICM":
 		r.Preamble = make([]byte, 128)
@@ -919,7 +916,7 @@ func (r *Reader) readHeader(o options) error {
 		r.Warnings = append(r.Warnings, "\"DICM\" without a preamble; a preamble will be written")
 		r.Preamble = make([]byte, 128)
 	}
-	if b, _ := d.br.Peek(6); len(b) == 6 && b[0] == 0x02 && b[1] == 0x00 {
+	if b := d.br.Peek(6); len(b) == 6 && b[0] == 0x02 && b[1] == 0x00 {
 		meta := &Dataset{}
 		menc := encoding{}
 		if _, ok := vr.Parse(b[4], b[5]); !ok {
@@ -927,7 +924,7 @@ func (r *Reader) readHeader(o options) error {
 			r.Warnings = append(r.Warnings, "file meta information in implicit VR; it will be written in explicit VR")
 		}
 		for {
-			b, _ := d.br.Peek(2)
+			b := d.br.Peek(2)
 			if len(b) < 2 || b[0] != 0x02 || b[1] != 0x00 {
 				break
 			}
@@ -968,7 +965,7 @@ func (r *Reader) readHeader(o options) error {
 		if err != nil && r.Meta == nil && r.Preamble == nil {
 			// A few stray bytes before a bare data set: resynchronise on the
 			// first explicit VR header of group 0008 within 8 bytes.
-			b, _ := d.br.Peek(16)
+			b := d.br.Peek(16)
 			for k := 1; k <= 8 && k+8 <= len(b); k++ {
 				if b[k] == 0x08 && b[k+1] == 0 && b[k+3] == 0 {
 					if _, ok := vr.Parse(b[k+4], b[k+5]); ok {
@@ -1012,7 +1009,7 @@ func (r *Reader) readHeader(o options) error {
 // guessSyntax infers the encoding of a data set with no meta group from its
 // first element header.
 func (r *Reader) guessSyntax() (uid.Syntax, error) {
-	b, _ := r.d.br.Peek(8)
+	b := r.d.br.Peek(8)
 	if len(b) < 8 {
 		return uid.Syntax{}, errAt(0, r.d.pos, ErrNotDICOM, "fewer than 8 bytes of data set")
 	}
@@ -1196,8 +1193,7 @@ func (r *Reader) skipBulk() error {
 		// Untouched and already buffered: discard. Otherwise the file
 		// offset is unknown (BulkReader moved it) or far: seek.
 		if lr == nil && b.Offset == r.d.pos && b.Length <= int64(r.d.br.Buffered()) {
-			n, _ := r.d.br.Discard(int(b.Length))
-			r.d.pos += int64(n)
+			r.d.pos += int64(r.d.br.Discard(int(b.Length)))
 			return nil
 		}
 		return r.d.seekTo(end)
