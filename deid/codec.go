@@ -231,7 +231,11 @@ func readCodec(in *os.File, data []byte, sc *fileScratch) (*codecFile, error) {
 // fromCodec converts a codec element (and its items) to the engine's form.
 func (s *elemSlab) fromCodec(el *dicom.Element) *Element {
 	e := s.get()
-	*e = Element{Tag: uint32(el.Tag), VR: el.VR.String(), Value: el.Value, Src: el}
+	code, ok := el.VR.Code()
+	if !ok {
+		code = el.VR.String()
+	}
+	*e = Element{Tag: uint32(el.Tag), VR: code, Value: el.Value, Src: el}
 	if el.VR == vr.UN && !el.IsSequence() && el.Bulk == nil && uint32(el.Tag)>>16&1 == 0 {
 		// A standard text attribute sent as UN is handled (and scanned)
 		// as the text its dictionary VR says it is; it is written back as

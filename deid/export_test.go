@@ -39,3 +39,6 @@ func PlanAction(c *Config, t uint32, sopClass string, enhanced, nested bool) (Ac
 func AttrTypeOf(t uint32, sopClass string, enhanced, nested bool) AttrType {
 	return attrType(t, typeContext{sopClass: sopClass, enhanced: enhanced, nested: nested})
 }
+
+// Prepare readies is for ids as the engine does with its reused scanners.
+func (is *InstanceScanner) Prepare(s *Scanner, ids Identifiers) { is.prepare(s, ids) }

@@ -80,8 +80,9 @@ type InstanceScanner struct {
 	// next[i] the same for the needle after needle i; chains ascend.
 	head    [256]uint8
 	next    []uint8
-	from    []int // per needle: where its next occurrence may start
-	indexed bool  // head and next are valid (at most 255 needles)
+	from    []int       // per needle: where its next occurrence may start
+	indexed bool        // head and next are valid (at most 255 needles)
+	last    Identifiers // what the needles were made from
 }
 
 // minNameLen is the shortest name part searched for: one-letter initials
@@ -98,8 +99,16 @@ func (s *Scanner) ForInstance(ids Identifiers) *InstanceScanner {
 	return is
 }
 
-// prepare readies is (new, or used for another instance) for ids.
+// prepare readies is (new, or used for another instance) for ids. The
+// instances of a patient share their identifiers: when ids are those is
+// was last prepared for, its needles are kept.
 func (is *InstanceScanner) prepare(s *Scanner, ids Identifiers) {
+	if is.s == s && is.indexed && slices.Equal(is.last.Names, ids.Names) && slices.Equal(is.last.IDs, ids.IDs) && slices.Equal(is.last.BirthDates, ids.BirthDates) {
+		return
+	}
+	is.last.Names = append(is.last.Names[:0], ids.Names...)
+	is.last.IDs = append(is.last.IDs[:0], ids.IDs...)
+	is.last.BirthDates = append(is.last.BirthDates[:0], ids.BirthDates...)
 	is.s = s
 	is.needles = is.needles[:0]
 	add := func(text, kind string, word bool) {

@@ -108,3 +108,30 @@ func TestScannerFirstKindAgreesWithFind(t *testing.T) {
 		}
 	}
 }
+
+// TestScannerReusedAcrossInstances prepares one scanner for several
+// patients in turn, as the engine's reused scanners are: the needles
+// follow the identifiers, also back to ones used before.
+func TestScannerReusedAcrossInstances(t *testing.T) {
+	s, _ := deid.NewScanner(nil)
+	a := deid.Identifiers{Names: []string{"Doe^Jane"}, IDs: []string{"PAT-00042"}, BirthDates: []string{"19650704"}}
+	b := deid.Identifiers{Names: []string{"Roe^Richard"}, IDs: []string{"XYZ-777"}, BirthDates: []string{"19800101"}}
+	is := new(deid.InstanceScanner)
+	for i, ids := range []deid.Identifiers{a, a, b, a, b, b} {
+		is.Prepare(s, ids)
+		other := b
+		if ids.Names[0] == b.Names[0] {
+			other = a
+		}
+		for _, v := range []string{ids.Names[0][:3], ids.IDs[0]} {
+			if _, ok := is.FirstKind([]byte("x " + v + " y")); !ok {
+				t.Errorf("step %d: %q not found", i, v)
+			}
+		}
+		for _, v := range []string{other.Names[0][:3], other.IDs[0]} {
+			if kind, ok := is.FirstKind([]byte("x " + v + " y")); ok {
+				t.Errorf("step %d: %q found (%s) among another patient's identifiers", i, v, kind)
+			}
+		}
+	}
+}

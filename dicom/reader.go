@@ -461,27 +461,43 @@ func (d *decoder) header(enc encoding) (t tag.Tag, v vr.VR, length uint32, err e
 // one the fast path takes (an unknown VR: header reports the error).
 func (d *decoder) headerBuffered(enc encoding) (t tag.Tag, v vr.VR, length uint32, ok bool) {
 	b := d.br.buf[d.br.r:d.br.w]
-	o := enc.order()
-	t = tag.New(o.Uint16(b[0:]), o.Uint16(b[2:]))
+	b = b[:12]
+	// Decoded without the ByteOrder interface's calls.
+	big := enc.bigEndian
+	t = tag.New(u16(b[0:], big), u16(b[2:], big))
 	n := 8
 	switch {
 	case t.Group() == 0xFFFE:
-		length = o.Uint32(b[4:])
+		length = u32(b[4:], big)
 	case enc.implicit:
-		length, v = o.Uint32(b[4:]), implicitVR(t)
+		length, v = u32(b[4:], big), implicitVR(t)
 	default:
 		if v, ok = vr.Parse(b[4], b[5]); !ok {
 			return 0, 0, 0, false
 		}
 		if v.LongLength() {
-			length, n = o.Uint32(b[8:]), 12
+			length, n = u32(b[8:], big), 12
 		} else {
-			length = uint32(o.Uint16(b[6:]))
+			length = uint32(u16(b[6:], big))
 		}
 	}
 	d.br.r += n
 	d.pos += int64(n)
 	return t, v, length, true
+}
+
+func u16(b []byte, big bool) uint16 {
+	if big {
+		return binary.BigEndian.Uint16(b)
+	}
+	return binary.LittleEndian.Uint16(b)
+}
+
+func u32(b []byte, big bool) uint32 {
+	if big {
+		return binary.BigEndian.Uint32(b)
+	}
+	return binary.LittleEndian.Uint32(b)
 }
 
 // implicitVR is the VR an implicit VR stream gives tag t.

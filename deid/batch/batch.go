@@ -335,19 +335,12 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 		defer close(walked)
 		defer close(found)
 		n := 0
-		walkErr = filepath.WalkDir(in, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if !d.Type().IsRegular() {
-				return nil
-			}
+		walkErr = walkFiles(in, "", func(rel string, d fs.DirEntry) error {
 			info, err := d.Info()
 			if err != nil {
 				return err
 			}
-			rel, _ := filepath.Rel(in, p)
-			j := job{idx: n, rel: filepath.ToSlash(rel), size: info.Size(), mod: info.ModTime().UnixNano()}
+			j := job{idx: n, rel: rel, size: info.Size(), mod: info.ModTime().UnixNano()}
 			n++
 			nFiles.Add(1)
 			total.Add(j.size)
@@ -815,6 +808,39 @@ func cleanRel(rel string) bool {
 		start = i + 1
 	}
 	return true
+}
+
+// walkFiles calls visit for every regular file below root/rel (rel is
+// "" at the top), in the order of filepath.WalkDir (names sorted,
+// directories entered where they sort, symbolic links not followed),
+// with its slash-separated path relative to root. It stops at the first
+// error, from reading a directory or from visit. The paths are joined
+// by concatenation: WalkDir's Join cleaned each one.
+func walkFiles(root, rel string, visit func(rel string, d fs.DirEntry) error) error {
+	dir := root
+	if rel != "" {
+		dir = joinClean(root, rel)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, d := range entries {
+		r := d.Name()
+		if rel != "" {
+			r = rel + "/" + r
+		}
+		switch {
+		case d.IsDir():
+			err = walkFiles(root, r, visit)
+		case d.Type().IsRegular():
+			err = visit(r, d)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // parentDir is filepath.Dir for a path made by joinClean below a clean

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -390,5 +391,43 @@ func TestJoinCleanMatchesFilepath(t *testing.T) {
 				t.Errorf("ParentDir(%q) = %q, want %q", filepath.Join(dir, rel), got, want)
 			}
 		}
+	}
+}
+
+// TestWalkOrderMatchesWalkDir holds the runner's walk to
+// filepath.WalkDir: the same regular files in the same order (names
+// sorted, directories entered where they sort, links not followed).
+func TestWalkOrderMatchesWalkDir(t *testing.T) {
+	in := t.TempDir()
+	for _, f := range []string{"b.dcm", "a/z.dcm", "a/b/c.dcm", "a.dcm", "a-b/x", "ab/y", "A/q", ".hidden/h", "a/b.dcm"} {
+		p := filepath.Join(in, filepath.FromSlash(f))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(filepath.Join(in, "a"), filepath.Join(in, "link")); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	filepath.WalkDir(in, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			rel, _ := filepath.Rel(in, p)
+			want = append(want, filepath.ToSlash(rel))
+		}
+		return err
+	})
+	res, err := batch.Run(context.Background(), batch.Options{In: in, Out: filepath.Join(t.TempDir(), "out"), Processor: &fakeProcessor{}, Sync: batch.SyncNone, NoHash: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range res.Files {
+		got = append(got, f.Input)
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("walk order:\n got %v\nwant %v", got, want)
 	}
 }
