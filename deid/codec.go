@@ -212,6 +212,7 @@ func readCodec(in *os.File, data []byte, sc *fileScratch) (*codecFile, error) {
 	if len(cf.ds.Elements) == 0 {
 		cf.ds.Elements = nil
 	}
+	cf.ds.ordered = inOrder(cf.ds.Elements)
 	cf.header = rd.Header
 	cf.big = cf.header.Syntax.BigEndian
 	cf.meta = &Dataset{}
@@ -224,6 +225,7 @@ func readCodec(in *os.File, data []byte, sc *fileScratch) (*codecFile, error) {
 		if len(cf.meta.Elements) == 0 {
 			cf.meta.Elements = nil
 		}
+		cf.meta.ordered = inOrder(cf.meta.Elements)
 	}
 	return cf, nil
 }
@@ -259,6 +261,7 @@ func (s *elemSlab) fromCodec(el *dicom.Element) *Element {
 			for j, c := range it.Elements {
 				d.Elements[j] = s.fromCodec(c)
 			}
+			d.ordered = inOrder(d.Elements)
 			e.Items[i] = d
 		}
 	}

@@ -164,6 +164,15 @@ type Scratch struct {
 	ne, nb int // chunks handed out since the last Reset
 	ni, np int
 	nip    int
+	// vrs caches the dictionary VRs of implicit VR tags (files of one
+	// kind repeat the same tags): kept over Reset, the dictionary is fixed.
+	vrs [256]vrSlot
+}
+
+type vrSlot struct {
+	t   tag.Tag
+	v   vr.VR
+	set bool
 }
 
 // scratchKeep bounds the chunks of each kind a Scratch keeps over a Reset
@@ -438,7 +447,7 @@ func (d *decoder) header(enc encoding) (t tag.Tag, v vr.VR, length uint32, err e
 		if t.Group() == 0xFFFE {
 			return t, 0, length, nil
 		}
-		return t, implicitVR(t), length, nil
+		return t, d.implicitVR(t), length, nil
 	}
 	if err := d.read(b[4:8]); err != nil {
 		return t, 0, 0, errAt(t, start, ErrTruncated, "element header cut short")
@@ -470,7 +479,7 @@ func (d *decoder) headerBuffered(enc encoding) (t tag.Tag, v vr.VR, length uint3
 	case t.Group() == 0xFFFE:
 		length = u32(b[4:], big)
 	case enc.implicit:
-		length, v = u32(b[4:], big), implicitVR(t)
+		length, v = u32(b[4:], big), d.implicitVR(t)
 	default:
 		if v, ok = vr.Parse(b[4], b[5]); !ok {
 			return 0, 0, 0, false
@@ -498,6 +507,21 @@ func u32(b []byte, big bool) uint32 {
 		return binary.BigEndian.Uint32(b)
 	}
 	return binary.LittleEndian.Uint32(b)
+}
+
+// implicitVR is implicitVR through the Scratch's cache, when there is one.
+func (d *decoder) implicitVR(t tag.Tag) vr.VR {
+	s := d.scratch
+	if s == nil {
+		return implicitVR(t)
+	}
+	slot := &s.vrs[uint32(t)*0x9E3779B1>>24]
+	if slot.set && slot.t == t {
+		return slot.v
+	}
+	v := implicitVR(t)
+	*slot = vrSlot{t: t, v: v, set: true}
+	return v
 }
 
 // implicitVR is the VR an implicit VR stream gives tag t.
