@@ -298,6 +298,14 @@ func (e *Engine) apply(meta, ds *Dataset, slab *elemSlab) (*Outcome, error) {
 }
 
 func safeName(uid string) string {
+	ok := true
+	for i := 0; i < len(uid) && ok; i++ {
+		c := uid[i]
+		ok = c >= '0' && c <= '9' || c == '.' || c >= 'a' && c <= 'z' || c == '-'
+	}
+	if ok {
+		return uid // a UID as written: nothing to replace
+	}
 	return strings.Map(func(r rune) rune {
 		if r >= '0' && r <= '9' || r == '.' || r >= 'a' && r <= 'z' || r == '-' {
 			return r

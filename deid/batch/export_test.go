@@ -5,7 +5,7 @@ import "encoding/json"
 // JournalLine encodes rec as the journal does, and as encoding/json alone
 // would (want).
 func JournalLine(rec FileRecord) (got, want []byte) {
-	j := &journal{runKey: "k"}
+	j := &journal{runKey: "k", prefix: linePrefix("k")}
 	got, _ = j.line(rec)
 	want, _ = json.Marshal(journalEntry{RunKey: "k", MTime: rec.mtime, Record: rec, Counts: rec.Counts})
 	return got, want
