@@ -213,7 +213,7 @@ func (s *Scratch) itemPtrChunk() []*Item {
 
 func (s *Scratch) byteChunk() []byte {
 	if s.nb == len(s.bytes) {
-		s.bytes = append(s.bytes, make([]byte, arenaChunk))
+		s.bytes = append(s.bytes, make([]byte, scratchChunk))
 	}
 	s.nb++
 	return s.bytes[s.nb-1]
@@ -258,6 +258,13 @@ const (
 	ptrChunk   = 256
 	arenaChunk = 4096
 	arenaMax   = 64 // values up to this size come from the arena
+	// With a Scratch, whose chunks are kept from file to file, values up
+	// to scratchArenaMax come from the arena too (in chunks of
+	// scratchChunk): private headers of several kB and the text of
+	// structured reports were most of the bytes a batch allocated, and
+	// what made the garbage collector run.
+	scratchArenaMax = 8 << 10
+	scratchChunk    = 32 << 10
 )
 
 func (d *decoder) newItem() *Item {
@@ -367,7 +374,7 @@ func (d *decoder) readValue(t tag.Tag, n int64) ([]byte, error) {
 		return nil, errAt(t, d.pos, ErrTruncated, "value of %d bytes runs past the end of input (%d bytes left)", n, d.size-d.pos)
 	}
 	const chunk = 1 << 20
-	if n <= arenaMax {
+	if n <= arenaMax || d.scratch != nil && n <= scratchArenaMax {
 		if int64(len(d.arena)) < n {
 			if d.scratch != nil {
 				d.arena = d.scratch.byteChunk()
