@@ -42,3 +42,10 @@ func AttrTypeOf(t uint32, sopClass string, enhanced, nested bool) AttrType {
 
 // Prepare readies is for ids as the engine does with its reused scanners.
 func (is *InstanceScanner) Prepare(s *Scanner, ids Identifiers) { is.prepare(s, ids) }
+
+// DateForms and DateLayouts are the forms of a birth date the scanner
+// looks for, and their time package layouts.
+var (
+	DateForms   = dateForms
+	DateLayouts = dateLayouts[:]
+)

@@ -264,18 +264,57 @@ func dateForms(da string) []string {
 
 // appendDateForms appends the forms of dateForms to out. The forms are
 // made in one buffer (one allocation), month names in lower case as the
-// scanner looks for them.
+// scanner looks for them; dateLayouts lists them in time package terms
+// (TestDateFormsMatchLayouts holds the two together).
 func appendDateForms(out []string, da string) []string {
 	t, err := time.Parse("20060102", strings.TrimSpace(strings.TrimRight(da, "\x00")))
 	if err != nil {
 		return out
 	}
+	y, mo, d := t.Date()
+	m := int(mo)
+	var yyyy [4]byte
+	for i, v := 3, y; i >= 0; i, v = i-1, v/10 {
+		yyyy[i] = byte('0' + v%10)
+	}
+	mm, dd := [2]byte{byte('0' + m/10), byte('0' + m%10)}, [2]byte{byte('0' + d/10), byte('0' + d%10)}
+	short, long := monthNames[m-1][:3], monthNames[m-1]
 	b := make([]byte, 0, 160)
 	var ends [len(dateLayouts)]int
-	for i, l := range dateLayouts {
-		b = appendDate(b, l, t)
-		ends[i] = len(b)
+	k := 0
+	end := func() { ends[k] = len(b); k++ }
+	num := func(b []byte, v int) []byte { return strconv.AppendInt(b, int64(v), 10) }
+	b = append(append(append(b, yyyy[:]...), mm[:]...), dd[:]...) // 20060102
+	end()
+	for _, sep := range []byte{'-', '/', '.'} { // 2006-01-02, 2006/01/02, 2006.01.02
+		b = append(append(append(append(append(b, yyyy[:]...), sep), mm[:]...), sep), dd[:]...)
+		end()
 	}
+	for _, f := range []struct {
+		sep      byte
+		dayFirst bool
+	}{{'/', true}, {'/', false}, {'.', true}, {'-', true}, {'-', false}} { // 02/01/2006, 01/02/2006, 02.01.2006, 02-01-2006, 01-02-2006
+		a, c := dd, mm
+		if !f.dayFirst {
+			a, c = mm, dd
+		}
+		b = append(append(append(append(append(b, a[:]...), f.sep), c[:]...), f.sep), yyyy[:]...)
+		end()
+	}
+	b = append(append(append(append(num(b, d), ' '), short...), ' '), yyyy[:]...) // 2 Jan 2006
+	end()
+	b = append(append(append(append(append(b, dd[:]...), ' '), short...), ' '), yyyy[:]...) // 02 Jan 2006
+	end()
+	b = append(append(num(append(append(b, short...), ' '), d), ", "...), yyyy[:]...) // Jan 2, 2006
+	end()
+	b = append(append(num(append(append(b, long...), ' '), d), ", "...), yyyy[:]...) // January 2, 2006
+	end()
+	b = append(append(append(append(num(b, d), ' '), long...), ' '), yyyy[:]...) // 2 January 2006
+	end()
+	b = append(append(num(append(num(b, m), '/'), d), '/'), yyyy[:]...) // 1/2/2006
+	end()
+	b = append(append(num(append(num(b, d), '/'), m), '/'), yyyy[:]...) // 2/1/2006
+	end()
 	s := string(b)
 	start := 0
 	for _, e := range ends {
@@ -283,37 +322,6 @@ func appendDateForms(out []string, da string) []string {
 		start = e
 	}
 	return out
-}
-
-// appendDate formats t as time.Format does for the layout elements
-// dateLayouts use (2006, 01, 02, 1, 2, Jan, January), the month names in
-// lower case.
-func appendDate(b []byte, layout string, t time.Time) []byte {
-	y, m, d := t.Date()
-	two := func(b []byte, v int) []byte { return append(b, byte('0'+v/10%10), byte('0'+v%10)) }
-	for layout != "" {
-		n := 1
-		switch {
-		case strings.HasPrefix(layout, "2006"):
-			b, n = two(two(b, y/100), y%100), 4
-		case strings.HasPrefix(layout, "January"):
-			b, n = append(b, monthNames[m-1]...), 7
-		case strings.HasPrefix(layout, "Jan"):
-			b, n = append(b, monthNames[m-1][:3]...), 3
-		case strings.HasPrefix(layout, "01"):
-			b, n = two(b, int(m)), 2
-		case strings.HasPrefix(layout, "02"):
-			b, n = two(b, d), 2
-		case layout[0] == '1':
-			b = strconv.AppendInt(b, int64(m), 10)
-		case layout[0] == '2':
-			b = strconv.AppendInt(b, int64(d), 10)
-		default:
-			b = append(b, layout[0])
-		}
-		layout = layout[n:]
-	}
-	return b
 }
 
 var monthNames = [12]string{"january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"}

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ethos-imaging/ethos/deid"
 )
@@ -133,5 +134,27 @@ func TestScannerReusedAcrossInstances(t *testing.T) {
 				t.Errorf("step %d: %q found (%s) among another patient's identifiers", i, v, kind)
 			}
 		}
+	}
+}
+
+// TestDateFormsMatchLayouts holds the hand-written date forms to the
+// time package's formatting of the same layouts (lower case), over every
+// day of several years, early years included.
+func TestDateFormsMatchLayouts(t *testing.T) {
+	for _, year := range []int{1, 999, 1900, 1965, 2000, 2024, 9999} {
+		for day := time.Date(year, 1, 1, 0, 0, 0, 0, time.UTC); day.Year() == year; day = day.AddDate(0, 0, 1) {
+			got := deid.DateForms(day.Format("20060102") + "\x00")
+			if len(got) != len(deid.DateLayouts) {
+				t.Fatalf("%s: %d forms, want %d", day.Format("20060102"), len(got), len(deid.DateLayouts))
+			}
+			for i, l := range deid.DateLayouts {
+				if want := strings.ToLower(day.Format(l)); got[i] != want {
+					t.Fatalf("%s in %q: got %q, want %q", day.Format("20060102"), l, got[i], want)
+				}
+			}
+		}
+	}
+	if got := deid.DateForms("1965-07-04"); got != nil {
+		t.Errorf("not a DA value: got %v", got)
 	}
 }
