@@ -23,13 +23,15 @@ type plans struct {
 	tags   []uint32
 	plans  []plan
 	masked []plan
-	// bloom has the bit bloomIndex(t) set for every tag of tags: most
-	// elements are not in the table, and a clear bit says so without
-	// a search.
-	bloom [1 << 10]uint64
+	// slots is an open-addressing table of the single-tag rows: slot
+	// slotIndex(t) and the ones after it hold 1 + the index in tags of
+	// each tag (0: empty). It is at most an eighth full, so a lookup,
+	// hit or miss, reads one or two slots.
+	slots []uint32
+	shift uint // 32 - log2(len(slots))
 }
 
-func bloomIndex(t uint32) uint32 { return t * 0x9E3779B1 >> 16 }
+func (p *plans) slotIndex(t uint32) uint32 { return t * 0x9E3779B1 >> p.shift }
 
 func newPlans(opts Options) *plans {
 	p := &plans{}
@@ -66,9 +68,17 @@ func newPlans(opts Options) *plans {
 		tags, pl = append(tags, p.tags[i]), append(pl, p.plans[i])
 	}
 	p.tags, p.plans = tags, pl
-	for _, t := range p.tags {
-		b := bloomIndex(t)
-		p.bloom[b>>6] |= 1 << (b & 63)
+	bits := uint(4)
+	for 1<<bits < 8*len(p.tags) {
+		bits++
+	}
+	p.slots, p.shift = make([]uint32, 1<<bits), 32-bits
+	for i, t := range p.tags {
+		j := p.slotIndex(t)
+		for p.slots[j] != 0 {
+			j = (j + 1) & uint32(len(p.slots)-1)
+		}
+		p.slots[j] = uint32(i + 1)
 	}
 	return p
 }
@@ -108,9 +118,9 @@ func newPlan(r *Rule, opts Options) plan {
 // find returns the plan of tag t (not private), or nil when Table E.1-1
 // does not list it.
 func (p *plans) find(t uint32) *plan {
-	if b := bloomIndex(t); p.bloom[b>>6]&(1<<(b&63)) != 0 {
-		if i, ok := slices.BinarySearch(p.tags, t); ok {
-			return &p.plans[i]
+	for j := p.slotIndex(t); p.slots[j] != 0; j = (j + 1) & uint32(len(p.slots)-1) {
+		if k := p.slots[j] - 1; p.tags[k] == t {
+			return &p.plans[k]
 		}
 	}
 	for i := range p.masked {

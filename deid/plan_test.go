@@ -68,3 +68,22 @@ func TestPlansMatchRuleResolution(t *testing.T) {
 		}
 	}
 }
+
+// TestPlansAbsentTags looks up tags Table E.1-1 does not list (every
+// element of a few groups): the plan table must miss exactly where
+// LookupRule does.
+func TestPlansAbsentTags(t *testing.T) {
+	cfg, err := deid.NewConfig(nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []uint32{0x0008, 0x0010, 0x0018, 0x0020, 0x0028, 0x0040, 0x5000, 0x6000, 0x7FE0} {
+		for e := uint32(0); e <= 0xFFFF; e++ {
+			tag := g<<16 | e
+			_, ok := deid.PlanAction(cfg, tag, "1.2.840.10008.5.1.4.1.1.2", false, false)
+			if _, want := deid.LookupRule(tag); ok != want {
+				t.Fatalf("%08X: plan found %v, LookupRule %v", tag, ok, want)
+			}
+		}
+	}
+}
