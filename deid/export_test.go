@@ -45,7 +45,7 @@ func (is *InstanceScanner) Prepare(s *Scanner, ids Identifiers) { is.prepare(s, 
 
 // DateForms and DateLayouts are the forms of a birth date the scanner
 // looks for, and their time package layouts.
-var (
-	DateForms   = dateForms
-	DateLayouts = dateLayouts[:]
-)
+var DateLayouts = dateLayouts[:]
+
+// DateForms is the list of those forms for one DA value.
+func DateForms(da string) []string { return appendDateForms(nil, da) }

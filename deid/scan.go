@@ -257,12 +257,8 @@ var dateLayouts = [...]string{
 	"1/2/2006", "2/1/2006",
 }
 
-// dateForms writes a DA value in the forms people type it in text.
-func dateForms(da string) []string {
-	return appendDateForms(nil, da)
-}
-
-// appendDateForms appends the forms of dateForms to out. The forms are
+// appendDateForms appends to out the forms in which people type the date
+// of a DA value in text (none when it is not a date). The forms are
 // made in one buffer (one allocation), month names in lower case as the
 // scanner looks for them; dateLayouts lists them in time package terms
 // (TestDateFormsMatchLayouts holds the two together).
