@@ -53,38 +53,91 @@ type codecFile struct {
 	slab   *elemSlab
 }
 
-// elemSlab hands out engine elements from chunks (one allocation for
-// many elements), and keeps its chunks over a reset for the next file.
+// elemSlab hands out the engine's elements and datasets, the codec
+// elements and items written back, and the slices that list them, from
+// chunks (one allocation for many), and keeps its chunks over a reset for
+// the next file.
 type elemSlab struct {
-	free   []Element
-	chunks [][]Element
-	n      int // chunks in use
+	elems    chunks[Element]
+	datasets chunks[Dataset]
+	elemPtrs chunks[*Element]
+	dsPtrs   chunks[*Dataset]
+	// for writing
+	codecElems chunks[dicom.Element]
+	codecItems chunks[dicom.Item]
+	codecPtrs  chunks[*dicom.Element]
+	itemPtrs   chunks[*dicom.Item]
 }
 
-func (s *elemSlab) get() *Element {
-	if len(s.free) == 0 {
-		if s.n == len(s.chunks) {
-			s.chunks = append(s.chunks, make([]Element, 64))
-		}
-		s.free = s.chunks[s.n]
-		s.n++
-	}
-	e := &s.free[0]
-	s.free = s.free[1:]
-	return e
-}
+func (s *elemSlab) get() *Element { return s.elems.one() }
 
-// reset makes every chunk available again; the elements handed out so
-// far become invalid.
+// reset makes every chunk available again; everything handed out so far
+// becomes invalid.
 func (s *elemSlab) reset() {
-	for _, c := range s.chunks[:s.n] {
-		clear(c)
+	s.elems.reset()
+	s.datasets.reset()
+	s.elemPtrs.reset()
+	s.dsPtrs.reset()
+	s.codecElems.reset()
+	s.codecItems.reset()
+	s.codecPtrs.reset()
+	s.itemPtrs.reset()
+}
+
+// chunks hands out values and short slices of T from chunks of
+// chunkLen. A nil *chunks allocates each.
+type chunks[T any] struct {
+	free []T
+	all  [][]T
+	n    int // chunks in use
+}
+
+const chunkLen = 64
+
+func (c *chunks[T]) refill() {
+	if c.n == len(c.all) {
+		c.all = append(c.all, make([]T, chunkLen))
 	}
-	if len(s.chunks) > 64 {
-		clear(s.chunks[64:])
-		s.chunks = s.chunks[:64]
+	c.free = c.all[c.n]
+	c.n++
+}
+
+// one returns a zero T.
+func (c *chunks[T]) one() *T {
+	if c == nil {
+		return new(T)
 	}
-	s.n, s.free = 0, nil
+	if len(c.free) == 0 {
+		c.refill()
+	}
+	v := &c.free[0]
+	c.free = c.free[1:]
+	return v
+}
+
+// list returns a slice of n zero Ts (not nil), whose capacity is its
+// length: appending to it copies.
+func (c *chunks[T]) list(n int) []T {
+	if c == nil || n == 0 || n > chunkLen/4 {
+		return make([]T, n)
+	}
+	if len(c.free) < n {
+		c.refill()
+	}
+	v := c.free[:n:n]
+	c.free = c.free[n:]
+	return v
+}
+
+func (c *chunks[T]) reset() {
+	for _, ch := range c.all[:c.n] {
+		clear(ch)
+	}
+	if len(c.all) > 64 {
+		clear(c.all[64:])
+		c.all = c.all[:64]
+	}
+	c.n, c.free = 0, nil
 }
 
 // fileScratch is the memory one file's elements and small values are
@@ -95,6 +148,9 @@ func (s *elemSlab) reset() {
 type fileScratch struct {
 	codec dicom.Scratch
 	slab  elemSlab
+	// top and meta keep the arrays of the top-level and meta element
+	// lists for the next file.
+	top, meta []*Element
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(fileScratch) }}
@@ -104,6 +160,11 @@ func getScratch() *fileScratch { return scratchPool.Get().(*fileScratch) }
 func (sc *fileScratch) release() {
 	sc.codec.Reset()
 	sc.slab.reset()
+	clear(sc.top[:cap(sc.top)])
+	clear(sc.meta[:cap(sc.meta)])
+	if cap(sc.top) > 4096 {
+		sc.top = nil // an unusual file does not pin its list
+	}
 	scratchPool.Put(sc)
 }
 
@@ -136,7 +197,7 @@ func readCodec(in *os.File, data []byte, sc *fileScratch) (*codecFile, error) {
 		}
 	}
 	defer rd.Close()
-	cf := &codecFile{ds: &Dataset{}, slab: &sc.slab}
+	cf := &codecFile{ds: &Dataset{Elements: sc.top[:0]}, slab: &sc.slab}
 	for {
 		el, err := rd.Next()
 		if err == io.EOF {
@@ -147,13 +208,24 @@ func readCodec(in *os.File, data []byte, sc *fileScratch) (*codecFile, error) {
 		}
 		cf.ds.Elements = append(cf.ds.Elements, cf.slab.fromCodec(el))
 	}
+	sc.top = cf.ds.Elements[:0]
+	if len(cf.ds.Elements) == 0 {
+		cf.ds.Elements = nil
+	}
+	cf.ds.ordered = inOrder(cf.ds.Elements)
 	cf.header = rd.Header
 	cf.big = cf.header.Syntax.BigEndian
 	cf.meta = &Dataset{}
 	if cf.header.Meta != nil {
+		cf.meta.Elements = sc.meta[:0]
 		for _, el := range cf.header.Meta.Elements {
 			cf.meta.Elements = append(cf.meta.Elements, cf.slab.fromCodec(el))
 		}
+		sc.meta = cf.meta.Elements[:0]
+		if len(cf.meta.Elements) == 0 {
+			cf.meta.Elements = nil
+		}
+		cf.meta.ordered = inOrder(cf.meta.Elements)
 	}
 	return cf, nil
 }
@@ -161,7 +233,11 @@ func readCodec(in *os.File, data []byte, sc *fileScratch) (*codecFile, error) {
 // fromCodec converts a codec element (and its items) to the engine's form.
 func (s *elemSlab) fromCodec(el *dicom.Element) *Element {
 	e := s.get()
-	*e = Element{Tag: uint32(el.Tag), VR: el.VR.String(), Value: el.Value, Src: el}
+	code, ok := el.VR.Code()
+	if !ok {
+		code = el.VR.String()
+	}
+	*e = Element{Tag: uint32(el.Tag), VR: code, Value: el.Value, Src: el}
 	if el.VR == vr.UN && !el.IsSequence() && el.Bulk == nil && uint32(el.Tag)>>16&1 == 0 {
 		// A standard text attribute sent as UN is handled (and scanned)
 		// as the text its dictionary VR says it is; it is written back as
@@ -175,31 +251,37 @@ func (s *elemSlab) fromCodec(el *dicom.Element) *Element {
 		if el.VR == vr.UN {
 			e.VR = "UN"
 		}
-		for _, it := range el.Items {
-			d := &Dataset{Src: it}
-			d.Elements = make([]*Element, 0, len(it.Elements))
-			for _, c := range it.Elements {
-				d.Elements = append(d.Elements, s.fromCodec(c))
+		if len(el.Items) > 0 {
+			e.Items = s.dsPtrs.list(len(el.Items))
+		}
+		for i, it := range el.Items {
+			d := s.datasets.one()
+			d.Src = it
+			d.Elements = s.elemPtrs.list(len(it.Elements))
+			for j, c := range it.Elements {
+				d.Elements[j] = s.fromCodec(c)
 			}
-			e.Items = append(e.Items, d)
+			d.ordered = inOrder(d.Elements)
+			e.Items[i] = d
 		}
 	}
 	return e
 }
 
-// toCodec converts an engine element back.
-func toCodec(e *Element) (*dicom.Element, error) {
+// toCodec converts an engine element back; copies are carved from s
+// (nil: allocated).
+func toCodec(e *Element, s *elemSlab) (*dicom.Element, error) {
 	if src, ok := e.Src.(*dicom.Element); ok && !e.Dirty && len(e.Items) == 0 && !src.IsSequence() && e.Tag != uint32(tag.PixelData) {
 		// Unchanged: written exactly as read, no copy.
 		return src, nil
 	}
-	return toCodecCopy(e)
+	return toCodecCopy(e, s)
 }
 
-func toCodecCopy(e *Element) (*dicom.Element, error) {
-	var ne dicom.Element
+func toCodecCopy(e *Element, s *elemSlab) (*dicom.Element, error) {
+	ne := s.codecElemsOne()
 	if src, ok := e.Src.(*dicom.Element); ok {
-		ne = *src
+		*ne = *src
 		if e.Dirty {
 			ne.Value, ne.Length, ne.Bulk, ne.Fragments = e.Value, uint32(len(e.Value)), nil, nil
 		}
@@ -208,33 +290,94 @@ func toCodecCopy(e *Element) (*dicom.Element, error) {
 		if !ok {
 			return nil, fmt.Errorf("deid: tag %s: unknown VR %q", tag.Tag(e.Tag), e.VR)
 		}
-		ne = dicom.Element{Tag: tag.Tag(e.Tag), VR: v, Value: e.Value, Length: uint32(len(e.Value)), Offset: -1}
+		*ne = dicom.Element{Tag: tag.Tag(e.Tag), VR: v, Value: e.Value, Length: uint32(len(e.Value)), Offset: -1}
 		if v == vr.SQ {
 			ne.Length = dicom.UndefinedLength
 		}
 	}
 	if ne.IsSequence() || len(e.Items) > 0 {
-		items := make([]*dicom.Item, 0, len(e.Items))
-		for _, d := range e.Items {
-			var it dicom.Item
+		items := s.itemPtrsList(len(e.Items))
+		for i, d := range e.Items {
+			it := s.codecItemsOne()
 			if src, ok := d.Src.(*dicom.Item); ok {
-				it = *src
+				*it = *src
 			} else {
-				it = dicom.Item{Undefined: true, Offset: -1}
+				*it = dicom.Item{Undefined: true, Offset: -1}
 			}
 			it.Elements = nil
-			for _, c := range d.Elements {
-				ce, err := toCodec(c)
+			if len(d.Elements) > 0 {
+				it.Elements = s.codecPtrsList(len(d.Elements))
+			}
+			for j, c := range d.Elements {
+				ce, err := toCodec(c, s)
 				if err != nil {
 					return nil, err
 				}
-				it.Elements = append(it.Elements, ce)
+				it.Elements[j] = ce
 			}
-			items = append(items, &it)
+			items[i] = it
 		}
 		ne.Items = items
 	}
-	return &ne, nil
+	return ne, nil
+}
+
+// The slab's chunks for the engine, allocated when the slab is nil.
+func (s *elemSlab) elementsOne() *Element {
+	if s == nil {
+		return new(Element)
+	}
+	return s.elems.one()
+}
+
+func (s *elemSlab) datasetsOne() *Dataset {
+	if s == nil {
+		return new(Dataset)
+	}
+	return s.datasets.one()
+}
+
+func (s *elemSlab) elemPtrsList(n int) []*Element {
+	if s == nil {
+		return make([]*Element, n)
+	}
+	return s.elemPtrs.list(n)
+}
+
+func (s *elemSlab) dsPtrsList(n int) []*Dataset {
+	if s == nil {
+		return make([]*Dataset, n)
+	}
+	return s.dsPtrs.list(n)
+}
+
+// The slab's chunks for writing, allocated when the slab is nil.
+func (s *elemSlab) codecElemsOne() *dicom.Element {
+	if s == nil {
+		return new(dicom.Element)
+	}
+	return s.codecElems.one()
+}
+
+func (s *elemSlab) codecItemsOne() *dicom.Item {
+	if s == nil {
+		return new(dicom.Item)
+	}
+	return s.codecItems.one()
+}
+
+func (s *elemSlab) codecPtrsList(n int) []*dicom.Element {
+	if s == nil {
+		return make([]*dicom.Element, n)
+	}
+	return s.codecPtrs.list(n)
+}
+
+func (s *elemSlab) itemPtrsList(n int) []*dicom.Item {
+	if s == nil {
+		return make([]*dicom.Item, n)
+	}
+	return s.itemPtrs.list(n)
 }
 
 // hashingFile is the output file seen by the codec's writer: every byte
@@ -309,15 +452,18 @@ func (b *byteSpan) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// zeroPreamble is the preamble of every output (the writer only reads it).
+var zeroPreamble [128]byte
+
 // writeCodec writes the de-identified file: a zeroed preamble, the meta
 // group and the data set in the input's transfer syntax. Bulk values come
 // from in, or from data when in is nil (an input held in memory). When pd
 // is set, the pixel data values written are hashed into it.
 func writeCodec(out io.Writer, in *os.File, cf *codecFile, pc *pixelCleaner, data []byte, h hash.Hash, pd *pixelDigest) error {
-	hdr := dicom.Header{Preamble: make([]byte, 128), Syntax: cf.header.Syntax}
+	hdr := dicom.Header{Preamble: zeroPreamble[:], Syntax: cf.header.Syntax}
 	hdr.Meta = &dicom.Dataset{}
 	for _, e := range cf.meta.Elements {
-		ce, err := toCodec(e)
+		ce, err := toCodec(e, cf.slab)
 		if err != nil {
 			return err
 		}
@@ -332,7 +478,7 @@ func writeCodec(out io.Writer, in *os.File, cf *codecFile, pc *pixelCleaner, dat
 		return err
 	}
 	for _, e := range cf.ds.Elements {
-		ce, err := toCodec(e)
+		ce, err := toCodec(e, cf.slab)
 		if err != nil {
 			return err
 		}

@@ -25,23 +25,30 @@ type Element struct {
 type Dataset struct {
 	Elements []*Element
 	Src      any
+	// ordered says Elements were checked to be in tag order (the codec
+	// adapter checks what it reads; Set and Delete keep the order): a tag
+	// the binary search misses is then absent, with no scan to confirm.
+	ordered bool
 }
 
 // Find returns the element with tag t at this level.
 func (d *Dataset) Find(t uint32) *Element {
-	i, ok := slices.BinarySearchFunc(d.Elements, t, func(e *Element, t uint32) int {
-		switch {
-		case e.Tag < t:
-			return -1
-		case e.Tag > t:
-			return 1
+	lo, hi := 0, len(d.Elements)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		switch et := d.Elements[m].Tag; {
+		case et < t:
+			lo = m + 1
+		case et > t:
+			hi = m
+		default:
+			return d.Elements[m]
 		}
-		return 0
-	})
-	if ok {
-		return d.Elements[i]
 	}
-	// Elements out of order (malformed input): fall back to a scan.
+	if d.ordered {
+		return nil
+	}
+	// Elements may be out of order (malformed input): fall back to a scan.
 	for _, e := range d.Elements {
 		if e.Tag == t {
 			return e
@@ -95,6 +102,16 @@ func (d *Dataset) Set(e *Element) {
 		return
 	}
 	d.Elements = slices.Insert(d.Elements, i, e)
+}
+
+// inOrder reports whether the elements' tags ascend.
+func inOrder(els []*Element) bool {
+	for i := 1; i < len(els); i++ {
+		if els[i].Tag <= els[i-1].Tag {
+			return false
+		}
+	}
+	return true
 }
 
 // Delete removes the element with tag t at this level.

@@ -1,6 +1,7 @@
 package deid
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Tags the engine reads or writes by name.
@@ -101,13 +103,22 @@ type Engine struct {
 	// pixel data digests (FileResult.InputPixelSHA256, OutputPixelSHA256):
 	// one more SHA-256 pass over the pixel data, so off unless asked for.
 	PixelDigests bool
-	implUID      string
-	counts       *countMaps
+	// NoCounts leaves the action counts out (Outcome.Counts and
+	// FileResult.Counts stay nil): for runs that keep no processing
+	// record, where nobody reads them.
+	NoCounts bool
+	implUID  string
+	counts   *countMaps
+	// codeValues are the values of the method code items (codeValuesFor);
+	// method caches methodValue.
+	codeValues [][3][]byte
+	method     atomic.Pointer[methodCache]
 }
 
 // NewEngine returns an engine for cfg and keys.
 func NewEngine(cfg *Config, keys *Keys) *Engine {
-	return &Engine{cfg: cfg, keys: keys, Software: "ethos", implUID: ImplementationClassUID, counts: &countMaps{m: map[countKey]countEntry{}}}
+	return &Engine{cfg: cfg, keys: keys, Software: "ethos", implUID: ImplementationClassUID, counts: &countMaps{m: map[countKey]countEntry{}},
+		codeValues: codeValuesFor(cfg.Options)}
 }
 
 // countMaps interns the per-tag maps of Outcome.Counts: across a batch
@@ -196,6 +207,7 @@ type Outcome struct {
 	// them, never modify them.
 	Counts map[string]map[string]int
 	// Group holds coarse demographics for bias monitoring (QC-PRO-2).
+	// The map is shared with other outcomes: read it, never modify it.
 	Group map[string]string
 	// PixelRects are the regions to blank under Clean Pixel Data (nil
 	// when pixels pass through unchanged).
@@ -207,13 +219,17 @@ type instance struct {
 	e        *Engine
 	opts     Options
 	scan     *InstanceScanner
+	pk       PatientKey
 	shift    int
+	shiftSet bool // shift is computed (on the first date moved)
 	pseudoID string
 	tctx     typeContext
 	cs       charset
 	out      *Outcome
 	modified bool // a date was shifted
 	counts   map[uint32]*[numActions]int
+	creators []privateBlock // private blocks of the levels being walked
+	slab     *elemSlab      // where new elements come from (nil: allocated)
 }
 
 type textMode uint8
@@ -228,16 +244,27 @@ const (
 // place and decides whether the instance may be written. Pixel data is
 // not touched here; see Outcome.PixelRects.
 func (e *Engine) Apply(meta, ds *Dataset) (*Outcome, error) {
-	out := &Outcome{Counts: make(map[string]map[string]int, 64)}
-	in := &instance{e: e, opts: e.cfg.Options, out: out, counts: make(map[uint32]*[numActions]int, 64)}
+	return e.apply(meta, ds, nil)
+}
+
+// apply is Apply with the elements it adds taken from slab (the file's,
+// or nil).
+func (e *Engine) apply(meta, ds *Dataset, slab *elemSlab) (*Outcome, error) {
+	out := &Outcome{}
+	in := &instance{e: e, opts: e.cfg.Options, out: out, slab: slab}
+	if !e.NoCounts {
+		out.Counts = make(map[string]map[string]int, 64)
+		in.counts = make(map[uint32]*[numActions]int, 64)
+	}
 	in.cs = newCharset(ds.String(tagSpecificCharacterSet))
 
 	ids := gatherIdentifiers(ds)
 	pk := PatientKey{ID: ds.String(tagPatientID), Issuer: ds.String(tagIssuerOfPatientID),
 		Name: ds.String(tagPatientName), BirthDate: ds.String(tagPatientBirthDate), StudyUID: ds.String(tagStudyInstanceUID)}
-	in.scan = e.cfg.scanner.ForInstance(ids)
-	lo, hi := e.cfg.shiftRange()
-	in.shift = e.keys.DateShift(pk, lo, hi)
+	in.scan = instanceScanners.Get().(*InstanceScanner)
+	in.scan.prepare(e.cfg.scanner, ids)
+	defer instanceScanners.Put(in.scan)
+	in.pk = pk
 	in.pseudoID = e.keys.PatientID(e.cfg.patientIDPrefix(), pk)
 	in.tctx = typeContext{sopClass: ds.String(tagSOPClassUID), enhanced: ds.Find(tagSharedFunctionalGrps) != nil}
 	out.Group = demographics(ds)
@@ -271,6 +298,14 @@ func (e *Engine) Apply(meta, ds *Dataset) (*Outcome, error) {
 }
 
 func safeName(uid string) string {
+	ok := true
+	for i := 0; i < len(uid) && ok; i++ {
+		c := uid[i]
+		ok = c >= '0' && c <= '9' || c == '.' || c >= 'a' && c <= 'z' || c == '-'
+	}
+	if ok {
+		return uid // a UID as written: nothing to replace
+	}
 	return strings.Map(func(r rune) rune {
 		if r >= '0' && r <= '9' || r == '.' || r >= 'a' && r <= 'z' || r == '-' {
 			return r
@@ -280,6 +315,9 @@ func safeName(uid string) string {
 }
 
 func (in *instance) count(tag uint32, a Action) {
+	if in.counts == nil {
+		return // not counting (Engine.NoCounts)
+	}
 	// Private, overlay and curve tags are counted under their group rule.
 	switch g := tag >> 16; {
 	case g&1 == 1:
@@ -368,14 +406,20 @@ func gatherIdentifiers(ds *Dataset) Identifiers {
 }
 
 // demographics returns sex and a ten-year age band (90+ for the oldest),
-// from Patient's Age or, failing that, birth and study dates.
+// from Patient's Age or, failing that, birth and study dates. The map is
+// one of a few shared by every instance with the same values: read only.
 func demographics(ds *Dataset) map[string]string {
-	g := map[string]string{}
-	switch s := strings.ToUpper(ds.String(tagPatientSex)); s {
-	case "M", "F", "O":
-		g["sex"] = s
-	default:
-		g["sex"] = "unknown"
+	sex := 3 // unknown
+	if e := ds.Find(tagPatientSex); e != nil {
+		switch v := bytes.TrimRight(bytes.TrimLeft(e.Value, " "), " \x00"); {
+		case len(v) != 1:
+		case v[0] == 'M' || v[0] == 'm':
+			sex = 0
+		case v[0] == 'F' || v[0] == 'f':
+			sex = 1
+		case v[0] == 'O' || v[0] == 'o':
+			sex = 2
+		}
 	}
 	years := -1
 	if a := ds.String(tagPatientAge); len(a) == 4 {
@@ -405,44 +449,70 @@ func demographics(ds *Dataset) map[string]string {
 			}
 		}
 	}
+	band := 0 // unknown
 	switch {
 	case years < 0:
-		g["ageBand"] = "unknown"
 	case years >= 90:
-		g["ageBand"] = "90+"
+		band = 10
 	default:
-		g["ageBand"] = fmt.Sprintf("%d-%d", years/10*10, years/10*10+9)
+		band = 1 + years/10
+	}
+	return groupMaps[sex][band]
+}
+
+// groupMaps holds the group of every sex (M, F, O, unknown) and age band
+// (unknown, 0-9, …, 80-89, 90+), shared read only by the outcomes.
+var groupMaps = func() (g [4][11]map[string]string) {
+	sexes := [4]string{"M", "F", "O", "unknown"}
+	for s := range g {
+		for b := range g[s] {
+			band := "unknown"
+			switch {
+			case b == 10:
+				band = "90+"
+			case b > 0:
+				band = fmt.Sprintf("%d-%d", (b-1)*10, (b-1)*10+9)
+			}
+			g[s][b] = map[string]string{"sex": sexes[s], "ageBand": band}
+		}
 	}
 	return g
-}
+}()
 
 // apply walks one dataset level.
 func (in *instance) apply(ds *Dataset, nested bool, mode textMode) {
-	// Private blocks: creator of each (group, block) at this level.
-	var creators map[uint32]string
-	keepBlock := map[uint32]bool{}
-	var out []*Element
+	// Private blocks: the creator of each (group, block) at this level,
+	// on a stack shared by all levels (a sequence's items are walked
+	// while this level's blocks are in use).
+	base := len(in.creators)
+	defer func() { in.creators = in.creators[:base] }()
 	for _, el := range ds.Elements {
 		g := el.Tag >> 16
 		elem := el.Tag & 0xFFFF
 		if g&1 == 1 && elem >= 0x10 && elem <= 0xFF {
-			if creators == nil {
-				creators = map[uint32]string{}
-			}
-			creators[g<<8|elem] = trimValue(el.Value)
+			in.creators = append(in.creators, privateBlock{key: g<<8 | elem, creator: bytes.TrimRight(bytes.TrimLeft(el.Value, " "), " \x00")})
 		}
 	}
+	blocks := in.creators[base:len(in.creators):len(in.creators)]
+	// The elements kept are moved to the front of ds.Elements (nothing
+	// reads the level while it is walked).
+	kept := ds.Elements[:0]
+	var removedOverlay [4]uint64 // bit g&0xFF: group g (60xx) lost its overlay data
+	anyOverlay := false
 	for _, el := range ds.Elements {
-		if keep := in.element(ds, el, nested, mode, creators, keepBlock); keep {
-			out = append(out, el)
+		if in.element(el, nested, mode, blocks) {
+			kept = append(kept, el)
+		} else if g := el.Tag >> 16; g&0xFF00 == 0x6000 && el.Tag&0xFFFF == 0x3000 {
+			removedOverlay[g>>6&3] |= 1 << (g & 63)
+			anyOverlay = true
 		}
 	}
 	// Private creators stay only for blocks with a kept element.
-	if creators != nil {
-		out = slices.DeleteFunc(out, func(el *Element) bool {
+	if len(blocks) > 0 {
+		kept = slices.DeleteFunc(kept, func(el *Element) bool {
 			g, elem := el.Tag>>16, el.Tag&0xFFFF
 			if g&1 == 1 && elem >= 0x10 && elem <= 0xFF {
-				if keepBlock[g<<8|elem] {
+				if b := findBlock(blocks, g<<8|elem); b != nil && b.keep {
 					return false
 				}
 				in.count(el.Tag, Remove)
@@ -452,28 +522,41 @@ func (in *instance) apply(ds *Dataset, nested bool, mode textMode) {
 		})
 	}
 	// Overlay groups whose data was removed lose all their elements.
-	removedOverlay := map[uint32]bool{}
-	for _, el := range ds.Elements {
-		if el.Tag>>16&0xFF00 == 0x6000 && el.Tag&0xFFFF == 0x3000 && !slices.Contains(out, el) {
-			removedOverlay[el.Tag>>16] = true
-		}
-	}
-	if len(removedOverlay) > 0 {
-		out = slices.DeleteFunc(out, func(el *Element) bool {
-			if removedOverlay[el.Tag>>16] {
+	if anyOverlay {
+		kept = slices.DeleteFunc(kept, func(el *Element) bool {
+			if g := el.Tag >> 16; g&0xFF00 == 0x6000 && removedOverlay[g>>6&3]&(1<<(g&63)) != 0 {
 				in.count(el.Tag, Remove)
 				return true
 			}
 			return false
 		})
 	}
-	if len(out) != len(ds.Elements) {
-		ds.Elements = out
+	clear(ds.Elements[len(kept):])
+	ds.Elements = kept
+}
+
+// privateBlock is a private block (group<<8 | block number) of the level
+// being walked, its creator (trimmed) and whether an element of it stays.
+type privateBlock struct {
+	key     uint32
+	creator []byte
+	keep    bool
+}
+
+// findBlock returns the block with key k (the last, should a malformed
+// level repeat a creator), or nil. A level has few blocks: a scan is
+// quicker than a map, and needs no allocation.
+func findBlock(blocks []privateBlock, k uint32) *privateBlock {
+	for i := len(blocks) - 1; i >= 0; i-- {
+		if blocks[i].key == k {
+			return &blocks[i]
+		}
 	}
+	return nil
 }
 
 // element applies the action for one element and reports whether it stays.
-func (in *instance) element(ds *Dataset, el *Element, nested bool, mode textMode, creators map[uint32]string, keepBlock map[uint32]bool) bool {
+func (in *instance) element(el *Element, nested bool, mode textMode, blocks []privateBlock) bool {
 	g, elem := el.Tag>>16, el.Tag&0xFFFF
 	// Group lengths are recomputed or dropped by the writer.
 	if elem == 0 && g != 0x0002 {
@@ -487,13 +570,12 @@ func (in *instance) element(ds *Dataset, el *Element, nested bool, mode textMode
 		if elem <= 0xFF {
 			return true // creator: decided after the block
 		}
-		if o, ok := in.e.cfg.overrides[el.Tag]; ok {
-			return in.do(ds, el, o.Action, nested, mode)
+		if o, ok := in.e.cfg.override(el.Tag); ok {
+			return in.do(el, o.Action, nested, mode)
 		}
-		block := g<<8 | elem>>8
 		if in.opts.Has(RetainSafePrivate) {
-			if c, ok := creators[block]; ok && in.e.cfg.safe.has(uint16(g), c, uint8(elem&0xFF)) {
-				keepBlock[block] = true
+			if b := findBlock(blocks, g<<8|elem>>8); b != nil && in.e.cfg.safe.has(uint16(g), string(b.creator), uint8(elem&0xFF)) {
+				b.keep = true
 				in.count(el.Tag, Keep)
 				return true
 			}
@@ -501,8 +583,8 @@ func (in *instance) element(ds *Dataset, el *Element, nested bool, mode textMode
 		in.count(el.Tag, Remove)
 		return false
 	}
-	if o, ok := in.e.cfg.overrides[el.Tag]; ok {
-		return in.do(ds, el, o.Action, nested, mode)
+	if o, ok := in.e.cfg.override(el.Tag); ok {
+		return in.do(el, o.Action, nested, mode)
 	}
 	switch el.Tag {
 	case tagPatientID:
@@ -516,44 +598,29 @@ func (in *instance) element(ds *Dataset, el *Element, nested bool, mode textMode
 		in.count(el.Tag, Dummy)
 		return true
 	case tagPatientAge:
-		if r, _ := LookupRule(el.Tag); r != nil {
-			if code, _, _ := r.Code(in.opts); code == "K" {
-				in.capAge(el)
-				return true
-			}
+		if p := in.e.cfg.plans.find(el.Tag); p != nil && p.code == "K" {
+			in.capAge(el)
+			return true
 		}
 	}
-	r, ok := LookupRule(el.Tag)
-	if !ok {
-		return in.unlisted(ds, el, nested, mode)
+	p := in.e.cfg.plans.find(el.Tag)
+	if p == nil {
+		return in.unlisted(el, nested, mode)
 	}
-	code, _, _ := r.Code(in.opts)
-	var a Action
-	if code == "C" && (r.Tag == tagOverlayData && r.Mask == 0xFF00FFFF || r.Tag == tagCurveGroup && r.Mask == 0xFF000000) {
-		// Clean Graphics: an overlay bitmap or a curve is a drawing the
-		// engine cannot read, so it cannot be cleaned of text drawn in it;
-		// it is removed (and with its data, the whole overlay group).
-		return in.do(ds, el, Remove, nested, mode)
-	}
-	if code == "C" {
-		a = Clean
-		if r.Options[RetainLongitudinalModifiedDates] == "C" && in.opts.Has(RetainLongitudinalModifiedDates) {
-			a = Shift
-		}
-	} else {
-		var err error
-		if a, err = Resolve(code, attrType(el.Tag, typeContext{sopClass: in.tctx.sopClass, enhanced: in.tctx.enhanced, nested: nested})); err != nil {
-			a = Remove
-		}
-	}
-	return in.do(ds, el, a, nested, mode)
+	// The row's action under the options, resolved by the attribute's
+	// type when the code is compound (newPlan). Under Clean Graphics, an
+	// overlay bitmap or a curve is a drawing the engine cannot read, so
+	// it cannot be cleaned of text drawn in it: it is removed (and with
+	// its data, the whole overlay group).
+	a := p.action(el.Tag, typeContext{sopClass: in.tctx.sopClass, enhanced: in.tctx.enhanced, nested: nested})
+	return in.do(el, a, nested, mode)
 }
 
 // unlisted handles an attribute that Table E.1-1 does not name: kept, but
 // sequences are processed, free text follows the enclosing sequence's
 // mode and instance UIDs are replaced (only DICOM's own class and
 // transfer syntax UIDs, under 1.2.840.10008, stay).
-func (in *instance) unlisted(ds *Dataset, el *Element, nested bool, mode textMode) bool {
+func (in *instance) unlisted(el *Element, nested bool, mode textMode) bool {
 	switch {
 	case el.VR == "SQ" || len(el.Items) > 0:
 		for _, it := range el.Items {
@@ -576,9 +643,9 @@ func (in *instance) unlisted(ds *Dataset, el *Element, nested bool, mode textMod
 		return true
 	case mode != textKeep && freeTextVR(el.VR) && !codeTags[el.Tag]:
 		if mode == textDummy {
-			return in.do(ds, el, Dummy, nested, mode)
+			return in.do(el, Dummy, nested, mode)
 		}
-		return in.do(ds, el, Clean, nested, mode)
+		return in.do(el, Clean, nested, mode)
 	}
 	return true
 }
@@ -586,7 +653,16 @@ func (in *instance) unlisted(ds *Dataset, el *Element, nested bool, mode textMod
 // remapUIDs replaces every value of a UI element that is not a DICOM
 // well-known UID; it reports whether anything changed.
 func (in *instance) remapUIDs(el *Element) bool {
-	vals := strings.Split(trimValue(el.Value), `\`)
+	v := bytes.TrimRight(bytes.TrimLeft(el.Value, " "), " \x00")
+	if bytes.IndexByte(v, '\\') < 0 {
+		// One value (nearly always): no splitting and joining.
+		if len(v) == 0 || bytes.HasPrefix(v, []byte("1.2.840.10008.")) {
+			return false
+		}
+		setValue(el, padUI(in.e.keys.uidBytes(v)))
+		return true
+	}
+	vals := strings.Split(string(v), `\`)
 	changed := false
 	for i, v := range vals {
 		if v == "" || strings.HasPrefix(v, "1.2.840.10008.") {
@@ -602,7 +678,7 @@ func (in *instance) remapUIDs(el *Element) bool {
 }
 
 // do performs a resolved action.
-func (in *instance) do(ds *Dataset, el *Element, a Action, nested bool, mode textMode) bool {
+func (in *instance) do(el *Element, a Action, nested bool, mode textMode) bool {
 	isSeq := el.VR == "SQ" || len(el.Items) > 0
 	switch a {
 	case Remove:
@@ -761,9 +837,9 @@ func (in *instance) shiftValue(el *Element) {
 		ok := true
 		switch el.VR {
 		case "DA":
-			s, ok = ShiftDA(x, in.shift)
+			s, ok = ShiftDA(x, in.dateShift())
 		case "DT":
-			s, ok = ShiftDT(x, in.shift)
+			s, ok = ShiftDT(x, in.dateShift())
 		case "TM":
 			s, ok = x, ValidTM(strings.TrimSpace(x)) || validTMRange(x)
 		default:
@@ -777,6 +853,15 @@ func (in *instance) shiftValue(el *Element) {
 	}
 	in.modified = true
 	in.setText(el, strings.Join(vals, `\`))
+}
+
+// dateShift returns the patient's date offset in days, computed once.
+func (in *instance) dateShift() int {
+	if !in.shiftSet {
+		lo, hi := in.e.cfg.shiftRange()
+		in.shift, in.shiftSet = in.e.keys.DateShift(in.pk, lo, hi), true
+	}
+	return in.shift
 }
 
 // validTMRange accepts a TM range "A-B" whose ends are valid times.
@@ -828,50 +913,100 @@ func setValue(el *Element, b []byte) {
 
 // finish adds the attributes that record the de-identification.
 func (in *instance) finish(ds *Dataset) {
-	ds.Set(&Element{Tag: tagPatientIdentityRem, VR: "CS", Value: []byte("YES ")})
+	ds.Set(in.newElement(tagPatientIdentityRem, "CS", valueYES))
+	el := in.newElement(tagDeidMethod, "LO", nil)
+	if m := in.e.methodValue(); m != nil {
+		setValue(el, m) // ASCII: the same bytes in every character set
+	} else {
+		in.setText(el, in.e.methodText())
+	}
+	ds.Set(el)
+
+	codes := in.e.codeValues
+	items := in.slab.dsPtrsList(len(codes))
+	for i, c := range codes {
+		it := in.slab.datasetsOne()
+		it.Elements = in.slab.elemPtrsList(3)
+		for j, t := range [3]uint32{tagCodeValue, tagCodingScheme, tagCodeMeaning} {
+			vr := "SH"
+			if j == 2 {
+				vr = "LO"
+			}
+			it.Elements[j] = in.newElement(t, vr, c[j])
+			it.Elements[j].Dirty = true
+		}
+		items[i] = it
+	}
+	ds.Set(in.newElement(tagDeidMethodCodeSeq, "SQ", nil, items...))
+
+	lt := valueREMOVED
+	switch {
+	case in.opts.Has(RetainLongitudinalFullDates):
+		lt = valueUNMODIFIED
+	case in.opts.Has(RetainLongitudinalModifiedDates):
+		lt = valueMODIFIED
+	}
+	ds.Set(in.newElement(tagLongitudinalTemporal, "CS", lt))
+}
+
+// Values finish writes, shared by every output (read only).
+var (
+	valueYES        = []byte("YES ")
+	valueREMOVED    = padText("REMOVED")
+	valueUNMODIFIED = padText("UNMODIFIED")
+	valueMODIFIED   = padText("MODIFIED")
+)
+
+// newElement returns a new element (from the file's slab when there is
+// one).
+func (in *instance) newElement(tag uint32, vr string, value []byte, items ...*Dataset) *Element {
+	e := in.slab.elementsOne()
+	*e = Element{Tag: tag, VR: vr, Value: value, Items: items}
+	return e
+}
+
+// methodText is the value of De-identification Method: the profile, its
+// options and the software.
+func (e *Engine) methodText() string {
 	method := []string{"PS3.15 E.1 Basic Application Confidentiality Profile"}
-	for _, o := range in.opts.List() {
+	for _, o := range e.cfg.Options.List() {
 		_, m := o.Code()
 		method = append(method, strings.TrimSuffix(m, " Option")+" Option")
 	}
-	method = append(method, truncate(in.e.Software, 64))
-	el := &Element{Tag: tagDeidMethod, VR: "LO"}
-	in.setText(el, strings.Join(method, `\`))
-	ds.Set(el)
+	method = append(method, truncate(e.Software, 64))
+	return strings.Join(method, `\`)
+}
 
-	var items []*Dataset
-	item := func(code, meaning string) *Dataset {
-		it := &Dataset{}
-		for _, x := range []struct {
-			tag uint32
-			vr  string
-			v   string
-		}{{tagCodeValue, "SH", code}, {tagCodingScheme, "SH", "DCM"}, {tagCodeMeaning, "LO", meaning}} {
-			e := &Element{Tag: x.tag, VR: x.vr}
-			b := []byte(x.v)
-			if len(b)%2 == 1 {
-				b = append(b, ' ')
-			}
-			e.Value = b
-			it.Set(e)
-		}
-		return it
+// methodValue returns methodText padded, when it is ASCII (its bytes in
+// any character set), else nil; it is made once for each Software.
+func (e *Engine) methodValue() []byte {
+	if m := e.method.Load(); m != nil && m.software == e.Software {
+		return m.value
 	}
-	items = append(items, item(basicProfileCode, basicProfileMeaning))
-	for _, o := range in.opts.List() {
+	text := e.methodText()
+	var v []byte
+	if isASCII([]byte(text)) {
+		v = padText(text)
+	}
+	e.method.Store(&methodCache{software: e.Software, value: v})
+	return v
+}
+
+type methodCache struct {
+	software string
+	value    []byte
+}
+
+// codeValuesFor returns the values of the items of De-identification
+// Method Code Sequence under opts: code value, coding scheme and
+// meaning, padded.
+func codeValuesFor(opts Options) [][3][]byte {
+	out := [][3][]byte{{padText(basicProfileCode), padText("DCM"), padText(basicProfileMeaning)}}
+	for _, o := range opts.List() {
 		v, m := o.Code()
-		items = append(items, item(v, m))
+		out = append(out, [3][]byte{padText(v), padText("DCM"), padText(m)})
 	}
-	ds.Set(&Element{Tag: tagDeidMethodCodeSeq, VR: "SQ", Items: items})
-
-	lt := "REMOVED"
-	switch {
-	case in.opts.Has(RetainLongitudinalFullDates):
-		lt = "UNMODIFIED"
-	case in.opts.Has(RetainLongitudinalModifiedDates):
-		lt = "MODIFIED"
-	}
-	ds.Set(&Element{Tag: tagLongitudinalTemporal, VR: "CS", Value: padText(lt)})
+	return out
 }
 
 func padText(s string) []byte {
@@ -931,12 +1066,26 @@ func (in *instance) residualScan(ds *Dataset, nested bool) {
 		if el.Tag>>16&1 == 1 && el.Tag&0xFFFF <= 0xFF {
 			continue // private creator
 		}
-		hits := in.scan.Find(in.cs.decode(el.Value))
-		if len(hits) > 0 {
-			in.quarantine(fmt.Sprintf("residual identifier (%s) in %s", hits[0].Kind, tagKey(el.Tag)))
+		var kind string
+		var hit bool
+		if in.cs.latin1 && !isASCII(el.Value) {
+			if hits := in.scan.Find(in.cs.decode(el.Value)); len(hits) > 0 {
+				kind, hit = hits[0].Kind, true
+			}
+		} else {
+			// As text, the value is its bytes (UTF-8, the default
+			// repertoire, or ASCII bytes of any set).
+			kind, hit = in.scan.FirstKind(el.Value)
+		}
+		if hit {
+			in.quarantine(fmt.Sprintf("residual identifier (%s) in %s", kind, tagKey(el.Tag)))
 		}
 	}
 }
+
+// instanceScanners are reused from instance to instance (their needle
+// lists and first-byte index).
+var instanceScanners = sync.Pool{New: func() any { return new(InstanceScanner) }}
 
 // scannedVR reports the VRs whose values the residual scan reads: text a
 // person or a device may have typed, and dates. Numbers, ages, times and

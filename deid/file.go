@@ -24,7 +24,8 @@ type FileResult struct {
 	// Counts counts the actions by tag and action name; the per-tag maps
 	// may be shared with other results of the engine (read only).
 	Counts map[string]map[string]int
-	Group  map[string]string
+	// Group may be shared with other results of the engine (read only).
+	Group map[string]string
 	// InputSHA256 and OutputSHA256 are set by ProcessFileDigest.
 	InputSHA256, OutputSHA256 string
 	// InputPixelSHA256 and OutputPixelSHA256 are the digests of the
@@ -123,7 +124,7 @@ func (e *Engine) processFile(ctx context.Context, in *os.File, open outputFunc, 
 			{Tag: 0x00020013, VR: "SH", Value: padText("ETHOS")},
 		}
 	}
-	oc, err := e.Apply(f.meta, ds)
+	oc, err := e.apply(f.meta, ds, f.slab)
 	if err != nil {
 		if f.big {
 			swapUS(ds)
@@ -151,14 +152,14 @@ func (e *Engine) processFile(ctx context.Context, in *os.File, open outputFunc, 
 				res.Quarantine = true
 				res.Reasons = append(res.Reasons, "clean pixel data: "+err.Error())
 			} else {
-				res.Counts[tagKey(tagPixelData)] = map[string]int{"clean": 1}
+				res.countPixelClean()
 			}
 		default:
 			if pc, err = newPixelCleaner(ds, oc.PixelRects); err != nil {
 				res.Quarantine = true
 				res.Reasons = append(res.Reasons, err.Error())
 			} else {
-				res.Counts[tagKey(tagPixelData)] = map[string]int{"clean": 1}
+				res.countPixelClean()
 			}
 		}
 	}
@@ -182,6 +183,14 @@ func (e *Engine) processFile(ctx context.Context, in *os.File, open outputFunc, 
 		res.InputPixelSHA256, res.OutputPixelSHA256, err = pd.sums(in, data)
 	}
 	return res, err
+}
+
+// countPixelClean counts the cleaning of the pixel data (unless the
+// engine counts nothing).
+func (r *FileResult) countPixelClean() {
+	if r.Counts != nil {
+		r.Counts[tagKey(tagPixelData)] = map[string]int{"clean": 1}
+	}
 }
 
 // swapUS flips the byte order of the US image attributes the engine

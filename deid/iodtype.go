@@ -86,6 +86,12 @@ func attrType(tag uint32, c typeContext) AttrType {
 	if !ok {
 		return TypeUnknown
 	}
+	return rowType(&row, c)
+}
+
+// rowType returns the type an attribute of compoundTypes row has in
+// context c.
+func rowType(row *typeRow, c typeContext) AttrType {
 	if c.nested {
 		return row.nested
 	}

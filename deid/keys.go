@@ -10,10 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"math/big"
+	"hash/maphash"
+	"math/bits"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -30,10 +33,11 @@ var ErrShortKey = errors.New("deid: project key too short")
 type Keys struct {
 	uid, patient, shift, path []byte
 	fingerprint               string
-	pool                      sync.Pool // of *macPair
+	// HMACs keyed with uid, patient and shift, reused (an HMAC made
+	// anew hashes its key pads again).
+	uidMACs, patientMACs, shiftMACs sync.Pool // of *macBuf
+	uids                            *uidCache
 }
-
-type macPair struct{ uid hash.Hash }
 
 // NewKeys derives the sub-keys from secret.
 func NewKeys(secret []byte) (*Keys, error) {
@@ -50,7 +54,10 @@ func NewKeys(secret []byte) (*Keys, error) {
 	k := &Keys{uid: derive("uid"), patient: derive("patient-id"), shift: derive("date-shift"), path: derive("path")}
 	fp := derive("fingerprint")
 	k.fingerprint = "hkdf-sha256:" + hex.EncodeToString(fp[:16])
-	k.pool.New = func() any { return &macPair{uid: hmac.New(sha256.New, k.uid)} }
+	k.uidMACs.New = func() any { return &macBuf{h: hmac.New(sha256.New, k.uid)} }
+	k.patientMACs.New = func() any { return &macBuf{h: hmac.New(sha256.New, k.patient)} }
+	k.shiftMACs.New = func() any { return &macBuf{h: hmac.New(sha256.New, k.shift)} }
+	k.uids = &uidCache{seed: maphash.MakeSeed()}
 	return k, nil
 }
 
@@ -72,26 +79,84 @@ func (k *Keys) Fingerprint() string { return k.fingerprint }
 // form of a 128-bit value built as an RFC 9562 version 8 UUID from
 // HMAC-SHA-256(uid key, original). The same original always maps to the
 // same new UID; different originals collide with probability 2^-122.
+//
+// UIDs recur (a study's and a series' UIDs in each of their instances, a
+// frame of reference in every image of it): recent mappings are kept.
 func (k *Keys) UID(orig string) string {
 	orig = strings.TrimRight(orig, "\x00 ")
-	m := k.pool.Get().(*macPair)
-	m.uid.Reset()
-	m.uid.Write([]byte(orig))
+	slot := &k.uids.slots[maphash.String(k.uids.seed, orig)%uidCacheSlots]
+	if e := slot.Load(); e != nil && e.orig == orig {
+		return e.mapped
+	}
+	return k.newUID(slot, orig)
+}
+
+// uidBytes is UID for a value as bytes (no string is made when the
+// mapping is cached).
+func (k *Keys) uidBytes(orig []byte) string {
+	orig = bytes.TrimRight(orig, "\x00 ")
+	slot := &k.uids.slots[maphash.Bytes(k.uids.seed, orig)%uidCacheSlots]
+	if e := slot.Load(); e != nil && e.orig == string(orig) {
+		return e.mapped
+	}
+	return k.newUID(slot, string(orig))
+}
+
+// newUID computes the mapping of orig and caches it in slot.
+func (k *Keys) newUID(slot *atomic.Pointer[uidEntry], orig string) string {
 	var sum [sha256.Size]byte
-	m.uid.Sum(sum[:0])
-	k.pool.Put(m)
-	u := sum[:16]
+	k.macInto(&k.uidMACs, orig, &sum)
+	var u [16]byte
+	copy(u[:], sum[:16])
 	u[6] = u[6]&0x0F | 0x80 // version 8
 	u[8] = u[8]&0x3F | 0x80 // RFC 9562 variant
-	return "2.25." + new(big.Int).SetBytes(u).String()
+	mapped := "2.25." + bigDecimal(u)
+	slot.Store(&uidEntry{orig: strings.Clone(orig), mapped: mapped})
+	return mapped
+}
+
+// uidCache holds recent UID mappings, one per slot (direct mapped: a new
+// mapping replaces the slot's), shared by the workers without a lock.
+type uidCache struct {
+	seed  maphash.Seed
+	slots [uidCacheSlots]atomic.Pointer[uidEntry]
+}
+
+// uidCacheSlots bounds the cache (about 150 bytes a mapping when full).
+const uidCacheSlots = 4096
+
+type uidEntry struct{ orig, mapped string }
+
+// macBuf is a reusable HMAC and the buffer its message is copied to
+// (a string converted for Write would be allocated each time).
+type macBuf struct {
+	h   hash.Hash
+	buf []byte
+}
+
+// macInto writes HMAC(msg) with a MAC from pool to sum.
+func (k *Keys) macInto(pool *sync.Pool, msg string, sum *[sha256.Size]byte) {
+	m := pool.Get().(*macBuf)
+	m.h.Reset()
+	m.buf = append(m.buf[:0], msg...)
+	m.h.Write(m.buf)
+	m.h.Sum(sum[:0])
+	pool.Put(m)
 }
 
 // PatientID returns the pseudonymous Patient ID for an original patient
 // identity (Patient ID and its issuer). The result is 20 upper-case hex
 // digits after prefix, within the 64 characters of VR LO.
 func (k *Keys) PatientID(prefix string, id PatientKey) string {
-	sum := k.mac(k.patient, id.String())
-	return prefix + strings.ToUpper(hex.EncodeToString(sum[:10]))
+	var sum [sha256.Size]byte
+	k.macInto(&k.patientMACs, id.String(), &sum)
+	const digits = "0123456789ABCDEF"
+	b := make([]byte, len(prefix), len(prefix)+20)
+	copy(b, prefix)
+	for _, c := range sum[:10] {
+		b = append(b, digits[c>>4], digits[c&15])
+	}
+	return string(b)
 }
 
 // DateShift returns the whole number of days by which the dates of a
@@ -102,7 +167,8 @@ func (k *Keys) DateShift(id PatientKey, minDays, maxDays int) int {
 	if maxDays <= minDays {
 		return -minDays
 	}
-	sum := k.mac(k.shift, id.String())
+	var sum [sha256.Size]byte
+	k.macInto(&k.shiftMACs, id.String(), &sum)
 	n := binary.BigEndian.Uint64(sum[:8])
 	span := uint64(maxDays - minDays + 1)
 	return -(minDays + int(n%span))
@@ -284,5 +350,36 @@ func allDigits(s string) bool {
 	return true
 }
 
-// bigDecimal formats a 128-bit big-endian value in decimal.
-func bigDecimal(b [16]byte) string { return new(big.Int).SetBytes(b[:]).String() }
+// bigDecimal formats a 128-bit big-endian value in decimal: two divisions
+// by 10^19 split it into at most three parts of 19 digits, each formatted
+// as a uint64 (math/big did the same work with several allocations).
+func bigDecimal(b [16]byte) string {
+	const e19 = 10_000_000_000_000_000_000
+	hi, lo := binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+	// v = hi·2^64 + lo = e19·(q1·2^64 + q0) + r0, with q1 ≤ 1.
+	q1, r1 := hi/e19, hi%e19
+	q0, r0 := bits.Div64(r1, lo, e19)
+	// q1·2^64 + q0 = e19·top + mid, with top ≤ 3.
+	top, mid := bits.Div64(q1, q0, e19)
+	buf := make([]byte, 0, 40)
+	switch {
+	case top > 0:
+		buf = strconv.AppendUint(buf, top, 10)
+		buf = appendPadded19(buf, mid)
+	case mid > 0:
+		buf = strconv.AppendUint(buf, mid, 10)
+	default:
+		return strconv.FormatUint(r0, 10)
+	}
+	return string(appendPadded19(buf, r0))
+}
+
+// appendPadded19 appends v (< 10^19) as exactly 19 decimal digits.
+func appendPadded19(b []byte, v uint64) []byte {
+	var d [19]byte
+	for i := 18; i >= 0; i-- {
+		d[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(b, d[:]...)
+}

@@ -1,8 +1,13 @@
 package deid_test
 
 import (
+	"encoding/binary"
 	"errors"
+	"math/big"
+	"math/rand/v2"
 	"regexp"
+	"strconv"
+	"sync"
 	"testing"
 
 	"github.com/ethos-imaging/ethos/deid"
@@ -135,4 +140,65 @@ func TestValidTM(t *testing.T) {
 			t.Errorf("ValidTM(%q) = %v, want %v", tt.in, got, tt.want)
 		}
 	}
+}
+
+// TestDecimal128MatchesMathBig checks the division-based decimal form of
+// 128-bit values (the 2.25 UIDs) against math/big, at the edges of each
+// 19-digit part and on random values.
+func TestDecimal128MatchesMathBig(t *testing.T) {
+	var cases [][16]byte
+	edge := func(v *big.Int) {
+		var b [16]byte
+		v.FillBytes(b[:])
+		cases = append(cases, b)
+	}
+	one := big.NewInt(1)
+	max128 := new(big.Int).Sub(new(big.Int).Lsh(one, 128), one)
+	e19 := new(big.Int).Exp(big.NewInt(10), big.NewInt(19), nil)
+	e38 := new(big.Int).Mul(e19, e19)
+	for _, v := range []*big.Int{big.NewInt(0), one, big.NewInt(9), new(big.Int).Sub(e19, one), e19, new(big.Int).Add(e19, one),
+		new(big.Int).Lsh(one, 64), new(big.Int).Sub(new(big.Int).Lsh(one, 64), one), new(big.Int).Sub(e38, one), e38,
+		new(big.Int).Add(e38, one), new(big.Int).Mul(e38, big.NewInt(3)), max128} {
+		edge(v)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 10000 {
+		var b [16]byte
+		binary.BigEndian.PutUint64(b[:8], rng.Uint64()>>rng.UintN(64))
+		binary.BigEndian.PutUint64(b[8:], rng.Uint64())
+		cases = append(cases, b)
+	}
+	for _, b := range cases {
+		want := new(big.Int).SetBytes(b[:]).String()
+		if got := deid.Decimal128(b); got != want {
+			t.Fatalf("%x: got %s, want %s", b, got, want)
+		}
+	}
+}
+
+// TestKeysUIDRepeated checks that a UID maps to the same value however
+// often it is asked for (the mapping is cached) and from several
+// goroutines at once.
+func TestKeysUIDRepeated(t *testing.T) {
+	k := mustKeys(t, "project secret number one 123456")
+	fresh := mustKeys(t, "project secret number one 123456")
+	want := map[string]string{}
+	for i := range 5000 {
+		u := "1.2.3.4." + strconv.Itoa(i)
+		want[u] = fresh.UID(u)
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 3 {
+				for u, w := range want {
+					if got := k.UID(u); got != w {
+						t.Errorf("UID(%s) = %s, want %s", u, got, w)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

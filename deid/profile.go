@@ -186,6 +186,7 @@ type Config struct {
 	overrides map[uint32]Override
 	safe      safeSet
 	scanner   *Scanner
+	plans     *plans // Table E.1-1 resolved under Options
 }
 
 // NewConfig combines a profile (nil for none) with extra options.
@@ -210,6 +211,7 @@ func NewConfig(p *Profile, extra Options) (*Config, error) {
 		c.overrides[o.tag] = o
 	}
 	c.safe = newSafeSet(builtinSafePrivate, c.Profile.SafePrivate)
+	c.plans = newPlans(c.Options)
 	if c.scanner, err = NewScanner(c.Profile.Patterns); err != nil {
 		return nil, err
 	}
@@ -423,4 +425,14 @@ func orNone(s string) string {
 		return "(none: Basic Profile)"
 	}
 	return s
+}
+
+// override returns the profile's override of tag t. Most profiles have
+// none: the map is then not consulted (once per element).
+func (c *Config) override(t uint32) (Override, bool) {
+	if len(c.overrides) == 0 {
+		return Override{}, false
+	}
+	o, ok := c.overrides[t]
+	return o, ok
 }

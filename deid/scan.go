@@ -3,6 +3,8 @@ package deid
 import (
 	"fmt"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -73,6 +75,14 @@ type needle struct {
 type InstanceScanner struct {
 	s       *Scanner
 	needles []needle
+	// The needles by first byte, for FirstKind's single pass: head[c]
+	// is 1 + the index of the first needle starting with c (0: none),
+	// next[i] the same for the needle after needle i; chains ascend.
+	head    [256]uint8
+	next    []uint8
+	from    []int       // per needle: where its next occurrence may start
+	indexed bool        // head and next are valid (at most 255 needles)
+	last    Identifiers // what the needles were made from
 }
 
 // minNameLen is the shortest name part searched for: one-letter initials
@@ -84,14 +94,30 @@ const minIDLen = 3
 
 // ForInstance prepares a scanner for the identifiers of one instance.
 func (s *Scanner) ForInstance(ids Identifiers) *InstanceScanner {
-	is := &InstanceScanner{s: s}
-	seen := map[string]bool{}
+	is := &InstanceScanner{}
+	is.prepare(s, ids)
+	return is
+}
+
+// prepare readies is (new, or used for another instance) for ids. The
+// instances of a patient share their identifiers: when ids are those is
+// was last prepared for, its needles are kept.
+func (is *InstanceScanner) prepare(s *Scanner, ids Identifiers) {
+	if is.s == s && is.indexed && slices.Equal(is.last.Names, ids.Names) && slices.Equal(is.last.IDs, ids.IDs) && slices.Equal(is.last.BirthDates, ids.BirthDates) {
+		return
+	}
+	is.last.Names = append(is.last.Names[:0], ids.Names...)
+	is.last.IDs = append(is.last.IDs[:0], ids.IDs...)
+	is.last.BirthDates = append(is.last.BirthDates[:0], ids.BirthDates...)
+	is.s = s
+	is.needles = is.needles[:0]
 	add := func(text, kind string, word bool) {
 		text = strings.ToLower(strings.TrimSpace(text))
-		if seen[text] {
-			return
+		for _, n := range is.needles {
+			if n.text == text {
+				return
+			}
 		}
-		seen[text] = true
 		is.needles = append(is.needles, needle{text, kind, word})
 	}
 	for _, n := range ids.Names {
@@ -109,12 +135,109 @@ func (s *Scanner) ForInstance(ids Identifiers) *InstanceScanner {
 			add(id, "id", isAlnum(id))
 		}
 	}
+	var forms [len(dateLayouts)]string
 	for _, d := range ids.BirthDates {
-		for _, f := range dateForms(d) {
+		for _, f := range appendDateForms(forms[:0], d) {
 			add(f, "birth-date", true)
 		}
 	}
-	return is
+	is.index()
+}
+
+// index builds the first-byte chains.
+func (is *InstanceScanner) index() {
+	is.head = [256]uint8{}
+	is.indexed = len(is.needles) <= 255
+	if !is.indexed {
+		return
+	}
+	is.next = slices.Grow(is.next[:0], len(is.needles))[:len(is.needles)]
+	is.from = slices.Grow(is.from[:0], len(is.needles))[:len(is.needles)]
+	for i := len(is.needles) - 1; i >= 0; i-- {
+		t := is.needles[i].text
+		if t == "" {
+			is.indexed = false // never made (ids are trimmed first); Find copes
+			return
+		}
+		is.next[i] = is.head[t[0]]
+		is.head[t[0]] = uint8(i + 1)
+	}
+}
+
+// FirstKind reports the kind of Find(value)'s first hit, and whether
+// there is one, for a value of ASCII bytes (as the residual scan holds
+// them), without making the value a string or lower-casing it: one pass
+// over the value tries, at each byte, only the needles that start with
+// it. Like Find, it looks for each needle's occurrences one after the
+// other (an occurrence overlapping one already found is not seen), so
+// the two agree on every value; values with other bytes, and scanners
+// with configured patterns, go through Find.
+func (is *InstanceScanner) FirstKind(value []byte) (string, bool) {
+	if !is.indexed || len(is.s.patterns) > 0 || !isASCII(value) {
+		hits := is.Find(string(value))
+		if len(hits) == 0 {
+			return "", false
+		}
+		return hits[0].Kind, true
+	}
+	clear(is.from)
+	best := len(is.needles)
+	for i := 0; i < len(value); i++ {
+		for k := is.head[lowerASCII(value[i])]; k != 0 && int(k-1) < best; k = is.next[k-1] {
+			n := int(k - 1)
+			t := is.needles[n].text
+			if i < is.from[n] || !hasPrefixLower(value[i:], t) {
+				continue
+			}
+			end := i + len(t)
+			is.from[n] = end
+			if !is.needles[n].word || boundaryBytes(value, i-1) && boundaryBytes(value, end) {
+				best = n
+			}
+		}
+	}
+	if best == len(is.needles) {
+		return "", false
+	}
+	return is.needles[best].kind, true
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// hasPrefixLower reports whether b, lower-cased (ASCII), starts with t.
+func hasPrefixLower(b []byte, t string) bool {
+	if len(b) < len(t) {
+		return false
+	}
+	for j := 0; j < len(t); j++ {
+		if lowerASCII(b[j]) != t[j] {
+			return false
+		}
+	}
+	return true
+}
+
+// boundaryBytes is boundary for a value as bytes.
+func boundaryBytes(b []byte, i int) bool {
+	if i < 0 || i >= len(b) {
+		return true
+	}
+	c := b[i]
+	return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c >= 0x80)
 }
 
 // nameParts splits a PN value into its words: components (^), groups (=)
@@ -125,24 +248,79 @@ func nameParts(pn string) []string {
 	})
 }
 
-// dateForms writes a DA value in the forms people type it in text.
-func dateForms(da string) []string {
+// dateLayouts are the forms (time package layouts) in which people type
+// a date in text.
+var dateLayouts = [...]string{
+	"20060102", "2006-01-02", "2006/01/02", "2006.01.02",
+	"02/01/2006", "01/02/2006", "02.01.2006", "02-01-2006", "01-02-2006",
+	"2 Jan 2006", "02 Jan 2006", "Jan 2, 2006", "January 2, 2006", "2 January 2006",
+	"1/2/2006", "2/1/2006",
+}
+
+// appendDateForms appends to out the forms in which people type the date
+// of a DA value in text (none when it is not a date). The forms are
+// made in one buffer (one allocation), month names in lower case as the
+// scanner looks for them; dateLayouts lists them in time package terms
+// (TestDateFormsMatchLayouts holds the two together).
+func appendDateForms(out []string, da string) []string {
 	t, err := time.Parse("20060102", strings.TrimSpace(strings.TrimRight(da, "\x00")))
 	if err != nil {
-		return nil
+		return out
 	}
-	layouts := []string{
-		"20060102", "2006-01-02", "2006/01/02", "2006.01.02",
-		"02/01/2006", "01/02/2006", "02.01.2006", "02-01-2006", "01-02-2006",
-		"2 Jan 2006", "02 Jan 2006", "Jan 2, 2006", "January 2, 2006", "2 January 2006",
-		"1/2/2006", "2/1/2006",
+	y, mo, d := t.Date()
+	m := int(mo)
+	var yyyy [4]byte
+	for i, v := 3, y; i >= 0; i, v = i-1, v/10 {
+		yyyy[i] = byte('0' + v%10)
 	}
-	out := make([]string, 0, len(layouts))
-	for _, l := range layouts {
-		out = append(out, t.Format(l))
+	mm, dd := [2]byte{byte('0' + m/10), byte('0' + m%10)}, [2]byte{byte('0' + d/10), byte('0' + d%10)}
+	short, long := monthNames[m-1][:3], monthNames[m-1]
+	b := make([]byte, 0, 160)
+	var ends [len(dateLayouts)]int
+	k := 0
+	end := func() { ends[k] = len(b); k++ }
+	num := func(b []byte, v int) []byte { return strconv.AppendInt(b, int64(v), 10) }
+	b = append(append(append(b, yyyy[:]...), mm[:]...), dd[:]...) // 20060102
+	end()
+	for _, sep := range []byte{'-', '/', '.'} { // 2006-01-02, 2006/01/02, 2006.01.02
+		b = append(append(append(append(append(b, yyyy[:]...), sep), mm[:]...), sep), dd[:]...)
+		end()
+	}
+	for _, f := range []struct {
+		sep      byte
+		dayFirst bool
+	}{{'/', true}, {'/', false}, {'.', true}, {'-', true}, {'-', false}} { // 02/01/2006, 01/02/2006, 02.01.2006, 02-01-2006, 01-02-2006
+		a, c := dd, mm
+		if !f.dayFirst {
+			a, c = mm, dd
+		}
+		b = append(append(append(append(append(b, a[:]...), f.sep), c[:]...), f.sep), yyyy[:]...)
+		end()
+	}
+	b = append(append(append(append(num(b, d), ' '), short...), ' '), yyyy[:]...) // 2 Jan 2006
+	end()
+	b = append(append(append(append(append(b, dd[:]...), ' '), short...), ' '), yyyy[:]...) // 02 Jan 2006
+	end()
+	b = append(append(num(append(append(b, short...), ' '), d), ", "...), yyyy[:]...) // Jan 2, 2006
+	end()
+	b = append(append(num(append(append(b, long...), ' '), d), ", "...), yyyy[:]...) // January 2, 2006
+	end()
+	b = append(append(append(append(num(b, d), ' '), long...), ' '), yyyy[:]...) // 2 January 2006
+	end()
+	b = append(append(num(append(num(b, m), '/'), d), '/'), yyyy[:]...) // 1/2/2006
+	end()
+	b = append(append(num(append(num(b, d), '/'), m), '/'), yyyy[:]...) // 2/1/2006
+	end()
+	s := string(b)
+	start := 0
+	for _, e := range ends {
+		out = append(out, s[start:e])
+		start = e
 	}
 	return out
 }
+
+var monthNames = [12]string{"january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"}
 
 // minDigitIDLen is the shortest all-digit identifier searched for.
 const minDigitIDLen = 5

@@ -120,7 +120,7 @@ var implicitLE = encoding{implicit: true}
 
 // decoder reads elements from a buffered stream and tracks the offset.
 type decoder struct {
-	br       *bufio.Reader
+	br       *readBuf
 	pos      int64 // offset of the next byte of br
 	size     int64 // offset where the input ends, -1 when unknown
 	maxDepth int
@@ -133,9 +133,18 @@ type decoder struct {
 	// Elements and small values are carved from chunks: one allocation
 	// for many elements instead of one each. A chunk stays alive while
 	// any of its elements or values does.
-	elems   []Element
-	arena   []byte
-	scratch *Scratch // where chunks come from, or nil: allocated
+	elems    []Element
+	arena    []byte
+	items    []Item
+	ptrs     []*Element // element lists of items are carved from here
+	itemPtrs []*Item    // and item lists of sequences from here
+	scratch  *Scratch   // where chunks come from, or nil: allocated
+	hdr      [8]byte    // an element header read across the buffer's end
+	// The elements of the items being read, and the items of the
+	// sequences being read, innermost last: each list is copied, at its
+	// end, to a slice of exactly its length.
+	elemStack []*Element
+	itemStack []*Item
 }
 
 // Scratch is memory that Readers carve elements and small values from. A
@@ -149,7 +158,21 @@ type decoder struct {
 type Scratch struct {
 	elems  [][]Element
 	bytes  [][]byte
+	items  [][]Item
+	ptrs   [][]*Element
+	iptrs  [][]*Item
 	ne, nb int // chunks handed out since the last Reset
+	ni, np int
+	nip    int
+	// vrs caches the dictionary VRs of implicit VR tags (files of one
+	// kind repeat the same tags): kept over Reset, the dictionary is fixed.
+	vrs [256]vrSlot
+}
+
+type vrSlot struct {
+	t   tag.Tag
+	v   vr.VR
+	set bool
 }
 
 // scratchKeep bounds the chunks of each kind a Scratch keeps over a Reset
@@ -164,9 +187,33 @@ func (s *Scratch) elemChunk() []Element {
 	return s.elems[s.ne-1]
 }
 
+func (s *Scratch) itemChunk() []Item {
+	if s.ni == len(s.items) {
+		s.items = append(s.items, make([]Item, itemChunk))
+	}
+	s.ni++
+	return s.items[s.ni-1]
+}
+
+func (s *Scratch) ptrChunk() []*Element {
+	if s.np == len(s.ptrs) {
+		s.ptrs = append(s.ptrs, make([]*Element, ptrChunk))
+	}
+	s.np++
+	return s.ptrs[s.np-1]
+}
+
+func (s *Scratch) itemPtrChunk() []*Item {
+	if s.nip == len(s.iptrs) {
+		s.iptrs = append(s.iptrs, make([]*Item, ptrChunk))
+	}
+	s.nip++
+	return s.iptrs[s.nip-1]
+}
+
 func (s *Scratch) byteChunk() []byte {
 	if s.nb == len(s.bytes) {
-		s.bytes = append(s.bytes, make([]byte, arenaChunk))
+		s.bytes = append(s.bytes, make([]byte, scratchChunk))
 	}
 	s.nb++
 	return s.bytes[s.nb-1]
@@ -179,22 +226,114 @@ func (s *Scratch) Reset() {
 	for _, c := range s.elems[:s.ne] {
 		clear(c) // drop references to items, bulk descriptors, large values
 	}
-	if len(s.elems) > scratchKeep {
-		clear(s.elems[scratchKeep:])
-		s.elems = s.elems[:scratchKeep]
+	for _, c := range s.items[:s.ni] {
+		clear(c)
 	}
-	if len(s.bytes) > scratchKeep {
-		clear(s.bytes[scratchKeep:])
-		s.bytes = s.bytes[:scratchKeep]
+	for _, c := range s.ptrs[:s.np] {
+		clear(c)
 	}
-	s.ne, s.nb = 0, 0
+	for _, c := range s.iptrs[:s.nip] {
+		clear(c)
+	}
+	s.iptrs = trimChunks(s.iptrs)
+	s.elems = trimChunks(s.elems)
+	s.bytes = trimChunks(s.bytes)
+	s.items = trimChunks(s.items)
+	s.ptrs = trimChunks(s.ptrs)
+	s.ne, s.nb, s.ni, s.np, s.nip = 0, 0, 0, 0, 0
+}
+
+// trimChunks drops the chunks past scratchKeep.
+func trimChunks[T any](c [][]T) [][]T {
+	if len(c) > scratchKeep {
+		clear(c[scratchKeep:])
+		c = c[:scratchKeep]
+	}
+	return c
 }
 
 const (
 	elemChunk  = 64
+	itemChunk  = 32
+	ptrChunk   = 256
 	arenaChunk = 4096
 	arenaMax   = 64 // values up to this size come from the arena
+	// With a Scratch, whose chunks are kept from file to file, values up
+	// to scratchArenaMax come from the arena too (in chunks of
+	// scratchChunk): private headers of several kB and the text of
+	// structured reports were most of the bytes a batch allocated, and
+	// what made the garbage collector run.
+	scratchArenaMax = 8 << 10
+	scratchChunk    = 32 << 10
 )
+
+func (d *decoder) newItem() *Item {
+	if len(d.items) == 0 {
+		if d.scratch != nil {
+			d.items = d.scratch.itemChunk()
+		} else {
+			d.items = make([]Item, itemChunk)
+		}
+	}
+	it := &d.items[0]
+	d.items = d.items[1:]
+	return it
+}
+
+// elemList returns the elements of the item being read, elemStack[base:],
+// as a slice of their own (nil when there are none), and pops them.
+func (d *decoder) elemList(base int) []*Element {
+	n := len(d.elemStack) - base
+	if n == 0 {
+		return nil
+	}
+	if n <= maxCarved && len(d.ptrs) < n {
+		if d.scratch != nil {
+			d.ptrs = d.scratch.ptrChunk()
+		} else {
+			d.ptrs = make([]*Element, ptrChunk)
+		}
+	}
+	return popList(&d.elemStack, base, &d.ptrs)
+}
+
+// itemList is elemList for the items of a sequence: never nil (a
+// sequence without items is still a sequence).
+func (d *decoder) itemList(base int) []*Item {
+	n := len(d.itemStack) - base
+	if n == 0 {
+		return []*Item{}
+	}
+	if n <= maxCarved && len(d.itemPtrs) < n {
+		if d.scratch != nil {
+			d.itemPtrs = d.scratch.itemPtrChunk()
+		} else {
+			d.itemPtrs = make([]*Item, ptrChunk)
+		}
+	}
+	return popList(&d.itemStack, base, &d.itemPtrs)
+}
+
+// maxCarved is the longest list carved from a chunk; a longer one gets a
+// slice of its own.
+const maxCarved = ptrChunk / 4
+
+// popList moves (*stack)[base:] to a slice of exactly its length, carved
+// from *arena when it has room, and pops them.
+func popList[T any](stack *[]T, base int, arena *[]T) []T {
+	n := len(*stack) - base
+	var out []T
+	if n <= len(*arena) {
+		// Capacity capped at the length: appending to it copies.
+		out, *arena = (*arena)[:n:n], (*arena)[n:]
+	} else {
+		out = make([]T, n)
+	}
+	copy(out, (*stack)[base:])
+	clear((*stack)[base:])
+	*stack = (*stack)[:base]
+	return out
+}
 
 func (d *decoder) newElement() *Element {
 	if len(d.elems) == 0 {
@@ -210,9 +349,22 @@ func (d *decoder) newElement() *Element {
 }
 
 func (d *decoder) read(p []byte) error {
+	if br := d.br; len(p) <= br.w-br.r {
+		// In the buffer (most element headers and small values): a copy,
+		// without io.ReadFull's loop and interface calls.
+		copy(p, br.buf[br.r:])
+		br.r += len(p)
+		d.pos += int64(len(p))
+		return nil
+	}
 	n, err := io.ReadFull(d.br, p)
 	d.pos += int64(n)
 	return err
+}
+
+// skip passes over n bytes known to be in the buffer.
+func (d *decoder) skip(n int) {
+	d.pos += int64(d.br.Discard(n))
 }
 
 // readValue reads n bytes, growing the buffer only as data arrives so that
@@ -222,7 +374,7 @@ func (d *decoder) readValue(t tag.Tag, n int64) ([]byte, error) {
 		return nil, errAt(t, d.pos, ErrTruncated, "value of %d bytes runs past the end of input (%d bytes left)", n, d.size-d.pos)
 	}
 	const chunk = 1 << 20
-	if n <= arenaMax {
+	if n <= arenaMax || d.scratch != nil && n <= scratchArenaMax {
 		if int64(len(d.arena)) < n {
 			if d.scratch != nil {
 				d.arena = d.scratch.byteChunk()
@@ -275,7 +427,12 @@ func (d *decoder) header(enc encoding) (t tag.Tag, v vr.VR, length uint32, err e
 		// At the known end: no read needed to find it.
 		return 0, 0, 0, io.EOF
 	}
-	var b [8]byte
+	if d.br.Buffered() >= 12 {
+		if t, v, length, ok := d.headerBuffered(enc); ok {
+			return t, v, length, nil
+		}
+	}
+	b := d.hdr[:]
 	n, err := io.ReadFull(d.br, b[:4])
 	d.pos += int64(n)
 	if err != nil {
@@ -297,7 +454,7 @@ func (d *decoder) header(enc encoding) (t tag.Tag, v vr.VR, length uint32, err e
 		if t.Group() == 0xFFFE {
 			return t, 0, length, nil
 		}
-		return t, implicitVR(t), length, nil
+		return t, d.implicitVR(t), length, nil
 	}
 	if err := d.read(b[4:8]); err != nil {
 		return t, 0, 0, errAt(t, start, ErrTruncated, "element header cut short")
@@ -313,6 +470,65 @@ func (d *decoder) header(enc encoding) (t tag.Tag, v vr.VR, length uint32, err e
 		return t, v, 0, errAt(t, start, ErrTruncated, "element header cut short")
 	}
 	return t, v, o.Uint32(b[0:]), nil
+}
+
+// headerBuffered decodes an element header from the bytes in the buffer
+// (at least 12), without copying them; ok is false when the header is not
+// one the fast path takes (an unknown VR: header reports the error).
+func (d *decoder) headerBuffered(enc encoding) (t tag.Tag, v vr.VR, length uint32, ok bool) {
+	b := d.br.buf[d.br.r:d.br.w]
+	b = b[:12]
+	// Decoded without the ByteOrder interface's calls.
+	big := enc.bigEndian
+	t = tag.New(u16(b[0:], big), u16(b[2:], big))
+	n := 8
+	switch {
+	case t.Group() == 0xFFFE:
+		length = u32(b[4:], big)
+	case enc.implicit:
+		length, v = u32(b[4:], big), d.implicitVR(t)
+	default:
+		if v, ok = vr.Parse(b[4], b[5]); !ok {
+			return 0, 0, 0, false
+		}
+		if v.LongLength() {
+			length, n = u32(b[8:], big), 12
+		} else {
+			length = uint32(u16(b[6:], big))
+		}
+	}
+	d.br.r += n
+	d.pos += int64(n)
+	return t, v, length, true
+}
+
+func u16(b []byte, big bool) uint16 {
+	if big {
+		return binary.BigEndian.Uint16(b)
+	}
+	return binary.LittleEndian.Uint16(b)
+}
+
+func u32(b []byte, big bool) uint32 {
+	if big {
+		return binary.BigEndian.Uint32(b)
+	}
+	return binary.LittleEndian.Uint32(b)
+}
+
+// implicitVR is implicitVR through the Scratch's cache, when there is one.
+func (d *decoder) implicitVR(t tag.Tag) vr.VR {
+	s := d.scratch
+	if s == nil {
+		return implicitVR(t)
+	}
+	slot := &s.vrs[uint32(t)*0x9E3779B1>>24]
+	if slot.set && slot.t == t {
+		return slot.v
+	}
+	v := implicitVR(t)
+	*slot = vrSlot{t: t, v: v, set: true}
+	return v
 }
 
 // implicitVR is the VR an implicit VR stream gives tag t.
@@ -402,8 +618,7 @@ func (d *decoder) mayHoldItems(v vr.VR) bool {
 	if v != vr.UN && v.Known() {
 		return false
 	}
-	b, _ := d.br.Peek(8)
-	return looksLikeItems(b)
+	return looksLikeItems(d.br.Peek(8))
 }
 
 func looksLikeItems(b []byte) bool {
@@ -413,7 +628,7 @@ func looksLikeItems(b []byte) bool {
 // parseItems parses b as the items of a sequence in implicit VR little
 // endian, as a UN value or an unknown implicit element holds them.
 func parseItems(b []byte, off int64, depth int, cs []string, maxDepth int) ([]*Item, bool) {
-	sub := &decoder{br: bufio.NewReaderSize(bytes.NewReader(b), 4096), pos: 0, size: int64(len(b)), maxDepth: maxDepth}
+	sub := &decoder{br: newReadBuf(bytes.NewReader(b), 4096), pos: 0, size: int64(len(b)), maxDepth: maxDepth}
 	items, err := sub.sequence(implicitLE, 0, uint32(len(b)), depth, cs)
 	if err != nil {
 		return nil, false
@@ -444,58 +659,79 @@ func (d *decoder) sequence(enc encoding, t tag.Tag, length uint32, depth int, cs
 	if length != UndefinedLength {
 		end = d.pos + int64(length)
 	}
-	items := []*Item{}
+	base := len(d.itemStack)
+	items, err := d.sequenceItems(enc, t, end, depth, cs)
+	d.itemStack = append(d.itemStack, items...) // nothing, or the item an error cut short
+	return d.itemList(base), err
+}
+
+// sequenceItems reads the items of a sequence onto itemStack; it returns
+// the item being read when an error cut it short.
+func (d *decoder) sequenceItems(enc encoding, t tag.Tag, end int64, depth int, cs []string) ([]*Item, error) {
+	base := len(d.itemStack)
 	for end < 0 || d.pos < end {
 		off := d.pos
 		it, v, ilen, err := d.header(encoding{bigEndian: enc.bigEndian, implicit: true})
 		_ = v
 		if err != nil {
 			if err == io.EOF {
-				return items, errAt(t, off, ErrTruncated, "sequence has no delimiter before the end of input")
+				return nil, errAt(t, off, ErrTruncated, "sequence has no delimiter before the end of input")
 			}
-			return items, addTag(err, t)
+			return nil, addTag(err, t)
 		}
 		switch it {
 		case tag.ItemTag:
 		case tag.SeqDelimTag:
 			if end < 0 {
-				return items, nil
+				return nil, nil
 			}
-			return items, errAt(t, off, ErrUnexpectedTag, "sequence delimiter inside a sequence of defined length")
+			return nil, errAt(t, off, ErrUnexpectedTag, "sequence delimiter inside a sequence of defined length")
 		default:
-			return items, errAt(t, off, ErrUnexpectedTag, "%s where an item was expected", it)
+			return nil, errAt(t, off, ErrUnexpectedTag, "%s where an item was expected", it)
 		}
-		item := &Item{Offset: off, Undefined: ilen == UndefinedLength}
+		item := d.newItem()
+		*item = Item{Offset: off, Undefined: ilen == UndefinedLength}
 		item.charsets = cs
 		iend := int64(-1)
 		if ilen != UndefinedLength {
 			iend = d.pos + int64(ilen)
 			if end >= 0 && iend > end {
-				return items, errAt(t, off, ErrBadLength, "item length %d runs past the end of its sequence", ilen)
+				return nil, errAt(t, off, ErrBadLength, "item length %d runs past the end of its sequence", ilen)
 			}
 			if d.size >= 0 && iend > d.size {
-				return items, errAt(t, off, ErrTruncated, "item length %d runs past the end of input", ilen)
+				return nil, errAt(t, off, ErrTruncated, "item length %d runs past the end of input", ilen)
 			}
 		}
 		err = d.dataset(enc, &item.Dataset, iend, depth+1)
-		items = append(items, item)
 		if err != nil {
 			if e, ok := errors.AsType[*Error](err); ok && t != 0 {
-				e.Path = append(Path{{Tag: t, Item: len(items) - 1}}, e.Path...)
+				e.Path = append(Path{{Tag: t, Item: len(d.itemStack) - base}}, e.Path...)
 			}
-			return items, err
+			return []*Item{item}, err
 		}
+		d.itemStack = append(d.itemStack, item)
 	}
 	if d.pos != end {
-		return items, errAt(t, d.pos, ErrBadLength, "items overrun the sequence length by %d bytes", d.pos-end)
+		return nil, errAt(t, d.pos, ErrBadLength, "items overrun the sequence length by %d bytes", d.pos-end)
 	}
-	return items, nil
+	return nil, nil
 }
 
 // dataset reads the elements of an item up to end, or up to an item
 // delimiter when end is -1.
 func (d *decoder) dataset(enc encoding, ds *Dataset, end int64, depth int) error {
-	cs := ds.charsets
+	base := len(d.elemStack)
+	err := d.datasetElements(enc, ds.charsets, end, depth)
+	if list := d.elemList(base); ds.Elements == nil {
+		ds.Elements = list
+	} else {
+		ds.Elements = append(ds.Elements, list...)
+	}
+	return err
+}
+
+// datasetElements reads the elements of an item onto elemStack.
+func (d *decoder) datasetElements(enc encoding, cs []string, end int64, depth int) error {
 	for end < 0 || d.pos < end {
 		off := d.pos
 		t, v, length, err := d.header(enc)
@@ -513,7 +749,7 @@ func (d *decoder) dataset(enc encoding, ds *Dataset, end int64, depth int) error
 		}
 		e, err := d.element(enc, t, v, length, off, depth, end, cs)
 		if e != nil {
-			ds.Elements = append(ds.Elements, e)
+			d.elemStack = append(d.elemStack, e)
 			if t == tag.SpecificCharacterSet {
 				cs = e.charsets
 			}
@@ -665,7 +901,7 @@ type Reader struct {
 	bulkTag tag.Tag
 	inflate io.ReadCloser
 	sum     hash.Hash
-	pooled  []*bufio.Reader
+	pooled  []*readBuf
 }
 
 // NewReader reads the header of a DICOM stream from r.
@@ -702,13 +938,13 @@ const readerBuf = 64 << 10
 // Buffers are pooled: a batch of small files would otherwise allocate
 // 64 KiB per file and reader (and as much per writer).
 var (
-	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readerBuf) }}
+	readerPool = sync.Pool{New: func() any { return newReadBuf(nil, readerBuf) }}
 	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
 	flatePool  = sync.Pool{New: func() any { fl, _ := flate.NewWriter(nil, flate.DefaultCompression); return fl }}
 )
 
-func (r *Reader) buffer(src io.Reader) *bufio.Reader {
-	br := readerPool.Get().(*bufio.Reader)
+func (r *Reader) buffer(src io.Reader) *readBuf {
+	br := readerPool.Get().(*readBuf)
 	br.Reset(src)
 	r.pooled = append(r.pooled, br)
 	return br
@@ -716,18 +952,18 @@ func (r *Reader) buffer(src io.Reader) *bufio.Reader {
 
 func (r *Reader) readHeader(o options) error {
 	d := &r.d
-	head, _ := d.br.Peek(132)
+	head := d.br.Peek(132)
 	switch {
 	case len(head) >= 132 && string(head[128:132]) == "DICM":
 		r.Preamble = make([]byte, 128)
 		_ = d.read(r.Preamble)
-		_ = d.read(make([]byte, 4))
+		d.skip(4)
 	case len(head) >= 4 && string(head[0:4]) == "DICM":
-		_ = d.read(make([]byte, 4))
+		d.skip(4)
 		r.Warnings = append(r.Warnings, "\"DICM\" without a preamble; a preamble will be written")
 		r.Preamble = make([]byte, 128)
 	}
-	if b, _ := d.br.Peek(6); len(b) == 6 && b[0] == 0x02 && b[1] == 0x00 {
+	if b := d.br.Peek(6); len(b) == 6 && b[0] == 0x02 && b[1] == 0x00 {
 		meta := &Dataset{}
 		menc := encoding{}
 		if _, ok := vr.Parse(b[4], b[5]); !ok {
@@ -735,7 +971,7 @@ func (r *Reader) readHeader(o options) error {
 			r.Warnings = append(r.Warnings, "file meta information in implicit VR; it will be written in explicit VR")
 		}
 		for {
-			b, _ := d.br.Peek(2)
+			b := d.br.Peek(2)
 			if len(b) < 2 || b[0] != 0x02 || b[1] != 0x00 {
 				break
 			}
@@ -776,7 +1012,7 @@ func (r *Reader) readHeader(o options) error {
 		if err != nil && r.Meta == nil && r.Preamble == nil {
 			// A few stray bytes before a bare data set: resynchronise on the
 			// first explicit VR header of group 0008 within 8 bytes.
-			b, _ := d.br.Peek(16)
+			b := d.br.Peek(16)
 			for k := 1; k <= 8 && k+8 <= len(b); k++ {
 				if b[k] == 0x08 && b[k+1] == 0 && b[k+3] == 0 {
 					if _, ok := vr.Parse(b[k+4], b[k+5]); ok {
@@ -820,7 +1056,7 @@ func (r *Reader) readHeader(o options) error {
 // guessSyntax infers the encoding of a data set with no meta group from its
 // first element header.
 func (r *Reader) guessSyntax() (uid.Syntax, error) {
-	b, _ := r.d.br.Peek(8)
+	b := r.d.br.Peek(8)
 	if len(b) < 8 {
 		return uid.Syntax{}, errAt(0, r.d.pos, ErrNotDICOM, "fewer than 8 bytes of data set")
 	}
@@ -1004,8 +1240,7 @@ func (r *Reader) skipBulk() error {
 		// Untouched and already buffered: discard. Otherwise the file
 		// offset is unknown (BulkReader moved it) or far: seek.
 		if lr == nil && b.Offset == r.d.pos && b.Length <= int64(r.d.br.Buffered()) {
-			n, _ := r.d.br.Discard(int(b.Length))
-			r.d.pos += int64(n)
+			r.d.pos += int64(r.d.br.Discard(int(b.Length)))
 			return nil
 		}
 		return r.d.seekTo(end)

@@ -31,6 +31,7 @@ type Writer struct {
 	enc encoding
 	n   int64 // bytes written to bw since the header (for error offsets)
 	err error
+	hdr [12]byte // room for the element header being written
 }
 
 // NewWriter writes h's preamble (when not nil) and meta group (when not
@@ -211,31 +212,45 @@ func (w *Writer) Close() error {
 }
 
 func (w *Writer) writeHeader(t tag.Tag, v vr.VR, length uint32, enc encoding) error {
-	var b [12]byte
-	o := enc.order()
-	o.PutUint16(b[0:], t.Group())
-	o.PutUint16(b[2:], t.Element())
-	if enc.implicit || t.Group() == 0xFFFE {
-		o.PutUint32(b[4:], length)
-		_, err := w.bw.Write(b[:8])
-		w.n += 8
+	b, err := w.appendHeader(w.hdr[:0], t, v, length, enc)
+	if err != nil {
 		return err
+	}
+	_, err = w.bw.Write(b)
+	w.n += int64(len(b))
+	return err
+}
+
+// appendHeader appends the header of an element (or item or delimiter).
+func (w *Writer) appendHeader(b []byte, t tag.Tag, v vr.VR, length uint32, enc encoding) ([]byte, error) {
+	big := enc.bigEndian
+	b = app16(app16(b, t.Group(), big), t.Element(), big)
+	if enc.implicit || t.Group() == 0xFFFE {
+		return app32(b, length, big), nil
 	}
 	vb := v.Bytes()
-	b[4], b[5] = vb[0], vb[1]
+	b = append(b, vb[0], vb[1])
 	if v.LongLength() {
-		o.PutUint32(b[8:], length)
-		_, err := w.bw.Write(b[:12])
-		w.n += 12
-		return err
+		return app32(append(b, 0, 0), length, big), nil // two reserved bytes
 	}
 	if length > 0xFFFF {
-		return errAt(t, w.n, ErrCannotEncode, "value of %d bytes does not fit the 16-bit length of VR %s", length, v)
+		return b, errAt(t, w.n, ErrCannotEncode, "value of %d bytes does not fit the 16-bit length of VR %s", length, v)
 	}
-	o.PutUint16(b[6:], uint16(length))
-	_, err := w.bw.Write(b[:8])
-	w.n += 8
-	return err
+	return app16(b, uint16(length), big), nil
+}
+
+func app16(b []byte, v uint16, big bool) []byte {
+	if big {
+		return binary.BigEndian.AppendUint16(b, v)
+	}
+	return binary.LittleEndian.AppendUint16(b, v)
+}
+
+func app32(b []byte, v uint32, big bool) []byte {
+	if big {
+		return binary.BigEndian.AppendUint32(b, v)
+	}
+	return binary.LittleEndian.AppendUint32(b, v)
 }
 
 func headerLen(t tag.Tag, v vr.VR, enc encoding) int64 {
@@ -378,12 +393,23 @@ func (w *Writer) element(e *Element, enc encoding) error {
 	if int64(len(e.Value)) >= int64(UndefinedLength) {
 		return errAt(e.Tag, e.Offset, ErrCannotEncode, "value exceeds the 32-bit length")
 	}
-	if err := w.writeHeader(e.Tag, e.VR, uint32(len(e.Value)), enc); err != nil {
-		return err
-	}
 	val := e.Value
 	if ws := e.VR.WordSize(); ws > 1 && e.bigEndian != enc.bigEndian {
 		val = swapped(val, ws)
+	}
+	if buf := w.bw.AvailableBuffer(); cap(buf) >= 12+len(val) {
+		// Header and value in one write to the buffer.
+		buf, err := w.appendHeader(buf, e.Tag, e.VR, uint32(len(e.Value)), enc)
+		if err != nil {
+			return err
+		}
+		buf = append(buf, val...)
+		_, err = w.bw.Write(buf)
+		w.n += int64(len(buf))
+		return err
+	}
+	if err := w.writeHeader(e.Tag, e.VR, uint32(len(e.Value)), enc); err != nil {
+		return err
 	}
 	_, err := w.bw.Write(val)
 	w.n += int64(len(val))

@@ -83,6 +83,8 @@ func runDeid(ctx context.Context, env *Env, args []string) error {
 	}
 	engine := deid.NewEngine(cfg, keys)
 	engine.Software = "ethos " + version()
+	// Without a record nobody reads the per-file action counts.
+	engine.NoCounts = *reportPath == ""
 	runKey := strings.Join([]string{version(), cfg.Hash(), keys.Fingerprint()}, "|")
 
 	if os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {

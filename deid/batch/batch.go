@@ -335,19 +335,12 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 		defer close(walked)
 		defer close(found)
 		n := 0
-		walkErr = filepath.WalkDir(in, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if !d.Type().IsRegular() {
-				return nil
-			}
+		walkErr = walkFiles(in, "", func(rel string, d fs.DirEntry) error {
 			info, err := d.Info()
 			if err != nil {
 				return err
 			}
-			rel, _ := filepath.Rel(in, p)
-			j := job{idx: n, rel: filepath.ToSlash(rel), size: info.Size(), mod: info.ModTime().UnixNano()}
+			j := job{idx: n, rel: rel, size: info.Size(), mod: info.ModTime().UnixNano()}
 			n++
 			nFiles.Add(1)
 			total.Add(j.size)
@@ -618,7 +611,7 @@ func (w *worker) one(ctx context.Context, rel string) (rec FileRecord) {
 		rec.Reasons = []string{err.Error()}
 		return rec
 	}
-	src, err := openInput(filepath.Join(w.in, filepath.FromSlash(rel)))
+	src, err := openInput(joinClean(w.in, rel))
 	if err != nil {
 		return fail(fmt.Errorf("open input: %w", errors.Unwrap(err)))
 	}
@@ -649,10 +642,11 @@ func (w *worker) one(ctx context.Context, rel string) (rec FileRecord) {
 				return nil, err
 			}
 			outName, claimed = name, true
-			if err := w.makeDir(filepath.Dir(dst)); err != nil {
+			dir := parentDir(dst)
+			if err := w.makeDir(dir); err != nil {
 				return nil, fmt.Errorf("create output directory: %w", err)
 			}
-			o, err := createOutput(filepath.Dir(dst))
+			o, err := createOutput(dir)
 			if err != nil {
 				return nil, fmt.Errorf("create output: %w", err)
 			}
@@ -743,8 +737,8 @@ func (w *worker) one(ctx context.Context, rel string) (rec FileRecord) {
 			return fail(fmt.Errorf("sync output: %w", err))
 		}
 	}
-	dst := filepath.Join(w.out, filepath.FromSlash(r.Name))
-	if err := w.makeDir(filepath.Dir(dst)); err != nil {
+	dst := joinClean(w.out, r.Name)
+	if err := w.makeDir(parentDir(dst)); err != nil {
 		return fail(fmt.Errorf("create output directory: %w", err))
 	}
 	if err := out.publish(dst); err != nil {
@@ -779,7 +773,83 @@ func (w *worker) claimName(name, rel string) (string, error) {
 	if other, ok := w.claims.claim(name, rel); !ok {
 		return "", &duplicateError{other: other}
 	}
-	return filepath.Join(w.out, filepath.FromSlash(name)), nil
+	return joinClean(w.out, name), nil
+}
+
+// joinClean is filepath.Join(dir, filepath.FromSlash(rel)) for a clean
+// dir; when rel is clean too (slash separated, no empty, "." or ".."
+// element: the walk's and the engine's names are), it is a
+// concatenation, without Join's cleaning (a few per file, which showed
+// in profiles).
+func joinClean(dir, rel string) string {
+	if filepath.Separator != '/' || !cleanRel(rel) || dir == "" {
+		return filepath.Join(dir, filepath.FromSlash(rel))
+	}
+	if dir[len(dir)-1] == '/' {
+		return dir + rel
+	}
+	return dir + "/" + rel
+}
+
+// cleanRel reports whether rel is a relative slash-separated path that
+// path.Clean leaves as it is (and is not ".").
+func cleanRel(rel string) bool {
+	if rel == "" || rel[0] == '/' {
+		return false
+	}
+	start := 0
+	for i := 0; i <= len(rel); i++ {
+		if i < len(rel) && rel[i] != '/' {
+			continue
+		}
+		if el := rel[start:i]; el == "" || el == "." || el == ".." {
+			return false
+		}
+		start = i + 1
+	}
+	return true
+}
+
+// walkFiles calls visit for every regular file below root/rel (rel is
+// "" at the top), in the order of filepath.WalkDir (names sorted,
+// directories entered where they sort, symbolic links not followed),
+// with its slash-separated path relative to root. It stops at the first
+// error, from reading a directory or from visit. The paths are joined
+// by concatenation: WalkDir's Join cleaned each one.
+func walkFiles(root, rel string, visit func(rel string, d fs.DirEntry) error) error {
+	dir := root
+	if rel != "" {
+		dir = joinClean(root, rel)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, d := range entries {
+		r := d.Name()
+		if rel != "" {
+			r = rel + "/" + r
+		}
+		switch {
+		case d.IsDir():
+			err = walkFiles(root, r, visit)
+		case d.Type().IsRegular():
+			err = visit(r, d)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parentDir is filepath.Dir for a path made by joinClean below a clean
+// root: the part before the last separator.
+func parentDir(p string) string {
+	if i := strings.LastIndexByte(p, filepath.Separator); i > 0 {
+		return p[:i]
+	}
+	return filepath.Dir(p)
 }
 
 // makeDir makes the output directory dir (below the output root) and
@@ -792,7 +862,7 @@ func (w *worker) makeDir(dir string) error {
 	if !within(dir, w.out) {
 		return fmt.Errorf("%s is outside the output directory", dir)
 	}
-	if err := w.makeDir(filepath.Dir(dir)); err != nil {
+	if err := w.makeDir(parentDir(dir)); err != nil {
 		return err
 	}
 	err := os.Mkdir(dir, 0o755)

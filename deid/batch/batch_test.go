@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -374,5 +375,59 @@ func TestRunResumeDuplicateFoundFirst(t *testing.T) {
 		if f.Status == batch.Written && f.OutSHA256 != hex.EncodeToString(sum[:]) {
 			t.Errorf("%s: recorded output digest %s, the file on disk has %x", f.Input, f.OutSHA256, sum)
 		}
+	}
+}
+
+// TestJoinCleanMatchesFilepath holds the runner's path shortcuts to
+// filepath.Join and filepath.Dir, for clean roots and any relative name.
+func TestJoinCleanMatchesFilepath(t *testing.T) {
+	for _, dir := range []string{"/", "/out", "/a/b"} {
+		for _, rel := range []string{"x.dcm", "s/e/i.dcm", "a//b", "./a", "a/./b", "a/..", "..", ".", "", "/abs", "a/", "a/b/", ".hidden/x", "a..b/c"} {
+			got, want := batch.JoinClean(dir, rel), filepath.Join(dir, filepath.FromSlash(rel))
+			if got != want {
+				t.Errorf("JoinClean(%q, %q) = %q, want %q", dir, rel, got, want)
+			}
+			if got, want := batch.ParentDir(want), filepath.Dir(want); got != want {
+				t.Errorf("ParentDir(%q) = %q, want %q", filepath.Join(dir, rel), got, want)
+			}
+		}
+	}
+}
+
+// TestWalkOrderMatchesWalkDir holds the runner's walk to
+// filepath.WalkDir: the same regular files in the same order (names
+// sorted, directories entered where they sort, links not followed).
+func TestWalkOrderMatchesWalkDir(t *testing.T) {
+	in := t.TempDir()
+	for _, f := range []string{"b.dcm", "a/z.dcm", "a/b/c.dcm", "a.dcm", "a-b/x", "ab/y", "A/q", ".hidden/h", "a/b.dcm"} {
+		p := filepath.Join(in, filepath.FromSlash(f))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(filepath.Join(in, "a"), filepath.Join(in, "link")); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	filepath.WalkDir(in, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			rel, _ := filepath.Rel(in, p)
+			want = append(want, filepath.ToSlash(rel))
+		}
+		return err
+	})
+	res, err := batch.Run(context.Background(), batch.Options{In: in, Out: filepath.Join(t.TempDir(), "out"), Processor: &fakeProcessor{}, Sync: batch.SyncNone, NoHash: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range res.Files {
+		got = append(got, f.Input)
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("walk order:\n got %v\nwant %v", got, want)
 	}
 }

@@ -21,6 +21,7 @@ type journal struct {
 	f       *os.File
 	w       *bufio.Writer
 	runKey  string
+	prefix  []byte // the start of every line: {"runKey":…,"mtime":
 	entries map[string]journalEntry
 	err     error
 }
@@ -37,6 +38,7 @@ type journalEntry struct {
 // new ones are written under runKey.
 func openJournal(path, runKey string, reusable ...string) (*journal, error) {
 	j := &journal{runKey: runKey, entries: map[string]journalEntry{}}
+	j.prefix = linePrefix(runKey)
 	if data, err := os.ReadFile(path); err == nil {
 		for line := range bytes.SplitSeq(data, []byte("\n")) {
 			var e journalEntry
@@ -69,9 +71,7 @@ func (j *journal) lookup(rel string, size, mtime int64) (FileRecord, bool) {
 // through reflection the journal was a tenth of a run's user time.
 func (j *journal) line(rec FileRecord) ([]byte, error) {
 	b := make([]byte, 0, 512)
-	b = append(b, `{"runKey":`...)
-	b = appendString(b, j.runKey)
-	b = append(b, `,"mtime":`...)
+	b = append(b, j.prefix...)
 	b = strconv.AppendInt(b, rec.mtime, 10)
 	b = append(b, `,"record":{"input":`...)
 	b = appendString(b, rec.Input)
@@ -110,7 +110,7 @@ func (j *journal) line(rec FileRecord) ([]byte, error) {
 	}
 	if len(rec.Group) > 0 {
 		b = append(b, `,"group":{`...)
-		for i, k := range slices.Sorted(maps.Keys(rec.Group)) {
+		for i, k := range sortedKeys(rec.Group) {
 			if i > 0 {
 				b = append(b, ',')
 			}
@@ -125,6 +125,24 @@ func (j *journal) line(rec FileRecord) ([]byte, error) {
 		return append(b, '}'), nil
 	}
 	return appendCounts(b, rec.Counts), nil
+}
+
+// sortedKeys returns the keys of m in order: for the usual group (sex
+// and age band) without sorting.
+func sortedKeys(m map[string]string) []string {
+	if _, ok := m["ageBand"]; ok && len(m) == 2 {
+		if _, ok := m["sex"]; ok {
+			return groupKeys[:]
+		}
+	}
+	return slices.Sorted(maps.Keys(m))
+}
+
+var groupKeys = [2]string{"ageBand", "sex"}
+
+// linePrefix is the start of every journal line of a run.
+func linePrefix(runKey string) []byte {
+	return append(appendString([]byte(`{"runKey":`), runKey), `,"mtime":`...)
 }
 
 // appendString appends s as encoding/json writes a string: text that

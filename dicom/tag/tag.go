@@ -101,8 +101,10 @@ func (i Info) VR() vr.VR {
 // and group length elements, not in the PS3.6 table, get synthesized
 // entries (LO and UL).
 func Find(t Tag) (Info, bool) {
-	if i, ok := slices.BinarySearch(dictTags, t); ok {
-		return dict[i], true
+	if t.Group()&1 == 0 || oddInDict {
+		if i, ok := slices.BinarySearch(dictTags, t); ok {
+			return dict[i], true
+		}
 	}
 	return findOutsideDict(t)
 }
@@ -110,9 +112,11 @@ func Find(t Tag) (Info, bool) {
 // findOutsideDict is Find for a tag that is not in dict: a repeating-group
 // member or a synthesized private creator or group length entry.
 func findOutsideDict(t Tag) (Info, bool) {
-	for _, m := range masked {
-		if t&m.Mask == m.Tag && repeatOK(t, m) {
-			return m, true
+	if t.Group()&1 == 0 || oddInMasked {
+		for _, m := range masked {
+			if t&m.Mask == m.Tag && repeatOK(t, m) {
+				return m, true
+			}
 		}
 	}
 	switch {
@@ -135,9 +139,30 @@ var dictTags, dictVRs = func() ([]Tag, []vr.VR) {
 	return ts, vs
 }()
 
+// oddInDict and oddInMasked say whether a tag of an odd (private) group
+// may be found in dict or match an entry of masked: neither does today,
+// so looking up a private tag (an implicit VR reader does it for each)
+// skips both searches.
+var (
+	oddInDict   = slices.ContainsFunc(dictTags, func(t Tag) bool { return t.Group()&1 == 1 })
+	oddInMasked = slices.ContainsFunc(masked, func(m Info) bool {
+		// An FF00 group mask matches only even groups (repeatOK).
+		return m.Tag.Group()&1 == 1 || m.Mask.Group()&1 == 0 && m.Mask.Group() != 0xFF00
+	})
+)
+
 // DictVR returns the VR the dictionary gives t — Find(t)'s Info.VR — and
 // whether t is in the dictionary.
 func DictVR(t Tag) (vr.VR, bool) {
+	if t.Group()&1 == 1 && !oddInDict && !oddInMasked {
+		switch {
+		case t.IsPrivateCreator():
+			return vr.LO, true
+		case t.IsGroupLength():
+			return vr.UL, true
+		}
+		return vr.UN, false
+	}
 	if i, ok := slices.BinarySearch(dictTags, t); ok {
 		return dictVRs[i], true
 	}

@@ -148,7 +148,10 @@ func TestParse(t *testing.T) {
 // dictionary entry, repeating-group members, private creators, group
 // lengths and tags the dictionary does not know.
 func TestDictVRMatchesFind(t *testing.T) {
-	tags := []tag.Tag{0x60023000, 0x50000010, 0x00090010, 0x00080000, 0x00090011, 0x7FE00010, 0xFFFFFFFF, 0x00000000, 0x00191001}
+	tags := []tag.Tag{0x60023000, 0x50000010, 0x00090010, 0x00080000, 0x00090011, 0x7FE00010, 0xFFFFFFFF, 0x00000000, 0x00191001,
+		// odd groups (private lookups skip the searches): not private
+		// below 0009, creators, group lengths, odd repeating groups
+		0x00030010, 0x00030000, 0x00071000, 0xFFFF0010, 0x00291010, 0x002900FF, 0x00290100, 0x00290000, 0x60013000, 0x50010010, 0x7F010010}
 	for _, i := range tag.All() {
 		tags = append(tags, i.Tag)
 	}
@@ -161,6 +164,18 @@ func TestDictVRMatchesFind(t *testing.T) {
 		}
 		if ok != wok || got != wantVR {
 			t.Errorf("%v: DictVR = %v, %v; Find gives %v, %v", tg, got, ok, wantVR, wok)
+		}
+	}
+	for _, tt := range []struct {
+		t  tag.Tag
+		vr vr.VR
+		ok bool
+	}{
+		{0x00290010, vr.LO, true}, {0x002900FF, vr.LO, true}, {0x00290000, vr.UL, true}, {0x00291010, vr.UN, false},
+		{0x00030010, vr.UN, false}, {0x00030000, vr.UL, true}, {0x60013000, vr.UN, false}, {0x60003000, vr.OW, true},
+	} {
+		if got, ok := tag.DictVR(tt.t); got != tt.vr || ok != tt.ok {
+			t.Errorf("%v: DictVR = %v, %v; want %v, %v", tt.t, got, ok, tt.vr, tt.ok)
 		}
 	}
 }

@@ -158,11 +158,11 @@ func (v VR) Bytes() [2]byte { return [2]byte{byte(v >> 8), byte(v)} }
 // String returns the two-letter code, "--" for the zero VR and a quoted hex
 // form for bytes that are not printable.
 func (v VR) String() string {
+	if s, ok := v.Code(); ok {
+		return s
+	}
 	if v == 0 {
 		return "--"
-	}
-	if p, ok := lookup(v); ok {
-		return p.code
 	}
 	a, b := byte(v>>8), byte(v)
 	if a < 0x20 || a > 0x7e || b < 0x20 || b > 0x7e {
@@ -171,6 +171,28 @@ func (v VR) String() string {
 	}
 	return string([]byte{a, b})
 }
+
+// Code returns the two-letter code of a standard VR, and false for any
+// other value. It is small enough to be inlined where a String call per
+// element would show.
+func (v VR) Code() (string, bool) {
+	if a, b := uint(byte(v>>8)-'A'), uint(byte(v)-'A'); a < 26 && b < 26 {
+		s := codes[a*26+b]
+		return s, s != ""
+	}
+	return "", false
+}
+
+// codes holds the code of each standard VR at its place in dense, ""
+// elsewhere.
+var codes = func() (c [26 * 26]string) {
+	for i, p := range dense {
+		if p.kind != KindNone {
+			c[i] = p.code
+		}
+	}
+	return c
+}()
 
 // get returns the properties of v (the zero props for a VR that is not
 // standard).

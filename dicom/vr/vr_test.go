@@ -83,3 +83,16 @@ func TestKnownEveryCode(t *testing.T) {
 		}
 	}
 }
+
+// TestCodeMatchesString checks the inlinable Code against String for
+// every two-byte value: the code of a standard VR, false for the rest.
+func TestCodeMatchesString(t *testing.T) {
+	for i := range 1 << 16 {
+		v := vr.VR(i)
+		_, known := vr.Parse(byte(i>>8), byte(i))
+		code, ok := v.Code()
+		if ok != known || ok && code != v.String() || !ok && code != "" {
+			t.Fatalf("%04X: Code = %q, %v; String %q, standard %v", i, code, ok, v.String(), known)
+		}
+	}
+}

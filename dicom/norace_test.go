@@ -1,0 +1,5 @@
+//go:build !race
+
+package dicom_test
+
+const raceEnabled = false
