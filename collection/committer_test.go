@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ethos-imaging/ethos"
 	"github.com/ethos-imaging/ethos/collection"
@@ -271,4 +272,65 @@ func readBlob(f *fixture, ref ethos.BlobRef) ([]byte, error) {
 	}
 	defer rc.Close()
 	return io.ReadAll(rc)
+}
+
+// gatedFind holds the Ingester's check that no record names a blob it
+// is about to delete (a FindInstances by blob digest), once, after the
+// check: it closes checked and waits for resume, or for a while, since
+// an ingest that (correctly) waits for the discard cannot signal.
+type gatedFind struct {
+	ethos.InstanceService
+	once    sync.Once
+	checked chan struct{}
+	resume  chan struct{}
+}
+
+func (g *gatedFind) FindInstances(ctx context.Context, f ethos.InstanceFilter) ([]*ethos.Instance, int, error) {
+	ins, n, err := g.InstanceService.FindInstances(ctx, f)
+	if f.BlobDigest != nil {
+		g.once.Do(func() {
+			close(g.checked)
+			select {
+			case <-g.resume:
+			case <-time.After(500 * time.Millisecond):
+			}
+		})
+	}
+	return ins, n, err
+}
+
+// TestDiscardRacingIngestOfSameFile checks that a discarded group's blob
+// is not deleted under an ingest of the same file that began after the
+// discard found no record naming the blob: that ingest's put finds the
+// blob in place, keeps it, and records it, so deleting it then would
+// leave a record naming a blob that is gone.
+func TestDiscardRacingIngestOfSameFile(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t)
+	items := committerGroups(t, f)[0] // a stored CT and a quarantined MR
+	dropped, err := f.ing.Prepare(ctx, f.batch, items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := items[0].Data
+	gf := &gatedFind{InstanceService: f.instances, checked: make(chan struct{}), resume: make(chan struct{})}
+	f.ing.Instances = gf
+	discarded := make(chan struct{})
+	go func() {
+		defer close(discarded)
+		f.ing.Discard(ctx, dropped)
+	}()
+	<-gf.checked // the discard found no record naming the blob
+	res, err := f.ing.IngestBytes(ctx, f.batch, items[0].Source, data)
+	close(gf.resume)
+	<-discarded
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Instance.Status != ethos.InstanceStored {
+		t.Fatalf("instance %s, want stored", res.Instance.Status)
+	}
+	if _, err := readBlob(f, *res.Instance.Blob); err != nil {
+		t.Fatalf("the recorded instance's blob: %v", err)
+	}
 }
