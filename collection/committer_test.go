@@ -211,6 +211,26 @@ func TestCommitter(t *testing.T) {
 			t.Errorf("%d blob files left by groups never recorded, want 0", n)
 		}
 	})
+	t.Run("a_failed_commit_leaves_no_blobs", func(t *testing.T) {
+		f := setup(t)
+		boom := errors.New("disk on fire")
+		gate := make(chan struct{})
+		close(gate)
+		f.ing.Blobs = &gatedBlobs{Store: f.blobs, gate: gate, entered: make(chan struct{}), fail: boom}
+		p, err := f.ing.Prepare(ctx, f.batch, committerGroups(t, f)[1]) // a stored CT and a quarantined XA
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := countBlobs(t, f.blobs); n != 1 {
+			t.Fatalf("%d blob files after Prepare, want 1", n)
+		}
+		if _, err := f.ing.Commit(ctx, p); !errors.Is(err, boom) {
+			t.Fatalf("commit: %v, want the flush's error", err)
+		}
+		if n := countBlobs(t, f.blobs); n != 0 {
+			t.Errorf("%d blob files left by a group whose commit failed before any record, want 0", n)
+		}
+	})
 	t.Run("discard_keeps_a_blob_another_group_holds", func(t *testing.T) {
 		f := setup(t)
 		items := committerGroups(t, f)[0] // a stored CT and a quarantined MR

@@ -302,8 +302,8 @@ func (g *Ingester) Prepare(ctx context.Context, b *Batch, items []Item) (*Prepar
 // an ingest takes its hold under before it puts the same file, so an
 // ingest never finds in place, and records, a blob being deleted.
 // Deleting is best effort (a failure leaves the blob, as before). A
-// failed Committer calls it; a caller that drops a group it prepared
-// should too.
+// failed Commit and a failed Committer call it; a caller that drops a
+// group it prepared should too.
 func (g *Ingester) Discard(ctx context.Context, p *Prepared) {
 	if p != nil && !p.settled {
 		p.settled = true
@@ -386,14 +386,22 @@ func releaseLocked(in *ethos.Instance) bool {
 // then their audit events in one append (each step falling back to one
 // call per item as IngestBatch says). Whatever Commit returns, nothing of
 // the groups is acknowledged before all three steps are durable.
-func (g *Ingester) Commit(ctx context.Context, groups ...*Prepared) ([][]*Result, error) {
+func (g *Ingester) Commit(ctx context.Context, groups ...*Prepared) (_ [][]*Result, err error) {
 	var ins []*ethos.Instance
 	for _, p := range groups {
 		ins = append(ins, p.ins...)
 	}
+	// The groups' holds on their blobs end here. When Commit fails, the
+	// groups are discarded: a blob no record names (the flush or the
+	// records failed) is deleted; one a record names (the audit append
+	// failed) is kept.
 	defer func() {
 		for _, p := range groups {
 			if p.settled {
+				continue
+			}
+			if err != nil {
+				g.Discard(ctx, p)
 				continue
 			}
 			p.settled = true
