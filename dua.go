@@ -27,7 +27,7 @@ func (v View) Valid() bool { return slices.Contains(Views, v) }
 func ParseView(s string) (View, error) {
 	v := View(s)
 	if !v.Valid() {
-		return "", Errorf(EINVALID, "unknown view %q (want full, deidentified or aggregate)", s)
+		return "", Errorf(EINVALID, "unknown view (want full, deidentified or aggregate)")
 	}
 	return v, nil
 }

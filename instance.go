@@ -126,16 +126,17 @@ func (r *CollectionRules) Validate() error {
 		return Errorf(EINVALID, "collection rules: project_id: required")
 	}
 	if r.Purpose != PurposeResearch && r.Purpose != PurposeAITraining {
-		return Errorf(EINVALID, "collection rules: purpose must be %s or %s, not %q", PurposeResearch, PurposeAITraining, r.Purpose)
+		return Errorf(EINVALID, "collection rules: purpose must be %s or %s", PurposeResearch, PurposeAITraining)
 	}
-	for _, m := range r.Modalities {
+	// The messages name the field, not the value: it is typed text.
+	for i, m := range r.Modalities {
 		if !ValidModality(m) {
-			return Errorf(EINVALID, "collection rules: %q is not a DICOM modality", m)
+			return Errorf(EINVALID, "collection rules: modalities[%d]: not a DICOM Modality defined term (e.g. CT, MR, DX, MG, US)", i)
 		}
 	}
-	for _, b := range r.BodyParts {
+	for i, b := range r.BodyParts {
 		if b == "" || len(b) > 16 {
-			return Errorf(EINVALID, "collection rules: body part %q is not a DICOM CS value (1-16 characters)", b)
+			return Errorf(EINVALID, "collection rules: body_parts[%d]: not a DICOM CS value (1-16 characters)", i)
 		}
 	}
 	if !r.Acquired.Start.IsZero() && !r.Acquired.End.IsZero() && r.Acquired.End.Before(r.Acquired.Start) {

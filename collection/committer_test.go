@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ethos-imaging/ethos"
 	"github.com/ethos-imaging/ethos/collection"
@@ -210,6 +211,26 @@ func TestCommitter(t *testing.T) {
 			t.Errorf("%d blob files left by groups never recorded, want 0", n)
 		}
 	})
+	t.Run("a_failed_commit_leaves_no_blobs", func(t *testing.T) {
+		f := setup(t)
+		boom := errors.New("disk on fire")
+		gate := make(chan struct{})
+		close(gate)
+		f.ing.Blobs = &gatedBlobs{Store: f.blobs, gate: gate, entered: make(chan struct{}), fail: boom}
+		p, err := f.ing.Prepare(ctx, f.batch, committerGroups(t, f)[1]) // a stored CT and a quarantined XA
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := countBlobs(t, f.blobs); n != 1 {
+			t.Fatalf("%d blob files after Prepare, want 1", n)
+		}
+		if _, err := f.ing.Commit(ctx, p); !errors.Is(err, boom) {
+			t.Fatalf("commit: %v, want the flush's error", err)
+		}
+		if n := countBlobs(t, f.blobs); n != 0 {
+			t.Errorf("%d blob files left by a group whose commit failed before any record, want 0", n)
+		}
+	})
 	t.Run("discard_keeps_a_blob_another_group_holds", func(t *testing.T) {
 		f := setup(t)
 		items := committerGroups(t, f)[0] // a stored CT and a quarantined MR
@@ -271,4 +292,65 @@ func readBlob(f *fixture, ref ethos.BlobRef) ([]byte, error) {
 	}
 	defer rc.Close()
 	return io.ReadAll(rc)
+}
+
+// gatedFind holds the Ingester's check that no record names a blob it
+// is about to delete (a FindInstances by blob digest), once, after the
+// check: it closes checked and waits for resume, or for a while, since
+// an ingest that (correctly) waits for the discard cannot signal.
+type gatedFind struct {
+	ethos.InstanceService
+	once    sync.Once
+	checked chan struct{}
+	resume  chan struct{}
+}
+
+func (g *gatedFind) FindInstances(ctx context.Context, f ethos.InstanceFilter) ([]*ethos.Instance, int, error) {
+	ins, n, err := g.InstanceService.FindInstances(ctx, f)
+	if f.BlobDigest != nil {
+		g.once.Do(func() {
+			close(g.checked)
+			select {
+			case <-g.resume:
+			case <-time.After(500 * time.Millisecond):
+			}
+		})
+	}
+	return ins, n, err
+}
+
+// TestDiscardRacingIngestOfSameFile checks that a discarded group's blob
+// is not deleted under an ingest of the same file that began after the
+// discard found no record naming the blob: that ingest's put finds the
+// blob in place, keeps it, and records it, so deleting it then would
+// leave a record naming a blob that is gone.
+func TestDiscardRacingIngestOfSameFile(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t)
+	items := committerGroups(t, f)[0] // a stored CT and a quarantined MR
+	dropped, err := f.ing.Prepare(ctx, f.batch, items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := items[0].Data
+	gf := &gatedFind{InstanceService: f.instances, checked: make(chan struct{}), resume: make(chan struct{})}
+	f.ing.Instances = gf
+	discarded := make(chan struct{})
+	go func() {
+		defer close(discarded)
+		f.ing.Discard(ctx, dropped)
+	}()
+	<-gf.checked // the discard found no record naming the blob
+	res, err := f.ing.IngestBytes(ctx, f.batch, items[0].Source, data)
+	close(gf.resume)
+	<-discarded
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Instance.Status != ethos.InstanceStored {
+		t.Fatalf("instance %s, want stored", res.Instance.Status)
+	}
+	if _, err := readBlob(f, *res.Instance.Blob); err != nil {
+		t.Fatalf("the recorded instance's blob: %v", err)
+	}
 }

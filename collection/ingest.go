@@ -164,7 +164,7 @@ func (g *Ingester) IngestBytes(ctx context.Context, b *Batch, source string, dat
 		return g.quarantine(ctx, b, in)
 	}
 	saved, err := g.Instances.CreateInstance(ctx, in)
-	release(*in.Blob)
+	release(in)
 	if e, ok := errors.AsType[*ethos.Error](err); ok && e.Code == ethos.ECONFLICT && saved != nil {
 		ev, err := g.duplicate(ctx, b, in, saved)
 		if err != nil {
@@ -298,8 +298,11 @@ func (g *Ingester) Prepare(ctx context.Context, b *Batch, items []Item) (*Prepar
 // accounts for, until a verify or a shred). A blob is kept while another
 // instance decided by this process and not yet recorded holds it, or
 // while a record names it: the store keeps one blob for a subject's
-// identical files. Deleting is best effort (a failure leaves the blob, as
-// before). Commit and a failed Committer call it; a caller that drops a
+// identical files. The check and the delete happen under the lock that
+// an ingest takes its hold under before it puts the same file, so an
+// ingest never finds in place, and records, a blob being deleted.
+// Deleting is best effort (a failure leaves the blob, as before). A
+// failed Commit and a failed Committer call it; a caller that drops a
 // group it prepared should too.
 func (g *Ingester) Discard(ctx context.Context, p *Prepared) {
 	if p != nil && !p.settled {
@@ -311,38 +314,63 @@ func (g *Ingester) Discard(ctx context.Context, p *Prepared) {
 func (g *Ingester) discard(ctx context.Context, ins []*ethos.Instance) {
 	ctx = context.WithoutCancel(ctx)
 	for _, in := range ins {
-		if in == nil || in.Status != ethos.InstanceStored || in.Blob == nil || !release(*in.Blob) {
+		if in == nil || in.Status != ethos.InstanceStored || in.Blob == nil {
 			continue
 		}
-		d := in.Blob.Digest
-		if _, n, err := g.Instances.FindInstances(ctx, ethos.InstanceFilter{BlobDigest: &d, Limit: 1}); err != nil || n > 0 {
-			continue
-		}
-		g.Blobs.Delete(ctx, *in.Blob)
+		g.discardBlob(ctx, in)
 	}
 }
 
-// sealed counts, per blob, the instances decided in this process whose
-// blob is sealed in the store and whose record is not yet written (or
-// whose group is not yet discarded).
+// discardBlob drops in's hold on its blob and deletes the blob when that
+// was the last hold and no record names it, all under sealed's lock: an
+// ingest of the same file for the same subject takes its hold under that
+// lock before its put, so either the hold is seen here (and the blob
+// kept) or the put comes after the delete (and stores the blob again).
+// Holding the lock over a query and a delete stalls other ingests' holds
+// meanwhile; discards only follow failures.
+func (g *Ingester) discardBlob(ctx context.Context, in *ethos.Instance) {
+	sealed.Lock()
+	defer sealed.Unlock()
+	if !releaseLocked(in) {
+		return
+	}
+	d := in.Blob.Digest
+	if _, n, err := g.Instances.FindInstances(ctx, ethos.InstanceFilter{BlobDigest: &d, Limit: 1}); err != nil || n > 0 {
+		return
+	}
+	g.Blobs.Delete(ctx, *in.Blob)
+}
+
+// sealed counts, per subject and file (its SHA-256, from which the blob
+// store derives the blob's address), the instances decided in this
+// process whose blob is being or has been sealed in the store and whose
+// record is not yet written (or whose group is not yet discarded). A
+// hold is taken before the put, so that a discard deciding to delete the
+// blob cannot miss an ingest that is about to find the blob in place.
 var sealed = struct {
 	sync.Mutex
 	n map[string]int
 }{n: map[string]int{}}
 
-func sealedKey(r ethos.BlobRef) string { return string(r.Subject) + "/" + r.Digest }
+func sealedKey(subject ethos.SubjectKey, sum string) string { return string(subject) + "/" + sum }
 
-func hold(r ethos.BlobRef) {
+// hold takes a hold on the blob of subject's file whose SHA-256 is sum
+// (hex), before the file is put.
+func hold(subject ethos.SubjectKey, sum string) {
 	sealed.Lock()
-	sealed.n[sealedKey(r)]++
+	sealed.n[sealedKey(subject, sum)]++
 	sealed.Unlock()
 }
 
-// release drops one hold on r and reports whether it was the last.
-func release(r ethos.BlobRef) bool {
-	k := sealedKey(r)
+// release drops in's hold on its blob and reports whether it was the last.
+func release(in *ethos.Instance) bool {
 	sealed.Lock()
 	defer sealed.Unlock()
+	return releaseLocked(in)
+}
+
+func releaseLocked(in *ethos.Instance) bool {
+	k := sealedKey(in.Subject, in.SHA256)
 	n := sealed.n[k] - 1
 	if n > 0 {
 		sealed.n[k] = n
@@ -358,20 +386,28 @@ func release(r ethos.BlobRef) bool {
 // then their audit events in one append (each step falling back to one
 // call per item as IngestBatch says). Whatever Commit returns, nothing of
 // the groups is acknowledged before all three steps are durable.
-func (g *Ingester) Commit(ctx context.Context, groups ...*Prepared) ([][]*Result, error) {
+func (g *Ingester) Commit(ctx context.Context, groups ...*Prepared) (_ [][]*Result, err error) {
 	var ins []*ethos.Instance
 	for _, p := range groups {
 		ins = append(ins, p.ins...)
 	}
+	// The groups' holds on their blobs end here. When Commit fails, the
+	// groups are discarded: a blob no record names (the flush or the
+	// records failed) is deleted; one a record names (the audit append
+	// failed) is kept.
 	defer func() {
 		for _, p := range groups {
 			if p.settled {
 				continue
 			}
+			if err != nil {
+				g.Discard(ctx, p)
+				continue
+			}
 			p.settled = true
 			for _, in := range p.ins {
 				if in.Status == ethos.InstanceStored && in.Blob != nil {
-					release(*in.Blob)
+					release(in)
 				}
 			}
 		}
@@ -637,12 +673,14 @@ func (g *Ingester) decide(ctx context.Context, b *Batch, source string, data []b
 	// the file itself, and the record keeps it, so a processing run need
 	// not hash its input again (docs/processing.md).
 	sum := sha256.Sum256(data)
+	in.SHA256 = hex.EncodeToString(sum[:])
+	hold(in.Subject, in.SHA256) // before the put (discardBlob); until its record is written, or its group discarded
 	ref, err := put(ctx, in.Subject, knownUnread{newUnread(data), sum[:]})
 	if err != nil {
+		release(in)
 		return nil, err
 	}
-	hold(ref) // until its record is written, or its group discarded
-	in.Blob, in.Status, in.SHA256 = &ref, ethos.InstanceStored, hex.EncodeToString(sum[:])
+	in.Blob, in.Status = &ref, ethos.InstanceStored
 	in.Detail = "consent " + d.ConsentID + " permits " + string(b.Rules.Purpose) + " on the acquisition date and now"
 	return in, nil
 }
