@@ -112,8 +112,8 @@ func TestErrFlushReportsBackgroundFailure(t *testing.T) {
 
 // TestFlushRefs: two callers share a store; one's put fails in the
 // background and the other's Flush collects the failure first. FlushRefs
-// still fails for the caller whose put failed, once, and not for the
-// other.
+// still fails for the caller whose put failed (every time it is asked:
+// the blob is not there) and not for the other.
 func TestFlushRefs(t *testing.T) {
 	s, _ := shreddingStore(t, subject(t, "A"))
 	bad, err := s.PutDeferred(ctx, subject(t, "A"), bytes.NewReader([]byte("shredded while written")))
@@ -134,7 +134,7 @@ func TestFlushRefs(t *testing.T) {
 	}{
 		{"caller_of_the_good_put_is_not_failed", []ethos.BlobRef{good}, false},
 		{"caller_of_the_failed_put_is_failed", []ethos.BlobRef{good, bad}, true},
-		{"failure_reported_once", []ethos.BlobRef{bad}, false},
+		{"failed_blob_still_not_durable_when_asked_again", []ethos.BlobRef{bad}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,13 +152,13 @@ func TestFlushRefs(t *testing.T) {
 // TestFlushRefsFailureExpires: a failed completion that no FlushRefs
 // claims (its caller used Flush, which reported it, or went away) is
 // dropped after a while instead of being kept for the life of the store;
-// one claimed in time is reported.
+// a FlushRefs after that still fails, because the blob is not on disk.
 func TestFlushRefsFailureExpires(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		after time.Duration
 		fail  bool
-	}{{"ClaimedInTime", time.Minute, true}, {"DroppedWhenUnclaimed", time.Hour, false}} {
+	}{{"ClaimedInTime", time.Minute, true}, {"AfterTheFailureIsDropped", time.Hour, true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, _ := shreddingStore(t, subject(t, "A"))
 			now := time.Date(2026, 11, 27, 5, 0, 0, 0, time.UTC)

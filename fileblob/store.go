@@ -236,6 +236,28 @@ func (s *Store) legacyPath(keyID, digest string) string {
 	return filepath.Join(s.Dir, keyID, digest[:2], digest)
 }
 
+// stored reports, for FlushRefs, whether ref's blob file is in the store
+// (its subject's data key still there, the file in either layout).
+func (s *Store) stored(ctx context.Context, ref ethos.BlobRef) error {
+	if err := ref.Validate(); err != nil {
+		return err
+	}
+	k, _, err := s.dataKey(ctx, ref.Subject, false, false)
+	if err != nil {
+		if ethos.ErrorCode(err) == ethos.ENOTFOUND {
+			return ethos.Errorf(ethos.ECONFLICT, "blob %s: the subject's data key is gone (crypto-shredded while written)", ref)
+		}
+		return fmt.Errorf("blob %s: %w", ref, err)
+	}
+	if _, err := s.existingPath(k.ID, ref.Digest); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return ethos.Errorf(ethos.ECONFLICT, "blob %s: not in the store (its write failed or it was deleted)", ref)
+		}
+		return fmt.Errorf("blob %s: %w", ref, err)
+	}
+	return nil
+}
+
 // existingPath returns the path of a stored blob in either layout, or
 // fs.ErrNotExist.
 func (s *Store) existingPath(keyID, digest string) (string, error) {
@@ -333,6 +355,7 @@ func (s *Store) FlushRefs(ctx context.Context, refs []ethos.BlobRef) error {
 	s.finMu.Lock()
 	s.expireFailed()
 	var errs []error
+	var check []ethos.BlobRef
 	for _, r := range refs {
 		k := r.String()
 		if e := s.failed[k]; len(e) > 0 {
@@ -340,9 +363,20 @@ func (s *Store) FlushRefs(ctx context.Context, refs []ethos.BlobRef) error {
 			if s.failed[k] = e[1:]; len(e) == 1 {
 				delete(s.failed, k)
 			}
+			continue
 		}
+		check = append(check, r)
 	}
 	s.finMu.Unlock()
+	// A failure is kept for its caller only so long (failedKeep), and
+	// another caller's Flush may have collected it: a ref with no failure
+	// on file is therefore confirmed on disk, so that FlushRefs never
+	// answers that a blob is durable when its write failed.
+	for _, r := range check {
+		if err := s.stored(ctx, r); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("blob store: flush: %w", errors.Join(errs...))
 	}
