@@ -158,7 +158,7 @@ func (p *Policy) Decide(req *ethos.AccessRequest) ethos.AccessDecision {
 	case ethos.ActionManage:
 		need, ok := manageRules[req.ManageKind]
 		if !ok {
-			return deny("request/manage", "unknown kind of resource to manage (the value is not repeated: deny reasons reach the audit log)")
+			return deny("request/manage", "unknown kind of resource to manage")
 		}
 		rule := "role/manage/" + req.ManageKind
 		if have&need != 0 {
