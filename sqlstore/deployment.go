@@ -24,6 +24,7 @@ type DeploymentStore struct {
 	insertAll map[int]*sql.Stmt // multi-row event INSERT by row count, prepared once
 	rowWise   bool              // SQLite: one INSERT a row (see insertRows)
 	insertOne *sql.Stmt         // that INSERT, prepared once
+	insertCol *sql.Stmt         // PostgreSQL: the whole batch as column arrays (insertColumns), prepared once
 	findByID  *sql.Stmt         // FindDeploymentByID's query, prepared once (twice per batch of events)
 
 	kmu  sync.Mutex
@@ -457,6 +458,10 @@ func (s *DeploymentStore) Close() error {
 		s.insertOne.Close()
 		s.insertOne = nil
 	}
+	if s.insertCol != nil {
+		s.insertCol.Close()
+		s.insertCol = nil
+	}
 	if s.findByID != nil {
 		s.findByID.Close()
 		s.findByID = nil
@@ -801,6 +806,9 @@ func (s *DeploymentStore) insertInTx(ctx context.Context, tx *sql.Tx, w *groupWr
 	if w.one != nil {
 		return s.insertRows(ctx, tx, w, req)
 	}
+	if !s.db.sqlite {
+		return s.insertColumns(ctx, tx, w, req)
+	}
 	evs, digests := req.evs, req.digests
 	args := make([]any, 0, eventChunk*eventColCount)
 	for start := 0; start < len(evs); start += eventChunk {
@@ -844,6 +852,109 @@ func (s *DeploymentStore) insertInTx(ctx context.Context, tx *sql.Tx, w *groupWr
 			if err := req.markStored(ctx, tx, start+i, w.keys[start+i]); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// insertColumnsSQL stores a batch sent as one array per column: the
+// arrays are unnested side by side into rows. PostgreSQL only (unnest and
+// typed arrays); see insertColumns.
+const insertColumnsSQL = "INSERT INTO inference_events (" + eventCols + ") SELECT * FROM unnest(" +
+	"?::bigint[], ?::text[], ?::bigint[], ?::text[], ?::text[], ?::float8[], ?::boolean[], ?::float8[], " +
+	"?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], " +
+	"?::float8[], ?::float8[], ?::float8[], ?::text[], ?::bigint[]) ON CONFLICT (dkey, event_id) DO NOTHING RETURNING event_id"
+
+// eventColumns is a batch of events as one slice per column, in
+// eventCols order; nullable numbers are pointers (NULL when nil).
+type eventColumns struct {
+	dkey, t, received                          []int64
+	id, caseID, site, reader, sex, age         []string
+	manufacturer, modelName, software, body    []string
+	protocol, modality, institution, digest    []string
+	score                                      []float64
+	decision                                   []bool
+	latency, kvp, sliceThickness, pixelSpacing []*float64
+}
+
+func (c *eventColumns) args(keys []int64, evs []*ethos.InferenceEvent, digests []string) []any {
+	n := len(evs)
+	*c = eventColumns{dkey: keys[:n], t: make([]int64, 0, n), received: make([]int64, 0, n),
+		id: make([]string, 0, n), caseID: make([]string, 0, n), site: make([]string, 0, n), reader: make([]string, 0, n),
+		sex: make([]string, 0, n), age: make([]string, 0, n), manufacturer: make([]string, 0, n), modelName: make([]string, 0, n),
+		software: make([]string, 0, n), body: make([]string, 0, n), protocol: make([]string, 0, n), modality: make([]string, 0, n),
+		institution: make([]string, 0, n), digest: digests[:n], score: make([]float64, 0, n), decision: make([]bool, 0, n),
+		latency: make([]*float64, 0, n), kvp: make([]*float64, 0, n), sliceThickness: make([]*float64, 0, n), pixelSpacing: make([]*float64, 0, n)}
+	for _, e := range evs {
+		a := &e.Acquisition
+		c.t = append(c.t, nanos(e.Time))
+		c.received = append(c.received, nanos(e.ReceivedAt))
+		c.id = append(c.id, e.EventID)
+		c.caseID = append(c.caseID, e.CaseID)
+		c.site = append(c.site, e.Site)
+		c.reader = append(c.reader, string(e.Reader))
+		c.sex = append(c.sex, e.Sex)
+		c.age = append(c.age, e.AgeBand)
+		c.manufacturer = append(c.manufacturer, a.Manufacturer)
+		c.modelName = append(c.modelName, a.ModelName)
+		c.software = append(c.software, a.SoftwareVersion)
+		c.body = append(c.body, a.BodyPart)
+		c.protocol = append(c.protocol, a.Protocol)
+		c.modality = append(c.modality, a.Modality)
+		c.institution = append(c.institution, a.InstitutionPseudo)
+		c.score = append(c.score, e.Score)
+		c.decision = append(c.decision, e.Decision)
+		c.latency = append(c.latency, e.LatencyMS)
+		c.kvp = append(c.kvp, a.KVP)
+		c.sliceThickness = append(c.sliceThickness, a.SliceThickness)
+		c.pixelSpacing = append(c.pixelSpacing, a.PixelSpacing)
+	}
+	return []any{c.dkey, c.id, c.t, c.caseID, c.site, c.score, c.decision, c.latency, c.reader, c.sex, c.age,
+		c.manufacturer, c.modelName, c.software, c.body, c.protocol, c.modality, c.institution,
+		c.kvp, c.sliceThickness, c.pixelSpacing, c.digest, c.received}
+}
+
+// insertColumns writes a batch on PostgreSQL in one statement with one
+// array parameter a column (23 parameters whatever the batch size). The
+// multi-row VALUES it replaces sent 1,150 parameters a statement, two
+// statements a batch of 100: PostgreSQL parsed, bound and planned every
+// one, and that, not the rows, was most of its CPU per event
+// (docs/benchmarks-deploy.md, session 5). RETURNING names the rows
+// written; the others were stored before and are looked up.
+func (s *DeploymentStore) insertColumns(ctx context.Context, tx *sql.Tx, w *groupWriter, req *insertReq) error {
+	st, err := s.prepared(ctx, &s.insertCol, insertColumnsSQL)
+	if err != nil {
+		return err
+	}
+	var c eventColumns
+	rows, err := tx.StmtContext(ctx, st).QueryContext(ctx, c.args(w.keys, req.evs, req.digests)...)
+	if err != nil {
+		return fmt.Errorf("insert events: %w", err)
+	}
+	inserted := make(map[string]bool, len(req.evs))
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		inserted[id] = true
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("insert events: %w", err)
+	}
+	if len(inserted) == len(req.evs) {
+		return nil
+	}
+	for i, e := range req.evs {
+		if inserted[e.EventID] {
+			continue
+		}
+		if err := req.markStored(ctx, tx, i, w.keys[i]); err != nil {
+			return err
 		}
 	}
 	return nil
