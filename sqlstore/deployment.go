@@ -21,11 +21,10 @@ type DeploymentStore struct {
 	db *DB
 
 	mu        sync.Mutex
-	insertAll map[int]*sql.Stmt // multi-row event INSERT by row count, prepared once
-	rowWise   bool              // SQLite: one INSERT a row (see insertRows)
-	insertOne *sql.Stmt         // that INSERT, prepared once
-	insertCol *sql.Stmt         // PostgreSQL: the whole batch as column arrays (insertColumns), prepared once
-	findByID  *sql.Stmt         // FindDeploymentByID's query, prepared once (twice per batch of events)
+	rowWise   bool      // SQLite: one INSERT a row (see insertRows)
+	insertOne *sql.Stmt // that INSERT, prepared once
+	insertCol *sql.Stmt // PostgreSQL: the whole batch as column arrays (insertColumns), prepared once
+	findByID  *sql.Stmt // FindDeploymentByID's query, prepared once (twice per batch of events)
 
 	kmu  sync.Mutex
 	keys map[string]int64 // committed event keys of deployments (event_deployments)
@@ -39,7 +38,7 @@ type DeploymentStore struct {
 
 // NewDeploymentStore returns the deployment store over db.
 func NewDeploymentStore(db *DB) *DeploymentStore {
-	return &DeploymentStore{db: db, insertAll: map[int]*sql.Stmt{}, rowWise: db.sqlite, keys: map[string]int64{}}
+	return &DeploymentStore{db: db, rowWise: db.sqlite, keys: map[string]int64{}}
 }
 
 var (
@@ -405,26 +404,6 @@ const eventCols = "dkey, event_id, t, case_id, site, score, decision, latency_ms
 
 const eventColCount = 23
 
-// eventChunk is the most rows one INSERT statement carries: 50 × 23
-// parameters stays far below both databases' limits.
-const eventChunk = 50
-
-// insertStmt returns the prepared multi-row INSERT for n rows.
-func (s *DeploymentStore) insertStmt(ctx context.Context, n int) (*sql.Stmt, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if st := s.insertAll[n]; st != nil {
-		return st, nil
-	}
-	q := "INSERT INTO inference_events (" + eventCols + ") VALUES " + valueRows(n, eventColCount) + " ON CONFLICT (dkey, event_id) DO NOTHING RETURNING event_id"
-	st, err := s.db.db.PrepareContext(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	s.insertAll[n] = st
-	return st, nil
-}
-
 // prepared returns the statement kept in *dst, preparing query into it
 // on first use.
 func (s *DeploymentStore) prepared(ctx context.Context, dst **sql.Stmt, query string) (*sql.Stmt, error) {
@@ -450,10 +429,6 @@ func (s *DeploymentStore) Close() error {
 	s.writer.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for n, st := range s.insertAll {
-		st.Close()
-		delete(s.insertAll, n)
-	}
 	if s.insertOne != nil {
 		s.insertOne.Close()
 		s.insertOne = nil
@@ -806,55 +781,7 @@ func (s *DeploymentStore) insertInTx(ctx context.Context, tx *sql.Tx, w *groupWr
 	if w.one != nil {
 		return s.insertRows(ctx, tx, w, req)
 	}
-	if !s.db.sqlite {
-		return s.insertColumns(ctx, tx, w, req)
-	}
-	evs, digests := req.evs, req.digests
-	args := make([]any, 0, eventChunk*eventColCount)
-	for start := 0; start < len(evs); start += eventChunk {
-		chunk := evs[start:min(start+eventChunk, len(evs))]
-		st, err := s.insertStmt(ctx, len(chunk))
-		if err != nil {
-			return err
-		}
-		args = args[:0]
-		for i, e := range chunk {
-			args = eventArgs(args, w.keys[start+i], e, digests[start+i])
-		}
-		// RETURNING names the rows this statement wrote; the others were
-		// stored before.
-		rows, err := tx.StmtContext(ctx, st).QueryContext(ctx, args...)
-		if err != nil {
-			return fmt.Errorf("insert events: %w", err)
-		}
-		inserted := make(map[string]bool, len(chunk))
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			inserted[id] = true
-		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("insert events: %w", err)
-		}
-		if len(inserted) == len(chunk) {
-			continue
-		}
-		for i, e := range chunk {
-			if inserted[e.EventID] {
-				continue
-			}
-			if err := req.markStored(ctx, tx, start+i, w.keys[start+i]); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return s.insertColumns(ctx, tx, w, req)
 }
 
 // insertColumnsSQL stores a batch sent as one array per column: the
