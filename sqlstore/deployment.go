@@ -847,7 +847,8 @@ func (c *eventColumns) args(keys []int64, evs []*ethos.InferenceEvent, digests [
 // statements a batch of 100: PostgreSQL parsed, bound and planned every
 // one, and that, not the rows, was most of its CPU per event
 // (docs/benchmarks-deploy.md, session 5). RETURNING names the rows
-// written; the others were stored before and are looked up.
+// written; the others were stored before (or earlier in the batch) and
+// are looked up.
 func (s *DeploymentStore) insertColumns(ctx context.Context, tx *sql.Tx, w *groupWriter, req *insertReq) error {
 	st, err := s.prepared(ctx, &s.insertCol, insertColumnsSQL)
 	if err != nil {
@@ -876,8 +877,12 @@ func (s *DeploymentStore) insertColumns(ctx context.Context, tx *sql.Tx, w *grou
 	if len(inserted) == len(req.evs) {
 		return nil
 	}
+	// An id written by this statement belongs to its first occurrence in
+	// the batch; a later one is a repeat and reports the stored digest,
+	// as on SQLite, which writes row by row.
 	for i, e := range req.evs {
 		if inserted[e.EventID] {
+			delete(inserted, e.EventID)
 			continue
 		}
 		if err := req.markStored(ctx, tx, i, w.keys[i]); err != nil {
