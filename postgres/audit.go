@@ -34,16 +34,14 @@ func (s *AuditStorage) Append(ctx context.Context, start int64, leaves [][]byte,
 		if _, err := tx.ExecContext(ctx, "LOCK TABLE audit_leaves IN EXCLUSIVE MODE"); err != nil {
 			return err
 		}
-		n, err := sqlstore.MaxIndex(ctx, tx, "audit_leaves")
-		if err != nil {
+		// Both tables' next indexes in one round trip (one per batch of
+		// events, whose reply waits for this commit).
+		var n, h int64
+		if err := tx.QueryRowContext(ctx, "SELECT (SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_leaves), (SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_hashes)").Scan(&n, &h); err != nil {
 			return err
 		}
 		if n != start {
 			return fmt.Errorf("append at leaf %d, log has %d: %w", start, n, audit.ErrConflict)
-		}
-		h, err := sqlstore.MaxIndex(ctx, tx, "audit_hashes")
-		if err != nil {
-			return err
 		}
 		if h != hashStart {
 			return fmt.Errorf("append at stored hash %d, log has %d: %w", hashStart, h, audit.ErrConflict)

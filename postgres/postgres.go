@@ -52,6 +52,10 @@ func (db *DB) Open(ctx context.Context) error {
 	}
 	sdb := sql.OpenDB(rebindConnector{stdlib.GetConnector(*cfg)})
 	sdb.SetMaxOpenConns(16)
+	// Keep the connections open: with database/sql's default of two idle
+	// ones, four concurrent requests closed and reopened connections, and
+	// PostgreSQL starts a process for each (session 5, docs/benchmarks-deploy.md).
+	sdb.SetMaxIdleConns(16)
 	if err := sdb.PingContext(ctx); err != nil {
 		sdb.Close()
 		return fmt.Errorf("connect to postgres: %w", err)

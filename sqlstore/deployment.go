@@ -21,10 +21,10 @@ type DeploymentStore struct {
 	db *DB
 
 	mu        sync.Mutex
-	insertAll map[int]*sql.Stmt // multi-row event INSERT by row count, prepared once
-	rowWise   bool              // SQLite: one INSERT a row (see insertRows)
-	insertOne *sql.Stmt         // that INSERT, prepared once
-	findByID  *sql.Stmt         // FindDeploymentByID's query, prepared once (twice per batch of events)
+	rowWise   bool      // SQLite: one INSERT a row (see insertRows)
+	insertOne *sql.Stmt // that INSERT, prepared once
+	insertCol *sql.Stmt // PostgreSQL: the whole batch as column arrays (insertColumns), prepared once
+	findByID  *sql.Stmt // FindDeploymentByID's query, prepared once (twice per batch of events)
 
 	kmu  sync.Mutex
 	keys map[string]int64 // committed event keys of deployments (event_deployments)
@@ -38,7 +38,7 @@ type DeploymentStore struct {
 
 // NewDeploymentStore returns the deployment store over db.
 func NewDeploymentStore(db *DB) *DeploymentStore {
-	return &DeploymentStore{db: db, insertAll: map[int]*sql.Stmt{}, rowWise: db.sqlite, keys: map[string]int64{}}
+	return &DeploymentStore{db: db, rowWise: db.sqlite, keys: map[string]int64{}}
 }
 
 var (
@@ -404,26 +404,6 @@ const eventCols = "dkey, event_id, t, case_id, site, score, decision, latency_ms
 
 const eventColCount = 23
 
-// eventChunk is the most rows one INSERT statement carries: 50 × 23
-// parameters stays far below both databases' limits.
-const eventChunk = 50
-
-// insertStmt returns the prepared multi-row INSERT for n rows.
-func (s *DeploymentStore) insertStmt(ctx context.Context, n int) (*sql.Stmt, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if st := s.insertAll[n]; st != nil {
-		return st, nil
-	}
-	q := "INSERT INTO inference_events (" + eventCols + ") VALUES " + valueRows(n, eventColCount) + " ON CONFLICT (dkey, event_id) DO NOTHING RETURNING event_id"
-	st, err := s.db.db.PrepareContext(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	s.insertAll[n] = st
-	return st, nil
-}
-
 // prepared returns the statement kept in *dst, preparing query into it
 // on first use.
 func (s *DeploymentStore) prepared(ctx context.Context, dst **sql.Stmt, query string) (*sql.Stmt, error) {
@@ -449,13 +429,13 @@ func (s *DeploymentStore) Close() error {
 	s.writer.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for n, st := range s.insertAll {
-		st.Close()
-		delete(s.insertAll, n)
-	}
 	if s.insertOne != nil {
 		s.insertOne.Close()
 		s.insertOne = nil
+	}
+	if s.insertCol != nil {
+		s.insertCol.Close()
+		s.insertCol = nil
 	}
 	if s.findByID != nil {
 		s.findByID.Close()
@@ -801,49 +781,112 @@ func (s *DeploymentStore) insertInTx(ctx context.Context, tx *sql.Tx, w *groupWr
 	if w.one != nil {
 		return s.insertRows(ctx, tx, w, req)
 	}
-	evs, digests := req.evs, req.digests
-	args := make([]any, 0, eventChunk*eventColCount)
-	for start := 0; start < len(evs); start += eventChunk {
-		chunk := evs[start:min(start+eventChunk, len(evs))]
-		st, err := s.insertStmt(ctx, len(chunk))
-		if err != nil {
+	return s.insertColumns(ctx, tx, w, req)
+}
+
+// insertColumnsSQL stores a batch sent as one array per column: the
+// arrays are unnested side by side into rows. PostgreSQL only (unnest and
+// typed arrays); see insertColumns.
+const insertColumnsSQL = "INSERT INTO inference_events (" + eventCols + ") SELECT * FROM unnest(" +
+	"?::bigint[], ?::text[], ?::bigint[], ?::text[], ?::text[], ?::float8[], ?::boolean[], ?::float8[], " +
+	"?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], " +
+	"?::float8[], ?::float8[], ?::float8[], ?::text[], ?::bigint[]) ON CONFLICT (dkey, event_id) DO NOTHING RETURNING event_id"
+
+// eventColumns is a batch of events as one slice per column, in
+// eventCols order; nullable numbers are pointers (NULL when nil).
+type eventColumns struct {
+	dkey, t, received                          []int64
+	id, caseID, site, reader, sex, age         []string
+	manufacturer, modelName, software, body    []string
+	protocol, modality, institution, digest    []string
+	score                                      []float64
+	decision                                   []bool
+	latency, kvp, sliceThickness, pixelSpacing []*float64
+}
+
+func (c *eventColumns) args(keys []int64, evs []*ethos.InferenceEvent, digests []string) []any {
+	n := len(evs)
+	*c = eventColumns{dkey: keys[:n], t: make([]int64, 0, n), received: make([]int64, 0, n),
+		id: make([]string, 0, n), caseID: make([]string, 0, n), site: make([]string, 0, n), reader: make([]string, 0, n),
+		sex: make([]string, 0, n), age: make([]string, 0, n), manufacturer: make([]string, 0, n), modelName: make([]string, 0, n),
+		software: make([]string, 0, n), body: make([]string, 0, n), protocol: make([]string, 0, n), modality: make([]string, 0, n),
+		institution: make([]string, 0, n), digest: digests[:n], score: make([]float64, 0, n), decision: make([]bool, 0, n),
+		latency: make([]*float64, 0, n), kvp: make([]*float64, 0, n), sliceThickness: make([]*float64, 0, n), pixelSpacing: make([]*float64, 0, n)}
+	for _, e := range evs {
+		a := &e.Acquisition
+		c.t = append(c.t, nanos(e.Time))
+		c.received = append(c.received, nanos(e.ReceivedAt))
+		c.id = append(c.id, e.EventID)
+		c.caseID = append(c.caseID, e.CaseID)
+		c.site = append(c.site, e.Site)
+		c.reader = append(c.reader, string(e.Reader))
+		c.sex = append(c.sex, e.Sex)
+		c.age = append(c.age, e.AgeBand)
+		c.manufacturer = append(c.manufacturer, a.Manufacturer)
+		c.modelName = append(c.modelName, a.ModelName)
+		c.software = append(c.software, a.SoftwareVersion)
+		c.body = append(c.body, a.BodyPart)
+		c.protocol = append(c.protocol, a.Protocol)
+		c.modality = append(c.modality, a.Modality)
+		c.institution = append(c.institution, a.InstitutionPseudo)
+		c.score = append(c.score, e.Score)
+		c.decision = append(c.decision, e.Decision)
+		c.latency = append(c.latency, e.LatencyMS)
+		c.kvp = append(c.kvp, a.KVP)
+		c.sliceThickness = append(c.sliceThickness, a.SliceThickness)
+		c.pixelSpacing = append(c.pixelSpacing, a.PixelSpacing)
+	}
+	return []any{c.dkey, c.id, c.t, c.caseID, c.site, c.score, c.decision, c.latency, c.reader, c.sex, c.age,
+		c.manufacturer, c.modelName, c.software, c.body, c.protocol, c.modality, c.institution,
+		c.kvp, c.sliceThickness, c.pixelSpacing, c.digest, c.received}
+}
+
+// insertColumns writes a batch on PostgreSQL in one statement with one
+// array parameter a column (23 parameters whatever the batch size). The
+// multi-row VALUES it replaces sent 1,150 parameters a statement, two
+// statements a batch of 100: PostgreSQL parsed, bound and planned every
+// one, and that, not the rows, was most of its CPU per event
+// (docs/benchmarks-deploy.md, session 5). RETURNING names the rows
+// written; the others were stored before (or earlier in the batch) and
+// are looked up.
+func (s *DeploymentStore) insertColumns(ctx context.Context, tx *sql.Tx, w *groupWriter, req *insertReq) error {
+	st, err := s.prepared(ctx, &s.insertCol, insertColumnsSQL)
+	if err != nil {
+		return err
+	}
+	var c eventColumns
+	rows, err := tx.StmtContext(ctx, st).QueryContext(ctx, c.args(w.keys, req.evs, req.digests)...)
+	if err != nil {
+		return fmt.Errorf("insert events: %w", err)
+	}
+	inserted := make(map[string]bool, len(req.evs))
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
 			return err
 		}
-		args = args[:0]
-		for i, e := range chunk {
-			args = eventArgs(args, w.keys[start+i], e, digests[start+i])
-		}
-		// RETURNING names the rows this statement wrote; the others were
-		// stored before.
-		rows, err := tx.StmtContext(ctx, st).QueryContext(ctx, args...)
-		if err != nil {
-			return fmt.Errorf("insert events: %w", err)
-		}
-		inserted := make(map[string]bool, len(chunk))
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			inserted[id] = true
-		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("insert events: %w", err)
-		}
-		if len(inserted) == len(chunk) {
+		inserted[id] = true
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("insert events: %w", err)
+	}
+	if len(inserted) == len(req.evs) {
+		return nil
+	}
+	// An id written by this statement belongs to its first occurrence in
+	// the batch; a later one is a repeat and reports the stored digest,
+	// as on SQLite, which writes row by row.
+	for i, e := range req.evs {
+		if inserted[e.EventID] {
+			delete(inserted, e.EventID)
 			continue
 		}
-		for i, e := range chunk {
-			if inserted[e.EventID] {
-				continue
-			}
-			if err := req.markStored(ctx, tx, start+i, w.keys[start+i]); err != nil {
-				return err
-			}
+		if err := req.markStored(ctx, tx, i, w.keys[i]); err != nil {
+			return err
 		}
 	}
 	return nil
