@@ -10,9 +10,12 @@ import "unicode/utf8"
 //   - a control character, or is not valid UTF-8;
 //   - '^', the separator of DICOM person names (PN), or '@' (an e-mail
 //     address);
-//   - a calendar date: YYYYMMDD as one run of eight digits, or year, month
-//     and day joined by the same '-', '/' or '.' in the orders
-//     YYYY-MM-DD, DD-MM-YYYY and MM-DD-YYYY, years 1900 to 2099;
+//   - a calendar date: YYYYMMDD as one run of eight digits, or at the
+//     start of a run of up to 14 (a DICOM date-time), or year, month and
+//     day joined by the same '-', '/' or '.' in the orders YYYY-MM-DD,
+//     DD-MM-YYYY and MM-DD-YYYY, years 1900 to 2099 (one-digit months
+//     and days too, but not in Y.M.D, which version numbers share), or
+//     D/M/YY and M/D/YY with slashes;
 //   - a US social security number (ddd-dd-dddd);
 //   - in an identifier field, nothing but digits (medical record and
 //     accession numbers are); in text, six or more digits in a row.
@@ -63,11 +66,8 @@ func isDay(g digitRun) bool   { return g.n <= 2 && g.val >= 1 && g.val <= 31 }
 // '.') read as year-month-day, day-month-year or month-day-year.
 func hasDate(gs []digitRun) bool {
 	for i, g := range gs {
-		if g.n == 8 {
-			y, m, d := digitRun{n: 4, val: g.val / 10000}, digitRun{n: 2, val: g.val / 100 % 100}, digitRun{n: 2, val: g.val % 100}
-			if isYear(y) && isMonth(m) && isDay(d) {
-				return true
-			}
+		if g.n == 8 && isCompactDate(g.val) {
+			return true
 		}
 		if i+2 >= len(gs) {
 			continue
@@ -78,9 +78,32 @@ func hasDate(gs []digitRun) bool {
 			continue
 		}
 		switch {
-		case isYear(a) && isMonth(b) && b.n == 2 && isDay(c) && c.n == 2:
+		case isYear(a) && isMonth(b) && isDay(c) && (b.n == 2 && c.n == 2 || sep != '.'):
+			// 1961-04-12, and 1961-4-2 or 1961/4/2 (not 2024.1.5, a
+			// version number as often as a date).
 			return true
 		case isYear(c) && ((isDay(a) && isMonth(b)) || (isMonth(a) && isDay(b))):
+			return true
+		case sep == '/' && c.n == 2 && ((isDay(a) && isMonth(b)) || (isMonth(a) && isDay(b))):
+			// 4/12/61: a two-digit year, written with slashes.
+			return true
+		}
+	}
+	return false
+}
+
+// isCompactDate reports whether v, eight digits, reads as YYYYMMDD.
+func isCompactDate(v int) bool {
+	return isYear(digitRun{n: 4, val: v / 10000}) && isMonth(digitRun{n: 2, val: v / 100 % 100}) && isDay(digitRun{n: 2, val: v % 100})
+}
+
+// hasDateTime reports a run of 9 to 14 digits that starts with YYYYMMDD:
+// a DICOM date-time (DT) such as 20240115123045, which an identifier
+// field must not carry either.
+func hasDateTime(gs []digitRun) bool {
+	for _, g := range gs {
+		// val holds the first nine digits of a longer run.
+		if g.n >= 9 && g.n <= 14 && isCompactDate(g.val/10) {
 			return true
 		}
 	}
@@ -134,7 +157,7 @@ func IdentifierProblem(s string, isID bool) string {
 	var buf [maxRuns]digitRun
 	gs := digitGroups(buf[:0], s)
 	switch {
-	case hasDate(gs):
+	case hasDate(gs) || hasDateTime(gs):
 		return "holds a calendar date: dates of birth (and any other date typed as text) are refused"
 	case hasSSN(gs):
 		return "has the shape of a social security number"
