@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -100,6 +101,16 @@ func TestNoTypedTextReachesTheAudit(t *testing.T) {
 		t.Fatalf("register deployment: %d %v", code, m)
 	}
 	ids["deployments"] = d.ID
+	// A monitoring plan, so that the monitoring endpoints answer past
+	// their "no plan" look-up.
+	plan, err := os.ReadFile("../deployment/monitor/testdata/plan.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	planBody := strings.NewReplacer(`"project_id": "prj-lung"`, `"project_id": "`+prj.ID+`"`, `"deployment_id": "dep-sim"`, `"deployment_id": "`+d.ID+`"`).Replace(string(plan))
+	if code, m := f.do("PUT", "/api/v1/deployments/"+d.ID+"/monitoring/plan", tok(), planBody, nil); code != 200 {
+		t.Fatalf("monitoring plan: %d %v", code, m)
+	}
 
 	var doc struct {
 		Paths      map[string]map[string]json.RawMessage `json:"paths"`
