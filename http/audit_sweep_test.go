@@ -222,7 +222,9 @@ func sweepOnce(t *testing.T, f *fixture, tok func() string, ops map[string]map[s
 				target += "?" + q.Encode()
 			}
 			var body any
-			if c, ok := op.RequestBody.Content["application/json"]; ok {
+			if b := sweepBatch(path, poison); b != nil {
+				body = b
+			} else if c, ok := op.RequestBody.Content["application/json"]; ok {
 				body = sweepValue(c.Schema, schemas, poison, fixed, 0)
 			} else if method != "GET" && method != "DELETE" {
 				body = map[string]string{"reason": poison, "note": poison}
@@ -248,6 +250,23 @@ func sweepOnce(t *testing.T, f *fixture, tok func() string, ops map[string]map[s
 			}
 		}
 	}
+}
+
+// sweepBatch is the body for the deployment's batch endpoints, whose
+// records are not in the OpenAPI schema: one record (a JSON array) with
+// the poison in every free-text field (the ids must have an id's shape
+// to get that far), or nil for other paths.
+func sweepBatch(path, poison string) any {
+	now := time.Now().UTC().Format(time.RFC3339)
+	switch {
+	case strings.HasSuffix(path, "/events"):
+		return []any{map[string]any{"event_id": "e-sweep-1", "time": now, "case_id": "c-sweep-1", "site": poison, "score": 0.7, "decision": true,
+			"sex": "F", "age_band": "65-74", "acquisition": map[string]any{"manufacturer": poison, "model_name": poison,
+				"software_version": poison, "body_part": poison, "protocol": poison, "modality": "CT"}}}
+	case strings.HasSuffix(path, "/labels"):
+		return []any{map[string]any{"case_id": "c-sweep-1", "positive": true, "source": "pathology", "at": now}}
+	}
+	return nil
 }
 
 // sweepPath fills the {wildcards} of an OpenAPI path with the id of the
