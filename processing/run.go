@@ -597,16 +597,15 @@ func (p *Processor) oneStaged(ctx context.Context, e deidentifier, dir string, i
 	it = newItem(in)
 	res, err := e.ProcessFileDigest(ctx, fin, fout)
 	if err != nil {
-		// The engine refused the file (malformed beyond repair): the
-		// instance is quarantined with the engine's reason, which names
-		// tags and offsets only.
+		os.Remove(outPath)
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
 		sum, herr := fileSHA256(inPath)
 		if herr != nil {
 			return nil, nil, herr
 		}
-		it.Status, it.InputSHA256, it.Reasons = ethos.ItemQuarantined, sum, []string{"engine: " + err.Error()}
-		os.Remove(outPath)
-		return it, nil, nil
+		return refused(ctx, it, sum, err)
 	}
 	if withheld(it, &res) {
 		os.Remove(outPath)
