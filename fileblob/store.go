@@ -603,6 +603,9 @@ type finishing struct {
 	ref  string // the blob's reference (BlobRef.String)
 	done chan struct{}
 	err  error // set before done is closed
+	// collected is set (under Store.finMu) when a flush has taken the
+	// completion off Store.fins.
+	collected bool
 }
 
 // startFinish runs fn in the background as the completion of the
@@ -679,7 +682,12 @@ func (s *Store) awaitFinishing(path string, collect bool) error {
 	}
 	if collect && len(wait) > 0 {
 		s.finMu.Lock()
-		s.fins = slices.DeleteFunc(s.fins, func(f *finishing) bool { return slices.Contains(wait, f) })
+		for _, f := range wait {
+			f.collected = true
+		}
+		// By mark, not by a search of wait: a flush collects every
+		// completion, and the list is as long as the puts since the last.
+		s.fins = slices.DeleteFunc(s.fins, func(f *finishing) bool { return f.collected })
 		for _, f := range wait {
 			if f.err == nil {
 				delete(s.failed, f.ref)
