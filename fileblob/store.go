@@ -47,10 +47,11 @@ type Store struct {
 	dirs sync.Map // key directories made or seen by puts
 
 	finMu    sync.Mutex
-	fins     []*finishing           // deferred puts completing in the background, until a Flush collects them
-	finSlots chan struct{}          // bounds them (maxFinishing)
-	failed   map[string][]failedPut // failed completions a flush collected, by blob ref, until FlushRefs reports them or they expire
-	flushMu  sync.Mutex             // one flush syncs at a time
+	fins     []*finishing            // deferred puts completing in the background, until a Flush collects them
+	finPath  map[string][]*finishing // fins by the blob's final path (Open and Delete wait for those of one blob)
+	finSlots chan struct{}           // bounds them (maxFinishing)
+	failed   map[string][]failedPut  // failed completions a flush collected, by blob ref, until FlushRefs reports them or they expire
+	flushMu  sync.Mutex              // one flush syncs at a time
 }
 
 var _ ethos.BlobStore = (*Store)(nil)
@@ -603,6 +604,9 @@ type finishing struct {
 	ref  string // the blob's reference (BlobRef.String)
 	done chan struct{}
 	err  error // set before done is closed
+	// collected is set (under Store.finMu) when a flush has taken the
+	// completion off Store.fins.
+	collected bool
 }
 
 // startFinish runs fn in the background as the completion of the
@@ -619,6 +623,10 @@ func (s *Store) startFinish(path string, ref ethos.BlobRef, fn func() error) {
 	f := &finishing{path: path, ref: ref.String(), done: make(chan struct{})}
 	s.finMu.Lock()
 	s.fins = append(s.fins, f)
+	if s.finPath == nil {
+		s.finPath = map[string][]*finishing{}
+	}
+	s.finPath[path] = append(s.finPath[path], f)
 	s.finMu.Unlock()
 	go func() {
 		defer func() { <-slots }()
@@ -663,11 +671,12 @@ func (s *Store) expireFailed() {
 // then forgotten, the failed ones kept in s.failed for FlushRefs.
 func (s *Store) awaitFinishing(path string, collect bool) error {
 	s.finMu.Lock()
+	// A copy: the lists change once finMu is released.
 	var wait []*finishing
-	for _, f := range s.fins {
-		if path == "" || f.path == path {
-			wait = append(wait, f)
-		}
+	if path == "" {
+		wait = slices.Clone(s.fins)
+	} else {
+		wait = slices.Clone(s.finPath[path])
 	}
 	s.finMu.Unlock()
 	var errs []error
@@ -679,7 +688,20 @@ func (s *Store) awaitFinishing(path string, collect bool) error {
 	}
 	if collect && len(wait) > 0 {
 		s.finMu.Lock()
-		s.fins = slices.DeleteFunc(s.fins, func(f *finishing) bool { return slices.Contains(wait, f) })
+		for _, f := range wait {
+			f.collected = true
+		}
+		// By mark, not by a search of wait: a flush collects every
+		// completion, and the list is as long as the puts since the last.
+		collected := func(f *finishing) bool { return f.collected }
+		s.fins = slices.DeleteFunc(s.fins, collected)
+		for _, f := range wait {
+			if fs := slices.DeleteFunc(s.finPath[f.path], collected); len(fs) > 0 {
+				s.finPath[f.path] = fs
+			} else {
+				delete(s.finPath, f.path)
+			}
+		}
 		for _, f := range wait {
 			if f.err == nil {
 				delete(s.failed, f.ref)

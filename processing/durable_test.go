@@ -119,7 +119,7 @@ func TestRunOutputsDurableBeforeRecord(t *testing.T) {
 			if _, err := f.proc.Run(ctx, f.request(t, "")); !errors.Is(err, failed) {
 				t.Fatalf("err %v, want the flush's error", err)
 			}
-			if _, n, _ := f.runs.FindProcessingRuns(ctx, ethos.ProcessingRunFilter{}); n != 0 {
+			if n := f.recordedRuns(t); n != 0 {
 				t.Errorf("%d runs recorded after a failed flush", n)
 			}
 			if len(f.lineage.edges) != 0 {

@@ -106,11 +106,10 @@ func (d *Datasets) copyVerified(ctx context.Context, w io.Writer, ref ethos.Blob
 	if n != e.Size {
 		return ethos.Errorf(ethos.EINTERNAL, "stored file is %d bytes, the manifest says %d", n, e.Size)
 	}
-	var one [1]byte
-	if _, err := io.ReadFull(rc, one[:]); err == nil {
-		return ethos.Errorf(ethos.EINTERNAL, "stored file is longer than the %d bytes the manifest says", e.Size)
-	} else if err != io.EOF {
+	if more, err := pastEnd(rc); err != nil {
 		return err
+	} else if more {
+		return ethos.Errorf(ethos.EINTERNAL, "stored file is longer than the %d bytes the manifest says", e.Size)
 	}
 	if sum := hex.EncodeToString(h.Sum(nil)); sum != e.SHA256 {
 		return ethos.Errorf(ethos.EINTERNAL, "content hash %.12s does not match the manifest's %.12s", sum, e.SHA256)

@@ -96,8 +96,8 @@ func TestRunner(t *testing.T) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		if row, _ := jobs.ProcessingJob(ctx, f.project.ID, j.ID); row.Done != 4 {
-			t.Errorf("row's counts %d of %d, want 4 of 4 written while running", row.Done, row.Total)
+		if row, err := jobs.ProcessingJob(ctx, f.project.ID, j.ID); err != nil || row.Done != 4 {
+			t.Errorf("row %+v (%v), want counts 4 of 4 written while running", row, err)
 		}
 		close(a.release)
 		got := finishedJob(t, r, f.project.ID, j.ID)
@@ -139,8 +139,8 @@ func TestRunner(t *testing.T) {
 		if err != nil || row.State != ethos.JobFailed || row.Error != processing.Interrupted || row.ErrorCode != ethos.ECONFLICT {
 			t.Fatalf("cut job %+v %v", row, err)
 		}
-		if row, _ := r.ProcessingJob(ctx, f.project.ID, "prc_alive"); row.State != ethos.JobRunning {
-			t.Errorf("live job %+v", row)
+		if row, err := r.ProcessingJob(ctx, f.project.ID, "prc_alive"); err != nil || row.State != ethos.JobRunning {
+			t.Errorf("live job %+v (%v)", row, err)
 		}
 		if len(a.events) != 1 || a.events[0].Action != "processing.job.interrupted" || a.events[0].Resource != "processing-run/prc_cut" ||
 			a.events[0].Actor != "system" || a.events[0].RequestID != "req-cut" {
@@ -164,8 +164,8 @@ func TestRunner(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Settled at a later time (the sweep), the other one goes too.
-		if row, _ := r.ProcessingJob(ctx, f.project.ID, "prc_alive"); row.State != ethos.JobFailed {
-			t.Errorf("stale job left running: %+v", row)
+		if row, err := r.ProcessingJob(ctx, f.project.ID, "prc_alive"); err != nil || row.State != ethos.JobFailed {
+			t.Errorf("stale job left running: %+v (%v)", row, err)
 		}
 	})
 	t.Run("ShortRunAnswersDone", func(t *testing.T) {

@@ -524,14 +524,27 @@ func (p *Processor) readBlob(ctx context.Context, ref ethos.BlobRef, dst []byte)
 	if _, err := io.ReadFull(rc, dst); err != nil {
 		return fmt.Errorf("blob %s: %w", ref, err)
 	}
-	var one [1]byte
-	if n, err := rc.Read(one[:]); n > 0 || err != nil && err != io.EOF {
-		if err == nil {
-			err = fmt.Errorf("longer than the %d bytes its reference says", ref.Size)
-		}
+	if more, err := pastEnd(rc); err != nil {
 		return fmt.Errorf("blob %s: %w", ref, err)
+	} else if more {
+		return fmt.Errorf("blob %s: longer than the %d bytes its reference says", ref, ref.Size)
 	}
 	return nil
+}
+
+// pastEnd reads one byte more from a blob read to its expected length: it
+// reports whether there was one (the blob is longer), or the read's error
+// (a blob store authenticates the end of a blob only when it is reached).
+func pastEnd(r io.Reader) (bool, error) {
+	var one [1]byte
+	switch _, err := io.ReadFull(r, one[:]); err {
+	case nil:
+		return true, nil
+	case io.EOF:
+		return false, nil
+	default:
+		return false, err
+	}
 }
 
 // bufPool holds the in-memory path's input and output buffers between
@@ -597,16 +610,15 @@ func (p *Processor) oneStaged(ctx context.Context, e deidentifier, dir string, i
 	it = newItem(in)
 	res, err := e.ProcessFileDigest(ctx, fin, fout)
 	if err != nil {
-		// The engine refused the file (malformed beyond repair): the
-		// instance is quarantined with the engine's reason, which names
-		// tags and offsets only.
+		os.Remove(outPath)
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
 		sum, herr := fileSHA256(inPath)
 		if herr != nil {
 			return nil, nil, herr
 		}
-		it.Status, it.InputSHA256, it.Reasons = ethos.ItemQuarantined, sum, []string{"engine: " + err.Error()}
-		os.Remove(outPath)
-		return it, nil, nil
+		return refused(ctx, it, sum, err)
 	}
 	if withheld(it, &res) {
 		os.Remove(outPath)

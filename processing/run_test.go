@@ -168,7 +168,7 @@ func TestRunRefused(t *testing.T) {
 		if ethos.ErrorCode(err) != ethos.EFORBIDDEN {
 			t.Fatalf("err %v, want forbidden", err)
 		}
-		if _, n, _ := f.runs.FindProcessingRuns(ctx, ethos.ProcessingRunFilter{}); n != 0 {
+		if n := f.recordedRuns(t); n != 0 {
 			t.Errorf("%d runs recorded after a refusal", n)
 		}
 		if len(f.audit.events) != 1 || f.audit.events[0].Decision != "deny" {
@@ -257,7 +257,7 @@ func TestRunInputDigest(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "recorded at ingest") {
 			t.Fatalf("err %v, want the recorded digest refuted", err)
 		}
-		if _, n, _ := f.runs.FindProcessingRuns(ctx, ethos.ProcessingRunFilter{}); n != 0 {
+		if n := f.recordedRuns(t); n != 0 {
 			t.Errorf("%d runs recorded", n)
 		}
 	})
@@ -287,7 +287,7 @@ func pixelMismatchFailsRun(t *testing.T, maxInMemory int64, noMemFD bool) {
 	} else if !strings.Contains(pe.Detail, "(7FE0,0010)") || !strings.Contains(pe.Detail, "differs from byte") {
 		t.Errorf("pixel error does not say where: %v", pe)
 	}
-	if _, n, _ := f.runs.FindProcessingRuns(ctx, ethos.ProcessingRunFilter{}); n != 0 {
+	if n := f.recordedRuns(t); n != 0 {
 		t.Errorf("%d runs recorded after a failed run", n)
 	}
 	if len(f.lineage.edges) != 0 {
@@ -345,4 +345,15 @@ func blobSHA(t *testing.T, f *fixture, ref ethos.BlobRef) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// recordedRuns is the number of processing runs recorded; a failed read
+// fails the test rather than counting as none.
+func (f *fixture) recordedRuns(t *testing.T) int {
+	t.Helper()
+	_, n, err := f.runs.FindProcessingRuns(context.Background(), ethos.ProcessingRunFilter{})
+	if err != nil {
+		t.Fatalf("find processing runs: %v", err)
+	}
+	return n
 }
