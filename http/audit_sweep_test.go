@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/url"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -18,7 +17,6 @@ import (
 	"github.com/ethos-imaging/ethos/deployment/monitor"
 	"github.com/ethos-imaging/ethos/deployment/monitor/sim"
 	"github.com/ethos-imaging/ethos/evaluation"
-	"github.com/ethos-imaging/ethos/fileblob"
 	ehttp "github.com/ethos-imaging/ethos/http"
 	"github.com/ethos-imaging/ethos/sqlite"
 	"github.com/ethos-imaging/ethos/sqlstore"
@@ -53,16 +51,7 @@ func TestNoTypedTextReachesTheAudit(t *testing.T) {
 		s.Training, s.TrainingRuns, s.Lineage, s.Obligations = tr, tr.Runs, tr.Lineage, tr.Obligations
 		s.ProcessingRuns, s.Datasets = sqlstore.NewProcessingService(store), sqlstore.NewDatasetService(store)
 		// The collection stage, as newSTOWFixture wires it.
-		dir := t.TempDir()
-		keys := fileblob.NewFileKeyStore(filepath.Join(dir, "keys.json"))
-		if err := keys.Open(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { keys.Close() })
-		blobs := fileblob.NewStore(filepath.Join(dir, "blobs"), keys, fileblob.GenerateMasterKey())
-		if err := blobs.Init(); err != nil {
-			t.Fatal(err)
-		}
+		blobs := newBlobStore(t, t.TempDir())
 		linkKey, err := collection.LinkKey(bytes.Repeat([]byte("m"), 32))
 		if err != nil {
 			t.Fatal(err)
