@@ -96,15 +96,7 @@ func newSTOWFixture(t testing.TB) *stowFixture {
 	if err := cons.ImportConsents(ctx, cs, nil); err != nil {
 		t.Fatal(err)
 	}
-	keys := fileblob.NewFileKeyStore(filepath.Join(dir, "keys.json"))
-	if err := keys.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { keys.Close() })
-	blobs := fileblob.NewStore(filepath.Join(dir, "blobs"), keys, fileblob.GenerateMasterKey())
-	if err := blobs.Init(); err != nil {
-		t.Fatal(err)
-	}
+	blobs := newBlobStore(t, dir)
 	auditor := ehttp.LogAuditor{Log: log}
 	s := ehttp.NewServer()
 	s.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
@@ -368,4 +360,20 @@ func TestCollectionEndpoints(t *testing.T) {
 	// Typed body parts and the withdrawal's note are on their records,
 	// not in the audit log.
 	auditClean(t, f.auditDB, f.log.Size())
+}
+
+// newBlobStore is an initialised encrypted blob store under dir, with its
+// key store closed when the test ends.
+func newBlobStore(t testing.TB, dir string) *fileblob.Store {
+	t.Helper()
+	keys := fileblob.NewFileKeyStore(filepath.Join(dir, "keys.json"))
+	if err := keys.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { keys.Close() })
+	blobs := fileblob.NewStore(filepath.Join(dir, "blobs"), keys, fileblob.GenerateMasterKey())
+	if err := blobs.Init(); err != nil {
+		t.Fatal(err)
+	}
+	return blobs
 }

@@ -245,7 +245,7 @@ func (s *Server) handleListProjects(w http.ResponseWriter, r *http.Request, p *p
 	if v := r.URL.Query().Get("stage"); v != "" {
 		st, err := ethos.ParseStage(v)
 		if err != nil {
-			return &fieldError{code: ethos.EINVALID, field: "stage", msg: "stage: want collection, processing, training, evaluation or deployment"}
+			return badStage()
 		}
 		f.Stage = &st
 	}
@@ -304,7 +304,7 @@ func (s *Server) handleMoveStage(w http.ResponseWriter, r *http.Request, p *prin
 		return err
 	}
 	if !in.Stage.Valid() {
-		return &fieldError{code: ethos.EINVALID, field: "stage", msg: "stage: want collection, processing, training, evaluation or deployment"}
+		return badStage()
 	}
 	if err := s.manage(r, p, "stage", "project/"+id, false); err != nil {
 		return err
@@ -518,15 +518,11 @@ func (s *Server) handleAccessCheck(w http.ResponseWriter, r *http.Request, p *pr
 		Stage: in.Stage, Action: in.Action, Purpose: in.Purpose, View: in.View, Now: s.Now()}
 	// Stage, purpose and view go into the audit entry: only known values
 	// are taken, so that nothing typed reaches the log.
-	switch {
-	case !in.Action.Valid() || in.Action == ethos.ActionManage:
+	if !in.Action.Valid() || in.Action == ethos.ActionManage {
 		return &fieldError{code: ethos.EINVALID, field: "action", msg: "action: check explains stage actions (read, write, approve) and audit"}
-	case in.Stage != "" && !in.Stage.Valid():
-		return &fieldError{code: ethos.EINVALID, field: "stage", msg: "stage: want collection, processing, training, evaluation or deployment"}
-	case in.Purpose != "" && !in.Purpose.Valid():
-		return &fieldError{code: ethos.EINVALID, field: "purpose", msg: "purpose: not a known purpose of use"}
-	case in.View != "" && !in.View.Valid():
-		return &fieldError{code: ethos.EINVALID, field: "view", msg: "view: want full, deidentified or aggregate"}
+	}
+	if err := checkRequestValues(&req); err != nil {
+		return err
 	}
 	var active []string
 	if in.ProjectID != "" {

@@ -468,15 +468,11 @@ func (s *Server) settle(ctx context.Context, p *principal, req ethos.AccessReque
 // (handlers check what users send first; this is the backstop), since the
 // audit entry would carry it.
 func (s *Server) judge(p *principal, req *ethos.AccessRequest) (ethos.AccessDecision, error) {
-	switch {
-	case !req.Action.Valid():
+	if !req.Action.Valid() {
 		return ethos.AccessDecision{}, &fieldError{code: ethos.EINVALID, field: "action", msg: "action: not a known action"}
-	case req.Stage != "" && !req.Stage.Valid():
-		return ethos.AccessDecision{}, &fieldError{code: ethos.EINVALID, field: "stage", msg: "stage: not a known lifecycle stage"}
-	case req.Purpose != "" && !req.Purpose.Valid():
-		return ethos.AccessDecision{}, &fieldError{code: ethos.EINVALID, field: "purpose", msg: "purpose: not a known purpose of use"}
-	case req.View != "" && !req.View.Valid():
-		return ethos.AccessDecision{}, &fieldError{code: ethos.EINVALID, field: "view", msg: "view: want full, deidentified or aggregate"}
+	}
+	if err := checkRequestValues(req); err != nil {
+		return ethos.AccessDecision{}, err
 	}
 	req.UserID, req.PartyID, req.PartyType, req.Roles = p.User.ID, p.Party.ID, p.Party.Type, p.User.Roles
 	if req.Now.IsZero() {
@@ -485,6 +481,27 @@ func (s *Server) judge(p *principal, req *ethos.AccessRequest) (ethos.AccessDeci
 	d := s.Policy.Decide(req)
 	s.metrics.decisions.WithLabelValues(d.Decision()).Inc()
 	return d, nil
+}
+
+// checkRequestValues refuses a request whose stage, purpose or view is
+// set to something that is not a known value: the audit entry of its
+// decision would carry it.
+func checkRequestValues(req *ethos.AccessRequest) error {
+	switch {
+	case req.Stage != "" && !req.Stage.Valid():
+		return badStage()
+	case req.Purpose != "" && !req.Purpose.Valid():
+		return &fieldError{code: ethos.EINVALID, field: "purpose", msg: "purpose: not a known purpose of use"}
+	case req.View != "" && !req.View.Valid():
+		return &fieldError{code: ethos.EINVALID, field: "view", msg: "view: want full, deidentified or aggregate"}
+	}
+	return nil
+}
+
+// badStage refuses a stage parameter that names no lifecycle stage,
+// without quoting it.
+func badStage() error {
+	return &fieldError{code: ethos.EINVALID, field: "stage", msg: "stage: want collection, processing, training, evaluation or deployment"}
 }
 
 // auditableResource reports whether resource is made of Ethos ids only

@@ -429,17 +429,11 @@ func (s *DeploymentStore) Close() error {
 	s.writer.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.insertOne != nil {
-		s.insertOne.Close()
-		s.insertOne = nil
-	}
-	if s.insertCol != nil {
-		s.insertCol.Close()
-		s.insertCol = nil
-	}
-	if s.findByID != nil {
-		s.findByID.Close()
-		s.findByID = nil
+	for _, st := range []**sql.Stmt{&s.insertOne, &s.insertCol, &s.findByID} {
+		if *st != nil {
+			(*st).Close()
+			*st = nil
+		}
 	}
 	return nil
 }
@@ -580,9 +574,7 @@ func (s *DeploymentStore) writeGroup(group []*insertReq) {
 // eventKey returns the event key of a deployment, from memory or from
 // event_deployments (keys never change once committed); ok is false when
 // the deployment has no key (no event was ever stored for it).
-func (s *DeploymentStore) eventKey(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, deploymentID string) (int64, bool, error) {
+func (s *DeploymentStore) eventKey(ctx context.Context, q querier, deploymentID string) (int64, bool, error) {
 	s.kmu.Lock()
 	k, ok := s.keys[deploymentID]
 	s.kmu.Unlock()
