@@ -209,7 +209,11 @@ func (m *Monitor) RunChecks(ctx context.Context, dep, kind, by string) (*ethos.M
 		if serr := m.Store.SaveRun(ctx, &ethos.RunOutcome{Run: run}); serr != nil {
 			return nil, errors.Join(err, serr)
 		}
-		m.audit(ctx, by, "monitor.run", "deployment/"+dep, kind+" run failed: "+run.Error)
+		// The message stays on the run: it may quote a value from the
+		// clinic's events. The audit entry names the error's code only.
+		if aerr := m.audit(ctx, by, "monitor.run", "deployment/"+dep, kind+" run failed ("+ethos.ErrorCode(err)+"; the message is on the run)"); aerr != nil {
+			return run, errors.Join(err, aerr)
+		}
 		return run, err
 	}
 	opened := map[*ethos.StopCase]string{} // the id each case had before the store joined it
