@@ -300,18 +300,22 @@ func (e *Engine) apply(meta, ds *Dataset, slab *elemSlab) (*Outcome, error) {
 func safeName(uid string) string {
 	ok := true
 	for i := 0; i < len(uid) && ok; i++ {
-		c := uid[i]
-		ok = c >= '0' && c <= '9' || c == '.' || c >= 'a' && c <= 'z' || c == '-'
+		ok = safeNameRune(rune(uid[i])) // a byte ≥ 0x80 is not safe, as its rune is not
 	}
 	if ok {
 		return uid // a UID as written: nothing to replace
 	}
 	return strings.Map(func(r rune) rune {
-		if r >= '0' && r <= '9' || r == '.' || r >= 'a' && r <= 'z' || r == '-' {
+		if safeNameRune(r) {
 			return r
 		}
 		return '_'
 	}, uid)
+}
+
+// safeNameRune reports whether r may stand in an output name as it is.
+func safeNameRune(r rune) bool {
+	return r >= '0' && r <= '9' || r == '.' || r >= 'a' && r <= 'z' || r == '-'
 }
 
 func (in *instance) count(tag uint32, a Action) {

@@ -52,3 +52,6 @@ func DateForms(da string) []string { return appendDateForms(nil, da) }
 
 // TrimBytes is the engine's value trim.
 var TrimBytes = trimBytes
+
+// SafeName is the output path part made of a UID.
+var SafeName = safeName

@@ -18,3 +18,20 @@ func TestTrimBytesMatchesBytesTrim(t *testing.T) {
 		}
 	}
 }
+
+// TestSafeName: a UID as written passes unchanged; any other byte or rune
+// becomes one underscore.
+func TestSafeName(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"2.25.1234", "2.25.1234"},
+		{"", ""},
+		{"1.2-abc", "1.2-abc"},
+		{"1.2/../x", "1.2_.._x"},
+		{"A.1 2", "_.1_2"},
+		{"1.é.2", "1._.2"},
+	} {
+		if got := deid.SafeName(tt.in); got != tt.want {
+			t.Errorf("SafeName(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
