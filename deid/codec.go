@@ -85,7 +85,8 @@ func (s *elemSlab) reset() {
 }
 
 // chunks hands out values and short slices of T from chunks of
-// chunkLen. A nil *chunks allocates each.
+// chunkLen. (A nil *elemSlab allocates instead: its methods below check
+// it, as a field of a nil slab cannot be reached.)
 type chunks[T any] struct {
 	free []T
 	all  [][]T
@@ -104,9 +105,6 @@ func (c *chunks[T]) refill() {
 
 // one returns a zero T.
 func (c *chunks[T]) one() *T {
-	if c == nil {
-		return new(T)
-	}
 	if len(c.free) == 0 {
 		c.refill()
 	}
@@ -118,7 +116,7 @@ func (c *chunks[T]) one() *T {
 // list returns a slice of n zero Ts (not nil), whose capacity is its
 // length: appending to it copies.
 func (c *chunks[T]) list(n int) []T {
-	if c == nil || n == 0 || n > chunkLen/4 {
+	if n == 0 || n > chunkLen/4 {
 		return make([]T, n)
 	}
 	if len(c.free) < n {

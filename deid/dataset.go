@@ -1,7 +1,6 @@
 package deid
 
 import (
-	"bytes"
 	"slices"
 	"strings"
 )
@@ -120,7 +119,20 @@ func (d *Dataset) Delete(t uint32) {
 }
 
 func trimValue(b []byte) string {
-	return string(bytes.TrimRight(bytes.TrimLeft(b, " "), " \x00"))
+	return string(trimBytes(b))
+}
+
+// trimBytes is trimValue without making a string: leading spaces and
+// trailing spaces and NULs removed, in b's own memory. Written as loops
+// so that it inlines where the engine calls it per element.
+func trimBytes(b []byte) []byte {
+	for len(b) > 0 && b[0] == ' ' {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == 0) {
+		b = b[:len(b)-1]
+	}
+	return b
 }
 
 // textVR reports VRs whose value is character data.

@@ -300,18 +300,22 @@ func (e *Engine) apply(meta, ds *Dataset, slab *elemSlab) (*Outcome, error) {
 func safeName(uid string) string {
 	ok := true
 	for i := 0; i < len(uid) && ok; i++ {
-		c := uid[i]
-		ok = c >= '0' && c <= '9' || c == '.' || c >= 'a' && c <= 'z' || c == '-'
+		ok = safeNameRune(rune(uid[i])) // a byte ≥ 0x80 is not safe, as its rune is not
 	}
 	if ok {
 		return uid // a UID as written: nothing to replace
 	}
 	return strings.Map(func(r rune) rune {
-		if r >= '0' && r <= '9' || r == '.' || r >= 'a' && r <= 'z' || r == '-' {
+		if safeNameRune(r) {
 			return r
 		}
 		return '_'
 	}, uid)
+}
+
+// safeNameRune reports whether r may stand in an output name as it is.
+func safeNameRune(r rune) bool {
+	return r >= '0' && r <= '9' || r == '.' || r >= 'a' && r <= 'z' || r == '-'
 }
 
 func (in *instance) count(tag uint32, a Action) {
@@ -411,7 +415,7 @@ func gatherIdentifiers(ds *Dataset) Identifiers {
 func demographics(ds *Dataset) map[string]string {
 	sex := 3 // unknown
 	if e := ds.Find(tagPatientSex); e != nil {
-		switch v := bytes.TrimRight(bytes.TrimLeft(e.Value, " "), " \x00"); {
+		switch v := trimBytes(e.Value); {
 		case len(v) != 1:
 		case v[0] == 'M' || v[0] == 'm':
 			sex = 0
@@ -490,7 +494,7 @@ func (in *instance) apply(ds *Dataset, nested bool, mode textMode) {
 		g := el.Tag >> 16
 		elem := el.Tag & 0xFFFF
 		if g&1 == 1 && elem >= 0x10 && elem <= 0xFF {
-			in.creators = append(in.creators, privateBlock{key: g<<8 | elem, creator: bytes.TrimRight(bytes.TrimLeft(el.Value, " "), " \x00")})
+			in.creators = append(in.creators, privateBlock{key: g<<8 | elem, creator: trimBytes(el.Value)})
 		}
 	}
 	blocks := in.creators[base:len(in.creators):len(in.creators)]
@@ -653,7 +657,7 @@ func (in *instance) unlisted(el *Element, nested bool, mode textMode) bool {
 // remapUIDs replaces every value of a UI element that is not a DICOM
 // well-known UID; it reports whether anything changed.
 func (in *instance) remapUIDs(el *Element) bool {
-	v := bytes.TrimRight(bytes.TrimLeft(el.Value, " "), " \x00")
+	v := trimBytes(el.Value)
 	if bytes.IndexByte(v, '\\') < 0 {
 		// One value (nearly always): no splitting and joining.
 		if len(v) == 0 || bytes.HasPrefix(v, []byte("1.2.840.10008.")) {

@@ -49,3 +49,9 @@ var DateLayouts = dateLayouts[:]
 
 // DateForms is the list of those forms for one DA value.
 func DateForms(da string) []string { return appendDateForms(nil, da) }
+
+// TrimBytes is the engine's value trim.
+var TrimBytes = trimBytes
+
+// SafeName is the output path part made of a UID.
+var SafeName = safeName

@@ -12,6 +12,22 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
+// golden returns the contents of the golden file at path, first
+// rewriting it with got under -update.
+func golden(t *testing.T, path string, got []byte) []byte {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	return want
+}
+
 // TestEffectiveTableGolden pins the effective table of the Basic Profile
 // and of a common option set, as `ethos deid profile show` prints them:
 // a change to the generated table, the type table or the option logic
@@ -36,16 +52,7 @@ func TestEffectiveTableGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			path := filepath.Join("testdata", "effective_"+tt.name+".golden")
-			if *update {
-				if err := os.WriteFile(path, got.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(got.Bytes(), want) {
+			if want := golden(t, path, got.Bytes()); !bytes.Equal(got.Bytes(), want) {
 				t.Errorf("effective table differs from %s (run with -update after checking the change)", path)
 			}
 		})

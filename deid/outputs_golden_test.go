@@ -63,16 +63,7 @@ func TestCorpusOutputsGolden(t *testing.T) {
 				}
 				fmt.Fprintf(&got, "%s %s %s %s\n", f.Input, f.Status, orDash(f.Output), sum)
 			}
-			path := filepath.Join("testdata", "outputs_"+tt.name+".golden")
-			if *update {
-				if err := os.WriteFile(path, got.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
+			want := golden(t, filepath.Join("testdata", "outputs_"+tt.name+".golden"), got.Bytes())
 			if !bytes.Equal(got.Bytes(), want) {
 				gl, wl := bytes.Split(got.Bytes(), []byte("\n")), bytes.Split(want, []byte("\n"))
 				for i := range max(len(gl), len(wl)) {

@@ -143,7 +143,7 @@ func TestCleanPixelDataRLE(t *testing.T) {
 		{"MRInMemory16Bit", "pydicom/MR_small_RLE.dcm", 64, 64, 2, `[[10,10,20,5]]`},
 		{"RGBNoOffsetTable", "pydicom/SC_rgb_rle.dcm", 100, 100, 3, `[[0,0,100,10],[50,50,10,10]]`},
 	}
-	var golden strings.Builder
+	var pinned strings.Builder
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			src := filepath.Join(dir, tt.file)
@@ -185,7 +185,7 @@ func TestCleanPixelDataRLE(t *testing.T) {
 			}
 			coded := pixelFiles(t, dcmdump, out)
 			sum := sha256.Sum256(bytes.Join(coded, nil))
-			fmt.Fprintf(&golden, "%s %s\n", tt.file, hex.EncodeToString(sum[:]))
+			fmt.Fprintf(&pinned, "%s %s\n", tt.file, hex.EncodeToString(sum[:]))
 
 			native := func(path string) []byte {
 				dst := filepath.Join(tmp, filepath.Base(path)+".native.dcm")
@@ -233,17 +233,8 @@ func TestCleanPixelDataRLE(t *testing.T) {
 		return
 	}
 	path := filepath.Join("testdata", "rle_clean.golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(golden.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if string(want) != golden.String() {
-		t.Errorf("coded RLE pixel data differs from %s:\n%s", path, golden.String())
+	if want := golden(t, path, []byte(pinned.String())); string(want) != pinned.String() {
+		t.Errorf("coded RLE pixel data differs from %s:\n%s", path, pinned.String())
 	}
 }
 

@@ -233,11 +233,7 @@ func hasPrefixLower(b []byte, t string) bool {
 
 // boundaryBytes is boundary for a value as bytes.
 func boundaryBytes(b []byte, i int) bool {
-	if i < 0 || i >= len(b) {
-		return true
-	}
-	c := b[i]
-	return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c >= 0x80)
+	return i < 0 || i >= len(b) || !wordByte(b[i])
 }
 
 // nameParts splits a PN value into its words: components (^), groups (=)
@@ -390,11 +386,13 @@ func (is *InstanceScanner) Find(value string) []Hit {
 // boundary reports whether byte i of s is outside s or not a letter or
 // digit (ASCII; non-ASCII bytes count as letters).
 func boundary(s string, i int) bool {
-	if i < 0 || i >= len(s) {
-		return true
-	}
-	c := s[i]
-	return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c >= 0x80)
+	return i < 0 || i >= len(s) || !wordByte(s[i])
+}
+
+// wordByte reports whether c is part of a word: an ASCII letter or digit,
+// or a non-ASCII byte.
+func wordByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c >= 0x80
 }
 
 // genericClean lists the forms of identifiers that Clean removes from

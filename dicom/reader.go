@@ -156,14 +156,11 @@ type decoder struct {
 // file would cost. A Scratch is not safe for concurrent use, and serves
 // one Reader at a time.
 type Scratch struct {
-	elems  [][]Element
-	bytes  [][]byte
-	items  [][]Item
-	ptrs   [][]*Element
-	iptrs  [][]*Item
-	ne, nb int // chunks handed out since the last Reset
-	ni, np int
-	nip    int
+	elems chunks[Element]
+	bytes chunks[byte]
+	items chunks[Item]
+	ptrs  chunks[*Element]
+	iptrs chunks[*Item]
 	// vrs caches the dictionary VRs of implicit VR tags (files of one
 	// kind repeat the same tags): kept over Reset, the dictionary is fixed.
 	vrs [256]vrSlot
@@ -179,77 +176,54 @@ type vrSlot struct {
 // (a file with many more elements does not pin its memory for good).
 const scratchKeep = 64
 
-func (s *Scratch) elemChunk() []Element {
-	if s.ne == len(s.elems) {
-		s.elems = append(s.elems, make([]Element, elemChunk))
-	}
-	s.ne++
-	return s.elems[s.ne-1]
+// chunks are the chunks of one kind a Scratch holds: c[:n] are handed
+// out since the last Reset, the rest wait for reuse.
+type chunks[T any] struct {
+	c [][]T
+	n int
 }
 
-func (s *Scratch) itemChunk() []Item {
-	if s.ni == len(s.items) {
-		s.items = append(s.items, make([]Item, itemChunk))
+// next hands out the next chunk, made of size elements when none waits.
+func (k *chunks[T]) next(size int) []T {
+	if k.n == len(k.c) {
+		k.c = append(k.c, make([]T, size))
 	}
-	s.ni++
-	return s.items[s.ni-1]
+	k.n++
+	return k.c[k.n-1]
 }
 
-func (s *Scratch) ptrChunk() []*Element {
-	if s.np == len(s.ptrs) {
-		s.ptrs = append(s.ptrs, make([]*Element, ptrChunk))
+// reset makes every chunk wait for reuse, cleared first when wipe is set
+// (chunks that hold pointers), and drops those past scratchKeep.
+func (k *chunks[T]) reset(wipe bool) {
+	if wipe {
+		for _, c := range k.c[:k.n] {
+			clear(c)
+		}
 	}
-	s.np++
-	return s.ptrs[s.np-1]
+	if len(k.c) > scratchKeep {
+		clear(k.c[scratchKeep:])
+		k.c = k.c[:scratchKeep]
+	}
+	k.n = 0
 }
 
-func (s *Scratch) itemPtrChunk() []*Item {
-	if s.nip == len(s.iptrs) {
-		s.iptrs = append(s.iptrs, make([]*Item, ptrChunk))
-	}
-	s.nip++
-	return s.iptrs[s.nip-1]
-}
-
-func (s *Scratch) byteChunk() []byte {
-	if s.nb == len(s.bytes) {
-		s.bytes = append(s.bytes, make([]byte, scratchChunk))
-	}
-	s.nb++
-	return s.bytes[s.nb-1]
-}
+func (s *Scratch) elemChunk() []Element  { return s.elems.next(elemChunk) }
+func (s *Scratch) itemChunk() []Item     { return s.items.next(itemChunk) }
+func (s *Scratch) ptrChunk() []*Element  { return s.ptrs.next(ptrChunk) }
+func (s *Scratch) itemPtrChunk() []*Item { return s.iptrs.next(ptrChunk) }
+func (s *Scratch) byteChunk() []byte     { return s.bytes.next(scratchChunk) }
 
 // Reset makes the Scratch's memory available to the next Reader. Every
 // element and value that Readers read into it becomes invalid: their
 // memory is overwritten by what the next Reader reads.
 func (s *Scratch) Reset() {
-	for _, c := range s.elems[:s.ne] {
-		clear(c) // drop references to items, bulk descriptors, large values
-	}
-	for _, c := range s.items[:s.ni] {
-		clear(c)
-	}
-	for _, c := range s.ptrs[:s.np] {
-		clear(c)
-	}
-	for _, c := range s.iptrs[:s.nip] {
-		clear(c)
-	}
-	s.iptrs = trimChunks(s.iptrs)
-	s.elems = trimChunks(s.elems)
-	s.bytes = trimChunks(s.bytes)
-	s.items = trimChunks(s.items)
-	s.ptrs = trimChunks(s.ptrs)
-	s.ne, s.nb, s.ni, s.np, s.nip = 0, 0, 0, 0, 0
-}
-
-// trimChunks drops the chunks past scratchKeep.
-func trimChunks[T any](c [][]T) [][]T {
-	if len(c) > scratchKeep {
-		clear(c[scratchKeep:])
-		c = c[:scratchKeep]
-	}
-	return c
+	// Drop references to items, bulk descriptors, large values; the
+	// bytes hold none.
+	s.elems.reset(true)
+	s.items.reset(true)
+	s.ptrs.reset(true)
+	s.iptrs.reset(true)
+	s.bytes.reset(false)
 }
 
 const (

@@ -83,8 +83,10 @@ func runDeid(ctx context.Context, env *Env, args []string) error {
 	}
 	engine := deid.NewEngine(cfg, keys)
 	engine.Software = "ethos " + version()
-	// Without a record nobody reads the per-file action counts.
-	engine.NoCounts = *reportPath == ""
+	// A processing record (QC-PRO-1) is kept only with --report: without
+	// one nobody reads the per-file action counts.
+	record := *reportPath != ""
+	engine.NoCounts = !record
 	runKey := strings.Join([]string{version(), cfg.Hash(), keys.Fingerprint()}, "|")
 
 	if os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
@@ -99,12 +101,12 @@ func runDeid(ctx context.Context, env *Env, args []string) error {
 	// The two SHA-256 digests per file belong to the processing record
 	// (QC-PRO-1): they cost more CPU than the de-identification itself,
 	// so they are computed only when a record is asked for.
-	hashing := *reportPath != "" && !*noHash
+	hashing := record && !*noHash
 	res, err := batch.Run(ctx, batch.Options{
 		In: *in, Out: *out, Quarantine: *quarantine, Workers: *workers,
 		Processor: processor{e: engine, digest: hashing}, Logger: logger,
 		Progress: prog.update, ProgressEvery: prog.every,
-		RunKey: runKey, NoHash: !hashing, NoRecord: *reportPath == "", Sync: syncMode,
+		RunKey: runKey, NoHash: !hashing, NoRecord: !record, Sync: syncMode,
 	})
 	prog.finish()
 	if err != nil {
@@ -116,7 +118,7 @@ func runDeid(ctx context.Context, env *Env, args []string) error {
 	s := res.Summary
 	fmt.Fprintf(env.Stdout, "deid: %d files: %d written, %d quarantined, %d failed, %d skipped (%d resumed) in %.2fs, %.1f MB/s\n",
 		s.Files, s.Written, s.Quarantined, s.Failed, s.Skipped, s.Resumed, s.Seconds, float64(s.InputBytes)/1e6/max(s.Seconds, 1e-9))
-	if *reportPath != "" {
+	if record {
 		rep := newDeidReport(cfg, keys, oneOff, res, started, *in, *out, *quarantine, *workers)
 		if *reportPaths == "keyed" {
 			rep.Paths = "keyed"

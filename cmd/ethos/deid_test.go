@@ -136,7 +136,9 @@ func TestDeidRun(t *testing.T) {
 	out, quar, rep := filepath.Join(root, "out"), filepath.Join(root, "quar"), filepath.Join(root, "report.json")
 	keyFile := filepath.Join(root, "key")
 	secret := "the project secret for this test"
-	os.WriteFile(keyFile, []byte(secret+"\n"), 0o600)
+	if err := os.WriteFile(keyFile, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	args := []string{"deid", "--in", in, "--out", out, "--quarantine", quar, "--report", rep, "--key-file", keyFile,
 		"--option", "retain-patient-characteristics,clean-descriptors", "--workers", "3", "--sync", "none"}
 	stdout, stderr, code := runCLI(t, args...)
@@ -262,7 +264,9 @@ func TestDeidDigestsOnlyWithReport(t *testing.T) {
 	root := t.TempDir()
 	out := filepath.Join(root, "out")
 	keyFile := filepath.Join(root, "key")
-	os.WriteFile(keyFile, []byte("the project secret for this test\n"), 0o600)
+	if err := os.WriteFile(keyFile, []byte("the project secret for this test\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	base := []string{"deid", "--in", in, "--out", out, "--key-file", keyFile, "--sync", "none"}
 	if _, stderr, code := runCLI(t, base...); code != 1 {
 		t.Fatalf("first run: exit %d: %s", code, stderr)

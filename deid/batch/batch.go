@@ -437,7 +437,7 @@ feed:
 	close(stopProgress)
 	progWG.Wait()
 	if walkErr != nil && ctx.Err() == nil {
-		return nil, fmt.Errorf("batch: walk input: %w", walkErr)
+		return nil, fmt.Errorf("batch: walk input: %w", walkError(walkErr))
 	}
 	if n := int(nFiles.Load()); len(res.Files) < n {
 		res.Files = append(res.Files, make([]FileRecord, n-len(res.Files))...)
@@ -841,6 +841,16 @@ func walkFiles(root, rel string, visit func(rel string, d fs.DirEntry) error) er
 		}
 	}
 	return nil
+}
+
+// walkError is err from the walk without the path it names: folder
+// names below the input may hold patient names, and the error reaches
+// the command's output (as an input's open error does, the cause stays).
+func walkError(err error) error {
+	if pe, ok := errors.AsType[*fs.PathError](err); ok {
+		return fmt.Errorf("%s a file or directory below the input: %w", pe.Op, pe.Err)
+	}
+	return err
 }
 
 // parentDir is filepath.Dir for a path made by joinClean below a clean

@@ -431,3 +431,23 @@ func TestWalkOrderMatchesWalkDir(t *testing.T) {
 		t.Errorf("walk order:\n got %v\nwant %v", got, want)
 	}
 }
+
+// TestWalkErrorNamesNoPath: an error from reading the input tree keeps
+// its cause but not the path, whose folder names may be patient names.
+func TestWalkErrorNamesNoPath(t *testing.T) {
+	in := filepath.Join(t.TempDir(), "DOE^JANE 19700101")
+	_, err := os.ReadDir(in)
+	if err == nil {
+		t.Fatal("reading a missing directory succeeded")
+	}
+	got := batch.WalkError(err)
+	if strings.Contains(got.Error(), "DOE") || strings.Contains(got.Error(), "19700101") {
+		t.Errorf("walk error names the path: %v", got)
+	}
+	if !errors.Is(got, fs.ErrNotExist) {
+		t.Errorf("walk error lost its cause: %v", got)
+	}
+	if other := errors.New("visit failed"); batch.WalkError(other) != other {
+		t.Errorf("an error without a path was changed")
+	}
+}

@@ -16,3 +16,6 @@ var (
 	JoinClean = joinClean
 	ParentDir = parentDir
 )
+
+// WalkError is the walk's error as Run returns it.
+var WalkError = walkError
