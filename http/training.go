@@ -340,7 +340,7 @@ func (s *Server) handleLineageWalk(up bool) func(w http.ResponseWriter, r *http.
 		if v := q.Get("kind"); v != "" {
 			for k := range strings.SplitSeq(v, ",") {
 				if !ethos.LineageKind(k).Valid() {
-					return &fieldError{code: ethos.EINVALID, field: "kind", msg: "kind: unknown node kind " + k}
+					return &fieldError{code: ethos.EINVALID, field: "kind", msg: "kind: unknown node kind (want subject, instance, processing-run, deid-instance, dataset-version, training-run, model-version, evaluation, deployment or agent)"}
 				}
 				kinds = append(kinds, ethos.LineageKind(k))
 			}
