@@ -197,6 +197,46 @@ func (sw *sweep) run(acc []groupAcc, rocPoints int, grid []float64) {
 	}
 }
 
+// thresholdCounts records, while rows come in descending score order,
+// each cell's positives and negatives at or above each threshold of grid
+// (visited in descending order, order) into dc: when the first row below
+// a threshold comes, or at the end (record(−Inf)).
+type thresholdCounts struct {
+	cells []cellSums
+	dc    []float64
+	grid  []float64
+	order []int
+	gi    int     // order[gi] is the next threshold to record
+	next  float64 // grid[order[gi]], or −Inf when every one is recorded
+}
+
+func newThresholdCounts(cells []cellSums, dc, grid []float64, order []int) thresholdCounts {
+	t := thresholdCounts{cells: cells, dc: dc, grid: grid, order: order, next: math.Inf(-1)}
+	if len(order) > 0 {
+		t.next = grid[order[0]]
+	}
+	return t
+}
+
+// record stores the counts of every threshold above s, the score of the
+// row about to be added.
+func (t *thresholdCounts) record(s float64) {
+	for t.gi < len(t.order) && t.grid[t.order[t.gi]] > s {
+		k := t.order[t.gi]
+		for c := range t.cells {
+			// n and pos are sums of ones: exact integers.
+			i := 2 * (c*len(t.grid) + k)
+			t.dc[i] = t.cells[c].pos
+			t.dc[i+1] = t.cells[c].n - t.cells[c].pos
+		}
+		t.gi++
+	}
+	t.next = math.Inf(-1)
+	if t.gi < len(t.order) {
+		t.next = t.grid[t.order[t.gi]]
+	}
+}
+
 // additive adds every row, in descending score order, to its cell's
 // additive statistics, and records in dc each cell's positives and
 // negatives at or above each threshold of grid (visited in descending
@@ -205,29 +245,10 @@ func (sw *sweep) run(acc []groupAcc, rocPoints int, grid []float64) {
 func (sw *sweep) additive(cells []cellSums, dc []float64, grid []float64, order []int) {
 	lossScore, losses := math.NaN(), [2]float64{}
 	pay := sw.pay[:len(sw.score)]
-	gi := 0
-	nextTh := math.Inf(-1)
-	if len(order) > 0 {
-		nextTh = grid[order[0]]
-	}
-	record := func(s float64) {
-		for gi < len(order) && grid[order[gi]] > s {
-			k := order[gi]
-			for c := range cells {
-				// n and pos are sums of ones: exact integers.
-				dc[2*(c*len(grid)+k)] = cells[c].pos
-				dc[2*(c*len(grid)+k)+1] = cells[c].n - cells[c].pos
-			}
-			gi++
-		}
-		nextTh = math.Inf(-1)
-		if gi < len(order) {
-			nextTh = grid[order[gi]]
-		}
-	}
+	th := newThresholdCounts(cells, dc, grid, order)
 	for i, s := range sw.score {
-		if s < nextTh {
-			record(s)
+		if s < th.next {
+			th.record(s)
 		}
 		p := pay[i]
 		y := int64(p >> 31)
@@ -253,7 +274,7 @@ func (sw *sweep) additive(cells []cellSums, dc []float64, grid []float64, order 
 		c.binS[bin] += s
 		c.binY[bin] += yf
 	}
-	record(math.Inf(-1))
+	th.record(math.Inf(-1))
 }
 
 // additiveMoments is additive that also bins every row into its groups'
@@ -266,28 +287,10 @@ func (sw *sweep) additiveMoments(cells []cellSums, dc []float64, grid []float64,
 	m := sw.newMomentAcc(G)
 	lossScore, losses := math.NaN(), [2]float64{}
 	pay := sw.pay[:len(sw.score)]
-	gi := 0
-	nextTh := math.Inf(-1)
-	if len(order) > 0 {
-		nextTh = grid[order[0]]
-	}
-	record := func(s float64) {
-		for gi < len(order) && grid[order[gi]] > s {
-			k := order[gi]
-			for c := range cells {
-				dc[2*(c*len(grid)+k)] = cells[c].pos
-				dc[2*(c*len(grid)+k)+1] = cells[c].n - cells[c].pos
-			}
-			gi++
-		}
-		nextTh = math.Inf(-1)
-		if gi < len(order) {
-			nextTh = grid[order[gi]]
-		}
-	}
+	th := newThresholdCounts(cells, dc, grid, order)
 	for i, s := range sw.score {
-		if s < nextTh {
-			record(s)
+		if s < th.next {
+			th.record(s)
 		}
 		p := pay[i]
 		y := int64(p >> 31)
@@ -320,7 +323,7 @@ func (sw *sweep) additiveMoments(cells []cellSums, dc []float64, grid []float64,
 		cm.y += yf
 		cm.ylp += yf * m.lp
 	}
-	record(math.Inf(-1))
+	th.record(math.Inf(-1))
 	return m.finish()
 }
 
