@@ -299,3 +299,15 @@ func TestEvalOpenErrorNamesBaseOnly(t *testing.T) {
 		})
 	}
 }
+
+// TestEvalWriteErrorNamesBaseOnly: a report that cannot be written (its
+// directory is missing) is named by its base name, and so is the
+// temporary file the error of creating it names.
+func TestEvalWriteErrorNamesBaseOnly(t *testing.T) {
+	in := evalRows(t, 200)
+	out := filepath.Join(t.TempDir(), "DOE_JANE_19700101", "report.json")
+	_, stderr, code := runCLI(t, "eval", "--in", in, "--label", "label", "--score", "score", "--out", out)
+	if code != 1 || strings.Contains(stderr, "DOE_JANE") || !strings.Contains(stderr, "write report.json: ") {
+		t.Fatalf("exit %d, stderr %q: want 1 and report.json without its directory", code, stderr)
+	}
+}
