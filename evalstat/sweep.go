@@ -65,6 +65,25 @@ type cellSums struct {
 	binN, binS, binY     [numBins]float64
 }
 
+// add adds one row to c: its score s, its label yf (0 or 1), its log
+// loss, and whether it is flagged at the operating threshold.
+func (c *cellSums) add(s, yf, loss, threshold float64) {
+	bin := min(int(s*numBins), numBins-1)
+	d := s - yf
+	c.n++
+	c.pos += yf
+	if s >= threshold {
+		c.tpT += yf
+		c.fpT += 1 - yf
+	}
+	c.sumS += s
+	c.sumSq += d * d
+	c.sumLoss += loss
+	c.binN[bin]++
+	c.binS[bin] += s
+	c.binY[bin] += yf
+}
+
 // run computes the point estimates' statistics and fills acc, which must be
 // reset: the additive sums, the rank statistics (Mann–Whitney U, average
 // precision), the DeLong sums, about rocPoints points of each group's ROC
@@ -258,21 +277,7 @@ func (sw *sweep) additive(cells []cellSums, dc []float64, grid []float64, order 
 			losses = [2]float64{rowLoss(s, 0), rowLoss(s, 1)}
 		}
 		yf := float64(y)
-		bin := min(int(s*numBins), numBins-1)
-		d := s - yf
-		c := &cells[p&^labelBit]
-		c.n++
-		c.pos += yf
-		if s >= sw.threshold {
-			c.tpT += yf
-			c.fpT += 1 - yf
-		}
-		c.sumS += s
-		c.sumSq += d * d
-		c.sumLoss += losses[y&1]
-		c.binN[bin]++
-		c.binS[bin] += s
-		c.binY[bin] += yf
+		cells[p&^labelBit].add(s, yf, losses[y&1], sw.threshold)
 	}
 	th.record(math.Inf(-1))
 }
@@ -302,22 +307,8 @@ func (sw *sweep) additiveMoments(cells []cellSums, dc []float64, grid []float64,
 			m.logit(ls - l1s)
 		}
 		yf := float64(y)
-		bin := min(int(s*numBins), numBins-1)
-		d := s - yf
 		cell := int(p &^ labelBit)
-		c := &cells[cell]
-		c.n++
-		c.pos += yf
-		if s >= sw.threshold {
-			c.tpT += yf
-			c.fpT += 1 - yf
-		}
-		c.sumS += s
-		c.sumSq += d * d
-		c.sumLoss += losses[y&1]
-		c.binN[bin]++
-		c.binS[bin] += s
-		c.binY[bin] += yf
+		cells[cell].add(s, yf, losses[y&1], sw.threshold)
 		cm := m.cell(cell)
 		addMoments(&cm.mom, &m.dpow)
 		cm.y += yf
