@@ -81,11 +81,7 @@ func sortCodes(score []float64, pay []uint32, digits, cells int) bool {
 		if h[first>>shift&mask] == n {
 			continue // every code has this digit
 		}
-		sum := 0
-		for b, c := range h {
-			h[b] = sum
-			sum += c
-		}
+		startOffsets(h)
 		if !packed {
 			for i, k := range code {
 				b := k >> shift & mask
@@ -174,11 +170,7 @@ func sortCodesInPay(score []float64, pay []uint32, p float64, maxCode uint32, co
 		if h[first>>shift&mask] == n {
 			continue // every code has this digit
 		}
-		sum := 0
-		for b, c := range h {
-			h[b] = sum
-			sum += c
-		}
+		startOffsets(h)
 		if !inScore {
 			for _, k := range pay {
 				b := k >> shift & mask
@@ -208,4 +200,14 @@ func sortCodesInPay(score []float64, pay []uint32, p float64, maxCode uint32, co
 		pay[i] = k>>ucb&1<<31 | k&cellMask
 	}
 	return true
+}
+
+// startOffsets turns a histogram of a pass's digit into each bucket's
+// first place in the output: h[b] becomes the count of the buckets below b.
+func startOffsets(h []int) {
+	sum := 0
+	for b, c := range h {
+		h[b] = sum
+		sum += c
+	}
 }

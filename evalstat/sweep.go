@@ -65,6 +65,25 @@ type cellSums struct {
 	binN, binS, binY     [numBins]float64
 }
 
+// add adds one row to c: its score s, its label yf (0 or 1), its log
+// loss, and whether it is flagged at the operating threshold.
+func (c *cellSums) add(s, yf, loss, threshold float64) {
+	bin := min(int(s*numBins), numBins-1)
+	d := s - yf
+	c.n++
+	c.pos += yf
+	if s >= threshold {
+		c.tpT += yf
+		c.fpT += 1 - yf
+	}
+	c.sumS += s
+	c.sumSq += d * d
+	c.sumLoss += loss
+	c.binN[bin]++
+	c.binS[bin] += s
+	c.binY[bin] += yf
+}
+
 // run computes the point estimates' statistics and fills acc, which must be
 // reset: the additive sums, the rank statistics (Mann–Whitney U, average
 // precision), the DeLong sums, about rocPoints points of each group's ROC
@@ -197,6 +216,46 @@ func (sw *sweep) run(acc []groupAcc, rocPoints int, grid []float64) {
 	}
 }
 
+// thresholdCounts records, while rows come in descending score order,
+// each cell's positives and negatives at or above each threshold of grid
+// (visited in descending order, order) into dc: when the first row below
+// a threshold comes, or at the end (record(−Inf)).
+type thresholdCounts struct {
+	cells []cellSums
+	dc    []float64
+	grid  []float64
+	order []int
+	gi    int     // order[gi] is the next threshold to record
+	next  float64 // grid[order[gi]], or −Inf when every one is recorded
+}
+
+func newThresholdCounts(cells []cellSums, dc, grid []float64, order []int) thresholdCounts {
+	t := thresholdCounts{cells: cells, dc: dc, grid: grid, order: order, next: math.Inf(-1)}
+	if len(order) > 0 {
+		t.next = grid[order[0]]
+	}
+	return t
+}
+
+// record stores the counts of every threshold above s, the score of the
+// row about to be added.
+func (t *thresholdCounts) record(s float64) {
+	for t.gi < len(t.order) && t.grid[t.order[t.gi]] > s {
+		k := t.order[t.gi]
+		for c := range t.cells {
+			// n and pos are sums of ones: exact integers.
+			i := 2 * (c*len(t.grid) + k)
+			t.dc[i] = t.cells[c].pos
+			t.dc[i+1] = t.cells[c].n - t.cells[c].pos
+		}
+		t.gi++
+	}
+	t.next = math.Inf(-1)
+	if t.gi < len(t.order) {
+		t.next = t.grid[t.order[t.gi]]
+	}
+}
+
 // additive adds every row, in descending score order, to its cell's
 // additive statistics, and records in dc each cell's positives and
 // negatives at or above each threshold of grid (visited in descending
@@ -205,29 +264,10 @@ func (sw *sweep) run(acc []groupAcc, rocPoints int, grid []float64) {
 func (sw *sweep) additive(cells []cellSums, dc []float64, grid []float64, order []int) {
 	lossScore, losses := math.NaN(), [2]float64{}
 	pay := sw.pay[:len(sw.score)]
-	gi := 0
-	nextTh := math.Inf(-1)
-	if len(order) > 0 {
-		nextTh = grid[order[0]]
-	}
-	record := func(s float64) {
-		for gi < len(order) && grid[order[gi]] > s {
-			k := order[gi]
-			for c := range cells {
-				// n and pos are sums of ones: exact integers.
-				dc[2*(c*len(grid)+k)] = cells[c].pos
-				dc[2*(c*len(grid)+k)+1] = cells[c].n - cells[c].pos
-			}
-			gi++
-		}
-		nextTh = math.Inf(-1)
-		if gi < len(order) {
-			nextTh = grid[order[gi]]
-		}
-	}
+	th := newThresholdCounts(cells, dc, grid, order)
 	for i, s := range sw.score {
-		if s < nextTh {
-			record(s)
+		if s < th.next {
+			th.record(s)
 		}
 		p := pay[i]
 		y := int64(p >> 31)
@@ -237,23 +277,9 @@ func (sw *sweep) additive(cells []cellSums, dc []float64, grid []float64, order 
 			losses = [2]float64{rowLoss(s, 0), rowLoss(s, 1)}
 		}
 		yf := float64(y)
-		bin := min(int(s*numBins), numBins-1)
-		d := s - yf
-		c := &cells[p&^labelBit]
-		c.n++
-		c.pos += yf
-		if s >= sw.threshold {
-			c.tpT += yf
-			c.fpT += 1 - yf
-		}
-		c.sumS += s
-		c.sumSq += d * d
-		c.sumLoss += losses[y&1]
-		c.binN[bin]++
-		c.binS[bin] += s
-		c.binY[bin] += yf
+		cells[p&^labelBit].add(s, yf, losses[y&1], sw.threshold)
 	}
-	record(math.Inf(-1))
+	th.record(math.Inf(-1))
 }
 
 // additiveMoments is additive that also bins every row into its groups'
@@ -266,28 +292,10 @@ func (sw *sweep) additiveMoments(cells []cellSums, dc []float64, grid []float64,
 	m := sw.newMomentAcc(G)
 	lossScore, losses := math.NaN(), [2]float64{}
 	pay := sw.pay[:len(sw.score)]
-	gi := 0
-	nextTh := math.Inf(-1)
-	if len(order) > 0 {
-		nextTh = grid[order[0]]
-	}
-	record := func(s float64) {
-		for gi < len(order) && grid[order[gi]] > s {
-			k := order[gi]
-			for c := range cells {
-				dc[2*(c*len(grid)+k)] = cells[c].pos
-				dc[2*(c*len(grid)+k)+1] = cells[c].n - cells[c].pos
-			}
-			gi++
-		}
-		nextTh = math.Inf(-1)
-		if gi < len(order) {
-			nextTh = grid[order[gi]]
-		}
-	}
+	th := newThresholdCounts(cells, dc, grid, order)
 	for i, s := range sw.score {
-		if s < nextTh {
-			record(s)
+		if s < th.next {
+			th.record(s)
 		}
 		p := pay[i]
 		y := int64(p >> 31)
@@ -299,28 +307,14 @@ func (sw *sweep) additiveMoments(cells []cellSums, dc []float64, grid []float64,
 			m.logit(ls - l1s)
 		}
 		yf := float64(y)
-		bin := min(int(s*numBins), numBins-1)
-		d := s - yf
 		cell := int(p &^ labelBit)
-		c := &cells[cell]
-		c.n++
-		c.pos += yf
-		if s >= sw.threshold {
-			c.tpT += yf
-			c.fpT += 1 - yf
-		}
-		c.sumS += s
-		c.sumSq += d * d
-		c.sumLoss += losses[y&1]
-		c.binN[bin]++
-		c.binS[bin] += s
-		c.binY[bin] += yf
+		cells[cell].add(s, yf, losses[y&1], sw.threshold)
 		cm := m.cell(cell)
 		addMoments(&cm.mom, &m.dpow)
 		cm.y += yf
 		cm.ylp += yf * m.lp
 	}
-	record(math.Inf(-1))
+	th.record(math.Inf(-1))
 	return m.finish()
 }
 

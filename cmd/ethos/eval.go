@@ -228,6 +228,19 @@ func openError(err error) error {
 	return err
 }
 
+// writeError is the error of writing path, named by its base name only,
+// like openError: when the file system's error names a path (the
+// temporary file's or path itself), its base name replaces it too.
+func writeError(path string, err error) error {
+	switch e := err.(type) {
+	case *fs.PathError:
+		err = fmt.Errorf("%s %s: %w", e.Op, filepath.Base(e.Path), e.Err)
+	case *os.LinkError:
+		err = fmt.Errorf("%s %s: %w", e.Op, filepath.Base(e.Old), e.Err)
+	}
+	return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+}
+
 // isGzip reports whether f starts with the gzip magic bytes (read
 // without moving f's offset).
 func isGzip(f *os.File) bool {
@@ -369,7 +382,7 @@ func writeFileAtomic(path string, render func(io.Writer) error) (err error) {
 	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return writeError(path, err)
 	}
 	defer func() {
 		if err != nil {
@@ -378,19 +391,19 @@ func writeFileAtomic(path string, render func(io.Writer) error) (err error) {
 		}
 	}()
 	if err = render(f); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return writeError(path, err)
 	}
 	if err = f.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return writeError(path, err)
 	}
 	if err = f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return writeError(path, err)
 	}
 	if err = os.Chmod(f.Name(), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return writeError(path, err)
 	}
 	if err = os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return writeError(path, err)
 	}
 	return nil
 }
@@ -407,11 +420,11 @@ func special(path string) bool {
 func writeSpecial(path string, render func(io.Writer) error) error {
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return writeError(path, err)
 	}
 	if err := render(f); err != nil {
 		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
+		return writeError(path, err)
 	}
 	return f.Close()
 }

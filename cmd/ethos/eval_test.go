@@ -277,18 +277,37 @@ func TestEvalHTMLInChromium(t *testing.T) {
 // patient) stay out of the message.
 func TestEvalOpenErrorNamesBaseOnly(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "DOE_JANE_19700101")
+	preds, crit := filepath.Join(dir, "preds.csv"), filepath.Join(dir, "crit.json")
+	// The client commands fail on the file before any request is sent.
+	client := []string{"--server", "http://127.0.0.1:1", "--token", "t"}
 	for _, tc := range []struct {
 		name string
 		args []string
+		want string // the base name the message must give
 	}{
-		{"PredictionsMissing", []string{"eval", "--in", filepath.Join(dir, "preds.csv"), "--label", "l", "--score", "s"}},
-		{"CriteriaMissing", []string{"eval", "--in", filepath.Join(dir, "preds.csv"), "--label", "l", "--score", "s", "--criteria", filepath.Join(dir, "crit.json")}},
+		{"PredictionsMissing", []string{"eval", "--in", preds, "--label", "l", "--score", "s"}, "preds.csv"},
+		{"CriteriaMissing", []string{"eval", "--in", preds, "--label", "l", "--score", "s", "--criteria", crit}, "crit.json"},
+		{"PlanCriteriaMissing", append([]string{"evaluation", "plan", "--project", "p", "--model-version", "m", "--dataset-version", "d", "--title", "t",
+			"--label", "l", "--score", "s", "--group", "g", "--threshold", "0.5", "--criteria", crit}, client...), "crit.json"},
+		{"UploadPredictionsMissing", append([]string{"evaluation", "upload", "--plan", "pl", "--in", preds}, client...), "preds.csv"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, stderr, code := runCLI(t, tc.args...)
-			if code != 1 || strings.Contains(stderr, "DOE_JANE") || !strings.Contains(stderr, ".csv") && !strings.Contains(stderr, ".json") {
-				t.Fatalf("exit %d, stderr %q: want 1 and the base name without its directory", code, stderr)
+			if code != 1 || strings.Contains(stderr, "DOE_JANE") || !strings.Contains(stderr, tc.want) {
+				t.Fatalf("exit %d, stderr %q: want 1 and %s without its directory", code, stderr, tc.want)
 			}
 		})
+	}
+}
+
+// TestEvalWriteErrorNamesBaseOnly: a report that cannot be written (its
+// directory is missing) is named by its base name, and so is the
+// temporary file the error of creating it names.
+func TestEvalWriteErrorNamesBaseOnly(t *testing.T) {
+	in := evalRows(t, 200)
+	out := filepath.Join(t.TempDir(), "DOE_JANE_19700101", "report.json")
+	_, stderr, code := runCLI(t, "eval", "--in", in, "--label", "label", "--score", "score", "--out", out)
+	if code != 1 || strings.Contains(stderr, "DOE_JANE") || !strings.Contains(stderr, "write report.json: ") {
+		t.Fatalf("exit %d, stderr %q: want 1 and report.json without its directory", code, stderr)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/ethos-imaging/ethos"
@@ -92,12 +93,12 @@ criteria file is a JSON list in the format of "ethos eval --criteria".`)
 	}
 	f, err := os.Open(*criteria)
 	if err != nil {
-		return ethos.Errorf(ethos.EINVALID, "criteria: %v", err)
+		return ethos.Errorf(ethos.EINVALID, "criteria: %v", openError(err))
 	}
 	cs, err := evalstat.ReadCriteria(f)
 	f.Close()
 	if err != nil {
-		return ethos.Errorf(ethos.EINVALID, "%s: %v", *criteria, err)
+		return ethos.Errorf(ethos.EINVALID, "%s: %v", filepath.Base(*criteria), err)
 	}
 	in["project_id"], in["model_version_id"], in["dataset_version_id"], in["title"], in["intended_use"] = *project, *model, *dataset, *title, *use
 	in["label_column"], in["score_column"], in["patient_column"], in["attributes"], in["intersect"] = *label, *score, *patient, []string(groups), *intersect
@@ -166,7 +167,7 @@ failed.`)
 	if *in != "-" {
 		f, err := os.Open(*in)
 		if err != nil {
-			return ethos.Errorf(ethos.EINVALID, "open predictions: %v", err)
+			return ethos.Errorf(ethos.EINVALID, "open predictions: %v", openError(err))
 		}
 		defer f.Close()
 		r = f
