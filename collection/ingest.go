@@ -75,10 +75,6 @@ type header struct {
 	acquired time.Time
 }
 
-// scratches holds the element memory of header reads (dicom.Scratch),
-// reused from one instance to the next.
-var scratches = sync.Pool{New: func() any { return new(dicom.Scratch) }}
-
 // headerBulk is the value size from which readHeader leaves a value unread
 // (skipped, its length checked): none of the attributes ingest reads is
 // near it.
@@ -89,8 +85,8 @@ const headerBulk = 4096
 // is refused as unparsable), but large values (pixel data among them) are
 // skipped rather than copied, and elements are carved from pooled memory.
 func readHeader(data []byte) (*header, error) {
-	sc := scratches.Get().(*dicom.Scratch)
-	defer func() { sc.Reset(); scratches.Put(sc) }()
+	sc := dicom.GetScratch()
+	defer dicom.PutScratch(sc)
 	rd, err := dicom.NewReader(bytes.NewReader(data), dicom.SkipPixelData(), dicom.WithBulkThreshold(headerBulk), dicom.WithScratch(sc))
 	if err != nil {
 		return nil, err

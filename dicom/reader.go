@@ -213,6 +213,21 @@ func (s *Scratch) ptrChunk() []*Element  { return s.ptrs.next(ptrChunk) }
 func (s *Scratch) itemPtrChunk() []*Item { return s.iptrs.next(ptrChunk) }
 func (s *Scratch) byteChunk() []byte     { return s.bytes.next(scratchChunk) }
 
+// scratchPool holds Scratches between GetScratch and PutScratch.
+var scratchPool = sync.Pool{New: func() any { return new(Scratch) }}
+
+// GetScratch returns a Scratch from a process-wide pool, for callers that
+// read one file's header at a time from many goroutines (ingest, a
+// processing run's header reads); PutScratch resets it and gives it back.
+func GetScratch() *Scratch { return scratchPool.Get().(*Scratch) }
+
+// PutScratch resets s and returns it to the pool of GetScratch. Nothing
+// read into s may be used after.
+func PutScratch(s *Scratch) {
+	s.Reset()
+	scratchPool.Put(s)
+}
+
 // Reset makes the Scratch's memory available to the next Reader. Every
 // element and value that Readers read into it becomes invalid: their
 // memory is overwritten by what the next Reader reads.

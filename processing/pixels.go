@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 
 	"github.com/ethos-imaging/ethos"
 	"github.com/ethos-imaging/ethos/dicom"
@@ -62,9 +61,6 @@ type pixelValue struct {
 // near it.
 const scanBulk = 4096
 
-// scratches holds the element memory of header reads, reused.
-var scratches = sync.Pool{New: func() any { return new(dicom.Scratch) }}
-
 // scanFile reads the header of the DICOM file src (the whole data set,
 // values of scanBulk bytes and more left unread) and returns its
 // top-level pixel data values located in src. When it is set, it gets
@@ -73,8 +69,8 @@ func scanFile(src io.ReadSeeker, it *ethos.ProcessingItem) ([]pixelValue, error)
 	if _, err := src.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
-	sc := scratches.Get().(*dicom.Scratch)
-	defer func() { sc.Reset(); scratches.Put(sc) }()
+	sc := dicom.GetScratch()
+	defer dicom.PutScratch(sc)
 	rd, err := dicom.NewReader(src, dicom.SkipPixelData(), dicom.WithBulkThreshold(scanBulk), dicom.WithScratch(sc))
 	if err != nil {
 		return nil, err
