@@ -1,6 +1,7 @@
 package ethos
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"time"
@@ -117,3 +118,30 @@ type KeyStore interface {
 	DataKeys(ctx context.Context) ([]*DataKey, error)
 	ReplaceDataKeys(ctx context.Context, keys []*DataKey) error
 }
+
+// BlobBytes is a file in memory handed to a BlobStore's Put: a reader
+// that also hands over its unread bytes whole (fileblob.UnreadBytes), so
+// that a store may seal them in place instead of copying them first, and,
+// when Sum is set, the plaintext's SHA-256 the caller already computed
+// (fileblob.KnownDigest), so that the store does not hash them again.
+type BlobBytes struct {
+	r   bytes.Reader
+	buf []byte
+	Sum []byte // SHA-256 of the bytes, or nil
+}
+
+// NewBlobBytes returns a BlobBytes over data with its SHA-256 sum (nil
+// when not known). data must not change until the Put returns.
+func NewBlobBytes(data, sum []byte) *BlobBytes {
+	b := &BlobBytes{buf: data, Sum: sum}
+	b.r.Reset(data)
+	return b
+}
+
+func (b *BlobBytes) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+// Unread returns the bytes a Read would still return.
+func (b *BlobBytes) Unread() []byte { return b.buf[len(b.buf)-b.r.Len():] }
+
+// PlainSHA256 returns Sum.
+func (b *BlobBytes) PlainSHA256() []byte { return b.Sum }

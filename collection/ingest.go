@@ -671,7 +671,7 @@ func (g *Ingester) decide(ctx context.Context, b *Batch, source string, data []b
 	sum := sha256.Sum256(data)
 	in.SHA256 = hex.EncodeToString(sum[:])
 	hold(in.Subject, in.SHA256) // before the put (discardBlob); until its record is written, or its group discarded
-	ref, err := put(ctx, in.Subject, knownUnread{newUnread(data), sum[:]})
+	ref, err := put(ctx, in.Subject, ethos.NewBlobBytes(data, sum[:]))
 	if err != nil {
 		release(in)
 		return nil, err
@@ -680,25 +680,6 @@ func (g *Ingester) decide(ctx context.Context, b *Batch, source string, data []b
 	in.Detail = "consent " + d.ConsentID + " permits " + string(b.Rules.Purpose) + " on the acquisition date and now"
 	return in, nil
 }
-
-// unread is a bytes.Reader that also hands over its unread bytes, which a
-// blob store (fileblob.UnreadBytes) may seal without copying them.
-type unread struct {
-	*bytes.Reader
-	data []byte
-}
-
-func newUnread(data []byte) unread { return unread{bytes.NewReader(data), data} }
-
-func (u unread) Unread() []byte { return u.data[len(u.data)-u.Len():] }
-
-// knownUnread is an unread whose SHA-256 is known (fileblob.KnownDigest).
-type knownUnread struct {
-	unread
-	sum []byte
-}
-
-func (k knownUnread) PlainSHA256() []byte { return k.sum }
 
 func quarantined(in *ethos.Instance, reason ethos.QuarantineReason, detail, consentID string) (*ethos.Instance, error) {
 	in.Status, in.Reason, in.Detail, in.ConsentID = ethos.InstanceQuarantined, reason, detail, consentID

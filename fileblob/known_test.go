@@ -33,9 +33,11 @@ func TestPutKnownDigest(t *testing.T) {
 		data := bytes.Repeat([]byte{byte(size)}, size)
 		sum := sha256.Sum256(data)
 		readers := map[string]func() io.Reader{
-			"reader":        func() io.Reader { return knownDigest{bytes.NewReader(data), sum[:]} },
-			"unread_bytes":  func() io.Reader { return knownUnread{knownDigest{bytes.NewReader(data), sum[:]}, data} },
-			"hashed_by_put": func() io.Reader { return struct{ io.Reader }{bytes.NewReader(data)} },
+			"reader":                               func() io.Reader { return knownDigest{bytes.NewReader(data), sum[:]} },
+			"unread_bytes":                         func() io.Reader { return knownUnread{knownDigest{bytes.NewReader(data), sum[:]}, data} },
+			"hashed_by_put":                        func() io.Reader { return struct{ io.Reader }{bytes.NewReader(data)} },
+			"blob_bytes":                           func() io.Reader { return ethos.NewBlobBytes(data, sum[:]) },
+			"blob_bytes_without_sum_hashed_by_put": func() io.Reader { return ethos.NewBlobBytes(data, nil) },
 		}
 		e := mustStore(t, 1024)
 		sub := subject(t, "P1")

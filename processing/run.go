@@ -1,7 +1,6 @@
 package processing
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -467,12 +466,7 @@ func (p *Processor) storeVerified(ctx context.Context, it *ethos.ProcessingItem,
 	if err := verifyOutput(it, newMemFile(data), newMemFile(outData)); err != nil {
 		return err
 	}
-	ub := unreadBytes{bytes.NewReader(outData), outData}
-	var outR io.Reader = ub
-	if sum != nil {
-		outR = knownUnread{ub, sum}
-	}
-	ref, err := p.putBlob(ctx, it.Subject, outR)
+	ref, err := p.putBlob(ctx, it.Subject, ethos.NewBlobBytes(outData, sum))
 	if err != nil {
 		return fmt.Errorf("store output: %w", err)
 	}
@@ -690,21 +684,14 @@ func (p *Processor) outputSum(hexSum string) []byte {
 	return sum
 }
 
-// knownReader is an output read from a file together with its SHA-256;
-// knownUnread an output in memory with its SHA-256.
+// knownReader is an output read from a file together with its SHA-256
+// (an output in memory is an ethos.BlobBytes).
 type knownReader struct {
 	io.Reader
 	sum []byte
 }
 
 func (k knownReader) PlainSHA256() []byte { return k.sum }
-
-type knownUnread struct {
-	unreadBytes
-	sum []byte
-}
-
-func (k knownUnread) PlainSHA256() []byte { return k.sum }
 
 // deferredBlobs is a blob store that can write blobs without syncing each
 // and make all of them durable with one Flush (fileblob.Store).
@@ -750,16 +737,6 @@ func (p *Processor) putBlob(ctx context.Context, subject ethos.SubjectKey, r io.
 	}
 	return p.Blobs.Put(ctx, subject, r)
 }
-
-// unreadBytes is a bytes.Reader over an output in memory that also hands
-// the bytes over whole (fileblob.UnreadBytes): the store seals them in
-// place instead of copying them segment by segment first.
-type unreadBytes struct {
-	*bytes.Reader
-	data []byte
-}
-
-func (u unreadBytes) Unread() []byte { return u.data[len(u.data)-u.Len():] }
 
 func (p *Processor) audit(ctx context.Context, req *Request, action, resource, decision, reason string) error {
 	return p.Auditor.Record(ctx, ethos.AuditEvent{Time: p.now(), Actor: req.Access.UserID, Party: req.Access.PartyID, Action: action,
