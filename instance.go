@@ -95,10 +95,32 @@ type Instance struct {
 	Blob           *BlobRef         `json:"blob,omitempty"`       // stored instances only
 	// SHA256 is the SHA-256 of the stored file (the blob's plaintext),
 	// computed at ingest; "" for instances stored before it was recorded.
-	SHA256     string    `json:"sha256,omitempty"`
-	Source     string    `json:"source"` // where it came from: "file:<name>", "stow-rs"
-	ReceivedAt time.Time `json:"received_at"`
-	ReceivedBy string    `json:"received_by"` // user id
+	SHA256 string `json:"sha256,omitempty"`
+	// Pixels is where the stored file's pixel data value lies, as ingest
+	// found it; nil for instances stored before it was recorded, and for
+	// files with no pixel data element, more than one, or a deflated data
+	// set (a processing run then reads the file's header to find it).
+	Pixels     *PixelValue `json:"pixels,omitempty"`
+	Source     string      `json:"source"` // where it came from: "file:<name>", "stow-rs"
+	ReceivedAt time.Time   `json:"received_at"`
+	ReceivedBy string      `json:"received_by"` // user id
+}
+
+// PixelValue locates the one top-level pixel data element of a stored
+// DICOM file: the tag (Pixel Data, Float Pixel Data or Double Float Pixel
+// Data), the offset of the value's first byte in the file, the value's
+// length (for encapsulated pixel data, its items and the sequence
+// delimiter), whether it is encapsulated, and the file's transfer syntax,
+// which fixes the form of the element header just before the value. A
+// processing run compares an output's pixel data with the input's there
+// without reading the input's header again, after checking that the
+// bytes before the offset are that element's header (docs/processing.md).
+type PixelValue struct {
+	Tag          uint32 `json:"tag"`
+	Offset       int64  `json:"offset"`
+	Length       int64  `json:"length"`
+	Encapsulated bool   `json:"encapsulated,omitempty"`
+	Syntax       string `json:"syntax"`
 }
 
 // CollectionRules are a project's data-minimisation rules and the purpose

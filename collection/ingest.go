@@ -73,6 +73,10 @@ type header struct {
 	modality string
 	bodyPart string
 	acquired time.Time
+	// pixels locates the file's one top-level pixel data value (nil:
+	// none, several, or a deflated data set), recorded with a stored
+	// instance for processing runs (ethos.PixelValue).
+	pixels *ethos.PixelValue
 }
 
 // headerBulk is the value size from which readHeader leaves a value unread
@@ -94,6 +98,7 @@ func readHeader(data []byte) (*header, error) {
 	defer rd.Close()
 	h := &header{}
 	var dates [4]string // acquisition, content, series, study
+	pixelValues := 0
 	for {
 		e, err := rd.Next()
 		if err == io.EOF {
@@ -103,6 +108,12 @@ func readHeader(data []byte) (*header, error) {
 			return nil, err
 		}
 		switch e.Tag {
+		case tag.PixelData, tag.FloatPixelData, tag.DoubleFloatPixelData:
+			pixelValues++
+			if b := e.Bulk; b != nil && b.Length >= 0 && !rd.Header.Syntax.Deflated {
+				h.pixels = &ethos.PixelValue{Tag: uint32(e.Tag), Offset: b.Offset, Length: b.Length,
+					Encapsulated: b.Encapsulated, Syntax: rd.Header.Syntax.UID}
+			}
 		case tag.SOPInstanceUID:
 			h.sopUID = strings.Trim(e.Text(), " \x00")
 		case tag.IssuerOfPatientID:
@@ -126,6 +137,9 @@ func readHeader(data []byte) (*header, error) {
 	if h.sopUID == "" {
 		h.sopUID = strings.Trim(rd.Header.Meta.Text(tag.MediaStorageSOPInstanceUID), " \x00")
 	}
+	if pixelValues != 1 {
+		h.pixels = nil
+	}
 	for _, d := range dates {
 		if t, ok := dicomDate(d); ok {
 			h.acquired = t
@@ -133,6 +147,18 @@ func readHeader(data []byte) (*header, error) {
 		}
 	}
 	return h, nil
+}
+
+// PixelValueOf locates the one top-level pixel data value of the DICOM
+// file data as ingest records it with a stored instance (nil when the
+// file has none, several, or a deflated data set). Tools that store
+// instances without Ingest (bench/processing/prepare) record it with it.
+func PixelValueOf(data []byte) (*ethos.PixelValue, error) {
+	h, err := readHeader(data)
+	if err != nil {
+		return nil, err
+	}
+	return h.pixels, nil
 }
 
 // Ingest reads one instance from r and decides its fate. source names
@@ -676,7 +702,7 @@ func (g *Ingester) decide(ctx context.Context, b *Batch, source string, data []b
 		release(in)
 		return nil, err
 	}
-	in.Blob, in.Status = &ref, ethos.InstanceStored
+	in.Blob, in.Status, in.Pixels = &ref, ethos.InstanceStored, h.pixels
 	in.Detail = "consent " + d.ConsentID + " permits " + string(b.Rules.Purpose) + " on the acquisition date and now"
 	return in, nil
 }

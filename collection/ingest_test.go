@@ -3,6 +3,7 @@ package collection_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -223,6 +224,31 @@ func TestIngestDecisions(t *testing.T) {
 		// The blob store derived the blob's address from that digest.
 		if ok, err := f.blobs.AddressedBy(context.Background(), *ins[0].Blob, sum[:]); err != nil || !ok {
 			t.Fatalf("blob not addressed by the recorded digest (%v, %v)", ok, err)
+		}
+	})
+	t.Run("stored_record_locates_the_pixel_data", func(t *testing.T) {
+		res := f.ingest(t, "shard1/ct_00001.dcm")
+		data, _ := os.ReadFile(filepath.Join(f.canary, "shard1/ct_00001.dcm"))
+		ins, _, err := f.instances.FindInstances(context.Background(), ethos.InstanceFilter{ID: &res.Instance.ID})
+		if err != nil || len(ins) != 1 {
+			t.Fatalf("find %s: %v", res.Instance.ID, err)
+		}
+		px := ins[0].Pixels
+		if px == nil || px.Tag != 0x7FE00010 || px.Encapsulated || px.Syntax != "1.2.840.10008.1.2.1" {
+			t.Fatalf("recorded pixel value %+v, want native Pixel Data in explicit VR little endian", px)
+		}
+		// The explicit VR element header sits right before the value:
+		// tag (7FE0,0010), a VR, two reserved bytes and the length.
+		if px.Offset < 12 || px.Offset+px.Length > int64(len(data)) {
+			t.Fatalf("value at %d, %d bytes, in a file of %d", px.Offset, px.Length, len(data))
+		}
+		h := data[px.Offset-12 : px.Offset]
+		if !bytes.Equal(h[:4], []byte{0xE0, 0x7F, 0x10, 0x00}) || binary.LittleEndian.Uint32(h[8:]) != uint32(px.Length) {
+			t.Fatalf("bytes before the recorded value % x are not its Pixel Data element header", h)
+		}
+		got, err := collection.PixelValueOf(data)
+		if err != nil || got == nil || *got != *px {
+			t.Fatalf("PixelValueOf: %+v (%v), want the recorded %+v", got, err, px)
 		}
 	})
 	t.Run("same_sop_instance_stored_once", func(t *testing.T) {

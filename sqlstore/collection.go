@@ -313,19 +313,26 @@ var _ ethos.InstanceService = (*InstanceService)(nil)
 
 const keptByUID = "SELECT " + instanceCols + " FROM instances WHERE project_id = ? AND sop_instance_uid = ? AND status <> 'quarantined'"
 
-const instanceCols = "id, project_id, sop_instance_uid, subject, modality, body_part, acquired_at, status, reason, detail, consent_id, blob_digest, blob_size, source, received_at, received_by, plain_sha256"
+const instanceCols = "id, project_id, sop_instance_uid, subject, modality, body_part, acquired_at, status, reason, detail, consent_id, blob_digest, blob_size, source, received_at, received_by, plain_sha256, pixel_tag, pixel_offset, pixel_length, pixel_encapsulated, pixel_syntax"
 
 func scanInstance(s interface{ Scan(...any) error }) (*ethos.Instance, error) {
 	var in ethos.Instance
 	var acquired sql.NullInt64
 	var received, size int64
 	var digest string
-	var plain sql.NullString
+	var plain, pxSyntax sql.NullString
+	var pxTag, pxOff, pxLen sql.NullInt64
+	var pxEnc sql.NullBool
 	if err := s.Scan(&in.ID, &in.ProjectID, &in.SOPInstanceUID, &in.Subject, &in.Modality, &in.BodyPart, &acquired,
-		&in.Status, &in.Reason, &in.Detail, &in.ConsentID, &digest, &size, &in.Source, &received, &in.ReceivedBy, &plain); err != nil {
+		&in.Status, &in.Reason, &in.Detail, &in.ConsentID, &digest, &size, &in.Source, &received, &in.ReceivedBy, &plain,
+		&pxTag, &pxOff, &pxLen, &pxEnc, &pxSyntax); err != nil {
 		return nil, err
 	}
 	in.SHA256 = plain.String
+	if pxTag.Valid && pxOff.Valid && pxLen.Valid && pxEnc.Valid && pxSyntax.Valid {
+		in.Pixels = &ethos.PixelValue{Tag: uint32(pxTag.Int64), Offset: pxOff.Int64, Length: pxLen.Int64,
+			Encapsulated: pxEnc.Bool, Syntax: pxSyntax.String}
+	}
 	if acquired.Valid {
 		in.Acquired = fromNanos(acquired.Int64)
 	}
@@ -429,7 +436,7 @@ func (s *InstanceService) instanceStmts(ctx context.Context, in *ethos.Instance)
 	if findKept, err = s.stmts.get(ctx, s.db.db, keptByUID); err != nil {
 		return nil, nil, err
 	}
-	insert, err = s.stmts.get(ctx, s.db.db, "INSERT INTO instances ("+instanceCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	insert, err = s.stmts.get(ctx, s.db.db, "INSERT INTO instances ("+instanceCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 	return findKept, insert, err
 }
 
@@ -456,9 +463,17 @@ func insertInstance(ctx context.Context, tx *sql.Tx, findKept, insert *sql.Stmt,
 		digest, size = in.Blob.Digest, in.Blob.Size
 	}
 	plain := sql.NullString{String: in.SHA256, Valid: in.SHA256 != ""}
+	var pxTag, pxOff, pxLen sql.NullInt64
+	var pxEnc sql.NullBool
+	var pxSyntax sql.NullString
+	if px := in.Pixels; px != nil {
+		pxTag, pxOff, pxLen = sql.NullInt64{Int64: int64(px.Tag), Valid: true}, sql.NullInt64{Int64: px.Offset, Valid: true}, sql.NullInt64{Int64: px.Length, Valid: true}
+		pxEnc, pxSyntax = sql.NullBool{Bool: px.Encapsulated, Valid: true}, sql.NullString{String: px.Syntax, Valid: true}
+	}
 	_, err := tx.StmtContext(ctx, insert).ExecContext(ctx,
 		in.ID, in.ProjectID, in.SOPInstanceUID, string(in.Subject), in.Modality, in.BodyPart, acquired, string(in.Status),
-		string(in.Reason), in.Detail, in.ConsentID, digest, size, in.Source, nanos(in.ReceivedAt), in.ReceivedBy, plain)
+		string(in.Reason), in.Detail, in.ConsentID, digest, size, in.Source, nanos(in.ReceivedAt), in.ReceivedBy, plain,
+		pxTag, pxOff, pxLen, pxEnc, pxSyntax)
 	return nil, err
 }
 

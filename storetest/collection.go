@@ -176,8 +176,9 @@ func testInstances(t *testing.T, db *sqlstore.DB) {
 	other := ethos.SubjectKey(strings.Repeat("e", 64))
 	ref := &ethos.BlobRef{Subject: k, Digest: strings.Repeat("d", 64), Size: 10}
 	acq := time.Date(2023, 5, 6, 0, 0, 0, 0, time.UTC)
+	px := &ethos.PixelValue{Tag: 0x7FE00010, Offset: 1<<32 + 1234, Length: 524288, Encapsulated: true, Syntax: "1.2.840.10008.1.2.5"}
 	first, err := s.CreateInstance(ctx, &ethos.Instance{ProjectID: "prj_1", SOPInstanceUID: "1.2.3", Subject: k, Modality: "CT", BodyPart: "CHEST", Acquired: acq,
-		Status: ethos.InstanceStored, Blob: ref, Source: "file:a", ReceivedBy: "usr_1"})
+		Status: ethos.InstanceStored, Blob: ref, Pixels: px, Source: "file:a", ReceivedBy: "usr_1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,6 +212,19 @@ func testInstances(t *testing.T, db *sqlstore.DB) {
 		if g.SOPInstanceUID != "1.2.3" || g.Subject != k || g.Modality != "CT" || g.BodyPart != "CHEST" || !g.Acquired.Equal(acq) ||
 			g.Blob == nil || g.Blob.Digest != ref.Digest || g.Blob.Size != 10 || g.Blob.Subject != k || g.Source != "file:a" || g.ReceivedBy != "usr_1" || g.ReceivedAt.IsZero() {
 			t.Fatalf("read back %+v", g)
+		}
+		if g.Pixels == nil || *g.Pixels != *px {
+			t.Fatalf("pixel value read back as %+v, want %+v", g.Pixels, px)
+		}
+	})
+	t.Run("no_pixel_value_reads_back_nil", func(t *testing.T) {
+		p2 := "prj_2"
+		got, _, err := s.FindInstances(ctx, ethos.InstanceFilter{ProjectID: &p2})
+		if err != nil || len(got) != 1 {
+			t.Fatalf("prj_2: %d rows (%v), want 1", len(got), err)
+		}
+		if got[0].Pixels != nil {
+			t.Fatalf("pixel value %+v for an instance stored without one", got[0].Pixels)
 		}
 	})
 	p1, quarantined, stored := "prj_1", ethos.InstanceQuarantined, ethos.InstanceStored

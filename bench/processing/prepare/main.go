@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/ethos-imaging/ethos"
+	"github.com/ethos-imaging/ethos/collection"
 	"github.com/ethos-imaging/ethos/dicom"
 	"github.com/ethos-imaging/ethos/dicom/tag"
 	"github.com/ethos-imaging/ethos/fileblob"
@@ -114,11 +115,15 @@ func run(args []string) error {
 		if err != nil {
 			return err
 		}
-		sum := sha256.Sum256(data) // recorded as ingest records it
+		sum := sha256.Sum256(data) // recorded as ingest records it, as is where the pixel data lies
+		px, err := collection.PixelValueOf(data)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
 		in := &ethos.Instance{ProjectID: p.ID, SOPInstanceUID: strings.Trim(f.Dataset.Text(tag.SOPInstanceUID), " \x00"), Subject: subject,
 			Modality: strings.TrimSpace(f.Dataset.Text(tag.Modality)), Status: ethos.InstanceStored, Blob: &ref, Source: "file:bench",
 			ReceivedAt: time.Now().UTC(), ReceivedBy: u.ID, Acquired: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), ConsentID: "bench",
-			SHA256: hex.EncodeToString(sum[:])}
+			SHA256: hex.EncodeToString(sum[:]), Pixels: px}
 		if _, err := instances.CreateInstance(ctx, in); err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
