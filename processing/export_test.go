@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/ethos-imaging/ethos"
 	"github.com/ethos-imaging/ethos/deid"
 
 	"github.com/ethos-imaging/ethos/dicom"
@@ -115,4 +116,12 @@ func ComparePixelFiles(in, out []byte) (detail string, err error) {
 		return "", err
 	}
 	return comparePixels(bytesAt(in), inPx, bytesAt(out), outPx)
+}
+
+// RecordedPixelsOK reports whether the run would use the pixel data
+// location rec, recorded at ingest, for the file data without reading its
+// header: whether the bytes before it are its element header.
+func RecordedPixelsOK(data []byte, rec *ethos.PixelValue) bool {
+	_, ok := recordedPixels(bytesAt(data), rec)
+	return ok
 }

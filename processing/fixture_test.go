@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -159,6 +160,12 @@ func (f *fixture) put(t testing.TB, root, rel string) *ethos.Instance {
 // before ingest recorded it).
 func (f *fixture) putDigest(t testing.TB, root, rel string, digest func(sum string) string) *ethos.Instance {
 	t.Helper()
+	return f.putEdit(t, root, rel, func(in *ethos.Instance) { in.SHA256 = digest(in.SHA256) })
+}
+
+// putEdit is put with the record changed by edit before it is saved.
+func (f *fixture) putEdit(t testing.TB, root, rel string, edit func(in *ethos.Instance)) *ethos.Instance {
+	t.Helper()
 	ctx := context.Background()
 	path := filepath.Join(root, rel)
 	df, err := dicom.ParseFile(path, dicom.SkipPixelData())
@@ -187,7 +194,8 @@ func (f *fixture) putDigest(t testing.TB, root, rel string, digest func(sum stri
 		Modality: strings.TrimSpace(df.Dataset.Text(tag.Modality)), Status: ethos.InstanceStored, Blob: &ref,
 		Source: "file:" + rel, ReceivedAt: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), ReceivedBy: f.access.UserID,
 		Acquired: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), ConsentID: "cns-test",
-		SHA256: digest(hex.EncodeToString(sum[:]))}
+		SHA256: hex.EncodeToString(sum[:]), Pixels: pixelValueOf(t, data)}
+	edit(in)
 	saved, err := f.instances.CreateInstance(ctx, in)
 	if ethos.ErrorCode(err) == ethos.ECONFLICT && saved != nil {
 		// Same SOP Instance UID in the project (pydicom's MR_small family
@@ -201,6 +209,38 @@ func (f *fixture) putDigest(t testing.TB, root, rel string, digest func(sum stri
 	}
 	f.byFile[rel] = saved
 	return saved
+}
+
+// pixelValueOf locates the one top-level pixel data value of data as
+// ingest records it (nil: none, several, or a deflated data set).
+func pixelValueOf(t testing.TB, data []byte) *ethos.PixelValue {
+	t.Helper()
+	rd, err := dicom.NewReader(bytes.NewReader(data), dicom.SkipPixelData(), dicom.WithBulkThreshold(4096))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	var found []*ethos.PixelValue
+	for {
+		e, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Tag == tag.PixelData || e.Tag == tag.FloatPixelData || e.Tag == tag.DoubleFloatPixelData {
+			if e.Bulk == nil {
+				return nil
+			}
+			found = append(found, &ethos.PixelValue{Tag: uint32(e.Tag), Offset: e.Bulk.Offset, Length: e.Bulk.Length,
+				Encapsulated: e.Bulk.Encapsulated, Syntax: rd.Header.Syntax.UID})
+		}
+	}
+	if len(found) != 1 || rd.Header.Syntax.Deflated {
+		return nil
+	}
+	return found[0]
 }
 
 func (f *fixture) request(t testing.TB, options string) *processing.Request {

@@ -2,6 +2,8 @@ package processing
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +12,7 @@ import (
 	"github.com/ethos-imaging/ethos"
 	"github.com/ethos-imaging/ethos/dicom"
 	"github.com/ethos-imaging/ethos/dicom/tag"
+	"github.com/ethos-imaging/ethos/dicom/uid"
 )
 
 // The pixel integrity check of a run (QC-PRO-1): unless Clean Pixel Data
@@ -293,19 +296,100 @@ type memFile struct {
 func newMemFile(b []byte) memFile { return memFile{bytes.NewReader(b), b} }
 
 // verifyOutput reads back a written output: its description for the
-// record (describer) and the pixel check against its input.
-func verifyOutput(it *ethos.ProcessingItem, in, out file) error {
+// record (describer) and the pixel check against its input. rec, when
+// not nil, is where ingest recorded the input's pixel data value: it is
+// used instead of reading the input's header again once the bytes before
+// it are its element header (recordedPixels).
+func verifyOutput(it *ethos.ProcessingItem, in, out file, rec *ethos.PixelValue) error {
 	outPx, err := scanFile(out, it)
 	if err != nil {
 		return fmt.Errorf("read back output: %w", err)
 	}
 	var inPx []pixelValue
 	if !it.PixelCleaned {
-		if inPx, err = scanFile(in, nil); err != nil {
-			return fmt.Errorf("read input's pixel data: %w", err)
+		if inPx, err = inputPixels(in, rec); err != nil {
+			return err
 		}
 	}
 	return checkPixels(it, inAt(in), inPx, inAt(out), outPx)
+}
+
+// inputPixels locates the input's pixel data values: where ingest
+// recorded the one value when the file confirms it (recordedPixels),
+// otherwise by reading the input's header. A recorded location the
+// header read then refutes fails the instance: the record and the stored
+// file disagree.
+func inputPixels(in file, rec *ethos.PixelValue) ([]pixelValue, error) {
+	if rec != nil {
+		if px, ok := recordedPixels(inAt(in), rec); ok {
+			return px, nil
+		}
+	}
+	px, err := scanFile(in, nil)
+	if err != nil {
+		return nil, fmt.Errorf("read input's pixel data: %w", err)
+	}
+	if rec != nil && (len(px) != 1 || px[0].inline || px[0].tag != tag.Tag(rec.Tag) || px[0].off != rec.Offset || px[0].n != rec.Length) {
+		return nil, fmt.Errorf("the pixel data location recorded at ingest (tag %s, %d bytes at offset %d) is not the stored file's", tag.Tag(rec.Tag), rec.Length, rec.Offset)
+	}
+	return px, nil
+}
+
+// recordedPixels is the input's pixel data value where ingest recorded
+// it (rec), if the bytes just before rec.Offset in src are that element's
+// header in the form the recorded transfer syntax gives it: its tag, in
+// explicit VR a VR of two capital letters and two zero bytes, and a
+// length that is the recorded one (undefined for encapsulated pixel data,
+// whose recorded length must then end with the sequence delimiter). The
+// record is a database row, not part of the authenticated
+// blob: this check of 8 or 12 bytes is what keeps a wrong row from
+// pointing the comparison at other bytes; the blob's bytes themselves are
+// the ones its authenticated read gave. ok is false when they are not
+// (the caller reads the header instead).
+func recordedPixels(src io.ReaderAt, rec *ethos.PixelValue) (px []pixelValue, ok bool) {
+	syn, known := uid.LookupSyntax(rec.Syntax)
+	t := tag.Tag(rec.Tag)
+	if !known || syn.Deflated || !isPixelTag(t) || rec.Length < 0 || rec.Length > math.MaxUint32-1 {
+		return nil, false
+	}
+	order := binary.ByteOrder(binary.LittleEndian)
+	if syn.BigEndian {
+		order = binary.BigEndian
+	}
+	size := int64(12)
+	if syn.Implicit {
+		size = 8
+	}
+	if rec.Offset < size {
+		return nil, false
+	}
+	var h [12]byte
+	if _, err := src.ReadAt(h[:size], rec.Offset-size); err != nil {
+		return nil, false
+	}
+	if order.Uint16(h[0:]) != t.Group() || order.Uint16(h[2:]) != t.Element() {
+		return nil, false
+	}
+	if !syn.Implicit && (h[4] < 'A' || h[4] > 'Z' || h[5] < 'A' || h[5] > 'Z' || h[6] != 0 || h[7] != 0) {
+		return nil, false
+	}
+	n := order.Uint32(h[size-4:])
+	if rec.Encapsulated && n != math.MaxUint32 || !rec.Encapsulated && int64(n) != rec.Length {
+		return nil, false
+	}
+	if rec.Encapsulated {
+		// The length is not in the header: the value must end with the
+		// sequence delimitation item (FFFE,E0DD), of length 0.
+		var d [8]byte
+		if rec.Length < 8 {
+			return nil, false
+		}
+		if _, err := src.ReadAt(d[:], rec.Offset+rec.Length-8); err != nil ||
+			order.Uint16(d[0:]) != 0xFFFE || order.Uint16(d[2:]) != 0xE0DD || order.Uint32(d[4:]) != 0 {
+			return nil, false
+		}
+	}
+	return []pixelValue{{tag: t, off: rec.Offset, n: rec.Length}}, true
 }
 
 // inAt is the ReaderAt of f that sameRange compares in place.

@@ -2,11 +2,13 @@ package processing_test
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/ethos-imaging/ethos"
 	"github.com/ethos-imaging/ethos/dicom"
 	"github.com/ethos-imaging/ethos/internal/testenv"
 	"github.com/ethos-imaging/ethos/processing"
@@ -94,4 +96,92 @@ func redeflated(t *testing.T, b []byte) []byte {
 		t.Fatal(err)
 	}
 	return out.Bytes()
+}
+
+// TestRecordedPixels: the location of the pixel data recorded at ingest
+// is used only where the bytes before it are that element's header, in
+// every transfer syntax form (explicit and implicit VR, big endian,
+// encapsulated); a location off by a few bytes, with another length, tag
+// or syntax is not.
+func TestRecordedPixels(t *testing.T) {
+	root := testenv.DICOMDir(t)
+	for _, rel := range []string{"pydicom/CT_small.dcm", "pydicom/MR_small_implicit.dcm", "pydicom/MR_small_bigendian.dcm",
+		"pydicom/MR_small_RLE.dcm", "pydicom/JPEG2000.dcm", "canary/shard0/ct_00000.dcm"} {
+		data, err := os.ReadFile(filepath.Join(root, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := pixelValueOf(t, data)
+		if rec == nil {
+			t.Fatalf("%s: no pixel data located", rel)
+		}
+		alter := []struct {
+			name string
+			edit func(p *ethos.PixelValue)
+			ok   bool
+		}{
+			{"as_recorded", func(*ethos.PixelValue) {}, true},
+			{"refused_offset_plus_2", func(p *ethos.PixelValue) { p.Offset += 2 }, false},
+			{"refused_offset_minus_4", func(p *ethos.PixelValue) { p.Offset -= 4 }, false},
+			{"refused_offset_past_end", func(p *ethos.PixelValue) { p.Offset = int64(len(data)) + 12 }, false},
+			{"refused_other_length", func(p *ethos.PixelValue) { p.Length += 2 }, false},
+			{"refused_other_tag", func(p *ethos.PixelValue) { p.Tag = 0x7FE00008 }, false},
+			{"refused_encapsulation_flipped", func(p *ethos.PixelValue) { p.Encapsulated = !p.Encapsulated }, false},
+			{"refused_unknown_syntax", func(p *ethos.PixelValue) { p.Syntax = "1.2.3.4" }, false},
+			{"refused_deflated_syntax", func(p *ethos.PixelValue) { p.Syntax = "1.2.840.10008.1.2.1.99" }, false},
+		}
+		for _, a := range alter {
+			t.Run(filepath.Base(rel)+"/"+a.name, func(t *testing.T) {
+				p := *rec
+				a.edit(&p)
+				if got := processing.RecordedPixelsOK(data, &p); got != a.ok {
+					t.Fatalf("%+v used: %v, want %v", p, got, a.ok)
+				}
+			})
+		}
+	}
+}
+
+// TestRunRecordedPixels: a run compares pixel data where ingest recorded
+// it, and fails, recording nothing, when the file's header refutes the
+// recorded location; instances recorded without one are read as before.
+func TestRunRecordedPixels(t *testing.T) {
+	ctx := context.Background()
+	root := testenv.DICOMDir(t)
+	for _, path := range []struct {
+		name  string
+		limit int64
+		noFD  bool
+	}{{"InMemoryFiles", 0, false}, {"InMemoryBytes", 0, true}, {"Staged", -1, false}} {
+		t.Run(path.name+"/ErrRefutedByHeader", func(t *testing.T) {
+			f := setup(t, "canary/shard0/mr_00002.dcm")
+			f.proc.MaxInMemory = path.limit
+			if path.noFD {
+				processing.NoMemFD(f.proc)
+			}
+			f.putEdit(t, root, "pydicom/CT_small.dcm", func(in *ethos.Instance) { in.Pixels.Offset -= 2 })
+			_, err := f.proc.Run(ctx, f.request(t, ""))
+			if err == nil || !strings.Contains(err.Error(), "pixel data location recorded at ingest") {
+				t.Fatalf("err %v, want the recorded location refuted", err)
+			}
+			if n := f.recordedRuns(t); n != 0 {
+				t.Errorf("%d runs recorded", n)
+			}
+		})
+		t.Run(path.name+"/NotRecordedRead", func(t *testing.T) {
+			f := setup(t, "canary/shard0/mr_00002.dcm")
+			f.proc.MaxInMemory = path.limit
+			if path.noFD {
+				processing.NoMemFD(f.proc)
+			}
+			in := f.putEdit(t, root, "pydicom/CT_small.dcm", func(in *ethos.Instance) { in.Pixels = nil })
+			run, err := f.proc.Run(ctx, f.request(t, ""))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if it := item(t, run, in.ID); it.PixelCheck != ethos.PixelCheckIdentical {
+				t.Fatalf("pixel check %q, want identical", it.PixelCheck)
+			}
+		})
+	}
 }

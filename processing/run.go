@@ -403,7 +403,7 @@ func (p *Processor) oneInMemory(ctx context.Context, e deidentifier, mem *memFil
 	if withheld(it, &res) {
 		return it, nil, nil
 	}
-	if err := p.storeVerified(ctx, it, data, *out.buf, p.outputSum(res.OutputSHA256)); err != nil {
+	if err := p.storeVerified(ctx, it, in.Pixels, data, *out.buf, p.outputSum(res.OutputSHA256)); err != nil {
 		return nil, nil, err
 	}
 	return it, res.Counts, nil
@@ -440,7 +440,7 @@ func (p *Processor) oneMemFD(ctx context.Context, e deidentifier, m *memPair, in
 	defer putBuf(buf)
 	sum := sha256.Sum256(outData)
 	it.OutputSHA256 = hex.EncodeToString(sum[:])
-	if err := p.storeVerified(ctx, it, data, outData, sum[:]); err != nil {
+	if err := p.storeVerified(ctx, it, in.Pixels, data, outData, sum[:]); err != nil {
 		return nil, nil, err
 	}
 	return it, res.Counts, nil
@@ -461,9 +461,10 @@ func refused(ctx context.Context, it *ethos.ProcessingItem, inSum string, err er
 // the pixel check against the input), then stores it under the input's
 // subject key (see oneStaged on outputs stored before a run fails). sum,
 // when known, is the output's SHA-256, which the store takes for the
-// address instead of hashing the output.
-func (p *Processor) storeVerified(ctx context.Context, it *ethos.ProcessingItem, data, outData, sum []byte) error {
-	if err := verifyOutput(it, newMemFile(data), newMemFile(outData)); err != nil {
+// address instead of hashing the output. rec is where ingest recorded the
+// input's pixel data (nil when it did not).
+func (p *Processor) storeVerified(ctx context.Context, it *ethos.ProcessingItem, rec *ethos.PixelValue, data, outData, sum []byte) error {
+	if err := verifyOutput(it, newMemFile(data), newMemFile(outData), rec); err != nil {
 		return err
 	}
 	ref, err := p.putBlob(ctx, it.Subject, ethos.NewBlobBytes(outData, sum))
@@ -618,7 +619,7 @@ func (p *Processor) oneStaged(ctx context.Context, e deidentifier, dir string, i
 		os.Remove(outPath)
 		return it, nil, nil
 	}
-	if err := verifyOutput(it, fin, fout); err != nil {
+	if err := verifyOutput(it, fin, fout, in.Pixels); err != nil {
 		return nil, nil, err
 	}
 	// Verified: store the output now (under the input's subject key) and
