@@ -3,10 +3,10 @@ package processing
 import (
 	"bytes"
 	"encoding/binary"
-	"math"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 
 	"github.com/ethos-imaging/ethos"
