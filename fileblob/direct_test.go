@@ -31,10 +31,15 @@ func TestPutStagedWrites(t *testing.T) {
 						data[i] = byte(i*31 + i>>9)
 					}
 					sub := subject(t, "P1")
-					for _, deferred := range []bool{false, true} {
+					// Put, PutDeferred, and PutDeferredBuffered (through
+					// the page cache whatever BufferedIO says).
+					for mode := range 3 {
 						put := e.store.Put
-						if deferred {
+						switch mode {
+						case 1:
 							put = e.store.PutDeferred
+						case 2:
+							put = e.store.PutDeferredBuffered
 						}
 						ref, err := put(ctx, sub, struct{ io.Reader }{bytes.NewReader(data)})
 						if err != nil {

@@ -308,7 +308,7 @@ func (c ctxReader) Read(b []byte) (int, error) {
 // beside its final place, synced and renamed, so a crash leaves either no
 // blob or a whole one.
 func (s *Store) Put(ctx context.Context, subject ethos.SubjectKey, r io.Reader) (ethos.BlobRef, error) {
-	return s.put(ctx, subject, r, true)
+	return s.put(ctx, subject, r, true, s.BufferedIO)
 }
 
 // PutDeferred is Put without its syncs: the blob is sealed into a
@@ -323,7 +323,20 @@ func (s *Store) Put(ctx context.Context, subject ethos.SubjectKey, r io.Reader) 
 // authenticates whole, and replaces it otherwise, since a crash before a
 // Flush may have left that file incomplete.
 func (s *Store) PutDeferred(ctx context.Context, subject ethos.SubjectKey, r io.Reader) (ethos.BlobRef, error) {
-	return s.put(ctx, subject, r, false)
+	return s.put(ctx, subject, r, false, s.BufferedIO)
+}
+
+// PutDeferredBuffered is PutDeferred writing through the page cache
+// whatever BufferedIO says, for a caller that writes many blobs and
+// flushes them together: a processing run's outputs. The kernel then
+// writes them back in the background, and the Flush that makes them
+// durable (syncfs) waits for that; with direct I/O each write waits for
+// the device while the caller's goroutines go on, which measured more CPU
+// in the writing process for a run's outputs (docs/benchmarks-processing.md,
+// session 6). Durability is the same: nothing is durable before the
+// Flush.
+func (s *Store) PutDeferredBuffered(ctx context.Context, subject ethos.SubjectKey, r io.Reader) (ethos.BlobRef, error) {
+	return s.put(ctx, subject, r, false, true)
 }
 
 // Flush makes every blob written by PutDeferred before it was called
@@ -459,7 +472,7 @@ func (s *Store) addPending(paths map[string]bool) {
 	}
 }
 
-func (s *Store) put(ctx context.Context, subject ethos.SubjectKey, r io.Reader, durable bool) (ethos.BlobRef, error) {
+func (s *Store) put(ctx context.Context, subject ethos.SubjectKey, r io.Reader, durable, buffered bool) (ethos.BlobRef, error) {
 	if !subject.Valid() {
 		return ethos.BlobRef{}, ethos.Errorf(ethos.EINVALID, "put blob: subject is not a subject key")
 	}
@@ -475,7 +488,7 @@ func (s *Store) put(ctx context.Context, subject ethos.SubjectKey, r io.Reader, 
 		}
 	}
 	kid, _ := hex.DecodeString(k.ID)
-	bf := newBlobFile(filepath.Join(s.Dir, k.ID), s.SegmentSize, !s.BufferedIO, &s.dirs)
+	bf := newBlobFile(filepath.Join(s.Dir, k.ID), s.SegmentSize, !buffered, &s.dirs)
 	fail := func(err error) (ethos.BlobRef, error) {
 		bf.discard()
 		return ethos.BlobRef{}, fmt.Errorf("put blob for subject %s: %w", subject.Short(), err)

@@ -701,6 +701,13 @@ type deferredBlobs interface {
 	Flush(ctx context.Context) error
 }
 
+// bufferedBlobs is a deferred blob store that can also write through the
+// page cache (fileblob.Store.PutDeferredBuffered): a run's outputs go that
+// way, and its one flush makes them durable.
+type bufferedBlobs interface {
+	PutDeferredBuffered(ctx context.Context, subject ethos.SubjectKey, r io.Reader) (ethos.BlobRef, error)
+}
+
 // refFlusher is a deferred blob store that flushes for one caller: it
 // fails only when one of that caller's puts failed, not when another
 // user of the same store (a STOW-RS ingest) had a put fail
@@ -729,10 +736,16 @@ func (p *Processor) flushOutputs(ctx context.Context, items []ethos.ProcessingIt
 }
 
 // putBlob stores an output. A store that defers syncs gets the output
-// unsynced: Run flushes once after every output is written and before
-// anything names them (lineage, record, audit), instead of an fsync of
-// each blob and its directory.
+// unsynced (through the page cache where it can: bufferedBlobs): Run
+// flushes once after every output is written and before anything names
+// them (lineage, record, audit), instead of an fsync of each blob and its
+// directory.
 func (p *Processor) putBlob(ctx context.Context, subject ethos.SubjectKey, r io.Reader) (ethos.BlobRef, error) {
+	if b, ok := p.Blobs.(bufferedBlobs); ok {
+		if _, ok := p.Blobs.(deferredBlobs); ok {
+			return b.PutDeferredBuffered(ctx, subject, r)
+		}
+	}
 	if d, ok := p.Blobs.(deferredBlobs); ok {
 		return d.PutDeferred(ctx, subject, r)
 	}
