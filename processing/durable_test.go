@@ -21,7 +21,7 @@ type syncCounting struct {
 
 	mu       sync.Mutex // the workers put concurrently
 	puts     int        // Put calls (each synced on its own)
-	deferred int        // PutDeferred calls
+	deferred int        // PutDeferred and PutDeferredBuffered calls
 	flushes  int
 	atFlush  struct{ deferred, edges, runs int }
 }
@@ -38,6 +38,13 @@ func (s *syncCounting) PutDeferred(ctx context.Context, subject ethos.SubjectKey
 	s.deferred++
 	s.mu.Unlock()
 	return s.Store.PutDeferred(ctx, subject, r)
+}
+
+func (s *syncCounting) PutDeferredBuffered(ctx context.Context, subject ethos.SubjectKey, r io.Reader) (ethos.BlobRef, error) {
+	s.mu.Lock()
+	s.deferred++
+	s.mu.Unlock()
+	return s.Store.PutDeferredBuffered(ctx, subject, r)
 }
 
 func (s *syncCounting) Flush(ctx context.Context) error {

@@ -218,12 +218,21 @@ type failingBlobs struct {
 }
 
 func (b *failingBlobs) PutDeferred(ctx context.Context, s ethos.SubjectKey, r io.Reader) (ethos.BlobRef, error) {
+	return b.putDeferred(ctx, s, r, b.Store.PutDeferred)
+}
+
+func (b *failingBlobs) PutDeferredBuffered(ctx context.Context, s ethos.SubjectKey, r io.Reader) (ethos.BlobRef, error) {
+	return b.putDeferred(ctx, s, r, b.Store.PutDeferredBuffered)
+}
+
+func (b *failingBlobs) putDeferred(ctx context.Context, s ethos.SubjectKey, r io.Reader,
+	put func(context.Context, ethos.SubjectKey, io.Reader) (ethos.BlobRef, error)) (ethos.BlobRef, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if len(b.put) >= b.after {
 		return ethos.BlobRef{}, errors.New("disk full (test)")
 	}
-	ref, err := b.Store.PutDeferred(ctx, s, r)
+	ref, err := put(ctx, s, r)
 	if err == nil {
 		b.put = append(b.put, ref)
 	}
@@ -298,6 +307,10 @@ func (b *stuckBlobs) PutDeferred(ctx context.Context, s ethos.SubjectKey, r io.R
 	b.once.Do(func() { close(b.entered) })
 	<-ctx.Done()
 	return ethos.BlobRef{}, ctx.Err()
+}
+
+func (b *stuckBlobs) PutDeferredBuffered(ctx context.Context, s ethos.SubjectKey, r io.Reader) (ethos.BlobRef, error) {
+	return b.PutDeferred(ctx, s, r)
 }
 
 // TestRunnerCloseMidRun checks a server stopping gracefully while a job
