@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/ethos-imaging/ethos"
 )
@@ -25,6 +26,13 @@ func (s *ProcessingService) CreateProcessingRun(ctx context.Context, r *ethos.Pr
 	if err := r.Validate(); err != nil {
 		return err
 	}
+	seen := make(map[string]bool, len(r.Items))
+	for _, it := range r.Items {
+		if seen[it.InstanceID] {
+			return ethos.Errorf(ethos.EINVALID, "processing run: instance %s listed twice", it.InstanceID)
+		}
+		seen[it.InstanceID] = true
+	}
 	head := *r
 	head.Items = nil
 	body, err := json.Marshal(&head)
@@ -43,22 +51,45 @@ func (s *ProcessingService) CreateProcessingRun(ctx context.Context, r *ethos.Pr
 			r.ID, r.ProjectID, nanos(r.StartedAt), string(body)); err != nil {
 			return err
 		}
-		for i := range r.Items {
-			it := &r.Items[i]
-			b, err := json.Marshal(it)
-			if err != nil {
-				return err
+		// Items go in chunks of itemsPerInsert rows per statement: one
+		// statement parsed and run per chunk rather than per item.
+		for start := 0; start < len(r.Items); start += itemsPerInsert {
+			chunk := r.Items[start:min(start+itemsPerInsert, len(r.Items))]
+			args := make([]any, 0, 6*len(chunk))
+			for i := range chunk {
+				it := &chunk[i]
+				b, err := json.Marshal(it)
+				if err != nil {
+					return err
+				}
+				args = append(args, r.ID, start+i, it.InstanceID, string(it.Subject), string(it.Status), string(b))
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO processing_items (run_id, seq, instance_id, subject, status, body) VALUES (?, ?, ?, ?, ?, ?)`,
-				r.ID, i, it.InstanceID, string(it.Subject), string(it.Status), string(b)); err != nil {
+			if _, err := tx.ExecContext(ctx, insertItems(len(chunk)), args...); err != nil {
 				if isUnique(err) {
-					return ethos.Errorf(ethos.EINVALID, "processing run: instance %s listed twice", it.InstanceID)
+					return ethos.Errorf(ethos.EINVALID, "processing run: an instance is listed twice")
 				}
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// itemsPerInsert is the number of processing items one INSERT writes (6
+// parameters each, well under SQLite's and PostgreSQL's limits).
+const itemsPerInsert = 100
+
+// insertItems is the INSERT of n processing items.
+func insertItems(n int) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO processing_items (run_id, seq, instance_id, subject, status, body) VALUES ")
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?)")
+	}
+	return b.String()
 }
 
 func (s *ProcessingService) FindProcessingRuns(ctx context.Context, f ethos.ProcessingRunFilter) ([]*ethos.ProcessingRun, int, error) {

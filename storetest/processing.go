@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +61,30 @@ func testProcessingRuns(t *testing.T, s *sqlstore.ProcessingService) {
 			t.Errorf("got\n%s\nwant\n%s", b, a)
 		}
 	})
+	t.Run("ManyItemsRoundTripInOrder", func(t *testing.T) {
+		// More items than one INSERT writes, and not a multiple of it.
+		r := ProcessingRunFixture("prj-4", t0)
+		item := r.Items[1]
+		r.Items = r.Items[:1]
+		for i := range 250 {
+			it := item
+			it.InstanceID = fmt.Sprintf("ins-q%03d", 249-i) // not in id order
+			r.Items = append(r.Items, it)
+		}
+		r.Inputs, r.Quarantined = len(r.Items), len(r.Items)-1
+		if err := s.CreateProcessingRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.ProcessingRun(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, _ := json.Marshal(r)
+		b, _ := json.Marshal(got)
+		if string(a) != string(b) {
+			t.Errorf("%d items read back, want the %d written in their order", len(got.Items), len(r.Items))
+		}
+	})
 	t.Run("FilterByProject", func(t *testing.T) {
 		p := "prj-2"
 		rs, n, err := s.FindProcessingRuns(ctx, ethos.ProcessingRunFilter{ProjectID: &p})
@@ -86,6 +111,9 @@ func testProcessingRuns(t *testing.T, s *sqlstore.ProcessingService) {
 			"OutputOtherSubject":  func(r *ethos.ProcessingRun) { r.Items[0].Output.Subject = r.Items[1].Subject },
 			"QuarantinedNoReason": func(r *ethos.ProcessingRun) { r.Items[1].Reasons = nil },
 			"DuplicateInstance":   func(r *ethos.ProcessingRun) { r.Items[1] = r.Items[0]; r.Written, r.Quarantined = 2, 0 },
+			"DuplicateInstanceOtherStatus": func(r *ethos.ProcessingRun) {
+				r.Items[1].InstanceID = r.Items[0].InstanceID
+			},
 		}
 		for name, mutate := range cases {
 			t.Run(name, func(t *testing.T) {
