@@ -280,6 +280,15 @@ type UnreadBytes interface {
 	Unread() []byte // the bytes a Read would still return, not to be modified during Put
 }
 
+// UnreadPieces is UnreadBytes for bytes in memory in several pieces (an
+// output assembled from its own bytes and slices of its input): Put and
+// PutDeferred seal the concatenation of the pieces in place, copying only
+// the few segments that span two pieces, and do not read from it.
+type UnreadPieces interface {
+	io.Reader
+	UnreadPieces() [][]byte // not to be modified during Put
+}
+
 // KnownDigest is a reader that knows the SHA-256 of the bytes it yields
 // (an output whose writer hashed it, as the de-identification engine
 // does): Put and PutDeferred then derive the blob's address from that
@@ -505,7 +514,12 @@ func (s *Store) put(ctx context.Context, subject ethos.SubjectKey, r io.Reader, 
 	if err != nil {
 		return fail(err)
 	}
-	if u, ok := r.(UnreadBytes); ok {
+	if u, ok := r.(UnreadPieces); ok {
+		if err := ctx.Err(); err != nil {
+			return fail(err)
+		}
+		err = seal.sealPieces(u.UnreadPieces())
+	} else if u, ok := r.(UnreadBytes); ok {
 		if err := ctx.Err(); err != nil {
 			return fail(err)
 		}

@@ -196,6 +196,53 @@ func (s *sealer) sealBytes(data []byte) error {
 	}
 }
 
+// sealPieces is sealBytes for a plaintext in pieces (their
+// concatenation): a segment within one piece is sealed straight from it,
+// one that spans pieces is gathered into the segment buffer first. The
+// segments are those readFrom makes of the same bytes.
+func (s *sealer) sealPieces(parts [][]byte) error {
+	total := 0
+	for _, p := range parts {
+		total += len(p)
+	}
+	segSize := s.segSize
+	i, off, done := 0, 0, 0
+	for {
+		for i < len(parts) && off == len(parts[i]) {
+			i, off = i+1, 0
+		}
+		n := min(total-done, segSize)
+		last := done+n == total
+		var seg []byte
+		if n == 0 || len(parts[i])-off >= n {
+			if n > 0 {
+				seg = parts[i][off : off+n]
+				off += n
+			}
+		} else {
+			if cap(s.buf) < segSize {
+				s.buf = make([]byte, 0, segSize)
+			}
+			seg = s.buf[:0]
+			for len(seg) < n {
+				for off == len(parts[i]) {
+					i, off = i+1, 0
+				}
+				k := min(n-len(seg), len(parts[i])-off)
+				seg = append(seg, parts[i][off:off+k]...)
+				off += k
+			}
+		}
+		if err := s.seal(seg, last); err != nil {
+			return err
+		}
+		if last {
+			return nil
+		}
+		done += n
+	}
+}
+
 func (s *sealer) flush(last bool) error {
 	if err := s.seal(s.buf, last); err != nil {
 		return err

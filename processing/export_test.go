@@ -39,6 +39,18 @@ func (t tamperer) ProcessBytesDigest(ctx context.Context, data []byte, out io.Wr
 	return res, err
 }
 
+func (t tamperer) ProcessBytes(ctx context.Context, data []byte, out io.Writer) (deid.FileResult, error) {
+	var buf bytes.Buffer
+	res, err := t.e.ProcessBytes(ctx, data, &buf)
+	if err == nil && buf.Len() > 0 {
+		t.fn(buf.Bytes())
+	}
+	if _, werr := out.Write(buf.Bytes()); werr != nil && err == nil {
+		err = werr
+	}
+	return res, err
+}
+
 func (t tamperer) ProcessFileDigest(ctx context.Context, in, out *os.File) (deid.FileResult, error) {
 	res, err := t.e.ProcessFileDigest(ctx, in, out)
 	if err != nil {
@@ -47,12 +59,34 @@ func (t tamperer) ProcessFileDigest(ctx context.Context, in, out *os.File) (deid
 	return res, t.alter(out)
 }
 
-func (t tamperer) ProcessFile(ctx context.Context, in, out *os.File) (deid.FileResult, error) {
-	res, err := t.e.ProcessFile(ctx, in, out)
-	if err != nil {
-		return res, err
+// SetShift wraps the processor's engine in one that, for an input held in
+// memory, passes on every large write of the input's own bytes shifted by
+// k bytes within the input (still the input's memory, as a faulty engine
+// copying the wrong range would): the run's check must catch it.
+func SetShift(p *Processor, k int) {
+	p.wrapEngine = func(e deidentifier) deidentifier { return shifter{e, k} }
+}
+
+type shifter struct {
+	deidentifier
+	k int
+}
+
+func (s shifter) ProcessBytes(ctx context.Context, data []byte, out io.Writer) (deid.FileResult, error) {
+	return s.deidentifier.ProcessBytes(ctx, data, shiftWriter{out, data, s.k})
+}
+
+type shiftWriter struct {
+	w    io.Writer
+	data []byte
+	k    int
+}
+
+func (s shiftWriter) Write(p []byte) (int, error) {
+	if off, ok := within(s.data, p); ok && len(p) >= minShared && off+s.k+len(p) <= len(s.data) {
+		return s.w.Write(s.data[off+s.k : off+s.k+len(p)])
 	}
-	return res, t.alter(out)
+	return s.w.Write(p)
 }
 
 // alter applies fn to what was written to out, in place.
@@ -70,10 +104,9 @@ func (t tamperer) alter(out *os.File) error {
 	return err
 }
 
-// NoMemFD keeps the processor's runs off files in memory: the engine gets
-// every input as bytes and hashes it (the path of instances without a
-// digest recorded at ingest, and of systems without memfd_create).
-func NoMemFD(p *Processor) { p.noMemFD = true }
+// HashInputs has the engine hash every input held in memory, as it does
+// the inputs of instances stored before ingest recorded their digest.
+func HashInputs(p *Processor) { p.hashInputs = true }
 
 // PixelSum is pixelSum for the external tests.
 var PixelSum = pixelSum

@@ -241,6 +241,12 @@ const compareChunk = 256 << 10
 // when they are equal. Ranges past the end of either are an error.
 func sameRange(a io.ReaderAt, aoff int64, b io.ReaderAt, boff, n int64) (int64, error) {
 	if am, ok := a.(bytesAt); ok {
+		if ps, ok := b.(*pieces); ok {
+			if aoff < 0 || boff < 0 || n < 0 || aoff > int64(len(am))-n || boff > ps.size-n {
+				return 0, fmt.Errorf("%d bytes at %d and %d run past the ends (%d and %d bytes)", n, aoff, boff, len(am), ps.size)
+			}
+			return ps.firstDiffIn(boff, am[aoff:aoff+n]), nil
+		}
 		if bm, ok := b.(bytesAt); ok {
 			if aoff < 0 || boff < 0 || n < 0 || aoff > int64(len(am))-n || boff > int64(len(bm))-n {
 				return 0, fmt.Errorf("%d bytes at %d and %d run past the ends (%d and %d bytes)", n, aoff, boff, len(am), len(bm))

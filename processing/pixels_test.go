@@ -157,7 +157,7 @@ func TestRunRecordedPixels(t *testing.T) {
 			f := setup(t, "canary/shard0/mr_00002.dcm")
 			f.proc.MaxInMemory = path.limit
 			if path.noFD {
-				processing.NoMemFD(f.proc)
+				processing.HashInputs(f.proc)
 			}
 			f.putEdit(t, root, "pydicom/CT_small.dcm", func(in *ethos.Instance) { in.Pixels.Offset -= 2 })
 			_, err := f.proc.Run(ctx, f.request(t, ""))
@@ -172,7 +172,7 @@ func TestRunRecordedPixels(t *testing.T) {
 			f := setup(t, "canary/shard0/mr_00002.dcm")
 			f.proc.MaxInMemory = path.limit
 			if path.noFD {
-				processing.NoMemFD(f.proc)
+				processing.HashInputs(f.proc)
 			}
 			in := f.putEdit(t, root, "pydicom/CT_small.dcm", func(in *ethos.Instance) { in.Pixels = nil })
 			run, err := f.proc.Run(ctx, f.request(t, ""))

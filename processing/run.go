@@ -49,16 +49,17 @@ type Processor struct {
 	// wrapEngine, when set (tests only: export_test.go), wraps the
 	// engine of a run, e.g. to corrupt its outputs.
 	wrapEngine func(deidentifier) deidentifier
-	// noMemFD (tests only) keeps runs off the in-memory files (memfd.go).
-	noMemFD bool
+	// hashInputs (tests only) has the engine hash every input held in
+	// memory, as it does those without a digest recorded at ingest.
+	hashInputs bool
 }
 
 // deidentifier is what a run asks of the de-identification engine
 // (*deid.Engine).
 type deidentifier interface {
 	ProcessBytesDigest(ctx context.Context, data []byte, out io.Writer) (deid.FileResult, error)
+	ProcessBytes(ctx context.Context, data []byte, out io.Writer) (deid.FileResult, error)
 	ProcessFileDigest(ctx context.Context, in, out *os.File) (deid.FileResult, error)
-	ProcessFile(ctx context.Context, in, out *os.File) (deid.FileResult, error)
 }
 
 // Request is one processing run.
@@ -144,8 +145,7 @@ func (p *Processor) Run(ctx context.Context, req *Request) (*ethos.ProcessingRun
 	if p.wrapEngine != nil {
 		engine = p.wrapEngine(engine)
 	}
-	mem := &memFiles{off: p.noMemFD, capacity: int(min(p.maxInMemory()+memSlack, maxMapped))}
-	defer mem.close()
+	bufs := &runBuffers{}
 	run := &ethos.ProcessingRun{
 		ID: cmp.Or(req.RunID, ethos.NewID("prc")), ProjectID: req.Project.ID, StartedBy: req.Access.UserID, StartedAt: started,
 		Software: p.Software, KeyFingerprint: req.Keys.Fingerprint(),
@@ -174,7 +174,7 @@ func (p *Processor) Run(ctx context.Context, req *Request) (*ethos.ProcessingRun
 		wg.Go(func() {
 			for i := range next {
 				r := &results[i]
-				r.it, r.counts, r.err = p.one(wctx, engine, dir, mem, i, ins[i])
+				r.it, r.counts, r.err = p.one(wctx, engine, dir, bufs, i, ins[i])
 				if r.err != nil {
 					cancel()
 				} else if req.Progress != nil {
@@ -338,12 +338,12 @@ func (p *Processor) maxInMemory() int64 {
 // returns the item and the engine's action counts. Instances up to
 // MaxInMemory bytes go from the blob store through the engine back into
 // the store in memory; larger ones are staged in dir.
-func (p *Processor) one(ctx context.Context, e deidentifier, dir string, mem *memFiles, i int, in *ethos.Instance) (it *ethos.ProcessingItem, counts map[string]map[string]int, err error) {
+func (p *Processor) one(ctx context.Context, e deidentifier, dir string, bufs *runBuffers, i int, in *ethos.Instance) (it *ethos.ProcessingItem, counts map[string]map[string]int, err error) {
 	if in.Blob == nil {
 		return nil, nil, fmt.Errorf("stored instance without a blob")
 	}
 	if p.inMemory(in.Blob.Size) {
-		return p.oneInMemory(ctx, e, mem, in)
+		return p.oneInMemory(ctx, e, bufs, in)
 	}
 	return p.oneStaged(ctx, e, dir, i, in)
 }
@@ -372,77 +372,60 @@ func withheld(it *ethos.ProcessingItem, res *deid.FileResult) bool {
 }
 
 // oneInMemory is one for an instance held in memory: the decrypted input
-// is read into a buffer of its recorded size, the engine writes the
-// output to a buffer (or, when the input's digest is known, to a file in
-// memory: oneMemFD), the output is read back and checked against the
-// input in those buffers, and encrypted from its buffer.
-func (p *Processor) oneInMemory(ctx context.Context, e deidentifier, mem *memFiles, in *ethos.Instance) (it *ethos.ProcessingItem, counts map[string]map[string]int, err error) {
+// is read into a buffer of its recorded size (bufs), the engine writes
+// the output as pieces that share the input's unchanged large values
+// (pieces.go), and the output is hashed, checked against the input and
+// encrypted from those pieces. When the input's SHA-256 is known (inSum,
+// recorded at ingest and shown by the blob store to be the one its blob
+// is addressed by) the engine works through the entry point that hashes
+// nothing (deid.Engine.ProcessBytes), and the output is hashed here,
+// once; otherwise the engine hashes both (ProcessBytesDigest).
+func (p *Processor) oneInMemory(ctx context.Context, e deidentifier, bufs *runBuffers, in *ethos.Instance) (it *ethos.ProcessingItem, counts map[string]map[string]int, err error) {
 	inSum, err := p.inputDigest(ctx, in)
 	if err != nil {
 		return nil, nil, err
 	}
-	if inSum != nil && in.Blob.Size <= int64(mem.capacity) {
-		if m := mem.get(); m != nil {
-			defer mem.put(m)
-			return p.oneMemFD(ctx, e, m, in, inSum)
-		}
-	}
-	inBuf := getBuf(int(in.Blob.Size))
-	defer putBuf(inBuf)
-	if err := p.readBlob(ctx, *in.Blob, *inBuf); err != nil {
-		return nil, nil, err
-	}
+	inBuf := bufs.get(int(in.Blob.Size))
+	defer bufs.put(inBuf)
 	data := *inBuf
-	out := &sliceWriter{buf: getBuf(0)}
-	defer func() { putBuf(out.buf) }()
-	it = newItem(in)
-	res, err := e.ProcessBytesDigest(ctx, data, out)
-	if err != nil {
-		return refused(ctx, it, res.InputSHA256, err)
-	}
-	if withheld(it, &res) {
-		return it, nil, nil
-	}
-	if err := p.storeVerified(ctx, it, in.Pixels, data, *out.buf, p.outputSum(res.OutputSHA256)); err != nil {
-		return nil, nil, err
-	}
-	return it, res.Counts, nil
-}
-
-// oneMemFD is oneInMemory for an input whose SHA-256 is known (inSum,
-// recorded at ingest and shown by the blob store to be the one its blob
-// is addressed by): the input is decrypted into a file in memory, and
-// the engine reads it from there and writes the output to another (m),
-// through the entry point that hashes neither: the input is not hashed
-// again, and the output is hashed here, once.
-func (p *Processor) oneMemFD(ctx context.Context, e deidentifier, m *memPair, in *ethos.Instance, inSum []byte) (it *ethos.ProcessingItem, counts map[string]map[string]int, err error) {
-	data, err := m.input(int(in.Blob.Size))
-	if err != nil {
-		return nil, nil, err
-	}
 	if err := p.readBlob(ctx, *in.Blob, data); err != nil {
 		return nil, nil, err
 	}
 	it = newItem(in)
-	fin, fout := m.files()
-	res, err := e.ProcessFile(ctx, fin, fout)
-	res.InputSHA256 = hex.EncodeToString(inSum)
+	w := newPiecesWriter(data)
+	defer w.release()
+	var res deid.FileResult
+	if inSum != nil && !p.hashInputs {
+		res, err = e.ProcessBytes(ctx, data, w)
+		res.InputSHA256 = hex.EncodeToString(inSum)
+	} else {
+		res, err = e.ProcessBytesDigest(ctx, data, w)
+	}
 	if err != nil {
 		return refused(ctx, it, res.InputSHA256, err)
 	}
 	if withheld(it, &res) {
 		return it, nil, nil
 	}
-	outData, buf, err := m.output()
-	if err != nil {
-		return nil, nil, fmt.Errorf("read output back: %w", err)
+	out := w.output()
+	if out.sha = p.outputSum(res.OutputSHA256); out.sha == nil {
+		out.sum()
 	}
-	defer putBuf(buf)
-	sum := sha256.Sum256(outData)
-	it.OutputSHA256 = hex.EncodeToString(sum[:])
-	if err := p.storeVerified(ctx, it, in.Pixels, data, outData, sum[:]); err != nil {
+	it.OutputSHA256 = hex.EncodeToString(out.sha)
+	if err := verifyOutput(it, newMemFile(data), out, in.Pixels); err != nil {
 		return nil, nil, err
 	}
+	// Stored under the input's subject key (see oneStaged on outputs
+	// stored before a run fails), from the start of the pieces, which
+	// the header read above moved through.
+	if _, err := out.Seek(0, io.SeekStart); err != nil {
+		return nil, nil, err
+	}
+	ref, err := p.putBlob(ctx, it.Subject, out)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store output: %w", err)
+	}
+	it.Output = &ref
 	return it, res.Counts, nil
 }
 
@@ -455,24 +438,6 @@ func refused(ctx context.Context, it *ethos.ProcessingItem, inSum string, err er
 	}
 	it.Status, it.InputSHA256, it.Reasons = ethos.ItemQuarantined, inSum, []string{"engine: " + err.Error()}
 	return it, nil, nil
-}
-
-// storeVerified reads back an output held in memory (its description and
-// the pixel check against the input), then stores it under the input's
-// subject key (see oneStaged on outputs stored before a run fails). sum,
-// when known, is the output's SHA-256, which the store takes for the
-// address instead of hashing the output. rec is where ingest recorded the
-// input's pixel data (nil when it did not).
-func (p *Processor) storeVerified(ctx context.Context, it *ethos.ProcessingItem, rec *ethos.PixelValue, data, outData, sum []byte) error {
-	if err := verifyOutput(it, newMemFile(data), newMemFile(outData), rec); err != nil {
-		return err
-	}
-	ref, err := p.putBlob(ctx, it.Subject, ethos.NewBlobBytes(outData, sum))
-	if err != nil {
-		return fmt.Errorf("store output: %w", err)
-	}
-	it.Output = &ref
-	return nil
 }
 
 // addressedBy is a blob store that can show that a plaintext digest is the
@@ -542,9 +507,8 @@ func pastEnd(r io.Reader) (bool, error) {
 	}
 }
 
-// bufPool holds the in-memory path's input and output buffers between
-// instances, so a run does not allocate (and zero) two buffers per
-// instance.
+// bufPool holds the bytes an in-memory output's engine wrote itself
+// (piecesWriter) between instances.
 var bufPool sync.Pool // of *[]byte
 
 // getBuf returns a buffer of length n from the pool, or a new one.
@@ -567,14 +531,6 @@ func putBuf(b *[]byte) {
 	if b != nil && cap(*b) <= defaultMaxInMemory {
 		bufPool.Put(b)
 	}
-}
-
-// sliceWriter appends to a pooled buffer.
-type sliceWriter struct{ buf *[]byte }
-
-func (w *sliceWriter) Write(p []byte) (int, error) {
-	*w.buf = append(*w.buf, p...)
-	return len(p), nil
 }
 
 // oneStaged is one for an instance too large to hold in memory: the

@@ -208,7 +208,7 @@ func TestRunPathsAgree(t *testing.T) {
 	for _, p := range paths {
 		f.proc.MaxInMemory = p.limit
 		if p.noFD {
-			processing.NoMemFD(f.proc)
+			processing.HashInputs(f.proc)
 		}
 		run, err := f.proc.Run(ctx, f.request(t, ""))
 		if err != nil {
@@ -278,7 +278,7 @@ func pixelMismatchFailsRun(t *testing.T, maxInMemory int64, noMemFD bool) {
 	f := setup(t, "canary/shard0/ct_00000.dcm", "pydicom/CT_small.dcm")
 	f.proc.MaxInMemory = maxInMemory
 	if noMemFD {
-		processing.NoMemFD(f.proc)
+		processing.HashInputs(f.proc)
 	}
 	processing.SetTamper(f.proc, flipLastByte)
 	_, err := f.proc.Run(ctx, f.request(t, ""))
