@@ -61,7 +61,7 @@ func (t tamperer) ProcessFileDigest(ctx context.Context, in, out *os.File) (deid
 
 // SetShift wraps the processor's engine in one that, for an input held in
 // memory, passes on every large write of the input's own bytes shifted by
-// k bytes within the input (still the input's memory, as a faulty engine
+// k bytes (k < 0: back) within the input (still the input's memory, as a faulty engine
 // copying the wrong range would): the run's check must catch it.
 func SetShift(p *Processor, k int) {
 	p.wrapEngine = func(e deidentifier) deidentifier { return shifter{e, k} }
@@ -76,6 +76,10 @@ func (s shifter) ProcessBytes(ctx context.Context, data []byte, out io.Writer) (
 	return s.deidentifier.ProcessBytes(ctx, data, shiftWriter{out, data, s.k})
 }
 
+func (s shifter) ProcessBytesDigest(ctx context.Context, data []byte, out io.Writer) (deid.FileResult, error) {
+	return s.deidentifier.ProcessBytesDigest(ctx, data, shiftWriter{out, data, s.k})
+}
+
 type shiftWriter struct {
 	w    io.Writer
 	data []byte
@@ -83,7 +87,7 @@ type shiftWriter struct {
 }
 
 func (s shiftWriter) Write(p []byte) (int, error) {
-	if off, ok := within(s.data, p); ok && len(p) >= minShared && off+s.k+len(p) <= len(s.data) {
+	if off, ok := within(s.data, p); ok && len(p) >= minShared && off+s.k >= 0 && off+s.k+len(p) <= len(s.data) {
 		return s.w.Write(s.data[off+s.k : off+s.k+len(p)])
 	}
 	return s.w.Write(p)
@@ -158,3 +162,31 @@ func RecordedPixelsOK(data []byte, rec *ethos.PixelValue) bool {
 	_, ok := recordedPixels(bytesAt(data), rec)
 	return ok
 }
+
+// Pieces is an output held as pieces (pieces.go), for the external tests.
+type Pieces = pieces
+
+// WritePieces writes writes in turn to a pieces writer over the input in,
+// and returns the output and the writer's release.
+func WritePieces(in []byte, writes ...[]byte) (*Pieces, func()) {
+	w := newPiecesWriter(in)
+	for _, p := range writes {
+		w.Write(p)
+	}
+	return w.output(), w.release
+}
+
+// SharedBytes is how many bytes of ps are the memory of in.
+func (ps *pieces) SharedBytes(in []byte) int {
+	n := 0
+	for _, p := range ps.parts {
+		if _, ok := within(in, p.b); ok {
+			n += len(p.b)
+		}
+	}
+	return n
+}
+
+// Sum is sum, FirstDiffIn firstDiffIn, for the external tests.
+func (ps *pieces) Sum() []byte                              { return ps.sum() }
+func (ps *pieces) FirstDiffIn(off int64, want []byte) int64 { return ps.firstDiffIn(off, want) }

@@ -151,12 +151,12 @@ func TestRunRecordedPixels(t *testing.T) {
 	for _, path := range []struct {
 		name  string
 		limit int64
-		noFD  bool
-	}{{"InMemoryFiles", 0, false}, {"InMemoryBytes", 0, true}, {"Staged", -1, false}} {
+		hash  bool
+	}{{"InMemoryDigestKnown", 0, false}, {"InMemoryEngineHashes", 0, true}, {"Staged", -1, false}} {
 		t.Run(path.name+"/ErrRefutedByHeader", func(t *testing.T) {
 			f := setup(t, "canary/shard0/mr_00002.dcm")
 			f.proc.MaxInMemory = path.limit
-			if path.noFD {
+			if path.hash {
 				processing.HashInputs(f.proc)
 			}
 			f.putEdit(t, root, "pydicom/CT_small.dcm", func(in *ethos.Instance) { in.Pixels.Offset -= 2 })
@@ -171,7 +171,7 @@ func TestRunRecordedPixels(t *testing.T) {
 		t.Run(path.name+"/NotRecordedRead", func(t *testing.T) {
 			f := setup(t, "canary/shard0/mr_00002.dcm")
 			f.proc.MaxInMemory = path.limit
-			if path.noFD {
+			if path.hash {
 				processing.HashInputs(f.proc)
 			}
 			in := f.putEdit(t, root, "pydicom/CT_small.dcm", func(in *ethos.Instance) { in.Pixels = nil })

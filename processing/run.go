@@ -184,10 +184,9 @@ func (p *Processor) Run(ctx context.Context, req *Request) (*ethos.ProcessingRun
 		})
 	}
 	// Instances go to the workers smallest first (results keep the input
-	// order): a worker's files in memory then only grow from one instance
-	// to the next, so their pages are allocated and mapped once instead
-	// of being freed by a shorter instance and faulted in again by the
-	// next longer one.
+	// order): the input buffers kept for the run (runBuffers) then only
+	// grow from one instance to the next, so their pages are allocated
+	// and faulted in a few times a run instead of for every instance.
 	order := make([]int, len(ins))
 	for i := range order {
 		order[i] = i

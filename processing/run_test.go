@@ -191,10 +191,10 @@ func TestRunRefused(t *testing.T) {
 // (through a test hook between the engine and the check): the run fails
 // and nothing is stored, recorded or linked.
 // TestRunPathsAgree runs the same instances through each path: in
-// memory with the input digest recorded at ingest (files in memory, the
-// engine hashing nothing), in memory with the engine hashing the input
-// (instances stored before the digest was recorded, systems without
-// memfd_create), and staged in files (instances above MaxInMemory). The
+// memory with the input digest recorded at ingest (the engine hashing
+// nothing, the output sharing the input's pixel data), in memory with the
+// engine hashing the input (instances stored before the digest was
+// recorded), and staged in files (instances above MaxInMemory). The
 // items recorded, digests and stored outputs included, are the same.
 func TestRunPathsAgree(t *testing.T) {
 	ctx := context.Background()
@@ -202,12 +202,12 @@ func TestRunPathsAgree(t *testing.T) {
 	paths := []struct {
 		name  string
 		limit int64
-		noFD  bool
-	}{{"InMemoryFiles", 0, false}, {"InMemoryBytes", 0, true}, {"Staged", -1, false}}
+		hash  bool
+	}{{"InMemoryDigestKnown", 0, false}, {"InMemoryEngineHashes", 0, true}, {"Staged", -1, false}}
 	var items []string
 	for _, p := range paths {
 		f.proc.MaxInMemory = p.limit
-		if p.noFD {
+		if p.hash {
 			processing.HashInputs(f.proc)
 		}
 		run, err := f.proc.Run(ctx, f.request(t, ""))
@@ -267,17 +267,17 @@ func TestPixelMismatchFailsRun(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		limit int64
-		noFD  bool
-	}{{"InMemoryFiles", 0, false}, {"InMemoryBytes", 0, true}, {"Staged", -1, false}} {
-		t.Run(tc.name, func(t *testing.T) { pixelMismatchFailsRun(t, tc.limit, tc.noFD) })
+		hash  bool
+	}{{"InMemoryDigestKnown", 0, false}, {"InMemoryEngineHashes", 0, true}, {"Staged", -1, false}} {
+		t.Run(tc.name, func(t *testing.T) { pixelMismatchFailsRun(t, tc.limit, tc.hash) })
 	}
 }
 
-func pixelMismatchFailsRun(t *testing.T, maxInMemory int64, noMemFD bool) {
+func pixelMismatchFailsRun(t *testing.T, maxInMemory int64, hashInputs bool) {
 	ctx := context.Background()
 	f := setup(t, "canary/shard0/ct_00000.dcm", "pydicom/CT_small.dcm")
 	f.proc.MaxInMemory = maxInMemory
-	if noMemFD {
+	if hashInputs {
 		processing.HashInputs(f.proc)
 	}
 	processing.SetTamper(f.proc, flipLastByte)
@@ -292,6 +292,32 @@ func pixelMismatchFailsRun(t *testing.T, maxInMemory int64, noMemFD bool) {
 	}
 	if len(f.lineage.edges) != 0 {
 		t.Errorf("%d lineage edges recorded after a failed run", len(f.lineage.edges))
+	}
+}
+
+// TestShiftedPixelsFailRun: an engine that writes its output's pixel
+// data from the wrong place in the input (2 bytes back, still the
+// input's own memory, which the output then shares) fails the check on both
+// in-memory paths.
+func TestShiftedPixelsFailRun(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		hash bool
+	}{{"InMemoryDigestKnown", false}, {"InMemoryEngineHashes", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := setup(t, "canary/shard1/ct_00001.dcm", "canary/shard0/mrbig_00004.dcm")
+			if tc.hash {
+				processing.HashInputs(f.proc)
+			}
+			processing.SetShift(f.proc, -2)
+			_, err := f.proc.Run(context.Background(), f.request(t, ""))
+			if _, ok := errors.AsType[*processing.PixelError](err); !ok {
+				t.Fatalf("err %v, want a pixel error", err)
+			}
+			if n := f.recordedRuns(t); n != 0 {
+				t.Errorf("%d runs recorded after a failed run", n)
+			}
+		})
 	}
 }
 
