@@ -527,6 +527,7 @@ func (s *Store) put(ctx context.Context, subject ethos.SubjectKey, r io.Reader, 
 	} else {
 		err = seal.readFrom(ctxReader{ctx, r})
 	}
+	seal.release()
 	if err != nil {
 		return fail(err)
 	}

@@ -114,7 +114,8 @@ type sealer struct {
 	known   []byte    // the plaintext's SHA-256 given by the caller
 	sum     []byte    // the address, once the final segment is sealed
 	segSize int
-	buf     []byte // plaintext of the pending segment (readFrom only)
+	buf     []byte  // plaintext of the pending segment (readFrom, and sealPieces for a segment across pieces)
+	bufP    *[]byte // buf's pool entry (segPool), if it came from there
 	nonce   [12]byte
 	seg     uint32
 	size    int64
@@ -149,9 +150,7 @@ func newSealer(w *blobFile, keyID []byte, dataKey []byte, segSize int, known []b
 // once r reports EOF, so a full final segment is followed by no empty one.
 func (s *sealer) readFrom(r io.Reader) error {
 	segSize := s.segSize
-	if cap(s.buf) < segSize {
-		s.buf = make([]byte, 0, segSize)
-	}
+	s.segmentBuffer()
 	for {
 		n, err := io.ReadFull(r, s.buf[len(s.buf):segSize])
 		s.buf = s.buf[:len(s.buf)+n]
@@ -175,6 +174,32 @@ func (s *sealer) readFrom(r io.Reader) error {
 			return err
 		}
 		s.buf = append(s.buf, one[0])
+	}
+}
+
+// segPool holds plaintext segment buffers of the default segment size.
+var segPool = sync.Pool{New: func() any { b := make([]byte, 0, SegmentSize); return &b }}
+
+// segmentBuffer gives the sealer a segment buffer (s.buf), from segPool for
+// the default segment size; release returns it.
+func (s *sealer) segmentBuffer() {
+	if cap(s.buf) >= s.segSize {
+		return
+	}
+	if s.segSize == SegmentSize {
+		s.bufP = segPool.Get().(*[]byte)
+		s.buf = (*s.bufP)[:0]
+		return
+	}
+	s.buf = make([]byte, 0, s.segSize)
+}
+
+// release returns the sealer's pooled segment buffer; the sealer is not
+// used after.
+func (s *sealer) release() {
+	if s.bufP != nil {
+		segPool.Put(s.bufP)
+		s.bufP, s.buf = nil, nil
 	}
 }
 
@@ -220,9 +245,7 @@ func (s *sealer) sealPieces(parts [][]byte) error {
 				off += n
 			}
 		} else {
-			if cap(s.buf) < segSize {
-				s.buf = make([]byte, 0, segSize)
-			}
+			s.segmentBuffer()
 			seg = s.buf[:0]
 			for len(seg) < n {
 				for off == len(parts[i]) {
