@@ -1,7 +1,8 @@
 #!/bin/sh
 # Benchmark a processing run ('ethos process run': encrypted blobs in,
-# de-identification, SHA-256 of inputs and outputs, pixel-data integrity
-# hashes, encrypted outputs, processing record, audit) against
+# de-identification, SHA-256 of the outputs (the inputs' come from ingest),
+# the pixel-data comparison, encrypted outputs, processing record, lineage,
+# audit) against
 # 'ethos deid' (plain files in and out, with its report) on the same
 # files, in one run. The ratio of CPU times (user + system) is the cost of
 # the bookkeeping; the aim is at most 25 % extra.
@@ -20,6 +21,10 @@
 # before migration 0084:
 #   BEFORE_SQL="ALTER TABLE instances DROP COLUMN plain_sha256;
 #     DELETE FROM schema_migrations WHERE name = '0084_instance_sha256.sql'"
+# and for a binary before migration 0085 (main before session 6), the five
+# pixel_* columns (pixel_tag, pixel_offset, pixel_length,
+# pixel_encapsulated, pixel_syntax) dropped the same way and the row of
+# '0085_instance_pixels.sql' deleted.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
