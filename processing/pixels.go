@@ -383,6 +383,13 @@ func recordedPixels(src io.ReaderAt, rec *ethos.PixelValue) (px []pixelValue, ok
 	if rec.Encapsulated && n != math.MaxUint32 || !rec.Encapsulated && int64(n) != rec.Length {
 		return nil, false
 	}
+	if rec.Length > 0 {
+		// The value lies within the file.
+		var last [1]byte
+		if _, err := src.ReadAt(last[:], rec.Offset+rec.Length-1); err != nil {
+			return nil, false
+		}
+	}
 	if rec.Encapsulated {
 		// The length is not in the header: the value must end with the
 		// sequence delimitation item (FFFE,E0DD), of length 0.

@@ -185,3 +185,30 @@ func TestRunRecordedPixels(t *testing.T) {
 		})
 	}
 }
+
+// FuzzRecordedPixels: whatever the file and the recorded location, the
+// check of the location neither panics nor accepts one whose value is not
+// within the file, after its element's tag.
+func FuzzRecordedPixels(f *testing.F) {
+	root := testenv.DICOMDir(f)
+	for _, rel := range []string{"pydicom/CT_small.dcm", "pydicom/MR_small_implicit.dcm", "pydicom/MR_small_bigendian.dcm", "pydicom/MR_small_RLE.dcm"} {
+		data, err := os.ReadFile(filepath.Join(root, rel))
+		if err != nil {
+			f.Fatal(err)
+		}
+		rec := pixelValueOf(f, data)
+		f.Add(data, rec.Tag, rec.Offset, rec.Length, rec.Encapsulated, rec.Syntax)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, tg uint32, off, n int64, enc bool, syntax string) {
+		rec := &ethos.PixelValue{Tag: tg, Offset: off, Length: n, Encapsulated: enc, Syntax: syntax}
+		if !processing.RecordedPixelsOK(data, rec) {
+			return
+		}
+		if off < 8 || n < 0 || off+n > int64(len(data)) {
+			t.Fatalf("accepted %+v in a file of %d bytes", rec, len(data))
+		}
+		if tg>>16 != 0x7FE0 {
+			t.Fatalf("accepted tag %08X", tg)
+		}
+	})
+}
