@@ -33,8 +33,9 @@ type DB struct {
 	Dir string           // data directory
 	Now func() time.Time // clock; default time.Now
 
-	db    *sql.DB
-	store *sqlstore.DB
+	db     *sql.DB
+	store  *sqlstore.DB
+	driver string // database/sql driver name; "" is modernc.org/sqlite's (tests wrap it)
 }
 
 // NewDB returns a DB over the data directory dir.
@@ -65,10 +66,16 @@ func (db *DB) Open(ctx context.Context) error {
 		return err
 	}
 	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate"
-	sdb, err := sql.Open("sqlite", dsn)
+	name := db.driver
+	if name == "" {
+		name = "sqlite"
+	}
+	drv, err := sql.Open(name, "")
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}
+	sdb := sql.OpenDB(connector{d: drv.Driver(), dsn: dsn}) // statements finalized with their connection (driver.go)
+	drv.Close()
 	sdb.SetMaxOpenConns(8)
 	sdb.SetMaxIdleConns(8)
 	sdb.SetConnMaxIdleTime(0)
