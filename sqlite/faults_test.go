@@ -51,6 +51,9 @@ var faults struct {
 	// already closed: a statement finalized after its connection (or
 	// run on it) is a use-after-free in the C library below.
 	misuse []string
+	// record makes fire keep every operation, "op query", in log.
+	record bool
+	log    []string
 }
 
 // inject installs f for the rest of the test.
@@ -69,12 +72,27 @@ func inject(t *testing.T, f *fault) {
 func fire(op, query string, after bool) error {
 	faults.Lock()
 	defer faults.Unlock()
+	if faults.record && !after {
+		faults.log = append(faults.log, op+" "+query)
+	}
 	f := faults.f
 	if f == nil || f.op != op || f.after != after || !strings.Contains(query, f.match) || (f.times > 0 && faults.fired >= f.times) {
 		return nil
 	}
 	faults.fired++
 	return f.err
+}
+
+// recordOps returns the operations the driver runs during f.
+func recordOps(f func()) []string {
+	faults.Lock()
+	faults.record, faults.log = true, nil
+	faults.Unlock()
+	f()
+	faults.Lock()
+	defer faults.Unlock()
+	faults.record = false
+	return faults.log
 }
 
 func misused(what string) error {
