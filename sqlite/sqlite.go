@@ -28,6 +28,10 @@ import (
 // DBFile is the database's file name inside the data directory.
 const DBFile = "ethos.db"
 
+// walPageBytes is a WAL frame: a page (SQLite's default 4 KiB, which
+// Ethos keeps) and the frame's 24-byte header.
+const walPageBytes = 4096 + 24
+
 // DB is the database. Use NewDB, set Now if needed, Open, and Close.
 type DB struct {
 	Dir string           // data directory
@@ -65,7 +69,15 @@ func (db *DB) Open(ctx context.Context) error {
 	if err := os.Chmod(path, 0o600); err != nil {
 		return err
 	}
-	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate"
+	// journal_size_limit: the WAL file is cut back to the size of the
+	// writer's checkpoint mark when the log restarts. Without it the
+	// file keeps the largest size it ever reached — the log grows
+	// without a checkpoint getting through while a reader holds an old
+	// snapshot (a long export) — until the database is closed
+	// (docs/storage-durability.md).
+	walLimit := int64(sqlstore.CheckpointLimit) * walPageBytes
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)" +
+		fmt.Sprintf("&_pragma=journal_size_limit(%d)", walLimit) + "&_txlock=immediate"
 	name := db.driver
 	if name == "" {
 		name = "sqlite"
