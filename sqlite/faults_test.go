@@ -364,6 +364,19 @@ func TestWriteConnectionFaults(t *testing.T) {
 				panic("a handler bug")
 			})
 		}, "fails"},
+		{"cancelled_context_before_commit", nil, func(ctx context.Context, store *sqlstore.DB, _ *sqlstore.DeploymentStore) error {
+			// database/sql rolls the transaction back on its own
+			// goroutine while writeTx drops the connection.
+			cctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			return store.WriteTx(cctx, func(tx *sql.Tx) error {
+				if _, err := tx.ExecContext(cctx, "INSERT INTO w (n) VALUES (1)"); err != nil {
+					return err
+				}
+				cancel()
+				return nil
+			})
+		}, "fails"},
 		{"cancelled_context_in_transaction", nil, func(ctx context.Context, store *sqlstore.DB, _ *sqlstore.DeploymentStore) error {
 			cctx, cancel := context.WithCancel(ctx)
 			defer cancel()

@@ -357,8 +357,10 @@ func (db *DB) releaseWriteConn(bad bool) error {
 	if db.wconn == nil {
 		return nil
 	}
-	if db.wconn.Raw(func(any) error { return nil }) == nil {
-		db.closeRawStmts()
+	// Raw runs its function only on a live connection, and under the
+	// connection's lock (database/sql may still be rolling back on it
+	// for a cancelled context).
+	if db.wconn.Raw(func(any) error { db.closeRawStmts(); return nil }) == nil {
 		db.syncLow.Close()
 		db.syncFull.Close()
 	} else {
