@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethos-imaging/ethos"
 	"github.com/ethos-imaging/ethos/sqlstore"
 )
 
@@ -17,7 +18,8 @@ import (
 // transaction whose function fails, whose context is cancelled midway or
 // that panics leaves nothing behind — no row, no lock, no transaction
 // open on a connection — and the next writes, to the same rows, commit;
-// a batch committed under sqlstore.DeferSync is stored like any other;
+// a batch committed under sqlstore.DeferSync is stored and the deferral
+// stays with its own transaction;
 // concurrent writers all commit (docs/storage-durability.md).
 func RunWrites(t *testing.T, open func(t *testing.T) *sqlstore.DB) {
 	ctx := context.Background()
@@ -86,24 +88,31 @@ func RunWrites(t *testing.T, open func(t *testing.T) *sqlstore.DB) {
 			}
 		})
 	}
-	t.Run("deferred_sync_commit_is_stored", func(t *testing.T) {
+	t.Run("deferred_sync_batch_is_stored_and_the_next_commit_is_full", func(t *testing.T) {
 		db := open(t)
 		mustExec(t, db, "CREATE TABLE w (id BIGINT PRIMARY KEY, n BIGINT NOT NULL)")
+		events := sqlstore.NewDeploymentStore(db)
+		defer events.Close()
+		at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 		for i, lazy := range []bool{true, false, true} {
-			wctx := ctx
+			ectx := ctx
 			if lazy {
-				wctx = sqlstore.DeferSync(ctx)
+				ectx = sqlstore.DeferSync(ctx)
 			}
-			if err := db.WriteTx(wctx, func(tx *sql.Tx) error {
-				_, err := tx.ExecContext(wctx, "INSERT INTO w (id, n) VALUES (?, ?)", i, i)
-				return err
-			}); err != nil {
+			e := &ethos.InferenceEvent{DeploymentID: "dep-d", EventID: fmt.Sprintf("ev-%d", i), Time: at, CaseID: "c", Score: 0.5, ReceivedAt: at}
+			if _, err := events.InsertEvents(ectx, []*ethos.InferenceEvent{e}, []string{"d"}, false); err != nil {
 				t.Fatal(err)
+			}
+			// The commit that follows (the audit entry's, in the
+			// server) flushes as always: the deferral stayed with the
+			// batch's own transaction.
+			if got := syncSetting(t, db); got != "on" && got != "2" {
+				t.Fatalf("after batch %d (deferred %v) a write transaction runs at %q, want on (PostgreSQL) or 2 = FULL (SQLite)", i, lazy, got)
 			}
 		}
 		var n int
-		if err := db.SQL().QueryRowContext(ctx, "SELECT count(*) FROM w").Scan(&n); err != nil || n != 3 {
-			t.Errorf("%d rows (%v), want 3", n, err)
+		if err := db.SQL().QueryRowContext(ctx, "SELECT count(*) FROM inference_events").Scan(&n); err != nil || n != 3 {
+			t.Errorf("%d events (%v), want 3", n, err)
 		}
 	})
 	t.Run("concurrent_writers_all_commit", func(t *testing.T) {
@@ -132,6 +141,25 @@ func RunWrites(t *testing.T, open func(t *testing.T) *sqlstore.DB) {
 			t.Errorf("n = %d (%v), want 8", n, err)
 		}
 	})
+}
+
+// syncSetting is the flush setting a write transaction runs with:
+// PostgreSQL's synchronous_commit, or SQLite's synchronous level.
+func syncSetting(t *testing.T, db *sqlstore.DB) string {
+	t.Helper()
+	ctx := context.Background()
+	var v string
+	if err := db.WriteTx(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, "SHOW synchronous_commit").Scan(&v)
+	}); err == nil {
+		return v
+	}
+	if err := db.WriteTx(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&v)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 func mustExec(t *testing.T, db *sqlstore.DB, q string) {
