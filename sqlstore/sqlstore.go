@@ -104,6 +104,9 @@ func (db *DB) LockWrites(ctx context.Context) (func(), error) {
 	if db.wl == nil {
 		return func() {}, nil
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err // a request that ended does not take the turn
+	}
 	select {
 	case db.wl <- struct{}{}:
 		return func() { <-db.wl }, nil
@@ -201,7 +204,9 @@ func (db *DB) writeTx(ctx context.Context, lazy bool, fn func(tx *sql.Tx) error)
 		if err := db.writeConn(ctx); err != nil {
 			return fmt.Errorf("begin: %w", err)
 		}
-		if _, err := db.syncLow.ExecContext(ctx); err != nil {
+		// Not under ctx: a request that ends here must not leave the
+		// setting half made (the pragma is instant).
+		if _, err := db.syncLow.ExecContext(context.Background()); err != nil {
 			db.dropWriteConn()
 			return fmt.Errorf("begin: %w", err)
 		}
@@ -301,6 +306,13 @@ func (db *DB) beginWrite(ctx context.Context) (*sql.Tx, error) {
 		tx, err := db.wconn.BeginTx(ctx, nil)
 		if err == nil {
 			return tx, nil
+		}
+		if ctx.Err() != nil {
+			// The request ended, not the connection: keep it (its
+			// page cache, its statements) for the next write. A BEGIN
+			// that ran is reported as a transaction and rolled back by
+			// database/sql, so nothing is left open.
+			return nil, err
 		}
 		db.dropWriteConn()
 		if try > 0 || !(errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone)) {
