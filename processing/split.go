@@ -28,7 +28,7 @@ func (s *SplitSpec) validate() error {
 	seen := map[string]bool{}
 	for i, p := range s.Parts {
 		// Part names are words like "train" or "test": they go into
-		// the manifest, the audit entry and file names, so free text
+		// the manifest and the audit entry, so free text
 		// (which could carry a patient's name) is refused, unquoted.
 		if !ethos.ValidID(p.Name) || ethos.IdentifierProblem(p.Name, true) != "" || seen[p.Name] {
 			return ethos.Errorf(ethos.EINVALID, "split: part %d: part names must be distinct words of letters, digits, '_', '-' or '.' (at most 64), such as train, val, test", i+1)
