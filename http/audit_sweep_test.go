@@ -2,7 +2,11 @@ package http_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"sort"
@@ -18,6 +22,7 @@ import (
 	"github.com/ethos-imaging/ethos/deployment/monitor/sim"
 	"github.com/ethos-imaging/ethos/evaluation"
 	ehttp "github.com/ethos-imaging/ethos/http"
+	"github.com/ethos-imaging/ethos/processing"
 	"github.com/ethos-imaging/ethos/sqlite"
 	"github.com/ethos-imaging/ethos/sqlstore"
 	"github.com/ethos-imaging/ethos/storetest"
@@ -33,6 +38,7 @@ import (
 // entry of the audit log, read back from storage, may hold any of it, no
 // answer may be a server error, and no refusal may quote it.
 func TestNoTypedTextReachesTheAudit(t *testing.T) {
+	clear(leakSeen)
 	var f *fixture
 	f = newFixtureAt(t, time.Now().UTC(), func(f *fixture, s *ehttp.Server) {
 		store := f.db.Store()
@@ -50,6 +56,10 @@ func TestNoTypedTextReachesTheAudit(t *testing.T) {
 			Members: datasetMap{}, Instances: ins, Consents: cons, Auditor: f.auditor, Now: f.clock.Now}
 		s.Training, s.TrainingRuns, s.Lineage, s.Obligations = tr, tr.Runs, tr.Lineage, tr.Obligations
 		s.ProcessingRuns, s.Datasets = sqlstore.NewProcessingService(store), sqlstore.NewDatasetService(store)
+		// Dataset work (build, labels, split, datasheet), as serve wires
+		// it: the labels upload takes a CSV body with typed values.
+		s.DatasetWork = &processing.Service{Projects: f.projects, Instances: ins, Datasets: &processing.Datasets{Runs: s.ProcessingRuns, Instances: ins,
+			Versions: s.Datasets, Lineage: tr.Lineage, Auditor: f.auditor, Decider: s.Policy, Now: f.clock.Now}}
 		// The collection stage, as newSTOWFixture wires it.
 		blobs := newBlobStore(t, t.TempDir())
 		linkKey, err := collection.LinkKey(bytes.Repeat([]byte("m"), 32))
@@ -83,6 +93,20 @@ func TestNoTypedTextReachesTheAudit(t *testing.T) {
 	}
 	f.do("GET", "/api/v1/whoami", tok(), nil, &who)
 	ids["users"], ids["tokens"], ids["parties"] = who.User.ID, who.Token.ID, f.owner.ID
+	// A dataset version of a processing run, so that the dataset-version
+	// operations (the labels upload above all) get past their look-ups.
+	run := storetest.ProcessingRunFixture(prj.ID, time.Now().UTC())
+	if err := sqlstore.NewProcessingService(f.db.Store()).CreateProcessingRun(context.Background(), run); err != nil {
+		t.Fatal(err)
+	}
+	it := run.Items[0]
+	version := &ethos.DatasetVersion{ID: strings.Repeat("e", 64), ProjectID: prj.ID, RunID: run.ID, CreatedAt: time.Now().UTC(), CreatedBy: who.User.ID,
+		Entries: []ethos.ManifestEntry{{ID: it.OutputUID, Patient: it.PseudoID, SHA256: it.OutputSHA256, Path: "a/b/c.dcm"}},
+		Members: []ethos.DatasetMember{{EntryID: it.OutputUID, InstanceID: it.InstanceID, Subject: it.Subject, Blob: *it.Output}}}
+	if err := sqlstore.NewDatasetService(f.db.Store()).CreateDatasetVersion(context.Background(), version); err != nil {
+		t.Fatal(err)
+	}
+	ids["dataset-versions"], labelEntry = version.ID, it.OutputUID
 	var d ethos.Deployment
 	if code, m := f.do("POST", "/api/v1/deployments", tok(), map[string]any{"project_id": prj.ID, "model_version_id": "mv-1", "site": "Main ED",
 		"intended_use": "flag pneumothorax", "threshold": 0.5, "responsible_user_id": who.User.ID, "plan": map[string]any{"stakeholder_roles": []string{"clinician"}}}, &d); code != 201 {
@@ -132,17 +156,57 @@ func TestNoTypedTextReachesTheAudit(t *testing.T) {
 		{nameOnly, []string{nameOnly}},
 	}
 	for _, sw := range sweeps {
-		before, sent, accepted := f.log.Size(), 0, 0
-		sweepOnce(t, f, tok, doc.Paths, doc.Components.Schemas, paths, ids, fixed, sw.poison, sw.parts, &sent, &accepted)
-		auditFree(t, sqlite.NewAuditStorage(f.db), f.log.Size(), sw.parts)
+		before, sent, accepted, labelsStored := f.log.Size(), 0, 0, 0
+		sweepOnce(t, f, tok, doc.Paths, doc.Components.Schemas, paths, ids, fixed, sw.poison, sw.parts, &sent, &accepted, &labelsStored)
+		for _, h := range auditHolding(t, sqlite.NewAuditStorage(f.db), f.log.Size(), sw.parts) {
+			// "audit entry ACTION RESOURCE holds …"
+			if fs := strings.Fields(h); len(fs) > 2 && knownLeak(t, "audit "+fs[2], h) {
+				continue
+			}
+			t.Error(h)
+		}
 		// Most operations refuse the poison before they act; enough of them
 		// must get as far as the audit log for the sweep to mean something.
 		t.Logf("poison %q: %d requests, %d accepted, %d audit entries written", sw.poison, sent, accepted, f.log.Size()-before)
 		if sent < 90 || accepted < 20 || f.log.Size()-before < 45 {
 			t.Fatalf("the sweep reached too little: %d requests, %d accepted, %d audit entries", sent, accepted, f.log.Size()-before)
 		}
+		// The label file with the typed value as a label must be stored
+		// (and so audited), or the sweep proves nothing about it.
+		if labelsStored != 1 {
+			t.Errorf("poison %q: %d label files stored, want 1 (the one with the typed value as a label)", sw.poison, labelsStored)
+		}
+	}
+	for op, why := range knownLeaks {
+		if !leakSeen[op] {
+			t.Errorf("%s no longer leaks (%s): take it off knownLeaks", op, why)
+		}
 	}
 	f.verify()
+}
+
+// knownLeaks are places where the sweep finds typed text quoted and
+// which are not fixed yet: "METHOD path" for an answer, "audit ACTION"
+// for audit entries. Each is logged instead of failed, and the test
+// fails once one no longer leaks, so that the list only shrinks. (The
+// three found when the sweep started wiring the dataset work in session
+// 6 — a run id, a datasheet format, split part and attribute names — are
+// fixed; the list is empty.)
+var knownLeaks = map[string]string{}
+
+// leakSeen records which known leaks the sweep met.
+var leakSeen = map[string]bool{}
+
+// knownLeak reports whether op's leak is listed in knownLeaks, and logs
+// it.
+func knownLeak(t *testing.T, op, what string) bool {
+	t.Helper()
+	if _, ok := knownLeaks[op]; !ok {
+		return false
+	}
+	leakSeen[op] = true
+	t.Logf("known leak, not failed (see knownLeaks): %.200s", what)
+	return true
 }
 
 // nameOnly is a patient's name with no shape the identifier screen
@@ -161,7 +225,7 @@ func auditFree(t *testing.T, st audit.Storage, size int64, parts []string) {
 // sweepOnce sends every operation of paths once, every string set to
 // poison, and counts the requests sent and accepted.
 func sweepOnce(t *testing.T, f *fixture, tok func() string, ops map[string]map[string]json.RawMessage, schemas map[string]json.RawMessage,
-	paths []string, ids map[string]string, fixed map[string]any, poison string, parts []string, sent, accepted *int) {
+	paths []string, ids map[string]string, fixed map[string]any, poison string, parts []string, sent, accepted, labelsStored *int) {
 	t.Helper()
 	for _, path := range paths {
 		for method, raw := range ops[path] {
@@ -195,6 +259,20 @@ func sweepOnce(t *testing.T, f *fixture, tok func() string, ops map[string]map[s
 			if len(q) > 0 {
 				target += "?" + q.Encode()
 			}
+			if strings.HasSuffix(path, "/dataset-versions/{version}/labels") {
+				// A label file: the typed value as a label of a real
+				// entry (allowed, as the query says), then as an id.
+				for _, csv := range []string{"id,label\n" + labelEntry + "," + poison + "\n", "id,label\n" + poison + "," + poison + "\n"} {
+					code, m := doText(t, f, method, target, tok(), "text/csv", csv)
+					checkAnswer(t, method+" "+path+" (CSV)", code, m, parts)
+					*sent++
+					if code < 300 {
+						*accepted++
+						*labelsStored++
+					}
+				}
+				continue
+			}
 			var body any
 			if b := sweepBatch(path, poison); b != nil {
 				body = b
@@ -204,26 +282,55 @@ func sweepOnce(t *testing.T, f *fixture, tok func() string, ops map[string]map[s
 				body = map[string]string{"reason": poison, "note": poison}
 			}
 			code, m := f.do(method, target, tok(), body, nil)
-			// A refusal must not quote the typed value anywhere in its
-			// answer: its message, or the per-record reasons of a batch
-			// (events and labels answer 400 with the rejected records).
-			if code >= 400 {
-				answer, _ := json.Marshal(m)
-				for _, id := range parts {
-					if strings.Contains(string(answer), id) {
-						t.Errorf("%s %s: the refusal quotes the typed value %q: %s", method, path, id, answer)
-					}
-				}
-			}
-			if code >= 500 && code != 501 {
-				t.Errorf("%s %s: %d %v: typed text must be refused, not fail", method, path, code, m)
-			}
+			checkAnswer(t, method+" "+path, code, m, parts)
 			*sent++
 			if code < 300 {
 				*accepted++
 			}
 		}
 	}
+}
+
+// checkAnswer fails when a refusal quotes the typed value anywhere in its
+// answer — its message, or the per-record reasons of a batch (events and
+// labels answer 400 with the rejected records) — or when an answer is a
+// server error.
+func checkAnswer(t *testing.T, op string, code int, m map[string]any, parts []string) {
+	t.Helper()
+	if code >= 400 {
+		answer, _ := json.Marshal(m)
+		for _, id := range parts {
+			if strings.Contains(string(answer), id) && !knownLeak(t, op, fmt.Sprintf("%s quotes %q", op, id)) {
+				t.Errorf("%s: the refusal quotes the typed value %q: %s", op, id, answer)
+			}
+		}
+	}
+	if code >= 500 && code != 501 {
+		t.Errorf("%s: %d %v: typed text must be refused, not fail", op, code, m)
+	}
+}
+
+// labelEntry is the entry id of the sweep's dataset version.
+var labelEntry string
+
+// doText sends body with the content type ct, as f.do sends JSON.
+func doText(t *testing.T, f *fixture, method, path, token, ct, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, f.url+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", ct)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	return resp.StatusCode, m
 }
 
 // sweepBatch is the body for the deployment's batch endpoints, whose
@@ -237,7 +344,7 @@ func sweepBatch(path, poison string) any {
 		return []any{map[string]any{"event_id": "e-sweep-1", "time": now, "case_id": "c-sweep-1", "site": poison, "score": 0.7, "decision": true,
 			"sex": "F", "age_band": "65-74", "acquisition": map[string]any{"manufacturer": poison, "model_name": poison,
 				"software_version": poison, "body_part": poison, "protocol": poison, "modality": "CT"}}}
-	case strings.HasSuffix(path, "/labels"):
+	case strings.HasSuffix(path, "/deployments/{id}/labels"):
 		return []any{map[string]any{"case_id": "c-sweep-1", "positive": true, "source": "pathology", "at": now}}
 	}
 	return nil

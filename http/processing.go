@@ -440,7 +440,11 @@ func (s *Server) handleExportDataset(w http.ResponseWriter, r *http.Request, p *
 }
 
 // commaList splits a comma-separated list, trims each item and drops the
-// empty ones (nil for none).
+// empty ones (nil for none). Every list-valued query parameter and form
+// field is read with it (labels' allowed, export's reweigh, the lineage
+// walks' kind, the evaluation form's attributes), so that "a, b,"
+// means the same everywhere: a and b; a list of nothing but commas and
+// spaces is no list, as an empty parameter is.
 func commaList(v string) []string {
 	var out []string
 	for a := range strings.SplitSeq(v, ",") {

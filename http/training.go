@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ethos-imaging/ethos"
@@ -337,13 +336,11 @@ func (s *Server) handleLineageWalk(up bool) func(w http.ResponseWriter, r *http.
 			return &fieldError{code: ethos.EINVALID, field: "walk", msg: "walk: want derivations or all"}
 		}
 		var kinds []ethos.LineageKind
-		if v := q.Get("kind"); v != "" {
-			for k := range strings.SplitSeq(v, ",") {
-				if !ethos.LineageKind(k).Valid() {
-					return &fieldError{code: ethos.EINVALID, field: "kind", msg: "kind: unknown node kind (want subject, instance, processing-run, deid-instance, dataset-version, training-run, model-version, evaluation, deployment or agent)"}
-				}
-				kinds = append(kinds, ethos.LineageKind(k))
+		for _, k := range commaList(q.Get("kind")) {
+			if !ethos.LineageKind(k).Valid() {
+				return &fieldError{code: ethos.EINVALID, field: "kind", msg: "kind: unknown node kind (want subject, instance, processing-run, deid-instance, dataset-version, training-run, model-version, evaluation, deployment or agent)"}
 			}
+			kinds = append(kinds, ethos.LineageKind(k))
 		}
 		if err := s.decideCrossProject(r, p, "lineage/"+string(n.Kind)+"/"+n.ID); err != nil {
 			return err

@@ -94,19 +94,12 @@ func (db *DB) Close() error {
 	return db.db.Close()
 }
 
+// withTx runs fn in a write transaction through the store (the audit
+// log's append), which rolls it back when fn fails or panics: a
+// transaction left open would keep the audit table's lock and every
+// later append would wait for it.
 func (db *DB) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := db.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	return db.store.WriteTx(ctx, fn)
 }
 
 func noRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

@@ -103,15 +103,20 @@ func (d *Datasets) audit(ctx context.Context, c *Caller, stage ethos.Stage, purp
 // left out and counted in the returned number. Building the same content
 // twice returns the existing version (content addressing), not an error.
 func (d *Datasets) Create(ctx context.Context, c *Caller, runID, description string) (*ethos.DatasetVersion, int, error) {
+	// The run id is typed by the caller: checked for shape before it
+	// names the audit entry's target, and never quoted back.
+	if !ethos.ValidID(runID) || ethos.IdentifierProblem(runID, true) != "" {
+		return nil, 0, ethos.Errorf(ethos.EINVALID, "run_id: not a processing run id")
+	}
 	if _, err := d.decide(ctx, c, ethos.StageProcessing, ethos.ActionWrite, c.Purpose, "", "dataset.create", "processing-run/"+runID); err != nil {
 		return nil, 0, err
 	}
 	run, err := d.Runs.ProcessingRun(ctx, runID)
+	if ethos.ErrorCode(err) == ethos.ENOTFOUND || err == nil && run.ProjectID != c.Project.ID {
+		return nil, 0, ethos.Errorf(ethos.ENOTFOUND, "run_id: no such processing run in project %s", c.Project.ID)
+	}
 	if err != nil {
 		return nil, 0, err
-	}
-	if run.ProjectID != c.Project.ID {
-		return nil, 0, ethos.Errorf(ethos.ENOTFOUND, "processing run %s not found in project %s", runID, c.Project.ID)
 	}
 	usable, err := d.usable(ctx, c.Project.ID)
 	if err != nil {

@@ -71,7 +71,7 @@ func (s *Service) SplitDatasetVersion(ctx context.Context, who ethos.AccessReque
 
 func (s *Service) WriteDatasheet(ctx context.Context, who ethos.AccessRequest, projectID, versionID, format string, w io.Writer, requestID string) error {
 	if format != "json" && format != "md" && format != "html" {
-		return ethos.Errorf(ethos.EINVALID, "datasheet format must be json, md or html, not %q", format)
+		return ethos.Errorf(ethos.EINVALID, "datasheet format must be json, md or html")
 	}
 	c, err := s.caller(ctx, who, projectID, requestID)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -25,13 +26,16 @@ func (s *SplitSpec) validate() error {
 	}
 	sum := 0.0
 	seen := map[string]bool{}
-	for _, p := range s.Parts {
-		if p.Name == "" || strings.ContainsAny(p.Name, ",\n\r\"") || seen[p.Name] {
-			return ethos.Errorf(ethos.EINVALID, "split: part names must be distinct, non-empty and free of commas and quotes")
+	for i, p := range s.Parts {
+		// Part names are words like "train" or "test": they go into
+		// the manifest and the audit entry, so free text
+		// (which could carry a patient's name) is refused, unquoted.
+		if !ethos.ValidID(p.Name) || ethos.IdentifierProblem(p.Name, true) != "" || seen[p.Name] {
+			return ethos.Errorf(ethos.EINVALID, "split: part %d: part names must be distinct words of letters, digits, '_', '-' or '.' (at most 64), such as train, val, test", i+1)
 		}
 		seen[p.Name] = true
 		if !(p.Fraction > 0 && p.Fraction <= 1) {
-			return ethos.Errorf(ethos.EINVALID, "split: part %s: fraction must be in (0, 1]", p.Name)
+			return ethos.Errorf(ethos.EINVALID, "split: part %d: fraction must be in (0, 1]", i+1)
 		}
 		sum += p.Fraction
 	}
@@ -74,6 +78,28 @@ func attrValue(e *ethos.ManifestEntry, attr string) string {
 	return v
 }
 
+// checkStratify refuses a stratification attribute that is neither one
+// of every entry's own fields (label, modality, body_part) nor a kept
+// attribute of some entry of v: stratifying by it would put every
+// patient in one "unknown" stratum, and the name (typed text) would reach
+// the audit entry. The error lists the names that are known, not the one
+// given.
+func checkStratify(v *ethos.DatasetVersion, attrs []string) error {
+	known := map[string]bool{"label": true, "modality": true, "body_part": true}
+	for i := range v.Entries {
+		for k := range v.Entries[i].Attributes {
+			known[k] = true
+		}
+	}
+	for i, a := range attrs {
+		if !known[a] {
+			names := slices.Sorted(maps.Keys(known))
+			return ethos.Errorf(ethos.EINVALID, "split: stratification attribute %d is not an attribute of this dataset version (known: %s)", i+1, strings.Join(names, ", "))
+		}
+	}
+	return nil
+}
+
 // SplitVersion splits v at patient level: all instances of a patient go to
 // one part. Patients are grouped into strata by the values of the chosen
 // attributes (a patient's value is that of the first of their entries by
@@ -88,10 +114,8 @@ func SplitVersion(v *ethos.DatasetVersion, spec SplitSpec) (*ethos.DatasetSplit,
 	if err := spec.validate(); err != nil {
 		return nil, err
 	}
-	for _, a := range spec.StratifyBy {
-		if a == "" {
-			return nil, ethos.Errorf(ethos.EINVALID, "split: empty attribute name")
-		}
+	if err := checkStratify(v, spec.StratifyBy); err != nil {
+		return nil, err
 	}
 	byPatient := map[string][]*ethos.ManifestEntry{}
 	for i := range v.Entries {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/ethos-imaging/ethos"
@@ -129,15 +130,37 @@ func TestSplitVersion(t *testing.T) {
 
 func TestSplitSpecEINVALID(t *testing.T) {
 	v := synthetic(10)
-	for name, parts := range map[string][]ethos.DatasetSplitPart{
-		"SumNotOne":     {{Name: "train", Fraction: 0.5}, {Name: "test", Fraction: 0.2}},
-		"DuplicateName": {{Name: "a", Fraction: 0.5}, {Name: "a", Fraction: 0.5}},
-		"ZeroFraction":  {{Name: "a", Fraction: 1}, {Name: "b", Fraction: 0}},
-		"None":          nil,
+	half := func(a, b string) []ethos.DatasetSplitPart {
+		return []ethos.DatasetSplitPart{{Name: a, Fraction: 0.5}, {Name: b, Fraction: 0.5}}
+	}
+	for name, spec := range map[string]processing.SplitSpec{
+		"SumNotOne":          {Parts: []ethos.DatasetSplitPart{{Name: "train", Fraction: 0.5}, {Name: "test", Fraction: 0.2}}},
+		"DuplicateName":      {Parts: half("a", "a")},
+		"ZeroFraction":       {Parts: []ethos.DatasetSplitPart{{Name: "a", Fraction: 1}, {Name: "b", Fraction: 0}}},
+		"None":               {},
+		"NameWithSpace":      {Parts: half("train", "Janet Quimbly")},
+		"NameAllDigits":      {Parts: half("train", "4455667")},
+		"NameIsDate":         {Parts: half("1961-04-12", "test")},
+		"NameWithComma":      {Parts: half("train,x", "test")},
+		"UnknownAttribute":   {Parts: threeParts, StratifyBy: []string{"sex", "Janet Quimbly"}},
+		"EmptyAttribute":     {Parts: threeParts, StratifyBy: []string{""}},
+		"AttributeNotInData": {Parts: threeParts, StratifyBy: []string{"age"}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if _, err := processing.SplitVersion(v, processing.SplitSpec{Parts: parts}); ethos.ErrorCode(err) != ethos.EINVALID {
-				t.Errorf("err %v", err)
+			_, err := processing.SplitVersion(v, spec)
+			if ethos.ErrorCode(err) != ethos.EINVALID {
+				t.Fatalf("err %v", err)
+			}
+			// Typed names are never quoted back.
+			for _, p := range spec.Parts {
+				if poison := strings.ContainsAny(p.Name, " 0123456789,"); poison && strings.Contains(err.Error(), p.Name) {
+					t.Errorf("error quotes the part name: %v", err)
+				}
+			}
+			for _, a := range spec.StratifyBy {
+				if a != "" && a != "sex" && strings.Contains(err.Error(), a) {
+					t.Errorf("error quotes the attribute: %v", err)
+				}
 			}
 		})
 	}

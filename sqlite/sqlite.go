@@ -28,13 +28,18 @@ import (
 // DBFile is the database's file name inside the data directory.
 const DBFile = "ethos.db"
 
+// walPageBytes is a WAL frame: a page (SQLite's default 4 KiB, which
+// Ethos keeps) and the frame's 24-byte header.
+const walPageBytes = 4096 + 24
+
 // DB is the database. Use NewDB, set Now if needed, Open, and Close.
 type DB struct {
 	Dir string           // data directory
 	Now func() time.Time // clock; default time.Now
 
-	db    *sql.DB
-	store *sqlstore.DB
+	db     *sql.DB
+	store  *sqlstore.DB
+	driver string // database/sql driver name; "" is modernc.org/sqlite's (tests wrap it)
 }
 
 // NewDB returns a DB over the data directory dir.
@@ -64,11 +69,25 @@ func (db *DB) Open(ctx context.Context) error {
 	if err := os.Chmod(path, 0o600); err != nil {
 		return err
 	}
-	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate"
-	sdb, err := sql.Open("sqlite", dsn)
+	// journal_size_limit: the WAL file is cut back to the size of the
+	// writer's checkpoint mark when the log restarts. Without it the
+	// file keeps the largest size it ever reached — the log grows
+	// without a checkpoint getting through while a reader holds an old
+	// snapshot (a long export) — until the database is closed
+	// (docs/storage-durability.md).
+	walLimit := int64(sqlstore.CheckpointLimit) * walPageBytes
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)" +
+		fmt.Sprintf("&_pragma=journal_size_limit(%d)", walLimit) + "&_txlock=immediate"
+	name := db.driver
+	if name == "" {
+		name = "sqlite"
+	}
+	drv, err := sql.Open(name, "")
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}
+	sdb := sql.OpenDB(connector{d: drv.Driver(), dsn: dsn}) // statements finalized with their connection (driver.go)
+	drv.Close()
 	sdb.SetMaxOpenConns(8)
 	sdb.SetMaxIdleConns(8)
 	sdb.SetConnMaxIdleTime(0)

@@ -116,6 +116,31 @@ func TestWriteConnection(t *testing.T) {
 		}
 	})
 
+	t.Run("cancelled_request_keeps_the_connection", func(t *testing.T) {
+		// A client that went away before its write began: the write
+		// fails, and the write connection (its page cache, its prepared
+		// statements) is kept, not replaced.
+		if err := store.WriteTx(ctx, func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, "CREATE TEMP TABLE keep (n INTEGER)")
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		for range 3 {
+			if err := store.WriteTx(cctx, func(tx *sql.Tx) error { return nil }); err == nil {
+				t.Fatal("a write with a cancelled context succeeded")
+			}
+		}
+		if err := store.WriteTx(ctx, func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, "INSERT INTO temp.keep VALUES (1)")
+			return err
+		}); err != nil {
+			t.Errorf("the write connection was replaced after cancelled requests: %v", err)
+		}
+	})
+
 	t.Run("deferred_commit_restores_full_sync", func(t *testing.T) {
 		if got := syncLevel(t); got != 2 {
 			t.Fatalf("synchronous = %d before, want 2 (FULL)", got)

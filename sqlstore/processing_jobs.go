@@ -146,6 +146,10 @@ func (s *ProcessingJobService) FindProcessingJobs(ctx context.Context, f ethos.P
 	return out, n, err
 }
 
+// jobHasRecord is true in a statement over processing_jobs when the
+// job's run record is stored.
+const jobHasRecord = "EXISTS (SELECT 1 FROM processing_runs r WHERE r.id = processing_jobs.id)"
+
 func (s *ProcessingJobService) SettleStaleProcessingJobs(ctx context.Context, before time.Time, reason string, now time.Time, alive ...string) ([]*ethos.ProcessingJob, error) {
 	if reason == "" {
 		return nil, ethos.Errorf(ethos.EINVALID, "processing jobs: a reason is required to fail them")
@@ -170,16 +174,23 @@ func (s *ProcessingJobService) SettleStaleProcessingJobs(ctx context.Context, be
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		for _, id := range ids {
-			// The record is written before the job is finished: a server
-			// that stopped in between left a run that is complete.
-			if _, err := tx.ExecContext(ctx, `UPDATE processing_jobs SET state = 'done', done = total, run_id = id, updated_at = ?, finished_at = ?
-				WHERE id = ? AND state = 'running' AND EXISTS (SELECT 1 FROM processing_runs r WHERE r.id = processing_jobs.id)`,
-				nanos(now), nanos(now), id); err != nil {
-				return err
+		// One statement for every stale job (in chunks of ids): a job
+		// whose record is stored is done — the record is written
+		// before the job is finished, so a server that stopped in
+		// between left a complete run —, any other is failed.
+		for chunk := range slices.Chunk(ids, 2*nodeBatch) {
+			args := []any{ethos.ECONFLICT, reason, nanos(now), nanos(now)}
+			for _, id := range chunk {
+				args = append(args, id)
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE processing_jobs SET state = 'failed', error_code = ?, error = ?, updated_at = ?, finished_at = ?
-				WHERE id = ? AND state = 'running'`, ethos.ECONFLICT, reason, nanos(now), nanos(now), id); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE processing_jobs SET
+				state = CASE WHEN `+jobHasRecord+` THEN 'done' ELSE 'failed' END,
+				done = CASE WHEN `+jobHasRecord+` THEN total ELSE done END,
+				run_id = CASE WHEN `+jobHasRecord+` THEN id ELSE run_id END,
+				error_code = CASE WHEN `+jobHasRecord+` THEN error_code ELSE ? END,
+				error = CASE WHEN `+jobHasRecord+` THEN error ELSE ? END,
+				updated_at = ?, finished_at = ?
+				WHERE state = 'running' AND id IN (`+placeholders(len(chunk))+`)`, args...); err != nil {
 				return err
 			}
 		}

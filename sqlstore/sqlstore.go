@@ -43,6 +43,7 @@ type DB struct {
 	wconn             *sql.Conn
 	syncLow, syncFull *sql.Stmt              // PRAGMA synchronous = NORMAL / FULL on wconn
 	rawStmts          map[string]driver.Stmt // prepared on wconn's driver connection (rawWrite)
+	wbad              bool                   // wconn reported broken in the transaction in progress (rawWrite)
 	commits           int                    // write commits since the last checkpoint began
 	// ckpt runs the background WAL checkpoints (SQLite).
 	ckptBusy atomic.Bool
@@ -102,6 +103,9 @@ var WriteWait = 30 * time.Second
 func (db *DB) LockWrites(ctx context.Context) (func(), error) {
 	if db.wl == nil {
 		return func() {}, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err // a request that ended does not take the turn
 	}
 	select {
 	case db.wl <- struct{}{}:
@@ -179,6 +183,14 @@ func syncDeferred(ctx context.Context) bool {
 
 // writeTx is WriteTx; with lazy the commit does not wait for the flush
 // (DeferSync).
+//
+// Whatever happens in between, the write turn is given back with no
+// transaction open on the write connection, and the connection is kept
+// only when it is known to be clean: a failed COMMIT or ROLLBACK (SQLite
+// may leave the transaction open after a failed COMMIT; a driver may
+// report the connection broken), a broken connection reported by a raw
+// statement, or a panic in fn drop it, and the next write takes a fresh
+// one (docs/storage-durability.md).
 func (db *DB) writeTx(ctx context.Context, lazy bool, fn func(tx *sql.Tx) error) error {
 	unlock, err := db.LockWrites(ctx)
 	if err != nil {
@@ -192,7 +204,9 @@ func (db *DB) writeTx(ctx context.Context, lazy bool, fn func(tx *sql.Tx) error)
 		if err := db.writeConn(ctx); err != nil {
 			return fmt.Errorf("begin: %w", err)
 		}
-		if _, err := db.syncLow.ExecContext(ctx); err != nil {
+		// Not under ctx: a request that ends here must not leave the
+		// setting half made (the pragma is instant).
+		if _, err := db.syncLow.ExecContext(context.Background()); err != nil {
 			db.dropWriteConn()
 			return fmt.Errorf("begin: %w", err)
 		}
@@ -209,17 +223,38 @@ func (db *DB) writeTx(ctx context.Context, lazy bool, fn func(tx *sql.Tx) error)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
+	db.wbad = false
+	finished := false
+	defer func() {
+		if finished {
+			return
+		}
+		// fn panicked (a bug the HTTP server recovers from): the
+		// transaction would stay open on the write connection, and
+		// the next write would wait forever to close it.
+		tx.Rollback()
+		db.dropWriteConn()
+	}()
 	if lazy && !db.sqlite {
 		if _, err := tx.ExecContext(ctx, "SET LOCAL synchronous_commit TO OFF"); err != nil {
+			finished = true
 			tx.Rollback()
 			return err
 		}
 	}
 	if err := fn(tx); err != nil {
-		tx.Rollback()
+		finished = true
+		if rerr := tx.Rollback(); (rerr != nil && !errors.Is(rerr, sql.ErrTxDone)) || db.wbad {
+			db.dropWriteConn()
+		}
 		return err
 	}
+	finished = true
 	if err := tx.Commit(); err != nil {
+		// SQLite can leave the transaction open after a failed COMMIT
+		// (modernc.org/sqlite rolls it back, another driver may not);
+		// the connection may be broken. Either way not reused.
+		db.dropWriteConn()
 		return fmt.Errorf("commit: %w", err)
 	}
 	db.committed()
@@ -256,21 +291,34 @@ func (db *DB) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 
 // beginWrite begins a write transaction; the caller holds the write turn.
 // With serialized writes it runs on the write connection, taken from the
-// pool on first use and replaced when it fails to begin (a broken
-// connection).
+// pool on first use and replaced when it fails to begin; a connection
+// that turns out broken (driver.ErrBadConn, or closed by database/sql
+// after one) is replaced once and the transaction begun on the new one,
+// as database/sql retries on its pool.
 func (db *DB) beginWrite(ctx context.Context) (*sql.Tx, error) {
 	if db.wl == nil {
 		return db.db.BeginTx(ctx, nil)
 	}
-	if err := db.writeConn(ctx); err != nil {
-		return nil, err
-	}
-	tx, err := db.wconn.BeginTx(ctx, nil)
-	if err != nil {
+	for try := 0; ; try++ {
+		if err := db.writeConn(ctx); err != nil {
+			return nil, err
+		}
+		tx, err := db.wconn.BeginTx(ctx, nil)
+		if err == nil {
+			return tx, nil
+		}
+		if ctx.Err() != nil {
+			// The request ended, not the connection: keep it (its
+			// page cache, its statements) for the next write. A BEGIN
+			// that ran is reported as a transaction and rolled back by
+			// database/sql, so nothing is left open.
+			return nil, err
+		}
 		db.dropWriteConn()
-		return nil, err
+		if try > 0 || !(errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone)) {
+			return nil, err
+		}
 	}
-	return tx, nil
 }
 
 // writeConn takes the write connection from the pool if there is none.
@@ -310,17 +358,33 @@ func (db *DB) dropWriteConn() { db.releaseWriteConn(true) }
 // releaseWriteConn finalizes the statements prepared on the write
 // connection and closes it: back into the pool, or, when bad is set, out
 // of it. The next write takes a connection again.
+//
+// database/sql closes a connection itself when an operation on it
+// reports driver.ErrBadConn (a COMMIT, a BEGIN, a statement), but not
+// the statements prepared on it through the *sql.Conn or below it
+// (rawWrite): those are then left unfinalized, a small leak, because
+// finalizing a statement of a closed SQLite connection uses freed
+// memory.
 func (db *DB) releaseWriteConn(bad bool) error {
 	if db.wconn == nil {
 		return nil
 	}
-	db.closeRawStmts()
-	db.syncLow.Close()
-	db.syncFull.Close()
+	// Raw runs its function only on a live connection, and under the
+	// connection's lock (database/sql may still be rolling back on it
+	// for a cancelled context).
+	if db.wconn.Raw(func(any) error { db.closeRawStmts(); return nil }) == nil {
+		db.syncLow.Close()
+		db.syncFull.Close()
+	} else {
+		clear(db.rawStmts)
+	}
 	if bad {
 		db.wconn.Raw(func(any) error { return driver.ErrBadConn }) // not back into the pool
 	}
 	err := db.wconn.Close()
+	if errors.Is(err, sql.ErrConnDone) {
+		err = nil // closed already, by database/sql
+	}
 	db.wconn, db.syncLow, db.syncFull = nil, nil, nil
 	return err
 }
@@ -330,12 +394,26 @@ func (db *DB) releaseWriteConn(bad bool) error {
 // turn, in WriteTx's fn); prepare reuses statements prepared on it. It
 // reports false when writes do not run on one connection (PostgreSQL):
 // the caller uses the transaction instead.
+//
+// An error of f that says the connection is broken (driver.ErrBadConn)
+// is returned as it is but not shown to database/sql: it would close the
+// connection at once, and wait for that to the end of the transaction
+// that holds it, which never comes. The connection is marked bad instead
+// and dropped when writeTx rolls the transaction back; so it is after a
+// panic in f, which writeTx's caller sees.
 func (db *DB) rawWrite(f func(prepare func(ctx context.Context, query string) (driver.Stmt, error)) error) (bool, error) {
 	if db.wconn == nil {
 		return false, nil
 	}
-	return true, db.wconn.Raw(func(dc any) error {
-		return f(func(ctx context.Context, query string) (driver.Stmt, error) {
+	var ferr error
+	var panicked any
+	err := db.wconn.Raw(func(dc any) (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				panicked, err = p, errRawPanic
+			}
+		}()
+		ferr = f(func(ctx context.Context, query string) (driver.Stmt, error) {
 			if st := db.rawStmts[query]; st != nil {
 				return st, nil
 			}
@@ -353,8 +431,30 @@ func (db *DB) rawWrite(f func(prepare func(ctx context.Context, query string) (d
 			db.rawStmts[query] = st
 			return st, nil
 		})
+		if errors.Is(ferr, driver.ErrBadConn) {
+			return errRawBadConn
+		}
+		return ferr
 	})
+	switch {
+	case panicked != nil:
+		db.wbad = true
+		panic(panicked)
+	case ferr != nil:
+		if errors.Is(ferr, driver.ErrBadConn) {
+			db.wbad = true
+		}
+		return true, ferr
+	}
+	return true, err
 }
+
+// errRawBadConn and errRawPanic stand for driver.ErrBadConn and a panic
+// towards database/sql in rawWrite.
+var (
+	errRawBadConn = errors.New("sqlstore: the write connection is broken")
+	errRawPanic   = errors.New("sqlstore: panic on the write connection")
+)
 
 // closeRawStmts finalizes the statements of rawWrite, before their
 // connection closes.

@@ -8,10 +8,11 @@
 #
 # Needs Go, /usr/bin/time, and python3 with numpy and scikit-learn (Debian
 # python3-numpy python3-sklearn). Set SKIP_1E7=1 to skip the 10^7-row runs.
-# Set FAIRLEARN_SRC to a directory holding fairlearn's source package (for
-# example `git archive <commit> fairlearn | tar -x -C dir` from a clone of
-# github.com/fairlearn/fairlearn) to also run fairlearn itself, with
-# Debian's python3-pandas.
+# Set FAIRLEARN_SRC to a directory holding fairlearn's source package (made
+# by bench/eval/fairlearn-src.sh from git clones of fairlearn and narwhals)
+# to also run fairlearn itself, with Debian's python3-pandas; ethos's 10^6
+# full evaluation then runs again right after fairlearn, and the CPU ratio
+# of fairlearn to each ethos run is printed.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=${1:-$(mktemp -d /tmp/ethos-bench-eval.XXXXXX)}
@@ -43,16 +44,21 @@ measure() {
 	sys=$(awk -F': ' '/System time/ {print $2}' "$log")
 	wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log")
 	rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
-	printf '| %s | %.2f | %s | %d | %s |\n' "$name" "$(echo "$user + $sys" | bc)" "$wall" "$((rss / 1024))" "$load"
+	last_cpu=$(echo "$user + $sys" | bc)
+	printf '| %s | %.2f | %s | %d | %s |\n' "$name" "$last_cpu" "$wall" "$((rss / 1024))" "$load"
 }
 
 eval_args=(--label label --score score --group sex --group age_band --group race --intersect --prevalence 0.1)
 echo "| run | CPU s (user+sys) | wall (m:ss) | peak RSS MB | load before |"
 echo "|---|---|---|---|---|"
 measure "ethos eval, 10^6 rows, full, no bootstrap" "$work/ethos" eval --in "$work/rows1000000.csv" "${eval_args[@]}" --out "$work/r6.json"
+ethos_before=$last_cpu
 if [ -n "${FAIRLEARN_SRC:-}" ]; then
 	measure "fairlearn MetricFrame, 10^6 rows, six label metrics + per-group AUROC + equalized odds" env PYTHONPATH="$FAIRLEARN_SRC" /usr/bin/python3 "$root/bench/eval/fairlearn_eval.py" "$work/rows1000000.csv"
+	fairlearn_cpu=$last_cpu
 	cp "$work/out.txt" "$work/fairlearn6.json"
+	measure "ethos eval, 10^6 rows, full, no bootstrap (again, after fairlearn)" "$work/ethos" eval --in "$work/rows1000000.csv" "${eval_args[@]}" --out "$work/r6.json"
+	ratios="fairlearn $(/usr/bin/python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).read())["fairlearn"])' "$work/fairlearn6.json") CPU / ethos CPU at 10^6 rows: $(echo "scale=1; $fairlearn_cpu / $ethos_before" | bc)× (ethos before), $(echo "scale=1; $fairlearn_cpu / $last_cpu" | bc)× (ethos after)"
 	# The same numbers from both: overall AUROC and the intersection's
 	# equalized odds difference.
 	/usr/bin/python3 - "$work/r6.json" "$work/fairlearn6.json" <<'PY' >&2
@@ -85,5 +91,6 @@ echo
 echo "python phases (CPU s): 10^6 full $(cat "$work/python6.json"); 10^5 bootstrap $(cat "$work/python5b.json")"
 if [ -n "${FAIRLEARN_SRC:-}" ]; then
 	echo "fairlearn phases (CPU s): 10^6 full $(cat "$work/fairlearn6.json"); 10^6 bootstrap $(cat "$work/fairlearn6b.json")"
+	echo "$ratios"
 fi
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 
 	"github.com/ethos-imaging/ethos"
@@ -164,6 +165,58 @@ func runEval(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
+// readPredictions reads the predictions table: evalstat.ReadCSV (a
+// variable so that a test can see the collector's setting during the read).
+var readPredictions = evalstat.ReadCSV
+
+// readGCLimit is the memory limit under which a plain predictions file of
+// size bytes is read with the collector off — twice its size, at least
+// 64 MiB — and whether to turn it off at all: only when the limit is at
+// most half the machine's memory (physicalMemory; 1 GiB where unknown).
+// Above that, the collector stays on: with it off, the heap of a file
+// larger than free memory (or whose columns outgrow the estimate) would
+// grow to a limit the machine cannot give before anything is collected,
+// and the process would be killed for memory instead of reading the
+// file with the collector's usual pace.
+func readGCLimit(size int64) (limit int64, off bool) {
+	limit = max(64<<20, 2*size)
+	budget := int64(1 << 30)
+	if mem, ok := physicalMemory(); ok {
+		budget = mem / 2
+	}
+	return limit, limit <= budget
+}
+
+// physicalMemory is the machine's memory in bytes, from MemTotal in
+// /proc/meminfo; false where that cannot be read.
+var physicalMemory = func() (int64, bool) {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0, false
+	}
+	return memTotal(string(b))
+}
+
+// memTotal reads "MemTotal: N kB" from the text of /proc/meminfo.
+func memTotal(meminfo string) (int64, bool) {
+	for line := range strings.Lines(meminfo) {
+		rest, ok := strings.CutPrefix(line, "MemTotal:")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) != 2 || f[1] != "kB" {
+			return 0, false
+		}
+		n, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil || n <= 0 || n > math.MaxInt64>>10 {
+			return 0, false
+		}
+		return n << 10, true
+	}
+	return 0, false
+}
+
 // evaluateFile reads the predictions and computes the report.
 func evaluateFile(ctx context.Context, env *Env, o *evalOptions) (*evalstat.Report, error) {
 	var r io.Reader = env.Stdin
@@ -184,17 +237,20 @@ func evaluateFile(ctx context.Context, env *Env, o *evalOptions) (*evalstat.Repo
 			// the collector waits for a memory limit of twice the file's
 			// size (at least 64 MiB), which the columns of a table with
 			// the shortest rows (about 12 bytes of columns for 13 bytes
-			// of text) stay under. (A gzip file's text may be many times
-			// its size: it keeps the usual setting.)
-			gc := debug.SetGCPercent(-1)
-			limit := debug.SetMemoryLimit(max(64<<20, 2*fi.Size()))
-			afterRead = func() {
-				debug.SetMemoryLimit(limit)
-				debug.SetGCPercent(gc)
+			// of text) stay under — unless that limit is more than the
+			// machine can give (readGCLimit). (A gzip file's text may be
+			// many times its size: it keeps the usual setting.)
+			if limit, off := readGCLimit(fi.Size()); off {
+				gc := debug.SetGCPercent(-1)
+				was := debug.SetMemoryLimit(limit)
+				afterRead = func() {
+					debug.SetMemoryLimit(was)
+					debug.SetGCPercent(gc)
+				}
 			}
 		}
 	}
-	t, err := evalstat.ReadCSV(ctxReader{ctx, r}, evalstat.CSVSpec{Label: o.label, Score: o.score, Groups: o.groups, Cluster: o.patient})
+	t, err := readPredictions(ctxReader{ctx, r}, evalstat.CSVSpec{Label: o.label, Score: o.score, Groups: o.groups, Cluster: o.patient})
 	afterRead()
 	if err != nil {
 		if ctx.Err() != nil {

@@ -327,6 +327,9 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 		rel  string
 		size int64
 		mod  int64
+		// skip, when set, is why the entry is not read: it is not a
+		// regular file (see notRegular).
+		skip string
 	}
 	found := make(chan job, 256)
 	var walkErr error
@@ -340,7 +343,10 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 			if err != nil {
 				return err
 			}
-			j := job{idx: n, rel: rel, size: info.Size(), mod: info.ModTime().UnixNano()}
+			j := job{idx: n, rel: rel, size: info.Size(), mod: info.ModTime().UnixNano(), skip: notRegular(d.Type())}
+			if j.skip != "" {
+				j.size = 0 // nothing of it is read
+			}
 			n++
 			nFiles.Add(1)
 			total.Add(j.size)
@@ -385,7 +391,12 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 		wg.Go(func() {
 			w := &worker{opts: &opts, in: in, out: out, h1: sha256.New(), h2: sha256.New(), claims: cl}
 			for j := range ch {
-				rec := w.one(ctx, j.rel)
+				var rec FileRecord
+				if j.skip != "" {
+					rec = FileRecord{Input: j.rel, Status: Skipped, Reasons: []string{j.skip}}
+				} else {
+					rec = w.one(ctx, j.rel)
+				}
 				rec.InputSize, rec.mtime = j.size, j.mod
 				if opts.NoRecord {
 					// Nobody reads the counts: neither journalled nor totalled.
@@ -833,7 +844,11 @@ func walkFiles(root, rel string, visit func(rel string, d fs.DirEntry) error) er
 		switch {
 		case d.IsDir():
 			err = walkFiles(root, r, visit)
-		case d.Type().IsRegular():
+		default:
+			// Regular files, and entries that are not (symbolic links,
+			// which are not followed below the input, pipes, sockets,
+			// devices): the visitor records the latter as skipped, so
+			// that every entry of the tree is accounted for.
 			err = visit(r, d)
 		}
 		if err != nil {
@@ -841,6 +856,26 @@ func walkFiles(root, rel string, visit func(rel string, d fs.DirEntry) error) er
 		}
 	}
 	return nil
+}
+
+// notRegular says why an entry of the input tree of type t is skipped
+// without being opened, or "" for a regular file. Links are not followed
+// below the input: a link may lead out of the tree (or round in a loop),
+// and a pipe would block the worker that opened it.
+func notRegular(t fs.FileMode) string {
+	switch {
+	case t.IsRegular():
+		return ""
+	case t&fs.ModeSymlink != 0:
+		return "symbolic link, not followed (only the input directory itself may be a link)"
+	case t&fs.ModeNamedPipe != 0:
+		return "named pipe, not a regular file"
+	case t&fs.ModeSocket != 0:
+		return "socket, not a regular file"
+	case t&fs.ModeDevice != 0:
+		return "device, not a regular file"
+	}
+	return "not a regular file"
 }
 
 // walkError is err from the walk without the path it names: folder

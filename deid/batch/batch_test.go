@@ -413,7 +413,7 @@ func TestWalkOrderMatchesWalkDir(t *testing.T) {
 	}
 	var want []string
 	filepath.WalkDir(in, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
+		if err == nil && !d.IsDir() {
 			rel, _ := filepath.Rel(in, p)
 			want = append(want, filepath.ToSlash(rel))
 		}
@@ -426,9 +426,70 @@ func TestWalkOrderMatchesWalkDir(t *testing.T) {
 	var got []string
 	for _, f := range res.Files {
 		got = append(got, f.Input)
+		// The link below the input is recorded, not followed.
+		if isLink := f.Input == "link"; isLink != (len(f.Reasons) == 1 && strings.HasPrefix(f.Reasons[0], "symbolic link")) {
+			t.Errorf("%s: status %s %v", f.Input, f.Status, f.Reasons)
+		}
 	}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("walk order:\n got %v\nwant %v", got, want)
+	}
+}
+
+// TestRunAccountsForEntriesNotRead: entries that are not regular files
+// (a link to a file, a link leading out of the tree, a dangling link, a
+// named pipe) are recorded as skipped with the reason and never opened
+// (a pipe would block), in a second run over the same output too.
+func TestRunAccountsForEntriesNotRead(t *testing.T) {
+	outside := mustTree(t, map[string]string{"secret": "outside"})
+	in := mustTree(t, map[string]string{"a/1": "one", "2": "two"})
+	for name, target := range map[string]string{
+		"a/to-file": filepath.Join(in, "2"),
+		"out-link":  filepath.Join(outside, "secret"),
+		"dangling":  filepath.Join(in, "missing"),
+	} {
+		if err := os.Symlink(target, filepath.Join(in, filepath.FromSlash(name))); err != nil {
+			t.Skip(err)
+		}
+	}
+	if err := mkfifo(filepath.Join(in, "pipe")); err != nil {
+		t.Logf("no named pipe: %v", err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	p := &fakeProcessor{}
+	res, err := batch.Run(context.Background(), batch.Options{In: in, Out: out, Processor: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.calls.Load() != 2 {
+		t.Errorf("processor called %d times, want 2 (the regular files)", p.calls.Load())
+	}
+	for _, f := range res.Files {
+		regular := f.Input == "a/1" || f.Input == "2"
+		switch {
+		case regular && f.Status != batch.Written:
+			t.Errorf("%s: %s %v, want written", f.Input, f.Status, f.Reasons)
+		case !regular && (f.Status != batch.Skipped || len(f.Reasons) != 1 || !strings.Contains(f.Reasons[0], "not")):
+			t.Errorf("%s: %s %v, want skipped with the reason", f.Input, f.Status, f.Reasons)
+		case !regular && strings.Contains(f.Reasons[0], in):
+			t.Errorf("%s: reason names a path: %q", f.Input, f.Reasons[0])
+		}
+	}
+	if res.Summary.Written != 2 || res.Summary.Skipped != len(res.Files)-2 || len(res.Files) < 5 {
+		t.Errorf("summary %+v over %d entries, want 2 written and the rest skipped", res.Summary, len(res.Files))
+	}
+	if _, err := os.Stat(filepath.Join(out, "o", "outside.out")); err == nil {
+		t.Error("a link out of the input tree was followed")
+	}
+	again, err := batch.Run(context.Background(), batch.Options{In: in, Out: out, Processor: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Summary.InputBytes != int64(len("one")+len("two")) {
+		t.Errorf("input bytes %d, want 6 (entries not read count nothing)", res.Summary.InputBytes)
+	}
+	if a, r := again.Summary, res.Summary; a.Files != r.Files || a.Skipped != r.Skipped || a.Written != r.Written || p.calls.Load() != 2 {
+		t.Errorf("second run: summary %+v, processor called %d times in all; want %+v and 2", again.Summary, p.calls.Load(), res.Summary)
 	}
 }
 
