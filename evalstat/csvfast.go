@@ -25,16 +25,6 @@ const swarOnes = 0x0101010101010101
 // generalOnly turns the fast path off (tests compare the two readers).
 var generalOnly = false
 
-// belowComma flags the bytes of x that may be below '-' (0x2d), which
-// include the comma, the line break and the quote: it sets the high bit of
-// every byte below 0x2d (none is missed) and of a few others (a byte equal
-// to 0x2d just above a flagged one, through the borrow), in four
-// operations instead of three exact comparisons. The caller checks each
-// flagged byte.
-func belowComma(x uint64) uint64 {
-	return (x - 0x2d*swarOnes) &^ x & (0x80 * swarOnes)
-}
-
 // lenMask[n] keeps the low n bytes of a word.
 var lenMask = [9]uint64{0, 1<<8 - 1, 1<<16 - 1, 1<<24 - 1, 1<<32 - 1, 1<<40 - 1, 1<<48 - 1, 1<<56 - 1, ^uint64(0)}
 
@@ -69,12 +59,19 @@ type cellKey struct {
 type fastParser struct {
 	cols   columns
 	spec   CSVSpec
-	slot   []int8 // field index → what it is (slot*), or -1 to skip
-	digits int    // the most digits after the point of a score (Table.digits)
-	start  [2 + MaxAttributes + 1]int
-	end    [2 + MaxAttributes + 1]int
-	levels [MaxAttributes][1 << levelCacheBits]levelKey
-	cells  [1 << cellCacheBits]cellKey
+	field  [2 + MaxAttributes + 1]int // slot → field index
+	nslots int
+	digits int // the most digits after the point of a score (Table.digits)
+	// The current line: ends[k+1] is the index of the delimiter after
+	// field k, ends[0] the index before the line's first byte; pos is the
+	// line's start, rows the records read before it.
+	ends [2 * maxFastFields]int
+	pos  int
+	rows int
+	// The delimiter masks of the blocks being read (delimMasks).
+	commas, lines [maskBlocks]uint64
+	levels        [MaxAttributes][1 << levelCacheBits]levelKey
+	cells         [1 << cellCacheBits]cellKey
 }
 
 // Field slots: label, score, the groups, then the cluster.
@@ -85,89 +82,120 @@ const (
 )
 
 func newFastParser(cols columns, spec CSVSpec) *fastParser {
-	fp := &fastParser{cols: cols, spec: spec, slot: make([]int8, cols.n+1), digits: -1}
-	for i := range fp.slot {
-		fp.slot[i] = -1
-	}
-	fp.slot[cols.label] = slotLabel
-	fp.slot[cols.score] = slotScore
+	fp := &fastParser{cols: cols, spec: spec, digits: -1}
+	fp.field[slotLabel] = cols.label
+	fp.field[slotScore] = cols.score
 	for k, i := range cols.groups {
-		fp.slot[i] = int8(slotGroup + k)
+		fp.field[slotGroup+k] = i
 	}
+	fp.nslots = slotGroup + len(cols.groups)
 	if cols.cluster >= 0 {
-		fp.slot[cols.cluster] = int8(slotGroup + len(cols.groups))
+		fp.field[fp.nslots] = cols.cluster
+		fp.nslots++
 	}
 	return fp
 }
 
+// maxFastFields is the most fields per record the fast path reads; wider
+// tables go to the general reader.
+const maxFastFields = 64
+
+// endsMask keeps an index into fastParser.ends in range.
+const endsMask = 2*maxFastFields - 1
+
 // parseChunk appends the records of data (whole records) to t and returns
 // the number of physical lines read. Errors carry rows and lines counted
 // from the start of data.
+//
+// The lines before the first quote of the chunk (bytes.IndexByte, one
+// vector pass) are read here; the rest goes to the general reader. For
+// maskBlocks blocks of 64 bytes at a time, delimMasks marks the commas and
+// line breaks in bit masks; the loop visits their set bits in order,
+// notes the position of every comma of a line in fp.ends and takes the
+// fields it needs from those positions at the line break.
 func (fp *fastParser) parseChunk(data []byte, t *Table) (int, error) {
-	if generalOnly {
+	if generalOnly || fp.cols.n > maxFastFields {
 		return fp.fallback(data, 0, 0, 0, t)
 	}
 	defer func() { t.noteDigits(fp.digits) }()
-	rows, lines := 0, 0
-	pos := 0 // start of the current line
-	nf := 0  // fields completed in the current line
-	fstart := 0
-	ncols := fp.cols.n
-	i := 0
-	for i+8 <= len(data) {
-		x := binary.LittleEndian.Uint64(data[i:])
-		m := belowComma(x)
-		for m != 0 {
-			j := i + bits.TrailingZeros64(m)>>3
-			m &= m - 1
-			c := data[j]
-			if c != ',' && c != '\n' {
-				if c == '"' {
-					return fp.fallback(data, pos, rows, lines, t)
-				}
-				continue // a space, a \r, another byte below '-'
-			}
-			if nf >= ncols {
-				return fp.fallback(data, pos, rows, lines, t)
-			}
-			if s := fp.slot[nf]; s >= 0 {
-				fp.start[s], fp.end[s] = fstart, j
-			}
-			nf++
-			fstart = j + 1
-			if c != '\n' {
-				continue
-			}
-			if nf != ncols {
-				return fp.fallback(data, pos, rows, lines, t)
-			}
-			// A \r before the line break belongs to no field.
-			if j > pos && data[j-1] == '\r' {
-				if s := fp.slot[ncols-1]; s >= 0 {
-					fp.end[s]--
-				}
-			}
-			if !fp.record(data, t) {
-				return fp.fallback(data, pos, rows, lines, t)
-			}
-			rows++
-			lines++
-			pos, nf = j+1, 0
+	fast := data
+	if q := bytes.IndexByte(data, '"'); q >= 0 {
+		fast = data[:bytes.LastIndexByte(data[:q], '\n')+1]
+	}
+	ends := &fp.ends
+	ends[0] = -1
+	nf := 0 // fields closed in the current line
+	cm, lm := fp.commas[:], fp.lines[:]
+	for base := 0; base < len(fast); base += 64 * maskBlocks {
+		n := min(len(fast)-base, 64*maskBlocks)
+		blocks := n / 64
+		delimMasks(fast[base:base+64*blocks], cm, lm)
+		if n%64 != 0 {
+			// The last partial block, padded with zero bytes.
+			var tail [64]byte
+			copy(tail[:], fast[base+64*blocks:base+n])
+			delimMasks(tail[:], cm[blocks:], lm[blocks:])
+			blocks++
 		}
-		i += 8
+		for k, mc := range cm[:blocks] {
+			ml := lm[k]
+			at := base + 64*k
+			for m := mc | ml; m != 0; m &= m - 1 {
+				b := bits.TrailingZeros64(m)
+				nf++
+				if ml>>b&1 == 0 {
+					ends[nf&endsMask] = at + b
+					continue
+				}
+				if !fp.endLine(data, at+b, nf, t) {
+					return fp.fallback(data, fp.pos, fp.rows, fp.rows, t)
+				}
+				nf = 0
+			}
+		}
 	}
-	if pos < len(data) {
-		return fp.fallback(data, pos, rows, lines, t)
+	if fp.pos < len(data) {
+		return fp.fallback(data, fp.pos, fp.rows, fp.rows, t)
 	}
-	return lines, nil
+	return fp.rows, nil
 }
 
-// record adds the line whose fields are in fp.start/fp.end, or returns
-// false (having changed nothing that the general reader would not) when
-// the line needs the general reader.
+// endLine takes the line break at data[j], which closes the line's nf-th
+// field, and adds the line's record, or returns false when the line needs
+// the general reader.
+func (fp *fastParser) endLine(data []byte, j, nf int, t *Table) bool {
+	if nf != fp.cols.n {
+		return false
+	}
+	// A \r before the line break belongs to no field.
+	e := j
+	if j > fp.pos && data[j-1] == '\r' {
+		e--
+	}
+	fp.ends[nf&endsMask] = e
+	if !fp.record(data, t) {
+		return false
+	}
+	fp.rows++
+	fp.pos = j + 1
+	fp.ends[0] = j
+	return true
+}
+
+// span returns the start and end of the field in slot s of the current
+// line (see parseChunk).
+func (fp *fastParser) span(s int) (int, int) {
+	f := fp.field[s]
+	return fp.ends[f&endsMask] + 1, fp.ends[(f+1)&endsMask]
+}
+
+// record adds the line whose delimiters are in fp.ends, or returns false
+// (having changed nothing that the general reader would not) when the line
+// needs the general reader.
 func (fp *fastParser) record(data []byte, t *Table) bool {
 	var label bool
-	switch lb := data[fp.start[slotLabel]:fp.end[slotLabel]]; string(lb) {
+	st, en := fp.span(slotLabel)
+	switch string(data[st:en]) {
 	case "1", "1.0":
 		label = true
 	case "0", "0.0":
@@ -184,8 +212,8 @@ func (fp *fastParser) record(data []byte, t *Table) bool {
 	}
 	var cl uint32
 	if fp.cols.cluster >= 0 {
-		s := slotGroup + len(fp.cols.groups)
-		v := data[fp.start[s]:fp.end[s]]
+		st, en := fp.span(slotGroup + len(fp.cols.groups))
+		v := data[st:en]
 		if len(v) == 0 {
 			return false
 		}
@@ -202,7 +230,7 @@ func (fp *fastParser) record(data []byte, t *Table) bool {
 // float64, the digits as an integer divided by a power of ten; score also
 // returns the number of digits after the point.
 func (fp *fastParser) score(data []byte) (float64, int, bool) {
-	st, en := fp.start[slotScore], fp.end[slotScore]
+	st, en := fp.span(slotScore)
 	f := en - st - 2 // digits after the point
 	if f < 1 || f > 8 || en+8 > len(data) || data[st+1] != '.' || (data[st] != '0' && data[st] != '1') {
 		return parseDecimal(data[st:en])
@@ -248,7 +276,7 @@ func (fp *fastParser) cell(data []byte, t *Table) (uint32, bool) {
 	h := uint64(0)
 	short := true
 	for k := range min(len(fp.cols.groups), MaxAttributes) {
-		st, en := fp.start[slotGroup+k], fp.end[slotGroup+k]
+		st, en := fp.span(slotGroup + k)
 		n := en - st
 		if uint(n-1) >= 8 || st+8 > len(data) {
 			if n == 0 {
@@ -270,7 +298,7 @@ func (fp *fastParser) cell(data []byte, t *Table) (uint32, bool) {
 		}
 	}
 	for k := range fp.cols.groups {
-		st, en := fp.start[slotGroup+k], fp.end[slotGroup+k]
+		st, en := fp.span(slotGroup + k)
 		if en == st {
 			return 0, false // a missing value: the general reader's "(missing)"
 		}

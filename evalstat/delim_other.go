@@ -1,0 +1,6 @@
+//go:build !amd64
+
+package evalstat
+
+// delimMasks is delimMasksGo on processors without an assembly version.
+func delimMasks(data []byte, commas, lines []uint64) { delimMasksGo(data, commas, lines) }
