@@ -25,8 +25,9 @@ const swarOnes = 0x0101010101010101
 // generalOnly turns the fast path off (tests compare the two readers).
 var generalOnly = false
 
-// lenMask[n] keeps the low n bytes of a word.
-var lenMask = [9]uint64{0, 1<<8 - 1, 1<<16 - 1, 1<<24 - 1, 1<<32 - 1, 1<<40 - 1, 1<<48 - 1, 1<<56 - 1, ^uint64(0)}
+// lenMask[n] keeps the low n bytes of a word (n ≤ 8; 16 entries, so that
+// an index masked with 15 needs no bounds check).
+var lenMask = [16]uint64{0, 1<<8 - 1, 1<<16 - 1, 1<<24 - 1, 1<<32 - 1, 1<<40 - 1, 1<<48 - 1, 1<<56 - 1, ^uint64(0)}
 
 // levelCacheBits sizes the direct-mapped cache of short values per
 // attribute (a collision only costs a dictionary lookup).
@@ -57,11 +58,13 @@ type cellKey struct {
 
 // fastParser holds the column layout and the per-attribute caches.
 type fastParser struct {
-	cols   columns
-	spec   CSVSpec
-	field  [2 + MaxAttributes + 1]int // slot → field index
-	nslots int
-	digits int // the most digits after the point of a score (Table.digits)
+	cols    columns
+	spec    CSVSpec
+	field   [2 + MaxAttributes + 1]int // slot → field index
+	nslots  int
+	gfield  [MaxAttributes]int // the group attributes' field indexes
+	ngroups int
+	digits  int // the most digits after the point of a score (Table.digits)
 	// The current line: ends[k+1] is the index of the delimiter after
 	// field k, ends[0] the index before the line's first byte; pos is the
 	// line's start, rows the records read before it.
@@ -87,7 +90,9 @@ func newFastParser(cols columns, spec CSVSpec) *fastParser {
 	fp.field[slotScore] = cols.score
 	for k, i := range cols.groups {
 		fp.field[slotGroup+k] = i
+		fp.gfield[k] = i
 	}
+	fp.ngroups = len(cols.groups)
 	fp.nslots = slotGroup + len(cols.groups)
 	if cols.cluster >= 0 {
 		fp.field[fp.nslots] = cols.cluster
@@ -164,8 +169,8 @@ func (fp *fastParser) parseChunk(data []byte, t *Table) (int, error) {
 // field, and adds the line's record, or returns false when the line needs
 // the general reader.
 func (fp *fastParser) endLine(data []byte, j, nf int, t *Table) bool {
-	if nf != fp.cols.n {
-		return false
+	if nf != fp.cols.n || j+8 > len(data) {
+		return false // the last line of a chunk may go to the general reader
 	}
 	// A \r before the line break belongs to no field.
 	e := j
@@ -191,15 +196,25 @@ func (fp *fastParser) span(s int) (int, int) {
 
 // record adds the line whose delimiters are in fp.ends, or returns false
 // (having changed nothing that the general reader would not) when the line
-// needs the general reader.
+// needs the general reader. endLine has checked that eight bytes can be
+// read from the start of any field of the line.
 func (fp *fastParser) record(data []byte, t *Table) bool {
-	var label bool
+	// The label, 0 or 1 or 0.0 or 1.0, as a word; its low bit is the
+	// label ('0' is 0x30, '1' 0x31), taken without a branch.
 	st, en := fp.span(slotLabel)
-	switch string(data[st:en]) {
-	case "1", "1.0":
-		label = true
-	case "0", "0.0":
+	w := binary.LittleEndian.Uint64(data[st:])
+	switch en - st {
+	case 1:
+		w &= 0xff
+	case 3:
+		if w&0xffff00 != '.'<<8|'0'<<16 {
+			return false
+		}
+		w &= 0xff
 	default:
+		return false
+	}
+	if w|1 != '1' {
 		return false
 	}
 	score, digits, ok := fp.score(data)
@@ -219,7 +234,7 @@ func (fp *fastParser) record(data []byte, t *Table) bool {
 		}
 		cl = t.clusterCode(v)
 	}
-	t.addRow(label, score, cell, cl)
+	t.addPay(score, cell|uint32(w&1)<<31, cl)
 	fp.digits = max(fp.digits, digits)
 	return true
 }
@@ -232,7 +247,7 @@ func (fp *fastParser) record(data []byte, t *Table) bool {
 func (fp *fastParser) score(data []byte) (float64, int, bool) {
 	st, en := fp.span(slotScore)
 	f := en - st - 2 // digits after the point
-	if f < 1 || f > 8 || en+8 > len(data) || data[st+1] != '.' || (data[st] != '0' && data[st] != '1') {
+	if f < 1 || f > 8 || data[st+1] != '.' || (data[st] != '0' && data[st] != '1') {
 		return parseDecimal(data[st:en])
 	}
 	frac, ok := swarDigits(binary.LittleEndian.Uint64(data[st+2:]), f)
@@ -269,34 +284,61 @@ func swarDigits(w uint64, f int) (uint64, bool) {
 	return (v*10000 + v>>32) & 0xffffffff, true // eight digits
 }
 
+// The group loops index arrays of MaxAttributes entries with k masked by
+// MaxAttributes-1, which must be a power of two.
+var _ = [1]struct{}{}[MaxAttributes&(MaxAttributes-1)]
+
 // cell returns the cell of the line's group values, from the cache of
-// whole combinations when every value is at most 8 bytes long.
+// whole combinations when every value is one to eight bytes long. The
+// loop over the attributes is written out (MaxAttributes = 4) so that the
+// key stays in registers.
 func (fp *fastParser) cell(data []byte, t *Table) (uint32, bool) {
-	var key cellKey
-	h := uint64(0)
-	short := true
-	for k := range min(len(fp.cols.groups), MaxAttributes) {
-		st, en := fp.span(slotGroup + k)
-		n := en - st
-		if uint(n-1) >= 8 || st+8 > len(data) {
-			if n == 0 {
-				return 0, false
-			}
-			short = false
-			break
-		}
-		w := binary.LittleEndian.Uint64(data[st:st+8]) & lenMask[n]
-		key.words[k] = w
-		key.lens |= uint32(n) << (8 * k)
-		h = (h ^ w ^ uint64(n)<<56) * 0x9E3779B97F4A7C15
+	var w0, w1, w2, w3 uint64
+	var n0, n1, n2, n3 int
+	switch fp.ngroups {
+	case 4:
+		w3, n3 = fp.groupWord(data, 3)
+		fallthrough
+	case 3:
+		w2, n2 = fp.groupWord(data, 2)
+		fallthrough
+	case 2:
+		w1, n1 = fp.groupWord(data, 1)
+		fallthrough
+	case 1:
+		w0, n0 = fp.groupWord(data, 0)
 	}
-	var e *cellKey
-	if short {
-		e = &fp.cells[(h^h>>29)>>(64-cellCacheBits)]
-		if e.ok && e.words == key.words && e.lens == key.lens {
-			return e.cell, true
-		}
+	key := cellKey{words: [MaxAttributes]uint64{w0, w1, w2, w3}, lens: uint32(n0 | n1<<8 | n2<<16 | n3<<24)}
+	if (n0|n1|n2|n3)&16 != 0 {
+		return fp.cellSlow(data, t, nil, key) // a value is empty or long
 	}
+	h := (w0 ^ uint64(key.lens)<<32) * 0x9E3779B97F4A7C15
+	h = (h ^ w1) * 0x9E3779B97F4A7C15
+	h = (h ^ w2) * 0x9E3779B97F4A7C15
+	h = (h ^ w3) * 0x9E3779B97F4A7C15
+	e := &fp.cells[(h^h>>29)>>(64-cellCacheBits)]
+	if e.ok && e.words == key.words && e.lens == key.lens {
+		return e.cell, true
+	}
+	return fp.cellSlow(data, t, e, key)
+}
+
+// groupWord returns the value of attribute k in the current line as a
+// word (its bytes, the rest zero) and its length, or 16 when it is empty
+// or longer than 8 bytes (a bit no length of 1 to 8 has).
+func (fp *fastParser) groupWord(data []byte, k int) (uint64, int) {
+	f := fp.gfield[k&(MaxAttributes-1)]
+	st, en := fp.ends[f&endsMask]+1, fp.ends[(f+1)&endsMask]
+	n := en - st
+	if uint(n-1) >= 8 {
+		return 0, 16
+	}
+	return binary.LittleEndian.Uint64(data[st:]) & lenMask[n&15], n
+}
+
+// cellSlow returns the cell of the line's group values through the
+// dictionaries, and puts it in cache entry e (when not nil) under key.
+func (fp *fastParser) cellSlow(data []byte, t *Table, e *cellKey, key cellKey) (uint32, bool) {
 	for k := range fp.cols.groups {
 		st, en := fp.span(slotGroup + k)
 		if en == st {

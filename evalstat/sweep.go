@@ -609,7 +609,10 @@ func (st *blockState) closeBlocks(bs []block) {
 
 // rocPoint takes a ROC point after rows rows, pos of them positive, and
 // returns the row count at which the next one is due: the first integer
-// at or above rows + rocStep.
+// at or above rows + rocStep. It is rarely called and kept out of line,
+// which leaves closeBlocks' loop its registers.
+//
+//go:noinline
 func (st *blockState) rocPoint(rows, pos int64) int64 {
 	st.roc = append(st.roc, [2]float64{float64(rows - pos), float64(pos)})
 	return int64(math.Ceil(float64(rows) + st.rocStep))
