@@ -112,35 +112,48 @@ const endsMask = 2*maxFastFields - 1
 // the number of physical lines read. Errors carry rows and lines counted
 // from the start of data.
 //
-// The lines before the first quote of the chunk (bytes.IndexByte, one
-// vector pass) are read here; the rest goes to the general reader. For
-// maskBlocks blocks of 64 bytes at a time, delimMasks marks the commas and
-// line breaks in bit masks; the loop visits their set bits in order,
-// notes the position of every comma of a line in fp.ends and takes the
-// fields it needs from those positions at the line break.
+// For maskBlocks blocks of 64 bytes at a time, delimMasks marks the
+// commas and line breaks in bit masks (and tells whether there is a
+// quote); the loop visits their set bits in order, notes the position of
+// every comma of a line in fp.ends and takes the fields it needs from
+// those positions at the line break. The lines from the one holding the
+// first quote on go to the general reader.
 func (fp *fastParser) parseChunk(data []byte, t *Table) (int, error) {
 	if generalOnly || fp.cols.n > maxFastFields {
 		return fp.fallback(data, 0, 0, 0, t)
 	}
 	defer func() { t.noteDigits(fp.digits) }()
-	fast := data
-	if q := bytes.IndexByte(data, '"'); q >= 0 {
-		fast = data[:bytes.LastIndexByte(data[:q], '\n')+1]
-	}
 	ends := &fp.ends
 	ends[0] = -1
 	nf := 0 // fields closed in the current line
 	cm, lm := fp.commas[:], fp.lines[:]
-	for base := 0; base < len(fast); base += 64 * maskBlocks {
-		n := min(len(fast)-base, 64*maskBlocks)
+	for base := 0; base < len(data); base += 64 * maskBlocks {
+		n := min(len(data)-base, 64*maskBlocks)
 		blocks := n / 64
-		delimMasks(fast[base:base+64*blocks], cm, lm)
+		quote := delimMasks(data[base:base+64*blocks], cm, lm)
 		if n%64 != 0 {
 			// The last partial block, padded with zero bytes.
 			var tail [64]byte
-			copy(tail[:], fast[base+64*blocks:base+n])
-			delimMasks(tail[:], cm[blocks:], lm[blocks:])
+			copy(tail[:], data[base+64*blocks:base+n])
+			quote = delimMasks(tail[:], cm[blocks:], lm[blocks:]) || quote
 			blocks++
+		}
+		if quote {
+			// Only the lines before the one with the quote are read here:
+			// the masks end at its start.
+			q := base + bytes.IndexByte(data[base:base+n], '"')
+			stop := bytes.LastIndexByte(data[:q], '\n') + 1
+			for k := range cm[:blocks] {
+				at := base + 64*k
+				keep := ^uint64(0)
+				if at >= stop {
+					keep = 0
+				} else if stop-at < 64 {
+					keep = 1<<(stop-at) - 1
+				}
+				cm[k] &= keep
+				lm[k] &= keep
+			}
 		}
 		for k, mc := range cm[:blocks] {
 			ml := lm[k]
@@ -157,6 +170,9 @@ func (fp *fastParser) parseChunk(data []byte, t *Table) (int, error) {
 				}
 				nf = 0
 			}
+		}
+		if quote {
+			break
 		}
 	}
 	if fp.pos < len(data) {

@@ -164,7 +164,8 @@ func TestReadCSVScoreDigits(t *testing.T) {
 
 // TestDelimMasksMarkEveryDelimiter checks the delimiter masks of the fast
 // path, the assembly version and the portable one, against a byte-by-byte
-// comparison: every comma and line break marked, nothing else, in blocks of
+// comparison: every comma and line break marked, nothing else, and whether
+// there is a quote, in blocks of
 // random bytes, of delimiters next to every byte value, and of the
 // benchmark table's text.
 func TestDelimMasksMarkEveryDelimiter(t *testing.T) {
@@ -187,14 +188,23 @@ func TestDelimMasksMarkEveryDelimiter(t *testing.T) {
 	inputs = append(inputs, pairs[:len(pairs)/64*64])
 	table := fastPathTable(2000, false, 0)
 	inputs = append(inputs, table[:len(table)/64*64])
+	quoted := fastPathTable(2000, true, 0)
+	inputs = append(inputs, quoted[:len(quoted)/64*64])
+	// One quote in the last byte of the last block.
+	last := bytes.Repeat([]byte("ab,c\n"), 64)[:256]
+	last[255] = '"'
+	inputs = append(inputs, last)
 	for _, in := range inputs {
 		n := len(in) / 64
-		for name, masks := range map[string]func([]byte, []uint64, []uint64){"DelimMasks": evalstat.DelimMasks, "DelimMasksGo": evalstat.DelimMasksGo} {
+		for name, masks := range map[string]func([]byte, []uint64, []uint64) bool{"DelimMasks": evalstat.DelimMasks, "DelimMasksGo": evalstat.DelimMasksGo} {
 			commas, lines := make([]uint64, n+1), make([]uint64, n+1)
 			commas[n], lines[n] = 7, 7 // past the end: must stay
-			masks(in, commas, lines)
+			quote := masks(in, commas, lines)
 			if commas[n] != 7 || lines[n] != 7 {
 				t.Fatalf("%s wrote past %d blocks", name, n)
+			}
+			if want := bytes.IndexByte(in[:64*n], '"') >= 0; quote != want {
+				t.Fatalf("%s: quote %v, want %v", name, quote, want)
 			}
 			for i, c := range in {
 				gotC, gotL := commas[i/64]>>(i%64)&1 == 1, lines[i/64]>>(i%64)&1 == 1

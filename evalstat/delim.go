@@ -10,9 +10,11 @@ const maskBlocks = 64
 // Each word of eight bytes is tested with an exact zero-byte test (a byte
 // is zero after the XOR exactly when it was the delimiter); the high bits
 // of the eight bytes are then gathered into eight bits by a multiplication.
-func delimMasksGo(data []byte, commas, lines []uint64) {
+// It reports whether data holds a quote.
+func delimMasksGo(data []byte, commas, lines []uint64) (quote bool) {
 	n := len(data) / 64
 	commas, lines = commas[:n], lines[:n]
+	var q uint64
 	for k := range n {
 		var c, l uint64
 		blk := data[64*k : 64*k+64]
@@ -20,9 +22,11 @@ func delimMasksGo(data []byte, commas, lines []uint64) {
 			x := le64(blk[8*w:])
 			c |= gatherHigh(zeroBytes(x^','*swarOnes)) << (8 * w)
 			l |= gatherHigh(zeroBytes(x^'\n'*swarOnes)) << (8 * w)
+			q |= zeroBytes(x ^ '"'*swarOnes)
 		}
 		commas[k], lines[k] = c, l
 	}
+	return q != 0
 }
 
 // le64 reads a little-endian word.

@@ -4,4 +4,4 @@ package evalstat
 // of every amd64 processor): sixteen bytes per comparison.
 //
 //go:noescape
-func delimMasks(data []byte, commas, lines []uint64)
+func delimMasks(data []byte, commas, lines []uint64) (quote bool)

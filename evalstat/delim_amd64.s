@@ -1,11 +1,12 @@
 #include "textflag.h"
 
-// func delimMasks(data []byte, commas, lines []uint64)
+// func delimMasks(data []byte, commas, lines []uint64) (quote bool)
 //
 // For each 64-byte block k of data (len(data)/64 blocks; commas and lines
 // have room for them, which the Go caller guarantees), bit b of commas[k]
 // is set when data[64k+b] is ',' and bit b of lines[k] when it is '\n'.
-TEXT ·delimMasks(SB), NOSPLIT, $0-72
+// quote reports whether data holds a '"'.
+TEXT ·delimMasks(SB), NOSPLIT, $0-73
 	MOVQ data_base+0(FP), SI
 	MOVQ data_len+8(FP), CX
 	SHRQ $6, CX
@@ -17,6 +18,10 @@ TEXT ·delimMasks(SB), NOSPLIT, $0-72
 	MOVQ $0x0a0a0a0a0a0a0a0a, AX
 	MOVQ AX, X1
 	PUNPCKLQDQ X1, X1
+	MOVQ $0x2222222222222222, AX
+	MOVQ AX, X10
+	PUNPCKLQDQ X10, X10
+	PXOR X11, X11 // the quotes found, byte by byte
 	TESTQ CX, CX
 	JEQ done
 
@@ -25,6 +30,20 @@ loop:
 	MOVOU 16(SI), X3
 	MOVOU 32(SI), X4
 	MOVOU 48(SI), X5
+
+	// Quotes.
+	MOVO X2, X6
+	PCMPEQB X10, X6
+	POR X6, X11
+	MOVO X3, X7
+	PCMPEQB X10, X7
+	POR X7, X11
+	MOVO X4, X8
+	PCMPEQB X10, X8
+	POR X8, X11
+	MOVO X5, X9
+	PCMPEQB X10, X9
+	POR X9, X11
 
 	// Commas.
 	MOVO X2, X6
@@ -71,4 +90,7 @@ loop:
 	JNZ loop
 
 done:
+	PMOVMSKB X11, AX
+	TESTL AX, AX
+	SETNE quote+72(FP)
 	RET

@@ -3,4 +3,6 @@
 package evalstat
 
 // delimMasks is delimMasksGo on processors without an assembly version.
-func delimMasks(data []byte, commas, lines []uint64) { delimMasksGo(data, commas, lines) }
+func delimMasks(data []byte, commas, lines []uint64) bool {
+	return delimMasksGo(data, commas, lines)
+}

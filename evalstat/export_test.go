@@ -43,3 +43,6 @@ var SortCodes = sortCodes
 
 // Digits exposes Table.digits, the scale the sort tries for the scores.
 func (t *Table) Digits() int { return t.digits }
+
+// Columns exposes the table's score and label-and-cell columns.
+func (t *Table) Columns() ([]float64, []uint32) { return t.score, t.pay }
