@@ -64,7 +64,8 @@ type fastParser struct {
 	nslots  int
 	gfield  [MaxAttributes]int // the group attributes' field indexes
 	ngroups int
-	digits  int // the most digits after the point of a score (Table.digits)
+	spanKey bool // two or more group columns, adjacent and in order (cell)
+	digits  int  // the most digits after the point of a score (Table.digits)
 	// The current line: ends[k+1] is the index of the delimiter after
 	// field k, ends[0] the index before the line's first byte; pos is the
 	// line's start, rows the records read before it.
@@ -93,6 +94,12 @@ func newFastParser(cols columns, spec CSVSpec) *fastParser {
 		fp.gfield[k] = i
 	}
 	fp.ngroups = len(cols.groups)
+	fp.spanKey = len(cols.groups) >= 2
+	for k, i := range cols.groups {
+		if i != cols.groups[0]+k {
+			fp.spanKey = false
+		}
+	}
 	fp.nslots = slotGroup + len(cols.groups)
 	if cols.cluster >= 0 {
 		fp.field[fp.nslots] = cols.cluster
@@ -309,6 +316,30 @@ var _ = [1]struct{}{}[MaxAttributes&(MaxAttributes-1)]
 // loop over the attributes is written out (MaxAttributes = 4) so that the
 // key stays in registers.
 func (fp *fastParser) cell(data []byte, t *Table) (uint32, bool) {
+	if fp.spanKey {
+		// The group columns are adjacent and in order: their text, commas
+		// included, up to 24 bytes, is the key (the commas keep the values
+		// apart).
+		f := fp.gfield[0]
+		st, en := fp.ends[f&endsMask]+1, fp.ends[(f+fp.ngroups)&endsMask]
+		if n := en - st; uint(n-1) < 24 {
+			w0 := binary.LittleEndian.Uint64(data[st:]) & lenMask[min(n, 8)&15]
+			var w1, w2 uint64
+			if n > 8 {
+				w1 = binary.LittleEndian.Uint64(data[st+8:]) & lenMask[min(n-8, 8)&15]
+				if n > 16 {
+					w2 = binary.LittleEndian.Uint64(data[st+16:]) & lenMask[(n-16)&15]
+				}
+			}
+			key := cellKey{words: [MaxAttributes]uint64{w0, w1, w2}, lens: uint32(n)}
+			h := (w0^uint64(n)<<32)*0x9E3779B97F4A7C15 ^ w1*0xC2B2AE3D27D4EB4F ^ w2*0x165667B19E3779F9
+			e := &fp.cells[(h^h>>29)>>(64-cellCacheBits)]
+			if e.ok && e.words == key.words && e.lens == key.lens {
+				return e.cell, true
+			}
+			return fp.cellSlow(data, t, e, key)
+		}
+	}
 	var w0, w1, w2, w3 uint64
 	var n0, n1, n2, n3 int
 	switch fp.ngroups {

@@ -84,6 +84,25 @@ func TestReadCSVFastPathMatchesGeneral(t *testing.T) {
 			}
 		}
 	})
+	t.Run("AdjacentGroupsSameTable", func(t *testing.T) {
+		// sex, note and site are adjacent columns: the combination cache
+		// keys on their text as one span (long site names make some
+		// spans too long for it).
+		aspec := evalstat.CSVSpec{Label: "label", Score: "score", Groups: []string{"sex", "note", "site"}}
+		fuzzFastMatchesGeneral(t, fastPathTable(n, false, 0), aspec)
+		// Only lines the fast path takes (fastPathTable's odd scores,
+		// labels and empty values send the rest of a chunk to the general
+		// reader), with spans of 5 to 33 bytes and more combinations
+		// than the cache holds.
+		rng := rand.New(rand.NewPCG(5, 6))
+		sites := []string{"A", "B7", "north", "north-east-hospital", "c"}
+		var b bytes.Buffer
+		b.WriteString("pid,label,score,sex,note,site\n")
+		for i := range n {
+			fmt.Fprintf(&b, "P%d,%d,%.6f,%s,x%d,%s\n", i, rng.IntN(2), rng.Float64(), []string{"F", "M"}[rng.IntN(2)], rng.IntN(1+rng.IntN(2000)), sites[rng.IntN(len(sites))])
+		}
+		fuzzFastMatchesGeneral(t, b.Bytes(), aspec)
+	})
 	t.Run("ErrSamePosition", func(t *testing.T) {
 		for _, bad := range []int{1, 31000, n} {
 			_, err1 := evalstat.ReadCSV(bytes.NewReader(fastPathTable(n, false, bad)), fspec)
@@ -224,32 +243,43 @@ func FuzzReadCSVFastMatchesGeneral(f *testing.F) {
 	f.Add(fastPathTable(200, false, 17))
 	f.Add([]byte("pid,label,score,sex,note,site\n1,1,0.12345678,F,x,ab\n2,0,1.00000000,M,y,abcdefghi\n3,1,0.5x,F,z,\n"))
 	f.Add([]byte("pid,label,score,sex,note,site\r\nP1,1.0,0.25,F , x ,-a\r\nP2,0,.5,\"M\",y,b\r\n"))
-	spec := evalstat.CSVSpec{Label: "label", Score: "score", Groups: []string{"sex", "site"}, Cluster: "pid"}
+	// Two layouts: group columns apart, and adjacent in column order
+	// (whose text the combination cache takes as one key).
+	specs := []evalstat.CSVSpec{
+		{Label: "label", Score: "score", Groups: []string{"sex", "site"}, Cluster: "pid"},
+		{Label: "label", Score: "score", Groups: []string{"sex", "note", "site"}},
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fast, err1 := evalstat.ReadCSV(bytes.NewReader(data), spec)
-		restore := evalstat.SetGeneralOnly(true)
-		slow, err2 := evalstat.ReadCSV(bytes.NewReader(data), spec)
-		restore()
-		if (err1 == nil) != (err2 == nil) || (err1 != nil && err1.Error() != err2.Error()) {
-			t.Fatalf("fast path: %v; general reader: %v", err1, err2)
-		}
-		if err1 != nil {
-			return
-		}
-		if fast.Len() != slow.Len() || fast.Clusters() != slow.Clusters() {
-			t.Fatalf("%d rows, %d clusters; general reader %d, %d", fast.Len(), fast.Clusters(), slow.Len(), slow.Clusters())
-		}
-		for a := range fast.Attrs {
-			if !slices.Equal(fast.Attrs[a].Levels, slow.Attrs[a].Levels) {
-				t.Fatalf("attribute %d levels %q, general reader %q", a, fast.Attrs[a].Levels, slow.Attrs[a].Levels)
-			}
-		}
-		for i := range fast.Len() {
-			l1, s1, g1, c1 := fast.Row(i)
-			l2, s2, g2, c2 := slow.Row(i)
-			if l1 != l2 || math.Float64bits(s1) != math.Float64bits(s2) || !slices.Equal(g1, g2) || c1 != c2 {
-				t.Fatalf("row %d: %v %v %q %s, general reader %v %v %q %s", i, l1, s1, g1, c1, l2, s2, g2, c2)
-			}
+		for _, spec := range specs {
+			fuzzFastMatchesGeneral(t, data, spec)
 		}
 	})
+}
+
+func fuzzFastMatchesGeneral(t *testing.T, data []byte, spec evalstat.CSVSpec) {
+	fast, err1 := evalstat.ReadCSV(bytes.NewReader(data), spec)
+	restore := evalstat.SetGeneralOnly(true)
+	slow, err2 := evalstat.ReadCSV(bytes.NewReader(data), spec)
+	restore()
+	if (err1 == nil) != (err2 == nil) || (err1 != nil && err1.Error() != err2.Error()) {
+		t.Fatalf("groups %q: fast path: %v; general reader: %v", spec.Groups, err1, err2)
+	}
+	if err1 != nil {
+		return
+	}
+	if fast.Len() != slow.Len() || fast.Clusters() != slow.Clusters() {
+		t.Fatalf("groups %q: %d rows, %d clusters; general reader %d, %d", spec.Groups, fast.Len(), fast.Clusters(), slow.Len(), slow.Clusters())
+	}
+	for a := range fast.Attrs {
+		if !slices.Equal(fast.Attrs[a].Levels, slow.Attrs[a].Levels) {
+			t.Fatalf("groups %q: attribute %d levels %q, general reader %q", spec.Groups, a, fast.Attrs[a].Levels, slow.Attrs[a].Levels)
+		}
+	}
+	for i := range fast.Len() {
+		l1, s1, g1, c1 := fast.Row(i)
+		l2, s2, g2, c2 := slow.Row(i)
+		if l1 != l2 || math.Float64bits(s1) != math.Float64bits(s2) || !slices.Equal(g1, g2) || c1 != c2 {
+			t.Fatalf("groups %q: row %d: %v %v %q %s, general reader %v %v %q %s", spec.Groups, i, l1, s1, g1, c1, l2, s2, g2, c2)
+		}
+	}
 }
