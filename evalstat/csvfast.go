@@ -108,6 +108,16 @@ func newFastParser(cols columns, spec CSVSpec) *fastParser {
 	return fp
 }
 
+// reset readies fp for another chunk, read into another table: the caches
+// hold that table's codes, so they are emptied, and the line state starts
+// over. A worker reuses one parser instead of allocating (and faulting in)
+// a new one for every chunk.
+func (fp *fastParser) reset() {
+	fp.digits, fp.pos, fp.rows = -1, 0, 0
+	clear(fp.levels[:])
+	clear(fp.cells[:])
+}
+
 // maxFastFields is the most fields per record the fast path reads; wider
 // tables go to the general reader.
 const maxFastFields = 64
