@@ -80,3 +80,18 @@ func BenchmarkBootstrapAUROC(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSortCodes sorts copies of the table's columns by the radix sort
+// of decimal score codes (the table is read in input order).
+func BenchmarkSortCodes(b *testing.B) {
+	t := benchTable(b)
+	score, pay := t.Columns()
+	s, p := make([]float64, len(score)), make([]uint32, len(pay))
+	for b.Loop() {
+		copy(s, score)
+		copy(p, pay)
+		if !evalstat.SortCodes(s, p, t.Digits(), len(t.Cells)) {
+			b.Fatal("not sorted by codes")
+		}
+	}
+}

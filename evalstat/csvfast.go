@@ -25,18 +25,9 @@ const swarOnes = 0x0101010101010101
 // generalOnly turns the fast path off (tests compare the two readers).
 var generalOnly = false
 
-// belowComma flags the bytes of x that may be below '-' (0x2d), which
-// include the comma, the line break and the quote: it sets the high bit of
-// every byte below 0x2d (none is missed) and of a few others (a byte equal
-// to 0x2d just above a flagged one, through the borrow), in four
-// operations instead of three exact comparisons. The caller checks each
-// flagged byte.
-func belowComma(x uint64) uint64 {
-	return (x - 0x2d*swarOnes) &^ x & (0x80 * swarOnes)
-}
-
-// lenMask[n] keeps the low n bytes of a word.
-var lenMask = [9]uint64{0, 1<<8 - 1, 1<<16 - 1, 1<<24 - 1, 1<<32 - 1, 1<<40 - 1, 1<<48 - 1, 1<<56 - 1, ^uint64(0)}
+// lenMask[n] keeps the low n bytes of a word (n ≤ 8; 16 entries, so that
+// an index masked with 15 needs no bounds check).
+var lenMask = [16]uint64{0, 1<<8 - 1, 1<<16 - 1, 1<<24 - 1, 1<<32 - 1, 1<<40 - 1, 1<<48 - 1, 1<<56 - 1, ^uint64(0)}
 
 // levelCacheBits sizes the direct-mapped cache of short values per
 // attribute (a collision only costs a dictionary lookup).
@@ -67,14 +58,24 @@ type cellKey struct {
 
 // fastParser holds the column layout and the per-attribute caches.
 type fastParser struct {
-	cols   columns
-	spec   CSVSpec
-	slot   []int8 // field index → what it is (slot*), or -1 to skip
-	digits int    // the most digits after the point of a score (Table.digits)
-	start  [2 + MaxAttributes + 1]int
-	end    [2 + MaxAttributes + 1]int
-	levels [MaxAttributes][1 << levelCacheBits]levelKey
-	cells  [1 << cellCacheBits]cellKey
+	cols    columns
+	spec    CSVSpec
+	field   [2 + MaxAttributes + 1]int // slot → field index
+	nslots  int
+	gfield  [MaxAttributes]int // the group attributes' field indexes
+	ngroups int
+	spanKey bool // two or more group columns, adjacent and in order (cell)
+	digits  int  // the most digits after the point of a score (Table.digits)
+	// The current line: ends[k+1] is the index of the delimiter after
+	// field k, ends[0] the index before the line's first byte; pos is the
+	// line's start, rows the records read before it.
+	ends [2 * maxFastFields]int
+	pos  int
+	rows int
+	// The delimiter masks of the blocks being read (delimMasks).
+	commas, lines [maskBlocks]uint64
+	levels        [MaxAttributes][1 << levelCacheBits]levelKey
+	cells         [1 << cellCacheBits]cellKey
 }
 
 // Field slots: label, score, the groups, then the cluster.
@@ -85,93 +86,168 @@ const (
 )
 
 func newFastParser(cols columns, spec CSVSpec) *fastParser {
-	fp := &fastParser{cols: cols, spec: spec, slot: make([]int8, cols.n+1), digits: -1}
-	for i := range fp.slot {
-		fp.slot[i] = -1
-	}
-	fp.slot[cols.label] = slotLabel
-	fp.slot[cols.score] = slotScore
+	fp := &fastParser{cols: cols, spec: spec, digits: -1}
+	fp.field[slotLabel] = cols.label
+	fp.field[slotScore] = cols.score
 	for k, i := range cols.groups {
-		fp.slot[i] = int8(slotGroup + k)
+		fp.field[slotGroup+k] = i
+		fp.gfield[k] = i
 	}
+	fp.ngroups = len(cols.groups)
+	fp.spanKey = len(cols.groups) >= 2
+	for k, i := range cols.groups {
+		if i != cols.groups[0]+k {
+			fp.spanKey = false
+		}
+	}
+	fp.nslots = slotGroup + len(cols.groups)
 	if cols.cluster >= 0 {
-		fp.slot[cols.cluster] = int8(slotGroup + len(cols.groups))
+		fp.field[fp.nslots] = cols.cluster
+		fp.nslots++
 	}
 	return fp
 }
 
+// reset readies fp for another chunk, read into another table: the caches
+// hold that table's codes, so they are emptied, and the line state starts
+// over. A worker reuses one parser instead of allocating (and faulting in)
+// a new one for every chunk.
+func (fp *fastParser) reset() {
+	fp.digits, fp.pos, fp.rows = -1, 0, 0
+	clear(fp.levels[:])
+	clear(fp.cells[:])
+}
+
+// maxFastFields is the most fields per record the fast path reads; wider
+// tables go to the general reader.
+const maxFastFields = 64
+
+// endsMask keeps an index into fastParser.ends in range.
+const endsMask = 2*maxFastFields - 1
+
 // parseChunk appends the records of data (whole records) to t and returns
 // the number of physical lines read. Errors carry rows and lines counted
 // from the start of data.
+//
+// For maskBlocks blocks of 64 bytes at a time, delimMasks marks the
+// commas and line breaks in bit masks (and tells whether there is a
+// quote); the loop visits their set bits in order, notes the position of
+// every comma of a line in fp.ends and takes the fields it needs from
+// those positions at the line break. The lines from the one holding the
+// first quote on go to the general reader.
 func (fp *fastParser) parseChunk(data []byte, t *Table) (int, error) {
-	if generalOnly {
+	if generalOnly || fp.cols.n > maxFastFields {
 		return fp.fallback(data, 0, 0, 0, t)
 	}
 	defer func() { t.noteDigits(fp.digits) }()
-	rows, lines := 0, 0
-	pos := 0 // start of the current line
-	nf := 0  // fields completed in the current line
-	fstart := 0
-	ncols := fp.cols.n
-	i := 0
-	for i+8 <= len(data) {
-		x := binary.LittleEndian.Uint64(data[i:])
-		m := belowComma(x)
-		for m != 0 {
-			j := i + bits.TrailingZeros64(m)>>3
-			m &= m - 1
-			c := data[j]
-			if c != ',' && c != '\n' {
-				if c == '"' {
-					return fp.fallback(data, pos, rows, lines, t)
-				}
-				continue // a space, a \r, another byte below '-'
-			}
-			if nf >= ncols {
-				return fp.fallback(data, pos, rows, lines, t)
-			}
-			if s := fp.slot[nf]; s >= 0 {
-				fp.start[s], fp.end[s] = fstart, j
-			}
-			nf++
-			fstart = j + 1
-			if c != '\n' {
-				continue
-			}
-			if nf != ncols {
-				return fp.fallback(data, pos, rows, lines, t)
-			}
-			// A \r before the line break belongs to no field.
-			if j > pos && data[j-1] == '\r' {
-				if s := fp.slot[ncols-1]; s >= 0 {
-					fp.end[s]--
-				}
-			}
-			if !fp.record(data, t) {
-				return fp.fallback(data, pos, rows, lines, t)
-			}
-			rows++
-			lines++
-			pos, nf = j+1, 0
+	ends := &fp.ends
+	ends[0] = -1
+	nf := 0 // fields closed in the current line
+	cm, lm := fp.commas[:], fp.lines[:]
+	for base := 0; base < len(data); base += 64 * maskBlocks {
+		n := min(len(data)-base, 64*maskBlocks)
+		blocks := n / 64
+		quote := delimMasks(data[base:base+64*blocks], cm, lm)
+		if n%64 != 0 {
+			// The last partial block, padded with zero bytes.
+			var tail [64]byte
+			copy(tail[:], data[base+64*blocks:base+n])
+			quote = delimMasks(tail[:], cm[blocks:], lm[blocks:]) || quote
+			blocks++
 		}
-		i += 8
+		if quote {
+			// Only the lines before the one with the quote are read here:
+			// the masks end at its start.
+			q := base + bytes.IndexByte(data[base:base+n], '"')
+			stop := bytes.LastIndexByte(data[:q], '\n') + 1
+			for k := range cm[:blocks] {
+				at := base + 64*k
+				keep := ^uint64(0)
+				if at >= stop {
+					keep = 0
+				} else if stop-at < 64 {
+					keep = 1<<(stop-at) - 1
+				}
+				cm[k] &= keep
+				lm[k] &= keep
+			}
+		}
+		for k, mc := range cm[:blocks] {
+			ml := lm[k]
+			at := base + 64*k
+			for m := mc | ml; m != 0; m &= m - 1 {
+				b := bits.TrailingZeros64(m)
+				nf++
+				if ml>>b&1 == 0 {
+					ends[nf&endsMask] = at + b
+					continue
+				}
+				if !fp.endLine(data, at+b, nf, t) {
+					return fp.fallback(data, fp.pos, fp.rows, fp.rows, t)
+				}
+				nf = 0
+			}
+		}
+		if quote {
+			break
+		}
 	}
-	if pos < len(data) {
-		return fp.fallback(data, pos, rows, lines, t)
+	if fp.pos < len(data) {
+		return fp.fallback(data, fp.pos, fp.rows, fp.rows, t)
 	}
-	return lines, nil
+	return fp.rows, nil
 }
 
-// record adds the line whose fields are in fp.start/fp.end, or returns
-// false (having changed nothing that the general reader would not) when
-// the line needs the general reader.
+// endLine takes the line break at data[j], which closes the line's nf-th
+// field, and adds the line's record, or returns false when the line needs
+// the general reader.
+func (fp *fastParser) endLine(data []byte, j, nf int, t *Table) bool {
+	if nf != fp.cols.n || j+8 > len(data) {
+		return false // the last line of a chunk may go to the general reader
+	}
+	// A \r before the line break belongs to no field.
+	e := j
+	if j > fp.pos && data[j-1] == '\r' {
+		e--
+	}
+	fp.ends[nf&endsMask] = e
+	if !fp.record(data, t) {
+		return false
+	}
+	fp.rows++
+	fp.pos = j + 1
+	fp.ends[0] = j
+	return true
+}
+
+// span returns the start and end of the field in slot s of the current
+// line (see parseChunk).
+func (fp *fastParser) span(s int) (int, int) {
+	f := fp.field[s]
+	return fp.ends[f&endsMask] + 1, fp.ends[(f+1)&endsMask]
+}
+
+// record adds the line whose delimiters are in fp.ends, or returns false
+// (having changed nothing that the general reader would not) when the line
+// needs the general reader. endLine has checked that eight bytes can be
+// read from the start of any field of the line.
 func (fp *fastParser) record(data []byte, t *Table) bool {
-	var label bool
-	switch lb := data[fp.start[slotLabel]:fp.end[slotLabel]]; string(lb) {
-	case "1", "1.0":
-		label = true
-	case "0", "0.0":
+	// The label, 0 or 1 or 0.0 or 1.0, as a word; its low bit is the
+	// label ('0' is 0x30, '1' 0x31), taken without a branch.
+	st, en := fp.span(slotLabel)
+	w := binary.LittleEndian.Uint64(data[st:])
+	switch en - st {
+	case 1:
+		w &= 0xff
+	case 3:
+		if w&0xffff00 != '.'<<8|'0'<<16 {
+			return false
+		}
+		w &= 0xff
 	default:
+		return false
+	}
+	if w|1 != '1' {
 		return false
 	}
 	score, digits, ok := fp.score(data)
@@ -184,14 +260,14 @@ func (fp *fastParser) record(data []byte, t *Table) bool {
 	}
 	var cl uint32
 	if fp.cols.cluster >= 0 {
-		s := slotGroup + len(fp.cols.groups)
-		v := data[fp.start[s]:fp.end[s]]
+		st, en := fp.span(slotGroup + len(fp.cols.groups))
+		v := data[st:en]
 		if len(v) == 0 {
 			return false
 		}
 		cl = t.clusterCode(v)
 	}
-	t.addRow(label, score, cell, cl)
+	t.addPay(score, cell|uint32(w&1)<<31, cl)
 	fp.digits = max(fp.digits, digits)
 	return true
 }
@@ -202,9 +278,9 @@ func (fp *fastParser) record(data []byte, t *Table) bool {
 // float64, the digits as an integer divided by a power of ten; score also
 // returns the number of digits after the point.
 func (fp *fastParser) score(data []byte) (float64, int, bool) {
-	st, en := fp.start[slotScore], fp.end[slotScore]
+	st, en := fp.span(slotScore)
 	f := en - st - 2 // digits after the point
-	if f < 1 || f > 8 || en+8 > len(data) || data[st+1] != '.' || (data[st] != '0' && data[st] != '1') {
+	if f < 1 || f > 8 || data[st+1] != '.' || (data[st] != '0' && data[st] != '1') {
 		return parseDecimal(data[st:en])
 	}
 	frac, ok := swarDigits(binary.LittleEndian.Uint64(data[st+2:]), f)
@@ -241,36 +317,87 @@ func swarDigits(w uint64, f int) (uint64, bool) {
 	return (v*10000 + v>>32) & 0xffffffff, true // eight digits
 }
 
+// The group loops index arrays of MaxAttributes entries with k masked by
+// MaxAttributes-1, which must be a power of two.
+var _ = [1]struct{}{}[MaxAttributes&(MaxAttributes-1)]
+
 // cell returns the cell of the line's group values, from the cache of
-// whole combinations when every value is at most 8 bytes long.
+// whole combinations when every value is one to eight bytes long. The
+// loop over the attributes is written out (MaxAttributes = 4) so that the
+// key stays in registers.
 func (fp *fastParser) cell(data []byte, t *Table) (uint32, bool) {
-	var key cellKey
-	h := uint64(0)
-	short := true
-	for k := range min(len(fp.cols.groups), MaxAttributes) {
-		st, en := fp.start[slotGroup+k], fp.end[slotGroup+k]
-		n := en - st
-		if uint(n-1) >= 8 || st+8 > len(data) {
-			if n == 0 {
-				return 0, false
+	if fp.spanKey {
+		// The group columns are adjacent and in order: their text, commas
+		// included, up to 24 bytes, is the key (the commas keep the values
+		// apart).
+		f := fp.gfield[0]
+		st, en := fp.ends[f&endsMask]+1, fp.ends[(f+fp.ngroups)&endsMask]
+		if n := en - st; uint(n-1) < 24 {
+			w0 := binary.LittleEndian.Uint64(data[st:]) & lenMask[min(n, 8)&15]
+			var w1, w2 uint64
+			if n > 8 {
+				w1 = binary.LittleEndian.Uint64(data[st+8:]) & lenMask[min(n-8, 8)&15]
+				if n > 16 {
+					w2 = binary.LittleEndian.Uint64(data[st+16:]) & lenMask[(n-16)&15]
+				}
 			}
-			short = false
-			break
-		}
-		w := binary.LittleEndian.Uint64(data[st:st+8]) & lenMask[n]
-		key.words[k] = w
-		key.lens |= uint32(n) << (8 * k)
-		h = (h ^ w ^ uint64(n)<<56) * 0x9E3779B97F4A7C15
-	}
-	var e *cellKey
-	if short {
-		e = &fp.cells[(h^h>>29)>>(64-cellCacheBits)]
-		if e.ok && e.words == key.words && e.lens == key.lens {
-			return e.cell, true
+			key := cellKey{words: [MaxAttributes]uint64{w0, w1, w2}, lens: uint32(n)}
+			h := (w0^uint64(n)<<32)*0x9E3779B97F4A7C15 ^ w1*0xC2B2AE3D27D4EB4F ^ w2*0x165667B19E3779F9
+			e := &fp.cells[(h^h>>29)>>(64-cellCacheBits)]
+			if e.ok && e.words == key.words && e.lens == key.lens {
+				return e.cell, true
+			}
+			return fp.cellSlow(data, t, e, key)
 		}
 	}
+	var w0, w1, w2, w3 uint64
+	var n0, n1, n2, n3 int
+	switch fp.ngroups {
+	case 4:
+		w3, n3 = fp.groupWord(data, 3)
+		fallthrough
+	case 3:
+		w2, n2 = fp.groupWord(data, 2)
+		fallthrough
+	case 2:
+		w1, n1 = fp.groupWord(data, 1)
+		fallthrough
+	case 1:
+		w0, n0 = fp.groupWord(data, 0)
+	}
+	key := cellKey{words: [MaxAttributes]uint64{w0, w1, w2, w3}, lens: uint32(n0 | n1<<8 | n2<<16 | n3<<24)}
+	if (n0|n1|n2|n3)&16 != 0 {
+		return fp.cellSlow(data, t, nil, key) // a value is empty or long
+	}
+	h := (w0 ^ uint64(key.lens)<<32) * 0x9E3779B97F4A7C15
+	h = (h ^ w1) * 0x9E3779B97F4A7C15
+	h = (h ^ w2) * 0x9E3779B97F4A7C15
+	h = (h ^ w3) * 0x9E3779B97F4A7C15
+	e := &fp.cells[(h^h>>29)>>(64-cellCacheBits)]
+	if e.ok && e.words == key.words && e.lens == key.lens {
+		return e.cell, true
+	}
+	return fp.cellSlow(data, t, e, key)
+}
+
+// groupWord returns the value of attribute k in the current line as a
+// word (its bytes, the rest zero) and its length, or 16 when it is empty
+// or longer than 8 bytes (a bit no length of 1 to 8 has).
+func (fp *fastParser) groupWord(data []byte, k int) (uint64, int) {
+	f := fp.gfield[k&(MaxAttributes-1)]
+	st, en := fp.ends[f&endsMask]+1, fp.ends[(f+1)&endsMask]
+	n := en - st
+	if uint(n-1) >= 8 {
+		return 0, 16
+	}
+	return binary.LittleEndian.Uint64(data[st:]) & lenMask[n&15], n
+}
+
+// cellSlow returns the cell of the line's group values through the
+// dictionaries, and puts it in cache entry e (when not nil) under key.
+func (fp *fastParser) cellSlow(data []byte, t *Table, e *cellKey, key cellKey) (uint32, bool) {
 	for k := range fp.cols.groups {
-		st, en := fp.start[slotGroup+k], fp.end[slotGroup+k]
+		st, en := fp.span(slotGroup + k)
 		if en == st {
 			return 0, false // a missing value: the general reader's "(missing)"
 		}

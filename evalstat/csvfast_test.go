@@ -84,6 +84,25 @@ func TestReadCSVFastPathMatchesGeneral(t *testing.T) {
 			}
 		}
 	})
+	t.Run("AdjacentGroupsSameTable", func(t *testing.T) {
+		// sex, note and site are adjacent columns: the combination cache
+		// keys on their text as one span (long site names make some
+		// spans too long for it).
+		aspec := evalstat.CSVSpec{Label: "label", Score: "score", Groups: []string{"sex", "note", "site"}}
+		fuzzFastMatchesGeneral(t, fastPathTable(n, false, 0), aspec)
+		// Only lines the fast path takes (fastPathTable's odd scores,
+		// labels and empty values send the rest of a chunk to the general
+		// reader), with spans of 5 to 33 bytes and more combinations
+		// than the cache holds.
+		rng := rand.New(rand.NewPCG(5, 6))
+		sites := []string{"A", "B7", "north", "north-east-hospital", "c"}
+		var b bytes.Buffer
+		b.WriteString("pid,label,score,sex,note,site\n")
+		for i := range n {
+			fmt.Fprintf(&b, "P%d,%d,%.6f,%s,x%d,%s\n", i, rng.IntN(2), rng.Float64(), []string{"F", "M"}[rng.IntN(2)], rng.IntN(1+rng.IntN(2000)), sites[rng.IntN(len(sites))])
+		}
+		fuzzFastMatchesGeneral(t, b.Bytes(), aspec)
+	})
 	t.Run("ErrSamePosition", func(t *testing.T) {
 		for _, bad := range []int{1, 31000, n} {
 			_, err1 := evalstat.ReadCSV(bytes.NewReader(fastPathTable(n, false, bad)), fspec)
@@ -162,37 +181,57 @@ func TestReadCSVScoreDigits(t *testing.T) {
 	}
 }
 
-// TestBelowCommaMissesNoDelimiter checks that every comma, line break and
-// quote is flagged, in every position, next to every other byte value and
-// in random words.
-func TestBelowCommaMissesNoDelimiter(t *testing.T) {
-	check := func(x uint64) {
-		m := evalstat.BelowComma(x)
-		for k := range 8 {
-			switch byte(x >> (8 * k)) {
-			case ',', '\n', '"':
-				if m>>(8*k+7)&1 == 0 {
-					t.Fatalf("%#016x: byte %d not flagged (mask %#016x)", x, k, m)
-				}
-			}
-		}
-	}
-	for _, d := range []byte{',', '\n', '"'} {
-		for k := range 8 {
-			for v := range 256 {
-				for _, fill := range []byte{0, '-', 0xff, '0'} {
-					x := uint64(fill) * 0x0101010101010101
-					x &^= 0xffff << (8 * k)
-					x |= uint64(d)<<(8*k) | uint64(v)<<(8*k+8)&^(uint64(0xff)<<(8*k))
-					check(x)
-					check(x<<8 | uint64(v))
-				}
-			}
-		}
-	}
+// TestDelimMasksMarkEveryDelimiter checks the delimiter masks of the fast
+// path, the assembly version and the portable one, against a byte-by-byte
+// comparison: every comma and line break marked, nothing else, and whether
+// there is a quote, in blocks of
+// random bytes, of delimiters next to every byte value, and of the
+// benchmark table's text.
+func TestDelimMasksMarkEveryDelimiter(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 1))
-	for range 200000 {
-		check(rng.Uint64())
+	var inputs [][]byte
+	random := make([]byte, 64*300)
+	for i := range random {
+		random[i] = byte(rng.Uint32())
+		if rng.IntN(4) == 0 {
+			random[i] = ",\n\r\"-+"[rng.IntN(6)]
+		}
+	}
+	inputs = append(inputs, random)
+	var pairs []byte
+	for _, d := range []byte{',', '\n'} {
+		for v := range 256 {
+			pairs = append(pairs, d, byte(v), byte(v), d)
+		}
+	}
+	inputs = append(inputs, pairs[:len(pairs)/64*64])
+	table := fastPathTable(2000, false, 0)
+	inputs = append(inputs, table[:len(table)/64*64])
+	quoted := fastPathTable(2000, true, 0)
+	inputs = append(inputs, quoted[:len(quoted)/64*64])
+	// One quote in the last byte of the last block.
+	last := bytes.Repeat([]byte("ab,c\n"), 64)[:256]
+	last[255] = '"'
+	inputs = append(inputs, last)
+	for _, in := range inputs {
+		n := len(in) / 64
+		for name, masks := range map[string]func([]byte, []uint64, []uint64) bool{"DelimMasks": evalstat.DelimMasks, "DelimMasksGo": evalstat.DelimMasksGo} {
+			commas, lines := make([]uint64, n+1), make([]uint64, n+1)
+			commas[n], lines[n] = 7, 7 // past the end: must stay
+			quote := masks(in, commas, lines)
+			if commas[n] != 7 || lines[n] != 7 {
+				t.Fatalf("%s wrote past %d blocks", name, n)
+			}
+			if want := bytes.IndexByte(in[:64*n], '"') >= 0; quote != want {
+				t.Fatalf("%s: quote %v, want %v", name, quote, want)
+			}
+			for i, c := range in {
+				gotC, gotL := commas[i/64]>>(i%64)&1 == 1, lines[i/64]>>(i%64)&1 == 1
+				if gotC != (c == ',') || gotL != (c == '\n') {
+					t.Fatalf("%s: byte %d (%q): comma %v, line break %v", name, i, c, gotC, gotL)
+				}
+			}
+		}
 	}
 }
 
@@ -204,32 +243,43 @@ func FuzzReadCSVFastMatchesGeneral(f *testing.F) {
 	f.Add(fastPathTable(200, false, 17))
 	f.Add([]byte("pid,label,score,sex,note,site\n1,1,0.12345678,F,x,ab\n2,0,1.00000000,M,y,abcdefghi\n3,1,0.5x,F,z,\n"))
 	f.Add([]byte("pid,label,score,sex,note,site\r\nP1,1.0,0.25,F , x ,-a\r\nP2,0,.5,\"M\",y,b\r\n"))
-	spec := evalstat.CSVSpec{Label: "label", Score: "score", Groups: []string{"sex", "site"}, Cluster: "pid"}
+	// Two layouts: group columns apart, and adjacent in column order
+	// (whose text the combination cache takes as one key).
+	specs := []evalstat.CSVSpec{
+		{Label: "label", Score: "score", Groups: []string{"sex", "site"}, Cluster: "pid"},
+		{Label: "label", Score: "score", Groups: []string{"sex", "note", "site"}},
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fast, err1 := evalstat.ReadCSV(bytes.NewReader(data), spec)
-		restore := evalstat.SetGeneralOnly(true)
-		slow, err2 := evalstat.ReadCSV(bytes.NewReader(data), spec)
-		restore()
-		if (err1 == nil) != (err2 == nil) || (err1 != nil && err1.Error() != err2.Error()) {
-			t.Fatalf("fast path: %v; general reader: %v", err1, err2)
-		}
-		if err1 != nil {
-			return
-		}
-		if fast.Len() != slow.Len() || fast.Clusters() != slow.Clusters() {
-			t.Fatalf("%d rows, %d clusters; general reader %d, %d", fast.Len(), fast.Clusters(), slow.Len(), slow.Clusters())
-		}
-		for a := range fast.Attrs {
-			if !slices.Equal(fast.Attrs[a].Levels, slow.Attrs[a].Levels) {
-				t.Fatalf("attribute %d levels %q, general reader %q", a, fast.Attrs[a].Levels, slow.Attrs[a].Levels)
-			}
-		}
-		for i := range fast.Len() {
-			l1, s1, g1, c1 := fast.Row(i)
-			l2, s2, g2, c2 := slow.Row(i)
-			if l1 != l2 || math.Float64bits(s1) != math.Float64bits(s2) || !slices.Equal(g1, g2) || c1 != c2 {
-				t.Fatalf("row %d: %v %v %q %s, general reader %v %v %q %s", i, l1, s1, g1, c1, l2, s2, g2, c2)
-			}
+		for _, spec := range specs {
+			fuzzFastMatchesGeneral(t, data, spec)
 		}
 	})
+}
+
+func fuzzFastMatchesGeneral(t *testing.T, data []byte, spec evalstat.CSVSpec) {
+	fast, err1 := evalstat.ReadCSV(bytes.NewReader(data), spec)
+	restore := evalstat.SetGeneralOnly(true)
+	slow, err2 := evalstat.ReadCSV(bytes.NewReader(data), spec)
+	restore()
+	if (err1 == nil) != (err2 == nil) || (err1 != nil && err1.Error() != err2.Error()) {
+		t.Fatalf("groups %q: fast path: %v; general reader: %v", spec.Groups, err1, err2)
+	}
+	if err1 != nil {
+		return
+	}
+	if fast.Len() != slow.Len() || fast.Clusters() != slow.Clusters() {
+		t.Fatalf("groups %q: %d rows, %d clusters; general reader %d, %d", spec.Groups, fast.Len(), fast.Clusters(), slow.Len(), slow.Clusters())
+	}
+	for a := range fast.Attrs {
+		if !slices.Equal(fast.Attrs[a].Levels, slow.Attrs[a].Levels) {
+			t.Fatalf("groups %q: attribute %d levels %q, general reader %q", spec.Groups, a, fast.Attrs[a].Levels, slow.Attrs[a].Levels)
+		}
+	}
+	for i := range fast.Len() {
+		l1, s1, g1, c1 := fast.Row(i)
+		l2, s2, g2, c2 := slow.Row(i)
+		if l1 != l2 || math.Float64bits(s1) != math.Float64bits(s2) || !slices.Equal(g1, g2) || c1 != c2 {
+			t.Fatalf("groups %q: row %d: %v %v %q %s, general reader %v %v %q %s", spec.Groups, i, l1, s1, g1, c1, l2, s2, g2, c2)
+		}
+	}
 }

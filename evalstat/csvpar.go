@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math"
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // chunkSize is the amount of CSV text parsed by one worker at a time.
@@ -45,8 +47,10 @@ func readChunks(br *bufio.Reader, headerLines int, cols columns, spec CSVSpec, s
 	// (and faulting in, and collecting) fresh memory for every chunk.
 	freeBufs := make(chan []byte, 4*workers)
 	freeTables := make(chan *Table, 4*workers)
+	var bytesPerRow atomic.Uint64 // float64 bits, from the first chunk read
 	for range workers {
 		wg.Go(func() {
+			fp := newFastParser(cols, spec)
 			for c := range jobs {
 				select {
 				case c.t = <-freeTables:
@@ -54,8 +58,20 @@ func readChunks(br *bufio.Reader, headerLines int, cols columns, spec CSVSpec, s
 				default:
 					c.t, _ = NewTable(spec.Groups, spec.Cluster != "")
 				}
-				c.t.grow(len(c.data) / 16)
-				c.lines, c.err = newFastParser(cols, spec).parseChunk(c.data, c.t)
+				// Room for the rows: at one row per 16 bytes until a
+				// chunk has been read, then at the bytes per row seen
+				// (less a tenth, and 1,024 rows more), so that tables
+				// made later are not three times the size they need.
+				perRow := 16.0
+				if b := bytesPerRow.Load(); b != 0 {
+					perRow = max(1, math.Float64frombits(b)*0.9)
+				}
+				c.t.grow(int(float64(len(c.data))/perRow) + 1024)
+				fp.reset()
+				c.lines, c.err = fp.parseChunk(c.data, c.t)
+				if n := c.t.Len(); c.err == nil && n > 0 {
+					bytesPerRow.CompareAndSwap(0, math.Float64bits(float64(len(c.data))/float64(n)))
+				}
 				close(c.done)
 			}
 		})

@@ -22,8 +22,12 @@ func SetCalMomentMinRows(n int) (restore func()) {
 // SortDesc exposes the radix sort of the scores.
 func SortDesc(score []float64, pay, pat []uint32) { sortDesc(score, pay, pat) }
 
-// BelowComma exposes the CSV fast path's candidate bytes.
-var BelowComma = belowComma
+// DelimMasks and DelimMasksGo expose the CSV fast path's delimiter masks
+// (the assembly version where there is one, and the portable one).
+var (
+	DelimMasks   = delimMasks
+	DelimMasksGo = delimMasksGo
+)
 
 // SetGeneralOnly turns the CSV fast path off (true) or on and returns a
 // function restoring the old setting. Tests that use it must not run in
@@ -39,3 +43,6 @@ var SortCodes = sortCodes
 
 // Digits exposes Table.digits, the scale the sort tries for the scores.
 func (t *Table) Digits() int { return t.digits }
+
+// Columns exposes the table's score and label-and-cell columns.
+func (t *Table) Columns() ([]float64, []uint32) { return t.score, t.pay }

@@ -511,24 +511,35 @@ func (g *groupSweep) start(r *rankAcc) {
 
 // feed sweeps the group's next rows, keys (sortKey), which follow those
 // fed before, with buf as scratch space.
+//
+// The loop has no branch that depends on the data (whether a row ties
+// with the previous one is as good as random, and a mispredicted branch
+// costs more than the few instructions it saves): every row stores the
+// open block at buf[nb], and a row with another score keeps it (nb
+// advances) and opens a new one, by conditional moves.
 func (g *groupSweep) feed(keys []uint64, buf *[256]block) {
+	if len(keys) == 0 {
+		return
+	}
 	key, rows, pos := g.key, g.rows, g.pos
+	if rows == 0 { // no open block yet: the first row opens one
+		key = keys[0]
+	}
 	for i := 0; i < len(keys); {
 		nb := 0
-		for ; i < len(keys); i++ {
+		// At most len(buf)-1 blocks are kept per batch: the store of
+		// the open block at buf[nb] stays in range.
+		for ; i < len(keys) && nb < len(buf)-1; i++ {
 			k := keys[i]
+			buf[nb] = block{rows: rows, pos: pos}
+			y := uint32(k >> 63)
 			if (k^key)<<1 != 0 { // another score: the open block ends
-				if rows > 0 {
-					buf[nb] = block{rows: rows, pos: pos}
-					nb++
-				}
-				key, rows, pos = k, 0, 0
-				if nb == len(buf) {
-					break
-				}
+				nb++
+				rows, pos = 0, 0
 			}
+			key = k
 			rows++
-			pos += uint32(k >> 63)
+			pos += y
 		}
 		g.closeBlocks(buf[:nb])
 	}
@@ -598,7 +609,10 @@ func (st *blockState) closeBlocks(bs []block) {
 
 // rocPoint takes a ROC point after rows rows, pos of them positive, and
 // returns the row count at which the next one is due: the first integer
-// at or above rows + rocStep.
+// at or above rows + rocStep. It is rarely called and kept out of line,
+// which leaves closeBlocks' loop its registers.
+//
+//go:noinline
 func (st *blockState) rocPoint(rows, pos int64) int64 {
 	st.roc = append(st.roc, [2]float64{float64(rows - pos), float64(pos)})
 	return int64(math.Ceil(float64(rows) + st.rocStep))

@@ -205,6 +205,12 @@ func (t *Table) addRow(label bool, score float64, cell, cluster uint32) {
 	if label {
 		p |= labelBit
 	}
+	t.addPay(score, p, cluster)
+}
+
+// addPay appends a row whose label and cell are packed in p (labelBit |
+// cell).
+func (t *Table) addPay(score float64, p, cluster uint32) {
 	t.score = append(t.score, score)
 	t.pay = append(t.pay, p)
 	if t.cluster != nil {
