@@ -3,6 +3,7 @@ package evalstat
 import (
 	"math"
 	"math/bits"
+	"unsafe"
 )
 
 // lsdMaxDigits bounds the decimals of a score for sortCodes: 10^9 < 2^30.
@@ -118,9 +119,11 @@ func sortCodes(score []float64, pay []uint32, digits, cells int) bool {
 // label and the cell (cb bits) in pay's 32 bits: during the passes pay[i]
 // holds (maxCode − c)<<(cb+1) | label<<cb | cell, and the passes, over the
 // code's bits only (so rows of equal score keep their order), alternate
-// between pay and the score column, which holds the same word as the low
-// bits of a float64 (zero or a subnormal number, only moved, never
-// computed with). No other column is needed.
+// between pay and the first half of the score column's memory, taken as
+// 32-bit words (the scores are rebuilt from the codes at the end, so the
+// column is free meanwhile; its float64 values are never read before they
+// are written again). No other column is needed, and a pass moves 4 bytes
+// per row each way.
 func sortCodesInPay(score []float64, pay []uint32, p float64, maxCode uint32, codeBits, cb int) bool {
 	n := len(score)
 	width := uint((codeBits + 2) / 3)
@@ -156,50 +159,50 @@ func sortCodesInPay(score []float64, pay []uint32, p float64, maxCode uint32, co
 			h2[k>>s2&mask]++
 		}
 	}
-	inScore := false // the rows are in pay, not in score
+	// tmp is the score column's first 4·n bytes as n words.
+	tmp := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(score))), n)
+	src, dst := pay, tmp
 	for d := range 3 {
 		if uint(d)*width >= uint(codeBits) {
 			break
 		}
 		h := hist[d][:mask+1]
 		shift := (base + uint(d)*width) & 31
-		first := pay[0]
-		if inScore {
-			first = uint32(math.Float64bits(score[0]))
-		}
-		if h[first>>shift&mask] == n {
+		if h[src[0]>>shift&mask] == n {
 			continue // every code has this digit
 		}
 		startOffsets(h)
-		if !inScore {
-			for _, k := range pay {
-				b := k >> shift & mask
-				score[h[b]] = math.Float64frombits(uint64(k))
-				h[b]++
-			}
-		} else {
-			for _, f := range score {
-				k := uint32(math.Float64bits(f))
-				b := k >> shift & mask
-				pay[h[b]] = k
-				h[b]++
-			}
-		}
-		inScore = !inScore
+		scatter(dst, src, h, shift, mask)
+		src, dst = dst, src
 	}
-	last, ls := ^uint32(0), 0.0
-	for i := range score {
-		k := pay[i]
-		if inScore {
-			k = uint32(math.Float64bits(score[i]))
+	// The scores from the codes, and pay back to label<<31 | cell. The
+	// quotient is taken for every row, without a branch on ties (as good
+	// as random), and is the same for equal codes. When the rows are in
+	// tmp, the loop runs backwards: score[i] covers tmp[2i] and
+	// tmp[2i+1], read before it when i > 0, and tmp[0] is read first.
+	if &src[0] == &pay[0] {
+		for i, k := range pay {
+			score[i] = float64(maxCode-k>>base) / p
+			pay[i] = k>>ucb&1<<31 | k&cellMask
 		}
-		if c := k >> base; c != last {
-			last, ls = c, float64(maxCode-c)/p
-		}
-		score[i] = ls
+		return true
+	}
+	for i := n - 1; i >= 0; i-- {
+		k := tmp[i]
 		pay[i] = k>>ucb&1<<31 | k&cellMask
+		score[i] = float64(maxCode-k>>base) / p
 	}
 	return true
+}
+
+// scatter moves every word of src to dst at its bucket's next place
+// (h[b], then incremented), bucket b being the word's digit k>>shift&mask.
+func scatter(dst, src []uint32, h []int, shift uint, mask uint32) {
+	for _, k := range src {
+		b := k >> shift & mask
+		dst[h[b]] = k
+		h[b]++
+	}
 }
 
 // startOffsets turns a histogram of a pass's digit into each bucket's
