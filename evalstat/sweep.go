@@ -412,12 +412,7 @@ func (sw *sweep) rankDims(ds []int, segN []int32, ranks []rankAcc) {
 				off[s+1] += off[s]
 			}
 			pos = append(pos[:0], off[:len(x.groups)]...)
-			cellSlot := x.cellSlot
-			for i, key := range sk {
-				s := cellSlot[sc[i]]
-				keys[pos[s]] = key
-				pos[s]++
-			}
+			place(keys, sk, sc, x.cellSlot, pos)
 			for s := range x.groups {
 				if off[s] < off[s+1] {
 					x.gs[s].feed(keys[off[s]:off[s+1]], buf)
@@ -430,6 +425,33 @@ func (sw *sweep) rankDims(ds []int, segN []int32, ranks []rankAcc) {
 		for s, g := range x.groups {
 			x.gs[s].finish(&ranks[g])
 		}
+	}
+}
+
+// place puts each row's key (sk) at its group's next place in keys: the
+// group's slot is cellSlot of the row's cell (sc), and pos holds each
+// slot's next place (advanced). Rows are taken two at a time: both places
+// are loaded before either is stored, the second moved on by one when both
+// rows have the same slot, so a run of rows of one slot waits on the
+// stored place of the previous pair, not of the previous row. The keys
+// land where the one-row-at-a-time loop puts them.
+func place(keys, sk []uint64, sc []uint32, cellSlot []int32, pos []int) {
+	i := 0
+	for ; i+1 < len(sk) && i+1 < len(sc); i += 2 {
+		s0, s1 := cellSlot[sc[i]], cellSlot[sc[i+1]]
+		p0, p1 := pos[s0], pos[s1]
+		if s0 == s1 {
+			p1++
+		}
+		keys[p0] = sk[i]
+		keys[p1] = sk[i+1]
+		pos[s0] = p0 + 1
+		pos[s1] = p1 + 1
+	}
+	for ; i < len(sk); i++ {
+		s := cellSlot[sc[i]]
+		keys[pos[s]] = sk[i]
+		pos[s]++
 	}
 }
 
