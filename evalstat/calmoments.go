@@ -160,8 +160,11 @@ type momentAcc struct {
 	list   []int32 // cells touched in the current bin
 	curBin int
 	curC   float64
-	lp     float64
-	dpow   [calMoments]float64
+	// binLo ≤ lp < binHi for exactly the values of lp in curBin (both
+	// NaN before the first bin, so that no lp is taken as in it).
+	binLo, binHi float64
+	lp           float64
+	dpow         [calMoments]float64
 }
 
 func (sw *sweep) newMomentAcc(G int) *momentAcc {
@@ -170,18 +173,51 @@ func (sw *sweep) newMomentAcc(G int) *momentAcc {
 		bins[g].last = math.MinInt
 	}
 	nc := len(sw.cellGroups) / sw.dims
-	return &momentAcc{sw: sw, bins: bins, cm: make([]cellMoments, nc), list: make([]int32, 0, nc), curBin: math.MinInt}
+	return &momentAcc{sw: sw, bins: bins, cm: make([]cellMoments, nc), list: make([]int32, 0, nc), curBin: math.MinInt, binLo: math.NaN(), binHi: math.NaN()}
 }
 
 // logit starts the rows of logit lp (no larger than the previous rows').
+// Its bin is floor(lp/calBinWidth); within [binLo, binHi), the values of
+// lp whose bin is the current one, it is the current bin without the
+// division.
 func (m *momentAcc) logit(lp float64) {
 	m.lp = lp
-	bin := int(math.Floor(lp / calBinWidth))
-	if bin != m.curBin {
-		m.flush()
-		m.curBin, m.curC = bin, (float64(bin)+0.5)*calBinWidth
+	if !(lp >= m.binLo && lp < m.binHi) {
+		bin := int(math.Floor(lp / calBinWidth))
+		if bin != m.curBin {
+			m.flush()
+			m.curBin, m.curC = bin, (float64(bin)+0.5)*calBinWidth
+			m.binLo, m.binHi = binStart(bin), binStart(bin+1)
+		}
 	}
-	m.dpow = powers(lp - m.curC)
+	powers(&m.dpow, lp-m.curC)
+}
+
+// binStart returns the least float64 x whose bin floor(x/calBinWidth) is
+// at least bin (bins grow with x: the quotient's rounding and the floor
+// are both monotone), found from bin·calBinWidth by steps of one ulp; or
+// +Inf (−Inf) when no such x is finite (every x is in a bin at least bin).
+// With binStart(bin) ≤ x < binStart(bin+1), floor(x/calBinWidth) = bin.
+func binStart(bin int) float64 {
+	x := float64(bin) * calBinWidth
+	if math.IsInf(x, 0) || math.IsNaN(x) {
+		return x
+	}
+	inBin := func(x float64) bool { return math.Floor(x/calBinWidth) >= float64(bin) }
+	for inBin(x) {
+		y := math.Nextafter(x, math.Inf(-1))
+		if math.IsInf(y, -1) {
+			return y
+		}
+		x = y
+	}
+	for !inBin(x) {
+		x = math.Nextafter(x, math.Inf(1))
+		if math.IsInf(x, 1) {
+			return x
+		}
+	}
+	return x
 }
 
 // cell returns the moments of cell in the current bin.
@@ -243,22 +279,22 @@ type cellMoments struct {
 	touched bool // in the list of cells met in the current bin
 }
 
-// powers returns 1, d, d², … as the running product x *= d computes them.
-func powers(d float64) (p [calMoments]float64) {
-	p[0] = 1
-	p[1] = d
-	p[2] = p[1] * d
-	p[3] = p[2] * d
-	p[4] = p[3] * d
-	p[5] = p[4] * d
-	p[6] = p[5] * d
-	p[7] = p[6] * d
-	p[8] = p[7] * d
-	p[9] = p[8] * d
-	p[10] = p[9] * d
-	p[11] = p[10] * d
-	p[12] = p[11] * d
-	return p
+// powers sets p to 1, d, d², … as the running product x *= d computes
+// them (written in place: a returned array is copied twice, by loads
+// that straddle the stores just made, which stalls).
+func powers(p *[calMoments]float64, d float64) {
+	x2 := d * d
+	x3 := x2 * d
+	x4 := x3 * d
+	x5 := x4 * d
+	x6 := x5 * d
+	x7 := x6 * d
+	x8 := x7 * d
+	x9 := x8 * d
+	x10 := x9 * d
+	x11 := x10 * d
+	x12 := x11 * d
+	*p = [calMoments]float64{1, d, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12}
 }
 
 // addMoments adds d to m element by element, written out.
