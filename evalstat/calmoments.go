@@ -338,7 +338,8 @@ func (b *calBins) momentSums(a, slope float64, t *calSums, intercept bool) {
 		en := math.Exp(-eta)
 		s := 1 / (1 + en)
 		// P[k] = σ⁽ᵏ⁾ at the centre.
-		P := sigmaDerivs(s)
+		var P [calOrder + 2]float64
+		sigmaDerivs(&P, s)
 		bk := 1.0
 		for k := range dk {
 			dk[k] = P[k] * bk * invFact[k]
@@ -384,9 +385,11 @@ func (b *calBins) momentSums(a, slope float64, t *calSums, intercept bool) {
 	t.g0, t.g1, t.i00, t.i01, t.i11, t.llS = g0, g1, i00, i01, i11, ll
 }
 
-// sigmaDerivs returns σ⁽ᵏ⁾ for k = 0 … calOrder+1 as polynomials in s = σ
-// (sigmaPoly), each evaluated by Horner's rule from its highest power.
-func sigmaDerivs(s float64) (P [calOrder + 2]float64) {
+// sigmaDerivs sets P to σ⁽ᵏ⁾ for k = 0 … calOrder+1 as polynomials in
+// s = σ (sigmaPoly), each evaluated by Horner's rule from its highest
+// power. It writes in place: a returned array is copied by loads that
+// straddle the stores just made, which stalls.
+func sigmaDerivs(P *[calOrder + 2]float64, s float64) {
 	c := &sigmaPoly
 	P[0] = c[0][1] * s
 	P[1] = (c[1][2]*s + c[1][1]) * s
@@ -400,7 +403,6 @@ func sigmaDerivs(s float64) (P [calOrder + 2]float64) {
 	P[9] = (((((((((c[9][10]*s+c[9][9])*s+c[9][8])*s+c[9][7])*s+c[9][6])*s+c[9][5])*s+c[9][4])*s+c[9][3])*s+c[9][2])*s + c[9][1]) * s
 	P[10] = ((((((((((c[10][11]*s+c[10][10])*s+c[10][9])*s+c[10][8])*s+c[10][7])*s+c[10][6])*s+c[10][5])*s+c[10][4])*s+c[10][3])*s+c[10][2])*s + c[10][1]) * s
 	P[11] = (((((((((((c[11][12]*s+c[11][11])*s+c[11][10])*s+c[11][9])*s+c[11][8])*s+c[11][7])*s+c[11][6])*s+c[11][5])*s+c[11][4])*s+c[11][3])*s+c[11][2])*s + c[11][1]) * s
-	return P
 }
 
 // sigmaDerivs is written out for calOrder = 10.
