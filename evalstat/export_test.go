@@ -46,3 +46,11 @@ func (t *Table) Digits() int { return t.digits }
 
 // Columns exposes the table's score and label-and-cell columns.
 func (t *Table) Columns() ([]float64, []uint32) { return t.score, t.pay }
+
+// BinStart exposes binStart; CalBinWidth the calibration bins' width.
+var BinStart = binStart
+
+const CalBinWidth = calBinWidth
+
+// Place exposes rankDims' placement of a segment's rows by group.
+var Place = place
