@@ -294,7 +294,10 @@ func powers(p *[calMoments]float64, d float64) {
 	x10 := x9 * d
 	x11 := x10 * d
 	x12 := x11 * d
-	*p = [calMoments]float64{1, d, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12}
+	// Element by element: a composite literal is built on the stack
+	// and copied.
+	p[0], p[1], p[2], p[3], p[4], p[5], p[6] = 1, d, x2, x3, x4, x5, x6
+	p[7], p[8], p[9], p[10], p[11], p[12] = x7, x8, x9, x10, x11, x12
 }
 
 // addMoments adds d to m element by element, written out.
