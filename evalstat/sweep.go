@@ -605,45 +605,28 @@ type blockState struct {
 // r = 2P·V01 for a negative), and it takes a ROC point when one is due
 // (finish adds the last block's).
 func (st *blockState) closeBlocks(bs []block) {
-	st.closeSums(bs)
 	above, posAbove := st.above, st.posAbove
 	u2, ap := st.u2, st.ap
-	rocNext := st.rocNext
+	sq10, sq01 := st.sq10, st.sq01
+	totN, rocNext := st.totN, st.rocNext
 	for _, b := range bs {
 		rows, pos := int64(b.rows), int64(b.pos)
 		neg := rows - pos
 		tp := posAbove + pos
-		u2 += neg * (2*posAbove + pos)
+		rr := uint64(2*posAbove + pos)
+		q := uint64(2*(totN-(above-posAbove)) - neg)
+		u2 += neg * int64(rr)
 		ap += float64(pos) * float64(tp) / float64(above+rows)
+		sq10 = sq10.add(mul128(uint64(pos)*q, q))
+		sq01 = sq01.add(mul128(uint64(neg)*rr, rr))
 		above += rows
 		posAbove = tp
 		if above >= rocNext {
 			rocNext = st.rocPoint(above, posAbove)
 		}
 	}
-	st.above, st.posAbove, st.u2, st.ap = above, posAbove, u2, ap
+	st.above, st.posAbove, st.u2, st.ap, st.sq10, st.sq01 = above, posAbove, u2, ap, sq10, sq01
 	st.rocNext = rocNext
-}
-
-// closeSums adds the blocks bs to the DeLong sums, in a loop of its own:
-// with the 128-bit sums beside U, the precision sum and the ROC state, one
-// loop would keep more values than there are registers and spill some at
-// every block. It leaves above and posAbove as they were.
-func (st *blockState) closeSums(bs []block) {
-	above, posAbove := st.above, st.posAbove
-	sq10, sq01 := st.sq10, st.sq01
-	totN := st.totN
-	for _, b := range bs {
-		rows, pos := int64(b.rows), int64(b.pos)
-		neg := rows - pos
-		rr := uint64(2*posAbove + pos)
-		q := uint64(2*(totN-(above-posAbove)) - neg)
-		sq10 = sq10.add(mul128(uint64(pos)*q, q))
-		sq01 = sq01.add(mul128(uint64(neg)*rr, rr))
-		above += rows
-		posAbove += pos
-	}
-	st.sq10, st.sq01 = sq10, sq01
 }
 
 // rocPoint takes a ROC point after rows rows, pos of them positive, and
