@@ -197,7 +197,12 @@ func sortCodesInPay(score []float64, pay []uint32, p float64, maxCode uint32, co
 
 // scatter moves every word of src to dst at its bucket's next place
 // (h[b], then incremented), bucket b being the word's digit k>>shift&mask.
+// Kept out of line: inlined in sortCodesInPay, its loop spilled the word
+// and reloaded a slice bound from the stack at every row.
+//
+//go:noinline
 func scatter(dst, src []uint32, h []int, shift uint, mask uint32) {
+	shift &= 31 // below 32 in every call: a plain shift
 	for _, k := range src {
 		b := k >> shift & mask
 		dst[h[b]] = k
