@@ -166,9 +166,11 @@ func (sw *sweep) run(acc []groupAcc, rocPoints int, grid []float64) {
 		wg.Go(func() { sw.rankDims(ds, segN, ranks) })
 	}
 	if len(sw.score) >= calMomentMinRows {
-		sw.bins = sw.additiveMoments(cells, dc, grid, order, G)
+		m := sw.newMomentAcc(G)
+		sw.additive(cells, dc, grid, order, m)
+		sw.bins = m.finish()
 	} else {
-		sw.additive(cells, dc, grid, order)
+		sw.additive(cells, dc, grid, order, nil)
 	}
 	sw.rankDims(parts[0], segN, ranks)
 	wg.Wait()
@@ -260,36 +262,15 @@ func (t *thresholdCounts) record(s float64) {
 // additive statistics, and records in dc each cell's positives and
 // negatives at or above each threshold of grid (visited in descending
 // order, order): when the first row below a threshold comes, or at the
-// end.
-func (sw *sweep) additive(cells []cellSums, dc []float64, grid []float64, order []int) {
-	lossScore, losses := math.NaN(), [2]float64{}
-	pay := sw.pay[:len(sw.score)]
-	th := newThresholdCounts(cells, dc, grid, order)
-	for i, s := range sw.score {
-		if s < th.next {
-			th.record(s)
-		}
-		p := pay[i]
-		y := int64(p >> 31)
-		if s != lossScore {
-			// Rows tied on the score share their two logarithms.
-			lossScore = s
-			losses = [2]float64{rowLoss(s, 0), rowLoss(s, 1)}
-		}
-		yf := float64(y)
-		cells[p&^labelBit].add(s, yf, losses[y&1], sw.threshold)
-	}
-	th.record(math.Inf(-1))
-}
-
-// additiveMoments is additive that also bins every row into its groups'
-// calibration moments (calMomentsRange over all rows in one range). The
-// two logarithms of a score serve both: the log loss (rowLoss's values,
-// bit for bit) and the logit lp = log(s) − log(1−s) of the clipped score,
-// which may differ from calMomentsRange's log(s/(1−s)) in the last bit
+// end. Rows tied on the score share their two logarithms (rowLoss's
+// values, bit for bit).
+//
+// With m, it also bins every row into its groups' calibration moments
+// (calMomentsRange over all rows in one range): the same two logarithms
+// give the logit lp = log(s) − log(1−s) of the clipped score, which may
+// differ from calMomentsRange's log(s/(1−s)) in the last bit
 // (docs/eval-schema.md, numerical changes).
-func (sw *sweep) additiveMoments(cells []cellSums, dc []float64, grid []float64, order []int, G int) []calBins {
-	m := sw.newMomentAcc(G)
+func (sw *sweep) additive(cells []cellSums, dc []float64, grid []float64, order []int, m *momentAcc) {
 	lossScore, losses := math.NaN(), [2]float64{}
 	pay := sw.pay[:len(sw.score)]
 	th := newThresholdCounts(cells, dc, grid, order)
@@ -304,18 +285,21 @@ func (sw *sweep) additiveMoments(cells []cellSums, dc []float64, grid []float64,
 			sc := min(max(s, logLossEps), 1-logLossEps)
 			ls, l1s := math.Log(sc), math.Log(1-sc)
 			losses = [2]float64{-l1s, -ls}
-			m.logit(ls - l1s)
+			if m != nil {
+				m.logit(ls - l1s)
+			}
 		}
 		yf := float64(y)
 		cell := int(p &^ labelBit)
 		cells[cell].add(s, yf, losses[y&1], sw.threshold)
-		cm := m.cell(cell)
-		addMoments(&cm.mom, &m.dpow)
-		cm.y += yf
-		cm.ylp += yf * m.lp
+		if m != nil {
+			cm := m.cell(cell)
+			addMoments(&cm.mom, &m.dpow)
+			cm.y += yf
+			cm.ylp += yf * m.lp
+		}
 	}
 	th.record(math.Inf(-1))
-	return m.finish()
 }
 
 // sweepSegment is the number of rows rankDims takes at a time: their
