@@ -4,3 +4,7 @@ package sqlite
 // wrapper around modernc.org/sqlite's that injects faults) instead of
 // "sqlite".
 func UseDriver(db *DB, name string) { db.driver = name }
+
+// BaseConn is the connection interface the adapter's connector wraps
+// (driver.go), for the fault-injecting driver of the external tests.
+type BaseConn = baseConn

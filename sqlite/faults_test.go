@@ -109,23 +109,16 @@ func (d faultDriver) Open(name string) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &faultConn{c: c.(baseConn)}, nil
-}
-
-// baseConn is what modernc.org/sqlite's connection implements and
-// database/sql relies on.
-type baseConn interface {
-	driver.Conn
-	driver.ConnPrepareContext
-	driver.ConnBeginTx
-	driver.ExecerContext
-	driver.QueryerContext
-	driver.SessionResetter
-	driver.Validator
+	bc, ok := c.(sqlite.BaseConn)
+	if !ok {
+		c.Close()
+		return nil, fmt.Errorf("fault driver: %T lacks the connection methods the adapter uses", c)
+	}
+	return &faultConn{c: bc}, nil
 }
 
 type faultConn struct {
-	c      baseConn
+	c      sqlite.BaseConn
 	mu     sync.Mutex
 	closed bool
 }
