@@ -123,20 +123,11 @@ func TestKill9DuringEventIngest(t *testing.T) {
 			}
 		})
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	killWhen(t, srv, func() bool {
 		mu.Lock()
-		n := len(acked)
-		mu.Unlock()
-		if n >= 1000 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if err := srv.Process.Kill(); err != nil { // SIGKILL
-		t.Fatal(err)
-	}
-	srv.Wait()
+		defer mu.Unlock()
+		return len(acked) >= 1000
+	})
 	close(stop)
 	wg.Wait()
 	if len(acked) < 200 {

@@ -205,6 +205,20 @@ func ethosBinary(t *testing.T) string {
 
 // startServer runs "ethos serve" on a free loopback port and returns the
 // process and its base URL.
+// killWhen sends SIGKILL to srv once enough reports true (or after 20
+// seconds, whichever comes first) and reaps it.
+func killWhen(t *testing.T, srv *exec.Cmd, enough func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !enough() && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := srv.Process.Kill(); err != nil { // SIGKILL
+		t.Fatal(err)
+	}
+	srv.Wait()
+}
+
 func startServer(t *testing.T, bin, dir string) (*exec.Cmd, string) {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--data", dir, "--addr", "127.0.0.1:0")
@@ -291,20 +305,11 @@ func TestKill9DuringBurst(t *testing.T) {
 			}
 		}()
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	killWhen(t, srv, func() bool {
 		mu.Lock()
-		n := len(acked)
-		mu.Unlock()
-		if n >= 200 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if err := srv.Process.Kill(); err != nil { // SIGKILL
-		t.Fatal(err)
-	}
-	srv.Wait()
+		defer mu.Unlock()
+		return len(acked) >= 200
+	})
 	close(stop)
 	wg.Wait()
 	if len(acked) < 20 {
