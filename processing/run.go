@@ -660,6 +660,7 @@ type deferredBlobs interface {
 // page cache (fileblob.Store.PutDeferredBuffered): a run's outputs go that
 // way, and its one flush makes them durable.
 type bufferedBlobs interface {
+	deferredBlobs
 	PutDeferredBuffered(ctx context.Context, subject ethos.SubjectKey, r io.Reader) (ethos.BlobRef, error)
 }
 
@@ -697,9 +698,7 @@ func (p *Processor) flushOutputs(ctx context.Context, items []ethos.ProcessingIt
 // directory.
 func (p *Processor) putBlob(ctx context.Context, subject ethos.SubjectKey, r io.Reader) (ethos.BlobRef, error) {
 	if b, ok := p.Blobs.(bufferedBlobs); ok {
-		if _, ok := p.Blobs.(deferredBlobs); ok {
-			return b.PutDeferredBuffered(ctx, subject, r)
-		}
+		return b.PutDeferredBuffered(ctx, subject, r)
 	}
 	if d, ok := p.Blobs.(deferredBlobs); ok {
 		return d.PutDeferred(ctx, subject, r)
