@@ -288,11 +288,10 @@ func openError(err error) error {
 // like openError: when the file system's error names a path (the
 // temporary file's or path itself), its base name replaces it too.
 func writeError(path string, err error) error {
-	switch e := err.(type) {
-	case *fs.PathError:
-		err = fmt.Errorf("%s %s: %w", e.Op, filepath.Base(e.Path), e.Err)
-	case *os.LinkError:
-		err = fmt.Errorf("%s %s: %w", e.Op, filepath.Base(e.Old), e.Err)
+	if le, ok := errors.AsType[*os.LinkError](err); ok {
+		err = fmt.Errorf("%s %s: %w", le.Op, filepath.Base(le.Old), le.Err)
+	} else {
+		err = openError(err)
 	}
 	return fmt.Errorf("write %s: %w", filepath.Base(path), err)
 }
