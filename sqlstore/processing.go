@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/ethos-imaging/ethos"
 )
@@ -64,7 +63,7 @@ func (s *ProcessingService) CreateProcessingRun(ctx context.Context, r *ethos.Pr
 				}
 				args = append(args, r.ID, start+i, it.InstanceID, string(it.Subject), string(it.Status), string(b))
 			}
-			if _, err := tx.ExecContext(ctx, insertItems(len(chunk)), args...); err != nil {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO processing_items (run_id, seq, instance_id, subject, status, body) VALUES "+valueRows(len(chunk), 6), args...); err != nil {
 				if isUnique(err) {
 					return ethos.Errorf(ethos.EINVALID, "processing run: an instance is listed twice")
 				}
@@ -78,19 +77,6 @@ func (s *ProcessingService) CreateProcessingRun(ctx context.Context, r *ethos.Pr
 // itemsPerInsert is the number of processing items one INSERT writes (6
 // parameters each, well under SQLite's and PostgreSQL's limits).
 const itemsPerInsert = 100
-
-// insertItems is the INSERT of n processing items.
-func insertItems(n int) string {
-	var b strings.Builder
-	b.WriteString("INSERT INTO processing_items (run_id, seq, instance_id, subject, status, body) VALUES ")
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("(?, ?, ?, ?, ?, ?)")
-	}
-	return b.String()
-}
 
 func (s *ProcessingService) FindProcessingRuns(ctx context.Context, f ethos.ProcessingRunFilter) ([]*ethos.ProcessingRun, int, error) {
 	var w where
