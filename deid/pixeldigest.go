@@ -34,13 +34,7 @@ import (
 
 // isPixelTag reports whether t is one of the pixel data elements that the
 // digests cover.
-func isPixelTag(t uint32) bool {
-	switch tag.Tag(t) {
-	case tag.PixelData, tag.FloatPixelData, tag.DoubleFloatPixelData:
-		return true
-	}
-	return false
-}
+func isPixelTag(t uint32) bool { return tag.Tag(t).IsPixelData() }
 
 // pixelDigest gathers one instance's input and output pixel digests.
 type pixelDigest struct {

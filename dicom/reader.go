@@ -526,10 +526,6 @@ func implicitVR(t tag.Tag) vr.VR {
 	return v
 }
 
-func isPixelTag(t tag.Tag) bool {
-	return t == tag.PixelData || t == tag.FloatPixelData || t == tag.DoubleFloatPixelData
-}
-
 // element reads one element whose header the caller already read.
 func (d *decoder) element(enc encoding, t tag.Tag, v vr.VR, length uint32, off int64, depth int, end int64, cs []string) (*Element, error) {
 	e := d.newElement()
@@ -556,19 +552,19 @@ func (d *decoder) element(enc encoding, t tag.Tag, v vr.VR, length uint32, off i
 		e.Items = items
 		return e, err
 	case length == UndefinedLength:
-		if depth == 0 && (d.skipPix && isPixelTag(t) || d.bulkMin > 0) && d.seeker == nil {
+		if depth == 0 && (d.skipPix && t.IsPixelData() || d.bulkMin > 0) && d.seeker == nil {
 			// A stream cannot be measured ahead: leave the value for
 			// BulkReader to pass through, its length unknown.
-			e.Bulk = &Bulk{Offset: d.pos, Length: -1, Encapsulated: true, BigEndian: enc.bigEndian, skipped: d.skipPix && isPixelTag(t)}
+			e.Bulk = &Bulk{Offset: d.pos, Length: -1, Encapsulated: true, BigEndian: enc.bigEndian, skipped: d.skipPix && t.IsPixelData()}
 			return e, nil
 		}
-		if depth == 0 && (d.skipPix && isPixelTag(t) || d.bulkMin > 0) && d.seeker != nil {
+		if depth == 0 && (d.skipPix && t.IsPixelData() || d.bulkMin > 0) && d.seeker != nil {
 			n, err := d.scanFragments(t, enc)
 			if err != nil {
 				return nil, err
 			}
-			if d.skipPix && isPixelTag(t) || n >= d.bulkMin {
-				e.Bulk = &Bulk{Offset: d.pos, Length: n, Encapsulated: true, BigEndian: enc.bigEndian, skipped: d.skipPix && isPixelTag(t)}
+			if d.skipPix && t.IsPixelData() || n >= d.bulkMin {
+				e.Bulk = &Bulk{Offset: d.pos, Length: n, Encapsulated: true, BigEndian: enc.bigEndian, skipped: d.skipPix && t.IsPixelData()}
 				return e, nil
 			}
 		}
@@ -576,8 +572,8 @@ func (d *decoder) element(enc encoding, t tag.Tag, v vr.VR, length uint32, off i
 		e.Fragments = fr
 		return e, err
 	}
-	if depth == 0 && (d.skipPix && isPixelTag(t) || d.bulkMin > 0 && int64(length) >= d.bulkMin && !d.mayHoldItems(v)) {
-		e.Bulk = &Bulk{Offset: d.pos, Length: int64(length), BigEndian: enc.bigEndian, skipped: d.skipPix && isPixelTag(t)}
+	if depth == 0 && (d.skipPix && t.IsPixelData() || d.bulkMin > 0 && int64(length) >= d.bulkMin && !d.mayHoldItems(v)) {
+		e.Bulk = &Bulk{Offset: d.pos, Length: int64(length), BigEndian: enc.bigEndian, skipped: d.skipPix && t.IsPixelData()}
 		return e, nil
 	}
 	valStart := d.pos

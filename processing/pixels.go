@@ -95,7 +95,7 @@ func scanFile(src io.ReadSeeker, it *ethos.ProcessingItem) ([]pixelValue, error)
 		if err != nil {
 			return nil, err
 		}
-		if isPixelTag(e.Tag) {
+		if e.Tag.IsPixelData() {
 			if e.Bulk == nil || e.Bulk.Length < 0 {
 				return nil, fmt.Errorf("tag %s at byte %d: pixel data not located", e.Tag, e.Offset)
 			}
@@ -124,7 +124,7 @@ func scanDeflated(src io.ReadSeeker, it *ethos.ProcessingItem) ([]pixelValue, er
 	var px []pixelValue
 	var d describer
 	for _, e := range f.Dataset.Elements {
-		if isPixelTag(e.Tag) {
+		if e.Tag.IsPixelData() {
 			px = append(px, pixelValue{tag: e.Tag, inline: true, value: e.Value, frags: e.Fragments})
 			continue
 		}
@@ -136,10 +136,6 @@ func scanDeflated(src io.ReadSeeker, it *ethos.ProcessingItem) ([]pixelValue, er
 		d.fill(it, f.Header.Meta)
 	}
 	return px, nil
-}
-
-func isPixelTag(t tag.Tag) bool {
-	return t == tag.PixelData || t == tag.FloatPixelData || t == tag.DoubleFloatPixelData
 }
 
 // describer gathers the pseudonymous identifiers and the retained patient
@@ -355,7 +351,7 @@ func inputPixels(in file, rec *ethos.PixelValue) ([]pixelValue, error) {
 func recordedPixels(src io.ReaderAt, rec *ethos.PixelValue) (px []pixelValue, ok bool) {
 	syn, known := uid.LookupSyntax(rec.Syntax)
 	t := tag.Tag(rec.Tag)
-	if !known || syn.Deflated || !isPixelTag(t) || rec.Length < 0 || rec.Length > math.MaxUint32-1 {
+	if !known || syn.Deflated || !t.IsPixelData() || rec.Length < 0 || rec.Length > math.MaxUint32-1 {
 		return nil, false
 	}
 	order := binary.ByteOrder(binary.LittleEndian)

@@ -56,6 +56,13 @@ func (t Tag) IsPrivateCreator() bool {
 // IsGroupLength reports whether t is a group length element (gggg,0000).
 func (t Tag) IsGroupLength() bool { return t.Element() == 0 }
 
+// IsPixelData reports whether t is one of the three pixel data elements:
+// Pixel Data (7FE0,0010), Float Pixel Data (7FE0,0008) or Double Float
+// Pixel Data (7FE0,0009).
+func (t Tag) IsPixelData() bool {
+	return t == PixelData || t == FloatPixelData || t == DoubleFloatPixelData
+}
+
 // PrivateCreator returns the tag of the creator element that reserves the
 // block holding the private element t (for (0029,1017): (0029,0010)), and
 // false when t is not a private data element in a reserved block.

@@ -179,3 +179,22 @@ func TestDictVRMatchesFind(t *testing.T) {
 		}
 	}
 }
+
+func TestIsPixelData(t *testing.T) {
+	for _, tc := range []struct {
+		t    tag.Tag
+		want bool
+	}{
+		{tag.PixelData, true},
+		{tag.FloatPixelData, true},
+		{tag.DoubleFloatPixelData, true},
+		{tag.New(0x7FE0, 0x0000), false},
+		{tag.New(0x7FE0, 0x0020), false},
+		{tag.New(0x7FE1, 0x0010), false},
+		{tag.PatientName, false},
+	} {
+		if got := tc.t.IsPixelData(); got != tc.want {
+			t.Errorf("%s.IsPixelData() = %v, want %v", tc.t, got, tc.want)
+		}
+	}
+}
